@@ -1,0 +1,13 @@
+//! Writ: a Zanzibar-style relationship-based authorization engine.
+//!
+//! Crate map, in dependency order (a module may import only those above it):
+//! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
+//! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
+//! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
+//! `store` (durable truth) imports only `tuple` and `model`.
+
+pub mod model;
+pub mod tuple;
+
+pub use model::Model;
+pub use tuple::{ObjectRef, Subject, Tuple};

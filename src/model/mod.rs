@@ -1,0 +1,197 @@
+//! Authorization models: OpenFGA's DSL (schema 1.1) and JSON, read into one typed [`Model`] and
+//! printed back as either.
+//!
+//! What it owns: the model types below (the rewrite IR that `eval` walks), the DSL parser
+//! (`dsl.rs`), the JSON form (`json.rs`), semantic validation (`validate.rs`) and printing.
+//! Invariant: a `Model` returned by [`Model::parse_dsl`] or [`Model::from_json`] has passed
+//! validation: every type, relation and condition it names exists, and every tupleset relation
+//! is direct-only. Errors are gathered (never just the first) with line:column where text exists.
+//! Must not import `index`, `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
+
+mod dsl;
+mod error;
+mod json;
+mod print;
+mod validate;
+
+pub use error::{SchemaError, SchemaErrorKind, Span};
+pub use json::{JsonModel, JsonRelationMetadata};
+
+/// A checked authorization model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// `1.1` for OpenFGA schema 1.1 models.
+    pub schema_version: String,
+    /// Type definitions in source order.
+    pub types: Vec<TypeDef>,
+    /// Condition definitions in source order.
+    pub conditions: Vec<ConditionDef>,
+}
+
+/// One `type` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeDef {
+    /// Type name, e.g. `document`.
+    pub name: String,
+    /// Relations in source order.
+    pub relations: Vec<RelationDef>,
+    /// Where the type's name is in the source (zeroed for JSON input).
+    pub span: Span,
+}
+
+/// One `define` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationDef {
+    /// Relation name, e.g. `viewer`.
+    pub name: String,
+    /// How the relation is computed.
+    pub rewrite: Rewrite,
+    /// The direct type restrictions (`[user, group#member, user:*]`); empty if the rewrite has no `This`.
+    pub directly_related: Vec<TypeRestriction>,
+    /// Where the relation's name is in the source (zeroed for JSON input).
+    pub span: Span,
+}
+
+/// One entry of a direct type restriction list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TypeRestriction {
+    /// The subject type, e.g. `user` or `group`.
+    pub type_name: String,
+    /// `Some("member")` for `group#member`.
+    pub relation: Option<String>,
+    /// True for `user:*`.
+    pub wildcard: bool,
+    /// `Some("cond")` for `user with cond`.
+    pub condition: Option<String>,
+}
+
+/// The rewrite IR: how a relation's subjects are computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rewrite {
+    /// Direct tuples on this relation, filtered by the type restrictions.
+    This,
+    /// Another relation on the same object: `define viewer: editor`.
+    Computed {
+        /// The relation referred to.
+        relation: String,
+        /// Where the reference is in the source.
+        span: Span,
+    },
+    /// `computed from tupleset`: follow the tupleset relation's objects, then take `computed` on them.
+    TupleToUserset {
+        /// The relation on this object whose subjects are the parents (`parent`).
+        tupleset: String,
+        /// The relation evaluated on each parent (`viewer`).
+        computed: String,
+        /// Where the expression is in the source.
+        span: Span,
+    },
+    /// `a or b`.
+    Union(Vec<Rewrite>),
+    /// `a and b`.
+    Intersection(Vec<Rewrite>),
+    /// `base but not subtract`.
+    Exclusion {
+        /// Who may hold the relation.
+        base: Box<Rewrite>,
+        /// Who is excluded.
+        subtract: Box<Rewrite>,
+    },
+}
+
+/// A `condition name(p: T, ...) { expr }` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionDef {
+    /// Condition name.
+    pub name: String,
+    /// Parameters with their type names, in source order.
+    pub parameters: Vec<ConditionParam>,
+    /// The CEL expression, verbatim.
+    pub expression: String,
+    /// Where the condition's name is in the source.
+    pub span: Span,
+}
+
+/// One typed condition parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionParam {
+    /// Parameter name.
+    pub name: String,
+    /// Parameter type, e.g. `Int`, `List(String)`, `Map(Timestamp)`.
+    pub type_name: ParamType,
+}
+
+/// The parameter types OpenFGA conditions support.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamType {
+    /// `bool`
+    Bool,
+    /// `string`
+    String,
+    /// `int`
+    Int,
+    /// `uint`
+    Uint,
+    /// `double`
+    Double,
+    /// `duration`
+    Duration,
+    /// `timestamp`
+    Timestamp,
+    /// `ipaddress`
+    IpAddress,
+    /// `any`
+    Any,
+    /// `list<T>`
+    List(Box<ParamType>),
+    /// `map<T>` (keys are strings)
+    Map(Box<ParamType>),
+}
+
+impl Model {
+    /// Parses OpenFGA DSL text and validates it; every problem found is returned.
+    pub fn parse_dsl(text: &str) -> Result<Model, Vec<SchemaError>> {
+        let model = dsl::parse(text)?;
+        validate::validate(&model)?;
+        Ok(model)
+    }
+
+    /// Converts OpenFGA's JSON model (already deserialized) and validates it.
+    pub fn from_json(json: &JsonModel) -> Result<Model, Vec<SchemaError>> {
+        let model = json::from_json(json)?;
+        validate::validate(&model)?;
+        Ok(model)
+    }
+
+    /// This model as OpenFGA's JSON model.
+    pub fn to_json(&self) -> JsonModel {
+        json::to_json(self)
+    }
+
+    /// This model as OpenFGA DSL text.
+    pub fn to_dsl(&self) -> String {
+        print::to_dsl(self)
+    }
+
+    /// Looks up a type definition by name.
+    pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// Looks up a relation definition by type and relation name.
+    pub fn relation(&self, type_name: &str, relation: &str) -> Option<&RelationDef> {
+        self.type_def(type_name)?.relations.iter().find(|r| r.name == relation)
+    }
+
+    /// Looks up a condition definition by name.
+    pub fn condition(&self, name: &str) -> Option<&ConditionDef> {
+        self.conditions.iter().find(|c| c.name == name)
+    }
+}
+
+impl TypeDef {
+    /// Looks up one of this type's relations.
+    pub fn relation(&self, name: &str) -> Option<&RelationDef> {
+        self.relations.iter().find(|r| r.name == name)
+    }
+}

@@ -1,0 +1,230 @@
+//! Tuple vocabulary: objects (`document:1`), subjects (`user:anne`, `user:*`, `group:eng#member`)
+//! and tuples (`document:1#viewer@user:anne`), with `FromStr`/`Display` in that text form.
+//!
+//! Invariant: `parse(display(x)) == x` for every value this module constructs; a parsed value
+//! never holds an empty type, id or relation.
+//! Depends on nothing else in the crate.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A JSON object used as condition context (a tuple's stored context or a request's context).
+pub type Context = serde_json::Map<String, serde_json::Value>;
+
+/// Why a tuple-shaped string could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TupleError {
+    /// An object was not of the form `type:id`.
+    #[error("object `{0}` is not of the form `type:id`")]
+    Object(String),
+    /// A user/subject was not `type:id`, `type:*` or `type:id#relation`.
+    #[error("user `{0}` is not of the form `type:id`, `type:*` or `type:id#relation`")]
+    Subject(String),
+    /// A relation name was empty or malformed.
+    #[error("relation `{0}` is not a valid relation name")]
+    Relation(String),
+    /// A whole tuple was not `object#relation@user`.
+    #[error("tuple `{0}` is not of the form `type:id#relation@user`")]
+    Tuple(String),
+}
+
+/// An object: `type:id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    /// The object's type, e.g. `document`.
+    pub object_type: String,
+    /// The object's id within its type, e.g. `q3`.
+    pub id: String,
+}
+
+impl ObjectRef {
+    /// Builds an object from its parts.
+    pub fn new(object_type: impl Into<String>, id: impl Into<String>) -> Self {
+        ObjectRef { object_type: object_type.into(), id: id.into() }
+    }
+}
+
+fn valid_type(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c == ':' || c == '#' || c == '@' || c == '*' || c.is_whitespace())
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c == '#' || c == ':' || c.is_whitespace()) && s != "*"
+}
+
+/// True when `s` is usable as a relation name.
+pub fn valid_relation(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c == ':' || c == '#' || c == '@' || c == '*' || c.is_whitespace())
+}
+
+impl FromStr for ObjectRef {
+    type Err = TupleError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((t, id)) if valid_type(t) && valid_id(id) => Ok(ObjectRef::new(t, id)),
+            _ => Err(TupleError::Object(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.object_type, self.id)
+    }
+}
+
+/// The user side of a tuple or a query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A concrete object, `user:anne`.
+    Object(ObjectRef),
+    /// Every object of a type, `user:*`.
+    Wildcard(String),
+    /// Everyone who holds `relation` on `object`, `group:eng#member`.
+    Userset {
+        /// The object whose relation defines the set.
+        object: ObjectRef,
+        /// The relation on that object.
+        relation: String,
+    },
+}
+
+impl Subject {
+    /// The subject's type (`user` for `user:anne`, `user:*`; `group` for `group:eng#member`).
+    pub fn subject_type(&self) -> &str {
+        match self {
+            Subject::Object(o) => &o.object_type,
+            Subject::Wildcard(t) => t,
+            Subject::Userset { object, .. } => &object.object_type,
+        }
+    }
+
+    /// The relation of a userset subject, `None` otherwise.
+    pub fn relation(&self) -> Option<&str> {
+        match self {
+            Subject::Userset { relation, .. } => Some(relation),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Subject {
+    type Err = TupleError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || TupleError::Subject(s.to_string());
+        let (t, rest) = s.split_once(':').ok_or_else(bad)?;
+        if !valid_type(t) {
+            return Err(bad());
+        }
+        if rest == "*" {
+            return Ok(Subject::Wildcard(t.to_string()));
+        }
+        match rest.split_once('#') {
+            Some((id, rel)) => {
+                if !valid_id(id) || !valid_relation(rel) {
+                    return Err(bad());
+                }
+                Ok(Subject::Userset { object: ObjectRef::new(t, id), relation: rel.to_string() })
+            }
+            None if valid_id(rest) => Ok(Subject::Object(ObjectRef::new(t, rest))),
+            None => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Object(o) => write!(f, "{o}"),
+            Subject::Wildcard(t) => write!(f, "{t}:*"),
+            Subject::Userset { object, relation } => write!(f, "{object}#{relation}"),
+        }
+    }
+}
+
+/// A condition attached to a tuple: the condition's name in the model and its stored context.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TupleCondition {
+    /// Name of a `condition` block in the model.
+    pub name: String,
+    /// Parameter values bound when the tuple was written.
+    pub context: Context,
+}
+
+/// A relationship tuple: `object#relation@subject`, optionally conditioned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuple {
+    /// The object the relation is on.
+    pub object: ObjectRef,
+    /// The relation name.
+    pub relation: String,
+    /// Who holds the relation.
+    pub subject: Subject,
+    /// Optional condition that must hold for the tuple to count.
+    pub condition: Option<TupleCondition>,
+}
+
+impl Tuple {
+    /// Builds an unconditioned tuple.
+    pub fn new(object: ObjectRef, relation: impl Into<String>, subject: Subject) -> Self {
+        Tuple { object, relation: relation.into(), subject, condition: None }
+    }
+
+    /// Reads the three OpenFGA tuple-key strings (`object`, `relation`, `user`).
+    pub fn from_parts(object: &str, relation: &str, user: &str) -> Result<Self, TupleError> {
+        if !valid_relation(relation) {
+            return Err(TupleError::Relation(relation.to_string()));
+        }
+        Ok(Tuple::new(object.parse()?, relation, user.parse()?))
+    }
+
+    /// The identity of the tuple (everything but its condition).
+    pub fn key(&self) -> (ObjectRef, String, Subject) {
+        (self.object.clone(), self.relation.clone(), self.subject.clone())
+    }
+}
+
+impl FromStr for Tuple {
+    type Err = TupleError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || TupleError::Tuple(s.to_string());
+        let (lhs, user) = s.split_once('@').ok_or_else(bad)?;
+        let (object, relation) = lhs.split_once('#').ok_or_else(bad)?;
+        Tuple::from_parts(object, relation, user)
+    }
+}
+
+impl fmt::Display for Tuple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}@{}", self.object, self.relation, self.subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_subject_form() {
+        for s in ["document:1#viewer@user:anne", "document:1#viewer@user:*", "document:q3#viewer@group:finance#member"] {
+            let t: Tuple = s.parse().unwrap();
+            assert_eq!(t.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_parts() {
+        assert!("document#viewer@user:anne".parse::<Tuple>().is_err());
+        assert!("document:1#viewer@user".parse::<Tuple>().is_err());
+        assert!("document:1#viewer@:anne".parse::<Tuple>().is_err());
+        assert!("document:1@user:anne".parse::<Tuple>().is_err());
+        assert!("doc:1#viewer@group:x#".parse::<Tuple>().is_err());
+        assert!("doc:*".parse::<ObjectRef>().is_err());
+    }
+
+    #[test]
+    fn ids_may_contain_slashes_and_dots() {
+        let o: ObjectRef = "file:/a/b.txt".parse().unwrap();
+        assert_eq!(o.id, "/a/b.txt");
+    }
+}
