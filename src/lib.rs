@@ -7,6 +7,7 @@
 //! `store` (durable truth) imports only `tuple` and `model`.
 
 pub mod model;
+pub mod store;
 pub mod tuple;
 
 pub use model::Model;

@@ -1,0 +1,29 @@
+//! Store errors: what went wrong reading or writing durable state.
+//!
+//! Invariant: messages are lowercase-first with the offending input in backticks; a failure of the
+//! storage engine is [`StoreError::Io`], bytes that cannot be decoded are [`StoreError::Corrupt`]
+//! (never a panic).
+//! Must not import any other crate module.
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// No store (tenant) with this id exists, or it was deleted.
+    #[error("store `{0}` not found")]
+    StoreNotFound(String),
+    /// A store with this id already exists.
+    #[error("store `{0}` already exists")]
+    StoreExists(String),
+    /// The storage engine failed (disk, lock, flush); the text is the engine's message.
+    #[error("storage i/o failed: {0}")]
+    Io(String),
+    /// Stored bytes could not be decoded (or encoded); the text says which record.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}

@@ -1,0 +1,178 @@
+//! [`MemoryStore`]: the in-process backend of [`TupleStore`], for tests and ephemeral servers.
+//!
+//! Invariant: behaves exactly like [`super::SledStore`] minus durability (same ordering of
+//! tuples, stores and changes), so it serves as the reference model in tests. All state sits
+//! behind one `RwLock`; mutations take it exclusively, which also serializes writes.
+//! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use parking_lot::RwLock;
+
+use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::tuple::Tuple;
+
+/// Identity of a tuple, ordered like the sled keys: object type, object id, relation, user.
+type TupleKey = (String, String, String, String);
+
+fn tuple_key(t: &Tuple) -> TupleKey {
+    (t.object.object_type.clone(), t.object.id.clone(), t.relation.clone(), t.subject.to_string())
+}
+
+/// Everything one store holds.
+#[derive(Debug)]
+struct StoreData {
+    record: StoreRecord,
+    revision: u64,
+    tuples: BTreeMap<TupleKey, StoredTuple>,
+    changes: Vec<ChangeRecord>,
+    models: Vec<(String, String)>,
+    assertions: HashMap<String, String>,
+}
+
+/// A [`TupleStore`] held entirely in memory; lost when dropped.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    stores: RwLock<BTreeMap<String, StoreData>>,
+}
+
+impl MemoryStore {
+    /// An empty store set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read<T>(&self, store_id: &str, f: impl FnOnce(&StoreData) -> T) -> Result<T, StoreError> {
+        let stores = self.stores.read();
+        stores.get(store_id).map(f).ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))
+    }
+
+    fn mutate<T>(
+        &self,
+        store_id: &str,
+        f: impl FnOnce(&mut StoreData) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut stores = self.stores.write();
+        let data = stores.get_mut(store_id).ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))?;
+        f(data)
+    }
+}
+
+impl TupleStore for MemoryStore {
+    fn create_store(&self, store: &StoreRecord) -> Result<(), StoreError> {
+        let mut stores = self.stores.write();
+        if stores.contains_key(&store.id) {
+            return Err(StoreError::StoreExists(store.id.clone()));
+        }
+        let data = StoreData {
+            record: store.clone(),
+            revision: 0,
+            tuples: BTreeMap::new(),
+            changes: Vec::new(),
+            models: Vec::new(),
+            assertions: HashMap::new(),
+        };
+        stores.insert(store.id.clone(), data);
+        Ok(())
+    }
+
+    fn get_store(&self, store_id: &str) -> Result<Option<StoreRecord>, StoreError> {
+        Ok(self.stores.read().get(store_id).map(|d| d.record.clone()))
+    }
+
+    fn list_stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+        Ok(self.stores.read().values().map(|d| d.record.clone()).collect())
+    }
+
+    fn delete_store(&self, store_id: &str) -> Result<(), StoreError> {
+        match self.stores.write().remove(store_id) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::StoreNotFound(store_id.to_string())),
+        }
+    }
+
+    fn write_model(&self, store_id: &str, model_id: &str, model_json: &str) -> Result<(), StoreError> {
+        self.mutate(store_id, |d| {
+            d.models.push((model_id.to_string(), model_json.to_string()));
+            Ok(())
+        })
+    }
+
+    fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(store_id, |d| d.models.clone())
+    }
+
+    fn write(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.mutate(store_id, |d| {
+            let revision = d.revision.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
+            let entries = deletes
+                .iter()
+                .map(|t| (ChangeOperation::Delete, t))
+                .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
+            let mut changes = Vec::with_capacity(deletes.len() + writes.len());
+            for (i, (operation, t)) in entries.enumerate() {
+                let seq = u32::try_from(i)
+                    .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
+                changes.push(ChangeRecord {
+                    cursor: ChangeCursor { revision, seq },
+                    operation,
+                    tuple: t.clone(),
+                    timestamp_ms,
+                });
+            }
+            for t in deletes {
+                d.tuples.remove(&tuple_key(&t.tuple));
+            }
+            for t in writes {
+                d.tuples.insert(tuple_key(&t.tuple), t.clone());
+            }
+            d.changes.extend(changes);
+            d.revision = revision;
+            Ok(revision)
+        })
+    }
+
+    fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
+        self.read(store_id, |d| d.tuples.values().cloned().collect())
+    }
+
+    fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
+        self.read(store_id, |d| d.revision)
+    }
+
+    fn changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.read(store_id, |d| {
+            let start = after.map_or(0, |a| d.changes.partition_point(|c| c.cursor <= a));
+            d.changes
+                .iter()
+                .skip(start)
+                .filter(|c| object_type.is_none_or(|ty| c.tuple.tuple.object.object_type == ty))
+                .take(limit)
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
+        self.mutate(store_id, |d| {
+            d.assertions.insert(model_id.to_string(), assertions_json.to_string());
+            Ok(())
+        })
+    }
+
+    fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(store_id, |d| d.assertions.get(model_id).cloned())
+    }
+}

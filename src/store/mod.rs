@@ -1,0 +1,152 @@
+//! The store layer: the durable source of truth for stores (tenants), model versions, tuples,
+//! the changelog and assertions, behind one trait, [`TupleStore`], with two backends:
+//! [`MemoryStore`] (tests, ephemeral servers) and [`SledStore`] (on disk).
+//!
+//! Invariants:
+//! - A store's revision starts at 0 and every successful [`TupleStore::write`] raises it by exactly
+//!   1; writes to one store are serialized, so revisions are never lost or reordered.
+//! - Each write appends one changelog entry per tuple (deletes first, then writes) at cursors
+//!   `(revision, 0..n)`; the changelog is append-only and ordered by cursor.
+//! - A deleted store is gone from every read: its record, tuples, changelog, models and assertions.
+//! - The store never interprets its inputs: model and assertion JSON are opaque text, conditions
+//!   and expiry times are stored and returned as given (the engine evaluates them).
+//!
+//! Durability guarantee of [`SledStore::write`] (and, in spirit, of every mutating call):
+//! 1. The caller's request is turned into ONE sled batch on ONE tree: tuple removals, tuple
+//!    inserts, the changelog rows and the new revision counter.
+//! 2. The batch is applied atomically under the store's write mutex, so a crash leaves the whole
+//!    write present or wholly absent, and no other write to that store interleaves.
+//! 3. `Db::flush` (an fsync of sled's log) completes before the call returns.
+//! 4. Only then is the new revision returned: an acknowledged write survives `kill -9`; nothing
+//!    acknowledged sits in a buffer. If the flush fails the call returns [`StoreError::Io`] and the
+//!    write may or may not have survived, but never partially.
+//!
+//! Store, model and assertion writes follow steps 2–4 with their own single-key or batched
+//! updates. Reads take no write lock; they see every acknowledged write but are not snapshots
+//! across a concurrent write (the engine reads tuples only to rebuild its index at start).
+//!
+//! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple`.
+
+mod error;
+mod memory;
+
+pub use error::StoreError;
+pub use memory::MemoryStore;
+
+use crate::tuple::Tuple;
+
+/// A store (tenant) as OpenFGA describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRecord {
+    /// The store's id (a ULID, so ordering by id is creation order).
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Last update time, milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+/// A tuple as stored: the tuple (with its optional condition) and an optional expiry time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTuple {
+    /// The relationship, possibly carrying a condition name and context.
+    pub tuple: Tuple,
+    /// When the tuple stops counting, milliseconds since the Unix epoch; `None` = never.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl StoredTuple {
+    /// A stored tuple that never expires.
+    pub fn new(tuple: Tuple) -> Self {
+        StoredTuple { tuple, expires_at_ms: None }
+    }
+}
+
+/// What a changelog entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeOperation {
+    /// The tuple was written.
+    Write,
+    /// The tuple was deleted.
+    Delete,
+}
+
+/// Position of a changelog entry: the revision of its write and its index within that write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangeCursor {
+    /// The store revision the write produced.
+    pub revision: u64,
+    /// The entry's index within the write (deletes first, then writes).
+    pub seq: u32,
+}
+
+/// One changelog entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    /// Where the entry sits in the changelog.
+    pub cursor: ChangeCursor,
+    /// Write or delete.
+    pub operation: ChangeOperation,
+    /// The tuple as given in the write request.
+    pub tuple: StoredTuple,
+    /// The write's timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+/// Durable state of every store. Implementations are shared across threads.
+pub trait TupleStore: Send + Sync {
+    /// Creates a store (tenant). Error if the id exists.
+    fn create_store(&self, store: &StoreRecord) -> Result<(), StoreError>;
+
+    /// The store's record; `None` when it does not exist or was deleted.
+    fn get_store(&self, store_id: &str) -> Result<Option<StoreRecord>, StoreError>;
+
+    /// Every live store, ordered by id (ULIDs → creation order).
+    fn list_stores(&self) -> Result<Vec<StoreRecord>, StoreError>;
+
+    /// Deletes a store and all its data; afterwards no read sees any of it.
+    fn delete_store(&self, store_id: &str) -> Result<(), StoreError>;
+
+    /// Appends an immutable model version (model_json is opaque text to the store).
+    fn write_model(&self, store_id: &str, model_id: &str, model_json: &str) -> Result<(), StoreError>;
+
+    /// All model versions of a store, oldest first: (model_id, model_json).
+    fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Atomically applies one write request: deletes then writes, bumps the store revision by 1,
+    /// appends one changelog entry per tuple, and returns the new revision only after it is durable.
+    /// The caller (engine) has already validated the request (no duplicates, deletes exist).
+    fn write(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Every current tuple of a store (used to rebuild the in-memory index on start), ordered by
+    /// (object type, object id, relation, user string). Expired tuples are included.
+    fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError>;
+
+    /// Current revision of a store (0 before any write).
+    fn revision(&self, store_id: &str) -> Result<u64, StoreError>;
+
+    /// Changelog entries with (revision, seq) strictly after `after` (None = from the start),
+    /// optionally only those whose object type equals `object_type`, at most `limit`, in order.
+    fn changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    /// Stores the assertions of a model (OpenFGA `/assertions/{model_id}`), opaque JSON text,
+    /// replacing any earlier ones.
+    fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError>;
+
+    /// The assertions of a model; `None` when never written.
+    fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError>;
+}

@@ -1,0 +1,204 @@
+//! Contract tests of the store layer: one generic suite run against every `TupleStore` backend.
+
+use writ::store::{ChangeCursor, ChangeOperation, MemoryStore, StoreError, StoreRecord, StoredTuple, TupleStore};
+use writ::tuple::{Context, Tuple, TupleCondition};
+
+/// A parsed, unconditioned, never-expiring tuple.
+#[expect(clippy::unwrap_used, reason = "test fixtures are known-good")]
+fn st(s: &str) -> StoredTuple {
+    StoredTuple::new(s.parse::<Tuple>().unwrap())
+}
+
+fn record(id: &str) -> StoreRecord {
+    StoreRecord { id: id.to_string(), name: format!("name of {id}"), created_at_ms: 1, updated_at_ms: 2 }
+}
+
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
+    let s = make();
+
+    // ---- stores: create / get / list / delete
+    assert_eq!(s.list_stores().unwrap(), vec![]);
+    assert_eq!(s.get_store("01B").unwrap(), None);
+    s.create_store(&record("01B")).unwrap();
+    s.create_store(&record("01A")).unwrap();
+    s.create_store(&record("01C")).unwrap();
+    assert_eq!(s.create_store(&record("01A")), Err(StoreError::StoreExists("01A".into())));
+    assert_eq!(s.get_store("01B").unwrap(), Some(record("01B")));
+    let ids: Vec<String> = s.list_stores().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["01A", "01B", "01C"]);
+
+    // ---- unknown store → StoreNotFound everywhere
+    let nf = || StoreError::StoreNotFound("nope".into());
+    assert_eq!(s.write("nope", &[], &[st("doc:1#viewer@user:anne")], 0), Err(nf()));
+    assert_eq!(s.tuples("nope"), Err(nf()));
+    assert_eq!(s.revision("nope"), Err(nf()));
+    assert_eq!(s.changes("nope", None, None, 10), Err(nf()));
+    assert_eq!(s.write_model("nope", "m", "{}"), Err(nf()));
+    assert_eq!(s.models("nope"), Err(nf()));
+    assert_eq!(s.write_assertions("nope", "m", "[]"), Err(nf()));
+    assert_eq!(s.assertions("nope", "m"), Err(nf()));
+    assert_eq!(s.delete_store("nope"), Err(nf()));
+
+    // ---- write → tuples; revision +1 per write, starting at 0
+    let (a, b) = ("01A", "01B");
+    assert_eq!(s.revision(a).unwrap(), 0);
+    assert_eq!(s.tuples(a).unwrap(), vec![]);
+    let w1 = vec![st("doc:1#viewer@user:anne"), st("doc:1#viewer@group:eng#member"), st("folder:x#owner@user:*")];
+    assert_eq!(s.write(a, &[], &w1, 100).unwrap(), 1);
+    assert_eq!(s.revision(a).unwrap(), 1);
+    let mut got = s.tuples(a).unwrap();
+    let mut want = w1.clone();
+    let key = |t: &StoredTuple| t.tuple.to_string();
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want);
+
+    // ---- store isolation: nothing of A in B, and B's revision is its own
+    assert_eq!(s.tuples(b).unwrap(), vec![]);
+    assert_eq!(s.revision(b).unwrap(), 0);
+    assert_eq!(s.changes(b, None, None, 100).unwrap(), vec![]);
+    assert_eq!(s.write(b, &[], &[st("doc:9#viewer@user:bob")], 5).unwrap(), 1);
+    assert_eq!(s.tuples(b).unwrap(), vec![st("doc:9#viewer@user:bob")]);
+    assert!(!s.tuples(a).unwrap().contains(&st("doc:9#viewer@user:bob")));
+
+    // ---- delete (and write in the same request), revision exactly +1
+    let w2 = vec![st("doc:2#viewer@user:anne")];
+    assert_eq!(s.write(a, &[st("doc:1#viewer@user:anne")], &w2, 200).unwrap(), 2);
+    let got: Vec<String> = s.tuples(a).unwrap().iter().map(|t| t.tuple.to_string()).collect();
+    assert_eq!(got, ["doc:1#viewer@group:eng#member", "doc:2#viewer@user:anne", "folder:x#owner@user:*"]);
+    assert_eq!(s.write(a, &[], &[], 300).unwrap(), 3, "an empty write still bumps the revision");
+    assert_eq!(s.write(a, &[st("doc:2#viewer@user:anne")], &[], 400).unwrap(), 4);
+    assert_eq!(s.revision(a).unwrap(), 4);
+    assert_eq!(s.tuples(a).unwrap().len(), 2);
+
+    // ---- changes: full log, cursors, operations, timestamps
+    let all = s.changes(a, None, None, 100).unwrap();
+    let summary: Vec<(u64, u32, ChangeOperation, String, i64)> = all
+        .iter()
+        .map(|c| (c.cursor.revision, c.cursor.seq, c.operation, c.tuple.tuple.to_string(), c.timestamp_ms))
+        .collect();
+    use ChangeOperation::{Delete, Write};
+    assert_eq!(
+        summary,
+        vec![
+            (1, 0, Write, "doc:1#viewer@user:anne".to_string(), 100),
+            (1, 1, Write, "doc:1#viewer@group:eng#member".to_string(), 100),
+            (1, 2, Write, "folder:x#owner@user:*".to_string(), 100),
+            (2, 0, Delete, "doc:1#viewer@user:anne".to_string(), 200),
+            (2, 1, Write, "doc:2#viewer@user:anne".to_string(), 200),
+            (4, 0, Delete, "doc:2#viewer@user:anne".to_string(), 400),
+        ]
+    );
+
+    // ---- changes paging: any page size reassembles the full log
+    for page in 1..=7 {
+        let mut pages = Vec::new();
+        let mut after = None;
+        loop {
+            let chunk = s.changes(a, after, None, page).unwrap();
+            assert!(chunk.len() <= page);
+            let Some(last) = chunk.last() else { break };
+            after = Some(last.cursor);
+            pages.extend(chunk);
+        }
+        assert_eq!(pages, all, "page size {page}");
+    }
+    assert_eq!(s.changes(a, None, None, 0).unwrap(), vec![]);
+    let after_first = s.changes(a, Some(ChangeCursor { revision: 1, seq: 0 }), None, 2).unwrap();
+    assert_eq!(after_first, all[1..3].to_vec());
+    let after_rev1 = s.changes(a, Some(ChangeCursor { revision: 1, seq: u32::MAX }), None, 100).unwrap();
+    assert_eq!(after_rev1, all[3..].to_vec());
+    assert_eq!(s.changes(a, all.last().map(|c| c.cursor), None, 100).unwrap(), vec![]);
+
+    // ---- changes type filter, also combined with cursor and limit
+    let docs = s.changes(a, None, Some("doc"), 100).unwrap();
+    assert_eq!(docs.len(), 5);
+    assert!(docs.iter().all(|c| c.tuple.tuple.object.object_type == "doc"));
+    let folders = s.changes(a, None, Some("folder"), 100).unwrap();
+    assert_eq!(folders, vec![all[2].clone()]);
+    assert_eq!(s.changes(a, Some(all[2].cursor), Some("folder"), 100).unwrap(), vec![]);
+    assert_eq!(s.changes(a, Some(all[0].cursor), Some("doc"), 2).unwrap(), vec![all[1].clone(), all[3].clone()]);
+    assert_eq!(s.changes(a, None, Some("nothing"), 100).unwrap(), vec![]);
+
+    // ---- conditions and expires_at round-trip through tuples and changes
+    let mut context = Context::new();
+    context.insert("z_last".into(), serde_json::json!(["10.0.0.0/8", 3, null]));
+    context.insert("a_first".into(), serde_json::json!({"nested": true, "n": 1.5}));
+    let mut cond = st("doc:c#viewer@user:carol");
+    cond.tuple.condition = Some(TupleCondition { name: "in_network".into(), context });
+    cond.expires_at_ms = Some(1_700_000_000_000);
+    let mut empty_ctx = st("doc:d#viewer@user:dave");
+    empty_ctx.tuple.condition = Some(TupleCondition { name: "always".into(), context: Context::new() });
+    let mut expiring = st("doc:e#viewer@user:erin");
+    expiring.expires_at_ms = Some(-5);
+    let rev = s.write(a, &[], &[cond.clone(), empty_ctx.clone(), expiring.clone()], 500).unwrap();
+    assert_eq!(rev, 5);
+    let now = s.tuples(a).unwrap();
+    for t in [&cond, &empty_ctx, &expiring] {
+        assert!(now.contains(t), "{t:?} not in {now:?}");
+    }
+    let ch: Vec<StoredTuple> = s
+        .changes(a, Some(ChangeCursor { revision: 4, seq: u32::MAX }), None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.tuple)
+        .collect();
+    assert_eq!(ch, vec![cond.clone(), empty_ctx, expiring]);
+    // a delete then re-write of the same key in one request leaves the new version
+    let mut recond = cond.clone();
+    recond.expires_at_ms = None;
+    recond.tuple.condition = None;
+    assert_eq!(s.write(a, &[cond], &[recond.clone()], 600).unwrap(), 6);
+    assert!(s.tuples(a).unwrap().contains(&recond));
+
+    // ---- models: appended, oldest first, per store
+    assert_eq!(s.models(a).unwrap(), vec![]);
+    s.write_model(a, "01M2", r#"{"schema_version":"1.1"}"#).unwrap();
+    s.write_model(a, "01M1", "opaque text, not even json").unwrap();
+    s.write_model(b, "01MB", "{}").unwrap();
+    assert_eq!(
+        s.models(a).unwrap(),
+        vec![
+            ("01M2".to_string(), r#"{"schema_version":"1.1"}"#.to_string()),
+            ("01M1".to_string(), "opaque text, not even json".to_string()),
+        ]
+    );
+    assert_eq!(s.models(b).unwrap(), vec![("01MB".to_string(), "{}".to_string())]);
+
+    // ---- assertions: None until written, last write wins, per model and store
+    assert_eq!(s.assertions(a, "01M2").unwrap(), None);
+    s.write_assertions(a, "01M2", r#"[{"tuple_key":{}}]"#).unwrap();
+    s.write_assertions(a, "01M2", "[]").unwrap();
+    s.write_assertions(a, "01M1", "[1]").unwrap();
+    assert_eq!(s.assertions(a, "01M2").unwrap().as_deref(), Some("[]"));
+    assert_eq!(s.assertions(a, "01M1").unwrap().as_deref(), Some("[1]"));
+    assert_eq!(s.assertions(b, "01M2").unwrap(), None);
+
+    // ---- delete store: gone from every read; others untouched; the id can be reused
+    s.delete_store(a).unwrap();
+    assert_eq!(s.get_store(a).unwrap(), None);
+    let ids: Vec<String> = s.list_stores().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["01B", "01C"]);
+    let gone = || StoreError::StoreNotFound(a.into());
+    assert_eq!(s.tuples(a), Err(gone()));
+    assert_eq!(s.revision(a), Err(gone()));
+    assert_eq!(s.changes(a, None, None, 10), Err(gone()));
+    assert_eq!(s.models(a), Err(gone()));
+    assert_eq!(s.assertions(a, "01M1"), Err(gone()));
+    assert_eq!(s.write(a, &[], &[], 0), Err(gone()));
+    assert_eq!(s.delete_store(a), Err(gone()));
+    assert_eq!(s.tuples(b).unwrap(), vec![st("doc:9#viewer@user:bob")]);
+    assert_eq!(s.revision(b).unwrap(), 1);
+    s.create_store(&record(a)).unwrap();
+    assert_eq!(s.revision(a).unwrap(), 0);
+    assert_eq!(s.tuples(a).unwrap(), vec![]);
+    assert_eq!(s.changes(a, None, None, 10).unwrap(), vec![]);
+    assert_eq!(s.models(a).unwrap(), vec![]);
+    assert_eq!(s.assertions(a, "01M1").unwrap(), None);
+}
+
+#[test]
+fn memory_store_meets_the_contract() {
+    contract(&|| Box::new(MemoryStore::new()));
+}
