@@ -1,6 +1,16 @@
-//! Contract tests of the store layer: one generic suite run against every `TupleStore` backend.
+//! Contract tests of the store layer: one generic suite run against every `TupleStore` backend,
+//! sled reopen/durability tests, and a model-based property test of `SledStore` against
+//! `MemoryStore`.
 
-use writ::store::{ChangeCursor, ChangeOperation, MemoryStore, StoreError, StoreRecord, StoredTuple, TupleStore};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use writ::store::{
+    ChangeCursor, ChangeOperation, ChangeRecord, MemoryStore, SledStore, StoreError, StoreRecord, StoredTuple,
+    TupleStore,
+};
 use writ::tuple::{Context, Tuple, TupleCondition};
 
 /// A parsed, unconditioned, never-expiring tuple.
@@ -11,6 +21,28 @@ fn st(s: &str) -> StoredTuple {
 
 fn record(id: &str) -> StoreRecord {
     StoreRecord { id: id.to_string(), name: format!("name of {id}"), created_at_ms: 1, updated_at_ms: 2 }
+}
+
+/// A directory under the system temp dir, unique to this process and call, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        TempDir(std::env::temp_dir().join(format!("writ-store-{tag}-{}-{n}-{nanos}", std::process::id())))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -201,4 +233,188 @@ fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
 #[test]
 fn memory_store_meets_the_contract() {
     contract(&|| Box::new(MemoryStore::new()));
+}
+
+#[test]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+fn sled_store_meets_the_contract() {
+    contract(&|| Box::new(SledStore::temporary().unwrap()));
+}
+
+#[test]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+fn sled_store_survives_reopen() {
+    let dir = TempDir::new("reopen");
+    let mut cond = st("doc:1#viewer@user:anne");
+    let mut context = Context::new();
+    context.insert("x".into(), serde_json::json!(1));
+    cond.tuple.condition = Some(TupleCondition { name: "c".into(), context });
+    cond.expires_at_ms = Some(99);
+    let snapshot = |s: &SledStore| {
+        (
+            s.list_stores().unwrap(),
+            s.tuples("S").unwrap(),
+            s.revision("S").unwrap(),
+            s.changes("S", None, None, 1000).unwrap(),
+            s.models("S").unwrap(),
+            s.assertions("S", "M1").unwrap(),
+        )
+    };
+    let before = {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create_store(&record("S")).unwrap();
+        s.write_model("S", "M1", "{\"v\":1}").unwrap();
+        s.write("S", &[], &[cond.clone(), st("doc:2#viewer@user:bob")], 10).unwrap();
+        s.write("S", &[st("doc:2#viewer@user:bob")], &[st("doc:3#editor@team:t#member")], 20).unwrap();
+        s.write_model("S", "M2", "{\"v\":2}").unwrap();
+        s.write_assertions("S", "M1", "[\"a\"]").unwrap();
+        snapshot(&s)
+    };
+    assert_eq!(before.2, 2);
+    assert_eq!(before.3.len(), 4);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(snapshot(&s), before);
+    // the counter continues where it stopped
+    assert_eq!(s.write("S", &[], &[st("doc:4#viewer@user:carl")], 30).unwrap(), 3);
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.revision("S").unwrap(), 3);
+    assert_eq!(s.changes("S", Some(ChangeCursor { revision: 2, seq: 1 }), None, 10).unwrap().len(), 1);
+}
+
+#[test]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+fn concurrent_writes_get_distinct_consecutive_revisions() {
+    let s = Arc::new(SledStore::temporary().unwrap());
+    s.create_store(&record("S")).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|j| s.write("S", &[], &[st(&format!("doc:{i}-{j}#viewer@user:u"))], 0).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut revisions: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=40).collect::<Vec<u64>>());
+    assert_eq!(s.revision("S").unwrap(), 40);
+    assert_eq!(s.tuples("S").unwrap().len(), 40);
+    let changes = s.changes("S", None, None, 100).unwrap();
+    assert_eq!(changes.iter().map(|c| c.cursor.revision).collect::<Vec<_>>(), (1..=40).collect::<Vec<u64>>());
+}
+
+// ---------------------------------------------------------------- model-based property test
+
+/// The universe of tuple identities the property test draws from: 3 objects × 2 relations × 4 users.
+fn universe(i: usize) -> String {
+    let objects = ["doc:0", "doc:1", "folder:0"];
+    let relations = ["viewer", "editor"];
+    let users = ["user:a", "user:b", "user:*", "group:g#member"];
+    format!("{}#{}@{}", objects[i % 3], relations[(i / 3) % 2], users[(i / 6) % 4])
+}
+
+const UNIVERSE: usize = 24;
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Write to store `store`: delete the existing tuples picked by `deletes` (indices into the
+    /// current tuple list), then write the universe tuples picked by `writes` that are not present.
+    Write { store: usize, deletes: Vec<usize>, writes: Vec<(usize, u8)> },
+    /// Append a model version.
+    Model { store: usize },
+    /// Drop the sled store and open it again from disk.
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..2usize, prop::collection::vec(0..64usize, 0..4), prop::collection::vec((0..UNIVERSE, 0..4u8), 0..5))
+            .prop_map(|(store, deletes, writes)| Op::Write { store, deletes, writes }),
+        1 => (0..2usize).prop_map(|store| Op::Model { store }),
+        2 => Just(Op::Reopen),
+    ]
+}
+
+/// A tuple of the universe with a variant: 0 plain, 1 conditioned, 2 expiring, 3 both.
+#[expect(clippy::unwrap_used, reason = "test fixtures are known-good")]
+fn variant(index: usize, v: u8) -> StoredTuple {
+    let mut t = st(&universe(index));
+    if v & 1 == 1 {
+        let mut context = Context::new();
+        context.insert("k".into(), serde_json::json!(index));
+        t.tuple.condition = Some(TupleCondition { name: "cond".into(), context });
+    }
+    if v & 2 == 2 {
+        t.expires_at_ms = Some(i64::try_from(index).unwrap() * 1000 - 3000);
+    }
+    t
+}
+
+type Snapshot = (Vec<StoredTuple>, u64, Vec<ChangeRecord>, Vec<(String, String)>);
+
+fn snapshot(s: &dyn TupleStore, store: &str) -> Result<Snapshot, StoreError> {
+    Ok((s.tuples(store)?, s.revision(store)?, s.changes(store, None, None, usize::MAX)?, s.models(store)?))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sled_matches_memory_across_reopens(ops in prop::collection::vec(op(), 1..24)) {
+        let dir = TempDir::new("prop");
+        let stores = ["01S0", "01S1"];
+        let reference = MemoryStore::new();
+        let mut sled = SledStore::open(dir.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for id in stores {
+            reference.create_store(&record(id)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            sled.create_store(&record(id)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        for (step, op) in ops.into_iter().enumerate() {
+            let ts = i64::try_from(step).unwrap_or(0);
+            match op {
+                Op::Write { store, deletes, writes } => {
+                    let id = stores[store];
+                    let current = reference.tuples(id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let mut del: Vec<StoredTuple> = Vec::new();
+                    if !current.is_empty() {
+                        for d in deletes {
+                            let t = &current[d % current.len()];
+                            if !del.contains(t) {
+                                del.push(t.clone());
+                            }
+                        }
+                    }
+                    let mut add: Vec<StoredTuple> = Vec::new();
+                    for (i, v) in writes {
+                        let t = variant(i, v);
+                        let same_key = |o: &StoredTuple| o.tuple.key() == t.tuple.key();
+                        if !current.iter().any(same_key) && !add.iter().any(same_key) {
+                            add.push(t);
+                        }
+                    }
+                    let r1 = reference.write(id, &del, &add, ts);
+                    let r2 = sled.write(id, &del, &add, ts);
+                    prop_assert_eq!(r1, r2);
+                }
+                Op::Model { store } => {
+                    let id = stores[store];
+                    let model_id = format!("01M{step:03}");
+                    let json = format!("{{\"step\":{step}}}");
+                    reference.write_model(id, &model_id, &json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    sled.write_model(id, &model_id, &json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                }
+                Op::Reopen => {
+                    drop(sled);
+                    sled = SledStore::open(dir.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                }
+            }
+            for id in stores {
+                prop_assert_eq!(snapshot(&sled, id), snapshot(&reference, id));
+            }
+        }
+        prop_assert_eq!(sled.list_stores(), reference.list_stores());
+    }
 }

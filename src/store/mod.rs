@@ -27,11 +27,14 @@
 //!
 //! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple`.
 
+mod codec;
 mod error;
 mod memory;
+mod sled_store;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use sled_store::SledStore;
 
 use crate::tuple::Tuple;
 

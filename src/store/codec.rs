@@ -1,0 +1,448 @@
+//! Byte layout of [`super::SledStore`]: keys and values in its single sled tree.
+//!
+//! Keys: one prefix byte per keyspace, then the store id, then the keyspace's own components.
+//! Strings are escaped (`0x00` → `0x00 0xFF`) and terminated by `0x00 0x00`, so a component is
+//! never a prefix of a different component and byte order equals string order; numbers are
+//! big-endian, so byte order equals numeric order.
+//!
+//! | keyspace   | key                                                         | value                 |
+//! |------------|-------------------------------------------------------------|-----------------------|
+//! | store      | `0x01` store                                                | v1 JSON record        |
+//! | revision   | `0x02` store                                                | v1 u64 BE             |
+//! | tuple      | `0x03` store, object type, object id, relation, user string | v1 JSON cond + expiry |
+//! | changelog  | `0x04` store, revision u64 BE, seq u32 BE                   | v1 JSON entry         |
+//! | model      | `0x05` store, append index u64 BE                           | v1 JSON id + text     |
+//! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
+//!
+//! Invariant: every value starts with a version byte; `decode_*(encode_*(x)) == x`; decoding
+//! never panics — bad bytes become [`StoreError::Corrupt`].
+//! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple};
+use crate::tuple::{Context, ObjectRef, Subject, Tuple, TupleCondition};
+
+/// Keyspace of store records.
+pub(crate) const STORE: u8 = 0x01;
+/// Keyspace of revision counters.
+pub(crate) const REVISION: u8 = 0x02;
+/// Keyspace of current tuples.
+pub(crate) const TUPLE: u8 = 0x03;
+/// Keyspace of changelog entries.
+pub(crate) const CHANGE: u8 = 0x04;
+/// Keyspace of model versions.
+pub(crate) const MODEL: u8 = 0x05;
+/// Keyspace of assertions.
+pub(crate) const ASSERTION: u8 = 0x06;
+
+/// Every keyspace that holds per-store data (all of them).
+pub(crate) const KEYSPACES: [u8; 6] = [STORE, REVISION, TUPLE, CHANGE, MODEL, ASSERTION];
+
+/// The only value encoding version so far.
+const V1: u8 = 1;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+// ---------------------------------------------------------------- keys
+
+fn push_str(buf: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        if b == 0 {
+            buf.extend_from_slice(&[0, 0xFF]);
+        } else {
+            buf.push(b);
+        }
+    }
+    buf.extend_from_slice(&[0, 0]);
+}
+
+/// `space` followed by the store id: the prefix of every key of that store in that keyspace.
+pub(crate) fn prefix(space: u8, store_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(store_id.len() + 3);
+    k.push(space);
+    push_str(&mut k, store_id);
+    k
+}
+
+/// Key of a store's record.
+pub(crate) fn store_key(store_id: &str) -> Vec<u8> {
+    prefix(STORE, store_id)
+}
+
+/// Key of a store's revision counter.
+pub(crate) fn revision_key(store_id: &str) -> Vec<u8> {
+    prefix(REVISION, store_id)
+}
+
+/// Key of a tuple (its identity: everything but condition and expiry).
+pub(crate) fn tuple_key(store_id: &str, t: &Tuple) -> Vec<u8> {
+    let mut k = prefix(TUPLE, store_id);
+    push_str(&mut k, &t.object.object_type);
+    push_str(&mut k, &t.object.id);
+    push_str(&mut k, &t.relation);
+    push_str(&mut k, &t.subject.to_string());
+    k
+}
+
+/// Key of a changelog entry.
+pub(crate) fn change_key(store_id: &str, cursor: ChangeCursor) -> Vec<u8> {
+    let mut k = prefix(CHANGE, store_id);
+    k.extend_from_slice(&cursor.revision.to_be_bytes());
+    k.extend_from_slice(&cursor.seq.to_be_bytes());
+    k
+}
+
+/// Key of the `index`-th model version of a store.
+pub(crate) fn model_key(store_id: &str, index: u64) -> Vec<u8> {
+    let mut k = prefix(MODEL, store_id);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Key of a model's assertions.
+pub(crate) fn assertion_key(store_id: &str, model_id: &str) -> Vec<u8> {
+    let mut k = prefix(ASSERTION, store_id);
+    push_str(&mut k, model_id);
+    k
+}
+
+/// Reads the components of a key after its store prefix.
+struct KeyReader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> KeyReader<'a> {
+    fn new(rest: &'a [u8]) -> Self {
+        KeyReader { rest }
+    }
+
+    fn str(&mut self) -> Result<String, StoreError> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            match (self.rest.get(i), self.rest.get(i + 1)) {
+                (Some(0), Some(0)) => break,
+                (Some(0), Some(0xFF)) => {
+                    out.push(0);
+                    i += 2;
+                }
+                (Some(0), _) | (None, _) => return Err(corrupt("key", "unterminated or badly escaped string")),
+                (Some(&b), _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        self.rest = self.rest.get(i + 2..).unwrap_or_default();
+        String::from_utf8(out).map_err(|e| corrupt("key", e))
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let (head, tail) = self.rest.split_at_checked(N).ok_or_else(|| corrupt("key", "truncated number"))?;
+        self.rest = tail;
+        head.try_into().map_err(|_| corrupt("key", "truncated number"))
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_be_bytes(self.bytes()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_be_bytes(self.bytes()?))
+    }
+
+    fn end(&self) -> Result<(), StoreError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupt("key", "trailing bytes"))
+        }
+    }
+}
+
+/// The changelog cursor in a changelog key, given the key without its store prefix.
+pub(crate) fn decode_change_key(rest: &[u8]) -> Result<ChangeCursor, StoreError> {
+    let mut r = KeyReader::new(rest);
+    let cursor = ChangeCursor { revision: r.u64()?, seq: r.u32()? };
+    r.end()?;
+    Ok(cursor)
+}
+
+/// The append index in a model key, given the key without its store prefix.
+pub(crate) fn decode_model_key(rest: &[u8]) -> Result<u64, StoreError> {
+    let mut r = KeyReader::new(rest);
+    let index = r.u64()?;
+    r.end()?;
+    Ok(index)
+}
+
+// ---------------------------------------------------------------- values
+
+fn versioned<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![V1];
+    serde_json::to_writer(&mut out, value).map_err(|e| corrupt(what, e))?;
+    Ok(out)
+}
+
+fn unversioned<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    match bytes.split_first() {
+        Some((&V1, body)) => Ok(body),
+        Some((v, _)) => Err(corrupt(what, format!("unknown encoding version `{v}`"))),
+        None => Err(corrupt(what, "empty value")),
+    }
+}
+
+fn from_json<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(unversioned(what, bytes)?).map_err(|e| corrupt(what, e))
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireStore {
+    id: String,
+    name: String,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+/// Encodes a store record.
+pub(crate) fn encode_store(s: &StoreRecord) -> Result<Vec<u8>, StoreError> {
+    let w = WireStore {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        created_at_ms: s.created_at_ms,
+        updated_at_ms: s.updated_at_ms,
+    };
+    versioned("store record", &w)
+}
+
+/// Decodes a store record.
+pub(crate) fn decode_store(bytes: &[u8]) -> Result<StoreRecord, StoreError> {
+    let w: WireStore = from_json("store record", bytes)?;
+    Ok(StoreRecord { id: w.id, name: w.name, created_at_ms: w.created_at_ms, updated_at_ms: w.updated_at_ms })
+}
+
+/// Encodes a revision counter.
+pub(crate) fn encode_revision(revision: u64) -> Vec<u8> {
+    let mut out = vec![V1];
+    out.extend_from_slice(&revision.to_be_bytes());
+    out
+}
+
+/// Decodes a revision counter.
+pub(crate) fn decode_revision(bytes: &[u8]) -> Result<u64, StoreError> {
+    let body = unversioned("revision", bytes)?;
+    let arr: [u8; 8] = body.try_into().map_err(|_| corrupt("revision", "not 8 bytes"))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireCondition {
+    name: String,
+    #[serde(default)]
+    context: Context,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireTupleValue {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<WireCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<i64>,
+}
+
+fn wire_condition(t: &Tuple) -> Option<WireCondition> {
+    t.condition.as_ref().map(|c| WireCondition { name: c.name.clone(), context: c.context.clone() })
+}
+
+fn tuple_condition(c: Option<WireCondition>) -> Option<TupleCondition> {
+    c.map(|c| TupleCondition { name: c.name, context: c.context })
+}
+
+fn subject(what: &str, s: &str) -> Result<Subject, StoreError> {
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+/// Encodes the value of a tuple key: its condition and expiry.
+pub(crate) fn encode_tuple_value(t: &StoredTuple) -> Result<Vec<u8>, StoreError> {
+    versioned("tuple", &WireTupleValue { condition: wire_condition(&t.tuple), expires_at_ms: t.expires_at_ms })
+}
+
+/// Decodes a tuple from its key (without the store prefix) and value.
+pub(crate) fn decode_tuple(key_rest: &[u8], value: &[u8]) -> Result<StoredTuple, StoreError> {
+    let mut r = KeyReader::new(key_rest);
+    let object = ObjectRef::new(r.str()?, r.str()?);
+    let relation = r.str()?;
+    let subject = subject("tuple key", &r.str()?)?;
+    r.end()?;
+    let v: WireTupleValue = from_json("tuple", value)?;
+    let tuple = Tuple { object, relation, subject, condition: tuple_condition(v.condition) };
+    Ok(StoredTuple { tuple, expires_at_ms: v.expires_at_ms })
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireOperation {
+    Write,
+    Delete,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireChange {
+    operation: WireOperation,
+    object_type: String,
+    object_id: String,
+    relation: String,
+    user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<WireCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<i64>,
+    timestamp_ms: i64,
+}
+
+/// Encodes a changelog entry's value (its cursor lives in the key).
+pub(crate) fn encode_change(op: ChangeOperation, t: &StoredTuple, timestamp_ms: i64) -> Result<Vec<u8>, StoreError> {
+    let w = WireChange {
+        operation: match op {
+            ChangeOperation::Write => WireOperation::Write,
+            ChangeOperation::Delete => WireOperation::Delete,
+        },
+        object_type: t.tuple.object.object_type.clone(),
+        object_id: t.tuple.object.id.clone(),
+        relation: t.tuple.relation.clone(),
+        user: t.tuple.subject.to_string(),
+        condition: wire_condition(&t.tuple),
+        expires_at_ms: t.expires_at_ms,
+        timestamp_ms,
+    };
+    versioned("change", &w)
+}
+
+/// Decodes a changelog entry from its cursor and value.
+pub(crate) fn decode_change(cursor: ChangeCursor, value: &[u8]) -> Result<ChangeRecord, StoreError> {
+    let w: WireChange = from_json("change", value)?;
+    let tuple = Tuple {
+        object: ObjectRef::new(w.object_type, w.object_id),
+        relation: w.relation,
+        subject: subject("change", &w.user)?,
+        condition: tuple_condition(w.condition),
+    };
+    Ok(ChangeRecord {
+        cursor,
+        operation: match w.operation {
+            WireOperation::Write => ChangeOperation::Write,
+            WireOperation::Delete => ChangeOperation::Delete,
+        },
+        tuple: StoredTuple { tuple, expires_at_ms: w.expires_at_ms },
+        timestamp_ms: w.timestamp_ms,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireModel {
+    id: String,
+    json: String,
+}
+
+/// Encodes a model version.
+pub(crate) fn encode_model(model_id: &str, model_json: &str) -> Result<Vec<u8>, StoreError> {
+    versioned("model", &WireModel { id: model_id.to_string(), json: model_json.to_string() })
+}
+
+/// Decodes a model version into (model_id, model_json).
+pub(crate) fn decode_model(bytes: &[u8]) -> Result<(String, String), StoreError> {
+    let w: WireModel = from_json("model", bytes)?;
+    Ok((w.id, w.json))
+}
+
+/// Encodes opaque text (assertions).
+pub(crate) fn encode_text(text: &str) -> Vec<u8> {
+    let mut out = vec![V1];
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Decodes opaque text (assertions).
+pub(crate) fn decode_text(bytes: &[u8]) -> Result<String, StoreError> {
+    let body = unversioned("assertions", bytes)?;
+    String::from_utf8(body.to_vec()).map_err(|e| corrupt("assertions", e))
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    fn stored(s: &str) -> StoredTuple {
+        StoredTuple::new(s.parse().unwrap())
+    }
+
+    #[test]
+    fn string_components_keep_order_and_stay_unambiguous() {
+        let mut a = Vec::new();
+        push_str(&mut a, "a");
+        let mut ab = Vec::new();
+        push_str(&mut ab, "ab");
+        let mut a0 = Vec::new();
+        push_str(&mut a0, "a\0");
+        assert!(a < a0 && a0 < ab);
+        assert!(!ab.starts_with(&a));
+        let mut r = KeyReader::new(&a0);
+        assert_eq!(r.str().unwrap(), "a\0");
+        r.end().unwrap();
+    }
+
+    #[test]
+    fn store_prefixes_do_not_overlap() {
+        let t: Tuple = "doc:1#viewer@user:anne".parse().unwrap();
+        assert!(!tuple_key("ab", &t).starts_with(&prefix(TUPLE, "a")));
+        assert!(tuple_key("a", &t).starts_with(&prefix(TUPLE, "a")));
+    }
+
+    #[test]
+    fn tuples_round_trip_through_key_and_value() {
+        let mut t = stored("doc:1#viewer@group:eng#member");
+        let mut context = Context::new();
+        context.insert("ip".into(), serde_json::json!("10.0.0.1"));
+        t.tuple.condition = Some(TupleCondition { name: "in_range".into(), context });
+        t.expires_at_ms = Some(42);
+        let key = tuple_key("s", &t.tuple);
+        let value = encode_tuple_value(&t).unwrap();
+        assert_eq!(decode_tuple(&key[prefix(TUPLE, "s").len()..], &value).unwrap(), t);
+    }
+
+    #[test]
+    fn changes_round_trip() {
+        let t = stored("doc:1#viewer@user:*");
+        let cursor = ChangeCursor { revision: 7, seq: 3 };
+        let key = change_key("s", cursor);
+        let rest = &key[prefix(CHANGE, "s").len()..];
+        assert_eq!(decode_change_key(rest).unwrap(), cursor);
+        let c = decode_change(cursor, &encode_change(ChangeOperation::Delete, &t, 9).unwrap()).unwrap();
+        assert_eq!(c, ChangeRecord { cursor, operation: ChangeOperation::Delete, tuple: t, timestamp_ms: 9 });
+    }
+
+    #[test]
+    fn bad_bytes_are_corrupt_not_panics() {
+        for bad in [&b""[..], b"\x02{}", b"\x01not json!", b"\x01{\"name\":1}", b"\x01\xff"] {
+            assert!(matches!(decode_store(bad), Err(StoreError::Corrupt(_))));
+            assert!(matches!(decode_model(bad), Err(StoreError::Corrupt(_))));
+            assert!(matches!(decode_revision(bad), Err(StoreError::Corrupt(_))));
+            assert!(matches!(decode_change(ChangeCursor { revision: 1, seq: 0 }, bad), Err(StoreError::Corrupt(_))));
+        }
+        assert!(matches!(decode_text(b"\x01\xff"), Err(StoreError::Corrupt(_))));
+        for bad_key in [&b""[..], b"abc", b"a\0", b"a\0\x01", b"a\0\0b\0\0c\0\0d\0\0extra"] {
+            assert!(matches!(decode_tuple(bad_key, b"\x01{}"), Err(StoreError::Corrupt(_))));
+        }
+        let mut bad_subject = Vec::new();
+        for s in ["doc", "1", "viewer", "not a subject"] {
+            push_str(&mut bad_subject, s);
+        }
+        assert!(matches!(decode_tuple(&bad_subject, b"\x01{}"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_change_key(b"\0\0"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_model_key(&[0; 9]), Err(StoreError::Corrupt(_))));
+    }
+}

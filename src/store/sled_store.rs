@@ -1,0 +1,278 @@
+//! [`SledStore`]: the on-disk backend of [`TupleStore`], one sled tree with prefixed keys (layout in
+//! `codec`).
+//!
+//! Invariant: every mutation is one atomic sled operation (a batch, or a single compare-and-swap)
+//! made under the store's write mutex and followed by `Db::flush` before the call returns, so an
+//! acknowledged change survives `kill -9` and an unacknowledged one is wholly present or absent.
+//! Reads take no mutex.
+//! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::codec;
+use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+
+/// A [`TupleStore`] persisted in a sled database.
+pub struct SledStore {
+    db: sled::Db,
+    /// One write mutex per store id; entries are never removed, so a mutex is never replaced while
+    /// someone waits on it.
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// How long [`SledStore::open`] waits for a database lock still held by a dropped handle.
+    pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+    /// Opens (or creates) the database at `path`.
+    ///
+    /// sled releases its file lock only after its background work for a dropped handle ends, so
+    /// reopening right after a drop in the same process can briefly find the lock held; `open`
+    /// retries that case for up to [`Self::LOCK_WAIT`] before giving up with [`StoreError::Io`].
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let deadline = Instant::now() + Self::LOCK_WAIT;
+        loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => return Ok(Self::from_db(db)),
+                Err(sled::Error::Io(e)) if lock_held(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A database in a temporary location, removed when dropped (for tests).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Ok(Self::from_db(sled::Config::new().temporary(true).open()?))
+    }
+
+    fn from_db(db: sled::Db) -> Self {
+        SledStore { db, locks: Mutex::new(HashMap::new()) }
+    }
+
+    /// The write mutex of a store.
+    fn lock_of(&self, store_id: &str) -> Arc<Mutex<()>> {
+        Arc::clone(self.locks.lock().entry(store_id.to_string()).or_default())
+    }
+
+    fn exists(&self, store_id: &str) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(codec::store_key(store_id))?)
+    }
+
+    fn require(&self, store_id: &str) -> Result<(), StoreError> {
+        if self.exists(store_id)? {
+            Ok(())
+        } else {
+            Err(StoreError::StoreNotFound(store_id.to_string()))
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn current_revision(&self, store_id: &str) -> Result<u64, StoreError> {
+        match self.db.get(codec::revision_key(store_id))? {
+            Some(v) => codec::decode_revision(&v),
+            None => Ok(0),
+        }
+    }
+}
+
+/// True when sled failed to open because another handle holds the database's file lock (sled
+/// reports it as `ErrorKind::Other` with this text).
+fn lock_held(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
+impl TupleStore for SledStore {
+    fn create_store(&self, store: &StoreRecord) -> Result<(), StoreError> {
+        let lock = self.lock_of(&store.id);
+        let _guard = lock.lock();
+        let value = codec::encode_store(store)?;
+        let swapped = self.db.compare_and_swap(codec::store_key(&store.id), None::<&[u8]>, Some(value))?;
+        if swapped.is_err() {
+            return Err(StoreError::StoreExists(store.id.clone()));
+        }
+        self.flush()
+    }
+
+    fn get_store(&self, store_id: &str) -> Result<Option<StoreRecord>, StoreError> {
+        match self.db.get(codec::store_key(store_id))? {
+            Some(v) => Ok(Some(codec::decode_store(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn list_stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([codec::STORE]) {
+            let (_, v) = kv?;
+            out.push(codec::decode_store(&v)?);
+        }
+        Ok(out)
+    }
+
+    fn delete_store(&self, store_id: &str) -> Result<(), StoreError> {
+        let lock = self.lock_of(store_id);
+        let _guard = lock.lock();
+        self.require(store_id)?;
+        let mut batch = sled::Batch::default();
+        for space in codec::KEYSPACES {
+            for kv in self.db.scan_prefix(codec::prefix(space, store_id)) {
+                let (k, _) = kv?;
+                batch.remove(k);
+            }
+        }
+        self.db.apply_batch(batch)?;
+        self.flush()
+    }
+
+    fn write_model(&self, store_id: &str, model_id: &str, model_json: &str) -> Result<(), StoreError> {
+        let lock = self.lock_of(store_id);
+        let _guard = lock.lock();
+        self.require(store_id)?;
+        let prefix = codec::prefix(codec::MODEL, store_id);
+        let next = match self.db.scan_prefix(&prefix).next_back() {
+            Some(kv) => {
+                let (k, _) = kv?;
+                let last = codec::decode_model_key(k.get(prefix.len()..).unwrap_or_default())?;
+                last.checked_add(1).ok_or_else(|| StoreError::Corrupt("model index overflow".into()))?
+            }
+            None => 0,
+        };
+        self.db.insert(codec::model_key(store_id, next), codec::encode_model(model_id, model_json)?)?;
+        self.flush()
+    }
+
+    fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.require(store_id)?;
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(codec::prefix(codec::MODEL, store_id)) {
+            let (_, v) = kv?;
+            out.push(codec::decode_model(&v)?);
+        }
+        Ok(out)
+    }
+
+    fn write(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let lock = self.lock_of(store_id);
+        let _guard = lock.lock();
+        self.require(store_id)?;
+        let revision = self
+            .current_revision(store_id)?
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
+        // One batch: removals, inserts, changelog rows and the counter. A sled batch keeps the last
+        // operation per key, so a tuple both deleted and written ends up written.
+        let mut batch = sled::Batch::default();
+        let entries = deletes
+            .iter()
+            .map(|t| (ChangeOperation::Delete, t))
+            .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
+        for (i, (operation, t)) in entries.enumerate() {
+            let seq = u32::try_from(i)
+                .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
+            let key = codec::tuple_key(store_id, &t.tuple);
+            match operation {
+                ChangeOperation::Delete => batch.remove(key),
+                ChangeOperation::Write => batch.insert(key, codec::encode_tuple_value(t)?),
+            }
+            batch.insert(
+                codec::change_key(store_id, ChangeCursor { revision, seq }),
+                codec::encode_change(operation, t, timestamp_ms)?,
+            );
+        }
+        batch.insert(codec::revision_key(store_id), codec::encode_revision(revision));
+        self.db.apply_batch(batch)?;
+        self.flush()?;
+        Ok(revision)
+    }
+
+    fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
+        self.require(store_id)?;
+        let prefix = codec::prefix(codec::TUPLE, store_id);
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            out.push(codec::decode_tuple(k.get(prefix.len()..).unwrap_or_default(), &v)?);
+        }
+        Ok(out)
+    }
+
+    fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
+        self.require(store_id)?;
+        self.current_revision(store_id)
+    }
+
+    fn changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.require(store_id)?;
+        let prefix = codec::prefix(codec::CHANGE, store_id);
+        let start = match after {
+            Some(cursor) => codec::change_key(store_id, cursor),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for kv in self.db.range(start..) {
+            let (k, v) = kv?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
+            let cursor = codec::decode_change_key(rest)?;
+            if after.is_some_and(|a| cursor <= a) {
+                continue;
+            }
+            let change = codec::decode_change(cursor, &v)?;
+            if object_type.is_none_or(|ty| change.tuple.tuple.object.object_type == ty) {
+                out.push(change);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
+        let lock = self.lock_of(store_id);
+        let _guard = lock.lock();
+        self.require(store_id)?;
+        self.db.insert(codec::assertion_key(store_id, model_id), codec::encode_text(assertions_json))?;
+        self.flush()
+    }
+
+    fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
+        self.require(store_id)?;
+        match self.db.get(codec::assertion_key(store_id, model_id))? {
+            Some(v) => Ok(Some(codec::decode_text(&v)?)),
+            None => Ok(None),
+        }
+    }
+}
