@@ -284,6 +284,44 @@ fn sled_store_survives_reopen() {
 
 #[test]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+fn bad_bytes_on_disk_are_corrupt_errors_not_panics() {
+    let dir = TempDir::new("corrupt");
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create_store(&record("S")).unwrap();
+        s.write("S", &[], &[st("doc:1#viewer@user:anne")], 1).unwrap();
+    }
+    {
+        // Overwrite the revision counter (keyspace 0x02, store id `S` escaped and terminated) and
+        // the store record (keyspace 0x01) of store `S` with undecodable bytes.
+        let db = raw_sled(dir.path()).unwrap();
+        db.insert(b"\x02S\x00\x00", &b"\x09junk"[..]).unwrap();
+        db.insert(b"\x01T\x00\x00", &b"\x01{not json"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(matches!(s.revision("S"), Err(StoreError::Corrupt(_))));
+    assert!(matches!(s.write("S", &[], &[st("doc:2#viewer@user:bob")], 2), Err(StoreError::Corrupt(_))));
+    assert!(matches!(s.get_store("T"), Err(StoreError::Corrupt(_))));
+    assert!(matches!(s.list_stores(), Err(StoreError::Corrupt(_))));
+    // the failed write left nothing behind
+    assert_eq!(s.tuples("S").unwrap(), vec![st("doc:1#viewer@user:anne")]);
+    assert_eq!(s.changes("S", None, None, 10).unwrap().len(), 1);
+}
+
+/// Opens a `SledStore` directory with sled directly, waiting for a just-dropped handle's lock.
+fn raw_sled(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + SledStore::LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+            result => return result,
+        }
+    }
+}
+
+#[test]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn concurrent_writes_get_distinct_consecutive_revisions() {
     let s = Arc::new(SledStore::temporary().unwrap());
     s.create_store(&record("S")).unwrap();
