@@ -5,7 +5,11 @@
 //! that should fail but parses, fails the test. Exact message/position matches are counted and
 //! printed per file. Set `WRIT_BLESS=1` to rewrite the golden fixtures' expected outputs.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly on broken fixtures")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "tests fail loudly on broken fixtures"
+)]
 
 use serde::Deserialize;
 use std::fs;

@@ -44,6 +44,10 @@ impl SourceMap {
 
 type PResult<T> = Result<T, SchemaError>;
 
+/// What ANTLR lists where an identifier may stand (keywords are identifiers too).
+const IDENTIFIERS: &str =
+    "IDENTIFIER, 'module', 'model', 'schema', 'extend', 'type', 'relation', EXTENDED_IDENTIFIER";
+
 /// What the direct `[...]` part of one relation collected.
 #[derive(Default)]
 struct Direct {
@@ -111,7 +115,7 @@ impl Parser {
             } else {
                 let (tok, span) = self.cur.token_span();
                 return Err(syntax_error(
-                    format!("no viable alternative at input '{tok}'"),
+                    format!("no viable alternative at input '\\n{tok}'"),
                     span,
                     tok,
                 ));
@@ -143,7 +147,9 @@ impl Parser {
             }
             _ => {
                 let (tok, span) = self.cur.token_span();
-                let msg = format!("extraneous input '{tok}' expecting {{<EOF>, NEWLINE}}");
+                let alone = matches!(self.cur.peek_at(1), None | Some('\n' | '\r'));
+                let kind = if alone { "extraneous" } else { "mismatched" };
+                let msg = format!("{kind} input '{tok}' expecting {{<EOF>, NEWLINE}}");
                 Err(syntax_error(msg, span, tok))
             }
         }
@@ -160,7 +166,10 @@ impl Parser {
 
     fn model_header(&mut self) -> PResult<()> {
         if !self.cur.at_keyword("model") {
-            return Err(self.cur.expected("{'#', 'module', 'model'}"));
+            let (tok, span) = self.cur.token_span();
+            let expecting = "{WHITESPACE, '#', 'module', 'model', NEWLINE}";
+            let msg = format!("extraneous input '{tok}' expecting {expecting}");
+            return Err(syntax_error(msg, span, tok));
         }
         self.cur.eat("model");
         self.end_of_line()?;
@@ -200,37 +209,45 @@ impl Parser {
     fn module_header(&mut self) -> PResult<()> {
         self.cur.eat("module");
         if self.cur.ws() == 0 || matches!(self.cur.peek(), Some('\n' | '\r') | None) {
-            let start = self.cur.pos;
-            self.cur.ws_nl();
-            let text = self
-                .cur
-                .slice(start.idx, self.cur.pos.idx)
-                .replace('\n', "\\n");
-            let msg = format!("mismatched input '{text}' expecting WHITESPACE");
-            return Err(syntax_error(msg, self.cur.span_from(start), text));
+            return Err(self.missing_module_name());
         }
         self.name("IDENTIFIER")?;
         self.source.module = true;
         self.end_of_line()
     }
 
-    fn extend(&mut self) -> PResult<()> {
+    /// `module` followed by newlines: ANTLR reports the newlines right after the keyword.
+    fn missing_module_name(&mut self) -> SchemaError {
         let start = self.cur.pos;
+        self.cur.ws_nl();
+        let text = self.cur.slice(start.idx, self.cur.pos.idx);
+        let newlines = text.matches('\n').count() as u32;
+        let shown = "\\n".repeat(newlines as usize);
+        let col = start.col.min(6);
+        let span = Span {
+            line_start: start.line,
+            line_end: start.line,
+            column_start: col,
+            column_end: col + newlines,
+        };
+        let msg = format!("mismatched input '{shown}' expecting WHITESPACE");
+        syntax_error(msg, span, shown)
+    }
+
+    fn extend(&mut self) -> PResult<()> {
         self.cur.eat("extend");
-        let kw_span = self.cur.span_from(start);
         self.require_ws()?;
         if !self.cur.at_keyword("type") {
             return Err(self.cur.expected("'type'"));
-        }
-        if !self.source.module {
-            let msg = "extend can only be used in a modular model".to_string();
-            self.errors
-                .push(syntax_error(msg, kw_span, "extend".to_string()));
         }
         let before = self.model.types.len();
         self.type_def()?;
         if let Some(t) = self.model.types.get(before) {
             let (name, span) = (t.name.clone(), t.span);
+            if !self.source.module {
+                let msg = "extend can only be used in a modular model".to_string();
+                self.errors.push(syntax_error(msg, span, name.clone()));
+            }
             if self.extended.contains(&name) {
                 let msg = format!("'{name}' is already extended in file.");
                 self.errors.push(syntax_error(msg, span, name.clone()));
@@ -294,11 +311,13 @@ impl Parser {
         self.require_ws()?;
         let (name, span) = self.name("IDENTIFIER")?;
         self.cur.ws();
-        if !self.cur.eat(":") {
+        if self.cur.eat(":") {
+            self.cur.ws();
+        } else {
             let (tok, tspan) = self.cur.token_span();
-            return Err(syntax_error(format!("missing ':' at '{tok}'"), tspan, tok));
+            let msg = format!("missing ':' at '{tok}'");
+            self.errors.push(syntax_error(msg, tspan, tok));
         }
-        self.cur.ws();
         let mut direct = Direct::default();
         let rewrite = self.relation_def(true, &mut direct)?;
         self.end_of_line()?;
@@ -343,8 +362,10 @@ impl Parser {
             }
             Some('[') => {
                 let (tok, span) = self.cur.token_span();
-                let msg = format!("extraneous input '{tok}' expecting {{'(', IDENTIFIER}}");
-                Err(syntax_error(msg, span, tok))
+                let msg = format!("extraneous input '{tok}' expecting {{'(', {IDENTIFIERS}}}");
+                self.errors.push(syntax_error(msg, span, tok));
+                self.cur.bump();
+                self.rewrite_ref()
             }
             Some('(') => self.parenthesized(allow_direct, direct),
             _ => self.rewrite_ref(),
@@ -410,7 +431,7 @@ impl Parser {
         let (name, span) = self.cur.ident();
         if name.is_empty() || matches!(name.as_str(), "or" | "and" | "but") {
             self.cur.pos = start;
-            return Err(self.cur.expected("{'[', '(', IDENTIFIER}"));
+            return Err(self.cur.expected(&format!("{{'[', '(', {IDENTIFIERS}}}")));
         }
         let save = self.cur.pos;
         if self.cur.ws() > 0 && self.cur.at_keyword("from") {
@@ -442,13 +463,16 @@ impl Parser {
             if self.cur.eat("]") {
                 return Ok(());
             }
-            return Err(self.cur.expected("{',', ']'}"));
+            return Err(self.cur.expected("{',', WHITESPACE, ']'}"));
         }
     }
 
     fn restriction(&mut self, direct: &mut Direct) -> PResult<()> {
         let start = self.cur.pos;
-        let (type_name, type_span) = self.name("{IDENTIFIER}")?;
+        if self.cur.peek() == Some(']') {
+            return Err(self.empty_restriction());
+        }
+        let (type_name, type_span) = self.name(&format!("{{{IDENTIFIERS}}}"))?;
         let mut r = TypeRestriction {
             type_name,
             relation: None,
@@ -484,6 +508,16 @@ impl Parser {
         Ok(())
     }
 
+    /// `[]` / `[ ]`: ANTLR drops the `]` and names what could have stood there.
+    fn empty_restriction(&self) -> SchemaError {
+        let (tok, span) = self.cur.token_span();
+        let after_bracket =
+            self.cur.pos.idx > 0 && span.column_start > 0 && self.cur.prev() == Some('[');
+        let ws = if after_bracket { "WHITESPACE, " } else { "" };
+        let msg = format!("extraneous input '{tok}' expecting {{{ws}{IDENTIFIERS}, NEWLINE}}");
+        syntax_error(msg, span, tok)
+    }
+
     fn condition(&mut self) -> PResult<()> {
         self.cur.eat("condition");
         self.require_ws()?;
@@ -515,7 +549,12 @@ impl Parser {
         let mut params: Vec<ConditionParam> = Vec::new();
         loop {
             self.cur.ws_nl();
+            let start = self.cur.pos;
             let (name, span) = self.name("{WHITESPACE, IDENTIFIER, NEWLINE}")?;
+            if base_param_type(&name).is_some() || name == "list" || name == "map" {
+                self.cur.pos = start;
+                return Err(self.cur.expected("{WHITESPACE, IDENTIFIER, NEWLINE}"));
+            }
             self.cur.ws();
             if !self.cur.eat(":") {
                 return Err(self.cur.expected("':'"));

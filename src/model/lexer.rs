@@ -37,6 +37,14 @@ impl Cursor {
         self.chars.get(self.pos.idx + offset).copied()
     }
 
+    pub(super) fn prev(&self) -> Option<char> {
+        self.pos
+            .idx
+            .checked_sub(1)
+            .and_then(|i| self.chars.get(i))
+            .copied()
+    }
+
     pub(super) fn at_eof(&self) -> bool {
         self.pos.idx >= self.chars.len()
     }
@@ -159,6 +167,9 @@ impl Cursor {
                     ..self.span_from(start)
                 };
                 return ("<EOF>".to_string(), span);
+            }
+            Some(_) if self.at_keyword("but not") => {
+                probe.eat("but not");
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
                 probe.ident();
