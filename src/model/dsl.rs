@@ -511,8 +511,7 @@ impl Parser {
     /// `[]` / `[ ]`: ANTLR drops the `]` and names what could have stood there.
     fn empty_restriction(&self) -> SchemaError {
         let (tok, span) = self.cur.token_span();
-        let after_bracket =
-            self.cur.pos.idx > 0 && span.column_start > 0 && self.cur.prev() == Some('[');
+        let after_bracket = self.cur.prev() == Some('[');
         let ws = if after_bracket { "WHITESPACE, " } else { "" };
         let msg = format!("extraneous input '{tok}' expecting {{{ws}{IDENTIFIERS}, NEWLINE}}");
         syntax_error(msg, span, tok)
