@@ -11,11 +11,16 @@
 mod dsl;
 mod error;
 mod json;
+mod lexer;
 mod print;
 mod validate;
 
 pub use error::{SchemaError, SchemaErrorKind, Span};
-pub use json::{JsonModel, JsonRelationMetadata};
+pub use json::{
+    JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation,
+    JsonParamType, JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset,
+    JsonTypeDefinition, JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
+};
 
 /// A checked authorization model.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,16 +156,32 @@ pub enum ParamType {
 impl Model {
     /// Parses OpenFGA DSL text and validates it; every problem found is returned.
     pub fn parse_dsl(text: &str) -> Result<Model, Vec<SchemaError>> {
-        let model = dsl::parse(text)?;
-        validate::validate(&model)?;
+        let (model, source) = dsl::parse(text)?;
+        validate::validate(&model, Some(&source))?;
         Ok(model)
+    }
+
+    /// Parses OpenFGA DSL text without semantic validation (grammar errors only), as OpenFGA's
+    /// transformer does.
+    pub fn parse_dsl_unchecked(text: &str) -> Result<Model, Vec<SchemaError>> {
+        Ok(dsl::parse(text)?.0)
     }
 
     /// Converts OpenFGA's JSON model (already deserialized) and validates it.
     pub fn from_json(json: &JsonModel) -> Result<Model, Vec<SchemaError>> {
         let model = json::from_json(json)?;
-        validate::validate(&model)?;
+        validate::validate(&model, None)?;
         Ok(model)
+    }
+
+    /// Converts OpenFGA's JSON model without semantic validation.
+    pub fn from_json_unchecked(json: &JsonModel) -> Result<Model, Vec<SchemaError>> {
+        json::from_json(json)
+    }
+
+    /// Validates a model built by hand (or read unchecked) with OpenFGA's rules.
+    pub fn validate(&self) -> Result<(), Vec<SchemaError>> {
+        validate::validate(self, None)
     }
 
     /// This model as OpenFGA's JSON model.
@@ -168,9 +189,16 @@ impl Model {
         json::to_json(self)
     }
 
-    /// This model as OpenFGA DSL text.
+    /// This model as OpenFGA DSL text. A rewrite the DSL cannot express (see [`Model::try_to_dsl`])
+    /// is replaced by a comment naming it.
     pub fn to_dsl(&self) -> String {
         print::to_dsl(self)
+    }
+
+    /// This model as OpenFGA DSL text, or an error naming the first relation the DSL cannot
+    /// express (e.g. a direct assignment under `but not`).
+    pub fn try_to_dsl(&self) -> Result<String, SchemaError> {
+        print::try_to_dsl(self)
     }
 
     /// Looks up a type definition by name.
@@ -180,7 +208,10 @@ impl Model {
 
     /// Looks up a relation definition by type and relation name.
     pub fn relation(&self, type_name: &str, relation: &str) -> Option<&RelationDef> {
-        self.type_def(type_name)?.relations.iter().find(|r| r.name == relation)
+        self.type_def(type_name)?
+            .relations
+            .iter()
+            .find(|r| r.name == relation)
     }
 
     /// Looks up a condition definition by name.
