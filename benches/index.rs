@@ -1,1 +1,2 @@
+//! Placeholder until the index benches land.
 fn main() {}

@@ -4,11 +4,17 @@
 //! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
 //! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
-//! `store` (durable truth) imports only `tuple` and `model`.
+//! `store` (durable truth) imports only `tuple`.
 
+pub mod engine;
+pub(crate) mod eval;
+pub(crate) mod index;
 pub mod model;
 pub mod store;
+pub mod testfile;
 pub mod tuple;
 
+pub use engine::{Engine, EngineConfig, EngineError};
+pub use eval::{EvalError, Limits};
 pub use model::Model;
 pub use tuple::{ObjectRef, Subject, Tuple};

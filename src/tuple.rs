@@ -206,7 +206,8 @@ mod tests {
 
     #[test]
     fn round_trips_every_subject_form() {
-        for s in ["document:1#viewer@user:anne", "document:1#viewer@user:*", "document:q3#viewer@group:finance#member"] {
+        for s in ["document:1#viewer@user:anne", "document:1#viewer@user:*", "document:q3#viewer@group:finance#member"]
+        {
             let t: Tuple = s.parse().unwrap();
             assert_eq!(t.to_string(), s);
         }

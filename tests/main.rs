@@ -1,4 +1,6 @@
 //! The one integration test binary: every suite below runs under `cargo test`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails loudly on a broken fixture")]
+
 mod model_language;
 mod store_contract;

@@ -5,11 +5,6 @@
 //! that should fail but parses, fails the test. Exact message/position matches are counted and
 //! printed per file. Set `WRIT_BLESS=1` to rewrite the golden fixtures' expected outputs.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "tests fail loudly on broken fixtures"
-)]
 
 use serde::Deserialize;
 use std::fs;
@@ -22,10 +17,7 @@ fn language_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!(
-            "model_language: {} is absent; skipping OpenFGA language data",
-            dir.display()
-        );
+        println!("model_language: {} is absent; skipping OpenFGA language data", dir.display());
         None
     }
 }
@@ -103,18 +95,12 @@ fn error_matches(e: &ExpectedError, got: &SchemaError) -> bool {
     let msg_ok = e.msg.trim() == got.message;
     let span_ok = match (&e.line, &e.column, got.span) {
         (Some(l), Some(c), Some(s)) => {
-            l.start == s.line_start
-                && l.end == s.line_end
-                && c.start == s.column_start
-                && c.end == s.column_end
+            l.start == s.line_start && l.end == s.line_end && c.start == s.column_start && c.end == s.column_end
         }
         (None, None, _) => true,
         _ => false,
     };
-    let type_ok = match (
-        e.metadata.as_ref().and_then(|m| m.error_type.as_deref()),
-        &got.kind,
-    ) {
+    let type_ok = match (e.metadata.as_ref().and_then(|m| m.error_type.as_deref()), &got.kind) {
         (Some(t), SchemaErrorKind::Semantic(g)) => t == g,
         (Some(_), SchemaErrorKind::Syntax) => false,
         (None, _) => true,
@@ -126,10 +112,7 @@ fn describe(errors: &[SchemaError]) -> String {
     let parts: Vec<String> = errors
         .iter()
         .map(|e| match e.span {
-            Some(s) => format!(
-                "{}:{}-{}:{} {}",
-                s.line_start, s.column_start, s.line_end, s.column_end, e.message
-            ),
+            Some(s) => format!("{}:{}-{}:{} {}", s.line_start, s.column_start, s.line_end, s.column_end, e.message),
             None => e.message.clone(),
         })
         .collect();
@@ -137,11 +120,7 @@ fn describe(errors: &[SchemaError]) -> String {
 }
 
 /// Runs one validation case: `run` parses the input and validates it.
-fn validation_case(
-    t: &mut Tally,
-    case: &Case,
-    run: impl FnOnce() -> Result<Model, Vec<SchemaError>>,
-) {
+fn validation_case(t: &mut Tally, case: &Case, run: impl FnOnce() -> Result<Model, Vec<SchemaError>>) {
     if case.skip {
         t.skipped += 1;
         return;
@@ -153,25 +132,13 @@ fn validation_case(
     };
     match (&result, expected.is_empty()) {
         (Ok(_), true) => t.passed += 1,
-        (Err(errs), true) => t.failed.push(format!(
-            "{}: unexpected errors: {}",
-            case.name,
-            describe(errs)
-        )),
-        (Ok(_), false) => t.failed.push(format!(
-            "{}: parsed but {} errors expected",
-            case.name,
-            expected.len()
-        )),
+        (Err(errs), true) => t.failed.push(format!("{}: unexpected errors: {}", case.name, describe(errs))),
+        (Ok(_), false) => t.failed.push(format!("{}: parsed but {} errors expected", case.name, expected.len())),
         (Err(errs), false) => {
             t.passed += 1;
             t.error_cases += 1;
             t.expected_errors += expected.len();
-            let exact = expected
-                .iter()
-                .zip(errs)
-                .filter(|(e, g)| error_matches(e, g))
-                .count();
+            let exact = expected.iter().zip(errs).filter(|(e, g)| error_matches(e, g)).count();
             t.exact_errors += exact;
             if exact == expected.len() && errs.len() == expected.len() {
                 t.exact_cases += 1;
@@ -190,12 +157,7 @@ fn validation_case(
                         )
                     })
                     .collect();
-                println!(
-                    "  inexact {}:\n    want {}\n    got  {}",
-                    case.name,
-                    want.join(" | "),
-                    describe(errs)
-                );
+                println!("  inexact {}:\n    want {}\n    got  {}", case.name, want.join(" | "), describe(errs));
             }
         }
     }
@@ -213,12 +175,7 @@ fn run_dsl_cases(dir: &Path, file: &str) -> Tally {
 
 fn parse_json_model(text: &str) -> Result<JsonModel, Vec<SchemaError>> {
     serde_json::from_str::<JsonModel>(text).map_err(|e| {
-        vec![SchemaError {
-            kind: SchemaErrorKind::Syntax,
-            message: e.to_string(),
-            span: None,
-            symbol: None,
-        }]
+        vec![SchemaError { kind: SchemaErrorKind::Syntax, message: e.to_string(), span: None, symbol: None }]
     })
 }
 
@@ -226,22 +183,14 @@ fn parse_json_model(text: &str) -> Result<JsonModel, Vec<SchemaError>> {
 fn dsl_syntax_validation_cases() {
     let Some(dir) = language_dir() else { return };
     let t = run_dsl_cases(&dir, "dsl-syntax-validation-cases.yaml");
-    assert!(
-        t.failed.is_empty(),
-        "{} syntax cases failed",
-        t.failed.len()
-    );
+    assert!(t.failed.is_empty(), "{} syntax cases failed", t.failed.len());
 }
 
 #[test]
 fn dsl_semantic_validation_cases() {
     let Some(dir) = language_dir() else { return };
     let t = run_dsl_cases(&dir, "dsl-semantic-validation-cases.yaml");
-    assert!(
-        t.failed.is_empty(),
-        "{} semantic cases failed",
-        t.failed.len()
-    );
+    assert!(t.failed.is_empty(), "{} semantic cases failed", t.failed.len());
 }
 
 #[test]
@@ -251,16 +200,10 @@ fn json_validation_cases() {
     let mut t = Tally::default();
     for case in load_cases(&dir.join(file)) {
         let json = case.json.clone().unwrap_or_default();
-        validation_case(&mut t, &case, || {
-            Model::from_json(&parse_json_model(&json)?)
-        });
+        validation_case(&mut t, &case, || Model::from_json(&parse_json_model(&json)?));
     }
     t.report(file);
-    assert!(
-        t.failed.is_empty(),
-        "{} JSON validation cases failed",
-        t.failed.len()
-    );
+    assert!(t.failed.is_empty(), "{} JSON validation cases failed", t.failed.len());
 }
 
 #[test]
@@ -291,43 +234,30 @@ fn json_syntax_transformer_cases() {
                     t.exact_cases += 1;
                 }
             }
-            (Ok(_), false) => t
-                .failed
-                .push(format!("{}: printed but should fail", case.name)),
+            (Ok(_), false) => t.failed.push(format!("{}: printed but should fail", case.name)),
             (Err(msg), true) => t.failed.push(format!("{}: {msg}", case.name)),
         }
     }
     t.report(file);
-    assert!(
-        t.failed.is_empty(),
-        "{} JSON→DSL cases failed",
-        t.failed.len()
-    );
+    assert!(t.failed.is_empty(), "{} JSON→DSL cases failed", t.failed.len());
 }
 
 /// One transformer directory: DSL → JSON, JSON → DSL, and DSL → Model → DSL.
 fn transformer_pair(dir: &Path) -> Result<(), String> {
     let fga = fs::read_to_string(dir.join("authorization-model.fga")).map_err(|e| e.to_string())?;
-    let json_text =
-        fs::read_to_string(dir.join("authorization-model.json")).map_err(|e| e.to_string())?;
-    let from_dsl =
-        Model::parse_dsl_unchecked(&fga).map_err(|e| format!("DSL parse: {}", describe(&e)))?;
+    let json_text = fs::read_to_string(dir.join("authorization-model.json")).map_err(|e| e.to_string())?;
+    let from_dsl = Model::parse_dsl_unchecked(&fga).map_err(|e| format!("DSL parse: {}", describe(&e)))?;
     let want: serde_json::Value = serde_json::from_str(&json_text).map_err(|e| e.to_string())?;
     let got = serde_json::to_value(from_dsl.to_json()).map_err(|e| e.to_string())?;
     if got != want {
-        return Err(format!(
-            "DSL → JSON differs:\n{}",
-            serde_json::to_string_pretty(&got).unwrap_or_default()
-        ));
+        return Err(format!("DSL → JSON differs:\n{}", serde_json::to_string_pretty(&got).unwrap_or_default()));
     }
     let printed = from_dsl.try_to_dsl().map_err(|e| e.message)?;
     if printed != fga {
         return Err(format!("DSL → Model → DSL differs:\n{printed}"));
     }
-    let json: JsonModel =
-        serde_json::from_str(&json_text).map_err(|e| format!("JSON parse: {e}"))?;
-    let from_json =
-        Model::from_json_unchecked(&json).map_err(|e| format!("JSON model: {}", describe(&e)))?;
+    let json: JsonModel = serde_json::from_str(&json_text).map_err(|e| format!("JSON parse: {e}"))?;
+    let from_json = Model::from_json_unchecked(&json).map_err(|e| format!("JSON model: {}", describe(&e)))?;
     let printed = from_json.try_to_dsl().map_err(|e| e.message)?;
     if printed != fga {
         return Err(format!("JSON → DSL differs:\n{printed}"));
@@ -338,10 +268,7 @@ fn transformer_pair(dir: &Path) -> Result<(), String> {
 #[test]
 fn transformer_pairs() {
     let Some(dir) = language_dir() else { return };
-    let mut dirs: Vec<PathBuf> = fs::read_dir(dir.join("transformer"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir.join("transformer")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
     let mut failed = Vec::new();
     for d in &dirs {
@@ -351,32 +278,17 @@ fn transformer_pairs() {
             Err(_) => failed.push(format!("{}: panicked", d.display())),
         }
     }
-    println!(
-        "transformer: {} passed, {} failed",
-        dirs.len() - failed.len(),
-        failed.len()
-    );
+    println!("transformer: {} passed, {} failed", dirs.len() - failed.len(), failed.len());
     let mut modules: Vec<String> = fs::read_dir(dir.join("transformer-module"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     modules.sort();
-    println!(
-        "transformer-module: {} skipped (modular models not implemented): {modules:?}",
-        modules.len()
-    );
+    println!("transformer-module: {} skipped (modular models not implemented): {modules:?}", modules.len());
     println!("fga-mod-transformer-cases.yaml: skipped (fga.mod manifests not implemented)");
     for f in &failed {
         println!("  FAILED {f}");
     }
-    assert!(
-        failed.is_empty(),
-        "{} transformer pairs failed",
-        failed.len()
-    );
+    assert!(failed.is_empty(), "{} transformer pairs failed", failed.len());
 }
 
 // ---- golden fixtures --------------------------------------------------------------------------
@@ -408,25 +320,14 @@ fn fixture_inputs(sub: &str) -> Vec<PathBuf> {
 fn golden_valid_models() {
     for fga in fixture_inputs("valid") {
         let text = fs::read_to_string(&fga).unwrap();
-        let model = Model::parse_dsl(&text)
-            .unwrap_or_else(|e| panic!("{}: {}", fga.display(), describe(&e)));
+        let model = Model::parse_dsl(&text).unwrap_or_else(|e| panic!("{}: {}", fga.display(), describe(&e)));
         let json = serde_json::to_string_pretty(&model.to_json()).unwrap() + "\n";
         check_golden(&fga.with_extension("json"), &json);
         check_golden(&fga.with_extension("printed.fga.txt"), &model.to_dsl());
         let back = Model::from_json(&serde_json::from_str(&json).unwrap()).unwrap();
-        assert_eq!(
-            back.to_dsl(),
-            model.to_dsl(),
-            "{}: JSON round trip changed the model",
-            fga.display()
-        );
+        assert_eq!(back.to_dsl(), model.to_dsl(), "{}: JSON round trip changed the model", fga.display());
         let reparsed = Model::parse_dsl(&model.to_dsl()).unwrap();
-        assert_eq!(
-            reparsed.to_json(),
-            model.to_json(),
-            "{}: DSL round trip changed the model",
-            fga.display()
-        );
+        assert_eq!(reparsed.to_json(), model.to_json(), "{}: DSL round trip changed the model", fga.display());
     }
 }
 
@@ -434,9 +335,7 @@ fn golden_valid_models() {
 fn golden_invalid_models() {
     for fga in fixture_inputs("invalid") {
         let text = fs::read_to_string(&fga).unwrap();
-        let errors = Model::parse_dsl(&text)
-            .err()
-            .unwrap_or_else(|| panic!("{} should not parse", fga.display()));
+        let errors = Model::parse_dsl(&text).err().unwrap_or_else(|| panic!("{} should not parse", fga.display()));
         let lines: Vec<String> = errors
             .iter()
             .map(|e| {
@@ -445,10 +344,7 @@ fn golden_invalid_models() {
                     SchemaErrorKind::Semantic(t) => t.clone(),
                 };
                 let s = e.span.unwrap_or_default();
-                format!(
-                    "{}:{}-{}:{} {kind}: {}\n",
-                    s.line_start, s.column_start, s.line_end, s.column_end, e.message
-                )
+                format!("{}:{}-{}:{} {kind}: {}\n", s.line_start, s.column_start, s.line_end, s.column_end, e.message)
             })
             .collect();
         check_golden(&fga.with_extension("errors.txt"), &lines.concat());

@@ -14,7 +14,6 @@ use writ::store::{
 use writ::tuple::{Context, Tuple, TupleCondition};
 
 /// A parsed, unconditioned, never-expiring tuple.
-#[expect(clippy::unwrap_used, reason = "test fixtures are known-good")]
 fn st(s: &str) -> StoredTuple {
     StoredTuple::new(s.parse::<Tuple>().unwrap())
 }
@@ -45,7 +44,6 @@ impl Drop for TempDir {
     }
 }
 
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     let s = make();
 
@@ -236,13 +234,11 @@ fn memory_store_meets_the_contract() {
 }
 
 #[test]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn sled_store_meets_the_contract() {
     contract(&|| Box::new(SledStore::temporary().unwrap()));
 }
 
 #[test]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn sled_store_survives_reopen() {
     let dir = TempDir::new("reopen");
     let mut cond = st("doc:1#viewer@user:anne");
@@ -283,7 +279,6 @@ fn sled_store_survives_reopen() {
 }
 
 #[test]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn bad_bytes_on_disk_are_corrupt_errors_not_panics() {
     let dir = TempDir::new("corrupt");
     {
@@ -321,7 +316,6 @@ fn raw_sled(path: &Path) -> sled::Result<sled::Db> {
 }
 
 #[test]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn concurrent_writes_get_distinct_consecutive_revisions() {
     let s = Arc::new(SledStore::temporary().unwrap());
     s.create_store(&record("S")).unwrap();
@@ -377,7 +371,6 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// A tuple of the universe with a variant: 0 plain, 1 conditioned, 2 expiring, 3 both.
-#[expect(clippy::unwrap_used, reason = "test fixtures are known-good")]
 fn variant(index: usize, v: u8) -> StoredTuple {
     let mut t = st(&universe(index));
     if v & 1 == 1 {

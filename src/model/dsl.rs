@@ -9,8 +9,7 @@
 
 use super::lexer::{syntax_error, Cursor};
 use super::{
-    ConditionDef, ConditionParam, Model, ParamType, RelationDef, Rewrite, SchemaError, Span,
-    TypeDef, TypeRestriction,
+    ConditionDef, ConditionParam, Model, ParamType, RelationDef, Rewrite, SchemaError, Span, TypeDef, TypeRestriction,
 };
 
 /// Spans of one direct type restriction.
@@ -45,8 +44,7 @@ impl SourceMap {
 type PResult<T> = Result<T, SchemaError>;
 
 /// What ANTLR lists where an identifier may stand (keywords are identifiers too).
-const IDENTIFIERS: &str =
-    "IDENTIFIER, 'module', 'model', 'schema', 'extend', 'type', 'relation', EXTENDED_IDENTIFIER";
+const IDENTIFIERS: &str = "IDENTIFIER, 'module', 'model', 'schema', 'extend', 'type', 'relation', EXTENDED_IDENTIFIER";
 
 /// What the direct `[...]` part of one relation collected.
 #[derive(Default)]
@@ -74,11 +72,7 @@ struct Parser {
 pub(super) fn parse(text: &str) -> Result<(Model, SourceMap), Vec<SchemaError>> {
     let mut p = Parser {
         cur: Cursor::new(text),
-        model: Model {
-            schema_version: String::new(),
-            types: Vec::new(),
-            conditions: Vec::new(),
-        },
+        model: Model { schema_version: String::new(), types: Vec::new(), conditions: Vec::new() },
         source: SourceMap::default(),
         errors: Vec::new(),
         extended: Vec::new(),
@@ -114,11 +108,7 @@ impl Parser {
                 self.extend()?;
             } else {
                 let (tok, span) = self.cur.token_span();
-                return Err(syntax_error(
-                    format!("no viable alternative at input '\\n{tok}'"),
-                    span,
-                    tok,
-                ));
+                return Err(syntax_error(format!("no viable alternative at input '\\n{tok}'"), span, tok));
             }
         }
     }
@@ -185,11 +175,7 @@ impl Parser {
 
     fn schema_version(&mut self) -> PResult<()> {
         let start = self.cur.pos;
-        while self
-            .cur
-            .peek()
-            .is_some_and(|c| !c.is_whitespace() && c != '#')
-        {
+        while self.cur.peek().is_some_and(|c| !c.is_whitespace() && c != '#') {
             self.cur.bump();
         }
         let text = self.cur.slice(start.idx, self.cur.pos.idx);
@@ -224,12 +210,7 @@ impl Parser {
         let newlines = text.matches('\n').count() as u32;
         let shown = "\\n".repeat(newlines as usize);
         let col = start.col.min(6);
-        let span = Span {
-            line_start: start.line,
-            line_end: start.line,
-            column_start: col,
-            column_end: col + newlines,
-        };
+        let span = Span { line_start: start.line, line_end: start.line, column_start: col, column_end: col + newlines };
         let msg = format!("mismatched input '{shown}' expecting WHITESPACE");
         syntax_error(msg, span, shown)
     }
@@ -262,20 +243,12 @@ impl Parser {
         self.require_ws()?;
         let (name, span) = self.name("IDENTIFIER")?;
         self.end_of_line()?;
-        self.model.types.push(TypeDef {
-            name,
-            relations: Vec::new(),
-            span,
-        });
+        self.model.types.push(TypeDef { name, relations: Vec::new(), span });
         self.source.restrictions.push(Vec::new());
         self.cur.trivia();
         if self.cur.at_keyword("define") {
             let (tok, span) = self.cur.token_span();
-            return Err(syntax_error(
-                format!("no viable alternative at input '\\n  {tok}'"),
-                span,
-                tok,
-            ));
+            return Err(syntax_error(format!("no viable alternative at input '\\n  {tok}'"), span, tok));
         }
         if !self.cur.at_keyword("relations") {
             return Ok(());
@@ -297,11 +270,7 @@ impl Parser {
         }
         if count == 0 {
             let (tok, span) = self.cur.token_span();
-            return Err(syntax_error(
-                format!("no viable alternative at input '\\n    {tok}'"),
-                span,
-                tok,
-            ));
+            return Err(syntax_error(format!("no viable alternative at input '\\n    {tok}'"), span, tok));
         }
         Ok(())
     }
@@ -321,15 +290,7 @@ impl Parser {
         let mut direct = Direct::default();
         let rewrite = self.relation_def(true, &mut direct)?;
         self.end_of_line()?;
-        self.push_relation(
-            RelationDef {
-                name,
-                rewrite,
-                directly_related: direct.restrictions,
-                span,
-            },
-            direct.spans,
-        );
+        self.push_relation(RelationDef { name, rewrite, directly_related: direct.restrictions, span }, direct.spans);
         Ok(())
     }
 
@@ -339,8 +300,7 @@ impl Parser {
         };
         if t.relation(&rel.name).is_some() {
             let msg = format!("'{}' is already defined in '{}'", rel.name, t.name);
-            self.errors
-                .push(syntax_error(msg, rel.span, rel.name.clone()));
+            self.errors.push(syntax_error(msg, rel.span, rel.name.clone()));
         }
         t.relations.push(rel);
         if let Some(s) = self.source.restrictions.last_mut() {
@@ -403,13 +363,8 @@ impl Parser {
         let mut children = vec![first];
         loop {
             let save = self.cur.pos;
-            let next = if self.cur.ws() > 0 {
-                self.peek_op()
-            } else {
-                None
-            };
-            let Some(next) = next.filter(|n| op.is_none() || (op == Some(*n) && *n != Op::ButNot))
-            else {
+            let next = if self.cur.ws() > 0 { self.peek_op() } else { None };
+            let Some(next) = next.filter(|n| op.is_none() || (op == Some(*n) && *n != Op::ButNot)) else {
                 self.cur.pos = save;
                 break;
             };
@@ -438,17 +393,10 @@ impl Parser {
             self.cur.eat("from");
             self.require_ws()?;
             let (tupleset, _) = self.name("IDENTIFIER")?;
-            return Ok(Rewrite::TupleToUserset {
-                tupleset,
-                computed: name,
-                span: self.cur.span_from(start),
-            });
+            return Ok(Rewrite::TupleToUserset { tupleset, computed: name, span: self.cur.span_from(start) });
         }
         self.cur.pos = save;
-        Ok(Rewrite::Computed {
-            relation: name,
-            span,
-        })
+        Ok(Rewrite::Computed { relation: name, span })
     }
 
     fn direct(&mut self, direct: &mut Direct) -> PResult<()> {
@@ -473,12 +421,7 @@ impl Parser {
             return Err(self.empty_restriction());
         }
         let (type_name, type_span) = self.name(&format!("{{{IDENTIFIERS}}}"))?;
-        let mut r = TypeRestriction {
-            type_name,
-            relation: None,
-            wildcard: false,
-            condition: None,
-        };
+        let mut r = TypeRestriction { type_name, relation: None, wildcard: false, condition: None };
         if self.cur.eat(":") {
             if !self.cur.eat("*") {
                 return Err(self.cur.expected("'*'"));
@@ -500,11 +443,7 @@ impl Parser {
             self.cur.pos = save;
         }
         direct.restrictions.push(r);
-        direct.spans.push(RestrictionSpan {
-            whole,
-            type_name: type_span,
-            condition,
-        });
+        direct.spans.push(RestrictionSpan { whole, type_name: type_span, condition });
         Ok(())
     }
 
@@ -535,12 +474,7 @@ impl Parser {
             let msg = format!("condition '{name}' is already defined in the model");
             self.errors.push(syntax_error(msg, span, name.clone()));
         }
-        self.model.conditions.push(ConditionDef {
-            name,
-            parameters,
-            expression,
-            span,
-        });
+        self.model.conditions.push(ConditionDef { name, parameters, expression, span });
         self.end_of_line()
     }
 
@@ -561,8 +495,7 @@ impl Parser {
             self.cur.ws();
             let type_name = self.param_type()?;
             if params.iter().any(|p| p.name == name) {
-                let msg =
-                    format!("parameter '{name}' is already defined in the condition '{cond}'");
+                let msg = format!("parameter '{name}' is already defined in the condition '{cond}'");
                 self.errors.push(syntax_error(msg, span, name.clone()));
             }
             params.push(ConditionParam { name, type_name });
@@ -599,11 +532,7 @@ impl Parser {
         if !self.cur.eat(">") {
             return Err(self.cur.expected("'>'"));
         }
-        Ok(if word == "list" {
-            ParamType::List(Box::new(inner))
-        } else {
-            ParamType::Map(Box::new(inner))
-        })
+        Ok(if word == "list" { ParamType::List(Box::new(inner)) } else { ParamType::Map(Box::new(inner)) })
     }
 
     /// The CEL text up to the first `}` outside a string literal, trimmed.
@@ -638,10 +567,7 @@ fn build(op: Option<Op>, mut children: Vec<Rewrite>) -> Rewrite {
         Some(Op::ButNot) if children.len() == 2 => {
             let subtract = children.pop().unwrap_or(Rewrite::This);
             let base = children.pop().unwrap_or(Rewrite::This);
-            Rewrite::Exclusion {
-                base: Box::new(base),
-                subtract: Box::new(subtract),
-            }
+            Rewrite::Exclusion { base: Box::new(base), subtract: Box::new(subtract) }
         }
         _ => children.pop().unwrap_or(Rewrite::This),
     }

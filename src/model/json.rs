@@ -7,8 +7,8 @@
 //! Must not import `serde_json` (callers deserialize) nor anything outside `model`.
 
 use super::{
-    ConditionDef, ConditionParam, Model, ParamType, RelationDef, Rewrite, SchemaError,
-    SchemaErrorKind, Span, TypeDef, TypeRestriction,
+    ConditionDef, ConditionParam, Model, ParamType, RelationDef, Rewrite, SchemaError, SchemaErrorKind, Span, TypeDef,
+    TypeRestriction,
 };
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -179,20 +179,10 @@ pub struct JsonUserset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub this: Option<JsonEmpty>,
     /// Another relation on the same object.
-    #[serde(
-        default,
-        rename = "computedUserset",
-        alias = "computed_userset",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "computedUserset", alias = "computed_userset", skip_serializing_if = "Option::is_none")]
     pub computed_userset: Option<JsonObjectRelation>,
     /// `computed from tupleset`.
-    #[serde(
-        default,
-        rename = "tupleToUserset",
-        alias = "tuple_to_userset",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "tupleToUserset", alias = "tuple_to_userset", skip_serializing_if = "Option::is_none")]
     pub tuple_to_userset: Option<JsonTupleToUserset>,
     /// `a or b`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,26 +285,13 @@ fn json_error(message: String, symbol: &str, error_type: &str) -> SchemaError {
 /// Converts the JSON form; reports JSON-only problems (bad usersets, condition key mismatch).
 pub(super) fn from_json(json: &JsonModel) -> Result<Model, Vec<SchemaError>> {
     let mut errors = Vec::new();
-    let types = json
-        .type_definitions
-        .iter()
-        .map(|t| type_from_json(t, &mut errors))
-        .collect();
-    let conditions = json
-        .conditions
-        .0
-        .iter()
-        .map(|(k, c)| condition_from_json(k, c, &mut errors))
-        .collect();
+    let types = json.type_definitions.iter().map(|t| type_from_json(t, &mut errors)).collect();
+    let conditions = json.conditions.0.iter().map(|(k, c)| condition_from_json(k, c, &mut errors)).collect();
     check_modules(json, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Model {
-        schema_version: json.schema_version.clone(),
-        types,
-        conditions,
-    })
+    Ok(Model { schema_version: json.schema_version.clone(), types, conditions })
 }
 
 fn type_from_json(t: &JsonTypeDefinition, errors: &mut Vec<SchemaError>) -> TypeDef {
@@ -324,26 +301,16 @@ fn type_from_json(t: &JsonTypeDefinition, errors: &mut Vec<SchemaError>) -> Type
         .0
         .iter()
         .map(|(name, userset)| {
-            let refs = metadata
-                .and_then(|m| m.get(name))
-                .map(|r| r.directly_related_user_types.as_slice());
+            let refs = metadata.and_then(|m| m.get(name)).map(|r| r.directly_related_user_types.as_slice());
             RelationDef {
                 name: name.clone(),
                 rewrite: rewrite_from_json(userset, &t.type_name, name, errors),
-                directly_related: refs
-                    .unwrap_or_default()
-                    .iter()
-                    .map(restriction_from_json)
-                    .collect(),
+                directly_related: refs.unwrap_or_default().iter().map(restriction_from_json).collect(),
                 span: Span::default(),
             }
         })
         .collect();
-    TypeDef {
-        name: t.type_name.clone(),
-        relations,
-        span: Span::default(),
-    }
+    TypeDef { name: t.type_name.clone(), relations, span: Span::default() }
 }
 
 fn restriction_from_json(r: &JsonRelationReference) -> TypeRestriction {
@@ -355,20 +322,12 @@ fn restriction_from_json(r: &JsonRelationReference) -> TypeRestriction {
     }
 }
 
-fn rewrite_from_json(
-    u: &JsonUserset,
-    type_name: &str,
-    relation: &str,
-    errors: &mut Vec<SchemaError>,
-) -> Rewrite {
+fn rewrite_from_json(u: &JsonUserset, type_name: &str, relation: &str, errors: &mut Vec<SchemaError>) -> Rewrite {
     let mut convert = |c: &JsonUserset| rewrite_from_json(c, type_name, relation, errors);
     if u.this.is_some() {
         Rewrite::This
     } else if let Some(c) = &u.computed_userset {
-        Rewrite::Computed {
-            relation: c.relation.clone(),
-            span: Span::default(),
-        }
+        Rewrite::Computed { relation: c.relation.clone(), span: Span::default() }
     } else if let Some(t) = &u.tuple_to_userset {
         Rewrite::TupleToUserset {
             tupleset: t.tupleset.relation.clone(),
@@ -380,10 +339,7 @@ fn rewrite_from_json(
     } else if let Some(s) = &u.intersection {
         Rewrite::Intersection(s.child.iter().map(&mut convert).collect())
     } else if let Some(d) = &u.difference {
-        Rewrite::Exclusion {
-            base: Box::new(convert(&d.base)),
-            subtract: Box::new(convert(&d.subtract)),
-        }
+        Rewrite::Exclusion { base: Box::new(convert(&d.base)), subtract: Box::new(convert(&d.subtract)) }
     } else {
         let msg = format!("the '{relation}' relation definition under the '{type_name}' type has an empty rewrite");
         errors.push(json_error(msg, relation, "invalid-relation-rewrite"));
@@ -391,16 +347,9 @@ fn rewrite_from_json(
     }
 }
 
-fn condition_from_json(
-    key: &str,
-    c: &JsonCondition,
-    errors: &mut Vec<SchemaError>,
-) -> ConditionDef {
+fn condition_from_json(key: &str, c: &JsonCondition, errors: &mut Vec<SchemaError>) -> ConditionDef {
     if c.name != key {
-        let msg = format!(
-            "condition key is `{key}` but nested name property is {}",
-            c.name
-        );
+        let msg = format!("condition key is `{key}` but nested name property is {}", c.name);
         errors.push(json_error(msg, &c.name, "different-nested-condition-name"));
     }
     let parameters = c
@@ -410,30 +359,17 @@ fn condition_from_json(
         .map(|(name, t)| ConditionParam {
             name: name.clone(),
             type_name: param_from_json(t).unwrap_or_else(|| {
-                let msg = format!(
-                    "unknown parameter type `{}` for parameter `{name}`",
-                    t.type_name
-                );
+                let msg = format!("unknown parameter type `{}` for parameter `{name}`", t.type_name);
                 errors.push(json_error(msg, name, "invalid-condition-parameter"));
                 ParamType::Any
             }),
         })
         .collect();
-    ConditionDef {
-        name: key.to_string(),
-        parameters,
-        expression: c.expression.clone(),
-        span: Span::default(),
-    }
+    ConditionDef { name: key.to_string(), parameters, expression: c.expression.clone(), span: Span::default() }
 }
 
 fn param_from_json(t: &JsonParamType) -> Option<ParamType> {
-    let generic = || {
-        t.generic_types
-            .first()
-            .and_then(param_from_json)
-            .map(Box::new)
-    };
+    let generic = || t.generic_types.first().and_then(param_from_json).map(Box::new);
     Some(match t.type_name.as_str() {
         "TYPE_NAME_BOOL" => ParamType::Bool,
         "TYPE_NAME_STRING" => ParamType::String,
@@ -490,38 +426,18 @@ pub(super) fn to_json(model: &Model) -> JsonModel {
         id: None,
         schema_version: model.schema_version.clone(),
         type_definitions: model.types.iter().map(type_to_json).collect(),
-        conditions: OrderedMap(
-            model
-                .conditions
-                .iter()
-                .map(|c| (c.name.clone(), condition_to_json(c)))
-                .collect(),
-        ),
+        conditions: OrderedMap(model.conditions.iter().map(|c| (c.name.clone(), condition_to_json(c))).collect()),
     }
 }
 
 fn type_to_json(t: &TypeDef) -> JsonTypeDefinition {
-    let relations = OrderedMap(
-        t.relations
-            .iter()
-            .map(|r| (r.name.clone(), rewrite_to_json(&r.rewrite)))
-            .collect(),
-    );
+    let relations = OrderedMap(t.relations.iter().map(|r| (r.name.clone(), rewrite_to_json(&r.rewrite))).collect());
     let metadata = (!t.relations.is_empty()).then(|| JsonTypeMetadata {
-        relations: OrderedMap(
-            t.relations
-                .iter()
-                .map(|r| (r.name.clone(), relation_metadata(r)))
-                .collect(),
-        ),
+        relations: OrderedMap(t.relations.iter().map(|r| (r.name.clone(), relation_metadata(r))).collect()),
         module: None,
         source_info: None,
     });
-    JsonTypeDefinition {
-        type_name: t.name.clone(),
-        relations,
-        metadata,
-    }
+    JsonTypeDefinition { type_name: t.name.clone(), relations, metadata }
 }
 
 fn relation_metadata(r: &RelationDef) -> JsonRelationMetadata {
@@ -542,10 +458,7 @@ fn restriction_to_json(r: &TypeRestriction) -> JsonRelationReference {
 }
 
 fn relation_ref(relation: &str) -> JsonObjectRelation {
-    JsonObjectRelation {
-        object: String::new(),
-        relation: relation.to_string(),
-    }
+    JsonObjectRelation { object: String::new(), relation: relation.to_string() }
 }
 
 fn rewrite_to_json(rw: &Rewrite) -> JsonUserset {
@@ -553,23 +466,13 @@ fn rewrite_to_json(rw: &Rewrite) -> JsonUserset {
     match rw {
         Rewrite::This => u.this = Some(JsonEmpty {}),
         Rewrite::Computed { relation, .. } => u.computed_userset = Some(relation_ref(relation)),
-        Rewrite::TupleToUserset {
-            tupleset, computed, ..
-        } => {
-            u.tuple_to_userset = Some(JsonTupleToUserset {
-                tupleset: relation_ref(tupleset),
-                computed_userset: relation_ref(computed),
-            });
+        Rewrite::TupleToUserset { tupleset, computed, .. } => {
+            u.tuple_to_userset =
+                Some(JsonTupleToUserset { tupleset: relation_ref(tupleset), computed_userset: relation_ref(computed) });
         }
-        Rewrite::Union(c) => {
-            u.union = Some(JsonUsersets {
-                child: c.iter().map(rewrite_to_json).collect(),
-            })
-        }
+        Rewrite::Union(c) => u.union = Some(JsonUsersets { child: c.iter().map(rewrite_to_json).collect() }),
         Rewrite::Intersection(c) => {
-            u.intersection = Some(JsonUsersets {
-                child: c.iter().map(rewrite_to_json).collect(),
-            });
+            u.intersection = Some(JsonUsersets { child: c.iter().map(rewrite_to_json).collect() });
         }
         Rewrite::Exclusion { base, subtract } => {
             u.difference = Some(JsonDifference {
@@ -585,21 +488,13 @@ fn condition_to_json(c: &ConditionDef) -> JsonCondition {
     JsonCondition {
         name: c.name.clone(),
         expression: c.expression.clone(),
-        parameters: OrderedMap(
-            c.parameters
-                .iter()
-                .map(|p| (p.name.clone(), param_to_json(&p.type_name)))
-                .collect(),
-        ),
+        parameters: OrderedMap(c.parameters.iter().map(|p| (p.name.clone(), param_to_json(&p.type_name))).collect()),
         metadata: None,
     }
 }
 
 fn param_to_json(t: &ParamType) -> JsonParamType {
-    let simple = |name: &str| JsonParamType {
-        type_name: name.to_string(),
-        generic_types: Vec::new(),
-    };
+    let simple = |name: &str| JsonParamType { type_name: name.to_string(), generic_types: Vec::new() };
     match t {
         ParamType::Bool => simple("TYPE_NAME_BOOL"),
         ParamType::String => simple("TYPE_NAME_STRING"),
@@ -610,13 +505,11 @@ fn param_to_json(t: &ParamType) -> JsonParamType {
         ParamType::Timestamp => simple("TYPE_NAME_TIMESTAMP"),
         ParamType::IpAddress => simple("TYPE_NAME_IPADDRESS"),
         ParamType::Any => simple("TYPE_NAME_ANY"),
-        ParamType::List(inner) => JsonParamType {
-            type_name: "TYPE_NAME_LIST".to_string(),
-            generic_types: vec![param_to_json(inner)],
-        },
-        ParamType::Map(inner) => JsonParamType {
-            type_name: "TYPE_NAME_MAP".to_string(),
-            generic_types: vec![param_to_json(inner)],
-        },
+        ParamType::List(inner) => {
+            JsonParamType { type_name: "TYPE_NAME_LIST".to_string(), generic_types: vec![param_to_json(inner)] }
+        }
+        ParamType::Map(inner) => {
+            JsonParamType { type_name: "TYPE_NAME_MAP".to_string(), generic_types: vec![param_to_json(inner)] }
+        }
     }
 }

@@ -23,10 +23,7 @@ pub(super) struct Cursor {
 
 impl Cursor {
     pub(super) fn new(text: &str) -> Self {
-        Cursor {
-            chars: text.chars().collect(),
-            pos: Pos::default(),
-        }
+        Cursor { chars: text.chars().collect(), pos: Pos::default() }
     }
 
     pub(super) fn peek(&self) -> Option<char> {
@@ -38,11 +35,7 @@ impl Cursor {
     }
 
     pub(super) fn prev(&self) -> Option<char> {
-        self.pos
-            .idx
-            .checked_sub(1)
-            .and_then(|i| self.chars.get(i))
-            .copied()
+        self.pos.idx.checked_sub(1).and_then(|i| self.chars.get(i)).copied()
     }
 
     pub(super) fn at_eof(&self) -> bool {
@@ -63,10 +56,7 @@ impl Cursor {
 
     /// The text between two char indexes.
     pub(super) fn slice(&self, from: usize, to: usize) -> String {
-        self.chars
-            .get(from..to.min(self.chars.len()))
-            .map(|s| s.iter().collect())
-            .unwrap_or_default()
+        self.chars.get(from..to.min(self.chars.len())).map(|s| s.iter().collect()).unwrap_or_default()
     }
 
     /// Skips spaces and tabs; returns how many were skipped.
@@ -108,9 +98,7 @@ impl Cursor {
 
     /// True when the text at the cursor starts with `s`.
     pub(super) fn looking_at(&self, s: &str) -> bool {
-        s.chars()
-            .enumerate()
-            .all(|(i, c)| self.peek_at(i) == Some(c))
+        s.chars().enumerate().all(|(i, c)| self.peek_at(i) == Some(c))
     }
 
     /// True when the text at the cursor is the keyword `kw` followed by a non-word char.
@@ -132,10 +120,7 @@ impl Cursor {
     /// Reads an identifier (possibly empty) and its span.
     pub(super) fn ident(&mut self) -> (String, Span) {
         let start = self.pos;
-        if self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        {
+        if self.peek().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
             while self.peek().is_some_and(is_word_char) {
                 self.bump();
             }
@@ -145,27 +130,16 @@ impl Cursor {
 
     /// The span from `start` to the cursor.
     pub(super) fn span_from(&self, start: Pos) -> Span {
-        Span {
-            line_start: start.line,
-            line_end: self.pos.line,
-            column_start: start.col,
-            column_end: self.pos.col,
-        }
+        Span { line_start: start.line, line_end: self.pos.line, column_start: start.col, column_end: self.pos.col }
     }
 
     /// The next "token" for error messages: a word, a run of whitespace, or one char.
     pub(super) fn token_span(&self) -> (String, Span) {
         let start = self.pos;
-        let mut probe = Cursor {
-            chars: self.chars.clone(),
-            pos: start,
-        };
+        let mut probe = Cursor { chars: self.chars.clone(), pos: start };
         match self.peek() {
             None => {
-                let span = Span {
-                    column_end: start.col + 5,
-                    ..self.span_from(start)
-                };
+                let span = Span { column_end: start.col + 5, ..self.span_from(start) };
                 return ("<EOF>".to_string(), span);
             }
             Some(_) if self.at_keyword("but not") => {
@@ -193,11 +167,7 @@ impl Cursor {
     /// A syntax error at the next token, "mismatched input 'x' expecting …".
     pub(super) fn expected(&self, what: &str) -> SchemaError {
         let (tok, span) = self.token_span();
-        syntax_error(
-            format!("mismatched input '{tok}' expecting {what}"),
-            span,
-            tok,
-        )
+        syntax_error(format!("mismatched input '{tok}' expecting {what}"), span, tok)
     }
 }
 
@@ -208,10 +178,5 @@ pub(super) fn is_word_char(c: char) -> bool {
 
 /// A syntax error with a span and symbol.
 pub(super) fn syntax_error(message: String, span: Span, symbol: String) -> SchemaError {
-    SchemaError {
-        kind: SchemaErrorKind::Syntax,
-        message,
-        span: Some(span),
-        symbol: Some(symbol),
-    }
+    SchemaError { kind: SchemaErrorKind::Syntax, message, span: Some(span), symbol: Some(symbol) }
 }

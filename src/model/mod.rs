@@ -17,9 +17,9 @@ mod validate;
 
 pub use error::{SchemaError, SchemaErrorKind, Span};
 pub use json::{
-    JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation,
-    JsonParamType, JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset,
-    JsonTypeDefinition, JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
+    JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation, JsonParamType,
+    JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset, JsonTypeDefinition,
+    JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
 };
 
 /// A checked authorization model.
@@ -208,10 +208,7 @@ impl Model {
 
     /// Looks up a relation definition by type and relation name.
     pub fn relation(&self, type_name: &str, relation: &str) -> Option<&RelationDef> {
-        self.type_def(type_name)?
-            .relations
-            .iter()
-            .find(|r| r.name == relation)
+        self.type_def(type_name)?.relations.iter().find(|r| r.name == relation)
     }
 
     /// Looks up a condition definition by name.

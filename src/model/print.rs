@@ -7,8 +7,7 @@
 //! Must not import anything outside `model`.
 
 use super::{
-    ConditionDef, Model, ParamType, RelationDef, Rewrite, SchemaError, SchemaErrorKind, TypeDef,
-    TypeRestriction,
+    ConditionDef, Model, ParamType, RelationDef, Rewrite, SchemaError, SchemaErrorKind, TypeDef, TypeRestriction,
 };
 
 /// Prints the model, or says which relation the DSL cannot express.
@@ -39,8 +38,7 @@ fn type_block(t: &TypeDef) -> Result<String, SchemaError> {
     }
     out.push_str("  relations\n");
     for r in &t.relations {
-        let body =
-            expression(&r.rewrite, r, true, true).map_err(|()| unsupported(&t.name, &r.name))?;
+        let body = expression(&r.rewrite, r, true, true).map_err(|()| unsupported(&t.name, &r.name))?;
         out.push_str(&format!("    define {}: {body}\n", r.name));
     }
     Ok(out)
@@ -63,9 +61,7 @@ fn expression(rw: &Rewrite, rel: &RelationDef, allow_this: bool, top: bool) -> R
         Rewrite::This if allow_this => return Ok(direct(&rel.directly_related)),
         Rewrite::This => return Err(()),
         Rewrite::Computed { relation, .. } => return Ok(relation.clone()),
-        Rewrite::TupleToUserset {
-            tupleset, computed, ..
-        } => return Ok(format!("{computed} from {tupleset}")),
+        Rewrite::TupleToUserset { tupleset, computed, .. } => return Ok(format!("{computed} from {tupleset}")),
         Rewrite::Union(children) => operands(children, rel, allow_this, " or ")?,
         Rewrite::Intersection(children) => operands(children, rel, allow_this, " and ")?,
         Rewrite::Exclusion { base, subtract } => format!(
@@ -78,22 +74,11 @@ fn expression(rw: &Rewrite, rel: &RelationDef, allow_this: bool, top: bool) -> R
 }
 
 /// Union/intersection operands with a direct assignment moved first.
-fn operands(
-    children: &[Rewrite],
-    rel: &RelationDef,
-    allow_this: bool,
-    sep: &str,
-) -> Result<String, ()> {
-    let mut ordered: Vec<&Rewrite> = children
-        .iter()
-        .filter(|c| matches!(c, Rewrite::This))
-        .collect();
+fn operands(children: &[Rewrite], rel: &RelationDef, allow_this: bool, sep: &str) -> Result<String, ()> {
+    let mut ordered: Vec<&Rewrite> = children.iter().filter(|c| matches!(c, Rewrite::This)).collect();
     ordered.extend(children.iter().filter(|c| !matches!(c, Rewrite::This)));
-    let parts: Result<Vec<String>, ()> = ordered
-        .iter()
-        .enumerate()
-        .map(|(i, c)| expression(c, rel, allow_this && i == 0, false))
-        .collect();
+    let parts: Result<Vec<String>, ()> =
+        ordered.iter().enumerate().map(|(i, c)| expression(c, rel, allow_this && i == 0, false)).collect();
     Ok(parts?.join(sep))
 }
 
@@ -120,16 +105,8 @@ fn restriction(r: &TypeRestriction) -> String {
 fn condition_block(c: &ConditionDef) -> String {
     let mut sorted: Vec<_> = c.parameters.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let params: Vec<String> = sorted
-        .iter()
-        .map(|p| format!("{}: {}", p.name, param_type(&p.type_name)))
-        .collect();
-    format!(
-        "condition {}({}) {{\n  {}\n}}\n",
-        c.name,
-        params.join(", "),
-        c.expression
-    )
+    let params: Vec<String> = sorted.iter().map(|p| format!("{}: {}", p.name, param_type(&p.type_name))).collect();
+    format!("condition {}({}) {{\n  {}\n}}\n", c.name, params.join(", "), c.expression)
 }
 
 /// The DSL spelling of a parameter type.

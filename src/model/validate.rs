@@ -8,9 +8,7 @@
 //! Must not import anything outside `model`.
 
 use super::dsl::SourceMap;
-use super::{
-    Model, RelationDef, Rewrite, SchemaError, SchemaErrorKind, Span, TypeDef, TypeRestriction,
-};
+use super::{Model, RelationDef, Rewrite, SchemaError, SchemaErrorKind, Span, TypeDef, TypeRestriction};
 use std::collections::{HashSet, VecDeque};
 
 const TYPE_RULE: &str = r"^[^:#@\*\s]{1,254}$";
@@ -26,11 +24,7 @@ struct Validator<'a> {
 
 /// Validates `model`; `source` gives the DSL spans when the model came from text.
 pub(super) fn validate(model: &Model, source: Option<&SourceMap>) -> Result<(), Vec<SchemaError>> {
-    let mut v = Validator {
-        model,
-        source,
-        errors: Vec::new(),
-    };
+    let mut v = Validator { model, source, errors: Vec::new() };
     v.run();
     if v.errors.is_empty() {
         Ok(())
@@ -57,21 +51,14 @@ fn restriction_text(r: &TypeRestriction) -> String {
 
 fn valid_name(name: &str, max: usize) -> bool {
     let n = name.chars().count();
-    (1..=max).contains(&n)
-        && !name
-            .chars()
-            .any(|c| matches!(c, ':' | '#' | '@' | '*') || c.is_whitespace())
+    (1..=max).contains(&n) && !name.chars().any(|c| matches!(c, ':' | '#' | '@' | '*') || c.is_whitespace())
 }
 
 /// The name a partial definition is known by in duplicate checks (`viewer`, `viewer from parent`).
 fn partial_name(rw: &Rewrite) -> Option<(String, Span)> {
     match rw {
         Rewrite::Computed { relation, span } => Some((relation.clone(), *span)),
-        Rewrite::TupleToUserset {
-            tupleset,
-            computed,
-            span,
-        } => Some((format!("{computed} from {tupleset}"), *span)),
+        Rewrite::TupleToUserset { tupleset, computed, span } => Some((format!("{computed} from {tupleset}"), *span)),
         _ => None,
     }
 }
@@ -79,11 +66,7 @@ fn partial_name(rw: &Rewrite) -> Option<(String, Span)> {
 /// The span of the tupleset name at the end of a `computed from tupleset` span.
 fn tupleset_span(span: Span, tupleset: &str) -> Span {
     let len = tupleset.chars().count() as u32;
-    Span {
-        line_start: span.line_end,
-        column_start: span.column_end.saturating_sub(len),
-        ..span
-    }
+    Span { line_start: span.line_end, column_start: span.column_end.saturating_sub(len), ..span }
 }
 
 impl<'a> Validator<'a> {
@@ -114,18 +97,10 @@ impl<'a> Validator<'a> {
     fn names(&mut self) {
         for t in &self.model.types {
             if t.name == "self" || t.name == "this" {
-                self.push(
-                    "a type cannot be named 'self' or 'this'.".into(),
-                    t.span,
-                    &t.name,
-                    "reserved-type-keywords",
-                );
+                self.push("a type cannot be named 'self' or 'this'.".into(), t.span, &t.name, "reserved-type-keywords");
             }
             if !valid_name(&t.name, 254) {
-                let msg = format!(
-                    "type '{}' does not match naming rule: '{TYPE_RULE}'.",
-                    t.name
-                );
+                let msg = format!("type '{}' does not match naming rule: '{TYPE_RULE}'.", t.name);
                 self.push(msg, t.span, &t.name, "invalid-name");
             }
             self.relation_names(t);
@@ -155,22 +130,12 @@ impl<'a> Validator<'a> {
     fn schema_version(&mut self) -> bool {
         let version = self.model.schema_version.as_str();
         if version.is_empty() {
-            self.push(
-                "schema version required".into(),
-                Span::default(),
-                "",
-                "schema-version-required",
-            );
+            self.push("schema version required".into(), Span::default(), "", "schema-version-required");
             return false;
         }
         if version != "1.1" && version != "1.2" {
             let span = self.source.and_then(|s| s.schema).unwrap_or_default();
-            self.push(
-                format!("invalid schema {version}"),
-                span,
-                version,
-                "invalid-schema",
-            );
+            self.push(format!("invalid schema {version}"), span, version, "invalid-schema");
             return false;
         }
         true
@@ -195,11 +160,7 @@ impl<'a> Validator<'a> {
                 Rewrite::Exclusion { base, subtract } => queue.extend([&**base, &**subtract]),
                 Rewrite::This => self.direct_references(i, j, r),
                 Rewrite::Computed { relation, span } => self.computed_reference(t, relation, *span),
-                Rewrite::TupleToUserset {
-                    tupleset,
-                    computed,
-                    span,
-                } => {
+                Rewrite::TupleToUserset { tupleset, computed, span } => {
                     self.tupleset_reference(t, tupleset, computed, *span);
                 }
             }
@@ -208,38 +169,20 @@ impl<'a> Validator<'a> {
 
     fn direct_references(&mut self, i: usize, j: usize, r: &RelationDef) {
         for (k, restr) in r.directly_related.iter().enumerate() {
-            let spans = self
-                .source
-                .and_then(|s| s.restriction(i, j, k))
-                .copied()
-                .unwrap_or_default();
+            let spans = self.source.and_then(|s| s.restriction(i, j, k)).copied().unwrap_or_default();
             let target = self.model.type_def(&restr.type_name);
             if target.is_none() {
                 let msg = format!("`{}` is not a valid type.", restr.type_name);
                 self.push(msg, spans.type_name, &restr.type_name, "invalid-type");
             }
-            if let Some(c) = restr
-                .condition
-                .as_ref()
-                .filter(|c| self.model.condition(c).is_none())
-            {
+            if let Some(c) = restr.condition.as_ref().filter(|c| self.model.condition(c).is_none()) {
                 let msg = format!("`{c}` is not a defined condition in the model.");
-                self.push(
-                    msg,
-                    spans.condition.unwrap_or_default(),
-                    c,
-                    "condition-not-defined",
-                );
+                self.push(msg, spans.condition.unwrap_or_default(), c, "condition-not-defined");
             }
             if let Some(rel) = &restr.relation {
                 if target.and_then(|t| t.relation(rel)).is_none() {
                     let msg = format!("`{rel}` is not a valid relation for `{}`.", restr.type_name);
-                    self.push(
-                        msg,
-                        spans.whole,
-                        &restriction_text(restr),
-                        "invalid-relation-type",
-                    );
+                    self.push(msg, spans.whole, &restriction_text(restr), "invalid-relation-type");
                 }
             }
         }
@@ -247,12 +190,7 @@ impl<'a> Validator<'a> {
 
     fn computed_reference(&mut self, t: &TypeDef, relation: &str, span: Span) {
         if t.relation(relation).is_none() {
-            self.push(
-                format!("the relation `{relation}` does not exist."),
-                span,
-                relation,
-                "missing-definition",
-            );
+            self.push(format!("the relation `{relation}` does not exist."), span, relation, "missing-definition");
         }
     }
 
@@ -264,19 +202,10 @@ impl<'a> Validator<'a> {
             return;
         };
         let direct_only = matches!(ts.rewrite, Rewrite::This)
-            && ts
-                .directly_related
-                .iter()
-                .all(|r| r.relation.is_none() && !r.wildcard);
+            && ts.directly_related.iter().all(|r| r.relation.is_none() && !r.wildcard);
         if !direct_only {
-            let msg =
-                format!("`{tupleset}` relation used inside from allows only direct relation.");
-            self.push(
-                msg,
-                tupleset_span(span, tupleset),
-                tupleset,
-                "tupleuserset-not-direct",
-            );
+            let msg = format!("`{tupleset}` relation used inside from allows only direct relation.");
+            self.push(msg, tupleset_span(span, tupleset), tupleset, "tupleuserset-not-direct");
             return;
         }
         let missing: Vec<&str> = ts
@@ -303,12 +232,7 @@ impl<'a> Validator<'a> {
         for (i, t) in self.model.types.iter().enumerate() {
             if !seen.insert(&t.name) {
                 let first = self.model.type_def(&t.name).map_or(t.span, |f| f.span);
-                self.push(
-                    format!("the type `{}` is a duplicate.", t.name),
-                    first,
-                    &t.name,
-                    "duplicated-error",
-                );
+                self.push(format!("the type `{}` is a duplicate.", t.name), first, &t.name, "duplicated-error");
             }
             for (j, r) in t.relations.iter().enumerate() {
                 self.duplicate_restrictions(i, j, r);
@@ -323,15 +247,8 @@ impl<'a> Validator<'a> {
             let Some(first) = texts.iter().position(|x| x == text).filter(|&f| f < k) else {
                 continue;
             };
-            let span = self
-                .source
-                .and_then(|s| s.restriction(i, j, first))
-                .map(|s| s.whole)
-                .unwrap_or_default();
-            let msg = format!(
-                "the type restriction `{text}` is a duplicate in the relation `{}`.",
-                r.name
-            );
+            let span = self.source.and_then(|s| s.restriction(i, j, first)).map(|s| s.whole).unwrap_or_default();
+            let msg = format!("the type restriction `{text}` is a duplicate in the relation `{}`.", r.name);
             self.push(msg, span, text, "duplicated-error");
         }
     }
@@ -347,10 +264,8 @@ impl<'a> Validator<'a> {
             let Some((name, _)) = entry else { continue };
             let first = names.iter().take(k).flatten().find(|(n, _)| n == name);
             if let Some((_, span)) = first {
-                let msg = format!(
-                    "the partial relation definition `{name}` is a duplicate in the relation `{}`.",
-                    r.name
-                );
+                let msg =
+                    format!("the partial relation definition `{name}` is a duplicate in the relation `{}`.", r.name);
                 self.push(msg, *span, name, "duplicated-error");
             }
         }
@@ -365,28 +280,15 @@ impl<'a> Validator<'a> {
                 if entry {
                     continue;
                 }
-                let why = if looped {
-                    "potential loop"
-                } else {
-                    "no entrypoint"
-                };
-                let msg = format!(
-                    "`{}` is an impossible relation for `{}` ({why}).",
-                    r.name, t.name
-                );
+                let why = if looped { "potential loop" } else { "no entrypoint" };
+                let msg = format!("`{}` is an impossible relation for `{}` ({why}).", r.name, t.name);
                 self.push(msg, r.span, &r.name, "relation-no-entry-point");
             }
         }
     }
 
     /// Whether `rw` (part of `type_name#relation`) can ever be satisfied, and whether a loop was hit.
-    fn has_entry(
-        &self,
-        type_name: &str,
-        relation: &str,
-        rw: &Rewrite,
-        outer: &Visited,
-    ) -> (bool, bool) {
+    fn has_entry(&self, type_name: &str, relation: &str, rw: &Rewrite, outer: &Visited) -> (bool, bool) {
         let Some(rel) = self.model.relation(type_name, relation) else {
             return (false, false);
         };
@@ -394,9 +296,7 @@ impl<'a> Validator<'a> {
         visited.insert((type_name.to_string(), relation.to_string()));
         match rw {
             Rewrite::This => self.direct_entry(rel, &visited),
-            Rewrite::Computed {
-                relation: target, ..
-            } => {
+            Rewrite::Computed { relation: target, .. } => {
                 let Some(t) = self.model.relation(type_name, target) else {
                     return (false, false);
                 };
@@ -405,9 +305,9 @@ impl<'a> Validator<'a> {
                 }
                 self.has_entry(type_name, target, &t.rewrite, &visited)
             }
-            Rewrite::TupleToUserset {
-                tupleset, computed, ..
-            } => self.tupleset_entry(type_name, tupleset, computed, &visited),
+            Rewrite::TupleToUserset { tupleset, computed, .. } => {
+                self.tupleset_entry(type_name, tupleset, computed, &visited)
+            }
             Rewrite::Union(children) => {
                 let mut looped = false;
                 for c in children {
@@ -451,41 +351,25 @@ impl<'a> Validator<'a> {
             if visited.contains(&(r.type_name.clone(), sub.clone())) {
                 continue;
             }
-            if self
-                .has_entry(&r.type_name, sub, &target.rewrite, visited)
-                .0
-            {
+            if self.has_entry(&r.type_name, sub, &target.rewrite, visited).0 {
                 return (true, false);
             }
         }
         (false, false)
     }
 
-    fn tupleset_entry(
-        &self,
-        type_name: &str,
-        tupleset: &str,
-        computed: &str,
-        visited: &Visited,
-    ) -> (bool, bool) {
+    fn tupleset_entry(&self, type_name: &str, tupleset: &str, computed: &str, visited: &Visited) -> (bool, bool) {
         let Some(ts) = self.model.relation(type_name, tupleset) else {
             return (false, false);
         };
-        for r in ts
-            .directly_related
-            .iter()
-            .filter(|r| r.relation.is_none() && !r.wildcard)
-        {
+        for r in ts.directly_related.iter().filter(|r| r.relation.is_none() && !r.wildcard) {
             let Some(target) = self.model.relation(&r.type_name, computed) else {
                 continue;
             };
             if visited.contains(&(r.type_name.clone(), computed.to_string())) {
                 continue;
             }
-            if self
-                .has_entry(&r.type_name, computed, &target.rewrite, visited)
-                .0
-            {
+            if self.has_entry(&r.type_name, computed, &target.rewrite, visited).0 {
                 return (true, false);
             }
         }

@@ -372,7 +372,6 @@ pub(crate) fn decode_text(bytes: &[u8]) -> Result<String, StoreError> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

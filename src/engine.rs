@@ -1,0 +1,785 @@
+//! The engine: the one facade over stores, models, tuples and evaluation.
+//!
+//! What it owns: the order of every write (validate against the model → durable in the store →
+//! applied to the in-memory index) and one consistent (model, index, revision) snapshot per read.
+//! **Invariant:** the in-memory index of a store always equals the tuples its backend holds at
+//! the store's current revision; on open, every index is rebuilt from the backend.
+//! Must not import `api`; it is the only module that imports `store`.
+
+use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
+use crate::index::{Index, Overlay, SubjectKey, View, NO_RELATION, WILDCARD};
+use crate::model::{JsonModel, Model, SchemaError};
+use crate::store::{ChangeCursor, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::tuple::{Context, ObjectRef, Subject, Tuple};
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+pub use crate::eval::{ExpandLeaf, ExpandNode};
+
+/// Why an engine call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No store with this id.
+    #[error("store `{0}` not found")]
+    StoreNotFound(String),
+    /// No model with this id in the store.
+    #[error("authorization model `{0}` not found")]
+    ModelNotFound(String),
+    /// The store has no model yet.
+    #[error("no authorization model found for store `{0}`")]
+    NoModel(String),
+    /// The model text or JSON is invalid.
+    #[error("invalid authorization model: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Schema(Vec<SchemaError>),
+    /// A type named in a request is not in the model.
+    #[error("type `{0}` not found")]
+    TypeNotFound(String),
+    /// A relation named in a request is not on its type.
+    #[error("relation `{type_name}#{relation}` not found")]
+    RelationNotFound {
+        /// The type.
+        type_name: String,
+        /// The relation.
+        relation: String,
+    },
+    /// A request field is malformed.
+    #[error("{0}")]
+    Validation(String),
+    /// A tuple to write or delete does not fit the model.
+    #[error("invalid tuple `{tuple}`: {reason}")]
+    InvalidTuple {
+        /// The tuple, as text.
+        tuple: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A contextual tuple does not fit the model.
+    #[error("invalid contextual tuple `{tuple}`: {reason}")]
+    InvalidContextualTuple {
+        /// The tuple, as text.
+        tuple: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A write writes an existing tuple or deletes a missing one.
+    #[error("{0}")]
+    WriteConflict(String),
+    /// A write names the same tuple twice.
+    #[error("duplicate tuple in one request: `{0}`")]
+    DuplicateInRequest(String),
+    /// A request exceeds a configured limit.
+    #[error("{message}")]
+    LimitExceeded {
+        /// Which limit, as a stable code.
+        code: &'static str,
+        /// The human message.
+        message: String,
+    },
+    /// Evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The durable store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// OpenFGA's error code for this error: its number and its name.
+    pub fn openfga_code(&self) -> (u32, &'static str) {
+        match self {
+            EngineError::Validation(_) | EngineError::InvalidTuple { .. } => (2000, "validation_error"),
+            EngineError::ModelNotFound(_) => (2001, "authorization_model_not_found"),
+            EngineError::Eval(EvalError::DepthExceeded { .. }) => (2002, "authorization_model_resolution_too_complex"),
+            EngineError::Eval(_) => (2000, "validation_error"),
+            EngineError::DuplicateInRequest(_) => (2004, "cannot_allow_duplicate_tuples_in_one_request"),
+            EngineError::WriteConflict(_) => (2017, "write_failed_due_to_invalid_input"),
+            EngineError::NoModel(_) => (2020, "latest_authorization_model_not_found"),
+            EngineError::TypeNotFound(_) => (2021, "type_not_found"),
+            EngineError::RelationNotFound { .. } => (2022, "relation_not_found"),
+            EngineError::InvalidContextualTuple { .. } => (2027, "invalid_tuple"),
+            EngineError::Schema(_) => (2056, "invalid_authorization_model"),
+            EngineError::LimitExceeded { code, .. } => (2000, code),
+            EngineError::StoreNotFound(_) => (5002, "store_id_not_found"),
+            EngineError::Store(_) => (4000, "internal_error"),
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Evaluation bounds.
+    pub limits: Limits,
+    /// Most tuples (writes plus deletes) in one write request.
+    pub max_tuples_per_write: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { limits: Limits::default(), max_tuples_per_write: 1000 }
+    }
+}
+
+/// One stored model version.
+#[derive(Debug, Clone)]
+struct ModelVersion {
+    id: String,
+    model: Arc<Model>,
+    compiled: Arc<CompiledModel>,
+}
+
+#[derive(Debug, Default)]
+struct StoreData {
+    index: Index,
+    models: Vec<ModelVersion>,
+    revision: u64,
+}
+
+#[derive(Debug)]
+struct StoreState {
+    record: StoreRecord,
+    writer: Mutex<()>,
+    data: RwLock<StoreData>,
+}
+
+/// Returns the current time in milliseconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    })
+}
+
+/// The authorization engine over one backend.
+pub struct Engine {
+    backend: Box<dyn TupleStore>,
+    stores: RwLock<FxHashMap<String, Arc<StoreState>>>,
+    config: EngineConfig,
+    clock: Clock,
+}
+
+/// A check: does `user` hold `relation` on `object`?
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// The object, `document:1`.
+    pub object: String,
+    /// The relation.
+    pub relation: String,
+    /// The user, `user:anne`, `user:*` or `group:eng#member`.
+    pub user: String,
+    /// Tuples that count for this request only.
+    pub contextual_tuples: Vec<Tuple>,
+    /// Condition context.
+    pub context: Context,
+    /// A model version; the latest when `None`.
+    pub model_id: Option<String>,
+}
+
+/// List objects: which objects of a type does `user` hold `relation` on?
+#[derive(Debug, Clone, Default)]
+pub struct ListObjectsRequest {
+    /// The object type.
+    pub object_type: String,
+    /// The relation.
+    pub relation: String,
+    /// The user.
+    pub user: String,
+    /// Tuples that count for this request only.
+    pub contextual_tuples: Vec<Tuple>,
+    /// Condition context.
+    pub context: Context,
+    /// A model version; the latest when `None`.
+    pub model_id: Option<String>,
+}
+
+/// One user filter of list users: a type, and for usersets a relation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilterSpec {
+    /// The subject type.
+    pub type_name: String,
+    /// The userset relation, if any.
+    pub relation: Option<String>,
+}
+
+/// List users: which subjects of the filter types hold `relation` on `object`?
+#[derive(Debug, Clone, Default)]
+pub struct ListUsersRequest {
+    /// The object, `document:1`.
+    pub object: String,
+    /// The relation.
+    pub relation: String,
+    /// Which subjects to return (OpenFGA takes exactly one).
+    pub user_filters: Vec<UserFilterSpec>,
+    /// Tuples that count for this request only.
+    pub contextual_tuples: Vec<Tuple>,
+    /// Condition context.
+    pub context: Context,
+    /// A model version; the latest when `None`.
+    pub model_id: Option<String>,
+}
+
+/// A write request: deletes and writes applied atomically.
+#[derive(Debug, Clone, Default)]
+pub struct WriteRequest {
+    /// Tuples to add.
+    pub writes: Vec<StoredTuple>,
+    /// Tuples to remove.
+    pub deletes: Vec<Tuple>,
+    /// Validate against this model version; the latest when `None`.
+    pub model_id: Option<String>,
+    /// Skip writes of tuples that already exist instead of failing.
+    pub ignore_duplicates: bool,
+    /// Skip deletes of tuples that do not exist instead of failing.
+    pub ignore_missing: bool,
+}
+
+/// A filter for reading stored tuples.
+#[derive(Debug, Clone, Default)]
+pub struct ReadFilter {
+    /// Only this object type.
+    pub object_type: Option<String>,
+    /// Only this object id (requires `object_type`).
+    pub object_id: Option<String>,
+    /// Only this relation.
+    pub relation: Option<String>,
+    /// Only this user (`user:anne`, `user:*`, `group:x#member`, or `user:` for a type).
+    pub user: Option<String>,
+}
+
+/// An answer with the revision it was computed at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    /// The answer.
+    pub value: T,
+    /// The store revision it reflects.
+    pub revision: u64,
+}
+
+/// A model version as listed.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Its id.
+    pub id: String,
+    /// The model.
+    pub model: Arc<Model>,
+}
+
+fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+impl Engine {
+    /// An engine over `backend`, rebuilding every store's index from it.
+    pub fn open(backend: Box<dyn TupleStore>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let engine = Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock: system_clock() };
+        for record in engine.backend.list_stores()? {
+            let state = engine.load_store(record)?;
+            engine.stores.write().insert(state.record.id.clone(), Arc::new(state));
+        }
+        Ok(engine)
+    }
+
+    /// An engine with no disk (tests, demos).
+    pub fn in_memory() -> Engine {
+        Engine {
+            backend: Box::new(crate::store::MemoryStore::new()),
+            stores: RwLock::new(FxHashMap::default()),
+            config: EngineConfig::default(),
+            clock: system_clock(),
+        }
+    }
+
+    /// Replaces the clock (tests use a fixed one).
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn load_store(&self, record: StoreRecord) -> Result<StoreState, EngineError> {
+        let mut data = StoreData::default();
+        for (id, json) in self.backend.models(&record.id)? {
+            let parsed: JsonModel = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{}`: {e}", record.id)))?;
+            let model = Model::from_json(&parsed).map_err(EngineError::Schema)?;
+            let compiled = CompiledModel::compile(&model, &mut data.index);
+            data.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
+        }
+        for stored in self.backend.tuples(&record.id)? {
+            data.index.insert(&stored.tuple);
+        }
+        data.revision = self.backend.revision(&record.id)?;
+        Ok(StoreState { record, writer: Mutex::new(()), data: RwLock::new(data) })
+    }
+
+    fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
+        self.stores.read().get(store_id).cloned().ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
+    }
+
+    /// Creates a store.
+    pub fn create_store(&self, name: &str) -> Result<StoreRecord, EngineError> {
+        let now = (self.clock)();
+        let record = StoreRecord { id: new_id(), name: name.to_string(), created_at_ms: now, updated_at_ms: now };
+        self.backend.create_store(&record)?;
+        let state =
+            StoreState { record: record.clone(), writer: Mutex::new(()), data: RwLock::new(StoreData::default()) };
+        self.stores.write().insert(record.id.clone(), Arc::new(state));
+        Ok(record)
+    }
+
+    /// A store's record.
+    pub fn get_store(&self, store_id: &str) -> Result<StoreRecord, EngineError> {
+        Ok(self.store(store_id)?.record.clone())
+    }
+
+    /// Every store, oldest first.
+    pub fn list_stores(&self) -> Vec<StoreRecord> {
+        let mut records: Vec<StoreRecord> = self.stores.read().values().map(|s| s.record.clone()).collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        records
+    }
+
+    /// Deletes a store and everything in it.
+    pub fn delete_store(&self, store_id: &str) -> Result<(), EngineError> {
+        let state = self.store(store_id)?;
+        let _writer = state.writer.lock();
+        self.backend.delete_store(store_id)?;
+        self.stores.write().remove(store_id);
+        Ok(())
+    }
+
+    /// Adds a model version to a store; returns its id.
+    pub fn write_model(&self, store_id: &str, model: Model) -> Result<String, EngineError> {
+        let state = self.store(store_id)?;
+        let _writer = state.writer.lock();
+        let id = new_id();
+        let json = serde_json::to_string(&model.to_json())
+            .map_err(|e| EngineError::Validation(format!("model cannot be serialized: {e}")))?;
+        self.backend.write_model(store_id, &id, &json)?;
+        let mut data = state.data.write();
+        let compiled = CompiledModel::compile(&model, &mut data.index);
+        data.models.push(ModelVersion { id: id.clone(), model: Arc::new(model), compiled: Arc::new(compiled) });
+        Ok(id)
+    }
+
+    /// A model version (the latest when `model_id` is `None`).
+    pub fn model(&self, store_id: &str, model_id: Option<&str>) -> Result<ModelInfo, EngineError> {
+        let state = self.store(store_id)?;
+        let data = state.data.read();
+        let version = find_model(&data, store_id, model_id)?;
+        Ok(ModelInfo { id: version.id.clone(), model: version.model.clone() })
+    }
+
+    /// Every model version, newest first (as OpenFGA lists them).
+    pub fn models(&self, store_id: &str) -> Result<Vec<ModelInfo>, EngineError> {
+        let state = self.store(store_id)?;
+        let data = state.data.read();
+        Ok(data.models.iter().rev().map(|v| ModelInfo { id: v.id.clone(), model: v.model.clone() }).collect())
+    }
+
+    /// The store's current revision.
+    pub fn revision(&self, store_id: &str) -> Result<u64, EngineError> {
+        Ok(self.store(store_id)?.data.read().revision)
+    }
+
+    /// Number of tuples in a store.
+    pub fn tuple_count(&self, store_id: &str) -> Result<usize, EngineError> {
+        Ok(self.store(store_id)?.data.read().index.len())
+    }
+
+    /// Applies a write atomically and durably; returns the new revision.
+    pub fn write(&self, store_id: &str, request: WriteRequest) -> Result<u64, EngineError> {
+        let total = request.writes.len() + request.deletes.len();
+        if total > self.config.max_tuples_per_write {
+            return Err(EngineError::LimitExceeded {
+                code: "exceeded_entity_limit",
+                message: format!(
+                    "write has {total} tuples, more than the limit of {} per request",
+                    self.config.max_tuples_per_write
+                ),
+            });
+        }
+        if total == 0 {
+            return Err(EngineError::Validation("write must contain at least one tuple to write or delete".into()));
+        }
+        let state = self.store(store_id)?;
+        let _writer = state.writer.lock();
+        let (writes, deletes) = {
+            let data = state.data.read();
+            let version = find_model(&data, store_id, request.model_id.as_deref())?;
+            self.plan_write(&data.index, &version.model, request)?
+        };
+        if writes.is_empty() && deletes.is_empty() {
+            return Ok(state.data.read().revision);
+        }
+        let delete_records: Vec<StoredTuple> = deletes.iter().cloned().map(StoredTuple::new).collect();
+        let revision = self.backend.write(store_id, &delete_records, &writes, (self.clock)())?;
+        let mut data = state.data.write();
+        for tuple in &deletes {
+            data.index.remove(tuple);
+        }
+        for stored in &writes {
+            data.index.insert(&stored.tuple);
+        }
+        data.revision = revision;
+        Ok(revision)
+    }
+
+    fn plan_write(
+        &self,
+        index: &Index,
+        model: &Model,
+        request: WriteRequest,
+    ) -> Result<(Vec<StoredTuple>, Vec<Tuple>), EngineError> {
+        let mut seen = std::collections::HashSet::new();
+        for key in
+            request.writes.iter().map(|w| w.tuple.to_string()).chain(request.deletes.iter().map(ToString::to_string))
+        {
+            if !seen.insert(key.clone()) {
+                return Err(EngineError::DuplicateInRequest(key));
+            }
+        }
+        let mut writes = Vec::with_capacity(request.writes.len());
+        for stored in request.writes {
+            validate_tuple(model, &stored.tuple)
+                .map_err(|reason| EngineError::InvalidTuple { tuple: stored.tuple.to_string(), reason })?;
+            if index.contains(&stored.tuple) {
+                if request.ignore_duplicates {
+                    continue;
+                }
+                return Err(EngineError::WriteConflict(format!(
+                    "cannot write a tuple which already exists: `{}`",
+                    stored.tuple
+                )));
+            }
+            writes.push(stored);
+        }
+        let mut deletes = Vec::with_capacity(request.deletes.len());
+        for tuple in request.deletes {
+            if !index.contains(&tuple) {
+                if request.ignore_missing {
+                    continue;
+                }
+                return Err(EngineError::WriteConflict(format!(
+                    "cannot delete a tuple which does not exist: `{tuple}`"
+                )));
+            }
+            deletes.push(tuple);
+        }
+        Ok((writes, deletes))
+    }
+
+    /// Runs `f` over one consistent snapshot of a store with the request's contextual tuples laid over it.
+    fn with_snapshot<T>(
+        &self,
+        store_id: &str,
+        model_id: Option<&str>,
+        contextual_tuples: &[Tuple],
+        f: impl FnOnce(&Model, &CompiledModel, View<'_>, u64) -> Result<T, EngineError>,
+    ) -> Result<Answer<T>, EngineError> {
+        let state = self.store(store_id)?;
+        let data = state.data.read();
+        let version = find_model(&data, store_id, model_id)?;
+        for tuple in contextual_tuples {
+            validate_tuple(&version.model, tuple)
+                .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
+        }
+        let revision = data.revision;
+        let value = if contextual_tuples.is_empty() {
+            f(&version.model, &version.compiled, View::new(&data.index), revision)?
+        } else {
+            let overlay = Overlay::new(&data.index, contextual_tuples);
+            f(&version.model, &version.compiled, overlay.view(&data.index), revision)?
+        };
+        Ok(Answer { value, revision })
+    }
+
+    /// Answers a check.
+    pub fn check(&self, store_id: &str, request: &CheckRequest) -> Result<Answer<bool>, EngineError> {
+        let object: ObjectRef = request.object.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        let user: Subject = request.user.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        self.with_snapshot(
+            store_id,
+            request.model_id.as_deref(),
+            &request.contextual_tuples,
+            |model, compiled, view, _| {
+                validate_object_relation(model, &object.object_type, &request.relation)?;
+                validate_user(model, &user)?;
+                if let Subject::Userset { object: user_object, relation } = &user {
+                    if *user_object == object && *relation == request.relation {
+                        return Ok(true);
+                    }
+                }
+                let evaluator =
+                    Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+                let (object_type, relation, user_key) =
+                    resolve(&evaluator, &object.object_type, &request.relation, &user)?;
+                let object_id = evaluator.object_id(object_type, &object.id);
+                Ok(eval::check(&evaluator, object_type, object_id, relation, user_key)?)
+            },
+        )
+    }
+
+    /// Lists the objects of a type on which the user holds the relation, sorted.
+    pub fn list_objects(
+        &self,
+        store_id: &str,
+        request: &ListObjectsRequest,
+    ) -> Result<Answer<Vec<String>>, EngineError> {
+        let user: Subject = request.user.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        self.with_snapshot(
+            store_id,
+            request.model_id.as_deref(),
+            &request.contextual_tuples,
+            |model, compiled, view, _| {
+                validate_object_relation(model, &request.object_type, &request.relation)?;
+                validate_user(model, &user)?;
+                let evaluator =
+                    Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+                let (object_type, relation, user_key) =
+                    resolve(&evaluator, &request.object_type, &request.relation, &user)?;
+                let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
+                let mut names: Vec<String> = objects
+                    .iter()
+                    .filter_map(|id| view.object_name(object_type, id))
+                    .map(|id| format!("{}:{id}", request.object_type))
+                    .collect();
+                names.sort();
+                Ok(names)
+            },
+        )
+    }
+
+    /// Lists the subjects matching the filter that hold the relation on the object, sorted.
+    pub fn list_users(&self, store_id: &str, request: &ListUsersRequest) -> Result<Answer<Vec<Subject>>, EngineError> {
+        let object: ObjectRef = request.object.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        let [filter] = request.user_filters.as_slice() else {
+            return Err(EngineError::Validation("list users takes exactly one user filter".into()));
+        };
+        self.with_snapshot(
+            store_id,
+            request.model_id.as_deref(),
+            &request.contextual_tuples,
+            |model, compiled, view, _| {
+                validate_object_relation(model, &object.object_type, &request.relation)?;
+                if model.type_def(&filter.type_name).is_none() {
+                    return Err(EngineError::TypeNotFound(filter.type_name.clone()));
+                }
+                if let Some(relation) = &filter.relation {
+                    validate_object_relation(model, &filter.type_name, relation)?;
+                }
+                let evaluator =
+                    Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+                let missing = || EngineError::TypeNotFound(filter.type_name.clone());
+                let filter_type = view.type_id(&filter.type_name).ok_or_else(missing)?;
+                let filter_relation = match &filter.relation {
+                    Some(r) => view.relation_id(r).ok_or_else(missing)?,
+                    None => NO_RELATION,
+                };
+                let (object_type, relation) =
+                    resolve_object_relation(&evaluator, &object.object_type, &request.relation)?;
+                let object_id = evaluator.object_id(object_type, &object.id);
+                let users = eval::list_users(
+                    &evaluator,
+                    object_type,
+                    object_id,
+                    relation,
+                    UserFilter { subject_type: filter_type, relation: filter_relation },
+                )?;
+                let mut subjects: Vec<Subject> = Vec::new();
+                if object_id == UNKNOWN
+                    && filter_type == object_type
+                    && filter.relation.as_deref() == Some(&request.relation)
+                {
+                    subjects.push(Subject::Userset { object: object.clone(), relation: request.relation.clone() });
+                }
+                if users.wildcard && filter.relation.is_none() {
+                    subjects.push(Subject::Wildcard(filter.type_name.clone()));
+                }
+                for id in &users.ids {
+                    let Some(name) = view.object_name(filter_type, id) else { continue };
+                    let subject_object = ObjectRef::new(filter.type_name.clone(), name);
+                    subjects.push(match &filter.relation {
+                        Some(relation) => Subject::Userset { object: subject_object, relation: relation.clone() },
+                        None => Subject::Object(subject_object),
+                    });
+                }
+                subjects.sort();
+                subjects.dedup();
+                Ok(subjects)
+            },
+        )
+    }
+
+    /// Expands a relation on an object one level.
+    pub fn expand(
+        &self,
+        store_id: &str,
+        object: &str,
+        relation: &str,
+        model_id: Option<&str>,
+        contextual_tuples: &[Tuple],
+    ) -> Result<Answer<ExpandNode>, EngineError> {
+        let object: ObjectRef = object.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        let context = Context::new();
+        self.with_snapshot(store_id, model_id, contextual_tuples, |model, compiled, view, _| {
+            validate_object_relation(model, &object.object_type, relation)?;
+            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &context };
+            let (object_type, relation_id) = resolve_object_relation(&evaluator, &object.object_type, relation)?;
+            let object_id = evaluator.object_id(object_type, &object.id);
+            eval::expand(&evaluator, object_type, object_id, &object.to_string(), relation_id)?.ok_or_else(|| {
+                EngineError::RelationNotFound { type_name: object.object_type.clone(), relation: relation.to_string() }
+            })
+        })
+    }
+
+    /// Stored tuples matching a filter, sorted by their text form.
+    pub fn read(&self, store_id: &str, filter: &ReadFilter) -> Result<Answer<Vec<Tuple>>, EngineError> {
+        let state = self.store(store_id)?;
+        let data = state.data.read();
+        let user_filter = filter.user.as_deref();
+        let mut tuples: Vec<Tuple> = data
+            .index
+            .tuples()
+            .into_iter()
+            .filter(|t| filter.object_type.as_deref().is_none_or(|ty| t.object.object_type == ty))
+            .filter(|t| filter.object_id.as_deref().is_none_or(|id| t.object.id == id))
+            .filter(|t| filter.relation.as_deref().is_none_or(|r| t.relation == r))
+            .filter(|t| user_filter.is_none_or(|u| user_matches(&t.subject, u)))
+            .collect();
+        tuples.sort_by_cached_key(ToString::to_string);
+        Ok(Answer { value: tuples, revision: data.revision })
+    }
+
+    /// Changelog entries after a cursor.
+    pub fn changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, EngineError> {
+        self.store(store_id)?;
+        Ok(self.backend.changes(store_id, after, object_type, limit)?)
+    }
+
+    /// Stores a model's assertions (opaque JSON).
+    pub fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), EngineError> {
+        self.model(store_id, Some(model_id))?;
+        Ok(self.backend.write_assertions(store_id, model_id, assertions_json)?)
+    }
+
+    /// A model's assertions (opaque JSON), if written.
+    pub fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, EngineError> {
+        self.model(store_id, Some(model_id))?;
+        Ok(self.backend.assertions(store_id, model_id)?)
+    }
+}
+
+fn user_matches(subject: &Subject, filter: &str) -> bool {
+    match filter.strip_suffix(':') {
+        Some(type_name) => subject.subject_type() == type_name,
+        None => subject.to_string() == filter,
+    }
+}
+
+fn find_model<'d>(
+    data: &'d StoreData,
+    store_id: &str,
+    model_id: Option<&str>,
+) -> Result<&'d ModelVersion, EngineError> {
+    match model_id {
+        Some(id) => data.models.iter().find(|v| v.id == id).ok_or_else(|| EngineError::ModelNotFound(id.to_string())),
+        None => data.models.last().ok_or_else(|| EngineError::NoModel(store_id.to_string())),
+    }
+}
+
+fn validate_object_relation(model: &Model, type_name: &str, relation: &str) -> Result<(), EngineError> {
+    let type_def = model.type_def(type_name).ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))?;
+    type_def.relation(relation).map(|_| ()).ok_or_else(|| EngineError::RelationNotFound {
+        type_name: type_name.to_string(),
+        relation: relation.to_string(),
+    })
+}
+
+fn validate_user(model: &Model, user: &Subject) -> Result<(), EngineError> {
+    match user {
+        Subject::Userset { object, relation } => validate_object_relation(model, &object.object_type, relation),
+        _ => model
+            .type_def(user.subject_type())
+            .map(|_| ())
+            .ok_or_else(|| EngineError::TypeNotFound(user.subject_type().to_string())),
+    }
+}
+
+fn resolve_object_relation(
+    evaluator: &Evaluator<'_>,
+    type_name: &str,
+    relation: &str,
+) -> Result<(u32, u32), EngineError> {
+    let object_type =
+        evaluator.view.type_id(type_name).ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))?;
+    let relation_id = evaluator.view.relation_id(relation).ok_or_else(|| EngineError::RelationNotFound {
+        type_name: type_name.to_string(),
+        relation: relation.to_string(),
+    })?;
+    Ok((object_type, relation_id))
+}
+
+fn resolve(
+    evaluator: &Evaluator<'_>,
+    type_name: &str,
+    relation: &str,
+    user: &Subject,
+) -> Result<(u32, u32, SubjectKey), EngineError> {
+    let (object_type, relation_id) = resolve_object_relation(evaluator, type_name, relation)?;
+    let user_key =
+        evaluator.subject_key(user).ok_or_else(|| EngineError::TypeNotFound(user.subject_type().to_string()))?;
+    debug_assert!(user_key.object != WILDCARD || matches!(user, Subject::Wildcard(_)));
+    Ok((object_type, relation_id, user_key))
+}
+
+/// Checks a tuple against the model's types, relations and type restrictions, as OpenFGA does.
+pub fn validate_tuple(model: &Model, tuple: &Tuple) -> Result<(), String> {
+    let object_type = &tuple.object.object_type;
+    let type_def = model.type_def(object_type).ok_or_else(|| format!("type `{object_type}` not found"))?;
+    let relation = type_def
+        .relation(&tuple.relation)
+        .ok_or_else(|| format!("relation `{object_type}#{}` not found", tuple.relation))?;
+    let subject_type = tuple.subject.subject_type();
+    if model.type_def(subject_type).is_none() {
+        return Err(format!("type `{subject_type}` not found"));
+    }
+    if let Subject::Userset { object, relation: user_relation } = &tuple.subject {
+        if model.relation(&object.object_type, user_relation).is_none() {
+            return Err(format!("relation `{}#{user_relation}` not found", object.object_type));
+        }
+    }
+    if let Some(condition) = &tuple.condition {
+        if model.condition(&condition.name).is_none() {
+            return Err(format!("condition `{}` is not defined in the model", condition.name));
+        }
+    }
+    let condition_name = tuple.condition.as_ref().map(|c| c.name.as_str());
+    let admitted = relation.directly_related.iter().any(|restriction| {
+        restriction.type_name == subject_type
+            && restriction.relation.as_deref() == tuple.subject.relation()
+            && restriction.wildcard == matches!(tuple.subject, Subject::Wildcard(_))
+            && restriction.condition.as_deref() == condition_name
+    });
+    if admitted {
+        Ok(())
+    } else {
+        Err(format!(
+            "type `{subject_type}` is not an allowed type restriction for `{object_type}#{}`{}",
+            tuple.relation,
+            condition_name.map(|c| format!(" with condition `{c}`")).unwrap_or_default()
+        ))
+    }
+}

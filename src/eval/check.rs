@@ -1,0 +1,267 @@
+//! `check`: does a subject hold a relation on an object? One function per rewrite kind.
+//!
+//! Invariant: a path that revisits (object, relation) resolves to `false`; every dispatch to
+//! another (object, relation) costs one unit of depth.
+//! Must not import `engine`, `store`, `api`.
+
+use super::compiled::{CompiledRelation, Node};
+use super::{EvalError, Evaluator};
+use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, NO_RELATION, WILDCARD};
+
+/// Answers whether `user` holds `relation` on (object_type, object).
+pub(crate) fn check(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    object: ObjectId,
+    relation: RelationId,
+    user: SubjectKey,
+) -> Result<bool, EvalError> {
+    let mut checker = Checker { evaluator, user, path: Vec::new() };
+    checker.check(object_type, object, relation, 0)
+}
+
+struct Checker<'e, 'a> {
+    evaluator: &'e Evaluator<'a>,
+    user: SubjectKey,
+    path: Vec<(TypeId, ObjectId, RelationId)>,
+}
+
+/// Folds results with "any true wins, else the first error, else false".
+#[derive(Default)]
+struct AnyOf {
+    error: Option<EvalError>,
+}
+
+impl AnyOf {
+    /// Records one result; true when it settles the answer as allowed.
+    fn allowed(&mut self, result: Result<bool, EvalError>) -> bool {
+        match result {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                self.error.get_or_insert(error);
+                false
+            }
+        }
+    }
+
+    fn finish(self) -> Result<bool, EvalError> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(false),
+        }
+    }
+}
+
+impl Checker<'_, '_> {
+    fn check(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let user = self.user;
+        if user.kind.relation != NO_RELATION
+            && (object_type, object, relation) == (user.kind.subject_type, user.object, user.kind.relation)
+        {
+            return Ok(true);
+        }
+        if self.path.contains(&(object_type, object, relation)) {
+            return Ok(false);
+        }
+        let Some(definition) = self.evaluator.model.relation(object_type, relation) else { return Ok(false) };
+        self.path.push((object_type, object, relation));
+        let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);
+        self.path.pop();
+        result
+    }
+
+    fn dispatch(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let limit = self.evaluator.limits.max_depth;
+        if depth + 1 > limit {
+            return Err(EvalError::DepthExceeded { limit });
+        }
+        self.check(object_type, object, relation, depth + 1)
+    }
+
+    fn rewrite(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        node: &Node,
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        match node {
+            Node::This => self.check_direct(object_type, object, relation, definition, depth),
+            Node::Computed(computed) => self.dispatch(object_type, object, *computed, depth),
+            Node::TupleToUserset { tupleset, computed } => {
+                self.check_tuple_to_userset(object_type, object, *tupleset, *computed, depth)
+            }
+            Node::Union(children) => self.check_union(object_type, object, relation, definition, children, depth),
+            Node::Intersection(children) => {
+                self.check_intersection(object_type, object, relation, definition, children, depth)
+            }
+            Node::Exclusion(base, subtract) => {
+                self.check_exclusion(object_type, object, relation, definition, base, subtract, depth)
+            }
+        }
+    }
+
+    fn check_direct(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let evaluator = self.evaluator;
+        let user = self.user;
+        let mut outcome = AnyOf::default();
+        let mut usersets = Vec::new();
+        for (kind, subjects) in evaluator.view.forward(object_type, relation, object) {
+            let admits = definition.admits(kind);
+            if kind.relation == NO_RELATION {
+                if kind != user.kind {
+                    continue;
+                }
+                for candidate in [user.object, WILDCARD] {
+                    let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
+                    if admitted && subjects.contains(candidate) {
+                        let key = SubjectKey { kind, object: candidate };
+                        if outcome.allowed(evaluator.tuple_holds(object_type, relation, object, key)) {
+                            return Ok(true);
+                        }
+                    }
+                }
+            } else if admits.objects {
+                if kind == user.kind && subjects.contains(user.object) {
+                    let key = SubjectKey { kind, object: user.object };
+                    if outcome.allowed(evaluator.tuple_holds(object_type, relation, object, key)) {
+                        return Ok(true);
+                    }
+                }
+                usersets.push((kind, subjects));
+            }
+        }
+        for (kind, subjects) in usersets {
+            for subject in subjects {
+                let key = SubjectKey { kind, object: subject };
+                if !outcome.allowed(evaluator.tuple_holds(object_type, relation, object, key)) {
+                    continue;
+                }
+                if outcome.allowed(self.dispatch(kind.subject_type, subject, kind.relation, depth)) {
+                    return Ok(true);
+                }
+            }
+        }
+        outcome.finish()
+    }
+
+    fn check_tuple_to_userset(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let evaluator = self.evaluator;
+        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else { return Ok(false) };
+        let mut outcome = AnyOf::default();
+        for (kind, parents) in evaluator.view.forward(object_type, tupleset, object) {
+            if kind.relation != NO_RELATION
+                || !tupleset_definition.admits(kind).objects
+                || evaluator.model.relation(kind.subject_type, computed).is_none()
+            {
+                continue;
+            }
+            for parent in parents {
+                if parent == WILDCARD {
+                    continue;
+                }
+                let key = SubjectKey { kind, object: parent };
+                if !outcome.allowed(evaluator.tuple_holds(object_type, tupleset, object, key)) {
+                    continue;
+                }
+                if outcome.allowed(self.dispatch(kind.subject_type, parent, computed, depth)) {
+                    return Ok(true);
+                }
+            }
+        }
+        outcome.finish()
+    }
+
+    fn check_union(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        children: &[Node],
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let mut outcome = AnyOf::default();
+        for child in children {
+            if outcome.allowed(self.rewrite(object_type, object, relation, definition, child, depth)) {
+                return Ok(true);
+            }
+        }
+        outcome.finish()
+    }
+
+    fn check_intersection(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        children: &[Node],
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let mut error = None;
+        for child in children {
+            match self.rewrite(object_type, object, relation, definition, child, depth) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one borrowed context plus the node's own parts")]
+    fn check_exclusion(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        base: &Node,
+        subtract: &Node,
+        depth: u32,
+    ) -> Result<bool, EvalError> {
+        let base_result = self.rewrite(object_type, object, relation, definition, base, depth);
+        if let Ok(false) = base_result {
+            return Ok(false);
+        }
+        match self.rewrite(object_type, object, relation, definition, subtract, depth) {
+            Ok(true) => Ok(false),
+            Ok(false) => base_result,
+            Err(e) => base_result.and(Err(e)),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! A model with its names resolved to index ids: what check and the lookups walk.
+//!
+//! Invariant: built only after every type and relation name of the model has been interned in
+//! the index, so every id here is valid for that index and any overlay on it.
+//! Must not import `engine`, `store`, `api`.
+
+use crate::index::{Index, RelationId, SubjectKind, TypeId, NO_RELATION};
+use crate::model::{Model, Rewrite};
+use rustc_hash::FxHashMap;
+
+/// Which subjects of one kind a direct relation admits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Admits {
+    /// Concrete objects (`user`, or usersets `group#member`).
+    pub(crate) objects: bool,
+    /// The wildcard (`user:*`).
+    pub(crate) wildcard: bool,
+}
+
+/// The rewrite IR with ids instead of names.
+#[derive(Debug, Clone)]
+pub(crate) enum Node {
+    /// Direct tuples.
+    This,
+    /// Another relation of the same object.
+    Computed(RelationId),
+    /// `computed from tupleset`.
+    TupleToUserset {
+        /// The tupleset relation.
+        tupleset: RelationId,
+        /// The relation evaluated on each parent.
+        computed: RelationId,
+    },
+    /// Any child holds.
+    Union(Vec<Node>),
+    /// Every child holds.
+    Intersection(Vec<Node>),
+    /// Base holds and subtract does not.
+    Exclusion(Box<Node>, Box<Node>),
+}
+
+/// One relation of one type.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRelation {
+    /// How it is computed.
+    pub(crate) rewrite: Node,
+    /// Directly admitted subject kinds.
+    pub(crate) direct: Vec<(SubjectKind, Admits)>,
+}
+
+impl CompiledRelation {
+    /// What the relation admits of one subject kind.
+    pub(crate) fn admits(&self, kind: SubjectKind) -> Admits {
+        self.direct.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a).unwrap_or_default()
+    }
+}
+
+/// A model compiled against one index's interner.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompiledModel {
+    relations: FxHashMap<(TypeId, RelationId), CompiledRelation>,
+    types: FxHashMap<TypeId, Vec<RelationId>>,
+}
+
+impl CompiledModel {
+    /// Interns the model's names in `index` and compiles it.
+    pub(crate) fn compile(model: &Model, index: &mut Index) -> Self {
+        let mut compiled = CompiledModel::default();
+        for type_def in &model.types {
+            let type_id = index.intern_type(&type_def.name);
+            let relation_ids = compiled.types.entry(type_id).or_default();
+            for relation in &type_def.relations {
+                relation_ids.push(index.intern_relation(&relation.name));
+            }
+        }
+        for type_def in &model.types {
+            let type_id = index.intern_type(&type_def.name);
+            for relation in &type_def.relations {
+                let relation_id = index.intern_relation(&relation.name);
+                let mut direct: Vec<(SubjectKind, Admits)> = Vec::new();
+                for restriction in &relation.directly_related {
+                    let kind = SubjectKind {
+                        subject_type: index.intern_type(&restriction.type_name),
+                        relation: restriction.relation.as_deref().map_or(NO_RELATION, |r| index.intern_relation(r)),
+                    };
+                    let position = match direct.iter().position(|(k, _)| *k == kind) {
+                        Some(p) => p,
+                        None => {
+                            direct.push((kind, Admits::default()));
+                            direct.len() - 1
+                        }
+                    };
+                    if restriction.wildcard {
+                        direct[position].1.wildcard = true;
+                    } else {
+                        direct[position].1.objects = true;
+                    }
+                }
+                let rewrite = compile_rewrite(&relation.rewrite, index);
+                compiled.relations.insert((type_id, relation_id), CompiledRelation { rewrite, direct });
+            }
+        }
+        compiled
+    }
+
+    /// A relation of a type, if the model defines it.
+    pub(crate) fn relation(&self, object_type: TypeId, relation: RelationId) -> Option<&CompiledRelation> {
+        self.relations.get(&(object_type, relation))
+    }
+}
+
+fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {
+    match rewrite {
+        Rewrite::This => Node::This,
+        Rewrite::Computed { relation, .. } => Node::Computed(index.intern_relation(relation)),
+        Rewrite::TupleToUserset { tupleset, computed, .. } => Node::TupleToUserset {
+            tupleset: index.intern_relation(tupleset),
+            computed: index.intern_relation(computed),
+        },
+        Rewrite::Union(children) => Node::Union(children.iter().map(|c| compile_rewrite(c, index)).collect()),
+        Rewrite::Intersection(children) => {
+            Node::Intersection(children.iter().map(|c| compile_rewrite(c, index)).collect())
+        }
+        Rewrite::Exclusion { base, subtract } => {
+            Node::Exclusion(Box::new(compile_rewrite(base, index)), Box::new(compile_rewrite(subtract, index)))
+        }
+    }
+}

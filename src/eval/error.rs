@@ -1,0 +1,29 @@
+//! Errors of evaluation: a question that cannot be answered, as opposed to a "no".
+//!
+//! Invariant: an unknown object id is never an error (it is simply not allowed).
+//! Must not import anything outside `eval`, `index`, `model`, `tuple`.
+
+/// Why an evaluation could not produce an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// More nested dispatches than the configured limit.
+    #[error("resolution depth exceeded the limit of {limit}")]
+    DepthExceeded {
+        /// The configured limit.
+        limit: u32,
+    },
+    /// A conditioned tuple was reached and conditions cannot be evaluated here.
+    #[error("condition `{name}` cannot be evaluated: condition evaluation is not supported yet")]
+    ConditionUnsupported {
+        /// The condition's name.
+        name: String,
+    },
+    /// A condition was evaluated and failed (e.g. a missing parameter).
+    #[error("failed to evaluate condition `{name}`: {message}")]
+    Condition {
+        /// The condition's name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,508 @@
+//! List objects and list users by bitmap algebra over whole sets.
+//!
+//! `list_objects(type, relation, user)` computes, for each (type, relation) reached, the bitmap
+//! of objects on which the user holds it: direct = reverse bitmap; `or`/`and`/`but not` = union,
+//! intersection, difference; `x from parent` = the children of every parent in `x`'s bitmap.
+//! `list_users(object, relation, filter)` computes the subjects of the filter's type that hold it.
+//! Recursive relations (nested groups, folder chains) are iterated to a fixed point. When a cycle
+//! runs through the subtracted side of an exclusion (not monotone), the set is computed without
+//! subtraction and each candidate is confirmed by `check`.
+//!
+//! Invariant: results equal what `check` answers object by object (and user by user).
+//! Must not import `engine`, `store`, `api`.
+
+use super::compiled::{CompiledRelation, Node};
+use super::{check, EvalError, Evaluator, UNKNOWN};
+use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use roaring::RoaringBitmap;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Fixed-point bookkeeping shared by both lookups, keyed by what each memoizes.
+struct FixedPoint<K, V> {
+    done: FxHashMap<K, V>,
+    previous: FxHashMap<K, V>,
+    in_progress: FxHashSet<K>,
+    cycle: bool,
+    cycle_under_subtraction: bool,
+    subtract_depth: u32,
+    relaxed: bool,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint<K, V> {
+    fn new() -> Self {
+        FixedPoint {
+            done: FxHashMap::default(),
+            previous: FxHashMap::default(),
+            in_progress: FxHashSet::default(),
+            cycle: false,
+            cycle_under_subtraction: false,
+            subtract_depth: 0,
+            relaxed: false,
+        }
+    }
+
+    /// The memoized value, or the previous round's value for a key still being computed.
+    fn lookup(&mut self, key: &K) -> Option<V> {
+        if let Some(value) = self.done.get(key) {
+            return Some(value.clone());
+        }
+        if self.in_progress.contains(key) {
+            self.cycle = true;
+            if self.subtract_depth > 0 {
+                self.cycle_under_subtraction = true;
+            }
+            return Some(self.previous.get(key).cloned().unwrap_or_default());
+        }
+        None
+    }
+
+    /// Starts another round; true if the last one changed nothing (the fixed point is reached).
+    fn next_round(&mut self) -> bool {
+        let stable = self.done == self.previous;
+        self.previous = std::mem::take(&mut self.done);
+        self.cycle = false;
+        stable
+    }
+}
+
+/// The objects of `object_type` on which `user` holds `relation`.
+pub(crate) fn list_objects(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    relation: RelationId,
+    user: SubjectKey,
+) -> Result<RoaringBitmap, EvalError> {
+    let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new() };
+    let objects = lister.run(object_type, relation)?;
+    if !lister.state.cycle_under_subtraction {
+        return Ok(objects);
+    }
+    let mut relaxed = ObjectLister { evaluator, user, state: FixedPoint::new() };
+    relaxed.state.relaxed = true;
+    let candidates = relaxed.run(object_type, relation)?;
+    let mut confirmed = RoaringBitmap::new();
+    for object in &candidates {
+        if check(evaluator, object_type, object, relation, user)? {
+            confirmed.insert(object);
+        }
+    }
+    Ok(confirmed)
+}
+
+struct ObjectLister<'e, 'a> {
+    evaluator: &'e Evaluator<'a>,
+    user: SubjectKey,
+    state: FixedPoint<(TypeId, RelationId), RoaringBitmap>,
+}
+
+impl ObjectLister<'_, '_> {
+    fn run(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
+        loop {
+            let result = self.objects(object_type, relation)?;
+            if !self.state.cycle || self.state.next_round() {
+                return Ok(result);
+            }
+        }
+    }
+
+    fn objects(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
+        let key = (object_type, relation);
+        if let Some(found) = self.state.lookup(&key) {
+            return Ok(found);
+        }
+        let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
+            return Ok(RoaringBitmap::new());
+        };
+        self.state.in_progress.insert(key);
+        let result = self.rewrite(object_type, relation, definition, &definition.rewrite);
+        self.state.in_progress.remove(&key);
+        let mut result = result?;
+        let user = self.user;
+        if user.kind.relation != NO_RELATION
+            && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
+            && user.object != UNKNOWN
+        {
+            result.insert(user.object);
+        }
+        self.state.done.insert(key, result.clone());
+        Ok(result)
+    }
+
+    fn rewrite(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        node: &Node,
+    ) -> Result<RoaringBitmap, EvalError> {
+        match node {
+            Node::This => self.direct(object_type, relation, definition),
+            Node::Computed(computed) => self.objects(object_type, *computed),
+            Node::TupleToUserset { tupleset, computed } => self.tuple_to_userset(object_type, *tupleset, *computed),
+            Node::Union(children) => {
+                let mut result = RoaringBitmap::new();
+                for child in children {
+                    result |= self.rewrite(object_type, relation, definition, child)?;
+                }
+                Ok(result)
+            }
+            Node::Intersection(children) => {
+                let mut result: Option<RoaringBitmap> = None;
+                for child in children {
+                    let set = self.rewrite(object_type, relation, definition, child)?;
+                    result = Some(match result {
+                        Some(acc) => acc & set,
+                        None => set,
+                    });
+                }
+                Ok(result.unwrap_or_default())
+            }
+            Node::Exclusion(base, subtract) => {
+                let base_set = self.rewrite(object_type, relation, definition, base)?;
+                if self.state.relaxed {
+                    return Ok(base_set);
+                }
+                self.state.subtract_depth += 1;
+                let subtract_set = self.rewrite(object_type, relation, definition, subtract);
+                self.state.subtract_depth -= 1;
+                Ok(base_set - subtract_set?)
+            }
+        }
+    }
+
+    /// Objects whose direct tuples on `relation` name `subject`, keeping only tuples whose
+    /// condition holds.
+    fn reverse(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        subject: SubjectKey,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let evaluator = self.evaluator;
+        let mut objects = evaluator.view.reverse(object_type, relation, subject).into_owned();
+        if evaluator.view.has_conditions(object_type, relation) {
+            for (object, key, condition) in evaluator.view.conditional_tuples(object_type, relation) {
+                if key == subject && objects.contains(object) && !evaluator.condition_holds(condition)? {
+                    objects.remove(object);
+                }
+            }
+        }
+        Ok(objects)
+    }
+
+    fn direct(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let user = self.user;
+        let mut result = RoaringBitmap::new();
+        for &(kind, admits) in &definition.direct {
+            if kind.relation == NO_RELATION {
+                if kind != user.kind {
+                    continue;
+                }
+                if admits.objects && user.object != WILDCARD && user.object != UNKNOWN {
+                    result |= self.reverse(object_type, relation, user)?;
+                }
+                if admits.wildcard {
+                    result |= self.reverse(object_type, relation, SubjectKey { kind, object: WILDCARD })?;
+                }
+            } else if admits.objects {
+                if kind == user.kind && user.object != UNKNOWN {
+                    result |= self.reverse(object_type, relation, user)?;
+                }
+                let holders = self.objects(kind.subject_type, kind.relation)?;
+                result |= self.objects_naming(object_type, relation, kind, &holders)?;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Objects of (object_type, relation) whose tuples name `kind` subjects with ids in `subjects`.
+    fn objects_naming(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        kind: SubjectKind,
+        subjects: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let mut result = RoaringBitmap::new();
+        for subject in subjects {
+            if subject == WILDCARD {
+                continue;
+            }
+            result |= self.reverse(object_type, relation, SubjectKey { kind, object: subject })?;
+        }
+        Ok(result)
+    }
+
+    fn tuple_to_userset(
+        &mut self,
+        object_type: TypeId,
+        tupleset: RelationId,
+        computed: RelationId,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let evaluator = self.evaluator;
+        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else {
+            return Ok(RoaringBitmap::new());
+        };
+        let mut result = RoaringBitmap::new();
+        for &(kind, admits) in &tupleset_definition.direct {
+            if kind.relation != NO_RELATION
+                || !admits.objects
+                || evaluator.model.relation(kind.subject_type, computed).is_none()
+            {
+                continue;
+            }
+            let parents = self.objects(kind.subject_type, computed)?;
+            result |= self.objects_naming(object_type, tupleset, kind, &parents)?;
+        }
+        Ok(result)
+    }
+}
+
+/// The subjects a list-users request asks for: a type, and for usersets a relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UserFilter {
+    /// The subject type.
+    pub(crate) subject_type: TypeId,
+    /// [`NO_RELATION`] for objects and wildcards, else the userset relation.
+    pub(crate) relation: RelationId,
+}
+
+/// Subjects of one filter type: object ids, and whether the wildcard is among them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct UserSet {
+    /// Object ids of the filter type.
+    pub(crate) ids: RoaringBitmap,
+    /// True if `type:*` is among the results.
+    pub(crate) wildcard: bool,
+}
+
+impl UserSet {
+    fn union_with(&mut self, other: &UserSet) {
+        self.ids |= &other.ids;
+        self.wildcard |= other.wildcard;
+    }
+
+    fn intersect(&self, other: &UserSet) -> UserSet {
+        let mut ids = &self.ids & &other.ids;
+        if self.wildcard {
+            ids |= &other.ids;
+        }
+        if other.wildcard {
+            ids |= &self.ids;
+        }
+        UserSet { ids, wildcard: self.wildcard && other.wildcard }
+    }
+
+    fn subtract(&self, other: &UserSet) -> UserSet {
+        if other.wildcard {
+            return UserSet::default();
+        }
+        UserSet { ids: &self.ids - &other.ids, wildcard: self.wildcard }
+    }
+}
+
+/// The subjects matching `filter` that hold `relation` on (object_type, object).
+pub(crate) fn list_users(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    object: ObjectId,
+    relation: RelationId,
+    filter: UserFilter,
+) -> Result<UserSet, EvalError> {
+    let mut lister = UserLister { evaluator, filter, state: FixedPoint::new() };
+    let users = lister.run(object_type, object, relation)?;
+    if !lister.state.cycle_under_subtraction {
+        return Ok(users);
+    }
+    let mut relaxed = UserLister { evaluator, filter, state: FixedPoint::new() };
+    relaxed.state.relaxed = true;
+    let candidates = relaxed.run(object_type, object, relation)?;
+    let kind = SubjectKind { subject_type: filter.subject_type, relation: filter.relation };
+    let mut confirmed = UserSet::default();
+    for id in &candidates.ids {
+        if check(evaluator, object_type, object, relation, SubjectKey { kind, object: id })? {
+            confirmed.ids.insert(id);
+        }
+    }
+    confirmed.wildcard =
+        candidates.wildcard && check(evaluator, object_type, object, relation, SubjectKey { kind, object: WILDCARD })?;
+    Ok(confirmed)
+}
+
+struct UserLister<'e, 'a> {
+    evaluator: &'e Evaluator<'a>,
+    filter: UserFilter,
+    state: FixedPoint<(TypeId, ObjectId, RelationId), UserSet>,
+}
+
+impl UserLister<'_, '_> {
+    fn run(&mut self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Result<UserSet, EvalError> {
+        loop {
+            let result = self.users(object_type, object, relation, 0)?;
+            if !self.state.cycle || self.state.next_round() {
+                return Ok(result);
+            }
+        }
+    }
+
+    fn users(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        depth: u32,
+    ) -> Result<UserSet, EvalError> {
+        let limit = self.evaluator.limits.max_depth;
+        if depth > limit {
+            return Err(EvalError::DepthExceeded { limit });
+        }
+        let key = (object_type, object, relation);
+        if let Some(found) = self.state.lookup(&key) {
+            return Ok(found);
+        }
+        let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
+            return Ok(UserSet::default());
+        };
+        self.state.in_progress.insert(key);
+        let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);
+        self.state.in_progress.remove(&key);
+        let mut result = result?;
+        if self.filter.relation != NO_RELATION
+            && (object_type, relation) == (self.filter.subject_type, self.filter.relation)
+        {
+            result.ids.insert(object);
+        }
+        self.state.done.insert(key, result.clone());
+        Ok(result)
+    }
+
+    fn rewrite(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        node: &Node,
+        depth: u32,
+    ) -> Result<UserSet, EvalError> {
+        match node {
+            Node::This => self.direct(object_type, object, relation, definition, depth),
+            Node::Computed(computed) => self.users(object_type, object, *computed, depth + 1),
+            Node::TupleToUserset { tupleset, computed } => {
+                self.tuple_to_userset(object_type, object, *tupleset, *computed, depth)
+            }
+            Node::Union(children) => {
+                let mut result = UserSet::default();
+                for child in children {
+                    result.union_with(&self.rewrite(object_type, object, relation, definition, child, depth)?);
+                }
+                Ok(result)
+            }
+            Node::Intersection(children) => {
+                let mut result: Option<UserSet> = None;
+                for child in children {
+                    let set = self.rewrite(object_type, object, relation, definition, child, depth)?;
+                    result = Some(match result {
+                        Some(acc) => acc.intersect(&set),
+                        None => set,
+                    });
+                }
+                Ok(result.unwrap_or_default())
+            }
+            Node::Exclusion(base, subtract) => {
+                let base_set = self.rewrite(object_type, object, relation, definition, base, depth)?;
+                if self.state.relaxed {
+                    return Ok(base_set);
+                }
+                self.state.subtract_depth += 1;
+                let subtract_set = self.rewrite(object_type, object, relation, definition, subtract, depth);
+                self.state.subtract_depth -= 1;
+                Ok(base_set.subtract(&subtract_set?))
+            }
+        }
+    }
+
+    fn direct(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        depth: u32,
+    ) -> Result<UserSet, EvalError> {
+        let evaluator = self.evaluator;
+        let filter = self.filter;
+        let mut result = UserSet::default();
+        let mut usersets = Vec::new();
+        for (kind, subjects) in evaluator.view.forward(object_type, relation, object) {
+            let admits = definition.admits(kind);
+            if !admits.objects && !admits.wildcard {
+                continue;
+            }
+            let matches_filter = kind.subject_type == filter.subject_type && kind.relation == filter.relation;
+            for subject in subjects {
+                let is_wildcard = subject == WILDCARD;
+                if (is_wildcard && !admits.wildcard) || (!is_wildcard && !admits.objects) {
+                    continue;
+                }
+                let key = SubjectKey { kind, object: subject };
+                if !evaluator.tuple_holds(object_type, relation, object, key)? {
+                    continue;
+                }
+                if matches_filter {
+                    if is_wildcard {
+                        result.wildcard = true;
+                    } else {
+                        result.ids.insert(subject);
+                    }
+                }
+                if kind.relation != NO_RELATION {
+                    usersets.push(key);
+                }
+            }
+        }
+        for key in usersets {
+            result.union_with(&self.users(key.kind.subject_type, key.object, key.kind.relation, depth + 1)?);
+        }
+        Ok(result)
+    }
+
+    fn tuple_to_userset(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<UserSet, EvalError> {
+        let evaluator = self.evaluator;
+        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else {
+            return Ok(UserSet::default());
+        };
+        let mut parents = Vec::new();
+        for (kind, subjects) in evaluator.view.forward(object_type, tupleset, object) {
+            if kind.relation != NO_RELATION
+                || !tupleset_definition.admits(kind).objects
+                || evaluator.model.relation(kind.subject_type, computed).is_none()
+            {
+                continue;
+            }
+            for parent in subjects {
+                let key = SubjectKey { kind, object: parent };
+                if parent != WILDCARD && evaluator.tuple_holds(object_type, tupleset, object, key)? {
+                    parents.push(key);
+                }
+            }
+        }
+        let mut result = UserSet::default();
+        for parent in parents {
+            result.union_with(&self.users(parent.kind.subject_type, parent.object, computed, depth + 1)?);
+        }
+        Ok(result)
+    }
+}
