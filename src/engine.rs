@@ -509,8 +509,9 @@ impl Engine {
             request.model_id.as_deref(),
             &request.contextual_tuples,
             |model, compiled, view, _| {
-                validate_object_relation(model, &object.object_type, &request.relation)?;
-                validate_user(model, &user)?;
+                // OpenFGA answers every malformed check with `validation_error`, unlike list calls.
+                validate_object_relation(model, &object.object_type, &request.relation).map_err(as_validation)?;
+                validate_user(model, &user).map_err(as_validation)?;
                 if let Subject::Userset { object: user_object, relation } = &user {
                     if *user_object == object && *relation == request.relation {
                         return Ok(true);
@@ -539,7 +540,7 @@ impl Engine {
             &request.contextual_tuples,
             |model, compiled, view, _| {
                 validate_object_relation(model, &request.object_type, &request.relation)?;
-                validate_user(model, &user)?;
+                validate_user(model, &user).map_err(as_validation)?;
                 let evaluator =
                     Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
                 let (object_type, relation, user_key) =
@@ -697,6 +698,15 @@ fn find_model<'d>(
     match model_id {
         Some(id) => data.models.iter().find(|v| v.id == id).ok_or_else(|| EngineError::ModelNotFound(id.to_string())),
         None => data.models.last().ok_or_else(|| EngineError::NoModel(store_id.to_string())),
+    }
+}
+
+fn as_validation(error: EngineError) -> EngineError {
+    match error {
+        EngineError::TypeNotFound(_) | EngineError::RelationNotFound { .. } => {
+            EngineError::Validation(format!("invalid request: {error}"))
+        }
+        other => other,
     }
 }
 

@@ -5,7 +5,6 @@
 //! that should fail but parses, fails the test. Exact message/position matches are counted and
 //! printed per file. Set `WRIT_BLESS=1` to rewrite the golden fixtures' expected outputs.
 
-
 use serde::Deserialize;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};

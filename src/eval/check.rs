@@ -8,6 +8,15 @@ use super::compiled::{CompiledRelation, Node};
 use super::{EvalError, Evaluator};
 use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, NO_RELATION, WILDCARD};
 
+/// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
+/// (OpenFGA: a cycle under `but not` must not turn into a grant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Allowed,
+    Denied,
+    Cycle,
+}
+
 /// Answers whether `user` holds `relation` on (object_type, object).
 pub(crate) fn check(
     evaluator: &Evaluator<'_>,
@@ -17,7 +26,7 @@ pub(crate) fn check(
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
     let mut checker = Checker { evaluator, user, path: Vec::new() };
-    checker.check(object_type, object, relation, 0)
+    Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
 struct Checker<'e, 'a> {
@@ -26,17 +35,23 @@ struct Checker<'e, 'a> {
     path: Vec<(TypeId, ObjectId, RelationId)>,
 }
 
-/// Folds results with "any true wins, else the first error, else false".
+/// Folds results with "any allowed wins, else the first error, else a cycle, else denied".
 #[derive(Default)]
 struct AnyOf {
     error: Option<EvalError>,
+    cycle: bool,
 }
 
 impl AnyOf {
     /// Records one result; true when it settles the answer as allowed.
-    fn allowed(&mut self, result: Result<bool, EvalError>) -> bool {
+    fn allowed(&mut self, result: Result<Decision, EvalError>) -> bool {
         match result {
-            Ok(allowed) => allowed,
+            Ok(Decision::Allowed) => true,
+            Ok(Decision::Denied) => false,
+            Ok(Decision::Cycle) => {
+                self.cycle = true;
+                false
+            }
             Err(error) => {
                 self.error.get_or_insert(error);
                 false
@@ -44,10 +59,16 @@ impl AnyOf {
         }
     }
 
-    fn finish(self) -> Result<bool, EvalError> {
-        match self.error {
-            Some(error) => Err(error),
-            None => Ok(false),
+    /// Records a tuple's condition outcome; true when the tuple counts.
+    fn holds(&mut self, result: Result<bool, EvalError>) -> bool {
+        self.allowed(result.map(|holds| if holds { Decision::Allowed } else { Decision::Denied }))
+    }
+
+    fn finish(self) -> Result<Decision, EvalError> {
+        match (self.error, self.cycle) {
+            (Some(error), _) => Err(error),
+            (None, true) => Ok(Decision::Cycle),
+            (None, false) => Ok(Decision::Denied),
         }
     }
 }
@@ -59,17 +80,19 @@ impl Checker<'_, '_> {
         object: ObjectId,
         relation: RelationId,
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let user = self.user;
         if user.kind.relation != NO_RELATION
             && (object_type, object, relation) == (user.kind.subject_type, user.object, user.kind.relation)
         {
-            return Ok(true);
+            return Ok(Decision::Allowed);
         }
         if self.path.contains(&(object_type, object, relation)) {
-            return Ok(false);
+            return Ok(Decision::Cycle);
         }
-        let Some(definition) = self.evaluator.model.relation(object_type, relation) else { return Ok(false) };
+        let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
+            return Ok(Decision::Denied);
+        };
         self.path.push((object_type, object, relation));
         let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);
         self.path.pop();
@@ -82,7 +105,7 @@ impl Checker<'_, '_> {
         object: ObjectId,
         relation: RelationId,
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let limit = self.evaluator.limits.max_depth;
         if depth + 1 > limit {
             return Err(EvalError::DepthExceeded { limit });
@@ -98,7 +121,7 @@ impl Checker<'_, '_> {
         definition: &CompiledRelation,
         node: &Node,
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         match node {
             Node::This => self.check_direct(object_type, object, relation, definition, depth),
             Node::Computed(computed) => self.dispatch(object_type, object, *computed, depth),
@@ -122,7 +145,7 @@ impl Checker<'_, '_> {
         relation: RelationId,
         definition: &CompiledRelation,
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
         let user = self.user;
         let mut outcome = AnyOf::default();
@@ -137,16 +160,16 @@ impl Checker<'_, '_> {
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
-                        if outcome.allowed(evaluator.tuple_holds(object_type, relation, object, key)) {
-                            return Ok(true);
+                        if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                            return Ok(Decision::Allowed);
                         }
                     }
                 }
             } else if admits.objects {
                 if kind == user.kind && subjects.contains(user.object) {
                     let key = SubjectKey { kind, object: user.object };
-                    if outcome.allowed(evaluator.tuple_holds(object_type, relation, object, key)) {
-                        return Ok(true);
+                    if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                        return Ok(Decision::Allowed);
                     }
                 }
                 usersets.push((kind, subjects));
@@ -155,11 +178,11 @@ impl Checker<'_, '_> {
         for (kind, subjects) in usersets {
             for subject in subjects {
                 let key = SubjectKey { kind, object: subject };
-                if !outcome.allowed(evaluator.tuple_holds(object_type, relation, object, key)) {
+                if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
                     continue;
                 }
                 if outcome.allowed(self.dispatch(kind.subject_type, subject, kind.relation, depth)) {
-                    return Ok(true);
+                    return Ok(Decision::Allowed);
                 }
             }
         }
@@ -173,9 +196,11 @@ impl Checker<'_, '_> {
         tupleset: RelationId,
         computed: RelationId,
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
-        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else { return Ok(false) };
+        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else {
+            return Ok(Decision::Denied);
+        };
         let mut outcome = AnyOf::default();
         for (kind, parents) in evaluator.view.forward(object_type, tupleset, object) {
             if kind.relation != NO_RELATION
@@ -189,11 +214,11 @@ impl Checker<'_, '_> {
                     continue;
                 }
                 let key = SubjectKey { kind, object: parent };
-                if !outcome.allowed(evaluator.tuple_holds(object_type, tupleset, object, key)) {
+                if !outcome.holds(evaluator.tuple_holds(object_type, tupleset, object, key)) {
                     continue;
                 }
                 if outcome.allowed(self.dispatch(kind.subject_type, parent, computed, depth)) {
-                    return Ok(true);
+                    return Ok(Decision::Allowed);
                 }
             }
         }
@@ -208,11 +233,11 @@ impl Checker<'_, '_> {
         definition: &CompiledRelation,
         children: &[Node],
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let mut outcome = AnyOf::default();
         for child in children {
             if outcome.allowed(self.rewrite(object_type, object, relation, definition, child, depth)) {
-                return Ok(true);
+                return Ok(Decision::Allowed);
             }
         }
         outcome.finish()
@@ -226,20 +251,23 @@ impl Checker<'_, '_> {
         definition: &CompiledRelation,
         children: &[Node],
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let mut error = None;
+        let mut cycle = false;
         for child in children {
             match self.rewrite(object_type, object, relation, definition, child, depth) {
-                Ok(true) => {}
-                Ok(false) => return Ok(false),
+                Ok(Decision::Allowed) => {}
+                Ok(Decision::Denied) => return Ok(Decision::Denied),
+                Ok(Decision::Cycle) => cycle = true,
                 Err(e) => {
                     error.get_or_insert(e);
                 }
             }
         }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(true),
+        match (error, cycle) {
+            (Some(e), _) => Err(e),
+            (None, true) => Ok(Decision::Cycle),
+            (None, false) => Ok(Decision::Allowed),
         }
     }
 
@@ -253,14 +281,15 @@ impl Checker<'_, '_> {
         base: &Node,
         subtract: &Node,
         depth: u32,
-    ) -> Result<bool, EvalError> {
+    ) -> Result<Decision, EvalError> {
         let base_result = self.rewrite(object_type, object, relation, definition, base, depth);
-        if let Ok(false) = base_result {
-            return Ok(false);
+        if let Ok(Decision::Denied) = base_result {
+            return Ok(Decision::Denied);
         }
         match self.rewrite(object_type, object, relation, definition, subtract, depth) {
-            Ok(true) => Ok(false),
-            Ok(false) => base_result,
+            Ok(Decision::Allowed) => Ok(Decision::Denied),
+            Ok(Decision::Denied) => base_result,
+            Ok(Decision::Cycle) => base_result.map(|_| Decision::Cycle),
             Err(e) => base_result.and(Err(e)),
         }
     }

@@ -26,7 +26,11 @@ struct FixedPoint<K, V> {
     cycle_under_subtraction: bool,
     subtract_depth: u32,
     relaxed: bool,
+    rounds: u32,
 }
+
+/// Fixed-point rounds before a lookup falls back to confirming candidates with `check`.
+const MAX_ROUNDS: u32 = 10_000;
 
 impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint<K, V> {
     fn new() -> Self {
@@ -38,6 +42,7 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint
             cycle_under_subtraction: false,
             subtract_depth: 0,
             relaxed: false,
+            rounds: 0,
         }
     }
 
@@ -58,6 +63,13 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint
 
     /// Starts another round; true if the last one changed nothing (the fixed point is reached).
     fn next_round(&mut self) -> bool {
+        self.rounds += 1;
+        if self.rounds > MAX_ROUNDS {
+            // A monotone system over finite sets converges long before this; if it has not,
+            // treat it as non-monotone: the caller confirms candidates with `check`.
+            self.cycle_under_subtraction = true;
+            return true;
+        }
         let stable = self.done == self.previous;
         self.previous = std::mem::take(&mut self.done);
         self.cycle = false;
@@ -99,7 +111,7 @@ impl ObjectLister<'_, '_> {
     fn run(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
         loop {
             let result = self.objects(object_type, relation)?;
-            if !self.state.cycle || self.state.next_round() {
+            if !self.state.cycle || self.state.cycle_under_subtraction || self.state.next_round() {
                 return Ok(result);
             }
         }
@@ -344,7 +356,7 @@ impl UserLister<'_, '_> {
     fn run(&mut self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Result<UserSet, EvalError> {
         loop {
             let result = self.users(object_type, object, relation, 0)?;
-            if !self.state.cycle || self.state.next_round() {
+            if !self.state.cycle || self.state.cycle_under_subtraction || self.state.next_round() {
                 return Ok(result);
             }
         }
