@@ -284,17 +284,26 @@ pub(crate) struct UserFilter {
     pub(crate) relation: RelationId,
 }
 
-/// Subjects of one filter type: object ids, and whether the wildcard is among them.
+/// Subjects of one filter type: explicit object ids, plus, when `wildcard` is set, every object
+/// of the type except those in `excluded` (so `user:* but not user:eve` stays exact).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct UserSet {
     /// Object ids of the filter type.
     pub(crate) ids: RoaringBitmap,
     /// True if `type:*` is among the results.
     pub(crate) wildcard: bool,
+    /// With `wildcard`: the objects the wildcard does not cover.
+    pub(crate) excluded: RoaringBitmap,
 }
 
 impl UserSet {
     fn union_with(&mut self, other: &UserSet) {
+        self.excluded = match (self.wildcard, other.wildcard) {
+            (true, true) => &self.excluded & &other.excluded,
+            (true, false) => &self.excluded - &other.ids,
+            (false, true) => &other.excluded - &self.ids,
+            (false, false) => RoaringBitmap::new(),
+        };
         self.ids |= &other.ids;
         self.wildcard |= other.wildcard;
     }
@@ -302,19 +311,28 @@ impl UserSet {
     fn intersect(&self, other: &UserSet) -> UserSet {
         let mut ids = &self.ids & &other.ids;
         if self.wildcard {
-            ids |= &other.ids;
+            ids |= &other.ids - &self.excluded;
         }
         if other.wildcard {
-            ids |= &self.ids;
+            ids |= &self.ids - &other.excluded;
         }
-        UserSet { ids, wildcard: self.wildcard && other.wildcard }
+        let wildcard = self.wildcard && other.wildcard;
+        let excluded = if wildcard { &self.excluded | &other.excluded } else { RoaringBitmap::new() };
+        UserSet { ids, wildcard, excluded }
     }
 
     fn subtract(&self, other: &UserSet) -> UserSet {
         if other.wildcard {
-            return UserSet::default();
+            // Only what the other side's wildcard leaves out can remain.
+            let mut ids = &self.ids & &other.excluded;
+            if self.wildcard {
+                ids |= &other.excluded - &self.excluded;
+            }
+            return UserSet { ids, wildcard: false, excluded: RoaringBitmap::new() };
         }
-        UserSet { ids: &self.ids - &other.ids, wildcard: self.wildcard }
+        let ids = &self.ids - &other.ids;
+        let excluded = if self.wildcard { &self.excluded | &other.ids } else { RoaringBitmap::new() };
+        UserSet { ids, wildcard: self.wildcard, excluded }
     }
 }
 
