@@ -6,7 +6,9 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, NO_RELATION, WILDCARD};
+use super::lookup::list_objects;
+use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use roaring::RoaringBitmap;
 
 /// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
 /// (OpenFGA: a cycle under `but not` must not turn into a grant).
@@ -25,7 +27,7 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Vec::new() };
+    let mut checker = Checker { evaluator, user, path: Vec::with_capacity(8), reached: Vec::new() };
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
@@ -33,6 +35,7 @@ struct Checker<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     user: SubjectKey,
     path: Vec<(TypeId, ObjectId, RelationId)>,
+    reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
 }
 
 /// Folds results with "any allowed wins, else the first error, else a cycle, else denied".
@@ -74,6 +77,22 @@ impl AnyOf {
 }
 
 impl Checker<'_, '_> {
+    /// Every object of `kind`'s type on which the user holds `kind`'s relation, computed once per
+    /// check; `None` when the set cannot be computed here (conditions), so the caller walks instead.
+    fn groups_reached(&mut self, kind: SubjectKind) -> Option<RoaringBitmap> {
+        if let Some((_, reached)) = self.reached.iter().find(|(k, _)| *k == kind) {
+            return reached.clone();
+        }
+        let evaluator = self.evaluator;
+        let reached = if evaluator.view.has_conditions(kind.subject_type, kind.relation) {
+            None
+        } else {
+            list_objects(evaluator, kind.subject_type, kind.relation, self.user).ok()
+        };
+        self.reached.push((kind, reached.clone()));
+        reached
+    }
+
     fn check(
         &mut self,
         object_type: TypeId,
@@ -176,6 +195,19 @@ impl Checker<'_, '_> {
             }
         }
         for (kind, subjects) in usersets {
+            if (kind.subject_type, kind.relation) == (object_type, relation) {
+                // Recursive membership (groups in groups): rather than walk every nested group,
+                // intersect the direct member groups with all groups the user reaches.
+                if let Some(reached) = self.groups_reached(kind) {
+                    for subject in subjects & &reached {
+                        let key = SubjectKey { kind, object: subject };
+                        if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                            return Ok(Decision::Allowed);
+                        }
+                    }
+                    continue;
+                }
+            }
             for subject in subjects {
                 let key = SubjectKey { kind, object: subject };
                 if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
