@@ -456,3 +456,26 @@ async fn health_and_metrics() {
     assert!(text.contains(&format!("writ_tuples{{store=\"{store_id}\"}} 6")), "{text}");
     assert!(text.contains(&format!("writ_revision{{store=\"{store_id}\"}} 1")), "{text}");
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let app = router(Arc::new(Engine::in_memory()));
+    let request = Request::builder().uri("/healthz").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let response = app.oneshot(Request::builder().uri("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 26);
+}
+
+/// The layering rule: `api` reaches the store, index and evaluator only through `engine`.
+#[test]
+fn api_imports_only_the_engine_facade() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for forbidden in ["crate::store", "crate::index", "crate::eval", "writ::store"] {
+            assert!(!text.contains(forbidden), "{} imports `{forbidden}`", path.display());
+        }
+    }
+}

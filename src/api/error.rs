@@ -84,9 +84,11 @@ impl IntoResponse for ApiError {
             ApiError::Diagnostics(errors) => {
                 let diagnostics: Vec<serde_json::Value> = errors
                     .iter()
-                    .map(|e| {
-                        let (line, column) = e.span.map(|s| (s.line_start + 1, s.column_start + 1)).unwrap_or((0, 0));
-                        json!({"line": line, "column": column, "message": e.message})
+                    .map(|e| match e.span {
+                        Some(span) => {
+                            json!({"line": span.line_start + 1, "column": span.column_start + 1, "message": e.message})
+                        }
+                        None => json!({"message": e.message}),
                     })
                     .collect();
                 let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");

@@ -81,7 +81,13 @@ async fn fallback(uri: Uri) -> ApiError {
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
 async fn request_span(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let request_id = ulid::Ulid::new().to_string();
+    // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string);
     let method = request.method().clone();
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
     let started = std::time::Instant::now();
