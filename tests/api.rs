@@ -404,6 +404,8 @@ async fn bad_input_gets_4xx_codes_never_5xx() {
     );
     let (status, body) = call(&app, "GET", "/nowhere", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = call(&app, "GET", &check_uri, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
 
     let fresh = router(Arc::new(Engine::in_memory()));
     let (_, store) = call(&fresh, "POST", "/stores", Some(json!({"name": "empty"}))).await;

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The route does not exist.
     #[error("no route for `{0}`")]
     RouteNotFound(String),
+    /// The route exists but not for this method.
+    #[error("method not allowed: `{0}`")]
+    MethodNotAllowed(String),
     /// Something failed on our side (logged; never shown to the caller).
     #[error("internal error: {0}")]
     Internal(String),
@@ -104,6 +107,10 @@ impl IntoResponse for ApiError {
             ApiError::RouteNotFound(path) => (
                 StatusCode::NOT_FOUND,
                 json!({"code": "undefined_endpoint", "message": format!("no route for `{path}`")}),
+            ),
+            ApiError::MethodNotAllowed(route) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"code": "method_not_allowed", "message": format!("method not allowed: `{route}`")}),
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");

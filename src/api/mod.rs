@@ -70,6 +70,7 @@ pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
         .merge(authzen::routes())
         .merge(ops::routes())
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), request_span))
         .with_state(state)
@@ -77,6 +78,10 @@ pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
 
 async fn fallback(uri: Uri) -> ApiError {
     ApiError::RouteNotFound(uri.path().to_string())
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} {}", uri.path()))
 }
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
