@@ -9,13 +9,15 @@
 use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
 use crate::index::{Index, Overlay, SubjectKey, View, NO_RELATION, WILDCARD};
 use crate::model::{JsonModel, Model, SchemaError};
-use crate::store::{ChangeCursor, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::store::{StoreError, TupleStore};
 use crate::tuple::{Context, ObjectRef, Subject, Tuple};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode};
+/// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
+pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,11 @@
 //! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
 //! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
-//! `store` (durable truth) imports only `tuple`.
+//! `store` (durable truth) imports only `tuple`. `config` turns flags into the settings `main`
+//! hands to `Engine` and `api`.
 
+pub mod api;
+pub mod config;
 pub mod engine;
 pub(crate) mod eval;
 pub(crate) mod index;

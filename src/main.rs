@@ -20,6 +20,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Serve the OpenFGA-compatible HTTP API.
+    Serve(writ::config::Args),
     /// Check a model file (OpenFGA DSL) and print its diagnostics with line:column.
     Validate {
         /// The model file.
@@ -50,7 +52,64 @@ fn main() -> ExitCode {
             model_test(&tests, verbose, suppress_summary)
         }
         Command::Validate { file } => validate(&file),
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn serve(args: writ::config::Args) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = writ::config::Config::from_args(args)?;
+    if config.auth == writ::config::AuthMode::None {
+        tracing::warn!("--auth none: no authentication is enforced; every caller may do everything");
+    }
+    let backend: Box<dyn writ::store::TupleStore> = match &config.data_dir {
+        Some(dir) => Box::new(writ::store::SledStore::open(dir)?),
+        None => Box::new(writ::store::MemoryStore::new()),
+    };
+    let engine = std::sync::Arc::new(writ::Engine::open(backend, config.engine)?);
+    let app = writ::api::router_with(engine, config.api);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        tracing::info!(address = %config.listen, data_dir = ?config.data_dir, "listening");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
 }
 
 fn model_test(pattern: &str, verbose: bool, suppress_summary: bool) -> ExitCode {

@@ -1,0 +1,293 @@
+//! AuthZEN 1.0 routes under `/stores/{id}/access/v1/`: `evaluation`, `evaluations`,
+//! `search/{resource,subject,action}`, and the per-store `/.well-known/authzen-configuration`.
+//!
+//! Mapping: `subject{type,id}` → user `type:id`, `resource{type,id}` → object `type:id`,
+//! `action{name}` → relation. Invariant: a deny is `200 {"decision": false}`; when
+//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO chain
+//! `[subject, agent]`: both must hold the relation.
+//! Must not import `store`, `index` or `eval`.
+
+use super::dto::ApiJson;
+use super::query::timed_check;
+use super::{blocking, ApiError, AppState};
+use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec};
+use crate::tuple::{Context, Subject};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stores/{store_id}/access/v1/evaluation", post(evaluation))
+        .route("/stores/{store_id}/access/v1/evaluations", post(evaluations))
+        .route("/stores/{store_id}/access/v1/search/resource", post(search_resource))
+        .route("/stores/{store_id}/access/v1/search/subject", post(search_subject))
+        .route("/stores/{store_id}/access/v1/search/action", post(search_action))
+        .route("/.well-known/authzen-configuration/stores/{store_id}", get(configuration))
+}
+
+/// An AuthZEN entity: `{type, id?, properties?}` (`id` is absent in searches).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct EntityDto {
+    #[serde(rename = "type")]
+    entity_type: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl EntityDto {
+    fn name(&self, field: &str) -> Result<String, ApiError> {
+        match &self.id {
+            Some(id) if !id.is_empty() && !self.entity_type.is_empty() => Ok(format!("{}:{id}", self.entity_type)),
+            _ => Err(ApiError::validation(format!("`{field}` needs a non-empty `type` and `id`"))),
+        }
+    }
+}
+
+/// An AuthZEN action: `{name, properties?}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ActionDto {
+    name: String,
+}
+
+/// One evaluation; in `evaluations` each field falls back to the request's top-level one.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct EvaluationDto {
+    #[serde(default)]
+    subject: Option<EntityDto>,
+    #[serde(default)]
+    resource: Option<EntityDto>,
+    #[serde(default)]
+    action: Option<ActionDto>,
+    #[serde(default)]
+    context: Option<Context>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct EvaluationsOptionsDto {
+    #[serde(default)]
+    evaluations_semantic: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct EvaluationsDto {
+    #[serde(flatten)]
+    defaults: EvaluationDto,
+    #[serde(default)]
+    evaluations: Vec<EvaluationDto>,
+    #[serde(default)]
+    options: Option<EvaluationsOptionsDto>,
+}
+
+/// Decides one evaluation: the subject, and the agent in `context.agent` if any, must all be allowed.
+fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto) -> Result<bool, ApiError> {
+    let missing = |field: &str| ApiError::validation(format!("evaluation needs `{field}`"));
+    let subject = evaluation.subject.as_ref().ok_or_else(|| missing("subject"))?.name("subject")?;
+    let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
+    let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
+    let context = evaluation.context.clone().unwrap_or_default();
+    let mut principals = vec![subject];
+    if let Some(agent) = context.get("agent") {
+        let agent: EntityDto = serde_json::from_value(agent.clone())
+            .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
+        principals.push(agent.name("context.agent")?);
+    }
+    for user in principals {
+        let request = CheckRequest {
+            object: object.clone(),
+            relation: relation.clone(),
+            user,
+            context: context.clone(),
+            ..Default::default()
+        };
+        if !timed_check(state, store_id, &request)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn evaluation(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<EvaluationDto>,
+) -> Result<Json<Value>, ApiError> {
+    let decision = decide(&state, &store_id, &body)?;
+    Ok(Json(json!({"decision": decision})))
+}
+
+fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
+    EvaluationDto {
+        subject: item.subject.or_else(|| defaults.subject.clone()),
+        resource: item.resource.or_else(|| defaults.resource.clone()),
+        action: item.action.or_else(|| defaults.action.clone()),
+        context: item.context.or_else(|| defaults.context.clone()),
+    }
+}
+
+async fn evaluations(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<EvaluationsDto>,
+) -> Result<Json<Value>, ApiError> {
+    let semantic = body.options.and_then(|o| o.evaluations_semantic).unwrap_or_else(|| "execute_all".into());
+    let stop_on: Option<bool> = match semantic.as_str() {
+        "execute_all" => None,
+        "deny_on_first_deny" => Some(false),
+        "permit_on_first_permit" => Some(true),
+        other => return Err(ApiError::validation(format!("unknown `evaluations_semantic` `{other}`"))),
+    };
+    state.engine.get_store(&store_id)?;
+    if body.evaluations.is_empty() {
+        let decision = decide(&state, &store_id, &body.defaults)?;
+        return Ok(Json(json!({"evaluations": [{"decision": decision}]})));
+    }
+    let results = blocking(move || {
+        let mut results = Vec::with_capacity(body.evaluations.len());
+        for item in body.evaluations {
+            let evaluation = merged(&body.defaults, item);
+            let (decision, entry) = match decide(&state, &store_id, &evaluation) {
+                Ok(decision) => (decision, json!({"decision": decision})),
+                Err(ApiError::Engine(EngineError::StoreNotFound(id))) => {
+                    return Err(EngineError::StoreNotFound(id).into())
+                }
+                Err(error) => (
+                    false,
+                    json!({"decision": false, "context": {"error": {"status": 400, "message": error.to_string()}}}),
+                ),
+            };
+            results.push(entry);
+            if stop_on == Some(decision) {
+                break;
+            }
+        }
+        Ok(results)
+    })
+    .await?;
+    Ok(Json(json!({"evaluations": results})))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct SearchDto {
+    #[serde(default)]
+    subject: Option<EntityDto>,
+    #[serde(default)]
+    resource: Option<EntityDto>,
+    #[serde(default)]
+    action: Option<ActionDto>,
+    #[serde(default)]
+    context: Option<Context>,
+}
+
+fn search_response(results: Vec<Value>) -> Json<Value> {
+    Json(json!({"results": results, "page": {"next_token": ""}}))
+}
+
+async fn search_resource(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<SearchDto>,
+) -> Result<Json<Value>, ApiError> {
+    let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
+    let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource.type`"))?;
+    let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
+    let request = ListObjectsRequest {
+        object_type: resource.entity_type.clone(),
+        relation: action.name,
+        user,
+        context: body.context.unwrap_or_default(),
+        ..Default::default()
+    };
+    let objects = blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await?;
+    let results = objects
+        .iter()
+        .filter_map(|object| object.split_once(':'))
+        .map(|(object_type, id)| json!({"type": object_type, "id": id}))
+        .collect();
+    Ok(search_response(results))
+}
+
+async fn search_subject(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<SearchDto>,
+) -> Result<Json<Value>, ApiError> {
+    let object =
+        body.resource.as_ref().ok_or_else(|| ApiError::validation("search needs `resource`"))?.name("resource")?;
+    let subject = body.subject.ok_or_else(|| ApiError::validation("search needs `subject.type`"))?;
+    let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
+    let request = ListUsersRequest {
+        object,
+        relation: action.name,
+        user_filters: vec![UserFilterSpec { type_name: subject.entity_type, relation: None }],
+        context: body.context.unwrap_or_default(),
+        ..Default::default()
+    };
+    let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
+    let results = users
+        .iter()
+        .filter_map(|user| match user {
+            Subject::Object(object) => Some(json!({"type": object.object_type, "id": object.id})),
+            Subject::Wildcard(type_name) => Some(json!({"type": type_name, "id": "*"})),
+            Subject::Userset { .. } => None,
+        })
+        .collect();
+    Ok(search_response(results))
+}
+
+async fn search_action(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<SearchDto>,
+) -> Result<Json<Value>, ApiError> {
+    let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
+    let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
+    let object = resource.name("resource")?;
+    let context = body.context.unwrap_or_default();
+    let results = blocking(move || {
+        let model = state.engine.model(&store_id, None)?;
+        let type_def = model
+            .model
+            .type_def(&resource.entity_type)
+            .ok_or_else(|| EngineError::TypeNotFound(resource.entity_type.clone()))?;
+        let mut results = Vec::new();
+        for relation in &type_def.relations {
+            let request = CheckRequest {
+                object: object.clone(),
+                relation: relation.name.clone(),
+                user: user.clone(),
+                context: context.clone(),
+                model_id: Some(model.id.clone()),
+                ..Default::default()
+            };
+            if timed_check(&state, &store_id, &request)? {
+                results.push(json!({"name": relation.name}));
+            }
+        }
+        Ok(results)
+    })
+    .await?;
+    Ok(search_response(results))
+}
+
+async fn configuration(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.engine.get_store(&store_id)?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let base = format!("http://{host}");
+    let endpoint = |path: &str| format!("{base}/stores/{store_id}/access/v1/{path}");
+    Ok(Json(json!({
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": endpoint("evaluation"),
+        "access_evaluations_endpoint": endpoint("evaluations"),
+        "search_subject_endpoint": endpoint("search/subject"),
+        "search_resource_endpoint": endpoint("search/resource"),
+        "search_action_endpoint": endpoint("search/action"),
+    })))
+}

@@ -1,0 +1,467 @@
+//! Serde request and response types in OpenFGA's (and AuthZEN's) JSON shapes, the [`ApiJson`] and
+//! [`ApiQuery`] extractors, and the conversions from wire strings to tuple vocabulary.
+//!
+//! Invariant: a malformed body or query never reaches a handler; it becomes an [`ApiError`]
+//! (`validation_error` naming the bad field, or `body_too_large`).
+//! Must not import `store`, `index` or `eval`.
+
+use super::error::ApiError;
+use super::time::{format_rfc3339, parse_rfc3339};
+use crate::engine::StoredTuple;
+use crate::tuple::{Context, Subject, Tuple, TupleCondition};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A JSON body extractor whose rejections are [`ApiError`]s (OpenFGA's `validation_error`).
+///
+/// Unlike `axum::Json` it does not insist on a `content-type`, and an empty body reads as `{}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BodyTooLarge
+            } else {
+                ApiError::validation(rejection.body_text())
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        Json::<T>::from_bytes(bytes).map(|Json(value)| ApiJson(value)).map_err(|rejection| {
+            ApiError::validation(
+                rejection
+                    .body_text()
+                    .replace("Failed to deserialize the JSON body into the target type: ", "invalid request body: "),
+            )
+        })
+    }
+}
+
+/// A query-string extractor whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::validation(rejection.body_text()))
+    }
+}
+
+/// A reads a DSL (text) body, turning a body over the limit into `body_too_large`.
+pub async fn read_text(request: Request) -> Result<String, ApiError> {
+    let bytes = Bytes::from_request(request, &()).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge
+        } else {
+            ApiError::validation(rejection.body_text())
+        }
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::validation("request body is not valid UTF-8"))
+}
+
+/// Pagination query: `page_size`, `continuation_token`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    /// Most items per page.
+    pub page_size: Option<u32>,
+    /// The token of the previous page.
+    pub continuation_token: Option<String>,
+}
+
+/// Encodes a page offset as an opaque continuation token.
+pub fn offset_token(offset: usize) -> String {
+    hex_encode(&format!("offset:{offset}"))
+}
+
+/// Decodes a continuation token from [`offset_token`]; an empty or missing token is offset 0.
+pub fn token_offset(token: Option<&str>) -> Result<usize, ApiError> {
+    match token {
+        None | Some("") => Ok(0),
+        Some(token) => hex_decode(token)
+            .and_then(|text| text.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| ApiError::BadRequest {
+                code: "invalid_continuation_token",
+                message: "invalid continuation token".into(),
+            }),
+    }
+}
+
+/// Hex-encodes text (opaque tokens).
+pub fn hex_encode(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes [`hex_encode`]d text.
+pub fn hex_decode(token: &str) -> Option<String> {
+    if token.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> =
+        (0..token.len()).step_by(2).map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// Clamps a requested page size: default when absent or 0, at most `max`.
+pub fn page_size(requested: Option<u32>, default: usize, max: usize) -> usize {
+    match requested {
+        None | Some(0) => default,
+        Some(n) => (n as usize).min(max),
+    }
+}
+
+/// A condition on a tuple key: `{name, context?}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConditionDto {
+    /// The condition's name in the model.
+    pub name: String,
+    /// Bound parameter values.
+    #[serde(default)]
+    pub context: Option<Context>,
+}
+
+/// An OpenFGA tuple key: `{user, relation, object, condition?}` plus Writ's `expires_at`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TupleKeyDto {
+    /// `user:anne`, `user:*`, `group:eng#member`.
+    pub user: String,
+    /// The relation.
+    pub relation: String,
+    /// `document:1`.
+    pub object: String,
+    /// Optional condition.
+    #[serde(default)]
+    pub condition: Option<ConditionDto>,
+    /// Writ's extension: when the tuple stops counting (RFC 3339).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+impl TupleKeyDto {
+    /// The tuple this key names (with its condition).
+    pub fn to_tuple(&self) -> Result<Tuple, ApiError> {
+        let mut tuple = Tuple::from_parts(&self.object, &self.relation, &self.user)
+            .map_err(|e| ApiError::validation(format!("invalid tuple key: {e}")))?;
+        if let Some(condition) = &self.condition {
+            if condition.name.is_empty() {
+                return Err(ApiError::validation("tuple condition must have a name"));
+            }
+            tuple.condition = Some(TupleCondition {
+                name: condition.name.clone(),
+                context: condition.context.clone().unwrap_or_default(),
+            });
+        }
+        Ok(tuple)
+    }
+
+    /// The tuple as it is stored, with its expiry.
+    pub fn to_stored(&self) -> Result<StoredTuple, ApiError> {
+        let expires_at_ms = match &self.expires_at {
+            None => None,
+            Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
+                ApiError::validation(format!("`expires_at` value `{text}` is not an RFC 3339 timestamp"))
+            })?),
+        };
+        Ok(StoredTuple { tuple: self.to_tuple()?, expires_at_ms })
+    }
+}
+
+/// Contextual tuples: `{tuple_keys:[...]}` (check, list objects, expand) or a bare list (list users).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ContextualTuplesDto {
+    /// `{"tuple_keys": [...]}`.
+    Wrapped {
+        /// The tuple keys.
+        #[serde(default)]
+        tuple_keys: Vec<TupleKeyDto>,
+    },
+    /// `[...]`.
+    List(Vec<TupleKeyDto>),
+}
+
+/// Reads optional contextual tuples.
+pub fn contextual_tuples(dto: &Option<ContextualTuplesDto>) -> Result<Vec<Tuple>, ApiError> {
+    let keys = match dto {
+        None => return Ok(Vec::new()),
+        Some(ContextualTuplesDto::Wrapped { tuple_keys }) => tuple_keys,
+        Some(ContextualTuplesDto::List(keys)) => keys,
+    };
+    keys.iter().map(TupleKeyDto::to_tuple).collect()
+}
+
+/// A tuple key in OpenFGA's response shape.
+pub fn tuple_key_json(tuple: &Tuple) -> Value {
+    let mut key =
+        json!({"user": tuple.subject.to_string(), "relation": tuple.relation, "object": tuple.object.to_string()});
+    if let (Some(condition), Value::Object(map)) = (&tuple.condition, &mut key) {
+        map.insert("condition".into(), json!({"name": condition.name, "context": condition.context}));
+    }
+    key
+}
+
+/// A store in OpenFGA's response shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreDto {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// RFC 3339 update time.
+    pub updated_at: String,
+}
+
+impl From<&crate::engine::StoreRecord> for StoreDto {
+    fn from(record: &crate::engine::StoreRecord) -> Self {
+        StoreDto {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            created_at: format_rfc3339(record.created_at_ms),
+            updated_at: format_rfc3339(record.updated_at_ms),
+        }
+    }
+}
+
+/// `POST /stores` body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateStoreRequest {
+    /// The store's name.
+    pub name: String,
+}
+
+/// `POST /stores/{id}/write` writes.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WritesDto {
+    /// Tuples to write.
+    #[serde(default)]
+    pub tuple_keys: Vec<TupleKeyDto>,
+    /// `error` (default) or `ignore`.
+    #[serde(default)]
+    pub on_duplicate: Option<String>,
+}
+
+/// `POST /stores/{id}/write` deletes.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeletesDto {
+    /// Tuples to delete.
+    #[serde(default)]
+    pub tuple_keys: Vec<TupleKeyDto>,
+    /// `error` (default) or `ignore`.
+    #[serde(default)]
+    pub on_missing: Option<String>,
+}
+
+/// `POST /stores/{id}/write` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WriteRequestDto {
+    /// Tuples to write.
+    #[serde(default)]
+    pub writes: Option<WritesDto>,
+    /// Tuples to delete.
+    #[serde(default)]
+    pub deletes: Option<DeletesDto>,
+    /// The model to validate against; the latest when absent.
+    #[serde(default)]
+    pub authorization_model_id: Option<String>,
+}
+
+/// A partial tuple key for `read`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReadTupleKeyDto {
+    /// The user, or `type:` for every user of a type.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The relation.
+    #[serde(default)]
+    pub relation: Option<String>,
+    /// The object, or `type:` for every object of a type.
+    #[serde(default)]
+    pub object: Option<String>,
+}
+
+/// `POST /stores/{id}/read` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReadRequestDto {
+    /// The filter; every tuple when absent.
+    #[serde(default)]
+    pub tuple_key: Option<ReadTupleKeyDto>,
+    /// Most tuples per page.
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// The previous page's token.
+    #[serde(default)]
+    pub continuation_token: Option<String>,
+}
+
+/// `GET /stores/{id}/changes` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChangesQuery {
+    /// Only changes to objects of this type.
+    #[serde(default, rename = "type")]
+    pub object_type: Option<String>,
+    /// Most changes per page.
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// The previous page's token.
+    #[serde(default)]
+    pub continuation_token: Option<String>,
+}
+
+/// `POST /stores/{id}/check` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckRequestDto {
+    /// What to check.
+    pub tuple_key: TupleKeyDto,
+    /// Tuples that count for this request only.
+    #[serde(default)]
+    pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// Condition context.
+    #[serde(default)]
+    pub context: Option<Context>,
+    /// The model; the latest when absent.
+    #[serde(default)]
+    pub authorization_model_id: Option<String>,
+}
+
+/// One check of a batch.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BatchCheckItemDto {
+    /// What to check.
+    pub tuple_key: TupleKeyDto,
+    /// Tuples that count for this check only.
+    #[serde(default)]
+    pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// Condition context.
+    #[serde(default)]
+    pub context: Option<Context>,
+    /// The caller's id for this check, echoed as the result's key.
+    pub correlation_id: String,
+}
+
+/// `POST /stores/{id}/batch-check` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BatchCheckRequestDto {
+    /// The checks.
+    pub checks: Vec<BatchCheckItemDto>,
+    /// The model; the latest when absent.
+    #[serde(default)]
+    pub authorization_model_id: Option<String>,
+}
+
+/// Expand's tuple key: `{relation, object}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExpandTupleKeyDto {
+    /// The relation.
+    pub relation: String,
+    /// The object.
+    pub object: String,
+}
+
+/// `POST /stores/{id}/expand` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExpandRequestDto {
+    /// What to expand.
+    pub tuple_key: ExpandTupleKeyDto,
+    /// The model; the latest when absent.
+    #[serde(default)]
+    pub authorization_model_id: Option<String>,
+    /// Tuples that count for this request only.
+    #[serde(default)]
+    pub contextual_tuples: Option<ContextualTuplesDto>,
+}
+
+/// `POST /stores/{id}/list-objects` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListObjectsRequestDto {
+    /// The object type.
+    #[serde(rename = "type")]
+    pub object_type: String,
+    /// The relation.
+    pub relation: String,
+    /// The user.
+    pub user: String,
+    /// Tuples that count for this request only.
+    #[serde(default)]
+    pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// Condition context.
+    #[serde(default)]
+    pub context: Option<Context>,
+    /// The model; the latest when absent.
+    #[serde(default)]
+    pub authorization_model_id: Option<String>,
+}
+
+/// An object as `{type, id}`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TypedObjectDto {
+    /// The type.
+    #[serde(rename = "type")]
+    pub object_type: String,
+    /// The id.
+    pub id: String,
+}
+
+/// A list-users filter: `{type, relation?}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserFilterDto {
+    /// The subject type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The userset relation.
+    #[serde(default)]
+    pub relation: Option<String>,
+}
+
+/// `POST /stores/{id}/list-users` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListUsersRequestDto {
+    /// The object.
+    pub object: TypedObjectDto,
+    /// The relation.
+    pub relation: String,
+    /// Which subjects to return.
+    pub user_filters: Vec<UserFilterDto>,
+    /// Tuples that count for this request only.
+    #[serde(default)]
+    pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// Condition context.
+    #[serde(default)]
+    pub context: Option<Context>,
+    /// The model; the latest when absent.
+    #[serde(default)]
+    pub authorization_model_id: Option<String>,
+}
+
+/// A list-users result entry in OpenFGA's shape.
+pub fn subject_json(subject: &Subject) -> Value {
+    match subject {
+        Subject::Object(object) => json!({"object": {"type": object.object_type, "id": object.id}}),
+        Subject::Wildcard(type_name) => json!({"wildcard": {"type": type_name}}),
+        Subject::Userset { object, relation } => {
+            json!({"userset": {"type": object.object_type, "id": object.id, "relation": relation}})
+        }
+    }
+}
+
+/// `PUT /stores/{id}/assertions/{model_id}` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AssertionsRequestDto {
+    /// The assertions, kept as given.
+    #[serde(default)]
+    pub assertions: Vec<Value>,
+}

@@ -1,0 +1,125 @@
+//! The one place that knows HTTP status codes: [`ApiError`] and its single `IntoResponse`.
+//!
+//! Invariant: every error body is `{"code", "message"}` (plus `diagnostics` for DSL models);
+//! bad input is always a 4xx, never a 5xx; 5xx details are logged and answered with a generic body.
+//! Must not import `store`, `index` or `eval`.
+
+use crate::engine::EngineError;
+use crate::model::SchemaError;
+use crate::EvalError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// An engine call failed; its OpenFGA code decides the status.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The request is malformed; `code` is a stable machine code (`validation_error`, ...).
+    #[error("{message}")]
+    BadRequest {
+        /// The machine code.
+        code: &'static str,
+        /// The human message.
+        message: String,
+    },
+    /// A DSL model did not parse or validate.
+    #[error("invalid authorization model")]
+    Diagnostics(Vec<SchemaError>),
+    /// The request body is larger than the configured limit.
+    #[error("request body is larger than the limit")]
+    BodyTooLarge,
+    /// The route does not exist.
+    #[error("no route for `{0}`")]
+    RouteNotFound(String),
+    /// The route exists but not for this method.
+    #[error("method not allowed: `{0}`")]
+    MethodNotAllowed(String),
+    /// Something failed on our side (logged; never shown to the caller).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A `validation_error` with `message`.
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { code: "validation_error", message: message.into() }
+    }
+}
+
+fn engine_status(error: &EngineError) -> StatusCode {
+    match error {
+        EngineError::StoreNotFound(_) | EngineError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        EngineError::Eval(EvalError::DepthExceeded { .. })
+        | EngineError::Eval(_)
+        | EngineError::NoModel(_)
+        | EngineError::Schema(_)
+        | EngineError::TypeNotFound(_)
+        | EngineError::RelationNotFound { .. }
+        | EngineError::Validation(_)
+        | EngineError::InvalidTuple { .. }
+        | EngineError::InvalidContextualTuple { .. }
+        | EngineError::WriteConflict(_)
+        | EngineError::DuplicateInRequest(_)
+        | EngineError::LimitExceeded { .. } => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::Engine(error) => {
+                let status = engine_status(error);
+                if status.is_server_error() {
+                    tracing::error!(error = %error, "engine failure");
+                    (status, json!({"code": "internal_error", "message": "internal server error"}))
+                } else {
+                    (status, json!({"code": error.openfga_code().1, "message": error.to_string()}))
+                }
+            }
+            ApiError::BadRequest { code, message } => {
+                (StatusCode::BAD_REQUEST, json!({"code": code, "message": message}))
+            }
+            ApiError::Diagnostics(errors) => {
+                let diagnostics: Vec<serde_json::Value> = errors
+                    .iter()
+                    .map(|e| match e.span {
+                        Some(span) => {
+                            json!({"line": span.line_start + 1, "column": span.column_start + 1, "message": e.message})
+                        }
+                        None => json!({"message": e.message}),
+                    })
+                    .collect();
+                let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+                (
+                    StatusCode::BAD_REQUEST,
+                    json!({"code": "validation_error", "message": message, "diagnostics": diagnostics}),
+                )
+            }
+            ApiError::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"code": "body_too_large", "message": "request body is larger than the configured limit"}),
+            ),
+            ApiError::RouteNotFound(path) => (
+                StatusCode::NOT_FOUND,
+                json!({"code": "undefined_endpoint", "message": format!("no route for `{path}`")}),
+            ),
+            ApiError::MethodNotAllowed(route) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"code": "method_not_allowed", "message": format!("method not allowed: `{route}`")}),
+            ),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal failure");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"code": "internal_error", "message": "internal server error"}),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}

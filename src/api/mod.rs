@@ -1,0 +1,116 @@
+//! The HTTP API: OpenFGA's v1 paths and JSON bodies, AuthZEN 1.0, Writ's own `/writ/` routes,
+//! and health and metrics, as one axum [`Router`].
+//!
+//! What it owns: routing, (de)serialization and the mapping of engine errors to HTTP answers
+//! (only in `error.rs`). Handlers are thin: body → engine request → engine call → response body.
+//! Invariant: bad input is answered with a 4xx `{"code","message"}`, never a 5xx or a panic.
+//! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
+
+mod authzen;
+pub mod dto;
+pub mod error;
+mod models;
+mod ops;
+mod query;
+mod stores;
+pub mod time;
+mod tuples;
+
+use crate::engine::Engine;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub use error::ApiError;
+pub use ops::Metrics;
+
+/// Limits the HTTP layer enforces (the engine enforces its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiOptions {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most checks in one batch-check request.
+    pub max_batch_check: usize,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions { max_body_bytes: 4 * 1024 * 1024, max_batch_check: 50 }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// HTTP limits.
+    pub options: ApiOptions,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The API with default limits.
+pub fn router(engine: Arc<Engine>) -> Router {
+    router_with(engine, ApiOptions::default())
+}
+
+/// The API with the given limits.
+pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
+    let state = AppState { engine, options, metrics: Arc::new(Metrics::default()) };
+    Router::new()
+        .merge(stores::routes())
+        .merge(models::routes())
+        .merge(tuples::routes())
+        .merge(query::routes())
+        .merge(authzen::routes())
+        .merge(ops::routes())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), request_span))
+        .with_state(state)
+}
+
+async fn fallback(uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(uri.path().to_string())
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} {}", uri.path()))
+}
+
+/// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
+async fn request_span(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string);
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.in_scope(|| {
+        tracing::info!(status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "handled");
+    });
+    state.metrics.count_request(method.as_str(), status.as_u16());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Runs heavy engine work off the async executor.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+}

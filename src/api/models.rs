@@ -1,0 +1,109 @@
+//! Model routes: write, list and read authorization models (OpenFGA JSON), Writ's DSL upload
+//! (`PUT /stores/{id}/writ/model`) and model assertions.
+//!
+//! Invariant: a model is validated before it is stored; a DSL error answers with 1-based
+//! `diagnostics`, a JSON model error with `invalid_authorization_model`.
+//! Must not import `store`, `index` or `eval`.
+
+use super::dto::{
+    offset_token, page_size, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery,
+};
+use super::{blocking, ApiError, AppState};
+use crate::engine::{EngineError, ModelInfo};
+use crate::model::{JsonModel, Model};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stores/{store_id}/authorization-models", get(list_models).post(write_model))
+        .route("/stores/{store_id}/authorization-models/{model_id}", get(get_model))
+        .route("/stores/{store_id}/writ/model", put(write_dsl_model))
+        .route("/stores/{store_id}/assertions/{model_id}", get(get_assertions).put(write_assertions))
+}
+
+fn model_json(info: &ModelInfo) -> JsonModel {
+    let mut json = info.model.to_json();
+    json.id = Some(info.id.clone());
+    json
+}
+
+async fn write_model(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<JsonModel>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = blocking(move || {
+        let model = Model::from_json(&body).map_err(EngineError::Schema)?;
+        Ok(state.engine.write_model(&store_id, model)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"authorization_model_id": id}))))
+}
+
+async fn write_dsl_model(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("application/x-spicedb-schema") {
+        return Err(ApiError::validation("SpiceDB schemas are not supported yet; send OpenFGA DSL as text/plain"));
+    }
+    let text = read_text(request).await?;
+    state.engine.get_store(&store_id)?;
+    let id = blocking(move || {
+        let model = Model::parse_dsl(&text).map_err(ApiError::Diagnostics)?;
+        Ok(state.engine.write_model(&store_id, model)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"authorization_model_id": id}))))
+}
+
+async fn list_models(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let offset = token_offset(query.continuation_token.as_deref())?;
+    let size = page_size(query.page_size, 50, 100);
+    let models = state.engine.models(&store_id)?;
+    let page: Vec<JsonModel> = models.iter().skip(offset).take(size).map(model_json).collect();
+    let next = offset + page.len();
+    let token = if next < models.len() { offset_token(next) } else { String::new() };
+    Ok(Json(json!({"authorization_models": page, "continuation_token": token})))
+}
+
+async fn get_model(
+    State(state): State<AppState>,
+    Path((store_id, model_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let info = state.engine.model(&store_id, Some(&model_id))?;
+    Ok(Json(json!({"authorization_model": model_json(&info)})))
+}
+
+async fn write_assertions(
+    State(state): State<AppState>,
+    Path((store_id, model_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AssertionsRequestDto>,
+) -> Result<StatusCode, ApiError> {
+    let text = serde_json::to_string(&body.assertions)
+        .map_err(|e| ApiError::Internal(format!("assertions cannot be serialized: {e}")))?;
+    blocking(move || Ok(state.engine.write_assertions(&store_id, &model_id, &text)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_assertions(
+    State(state): State<AppState>,
+    Path((store_id, model_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let assertions = match state.engine.assertions(&store_id, &model_id)? {
+        Some(text) => serde_json::from_str::<Value>(&text)
+            .map_err(|e| ApiError::Internal(format!("stored assertions are not JSON: {e}")))?,
+        None => json!([]),
+    };
+    Ok(Json(json!({"authorization_model_id": model_id, "assertions": assertions})))
+}

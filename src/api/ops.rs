@@ -1,0 +1,100 @@
+//! Operations routes: `/healthz`, `/readyz` and Prometheus `/metrics`, and the [`Metrics`]
+//! counters behind them.
+//!
+//! Invariant: metrics are lock-free counters except the per-(method, status) request map, which
+//! is touched once per request; per-store gauges are read from the engine at scrape time.
+//! Must not import `store`, `index` or `eval`.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the check-latency histogram buckets.
+const CHECK_BUCKETS: [f64; 12] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0];
+
+/// Request and check-latency counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    check_buckets: [AtomicU64; CHECK_BUCKETS.len()],
+    check_count: AtomicU64,
+    check_sum_nanos: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn count_request(&self, method: &str, status: u16) {
+        *self.requests.lock().entry((method.to_string(), status)).or_insert(0) += 1;
+    }
+
+    /// Records one check's latency.
+    pub fn observe_check(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (bucket, bound) in self.check_buckets.iter().zip(CHECK_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.check_count.fetch_add(1, Ordering::Relaxed);
+        self.check_sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz() -> Json<Value> {
+    // The engine rebuilds every index before the listener opens, so a served request means ready.
+    Json(json!({"status": "ready"}))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = String::new();
+    let metrics = &state.metrics;
+    let _ = writeln!(out, "# HELP writ_http_requests_total HTTP requests answered.");
+    let _ = writeln!(out, "# TYPE writ_http_requests_total counter");
+    for ((method, status), count) in metrics.requests.lock().iter() {
+        let _ = writeln!(out, "writ_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {count}");
+    }
+    let _ = writeln!(out, "# HELP writ_check_duration_seconds Check latency.");
+    let _ = writeln!(out, "# TYPE writ_check_duration_seconds histogram");
+    for (bucket, bound) in metrics.check_buckets.iter().zip(CHECK_BUCKETS) {
+        let _ =
+            writeln!(out, "writ_check_duration_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+    }
+    let count = metrics.check_count.load(Ordering::Relaxed);
+    let _ = writeln!(out, "writ_check_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let sum = metrics.check_sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+    let _ = writeln!(out, "writ_check_duration_seconds_sum {sum}");
+    let _ = writeln!(out, "writ_check_duration_seconds_count {count}");
+    let stores = state.engine.list_stores();
+    let _ = writeln!(out, "# HELP writ_tuples Tuples per store.");
+    let _ = writeln!(out, "# TYPE writ_tuples gauge");
+    for store in &stores {
+        if let Ok(tuples) = state.engine.tuple_count(&store.id) {
+            let _ = writeln!(out, "writ_tuples{{store=\"{}\"}} {tuples}", store.id);
+        }
+    }
+    let _ = writeln!(out, "# HELP writ_revision Current revision per store.");
+    let _ = writeln!(out, "# TYPE writ_revision gauge");
+    for store in &stores {
+        if let Ok(revision) = state.engine.revision(&store.id) {
+            let _ = writeln!(out, "writ_revision{{store=\"{}\"}} {revision}", store.id);
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

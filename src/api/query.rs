@@ -1,0 +1,257 @@
+//! Query routes: `check`, `batch-check`, `expand`, `list-objects`, `streamed-list-objects` and
+//! `list-users`.
+//!
+//! Invariant: list answers are complete (never truncated); a batch-check reports per-check input
+//! errors in its result map and fails as a whole only for store, model or size errors.
+//! Must not import `store`, `index` or `eval`.
+
+use super::dto::{
+    contextual_tuples, subject_json, ApiJson, BatchCheckRequestDto, CheckRequestDto, ExpandRequestDto,
+    ListObjectsRequestDto, ListUsersRequestDto,
+};
+use super::{blocking, ApiError, AppState};
+use crate::engine::{
+    CheckRequest, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest, UserFilterSpec,
+};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stores/{store_id}/check", post(check))
+        .route("/stores/{store_id}/batch-check", post(batch_check))
+        .route("/stores/{store_id}/expand", post(expand))
+        .route("/stores/{store_id}/list-objects", post(list_objects))
+        .route("/stores/{store_id}/streamed-list-objects", post(streamed_list_objects))
+        .route("/stores/{store_id}/list-users", post(list_users))
+}
+
+fn model_id(id: Option<String>) -> Option<String> {
+    id.filter(|id| !id.is_empty())
+}
+
+impl TryFrom<CheckRequestDto> for CheckRequest {
+    type Error = ApiError;
+
+    fn try_from(dto: CheckRequestDto) -> Result<Self, ApiError> {
+        let key = dto.tuple_key;
+        Ok(CheckRequest {
+            object: key.object,
+            relation: key.relation,
+            user: key.user,
+            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
+            context: dto.context.unwrap_or_default(),
+            model_id: model_id(dto.authorization_model_id),
+        })
+    }
+}
+
+/// Runs a check and records its latency.
+pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckRequest) -> Result<bool, EngineError> {
+    let started = std::time::Instant::now();
+    let answer = state.engine.check(store_id, request);
+    state.metrics.observe_check(started.elapsed());
+    Ok(answer?.value)
+}
+
+async fn check(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<CheckRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let request = CheckRequest::try_from(body)?;
+    let allowed = timed_check(&state, &store_id, &request)?;
+    Ok(Json(json!({"allowed": allowed, "resolution": ""})))
+}
+
+fn batch_error(error: &ApiError) -> Value {
+    match error {
+        ApiError::Engine(EngineError::Store(_)) | ApiError::Internal(_) => {
+            json!({"error": {"internal_error": "internal_error", "message": "internal server error"}})
+        }
+        ApiError::Engine(engine_error) => {
+            json!({"error": {"input_error": engine_error.openfga_code().1, "message": engine_error.to_string()}})
+        }
+        ApiError::BadRequest { code, message } => json!({"error": {"input_error": code, "message": message}}),
+        other => json!({"error": {"input_error": "validation_error", "message": other.to_string()}}),
+    }
+}
+
+async fn batch_check(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<BatchCheckRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = state.options.max_batch_check;
+    if body.checks.len() > limit {
+        return Err(ApiError::BadRequest {
+            code: "batch_check_too_large",
+            message: format!("batch-check has {} checks, more than the limit of {limit}", body.checks.len()),
+        });
+    }
+    if body.checks.is_empty() {
+        return Err(ApiError::validation("batch-check needs at least one check"));
+    }
+    let mut seen = HashSet::new();
+    for item in &body.checks {
+        if item.correlation_id.is_empty() {
+            return Err(ApiError::validation("every check needs a non-empty `correlation_id`"));
+        }
+        if !seen.insert(item.correlation_id.clone()) {
+            return Err(ApiError::validation(format!("duplicate `correlation_id` `{}`", item.correlation_id)));
+        }
+    }
+    let model = model_id(body.authorization_model_id);
+    state.engine.model(&store_id, model.as_deref())?;
+    let result = blocking(move || {
+        let mut result = Map::new();
+        for item in body.checks {
+            let correlation_id = item.correlation_id.clone();
+            let outcome = contextual_tuples(&item.contextual_tuples).and_then(|tuples| {
+                let request = CheckRequest {
+                    object: item.tuple_key.object,
+                    relation: item.tuple_key.relation,
+                    user: item.tuple_key.user,
+                    contextual_tuples: tuples,
+                    context: item.context.unwrap_or_default(),
+                    model_id: model.clone(),
+                };
+                Ok(timed_check(&state, &store_id, &request)?)
+            });
+            let entry = match outcome {
+                Ok(allowed) => json!({"allowed": allowed}),
+                Err(error) => batch_error(&error),
+            };
+            result.insert(correlation_id, entry);
+        }
+        Ok(result)
+    })
+    .await?;
+    Ok(Json(json!({"result": result})))
+}
+
+fn userset(name: &str) -> Value {
+    json!({"userset": name})
+}
+
+/// An expand node in OpenFGA's JSON shape.
+fn expand_json(node: &ExpandNode) -> Value {
+    match node {
+        ExpandNode::Leaf { name, leaf } => {
+            let leaf = match leaf {
+                ExpandLeaf::Users(users) => json!({"users": {"users": users}}),
+                ExpandLeaf::Computed(computed) => json!({"computed": userset(computed)}),
+                ExpandLeaf::TupleToUserset { tupleset, computed } => json!({"tupleToUserset": {
+                    "tupleset": tupleset,
+                    "computed": computed.iter().map(|c| userset(c)).collect::<Vec<_>>(),
+                }}),
+            };
+            json!({"name": name, "leaf": leaf})
+        }
+        ExpandNode::Union { name, nodes } => {
+            json!({"name": name, "union": {"nodes": nodes.iter().map(expand_json).collect::<Vec<_>>()}})
+        }
+        ExpandNode::Intersection { name, nodes } => {
+            json!({"name": name, "intersection": {"nodes": nodes.iter().map(expand_json).collect::<Vec<_>>()}})
+        }
+        ExpandNode::Difference { name, base, subtract } => {
+            json!({"name": name, "difference": {"base": expand_json(base), "subtract": expand_json(subtract)}})
+        }
+    }
+}
+
+async fn expand(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<ExpandRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let tuples = contextual_tuples(&body.contextual_tuples)?;
+    let model = model_id(body.authorization_model_id);
+    let key = body.tuple_key;
+    let tree = blocking(move || {
+        Ok(state.engine.expand(&store_id, &key.object, &key.relation, model.as_deref(), &tuples)?.value)
+    })
+    .await?;
+    Ok(Json(json!({"tree": {"root": expand_json(&tree)}})))
+}
+
+impl TryFrom<ListObjectsRequestDto> for ListObjectsRequest {
+    type Error = ApiError;
+
+    fn try_from(dto: ListObjectsRequestDto) -> Result<Self, ApiError> {
+        Ok(ListObjectsRequest {
+            object_type: dto.object_type,
+            relation: dto.relation,
+            user: dto.user,
+            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
+            context: dto.context.unwrap_or_default(),
+            model_id: model_id(dto.authorization_model_id),
+        })
+    }
+}
+
+async fn run_list_objects(
+    state: AppState,
+    store_id: String,
+    body: ListObjectsRequestDto,
+) -> Result<Vec<String>, ApiError> {
+    let request = ListObjectsRequest::try_from(body)?;
+    blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await
+}
+
+async fn list_objects(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<ListObjectsRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let objects = run_list_objects(state, store_id, body).await?;
+    Ok(Json(json!({"objects": objects})))
+}
+
+async fn streamed_list_objects(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<ListObjectsRequestDto>,
+) -> Result<impl IntoResponse, ApiError> {
+    let objects = run_list_objects(state, store_id, body).await?;
+    let mut lines = String::new();
+    for object in objects {
+        lines.push_str(&json!({"result": {"object": object}}).to_string());
+        lines.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
+}
+
+impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
+    type Error = ApiError;
+
+    fn try_from(dto: ListUsersRequestDto) -> Result<Self, ApiError> {
+        Ok(ListUsersRequest {
+            object: format!("{}:{}", dto.object.object_type, dto.object.id),
+            relation: dto.relation,
+            user_filters: dto
+                .user_filters
+                .into_iter()
+                .map(|f| UserFilterSpec { type_name: f.type_name, relation: f.relation.filter(|r| !r.is_empty()) })
+                .collect(),
+            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
+            context: dto.context.unwrap_or_default(),
+            model_id: model_id(dto.authorization_model_id),
+        })
+    }
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<ListUsersRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let request = ListUsersRequest::try_from(body)?;
+    let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
+    Ok(Json(json!({"users": users.iter().map(subject_json).collect::<Vec<_>>()})))
+}

@@ -1,0 +1,51 @@
+//! Store routes: create, list, get and delete stores (OpenFGA `/stores`).
+//!
+//! Invariant: store times are RFC 3339; listing pages with an opaque offset token.
+//! Must not import `store`, `index` or `eval`.
+
+use super::dto::{offset_token, page_size, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
+use super::{blocking, ApiError, AppState};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stores", get(list_stores).post(create_store))
+        .route("/stores/{store_id}", get(get_store).delete(delete_store))
+}
+
+async fn create_store(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateStoreRequest>,
+) -> Result<(StatusCode, Json<StoreDto>), ApiError> {
+    if body.name.trim().is_empty() {
+        return Err(ApiError::validation("store name must not be empty"));
+    }
+    let record = blocking(move || Ok(state.engine.create_store(&body.name)?)).await?;
+    Ok((StatusCode::CREATED, Json(StoreDto::from(&record))))
+}
+
+async fn list_stores(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let offset = token_offset(query.continuation_token.as_deref())?;
+    let size = page_size(query.page_size, 50, 100);
+    let records = state.engine.list_stores();
+    let stores: Vec<StoreDto> = records.iter().skip(offset).take(size).map(StoreDto::from).collect();
+    let next = offset + stores.len();
+    let token = if next < records.len() { offset_token(next) } else { String::new() };
+    Ok(Json(json!({"stores": stores, "continuation_token": token})))
+}
+
+async fn get_store(State(state): State<AppState>, Path(store_id): Path<String>) -> Result<Json<StoreDto>, ApiError> {
+    Ok(Json(StoreDto::from(&state.engine.get_store(&store_id)?)))
+}
+
+async fn delete_store(State(state): State<AppState>, Path(store_id): Path<String>) -> Result<StatusCode, ApiError> {
+    blocking(move || Ok(state.engine.delete_store(&store_id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,147 @@
+//! Tuple routes: `write`, `read` (paged) and `changes` (the changelog, paged by cursor).
+//!
+//! Invariant: continuation tokens are opaque (hex); `changes` hands back the caller's token when
+//! there is nothing new, as OpenFGA does, so a watcher can poll with it.
+//! Must not import `store`, `index` or `eval`.
+
+use super::dto::{
+    hex_decode, hex_encode, offset_token, page_size, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
+    ReadRequestDto, TupleKeyDto, WriteRequestDto,
+};
+use super::time::format_rfc3339;
+use super::{blocking, ApiError, AppState};
+use crate::engine::{ChangeCursor, ChangeOperation, ReadFilter, WriteRequest};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stores/{store_id}/write", post(write))
+        .route("/stores/{store_id}/read", post(read))
+        .route("/stores/{store_id}/changes", get(changes))
+}
+
+fn ignore_flag(field: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("") | Some("error") | Some("ON_DUPLICATE_ERROR") | Some("ON_MISSING_ERROR") => Ok(false),
+        Some("ignore") | Some("ON_DUPLICATE_IGNORE") | Some("ON_MISSING_IGNORE") => Ok(true),
+        Some(other) => Err(ApiError::validation(format!("`{field}` must be `error` or `ignore`, not `{other}`"))),
+    }
+}
+
+impl TryFrom<WriteRequestDto> for WriteRequest {
+    type Error = ApiError;
+
+    fn try_from(dto: WriteRequestDto) -> Result<Self, ApiError> {
+        let writes = dto.writes.unwrap_or_default();
+        let deletes = dto.deletes.unwrap_or_default();
+        Ok(WriteRequest {
+            writes: writes.tuple_keys.iter().map(TupleKeyDto::to_stored).collect::<Result<_, _>>()?,
+            deletes: deletes.tuple_keys.iter().map(TupleKeyDto::to_tuple).collect::<Result<_, _>>()?,
+            model_id: dto.authorization_model_id.filter(|id| !id.is_empty()),
+            ignore_duplicates: ignore_flag("writes.on_duplicate", writes.on_duplicate.as_deref())?,
+            ignore_missing: ignore_flag("deletes.on_missing", deletes.on_missing.as_deref())?,
+        })
+    }
+}
+
+async fn write(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<WriteRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let request = WriteRequest::try_from(body)?;
+    let revision = blocking(move || Ok(state.engine.write(&store_id, request)?)).await?;
+    Ok(Json(json!({"revision": revision})))
+}
+
+fn read_filter(dto: Option<crate::api::dto::ReadTupleKeyDto>) -> Result<ReadFilter, ApiError> {
+    let Some(key) = dto else { return Ok(ReadFilter::default()) };
+    let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let (object_type, object_id) = match non_empty(key.object) {
+        None => (None, None),
+        Some(object) => match object.split_once(':') {
+            Some((type_name, "")) if !type_name.is_empty() => (Some(type_name.to_string()), None),
+            Some((type_name, id)) if !type_name.is_empty() => (Some(type_name.to_string()), Some(id.to_string())),
+            _ => {
+                return Err(ApiError::validation(format!("object `{object}` is not of the form `type:id` or `type:`")))
+            }
+        },
+    };
+    Ok(ReadFilter { object_type, object_id, relation: non_empty(key.relation), user: non_empty(key.user) })
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<ReadRequestDto>,
+) -> Result<Json<Value>, ApiError> {
+    let offset = token_offset(body.continuation_token.as_deref())?;
+    let size = page_size(body.page_size, 50, 100);
+    let filter = read_filter(body.tuple_key)?;
+    let (tuples, created_at_ms) = blocking(move || {
+        let record = state.engine.get_store(&store_id)?;
+        Ok((state.engine.read(&store_id, &filter)?.value, record.created_at_ms))
+    })
+    .await?;
+    // The index keeps no write times; the store's creation time is a valid lower bound.
+    let timestamp = format_rfc3339(created_at_ms);
+    let page: Vec<Value> = tuples
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|tuple| json!({"key": tuple_key_json(tuple), "timestamp": timestamp}))
+        .collect();
+    let next = offset + page.len();
+    let token = if next < tuples.len() { offset_token(next) } else { String::new() };
+    Ok(Json(json!({"tuples": page, "continuation_token": token})))
+}
+
+fn cursor_token(cursor: ChangeCursor) -> String {
+    hex_encode(&format!("cursor:{}:{}", cursor.revision, cursor.seq))
+}
+
+fn token_cursor(token: &str) -> Result<ChangeCursor, ApiError> {
+    hex_decode(token)
+        .and_then(|text| {
+            let (revision, seq) = text.strip_prefix("cursor:")?.split_once(':')?;
+            Some(ChangeCursor { revision: revision.parse().ok()?, seq: seq.parse().ok()? })
+        })
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "invalid_continuation_token",
+            message: "invalid continuation token".into(),
+        })
+}
+
+async fn changes(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiQuery(query): ApiQuery<ChangesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let given_token = query.continuation_token.filter(|t| !t.is_empty());
+    let after = given_token.as_deref().map(token_cursor).transpose()?;
+    let size = page_size(query.page_size, 50, 100);
+    let object_type = query.object_type.filter(|t| !t.is_empty());
+    let records = blocking(move || Ok(state.engine.changes(&store_id, after, object_type.as_deref(), size)?)).await?;
+    let token = match records.last() {
+        Some(last) => cursor_token(last.cursor),
+        None => given_token.unwrap_or_default(),
+    };
+    let changes: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            let operation = match record.operation {
+                ChangeOperation::Write => "TUPLE_OPERATION_WRITE",
+                ChangeOperation::Delete => "TUPLE_OPERATION_DELETE",
+            };
+            json!({
+                "tuple_key": tuple_key_json(&record.tuple.tuple),
+                "operation": operation,
+                "timestamp": format_rfc3339(record.timestamp_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"changes": changes, "continuation_token": token})))
+}

@@ -1,0 +1,483 @@
+//! The HTTP API through `api::router(engine).oneshot(request)`: a few requests per route, in
+//! OpenFGA's JSON shapes, plus the error answers (codes and statuses) for bad input.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+use writ::api::{router, router_with, ApiOptions};
+use writ::{Engine, Model};
+
+const MODEL: &str = "model
+  schema 1.1
+type user
+type agent
+type group
+  relations
+    define member: [user]
+type folder
+  relations
+    define viewer: [user]
+type document
+  relations
+    define parent: [folder]
+    define owner: [user, agent]
+    define editor: [user] or owner
+    define viewer: [user, user:*, group#member] or editor or viewer from parent
+    define blocked: [user]
+    define can_read: viewer but not blocked
+";
+
+async fn send(app: &Router, method: &str, uri: &str, body: Body, content_type: &str) -> (StatusCode, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type)
+        .header("host", "writ.test")
+        .body(body)
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+    let (status, text) = send(app, method, uri, body, "application/json").await;
+    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, value)
+}
+
+/// A router with one store holding [`MODEL`] (written as JSON) and a few tuples.
+async fn fixture() -> (Router, String, String) {
+    let app = router(Arc::new(Engine::in_memory()));
+    let (status, store) = call(&app, "POST", "/stores", Some(json!({"name": "demo"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{store}");
+    let store_id = store["id"].as_str().unwrap().to_string();
+    let model_json = serde_json::to_value(Model::parse_dsl(MODEL).unwrap().to_json()).unwrap();
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store_id}/authorization-models"), Some(model_json)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let model_id = body["authorization_model_id"].as_str().unwrap().to_string();
+    let tuples = json!([
+        {"user": "user:anne", "relation": "owner", "object": "document:1"},
+        {"user": "group:eng#member", "relation": "viewer", "object": "document:2"},
+        {"user": "user:bob", "relation": "member", "object": "group:eng"},
+        {"user": "folder:f", "relation": "parent", "object": "document:3"},
+        {"user": "user:carol", "relation": "viewer", "object": "folder:f"},
+        {"user": "agent:planner", "relation": "owner", "object": "document:1"},
+    ]);
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store_id}/write"), Some(json!({"writes": {"tuple_keys": tuples}}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["revision"], 1);
+    (app, store_id, model_id)
+}
+
+async fn check(app: &Router, store_id: &str, user: &str, relation: &str, object: &str) -> bool {
+    let body = json!({"tuple_key": {"user": user, "relation": relation, "object": object}});
+    let (status, body) = call(app, "POST", &format!("/stores/{store_id}/check"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["allowed"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn stores_are_created_listed_fetched_and_deleted() {
+    let app = router(Arc::new(Engine::in_memory()));
+    for name in ["a", "b", "c"] {
+        assert_eq!(call(&app, "POST", "/stores", Some(json!({"name": name}))).await.0, StatusCode::CREATED);
+    }
+    let (_, page) = call(&app, "GET", "/stores?page_size=2", None).await;
+    assert_eq!(page["stores"].as_array().unwrap().len(), 2);
+    let token = page["continuation_token"].as_str().unwrap();
+    assert!(!token.is_empty());
+    let (_, rest) = call(&app, "GET", &format!("/stores?page_size=2&continuation_token={token}"), None).await;
+    assert_eq!(rest["stores"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["continuation_token"], "");
+    let id = rest["stores"][0]["id"].as_str().unwrap().to_string();
+    let (status, store) = call(&app, "GET", &format!("/stores/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(store["name"], "c");
+    assert!(store["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(call(&app, "DELETE", &format!("/stores/{id}"), None).await.0, StatusCode::NO_CONTENT);
+    let (status, body) = call(&app, "GET", &format!("/stores/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "store_id_not_found");
+}
+
+#[tokio::test]
+async fn models_are_listed_newest_first_and_fetched_by_id() {
+    let (app, store_id, model_id) = fixture().await;
+    let (status, body) = send(
+        &app,
+        "PUT",
+        &format!("/stores/{store_id}/writ/model"),
+        Body::from("model\n  schema 1.1\ntype user\n"),
+        "text/plain",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let newest: Value = serde_json::from_str(&body).unwrap();
+    let (_, list) = call(&app, "GET", &format!("/stores/{store_id}/authorization-models"), None).await;
+    let models = list["authorization_models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[0]["id"], newest["authorization_model_id"]);
+    assert_eq!(models[1]["id"], model_id.as_str());
+    let (status, one) = call(&app, "GET", &format!("/stores/{store_id}/authorization-models/{model_id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["authorization_model"]["schema_version"], "1.1");
+    assert_eq!(one["authorization_model"]["type_definitions"].as_array().unwrap().len(), 5);
+    let (status, missing) = call(&app, "GET", &format!("/stores/{store_id}/authorization-models/nope"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["code"], "authorization_model_not_found");
+}
+
+#[tokio::test]
+async fn dsl_errors_come_back_with_one_based_positions() {
+    let (app, store_id, _) = fixture().await;
+    let text = "model\n  schema 1.1\ntype document\n  relations\n    define viewer: [person]\n";
+    let (status, body) =
+        send(&app, "PUT", &format!("/stores/{store_id}/writ/model"), Body::from(text), "text/plain").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "validation_error");
+    let diagnostic = &body["diagnostics"][0];
+    assert_eq!(diagnostic["line"], 5, "{body}");
+    assert!(diagnostic["column"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn check_and_batch_check_answer_allow_and_deny() {
+    let (app, store_id, model_id) = fixture().await;
+    assert!(check(&app, &store_id, "user:anne", "viewer", "document:1").await);
+    assert!(check(&app, &store_id, "user:bob", "viewer", "document:2").await);
+    assert!(check(&app, &store_id, "user:carol", "viewer", "document:3").await);
+    assert!(!check(&app, &store_id, "user:bob", "viewer", "document:1").await);
+    let contextual = json!({
+        "tuple_key": {"user": "user:dan", "relation": "viewer", "object": "document:9"},
+        "contextual_tuples": {"tuple_keys": [{"user": "user:dan", "relation": "viewer", "object": "document:9"}]},
+        "authorization_model_id": model_id,
+    });
+    let (_, body) = call(&app, "POST", &format!("/stores/{store_id}/check"), Some(contextual)).await;
+    assert_eq!(body["allowed"], true);
+    let batch = json!({"checks": [
+        {"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}, "correlation_id": "a"},
+        {"tuple_key": {"user": "user:bob", "relation": "owner", "object": "document:1"}, "correlation_id": "b"},
+        {"tuple_key": {"user": "user:bob", "relation": "nope", "object": "document:1"}, "correlation_id": "c"},
+    ]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/batch-check"), Some(batch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["a"], json!({"allowed": true}));
+    assert_eq!(body["result"]["b"], json!({"allowed": false}));
+    assert_eq!(body["result"]["c"]["error"]["input_error"], "validation_error");
+}
+
+#[tokio::test]
+async fn list_objects_streamed_list_objects_and_list_users() {
+    let (app, store_id, _) = fixture().await;
+    let request = json!({"type": "document", "relation": "viewer", "user": "user:anne"});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/list-objects"), Some(request.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["objects"], json!(["document:1"]));
+    let (status, text) = send(
+        &app,
+        "POST",
+        &format!("/stores/{store_id}/streamed-list-objects"),
+        Body::from(request.to_string()),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text, "{\"result\":{\"object\":\"document:1\"}}\n");
+    let request =
+        json!({"object": {"type": "document", "id": "2"}, "relation": "viewer", "user_filters": [{"type": "user"}]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/list-users"), Some(request)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["users"], json!([{"object": {"type": "user", "id": "bob"}}]));
+    let request = json!({
+        "object": {"type": "document", "id": "2"}, "relation": "viewer",
+        "user_filters": [{"type": "group", "relation": "member"}],
+    });
+    let (_, body) = call(&app, "POST", &format!("/stores/{store_id}/list-users"), Some(request)).await;
+    assert_eq!(body["users"], json!([{"userset": {"type": "group", "id": "eng", "relation": "member"}}]));
+}
+
+#[tokio::test]
+async fn read_pages_and_changes_follow_the_changelog() {
+    let (app, store_id, _) = fixture().await;
+    let (_, first) = call(&app, "POST", &format!("/stores/{store_id}/read"), Some(json!({"page_size": 4}))).await;
+    assert_eq!(first["tuples"].as_array().unwrap().len(), 4);
+    let token = first["continuation_token"].as_str().unwrap().to_string();
+    let (_, second) = call(
+        &app,
+        "POST",
+        &format!("/stores/{store_id}/read"),
+        Some(json!({"page_size": 4, "continuation_token": token})),
+    )
+    .await;
+    assert_eq!(second["tuples"].as_array().unwrap().len(), 2);
+    assert_eq!(second["continuation_token"], "");
+    let filter = json!({"tuple_key": {"object": "document:"}});
+    let (_, docs) = call(&app, "POST", &format!("/stores/{store_id}/read"), Some(filter)).await;
+    assert_eq!(docs["tuples"].as_array().unwrap().len(), 4);
+    let filter = json!({"tuple_key": {"object": "document:1", "relation": "owner", "user": "user:anne"}});
+    let (_, one) = call(&app, "POST", &format!("/stores/{store_id}/read"), Some(filter)).await;
+    assert_eq!(one["tuples"][0]["key"], json!({"user": "user:anne", "relation": "owner", "object": "document:1"}));
+
+    let delete =
+        json!({"deletes": {"tuple_keys": [{"user": "user:anne", "relation": "owner", "object": "document:1"}]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store_id}/write"), Some(delete)).await.1["revision"], 2);
+    let (_, changes) = call(&app, "GET", &format!("/stores/{store_id}/changes?page_size=5"), None).await;
+    assert_eq!(changes["changes"].as_array().unwrap().len(), 5);
+    assert_eq!(changes["changes"][0]["operation"], "TUPLE_OPERATION_WRITE");
+    let token = changes["continuation_token"].as_str().unwrap().to_string();
+    let (_, rest) = call(&app, "GET", &format!("/stores/{store_id}/changes?continuation_token={token}"), None).await;
+    assert_eq!(rest["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["changes"][1]["operation"], "TUPLE_OPERATION_DELETE");
+    let token = rest["continuation_token"].as_str().unwrap().to_string();
+    let (_, empty) = call(&app, "GET", &format!("/stores/{store_id}/changes?continuation_token={token}"), None).await;
+    assert_eq!(empty["changes"], json!([]));
+    assert_eq!(empty["continuation_token"], token.as_str());
+    let (_, typed) = call(&app, "GET", &format!("/stores/{store_id}/changes?type=group"), None).await;
+    assert_eq!(typed["changes"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn writes_honour_on_duplicate_and_on_missing_and_expiry() {
+    let (app, store_id, _) = fixture().await;
+    let key = json!({"user": "user:anne", "relation": "owner", "object": "document:1"});
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store_id}/write"), Some(json!({"writes": {"tuple_keys": [key]}}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "write_failed_due_to_invalid_input");
+    let ignore = json!({"writes": {"tuple_keys": [key], "on_duplicate": "ignore"}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store_id}/write"), Some(ignore)).await.0, StatusCode::OK);
+    let missing = json!({"deletes": {"tuple_keys": [{"user": "user:zed", "relation": "owner", "object": "document:1"}], "on_missing": "ignore"}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store_id}/write"), Some(missing)).await.0, StatusCode::OK);
+    let twice = json!({"writes": {"tuple_keys": [
+        {"user": "user:x", "relation": "owner", "object": "document:7"},
+        {"user": "user:x", "relation": "owner", "object": "document:7"},
+    ]}});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(twice)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "cannot_allow_duplicate_tuples_in_one_request");
+    let expiring = json!({"writes": {"tuple_keys": [
+        {"user": "user:x", "relation": "owner", "object": "document:8", "expires_at": "2030-01-01T00:00:00Z"},
+    ]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store_id}/write"), Some(expiring)).await.0, StatusCode::OK);
+    let bad_time = json!({"writes": {"tuple_keys": [
+        {"user": "user:x", "relation": "owner", "object": "document:9", "expires_at": "tomorrow"},
+    ]}});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(bad_time)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
+}
+
+#[tokio::test]
+async fn expand_returns_openfga_trees() {
+    let (app, store_id, _) = fixture().await;
+    let request = json!({"tuple_key": {"relation": "editor", "object": "document:1"}});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/expand"), Some(request)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let root = &body["tree"]["root"];
+    assert_eq!(root["name"], "document:1#editor");
+    let nodes = root["union"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["leaf"]["users"]["users"], json!([]));
+    assert_eq!(nodes[1]["leaf"]["computed"]["userset"], "document:1#owner");
+    let request = json!({"tuple_key": {"relation": "can_read", "object": "document:1"}});
+    let (_, body) = call(&app, "POST", &format!("/stores/{store_id}/expand"), Some(request)).await;
+    assert!(body["tree"]["root"]["difference"]["base"].is_object(), "{body}");
+}
+
+#[tokio::test]
+async fn assertions_round_trip() {
+    let (app, store_id, model_id) = fixture().await;
+    let uri = format!("/stores/{store_id}/assertions/{model_id}");
+    let (_, empty) = call(&app, "GET", &uri, None).await;
+    assert_eq!(empty["assertions"], json!([]));
+    let assertions = json!([{"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}, "expectation": true}]);
+    let (status, _) = call(&app, "PUT", &uri, Some(json!({"assertions": assertions}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = call(&app, "GET", &uri, None).await;
+    assert_eq!(body, json!({"authorization_model_id": model_id, "assertions": assertions}));
+}
+
+#[tokio::test]
+async fn authzen_evaluates_searches_and_requires_the_agent_too() {
+    let (app, store_id, _) = fixture().await;
+    let base = format!("/stores/{store_id}/access/v1");
+    let allow = json!({"subject": {"type": "user", "id": "anne"}, "action": {"name": "owner"}, "resource": {"type": "document", "id": "1"}});
+    let (status, body) = call(&app, "POST", &format!("{base}/evaluation"), Some(allow.clone())).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"decision": true})));
+    let deny = json!({"subject": {"type": "user", "id": "bob"}, "action": {"name": "owner"}, "resource": {"type": "document", "id": "1"}});
+    assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(deny)).await.1, json!({"decision": false}));
+    let mut with_agent = allow.clone();
+    with_agent["context"] = json!({"agent": {"type": "agent", "id": "planner"}});
+    assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(with_agent)).await.1["decision"], true);
+    let mut rogue = allow.clone();
+    rogue["context"] = json!({"agent": {"type": "agent", "id": "rogue"}});
+    assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(rogue)).await.1["decision"], false);
+
+    let batch = json!({
+        "subject": {"type": "user", "id": "anne"}, "action": {"name": "viewer"},
+        "evaluations": [
+            {"resource": {"type": "document", "id": "1"}},
+            {"resource": {"type": "document", "id": "2"}},
+            {"resource": {"type": "document", "id": "1"}},
+        ],
+    });
+    let (_, body) = call(&app, "POST", &format!("{base}/evaluations"), Some(batch.clone())).await;
+    assert_eq!(body["evaluations"], json!([{"decision": true}, {"decision": false}, {"decision": true}]));
+    let mut first_deny = batch;
+    first_deny["options"] = json!({"evaluations_semantic": "deny_on_first_deny"});
+    let (_, body) = call(&app, "POST", &format!("{base}/evaluations"), Some(first_deny)).await;
+    assert_eq!(body["evaluations"], json!([{"decision": true}, {"decision": false}]));
+
+    let search = json!({"subject": {"type": "user", "id": "bob"}, "action": {"name": "viewer"}, "resource": {"type": "document"}});
+    let (_, body) = call(&app, "POST", &format!("{base}/search/resource"), Some(search)).await;
+    assert_eq!(body["results"], json!([{"type": "document", "id": "2"}]));
+    let search =
+        json!({"subject": {"type": "user"}, "action": {"name": "viewer"}, "resource": {"type": "document", "id": "3"}});
+    let (_, body) = call(&app, "POST", &format!("{base}/search/subject"), Some(search)).await;
+    assert_eq!(body["results"], json!([{"type": "user", "id": "carol"}]));
+    let search = json!({"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document", "id": "1"}});
+    let (_, body) = call(&app, "POST", &format!("{base}/search/action"), Some(search)).await;
+    assert_eq!(
+        body["results"],
+        json!([{"name": "owner"}, {"name": "editor"}, {"name": "viewer"}, {"name": "can_read"}])
+    );
+    let (status, config) =
+        call(&app, "GET", &format!("/.well-known/authzen-configuration/stores/{store_id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(config["access_evaluation_endpoint"], format!("http://writ.test{base}/evaluation"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_codes_never_5xx() {
+    let (app, store_id, _) = fixture().await;
+    let check_uri = format!("/stores/{store_id}/check");
+    let (status, body) = send(&app, "POST", &check_uri, Body::from("{not json"), "application/json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("validation_error"), "{body}");
+    let wrong_type = json!({"tuple_key": {"user": 5, "relation": "viewer", "object": "document:1"}});
+    let (status, body) = call(&app, "POST", &check_uri, Some(wrong_type)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
+    assert!(body["message"].as_str().unwrap().contains("tuple_key.user"), "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/stores/nope/check",
+        Some(json!({"tuple_key": {"user": "user:a", "relation": "viewer", "object": "document:1"}})),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_id_not_found")));
+    let bad_tuple =
+        json!({"writes": {"tuple_keys": [{"user": "user:anne", "relation": "nope", "object": "document:1"}]}});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(bad_tuple)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
+    let malformed = json!({"writes": {"tuple_keys": [{"user": "anne", "relation": "owner", "object": "document:1"}]}});
+    let (status, _) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(malformed)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = call(
+        &app,
+        "POST",
+        &check_uri,
+        Some(json!({"tuple_key": {"user": "user:a", "relation": "nope", "object": "document:1"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let list = json!({"type": "nope", "relation": "viewer", "user": "user:anne"});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/list-objects"), Some(list)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("type_not_found")));
+    let undefined = json!({"schema_version": "1.1", "type_definitions": [
+        {"type": "document", "relations": {"viewer": {"this": {}}},
+         "metadata": {"relations": {"viewer": {"directly_related_user_types": [{"type": "person"}]}}}},
+    ]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/authorization-models"), Some(undefined)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_authorization_model")),
+        "{body}"
+    );
+    let (status, body) = call(&app, "GET", "/nowhere", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = call(&app, "GET", &check_uri, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+
+    let fresh = router(Arc::new(Engine::in_memory()));
+    let (_, store) = call(&fresh, "POST", "/stores", Some(json!({"name": "empty"}))).await;
+    let id = store["id"].as_str().unwrap();
+    let (status, body) = call(
+        &fresh,
+        "POST",
+        &format!("/stores/{id}/check"),
+        Some(json!({"tuple_key": {"user": "user:a", "relation": "r", "object": "d:1"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("latest_authorization_model_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn limits_answer_413_and_batch_check_too_large() {
+    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 64, max_batch_check: 1 });
+    let big = json!({"name": "x".repeat(200)});
+    let (status, body) = call(&app, "POST", "/stores", Some(big)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+    let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "s"}))).await;
+    let id = store["id"].as_str().unwrap();
+    let check = json!({"tuple_key": {"user": "u:a", "relation": "r", "object": "d:1"}, "correlation_id": "1"});
+    let batch = json!({"checks": [check.clone(), check]});
+    let (status, _) = call(&app, "POST", &format!("/stores/{id}/batch-check"), Some(batch)).await;
+    // Over 64 bytes as well, so the body limit answers first.
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 1 << 20, max_batch_check: 1 });
+    let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "s"}))).await;
+    let id = store["id"].as_str().unwrap();
+    let check = json!({"tuple_key": {"user": "u:a", "relation": "r", "object": "d:1"}, "correlation_id": "1"});
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{id}/batch-check"), Some(json!({"checks": [check.clone(), check]}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("batch_check_too_large")));
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let (app, store_id, _) = fixture().await;
+    check(&app, &store_id, "user:anne", "viewer", "document:1").await;
+    assert_eq!(call(&app, "GET", "/healthz", None).await, (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(call(&app, "GET", "/readyz", None).await.0, StatusCode::OK);
+    let (status, text) = send(&app, "GET", "/metrics", Body::empty(), "text/plain").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("writ_http_requests_total{method=\"POST\",status=\"200\"}"), "{text}");
+    assert!(text.contains("writ_check_duration_seconds_count 1"), "{text}");
+    assert!(text.contains(&format!("writ_tuples{{store=\"{store_id}\"}} 6")), "{text}");
+    assert!(text.contains(&format!("writ_revision{{store=\"{store_id}\"}} 1")), "{text}");
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let app = router(Arc::new(Engine::in_memory()));
+    let request = Request::builder().uri("/healthz").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let response = app.oneshot(Request::builder().uri("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 26);
+}
+
+/// The layering rule: `api` reaches the store, index and evaluator only through `engine`.
+#[test]
+fn api_imports_only_the_engine_facade() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for forbidden in ["crate::store", "crate::index", "crate::eval", "writ::store"] {
+            assert!(!text.contains(forbidden), "{} imports `{forbidden}`", path.display());
+        }
+    }
+}
