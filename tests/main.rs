@@ -6,3 +6,4 @@ mod conformance;
 mod model_language;
 mod store_contract;
 mod support;
+mod tidy;
