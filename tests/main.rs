@@ -4,6 +4,7 @@
 
 mod conformance;
 mod model_language;
+mod regression;
 mod store_contract;
 mod support;
 mod tidy;
