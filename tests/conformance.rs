@@ -4,7 +4,8 @@
 //! Two sources: Writ's own cases in `fixtures/conformance/*.yaml`, run on every backend (memory,
 //! sled, sled reopened after each stage's writes) and cross-checked SpiceDB-style (check agrees
 //! with list objects and list users over every object the case names); and OpenFGA's suites in
-//! `../shared/conformance/openfga/suites/*.yaml` when that directory exists, run on memory only.
+//! `../shared/conformance/openfga/suites/*.yaml` when that directory exists, run on memory only
+//! (for speed) and cross-checked the same way.
 //!
 //! The stages of one test share one store: each stage writes its model, then its tuples, and the
 //! tuples of earlier stages stay. An assertion whose evaluation needs conditions (the engine answers
@@ -295,6 +296,18 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
         "consolidated_1_1_tests.yaml › list_objects_expands_wildcard_tuple › stage 3 › list_users #4",
         "list users loses a user excluded from a wildcard that is itself excluded (`x but not (user:* but not u)`)",
     ),
+    (
+        "consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_intersection › stage 1 › cross_check #2",
+        "the list users bug above, seen by the cross-check",
+    ),
+    (
+        "consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_three_operand_intersection › stage 1 › cross_check #2",
+        "the list users bug above, seen by the cross-check",
+    ),
+    (
+        "consolidated_1_1_tests.yaml › list_objects_expands_wildcard_tuple › stage 3 › cross_check #8",
+        "the list users bug above, seen by the cross-check",
+    ),
 ];
 
 struct Run {
@@ -468,7 +481,9 @@ fn run_file(path: &Path, options: &Options, run: &mut Run) {
             this_file.passed[i] = run.tally.passed[i] - before.passed[i];
             this_file.skipped[i] = run.tally.skipped[i] - before.skipped[i];
         }
-        println!("{file_name} [{}]: {}", backend.name(), this_file.line());
+        if this_file.total.iter().sum::<usize>() > 0 {
+            println!("{file_name} [{}]: {}", backend.name(), this_file.line());
+        }
     }
 }
 
@@ -702,7 +717,7 @@ fn openfga_suites_on_memory() {
         println!("OpenFGA suites not found at {}: skipping them (Writ's own fixtures still run)", dir.display());
         return;
     }
-    let options = Options { backends: &[Backend::Memory], cross_check: false };
+    let options = Options { backends: &[Backend::Memory], cross_check: true };
     let mut run = Run::new();
     for file in yaml_files(&dir) {
         run_file(&file, &options, &mut run);
