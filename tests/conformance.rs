@@ -12,6 +12,10 @@
 //! `EvalError::ConditionUnsupported`) is *skipped*, never passed. Every failure is reported as
 //! `file › test › stage N › kind #i: expected X, got Y` (stage and assertion numbers count from 1),
 //! and the test fails once at the end. `CASE=substring` runs only the tests whose name contains it.
+//!
+//! To check a fixture's expectations against the real OpenFGA: `../shared/peers/openfga/to_fga_yaml.py
+//! OUT fixtures/conformance/*.yaml`, then `../shared/peers/openfga/run_fga.sh OUT` (no fixture may be
+//! named `errors.yaml`: that script treats an `errors/` directory as expected-error cases).
 
 use crate::support::TempDir;
 use serde::Deserialize;
