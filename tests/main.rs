@@ -3,5 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails loudly on a broken fixture")]
 
 mod api;
+mod conformance;
 mod model_language;
+mod regression;
 mod store_contract;
+mod support;
+mod tidy;
