@@ -268,8 +268,12 @@ pub struct ModelInfo {
     pub model: Arc<Model>,
 }
 
+/// A new ULID, strictly increasing within this process so ids sort in creation order.
 fn new_id() -> String {
-    ulid::Ulid::new().to_string()
+    static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+    let mut generator = GENERATOR.lock();
+    let generator = generator.get_or_insert_with(ulid::Generator::new);
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()
 }
 
 impl Engine {

@@ -283,36 +283,10 @@ impl Place<'_> {
 
 /// Assertions that fail because of engine bugs not fixed yet: (place, the bug). They are reported
 /// and counted, but do not fail the run; one that starts passing fails it, so the entry is removed.
-const KNOWN_FAILURES: &[(&str, &str)] = &[
-    (
-        "abac_tests.yaml › wildcard_with_condition › stage 2 › check #1",
-        "a stale `user:*` tuple without a condition still grants after the model allows only `user:* with ts_less_than`",
-    ),
-    (
-        "consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_intersection › stage 1 › list_users #1",
-        "list users drops the exclusion of `([user:*] but not banned) and active`, returning the banned user",
-    ),
-    (
-        "consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_three_operand_intersection › stage 1 › list_users #1",
-        "list users drops the exclusion of `([user:*] but not banned) and ... `, returning the banned user",
-    ),
-    (
-        "consolidated_1_1_tests.yaml › list_objects_expands_wildcard_tuple › stage 3 › list_users #4",
-        "list users loses a user excluded from a wildcard that is itself excluded (`x but not (user:* but not u)`)",
-    ),
-    (
-        "consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_intersection › stage 1 › cross_check #2",
-        "the list users bug above, seen by the cross-check",
-    ),
-    (
-        "consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_three_operand_intersection › stage 1 › cross_check #2",
-        "the list users bug above, seen by the cross-check",
-    ),
-    (
-        "consolidated_1_1_tests.yaml › list_objects_expands_wildcard_tuple › stage 3 › cross_check #8",
-        "the list users bug above, seen by the cross-check",
-    ),
-];
+const KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "abac_tests.yaml › wildcard_with_condition › stage 2 › check #1",
+    "a stale `user:*` tuple without a condition still grants after the model allows only `user:* with ts_less_than`",
+)];
 
 struct Run {
     tally: Tally,

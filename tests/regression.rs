@@ -102,7 +102,6 @@ fn cycle_under_exclusion_is_denied_not_granted() {
 /// OpenFGA `consolidated_1_1_tests.yaml › exclusion_under_wildcard_in_intersection`: check denies
 /// the banned user, but list users returns them.
 #[test]
-#[ignore = "engine bug: list users loses the exclusion of `([user:*] but not banned) and active`"]
 fn list_users_keeps_exclusion_of_wildcard_under_intersection() {
     let engine = Engine::in_memory();
     let model = "model
@@ -132,7 +131,6 @@ type document
 /// OpenFGA `consolidated_1_1_tests.yaml › list_objects_expands_wildcard_tuple`, stage 3, reduced:
 /// `u` is excluded from a wildcard that is itself excluded, so `u` holds the relation.
 #[test]
-#[ignore = "engine bug: list users drops a user excluded from an excluded wildcard"]
 fn list_users_keeps_user_excluded_from_excluded_wildcard() {
     let engine = Engine::in_memory();
     let model = "model

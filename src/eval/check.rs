@@ -5,8 +5,8 @@
 //! Must not import `engine`, `store`, `api`.
 
 use super::compiled::{CompiledRelation, Node};
-use super::{EvalError, Evaluator};
 use super::lookup::list_objects;
+use super::{EvalError, Evaluator};
 use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
 
@@ -197,11 +197,17 @@ impl Checker<'_, '_> {
         for (kind, subjects) in usersets {
             if (kind.subject_type, kind.relation) == (object_type, relation) {
                 // Recursive membership (groups in groups): rather than walk every nested group,
-                // intersect the direct member groups with all groups the user reaches.
+                // intersect the direct member groups with all groups the user reaches (computed
+                // once per check by bitmap lookup).
+                // Only member groups the user reaches can lead to it; walking just those keeps
+                // OpenFGA's depth accounting along the real path.
                 if let Some(reached) = self.groups_reached(kind) {
                     for subject in subjects & &reached {
                         let key = SubjectKey { kind, object: subject };
-                        if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                        if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                            continue;
+                        }
+                        if outcome.allowed(self.dispatch(kind.subject_type, subject, kind.relation, depth)) {
                             return Ok(Decision::Allowed);
                         }
                     }
