@@ -18,8 +18,9 @@ pub enum EvalError {
         /// The condition's name.
         name: String,
     },
-    /// A condition was evaluated and failed (e.g. a missing parameter).
-    #[error("failed to evaluate condition `{name}`: {message}")]
+    /// A condition was evaluated and failed (e.g. a missing parameter, a context value of the
+    /// wrong type, a result that is not a bool). Worded as OpenFGA words it.
+    #[error("failed to evaluate relationship condition '{name}': {message}")]
     Condition {
         /// The condition's name.
         name: String,
