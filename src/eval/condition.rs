@@ -3,8 +3,8 @@
 //!
 //! Semantics follow OpenFGA: only declared parameters are bound, each converted from its JSON
 //! value by its declared type (a value that does not convert is an error); on a key present in
-//! both contexts the tuple's value wins; a parameter the expression needs but neither context
-//! holds is a "missing context parameters" error; a result that is not a bool is an error.
+//! both contexts the tuple's value wins; a declared parameter neither context holds is a
+//! "missing context parameters" error, even when a short-circuit would not need it; a result that is not a bool is an error.
 //! `ipaddress` values offer `in_cidr("10.0.0.0/8")`.
 //!
 //! Invariant: every condition of a model is parsed exactly once, in [`Conditions::compile`].
@@ -74,14 +74,12 @@ impl Conditions {
                 None => missing.push(param.as_str()),
             }
         }
+        if !missing.is_empty() {
+            return Err(error(format!("tuple '{}' is missing context parameters '[{}]'", tuple(), missing.join(" "))));
+        }
         match program.execute(&scope) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(other) => Err(error(format!("expected a bool result, got {}", other.type_of()))),
-            Err(ExecutionError::UndeclaredReference(reference)) if missing.contains(&reference.as_str()) => {
-                let references = program.references();
-                let needed: Vec<&str> = missing.into_iter().filter(|p| references.has_variable(p)).collect();
-                Err(error(format!("tuple '{}' is missing context parameters '[{}]'", tuple(), needed.join(" "))))
-            }
             Err(e) => Err(error(e.to_string())),
         }
     }
@@ -226,10 +224,17 @@ fn number(value: &ContextValue) -> Option<Number> {
             .parse::<i64>()
             .map(Number::Int)
             .or_else(|_| s.parse::<u64>().map(Number::Uint))
-            .or_else(|_| s.parse::<f64>().map(Number::Float))
-            .ok(),
+            .ok()
+            .or_else(|| parse_float(s).map(Number::Float)),
         _ => None,
     }
+}
+
+/// A float from text; a finite-looking literal out of the double range (`1e309`) is not one.
+fn parse_float(text: &str) -> Option<f64> {
+    let f: f64 = text.parse().ok()?;
+    let literal_infinity = text.to_ascii_lowercase().contains("inf");
+    (f.is_finite() || literal_infinity).then_some(f)
 }
 
 /// An `any` parameter: JSON as CEL, numbers as doubles (as OpenFGA's protobuf `Struct` holds them).

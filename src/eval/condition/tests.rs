@@ -67,6 +67,9 @@ fn uint_and_double() {
     assert_eq!(eval_one(ParamType::Double, "p > 0.0", "0.5"), Ok(true));
     assert_eq!(eval_one(ParamType::Double, "p > 0.0", "2"), Ok(true));
     assert_eq!(eval_one(ParamType::Double, "p > 0.0", "-2"), Ok(false));
+    assert_eq!(eval_one(ParamType::Double, "p > 0.0", r#""1.5""#), Ok(true));
+    assert!(is_error(eval_one(ParamType::Double, "p > 0.0", r#""1.8e+309""#)));
+    assert!(is_error(eval_one(ParamType::Double, "p > 0.0", r#""-1.8e+309""#)));
 }
 
 #[test]
@@ -143,10 +146,14 @@ fn missing_parameter_names_the_tuple_and_parameters() {
              context parameters '[x y]'"
             .to_string())
     );
-    // A branch that decides without the missing parameter is not an error.
+    // As in OpenFGA, every declared parameter must be bound, even one a short-circuit skips.
     let conditions = model(&[("c", &[("x", ParamType::Int), ("y", ParamType::Int)], "x < 100 || y < 50")]);
-    let result = conditions.evaluate(&tuple_condition("c", "{}"), &context(r#"{"x": 1}"#), String::new);
-    assert_eq!(result, Ok(true));
+    let result = conditions.evaluate(&tuple_condition("c", "{}"), &context(r#"{"x": 1}"#), || "d:1#v@u:a".into());
+    assert_eq!(
+        result.map_err(|e| e.to_string()),
+        Err("failed to evaluate relationship condition 'c': tuple 'd:1#v@u:a' is missing context parameters '[y]'"
+            .to_string())
+    );
 }
 
 #[test]
