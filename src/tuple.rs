@@ -11,6 +11,9 @@ use std::str::FromStr;
 /// A JSON object used as condition context (a tuple's stored context or a request's context).
 pub type Context = serde_json::Map<String, serde_json::Value>;
 
+/// One value of a [`Context`].
+pub use serde_json::Value as ContextValue;
+
 /// Why a tuple-shaped string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TupleError {

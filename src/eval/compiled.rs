@@ -4,6 +4,7 @@
 //! the index, so every id here is valid for that index and any overlay on it.
 //! Must not import `engine`, `store`, `api`.
 
+use super::condition::Conditions;
 use crate::index::{Index, RelationId, SubjectKind, TypeId, NO_RELATION};
 use crate::model::{Model, Rewrite};
 use rustc_hash::FxHashMap;
@@ -60,12 +61,14 @@ impl CompiledRelation {
 pub(crate) struct CompiledModel {
     relations: FxHashMap<(TypeId, RelationId), CompiledRelation>,
     types: FxHashMap<TypeId, Vec<RelationId>>,
+    /// The model's conditions, each parsed once.
+    pub(crate) conditions: Conditions,
 }
 
 impl CompiledModel {
     /// Interns the model's names in `index` and compiles it.
     pub(crate) fn compile(model: &Model, index: &mut Index) -> Self {
-        let mut compiled = CompiledModel::default();
+        let mut compiled = CompiledModel { conditions: Conditions::compile(model), ..CompiledModel::default() };
         for type_def in &model.types {
             let type_id = index.intern_type(&type_def.name);
             let relation_ids = compiled.types.entry(type_id).or_default();

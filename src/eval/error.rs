@@ -12,14 +12,9 @@ pub enum EvalError {
         /// The configured limit.
         limit: u32,
     },
-    /// A conditioned tuple was reached and conditions cannot be evaluated here.
-    #[error("condition `{name}` cannot be evaluated: condition evaluation is not supported yet")]
-    ConditionUnsupported {
-        /// The condition's name.
-        name: String,
-    },
-    /// A condition was evaluated and failed (e.g. a missing parameter).
-    #[error("failed to evaluate condition `{name}`: {message}")]
+    /// A condition was evaluated and failed (e.g. a missing parameter, a context value of the
+    /// wrong type, a result that is not a bool). Worded as OpenFGA words it.
+    #[error("failed to evaluate relationship condition '{name}': {message}")]
     Condition {
         /// The condition's name.
         name: String,

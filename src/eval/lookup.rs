@@ -194,7 +194,10 @@ impl ObjectLister<'_, '_> {
         let mut objects = evaluator.view.reverse(object_type, relation, subject).into_owned();
         if evaluator.view.has_conditions(object_type, relation) {
             for (object, key, condition) in evaluator.view.conditional_tuples(object_type, relation) {
-                if key == subject && objects.contains(object) && !evaluator.condition_holds(condition)? {
+                if key == subject
+                    && objects.contains(object)
+                    && !evaluator.condition_holds(object_type, relation, object, key, condition)?
+                {
                     objects.remove(object);
                 }
             }

@@ -20,6 +20,7 @@
 
 mod check;
 mod compiled;
+mod condition;
 mod error;
 mod expand;
 mod lookup;
@@ -83,11 +84,21 @@ impl<'a> Evaluator<'a> {
         self.view.object_id(object_type, name).unwrap_or(UNKNOWN)
     }
 
-    /// Whether a tuple's condition holds. Condition evaluation is not available yet, so any
-    /// conditioned tuple is an error rather than a guess.
-    pub(crate) fn condition_holds(&self, condition: &TupleCondition) -> Result<bool, EvalError> {
-        let _ = self.context;
-        Err(EvalError::ConditionUnsupported { name: condition.name.clone() })
+    /// Whether the condition of tuple (object type, relation, object, subject) holds, with the
+    /// request's context merged under the tuple's stored one.
+    pub(crate) fn condition_holds(
+        &self,
+        object_type: TypeId,
+        relation: u32,
+        object: ObjectId,
+        subject: SubjectKey,
+        condition: &TupleCondition,
+    ) -> Result<bool, EvalError> {
+        self.model.conditions.evaluate(condition, self.context, || {
+            self.view
+                .tuple(object_type, object, relation, subject)
+                .map_or_else(|| "<unknown tuple>".to_string(), |t| t.to_string())
+        })
     }
 
     /// Whether the tuple (object type, relation, object, subject) counts, given its condition.
@@ -102,7 +113,7 @@ impl<'a> Evaluator<'a> {
             return Ok(true);
         }
         match self.view.condition(object_type, relation, object, subject) {
-            Some(condition) => self.condition_holds(condition),
+            Some(condition) => self.condition_holds(object_type, relation, object, subject, condition),
             None => Ok(true),
         }
     }

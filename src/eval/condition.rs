@@ -1,0 +1,271 @@
+//! Condition evaluation: the model's CEL conditions, compiled once per model and evaluated
+//! against a tuple's stored context merged with the request's context.
+//!
+//! Semantics follow OpenFGA: only declared parameters are bound, each converted from its JSON
+//! value by its declared type (a value that does not convert is an error); on a key present in
+//! both contexts the tuple's value wins; a declared parameter neither context holds is a
+//! "missing context parameters" error, even when a short-circuit would not need it; a result that is not a bool is an error.
+//! `ipaddress` values offer `in_cidr("10.0.0.0/8")`.
+//!
+//! Invariant: every condition of a model is parsed exactly once, in [`Conditions::compile`].
+//! Must not import anything outside `eval`, `model`, `tuple` (JSON values come through
+//! [`crate::tuple::ContextValue`]).
+
+use crate::model::{ConditionDef, Model, ParamType};
+use crate::tuple::{Context, ContextValue, TupleCondition};
+use cel::extractors::This;
+use cel::objects::{Opaque, Value};
+use cel::{ExecutionError, FunctionContext, Program};
+use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use super::EvalError;
+
+/// The conditions of one model, compiled.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Conditions {
+    by_name: FxHashMap<String, Arc<CompiledCondition>>,
+}
+
+/// One compiled condition.
+#[derive(Debug)]
+struct CompiledCondition {
+    /// Declared parameters, in source order.
+    parameters: Vec<(String, ParamType)>,
+    /// The parsed program, or why the expression does not parse.
+    program: Result<Program, String>,
+}
+
+impl Conditions {
+    /// Compiles every condition of `model`. An expression that does not parse is kept as an
+    /// error, reported when a tuple using it is evaluated.
+    pub(crate) fn compile(model: &Model) -> Self {
+        let by_name =
+            model.conditions.iter().map(|c| (c.name.clone(), Arc::new(CompiledCondition::compile(c)))).collect();
+        Conditions { by_name }
+    }
+
+    /// Whether `condition` holds with `request` as the request context; `tuple` describes the
+    /// tuple for error messages.
+    pub(crate) fn evaluate(
+        &self,
+        condition: &TupleCondition,
+        request: &Context,
+        tuple: impl FnOnce() -> String,
+    ) -> Result<bool, EvalError> {
+        let name = &condition.name;
+        let error = |message: String| EvalError::Condition { name: name.clone(), message };
+        let compiled =
+            self.by_name.get(name).ok_or_else(|| error(format!("condition '{name}' is not defined in the model")))?;
+        let program = compiled.program.as_ref().map_err(|e| error(e.clone()))?;
+        let base = base_context();
+        let mut scope = base.new_inner_scope();
+        let mut missing = Vec::new();
+        for (param, param_type) in &compiled.parameters {
+            // The tuple's stored value wins over the request's.
+            match condition.context.get(param).or_else(|| request.get(param)) {
+                Some(value) => {
+                    let value = convert(value, param_type)
+                        .map_err(|e| error(format!("failed to convert context parameter '{param}': {e}")))?;
+                    scope.add_variable_from_value(param.as_str(), value);
+                }
+                None => missing.push(param.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(error(format!("tuple '{}' is missing context parameters '[{}]'", tuple(), missing.join(" "))));
+        }
+        match program.execute(&scope) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(error(format!("expected a bool result, got {}", other.type_of()))),
+            Err(e) => Err(error(e.to_string())),
+        }
+    }
+}
+
+impl CompiledCondition {
+    fn compile(def: &ConditionDef) -> Self {
+        let parameters = def.parameters.iter().map(|p| (p.name.clone(), p.type_name.clone())).collect();
+        let program = Program::compile(&def.expression).map_err(|e| format!("invalid expression: {e}"));
+        CompiledCondition { parameters, program }
+    }
+}
+
+/// The CEL context every evaluation scopes its parameters under: the standard functions plus
+/// OpenFGA's `ipaddress` methods. Built once per process.
+fn base_context() -> &'static cel::Context<'static> {
+    static BASE: OnceLock<cel::Context<'static>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut context = cel::Context::default();
+        context.add_function("in_cidr", in_cidr);
+        context
+    })
+}
+
+/// An `ipaddress` parameter value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpAddress(IpAddr);
+
+impl Opaque for IpAddress {
+    fn runtime_type_name(&self) -> &str {
+        "ipaddress"
+    }
+}
+
+/// `ip.in_cidr("10.0.0.0/8")`: whether the address is within the network.
+fn in_cidr(ftx: &FunctionContext, This(this): This<Value>, cidr: Arc<String>) -> Result<bool, ExecutionError> {
+    let address = match &this {
+        Value::Opaque(o) => o.downcast_ref::<IpAddress>().map(|a| a.0),
+        _ => None,
+    }
+    .ok_or_else(|| ftx.error("in_cidr expects an ipaddress receiver"))?;
+    let (network, prefix) = parse_cidr(&cidr).ok_or_else(|| ftx.error(format!("invalid CIDR '{cidr}'")))?;
+    Ok(cidr_contains(network, prefix, address))
+}
+
+fn parse_cidr(cidr: &str) -> Option<(IpAddr, u32)> {
+    let (network, prefix) = cidr.split_once('/')?;
+    let network: IpAddr = network.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok()?;
+    let bits = if network.is_ipv4() { 32 } else { 128 };
+    (prefix <= bits).then_some((network, prefix))
+}
+
+fn cidr_contains(network: IpAddr, prefix: u32, address: IpAddr) -> bool {
+    let masked = |bits: u128, width: u32| if prefix == 0 { 0 } else { bits >> (width - prefix) };
+    match (network, address) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => masked(u32::from(n).into(), 32) == masked(u32::from(a).into(), 32),
+        (IpAddr::V6(n), IpAddr::V6(a)) => masked(u128::from(n), 128) == masked(u128::from(a), 128),
+        _ => false,
+    }
+}
+
+/// A JSON context value as a CEL value of the declared type.
+fn convert(value: &ContextValue, param_type: &ParamType) -> Result<Value, String> {
+    let mismatch = || format!("expected a {} value, got {value}", type_name(param_type));
+    match param_type {
+        ParamType::Any => Ok(convert_any(value)),
+        ParamType::Bool => value.as_bool().map(Value::Bool).ok_or_else(mismatch),
+        ParamType::String => value.as_str().map(|s| Value::String(Arc::new(s.to_string()))).ok_or_else(mismatch),
+        ParamType::Int => {
+            let n = number(value).ok_or_else(mismatch)?;
+            match n {
+                Number::Int(i) => Ok(Value::Int(i)),
+                Number::Uint(_) => Err(format!("value {value} overflows int")),
+                Number::Float(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => {
+                    Ok(Value::Int(f as i64))
+                }
+                Number::Float(_) => Err(format!("expected an integer value, got {value}")),
+            }
+        }
+        ParamType::Uint => {
+            let n = number(value).ok_or_else(mismatch)?;
+            match n {
+                Number::Int(i) => u64::try_from(i)
+                    .map(Value::UInt)
+                    .map_err(|_| format!("expected an unsigned integer value, got {value}")),
+                Number::Uint(u) => Ok(Value::UInt(u)),
+                Number::Float(f) if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 => Ok(Value::UInt(f as u64)),
+                Number::Float(_) => Err(format!("expected an unsigned integer value, got {value}")),
+            }
+        }
+        ParamType::Double => match number(value).ok_or_else(mismatch)? {
+            Number::Int(i) => Ok(Value::Float(i as f64)),
+            Number::Uint(u) => Ok(Value::Float(u as f64)),
+            Number::Float(f) => Ok(Value::Float(f)),
+        },
+        ParamType::Duration => {
+            let text = value.as_str().ok_or_else(mismatch)?;
+            cel::functions::duration(Arc::new(text.to_string())).map_err(|e| format!("invalid duration '{text}': {e}"))
+        }
+        ParamType::Timestamp => {
+            let text = value.as_str().ok_or_else(mismatch)?;
+            cel::functions::timestamp(Arc::new(text.to_string()))
+                .map_err(|e| format!("invalid timestamp '{text}': {e}"))
+        }
+        ParamType::IpAddress => {
+            let text = value.as_str().ok_or_else(mismatch)?;
+            let address: IpAddr = text.parse().map_err(|_| format!("invalid ipaddress '{text}'"))?;
+            Ok(Value::Opaque(Arc::new(IpAddress(address))))
+        }
+        ParamType::List(element) => {
+            let items = value.as_array().ok_or_else(mismatch)?;
+            let items = items.iter().map(|v| convert(v, element)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::List(Arc::new(items)))
+        }
+        ParamType::Map(element) => {
+            let entries = value.as_object().ok_or_else(mismatch)?;
+            let mut map = HashMap::with_capacity(entries.len());
+            for (k, v) in entries {
+                map.insert(k.clone(), convert(v, element)?);
+            }
+            Ok(Value::from(map))
+        }
+    }
+}
+
+enum Number {
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+}
+
+/// A JSON number, or a string holding one (OpenFGA accepts both for numeric parameters).
+fn number(value: &ContextValue) -> Option<Number> {
+    match value {
+        ContextValue::Number(n) => n
+            .as_i64()
+            .map(Number::Int)
+            .or_else(|| n.as_u64().map(Number::Uint))
+            .or_else(|| n.as_f64().map(Number::Float)),
+        ContextValue::String(s) => s
+            .parse::<i64>()
+            .map(Number::Int)
+            .or_else(|_| s.parse::<u64>().map(Number::Uint))
+            .ok()
+            .or_else(|| parse_float(s).map(Number::Float)),
+        _ => None,
+    }
+}
+
+/// A float from text; a finite-looking literal out of the double range (`1e309`) is not one.
+fn parse_float(text: &str) -> Option<f64> {
+    let f: f64 = text.parse().ok()?;
+    let literal_infinity = text.to_ascii_lowercase().contains("inf");
+    (f.is_finite() || literal_infinity).then_some(f)
+}
+
+/// An `any` parameter: JSON as CEL, numbers as doubles (as OpenFGA's protobuf `Struct` holds them).
+fn convert_any(value: &ContextValue) -> Value {
+    match value {
+        ContextValue::Null => Value::Null,
+        ContextValue::Bool(b) => Value::Bool(*b),
+        ContextValue::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        ContextValue::String(s) => Value::String(Arc::new(s.clone())),
+        ContextValue::Array(items) => Value::List(Arc::new(items.iter().map(convert_any).collect())),
+        ContextValue::Object(entries) => {
+            Value::from(entries.iter().map(|(k, v)| (k.clone(), convert_any(v))).collect::<HashMap<_, _>>())
+        }
+    }
+}
+
+fn type_name(param_type: &ParamType) -> String {
+    match param_type {
+        ParamType::Bool => "bool".into(),
+        ParamType::String => "string".into(),
+        ParamType::Int => "int".into(),
+        ParamType::Uint => "uint".into(),
+        ParamType::Double => "double".into(),
+        ParamType::Duration => "duration".into(),
+        ParamType::Timestamp => "timestamp".into(),
+        ParamType::IpAddress => "ipaddress".into(),
+        ParamType::Any => "any".into(),
+        ParamType::List(t) => format!("list<{}>", type_name(t)),
+        ParamType::Map(t) => format!("map<{}>", type_name(t)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

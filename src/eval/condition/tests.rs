@@ -1,0 +1,170 @@
+use super::*;
+use crate::model::ConditionParam;
+
+/// A condition's name, parameters and expression.
+type Def<'a> = (&'a str, &'a [(&'a str, ParamType)], &'a str);
+
+fn model(conditions: &[Def<'_>]) -> Conditions {
+    let conditions = conditions
+        .iter()
+        .map(|(name, params, expression)| ConditionDef {
+            name: name.to_string(),
+            parameters: params
+                .iter()
+                .map(|(n, t)| ConditionParam { name: n.to_string(), type_name: t.clone() })
+                .collect(),
+            expression: expression.to_string(),
+            span: Default::default(),
+        })
+        .collect();
+    Conditions::compile(&Model { schema_version: "1.1".into(), types: vec![], conditions })
+}
+
+fn context(text: &str) -> Context {
+    match text.parse::<ContextValue>() {
+        Ok(ContextValue::Object(map)) => map,
+        other => unreachable!("test context must be a JSON object: {other:?}"),
+    }
+}
+
+fn tuple_condition(name: &str, stored: &str) -> TupleCondition {
+    TupleCondition { name: name.to_string(), context: context(stored) }
+}
+
+/// Evaluates a one-parameter condition with `value` in the request context.
+fn eval_one(param_type: ParamType, expression: &str, value: &str) -> Result<bool, EvalError> {
+    let conditions = model(&[("c", &[("p", param_type)], expression)]);
+    let request = context(&format!(r#"{{"p": {value}}}"#));
+    conditions.evaluate(&tuple_condition("c", "{}"), &request, || "document:1#viewer@user:anne".into())
+}
+
+fn is_error(result: Result<bool, EvalError>) -> bool {
+    matches!(result, Err(EvalError::Condition { .. }))
+}
+
+#[test]
+fn bool_and_string() {
+    assert_eq!(eval_one(ParamType::Bool, "p", "true"), Ok(true));
+    assert!(is_error(eval_one(ParamType::Bool, "p", "\"true\"")));
+    assert_eq!(eval_one(ParamType::String, r#"p == "hello""#, r#""hello""#), Ok(true));
+    assert_eq!(eval_one(ParamType::String, r#"p.startsWith("he")"#, r#""xhello""#), Ok(false));
+    assert!(is_error(eval_one(ParamType::String, r#"p == "1""#, "1")));
+}
+
+#[test]
+fn int_rejects_fractions() {
+    assert_eq!(eval_one(ParamType::Int, "p < 100", "10"), Ok(true));
+    assert_eq!(eval_one(ParamType::Int, "p < 100", "101"), Ok(false));
+    assert_eq!(eval_one(ParamType::Int, "p == -3", "-3.0"), Ok(true));
+    assert!(is_error(eval_one(ParamType::Int, "p < 100", "1.5")));
+    assert!(is_error(eval_one(ParamType::Int, "p < 100", "true")));
+}
+
+#[test]
+fn uint_and_double() {
+    assert_eq!(eval_one(ParamType::Uint, "p < 100u", "7"), Ok(true));
+    assert!(is_error(eval_one(ParamType::Uint, "p < 100u", "-1")));
+    assert_eq!(eval_one(ParamType::Double, "p > 0.0", "0.5"), Ok(true));
+    assert_eq!(eval_one(ParamType::Double, "p > 0.0", "2"), Ok(true));
+    assert_eq!(eval_one(ParamType::Double, "p > 0.0", "-2"), Ok(false));
+    assert_eq!(eval_one(ParamType::Double, "p > 0.0", r#""1.5""#), Ok(true));
+    assert!(is_error(eval_one(ParamType::Double, "p > 0.0", r#""1.8e+309""#)));
+    assert!(is_error(eval_one(ParamType::Double, "p > 0.0", r#""-1.8e+309""#)));
+}
+
+#[test]
+fn duration_and_timestamp() {
+    assert_eq!(eval_one(ParamType::Duration, r#"p > duration("5m")"#, r#""10m""#), Ok(true));
+    assert_eq!(eval_one(ParamType::Duration, r#"p > duration("1h")"#, r#""1h30m""#), Ok(true));
+    assert!(is_error(eval_one(ParamType::Duration, r#"p > duration("5m")"#, r#""soon""#)));
+    let before = r#"p < timestamp("2023-10-11T10:00:00.000Z")"#;
+    assert_eq!(eval_one(ParamType::Timestamp, before, r#""2023-10-11T09:00:00Z""#), Ok(true));
+    assert_eq!(eval_one(ParamType::Timestamp, before, r#""2023-10-11T11:00:00+00:00""#), Ok(false));
+    assert!(is_error(eval_one(ParamType::Timestamp, before, r#""yesterday""#)));
+    let window = r#"p + duration("1h") > timestamp("2023-10-11T10:30:00Z")"#;
+    assert_eq!(eval_one(ParamType::Timestamp, window, r#""2023-10-11T10:00:00Z""#), Ok(true));
+}
+
+#[test]
+fn ipaddress_in_cidr() {
+    let conditions =
+        model(&[("ip", &[("user_ip", ParamType::IpAddress), ("cidr", ParamType::String)], "user_ip.in_cidr(cidr)")]);
+    let run = |ip: &str, cidr: &str| {
+        let request = context(&format!(r#"{{"user_ip": "{ip}", "cidr": "{cidr}"}}"#));
+        conditions.evaluate(&tuple_condition("ip", "{}"), &request, String::new)
+    };
+    assert_eq!(run("192.168.0.1", "192.168.0.0/24"), Ok(true));
+    assert_eq!(run("192.168.1.1", "192.168.0.0/24"), Ok(false));
+    assert_eq!(run("10.1.2.3", "0.0.0.0/0"), Ok(true));
+    assert_eq!(run("2001:db8::1", "2001:db8::/32"), Ok(true));
+    assert_eq!(run("2001:db9::1", "2001:db8::/32"), Ok(false));
+    assert_eq!(run("10.0.0.1", "2001:db8::/32"), Ok(false));
+    assert!(is_error(run("not-an-ip", "10.0.0.0/8")));
+    assert!(is_error(run("10.0.0.1", "10.0.0.0/33")));
+}
+
+#[test]
+fn lists_maps_and_any() {
+    let list = ParamType::List(Box::new(ParamType::String));
+    assert_eq!(eval_one(list.clone(), r#""b" in p"#, r#"["a", "b"]"#), Ok(true));
+    assert!(is_error(eval_one(list, r#""b" in p"#, r#"["a", 1]"#)));
+    let map = ParamType::Map(Box::new(ParamType::Int));
+    assert_eq!(eval_one(map.clone(), r#"p["a"] == 1"#, r#"{"a": 1}"#), Ok(true));
+    assert!(is_error(eval_one(map, r#"p["a"] == 1"#, r#"{"a": 1.5}"#)));
+    assert_eq!(eval_one(ParamType::Any, r#"p.k == "v""#, r#"{"k": "v"}"#), Ok(true));
+    assert_eq!(eval_one(ParamType::Any, "p == 2.0", "2"), Ok(true));
+}
+
+#[test]
+fn tuple_context_wins_over_request_context() {
+    let conditions = model(&[("c", &[("x", ParamType::Int)], "x < 100")]);
+    let stored = tuple_condition("c", r#"{"x": 10}"#);
+    assert_eq!(conditions.evaluate(&stored, &context(r#"{"x": 500}"#), String::new), Ok(true));
+    let stored = tuple_condition("c", r#"{"x": 500}"#);
+    assert_eq!(conditions.evaluate(&stored, &context(r#"{"x": 10}"#), String::new), Ok(false));
+}
+
+#[test]
+fn undeclared_keys_are_not_bound() {
+    let conditions = model(&[("c", &[("x", ParamType::Int)], "x < 100 && y")]);
+    let result = conditions.evaluate(&tuple_condition("c", "{}"), &context(r#"{"x": 1, "y": true}"#), String::new);
+    assert!(is_error(result));
+    // A value of the wrong type for an undeclared key is ignored.
+    let conditions = model(&[("c", &[("x", ParamType::Int)], "x < 100")]);
+    let result = conditions.evaluate(&tuple_condition("c", "{}"), &context(r#"{"x": 1, "y": "z"}"#), String::new);
+    assert_eq!(result, Ok(true));
+}
+
+#[test]
+fn missing_parameter_names_the_tuple_and_parameters() {
+    let conditions = model(&[("c", &[("x", ParamType::Int), ("y", ParamType::Int)], "x < 100 && y < 50")]);
+    let result =
+        conditions.evaluate(&tuple_condition("c", "{}"), &Context::new(), || "document:1#viewer@user:anne".to_string());
+    assert_eq!(
+        result.map_err(|e| e.to_string()),
+        Err("failed to evaluate relationship condition 'c': tuple 'document:1#viewer@user:anne' is missing \
+             context parameters '[x y]'"
+            .to_string())
+    );
+    // As in OpenFGA, every declared parameter must be bound, even one a short-circuit skips.
+    let conditions = model(&[("c", &[("x", ParamType::Int), ("y", ParamType::Int)], "x < 100 || y < 50")]);
+    let result = conditions.evaluate(&tuple_condition("c", "{}"), &context(r#"{"x": 1}"#), || "d:1#v@u:a".into());
+    assert_eq!(
+        result.map_err(|e| e.to_string()),
+        Err("failed to evaluate relationship condition 'c': tuple 'd:1#v@u:a' is missing context parameters '[y]'"
+            .to_string())
+    );
+}
+
+#[test]
+fn non_bool_result_is_an_error() {
+    let result = eval_one(ParamType::Int, "p + 1", "1");
+    assert!(matches!(&result, Err(EvalError::Condition { message, .. }) if message.contains("bool")), "{result:?}");
+}
+
+#[test]
+fn unknown_condition_and_bad_expression_are_errors() {
+    let conditions = model(&[("bad", &[("x", ParamType::Int)], "x <")]);
+    assert!(is_error(conditions.evaluate(&tuple_condition("bad", "{}"), &context(r#"{"x": 1}"#), String::new)));
+    assert!(is_error(conditions.evaluate(&tuple_condition("nope", "{}"), &Context::new(), String::new)));
+}
