@@ -189,3 +189,19 @@ condition ts_less_than(ts: timestamp) {
     assert!(!check(&engine, &store, "group:1", "member", "user:anne"), "stale `user:*` tuple counted");
     assert_eq!(list_objects(&engine, &store, "group", "member", "user:anne"), Vec::<String>::new());
 }
+
+/// Two usersets on objects no tuple names (`group:a`, `group:b`) once shared the index's id for
+/// unknown objects, so `group:b#member` was taken to be `member` of `group:a`.
+#[test]
+fn unknown_userset_is_not_member_of_another_unknown_object() {
+    let engine = Engine::in_memory();
+    let model = "model
+  schema 1.1
+type user
+type group
+  relations
+    define member: [user, group#member]";
+    let store = store_with(&engine, model, &[]);
+    assert!(!check(&engine, &store, "group:a", "member", "group:b#member"));
+    assert!(check(&engine, &store, "group:a", "member", "group:a#member"));
+}

@@ -6,7 +6,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
-use super::{EvalError, Evaluator};
+use super::{EvalError, Evaluator, UNKNOWN};
 use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
 
@@ -101,7 +101,10 @@ impl Checker<'_, '_> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let user = self.user;
+        // Two names the index has never seen share the id UNKNOWN without being equal; the engine
+        // settles that case by name before evaluating.
         if user.kind.relation != NO_RELATION
+            && user.object != UNKNOWN
             && (object_type, object, relation) == (user.kind.subject_type, user.object, user.kind.relation)
         {
             return Ok(Decision::Allowed);

@@ -406,6 +406,7 @@ impl UserLister<'_, '_> {
         self.state.in_progress.remove(&key);
         let mut result = result?;
         if self.filter.relation != NO_RELATION
+            && object != UNKNOWN
             && (object_type, relation) == (self.filter.subject_type, self.filter.relation)
         {
             result.ids.insert(object);
