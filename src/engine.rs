@@ -7,10 +7,10 @@
 //! Must not import `api`; it is the only module that imports `store`.
 
 use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
-use crate::index::{Index, Overlay, SubjectKey, View, NO_RELATION, WILDCARD};
+use crate::index::{Index, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
-use crate::tuple::{Context, ObjectRef, Subject, Tuple};
+use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -487,7 +487,7 @@ impl Engine {
         store_id: &str,
         model_id: Option<&str>,
         contextual_tuples: &[Tuple],
-        f: impl FnOnce(&Model, &CompiledModel, View<'_>, u64) -> Result<T, EngineError>,
+        f: impl FnOnce(&CompiledModel, View<'_>) -> Result<T, EngineError>,
     ) -> Result<Answer<T>, EngineError> {
         let state = self.store(store_id)?;
         let data = state.data.read();
@@ -496,41 +496,34 @@ impl Engine {
             validate_tuple(&version.model, tuple)
                 .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
         }
-        let revision = data.revision;
         let value = if contextual_tuples.is_empty() {
-            f(&version.model, &version.compiled, View::new(&data.index), revision)?
+            f(&version.compiled, View::new(&data.index))?
         } else {
             let overlay = Overlay::new(&data.index, contextual_tuples);
-            f(&version.model, &version.compiled, overlay.view(&data.index), revision)?
+            f(&version.compiled, overlay.view(&data.index))?
         };
-        Ok(Answer { value, revision })
+        Ok(Answer { value, revision: data.revision })
     }
 
     /// Answers a check.
     pub fn check(&self, store_id: &str, request: &CheckRequest) -> Result<Answer<bool>, EngineError> {
-        let object: ObjectRef = request.object.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
-        let user: Subject = request.user.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
-        self.with_snapshot(
-            store_id,
-            request.model_id.as_deref(),
-            &request.contextual_tuples,
-            |model, compiled, view, _| {
-                // OpenFGA answers every malformed check with `validation_error`, unlike list calls.
-                validate_object_relation(model, &object.object_type, &request.relation).map_err(as_validation)?;
-                validate_user(model, &user).map_err(as_validation)?;
-                if let Subject::Userset { object: user_object, relation } = &user {
-                    if *user_object == object && *relation == request.relation {
-                        return Ok(true);
-                    }
-                }
-                let evaluator =
-                    Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
-                let (object_type, relation, user_key) =
-                    resolve(&evaluator, &object.object_type, &request.relation, &user)?;
-                let object_id = evaluator.object_id(object_type, &object.id);
-                Ok(eval::check(&evaluator, object_type, object_id, relation, user_key)?)
-            },
-        )
+        let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
+        let user = split_subject(&request.user).map_err(as_input_error)?;
+        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            // OpenFGA answers every malformed check with `validation_error`, unlike list calls.
+            let (object_type_id, relation) =
+                resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
+            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
+            // A userset holds its own relation, whether or not any tuple names its object.
+            if user.relation == Some(request.relation.as_str())
+                && (user.subject_type, user.id) == (object_type, Some(object_id))
+            {
+                return Ok(true);
+            }
+            let object = evaluator.object_id(object_type_id, object_id);
+            Ok(eval::check(&evaluator, object_type_id, object, relation, user_key)?)
+        })
     }
 
     /// Lists the objects of a type on which the user holds the relation, sorted.
@@ -539,89 +532,66 @@ impl Engine {
         store_id: &str,
         request: &ListObjectsRequest,
     ) -> Result<Answer<Vec<String>>, EngineError> {
-        let user: Subject = request.user.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
-        self.with_snapshot(
-            store_id,
-            request.model_id.as_deref(),
-            &request.contextual_tuples,
-            |model, compiled, view, _| {
-                validate_object_relation(model, &request.object_type, &request.relation)?;
-                validate_user(model, &user).map_err(as_validation)?;
-                let evaluator =
-                    Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
-                let (object_type, relation, user_key) =
-                    resolve(&evaluator, &request.object_type, &request.relation, &user)?;
-                let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
-                let mut names: Vec<String> = objects
-                    .iter()
-                    .filter_map(|id| view.object_name(object_type, id))
-                    .map(|id| format!("{}:{id}", request.object_type))
-                    .collect();
-                names.sort();
-                Ok(names)
-            },
-        )
+        let user = split_subject(&request.user).map_err(as_input_error)?;
+        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let (object_type, relation) = resolve_object_relation(&evaluator, &request.object_type, &request.relation)?;
+            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
+            let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
+            let mut names: Vec<String> = objects
+                .iter()
+                .filter_map(|id| view.object_name(object_type, id))
+                .map(|id| format!("{}:{id}", request.object_type))
+                .collect();
+            names.sort();
+            Ok(names)
+        })
     }
 
     /// Lists the subjects matching the filter that hold the relation on the object, sorted.
     pub fn list_users(&self, store_id: &str, request: &ListUsersRequest) -> Result<Answer<Vec<Subject>>, EngineError> {
-        let object: ObjectRef = request.object.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        let object: ObjectRef = request.object.parse().map_err(as_input_error)?;
         let [filter] = request.user_filters.as_slice() else {
             return Err(EngineError::Validation("list users takes exactly one user filter".into()));
         };
-        self.with_snapshot(
-            store_id,
-            request.model_id.as_deref(),
-            &request.contextual_tuples,
-            |model, compiled, view, _| {
-                validate_object_relation(model, &object.object_type, &request.relation)?;
-                if model.type_def(&filter.type_name).is_none() {
-                    return Err(EngineError::TypeNotFound(filter.type_name.clone()));
-                }
-                if let Some(relation) = &filter.relation {
-                    validate_object_relation(model, &filter.type_name, relation)?;
-                }
-                let evaluator =
-                    Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
-                let missing = || EngineError::TypeNotFound(filter.type_name.clone());
-                let filter_type = view.type_id(&filter.type_name).ok_or_else(missing)?;
-                let filter_relation = match &filter.relation {
-                    Some(r) => view.relation_id(r).ok_or_else(missing)?,
-                    None => NO_RELATION,
-                };
-                let (object_type, relation) =
-                    resolve_object_relation(&evaluator, &object.object_type, &request.relation)?;
-                let object_id = evaluator.object_id(object_type, &object.id);
-                let users = eval::list_users(
-                    &evaluator,
-                    object_type,
-                    object_id,
-                    relation,
-                    UserFilter { subject_type: filter_type, relation: filter_relation },
-                )?;
-                let mut subjects: Vec<Subject> = Vec::new();
-                if object_id == UNKNOWN
-                    && filter_type == object_type
-                    && filter.relation.as_deref() == Some(&request.relation)
-                {
-                    subjects.push(Subject::Userset { object: object.clone(), relation: request.relation.clone() });
-                }
-                if users.wildcard && filter.relation.is_none() {
-                    subjects.push(Subject::Wildcard(filter.type_name.clone()));
-                }
-                for id in &users.ids {
-                    let Some(name) = view.object_name(filter_type, id) else { continue };
-                    let subject_object = ObjectRef::new(filter.type_name.clone(), name);
-                    subjects.push(match &filter.relation {
-                        Some(relation) => Subject::Userset { object: subject_object, relation: relation.clone() },
-                        None => Subject::Object(subject_object),
-                    });
-                }
-                subjects.sort();
-                subjects.dedup();
-                Ok(subjects)
-            },
-        )
+        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let (object_type, relation) = resolve_object_relation(&evaluator, &object.object_type, &request.relation)?;
+            let filter_type = resolve_type(&evaluator, &filter.type_name)?;
+            let filter_relation = match &filter.relation {
+                Some(r) => resolve_object_relation(&evaluator, &filter.type_name, r)?.1,
+                None => NO_RELATION,
+            };
+            let object_id = evaluator.object_id(object_type, &object.id);
+            let users = eval::list_users(
+                &evaluator,
+                object_type,
+                object_id,
+                relation,
+                UserFilter { subject_type: filter_type, relation: filter_relation },
+            )?;
+            let mut subjects: Vec<Subject> = Vec::new();
+            if object_id == UNKNOWN
+                && filter_type == object_type
+                && filter.relation.as_deref() == Some(&request.relation)
+            {
+                subjects.push(Subject::Userset { object: object.clone(), relation: request.relation.clone() });
+            }
+            if users.wildcard && filter.relation.is_none() {
+                subjects.push(Subject::Wildcard(filter.type_name.clone()));
+            }
+            for id in &users.ids {
+                let Some(name) = view.object_name(filter_type, id) else { continue };
+                let subject_object = ObjectRef::new(filter.type_name.clone(), name);
+                subjects.push(match &filter.relation {
+                    Some(relation) => Subject::Userset { object: subject_object, relation: relation.clone() },
+                    None => Subject::Object(subject_object),
+                });
+            }
+            subjects.sort();
+            subjects.dedup();
+            Ok(subjects)
+        })
     }
 
     /// Expands a relation on an object one level.
@@ -633,10 +603,9 @@ impl Engine {
         model_id: Option<&str>,
         contextual_tuples: &[Tuple],
     ) -> Result<Answer<ExpandNode>, EngineError> {
-        let object: ObjectRef = object.parse().map_err(|e| EngineError::Validation(format!("{e}")))?;
+        let object: ObjectRef = object.parse().map_err(as_input_error)?;
         let context = Context::new();
-        self.with_snapshot(store_id, model_id, contextual_tuples, |model, compiled, view, _| {
-            validate_object_relation(model, &object.object_type, relation)?;
+        self.with_snapshot(store_id, model_id, contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &context };
             let (object_type, relation_id) = resolve_object_relation(&evaluator, &object.object_type, relation)?;
             let object_id = evaluator.object_id(object_type, &object.id);
@@ -716,49 +685,49 @@ fn as_validation(error: EngineError) -> EngineError {
     }
 }
 
-fn validate_object_relation(model: &Model, type_name: &str, relation: &str) -> Result<(), EngineError> {
-    let type_def = model.type_def(type_name).ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))?;
-    type_def.relation(relation).map(|_| ()).ok_or_else(|| EngineError::RelationNotFound {
-        type_name: type_name.to_string(),
-        relation: relation.to_string(),
-    })
+fn as_input_error(error: crate::tuple::TupleError) -> EngineError {
+    EngineError::Validation(error.to_string())
 }
 
-fn validate_user(model: &Model, user: &Subject) -> Result<(), EngineError> {
-    match user {
-        Subject::Userset { object, relation } => validate_object_relation(model, &object.object_type, relation),
-        _ => model
-            .type_def(user.subject_type())
-            .map(|_| ())
-            .ok_or_else(|| EngineError::TypeNotFound(user.subject_type().to_string())),
-    }
+/// The id of a type the request's model defines.
+fn resolve_type(evaluator: &Evaluator<'_>, type_name: &str) -> Result<TypeId, EngineError> {
+    evaluator
+        .view
+        .type_id(type_name)
+        .filter(|&id| evaluator.model.has_type(id))
+        .ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))
 }
 
+/// The ids of a relation the request's model defines on a type.
 fn resolve_object_relation(
     evaluator: &Evaluator<'_>,
     type_name: &str,
     relation: &str,
-) -> Result<(u32, u32), EngineError> {
-    let object_type =
-        evaluator.view.type_id(type_name).ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))?;
-    let relation_id = evaluator.view.relation_id(relation).ok_or_else(|| EngineError::RelationNotFound {
-        type_name: type_name.to_string(),
-        relation: relation.to_string(),
-    })?;
-    Ok((object_type, relation_id))
+) -> Result<(TypeId, RelationId), EngineError> {
+    let object_type = resolve_type(evaluator, type_name)?;
+    evaluator
+        .view
+        .relation_id(relation)
+        .filter(|&id| evaluator.model.relation(object_type, id).is_some())
+        .map(|id| (object_type, id))
+        .ok_or_else(|| EngineError::RelationNotFound {
+            type_name: type_name.to_string(),
+            relation: relation.to_string(),
+        })
 }
 
-fn resolve(
-    evaluator: &Evaluator<'_>,
-    type_name: &str,
-    relation: &str,
-    user: &Subject,
-) -> Result<(u32, u32, SubjectKey), EngineError> {
-    let (object_type, relation_id) = resolve_object_relation(evaluator, type_name, relation)?;
-    let user_key =
-        evaluator.subject_key(user).ok_or_else(|| EngineError::TypeNotFound(user.subject_type().to_string()))?;
-    debug_assert!(user_key.object != WILDCARD || matches!(user, Subject::Wildcard(_)));
-    Ok((object_type, relation_id, user_key))
+/// The index key of a request's user, after checking its type (and relation) against the model;
+/// an id no tuple names resolves to [`UNKNOWN`].
+fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<SubjectKey, EngineError> {
+    let (subject_type, relation) = match user.relation {
+        Some(relation) => resolve_object_relation(evaluator, user.subject_type, relation)?,
+        None => (resolve_type(evaluator, user.subject_type)?, NO_RELATION),
+    };
+    let object = match user.id {
+        Some(id) => evaluator.object_id(subject_type, id),
+        None => WILDCARD,
+    };
+    Ok(SubjectKey { kind: SubjectKind { subject_type, relation }, object })
 }
 
 /// Checks a tuple against the model's types, relations and type restrictions, as OpenFGA does.

@@ -60,13 +60,19 @@ pub fn valid_relation(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(|c| c == ':' || c == '#' || c == '@' || c == '*' || c.is_whitespace())
 }
 
+/// Reads `type:id` without copying: the one parser behind `ObjectRef::from_str`.
+pub fn split_object(s: &str) -> Result<(&str, &str), TupleError> {
+    match s.split_once(':') {
+        Some((t, id)) if valid_type(t) && valid_id(id) => Ok((t, id)),
+        _ => Err(TupleError::Object(s.to_string())),
+    }
+}
+
 impl FromStr for ObjectRef {
     type Err = TupleError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.split_once(':') {
-            Some((t, id)) if valid_type(t) && valid_id(id) => Ok(ObjectRef::new(t, id)),
-            _ => Err(TupleError::Object(s.to_string())),
-        }
+        let (object_type, id) = split_object(s)?;
+        Ok(ObjectRef::new(object_type, id))
     }
 }
 
@@ -111,27 +117,50 @@ impl Subject {
     }
 }
 
+/// A subject read from text without copying (see [`split_subject`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectText<'a> {
+    /// The subject's type.
+    pub subject_type: &'a str,
+    /// The object id; `None` for the wildcard `type:*`.
+    pub id: Option<&'a str>,
+    /// The userset relation, for `type:id#relation`.
+    pub relation: Option<&'a str>,
+}
+
+/// Reads `type:id`, `type:*` or `type:id#relation` without copying: the one parser behind
+/// `Subject::from_str`.
+pub fn split_subject(s: &str) -> Result<SubjectText<'_>, TupleError> {
+    let bad = || TupleError::Subject(s.to_string());
+    let (subject_type, rest) = s.split_once(':').ok_or_else(bad)?;
+    if !valid_type(subject_type) {
+        return Err(bad());
+    }
+    if rest == "*" {
+        return Ok(SubjectText { subject_type, id: None, relation: None });
+    }
+    let (id, relation) = match rest.split_once('#') {
+        Some((id, relation)) if valid_relation(relation) => (id, Some(relation)),
+        Some(_) => return Err(bad()),
+        None => (rest, None),
+    };
+    if !valid_id(id) {
+        return Err(bad());
+    }
+    Ok(SubjectText { subject_type, id: Some(id), relation })
+}
+
 impl FromStr for Subject {
     type Err = TupleError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || TupleError::Subject(s.to_string());
-        let (t, rest) = s.split_once(':').ok_or_else(bad)?;
-        if !valid_type(t) {
-            return Err(bad());
-        }
-        if rest == "*" {
-            return Ok(Subject::Wildcard(t.to_string()));
-        }
-        match rest.split_once('#') {
-            Some((id, rel)) => {
-                if !valid_id(id) || !valid_relation(rel) {
-                    return Err(bad());
-                }
-                Ok(Subject::Userset { object: ObjectRef::new(t, id), relation: rel.to_string() })
+        let text = split_subject(s)?;
+        Ok(match (text.id, text.relation) {
+            (None, _) => Subject::Wildcard(text.subject_type.to_string()),
+            (Some(id), None) => Subject::Object(ObjectRef::new(text.subject_type, id)),
+            (Some(id), Some(relation)) => {
+                Subject::Userset { object: ObjectRef::new(text.subject_type, id), relation: relation.to_string() }
             }
-            None if valid_id(rest) => Ok(Subject::Object(ObjectRef::new(t, rest))),
-            None => Err(bad()),
-        }
+        })
     }
 }
 

@@ -106,6 +106,11 @@ impl CompiledModel {
         compiled
     }
 
+    /// True if the model defines the type.
+    pub(crate) fn has_type(&self, object_type: TypeId) -> bool {
+        self.types.contains_key(&object_type)
+    }
+
     /// A relation of a type, if the model defines it.
     pub(crate) fn relation(&self, object_type: TypeId, relation: RelationId) -> Option<&CompiledRelation> {
         self.relations.get(&(object_type, relation))

@@ -29,8 +29,8 @@ pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 
-use crate::index::{ObjectId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
-use crate::tuple::{Context, Subject, TupleCondition};
+use crate::index::{ObjectId, SubjectKey, TypeId, View};
+use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
 pub(crate) const UNKNOWN: ObjectId = u32::MAX - 1;
@@ -62,23 +62,6 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    /// The index key of a subject (unknown names get [`UNKNOWN`]); `None` if its type or
-    /// relation is not interned.
-    pub(crate) fn subject_key(&self, subject: &Subject) -> Option<SubjectKey> {
-        let subject_type = self.view.type_id(subject.subject_type())?;
-        let relation = match subject.relation() {
-            Some(r) => self.view.relation_id(r)?,
-            None => NO_RELATION,
-        };
-        let object = match subject {
-            Subject::Wildcard(_) => WILDCARD,
-            Subject::Object(o) | Subject::Userset { object: o, .. } => {
-                self.view.object_id(subject_type, &o.id).unwrap_or(UNKNOWN)
-            }
-        };
-        Some(SubjectKey { kind: SubjectKind { subject_type, relation }, object })
-    }
-
     /// The object id of a name in a type, [`UNKNOWN`] if never seen.
     pub(crate) fn object_id(&self, object_type: TypeId, name: &str) -> ObjectId {
         self.view.object_id(object_type, name).unwrap_or(UNKNOWN)
