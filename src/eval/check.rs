@@ -239,28 +239,13 @@ impl Checker<'_, '_> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
-        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else {
-            return Ok(Decision::Denied);
-        };
         let mut outcome = AnyOf::default();
-        for (kind, parents) in evaluator.view.forward(object_type, tupleset, object) {
-            if kind.relation != NO_RELATION
-                || !tupleset_definition.admits(kind).objects
-                || evaluator.model.relation(kind.subject_type, computed).is_none()
-            {
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            if !outcome.holds(evaluator.tuple_holds(object_type, tupleset, object, parent)) {
                 continue;
             }
-            for parent in parents {
-                if parent == WILDCARD {
-                    continue;
-                }
-                let key = SubjectKey { kind, object: parent };
-                if !outcome.holds(evaluator.tuple_holds(object_type, tupleset, object, key)) {
-                    continue;
-                }
-                if outcome.allowed(self.dispatch(kind.subject_type, parent, computed, depth)) {
-                    return Ok(Decision::Allowed);
-                }
+            if outcome.allowed(self.dispatch(parent.kind.subject_type, parent.object, computed, depth)) {
+                return Ok(Decision::Allowed);
             }
         }
         outcome.finish()

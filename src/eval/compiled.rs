@@ -111,6 +111,23 @@ impl CompiledModel {
         self.types.contains_key(&object_type)
     }
 
+    /// The subject kinds `computed from tupleset` follows on `object_type`: plain objects the
+    /// tupleset admits, of types that define `computed`.
+    pub(crate) fn parent_kinds(
+        &self,
+        object_type: TypeId,
+        tupleset: RelationId,
+        computed: RelationId,
+    ) -> impl Iterator<Item = SubjectKind> + '_ {
+        self.relation(object_type, tupleset)
+            .into_iter()
+            .flat_map(|definition| definition.direct.iter())
+            .filter(move |(kind, admits)| {
+                kind.relation == NO_RELATION && admits.objects && self.relation(kind.subject_type, computed).is_some()
+            })
+            .map(|(kind, _)| *kind)
+    }
+
     /// A relation of a type, if the model defines it.
     pub(crate) fn relation(&self, object_type: TypeId, relation: RelationId) -> Option<&CompiledRelation> {
         self.relations.get(&(object_type, relation))

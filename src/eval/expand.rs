@@ -6,7 +6,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, WILDCARD};
 
 /// A node of an expand tree; every node is named `type:id#relation`.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,24 +137,12 @@ impl Expander<'_, '_> {
     fn parents(&self, tupleset: RelationId, computed: RelationId) -> Result<Vec<String>, EvalError> {
         let evaluator = self.evaluator;
         let view = evaluator.view;
-        let Some(tupleset_definition) = evaluator.model.relation(self.object_type, tupleset) else {
-            return Ok(Vec::new());
-        };
         let computed_name = view.relation_name(computed).unwrap_or_default();
         let mut usersets = Vec::new();
-        for (kind, parents) in view.forward(self.object_type, tupleset, self.object) {
-            if kind.relation != NO_RELATION
-                || !tupleset_definition.admits(kind).objects
-                || evaluator.model.relation(kind.subject_type, computed).is_none()
-            {
-                continue;
-            }
-            for parent in parents {
-                let key = SubjectKey { kind, object: parent };
-                if parent != WILDCARD && evaluator.tuple_holds(self.object_type, tupleset, self.object, key)? {
-                    if let Some(text) = view.subject(key) {
-                        usersets.push(format!("{text}#{computed_name}"));
-                    }
+        for parent in evaluator.tupleset_parents(self.object_type, self.object, tupleset, computed) {
+            if evaluator.tuple_holds(self.object_type, tupleset, self.object, parent)? {
+                if let Some(text) = view.subject(parent) {
+                    usersets.push(format!("{text}#{computed_name}"));
                 }
             }
         }

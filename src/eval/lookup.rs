@@ -260,17 +260,8 @@ impl ObjectLister<'_, '_> {
         computed: RelationId,
     ) -> Result<RoaringBitmap, EvalError> {
         let evaluator = self.evaluator;
-        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else {
-            return Ok(RoaringBitmap::new());
-        };
         let mut result = RoaringBitmap::new();
-        for &(kind, admits) in &tupleset_definition.direct {
-            if kind.relation != NO_RELATION
-                || !admits.objects
-                || evaluator.model.relation(kind.subject_type, computed).is_none()
-            {
-                continue;
-            }
+        for kind in evaluator.model.parent_kinds(object_type, tupleset, computed) {
             let parents = self.objects(kind.subject_type, computed)?;
             result |= self.objects_naming(object_type, tupleset, kind, &parents)?;
         }
@@ -515,26 +506,11 @@ impl UserLister<'_, '_> {
         depth: u32,
     ) -> Result<UserSet, EvalError> {
         let evaluator = self.evaluator;
-        let Some(tupleset_definition) = evaluator.model.relation(object_type, tupleset) else {
-            return Ok(UserSet::default());
-        };
-        let mut parents = Vec::new();
-        for (kind, subjects) in evaluator.view.forward(object_type, tupleset, object) {
-            if kind.relation != NO_RELATION
-                || !tupleset_definition.admits(kind).objects
-                || evaluator.model.relation(kind.subject_type, computed).is_none()
-            {
+        let mut result = UserSet::default();
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            if !evaluator.tuple_holds(object_type, tupleset, object, parent)? {
                 continue;
             }
-            for parent in subjects {
-                let key = SubjectKey { kind, object: parent };
-                if parent != WILDCARD && evaluator.tuple_holds(object_type, tupleset, object, key)? {
-                    parents.push(key);
-                }
-            }
-        }
-        let mut result = UserSet::default();
-        for parent in parents {
             result.union_with(&self.users(parent.kind.subject_type, parent.object, computed, depth + 1)?);
         }
         Ok(result)

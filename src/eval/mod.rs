@@ -29,7 +29,7 @@ pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 
-use crate::index::{ObjectId, SubjectKey, TypeId, View};
+use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, View, WILDCARD};
 use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
@@ -65,6 +65,27 @@ impl<'a> Evaluator<'a> {
     /// The object id of a name in a type, [`UNKNOWN`] if never seen.
     pub(crate) fn object_id(&self, object_type: TypeId, name: &str) -> ObjectId {
         self.view.object_id(object_type, name).unwrap_or(UNKNOWN)
+    }
+
+    /// The parents `computed from tupleset` follows from one object: its tupleset tuples whose
+    /// subject kind [`CompiledModel::parent_kinds`] admits (a wildcard is never a parent).
+    pub(crate) fn tupleset_parents(
+        &self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+    ) -> impl Iterator<Item = SubjectKey> + 'a {
+        let model = self.model;
+        self.view
+            .forward(object_type, tupleset, object)
+            .filter(move |(kind, _)| model.parent_kinds(object_type, tupleset, computed).any(|k| k == *kind))
+            .flat_map(|(kind, parents)| {
+                parents
+                    .iter()
+                    .filter(|&parent| parent != WILDCARD)
+                    .map(move |parent| SubjectKey { kind, object: parent })
+            })
     }
 
     /// Whether the condition of tuple (object type, relation, object, subject) holds, with the
