@@ -70,6 +70,22 @@ pub struct TypeRestriction {
     pub condition: Option<String>,
 }
 
+/// DSL form: `user`, `user:*`, `group#member`, `user with cond`.
+impl std::fmt::Display for TypeRestriction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.type_name)?;
+        if self.wildcard {
+            f.write_str(":*")?;
+        } else if let Some(relation) = &self.relation {
+            write!(f, "#{relation}")?;
+        }
+        if let Some(condition) = &self.condition {
+            write!(f, " with {condition}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The rewrite IR: how a relation's subjects are computed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rewrite {

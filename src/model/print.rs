@@ -83,23 +83,8 @@ fn operands(children: &[Rewrite], rel: &RelationDef, allow_this: bool, sep: &str
 }
 
 fn direct(restrictions: &[TypeRestriction]) -> String {
-    let parts: Vec<String> = restrictions.iter().map(restriction).collect();
+    let parts: Vec<String> = restrictions.iter().map(ToString::to_string).collect();
     format!("[{}]", parts.join(", "))
-}
-
-fn restriction(r: &TypeRestriction) -> String {
-    let mut s = r.type_name.clone();
-    if r.wildcard {
-        s.push_str(":*");
-    } else if let Some(rel) = &r.relation {
-        s.push('#');
-        s.push_str(rel);
-    }
-    if let Some(c) = &r.condition {
-        s.push_str(" with ");
-        s.push_str(c);
-    }
-    s
 }
 
 fn condition_block(c: &ConditionDef) -> String {

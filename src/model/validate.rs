@@ -8,7 +8,7 @@
 //! Must not import anything outside `model`.
 
 use super::dsl::SourceMap;
-use super::{Model, RelationDef, Rewrite, SchemaError, SchemaErrorKind, Span, TypeDef, TypeRestriction};
+use super::{Model, RelationDef, Rewrite, SchemaError, SchemaErrorKind, Span, TypeDef};
 use std::collections::{HashSet, VecDeque};
 
 const TYPE_RULE: &str = r"^[^:#@\*\s]{1,254}$";
@@ -31,22 +31,6 @@ pub(super) fn validate(model: &Model, source: Option<&SourceMap>) -> Result<(), 
     } else {
         Err(v.errors)
     }
-}
-
-/// `user`, `user:*`, `group#member`, `user with cond`.
-fn restriction_text(r: &TypeRestriction) -> String {
-    let mut s = r.type_name.clone();
-    if r.wildcard {
-        s.push_str(":*");
-    } else if let Some(rel) = &r.relation {
-        s.push('#');
-        s.push_str(rel);
-    }
-    if let Some(c) = &r.condition {
-        s.push_str(" with ");
-        s.push_str(c);
-    }
-    s
 }
 
 fn valid_name(name: &str, max: usize) -> bool {
@@ -182,7 +166,7 @@ impl<'a> Validator<'a> {
             if let Some(rel) = &restr.relation {
                 if target.and_then(|t| t.relation(rel)).is_none() {
                     let msg = format!("`{rel}` is not a valid relation for `{}`.", restr.type_name);
-                    self.push(msg, spans.whole, &restriction_text(restr), "invalid-relation-type");
+                    self.push(msg, spans.whole, &restr.to_string(), "invalid-relation-type");
                 }
             }
         }
@@ -242,7 +226,7 @@ impl<'a> Validator<'a> {
     }
 
     fn duplicate_restrictions(&mut self, i: usize, j: usize, r: &RelationDef) {
-        let texts: Vec<String> = r.directly_related.iter().map(restriction_text).collect();
+        let texts: Vec<String> = r.directly_related.iter().map(ToString::to_string).collect();
         for (k, text) in texts.iter().enumerate() {
             let Some(first) = texts.iter().position(|x| x == text).filter(|&f| f < k) else {
                 continue;
