@@ -16,6 +16,7 @@ use super::{check, EvalError, Evaluator, UNKNOWN};
 use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
 
 /// Fixed-point bookkeeping shared by both lookups, keyed by what each memoizes.
 struct FixedPoint<K, V> {
@@ -107,7 +108,7 @@ struct ObjectLister<'e, 'a> {
     state: FixedPoint<(TypeId, RelationId), RoaringBitmap>,
 }
 
-impl ObjectLister<'_, '_> {
+impl<'a> ObjectLister<'_, 'a> {
     fn run(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
         loop {
             let result = self.objects(object_type, relation)?;
@@ -189,17 +190,18 @@ impl ObjectLister<'_, '_> {
         object_type: TypeId,
         relation: RelationId,
         subject: SubjectKey,
-    ) -> Result<RoaringBitmap, EvalError> {
+    ) -> Result<Cow<'a, RoaringBitmap>, EvalError> {
         let evaluator = self.evaluator;
-        let mut objects = evaluator.view.reverse(object_type, relation, subject).into_owned();
+        let mut objects = evaluator.view.reverse(object_type, relation, subject);
         if evaluator.view.has_conditions(object_type, relation) {
-            for (object, key, condition) in evaluator.view.conditional_tuples(object_type, relation) {
-                if key == subject
-                    && objects.contains(object)
-                    && !evaluator.condition_holds(object_type, relation, object, key, condition)?
-                {
-                    objects.remove(object);
+            let mut failing = RoaringBitmap::new();
+            for object in objects.iter() {
+                if !evaluator.tuple_holds(object_type, relation, object, subject)? {
+                    failing.insert(object);
                 }
+            }
+            if !failing.is_empty() {
+                *objects.to_mut() -= failing;
             }
         }
         Ok(objects)
@@ -219,14 +221,14 @@ impl ObjectLister<'_, '_> {
                     continue;
                 }
                 if admits.objects && user.object != WILDCARD && user.object != UNKNOWN {
-                    result |= self.reverse(object_type, relation, user)?;
+                    result |= &*self.reverse(object_type, relation, user)?;
                 }
                 if admits.wildcard {
-                    result |= self.reverse(object_type, relation, SubjectKey { kind, object: WILDCARD })?;
+                    result |= &*self.reverse(object_type, relation, SubjectKey { kind, object: WILDCARD })?;
                 }
             } else if admits.objects {
                 if kind == user.kind && user.object != UNKNOWN {
-                    result |= self.reverse(object_type, relation, user)?;
+                    result |= &*self.reverse(object_type, relation, user)?;
                 }
                 let holders = self.objects(kind.subject_type, kind.relation)?;
                 result |= self.objects_naming(object_type, relation, kind, &holders)?;
@@ -248,7 +250,7 @@ impl ObjectLister<'_, '_> {
             if subject == WILDCARD {
                 continue;
             }
-            result |= self.reverse(object_type, relation, SubjectKey { kind, object: subject })?;
+            result |= &*self.reverse(object_type, relation, SubjectKey { kind, object: subject })?;
         }
         Ok(result)
     }

@@ -422,17 +422,6 @@ impl<'a> View<'a> {
         base.is_some_and(|t| !t.conditions.is_empty()) || overlay.is_some_and(|t| !t.conditions.is_empty())
     }
 
-    /// The conditional tuples of (object type, relation).
-    pub(crate) fn conditional_tuples(
-        &self,
-        object_type: TypeId,
-        relation: RelationId,
-    ) -> impl Iterator<Item = (ObjectId, SubjectKey, &'a TupleCondition)> + 'a {
-        let (base, overlay) = self.tables(object_type, relation);
-        let entries = |table: Option<&'a Table>| table.into_iter().flat_map(|t| t.conditions.iter());
-        entries(base).chain(entries(overlay)).map(|(&(object, subject), condition)| (object, subject, condition))
-    }
-
     /// The text form of an interned tuple.
     pub(crate) fn tuple(
         &self,
