@@ -14,16 +14,23 @@
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, UNKNOWN};
 use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
-use roaring::RoaringBitmap;
-use rustc_hash::{FxHashMap, FxHashSet};
+use roaring::{MultiOps, RoaringBitmap};
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 
 /// Fixed-point bookkeeping shared by both lookups, keyed by what each memoizes.
+///
+/// A key being computed sits on `stack`. Reading a key that is on the stack (a cycle) returns its
+/// value from the previous round and marks how deep the cycle reached; the key that closes the
+/// cycle is then re-evaluated, alone, until its value stops changing. A key whose value depended
+/// on a key still lower on the stack is not memoized: it is recomputed in that key's next round.
 struct FixedPoint<K, V> {
     done: FxHashMap<K, V>,
-    previous: FxHashMap<K, V>,
-    in_progress: FxHashSet<K>,
-    cycle: bool,
+    partial: FxHashMap<K, V>,
+    /// Keys being computed, each with whether a cycle reached it in its current round.
+    stack: Vec<(K, bool)>,
+    /// The lowest stack position a cycle reached in the current round of the current key.
+    low: usize,
     cycle_under_subtraction: bool,
     subtract_depth: u32,
     relaxed: bool,
@@ -33,13 +40,28 @@ struct FixedPoint<K, V> {
 /// Fixed-point rounds before a lookup falls back to confirming candidates with `check`.
 const MAX_ROUNDS: u32 = 10_000;
 
+/// What [`FixedPoint::enter`] found for a key.
+enum Entered<V> {
+    /// Its value (final, or the previous round's for a key in a cycle).
+    Known(V),
+    /// It must be computed; pass the frame to `settled` after each round and to `leave` at the end.
+    Compute(Frame),
+}
+
+/// One key's computation in progress.
+struct Frame {
+    position: usize,
+    outer_low: usize,
+    low_seen: usize,
+}
+
 impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint<K, V> {
     fn new() -> Self {
         FixedPoint {
             done: FxHashMap::default(),
-            previous: FxHashMap::default(),
-            in_progress: FxHashSet::default(),
-            cycle: false,
+            partial: FxHashMap::default(),
+            stack: Vec::new(),
+            low: usize::MAX,
             cycle_under_subtraction: false,
             subtract_depth: 0,
             relaxed: false,
@@ -47,23 +69,33 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint
         }
     }
 
-    /// The memoized value, or the previous round's value for a key still being computed.
-    fn lookup(&mut self, key: &K) -> Option<V> {
+    fn enter(&mut self, key: &K) -> Entered<V> {
         if let Some(value) = self.done.get(key) {
-            return Some(value.clone());
+            return Entered::Known(value.clone());
         }
-        if self.in_progress.contains(key) {
-            self.cycle = true;
+        if let Some(position) = self.stack.iter().position(|(k, _)| k == key) {
+            self.stack[position].1 = true;
+            self.low = self.low.min(position);
             if self.subtract_depth > 0 {
                 self.cycle_under_subtraction = true;
             }
-            return Some(self.previous.get(key).cloned().unwrap_or_default());
+            return Entered::Known(self.partial.get(key).cloned().unwrap_or_default());
         }
-        None
+        let frame = Frame { position: self.stack.len(), outer_low: self.low, low_seen: usize::MAX };
+        self.stack.push((key.clone(), false));
+        self.low = usize::MAX;
+        Entered::Compute(frame)
     }
 
-    /// Starts another round; true if the last one changed nothing (the fixed point is reached).
-    fn next_round(&mut self) -> bool {
+    /// Records one round's value of the key on top of the stack; true when no further round is
+    /// needed (no cycle came back to it, or its value stopped changing).
+    fn settled(&mut self, frame: &mut Frame, value: &V) -> bool {
+        frame.low_seen = frame.low_seen.min(std::mem::replace(&mut self.low, usize::MAX));
+        let (key, reached) = &mut self.stack[frame.position];
+        let cyclic = std::mem::replace(reached, false);
+        if !cyclic || self.cycle_under_subtraction || self.partial.get(key) == Some(value) {
+            return true;
+        }
         self.rounds += 1;
         if self.rounds > MAX_ROUNDS {
             // A monotone system over finite sets converges long before this; if it has not,
@@ -71,10 +103,20 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint
             self.cycle_under_subtraction = true;
             return true;
         }
-        let stable = self.done == self.previous;
-        self.previous = std::mem::take(&mut self.done);
-        self.cycle = false;
-        stable
+        self.partial.insert(key.clone(), value.clone());
+        false
+    }
+
+    fn leave(&mut self, frame: Frame, value: V) {
+        let Some((key, _)) = self.stack.pop() else { return };
+        if frame.low_seen >= frame.position {
+            self.partial.remove(&key);
+            self.done.insert(key, value);
+            self.low = frame.outer_low;
+        } else {
+            self.partial.insert(key, value);
+            self.low = frame.outer_low.min(frame.low_seen);
+        }
     }
 }
 
@@ -86,13 +128,13 @@ pub(crate) fn list_objects(
     user: SubjectKey,
 ) -> Result<RoaringBitmap, EvalError> {
     let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new() };
-    let objects = lister.run(object_type, relation)?;
+    let objects = lister.objects(object_type, relation)?;
     if !lister.state.cycle_under_subtraction {
         return Ok(objects);
     }
     let mut relaxed = ObjectLister { evaluator, user, state: FixedPoint::new() };
     relaxed.state.relaxed = true;
-    let candidates = relaxed.run(object_type, relation)?;
+    let candidates = relaxed.objects(object_type, relation)?;
     let mut confirmed = RoaringBitmap::new();
     for object in &candidates {
         if check(evaluator, object_type, object, relation, user)? {
@@ -109,35 +151,28 @@ struct ObjectLister<'e, 'a> {
 }
 
 impl<'a> ObjectLister<'_, 'a> {
-    fn run(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
-        loop {
-            let result = self.objects(object_type, relation)?;
-            if !self.state.cycle || self.state.cycle_under_subtraction || self.state.next_round() {
-                return Ok(result);
-            }
-        }
-    }
-
     fn objects(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
-        let key = (object_type, relation);
-        if let Some(found) = self.state.lookup(&key) {
-            return Ok(found);
-        }
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(RoaringBitmap::new());
         };
-        self.state.in_progress.insert(key);
-        let result = self.rewrite(object_type, relation, definition, &definition.rewrite);
-        self.state.in_progress.remove(&key);
-        let mut result = result?;
-        let user = self.user;
-        if user.kind.relation != NO_RELATION
-            && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
-            && user.object != UNKNOWN
-        {
-            result.insert(user.object);
-        }
-        self.state.done.insert(key, result.clone());
+        let mut frame = match self.state.enter(&(object_type, relation)) {
+            Entered::Known(found) => return Ok(found),
+            Entered::Compute(frame) => frame,
+        };
+        let result = loop {
+            let mut result = self.rewrite(object_type, relation, definition, &definition.rewrite)?;
+            let user = self.user;
+            if user.kind.relation != NO_RELATION
+                && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
+                && user.object != UNKNOWN
+            {
+                result.insert(user.object);
+            }
+            if self.state.settled(&mut frame, &result) {
+                break result;
+            }
+        };
+        self.state.leave(frame, result.clone());
         Ok(result)
     }
 
@@ -245,14 +280,14 @@ impl<'a> ObjectLister<'_, 'a> {
         kind: SubjectKind,
         subjects: &RoaringBitmap,
     ) -> Result<RoaringBitmap, EvalError> {
-        let mut result = RoaringBitmap::new();
+        // One multi-way union: folding many small bitmaps in one by one re-copies its containers.
+        let mut parts = Vec::new();
         for subject in subjects {
-            if subject == WILDCARD {
-                continue;
+            if subject != WILDCARD {
+                parts.push(self.reverse(object_type, relation, SubjectKey { kind, object: subject })?);
             }
-            result |= &*self.reverse(object_type, relation, SubjectKey { kind, object: subject })?;
         }
-        Ok(result)
+        Ok(parts.iter().map(|part| &**part).union())
     }
 
     fn tuple_to_userset(
@@ -341,13 +376,13 @@ pub(crate) fn list_users(
     filter: UserFilter,
 ) -> Result<UserSet, EvalError> {
     let mut lister = UserLister { evaluator, filter, state: FixedPoint::new() };
-    let users = lister.run(object_type, object, relation)?;
+    let users = lister.users(object_type, object, relation, 0)?;
     if !lister.state.cycle_under_subtraction {
         return Ok(users);
     }
     let mut relaxed = UserLister { evaluator, filter, state: FixedPoint::new() };
     relaxed.state.relaxed = true;
-    let candidates = relaxed.run(object_type, object, relation)?;
+    let candidates = relaxed.users(object_type, object, relation, 0)?;
     let kind = SubjectKind { subject_type: filter.subject_type, relation: filter.relation };
     let mut confirmed = UserSet::default();
     for id in &candidates.ids {
@@ -367,15 +402,6 @@ struct UserLister<'e, 'a> {
 }
 
 impl UserLister<'_, '_> {
-    fn run(&mut self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Result<UserSet, EvalError> {
-        loop {
-            let result = self.users(object_type, object, relation, 0)?;
-            if !self.state.cycle || self.state.cycle_under_subtraction || self.state.next_round() {
-                return Ok(result);
-            }
-        }
-    }
-
     fn users(
         &mut self,
         object_type: TypeId,
@@ -387,24 +413,26 @@ impl UserLister<'_, '_> {
         if depth > limit {
             return Err(EvalError::DepthExceeded { limit });
         }
-        let key = (object_type, object, relation);
-        if let Some(found) = self.state.lookup(&key) {
-            return Ok(found);
-        }
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(UserSet::default());
         };
-        self.state.in_progress.insert(key);
-        let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);
-        self.state.in_progress.remove(&key);
-        let mut result = result?;
-        if self.filter.relation != NO_RELATION
-            && object != UNKNOWN
-            && (object_type, relation) == (self.filter.subject_type, self.filter.relation)
-        {
-            result.ids.insert(object);
-        }
-        self.state.done.insert(key, result.clone());
+        let mut frame = match self.state.enter(&(object_type, object, relation)) {
+            Entered::Known(found) => return Ok(found),
+            Entered::Compute(frame) => frame,
+        };
+        let result = loop {
+            let mut result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
+            if self.filter.relation != NO_RELATION
+                && object != UNKNOWN
+                && (object_type, relation) == (self.filter.subject_type, self.filter.relation)
+            {
+                result.ids.insert(object);
+            }
+            if self.state.settled(&mut frame, &result) {
+                break result;
+            }
+        };
+        self.state.leave(frame, result.clone());
         Ok(result)
     }
 
