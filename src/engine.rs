@@ -538,13 +538,10 @@ impl Engine {
             let (object_type, relation) = resolve_object_relation(&evaluator, &request.object_type, &request.relation)?;
             let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
             let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
-            let mut names: Vec<String> = objects
-                .iter()
-                .filter_map(|id| view.object_name(object_type, id))
-                .map(|id| format!("{}:{id}", request.object_type))
-                .collect();
-            names.sort();
-            Ok(names)
+            // Sort the bare ids (all share the type prefix), then build each `type:id` once.
+            let mut ids: Vec<&str> = objects.iter().filter_map(|id| view.object_name(object_type, id)).collect();
+            ids.sort_unstable();
+            Ok(ids.into_iter().map(|id| [request.object_type.as_str(), ":", id].concat()).collect())
         })
     }
 
