@@ -13,7 +13,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -219,19 +219,20 @@ impl<'a> ObjectLister<'_, 'a> {
     }
 
     /// Objects whose direct tuples on `relation` name `subject`, keeping only tuples whose
-    /// condition holds.
+    /// Objects whose direct tuples on (object type, relation) name `subject`, keeping only
+    /// tuples whose condition holds.
     fn reverse(
         &self,
+        tuples: RelationTuples<'a>,
         object_type: TypeId,
         relation: RelationId,
         subject: SubjectKey,
     ) -> Result<Cow<'a, RoaringBitmap>, EvalError> {
-        let evaluator = self.evaluator;
-        let mut objects = evaluator.view.reverse(object_type, relation, subject);
-        if evaluator.view.has_conditions(object_type, relation) {
+        let mut objects = tuples.reverse(subject);
+        if tuples.has_conditions() {
             let mut failing = RoaringBitmap::new();
             for object in objects.iter() {
-                if !evaluator.tuple_holds(object_type, relation, object, subject)? {
+                if !self.evaluator.tuple_holds(object_type, relation, object, subject)? {
                     failing.insert(object);
                 }
             }
@@ -249,6 +250,7 @@ impl<'a> ObjectLister<'_, 'a> {
         definition: &CompiledRelation,
     ) -> Result<RoaringBitmap, EvalError> {
         let user = self.user;
+        let tuples = self.evaluator.view.relation_tuples(object_type, relation);
         let mut result = RoaringBitmap::new();
         for &(kind, admits) in &definition.direct {
             if kind.relation == NO_RELATION {
@@ -256,14 +258,14 @@ impl<'a> ObjectLister<'_, 'a> {
                     continue;
                 }
                 if admits.objects && user.object != WILDCARD && user.object != UNKNOWN {
-                    result |= &*self.reverse(object_type, relation, user)?;
+                    result |= &*self.reverse(tuples, object_type, relation, user)?;
                 }
                 if admits.wildcard {
-                    result |= &*self.reverse(object_type, relation, SubjectKey { kind, object: WILDCARD })?;
+                    result |= &*self.reverse(tuples, object_type, relation, SubjectKey { kind, object: WILDCARD })?;
                 }
             } else if admits.objects {
                 if kind == user.kind && user.object != UNKNOWN {
-                    result |= &*self.reverse(object_type, relation, user)?;
+                    result |= &*self.reverse(tuples, object_type, relation, user)?;
                 }
                 let holders = self.objects(kind.subject_type, kind.relation)?;
                 result |= self.objects_naming(object_type, relation, kind, &holders)?;
@@ -281,10 +283,11 @@ impl<'a> ObjectLister<'_, 'a> {
         subjects: &RoaringBitmap,
     ) -> Result<RoaringBitmap, EvalError> {
         // One multi-way union: folding many small bitmaps in one by one re-copies its containers.
+        let tuples = self.evaluator.view.relation_tuples(object_type, relation);
         let mut parts = Vec::new();
         for subject in subjects {
             if subject != WILDCARD {
-                parts.push(self.reverse(object_type, relation, SubjectKey { kind, object: subject })?);
+                parts.push(self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?);
             }
         }
         Ok(parts.iter().map(|part| &**part).union())

@@ -315,6 +315,32 @@ impl Overlay {
     }
 }
 
+/// The tuples of one (object type, relation) in both layers of a [`View`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RelationTuples<'a> {
+    base: Option<&'a Table>,
+    overlay: Option<&'a Table>,
+}
+
+impl<'a> RelationTuples<'a> {
+    /// The objects on which `subject` directly holds the relation.
+    pub(crate) fn reverse(&self, subject: SubjectKey) -> Cow<'a, RoaringBitmap> {
+        let base = self.base.and_then(|t| t.reverse.get(&subject));
+        let overlay = self.overlay.and_then(|t| t.reverse.get(&subject));
+        match (base, overlay) {
+            (Some(b), None) => Cow::Borrowed(b),
+            (None, Some(o)) => Cow::Borrowed(o),
+            (Some(b), Some(o)) => Cow::Owned(b | o),
+            (None, None) => Cow::Owned(RoaringBitmap::new()),
+        }
+    }
+
+    /// True if any of these tuples carries a condition.
+    pub(crate) fn has_conditions(&self) -> bool {
+        self.base.is_some_and(|t| !t.conditions.is_empty()) || self.overlay.is_some_and(|t| !t.conditions.is_empty())
+    }
+}
+
 static EMPTY_KINDS: Vec<(SubjectKind, RoaringBitmap)> = Vec::new();
 
 impl<'a> View<'a> {
@@ -385,22 +411,10 @@ impl<'a> View<'a> {
             .any(|(kind, subjects)| kind == subject.kind && subjects.contains(subject.object))
     }
 
-    /// The objects of `object_type` on which `subject` directly holds `relation`.
-    pub(crate) fn reverse(
-        &self,
-        object_type: TypeId,
-        relation: RelationId,
-        subject: SubjectKey,
-    ) -> Cow<'a, RoaringBitmap> {
+    /// The tuples of one (object type, relation) in both layers, for many lookups in a row.
+    pub(crate) fn relation_tuples(&self, object_type: TypeId, relation: RelationId) -> RelationTuples<'a> {
         let (base, overlay) = self.tables(object_type, relation);
-        let base = base.and_then(|t| t.reverse.get(&subject));
-        let overlay = overlay.and_then(|t| t.reverse.get(&subject));
-        match (base, overlay) {
-            (Some(b), None) => Cow::Borrowed(b),
-            (None, Some(o)) => Cow::Borrowed(o),
-            (Some(b), Some(o)) => Cow::Owned(b | o),
-            (None, None) => Cow::Owned(RoaringBitmap::new()),
-        }
+        RelationTuples { base, overlay }
     }
 
     /// The condition on tuple (object, relation, subject), if it has one.
@@ -418,8 +432,7 @@ impl<'a> View<'a> {
 
     /// True if any tuple of (object type, relation) carries a condition.
     pub(crate) fn has_conditions(&self, object_type: TypeId, relation: RelationId) -> bool {
-        let (base, overlay) = self.tables(object_type, relation);
-        base.is_some_and(|t| !t.conditions.is_empty()) || overlay.is_some_and(|t| !t.conditions.is_empty())
+        self.relation_tuples(object_type, relation).has_conditions()
     }
 
     /// The text form of an interned tuple.

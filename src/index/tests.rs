@@ -40,7 +40,7 @@ fn reverse_and_forward_agree() {
         kind: SubjectKind { subject_type: user, relation: NO_RELATION },
         object: view.object_id(user, "anne").unwrap(),
     };
-    let objects = view.reverse(doc, viewer, anne);
+    let objects = view.relation_tuples(doc, viewer).reverse(anne);
     assert_eq!(objects.len(), 2);
     for object in objects.iter() {
         assert!(view.forward_contains(doc, viewer, object, anne));
