@@ -9,6 +9,7 @@ use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
 use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
+use std::borrow::Cow;
 
 /// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
 /// (OpenFGA: a cycle under `but not` must not turn into a grant).
@@ -27,15 +28,51 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Vec::with_capacity(8), reached: Vec::new() };
+    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new() };
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
 struct Checker<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     user: SubjectKey,
-    path: Vec<(TypeId, ObjectId, RelationId)>,
+    path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
+}
+
+/// One step of a check's path: (object type, object, relation).
+type Step = (TypeId, ObjectId, RelationId);
+
+/// Steps kept inline before the path spills to the heap; most checks stay well below it.
+const INLINE_STEPS: usize = 16;
+
+/// The (object, relation) steps on the current path. The first steps live inline, so an
+/// ordinary check allocates nothing to detect cycles.
+#[derive(Default)]
+struct Path {
+    inline: [Step; INLINE_STEPS],
+    len: usize,
+    spill: Vec<Step>,
+}
+
+impl Path {
+    fn contains(&self, step: Step) -> bool {
+        self.inline[..self.len.min(INLINE_STEPS)].contains(&step) || self.spill.contains(&step)
+    }
+
+    fn push(&mut self, step: Step) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = step,
+            None => self.spill.push(step),
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.len > INLINE_STEPS {
+            self.spill.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
 }
 
 /// Folds results with "any allowed wins, else the first error, else a cycle, else denied".
@@ -77,20 +114,24 @@ impl AnyOf {
 }
 
 impl Checker<'_, '_> {
-    /// Every object of `kind`'s type on which the user holds `kind`'s relation, computed once per
-    /// check; `None` when the set cannot be computed here (conditions), so the caller walks instead.
-    fn groups_reached(&mut self, kind: SubjectKind) -> Option<RoaringBitmap> {
-        if let Some((_, reached)) = self.reached.iter().find(|(k, _)| *k == kind) {
-            return reached.clone();
-        }
-        let evaluator = self.evaluator;
-        let reached = if evaluator.view.has_conditions(kind.subject_type, kind.relation) {
-            None
-        } else {
-            list_objects(evaluator, kind.subject_type, kind.relation, self.user).ok()
+    /// The member groups in `members` that the user reaches (holds `kind`'s relation on), from
+    /// one lookup per kind and check; `None` when that set cannot be computed here (conditions),
+    /// so the caller walks every member instead.
+    fn reached_members(&mut self, kind: SubjectKind, members: &RoaringBitmap) -> Option<RoaringBitmap> {
+        let position = match self.reached.iter().position(|(k, _)| *k == kind) {
+            Some(position) => position,
+            None => {
+                let evaluator = self.evaluator;
+                let reached = if evaluator.view.has_conditions(kind.subject_type, kind.relation) {
+                    None
+                } else {
+                    list_objects(evaluator, kind.subject_type, kind.relation, self.user).ok()
+                };
+                self.reached.push((kind, reached));
+                self.reached.len() - 1
+            }
         };
-        self.reached.push((kind, reached.clone()));
-        reached
+        self.reached[position].1.as_ref().map(|reached| members & reached)
     }
 
     fn check(
@@ -109,7 +150,7 @@ impl Checker<'_, '_> {
         {
             return Ok(Decision::Allowed);
         }
-        if self.path.contains(&(object_type, object, relation)) {
+        if self.path.contains((object_type, object, relation)) {
             return Ok(Decision::Cycle);
         }
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
@@ -198,26 +239,15 @@ impl Checker<'_, '_> {
             }
         }
         for (kind, subjects) in usersets {
-            if (kind.subject_type, kind.relation) == (object_type, relation) {
-                // Recursive membership (groups in groups): rather than walk every nested group,
-                // intersect the direct member groups with all groups the user reaches (computed
-                // once per check by bitmap lookup).
-                // Only member groups the user reaches can lead to it; walking just those keeps
-                // OpenFGA's depth accounting along the real path.
-                if let Some(reached) = self.groups_reached(kind) {
-                    for subject in subjects & &reached {
-                        let key = SubjectKey { kind, object: subject };
-                        if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
-                            continue;
-                        }
-                        if outcome.allowed(self.dispatch(kind.subject_type, subject, kind.relation, depth)) {
-                            return Ok(Decision::Allowed);
-                        }
-                    }
-                    continue;
-                }
-            }
-            for subject in subjects {
+            // Recursive membership (groups in groups): rather than walk every nested group, walk
+            // only the member groups the user reaches (computed once per check by bitmap lookup);
+            // walking them, not answering from the set, keeps OpenFGA's depth accounting.
+            let recursive = (kind.subject_type, kind.relation) == (object_type, relation);
+            let members = match recursive.then(|| self.reached_members(kind, subjects)).flatten() {
+                Some(reached) => Cow::Owned(reached),
+                None => Cow::Borrowed(subjects),
+            };
+            for subject in members.iter() {
                 let key = SubjectKey { kind, object: subject };
                 if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
                     continue;
