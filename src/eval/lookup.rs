@@ -37,6 +37,9 @@ struct FixedPoint<K, V> {
     rounds: u32,
 }
 
+/// Up to this many bitmaps are unioned one by one; more go through one multi-way union.
+const FOLD_UNION_PARTS: usize = 32;
+
 /// Fixed-point rounds before a lookup falls back to confirming candidates with `check`.
 const MAX_ROUNDS: u32 = 10_000;
 
@@ -289,6 +292,13 @@ impl<'a> ObjectLister<'_, 'a> {
             if subject != WILDCARD {
                 parts.push(self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?);
             }
+        }
+        // The multi-way union builds dense containers first: worth it only for many parts.
+        if parts.len() <= FOLD_UNION_PARTS {
+            return Ok(parts.iter().fold(RoaringBitmap::new(), |mut result, part| {
+                result |= &**part;
+                result
+            }));
         }
         Ok(parts.iter().map(|part| &**part).union())
     }
