@@ -196,15 +196,6 @@ pub struct ExpectedUsers {
     pub users: Option<Vec<String>>,
 }
 
-/// The outcome of one assertion.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Answered and matched.
-    Pass,
-    /// Answered differently, or failed with an error.
-    Fail,
-}
-
 /// Results of one test, in the shape `fga model test --verbose` prints.
 #[derive(Debug, Clone)]
 pub struct TestResult {
@@ -218,8 +209,8 @@ pub struct TestResult {
     pub list_objects_results: Vec<Value>,
     /// One JSON object per list-users assertion.
     pub list_users_results: Vec<Value>,
-    /// Outcomes of each kind, in order, for counting.
-    pub outcomes: [Vec<Outcome>; 3],
+    /// Whether each assertion passed (answered, and as expected), per kind in order, for counting.
+    pub outcomes: [Vec<bool>; 3],
     /// One line per failed assertion, as the summary text shows it.
     pub failure_lines: Vec<String>,
 }
@@ -227,7 +218,7 @@ pub struct TestResult {
 impl TestResult {
     /// True when every assertion passed.
     pub fn passed(&self) -> bool {
-        self.outcomes.iter().flatten().all(|o| *o == Outcome::Pass)
+        self.outcomes.iter().flatten().all(|passed| *passed)
     }
 
     /// The verbose JSON object of this test.
@@ -410,11 +401,8 @@ struct Runner<'a> {
     contextual: &'a [Value],
 }
 
-fn outcome_of<T: PartialEq>(answer: &Result<T, EngineError>, expected: &T) -> Outcome {
-    match answer {
-        Ok(got) if got == expected => Outcome::Pass,
-        _ => Outcome::Fail,
-    }
+fn outcome_of<T: PartialEq>(answer: &Result<T, EngineError>, expected: &T) -> bool {
+    matches!(answer, Ok(got) if got == expected)
 }
 
 fn error_json(error: &EngineError) -> Value {
@@ -470,9 +458,9 @@ impl Runner<'_> {
                     result.check_results.push(json!({
                         "request": self.request_base(shown, &case.context),
                         "expected": expected, "got": got, "error": error,
-                        "test_result": outcome == Outcome::Pass,
+                        "test_result": outcome,
                     }));
-                    if outcome != Outcome::Pass {
+                    if !outcome {
                         result.failure_lines.push(format!(
                             "ⅹ Check(user={user},relation={relation},object={object}{}): expected={expected}, got={}{}",
                             context_text(&case.context),
@@ -508,9 +496,9 @@ impl Runner<'_> {
             result.list_objects_results.push(json!({
                 "request": self.request_base(shown, &case.context),
                 "expected": expected, "got": got, "error": error,
-                "test_result": outcome == Outcome::Pass,
+                "test_result": outcome,
             }));
-            if outcome != Outcome::Pass {
+            if !outcome {
                 result.failure_lines.push(format!(
                     "ⅹ ListObjects(user={},relation={relation},type={}{}): expected=[{}], got={}{}",
                     case.user,
@@ -561,9 +549,9 @@ impl Runner<'_> {
             result.list_users_results.push(json!({
                 "request": self.request_base(shown, &case.context),
                 "expected": {"users": expected}, "got": got, "error": error,
-                "test_result": outcome == Outcome::Pass,
+                "test_result": outcome,
             }));
-            if outcome != Outcome::Pass {
+            if !outcome {
                 let filter_text: Vec<String> = case
                     .user_filter
                     .iter()
@@ -594,7 +582,7 @@ pub fn summary_counts(results: &[TestResult]) -> [(usize, usize); 4] {
         counts[0].0 += usize::from(result.passed());
         counts[0].1 += 1;
         for (kind, outcomes) in result.outcomes.iter().enumerate() {
-            counts[kind + 1].0 += outcomes.iter().filter(|o| **o == Outcome::Pass).count();
+            counts[kind + 1].0 += outcomes.iter().filter(|passed| **passed).count();
             counts[kind + 1].1 += outcomes.len();
         }
     }
@@ -614,7 +602,7 @@ pub fn summary_text(results: &[TestResult]) -> String {
             .zip(labels)
             .filter(|(outcomes, _)| !outcomes.is_empty())
             .map(|(outcomes, label)| {
-                let passed = outcomes.iter().filter(|o| **o == Outcome::Pass).count();
+                let passed = outcomes.iter().filter(|passed| **passed).count();
                 format!("{label} ({passed}/{} passing)", outcomes.len())
             })
             .collect();
