@@ -662,6 +662,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 fn finish(run: &Run, what: &str) {
     println!("{what} total: {}; {} known failure(s)", run.tally.line(), run.known);
+    assert!(run.tally.passed.iter().sum::<usize>() > 0, "{what}: no assertion ran, so nothing was tested");
     if !run.failures.is_empty() {
         for failure in &run.failures {
             println!("FAIL {failure}");
