@@ -24,7 +24,8 @@ const CHECK_BUCKETS: [f64; 12] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002
 /// Request and check-latency counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Answered requests by method, then status.
+    requests: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
     check_buckets: [AtomicU64; CHECK_BUCKETS.len()],
     check_count: AtomicU64,
     check_sum_nanos: AtomicU64,
@@ -33,7 +34,13 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one answered request.
     pub fn count_request(&self, method: &str, status: u16) {
-        *self.requests.lock().entry((method.to_string(), status)).or_insert(0) += 1;
+        let mut requests = self.requests.lock();
+        // Look up by `&str` first so the usual case allocates nothing.
+        let by_status = match requests.get_mut(method) {
+            Some(by_status) => by_status,
+            None => requests.entry(method.to_string()).or_default(),
+        };
+        *by_status.entry(status).or_insert(0) += 1;
     }
 
     /// Records one check's latency.
@@ -67,8 +74,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.metrics;
     let _ = writeln!(out, "# HELP writ_http_requests_total HTTP requests answered.");
     let _ = writeln!(out, "# TYPE writ_http_requests_total counter");
-    for ((method, status), count) in metrics.requests.lock().iter() {
-        let _ = writeln!(out, "writ_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {count}");
+    for (method, by_status) in metrics.requests.lock().iter() {
+        for (status, count) in by_status {
+            let _ = writeln!(out, "writ_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {count}");
+        }
     }
     let _ = writeln!(out, "# HELP writ_check_duration_seconds Check latency.");
     let _ = writeln!(out, "# TYPE writ_check_duration_seconds histogram");
