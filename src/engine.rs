@@ -146,7 +146,7 @@ struct StoreState {
 }
 
 /// Returns the current time in milliseconds since the Unix epoch.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 fn system_clock() -> Clock {
     Arc::new(|| {
@@ -295,12 +295,6 @@ impl Engine {
             config: EngineConfig::default(),
             clock: system_clock(),
         }
-    }
-
-    /// Replaces the clock (tests use a fixed one).
-    pub fn with_clock(mut self, clock: Clock) -> Engine {
-        self.clock = clock;
-        self
     }
 
     /// The engine's settings.
@@ -728,7 +722,7 @@ fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<S
 }
 
 /// Checks a tuple against the model's types, relations and type restrictions, as OpenFGA does.
-pub fn validate_tuple(model: &Model, tuple: &Tuple) -> Result<(), String> {
+fn validate_tuple(model: &Model, tuple: &Tuple) -> Result<(), String> {
     let object_type = &tuple.object.object_type;
     let type_def = model.type_def(object_type).ok_or_else(|| format!("type `{object_type}` not found"))?;
     let relation = type_def
