@@ -221,7 +221,6 @@ impl<'a> ObjectLister<'_, 'a> {
         }
     }
 
-    /// Objects whose direct tuples on `relation` name `subject`, keeping only tuples whose
     /// Objects whose direct tuples on (object type, relation) name `subject`, keeping only
     /// tuples whose condition holds.
     fn reverse(
@@ -232,7 +231,7 @@ impl<'a> ObjectLister<'_, 'a> {
         subject: SubjectKey,
     ) -> Result<Cow<'a, RoaringBitmap>, EvalError> {
         let mut objects = tuples.reverse(subject);
-        if tuples.has_conditions() {
+        if tuples.has_conditions() || self.evaluator.model.is_strict(object_type, relation) {
             let mut failing = RoaringBitmap::new();
             for object in objects.iter() {
                 if !self.evaluator.tuple_holds(object_type, relation, object, subject)? {

@@ -105,7 +105,8 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// Whether the tuple (object type, relation, object, subject) counts, given its condition.
+    /// Whether the tuple (object type, relation, object, subject) counts: it fits the model's type
+    /// restrictions with its condition (or lack of one), and that condition holds.
     pub(crate) fn tuple_holds(
         &self,
         object_type: TypeId,
@@ -113,10 +114,18 @@ impl<'a> Evaluator<'a> {
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
-        if !self.view.has_conditions(object_type, relation) {
+        let has_conditions = self.view.has_conditions(object_type, relation);
+        if !has_conditions && !self.model.is_strict(object_type, relation) {
             return Ok(true);
         }
-        match self.view.condition(object_type, relation, object, subject) {
+        let condition = if has_conditions { self.view.condition(object_type, relation, object, subject) } else { None };
+        let fits = self.model.relation(object_type, relation).is_some_and(|definition| {
+            definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
+        });
+        if !fits {
+            return Ok(false);
+        }
+        match condition {
             Some(condition) => self.condition_holds(object_type, relation, object, subject, condition),
             None => Ok(true),
         }
