@@ -5,7 +5,7 @@
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
 //! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
 //! `store` (durable truth) imports only `tuple`. `config` turns flags into the settings `main`
-//! hands to `Engine` and `api`.
+//! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`).
 
 pub mod api;
 pub mod config;
@@ -15,6 +15,7 @@ pub(crate) mod index;
 pub mod model;
 pub mod store;
 pub mod testfile;
+pub mod transfer;
 pub mod tuple;
 
 pub use engine::{Engine, EngineConfig, EngineError};

@@ -9,3 +9,4 @@ mod regression;
 mod store_contract;
 mod support;
 mod tidy;
+mod transfer;
