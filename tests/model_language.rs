@@ -290,6 +290,38 @@ fn transformer_pairs() {
     assert!(failed.is_empty(), "{} transformer pairs failed", failed.len());
 }
 
+// ---- object ids -------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct ObjectIdCase {
+    name: String,
+    object_id: String,
+    valid: bool,
+}
+
+#[test]
+fn object_id_validation_cases() {
+    let Some(dir) = language_dir() else { return };
+    let file = "object-id-validation-cases.yaml";
+    let cases: Vec<ObjectIdCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+    let mut t = Tally::default();
+    for case in &cases {
+        let direct = writ::tuple::valid_object_id(&case.object_id);
+        let parsed = format!("document:{}", case.object_id).parse::<writ::ObjectRef>().is_ok();
+        if direct == case.valid && parsed == case.valid {
+            t.passed += 1;
+        } else {
+            t.failed.push(format!(
+                "{}: {:?} valid={direct} parses={parsed}, want {}",
+                case.name, case.object_id, case.valid
+            ));
+        }
+    }
+    t.report(file);
+    assert!(!cases.is_empty(), "{file} holds no cases");
+    assert!(t.failed.is_empty(), "{} object-id cases failed", t.failed.len());
+}
+
 // ---- golden fixtures --------------------------------------------------------------------------
 
 fn fixtures_dir() -> PathBuf {
