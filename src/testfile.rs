@@ -3,6 +3,7 @@
 //!
 //! What it owns: the file format (`model` | `model_file`, `tuples` | `tuple_file` | `tuple_files`,
 //! `tests` with `check`, `list_objects`, `list_users`, per-test `tuples`, `context`).
+//! Unknown fields anywhere OpenFGA's store-file schema forbids them are errors naming the field.
 //! **Invariant:** every test runs on a fresh store holding the file's tuples plus the test's own;
 //! an assertion passes only when the engine answered and the answer equals the expectation.
 //! Must not import `api`, `store`, `index`, `eval` (it drives the `Engine` facade only).
@@ -51,6 +52,7 @@ pub enum TestFileError {
 
 /// A tuple as written in test files.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileTuple {
     /// `type:id`, `type:*` or `type:id#relation`.
     pub user: String,
@@ -65,6 +67,7 @@ pub struct FileTuple {
 
 /// A tuple's condition as written in test files.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileCondition {
     /// Condition name.
     pub name: String,
@@ -75,6 +78,7 @@ pub struct FileCondition {
 
 /// A whole `.fga.yaml` file.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct TestFile {
     /// Optional name.
     #[serde(default)]
@@ -101,6 +105,7 @@ pub struct TestFile {
 
 /// One named test.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct TestCase {
     /// Name.
     #[serde(default)]
@@ -124,6 +129,7 @@ pub struct TestCase {
 
 /// `check:` entry: one user (or several) and one object (or several), relation → expected.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct CheckCase {
     /// The user.
     #[serde(default)]
@@ -147,6 +153,7 @@ pub struct CheckCase {
 
 /// `list_objects:` entry.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ListObjectsCase {
     /// The user.
     pub user: String,
@@ -163,6 +170,7 @@ pub struct ListObjectsCase {
 
 /// `list_users:` entry.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ListUsersCase {
     /// The object.
     pub object: String,
@@ -190,6 +198,7 @@ pub struct FileUserFilter {
 
 /// `{users: [...]}`.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ExpectedUsers {
     /// Expected users.
     #[serde(default)]

@@ -322,6 +322,59 @@ fn object_id_validation_cases() {
     assert!(t.failed.is_empty(), "{} object-id cases failed", t.failed.len());
 }
 
+// ---- store files ------------------------------------------------------------------------------
+
+#[test]
+fn store_files() {
+    let Some(dir) = language_dir() else { return };
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir.join("stores")).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    let mut failed = Vec::new();
+    for d in &dirs {
+        let path = d.join("store.fga.yaml");
+        let expected = fs::read_to_string(d.join("expected_errors.json")).ok();
+        let result = catch_unwind(|| writ::testfile::run_file(&path));
+        let outcome = match (result, expected) {
+            (Err(_), _) => Err("panicked".to_string()),
+            (Ok(Ok(results)), None) if !results.is_empty() && results.iter().all(|r| r.passed()) => Ok(()),
+            (Ok(Ok(_)), None) => Err("loaded, but not every test passed".to_string()),
+            (Ok(Err(e)), None) => Err(format!("should load: {e}")),
+            (Ok(Ok(_)), Some(_)) => Err("loaded but should fail".to_string()),
+            (Ok(Err(e)), Some(expected)) => {
+                let expected: serde_json::Value = serde_json::from_str(&expected).unwrap();
+                let fields: Vec<String> = expected
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| e.pointer("/params/additionalProperty").and_then(|v| v.as_str()))
+                    .map(str::to_string)
+                    .collect();
+                let message = e.to_string();
+                let named = if fields.is_empty() {
+                    message.contains("model")
+                } else {
+                    fields.iter().any(|f| message.contains(f.as_str()))
+                };
+                if named {
+                    Ok(())
+                } else {
+                    Err(format!("failed without naming {fields:?}: {message}"))
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => println!("  stores/{}: ok", d.file_name().unwrap().to_string_lossy()),
+            Err(e) => failed.push(format!("{}: {e}", d.display())),
+        }
+    }
+    println!("stores: {} passed, {} failed", dirs.len() - failed.len(), failed.len());
+    for f in &failed {
+        println!("  FAILED {f}");
+    }
+    assert!(!dirs.is_empty(), "stores/ holds no cases");
+    assert!(failed.is_empty(), "{} store files failed", failed.len());
+}
+
 // ---- golden fixtures --------------------------------------------------------------------------
 
 fn fixtures_dir() -> PathBuf {
