@@ -404,7 +404,7 @@ fn transformer_module_cases() {
     let mut failed = Vec::new();
     for d in &dirs {
         match catch_unwind(|| module_case(d)) {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => println!("  transformer-module/{}: ok", d.file_name().unwrap().to_string_lossy()),
             Ok(Err(e)) => failed.push(format!("{}: {e}", d.display())),
             Err(_) => failed.push(format!("{}: panicked", d.display())),
         }
