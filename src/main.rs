@@ -22,7 +22,7 @@ enum Command {
     },
     /// Serve the OpenFGA-compatible HTTP API.
     Serve(writ::config::Args),
-    /// Check a model file (OpenFGA DSL, or a modular model's `fga.mod`) and print its diagnostics with line:column.
+    /// Check a model file (OpenFGA DSL) and print its diagnostics with line:column.
     Validate {
         /// The model file.
         file: std::path::PathBuf,
