@@ -24,7 +24,7 @@ enum Command {
     Serve(writ::config::Args),
     /// Check a model file (OpenFGA DSL) and print its diagnostics with line:column.
     Validate {
-        /// The model file.
+        /// The model file: OpenFGA DSL, or a modular model's `fga.mod` manifest.
         file: std::path::PathBuf,
     },
 }
