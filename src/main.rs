@@ -28,7 +28,7 @@ enum Command {
     Export(ExportArgs),
     /// Check a model file (OpenFGA DSL) and print its diagnostics with line:column.
     Validate {
-        /// The model file.
+        /// The model file: OpenFGA DSL, or a modular model's `fga.mod` manifest.
         file: std::path::PathBuf,
     },
 }
@@ -271,6 +271,9 @@ fn model_test(pattern: &str, verbose: bool, suppress_summary: bool) -> ExitCode 
 }
 
 fn validate(file: &std::path::Path) -> ExitCode {
+    if file.file_name().is_some_and(|n| n == "fga.mod") {
+        return validate_fga_mod(file);
+    }
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(error) => {
@@ -295,6 +298,28 @@ fn validate(file: &std::path::Path) -> ExitCode {
                     ),
                     None => eprintln!("{}: {}", file.display(), error.message),
                 }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate_fga_mod(file: &std::path::Path) -> ExitCode {
+    match testfile::load_fga_mod(file) {
+        Ok(modular) => {
+            let model = &modular.model;
+            let modules = modular.modules().len();
+            println!(
+                "{}: valid ({modules} modules, {} types, {} conditions)",
+                file.display(),
+                model.types.len(),
+                model.conditions.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
             }
             ExitCode::FAILURE
         }

@@ -118,8 +118,8 @@ pub struct JsonTypeDefinition {
 /// `metadata` of a type definition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JsonTypeMetadata {
-    /// Per-relation metadata.
-    #[serde(default)]
+    /// Per-relation metadata (left out when empty, as for a modular type without relations).
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
     pub relations: OrderedMap<JsonRelationMetadata>,
     /// The module the type came from (modular models).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,8 +1,9 @@
-//! Authorization models: OpenFGA's DSL (schema 1.1) and JSON, read into one typed [`Model`] and
-//! printed back as either.
+//! Authorization models: OpenFGA's DSL (schema 1.1, and 1.2 modular models) and JSON, read into
+//! one typed [`Model`] and printed back as either.
 //!
 //! What it owns: the model types below (the rewrite IR that `eval` walks), the DSL parser
-//! (`dsl.rs`), the JSON form (`json.rs`), semantic validation (`validate.rs`) and printing.
+//! (`dsl.rs`), the JSON form (`json.rs`), semantic validation (`validate.rs`), printing, modular
+//! models (`module.rs`) and their `fga.mod` manifests (`fgamod.rs`).
 //! Invariant: a `Model` returned by [`Model::parse_dsl`] or [`Model::from_json`] has passed
 //! validation: every type, relation and condition it names exists, and every tupleset relation
 //! is direct-only. Errors are gathered (never just the first) with line:column where text exists.
@@ -10,17 +11,21 @@
 
 mod dsl;
 mod error;
+mod fgamod;
 mod json;
 mod lexer;
+mod module;
 mod print;
 mod validate;
 
 pub use error::{SchemaError, SchemaErrorKind, Span};
+pub use fgamod::{parse_fga_mod, ModFileError, ModManifest, ModProperty, ModRange};
 pub use json::{
     JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation, JsonParamType,
     JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset, JsonTypeDefinition,
     JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
 };
+pub use module::{combine as combine_modules, ModularModel, ModuleError, ModuleFile, SourceOrigin};
 
 /// A checked authorization model.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,7 +31,7 @@ pub(super) fn to_dsl(model: &Model) -> String {
     try_to_dsl(model).unwrap_or_else(|e| format!("# {e}\n"))
 }
 
-fn type_block(t: &TypeDef) -> Result<String, SchemaError> {
+pub(super) fn type_block(t: &TypeDef) -> Result<String, SchemaError> {
     let mut out = format!("type {}\n", t.name);
     if t.relations.is_empty() {
         return Ok(out);
@@ -87,7 +87,7 @@ fn direct(restrictions: &[TypeRestriction]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-fn condition_block(c: &ConditionDef) -> String {
+pub(super) fn condition_block(c: &ConditionDef) -> String {
     let mut sorted: Vec<_> = c.parameters.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let params: Vec<String> = sorted.iter().map(|p| format!("{}: {}", p.name, param_type(&p.type_name))).collect();
