@@ -54,6 +54,8 @@ fn engine_status(error: &EngineError) -> StatusCode {
     match error {
         EngineError::StoreNotFound(_) | EngineError::ModelNotFound(_) => StatusCode::NOT_FOUND,
         EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The request is fine but asks for a state this node has not reached; a retry may succeed.
+        EngineError::RevisionUnavailable { .. } => StatusCode::CONFLICT,
         EngineError::Eval(EvalError::DepthExceeded { .. })
         | EngineError::Eval(_)
         | EngineError::NoModel(_)

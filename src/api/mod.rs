@@ -43,6 +43,21 @@ impl Default for ApiOptions {
     }
 }
 
+/// Everything the router is built from besides the engine.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// HTTP limits.
+    pub options: ApiOptions,
+    /// Longest a read waits for its `at_least_revision`.
+    pub revision_wait: std::time::Duration,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig { options: ApiOptions::default(), revision_wait: std::time::Duration::from_millis(1000) }
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -52,6 +67,8 @@ pub struct AppState {
     pub options: ApiOptions,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Longest a read waits for its `at_least_revision`.
+    pub revision_wait: std::time::Duration,
 }
 
 /// The API with default limits.
@@ -61,7 +78,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 /// The API with the given limits.
 pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
-    let state = AppState { engine, options, metrics: Arc::new(Metrics::default()) };
+    router_with_config(engine, RouterConfig { options, ..RouterConfig::default() })
+}
+
+/// The API with every setting given.
+pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
+    let options = config.options;
+    let state =
+        AppState { engine, options, metrics: Arc::new(Metrics::default()), revision_wait: config.revision_wait };
     Router::new()
         .merge(stores::routes())
         .merge(models::routes())

@@ -81,18 +81,18 @@ async fn read(
     let offset = token_offset(body.continuation_token.as_deref())?;
     let size = page_size(body.page_size, 50, 100);
     let filter = read_filter(body.tuple_key)?;
-    let (tuples, created_at_ms) = blocking(move || {
-        let record = state.engine.get_store(&store_id)?;
-        Ok((state.engine.read(&store_id, &filter)?.value, record.created_at_ms))
+    let (tuples, times) = blocking(move || {
+        let tuples = state.engine.read(&store_id, &filter)?.value;
+        let page: Vec<_> = tuples.iter().skip(offset).take(size).cloned().collect();
+        let times = state.engine.written_at(&store_id, &page)?;
+        Ok((tuples, times))
     })
     .await?;
-    // The index keeps no write times; the store's creation time is a valid lower bound.
-    let timestamp = format_rfc3339(created_at_ms);
     let page: Vec<Value> = tuples
         .iter()
         .skip(offset)
-        .take(size)
-        .map(|tuple| json!({"key": tuple_key_json(tuple), "timestamp": timestamp}))
+        .zip(times)
+        .map(|(tuple, written_at_ms)| json!({"key": tuple_key_json(tuple), "timestamp": format_rfc3339(written_at_ms)}))
         .collect();
     let next = offset + page.len();
     let token = if next < tuples.len() { offset_token(next) } else { String::new() };
