@@ -5,11 +5,12 @@
 //! the only caller and the only reader of env and args.
 //! Must not import `store`, `index` or `eval`.
 
-use crate::api::ApiOptions;
+use crate::api::{ApiOptions, RouterConfig};
 use crate::engine::EngineConfig;
 use crate::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The `writ serve` flags, each also readable from a `WRIT_*` environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,6 +39,12 @@ pub struct Args {
     /// Authentication mode; only `none` for now.
     #[arg(long, env = "WRIT_AUTH", default_value = "none")]
     pub auth: String,
+    /// Longest a read waits for the store to reach its `at_least_revision`, in milliseconds.
+    #[arg(long, env = "WRIT_REVISION_WAIT_MS", default_value_t = 1000)]
+    pub revision_wait_ms: u64,
+    /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
+    #[arg(long, env = "WRIT_AUTHZEN_STORE")]
+    pub authzen_store: Option<String>,
 }
 
 /// How callers are authenticated.
@@ -60,6 +67,10 @@ pub struct Config {
     pub api: ApiOptions,
     /// Authentication mode.
     pub auth: AuthMode,
+    /// Longest a read waits for its `at_least_revision`.
+    pub revision_wait: Duration,
+    /// The store the root AuthZEN routes answer for.
+    pub authzen_store: Option<String>,
 }
 
 /// A flag value that cannot be used.
@@ -103,7 +114,14 @@ impl Config {
             },
             api: ApiOptions { max_body_bytes: args.max_body_bytes, max_batch_check: args.max_batch_check },
             auth,
+            revision_wait: Duration::from_millis(args.revision_wait_ms),
+            authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
         })
+    }
+
+    /// The HTTP router's settings.
+    pub fn router_config(&self) -> RouterConfig {
+        RouterConfig { options: self.api, revision_wait: self.revision_wait, authzen_store: self.authzen_store.clone() }
     }
 }
 
@@ -132,5 +150,8 @@ mod tests {
         assert_eq!(parse(&["--listen", "nope"]).unwrap_err(), ConfigError::Listen("nope".into()));
         assert_eq!(parse(&["--max-batch-check", "0"]).unwrap_err(), ConfigError::ZeroLimit("max-batch-check"));
         assert_eq!(parse(&["--auth", "preshared"]).unwrap_err(), ConfigError::Auth("preshared".into()));
+        assert_eq!(config.revision_wait, Duration::from_millis(1000));
+        let router = parse(&["--revision-wait-ms", "5", "--authzen-store", "01S"]).unwrap().router_config();
+        assert_eq!((router.revision_wait, router.authzen_store.as_deref()), (Duration::from_millis(5), Some("01S")));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use writ::api::router;
+use writ::api::{router, router_with_config, RouterConfig};
 use writ::Engine;
 
 const MODEL: &str = "model
@@ -78,4 +78,170 @@ async fn read_and_changes_report_each_tuples_own_write_time() {
     let (_, changes) = call(&app, "GET", &format!("/stores/{store_id}/changes"), None).await;
     assert_eq!(time(&changes["changes"][0]["timestamp"]), first);
     assert_eq!(time(&changes["changes"][1]["timestamp"]), second);
+}
+
+// ------------------------------------------------------------------ at_least_revision
+
+fn router_waiting(engine: Arc<Engine>, wait: Duration) -> Router {
+    router_with_config(engine, RouterConfig { revision_wait: wait, ..RouterConfig::default() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_revision_waits_for_a_concurrent_write() {
+    let engine = Arc::new(Engine::in_memory());
+    let store_id = store_with_model(&engine);
+    let app = router_waiting(engine, Duration::from_secs(10));
+    let check = json!({"tuple_key": tuple("user:anne", "viewer", "document:1"), "at_least_revision": 1});
+    let uri = format!("/stores/{store_id}/check");
+    let reader = {
+        let (app, uri, check) = (app.clone(), uri.clone(), check.clone());
+        tokio::spawn(async move { call(&app, "POST", &uri, Some(check)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!reader.is_finished(), "the read waits for revision 1");
+    assert_eq!(write(&app, &store_id, vec![tuple("user:anne", "owner", "document:1")]).await, 1);
+    let (status, body) = reader.await.unwrap();
+    assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(true)), "{body}");
+    // Once reached, the same request answers at once, and a string revision reads the same.
+    let as_text = json!({"tuple_key": tuple("user:anne", "viewer", "document:1"), "at_least_revision": "1"});
+    assert_eq!(call(&app, "POST", &uri, Some(as_text)).await.1["allowed"], true);
+}
+
+#[tokio::test]
+async fn at_least_revision_in_the_future_is_revision_unavailable_on_every_read() {
+    let engine = Arc::new(Engine::in_memory());
+    let store_id = store_with_model(&engine);
+    let app = router_waiting(engine, Duration::from_millis(20));
+    write(&app, &store_id, vec![tuple("user:anne", "owner", "document:1")]).await;
+    let key = tuple("user:anne", "viewer", "document:1");
+    let reads = [
+        ("POST", "check", json!({"tuple_key": key, "at_least_revision": 7})),
+        ("POST", "batch-check", json!({"checks": [{"tuple_key": key, "correlation_id": "a"}], "at_least_revision": 7})),
+        (
+            "POST",
+            "expand",
+            json!({"tuple_key": {"object": "document:1", "relation": "viewer"}, "at_least_revision": 7}),
+        ),
+        (
+            "POST",
+            "list-objects",
+            json!({"type": "document", "relation": "viewer", "user": "user:anne", "at_least_revision": 7}),
+        ),
+        (
+            "POST",
+            "streamed-list-objects",
+            json!({"type": "document", "relation": "viewer", "user": "user:anne", "at_least_revision": 7}),
+        ),
+        (
+            "POST",
+            "list-users",
+            json!({"object": {"type": "document", "id": "1"}, "relation": "viewer",
+            "user_filters": [{"type": "user"}], "at_least_revision": 7}),
+        ),
+        ("POST", "read", json!({"at_least_revision": 7})),
+        ("GET", "changes?at_least_revision=7", Value::Null),
+        (
+            "POST",
+            "access/v1/evaluation",
+            json!({"subject": {"type": "user", "id": "anne"},
+            "resource": {"type": "document", "id": "1"}, "action": {"name": "viewer"}, "at_least_revision": 7}),
+        ),
+        (
+            "POST",
+            "access/v1/evaluations",
+            json!({"subject": {"type": "user", "id": "anne"}, "at_least_revision": 7,
+            "evaluations": [{"resource": {"type": "document", "id": "1"}, "action": {"name": "viewer"}}]}),
+        ),
+        (
+            "POST",
+            "access/v1/search/resource",
+            json!({"subject": {"type": "user", "id": "anne"},
+            "resource": {"type": "document"}, "action": {"name": "viewer"}, "at_least_revision": 7}),
+        ),
+    ];
+    for (method, path, body) in reads {
+        let body = if body.is_null() { None } else { Some(body) };
+        let (status, answer) = call(&app, method, &format!("/stores/{store_id}/{path}"), body.clone()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {answer}");
+        assert_eq!(answer["code"], "revision_unavailable", "{path}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains("`7`") && message.contains("`1`"), "{path}: names both revisions: {message}");
+        // The revision it already has is served.
+        let now = body.map(|mut b| {
+            b["at_least_revision"] = json!(1);
+            b
+        });
+        let path = path.replace("=7", "=1");
+        let (status, answer) = call(&app, method, &format!("/stores/{store_id}/{path}"), now).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    }
+    let bad = json!({"tuple_key": key, "at_least_revision": "soon"});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store_id}/check"), Some(bad)).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")), "{answer}");
+}
+
+#[test]
+fn engine_wait_for_revision_returns_the_reached_revision_or_names_both() {
+    let engine = Arc::new(Engine::in_memory());
+    let store_id = store_with_model(&engine);
+    assert_eq!(engine.wait_for_revision(&store_id, 0, Duration::ZERO).unwrap(), 0);
+    let error = engine.wait_for_revision(&store_id, 3, Duration::from_millis(10)).unwrap_err();
+    assert_eq!(error.openfga_code().1, "revision_unavailable");
+    let writer = {
+        let (engine, store_id) = (engine.clone(), store_id.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            let tuple: writ::Tuple = "document:1#owner@user:anne".parse().unwrap();
+            let request = writ::engine::WriteRequest {
+                writes: vec![writ::engine::StoredTuple::new(tuple)],
+                ..Default::default()
+            };
+            engine.write(&store_id, request).unwrap()
+        })
+    };
+    assert_eq!(engine.wait_for_revision(&store_id, 1, Duration::from_secs(10)).unwrap(), 1);
+    assert_eq!(writer.join().unwrap(), 1);
+    assert!(engine.wait_for_revision("nope", 1, Duration::ZERO).is_err());
+}
+
+// ------------------------------------------------------------------ root AuthZEN routes
+
+#[tokio::test]
+async fn root_authzen_routes_answer_for_the_configured_store_only() {
+    let engine = Arc::new(Engine::in_memory());
+    let store_id = store_with_model(&engine);
+    let evaluation = json!({"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document", "id": "1"},
+        "action": {"name": "viewer"}});
+
+    let unconfigured = router(engine.clone());
+    let (status, body) = call(&unconfigured, "POST", "/access/v1/evaluation", Some(evaluation.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("authzen_store_not_configured")));
+    assert!(body["message"].as_str().unwrap().contains("--authzen-store"), "{body}");
+    let (status, _) = call(&unconfigured, "GET", "/.well-known/authzen-configuration", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let config = RouterConfig { authzen_store: Some(store_id.clone()), ..RouterConfig::default() };
+    let app = router_with_config(engine, config);
+    write(&app, &store_id, vec![tuple("user:anne", "owner", "document:1")]).await;
+    let (status, body) = call(&app, "POST", "/access/v1/evaluation", Some(evaluation)).await;
+    assert_eq!((status, &body), (StatusCode::OK, &json!({"decision": true})));
+    let evaluations = json!({"subject": {"type": "user", "id": "anne"}, "action": {"name": "owner"},
+        "evaluations": [{"resource": {"type": "document", "id": "1"}}, {"resource": {"type": "document", "id": "2"}}]});
+    let (_, body) = call(&app, "POST", "/access/v1/evaluations", Some(evaluations)).await;
+    assert_eq!(body, json!({"evaluations": [{"decision": true}, {"decision": false}]}));
+    let search = json!({"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document"},
+        "action": {"name": "viewer"}});
+    let (_, body) = call(&app, "POST", "/access/v1/search/resource", Some(search)).await;
+    assert_eq!(body["results"], json!([{"type": "document", "id": "1"}]));
+    let search = json!({"subject": {"type": "user"}, "resource": {"type": "document", "id": "1"},
+        "action": {"name": "owner"}});
+    let (_, body) = call(&app, "POST", "/access/v1/search/subject", Some(search)).await;
+    assert_eq!(body["results"], json!([{"type": "user", "id": "anne"}]));
+    let search = json!({"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document", "id": "1"}});
+    let (_, body) = call(&app, "POST", "/access/v1/search/action", Some(search)).await;
+    assert_eq!(body["results"], json!([{"name": "owner"}, {"name": "viewer"}]));
+    let (status, body) = call(&app, "GET", "/.well-known/authzen-configuration", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["access_evaluation_endpoint"].as_str().unwrap().ends_with("/access/v1/evaluation"), "{body}");
+    assert!(!body["access_evaluation_endpoint"].as_str().unwrap().contains("/stores/"), "{body}");
 }

@@ -7,6 +7,7 @@
 //! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
 
 mod authzen;
+mod consistency;
 pub mod dto;
 pub mod error;
 mod models;
@@ -50,11 +51,17 @@ pub struct RouterConfig {
     pub options: ApiOptions,
     /// Longest a read waits for its `at_least_revision`.
     pub revision_wait: std::time::Duration,
+    /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
+    pub authzen_store: Option<String>,
 }
 
 impl Default for RouterConfig {
     fn default() -> Self {
-        RouterConfig { options: ApiOptions::default(), revision_wait: std::time::Duration::from_millis(1000) }
+        RouterConfig {
+            options: ApiOptions::default(),
+            revision_wait: std::time::Duration::from_millis(1000),
+            authzen_store: None,
+        }
     }
 }
 
@@ -69,6 +76,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Longest a read waits for its `at_least_revision`.
     pub revision_wait: std::time::Duration,
+    /// The store the root AuthZEN routes answer for.
+    pub authzen_store: Option<String>,
 }
 
 /// The API with default limits.
@@ -84,8 +93,13 @@ pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
 /// The API with every setting given.
 pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
     let options = config.options;
-    let state =
-        AppState { engine, options, metrics: Arc::new(Metrics::default()), revision_wait: config.revision_wait };
+    let state = AppState {
+        engine,
+        options,
+        metrics: Arc::new(Metrics::default()),
+        revision_wait: config.revision_wait,
+        authzen_store: config.authzen_store,
+    };
     Router::new()
         .merge(stores::routes())
         .merge(models::routes())

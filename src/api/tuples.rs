@@ -4,6 +4,7 @@
 //! there is nothing new, as OpenFGA does, so a watcher can poll with it.
 //! Must not import `store`, `index` or `eval`.
 
+use super::consistency::require_revision;
 use super::dto::{
     hex_decode, hex_encode, offset_token, page_size, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
     ReadRequestDto, TupleKeyDto, WriteRequestDto,
@@ -78,6 +79,7 @@ async fn read(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ReadRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let offset = token_offset(body.continuation_token.as_deref())?;
     let size = page_size(body.page_size, 50, 100);
     let filter = read_filter(body.tuple_key)?;
@@ -120,6 +122,7 @@ async fn changes(
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<ChangesQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, query.at_least_revision).await?;
     let given_token = query.continuation_token.filter(|t| !t.is_empty());
     let after = given_token.as_deref().map(token_cursor).transpose()?;
     let size = page_size(query.page_size, 50, 100);
