@@ -197,8 +197,11 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         )
         .init();
     let config = writ::config::Config::from_args(args)?;
-    if config.auth == writ::config::AuthMode::None {
-        tracing::warn!("--auth none: no authentication is enforced; every caller may do everything");
+    match &config.auth {
+        writ::api::Auth::None => {
+            tracing::warn!("--auth none: no authentication is enforced; every caller may do everything")
+        }
+        writ::api::Auth::Preshared(keys) => tracing::info!(keys = keys.len(), "--auth preshared"),
     }
     let backend: Box<dyn writ::store::TupleStore> = match &config.data_dir {
         Some(dir) => Box::new(writ::store::SledStore::open(dir)?),

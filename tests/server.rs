@@ -245,3 +245,196 @@ async fn root_authzen_routes_answer_for_the_configured_store_only() {
     assert!(body["access_evaluation_endpoint"].as_str().unwrap().ends_with("/access/v1/evaluation"), "{body}");
     assert!(!body["access_evaluation_endpoint"].as_str().unwrap().contains("/stores/"), "{body}");
 }
+
+// ------------------------------------------------------------------ pre-shared keys
+
+const KEYS: &str = "
+- {name: ops, key: admin-key-0123456789, role: admin}
+- {key: writer-key-0123456789, role: writer}
+- {key: reader-key-0123456789, role: reader}
+";
+
+/// A router with `--auth preshared` over [`KEYS`], plus a reader and an admin limited to store `a`;
+/// returns the router and the two stores `a` and `b`.
+fn secured() -> (Router, String, String) {
+    let engine = Arc::new(Engine::in_memory());
+    let (a, b) = (store_with_model(&engine), store_with_model(&engine));
+    let mut keys = writ::api::KeySet::parse_file(KEYS).unwrap();
+    let limited = format!("reader:limited-reader-key:{a},admin:limited-admin-key:{a}");
+    keys.merge(writ::api::KeySet::parse_compact(&limited).unwrap()).unwrap();
+    let config = RouterConfig {
+        auth: writ::api::Auth::Preshared(Arc::new(keys)),
+        authzen_store: Some(b.clone()),
+        ..RouterConfig::default()
+    };
+    (router_with_config(engine, config), a, b)
+}
+
+#[tokio::test]
+async fn keys_are_required_and_bad_ones_are_refused() {
+    let (app, a, _) = secured();
+    let check = json!({"tuple_key": tuple("user:anne", "viewer", "document:1")});
+    let uri = format!("/stores/{a}/check");
+    let (status, body) = call(&app, "POST", &uri, Some(check.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bearer_token_missing")), "{body}");
+    let (status, body) = call_as(&app, Some("wrong-key"), "POST", &uri, Some(check.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "{body}");
+    let request = Request::builder()
+        .method("POST")
+        .uri(&uri)
+        .header("authorization", "Basic cmVhZGVyLWtleS0wMTIzNDU2Nzg5")
+        .body(Body::from(check.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "only the Bearer scheme counts");
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let (status, body) = call_as(&app, Some("reader-key-0123456789"), "POST", &uri, Some(check)).await;
+    assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(false)), "{body}");
+    // Health stays open; metrics need a key.
+    assert_eq!(call(&app, "GET", "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/readyz", None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/metrics", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_as(&app, Some("reader-key-0123456789"), "GET", "/metrics", None).await.0, StatusCode::OK);
+    assert_eq!(call_as(&app, Some("limited-reader-key"), "GET", "/metrics", None).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn each_role_may_do_its_own_part_and_no_more() {
+    let (app, a, _) = secured();
+    let (admin, writer, reader) =
+        (Some("admin-key-0123456789"), Some("writer-key-0123456789"), Some("reader-key-0123456789"));
+    let write_body = |user: &str| json!({"writes": {"tuple_keys": [tuple(user, "owner", "document:1")]}});
+    let model = serde_json::to_value(writ::Model::parse_dsl(MODEL).unwrap().to_json()).unwrap();
+    let reads = [
+        ("POST", format!("/stores/{a}/check"), Some(json!({"tuple_key": tuple("user:anne", "viewer", "document:1")}))),
+        (
+            "POST",
+            format!("/stores/{a}/list-objects"),
+            Some(json!({"type": "document", "relation": "viewer", "user": "user:anne"})),
+        ),
+        ("POST", format!("/stores/{a}/read"), None),
+        ("GET", format!("/stores/{a}/changes"), None),
+        ("GET", format!("/stores/{a}/authorization-models"), None),
+        ("GET", format!("/stores/{a}"), None),
+        ("GET", "/stores".to_string(), None),
+        (
+            "POST",
+            format!("/stores/{a}/access/v1/evaluation"),
+            Some(json!({"subject": {"type": "user", "id": "anne"},
+            "resource": {"type": "document", "id": "1"}, "action": {"name": "viewer"}})),
+        ),
+    ];
+    for (method, uri, body) in &reads {
+        for key in [admin, writer, reader] {
+            let (status, answer) = call_as(&app, key, method, uri, body.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{method} {uri} with {key:?}: {answer}");
+        }
+    }
+    // Tuples: writer and admin, not reader.
+    let (status, body) =
+        call_as(&app, reader, "POST", &format!("/stores/{a}/write"), Some(write_body("user:anne"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("`writer`"), "{body}");
+    assert_eq!(
+        call_as(&app, writer, "POST", &format!("/stores/{a}/write"), Some(write_body("user:anne"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call_as(&app, admin, "POST", &format!("/stores/{a}/write"), Some(write_body("user:bob"))).await.0,
+        StatusCode::OK
+    );
+    // Models and stores: admin only.
+    let models = format!("/stores/{a}/authorization-models");
+    assert_eq!(call_as(&app, writer, "POST", &models, Some(model.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, reader, "POST", &models, Some(model.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, admin, "POST", &models, Some(model)).await.0, StatusCode::CREATED);
+    let create = Some(json!({"name": "new"}));
+    assert_eq!(call_as(&app, writer, "POST", "/stores", create.clone()).await.0, StatusCode::FORBIDDEN);
+    let (status, created) = call_as(&app, admin, "POST", "/stores", create).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let new_store = format!("/stores/{}", created["id"].as_str().unwrap());
+    assert_eq!(call_as(&app, writer, "DELETE", &new_store, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, admin, "DELETE", &new_store, None).await.0, StatusCode::NO_CONTENT);
+    // Writ's agent routes are reads by rule, whether or not they are served yet.
+    let (status, _) = call_as(&app, reader, "POST", &format!("/stores/{a}/writ/filter"), Some(json!({}))).await;
+    assert_ne!(status, StatusCode::FORBIDDEN);
+    assert_ne!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_key_limited_to_stores_sees_and_touches_only_those() {
+    let (app, a, b) = secured();
+    let limited = Some("limited-reader-key");
+    let check = json!({"tuple_key": tuple("user:anne", "viewer", "document:1")});
+    assert_eq!(
+        call_as(&app, limited, "POST", &format!("/stores/{a}/check"), Some(check.clone())).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = call_as(&app, limited, "POST", &format!("/stores/{b}/check"), Some(check)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains(&b), "{body}");
+    let (status, body) = call_as(&app, limited, "GET", "/stores", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<&str> = body["stores"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [a.as_str()]);
+    let (_, body) = call_as(&app, Some("reader-key-0123456789"), "GET", "/stores", None).await;
+    assert_eq!(body["stores"].as_array().unwrap().len(), 2);
+    // The root AuthZEN routes belong to store `b`: the limited key may not use them.
+    let evaluation = json!({"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document", "id": "1"},
+        "action": {"name": "viewer"}});
+    assert_eq!(
+        call_as(&app, limited, "POST", "/access/v1/evaluation", Some(evaluation.clone())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call_as(&app, Some("reader-key-0123456789"), "POST", "/access/v1/evaluation", Some(evaluation)).await.0,
+        StatusCode::OK
+    );
+    // A store-limited admin manages its own store but cannot create new ones.
+    let limited_admin = Some("limited-admin-key");
+    assert_eq!(
+        call_as(&app, limited_admin, "POST", "/stores", Some(json!({"name": "x"}))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(call_as(&app, limited_admin, "DELETE", &format!("/stores/{b}"), None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, limited_admin, "DELETE", &format!("/stores/{a}"), None).await.0, StatusCode::NO_CONTENT);
+}
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn keys_never_reach_the_logs() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests, running in parallel without a subscriber, may have cached "not interested" on
+    // the shared callsites; recompute so this thread's subscriber sees them.
+    tracing::callsite::rebuild_interest_cache();
+    let (app, a, _) = secured();
+    let check = json!({"tuple_key": tuple("user:anne", "viewer", "document:1")});
+    for key in ["admin-key-0123456789", "reader-key-0123456789", "wrong-key-0123456789", "limited-reader-key"] {
+        call_as(&app, Some(key), "POST", &format!("/stores/{a}/check"), Some(check.clone())).await;
+        call_as(&app, Some(key), "POST", &format!("/stores/{a}/write"), Some(json!({}))).await;
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("handled"), "the requests were logged: {text}");
+    assert!(text.contains("rejected an unknown key"), "{text}");
+    for secret in ["admin-key", "reader-key", "wrong-key", "limited-reader-key", "0123456789"] {
+        assert!(!text.contains(secret), "`{secret}` leaked into the logs:\n{text}");
+    }
+}

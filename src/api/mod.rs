@@ -6,6 +6,7 @@
 //! Invariant: bad input is answered with a 4xx `{"code","message"}`, never a 5xx or a panic.
 //! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
 
+pub mod auth;
 mod authzen;
 mod consistency;
 pub mod dto;
@@ -26,6 +27,7 @@ use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
 
+pub use auth::{Auth, KeySet, Principal, Role};
 pub use error::ApiError;
 pub use ops::Metrics;
 
@@ -53,6 +55,8 @@ pub struct RouterConfig {
     pub revision_wait: std::time::Duration,
     /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
     pub authzen_store: Option<String>,
+    /// Who may call what.
+    pub auth: Auth,
 }
 
 impl Default for RouterConfig {
@@ -61,6 +65,7 @@ impl Default for RouterConfig {
             options: ApiOptions::default(),
             revision_wait: std::time::Duration::from_millis(1000),
             authzen_store: None,
+            auth: Auth::None,
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct AppState {
     pub revision_wait: std::time::Duration,
     /// The store the root AuthZEN routes answer for.
     pub authzen_store: Option<String>,
+    /// Who may call what.
+    pub auth: Auth,
 }
 
 /// The API with default limits.
@@ -99,6 +106,7 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         metrics: Arc::new(Metrics::default()),
         revision_wait: config.revision_wait,
         authzen_store: config.authzen_store,
+        auth: config.auth,
     };
     Router::new()
         .merge(stores::routes())
@@ -110,6 +118,7 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), request_span))
         .with_state(state)
 }
