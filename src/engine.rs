@@ -11,7 +11,7 @@ use crate::index::{Index, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, 
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -81,6 +81,16 @@ pub enum EngineError {
     /// Evaluation failed.
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// A read asked for a revision the store has not reached within the wait.
+    #[error("revision `{requested}` is not available yet: store `{store_id}` is at revision `{current}`")]
+    RevisionUnavailable {
+        /// The store.
+        store_id: String,
+        /// The revision the caller asked for (`at_least_revision`).
+        requested: u64,
+        /// The store's revision when the wait ended.
+        current: u64,
+    },
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -103,6 +113,8 @@ impl EngineError {
             EngineError::Schema(_) => (2056, "invalid_authorization_model"),
             EngineError::LimitExceeded { code, .. } => (2000, code),
             EngineError::StoreNotFound(_) => (5002, "store_id_not_found"),
+            // Writ's own: OpenFGA has no revision tokens.
+            EngineError::RevisionUnavailable { .. } => (2000, "revision_unavailable"),
             EngineError::Store(_) => (4000, "internal_error"),
         }
     }
@@ -143,6 +155,23 @@ struct StoreState {
     record: StoreRecord,
     writer: Mutex<()>,
     data: RwLock<StoreData>,
+    /// Held while announcing a new revision and while a reader decides to wait, so no
+    /// announcement falls between a waiter's check and its sleep.
+    revision_lock: Mutex<()>,
+    /// Notified after every committed write.
+    revision_changed: Condvar,
+}
+
+impl StoreState {
+    fn new(record: StoreRecord, data: StoreData) -> StoreState {
+        StoreState {
+            record,
+            writer: Mutex::new(()),
+            data: RwLock::new(data),
+            revision_lock: Mutex::new(()),
+            revision_changed: Condvar::new(),
+        }
+    }
 }
 
 /// Returns the current time in milliseconds since the Unix epoch.
@@ -315,7 +344,7 @@ impl Engine {
             data.index.insert(&stored.tuple);
         }
         data.revision = self.backend.revision(&record.id)?;
-        Ok(StoreState { record, writer: Mutex::new(()), data: RwLock::new(data) })
+        Ok(StoreState::new(record, data))
     }
 
     fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
@@ -327,8 +356,7 @@ impl Engine {
         let now = (self.clock)();
         let record = StoreRecord { id: new_id(), name: name.to_string(), created_at_ms: now, updated_at_ms: now };
         self.backend.create_store(&record)?;
-        let state =
-            StoreState { record: record.clone(), writer: Mutex::new(()), data: RwLock::new(StoreData::default()) };
+        let state = StoreState::new(record.clone(), StoreData::default());
         self.stores.write().insert(record.id.clone(), Arc::new(state));
         Ok(record)
     }
@@ -428,7 +456,53 @@ impl Engine {
             data.index.insert(&stored.tuple);
         }
         data.revision = revision;
+        drop(data);
+        let _announce = state.revision_lock.lock();
+        state.revision_changed.notify_all();
         Ok(revision)
+    }
+
+    /// Waits up to `timeout` until the store reaches revision `at_least`; returns the store's
+    /// revision then, or [`EngineError::RevisionUnavailable`] naming both revisions.
+    ///
+    /// This is the single-node form of Zanzibar's zookie: a client that wrote at revision N and
+    /// reads with `at_least_revision: N` never sees an older state. Blocks the calling thread.
+    pub fn wait_for_revision(
+        &self,
+        store_id: &str,
+        at_least: u64,
+        timeout: std::time::Duration,
+    ) -> Result<u64, EngineError> {
+        let state = self.store(store_id)?;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = state.revision_lock.lock();
+        loop {
+            let current = state.data.read().revision;
+            if current >= at_least {
+                return Ok(current);
+            }
+            if state.revision_changed.wait_until(&mut guard, deadline).timed_out() {
+                let current = state.data.read().revision;
+                if current >= at_least {
+                    return Ok(current);
+                }
+                return Err(EngineError::RevisionUnavailable {
+                    store_id: store_id.to_string(),
+                    requested: at_least,
+                    current,
+                });
+            }
+        }
+    }
+
+    /// When each tuple was last written (milliseconds since the Unix epoch), in input order.
+    ///
+    /// A tuple the store no longer holds, or one written by a Writ that kept no write times, gets
+    /// the store's creation time: a true lower bound.
+    pub fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<i64>, EngineError> {
+        let state = self.store(store_id)?;
+        let times = self.backend.written_at(store_id, tuples)?;
+        Ok(times.into_iter().map(|time| time.unwrap_or(state.record.created_at_ms)).collect())
     }
 
     fn plan_write(

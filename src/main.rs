@@ -197,15 +197,23 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         )
         .init();
     let config = writ::config::Config::from_args(args)?;
-    if config.auth == writ::config::AuthMode::None {
-        tracing::warn!("--auth none: no authentication is enforced; every caller may do everything");
+    match &config.auth {
+        writ::api::Auth::None => {
+            tracing::warn!("--auth none: no authentication is enforced; every caller may do everything")
+        }
+        writ::api::Auth::Preshared(keys) => tracing::info!(keys = keys.len(), "--auth preshared"),
     }
     let backend: Box<dyn writ::store::TupleStore> = match &config.data_dir {
         Some(dir) => Box::new(writ::store::SledStore::open(dir)?),
         None => Box::new(writ::store::MemoryStore::new()),
     };
     let engine = std::sync::Arc::new(writ::Engine::open(backend, config.engine)?);
-    let app = writ::api::router_with(engine, config.api);
+    if let Some(store_id) = &config.authzen_store {
+        if engine.get_store(store_id).is_err() {
+            tracing::warn!(store = %store_id, "--authzen-store names no existing store; root AuthZEN routes answer 404");
+        }
+    }
+    let app = writ::api::router_with_config(engine, config.router_config());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;

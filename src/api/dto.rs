@@ -306,6 +306,9 @@ pub struct ReadRequestDto {
     /// The previous page's token.
     #[serde(default)]
     pub continuation_token: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// `GET /stores/{id}/changes` query.
@@ -320,6 +323,9 @@ pub struct ChangesQuery {
     /// The previous page's token.
     #[serde(default)]
     pub continuation_token: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// `POST /stores/{id}/check` body.
@@ -336,6 +342,9 @@ pub struct CheckRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// One check of a batch.
@@ -361,6 +370,9 @@ pub struct BatchCheckRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// Expand's tuple key: `{relation, object}`.
@@ -383,6 +395,9 @@ pub struct ExpandRequestDto {
     /// Tuples that count for this request only.
     #[serde(default)]
     pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// `POST /stores/{id}/list-objects` body.
@@ -404,6 +419,9 @@ pub struct ListObjectsRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// An object as `{type, id}`.
@@ -445,6 +463,9 @@ pub struct ListUsersRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// A list-users result entry in OpenFGA's shape.
