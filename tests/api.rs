@@ -469,6 +469,39 @@ async fn request_ids_are_echoed_or_made() {
     assert_eq!(response.headers()["x-request-id"].len(), 26);
 }
 
+/// Regression: OpenFGA's `fga` CLI (0.8.2) sends `"contextual_tuples": {"tuple_keys": null}` and
+/// `"authorization_model_id": ""` on check, list-objects and expand; Writ answered 400.
+#[tokio::test]
+async fn fga_cli_null_contextual_tuple_keys_are_empty() {
+    let (app, store_id, _) = fixture().await;
+    let requests = [
+        (
+            "check",
+            json!({"authorization_model_id": "", "context": {}, "contextual_tuples": {"tuple_keys": null},
+                   "tuple_key": {"user": "user:bob", "relation": "viewer", "object": "document:2"}}),
+        ),
+        (
+            "list-objects",
+            json!({"authorization_model_id": "", "context": {}, "contextual_tuples": {"tuple_keys": null},
+                   "type": "document", "relation": "viewer", "user": "user:bob"}),
+        ),
+        (
+            "expand",
+            json!({"authorization_model_id": "", "contextual_tuples": {"tuple_keys": null},
+                   "tuple_key": {"relation": "member", "object": "group:eng"}}),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (path, body) in requests {
+        let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/{path}"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        answers.push(body);
+    }
+    assert_eq!(answers[0]["allowed"], true);
+    assert_eq!(answers[1]["objects"], json!(["document:2"]));
+    assert_eq!(answers[2]["tree"]["root"]["leaf"]["users"]["users"], json!(["user:bob"]));
+}
+
 /// The layering rule: `api` reaches the store, index and evaluator only through `engine`.
 #[test]
 fn api_imports_only_the_engine_facade() {
