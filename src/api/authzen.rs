@@ -7,7 +7,7 @@
 //! `[subject, agent]`: both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::ApiJson;
+use super::dto::{offset_token, token_offset, ApiJson};
 use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
 use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec};
@@ -180,10 +180,40 @@ struct SearchDto {
     action: Option<ActionDto>,
     #[serde(default)]
     context: Option<Context>,
+    #[serde(default)]
+    page: Option<PageDto>,
 }
 
-fn search_response(results: Vec<Value>) -> Json<Value> {
-    Json(json!({"results": results, "page": {"next_token": ""}}))
+/// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
+/// value) means every result.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct PageDto {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// One page of `results` (already in a stable order) with `page.next_token` (empty on the last
+/// page), `count` and `total`.
+fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Value>, ApiError> {
+    let page = page.unwrap_or_default();
+    let total = results.len();
+    let start = token_offset(page.token.as_deref())?.min(total);
+    let end = match page.limit {
+        None | Some(0) => total,
+        Some(limit) => start.saturating_add(limit).min(total),
+    };
+    let next_token = if end < total { offset_token(end) } else { String::new() };
+    let results: Vec<Value> = results.into_iter().skip(start).take(end - start).collect();
+    let count = results.len();
+    Ok(Json(json!({"results": results, "page": {"next_token": next_token, "count": count, "total": total}})))
+}
+
+/// Orders results by their JSON text so that offsets mean the same thing from page to page.
+fn stable_order(mut results: Vec<Value>) -> Vec<Value> {
+    results.sort_by_cached_key(Value::to_string);
+    results
 }
 
 async fn search_resource(
@@ -207,7 +237,7 @@ async fn search_resource(
         .filter_map(|object| object.split_once(':'))
         .map(|(object_type, id)| json!({"type": object_type, "id": id}))
         .collect();
-    Ok(search_response(results))
+    search_response(stable_order(results), body.page)
 }
 
 async fn search_subject(
@@ -235,7 +265,7 @@ async fn search_subject(
             Subject::Userset { .. } => None,
         })
         .collect();
-    Ok(search_response(results))
+    search_response(stable_order(results), body.page)
 }
 
 async fn search_action(
@@ -247,6 +277,7 @@ async fn search_action(
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
     let object = resource.name("resource")?;
     let context = body.context.unwrap_or_default();
+    let page = body.page;
     let results = blocking(move || {
         let model = state.engine.model(&store_id, None)?;
         let type_def = model
@@ -270,7 +301,8 @@ async fn search_action(
         Ok(results)
     })
     .await?;
-    Ok(search_response(results))
+    // Relations come in the model's order, which is stable.
+    search_response(results, page)
 }
 
 async fn configuration(
