@@ -87,6 +87,16 @@ def main():
 
     check.run("fga query check", checks)
 
+    def contextual_check():
+        out = fga("query", "check", "user:carl", "editor", "document:spec", "--contextual-tuple", "user:carl editor document:spec")
+        check.equal("fga query check --contextual-tuple", out["allowed"], True)
+        out = fga("query", "check", "user:carl", "editor", "document:spec")
+        check.equal("contextual tuples are not stored", out["allowed"], False)
+        out = fga("model", "list")
+        check.equal("fga model list", [m["id"] for m in out["authorization_models"]], [state["model"]])
+
+    check.run("fga query check --contextual-tuple", contextual_check)
+
     def list_objects():
         for user, relation, object_type, want in case.LIST_OBJECTS:
             out = fga("query", "list-objects", user, relation, object_type)

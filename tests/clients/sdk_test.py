@@ -24,11 +24,17 @@ from openfga_sdk.client.models import (  # noqa: E402
     ClientCheckRequest,
     ClientExpandRequest,
     ClientListObjectsRequest,
+    ClientListRelationsRequest,
     ClientReadChangesRequest,
     ClientTuple,
     ClientWriteRequest,
 )
 from openfga_sdk.client.models.list_users_request import ClientListUsersRequest  # noqa: E402
+from openfga_sdk.client.models.write_conflict_opts import (  # noqa: E402
+    ClientWriteRequestOnDuplicateWrites,
+    ClientWriteRequestOnMissingDeletes,
+    ConflictOptions,
+)
 from openfga_sdk.exceptions import ApiException  # noqa: E402
 from openfga_sdk.models import CreateStoreRequest, FgaObject, ReadRequestTupleKey, UserTypeFilter  # noqa: E402
 from openfga_sdk.sync import OpenFgaClient  # noqa: E402
@@ -92,6 +98,8 @@ def main():
         types = sorted(t.type for t in latest.authorization_model.type_definitions)
         check.equal("model types", types, ["document", "folder", "group", "user"])
         fga_client.set_authorization_model_id(model_id)
+        models = fga_client.read_authorization_models()
+        check.equal("read_authorization_models", [m.id for m in models.authorization_models], [model_id])
 
     check.run("write model with fga", write_model)
     if "model" not in state:
@@ -113,6 +121,26 @@ def main():
             check.equal("duplicate write code", code, "write_failed_due_to_invalid_input")
 
     check.run("duplicate write", duplicate_write_is_refused)
+
+    def conflict_options_ignore():
+        ignore = {
+            "conflict": ConflictOptions(
+                on_duplicate_writes=ClientWriteRequestOnDuplicateWrites.IGNORE,
+                on_missing_deletes=ClientWriteRequestOnMissingDeletes.IGNORE,
+            )
+        }
+        # Re-writing an existing tuple and deleting a missing one are no-ops with `ignore`.
+        fga_client.write(
+            ClientWriteRequest(writes=[client_tuple(case.WRITES[0])], deletes=[client_tuple(case.DELETES[0])]), ignore
+        )
+        remaining = fga_client.read(ReadRequestTupleKey(object=case.WRITES[0][2]))
+        check.equal(
+            "on_duplicate/on_missing ignore change nothing",
+            sorted((t.key.user, t.key.relation, t.key.object) for t in remaining.tuples),
+            sorted(t for t in case.REMAINING if t[2] == case.WRITES[0][2]),
+        )
+
+    check.run("conflict options", conflict_options_ignore)
 
     def checks():
         for user, relation, obj, want in case.CHECKS:
@@ -143,6 +171,42 @@ def main():
             )
 
     check.run("list objects", list_objects)
+
+    def streamed_list_objects():
+        for user, relation, object_type, want in case.LIST_OBJECTS:
+            got = fga_client.streamed_list_objects(ClientListObjectsRequest(user=user, relation=relation, type=object_type))
+            check.equal(
+                f"streamed_list_objects {object_type}#{relation}@{user}",
+                sorted(r.object for r in got),
+                [f"{object_type}:{i}" for i in want],
+            )
+
+    check.run("streamed list objects", streamed_list_objects)
+
+    def contextual_tuples():
+        # carl gains editor on spec for this request only; the store is unchanged afterwards.
+        extra = [ClientTuple(user="user:carl", relation="editor", object="document:spec")]
+        got = fga_client.check(
+            ClientCheckRequest(user="user:carl", relation="editor", object="document:spec", contextual_tuples=extra)
+        )
+        check.equal("check with a contextual tuple", got.allowed, True)
+        got = fga_client.list_objects(
+            ClientListObjectsRequest(user="user:carl", relation="editor", type="document", contextual_tuples=extra)
+        )
+        check.equal("list_objects with a contextual tuple", got.objects, ["document:spec"])
+        got = fga_client.check(ClientCheckRequest(user="user:carl", relation="editor", object="document:spec"))
+        check.equal("contextual tuples are not stored", got.allowed, False)
+
+    check.run("contextual tuples", contextual_tuples)
+
+    def list_relations():
+        relations = ["owner", "editor", "viewer", "blocked", "can_share", "can_view"]
+        got = fga_client.list_relations(
+            ClientListRelationsRequest(user="user:dave", relations=relations, object="document:plan")
+        )
+        check.equal("list_relations dave on plan", sorted(got), ["can_share", "can_view", "editor", "viewer"])
+
+    check.run("list relations", list_relations)
 
     def list_users():
         for obj, relation, user_type, want in case.LIST_USERS:
