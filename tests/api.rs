@@ -515,6 +515,24 @@ async fn authzen_search_ignored_page_limit() {
     assert_eq!((status, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_continuation_token")));
 }
 
+/// Regression: a model with no type definitions was stored (and became the latest model); OpenFGA
+/// answers 400 `validation_error`.
+#[tokio::test]
+async fn model_without_type_definitions_was_accepted() {
+    let (app, store_id, model_id) = fixture().await;
+    for body in [json!({"schema_version": "1.1"}), json!({"schema_version": "1.1", "type_definitions": []})] {
+        let (status, answer) =
+            call(&app, "POST", &format!("/stores/{store_id}/authorization-models"), Some(body)).await;
+        assert_eq!((status, answer["code"].clone()), (StatusCode::BAD_REQUEST, json!("validation_error")), "{answer}");
+    }
+    let (status, answer) =
+        send(&app, "PUT", &format!("/stores/{store_id}/writ/model"), Body::from("model\n  schema 1.1\n"), "text/plain")
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (_, models) = call(&app, "GET", &format!("/stores/{store_id}/authorization-models"), None).await;
+    assert_eq!(models["authorization_models"][0]["id"], model_id.as_str());
+}
+
 /// Regression: OpenFGA's `fga` CLI (0.8.2) sends `"contextual_tuples": {"tuple_keys": null}` and
 /// `"authorization_model_id": ""` on check, list-objects and expand; Writ answered 400.
 #[tokio::test]
