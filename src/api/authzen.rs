@@ -10,7 +10,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::{deserialize_revision, require_revision};
-use super::dto::ApiJson;
+use super::dto::{offset_token, token_offset, ApiJson};
 use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
 use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec};
@@ -216,10 +216,40 @@ struct SearchDto {
     context: Option<Context>,
     #[serde(default, deserialize_with = "deserialize_revision")]
     at_least_revision: Option<u64>,
+    #[serde(default)]
+    page: Option<PageDto>,
 }
 
-fn search_response(results: Vec<Value>) -> Json<Value> {
-    Json(json!({"results": results, "page": {"next_token": ""}}))
+/// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
+/// value) means every result.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct PageDto {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// One page of `results` (already in a stable order) with `page.next_token` (empty on the last
+/// page), `count` and `total`.
+fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Value>, ApiError> {
+    let page = page.unwrap_or_default();
+    let total = results.len();
+    let start = token_offset(page.token.as_deref())?.min(total);
+    let end = match page.limit {
+        None | Some(0) => total,
+        Some(limit) => start.saturating_add(limit).min(total),
+    };
+    let next_token = if end < total { offset_token(end) } else { String::new() };
+    let results: Vec<Value> = results.into_iter().skip(start).take(end - start).collect();
+    let count = results.len();
+    Ok(Json(json!({"results": results, "page": {"next_token": next_token, "count": count, "total": total}})))
+}
+
+/// Orders results by their JSON text so that offsets mean the same thing from page to page.
+fn stable_order(mut results: Vec<Value>) -> Vec<Value> {
+    results.sort_by_cached_key(Value::to_string);
+    results
 }
 
 async fn search_resource(
@@ -244,7 +274,7 @@ async fn search_resource(
         .filter_map(|object| object.split_once(':'))
         .map(|(object_type, id)| json!({"type": object_type, "id": id}))
         .collect();
-    Ok(search_response(results))
+    search_response(stable_order(results), body.page)
 }
 
 async fn search_subject(
@@ -273,7 +303,7 @@ async fn search_subject(
             Subject::Userset { .. } => None,
         })
         .collect();
-    Ok(search_response(results))
+    search_response(stable_order(results), body.page)
 }
 
 async fn search_action(
@@ -286,6 +316,7 @@ async fn search_action(
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
     let object = resource.name("resource")?;
     let context = body.context.unwrap_or_default();
+    let page = body.page;
     let results = blocking(move || {
         let model = state.engine.model(&store_id, None)?;
         let type_def = model
@@ -309,7 +340,8 @@ async fn search_action(
         Ok(results)
     })
     .await?;
-    Ok(search_response(results))
+    // Relations come in the model's order, which is stable.
+    search_response(results, page)
 }
 
 async fn configuration(

@@ -185,12 +185,21 @@ impl TupleKeyDto {
 pub enum ContextualTuplesDto {
     /// `{"tuple_keys": [...]}`.
     Wrapped {
-        /// The tuple keys.
-        #[serde(default)]
+        /// The tuple keys; `null` (as OpenFGA's `fga` CLI sends when there are none) is empty.
+        #[serde(default, deserialize_with = "null_as_empty")]
         tuple_keys: Vec<TupleKeyDto>,
     },
     /// `[...]`.
     List(Vec<TupleKeyDto>),
+}
+
+/// Reads a list that Go clients may send as `null` when it is empty.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Reads optional contextual tuples.
