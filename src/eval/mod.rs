@@ -105,6 +105,30 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// Whether the tuple (object type, relation, object, subject) fits the model's type
+    /// restrictions with its condition (or lack of one); `Ok(condition)` when it does.
+    fn fitting_condition(
+        &self,
+        object_type: TypeId,
+        relation: u32,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Option<&'a TupleCondition>, ()> {
+        let has_conditions = self.view.has_conditions(object_type, relation);
+        if !has_conditions && !self.model.is_strict(object_type, relation) {
+            return Ok(None);
+        }
+        let condition = if has_conditions { self.view.condition(object_type, relation, object, subject) } else { None };
+        let fits = self.model.relation(object_type, relation).is_some_and(|definition| {
+            definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
+        });
+        if fits {
+            Ok(condition)
+        } else {
+            Err(())
+        }
+    }
+
     /// Whether the tuple (object type, relation, object, subject) counts: it fits the model's type
     /// restrictions with its condition (or lack of one), and that condition holds.
     pub(crate) fn tuple_holds(
@@ -114,24 +138,31 @@ impl<'a> Evaluator<'a> {
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
-        let has_conditions = self.view.has_conditions(object_type, relation);
-        if !has_conditions && !self.model.is_strict(object_type, relation) {
-            return Ok(true);
+        match self.fitting_condition(object_type, relation, object, subject) {
+            Err(()) => Ok(false),
+            Ok(None) => Ok(true),
+            Ok(Some(condition)) => self.condition_holds(object_type, relation, object, subject, condition),
         }
-        let condition = if has_conditions { self.view.condition(object_type, relation, object, subject) } else { None };
-        let fits = self.model.relation(object_type, relation).is_some_and(|definition| {
-            definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
-        });
-        if !fits {
-            return Ok(false);
-        }
-        match condition {
-            Some(condition) => self.condition_holds(object_type, relation, object, subject, condition),
-            None => Ok(true),
+    }
+
+    /// Like [`Evaluator::tuple_holds`], but `None` (conditional) when the condition lacks
+    /// context parameters it needs, instead of an error.
+    pub(crate) fn tuple_holds_partial(
+        &self,
+        object_type: TypeId,
+        relation: u32,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Option<bool>, EvalError> {
+        match self.fitting_condition(object_type, relation, object, subject) {
+            Err(()) => Ok(Some(false)),
+            Ok(None) => Ok(Some(true)),
+            Ok(Some(condition)) => self.model.conditions.evaluate_partial(condition, self.context),
         }
     }
 }
 
-pub(crate) use check::check;
+pub use check::Permissionship;
+pub(crate) use check::{check, check_partial};
 pub(crate) use expand::expand;
 pub(crate) use lookup::{list_objects, list_users, UserFilter};

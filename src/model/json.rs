@@ -319,6 +319,7 @@ fn restriction_from_json(r: &JsonRelationReference) -> TypeRestriction {
         relation: r.relation.clone().filter(|s| !s.is_empty()),
         wildcard: r.wildcard.is_some(),
         condition: r.condition.clone().filter(|s| !s.is_empty()),
+        expiration: false,
     }
 }
 

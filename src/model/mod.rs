@@ -14,6 +14,7 @@ mod json;
 mod lexer;
 mod print;
 mod validate;
+mod zed;
 
 pub use error::{SchemaError, SchemaErrorKind, Span};
 pub use json::{
@@ -68,6 +69,8 @@ pub struct TypeRestriction {
     pub wildcard: bool,
     /// `Some("cond")` for `user with cond`.
     pub condition: Option<String>,
+    /// True for SpiceDB's `user with expiration`: tuples of this kind may carry an expiry.
+    pub expiration: bool,
 }
 
 /// DSL form: `user`, `user:*`, `group#member`, `user with cond`.
@@ -175,6 +178,18 @@ impl Model {
         let (model, source) = dsl::parse(text)?;
         validate::validate(&model, Some(&source))?;
         Ok(model)
+    }
+
+    /// Parses SpiceDB schema text (`.zed`) and checks it with SpiceDB's rules; every problem
+    /// found is returned, with line:column.
+    pub fn parse_zed(text: &str) -> Result<Model, Vec<SchemaError>> {
+        zed::parse(text)
+    }
+
+    /// True when `text` looks like SpiceDB schema (`definition`, `caveat` or `use` first) rather
+    /// than OpenFGA DSL (`model`, `type`, `condition`, `module`).
+    pub fn looks_like_zed(text: &str) -> bool {
+        zed::looks_like_zed(text)
     }
 
     /// Parses OpenFGA DSL text without semantic validation (grammar errors only), as OpenFGA's
