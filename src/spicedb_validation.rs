@@ -10,7 +10,8 @@
 //! engine answered) or unsupported (with why), so counts are never silently short.
 //! Same layer as `testfile`: uses `engine`, `model`, `tuple` and (as `testfile` does) `store::StoredTuple`.
 
-use crate::engine::{CheckRequest, Engine, Permissionship, WriteRequest};
+pub use crate::engine::Permissionship;
+use crate::engine::{CheckRequest, Engine, WriteRequest};
 use crate::model::Model;
 use crate::store::StoredTuple;
 use crate::tuple::{Context, Tuple, TupleCondition};

@@ -6,6 +6,7 @@ mod api;
 mod conformance;
 mod model_language;
 mod regression;
+mod spicedb;
 mod store_contract;
 mod support;
 mod tidy;

@@ -271,6 +271,9 @@ impl Checker<'_, '_> {
             Node::TupleToUserset { tupleset, computed } => {
                 self.check_tuple_to_userset(object_type, object, *tupleset, *computed, depth)
             }
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.check_tuple_to_userset_all(object_type, object, *tupleset, *computed, depth)
+            }
             Node::Union(children) => self.check_union(object_type, object, relation, definition, children, depth),
             Node::Intersection(children) => {
                 self.check_intersection(object_type, object, relation, definition, children, depth)
@@ -361,6 +364,32 @@ impl Checker<'_, '_> {
             }
         }
         outcome.finish()
+    }
+
+    /// Every parent must grant, and there must be one: "both" over the parents' answers.
+    fn check_tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<Decision, EvalError> {
+        let evaluator = self.evaluator;
+        let mut combined: Option<Decision> = None;
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            // As in SpiceDB, a parent tuple whose condition fails is a parent that does not grant.
+            let tuple = self.tuple_decision(object_type, tupleset, object, parent)?;
+            if tuple == Decision::Denied {
+                return Ok(Decision::Denied);
+            }
+            let decision = both(tuple, self.dispatch(parent.kind.subject_type, parent.object, computed, depth)?);
+            if decision == Decision::Denied {
+                return Ok(Decision::Denied);
+            }
+            combined = Some(combined.map_or(decision, |so_far| both(so_far, decision)));
+        }
+        Ok(combined.unwrap_or(Decision::Denied))
     }
 
     fn check_union(

@@ -184,6 +184,9 @@ pub struct JsonUserset {
     /// `computed from tupleset`.
     #[serde(default, rename = "tupleToUserset", alias = "tuple_to_userset", skip_serializing_if = "Option::is_none")]
     pub tuple_to_userset: Option<JsonTupleToUserset>,
+    /// Writ's extension for SpiceDB's `tupleset.all(computed)` (every parent must grant).
+    #[serde(default, rename = "writTupleToUsersetAll", skip_serializing_if = "Option::is_none")]
+    pub tuple_to_userset_all: Option<JsonTupleToUserset>,
     /// `a or b`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub union: Option<JsonUsersets>,
@@ -335,6 +338,12 @@ fn rewrite_from_json(u: &JsonUserset, type_name: &str, relation: &str, errors: &
             computed: t.computed_userset.relation.clone(),
             span: Span::default(),
         }
+    } else if let Some(t) = &u.tuple_to_userset_all {
+        Rewrite::TupleToUsersetAll {
+            tupleset: t.tupleset.relation.clone(),
+            computed: t.computed_userset.relation.clone(),
+            span: Span::default(),
+        }
     } else if let Some(s) = &u.union {
         Rewrite::Union(s.child.iter().map(&mut convert).collect())
     } else if let Some(s) = &u.intersection {
@@ -469,6 +478,10 @@ fn rewrite_to_json(rw: &Rewrite) -> JsonUserset {
         Rewrite::Computed { relation, .. } => u.computed_userset = Some(relation_ref(relation)),
         Rewrite::TupleToUserset { tupleset, computed, .. } => {
             u.tuple_to_userset =
+                Some(JsonTupleToUserset { tupleset: relation_ref(tupleset), computed_userset: relation_ref(computed) });
+        }
+        Rewrite::TupleToUsersetAll { tupleset, computed, .. } => {
+            u.tuple_to_userset_all =
                 Some(JsonTupleToUserset { tupleset: relation_ref(tupleset), computed_userset: relation_ref(computed) });
         }
         Rewrite::Union(c) => u.union = Some(JsonUsersets { child: c.iter().map(rewrite_to_json).collect() }),

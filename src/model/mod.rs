@@ -110,6 +110,16 @@ pub enum Rewrite {
         /// Where the expression is in the source.
         span: Span,
     },
+    /// SpiceDB's `tupleset.all(computed)`: the subject must hold `computed` on every parent
+    /// the tupleset names (and there must be at least one). No OpenFGA DSL form.
+    TupleToUsersetAll {
+        /// The relation on this object whose subjects are the parents.
+        tupleset: String,
+        /// The relation evaluated on each parent.
+        computed: String,
+        /// Where the expression is in the source.
+        span: Span,
+    },
     /// `a or b`.
     Union(Vec<Rewrite>),
     /// `a and b`.

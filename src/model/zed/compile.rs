@@ -267,13 +267,7 @@ fn compile_expr(expr: &Expr, definition: &Definition, errors: &mut Vec<SchemaErr
                     Rewrite::TupleToUserset { tupleset: tupleset.clone(), computed: computed.clone(), span: *span }
                 }
                 ArrowKind::All => {
-                    errors.push(semantic(
-                        format!("intersection arrow `{tupleset}.all({computed})` is not supported"),
-                        *span,
-                        tupleset,
-                        "unsupported",
-                    ));
-                    Rewrite::TupleToUserset { tupleset: tupleset.clone(), computed: computed.clone(), span: *span }
+                    Rewrite::TupleToUsersetAll { tupleset: tupleset.clone(), computed: computed.clone(), span: *span }
                 }
             })
         }

@@ -171,7 +171,8 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads a caveat body verbatim after its opening `{` up to the matching `}` (braces inside
-    /// strings and nested map literals are balanced). Returns the text, or `None` when unclosed.
+    /// strings and nested map literals are balanced). Returns the text, or `None` when unclosed
+    /// or holding a character CEL has no token for.
     pub(super) fn raw_block(&mut self) -> Option<(String, Pos)> {
         let mut depth = 1usize;
         let mut text = String::new();
@@ -190,6 +191,8 @@ impl<'a> Lexer<'a> {
             }
             match c {
                 '"' | '\'' => quote = Some(c),
+                // No CEL token starts with a backtick.
+                '`' => return None,
                 '{' => depth += 1,
                 '}' => {
                     depth -= 1;

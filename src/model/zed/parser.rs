@@ -403,6 +403,9 @@ impl Parser<'_> {
 
     fn caveat(&mut self) -> Parsed<Caveat> {
         let (name, name_span) = self.ident("a caveat name")?;
+        if name == "expiration" && self.expiration_keyword {
+            return Err(syntax("`expiration` is a keyword under `use expiration` and cannot name a caveat", name_span));
+        }
         self.expect("(", "`(` after the caveat name")?;
         let mut parameters = Vec::new();
         loop {
@@ -420,7 +423,7 @@ impl Parser<'_> {
         let open = self.here();
         // The body is CEL: read it verbatim, then resume tokenizing after the closing brace.
         let Some((expression, _)) = self.lexer.raw_block() else {
-            return Err(syntax("unclosed caveat expression: expected `}`", open));
+            return Err(syntax("invalid caveat expression: expected CEL closed by `}`", open));
         };
         if expression.is_empty() {
             return Err(syntax("a caveat needs an expression", open));

@@ -1,0 +1,102 @@
+//! SpiceDB as a second front end: SpiceDB's integration validation files through Writ's runner
+//! (`../shared/conformance/spicedb/integration/`, when present), every schema of SpiceDB's parser
+//! tests (no panic; every expected-error case rejected), and Writ's own fixtures in `fixtures/spicedb/`.
+
+use std::path::{Path, PathBuf};
+use writ::spicedb_validation::{self, run_file, Permissionship};
+use writ::Model;
+
+fn shared(dir: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/spicedb").join(dir);
+    if path.is_dir() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} is absent, so SpiceDB's own test data is not run", path.display());
+        None
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/spicedb").join(name)
+}
+
+/// Share of SpiceDB's integration assertions that must pass (the target).
+const TARGET_PERCENT: f64 = 97.0;
+
+#[test]
+fn spicedb_integration_validation_files() {
+    let Some(dir) = shared("integration") else { return };
+    let files = spicedb_validation::expand_paths(&dir).unwrap();
+    assert!(!files.is_empty(), "no validation files in {}", dir.display());
+    let reports: Vec<_> = files.iter().map(|file| run_file(file).unwrap()).collect();
+    let text = spicedb_validation::report_text(&reports);
+    println!("{text}");
+    let passed: usize = reports.iter().map(|r| r.passed()).sum();
+    let total: usize = reports.iter().map(|r| r.outcomes.len()).sum();
+    assert!(total > 300, "only {total} assertions found: the runner is reading too little\n{text}");
+    let percent = 100.0 * passed as f64 / total as f64;
+    println!("SpiceDB integration: {passed}/{total} assertions pass ({percent:.1}%)");
+    assert!(percent >= TARGET_PERCENT, "{percent:.1}% < {TARGET_PERCENT}%:\n{text}");
+}
+
+#[test]
+fn spicedb_parser_schemas_never_panic_and_errors_are_rejected() {
+    let Some(dir) = shared("schemadsl-parser") else { return };
+    let mut schemas: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "zed"))
+        .collect();
+    schemas.sort();
+    assert!(!schemas.is_empty());
+    let (mut accepted, mut rejected, mut missed) = (0, 0, Vec::new());
+    for schema in &schemas {
+        let text = std::fs::read_to_string(schema).unwrap();
+        let expected = std::fs::read_to_string(schema.with_extension("zed.expected")).unwrap_or_default();
+        // Grammar only: many parser cases reference undefined names on purpose.
+        let result = std::panic::catch_unwind(|| Model::parse_zed(&text));
+        let name = schema.file_name().unwrap().to_string_lossy().to_string();
+        let result = result.unwrap_or_else(|_| panic!("{name}: the parser panicked"));
+        let syntax_error = match &result {
+            Ok(_) => false,
+            Err(errors) => errors.iter().any(|e| e.kind == writ::model::SchemaErrorKind::Syntax),
+        };
+        if result.is_ok() {
+            accepted += 1;
+        } else {
+            rejected += 1;
+        }
+        if expected.contains("NodeTypeError") && !syntax_error && result.is_ok() {
+            missed.push(name);
+        }
+    }
+    println!("SpiceDB parser cases: {} schemas, {accepted} accepted, {rejected} rejected", schemas.len());
+    assert!(missed.is_empty(), "expected-error schemas Writ accepted: {missed:?}");
+}
+
+#[test]
+fn own_fixture_validation_file_passes() {
+    let report = run_file(&fixture("drive.yaml")).unwrap();
+    let text = spicedb_validation::report_text(std::slice::from_ref(&report));
+    assert!(report.load_error.is_none(), "{text}");
+    assert_eq!(report.outcomes.len(), 12, "{text}");
+    assert_eq!(report.passed(), report.outcomes.len(), "{text}");
+    assert!(report.outcomes.iter().any(|o| o.expected == Permissionship::Conditional));
+}
+
+#[test]
+fn own_fixture_schema_compiles_to_the_model() {
+    let model = Model::parse_zed(&std::fs::read_to_string(fixture("drive.zed")).unwrap()).unwrap();
+    assert_eq!(model.types.len(), 4);
+    assert_eq!(model.conditions[0].name, "on_network");
+    let viewer = model.relation("folder", "viewer").unwrap();
+    assert!(viewer.directly_related.iter().any(|r| r.expiration));
+}
+
+#[test]
+fn arrow_over_a_permission_names_the_construct_and_position() {
+    let errors = Model::parse_zed(&std::fs::read_to_string(fixture("bad_arrow.zed")).unwrap()).unwrap_err();
+    let span = errors[0].span.unwrap();
+    assert_eq!((span.line_start + 1, span.column_start + 1), (6, 21), "{errors:?}");
+    assert!(errors[0].message.contains("`edit` is a permission"), "{}", errors[0].message);
+}
