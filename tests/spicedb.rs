@@ -100,3 +100,39 @@ fn arrow_over_a_permission_names_the_construct_and_position() {
     assert_eq!((span.line_start + 1, span.column_start + 1), (6, 21), "{errors:?}");
     assert!(errors[0].message.contains("`edit` is a permission"), "{}", errors[0].message);
 }
+
+async fn put_model(text: &str, content_type: &str) -> (axum::http::StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let engine = std::sync::Arc::new(writ::Engine::in_memory());
+    let store = engine.create_store("zed").unwrap().id;
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(format!("/stores/{store}/writ/model"))
+        .header("content-type", content_type)
+        .header("host", "writ.test")
+        .body(axum::body::Body::from(text.to_string()))
+        .unwrap();
+    let response = writ::api::router(engine).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn api_accepts_a_spicedb_schema() {
+    let text = std::fs::read_to_string(fixture("drive.zed")).unwrap();
+    let (status, body) = put_model(&text, "application/x-spicedb-schema").await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+    assert!(body["authorization_model_id"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn api_reports_spicedb_schema_diagnostics_with_position() {
+    let text = std::fs::read_to_string(fixture("bad_arrow.zed")).unwrap();
+    let (status, body) = put_model(&text, "application/x-spicedb-schema").await;
+    assert_eq!(status, axum::http::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "validation_error", "{body}");
+    let diagnostic = &body["diagnostics"][0];
+    assert_eq!((diagnostic["line"].as_u64(), diagnostic["column"].as_u64()), (Some(6), Some(21)), "{body}");
+}
