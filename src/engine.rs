@@ -307,7 +307,9 @@ impl Engine {
         for (id, json) in self.backend.models(&record.id)? {
             let parsed: JsonModel = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{}`: {e}", record.id)))?;
-            let model = Model::from_json(&parsed).map_err(EngineError::Schema)?;
+            // Validated when written, by the rules of its language (OpenFGA's or SpiceDB's):
+            // re-checking with OpenFGA's would refuse a stored SpiceDB model.
+            let model = Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)?;
             let compiled = CompiledModel::compile(&model, &mut data.index);
             data.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
         }

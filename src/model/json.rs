@@ -166,6 +166,9 @@ pub struct JsonRelationReference {
     /// The condition name (`user with cond`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// Writ's extension for SpiceDB's `with expiration` (written only when true).
+    #[serde(default, rename = "writExpiration", skip_serializing_if = "std::ops::Not::not")]
+    pub expiration: bool,
 }
 
 /// The empty object `{}` (`this`, `wildcard`).
@@ -322,7 +325,7 @@ fn restriction_from_json(r: &JsonRelationReference) -> TypeRestriction {
         relation: r.relation.clone().filter(|s| !s.is_empty()),
         wildcard: r.wildcard.is_some(),
         condition: r.condition.clone().filter(|s| !s.is_empty()),
-        expiration: false,
+        expiration: r.expiration,
     }
 }
 
@@ -464,6 +467,7 @@ fn restriction_to_json(r: &TypeRestriction) -> JsonRelationReference {
         relation: r.relation.clone(),
         wildcard: r.wildcard.then_some(JsonEmpty {}),
         condition: r.condition.clone(),
+        expiration: r.expiration,
     }
 }
 

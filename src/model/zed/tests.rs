@@ -77,3 +77,18 @@ fn detects_zed_text() {
     assert!(Model::looks_like_zed("// c\ndefinition user {}"));
     assert!(!Model::looks_like_zed("model\n  schema 1.1\ntype user"));
 }
+
+#[test]
+fn json_round_trip_keeps_spicedb_only_constructs() {
+    let model = Model::parse_zed(
+        "use expiration\ndefinition user {}\ndefinition team { relation member: user with expiration }\n\
+         definition doc { relation team: team\n permission all = team.all(member) }",
+    )
+    .unwrap();
+    let back = Model::from_json_unchecked(&model.to_json()).unwrap();
+    assert_eq!(
+        back.relation("doc", "all").unwrap().rewrite,
+        Rewrite::TupleToUsersetAll { tupleset: "team".into(), computed: "member".into(), span: Default::default() }
+    );
+    assert!(back.relation("team", "member").unwrap().directly_related[0].expiration);
+}
