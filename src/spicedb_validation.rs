@@ -191,6 +191,18 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
     Ok(report)
 }
 
+/// A fresh engine loaded with a validation file's schema and relationships (no assertions run);
+/// returns the engine, its store id and the relationships' tuples as loaded.
+pub fn load_file(path: &Path) -> Result<(Engine, String, Vec<Tuple>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: ValidationFile =
+        serde_norway::from_str(&text).map_err(|e| format!("{}: not a validation file: {e}", path.display()))?;
+    let schema = load_schema(&file, path)?;
+    let (engine, store) = load(&schema, file.relationships.as_deref())?;
+    let tuples = engine.read(&store, &crate::engine::ReadFilter::default()).map_err(|e| e.to_string())?.value;
+    Ok((engine, store, tuples))
+}
+
 /// One assertion, parsed, before it runs.
 struct Planned {
     kind: &'static str,

@@ -185,3 +185,67 @@ fn zed_model_survives_sled_reopen() {
         assert!(engine.check(&store_id, &request).unwrap().value, "{relation} after reopen");
     }
 }
+
+/// SpiceDB-style consistency over SpiceDB's integration files without caveats: for every object
+/// the relationships name, each relation of its type and each subject they name, `check` agrees
+/// with `list_objects` (this exercises arrows over usersets and `.all()` in the lookups too).
+#[test]
+fn spicedb_integration_check_agrees_with_list_objects() {
+    use writ::engine::{CheckRequest, ListObjectsRequest};
+    let Some(dir) = shared("integration") else { return };
+    let (mut compared, mut files_run) = (0usize, 0usize);
+    let mut disagreements = Vec::new();
+    for path in spicedb_validation::expand_paths(&dir).unwrap() {
+        let Ok((engine, store, tuples)) = spicedb_validation::load_file(&path) else { continue };
+        if tuples.iter().any(|t| t.condition.is_some()) {
+            continue; // caveats need context: list objects would ask for it
+        }
+        files_run += 1;
+        let model = engine.model(&store, None).unwrap().model;
+        let mut objects = std::collections::BTreeSet::new();
+        let mut subjects = std::collections::BTreeSet::new();
+        for tuple in &tuples {
+            objects.insert(tuple.object.to_string());
+            let subject = tuple.subject.to_string();
+            if !subject.ends_with(":*") {
+                subjects.insert(subject);
+            }
+        }
+        for object in &objects {
+            let object_type = object.split_once(':').unwrap().0;
+            for relation in &model.type_def(object_type).unwrap().relations {
+                for user in &subjects {
+                    let check = CheckRequest {
+                        object: object.clone(),
+                        relation: relation.name.clone(),
+                        user: user.clone(),
+                        ..CheckRequest::default()
+                    };
+                    let list = ListObjectsRequest {
+                        object_type: object_type.to_string(),
+                        relation: relation.name.clone(),
+                        user: user.clone(),
+                        ..ListObjectsRequest::default()
+                    };
+                    let (Ok(allowed), Ok(listed)) = (engine.check(&store, &check), engine.list_objects(&store, &list))
+                    else {
+                        continue; // e.g. a subject type the relation never admits
+                    };
+                    compared += 1;
+                    if allowed.value != listed.value.contains(object) {
+                        disagreements.push(format!(
+                            "{}: {object}#{}@{user}: check {} but list objects {}",
+                            path.file_name().unwrap().to_string_lossy(),
+                            relation.name,
+                            allowed.value,
+                            !allowed.value
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!("check vs list objects: {compared} comparisons over {files_run} files");
+    assert!(compared > 1000, "only {compared} comparisons ran");
+    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+}
