@@ -317,27 +317,30 @@ fn load(schema: &str, relationships: Option<&str>) -> Result<(Engine, String), S
     })?;
     let engine = Engine::in_memory();
     let store = engine.create_store("spicedb-validation").map_err(|e| e.to_string())?.id;
-    engine.write_model(&store, model).map_err(|e| e.to_string())?;
+    engine.write_model(&store, model.clone()).map_err(|e| e.to_string())?;
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    // Later lines win over earlier ones with the same key, as SpiceDB's TOUCH does.
-    let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
+    // SpiceDB's loader refuses a relationship listed twice (even with another caveat).
+    let mut seen = std::collections::HashSet::new();
     let mut writes: Vec<StoredTuple> = Vec::new();
     for line in relationships.unwrap_or_default().lines().map(str::trim) {
         if line.is_empty() || line.starts_with("//") {
             continue;
         }
         let stored = parse_relationship(line)?;
+        if stored.expires_at_ms.is_some() && !admits_expiration(&model, &stored.tuple) {
+            return Err(format!(
+                "relationship `{line}` has an expiration, but relation `{}#{}` allows no `with expiration` subject of its kind",
+                stored.tuple.object.object_type, stored.tuple.relation
+            ));
+        }
         if stored.expires_at_ms.is_some_and(|at| at <= now_ms) {
             continue; // already expired: SpiceDB never returns it
         }
-        match by_key.get(&stored.tuple.to_string()) {
-            Some(&position) => writes[position] = stored,
-            None => {
-                by_key.insert(stored.tuple.to_string(), writes.len());
-                writes.push(stored);
-            }
+        if !seen.insert(stored.tuple.to_string()) {
+            return Err(format!("found repeated relationship `{line}`"));
         }
+        writes.push(stored);
     }
     let batch = engine.config().max_tuples_per_write.max(1);
     for chunk in writes.chunks(batch) {
@@ -345,6 +348,27 @@ fn load(schema: &str, relationships: Option<&str>) -> Result<(Engine, String), S
         engine.write(&store, request).map_err(|e| format!("relationships: {e}"))?;
     }
     Ok((engine, store))
+}
+
+/// Whether the relation admits the tuple's kind of subject (type, relation or wildcard, caveat)
+/// `with expiration`, as SpiceDB requires of a relationship that carries one.
+fn admits_expiration(model: &Model, tuple: &Tuple) -> bool {
+    let Some(relation) = model.relation(&tuple.object.object_type, &tuple.relation) else { return false };
+    let (subject_type, subject_relation, wildcard) = match &tuple.subject {
+        crate::tuple::Subject::Object(object) => (object.object_type.as_str(), None, false),
+        crate::tuple::Subject::Wildcard(subject_type) => (subject_type.as_str(), None, true),
+        crate::tuple::Subject::Userset { object, relation } => {
+            (object.object_type.as_str(), Some(relation.as_str()), false)
+        }
+    };
+    let condition = tuple.condition.as_ref().map(|c| c.name.as_str());
+    relation.directly_related.iter().any(|r| {
+        r.expiration
+            && r.type_name == subject_type
+            && r.relation.as_deref() == subject_relation
+            && r.wildcard == wildcard
+            && r.condition.as_deref() == condition
+    })
 }
 
 /// `res:id#rel@subj:id[#rel][caveat[:{json}]][expiration:RFC3339]` → a tuple to store.
@@ -468,6 +492,23 @@ mod tests {
         let request = parse_assertion(r#"doc:1#view@user:tom with {"a": 1}"#).unwrap();
         assert_eq!((request.object.as_str(), request.user.as_str()), ("doc:1", "user:tom"));
         assert_eq!(request.context["a"], 1);
+    }
+
+    #[test]
+    fn expiration_needs_the_trait() {
+        let model = Model::parse_zed(
+            "use expiration\ndefinition user {}\ndefinition doc { relation a: user with expiration\n relation b: user }",
+        )
+        .unwrap();
+        assert!(admits_expiration(&model, &"doc:1#a@user:x".parse().unwrap()));
+        assert!(!admits_expiration(&model, &"doc:1#b@user:x".parse().unwrap()));
+        let error = load(
+            "use expiration\ndefinition user {}\ndefinition doc { relation b: user }",
+            Some("doc:1#b@user:x[expiration:2999-01-01T00:00:00Z]"),
+        )
+        .err()
+        .unwrap();
+        assert!(error.contains("with expiration"), "{error}");
     }
 
     #[test]

@@ -249,3 +249,30 @@ fn spicedb_integration_check_agrees_with_list_objects() {
     assert!(compared > 1000, "only {compared} comparisons ran");
     assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
 }
+
+/// SpiceDB's loader fixtures: those SpiceDB rejects (`invalid_*`, missing or non-local
+/// `schemaFile`, a repeated relationship, both `schema` and `schemaFile`) fail to load in Writ
+/// too; the others load. Relationship-only files (`just_rels`, `legacy`) have no schema to run.
+#[test]
+fn spicedb_loader_fixtures_load_or_fail_as_spicedb_does() {
+    let Some(dir) = shared("validationfile") else { return };
+    let mut wrong = Vec::new();
+    let files = spicedb_validation::expand_paths(&dir).unwrap();
+    assert!(!files.is_empty());
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "just_rels.yaml" || name == "legacy.yaml" {
+            continue;
+        }
+        let must_fail =
+            ["invalid", "loader_using_invalid", "loader_using_missing", "loader_using_non-local", "repeated"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || name == "schema_and_schemafile.yaml";
+        let loaded = spicedb_validation::load_file(&path);
+        if loaded.is_ok() == must_fail {
+            wrong.push(format!("{name}: {}", loaded.err().unwrap_or_else(|| "loaded".into())));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
