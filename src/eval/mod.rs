@@ -8,6 +8,14 @@
 //! - **tuple to userset** `define viewer: viewer from parent`: with `doc:1#parent@folder:x`,
 //!   whoever is `viewer` of `folder:x` is `viewer` of `doc:1`.
 //! - **union / intersection / exclusion** `a or b`, `a and b`, `a but not b`: set algebra on the above.
+//! - **every-parent arrow** (SpiceDB's `parent.all(viewer)`): with `doc:1#parent@folder:x` and
+//!   `doc:1#parent@folder:y`, whoever is `viewer` of both folders is `viewer` of `doc:1`; with no
+//!   parent, no one is. (Arrows follow a userset parent `folder:x#member` by its object, as SpiceDB's do.)
+//!
+//! A partial check (`check_partial`, SpiceDB's semantics) answers allowed, conditional or denied: a
+//! condition missing context makes its tuple conditional, and answers combine three-valued (union:
+//! allowed beats conditional beats denied; intersection and arrows: denied beats conditional; a
+//! conditional subtrahend makes the result conditional). `check` keeps OpenFGA's error instead.
 //!
 //! A userset as the checked user (`group:eng#member`) holds a relation when a tuple names it, or
 //! when it is the very object and relation asked about. A cycle on the current path resolves to
