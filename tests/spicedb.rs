@@ -186,14 +186,36 @@ fn zed_model_survives_sled_reopen() {
     }
 }
 
+/// Whether list users names `user` (an object subject) for `object#relation`; `None` when the
+/// answer has a wildcard of the user's type (its exclusions are not spelled out) or the
+/// request is refused.
+fn listed_users(engine: &writ::Engine, store: &str, object: &str, relation: &str, user: &str) -> Option<bool> {
+    use writ::engine::{ListUsersRequest, UserFilterSpec};
+    if user.contains('#') {
+        return None;
+    }
+    let user_type = user.split_once(':')?.0;
+    let request = ListUsersRequest {
+        object: object.to_string(),
+        relation: relation.to_string(),
+        user_filters: vec![UserFilterSpec { type_name: user_type.to_string(), relation: None }],
+        ..ListUsersRequest::default()
+    };
+    let users: Vec<String> = engine.list_users(store, &request).ok()?.value.iter().map(ToString::to_string).collect();
+    if users.iter().any(|u| u.ends_with(":*")) {
+        return None;
+    }
+    Some(users.iter().any(|u| u == user))
+}
+
 /// SpiceDB-style consistency over SpiceDB's integration files without caveats: for every object
 /// the relationships name, each relation of its type and each subject they name, `check` agrees
-/// with `list_objects` (this exercises arrows over usersets and `.all()` in the lookups too).
+/// with `list_objects` and `list_users` (this exercises arrows over usersets and `.all()` in the lookups too).
 #[test]
 fn spicedb_integration_check_agrees_with_list_objects() {
     use writ::engine::{CheckRequest, ListObjectsRequest};
     let Some(dir) = shared("integration") else { return };
-    let (mut compared, mut files_run) = (0usize, 0usize);
+    let (mut compared, mut files_run, mut users_compared) = (0usize, 0usize, 0usize);
     let mut disagreements = Vec::new();
     for path in spicedb_validation::expand_paths(&dir).unwrap() {
         let Ok((engine, store, tuples)) = spicedb_validation::load_file(&path) else { continue };
@@ -232,6 +254,15 @@ fn spicedb_integration_check_agrees_with_list_objects() {
                         continue; // e.g. a subject type the relation never admits
                     };
                     compared += 1;
+                    if let Some(listed_users) = listed_users(&engine, &store, object, &relation.name, user) {
+                        users_compared += 1;
+                        if listed_users != allowed.value {
+                            disagreements.push(format!(
+                                "{object}#{}@{user}: check {} but list users {listed_users}",
+                                relation.name, allowed.value
+                            ));
+                        }
+                    }
                     if allowed.value != listed.value.contains(object) {
                         disagreements.push(format!(
                             "{}: {object}#{}@{user}: check {} but list objects {}",
@@ -245,8 +276,8 @@ fn spicedb_integration_check_agrees_with_list_objects() {
             }
         }
     }
-    println!("check vs list objects: {compared} comparisons over {files_run} files");
-    assert!(compared > 1000, "only {compared} comparisons ran");
+    println!("check vs list objects: {compared}, vs list users: {users_compared} comparisons over {files_run} files");
+    assert!(compared > 1000 && users_compared > 1000, "only {compared} and {users_compared} comparisons ran");
     assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
 }
 
