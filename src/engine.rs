@@ -15,7 +15,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-pub use crate::eval::{ExpandLeaf, ExpandNode};
+pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
 
@@ -336,7 +336,9 @@ impl Engine {
         for (id, json) in self.backend.models(&record.id)? {
             let parsed: JsonModel = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{}`: {e}", record.id)))?;
-            let model = Model::from_json(&parsed).map_err(EngineError::Schema)?;
+            // Validated when written, by the rules of its language (OpenFGA's or SpiceDB's):
+            // re-checking with OpenFGA's would refuse a stored SpiceDB model.
+            let model = Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)?;
             let compiled = CompiledModel::compile(&model, &mut data.index);
             data.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
         }
@@ -591,6 +593,31 @@ impl Engine {
             }
             let object = evaluator.object_id(object_type_id, object_id);
             Ok(eval::check(&evaluator, object_type_id, object, relation, user_key)?)
+        })
+    }
+
+    /// Answers a check with SpiceDB's three-valued semantics: a condition whose context
+    /// parameters are missing makes the answer [`Permissionship::Conditional`] instead of an
+    /// error. [`Engine::check`] keeps OpenFGA's behaviour.
+    pub fn check_permissionship(
+        &self,
+        store_id: &str,
+        request: &CheckRequest,
+    ) -> Result<Answer<Permissionship>, EngineError> {
+        let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
+        let user = split_subject(&request.user).map_err(as_input_error)?;
+        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let (object_type_id, relation) =
+                resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
+            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
+            if user.relation == Some(request.relation.as_str())
+                && (user.subject_type, user.id) == (object_type, Some(object_id))
+            {
+                return Ok(Permissionship::Allowed);
+            }
+            let object = evaluator.object_id(object_type_id, object_id);
+            Ok(eval::check_partial(&evaluator, object_type_id, object, relation, user_key)?)
         })
     }
 

@@ -13,12 +13,13 @@ pub mod engine;
 pub(crate) mod eval;
 pub(crate) mod index;
 pub mod model;
+pub mod spicedb_validation;
 pub mod store;
 pub mod testfile;
 pub mod transfer;
 pub mod tuple;
 
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use eval::{EvalError, Limits};
+pub use eval::{EvalError, Limits, Permissionship};
 pub use model::Model;
 pub use tuple::{ObjectRef, Subject, Tuple};

@@ -26,10 +26,15 @@ enum Command {
     Import(ImportArgs),
     /// Write a store's tuples as JSON Lines.
     Export(ExportArgs),
-    /// Check a model file (OpenFGA DSL) and print its diagnostics with line:column.
+    /// Check a model file (OpenFGA DSL, or SpiceDB schema by `.zed` extension or content) and
+    /// print its diagnostics with line:column; with `--assertions`, run SpiceDB validation files.
     Validate {
-        /// The model file: OpenFGA DSL, or a modular model's `fga.mod` manifest.
+        /// The model file (OpenFGA DSL, a modular model's `fga.mod`, or `.zed`); with `--assertions`,
+        /// a SpiceDB validation YAML file or a folder of them.
         file: std::path::PathBuf,
+        /// Run SpiceDB validation files (schema, relationships, assertions) instead.
+        #[arg(long)]
+        assertions: bool,
     },
 }
 
@@ -92,7 +97,8 @@ fn main() -> ExitCode {
         Command::Model { command: ModelCommand::Test { tests, verbose, suppress_summary } } => {
             model_test(&tests, verbose, suppress_summary)
         }
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, assertions: true } => spicedb_assertions(&file),
+        Command::Validate { file, assertions: false } => validate(&file),
         Command::Import(args) => report(import(args)),
         Command::Export(args) => report(export(args)),
         Command::Serve(args) => match serve(args) {
@@ -289,7 +295,9 @@ fn validate(file: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match writ::Model::parse_dsl(&text) {
+    let is_zed = file.extension().is_some_and(|e| e == "zed") || writ::Model::looks_like_zed(&text);
+    let parsed = if is_zed { writ::Model::parse_zed(&text) } else { writ::Model::parse_dsl(&text) };
+    match parsed {
         Ok(model) => {
             println!("{}: valid ({} types, {} conditions)", file.display(), model.types.len(), model.conditions.len());
             ExitCode::SUCCESS
@@ -331,5 +339,32 @@ fn validate_fga_mod(file: &std::path::Path) -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+fn spicedb_assertions(path: &std::path::Path) -> ExitCode {
+    use writ::spicedb_validation as runner;
+    let files = match runner::expand_paths(path) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut reports = Vec::new();
+    for file in &files {
+        match runner::run_file(file) {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    print!("{}", runner::report_text(&reports));
+    if reports.iter().all(|r| r.failed() == 0 && r.unsupported() == 0 && r.load_error.is_none()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -7,6 +7,7 @@ mod conformance;
 mod model_language;
 mod regression;
 mod server;
+mod spicedb;
 mod store_contract;
 mod support;
 mod tidy;

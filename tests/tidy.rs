@@ -25,12 +25,14 @@ const ORDER: &[(&str, usize)] = &[
     ("testfile", 5),
     ("config", 6),
     ("transfer", 6),
+    ("spicedb_validation", 5),
 ];
 
 /// `store` items that a module other than `engine` may name, and why.
 const STORE_EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("testfile", "StoredTuple", "the item type of `WriteRequest::writes`, which `testfile` fills"),
     ("transfer", "StoredTuple", "the item type of `WriteRequest::writes`, which `writ import` fills"),
+    ("spicedb_validation", "StoredTuple", "the item type of `WriteRequest::writes`, which the SpiceDB runner fills"),
 ];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.

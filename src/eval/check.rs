@@ -18,6 +18,31 @@ enum Decision {
     Allowed,
     Denied,
     Cycle,
+    /// Allowed only if a condition whose context is missing turns out true (SpiceDB's
+    /// CONDITIONAL); arises only in partial checks.
+    Conditional,
+}
+
+/// A check's three-valued answer (SpiceDB's permissionship).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permissionship {
+    /// The subject holds the relation.
+    Allowed,
+    /// The subject holds it if conditions missing context parameters hold.
+    Conditional,
+    /// The subject does not hold it.
+    Denied,
+}
+
+/// "Both hold": a denial or cycle on either side wins, then a conditional side.
+fn both(first: Decision, second: Decision) -> Decision {
+    use Decision::{Allowed, Conditional, Cycle, Denied};
+    match (first, second) {
+        (Denied, _) | (_, Denied) => Denied,
+        (Cycle, _) | (_, Cycle) => Cycle,
+        (Conditional, _) | (_, Conditional) => Conditional,
+        (Allowed, Allowed) => Allowed,
+    }
 }
 
 /// Answers whether `user` holds `relation` on (object_type, object).
@@ -28,8 +53,26 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new() };
+    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: false };
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
+}
+
+/// Like [`check`], but a condition whose context parameters are missing makes its tuple
+/// conditional instead of an error; conditional answers combine with three-valued logic
+/// through union, intersection, exclusion and arrows (SpiceDB's semantics).
+pub(crate) fn check_partial(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    object: ObjectId,
+    relation: RelationId,
+    user: SubjectKey,
+) -> Result<Permissionship, EvalError> {
+    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: true };
+    Ok(match checker.check(object_type, object, relation, 0)? {
+        Decision::Allowed => Permissionship::Allowed,
+        Decision::Conditional => Permissionship::Conditional,
+        Decision::Denied | Decision::Cycle => Permissionship::Denied,
+    })
 }
 
 struct Checker<'e, 'a> {
@@ -37,6 +80,8 @@ struct Checker<'e, 'a> {
     user: SubjectKey,
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
+    /// Missing condition context yields [`Decision::Conditional`] rather than an error.
+    partial: bool,
 }
 
 /// One step of a check's path: (object type, object, relation).
@@ -80,6 +125,7 @@ impl Path {
 struct AnyOf {
     error: Option<EvalError>,
     cycle: bool,
+    conditional: bool,
 }
 
 impl AnyOf {
@@ -92,6 +138,10 @@ impl AnyOf {
                 self.cycle = true;
                 false
             }
+            Ok(Decision::Conditional) => {
+                self.conditional = true;
+                false
+            }
             Err(error) => {
                 self.error.get_or_insert(error);
                 false
@@ -99,21 +149,51 @@ impl AnyOf {
         }
     }
 
-    /// Records a tuple's condition outcome; true when the tuple counts.
-    fn holds(&mut self, result: Result<bool, EvalError>) -> bool {
-        self.allowed(result.map(|holds| if holds { Decision::Allowed } else { Decision::Denied }))
+    /// Records a tuple's condition outcome; the outcome when the tuple may count (allowed or
+    /// conditional), `None` when it does not.
+    fn holds(&mut self, result: Result<Decision, EvalError>) -> Option<Decision> {
+        match result {
+            Ok(decision @ (Decision::Allowed | Decision::Conditional)) => Some(decision),
+            other => {
+                self.allowed(other);
+                None
+            }
+        }
     }
 
     fn finish(self) -> Result<Decision, EvalError> {
-        match (self.error, self.cycle) {
-            (Some(error), _) => Err(error),
-            (None, true) => Ok(Decision::Cycle),
-            (None, false) => Ok(Decision::Denied),
+        match (self.error, self.conditional, self.cycle) {
+            (Some(error), _, _) => Err(error),
+            (None, true, _) => Ok(Decision::Conditional),
+            (None, false, true) => Ok(Decision::Cycle),
+            (None, false, false) => Ok(Decision::Denied),
         }
     }
 }
 
 impl Checker<'_, '_> {
+    /// Whether one tuple counts, given its condition: in a partial check a condition missing
+    /// context is [`Decision::Conditional`].
+    fn tuple_decision(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Decision, EvalError> {
+        let evaluator = self.evaluator;
+        let holds = if self.partial {
+            evaluator.tuple_holds_partial(object_type, relation, object, subject)?
+        } else {
+            Some(evaluator.tuple_holds(object_type, relation, object, subject)?)
+        };
+        Ok(match holds {
+            Some(true) => Decision::Allowed,
+            Some(false) => Decision::Denied,
+            None => Decision::Conditional,
+        })
+    }
+
     /// The member groups in `members` that the user reaches (holds `kind`'s relation on), from
     /// one lookup per kind and check; `None` when that set cannot be computed here (conditions),
     /// so the caller walks every member instead.
@@ -191,6 +271,9 @@ impl Checker<'_, '_> {
             Node::TupleToUserset { tupleset, computed } => {
                 self.check_tuple_to_userset(object_type, object, *tupleset, *computed, depth)
             }
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.check_tuple_to_userset_all(object_type, object, *tupleset, *computed, depth)
+            }
             Node::Union(children) => self.check_union(object_type, object, relation, definition, children, depth),
             Node::Intersection(children) => {
                 self.check_intersection(object_type, object, relation, definition, children, depth)
@@ -223,7 +306,7 @@ impl Checker<'_, '_> {
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
-                        if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                        if outcome.allowed(self.tuple_decision(object_type, relation, object, key)) {
                             return Ok(Decision::Allowed);
                         }
                     }
@@ -231,7 +314,7 @@ impl Checker<'_, '_> {
             } else if admits.objects {
                 if kind == user.kind && subjects.contains(user.object) {
                     let key = SubjectKey { kind, object: user.object };
-                    if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                    if outcome.allowed(self.tuple_decision(object_type, relation, object, key)) {
                         return Ok(Decision::Allowed);
                     }
                 }
@@ -249,10 +332,11 @@ impl Checker<'_, '_> {
             };
             for subject in members.iter() {
                 let key = SubjectKey { kind, object: subject };
-                if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                let Some(tuple) = outcome.holds(self.tuple_decision(object_type, relation, object, key)) else {
                     continue;
-                }
-                if outcome.allowed(self.dispatch(kind.subject_type, subject, kind.relation, depth)) {
+                };
+                let result = self.dispatch(kind.subject_type, subject, kind.relation, depth);
+                if outcome.allowed(result.map(|decision| both(tuple, decision))) {
                     return Ok(Decision::Allowed);
                 }
             }
@@ -271,14 +355,41 @@ impl Checker<'_, '_> {
         let evaluator = self.evaluator;
         let mut outcome = AnyOf::default();
         for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
-            if !outcome.holds(evaluator.tuple_holds(object_type, tupleset, object, parent)) {
+            let Some(tuple) = outcome.holds(self.tuple_decision(object_type, tupleset, object, parent)) else {
                 continue;
-            }
-            if outcome.allowed(self.dispatch(parent.kind.subject_type, parent.object, computed, depth)) {
+            };
+            let result = self.dispatch(parent.kind.subject_type, parent.object, computed, depth);
+            if outcome.allowed(result.map(|decision| both(tuple, decision))) {
                 return Ok(Decision::Allowed);
             }
         }
         outcome.finish()
+    }
+
+    /// Every parent must grant, and there must be one: "both" over the parents' answers.
+    fn check_tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<Decision, EvalError> {
+        let evaluator = self.evaluator;
+        let mut combined: Option<Decision> = None;
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            // As in SpiceDB, a parent tuple whose condition fails is a parent that does not grant.
+            let tuple = self.tuple_decision(object_type, tupleset, object, parent)?;
+            if tuple == Decision::Denied {
+                return Ok(Decision::Denied);
+            }
+            let decision = both(tuple, self.dispatch(parent.kind.subject_type, parent.object, computed, depth)?);
+            if decision == Decision::Denied {
+                return Ok(Decision::Denied);
+            }
+            combined = Some(combined.map_or(decision, |so_far| both(so_far, decision)));
+        }
+        Ok(combined.unwrap_or(Decision::Denied))
     }
 
     fn check_union(
@@ -309,21 +420,19 @@ impl Checker<'_, '_> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let mut error = None;
-        let mut cycle = false;
+        let mut combined = Decision::Allowed;
         for child in children {
             match self.rewrite(object_type, object, relation, definition, child, depth) {
-                Ok(Decision::Allowed) => {}
                 Ok(Decision::Denied) => return Ok(Decision::Denied),
-                Ok(Decision::Cycle) => cycle = true,
+                Ok(decision) => combined = both(combined, decision),
                 Err(e) => {
                     error.get_or_insert(e);
                 }
             }
         }
-        match (error, cycle) {
-            (Some(e), _) => Err(e),
-            (None, true) => Ok(Decision::Cycle),
-            (None, false) => Ok(Decision::Allowed),
+        match error {
+            Some(e) => Err(e),
+            None => Ok(combined),
         }
     }
 
@@ -346,6 +455,8 @@ impl Checker<'_, '_> {
             Ok(Decision::Allowed) => Ok(Decision::Denied),
             Ok(Decision::Denied) => base_result,
             Ok(Decision::Cycle) => base_result.map(|_| Decision::Cycle),
+            // Maybe excluded: whatever the base grants becomes conditional.
+            Ok(Decision::Conditional) => base_result.map(|base| both(base, Decision::Conditional)),
             Err(e) => base_result.and(Err(e)),
         }
     }

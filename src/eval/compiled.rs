@@ -32,6 +32,13 @@ pub(crate) enum Node {
         /// The relation evaluated on each parent.
         computed: RelationId,
     },
+    /// `tupleset.all(computed)`: every parent grants (at least one parent).
+    TupleToUsersetAll {
+        /// The tupleset relation.
+        tupleset: RelationId,
+        /// The relation evaluated on each parent.
+        computed: RelationId,
+    },
     /// Any child holds.
     Union(Vec<Node>),
     /// Every child holds.
@@ -155,8 +162,9 @@ impl CompiledModel {
         self.types.contains_key(&object_type)
     }
 
-    /// The subject kinds `computed from tupleset` follows on `object_type`: plain objects the
-    /// tupleset admits, of types that define `computed`.
+    /// The subject kinds `computed from tupleset` follows on `object_type`: the objects (or
+    /// usersets, whose relation an arrow ignores, as SpiceDB's `->` does; OpenFGA models never
+    /// admit usersets on a tupleset) the tupleset admits, of types that define `computed`.
     pub(crate) fn parent_kinds(
         &self,
         object_type: TypeId,
@@ -166,9 +174,7 @@ impl CompiledModel {
         self.relation(object_type, tupleset)
             .into_iter()
             .flat_map(|definition| definition.direct.iter())
-            .filter(move |(kind, admits)| {
-                kind.relation == NO_RELATION && admits.objects && self.relation(kind.subject_type, computed).is_some()
-            })
+            .filter(move |(kind, admits)| admits.objects && self.relation(kind.subject_type, computed).is_some())
             .map(|(kind, _)| *kind)
     }
 
@@ -188,6 +194,10 @@ fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {
         Rewrite::This => Node::This,
         Rewrite::Computed { relation, .. } => Node::Computed(index.intern_relation(relation)),
         Rewrite::TupleToUserset { tupleset, computed, .. } => Node::TupleToUserset {
+            tupleset: index.intern_relation(tupleset),
+            computed: index.intern_relation(computed),
+        },
+        Rewrite::TupleToUsersetAll { tupleset, computed, .. } => Node::TupleToUsersetAll {
             tupleset: index.intern_relation(tupleset),
             computed: index.intern_relation(computed),
         },

@@ -190,6 +190,9 @@ impl<'a> ObjectLister<'_, 'a> {
             Node::This => self.direct(object_type, relation, definition),
             Node::Computed(computed) => self.objects(object_type, *computed),
             Node::TupleToUserset { tupleset, computed } => self.tuple_to_userset(object_type, *tupleset, *computed),
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.tuple_to_userset_all(object_type, *tupleset, *computed)
+            }
             Node::Union(children) => {
                 let mut result = RoaringBitmap::new();
                 for child in children {
@@ -313,6 +316,37 @@ impl<'a> ObjectLister<'_, 'a> {
         for kind in evaluator.model.parent_kinds(object_type, tupleset, computed) {
             let parents = self.objects(kind.subject_type, computed)?;
             result |= self.objects_naming(object_type, tupleset, kind, &parents)?;
+        }
+        Ok(result)
+    }
+
+    /// Objects some of whose parents grant, kept when every parent does.
+    fn tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        tupleset: RelationId,
+        computed: RelationId,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let evaluator = self.evaluator;
+        let mut granting = Vec::new();
+        for kind in evaluator.model.parent_kinds(object_type, tupleset, computed) {
+            granting.push((kind, self.objects(kind.subject_type, computed)?));
+        }
+        let candidates = self.tuple_to_userset(object_type, tupleset, computed)?;
+        let mut result = RoaringBitmap::new();
+        for object in candidates.iter() {
+            let mut every = true;
+            for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+                let grants = evaluator.tuple_holds(object_type, tupleset, object, parent)?
+                    && granting.iter().any(|(kind, set)| *kind == parent.kind && set.contains(parent.object));
+                if !grants {
+                    every = false;
+                    break;
+                }
+            }
+            if every {
+                result.insert(object);
+            }
         }
         Ok(result)
     }
@@ -463,6 +497,9 @@ impl UserLister<'_, '_> {
             Node::TupleToUserset { tupleset, computed } => {
                 self.tuple_to_userset(object_type, object, *tupleset, *computed, depth)
             }
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.tuple_to_userset_all(object_type, object, *tupleset, *computed, depth)
+            }
             Node::Union(children) => {
                 let mut result = UserSet::default();
                 for child in children {
@@ -556,5 +593,30 @@ impl UserLister<'_, '_> {
             result.union_with(&self.users(parent.kind.subject_type, parent.object, computed, depth + 1)?);
         }
         Ok(result)
+    }
+    /// Users every parent grants (none without a parent).
+    fn tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<UserSet, EvalError> {
+        let evaluator = self.evaluator;
+        let mut result: Option<UserSet> = None;
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            // A parent tuple whose condition fails is a parent that grants no one.
+            let set = if evaluator.tuple_holds(object_type, tupleset, object, parent)? {
+                self.users(parent.kind.subject_type, parent.object, computed, depth + 1)?
+            } else {
+                UserSet::default()
+            };
+            result = Some(match result {
+                Some(acc) => acc.intersect(&set),
+                None => set,
+            });
+        }
+        Ok(result.unwrap_or_default())
     }
 }

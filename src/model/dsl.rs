@@ -427,7 +427,7 @@ impl Parser {
             return Err(self.empty_restriction());
         }
         let (type_name, type_span) = self.name(&format!("{{{IDENTIFIERS}}}"))?;
-        let mut r = TypeRestriction { type_name, relation: None, wildcard: false, condition: None };
+        let mut r = TypeRestriction { type_name, relation: None, wildcard: false, condition: None, expiration: false };
         if self.cur.eat(":") {
             if !self.cur.eat("*") {
                 return Err(self.cur.expected("'*'"));

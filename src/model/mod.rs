@@ -17,6 +17,7 @@ mod lexer;
 mod module;
 mod print;
 mod validate;
+mod zed;
 
 pub use error::{SchemaError, SchemaErrorKind, Span};
 pub use fgamod::{parse_fga_mod, ModFileError, ModManifest, ModProperty, ModRange};
@@ -73,6 +74,8 @@ pub struct TypeRestriction {
     pub wildcard: bool,
     /// `Some("cond")` for `user with cond`.
     pub condition: Option<String>,
+    /// True for SpiceDB's `user with expiration`: tuples of this kind may carry an expiry.
+    pub expiration: bool,
 }
 
 /// DSL form: `user`, `user:*`, `group#member`, `user with cond`.
@@ -108,6 +111,16 @@ pub enum Rewrite {
         /// The relation on this object whose subjects are the parents (`parent`).
         tupleset: String,
         /// The relation evaluated on each parent (`viewer`).
+        computed: String,
+        /// Where the expression is in the source.
+        span: Span,
+    },
+    /// SpiceDB's `tupleset.all(computed)`: the subject must hold `computed` on every parent
+    /// the tupleset names (and there must be at least one). No OpenFGA DSL form.
+    TupleToUsersetAll {
+        /// The relation on this object whose subjects are the parents.
+        tupleset: String,
+        /// The relation evaluated on each parent.
         computed: String,
         /// Where the expression is in the source.
         span: Span,
@@ -180,6 +193,18 @@ impl Model {
         let (model, source) = dsl::parse(text)?;
         validate::validate(&model, Some(&source))?;
         Ok(model)
+    }
+
+    /// Parses SpiceDB schema text (`.zed`) and checks it with SpiceDB's rules; every problem
+    /// found is returned, with line:column.
+    pub fn parse_zed(text: &str) -> Result<Model, Vec<SchemaError>> {
+        zed::parse(text)
+    }
+
+    /// True when `text` looks like SpiceDB schema (`definition`, `caveat` or `use` first) rather
+    /// than OpenFGA DSL (`model`, `type`, `condition`, `module`).
+    pub fn looks_like_zed(text: &str) -> bool {
+        zed::looks_like_zed(text)
     }
 
     /// Parses OpenFGA DSL text without semantic validation (grammar errors only), as OpenFGA's

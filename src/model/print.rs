@@ -62,6 +62,7 @@ fn expression(rw: &Rewrite, rel: &RelationDef, allow_this: bool, top: bool) -> R
         Rewrite::This => return Err(()),
         Rewrite::Computed { relation, .. } => return Ok(relation.clone()),
         Rewrite::TupleToUserset { tupleset, computed, .. } => return Ok(format!("{computed} from {tupleset}")),
+        Rewrite::TupleToUsersetAll { .. } => return Err(()),
         Rewrite::Union(children) => operands(children, rel, allow_this, " or ")?,
         Rewrite::Intersection(children) => operands(children, rel, allow_this, " and ")?,
         Rewrite::Exclusion { base, subtract } => format!(

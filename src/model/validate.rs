@@ -169,7 +169,8 @@ impl<'a> Validator<'a> {
                 Rewrite::Exclusion { base, subtract } => queue.extend([&**base, &**subtract]),
                 Rewrite::This => self.direct_references(i, j, r),
                 Rewrite::Computed { relation, span } => self.computed_reference(t, relation, *span),
-                Rewrite::TupleToUserset { tupleset, computed, span } => {
+                Rewrite::TupleToUserset { tupleset, computed, span }
+                | Rewrite::TupleToUsersetAll { tupleset, computed, span } => {
                     self.tupleset_reference(t, tupleset, computed, *span);
                 }
             }
@@ -317,7 +318,8 @@ impl<'a> Validator<'a> {
                 }
                 self.has_entry(type_name, target, &t.rewrite, &visited)
             }
-            Rewrite::TupleToUserset { tupleset, computed, .. } => {
+            Rewrite::TupleToUserset { tupleset, computed, .. }
+            | Rewrite::TupleToUsersetAll { tupleset, computed, .. } => {
                 self.tupleset_entry(type_name, tupleset, computed, &visited)
             }
             Rewrite::Union(children) => {
