@@ -1,5 +1,9 @@
 //! `check`: does a subject hold a relation on an object? One function per rewrite kind.
 //!
+//! Nested groups (`define member: [user, group#member]`) are answered from the index's group
+//! closure where that is exact (`Evaluator::group_closure`); otherwise the walk descends only into
+//! member groups the user reaches.
+//!
 //! Invariant: a path that revisits (object, relation) resolves to `false`; every dispatch to
 //! another (object, relation) costs one unit of depth.
 //! Must not import `engine`, `store`, `api`.

@@ -4,7 +4,8 @@
 //! of objects on which the user holds it: direct = reverse bitmap; `or`/`and`/`but not` = union,
 //! intersection, difference; `x from parent` = the children of every parent in `x`'s bitmap.
 //! `list_users(object, relation, filter)` computes the subjects of the filter's type that hold it.
-//! Recursive relations (nested groups, folder chains) are iterated to a fixed point. When a cycle
+//! Recursive relations (nested groups, folder chains) are iterated to a fixed point, except that a
+//! relation with an exact group closure (`Evaluator::group_closure`) expands through it instead. When a cycle
 //! runs through the subtracted side of an exclusion (not monotone), the set is computed without
 //! subtraction and each candidate is confirmed by `check`.
 //!
