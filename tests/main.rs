@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails loudly on a broken fixture")]
 
 mod api;
+mod closure;
 mod conformance;
 mod model_language;
 mod regression;

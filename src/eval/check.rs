@@ -1,5 +1,9 @@
 //! `check`: does a subject hold a relation on an object? One function per rewrite kind.
 //!
+//! Nested groups (`define member: [user, group#member]`) are answered from the index's group
+//! closure where that is exact (`Evaluator::group_closure`); otherwise the walk descends only into
+//! member groups the user reaches.
+//!
 //! Invariant: a path that revisits (object, relation) resolves to `false`; every dispatch to
 //! another (object, relation) costs one unit of depth.
 //! Must not import `engine`, `store`, `api`.
@@ -7,7 +11,7 @@
 use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
 use std::borrow::Cow;
 
@@ -293,6 +297,11 @@ impl Checker<'_, '_> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
+        if let Some(closure) = evaluator.group_closure(object_type, relation, definition) {
+            if let Some(decision) = self.closure_decision(closure, object_type, object, relation, definition, depth) {
+                return Ok(decision);
+            }
+        }
         let user = self.user;
         let mut outcome = AnyOf::default();
         let mut usersets = Vec::new();
@@ -342,6 +351,52 @@ impl Checker<'_, '_> {
             }
         }
         outcome.finish()
+    }
+
+    /// Answers a recursive userset relation (groups in groups) from its closure: the user holds it
+    /// on `object` when a group the user is directly in is `object` or reaches it. `None` when the
+    /// walk must decide: the path may be too deep for the depth limit (the walk reports that), or
+    /// no group reaches `object` but other userset kinds (`team#member`) might.
+    fn closure_decision(
+        &self,
+        closure: &Closure,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        depth: u32,
+    ) -> Option<Decision> {
+        let user = self.user;
+        let tuples = self.evaluator.view.relation_tuples(object_type, relation);
+        let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
+        let own = definition.admits_tuple(user.kind, user.object == WILDCARD, None).then(|| tuples.reverse(user));
+        let public = (user.kind.relation == NO_RELATION
+            && user.object != WILDCARD
+            && definition.admits_tuple(user.kind, true, None))
+        .then(|| tuples.reverse(wildcard));
+        let budget = self.evaluator.limits.max_depth.saturating_sub(depth);
+        let mut too_deep = false;
+        for direct in [own, public].iter().flatten() {
+            if direct.contains(object) {
+                return Some(Decision::Allowed);
+            }
+            for group in direct.iter() {
+                let Some(reach) = closure.reach(group) else { continue };
+                if reach.groups.contains(object) {
+                    // `height` bounds the nested dispatches the walk would need to get there.
+                    if reach.height <= budget {
+                        return Some(Decision::Allowed);
+                    }
+                    too_deep = true;
+                }
+            }
+        }
+        let own_kind = SubjectKind { subject_type: object_type, relation };
+        let other_usersets = definition
+            .direct
+            .iter()
+            .any(|(kind, admits)| kind.relation != NO_RELATION && *kind != own_kind && admits.objects);
+        (!too_deep && !other_usersets).then_some(Decision::Denied)
     }
 
     fn check_tuple_to_userset(

@@ -4,7 +4,8 @@
 //! of objects on which the user holds it: direct = reverse bitmap; `or`/`and`/`but not` = union,
 //! intersection, difference; `x from parent` = the children of every parent in `x`'s bitmap.
 //! `list_users(object, relation, filter)` computes the subjects of the filter's type that hold it.
-//! Recursive relations (nested groups, folder chains) are iterated to a fixed point. When a cycle
+//! Recursive relations (nested groups, folder chains) are iterated to a fixed point, except that a
+//! relation with an exact group closure (`Evaluator::group_closure`) expands through it instead. When a cycle
 //! runs through the subtracted side of an exclusion (not monotone), the set is computed without
 //! subtraction and each candidate is confirmed by `check`.
 //!
@@ -162,14 +163,23 @@ impl<'a> ObjectLister<'_, 'a> {
             Entered::Known(found) => return Ok(found),
             Entered::Compute(frame) => frame,
         };
+        // A recursive userset relation with a closure: the direct tuples but the `type#relation`
+        // edges, then every group those reach (the least fixed point of "direct ∪ edges upward").
+        let closure = self.evaluator.group_closure(object_type, relation, definition);
         let result = loop {
-            let mut result = self.rewrite(object_type, relation, definition, &definition.rewrite)?;
+            let mut result = match closure {
+                Some(_) => self.direct(object_type, relation, definition, false)?,
+                None => self.rewrite(object_type, relation, definition, &definition.rewrite)?,
+            };
             let user = self.user;
             if user.kind.relation != NO_RELATION
                 && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
                 && user.object != UNKNOWN
             {
                 result.insert(user.object);
+            }
+            if let Some(closure) = closure {
+                closure.expand(&mut result);
             }
             if self.state.settled(&mut frame, &result) {
                 break result;
@@ -187,7 +197,7 @@ impl<'a> ObjectLister<'_, 'a> {
         node: &Node,
     ) -> Result<RoaringBitmap, EvalError> {
         match node {
-            Node::This => self.direct(object_type, relation, definition),
+            Node::This => self.direct(object_type, relation, definition, true),
             Node::Computed(computed) => self.objects(object_type, *computed),
             Node::TupleToUserset { tupleset, computed } => self.tuple_to_userset(object_type, *tupleset, *computed),
             Node::TupleToUsersetAll { tupleset, computed } => {
@@ -248,11 +258,14 @@ impl<'a> ObjectLister<'_, 'a> {
         Ok(objects)
     }
 
+    /// Objects whose direct tuples name the user; `with_own_edges: false` leaves out what the
+    /// relation's own `type#relation` edges add (the caller expands through the closure instead).
     fn direct(
         &mut self,
         object_type: TypeId,
         relation: RelationId,
         definition: &CompiledRelation,
+        with_own_edges: bool,
     ) -> Result<RoaringBitmap, EvalError> {
         let user = self.user;
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
@@ -271,6 +284,9 @@ impl<'a> ObjectLister<'_, 'a> {
             } else if admits.objects {
                 if kind == user.kind && user.object != UNKNOWN {
                     result |= &*self.reverse(tuples, object_type, relation, user)?;
+                }
+                if !with_own_edges && (kind.subject_type, kind.relation) == (object_type, relation) {
+                    continue;
                 }
                 let holders = self.objects(kind.subject_type, kind.relation)?;
                 result |= self.objects_naming(object_type, relation, kind, &holders)?;

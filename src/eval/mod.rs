@@ -37,7 +37,7 @@ pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, View, WILDCARD};
+use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, View, WILDCARD};
 use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
@@ -94,6 +94,26 @@ impl<'a> Evaluator<'a> {
                     .filter(|&parent| parent != WILDCARD)
                     .map(move |parent| SubjectKey { kind, object: parent })
             })
+    }
+
+    /// The group closure of a recursive userset relation, only where answering from it equals
+    /// the ordinary walk: the relation is exactly its direct tuples (rewrite `this`, so membership
+    /// passes up through `type#relation` edges and nothing else), the model admits those edges
+    /// unconditioned, and the view offers a closure (no conditions, no contextual tuples on it).
+    pub(crate) fn group_closure(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        definition: &compiled::CompiledRelation,
+    ) -> Option<&'a Closure> {
+        if !matches!(definition.rewrite, compiled::Node::This) {
+            return None;
+        }
+        let kind = SubjectKind { subject_type: object_type, relation };
+        if !definition.admits_tuple(kind, false, None) {
+            return None;
+        }
+        self.view.closure(object_type, relation)
     }
 
     /// Whether the condition of tuple (object type, relation, object, subject) holds, with the
