@@ -6,7 +6,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use crate::api::{ApiOptions, Auth, KeySet, RouterConfig};
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, InputLimits};
 use crate::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +51,54 @@ pub struct Args {
     /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
     #[arg(long, env = "WRIT_AUTHZEN_STORE")]
     pub authzen_store: Option<String>,
+    /// Limits on request contents (see the README's "Limits" table).
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The request limits, each with a flag, a `WRIT_*` variable and a default (OpenFGA's where it
+/// has one); a violation is a 4xx whose `code` names the limit.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Deepest nesting of JSON arrays and objects in a request body (`json_too_deep`).
+    #[arg(long, env = "WRIT_MAX_JSON_DEPTH", default_value_t = 64)]
+    pub max_json_depth: usize,
+    /// Largest `page_size` of read, changes, stores and models (`page_size_too_large`).
+    #[arg(long, env = "WRIT_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: usize,
+    /// Most assertions per model (`too_many_assertions`).
+    #[arg(long, env = "WRIT_MAX_ASSERTIONS", default_value_t = 100)]
+    pub max_assertions: usize,
+    /// Most contextual tuples in one request (`too_many_contextual_tuples`).
+    #[arg(long, env = "WRIT_MAX_CONTEXTUAL_TUPLES", default_value_t = 100)]
+    pub max_contextual_tuples: usize,
+    /// Longest object `type:id`, in bytes (`object_too_long`).
+    #[arg(long, env = "WRIT_MAX_OBJECT_BYTES", default_value_t = 256)]
+    pub max_object_bytes: usize,
+    /// Longest user `type:id[#relation]`, in bytes (`user_too_long`).
+    #[arg(long, env = "WRIT_MAX_USER_BYTES", default_value_t = 512)]
+    pub max_user_bytes: usize,
+    /// Longest relation name, in bytes (`relation_too_long`).
+    #[arg(long, env = "WRIT_MAX_RELATION_BYTES", default_value_t = 50)]
+    pub max_relation_bytes: usize,
+    /// Longest type name, in bytes (`type_too_long`).
+    #[arg(long, env = "WRIT_MAX_TYPE_BYTES", default_value_t = 254)]
+    pub max_type_bytes: usize,
+    /// Largest model as stored JSON, in bytes (`model_too_large`).
+    #[arg(long, env = "WRIT_MAX_MODEL_BYTES", default_value_t = 256 * 1024)]
+    pub max_model_bytes: usize,
+    /// Most types in one model (`too_many_types`).
+    #[arg(long, env = "WRIT_MAX_TYPES_PER_MODEL", default_value_t = 100)]
+    pub max_types_per_model: usize,
+    /// Most conditions in one model (`too_many_conditions`).
+    #[arg(long, env = "WRIT_MAX_CONDITIONS_PER_MODEL", default_value_t = 25)]
+    pub max_conditions_per_model: usize,
+    /// Longest condition (CEL) expression, in bytes (`condition_too_large`).
+    #[arg(long, env = "WRIT_MAX_CONDITION_BYTES", default_value_t = 4096)]
+    pub max_condition_bytes: usize,
+    /// Longest one evaluation may run, in milliseconds; 0 = no limit (`deadline_exceeded`, 504).
+    #[arg(long, env = "WRIT_REQUEST_TIMEOUT_MS", default_value_t = 3000)]
+    pub request_timeout_ms: u64,
 }
 
 /// A flag value that must never be printed: `Debug` shows only that it is set.
@@ -111,11 +159,21 @@ impl Config {
     /// Checks the raw flags.
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
         let listen = args.listen.parse().map_err(|_| ConfigError::Listen(args.listen.clone()))?;
+        let limits = &args.limits;
         for (name, value) in [
             ("max-depth", args.max_depth as usize),
             ("max-tuples-per-write", args.max_tuples_per_write),
             ("max-body-bytes", args.max_body_bytes),
             ("max-batch-check", args.max_batch_check),
+            ("max-json-depth", limits.max_json_depth),
+            ("max-page-size", limits.max_page_size),
+            ("max-object-bytes", limits.max_object_bytes),
+            ("max-user-bytes", limits.max_user_bytes),
+            ("max-relation-bytes", limits.max_relation_bytes),
+            ("max-type-bytes", limits.max_type_bytes),
+            ("max-model-bytes", limits.max_model_bytes),
+            ("max-types-per-model", limits.max_types_per_model),
+            ("max-condition-bytes", limits.max_condition_bytes),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -133,10 +191,29 @@ impl Config {
             listen,
             data_dir: if args.memory { None } else { Some(args.data_dir) },
             engine: EngineConfig {
-                limits: Limits { max_depth: args.max_depth },
+                limits: Limits { max_depth: args.max_depth, ..Limits::default() },
                 max_tuples_per_write: args.max_tuples_per_write,
+                input: InputLimits {
+                    max_object_bytes: limits.max_object_bytes,
+                    max_user_bytes: limits.max_user_bytes,
+                    max_relation_bytes: limits.max_relation_bytes,
+                    max_type_bytes: limits.max_type_bytes,
+                    max_contextual_tuples: limits.max_contextual_tuples,
+                    max_model_bytes: limits.max_model_bytes,
+                    max_types_per_model: limits.max_types_per_model,
+                    max_conditions_per_model: limits.max_conditions_per_model,
+                    max_condition_bytes: limits.max_condition_bytes,
+                    request_timeout: (limits.request_timeout_ms > 0)
+                        .then(|| Duration::from_millis(limits.request_timeout_ms)),
+                },
             },
-            api: ApiOptions { max_body_bytes: args.max_body_bytes, max_batch_check: args.max_batch_check },
+            api: ApiOptions {
+                max_body_bytes: args.max_body_bytes,
+                max_batch_check: args.max_batch_check,
+                max_json_depth: limits.max_json_depth,
+                max_page_size: limits.max_page_size,
+                max_assertions: limits.max_assertions,
+            },
             auth,
             revision_wait: Duration::from_millis(args.revision_wait_ms),
             authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
@@ -211,6 +288,15 @@ mod tests {
         let missing = parse(&["--auth", "preshared", "--keys", "/nonexistent/keys.yaml"]).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/keys.yaml"), "{missing}");
         assert_eq!(config.revision_wait, Duration::from_millis(1000));
+        assert_eq!(config.engine.input.request_timeout, Some(Duration::from_millis(3000)));
+        assert_eq!(
+            config.engine.input,
+            InputLimits { request_timeout: Some(Duration::from_secs(3)), ..InputLimits::default() }
+        );
+        assert_eq!((config.api.max_json_depth, config.api.max_page_size), (64, 100));
+        assert!(parse(&["--request-timeout-ms", "0"]).unwrap().engine.input.request_timeout.is_none());
+        assert_eq!(parse(&["--max-object-bytes", "0"]).unwrap_err(), ConfigError::ZeroLimit("max-object-bytes"));
+        assert_eq!(parse(&["--max-contextual-tuples", "7"]).unwrap().engine.input.max_contextual_tuples, 7);
         let router = parse(&["--revision-wait-ms", "5", "--authzen-store", "01S"]).unwrap().router_config();
         assert_eq!((router.revision_wait, router.authzen_store.as_deref()), (Duration::from_millis(5), Some("01S")));
     }

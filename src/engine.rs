@@ -15,9 +15,12 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+mod limits;
+
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
+pub use limits::InputLimits;
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,7 @@ impl EngineError {
             EngineError::Validation(_) | EngineError::InvalidTuple { .. } => (2000, "validation_error"),
             EngineError::ModelNotFound(_) => (2001, "authorization_model_not_found"),
             EngineError::Eval(EvalError::DepthExceeded { .. }) => (2002, "authorization_model_resolution_too_complex"),
+            EngineError::Eval(EvalError::DeadlineExceeded) => (4004, "deadline_exceeded"),
             EngineError::Eval(_) => (2000, "validation_error"),
             EngineError::DuplicateInRequest(_) => (2004, "cannot_allow_duplicate_tuples_in_one_request"),
             EngineError::WriteConflict(_) => (2017, "write_failed_due_to_invalid_input"),
@@ -127,11 +131,13 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Most tuples (writes plus deletes) in one write request.
     pub max_tuples_per_write: usize,
+    /// Limits on identifiers, contextual tuples, models and evaluation time.
+    pub input: InputLimits,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { limits: Limits::default(), max_tuples_per_write: 1000 }
+        EngineConfig { limits: Limits::default(), max_tuples_per_write: 1000, input: InputLimits::default() }
     }
 }
 
@@ -331,6 +337,11 @@ impl Engine {
         &self.config
     }
 
+    /// The bounds of one evaluation starting now: the configured depth and a fresh deadline.
+    fn eval_limits(&self) -> Limits {
+        Limits { deadline: self.config.input.deadline(), ..self.config.limits }
+    }
+
     fn load_store(&self, record: StoreRecord) -> Result<StoreState, EngineError> {
         let mut data = StoreData::default();
         for (id, json) in self.backend.models(&record.id)? {
@@ -391,6 +402,7 @@ impl Engine {
         let id = new_id();
         let json = serde_json::to_string(&model.to_json())
             .map_err(|e| EngineError::Validation(format!("model cannot be serialized: {e}")))?;
+        self.config.input.model(&model, &json)?;
         self.backend.write_model(store_id, &id, &json)?;
         let mut data = state.data.write();
         let compiled = CompiledModel::compile(&model, &mut data.index);
@@ -437,6 +449,9 @@ impl Engine {
         }
         if total == 0 {
             return Err(EngineError::Validation("write must contain at least one tuple to write or delete".into()));
+        }
+        for tuple in request.writes.iter().map(|stored| &stored.tuple).chain(&request.deletes) {
+            self.config.input.tuple(tuple)?;
         }
         let state = self.store(store_id)?;
         let _writer = state.writer.lock();
@@ -559,6 +574,7 @@ impl Engine {
         contextual_tuples: &[Tuple],
         f: impl FnOnce(&CompiledModel, View<'_>) -> Result<T, EngineError>,
     ) -> Result<Answer<T>, EngineError> {
+        self.config.input.contextual_tuples(contextual_tuples)?;
         let state = self.store(store_id)?;
         let data = state.data.read();
         let version = find_model(&data, store_id, model_id)?;
@@ -577,10 +593,11 @@ impl Engine {
 
     /// Answers a check.
     pub fn check(&self, store_id: &str, request: &CheckRequest) -> Result<Answer<bool>, EngineError> {
+        self.config.input.request(&request.object, &request.relation, &request.user)?;
         let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
         let user = split_subject(&request.user).map_err(as_input_error)?;
         self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             // OpenFGA answers every malformed check with `validation_error`, unlike list calls.
             let (object_type_id, relation) =
                 resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
@@ -604,10 +621,11 @@ impl Engine {
         store_id: &str,
         request: &CheckRequest,
     ) -> Result<Answer<Permissionship>, EngineError> {
+        self.config.input.request(&request.object, &request.relation, &request.user)?;
         let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
         let user = split_subject(&request.user).map_err(as_input_error)?;
         self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let (object_type_id, relation) =
                 resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
             let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
@@ -627,9 +645,12 @@ impl Engine {
         store_id: &str,
         request: &ListObjectsRequest,
     ) -> Result<Answer<Vec<String>>, EngineError> {
+        self.config.input.type_name(&request.object_type)?;
+        self.config.input.relation(&request.relation)?;
+        self.config.input.user(&request.user)?;
         let user = split_subject(&request.user).map_err(as_input_error)?;
         self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let (object_type, relation) = resolve_object_relation(&evaluator, &request.object_type, &request.relation)?;
             let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
             let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
@@ -642,12 +663,14 @@ impl Engine {
 
     /// Lists the subjects matching the filter that hold the relation on the object, sorted.
     pub fn list_users(&self, store_id: &str, request: &ListUsersRequest) -> Result<Answer<Vec<Subject>>, EngineError> {
+        self.config.input.object(&request.object)?;
+        self.config.input.relation(&request.relation)?;
         let object: ObjectRef = request.object.parse().map_err(as_input_error)?;
         let [filter] = request.user_filters.as_slice() else {
             return Err(EngineError::Validation("list users takes exactly one user filter".into()));
         };
         self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let (object_type, relation) = resolve_object_relation(&evaluator, &object.object_type, &request.relation)?;
             let filter_type = resolve_type(&evaluator, &filter.type_name)?;
             let filter_relation = match &filter.relation {
@@ -695,10 +718,12 @@ impl Engine {
         model_id: Option<&str>,
         contextual_tuples: &[Tuple],
     ) -> Result<Answer<ExpandNode>, EngineError> {
+        self.config.input.object(object)?;
+        self.config.input.relation(relation)?;
         let object: ObjectRef = object.parse().map_err(as_input_error)?;
         let context = Context::new();
         self.with_snapshot(store_id, model_id, contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &context };
+            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &context };
             let (object_type, relation_id) = resolve_object_relation(&evaluator, &object.object_type, relation)?;
             let object_id = evaluator.object_id(object_type, &object.id);
             eval::expand(&evaluator, object_type, object_id, &object.to_string(), relation_id)?.ok_or_else(|| {

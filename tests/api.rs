@@ -425,7 +425,10 @@ async fn bad_input_gets_4xx_codes_never_5xx() {
 
 #[tokio::test]
 async fn limits_answer_413_and_batch_check_too_large() {
-    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 64, max_batch_check: 1 });
+    let app = router_with(
+        Arc::new(Engine::in_memory()),
+        ApiOptions { max_body_bytes: 64, max_batch_check: 1, ..ApiOptions::default() },
+    );
     let big = json!({"name": "x".repeat(200)});
     let (status, body) = call(&app, "POST", "/stores", Some(big)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
@@ -436,7 +439,10 @@ async fn limits_answer_413_and_batch_check_too_large() {
     let (status, _) = call(&app, "POST", &format!("/stores/{id}/batch-check"), Some(batch)).await;
     // Over 64 bytes as well, so the body limit answers first.
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 1 << 20, max_batch_check: 1 });
+    let app = router_with(
+        Arc::new(Engine::in_memory()),
+        ApiOptions { max_body_bytes: 1 << 20, max_batch_check: 1, ..ApiOptions::default() },
+    );
     let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "s"}))).await;
     let id = store["id"].as_str().unwrap();
     let check = json!({"tuple_key": {"user": "u:a", "relation": "r", "object": "d:1"}, "correlation_id": "1"});

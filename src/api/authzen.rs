@@ -166,6 +166,7 @@ async fn evaluations(
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<EvaluationsDto>,
 ) -> Result<Json<Value>, ApiError> {
+    super::limits::batch_size(body.evaluations.len(), "evaluations", &state.options)?;
     require_revision(&state, &store_id, body.defaults.at_least_revision).await?;
     let semantic = body.options.and_then(|o| o.evaluations_semantic).unwrap_or_else(|| "execute_all".into());
     let stop_on: Option<bool> = match semantic.as_str() {

@@ -24,10 +24,14 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T>
+where
+    super::ApiOptions: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let options = <super::ApiOptions as axum::extract::FromRef<S>>::from_ref(state);
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::BodyTooLarge
@@ -36,6 +40,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             }
         })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        super::limits::check_json_depth(bytes, &options)?;
         Json::<T>::from_bytes(bytes).map(|Json(value)| ApiJson(value)).map_err(|rejection| {
             ApiError::validation(
                 rejection

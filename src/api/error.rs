@@ -1,7 +1,8 @@
 //! The one place that knows HTTP status codes: [`ApiError`] and its single `IntoResponse`.
 //!
 //! Invariant: every error body is `{"code", "message"}` (plus `diagnostics` for DSL models);
-//! bad input is always a 4xx, never a 5xx; 5xx details are logged and answered with a generic body.
+//! bad input is always a 4xx, never a 5xx; 5xx details are logged and answered with a generic body,
+//! except `deadline_exceeded` (504, as OpenFGA answers), which names the limit that ended the request.
 //! Must not import `store`, `index` or `eval`.
 
 use crate::engine::EngineError;
@@ -70,6 +71,8 @@ fn engine_status(error: &EngineError) -> StatusCode {
         EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The request is fine but asks for a state this node has not reached; a retry may succeed.
         EngineError::RevisionUnavailable { .. } => StatusCode::CONFLICT,
+        // As OpenFGA answers a request that ran out of time: the caller may retry, or ask less.
+        EngineError::Eval(EvalError::DeadlineExceeded) => StatusCode::GATEWAY_TIMEOUT,
         EngineError::Eval(EvalError::DepthExceeded { .. })
         | EngineError::Eval(_)
         | EngineError::NoModel(_)
@@ -90,7 +93,7 @@ impl IntoResponse for ApiError {
         let (status, body) = match &self {
             ApiError::Engine(error) => {
                 let status = engine_status(error);
-                if status.is_server_error() {
+                if status.is_server_error() && !matches!(error, EngineError::Eval(EvalError::DeadlineExceeded)) {
                     tracing::error!(error = %error, "engine failure");
                     (status, json!({"code": "internal_error", "message": "internal server error"}))
                 } else {

@@ -11,6 +11,7 @@ mod authzen;
 mod consistency;
 pub mod dto;
 pub mod error;
+mod limits;
 mod models;
 mod ops;
 mod query;
@@ -36,13 +37,31 @@ pub use ops::Metrics;
 pub struct ApiOptions {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// Most checks in one batch-check request.
+    /// Most checks in one batch-check request (and evaluations in one AuthZEN batch).
     pub max_batch_check: usize,
+    /// Deepest nesting of JSON arrays and objects in a request body.
+    pub max_json_depth: usize,
+    /// Largest `page_size` of paged reads (read, changes, stores, models).
+    pub max_page_size: usize,
+    /// Most assertions stored for one model.
+    pub max_assertions: usize,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        ApiOptions { max_body_bytes: 4 * 1024 * 1024, max_batch_check: 50 }
+        ApiOptions {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch_check: 50,
+            max_json_depth: 64,
+            max_page_size: 100,
+            max_assertions: 100,
+        }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for ApiOptions {
+    fn from_ref(state: &AppState) -> ApiOptions {
+        state.options
     }
 }
 

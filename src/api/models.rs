@@ -5,9 +5,7 @@
 //! `diagnostics`, a JSON model error with `invalid_authorization_model`.
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::{
-    offset_token, page_size, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery,
-};
+use super::dto::{offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{EngineError, ModelInfo};
 use crate::model::{JsonModel, Model};
@@ -78,7 +76,7 @@ async fn list_models(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;
-    let size = page_size(query.page_size, 50, 100);
+    let size = super::limits::page_size(query.page_size, 50, &state.options)?;
     let models = state.engine.models(&store_id)?;
     let page: Vec<JsonModel> = models.iter().skip(offset).take(size).map(model_json).collect();
     let next = offset + page.len();
@@ -99,6 +97,7 @@ async fn write_assertions(
     Path((store_id, model_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<AssertionsRequestDto>,
 ) -> Result<StatusCode, ApiError> {
+    super::limits::assertions(body.assertions.len(), &state.options)?;
     let text = serde_json::to_string(&body.assertions)
         .map_err(|e| ApiError::Internal(format!("assertions cannot be serialized: {e}")))?;
     blocking(move || Ok(state.engine.write_assertions(&store_id, &model_id, &text)?)).await?;

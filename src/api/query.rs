@@ -89,13 +89,7 @@ async fn batch_check(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<BatchCheckRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = state.options.max_batch_check;
-    if body.checks.len() > limit {
-        return Err(ApiError::BadRequest {
-            code: "batch_check_too_large",
-            message: format!("batch-check has {} checks, more than the limit of {limit}", body.checks.len()),
-        });
-    }
+    super::limits::batch_size(body.checks.len(), "batch-check", &state.options)?;
     if body.checks.is_empty() {
         return Err(ApiError::validation("batch-check needs at least one check"));
     }

@@ -4,7 +4,7 @@
 //! store-limited key only its own stores.
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::{offset_token, page_size, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
+use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
 use super::{blocking, ApiError, AppState, Principal};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -35,7 +35,7 @@ async fn list_stores(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;
-    let size = page_size(query.page_size, 50, 100);
+    let size = super::limits::page_size(query.page_size, 50, &state.options)?;
     let mut records = state.engine.list_stores();
     // A key limited to stores sees only those (as OpenFGA lists only the stores a caller may access).
     if let Some(Extension(principal)) = principal {

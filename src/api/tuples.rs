@@ -6,7 +6,7 @@
 
 use super::consistency::require_revision;
 use super::dto::{
-    hex_decode, hex_encode, offset_token, page_size, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
+    hex_decode, hex_encode, offset_token, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
     ReadRequestDto, TupleKeyDto, WriteRequestDto,
 };
 use super::time::format_rfc3339;
@@ -81,7 +81,7 @@ async fn read(
 ) -> Result<Json<Value>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let offset = token_offset(body.continuation_token.as_deref())?;
-    let size = page_size(body.page_size, 50, 100);
+    let size = super::limits::page_size(body.page_size, 50, &state.options)?;
     let filter = read_filter(body.tuple_key)?;
     let (tuples, times) = blocking(move || {
         let tuples = state.engine.read(&store_id, &filter)?.value;
@@ -125,7 +125,7 @@ async fn changes(
     require_revision(&state, &store_id, query.at_least_revision).await?;
     let given_token = query.continuation_token.filter(|t| !t.is_empty());
     let after = given_token.as_deref().map(token_cursor).transpose()?;
-    let size = page_size(query.page_size, 50, 100);
+    let size = super::limits::page_size(query.page_size, 50, &state.options)?;
     let object_type = query.object_type.filter(|t| !t.is_empty());
     let records = blocking(move || Ok(state.engine.changes(&store_id, after, object_type.as_deref(), size)?)).await?;
     let token = match records.last() {

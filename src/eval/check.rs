@@ -257,6 +257,7 @@ impl Checker<'_, '_> {
         if depth + 1 > limit {
             return Err(EvalError::DepthExceeded { limit });
         }
+        self.evaluator.limits.check_deadline()?;
         self.check(object_type, object, relation, depth + 1)
     }
 

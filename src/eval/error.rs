@@ -12,6 +12,9 @@ pub enum EvalError {
         /// The configured limit.
         limit: u32,
     },
+    /// The request's deadline passed before the evaluation finished.
+    #[error("the request did not finish before its deadline")]
+    DeadlineExceeded,
     /// A condition was evaluated and failed (e.g. a missing parameter, a context value of the
     /// wrong type, a result that is not a bool). Worded as OpenFGA words it.
     #[error("failed to evaluate relationship condition '{name}': {message}")]

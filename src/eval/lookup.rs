@@ -156,6 +156,7 @@ struct ObjectLister<'e, 'a> {
 
 impl<'a> ObjectLister<'_, 'a> {
     fn objects(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
+        self.evaluator.limits.check_deadline()?;
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(RoaringBitmap::new());
         };
@@ -167,6 +168,7 @@ impl<'a> ObjectLister<'_, 'a> {
         // edges, then every group those reach (the least fixed point of "direct ∪ edges upward").
         let closure = self.evaluator.group_closure(object_type, relation, definition);
         let result = loop {
+            self.evaluator.limits.check_deadline()?;
             let mut result = match closure {
                 Some(_) => self.direct(object_type, relation, definition, false)?,
                 None => self.rewrite(object_type, relation, definition, &definition.rewrite)?,
@@ -475,6 +477,7 @@ impl UserLister<'_, '_> {
         if depth > limit {
             return Err(EvalError::DepthExceeded { limit });
         }
+        self.evaluator.limits.check_deadline()?;
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(UserSet::default());
         };
@@ -483,6 +486,7 @@ impl UserLister<'_, '_> {
             Entered::Compute(frame) => frame,
         };
         let result = loop {
+            self.evaluator.limits.check_deadline()?;
             let mut result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
             if self.filter.relation != NO_RELATION
                 && object != UNKNOWN

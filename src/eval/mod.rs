@@ -19,7 +19,8 @@
 //!
 //! A userset as the checked user (`group:eng#member`) holds a relation when a tuple names it, or
 //! when it is the very object and relation asked about. A cycle on the current path resolves to
-//! not-allowed; more than `max_depth` nested dispatches is `EvalError::DepthExceeded`.
+//! not-allowed; more than `max_depth` nested dispatches is `EvalError::DepthExceeded`, and an
+//! evaluation still running at `Limits::deadline` stops with `EvalError::DeadlineExceeded`.
 //! Lookups compute whole bitmaps (never a check per object); recursion runs to a fixed point.
 //!
 //! **Invariant:** for every object `o`, `o ∈ list_objects(t, r, u)` iff `check(o, r, u)`, and
@@ -48,11 +49,25 @@ pub(crate) const UNKNOWN: ObjectId = u32::MAX - 1;
 pub struct Limits {
     /// Most nested dispatches (computed, userset, tuple to userset) before `DepthExceeded`.
     pub max_depth: u32,
+    /// When the evaluation must give up with `DeadlineExceeded`; `None` never.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 25 }
+        Limits { max_depth: 25, deadline: None }
+    }
+}
+
+impl Limits {
+    /// `Err(DeadlineExceeded)` once the deadline has passed. Evaluation calls this at every
+    /// dispatch and fixed-point round, so an expired request stops with an error instead of
+    /// returning a partial answer.
+    pub(crate) fn check_deadline(&self) -> Result<(), EvalError> {
+        match self.deadline {
+            Some(deadline) if std::time::Instant::now() >= deadline => Err(EvalError::DeadlineExceeded),
+            _ => Ok(()),
+        }
     }
 }
 
