@@ -7,6 +7,7 @@ mod closure;
 mod conformance;
 mod limits;
 mod model_language;
+mod pathological;
 mod regression;
 mod server;
 mod spicedb;
