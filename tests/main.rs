@@ -5,6 +5,7 @@
 mod api;
 mod closure;
 mod conformance;
+mod hostile;
 mod limits;
 mod model_language;
 mod pathological;

@@ -5,7 +5,9 @@
 //! `diagnostics`, a JSON model error with `invalid_authorization_model`.
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::{offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery};
+use super::dto::{
+    offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, TupleKeyDto,
+};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{EngineError, ModelInfo};
 use crate::model::{JsonModel, Model};
@@ -98,10 +100,31 @@ async fn write_assertions(
     ApiJson(body): ApiJson<AssertionsRequestDto>,
 ) -> Result<StatusCode, ApiError> {
     super::limits::assertions(body.assertions.len(), &state.options)?;
+    for (index, assertion) in body.assertions.iter().enumerate() {
+        check_assertion(assertion).map_err(|reason| ApiError::validation(format!("assertion {index}: {reason}")))?;
+    }
     let text = serde_json::to_string(&body.assertions)
         .map_err(|e| ApiError::Internal(format!("assertions cannot be serialized: {e}")))?;
     blocking(move || Ok(state.engine.write_assertions(&store_id, &model_id, &text)?)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An assertion is stored as given, but only in OpenFGA's shape: a `tuple_key` naming a valid
+/// tuple, a boolean `expectation`, and optional `contextual_tuples` (a list) and `context` (an object).
+fn check_assertion(assertion: &Value) -> Result<(), String> {
+    let key: TupleKeyDto = serde_json::from_value(assertion.get("tuple_key").cloned().unwrap_or(Value::Null))
+        .map_err(|e| format!("`tuple_key` is not a tuple key: {e}"))?;
+    key.to_tuple().map_err(|e| e.to_string())?;
+    if !assertion.get("expectation").is_some_and(Value::is_boolean) {
+        return Err("`expectation` must be true or false".into());
+    }
+    if assertion.get("contextual_tuples").is_some_and(|v| !v.is_array() && !v.is_object() && !v.is_null()) {
+        return Err("`contextual_tuples` must be a list of tuple keys".into());
+    }
+    if assertion.get("context").is_some_and(|v| !v.is_object() && !v.is_null()) {
+        return Err("`context` must be an object".into());
+    }
+    Ok(())
 }
 
 async fn get_assertions(

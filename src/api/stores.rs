@@ -25,6 +25,10 @@ async fn create_store(
     if body.name.trim().is_empty() {
         return Err(ApiError::validation("store name must not be empty"));
     }
+    // OpenFGA allows 3 to 64 characters of a narrow set; Writ allows any printable name that long.
+    if body.name.chars().count() > 64 || body.name.chars().any(char::is_control) {
+        return Err(ApiError::validation("store name must be at most 64 characters, none of them control characters"));
+    }
     let record = blocking(move || Ok(state.engine.create_store(&body.name)?)).await?;
     Ok((StatusCode::CREATED, Json(StoreDto::from(&record))))
 }
