@@ -6,6 +6,7 @@ mod api;
 mod closure;
 mod conformance;
 mod hostile;
+mod isolation;
 mod limits;
 mod model_language;
 mod pathological;
