@@ -270,6 +270,8 @@ pub struct WriteRequest {
     pub ignore_duplicates: bool,
     /// Skip deletes of tuples that do not exist instead of failing.
     pub ignore_missing: bool,
+    /// Who makes the write (a key's name or id, never a key), recorded on each changelog entry.
+    pub actor: Option<String>,
 }
 
 /// A filter for reading stored tuples.
@@ -453,6 +455,7 @@ impl Engine {
         for tuple in request.writes.iter().map(|stored| &stored.tuple).chain(&request.deletes) {
             self.config.input.tuple(tuple)?;
         }
+        let actor = request.actor.clone();
         let state = self.store(store_id)?;
         let _writer = state.writer.lock();
         let (writes, deletes) = {
@@ -464,7 +467,7 @@ impl Engine {
             return Ok(state.data.read().revision);
         }
         let delete_records: Vec<StoredTuple> = deletes.iter().cloned().map(StoredTuple::new).collect();
-        let revision = self.backend.write(store_id, &delete_records, &writes, (self.clock)())?;
+        let revision = self.backend.write_as(store_id, &delete_records, &writes, (self.clock)(), actor.as_deref())?;
         let mut data = state.data.write();
         for tuple in &deletes {
             data.index.remove(tuple);

@@ -2,6 +2,7 @@
 //! list, expand, write, read changes, see assertions or models of, nor learn of store B; it gets
 //! the same 403 for B as for a store that does not exist, so it cannot tell them apart; store ids
 //! in paths cannot escape (`..`, encoded slashes, NUL); and no answer to A's key carries B's data.
+//! Also who changed what: each changelog entry names the key that wrote it, never the key itself.
 
 use crate::support::http::{call_as, error_code, send, tuple};
 use axum::http::StatusCode;
@@ -264,4 +265,52 @@ async fn store_ids_in_paths_cannot_escape() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, models) = call_as(&world.app, ROOT, "GET", &format!("/stores/{b}/authorization-models"), None).await;
     assert_eq!(models["authorization_models"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn changes_record_who_wrote_each_entry_by_name_or_key_id_never_the_key() {
+    let engine = Arc::new(Engine::in_memory());
+    let store = engine.create_store("audited").unwrap();
+    engine.write_model(&store.id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    let mut keys = KeySet::parse_file("- {name: ci-writer, key: named-key-0123456789, role: writer}").unwrap();
+    keys.merge(KeySet::parse_compact("writer:unnamed-key-0123456789").unwrap()).unwrap();
+    let config = RouterConfig { auth: Auth::Preshared(Arc::new(keys)), ..RouterConfig::default() };
+    let app = router_with_config(engine.clone(), config);
+    let uri = format!("/stores/{}/write", store.id);
+    for (key, object) in [("named-key-0123456789", "document:1"), ("unnamed-key-0123456789", "document:2")] {
+        let body = json!({"writes": {"tuple_keys": [tuple("user:anne", "owner", object)]}});
+        let (status, answer) = call_as(&app, Some(key), "POST", &uri, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let delete = json!({"deletes": {"tuple_keys": [tuple("user:anne", "owner", "document:1")]}});
+    assert_eq!(call_as(&app, Some("unnamed-key-0123456789"), "POST", &uri, Some(delete)).await.0, StatusCode::OK);
+    // Written without a key (the engine directly, as `writ import` does): no actor.
+    let direct = writ::engine::StoredTuple::new("document:3#owner@user:bob".parse().unwrap());
+    engine.write(&store.id, writ::engine::WriteRequest { writes: vec![direct], ..Default::default() }).unwrap();
+    let (status, changes) =
+        call_as(&app, Some("named-key-0123456789"), "GET", &format!("/stores/{}/changes", store.id), None).await;
+    assert_eq!(status, StatusCode::OK, "{changes}");
+    let actors: Vec<&Value> = changes["changes"].as_array().unwrap().iter().map(|c| &c["actor"]).collect();
+    let key_id = actors[1].as_str().unwrap();
+    assert_eq!(actors, [&json!("ci-writer"), &json!(key_id), &json!(key_id), &Value::Null], "{changes}");
+    assert!(key_id.starts_with("key:") && key_id.len() == 16, "{key_id}");
+    assert!(!changes.to_string().contains("key-0123456789"), "a key leaked: {changes}");
+}
+
+#[test]
+fn actors_survive_a_restart_on_disk() {
+    let dir = crate::support::TempDir::new("actors");
+    let open =
+        || Engine::open(Box::new(writ::store::SledStore::open(dir.path()).unwrap()), Default::default()).unwrap();
+    let store = {
+        let engine = open();
+        let store = engine.create_store("audited").unwrap();
+        engine.write_model(&store.id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+        let writes = vec![writ::engine::StoredTuple::new("document:1#owner@user:anne".parse().unwrap())];
+        let request = writ::engine::WriteRequest { writes, actor: Some("ops".into()), ..Default::default() };
+        engine.write(&store.id, request).unwrap();
+        store.id
+    };
+    let changes = open().changes(&store, None, None, 10).unwrap();
+    assert_eq!(changes.iter().map(|c| c.actor.as_deref()).collect::<Vec<_>>(), [Some("ops")]);
 }

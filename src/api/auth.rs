@@ -64,9 +64,17 @@ pub struct Principal {
     pub role: Role,
     /// The stores the key is limited to; `None` = every store.
     pub stores: Option<Arc<[String]>>,
+    /// A short id for the key that cannot be turned back into it (`key:` and 12 hex digits of a
+    /// hash of its digest), for records of who did what when the key has no name.
+    pub key_id: String,
 }
 
 impl Principal {
+    /// Who this key is in records: its configured name, else its [`Principal::key_id`].
+    pub fn actor(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.key_id.clone())
+    }
+
     /// Whether the key may touch `store_id`.
     pub fn allows_store(&self, store_id: &str) -> bool {
         self.stores.as_ref().is_none_or(|stores| stores.iter().any(|s| s == store_id))
@@ -132,6 +140,17 @@ enum KeyFile {
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
+}
+
+/// `key:` and the first 12 hex digits of SHA-256(`writ key id` ‖ digest): stable for a key, short,
+/// and no help in recovering it (the key's own digest is never shown).
+fn key_id(digest: &[u8; 32]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"writ key id");
+    hasher.update(digest);
+    let hash = hasher.finalize();
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("key:{hex}")
 }
 
 fn parse_hex_digest(text: &str) -> Option<[u8; 32]> {
@@ -221,7 +240,8 @@ impl KeySet {
         if self.entries.iter().any(|e| e.digest == digest) {
             return Err(bad("repeats an earlier key"));
         }
-        let principal = Principal { name, role, stores: stores.map(Arc::from) };
+        let key_id = key_id(&digest);
+        let principal = Principal { name, role, stores: stores.map(Arc::from), key_id };
         self.entries.push(KeyEntry { digest, principal });
         Ok(())
     }
@@ -461,6 +481,9 @@ mod tests {
         assert_eq!(keys.authenticate("plain-key").unwrap().role, Role::Admin);
         let reader = keys.authenticate("hashed-key").unwrap();
         assert!(reader.allows_store("01A") && !reader.allows_store("01B"));
+        assert_eq!(reader.key_id, key_id(&sha256(b"hashed-key")));
+        assert!(reader.actor().starts_with("key:") && reader.actor().len() == 16, "{}", reader.actor());
+        assert!(!digest.contains(&reader.actor()["key:".len()..]), "the id is not a piece of the digest");
         assert!(keys.authenticate("nope").is_none());
         let json = r#"[{"key": "k1", "role": "writer"}]"#;
         assert_eq!(KeySet::parse_file(json).unwrap().authenticate("k1").unwrap().role, Role::Writer);

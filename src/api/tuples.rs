@@ -10,11 +10,11 @@ use super::dto::{
     ReadRequestDto, TupleKeyDto, WriteRequestDto,
 };
 use super::time::format_rfc3339;
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, Principal};
 use crate::engine::{ChangeCursor, ChangeOperation, ReadFilter, WriteRequest};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -44,6 +44,7 @@ impl TryFrom<WriteRequestDto> for WriteRequest {
             model_id: dto.authorization_model_id.filter(|id| !id.is_empty()),
             ignore_duplicates: ignore_flag("writes.on_duplicate", writes.on_duplicate.as_deref())?,
             ignore_missing: ignore_flag("deletes.on_missing", deletes.on_missing.as_deref())?,
+            actor: None,
         })
     }
 }
@@ -51,9 +52,11 @@ impl TryFrom<WriteRequestDto> for WriteRequest {
 async fn write(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
+    principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<WriteRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = WriteRequest::try_from(body)?;
+    let mut request = WriteRequest::try_from(body)?;
+    request.actor = principal.map(|Extension(principal)| principal.actor());
     let revision = blocking(move || Ok(state.engine.write(&store_id, request)?)).await?;
     Ok(Json(json!({"revision": revision})))
 }
@@ -139,11 +142,16 @@ async fn changes(
                 ChangeOperation::Write => "TUPLE_OPERATION_WRITE",
                 ChangeOperation::Delete => "TUPLE_OPERATION_DELETE",
             };
-            json!({
+            let mut change = json!({
                 "tuple_key": tuple_key_json(&record.tuple.tuple),
                 "operation": operation,
                 "timestamp": format_rfc3339(record.timestamp_ms),
-            })
+            });
+            // Writ's extension: who wrote it (OpenFGA clients ignore unknown fields).
+            if let (Some(actor), Value::Object(map)) = (&record.actor, &mut change) {
+                map.insert("actor".into(), json!(actor));
+            }
+            change
         })
         .collect();
     Ok(Json(json!({"changes": changes, "continuation_token": token})))

@@ -15,7 +15,8 @@
 //! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
 //!
 //! Tuple values gained `written_at_ms` (the write's timestamp) without a version bump: the field is
-//! optional, so values written by older builds still decode (with no write time).
+//! optional, so values written by older builds still decode (with no write time). Changelog values
+//! gained `actor` (who wrote the entry) the same way: older entries decode with no actor.
 //!
 //! Invariant: every value starts with a version byte; `decode_*(encode_*(x)) == x`; decoding
 //! never panics — bad bytes become [`StoreError::Corrupt`].
@@ -317,10 +318,17 @@ struct WireChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at_ms: Option<i64>,
     timestamp_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
 }
 
 /// Encodes a changelog entry's value (its cursor lives in the key).
-pub(crate) fn encode_change(op: ChangeOperation, t: &StoredTuple, timestamp_ms: i64) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_change(
+    op: ChangeOperation,
+    t: &StoredTuple,
+    timestamp_ms: i64,
+    actor: Option<&str>,
+) -> Result<Vec<u8>, StoreError> {
     let w = WireChange {
         operation: match op {
             ChangeOperation::Write => WireOperation::Write,
@@ -333,6 +341,7 @@ pub(crate) fn encode_change(op: ChangeOperation, t: &StoredTuple, timestamp_ms: 
         condition: wire_condition(&t.tuple),
         expires_at_ms: t.expires_at_ms,
         timestamp_ms,
+        actor: actor.map(str::to_string),
     };
     versioned("change", &w)
 }
@@ -354,6 +363,7 @@ pub(crate) fn decode_change(cursor: ChangeCursor, value: &[u8]) -> Result<Change
         },
         tuple: StoredTuple { tuple, expires_at_ms: w.expires_at_ms },
         timestamp_ms: w.timestamp_ms,
+        actor: w.actor,
     })
 }
 
@@ -448,8 +458,22 @@ mod tests {
         let key = change_key("s", cursor);
         let rest = &key[prefix(CHANGE, "s").len()..];
         assert_eq!(decode_change_key(rest).unwrap(), cursor);
-        let c = decode_change(cursor, &encode_change(ChangeOperation::Delete, &t, 9).unwrap()).unwrap();
-        assert_eq!(c, ChangeRecord { cursor, operation: ChangeOperation::Delete, tuple: t, timestamp_ms: 9 });
+        let c = decode_change(cursor, &encode_change(ChangeOperation::Delete, &t, 9, Some("ops")).unwrap()).unwrap();
+        let actor = Some("ops".to_string());
+        assert_eq!(
+            c,
+            ChangeRecord { cursor, operation: ChangeOperation::Delete, tuple: t.clone(), timestamp_ms: 9, actor }
+        );
+        let anonymous = decode_change(cursor, &encode_change(ChangeOperation::Write, &t, 9, None).unwrap()).unwrap();
+        assert_eq!(anonymous.actor, None);
+    }
+
+    #[test]
+    fn changes_from_before_actors_still_decode() {
+        let old = br#"{"operation":"write","object_type":"doc","object_id":"1","relation":"viewer","user":"user:anne","timestamp_ms":5}"#;
+        let value = [&b"\x01"[..], old].concat();
+        let change = decode_change(ChangeCursor { revision: 1, seq: 0 }, &value).unwrap();
+        assert_eq!((change.actor, change.timestamp_ms), (None, 5));
     }
 
     #[test]

@@ -103,12 +103,13 @@ impl TupleStore for MemoryStore {
         self.read(store_id, |d| d.models.clone())
     }
 
-    fn write(
+    fn write_as(
         &self,
         store_id: &str,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
+        actor: Option<&str>,
     ) -> Result<u64, StoreError> {
         self.mutate(store_id, |d| {
             let revision = d.revision.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
@@ -125,6 +126,7 @@ impl TupleStore for MemoryStore {
                     operation,
                     tuple: t.clone(),
                     timestamp_ms,
+                    actor: actor.map(str::to_string),
                 });
             }
             for t in deletes {

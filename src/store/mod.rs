@@ -98,6 +98,9 @@ pub struct ChangeRecord {
     pub tuple: StoredTuple,
     /// The write's timestamp, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// Who made the write: the key's configured name or a short id derived from it (never the
+    /// key); `None` without authentication, and for entries written before Writ recorded it.
+    pub actor: Option<String>,
 }
 
 /// Durable state of every store. Implementations are shared across threads.
@@ -129,6 +132,18 @@ pub trait TupleStore: Send + Sync {
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.write_as(store_id, deletes, writes, timestamp_ms, None)
+    }
+
+    /// [`TupleStore::write`], recording `actor` (who made the write) on each changelog entry.
+    fn write_as(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
     ) -> Result<u64, StoreError>;
 
     /// Every current tuple of a store (used to rebuild the in-memory index on start), ordered by

@@ -170,12 +170,13 @@ impl TupleStore for SledStore {
         Ok(out)
     }
 
-    fn write(
+    fn write_as(
         &self,
         store_id: &str,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
+        actor: Option<&str>,
     ) -> Result<u64, StoreError> {
         let lock = self.lock_of(store_id);
         let _guard = lock.lock();
@@ -201,7 +202,7 @@ impl TupleStore for SledStore {
             }
             batch.insert(
                 codec::change_key(store_id, ChangeCursor { revision, seq }),
-                codec::encode_change(operation, t, timestamp_ms)?,
+                codec::encode_change(operation, t, timestamp_ms, actor)?,
             );
         }
         batch.insert(codec::revision_key(store_id), codec::encode_revision(revision));
