@@ -96,6 +96,13 @@ pub struct LimitArgs {
     /// Longest condition (CEL) expression, in bytes (`condition_too_large`).
     #[arg(long, env = "WRIT_MAX_CONDITION_BYTES", default_value_t = 4096)]
     pub max_condition_bytes: usize,
+    /// Deepest nesting in a condition expression: brackets, and `?:` chains (`condition_too_complex`).
+    #[arg(long, env = "WRIT_MAX_CONDITION_NESTING", default_value_t = 24)]
+    pub max_condition_nesting: usize,
+    /// Deepest nesting of parentheses and brackets in DSL or `.zed` model text; a definition may
+    /// hold twice as many operators (`model_too_complex`).
+    #[arg(long, env = "WRIT_MAX_MODEL_NESTING", default_value_t = 64)]
+    pub max_model_nesting: usize,
     /// Longest one evaluation may run, in milliseconds; 0 = no limit (`deadline_exceeded`, 504).
     #[arg(long, env = "WRIT_REQUEST_TIMEOUT_MS", default_value_t = 3000)]
     pub request_timeout_ms: u64,
@@ -174,6 +181,8 @@ impl Config {
             ("max-model-bytes", limits.max_model_bytes),
             ("max-types-per-model", limits.max_types_per_model),
             ("max-condition-bytes", limits.max_condition_bytes),
+            ("max-condition-nesting", limits.max_condition_nesting),
+            ("max-model-nesting", limits.max_model_nesting),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -203,6 +212,7 @@ impl Config {
                     max_types_per_model: limits.max_types_per_model,
                     max_conditions_per_model: limits.max_conditions_per_model,
                     max_condition_bytes: limits.max_condition_bytes,
+                    max_condition_nesting: limits.max_condition_nesting,
                     request_timeout: (limits.request_timeout_ms > 0)
                         .then(|| Duration::from_millis(limits.request_timeout_ms)),
                 },
@@ -213,6 +223,7 @@ impl Config {
                 max_json_depth: limits.max_json_depth,
                 max_page_size: limits.max_page_size,
                 max_assertions: limits.max_assertions,
+                max_model_nesting: limits.max_model_nesting,
             },
             auth,
             revision_wait: Duration::from_millis(args.revision_wait_ms),

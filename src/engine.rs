@@ -20,7 +20,7 @@ mod limits;
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
-pub use limits::InputLimits;
+pub use limits::{joined, InputLimits};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum EngineError {
     #[error("no authorization model found for store `{0}`")]
     NoModel(String),
     /// The model text or JSON is invalid.
-    #[error("invalid authorization model: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("invalid authorization model: {}", limits::joined(.0))]
     Schema(Vec<SchemaError>),
     /// A type named in a request is not in the model.
     #[error("type `{0}` not found")]

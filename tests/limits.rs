@@ -237,3 +237,135 @@ async fn resolution_depth_is_authorization_model_resolution_too_complex() {
     let (status, body) = call(&app, "POST", &format!("/stores/{store}/check"), Some(near)).await;
     assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(true)), "{body}");
 }
+
+/// Uploads model text with a content type; returns the status and the error code (if any).
+async fn upload(app: &Router, store: &str, content_type: &str, text: String) -> (StatusCode, Option<String>) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(format!("/stores/{store}/writ/model"))
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(text))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, body["code"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn regression_deeply_nested_or_long_schema_text_overflowed_the_parser_stack() {
+    let (app, store) = app_with(engine_with(InputLimits::default()), ApiOptions::default()).await;
+    let zed = "application/x-spicedb-schema";
+    let zed_model = |expression: String| {
+        format!("definition user {{}}\ndefinition doc {{\n relation viewer: user\n permission p = {expression}\n}}\n")
+    };
+    let dsl_model = |expression: String| {
+        format!("model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: [user]\n    define p: {expression}\n")
+    };
+    let too_complex = (StatusCode::BAD_REQUEST, Some("model_too_complex".to_string()));
+    // Each of these overflowed a 2 MiB stack (the size of the threads that parse uploads).
+    let nested = format!("{}viewer{}", "(".repeat(1000), ")".repeat(1000));
+    assert_eq!(upload(&app, &store, zed, zed_model(nested.clone())).await, too_complex);
+    assert_eq!(upload(&app, &store, "text/plain", dsl_model(nested)).await, too_complex);
+    assert_eq!(upload(&app, &store, zed, zed_model(format!("viewer{}", " + viewer".repeat(1000)))).await, too_complex);
+    assert_eq!(upload(&app, &store, zed, zed_model(format!("viewer{}", " - viewer".repeat(1000)))).await, too_complex);
+    // At the limits the model is accepted and answers.
+    let deep = format!("{}viewer{}", "(".repeat(60), ")".repeat(60));
+    assert_eq!(
+        upload(&app, &store, zed, zed_model(format!("{deep}{}", " + viewer".repeat(120)))).await.0,
+        StatusCode::CREATED
+    );
+    let write = json!({"writes": {"tuple_keys": [tuple("user:anne", "viewer", "doc:1")]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store}/write"), Some(write)).await.0, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/stores/{store}/check"),
+        Some(json!({"tuple_key": tuple("user:anne", "p", "doc:1")})),
+    )
+    .await;
+    assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(true)), "{body}");
+}
+
+#[tokio::test]
+async fn regression_nested_cel_overflowed_the_stack_and_ternary_chains_panicked() {
+    let (app, store) = app_with(engine_with(InputLimits::default()), ApiOptions::default()).await;
+    let model = |expression: String| {
+        let text = format!(
+            "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: [user with c]\n\
+             condition c(x: int) {{\n  {expression}\n}}\n"
+        );
+        serde_json::to_value(Model::parse_dsl(&text).unwrap().to_json()).unwrap()
+    };
+    let uri = format!("/stores/{store}/authorization-models");
+    let bad = StatusCode::BAD_REQUEST;
+    // 20 nested parentheses overflowed a 2 MiB stack while compiling; 200 `?:` made `cel` panic.
+    let nested = |n: usize| format!("{}x > 1{}", "(".repeat(n), ")".repeat(n));
+    expect_code(&app, "POST", &uri, model(nested(30)), bad, "condition_too_complex").await;
+    expect_code(
+        &app,
+        "POST",
+        &uri,
+        model(format!("{}true", "x > 1 ? true : ".repeat(200))),
+        bad,
+        "condition_too_complex",
+    )
+    .await;
+    let calls = format!("{}x{} > 1", "int(".repeat(30), ")".repeat(30));
+    expect_code(&app, "POST", &uri, model(calls), bad, "condition_too_complex").await;
+    // Within the limit the condition compiles (on its own large stack) and evaluates.
+    let (status, body) = call(&app, "POST", &uri, Some(model(nested(20)))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let write = json!({"writes": {"tuple_keys": [{"user": "user:anne", "relation": "viewer", "object": "doc:1",
+        "condition": {"name": "c"}}]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store}/write"), Some(write)).await.0, StatusCode::OK);
+    for (x, allowed) in [(5, true), (0, false)] {
+        let check = json!({"tuple_key": tuple("user:anne", "viewer", "doc:1"), "context": {"x": x}});
+        let (status, body) = call(&app, "POST", &format!("/stores/{store}/check"), Some(check)).await;
+        assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(allowed)), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_json_model_with_a_1000_way_union_is_stored_and_answers() {
+    let (app, store) = app_with(engine_with(InputLimits::default()), ApiOptions::default()).await;
+    let mut relations = serde_json::Map::new();
+    let mut metadata = serde_json::Map::new();
+    for i in 0..1000 {
+        relations.insert(format!("r{i}"), json!({"this": {}}));
+        metadata.insert(format!("r{i}"), json!({"directly_related_user_types": [{"type": "user"}]}));
+    }
+    let children: Vec<Value> = (0..1000).map(|i| json!({"computedUserset": {"relation": format!("r{i}")}})).collect();
+    relations.insert("p".into(), json!({"union": {"child": children}}));
+    metadata.insert("p".into(), json!({}));
+    let model = json!({"schema_version": "1.1", "type_definitions": [{"type": "user"},
+        {"type": "doc", "relations": relations, "metadata": {"relations": metadata}}]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/authorization-models"), Some(model)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let write = json!({"writes": {"tuple_keys": [tuple("user:anne", "r999", "doc:1")]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store}/write"), Some(write)).await.0, StatusCode::OK);
+    for (user, allowed) in [("user:anne", true), ("user:bob", false)] {
+        let check = json!({"tuple_key": tuple(user, "p", "doc:1")});
+        let (status, body) = call(&app, "POST", &format!("/stores/{store}/check"), Some(check)).await;
+        assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(allowed)), "{body}");
+    }
+    let list = json!({"type": "doc", "relation": "p", "user": "user:anne"});
+    let (_, body) = call(&app, "POST", &format!("/stores/{store}/list-objects"), Some(list)).await;
+    assert_eq!(body["objects"], json!(["doc:1"]));
+}
+
+#[tokio::test]
+async fn regression_a_model_with_thousands_of_errors_answered_with_a_message_of_360_kb() {
+    let (app, store) = app_with(engine_with(InputLimits::default()), ApiOptions::default()).await;
+    let children: Vec<Value> = (0..5000).map(|_| json!({"computedUserset": {"relation": "viewer"}})).collect();
+    let model = json!({"schema_version": "1.1", "type_definitions": [{"type": "user"},
+        {"type": "doc", "relations": {"viewer": {"this": {}}, "p": {"union": {"child": children}}},
+         "metadata": {"relations": {"viewer": {"directly_related_user_types": [{"type": "user"}]}, "p": {}}}}]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/authorization-models"), Some(model)).await;
+    assert_eq!(error_code(status, &body), "invalid_authorization_model");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.len() < 4096, "{} bytes", message.len());
+    assert!(message.contains("duplicate") && message.contains("more"), "{message}");
+}

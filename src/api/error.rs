@@ -106,6 +106,7 @@ impl IntoResponse for ApiError {
             ApiError::Diagnostics(errors) => {
                 let diagnostics: Vec<serde_json::Value> = errors
                     .iter()
+                    .take(100)
                     .map(|e| match e.span {
                         Some(span) => {
                             json!({"line": span.line_start + 1, "column": span.column_start + 1, "message": e.message})
@@ -113,7 +114,8 @@ impl IntoResponse for ApiError {
                         None => json!({"message": e.message}),
                     })
                     .collect();
-                let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+                let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+                let message = crate::engine::joined(&messages);
                 (
                     StatusCode::BAD_REQUEST,
                     json!({"code": "validation_error", "message": message, "diagnostics": diagnostics}),

@@ -45,6 +45,8 @@ pub struct ApiOptions {
     pub max_page_size: usize,
     /// Most assertions stored for one model.
     pub max_assertions: usize,
+    /// Deepest bracket nesting in DSL or `.zed` model text (twice as many operators per definition).
+    pub max_model_nesting: usize,
 }
 
 impl Default for ApiOptions {
@@ -55,6 +57,7 @@ impl Default for ApiOptions {
             max_json_depth: 64,
             max_page_size: 100,
             max_assertions: 100,
+            max_model_nesting: 64,
         }
     }
 }

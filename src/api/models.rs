@@ -61,6 +61,7 @@ async fn write_dsl_model(
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let is_zed = content_type.starts_with("application/x-spicedb-schema");
     let text = read_text(request).await?;
+    super::limits::check_model_text(&text, &state.options)?;
     state.engine.get_store(&store_id)?;
     let id = blocking(move || {
         let parsed = if is_zed { Model::parse_zed(&text) } else { Model::parse_dsl(&text) };

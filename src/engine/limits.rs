@@ -33,6 +33,9 @@ pub struct InputLimits {
     pub max_conditions_per_model: usize,
     /// Longest condition (CEL) expression, in bytes.
     pub max_condition_bytes: usize,
+    /// Deepest nesting in a condition expression: brackets of any kind, and each `?` of a `?:`
+    /// chain. CEL evaluation recurses per level; this keeps it well inside a thread's stack.
+    pub max_condition_nesting: usize,
     /// Longest one evaluation may run before it fails with `deadline_exceeded`; `None` = no limit.
     pub request_timeout: Option<Duration>,
 }
@@ -49,9 +52,21 @@ impl Default for InputLimits {
             max_types_per_model: 100,
             max_conditions_per_model: 25,
             max_condition_bytes: 4096,
+            max_condition_nesting: 24,
             request_timeout: None,
         }
     }
+}
+
+/// The first errors of a list, joined with `; `, and how many more there are: a model with
+/// thousands of errors must not answer with a message of hundreds of kilobytes.
+pub fn joined<T: std::fmt::Display>(errors: &[T]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = errors.iter().take(SHOWN).map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    if errors.len() > SHOWN {
+        text.push_str(&format!("; and {} more", errors.len() - SHOWN));
+    }
+    text
 }
 
 fn too_long(code: &'static str, what: &str, text: &str, limit: usize) -> EngineError {
@@ -62,6 +77,22 @@ fn too_long(code: &'static str, what: &str, text: &str, limit: usize) -> EngineE
         code,
         message: format!("{what} `{shown}{ellipsis}` is {} bytes, more than the limit of {limit}", text.len()),
     }
+}
+
+/// How deep a CEL expression nests: open brackets of any kind, plus one per `?` (a `?:` chain
+/// nests to the right). Brackets inside string literals count too: an overestimate is safe.
+fn condition_nesting(expression: &str) -> usize {
+    let (mut depth, mut deepest, mut ternaries) = (0usize, 0usize, 0usize);
+    for byte in expression.bytes() {
+        match byte {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'?' => ternaries += 1,
+            _ => {}
+        }
+        deepest = deepest.max(depth + ternaries);
+    }
+    deepest
 }
 
 impl InputLimits {
@@ -176,6 +207,16 @@ impl InputLimits {
                         condition.name,
                         condition.expression.len(),
                         self.max_condition_bytes
+                    ),
+                });
+            }
+            let nesting = condition_nesting(&condition.expression);
+            if nesting > self.max_condition_nesting {
+                return Err(EngineError::LimitExceeded {
+                    code: "condition_too_complex",
+                    message: format!(
+                        "condition `{}` nests {nesting} levels deep, more than the limit of {}",
+                        condition.name, self.max_condition_nesting
                     ),
                 });
             }

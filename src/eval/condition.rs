@@ -125,9 +125,30 @@ impl Conditions {
 impl CompiledCondition {
     fn compile(def: &ConditionDef) -> Self {
         let parameters = def.parameters.iter().map(|p| (p.name.clone(), p.type_name.clone())).collect();
-        let program = Program::compile(&def.expression).map_err(|e| format!("invalid expression: {e}"));
+        let program = compile_guarded(&def.expression);
         CompiledCondition { parameters, program }
     }
+}
+
+/// Stack for compiling one CEL expression: the `cel` crate's parser recurses deeply per level of
+/// nesting (a 2 MiB thread overflows at about a dozen nested parentheses in a debug build).
+const CEL_COMPILE_STACK: usize = 256 << 20;
+
+/// Compiles a CEL expression on a thread of its own with a large stack, so a deeply nested
+/// expression cannot overflow the caller's stack, and a panic inside the `cel` crate (seen with
+/// long `?:` chains) becomes an invalid expression instead of taking the process down. The stack
+/// is reserved address space; only the pages the parser touches are used.
+fn compile_guarded(expression: &str) -> Result<Program, String> {
+    std::thread::scope(|scope| {
+        let compiling = std::thread::Builder::new()
+            .name("cel-compile".into())
+            .stack_size(CEL_COMPILE_STACK)
+            .spawn_scoped(scope, || Program::compile(expression).map_err(|e| format!("invalid expression: {e}")));
+        match compiling {
+            Ok(handle) => handle.join().unwrap_or_else(|_| Err("invalid expression: too complex to compile".into())),
+            Err(e) => Err(format!("expression could not be compiled: {e}")),
+        }
+    })
 }
 
 /// The CEL context every evaluation scopes its parameters under: the standard functions plus
