@@ -205,12 +205,17 @@ async fn an_expired_deadline_is_an_error_never_a_partial_answer() {
     let users =
         json!({"object": {"type": "folder", "id": "f0"}, "relation": "viewer", "user_filters": [{"type": "user"}]});
     expect_code(&app, "POST", &format!("/stores/{store}/list-users"), users, timeout, "deadline_exceeded").await;
-    // A batch reports the deadline per check, never an answer.
-    let batch = json!({"checks": [{"tuple_key": tuple("user:deep", "viewer", "folder:f0"), "correlation_id": "1"}]});
+    // A batch shares one deadline and reports it per check, never an answer: even a check that
+    // needs no dispatch (a direct tuple) is not started once the batch's time is up.
+    let batch = json!({"checks": [
+        {"tuple_key": tuple("user:deep", "viewer", "folder:f0"), "correlation_id": "1"},
+        {"tuple_key": tuple("user:deep", "viewer", "folder:f9"), "correlation_id": "2"}]});
     let (status, body) = call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(batch)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["result"]["1"]["error"]["input_error"], "deadline_exceeded", "{body}");
-    assert!(body["result"]["1"].get("allowed").is_none(), "{body}");
+    for id in ["1", "2"] {
+        assert_eq!(body["result"][id]["error"]["input_error"], "deadline_exceeded", "{body}");
+        assert!(body["result"][id].get("allowed").is_none(), "{body}");
+    }
     // With time to spare the same questions are answered in full.
     let engine = engine_with(InputLimits { request_timeout: Some(Duration::from_secs(60)), ..InputLimits::default() });
     let (app, store) = app_with(engine.clone(), ApiOptions::default()).await;

@@ -105,10 +105,18 @@ async fn batch_check(
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let model = model_id(body.authorization_model_id);
     state.engine.model(&store_id, model.as_deref())?;
+    // The whole batch shares one deadline: once it passes, the checks left are reported as
+    // `deadline_exceeded`, so a batch takes at most about one request timeout, not fifty.
+    let deadline = state.engine.config().input.deadline();
     let result = blocking(move || {
         let mut result = Map::new();
         for item in body.checks {
             let correlation_id = item.correlation_id.clone();
+            if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+                let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
+                result.insert(correlation_id, batch_error(&expired));
+                continue;
+            }
             let outcome = contextual_tuples(&item.contextual_tuples).and_then(|tuples| {
                 let request = CheckRequest {
                     object: item.tuple_key.object,
