@@ -259,6 +259,25 @@ async fn store_ids_in_paths_cannot_escape() {
         let (status, body) = call_as(&world.app, ROOT, "POST", uri, Some(check.clone())).await;
         assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{uri}: {status} {body}");
     }
+    // Paths that dodge the `/stores/` prefix the key check reads must not reach a route either.
+    for uri in [
+        format!("//stores/{b}"),
+        format!("/./stores/{b}"),
+        format!("/stores//{b}"),
+        format!("/x/../stores/{b}"),
+        format!("/%73tores/{b}"),
+        format!("/STORES/{b}"),
+        format!("//stores/{b}/changes"),
+        format!("/stores/{b}/"),
+        format!("/stores/{b}/changes/"),
+    ] {
+        let (status, body) = call_as(&world.app, A_READER, "GET", &uri, None).await;
+        assert!(status.is_client_error(), "{uri}: {status} {body}");
+        error_code(status, &body);
+        for leak in ["secret", "tenant-b", "user:bob"] {
+            assert!(!body.to_string().contains(leak), "{uri} leaks `{leak}`: {body}");
+        }
+    }
     // Raw bytes the HTTP layer passes through: a DSL upload to an escaping path stores nothing.
     let (status, _) =
         send(&world.app, A_ADMIN, "PUT", &format!("/stores/{a}%2F..%2F{b}/writ/model"), MODEL.into()).await;
