@@ -213,6 +213,15 @@ pub fn tuple_key_json(tuple: &Tuple) -> Value {
     key
 }
 
+/// A stored tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
+pub fn stored_tuple_key_json(stored: &StoredTuple) -> Value {
+    let mut key = tuple_key_json(&stored.tuple);
+    if let (Some(at), Value::Object(map)) = (stored.expires_at_ms, &mut key) {
+        map.insert("expires_at".into(), Value::String(format_rfc3339(at)));
+    }
+    key
+}
+
 /// A store in OpenFGA's response shape.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreDto {

@@ -5,8 +5,8 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::dto::{
-    hex_decode, hex_encode, offset_token, page_size, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
-    ReadRequestDto, TupleKeyDto, WriteRequestDto,
+    hex_decode, hex_encode, offset_token, page_size, stored_tuple_key_json, token_offset, ApiJson, ApiQuery,
+    ChangesQuery, ReadRequestDto, TupleKeyDto, WriteRequestDto,
 };
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState};
@@ -92,7 +92,7 @@ async fn read(
         .iter()
         .skip(offset)
         .take(size)
-        .map(|tuple| json!({"key": tuple_key_json(tuple), "timestamp": timestamp}))
+        .map(|stored| json!({"key": stored_tuple_key_json(stored), "timestamp": timestamp}))
         .collect();
     let next = offset + page.len();
     let token = if next < tuples.len() { offset_token(next) } else { String::new() };
@@ -137,7 +137,7 @@ async fn changes(
                 ChangeOperation::Delete => "TUPLE_OPERATION_DELETE",
             };
             json!({
-                "tuple_key": tuple_key_json(&record.tuple.tuple),
+                "tuple_key": stored_tuple_key_json(&record.tuple),
                 "operation": operation,
                 "timestamp": format_rfc3339(record.timestamp_ms),
             })

@@ -12,6 +12,9 @@
 //! A userset as the checked user (`group:eng#member`) holds a relation when a tuple names it, or
 //! when it is the very object and relation asked about. A cycle on the current path resolves to
 //! not-allowed; more than `max_depth` nested dispatches is `EvalError::DepthExceeded`.
+//! A stored tuple with an expiry counts strictly before that instant and not from it on, at the
+//! instant the [`View`] was taken (one `now` per request): forward walks ask `tuple_holds`,
+//! reverse lookups get bitmaps with the expired objects already subtracted.
 //! Lookups compute whole bitmaps (never a check per object); recursion runs to a fixed point.
 //!
 //! **Invariant:** for every object `o`, `o ∈ list_objects(t, r, u)` iff `check(o, r, u)`, and
@@ -105,7 +108,8 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// Whether the tuple (object type, relation, object, subject) counts, given its condition.
+    /// Whether the tuple (object type, relation, object, subject) counts, given its condition
+    /// and its expiry (an expired tuple never counts, whatever its condition).
     pub(crate) fn tuple_holds(
         &self,
         object_type: TypeId,
@@ -113,8 +117,11 @@ impl<'a> Evaluator<'a> {
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
-        if !self.view.has_conditions(object_type, relation) {
+        if !self.view.has_guards(object_type, relation) {
             return Ok(true);
+        }
+        if self.view.is_expired(object_type, relation, object, subject) {
+            return Ok(false);
         }
         match self.view.condition(object_type, relation, object, subject) {
             Some(condition) => self.condition_holds(object_type, relation, object, subject, condition),
