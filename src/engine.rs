@@ -15,9 +15,15 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+mod decisions;
+
 pub use crate::eval::{ExpandLeaf, ExpandNode};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
+/// The decision log's records and query, re-exported from `store` for the same reason.
+pub use crate::store::{DecisionCursor, DecisionFilter, DecisionRecord};
+use decisions::DecisionLog;
+pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -115,11 +121,17 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Most tuples (writes plus deletes) in one write request.
     pub max_tuples_per_write: usize,
+    /// What the decision log records and keeps.
+    pub decision_log: DecisionLogConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { limits: Limits::default(), max_tuples_per_write: 1000 }
+        EngineConfig {
+            limits: Limits::default(),
+            max_tuples_per_write: 1000,
+            decision_log: DecisionLogConfig::default(),
+        }
     }
 }
 
@@ -158,10 +170,11 @@ pub fn system_clock() -> Clock {
 
 /// The authorization engine over one backend.
 pub struct Engine {
-    backend: Box<dyn TupleStore>,
+    backend: Arc<dyn TupleStore>,
     stores: RwLock<FxHashMap<String, Arc<StoreState>>>,
     config: EngineConfig,
     clock: Clock,
+    decisions: DecisionLog,
 }
 
 /// A check: does `user` hold `relation` on `object`?
@@ -290,7 +303,9 @@ impl Engine {
         config: EngineConfig,
         clock: Clock,
     ) -> Result<Engine, EngineError> {
-        let engine = Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock };
+        let backend: Arc<dyn TupleStore> = Arc::from(backend);
+        let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
+        let engine = Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions };
         for record in engine.backend.list_stores()? {
             let state = engine.load_store(record)?;
             engine.stores.write().insert(state.record.id.clone(), Arc::new(state));
@@ -300,12 +315,10 @@ impl Engine {
 
     /// An engine with no disk (tests, demos).
     pub fn in_memory() -> Engine {
-        Engine {
-            backend: Box::new(crate::store::MemoryStore::new()),
-            stores: RwLock::new(FxHashMap::default()),
-            config: EngineConfig::default(),
-            clock: system_clock(),
-        }
+        let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
+        let (config, clock) = (EngineConfig::default(), system_clock());
+        let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
+        Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions }
     }
 
     /// The engine's settings.
@@ -475,6 +488,52 @@ impl Engine {
             revision = Some(next);
         }
         Ok(revision)
+    }
+
+    /// True when the decision log would record a decision with this outcome (by its mode):
+    /// test it before building a [`DecisionRecord`], so unrecorded decisions cost nothing.
+    pub fn wants_decision(&self, allowed: bool) -> bool {
+        self.decisions.wants(allowed)
+    }
+
+    /// Records a check-like decision in the decision log, if its mode wants it. Never blocks
+    /// and never fails: the record is queued for a background writer, or counted as dropped
+    /// when the queue is full. An empty `model_id` is filled with the store's latest model.
+    pub fn record_decision(&self, mut record: DecisionRecord) {
+        if !self.decisions.wants(record.allowed) {
+            return;
+        }
+        if record.model_id.is_empty() {
+            if let Ok(state) = self.store(&record.store_id) {
+                if let Some(latest) = state.data.read().models.last() {
+                    record.model_id = latest.id.clone();
+                }
+            }
+        }
+        self.decisions.record(record);
+    }
+
+    /// A store's recorded decisions passing `filter`, newest first, after storing every
+    /// decision recorded so far.
+    pub fn decisions(
+        &self,
+        store_id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, EngineError> {
+        self.store(store_id)?;
+        self.decisions.flush();
+        Ok(self.backend.decisions(store_id, filter)?)
+    }
+
+    /// Waits until every decision recorded so far is stored and the log is trimmed to its
+    /// retention bounds.
+    pub fn flush_decisions(&self) {
+        self.decisions.flush();
+    }
+
+    /// The decision log's counters (queued and dropped records).
+    pub fn decision_log_stats(&self) -> DecisionLogStats {
+        self.decisions.stats()
     }
 
     /// Sweeps every store's expired tuples (see [`Engine::sweep_expired`]); returns how many
@@ -728,6 +787,20 @@ impl Engine {
         self.model(store_id, Some(model_id))?;
         Ok(self.backend.assertions(store_id, model_id)?)
     }
+}
+
+/// Starts a background thread that sweeps every store's expired tuples every `interval`
+/// (see [`Engine::sweep_expired`]); it ends by itself once the engine is dropped.
+pub fn spawn_expiry_sweeper(engine: &Arc<Engine>, interval: std::time::Duration) -> std::io::Result<()> {
+    let engine = Arc::downgrade(engine);
+    std::thread::Builder::new().name("writ-expiry-sweep".into()).spawn(move || loop {
+        std::thread::sleep(interval);
+        let Some(engine) = engine.upgrade() else { return };
+        if let Err(error) = engine.sweep_all_expired() {
+            tracing::warn!(%error, "expired tuples not swept");
+        }
+    })?;
+    Ok(())
 }
 
 fn user_matches(subject: &Subject, filter: &str) -> bool {

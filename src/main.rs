@@ -78,6 +78,9 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         None => Box::new(writ::store::MemoryStore::new()),
     };
     let engine = std::sync::Arc::new(writ::Engine::open(backend, config.engine)?);
+    if let Some(interval) = config.expiry_sweep_interval {
+        writ::engine::spawn_expiry_sweeper(&engine, interval)?;
+    }
     let app = writ::api::router_with(engine, config.api);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

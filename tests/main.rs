@@ -4,6 +4,7 @@
 
 mod api;
 mod conformance;
+mod decisions;
 mod expiry;
 mod model_language;
 mod regression;

@@ -345,6 +345,9 @@ pub struct CheckRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Writ's extension: the caller's context for the decision log (tool name, task id, ...).
+    #[serde(default)]
+    pub audit: Option<Context>,
 }
 
 /// One check of a batch.
@@ -360,6 +363,9 @@ pub struct BatchCheckItemDto {
     pub context: Option<Context>,
     /// The caller's id for this check, echoed as the result's key.
     pub correlation_id: String,
+    /// Writ's extension: this check's context for the decision log (else the batch's).
+    #[serde(default)]
+    pub audit: Option<Context>,
 }
 
 /// `POST /stores/{id}/batch-check` body.
@@ -370,6 +376,9 @@ pub struct BatchCheckRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Writ's extension: the caller's context for the decision log, for every check.
+    #[serde(default)]
+    pub audit: Option<Context>,
 }
 
 /// Expand's tuple key: `{relation, object}`.

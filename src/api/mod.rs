@@ -7,6 +7,7 @@
 //! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
 
 mod authzen;
+mod decisions;
 pub mod dto;
 pub mod error;
 mod models;
@@ -68,6 +69,7 @@ pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
         .merge(tuples::routes())
         .merge(query::routes())
         .merge(authzen::routes())
+        .merge(decisions::routes())
         .merge(ops::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -85,7 +87,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 }
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
-async fn request_span(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn request_span(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
     let request_id = request
         .headers()
@@ -94,6 +96,7 @@ async fn request_span(State(state): State<AppState>, request: Request, next: Nex
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string);
     let method = request.method().clone();
+    request.extensions_mut().insert(decisions::RequestId(request_id.clone()));
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
