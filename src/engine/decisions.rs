@@ -160,10 +160,14 @@ impl Drop for DecisionLog {
 /// Most records written in one store batch.
 const BATCH: usize = 1024;
 
+/// With no new records, the log is trimmed (for age) once per this many trim intervals.
+const IDLE_TRIM_EVERY: u32 = 30;
+
 fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
     let mut batch: Vec<DecisionRecord> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     let mut last_trim = Instant::now();
+    let mut appended = false;
     loop {
         let mut closed = false;
         match receiver.recv_timeout(config.trim_interval) {
@@ -188,10 +192,18 @@ fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn Tu
                 tracing::warn!(%error, records = batch.len(), "decision log records lost");
             }
             batch.clear();
+            appended = true;
         }
-        if !waiting.is_empty() || last_trim.elapsed() >= config.trim_interval {
+        // Trim after new records (count bound) or now and then when idle (age bound), and
+        // always before answering a flush.
+        let since = last_trim.elapsed();
+        if !waiting.is_empty()
+            || (appended && since >= config.trim_interval)
+            || since >= config.trim_interval * IDLE_TRIM_EVERY
+        {
             trim(config, backend, clock);
             last_trim = Instant::now();
+            appended = false;
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
