@@ -260,3 +260,105 @@ fn decisions_survive_reopening_the_sled_store() {
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A memory store whose decision appends wait while the test holds `gate`; `entered` says
+/// that an append is waiting.
+struct GatedStore {
+    inner: MemoryStore,
+    gate: Arc<std::sync::Mutex<()>>,
+    entered: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TupleStore for GatedStore {
+    fn create_store(&self, store: &writ::store::StoreRecord) -> Result<(), writ::store::StoreError> {
+        self.inner.create_store(store)
+    }
+    fn get_store(&self, id: &str) -> Result<Option<writ::store::StoreRecord>, writ::store::StoreError> {
+        self.inner.get_store(id)
+    }
+    fn list_stores(&self) -> Result<Vec<writ::store::StoreRecord>, writ::store::StoreError> {
+        self.inner.list_stores()
+    }
+    fn delete_store(&self, id: &str) -> Result<(), writ::store::StoreError> {
+        self.inner.delete_store(id)
+    }
+    fn write_model(&self, id: &str, model_id: &str, json: &str) -> Result<(), writ::store::StoreError> {
+        self.inner.write_model(id, model_id, json)
+    }
+    fn models(&self, id: &str) -> Result<Vec<(String, String)>, writ::store::StoreError> {
+        self.inner.models(id)
+    }
+    fn write(
+        &self,
+        id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, writ::store::StoreError> {
+        self.inner.write(id, deletes, writes, timestamp_ms)
+    }
+    fn tuples(&self, id: &str) -> Result<Vec<StoredTuple>, writ::store::StoreError> {
+        self.inner.tuples(id)
+    }
+    fn revision(&self, id: &str) -> Result<u64, writ::store::StoreError> {
+        self.inner.revision(id)
+    }
+    fn changes(
+        &self,
+        id: &str,
+        after: Option<writ::store::ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<writ::store::ChangeRecord>, writ::store::StoreError> {
+        self.inner.changes(id, after, object_type, limit)
+    }
+    fn write_assertions(&self, id: &str, model_id: &str, json: &str) -> Result<(), writ::store::StoreError> {
+        self.inner.write_assertions(id, model_id, json)
+    }
+    fn assertions(&self, id: &str, model_id: &str) -> Result<Option<String>, writ::store::StoreError> {
+        self.inner.assertions(id, model_id)
+    }
+    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), writ::store::StoreError> {
+        self.entered.store(true, Ordering::SeqCst);
+        let _open = self.gate.lock().unwrap();
+        self.inner.append_decisions(records)
+    }
+    fn decisions(
+        &self,
+        id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(writ::store::DecisionCursor, DecisionRecord)>, writ::store::StoreError> {
+        self.inner.decisions(id, filter)
+    }
+    fn trim_decisions(&self, id: &str, keep: usize, older_than_ms: i64) -> Result<usize, writ::store::StoreError> {
+        self.inner.trim_decisions(id, keep, older_than_ms)
+    }
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_records_instead_of_blocking() {
+    let gate = Arc::new(std::sync::Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = GatedStore { inner: MemoryStore::new(), gate: gate.clone(), entered: entered.clone() };
+    let time = Arc::new(AtomicI64::new(T0));
+    let log = DecisionLogConfig { mode: DecisionLogMode::All, queue: 2, ..DecisionLogConfig::default() };
+    let (engine, store) =
+        engine_with_store(Box::new(backend), EngineConfig { decision_log: log, ..EngineConfig::default() }, &time);
+    record(&engine, &store, "user:anne", "document:1", true, T0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !entered.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline, "the writer never took the first record");
+        std::thread::yield_now();
+    }
+    // The writer is stuck on the gate with the first record: two more fill the queue and the
+    // rest are dropped, without the caller ever waiting.
+    for i in 1..50 {
+        record(&engine, &store, "user:anne", "document:1", true, T0 + i);
+    }
+    let stats = engine.decision_log_stats();
+    assert_eq!((stats.queued, stats.dropped), (3, 47));
+    drop(closed);
+    let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+    assert_eq!(kept.len() as u64, stats.queued);
+}
