@@ -32,7 +32,7 @@ pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, View, WILDCARD};
+use crate::index::{ObjectId, RelationId, SubjectKey, TupleGuard, TypeId, View, WILDCARD};
 use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
@@ -117,15 +117,10 @@ impl<'a> Evaluator<'a> {
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
-        if !self.view.has_guards(object_type, relation) {
-            return Ok(true);
-        }
-        if self.view.is_expired(object_type, relation, object, subject) {
-            return Ok(false);
-        }
-        match self.view.condition(object_type, relation, object, subject) {
-            Some(condition) => self.condition_holds(object_type, relation, object, subject, condition),
-            None => Ok(true),
+        match self.view.guard(object_type, relation, object, subject) {
+            TupleGuard::Counts => Ok(true),
+            TupleGuard::Expired => Ok(false),
+            TupleGuard::Condition(condition) => self.condition_holds(object_type, relation, object, subject, condition),
         }
     }
 }

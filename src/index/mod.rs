@@ -132,6 +132,17 @@ impl Table {
     }
 }
 
+/// What decides whether one tuple counts (see [`View::guard`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TupleGuard<'a> {
+    /// It counts.
+    Counts,
+    /// It expired at the view's instant: it does not count.
+    Expired,
+    /// It counts if this condition holds.
+    Condition(&'a TupleCondition),
+}
+
 /// True when a tuple expiring at `expires_at_ms` no longer counts at `now_ms`: a tuple is
 /// visible strictly before its expiry instant and invisible from that instant on.
 pub(crate) fn expired(expires_at_ms: i64, now_ms: i64) -> bool {
@@ -476,26 +487,41 @@ impl<'a> View<'a> {
         View { now_ms, ..self }
     }
 
-    /// True if the stored tuple (object, relation, subject) carries an expiry that has passed.
-    pub(crate) fn is_expired(
+    /// What decides whether the tuple (object, relation, subject) counts, from one lookup of
+    /// its (type, relation) tables: nothing, its passed expiry, or its condition. A contextual
+    /// tuple with the same key as an expired stored one still counts.
+    pub(crate) fn guard(
         &self,
         object_type: TypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
-    ) -> bool {
-        let Some(table) = self.base.tables.get(&(object_type, relation)) else { return false };
-        if table.expiries.is_empty()
-            || !table.expiries.get(&(object, subject)).is_some_and(|&at| expired(at, self.now_ms))
-        {
-            return false;
+    ) -> TupleGuard<'a> {
+        let (base, overlay) = self.tables(object_type, relation);
+        let base_guarded = base.filter(|t| !t.conditions.is_empty() || !t.expiries.is_empty());
+        let overlay_guarded = overlay.filter(|t| !t.conditions.is_empty());
+        if base_guarded.is_none() && overlay_guarded.is_none() {
+            return TupleGuard::Counts;
         }
-        // A contextual tuple with the same key still counts.
-        !self.overlay.and_then(|o| o.tables.get(&(object_type, relation))).is_some_and(|t| {
-            t.forward.get(&object).is_some_and(|kinds| {
-                kinds.iter().any(|(kind, bitmap)| *kind == subject.kind && bitmap.contains(subject.object))
+        let base_expired = base_guarded
+            .filter(|t| !t.expiries.is_empty())
+            .and_then(|t| t.expiries.get(&(object, subject)))
+            .is_some_and(|&at| expired(at, self.now_ms));
+        let in_overlay = || {
+            overlay.is_some_and(|t| {
+                t.forward.get(&object).is_some_and(|kinds| {
+                    kinds.iter().any(|(kind, bitmap)| *kind == subject.kind && bitmap.contains(subject.object))
+                })
             })
-        })
+        };
+        if base_expired && !in_overlay() {
+            return TupleGuard::Expired;
+        }
+        let find = |table: Option<&'a Table>| table.and_then(|t| t.conditions.get(&(object, subject)));
+        match find(overlay_guarded).or_else(|| find(base_guarded)) {
+            Some(condition) => TupleGuard::Condition(condition),
+            None => TupleGuard::Counts,
+        }
     }
 
     /// The id of a type name.
@@ -566,30 +592,9 @@ impl<'a> View<'a> {
         RelationTuples { base, overlay, now_ms: self.now_ms }
     }
 
-    /// The condition on tuple (object, relation, subject), if it has one.
-    pub(crate) fn condition(
-        &self,
-        object_type: TypeId,
-        relation: RelationId,
-        object: ObjectId,
-        subject: SubjectKey,
-    ) -> Option<&'a TupleCondition> {
-        let (base, overlay) = self.tables(object_type, relation);
-        let find = |table: Option<&'a Table>| table.and_then(|t| t.conditions.get(&(object, subject)));
-        find(overlay).or_else(|| find(base))
-    }
-
     /// True if any tuple of (object type, relation) carries a condition.
     pub(crate) fn has_conditions(&self, object_type: TypeId, relation: RelationId) -> bool {
         self.relation_tuples(object_type, relation).has_conditions()
-    }
-
-    /// True if some tuple of (object type, relation) may not count: it carries a condition or
-    /// an expiry. When false, every tuple there counts and the caller skips per-tuple tests.
-    pub(crate) fn has_guards(&self, object_type: TypeId, relation: RelationId) -> bool {
-        let (base, overlay) = self.tables(object_type, relation);
-        base.is_some_and(|t| !t.conditions.is_empty() || !t.expiries.is_empty())
-            || overlay.is_some_and(|t| !t.conditions.is_empty())
     }
 
     /// The text form of an interned tuple.
