@@ -3,6 +3,7 @@
 //! `decision_log/http_check/*`: one allowed `POST /check` (with an `audit` object) through the
 //! router, in process, with the log `off`, in `deny` mode (the allow is not recorded) and `all`
 //! (every check is queued for the background writer).
+//! `decision_log/record_decision`: what recording adds to a handler (build and queue a record).
 //! `expiry/check/*` and `expiry/list_objects/*`: the same questions on a store with no expiring
 //! tuple and on one where a tenth of the tuples (live ones) expire.
 
@@ -21,7 +22,9 @@ use http_body_util::BodyExt;
 use std::hint::black_box;
 use std::sync::Arc;
 use tower::ServiceExt;
-use writ::engine::{CheckRequest, DecisionLogConfig, DecisionLogMode, ListObjectsRequest, WriteRequest};
+use writ::engine::{
+    CheckRequest, DecisionLogConfig, DecisionLogMode, DecisionRecord, ListObjectsRequest, WriteRequest,
+};
 use writ::store::StoredTuple;
 use writ::{Engine, EngineConfig, Model, Tuple};
 
@@ -93,6 +96,36 @@ fn http_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// The work a handler adds per recorded decision: building the record (strings, the audit
+/// object) and queueing it.
+fn record_decision(c: &mut Criterion) {
+    let (engine, store) = engine(DecisionLogMode::All, false);
+    let mut audit = writ::tuple::Context::new();
+    audit.insert("tool".into(), "search".into());
+    audit.insert("task".into(), "t-42".into());
+    c.bench_function("decision_log/record_decision", |b| {
+        b.iter(|| {
+            engine.record_decision(DecisionRecord {
+                time_ms: engine.now_ms(),
+                store_id: store.clone(),
+                model_id: String::new(),
+                principals: vec!["user:anne".to_string()],
+                relation: "viewer".to_string(),
+                object: "document:7".to_string(),
+                allowed: true,
+                denied_by: None,
+                revision: 1,
+                latency_us: 9,
+                request_id: "01JD0000000000000000000000".to_string(),
+                audit: Some(audit.clone()),
+            })
+        })
+    });
+    engine.flush_decisions();
+    let stats = engine.decision_log_stats();
+    eprintln!("decision_log/record_decision: queued {} dropped {}", stats.queued, stats.dropped);
+}
+
 fn expiry(c: &mut Criterion) {
     let mut group = c.benchmark_group("expiry");
     for (name, expiring) in [("none_expiring", false), ("tenth_expiring", true)] {
@@ -122,6 +155,6 @@ fn expiry(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
-    targets = http_check, expiry
+    targets = http_check, record_decision, expiry
 }
 criterion_main!(benches);

@@ -318,7 +318,7 @@ impl TupleStore for GatedStore {
     fn assertions(&self, id: &str, model_id: &str) -> Result<Option<String>, writ::store::StoreError> {
         self.inner.assertions(id, model_id)
     }
-    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), writ::store::StoreError> {
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), writ::store::StoreError> {
         self.entered.store(true, Ordering::SeqCst);
         let _open = self.gate.lock().unwrap();
         self.inner.append_decisions(records)

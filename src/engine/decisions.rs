@@ -188,10 +188,11 @@ fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn Tu
             Err(RecvTimeoutError::Disconnected) => closed = true,
         }
         if !batch.is_empty() {
-            if let Err(error) = backend.append_decisions(&batch) {
-                tracing::warn!(%error, records = batch.len(), "decision log records lost");
+            let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let count = records.len();
+            if let Err(error) = backend.append_decisions(records) {
+                tracing::warn!(%error, records = count, "decision log records lost");
             }
-            batch.clear();
             appended = true;
         }
         // Trim after new records (count bound) or now and then when idle (age bound), and

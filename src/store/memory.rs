@@ -182,12 +182,12 @@ impl TupleStore for MemoryStore {
         self.read(store_id, |d| d.assertions.get(model_id).cloned())
     }
 
-    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
         let mut stores = self.stores.write();
         for record in records {
             if let Some(data) = stores.get_mut(&record.store_id) {
                 let seq = self.next_decision_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                data.decisions.insert(DecisionCursor { time_ms: record.time_ms, seq }, record.clone());
+                data.decisions.insert(DecisionCursor { time_ms: record.time_ms, seq }, record);
             }
         }
         Ok(())

@@ -161,7 +161,7 @@ pub trait TupleStore: Send + Sync {
 
     /// Appends decision records, each to the log of its `store_id` (records of a store that does
     /// not exist are dropped), giving each a cursor unique within its store, also across restarts.
-    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError>;
 
     /// A store's decision records that pass `filter`, newest first, at most `filter.limit`.
     fn decisions(

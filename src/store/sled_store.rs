@@ -288,10 +288,10 @@ impl TupleStore for SledStore {
         }
     }
 
-    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut live: HashMap<&str, bool> = HashMap::new();
-        for record in records {
+        for record in &records {
             let exists = match live.get(record.store_id.as_str()) {
                 Some(&exists) => exists,
                 None => {
