@@ -219,6 +219,9 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
             tracing::warn!(store = %store_id, "--authzen-store names no existing store; root AuthZEN routes answer 404");
         }
     }
+    if let Some(interval) = config.expiry_sweep_interval {
+        writ::engine::spawn_expiry_sweeper(&engine, interval)?;
+    }
     let app = writ::api::router_with_config(engine, config.router_config());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

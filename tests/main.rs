@@ -5,6 +5,8 @@
 mod api;
 mod closure;
 mod conformance;
+mod decisions;
+mod expiry;
 mod model_language;
 mod regression;
 mod server;

@@ -9,6 +9,7 @@
 pub mod auth;
 mod authzen;
 mod consistency;
+mod decisions;
 pub mod dto;
 pub mod error;
 mod models;
@@ -114,6 +115,7 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .merge(tuples::routes())
         .merge(query::routes())
         .merge(authzen::routes())
+        .merge(decisions::routes())
         .merge(ops::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -132,7 +134,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 }
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
-async fn request_span(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn request_span(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
     let request_id = request
         .headers()
@@ -141,6 +143,7 @@ async fn request_span(State(state): State<AppState>, request: Request, next: Nex
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string);
     let method = request.method().clone();
+    request.extensions_mut().insert(decisions::RequestId(request_id.clone()));
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
