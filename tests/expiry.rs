@@ -334,3 +334,48 @@ async fn http_write_takes_expires_at_and_read_reports_it_while_live() {
         assert!(body["message"].as_str().unwrap().contains("expires_at"), "{body}");
     }
 }
+
+/// Nested groups with an expiring `group#member` edge: it links the groups until its instant and
+/// not from it on (the group closure must not keep it), and a renewed edge counts again. (The
+/// random write/delete test in `closure.rs` caught the engine's expiring insert skipping the
+/// closure update when the two features met.)
+#[test]
+fn an_expiring_nested_group_edge_counts_until_its_instant() {
+    let clock = TestClock::new(T - 10);
+    let engine = engine_on(Box::new(MemoryStore::new()), &clock);
+    let store = fixture(&engine);
+    write(
+        &engine,
+        &store,
+        vec![
+            stored("group:all#member@user:erin", None),
+            stored("group:eng#member@group:all#member", Some(T)),
+            stored("group:ops#member@group:eng#member", None),
+            stored("folder:g#viewer@group:ops#member", None),
+        ],
+    )
+    .unwrap();
+    let member = |user: &str, group: &str| {
+        let request = CheckRequest {
+            object: group.into(),
+            relation: "member".into(),
+            user: user.into(),
+            ..CheckRequest::default()
+        };
+        engine.check(&store, &request).unwrap().value
+    };
+    clock.set(T - 1);
+    assert!(member("user:erin", "group:ops"), "erin reaches ops through eng while the edge lives");
+    assert!(check(&engine, &store, "document:2", "user:erin"), "and so views document:2 through eng");
+    clock.set(T);
+    assert!(!member("user:erin", "group:ops"), "the expired edge no longer links all to eng");
+    assert!(!member("user:erin", "group:eng"));
+    assert!(member("user:erin", "group:all"));
+    assert!(!check(&engine, &store, "document:2", "user:erin"));
+    // Once swept, `group#member` holds no expiring tuple and the closure answers: a renewed
+    // edge without expiry must be in it.
+    engine.sweep_expired(&store).unwrap();
+    write(&engine, &store, vec![stored("group:eng#member@group:all#member", None)]).unwrap();
+    assert!(member("user:erin", "group:ops"), "the renewed edge reaches the closure");
+    assert!(check(&engine, &store, "document:2", "user:erin"));
+}
