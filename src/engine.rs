@@ -15,9 +15,15 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+mod agent;
+
 pub use crate::eval::{ExpandLeaf, ExpandNode};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
+pub use agent::{
+    AudienceCheckRequest, AudienceResult, Denial, DenialKind, FilterAnswer, FilterRequest, FilterStrategy,
+    OboCheckRequest, OboDecision, DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,14 +3,15 @@
 //!
 //! Mapping: `subject{type,id}` → user `type:id`, `resource{type,id}` → object `type:id`,
 //! `action{name}` → relation. Invariant: a deny is `200 {"decision": false}`; when
-//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO chain
-//! `[subject, agent]`: both must hold the relation.
+//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO check of the chain
+//! `[subject, agent]` (`Engine::obo_check`): the agent must hold `delegate` on the subject, and
+//! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
 use super::dto::ApiJson;
 use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
-use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec};
+use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
 use crate::tuple::{Context, Subject};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
@@ -82,32 +83,31 @@ struct EvaluationsDto {
     options: Option<EvaluationsOptionsDto>,
 }
 
-/// Decides one evaluation: the subject, and the agent in `context.agent` if any, must all be allowed.
+/// Decides one evaluation. With `context.agent` (the MCP profile) it is the OBO check
+/// `[subject, agent]`: the agent must hold `delegate` on the subject and both must hold the relation.
 fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto) -> Result<bool, ApiError> {
     let missing = |field: &str| ApiError::validation(format!("evaluation needs `{field}`"));
     let subject = evaluation.subject.as_ref().ok_or_else(|| missing("subject"))?.name("subject")?;
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
     let context = evaluation.context.clone().unwrap_or_default();
-    let mut principals = vec![subject];
-    if let Some(agent) = context.get("agent") {
-        let agent: EntityDto = serde_json::from_value(agent.clone())
-            .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
-        principals.push(agent.name("context.agent")?);
-    }
-    for user in principals {
-        let request = CheckRequest {
-            object: object.clone(),
-            relation: relation.clone(),
-            user,
-            context: context.clone(),
-            ..Default::default()
-        };
-        if !timed_check(state, store_id, &request)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let Some(agent) = context.get("agent") else {
+        let request = CheckRequest { object, relation, user: subject, context, ..Default::default() };
+        return Ok(timed_check(state, store_id, &request)?);
+    };
+    let agent: EntityDto = serde_json::from_value(agent.clone())
+        .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
+    let request = OboCheckRequest {
+        principals: vec![subject, agent.name("context.agent")?],
+        relation,
+        object,
+        context,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let answer = state.engine.obo_check(store_id, &request);
+    state.metrics.observe_check(started.elapsed());
+    Ok(answer?.value.allowed)
 }
 
 async fn evaluation(
