@@ -23,7 +23,7 @@ pub const DEFAULT_DELEGATION_RELATION: &str = "delegate";
 
 /// Up to this many candidate ids, the filter checks each id; past it, it intersects with one
 /// list-objects bitmap per principal. Measured on the 1M-tuple drive graph (`benches/agent.rs`).
-pub const FILTER_CHECK_THRESHOLD: usize = 256;
+pub const FILTER_CHECK_THRESHOLD: usize = 1024;
 
 /// Past this many checks, a batch (audience, filter by checks) is spread over rayon's threads.
 const PARALLEL_CHECKS: usize = 64;
@@ -371,7 +371,8 @@ impl Engine {
     }
 }
 
-/// Per id: visible iff known and every principal holds the relation on it.
+/// Per id: visible iff known and every principal holds the relation on it. Each principal checks
+/// only the ids still visible, in chunks (one per thread) that share the principal's group lookups.
 fn visible_by_checks(
     evaluator: &Evaluator<'_>,
     principals: &[Principal<'_>],
@@ -379,20 +380,29 @@ fn visible_by_checks(
     relation: RelationId,
     ids: &[String],
 ) -> Result<Vec<bool>, EngineError> {
-    let visible = |id: &String| -> Result<bool, EngineError> {
-        let Some(object) = evaluator.view.object_id(type_id, id) else { return Ok(false) };
-        for principal in principals {
-            if !eval::check(evaluator, type_id, object, relation, principal.key())? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    };
-    if ids.len() * principals.len() > PARALLEL_CHECKS {
-        ids.par_iter().with_min_len(PARALLEL_CHECKS).map(visible).collect()
-    } else {
-        ids.iter().map(visible).collect()
+    let objects: Vec<Option<ObjectId>> = ids.iter().map(|id| evaluator.view.object_id(type_id, id)).collect();
+    // Positions (in `ids`) of the known ids still visible to every principal so far.
+    let mut candidates: Vec<usize> = (0..ids.len()).filter(|&i| objects[i].is_some()).collect();
+    for principal in principals {
+        let batch: Vec<ObjectId> = candidates.iter().filter_map(|&i| objects[i]).collect();
+        let answers = if batch.len() > PARALLEL_CHECKS {
+            let chunk = batch.len().div_ceil(rayon::current_num_threads()).max(PARALLEL_CHECKS);
+            batch
+                .par_chunks(chunk)
+                .map(|chunk| eval::check_many(evaluator, type_id, chunk, relation, principal.key()))
+                .collect::<Result<Vec<_>, _>>()?
+                .concat()
+        } else {
+            eval::check_many(evaluator, type_id, &batch, relation, principal.key())?
+        };
+        let mut answers = answers.into_iter();
+        candidates.retain(|_| answers.next().unwrap_or(false));
     }
+    let mut visible = vec![false; ids.len()];
+    for i in candidates {
+        visible[i] = true;
+    }
+    Ok(visible)
 }
 
 /// The intersection of every principal's list-objects bitmap, probed once per id.

@@ -123,6 +123,6 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-pub(crate) use check::check;
+pub(crate) use check::{check, check_many};
 pub(crate) use expand::expand;
 pub(crate) use lookup::{list_objects, list_users, UserFilter};
