@@ -530,3 +530,34 @@ async fn authzen_mcp_profile_requires_the_delegation_link() {
         (StatusCode::OK, json!({"decision": false}))
     );
 }
+
+#[test]
+fn filter_checks_share_sub_answers_soundly_across_cyclic_folders() {
+    // f0 → f1 → f2 → f0 is a parent cycle; only f1 grants anne. Every document below the cycle is
+    // visible through it, whichever folder the batch meets first.
+    let mut tuples = vec![
+        stored("folder:f0", "parent", "folder:f2"),
+        stored("folder:f1", "parent", "folder:f0"),
+        stored("folder:f2", "parent", "folder:f1"),
+        stored("folder:f1", "viewer", "user:anne"),
+        stored("folder:lonely", "parent", "folder:lonely2"),
+    ];
+    for d in 0..300 {
+        let folder = ["folder:f0", "folder:f1", "folder:f2", "folder:lonely"][d % 4];
+        tuples.push(stored(&format!("document:d{d}"), "parent", folder));
+    }
+    let (engine, store) = engine_with(tuples);
+    let ids: Vec<String> = (0..300).rev().map(|d| format!("d{d}")).collect();
+    let expected: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            engine.obo_check(&store, &obo(&["user:anne"], "viewer", &format!("document:{id}"))).unwrap().value.allowed
+        })
+        .cloned()
+        .collect();
+    assert_eq!(expected.len(), 225);
+    for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
+        let answer = engine.filter(&store, &filter_request(&["user:anne"], "document", ids.clone(), strategy)).unwrap();
+        assert_eq!(answer.value.allowed_ids, expected, "{strategy:?}");
+    }
+}

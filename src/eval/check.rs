@@ -9,6 +9,7 @@ use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
 use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 
 /// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
@@ -28,13 +29,15 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new() };
+    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new(), memo: None, cycles: 0 };
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
 /// Answers [`check`] for each of `objects` (one type) with one user, in order. One checker serves
 /// them all, so the groups the user reaches (which depend on the user alone) are looked up once
-/// per batch instead of once per object.
+/// per batch, and a sub-answer shared by many objects (their common parent folder) is computed
+/// once: it is memoized when no cycle was met below it (so it does not depend on the path) and
+/// reused only at the same or a shallower depth (so it had no more depth budget than the reuse).
 pub(crate) fn check_many(
     evaluator: &Evaluator<'_>,
     object_type: TypeId,
@@ -42,7 +45,14 @@ pub(crate) fn check_many(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<Vec<bool>, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new() };
+    let mut checker = Checker {
+        evaluator,
+        user,
+        path: Path::default(),
+        reached: Vec::new(),
+        memo: Some(FxHashMap::default()),
+        cycles: 0,
+    };
     objects
         .iter()
         .map(|&object| {
@@ -57,6 +67,10 @@ struct Checker<'e, 'a> {
     user: SubjectKey,
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
+    /// For batches: settled sub-answers with the depth they were computed at.
+    memo: Option<FxHashMap<Step, (Decision, u32)>>,
+    /// Cycles met so far; a sub-answer is path-independent iff this did not change under it.
+    cycles: u64,
 }
 
 /// One step of a check's path: (object type, object, relation).
@@ -171,14 +185,27 @@ impl Checker<'_, '_> {
             return Ok(Decision::Allowed);
         }
         if self.path.contains((object_type, object, relation)) {
+            self.cycles += 1;
             return Ok(Decision::Cycle);
         }
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(Decision::Denied);
         };
-        self.path.push((object_type, object, relation));
+        let step = (object_type, object, relation);
+        if let Some(&(decision, computed_at)) = self.memo.as_ref().and_then(|memo| memo.get(&step)) {
+            if depth <= computed_at {
+                return Ok(decision);
+            }
+        }
+        let cycles = self.cycles;
+        self.path.push(step);
         let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);
         self.path.pop();
+        if let (Some(memo), Ok(decision @ (Decision::Allowed | Decision::Denied))) = (&mut self.memo, &result) {
+            if self.cycles == cycles {
+                memo.insert(step, (*decision, depth));
+            }
+        }
         result
     }
 
