@@ -5,11 +5,12 @@
 //! the only caller and the only reader of env and args.
 //! Must not import `store`, `index` or `eval`.
 
-use crate::api::ApiOptions;
+use crate::api::{ApiOptions, Auth, KeySet, RouterConfig};
 use crate::engine::EngineConfig;
 use crate::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The `writ serve` flags, each also readable from a `WRIT_*` environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,16 +42,39 @@ pub struct Args {
     /// Most principals in one OBO chain (and members in one audience).
     #[arg(long, env = "WRIT_MAX_PRINCIPALS", default_value_t = 100)]
     pub max_principals: usize,
-    /// Authentication mode; only `none` for now.
+    /// Authentication: `none` (local use only) or `preshared` (`Authorization: Bearer <key>`).
     #[arg(long, env = "WRIT_AUTH", default_value = "none")]
     pub auth: String,
+    /// Key file for `--auth preshared` (YAML or JSON; see the README).
+    #[arg(long, env = "WRIT_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// Keys in compact form `role:key[:store+store],...`; best given through the environment.
+    #[arg(long, env = "WRIT_PRESHARED_KEYS", hide_env_values = true)]
+    pub preshared_keys: Option<Secret>,
+    /// Longest a read waits for the store to reach its `at_least_revision`, in milliseconds.
+    #[arg(long, env = "WRIT_REVISION_WAIT_MS", default_value_t = 1000)]
+    pub revision_wait_ms: u64,
+    /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
+    #[arg(long, env = "WRIT_AUTHZEN_STORE")]
+    pub authzen_store: Option<String>,
 }
 
-/// How callers are authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Nobody is authenticated; every caller may do everything.
-    None,
+/// A flag value that must never be printed: `Debug` shows only that it is set.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Checked server settings.
@@ -64,8 +88,12 @@ pub struct Config {
     pub engine: EngineConfig,
     /// HTTP limits.
     pub api: ApiOptions,
-    /// Authentication mode.
-    pub auth: AuthMode,
+    /// Authentication: none, or the accepted keys (`Debug` never shows them).
+    pub auth: Auth,
+    /// Longest a read waits for its `at_least_revision`.
+    pub revision_wait: Duration,
+    /// The store the root AuthZEN routes answer for.
+    pub authzen_store: Option<String>,
 }
 
 /// A flag value that cannot be used.
@@ -78,8 +106,11 @@ pub enum ConfigError {
     #[error("`--{0}` must be greater than 0")]
     ZeroLimit(&'static str),
     /// `--auth` names an unsupported mode.
-    #[error("`--auth` value `{0}` is not supported (only `none`)")]
+    #[error("`--auth` value `{0}` is not supported (use `none` or `preshared`)")]
     Auth(String),
+    /// `--auth preshared` without keys, or keys without `--auth preshared`.
+    #[error("{0}")]
+    Keys(String),
 }
 
 impl Config {
@@ -99,7 +130,11 @@ impl Config {
             }
         }
         let auth = match args.auth.as_str() {
-            "none" => AuthMode::None,
+            "none" if args.keys.is_some() || args.preshared_keys.is_some() => {
+                return Err(ConfigError::Keys("keys are given but `--auth` is `none`; add `--auth preshared`".into()))
+            }
+            "none" => Auth::None,
+            "preshared" => Auth::Preshared(std::sync::Arc::new(load_keys(&args)?)),
             other => return Err(ConfigError::Auth(other.to_string())),
         };
         Ok(Config {
@@ -116,8 +151,41 @@ impl Config {
                 max_principals: args.max_principals,
             },
             auth,
+            revision_wait: Duration::from_millis(args.revision_wait_ms),
+            authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
         })
     }
+
+    /// The HTTP router's settings.
+    pub fn router_config(&self) -> RouterConfig {
+        RouterConfig {
+            options: self.api,
+            revision_wait: self.revision_wait,
+            authzen_store: self.authzen_store.clone(),
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// The keys of `--keys FILE` and `WRIT_PRESHARED_KEYS`, together.
+fn load_keys(args: &Args) -> Result<KeySet, ConfigError> {
+    let mut keys = KeySet::default();
+    if let Some(path) = &args.keys {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Keys(format!("cannot read `--keys` file `{}`: {e}", path.display())))?;
+        let file_keys = KeySet::parse_file(&text)
+            .map_err(|e| ConfigError::Keys(format!("`--keys` file `{}`: {e}", path.display())))?;
+        keys.merge(file_keys).map_err(|e| ConfigError::Keys(e.to_string()))?;
+    }
+    if let Some(Secret(text)) = &args.preshared_keys {
+        let compact =
+            KeySet::parse_compact(text).map_err(|e| ConfigError::Keys(format!("`WRIT_PRESHARED_KEYS`: {e}")))?;
+        keys.merge(compact).map_err(|e| ConfigError::Keys(format!("`WRIT_PRESHARED_KEYS`: {e}")))?;
+    }
+    if keys.is_empty() {
+        return Err(ConfigError::Keys("`--auth preshared` needs `--keys FILE` or `WRIT_PRESHARED_KEYS`".into()));
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -138,12 +206,25 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_bad_flags_are_named() {
+        assert!(matches!(parse(&[]).unwrap().auth, Auth::None));
         let config = parse(&[]).unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.api.max_batch_check, 50);
         assert!(parse(&["--memory"]).unwrap().data_dir.is_none());
         assert_eq!(parse(&["--listen", "nope"]).unwrap_err(), ConfigError::Listen("nope".into()));
         assert_eq!(parse(&["--max-batch-check", "0"]).unwrap_err(), ConfigError::ZeroLimit("max-batch-check"));
-        assert_eq!(parse(&["--auth", "preshared"]).unwrap_err(), ConfigError::Auth("preshared".into()));
+        assert_eq!(parse(&["--auth", "basic"]).unwrap_err(), ConfigError::Auth("basic".into()));
+        assert!(matches!(parse(&["--auth", "preshared"]).unwrap_err(), ConfigError::Keys(_)));
+        assert!(matches!(parse(&["--preshared-keys", "admin:k"]).unwrap_err(), ConfigError::Keys(_)));
+        let config = parse(&["--auth", "preshared", "--preshared-keys", "admin:very-secret-key"]).unwrap();
+        assert!(matches!(&config.auth, Auth::Preshared(keys) if keys.len() == 1));
+        assert!(!format!("{config:?}").contains("very-secret-key"), "Debug never shows a key");
+        let cli = Cli::try_parse_from(["writ", "--preshared-keys", "admin:very-secret-key"]).unwrap();
+        assert!(!format!("{:?}", cli.args).contains("very-secret-key"));
+        let missing = parse(&["--auth", "preshared", "--keys", "/nonexistent/keys.yaml"]).unwrap_err();
+        assert!(missing.to_string().contains("/nonexistent/keys.yaml"), "{missing}");
+        assert_eq!(config.revision_wait, Duration::from_millis(1000));
+        let router = parse(&["--revision-wait-ms", "5", "--authzen-store", "01S"]).unwrap().router_config();
+        assert_eq!((router.revision_wait, router.authzen_store.as_deref()), (Duration::from_millis(5), Some("01S")));
     }
 }

@@ -11,13 +11,13 @@ use crate::index::{Index, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, 
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 mod agent;
 
-pub use crate::eval::{ExpandLeaf, ExpandNode};
+pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
 pub use agent::{
@@ -87,6 +87,16 @@ pub enum EngineError {
     /// Evaluation failed.
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// A read asked for a revision the store has not reached within the wait.
+    #[error("revision `{requested}` is not available yet: store `{store_id}` is at revision `{current}`")]
+    RevisionUnavailable {
+        /// The store.
+        store_id: String,
+        /// The revision the caller asked for (`at_least_revision`).
+        requested: u64,
+        /// The store's revision when the wait ended.
+        current: u64,
+    },
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -109,6 +119,8 @@ impl EngineError {
             EngineError::Schema(_) => (2056, "invalid_authorization_model"),
             EngineError::LimitExceeded { code, .. } => (2000, code),
             EngineError::StoreNotFound(_) => (5002, "store_id_not_found"),
+            // Writ's own: OpenFGA has no revision tokens.
+            EngineError::RevisionUnavailable { .. } => (2000, "revision_unavailable"),
             EngineError::Store(_) => (4000, "internal_error"),
         }
     }
@@ -149,6 +161,23 @@ struct StoreState {
     record: StoreRecord,
     writer: Mutex<()>,
     data: RwLock<StoreData>,
+    /// Held while announcing a new revision and while a reader decides to wait, so no
+    /// announcement falls between a waiter's check and its sleep.
+    revision_lock: Mutex<()>,
+    /// Notified after every committed write.
+    revision_changed: Condvar,
+}
+
+impl StoreState {
+    fn new(record: StoreRecord, data: StoreData) -> StoreState {
+        StoreState {
+            record,
+            writer: Mutex::new(()),
+            data: RwLock::new(data),
+            revision_lock: Mutex::new(()),
+            revision_changed: Condvar::new(),
+        }
+    }
 }
 
 /// Returns the current time in milliseconds since the Unix epoch.
@@ -313,7 +342,9 @@ impl Engine {
         for (id, json) in self.backend.models(&record.id)? {
             let parsed: JsonModel = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{}`: {e}", record.id)))?;
-            let model = Model::from_json(&parsed).map_err(EngineError::Schema)?;
+            // Validated when written, by the rules of its language (OpenFGA's or SpiceDB's):
+            // re-checking with OpenFGA's would refuse a stored SpiceDB model.
+            let model = Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)?;
             let compiled = CompiledModel::compile(&model, &mut data.index);
             data.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
         }
@@ -321,7 +352,7 @@ impl Engine {
             data.index.insert(&stored.tuple);
         }
         data.revision = self.backend.revision(&record.id)?;
-        Ok(StoreState { record, writer: Mutex::new(()), data: RwLock::new(data) })
+        Ok(StoreState::new(record, data))
     }
 
     fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
@@ -333,8 +364,7 @@ impl Engine {
         let now = (self.clock)();
         let record = StoreRecord { id: new_id(), name: name.to_string(), created_at_ms: now, updated_at_ms: now };
         self.backend.create_store(&record)?;
-        let state =
-            StoreState { record: record.clone(), writer: Mutex::new(()), data: RwLock::new(StoreData::default()) };
+        let state = StoreState::new(record.clone(), StoreData::default());
         self.stores.write().insert(record.id.clone(), Arc::new(state));
         Ok(record)
     }
@@ -434,7 +464,53 @@ impl Engine {
             data.index.insert(&stored.tuple);
         }
         data.revision = revision;
+        drop(data);
+        let _announce = state.revision_lock.lock();
+        state.revision_changed.notify_all();
         Ok(revision)
+    }
+
+    /// Waits up to `timeout` until the store reaches revision `at_least`; returns the store's
+    /// revision then, or [`EngineError::RevisionUnavailable`] naming both revisions.
+    ///
+    /// This is the single-node form of Zanzibar's zookie: a client that wrote at revision N and
+    /// reads with `at_least_revision: N` never sees an older state. Blocks the calling thread.
+    pub fn wait_for_revision(
+        &self,
+        store_id: &str,
+        at_least: u64,
+        timeout: std::time::Duration,
+    ) -> Result<u64, EngineError> {
+        let state = self.store(store_id)?;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = state.revision_lock.lock();
+        loop {
+            let current = state.data.read().revision;
+            if current >= at_least {
+                return Ok(current);
+            }
+            if state.revision_changed.wait_until(&mut guard, deadline).timed_out() {
+                let current = state.data.read().revision;
+                if current >= at_least {
+                    return Ok(current);
+                }
+                return Err(EngineError::RevisionUnavailable {
+                    store_id: store_id.to_string(),
+                    requested: at_least,
+                    current,
+                });
+            }
+        }
+    }
+
+    /// When each tuple was last written (milliseconds since the Unix epoch), in input order.
+    ///
+    /// A tuple the store no longer holds, or one written by a Writ that kept no write times, gets
+    /// the store's creation time: a true lower bound.
+    pub fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<i64>, EngineError> {
+        let state = self.store(store_id)?;
+        let times = self.backend.written_at(store_id, tuples)?;
+        Ok(times.into_iter().map(|time| time.unwrap_or(state.record.created_at_ms)).collect())
     }
 
     fn plan_write(
@@ -523,6 +599,31 @@ impl Engine {
             }
             let object = evaluator.object_id(object_type_id, object_id);
             Ok(eval::check(&evaluator, object_type_id, object, relation, user_key)?)
+        })
+    }
+
+    /// Answers a check with SpiceDB's three-valued semantics: a condition whose context
+    /// parameters are missing makes the answer [`Permissionship::Conditional`] instead of an
+    /// error. [`Engine::check`] keeps OpenFGA's behaviour.
+    pub fn check_permissionship(
+        &self,
+        store_id: &str,
+        request: &CheckRequest,
+    ) -> Result<Answer<Permissionship>, EngineError> {
+        let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
+        let user = split_subject(&request.user).map_err(as_input_error)?;
+        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+            let evaluator = Evaluator { model: compiled, view, limits: self.config.limits, context: &request.context };
+            let (object_type_id, relation) =
+                resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
+            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
+            if user.relation == Some(request.relation.as_str())
+                && (user.subject_type, user.id) == (object_type, Some(object_id))
+            {
+                return Ok(Permissionship::Allowed);
+            }
+            let object = evaluator.object_id(object_type_id, object_id);
+            Ok(eval::check_partial(&evaluator, object_type_id, object, relation, user_key)?)
         })
     }
 

@@ -5,7 +5,7 @@
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
 //! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
 //! `store` (durable truth) imports only `tuple`. `config` turns flags into the settings `main`
-//! hands to `Engine` and `api`.
+//! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`).
 
 pub mod api;
 pub mod config;
@@ -13,11 +13,13 @@ pub mod engine;
 pub(crate) mod eval;
 pub(crate) mod index;
 pub mod model;
+pub mod spicedb_validation;
 pub mod store;
 pub mod testfile;
+pub mod transfer;
 pub mod tuple;
 
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use eval::{EvalError, Limits};
+pub use eval::{EvalError, Limits, Permissionship};
 pub use model::Model;
 pub use tuple::{ObjectRef, Subject, Tuple};

@@ -22,11 +22,57 @@ enum Command {
     },
     /// Serve the OpenFGA-compatible HTTP API.
     Serve(writ::config::Args),
-    /// Check a model file (OpenFGA DSL) and print its diagnostics with line:column.
+    /// Load tuples from JSON Lines into a store on disk (the server must be stopped).
+    Import(ImportArgs),
+    /// Write a store's tuples as JSON Lines.
+    Export(ExportArgs),
+    /// Check a model file (OpenFGA DSL, or SpiceDB schema by `.zed` extension or content) and
+    /// print its diagnostics with line:column; with `--assertions`, run SpiceDB validation files.
     Validate {
-        /// The model file.
+        /// The model file (OpenFGA DSL, a modular model's `fga.mod`, or `.zed`); with `--assertions`,
+        /// a SpiceDB validation YAML file or a folder of them.
         file: std::path::PathBuf,
+        /// Run SpiceDB validation files (schema, relationships, assertions) instead.
+        #[arg(long)]
+        assertions: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// JSON Lines file of tuple keys (`{"user","relation","object","condition"?,"expires_at"?}`); `-` reads stdin.
+    file: std::path::PathBuf,
+    /// Directory of the on-disk (sled) store.
+    #[arg(long, env = "WRIT_DATA_DIR", default_value = "./data")]
+    data_dir: std::path::PathBuf,
+    /// The store to load into.
+    #[arg(long, required_unless_present = "create_store")]
+    store: Option<String>,
+    /// Create a store with this name (requires `--model`) and load into it.
+    #[arg(long, requires = "model", conflicts_with = "store")]
+    create_store: Option<String>,
+    /// Model file (OpenFGA DSL) for `--create-store`.
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
+    /// Tuples per durable write transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Resume: skip lines up to and including this one (the last line an earlier run reported).
+    #[arg(long, default_value_t = 0)]
+    from_line: usize,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Directory of the on-disk (sled) store.
+    #[arg(long, env = "WRIT_DATA_DIR", default_value = "./data")]
+    data_dir: std::path::PathBuf,
+    /// The store to export.
+    #[arg(long)]
+    store: String,
+    /// Output file; standard output when absent.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -51,7 +97,10 @@ fn main() -> ExitCode {
         Command::Model { command: ModelCommand::Test { tests, verbose, suppress_summary } } => {
             model_test(&tests, verbose, suppress_summary)
         }
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, assertions: true } => spicedb_assertions(&file),
+        Command::Validate { file, assertions: false } => validate(&file),
+        Command::Import(args) => report(import(args)),
+        Command::Export(args) => report(export(args)),
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -62,6 +111,90 @@ fn main() -> ExitCode {
     }
 }
 
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_disk_engine(data_dir: &std::path::Path, max_tuples_per_write: usize) -> anyhow::Result<writ::Engine> {
+    use anyhow::Context as _;
+    let backend = writ::store::SledStore::open(data_dir)
+        .with_context(|| format!("cannot open {} (is a server running on it?)", data_dir.display()))?;
+    let config = writ::EngineConfig { max_tuples_per_write, ..writ::EngineConfig::default() };
+    Ok(writ::Engine::open(Box::new(backend), config)?)
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let engine = open_disk_engine(&args.data_dir, args.batch.max(1))?;
+    let store_id = match (&args.store, &args.create_store, &args.model) {
+        (Some(id), _, _) => id.clone(),
+        (None, Some(name), Some(model_file)) => {
+            let text =
+                std::fs::read_to_string(model_file).with_context(|| format!("cannot read {}", model_file.display()))?;
+            let model = writ::Model::parse_dsl(&text).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("{} is not a valid model:\n{}", model_file.display(), lines.join("\n"))
+            })?;
+            let store = engine.create_store(name)?;
+            let model_id = engine.write_model(&store.id, model)?;
+            eprintln!("created store {} with model {model_id}", store.id);
+            store.id
+        }
+        _ => anyhow::bail!("give --store ID, or --create-store NAME with --model FILE"),
+    };
+    let (input, total): (Box<dyn std::io::BufRead>, u64) = if args.file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(std::io::BufReader::with_capacity(1 << 20, file)), total)
+    };
+    let bar = if total > 0 { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::new_spinner() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let options = writ::transfer::ImportOptions { batch: args.batch, after_line: args.from_line };
+    let result = writ::transfer::import(&engine, &store_id, input, options, |p| {
+        bar.set_position(p.bytes);
+        bar.set_message(format!("{} tuples, line {}, revision {}", p.tuples, p.line, p.revision));
+    });
+    bar.finish_and_clear();
+    let done = result.with_context(|| {
+        format!("import into store {store_id} stopped; committed batches stay (rerun, or resume with --from-line)")
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {} tuples into store {store_id} through line {} in {seconds:.1} s ({:.0} tuples/s), revision {}",
+        done.tuples,
+        done.line,
+        done.tuples as f64 / seconds.max(1e-9),
+        done.revision
+    );
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let engine = open_disk_engine(&args.data_dir, 1)?;
+    let count = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            writ::transfer::export(&engine, &args.store, std::io::BufWriter::new(file))?
+        }
+        None => writ::transfer::export(&engine, &args.store, std::io::BufWriter::new(std::io::stdout().lock()))?,
+    };
+    eprintln!("exported {count} tuples from store {}", args.store);
+    Ok(())
+}
+
 fn serve(args: writ::config::Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -70,15 +203,23 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         )
         .init();
     let config = writ::config::Config::from_args(args)?;
-    if config.auth == writ::config::AuthMode::None {
-        tracing::warn!("--auth none: no authentication is enforced; every caller may do everything");
+    match &config.auth {
+        writ::api::Auth::None => {
+            tracing::warn!("--auth none: no authentication is enforced; every caller may do everything")
+        }
+        writ::api::Auth::Preshared(keys) => tracing::info!(keys = keys.len(), "--auth preshared"),
     }
     let backend: Box<dyn writ::store::TupleStore> = match &config.data_dir {
         Some(dir) => Box::new(writ::store::SledStore::open(dir)?),
         None => Box::new(writ::store::MemoryStore::new()),
     };
     let engine = std::sync::Arc::new(writ::Engine::open(backend, config.engine)?);
-    let app = writ::api::router_with(engine, config.api);
+    if let Some(store_id) = &config.authzen_store {
+        if engine.get_store(store_id).is_err() {
+            tracing::warn!(store = %store_id, "--authzen-store names no existing store; root AuthZEN routes answer 404");
+        }
+    }
+    let app = writ::api::router_with_config(engine, config.router_config());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -144,6 +285,9 @@ fn model_test(pattern: &str, verbose: bool, suppress_summary: bool) -> ExitCode 
 }
 
 fn validate(file: &std::path::Path) -> ExitCode {
+    if file.file_name().is_some_and(|n| n == "fga.mod") {
+        return validate_fga_mod(file);
+    }
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(error) => {
@@ -151,7 +295,9 @@ fn validate(file: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match writ::Model::parse_dsl(&text) {
+    let is_zed = file.extension().is_some_and(|e| e == "zed") || writ::Model::looks_like_zed(&text);
+    let parsed = if is_zed { writ::Model::parse_zed(&text) } else { writ::Model::parse_dsl(&text) };
+    match parsed {
         Ok(model) => {
             println!("{}: valid ({} types, {} conditions)", file.display(), model.types.len(), model.conditions.len());
             ExitCode::SUCCESS
@@ -171,5 +317,54 @@ fn validate(file: &std::path::Path) -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+fn validate_fga_mod(file: &std::path::Path) -> ExitCode {
+    match testfile::load_fga_mod(file) {
+        Ok(modular) => {
+            let model = &modular.model;
+            let modules = modular.modules().len();
+            println!(
+                "{}: valid ({modules} modules, {} types, {} conditions)",
+                file.display(),
+                model.types.len(),
+                model.conditions.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn spicedb_assertions(path: &std::path::Path) -> ExitCode {
+    use writ::spicedb_validation as runner;
+    let files = match runner::expand_paths(path) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut reports = Vec::new();
+    for file in &files {
+        match runner::run_file(file) {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    print!("{}", runner::report_text(&reports));
+    if reports.iter().all(|r| r.failed() == 0 && r.unsupported() == 0 && r.load_error.is_none()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -1,8 +1,10 @@
 //! OpenFGA model-test files (`.fga.yaml`): read one, run it on an in-memory engine, and report
 //! as OpenFGA's `fga model test` does (the same JSON results, summary text and exit status).
 //!
-//! What it owns: the file format (`model` | `model_file`, `tuples` | `tuple_file` | `tuple_files`,
-//! `tests` with `check`, `list_objects`, `list_users`, per-test `tuples`, `context`).
+//! What it owns: the file format (`model` | `model_file` (DSL, JSON or `fga.mod`), `tuples` |
+//! `tuple_file` | `tuple_files`, `tests` with `check`, `list_objects`, `list_users`, per-test
+//! `tuples`, `context`).
+//! Unknown fields anywhere OpenFGA's store-file schema forbids them are errors naming the field.
 //! **Invariant:** every test runs on a fresh store holding the file's tuples plus the test's own;
 //! an assertion passes only when the engine answered and the answer equals the expectation.
 //! Must not import `api`, `store`, `index`, `eval` (it drives the `Engine` facade only).
@@ -10,7 +12,7 @@
 use crate::engine::{
     CheckRequest, Engine, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec, WriteRequest,
 };
-use crate::model::{JsonModel, Model};
+use crate::model::{combine_modules, parse_fga_mod, JsonModel, ModFileError, Model, ModularModel, ModuleFile};
 use crate::store::StoredTuple;
 use crate::tuple::{Context, Tuple, TupleCondition};
 use serde::{Deserialize, Serialize};
@@ -51,6 +53,7 @@ pub enum TestFileError {
 
 /// A tuple as written in test files.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileTuple {
     /// `type:id`, `type:*` or `type:id#relation`.
     pub user: String,
@@ -65,6 +68,7 @@ pub struct FileTuple {
 
 /// A tuple's condition as written in test files.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileCondition {
     /// Condition name.
     pub name: String,
@@ -75,6 +79,7 @@ pub struct FileCondition {
 
 /// A whole `.fga.yaml` file.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct TestFile {
     /// Optional name.
     #[serde(default)]
@@ -82,7 +87,7 @@ pub struct TestFile {
     /// Inline DSL model.
     #[serde(default)]
     pub model: Option<String>,
-    /// Path to a model file (DSL, or JSON when it ends in `.json`).
+    /// Path to a model file (DSL; JSON when it ends in `.json`; a modular model's `fga.mod`).
     #[serde(default)]
     pub model_file: Option<String>,
     /// Inline tuples.
@@ -101,6 +106,7 @@ pub struct TestFile {
 
 /// One named test.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct TestCase {
     /// Name.
     #[serde(default)]
@@ -124,6 +130,7 @@ pub struct TestCase {
 
 /// `check:` entry: one user (or several) and one object (or several), relation → expected.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct CheckCase {
     /// The user.
     #[serde(default)]
@@ -147,6 +154,7 @@ pub struct CheckCase {
 
 /// `list_objects:` entry.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ListObjectsCase {
     /// The user.
     pub user: String,
@@ -163,6 +171,7 @@ pub struct ListObjectsCase {
 
 /// `list_users:` entry.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ListUsersCase {
     /// The object.
     pub object: String,
@@ -190,6 +199,7 @@ pub struct FileUserFilter {
 
 /// `{users: [...]}`.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ExpectedUsers {
     /// Expected users.
     #[serde(default)]
@@ -249,8 +259,33 @@ fn setup_error(path: &Path, error: &EngineError) -> TestFileError {
     TestFileError::Setup { path: path.display().to_string(), code: error.openfga_code().0, message: error.to_string() }
 }
 
+/// Reads a modular model from its `fga.mod` manifest: the manifest's `contents` files, relative
+/// to its folder, combined in the order listed. Errors name the file and line:column.
+pub fn load_fga_mod(path: &Path) -> Result<ModularModel, Vec<String>> {
+    let text = read_text(path).map_err(|e| vec![e.to_string()])?;
+    let shown = path.display();
+    let manifest = parse_fga_mod(&text).map_err(|errors| {
+        let at =
+            |e: &ModFileError| format!("{shown}:{}:{}: {}", e.span.line_start + 1, e.span.column_start + 1, e.message);
+        errors.iter().map(at).collect::<Vec<_>>()
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for item in &manifest.contents.value {
+        let contents = read_text(&base.join(&item.value)).map_err(|e| vec![e.to_string()])?;
+        files.push(ModuleFile { name: item.value.clone(), contents });
+    }
+    combine_modules(&files, &manifest.schema.value).map_err(|errors| errors.iter().map(|e| format!("{}", e)).collect())
+}
+
 fn load_model(file: &TestFile, path: &Path) -> Result<Model, TestFileError> {
     let base = path.parent().unwrap_or(Path::new("."));
+    let manifest = file.model_file.as_ref().filter(|m| file.model.is_none() && m.ends_with("fga.mod"));
+    if let Some(manifest) = manifest {
+        let modular = load_fga_mod(&base.join(manifest))
+            .map_err(|errors| TestFileError::Parse { path: path.display().to_string(), message: errors.join("\n") })?;
+        return Ok(modular.model);
+    }
     let (text, is_json) = match (&file.model, &file.model_file) {
         (Some(text), _) => (text.clone(), false),
         (None, Some(model_file)) => (read_text(&base.join(model_file))?, model_file.ends_with(".json")),

@@ -52,7 +52,21 @@ fn valid_type(s: &str) -> bool {
 }
 
 fn valid_id(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| c == '#' || c == ':' || c.is_whitespace()) && s != "*"
+    valid_object_id(s)
+}
+
+/// True when `s` is a valid object id by OpenFGA's rule `[^#:\s*][a-zA-Z0-9_|*@.+/-]*`: the first
+/// character is anything but `#`, `:`, `*` or whitespace; the rest are ASCII letters, digits or
+/// one of `_ | * @ . + / -`.
+pub fn valid_object_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    if first == '#' || first == ':' || first == '*' || first.is_whitespace() {
+        return false;
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || "_|*@.+/-".contains(c))
 }
 
 /// True when `s` is usable as a relation name.
@@ -253,6 +267,14 @@ mod tests {
         assert!("document:1@user:anne".parse::<Tuple>().is_err());
         assert!("doc:1#viewer@group:x#".parse::<Tuple>().is_err());
         assert!("doc:*".parse::<ObjectRef>().is_err());
+    }
+
+    #[test]
+    fn object_ids_follow_openfgas_rule_so_commas_and_leading_stars_are_rejected() {
+        assert!("doc:a,b".parse::<ObjectRef>().is_err());
+        assert!("doc:*abc".parse::<ObjectRef>().is_err());
+        assert!("doc:a*b|c@d.e+f/g-h".parse::<ObjectRef>().is_ok());
+        assert!("doc:a,b#viewer@user:anne".parse::<Tuple>().is_err());
     }
 
     #[test]

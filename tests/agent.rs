@@ -411,7 +411,7 @@ async fn http_obo_check_allows_denies_and_revoking_the_delegation_denies_the_nex
     );
     let future = json!({"principals": ["user:anne"], "relation": "can_call", "object": "tool:send_email", "at_least_revision": 99});
     let (status, answer) = call(&app, "POST", &uri, Some(future)).await;
-    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("revision_unavailable")));
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::CONFLICT, Some("revision_unavailable")));
 }
 
 #[tokio::test]

@@ -483,6 +483,103 @@ async fn request_ids_are_echoed_or_made() {
     assert_eq!(response.headers()["x-request-id"].len(), 26);
 }
 
+/// Regression: AuthZEN searches ignored `page.limit` and `page.token` and always answered every
+/// result with an empty `next_token`.
+#[tokio::test]
+async fn authzen_search_ignored_page_limit() {
+    let (app, store_id, _) = fixture().await;
+    let keys: Vec<Value> = (1..=5)
+        .map(|i| json!({"user": "user:pat", "relation": "viewer", "object": format!("document:p{i}")}))
+        .collect();
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store_id}/write"), Some(json!({"writes": {"tuple_keys": keys}}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let base = format!("/stores/{store_id}/access/v1");
+    let search = json!({"subject": {"type": "user", "id": "pat"}, "action": {"name": "viewer"}, "resource": {"type": "document"}});
+    let (mut token, mut pages, mut seen) = (String::new(), Vec::new(), Vec::new());
+    loop {
+        let mut request = search.clone();
+        request["page"] = if token.is_empty() { json!({"limit": 2}) } else { json!({"limit": 2, "token": token}) };
+        let (status, body) = call(&app, "POST", &format!("{base}/search/resource"), Some(request)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let results = body["results"].as_array().unwrap();
+        pages.push(results.len());
+        assert_eq!(body["page"]["count"], results.len());
+        assert_eq!(body["page"]["total"], 5);
+        seen.extend(results.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        token = body["page"]["next_token"].as_str().unwrap().to_string();
+        if token.is_empty() || pages.len() > 5 {
+            break;
+        }
+    }
+    assert_eq!(pages, [2, 2, 1]);
+    assert_eq!(seen, ["p1", "p2", "p3", "p4", "p5"]);
+
+    let search = json!({"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document", "id": "1"}, "page": {"limit": 3}});
+    let (_, first) = call(&app, "POST", &format!("{base}/search/action"), Some(search.clone())).await;
+    assert_eq!(first["results"], json!([{"name": "owner"}, {"name": "editor"}, {"name": "viewer"}]));
+    let mut next = search;
+    next["page"]["token"] = first["page"]["next_token"].clone();
+    let (_, second) = call(&app, "POST", &format!("{base}/search/action"), Some(next.clone())).await;
+    assert_eq!(second["results"], json!([{"name": "can_read"}]));
+    assert_eq!(second["page"]["next_token"], "");
+
+    next["page"]["token"] = json!("not-a-token");
+    let (status, body) = call(&app, "POST", &format!("{base}/search/action"), Some(next)).await;
+    assert_eq!((status, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_continuation_token")));
+}
+
+/// Regression: a model with no type definitions was stored (and became the latest model); OpenFGA
+/// answers 400 `validation_error`.
+#[tokio::test]
+async fn model_without_type_definitions_was_accepted() {
+    let (app, store_id, model_id) = fixture().await;
+    for body in [json!({"schema_version": "1.1"}), json!({"schema_version": "1.1", "type_definitions": []})] {
+        let (status, answer) =
+            call(&app, "POST", &format!("/stores/{store_id}/authorization-models"), Some(body)).await;
+        assert_eq!((status, answer["code"].clone()), (StatusCode::BAD_REQUEST, json!("validation_error")), "{answer}");
+    }
+    let (status, answer) =
+        send(&app, "PUT", &format!("/stores/{store_id}/writ/model"), Body::from("model\n  schema 1.1\n"), "text/plain")
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (_, models) = call(&app, "GET", &format!("/stores/{store_id}/authorization-models"), None).await;
+    assert_eq!(models["authorization_models"][0]["id"], model_id.as_str());
+}
+
+/// Regression: OpenFGA's `fga` CLI (0.8.2) sends `"contextual_tuples": {"tuple_keys": null}` and
+/// `"authorization_model_id": ""` on check, list-objects and expand; Writ answered 400.
+#[tokio::test]
+async fn fga_cli_null_contextual_tuple_keys_are_empty() {
+    let (app, store_id, _) = fixture().await;
+    let requests = [
+        (
+            "check",
+            json!({"authorization_model_id": "", "context": {}, "contextual_tuples": {"tuple_keys": null},
+                   "tuple_key": {"user": "user:bob", "relation": "viewer", "object": "document:2"}}),
+        ),
+        (
+            "list-objects",
+            json!({"authorization_model_id": "", "context": {}, "contextual_tuples": {"tuple_keys": null},
+                   "type": "document", "relation": "viewer", "user": "user:bob"}),
+        ),
+        (
+            "expand",
+            json!({"authorization_model_id": "", "contextual_tuples": {"tuple_keys": null},
+                   "tuple_key": {"relation": "member", "object": "group:eng"}}),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (path, body) in requests {
+        let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/{path}"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        answers.push(body);
+    }
+    assert_eq!(answers[0]["allowed"], true);
+    assert_eq!(answers[1]["objects"], json!(["document:2"]));
+    assert_eq!(answers[2]["tree"]["root"]["leaf"]["users"]["users"], json!(["user:bob"]));
+}
+
 /// The layering rule: `api` reaches the store, index and evaluator only through `engine`.
 #[test]
 fn api_imports_only_the_engine_facade() {

@@ -278,10 +278,7 @@ impl Place<'_> {
 
 /// Assertions that fail because of engine bugs not fixed yet: (place, the bug). They are reported
 /// and counted, but do not fail the run; one that starts passing fails it, so the entry is removed.
-const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "abac_tests.yaml › wildcard_with_condition › stage 2 › check #1",
-    "a stale `user:*` tuple without a condition still grants after the model allows only `user:* with ts_less_than`",
-)];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 struct Run {
     tally: Tally,

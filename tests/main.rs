@@ -4,9 +4,13 @@
 
 mod agent;
 mod api;
+mod closure;
 mod conformance;
 mod model_language;
 mod regression;
+mod server;
+mod spicedb;
 mod store_contract;
 mod support;
 mod tidy;
+mod transfer;

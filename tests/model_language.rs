@@ -1,5 +1,6 @@
-//! The model front end against OpenFGA's language test data (DSL ↔ JSON transformer pairs and
-//! the syntax/semantic/JSON validation case files) and writ's golden fixtures in `fixtures/model/`.
+//! The model front end against OpenFGA's language test data (DSL ↔ JSON transformer pairs, the
+//! syntax/semantic/JSON validation case files, modular models and `fga.mod` manifests, object-id
+//! rules, store files) and writ's golden fixtures in `fixtures/model/`.
 //!
 //! Every case runs under `catch_unwind`; a panic, a model that should parse but does not, or one
 //! that should fail but parses, fails the test. Exact message/position matches are counted and
@@ -9,7 +10,9 @@ use serde::Deserialize;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use writ::model::{JsonModel, Model, SchemaError, SchemaErrorKind};
+use writ::model::{
+    combine_modules, parse_fga_mod, JsonModel, Model, ModularModel, ModuleFile, SchemaError, SchemaErrorKind,
+};
 
 fn language_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/openfga/language");
@@ -278,16 +281,338 @@ fn transformer_pairs() {
         }
     }
     println!("transformer: {} passed, {} failed", dirs.len() - failed.len(), failed.len());
-    let mut modules: Vec<String> = fs::read_dir(dir.join("transformer-module"))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    modules.sort();
-    println!("transformer-module: {} skipped (modular models not implemented): {modules:?}", modules.len());
-    println!("fga-mod-transformer-cases.yaml: skipped (fga.mod manifests not implemented)");
     for f in &failed {
         println!("  FAILED {f}");
     }
     assert!(failed.is_empty(), "{} transformer pairs failed", failed.len());
+}
+
+// ---- modular models --------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct ModuleExpectedError {
+    msg: String,
+    file: Option<String>,
+    line: Option<Range>,
+    column: Option<Range>,
+}
+
+fn read_module_files(dir: &Path) -> Vec<ModuleFile> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir.join("module"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| ModuleFile {
+            name: p.file_name().unwrap().to_string_lossy().into_owned(),
+            contents: fs::read_to_string(p).unwrap(),
+        })
+        .collect()
+}
+
+/// One `transformer-module/` case: the module files combine to `authorization-model.json` and
+/// print as `combined.fga` / `combined-sourceinfo.fga`, or fail with exactly `expected_errors.json`;
+/// the JSON alone reads back with the modules of `expected_modules.json` and prints the same DSL.
+fn module_case(dir: &Path) -> Result<(), String> {
+    let files = read_module_files(dir);
+    let read = |name: &str| fs::read_to_string(dir.join(name)).ok();
+    if let Some(errors_text) = read("expected_errors.json") {
+        let expected: Vec<ModuleExpectedError> = serde_json::from_str(&errors_text).map_err(|e| e.to_string())?;
+        let errors = match combine_modules(&files, "1.2") {
+            Ok(_) => return Err(format!("combined but {} errors expected", expected.len())),
+            Err(errors) => errors,
+        };
+        let got: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let s = e.error.span.unwrap_or_default();
+                format!(
+                    "{} {}:{}-{}:{} {}",
+                    e.file.as_deref().unwrap_or("-"),
+                    s.line_start,
+                    s.column_start,
+                    s.line_end,
+                    s.column_end,
+                    e.error.message
+                )
+            })
+            .collect();
+        let want: Vec<String> = expected
+            .iter()
+            .map(|e| {
+                let (l, c) = (e.line.as_ref(), e.column.as_ref());
+                format!(
+                    "{} {}:{}-{}:{} {}",
+                    e.file.as_deref().unwrap_or("-"),
+                    l.map_or(0, |l| l.start),
+                    c.map_or(0, |c| c.start),
+                    l.map_or(0, |l| l.end),
+                    c.map_or(0, |c| c.end),
+                    e.msg.trim()
+                )
+            })
+            .collect();
+        if got != want {
+            return Err(format!(
+                "errors differ:\n    want {}\n    got  {}",
+                want.join("\n         "),
+                got.join("\n         ")
+            ));
+        }
+        return Ok(());
+    }
+    let json_text = read("authorization-model.json").ok_or("no authorization-model.json")?;
+    let want_json: serde_json::Value = serde_json::from_str(&json_text).map_err(|e| e.to_string())?;
+    let from_json: JsonModel = serde_json::from_str(&json_text).map_err(|e| e.to_string())?;
+    let from_json =
+        ModularModel::from_json_unchecked(&from_json).map_err(|e| format!("JSON model: {}", describe(&e)))?;
+    let mut combined = vec![("JSON", from_json)];
+    if !files.is_empty() {
+        let model = combine_modules(&files, "1.2")
+            .map_err(|errors| errors.iter().map(|e| format!("{e}")).collect::<Vec<_>>().join(" | "))?;
+        let got = serde_json::to_value(model.to_json()).map_err(|e| e.to_string())?;
+        if got != want_json {
+            return Err(format!("modules → JSON differs:\n{}", serde_json::to_string_pretty(&got).unwrap_or_default()));
+        }
+        combined.push(("modules", model));
+    }
+    for (from, model) in &combined {
+        if let Some(want) = read("expected_modules.json") {
+            let want: Vec<String> = serde_json::from_str(&want).map_err(|e| e.to_string())?;
+            if model.modules() != want {
+                return Err(format!("{from}: modules {:?}, want {want:?}", model.modules()));
+            }
+        }
+        for (name, annotate) in [("combined.fga", false), ("combined-sourceinfo.fga", true)] {
+            let Some(want) = read(name) else { continue };
+            let got = model.to_dsl(annotate).map_err(|e| e.message)?;
+            if got.trim_end() != want.trim_end() {
+                return Err(format!("{from} → {name} differs:\n{got}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn transformer_module_cases() {
+    let Some(dir) = language_dir() else { return };
+    let mut dirs: Vec<PathBuf> =
+        fs::read_dir(dir.join("transformer-module")).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    let mut failed = Vec::new();
+    for d in &dirs {
+        match catch_unwind(|| module_case(d)) {
+            Ok(Ok(())) => println!("  transformer-module/{}: ok", d.file_name().unwrap().to_string_lossy()),
+            Ok(Err(e)) => failed.push(format!("{}: {e}", d.display())),
+            Err(_) => failed.push(format!("{}: panicked", d.display())),
+        }
+    }
+    println!("transformer-module: {} passed, {} failed", dirs.len() - failed.len(), failed.len());
+    for f in &failed {
+        println!("  FAILED {f}");
+    }
+    assert!(!dirs.is_empty(), "transformer-module/ holds no cases");
+    assert!(failed.is_empty(), "{} modular model cases failed", failed.len());
+}
+
+#[derive(Debug, Deserialize)]
+struct ModCase {
+    name: String,
+    #[serde(rename = "modFile")]
+    mod_file: String,
+    json: Option<String>,
+    #[serde(default)]
+    expected_errors: Vec<ModuleExpectedError>,
+}
+
+fn fga_mod_case(case: &ModCase) -> Result<(), String> {
+    match (parse_fga_mod(&case.mod_file), case.json.as_deref()) {
+        (Ok(manifest), Some(json)) => {
+            let want: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+            let got = serde_json::to_value(&manifest).map_err(|e| e.to_string())?;
+            if got != want {
+                return Err(format!("JSON differs: {got}"));
+            }
+            Ok(())
+        }
+        (Ok(_), None) => Err(format!("parsed but {} errors expected", case.expected_errors.len())),
+        (Err(errors), _) => {
+            let got: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    let s = e.span;
+                    format!("{}:{}-{}:{} {}", s.line_start, s.column_start, s.line_end, s.column_end, e.message)
+                })
+                .collect();
+            let want: Vec<String> = case
+                .expected_errors
+                .iter()
+                .map(|e| {
+                    let (l, c) = (e.line.as_ref(), e.column.as_ref());
+                    format!(
+                        "{}:{}-{}:{} {}",
+                        l.map_or(0, |l| l.start),
+                        c.map_or(0, |c| c.start),
+                        l.map_or(0, |l| l.end),
+                        c.map_or(0, |c| c.end),
+                        e.msg.trim()
+                    )
+                })
+                .collect();
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("errors differ:\n    want {}\n    got  {}", want.join(" | "), got.join(" | ")))
+            }
+        }
+    }
+}
+
+#[test]
+fn fga_mod_transformer_cases() {
+    let Some(dir) = language_dir() else { return };
+    let file = "fga-mod-transformer-cases.yaml";
+    let cases: Vec<ModCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+    let mut t = Tally::default();
+    for case in &cases {
+        match catch_unwind(|| fga_mod_case(case)) {
+            Ok(Ok(())) => t.passed += 1,
+            Ok(Err(e)) => t.failed.push(format!("{}: {e}", case.name)),
+            Err(_) => t.failed.push(format!("{}: panicked", case.name)),
+        }
+    }
+    t.report(file);
+    assert!(!cases.is_empty(), "{file} holds no cases");
+    assert!(t.failed.is_empty(), "{} fga.mod cases failed", t.failed.len());
+}
+
+#[test]
+fn fga_mod_never_panics_on_truncated_input() {
+    let text = "schema: '1.2' # c\ncontents:\n  - core.fga\n  - \"a%2fb.fga\"\n  - [x, 'y']\nother: {a: b}\n";
+    let chars: Vec<char> = text.chars().collect();
+    for n in 0..chars.len() {
+        let prefix: String = chars[..n].iter().collect();
+        assert!(catch_unwind(|| parse_fga_mod(&prefix)).is_ok(), "panicked on prefix {n}: {prefix:?}");
+    }
+}
+
+#[test]
+fn modular_fixture_runs_through_model_test() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/modular");
+    let results = writ::testfile::run_file(&dir.join("store.fga.yaml")).unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|r| r.passed()), "{:?}", results.iter().map(|r| r.to_json()).collect::<Vec<_>>());
+    let modular = writ::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap();
+    assert_eq!(modular.modules(), ["core", "docs"]);
+    let dsl = modular.to_dsl(true).unwrap();
+    assert!(
+        dsl.contains("define can_create_folder: admin # extended by: module: docs, file: docs/folders.fga"),
+        "{dsl}"
+    );
+    let reparsed = Model::parse_dsl(&modular.to_dsl(false).unwrap()).unwrap();
+    assert_eq!(reparsed.types.len(), modular.model.types.len());
+}
+
+#[test]
+fn modular_fixture_errors_name_their_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/modular-invalid");
+    let errors = writ::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "extra.fga:3:6: duplicate type definition user",
+            "extra.fga:5:13: extended type folder does not exist",
+            "extra.fga:11:12: relation viewer already exists on type document",
+            "extra.fga:12:21: `team` is not a valid type.",
+        ]
+    );
+}
+
+// ---- object ids -------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct ObjectIdCase {
+    name: String,
+    object_id: String,
+    valid: bool,
+}
+
+#[test]
+fn object_id_validation_cases() {
+    let Some(dir) = language_dir() else { return };
+    let file = "object-id-validation-cases.yaml";
+    let cases: Vec<ObjectIdCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+    let mut t = Tally::default();
+    for case in &cases {
+        let direct = writ::tuple::valid_object_id(&case.object_id);
+        let parsed = format!("document:{}", case.object_id).parse::<writ::ObjectRef>().is_ok();
+        if direct == case.valid && parsed == case.valid {
+            t.passed += 1;
+        } else {
+            t.failed.push(format!(
+                "{}: {:?} valid={direct} parses={parsed}, want {}",
+                case.name, case.object_id, case.valid
+            ));
+        }
+    }
+    t.report(file);
+    assert!(!cases.is_empty(), "{file} holds no cases");
+    assert!(t.failed.is_empty(), "{} object-id cases failed", t.failed.len());
+}
+
+// ---- store files ------------------------------------------------------------------------------
+
+#[test]
+fn store_files() {
+    let Some(dir) = language_dir() else { return };
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir.join("stores")).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    let mut failed = Vec::new();
+    for d in &dirs {
+        let path = d.join("store.fga.yaml");
+        let expected = fs::read_to_string(d.join("expected_errors.json")).ok();
+        let result = catch_unwind(|| writ::testfile::run_file(&path));
+        let outcome = match (result, expected) {
+            (Err(_), _) => Err("panicked".to_string()),
+            (Ok(Ok(results)), None) if !results.is_empty() && results.iter().all(|r| r.passed()) => Ok(()),
+            (Ok(Ok(_)), None) => Err("loaded, but not every test passed".to_string()),
+            (Ok(Err(e)), None) => Err(format!("should load: {e}")),
+            (Ok(Ok(_)), Some(_)) => Err("loaded but should fail".to_string()),
+            (Ok(Err(e)), Some(expected)) => {
+                let expected: serde_json::Value = serde_json::from_str(&expected).unwrap();
+                let fields: Vec<String> = expected
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| e.pointer("/params/additionalProperty").and_then(|v| v.as_str()))
+                    .map(str::to_string)
+                    .collect();
+                let message = e.to_string();
+                let named = if fields.is_empty() {
+                    message.contains("model")
+                } else {
+                    fields.iter().any(|f| message.contains(f.as_str()))
+                };
+                if named {
+                    Ok(())
+                } else {
+                    Err(format!("failed without naming {fields:?}: {message}"))
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => println!("  stores/{}: ok", d.file_name().unwrap().to_string_lossy()),
+            Err(e) => failed.push(format!("{}: {e}", d.display())),
+        }
+    }
+    println!("stores: {} passed, {} failed", dirs.len() - failed.len(), failed.len());
+    for f in &failed {
+        println!("  FAILED {f}");
+    }
+    assert!(!dirs.is_empty(), "stores/ holds no cases");
+    assert!(failed.is_empty(), "{} store files failed", failed.len());
 }
 
 // ---- golden fixtures --------------------------------------------------------------------------

@@ -163,7 +163,6 @@ type folder
 /// `user:* with ts_less_than`, an earlier unconditioned `user:*` tuple no longer fits the model
 /// and OpenFGA ignores it when reading.
 #[test]
-#[ignore = "engine bug: a stale tuple without a condition still counts where the model now requires one"]
 fn stale_tuple_without_required_condition_is_ignored() {
     let engine = Engine::in_memory();
     let before = "model

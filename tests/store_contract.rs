@@ -102,6 +102,14 @@ fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.revision(a).unwrap(), 4);
     assert_eq!(s.tuples(a).unwrap().len(), 2);
 
+    // ---- write times: the write that stored each current tuple; None when absent
+    let ask: Vec<Tuple> = ["doc:1#viewer@group:eng#member", "folder:x#owner@user:*", "doc:2#viewer@user:anne"]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(s.written_at(a, &ask).unwrap(), vec![Some(100), Some(100), None]);
+    assert_eq!(s.written_at("nope", &ask), Err(nf()));
+
     // ---- changes: full log, cursors, operations, timestamps
     let all = s.changes(a, None, None, 100).unwrap();
     let summary: Vec<(u64, u32, ChangeOperation, String, i64)> = all
@@ -270,6 +278,9 @@ fn sled_store_survives_reopen() {
     assert_eq!(before.3.len(), 4);
     let s = SledStore::open(dir.path()).unwrap();
     assert_eq!(snapshot(&s), before);
+    let kept: Vec<Tuple> =
+        ["doc:1#viewer@user:anne", "doc:3#editor@team:t#member"].map(|t| t.parse().unwrap()).to_vec();
+    assert_eq!(s.written_at("S", &kept).unwrap(), vec![Some(10), Some(20)], "write times survive a reopen");
     // the counter continues where it stopped
     assert_eq!(s.write("S", &[], &[st("doc:4#viewer@user:carl")], 30).unwrap(), 3);
     drop(s);

@@ -15,12 +15,25 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The layered modules, left to right; equal ranks may not import each other.
-const ORDER: &[(&str, usize)] =
-    &[("tuple", 0), ("model", 1), ("index", 2), ("eval", 3), ("engine", 4), ("api", 5), ("testfile", 5), ("config", 6)];
+const ORDER: &[(&str, usize)] = &[
+    ("tuple", 0),
+    ("model", 1),
+    ("index", 2),
+    ("eval", 3),
+    ("engine", 4),
+    ("api", 5),
+    ("testfile", 5),
+    ("config", 6),
+    ("transfer", 6),
+    ("spicedb_validation", 5),
+];
 
 /// `store` items that a module other than `engine` may name, and why.
-const STORE_EXCEPTIONS: &[(&str, &str, &str)] =
-    &[("testfile", "StoredTuple", "the item type of `WriteRequest::writes`, which `testfile` fills")];
+const STORE_EXCEPTIONS: &[(&str, &str, &str)] = &[
+    ("testfile", "StoredTuple", "the item type of `WriteRequest::writes`, which `testfile` fills"),
+    ("transfer", "StoredTuple", "the item type of `WriteRequest::writes`, which `writ import` fills"),
+    ("spicedb_validation", "StoredTuple", "the item type of `WriteRequest::writes`, which the SpiceDB runner fills"),
+];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.
 const CORE_FORBIDDEN_CRATES: &[&str] = &["sled", "tokio", "axum", "serde_json"];

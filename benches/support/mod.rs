@@ -24,6 +24,8 @@ pub const DOCUMENTS: usize = 300_000;
 pub const GROUP_LEVELS: [usize; 4] = [16, 160, 1_600, 16_000];
 /// Direct users per deepest-level group.
 pub const USERS_PER_GROUP: usize = 25;
+/// Depth of the second group hierarchy: a binary tree of `t{level}_{i}` groups, 8 nestings deep.
+pub const TREE_DEPTH: usize = 8;
 /// Root folders the `reader` group may view: about `3/8` of all documents.
 pub const READER_ROOTS: usize = 3;
 
@@ -94,6 +96,25 @@ pub fn drive_tuples(seed: u64) -> Vec<StoredTuple> {
     }
     // user:u0 is in exactly one leaf group, so its chain is 3 groups deep.
     tuples.push(tuple(&format!("group:g{leaf_level}_0"), "member", "user:u0"));
+    // A binary tree of groups 8 nestings deep; its leaves hold users; user:deep8 is in leaf 0.
+    for level in 1..=TREE_DEPTH {
+        for g in 0..(1usize << level) {
+            tuples.push(tuple(
+                &format!("group:t{}_{}", level - 1, g / 2),
+                "member",
+                &format!("group:t{level}_{g}#member"),
+            ));
+        }
+    }
+    for g in 0..(1usize << TREE_DEPTH) {
+        for _ in 0..USERS_PER_GROUP {
+            let user = rng.gen_range(1..USERS);
+            tuples.push(tuple(&format!("group:t{TREE_DEPTH}_{g}"), "member", &format!("user:u{user}")));
+        }
+    }
+    tuples.push(tuple(&format!("group:t{TREE_DEPTH}_0"), "member", "user:deep8"));
+    // user:outside8 is in a group of its own, outside the tree.
+    tuples.push(tuple("group:lone", "member", "user:outside8"));
     // The reader group views a few root folders.
     for root in 0..READER_ROOTS {
         tuples.push(tuple(&folder(0, root), "viewer", "group:g0_0#member"));
@@ -126,6 +147,7 @@ pub fn drive_tuples(seed: u64) -> Vec<StoredTuple> {
     // Named facts the queries rely on.
     tuples.push(tuple("document:d1", "viewer", "user:direct"));
     tuples.push(tuple("document:d2", "viewer", "group:g0_0#member"));
+    tuples.push(tuple("document:d6", "viewer", "group:t0_0#member"));
     tuples.push(tuple("document:d3", "editor", "user:both"));
     tuples.push(tuple("document:d4", "editor", "user:blocked"));
     tuples.push(tuple("document:d4", "blocked", "user:blocked"));
@@ -162,6 +184,16 @@ fn check(scenario: &'static str, object: &str, relation: &str, user: &str, expec
     let request =
         CheckRequest { object: object.into(), relation: relation.into(), user: user.into(), ..CheckRequest::default() };
     CheckQuery { scenario, request, expected }
+}
+
+/// The same check with an unrelated contextual tuple on `group#member`, which makes the engine
+/// walk nested groups instead of answering from the group closure (the path before it existed,
+/// plus the cost of laying one contextual tuple over the index).
+fn walked(scenario: &'static str, query: &CheckQuery) -> CheckQuery {
+    let mut request = query.request.clone();
+    request.contextual_tuples =
+        vec![Tuple::from_parts("group:unrelated", "member", "user:nobody").expect("bench tuples are well-formed")];
+    CheckQuery { scenario, request, expected: query.expected }
 }
 
 /// A leaf folder's document under root folder 0 (so `user:rootviewer` sees it 5 levels up).
@@ -204,11 +236,25 @@ pub fn drive_workload() -> Workload {
     let reader_documents = documents_under_roots(&tuples, READER_ROOTS);
     let (backend, store_id) = filled_backend(&tuples);
     let engine = Engine::open(Box::new(backend), EngineConfig::default()).expect("open bench engine");
-    let checks = vec![
-        check("direct", "document:d1", "viewer", "user:direct", true),
-        check("direct", "document:d5", "viewer", "user:direct", false),
+    let nested = [
         check("nested_groups_3", "document:d2", "viewer", "user:u0", true),
         check("nested_groups_3", "document:d2", "viewer", "user:nobody", false),
+        check("nested_groups_8", "document:d6", "viewer", "user:deep8", true),
+        check("nested_groups_8", "document:d6", "viewer", "user:outside8", false),
+    ];
+    let walks: Vec<CheckQuery> = nested
+        .iter()
+        .map(|q| {
+            walked(if q.scenario == "nested_groups_3" { "nested_groups_3_walk" } else { "nested_groups_8_walk" }, q)
+        })
+        .collect();
+    let mut checks = vec![
+        check("direct", "document:d1", "viewer", "user:direct", true),
+        check("direct", "document:d5", "viewer", "user:direct", false),
+        check("group_member_3", "group:g0_0", "member", "user:u0", true),
+        check("group_member_3", "group:g0_1", "member", "user:u0", false),
+        check("group_member_8", "group:t0_0", "member", "user:deep8", true),
+        check("group_member_8", "group:t1_1", "member", "user:deep8", false),
         check("deep_arrow_5", &under_root, "viewer", "user:rootviewer", true),
         check("deep_arrow_5", &outside_reader_roots, "viewer", "user:rootviewer", false),
         check("intersection", "document:d3", "can_share", "user:both", true),
@@ -216,6 +262,8 @@ pub fn drive_workload() -> Workload {
         check("exclusion", "document:d1", "can_view", "user:direct", true),
         check("exclusion", "document:d4", "can_view", "user:blocked", false),
     ];
+    checks.extend(nested);
+    checks.extend(walks);
     let lookup = ListObjectsRequest {
         object_type: "document".into(),
         relation: "viewer".into(),

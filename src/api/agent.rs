@@ -7,6 +7,7 @@
 //! decision log; it never affects a decision.
 //! Must not import `store`, `index` or `eval`.
 
+use super::consistency::{deserialize_revision, require_revision};
 use super::dto::{contextual_tuples, ApiJson, ContextualTuplesDto};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
@@ -40,7 +41,7 @@ struct OboCheckDto {
     contextual_tuples: Option<ContextualTuplesDto>,
     #[serde(default)]
     authorization_model_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_revision")]
     at_least_revision: Option<u64>,
     #[serde(default)]
     audit: Option<Context>,
@@ -58,7 +59,7 @@ struct AudienceCheckDto {
     contextual_tuples: Option<ContextualTuplesDto>,
     #[serde(default)]
     authorization_model_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_revision")]
     at_least_revision: Option<u64>,
     #[serde(default)]
     audit: Option<Context>,
@@ -79,7 +80,7 @@ struct FilterDto {
     contextual_tuples: Option<ContextualTuplesDto>,
     #[serde(default)]
     authorization_model_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_revision")]
     at_least_revision: Option<u64>,
     #[serde(default)]
     audit: Option<Context>,
@@ -98,17 +99,6 @@ fn within(field: &str, len: usize, limit: usize, code: &'static str) -> Result<(
         });
     }
     Ok(())
-}
-
-/// A single node is never behind its own store, so a revision past the answer's does not exist yet.
-fn at_least(requested: Option<u64>, revision: u64) -> Result<(), ApiError> {
-    match requested {
-        Some(wanted) if wanted > revision => Err(ApiError::BadRequest {
-            code: "revision_unavailable",
-            message: format!("`at_least_revision` {wanted} is past the store's revision {revision}"),
-        }),
-        _ => Ok(()),
-    }
 }
 
 fn denial_json(denial: &Denial) -> Value {
@@ -131,6 +121,7 @@ async fn obo_check(
     ApiJson(body): ApiJson<OboCheckDto>,
 ) -> Result<Json<Value>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = OboCheckRequest {
         principals: body.principals,
         relation: body.relation,
@@ -145,7 +136,6 @@ async fn obo_check(
     let answer = state.engine.obo_check(&store_id, &request);
     state.metrics.observe_check(started.elapsed());
     let answer = answer?;
-    at_least(body.at_least_revision, answer.revision)?;
     Ok(Json(decision_json(&answer.value, answer.revision)))
 }
 
@@ -160,6 +150,7 @@ async fn audience_check(
 ) -> Result<Json<Value>, ApiError> {
     within("audience", body.audience.len(), state.options.max_principals, "too_many_principals")?;
     within("objects", body.objects.len(), state.options.max_filter_ids, "too_many_ids")?;
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = AudienceCheckRequest {
         audience: body.audience,
         relation: body.relation,
@@ -170,7 +161,6 @@ async fn audience_check(
         audit: body.audit.unwrap_or_default(),
     };
     let answer = blocking(move || Ok(state.engine.audience_check(&store_id, &request)?)).await?;
-    at_least(body.at_least_revision, answer.revision)?;
     let results: Vec<Value> = answer.value.iter().map(audience_json).collect();
     Ok(Json(json!({"results": results, "revision": answer.revision})))
 }
@@ -182,6 +172,7 @@ async fn filter(
 ) -> Result<Json<Value>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     within("ids", body.ids.len(), state.options.max_filter_ids, "too_many_ids")?;
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = FilterRequest {
         principals: body.principals,
         relation: body.relation,
@@ -195,7 +186,6 @@ async fn filter(
         audit: body.audit.unwrap_or_default(),
     };
     let answer = blocking(move || Ok(state.engine.filter(&store_id, &request)?)).await?;
-    at_least(body.at_least_revision, answer.revision)?;
     let mut response = Map::new();
     response.insert("allowed_ids".into(), json!(answer.value.allowed_ids));
     if let Some(denial) = &answer.value.denied_by {

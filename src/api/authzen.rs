@@ -1,5 +1,7 @@
 //! AuthZEN 1.0 routes under `/stores/{id}/access/v1/`: `evaluation`, `evaluations`,
-//! `search/{resource,subject,action}`, and the per-store `/.well-known/authzen-configuration`.
+//! `search/{resource,subject,action}`, and the per-store `/.well-known/authzen-configuration`;
+//! the same at the root (`/access/v1/...`, `/.well-known/authzen-configuration`) for the store
+//! configured with `--authzen-store`, and a 404 `authzen_store_not_configured` without one.
 //!
 //! Mapping: `subject{type,id}` → user `type:id`, `resource{type,id}` → object `type:id`,
 //! `action{name}` → relation. Invariant: a deny is `200 {"decision": false}`; when
@@ -8,12 +10,14 @@
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::ApiJson;
+use super::consistency::{deserialize_revision, require_revision};
+use super::dto::{offset_token, token_offset, ApiJson};
 use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
 use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
 use crate::tuple::{Context, Subject};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -28,6 +32,30 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/stores/{store_id}/access/v1/search/subject", post(search_subject))
         .route("/stores/{store_id}/access/v1/search/action", post(search_action))
         .route("/.well-known/authzen-configuration/stores/{store_id}", get(configuration))
+        .route("/access/v1/evaluation", post(evaluation))
+        .route("/access/v1/evaluations", post(evaluations))
+        .route("/access/v1/search/resource", post(search_resource))
+        .route("/access/v1/search/subject", post(search_subject))
+        .route("/access/v1/search/action", post(search_action))
+        .route("/.well-known/authzen-configuration", get(root_configuration))
+}
+
+/// The store an AuthZEN request addresses: the `{store_id}` path segment, or at the root the
+/// configured default store.
+struct AuthzenStore(String);
+
+impl FromRequestParts<AppState> for AuthzenStore {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.uri.path().starts_with("/stores/") {
+            let Path(store_id) = Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| ApiError::validation(rejection.body_text()))?;
+            return Ok(AuthzenStore(store_id));
+        }
+        state.authzen_store.clone().map(AuthzenStore).ok_or(ApiError::AuthzenStoreNotConfigured)
+    }
 }
 
 /// An AuthZEN entity: `{type, id?, properties?}` (`id` is absent in searches).
@@ -65,6 +93,9 @@ struct EvaluationDto {
     action: Option<ActionDto>,
     #[serde(default)]
     context: Option<Context>,
+    /// Writ's extension: answer from revision N or later.
+    #[serde(default, deserialize_with = "deserialize_revision")]
+    at_least_revision: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -112,9 +143,10 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto) -> Resul
 
 async fn evaluation(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<EvaluationDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let decision = decide(&state, &store_id, &body)?;
     Ok(Json(json!({"decision": decision})))
 }
@@ -125,14 +157,16 @@ fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
         resource: item.resource.or_else(|| defaults.resource.clone()),
         action: item.action.or_else(|| defaults.action.clone()),
         context: item.context.or_else(|| defaults.context.clone()),
+        at_least_revision: None,
     }
 }
 
 async fn evaluations(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<EvaluationsDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.defaults.at_least_revision).await?;
     let semantic = body.options.and_then(|o| o.evaluations_semantic).unwrap_or_else(|| "execute_all".into());
     let stop_on: Option<bool> = match semantic.as_str() {
         "execute_all" => None,
@@ -180,17 +214,50 @@ struct SearchDto {
     action: Option<ActionDto>,
     #[serde(default)]
     context: Option<Context>,
+    #[serde(default, deserialize_with = "deserialize_revision")]
+    at_least_revision: Option<u64>,
+    #[serde(default)]
+    page: Option<PageDto>,
 }
 
-fn search_response(results: Vec<Value>) -> Json<Value> {
-    Json(json!({"results": results, "page": {"next_token": ""}}))
+/// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
+/// value) means every result.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct PageDto {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// One page of `results` (already in a stable order) with `page.next_token` (empty on the last
+/// page), `count` and `total`.
+fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Value>, ApiError> {
+    let page = page.unwrap_or_default();
+    let total = results.len();
+    let start = token_offset(page.token.as_deref())?.min(total);
+    let end = match page.limit {
+        None | Some(0) => total,
+        Some(limit) => start.saturating_add(limit).min(total),
+    };
+    let next_token = if end < total { offset_token(end) } else { String::new() };
+    let results: Vec<Value> = results.into_iter().skip(start).take(end - start).collect();
+    let count = results.len();
+    Ok(Json(json!({"results": results, "page": {"next_token": next_token, "count": count, "total": total}})))
+}
+
+/// Orders results by their JSON text so that offsets mean the same thing from page to page.
+fn stable_order(mut results: Vec<Value>) -> Vec<Value> {
+    results.sort_by_cached_key(Value::to_string);
+    results
 }
 
 async fn search_resource(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource.type`"))?;
     let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
@@ -207,14 +274,15 @@ async fn search_resource(
         .filter_map(|object| object.split_once(':'))
         .map(|(object_type, id)| json!({"type": object_type, "id": id}))
         .collect();
-    Ok(search_response(results))
+    search_response(stable_order(results), body.page)
 }
 
 async fn search_subject(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let object =
         body.resource.as_ref().ok_or_else(|| ApiError::validation("search needs `resource`"))?.name("resource")?;
     let subject = body.subject.ok_or_else(|| ApiError::validation("search needs `subject.type`"))?;
@@ -235,18 +303,20 @@ async fn search_subject(
             Subject::Userset { .. } => None,
         })
         .collect();
-    Ok(search_response(results))
+    search_response(stable_order(results), body.page)
 }
 
 async fn search_action(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
     let object = resource.name("resource")?;
     let context = body.context.unwrap_or_default();
+    let page = body.page;
     let results = blocking(move || {
         let model = state.engine.model(&store_id, None)?;
         let type_def = model
@@ -270,7 +340,8 @@ async fn search_action(
         Ok(results)
     })
     .await?;
-    Ok(search_response(results))
+    // Relations come in the model's order, which is stable.
+    search_response(results, page)
 }
 
 async fn configuration(
@@ -279,15 +350,26 @@ async fn configuration(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     state.engine.get_store(&store_id)?;
+    Ok(configuration_json(&headers, &format!("/stores/{store_id}/access/v1")))
+}
+
+async fn root_configuration(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let store_id = state.authzen_store.as_deref().ok_or(ApiError::AuthzenStoreNotConfigured)?;
+    state.engine.get_store(store_id)?;
+    Ok(configuration_json(&headers, "/access/v1"))
+}
+
+/// The AuthZEN metadata document for endpoints under `prefix`.
+fn configuration_json(headers: &HeaderMap, prefix: &str) -> Json<Value> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let base = format!("http://{host}");
-    let endpoint = |path: &str| format!("{base}/stores/{store_id}/access/v1/{path}");
-    Ok(Json(json!({
+    let endpoint = |path: &str| format!("{base}{prefix}/{path}");
+    Json(json!({
         "policy_decision_point": base,
         "access_evaluation_endpoint": endpoint("evaluation"),
         "access_evaluations_endpoint": endpoint("evaluations"),
         "search_subject_endpoint": endpoint("search/subject"),
         "search_resource_endpoint": endpoint("search/resource"),
         "search_action_endpoint": endpoint("search/action"),
-    })))
+    }))
 }

@@ -185,12 +185,21 @@ impl TupleKeyDto {
 pub enum ContextualTuplesDto {
     /// `{"tuple_keys": [...]}`.
     Wrapped {
-        /// The tuple keys.
-        #[serde(default)]
+        /// The tuple keys; `null` (as OpenFGA's `fga` CLI sends when there are none) is empty.
+        #[serde(default, deserialize_with = "null_as_empty")]
         tuple_keys: Vec<TupleKeyDto>,
     },
     /// `[...]`.
     List(Vec<TupleKeyDto>),
+}
+
+/// Reads a list that Go clients may send as `null` when it is empty.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Reads optional contextual tuples.
@@ -306,6 +315,9 @@ pub struct ReadRequestDto {
     /// The previous page's token.
     #[serde(default)]
     pub continuation_token: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// `GET /stores/{id}/changes` query.
@@ -320,6 +332,9 @@ pub struct ChangesQuery {
     /// The previous page's token.
     #[serde(default)]
     pub continuation_token: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// `POST /stores/{id}/check` body.
@@ -336,6 +351,9 @@ pub struct CheckRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// One check of a batch.
@@ -361,6 +379,9 @@ pub struct BatchCheckRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// Expand's tuple key: `{relation, object}`.
@@ -383,6 +404,9 @@ pub struct ExpandRequestDto {
     /// Tuples that count for this request only.
     #[serde(default)]
     pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// `POST /stores/{id}/list-objects` body.
@@ -404,6 +428,9 @@ pub struct ListObjectsRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// An object as `{type, id}`.
@@ -445,6 +472,9 @@ pub struct ListUsersRequestDto {
     /// The model; the latest when absent.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
+    /// Answer only from a snapshot at this store revision or later (Writ's extension).
+    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    pub at_least_revision: Option<u64>,
 }
 
 /// A list-users result entry in OpenFGA's shape.

@@ -7,7 +7,7 @@
 use crate::engine::EngineError;
 use crate::model::SchemaError;
 use crate::EvalError;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -38,6 +38,20 @@ pub enum ApiError {
     /// The route exists but not for this method.
     #[error("method not allowed: `{0}`")]
     MethodNotAllowed(String),
+    /// A root AuthZEN route was called but no default store is configured.
+    #[error("no default AuthZEN store is configured")]
+    AuthzenStoreNotConfigured,
+    /// No valid key came with the request; `code` is `bearer_token_missing` or `unauthenticated`.
+    #[error("{message}")]
+    Unauthenticated {
+        /// The machine code.
+        code: &'static str,
+        /// The human message (never the key).
+        message: &'static str,
+    },
+    /// The key is valid but its role or store list does not allow this request.
+    #[error("{0}")]
+    Forbidden(String),
     /// Something failed on our side (logged; never shown to the caller).
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +68,8 @@ fn engine_status(error: &EngineError) -> StatusCode {
     match error {
         EngineError::StoreNotFound(_) | EngineError::ModelNotFound(_) => StatusCode::NOT_FOUND,
         EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The request is fine but asks for a state this node has not reached; a retry may succeed.
+        EngineError::RevisionUnavailable { .. } => StatusCode::CONFLICT,
         EngineError::Eval(EvalError::DepthExceeded { .. })
         | EngineError::Eval(_)
         | EngineError::NoModel(_)
@@ -112,6 +128,18 @@ impl IntoResponse for ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"code": "method_not_allowed", "message": format!("method not allowed: `{route}`")}),
             ),
+            ApiError::AuthzenStoreNotConfigured => (
+                StatusCode::NOT_FOUND,
+                json!({"code": "authzen_store_not_configured", "message": "no default AuthZEN store is configured: \
+                    start writ with `--authzen-store STORE_ID`, or call `/stores/{store_id}/access/v1/...`"}),
+            ),
+            ApiError::Unauthenticated { code, message } => {
+                let mut response =
+                    (StatusCode::UNAUTHORIZED, Json(json!({"code": code, "message": message}))).into_response();
+                response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, json!({"code": "forbidden", "message": message})),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");
                 (

@@ -7,7 +7,9 @@
 //! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
 
 mod agent;
+pub mod auth;
 mod authzen;
+mod consistency;
 pub mod dto;
 pub mod error;
 mod models;
@@ -26,6 +28,7 @@ use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
 
+pub use auth::{Auth, KeySet, Principal, Role};
 pub use error::ApiError;
 pub use ops::Metrics;
 
@@ -48,6 +51,30 @@ impl Default for ApiOptions {
     }
 }
 
+/// Everything the router is built from besides the engine.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// HTTP limits.
+    pub options: ApiOptions,
+    /// Longest a read waits for its `at_least_revision`.
+    pub revision_wait: std::time::Duration,
+    /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
+    pub authzen_store: Option<String>,
+    /// Who may call what.
+    pub auth: Auth,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            options: ApiOptions::default(),
+            revision_wait: std::time::Duration::from_millis(1000),
+            authzen_store: None,
+            auth: Auth::None,
+        }
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -57,6 +84,12 @@ pub struct AppState {
     pub options: ApiOptions,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Longest a read waits for its `at_least_revision`.
+    pub revision_wait: std::time::Duration,
+    /// The store the root AuthZEN routes answer for.
+    pub authzen_store: Option<String>,
+    /// Who may call what.
+    pub auth: Auth,
 }
 
 /// The API with default limits.
@@ -66,7 +99,20 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 /// The API with the given limits.
 pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
-    let state = AppState { engine, options, metrics: Arc::new(Metrics::default()) };
+    router_with_config(engine, RouterConfig { options, ..RouterConfig::default() })
+}
+
+/// The API with every setting given.
+pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
+    let options = config.options;
+    let state = AppState {
+        engine,
+        options,
+        metrics: Arc::new(Metrics::default()),
+        revision_wait: config.revision_wait,
+        authzen_store: config.authzen_store,
+        auth: config.auth,
+    };
     Router::new()
         .merge(stores::routes())
         .merge(models::routes())
@@ -78,6 +124,7 @@ pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), request_span))
         .with_state(state)
 }

@@ -38,10 +38,19 @@ async fn write_model(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = blocking(move || {
         let model = Model::from_json(&body).map_err(EngineError::Schema)?;
+        require_types(&model)?;
         Ok(state.engine.write_model(&store_id, model)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"authorization_model_id": id}))))
+}
+
+/// OpenFGA refuses a model with no type definitions; stored, it would become the latest model.
+fn require_types(model: &Model) -> Result<(), ApiError> {
+    if model.types.is_empty() {
+        return Err(ApiError::validation("`type_definitions` must contain at least 1 item"));
+    }
+    Ok(())
 }
 
 async fn write_dsl_model(
@@ -50,13 +59,13 @@ async fn write_dsl_model(
     request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_type.starts_with("application/x-spicedb-schema") {
-        return Err(ApiError::validation("SpiceDB schemas are not supported yet; send OpenFGA DSL as text/plain"));
-    }
+    let is_zed = content_type.starts_with("application/x-spicedb-schema");
     let text = read_text(request).await?;
     state.engine.get_store(&store_id)?;
     let id = blocking(move || {
-        let model = Model::parse_dsl(&text).map_err(ApiError::Diagnostics)?;
+        let parsed = if is_zed { Model::parse_zed(&text) } else { Model::parse_dsl(&text) };
+        let model = parsed.map_err(ApiError::Diagnostics)?;
+        require_types(&model)?;
         Ok(state.engine.write_model(&store_id, model)?)
     })
     .await?;

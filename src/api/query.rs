@@ -5,6 +5,7 @@
 //! errors in its result map and fails as a whole only for store, model or size errors.
 //! Must not import `store`, `index` or `eval`.
 
+use super::consistency::require_revision;
 use super::dto::{
     contextual_tuples, subject_json, ApiJson, BatchCheckRequestDto, CheckRequestDto, ExpandRequestDto,
     ListObjectsRequestDto, ListUsersRequestDto,
@@ -64,6 +65,7 @@ async fn check(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<CheckRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = CheckRequest::try_from(body)?;
     let allowed = timed_check(&state, &store_id, &request)?;
     Ok(Json(json!({"allowed": allowed, "resolution": ""})))
@@ -106,6 +108,7 @@ async fn batch_check(
             return Err(ApiError::validation(format!("duplicate `correlation_id` `{}`", item.correlation_id)));
         }
     }
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let model = model_id(body.authorization_model_id);
     state.engine.model(&store_id, model.as_deref())?;
     let result = blocking(move || {
@@ -170,6 +173,7 @@ async fn expand(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ExpandRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let tuples = contextual_tuples(&body.contextual_tuples)?;
     let model = model_id(body.authorization_model_id);
     let key = body.tuple_key;
@@ -200,6 +204,7 @@ async fn run_list_objects(
     store_id: String,
     body: ListObjectsRequestDto,
 ) -> Result<Vec<String>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = ListObjectsRequest::try_from(body)?;
     blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await
 }
@@ -251,6 +256,7 @@ async fn list_users(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ListUsersRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = ListUsersRequest::try_from(body)?;
     let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
     Ok(Json(json!({"users": users.iter().map(subject_json).collect::<Vec<_>>()})))

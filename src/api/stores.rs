@@ -1,14 +1,15 @@
 //! Store routes: create, list, get and delete stores (OpenFGA `/stores`).
 //!
-//! Invariant: store times are RFC 3339; listing pages with an opaque offset token.
+//! Invariant: store times are RFC 3339; listing pages with an opaque offset token and shows a
+//! store-limited key only its own stores.
 //! Must not import `store`, `index` or `eval`.
 
 use super::dto::{offset_token, page_size, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, Principal};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -30,11 +31,16 @@ async fn create_store(
 
 async fn list_stores(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;
     let size = page_size(query.page_size, 50, 100);
-    let records = state.engine.list_stores();
+    let mut records = state.engine.list_stores();
+    // A key limited to stores sees only those (as OpenFGA lists only the stores a caller may access).
+    if let Some(Extension(principal)) = principal {
+        records.retain(|record| principal.allows_store(&record.id));
+    }
     let stores: Vec<StoreDto> = records.iter().skip(offset).take(size).map(StoreDto::from).collect();
     let next = offset + stores.len();
     let token = if next < records.len() { offset_token(next) } else { String::new() };

@@ -4,6 +4,7 @@
 //! there is nothing new, as OpenFGA does, so a watcher can poll with it.
 //! Must not import `store`, `index` or `eval`.
 
+use super::consistency::require_revision;
 use super::dto::{
     hex_decode, hex_encode, offset_token, page_size, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
     ReadRequestDto, TupleKeyDto, WriteRequestDto,
@@ -78,21 +79,22 @@ async fn read(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ReadRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
     let offset = token_offset(body.continuation_token.as_deref())?;
     let size = page_size(body.page_size, 50, 100);
     let filter = read_filter(body.tuple_key)?;
-    let (tuples, created_at_ms) = blocking(move || {
-        let record = state.engine.get_store(&store_id)?;
-        Ok((state.engine.read(&store_id, &filter)?.value, record.created_at_ms))
+    let (tuples, times) = blocking(move || {
+        let tuples = state.engine.read(&store_id, &filter)?.value;
+        let page: Vec<_> = tuples.iter().skip(offset).take(size).cloned().collect();
+        let times = state.engine.written_at(&store_id, &page)?;
+        Ok((tuples, times))
     })
     .await?;
-    // The index keeps no write times; the store's creation time is a valid lower bound.
-    let timestamp = format_rfc3339(created_at_ms);
     let page: Vec<Value> = tuples
         .iter()
         .skip(offset)
-        .take(size)
-        .map(|tuple| json!({"key": tuple_key_json(tuple), "timestamp": timestamp}))
+        .zip(times)
+        .map(|(tuple, written_at_ms)| json!({"key": tuple_key_json(tuple), "timestamp": format_rfc3339(written_at_ms)}))
         .collect();
     let next = offset + page.len();
     let token = if next < tuples.len() { offset_token(next) } else { String::new() };
@@ -120,6 +122,7 @@ async fn changes(
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<ChangesQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    require_revision(&state, &store_id, query.at_least_revision).await?;
     let given_token = query.continuation_token.filter(|t| !t.is_empty());
     let after = given_token.as_deref().map(token_cursor).transpose()?;
     let size = page_size(query.page_size, 50, 100);

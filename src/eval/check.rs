@@ -1,5 +1,9 @@
 //! `check`: does a subject hold a relation on an object? One function per rewrite kind.
 //!
+//! Nested groups (`define member: [user, group#member]`) are answered from the index's group
+//! closure where that is exact (`Evaluator::group_closure`); otherwise the walk descends only into
+//! member groups the user reaches.
+//!
 //! Invariant: a path that revisits (object, relation) resolves to `false`; every dispatch to
 //! another (object, relation) costs one unit of depth.
 //! Must not import `engine`, `store`, `api`.
@@ -7,7 +11,7 @@
 use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -19,6 +23,31 @@ enum Decision {
     Allowed,
     Denied,
     Cycle,
+    /// Allowed only if a condition whose context is missing turns out true (SpiceDB's
+    /// CONDITIONAL); arises only in partial checks.
+    Conditional,
+}
+
+/// A check's three-valued answer (SpiceDB's permissionship).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permissionship {
+    /// The subject holds the relation.
+    Allowed,
+    /// The subject holds it if conditions missing context parameters hold.
+    Conditional,
+    /// The subject does not hold it.
+    Denied,
+}
+
+/// "Both hold": a denial or cycle on either side wins, then a conditional side.
+fn both(first: Decision, second: Decision) -> Decision {
+    use Decision::{Allowed, Conditional, Cycle, Denied};
+    match (first, second) {
+        (Denied, _) | (_, Denied) => Denied,
+        (Cycle, _) | (_, Cycle) => Cycle,
+        (Conditional, _) | (_, Conditional) => Conditional,
+        (Allowed, Allowed) => Allowed,
+    }
 }
 
 /// Answers whether `user` holds `relation` on (object_type, object).
@@ -29,8 +58,28 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new(), memo: None, cycles: 0 };
+    let mut checker =
+        Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: false, memo: None, cycles: 0 };
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
+}
+
+/// Like [`check`], but a condition whose context parameters are missing makes its tuple
+/// conditional instead of an error; conditional answers combine with three-valued logic
+/// through union, intersection, exclusion and arrows (SpiceDB's semantics).
+pub(crate) fn check_partial(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    object: ObjectId,
+    relation: RelationId,
+    user: SubjectKey,
+) -> Result<Permissionship, EvalError> {
+    let mut checker =
+        Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: true, memo: None, cycles: 0 };
+    Ok(match checker.check(object_type, object, relation, 0)? {
+        Decision::Allowed => Permissionship::Allowed,
+        Decision::Conditional => Permissionship::Conditional,
+        Decision::Denied | Decision::Cycle => Permissionship::Denied,
+    })
 }
 
 /// Answers [`check`] for each of `objects` (one type) with one user, in order. One checker serves
@@ -50,6 +99,7 @@ pub(crate) fn check_many(
         user,
         path: Path::default(),
         reached: Vec::new(),
+        partial: false,
         memo: Some(FxHashMap::default()),
         cycles: 0,
     };
@@ -71,6 +121,8 @@ struct Checker<'e, 'a> {
     memo: Option<FxHashMap<Step, (Decision, u32)>>,
     /// Cycles met so far; a sub-answer is path-independent iff this did not change under it.
     cycles: u64,
+    /// Missing condition context yields [`Decision::Conditional`] rather than an error.
+    partial: bool,
 }
 
 /// One step of a check's path: (object type, object, relation).
@@ -114,6 +166,7 @@ impl Path {
 struct AnyOf {
     error: Option<EvalError>,
     cycle: bool,
+    conditional: bool,
 }
 
 impl AnyOf {
@@ -126,6 +179,10 @@ impl AnyOf {
                 self.cycle = true;
                 false
             }
+            Ok(Decision::Conditional) => {
+                self.conditional = true;
+                false
+            }
             Err(error) => {
                 self.error.get_or_insert(error);
                 false
@@ -133,21 +190,51 @@ impl AnyOf {
         }
     }
 
-    /// Records a tuple's condition outcome; true when the tuple counts.
-    fn holds(&mut self, result: Result<bool, EvalError>) -> bool {
-        self.allowed(result.map(|holds| if holds { Decision::Allowed } else { Decision::Denied }))
+    /// Records a tuple's condition outcome; the outcome when the tuple may count (allowed or
+    /// conditional), `None` when it does not.
+    fn holds(&mut self, result: Result<Decision, EvalError>) -> Option<Decision> {
+        match result {
+            Ok(decision @ (Decision::Allowed | Decision::Conditional)) => Some(decision),
+            other => {
+                self.allowed(other);
+                None
+            }
+        }
     }
 
     fn finish(self) -> Result<Decision, EvalError> {
-        match (self.error, self.cycle) {
-            (Some(error), _) => Err(error),
-            (None, true) => Ok(Decision::Cycle),
-            (None, false) => Ok(Decision::Denied),
+        match (self.error, self.conditional, self.cycle) {
+            (Some(error), _, _) => Err(error),
+            (None, true, _) => Ok(Decision::Conditional),
+            (None, false, true) => Ok(Decision::Cycle),
+            (None, false, false) => Ok(Decision::Denied),
         }
     }
 }
 
 impl Checker<'_, '_> {
+    /// Whether one tuple counts, given its condition: in a partial check a condition missing
+    /// context is [`Decision::Conditional`].
+    fn tuple_decision(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Decision, EvalError> {
+        let evaluator = self.evaluator;
+        let holds = if self.partial {
+            evaluator.tuple_holds_partial(object_type, relation, object, subject)?
+        } else {
+            Some(evaluator.tuple_holds(object_type, relation, object, subject)?)
+        };
+        Ok(match holds {
+            Some(true) => Decision::Allowed,
+            Some(false) => Decision::Denied,
+            None => Decision::Conditional,
+        })
+    }
+
     /// The member groups in `members` that the user reaches (holds `kind`'s relation on), from
     /// one lookup per kind and check; `None` when that set cannot be computed here (conditions),
     /// so the caller walks every member instead.
@@ -238,6 +325,9 @@ impl Checker<'_, '_> {
             Node::TupleToUserset { tupleset, computed } => {
                 self.check_tuple_to_userset(object_type, object, *tupleset, *computed, depth)
             }
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.check_tuple_to_userset_all(object_type, object, *tupleset, *computed, depth)
+            }
             Node::Union(children) => self.check_union(object_type, object, relation, definition, children, depth),
             Node::Intersection(children) => {
                 self.check_intersection(object_type, object, relation, definition, children, depth)
@@ -257,6 +347,11 @@ impl Checker<'_, '_> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
+        if let Some(closure) = evaluator.group_closure(object_type, relation, definition) {
+            if let Some(decision) = self.closure_decision(closure, object_type, object, relation, definition, depth) {
+                return Ok(decision);
+            }
+        }
         let user = self.user;
         let mut outcome = AnyOf::default();
         let mut usersets = Vec::new();
@@ -270,7 +365,7 @@ impl Checker<'_, '_> {
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
-                        if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                        if outcome.allowed(self.tuple_decision(object_type, relation, object, key)) {
                             return Ok(Decision::Allowed);
                         }
                     }
@@ -278,7 +373,7 @@ impl Checker<'_, '_> {
             } else if admits.objects {
                 if kind == user.kind && subjects.contains(user.object) {
                     let key = SubjectKey { kind, object: user.object };
-                    if outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                    if outcome.allowed(self.tuple_decision(object_type, relation, object, key)) {
                         return Ok(Decision::Allowed);
                     }
                 }
@@ -296,15 +391,62 @@ impl Checker<'_, '_> {
             };
             for subject in members.iter() {
                 let key = SubjectKey { kind, object: subject };
-                if !outcome.holds(evaluator.tuple_holds(object_type, relation, object, key)) {
+                let Some(tuple) = outcome.holds(self.tuple_decision(object_type, relation, object, key)) else {
                     continue;
-                }
-                if outcome.allowed(self.dispatch(kind.subject_type, subject, kind.relation, depth)) {
+                };
+                let result = self.dispatch(kind.subject_type, subject, kind.relation, depth);
+                if outcome.allowed(result.map(|decision| both(tuple, decision))) {
                     return Ok(Decision::Allowed);
                 }
             }
         }
         outcome.finish()
+    }
+
+    /// Answers a recursive userset relation (groups in groups) from its closure: the user holds it
+    /// on `object` when a group the user is directly in is `object` or reaches it. `None` when the
+    /// walk must decide: the path may be too deep for the depth limit (the walk reports that), or
+    /// no group reaches `object` but other userset kinds (`team#member`) might.
+    fn closure_decision(
+        &self,
+        closure: &Closure,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        depth: u32,
+    ) -> Option<Decision> {
+        let user = self.user;
+        let tuples = self.evaluator.view.relation_tuples(object_type, relation);
+        let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
+        let own = definition.admits_tuple(user.kind, user.object == WILDCARD, None).then(|| tuples.reverse(user));
+        let public = (user.kind.relation == NO_RELATION
+            && user.object != WILDCARD
+            && definition.admits_tuple(user.kind, true, None))
+        .then(|| tuples.reverse(wildcard));
+        let budget = self.evaluator.limits.max_depth.saturating_sub(depth);
+        let mut too_deep = false;
+        for direct in [own, public].iter().flatten() {
+            if direct.contains(object) {
+                return Some(Decision::Allowed);
+            }
+            for group in direct.iter() {
+                let Some(reach) = closure.reach(group) else { continue };
+                if reach.groups.contains(object) {
+                    // `height` bounds the nested dispatches the walk would need to get there.
+                    if reach.height <= budget {
+                        return Some(Decision::Allowed);
+                    }
+                    too_deep = true;
+                }
+            }
+        }
+        let own_kind = SubjectKind { subject_type: object_type, relation };
+        let other_usersets = definition
+            .direct
+            .iter()
+            .any(|(kind, admits)| kind.relation != NO_RELATION && *kind != own_kind && admits.objects);
+        (!too_deep && !other_usersets).then_some(Decision::Denied)
     }
 
     fn check_tuple_to_userset(
@@ -318,14 +460,41 @@ impl Checker<'_, '_> {
         let evaluator = self.evaluator;
         let mut outcome = AnyOf::default();
         for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
-            if !outcome.holds(evaluator.tuple_holds(object_type, tupleset, object, parent)) {
+            let Some(tuple) = outcome.holds(self.tuple_decision(object_type, tupleset, object, parent)) else {
                 continue;
-            }
-            if outcome.allowed(self.dispatch(parent.kind.subject_type, parent.object, computed, depth)) {
+            };
+            let result = self.dispatch(parent.kind.subject_type, parent.object, computed, depth);
+            if outcome.allowed(result.map(|decision| both(tuple, decision))) {
                 return Ok(Decision::Allowed);
             }
         }
         outcome.finish()
+    }
+
+    /// Every parent must grant, and there must be one: "both" over the parents' answers.
+    fn check_tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<Decision, EvalError> {
+        let evaluator = self.evaluator;
+        let mut combined: Option<Decision> = None;
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            // As in SpiceDB, a parent tuple whose condition fails is a parent that does not grant.
+            let tuple = self.tuple_decision(object_type, tupleset, object, parent)?;
+            if tuple == Decision::Denied {
+                return Ok(Decision::Denied);
+            }
+            let decision = both(tuple, self.dispatch(parent.kind.subject_type, parent.object, computed, depth)?);
+            if decision == Decision::Denied {
+                return Ok(Decision::Denied);
+            }
+            combined = Some(combined.map_or(decision, |so_far| both(so_far, decision)));
+        }
+        Ok(combined.unwrap_or(Decision::Denied))
     }
 
     fn check_union(
@@ -356,21 +525,19 @@ impl Checker<'_, '_> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let mut error = None;
-        let mut cycle = false;
+        let mut combined = Decision::Allowed;
         for child in children {
             match self.rewrite(object_type, object, relation, definition, child, depth) {
-                Ok(Decision::Allowed) => {}
                 Ok(Decision::Denied) => return Ok(Decision::Denied),
-                Ok(Decision::Cycle) => cycle = true,
+                Ok(decision) => combined = both(combined, decision),
                 Err(e) => {
                     error.get_or_insert(e);
                 }
             }
         }
-        match (error, cycle) {
-            (Some(e), _) => Err(e),
-            (None, true) => Ok(Decision::Cycle),
-            (None, false) => Ok(Decision::Allowed),
+        match error {
+            Some(e) => Err(e),
+            None => Ok(combined),
         }
     }
 
@@ -393,6 +560,8 @@ impl Checker<'_, '_> {
             Ok(Decision::Allowed) => Ok(Decision::Denied),
             Ok(Decision::Denied) => base_result,
             Ok(Decision::Cycle) => base_result.map(|_| Decision::Cycle),
+            // Maybe excluded: whatever the base grants becomes conditional.
+            Ok(Decision::Conditional) => base_result.map(|base| both(base, Decision::Conditional)),
             Err(e) => base_result.and(Err(e)),
         }
     }

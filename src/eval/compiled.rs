@@ -7,7 +7,7 @@
 use super::condition::Conditions;
 use crate::index::{Index, RelationId, SubjectKind, TypeId, NO_RELATION};
 use crate::model::{Model, Rewrite};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Which subjects of one kind a direct relation admits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,12 +32,28 @@ pub(crate) enum Node {
         /// The relation evaluated on each parent.
         computed: RelationId,
     },
+    /// `tupleset.all(computed)`: every parent grants (at least one parent).
+    TupleToUsersetAll {
+        /// The tupleset relation.
+        tupleset: RelationId,
+        /// The relation evaluated on each parent.
+        computed: RelationId,
+    },
     /// Any child holds.
     Union(Vec<Node>),
     /// Every child holds.
     Intersection(Vec<Node>),
     /// Base holds and subtract does not.
     Exclusion(Box<Node>, Box<Node>),
+}
+
+/// One type restriction exactly as written: which tuples it lets count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Restriction {
+    kind: SubjectKind,
+    wildcard: bool,
+    /// `Some(name)` for `user with name`.
+    condition: Option<Box<str>>,
 }
 
 /// One relation of one type.
@@ -47,12 +63,35 @@ pub(crate) struct CompiledRelation {
     pub(crate) rewrite: Node,
     /// Directly admitted subject kinds.
     pub(crate) direct: Vec<(SubjectKind, Admits)>,
+    /// The type restrictions with their conditions, for [`CompiledRelation::admits_tuple`].
+    restrictions: Vec<Restriction>,
 }
 
 impl CompiledRelation {
     /// What the relation admits of one subject kind.
     pub(crate) fn admits(&self, kind: SubjectKind) -> Admits {
         self.direct.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a).unwrap_or_default()
+    }
+
+    /// Whether a stored tuple of this relation fits the model: some restriction names its subject
+    /// kind, wildcard-ness and condition (or lack of one) exactly. OpenFGA ignores a tuple that no
+    /// longer fits, e.g. one written without a condition before the model required `with cond`.
+    pub(crate) fn admits_tuple(&self, kind: SubjectKind, wildcard: bool, condition: Option<&str>) -> bool {
+        self.restrictions
+            .iter()
+            .any(|r| r.kind == kind && r.wildcard == wildcard && r.condition.as_deref() == condition)
+    }
+
+    /// True when some restriction admits a subject kind only with a condition, so that an
+    /// unconditioned tuple of that kind must be checked against [`CompiledRelation::admits_tuple`].
+    fn needs_tuple_filter(&self) -> bool {
+        self.restrictions.iter().any(|r| {
+            r.condition.is_some()
+                && !self
+                    .restrictions
+                    .iter()
+                    .any(|p| p.kind == r.kind && p.wildcard == r.wildcard && p.condition.is_none())
+        })
     }
 }
 
@@ -61,6 +100,8 @@ impl CompiledRelation {
 pub(crate) struct CompiledModel {
     relations: FxHashMap<(TypeId, RelationId), CompiledRelation>,
     types: FxHashMap<TypeId, Vec<RelationId>>,
+    /// Relations where an unconditioned tuple may not fit (see `CompiledRelation::needs_tuple_filter`).
+    strict: FxHashSet<(TypeId, RelationId)>,
     /// The model's conditions, each parsed once.
     pub(crate) conditions: Conditions,
 }
@@ -81,11 +122,17 @@ impl CompiledModel {
             for relation in &type_def.relations {
                 let relation_id = index.intern_relation(&relation.name);
                 let mut direct: Vec<(SubjectKind, Admits)> = Vec::new();
+                let mut restrictions = Vec::new();
                 for restriction in &relation.directly_related {
                     let kind = SubjectKind {
                         subject_type: index.intern_type(&restriction.type_name),
                         relation: restriction.relation.as_deref().map_or(NO_RELATION, |r| index.intern_relation(r)),
                     };
+                    restrictions.push(Restriction {
+                        kind,
+                        wildcard: restriction.wildcard,
+                        condition: restriction.condition.as_deref().map(Box::from),
+                    });
                     let position = match direct.iter().position(|(k, _)| *k == kind) {
                         Some(p) => p,
                         None => {
@@ -100,7 +147,11 @@ impl CompiledModel {
                     }
                 }
                 let rewrite = compile_rewrite(&relation.rewrite, index);
-                compiled.relations.insert((type_id, relation_id), CompiledRelation { rewrite, direct });
+                let definition = CompiledRelation { rewrite, direct, restrictions };
+                if definition.needs_tuple_filter() {
+                    compiled.strict.insert((type_id, relation_id));
+                }
+                compiled.relations.insert((type_id, relation_id), definition);
             }
         }
         compiled
@@ -111,8 +162,9 @@ impl CompiledModel {
         self.types.contains_key(&object_type)
     }
 
-    /// The subject kinds `computed from tupleset` follows on `object_type`: plain objects the
-    /// tupleset admits, of types that define `computed`.
+    /// The subject kinds `computed from tupleset` follows on `object_type`: the objects (or
+    /// usersets, whose relation an arrow ignores, as SpiceDB's `->` does; OpenFGA models never
+    /// admit usersets on a tupleset) the tupleset admits, of types that define `computed`.
     pub(crate) fn parent_kinds(
         &self,
         object_type: TypeId,
@@ -122,10 +174,13 @@ impl CompiledModel {
         self.relation(object_type, tupleset)
             .into_iter()
             .flat_map(|definition| definition.direct.iter())
-            .filter(move |(kind, admits)| {
-                kind.relation == NO_RELATION && admits.objects && self.relation(kind.subject_type, computed).is_some()
-            })
+            .filter(move |(kind, admits)| admits.objects && self.relation(kind.subject_type, computed).is_some())
             .map(|(kind, _)| *kind)
+    }
+
+    /// True when an unconditioned tuple of the relation may not fit the model.
+    pub(crate) fn is_strict(&self, object_type: TypeId, relation: RelationId) -> bool {
+        !self.strict.is_empty() && self.strict.contains(&(object_type, relation))
     }
 
     /// A relation of a type, if the model defines it.
@@ -139,6 +194,10 @@ fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {
         Rewrite::This => Node::This,
         Rewrite::Computed { relation, .. } => Node::Computed(index.intern_relation(relation)),
         Rewrite::TupleToUserset { tupleset, computed, .. } => Node::TupleToUserset {
+            tupleset: index.intern_relation(tupleset),
+            computed: index.intern_relation(computed),
+        },
+        Rewrite::TupleToUsersetAll { tupleset, computed, .. } => Node::TupleToUsersetAll {
             tupleset: index.intern_relation(tupleset),
             computed: index.intern_relation(computed),
         },

@@ -86,6 +86,42 @@ impl Conditions {
     }
 }
 
+impl Conditions {
+    /// Like [`Conditions::evaluate`], but partial, as SpiceDB evaluates caveats: missing
+    /// parameters stay unbound, and `None` (conditional) is the answer when the expression
+    /// needs one of them; an expression that settles without them (`a || b` with `a` true)
+    /// gives its value.
+    pub(crate) fn evaluate_partial(
+        &self,
+        condition: &TupleCondition,
+        request: &Context,
+    ) -> Result<Option<bool>, EvalError> {
+        let name = &condition.name;
+        let error = |message: String| EvalError::Condition { name: name.clone(), message };
+        let Some(compiled) = self.by_name.get(name) else { return Ok(Some(false)) };
+        let program = compiled.program.as_ref().map_err(|e| error(e.clone()))?;
+        let base = base_context();
+        let mut scope = base.new_inner_scope();
+        let mut missing = false;
+        for (param, param_type) in &compiled.parameters {
+            match condition.context.get(param).or_else(|| request.get(param)) {
+                Some(value) => {
+                    let value = convert(value, param_type)
+                        .map_err(|e| error(format!("failed to convert context parameter '{param}': {e}")))?;
+                    scope.add_variable_from_value(param.as_str(), value);
+                }
+                None => missing = true,
+            }
+        }
+        match program.execute(&scope) {
+            Ok(Value::Bool(b)) => Ok(Some(b)),
+            Ok(other) => Err(error(format!("expected a bool result, got {}", other.type_of()))),
+            Err(_) if missing => Ok(None),
+            Err(e) => Err(error(e.to_string())),
+        }
+    }
+}
+
 impl CompiledCondition {
     fn compile(def: &ConditionDef) -> Self {
         let parameters = def.parameters.iter().map(|p| (p.name.clone(), p.type_name.clone())).collect();

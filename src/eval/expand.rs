@@ -94,13 +94,16 @@ impl Expander<'_, '_> {
             Node::Computed(computed) => {
                 ExpandNode::Leaf { name, leaf: ExpandLeaf::Computed(self.userset_text(*computed)) }
             }
-            Node::TupleToUserset { tupleset, computed } => ExpandNode::Leaf {
-                name,
-                leaf: ExpandLeaf::TupleToUserset {
-                    tupleset: self.userset_text(*tupleset),
-                    computed: self.parents(*tupleset, *computed)?,
-                },
-            },
+            // Expand shows an every-parent arrow by its parents, as it does an any-parent one.
+            Node::TupleToUserset { tupleset, computed } | Node::TupleToUsersetAll { tupleset, computed } => {
+                ExpandNode::Leaf {
+                    name,
+                    leaf: ExpandLeaf::TupleToUserset {
+                        tupleset: self.userset_text(*tupleset),
+                        computed: self.parents(*tupleset, *computed)?,
+                    },
+                }
+            }
             Node::Union(children) => ExpandNode::Union { name, nodes: self.nodes(children)? },
             Node::Intersection(children) => ExpandNode::Intersection { name, nodes: self.nodes(children)? },
             Node::Exclusion(base, subtract) => ExpandNode::Difference {

@@ -4,7 +4,8 @@
 //! of objects on which the user holds it: direct = reverse bitmap; `or`/`and`/`but not` = union,
 //! intersection, difference; `x from parent` = the children of every parent in `x`'s bitmap.
 //! `list_users(object, relation, filter)` computes the subjects of the filter's type that hold it.
-//! Recursive relations (nested groups, folder chains) are iterated to a fixed point. When a cycle
+//! Recursive relations (nested groups, folder chains) are iterated to a fixed point, except that a
+//! relation with an exact group closure (`Evaluator::group_closure`) expands through it instead. When a cycle
 //! runs through the subtracted side of an exclusion (not monotone), the set is computed without
 //! subtraction and each candidate is confirmed by `check`.
 //!
@@ -162,14 +163,23 @@ impl<'a> ObjectLister<'_, 'a> {
             Entered::Known(found) => return Ok(found),
             Entered::Compute(frame) => frame,
         };
+        // A recursive userset relation with a closure: the direct tuples but the `type#relation`
+        // edges, then every group those reach (the least fixed point of "direct ∪ edges upward").
+        let closure = self.evaluator.group_closure(object_type, relation, definition);
         let result = loop {
-            let mut result = self.rewrite(object_type, relation, definition, &definition.rewrite)?;
+            let mut result = match closure {
+                Some(_) => self.direct(object_type, relation, definition, false)?,
+                None => self.rewrite(object_type, relation, definition, &definition.rewrite)?,
+            };
             let user = self.user;
             if user.kind.relation != NO_RELATION
                 && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
                 && user.object != UNKNOWN
             {
                 result.insert(user.object);
+            }
+            if let Some(closure) = closure {
+                closure.expand(&mut result);
             }
             if self.state.settled(&mut frame, &result) {
                 break result;
@@ -187,9 +197,12 @@ impl<'a> ObjectLister<'_, 'a> {
         node: &Node,
     ) -> Result<RoaringBitmap, EvalError> {
         match node {
-            Node::This => self.direct(object_type, relation, definition),
+            Node::This => self.direct(object_type, relation, definition, true),
             Node::Computed(computed) => self.objects(object_type, *computed),
             Node::TupleToUserset { tupleset, computed } => self.tuple_to_userset(object_type, *tupleset, *computed),
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.tuple_to_userset_all(object_type, *tupleset, *computed)
+            }
             Node::Union(children) => {
                 let mut result = RoaringBitmap::new();
                 for child in children {
@@ -221,7 +234,6 @@ impl<'a> ObjectLister<'_, 'a> {
         }
     }
 
-    /// Objects whose direct tuples on `relation` name `subject`, keeping only tuples whose
     /// Objects whose direct tuples on (object type, relation) name `subject`, keeping only
     /// tuples whose condition holds.
     fn reverse(
@@ -232,7 +244,7 @@ impl<'a> ObjectLister<'_, 'a> {
         subject: SubjectKey,
     ) -> Result<Cow<'a, RoaringBitmap>, EvalError> {
         let mut objects = tuples.reverse(subject);
-        if tuples.has_conditions() {
+        if tuples.has_conditions() || self.evaluator.model.is_strict(object_type, relation) {
             let mut failing = RoaringBitmap::new();
             for object in objects.iter() {
                 if !self.evaluator.tuple_holds(object_type, relation, object, subject)? {
@@ -246,11 +258,14 @@ impl<'a> ObjectLister<'_, 'a> {
         Ok(objects)
     }
 
+    /// Objects whose direct tuples name the user; `with_own_edges: false` leaves out what the
+    /// relation's own `type#relation` edges add (the caller expands through the closure instead).
     fn direct(
         &mut self,
         object_type: TypeId,
         relation: RelationId,
         definition: &CompiledRelation,
+        with_own_edges: bool,
     ) -> Result<RoaringBitmap, EvalError> {
         let user = self.user;
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
@@ -269,6 +284,9 @@ impl<'a> ObjectLister<'_, 'a> {
             } else if admits.objects {
                 if kind == user.kind && user.object != UNKNOWN {
                     result |= &*self.reverse(tuples, object_type, relation, user)?;
+                }
+                if !with_own_edges && (kind.subject_type, kind.relation) == (object_type, relation) {
+                    continue;
                 }
                 let holders = self.objects(kind.subject_type, kind.relation)?;
                 result |= self.objects_naming(object_type, relation, kind, &holders)?;
@@ -314,6 +332,37 @@ impl<'a> ObjectLister<'_, 'a> {
         for kind in evaluator.model.parent_kinds(object_type, tupleset, computed) {
             let parents = self.objects(kind.subject_type, computed)?;
             result |= self.objects_naming(object_type, tupleset, kind, &parents)?;
+        }
+        Ok(result)
+    }
+
+    /// Objects some of whose parents grant, kept when every parent does.
+    fn tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        tupleset: RelationId,
+        computed: RelationId,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let evaluator = self.evaluator;
+        let mut granting = Vec::new();
+        for kind in evaluator.model.parent_kinds(object_type, tupleset, computed) {
+            granting.push((kind, self.objects(kind.subject_type, computed)?));
+        }
+        let candidates = self.tuple_to_userset(object_type, tupleset, computed)?;
+        let mut result = RoaringBitmap::new();
+        for object in candidates.iter() {
+            let mut every = true;
+            for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+                let grants = evaluator.tuple_holds(object_type, tupleset, object, parent)?
+                    && granting.iter().any(|(kind, set)| *kind == parent.kind && set.contains(parent.object));
+                if !grants {
+                    every = false;
+                    break;
+                }
+            }
+            if every {
+                result.insert(object);
+            }
         }
         Ok(result)
     }
@@ -464,6 +513,9 @@ impl UserLister<'_, '_> {
             Node::TupleToUserset { tupleset, computed } => {
                 self.tuple_to_userset(object_type, object, *tupleset, *computed, depth)
             }
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                self.tuple_to_userset_all(object_type, object, *tupleset, *computed, depth)
+            }
             Node::Union(children) => {
                 let mut result = UserSet::default();
                 for child in children {
@@ -557,5 +609,30 @@ impl UserLister<'_, '_> {
             result.union_with(&self.users(parent.kind.subject_type, parent.object, computed, depth + 1)?);
         }
         Ok(result)
+    }
+    /// Users every parent grants (none without a parent).
+    fn tuple_to_userset_all(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        tupleset: RelationId,
+        computed: RelationId,
+        depth: u32,
+    ) -> Result<UserSet, EvalError> {
+        let evaluator = self.evaluator;
+        let mut result: Option<UserSet> = None;
+        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
+            // A parent tuple whose condition fails is a parent that grants no one.
+            let set = if evaluator.tuple_holds(object_type, tupleset, object, parent)? {
+                self.users(parent.kind.subject_type, parent.object, computed, depth + 1)?
+            } else {
+                UserSet::default()
+            };
+            result = Some(match result {
+                Some(acc) => acc.intersect(&set),
+                None => set,
+            });
+        }
+        Ok(result.unwrap_or_default())
     }
 }

@@ -8,6 +8,14 @@
 //! - **tuple to userset** `define viewer: viewer from parent`: with `doc:1#parent@folder:x`,
 //!   whoever is `viewer` of `folder:x` is `viewer` of `doc:1`.
 //! - **union / intersection / exclusion** `a or b`, `a and b`, `a but not b`: set algebra on the above.
+//! - **every-parent arrow** (SpiceDB's `parent.all(viewer)`): with `doc:1#parent@folder:x` and
+//!   `doc:1#parent@folder:y`, whoever is `viewer` of both folders is `viewer` of `doc:1`; with no
+//!   parent, no one is. (Arrows follow a userset parent `folder:x#member` by its object, as SpiceDB's do.)
+//!
+//! A partial check (`check_partial`, SpiceDB's semantics) answers allowed, conditional or denied: a
+//! condition missing context makes its tuple conditional, and answers combine three-valued (union:
+//! allowed beats conditional beats denied; intersection and arrows: denied beats conditional; a
+//! conditional subtrahend makes the result conditional). `check` keeps OpenFGA's error instead.
 //!
 //! A userset as the checked user (`group:eng#member`) holds a relation when a tuple names it, or
 //! when it is the very object and relation asked about. A cycle on the current path resolves to
@@ -29,7 +37,7 @@ pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, View, WILDCARD};
+use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, View, WILDCARD};
 use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
@@ -88,6 +96,26 @@ impl<'a> Evaluator<'a> {
             })
     }
 
+    /// The group closure of a recursive userset relation, only where answering from it equals
+    /// the ordinary walk: the relation is exactly its direct tuples (rewrite `this`, so membership
+    /// passes up through `type#relation` edges and nothing else), the model admits those edges
+    /// unconditioned, and the view offers a closure (no conditions, no contextual tuples on it).
+    pub(crate) fn group_closure(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        definition: &compiled::CompiledRelation,
+    ) -> Option<&'a Closure> {
+        if !matches!(definition.rewrite, compiled::Node::This) {
+            return None;
+        }
+        let kind = SubjectKind { subject_type: object_type, relation };
+        if !definition.admits_tuple(kind, false, None) {
+            return None;
+        }
+        self.view.closure(object_type, relation)
+    }
+
     /// Whether the condition of tuple (object type, relation, object, subject) holds, with the
     /// request's context merged under the tuple's stored one.
     pub(crate) fn condition_holds(
@@ -105,7 +133,32 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// Whether the tuple (object type, relation, object, subject) counts, given its condition.
+    /// Whether the tuple (object type, relation, object, subject) fits the model's type
+    /// restrictions with its condition (or lack of one); `Ok(condition)` when it does.
+    fn fitting_condition(
+        &self,
+        object_type: TypeId,
+        relation: u32,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Option<&'a TupleCondition>, ()> {
+        let has_conditions = self.view.has_conditions(object_type, relation);
+        if !has_conditions && !self.model.is_strict(object_type, relation) {
+            return Ok(None);
+        }
+        let condition = if has_conditions { self.view.condition(object_type, relation, object, subject) } else { None };
+        let fits = self.model.relation(object_type, relation).is_some_and(|definition| {
+            definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
+        });
+        if fits {
+            Ok(condition)
+        } else {
+            Err(())
+        }
+    }
+
+    /// Whether the tuple (object type, relation, object, subject) counts: it fits the model's type
+    /// restrictions with its condition (or lack of one), and that condition holds.
     pub(crate) fn tuple_holds(
         &self,
         object_type: TypeId,
@@ -113,16 +166,31 @@ impl<'a> Evaluator<'a> {
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
-        if !self.view.has_conditions(object_type, relation) {
-            return Ok(true);
+        match self.fitting_condition(object_type, relation, object, subject) {
+            Err(()) => Ok(false),
+            Ok(None) => Ok(true),
+            Ok(Some(condition)) => self.condition_holds(object_type, relation, object, subject, condition),
         }
-        match self.view.condition(object_type, relation, object, subject) {
-            Some(condition) => self.condition_holds(object_type, relation, object, subject, condition),
-            None => Ok(true),
+    }
+
+    /// Like [`Evaluator::tuple_holds`], but `None` (conditional) when the condition lacks
+    /// context parameters it needs, instead of an error.
+    pub(crate) fn tuple_holds_partial(
+        &self,
+        object_type: TypeId,
+        relation: u32,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Option<bool>, EvalError> {
+        match self.fitting_condition(object_type, relation, object, subject) {
+            Err(()) => Ok(Some(false)),
+            Ok(None) => Ok(Some(true)),
+            Ok(Some(condition)) => self.model.conditions.evaluate_partial(condition, self.context),
         }
     }
 }
 
-pub(crate) use check::{check, check_many};
+pub use check::Permissionship;
+pub(crate) use check::{check, check_many, check_partial};
 pub(crate) use expand::expand;
 pub(crate) use lookup::{list_objects, list_users, UserFilter};

@@ -5,14 +5,17 @@
 //! per subject kind) and a reverse map (subject → bitmap of objects). The reverse map of a
 //! tupleset relation (`parent`) is what `x from parent` lookups walk from parents to children.
 //! A [`View`] layers a request's contextual tuples over the stored ones without copying.
+//! For recursive userset relations (groups in groups) it also keeps a [`Closure`] (`closure.rs`).
 //!
 //! **Invariant:** the index is a pure function of the tuple set: `Index::build(tuples)` equals
 //! the index reached by inserting and removing the same tuples one by one (ids aside).
 //! Must not import `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
+mod closure;
 mod interner;
 
 use crate::tuple::{Subject, Tuple, TupleCondition};
+pub(crate) use closure::Closure;
 use interner::Interner;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -109,6 +112,8 @@ pub(crate) struct Index {
     relations: Interner,
     objects: FxHashMap<TypeId, Interner>,
     tables: FxHashMap<(TypeId, RelationId), Table>,
+    /// Group closures of the stored tuples, per (type, relation) with `type#relation` edges.
+    closures: FxHashMap<(TypeId, RelationId), Closure>,
     len: usize,
 }
 
@@ -220,7 +225,24 @@ impl Index {
         if added {
             self.len += 1;
         }
+        if base.is_none() {
+            self.update_closure(ids);
+        }
         added
+    }
+
+    /// Keeps the group closure of (object type, relation) current after a change to `ids`.
+    fn update_closure(&mut self, ids: TupleIds) {
+        let key = (ids.object_type, ids.relation);
+        if ids.subject.kind != (SubjectKind { subject_type: ids.object_type, relation: ids.relation }) {
+            return;
+        }
+        let Some(table) = self.tables.get(&key) else { return };
+        let closure = self.closures.entry(key).or_default();
+        closure.edge_changed(table, ids.subject.kind, ids.subject.object, ids.object);
+        if closure.is_empty() {
+            self.closures.remove(&key);
+        }
     }
 
     /// Removes a tuple; true if it was present.
@@ -230,6 +252,7 @@ impl Index {
         let removed = table.remove(ids.object, ids.subject);
         if removed {
             self.len -= 1;
+            self.update_closure(ids);
         }
         removed
     }
@@ -428,6 +451,21 @@ impl<'a> View<'a> {
         let (base, overlay) = self.tables(object_type, relation);
         let find = |table: Option<&'a Table>| table.and_then(|t| t.conditions.get(&(object, subject)));
         find(overlay).or_else(|| find(base))
+    }
+
+    /// The group closure of (object type, relation), only when it answers exactly for this view:
+    /// the relation has `type#relation` edges, every stored tuple of it counts for every request
+    /// (no conditions), and no contextual tuple touches it.
+    pub(crate) fn closure(&self, object_type: TypeId, relation: RelationId) -> Option<&'a Closure> {
+        let key = (object_type, relation);
+        if self.overlay.is_some_and(|o| o.tables.contains_key(&key)) {
+            return None;
+        }
+        let table = self.base.tables.get(&key)?;
+        if !closure::all_tuples_count(table) {
+            return None;
+        }
+        self.base.closures.get(&key)
     }
 
     /// True if any tuple of (object type, relation) carries a condition.

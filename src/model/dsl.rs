@@ -32,6 +32,10 @@ pub(super) struct SourceMap {
     pub(super) restrictions: Vec<Vec<Vec<RestrictionSpan>>>,
     /// True when the text had a `module` header instead of `model`.
     pub(super) module: bool,
+    /// The name after `module`, for modular files.
+    pub(super) module_name: Option<String>,
+    /// Indexes into `Model::types` of the `extend type` blocks.
+    pub(super) extended: Vec<usize>,
 }
 
 impl SourceMap {
@@ -197,8 +201,9 @@ impl Parser {
         if self.cur.ws() == 0 || matches!(self.cur.peek(), Some('\n' | '\r') | None) {
             return Err(self.missing_module_name());
         }
-        self.name("IDENTIFIER")?;
+        let (name, _) = self.name("IDENTIFIER")?;
         self.source.module = true;
+        self.source.module_name = Some(name);
         self.end_of_line()
     }
 
@@ -234,6 +239,7 @@ impl Parser {
                 self.errors.push(syntax_error(msg, span, name.clone()));
             }
             self.extended.push(name);
+            self.source.extended.push(before);
         }
         Ok(())
     }
@@ -421,7 +427,7 @@ impl Parser {
             return Err(self.empty_restriction());
         }
         let (type_name, type_span) = self.name(&format!("{{{IDENTIFIERS}}}"))?;
-        let mut r = TypeRestriction { type_name, relation: None, wildcard: false, condition: None };
+        let mut r = TypeRestriction { type_name, relation: None, wildcard: false, condition: None, expiration: false };
         if self.cur.eat(":") {
             if !self.cur.eat("*") {
                 return Err(self.cur.expected("'*'"));

@@ -118,8 +118,8 @@ pub struct JsonTypeDefinition {
 /// `metadata` of a type definition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JsonTypeMetadata {
-    /// Per-relation metadata.
-    #[serde(default)]
+    /// Per-relation metadata (left out when empty, as for a modular type without relations).
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
     pub relations: OrderedMap<JsonRelationMetadata>,
     /// The module the type came from (modular models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +166,9 @@ pub struct JsonRelationReference {
     /// The condition name (`user with cond`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// Writ's extension for SpiceDB's `with expiration` (written only when true).
+    #[serde(default, rename = "writExpiration", skip_serializing_if = "std::ops::Not::not")]
+    pub expiration: bool,
 }
 
 /// The empty object `{}` (`this`, `wildcard`).
@@ -184,6 +187,9 @@ pub struct JsonUserset {
     /// `computed from tupleset`.
     #[serde(default, rename = "tupleToUserset", alias = "tuple_to_userset", skip_serializing_if = "Option::is_none")]
     pub tuple_to_userset: Option<JsonTupleToUserset>,
+    /// Writ's extension for SpiceDB's `tupleset.all(computed)` (every parent must grant).
+    #[serde(default, rename = "writTupleToUsersetAll", skip_serializing_if = "Option::is_none")]
+    pub tuple_to_userset_all: Option<JsonTupleToUserset>,
     /// `a or b`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub union: Option<JsonUsersets>,
@@ -319,6 +325,7 @@ fn restriction_from_json(r: &JsonRelationReference) -> TypeRestriction {
         relation: r.relation.clone().filter(|s| !s.is_empty()),
         wildcard: r.wildcard.is_some(),
         condition: r.condition.clone().filter(|s| !s.is_empty()),
+        expiration: r.expiration,
     }
 }
 
@@ -330,6 +337,12 @@ fn rewrite_from_json(u: &JsonUserset, type_name: &str, relation: &str, errors: &
         Rewrite::Computed { relation: c.relation.clone(), span: Span::default() }
     } else if let Some(t) = &u.tuple_to_userset {
         Rewrite::TupleToUserset {
+            tupleset: t.tupleset.relation.clone(),
+            computed: t.computed_userset.relation.clone(),
+            span: Span::default(),
+        }
+    } else if let Some(t) = &u.tuple_to_userset_all {
+        Rewrite::TupleToUsersetAll {
             tupleset: t.tupleset.relation.clone(),
             computed: t.computed_userset.relation.clone(),
             span: Span::default(),
@@ -454,6 +467,7 @@ fn restriction_to_json(r: &TypeRestriction) -> JsonRelationReference {
         relation: r.relation.clone(),
         wildcard: r.wildcard.then_some(JsonEmpty {}),
         condition: r.condition.clone(),
+        expiration: r.expiration,
     }
 }
 
@@ -468,6 +482,10 @@ fn rewrite_to_json(rw: &Rewrite) -> JsonUserset {
         Rewrite::Computed { relation, .. } => u.computed_userset = Some(relation_ref(relation)),
         Rewrite::TupleToUserset { tupleset, computed, .. } => {
             u.tuple_to_userset =
+                Some(JsonTupleToUserset { tupleset: relation_ref(tupleset), computed_userset: relation_ref(computed) });
+        }
+        Rewrite::TupleToUsersetAll { tupleset, computed, .. } => {
+            u.tuple_to_userset_all =
                 Some(JsonTupleToUserset { tupleset: relation_ref(tupleset), computed_userset: relation_ref(computed) });
         }
         Rewrite::Union(c) => u.union = Some(JsonUsersets { child: c.iter().map(rewrite_to_json).collect() }),

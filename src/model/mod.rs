@@ -1,8 +1,9 @@
-//! Authorization models: OpenFGA's DSL (schema 1.1) and JSON, read into one typed [`Model`] and
-//! printed back as either.
+//! Authorization models: OpenFGA's DSL (schema 1.1, and 1.2 modular models) and JSON, read into
+//! one typed [`Model`] and printed back as either.
 //!
 //! What it owns: the model types below (the rewrite IR that `eval` walks), the DSL parser
-//! (`dsl.rs`), the JSON form (`json.rs`), semantic validation (`validate.rs`) and printing.
+//! (`dsl.rs`), the JSON form (`json.rs`), semantic validation (`validate.rs`), printing, modular
+//! models (`module.rs`) and their `fga.mod` manifests (`fgamod.rs`).
 //! Invariant: a `Model` returned by [`Model::parse_dsl`] or [`Model::from_json`] has passed
 //! validation: every type, relation and condition it names exists, and every tupleset relation
 //! is direct-only. Errors are gathered (never just the first) with line:column where text exists.
@@ -10,17 +11,22 @@
 
 mod dsl;
 mod error;
+mod fgamod;
 mod json;
 mod lexer;
+mod module;
 mod print;
 mod validate;
+mod zed;
 
 pub use error::{SchemaError, SchemaErrorKind, Span};
+pub use fgamod::{parse_fga_mod, ModFileError, ModManifest, ModProperty, ModRange};
 pub use json::{
     JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation, JsonParamType,
     JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset, JsonTypeDefinition,
     JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
 };
+pub use module::{combine as combine_modules, ModularModel, ModuleError, ModuleFile, SourceOrigin};
 
 /// A checked authorization model.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +74,8 @@ pub struct TypeRestriction {
     pub wildcard: bool,
     /// `Some("cond")` for `user with cond`.
     pub condition: Option<String>,
+    /// True for SpiceDB's `user with expiration`: tuples of this kind may carry an expiry.
+    pub expiration: bool,
 }
 
 /// DSL form: `user`, `user:*`, `group#member`, `user with cond`.
@@ -103,6 +111,16 @@ pub enum Rewrite {
         /// The relation on this object whose subjects are the parents (`parent`).
         tupleset: String,
         /// The relation evaluated on each parent (`viewer`).
+        computed: String,
+        /// Where the expression is in the source.
+        span: Span,
+    },
+    /// SpiceDB's `tupleset.all(computed)`: the subject must hold `computed` on every parent
+    /// the tupleset names (and there must be at least one). No OpenFGA DSL form.
+    TupleToUsersetAll {
+        /// The relation on this object whose subjects are the parents.
+        tupleset: String,
+        /// The relation evaluated on each parent.
         computed: String,
         /// Where the expression is in the source.
         span: Span,
@@ -175,6 +193,18 @@ impl Model {
         let (model, source) = dsl::parse(text)?;
         validate::validate(&model, Some(&source))?;
         Ok(model)
+    }
+
+    /// Parses SpiceDB schema text (`.zed`) and checks it with SpiceDB's rules; every problem
+    /// found is returned, with line:column.
+    pub fn parse_zed(text: &str) -> Result<Model, Vec<SchemaError>> {
+        zed::parse(text)
+    }
+
+    /// True when `text` looks like SpiceDB schema (`definition`, `caveat` or `use` first) rather
+    /// than OpenFGA DSL (`model`, `type`, `condition`, `module`).
+    pub fn looks_like_zed(text: &str) -> bool {
+        zed::looks_like_zed(text)
     }
 
     /// Parses OpenFGA DSL text without semantic validation (grammar errors only), as OpenFGA's

@@ -31,7 +31,7 @@ pub(super) fn to_dsl(model: &Model) -> String {
     try_to_dsl(model).unwrap_or_else(|e| format!("# {e}\n"))
 }
 
-fn type_block(t: &TypeDef) -> Result<String, SchemaError> {
+pub(super) fn type_block(t: &TypeDef) -> Result<String, SchemaError> {
     let mut out = format!("type {}\n", t.name);
     if t.relations.is_empty() {
         return Ok(out);
@@ -62,6 +62,7 @@ fn expression(rw: &Rewrite, rel: &RelationDef, allow_this: bool, top: bool) -> R
         Rewrite::This => return Err(()),
         Rewrite::Computed { relation, .. } => return Ok(relation.clone()),
         Rewrite::TupleToUserset { tupleset, computed, .. } => return Ok(format!("{computed} from {tupleset}")),
+        Rewrite::TupleToUsersetAll { .. } => return Err(()),
         Rewrite::Union(children) => operands(children, rel, allow_this, " or ")?,
         Rewrite::Intersection(children) => operands(children, rel, allow_this, " and ")?,
         Rewrite::Exclusion { base, subtract } => format!(
@@ -87,7 +88,7 @@ fn direct(restrictions: &[TypeRestriction]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-fn condition_block(c: &ConditionDef) -> String {
+pub(super) fn condition_block(c: &ConditionDef) -> String {
     let mut sorted: Vec<_> = c.parameters.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let params: Vec<String> = sorted.iter().map(|p| format!("{}: {}", p.name, param_type(&p.type_name))).collect();

@@ -16,20 +16,40 @@ const RELATION_RULE: &str = r"^[^:#@\*\s]{1,50}$";
 
 type Visited = HashSet<(String, String)>;
 
+/// Which part of the model an error is about (modular models map it to a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// The model as a whole (schema version).
+    Model,
+    /// Type `i`.
+    Type(usize),
+    /// Relation `j` of type `i`.
+    Relation(usize, usize),
+    /// Condition `k`.
+    Condition(usize),
+}
+
 struct Validator<'a> {
     model: &'a Model,
     source: Option<&'a SourceMap>,
     errors: Vec<SchemaError>,
+    at: Origin,
+    origins: Vec<Origin>,
 }
 
 /// Validates `model`; `source` gives the DSL spans when the model came from text.
 pub(super) fn validate(model: &Model, source: Option<&SourceMap>) -> Result<(), Vec<SchemaError>> {
-    let mut v = Validator { model, source, errors: Vec::new() };
+    validate_located(model, source).map_err(|errors| errors.into_iter().map(|(e, _)| e).collect())
+}
+
+/// As [`validate`], with the part of the model each error is about.
+pub(super) fn validate_located(model: &Model, source: Option<&SourceMap>) -> Result<(), Vec<(SchemaError, Origin)>> {
+    let mut v = Validator { model, source, errors: Vec::new(), at: Origin::Model, origins: Vec::new() };
     v.run();
     if v.errors.is_empty() {
         Ok(())
     } else {
-        Err(v.errors)
+        Err(v.errors.into_iter().zip(v.origins).collect())
     }
 }
 
@@ -76,10 +96,12 @@ impl<'a> Validator<'a> {
             span: self.source.map(|_| span),
             symbol: Some(symbol.to_string()),
         });
+        self.origins.push(self.at);
     }
 
     fn names(&mut self) {
-        for t in &self.model.types {
+        for (i, t) in self.model.types.iter().enumerate() {
+            self.at = Origin::Type(i);
             if t.name == "self" || t.name == "this" {
                 self.push("a type cannot be named 'self' or 'this'.".into(), t.span, &t.name, "reserved-type-keywords");
             }
@@ -87,13 +109,14 @@ impl<'a> Validator<'a> {
                 let msg = format!("type '{}' does not match naming rule: '{TYPE_RULE}'.", t.name);
                 self.push(msg, t.span, &t.name, "invalid-name");
             }
-            self.relation_names(t);
+            self.relation_names(i, t);
         }
     }
 
-    fn relation_names(&mut self, t: &TypeDef) {
+    fn relation_names(&mut self, i: usize, t: &TypeDef) {
         let mut seen: HashSet<&str> = HashSet::new();
-        for r in &t.relations {
+        for (j, r) in t.relations.iter().enumerate() {
+            self.at = Origin::Relation(i, j);
             if r.name == "self" || r.name == "this" {
                 let msg = "a relation cannot be named 'self' or 'this'.".to_string();
                 self.push(msg, r.span, &r.name, "reserved-relation-keywords");
@@ -112,6 +135,7 @@ impl<'a> Validator<'a> {
 
     /// False when validation cannot go on (no or unsupported schema version).
     fn schema_version(&mut self) -> bool {
+        self.at = Origin::Model;
         let version = self.model.schema_version.as_str();
         if version.is_empty() {
             self.push("schema version required".into(), Span::default(), "", "schema-version-required");
@@ -130,6 +154,7 @@ impl<'a> Validator<'a> {
     fn references(&mut self) {
         for (i, t) in self.model.types.iter().enumerate() {
             for (j, r) in t.relations.iter().enumerate() {
+                self.at = Origin::Relation(i, j);
                 self.relation_references(i, t, j, r);
             }
         }
@@ -144,7 +169,8 @@ impl<'a> Validator<'a> {
                 Rewrite::Exclusion { base, subtract } => queue.extend([&**base, &**subtract]),
                 Rewrite::This => self.direct_references(i, j, r),
                 Rewrite::Computed { relation, span } => self.computed_reference(t, relation, *span),
-                Rewrite::TupleToUserset { tupleset, computed, span } => {
+                Rewrite::TupleToUserset { tupleset, computed, span }
+                | Rewrite::TupleToUsersetAll { tupleset, computed, span } => {
                     self.tupleset_reference(t, tupleset, computed, *span);
                 }
             }
@@ -214,11 +240,13 @@ impl<'a> Validator<'a> {
     fn duplicates(&mut self) {
         let mut seen: HashSet<&str> = HashSet::new();
         for (i, t) in self.model.types.iter().enumerate() {
+            self.at = Origin::Type(i);
             if !seen.insert(&t.name) {
                 let first = self.model.type_def(&t.name).map_or(t.span, |f| f.span);
                 self.push(format!("the type `{}` is a duplicate.", t.name), first, &t.name, "duplicated-error");
             }
             for (j, r) in t.relations.iter().enumerate() {
+                self.at = Origin::Relation(i, j);
                 self.duplicate_restrictions(i, j, r);
                 self.duplicate_partials(r);
             }
@@ -258,8 +286,9 @@ impl<'a> Validator<'a> {
     // ---- entry points -----------------------------------------------------------------------
 
     fn entry_points(&mut self) {
-        for t in &self.model.types {
-            for r in &t.relations {
+        for (i, t) in self.model.types.iter().enumerate() {
+            for (j, r) in t.relations.iter().enumerate() {
+                self.at = Origin::Relation(i, j);
                 let (entry, looped) = self.has_entry(&t.name, &r.name, &r.rewrite, &Visited::new());
                 if entry {
                     continue;
@@ -289,7 +318,8 @@ impl<'a> Validator<'a> {
                 }
                 self.has_entry(type_name, target, &t.rewrite, &visited)
             }
-            Rewrite::TupleToUserset { tupleset, computed, .. } => {
+            Rewrite::TupleToUserset { tupleset, computed, .. }
+            | Rewrite::TupleToUsersetAll { tupleset, computed, .. } => {
                 self.tupleset_entry(type_name, tupleset, computed, &visited)
             }
             Rewrite::Union(children) => {
@@ -371,7 +401,8 @@ impl<'a> Validator<'a> {
             .flat_map(|r| r.directly_related.iter())
             .filter_map(|r| r.condition.as_deref())
             .collect();
-        for c in &self.model.conditions {
+        for (k, c) in self.model.conditions.iter().enumerate() {
+            self.at = Origin::Condition(k);
             if !used.contains(c.name.as_str()) {
                 let msg = format!("`{}` condition is not used in the model.", c.name);
                 self.push(msg, c.span, &c.name, "condition-not-used");

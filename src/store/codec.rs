@@ -9,10 +9,13 @@
 //! |------------|-------------------------------------------------------------|-----------------------|
 //! | store      | `0x01` store                                                | v1 JSON record        |
 //! | revision   | `0x02` store                                                | v1 u64 BE             |
-//! | tuple      | `0x03` store, object type, object id, relation, user string | v1 JSON cond + expiry |
+//! | tuple      | `0x03` store, object type, object id, relation, user string | v1 JSON cond, expiry, write time |
 //! | changelog  | `0x04` store, revision u64 BE, seq u32 BE                   | v1 JSON entry         |
 //! | model      | `0x05` store, append index u64 BE                           | v1 JSON id + text     |
 //! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
+//!
+//! Tuple values gained `written_at_ms` (the write's timestamp) without a version bump: the field is
+//! optional, so values written by older builds still decode (with no write time).
 //!
 //! Invariant: every value starts with a version byte; `decode_*(encode_*(x)) == x`; decoding
 //! never panics — bad bytes become [`StoreError::Corrupt`].
@@ -251,6 +254,8 @@ struct WireTupleValue {
     condition: Option<WireCondition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    written_at_ms: Option<i64>,
 }
 
 fn wire_condition(t: &Tuple) -> Option<WireCondition> {
@@ -265,9 +270,20 @@ fn subject(what: &str, s: &str) -> Result<Subject, StoreError> {
     s.parse().map_err(|e| corrupt(what, e))
 }
 
-/// Encodes the value of a tuple key: its condition and expiry.
-pub(crate) fn encode_tuple_value(t: &StoredTuple) -> Result<Vec<u8>, StoreError> {
-    versioned("tuple", &WireTupleValue { condition: wire_condition(&t.tuple), expires_at_ms: t.expires_at_ms })
+/// Encodes the value of a tuple key: its condition, expiry and the time it was written.
+pub(crate) fn encode_tuple_value(t: &StoredTuple, written_at_ms: i64) -> Result<Vec<u8>, StoreError> {
+    let value = WireTupleValue {
+        condition: wire_condition(&t.tuple),
+        expires_at_ms: t.expires_at_ms,
+        written_at_ms: Some(written_at_ms),
+    };
+    versioned("tuple", &value)
+}
+
+/// The write time in a tuple value; `None` for values written before times were recorded.
+pub(crate) fn decode_tuple_written_at(value: &[u8]) -> Result<Option<i64>, StoreError> {
+    let v: WireTupleValue = from_json("tuple", value)?;
+    Ok(v.written_at_ms)
 }
 
 /// Decodes a tuple from its key (without the store prefix) and value.
@@ -409,8 +425,20 @@ mod tests {
         t.tuple.condition = Some(TupleCondition { name: "in_range".into(), context });
         t.expires_at_ms = Some(42);
         let key = tuple_key("s", &t.tuple);
-        let value = encode_tuple_value(&t).unwrap();
+        let value = encode_tuple_value(&t, 1_700_000_000_000).unwrap();
         assert_eq!(decode_tuple(&key[prefix(TUPLE, "s").len()..], &value).unwrap(), t);
+        assert_eq!(decode_tuple_written_at(&value).unwrap(), Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn tuple_values_from_before_write_times_still_decode() {
+        let old = b"\x01{\"expires_at_ms\":42}";
+        let mut r = Vec::new();
+        for s in ["doc", "1", "viewer", "user:anne"] {
+            push_str(&mut r, s);
+        }
+        assert_eq!(decode_tuple(&r, old).unwrap().expires_at_ms, Some(42));
+        assert_eq!(decode_tuple_written_at(old).unwrap(), None);
     }
 
     #[test]

@@ -24,7 +24,8 @@ fn tuple_key(t: &Tuple) -> TupleKey {
 struct StoreData {
     record: StoreRecord,
     revision: u64,
-    tuples: BTreeMap<TupleKey, StoredTuple>,
+    /// Each current tuple with the timestamp of the write that stored it.
+    tuples: BTreeMap<TupleKey, (StoredTuple, i64)>,
     changes: Vec<ChangeRecord>,
     models: Vec<(String, String)>,
     assertions: HashMap<String, String>,
@@ -130,7 +131,7 @@ impl TupleStore for MemoryStore {
                 d.tuples.remove(&tuple_key(&t.tuple));
             }
             for t in writes {
-                d.tuples.insert(tuple_key(&t.tuple), t.clone());
+                d.tuples.insert(tuple_key(&t.tuple), (t.clone(), timestamp_ms));
             }
             d.changes.extend(changes);
             d.revision = revision;
@@ -139,7 +140,11 @@ impl TupleStore for MemoryStore {
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
-        self.read(store_id, |d| d.tuples.values().cloned().collect())
+        self.read(store_id, |d| d.tuples.values().map(|(t, _)| t.clone()).collect())
+    }
+
+    fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
+        self.read(store_id, |d| tuples.iter().map(|t| d.tuples.get(&tuple_key(t)).map(|(_, at)| *at)).collect())
     }
 
     fn revision(&self, store_id: &str) -> Result<u64, StoreError> {

@@ -8,6 +8,8 @@
 //! - Each write appends one changelog entry per tuple (deletes first, then writes) at cursors
 //!   `(revision, 0..n)`; the changelog is append-only and ordered by cursor.
 //! - A deleted store is gone from every read: its record, tuples, changelog, models and assertions.
+//! - Every current tuple remembers the timestamp of the write that stored it (see
+//!   [`TupleStore::written_at`]); rewriting a tuple in a later write moves its time forward.
 //! - The store never interprets its inputs: model and assertion JSON are opaque text, conditions
 //!   and expiry times are stored and returned as given (the engine evaluates them).
 //!
@@ -132,6 +134,11 @@ pub trait TupleStore: Send + Sync {
     /// Every current tuple of a store (used to rebuild the in-memory index on start), ordered by
     /// (object type, object id, relation, user string). Expired tuples are included.
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError>;
+
+    /// When each of `tuples` was last written, milliseconds since the Unix epoch, in input order:
+    /// `None` for a tuple the store does not hold, or one written before write times were
+    /// recorded (data from an older Writ). Only identity counts, not condition or expiry.
+    fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError>;
 
     /// Current revision of a store (0 before any write).
     fn revision(&self, store_id: &str) -> Result<u64, StoreError>;

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 
 use super::codec;
 use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::tuple::Tuple;
 
 /// A [`TupleStore`] persisted in a sled database.
 pub struct SledStore {
@@ -196,7 +197,7 @@ impl TupleStore for SledStore {
             let key = codec::tuple_key(store_id, &t.tuple);
             match operation {
                 ChangeOperation::Delete => batch.remove(key),
-                ChangeOperation::Write => batch.insert(key, codec::encode_tuple_value(t)?),
+                ChangeOperation::Write => batch.insert(key, codec::encode_tuple_value(t, timestamp_ms)?),
             }
             batch.insert(
                 codec::change_key(store_id, ChangeCursor { revision, seq }),
@@ -216,6 +217,18 @@ impl TupleStore for SledStore {
         for kv in self.db.scan_prefix(&prefix) {
             let (k, v) = kv?;
             out.push(codec::decode_tuple(k.get(prefix.len()..).unwrap_or_default(), &v)?);
+        }
+        Ok(out)
+    }
+
+    fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
+        self.require(store_id)?;
+        let mut out = Vec::with_capacity(tuples.len());
+        for tuple in tuples {
+            out.push(match self.db.get(codec::tuple_key(store_id, tuple))? {
+                Some(value) => codec::decode_tuple_written_at(&value)?,
+                None => None,
+            });
         }
         Ok(out)
     }
