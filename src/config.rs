@@ -36,6 +36,12 @@ pub struct Args {
     /// Most checks in one batch-check request.
     #[arg(long, env = "WRIT_MAX_BATCH_CHECK", default_value_t = 50)]
     pub max_batch_check: usize,
+    /// Most candidate ids in one `writ/filter` request (and objects in one audience check).
+    #[arg(long, env = "WRIT_MAX_FILTER_IDS", default_value_t = 10_000)]
+    pub max_filter_ids: usize,
+    /// Most principals in one OBO chain (and members in one audience).
+    #[arg(long, env = "WRIT_MAX_PRINCIPALS", default_value_t = 100)]
+    pub max_principals: usize,
     /// Authentication: `none` (local use only) or `preshared` (`Authorization: Bearer <key>`).
     #[arg(long, env = "WRIT_AUTH", default_value = "none")]
     pub auth: String,
@@ -159,6 +165,8 @@ impl Config {
             ("max-body-bytes", args.max_body_bytes),
             ("max-batch-check", args.max_batch_check),
             ("decision-log-max-count", args.decision_log_max_count),
+            ("max-filter-ids", args.max_filter_ids),
+            ("max-principals", args.max_principals),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -190,7 +198,12 @@ impl Config {
                 max_tuples_per_write: args.max_tuples_per_write,
                 decision_log,
             },
-            api: ApiOptions { max_body_bytes: args.max_body_bytes, max_batch_check: args.max_batch_check },
+            api: ApiOptions {
+                max_body_bytes: args.max_body_bytes,
+                max_batch_check: args.max_batch_check,
+                max_filter_ids: args.max_filter_ids,
+                max_principals: args.max_principals,
+            },
             auth,
             revision_wait: Duration::from_millis(args.revision_wait_ms),
             authzen_store: args.authzen_store.filter(|id| !id.is_empty()),

@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+mod agent;
 mod decisions;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
@@ -22,6 +23,10 @@ pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
 /// The decision log's records and query, re-exported from `store` for the same reason.
 pub use crate::store::{DecisionCursor, DecisionFilter, DecisionRecord};
+pub use agent::{
+    AudienceCheckRequest, AudienceResult, Denial, DenialKind, FilterAnswer, FilterRequest, FilterStrategy,
+    OboCheckRequest, OboDecision, DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+};
 use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
 

@@ -14,6 +14,8 @@ use writ::{Engine, Model};
 const MODEL: &str = "model
   schema 1.1
 type user
+  relations
+    define delegate: [agent]
 type agent
 type group
   relations
@@ -316,6 +318,12 @@ async fn authzen_evaluates_searches_and_requires_the_agent_too() {
     assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(deny)).await.1, json!({"decision": false}));
     let mut with_agent = allow.clone();
     with_agent["context"] = json!({"agent": {"type": "agent", "id": "planner"}});
+    // The MCP profile is an OBO check: the agent may act only once anne delegated to it.
+    let (status, body) = call(&app, "POST", &format!("{base}/evaluation"), Some(with_agent.clone())).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"decision": false})));
+    let delegation =
+        json!({"writes": {"tuple_keys": [{"user": "agent:planner", "relation": "delegate", "object": "user:anne"}]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store_id}/write"), Some(delegation)).await.0, StatusCode::OK);
     assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(with_agent)).await.1["decision"], true);
     let mut rogue = allow.clone();
     rogue["context"] = json!({"agent": {"type": "agent", "id": "rogue"}});
@@ -425,7 +433,10 @@ async fn bad_input_gets_4xx_codes_never_5xx() {
 
 #[tokio::test]
 async fn limits_answer_413_and_batch_check_too_large() {
-    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 64, max_batch_check: 1 });
+    let app = router_with(
+        Arc::new(Engine::in_memory()),
+        ApiOptions { max_body_bytes: 64, max_batch_check: 1, ..ApiOptions::default() },
+    );
     let big = json!({"name": "x".repeat(200)});
     let (status, body) = call(&app, "POST", "/stores", Some(big)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
@@ -436,7 +447,10 @@ async fn limits_answer_413_and_batch_check_too_large() {
     let (status, _) = call(&app, "POST", &format!("/stores/{id}/batch-check"), Some(batch)).await;
     // Over 64 bytes as well, so the body limit answers first.
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 1 << 20, max_batch_check: 1 });
+    let app = router_with(
+        Arc::new(Engine::in_memory()),
+        ApiOptions { max_body_bytes: 1 << 20, max_batch_check: 1, ..ApiOptions::default() },
+    );
     let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "s"}))).await;
     let id = store["id"].as_str().unwrap();
     let check = json!({"tuple_key": {"user": "u:a", "relation": "r", "object": "d:1"}, "correlation_id": "1"});

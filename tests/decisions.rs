@@ -18,6 +18,8 @@ use writ::{Engine, EngineConfig, Model, Tuple};
 const MODEL: &str = "model
   schema 1.1
 type user
+  relations
+    define delegate: [agent]
 type agent
 type document
   relations
@@ -140,6 +142,49 @@ async fn batch_check_items_and_authzen_evaluations_are_recorded() {
         (listed[2]["principals"].clone(), listed[2]["audit"].clone()),
         (json!(["user:anne"]), json!({"task": "batch"}))
     );
+}
+
+#[tokio::test]
+async fn agent_endpoints_are_recorded() {
+    let time = Arc::new(AtomicI64::new(T0));
+    let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), config(DecisionLogMode::All), &time);
+    let app = writ::api::router(engine);
+    // anne and the bot both view document:1, but anne never delegated to the bot.
+    let obo = json!({"principals": ["user:anne", "agent:bot"], "relation": "viewer", "object": "document:1",
+        "audit": {"tool": "search"}});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/writ/obo-check"), Some(obo)).await;
+    assert_eq!((status, &body["allowed"]), (StatusCode::OK, &json!(false)), "{body}");
+    let audience = json!({"audience": ["user:anne", "user:zed"], "relation": "viewer",
+        "objects": ["document:1", "document:2"]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/writ/audience-check"), Some(audience)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let filter = json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document",
+        "ids": ["1", "2", "3"]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/writ/filter"), Some(filter)).await;
+    assert_eq!((status, &body["allowed_ids"]), (StatusCode::OK, &json!(["1"])), "{body}");
+
+    let listed = decisions(&app, &store, "").await["decisions"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 4, "one OBO, two audience objects, one filter call: {listed:?}");
+    // Newest first: the filter, the audience objects in reverse, the OBO check.
+    let filter = &listed[0];
+    assert_eq!((filter["object"].as_str(), filter["allowed"].as_bool()), (Some("document:"), Some(false)));
+    assert_eq!(
+        (filter["denied_by"]["kind"].as_str(), filter["denied_by"]["hidden"].as_u64()),
+        (Some("filtered"), Some(2))
+    );
+    assert_eq!(listed[1]["object"], "document:2");
+    assert_eq!(listed[1]["denied_by"]["subjects"], json!(["user:anne", "user:zed"]));
+    assert_eq!(listed[2]["object"], "document:1");
+    assert_eq!(listed[2]["principals"], json!(["user:anne", "user:zed"]));
+    assert_eq!(listed[2]["denied_by"]["subjects"], json!(["user:zed"]));
+    let obo = &listed[3];
+    assert_eq!(obo["principals"], json!(["user:anne", "agent:bot"]));
+    assert_eq!(
+        (obo["denied_by"]["kind"].as_str(), obo["denied_by"]["subject"].as_str()),
+        (Some("delegation"), Some("agent:bot"))
+    );
+    assert_eq!(obo["audit"], json!({"tool": "search"}));
+    assert_eq!(obo["request_id"], "req-1");
 }
 
 /// Records one decision per (principal, object, allowed, time) through the engine.

@@ -5,16 +5,18 @@
 //!
 //! Mapping: `subject{type,id}` → user `type:id`, `resource{type,id}` → object `type:id`,
 //! `action{name}` → relation. Invariant: a deny is `200 {"decision": false}`; when
-//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO chain
-//! `[subject, agent]`: both must hold the relation.
+//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO check of the chain
+//! `[subject, agent]` (`Engine::obo_check`): the agent must hold `delegate` on the subject, and
+//! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
+use super::agent::denial_json;
 use super::consistency::{deserialize_revision, require_revision};
 use super::decisions::{record, Decision, DecisionMeta, RequestId};
 use super::dto::{offset_token, token_offset, ApiJson};
 use super::query::{timed_check, timed_check_answer};
 use super::{blocking, ApiError, AppState};
-use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec};
+use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
 use crate::tuple::{Context, Subject};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -117,8 +119,9 @@ struct EvaluationsDto {
     options: Option<EvaluationsOptionsDto>,
 }
 
-/// Decides one evaluation: the subject, and the agent in `context.agent` if any, must all be
-/// allowed. The decision goes to the decision log; a deny names the principal that failed.
+/// Decides one evaluation. With `context.agent` (the MCP profile) it is the OBO check
+/// `[subject, agent]`: the agent must hold `delegate` on the subject and both must hold the
+/// relation. The decision goes to the decision log; a deny names what failed.
 fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_id: &str) -> Result<bool, ApiError> {
     let started = std::time::Instant::now();
     let missing = |field: &str| ApiError::validation(format!("evaluation needs `{field}`"));
@@ -126,31 +129,40 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
     let context = evaluation.context.clone().unwrap_or_default();
-    let mut principals = vec![subject];
-    if let Some(agent) = context.get("agent") {
-        let agent: EntityDto = serde_json::from_value(agent.clone())
-            .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
-        principals.push(agent.name("context.agent")?);
-    }
-    let mut denied_by = None;
-    let mut revision = 0;
-    for user in &principals {
-        let request = CheckRequest {
-            object: object.clone(),
-            relation: relation.clone(),
-            user: user.clone(),
-            context: context.clone(),
-            ..Default::default()
-        };
-        let answer = timed_check_answer(state, store_id, &request)?;
-        revision = answer.revision;
-        if !answer.value {
-            denied_by = Some(json!({"kind": "principal", "subject": user,
-                "message": format!("`{user}` does not hold `{relation}` on `{object}`")}));
-            break;
+    let (principals, allowed, denied_by, revision) = match context.get("agent") {
+        None => {
+            let request = CheckRequest {
+                object: object.clone(),
+                relation: relation.clone(),
+                user: subject.clone(),
+                context: context.clone(),
+                ..Default::default()
+            };
+            let answer = timed_check_answer(state, store_id, &request)?;
+            let denied_by = (!answer.value).then(|| {
+                json!({"kind": "principal", "subject": subject,
+                    "message": format!("`{subject}` does not hold `{relation}` on `{object}`")})
+            });
+            (vec![subject], answer.value, denied_by, answer.revision)
         }
-    }
-    let allowed = denied_by.is_none();
+        Some(agent) => {
+            let agent: EntityDto = serde_json::from_value(agent.clone())
+                .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
+            let request = OboCheckRequest {
+                principals: vec![subject, agent.name("context.agent")?],
+                relation: relation.clone(),
+                object: object.clone(),
+                context: context.clone(),
+                audit: evaluation.audit.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let answer = state.engine.obo_check(store_id, &request);
+            state.metrics.observe_check(started.elapsed());
+            let answer = answer?;
+            let denied_by = answer.value.denied_by.as_ref().map(denial_json);
+            (request.principals, answer.value.allowed, denied_by, answer.revision)
+        }
+    };
     let principal_names: Vec<&str> = principals.iter().map(String::as_str).collect();
     let meta = DecisionMeta { request_id, started, audit: evaluation.audit.as_ref() };
     let decision = Decision {

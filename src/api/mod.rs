@@ -6,6 +6,7 @@
 //! Invariant: bad input is answered with a 4xx `{"code","message"}`, never a 5xx or a panic.
 //! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
 
+mod agent;
 pub mod auth;
 mod authzen;
 mod consistency;
@@ -39,11 +40,15 @@ pub struct ApiOptions {
     pub max_body_bytes: usize,
     /// Most checks in one batch-check request.
     pub max_batch_check: usize,
+    /// Most candidate ids in one `writ/filter` request (and objects in one `writ/audience-check`).
+    pub max_filter_ids: usize,
+    /// Most principals in one chain (and members in one audience).
+    pub max_principals: usize,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        ApiOptions { max_body_bytes: 4 * 1024 * 1024, max_batch_check: 50 }
+        ApiOptions { max_body_bytes: 4 * 1024 * 1024, max_batch_check: 50, max_filter_ids: 10_000, max_principals: 100 }
     }
 }
 
@@ -116,6 +121,7 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .merge(query::routes())
         .merge(authzen::routes())
         .merge(decisions::routes())
+        .merge(agent::routes())
         .merge(ops::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -197,6 +197,6 @@ impl<'a> Evaluator<'a> {
 }
 
 pub use check::Permissionship;
-pub(crate) use check::{check, check_partial};
+pub(crate) use check::{check, check_many, check_partial};
 pub(crate) use expand::expand;
 pub(crate) use lookup::{list_objects, list_users, UserFilter};
