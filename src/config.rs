@@ -6,7 +6,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use crate::api::{ApiOptions, Auth, KeySet, RouterConfig};
-use crate::engine::{EngineConfig, InputLimits};
+use crate::engine::{DecisionLogConfig, DecisionLogMode, EngineConfig, InputLimits};
 use crate::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,12 @@ pub struct Args {
     /// Most checks in one batch-check request.
     #[arg(long, env = "WRIT_MAX_BATCH_CHECK", default_value_t = 50)]
     pub max_batch_check: usize,
+    /// Most candidate ids in one `writ/filter` request (and objects in one audience check).
+    #[arg(long, env = "WRIT_MAX_FILTER_IDS", default_value_t = 10_000)]
+    pub max_filter_ids: usize,
+    /// Most principals in one OBO chain (and members in one audience).
+    #[arg(long, env = "WRIT_MAX_PRINCIPALS", default_value_t = 100)]
+    pub max_principals: usize,
     /// Authentication: `none` (local use only) or `preshared` (`Authorization: Bearer <key>`).
     #[arg(long, env = "WRIT_AUTH", default_value = "none")]
     pub auth: String,
@@ -51,6 +57,18 @@ pub struct Args {
     /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
     #[arg(long, env = "WRIT_AUTHZEN_STORE")]
     pub authzen_store: Option<String>,
+    /// Which check-like decisions to record: `all`, `deny` or `off`.
+    #[arg(long, env = "WRIT_DECISION_LOG", default_value = "deny")]
+    pub decision_log: String,
+    /// Most decision-log records kept per store.
+    #[arg(long, env = "WRIT_DECISION_LOG_MAX_COUNT", default_value_t = 100_000)]
+    pub decision_log_max_count: usize,
+    /// Oldest decision-log record kept: a number with unit `ms`, `s`, `m`, `h` or `d` (`7d`).
+    #[arg(long, env = "WRIT_DECISION_LOG_MAX_AGE", default_value = "7d")]
+    pub decision_log_max_age: String,
+    /// How often expired tuples are swept (deleted as a write); `0` never sweeps.
+    #[arg(long, env = "WRIT_EXPIRY_SWEEP_INTERVAL", default_value = "60s")]
+    pub expiry_sweep_interval: String,
     /// Limits on request contents (see the README's "Limits" table).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -143,6 +161,8 @@ pub struct Config {
     pub revision_wait: Duration,
     /// The store the root AuthZEN routes answer for.
     pub authzen_store: Option<String>,
+    /// How often to sweep expired tuples; `None` never.
+    pub expiry_sweep_interval: Option<Duration>,
 }
 
 /// A flag value that cannot be used.
@@ -160,6 +180,34 @@ pub enum ConfigError {
     /// `--auth preshared` without keys, or keys without `--auth preshared`.
     #[error("{0}")]
     Keys(String),
+    /// `--decision-log` is not `all`, `deny` or `off`.
+    #[error("`--decision-log` value `{0}` is not one of `all`, `deny`, `off`")]
+    DecisionLog(String),
+    /// A duration flag does not parse.
+    #[error("`--{flag}` value `{value}` is not a duration like `30s`, `15m`, `24h` or `7d`")]
+    Duration {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+/// Reads `90`, `250ms`, `30s`, `15m`, `24h` or `7d` (a bare number is seconds).
+fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::Duration { flag, value: text.to_string() };
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let millis_per = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(millis_per).map(Duration::from_millis).ok_or_else(bad)
 }
 
 impl Config {
@@ -172,6 +220,9 @@ impl Config {
             ("max-tuples-per-write", args.max_tuples_per_write),
             ("max-body-bytes", args.max_body_bytes),
             ("max-batch-check", args.max_batch_check),
+            ("decision-log-max-count", args.decision_log_max_count),
+            ("max-filter-ids", args.max_filter_ids),
+            ("max-principals", args.max_principals),
             ("max-json-depth", limits.max_json_depth),
             ("max-page-size", limits.max_page_size),
             ("max-object-bytes", limits.max_object_bytes),
@@ -196,12 +247,23 @@ impl Config {
             "preshared" => Auth::Preshared(std::sync::Arc::new(load_keys(&args)?)),
             other => return Err(ConfigError::Auth(other.to_string())),
         };
+        let mode: DecisionLogMode =
+            args.decision_log.parse().map_err(|_| ConfigError::DecisionLog(args.decision_log.clone()))?;
+        let max_age = parse_duration("decision-log-max-age", &args.decision_log_max_age)?;
+        let sweep = parse_duration("expiry-sweep-interval", &args.expiry_sweep_interval)?;
+        let decision_log = DecisionLogConfig {
+            mode,
+            max_count: args.decision_log_max_count,
+            max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
+            ..DecisionLogConfig::default()
+        };
         Ok(Config {
             listen,
             data_dir: if args.memory { None } else { Some(args.data_dir) },
             engine: EngineConfig {
                 limits: Limits { max_depth: args.max_depth, ..Limits::default() },
                 max_tuples_per_write: args.max_tuples_per_write,
+                decision_log,
                 input: InputLimits {
                     max_object_bytes: limits.max_object_bytes,
                     max_user_bytes: limits.max_user_bytes,
@@ -220,6 +282,8 @@ impl Config {
             api: ApiOptions {
                 max_body_bytes: args.max_body_bytes,
                 max_batch_check: args.max_batch_check,
+                max_filter_ids: args.max_filter_ids,
+                max_principals: args.max_principals,
                 max_json_depth: limits.max_json_depth,
                 max_page_size: limits.max_page_size,
                 max_assertions: limits.max_assertions,
@@ -228,6 +292,7 @@ impl Config {
             auth,
             revision_wait: Duration::from_millis(args.revision_wait_ms),
             authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
+            expiry_sweep_interval: (!sweep.is_zero()).then_some(sweep),
         })
     }
 
@@ -310,5 +375,27 @@ mod tests {
         assert_eq!(parse(&["--max-contextual-tuples", "7"]).unwrap().engine.input.max_contextual_tuples, 7);
         let router = parse(&["--revision-wait-ms", "5", "--authzen-store", "01S"]).unwrap().router_config();
         assert_eq!((router.revision_wait, router.authzen_store.as_deref()), (Duration::from_millis(5), Some("01S")));
+    }
+
+    #[test]
+    fn decision_log_and_sweep_flags_are_checked() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.engine.decision_log.mode, DecisionLogMode::Deny);
+        assert_eq!(config.engine.decision_log.max_age_ms, 7 * 86_400_000);
+        assert_eq!(config.expiry_sweep_interval, Some(Duration::from_secs(60)));
+        let config =
+            parse(&["--decision-log", "all", "--decision-log-max-age", "90m", "--expiry-sweep-interval", "0"]).unwrap();
+        assert_eq!(config.engine.decision_log.mode, DecisionLogMode::All);
+        assert_eq!(config.engine.decision_log.max_age_ms, 90 * 60_000);
+        assert_eq!(config.expiry_sweep_interval, None);
+        assert_eq!(parse(&["--decision-log", "some"]).unwrap_err(), ConfigError::DecisionLog("some".into()));
+        assert!(matches!(
+            parse(&["--decision-log-max-age", "7 days"]).unwrap_err(),
+            ConfigError::Duration { flag: "decision-log-max-age", .. }
+        ));
+        assert_eq!(
+            parse(&["--decision-log-max-count", "0"]).unwrap_err(),
+            ConfigError::ZeroLimit("decision-log-max-count")
+        );
     }
 }

@@ -15,11 +15,21 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+mod agent;
+mod decisions;
 mod limits;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
+/// The decision log's records and query, re-exported from `store` for the same reason.
+pub use crate::store::{DecisionCursor, DecisionFilter, DecisionRecord};
+pub use agent::{
+    AudienceCheckRequest, AudienceResult, Denial, DenialKind, FilterAnswer, FilterRequest, FilterStrategy,
+    OboCheckRequest, OboDecision, DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+};
+use decisions::DecisionLog;
+pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
 pub use limits::{joined, InputLimits};
 
 /// Why an engine call failed.
@@ -124,6 +134,9 @@ impl EngineError {
     }
 }
 
+/// The actor the changelog names for deletes made by the expiry sweep.
+pub const EXPIRY_SWEEP_ACTOR: &str = "writ:expiry-sweep";
+
 /// Engine settings.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -133,11 +146,18 @@ pub struct EngineConfig {
     pub max_tuples_per_write: usize,
     /// Limits on identifiers, contextual tuples, models and evaluation time.
     pub input: InputLimits,
+    /// What the decision log records and keeps.
+    pub decision_log: DecisionLogConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { limits: Limits::default(), max_tuples_per_write: 1000, input: InputLimits::default() }
+        EngineConfig {
+            limits: Limits::default(),
+            max_tuples_per_write: 1000,
+            input: InputLimits::default(),
+            decision_log: DecisionLogConfig::default(),
+        }
     }
 }
 
@@ -180,10 +200,12 @@ impl StoreState {
     }
 }
 
-/// Returns the current time in milliseconds since the Unix epoch.
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The engine's clock: the current time in milliseconds since the Unix epoch. Tuple expiry,
+/// store timestamps and the decision log all read it, so tests can set time without sleeping.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-fn system_clock() -> Clock {
+/// The wall clock.
+pub fn system_clock() -> Clock {
     Arc::new(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
     })
@@ -191,10 +213,11 @@ fn system_clock() -> Clock {
 
 /// The authorization engine over one backend.
 pub struct Engine {
-    backend: Box<dyn TupleStore>,
+    backend: Arc<dyn TupleStore>,
     stores: RwLock<FxHashMap<String, Arc<StoreState>>>,
     config: EngineConfig,
     clock: Clock,
+    decisions: DecisionLog,
 }
 
 /// A check: does `user` hold `relation` on `object`?
@@ -316,7 +339,18 @@ fn new_id() -> String {
 impl Engine {
     /// An engine over `backend`, rebuilding every store's index from it.
     pub fn open(backend: Box<dyn TupleStore>, config: EngineConfig) -> Result<Engine, EngineError> {
-        let engine = Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock: system_clock() };
+        Engine::open_with_clock(backend, config, system_clock())
+    }
+
+    /// An engine over `backend` that reads time from `clock` (tests set time without sleeping).
+    pub fn open_with_clock(
+        backend: Box<dyn TupleStore>,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> Result<Engine, EngineError> {
+        let backend: Arc<dyn TupleStore> = Arc::from(backend);
+        let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
+        let engine = Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions };
         for record in engine.backend.list_stores()? {
             let state = engine.load_store(record)?;
             engine.stores.write().insert(state.record.id.clone(), Arc::new(state));
@@ -326,12 +360,10 @@ impl Engine {
 
     /// An engine with no disk (tests, demos).
     pub fn in_memory() -> Engine {
-        Engine {
-            backend: Box::new(crate::store::MemoryStore::new()),
-            stores: RwLock::new(FxHashMap::default()),
-            config: EngineConfig::default(),
-            clock: system_clock(),
-        }
+        let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
+        let (config, clock) = (EngineConfig::default(), system_clock());
+        let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
+        Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions }
     }
 
     /// The engine's settings.
@@ -355,8 +387,10 @@ impl Engine {
             let compiled = CompiledModel::compile(&model, &mut data.index);
             data.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
         }
+        // Expired tuples load too (invisible to reads) until the sweep deletes them, so the
+        // changelog records their removal like any other write.
         for stored in self.backend.tuples(&record.id)? {
-            data.index.insert(&stored.tuple);
+            data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
         }
         data.revision = self.backend.revision(&record.id)?;
         Ok(StoreState::new(record, data))
@@ -458,10 +492,11 @@ impl Engine {
         let actor = request.actor.clone();
         let state = self.store(store_id)?;
         let _writer = state.writer.lock();
+        let now = (self.clock)();
         let (writes, deletes) = {
             let data = state.data.read();
             let version = find_model(&data, store_id, request.model_id.as_deref())?;
-            self.plan_write(&data.index, &version.model, request)?
+            self.plan_write(&data.index, &version.model, request, now)?
         };
         if writes.is_empty() && deletes.is_empty() {
             return Ok(state.data.read().revision);
@@ -473,7 +508,7 @@ impl Engine {
             data.index.remove(tuple);
         }
         for stored in &writes {
-            data.index.insert(&stored.tuple);
+            data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
         }
         data.revision = revision;
         drop(data);
@@ -525,12 +560,114 @@ impl Engine {
         Ok(times.into_iter().map(|time| time.unwrap_or(state.record.created_at_ms)).collect())
     }
 
+    /// The engine clock's current time, milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Deletes a store's expired tuples as one ordinary write (a new revision whose changelog
+    /// lists each as a delete); returns that revision, or `None` when nothing had expired.
+    /// It holds the store's writer lock, so it never interleaves with a user's write.
+    pub fn sweep_expired(&self, store_id: &str) -> Result<Option<u64>, EngineError> {
+        let state = self.store(store_id)?;
+        let _writer = state.writer.lock();
+        let now = (self.clock)();
+        let mut expired = state.data.read().index.expired_tuples(now);
+        if expired.is_empty() {
+            return Ok(None);
+        }
+        expired.sort_by_cached_key(|(tuple, _)| tuple.to_string());
+        let deletes: Vec<StoredTuple> =
+            expired.into_iter().map(|(tuple, at)| StoredTuple { tuple, expires_at_ms: Some(at) }).collect();
+        let mut revision = None;
+        for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
+            let next = self.backend.write_as(store_id, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR))?;
+            let mut data = state.data.write();
+            for stored in chunk {
+                data.index.remove(&stored.tuple);
+            }
+            data.revision = next;
+            drop(data);
+            let _announce = state.revision_lock.lock();
+            state.revision_changed.notify_all();
+            revision = Some(next);
+        }
+        Ok(revision)
+    }
+
+    /// True when the decision log would record a decision with this outcome (by its mode):
+    /// test it before building a [`DecisionRecord`], so unrecorded decisions cost nothing.
+    pub fn wants_decision(&self, allowed: bool) -> bool {
+        self.decisions.wants(allowed)
+    }
+
+    /// Records a check-like decision in the decision log, if its mode wants it. Never blocks
+    /// and never fails: the record is queued for a background writer, or counted as dropped
+    /// when the queue is full. An empty `model_id` is filled with the store's latest model.
+    pub fn record_decision(&self, mut record: DecisionRecord) {
+        if !self.decisions.wants(record.allowed) {
+            return;
+        }
+        if record.model_id.is_empty() {
+            if let Ok(state) = self.store(&record.store_id) {
+                if let Some(latest) = state.data.read().models.last() {
+                    record.model_id = latest.id.clone();
+                }
+            }
+        }
+        self.decisions.record(record);
+    }
+
+    /// A store's recorded decisions passing `filter`, newest first, after storing every
+    /// decision recorded so far.
+    pub fn decisions(
+        &self,
+        store_id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, EngineError> {
+        self.store(store_id)?;
+        self.decisions.flush();
+        Ok(self.backend.decisions(store_id, filter)?)
+    }
+
+    /// Waits until every decision recorded so far is stored and the log is trimmed to its
+    /// retention bounds.
+    pub fn flush_decisions(&self) {
+        self.decisions.flush();
+    }
+
+    /// The decision log's counters (queued and dropped records).
+    pub fn decision_log_stats(&self) -> DecisionLogStats {
+        self.decisions.stats()
+    }
+
+    /// Sweeps every store's expired tuples (see [`Engine::sweep_expired`]); returns how many
+    /// stores got a new revision.
+    pub fn sweep_all_expired(&self) -> Result<usize, EngineError> {
+        let ids: Vec<String> = self.stores.read().keys().cloned().collect();
+        let mut swept = 0;
+        for id in ids {
+            match self.sweep_expired(&id) {
+                Ok(Some(_)) => swept += 1,
+                Ok(None) | Err(EngineError::StoreNotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(swept)
+    }
+
     fn plan_write(
         &self,
         index: &Index,
         model: &Model,
         request: WriteRequest,
+        now_ms: i64,
     ) -> Result<(Vec<StoredTuple>, Vec<Tuple>), EngineError> {
+        // A held tuple that has expired is absent to writes as to reads: writing it again
+        // replaces it (with its new condition and expiry); deleting it is deleting a missing tuple.
+        let live = |tuple: &Tuple| {
+            index.contains(tuple) && !index.expiry(tuple).is_some_and(|at| crate::index::expired(at, now_ms))
+        };
         let mut seen = std::collections::HashSet::new();
         for key in
             request.writes.iter().map(|w| w.tuple.to_string()).chain(request.deletes.iter().map(ToString::to_string))
@@ -543,7 +680,15 @@ impl Engine {
         for stored in request.writes {
             validate_tuple(model, &stored.tuple)
                 .map_err(|reason| EngineError::InvalidTuple { tuple: stored.tuple.to_string(), reason })?;
-            if index.contains(&stored.tuple) {
+            if let Some(at) = stored.expires_at_ms.filter(|&at| crate::index::expired(at, now_ms)) {
+                return Err(EngineError::InvalidTuple {
+                    tuple: stored.tuple.to_string(),
+                    reason: format!(
+                        "`expires_at` ({at} ms since the Unix epoch) is not after the engine's current time ({now_ms} ms)"
+                    ),
+                });
+            }
+            if live(&stored.tuple) {
                 if request.ignore_duplicates {
                     continue;
                 }
@@ -556,7 +701,7 @@ impl Engine {
         }
         let mut deletes = Vec::with_capacity(request.deletes.len());
         for tuple in request.deletes {
-            if !index.contains(&tuple) {
+            if !live(&tuple) {
                 if request.ignore_missing {
                     continue;
                 }
@@ -585,11 +730,13 @@ impl Engine {
             validate_tuple(&version.model, tuple)
                 .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
         }
+        // One instant per request; the clock is read only when some tuple can expire.
+        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
         let value = if contextual_tuples.is_empty() {
-            f(&version.compiled, View::new(&data.index))?
+            f(&version.compiled, View::new(&data.index).at(now))?
         } else {
             let overlay = Overlay::new(&data.index, contextual_tuples);
-            f(&version.compiled, overlay.view(&data.index))?
+            f(&version.compiled, overlay.view(&data.index).at(now))?
         };
         Ok(Answer { value, revision: data.revision })
     }
@@ -735,21 +882,25 @@ impl Engine {
         })
     }
 
-    /// Stored tuples matching a filter, sorted by their text form.
-    pub fn read(&self, store_id: &str, filter: &ReadFilter) -> Result<Answer<Vec<Tuple>>, EngineError> {
+    /// Stored tuples matching a filter, with their expiry, sorted by their text form; tuples
+    /// expired at the engine's clock are left out.
+    pub fn read(&self, store_id: &str, filter: &ReadFilter) -> Result<Answer<Vec<StoredTuple>>, EngineError> {
         let state = self.store(store_id)?;
         let data = state.data.read();
         let user_filter = filter.user.as_deref();
-        let mut tuples: Vec<Tuple> = data
+        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
+        let mut tuples: Vec<StoredTuple> = data
             .index
-            .tuples()
+            .tuples_with_expiry()
             .into_iter()
-            .filter(|t| filter.object_type.as_deref().is_none_or(|ty| t.object.object_type == ty))
-            .filter(|t| filter.object_id.as_deref().is_none_or(|id| t.object.id == id))
-            .filter(|t| filter.relation.as_deref().is_none_or(|r| t.relation == r))
-            .filter(|t| user_filter.is_none_or(|u| user_matches(&t.subject, u)))
+            .filter(|(_, expiry)| !expiry.is_some_and(|at| crate::index::expired(at, now)))
+            .map(|(tuple, expires_at_ms)| StoredTuple { tuple, expires_at_ms })
+            .filter(|s| filter.object_type.as_deref().is_none_or(|ty| s.tuple.object.object_type == ty))
+            .filter(|s| filter.object_id.as_deref().is_none_or(|id| s.tuple.object.id == id))
+            .filter(|s| filter.relation.as_deref().is_none_or(|r| s.tuple.relation == r))
+            .filter(|s| user_filter.is_none_or(|u| user_matches(&s.tuple.subject, u)))
             .collect();
-        tuples.sort_by_cached_key(ToString::to_string);
+        tuples.sort_by_cached_key(|s| s.tuple.to_string());
         Ok(Answer { value: tuples, revision: data.revision })
     }
 
@@ -776,6 +927,20 @@ impl Engine {
         self.model(store_id, Some(model_id))?;
         Ok(self.backend.assertions(store_id, model_id)?)
     }
+}
+
+/// Starts a background thread that sweeps every store's expired tuples every `interval`
+/// (see [`Engine::sweep_expired`]); it ends by itself once the engine is dropped.
+pub fn spawn_expiry_sweeper(engine: &Arc<Engine>, interval: std::time::Duration) -> std::io::Result<()> {
+    let engine = Arc::downgrade(engine);
+    std::thread::Builder::new().name("writ-expiry-sweep".into()).spawn(move || loop {
+        std::thread::sleep(interval);
+        let Some(engine) = engine.upgrade() else { return };
+        if let Err(error) = engine.sweep_all_expired() {
+            tracing::warn!(%error, "expired tuples not swept");
+        }
+    })?;
+    Ok(())
 }
 
 fn user_matches(subject: &Subject, filter: &str) -> bool {

@@ -21,7 +21,7 @@ enum Command {
         command: ModelCommand,
     },
     /// Serve the OpenFGA-compatible HTTP API.
-    Serve(writ::config::Args),
+    Serve(Box<writ::config::Args>),
     /// Load tuples from JSON Lines into a store on disk (the server must be stopped).
     Import(ImportArgs),
     /// Write a store's tuples as JSON Lines.
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
         Command::Validate { file, assertions: false } => validate(&file),
         Command::Import(args) => report(import(args)),
         Command::Export(args) => report(export(args)),
-        Command::Serve(args) => match serve(args) {
+        Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: {error:#}");
@@ -218,6 +218,9 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         if engine.get_store(store_id).is_err() {
             tracing::warn!(store = %store_id, "--authzen-store names no existing store; root AuthZEN routes answer 404");
         }
+    }
+    if let Some(interval) = config.expiry_sweep_interval {
+        writ::engine::spawn_expiry_sweeper(&engine, interval)?;
     }
     let app = writ::api::router_with_config(engine, config.router_config());
     let runtime = tokio::runtime::Runtime::new()?;

@@ -199,8 +199,8 @@ pub fn load_file(path: &Path) -> Result<(Engine, String, Vec<Tuple>), String> {
         serde_norway::from_str(&text).map_err(|e| format!("{}: not a validation file: {e}", path.display()))?;
     let schema = load_schema(&file, path)?;
     let (engine, store) = load(&schema, file.relationships.as_deref())?;
-    let tuples = engine.read(&store, &crate::engine::ReadFilter::default()).map_err(|e| e.to_string())?.value;
-    Ok((engine, store, tuples))
+    let stored = engine.read(&store, &crate::engine::ReadFilter::default()).map_err(|e| e.to_string())?.value;
+    Ok((engine, store, stored.into_iter().map(|s| s.tuple).collect()))
 }
 
 /// One assertion, parsed, before it runs.

@@ -367,6 +367,13 @@ fn file_tuples(file: &TestFile, path: &Path) -> Result<Vec<FileTuple>, TestFileE
 fn to_tuple(file_tuple: &FileTuple) -> Result<Tuple, EngineError> {
     let mut tuple = Tuple::from_parts(&file_tuple.object, &file_tuple.relation, &file_tuple.user)
         .map_err(|e| EngineError::Validation(e.to_string()))?;
+    // Model-test files follow the language validators' stricter id rule, as `fga model test` does.
+    if !crate::tuple::valid_object_id(&tuple.object.id) {
+        return Err(EngineError::Validation(format!(
+            "object `{}` has an invalid id: ids are letters, digits and `_|*@.+/-`",
+            file_tuple.object
+        )));
+    }
     tuple.condition = file_tuple
         .condition
         .as_ref()

@@ -8,7 +8,7 @@
 //! A bad line stops the import with its line number; every batch before it stays committed.
 //! Must not import `store` items other than `StoredTuple`, nor `index` or `eval`.
 
-use crate::api::dto::{tuple_key_json, TupleKeyDto};
+use crate::api::dto::{stored_tuple_key_json, TupleKeyDto};
 use crate::engine::{Engine, EngineError, ReadFilter, WriteRequest};
 use crate::store::StoredTuple;
 use std::io::{BufRead, Write};
@@ -131,7 +131,7 @@ fn commit(
 pub fn export(engine: &Engine, store_id: &str, mut output: impl Write) -> Result<u64, TransferError> {
     let tuples = engine.read(store_id, &ReadFilter::default())?.value;
     for tuple in &tuples {
-        serde_json::to_writer(&mut output, &tuple_key_json(tuple)).map_err(std::io::Error::from)?;
+        serde_json::to_writer(&mut output, &stored_tuple_key_json(tuple)).map_err(std::io::Error::from)?;
         output.write_all(b"\n")?;
     }
     output.flush()?;

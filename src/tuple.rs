@@ -51,13 +51,17 @@ fn valid_type(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(|c| c == ':' || c == '#' || c == '@' || c == '*' || c.is_whitespace())
 }
 
+/// The id rule for tuples and requests, as OpenFGA's server and SpiceDB accept them: non-empty,
+/// no `#`, `:` or whitespace, and not starting with `*` (the wildcard is spelled `type:*` only as a
+/// subject). SpiceDB ids such as `--=base64...==` pass; [`valid_object_id`] is the stricter rule of
+/// OpenFGA's language validators, which model-test files follow.
 fn valid_id(s: &str) -> bool {
-    valid_object_id(s)
+    !s.is_empty() && !s.starts_with('*') && !s.chars().any(|c| c == '#' || c == ':' || c.is_whitespace())
 }
 
-/// True when `s` is a valid object id by OpenFGA's rule `[^#:\s*][a-zA-Z0-9_|*@.+/-]*`: the first
-/// character is anything but `#`, `:`, `*` or whitespace; the rest are ASCII letters, digits or
-/// one of `_ | * @ . + / -`.
+/// True when `s` is a valid object id by the rule of OpenFGA's language validators (the `fga` CLI's
+/// model-test files), `[^#:\s*][a-zA-Z0-9_|*@.+/-]*`: the first character is anything but `#`, `:`,
+/// `*` or whitespace; the rest are ASCII letters, digits or one of `_ | * @ . + / -`.
 pub fn valid_object_id(s: &str) -> bool {
     let mut chars = s.chars();
     let Some(first) = chars.next() else {
@@ -270,11 +274,21 @@ mod tests {
     }
 
     #[test]
-    fn object_ids_follow_openfgas_rule_so_commas_and_leading_stars_are_rejected() {
-        assert!("doc:a,b".parse::<ObjectRef>().is_err());
-        assert!("doc:*abc".parse::<ObjectRef>().is_err());
-        assert!("doc:a*b|c@d.e+f/g-h".parse::<ObjectRef>().is_ok());
-        assert!("doc:a,b#viewer@user:anne".parse::<Tuple>().is_err());
+    fn the_language_id_rule_rejects_commas_and_leading_stars() {
+        assert!(!valid_object_id("a,b"));
+        assert!(!valid_object_id("*abc"));
+        assert!(valid_object_id("a*b|c@d.e+f/g-h"));
+        assert!("doc:*abc".parse::<ObjectRef>().is_err(), "tuples never take a leading star either");
+    }
+
+    /// The language validators' id rule, once applied to every tuple, refused SpiceDB's ids
+    /// (`extendedids.yaml`: base64 with `=`), which SpiceDB and OpenFGA's server both accept.
+    #[test]
+    fn spicedb_base64_ids_are_accepted_in_tuples() {
+        let tuple: Tuple = "document:--=base64YWZz==#view@user:a,b".parse().unwrap();
+        assert_eq!(tuple.object.id, "--=base64YWZz==");
+        assert!("doc:a b".parse::<ObjectRef>().is_err());
+        assert!("doc:a#b".parse::<ObjectRef>().is_err());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use writ::{Engine, Model};
 const MODEL: &str = "model
   schema 1.1
 type user
+  relations
+    define delegate: [agent]
 type agent
 type group
   relations
@@ -316,6 +318,12 @@ async fn authzen_evaluates_searches_and_requires_the_agent_too() {
     assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(deny)).await.1, json!({"decision": false}));
     let mut with_agent = allow.clone();
     with_agent["context"] = json!({"agent": {"type": "agent", "id": "planner"}});
+    // The MCP profile is an OBO check: the agent may act only once anne delegated to it.
+    let (status, body) = call(&app, "POST", &format!("{base}/evaluation"), Some(with_agent.clone())).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"decision": false})));
+    let delegation =
+        json!({"writes": {"tuple_keys": [{"user": "agent:planner", "relation": "delegate", "object": "user:anne"}]}});
+    assert_eq!(call(&app, "POST", &format!("/stores/{store_id}/write"), Some(delegation)).await.0, StatusCode::OK);
     assert_eq!(call(&app, "POST", &format!("{base}/evaluation"), Some(with_agent)).await.1["decision"], true);
     let mut rogue = allow.clone();
     rogue["context"] = json!({"agent": {"type": "agent", "id": "rogue"}});

@@ -84,11 +84,13 @@ async fn world() -> World {
     World { app, a, b, b_model }
 }
 
-/// Every store route, for store `store` (with `model` for the model routes), and a body for it.
-fn routes(store: &str, model: &str) -> Vec<(&'static str, String, Option<Value>)> {
-    let key = tuple("user:bob", "viewer", "document:secret");
-    let object = json!({"type": "document", "id": "secret"});
-    let subject = json!({"type": "user", "id": "bob"});
+/// Every store route, for store `store` (with `model` for the model routes), and a body for it
+/// that asks about `user:{user}` and `document:{document}`.
+fn routes(store: &str, model: &str, user: &str, document: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let (user_ref, document_ref) = (format!("user:{user}"), format!("document:{document}"));
+    let key = tuple(&user_ref, "viewer", &document_ref);
+    let object = json!({"type": "document", "id": document});
+    let subject = json!({"type": "user", "id": user});
     let evaluation = json!({"subject": subject, "action": {"name": "viewer"}, "resource": object});
     vec![
         ("GET", format!("/stores/{store}"), None),
@@ -96,12 +98,12 @@ fn routes(store: &str, model: &str) -> Vec<(&'static str, String, Option<Value>)
         (
             "POST",
             format!("/stores/{store}/write"),
-            Some(json!({"writes": {"tuple_keys": [tuple("user:eve", "owner", "document:secret")]}})),
+            Some(json!({"writes": {"tuple_keys": [tuple("user:eve", "owner", &document_ref)]}})),
         ),
         (
             "POST",
             format!("/stores/{store}/write"),
-            Some(json!({"deletes": {"tuple_keys": [tuple("user:bob", "owner", "document:secret")]}})),
+            Some(json!({"deletes": {"tuple_keys": [tuple(&user_ref, "owner", &document_ref)]}})),
         ),
         ("POST", format!("/stores/{store}/read"), Some(json!({}))),
         ("GET", format!("/stores/{store}/changes"), None),
@@ -114,17 +116,17 @@ fn routes(store: &str, model: &str) -> Vec<(&'static str, String, Option<Value>)
         (
             "POST",
             format!("/stores/{store}/expand"),
-            Some(json!({"tuple_key": {"relation": "viewer", "object": "document:secret"}})),
+            Some(json!({"tuple_key": {"relation": "viewer", "object": document_ref}})),
         ),
         (
             "POST",
             format!("/stores/{store}/list-objects"),
-            Some(json!({"type": "document", "relation": "viewer", "user": "user:bob"})),
+            Some(json!({"type": "document", "relation": "viewer", "user": user_ref})),
         ),
         (
             "POST",
             format!("/stores/{store}/streamed-list-objects"),
-            Some(json!({"type": "document", "relation": "viewer", "user": "user:bob"})),
+            Some(json!({"type": "document", "relation": "viewer", "user": user_ref})),
         ),
         (
             "POST",
@@ -169,7 +171,8 @@ async fn a_scoped_key_gets_the_same_403_for_another_store_as_for_no_store() {
     let world = world().await;
     let (b, model) = (&world.b, &world.b_model);
     for key in [A_READER, A_WRITER, A_ADMIN] {
-        for ((method, uri, body), (_, ghost_uri, ghost_body)) in routes(b, model).into_iter().zip(routes(GHOST, model))
+        for ((method, uri, body), (_, ghost_uri, ghost_body)) in
+            routes(b, model, "bob", "secret").into_iter().zip(routes(GHOST, model, "bob", "secret"))
         {
             let (status, answer) = call_as(&world.app, key, method, &uri, body).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{key:?} {method} {uri}: {answer}");
@@ -205,7 +208,7 @@ async fn no_answer_to_a_scoped_key_carries_the_other_stores_data() {
     let ids: Vec<&str> = stores["stores"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [a.as_str()]);
     assert!(!stores.to_string().contains("tenant-b"), "{stores}");
-    for (method, uri, body) in routes(a, "unused") {
+    for (method, uri, body) in routes(a, "unused", "carol", "a-probe") {
         if method != "GET" && method != "POST" || uri.contains("/write") || uri.contains("authorization-models") {
             continue;
         }

@@ -2,9 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails loudly on a broken fixture")]
 
+mod agent;
 mod api;
 mod closure;
 mod conformance;
+mod decisions;
+mod expiry;
 mod hostile;
 mod isolation;
 mod limits;

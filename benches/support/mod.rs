@@ -53,14 +53,18 @@ pub struct Workload {
     pub lookup: (ListObjectsRequest, usize),
 }
 
-fn tuple(object: &str, relation: &str, user: &str) -> StoredTuple {
+pub fn tuple(object: &str, relation: &str, user: &str) -> StoredTuple {
     StoredTuple::new(Tuple::from_parts(object, relation, user).expect("bench tuples are well-formed"))
 }
 
+/// The text of `schema/drive.fga`.
+pub fn model_text() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/drive.fga"))
+        .expect("schema/drive.fga is present")
+}
+
 fn model() -> Model {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/drive.fga"))
-        .expect("schema/drive.fga is present");
-    Model::parse_dsl(&text).expect("schema/drive.fga is valid")
+    Model::parse_dsl(&model_text()).expect("schema/drive.fga is valid")
 }
 
 /// Folder id at `level` (0 = roots) and position `i`.
@@ -159,11 +163,16 @@ fn dedup(mut tuples: Vec<StoredTuple>) -> Vec<StoredTuple> {
 
 /// Fills a memory backend with one store holding `tuples` and the drive model.
 pub fn filled_backend(tuples: &[StoredTuple]) -> (MemoryStore, String) {
+    filled_backend_with(tuples, &model())
+}
+
+/// Fills a memory backend with one store holding `tuples` and `model`.
+pub fn filled_backend_with(tuples: &[StoredTuple], model: &Model) -> (MemoryStore, String) {
     let backend = MemoryStore::new();
     let store_id = "01JBENCHSTORE0000000000000".to_string();
     let record = StoreRecord { id: store_id.clone(), name: "bench".into(), created_at_ms: 0, updated_at_ms: 0 };
     backend.create_store(&record).expect("create bench store");
-    let json = serde_json::to_string(&model().to_json()).expect("model serializes");
+    let json = serde_json::to_string(&model.to_json()).expect("model serializes");
     backend.write_model(&store_id, "01JBENCHMODEL0000000000000", &json).expect("write model");
     for chunk in tuples.chunks(50_000) {
         backend.write(&store_id, &[], chunk, 0).expect("write tuples");

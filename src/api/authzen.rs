@@ -5,15 +5,18 @@
 //!
 //! Mapping: `subject{type,id}` → user `type:id`, `resource{type,id}` → object `type:id`,
 //! `action{name}` → relation. Invariant: a deny is `200 {"decision": false}`; when
-//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO chain
-//! `[subject, agent]`: both must hold the relation.
+//! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO check of the chain
+//! `[subject, agent]` (`Engine::obo_check`): the agent must hold `delegate` on the subject, and
+//! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
+use super::agent::denial_json;
 use super::consistency::{deserialize_revision, require_revision};
+use super::decisions::{record, Decision, DecisionMeta, RequestId};
 use super::dto::{offset_token, token_offset, ApiJson};
-use super::query::timed_check;
+use super::query::{timed_check, timed_check_answer};
 use super::{blocking, ApiError, AppState};
-use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec};
+use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
 use crate::tuple::{Context, Subject};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -95,6 +98,9 @@ struct EvaluationDto {
     /// Writ's extension: answer from revision N or later.
     #[serde(default, deserialize_with = "deserialize_revision")]
     at_least_revision: Option<u64>,
+    /// Writ's extension: the caller's context for the decision log.
+    #[serde(default)]
+    audit: Option<Context>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -113,41 +119,74 @@ struct EvaluationsDto {
     options: Option<EvaluationsOptionsDto>,
 }
 
-/// Decides one evaluation: the subject, and the agent in `context.agent` if any, must all be allowed.
-fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto) -> Result<bool, ApiError> {
+/// Decides one evaluation. With `context.agent` (the MCP profile) it is the OBO check
+/// `[subject, agent]`: the agent must hold `delegate` on the subject and both must hold the
+/// relation. The decision goes to the decision log; a deny names what failed.
+fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_id: &str) -> Result<bool, ApiError> {
+    let started = std::time::Instant::now();
     let missing = |field: &str| ApiError::validation(format!("evaluation needs `{field}`"));
     let subject = evaluation.subject.as_ref().ok_or_else(|| missing("subject"))?.name("subject")?;
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
     let context = evaluation.context.clone().unwrap_or_default();
-    let mut principals = vec![subject];
-    if let Some(agent) = context.get("agent") {
-        let agent: EntityDto = serde_json::from_value(agent.clone())
-            .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
-        principals.push(agent.name("context.agent")?);
-    }
-    for user in principals {
-        let request = CheckRequest {
-            object: object.clone(),
-            relation: relation.clone(),
-            user,
-            context: context.clone(),
-            ..Default::default()
-        };
-        if !timed_check(state, store_id, &request)? {
-            return Ok(false);
+    let (principals, allowed, denied_by, revision) = match context.get("agent") {
+        None => {
+            let request = CheckRequest {
+                object: object.clone(),
+                relation: relation.clone(),
+                user: subject.clone(),
+                context: context.clone(),
+                ..Default::default()
+            };
+            let answer = timed_check_answer(state, store_id, &request)?;
+            let denied_by = (!answer.value).then(|| {
+                json!({"kind": "principal", "subject": subject,
+                    "message": format!("`{subject}` does not hold `{relation}` on `{object}`")})
+            });
+            (vec![subject], answer.value, denied_by, answer.revision)
         }
-    }
-    Ok(true)
+        Some(agent) => {
+            let agent: EntityDto = serde_json::from_value(agent.clone())
+                .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
+            let request = OboCheckRequest {
+                principals: vec![subject, agent.name("context.agent")?],
+                relation: relation.clone(),
+                object: object.clone(),
+                context: context.clone(),
+                audit: evaluation.audit.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let answer = state.engine.obo_check(store_id, &request);
+            state.metrics.observe_check(started.elapsed());
+            let answer = answer?;
+            let denied_by = answer.value.denied_by.as_ref().map(denial_json);
+            (request.principals, answer.value.allowed, denied_by, answer.revision)
+        }
+    };
+    let principal_names: Vec<&str> = principals.iter().map(String::as_str).collect();
+    let meta = DecisionMeta { request_id, started, audit: evaluation.audit.as_ref() };
+    let decision = Decision {
+        store_id,
+        model_id: None,
+        principals: &principal_names,
+        relation: &relation,
+        object: &object,
+        allowed,
+        denied_by,
+        revision,
+    };
+    record(state, decision, &meta);
+    Ok(allowed)
 }
 
 async fn evaluation(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
+    RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationDto>,
 ) -> Result<Json<Value>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
-    let decision = decide(&state, &store_id, &body)?;
+    let decision = decide(&state, &store_id, &body, &request_id)?;
     Ok(Json(json!({"decision": decision})))
 }
 
@@ -158,12 +197,14 @@ fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
         action: item.action.or_else(|| defaults.action.clone()),
         context: item.context.or_else(|| defaults.context.clone()),
         at_least_revision: None,
+        audit: item.audit.or_else(|| defaults.audit.clone()),
     }
 }
 
 async fn evaluations(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
+    RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationsDto>,
 ) -> Result<Json<Value>, ApiError> {
     super::limits::batch_size(body.evaluations.len(), "evaluations", &state.options)?;
@@ -177,14 +218,14 @@ async fn evaluations(
     };
     state.engine.get_store(&store_id)?;
     if body.evaluations.is_empty() {
-        let decision = decide(&state, &store_id, &body.defaults)?;
+        let decision = decide(&state, &store_id, &body.defaults, &request_id)?;
         return Ok(Json(json!({"evaluations": [{"decision": decision}]})));
     }
     let results = blocking(move || {
         let mut results = Vec::with_capacity(body.evaluations.len());
         for item in body.evaluations {
             let evaluation = merged(&body.defaults, item);
-            let (decision, entry) = match decide(&state, &store_id, &evaluation) {
+            let (decision, entry) = match decide(&state, &store_id, &evaluation, &request_id) {
                 Ok(decision) => (decision, json!({"decision": decision})),
                 Err(ApiError::Engine(EngineError::StoreNotFound(id))) => {
                     return Err(EngineError::StoreNotFound(id).into())

@@ -227,6 +227,15 @@ pub fn tuple_key_json(tuple: &Tuple) -> Value {
     key
 }
 
+/// A stored tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
+pub fn stored_tuple_key_json(stored: &StoredTuple) -> Value {
+    let mut key = tuple_key_json(&stored.tuple);
+    if let (Some(at), Value::Object(map)) = (stored.expires_at_ms, &mut key) {
+        map.insert("expires_at".into(), Value::String(format_rfc3339(at)));
+    }
+    key
+}
+
 /// A store in OpenFGA's response shape.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreDto {
@@ -359,6 +368,9 @@ pub struct CheckRequestDto {
     /// Answer only from a snapshot at this store revision or later (Writ's extension).
     #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
     pub at_least_revision: Option<u64>,
+    /// Writ's extension: the caller's context for the decision log (tool name, task id, ...).
+    #[serde(default)]
+    pub audit: Option<Context>,
 }
 
 /// One check of a batch.
@@ -374,6 +386,9 @@ pub struct BatchCheckItemDto {
     pub context: Option<Context>,
     /// The caller's id for this check, echoed as the result's key.
     pub correlation_id: String,
+    /// Writ's extension: this check's context for the decision log (else the batch's).
+    #[serde(default)]
+    pub audit: Option<Context>,
 }
 
 /// `POST /stores/{id}/batch-check` body.
@@ -387,6 +402,9 @@ pub struct BatchCheckRequestDto {
     /// Answer only from a snapshot at this store revision or later (Writ's extension).
     #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
     pub at_least_revision: Option<u64>,
+    /// Writ's extension: the caller's context for the decision log, for every check.
+    #[serde(default)]
+    pub audit: Option<Context>,
 }
 
 /// Expand's tuple key: `{relation, object}`.

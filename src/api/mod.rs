@@ -6,9 +6,11 @@
 //! Invariant: bad input is answered with a 4xx `{"code","message"}`, never a 5xx or a panic.
 //! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
 
+mod agent;
 pub mod auth;
 mod authzen;
 mod consistency;
+mod decisions;
 pub mod dto;
 pub mod error;
 mod limits;
@@ -47,6 +49,10 @@ pub struct ApiOptions {
     pub max_assertions: usize,
     /// Deepest bracket nesting in DSL or `.zed` model text (twice as many operators per definition).
     pub max_model_nesting: usize,
+    /// Most candidate ids in one `writ/filter` request (and objects in one `writ/audience-check`).
+    pub max_filter_ids: usize,
+    /// Most principals in one chain (and members in one audience).
+    pub max_principals: usize,
 }
 
 impl Default for ApiOptions {
@@ -54,6 +60,8 @@ impl Default for ApiOptions {
         ApiOptions {
             max_body_bytes: 4 * 1024 * 1024,
             max_batch_check: 50,
+            max_filter_ids: 10_000,
+            max_principals: 100,
             max_json_depth: 64,
             max_page_size: 100,
             max_assertions: 100,
@@ -136,6 +144,8 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .merge(tuples::routes())
         .merge(query::routes())
         .merge(authzen::routes())
+        .merge(decisions::routes())
+        .merge(agent::routes())
         .merge(ops::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -154,7 +164,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 }
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
-async fn request_span(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn request_span(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
     let request_id = request
         .headers()
@@ -163,6 +173,7 @@ async fn request_span(State(state): State<AppState>, request: Request, next: Nex
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string);
     let method = request.method().clone();
+    request.extensions_mut().insert(decisions::RequestId(request_id.clone()));
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -105,5 +105,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "writ_revision{{store=\"{}\"}} {revision}", store.id);
         }
     }
+    let decisions = state.engine.decision_log_stats();
+    let _ = writeln!(out, "# HELP writ_decisions_queued_total Decisions queued for the decision log.");
+    let _ = writeln!(out, "# TYPE writ_decisions_queued_total counter");
+    let _ = writeln!(out, "writ_decisions_queued_total {}", decisions.queued);
+    let _ = writeln!(out, "# HELP writ_decisions_dropped_total Decisions not logged because the queue was full.");
+    let _ = writeln!(out, "# TYPE writ_decisions_dropped_total counter");
+    let _ = writeln!(out, "writ_decisions_dropped_total {}", decisions.dropped);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

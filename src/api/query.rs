@@ -6,13 +6,14 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::require_revision;
+use super::decisions::{record, Decision, DecisionMeta, RequestId};
 use super::dto::{
     contextual_tuples, subject_json, ApiJson, BatchCheckRequestDto, CheckRequestDto, ExpandRequestDto,
     ListObjectsRequestDto, ListUsersRequestDto,
 };
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
-    CheckRequest, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest, UserFilterSpec,
+    Answer, CheckRequest, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest, UserFilterSpec,
 };
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -54,20 +55,55 @@ impl TryFrom<CheckRequestDto> for CheckRequest {
 
 /// Runs a check and records its latency.
 pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckRequest) -> Result<bool, EngineError> {
+    Ok(timed_check_answer(state, store_id, request)?.value)
+}
+
+/// Runs a check and records its latency; the answer keeps its revision.
+pub(super) fn timed_check_answer(
+    state: &AppState,
+    store_id: &str,
+    request: &CheckRequest,
+) -> Result<Answer<bool>, EngineError> {
     let started = std::time::Instant::now();
     let answer = state.engine.check(store_id, request);
     state.metrics.observe_check(started.elapsed());
-    Ok(answer?.value)
+    answer
+}
+
+/// Runs a check and hands its answer to the decision log.
+fn logged_check(
+    state: &AppState,
+    store_id: &str,
+    request: &CheckRequest,
+    meta: &DecisionMeta<'_>,
+) -> Result<bool, EngineError> {
+    let answer = timed_check_answer(state, store_id, request)?;
+    let decision = Decision {
+        store_id,
+        model_id: request.model_id.as_deref(),
+        principals: &[request.user.as_str()],
+        relation: &request.relation,
+        object: &request.object,
+        allowed: answer.value,
+        denied_by: None,
+        revision: answer.revision,
+    };
+    record(state, decision, meta);
+    Ok(answer.value)
 }
 
 async fn check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
-    ApiJson(body): ApiJson<CheckRequestDto>,
+    RequestId(request_id): RequestId,
+    ApiJson(mut body): ApiJson<CheckRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
+    let started = std::time::Instant::now();
+    let audit = body.audit.take();
     let request = CheckRequest::try_from(body)?;
-    let allowed = timed_check(&state, &store_id, &request)?;
+    let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
+    let allowed = logged_check(&state, &store_id, &request, &meta)?;
     Ok(Json(json!({"allowed": allowed, "resolution": ""})))
 }
 
@@ -87,6 +123,7 @@ fn batch_error(error: &ApiError) -> Value {
 async fn batch_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
+    RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<BatchCheckRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
     super::limits::batch_size(body.checks.len(), "batch-check", &state.options)?;
@@ -110,8 +147,12 @@ async fn batch_check(
     let deadline = state.engine.config().input.deadline();
     let result = blocking(move || {
         let mut result = Map::new();
+        let batch_audit = body.audit;
         for item in body.checks {
+            let started = std::time::Instant::now();
             let correlation_id = item.correlation_id.clone();
+            let audit = item.audit.or_else(|| batch_audit.clone());
+            let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
             if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
                 let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
                 result.insert(correlation_id, batch_error(&expired));
@@ -126,7 +167,7 @@ async fn batch_check(
                     context: item.context.unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(timed_check(&state, &store_id, &request)?)
+                Ok(logged_check(&state, &store_id, &request, &meta)?)
             });
             let entry = match outcome {
                 Ok(allowed) => json!({"allowed": allowed}),

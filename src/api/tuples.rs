@@ -6,7 +6,7 @@
 
 use super::consistency::require_revision;
 use super::dto::{
-    hex_decode, hex_encode, offset_token, token_offset, tuple_key_json, ApiJson, ApiQuery, ChangesQuery,
+    hex_decode, hex_encode, offset_token, stored_tuple_key_json, token_offset, ApiJson, ApiQuery, ChangesQuery,
     ReadRequestDto, TupleKeyDto, WriteRequestDto,
 };
 use super::time::format_rfc3339;
@@ -88,7 +88,7 @@ async fn read(
     let filter = read_filter(body.tuple_key)?;
     let (tuples, times) = blocking(move || {
         let tuples = state.engine.read(&store_id, &filter)?.value;
-        let page: Vec<_> = tuples.iter().skip(offset).take(size).cloned().collect();
+        let page: Vec<_> = tuples.iter().skip(offset).take(size).map(|stored| stored.tuple.clone()).collect();
         let times = state.engine.written_at(&store_id, &page)?;
         Ok((tuples, times))
     })
@@ -97,7 +97,9 @@ async fn read(
         .iter()
         .skip(offset)
         .zip(times)
-        .map(|(tuple, written_at_ms)| json!({"key": tuple_key_json(tuple), "timestamp": format_rfc3339(written_at_ms)}))
+        .map(|(stored, written_at_ms)| {
+            json!({"key": stored_tuple_key_json(stored), "timestamp": format_rfc3339(written_at_ms)})
+        })
         .collect();
     let next = offset + page.len();
     let token = if next < tuples.len() { offset_token(next) } else { String::new() };
@@ -143,7 +145,7 @@ async fn changes(
                 ChangeOperation::Delete => "TUPLE_OPERATION_DELETE",
             };
             let mut change = json!({
-                "tuple_key": tuple_key_json(&record.tuple.tuple),
+                "tuple_key": stored_tuple_key_json(&record.tuple),
                 "operation": operation,
                 "timestamp": format_rfc3339(record.timestamp_ms),
             });

@@ -13,6 +13,7 @@ use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
 use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 
 /// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
@@ -57,7 +58,8 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: false };
+    let mut checker =
+        Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: false, memo: None, cycles: 0 };
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
@@ -71,7 +73,8 @@ pub(crate) fn check_partial(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<Permissionship, EvalError> {
-    let mut checker = Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: true };
+    let mut checker =
+        Checker { evaluator, user, path: Path::default(), reached: Vec::new(), partial: true, memo: None, cycles: 0 };
     Ok(match checker.check(object_type, object, relation, 0)? {
         Decision::Allowed => Permissionship::Allowed,
         Decision::Conditional => Permissionship::Conditional,
@@ -79,11 +82,45 @@ pub(crate) fn check_partial(
     })
 }
 
+/// Answers [`check`] for each of `objects` (one type) with one user, in order. One checker serves
+/// them all, so the groups the user reaches (which depend on the user alone) are looked up once
+/// per batch, and a sub-answer shared by many objects (their common parent folder) is computed
+/// once: it is memoized when no cycle was met below it (so it does not depend on the path) and
+/// reused only at the same or a shallower depth (so it had no more depth budget than the reuse).
+pub(crate) fn check_many(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    objects: &[ObjectId],
+    relation: RelationId,
+    user: SubjectKey,
+) -> Result<Vec<bool>, EvalError> {
+    let mut checker = Checker {
+        evaluator,
+        user,
+        path: Path::default(),
+        reached: Vec::new(),
+        partial: false,
+        memo: Some(FxHashMap::default()),
+        cycles: 0,
+    };
+    objects
+        .iter()
+        .map(|&object| {
+            checker.path = Path::default();
+            Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
+        })
+        .collect()
+}
+
 struct Checker<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     user: SubjectKey,
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
+    /// For batches: settled sub-answers with the depth they were computed at.
+    memo: Option<FxHashMap<Step, (Decision, u32)>>,
+    /// Cycles met so far; a sub-answer is path-independent iff this did not change under it.
+    cycles: u64,
     /// Missing condition context yields [`Decision::Conditional`] rather than an error.
     partial: bool,
 }
@@ -235,14 +272,27 @@ impl Checker<'_, '_> {
             return Ok(Decision::Allowed);
         }
         if self.path.contains((object_type, object, relation)) {
+            self.cycles += 1;
             return Ok(Decision::Cycle);
         }
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(Decision::Denied);
         };
-        self.path.push((object_type, object, relation));
+        let step = (object_type, object, relation);
+        if let Some(&(decision, computed_at)) = self.memo.as_ref().and_then(|memo| memo.get(&step)) {
+            if depth <= computed_at {
+                return Ok(decision);
+            }
+        }
+        let cycles = self.cycles;
+        self.path.push(step);
         let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);
         self.path.pop();
+        if let (Some(memo), Ok(decision @ (Decision::Allowed | Decision::Denied))) = (&mut self.memo, &result) {
+            if self.cycles == cycles {
+                memo.insert(step, (*decision, depth));
+            }
+        }
         result
     }
 

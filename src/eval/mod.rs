@@ -21,6 +21,9 @@
 //! when it is the very object and relation asked about. A cycle on the current path resolves to
 //! not-allowed; more than `max_depth` nested dispatches is `EvalError::DepthExceeded`, and an
 //! evaluation still running at `Limits::deadline` stops with `EvalError::DeadlineExceeded`.
+//! A stored tuple with an expiry counts strictly before that instant and not from it on, at the
+//! instant the [`View`] was taken (one `now` per request): forward walks ask `tuple_holds`,
+//! reverse lookups get bitmaps with the expired objects already subtracted.
 //! Lookups compute whole bitmaps (never a check per object); recursion runs to a fixed point.
 //!
 //! **Invariant:** for every object `o`, `o ∈ list_objects(t, r, u)` iff `check(o, r, u)`, and
@@ -38,7 +41,7 @@ pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 
-use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, View, WILDCARD};
+use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TupleGuard, TypeId, View, WILDCARD};
 use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
@@ -148,8 +151,8 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// Whether the tuple (object type, relation, object, subject) fits the model's type
-    /// restrictions with its condition (or lack of one); `Ok(condition)` when it does.
+    /// Whether the tuple (object type, relation, object, subject) is live (not expired) and fits the
+    /// model's type restrictions with its condition (or lack of one); `Ok(condition)` when it does.
     fn fitting_condition(
         &self,
         object_type: TypeId,
@@ -157,11 +160,14 @@ impl<'a> Evaluator<'a> {
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<Option<&'a TupleCondition>, ()> {
-        let has_conditions = self.view.has_conditions(object_type, relation);
-        if !has_conditions && !self.model.is_strict(object_type, relation) {
+        let condition = match self.view.guard(object_type, relation, object, subject) {
+            TupleGuard::Expired => return Err(()),
+            TupleGuard::Counts => None,
+            TupleGuard::Condition(condition) => Some(condition),
+        };
+        if condition.is_none() && !self.model.is_strict(object_type, relation) {
             return Ok(None);
         }
-        let condition = if has_conditions { self.view.condition(object_type, relation, object, subject) } else { None };
         let fits = self.model.relation(object_type, relation).is_some_and(|definition| {
             definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
         });
@@ -172,8 +178,8 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Whether the tuple (object type, relation, object, subject) counts: it fits the model's type
-    /// restrictions with its condition (or lack of one), and that condition holds.
+    /// Whether the tuple (object type, relation, object, subject) counts: it has not expired, it fits
+    /// the model's type restrictions with its condition (or lack of one), and that condition holds.
     pub(crate) fn tuple_holds(
         &self,
         object_type: TypeId,
@@ -206,6 +212,6 @@ impl<'a> Evaluator<'a> {
 }
 
 pub use check::Permissionship;
-pub(crate) use check::{check, check_partial};
+pub(crate) use check::{check, check_many, check_partial};
 pub(crate) use expand::expand;
 pub(crate) use lookup::{list_objects, list_users, UserFilter};

@@ -7,7 +7,7 @@
 //! reflexive: `g` is in its own set only when it sits on a cycle.
 //!
 //! Which edges count: only those for which [`edge_counts`] holds — edges that count for every
-//! request, whatever its context (today: tuples without a condition). A relation holding any
+//! request, whatever its context and clock (tuples with neither a condition nor an expiry). A relation holding any
 //! tuple outside that rule is answered the ordinary way (see `View::closure`).
 //!
 //! Maintenance, on every write and delete of a `T#R` edge `below → above` (a tuple
@@ -48,14 +48,14 @@ pub(crate) struct Closure {
 /// Whether the tuple `object#R@subject` of `table` is a closure edge: it counts for every
 /// request. The one place to extend (e.g. "and does not expire").
 pub(super) fn edge_counts(table: &Table, object: ObjectId, subject: SubjectKey) -> bool {
-    !table.conditions.contains_key(&(object, subject))
+    !table.conditions.contains_key(&(object, subject)) && !table.expiries.contains_key(&(object, subject))
 }
 
 /// True when every tuple of `table` counts for every request, so the closure (built from the
 /// counting edges) and the table's other tuples answer without looking at conditions. Kept next
 /// to [`edge_counts`]: extend both together.
 pub(super) fn all_tuples_count(table: &Table) -> bool {
-    table.conditions.is_empty()
+    table.conditions.is_empty() && table.expiries.is_empty()
 }
 
 impl Closure {

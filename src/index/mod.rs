@@ -53,14 +53,44 @@ pub(crate) struct SubjectKey {
 }
 
 /// The tuples of one (object type, relation).
+///
+/// Expiring tuples sit in side tables like conditions: `expiries` answers "when does tuple
+/// (object, subject) expire" for forward walks, and `expiring` lists, per subject, the objects
+/// whose tuple with it expires, so a reverse lookup subtracts the expired ones without visiting
+/// every object. Both are empty (and cost one `is_empty` test) when no tuple here expires.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Table {
     forward: FxHashMap<ObjectId, Vec<(SubjectKind, RoaringBitmap)>>,
     reverse: FxHashMap<SubjectKey, RoaringBitmap>,
     conditions: FxHashMap<(ObjectId, SubjectKey), TupleCondition>,
+    expiries: FxHashMap<(ObjectId, SubjectKey), i64>,
+    expiring: FxHashMap<SubjectKey, RoaringBitmap>,
 }
 
 impl Table {
+    /// Sets (or clears) the expiry of tuple (object, subject); true if it had one before.
+    fn set_expiry(&mut self, object: ObjectId, subject: SubjectKey, expires_at_ms: Option<i64>) -> bool {
+        let had = match expires_at_ms {
+            Some(at) => self.expiries.insert((object, subject), at).is_some(),
+            None => self.expiries.remove(&(object, subject)).is_some(),
+        };
+        match expires_at_ms {
+            Some(_) => {
+                self.expiring.entry(subject).or_default().insert(object);
+            }
+            None if had => {
+                if let Some(objects) = self.expiring.get_mut(&subject) {
+                    objects.remove(object);
+                    if objects.is_empty() {
+                        self.expiring.remove(&subject);
+                    }
+                }
+            }
+            None => {}
+        }
+        had
+    }
+
     fn insert(&mut self, object: ObjectId, subject: SubjectKey, condition: Option<TupleCondition>) -> bool {
         let kinds = self.forward.entry(object).or_default();
         let added = match kinds.iter_mut().find(|(kind, _)| *kind == subject.kind) {
@@ -105,6 +135,23 @@ impl Table {
     }
 }
 
+/// What decides whether one tuple counts (see [`View::guard`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TupleGuard<'a> {
+    /// It counts.
+    Counts,
+    /// It expired at the view's instant: it does not count.
+    Expired,
+    /// It counts if this condition holds.
+    Condition(&'a TupleCondition),
+}
+
+/// True when a tuple expiring at `expires_at_ms` no longer counts at `now_ms`: a tuple is
+/// visible strictly before its expiry instant and invisible from that instant on.
+pub(crate) fn expired(expires_at_ms: i64, now_ms: i64) -> bool {
+    now_ms >= expires_at_ms
+}
+
 /// The in-memory index of a store's tuples.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
@@ -115,6 +162,7 @@ pub(crate) struct Index {
     /// Group closures of the stored tuples, per (type, relation) with `type#relation` edges.
     closures: FxHashMap<(TypeId, RelationId), Closure>,
     len: usize,
+    expiring_len: usize,
 }
 
 /// The interned form of a tuple.
@@ -214,8 +262,62 @@ impl Index {
     }
 
     /// Adds a tuple (replacing its condition if it was present); true if it was new.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, tuple: &Tuple) -> bool {
         self.insert_over(None, tuple)
+    }
+
+    /// Adds a tuple that stops counting at `expires_at_ms` (`None` = never), replacing the
+    /// condition and expiry of an existing one; true if it was new.
+    pub(crate) fn insert_expiring(&mut self, tuple: &Tuple, expires_at_ms: Option<i64>) -> bool {
+        let ids = self.intern_tuple(None, tuple);
+        let table = self.tables.entry((ids.object_type, ids.relation)).or_default();
+        let added = table.insert(ids.object, ids.subject, tuple.condition.clone());
+        let had_expiry = table.set_expiry(ids.object, ids.subject, expires_at_ms);
+        match (had_expiry, expires_at_ms.is_some()) {
+            (false, true) => self.expiring_len += 1,
+            (true, false) => self.expiring_len -= 1,
+            _ => {}
+        }
+        if added {
+            self.len += 1;
+        }
+        self.update_closure(ids);
+        added
+    }
+
+    /// Number of tuples held that carry an expiry (expired or not).
+    pub(crate) fn expiring_len(&self) -> usize {
+        self.expiring_len
+    }
+
+    /// The expiry of a held tuple, `None` when it never expires or is not held.
+    pub(crate) fn expiry(&self, tuple: &Tuple) -> Option<i64> {
+        if self.expiring_len == 0 {
+            return None;
+        }
+        let ids = self.lookup_tuple(tuple)?;
+        self.tables.get(&(ids.object_type, ids.relation))?.expiries.get(&(ids.object, ids.subject)).copied()
+    }
+
+    /// Every held tuple that has expired at `now_ms` (for the sweep), in no particular order.
+    pub(crate) fn expired_tuples(&self, now_ms: i64) -> Vec<(Tuple, i64)> {
+        let view = View::new(self);
+        let mut out = Vec::new();
+        if self.expiring_len == 0 {
+            return out;
+        }
+        for (&(object_type, relation), table) in &self.tables {
+            for (&(object, subject), &at) in &table.expiries {
+                if expired(at, now_ms) {
+                    if let Some(mut tuple) = view.tuple(object_type, object, relation, subject) {
+                        tuple.condition = table.conditions.get(&(object, subject)).cloned();
+                        out.push((tuple, at));
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn insert_over(&mut self, base: Option<&Index>, tuple: &Tuple) -> bool {
@@ -249,6 +351,9 @@ impl Index {
     pub(crate) fn remove(&mut self, tuple: &Tuple) -> bool {
         let Some(ids) = self.lookup_tuple(tuple) else { return false };
         let Some(table) = self.tables.get_mut(&(ids.object_type, ids.relation)) else { return false };
+        if table.set_expiry(ids.object, ids.subject, None) {
+            self.expiring_len -= 1;
+        }
         let removed = table.remove(ids.object, ids.subject);
         if removed {
             self.len -= 1;
@@ -289,7 +394,13 @@ impl Index {
     }
 
     /// Every tuple held, in no particular order (for tests and invariant checks).
+    #[cfg(test)]
     pub(crate) fn tuples(&self) -> Vec<Tuple> {
+        self.tuples_with_expiry().into_iter().map(|(tuple, _)| tuple).collect()
+    }
+
+    /// Every tuple held with its expiry (`None` = never), in no particular order.
+    pub(crate) fn tuples_with_expiry(&self) -> Vec<(Tuple, Option<i64>)> {
         let view = View::new(self);
         let mut out = Vec::with_capacity(self.len);
         for (&(object_type, relation), table) in &self.tables {
@@ -299,7 +410,7 @@ impl Index {
                         let key = SubjectKey { kind: *kind, object: subject };
                         if let Some(mut tuple) = view.tuple(object_type, object, relation, key) {
                             tuple.condition = table.conditions.get(&(object, key)).cloned();
-                            out.push(tuple);
+                            out.push((tuple, table.expiries.get(&(object, key)).copied()));
                         }
                     }
                 }
@@ -309,11 +420,13 @@ impl Index {
     }
 }
 
-/// A read-only view of a base index with an optional overlay of contextual tuples.
+/// A read-only view of a base index with an optional overlay of contextual tuples, at one
+/// instant: stored tuples that expired at `now_ms` are not in it (see [`View::at`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'a> {
     base: &'a Index,
     overlay: Option<&'a Index>,
+    now_ms: i64,
 }
 
 /// Contextual tuples interned over a base index; borrow it as a [`View`] with [`Overlay::view`].
@@ -334,7 +447,7 @@ impl Overlay {
 
     /// The base index seen with these tuples laid over it.
     pub(crate) fn view<'a>(&'a self, base: &'a Index) -> View<'a> {
-        View { base, overlay: Some(&self.index) }
+        View { base, overlay: Some(&self.index), now_ms: i64::MIN }
     }
 }
 
@@ -343,6 +456,7 @@ impl Overlay {
 pub(crate) struct RelationTuples<'a> {
     base: Option<&'a Table>,
     overlay: Option<&'a Table>,
+    now_ms: i64,
 }
 
 impl<'a> RelationTuples<'a> {
@@ -350,12 +464,30 @@ impl<'a> RelationTuples<'a> {
     pub(crate) fn reverse(&self, subject: SubjectKey) -> Cow<'a, RoaringBitmap> {
         let base = self.base.and_then(|t| t.reverse.get(&subject));
         let overlay = self.overlay.and_then(|t| t.reverse.get(&subject));
-        match (base, overlay) {
+        let mut objects = match (base, overlay) {
             (Some(b), None) => Cow::Borrowed(b),
             (None, Some(o)) => Cow::Borrowed(o),
             (Some(b), Some(o)) => Cow::Owned(b | o),
             (None, None) => Cow::Owned(RoaringBitmap::new()),
+        };
+        // Only stored tuples expire; a contextual tuple naming the same object keeps it.
+        if let Some(table) = self.base.filter(|t| !t.expiring.is_empty()) {
+            if let Some(candidates) = table.expiring.get(&subject) {
+                let expired_objects: RoaringBitmap = candidates
+                    .iter()
+                    .filter(|&object| {
+                        table.expiries.get(&(object, subject)).is_some_and(|&at| expired(at, self.now_ms))
+                    })
+                    .filter(|&object| {
+                        !self.overlay.is_some_and(|o| o.reverse.get(&subject).is_some_and(|b| b.contains(object)))
+                    })
+                    .collect();
+                if !expired_objects.is_empty() {
+                    *objects.to_mut() -= expired_objects;
+                }
+            }
         }
+        objects
     }
 
     /// True if any of these tuples carries a condition.
@@ -367,9 +499,53 @@ impl<'a> RelationTuples<'a> {
 static EMPTY_KINDS: Vec<(SubjectKind, RoaringBitmap)> = Vec::new();
 
 impl<'a> View<'a> {
-    /// A view of `base` alone.
+    /// A view of `base` alone that sees every held tuple, expired or not (for writes and
+    /// maintenance; reads use [`View::at`]).
     pub(crate) fn new(base: &'a Index) -> Self {
-        View { base, overlay: None }
+        View { base, overlay: None, now_ms: i64::MIN }
+    }
+
+    /// This view at instant `now_ms` (milliseconds since the Unix epoch): stored tuples whose
+    /// expiry is at or before it no longer count.
+    pub(crate) fn at(self, now_ms: i64) -> Self {
+        View { now_ms, ..self }
+    }
+
+    /// What decides whether the tuple (object, relation, subject) counts, from one lookup of
+    /// its (type, relation) tables: nothing, its passed expiry, or its condition. A contextual
+    /// tuple with the same key as an expired stored one still counts.
+    pub(crate) fn guard(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> TupleGuard<'a> {
+        let (base, overlay) = self.tables(object_type, relation);
+        let base_guarded = base.filter(|t| !t.conditions.is_empty() || !t.expiries.is_empty());
+        let overlay_guarded = overlay.filter(|t| !t.conditions.is_empty());
+        if base_guarded.is_none() && overlay_guarded.is_none() {
+            return TupleGuard::Counts;
+        }
+        let base_expired = base_guarded
+            .filter(|t| !t.expiries.is_empty())
+            .and_then(|t| t.expiries.get(&(object, subject)))
+            .is_some_and(|&at| expired(at, self.now_ms));
+        let in_overlay = || {
+            overlay.is_some_and(|t| {
+                t.forward.get(&object).is_some_and(|kinds| {
+                    kinds.iter().any(|(kind, bitmap)| *kind == subject.kind && bitmap.contains(subject.object))
+                })
+            })
+        };
+        if base_expired && !in_overlay() {
+            return TupleGuard::Expired;
+        }
+        let find = |table: Option<&'a Table>| table.and_then(|t| t.conditions.get(&(object, subject)));
+        match find(overlay_guarded).or_else(|| find(base_guarded)) {
+            Some(condition) => TupleGuard::Condition(condition),
+            None => TupleGuard::Counts,
+        }
     }
 
     /// The id of a type name.
@@ -437,20 +613,7 @@ impl<'a> View<'a> {
     /// The tuples of one (object type, relation) in both layers, for many lookups in a row.
     pub(crate) fn relation_tuples(&self, object_type: TypeId, relation: RelationId) -> RelationTuples<'a> {
         let (base, overlay) = self.tables(object_type, relation);
-        RelationTuples { base, overlay }
-    }
-
-    /// The condition on tuple (object, relation, subject), if it has one.
-    pub(crate) fn condition(
-        &self,
-        object_type: TypeId,
-        relation: RelationId,
-        object: ObjectId,
-        subject: SubjectKey,
-    ) -> Option<&'a TupleCondition> {
-        let (base, overlay) = self.tables(object_type, relation);
-        let find = |table: Option<&'a Table>| table.and_then(|t| t.conditions.get(&(object, subject)));
-        find(overlay).or_else(|| find(base))
+        RelationTuples { base, overlay, now_ms: self.now_ms }
     }
 
     /// The group closure of (object type, relation), only when it answers exactly for this view:

@@ -9,7 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::RwLock;
 
-use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+use super::{
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
+    StoreRecord, StoredTuple, TupleStore,
+};
 use crate::tuple::Tuple;
 
 /// Identity of a tuple, ordered like the sled keys: object type, object id, relation, user.
@@ -29,12 +32,14 @@ struct StoreData {
     changes: Vec<ChangeRecord>,
     models: Vec<(String, String)>,
     assertions: HashMap<String, String>,
+    decisions: BTreeMap<DecisionCursor, DecisionRecord>,
 }
 
 /// A [`TupleStore`] held entirely in memory; lost when dropped.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     stores: RwLock<BTreeMap<String, StoreData>>,
+    next_decision_seq: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryStore {
@@ -72,6 +77,7 @@ impl TupleStore for MemoryStore {
             changes: Vec::new(),
             models: Vec::new(),
             assertions: HashMap::new(),
+            decisions: BTreeMap::new(),
         };
         stores.insert(store.id.clone(), data);
         Ok(())
@@ -101,6 +107,16 @@ impl TupleStore for MemoryStore {
 
     fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.read(store_id, |d| d.models.clone())
+    }
+
+    fn write(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.write_as(store_id, deletes, writes, timestamp_ms, None)
     }
 
     fn write_as(
@@ -181,5 +197,50 @@ impl TupleStore for MemoryStore {
 
     fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
         self.read(store_id, |d| d.assertions.get(model_id).cloned())
+    }
+
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
+        let mut stores = self.stores.write();
+        for record in records {
+            if let Some(data) = stores.get_mut(&record.store_id) {
+                let seq = self.next_decision_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                data.decisions.insert(DecisionCursor { time_ms: record.time_ms, seq }, record);
+            }
+        }
+        Ok(())
+    }
+
+    fn decisions(
+        &self,
+        store_id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+        self.read(store_id, |d| {
+            d.decisions
+                .iter()
+                .rev()
+                .filter(|(cursor, record)| filter.matches(**cursor, record))
+                .take(filter.limit)
+                .map(|(cursor, record)| (*cursor, record.clone()))
+                .collect()
+        })
+    }
+
+    fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
+        self.mutate(store_id, |d| {
+            let before = d.decisions.len();
+            let excess = before.saturating_sub(keep);
+            let doomed: Vec<DecisionCursor> = d
+                .decisions
+                .keys()
+                .enumerate()
+                .take_while(|(i, cursor)| *i < excess || cursor.time_ms < older_than_ms)
+                .map(|(_, cursor)| *cursor)
+                .collect();
+            for cursor in &doomed {
+                d.decisions.remove(cursor);
+            }
+            Ok(doomed.len())
+        })
     }
 }

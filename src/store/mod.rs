@@ -23,6 +23,10 @@
 //!    acknowledged sits in a buffer. If the flush fails the call returns [`StoreError::Io`] and the
 //!    write may or may not have survived, but never partially.
 //!
+//! The decision log is kept apart (a separate sled tree; its own map in memory) and is
+//! best-effort: appended in batches by the engine's background recorder, flushed per batch,
+//! trimmed by count and age. A deleted store's decisions go with it.
+//!
 //! Store, model and assertion writes follow steps 2–4 with their own single-key or batched
 //! updates. Reads take no write lock; they see every acknowledged write but are not snapshots
 //! across a concurrent write (the engine reads tuples only to rebuild its index at start).
@@ -30,10 +34,12 @@
 //! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple`.
 
 mod codec;
+mod decision;
 mod error;
 mod memory;
 mod sled_store;
 
+pub use decision::{DecisionCursor, DecisionFilter, DecisionRecord};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
@@ -132,11 +138,10 @@ pub trait TupleStore: Send + Sync {
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.write_as(store_id, deletes, writes, timestamp_ms, None)
-    }
+    ) -> Result<u64, StoreError>;
 
     /// [`TupleStore::write`], recording `actor` (who made the write) on each changelog entry.
+    /// Both backends record it; the default, for stores that keep no actors, drops it.
     fn write_as(
         &self,
         store_id: &str,
@@ -144,7 +149,10 @@ pub trait TupleStore: Send + Sync {
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        let _ = actor;
+        self.write(store_id, deletes, writes, timestamp_ms)
+    }
 
     /// Every current tuple of a store (used to rebuild the in-memory index on start), ordered by
     /// (object type, object id, relation, user string). Expired tuples are included.
@@ -174,4 +182,19 @@ pub trait TupleStore: Send + Sync {
 
     /// The assertions of a model; `None` when never written.
     fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Appends decision records, each to the log of its `store_id` (records of a store that does
+    /// not exist are dropped), giving each a cursor unique within its store, also across restarts.
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError>;
+
+    /// A store's decision records that pass `filter`, newest first, at most `filter.limit`.
+    fn decisions(
+        &self,
+        store_id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError>;
+
+    /// Deletes a store's decision records older than `older_than_ms` and all but the newest
+    /// `keep`; returns how many it deleted.
+    fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError>;
 }

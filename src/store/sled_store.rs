@@ -1,5 +1,5 @@
 //! [`SledStore`]: the on-disk backend of [`TupleStore`], one sled tree with prefixed keys (layout in
-//! `codec`).
+//! `codec`), plus a `decisions` tree for the decision log (layout in `decision`).
 //!
 //! Invariant: every mutation is one atomic sled operation (a batch, or a single compare-and-swap)
 //! made under the store's write mutex and followed by `Db::flush` before the call returns, so an
@@ -16,12 +16,17 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::codec;
-use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple, TupleStore};
+use super::decision;
+use super::{
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
+    StoreRecord, StoredTuple, TupleStore,
+};
 use crate::tuple::Tuple;
 
 /// A [`TupleStore`] persisted in a sled database.
 pub struct SledStore {
     db: sled::Db,
+    decisions: sled::Tree,
     /// One write mutex per store id; entries are never removed, so a mutex is never replaced while
     /// someone waits on it.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -46,7 +51,7 @@ impl SledStore {
         let deadline = Instant::now() + Self::LOCK_WAIT;
         loop {
             match sled::Config::new().path(path).open() {
-                Ok(db) => return Ok(Self::from_db(db)),
+                Ok(db) => return Self::from_db(db),
                 Err(sled::Error::Io(e)) if lock_held(&e) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -57,11 +62,12 @@ impl SledStore {
 
     /// A database in a temporary location, removed when dropped (for tests).
     pub fn temporary() -> Result<Self, StoreError> {
-        Ok(Self::from_db(sled::Config::new().temporary(true).open()?))
+        Self::from_db(sled::Config::new().temporary(true).open()?)
     }
 
-    fn from_db(db: sled::Db) -> Self {
-        SledStore { db, locks: Mutex::new(HashMap::new()) }
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let decisions = db.open_tree("decisions")?;
+        Ok(SledStore { db, decisions, locks: Mutex::new(HashMap::new()) })
     }
 
     /// The write mutex of a store.
@@ -140,6 +146,12 @@ impl TupleStore for SledStore {
             }
         }
         self.db.apply_batch(batch)?;
+        let mut decisions = sled::Batch::default();
+        for kv in self.decisions.scan_prefix(decision::prefix(store_id)) {
+            let (k, _) = kv?;
+            decisions.remove(k);
+        }
+        self.decisions.apply_batch(decisions)?;
         self.flush()
     }
 
@@ -168,6 +180,16 @@ impl TupleStore for SledStore {
             out.push(codec::decode_model(&v)?);
         }
         Ok(out)
+    }
+
+    fn write(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.write_as(store_id, deletes, writes, timestamp_ms, None)
     }
 
     fn write_as(
@@ -288,5 +310,86 @@ impl TupleStore for SledStore {
             Some(v) => Ok(Some(codec::decode_text(&v)?)),
             None => Ok(None),
         }
+    }
+
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut live: HashMap<&str, bool> = HashMap::new();
+        for record in &records {
+            let exists = match live.get(record.store_id.as_str()) {
+                Some(&exists) => exists,
+                None => {
+                    let exists = self.exists(&record.store_id)?;
+                    live.insert(&record.store_id, exists);
+                    exists
+                }
+            };
+            if exists {
+                // sled's generated ids are unique and increasing across restarts.
+                let cursor = DecisionCursor { time_ms: record.time_ms, seq: self.db.generate_id()? };
+                batch.insert(decision::key(&record.store_id, cursor), decision::encode(record)?);
+            }
+        }
+        self.decisions.apply_batch(batch)?;
+        self.decisions.flush()?;
+        Ok(())
+    }
+
+    fn decisions(
+        &self,
+        store_id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+        self.require(store_id)?;
+        let prefix = decision::prefix(store_id);
+        let low = decision::time_key(store_id, filter.since_ms.unwrap_or(i64::MIN));
+        let mut high = prefix.clone();
+        high.extend_from_slice(&[0xFF; 17]);
+        if let Some(until) = filter.until_ms {
+            high = high.min(decision::time_key(store_id, until));
+        }
+        if let Some(before) = filter.before {
+            high = high.min(decision::key(store_id, before));
+        }
+        let mut out = Vec::new();
+        if filter.limit == 0 || low >= high {
+            return Ok(out);
+        }
+        for kv in self.decisions.range(low..high).rev() {
+            let (k, v) = kv?;
+            let cursor = decision::decode_key(k.get(prefix.len()..).unwrap_or_default())?;
+            let record = decision::decode(&v)?;
+            if filter.matches(cursor, &record) {
+                out.push((cursor, record));
+                if out.len() == filter.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
+        let prefix = decision::prefix(store_id);
+        // Everything before the age bound goes, and everything older than the `keep` newest.
+        let mut bound = decision::time_key(store_id, older_than_ms);
+        if let Some(kv) = self.decisions.scan_prefix(&prefix).rev().nth(keep) {
+            let (k, _) = kv?;
+            let mut past_oldest_kept = k.to_vec();
+            past_oldest_kept.push(0);
+            bound = bound.max(past_oldest_kept);
+        }
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for kv in self.decisions.range(prefix..bound) {
+            let (k, _) = kv?;
+            batch.remove(k);
+            removed += 1;
+        }
+        if removed > 0 {
+            self.decisions.apply_batch(batch)?;
+            self.decisions.flush()?;
+        }
+        Ok(removed)
     }
 }

@@ -1,0 +1,154 @@
+//! Agent authorization over the ~1M-tuple drive graph (with `define delegate: [user]` added to
+//! `user`): the visibility filter of candidate ids by both strategies, and an OBO check of a
+//! 3-principal chain against the plain check of its human. IDs look like
+//! `filter/bitmap/ids=10000/n=1062000` and `obo/nested_groups_3/chain=3/n=1062000`.
+//! Every answer is verified before anything is timed.
+
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
+)]
+
+mod support;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::hint::black_box;
+use writ::engine::{CheckRequest, FilterRequest, FilterStrategy, OboCheckRequest};
+use writ::{Engine, EngineConfig, Model};
+
+struct AgentWorkload {
+    engine: Engine,
+    store_id: String,
+    tuple_count: usize,
+}
+
+/// The drive graph plus delegation chains: `u0 → a1 → a2` (all three in the leaf group `g3_0`,
+/// so each reaches `document:d2` three groups deep) and `direct → direct2 → direct3` (each a
+/// direct viewer of `document:d1`).
+fn agent_workload() -> AgentWorkload {
+    let mut tuples = support::drive_tuples(42);
+    for (object, relation, user) in [
+        ("group:g3_0", "member", "user:a1"),
+        ("group:g3_0", "member", "user:a2"),
+        ("user:u0", "delegate", "user:a1"),
+        ("user:a1", "delegate", "user:a2"),
+        ("document:d1", "viewer", "user:direct2"),
+        ("document:d1", "viewer", "user:direct3"),
+        ("user:direct", "delegate", "user:direct2"),
+        ("user:direct2", "delegate", "user:direct3"),
+    ] {
+        tuples.push(support::tuple(object, relation, user));
+    }
+    let text =
+        support::model_text().replacen("type user\n", "type user\n  relations\n    define delegate: [user]\n", 1);
+    let model = Model::parse_dsl(&text).expect("the patched drive model is valid");
+    let (backend, store_id) = support::filled_backend_with(&tuples, &model);
+    let engine = Engine::open(Box::new(backend), EngineConfig::default()).expect("open bench engine");
+    AgentWorkload { engine, store_id, tuple_count: tuples.len() }
+}
+
+/// Built once for both groups (building the graph takes longer than timing it).
+fn workload() -> &'static AgentWorkload {
+    static WORKLOAD: std::sync::OnceLock<AgentWorkload> = std::sync::OnceLock::new();
+    WORKLOAD.get_or_init(agent_workload)
+}
+
+fn filter_request(ids: &[String], strategy: FilterStrategy) -> FilterRequest {
+    FilterRequest {
+        principals: vec!["user:u0".into()],
+        relation: "viewer".into(),
+        object_type: "document".into(),
+        ids: ids.to_vec(),
+        strategy,
+        ..FilterRequest::default()
+    }
+}
+
+/// `count` document ids drawn from all 300k (about 3/8 visible to `user:u0`), seeded.
+fn candidate_ids(count: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(count as u64);
+    (0..count).map(|_| format!("d{}", rng.gen_range(0..support::DOCUMENTS))).collect()
+}
+
+fn filter(c: &mut Criterion) {
+    let workload = workload();
+    let (engine, store) = (&workload.engine, &workload.store_id);
+    let mut group = c.benchmark_group("filter");
+    for count in [16, 128, 1024, 10_000] {
+        let ids = candidate_ids(count);
+        let by_checks = engine.filter(store, &filter_request(&ids, FilterStrategy::Checks)).expect("filter").value;
+        let by_bitmap = engine.filter(store, &filter_request(&ids, FilterStrategy::Bitmap)).expect("filter").value;
+        assert_eq!(by_checks, by_bitmap, "the strategies disagree on {count} ids");
+        let expected = ids
+            .iter()
+            .filter(|id| {
+                let request = CheckRequest {
+                    object: format!("document:{id}"),
+                    relation: "viewer".into(),
+                    user: "user:u0".into(),
+                    ..CheckRequest::default()
+                };
+                engine.check(store, &request).expect("check").value
+            })
+            .count();
+        assert_eq!(by_checks.allowed_ids.len(), expected, "filter disagrees with check on {count} ids");
+        assert!(expected > 0 && expected < count, "the candidates must mix visible and hidden ids");
+        for (name, strategy) in [("checks", FilterStrategy::Checks), ("bitmap", FilterStrategy::Bitmap)] {
+            let request = filter_request(&ids, strategy);
+            group.bench_function(format!("{name}/ids={count}/n={}", workload.tuple_count), |b| {
+                b.iter(|| black_box(engine.filter(store, black_box(&request))))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn obo(c: &mut Criterion) {
+    let workload = workload();
+    let (engine, store) = (&workload.engine, &workload.store_id);
+    let mut group = c.benchmark_group("obo");
+    for (scenario, object, chain) in [
+        ("nested_groups_3", "document:d2", ["user:u0", "user:a1", "user:a2"]),
+        ("direct", "document:d1", ["user:direct", "user:direct2", "user:direct3"]),
+    ] {
+        let plain = CheckRequest {
+            object: object.into(),
+            relation: "viewer".into(),
+            user: chain[0].into(),
+            ..CheckRequest::default()
+        };
+        assert!(engine.check(store, &plain).expect("check").value, "{scenario}: the plain check allows");
+        let request = OboCheckRequest {
+            principals: chain.iter().map(|p| p.to_string()).collect(),
+            relation: "viewer".into(),
+            object: object.into(),
+            ..OboCheckRequest::default()
+        };
+        let answer = engine.obo_check(store, &request).expect("obo check").value;
+        assert!(answer.allowed, "{scenario}: the chain is allowed: {:?}", answer.denied_by);
+        let mut broken = request.clone();
+        broken.principals.swap(1, 2);
+        assert!(
+            !engine.obo_check(store, &broken).expect("obo check").value.allowed,
+            "{scenario}: a swapped chain denies"
+        );
+        group.bench_function(format!("{scenario}/plain_check/n={}", workload.tuple_count), |b| {
+            b.iter(|| black_box(engine.check(store, black_box(&plain))))
+        });
+        group.bench_function(format!("{scenario}/chain=3/n={}", workload.tuple_count), |b| {
+            b.iter(|| black_box(engine.obo_check(store, black_box(&request))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
+    targets = obo, filter
+}
+criterion_main!(benches);

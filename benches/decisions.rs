@@ -1,0 +1,160 @@
+//! What the decision log and tuple expiry cost on the check path.
+//!
+//! `decision_log/http_check/*`: one allowed `POST /check` (with an `audit` object) through the
+//! router, in process, with the log `off`, in `deny` mode (the allow is not recorded) and `all`
+//! (every check is queued for the background writer).
+//! `decision_log/record_decision`: what recording adds to a handler (build and queue a record).
+//! `expiry/check/*` and `expiry/list_objects/*`: the same questions on a store with no expiring
+//! tuple and on one where a tenth of the tuples (live ones) expire.
+
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
+)]
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http_body_util::BodyExt;
+use std::hint::black_box;
+use std::sync::Arc;
+use tower::ServiceExt;
+use writ::engine::{
+    CheckRequest, DecisionLogConfig, DecisionLogMode, DecisionRecord, ListObjectsRequest, WriteRequest,
+};
+use writ::store::StoredTuple;
+use writ::{Engine, EngineConfig, Model, Tuple};
+
+const MODEL: &str = "model
+  schema 1.1
+type user
+type group
+  relations
+    define member: [user]
+type document
+  relations
+    define viewer: [user, group#member]
+";
+
+const DOCUMENTS: usize = 10_000;
+
+/// A store with `DOCUMENTS` documents, each viewed by user:anne directly and by group:eng;
+/// every tenth direct grant expires (far in the future) when `expiring` is set.
+fn engine(mode: DecisionLogMode, expiring: bool) -> (Arc<Engine>, String) {
+    let config = EngineConfig {
+        decision_log: DecisionLogConfig { mode, ..DecisionLogConfig::default() },
+        ..EngineConfig::default()
+    };
+    let engine =
+        Engine::open_with_clock(Box::new(writ::store::MemoryStore::new()), config, writ::engine::system_clock())
+            .unwrap();
+    let store = engine.create_store("bench").unwrap().id;
+    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    let mut tuples = vec![StoredTuple::new("group:eng#member@user:anne".parse::<Tuple>().unwrap())];
+    for i in 0..DOCUMENTS {
+        let mut direct = StoredTuple::new(format!("document:{i}#viewer@user:anne").parse::<Tuple>().unwrap());
+        if expiring && i % 10 == 0 {
+            direct.expires_at_ms = Some(engine.now_ms() + 3_600_000);
+        }
+        tuples.push(direct);
+        tuples.push(StoredTuple::new(format!("document:{i}#viewer@group:eng#member").parse::<Tuple>().unwrap()));
+    }
+    for chunk in tuples.chunks(1000) {
+        engine.write(&store, WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).unwrap();
+    }
+    (Arc::new(engine), store)
+}
+
+fn http_check(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("decision_log/http_check");
+    for (name, mode) in [("off", DecisionLogMode::Off), ("deny", DecisionLogMode::Deny), ("all", DecisionLogMode::All)]
+    {
+        let (engine, store) = engine(mode, false);
+        let app = writ::api::router(engine.clone());
+        let uri = format!("/stores/{store}/check");
+        let body = r#"{"tuple_key":{"user":"user:anne","relation":"viewer","object":"document:7"},
+            "audit":{"tool":"search","task":"t-42"}}"#;
+        let send = || {
+            let request =
+                Request::post(&uri).header("content-type", "application/json").body(Body::from(body)).unwrap();
+            let app = app.clone();
+            runtime.block_on(async move {
+                let response = app.oneshot(request).await.unwrap();
+                response.into_body().collect().await.unwrap().to_bytes()
+            })
+        };
+        assert_eq!(&send()[..], br#"{"allowed":true,"resolution":""}"#);
+        group.bench_function(name, |b| b.iter(|| black_box(send())));
+        engine.flush_decisions();
+        let stats = engine.decision_log_stats();
+        eprintln!("decision_log/{name}: queued {} dropped {}", stats.queued, stats.dropped);
+    }
+    group.finish();
+}
+
+/// The work a handler adds per recorded decision: building the record (strings, the audit
+/// object) and queueing it.
+fn record_decision(c: &mut Criterion) {
+    let (engine, store) = engine(DecisionLogMode::All, false);
+    let mut audit = writ::tuple::Context::new();
+    audit.insert("tool".into(), "search".into());
+    audit.insert("task".into(), "t-42".into());
+    c.bench_function("decision_log/record_decision", |b| {
+        b.iter(|| {
+            engine.record_decision(DecisionRecord {
+                time_ms: engine.now_ms(),
+                store_id: store.clone(),
+                model_id: String::new(),
+                principals: vec!["user:anne".to_string()],
+                relation: "viewer".to_string(),
+                object: "document:7".to_string(),
+                allowed: true,
+                denied_by: None,
+                revision: 1,
+                latency_us: 9,
+                request_id: "01JD0000000000000000000000".to_string(),
+                audit: Some(audit.clone()),
+            })
+        })
+    });
+    engine.flush_decisions();
+    let stats = engine.decision_log_stats();
+    eprintln!("decision_log/record_decision: queued {} dropped {}", stats.queued, stats.dropped);
+}
+
+fn expiry(c: &mut Criterion) {
+    let mut group = c.benchmark_group("expiry");
+    for (name, expiring) in [("none_expiring", false), ("tenth_expiring", true)] {
+        let (engine, store) = engine(DecisionLogMode::Off, expiring);
+        let check = CheckRequest {
+            object: "document:70".into(),
+            relation: "viewer".into(),
+            user: "user:anne".into(),
+            ..CheckRequest::default()
+        };
+        assert!(engine.check(&store, &check).unwrap().value);
+        group.bench_function(format!("check/{name}"), |b| b.iter(|| black_box(engine.check(&store, &check))));
+        let list = ListObjectsRequest {
+            object_type: "document".into(),
+            relation: "viewer".into(),
+            user: "user:anne".into(),
+            ..ListObjectsRequest::default()
+        };
+        assert_eq!(engine.list_objects(&store, &list).unwrap().value.len(), DOCUMENTS);
+        group.bench_function(format!("list_objects/{name}/n={DOCUMENTS}"), |b| {
+            b.iter(|| black_box(engine.list_objects(&store, &list)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = http_check, record_decision, expiry
+}
+criterion_main!(benches);

@@ -1,0 +1,240 @@
+//! The decision log's recorder: check-like answers go into a bounded queue and a background
+//! thread writes them to the store in batches, then trims the log by count and age.
+//!
+//! What it owns: the queue, the recorder thread, and the `all | deny | off` policy.
+//! **Invariant:** recording never blocks a caller and never fails one: when the queue is full
+//! the record is counted as dropped and discarded. Records reach the store in the order they
+//! were queued; [`DecisionLog::flush`] returns once everything queued before it is stored.
+//! Must not import `api`; the store is reached only through the engine's backend handle.
+
+use super::Clock;
+use crate::store::{DecisionRecord, TupleStore};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Which decisions to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionLogMode {
+    /// Every decision.
+    All,
+    /// Only denies (the default).
+    Deny,
+    /// None.
+    Off,
+}
+
+impl std::str::FromStr for DecisionLogMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "all" => Ok(DecisionLogMode::All),
+            "deny" => Ok(DecisionLogMode::Deny),
+            "off" => Ok(DecisionLogMode::Off),
+            other => Err(format!("`{other}` is not one of `all`, `deny`, `off`")),
+        }
+    }
+}
+
+/// Decision log settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionLogConfig {
+    /// Which decisions to record.
+    pub mode: DecisionLogMode,
+    /// Most records kept per store; older ones are trimmed.
+    pub max_count: usize,
+    /// Oldest record kept, in milliseconds of age; older ones are trimmed.
+    pub max_age_ms: i64,
+    /// Records the queue holds before new ones are dropped.
+    pub queue: usize,
+    /// How often the recorder trims the log when idle.
+    pub trim_interval: Duration,
+}
+
+impl Default for DecisionLogConfig {
+    fn default() -> Self {
+        DecisionLogConfig {
+            mode: DecisionLogMode::Deny,
+            max_count: 100_000,
+            max_age_ms: 7 * 24 * 3600 * 1000,
+            queue: 65_536,
+            trim_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+enum Message {
+    Record(Box<DecisionRecord>),
+    Flush(SyncSender<()>),
+}
+
+/// Counters of the decision log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecisionLogStats {
+    /// Records queued for the store.
+    pub queued: u64,
+    /// Records discarded because the queue was full.
+    pub dropped: u64,
+}
+
+/// The recorder: a bounded queue in front of a background thread that owns the store writes.
+pub(crate) struct DecisionLog {
+    mode: DecisionLogMode,
+    sender: Option<SyncSender<Message>>,
+    worker: Option<JoinHandle<()>>,
+    queued: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl DecisionLog {
+    /// Starts the recorder thread (none when the mode is `off`).
+    pub(crate) fn start(config: DecisionLogConfig, backend: Arc<dyn TupleStore>, clock: Clock) -> DecisionLog {
+        let (sender, worker) = if config.mode == DecisionLogMode::Off {
+            (None, None)
+        } else {
+            let (sender, receiver) = mpsc::sync_channel(config.queue.max(1));
+            let worker = std::thread::Builder::new()
+                .name("writ-decision-log".into())
+                .spawn(move || run(receiver, &config, backend.as_ref(), &clock))
+                .map_err(|error| tracing::error!(%error, "decision log thread did not start; nothing is recorded"))
+                .ok();
+            (worker.is_some().then_some(sender), worker)
+        };
+        DecisionLog { mode: config.mode, sender, worker, queued: AtomicU64::new(0), dropped: AtomicU64::new(0) }
+    }
+
+    /// True when a decision with this outcome would be recorded: callers test this before they
+    /// build a record, so an unrecorded decision costs nothing.
+    pub(crate) fn wants(&self, allowed: bool) -> bool {
+        match self.mode {
+            DecisionLogMode::All => self.sender.is_some(),
+            DecisionLogMode::Deny => !allowed && self.sender.is_some(),
+            DecisionLogMode::Off => false,
+        }
+    }
+
+    /// Queues a record if the mode wants it; never blocks (a full queue drops it and counts it).
+    pub(crate) fn record(&self, record: DecisionRecord) {
+        if !self.wants(record.allowed) {
+            return;
+        }
+        let Some(sender) = &self.sender else { return };
+        match sender.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Waits until every record queued so far is stored and the log trimmed.
+    pub(crate) fn flush(&self) {
+        let Some(sender) = &self.sender else { return };
+        let (done, wait) = mpsc::sync_channel(1);
+        if sender.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+
+    /// The counters.
+    pub(crate) fn stats(&self) -> DecisionLogStats {
+        DecisionLogStats { queued: self.queued.load(Ordering::Relaxed), dropped: self.dropped.load(Ordering::Relaxed) }
+    }
+}
+
+impl Drop for DecisionLog {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after it stores what is left; joining it releases
+        // the store handle (sled's file lock) before the engine is gone.
+        self.sender = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Most records written in one store batch.
+const BATCH: usize = 1024;
+
+/// With no new records, the log is trimmed (for age) once per this many trim intervals.
+const IDLE_TRIM_EVERY: u32 = 30;
+
+fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
+    let mut batch: Vec<DecisionRecord> = Vec::with_capacity(BATCH);
+    let mut waiting: Vec<SyncSender<()>> = Vec::new();
+    let mut last_trim = Instant::now();
+    let mut appended = false;
+    loop {
+        let mut closed = false;
+        match receiver.recv_timeout(config.trim_interval) {
+            Ok(message) => {
+                take(message, &mut batch, &mut waiting);
+                while batch.len() < BATCH {
+                    match receiver.try_recv() {
+                        Ok(message) => take(message, &mut batch, &mut waiting),
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => closed = true,
+        }
+        if !batch.is_empty() {
+            let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let count = records.len();
+            if let Err(error) = backend.append_decisions(records) {
+                tracing::warn!(%error, records = count, "decision log records lost");
+            }
+            appended = true;
+        }
+        // Trim after new records (count bound) or now and then when idle (age bound), and
+        // always before answering a flush.
+        let since = last_trim.elapsed();
+        if !waiting.is_empty()
+            || (appended && since >= config.trim_interval)
+            || since >= config.trim_interval * IDLE_TRIM_EVERY
+        {
+            trim(config, backend, clock);
+            last_trim = Instant::now();
+            appended = false;
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+fn take(message: Message, batch: &mut Vec<DecisionRecord>, waiting: &mut Vec<SyncSender<()>>) {
+    match message {
+        Message::Record(record) => batch.push(*record),
+        Message::Flush(done) => waiting.push(done),
+    }
+}
+
+/// Applies the retention bounds to every store's log.
+pub(crate) fn trim(config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
+    let older_than = clock().saturating_sub(config.max_age_ms);
+    let stores = match backend.list_stores() {
+        Ok(stores) => stores,
+        Err(error) => {
+            tracing::warn!(%error, "decision log not trimmed");
+            return;
+        }
+    };
+    for store in stores {
+        if let Err(error) = backend.trim_decisions(&store.id, config.max_count, older_than) {
+            tracing::warn!(%error, store = %store.id, "decision log not trimmed");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The decision log's records as the store keeps them: [`DecisionRecord`], its position
+//! [`DecisionCursor`] (time, then a store-assigned sequence number), the query
+//! [`DecisionFilter`], and the byte layout of the sled `decisions` tree.
+//!
+//! Key: store id (escaped like every codec string), time (i64 with its sign bit flipped, so byte
+//! order is time order) and sequence, both big-endian. Value: version byte 1, then JSON.
+//! Invariant: `decode(encode(x)) == x`; bad bytes are [`StoreError::Corrupt`], never a panic.
+//! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
+
+use super::StoreError;
+use crate::tuple::{Context, ContextValue};
+use serde::{Deserialize, Serialize};
+
+/// One recorded check-like decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// When the decision was made, milliseconds since the Unix epoch (the engine's clock).
+    pub time_ms: i64,
+    /// The store asked.
+    pub store_id: String,
+    /// The model version that answered.
+    pub model_id: String,
+    /// Who asked: one subject, or an on-behalf-of chain (human first).
+    pub principals: Vec<String>,
+    /// The relation checked.
+    pub relation: String,
+    /// The object checked, `type:id`.
+    pub object: String,
+    /// The decision.
+    pub allowed: bool,
+    /// For a deny, what denied it (the endpoint's own JSON, e.g. `{"kind","subject","message"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<ContextValue>,
+    /// The store revision the answer reflects.
+    pub revision: u64,
+    /// How long the decision took, in microseconds.
+    pub latency_us: u64,
+    /// The HTTP request id (`x-request-id`).
+    pub request_id: String,
+    /// The caller's own context (tool name, task id, ...), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Context>,
+}
+
+/// Where a record sits in a store's decision log: by time, then by a sequence number the store
+/// assigns on append (unique within the store, also across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DecisionCursor {
+    /// The record's time, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The store-assigned sequence number.
+    pub seq: u64,
+}
+
+/// Which records a query wants. Results come newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecisionFilter {
+    /// Only records whose principals include this one.
+    pub principal: Option<String>,
+    /// Only records about this object.
+    pub object: Option<String>,
+    /// Only allows (`Some(true)`) or only denies (`Some(false)`).
+    pub allowed: Option<bool>,
+    /// Only records at or after this time (ms).
+    pub since_ms: Option<i64>,
+    /// Only records strictly before this time (ms).
+    pub until_ms: Option<i64>,
+    /// Only records strictly older than this cursor (the previous page's last one).
+    pub before: Option<DecisionCursor>,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+impl DecisionFilter {
+    /// True when `record` at `cursor` passes every condition but the limit.
+    pub fn matches(&self, cursor: DecisionCursor, record: &DecisionRecord) -> bool {
+        self.principal.as_ref().is_none_or(|p| record.principals.iter().any(|q| q == p))
+            && self.object.as_ref().is_none_or(|o| &record.object == o)
+            && self.allowed.is_none_or(|a| record.allowed == a)
+            && self.since_ms.is_none_or(|t| cursor.time_ms >= t)
+            && self.until_ms.is_none_or(|t| cursor.time_ms < t)
+            && self.before.is_none_or(|b| cursor < b)
+    }
+}
+
+const V1: u8 = 1;
+
+fn push_str(buf: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        if b == 0 {
+            buf.extend_from_slice(&[0, 0xFF]);
+        } else {
+            buf.push(b);
+        }
+    }
+    buf.extend_from_slice(&[0, 0]);
+}
+
+/// The prefix of every decision key of a store.
+pub(crate) fn prefix(store_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(store_id.len() + 18);
+    push_str(&mut key, store_id);
+    key
+}
+
+fn time_bytes(time_ms: i64) -> [u8; 8] {
+    ((time_ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The key of a record.
+pub(crate) fn key(store_id: &str, cursor: DecisionCursor) -> Vec<u8> {
+    let mut key = prefix(store_id);
+    key.extend_from_slice(&time_bytes(cursor.time_ms));
+    key.extend_from_slice(&cursor.seq.to_be_bytes());
+    key
+}
+
+/// The first key of a store at or after `time_ms`.
+pub(crate) fn time_key(store_id: &str, time_ms: i64) -> Vec<u8> {
+    let mut key = prefix(store_id);
+    key.extend_from_slice(&time_bytes(time_ms));
+    key
+}
+
+/// The cursor in a key, given the key without its store prefix.
+pub(crate) fn decode_key(rest: &[u8]) -> Result<DecisionCursor, StoreError> {
+    let bad = || StoreError::Corrupt("decision key: wrong length".into());
+    let time: [u8; 8] = rest.get(0..8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+    let seq: [u8; 8] = rest.get(8..16).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+    if rest.len() != 16 {
+        return Err(bad());
+    }
+    Ok(DecisionCursor { time_ms: (u64::from_be_bytes(time) ^ (1 << 63)) as i64, seq: u64::from_be_bytes(seq) })
+}
+
+/// A record's value bytes.
+pub(crate) fn encode(record: &DecisionRecord) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![V1];
+    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("decision: {e}")))?;
+    Ok(out)
+}
+
+/// A record from its value bytes.
+pub(crate) fn decode(bytes: &[u8]) -> Result<DecisionRecord, StoreError> {
+    match bytes.split_first() {
+        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("decision: {e}"))),
+        Some((v, _)) => Err(StoreError::Corrupt(format!("decision: unknown encoding version `{v}`"))),
+        None => Err(StoreError::Corrupt("decision: empty value".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_time_then_seq_and_round_trip() {
+        let cursors = [
+            DecisionCursor { time_ms: -5, seq: 9 },
+            DecisionCursor { time_ms: 0, seq: 0 },
+            DecisionCursor { time_ms: 0, seq: 1 },
+            DecisionCursor { time_ms: 1_700_000_000_000, seq: 0 },
+        ];
+        let keys: Vec<Vec<u8>> = cursors.iter().map(|c| key("s", *c)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        let prefix_len = prefix("s").len();
+        for (cursor, key) in cursors.iter().zip(&keys) {
+            assert_eq!(decode_key(&key[prefix_len..]).unwrap(), *cursor);
+        }
+        assert!(decode_key(&[1, 2, 3]).is_err());
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[7, b'{']).is_err());
+    }
+}
