@@ -241,6 +241,11 @@ fn the_sweep_deletes_expired_tuples_in_one_new_revision() {
         "the changelog keeps the history"
     );
     assert!(changes.iter().all(|c| c.operation == ChangeOperation::Write || c.cursor.revision == revision + 1));
+    // Who changed what: the sweep's deletes name it; the fixture's writes named no one.
+    assert!(changes.iter().all(|c| match c.operation {
+        ChangeOperation::Delete => c.actor.as_deref() == Some(writ::engine::EXPIRY_SWEEP_ACTOR),
+        ChangeOperation::Write => c.actor.is_none(),
+    }));
     // After the sweep the tuple is simply absent; the answers are unchanged.
     assert!(!check(&engine, &store, "document:1", "user:anne"));
     assert!(check(&engine, &store, "document:1", "user:dave"));
