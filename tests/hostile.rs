@@ -157,6 +157,21 @@ fn body_endpoints(store: &str, model: &str) -> Vec<(&'static str, String, Value)
         ),
         (
             "POST",
+            format!("/stores/{store}/writ/obo-check"),
+            json!({"principals": ["user:anne"], "relation": "viewer", "object": "document:1"}),
+        ),
+        (
+            "POST",
+            format!("/stores/{store}/writ/audience-check"),
+            json!({"audience": ["user:anne", "user:bob"], "relation": "viewer", "objects": ["document:1"]}),
+        ),
+        (
+            "POST",
+            format!("/stores/{store}/writ/filter"),
+            json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document", "ids": ["1", "2"]}),
+        ),
+        (
+            "POST",
             format!("/stores/{store}/access/v1/evaluations"),
             json!({"subject": {"type": "user", "id": "anne"}, "evaluations": [{"action": {"name": "viewer"},
                 "resource": {"type": "document", "id": "1"}}]}),
@@ -241,6 +256,12 @@ fn battery(store: &str, model: &str) -> Vec<Probe> {
         probes.push(Probe::json("POST", format!("/stores/{store}/read"), &json!({"at_least_revision": revision})));
     }
     for query in [
+        "limit=-1",
+        "limit=99999999999",
+        "since=yesterday",
+        "until=%00",
+        "decision=maybe",
+        "principal=%00",
         "page_size=-1",
         "page_size=abc",
         "page_size=99999999999",
@@ -260,6 +281,7 @@ fn battery(store: &str, model: &str) -> Vec<Probe> {
         probes.push(Probe::raw("GET", format!("/stores/{store}/changes?{query}"), Vec::new()));
         probes.push(Probe::raw("GET", format!("/stores?{query}"), Vec::new()));
         probes.push(Probe::raw("GET", format!("/stores/{store}/authorization-models?{query}"), Vec::new()));
+        probes.push(Probe::raw("GET", format!("/stores/{store}/writ/decisions?{query}"), Vec::new()));
     }
     for token in ["zz", "6f66667365743a2d31", "6f66667365743a3939393939393939393939393939393939393939", "%%%", "\u{0}"]
     {

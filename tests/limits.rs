@@ -65,6 +65,15 @@ async fn identifier_lengths_follow_openfga_and_name_the_field() {
     expect_code(&app, "POST", &format!("/stores/{store}/list-objects"), list, bad, "type_too_long").await;
     let write = json!({"writes": {"tuple_keys": [tuple("user:anne", "viewer", &format!("document:{long_id}"))]}});
     expect_code(&app, "POST", &format!("/stores/{store}/write"), write, bad, "object_too_long").await;
+    // The agent routes check the same lengths, principal by principal and id by id.
+    let long_user = format!("user:{}", "u".repeat(600));
+    let obo = json!({"principals": ["user:anne", long_user], "relation": "viewer", "object": "document:1"});
+    expect_code(&app, "POST", &format!("/stores/{store}/writ/obo-check"), obo, bad, "user_too_long").await;
+    let filter =
+        json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document", "ids": ["1", long_id]});
+    expect_code(&app, "POST", &format!("/stores/{store}/writ/filter"), filter, bad, "object_too_long").await;
+    let audience = json!({"audience": ["user:anne"], "relation": "viewer", "objects": [format!("document:{long_id}")]});
+    expect_code(&app, "POST", &format!("/stores/{store}/writ/audience-check"), audience, bad, "object_too_long").await;
     // At the limit is fine: 256 bytes of object.
     let at_limit = format!("document:{}", "y".repeat(256 - "document:".len()));
     let write = json!({"writes": {"tuple_keys": [tuple("user:anne", "viewer", &at_limit)]}});

@@ -279,6 +279,9 @@ impl<'r> Chain<'r> {
 impl Engine {
     /// Answers an on-behalf-of check; a chain of one is a plain check.
     pub fn obo_check(&self, store_id: &str, request: &OboCheckRequest) -> Result<Answer<OboDecision>, EngineError> {
+        self.config.input.principals(&request.principals)?;
+        self.config.input.object(&request.object)?;
+        self.config.input.relation(&request.relation)?;
         let (object_type, object_id) = split_object(&request.object).map_err(|_| {
             EngineError::Validation(format!("`object` must be an object `type:id`, got `{}`", request.object))
         })?;
@@ -318,6 +321,9 @@ impl Engine {
         if request.objects.is_empty() {
             return Err(EngineError::Validation("`objects` must name at least one object".into()));
         }
+        self.config.input.principals(&request.audience)?;
+        self.config.input.relation(&request.relation)?;
+        request.objects.iter().try_for_each(|object| self.config.input.object(object))?;
         self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let audience = resolve_principals(&evaluator, "audience", &request.audience)?;
@@ -350,6 +356,12 @@ impl Engine {
     /// The visibility filter: the ids the principals (one subject or an OBO chain) may see, in
     /// input order. Ids no tuple names are not visible.
     pub fn filter(&self, store_id: &str, request: &FilterRequest) -> Result<Answer<FilterAnswer>, EngineError> {
+        self.config.input.principals(&request.principals)?;
+        self.config.input.relation(&request.relation)?;
+        self.config.input.type_name(&request.object_type)?;
+        for id in &request.ids {
+            self.config.input.object(&[request.object_type.as_str(), ":", id].concat())?;
+        }
         self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let chain = Chain::resolve(&evaluator, &request.principals, request.delegation_relation.as_deref())?;

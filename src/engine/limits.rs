@@ -128,6 +128,11 @@ impl InputLimits {
         Ok(())
     }
 
+    /// Checks each principal (user) of an agent request.
+    pub(crate) fn principals(&self, principals: &[String]) -> Result<(), EngineError> {
+        principals.iter().try_for_each(|principal| self.user(principal))
+    }
+
     /// Checks the object, relation and user of a request.
     pub(crate) fn request(&self, object: &str, relation: &str, user: &str) -> Result<(), EngineError> {
         self.object(object)?;
