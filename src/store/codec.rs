@@ -52,7 +52,8 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 
 // ---------------------------------------------------------------- keys
 
-fn push_str(buf: &mut Vec<u8>, s: &str) {
+/// Appends `s` escaped and terminated, so byte order equals string order (see the module doc).
+pub(super) fn push_str(buf: &mut Vec<u8>, s: &str) {
     for &b in s.as_bytes() {
         if b == 0 {
             buf.extend_from_slice(&[0, 0xFF]);

@@ -7,6 +7,7 @@
 //! Invariant: `decode(encode(x)) == x`; bad bytes are [`StoreError::Corrupt`], never a panic.
 //! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
 
+use super::codec::push_str;
 use super::StoreError;
 use crate::tuple::{Context, ContextValue};
 use serde::{Deserialize, Serialize};
@@ -84,17 +85,6 @@ impl DecisionFilter {
 }
 
 const V1: u8 = 1;
-
-fn push_str(buf: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        if b == 0 {
-            buf.extend_from_slice(&[0, 0xFF]);
-        } else {
-            buf.push(b);
-        }
-    }
-    buf.extend_from_slice(&[0, 0]);
-}
 
 /// The prefix of every decision key of a store.
 pub(crate) fn prefix(store_id: &str) -> Vec<u8> {
