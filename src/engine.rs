@@ -360,8 +360,13 @@ impl Engine {
 
     /// An engine with no disk (tests, demos).
     pub fn in_memory() -> Engine {
+        Engine::in_memory_with(EngineConfig::default())
+    }
+
+    /// An engine with no disk and the given settings.
+    pub fn in_memory_with(config: EngineConfig) -> Engine {
         let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
-        let (config, clock) = (EngineConfig::default(), system_clock());
+        let clock = system_clock();
         let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
         Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions }
     }

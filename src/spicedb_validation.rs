@@ -303,6 +303,10 @@ fn load_schema(file: &ValidationFile, path: &Path) -> Result<String, String> {
     }
 }
 
+/// Longest object or subject reference SpiceDB accepts: a type (at most 128 bytes), `:`, an id (at
+/// most 1024), `#` and a relation (at most 64).
+const SPICEDB_MAX_REFERENCE_BYTES: usize = 128 + 1 + 1024 + 1 + 64;
+
 /// A fresh engine with the schema and relationships loaded; returns it and the store id.
 fn load(schema: &str, relationships: Option<&str>) -> Result<(Engine, String), String> {
     let model = Model::parse_zed(schema).map_err(|errors| {
@@ -315,7 +319,14 @@ fn load(schema: &str, relationships: Option<&str>) -> Result<(Engine, String), S
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    let engine = Engine::in_memory();
+    // SpiceDB's own limits, not OpenFGA's: object ids up to 1024 characters (`extendedids.yaml`).
+    let input = crate::engine::InputLimits {
+        max_object_bytes: SPICEDB_MAX_REFERENCE_BYTES,
+        max_user_bytes: SPICEDB_MAX_REFERENCE_BYTES,
+        ..crate::engine::InputLimits::default()
+    };
+    let config = crate::EngineConfig { input, ..crate::EngineConfig::default() };
+    let engine = Engine::in_memory_with(config);
     let store = engine.create_store("spicedb-validation").map_err(|e| e.to_string())?.id;
     engine.write_model(&store, model.clone()).map_err(|e| e.to_string())?;
     let now_ms =

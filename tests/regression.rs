@@ -204,3 +204,21 @@ type group
     assert!(!check(&engine, &store, "group:a", "member", "group:b#member"));
     assert!(check(&engine, &store, "group:a", "member", "group:a#member"));
 }
+
+/// The OpenFGA-sized user limit (512 bytes) once refused SpiceDB's 1024-character ids in
+/// validation files (`extendedids.yaml`), so their assertions came out unsupported.
+#[test]
+fn spicedb_validation_files_take_1024_character_ids() {
+    let id = "x".repeat(1024);
+    let file = format!(
+        "schema: |-\n  definition user {{}}\n  definition document {{\n    relation viewer: user\n  }}\n\
+         relationships: |-\n  document:d#viewer@user:{id}\n\
+         assertions:\n  assertTrue:\n    - \"document:d#viewer@user:{id}\"\n  assertFalse:\n    - \"document:d#viewer@user:y\"\n"
+    );
+    let path = std::env::temp_dir().join(format!("writ-long-ids-{}.yaml", std::process::id()));
+    std::fs::write(&path, file).unwrap();
+    let report = writ::spicedb_validation::run_file(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(report.load_error, None);
+    assert_eq!((report.passed(), report.failed(), report.unsupported()), (2, 0, 0));
+}
