@@ -204,3 +204,31 @@ type group
     assert!(!check(&engine, &store, "group:a", "member", "group:b#member"));
     assert!(check(&engine, &store, "group:a", "member", "group:a#member"));
 }
+
+/// Found by the `dsl` fuzz target: thousands of nested parentheses in a relation definition
+/// overflowed the parser's stack and killed the process (`PUT /writ/model` could take a server
+/// down). Deep nesting is now a syntax error with a position.
+#[test]
+fn deeply_nested_dsl_parentheses_are_an_error_not_a_stack_overflow() {
+    let depth = 20_000;
+    let text = format!(
+        "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: {}[user]{}\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    // Run on a 2 MiB thread, the size of a tokio worker's stack.
+    let errors = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || Model::parse_dsl(&text).unwrap_err())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(errors[0].message.contains("nested deeper than 64"), "{errors:?}");
+    assert_eq!(errors[0].span.unwrap().line_start, 5);
+    let nested_64 = format!(
+        "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: {}[user]{}\n",
+        "(".repeat(64),
+        ")".repeat(64)
+    );
+    Model::parse_dsl(&nested_64).unwrap();
+}
