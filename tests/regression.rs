@@ -232,3 +232,28 @@ fn deeply_nested_dsl_parentheses_are_an_error_not_a_stack_overflow() {
     );
     Model::parse_dsl(&nested_64).unwrap();
 }
+
+/// Found by the `zed` fuzz target: long `+`, `&` and `-` chains and deep parentheses in a SpiceDB
+/// permission built a parse tree thousands of levels deep, and compiling or dropping it overflowed
+/// the stack. `+` and `&` chains of any length now parse; depth past 64 is a syntax error.
+#[test]
+fn long_zed_operator_chains_and_deep_parentheses_do_not_overflow_the_stack() {
+    let schema = |expression: String| {
+        format!(
+            "definition user {{}}\ndefinition doc {{\n  relation v: user | doc\n  permission p = {expression}\n}}\n"
+        )
+    };
+    let on_small_stack = |text: String| {
+        std::thread::Builder::new().stack_size(2 << 20).spawn(move || Model::parse_zed(&text)).unwrap().join().unwrap()
+    };
+    let terms = vec!["v"; 20_000];
+    let union = on_small_stack(schema(terms.join(" + "))).unwrap();
+    let rewrite = &union.relation("doc", "p").unwrap().rewrite;
+    assert!(matches!(rewrite, writ::model::Rewrite::Union(parts) if parts.len() == 20_000), "{rewrite:?}");
+    on_small_stack(schema(terms.join(" & "))).unwrap();
+    for deep in [terms.join(" - "), format!("{}v{}", "(".repeat(20_000), ")".repeat(20_000)), "v->v".repeat(5_000)] {
+        let errors = on_small_stack(schema(deep)).unwrap_err();
+        assert!(errors[0].message.contains("nested deeper than 64"), "{errors:?}");
+        assert_eq!(errors[0].span.unwrap().line_start, 3);
+    }
+}
