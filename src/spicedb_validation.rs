@@ -372,7 +372,8 @@ fn admits_expiration(model: &Model, tuple: &Tuple) -> bool {
 }
 
 /// `res:id#rel@subj:id[#rel][caveat[:{json}]][expiration:RFC3339]` → a tuple to store.
-fn parse_relationship(line: &str) -> Result<StoredTuple, String> {
+/// Public for the fuzz targets in `tests/fuzz` and the property tests.
+pub fn parse_relationship(line: &str) -> Result<StoredTuple, String> {
     let bad = |why: &str| format!("relationship `{line}`: {why}");
     let (core, rest) = match line.find('[') {
         Some(at) => (&line[..at], &line[at..]),

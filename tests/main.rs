@@ -5,6 +5,7 @@
 mod api;
 mod closure;
 mod conformance;
+mod fuzz_props;
 mod model_language;
 mod regression;
 mod server;
