@@ -5,6 +5,7 @@
 //! the only caller and the only reader of env and args.
 //! Must not import `store`, `index` or `eval`.
 
+use crate::api::serve::TlsFiles;
 use crate::api::{ApiOptions, Auth, KeySet, RouterConfig};
 use crate::engine::EngineConfig;
 use crate::Limits;
@@ -51,6 +52,12 @@ pub struct Args {
     /// The store the root AuthZEN routes (`/access/v1/...`) answer for.
     #[arg(long, env = "WRIT_AUTHZEN_STORE")]
     pub authzen_store: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (needs `--tls-key`).
+    #[arg(long, env = "WRIT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "WRIT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A flag value that must never be printed: `Debug` shows only that it is set.
@@ -88,6 +95,8 @@ pub struct Config {
     pub revision_wait: Duration,
     /// The store the root AuthZEN routes answer for.
     pub authzen_store: Option<String>,
+    /// HTTPS certificate and key; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A flag value that cannot be used.
@@ -105,6 +114,9 @@ pub enum ConfigError {
     /// `--auth preshared` without keys, or keys without `--auth preshared`.
     #[error("{0}")]
     Keys(String),
+    /// Only one of `--tls-cert` and `--tls-key` is given.
+    #[error("`--tls-cert` and `--tls-key` go together; `--{0}` is missing")]
+    TlsPair(&'static str),
 }
 
 impl Config {
@@ -129,6 +141,12 @@ impl Config {
             "preshared" => Auth::Preshared(std::sync::Arc::new(load_keys(&args)?)),
             other => return Err(ConfigError::Auth(other.to_string())),
         };
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::TlsPair("tls-key")),
+            (None, Some(_)) => return Err(ConfigError::TlsPair("tls-cert")),
+        };
         Ok(Config {
             listen,
             data_dir: if args.memory { None } else { Some(args.data_dir) },
@@ -140,6 +158,7 @@ impl Config {
             auth,
             revision_wait: Duration::from_millis(args.revision_wait_ms),
             authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
+            tls,
         })
     }
 
@@ -213,5 +232,14 @@ mod tests {
         assert_eq!(config.revision_wait, Duration::from_millis(1000));
         let router = parse(&["--revision-wait-ms", "5", "--authzen-store", "01S"]).unwrap().router_config();
         assert_eq!((router.revision_wait, router.authzen_store.as_deref()), (Duration::from_millis(5), Some("01S")));
+    }
+
+    #[test]
+    fn tls_needs_both_cert_and_key() {
+        assert_eq!(parse(&[]).unwrap().tls, None);
+        let both = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap().tls.unwrap();
+        assert_eq!((both.cert, both.key), (PathBuf::from("c.pem"), PathBuf::from("k.pem")));
+        assert_eq!(parse(&["--tls-cert", "c.pem"]).unwrap_err(), ConfigError::TlsPair("tls-key"));
+        assert_eq!(parse(&["--tls-key", "k.pem"]).unwrap_err(), ConfigError::TlsPair("tls-cert"));
     }
 }

@@ -13,4 +13,5 @@ mod spicedb;
 mod store_contract;
 mod support;
 mod tidy;
+mod tls;
 mod transfer;

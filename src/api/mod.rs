@@ -14,6 +14,7 @@ pub mod error;
 mod models;
 mod ops;
 mod query;
+pub mod serve;
 mod stores;
 pub mod time;
 mod tuples;
