@@ -257,3 +257,49 @@ fn long_zed_operator_chains_and_deep_parentheses_do_not_overflow_the_stack() {
         assert_eq!(errors[0].span.unwrap().line_start, 3);
     }
 }
+
+/// Found while probing what the fuzz targets do not reach (CEL is compiled when a model is
+/// stored): a condition with about 20 nested parentheses, or 100 chained `+`, overflowed the
+/// stack inside the `cel` crate and aborted the server. Such expressions now never reach `cel`;
+/// a check that needs one is a condition error, as with any expression that does not parse.
+#[test]
+fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
+    let model = |expression: &str| {
+        format!("model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: [user with c]\ncondition c(x: int) {{\n  {expression}\n}}\n")
+    };
+    let check_on_small_stack = |expression: String| {
+        let text = model(&expression);
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let engine = Engine::in_memory();
+                let store = engine.create_store("cel").unwrap().id;
+                engine.write_model(&store, Model::parse_dsl(&text).unwrap()).unwrap();
+                let mut tuple: Tuple = "doc:1#viewer@user:anne".parse().unwrap();
+                tuple.condition = Some(writ::tuple::TupleCondition { name: "c".into(), context: Default::default() });
+                let writes = vec![StoredTuple::new(tuple)];
+                engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+                let mut context = writ::tuple::Context::new();
+                context.insert("x".into(), serde_json::json!(1));
+                let request = CheckRequest {
+                    object: "doc:1".into(),
+                    relation: "viewer".into(),
+                    user: "user:anne".into(),
+                    context,
+                    ..CheckRequest::default()
+                };
+                engine.check(&store, &request).map(|answer| answer.value).map_err(|e| e.to_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let nested = |depth: usize| format!("{}x{} == 1", "(".repeat(depth), ")".repeat(depth));
+    let chained = |terms: usize| format!("{} == {terms}", vec!["x"; terms].join(" + "));
+    assert_eq!(check_on_small_stack(nested(8)), Ok(true));
+    assert_eq!(check_on_small_stack(chained(32)), Ok(true));
+    let too_deep = check_on_small_stack(nested(200)).unwrap_err();
+    assert!(too_deep.contains("nests brackets 200 deep"), "{too_deep}");
+    let too_long = check_on_small_stack(chained(2000)).unwrap_err();
+    assert!(too_long.contains("2000 operators"), "{too_long}");
+}
