@@ -303,3 +303,21 @@ fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
     let too_long = check_on_small_stack(chained(2000)).unwrap_err();
     assert!(too_long.contains("2000 operators"), "{too_long}");
 }
+
+/// Found by the `spicedb_relationship` proptest twin: a non-ASCII fraction of a second in an
+/// `[expiration:...]` panicked on a byte slice inside a character, and a year of 18 digits
+/// overflowed the date arithmetic. Both are now a "bad expiration time" error.
+#[test]
+fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
+    use writ::spicedb_validation::parse_relationship;
+    for line in [
+        "doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.1é5Z]",
+        "doc:1#viewer@user:anne[expiration:999999999999999999-01-01T00:00:00Z]",
+        "doc:1#viewer@user:anne[expiration:2030-01-01T99999999999999:00:00+99999999999:00]",
+    ] {
+        let error = parse_relationship(line).unwrap_err();
+        assert!(error.contains("bad expiration time"), "{line}: {error}");
+    }
+    let fine = parse_relationship("doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.5Z]").unwrap();
+    assert_eq!(fine.expires_at_ms, Some(1_893_456_000_500));
+}
