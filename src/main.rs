@@ -223,11 +223,12 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         writ::engine::spawn_expiry_sweeper(&engine, interval)?;
     }
     let app = writ::api::router_with_config(engine, config.router_config());
+    let tls = config.tls.as_ref().map(writ::api::serve::tls_config).transpose()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        tracing::info!(address = %config.listen, data_dir = ?config.data_dir, "listening");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        let listener = std::net::TcpListener::bind(config.listen)?;
+        tracing::info!(address = %config.listen, data_dir = ?config.data_dir, tls = tls.is_some(), "listening");
+        writ::api::serve::serve(listener, app, tls, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })

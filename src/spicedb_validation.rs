@@ -383,7 +383,8 @@ fn admits_expiration(model: &Model, tuple: &Tuple) -> bool {
 }
 
 /// `res:id#rel@subj:id[#rel][caveat[:{json}]][expiration:RFC3339]` → a tuple to store.
-fn parse_relationship(line: &str) -> Result<StoredTuple, String> {
+/// Public for the fuzz targets in `tests/fuzz` and the property tests.
+pub fn parse_relationship(line: &str) -> Result<StoredTuple, String> {
     let bad = |why: &str| format!("relationship `{line}`: {why}");
     let (core, rest) = match line.find('[') {
         Some(at) => (&line[..at], &line[at..]),
@@ -454,7 +455,10 @@ fn bracket_groups(text: &str) -> Result<Vec<&str>, String> {
 
 /// `2023-12-01T00:00:00Z` (or with an offset, fractional seconds) → ms since the Unix epoch.
 fn parse_rfc3339(text: &str) -> Option<i64> {
-    let number = |s: &str| -> Option<i64> { s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten() };
+    // At most four digits per field (RFC 3339's widest, the year), so the arithmetic below cannot overflow.
+    let number = |s: &str| -> Option<i64> {
+        (s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
     let (date, time) = text.split_once(['T', 't'])?;
     let mut date_parts = date.splitn(3, '-');
     let (year, month, day) = (number(date_parts.next()?)?, number(date_parts.next()?)?, number(date_parts.next()?)?);
@@ -470,7 +474,7 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
     let mut clock_parts = clock.splitn(3, ':');
     let (hour, minute, second) =
         (number(clock_parts.next()?)?, number(clock_parts.next()?)?, number(clock_parts.next()?)?);
-    let millis = if fraction.is_empty() { 0 } else { number(&format!("{fraction:0<3}")[..3])? };
+    let millis = if fraction.is_empty() { 0 } else { number(format!("{fraction:0<3}").get(..3)?)? };
     // Days from civil (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);

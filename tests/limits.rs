@@ -330,7 +330,7 @@ async fn regression_nested_cel_overflowed_the_stack_and_ternary_chains_panicked(
     let calls = format!("{}x{} > 1", "int(".repeat(30), ")".repeat(30));
     expect_code(&app, "POST", &uri, model(calls), bad, "condition_too_complex").await;
     // Within the limit the condition compiles (on its own large stack) and evaluates.
-    let (status, body) = call(&app, "POST", &uri, Some(model(nested(20)))).await;
+    let (status, body) = call(&app, "POST", &uri, Some(model(nested(8)))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let write = json!({"writes": {"tuple_keys": [{"user": "user:anne", "relation": "viewer", "object": "doc:1",
         "condition": {"name": "c"}}]}});

@@ -222,3 +222,121 @@ fn spicedb_validation_files_take_1024_character_ids() {
     assert_eq!(report.load_error, None);
     assert_eq!((report.passed(), report.failed(), report.unsupported()), (2, 0, 0));
 }
+
+/// Found by the `dsl` fuzz target: thousands of nested parentheses in a relation definition
+/// overflowed the parser's stack and killed the process (`PUT /writ/model` could take a server
+/// down). Deep nesting is now a syntax error with a position.
+#[test]
+fn deeply_nested_dsl_parentheses_are_an_error_not_a_stack_overflow() {
+    let depth = 20_000;
+    let text = format!(
+        "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: {}[user]{}\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    // Run on a 2 MiB thread, the size of a tokio worker's stack.
+    let errors = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || Model::parse_dsl(&text).unwrap_err())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(errors[0].message.contains("nested deeper than 64"), "{errors:?}");
+    assert_eq!(errors[0].span.unwrap().line_start, 5);
+    let nested_64 = format!(
+        "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: {}[user]{}\n",
+        "(".repeat(64),
+        ")".repeat(64)
+    );
+    Model::parse_dsl(&nested_64).unwrap();
+}
+
+/// Found by the `zed` fuzz target: long `+`, `&` and `-` chains and deep parentheses in a SpiceDB
+/// permission built a parse tree thousands of levels deep, and compiling or dropping it overflowed
+/// the stack. `+` and `&` chains of any length now parse; depth past 64 is a syntax error.
+#[test]
+fn long_zed_operator_chains_and_deep_parentheses_do_not_overflow_the_stack() {
+    let schema = |expression: String| {
+        format!(
+            "definition user {{}}\ndefinition doc {{\n  relation v: user | doc\n  permission p = {expression}\n}}\n"
+        )
+    };
+    let on_small_stack = |text: String| {
+        std::thread::Builder::new().stack_size(2 << 20).spawn(move || Model::parse_zed(&text)).unwrap().join().unwrap()
+    };
+    let terms = vec!["v"; 20_000];
+    let union = on_small_stack(schema(terms.join(" + "))).unwrap();
+    let rewrite = &union.relation("doc", "p").unwrap().rewrite;
+    assert!(matches!(rewrite, writ::model::Rewrite::Union(parts) if parts.len() == 20_000), "{rewrite:?}");
+    on_small_stack(schema(terms.join(" & "))).unwrap();
+    for deep in [terms.join(" - "), format!("{}v{}", "(".repeat(20_000), ")".repeat(20_000)), "v->v".repeat(5_000)] {
+        let errors = on_small_stack(schema(deep)).unwrap_err();
+        assert!(errors[0].message.contains("nested deeper than 64"), "{errors:?}");
+        assert_eq!(errors[0].span.unwrap().line_start, 3);
+    }
+}
+
+/// Found while probing what the fuzz targets do not reach (CEL is compiled when a model is
+/// stored): a condition with about 20 nested parentheses, or 100 chained `+`, overflowed the
+/// stack inside the `cel` crate and aborted the server. Such expressions now never reach `cel`;
+/// a check that needs one is a condition error, as with any expression that does not parse.
+#[test]
+fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
+    let model = |expression: &str| {
+        format!("model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: [user with c]\ncondition c(x: int) {{\n  {expression}\n}}\n")
+    };
+    let check_on_small_stack = |expression: String| {
+        let text = model(&expression);
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let engine = Engine::in_memory();
+                let store = engine.create_store("cel").unwrap().id;
+                // The engine's condition limits may refuse the model outright: also an error.
+                engine.write_model(&store, Model::parse_dsl(&text).unwrap()).map_err(|e| e.to_string())?;
+                let mut tuple: Tuple = "doc:1#viewer@user:anne".parse().unwrap();
+                tuple.condition = Some(writ::tuple::TupleCondition { name: "c".into(), context: Default::default() });
+                let writes = vec![StoredTuple::new(tuple)];
+                engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+                let mut context = writ::tuple::Context::new();
+                context.insert("x".into(), serde_json::json!(1));
+                let request = CheckRequest {
+                    object: "doc:1".into(),
+                    relation: "viewer".into(),
+                    user: "user:anne".into(),
+                    context,
+                    ..CheckRequest::default()
+                };
+                engine.check(&store, &request).map(|answer| answer.value).map_err(|e| e.to_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let nested = |depth: usize| format!("{}x{} == 1", "(".repeat(depth), ")".repeat(depth));
+    let chained = |terms: usize| format!("{} == {terms}", vec!["x"; terms].join(" + "));
+    assert_eq!(check_on_small_stack(nested(8)), Ok(true));
+    assert_eq!(check_on_small_stack(chained(32)), Ok(true));
+    let too_deep = check_on_small_stack(nested(200)).unwrap_err();
+    assert!(too_deep.contains("200") && too_deep.contains("deep"), "{too_deep}");
+    let too_long = check_on_small_stack(chained(2000)).unwrap_err();
+    assert!(too_long.contains("2000 operators") || too_long.contains("byte expression"), "{too_long}");
+}
+
+/// Found by the `spicedb_relationship` proptest twin: a non-ASCII fraction of a second in an
+/// `[expiration:...]` panicked on a byte slice inside a character, and a year of 18 digits
+/// overflowed the date arithmetic. Both are now a "bad expiration time" error.
+#[test]
+fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
+    use writ::spicedb_validation::parse_relationship;
+    for line in [
+        "doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.1é5Z]",
+        "doc:1#viewer@user:anne[expiration:999999999999999999-01-01T00:00:00Z]",
+        "doc:1#viewer@user:anne[expiration:2030-01-01T99999999999999:00:00+99999999999:00]",
+    ] {
+        let error = parse_relationship(line).unwrap_err();
+        assert!(error.contains("bad expiration time"), "{line}: {error}");
+    }
+    let fine = parse_relationship("doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.5Z]").unwrap();
+    assert_eq!(fine.expires_at_ms, Some(1_893_456_000_500));
+}

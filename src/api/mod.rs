@@ -17,6 +17,7 @@ mod limits;
 mod models;
 mod ops;
 mod query;
+pub mod serve;
 mod stores;
 pub mod time;
 mod tuples;

@@ -52,7 +52,7 @@ impl Default for InputLimits {
             max_types_per_model: 100,
             max_conditions_per_model: 25,
             max_condition_bytes: 4096,
-            max_condition_nesting: 24,
+            max_condition_nesting: 8,
             request_timeout: None,
         }
     }

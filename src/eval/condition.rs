@@ -125,7 +125,10 @@ impl Conditions {
 impl CompiledCondition {
     fn compile(def: &ConditionDef) -> Self {
         let parameters = def.parameters.iter().map(|p| (p.name.clone(), p.type_name.clone())).collect();
-        let program = compile_guarded(&def.expression);
+        let program = match too_deep_for_cel(&def.expression) {
+            Some(problem) => Err(problem),
+            None => compile_guarded(&def.expression),
+        };
         CompiledCondition { parameters, program }
     }
 }
@@ -149,6 +152,64 @@ fn compile_guarded(expression: &str) -> Result<Program, String> {
             Err(e) => Err(format!("expression could not be compiled: {e}")),
         }
     })
+}
+
+/// Most brackets (`(`, `[`, `{`) open at once in a condition expression.
+pub(crate) const MAX_CEL_NESTING: usize = 8;
+/// Most arithmetic, comparison and `?` operators in a condition expression.
+pub(crate) const MAX_CEL_OPERATORS: usize = 32;
+
+/// Why `expression` is too deep to hand to the `cel` crate, if it is. Its parser and evaluator
+/// recurse with large frames: found while fuzzing, about 20 nested parentheses or 100 chained `+`
+/// overflow a 2 MiB (tokio worker) stack in a debug build and abort the process. Text inside
+/// string literals does not count; `&&`, `||` and unary operators do not deepen the tree.
+fn too_deep_for_cel(expression: &str) -> Option<String> {
+    let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut chars = expression.chars().peekable();
+    let mut previous_significant = ' ';
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '*' | '/' | '%' | '<' | '>' | '?' => operators += 1,
+            // A `-` after an operand is binary; after an operator or bracket it is unary.
+            '-' if previous_significant.is_alphanumeric()
+                || matches!(previous_significant, ')' | ']' | '_' | '"' | '\'') =>
+            {
+                operators += 1
+            }
+            '=' | '!' if chars.peek() == Some(&'=') => {
+                chars.next();
+                operators += 1;
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() {
+            previous_significant = c;
+        }
+    }
+    if deepest > MAX_CEL_NESTING {
+        Some(format!("expression nests brackets {deepest} deep; at most {MAX_CEL_NESTING} are allowed"))
+    } else if operators > MAX_CEL_OPERATORS {
+        Some(format!("expression has {operators} operators; at most {MAX_CEL_OPERATORS} are allowed"))
+    } else {
+        None
+    }
 }
 
 /// The CEL context every evaluation scopes its parameters under: the standard functions plus

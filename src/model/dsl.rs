@@ -48,6 +48,10 @@ impl SourceMap {
 type PResult<T> = Result<T, SchemaError>;
 
 /// What ANTLR lists where an identifier may stand (keywords are identifiers too).
+/// Deepest parenthesis nesting in one relation definition. Parsing, validation and evaluation
+/// recurse once per level, so without a bound a hostile model overflows the stack.
+pub(crate) const MAX_NESTING: usize = 64;
+
 const IDENTIFIERS: &str = "IDENTIFIER, 'module', 'model', 'schema', 'extend', 'type', 'relation', EXTENDED_IDENTIFIER";
 
 /// What the direct `[...]` part of one relation collected.
@@ -70,6 +74,8 @@ struct Parser {
     source: SourceMap,
     errors: Vec<SchemaError>,
     extended: Vec<String>,
+    /// Open parentheses around the cursor.
+    nesting: usize,
 }
 
 /// Parses DSL text; returns the model and the spans validation needs.
@@ -80,6 +86,7 @@ pub(super) fn parse(text: &str) -> Result<(Model, SourceMap), Vec<SchemaError>> 
         source: SourceMap::default(),
         errors: Vec::new(),
         extended: Vec::new(),
+        nesting: 0,
     };
     if let Err(e) = p.run() {
         p.errors.push(e);
@@ -339,9 +346,17 @@ impl Parser {
     }
 
     fn parenthesized(&mut self, allow_direct: bool, direct: &mut Direct) -> PResult<Rewrite> {
+        if self.nesting >= MAX_NESTING {
+            let (tok, span) = self.cur.token_span();
+            let msg = format!("parentheses nested deeper than {MAX_NESTING} levels");
+            return Err(syntax_error(msg, span, tok));
+        }
         self.cur.eat("(");
         self.cur.ws();
-        let inner = self.relation_def(allow_direct, direct)?;
+        self.nesting += 1;
+        let inner = self.relation_def(allow_direct, direct);
+        self.nesting -= 1;
+        let inner = inner?;
         self.cur.ws();
         if !self.cur.eat(")") {
             let (tok, span) = self.cur.token_span();

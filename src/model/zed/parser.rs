@@ -102,15 +102,24 @@ struct Parser<'a> {
     /// End of the previous token.
     last_end: Pos,
     expiration_keyword: bool,
+    /// Expression levels open around the cursor.
+    nesting: usize,
 }
 
 type Parsed<T> = Result<T, SchemaError>;
+
+/// Deepest nesting of one permission expression: parentheses, `-` and arrows count a level each
+/// (`+` and `&` chains are built as balanced trees, so they add only log2 of their length).
+/// Compiling and dropping the tree recurse once per level, so without a bound a hostile schema
+/// overflows the stack.
+pub(crate) const MAX_NESTING: usize = 64;
 
 /// Parses `.zed` text into its syntax tree, or the first syntax error.
 pub(super) fn parse(text: &str) -> Parsed<Schema> {
     let mut lexer = Lexer::new(text);
     let (token, start, end) = lexer.next_token();
-    let mut parser = Parser { lexer, token, start, end, last_end: Pos::default(), expiration_keyword: false };
+    let mut parser =
+        Parser { lexer, token, start, end, last_end: Pos::default(), expiration_keyword: false, nesting: 0 };
     let schema = parser.schema()?;
     if let Some(at) = parser.lexer.unterminated_comment {
         return Err(syntax("unterminated `/*` comment", span(at, at)));
@@ -318,9 +327,26 @@ impl Parser<'_> {
         Ok(Member::Permission { name, span: name_span, expr })
     }
 
+    /// Opens one more expression level, or fails past [`MAX_NESTING`].
+    fn deeper(&mut self) -> Parsed<()> {
+        if self.nesting >= MAX_NESTING {
+            return Err(syntax(format!("expression nested deeper than {MAX_NESTING} levels"), self.here()));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
     fn exclusion(&mut self) -> Parsed<Expr> {
+        let outer = self.nesting;
+        let result = self.exclusion_chain();
+        self.nesting = outer;
+        result
+    }
+
+    fn exclusion_chain(&mut self) -> Parsed<Expr> {
         let mut left = self.intersection()?;
         while self.eat("-") {
+            self.deeper()?;
             let right = self.intersection()?;
             left = Expr::Exclusion(Box::new(left), Box::new(right));
         }
@@ -328,27 +354,35 @@ impl Parser<'_> {
     }
 
     fn intersection(&mut self) -> Parsed<Expr> {
-        let mut left = self.union()?;
+        let mut parts = vec![self.union()?];
         while self.eat("&") {
-            let right = self.union()?;
-            left = Expr::Intersection(Box::new(left), Box::new(right));
+            parts.push(self.union()?);
         }
-        Ok(left)
+        Ok(balanced(parts, Expr::Intersection))
     }
 
     fn union(&mut self) -> Parsed<Expr> {
-        let mut left = self.arrow()?;
+        let mut parts = vec![self.arrow()?];
         while self.eat("+") {
-            let right = self.arrow()?;
-            left = Expr::Union(Box::new(left), Box::new(right));
+            parts.push(self.arrow()?);
         }
-        Ok(left)
+        Ok(balanced(parts, Expr::Union))
     }
 
     fn arrow(&mut self) -> Parsed<Expr> {
+        let outer = self.nesting;
+        let result = self.arrow_chain();
+        self.nesting = outer;
+        result
+    }
+
+    fn arrow_chain(&mut self) -> Parsed<Expr> {
         let start = self.start;
         let mut left = self.primary()?;
         loop {
+            if self.is("->") || self.is(".") {
+                self.deeper()?;
+            }
             let kind = if self.eat("->") {
                 ArrowKind::Any
             } else if self.eat(".") {
@@ -379,8 +413,12 @@ impl Parser<'_> {
     }
 
     fn primary(&mut self) -> Parsed<Expr> {
-        if self.eat("(") {
-            let inner = self.exclusion()?;
+        if self.is("(") {
+            self.deeper()?;
+            self.advance();
+            let inner = self.exclusion();
+            self.nesting -= 1;
+            let inner = inner?;
             self.expect(")", "`)`")?;
             return Ok(inner);
         }
@@ -444,4 +482,22 @@ impl Parser<'_> {
         }
         Ok(CaveatType { name, arguments })
     }
+}
+
+/// Joins a left-to-right chain of one associative operator (`+` or `&`) as a balanced tree, so a
+/// chain of n operands is log2(n) deep rather than n; compiling flattens it back into one list.
+fn balanced(mut parts: Vec<Expr>, join: fn(Box<Expr>, Box<Expr>) -> Expr) -> Expr {
+    while parts.len() > 1 {
+        let mut joined = Vec::with_capacity(parts.len().div_ceil(2));
+        let mut pairs = parts.into_iter();
+        while let Some(left) = pairs.next() {
+            joined.push(match pairs.next() {
+                Some(right) => join(Box::new(left), Box::new(right)),
+                None => left,
+            });
+        }
+        parts = joined;
+    }
+    // INVARIANT: callers pass at least one operand, so one is left; `nil` is never reached.
+    parts.pop().unwrap_or(Expr::Nil)
 }

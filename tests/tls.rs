@@ -1,0 +1,96 @@
+//! HTTPS serving (`writ serve --tls-cert FILE --tls-key FILE`): a self-signed pair generated per
+//! test, a real TLS client on loopback, plain HTTP refused on the TLS port, graceful shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+use writ::api::serve::{serve, tls_config, ServeError, TlsFiles};
+use writ::store::MemoryStore;
+use writ::{Engine, EngineConfig};
+
+/// A fresh folder holding `cert.pem` and `key.pem` for `localhost`, and the certificate (DER).
+fn self_signed_pair(name: &str) -> (TlsFiles, rustls::pki_types::CertificateDer<'static>) {
+    let dir = std::env::temp_dir().join(format!("writ-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let files = TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    std::fs::write(&files.cert, certified.cert.pem()).unwrap();
+    std::fs::write(&files.key, certified.signing_key.serialize_pem()).unwrap();
+    (files, certified.cert.der().clone())
+}
+
+fn client(trusted: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// Sends one HTTP/1.1 request over `stream` and returns everything the server sent back.
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S, request: &str) -> String {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // A refused connection may end in a reset rather than a clean close; both end the answer.
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_the_api_refuses_plain_http_and_shuts_down_gracefully() {
+    let (files, certificate) = self_signed_pair("serve");
+    let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, writ::api::router(engine), Some(tls_config(&files).unwrap()), async {
+        let _ = stopped.await;
+    }));
+
+    let body = r#"{"name":"over-tls"}"#;
+    let request = format!(
+        "POST /stores HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let server_name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = client(certificate.clone()).connect(server_name.clone(), tcp).await.unwrap();
+    let answer = exchange(&mut tls, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "HTTPS create store answered: {answer}");
+    assert!(answer.contains(r#""name":"over-tls""#), "{answer}");
+
+    let mut plain = TcpStream::connect(address).await.unwrap();
+    let answer = exchange(&mut plain, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert!(!answer.contains("HTTP/1.1"), "plain HTTP on the TLS port must not be served, got: {answer:?}");
+
+    let untrusting = client(self_signed_pair("other").1);
+    let tcp = TcpStream::connect(address).await.unwrap();
+    assert!(untrusting.connect(server_name, tcp).await.is_err(), "a client that trusts another certificate fails");
+
+    stop.send(()).unwrap();
+    let finished = tokio::time::timeout(Duration::from_secs(20), server).await.expect("server stops after the signal");
+    finished.unwrap().unwrap();
+    assert!(TcpStream::connect(address).await.is_err(), "nothing listens after shutdown");
+}
+
+#[test]
+fn unusable_certificate_or_key_files_are_named_in_the_error() {
+    let (files, _) = self_signed_pair("bad");
+    let missing = TlsFiles { cert: PathBuf::from("/nonexistent/cert.pem"), key: files.key.clone() };
+    let error = tls_config(&missing).unwrap_err();
+    assert!(matches!(&error, ServeError::Tls(m) if m.contains("/nonexistent/cert.pem")), "{error}");
+
+    let swapped = TlsFiles { cert: files.key.clone(), key: files.cert.clone() };
+    let error = tls_config(&swapped).unwrap_err();
+    assert!(error.to_string().contains("cert"), "{error}");
+
+    let (other, _) = self_signed_pair("bad-other");
+    let mismatched = TlsFiles { cert: files.cert.clone(), key: other.key };
+    assert!(tls_config(&mismatched).is_err(), "a key that does not match the certificate is refused");
+}
