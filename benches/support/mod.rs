@@ -227,6 +227,15 @@ fn documents_under_roots(tuples: &[StoredTuple], roots: usize) -> usize {
         .count()
 }
 
+/// The engine settings of a bench: the defaults, plus a request deadline when
+/// `WRIT_BENCH_REQUEST_TIMEOUT_MS` is set (to measure what checking the deadline costs).
+fn bench_config() -> EngineConfig {
+    let timeout = std::env::var("WRIT_BENCH_REQUEST_TIMEOUT_MS").ok().and_then(|ms| ms.parse().ok());
+    let mut config = EngineConfig::default();
+    config.input.request_timeout = timeout.map(std::time::Duration::from_millis);
+    config
+}
+
 /// The drive workload at about 1M tuples.
 pub fn drive_workload() -> Workload {
     let tuples = drive_tuples(42);
@@ -235,7 +244,7 @@ pub fn drive_workload() -> Workload {
     let outside_reader_roots = document_under_root(&tuples, FOLDER_FANOUT - 1);
     let reader_documents = documents_under_roots(&tuples, READER_ROOTS);
     let (backend, store_id) = filled_backend(&tuples);
-    let engine = Engine::open(Box::new(backend), EngineConfig::default()).expect("open bench engine");
+    let engine = Engine::open(Box::new(backend), bench_config()).expect("open bench engine");
     let nested = [
         check("nested_groups_3", "document:d2", "viewer", "user:u0", true),
         check("nested_groups_3", "document:d2", "viewer", "user:nobody", false),
