@@ -25,7 +25,10 @@ log=$(mktemp)
 # default, 2% with one arena). Two arenas keep the RSS check about Writ; override to compare.
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 echo "soak: MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX"
-RUST_LOG=warn "$WRIT_BIN" serve --memory --listen "127.0.0.1:$port" >"$log" 2>&1 &
+# The decision log (default `deny`) keeps up to --decision-log-max-count records per store in memory;
+# a small bound makes it reach its steady size during warm-up, so the RSS check also shows it stays bounded.
+RUST_LOG=warn "$WRIT_BIN" serve --memory --decision-log all --decision-log-max-count 1000 \
+  --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
