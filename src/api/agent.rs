@@ -109,6 +109,11 @@ pub(super) fn denial_json(denial: &Denial) -> Value {
     json!({"kind": denial.kind.as_str(), "subject": denial.subject, "message": denial.message})
 }
 
+/// The decision log's view of a request: an empty `audit` object is recorded as none.
+fn decision_meta<'a>(request_id: &'a str, started: std::time::Instant, audit: &'a Context) -> DecisionMeta<'a> {
+    DecisionMeta { request_id, started, audit: (!audit.is_empty()).then_some(audit) }
+}
+
 fn decision_json(decision: &OboDecision, revision: u64) -> Value {
     let mut body = Map::new();
     body.insert("allowed".into(), json!(decision.allowed));
@@ -152,15 +157,7 @@ async fn obo_check(
         denied_by: answer.value.denied_by.as_ref().map(denial_json),
         revision: answer.revision,
     };
-    record(
-        &state,
-        decision,
-        &DecisionMeta {
-            request_id: &request_id,
-            started,
-            audit: (!request.audit.is_empty()).then_some(&request.audit),
-        },
-    );
+    record(&state, decision, &decision_meta(&request_id, started, &request.audit));
     Ok(Json(decision_json(&answer.value, answer.revision)))
 }
 
@@ -190,11 +187,7 @@ async fn audience_check(
     let answer = blocking(move || {
         let answer = state.engine.audience_check(&store_id, &request)?;
         let audience: Vec<&str> = request.audience.iter().map(String::as_str).collect();
-        let meta = DecisionMeta {
-            request_id: &request_id,
-            started,
-            audit: (!request.audit.is_empty()).then_some(&request.audit),
-        };
+        let meta = decision_meta(&request_id, started, &request.audit);
         for result in &answer.value {
             let decision = Decision {
                 store_id: &store_id,
@@ -261,7 +254,7 @@ async fn filter(
             denied_by,
             revision: answer.revision,
         };
-        record(&state, decision, &DecisionMeta { request_id: &request_id, started, audit: (!request.audit.is_empty()).then_some(&request.audit) });
+        record(&state, decision, &decision_meta(&request_id, started, &request.audit));
         Ok(answer)
     })
     .await?;

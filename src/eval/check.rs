@@ -58,16 +58,7 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker {
-        evaluator,
-        user,
-        path: Path::default(),
-        reached: Vec::new(),
-        partial: false,
-        memo: None,
-        cycles: 0,
-        dispatches: 0,
-    };
+    let mut checker = Checker::new(evaluator, user, false, None);
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
@@ -81,16 +72,7 @@ pub(crate) fn check_partial(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<Permissionship, EvalError> {
-    let mut checker = Checker {
-        evaluator,
-        user,
-        path: Path::default(),
-        reached: Vec::new(),
-        partial: true,
-        memo: None,
-        cycles: 0,
-        dispatches: 0,
-    };
+    let mut checker = Checker::new(evaluator, user, true, None);
     Ok(match checker.check(object_type, object, relation, 0)? {
         Decision::Allowed => Permissionship::Allowed,
         Decision::Conditional => Permissionship::Conditional,
@@ -110,16 +92,7 @@ pub(crate) fn check_many(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<Vec<bool>, EvalError> {
-    let mut checker = Checker {
-        evaluator,
-        user,
-        path: Path::default(),
-        reached: Vec::new(),
-        partial: false,
-        memo: Some(FxHashMap::default()),
-        cycles: 0,
-        dispatches: 0,
-    };
+    let mut checker = Checker::new(evaluator, user, false, Some(FxHashMap::default()));
     objects
         .iter()
         .map(|&object| {
@@ -143,6 +116,18 @@ struct Checker<'e, 'a> {
     /// Dispatches so far: the deadline is read every [`DEADLINE_EVERY`] of them (reading the
     /// clock costs more than a dispatch on some hosts).
     dispatches: u32,
+}
+
+impl<'e, 'a> Checker<'e, 'a> {
+    /// A checker at the start of a check: empty path, nothing reached, no cycle met yet.
+    fn new(
+        evaluator: &'e Evaluator<'a>,
+        user: SubjectKey,
+        partial: bool,
+        memo: Option<FxHashMap<Step, (Decision, u32)>>,
+    ) -> Self {
+        Checker { evaluator, user, path: Path::default(), reached: Vec::new(), memo, cycles: 0, partial, dispatches: 0 }
+    }
 }
 
 /// How many dispatches may pass between two readings of the deadline clock.
