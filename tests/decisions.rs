@@ -360,6 +360,17 @@ impl TupleStore for GatedStore {
     ) -> Result<Vec<writ::store::ChangeRecord>, writ::store::StoreError> {
         self.inner.changes(id, after, object_type, limit)
     }
+    fn write_at(
+        &self,
+        id: &str,
+        expected: u64,
+        d: &[StoredTuple],
+        w: &[StoredTuple],
+        t: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, writ::store::StoreError> {
+        self.inner.write_at(id, expected, d, w, t, actor)
+    }
     fn write_assertions(&self, id: &str, model_id: &str, json: &str) -> Result<(), writ::store::StoreError> {
         self.inner.write_assertions(id, model_id, json)
     }

@@ -234,6 +234,21 @@ fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.changes(a, None, None, 10).unwrap(), vec![]);
     assert_eq!(s.models(a).unwrap(), vec![]);
     assert_eq!(s.assertions(a, "01M1").unwrap(), None);
+
+    // A conditional write lands only at the expected revision, and a refused one writes nothing.
+    assert_eq!(s.write_at(a, 0, &[], &[st("doc:1#viewer@user:ann")], 5, None), Ok(1));
+    assert_eq!(
+        s.write_at(a, 0, &[], &[st("doc:2#viewer@user:ann")], 6, None),
+        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 0, current: 1 })
+    );
+    assert_eq!(s.revision(a).unwrap(), 1);
+    assert_eq!(s.tuples(a).unwrap(), vec![st("doc:1#viewer@user:ann")]);
+    assert_eq!(s.changes(a, None, None, 10).unwrap().len(), 1);
+    assert_eq!(s.write_at(a, 1, &[st("doc:1#viewer@user:ann")], &[], 7, Some("ops")), Ok(2));
+    assert_eq!(
+        s.write_at(a, 1, &[], &[], 8, None).map_err(|e| matches!(e, StoreError::RevisionMoved { .. })),
+        Err(true)
+    );
 }
 
 #[test]

@@ -14,6 +14,17 @@ pub enum StoreError {
     /// A store with this id already exists.
     #[error("store `{0}` already exists")]
     StoreExists(String),
+    /// A conditional write found the store at another revision than expected (see
+    /// [`crate::store::TupleStore::write_at`]); nothing was written.
+    #[error("store `{store_id}` is at revision `{current}`, not the expected `{expected}`")]
+    RevisionMoved {
+        /// The store.
+        store_id: String,
+        /// The revision the writer planned against.
+        expected: u64,
+        /// The store's revision now.
+        current: u64,
+    },
     /// The storage engine failed (disk, lock, flush); the text is the engine's message.
     #[error("storage i/o failed: {0}")]
     Io(String),

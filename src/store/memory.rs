@@ -53,6 +53,53 @@ impl MemoryStore {
         stores.get(store_id).map(f).ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))
     }
 
+    /// One write, optionally conditional on the store's current revision (see `write_at`).
+    fn apply_write(
+        &self,
+        store_id: &str,
+        expected: Option<u64>,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.mutate(store_id, |d| {
+            if let Some(expected) = expected.filter(|&expected| expected != d.revision) {
+                return Err(StoreError::RevisionMoved {
+                    store_id: store_id.to_string(),
+                    expected,
+                    current: d.revision,
+                });
+            }
+            let revision = d.revision.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
+            let entries = deletes
+                .iter()
+                .map(|t| (ChangeOperation::Delete, t))
+                .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
+            let mut changes = Vec::with_capacity(deletes.len() + writes.len());
+            for (i, (operation, t)) in entries.enumerate() {
+                let seq = u32::try_from(i)
+                    .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
+                changes.push(ChangeRecord {
+                    cursor: ChangeCursor { revision, seq },
+                    operation,
+                    tuple: t.clone(),
+                    timestamp_ms,
+                    actor: actor.map(str::to_string),
+                });
+            }
+            for t in deletes {
+                d.tuples.remove(&tuple_key(&t.tuple));
+            }
+            for t in writes {
+                d.tuples.insert(tuple_key(&t.tuple), (t.clone(), timestamp_ms));
+            }
+            d.changes.extend(changes);
+            d.revision = revision;
+            Ok(revision)
+        })
+    }
+
     fn mutate<T>(
         &self,
         store_id: &str,
@@ -127,34 +174,19 @@ impl TupleStore for MemoryStore {
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.mutate(store_id, |d| {
-            let revision = d.revision.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
-            let entries = deletes
-                .iter()
-                .map(|t| (ChangeOperation::Delete, t))
-                .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
-            let mut changes = Vec::with_capacity(deletes.len() + writes.len());
-            for (i, (operation, t)) in entries.enumerate() {
-                let seq = u32::try_from(i)
-                    .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
-                changes.push(ChangeRecord {
-                    cursor: ChangeCursor { revision, seq },
-                    operation,
-                    tuple: t.clone(),
-                    timestamp_ms,
-                    actor: actor.map(str::to_string),
-                });
-            }
-            for t in deletes {
-                d.tuples.remove(&tuple_key(&t.tuple));
-            }
-            for t in writes {
-                d.tuples.insert(tuple_key(&t.tuple), (t.clone(), timestamp_ms));
-            }
-            d.changes.extend(changes);
-            d.revision = revision;
-            Ok(revision)
-        })
+        self.apply_write(store_id, None, deletes, writes, timestamp_ms, actor)
+    }
+
+    fn write_at(
+        &self,
+        store_id: &str,
+        expected_revision: u64,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.apply_write(store_id, Some(expected_revision), deletes, writes, timestamp_ms, actor)
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {

@@ -154,6 +154,35 @@ pub trait TupleStore: Send + Sync {
         self.write(store_id, deletes, writes, timestamp_ms)
     }
 
+    /// [`TupleStore::write_as`], but only while the store is still at `expected_revision`: otherwise
+    /// nothing is written and the answer is [`StoreError::RevisionMoved`] with the current
+    /// revision. Nodes sharing one database plan each write against their index at
+    /// `expected_revision`, and on `RevisionMoved` catch up through the changelog and plan again.
+    fn write_at(
+        &self,
+        store_id: &str,
+        expected_revision: u64,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, StoreError>;
+
+    /// True when other processes write to this backend too (a shared database such as
+    /// PostgreSQL): the engine then follows the backend's changelog and store list instead of
+    /// trusting that it made every change itself. False for sled and memory, which one process owns.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Waits up to `timeout` for word that something changed in the backend (a database
+    /// notification); true when notified. A backend without notifications waits out the timeout
+    /// and answers false, so a follower polls.
+    fn wait_for_change(&self, timeout: std::time::Duration) -> bool {
+        std::thread::sleep(timeout);
+        false
+    }
+
     /// Every current tuple of a store (used to rebuild the in-memory index on start), ordered by
     /// (object type, object id, relation, user string). Expired tuples are included.
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError>;

@@ -200,37 +200,19 @@ impl TupleStore for SledStore {
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let lock = self.lock_of(store_id);
-        let _guard = lock.lock();
-        self.require(store_id)?;
-        let revision = self
-            .current_revision(store_id)?
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
-        // One batch: removals, inserts, changelog rows and the counter. A sled batch keeps the last
-        // operation per key, so a tuple both deleted and written ends up written.
-        let mut batch = sled::Batch::default();
-        let entries = deletes
-            .iter()
-            .map(|t| (ChangeOperation::Delete, t))
-            .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
-        for (i, (operation, t)) in entries.enumerate() {
-            let seq = u32::try_from(i)
-                .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
-            let key = codec::tuple_key(store_id, &t.tuple);
-            match operation {
-                ChangeOperation::Delete => batch.remove(key),
-                ChangeOperation::Write => batch.insert(key, codec::encode_tuple_value(t, timestamp_ms)?),
-            }
-            batch.insert(
-                codec::change_key(store_id, ChangeCursor { revision, seq }),
-                codec::encode_change(operation, t, timestamp_ms, actor)?,
-            );
-        }
-        batch.insert(codec::revision_key(store_id), codec::encode_revision(revision));
-        self.db.apply_batch(batch)?;
-        self.flush()?;
-        Ok(revision)
+        self.apply_write(store_id, None, deletes, writes, timestamp_ms, actor)
+    }
+
+    fn write_at(
+        &self,
+        store_id: &str,
+        expected_revision: u64,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.apply_write(store_id, Some(expected_revision), deletes, writes, timestamp_ms, actor)
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
@@ -391,5 +373,51 @@ impl TupleStore for SledStore {
             self.decisions.flush()?;
         }
         Ok(removed)
+    }
+}
+
+impl SledStore {
+    /// One write, optionally conditional on the store's current revision (see `write_at`).
+    fn apply_write(
+        &self,
+        store_id: &str,
+        expected: Option<u64>,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let lock = self.lock_of(store_id);
+        let _guard = lock.lock();
+        self.require(store_id)?;
+        let current = self.current_revision(store_id)?;
+        if let Some(expected) = expected.filter(|&expected| expected != current) {
+            return Err(StoreError::RevisionMoved { store_id: store_id.to_string(), expected, current });
+        }
+        let revision = current.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
+        // One batch: removals, inserts, changelog rows and the counter. A sled batch keeps the last
+        // operation per key, so a tuple both deleted and written ends up written.
+        let mut batch = sled::Batch::default();
+        let entries = deletes
+            .iter()
+            .map(|t| (ChangeOperation::Delete, t))
+            .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
+        for (i, (operation, t)) in entries.enumerate() {
+            let seq = u32::try_from(i)
+                .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
+            let key = codec::tuple_key(store_id, &t.tuple);
+            match operation {
+                ChangeOperation::Delete => batch.remove(key),
+                ChangeOperation::Write => batch.insert(key, codec::encode_tuple_value(t, timestamp_ms)?),
+            }
+            batch.insert(
+                codec::change_key(store_id, ChangeCursor { revision, seq }),
+                codec::encode_change(operation, t, timestamp_ms, actor)?,
+            );
+        }
+        batch.insert(codec::revision_key(store_id), codec::encode_revision(revision));
+        self.db.apply_batch(batch)?;
+        self.flush()?;
+        Ok(revision)
     }
 }
