@@ -14,6 +14,7 @@ mod isolation;
 mod limits;
 mod model_language;
 mod pathological;
+mod postgres_store;
 mod regression;
 mod server;
 mod spicedb;

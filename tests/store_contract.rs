@@ -14,11 +14,11 @@ use writ::store::{
 use writ::tuple::{Context, Tuple, TupleCondition};
 
 /// A parsed, unconditioned, never-expiring tuple.
-fn st(s: &str) -> StoredTuple {
+pub(crate) fn st(s: &str) -> StoredTuple {
     StoredTuple::new(s.parse::<Tuple>().unwrap())
 }
 
-fn record(id: &str) -> StoreRecord {
+pub(crate) fn record(id: &str) -> StoreRecord {
     StoreRecord { id: id.to_string(), name: format!("name of {id}"), created_at_ms: 1, updated_at_ms: 2 }
 }
 
@@ -44,7 +44,7 @@ impl Drop for TempDir {
     }
 }
 
-fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
+pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     let s = make();
 
     // ---- stores: create / get / list / delete

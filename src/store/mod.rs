@@ -1,6 +1,7 @@
 //! The store layer: the durable source of truth for stores (tenants), model versions, tuples,
 //! the changelog and assertions, behind one trait, [`TupleStore`], with two backends:
-//! [`MemoryStore`] (tests, ephemeral servers) and [`SledStore`] (on disk).
+//! [`MemoryStore`] (tests, ephemeral servers) and [`SledStore`] (on disk), plus [`PostgresStore`]
+//! (a database shared by several Writ nodes; each mutation is one acknowledged transaction).
 //!
 //! Invariants:
 //! - A store's revision starts at 0 and every successful [`TupleStore::write`] raises it by exactly
@@ -37,11 +38,13 @@ mod codec;
 mod decision;
 mod error;
 mod memory;
+mod postgres;
 mod sled_store;
 
 pub use decision::{DecisionCursor, DecisionFilter, DecisionRecord};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use postgres::{PostgresStore, CHANGE_CHANNEL};
 pub use sled_store::SledStore;
 
 use crate::tuple::Tuple;

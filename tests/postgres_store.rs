@@ -1,0 +1,314 @@
+//! `PostgresStore` against a real PostgreSQL: the generic store contract, writers in several
+//! "processes" (separate store handles), concurrent start-up migrations, change notifications,
+//! and calls from every kind of thread. Runs when `WRIT_TEST_POSTGRES_URL` names a server
+//! (`.ci/postgres.sh` starts one); otherwise each test says what it skipped and passes.
+//! Each test works in its own freshly created database, dropped afterwards.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::store_contract::{contract, record, st};
+use writ::store::{DecisionFilter, DecisionRecord, MemoryStore, PostgresStore, StoreError, TupleStore};
+
+/// The test server's URL, or `None` after saying which test is skipped.
+fn server(test: &str) -> Option<String> {
+    match std::env::var("WRIT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "PostgreSQL absent (WRIT_TEST_POSTGRES_URL unset; start one with .ci/postgres.sh): skipped `{test}`"
+            );
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = head.find("://").map_or(0, |i| i + 3);
+    let path_start = head[authority_start..].find('/').map_or(head.len(), |i| authority_start + i);
+    format!("{}/{database}{query}", &head[..path_start])
+}
+
+fn admin(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
+        drop(client);
+        let _ = driver.await;
+    });
+}
+
+/// A database created for one test and dropped (forcibly) when this goes out of scope.
+struct FreshDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    fn new(server: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let name = format!("writ_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        admin(server, &format!("CREATE DATABASE {name}"));
+        FreshDatabase { server: server.to_string(), url: with_database(server, &name), name }
+    }
+
+    fn open(&self) -> PostgresStore {
+        PostgresStore::open(&self.url).unwrap()
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        admin(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+#[test]
+fn postgres_url_rewriting_keeps_everything_but_the_database() {
+    assert_eq!(with_database("postgres://u:p@h:1/db", "x"), "postgres://u:p@h:1/x");
+    assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
+    assert_eq!(with_database("postgresql://h/db?sslmode=disable", "x"), "postgresql://h/x?sslmode=disable");
+}
+
+#[test]
+fn postgres_store_meets_the_contract() {
+    let Some(server) = server("postgres_store_meets_the_contract") else { return };
+    let database = FreshDatabase::new(&server);
+    contract(&|| Box::new(database.open()));
+}
+
+#[test]
+fn postgres_unreachable_or_bad_urls_are_clear_errors() {
+    // No server needed: port 1 on loopback refuses connections.
+    let Err(StoreError::Io(message)) = PostgresStore::open("postgres://writ:secret@127.0.0.1:1/writdb") else {
+        panic!("opening an unreachable database must fail with an i/o error")
+    };
+    assert!(message.contains("127.0.0.1:1/writdb"), "{message}");
+    assert!(!message.contains("secret"), "the password leaked: {message}");
+    let Err(StoreError::Io(message)) = PostgresStore::open("postgres://h:notaport/db") else {
+        panic!("a bad URL must fail with an i/o error")
+    };
+    assert!(message.contains("URL is invalid"), "{message}");
+}
+
+#[test]
+fn postgres_writers_in_several_processes_get_distinct_consecutive_revisions() {
+    let Some(server) = server("postgres_writers_in_several_processes_get_distinct_consecutive_revisions") else {
+        return;
+    };
+    let database = FreshDatabase::new(&server);
+    // Two handles stand for two Writ processes: separate pools, serialized only by PostgreSQL.
+    let nodes = [Arc::new(database.open()), Arc::new(database.open())];
+    nodes[0].create_store(&record("S")).unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let store = Arc::clone(&nodes[i % 2]);
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|j| store.write("S", &[], &[st(&format!("doc:{i}-{j}#viewer@user:u"))], 0).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut revisions: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=60).collect::<Vec<u64>>());
+    for node in &nodes {
+        assert_eq!(node.revision("S").unwrap(), 60);
+        assert_eq!(node.tuples("S").unwrap().len(), 60);
+        let changes = node.changes("S", None, None, 1000).unwrap();
+        assert_eq!(changes.iter().map(|c| c.cursor.revision).collect::<Vec<_>>(), (1..=60).collect::<Vec<u64>>());
+    }
+
+    // Conditional writers racing on both nodes: every attempt either lands at exactly the revision
+    // it planned against or is refused with nothing written; retries make every write land once.
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let store = Arc::clone(&nodes[i % 2]);
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                for j in 0..5 {
+                    let tuple = st(&format!("doc:c{i}-{j}#viewer@user:u"));
+                    loop {
+                        let planned = store.revision("S").unwrap();
+                        match store.write_at("S", planned, &[], std::slice::from_ref(&tuple), 1, Some("t")) {
+                            Ok(revision) => {
+                                assert_eq!(revision, planned + 1);
+                                break;
+                            }
+                            Err(StoreError::RevisionMoved { current, .. }) => {
+                                assert!(current > planned);
+                                refused += 1;
+                            }
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let refused: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("conditional writes refused and retried: {refused}");
+    assert_eq!(nodes[1].revision("S").unwrap(), 80);
+    let changes = nodes[1].changes("S", None, None, 1000).unwrap();
+    assert_eq!(changes.len(), 80);
+    assert_eq!(changes.iter().map(|c| c.cursor.revision).collect::<Vec<_>>(), (1..=80).collect::<Vec<u64>>());
+    assert!(changes[60..].iter().all(|c| c.actor.as_deref() == Some("t")));
+}
+
+#[test]
+fn postgres_nodes_starting_at_once_migrate_exactly_once() {
+    let Some(server) = server("postgres_nodes_starting_at_once_migrate_exactly_once") else { return };
+    let database = FreshDatabase::new(&server);
+    let barrier = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (barrier, url) = (Arc::clone(&barrier), database.url.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                PostgresStore::open(&url).map(|_| ())
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), Ok(()));
+    }
+    // Reopening applies nothing again and keeps the data.
+    let store = database.open();
+    store.create_store(&record("S")).unwrap();
+    drop(store);
+    assert_eq!(database.open().list_stores().unwrap(), vec![record("S")]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let versions: Vec<i32> = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let rows = client.query("SELECT version FROM writ_schema_migrations ORDER BY version", &[]).await.unwrap();
+        rows.iter().map(|row| row.get(0)).collect()
+    });
+    assert_eq!(versions, vec![1]);
+}
+
+#[test]
+fn postgres_store_answers_from_plain_threads_spawn_blocking_and_async_tasks() {
+    let Some(server) = server("postgres_store_answers_from_plain_threads_spawn_blocking_and_async_tasks") else {
+        return;
+    };
+    let database = FreshDatabase::new(&server);
+    let store = Arc::new(database.open());
+    store.create_store(&record("S")).unwrap();
+    let plain = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.write("S", &[], &[st("doc:1#viewer@user:a")], 1)).join().unwrap()
+    };
+    assert_eq!(plain, Ok(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (blocking, in_task) = runtime.block_on(async {
+        let for_blocking = Arc::clone(&store);
+        let blocking =
+            tokio::task::spawn_blocking(move || for_blocking.write("S", &[], &[st("doc:2#viewer@user:a")], 2))
+                .await
+                .unwrap();
+        // Even straight from an async worker (blocking it briefly), the call does not nest runtimes.
+        let for_task = Arc::clone(&store);
+        let in_task = tokio::spawn(async move { for_task.revision("S") }).await.unwrap();
+        (blocking, in_task)
+    });
+    assert_eq!(blocking, Ok(2));
+    assert_eq!(in_task, Ok(2));
+    // A current-thread runtime, and dropping the last handle inside it, must not panic either.
+    let single = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tuples = single.block_on(async move {
+        let tuples = store.tuples("S");
+        drop(store);
+        tuples
+    });
+    assert_eq!(tuples.unwrap(), vec![st("doc:1#viewer@user:a"), st("doc:2#viewer@user:a")]);
+}
+
+#[test]
+fn postgres_changes_on_one_node_wake_another() {
+    let Some(server) = server("postgres_changes_on_one_node_wake_another") else { return };
+    let database = FreshDatabase::new(&server);
+    let (a, b) = (Arc::new(database.open()), database.open());
+    assert!(a.is_shared());
+    a.create_store(&record("S")).unwrap();
+    // Take in whatever was announced so far (the create), then nothing more comes.
+    a.wait_for_change(Duration::from_millis(500));
+    assert!(!a.wait_for_change(Duration::from_millis(200)), "no change happened");
+    let waiter = {
+        let a = Arc::clone(&a);
+        std::thread::spawn(move || a.wait_for_change(Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    b.write("S", &[], &[st("doc:1#viewer@user:a")], 1).unwrap();
+    assert!(waiter.join().unwrap(), "a write on node B must wake node A");
+    // A change that lands while nobody waits is reported by the next wait, at once.
+    b.write_model("S", "M", "{}").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert!(a.wait_for_change(Duration::from_secs(10)));
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn postgres_decision_log_matches_memory() {
+    let Some(server) = server("postgres_decision_log_matches_memory") else { return };
+    let database = FreshDatabase::new(&server);
+    let pg = database.open();
+    let memory = MemoryStore::new();
+    let decision = |i: i64, store: &str| DecisionRecord {
+        time_ms: 1000 + i / 2,
+        store_id: store.to_string(),
+        model_id: "M".into(),
+        principals: if i % 3 == 0 { vec!["user:anne".into(), "agent:bot".into()] } else { vec!["user:bob".into()] },
+        relation: "viewer".into(),
+        object: format!("doc:{}", i % 4),
+        allowed: i % 2 == 0,
+        denied_by: None,
+        revision: 1,
+        latency_us: 7,
+        request_id: format!("r{i}"),
+        audit: None,
+    };
+    for s in [&pg as &dyn TupleStore, &memory] {
+        s.create_store(&record("S")).unwrap();
+        s.append_decisions((0..20).map(|i| decision(i, "S")).chain([decision(99, "nope")]).collect()).unwrap();
+    }
+    let records = |s: &dyn TupleStore, f: &DecisionFilter| -> Vec<DecisionRecord> {
+        s.decisions("S", f).unwrap().into_iter().map(|(_, r)| r).collect()
+    };
+    let filters = [
+        DecisionFilter { limit: 100, ..DecisionFilter::default() },
+        DecisionFilter { limit: 3, ..DecisionFilter::default() },
+        DecisionFilter { principal: Some("agent:bot".into()), limit: 100, ..DecisionFilter::default() },
+        DecisionFilter { object: Some("doc:1".into()), allowed: Some(false), limit: 100, ..DecisionFilter::default() },
+        DecisionFilter { since_ms: Some(1003), until_ms: Some(1007), limit: 100, ..DecisionFilter::default() },
+    ];
+    for filter in &filters {
+        assert_eq!(records(&pg, filter), records(&memory, filter), "{filter:?}");
+    }
+    // Paging by cursor reassembles the whole log.
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = pg.decisions("S", &DecisionFilter { before, limit: 6, ..DecisionFilter::default() }).unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.0);
+        paged.extend(page.into_iter().map(|(_, r)| r));
+    }
+    assert_eq!(paged, records(&memory, &filters[0]));
+    assert_eq!(pg.trim_decisions("S", 12, 1002), memory.trim_decisions("S", 12, 1002));
+    assert_eq!(records(&pg, &filters[0]), records(&memory, &filters[0]));
+    assert_eq!(pg.decisions("nope", &filters[0]), Err(StoreError::StoreNotFound("nope".into())));
+}
