@@ -25,6 +25,9 @@ pub struct Args {
     /// Keep everything in memory (nothing survives a restart).
     #[arg(long, env = "WRIT_MEMORY")]
     pub memory: bool,
+    /// Keep everything in PostgreSQL instead of `--data-dir`: `postgres://user:password@host:port/db`.
+    #[arg(long, env = "WRIT_DATASTORE", hide_env_values = true, conflicts_with = "memory")]
+    pub datastore: Option<Secret>,
     /// Most nested dispatches in one evaluation.
     #[arg(long, env = "WRIT_MAX_DEPTH", default_value_t = 25)]
     pub max_depth: u32,
@@ -145,6 +148,13 @@ impl std::str::FromStr for Secret {
     }
 }
 
+impl Secret {
+    /// The value itself, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
@@ -156,8 +166,10 @@ impl std::fmt::Debug for Secret {
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The sled directory; `None` runs in memory.
+    /// The sled directory; `None` runs in memory (or on `datastore` when that is set).
     pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL URL of `--datastore`; when set it replaces `data_dir`.
+    pub datastore: Option<Secret>,
     /// Engine settings.
     pub engine: EngineConfig,
     /// HTTP limits.
@@ -200,6 +212,9 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// `--datastore` is not a PostgreSQL URL (the value is not echoed: it may hold a password).
+    #[error("`--datastore` must be a `postgres://` or `postgresql://` URL")]
+    Datastore,
     /// Only one of `--tls-cert` and `--tls-key` is given.
     #[error("`--tls-cert` and `--tls-key` go together; `--{0}` is missing")]
     TlsPair(&'static str),
@@ -275,9 +290,15 @@ impl Config {
             (Some(_), None) => return Err(ConfigError::TlsPair("tls-key")),
             (None, Some(_)) => return Err(ConfigError::TlsPair("tls-cert")),
         };
+        if let Some(Secret(url)) = &args.datastore {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Datastore);
+            }
+        }
         Ok(Config {
             listen,
-            data_dir: if args.memory { None } else { Some(args.data_dir) },
+            data_dir: if args.memory || args.datastore.is_some() { None } else { Some(args.data_dir) },
+            datastore: args.datastore,
             engine: EngineConfig {
                 limits: Limits { max_depth: args.max_depth, ..Limits::default() },
                 max_tuples_per_write: args.max_tuples_per_write,
@@ -394,6 +415,18 @@ mod tests {
         assert_eq!(parse(&["--max-contextual-tuples", "7"]).unwrap().engine.input.max_contextual_tuples, 7);
         let router = parse(&["--revision-wait-ms", "5", "--authzen-store", "01S"]).unwrap().router_config();
         assert_eq!((router.revision_wait, router.authzen_store.as_deref()), (Duration::from_millis(5), Some("01S")));
+    }
+
+    #[test]
+    fn datastore_takes_a_postgres_url_and_never_echoes_it() {
+        let config = parse(&["--datastore", "postgres://writ:pw@127.0.0.1:5432/writ"]).unwrap();
+        assert_eq!(config.datastore.as_ref().map(Secret::expose), Some("postgres://writ:pw@127.0.0.1:5432/writ"));
+        assert!(config.data_dir.is_none(), "PostgreSQL replaces the sled directory");
+        assert!(!format!("{config:?}").contains("pw"), "Debug must not show the URL");
+        let error = parse(&["--datastore", "mysql://writ:pw@host/db"]).unwrap_err();
+        assert_eq!(error, ConfigError::Datastore);
+        assert!(!error.to_string().contains("pw"));
+        assert!(parse(&[]).unwrap().datastore.is_none());
     }
 
     #[test]

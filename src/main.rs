@@ -209,9 +209,10 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
         }
         writ::api::Auth::Preshared(keys) => tracing::info!(keys = keys.len(), "--auth preshared"),
     }
-    let backend: Box<dyn writ::store::TupleStore> = match &config.data_dir {
-        Some(dir) => Box::new(writ::store::SledStore::open(dir)?),
-        None => Box::new(writ::store::MemoryStore::new()),
+    let backend: Box<dyn writ::store::TupleStore> = match (&config.datastore, &config.data_dir) {
+        (Some(url), _) => Box::new(writ::store::PostgresStore::open(url.expose())?),
+        (None, Some(dir)) => Box::new(writ::store::SledStore::open(dir)?),
+        (None, None) => Box::new(writ::store::MemoryStore::new()),
     };
     let engine = std::sync::Arc::new(writ::Engine::open(backend, config.engine)?);
     if let Some(store_id) = &config.authzen_store {
@@ -227,7 +228,7 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = std::net::TcpListener::bind(config.listen)?;
-        tracing::info!(address = %config.listen, data_dir = ?config.data_dir, tls = tls.is_some(), "listening");
+        tracing::info!(address = %config.listen, data_dir = ?config.data_dir, postgres = config.datastore.is_some(), tls = tls.is_some(), "listening");
         writ::api::serve::serve(listener, app, tls, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())

@@ -168,8 +168,20 @@ impl ChangeSignal {
     }
 }
 
-fn io(e: impl Display) -> StoreError {
-    StoreError::Io(format!("postgres: {e}"))
+/// A driver or pool error with its whole cause chain (the pool's message alone hides the cause,
+/// e.g. "connection refused").
+fn io(e: impl std::error::Error) -> StoreError {
+    let mut message = format!("postgres: {e}");
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    StoreError::Io(message)
 }
 
 fn corrupt(what: &str, detail: impl Display) -> StoreError {
@@ -338,7 +350,9 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     }
     for (version, name, sql) in MIGRATIONS {
         if !applied.contains(version) {
-            tx.batch_execute(sql).await.map_err(|e| io(format!("migration {version} ({name}): {e}")))?;
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| StoreError::Io(format!("postgres: migration {version} ({name}): {e}")))?;
             tx.execute("INSERT INTO writ_schema_migrations (version, name) VALUES ($1, $2)", &[version, name])
                 .await
                 .map_err(io)?;
@@ -440,11 +454,11 @@ impl PostgresStore {
         runtime.spawn(async move {
             let result = match tokio::time::timeout(Self::CALL_TIMEOUT, future).await {
                 Ok(result) => result,
-                Err(_) => Err(io(format!("no answer within {:?}", Self::CALL_TIMEOUT))),
+                Err(_) => Err(StoreError::Io(format!("postgres: no answer within {:?}", Self::CALL_TIMEOUT))),
             };
             let _ = answer.send(result);
         });
-        answered.recv().map_err(|_| io("the driver stopped before answering"))?
+        answered.recv().map_err(|_| StoreError::Io("postgres: the driver stopped before answering".into()))?
     }
 
     /// One write, optionally conditional on the store's current revision (see `write_at`).
