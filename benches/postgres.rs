@@ -45,7 +45,9 @@ fn bench_writes(c: &mut Criterion) {
         return;
     };
     let name = format!("writ_bench_{}", std::process::id());
-    admin(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"));
+    // Two calls: PostgreSQL runs neither statement inside a (multi-statement) transaction.
+    admin(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    admin(&server, &format!("CREATE DATABASE {name}"));
     {
         let store = PostgresStore::open(&with_database(&server, &name)).unwrap();
         let record = StoreRecord { id: "BENCH".into(), name: "bench".into(), created_at_ms: 0, updated_at_ms: 0 };
