@@ -15,6 +15,7 @@ mod limits;
 mod model_language;
 mod pathological;
 mod regression;
+mod scaleout;
 mod server;
 mod spicedb;
 mod store_contract;
