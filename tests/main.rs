@@ -16,6 +16,7 @@ mod model_language;
 mod pathological;
 mod regression;
 mod scaleout;
+mod scaleout_process;
 mod server;
 mod spicedb;
 mod store_contract;
