@@ -12,11 +12,11 @@ use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
 use parking_lot::{Condvar, Mutex, RwLock};
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 mod agent;
 mod decisions;
+mod follow;
 mod limits;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
@@ -30,6 +30,7 @@ pub use agent::{
 };
 use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
+pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
 
 /// Why an engine call failed.
@@ -214,10 +215,12 @@ pub fn system_clock() -> Clock {
 /// The authorization engine over one backend.
 pub struct Engine {
     backend: Arc<dyn TupleStore>,
-    stores: RwLock<FxHashMap<String, Arc<StoreState>>>,
+    stores: follow::StoreMap,
     config: EngineConfig,
     clock: Clock,
     decisions: DecisionLog,
+    /// Set when the backend is shared with other nodes (see `follow`).
+    follow: Option<follow::Follow>,
 }
 
 /// A check: does `user` hold `relation` on `object`?
@@ -350,7 +353,12 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let backend: Arc<dyn TupleStore> = Arc::from(backend);
         let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
-        let engine = Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions };
+        let mut engine =
+            Engine { backend, stores: follow::StoreMap::default(), config, clock, decisions, follow: None };
+        if engine.backend.is_shared() {
+            engine.follow = Some(follow::Follow::start(&engine.backend, &engine.stores)?);
+            return Ok(engine);
+        }
         for record in engine.backend.list_stores()? {
             let state = engine.load_store(record)?;
             engine.stores.write().insert(state.record.id.clone(), Arc::new(state));
@@ -368,7 +376,7 @@ impl Engine {
         let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
         let clock = system_clock();
         let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
-        Engine { backend, stores: RwLock::new(FxHashMap::default()), config, clock, decisions }
+        Engine { backend, stores: follow::StoreMap::default(), config, clock, decisions, follow: None }
     }
 
     /// The engine's settings.
@@ -402,13 +410,17 @@ impl Engine {
     }
 
     fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
-        self.stores.read().get(store_id).cloned().ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
+        let found = self.stores.read().get(store_id).cloned();
+        found
+            .or_else(|| self.follow.as_ref().and_then(|follow| follow.find_store(store_id)))
+            .ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
     }
 
     /// Creates a store.
     pub fn create_store(&self, name: &str) -> Result<StoreRecord, EngineError> {
         let now = (self.clock)();
         let record = StoreRecord { id: new_id(), name: name.to_string(), created_at_ms: now, updated_at_ms: now };
+        let _membership = self.follow.as_ref().map(follow::Follow::lock_membership);
         self.backend.create_store(&record)?;
         let state = StoreState::new(record.clone(), StoreData::default());
         self.stores.write().insert(record.id.clone(), Arc::new(state));
@@ -430,6 +442,7 @@ impl Engine {
     /// Deletes a store and everything in it.
     pub fn delete_store(&self, store_id: &str) -> Result<(), EngineError> {
         let state = self.store(store_id)?;
+        let _membership = self.follow.as_ref().map(follow::Follow::lock_membership);
         let _writer = state.writer.lock();
         self.backend.delete_store(store_id)?;
         self.stores.write().remove(store_id);
@@ -445,6 +458,11 @@ impl Engine {
             .map_err(|e| EngineError::Validation(format!("model cannot be serialized: {e}")))?;
         self.config.input.model(&model, &json)?;
         self.backend.write_model(store_id, &id, &json)?;
+        if let Some(follow) = &self.follow {
+            // Other nodes write models too: take the backend's list, in the backend's order.
+            follow.sync_models(&state)?;
+            return Ok(id);
+        }
         let mut data = state.data.write();
         let compiled = CompiledModel::compile(&model, &mut data.index);
         data.models.push(ModelVersion { id: id.clone(), model: Arc::new(model), compiled: Arc::new(compiled) });
@@ -496,6 +514,9 @@ impl Engine {
         }
         let actor = request.actor.clone();
         let state = self.store(store_id)?;
+        if let Some(follow) = &self.follow {
+            return self.write_shared(follow, &state, request);
+        }
         let _writer = state.writer.lock();
         let now = (self.clock)();
         let (writes, deletes) = {
@@ -575,6 +596,9 @@ impl Engine {
     /// It holds the store's writer lock, so it never interleaves with a user's write.
     pub fn sweep_expired(&self, store_id: &str) -> Result<Option<u64>, EngineError> {
         let state = self.store(store_id)?;
+        if self.follow.is_some() {
+            return self.sweep_expired_shared(&state);
+        }
         let _writer = state.writer.lock();
         let now = (self.clock)();
         let mut expired = state.data.read().index.expired_tuples(now);

@@ -16,6 +16,8 @@ mod model_language;
 mod pathological;
 mod postgres_store;
 mod regression;
+mod scaleout;
+mod scaleout_process;
 mod server;
 mod spicedb;
 mod store_contract;

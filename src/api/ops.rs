@@ -64,9 +64,14 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz() -> Json<Value> {
-    // The engine rebuilds every index before the listener opens, so a served request means ready.
-    Json(json!({"status": "ready"}))
+async fn readyz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
+    // The engine rebuilds every index before the listener opens; over a shared datastore it
+    // then follows the changelog up to the revisions the node saw at start.
+    if state.engine.caught_up() {
+        (axum::http::StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "catching_up"})))
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

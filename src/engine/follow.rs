@@ -1,0 +1,442 @@
+//! Following a shared datastore: what the engine does when its backend [`is_shared`] (several
+//! Writ nodes over one PostgreSQL database), so each node's in-memory indexes track the changes
+//! every node makes.
+//!
+//! What it owns:
+//! - **Start.** Each store loads as: revision `R0`, then models and tuples, then revision `R1`.
+//!   The index starts labelled `R0`; the changelog after `R0` is then applied on top. Applying
+//!   a change is idempotent (a write sets a tuple, a delete removes it), so for every tuple the
+//!   last change in `(R0, R1]` wins whatever moment between `R0` and `R1` the tuple read saw:
+//!   once the changelog is applied through `R1` the index equals the backend at `R1`.
+//!   [`Engine::caught_up`] is false until every store has reached the `R1` it saw at start.
+//! - **Following.** A thread loops: wait for the backend's change notice (bounded by
+//!   [`POLL_INTERVAL`], the polling fallback), then catch up every store: the store list
+//!   (stores created or deleted elsewhere), each store's models, and its changelog in revision
+//!   order, a revision only whole. It holds only a `Weak` to the engine's shared state and ends
+//!   within one poll interval after the engine is dropped.
+//! - **Writes.** A write plans against the index at revision `R` and commits with
+//!   [`TupleStore::write_at`] at `R`; when another node moved the store first, it catches up and
+//!   plans again (at most [`WRITE_ATTEMPTS`] times). A plan that fails (a conflict, an unknown
+//!   type) or that writes nothing is trusted only once a catch-up finds nothing new.
+//!
+//! **Invariant:** a store's index is changed only under its `writer` lock, and only by whole
+//! revisions in increasing order, so `revision` always names a state the backend had (modulo the
+//! start-up replay above, which only ever shows newer tuples than its label).
+//! Must not import `api`; it reaches the backend only through the [`TupleStore`] trait.
+//!
+//! [`is_shared`]: TupleStore::is_shared
+
+use super::{find_model, Engine, EngineError, ModelVersion, StoreData, StoreState, WriteRequest, EXPIRY_SWEEP_ACTOR};
+use crate::eval::CompiledModel;
+use crate::model::{JsonModel, Model};
+use crate::store::{ChangeCursor, ChangeOperation, StoreError, StoreRecord, StoredTuple, TupleStore};
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// The engine's stores by id, shared with the follower thread.
+pub(super) type StoreMap = Arc<RwLock<FxHashMap<String, Arc<StoreState>>>>;
+
+/// Longest the follower waits for a change notice before it looks anyway.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Most times a write plans again after other nodes moved its store first.
+pub const WRITE_ATTEMPTS: usize = 32;
+
+/// Changelog entries read per query while catching up (doubled while one revision is larger).
+const CHANGE_BATCH: usize = 1000;
+
+/// The cursor after every entry of `revision`. A write holds far fewer than 2^31 entries, and
+/// `i32::MAX` fits every backend's column type.
+fn after_revision(revision: u64) -> Option<ChangeCursor> {
+    (revision > 0).then_some(ChangeCursor { revision, seq: i32::MAX as u32 })
+}
+
+/// The follower's state, owned by the engine (its thread holds only a `Weak`).
+pub(super) struct Follow {
+    core: Arc<FollowCore>,
+}
+
+struct FollowCore {
+    backend: Arc<dyn TupleStore>,
+    stores: StoreMap,
+    /// Serializes changes to the store list (create, delete, and the follower's sync).
+    membership: Mutex<()>,
+    /// The revision each store had when the node started, until it is reached.
+    start_targets: Mutex<FxHashMap<String, u64>>,
+    /// Whether the last catch-up pass failed (to log once per outage, not once per poll).
+    failing: AtomicBool,
+}
+
+impl Follow {
+    /// Loads every store of a shared backend into `stores` and starts the follower thread.
+    pub(super) fn start(backend: &Arc<dyn TupleStore>, stores: &StoreMap) -> Result<Follow, EngineError> {
+        let core = Arc::new(FollowCore {
+            backend: backend.clone(),
+            stores: stores.clone(),
+            membership: Mutex::new(()),
+            start_targets: Mutex::new(FxHashMap::default()),
+            failing: AtomicBool::new(false),
+        });
+        for record in backend.list_stores()? {
+            let id = record.id.clone();
+            match load_store(backend.as_ref(), record) {
+                Ok((state, target)) => {
+                    core.start_targets.lock().insert(id.clone(), target);
+                    stores.write().insert(id, Arc::new(state));
+                }
+                // Deleted by another node since the listing.
+                Err(EngineError::Store(StoreError::StoreNotFound(_))) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let weak = Arc::downgrade(&core);
+        let waiter = backend.clone();
+        std::thread::Builder::new()
+            .name("writ-follow".into())
+            .spawn(move || follow_loop(&weak, waiter.as_ref()))
+            .map_err(|e| StoreError::Io(format!("cannot start the changelog follower: {e}")))?;
+        Ok(Follow { core })
+    }
+
+    /// True once every store has reached the revision it had when the node started.
+    pub(super) fn caught_up(&self) -> bool {
+        let mut targets = self.core.start_targets.lock();
+        let stores = self.core.stores.read();
+        targets.retain(|id, target| stores.get(id).is_some_and(|state| state.data.read().revision < *target));
+        targets.is_empty()
+    }
+
+    /// Holds the store list still (create and delete take it, so the follower's sync never
+    /// races them).
+    pub(super) fn lock_membership(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.core.membership.lock()
+    }
+
+    /// A store this node does not know yet but the backend has (created on another node a
+    /// moment ago): loads it, catches it up, and adds it.
+    pub(super) fn find_store(&self, store_id: &str) -> Option<Arc<StoreState>> {
+        let core = &self.core;
+        let _membership = core.membership.lock();
+        if let Some(state) = core.stores.read().get(store_id) {
+            return Some(state.clone());
+        }
+        let record = core.backend.get_store(store_id).ok()??;
+        let (state, _) = load_store(core.backend.as_ref(), record).ok()?;
+        let state = Arc::new(state);
+        {
+            let _writer = state.writer.lock();
+            catch_up(core.backend.as_ref(), &state).ok()?;
+        }
+        core.stores.write().insert(store_id.to_string(), state.clone());
+        Some(state)
+    }
+
+    /// Brings a store's models in line with the backend's (caller holds the store's writer lock).
+    pub(super) fn sync_models(&self, state: &StoreState) -> Result<bool, EngineError> {
+        sync_models(self.core.backend.as_ref(), state)
+    }
+
+    /// Catches up every store now (the follower thread's pass, callable directly).
+    pub(super) fn catch_up_all(&self) -> Result<(), EngineError> {
+        self.core.catch_up_all()
+    }
+}
+
+fn follow_loop(core: &Weak<FollowCore>, backend: &dyn TupleStore) {
+    // The first pass (the catch-up after start) waits for nothing.
+    let mut wait = Duration::ZERO;
+    loop {
+        backend.wait_for_change(wait);
+        wait = POLL_INTERVAL;
+        let Some(core) = core.upgrade() else { return };
+        match core.catch_up_all() {
+            Ok(()) => {
+                if core.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("changelog follower reaches the datastore again");
+                }
+            }
+            Err(error) => {
+                if !core.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "changelog follower cannot catch up; retrying every poll");
+                }
+            }
+        }
+    }
+}
+
+impl FollowCore {
+    fn catch_up_all(&self) -> Result<(), EngineError> {
+        self.sync_store_list()?;
+        let states: Vec<(String, Arc<StoreState>)> =
+            self.stores.read().iter().map(|(id, state)| (id.clone(), state.clone())).collect();
+        for (id, state) in states {
+            let _writer = state.writer.lock();
+            let result =
+                sync_models(self.backend.as_ref(), &state).and_then(|_| catch_up(self.backend.as_ref(), &state));
+            match result {
+                Ok(_) => {}
+                Err(EngineError::Store(StoreError::StoreNotFound(_))) => self.forget_store(&id),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the stores other nodes created and drops the ones they deleted.
+    fn sync_store_list(&self) -> Result<(), EngineError> {
+        let _membership = self.membership.lock();
+        let records = self.backend.list_stores()?;
+        let live: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let known: Vec<String> = self.stores.read().keys().cloned().collect();
+        for id in known.iter().filter(|id| !live.contains(id.as_str())) {
+            // Listed before it was created here? Ask again before dropping it.
+            if self.backend.get_store(id)?.is_none() {
+                self.stores.write().remove(id);
+            }
+        }
+        for record in records {
+            if self.stores.read().contains_key(&record.id) {
+                continue;
+            }
+            let id = record.id.clone();
+            match load_store(self.backend.as_ref(), record) {
+                Ok((state, _)) => {
+                    self.stores.write().insert(id, Arc::new(state));
+                }
+                Err(EngineError::Store(StoreError::StoreNotFound(_))) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    fn forget_store(&self, store_id: &str) {
+        let _membership = self.membership.lock();
+        if matches!(self.backend.get_store(store_id), Ok(None)) {
+            self.stores.write().remove(store_id);
+        }
+    }
+}
+
+/// Loads a store from a shared backend: the state labelled with the revision read before the
+/// tuples, and the revision read after them (to reach before the node counts as caught up).
+fn load_store(backend: &dyn TupleStore, record: StoreRecord) -> Result<(StoreState, u64), EngineError> {
+    let start = backend.revision(&record.id)?;
+    let state = StoreState::new(record, StoreData::default());
+    sync_models(backend, &state)?;
+    let tuples = backend.tuples(&state.record.id)?;
+    let target = backend.revision(&state.record.id)?;
+    {
+        let mut data = state.data.write();
+        for stored in tuples {
+            data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
+        }
+        data.revision = start;
+    }
+    Ok((state, target))
+}
+
+/// Makes a store's model list equal the backend's (same ids, same order), compiling only the
+/// new ones; true when it changed. The caller holds the writer lock (or owns the state).
+fn sync_models(backend: &dyn TupleStore, state: &StoreState) -> Result<bool, EngineError> {
+    let store_id = &state.record.id;
+    let stored = backend.models(store_id)?;
+    {
+        let data = state.data.read();
+        if data.models.len() == stored.len() && data.models.iter().zip(&stored).all(|(m, (id, _))| m.id == *id) {
+            return Ok(false);
+        }
+    }
+    let mut data = state.data.write();
+    let mut models = Vec::with_capacity(stored.len());
+    for (id, json) in stored {
+        if let Some(known) = data.models.iter().find(|m| m.id == id) {
+            models.push(known.clone());
+            continue;
+        }
+        let parsed: JsonModel = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{store_id}`: {e}")))?;
+        // Validated when written (by its own language's rules), as in `Engine::load_store`.
+        let model = Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)?;
+        let compiled = CompiledModel::compile(&model, &mut data.index);
+        models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
+    }
+    data.models = models;
+    Ok(true)
+}
+
+/// Applies the backend's changelog after the store's revision, whole revisions in order, and
+/// wakes revision waiters; true when the revision moved. The caller holds the writer lock.
+fn catch_up(backend: &dyn TupleStore, state: &StoreState) -> Result<bool, EngineError> {
+    let store_id = &state.record.id;
+    let mut limit = CHANGE_BATCH;
+    let mut moved = false;
+    loop {
+        let revision = state.data.read().revision;
+        let batch = backend.changes(store_id, after_revision(revision), None, limit)?;
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else { break };
+        let (first_revision, last_revision) = (first.cursor.revision, last.cursor.revision);
+        let complete = batch.len() < limit;
+        // A full batch may end inside a revision: apply only the revisions before its last.
+        let through = if complete {
+            last_revision
+        } else if first_revision == last_revision {
+            limit = limit.saturating_mul(2);
+            continue;
+        } else {
+            last_revision - 1
+        };
+        {
+            let mut data = state.data.write();
+            for record in batch.iter().take_while(|r| r.cursor.revision <= through) {
+                match record.operation {
+                    ChangeOperation::Write => {
+                        data.index.insert_expiring(&record.tuple.tuple, record.tuple.expires_at_ms);
+                    }
+                    ChangeOperation::Delete => {
+                        data.index.remove(&record.tuple.tuple);
+                    }
+                }
+            }
+            data.revision = through.max(data.revision);
+        }
+        moved = true;
+        announce(state);
+        if complete {
+            break;
+        }
+    }
+    Ok(moved)
+}
+
+/// Wakes every reader waiting for a newer revision of the store.
+fn announce(state: &StoreState) {
+    let _announce = state.revision_lock.lock();
+    state.revision_changed.notify_all();
+}
+
+/// Records a committed write of this node: applied directly when it directly follows the
+/// index's revision (the conditional write guarantees nothing came between), else through the
+/// changelog.
+fn apply_own_write(
+    backend: &dyn TupleStore,
+    state: &StoreState,
+    expected: u64,
+    revision: u64,
+    deletes: &[StoredTuple],
+    writes: &[StoredTuple],
+) -> Result<(), EngineError> {
+    if revision != expected + 1 {
+        catch_up(backend, state)?;
+        return Ok(());
+    }
+    let mut data = state.data.write();
+    for stored in deletes {
+        data.index.remove(&stored.tuple);
+    }
+    for stored in writes {
+        data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
+    }
+    data.revision = revision;
+    drop(data);
+    announce(state);
+    Ok(())
+}
+
+impl Engine {
+    /// True once this node has caught up with the revisions its datastore had when it started
+    /// (always true over a backend that only this process writes).
+    pub fn caught_up(&self) -> bool {
+        self.follow.as_ref().is_none_or(Follow::caught_up)
+    }
+
+    /// Catches every store up with a shared datastore now, instead of waiting for the follower
+    /// thread; does nothing over a backend only this process writes.
+    pub fn catch_up(&self) -> Result<(), EngineError> {
+        self.follow.as_ref().map_or(Ok(()), Follow::catch_up_all)
+    }
+
+    /// [`Engine::write`] over a shared backend (see the module docs); the request is checked
+    /// against the input limits already.
+    pub(super) fn write_shared(
+        &self,
+        follow: &Follow,
+        state: &StoreState,
+        request: WriteRequest,
+    ) -> Result<u64, EngineError> {
+        let backend = self.backend.as_ref();
+        let store_id = state.record.id.as_str();
+        let _writer = state.writer.lock();
+        let mut last_moved = None;
+        for _ in 0..WRITE_ATTEMPTS {
+            let now = (self.clock)();
+            let (expected, plan) = {
+                let data = state.data.read();
+                let plan = find_model(&data, store_id, request.model_id.as_deref())
+                    .and_then(|version| self.plan_write(&data.index, &version.model, request.clone(), now));
+                (data.revision, plan)
+            };
+            let (writes, deletes) = match plan {
+                Ok((writes, deletes)) if !(writes.is_empty() && deletes.is_empty()) => (writes, deletes),
+                outcome => {
+                    // A refusal or a no-op stands only if this node was current when it planned.
+                    let models_changed = follow.sync_models(state)?;
+                    if catch_up(backend, state)? || models_changed {
+                        continue;
+                    }
+                    return outcome.map(|_| expected);
+                }
+            };
+            let deletes: Vec<StoredTuple> = deletes.into_iter().map(StoredTuple::new).collect();
+            match backend.write_at(store_id, expected, &deletes, &writes, (self.clock)(), request.actor.as_deref()) {
+                Ok(revision) => {
+                    apply_own_write(backend, state, expected, revision, &deletes, &writes)?;
+                    return Ok(revision);
+                }
+                Err(moved @ StoreError::RevisionMoved { .. }) => {
+                    last_moved = Some(moved);
+                    catch_up(backend, state)?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(EngineError::Store(
+            last_moved
+                .unwrap_or_else(|| StoreError::Io(format!("write to store `{store_id}` kept meeting newer revisions"))),
+        ))
+    }
+
+    /// [`Engine::sweep_expired`] over a shared backend: catches up, then deletes what has expired
+    /// with conditional writes; when another node moved the store first (often its own sweep),
+    /// it stops and leaves the rest to the next round.
+    pub(super) fn sweep_expired_shared(&self, state: &StoreState) -> Result<Option<u64>, EngineError> {
+        let backend = self.backend.as_ref();
+        let store_id = state.record.id.as_str();
+        let _writer = state.writer.lock();
+        catch_up(backend, state)?;
+        let now = (self.clock)();
+        let mut expired = state.data.read().index.expired_tuples(now);
+        expired.sort_by_cached_key(|(tuple, _)| tuple.to_string());
+        let deletes: Vec<StoredTuple> =
+            expired.into_iter().map(|(tuple, at)| StoredTuple { tuple, expires_at_ms: Some(at) }).collect();
+        let mut revision = None;
+        for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
+            let expected = state.data.read().revision;
+            match backend.write_at(store_id, expected, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR)) {
+                Ok(next) => {
+                    apply_own_write(backend, state, expected, next, chunk, &[])?;
+                    revision = Some(next);
+                }
+                Err(StoreError::RevisionMoved { .. }) => {
+                    catch_up(backend, state)?;
+                    break;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(revision)
+    }
+}
