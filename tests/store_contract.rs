@@ -412,7 +412,25 @@ fn variant(index: usize, v: u8) -> StoredTuple {
 
 type Snapshot = (Vec<StoredTuple>, u64, Vec<ChangeRecord>, Vec<(String, String)>);
 
+/// Every tuple as the start-up scan reads it, rebuilt into owned tuples.
+fn scanned(s: &dyn TupleStore, store: &str) -> Result<Vec<StoredTuple>, StoreError> {
+    let mut out = Vec::new();
+    s.scan_tuples(store, &mut |t| {
+        let user = match (t.subject.id, t.subject.relation) {
+            (None, _) => format!("{}:*", t.subject.subject_type),
+            (Some(id), None) => format!("{}:{id}", t.subject.subject_type),
+            (Some(id), Some(relation)) => format!("{}:{id}#{relation}", t.subject.subject_type),
+        };
+        let mut tuple = Tuple::from_parts(&format!("{}:{}", t.object_type, t.object_id), t.relation, &user).unwrap();
+        tuple.condition = t.condition.cloned();
+        out.push(StoredTuple { tuple, expires_at_ms: t.expires_at_ms });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 fn snapshot(s: &dyn TupleStore, store: &str) -> Result<Snapshot, StoreError> {
+    assert_eq!(scanned(s, store)?, s.tuples(store)?, "the start-up scan reads what `tuples` reads");
     Ok((s.tuples(store)?, s.revision(store)?, s.changes(store, None, None, usize::MAX)?, s.models(store)?))
 }
 

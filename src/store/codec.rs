@@ -22,6 +22,8 @@
 //! never panics — bad bytes become [`StoreError::Corrupt`].
 //! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ChangeCursor, ChangeOperation, ChangeRecord, StoreError, StoreRecord, StoredTuple};
@@ -143,6 +145,21 @@ impl<'a> KeyReader<'a> {
         }
         self.rest = self.rest.get(i + 2..).unwrap_or_default();
         String::from_utf8(out).map_err(|e| corrupt("key", e))
+    }
+
+    /// [`KeyReader::str`] borrowing from the key when the component holds no escaped `0x00`.
+    fn str_ref(&mut self) -> Result<Cow<'a, str>, StoreError> {
+        let rest = self.rest;
+        let i = rest.iter().position(|&b| b == 0).ok_or_else(|| corrupt("key", "unterminated string"))?;
+        match rest.get(i + 1) {
+            Some(0) => {}
+            // An escaped 0x00: take the copying path.
+            Some(_) => return self.str().map(Cow::Owned),
+            None => return Err(corrupt("key", "unterminated string")),
+        }
+        let text = std::str::from_utf8(rest.get(..i).unwrap_or_default()).map_err(|e| corrupt("key", e))?;
+        self.rest = rest.get(i + 2..).unwrap_or_default();
+        Ok(Cow::Borrowed(text))
     }
 
     fn bytes<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
@@ -300,6 +317,33 @@ pub(crate) fn decode_tuple(key_rest: &[u8], value: &[u8]) -> Result<StoredTuple,
     Ok(StoredTuple { tuple, expires_at_ms: v.expires_at_ms })
 }
 
+/// The components of a tuple key (without the store prefix), borrowed where no byte is escaped:
+/// object type, object id, relation and user string.
+pub(crate) type TupleKeyParts<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+
+/// Splits a tuple key (without its store prefix) into its components without copying them.
+pub(crate) fn decode_tuple_key_parts(key_rest: &[u8]) -> Result<TupleKeyParts<'_>, StoreError> {
+    let mut r = KeyReader::new(key_rest);
+    let parts = (r.str_ref()?, r.str_ref()?, r.str_ref()?, r.str_ref()?);
+    r.end()?;
+    Ok(parts)
+}
+
+/// The condition and expiry in a tuple value. Values holding only a write time (the common
+/// case: no condition, no expiry) are recognised without a JSON parse.
+pub(crate) fn decode_tuple_value(value: &[u8]) -> Result<(Option<TupleCondition>, Option<i64>), StoreError> {
+    const PLAIN: &[u8] = b"{\"written_at_ms\":";
+    if let Some(body) = value.strip_prefix(&[V1]) {
+        let digits = body.strip_prefix(PLAIN).and_then(|rest| rest.strip_suffix(b"}"));
+        let digits = digits.map(|d| d.strip_prefix(b"-").unwrap_or(d));
+        if body == b"{}" || digits.is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit)) {
+            return Ok((None, None));
+        }
+    }
+    let v: WireTupleValue = from_json("tuple", value)?;
+    Ok((tuple_condition(v.condition), v.expires_at_ms))
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum WireOperation {
@@ -450,6 +494,32 @@ mod tests {
         }
         assert_eq!(decode_tuple(&r, old).unwrap().expires_at_ms, Some(42));
         assert_eq!(decode_tuple_written_at(old).unwrap(), None);
+    }
+
+    #[test]
+    fn borrowed_key_parts_and_plain_values_decode_like_the_full_path() {
+        for text in ["doc:1#viewer@group:eng#member", "doc:1#viewer@user:*"] {
+            let mut t = stored(text);
+            let key = tuple_key("s", &t.tuple);
+            let rest = &key[prefix(TUPLE, "s").len()..];
+            let (ty, id, rel, user) = decode_tuple_key_parts(rest).unwrap();
+            let full = decode_tuple(rest, &encode_tuple_value(&t, 5).unwrap()).unwrap();
+            assert_eq!((&*ty, &*id, &*rel, &*user), (&*full.tuple.object.object_type, "1", "viewer", &text[13..]));
+            assert_eq!(decode_tuple_value(&encode_tuple_value(&t, -5).unwrap()).unwrap(), (None, None));
+            t.expires_at_ms = Some(42);
+            t.tuple.condition = Some(TupleCondition { name: "c".into(), context: Context::new() });
+            let value = encode_tuple_value(&t, 5).unwrap();
+            assert_eq!(decode_tuple_value(&value).unwrap(), (t.tuple.condition.clone(), Some(42)));
+        }
+        assert_eq!(decode_tuple_value(b"\x01{}").unwrap(), (None, None));
+        assert_eq!(decode_tuple_value(b"\x01{\"expires_at_ms\":7}").unwrap(), (None, Some(7)));
+        assert!(matches!(decode_tuple_value(b"\x01{\"written_at_ms\":}"), Err(StoreError::Corrupt(_))));
+        let mut escaped = Vec::new();
+        for s in ["doc", "a\0b", "viewer", "user:anne"] {
+            push_str(&mut escaped, s);
+        }
+        assert_eq!(&*decode_tuple_key_parts(&escaped).unwrap().1, "a\0b");
+        assert!(matches!(decode_tuple_key_parts(b"doc\0\0x"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -19,9 +19,9 @@ use super::codec;
 use super::decision;
 use super::{
     ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
-    StoreRecord, StoredTuple, TupleStore,
+    StoreRecord, StoredTuple, TupleRef, TupleStore,
 };
-use crate::tuple::Tuple;
+use crate::tuple::{split_subject, Tuple};
 
 /// A [`TupleStore`] persisted in a sled database.
 pub struct SledStore {
@@ -224,6 +224,31 @@ impl TupleStore for SledStore {
             out.push(codec::decode_tuple(k.get(prefix.len()..).unwrap_or_default(), &v)?);
         }
         Ok(out)
+    }
+
+    fn scan_tuples(
+        &self,
+        store_id: &str,
+        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.require(store_id)?;
+        let prefix = codec::prefix(codec::TUPLE, store_id);
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let (object_type, object_id, relation, user) =
+                codec::decode_tuple_key_parts(k.get(prefix.len()..).unwrap_or_default())?;
+            let subject = split_subject(&user).map_err(|e| StoreError::Corrupt(format!("tuple key: {e}")))?;
+            let (condition, expires_at_ms) = codec::decode_tuple_value(&v)?;
+            visit(TupleRef {
+                object_type: &object_type,
+                object_id: &object_id,
+                relation: &relation,
+                subject,
+                condition: condition.as_ref(),
+                expires_at_ms,
+            })?;
+        }
+        Ok(())
     }
 
     fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
