@@ -402,9 +402,12 @@ impl Engine {
         }
         // Expired tuples load too (invisible to reads) until the sweep deletes them, so the
         // changelog records their removal like any other write.
-        for stored in self.backend.tuples(&record.id)? {
-            data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
-        }
+        let mut loader = crate::index::Loader::new(&mut data.index);
+        self.backend.scan_tuples(&record.id, &mut |t| {
+            loader.insert(t.object_type, t.object_id, t.relation, t.subject, t.condition, t.expires_at_ms);
+            Ok(())
+        })?;
+        loader.finish();
         data.revision = self.backend.revision(&record.id)?;
         Ok(StoreState::new(record, data))
     }

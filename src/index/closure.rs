@@ -156,6 +156,11 @@ impl Closure {
         }
     }
 
+    /// Sets what `group` reaches (bulk build; `reach` must equal [`search_up`]'s answer).
+    pub(super) fn set(&mut self, group: ObjectId, reach: Reach) {
+        self.reach.insert(group, reach);
+    }
+
     /// True if no group reaches anything.
     pub(super) fn is_empty(&self) -> bool {
         self.reach.is_empty()

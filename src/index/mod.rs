@@ -11,10 +11,12 @@
 //! the index reached by inserting and removing the same tuples one by one (ids aside).
 //! Must not import `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
+mod bulk;
 mod closure;
 mod interner;
 
 use crate::tuple::{Subject, Tuple, TupleCondition};
+pub(crate) use bulk::Loader;
 pub(crate) use closure::Closure;
 use interner::Interner;
 use roaring::RoaringBitmap;

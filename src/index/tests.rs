@@ -63,3 +63,45 @@ fn overlay_adds_contextual_tuples_without_touching_the_base() {
     assert_eq!(base.len(), 1);
     assert!(View::new(&base).type_id("folder").is_none());
 }
+
+#[test]
+fn bulk_load_equals_one_by_one_inserts() {
+    let texts = [
+        "doc:1#viewer@user:anne",
+        "doc:1#viewer@group:eng#member",
+        "doc:1#viewer@user:anne",
+        "doc:2#parent@folder:x",
+        "doc:2#viewer@user:*",
+        "folder:x#viewer@user:bob",
+        "group:eng#member@group:core#member",
+        "group:core#member@user:carl",
+    ];
+    let mut one_by_one = Index::new();
+    let mut bulk = Index::new();
+    let mut loader = Loader::new(&mut bulk);
+    for (i, text) in texts.iter().enumerate() {
+        let t = tuple(text);
+        let expiry = (i == 4).then_some(99);
+        let added = one_by_one.insert_expiring(&t, expiry);
+        let user = t.subject.to_string();
+        let subject = crate::tuple::split_subject(&user).unwrap();
+        let loaded = loader.insert(&t.object.object_type, &t.object.id, &t.relation, subject, None, expiry);
+        assert_eq!(added, loaded, "{text}");
+    }
+    loader.finish();
+    let with_expiry = |index: &Index| {
+        let mut all: Vec<String> = index.tuples_with_expiry().iter().map(|(t, at)| format!("{t} {at:?}")).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(with_expiry(&bulk), with_expiry(&one_by_one));
+    assert_eq!((bulk.len(), bulk.expiring_len()), (one_by_one.len(), one_by_one.expiring_len()));
+    let eng = tuple("group:eng#member@user:carl");
+    let view = View::new(&bulk);
+    let group = view.type_id("group").unwrap();
+    let member = view.relation_id("member").unwrap();
+    let core = view.object_id(group, "core").unwrap();
+    let reach = bulk.closures.get(&(group, member)).unwrap().reach(core).unwrap();
+    assert!(reach.groups.contains(view.object_id(group, "eng").unwrap()));
+    assert!(!bulk.contains(&eng));
+}

@@ -10,17 +10,23 @@
 //! | store      | `0x01` store                                                | v1 JSON record        |
 //! | revision   | `0x02` store                                                | v1 u64 BE             |
 //! | tuple      | `0x03` store, object type, object id, relation, user string | v1 JSON cond, expiry, write time |
-//! | changelog  | `0x04` store, revision u64 BE, seq u32 BE                   | v1 JSON entry         |
+//! | changelog  | `0x04` store, revision u64 BE, seq u32 BE                   | v1 JSON entry, or v2 JSON run of entries |
 //! | model      | `0x05` store, append index u64 BE                           | v1 JSON id + text     |
 //! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
 //!
 //! Tuple values gained `written_at_ms` (the write's timestamp) without a version bump: the field is
 //! optional, so values written by older builds still decode (with no write time). Changelog values
 //! gained `actor` (who wrote the entry) the same way: older entries decode with no actor.
+//! A changelog value of version 2 holds a run of consecutive entries of one write (the key's seq is
+//! the first one's; the rest follow at seq+1, seq+2, …) sharing the write's timestamp and actor, so a
+//! large write stores one row per [`CHANGE_RUN`] entries instead of one per entry; version 1 rows
+//! (one entry each) are still written for one-entry runs and read as before.
 //!
 //! Invariant: every value starts with a version byte; `decode_*(encode_*(x)) == x`; decoding
 //! never panics — bad bytes become [`StoreError::Corrupt`].
 //! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +49,13 @@ pub(crate) const ASSERTION: u8 = 0x06;
 /// Every keyspace that holds per-store data (all of them).
 pub(crate) const KEYSPACES: [u8; 6] = [STORE, REVISION, TUPLE, CHANGE, MODEL, ASSERTION];
 
-/// The only value encoding version so far.
+/// The value encoding version of every value but changelog runs.
 const V1: u8 = 1;
+/// The value encoding version of a changelog run (several entries in one row).
+const V2: u8 = 2;
+
+/// Most changelog entries in one row.
+pub(crate) const CHANGE_RUN: usize = 256;
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
@@ -88,8 +99,29 @@ pub(crate) fn tuple_key(store_id: &str, t: &Tuple) -> Vec<u8> {
     push_str(&mut k, &t.object.object_type);
     push_str(&mut k, &t.object.id);
     push_str(&mut k, &t.relation);
-    push_str(&mut k, &t.subject.to_string());
+    // The subject as its text (`Subject`'s `Display`), escaped and terminated like `push_str`.
+    match &t.subject {
+        Subject::Object(o) => push_parts(&mut k, &[&o.object_type, ":", &o.id]),
+        Subject::Wildcard(ty) => push_parts(&mut k, &[ty, ":*"]),
+        Subject::Userset { object, relation } => {
+            push_parts(&mut k, &[&object.object_type, ":", &object.id, "#", relation]);
+        }
+    }
     k
+}
+
+/// [`push_str`] of the concatenation of `parts`, without building it.
+fn push_parts(buf: &mut Vec<u8>, parts: &[&str]) {
+    for part in parts {
+        for &b in part.as_bytes() {
+            if b == 0 {
+                buf.extend_from_slice(&[0, 0xFF]);
+            } else {
+                buf.push(b);
+            }
+        }
+    }
+    buf.extend_from_slice(&[0, 0]);
 }
 
 /// Key of a changelog entry.
@@ -143,6 +175,21 @@ impl<'a> KeyReader<'a> {
         }
         self.rest = self.rest.get(i + 2..).unwrap_or_default();
         String::from_utf8(out).map_err(|e| corrupt("key", e))
+    }
+
+    /// [`KeyReader::str`] borrowing from the key when the component holds no escaped `0x00`.
+    fn str_ref(&mut self) -> Result<Cow<'a, str>, StoreError> {
+        let rest = self.rest;
+        let i = rest.iter().position(|&b| b == 0).ok_or_else(|| corrupt("key", "unterminated string"))?;
+        match rest.get(i + 1) {
+            Some(0) => {}
+            // An escaped 0x00: take the copying path.
+            Some(_) => return self.str().map(Cow::Owned),
+            None => return Err(corrupt("key", "unterminated string")),
+        }
+        let text = std::str::from_utf8(rest.get(..i).unwrap_or_default()).map_err(|e| corrupt("key", e))?;
+        self.rest = rest.get(i + 2..).unwrap_or_default();
+        Ok(Cow::Borrowed(text))
     }
 
     fn bytes<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
@@ -274,6 +321,10 @@ fn subject(what: &str, s: &str) -> Result<Subject, StoreError> {
 
 /// Encodes the value of a tuple key: its condition, expiry and the time it was written.
 pub(crate) fn encode_tuple_value(t: &StoredTuple, written_at_ms: i64) -> Result<Vec<u8>, StoreError> {
+    if t.tuple.condition.is_none() && t.expires_at_ms.is_none() {
+        // What serde writes for this value, without serde (the common case on bulk loads).
+        return Ok(format!("\u{1}{{\"written_at_ms\":{written_at_ms}}}").into_bytes());
+    }
     let value = WireTupleValue {
         condition: wire_condition(&t.tuple),
         expires_at_ms: t.expires_at_ms,
@@ -298,6 +349,33 @@ pub(crate) fn decode_tuple(key_rest: &[u8], value: &[u8]) -> Result<StoredTuple,
     let v: WireTupleValue = from_json("tuple", value)?;
     let tuple = Tuple { object, relation, subject, condition: tuple_condition(v.condition) };
     Ok(StoredTuple { tuple, expires_at_ms: v.expires_at_ms })
+}
+
+/// The components of a tuple key (without the store prefix), borrowed where no byte is escaped:
+/// object type, object id, relation and user string.
+pub(crate) type TupleKeyParts<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+
+/// Splits a tuple key (without its store prefix) into its components without copying them.
+pub(crate) fn decode_tuple_key_parts(key_rest: &[u8]) -> Result<TupleKeyParts<'_>, StoreError> {
+    let mut r = KeyReader::new(key_rest);
+    let parts = (r.str_ref()?, r.str_ref()?, r.str_ref()?, r.str_ref()?);
+    r.end()?;
+    Ok(parts)
+}
+
+/// The condition and expiry in a tuple value. Values holding only a write time (the common
+/// case: no condition, no expiry) are recognised without a JSON parse.
+pub(crate) fn decode_tuple_value(value: &[u8]) -> Result<(Option<TupleCondition>, Option<i64>), StoreError> {
+    const PLAIN: &[u8] = b"{\"written_at_ms\":";
+    if let Some(body) = value.strip_prefix(&[V1]) {
+        let digits = body.strip_prefix(PLAIN).and_then(|rest| rest.strip_suffix(b"}"));
+        let digits = digits.map(|d| d.strip_prefix(b"-").unwrap_or(d));
+        if body == b"{}" || digits.is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit)) {
+            return Ok((None, None));
+        }
+    }
+    let v: WireTupleValue = from_json("tuple", value)?;
+    Ok((tuple_condition(v.condition), v.expires_at_ms))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -345,6 +423,98 @@ pub(crate) fn encode_change(
         actor: actor.map(str::to_string),
     };
     versioned("change", &w)
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRunEntry {
+    operation: WireOperation,
+    object_type: String,
+    object_id: String,
+    relation: String,
+    user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<WireCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRun {
+    timestamp_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    entries: Vec<WireRunEntry>,
+}
+
+fn wire_operation(op: ChangeOperation) -> WireOperation {
+    match op {
+        ChangeOperation::Write => WireOperation::Write,
+        ChangeOperation::Delete => WireOperation::Delete,
+    }
+}
+
+/// Encodes a run of consecutive changelog entries of one write as one value: version 1 (one
+/// entry, as [`encode_change`]) when the run has one entry, else version 2.
+pub(crate) fn encode_change_run(
+    entries: &[(ChangeOperation, &StoredTuple)],
+    timestamp_ms: i64,
+    actor: Option<&str>,
+) -> Result<Vec<u8>, StoreError> {
+    if let [(op, t)] = entries {
+        return encode_change(*op, t, timestamp_ms, actor);
+    }
+    let run = WireRun {
+        timestamp_ms,
+        actor: actor.map(str::to_string),
+        entries: entries
+            .iter()
+            .map(|(op, t)| WireRunEntry {
+                operation: wire_operation(*op),
+                object_type: t.tuple.object.object_type.clone(),
+                object_id: t.tuple.object.id.clone(),
+                relation: t.tuple.relation.clone(),
+                user: t.tuple.subject.to_string(),
+                condition: wire_condition(&t.tuple),
+                expires_at_ms: t.expires_at_ms,
+            })
+            .collect(),
+    };
+    let mut out = vec![V2];
+    serde_json::to_writer(&mut out, &run).map_err(|e| corrupt("change run", e))?;
+    Ok(out)
+}
+
+/// Decodes the changelog entries of one row (one for version 1, a run for version 2); the first
+/// sits at `cursor`, the others at the following seqs.
+pub(crate) fn decode_change_row(cursor: ChangeCursor, value: &[u8]) -> Result<Vec<ChangeRecord>, StoreError> {
+    let Some(body) = value.strip_prefix(&[V2]) else {
+        return Ok(vec![decode_change(cursor, value)?]);
+    };
+    let run: WireRun = serde_json::from_slice(body).map_err(|e| corrupt("change run", e))?;
+    let mut out = Vec::with_capacity(run.entries.len());
+    for (i, e) in run.entries.into_iter().enumerate() {
+        let seq = u32::try_from(i)
+            .ok()
+            .and_then(|i| cursor.seq.checked_add(i))
+            .ok_or_else(|| corrupt("change run", "seq overflow"))?;
+        let tuple = Tuple {
+            object: ObjectRef::new(e.object_type, e.object_id),
+            relation: e.relation,
+            subject: subject("change run", &e.user)?,
+            condition: tuple_condition(e.condition),
+        };
+        out.push(ChangeRecord {
+            cursor: ChangeCursor { revision: cursor.revision, seq },
+            operation: match e.operation {
+                WireOperation::Write => ChangeOperation::Write,
+                WireOperation::Delete => ChangeOperation::Delete,
+            },
+            tuple: StoredTuple { tuple, expires_at_ms: e.expires_at_ms },
+            timestamp_ms: run.timestamp_ms,
+            actor: run.actor.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// Decodes a changelog entry from its cursor and value.
@@ -453,6 +623,32 @@ mod tests {
     }
 
     #[test]
+    fn borrowed_key_parts_and_plain_values_decode_like_the_full_path() {
+        for text in ["doc:1#viewer@group:eng#member", "doc:1#viewer@user:*"] {
+            let mut t = stored(text);
+            let key = tuple_key("s", &t.tuple);
+            let rest = &key[prefix(TUPLE, "s").len()..];
+            let (ty, id, rel, user) = decode_tuple_key_parts(rest).unwrap();
+            let full = decode_tuple(rest, &encode_tuple_value(&t, 5).unwrap()).unwrap();
+            assert_eq!((&*ty, &*id, &*rel, &*user), (&*full.tuple.object.object_type, "1", "viewer", &text[13..]));
+            assert_eq!(decode_tuple_value(&encode_tuple_value(&t, -5).unwrap()).unwrap(), (None, None));
+            t.expires_at_ms = Some(42);
+            t.tuple.condition = Some(TupleCondition { name: "c".into(), context: Context::new() });
+            let value = encode_tuple_value(&t, 5).unwrap();
+            assert_eq!(decode_tuple_value(&value).unwrap(), (t.tuple.condition.clone(), Some(42)));
+        }
+        assert_eq!(decode_tuple_value(b"\x01{}").unwrap(), (None, None));
+        assert_eq!(decode_tuple_value(b"\x01{\"expires_at_ms\":7}").unwrap(), (None, Some(7)));
+        assert!(matches!(decode_tuple_value(b"\x01{\"written_at_ms\":}"), Err(StoreError::Corrupt(_))));
+        let mut escaped = Vec::new();
+        for s in ["doc", "a\0b", "viewer", "user:anne"] {
+            push_str(&mut escaped, s);
+        }
+        assert_eq!(&*decode_tuple_key_parts(&escaped).unwrap().1, "a\0b");
+        assert!(matches!(decode_tuple_key_parts(b"doc\0\0x"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
     fn changes_round_trip() {
         let t = stored("doc:1#viewer@user:*");
         let cursor = ChangeCursor { revision: 7, seq: 3 };
@@ -467,6 +663,53 @@ mod tests {
         );
         let anonymous = decode_change(cursor, &encode_change(ChangeOperation::Write, &t, 9, None).unwrap()).unwrap();
         assert_eq!(anonymous.actor, None);
+    }
+
+    #[test]
+    fn plain_tuple_values_and_keys_match_the_serde_and_display_forms() {
+        for text in ["doc:1#viewer@user:anne", "doc:1#viewer@user:*", "doc:1#viewer@group:e\0g#member"] {
+            let t = StoredTuple::new(Tuple::new(ObjectRef::new("doc", "1"), "viewer", subject_unchecked(&text[13..])));
+            let value = WireTupleValue { condition: None, expires_at_ms: None, written_at_ms: Some(-12) };
+            assert_eq!(encode_tuple_value(&t, -12).unwrap(), versioned("tuple", &value).unwrap());
+            let mut key = prefix(TUPLE, "s");
+            for part in ["doc", "1", "viewer", &t.tuple.subject.to_string()] {
+                push_str(&mut key, part);
+            }
+            assert_eq!(tuple_key("s", &t.tuple), key);
+        }
+    }
+
+    /// A subject from text, allowing a NUL in the id (which the parser refuses) to test escaping.
+    fn subject_unchecked(text: &str) -> Subject {
+        let (ty, rest) = text.split_once(':').unwrap();
+        match rest.split_once('#') {
+            _ if rest == "*" => Subject::Wildcard(ty.into()),
+            Some((id, relation)) => Subject::Userset { object: ObjectRef::new(ty, id), relation: relation.into() },
+            None => Subject::Object(ObjectRef::new(ty, rest)),
+        }
+    }
+
+    #[test]
+    fn change_runs_round_trip_entry_by_entry() {
+        let a = stored("doc:1#viewer@user:*");
+        let mut b = stored("doc:2#viewer@group:eng#member");
+        b.expires_at_ms = Some(8);
+        let entries = [(ChangeOperation::Delete, &a), (ChangeOperation::Write, &b)];
+        let cursor = ChangeCursor { revision: 4, seq: 256 };
+        let rows = decode_change_row(cursor, &encode_change_run(&entries, 9, Some("ops")).unwrap()).unwrap();
+        let expected: Vec<ChangeRecord> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (op, t))| {
+                let c = ChangeCursor { revision: 4, seq: 256 + i as u32 };
+                decode_change(c, &encode_change(*op, t, 9, Some("ops")).unwrap()).unwrap()
+            })
+            .collect();
+        assert_eq!(rows, expected);
+        let single = encode_change_run(&entries[..1], 9, None).unwrap();
+        assert_eq!(single[0], V1);
+        assert_eq!(decode_change_row(cursor, &single).unwrap().len(), 1);
+        assert!(matches!(decode_change_row(cursor, b"\x02{}"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use memory::MemoryStore;
 pub use postgres::{PostgresStore, CHANGE_CHANNEL};
 pub use sled_store::SledStore;
 
-use crate::tuple::Tuple;
+use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 
 /// A store (tenant) as OpenFGA describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,45 @@ impl StoredTuple {
     /// A stored tuple that never expires.
     pub fn new(tuple: Tuple) -> Self {
         StoredTuple { tuple, expires_at_ms: None }
+    }
+}
+
+/// A current tuple as [`TupleStore::scan_tuples`] reads it, borrowing its names.
+#[derive(Debug, Clone, Copy)]
+pub struct TupleRef<'a> {
+    /// The object's type.
+    pub object_type: &'a str,
+    /// The object's id.
+    pub object_id: &'a str,
+    /// The relation.
+    pub relation: &'a str,
+    /// The subject (`type:id`, `type:*` or `type:id#relation`), split.
+    pub subject: SubjectText<'a>,
+    /// The tuple's condition, if any.
+    pub condition: Option<&'a TupleCondition>,
+    /// When the tuple stops counting; `None` = never.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl<'a> TupleRef<'a> {
+    /// The borrowed form of a stored tuple.
+    pub fn of(stored: &'a StoredTuple) -> Self {
+        let t = &stored.tuple;
+        let subject = match &t.subject {
+            Subject::Object(o) => SubjectText { subject_type: &o.object_type, id: Some(&o.id), relation: None },
+            Subject::Wildcard(ty) => SubjectText { subject_type: ty, id: None, relation: None },
+            Subject::Userset { object, relation } => {
+                SubjectText { subject_type: &object.object_type, id: Some(&object.id), relation: Some(relation) }
+            }
+        };
+        TupleRef {
+            object_type: &t.object.object_type,
+            object_id: &t.object.id,
+            relation: &t.relation,
+            subject,
+            condition: t.condition.as_ref(),
+            expires_at_ms: stored.expires_at_ms,
+        }
     }
 }
 
@@ -189,6 +228,20 @@ pub trait TupleStore: Send + Sync {
     /// Every current tuple of a store (used to rebuild the in-memory index on start), ordered by
     /// (object type, object id, relation, user string). Expired tuples are included.
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError>;
+
+    /// Calls `visit` with every current tuple of a store, in [`TupleStore::tuples`]' order, borrowed
+    /// from the backend's buffers: the start-up path, which never holds all tuples decoded at once.
+    /// The default walks [`TupleStore::tuples`]; backends override it to stream.
+    fn scan_tuples(
+        &self,
+        store_id: &str,
+        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for stored in self.tuples(store_id)? {
+            visit(TupleRef::of(&stored))?;
+        }
+        Ok(())
+    }
 
     /// When each of `tuples` was last written, milliseconds since the Unix epoch, in input order:
     /// `None` for a tuple the store does not hold, or one written before write times were

@@ -19,9 +19,9 @@ use super::codec;
 use super::decision;
 use super::{
     ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
-    StoreRecord, StoredTuple, TupleStore,
+    StoreRecord, StoredTuple, TupleRef, TupleStore,
 };
-use crate::tuple::Tuple;
+use crate::tuple::{split_subject, Tuple};
 
 /// A [`TupleStore`] persisted in a sled database.
 pub struct SledStore {
@@ -226,6 +226,31 @@ impl TupleStore for SledStore {
         Ok(out)
     }
 
+    fn scan_tuples(
+        &self,
+        store_id: &str,
+        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.require(store_id)?;
+        let prefix = codec::prefix(codec::TUPLE, store_id);
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let (object_type, object_id, relation, user) =
+                codec::decode_tuple_key_parts(k.get(prefix.len()..).unwrap_or_default())?;
+            let subject = split_subject(&user).map_err(|e| StoreError::Corrupt(format!("tuple key: {e}")))?;
+            let (condition, expires_at_ms) = codec::decode_tuple_value(&v)?;
+            visit(TupleRef {
+                object_type: &object_type,
+                object_id: &object_id,
+                relation: &relation,
+                subject,
+                condition: condition.as_ref(),
+                expires_at_ms,
+            })?;
+        }
+        Ok(())
+    }
+
     fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
         self.require(store_id)?;
         let mut out = Vec::with_capacity(tuples.len());
@@ -252,8 +277,10 @@ impl TupleStore for SledStore {
     ) -> Result<Vec<ChangeRecord>, StoreError> {
         self.require(store_id)?;
         let prefix = codec::prefix(codec::CHANGE, store_id);
+        // A row holds a run of entries of one write, so the entry after `after` may sit in a row
+        // keyed before it: start at the first row of `after`'s revision.
         let start = match after {
-            Some(cursor) => codec::change_key(store_id, cursor),
+            Some(cursor) => codec::change_key(store_id, ChangeCursor { revision: cursor.revision, seq: 0 }),
             None => prefix.clone(),
         };
         let mut out = Vec::new();
@@ -264,14 +291,15 @@ impl TupleStore for SledStore {
             let (k, v) = kv?;
             let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
             let cursor = codec::decode_change_key(rest)?;
-            if after.is_some_and(|a| cursor <= a) {
-                continue;
-            }
-            let change = codec::decode_change(cursor, &v)?;
-            if object_type.is_none_or(|ty| change.tuple.tuple.object.object_type == ty) {
-                out.push(change);
-                if out.len() == limit {
-                    break;
+            for change in codec::decode_change_row(cursor, &v)? {
+                if after.is_some_and(|a| change.cursor <= a) {
+                    continue;
+                }
+                if object_type.is_none_or(|ty| change.tuple.tuple.object.object_type == ty) {
+                    out.push(change);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
                 }
             }
         }
@@ -397,22 +425,29 @@ impl SledStore {
         let revision = current.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
         // One batch: removals, inserts, changelog rows and the counter. A sled batch keeps the last
         // operation per key, so a tuple both deleted and written ends up written.
+        // Changelog entries go in runs of up to `CHANGE_RUN` per row (see `codec`).
         let mut batch = sled::Batch::default();
-        let entries = deletes
+        let entries: Vec<(ChangeOperation, &StoredTuple)> = deletes
             .iter()
             .map(|t| (ChangeOperation::Delete, t))
-            .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
-        for (i, (operation, t)) in entries.enumerate() {
-            let seq = u32::try_from(i)
-                .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
+            .chain(writes.iter().map(|t| (ChangeOperation::Write, t)))
+            .collect();
+        if u32::try_from(entries.len()).is_err() {
+            return Err(StoreError::Corrupt(format!("write of {} tuples exceeds the changelog range", entries.len())));
+        }
+        for &(operation, t) in &entries {
             let key = codec::tuple_key(store_id, &t.tuple);
             match operation {
                 ChangeOperation::Delete => batch.remove(key),
                 ChangeOperation::Write => batch.insert(key, codec::encode_tuple_value(t, timestamp_ms)?),
             }
+        }
+        for (run, chunk) in entries.chunks(codec::CHANGE_RUN).enumerate() {
+            // Fits: the whole write's length fits in u32 (checked above).
+            let seq = u32::try_from(run * codec::CHANGE_RUN).unwrap_or(u32::MAX);
             batch.insert(
                 codec::change_key(store_id, ChangeCursor { revision, seq }),
-                codec::encode_change(operation, t, timestamp_ms, actor)?,
+                codec::encode_change_run(chunk, timestamp_ms, actor)?,
             );
         }
         batch.insert(codec::revision_key(store_id), codec::encode_revision(revision));

@@ -211,3 +211,39 @@ fn closure_memory_on_the_bench_groups() {
     );
     assert_eq!(closure.len(), 160 + 1_600 + 16_000 + 510);
 }
+
+/// Loads `tuples` through the bulk loader, as the engine does at start-up.
+fn loaded(tuples: &[Tuple]) -> Index {
+    let mut index = Index::default();
+    let mut loader = super::super::Loader::new(&mut index);
+    for t in tuples {
+        let user = t.subject.to_string();
+        let subject = crate::tuple::split_subject(&user).unwrap();
+        loader.insert(&t.object.object_type, &t.object.id, &t.relation, subject, t.condition.as_ref(), None);
+    }
+    loader.finish();
+    index
+}
+
+#[test]
+fn bulk_load_builds_the_closure_of_graph_search_with_exact_heights() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for round in 0..50 {
+        let mut tuples = Vec::new();
+        for _ in 0..rng.gen_range(0..20) {
+            let t = edge(rng.gen_range(0..GROUPS), rng.gen_range(0..GROUPS));
+            tuples.push(if rng.gen_bool(0.2) { conditioned(t) } else { t });
+        }
+        tuples.push(format!("group:g{}#member@user:u1", rng.gen_range(0..GROUPS)).parse().unwrap());
+        // Key order, as stores hand tuples back; a later duplicate replaces an earlier one.
+        tuples.sort_by_key(ToString::to_string);
+        let mut last: BTreeMap<String, Tuple> = BTreeMap::new();
+        for t in &tuples {
+            last.insert(t.to_string(), t.clone());
+        }
+        let distinct: Vec<Tuple> = last.into_values().collect();
+        let index = loaded(&tuples);
+        assert_eq!(closure_of(&index), reference(&distinct), "round {round}");
+        assert_eq!(index.len(), distinct.len(), "round {round}");
+    }
+}
