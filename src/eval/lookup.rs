@@ -323,15 +323,17 @@ impl<'a> ObjectLister<'_, 'a> {
         if tuples.has_conditions() || candidates.len() > subjects.len().saturating_mul(2) {
             return Ok(self.naming_incremental(object_type, relation, kind, subjects)? & candidates);
         }
+        // Without conditions, a present tuple counts unless it expired or no longer fits the model.
+        let every_tuple_counts = !tuples.may_expire() && !evaluator.model.is_strict(object_type, relation);
         let mut result = RoaringBitmap::new();
         for object in candidates {
-            'subjects: for (found, named) in evaluator.view.forward(object_type, relation, object) {
+            'subjects: for (found, named) in tuples.forward(object) {
                 if found != kind {
                     continue;
                 }
                 for subject in named.iter().filter(|&s| s != WILDCARD && subjects.contains(s)) {
-                    // Without conditions this only asks whether the tuple expired or no longer fits.
-                    if evaluator.tuple_holds(object_type, relation, object, SubjectKey { kind, object: subject })? {
+                    let key = SubjectKey { kind, object: subject };
+                    if every_tuple_counts || evaluator.tuple_holds(object_type, relation, object, key)? {
                         result.insert(object);
                         break 'subjects;
                     }
