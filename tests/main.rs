@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails loudly on a broken fixture")]
 
 mod agent;
+mod agent_props;
 mod api;
 mod closure;
 mod conformance;

@@ -131,12 +131,12 @@ pub(crate) fn list_objects(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<RoaringBitmap, EvalError> {
-    let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new() };
+    let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
     let objects = lister.objects(object_type, relation)?;
     if !lister.state.cycle_under_subtraction {
         return Ok(objects);
     }
-    let mut relaxed = ObjectLister { evaluator, user, state: FixedPoint::new() };
+    let mut relaxed = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
     relaxed.state.relaxed = true;
     let candidates = relaxed.objects(object_type, relation)?;
     let mut confirmed = RoaringBitmap::new();
@@ -148,10 +148,40 @@ pub(crate) fn list_objects(
     Ok(confirmed)
 }
 
+/// `list_objects(object_type, relation, user) ∩ candidates`, without listing every object: the
+/// relation's own rewrite (and the relations of the same object it computes from) is evaluated
+/// only at the candidates, while what it reads from other objects (a parent folder's `viewer`, a
+/// group's `member`) is listed whole, once. So `viewer from parent` over 10,000 documents probes
+/// each candidate's parents instead of unioning the children of every visible folder.
+///
+/// Exact by construction: each step equals the whole set's step intersected with `candidates`
+/// (union, intersection and difference act pointwise), and wherever that is not plain (a
+/// relation met again on the same object, a group closure, every-parent arrows, conditioned
+/// tuplesets, a cycle under subtraction) it takes the whole set and intersects.
+pub(crate) fn list_objects_within(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    relation: RelationId,
+    user: SubjectKey,
+    candidates: &RoaringBitmap,
+) -> Result<RoaringBitmap, EvalError> {
+    let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
+    let mut within = Vec::new();
+    let objects = lister.objects_within(object_type, relation, candidates, &mut within)?;
+    if !lister.state.cycle_under_subtraction {
+        return Ok(objects);
+    }
+    Ok(list_objects(evaluator, object_type, relation, user)? & candidates)
+}
+
 struct ObjectLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     user: SubjectKey,
     state: FixedPoint<(TypeId, RelationId), RoaringBitmap>,
+    /// Per (object type, relation, subject kind): the subjects last asked about and the objects
+    /// naming them. A fixed-point round asks again with a superset (a folder chain's visible
+    /// folders grow each round), so only the new subjects are looked up.
+    named: FxHashMap<(TypeId, RelationId, SubjectKind), (RoaringBitmap, RoaringBitmap)>,
 }
 
 impl<'a> ObjectLister<'_, 'a> {
@@ -188,6 +218,128 @@ impl<'a> ObjectLister<'_, 'a> {
             }
         };
         self.state.leave(frame, result.clone());
+        Ok(result)
+    }
+
+    /// [`ObjectLister::objects`] ∩ `candidates`, evaluating the rewrite at the candidates only
+    /// (see [`list_objects_within`]); `within` holds the relations being so evaluated.
+    fn objects_within(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        candidates: &RoaringBitmap,
+        within: &mut Vec<RelationId>,
+    ) -> Result<RoaringBitmap, EvalError> {
+        self.evaluator.limits.check_deadline()?;
+        let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
+            return Ok(RoaringBitmap::new());
+        };
+        let whole = within.contains(&relation)
+            || self.state.done.contains_key(&(object_type, relation))
+            || self.evaluator.group_closure(object_type, relation, definition).is_some();
+        if whole {
+            return Ok(self.objects(object_type, relation)? & candidates);
+        }
+        within.push(relation);
+        let result = self.rewrite_within(object_type, relation, definition, &definition.rewrite, candidates, within);
+        within.pop();
+        let mut result = result?;
+        let user = self.user;
+        if user.kind.relation != NO_RELATION
+            && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
+            && user.object != UNKNOWN
+            && candidates.contains(user.object)
+        {
+            result.insert(user.object);
+        }
+        Ok(result)
+    }
+
+    /// [`ObjectLister::rewrite`] ∩ `candidates`, node by node.
+    fn rewrite_within(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        node: &Node,
+        candidates: &RoaringBitmap,
+        within: &mut Vec<RelationId>,
+    ) -> Result<RoaringBitmap, EvalError> {
+        match node {
+            Node::This => Ok(self.direct(object_type, relation, definition, true)? & candidates),
+            Node::Computed(computed) => self.objects_within(object_type, *computed, candidates, within),
+            Node::TupleToUserset { tupleset, computed } => {
+                let evaluator = self.evaluator;
+                let mut result = RoaringBitmap::new();
+                for kind in evaluator.model.parent_kinds(object_type, *tupleset, *computed) {
+                    let parents = self.objects(kind.subject_type, *computed)?;
+                    result |= self.naming_within(object_type, *tupleset, kind, &parents, candidates)?;
+                }
+                Ok(result)
+            }
+            Node::TupleToUsersetAll { tupleset, computed } => {
+                Ok(self.tuple_to_userset_all(object_type, *tupleset, *computed)? & candidates)
+            }
+            Node::Union(children) => {
+                let mut result = RoaringBitmap::new();
+                for child in children {
+                    result |= self.rewrite_within(object_type, relation, definition, child, candidates, within)?;
+                }
+                Ok(result)
+            }
+            Node::Intersection(children) => {
+                let mut result: Option<RoaringBitmap> = None;
+                for child in children {
+                    let set = self.rewrite_within(object_type, relation, definition, child, candidates, within)?;
+                    result = Some(match result {
+                        Some(acc) => acc & set,
+                        None => set,
+                    });
+                }
+                Ok(result.unwrap_or_default())
+            }
+            Node::Exclusion(base, subtract) => {
+                let base_set = self.rewrite_within(object_type, relation, definition, base, candidates, within)?;
+                self.state.subtract_depth += 1;
+                let subtract_set = self.rewrite_within(object_type, relation, definition, subtract, candidates, within);
+                self.state.subtract_depth -= 1;
+                Ok(base_set - subtract_set?)
+            }
+        }
+    }
+
+    /// [`ObjectLister::objects_naming`] ∩ `candidates`: with fewer candidates than subjects (and
+    /// no conditions to evaluate), each candidate's own tuples are probed instead.
+    fn naming_within(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        kind: SubjectKind,
+        subjects: &RoaringBitmap,
+        candidates: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let evaluator = self.evaluator;
+        let tuples = evaluator.view.relation_tuples(object_type, relation);
+        if tuples.has_conditions() || candidates.len() > subjects.len().saturating_mul(2) {
+            return Ok(self.naming_incremental(object_type, relation, kind, subjects)? & candidates);
+        }
+        // Without conditions, a present tuple counts unless it expired or no longer fits the model.
+        let every_tuple_counts = !tuples.may_expire() && !evaluator.model.is_strict(object_type, relation);
+        let mut result = RoaringBitmap::new();
+        for object in candidates {
+            'subjects: for (found, named) in tuples.forward(object) {
+                if found != kind {
+                    continue;
+                }
+                for subject in named.iter().filter(|&s| s != WILDCARD && subjects.contains(s)) {
+                    let key = SubjectKey { kind, object: subject };
+                    if every_tuple_counts || evaluator.tuple_holds(object_type, relation, object, key)? {
+                        result.insert(object);
+                        break 'subjects;
+                    }
+                }
+            }
+        }
         Ok(result)
     }
 
@@ -291,9 +443,34 @@ impl<'a> ObjectLister<'_, 'a> {
                     continue;
                 }
                 let holders = self.objects(kind.subject_type, kind.relation)?;
-                result |= self.objects_naming(object_type, relation, kind, &holders)?;
+                result |= self.naming_incremental(object_type, relation, kind, &holders)?;
             }
         }
+        Ok(result)
+    }
+
+    /// [`ObjectLister::objects_naming`], reusing the previous answer for the same (object type,
+    /// relation, kind) when `subjects` contains the subjects it was for: the objects naming a
+    /// union of subjects are the union of the objects naming each part.
+    fn naming_incremental(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        kind: SubjectKind,
+        subjects: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let key = (object_type, relation, kind);
+        let result = match self.named.get(&key) {
+            Some((asked, named)) if asked.is_subset(subjects) => {
+                let fresh = subjects - asked;
+                if fresh.is_empty() {
+                    return Ok(named.clone());
+                }
+                named | self.objects_naming(object_type, relation, kind, &fresh)?
+            }
+            _ => self.objects_naming(object_type, relation, kind, subjects)?,
+        };
+        self.named.insert(key, (subjects.clone(), result.clone()));
         Ok(result)
     }
 
@@ -333,7 +510,7 @@ impl<'a> ObjectLister<'_, 'a> {
         let mut result = RoaringBitmap::new();
         for kind in evaluator.model.parent_kinds(object_type, tupleset, computed) {
             let parents = self.objects(kind.subject_type, computed)?;
-            result |= self.objects_naming(object_type, tupleset, kind, &parents)?;
+            result |= self.naming_incremental(object_type, tupleset, kind, &parents)?;
         }
         Ok(result)
     }

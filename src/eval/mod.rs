@@ -214,4 +214,4 @@ impl<'a> Evaluator<'a> {
 pub use check::Permissionship;
 pub(crate) use check::{check, check_many, check_partial};
 pub(crate) use expand::expand;
-pub(crate) use lookup::{list_objects, list_users, UserFilter};
+pub(crate) use lookup::{list_objects, list_objects_within, list_users, UserFilter};

@@ -492,6 +492,18 @@ impl<'a> RelationTuples<'a> {
         objects
     }
 
+    /// The subjects of `object`, one bitmap per subject kind (as [`View::forward`], without
+    /// looking the tables up again).
+    pub(crate) fn forward(&self, object: ObjectId) -> impl Iterator<Item = (SubjectKind, &'a RoaringBitmap)> + 'a {
+        let kinds = |table: Option<&'a Table>| table.and_then(|t| t.forward.get(&object)).unwrap_or(&EMPTY_KINDS);
+        kinds(self.base).iter().chain(kinds(self.overlay).iter()).map(|(kind, bitmap)| (*kind, bitmap))
+    }
+
+    /// True if some stored tuple here has an expiry (so a present tuple may not count).
+    pub(crate) fn may_expire(&self) -> bool {
+        self.base.is_some_and(|t| !t.expiries.is_empty())
+    }
+
     /// True if any of these tuples carries a condition.
     pub(crate) fn has_conditions(&self) -> bool {
         self.base.is_some_and(|t| !t.conditions.is_empty()) || self.overlay.is_some_and(|t| !t.conditions.is_empty())
