@@ -1,0 +1,331 @@
+//! Checks, OBO checks and list-objects at scale: the seeded workload of `support/scale.rs` over
+//! `schema/scale.fga` at about 1M tuples (default) or 10M (`WRIT_SCALE=10m`).
+//!
+//! Before anything is timed it prints the resident memory the loaded index adds per tuple, and
+//! checks every query's answer (known by construction). Then, per scenario: the criterion median
+//! over a rotation of 1,024 random queries (ids like `scale/folders_5/allow/n=10012345`), and a
+//! separate pass timing each of `WRIT_SCALE_QUERIES` (default 100k) random queries alone, printed
+//! as a latency histogram (p50/p90/p99/p99.9/max).
+//!
+//! `WRIT_SCALE_EMIT=/tmp/w.jsonl cargo bench --bench scale` writes the tuples as JSON Lines for
+//! `writ import` (with `--model schema/scale.fga`) and exits without benchmarking.
+
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
+)]
+
+#[path = "support/scale.rs"]
+mod scale;
+
+use criterion::{criterion_group, Criterion};
+use parking_lot::Mutex;
+use scale::{Facts, OboQuery, Query, Size};
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+use writ::store::{
+    ChangeCursor, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, MemoryStore, StoreError, StoreRecord,
+    StoredTuple, TupleStore,
+};
+use writ::{Engine, EngineConfig, Model, Tuple};
+
+const SEED: u64 = 42;
+const STORE: &str = "01JSCALESTORE0000000000000";
+
+/// A backend that hands its tuples to the engine once, at open, and keeps none: the memory that
+/// stays after loading is the engine's own (a [`MemoryStore`] would hold a second copy).
+struct HandOff {
+    inner: MemoryStore,
+    tuples: Mutex<Option<Vec<StoredTuple>>>,
+}
+
+impl TupleStore for HandOff {
+    fn create_store(&self, store: &StoreRecord) -> Result<(), StoreError> {
+        self.inner.create_store(store)
+    }
+    fn get_store(&self, store_id: &str) -> Result<Option<StoreRecord>, StoreError> {
+        self.inner.get_store(store_id)
+    }
+    fn list_stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+        self.inner.list_stores()
+    }
+    fn delete_store(&self, store_id: &str) -> Result<(), StoreError> {
+        self.inner.delete_store(store_id)
+    }
+    fn write_model(&self, store_id: &str, model_id: &str, model_json: &str) -> Result<(), StoreError> {
+        self.inner.write_model(store_id, model_id, model_json)
+    }
+    fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.models(store_id)
+    }
+    fn write(
+        &self,
+        store_id: &str,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.inner.write(store_id, deletes, writes, timestamp_ms)
+    }
+    fn write_at(
+        &self,
+        store_id: &str,
+        expected_revision: u64,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        timestamp_ms: i64,
+        actor: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.inner.write_at(store_id, expected_revision, deletes, writes, timestamp_ms, actor)
+    }
+    fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
+        let mut handed = self.tuples.lock().take().unwrap_or_default();
+        handed.extend(self.inner.tuples(store_id)?);
+        Ok(handed)
+    }
+    fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
+        self.inner.written_at(store_id, tuples)
+    }
+    fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
+        self.inner.revision(store_id)
+    }
+    fn changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.changes(store_id, after, object_type, limit)
+    }
+    fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
+        self.inner.write_assertions(store_id, model_id, assertions_json)
+    }
+    fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
+        self.inner.assertions(store_id, model_id)
+    }
+    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
+        self.inner.append_decisions(records)
+    }
+    fn decisions(
+        &self,
+        store_id: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+        self.inner.decisions(store_id, filter)
+    }
+    fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
+        self.inner.trim_decisions(store_id, keep, older_than_ms)
+    }
+}
+
+struct ScaleWorkload {
+    size: Size,
+    engine: Engine,
+    facts: Facts,
+    checks: Vec<(&'static str, Vec<Query>)>,
+    obo: Vec<OboQuery>,
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Writes the workload as `writ import` JSON Lines.
+fn emit(size: &Size, path: &str) {
+    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("cannot create {path}: {e}"));
+    let mut out = std::io::BufWriter::new(file);
+    let mut failed = None;
+    let facts = scale::generate(size, SEED, |object, relation, user| {
+        if failed.is_none() {
+            if let Err(e) = writeln!(out, r#"{{"user":"{user}","relation":"{relation}","object":"{object}"}}"#) {
+                failed = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failed {
+        panic!("cannot write {path}: {e}");
+    }
+    out.flush().expect("flush the workload");
+    println!(
+        "wrote {} tuples ({}) to {path}; load with:\n  writ import --data-dir DIR --create-store scale --model {} {path}",
+        facts.tuples,
+        size.name,
+        scale::model_path()
+    );
+}
+
+fn build() -> ScaleWorkload {
+    let size = scale::size_from_env();
+    let queries: usize =
+        std::env::var("WRIT_SCALE_QUERIES").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000).max(16);
+    let (rss_empty, _) = scale::memory();
+    let started = Instant::now();
+    let mut tuples = Vec::new();
+    let facts = scale::generate(&size, SEED, |object, relation, user| {
+        tuples.push(StoredTuple::new(Tuple::from_parts(object, relation, user).expect("scale tuples are well-formed")));
+    });
+    tuples.shrink_to_fit();
+    let generated = started.elapsed();
+    let model = Model::parse_dsl(&scale::model_text()).expect("schema/scale.fga is valid");
+    let inner = MemoryStore::new();
+    let record = StoreRecord { id: STORE.into(), name: "scale".into(), created_at_ms: 0, updated_at_ms: 0 };
+    inner.create_store(&record).expect("create the store");
+    let json = serde_json::to_string(&model.to_json()).expect("the model serializes");
+    inner.write_model(STORE, "01JSCALEMODEL0000000000000", &json).expect("write the model");
+    let vec_bytes = (tuples.len() * std::mem::size_of::<StoredTuple>()) as u64;
+    let backend = HandOff { inner, tuples: Mutex::new(Some(tuples)) };
+    let (rss_before, _) = scale::memory();
+    let started = Instant::now();
+    let engine = Engine::open(Box::new(backend), EngineConfig::default()).expect("open the engine");
+    let loaded = started.elapsed();
+    let (rss_after, peak) = scale::memory();
+    let n = facts.tuples as f64;
+    // The handed-over tuples are freed inside `open`: their one large array goes back to the
+    // system (it is a single mapping), their small strings stay resident as free heap, as they
+    // were before. So the engine's own growth is the RSS difference plus that array.
+    let index = (rss_after + vec_bytes).saturating_sub(rss_before);
+    println!(
+        "scale {}: {} tuples generated in {:.1?}, index built in {:.1?}",
+        size.name, facts.tuples, generated, loaded
+    );
+    println!(
+        "memory: RSS empty {:.0} MiB, with generated tuples {:.0} MiB, after load {:.0} MiB (peak {:.0} MiB); \
+         index ≈ {:.0} MiB = {:.1} bytes/tuple (RSS after − before + the freed {:.0} MiB tuple array)",
+        mib(rss_empty),
+        mib(rss_before),
+        mib(rss_after),
+        mib(peak),
+        mib(index),
+        index as f64 / n,
+        mib(vec_bytes),
+    );
+    let checks = scale::check_scenarios(&size, &facts, queries, SEED + 1);
+    let obo = scale::obo_queries(&size, &facts, queries, SEED + 2);
+    let workload = ScaleWorkload { size, engine, facts, checks, obo };
+    verify(&workload);
+    workload
+}
+
+/// Checks every query's answer; panics on a wrong one so nothing wrong gets timed.
+fn verify(w: &ScaleWorkload) {
+    let started = Instant::now();
+    for (scenario, queries) in &w.checks {
+        for q in queries {
+            let got = w.engine.check(STORE, &q.request).expect("check answers").value;
+            assert_eq!(got, q.expected, "{scenario}: {:?}", q.request);
+        }
+    }
+    for q in &w.obo {
+        let got = w.engine.obo_check(STORE, &q.request).expect("obo check answers").value;
+        assert_eq!(got.allowed, q.expected, "obo: {:?} {:?}", q.request, got.denied_by);
+    }
+    let listed = w.engine.list_objects(STORE, &scale::lister_request()).expect("list objects answers").value;
+    assert_eq!(listed.len(), w.facts.lister_documents, "list_objects finds exactly the documents of root 0");
+    let expected: std::collections::HashSet<String> =
+        w.facts.docs_by_root[0].iter().map(|d| format!("document:d{d}")).collect();
+    assert!(listed.iter().all(|o| expected.contains(o)), "list_objects finds only the documents of root 0");
+    println!(
+        "verified {} checks, {} OBO checks and list_objects ({} objects) in {:.1?}",
+        w.checks.iter().map(|(_, q)| q.len()).sum::<usize>(),
+        w.obo.len(),
+        listed.len(),
+        started.elapsed()
+    );
+}
+
+fn workload() -> &'static ScaleWorkload {
+    static WORKLOAD: std::sync::OnceLock<ScaleWorkload> = std::sync::OnceLock::new();
+    WORKLOAD.get_or_init(build)
+}
+
+/// Times each call alone and prints the latency histogram of the pass.
+fn histogram(name: &str, n: usize, mut call: impl FnMut(usize)) {
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        call(i);
+        latencies.push(started.elapsed());
+    }
+    latencies.sort_unstable();
+    let p = |q| scale::percentile(&latencies, q);
+    let over = |limit: Duration| latencies.iter().filter(|&&l| l > limit).count();
+    println!(
+        "latency {name:<28} n={n} p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?} (>1µs: {}, >10µs: {})",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        p(0.999),
+        latencies.last().copied().unwrap_or_default(),
+        over(Duration::from_micros(1)),
+        over(Duration::from_micros(10)),
+    );
+}
+
+fn checks(c: &mut Criterion) {
+    let w = workload();
+    let n = w.facts.tuples;
+    let engine = &w.engine;
+    for (scenario, queries) in &w.checks {
+        histogram(scenario, queries.len(), |i| {
+            black_box(engine.check(STORE, &queries[i].request).expect("check"));
+        });
+    }
+    histogram("obo_chain_3", w.obo.len(), |i| {
+        black_box(engine.obo_check(STORE, &w.obo[i].request).expect("obo check"));
+    });
+    let mut group = c.benchmark_group("scale");
+    for (scenario, queries) in &w.checks {
+        for (answer, expected) in [("allow", true), ("deny", false)] {
+            let rotation: Vec<&Query> = queries.iter().filter(|q| q.expected == expected).take(1024).collect();
+            let mut i = 0;
+            group.bench_function(format!("{scenario}/{answer}/n={n}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) & 1023;
+                    black_box(engine.check(STORE, black_box(&rotation[i % rotation.len()].request)))
+                })
+            });
+        }
+    }
+    for (answer, expected) in [("allow", true), ("deny", false)] {
+        let rotation: Vec<&OboQuery> = w.obo.iter().filter(|q| q.expected == expected).take(1024).collect();
+        let mut i = 0;
+        group.bench_function(format!("obo_chain_3/{answer}/n={n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) & 1023;
+                black_box(engine.obo_check(STORE, black_box(&rotation[i % rotation.len()].request)))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn lookup(c: &mut Criterion) {
+    let w = workload();
+    let request = scale::lister_request();
+    let mut group = c.benchmark_group("scale");
+    group.sample_size(10);
+    group.bench_function(format!("list_objects/objects={}/n={}", w.facts.lister_documents, w.facts.tuples), |b| {
+        b.iter(|| black_box(w.engine.list_objects(STORE, black_box(&request)).expect("list objects")))
+    });
+    group.finish();
+    let _ = w.size;
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(2));
+    targets = checks, lookup
+}
+
+fn main() {
+    if let Ok(path) = std::env::var("WRIT_SCALE_EMIT") {
+        emit(&scale::size_from_env(), &path);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
