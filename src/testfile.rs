@@ -223,6 +223,9 @@ pub struct TestResult {
     pub outcomes: [Vec<bool>; 3],
     /// One line per failed assertion, as the summary text shows it.
     pub failure_lines: Vec<String>,
+    /// The test's tuples, shown as every request's `contextual_tuples` in the verbose JSON; kept
+    /// once here and joined to the requests only by [`TestResult::to_json`].
+    pub contextual_tuples: Vec<Value>,
 }
 
 impl TestResult {
@@ -233,12 +236,24 @@ impl TestResult {
 
     /// The verbose JSON object of this test.
     pub fn to_json(&self) -> Value {
+        let with_tuples = |results: &[Value]| -> Vec<Value> {
+            results
+                .iter()
+                .map(|result| {
+                    let mut result = result.clone();
+                    if let Some(request) = result.get_mut("request").and_then(Value::as_object_mut) {
+                        request.insert("contextual_tuples".into(), Value::Array(self.contextual_tuples.clone()));
+                    }
+                    result
+                })
+                .collect()
+        };
         json!({
             "name": self.name,
             "description": self.description,
-            "check_results": self.check_results,
-            "list_objects_results": self.list_objects_results,
-            "list_users_results": self.list_users_results,
+            "check_results": with_tuples(&self.check_results),
+            "list_objects_results": with_tuples(&self.list_objects_results),
+            "list_users_results": with_tuples(&self.list_users_results),
         })
     }
 }
@@ -423,8 +438,9 @@ fn run_test(model: &Model, tuples: &[FileTuple], test: &TestCase, path: &Path) -
         list_users_results: Vec::new(),
         outcomes: [Vec::new(), Vec::new(), Vec::new()],
         failure_lines: Vec::new(),
+        contextual_tuples: contextual,
     };
-    let runner = Runner { engine: &engine, store_id: &store_id, contextual: &contextual };
+    let runner = Runner { engine: &engine, store_id: &store_id };
     for case in test.check.iter().flatten() {
         runner.run_check(case, &mut result);
     }
@@ -440,7 +456,6 @@ fn run_test(model: &Model, tuples: &[FileTuple], test: &TestCase, path: &Path) -
 struct Runner<'a> {
     engine: &'a Engine,
     store_id: &'a str,
-    contextual: &'a [Value],
 }
 
 fn outcome_of<T: PartialEq>(answer: &Result<T, EngineError>, expected: &T) -> bool {
@@ -467,12 +482,11 @@ fn context_text(context: &Option<Context>) -> String {
 }
 
 impl Runner<'_> {
+    /// A request as the verbose JSON shows it, less its `contextual_tuples` (added by
+    /// [`TestResult::to_json`], so a file of many tuples and checks holds its tuples once).
     fn request_base(&self, mut request: Value, context: &Option<Context>) -> Value {
         if let (Some(c), Some(map)) = (context, request.as_object_mut()) {
             map.insert("context".into(), Value::Object(c.clone()));
-        }
-        if let Some(map) = request.as_object_mut() {
-            map.insert("contextual_tuples".into(), Value::Array(self.contextual.to_vec()));
         }
         request
     }

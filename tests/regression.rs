@@ -340,3 +340,39 @@ fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
     let fine = parse_relationship("doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.5Z]").unwrap();
     assert_eq!(fine.expires_at_ms, Some(1_893_456_000_500));
 }
+
+/// `writ model test` copied every file tuple into every check's result as it ran, so a file of
+/// 4,616 tuples and 10,000 checks (OpenFGA's bench file) grew past 20 GB. The tuples are now
+/// held once per test and joined to each request only when the verbose JSON is printed.
+#[test]
+fn model_test_held_a_copy_of_every_tuple_per_check() {
+    let dir = std::env::temp_dir().join(format!("writ-regression-model-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("many.fga.yaml");
+    let mut text = String::from("model: |\n  model\n    schema 1.1\n  type user\n  type doc\n    relations\n      define viewer: [user]\ntuples:\n");
+    for i in 0..200 {
+        text.push_str(&format!("  - user: user:u{i}\n    relation: viewer\n    object: doc:d{i}\n"));
+    }
+    text.push_str("tests:\n  - name: checks\n    check:\n");
+    for i in 0..50 {
+        text.push_str(&format!(
+            "      - user: user:u{i}\n        object: doc:d{i}\n        assertions:\n          viewer: true\n"
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let results = writ::testfile::run_file(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let result = &results[0];
+    assert!(result.passed());
+    assert_eq!(result.check_results.len(), 50);
+    assert_eq!(result.contextual_tuples.len(), 200);
+    assert!(result.check_results.iter().all(|r| r["request"].get("contextual_tuples").is_none()));
+    // The printed JSON still shows every request with the file's tuples, as `fga model test` does.
+    let json = result.to_json();
+    let printed = json["check_results"].as_array().unwrap();
+    assert_eq!(printed.len(), 50);
+    for entry in printed {
+        assert_eq!(entry["request"]["contextual_tuples"].as_array().unwrap().len(), 200);
+        assert_eq!(entry["request"]["contextual_tuples"][0]["object"], "doc:d0");
+    }
+}
