@@ -15,6 +15,7 @@
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, UNKNOWN};
 use crate::index::{ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -40,6 +41,9 @@ struct FixedPoint<K, V> {
 
 /// Up to this many bitmaps are unioned one by one; more go through one multi-way union.
 const FOLD_UNION_PARTS: usize = 32;
+
+/// From this many candidates on, [`ObjectLister::naming_within`] probes them on rayon's threads.
+const PARALLEL_PROBES: usize = 4096;
 
 /// Fixed-point rounds before a lookup falls back to confirming candidates with `check`.
 const MAX_ROUNDS: u32 = 10_000;
@@ -325,22 +329,44 @@ impl<'a> ObjectLister<'_, 'a> {
         }
         // Without conditions, a present tuple counts unless it expired or no longer fits the model.
         let every_tuple_counts = !tuples.may_expire() && !evaluator.model.is_strict(object_type, relation);
-        let mut result = RoaringBitmap::new();
-        for object in candidates {
-            'subjects: for (found, named) in tuples.forward(object) {
+        // One candidate's probe: is some subject it names (of `kind`) in `subjects`?
+        let names_one = |object: ObjectId| -> Result<bool, EvalError> {
+            for (found, named) in tuples.forward(object) {
                 if found != kind {
                     continue;
                 }
                 for subject in named.iter().filter(|&s| s != WILDCARD && subjects.contains(s)) {
                     let key = SubjectKey { kind, object: subject };
                     if every_tuple_counts || evaluator.tuple_holds(object_type, relation, object, key)? {
-                        result.insert(object);
-                        break 'subjects;
+                        return Ok(true);
                     }
                 }
             }
+            Ok(false)
+        };
+        let probe = |objects: &mut dyn Iterator<Item = ObjectId>| -> Result<RoaringBitmap, EvalError> {
+            let mut named = Vec::new();
+            for object in objects {
+                if names_one(object)? {
+                    named.push(object);
+                }
+            }
+            // Candidates come in ascending order, so the probe's hits do too.
+            Ok(RoaringBitmap::from_sorted_iter(named).unwrap_or_default())
+        };
+        if candidates.len() < PARALLEL_PROBES as u64 {
+            return probe(&mut candidates.iter());
         }
-        Ok(result)
+        // Each probe is a few dependent memory reads (the candidate's tuples, then its subjects):
+        // independent per candidate, so the candidates are split over rayon's threads.
+        let objects: Vec<ObjectId> = candidates.iter().collect();
+        let chunk = objects.len().div_ceil(rayon::current_num_threads()).max(PARALLEL_PROBES / 2);
+        let parts =
+            objects.par_chunks(chunk).map(|part| probe(&mut part.iter().copied())).collect::<Result<Vec<_>, _>>()?;
+        Ok(parts.into_iter().fold(RoaringBitmap::new(), |mut all, part| {
+            all |= part;
+            all
+        }))
     }
 
     fn rewrite(
