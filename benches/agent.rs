@@ -80,8 +80,10 @@ fn filter(c: &mut Criterion) {
     let mut group = c.benchmark_group("filter");
     for count in [16, 128, 1024, 10_000] {
         let ids = candidate_ids(count);
-        let by_checks = engine.filter(store, &filter_request(&ids, FilterStrategy::Checks)).expect("filter").value;
-        let by_bitmap = engine.filter(store, &filter_request(&ids, FilterStrategy::Bitmap)).expect("filter").value;
+        let (checks_request, bitmap_request) =
+            (filter_request(&ids, FilterStrategy::Checks), filter_request(&ids, FilterStrategy::Bitmap));
+        let by_checks = engine.filter(store, &checks_request).expect("filter").value;
+        let by_bitmap = engine.filter(store, &bitmap_request).expect("filter").value;
         assert_eq!(by_checks, by_bitmap, "the strategies disagree on {count} ids");
         let expected = ids
             .iter()

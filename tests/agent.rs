@@ -286,7 +286,8 @@ fn filter_strategies_agree_with_each_other_and_with_checks() {
         [&["user:anne"][..], &["user:anne", "agent:planner"], &["user:anne", "agent:planner", "agent:researcher"]]
     {
         let answer = |strategy| {
-            engine.filter(&store, &filter_request(chain, "document", ids.clone(), strategy)).unwrap().value.allowed_ids
+            let request = filter_request(chain, "document", ids.clone(), strategy);
+            owned(engine.filter(&store, &request).unwrap().value.allowed_ids)
         };
         let by_checks = answer(FilterStrategy::Checks);
         assert_eq!(by_checks, answer(FilterStrategy::Bitmap), "{chain:?}");
@@ -306,14 +307,20 @@ fn filter_strategies_agree_with_each_other_and_with_checks() {
     let memories: Vec<String> = (0..1500).map(|d| format!("m{d}")).collect();
     let chain = ["user:anne", "agent:planner"];
     let visible = |strategy| {
-        engine.filter(&store, &filter_request(&chain, "memory", memories.clone(), strategy)).unwrap().value.allowed_ids
+        let request = filter_request(&chain, "memory", memories.clone(), strategy);
+        owned(engine.filter(&store, &request).unwrap().value.allowed_ids)
     };
     let documents: Vec<String> = (0..1500).step_by(2).map(|d| format!("d{d}")).collect();
-    let visible_documents =
-        engine.filter(&store, &filter_request(&chain, "document", documents, FilterStrategy::Auto)).unwrap().value;
+    let documents_request = filter_request(&chain, "document", documents, FilterStrategy::Auto);
+    let visible_documents = engine.filter(&store, &documents_request).unwrap().value;
     let expected: Vec<String> = visible_documents.allowed_ids.iter().map(|d| d.replacen('d', "m", 1)).collect();
     assert_eq!(visible(FilterStrategy::Checks), expected);
     assert_eq!(visible(FilterStrategy::Bitmap), expected);
+}
+
+/// The filter's borrowed ids as owned strings, to compare across requests.
+fn owned(ids: Vec<&str>) -> Vec<String> {
+    ids.into_iter().map(str::to_string).collect()
 }
 
 #[test]
@@ -325,7 +332,8 @@ fn filter_unknown_ids_are_not_visible_and_duplicates_keep_input_order() {
     ]);
     let ids: Vec<String> = ["b", "nope", "a", "c", "b", "", "x:y"].iter().map(|s| s.to_string()).collect();
     for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
-        let answer = engine.filter(&store, &filter_request(&["user:anne"], "document", ids.clone(), strategy)).unwrap();
+        let request = filter_request(&["user:anne"], "document", ids.clone(), strategy);
+        let answer = engine.filter(&store, &request).unwrap();
         assert_eq!(answer.value.allowed_ids, ["b", "a", "b"], "{strategy:?}");
         assert_eq!(answer.value.denied_by, None);
     }
@@ -557,7 +565,8 @@ fn filter_checks_share_sub_answers_soundly_across_cyclic_folders() {
         .collect();
     assert_eq!(expected.len(), 225);
     for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
-        let answer = engine.filter(&store, &filter_request(&["user:anne"], "document", ids.clone(), strategy)).unwrap();
+        let request = filter_request(&["user:anne"], "document", ids.clone(), strategy);
+        let answer = engine.filter(&store, &request).unwrap();
         assert_eq!(answer.value.allowed_ids, expected, "{strategy:?}");
     }
 }

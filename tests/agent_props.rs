@@ -279,7 +279,7 @@ fn filter_cases(seed: u64, engine: &Engine, store: &str) -> Vec<FilterCase> {
 
 fn filtered(engine: &Engine, store: &str, case: &FilterCase, strategy: FilterStrategy) -> Vec<String> {
     let request = FilterRequest { strategy, ..case.request.clone() };
-    engine.filter(store, &request).unwrap().value.allowed_ids
+    engine.filter(store, &request).unwrap().value.allowed_ids.into_iter().map(str::to_string).collect()
 }
 
 /// The check strategy answers as per-id checks, the bitmap strategy as each principal's

@@ -255,14 +255,14 @@ async fn filter(
             revision: answer.revision,
         };
         record(&state, decision, &decision_meta(&request_id, started, &request.audit));
-        Ok(answer)
+        let mut response = Map::new();
+        response.insert("allowed_ids".into(), json!(answer.value.allowed_ids));
+        if let Some(denial) = &answer.value.denied_by {
+            response.insert("denied_by".into(), denial_json(denial));
+        }
+        response.insert("revision".into(), json!(answer.revision));
+        Ok(response)
     })
     .await?;
-    let mut response = Map::new();
-    response.insert("allowed_ids".into(), json!(answer.value.allowed_ids));
-    if let Some(denial) = &answer.value.denied_by {
-        response.insert("denied_by".into(), denial_json(denial));
-    }
-    response.insert("revision".into(), json!(answer.revision));
-    Ok(Json(Value::Object(response)))
+    Ok(Json(Value::Object(answer)))
 }

@@ -162,11 +162,12 @@ pub struct FilterRequest {
     pub audit: Context,
 }
 
-/// The filter's answer.
+/// The filter's answer, borrowing the ids from its request (a retrieval batch is thousands of
+/// ids; copying the visible ones would cost more than deciding them).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterAnswer {
+pub struct FilterAnswer<'r> {
     /// The visible ids, in input order (duplicates kept).
-    pub allowed_ids: Vec<String>,
+    pub allowed_ids: Vec<&'r str>,
     /// When a delegation link of the chain fails, that link (and no id is visible).
     pub denied_by: Option<Denial>,
 }
@@ -359,7 +360,11 @@ impl Engine {
 
     /// The visibility filter: the ids the principals (one subject or an OBO chain) may see, in
     /// input order. Ids no tuple names are not visible.
-    pub fn filter(&self, store_id: &str, request: &FilterRequest) -> Result<Answer<FilterAnswer>, EngineError> {
+    pub fn filter<'r>(
+        &self,
+        store_id: &str,
+        request: &'r FilterRequest,
+    ) -> Result<Answer<FilterAnswer<'r>>, EngineError> {
         self.config.input.principals(&request.principals)?;
         self.config.input.relation(&request.relation)?;
         self.config.input.type_name(&request.object_type)?;
@@ -385,7 +390,7 @@ impl Engine {
             } else {
                 visible_by_bitmap(&evaluator, &chain.principals, type_id, relation, &request.ids)?
             };
-            let allowed_ids = request.ids.iter().zip(visible).filter(|(_, v)| *v).map(|(id, _)| id.clone()).collect();
+            let allowed_ids = request.ids.iter().zip(visible).filter(|(_, v)| *v).map(|(id, _)| id.as_str()).collect();
             Ok(FilterAnswer { allowed_ids, denied_by: None })
         })
     }
