@@ -196,6 +196,8 @@ fn resolve_principals<'r>(
     if principals.is_empty() {
         return Err(EngineError::Validation(format!("`{field}` must name at least one subject")));
     }
+    // A chain or an audience names few types (`user`, `agent`): each is resolved once.
+    let mut last_type: Option<(&str, TypeId)> = None;
     principals
         .iter()
         .enumerate()
@@ -203,8 +205,12 @@ fn resolve_principals<'r>(
             let (type_name, id) = split_object(text).map_err(|_| {
                 EngineError::Validation(format!("`{field}[{i}]` must be an object `type:id`, got `{text}`"))
             })?;
-            let type_id = resolve_type(evaluator, type_name)
-                .map_err(|e| EngineError::Validation(format!("invalid `{field}[{i}]`: {e}")))?;
+            let type_id = match last_type {
+                Some((name, type_id)) if name == type_name => type_id,
+                _ => resolve_type(evaluator, type_name)
+                    .map_err(|e| EngineError::Validation(format!("invalid `{field}[{i}]`: {e}")))?,
+            };
+            last_type = Some((type_name, type_id));
             Ok(Principal { text, type_id, object: evaluator.object_id(type_id, id) })
         })
         .collect()
@@ -240,6 +246,10 @@ impl<'r> Chain<'r> {
         let mut delegation = vec![NO_RELATION; principals.len()];
         for i in 1..principals.len() {
             let delegator = principals[i - 1];
+            if i >= 2 && principals[i - 2].type_id == delegator.type_id {
+                delegation[i] = delegation[i - 1];
+                continue;
+            }
             let type_name = evaluator.view.type_name(delegator.type_id).unwrap_or_default();
             delegation[i] = resolve_object_relation(evaluator, type_name, delegation_name)
                 .map_err(|e| {
