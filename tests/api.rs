@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 use writ::api::{router, router_with, ApiOptions};
@@ -56,7 +56,11 @@ async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (St
 
 /// A router with one store holding [`MODEL`] (written as JSON) and a few tuples.
 async fn fixture() -> (Router, String, String) {
-    let app = router(Arc::new(Engine::in_memory()));
+    fixture_in(router(Arc::new(Engine::in_memory()))).await
+}
+
+/// [`fixture`]'s store in a router of the caller's.
+async fn fixture_in(app: Router) -> (Router, String, String) {
     let (status, store) = call(&app, "POST", "/stores", Some(json!({"name": "demo"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{store}");
     let store_id = store["id"].as_str().unwrap().to_string();
@@ -176,6 +180,46 @@ async fn check_and_batch_check_answer_allow_and_deny() {
     assert_eq!(body["result"]["a"], json!({"allowed": true}));
     assert_eq!(body["result"]["b"], json!({"allowed": false}));
     assert_eq!(body["result"]["c"]["error"]["input_error"], "validation_error");
+}
+
+#[tokio::test]
+async fn a_batch_large_enough_to_run_in_parallel_answers_as_single_checks_do() {
+    let options = ApiOptions { max_batch_check: 1000, ..ApiOptions::default() };
+    let (app, store_id, _) = fixture_in(router_with(Arc::new(Engine::in_memory()), options)).await;
+    let users = ["user:anne", "user:bob", "user:carol", "user:dan", "agent:planner"];
+    let relations = ["viewer", "owner", "editor", "can_read", "nope"];
+    let mut checks = Vec::new();
+    let mut expected = Map::new();
+    for (i, (user, relation, object)) in users
+        .iter()
+        .flat_map(|u| relations.iter().map(move |r| (u, r)))
+        .flat_map(|(u, r)| ["document:1", "document:2", "document:3"].map(|o| (*u, *r, o)))
+        .enumerate()
+    {
+        let tuple_key = json!({"user": user, "relation": relation, "object": object});
+        let (_, single) =
+            call(&app, "POST", &format!("/stores/{store_id}/check"), Some(json!({"tuple_key": tuple_key}))).await;
+        let entry = match single.get("allowed") {
+            Some(allowed) => json!({"allowed": allowed}),
+            None => json!({"error": {"input_error": single["code"], "message": single["message"]}}),
+        };
+        expected.insert(format!("c{i}"), entry);
+        checks.push(json!({"tuple_key": tuple_key, "correlation_id": format!("c{i}")}));
+    }
+    assert!(checks.len() >= 64, "the batch must be large enough to take the parallel path");
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store_id}/batch-check"), Some(json!({"checks": checks}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result = body["result"].as_object().unwrap();
+    assert_eq!(result.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "answers keep batch order");
+    for (id, entry) in &expected {
+        let got = &result[id];
+        match entry.get("allowed") {
+            Some(allowed) => assert_eq!(&got["allowed"], allowed, "{id}"),
+            None => assert_eq!(got["error"]["input_error"], "validation_error", "{id}: {got}"),
+        }
+    }
+    assert!(expected.values().any(|e| e["allowed"] == true) && expected.values().any(|e| e["allowed"] == false));
 }
 
 #[tokio::test]
