@@ -15,6 +15,10 @@
     reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
 )]
 
+/// The bench measures the engine as `writ serve` runs it: on mimalloc (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -14,6 +14,10 @@
     reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
 )]
 
+/// The bench measures the engine as `writ serve` runs it: on mimalloc (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use writ::store::{PostgresStore, StoreRecord, StoredTuple, TupleStore};
 use writ::Tuple;

@@ -11,6 +11,10 @@
 
 #![allow(missing_docs, clippy::expect_used, clippy::panic, reason = "a bench binary fails loudly on bad setup")]
 
+/// The bench measures the engine as `writ serve` runs it: on mimalloc (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use writ::engine::{CheckRequest, WriteRequest};

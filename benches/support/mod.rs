@@ -5,6 +5,10 @@
 
 #![allow(dead_code, reason = "each bench binary uses a different part of this module")]
 
+/// The bench measures the engine as `writ serve` runs it: on mimalloc (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;

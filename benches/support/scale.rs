@@ -12,6 +12,10 @@
 
 #![allow(dead_code, reason = "the bench uses different parts of this module per mode")]
 
+/// The bench measures the engine as `writ serve` runs it: on mimalloc (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
