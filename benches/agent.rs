@@ -109,6 +109,40 @@ fn filter(c: &mut Criterion) {
     group.finish();
 }
 
+/// Times `plain` and `chain` in alternating rounds of 256 calls each, 400 rounds, and prints
+/// the median of the per-round ratios: on a shared, noisy machine the two halves of one round see
+/// the same load, so their ratio is steadier than two criterion runs taken seconds apart.
+fn print_interleaved_ratio(scenario: &str, plain: impl Fn() -> bool, chain: impl Fn() -> bool) {
+    const ROUNDS: usize = 400;
+    const CALLS: u32 = 256;
+    let time = |f: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        for _ in 0..CALLS {
+            assert!(black_box(f()));
+        }
+        started.elapsed().as_secs_f64() / f64::from(CALLS)
+    };
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut plain_times, mut chain_times) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    for _ in 0..ROUNDS {
+        let (p, c) = (time(&plain), time(&chain));
+        ratios.push(c / p);
+        plain_times.push(p);
+        chain_times.push(c);
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "obo/{scenario}: interleaved medians over {ROUNDS} rounds: plain check {:.0} ns, chain of 3 {:.0} ns, \
+         ratio {:.2}x",
+        median(&mut plain_times) * 1e9,
+        median(&mut chain_times) * 1e9,
+        median(&mut ratios)
+    );
+}
+
 fn obo(c: &mut Criterion) {
     let workload = workload();
     let (engine, store) = (&workload.engine, &workload.store_id);
@@ -137,6 +171,11 @@ fn obo(c: &mut Criterion) {
         assert!(
             !engine.obo_check(store, &broken).expect("obo check").value.allowed,
             "{scenario}: a swapped chain denies"
+        );
+        print_interleaved_ratio(
+            scenario,
+            || engine.check(store, &plain).is_ok(),
+            || engine.obo_check(store, &request).is_ok(),
         );
         group.bench_function(format!("{scenario}/plain_check/n={}", workload.tuple_count), |b| {
             b.iter(|| black_box(engine.check(store, black_box(&plain))))
