@@ -288,6 +288,15 @@ impl Index {
         added
     }
 
+    /// Gives back the interners' spare capacity (after a bulk load).
+    fn shrink_to_fit(&mut self) {
+        self.types.shrink_to_fit();
+        self.relations.shrink_to_fit();
+        for objects in self.objects.values_mut() {
+            objects.shrink_to_fit();
+        }
+    }
+
     /// Number of tuples held that carry an expiry (expired or not).
     pub(crate) fn expiring_len(&self) -> usize {
         self.expiring_len
