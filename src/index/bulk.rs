@@ -98,7 +98,7 @@ impl<'i> Loader<'i> {
         for (&(object_type, relation), table) in &index.tables {
             let kind = SubjectKind { subject_type: object_type, relation };
             let mut closure = Closure::default();
-            for (subject, _) in table.reverse.iter().filter(|(s, _)| s.kind == kind && s.object != WILDCARD) {
+            for (subject, _) in table.named_subjects().filter(|(s, _)| s.kind == kind && s.object != WILDCARD) {
                 let reach = search_up(table, kind, subject.object);
                 if !reach.groups.is_empty() {
                     closure.set(subject.object, reach);
