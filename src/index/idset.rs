@@ -171,10 +171,11 @@ impl<'a> Ids<'a> {
         }
     }
 
-    /// The ids also in `other`.
+    /// The ids also in `other`, probing the larger set with the smaller one's ids.
     pub(crate) fn intersect(self, other: &RoaringBitmap) -> RoaringBitmap {
         match self {
             Ids::Many(bitmap) => bitmap & other,
+            small if other.len() < small.len() => other.iter().filter(|&id| small.contains(id)).collect(),
             small => small.iter().filter(|&id| other.contains(id)).collect(),
         }
     }
@@ -502,6 +503,8 @@ mod tests {
         assert_eq!(ids.iter().collect::<Vec<_>>(), vec![1, 5, 9]);
         let other: RoaringBitmap = [5, 9, 11].into_iter().collect();
         assert_eq!(ids.intersect(&other).iter().collect::<Vec<_>>(), vec![5, 9]);
+        let one: RoaringBitmap = [9].into_iter().collect();
+        assert_eq!(ids.intersect(&one).iter().collect::<Vec<_>>(), vec![9]);
         let mut union = RoaringBitmap::new();
         union |= ids;
         union |= Ids::One(2);
