@@ -836,10 +836,17 @@ impl Engine {
             let (object_type, relation) = resolve_object_relation(&evaluator, &request.object_type, &request.relation)?;
             let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
             let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
-            // Sort the bare ids (all share the type prefix), then build each `type:id` once.
-            let mut ids: Vec<&str> = objects.iter().filter_map(|id| view.object_name(object_type, id)).collect();
-            ids.sort_unstable();
-            Ok(ids.into_iter().map(|id| [request.object_type.as_str(), ":", id].concat()).collect())
+            // Build each `type:id` once, in id order (which reads the interned names front to
+            // back), then sort: all share the type prefix, so the bare ids' order is the order.
+            // The first 8 bytes of each id as a big-endian number order most pairs without
+            // reading the strings (zero padding keeps a shorter id first, as `str` order does).
+            let mut named: Vec<(u64, String)> = objects
+                .iter()
+                .filter_map(|id| view.object_name(object_type, id))
+                .map(|id| (sort_key(id), [request.object_type.as_str(), ":", id].concat()))
+                .collect();
+            named.sort_unstable();
+            Ok(named.into_iter().map(|(_, object)| object).collect())
         })
     }
 
@@ -1033,6 +1040,16 @@ fn resolve_object_relation(
         })
 }
 
+/// The first 8 bytes of `id` as a big-endian number, zero-padded: `sort_key(a) < sort_key(b)`
+/// implies `a < b`, and `a < b` implies `sort_key(a) <= sort_key(b)`.
+fn sort_key(id: &str) -> u64 {
+    let mut prefix = [0u8; 8];
+    for (slot, byte) in prefix.iter_mut().zip(id.bytes()) {
+        *slot = byte;
+    }
+    u64::from_be_bytes(prefix)
+}
+
 /// The index key of a request's user, after checking its type (and relation) against the model;
 /// an id no tuple names resolves to [`UNKNOWN`].
 fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<SubjectKey, EngineError> {
@@ -1083,5 +1100,25 @@ fn validate_tuple(model: &Model, tuple: &Tuple) -> Result<(), String> {
             tuple.relation,
             condition_name.map(|c| format!(" with condition `{c}`")).unwrap_or_default()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_key;
+
+    #[test]
+    fn sort_keys_agree_with_string_order() {
+        let ids = ["", "a", "a\0", "ab", "abcdefgh", "abcdefgh1", "abcdefgh0", "abcdefgi", "b", "d10", "d9", "é"];
+        for a in ids {
+            for b in ids {
+                if sort_key(a) < sort_key(b) {
+                    assert!(a < b, "{a:?} {b:?}");
+                }
+                if a < b {
+                    assert!(sort_key(a) <= sort_key(b), "{a:?} {b:?}");
+                }
+            }
+        }
     }
 }

@@ -11,10 +11,11 @@
 use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
-use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{
+    Closure, Ids, IdsCow, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD,
+};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
-use std::borrow::Cow;
 
 /// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
 /// (OpenFGA: a cycle under `but not` must not turn into a grant).
@@ -246,7 +247,7 @@ impl Checker<'_, '_> {
     /// The member groups in `members` that the user reaches (holds `kind`'s relation on), from
     /// one lookup per kind and check; `None` when that set cannot be computed here (conditions),
     /// so the caller walks every member instead.
-    fn reached_members(&mut self, kind: SubjectKind, members: &RoaringBitmap) -> Option<RoaringBitmap> {
+    fn reached_members(&mut self, kind: SubjectKind, members: Ids<'_>) -> Option<RoaringBitmap> {
         let position = match self.reached.iter().position(|(k, _)| *k == kind) {
             Some(position) => position,
             None => {
@@ -260,7 +261,7 @@ impl Checker<'_, '_> {
                 self.reached.len() - 1
             }
         };
-        self.reached[position].1.as_ref().map(|reached| members & reached)
+        self.reached[position].1.as_ref().map(|reached| members.intersect(reached))
     }
 
     fn check(
@@ -398,8 +399,8 @@ impl Checker<'_, '_> {
             // walking them, not answering from the set, keeps OpenFGA's depth accounting.
             let recursive = (kind.subject_type, kind.relation) == (object_type, relation);
             let members = match recursive.then(|| self.reached_members(kind, subjects)).flatten() {
-                Some(reached) => Cow::Owned(reached),
-                None => Cow::Borrowed(subjects),
+                Some(reached) => IdsCow::owned(reached),
+                None => IdsCow::from(subjects),
             };
             for subject in members.iter() {
                 let key = SubjectKey { kind, object: subject };

@@ -14,11 +14,12 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{
+    Ids, IdsCow, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD,
+};
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxHashMap;
-use std::borrow::Cow;
 
 /// Fixed-point bookkeeping shared by both lookups, keyed by what each memoizes.
 ///
@@ -422,7 +423,7 @@ impl<'a> ObjectLister<'_, 'a> {
         object_type: TypeId,
         relation: RelationId,
         subject: SubjectKey,
-    ) -> Result<Cow<'a, RoaringBitmap>, EvalError> {
+    ) -> Result<IdsCow<'a>, EvalError> {
         let mut objects = tuples.reverse(subject);
         if tuples.has_conditions() || self.evaluator.model.is_strict(object_type, relation) {
             let mut failing = RoaringBitmap::new();
@@ -456,14 +457,14 @@ impl<'a> ObjectLister<'_, 'a> {
                     continue;
                 }
                 if admits.objects && user.object != WILDCARD && user.object != UNKNOWN {
-                    result |= &*self.reverse(tuples, object_type, relation, user)?;
+                    result |= &self.reverse(tuples, object_type, relation, user)?;
                 }
                 if admits.wildcard {
-                    result |= &*self.reverse(tuples, object_type, relation, SubjectKey { kind, object: WILDCARD })?;
+                    result |= &self.reverse(tuples, object_type, relation, SubjectKey { kind, object: WILDCARD })?;
                 }
             } else if admits.objects {
                 if kind == user.kind && user.object != UNKNOWN {
-                    result |= &*self.reverse(tuples, object_type, relation, user)?;
+                    result |= &self.reverse(tuples, object_type, relation, user)?;
                 }
                 if !with_own_edges && (kind.subject_type, kind.relation) == (object_type, relation) {
                     continue;
@@ -508,22 +509,39 @@ impl<'a> ObjectLister<'_, 'a> {
         kind: SubjectKind,
         subjects: &RoaringBitmap,
     ) -> Result<RoaringBitmap, EvalError> {
-        // One multi-way union: folding many small bitmaps in one by one re-copies its containers.
+        // Small sets go into one sorted array; large ones into one multi-way union (folding many
+        // bitmaps in one by one re-copies their containers).
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
+        let mut few = Vec::new();
         let mut parts = Vec::new();
         for subject in subjects {
-            if subject != WILDCARD {
-                parts.push(self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?);
+            if subject == WILDCARD {
+                continue;
+            }
+            let objects = self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?;
+            match objects.ids() {
+                Ids::Many(_) => parts.push(objects),
+                small => few.extend(small.iter()),
             }
         }
+        few.sort_unstable();
+        few.dedup();
+        // Sorted and deduplicated, so `from_sorted_iter` takes every id.
+        let mut result = RoaringBitmap::from_sorted_iter(few).unwrap_or_default();
         // The multi-way union builds dense containers first: worth it only for many parts.
         if parts.len() <= FOLD_UNION_PARTS {
-            return Ok(parts.iter().fold(RoaringBitmap::new(), |mut result, part| {
-                result |= &**part;
-                result
-            }));
+            for part in &parts {
+                result |= part;
+            }
+            return Ok(result);
         }
-        Ok(parts.iter().map(|part| &**part).union())
+        let mut large: Vec<&RoaringBitmap> = vec![&result];
+        for part in &parts {
+            if let Ids::Many(bitmap) = part.ids() {
+                large.push(bitmap);
+            }
+        }
+        Ok(large.into_iter().union())
     }
 
     fn tuple_to_userset(

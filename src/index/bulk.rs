@@ -90,13 +90,15 @@ impl<'i> Loader<'i> {
         added
     }
 
-    /// Builds the group closure of every recursive userset relation from scratch.
+    /// Builds the group closure of every recursive userset relation from scratch, and gives
+    /// back the spare capacity loading left.
     pub(crate) fn finish(self) {
         let index = self.index;
+        index.shrink_to_fit();
         for (&(object_type, relation), table) in &index.tables {
             let kind = SubjectKind { subject_type: object_type, relation };
             let mut closure = Closure::default();
-            for (subject, _) in table.reverse.iter().filter(|(s, _)| s.kind == kind && s.object != WILDCARD) {
+            for (subject, _) in table.named_subjects().filter(|(s, _)| s.kind == kind && s.object != WILDCARD) {
                 let reach = search_up(table, kind, subject.object);
                 if !reach.groups.is_empty() {
                     closure.set(subject.object, reach);

@@ -97,10 +97,7 @@ impl Closure {
             return;
         }
         let subject = SubjectKey { kind, object: below };
-        let present = table
-            .forward
-            .get(&above)
-            .is_some_and(|kinds| kinds.iter().any(|(k, members)| *k == kind && members.contains(below)));
+        let present = table.holds(above, subject);
         if present && edge_counts(table, above, subject) {
             self.add_edge(table, kind, below, above);
         } else {
@@ -170,21 +167,13 @@ impl Closure {
 /// The groups `group` is a counting member of (its edges upward).
 fn up_edges(table: &Table, kind: SubjectKind, group: ObjectId) -> impl Iterator<Item = ObjectId> + '_ {
     let subject = SubjectKey { kind, object: group };
-    table
-        .reverse
-        .get(&subject)
-        .into_iter()
-        .flat_map(|objects| objects.iter())
-        .filter(move |&above| edge_counts(table, above, subject))
+    table.objects_of(subject).iter().filter(move |&above| edge_counts(table, above, subject))
 }
 
 /// The groups that are counting members of `group` (its edges downward).
 fn down_edges(table: &Table, kind: SubjectKind, group: ObjectId) -> impl Iterator<Item = ObjectId> + '_ {
     table
-        .forward
-        .get(&group)
-        .into_iter()
-        .flat_map(|kinds| kinds.iter())
+        .subjects(group)
         .filter(move |(k, _)| *k == kind)
         .flat_map(|(_, members)| members.iter())
         .filter(move |&member| member != WILDCARD && edge_counts(table, group, SubjectKey { kind, object: member }))

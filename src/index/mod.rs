@@ -1,8 +1,10 @@
 //! Bitmap indexes over the current tuples of one store.
 //!
 //! What it owns: interning (type, relation and object names to dense `u32`), and for every
-//! (object type, relation) a [`Table`] with a forward map (object → subjects, one roaring bitmap
-//! per subject kind) and a reverse map (subject → bitmap of objects). The reverse map of a
+//! (object type, relation) a [`Table`] with a forward map (object → subjects, one id set per
+//! subject kind) and a reverse map (subject → id set of objects). Sets are sized to what they
+//! hold (`idset.rs`: one id inline, a sorted array, a roaring bitmap only when large), and maps
+//! keyed by ids are vectors where the ids are dense, so a tuple costs tens of bytes, not hundreds. The reverse map of a
 //! tupleset relation (`parent`) is what `x from parent` lookups walk from parents to children.
 //! A [`View`] layers a request's contextual tuples over the stored ones without copying.
 //! For recursive userset relations (groups in groups) it also keeps a [`Closure`] (`closure.rs`).
@@ -13,15 +15,17 @@
 
 mod bulk;
 mod closure;
+mod idset;
 mod interner;
 
 use crate::tuple::{Subject, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
 pub(crate) use closure::Closure;
+use idset::{IdMap, IdSet, Slot};
+pub(crate) use idset::{Ids, IdsCow};
 use interner::Interner;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
-use std::borrow::Cow;
 
 /// Interned id of a type name.
 pub(crate) type TypeId = u32;
@@ -54,7 +58,39 @@ pub(crate) struct SubjectKey {
     pub(crate) object: ObjectId,
 }
 
+/// The subjects of one object in a [`Table`]'s forward map.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Subjects {
+    /// None (the object holds no tuple here).
+    #[default]
+    None,
+    /// One subject: its kind's index in [`Table::kinds`] and its object id.
+    One { kind: u16, id: ObjectId },
+    /// Several subjects (or one of a kind past `u16` indexes): [`Table::many`] at this index.
+    Many(u32),
+}
+
+impl Slot for Subjects {
+    fn is_empty_slot(&self) -> bool {
+        matches!(self, Subjects::None)
+    }
+}
+
+/// The objects naming the subjects of one kind in a [`Table`]'s reverse map.
+#[derive(Debug, Clone, Default)]
+struct Reverse {
+    /// Subject object id → the objects naming it.
+    objects: IdMap<IdSet>,
+    /// The objects naming the kind's wildcard.
+    wildcard: IdSet,
+}
+
 /// The tuples of one (object type, relation).
+///
+/// Forward, per object, its subjects: almost every object has exactly one here (a document's
+/// parent, its owner), held inline in one 8-byte slot of a vector indexed by object id; objects
+/// with several keep a list of (kind, [`IdSet`]) in `many`. Reverse, per subject kind and subject,
+/// the [`IdSet`] of objects naming it. Both are [`IdMap`]s: dense vectors where ids are dense.
 ///
 /// Expiring tuples sit in side tables like conditions: `expiries` answers "when does tuple
 /// (object, subject) expire" for forward walks, and `expiring` lists, per subject, the objects
@@ -62,14 +98,138 @@ pub(crate) struct SubjectKey {
 /// every object. Both are empty (and cost one `is_empty` test) when no tuple here expires.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Table {
-    forward: FxHashMap<ObjectId, Vec<(SubjectKind, RoaringBitmap)>>,
-    reverse: FxHashMap<SubjectKey, RoaringBitmap>,
+    /// Every subject kind met here, in first-met order (never shrinks; a table meets a few).
+    kinds: Vec<SubjectKind>,
+    forward: IdMap<Subjects>,
+    /// Subject lists of the objects with several subjects; a free entry is empty and in `free`.
+    many: Vec<Vec<(SubjectKind, IdSet)>>,
+    free: Vec<u32>,
+    /// Per kind, at its index in `kinds`.
+    reverse: Vec<Reverse>,
     conditions: FxHashMap<(ObjectId, SubjectKey), TupleCondition>,
     expiries: FxHashMap<(ObjectId, SubjectKey), i64>,
     expiring: FxHashMap<SubjectKey, RoaringBitmap>,
 }
 
+/// The subjects of one object of a [`Table`], one [`Ids`] per kind.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Forward<'a> {
+    /// No (more) subjects.
+    #[default]
+    None,
+    /// One subject, until taken.
+    One(SubjectKind, ObjectId),
+    /// A list per kind.
+    Many(std::slice::Iter<'a, (SubjectKind, IdSet)>),
+}
+
+impl<'a> Iterator for Forward<'a> {
+    type Item = (SubjectKind, Ids<'a>);
+
+    fn next(&mut self) -> Option<(SubjectKind, Ids<'a>)> {
+        match std::mem::take(self) {
+            Forward::None => None,
+            Forward::One(kind, id) => Some((kind, Ids::One(id))),
+            Forward::Many(mut list) => {
+                let (kind, set) = list.next()?;
+                *self = Forward::Many(list);
+                Some((*kind, set.ids()))
+            }
+        }
+    }
+}
+
+/// Stores `list` in a free entry of `many` (or a new one) and returns its index.
+fn store_list(many: &mut Vec<Vec<(SubjectKind, IdSet)>>, free: &mut Vec<u32>, list: Vec<(SubjectKind, IdSet)>) -> u32 {
+    while let Some(index) = free.pop() {
+        if let Some(entry) = many.get_mut(index as usize) {
+            *entry = list;
+            return index;
+        }
+    }
+    many.push(list);
+    (many.len() - 1) as u32
+}
+
 impl Table {
+    fn kind_index(&self, kind: SubjectKind) -> Option<usize> {
+        self.kinds.iter().position(|k| *k == kind)
+    }
+
+    fn kind_index_or_add(&mut self, kind: SubjectKind) -> usize {
+        match self.kind_index(kind) {
+            Some(index) => index,
+            None => {
+                self.kinds.push(kind);
+                self.reverse.push(Reverse::default());
+                self.kinds.len() - 1
+            }
+        }
+    }
+
+    /// The subjects of `object`, one set per kind.
+    pub(crate) fn subjects(&self, object: ObjectId) -> Forward<'_> {
+        match self.forward.get(object) {
+            Some(&Subjects::One { kind, id }) => match self.kinds.get(kind as usize) {
+                Some(&kind) => Forward::One(kind, id),
+                None => Forward::None,
+            },
+            Some(&Subjects::Many(index)) => match self.many.get(index as usize) {
+                Some(list) => Forward::Many(list.iter()),
+                None => Forward::None,
+            },
+            Some(Subjects::None) | None => Forward::None,
+        }
+    }
+
+    /// True if the tuple (object, subject) is here.
+    fn holds(&self, object: ObjectId, subject: SubjectKey) -> bool {
+        self.subjects(object).any(|(kind, ids)| kind == subject.kind && ids.contains(subject.object))
+    }
+
+    /// The objects naming `subject`.
+    pub(crate) fn objects_of(&self, subject: SubjectKey) -> Ids<'_> {
+        let Some(reverse) = self.kind_index(subject.kind).and_then(|index| self.reverse.get(index)) else {
+            return Ids::EMPTY;
+        };
+        let set =
+            if subject.object == WILDCARD { Some(&reverse.wildcard) } else { reverse.objects.get(subject.object) };
+        set.map_or(Ids::EMPTY, IdSet::ids)
+    }
+
+    /// Every subject some object here names, with the objects naming it, in no particular order.
+    fn named_subjects(&self) -> impl Iterator<Item = (SubjectKey, Ids<'_>)> + '_ {
+        self.kinds.iter().zip(&self.reverse).flat_map(|(&kind, reverse)| {
+            let wildcard =
+                (!reverse.wildcard.is_empty()).then(|| (SubjectKey { kind, object: WILDCARD }, reverse.wildcard.ids()));
+            reverse.objects.iter().map(move |(object, set)| (SubjectKey { kind, object }, set.ids())).chain(wildcard)
+        })
+    }
+
+    /// Every object with subjects here, with them, in no particular order.
+    fn objects(&self) -> impl Iterator<Item = (ObjectId, Forward<'_>)> + '_ {
+        self.forward.iter().map(|(object, _)| (object, self.subjects(object)))
+    }
+
+    /// Gives back spare capacity (after a bulk load).
+    fn shrink_to_fit(&mut self) {
+        self.forward.shrink_to_fit();
+        self.many.shrink_to_fit();
+        for list in &mut self.many {
+            list.shrink_to_fit();
+            for (_, set) in list.iter_mut() {
+                set.shrink_to_fit();
+            }
+        }
+        for reverse in &mut self.reverse {
+            reverse.objects.shrink_to_fit();
+            for set in reverse.objects.values_mut() {
+                set.shrink_to_fit();
+            }
+            reverse.wildcard.shrink_to_fit();
+        }
+    }
+
     /// Sets (or clears) the expiry of tuple (object, subject); true if it had one before.
     fn set_expiry(&mut self, object: ObjectId, subject: SubjectKey, expires_at_ms: Option<i64>) -> bool {
         let had = match expires_at_ms {
@@ -94,17 +254,15 @@ impl Table {
     }
 
     fn insert(&mut self, object: ObjectId, subject: SubjectKey, condition: Option<TupleCondition>) -> bool {
-        let kinds = self.forward.entry(object).or_default();
-        let added = match kinds.iter_mut().find(|(kind, _)| *kind == subject.kind) {
-            Some((_, bitmap)) => bitmap.insert(subject.object),
-            None => {
-                let mut bitmap = RoaringBitmap::new();
-                bitmap.insert(subject.object);
-                kinds.push((subject.kind, bitmap));
-                true
+        let index = self.kind_index_or_add(subject.kind);
+        let added = self.insert_forward(object, index, subject);
+        if let Some(reverse) = self.reverse.get_mut(index) {
+            if subject.object == WILDCARD {
+                reverse.wildcard.insert(object);
+            } else {
+                reverse.objects.update(subject.object, |objects| objects.insert(object));
             }
-        };
-        self.reverse.entry(subject).or_default().insert(object);
+        }
         match condition {
             Some(condition) => {
                 self.conditions.insert((object, subject), condition);
@@ -116,24 +274,99 @@ impl Table {
         added
     }
 
+    /// Adds `subject` (whose kind is `kinds[index]`) to the forward entry of `object`.
+    fn insert_forward(&mut self, object: ObjectId, index: usize, subject: SubjectKey) -> bool {
+        let Table { kinds, forward, many, free, .. } = self;
+        forward.update(object, |slot| match *slot {
+            Subjects::None => {
+                *slot = match u16::try_from(index) {
+                    Ok(kind) => Subjects::One { kind, id: subject.object },
+                    Err(_) => Subjects::Many(store_list(many, free, vec![(subject.kind, IdSet::One(subject.object))])),
+                };
+                true
+            }
+            Subjects::One { kind, id } => {
+                if kind as usize == index && id == subject.object {
+                    return false;
+                }
+                let held = kinds.get(kind as usize).copied().unwrap_or(subject.kind);
+                let mut first = IdSet::One(id);
+                let list = if held == subject.kind {
+                    first.insert(subject.object);
+                    vec![(held, first)]
+                } else {
+                    vec![(held, first), (subject.kind, IdSet::One(subject.object))]
+                };
+                *slot = Subjects::Many(store_list(many, free, list));
+                true
+            }
+            Subjects::Many(at) => {
+                let Some(list) = many.get_mut(at as usize) else { return false };
+                match list.iter_mut().find(|(kind, _)| *kind == subject.kind) {
+                    Some((_, set)) => set.insert(subject.object),
+                    None => {
+                        list.push((subject.kind, IdSet::One(subject.object)));
+                        true
+                    }
+                }
+            }
+        })
+    }
+
     fn remove(&mut self, object: ObjectId, subject: SubjectKey) -> bool {
-        let Some(kinds) = self.forward.get_mut(&object) else { return false };
-        let Some(position) = kinds.iter().position(|(kind, _)| *kind == subject.kind) else { return false };
-        let removed = kinds[position].1.remove(subject.object);
-        if kinds[position].1.is_empty() {
-            kinds.swap_remove(position);
+        let Some(index) = self.kind_index(subject.kind) else { return false };
+        if !self.remove_forward(object, subject) {
+            return false;
         }
-        if kinds.is_empty() {
-            self.forward.remove(&object);
-        }
-        if let Some(objects) = self.reverse.get_mut(&subject) {
-            objects.remove(object);
-            if objects.is_empty() {
-                self.reverse.remove(&subject);
+        if let Some(reverse) = self.reverse.get_mut(index) {
+            if subject.object == WILDCARD {
+                reverse.wildcard.remove(object);
+            } else {
+                reverse.objects.update(subject.object, |objects| objects.remove(object));
             }
         }
         self.conditions.remove(&(object, subject));
-        removed
+        true
+    }
+
+    /// Removes `subject` from the forward entry of `object`; an entry left with one subject
+    /// goes back inline.
+    fn remove_forward(&mut self, object: ObjectId, subject: SubjectKey) -> bool {
+        let Table { kinds, forward, many, free, .. } = self;
+        forward.update(object, |slot| match *slot {
+            Subjects::None => false,
+            Subjects::One { kind, id } => {
+                let held = kinds.get(kind as usize) == Some(&subject.kind) && id == subject.object;
+                if held {
+                    *slot = Subjects::None;
+                }
+                held
+            }
+            Subjects::Many(at) => {
+                let Some(list) = many.get_mut(at as usize) else { return false };
+                let Some(position) = list.iter().position(|(kind, _)| *kind == subject.kind) else { return false };
+                let Some((_, set)) = list.get_mut(position) else { return false };
+                let removed = set.remove(subject.object);
+                if set.is_empty() {
+                    list.swap_remove(position);
+                }
+                let inline = match list.as_slice() {
+                    [] => Some(Subjects::None),
+                    [(kind, IdSet::One(id))] => kinds
+                        .iter()
+                        .position(|k| k == kind)
+                        .and_then(|index| u16::try_from(index).ok())
+                        .map(|kind| Subjects::One { kind, id: *id }),
+                    _ => None,
+                };
+                if let Some(inline) = inline {
+                    *list = Vec::new();
+                    free.push(at);
+                    *slot = inline;
+                }
+                removed
+            }
+        })
     }
 }
 
@@ -288,6 +521,18 @@ impl Index {
         added
     }
 
+    /// Gives back spare capacity in every table and interner (after a bulk load).
+    fn shrink_to_fit(&mut self) {
+        self.types.shrink_to_fit();
+        self.relations.shrink_to_fit();
+        for objects in self.objects.values_mut() {
+            objects.shrink_to_fit();
+        }
+        for table in self.tables.values_mut() {
+            table.shrink_to_fit();
+        }
+    }
+
     /// Number of tuples held that carry an expiry (expired or not).
     pub(crate) fn expiring_len(&self) -> usize {
         self.expiring_len
@@ -406,10 +651,10 @@ impl Index {
         let view = View::new(self);
         let mut out = Vec::with_capacity(self.len);
         for (&(object_type, relation), table) in &self.tables {
-            for (&object, kinds) in &table.forward {
-                for (kind, subjects) in kinds {
-                    for subject in subjects {
-                        let key = SubjectKey { kind: *kind, object: subject };
+            for (object, subjects) in table.objects() {
+                for (kind, ids) in subjects {
+                    for subject in ids {
+                        let key = SubjectKey { kind, object: subject };
                         if let Some(mut tuple) = view.tuple(object_type, object, relation, key) {
                             tuple.condition = table.conditions.get(&(object, key)).cloned();
                             out.push((tuple, table.expiries.get(&(object, key)).copied()));
@@ -463,14 +708,17 @@ pub(crate) struct RelationTuples<'a> {
 
 impl<'a> RelationTuples<'a> {
     /// The objects on which `subject` directly holds the relation.
-    pub(crate) fn reverse(&self, subject: SubjectKey) -> Cow<'a, RoaringBitmap> {
-        let base = self.base.and_then(|t| t.reverse.get(&subject));
-        let overlay = self.overlay.and_then(|t| t.reverse.get(&subject));
-        let mut objects = match (base, overlay) {
-            (Some(b), None) => Cow::Borrowed(b),
-            (None, Some(o)) => Cow::Borrowed(o),
-            (Some(b), Some(o)) => Cow::Owned(b | o),
-            (None, None) => Cow::Owned(RoaringBitmap::new()),
+    pub(crate) fn reverse(&self, subject: SubjectKey) -> IdsCow<'a> {
+        let named = |table: Option<&'a Table>| table.map(|t| t.objects_of(subject)).filter(|ids| !ids.is_empty());
+        let mut objects = match (named(self.base), named(self.overlay)) {
+            (Some(b), None) => IdsCow::from(b),
+            (None, Some(o)) => IdsCow::from(o),
+            (Some(b), Some(o)) => {
+                let mut union = b.to_bitmap().into_owned();
+                union |= o;
+                IdsCow::owned(union)
+            }
+            (None, None) => IdsCow::from(Ids::EMPTY),
         };
         // Only stored tuples expire; a contextual tuple naming the same object keeps it.
         if let Some(table) = self.base.filter(|t| !t.expiring.is_empty()) {
@@ -480,9 +728,7 @@ impl<'a> RelationTuples<'a> {
                     .filter(|&object| {
                         table.expiries.get(&(object, subject)).is_some_and(|&at| expired(at, self.now_ms))
                     })
-                    .filter(|&object| {
-                        !self.overlay.is_some_and(|o| o.reverse.get(&subject).is_some_and(|b| b.contains(object)))
-                    })
+                    .filter(|&object| !self.overlay.is_some_and(|o| o.objects_of(subject).contains(object)))
                     .collect();
                 if !expired_objects.is_empty() {
                     *objects.to_mut() -= expired_objects;
@@ -492,11 +738,11 @@ impl<'a> RelationTuples<'a> {
         objects
     }
 
-    /// The subjects of `object`, one bitmap per subject kind (as [`View::forward`], without
+    /// The subjects of `object`, one set per subject kind (as [`View::forward`], without
     /// looking the tables up again).
-    pub(crate) fn forward(&self, object: ObjectId) -> impl Iterator<Item = (SubjectKind, &'a RoaringBitmap)> + 'a {
-        let kinds = |table: Option<&'a Table>| table.and_then(|t| t.forward.get(&object)).unwrap_or(&EMPTY_KINDS);
-        kinds(self.base).iter().chain(kinds(self.overlay).iter()).map(|(kind, bitmap)| (*kind, bitmap))
+    pub(crate) fn forward(&self, object: ObjectId) -> impl Iterator<Item = (SubjectKind, Ids<'a>)> + 'a {
+        let subjects = |table: Option<&'a Table>| table.map(|t| t.subjects(object)).unwrap_or_default();
+        subjects(self.base).chain(subjects(self.overlay))
     }
 
     /// True if some stored tuple here has an expiry (so a present tuple may not count).
@@ -509,8 +755,6 @@ impl<'a> RelationTuples<'a> {
         self.base.is_some_and(|t| !t.conditions.is_empty()) || self.overlay.is_some_and(|t| !t.conditions.is_empty())
     }
 }
-
-static EMPTY_KINDS: Vec<(SubjectKind, RoaringBitmap)> = Vec::new();
 
 impl<'a> View<'a> {
     /// A view of `base` alone that sees every held tuple, expired or not (for writes and
@@ -545,13 +789,7 @@ impl<'a> View<'a> {
             .filter(|t| !t.expiries.is_empty())
             .and_then(|t| t.expiries.get(&(object, subject)))
             .is_some_and(|&at| expired(at, self.now_ms));
-        let in_overlay = || {
-            overlay.is_some_and(|t| {
-                t.forward.get(&object).is_some_and(|kinds| {
-                    kinds.iter().any(|(kind, bitmap)| *kind == subject.kind && bitmap.contains(subject.object))
-                })
-            })
-        };
+        let in_overlay = || overlay.is_some_and(|t| t.holds(object, subject));
         if base_expired && !in_overlay() {
             return TupleGuard::Expired;
         }
@@ -599,17 +837,15 @@ impl<'a> View<'a> {
         (self.base.tables.get(&key), self.overlay.and_then(|o| o.tables.get(&key)))
     }
 
-    /// The subjects of (object, relation), one bitmap per subject kind; a kind may repeat when
+    /// The subjects of (object, relation), one set per subject kind; a kind may repeat when
     /// both layers hold it.
     pub(crate) fn forward(
         &self,
         object_type: TypeId,
         relation: RelationId,
         object: ObjectId,
-    ) -> impl Iterator<Item = (SubjectKind, &'a RoaringBitmap)> + 'a {
-        let (base, overlay) = self.tables(object_type, relation);
-        let kinds = |table: Option<&'a Table>| table.and_then(|t| t.forward.get(&object)).unwrap_or(&EMPTY_KINDS);
-        kinds(base).iter().chain(kinds(overlay).iter()).map(|(kind, bitmap)| (*kind, bitmap))
+    ) -> impl Iterator<Item = (SubjectKind, Ids<'a>)> + 'a {
+        self.relation_tuples(object_type, relation).forward(object)
     }
 
     /// True if the tuple (object, relation, subject) is present.

@@ -1,0 +1,537 @@
+//! Id sets and id-keyed maps sized to what they hold.
+//!
+//! What it owns: [`IdSet`], the set type of the index's forward and reverse maps. Most objects
+//! name one or two subjects and most subjects are named by a few dozen objects spread over the
+//! whole id range, where a roaring bitmap's per-container allocations cost far more than the ids
+//! (about 100 bytes for one id): so one id sits inline, up to [`FEW_MAX`] ids sit in a sorted
+//! array, and only larger sets are roaring bitmaps. [`Ids`] borrows a set for reading and
+//! [`IdsCow`] is a borrowed set or one computed for a request (as `Cow<RoaringBitmap>` was).
+//! [`IdMap`] maps ids to values: a vector indexed by id where keys are dense (ids are interned
+//! per type, so they mostly are), a hash map where they are sparse.
+//!
+//! **Invariant:** an `IdSet`'s representation is a function of its contents: `Empty` iff no
+//! id, `One` iff one, `Few` (sorted, no duplicates) for 2..=[`FEW_MAX`] ids, `Many` above. An
+//! `IdMap` reports no empty value, and its `len` counts the non-empty ones.
+//! Must not import anything outside `index`.
+
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+use std::ops::BitOrAssign;
+
+/// The largest set kept as a sorted array; a sorted array costs 4 bytes an id, a roaring bitmap
+/// about 2 plus some 50 per 65,536-id block it touches, so arrays win for sparse sets this size.
+pub(crate) const FEW_MAX: usize = 1024;
+
+/// A set of ids (see the module doc for its representations).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum IdSet {
+    /// No id.
+    #[default]
+    Empty,
+    /// Exactly one id.
+    One(u32),
+    /// 2..=[`FEW_MAX`] ids, sorted ascending.
+    Few(Vec<u32>),
+    /// More than [`FEW_MAX`] ids.
+    Many(Box<RoaringBitmap>),
+}
+
+impl IdSet {
+    /// Adds `id`; true if it was not there.
+    pub(crate) fn insert(&mut self, id: u32) -> bool {
+        match self {
+            IdSet::Empty => {
+                *self = IdSet::One(id);
+                true
+            }
+            IdSet::One(held) => {
+                let held = *held;
+                if held == id {
+                    return false;
+                }
+                *self = IdSet::Few(if held < id { vec![held, id] } else { vec![id, held] });
+                true
+            }
+            IdSet::Few(ids) => match ids.binary_search(&id) {
+                Ok(_) => false,
+                Err(at) if ids.len() < FEW_MAX => {
+                    ids.insert(at, id);
+                    true
+                }
+                Err(_) => {
+                    let mut bitmap: RoaringBitmap = ids.iter().copied().collect();
+                    bitmap.insert(id);
+                    *self = IdSet::Many(Box::new(bitmap));
+                    true
+                }
+            },
+            IdSet::Many(bitmap) => bitmap.insert(id),
+        }
+    }
+
+    /// Removes `id`; true if it was there.
+    pub(crate) fn remove(&mut self, id: u32) -> bool {
+        match self {
+            IdSet::Empty => false,
+            IdSet::One(held) => {
+                if *held != id {
+                    return false;
+                }
+                *self = IdSet::Empty;
+                true
+            }
+            IdSet::Few(ids) => {
+                let Ok(at) = ids.binary_search(&id) else { return false };
+                ids.remove(at);
+                if let [only] = ids.as_slice() {
+                    *self = IdSet::One(*only);
+                }
+                true
+            }
+            IdSet::Many(bitmap) => {
+                if !bitmap.remove(id) {
+                    return false;
+                }
+                if bitmap.len() <= FEW_MAX as u64 {
+                    *self = IdSet::Few(bitmap.iter().collect());
+                }
+                true
+            }
+        }
+    }
+
+    /// True if no id is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, IdSet::Empty)
+    }
+
+    /// The set, borrowed for reading.
+    pub(crate) fn ids(&self) -> Ids<'_> {
+        match self {
+            IdSet::Empty => Ids::EMPTY,
+            IdSet::One(id) => Ids::One(*id),
+            IdSet::Few(ids) => Ids::Few(ids),
+            IdSet::Many(bitmap) => Ids::Many(bitmap),
+        }
+    }
+
+    /// Gives back spare array capacity (after a bulk load).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if let IdSet::Few(ids) = self {
+            ids.shrink_to_fit();
+        }
+    }
+}
+
+/// A borrowed [`IdSet`] (or bitmap): cheap to copy, read with `contains`, `iter` and `len`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ids<'a> {
+    /// Exactly one id.
+    One(u32),
+    /// Ids sorted ascending, no duplicates (empty for the empty set).
+    Few(&'a [u32]),
+    /// A bitmap.
+    Many(&'a RoaringBitmap),
+}
+
+impl<'a> Ids<'a> {
+    /// The empty set.
+    pub(crate) const EMPTY: Ids<'static> = Ids::Few(&[]);
+
+    /// True if `id` is in the set.
+    pub(crate) fn contains(self, id: u32) -> bool {
+        match self {
+            Ids::One(held) => held == id,
+            Ids::Few(ids) => ids.binary_search(&id).is_ok(),
+            Ids::Many(bitmap) => bitmap.contains(id),
+        }
+    }
+
+    /// Number of ids.
+    pub(crate) fn len(self) -> u64 {
+        match self {
+            Ids::One(_) => 1,
+            Ids::Few(ids) => ids.len() as u64,
+            Ids::Many(bitmap) => bitmap.len(),
+        }
+    }
+
+    /// True if the set holds no id.
+    pub(crate) fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ids in ascending order.
+    pub(crate) fn iter(self) -> IdsIter<'a> {
+        match self {
+            Ids::One(id) => IdsIter::One(Some(id)),
+            Ids::Few(ids) => IdsIter::Few(ids.iter()),
+            Ids::Many(bitmap) => IdsIter::Many(bitmap.iter()),
+        }
+    }
+
+    /// The ids also in `other`, probing the larger set with the smaller one's ids.
+    pub(crate) fn intersect(self, other: &RoaringBitmap) -> RoaringBitmap {
+        match self {
+            Ids::Many(bitmap) => bitmap & other,
+            small if other.len() < small.len() => other.iter().filter(|&id| small.contains(id)).collect(),
+            small => small.iter().filter(|&id| other.contains(id)).collect(),
+        }
+    }
+
+    /// The set as a bitmap (borrowed when it is one).
+    pub(crate) fn to_bitmap(self) -> Cow<'a, RoaringBitmap> {
+        match self {
+            Ids::Many(bitmap) => Cow::Borrowed(bitmap),
+            small => Cow::Owned(small.iter().collect()),
+        }
+    }
+}
+
+impl<'a> IntoIterator for Ids<'a> {
+    type Item = u32;
+    type IntoIter = IdsIter<'a>;
+
+    fn into_iter(self) -> IdsIter<'a> {
+        self.iter()
+    }
+}
+
+impl BitOrAssign<Ids<'_>> for RoaringBitmap {
+    fn bitor_assign(&mut self, ids: Ids<'_>) {
+        match ids {
+            Ids::One(id) => {
+                self.insert(id);
+            }
+            Ids::Few(ids) => self.extend(ids.iter().copied()),
+            Ids::Many(bitmap) => *self |= bitmap,
+        }
+    }
+}
+
+/// The ids of an [`Ids`], ascending.
+#[derive(Clone)]
+pub(crate) enum IdsIter<'a> {
+    /// One id, until taken.
+    One(Option<u32>),
+    /// A sorted array.
+    Few(std::slice::Iter<'a, u32>),
+    /// A bitmap.
+    Many(roaring::bitmap::Iter<'a>),
+}
+
+impl std::fmt::Debug for IdsIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdsIter").field("remaining", &self.size_hint().0).finish()
+    }
+}
+
+impl Iterator for IdsIter<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            IdsIter::One(id) => id.take(),
+            IdsIter::Few(ids) => ids.next().copied(),
+            IdsIter::Many(ids) => ids.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            IdsIter::One(id) => {
+                let n = usize::from(id.is_some());
+                (n, Some(n))
+            }
+            IdsIter::Few(ids) => ids.size_hint(),
+            IdsIter::Many(ids) => ids.size_hint(),
+        }
+    }
+}
+
+/// A set borrowed from the index, or computed for one request (as `Cow<RoaringBitmap>`).
+#[derive(Debug, Clone)]
+pub(crate) struct IdsCow<'a> {
+    borrowed: Ids<'a>,
+    /// The set once it was changed (then `borrowed` is stale).
+    owned: Option<RoaringBitmap>,
+}
+
+impl<'a> IdsCow<'a> {
+    /// A computed set.
+    pub(crate) fn owned(bitmap: RoaringBitmap) -> Self {
+        IdsCow { borrowed: Ids::EMPTY, owned: Some(bitmap) }
+    }
+
+    /// The set, borrowed for reading.
+    pub(crate) fn ids(&self) -> Ids<'_> {
+        self.owned.as_ref().map_or(self.borrowed, Ids::Many)
+    }
+
+    /// True if `id` is in the set.
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.ids().contains(id)
+    }
+
+    /// The ids in ascending order.
+    pub(crate) fn iter(&self) -> IdsIter<'_> {
+        self.ids().iter()
+    }
+
+    /// The set as an owned bitmap, to change it.
+    pub(crate) fn to_mut(&mut self) -> &mut RoaringBitmap {
+        let borrowed = self.borrowed;
+        self.owned.get_or_insert_with(|| borrowed.to_bitmap().into_owned())
+    }
+}
+
+impl<'a> From<Ids<'a>> for IdsCow<'a> {
+    fn from(ids: Ids<'a>) -> Self {
+        IdsCow { borrowed: ids, owned: None }
+    }
+}
+
+impl BitOrAssign<&IdsCow<'_>> for RoaringBitmap {
+    fn bitor_assign(&mut self, ids: &IdsCow<'_>) {
+        *self |= ids.ids();
+    }
+}
+
+/// A value an [`IdMap`] can hold: it has an empty state (the default) it does not keep.
+pub(crate) trait Slot: Default {
+    /// True for the empty state.
+    fn is_empty_slot(&self) -> bool;
+}
+
+impl Slot for IdSet {
+    fn is_empty_slot(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// Keys at or above this many times the number held make a dense map sparse.
+const SPARSE_BELOW: usize = 8;
+/// A sparse map turns dense once it holds at least one key in this many of its key range.
+const DENSE_FROM: usize = 3;
+/// Maps smaller than this stay sparse (a dense map's range would be noise).
+const DENSE_MIN: usize = 16;
+
+/// A map from ids to values, dense or sparse by how many of the id range it holds.
+#[derive(Debug, Clone)]
+pub(crate) struct IdMap<V> {
+    repr: Repr<V>,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Repr<V> {
+    /// Keys are sparse; `end` is one past the largest key ever held.
+    Sparse { map: FxHashMap<u32, V>, end: usize },
+    /// Value of key `k` at `k`; empty slots hold the empty value.
+    Dense(Vec<V>),
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap { repr: Repr::Sparse { map: FxHashMap::default(), end: 0 }, len: 0 }
+    }
+}
+
+impl<V: Slot> IdMap<V> {
+    /// The value of `key`, `None` when it is empty.
+    #[inline]
+    pub(crate) fn get(&self, key: u32) -> Option<&V> {
+        let value = match &self.repr {
+            Repr::Dense(slots) => slots.get(key as usize)?,
+            Repr::Sparse { map, .. } => map.get(&key)?,
+        };
+        (!value.is_empty_slot()).then_some(value)
+    }
+
+    /// Changes the value of `key` (empty if absent) with `change`; an emptied value is dropped.
+    pub(crate) fn update<R>(&mut self, key: u32, change: impl FnOnce(&mut V) -> R) -> R {
+        self.make_room(key);
+        let (result, was_empty, now_empty) = match &mut self.repr {
+            Repr::Dense(slots) => match slots.get_mut(key as usize) {
+                Some(slot) => {
+                    let was_empty = slot.is_empty_slot();
+                    let result = change(slot);
+                    (result, was_empty, slot.is_empty_slot())
+                }
+                None => {
+                    // `make_room` made the slot; if not, change a scratch value and keep nothing.
+                    let mut scratch = V::default();
+                    (change(&mut scratch), true, true)
+                }
+            },
+            Repr::Sparse { map, end } => {
+                let slot = map.entry(key).or_default();
+                let was_empty = slot.is_empty_slot();
+                let result = change(slot);
+                let now_empty = slot.is_empty_slot();
+                if now_empty {
+                    map.remove(&key);
+                } else {
+                    *end = (*end).max(key as usize + 1);
+                }
+                (result, was_empty, now_empty)
+            }
+        };
+        match (was_empty, now_empty) {
+            (true, false) => self.len += 1,
+            (false, true) => {
+                self.len -= 1;
+                self.maybe_sparse();
+            }
+            _ => {}
+        }
+        result
+    }
+
+    /// Makes sure a dense map has a slot for `key`, or turns the map dense or sparse to suit.
+    fn make_room(&mut self, key: u32) {
+        let wanted = key as usize + 1;
+        match &mut self.repr {
+            Repr::Dense(slots) if wanted <= slots.len() => {}
+            Repr::Dense(slots) => {
+                if wanted / SPARSE_BELOW > self.len + 1 {
+                    self.make_sparse();
+                } else {
+                    slots.resize_with(wanted, V::default);
+                }
+            }
+            Repr::Sparse { map, end } => {
+                let range = (*end).max(wanted);
+                let held = self.len + usize::from(!map.contains_key(&key));
+                if held >= DENSE_MIN && held.saturating_mul(DENSE_FROM) >= range {
+                    let mut slots = Vec::with_capacity(range);
+                    slots.resize_with(range, V::default);
+                    for (k, v) in map.drain() {
+                        if let Some(slot) = slots.get_mut(k as usize) {
+                            *slot = v;
+                        }
+                    }
+                    self.repr = Repr::Dense(slots);
+                }
+            }
+        }
+    }
+
+    /// Turns a dense map that has become sparse into a hash map.
+    fn maybe_sparse(&mut self) {
+        if let Repr::Dense(slots) = &self.repr {
+            if slots.len() / SPARSE_BELOW > self.len.max(DENSE_MIN) {
+                self.make_sparse();
+            }
+        }
+    }
+
+    fn make_sparse(&mut self) {
+        if let Repr::Dense(slots) = &mut self.repr {
+            let mut map = FxHashMap::default();
+            map.reserve(self.len);
+            let mut end = 0;
+            for (k, v) in std::mem::take(slots).into_iter().enumerate() {
+                if !v.is_empty_slot() {
+                    end = k + 1;
+                    map.insert(k as u32, v);
+                }
+            }
+            self.repr = Repr::Sparse { map, end };
+        }
+    }
+
+    /// Every (key, value) held, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &V)> + '_ {
+        let (dense, sparse) = match &self.repr {
+            Repr::Dense(slots) => (Some(slots.iter().enumerate().map(|(k, v)| (k as u32, v))), None),
+            Repr::Sparse { map, .. } => (None, Some(map.iter().map(|(k, v)| (*k, v)))),
+        };
+        dense.into_iter().flatten().chain(sparse.into_iter().flatten()).filter(|(_, v)| !v.is_empty_slot())
+    }
+
+    /// Every value held, mutably (empty ones too), to shrink them.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        let (dense, sparse) = match &mut self.repr {
+            Repr::Dense(slots) => (Some(slots.iter_mut()), None),
+            Repr::Sparse { map, .. } => (None, Some(map.values_mut())),
+        };
+        dense.into_iter().flatten().chain(sparse.into_iter().flatten())
+    }
+
+    /// Gives back spare capacity (after a bulk load).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        match &mut self.repr {
+            Repr::Dense(slots) => slots.shrink_to_fit(),
+            Repr::Sparse { map, .. } => map.shrink_to_fit(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_change_representation_with_size() {
+        let mut set = IdSet::default();
+        assert!(set.insert(7));
+        assert_eq!(set, IdSet::One(7));
+        assert!(set.insert(3));
+        assert!(!set.insert(3));
+        assert_eq!(set, IdSet::Few(vec![3, 7]));
+        for id in 0..FEW_MAX as u32 + 10 {
+            set.insert(id * 2);
+        }
+        assert!(matches!(set, IdSet::Many(_)));
+        for id in 0..FEW_MAX as u32 + 10 {
+            set.remove(id * 2);
+        }
+        assert_eq!(set, IdSet::Few(vec![3, 7]));
+        assert!(set.remove(3));
+        assert_eq!(set, IdSet::One(7));
+        assert!(set.remove(7));
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn borrowed_sets_read_alike() {
+        let few = IdSet::Few(vec![1, 5, 9]);
+        let ids = few.ids();
+        assert!(ids.contains(5) && !ids.contains(4));
+        assert_eq!(ids.iter().collect::<Vec<_>>(), vec![1, 5, 9]);
+        let other: RoaringBitmap = [5, 9, 11].into_iter().collect();
+        assert_eq!(ids.intersect(&other).iter().collect::<Vec<_>>(), vec![5, 9]);
+        let one: RoaringBitmap = [9].into_iter().collect();
+        assert_eq!(ids.intersect(&one).iter().collect::<Vec<_>>(), vec![9]);
+        let mut union = RoaringBitmap::new();
+        union |= ids;
+        union |= Ids::One(2);
+        assert_eq!(union.len(), 4);
+        let mut cow = IdsCow::from(ids);
+        cow.to_mut().insert(0);
+        assert_eq!(cow.iter().collect::<Vec<_>>(), vec![0, 1, 5, 9]);
+    }
+
+    #[test]
+    fn maps_turn_dense_and_back() {
+        let mut map: IdMap<IdSet> = IdMap::default();
+        for key in 0..100 {
+            map.update(key, |set| set.insert(key));
+        }
+        assert!(matches!(map.repr, Repr::Dense(_)));
+        assert_eq!(map.len, 100);
+        map.update(1_000_000, |set| set.insert(1));
+        assert!(matches!(map.repr, Repr::Sparse { .. }));
+        for key in 0..100 {
+            assert_eq!(map.get(key), Some(&IdSet::One(key)));
+        }
+        for key in 0..100 {
+            map.update(key, |set| set.remove(key));
+        }
+        assert_eq!(map.len, 1);
+        assert_eq!(map.iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![1_000_000]);
+        assert!(map.get(5).is_none());
+    }
+}
