@@ -100,7 +100,9 @@ pub fn import(
     let (sender, batches) = std::sync::mpsc::sync_channel(PARSE_AHEAD);
     std::thread::scope(|scope| {
         // Ends when the input does, at the first bad line, or when the committing side hangs up.
-        let reader = scope.spawn(move || read_batches(input, options, &sender));
+        let reader = std::thread::Builder::new()
+            .name("writ-import-reader".into())
+            .spawn_scoped(scope, move || read_batches(input, options, &sender))?;
         // Dropping `batches` on an early return stops the reader at its next batch.
         for parsed in batches {
             let parsed = parsed?;
