@@ -155,8 +155,8 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
         _ => anyhow::bail!("give --store ID, or --create-store NAME with --model FILE"),
     };
-    let (input, total): (Box<dyn std::io::BufRead>, u64) = if args.file.as_os_str() == "-" {
-        (Box::new(std::io::stdin().lock()), 0)
+    let (input, total): (Box<dyn std::io::BufRead + Send>, u64) = if args.file.as_os_str() == "-" {
+        (Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())), 0)
     } else {
         let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
         let total = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -69,38 +69,98 @@ impl Default for ImportOptions {
     }
 }
 
+/// Batches the reading thread may parse ahead of the batch being committed.
+const PARSE_AHEAD: usize = 2;
+
+/// A batch parsed from the input, ready to commit.
+struct Parsed {
+    /// Its tuples, a tuple repeated within the batch kept once.
+    writes: Vec<StoredTuple>,
+    /// How many lines it holds (repeats included).
+    count: u64,
+    /// Its last line (1-based).
+    line: usize,
+    /// Bytes of input consumed through its last line.
+    bytes: u64,
+}
+
 /// Streams JSON Lines tuple keys from `input` into `store_id`. Blank lines are skipped.
 /// `progress` runs after every committed batch.
+///
+/// A second thread reads and parses the next batch while the current one is written, so parsing
+/// overlaps the store's flush; batches still commit one at a time, in file order.
 pub fn import(
     engine: &Engine,
     store_id: &str,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     options: ImportOptions,
     mut progress: impl FnMut(ImportProgress),
 ) -> Result<ImportProgress, TransferError> {
-    let batch_size = options.batch.max(1);
     let mut state = ImportProgress { revision: engine.revision(store_id)?, ..ImportProgress::default() };
+    let (sender, batches) = std::sync::mpsc::sync_channel(PARSE_AHEAD);
+    std::thread::scope(|scope| {
+        // Ends when the input does, at the first bad line, or when the committing side hangs up.
+        let reader = std::thread::Builder::new()
+            .name("writ-import-reader".into())
+            .spawn_scoped(scope, move || read_batches(input, options, &sender))?;
+        // Dropping `batches` on an early return stops the reader at its next batch.
+        for parsed in batches {
+            let parsed = parsed?;
+            state.bytes = parsed.bytes;
+            commit(engine, store_id, parsed, &mut state)?;
+            progress(state);
+        }
+        // The reader hung up: the input ended (or it failed, which would leave the import short).
+        state.bytes = reader.join().map_err(|_| std::io::Error::other("the input reader stopped"))?;
+        Ok(state)
+    })
+}
+
+/// Reads `input` into batches of `options.batch` tuples and sends them in order, then the error
+/// that stopped it, if any; returns the bytes it read.
+fn read_batches(
+    input: impl BufRead,
+    options: ImportOptions,
+    sender: &std::sync::mpsc::SyncSender<Result<Parsed, TransferError>>,
+) -> u64 {
+    let batch_size = options.batch.max(1);
     let mut batch: Vec<StoredTuple> = Vec::with_capacity(batch_size);
+    let mut bytes = 0;
     let mut last_line = 0;
+    let send = |batch: &mut Vec<StoredTuple>, line: usize, bytes: u64| {
+        let writes = std::mem::replace(batch, Vec::with_capacity(batch_size));
+        let count = writes.len() as u64;
+        sender.send(Ok(Parsed { writes: without_repeats(writes), count, line, bytes })).is_ok()
+    };
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
-        let line = line?;
-        state.bytes += line.len() as u64 + 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => {
+                let _ = sender.send(Err(error.into()));
+                return bytes;
+            }
+        };
+        bytes += line.len() as u64 + 1;
         if number <= options.after_line || line.trim().is_empty() {
             continue;
         }
-        batch.push(parse_line(&line).map_err(|message| TransferError::BadLine { line: number, message })?);
-        if batch.len() == batch_size {
-            commit(engine, store_id, &mut batch, number, &mut state)?;
-            progress(state);
+        match parse_line(&line) {
+            Ok(stored) => batch.push(stored),
+            Err(message) => {
+                let _ = sender.send(Err(TransferError::BadLine { line: number, message }));
+                return bytes;
+            }
+        }
+        if batch.len() == batch_size && !send(&mut batch, number, bytes) {
+            return bytes;
         }
         last_line = number;
     }
     if !batch.is_empty() {
-        commit(engine, store_id, &mut batch, last_line, &mut state)?;
-        progress(state);
+        send(&mut batch, last_line, bytes);
     }
-    Ok(state)
+    bytes
 }
 
 fn parse_line(line: &str) -> Result<StoredTuple, String> {
@@ -108,21 +168,23 @@ fn parse_line(line: &str) -> Result<StoredTuple, String> {
     key.to_stored().map_err(|e| e.to_string())
 }
 
-fn commit(
-    engine: &Engine,
-    store_id: &str,
-    batch: &mut Vec<StoredTuple>,
-    line: usize,
-    state: &mut ImportProgress,
-) -> Result<(), TransferError> {
-    let mut writes = std::mem::take(batch);
-    let count = writes.len() as u64;
-    // A file may repeat a tuple; within one write that is an error, across writes it is ignored.
-    let mut seen = rustc_hash::FxHashSet::default();
-    writes.retain(|w| seen.insert((w.tuple.object.clone(), w.tuple.relation.clone(), w.tuple.subject.clone())));
-    let request = WriteRequest { writes, ignore_duplicates: true, ..WriteRequest::default() };
+/// `writes` with every repeat of a tuple (same object, relation and subject) after its first left
+/// out: a file may repeat a tuple; within one write that is an error, across writes it is ignored.
+fn without_repeats(mut writes: Vec<StoredTuple>) -> Vec<StoredTuple> {
+    let keep: Vec<bool> = {
+        let mut seen = rustc_hash::FxHashSet::default();
+        writes.iter().map(|w| seen.insert((&w.tuple.object, w.tuple.relation.as_str(), &w.tuple.subject))).collect()
+    };
+    let mut keep = keep.into_iter();
+    writes.retain(|_| keep.next().unwrap_or(true));
+    writes
+}
+
+fn commit(engine: &Engine, store_id: &str, parsed: Parsed, state: &mut ImportProgress) -> Result<(), TransferError> {
+    let line = parsed.line;
+    let request = WriteRequest { writes: parsed.writes, ignore_duplicates: true, ..WriteRequest::default() };
     state.revision = engine.write(store_id, request).map_err(|source| TransferError::Batch { line, source })?;
-    state.tuples += count;
+    state.tuples += parsed.count;
     state.line = line;
     Ok(())
 }

@@ -330,6 +330,60 @@ fn bad_bytes_on_disk_are_corrupt_errors_not_panics() {
     assert_eq!(s.changes("S", None, None, 10).unwrap().len(), 1);
 }
 
+/// A data dir written before tuple values had version 2 (every tuple value JSON, version 1) opens
+/// and reads the same: tuples, the start-up scan, write times, and later writes on top of it.
+#[test]
+fn sled_store_reads_tuple_values_of_the_old_layout() {
+    let dir = TempDir::new("old-layout");
+    let mut cond = st("doc:1#viewer@user:anne");
+    cond.tuple.condition = Some(TupleCondition { name: "c".into(), context: Context::new() });
+    let plain = [st("doc:2#viewer@user:bob"), st("doc:3#editor@team:t#member"), st("doc:4#viewer@user:*")];
+    let current = {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create_store(&record("S")).unwrap();
+        s.write("S", &[], &[cond.clone(), plain[0].clone()], 10).unwrap();
+        s.write("S", &[], &plain[1..], 20).unwrap();
+        s.tuples("S").unwrap()
+    };
+    {
+        // Rewrite every tuple value (keyspace 0x03) of store `S` the way older builds stored it.
+        let db = raw_sled(dir.path()).unwrap();
+        let mut rewritten = 0;
+        for kv in db.scan_prefix(b"\x03S\x00\x00") {
+            let (key, value) = kv.unwrap();
+            if value[0] == 2 {
+                let written_at = i64::from_be_bytes(value[1..].try_into().unwrap());
+                db.insert(key, format!("\u{1}{{\"written_at_ms\":{written_at}}}").into_bytes()).unwrap();
+                rewritten += 1;
+            }
+        }
+        assert_eq!(rewritten, 3, "the plain tuples were stored as version 2");
+        // And one from before write times were recorded at all.
+        db.insert(b"\x03S\x00\x00doc\x00\x005\x00\x00viewer\x00\x00user:old\x00\x00", &b"\x01{}"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut expected = current.clone();
+    expected.push(st("doc:5#viewer@user:old"));
+    assert_eq!(s.tuples("S").unwrap(), expected);
+    let mut scanned = Vec::new();
+    s.scan_tuples("S", &mut |t| {
+        scanned.push((format!("{}:{}#{}", t.object_type, t.object_id, t.relation), t.condition.cloned()));
+        Ok(())
+    })
+    .unwrap();
+    let listed: Vec<_> = expected
+        .iter()
+        .map(|t| (t.tuple.object.to_string() + "#" + &t.tuple.relation, t.tuple.condition.clone()))
+        .collect();
+    assert_eq!(scanned, listed);
+    let ask: Vec<Tuple> =
+        ["doc:2#viewer@user:bob", "doc:4#viewer@user:*", "doc:5#viewer@user:old"].map(|t| t.parse().unwrap()).to_vec();
+    assert_eq!(s.written_at("S", &ask).unwrap(), vec![Some(10), Some(20), None]);
+    assert_eq!(s.write("S", &[plain[0].clone()], &[st("doc:6#viewer@user:new")], 30).unwrap(), 3);
+    assert_eq!(s.tuples("S").unwrap().len(), 5);
+}
+
 /// Opens a `SledStore` directory with sled directly, waiting for a just-dropped handle's lock.
 fn raw_sled(path: &Path) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + SledStore::LOCK_WAIT;

@@ -9,7 +9,7 @@
 //! |------------|-------------------------------------------------------------|-----------------------|
 //! | store      | `0x01` store                                                | v1 JSON record        |
 //! | revision   | `0x02` store                                                | v1 u64 BE             |
-//! | tuple      | `0x03` store, object type, object id, relation, user string | v1 JSON cond, expiry, write time |
+//! | tuple      | `0x03` store, object type, object id, relation, user string | v1 JSON cond, expiry, write time; v2 write time |
 //! | changelog  | `0x04` store, revision u64 BE, seq u32 BE                   | v1 JSON entry, or v2 JSON run of entries |
 //! | model      | `0x05` store, append index u64 BE                           | v1 JSON id + text     |
 //! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
@@ -21,6 +21,10 @@
 //! the first one's; the rest follow at seq+1, seq+2, …) sharing the write's timestamp and actor, so a
 //! large write stores one row per [`CHANGE_RUN`] entries instead of one per entry; version 1 rows
 //! (one entry each) are still written for one-entry runs and read as before.
+//! A tuple value of version 2 is the write time alone (i64 BE, 9 bytes with the version): the
+//! common tuple, with no condition and no expiry, in a value sled keeps inline instead of 32 bytes
+//! of JSON it allocates for; tuples with a condition or expiry keep version 1, and version 1 values
+//! of older builds (plain ones too) still decode.
 //!
 //! Invariant: every value starts with a version byte; `decode_*(encode_*(x)) == x`; decoding
 //! never panics — bad bytes become [`StoreError::Corrupt`].
@@ -322,8 +326,11 @@ fn subject(what: &str, s: &str) -> Result<Subject, StoreError> {
 /// Encodes the value of a tuple key: its condition, expiry and the time it was written.
 pub(crate) fn encode_tuple_value(t: &StoredTuple, written_at_ms: i64) -> Result<Vec<u8>, StoreError> {
     if t.tuple.condition.is_none() && t.expires_at_ms.is_none() {
-        // What serde writes for this value, without serde (the common case on bulk loads).
-        return Ok(format!("\u{1}{{\"written_at_ms\":{written_at_ms}}}").into_bytes());
+        // Version 2: the write time alone (the common case on bulk loads).
+        let mut out = Vec::with_capacity(9);
+        out.push(V2);
+        out.extend_from_slice(&written_at_ms.to_be_bytes());
+        return Ok(out);
     }
     let value = WireTupleValue {
         condition: wire_condition(&t.tuple),
@@ -333,10 +340,24 @@ pub(crate) fn encode_tuple_value(t: &StoredTuple, written_at_ms: i64) -> Result<
     versioned("tuple", &value)
 }
 
+/// The write time in a version 2 tuple value; `None` for any other value.
+fn plain_written_at(value: &[u8]) -> Option<i64> {
+    let body: [u8; 8] = value.strip_prefix(&[V2])?.try_into().ok()?;
+    Some(i64::from_be_bytes(body))
+}
+
+/// Decodes a tuple value of either version (see the module doc).
+fn decode_wire_tuple_value(value: &[u8]) -> Result<WireTupleValue, StoreError> {
+    if value.first() == Some(&V2) {
+        let written_at_ms = plain_written_at(value).ok_or_else(|| corrupt("tuple", "version 2 value not 8 bytes"))?;
+        return Ok(WireTupleValue { condition: None, expires_at_ms: None, written_at_ms: Some(written_at_ms) });
+    }
+    from_json("tuple", value)
+}
+
 /// The write time in a tuple value; `None` for values written before times were recorded.
 pub(crate) fn decode_tuple_written_at(value: &[u8]) -> Result<Option<i64>, StoreError> {
-    let v: WireTupleValue = from_json("tuple", value)?;
-    Ok(v.written_at_ms)
+    Ok(decode_wire_tuple_value(value)?.written_at_ms)
 }
 
 /// Decodes a tuple from its key (without the store prefix) and value.
@@ -346,7 +367,7 @@ pub(crate) fn decode_tuple(key_rest: &[u8], value: &[u8]) -> Result<StoredTuple,
     let relation = r.str()?;
     let subject = subject("tuple key", &r.str()?)?;
     r.end()?;
-    let v: WireTupleValue = from_json("tuple", value)?;
+    let v = decode_wire_tuple_value(value)?;
     let tuple = Tuple { object, relation, subject, condition: tuple_condition(v.condition) };
     Ok(StoredTuple { tuple, expires_at_ms: v.expires_at_ms })
 }
@@ -364,9 +385,13 @@ pub(crate) fn decode_tuple_key_parts(key_rest: &[u8]) -> Result<TupleKeyParts<'_
 }
 
 /// The condition and expiry in a tuple value. Values holding only a write time (the common
-/// case: no condition, no expiry) are recognised without a JSON parse.
+/// case: no condition, no expiry; version 2, or version 1 from older builds) are recognised
+/// without a JSON parse.
 pub(crate) fn decode_tuple_value(value: &[u8]) -> Result<(Option<TupleCondition>, Option<i64>), StoreError> {
     const PLAIN: &[u8] = b"{\"written_at_ms\":";
+    if plain_written_at(value).is_some() {
+        return Ok((None, None));
+    }
     if let Some(body) = value.strip_prefix(&[V1]) {
         let digits = body.strip_prefix(PLAIN).and_then(|rest| rest.strip_suffix(b"}"));
         let digits = digits.map(|d| d.strip_prefix(b"-").unwrap_or(d));
@@ -374,7 +399,7 @@ pub(crate) fn decode_tuple_value(value: &[u8]) -> Result<(Option<TupleCondition>
             return Ok((None, None));
         }
     }
-    let v: WireTupleValue = from_json("tuple", value)?;
+    let v = decode_wire_tuple_value(value)?;
     Ok((tuple_condition(v.condition), v.expires_at_ms))
 }
 
@@ -670,7 +695,16 @@ mod tests {
         for text in ["doc:1#viewer@user:anne", "doc:1#viewer@user:*", "doc:1#viewer@group:e\0g#member"] {
             let t = StoredTuple::new(Tuple::new(ObjectRef::new("doc", "1"), "viewer", subject_unchecked(&text[13..])));
             let value = WireTupleValue { condition: None, expires_at_ms: None, written_at_ms: Some(-12) };
-            assert_eq!(encode_tuple_value(&t, -12).unwrap(), versioned("tuple", &value).unwrap());
+            let plain = encode_tuple_value(&t, -12).unwrap();
+            assert_eq!(plain, [&[V2][..], &(-12_i64).to_be_bytes()].concat());
+            // What older builds wrote for the same tuple decodes to the same.
+            let old = versioned("tuple", &value).unwrap();
+            let rest = &tuple_key("s", &t.tuple)[prefix(TUPLE, "s").len()..];
+            assert_eq!(decode_tuple(rest, &plain).ok(), decode_tuple(rest, &old).ok());
+            assert_eq!(decode_tuple_written_at(&plain).unwrap(), Some(-12));
+            assert_eq!(decode_tuple_written_at(&old).unwrap(), Some(-12));
+            assert_eq!(decode_tuple_value(&plain).unwrap(), (None, None));
+            assert_eq!(decode_tuple_value(&old).unwrap(), (None, None));
             let mut key = prefix(TUPLE, "s");
             for part in ["doc", "1", "viewer", &t.tuple.subject.to_string()] {
                 push_str(&mut key, part);
@@ -729,6 +763,10 @@ mod tests {
             assert!(matches!(decode_change(ChangeCursor { revision: 1, seq: 0 }, bad), Err(StoreError::Corrupt(_))));
         }
         assert!(matches!(decode_text(b"\x01\xff"), Err(StoreError::Corrupt(_))));
+        for bad_tuple in [&b"\x02"[..], b"\x02\x01", b"\x02{}", b"\x02123456789", b"\x03{}"] {
+            assert!(matches!(decode_tuple_value(bad_tuple), Err(StoreError::Corrupt(_))));
+            assert!(matches!(decode_tuple_written_at(bad_tuple), Err(StoreError::Corrupt(_))));
+        }
         for bad_key in [&b""[..], b"abc", b"a\0", b"a\0\x01", b"a\0\0b\0\0c\0\0d\0\0extra"] {
             assert!(matches!(decode_tuple(bad_key, b"\x01{}"), Err(StoreError::Corrupt(_))));
         }

@@ -21,7 +21,7 @@ use super::{
     ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
     StoreRecord, StoredTuple, TupleRef, TupleStore,
 };
-use crate::tuple::{split_subject, Tuple};
+use crate::tuple::{split_subject, SubjectText, Tuple};
 
 /// A [`TupleStore`] persisted in a sled database.
 pub struct SledStore {
@@ -233,22 +233,32 @@ impl TupleStore for SledStore {
     ) -> Result<(), StoreError> {
         self.require(store_id)?;
         let prefix = codec::prefix(codec::TUPLE, store_id);
-        for kv in self.db.scan_prefix(&prefix) {
-            let (k, v) = kv?;
-            let (object_type, object_id, relation, user) =
-                codec::decode_tuple_key_parts(k.get(prefix.len()..).unwrap_or_default())?;
-            let subject = split_subject(&user).map_err(|e| StoreError::Corrupt(format!("tuple key: {e}")))?;
-            let (condition, expires_at_ms) = codec::decode_tuple_value(&v)?;
-            visit(TupleRef {
-                object_type: &object_type,
-                object_id: &object_id,
-                relation: &relation,
-                subject,
-                condition: condition.as_ref(),
-                expires_at_ms,
-            })?;
-        }
-        Ok(())
+        let skip = prefix.len();
+        let (sender, chunks) = std::sync::mpsc::sync_channel(SCAN_AHEAD);
+        let db = &self.db;
+        std::thread::scope(|scope| {
+            let reader = std::thread::Builder::new()
+                .name("writ-scan".into())
+                .spawn_scoped(scope, move || read_chunks(db, &prefix, &sender));
+            if reader.is_err() {
+                // No thread to spare: read and visit on this one.
+                let mut chunk = ScanChunk::default();
+                for kv in self.db.scan_prefix(codec::prefix(codec::TUPLE, store_id)) {
+                    let (k, v) = kv?;
+                    chunk.push(k.get(skip..).unwrap_or_default(), &v)?;
+                    if chunk.rows.len() == SCAN_CHUNK {
+                        chunk.visit(visit)?;
+                        chunk.clear();
+                    }
+                }
+                return chunk.visit(visit);
+            }
+            // Dropping `chunks` on an early return stops the reader at its next chunk.
+            for chunk in chunks {
+                chunk?.visit(visit)?;
+            }
+            Ok(())
+        })
     }
 
     fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
@@ -402,6 +412,111 @@ impl TupleStore for SledStore {
         }
         Ok(removed)
     }
+}
+
+/// Tuples in one [`ScanChunk`].
+const SCAN_CHUNK: usize = 4096;
+/// Chunks the scanning thread may read ahead of the visitor.
+const SCAN_AHEAD: usize = 4;
+
+/// Reads a store's tuple keys (those under `prefix`) in key order into chunks and sends them,
+/// then the error that stopped it, if any; stops early when the receiver hangs up.
+fn read_chunks(db: &sled::Db, prefix: &[u8], sender: &std::sync::mpsc::SyncSender<Result<ScanChunk, StoreError>>) {
+    let mut chunk = ScanChunk::default();
+    for kv in db.scan_prefix(prefix) {
+        let pushed =
+            kv.map_err(StoreError::from).and_then(|(k, v)| chunk.push(k.get(prefix.len()..).unwrap_or_default(), &v));
+        if let Err(error) = pushed {
+            let _ = sender.send(Err(error));
+            return;
+        }
+        if chunk.rows.len() == SCAN_CHUNK && sender.send(Ok(std::mem::take(&mut chunk))).is_err() {
+            return;
+        }
+    }
+    if !chunk.rows.is_empty() {
+        let _ = sender.send(Ok(chunk));
+    }
+}
+
+/// Tuples read and decoded from the store, in key order: their names back to back in `text`
+/// (object type, object id, relation, subject type, subject id, subject relation, without
+/// separators), and per tuple the lengths of those parts. Start-up decodes tuples on a scanning
+/// thread into chunks like this and visits them, borrowed, on the loading thread.
+#[derive(Default)]
+struct ScanChunk {
+    text: String,
+    rows: Vec<ScanRow>,
+}
+
+/// One tuple of a [`ScanChunk`].
+struct ScanRow {
+    /// Lengths of the object type, object id, relation and subject type.
+    lens: [usize; 4],
+    /// Length of the subject id; `None` for a wildcard.
+    subject_id: Option<usize>,
+    /// Length of the subject's userset relation, if any.
+    subject_relation: Option<usize>,
+    condition: Option<crate::tuple::TupleCondition>,
+    expires_at_ms: Option<i64>,
+}
+
+impl ScanChunk {
+    /// Decodes a tuple key (without its store prefix) and value onto the end of the chunk.
+    fn push(&mut self, key_rest: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let (object_type, object_id, relation, user) = codec::decode_tuple_key_parts(key_rest)?;
+        let subject = split_subject(&user).map_err(|e| StoreError::Corrupt(format!("tuple key: {e}")))?;
+        let (condition, expires_at_ms) = codec::decode_tuple_value(value)?;
+        let parts = [&*object_type, &*object_id, &*relation, subject.subject_type];
+        for part in parts.iter().chain(subject.id.iter()).chain(subject.relation.iter()) {
+            self.text.push_str(part);
+        }
+        self.rows.push(ScanRow {
+            lens: parts.map(str::len),
+            subject_id: subject.id.map(str::len),
+            subject_relation: subject.relation.map(str::len),
+            condition,
+            expires_at_ms,
+        });
+        Ok(())
+    }
+
+    /// Calls `visit` with every tuple of the chunk, in order.
+    fn visit(&self, visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut rest = self.text.as_str();
+        for row in &self.rows {
+            let [object_type, object_id, relation, subject_type] = row.lens;
+            let object_type = take(&mut rest, object_type)?;
+            let object_id = take(&mut rest, object_id)?;
+            let relation = take(&mut rest, relation)?;
+            let subject_type = take(&mut rest, subject_type)?;
+            let id = row.subject_id.map(|len| take(&mut rest, len)).transpose()?;
+            let subject_relation = row.subject_relation.map(|len| take(&mut rest, len)).transpose()?;
+            visit(TupleRef {
+                object_type,
+                object_id,
+                relation,
+                subject: SubjectText { subject_type, id, relation: subject_relation },
+                condition: row.condition.as_ref(),
+                expires_at_ms: row.expires_at_ms,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+    }
+}
+
+/// The first `len` bytes of `rest`, which it then drops (`len` is a length [`ScanChunk::push`]
+/// recorded, so this fails only if the chunk was built wrong).
+fn take<'a>(rest: &mut &'a str, len: usize) -> Result<&'a str, StoreError> {
+    let (head, tail) =
+        rest.split_at_checked(len).ok_or_else(|| StoreError::Corrupt("scan chunk: bad length".into()))?;
+    *rest = tail;
+    Ok(head)
 }
 
 impl SledStore {
