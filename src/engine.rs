@@ -2,6 +2,9 @@
 //!
 //! What it owns: the order of every write (validate against the model → durable in the store →
 //! applied to the in-memory index) and one consistent (model, index, revision) snapshot per read.
+//! A read takes its snapshot without a lock and never waits for a write: each store's data is kept
+//! in two copies, and the writer changes the one readers have left, then swaps it in
+//! (`engine/snapshot.rs`).
 //! **Invariant:** the in-memory index of a store always equals the tuples its backend holds at
 //! the store's current revision; on open, every index is rebuilt from the backend.
 //! Must not import `api`; it is the only module that imports `store`.
@@ -11,13 +14,14 @@ use crate::index::{Index, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, 
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 
 mod agent;
 mod decisions;
 mod follow;
 mod limits;
+mod snapshot;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
@@ -32,6 +36,7 @@ use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
+use snapshot::{Snapshots, StoreMap};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,18 +175,18 @@ struct ModelVersion {
     compiled: Arc<CompiledModel>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct StoreData {
     index: Index,
     models: Vec<ModelVersion>,
     revision: u64,
 }
 
-#[derive(Debug)]
 struct StoreState {
     record: StoreRecord,
     writer: Mutex<()>,
-    data: RwLock<StoreData>,
+    /// Read without locks; written only under `writer`.
+    data: Snapshots<StoreData>,
     /// Held while announcing a new revision and while a reader decides to wait, so no
     /// announcement falls between a waiter's check and its sleep.
     revision_lock: Mutex<()>,
@@ -189,12 +194,63 @@ struct StoreState {
     revision_changed: Condvar,
 }
 
+/// One committed change to a store's index.
+#[derive(Debug, Clone)]
+enum IndexChange {
+    Insert(StoredTuple),
+    Remove(Tuple),
+}
+
+impl StoreData {
+    /// Parses and compiles stored models (id, JSON) onto the end of the model list.
+    fn add_stored_models(&mut self, store_id: &str, stored: Vec<(String, String)>) -> Result<(), EngineError> {
+        for (id, json) in stored {
+            let model = parse_stored_model(store_id, &id, &json)?;
+            let compiled = CompiledModel::compile(&model, &mut self.index);
+            self.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
+        }
+        Ok(())
+    }
+}
+
+/// A model as the backend stores it. Validated when written, by the rules of its language
+/// (OpenFGA's or SpiceDB's): re-checking with OpenFGA's would refuse a stored SpiceDB model.
+fn parse_stored_model(store_id: &str, id: &str, json: &str) -> Result<Model, EngineError> {
+    let parsed: JsonModel = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{store_id}`: {e}")))?;
+    Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)
+}
+
 impl StoreState {
+    /// Applies committed changes, in order, and the revision they reach; publishes the result
+    /// to readers. The caller holds `writer`.
+    fn apply(&self, changes: Vec<IndexChange>, revision: u64) {
+        self.data.write(move |data| {
+            for change in &changes {
+                match change {
+                    IndexChange::Insert(stored) => {
+                        data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
+                    }
+                    IndexChange::Remove(tuple) => {
+                        data.index.remove(tuple);
+                    }
+                }
+            }
+            data.revision = data.revision.max(revision);
+        });
+    }
+
+    /// Wakes every reader waiting for a newer revision of the store.
+    fn announce(&self) {
+        let _announce = self.revision_lock.lock();
+        self.revision_changed.notify_all();
+    }
+
     fn new(record: StoreRecord, data: StoreData) -> StoreState {
         StoreState {
             record,
             writer: Mutex::new(()),
-            data: RwLock::new(data),
+            data: Snapshots::new(data),
             revision_lock: Mutex::new(()),
             revision_changed: Condvar::new(),
         }
@@ -215,7 +271,7 @@ pub fn system_clock() -> Clock {
 /// The authorization engine over one backend.
 pub struct Engine {
     backend: Arc<dyn TupleStore>,
-    stores: follow::StoreMap,
+    stores: StoreMap,
     config: EngineConfig,
     clock: Clock,
     decisions: DecisionLog,
@@ -353,15 +409,14 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let backend: Arc<dyn TupleStore> = Arc::from(backend);
         let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
-        let mut engine =
-            Engine { backend, stores: follow::StoreMap::default(), config, clock, decisions, follow: None };
+        let mut engine = Engine { backend, stores: StoreMap::default(), config, clock, decisions, follow: None };
         if engine.backend.is_shared() {
             engine.follow = Some(follow::Follow::start(&engine.backend, &engine.stores)?);
             return Ok(engine);
         }
         for record in engine.backend.list_stores()? {
             let state = engine.load_store(record)?;
-            engine.stores.write().insert(state.record.id.clone(), Arc::new(state));
+            engine.stores.insert(state.record.id.clone(), Arc::new(state));
         }
         Ok(engine)
     }
@@ -376,7 +431,7 @@ impl Engine {
         let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
         let clock = system_clock();
         let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
-        Engine { backend, stores: follow::StoreMap::default(), config, clock, decisions, follow: None }
+        Engine { backend, stores: StoreMap::default(), config, clock, decisions, follow: None }
     }
 
     /// The engine's settings.
@@ -391,15 +446,7 @@ impl Engine {
 
     fn load_store(&self, record: StoreRecord) -> Result<StoreState, EngineError> {
         let mut data = StoreData::default();
-        for (id, json) in self.backend.models(&record.id)? {
-            let parsed: JsonModel = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{}`: {e}", record.id)))?;
-            // Validated when written, by the rules of its language (OpenFGA's or SpiceDB's):
-            // re-checking with OpenFGA's would refuse a stored SpiceDB model.
-            let model = Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)?;
-            let compiled = CompiledModel::compile(&model, &mut data.index);
-            data.models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
-        }
+        data.add_stored_models(&record.id, self.backend.models(&record.id)?)?;
         // Expired tuples load too (invisible to reads) until the sweep deletes them, so the
         // changelog records their removal like any other write.
         let mut loader = crate::index::Loader::new(&mut data.index);
@@ -413,7 +460,7 @@ impl Engine {
     }
 
     fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
-        let found = self.stores.read().get(store_id).cloned();
+        let found = self.stores.get(store_id);
         found
             .or_else(|| self.follow.as_ref().and_then(|follow| follow.find_store(store_id)))
             .ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
@@ -426,7 +473,7 @@ impl Engine {
         let _membership = self.follow.as_ref().map(follow::Follow::lock_membership);
         self.backend.create_store(&record)?;
         let state = StoreState::new(record.clone(), StoreData::default());
-        self.stores.write().insert(record.id.clone(), Arc::new(state));
+        self.stores.insert(record.id.clone(), Arc::new(state));
         Ok(record)
     }
 
@@ -437,7 +484,7 @@ impl Engine {
 
     /// Every store, oldest first.
     pub fn list_stores(&self) -> Vec<StoreRecord> {
-        let mut records: Vec<StoreRecord> = self.stores.read().values().map(|s| s.record.clone()).collect();
+        let mut records: Vec<StoreRecord> = self.stores.all().into_iter().map(|(_, s)| s.record.clone()).collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
         records
     }
@@ -448,7 +495,7 @@ impl Engine {
         let _membership = self.follow.as_ref().map(follow::Follow::lock_membership);
         let _writer = state.writer.lock();
         self.backend.delete_store(store_id)?;
-        self.stores.write().remove(store_id);
+        self.stores.remove(store_id);
         Ok(())
     }
 
@@ -466,9 +513,15 @@ impl Engine {
             follow.sync_models(&state)?;
             return Ok(id);
         }
-        let mut data = state.data.write();
-        let compiled = CompiledModel::compile(&model, &mut data.index);
-        data.models.push(ModelVersion { id: id.clone(), model: Arc::new(model), compiled: Arc::new(compiled) });
+        let (model, version_id) = (Arc::new(model), id.clone());
+        state.data.write(move |data| {
+            let compiled = CompiledModel::compile(&model, &mut data.index);
+            data.models.push(ModelVersion {
+                id: version_id.clone(),
+                model: model.clone(),
+                compiled: Arc::new(compiled),
+            });
+        });
         Ok(id)
     }
 
@@ -532,17 +585,9 @@ impl Engine {
         }
         let delete_records: Vec<StoredTuple> = deletes.iter().cloned().map(StoredTuple::new).collect();
         let revision = self.backend.write_as(store_id, &delete_records, &writes, (self.clock)(), actor.as_deref())?;
-        let mut data = state.data.write();
-        for tuple in &deletes {
-            data.index.remove(tuple);
-        }
-        for stored in &writes {
-            data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
-        }
-        data.revision = revision;
-        drop(data);
-        let _announce = state.revision_lock.lock();
-        state.revision_changed.notify_all();
+        let changes = deletes.into_iter().map(IndexChange::Remove).chain(writes.into_iter().map(IndexChange::Insert));
+        state.apply(changes.collect(), revision);
+        state.announce();
         Ok(revision)
     }
 
@@ -614,14 +659,8 @@ impl Engine {
         let mut revision = None;
         for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
             let next = self.backend.write_as(store_id, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR))?;
-            let mut data = state.data.write();
-            for stored in chunk {
-                data.index.remove(&stored.tuple);
-            }
-            data.revision = next;
-            drop(data);
-            let _announce = state.revision_lock.lock();
-            state.revision_changed.notify_all();
+            state.apply(chunk.iter().map(|stored| IndexChange::Remove(stored.tuple.clone())).collect(), next);
+            state.announce();
             revision = Some(next);
         }
         Ok(revision)
@@ -676,7 +715,7 @@ impl Engine {
     /// Sweeps every store's expired tuples (see [`Engine::sweep_expired`]); returns how many
     /// stores got a new revision.
     pub fn sweep_all_expired(&self) -> Result<usize, EngineError> {
-        let ids: Vec<String> = self.stores.read().keys().cloned().collect();
+        let ids: Vec<String> = self.stores.ids();
         let mut swept = 0;
         for id in ids {
             match self.sweep_expired(&id) {

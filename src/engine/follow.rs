@@ -26,18 +26,18 @@
 //!
 //! [`is_shared`]: TupleStore::is_shared
 
-use super::{find_model, Engine, EngineError, ModelVersion, StoreData, StoreState, WriteRequest, EXPIRY_SWEEP_ACTOR};
+use super::snapshot::StoreMap;
+use super::{
+    find_model, parse_stored_model, Engine, EngineError, IndexChange, ModelVersion, StoreData, StoreState,
+    WriteRequest, EXPIRY_SWEEP_ACTOR,
+};
 use crate::eval::CompiledModel;
-use crate::model::{JsonModel, Model};
 use crate::store::{ChangeCursor, ChangeOperation, StoreError, StoreRecord, StoredTuple, TupleStore};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-/// The engine's stores by id, shared with the follower thread.
-pub(super) type StoreMap = Arc<RwLock<FxHashMap<String, Arc<StoreState>>>>;
 
 /// Longest the follower waits for a change notice before it looks anyway.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -85,7 +85,7 @@ impl Follow {
             match load_store(backend.as_ref(), record) {
                 Ok((state, target)) => {
                     core.start_targets.lock().insert(id.clone(), target);
-                    stores.write().insert(id, Arc::new(state));
+                    stores.insert(id, Arc::new(state));
                 }
                 // Deleted by another node since the listing.
                 Err(EngineError::Store(StoreError::StoreNotFound(_))) => {}
@@ -104,7 +104,7 @@ impl Follow {
     /// True once every store has reached the revision it had when the node started.
     pub(super) fn caught_up(&self) -> bool {
         let mut targets = self.core.start_targets.lock();
-        let stores = self.core.stores.read();
+        let stores = &self.core.stores;
         targets.retain(|id, target| stores.get(id).is_some_and(|state| state.data.read().revision < *target));
         targets.is_empty()
     }
@@ -120,7 +120,7 @@ impl Follow {
     pub(super) fn find_store(&self, store_id: &str) -> Option<Arc<StoreState>> {
         let core = &self.core;
         let _membership = core.membership.lock();
-        if let Some(state) = core.stores.read().get(store_id) {
+        if let Some(state) = core.stores.get(store_id) {
             return Some(state.clone());
         }
         let record = core.backend.get_store(store_id).ok()??;
@@ -130,7 +130,7 @@ impl Follow {
             let _writer = state.writer.lock();
             catch_up(core.backend.as_ref(), &state).ok()?;
         }
-        core.stores.write().insert(store_id.to_string(), state.clone());
+        core.stores.insert(store_id.to_string(), state.clone());
         Some(state)
     }
 
@@ -170,8 +170,7 @@ fn follow_loop(core: &Weak<FollowCore>, backend: &dyn TupleStore) {
 impl FollowCore {
     fn catch_up_all(&self) -> Result<(), EngineError> {
         self.sync_store_list()?;
-        let states: Vec<(String, Arc<StoreState>)> =
-            self.stores.read().iter().map(|(id, state)| (id.clone(), state.clone())).collect();
+        let states: Vec<(String, Arc<StoreState>)> = self.stores.all();
         for (id, state) in states {
             let _writer = state.writer.lock();
             let result =
@@ -190,21 +189,21 @@ impl FollowCore {
         let _membership = self.membership.lock();
         let records = self.backend.list_stores()?;
         let live: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        let known: Vec<String> = self.stores.read().keys().cloned().collect();
+        let known: Vec<String> = self.stores.ids();
         for id in known.iter().filter(|id| !live.contains(id.as_str())) {
             // Listed before it was created here? Ask again before dropping it.
             if self.backend.get_store(id)?.is_none() {
-                self.stores.write().remove(id);
+                self.stores.remove(id);
             }
         }
         for record in records {
-            if self.stores.read().contains_key(&record.id) {
+            if self.stores.get(&record.id).is_some() {
                 continue;
             }
             let id = record.id.clone();
             match load_store(self.backend.as_ref(), record) {
                 Ok((state, _)) => {
-                    self.stores.write().insert(id, Arc::new(state));
+                    self.stores.insert(id, Arc::new(state));
                 }
                 Err(EngineError::Store(StoreError::StoreNotFound(_))) => {}
                 Err(error) => return Err(error),
@@ -216,7 +215,7 @@ impl FollowCore {
     fn forget_store(&self, store_id: &str) {
         let _membership = self.membership.lock();
         if matches!(self.backend.get_store(store_id), Ok(None)) {
-            self.stores.write().remove(store_id);
+            self.stores.remove(store_id);
         }
     }
 }
@@ -225,46 +224,47 @@ impl FollowCore {
 /// tuples, and the revision read after them (to reach before the node counts as caught up).
 fn load_store(backend: &dyn TupleStore, record: StoreRecord) -> Result<(StoreState, u64), EngineError> {
     let start = backend.revision(&record.id)?;
-    let state = StoreState::new(record, StoreData::default());
-    sync_models(backend, &state)?;
-    let tuples = backend.tuples(&state.record.id)?;
-    let target = backend.revision(&state.record.id)?;
-    {
-        let mut data = state.data.write();
-        for stored in tuples {
-            data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
-        }
-        data.revision = start;
+    let mut data = StoreData::default();
+    data.add_stored_models(&record.id, backend.models(&record.id)?)?;
+    for stored in backend.tuples(&record.id)? {
+        data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
     }
-    Ok((state, target))
+    data.revision = start;
+    let target = backend.revision(&record.id)?;
+    Ok((StoreState::new(record, data), target))
 }
 
 /// Makes a store's model list equal the backend's (same ids, same order), compiling only the
-/// new ones; true when it changed. The caller holds the writer lock (or owns the state).
+/// new ones; true when it changed. The caller holds the writer lock.
 fn sync_models(backend: &dyn TupleStore, state: &StoreState) -> Result<bool, EngineError> {
     let store_id = &state.record.id;
     let stored = backend.models(store_id)?;
+    let mut wanted = Vec::with_capacity(stored.len());
     {
         let data = state.data.read();
         if data.models.len() == stored.len() && data.models.iter().zip(&stored).all(|(m, (id, _))| m.id == *id) {
             return Ok(false);
         }
-    }
-    let mut data = state.data.write();
-    let mut models = Vec::with_capacity(stored.len());
-    for (id, json) in stored {
-        if let Some(known) = data.models.iter().find(|m| m.id == id) {
-            models.push(known.clone());
-            continue;
+        for (id, json) in stored {
+            let model = match data.models.iter().find(|m| m.id == id) {
+                Some(known) => known.model.clone(),
+                None => Arc::new(parse_stored_model(store_id, &id, &json)?),
+            };
+            wanted.push((id, model));
         }
-        let parsed: JsonModel = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{store_id}`: {e}")))?;
-        // Validated when written (by its own language's rules), as in `Engine::load_store`.
-        let model = Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)?;
-        let compiled = CompiledModel::compile(&model, &mut data.index);
-        models.push(ModelVersion { id, model: Arc::new(model), compiled: Arc::new(compiled) });
     }
-    data.models = models;
+    state.data.write(move |data| {
+        let mut models = Vec::with_capacity(wanted.len());
+        for (id, model) in &wanted {
+            if let Some(known) = data.models.iter().find(|m| m.id == *id) {
+                models.push(known.clone());
+                continue;
+            }
+            let compiled = CompiledModel::compile(model, &mut data.index);
+            models.push(ModelVersion { id: id.clone(), model: model.clone(), compiled: Arc::new(compiled) });
+        }
+        data.models = models;
+    });
     Ok(true)
 }
 
@@ -289,33 +289,19 @@ fn catch_up(backend: &dyn TupleStore, state: &StoreState) -> Result<bool, Engine
         } else {
             last_revision - 1
         };
-        {
-            let mut data = state.data.write();
-            for record in batch.iter().take_while(|r| r.cursor.revision <= through) {
-                match record.operation {
-                    ChangeOperation::Write => {
-                        data.index.insert_expiring(&record.tuple.tuple, record.tuple.expires_at_ms);
-                    }
-                    ChangeOperation::Delete => {
-                        data.index.remove(&record.tuple.tuple);
-                    }
-                }
-            }
-            data.revision = through.max(data.revision);
-        }
+        let changes =
+            batch.into_iter().take_while(|r| r.cursor.revision <= through).map(|record| match record.operation {
+                ChangeOperation::Write => IndexChange::Insert(record.tuple),
+                ChangeOperation::Delete => IndexChange::Remove(record.tuple.tuple),
+            });
+        state.apply(changes.collect(), through);
         moved = true;
-        announce(state);
+        state.announce();
         if complete {
             break;
         }
     }
     Ok(moved)
-}
-
-/// Wakes every reader waiting for a newer revision of the store.
-fn announce(state: &StoreState) {
-    let _announce = state.revision_lock.lock();
-    state.revision_changed.notify_all();
 }
 
 /// Records a committed write of this node: applied directly when it directly follows the
@@ -333,16 +319,9 @@ fn apply_own_write(
         catch_up(backend, state)?;
         return Ok(());
     }
-    let mut data = state.data.write();
-    for stored in deletes {
-        data.index.remove(&stored.tuple);
-    }
-    for stored in writes {
-        data.index.insert_expiring(&stored.tuple, stored.expires_at_ms);
-    }
-    data.revision = revision;
-    drop(data);
-    announce(state);
+    let changes = deletes.iter().map(|stored| IndexChange::Remove(stored.tuple.clone()));
+    state.apply(changes.chain(writes.iter().cloned().map(IndexChange::Insert)).collect(), revision);
+    state.announce();
     Ok(())
 }
 
