@@ -11,9 +11,12 @@
     reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
 )]
 
+#[path = "support/cpu.rs"]
+mod cpu;
 mod support;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::Measurement;
+use criterion::Criterion;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -74,7 +77,7 @@ fn candidate_ids(count: usize) -> Vec<String> {
     (0..count).map(|_| format!("d{}", rng.gen_range(0..support::DOCUMENTS))).collect()
 }
 
-fn filter(c: &mut Criterion) {
+fn filter<M: Measurement>(c: &mut Criterion<M>) {
     let workload = workload();
     let (engine, store) = (&workload.engine, &workload.store_id);
     let mut group = c.benchmark_group("filter");
@@ -143,7 +146,7 @@ fn print_interleaved_ratio(scenario: &str, plain: impl Fn() -> bool, chain: impl
     );
 }
 
-fn obo(c: &mut Criterion) {
+fn obo<M: Measurement>(c: &mut Criterion<M>) {
     let workload = workload();
     let (engine, store) = (&workload.engine, &workload.store_id);
     let mut group = c.benchmark_group("obo");
@@ -187,9 +190,18 @@ fn obo(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
-    targets = obo, filter
+/// Wall time by default; the process's CPU time with `WRIT_BENCH_CPU=1` (see `support/cpu.rs`).
+fn main() {
+    fn run<M: Measurement + 'static>(criterion: Criterion<M>) {
+        let mut criterion =
+            criterion.sample_size(20).measurement_time(std::time::Duration::from_secs(2)).configure_from_args();
+        obo(&mut criterion);
+        filter(&mut criterion);
+        criterion.final_summary();
+    }
+    if std::env::var_os("WRIT_BENCH_CPU").is_some() {
+        run(Criterion::default().with_measurement(cpu::CpuTime));
+    } else {
+        run(Criterion::default());
+    }
 }
-criterion_main!(benches);
