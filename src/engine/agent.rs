@@ -450,7 +450,11 @@ fn visible_by_bitmap(
     ids: &[String],
 ) -> Result<Vec<bool>, EngineError> {
     let objects = object_ids(evaluator, type_id, ids);
-    let mut visible: RoaringBitmap = objects.iter().flatten().copied().collect();
+    // Sorted first: a bitmap built from ids in input order inserts each into the middle.
+    let mut known: Vec<ObjectId> = objects.iter().flatten().copied().collect();
+    known.sort_unstable();
+    known.dedup();
+    let mut visible = RoaringBitmap::from_sorted_iter(known).unwrap_or_default();
     for principal in principals {
         if visible.is_empty() {
             break;
@@ -462,10 +466,10 @@ fn visible_by_bitmap(
 
 /// Each id's object id (`None` if no tuple names it), resolved on rayon's threads when there are many.
 fn object_ids(evaluator: &Evaluator<'_>, type_id: TypeId, ids: &[String]) -> Vec<Option<ObjectId>> {
-    let resolve = |id: &String| evaluator.view.object_id(type_id, id);
     if ids.len() > PARALLEL_IDS {
-        ids.par_iter().with_min_len(PARALLEL_IDS).map(resolve).collect()
+        let chunk = ids.len().div_ceil(rayon::current_num_threads()).max(PARALLEL_IDS);
+        ids.par_chunks(chunk).map(|part| evaluator.view.object_ids(type_id, part)).collect::<Vec<_>>().concat()
     } else {
-        ids.iter().map(resolve).collect()
+        evaluator.view.object_ids(type_id, ids)
     }
 }

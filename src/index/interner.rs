@@ -10,7 +10,6 @@
 //! `0..ends.len()`, each under the hash of its string.
 //! Must not import anything outside `index`.
 
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 
@@ -22,12 +21,17 @@ pub(crate) struct Interner {
     /// Per local id, one past the end of its string in `bytes`.
     ends: Vec<usize>,
     /// Local ids, hashed by their string.
-    table: HashTable<u32>,
+    table: Table,
     offset: u32,
 }
 
+/// Names resolved together by [`Interner::get_many`]: enough lookups in flight to overlap their
+/// cache misses, few enough that their state stays in registers and L1.
+const LOOKUP_WAVE: usize = 16;
+
 fn hash(name: &str) -> u64 {
-    FxBuildHasher.hash_one(name)
+    // Fibonacci-mixed so the top bits (the bucket) and the middle bits (the tag) are both spread.
+    FxBuildHasher.hash_one(name).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// The string of local id `local` in an arena.
@@ -40,6 +44,88 @@ fn name_in<'s>(bytes: &'s str, ends: &[usize], local: u32) -> Option<&'s str> {
     bytes.get(start..*ends.get(local)?)
 }
 
+/// Open addressing with linear probing, at most 7/8 full: per bucket a control byte (0 when
+/// empty, else 0x80 and seven bits of the hash) and a local id. Its layout is known, unlike a
+/// general hash map's, so a batch of lookups can take its steps side by side
+/// ([`Interner::get_many`]).
+#[derive(Debug, Clone, Default)]
+struct Table {
+    control: Vec<u8>,
+    ids: Vec<u32>,
+    len: usize,
+}
+
+impl Table {
+    /// The first bucket and the control byte of a hash (the table is not empty).
+    fn start(&self, hashed: u64) -> (usize, u8) {
+        let bits = self.control.len().trailing_zeros();
+        let bucket = (hashed >> (64 - bits)) as usize & (self.control.len() - 1);
+        (bucket, 0x80 | ((hashed >> 20) as u8 & 0x7f))
+    }
+
+    /// The first bucket from `bucket` on that is empty or holds `tag`.
+    fn next_match(&self, mut bucket: usize, tag: u8) -> Option<usize> {
+        let mask = self.control.len() - 1;
+        loop {
+            match *self.control.get(bucket)? {
+                0 => return None,
+                found if found == tag => return Some(bucket),
+                _ => bucket = (bucket + 1) & mask,
+            }
+        }
+    }
+
+    /// The id under `hashed` for which `is` holds.
+    fn find(&self, hashed: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+        if self.control.is_empty() {
+            return None;
+        }
+        let mask = self.control.len() - 1;
+        let (mut bucket, tag) = self.start(hashed);
+        loop {
+            bucket = self.next_match(bucket, tag)?;
+            let id = self.ids[bucket];
+            if is(id) {
+                return Some(id);
+            }
+            bucket = (bucket + 1) & mask;
+        }
+    }
+
+    /// Adds an id known to be absent; `rehash` gives the hash of any id already in the table.
+    fn insert_unique(&mut self, hashed: u64, id: u32, rehash: impl Fn(u32) -> u64) {
+        if (self.len + 1) * 8 > self.control.len() * 7 {
+            self.resize((self.control.len() * 2).max(16), &rehash);
+        }
+        self.place(hashed, id);
+        self.len += 1;
+    }
+
+    fn place(&mut self, hashed: u64, id: u32) {
+        let mask = self.control.len() - 1;
+        let (mut bucket, tag) = self.start(hashed);
+        while self.control[bucket] != 0 {
+            bucket = (bucket + 1) & mask;
+        }
+        self.control[bucket] = tag;
+        self.ids[bucket] = id;
+    }
+
+    fn resize(&mut self, buckets: usize, rehash: impl Fn(u32) -> u64) {
+        let old = std::mem::replace(self, Table { control: vec![0; buckets], ids: vec![0; buckets], len: self.len });
+        for (&control, &id) in old.control.iter().zip(&old.ids) {
+            if control != 0 {
+                self.place(rehash(id), id);
+            }
+        }
+    }
+
+    /// The fewest buckets (a power of two, at least 16) that hold `len` ids at most 7/8 full.
+    fn buckets_for(len: usize) -> usize {
+        (len * 8).div_ceil(7).next_power_of_two().max(16)
+    }
+}
+
 impl Interner {
     /// An interner whose first id is `offset` (used by request-local overlays over a base index).
     pub(crate) fn with_offset(offset: u32) -> Self {
@@ -50,11 +136,11 @@ impl Interner {
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         let hashed = hash(name);
         let Interner { bytes, ends, table, offset } = self;
-        if let Some(&local) = table.find(hashed, |&local| name_in(bytes, ends, local) == Some(name)) {
+        if let Some(local) = table.find(hashed, |local| name_in(bytes, ends, local) == Some(name)) {
             return *offset + local;
         }
         let local = ends.len() as u32;
-        table.insert_unique(hashed, local, |&other| hash(name_in(bytes, ends, other).unwrap_or_default()));
+        table.insert_unique(hashed, local, |other| hash(name_in(bytes, ends, other).unwrap_or_default()));
         bytes.push_str(name);
         ends.push(bytes.len());
         *offset + local
@@ -62,8 +148,55 @@ impl Interner {
 
     /// The id of `name` if interned.
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
-        let local = self.table.find(hash(name), |&local| name_in(&self.bytes, &self.ends, local) == Some(name))?;
+        let local = self.table.find(hash(name), |local| name_in(&self.bytes, &self.ends, local) == Some(name))?;
         Some(self.offset + local)
+    }
+
+    /// [`Interner::get`] of every name, in order. The lookups go in waves whose steps (control
+    /// byte, id, string bounds, string) are taken for the whole wave at once, so the memory reads
+    /// of a wave overlap instead of each waiting for the one before.
+    pub(crate) fn get_many<S: AsRef<str>>(&self, names: &[S]) -> Vec<Option<u32>> {
+        let mut found = Vec::with_capacity(names.len());
+        if self.table.control.is_empty() {
+            found.resize(names.len(), None);
+            return found;
+        }
+        for wave in names.chunks(LOOKUP_WAVE) {
+            let mut hashes = [0u64; LOOKUP_WAVE];
+            let mut buckets = [None; LOOKUP_WAVE];
+            for (i, name) in wave.iter().enumerate() {
+                hashes[i] = hash(name.as_ref());
+                let (bucket, tag) = self.table.start(hashes[i]);
+                buckets[i] = Some((bucket, tag));
+            }
+            let mut candidates = [None; LOOKUP_WAVE];
+            for i in 0..wave.len() {
+                if let Some((bucket, tag)) = buckets[i] {
+                    candidates[i] = self.table.next_match(bucket, tag).map(|b| self.table.ids[b]);
+                }
+            }
+            let mut spans = [None; LOOKUP_WAVE];
+            for i in 0..wave.len() {
+                spans[i] = candidates[i].and_then(|local| {
+                    let start = match (local as usize).checked_sub(1) {
+                        Some(before) => *self.ends.get(before)?,
+                        None => 0,
+                    };
+                    Some((local, start, *self.ends.get(local as usize)?))
+                });
+            }
+            for (i, name) in wave.iter().enumerate() {
+                let name = name.as_ref();
+                let hit = match spans[i] {
+                    Some((local, start, end)) if self.bytes.get(start..end) == Some(name) => Some(self.offset + local),
+                    // No bucket with the tag: absent. A tag shared with another name: look again.
+                    None if candidates[i].is_none() => None,
+                    _ => self.get(name),
+                };
+                found.push(hit);
+            }
+        }
+        found
     }
 
     /// The string of an id this interner assigned.
@@ -81,7 +214,10 @@ impl Interner {
         let Interner { bytes, ends, table, .. } = self;
         bytes.shrink_to_fit();
         ends.shrink_to_fit();
-        table.shrink_to_fit(|&local| hash(name_in(bytes, ends, local).unwrap_or_default()));
+        let buckets = Table::buckets_for(table.len);
+        if buckets < table.control.len() {
+            table.resize(buckets, |local| hash(name_in(bytes, ends, local).unwrap_or_default()));
+        }
     }
 }
 
@@ -122,5 +258,38 @@ mod tests {
         }
         assert_eq!(interner.get(""), Some(10_000));
         assert_eq!(interner.name(10_000), Some(""));
+    }
+
+    #[test]
+    fn get_many_answers_as_get_does_for_known_and_unknown_names() {
+        let mut interner = Interner::with_offset(7);
+        assert_eq!(interner.get_many(&["a", "b"]), vec![None, None], "an empty interner knows no name");
+        for i in 0..5_000u32 {
+            interner.intern(&format!("d{i}"));
+        }
+        interner.intern("");
+        // Known, unknown, repeated and empty names, in more than one wave and a partial last one.
+        let names: Vec<String> = (0..1_000u32)
+            .map(|i| if i % 3 == 0 { format!("x{i}") } else { format!("d{}", (i * 7919) % 5_000) })
+            .chain(["".into(), "d1".into(), "d1".into()])
+            .collect();
+        let one_by_one: Vec<Option<u32>> = names.iter().map(|n| interner.get(n)).collect();
+        assert_eq!(interner.get_many(&names), one_by_one);
+        assert!(one_by_one.iter().any(Option::is_none) && one_by_one.iter().any(Option::is_some));
+    }
+
+    #[test]
+    fn names_whose_tags_collide_are_told_apart_by_their_strings() {
+        // A table of 16 buckets holds at most 14 names: many share a bucket run and some a tag.
+        let mut interner = Interner::default();
+        let names: Vec<String> = (0..14).map(|i| format!("name-{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(interner.intern(name), i as u32);
+        }
+        assert_eq!(interner.table.control.len(), 16);
+        let wanted: Vec<Option<u32>> = (0..14).map(Some).collect();
+        assert_eq!(interner.get_many(&names), wanted);
+        assert_eq!(interner.get("name-14"), None);
+        assert_eq!(interner.get_many(&["name-14"]), vec![None]);
     }
 }

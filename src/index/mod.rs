@@ -816,6 +816,21 @@ impl<'a> View<'a> {
         base.or_else(|| self.overlay?.objects.get(&object_type)?.get(name))
     }
 
+    /// [`View::object_id`] of every name, in order, with the base index's lookups batched
+    /// (see [`Interner::get_many`]).
+    pub(crate) fn object_ids<S: AsRef<str>>(&self, object_type: TypeId, names: &[S]) -> Vec<Option<ObjectId>> {
+        let mut ids = match self.base.objects.get(&object_type) {
+            Some(objects) => objects.get_many(names),
+            None => vec![None; names.len()],
+        };
+        if let Some(overlay) = self.overlay.and_then(|o| o.objects.get(&object_type)) {
+            for (id, name) in ids.iter_mut().zip(names).filter(|(id, _)| id.is_none()) {
+                *id = overlay.get(name.as_ref());
+            }
+        }
+        ids
+    }
+
     /// The name of a type id.
     pub(crate) fn type_name(&self, id: TypeId) -> Option<&'a str> {
         self.base.types.name(id).or_else(|| self.overlay?.types.name(id))
