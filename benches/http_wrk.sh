@@ -13,12 +13,18 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-16}
 # Extra `writ serve` flags, e.g. SERVER_ARGS="--decision-log off" to time without the decision log.
 SERVER_ARGS=${SERVER_ARGS:-}
+# WRIT_BIN=/path/to/writ times that binary instead of building this tree's (for A/B runs).
+WRIT_BIN=${WRIT_BIN:-}
 
 if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
-cargo build --release --quiet --bin writ
-BIN="${CARGO_TARGET_DIR:-$(pwd)/target}/release/writ"
+if [ -n "$WRIT_BIN" ]; then
+  BIN=$WRIT_BIN
+else
+  cargo build --release --quiet --bin writ
+  BIN="${CARGO_TARGET_DIR:-$(pwd)/target}/release/writ"
+fi
 
 WORK=$(mktemp -d)
 SERVER_PID=""

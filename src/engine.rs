@@ -675,18 +675,31 @@ impl Engine {
     /// Records a check-like decision in the decision log, if its mode wants it. Never blocks
     /// and never fails: the record is queued for a background writer, or counted as dropped
     /// when the queue is full. An empty `model_id` is filled with the store's latest model.
-    pub fn record_decision(&self, mut record: DecisionRecord) {
+    pub fn record_decision(&self, record: DecisionRecord) {
         if !self.decisions.wants(record.allowed) {
             return;
         }
-        if record.model_id.is_empty() {
-            if let Ok(state) = self.store(&record.store_id) {
-                if let Some(latest) = state.data.read().models.last() {
-                    record.model_id = latest.id.clone();
-                }
+        self.record_decisions(vec![record]);
+    }
+
+    /// Records several decisions, in order, as one hand-off to the decision log (see
+    /// [`Engine::record_decision`]): when they do not all fit in its queue, all are dropped.
+    pub fn record_decisions(&self, mut records: Vec<DecisionRecord>) {
+        records.retain(|record| self.decisions.wants(record.allowed));
+        let mut latest: Option<(String, String)> = None;
+        for record in records.iter_mut().filter(|record| record.model_id.is_empty()) {
+            if latest.as_ref().is_none_or(|(store_id, _)| *store_id != record.store_id) {
+                let model_id = self
+                    .store(&record.store_id)
+                    .ok()
+                    .and_then(|state| state.data.read().models.last().map(|latest| latest.id.clone()));
+                latest = Some((record.store_id.clone(), model_id.unwrap_or_default()));
+            }
+            if let Some((_, model_id)) = &latest {
+                record.model_id.clone_from(model_id);
             }
         }
-        self.decisions.record(record);
+        self.decisions.record_all(records);
     }
 
     /// A store's recorded decisions passing `filter`, newest first, after storing every

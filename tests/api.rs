@@ -182,6 +182,52 @@ async fn check_and_batch_check_answer_allow_and_deny() {
     assert_eq!(body["result"]["c"]["error"]["input_error"], "validation_error");
 }
 
+/// The check and batch-check answers are serialized without an intermediate `Value`: their
+/// bytes must stay OpenFGA's (field order, batch order, the error object of a bad item).
+#[tokio::test]
+async fn check_and_batch_check_answer_openfgas_exact_bytes() {
+    let (app, store_id, _) = fixture().await;
+    let check = json!({"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}});
+    let (status, text) =
+        send(&app, "POST", &format!("/stores/{store_id}/check"), Body::from(check.to_string()), "application/json")
+            .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"allowed":true,"resolution":""}"#));
+    let batch = json!({"checks": [
+        {"tuple_key": {"user": "user:bob", "relation": "owner", "object": "document:1"}, "correlation_id": "z"},
+        {"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}, "correlation_id": "a"},
+        {"tuple_key": {"user": "user:bob", "relation": "nope", "object": "document:1"}, "correlation_id": "m"},
+    ]});
+    let (status, text) = send(
+        &app,
+        "POST",
+        &format!("/stores/{store_id}/batch-check"),
+        Body::from(batch.to_string()),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let message = serde_json::from_str::<Value>(&text).unwrap()["result"]["m"]["error"]["message"].clone();
+    assert!(message.as_str().is_some_and(|m| m.contains("nope")), "{text}");
+    let expected = format!(
+        r#"{{"result":{{"z":{{"allowed":false}},"a":{{"allowed":true}},"m":{{"error":{{"input_error":"validation_error","message":{message}}}}}}}}}"#
+    );
+    assert_eq!(text, expected);
+}
+
+/// A body that fails the fast parse is parsed again for a message naming the bad field.
+#[tokio::test]
+async fn a_malformed_batch_item_is_named_in_the_validation_error() {
+    let (app, store_id, _) = fixture().await;
+    let batch = json!({"checks": [
+        {"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}, "correlation_id": "a"},
+        {"tuple_key": {"relation": "viewer", "object": "document:1"}, "correlation_id": "b"},
+    ]});
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/batch-check"), Some(batch)).await;
+    assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!("validation_error")));
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("checks[1].tuple_key") && message.contains("`user`"), "{message}");
+}
+
 #[tokio::test]
 async fn a_batch_large_enough_to_run_in_parallel_answers_as_single_checks_do() {
     let options = ApiOptions { max_batch_check: 1000, ..ApiOptions::default() };

@@ -145,6 +145,29 @@ async fn batch_check_items_and_authzen_evaluations_are_recorded() {
 }
 
 #[tokio::test]
+async fn a_batch_checks_decisions_keep_its_order_and_name_the_model_it_resolved() {
+    let time = Arc::new(AtomicI64::new(T0));
+    let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), config(DecisionLogMode::Deny), &time);
+    let latest = engine.model(&store, None).unwrap().id;
+    let app = writ::api::router(engine);
+    let users = ["user:zed", "user:anne", "user:yan", "user:xia"];
+    let checks: Vec<Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            json!({"tuple_key": {"user": user, "relation": "viewer", "object": "document:1"}, "correlation_id": i.to_string()})
+        })
+        .collect();
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(json!({"checks": checks}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = decisions(&app, &store, "").await["decisions"].as_array().unwrap().clone();
+    let principals: Vec<&str> = listed.iter().map(|d| d["principals"][0].as_str().unwrap()).collect();
+    assert_eq!(principals, ["user:xia", "user:yan", "user:zed"], "the denies, newest (last in the batch) first");
+    assert!(listed.iter().all(|d| d["authorization_model_id"] == latest.as_str()), "{listed:?}");
+}
+
+#[tokio::test]
 async fn agent_endpoints_are_recorded() {
     let time = Arc::new(AtomicI64::new(T0));
     let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), config(DecisionLogMode::All), &time);
@@ -420,4 +443,49 @@ fn a_full_queue_drops_and_counts_records_instead_of_blocking() {
     drop(closed);
     let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
     assert_eq!(kept.len() as u64, stats.queued);
+}
+
+#[test]
+fn records_handed_over_together_that_do_not_fit_the_queue_are_dropped_together() {
+    let gate = Arc::new(std::sync::Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = GatedStore { inner: MemoryStore::new(), gate: gate.clone(), entered: entered.clone() };
+    let time = Arc::new(AtomicI64::new(T0));
+    let log = DecisionLogConfig { mode: DecisionLogMode::Deny, queue: 3, ..DecisionLogConfig::default() };
+    let (engine, store) =
+        engine_with_store(Box::new(backend), EngineConfig { decision_log: log, ..EngineConfig::default() }, &time);
+    let denied = |principal: &str, time_ms: i64| DecisionRecord {
+        time_ms,
+        store_id: store.clone(),
+        model_id: String::new(),
+        principals: vec![principal.into()],
+        relation: "viewer".into(),
+        object: "document:1".into(),
+        allowed: false,
+        denied_by: None,
+        revision: 1,
+        latency_us: 3,
+        request_id: "batch".into(),
+        audit: None,
+    };
+    record(&engine, &store, "user:first", "document:1", false, T0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !entered.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline, "the writer never took the first record");
+        std::thread::yield_now();
+    }
+    // The writer is stuck with the first record; the queue holds three more. Four denies do not
+    // fit and go together; an allow in deny mode is not a record at all; two denies fit.
+    engine.record_decisions((1..5).map(|i| denied(&format!("user:big{i}"), T0 + i)).collect());
+    let mut fitting = vec![denied("user:small1", T0 + 5), denied("user:small2", T0 + 6)];
+    fitting.insert(1, DecisionRecord { allowed: true, ..denied("user:allowed", T0 + 5) });
+    engine.record_decisions(fitting);
+    let stats = engine.decision_log_stats();
+    assert_eq!((stats.queued, stats.dropped), (3, 4));
+    drop(closed);
+    let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+    let principals: Vec<&str> = kept.iter().map(|(_, record)| record.principals[0].as_str()).collect();
+    assert_eq!(principals, ["user:small2", "user:small1", "user:first"]);
+    assert!(kept.iter().all(|(_, record)| !record.model_id.is_empty()), "the latest model id is filled in");
 }

@@ -72,11 +72,23 @@ pub(crate) struct Decision<'a> {
 
 /// Records a decision in the decision log if its mode wants it; builds nothing otherwise.
 pub(crate) fn record(state: &AppState, decision: Decision<'_>, meta: &DecisionMeta<'_>) {
+    if let Some(record) = decision_record(state, decision, meta) {
+        state.engine.record_decision(record);
+    }
+}
+
+/// The record of a decision the decision log's mode wants (`None`, building nothing, for one it
+/// does not), for a caller that hands several to the log at once.
+pub(crate) fn decision_record(
+    state: &AppState,
+    decision: Decision<'_>,
+    meta: &DecisionMeta<'_>,
+) -> Option<DecisionRecord> {
     let engine = &state.engine;
     if !engine.wants_decision(decision.allowed) {
-        return;
+        return None;
     }
-    engine.record_decision(DecisionRecord {
+    Some(DecisionRecord {
         time_ms: engine.now_ms(),
         store_id: decision.store_id.to_string(),
         model_id: decision.model_id.unwrap_or_default().to_string(),
@@ -89,7 +101,7 @@ pub(crate) fn record(state: &AppState, decision: Decision<'_>, meta: &DecisionMe
         latency_us: u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX),
         request_id: meta.request_id.to_string(),
         audit: meta.audit.cloned(),
-    });
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

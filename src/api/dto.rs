@@ -41,6 +41,11 @@ where
         })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         super::limits::check_json_depth(bytes, &options)?;
+        // The plain parse is the fast path; only a body that fails it is parsed again through
+        // axum's path-tracking `Json`, whose message names the bad field.
+        if let Ok(value) = serde_json::from_slice::<T>(bytes) {
+            return Ok(ApiJson(value));
+        }
         Json::<T>::from_bytes(bytes).map(|Json(value)| ApiJson(value)).map_err(|rejection| {
             ApiError::validation(
                 rejection
@@ -405,6 +410,73 @@ pub struct BatchCheckRequestDto {
     /// Writ's extension: the caller's context for the decision log, for every check.
     #[serde(default)]
     pub audit: Option<Context>,
+}
+
+/// `POST /stores/{id}/check` answer: `{"allowed", "resolution"}`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CheckResponseDto {
+    /// The answer.
+    pub allowed: bool,
+    /// OpenFGA's resolution trace; always empty.
+    pub resolution: &'static str,
+}
+
+/// One answer of a batch-check: `{"allowed": bool}`, or `{"error": {...}}` for a check that
+/// could not be answered.
+#[derive(Debug, Clone)]
+pub enum BatchCheckEntryDto {
+    /// The check's answer.
+    Allowed(bool),
+    /// The whole `{"error": {"input_error" | "internal_error", "message"}}` object.
+    Error(Value),
+}
+
+impl Serialize for BatchCheckEntryDto {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            BatchCheckEntryDto::Allowed(allowed) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("allowed", allowed)?;
+                map.end()
+            }
+            BatchCheckEntryDto::Error(error) => error.serialize(serializer),
+        }
+    }
+}
+
+/// `POST /stores/{id}/batch-check` answer: `{"result": {correlation_id: entry, ...}}`, the
+/// entries in the batch's order. Correlation ids are unique (the handler refuses duplicates).
+#[derive(Debug, Clone, Default)]
+pub struct BatchCheckResponseDto {
+    /// `(correlation_id, entry)` per check, in the batch's order.
+    pub result: Vec<(String, BatchCheckEntryDto)>,
+}
+
+impl Serialize for BatchCheckResponseDto {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        struct Entries<'a>(&'a [(String, BatchCheckEntryDto)]);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(id, entry)| (id, entry)))
+            }
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("result", &Entries(&self.result))?;
+        map.end()
+    }
+}
+
+/// A `200 application/json` response serialized straight from `value` into a buffer of about
+/// `capacity` bytes (no intermediate [`Value`], no regrowth for a well-guessed size).
+pub fn json_response(value: &impl Serialize, capacity: usize) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut buffer = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buffer, value) {
+        Ok(()) => ([(axum::http::header::CONTENT_TYPE, "application/json")], buffer).into_response(),
+        Err(error) => ApiError::Internal(format!("response cannot be serialized: {error}")).into_response(),
+    }
 }
 
 /// Expand's tuple key: `{relation, object}`.

@@ -6,23 +6,25 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::require_revision;
-use super::decisions::{record, Decision, DecisionMeta, RequestId};
+use super::decisions::{decision_record, Decision, DecisionMeta, RequestId};
 use super::dto::{
-    contextual_tuples, subject_json, ApiJson, BatchCheckItemDto, BatchCheckRequestDto, CheckRequestDto,
-    ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto,
+    contextual_tuples, json_response, subject_json, ApiJson, BatchCheckEntryDto, BatchCheckItemDto,
+    BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto, CheckResponseDto, ExpandRequestDto,
+    ListObjectsRequestDto, ListUsersRequestDto,
 };
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
-    Answer, CheckRequest, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest, UserFilterSpec,
+    Answer, CheckRequest, DecisionRecord, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest,
+    UserFilterSpec,
 };
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use rayon::prelude::*;
-use serde_json::{json, Map, Value};
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
+use serde_json::{json, Value};
 
 /// From this many checks on, a batch-check runs them on rayon's threads.
 const PARALLEL_BATCH: usize = 16;
@@ -74,17 +76,24 @@ pub(super) fn timed_check_answer(
     answer
 }
 
-/// Runs a check and hands its answer to the decision log.
-fn logged_check(
+/// Runs a check; returns its answer and, when the decision log wants it, its record.
+/// `decision_model` is the model id the record names when the request pins none (a batch
+/// resolves the latest once for all its checks); `None` leaves it to the log, which fills in the
+/// store's latest.
+fn decided_check(
     state: &AppState,
     store_id: &str,
     request: &CheckRequest,
+    decision_model: Option<&str>,
     meta: &DecisionMeta<'_>,
-) -> Result<bool, EngineError> {
-    let answer = timed_check_answer(state, store_id, request)?;
+) -> Result<(bool, Option<DecisionRecord>), EngineError> {
+    // The decision's start is the check's: one clock read serves the metric and the log.
+    let answer = state.engine.check(store_id, request);
+    state.metrics.observe_check(meta.started.elapsed());
+    let answer = answer?;
     let decision = Decision {
         store_id,
-        model_id: request.model_id.as_deref(),
+        model_id: request.model_id.as_deref().or(decision_model),
         principals: &[request.user.as_str()],
         relation: &request.relation,
         object: &request.object,
@@ -92,8 +101,7 @@ fn logged_check(
         denied_by: None,
         revision: answer.revision,
     };
-    record(state, decision, meta);
-    Ok(answer.value)
+    Ok((answer.value, decision_record(state, decision, meta)))
 }
 
 async fn check(
@@ -101,14 +109,17 @@ async fn check(
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<CheckRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let started = std::time::Instant::now();
     let audit = body.audit.take();
     let request = CheckRequest::try_from(body)?;
     let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
-    let allowed = logged_check(&state, &store_id, &request, &meta)?;
-    Ok(Json(json!({"allowed": allowed, "resolution": ""})))
+    let (allowed, decision) = decided_check(&state, &store_id, &request, None, &meta)?;
+    if let Some(decision) = decision {
+        state.engine.record_decision(decision);
+    }
+    Ok(json_response(&CheckResponseDto { allowed, resolution: "" }, 40))
 }
 
 fn batch_error(error: &ApiError) -> Value {
@@ -129,36 +140,41 @@ async fn batch_check(
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<BatchCheckRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     super::limits::batch_size(body.checks.len(), "batch-check", &state.options)?;
     if body.checks.is_empty() {
         return Err(ApiError::validation("batch-check needs at least one check"));
     }
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::with_capacity_and_hasher(body.checks.len(), Default::default());
     for item in &body.checks {
         if item.correlation_id.is_empty() {
             return Err(ApiError::validation("every check needs a non-empty `correlation_id`"));
         }
-        if !seen.insert(item.correlation_id.clone()) {
+        if !seen.insert(item.correlation_id.as_str()) {
             return Err(ApiError::validation(format!("duplicate `correlation_id` `{}`", item.correlation_id)));
         }
     }
+    drop(seen);
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let model = model_id(body.authorization_model_id);
-    state.engine.model(&store_id, model.as_deref())?;
+    // Resolved once: the decision log names this model for every check of the batch.
+    let model_info = state.engine.model(&store_id, model.as_deref())?;
     // The whole batch shares one deadline: once it passes, the checks left are reported as
     // `deadline_exceeded`, so a batch takes at most about one request timeout, not fifty.
     let deadline = state.engine.config().input.deadline();
+    let capacity = body.checks.iter().map(|item| item.correlation_id.len() + 24).sum::<usize>() + 16;
     let result = blocking(move || {
         let batch_audit = body.audit;
-        let answer = |item: BatchCheckItemDto| -> (String, Value) {
+        let decision_model = Some(model_info.id.as_str());
+        type Answered = (String, BatchCheckEntryDto, Option<DecisionRecord>);
+        let answer = |item: BatchCheckItemDto| -> Answered {
             let started = std::time::Instant::now();
+            if deadline.is_some_and(|deadline| started >= deadline) {
+                let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
+                return (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&expired)), None);
+            }
             let audit = item.audit.or_else(|| batch_audit.clone());
             let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
-            if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
-                let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
-                return (item.correlation_id, batch_error(&expired));
-            }
             let outcome = contextual_tuples(&item.contextual_tuples).and_then(|tuples| {
                 let request = CheckRequest {
                     object: item.tuple_key.object,
@@ -168,25 +184,38 @@ async fn batch_check(
                     context: item.context.unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(logged_check(&state, &store_id, &request, &meta)?)
+                Ok(decided_check(&state, &store_id, &request, decision_model, &meta)?)
             });
-            let entry = match outcome {
-                Ok(allowed) => json!({"allowed": allowed}),
-                Err(error) => batch_error(&error),
-            };
-            (item.correlation_id, entry)
+            match outcome {
+                Ok((allowed, decision)) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
+                Err(error) => (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&error)), None),
+            }
         };
         // Checks are independent reads of one store: a batch large enough to pay for the
-        // hand-off is spread over rayon's threads; answers keep the batch's order either way.
-        let answers: Vec<(String, Value)> = if body.checks.len() >= PARALLEL_BATCH {
+        // hand-off is spread over rayon's threads (when there is more than one: on a single core
+        // the hand-off is all cost); answers keep the batch's order either way.
+        let parallel = body.checks.len() >= PARALLEL_BATCH && rayon::current_num_threads() > 1;
+        let answered: Vec<Answered> = if parallel {
             body.checks.into_par_iter().map(answer).collect()
         } else {
             body.checks.into_iter().map(answer).collect()
         };
-        Ok(answers.into_iter().collect::<Map<String, Value>>())
+        // The batch's decisions reach the log in one hand-off, in the batch's order.
+        let mut decisions = Vec::new();
+        let answers = answered
+            .into_iter()
+            .map(|(correlation_id, entry, decision)| {
+                decisions.extend(decision);
+                (correlation_id, entry)
+            })
+            .collect();
+        if !decisions.is_empty() {
+            state.engine.record_decisions(decisions);
+        }
+        Ok(answers)
     })
     .await?;
-    Ok(Json(json!({"result": result})))
+    Ok(json_response(&BatchCheckResponseDto { result }, capacity))
 }
 
 fn userset(name: &str) -> Value {

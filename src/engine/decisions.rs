@@ -1,5 +1,6 @@
 //! The decision log's recorder: check-like answers go into a bounded queue and a background
-//! thread writes them to the store in batches, then trims the log by count and age.
+//! thread writes them to the store in batches, then trims the log by count and age (see
+//! `trim_due` for when).
 //!
 //! What it owns: the queue, the recorder thread, and the `all | deny | off` policy.
 //! **Invariant:** recording never blocks a caller and never fails one: when the queue is full
@@ -9,7 +10,7 @@
 
 use super::Clock;
 use crate::store::{DecisionRecord, TupleStore};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -66,7 +67,8 @@ impl Default for DecisionLogConfig {
 }
 
 enum Message {
-    Record(Box<DecisionRecord>),
+    /// One decision, or a batch-check's worth in one hand-off.
+    Records(Vec<DecisionRecord>),
     Flush(SyncSender<()>),
 }
 
@@ -86,23 +88,39 @@ pub(crate) struct DecisionLog {
     worker: Option<JoinHandle<()>>,
     queued: AtomicU64,
     dropped: AtomicU64,
+    /// Records sent and not yet taken by the recorder; at most `capacity`.
+    pending: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
 impl DecisionLog {
     /// Starts the recorder thread (none when the mode is `off`).
     pub(crate) fn start(config: DecisionLogConfig, backend: Arc<dyn TupleStore>, clock: Clock) -> DecisionLog {
+        let pending = Arc::new(AtomicUsize::new(0));
+        let capacity = config.queue.max(1);
         let (sender, worker) = if config.mode == DecisionLogMode::Off {
             (None, None)
         } else {
-            let (sender, receiver) = mpsc::sync_channel(config.queue.max(1));
+            // Messages never outnumber the records they carry, so the channel fills no sooner
+            // than the `pending` bound.
+            let (sender, receiver) = mpsc::sync_channel(capacity);
+            let taken = pending.clone();
             let worker = std::thread::Builder::new()
                 .name("writ-decision-log".into())
-                .spawn(move || run(receiver, &config, backend.as_ref(), &clock))
+                .spawn(move || run(receiver, &config, backend.as_ref(), &clock, &taken))
                 .map_err(|error| tracing::error!(%error, "decision log thread did not start; nothing is recorded"))
                 .ok();
             (worker.is_some().then_some(sender), worker)
         };
-        DecisionLog { mode: config.mode, sender, worker, queued: AtomicU64::new(0), dropped: AtomicU64::new(0) }
+        DecisionLog {
+            mode: config.mode,
+            sender,
+            worker,
+            queued: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            pending,
+            capacity,
+        }
     }
 
     /// True when a decision with this outcome would be recorded: callers test this before they
@@ -115,18 +133,27 @@ impl DecisionLog {
         }
     }
 
-    /// Queues a record if the mode wants it; never blocks (a full queue drops it and counts it).
-    pub(crate) fn record(&self, record: DecisionRecord) {
-        if !self.wants(record.allowed) {
-            return;
+    /// Queues the records the mode wants, in order, as one hand-off to the recorder (a
+    /// batch-check's records cost one queue operation, not one each); never blocks. When they
+    /// do not all fit in the queue, none is queued and all are counted as dropped.
+    pub(crate) fn record_all(&self, mut records: Vec<DecisionRecord>) {
+        records.retain(|record| self.wants(record.allowed));
+        let count = records.len();
+        let Some(sender) = self.sender.as_ref().filter(|_| count > 0) else { return };
+        let drop_all = |dropped: &AtomicU64| {
+            dropped.fetch_add(count as u64, Ordering::Relaxed);
+        };
+        if self.pending.fetch_add(count, Ordering::AcqRel) + count > self.capacity {
+            self.pending.fetch_sub(count, Ordering::AcqRel);
+            return drop_all(&self.dropped);
         }
-        let Some(sender) = &self.sender else { return };
-        match sender.try_send(Message::Record(Box::new(record))) {
+        match sender.try_send(Message::Records(records)) {
             Ok(()) => {
-                self.queued.fetch_add(1, Ordering::Relaxed);
+                self.queued.fetch_add(count as u64, Ordering::Relaxed);
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.pending.fetch_sub(count, Ordering::AcqRel);
+                drop_all(&self.dropped);
             }
         }
     }
@@ -163,19 +190,25 @@ const BATCH: usize = 1024;
 /// With no new records, the log is trimmed (for age) once per this many trim intervals.
 const IDLE_TRIM_EVERY: u32 = 30;
 
-fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
+fn run(
+    receiver: Receiver<Message>,
+    config: &DecisionLogConfig,
+    backend: &dyn TupleStore,
+    clock: &Clock,
+    pending: &AtomicUsize,
+) {
     let mut batch: Vec<DecisionRecord> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     let mut last_trim = Instant::now();
-    let mut appended = false;
+    let mut appended = 0usize;
     loop {
         let mut closed = false;
         match receiver.recv_timeout(config.trim_interval) {
             Ok(message) => {
-                take(message, &mut batch, &mut waiting);
+                take(message, &mut batch, &mut waiting, pending);
                 while batch.len() < BATCH {
                     match receiver.try_recv() {
-                        Ok(message) => take(message, &mut batch, &mut waiting),
+                        Ok(message) => take(message, &mut batch, &mut waiting, pending),
                         Err(mpsc::TryRecvError::Empty) => break,
                         Err(mpsc::TryRecvError::Disconnected) => {
                             closed = true;
@@ -193,18 +226,12 @@ fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn Tu
             if let Err(error) = backend.append_decisions(records) {
                 tracing::warn!(%error, records = count, "decision log records lost");
             }
-            appended = true;
+            appended += count;
         }
-        // Trim after new records (count bound) or now and then when idle (age bound), and
-        // always before answering a flush.
-        let since = last_trim.elapsed();
-        if !waiting.is_empty()
-            || (appended && since >= config.trim_interval)
-            || since >= config.trim_interval * IDLE_TRIM_EVERY
-        {
+        if trim_due(config, appended, last_trim.elapsed(), !waiting.is_empty()) {
             trim(config, backend, clock);
             last_trim = Instant::now();
-            appended = false;
+            appended = 0;
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
@@ -215,9 +242,25 @@ fn run(receiver: Receiver<Message>, config: &DecisionLogConfig, backend: &dyn Tu
     }
 }
 
-fn take(message: Message, batch: &mut Vec<DecisionRecord>, waiting: &mut Vec<SyncSender<()>>) {
+/// Whether the recorder trims now, `appended` records and `since` after the last trim: always
+/// before answering a flush; after new records once per trim interval, or sooner once they
+/// pass a quarter of `max_count` (so a busy log never holds much more than its bound: a
+/// 10-second interval at 100k records/s would otherwise pile up ten times the bound and churn
+/// the allocator); and now and then when idle (age bound). `appended` counts every store's
+/// records, so it errs towards trimming early.
+fn trim_due(config: &DecisionLogConfig, appended: usize, since: Duration, flushing: bool) -> bool {
+    flushing
+        || (appended > 0 && since >= config.trim_interval)
+        || appended >= (config.max_count / 4).max(BATCH)
+        || since >= config.trim_interval * IDLE_TRIM_EVERY
+}
+
+fn take(message: Message, batch: &mut Vec<DecisionRecord>, waiting: &mut Vec<SyncSender<()>>, pending: &AtomicUsize) {
     match message {
-        Message::Record(record) => batch.push(*record),
+        Message::Records(records) => {
+            pending.fetch_sub(records.len(), Ordering::AcqRel);
+            batch.extend(records);
+        }
         Message::Flush(done) => waiting.push(done),
     }
 }
@@ -236,5 +279,39 @@ pub(crate) fn trim(config: &DecisionLogConfig, backend: &dyn TupleStore, clock: 
         if let Err(error) = backend.trim_decisions(&store.id, config.max_count, older_than) {
             tracing::warn!(%error, store = %store.id, "decision log not trimmed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_count: usize) -> DecisionLogConfig {
+        DecisionLogConfig { max_count, trim_interval: Duration::from_secs(10), ..DecisionLogConfig::default() }
+    }
+
+    #[test]
+    fn busy_log_is_trimmed_before_the_interval_once_a_quarter_of_its_bound_is_appended() {
+        let config = config(100_000);
+        let soon = Duration::from_millis(50);
+        assert!(!trim_due(&config, 24_999, soon, false));
+        assert!(trim_due(&config, 25_000, soon, false));
+        assert!(!trim_due(&config, 0, soon, false));
+    }
+
+    #[test]
+    fn trim_follows_the_interval_and_every_flush() {
+        let config = config(100_000);
+        assert!(trim_due(&config, 1, Duration::from_secs(10), false));
+        assert!(!trim_due(&config, 0, Duration::from_secs(10), false), "idle: only the idle period trims");
+        assert!(trim_due(&config, 0, Duration::from_secs(10) * IDLE_TRIM_EVERY, false));
+        assert!(trim_due(&config, 0, Duration::ZERO, true));
+    }
+
+    #[test]
+    fn small_bounds_still_trim_at_most_once_per_store_batch() {
+        let config = config(10);
+        assert!(!trim_due(&config, BATCH - 1, Duration::ZERO, false));
+        assert!(trim_due(&config, BATCH, Duration::ZERO, false));
     }
 }

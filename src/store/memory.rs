@@ -262,17 +262,21 @@ impl TupleStore for MemoryStore {
         self.mutate(store_id, |d| {
             let before = d.decisions.len();
             let excess = before.saturating_sub(keep);
-            let doomed: Vec<DecisionCursor> = d
+            // The oldest record kept: past the `excess` oldest and not older than the age bound.
+            // One split drops everything before it (removing records one at a time rebalances
+            // the tree, moving whole records, on each removal).
+            let first_kept = d
                 .decisions
                 .keys()
                 .enumerate()
-                .take_while(|(i, cursor)| *i < excess || cursor.time_ms < older_than_ms)
-                .map(|(_, cursor)| *cursor)
-                .collect();
-            for cursor in &doomed {
-                d.decisions.remove(cursor);
-            }
-            Ok(doomed.len())
+                .find(|(i, cursor)| *i >= excess && cursor.time_ms >= older_than_ms)
+                .map(|(_, cursor)| *cursor);
+            let kept = match first_kept {
+                Some(cursor) => d.decisions.split_off(&cursor),
+                None => BTreeMap::new(),
+            };
+            let removed = std::mem::replace(&mut d.decisions, kept);
+            Ok(removed.len())
         })
     }
 }
