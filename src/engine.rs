@@ -223,7 +223,7 @@ fn parse_stored_model(store_id: &str, id: &str, json: &str) -> Result<Model, Eng
 
 impl StoreState {
     /// Applies committed changes, in order, and the revision they reach; publishes the result
-    /// to readers. The caller holds `writer`.
+    /// to readers and wakes those waiting for a newer revision. The caller holds `writer`.
     fn apply(&self, changes: Vec<IndexChange>, revision: u64) {
         self.data.write(move |data| {
             for change in &changes {
@@ -238,10 +238,6 @@ impl StoreState {
             }
             data.revision = data.revision.max(revision);
         });
-    }
-
-    /// Wakes every reader waiting for a newer revision of the store.
-    fn announce(&self) {
         let _announce = self.revision_lock.lock();
         self.revision_changed.notify_all();
     }
@@ -587,7 +583,6 @@ impl Engine {
         let revision = self.backend.write_as(store_id, &delete_records, &writes, (self.clock)(), actor.as_deref())?;
         let changes = deletes.into_iter().map(IndexChange::Remove).chain(writes.into_iter().map(IndexChange::Insert));
         state.apply(changes.collect(), revision);
-        state.announce();
         Ok(revision)
     }
 
@@ -660,7 +655,6 @@ impl Engine {
         for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
             let next = self.backend.write_as(store_id, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR))?;
             state.apply(chunk.iter().map(|stored| IndexChange::Remove(stored.tuple.clone())).collect(), next);
-            state.announce();
             revision = Some(next);
         }
         Ok(revision)

@@ -296,7 +296,6 @@ fn catch_up(backend: &dyn TupleStore, state: &StoreState) -> Result<bool, Engine
             });
         state.apply(changes.collect(), through);
         moved = true;
-        state.announce();
         if complete {
             break;
         }
@@ -321,7 +320,6 @@ fn apply_own_write(
     }
     let changes = deletes.iter().map(|stored| IndexChange::Remove(stored.tuple.clone()));
     state.apply(changes.chain(writes.iter().cloned().map(IndexChange::Insert)).collect(), revision);
-    state.announce();
     Ok(())
 }
 
