@@ -1,9 +1,10 @@
 //! String ↔ dense `u32` interning for type names, relation names and object ids.
 //!
 //! What it owns: every interned string once, in one arena (`bytes`, with the end offset of each
-//! string in `ends`), and a hash table of ids that compares by reading the arena. A store's
-//! millions of object ids so cost their bytes plus about 16, instead of a heap string each and a
-//! map holding a second pointer to it.
+//! string in `ends`), and a hash table whose 12-byte buckets hold an id, a hash tag and where its
+//! string sits, so a lookup reads one bucket and then the string. A store's millions of object
+//! ids so cost their bytes plus about 26, instead of a heap string each and a map holding a second
+//! pointer to it.
 //!
 //! Invariant: ids are dense and stable: the n-th distinct string gets `offset + n` and keeps it
 //! for the interner's life (nothing is ever un-interned); the table holds exactly the local ids
@@ -44,79 +45,117 @@ fn name_in<'s>(bytes: &'s str, ends: &[usize], local: u32) -> Option<&'s str> {
     bytes.get(start..*ends.get(local)?)
 }
 
-/// Open addressing with linear probing, at most 7/8 full: per bucket a control byte (0 when
-/// empty, else 0x80 and seven bits of the hash) and a local id. Its layout is known, unlike a
-/// general hash map's, so a batch of lookups can take its steps side by side
+/// One slot of a [`Table`]: 12 bytes, so a lookup's first memory read brings the id, the tag and
+/// where the string sits, and its second the string itself.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    id: u32,
+    /// Where the string starts in the arena; [`Bucket::FAR`] when that does not fit in 32 bits.
+    start: u32,
+    /// 0 when empty, else `0x8000` and fifteen bits of the hash.
+    tag: u16,
+    /// The string's length; [`Bucket::LONG`] when that does not fit in 16 bits.
+    len: u16,
+}
+
+impl Bucket {
+    /// `start` of a string past 4 GiB into the arena (then the arena's `ends` say where it is).
+    const FAR: u32 = u32::MAX;
+    /// `len` of a string of 64 KiB or more.
+    const LONG: u16 = u16::MAX;
+
+    fn new(id: u32, tag: u16, start: usize, len: usize) -> Self {
+        match (u32::try_from(start), u16::try_from(len)) {
+            (Ok(start), Ok(len)) if start != Self::FAR && len != Self::LONG => Bucket { id, start, tag, len },
+            _ => Bucket { id, start: Self::FAR, tag, len: Self::LONG },
+        }
+    }
+
+    /// The bucket's string, read from the arena by the bucket alone when it can be.
+    fn name<'s>(&self, bytes: &'s str, ends: &[usize]) -> Option<&'s str> {
+        if self.start == Self::FAR {
+            return name_in(bytes, ends, self.id);
+        }
+        let start = self.start as usize;
+        bytes.get(start..start + usize::from(self.len))
+    }
+}
+
+/// Open addressing with linear probing, at most 7/8 full, of [`Bucket`]s. Its layout is known,
+/// unlike a general hash map's, so a batch of lookups can take its steps side by side
 /// ([`Interner::get_many`]).
 #[derive(Debug, Clone, Default)]
 struct Table {
-    control: Vec<u8>,
-    ids: Vec<u32>,
+    buckets: Vec<Bucket>,
     len: usize,
 }
 
 impl Table {
-    /// The first bucket and the control byte of a hash (the table is not empty).
-    fn start(&self, hashed: u64) -> (usize, u8) {
-        let bits = self.control.len().trailing_zeros();
-        let bucket = (hashed >> (64 - bits)) as usize & (self.control.len() - 1);
-        (bucket, 0x80 | ((hashed >> 20) as u8 & 0x7f))
+    /// The first bucket and the tag of a hash (the table is not empty).
+    fn start(&self, hashed: u64) -> (usize, u16) {
+        let bits = self.buckets.len().trailing_zeros();
+        let bucket = (hashed >> (64 - bits)) as usize & (self.buckets.len() - 1);
+        (bucket, 0x8000 | ((hashed >> 20) as u16 & 0x7fff))
     }
 
-    /// The first bucket from `bucket` on that is empty or holds `tag`.
-    fn next_match(&self, mut bucket: usize, tag: u8) -> Option<usize> {
-        let mask = self.control.len() - 1;
+    /// The first bucket from `index` on that holds `tag`, unless an empty one comes first.
+    fn next_match(&self, mut index: usize, tag: u16) -> Option<&Bucket> {
+        let mask = self.buckets.len() - 1;
         loop {
-            match *self.control.get(bucket)? {
-                0 => return None,
-                found if found == tag => return Some(bucket),
-                _ => bucket = (bucket + 1) & mask,
+            let bucket = self.buckets.get(index)?;
+            if bucket.tag == tag {
+                return Some(bucket);
             }
+            if bucket.tag == 0 {
+                return None;
+            }
+            index = (index + 1) & mask;
         }
     }
 
-    /// The id under `hashed` for which `is` holds.
-    fn find(&self, hashed: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
-        if self.control.is_empty() {
+    /// The bucket under `hashed` for which `is` holds.
+    fn find(&self, hashed: u64, is: impl Fn(&Bucket) -> bool) -> Option<&Bucket> {
+        if self.buckets.is_empty() {
             return None;
         }
-        let mask = self.control.len() - 1;
-        let (mut bucket, tag) = self.start(hashed);
+        let mask = self.buckets.len() - 1;
+        let (mut index, tag) = self.start(hashed);
         loop {
-            bucket = self.next_match(bucket, tag)?;
-            let id = self.ids[bucket];
-            if is(id) {
-                return Some(id);
+            let bucket = self.buckets.get(index)?;
+            if bucket.tag == 0 {
+                return None;
             }
-            bucket = (bucket + 1) & mask;
+            if bucket.tag == tag && is(bucket) {
+                return Some(bucket);
+            }
+            index = (index + 1) & mask;
         }
     }
 
-    /// Adds an id known to be absent; `rehash` gives the hash of any id already in the table.
-    fn insert_unique(&mut self, hashed: u64, id: u32, rehash: impl Fn(u32) -> u64) {
-        if (self.len + 1) * 8 > self.control.len() * 7 {
-            self.resize((self.control.len() * 2).max(16), &rehash);
+    /// Adds a bucket for a string known to be absent; `rehash` gives the hash of any bucket's
+    /// string.
+    fn insert_unique(&mut self, hashed: u64, id: u32, start: usize, len: usize, rehash: impl Fn(&Bucket) -> u64) {
+        if (self.len + 1) * 8 > self.buckets.len() * 7 {
+            self.resize((self.buckets.len() * 2).max(16), &rehash);
         }
-        self.place(hashed, id);
+        let (_, tag) = self.start(hashed);
+        self.place(hashed, Bucket::new(id, tag, start, len));
         self.len += 1;
     }
 
-    fn place(&mut self, hashed: u64, id: u32) {
-        let mask = self.control.len() - 1;
-        let (mut bucket, tag) = self.start(hashed);
-        while self.control[bucket] != 0 {
-            bucket = (bucket + 1) & mask;
+    fn place(&mut self, hashed: u64, bucket: Bucket) {
+        let mask = self.buckets.len() - 1;
+        let (mut index, tag) = self.start(hashed);
+        while self.buckets[index].tag != 0 {
+            index = (index + 1) & mask;
         }
-        self.control[bucket] = tag;
-        self.ids[bucket] = id;
+        self.buckets[index] = Bucket { tag, ..bucket };
     }
 
-    fn resize(&mut self, buckets: usize, rehash: impl Fn(u32) -> u64) {
-        let old = std::mem::replace(self, Table { control: vec![0; buckets], ids: vec![0; buckets], len: self.len });
-        for (&control, &id) in old.control.iter().zip(&old.ids) {
-            if control != 0 {
-                self.place(rehash(id), id);
-            }
+    fn resize(&mut self, buckets: usize, rehash: impl Fn(&Bucket) -> u64) {
+        let old = std::mem::replace(self, Table { buckets: vec![Bucket::default(); buckets], len: self.len });
+        for bucket in old.buckets.iter().filter(|b| b.tag != 0) {
+            self.place(rehash(bucket), *bucket);
         }
     }
 
@@ -136,11 +175,12 @@ impl Interner {
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         let hashed = hash(name);
         let Interner { bytes, ends, table, offset } = self;
-        if let Some(local) = table.find(hashed, |local| name_in(bytes, ends, local) == Some(name)) {
-            return *offset + local;
+        if let Some(bucket) = table.find(hashed, |b| b.name(bytes, ends) == Some(name)) {
+            return *offset + bucket.id;
         }
         let local = ends.len() as u32;
-        table.insert_unique(hashed, local, |other| hash(name_in(bytes, ends, other).unwrap_or_default()));
+        let start = bytes.len();
+        table.insert_unique(hashed, local, start, name.len(), |b| hash(b.name(bytes, ends).unwrap_or_default()));
         bytes.push_str(name);
         ends.push(bytes.len());
         *offset + local
@@ -148,39 +188,47 @@ impl Interner {
 
     /// The id of `name` if interned.
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
-        let local = self.table.find(hash(name), |local| name_in(&self.bytes, &self.ends, local) == Some(name))?;
-        Some(self.offset + local)
+        let bucket = self.table.find(hash(name), |b| b.name(&self.bytes, &self.ends) == Some(name))?;
+        Some(self.offset + bucket.id)
     }
 
-    /// [`Interner::get`] of every name, in order. The lookups go in waves whose steps (control
-    /// byte and id, then string) are taken for the whole wave at once, so the memory reads
-    /// of a wave overlap instead of each waiting for the one before.
+    /// [`Interner::get`] of every name, in order. The lookups go in waves, each step taken for
+    /// the whole wave before the next, so a wave's memory reads overlap instead of each waiting
+    /// for the one before: first each name's first bucket is read (one read, independent of the
+    /// others); then, those lines now in cache, each probe run is followed to the bucket with the
+    /// name's tag; then a byte of each such bucket's string is read; the comparisons then find
+    /// their data in cache.
     pub(crate) fn get_many<S: AsRef<str>>(&self, names: &[S]) -> Vec<Option<u32>> {
         let mut found = Vec::with_capacity(names.len());
-        if self.table.control.is_empty() {
+        if self.table.buckets.is_empty() {
             found.resize(names.len(), None);
             return found;
         }
+        let arena = self.bytes.as_bytes();
+        let table = &self.table;
         for wave in names.chunks(LOOKUP_WAVE) {
-            let mut starts = [(0usize, 0u8); LOOKUP_WAVE];
+            let mut starts = [(0usize, 0u16); LOOKUP_WAVE];
             for (start, name) in starts.iter_mut().zip(wave) {
-                *start = self.table.start(hash(name.as_ref()));
+                *start = table.start(hash(name.as_ref()));
             }
+            let first =
+                starts.iter().fold(0u16, |acc, &(index, _)| acc ^ table.buckets.get(index).map_or(0, |b| b.tag));
+            std::hint::black_box(first);
             let mut candidates = [None; LOOKUP_WAVE];
-            for (candidate, &(bucket, tag)) in candidates.iter_mut().zip(&starts).take(wave.len()) {
-                *candidate = self.table.next_match(bucket, tag).map(|b| self.table.ids[b]);
+            for (candidate, &(index, tag)) in candidates.iter_mut().zip(&starts).take(wave.len()) {
+                *candidate = table.next_match(index, tag);
             }
-            let mut spans = [None; LOOKUP_WAVE];
-            for (span, candidate) in spans.iter_mut().zip(&candidates) {
-                *span = candidate.and_then(|local| Some((local, name_in(&self.bytes, &self.ends, local)?)));
-            }
-            for (i, name) in wave.iter().enumerate() {
+            let touched =
+                candidates.iter().flatten().fold(0u8, |acc, b| acc ^ arena.get(b.start as usize).copied().unwrap_or(0));
+            std::hint::black_box(touched);
+            for (name, candidate) in wave.iter().zip(&candidates) {
                 let name = name.as_ref();
-                let hit = match spans[i] {
-                    Some((local, stored)) if stored == name => Some(self.offset + local),
-                    // No bucket with the tag: absent. A tag shared with another name: look again.
-                    None if candidates[i].is_none() => None,
-                    _ => self.get(name),
+                let hit = match candidate {
+                    // No bucket with the tag in the run: absent.
+                    None => None,
+                    Some(bucket) if bucket.name(&self.bytes, &self.ends) == Some(name) => Some(self.offset + bucket.id),
+                    // Another name with the same tag: probe on.
+                    Some(_) => self.get(name),
                 };
                 found.push(hit);
             }
@@ -204,8 +252,8 @@ impl Interner {
         bytes.shrink_to_fit();
         ends.shrink_to_fit();
         let buckets = Table::buckets_for(table.len);
-        if buckets < table.control.len() {
-            table.resize(buckets, |local| hash(name_in(bytes, ends, local).unwrap_or_default()));
+        if buckets < table.buckets.len() {
+            table.resize(buckets, |b| hash(b.name(bytes, ends).unwrap_or_default()));
         }
     }
 }
@@ -268,6 +316,28 @@ mod tests {
     }
 
     #[test]
+    fn names_too_long_for_a_bucket_are_found_through_the_arena_ends() {
+        let mut interner = Interner::default();
+        let long = "x".repeat(70_000);
+        let short = interner.intern("short");
+        let id = interner.intern(&long);
+        assert_eq!(interner.intern(&long), id);
+        assert_eq!(interner.get(&long), Some(id));
+        assert_eq!(interner.get_many(&[long.as_str(), "short", "other"]), vec![Some(id), Some(short), None]);
+        assert_eq!(interner.name(id), Some(long.as_str()));
+        assert_eq!(interner.get(&"x".repeat(69_999)), None);
+    }
+
+    #[test]
+    fn a_bucket_past_four_gib_of_arena_reads_its_string_through_the_ends() {
+        let far = Bucket::new(1, 0x8001, 5 << 30, 3);
+        assert_eq!((far.start, far.len), (Bucket::FAR, Bucket::LONG));
+        let (bytes, ends) = ("abcdef", [3, 6]);
+        assert_eq!(far.name(bytes, &ends), Some("def"));
+        assert_eq!(Bucket::new(1, 0x8001, 3, 3).name(bytes, &ends), Some("def"));
+    }
+
+    #[test]
     fn a_table_seven_eighths_full_finds_every_name_and_no_other() {
         // A table of 16 buckets holds at most 14 names, so probe runs are long and wrap around.
         let mut interner = Interner::default();
@@ -275,7 +345,7 @@ mod tests {
         for (i, name) in names.iter().enumerate() {
             assert_eq!(interner.intern(name), i as u32);
         }
-        assert_eq!(interner.table.control.len(), 16);
+        assert_eq!(interner.table.buckets.len(), 16);
         let wanted: Vec<Option<u32>> = (0..14).map(Some).collect();
         assert_eq!(interner.get_many(&names), wanted);
         assert_eq!(interner.get("name-14"), None);
