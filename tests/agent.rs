@@ -224,6 +224,9 @@ fn audience_lists_every_member_who_may_not_see() {
 }
 
 /// A random folder tree with documents, teams and viewers, for cross-checking the two strategies.
+/// Documents in [`random_drive`]: enough that a filter of most of them probes on several threads.
+const DRIVE_DOCUMENTS: usize = 6000;
+
 fn random_drive(seed: u64) -> Vec<StoredTuple> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut tuples = vec![
@@ -244,7 +247,7 @@ fn random_drive(seed: u64) -> Vec<StoredTuple> {
             _ => {}
         }
     }
-    for d in 0..1500 {
+    for d in 0..DRIVE_DOCUMENTS {
         let document = format!("document:d{d}");
         tuples.push(stored(&document, "parent", &format!("folder:f{}", rng.gen_range(0..40))));
         if rng.gen_bool(0.1) {
@@ -275,11 +278,12 @@ fn filter_request(principals: &[&str], object_type: &str, ids: Vec<String>, stra
 fn filter_strategies_agree_with_each_other_and_with_checks() {
     let (engine, store) = engine_with(random_drive(7));
     let mut rng = StdRng::seed_from_u64(8);
-    // Known and unknown ids, some repeated, in a shuffled order.
-    let ids: Vec<String> = (0..1200)
+    // Known and unknown ids, some repeated, in a shuffled order: over 4,096 distinct known ones,
+    // so the bitmap strategy probes them in parallel and as dense bits.
+    let ids: Vec<String> = (0..10_000)
         .map(|_| match rng.gen_range(0..10) {
             0 => format!("unknown{}", rng.gen_range(0..50)),
-            _ => format!("d{}", rng.gen_range(0..1500)),
+            _ => format!("d{}", rng.gen_range(0..DRIVE_DOCUMENTS)),
         })
         .collect();
     for chain in

@@ -15,7 +15,8 @@
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, UNKNOWN};
 use crate::index::{
-    Ids, IdsCow, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD,
+    DenseBits, Ids, IdsCow, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION,
+    TOUCH_WAVE, WILDCARD,
 };
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
@@ -45,6 +46,10 @@ const FOLD_UNION_PARTS: usize = 32;
 
 /// From this many candidates on, [`ObjectLister::naming_within`] probes them on rayon's threads.
 const PARALLEL_PROBES: usize = 4096;
+/// Candidates whose tuples [`ObjectLister::naming_within`] reads ahead together.
+const PROBE_WAVE: usize = 16;
+/// Probes at least this many turn the probed set into [`DenseBits`] first.
+const DENSE_PROBES: u64 = 256;
 
 /// Fixed-point rounds before a lookup falls back to confirming candidates with `check`.
 const MAX_ROUNDS: u32 = 10_000;
@@ -330,13 +335,21 @@ impl<'a> ObjectLister<'_, 'a> {
         }
         // Without conditions, a present tuple counts unless it expired or no longer fits the model.
         let every_tuple_counts = !tuples.may_expire() && !evaluator.model.is_strict(object_type, relation);
+        // Many probes of one set: as bits, each test is one read (when its range is not much
+        // wider than the work at hand).
+        let max_words = (subjects.len().max(candidates.len()) as usize).saturating_mul(4);
+        let bits = if candidates.len() >= DENSE_PROBES { DenseBits::of(subjects, max_words) } else { None };
+        let holds = |subject: ObjectId| match &bits {
+            Some(bits) => bits.contains(subject),
+            None => subjects.contains(subject),
+        };
         // One candidate's probe: is some subject it names (of `kind`) in `subjects`?
         let names_one = |object: ObjectId| -> Result<bool, EvalError> {
             for (found, named) in tuples.forward(object) {
                 if found != kind {
                     continue;
                 }
-                for subject in named.iter().filter(|&s| s != WILDCARD && subjects.contains(s)) {
+                for subject in named.iter().filter(|&s| s != WILDCARD && holds(s)) {
                     let key = SubjectKey { kind, object: subject };
                     if every_tuple_counts || evaluator.tuple_holds(object_type, relation, object, key)? {
                         return Ok(true);
@@ -345,25 +358,28 @@ impl<'a> ObjectLister<'_, 'a> {
             }
             Ok(false)
         };
-        let probe = |objects: &mut dyn Iterator<Item = ObjectId>| -> Result<RoaringBitmap, EvalError> {
+        // Each probe is a few dependent memory reads (the candidate's tuples, then its subjects):
+        // the candidates go in waves whose tuples are read ahead together (so those reads
+        // overlap), and when there are many, split over rayon's threads.
+        let probe = |objects: &[ObjectId]| -> Result<RoaringBitmap, EvalError> {
             let mut named = Vec::new();
-            for object in objects {
-                if names_one(object)? {
-                    named.push(object);
+            for wave in objects.chunks(PROBE_WAVE) {
+                tuples.touch_forward(wave);
+                for &object in wave {
+                    if names_one(object)? {
+                        named.push(object);
+                    }
                 }
             }
             // Candidates come in ascending order, so the probe's hits do too.
             Ok(RoaringBitmap::from_sorted_iter(named).unwrap_or_default())
         };
-        if candidates.len() < PARALLEL_PROBES as u64 {
-            return probe(&mut candidates.iter());
-        }
-        // Each probe is a few dependent memory reads (the candidate's tuples, then its subjects):
-        // independent per candidate, so the candidates are split over rayon's threads.
         let objects: Vec<ObjectId> = candidates.iter().collect();
+        if objects.len() < PARALLEL_PROBES {
+            return probe(&objects);
+        }
         let chunk = objects.len().div_ceil(rayon::current_num_threads()).max(PARALLEL_PROBES / 2);
-        let parts =
-            objects.par_chunks(chunk).map(|part| probe(&mut part.iter().copied())).collect::<Result<Vec<_>, _>>()?;
+        let parts = objects.par_chunks(chunk).map(probe).collect::<Result<Vec<_>, _>>()?;
         Ok(parts.into_iter().fold(RoaringBitmap::new(), |mut all, part| {
             all |= part;
             all
@@ -514,14 +530,24 @@ impl<'a> ObjectLister<'_, 'a> {
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
         let mut few = Vec::new();
         let mut parts = Vec::new();
-        for subject in subjects {
-            if subject == WILDCARD {
-                continue;
+        // The subjects go in waves whose reverse lists are read ahead together, so those reads
+        // overlap instead of each waiting on memory in turn.
+        let mut wave = [0; TOUCH_WAVE];
+        let mut ids = subjects.iter().filter(|&subject| subject != WILDCARD).peekable();
+        while ids.peek().is_some() {
+            let mut len = 0;
+            for (slot, subject) in wave.iter_mut().zip(ids.by_ref()) {
+                *slot = subject;
+                len += 1;
             }
-            let objects = self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?;
-            match objects.ids() {
-                Ids::Many(_) => parts.push(objects),
-                small => few.extend(small.iter()),
+            let wave = &wave[..len];
+            tuples.touch_reverse(kind, wave);
+            for &subject in wave {
+                let objects = self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?;
+                match objects.ids() {
+                    Ids::Many(_) => parts.push(objects),
+                    small => few.extend(small.iter()),
+                }
             }
         }
         few.sort_unstable();

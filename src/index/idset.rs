@@ -139,6 +139,15 @@ impl<'a> Ids<'a> {
     /// The empty set.
     pub(crate) const EMPTY: Ids<'static> = Ids::Few(&[]);
 
+    /// The smallest id, if any.
+    pub(crate) fn first(self) -> Option<u32> {
+        match self {
+            Ids::One(id) => Some(id),
+            Ids::Few(ids) => ids.first().copied(),
+            Ids::Many(bitmap) => bitmap.min(),
+        }
+    }
+
     /// True if `id` is in the set.
     pub(crate) fn contains(self, id: u32) -> bool {
         match self {
@@ -295,6 +304,42 @@ impl<'a> From<Ids<'a>> for IdsCow<'a> {
 impl BitOrAssign<&IdsCow<'_>> for RoaringBitmap {
     fn bitor_assign(&mut self, ids: &IdsCow<'_>) {
         *self |= ids.ids();
+    }
+}
+
+/// A set of ids as one bit per id of its range, for many membership tests of a set that stays put:
+/// each test is one read of a word that is likely in cache, where a bitmap's first finds its
+/// container.
+#[derive(Debug, Clone)]
+pub(crate) struct DenseBits {
+    first: u32,
+    words: Vec<u64>,
+}
+
+impl DenseBits {
+    /// `set` as bits, unless it is empty or its range spans more than `max_words` words.
+    pub(crate) fn of(set: &RoaringBitmap, max_words: usize) -> Option<Self> {
+        let (first, last) = (set.min()?, set.max()?);
+        let span = (last - first) as usize / 64 + 1;
+        if span > max_words {
+            return None;
+        }
+        let mut words = vec![0u64; span];
+        for id in set {
+            let at = (id - first) as usize;
+            if let Some(word) = words.get_mut(at / 64) {
+                *word |= 1 << (at % 64);
+            }
+        }
+        Some(DenseBits { first, words })
+    }
+
+    /// True if `id` is in the set.
+    #[inline]
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        let Some(at) = id.checked_sub(self.first) else { return false };
+        let at = at as usize;
+        self.words.get(at / 64).is_some_and(|word| word & (1 << (at % 64)) != 0)
     }
 }
 

@@ -21,8 +21,8 @@ mod interner;
 use crate::tuple::{Subject, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
 pub(crate) use closure::Closure;
+pub(crate) use idset::{DenseBits, Ids, IdsCow};
 use idset::{IdMap, IdSet, Slot};
-pub(crate) use idset::{Ids, IdsCow};
 use interner::Interner;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -84,6 +84,9 @@ struct Reverse {
     /// The objects naming the kind's wildcard.
     wildcard: IdSet,
 }
+
+/// Subjects whose reverse lists [`RelationTuples::touch_reverse`] reads ahead at once.
+pub(crate) const TOUCH_WAVE: usize = 16;
 
 /// The tuples of one (object type, relation).
 ///
@@ -180,6 +183,28 @@ impl Table {
             },
             Some(Subjects::None) | None => Forward::None,
         }
+    }
+
+    /// Something read from `object`'s forward entry (see [`RelationTuples::touch_forward`]).
+    fn forward_word(&self, object: ObjectId) -> u32 {
+        match self.forward.get(object) {
+            Some(&Subjects::One { id, .. }) => id,
+            Some(&Subjects::Many(index)) => index,
+            Some(Subjects::None) | None => 0,
+        }
+    }
+
+    /// Something read from the reverse entry of each of `subjects` (of `kind`) and then from the
+    /// list it points to, a step at a time for all (see [`RelationTuples::touch_reverse`]).
+    fn reverse_words(&self, kind: SubjectKind, subjects: &[ObjectId]) -> u32 {
+        let Some(reverse) = self.kind_index(kind).and_then(|index| self.reverse.get(index)) else {
+            return 0;
+        };
+        let mut lists = [Ids::EMPTY; TOUCH_WAVE];
+        for (list, &subject) in lists.iter_mut().zip(subjects) {
+            *list = reverse.objects.get(subject).map_or(Ids::EMPTY, IdSet::ids);
+        }
+        lists.iter().fold(0, |acc, ids| acc ^ ids.first().unwrap_or(0))
     }
 
     /// True if the tuple (object, subject) is here.
@@ -707,6 +732,23 @@ pub(crate) struct RelationTuples<'a> {
 }
 
 impl<'a> RelationTuples<'a> {
+    /// Reads the stored forward entries of `objects` and drops what it read: the reads do not
+    /// wait on each other, so they overlap, and the [`RelationTuples::forward`] walks that follow
+    /// find their entries in cache instead of each waiting on memory in turn.
+    pub(crate) fn touch_forward(&self, objects: &[ObjectId]) {
+        if let Some(base) = self.base {
+            std::hint::black_box(objects.iter().fold(0, |acc, &object| acc ^ base.forward_word(object)));
+        }
+    }
+
+    /// Like [`RelationTuples::touch_forward`], for the reverse lists of up to [`TOUCH_WAVE`]
+    /// subjects of one kind (those past it are not read ahead).
+    pub(crate) fn touch_reverse(&self, kind: SubjectKind, subjects: &[ObjectId]) {
+        if let Some(base) = self.base {
+            std::hint::black_box(base.reverse_words(kind, subjects));
+        }
+    }
+
     /// The objects on which `subject` directly holds the relation.
     pub(crate) fn reverse(&self, subject: SubjectKey) -> IdsCow<'a> {
         let named = |table: Option<&'a Table>| table.map(|t| t.objects_of(subject)).filter(|ids| !ids.is_empty());
