@@ -179,6 +179,9 @@ struct Principal<'r> {
     type_id: TypeId,
     /// Its object id ([`eval::UNKNOWN`] if no tuple names it).
     object: ObjectId,
+    /// In a chain with a next hop, the delegation relation's id on this principal's type (the
+    /// relation the next hop must hold on it); otherwise [`NO_RELATION`].
+    delegation: RelationId,
 }
 
 impl Principal<'_> {
@@ -211,7 +214,7 @@ fn resolve_principals<'r>(
                     .map_err(|e| EngineError::Validation(format!("invalid `{field}[{i}]`: {e}")))?,
             };
             last_type = Some((type_name, type_id));
-            Ok(Principal { text, type_id, object: evaluator.object_id(type_id, id) })
+            Ok(Principal { text, type_id, object: evaluator.object_id(type_id, id), delegation: NO_RELATION })
         })
         .collect()
 }
@@ -229,10 +232,9 @@ fn resolve_target(
 
 /// A chain resolved against one snapshot, with its delegation relation.
 struct Chain<'r> {
+    /// The hops; each but the last knows its delegation relation's id.
     principals: Vec<Principal<'r>>,
     delegation_name: &'r str,
-    /// Per hop `i ≥ 1`: the delegation relation's id on the type of hop `i − 1` (index 0 unused).
-    delegation: Vec<RelationId>,
 }
 
 impl<'r> Chain<'r> {
@@ -241,17 +243,16 @@ impl<'r> Chain<'r> {
         principals: &'r [String],
         delegation_relation: Option<&'r str>,
     ) -> Result<Chain<'r>, EngineError> {
-        let principals = resolve_principals(evaluator, "principals", principals)?;
+        let mut principals = resolve_principals(evaluator, "principals", principals)?;
         let delegation_name = delegation_relation.unwrap_or(DEFAULT_DELEGATION_RELATION);
-        let mut delegation = vec![NO_RELATION; principals.len()];
         for i in 1..principals.len() {
             let delegator = principals[i - 1];
             if i >= 2 && principals[i - 2].type_id == delegator.type_id {
-                delegation[i] = delegation[i - 1];
+                principals[i - 1].delegation = principals[i - 2].delegation;
                 continue;
             }
             let type_name = evaluator.view.type_name(delegator.type_id).unwrap_or_default();
-            delegation[i] = resolve_object_relation(evaluator, type_name, delegation_name)
+            principals[i - 1].delegation = resolve_object_relation(evaluator, type_name, delegation_name)
                 .map_err(|e| {
                     EngineError::Validation(format!(
                         "invalid `delegation_relation`: {e} (`principals[{}]` `{}` delegates to `principals[{i}]`)",
@@ -261,13 +262,13 @@ impl<'r> Chain<'r> {
                 })?
                 .1;
         }
-        Ok(Chain { principals, delegation_name, delegation })
+        Ok(Chain { principals, delegation_name })
     }
 
     /// Whether hop `i` holds the delegation relation on hop `i − 1`; a [`Denial`] if not.
     fn link(&self, evaluator: &Evaluator<'_>, i: usize) -> Result<Option<Denial>, EngineError> {
         let (delegator, delegate) = (self.principals[i - 1], self.principals[i]);
-        if eval::check(evaluator, delegator.type_id, delegator.object, self.delegation[i], delegate.key())? {
+        if eval::check(evaluator, delegator.type_id, delegator.object, delegator.delegation, delegate.key())? {
             return Ok(None);
         }
         Ok(Some(Denial {
