@@ -13,7 +13,8 @@ use std::sync::Arc;
 use tower::ServiceExt;
 use writ::api::{router_with, ApiOptions};
 use writ::engine::{
-    AudienceCheckRequest, CheckRequest, DenialKind, FilterRequest, FilterStrategy, OboCheckRequest, WriteRequest,
+    AudienceCheckRequest, CheckRequest, DenialKind, FilterRequest, FilterStrategy, ListObjectsRequest, OboCheckRequest,
+    WriteRequest,
 };
 use writ::store::StoredTuple;
 use writ::tuple::TupleCondition;
@@ -353,6 +354,69 @@ fn filter_with_a_broken_chain_shows_nothing_and_names_the_link() {
         assert!(answer.allowed_ids.is_empty());
         let denial = answer.denied_by.unwrap();
         assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:researcher"));
+    }
+}
+
+/// A folder tree wide enough that listing what anne may view reads over 4,096 folders' children in
+/// one fixed-point round (on rayon's threads): `root` → 80 `m` → 6,000 `w` → 6,000 `x` folders,
+/// with documents in the `x` folders.
+fn wide_folder_tree(seed: u64) -> Vec<StoredTuple> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut tuples = vec![stored("folder:root", "viewer", "user:anne"), stored("folder:other", "viewer", "user:bob")];
+    for f in 0..80 {
+        let top = if f % 8 == 0 { "other" } else { "root" };
+        tuples.push(stored(&format!("folder:m{f}"), "parent", &format!("folder:{top}")));
+    }
+    for f in 0..6000 {
+        tuples.push(stored(&format!("folder:w{f}"), "parent", &format!("folder:m{}", rng.gen_range(0..80))));
+        if rng.gen_bool(0.02) {
+            tuples.push(stored(&format!("folder:w{f}"), "editor", "user:anne"));
+        }
+    }
+    for f in 0..6000 {
+        tuples.push(stored(&format!("folder:x{f}"), "parent", &format!("folder:w{}", rng.gen_range(0..6000))));
+    }
+    for d in 0..8000 {
+        tuples.push(stored(&format!("document:d{d}"), "parent", &format!("folder:x{}", rng.gen_range(0..6000))));
+    }
+    tuples
+}
+
+#[test]
+fn a_wide_folder_tree_lists_and_filters_as_checks_allow() {
+    let (engine, store) = engine_with(wide_folder_tree(11));
+    let check = |object: &str| {
+        let request = CheckRequest {
+            object: object.into(),
+            relation: "viewer".into(),
+            user: "user:anne".into(),
+            ..Default::default()
+        };
+        engine.check(&store, &request).unwrap().value
+    };
+    let request = ListObjectsRequest {
+        object_type: "folder".into(),
+        relation: "viewer".into(),
+        user: "user:anne".into(),
+        ..Default::default()
+    };
+    let mut listed = engine.list_objects(&store, &request).unwrap().value;
+    listed.sort();
+    let mut expected: Vec<String> = ["folder:root".to_string()]
+        .into_iter()
+        .chain((0..80).map(|f| format!("folder:m{f}")))
+        .chain((0..6000).flat_map(|f| [format!("folder:w{f}"), format!("folder:x{f}")]))
+        .filter(|folder| check(folder))
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 2 * 4096 && expected.len() < 12_081, "most folders, not all: {}", expected.len());
+    assert_eq!(listed, expected);
+    let ids: Vec<String> = (0..8000).map(|d| format!("d{d}")).collect();
+    let visible: Vec<String> = ids.iter().filter(|id| check(&format!("document:{id}"))).cloned().collect();
+    assert!(!visible.is_empty() && visible.len() < ids.len());
+    for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
+        let request = filter_request(&["user:anne"], "document", ids.clone(), strategy);
+        assert_eq!(owned(engine.filter(&store, &request).unwrap().value.allowed_ids), visible, "{strategy:?}");
     }
 }
 

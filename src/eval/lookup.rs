@@ -46,6 +46,8 @@ const FOLD_UNION_PARTS: usize = 32;
 
 /// From this many candidates on, [`ObjectLister::naming_within`] probes them on rayon's threads.
 const PARALLEL_PROBES: usize = 4096;
+/// From this many subjects on, [`ObjectLister::objects_naming`] reads their lists on rayon's threads.
+const PARALLEL_NAMING: usize = 4096;
 /// Candidates whose tuples [`ObjectLister::naming_within`] reads ahead together.
 const PROBE_WAVE: usize = 16;
 /// Probes at least this many turn the probed set into [`DenseBits`] first.
@@ -528,28 +530,34 @@ impl<'a> ObjectLister<'_, 'a> {
         // Small sets go into one sorted array; large ones into one multi-way union (folding many
         // bitmaps in one by one re-copies their containers).
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
-        let mut few = Vec::new();
-        let mut parts = Vec::new();
         // The subjects go in waves whose reverse lists are read ahead together, so those reads
-        // overlap instead of each waiting on memory in turn.
-        let mut wave = [0; TOUCH_WAVE];
-        let mut ids = subjects.iter().filter(|&subject| subject != WILDCARD).peekable();
-        while ids.peek().is_some() {
-            let mut len = 0;
-            for (slot, subject) in wave.iter_mut().zip(ids.by_ref()) {
-                *slot = subject;
-                len += 1;
-            }
-            let wave = &wave[..len];
-            tuples.touch_reverse(kind, wave);
-            for &subject in wave {
-                let objects = self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?;
-                match objects.ids() {
-                    Ids::Many(_) => parts.push(objects),
-                    small => few.extend(small.iter()),
+        // overlap instead of each waiting on memory in turn; many go on rayon's threads.
+        let gather = |subjects: &[ObjectId]| -> Result<(Vec<ObjectId>, Vec<IdsCow<'a>>), EvalError> {
+            let (mut few, mut parts) = (Vec::new(), Vec::new());
+            for wave in subjects.chunks(TOUCH_WAVE) {
+                tuples.touch_reverse(kind, wave);
+                for &subject in wave {
+                    let objects = self.reverse(tuples, object_type, relation, SubjectKey { kind, object: subject })?;
+                    match objects.ids() {
+                        Ids::Many(_) => parts.push(objects),
+                        small => few.extend(small.iter()),
+                    }
                 }
             }
-        }
+            Ok((few, parts))
+        };
+        let subjects: Vec<ObjectId> = subjects.iter().filter(|&subject| subject != WILDCARD).collect();
+        let (mut few, parts) = if subjects.len() >= PARALLEL_NAMING {
+            let chunk = subjects.len().div_ceil(rayon::current_num_threads()).max(PARALLEL_NAMING / 2);
+            let pieces = subjects.par_chunks(chunk).map(gather).collect::<Result<Vec<_>, _>>()?;
+            pieces.into_iter().fold((Vec::new(), Vec::new()), |(mut few, mut parts), (more_few, more_parts)| {
+                few.extend(more_few);
+                parts.extend(more_parts);
+                (few, parts)
+            })
+        } else {
+            gather(&subjects)?
+        };
         few.sort_unstable();
         few.dedup();
         // Sorted and deduplicated, so `from_sorted_iter` takes every id.

@@ -334,12 +334,55 @@ impl DenseBits {
         Some(DenseBits { first, words })
     }
 
+    /// `ids` (in any order, repeats allowed) as bits, unless there are none or their range spans
+    /// more than `max_words` words.
+    pub(crate) fn of_ids(ids: &[u32], max_words: usize) -> Option<Self> {
+        let (first, last) = (ids.iter().min()?, ids.iter().max()?);
+        let span = (last - first) as usize / 64 + 1;
+        if span > max_words {
+            return None;
+        }
+        let mut words = vec![0u64; span];
+        for &id in ids {
+            let at = (id - first) as usize;
+            if let Some(word) = words.get_mut(at / 64) {
+                *word |= 1 << (at % 64);
+            }
+        }
+        Some(DenseBits { first: *first, words })
+    }
+
+    /// The set as a bitmap (its ids come out of the words in ascending order).
+    pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
+        let ids = self.words.iter().enumerate().flat_map(|(at, &word)| {
+            let base = self.first + (at as u32) * 64;
+            BitsOf(word).map(move |bit| base + bit)
+        });
+        RoaringBitmap::from_sorted_iter(ids).unwrap_or_default()
+    }
+
     /// True if `id` is in the set.
     #[inline]
     pub(crate) fn contains(&self, id: u32) -> bool {
         let Some(at) = id.checked_sub(self.first) else { return false };
         let at = at as usize;
         self.words.get(at / 64).is_some_and(|word| word & (1 << (at % 64)) != 0)
+    }
+}
+
+/// The set bits of a word, lowest first.
+struct BitsOf(u64);
+
+impl Iterator for BitsOf {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = self.0.trailing_zeros();
+        self.0 &= self.0 - 1;
+        Some(bit)
     }
 }
 
