@@ -10,7 +10,9 @@
 //! Must not import `api`; it is the only module that imports `store`.
 
 use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
-use crate::index::{Index, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
+use crate::index::{
+    Index, ObjectId, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD,
+};
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
@@ -886,9 +888,11 @@ impl Engine {
             // back), then sort: all share the type prefix, so the bare ids' order is the order.
             // The first 8 bytes of each id as a big-endian number order most pairs without
             // reading the strings (zero padding keeps a shorter id first, as `str` order does).
-            let mut named: Vec<(u64, String)> = objects
-                .iter()
-                .filter_map(|id| view.object_name(object_type, id))
+            let ids: Vec<ObjectId> = objects.iter().collect();
+            let mut named: Vec<(u64, String)> = view
+                .object_names(object_type, &ids)
+                .into_iter()
+                .flatten()
                 .map(|id| (sort_key(id), [request.object_type.as_str(), ":", id].concat()))
                 .collect();
             named.sort_unstable();

@@ -883,6 +883,21 @@ impl<'a> View<'a> {
         self.base.relations.name(id).or_else(|| self.overlay?.relations.name(id))
     }
 
+    /// [`View::object_name`] of every id, in order, with the base index's reads batched (see
+    /// [`Interner::names_many`]).
+    pub(crate) fn object_names(&self, object_type: TypeId, ids: &[ObjectId]) -> Vec<Option<&'a str>> {
+        let mut names = match self.base.objects.get(&object_type) {
+            Some(objects) => objects.names_many(ids),
+            None => vec![None; ids.len()],
+        };
+        if let Some(overlay) = self.overlay.and_then(|o| o.objects.get(&object_type)) {
+            for (name, &id) in names.iter_mut().zip(ids).filter(|(name, _)| name.is_none()) {
+                *name = overlay.name(id);
+            }
+        }
+        names
+    }
+
     /// The id string of an object.
     pub(crate) fn object_name(&self, object_type: TypeId, id: ObjectId) -> Option<&'a str> {
         let base = self.base.objects.get(&object_type).and_then(|o| o.name(id));
