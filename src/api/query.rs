@@ -70,7 +70,17 @@ pub(super) fn timed_check_answer(
     store_id: &str,
     request: &CheckRequest,
 ) -> Result<Answer<bool>, EngineError> {
-    let started = std::time::Instant::now();
+    timed_check_since(state, store_id, request, std::time::Instant::now())
+}
+
+/// [`timed_check_answer`], its latency counted from `started` (a caller that has read the clock
+/// already).
+fn timed_check_since(
+    state: &AppState,
+    store_id: &str,
+    request: &CheckRequest,
+    started: std::time::Instant,
+) -> Result<Answer<bool>, EngineError> {
     let answer = state.engine.check(store_id, request);
     state.metrics.observe_check(started.elapsed());
     answer
@@ -88,9 +98,7 @@ fn decided_check(
     meta: &DecisionMeta<'_>,
 ) -> Result<(bool, Option<DecisionRecord>), EngineError> {
     // The decision's start is the check's: one clock read serves the metric and the log.
-    let answer = state.engine.check(store_id, request);
-    state.metrics.observe_check(meta.started.elapsed());
-    let answer = answer?;
+    let answer = timed_check_since(state, store_id, request, meta.started)?;
     let decision = Decision {
         store_id,
         model_id: request.model_id.as_deref().or(decision_model),

@@ -48,8 +48,6 @@ const FOLD_UNION_PARTS: usize = 32;
 const PARALLEL_PROBES: usize = 4096;
 /// From this many subjects on, [`ObjectLister::objects_naming`] reads their lists on rayon's threads.
 const PARALLEL_NAMING: usize = 4096;
-/// Candidates whose tuples [`ObjectLister::naming_within`] reads ahead together.
-const PROBE_WAVE: usize = 16;
 /// Probes at least this many turn the probed set into [`DenseBits`] first.
 const DENSE_PROBES: u64 = 256;
 
@@ -365,7 +363,7 @@ impl<'a> ObjectLister<'_, 'a> {
         // overlap), and when there are many, split over rayon's threads.
         let probe = |objects: &[ObjectId]| -> Result<RoaringBitmap, EvalError> {
             let mut named = Vec::new();
-            for wave in objects.chunks(PROBE_WAVE) {
+            for wave in objects.chunks(TOUCH_WAVE) {
                 tuples.touch_forward(wave);
                 for &object in wave {
                     if names_one(object)? {

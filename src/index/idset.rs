@@ -319,37 +319,29 @@ pub(crate) struct DenseBits {
 impl DenseBits {
     /// `set` as bits, unless it is empty or its range spans more than `max_words` words.
     pub(crate) fn of(set: &RoaringBitmap, max_words: usize) -> Option<Self> {
-        let (first, last) = (set.min()?, set.max()?);
+        Self::spanning(set.min()?, set.max()?, set.iter(), max_words)
+    }
+
+    /// `ids` (in any order, repeats allowed) as bits, unless there are none or their range spans
+    /// more than `max_words` words.
+    pub(crate) fn of_ids(ids: &[u32], max_words: usize) -> Option<Self> {
+        Self::spanning(*ids.iter().min()?, *ids.iter().max()?, ids.iter().copied(), max_words)
+    }
+
+    /// `ids`, all within `first..=last`, as bits, unless that range spans more than `max_words`.
+    fn spanning(first: u32, last: u32, ids: impl Iterator<Item = u32>, max_words: usize) -> Option<Self> {
         let span = (last - first) as usize / 64 + 1;
         if span > max_words {
             return None;
         }
         let mut words = vec![0u64; span];
-        for id in set {
+        for id in ids {
             let at = (id - first) as usize;
             if let Some(word) = words.get_mut(at / 64) {
                 *word |= 1 << (at % 64);
             }
         }
         Some(DenseBits { first, words })
-    }
-
-    /// `ids` (in any order, repeats allowed) as bits, unless there are none or their range spans
-    /// more than `max_words` words.
-    pub(crate) fn of_ids(ids: &[u32], max_words: usize) -> Option<Self> {
-        let (first, last) = (ids.iter().min()?, ids.iter().max()?);
-        let span = (last - first) as usize / 64 + 1;
-        if span > max_words {
-            return None;
-        }
-        let mut words = vec![0u64; span];
-        for &id in ids {
-            let at = (id - first) as usize;
-            if let Some(word) = words.get_mut(at / 64) {
-                *word |= 1 << (at % 64);
-            }
-        }
-        Some(DenseBits { first: *first, words })
     }
 
     /// The set as a bitmap (its ids come out of the words in ascending order).

@@ -98,18 +98,16 @@ impl Table {
         (bucket, 0x8000 | ((hashed >> 20) as u16 & 0x7fff))
     }
 
-    /// The first bucket from `index` on that holds `tag`, unless an empty one comes first.
-    fn next_match(&self, mut index: usize, tag: u16) -> Option<&Bucket> {
+    /// The index of the first bucket from `index` on that holds `tag`, unless an empty one
+    /// comes first.
+    fn next_match(&self, mut index: usize, tag: u16) -> Option<usize> {
         let mask = self.buckets.len() - 1;
         loop {
-            let bucket = self.buckets.get(index)?;
-            if bucket.tag == tag {
-                return Some(bucket);
+            match self.buckets.get(index)?.tag {
+                found if found == tag => return Some(index),
+                0 => return None,
+                _ => index = (index + 1) & mask,
             }
-            if bucket.tag == 0 {
-                return None;
-            }
-            index = (index + 1) & mask;
         }
     }
 
@@ -121,11 +119,9 @@ impl Table {
         let mask = self.buckets.len() - 1;
         let (mut index, tag) = self.start(hashed);
         loop {
+            index = self.next_match(index, tag)?;
             let bucket = self.buckets.get(index)?;
-            if bucket.tag == 0 {
-                return None;
-            }
-            if bucket.tag == tag && is(bucket) {
+            if is(bucket) {
                 return Some(bucket);
             }
             index = (index + 1) & mask;
@@ -216,7 +212,7 @@ impl Interner {
             std::hint::black_box(first);
             let mut candidates = [None; LOOKUP_WAVE];
             for (candidate, &(index, tag)) in candidates.iter_mut().zip(&starts).take(wave.len()) {
-                *candidate = table.next_match(index, tag);
+                *candidate = table.next_match(index, tag).and_then(|found| table.buckets.get(found));
             }
             let touched =
                 candidates.iter().flatten().fold(0u8, |acc, b| acc ^ arena.get(b.start as usize).copied().unwrap_or(0));

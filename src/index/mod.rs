@@ -85,7 +85,8 @@ struct Reverse {
     wildcard: IdSet,
 }
 
-/// Subjects whose reverse lists [`RelationTuples::touch_reverse`] reads ahead at once.
+/// Objects or subjects whose lists [`RelationTuples::touch_forward`] and
+/// [`RelationTuples::touch_reverse`] read ahead at once.
 pub(crate) const TOUCH_WAVE: usize = 16;
 
 /// The tuples of one (object type, relation).
