@@ -34,6 +34,10 @@ pub struct Args {
     /// Most tuples (writes plus deletes) in one write request.
     #[arg(long, env = "WRIT_MAX_TUPLES_PER_WRITE", default_value_t = 1000)]
     pub max_tuples_per_write: usize,
+    /// Stores of at least this many tuples are checkpointed (packed into a few large rows that
+    /// start-up reads instead of one row per tuple) after a slow start and when the server stops.
+    #[arg(long, env = "WRIT_CHECKPOINT_MIN_TUPLES", default_value_t = 100_000)]
+    pub checkpoint_min_tuples: usize,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "WRIT_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -302,6 +306,7 @@ impl Config {
             engine: EngineConfig {
                 limits: Limits { max_depth: args.max_depth, ..Limits::default() },
                 max_tuples_per_write: args.max_tuples_per_write,
+                checkpoint_min_tuples: args.checkpoint_min_tuples,
                 decision_log,
                 input: InputLimits {
                     max_object_bytes: limits.max_object_bytes,

@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 
 mod agent;
+mod checkpoint;
 mod decisions;
 mod follow;
 mod limits;
@@ -156,6 +157,8 @@ pub struct EngineConfig {
     pub input: InputLimits,
     /// What the decision log records and keeps.
     pub decision_log: DecisionLogConfig,
+    /// Stores with fewer tuples are never checkpointed (they load fast from their rows).
+    pub checkpoint_min_tuples: usize,
 }
 
 impl Default for EngineConfig {
@@ -165,6 +168,7 @@ impl Default for EngineConfig {
             max_tuples_per_write: 1000,
             input: InputLimits::default(),
             decision_log: DecisionLogConfig::default(),
+            checkpoint_min_tuples: 100_000,
         }
     }
 }
@@ -194,6 +198,17 @@ struct StoreState {
     revision_lock: Mutex<()>,
     /// Notified after every committed write.
     revision_changed: Condvar,
+    /// The revision of the backend's latest checkpoint of this store, if this process knows one.
+    checkpointed: Mutex<Option<u64>>,
+}
+
+/// Where start-up read a store's tuples from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadedFrom {
+    /// Every tuple row.
+    Rows,
+    /// A checkpoint at `revision`, then `tail` changelog entries after it.
+    Checkpoint { revision: u64, tail: usize },
 }
 
 /// One committed change to a store's index.
@@ -251,6 +266,7 @@ impl StoreState {
             data: Snapshots::new(data),
             revision_lock: Mutex::new(()),
             revision_changed: Condvar::new(),
+            checkpointed: Mutex::new(None),
         }
     }
 }
@@ -413,8 +429,20 @@ impl Engine {
             return Ok(engine);
         }
         for record in engine.backend.list_stores()? {
-            let state = engine.load_store(record)?;
-            engine.stores.insert(state.record.id.clone(), Arc::new(state));
+            let started = std::time::Instant::now();
+            let (state, from) = engine.load_store(record)?;
+            let (id, due) = (state.record.id.clone(), engine.checkpoint_due(&state, from));
+            tracing::info!(store = %id, tuples = state.data.read().index.len(), ?from, seconds = started.elapsed().as_secs_f64(), "loaded");
+            engine.stores.insert(id.clone(), Arc::new(state));
+            if due {
+                // The next start reads this checkpoint instead of every row; a failure costs
+                // only that.
+                let started = std::time::Instant::now();
+                match engine.checkpoint(&id) {
+                    Ok(_) => tracing::info!(store = %id, seconds = started.elapsed().as_secs_f64(), "checkpointed"),
+                    Err(error) => tracing::warn!(store = %id, %error, "checkpoint not written"),
+                }
+            }
         }
         Ok(engine)
     }
@@ -442,19 +470,13 @@ impl Engine {
         Limits { deadline: self.config.input.deadline(), ..self.config.limits }
     }
 
-    fn load_store(&self, record: StoreRecord) -> Result<StoreState, EngineError> {
-        let mut data = StoreData::default();
-        data.add_stored_models(&record.id, self.backend.models(&record.id)?)?;
-        // Expired tuples load too (invisible to reads) until the sweep deletes them, so the
-        // changelog records their removal like any other write.
-        let mut loader = crate::index::Loader::new(&mut data.index);
-        self.backend.scan_tuples(&record.id, &mut |t| {
-            loader.insert(t.object_type, t.object_id, t.relation, t.subject, t.condition, t.expires_at_ms);
-            Ok(())
-        })?;
-        loader.finish();
-        data.revision = self.backend.revision(&record.id)?;
-        Ok(StoreState::new(record, data))
+    fn load_store(&self, record: StoreRecord) -> Result<(StoreState, LoadedFrom), EngineError> {
+        let (data, from) = self.load_data(&record.id)?;
+        let state = StoreState::new(record, data);
+        if let LoadedFrom::Checkpoint { revision, .. } = from {
+            *state.checkpointed.lock() = Some(revision);
+        }
+        Ok((state, from))
     }
 
     fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {

@@ -5,6 +5,7 @@
 mod agent;
 mod agent_props;
 mod api;
+mod checkpoint;
 mod closure;
 mod conformance;
 mod decisions;

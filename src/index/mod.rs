@@ -18,7 +18,7 @@ mod closure;
 mod idset;
 mod interner;
 
-use crate::tuple::{Subject, Tuple, TupleCondition};
+use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
 pub(crate) use closure::Closure;
 pub(crate) use idset::{DenseBits, Ids, IdsCow};
@@ -670,6 +670,60 @@ impl Index {
     #[cfg(test)]
     pub(crate) fn tuples(&self) -> Vec<Tuple> {
         self.tuples_with_expiry().into_iter().map(|(tuple, _)| tuple).collect()
+    }
+
+    /// Calls `visit` with every tuple held, its names borrowed from the index: object type,
+    /// object id, relation, subject, condition and expiry; grouped by (object type, relation) and
+    /// then by object, in no particular order otherwise. Stops at the first error. Answers how
+    /// many tuples it visited (equal to [`Index::len`] unless an id lost its name, a bug the
+    /// caller can notice by comparing).
+    pub(crate) fn visit_tuples<E>(
+        &self,
+        mut visit: impl FnMut(&str, &str, &str, SubjectText<'_>, Option<&TupleCondition>, Option<i64>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let view = View::new(self);
+        let mut visited = 0;
+        for (&(object_type, relation), table) in &self.tables {
+            let (Some(type_name), Some(relation_name)) = (view.type_name(object_type), view.relation_name(relation))
+            else {
+                continue;
+            };
+            for (object, subjects) in table.objects() {
+                let Some(object_name) = view.object_name(object_type, object) else { continue };
+                for (kind, ids) in subjects {
+                    let Some(subject_type) = view.type_name(kind.subject_type) else { continue };
+                    let subject_relation = match kind.relation {
+                        NO_RELATION => None,
+                        r => match view.relation_name(r) {
+                            Some(name) => Some(name),
+                            None => continue,
+                        },
+                    };
+                    for subject in ids {
+                        let id = match subject {
+                            WILDCARD => None,
+                            id => match view.object_name(kind.subject_type, id) {
+                                Some(name) => Some(name),
+                                None => continue,
+                            },
+                        };
+                        let key = SubjectKey { kind, object: subject };
+                        let condition =
+                            if table.conditions.is_empty() { None } else { table.conditions.get(&(object, key)) };
+                        let expiry =
+                            if table.expiries.is_empty() { None } else { table.expiries.get(&(object, key)).copied() };
+                        let subject = SubjectText {
+                            subject_type,
+                            id,
+                            relation: if id.is_none() { None } else { subject_relation },
+                        };
+                        visit(type_name, object_name, relation_name, subject, condition, expiry)?;
+                        visited += 1;
+                    }
+                }
+            }
+        }
+        Ok(visited)
     }
 
     /// Every tuple held with its expiry (`None` = never), in no particular order.

@@ -13,6 +13,7 @@
 //! | changelog  | `0x04` store, revision u64 BE, seq u32 BE                   | v1 JSON entry, or v2 JSON run of entries |
 //! | model      | `0x05` store, append index u64 BE                           | v1 JSON id + text     |
 //! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
+//! | checkpoint | `0x07` store, header or generation + chunk (see `checkpoint`) | v1 header or chunk  |
 //!
 //! Tuple values gained `written_at_ms` (the write's timestamp) without a version bump: the field is
 //! optional, so values written by older builds still decode (with no write time). Changelog values
@@ -50,8 +51,11 @@ pub(crate) const MODEL: u8 = 0x05;
 /// Keyspace of assertions.
 pub(crate) const ASSERTION: u8 = 0x06;
 
+/// Keyspace of checkpoints (layout in `checkpoint`).
+pub(crate) const CHECKPOINT: u8 = 0x07;
+
 /// Every keyspace that holds per-store data (all of them).
-pub(crate) const KEYSPACES: [u8; 6] = [STORE, REVISION, TUPLE, CHANGE, MODEL, ASSERTION];
+pub(crate) const KEYSPACES: [u8; 7] = [STORE, REVISION, TUPLE, CHANGE, MODEL, ASSERTION, CHECKPOINT];
 
 /// The value encoding version of every value but changelog runs.
 const V1: u8 = 1;

@@ -24,6 +24,11 @@
 //!    acknowledged sits in a buffer. If the flush fails the call returns [`StoreError::Io`] and the
 //!    write may or may not have survived, but never partially.
 //!
+//! Checkpoints (sled only; layout in `checkpoint`) pack every tuple of a store at one revision
+//! into a few large rows, so start-up reads them and replays the changelog after them instead of
+//! reading one row per tuple. They are a cache of the tuple rows, never their replacement: a
+//! store without a usable checkpoint loads from its rows, and a write never waits for one.
+//!
 //! The decision log is kept apart (a separate sled tree; its own map in memory) and is
 //! best-effort: appended in batches by the engine's background recorder, flushed per batch,
 //! trimmed by count and age. A deleted store's decisions go with it.
@@ -34,6 +39,7 @@
 //!
 //! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple`.
 
+mod checkpoint;
 mod codec;
 mod decision;
 mod error;
@@ -151,6 +157,12 @@ pub struct ChangeRecord {
     pub actor: Option<String>,
 }
 
+/// Where [`TupleStore::write_checkpoint`] sends each tuple of a checkpoint.
+pub type CheckpointSink<'s> = dyn FnMut(TupleRef<'_>) -> Result<(), StoreError> + 's;
+
+/// Hands every tuple of a checkpoint to the sink it is given.
+pub type CheckpointSource<'p> = dyn FnMut(&mut CheckpointSink<'_>) -> Result<(), StoreError> + 'p;
+
 /// Durable state of every store. Implementations are shared across threads.
 pub trait TupleStore: Send + Sync {
     /// Creates a store (tenant). Error if the id exists.
@@ -241,6 +253,44 @@ pub trait TupleStore: Send + Sync {
             visit(TupleRef::of(&stored))?;
         }
         Ok(())
+    }
+
+    /// True when this backend keeps checkpoints (see [`TupleStore::write_checkpoint`]).
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Replaces the store's checkpoint: `produce` hands every tuple to the sink it is given, and
+    /// the caller vouches that these are exactly the store's current tuples at `revision`. The
+    /// new checkpoint is durable when this returns; until then (and after a failure) the old one
+    /// stands whole. Tuple rows, the changelog and the revision are untouched. A backend that
+    /// keeps no checkpoints does nothing.
+    fn write_checkpoint(
+        &self,
+        store_id: &str,
+        revision: u64,
+        produce: &mut CheckpointSource<'_>,
+    ) -> Result<(), StoreError> {
+        let _ = (store_id, revision, produce);
+        Ok(())
+    }
+
+    /// The revision of the store's latest checkpoint; `None` when it has none.
+    fn checkpoint_revision(&self, store_id: &str) -> Result<Option<u64>, StoreError> {
+        let _ = store_id;
+        Ok(None)
+    }
+
+    /// Calls `visit` with every tuple of the store's latest checkpoint, then answers the revision
+    /// they are at; `None` (without visiting) when the store has no checkpoint. An error after
+    /// some visits (a missing or undecodable chunk) means the visits must be thrown away.
+    fn scan_checkpoint(
+        &self,
+        store_id: &str,
+        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<Option<u64>, StoreError> {
+        let _ = (store_id, visit);
+        Ok(None)
     }
 
     /// When each of `tuples` was last written, milliseconds since the Unix epoch, in input order:

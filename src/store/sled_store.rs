@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::checkpoint;
 use super::codec;
 use super::decision;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
-    StoreRecord, StoredTuple, TupleRef, TupleStore,
+    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, DecisionCursor, DecisionFilter, DecisionRecord,
+    StoreError, StoreRecord, StoredTuple, TupleRef, TupleStore,
 };
 use crate::tuple::{split_subject, SubjectText, Tuple};
 
@@ -30,6 +31,9 @@ pub struct SledStore {
     /// One write mutex per store id; entries are never removed, so a mutex is never replaced while
     /// someone waits on it.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Held while a checkpoint is written and while a store is deleted, so a checkpoint never
+    /// outlives its store and two never interleave.
+    checkpointing: Mutex<()>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -67,7 +71,7 @@ impl SledStore {
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let decisions = db.open_tree("decisions")?;
-        Ok(SledStore { db, decisions, locks: Mutex::new(HashMap::new()) })
+        Ok(SledStore { db, decisions, locks: Mutex::new(HashMap::new()), checkpointing: Mutex::new(()) })
     }
 
     /// The write mutex of a store.
@@ -89,6 +93,20 @@ impl SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        Ok(())
+    }
+
+    fn checkpoint_header(&self, store_id: &str) -> Result<Option<checkpoint::Header>, StoreError> {
+        self.db.get(checkpoint::header_key(store_id))?.map(|v| checkpoint::decode_header(&v)).transpose()
+    }
+
+    /// Removes every key under `prefix` in one batch.
+    fn remove_prefix(&self, prefix: &[u8]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for kv in self.db.scan_prefix(prefix) {
+            batch.remove(kv?.0);
+        }
+        self.db.apply_batch(batch)?;
         Ok(())
     }
 
@@ -135,6 +153,7 @@ impl TupleStore for SledStore {
     }
 
     fn delete_store(&self, store_id: &str) -> Result<(), StoreError> {
+        let _checkpointing = self.checkpointing.lock();
         let lock = self.lock_of(store_id);
         let _guard = lock.lock();
         self.require(store_id)?;
@@ -259,6 +278,107 @@ impl TupleStore for SledStore {
             }
             Ok(())
         })
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn write_checkpoint(
+        &self,
+        store_id: &str,
+        revision: u64,
+        produce: &mut CheckpointSource<'_>,
+    ) -> Result<(), StoreError> {
+        let _checkpointing = self.checkpointing.lock();
+        self.require(store_id)?;
+        let old = self.checkpoint_header(store_id)?;
+        let generation = old.map_or(1, |h| h.generation + 1);
+        // Chunks an interrupted checkpoint of this generation left behind.
+        self.remove_prefix(&checkpoint::generation_prefix(store_id, generation))?;
+        let mut encoder = checkpoint::ChunkEncoder::default();
+        let (mut chunks, mut tuples) = (0u32, 0u64);
+        let put = |encoder: &mut checkpoint::ChunkEncoder, chunks: &mut u32| -> Result<(), StoreError> {
+            self.db.insert(checkpoint::chunk_key(store_id, generation, *chunks), encoder.finish())?;
+            *chunks = chunks.checked_add(1).ok_or_else(|| StoreError::Corrupt("checkpoint: too many chunks".into()))?;
+            Ok(())
+        };
+        produce(&mut |t| {
+            encoder.push(t)?;
+            tuples += 1;
+            if encoder.len() == checkpoint::CHUNK_TUPLES {
+                put(&mut encoder, &mut chunks)?;
+            }
+            Ok(())
+        })?;
+        if encoder.len() > 0 {
+            put(&mut encoder, &mut chunks)?;
+        }
+        // The chunks are in; swap the header and drop the old generation in one batch.
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            checkpoint::header_key(store_id),
+            checkpoint::encode_header(checkpoint::Header { generation, revision, chunks, tuples }),
+        );
+        if let Some(old) = old {
+            for kv in self.db.scan_prefix(checkpoint::generation_prefix(store_id, old.generation)) {
+                let (k, _) = kv?;
+                batch.remove(k);
+            }
+        }
+        self.db.apply_batch(batch)?;
+        self.flush()
+    }
+
+    fn checkpoint_revision(&self, store_id: &str) -> Result<Option<u64>, StoreError> {
+        self.require(store_id)?;
+        Ok(self.checkpoint_header(store_id)?.map(|h| h.revision))
+    }
+
+    fn scan_checkpoint(
+        &self,
+        store_id: &str,
+        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.require(store_id)?;
+        let Some(header) = self.checkpoint_header(store_id)? else { return Ok(None) };
+        let (sender, values) = std::sync::mpsc::sync_channel(SCAN_AHEAD);
+        let prefix = checkpoint::generation_prefix(store_id, header.generation);
+        let db = &self.db;
+        let (chunks, tuples) = std::thread::scope(|scope| -> Result<(u32, u64), StoreError> {
+            // Reading the next chunk's value overlaps visiting this one's tuples.
+            let reader = std::thread::Builder::new().name("writ-checkpoint".into()).spawn_scoped(scope, move || {
+                for kv in db.scan_prefix(prefix) {
+                    let failed = kv.is_err();
+                    if sender.send(kv.map(|(_, v)| v)).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut counts = (0u32, 0u64);
+            let mut visit_value = |value: &[u8], counts: &mut (u32, u64)| -> Result<(), StoreError> {
+                counts.1 += checkpoint::visit_chunk(value, visit)?;
+                counts.0 += 1;
+                Ok(())
+            };
+            if reader.is_err() {
+                for kv in self.db.scan_prefix(checkpoint::generation_prefix(store_id, header.generation)) {
+                    visit_value(&kv?.1, &mut counts)?;
+                }
+                return Ok(counts);
+            }
+            for value in values {
+                visit_value(&value?, &mut counts)?;
+            }
+            Ok(counts)
+        })?;
+        if chunks != header.chunks || tuples != header.tuples {
+            return Err(StoreError::Corrupt(format!(
+                "checkpoint: {chunks} chunks of {tuples} tuples found, {} of {} written",
+                header.chunks, header.tuples
+            )));
+        }
+        Ok(Some(header.revision))
     }
 
     fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
