@@ -2,8 +2,7 @@
 //! loading every tuple row gives, across random writes, deletes, rewrites, checkpoints and
 //! restarts; a damaged checkpoint is ignored (the rows win), and a deleted store leaves none.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -11,6 +10,8 @@ use writ::engine::{CheckRequest, Clock, WriteRequest};
 use writ::store::{SledStore, StoredTuple, TupleStore};
 use writ::tuple::{Context, Tuple, TupleCondition};
 use writ::{Engine, EngineConfig, Model};
+
+use crate::support::TempDir;
 
 const MODEL: &str = "model
   schema 1.1
@@ -26,27 +27,6 @@ condition small(x: int) {
   x < 10
 }
 ";
-
-/// A directory under the system temp dir, unique to this process and call, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        TempDir(std::env::temp_dir().join(format!("writ-checkpoint-{tag}-{}-{n}", std::process::id())))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A clock at a fixed instant before every expiry the tests write.
 fn clock() -> Clock {
@@ -159,7 +139,7 @@ proptest! {
 
     #[test]
     fn a_store_loaded_from_its_checkpoint_holds_what_its_rows_hold(ops in prop::collection::vec(op(), 1..20)) {
-        let dir = TempDir::new("prop");
+        let dir = TempDir::new("checkpoint-prop");
         let mut engine = open(dir.path(), 0);
         let store = create(&engine);
         for op in ops {
@@ -233,7 +213,7 @@ fn fixture(engine: &Engine) -> String {
 
 #[test]
 fn a_nested_group_loaded_from_a_checkpoint_and_its_tail_still_answers() {
-    let dir = TempDir::new("nested");
+    let dir = TempDir::new("checkpoint-nested");
     let store = {
         let engine = open(dir.path(), 0);
         let store = fixture(&engine);
@@ -258,7 +238,7 @@ fn a_nested_group_loaded_from_a_checkpoint_and_its_tail_still_answers() {
 /// start-up reads every tuple row instead.
 #[test]
 fn a_checkpoint_missing_a_chunk_is_ignored_and_the_rows_load() {
-    let dir = TempDir::new("damaged");
+    let dir = TempDir::new("checkpoint-damaged");
     let store = {
         let engine = open(dir.path(), 0);
         let store = fixture(&engine);
@@ -288,7 +268,7 @@ fn a_checkpoint_missing_a_chunk_is_ignored_and_the_rows_load() {
 
 #[test]
 fn start_up_checkpoints_a_large_store_and_a_deleted_store_leaves_no_checkpoint() {
-    let dir = TempDir::new("policy");
+    let dir = TempDir::new("checkpoint-policy");
     let store = {
         let engine = open(dir.path(), 3);
         let store = fixture(&engine);
