@@ -906,19 +906,26 @@ impl Engine {
             let (object_type, relation) = resolve_object_relation(&evaluator, &request.object_type, &request.relation)?;
             let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
             let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
-            // Build each `type:id` once, in id order (which reads the interned names front to
-            // back), then sort: all share the type prefix, so the bare ids' order is the order.
-            // The first 8 bytes of each id as a big-endian number order most pairs without
-            // reading the strings (zero padding keeps a shorter id first, as `str` order does).
+            // Sort the bare ids (all share the type prefix, so their order is the order), borrowed
+            // from the index and named in id order (which reads the interned names front to back);
+            // then build each `type:id` once, in sorted order. The first 8 bytes of each id as a
+            // big-endian number order most pairs without reading the strings (zero padding keeps
+            // a shorter id first, as `str` order does).
             let ids: Vec<ObjectId> = objects.iter().collect();
-            let mut named: Vec<(u64, String)> = view
-                .object_names(object_type, &ids)
+            let mut sorted: Vec<(u64, &str)> = Vec::with_capacity(ids.len());
+            sorted.extend(view.object_names(object_type, &ids).into_iter().flatten().map(|id| (sort_key(id), id)));
+            sorted.sort_unstable();
+            let prefix = request.object_type.as_str();
+            Ok(sorted
                 .into_iter()
-                .flatten()
-                .map(|id| (sort_key(id), [request.object_type.as_str(), ":", id].concat()))
-                .collect();
-            named.sort_unstable();
-            Ok(named.into_iter().map(|(_, object)| object).collect())
+                .map(|(_, id)| {
+                    let mut object = String::with_capacity(prefix.len() + 1 + id.len());
+                    object.push_str(prefix);
+                    object.push(':');
+                    object.push_str(id);
+                    object
+                })
+                .collect())
         })
     }
 
