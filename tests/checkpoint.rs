@@ -296,3 +296,69 @@ fn raw_sled(path: &Path) -> sled::Db {
         }
     }
 }
+
+/// Sends one HTTP/1.1 request with `connection: close` and answers the status code.
+fn http(address: std::net::SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    Ok(text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// `writ serve` as a user runs it: a store that start-up read row by row is checkpointed before
+/// the server answers, and a write after that is in the checkpoint written when SIGTERM stops it.
+#[test]
+fn writ_serve_checkpoints_at_start_and_when_it_stops() {
+    let dir = TempDir::new("checkpoint-serve");
+    let store = fixture(&open(dir.path(), usize::MAX));
+    let checkpoint = |path: &Path| {
+        let backend = SledStore::open(path).unwrap();
+        (backend.checkpoint_revision(&store).unwrap(), backend.revision(&store).unwrap())
+    };
+    assert_eq!(checkpoint(dir.path()), (None, 1), "one write, no checkpoint yet");
+    let log_path = dir.path().with_extension("log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["serve", "--listen", &address.to_string(), "--checkpoint-min-tuples", "1", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(log)
+        .spawn()
+        .expect("writ serve starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !matches!(http(address, "GET", "/readyz", ""), Ok(200)) {
+        assert!(child.try_wait().unwrap().is_none(), "writ serve exited at start");
+        assert!(std::time::Instant::now() < deadline, "writ serve never became ready");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let write = r#"{"writes":{"tuple_keys":[{"user":"user:d","relation":"viewer","object":"doc:9"}]}}"#;
+    assert_eq!(http(address, "POST", &format!("/stores/{store}/write"), write).unwrap(), 200);
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success(), "writ serve stops cleanly on SIGTERM");
+    assert_eq!(checkpoint(dir.path()), (Some(2), 2), "the stop wrote a checkpoint at the last write");
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    // The log without its colours: `loaded ... from=Rows`, then a checkpoint at start and at stop.
+    let mut plain = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('\u{1b}') {
+        plain.push_str(&rest[..at]);
+        rest = rest[at..].split_once('m').map_or("", |(_, after)| after);
+    }
+    plain.push_str(rest);
+    assert!(plain.contains("from=Rows"), "start-up read the rows: {plain}");
+    assert_eq!(plain.matches("checkpointed").count(), 2, "at start and at stop: {plain}");
+    let engine = open(dir.path(), usize::MAX);
+    assert!(check(&engine, &store, "doc:9", "viewer", "user:d"));
+    assert!(check(&engine, &store, "doc:1", "viewer", "user:a"));
+}
