@@ -198,8 +198,6 @@ struct StoreState {
     revision_lock: Mutex<()>,
     /// Notified after every committed write.
     revision_changed: Condvar,
-    /// The revision of the backend's latest checkpoint of this store, if this process knows one.
-    checkpointed: Mutex<Option<u64>>,
 }
 
 /// Where start-up read a store's tuples from.
@@ -266,7 +264,6 @@ impl StoreState {
             data: Snapshots::new(data),
             revision_lock: Mutex::new(()),
             revision_changed: Condvar::new(),
-            checkpointed: Mutex::new(None),
         }
     }
 }
@@ -472,11 +469,7 @@ impl Engine {
 
     fn load_store(&self, record: StoreRecord) -> Result<(StoreState, LoadedFrom), EngineError> {
         let (data, from) = self.load_data(&record.id)?;
-        let state = StoreState::new(record, data);
-        if let LoadedFrom::Checkpoint { revision, .. } = from {
-            *state.checkpointed.lock() = Some(revision);
-        }
-        Ok((state, from))
+        Ok((StoreState::new(record, data), from))
     }
 
     fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {

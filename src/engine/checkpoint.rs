@@ -180,7 +180,6 @@ impl Engine {
             }
             Ok(())
         })?;
-        *state.checkpointed.lock() = Some(revision);
         Ok(true)
     }
 
@@ -198,7 +197,7 @@ impl Engine {
                 (data.index.len(), data.revision)
             };
             if len >= self.config.checkpoint_min_tuples
-                && *state.checkpointed.lock() != Some(revision)
+                && self.backend.checkpoint_revision(&id)? != Some(revision)
                 && self.checkpoint(&id)?
             {
                 written += 1;

@@ -100,13 +100,11 @@ impl SledStore {
         self.db.get(checkpoint::header_key(store_id))?.map(|v| checkpoint::decode_header(&v)).transpose()
     }
 
-    /// Removes every key under `prefix` in one batch.
-    fn remove_prefix(&self, prefix: &[u8]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for kv in self.db.scan_prefix(prefix) {
+    /// Adds the removal of every key of `tree` under `prefix` to `batch`.
+    fn remove_prefix(tree: &sled::Tree, prefix: &[u8], batch: &mut sled::Batch) -> Result<(), StoreError> {
+        for kv in tree.scan_prefix(prefix) {
             batch.remove(kv?.0);
         }
-        self.db.apply_batch(batch)?;
         Ok(())
     }
 
@@ -159,17 +157,11 @@ impl TupleStore for SledStore {
         self.require(store_id)?;
         let mut batch = sled::Batch::default();
         for space in codec::KEYSPACES {
-            for kv in self.db.scan_prefix(codec::prefix(space, store_id)) {
-                let (k, _) = kv?;
-                batch.remove(k);
-            }
+            Self::remove_prefix(&self.db, &codec::prefix(space, store_id), &mut batch)?;
         }
         self.db.apply_batch(batch)?;
         let mut decisions = sled::Batch::default();
-        for kv in self.decisions.scan_prefix(decision::prefix(store_id)) {
-            let (k, _) = kv?;
-            decisions.remove(k);
-        }
+        Self::remove_prefix(&self.decisions, &decision::prefix(store_id), &mut decisions)?;
         self.decisions.apply_batch(decisions)?;
         self.flush()
     }
@@ -295,7 +287,9 @@ impl TupleStore for SledStore {
         let old = self.checkpoint_header(store_id)?;
         let generation = old.map_or(1, |h| h.generation + 1);
         // Chunks an interrupted checkpoint of this generation left behind.
-        self.remove_prefix(&checkpoint::generation_prefix(store_id, generation))?;
+        let mut strays = sled::Batch::default();
+        Self::remove_prefix(&self.db, &checkpoint::generation_prefix(store_id, generation), &mut strays)?;
+        self.db.apply_batch(strays)?;
         let mut encoder = checkpoint::ChunkEncoder::default();
         let (mut chunks, mut tuples) = (0u32, 0u64);
         let put = |encoder: &mut checkpoint::ChunkEncoder, chunks: &mut u32| -> Result<(), StoreError> {
@@ -321,10 +315,7 @@ impl TupleStore for SledStore {
             checkpoint::encode_header(checkpoint::Header { generation, revision, chunks, tuples }),
         );
         if let Some(old) = old {
-            for kv in self.db.scan_prefix(checkpoint::generation_prefix(store_id, old.generation)) {
-                let (k, _) = kv?;
-                batch.remove(k);
-            }
+            Self::remove_prefix(&self.db, &checkpoint::generation_prefix(store_id, old.generation), &mut batch)?;
         }
         self.db.apply_batch(batch)?;
         self.flush()
