@@ -73,13 +73,13 @@ impl TupleStore for HandOff {
     fn write_at(
         &self,
         store_id: &str,
-        expected_revision: u64,
+        planned: writ::store::PlannedAt<'_>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.inner.write_at(store_id, expected_revision, deletes, writes, timestamp_ms, actor)
+        self.inner.write_at(store_id, planned, deletes, writes, timestamp_ms, actor)
     }
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
         let mut handed = self.tuples.lock().take().unwrap_or_default();

@@ -386,13 +386,13 @@ impl TupleStore for GatedStore {
     fn write_at(
         &self,
         id: &str,
-        expected: u64,
+        planned: writ::store::PlannedAt<'_>,
         d: &[StoredTuple],
         w: &[StoredTuple],
         t: i64,
         actor: Option<&str>,
     ) -> Result<u64, writ::store::StoreError> {
-        self.inner.write_at(id, expected, d, w, t, actor)
+        self.inner.write_at(id, planned, d, w, t, actor)
     }
     fn write_assertions(&self, id: &str, model_id: &str, json: &str) -> Result<(), writ::store::StoreError> {
         self.inner.write_assertions(id, model_id, json)

@@ -12,8 +12,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use writ::engine::{CheckRequest, ReadFilter, WriteRequest};
 use writ::store::{
-    ChangeCursor, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, MemoryStore, StoreError, StoreRecord,
-    StoredTuple, TupleStore,
+    ChangeCursor, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, MemoryStore, PlannedAt, StoreError,
+    StoreRecord, StoredTuple, TupleStore,
 };
 use writ::{Engine, EngineConfig, EngineError, Tuple};
 
@@ -81,7 +81,12 @@ struct SharedBackend {
     gate: Arc<Gate>,
     /// Runs inside `tuples()` (between the node's two revision reads at start).
     during_tuples: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Runs at the start of every `write_at()` with the datastore and the store id: what it
+    /// writes lands after this node planned and before it commits, as another node's write would.
+    before_write_at: Mutex<Option<WriteHook>>,
 }
+
+type WriteHook = Box<dyn FnMut(&MemoryStore, &str) + Send>;
 
 impl SharedBackend {
     fn new(inner: &Arc<MemoryStore>, notices: Option<&Arc<Notices>>) -> (SharedBackend, Arc<Gate>) {
@@ -92,6 +97,7 @@ impl SharedBackend {
             seen: Mutex::new(notices.map_or(0, |n| *n.generation.lock().unwrap())),
             gate: gate.clone(),
             during_tuples: Mutex::new(None),
+            before_write_at: Mutex::new(None),
         };
         (backend, gate)
     }
@@ -179,13 +185,17 @@ impl TupleStore for SharedBackend {
     fn write_at(
         &self,
         store_id: &str,
-        expected_revision: u64,
+        planned: PlannedAt<'_>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         at: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.notify(self.inner.write_at(store_id, expected_revision, deletes, writes, at, actor))
+        if let Some(hook) = self.before_write_at.lock().unwrap().as_mut() {
+            hook(&self.inner, store_id);
+            self.notify(Ok(()))?;
+        }
+        self.notify(self.inner.write_at(store_id, planned, deletes, writes, at, actor))
     }
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
         if let Some(hook) = self.during_tuples.lock().unwrap().take() {
@@ -350,6 +360,93 @@ fn concurrent_writers_on_two_nodes_get_distinct_consecutive_revisions() {
         assert_eq!(node_tuples(node, &store), (cluster.tuples(&store), last));
     }
     assert_eq!(cluster.tuples(&store).len(), 2 * per_node);
+}
+
+/// Regression: a write planned at revision R was refused whenever the store had moved past R
+/// at all, so a writer on one node that another node kept outpacing ran out of attempts and
+/// answered `RevisionMoved` (seen in
+/// `concurrent_writers_on_two_nodes_get_distinct_consecutive_revisions`). Here another node's
+/// write lands between every plan and its commit, more often than there are attempts.
+#[test]
+fn a_write_outpaced_by_another_node_on_every_attempt_still_lands() {
+    let cluster = Cluster::new(true);
+    let interfering = Arc::new(Mutex::new(0usize));
+    let counter = interfering.clone();
+    let (a, _) = cluster.node();
+    let (b, _) = cluster.node_with(move |backend| {
+        *backend.before_write_at.lock().unwrap() = Some(Box::new(move |inner, store_id| {
+            let mut n = counter.lock().unwrap();
+            if *n <= writ::engine::SHARED_WRITE_ATTEMPTS {
+                let tuple = StoredTuple::new(format!("document:elsewhere{n}#viewer@user:zed").parse().unwrap());
+                inner.write(store_id, &[], &[tuple], 1).unwrap();
+                *n += 1;
+            }
+        }));
+    });
+    let store = store_with_model(&a);
+    b.catch_up().unwrap();
+    let revision = write(&b, &store, &["document:1#viewer@user:anne"]).unwrap();
+    assert_eq!(*interfering.lock().unwrap(), 1, "one attempt: the other node's write touched other tuples");
+    assert_eq!(revision, 2, "landed after the other node's write");
+    assert_eq!(node_tuples(&b, &store), (cluster.tuples(&store), 2), "B applied both writes in order");
+    assert!(allowed(&b, &store, "user:anne", "document:1"));
+    assert!(allowed(&b, &store, "user:zed", "document:elsewhere0"));
+    a.wait_for_revision(&store, 2, Duration::from_secs(10)).unwrap();
+    assert_eq!(node_tuples(&a, &store), (cluster.tuples(&store), 2));
+}
+
+#[test]
+fn a_tuple_another_node_writes_between_plan_and_commit_is_a_write_conflict() {
+    let cluster = Cluster::new(true);
+    let (a, _) = cluster.node();
+    let (b, _) = cluster.node_with(|backend| {
+        let mut once = true;
+        *backend.before_write_at.lock().unwrap() = Some(Box::new(move |inner, store_id| {
+            if std::mem::take(&mut once) {
+                let tuple = StoredTuple::new("document:1#viewer@user:anne".parse().unwrap());
+                inner.write(store_id, &[], &[tuple], 1).unwrap();
+            }
+        }));
+    });
+    let store = store_with_model(&a);
+    b.catch_up().unwrap();
+    let error = write(&b, &store, &["document:1#viewer@user:anne", "document:2#viewer@user:bob"]).unwrap_err();
+    assert!(matches!(error, EngineError::WriteConflict(_)), "{error:?}");
+    assert_eq!(cluster.tuples(&store), BTreeSet::from(["document:1#viewer@user:anne".to_string()]));
+    assert_eq!(b.revision(&store).unwrap(), 1, "B caught up while refusing");
+}
+
+#[test]
+fn a_duplicate_skipped_by_a_plan_then_deleted_by_another_node_is_written() {
+    let cluster = Cluster::new(true);
+    let (a, _) = cluster.node();
+    let (b, _) = cluster.node_with(|backend| {
+        let mut once = true;
+        *backend.before_write_at.lock().unwrap() = Some(Box::new(move |inner, store_id| {
+            if std::mem::take(&mut once) {
+                let tuple = StoredTuple::new("document:1#viewer@user:anne".parse().unwrap());
+                inner.write(store_id, &[tuple], &[], 1).unwrap();
+            }
+        }));
+    });
+    let store = store_with_model(&a);
+    write(&a, &store, &["document:1#viewer@user:anne"]).unwrap();
+    b.catch_up().unwrap();
+    // B skips the tuple it holds; the other node deletes it before B commits: the skip read a
+    // tuple that changed, so B plans again and writes both.
+    let request = WriteRequest {
+        writes: ["document:1#viewer@user:anne", "document:2#viewer@user:bob"]
+            .iter()
+            .map(|t| StoredTuple::new(t.parse().unwrap()))
+            .collect(),
+        ignore_duplicates: true,
+        ..WriteRequest::default()
+    };
+    let revision = b.write(&store, request).unwrap();
+    assert_eq!(revision, 3);
+    let both = ["document:1#viewer@user:anne", "document:2#viewer@user:bob"].map(String::from);
+    assert_eq!(cluster.tuples(&store), BTreeSet::from(both));
+    assert_eq!(node_tuples(&b, &store), (cluster.tuples(&store), 3));
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use writ::store::{
-    ChangeCursor, ChangeOperation, ChangeRecord, MemoryStore, SledStore, StoreError, StoreRecord, StoredTuple,
-    TupleStore,
+    ChangeCursor, ChangeOperation, ChangeRecord, MemoryStore, PlannedAt, SledStore, StoreError, StoreRecord,
+    StoredTuple, TupleStore, MAX_PLAN_LAG,
 };
 use writ::tuple::{Context, Tuple, TupleCondition};
 
@@ -235,19 +235,52 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.models(a).unwrap(), vec![]);
     assert_eq!(s.assertions(a, "01M1").unwrap(), None);
 
-    // A conditional write lands only at the expected revision, and a refused one writes nothing.
-    assert_eq!(s.write_at(a, 0, &[], &[st("doc:1#viewer@user:ann")], 5, None), Ok(1));
+    // A conditional write lands while no later write touched a tuple its plan read, at the next
+    // revision; a refused one writes nothing.
+    let at = PlannedAt::revision;
+    assert_eq!(s.write_at(a, at(0), &[], &[st("doc:1#viewer@user:ann")], 5, None), Ok(1));
+    assert_eq!(s.write_at(a, at(0), &[], &[st("doc:2#viewer@user:ann")], 6, None), Ok(2), "other tuples moved");
     assert_eq!(
-        s.write_at(a, 0, &[], &[st("doc:2#viewer@user:ann")], 6, None),
-        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 0, current: 1 })
+        s.write_at(a, at(0), &[], &[st("doc:1#viewer@user:ann")], 6, None),
+        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 0, current: 2 }),
+        "a write of a tuple written since the plan"
     );
-    assert_eq!(s.revision(a).unwrap(), 1);
-    assert_eq!(s.tuples(a).unwrap(), vec![st("doc:1#viewer@user:ann")]);
-    assert_eq!(s.changes(a, None, None, 10).unwrap().len(), 1);
-    assert_eq!(s.write_at(a, 1, &[st("doc:1#viewer@user:ann")], &[], 7, Some("ops")), Ok(2));
     assert_eq!(
-        s.write_at(a, 1, &[], &[], 8, None).map_err(|e| matches!(e, StoreError::RevisionMoved { .. })),
-        Err(true)
+        s.write_at(a, at(1), &[st("doc:2#viewer@user:ann")], &[], 6, None),
+        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 1, current: 2 }),
+        "a delete of a tuple written since the plan"
+    );
+    let read = [st("doc:2#viewer@user:ann").tuple];
+    assert_eq!(
+        s.write_at(a, PlannedAt { revision: 1, read: &read }, &[], &[st("doc:3#viewer@user:ann")], 6, None),
+        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 1, current: 2 }),
+        "a plan that read a tuple written since"
+    );
+    // A tuple's identity excludes its condition: a rewrite with another condition still touches it.
+    let mut conditioned = st("doc:2#viewer@user:ann");
+    conditioned.tuple.condition = Some(TupleCondition { name: "always".into(), context: Context::new() });
+    assert!(matches!(
+        s.write_at(a, at(1), &[], &[conditioned], 6, None),
+        Err(StoreError::RevisionMoved { expected: 1, current: 2, .. })
+    ));
+    assert_eq!(s.revision(a).unwrap(), 2);
+    assert_eq!(s.tuples(a).unwrap().len(), 2);
+    assert_eq!(s.changes(a, None, None, 10).unwrap().len(), 2);
+    assert_eq!(s.write_at(a, at(2), &[st("doc:1#viewer@user:ann")], &[], 7, Some("ops")), Ok(3));
+    assert_eq!(s.write_at(a, at(3), &[], &[], 8, None), Ok(4), "an empty write at the current revision");
+    // Far behind, or ahead of the store, the plan is refused without a look at its tuples.
+    for _ in 0..MAX_PLAN_LAG {
+        s.write(a, &[], &[], 9).unwrap();
+    }
+    let current = 4 + MAX_PLAN_LAG;
+    assert_eq!(
+        s.write_at(a, at(3), &[], &[st("doc:9#viewer@user:ann")], 9, None),
+        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 3, current })
+    );
+    assert_eq!(s.write_at(a, at(4), &[], &[st("doc:9#viewer@user:ann")], 9, None), Ok(current + 1));
+    assert_eq!(
+        s.write_at(a, at(current + 5), &[], &[], 9, None),
+        Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: current + 5, current: current + 1 })
     );
 }
 

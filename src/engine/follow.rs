@@ -15,9 +15,12 @@
 //!   order, a revision only whole. It holds only a `Weak` to the engine's shared state and ends
 //!   within one poll interval after the engine is dropped.
 //! - **Writes.** A write plans against the index at revision `R` and commits with
-//!   [`TupleStore::write_at`] at `R`; when another node moved the store first, it catches up and
-//!   plans again (at most [`WRITE_ATTEMPTS`] times). A plan that fails (a conflict, an unknown
-//!   type) or that writes nothing is trusted only once a catch-up finds nothing new.
+//!   [`TupleStore::write_at`] planned at `R`: the backend takes it unless a write after `R`
+//!   changed one of the tuples the request names (or the store ran far ahead). Then it catches
+//!   up and plans again (at most [`WRITE_ATTEMPTS`] times). Writes of other tuples on other
+//!   nodes never send it back, so a fast writer elsewhere cannot starve it. A plan that fails (a
+//!   conflict, an unknown type) or that writes nothing is trusted only once a catch-up finds
+//!   nothing new.
 //!
 //! **Invariant:** a store's index is changed only under its `writer` lock, and only by whole
 //! revisions in increasing order, so `revision` always names a state the backend had (modulo the
@@ -32,7 +35,8 @@ use super::{
     WriteRequest, EXPIRY_SWEEP_ACTOR,
 };
 use crate::eval::CompiledModel;
-use crate::store::{ChangeCursor, ChangeOperation, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::store::{ChangeCursor, ChangeOperation, PlannedAt, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::tuple::Tuple;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -347,6 +351,9 @@ impl Engine {
         let backend = self.backend.as_ref();
         let store_id = state.record.id.as_str();
         let _writer = state.writer.lock();
+        // A plan reads the state of every tuple the request names, skipped ones included.
+        let read: Vec<Tuple> =
+            request.writes.iter().map(|stored| stored.tuple.clone()).chain(request.deletes.iter().cloned()).collect();
         let mut last_moved = None;
         for _ in 0..WRITE_ATTEMPTS {
             let now = (self.clock)();
@@ -368,7 +375,8 @@ impl Engine {
                 }
             };
             let deletes: Vec<StoredTuple> = deletes.into_iter().map(StoredTuple::new).collect();
-            match backend.write_at(store_id, expected, &deletes, &writes, (self.clock)(), request.actor.as_deref()) {
+            let planned = PlannedAt { revision: expected, read: &read };
+            match backend.write_at(store_id, planned, &deletes, &writes, (self.clock)(), request.actor.as_deref()) {
                 Ok(revision) => {
                     apply_own_write(backend, state, expected, revision, &deletes, &writes)?;
                     return Ok(revision);
@@ -402,7 +410,7 @@ impl Engine {
         let mut revision = None;
         for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
             let expected = state.data.read().revision;
-            match backend.write_at(store_id, expected, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR)) {
+            match backend.write_at(store_id, PlannedAt::revision(expected), chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR)) {
                 Ok(next) => {
                     apply_own_write(backend, state, expected, next, chunk, &[])?;
                     revision = Some(next);

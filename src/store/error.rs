@@ -14,9 +14,9 @@ pub enum StoreError {
     /// A store with this id already exists.
     #[error("store `{0}` already exists")]
     StoreExists(String),
-    /// A conditional write found the store at another revision than expected (see
-    /// [`crate::store::TupleStore::write_at`]); nothing was written.
-    #[error("store `{store_id}` is at revision `{current}`, not the expected `{expected}`")]
+    /// A conditional write's plan no longer holds: a later write changed a tuple it read, or the
+    /// store is too far past it (see [`crate::store::TupleStore::write_at`]); nothing was written.
+    #[error("store `{store_id}` is at revision `{current}`; a write planned at revision `{expected}` no longer holds")]
     RevisionMoved {
         /// The store.
         store_id: String,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use parking_lot::RwLock;
 
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, PlannedAt, StoreError,
     StoreRecord, StoredTuple, TupleStore,
 };
 use crate::tuple::Tuple;
@@ -57,19 +57,18 @@ impl MemoryStore {
     fn apply_write(
         &self,
         store_id: &str,
-        expected: Option<u64>,
+        planned: Option<PlannedAt<'_>>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
         self.mutate(store_id, |d| {
-            if let Some(expected) = expected.filter(|&expected| expected != d.revision) {
-                return Err(StoreError::RevisionMoved {
-                    store_id: store_id.to_string(),
-                    expected,
-                    current: d.revision,
-                });
+            if let Some(planned) = planned {
+                planned.check(store_id, d.revision, deletes, writes, || {
+                    let first = d.changes.partition_point(|c| c.cursor.revision <= planned.revision);
+                    Ok(d.changes[first..].to_vec())
+                })?;
             }
             let revision = d.revision.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
             let entries = deletes
@@ -180,13 +179,13 @@ impl TupleStore for MemoryStore {
     fn write_at(
         &self,
         store_id: &str,
-        expected_revision: u64,
+        planned: PlannedAt<'_>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, Some(expected_revision), deletes, writes, timestamp_ms, actor)
+        self.apply_write(store_id, Some(planned), deletes, writes, timestamp_ms, actor)
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {

@@ -157,6 +157,69 @@ pub struct ChangeRecord {
     pub actor: Option<String>,
 }
 
+/// Most revisions a conditional write ([`TupleStore::write_at`]) may trail its store by and still
+/// be checked tuple by tuple; further behind, it is refused outright (the writer catches up and
+/// plans again), so the check under the store's lock reads a bounded stretch of the changelog.
+pub const MAX_PLAN_LAG: u64 = 256;
+
+/// Whether a write planned at `planned` cannot be checked tuple by tuple at `current`: the store
+/// is past [`MAX_PLAN_LAG`] revisions ahead, or behind the plan (deleted and created anew).
+pub(crate) fn out_of_reach(planned: u64, current: u64) -> bool {
+    current < planned || current - planned > MAX_PLAN_LAG
+}
+
+/// What a conditional write ([`TupleStore::write_at`]) was planned against: the store at
+/// `revision`, reading the state of the tuples it writes and deletes and of those in `read`.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedAt<'a> {
+    /// The revision of the state the write was planned against.
+    pub revision: u64,
+    /// Tuples whose state the plan read but which it does not change (a duplicate skipped with
+    /// `ignore_duplicates`, a missing delete skipped with `ignore_missing`).
+    pub read: &'a [Tuple],
+}
+
+impl PlannedAt<'static> {
+    /// A plan that read only the tuples it writes and deletes.
+    pub fn revision(revision: u64) -> Self {
+        Self { revision, read: &[] }
+    }
+}
+
+impl PlannedAt<'_> {
+    /// Whether the plan still holds at `current`, given the changelog after [`Self::revision`]
+    /// (`changes`, every entry through `current`): no entry names a tuple the plan read. The
+    /// store is refused as moved when it is more than [`MAX_PLAN_LAG`] revisions ahead.
+    pub(crate) fn check(
+        &self,
+        store_id: &str,
+        current: u64,
+        deletes: &[StoredTuple],
+        writes: &[StoredTuple],
+        changes: impl FnOnce() -> Result<Vec<ChangeRecord>, StoreError>,
+    ) -> Result<(), StoreError> {
+        if current == self.revision {
+            return Ok(());
+        }
+        let moved = || StoreError::RevisionMoved { store_id: store_id.to_string(), expected: self.revision, current };
+        if out_of_reach(self.revision, current) {
+            return Err(moved());
+        }
+        let planned: std::collections::HashSet<_> =
+            self.read.iter().chain(deletes.iter().chain(writes).map(|t| &t.tuple)).map(Tuple::key).collect();
+        if changes()?.iter().any(|change| planned.contains(&change.tuple.tuple.key())) {
+            return Err(moved());
+        }
+        Ok(())
+    }
+
+    /// The cursor after every changelog entry the plan saw (a write holds far fewer than 2^31
+    /// entries, and `i32::MAX` fits every backend's column type).
+    pub(crate) fn after(&self) -> Option<ChangeCursor> {
+        (self.revision > 0).then_some(ChangeCursor { revision: self.revision, seq: i32::MAX as u32 })
+    }
+}
+
 /// Where [`TupleStore::write_checkpoint`] sends each tuple of a checkpoint.
 pub type CheckpointSink<'s> = dyn FnMut(TupleRef<'_>) -> Result<(), StoreError> + 's;
 
@@ -208,14 +271,20 @@ pub trait TupleStore: Send + Sync {
         self.write(store_id, deletes, writes, timestamp_ms)
     }
 
-    /// [`TupleStore::write_as`], but only while the store is still at `expected_revision`: otherwise
+    /// [`TupleStore::write_as`], but only while the plan still holds: no write after
+    /// `planned.revision` changed a tuple the plan read (those it writes or deletes, and
+    /// `planned.read`), and the store is at most [`MAX_PLAN_LAG`] revisions past it. Otherwise
     /// nothing is written and the answer is [`StoreError::RevisionMoved`] with the current
-    /// revision. Nodes sharing one database plan each write against their index at
-    /// `expected_revision`, and on `RevisionMoved` catch up through the changelog and plan again.
+    /// revision. A write that holds lands at the current revision + 1, like any write.
+    ///
+    /// Nodes sharing one database plan each write against their index at `planned.revision`, and
+    /// on `RevisionMoved` catch up through the changelog and plan again. Checking the tuples
+    /// rather than the bare revision means writers on other nodes that touch other tuples never
+    /// send a write back to plan again, so no writer can be starved by a faster one.
     fn write_at(
         &self,
         store_id: &str,
-        expected_revision: u64,
+        planned: PlannedAt<'_>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,

@@ -35,8 +35,9 @@ use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
+use super::out_of_reach;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, StoreError,
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, PlannedAt, StoreError,
     StoreRecord, StoredTuple, TupleStore,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
@@ -259,11 +260,16 @@ struct TupleColumns {
 }
 
 impl TupleColumns {
+    /// Only the identity columns (object type and id, relation, subject).
+    fn push_key(&mut self, tuple: &Tuple) {
+        self.object_type.push(tuple.object.object_type.clone());
+        self.object_id.push(tuple.object.id.clone());
+        self.relation.push(tuple.relation.clone());
+        self.subject.push(tuple.subject.to_string());
+    }
+
     fn push(&mut self, t: &StoredTuple) -> Result<(), StoreError> {
-        self.object_type.push(t.tuple.object.object_type.clone());
-        self.object_id.push(t.tuple.object.id.clone());
-        self.relation.push(t.tuple.relation.clone());
-        self.subject.push(t.tuple.subject.to_string());
+        self.push_key(&t.tuple);
         self.condition.push(encode_condition(&t.tuple)?);
         self.expires_at_ms.push(t.expires_at_ms);
         Ok(())
@@ -313,6 +319,28 @@ async fn lock_store(tx: &tokio_postgres::Transaction<'_>, store_id: &str) -> Res
         .map_err(io)?
         .ok_or_else(|| not_found(store_id))?;
     unsigned("revision", row.try_get(0).map_err(|e| corrupt("revision", e))?)
+}
+
+/// Whether a changelog entry after `revision` names one of the tuples in `keys`.
+async fn touched_since(
+    tx: &tokio_postgres::Transaction<'_>,
+    store_id: &str,
+    revision: u64,
+    keys: &TupleColumns,
+) -> Result<bool, StoreError> {
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (
+                 SELECT 1 FROM writ_changes c
+                 JOIN unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS k(object_type, object_id, relation, subject)
+                   ON c.object_type = k.object_type AND c.object_id = k.object_id
+                  AND c.relation = k.relation AND c.subject = k.subject
+                 WHERE c.store_id = $1 AND c.revision > $2)",
+            &[&store_id, &signed("revision", revision)?, &keys.object_type, &keys.object_id, &keys.relation, &keys.subject],
+        )
+        .await
+        .map_err(io)?;
+    row.try_get(0).map_err(|e| corrupt("changelog probe", e))
 }
 
 async fn notify(tx: &tokio_postgres::Transaction<'_>, store_id: &str) -> Result<(), StoreError> {
@@ -465,13 +493,21 @@ impl PostgresStore {
     fn apply_write(
         &self,
         store_id: &str,
-        expected: Option<u64>,
+        planned: Option<PlannedAt<'_>>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
         let store_id = store_id.to_string();
+        // The identities of every tuple the plan read, to look for in the changelog after it.
+        let guard = planned.map(|planned| {
+            let mut keys = TupleColumns::default();
+            for tuple in planned.read.iter().chain(deletes.iter().chain(writes).map(|t| &t.tuple)) {
+                keys.push_key(tuple);
+            }
+            (planned.revision, keys)
+        });
         let actor = actor.map(str::to_string);
         let deleted = TupleColumns::of(deletes)?;
         // A tuple written twice in one request keeps its last version (as in sled's batch).
@@ -500,8 +536,10 @@ impl PostgresStore {
             let mut client = pool.get().await.map_err(io)?;
             let tx = client.transaction().await.map_err(io)?;
             let current = lock_store(&tx, &store_id).await?;
-            if let Some(expected) = expected.filter(|&expected| expected != current) {
-                return Err(StoreError::RevisionMoved { store_id, expected, current });
+            if let Some((expected, keys)) = guard.filter(|(expected, _)| *expected != current) {
+                if out_of_reach(expected, current) || touched_since(&tx, &store_id, expected, &keys).await? {
+                    return Err(StoreError::RevisionMoved { store_id, expected, current });
+                }
             }
             let revision = current.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
             let revision_number = signed("revision", revision)?;
@@ -705,13 +743,13 @@ impl TupleStore for PostgresStore {
     fn write_at(
         &self,
         store_id: &str,
-        expected_revision: u64,
+        planned: PlannedAt<'_>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, Some(expected_revision), deletes, writes, timestamp_ms, actor)
+        self.apply_write(store_id, Some(planned), deletes, writes, timestamp_ms, actor)
     }
 
     fn is_shared(&self) -> bool {

@@ -20,7 +20,7 @@ use super::codec;
 use super::decision;
 use super::{
     ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, DecisionCursor, DecisionFilter, DecisionRecord,
-    StoreError, StoreRecord, StoredTuple, TupleRef, TupleStore,
+    PlannedAt, StoreError, StoreRecord, StoredTuple, TupleRef, TupleStore,
 };
 use crate::tuple::{split_subject, SubjectText, Tuple};
 
@@ -217,13 +217,13 @@ impl TupleStore for SledStore {
     fn write_at(
         &self,
         store_id: &str,
-        expected_revision: u64,
+        planned: PlannedAt<'_>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
         actor: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, Some(expected_revision), deletes, writes, timestamp_ms, actor)
+        self.apply_write(store_id, Some(planned), deletes, writes, timestamp_ms, actor)
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
@@ -635,7 +635,7 @@ impl SledStore {
     fn apply_write(
         &self,
         store_id: &str,
-        expected: Option<u64>,
+        planned: Option<PlannedAt<'_>>,
         deletes: &[StoredTuple],
         writes: &[StoredTuple],
         timestamp_ms: i64,
@@ -645,8 +645,10 @@ impl SledStore {
         let _guard = lock.lock();
         self.require(store_id)?;
         let current = self.current_revision(store_id)?;
-        if let Some(expected) = expected.filter(|&expected| expected != current) {
-            return Err(StoreError::RevisionMoved { store_id: store_id.to_string(), expected, current });
+        if let Some(planned) = planned {
+            planned.check(store_id, current, deletes, writes, || {
+                self.changes(store_id, planned.after(), None, usize::MAX)
+            })?;
         }
         let revision = current.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
         // One batch: removals, inserts, changelog rows and the counter. A sled batch keeps the last
