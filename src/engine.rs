@@ -17,6 +17,7 @@ use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
 use parking_lot::{Condvar, Mutex};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 mod agent;
@@ -904,21 +905,28 @@ impl Engine {
             // then build each `type:id` once, in sorted order. The first 8 bytes of each id as a
             // big-endian number order most pairs without reading the strings (zero padding keeps
             // a shorter id first, as `str` order does).
+            // A large answer does all three steps on rayon's threads.
             let ids: Vec<ObjectId> = objects.iter().collect();
-            let mut sorted: Vec<(u64, &str)> = Vec::with_capacity(ids.len());
-            sorted.extend(view.object_names(object_type, &ids).into_iter().flatten().map(|id| (sort_key(id), id)));
-            sorted.sort_unstable();
             let prefix = request.object_type.as_str();
-            Ok(sorted
-                .into_iter()
-                .map(|(_, id)| {
-                    let mut object = String::with_capacity(prefix.len() + 1 + id.len());
-                    object.push_str(prefix);
-                    object.push(':');
-                    object.push_str(id);
-                    object
-                })
-                .collect())
+            let named = |part: &[ObjectId]| -> Vec<(u64, &str)> {
+                view.object_names(object_type, part).into_iter().flatten().map(|id| (sort_key(id), id)).collect()
+            };
+            let object = |(_, id): &(u64, &str)| {
+                let mut object = String::with_capacity(prefix.len() + 1 + id.len());
+                object.push_str(prefix);
+                object.push(':');
+                object.push_str(id);
+                object
+            };
+            if ids.len() < PARALLEL_LIST || rayon::current_num_threads() < 2 {
+                let mut sorted = named(&ids);
+                sorted.sort_unstable();
+                return Ok(sorted.iter().map(object).collect());
+            }
+            let chunk = ids.len().div_ceil(rayon::current_num_threads());
+            let mut sorted: Vec<(u64, &str)> = ids.par_chunks(chunk).flat_map_iter(named).collect();
+            sorted.par_sort_unstable();
+            Ok(sorted.par_iter().map(object).collect())
         })
     }
 
@@ -1111,6 +1119,9 @@ fn resolve_object_relation(
             relation: relation.to_string(),
         })
 }
+
+/// From this many objects on, list-objects names, sorts and formats them on rayon's threads.
+const PARALLEL_LIST: usize = 16_384;
 
 /// The first 8 bytes of `id` as a big-endian number, zero-padded: `sort_key(a) < sort_key(b)`
 /// implies `a < b`, and `a < b` implies `sort_key(a) <= sort_key(b)`.
