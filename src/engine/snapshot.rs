@@ -3,10 +3,11 @@
 //!
 //! What it owns: the two copies, the swap between them, and the list of changes the spare has
 //! not seen yet. A read is one lock-free `ArcSwap` load; it holds its copy until it drops it,
-//! however many writes publish meanwhile. A write waits until no reader holds the spare (readers
-//! that began before the previous publish), applies to it the previous write's change and then
-//! its own, and swaps it in. So readers never block; a writer waits only for readers two
-//! versions old.
+//! however many writes publish meanwhile. A write applies its change to the spare and swaps it
+//! in; then a catch-up thread waits until no reader holds the copy just retired (readers that
+//! began before this publish) and applies the same change to it, so the next write finds its
+//! spare ready (if that write comes first, it catches up itself). So readers never block; a
+//! writer waits only for readers two versions old, and applies its change once in line.
 //!
 //! **Invariant:** both copies are the same initial value with the same changes applied in the
 //! same order, so after a write's replay the spare equals the copy it replaces. Changes are
@@ -75,7 +76,8 @@ type Change<T> = Box<dyn Fn(&mut T) + Send + Sync>;
 /// One value read without locks and written by one writer at a time.
 pub(super) struct Snapshots<T> {
     live: ArcSwap<T>,
-    spare: Mutex<Spare<T>>,
+    /// Shared with the catch-up thread of the last write.
+    spare: Arc<Mutex<Spare<T>>>,
 }
 
 /// The copy readers no longer take, and the changes it lacks.
@@ -86,11 +88,14 @@ struct Spare<T> {
     behind: Vec<Change<T>>,
 }
 
-impl<T: Clone> Snapshots<T> {
+impl<T: Clone + Send + Sync + 'static> Snapshots<T> {
     /// Two copies of `value` (the spare is a clone, so memory is twice the value's).
     pub(super) fn new(value: T) -> Snapshots<T> {
         let spare = Some(Arc::new(value.clone()));
-        Snapshots { live: ArcSwap::from_pointee(value), spare: Mutex::new(Spare { copy: spare, behind: Vec::new() }) }
+        Snapshots {
+            live: ArcSwap::from_pointee(value),
+            spare: Arc::new(Mutex::new(Spare { copy: spare, behind: Vec::new() })),
+        }
     }
 
     /// The current copy; it stays valid and unchanged while the guard lives. Keep the guard for
@@ -101,18 +106,12 @@ impl<T: Clone> Snapshots<T> {
 
     /// Applies `change` and publishes the result; returns when every later read sees it.
     ///
-    /// `change` runs twice, once on each copy (the second time at the next write), so it must
-    /// depend on nothing but the copy it is given and what it owns.
+    /// `change` runs twice, once on each copy (the second time on the catch-up thread, or at the
+    /// next write), so it must depend on nothing but the copy it is given and what it owns.
     pub(super) fn write(&self, change: impl Fn(&mut T) + Send + Sync + 'static) {
         let mut spare = self.spare.lock();
         let mut value = match spare.copy.take() {
-            Some(copy) => {
-                let mut value = wait_until_unshared(copy);
-                for behind in spare.behind.drain(..) {
-                    behind(&mut value);
-                }
-                value
-            }
+            Some(copy) => catch_up(copy, &mut spare.behind),
             None => {
                 spare.behind.clear();
                 T::clone(&self.live.load())
@@ -121,7 +120,32 @@ impl<T: Clone> Snapshots<T> {
         change(&mut value);
         spare.copy = Some(self.live.swap(Arc::new(value)));
         spare.behind.push(Box::new(change));
+        drop(spare);
+        // The retired copy catches up off the writer's path; should no thread start, the next
+        // write does it in line.
+        let shared = Arc::clone(&self.spare);
+        let _ = std::thread::Builder::new().name("writ-catch-up".into()).spawn(move || {
+            let mut spare = shared.lock();
+            if spare.behind.is_empty() {
+                return;
+            }
+            if let Some(copy) = spare.copy.take() {
+                let value = catch_up(copy, &mut spare.behind);
+                spare.copy = Some(Arc::new(value));
+            }
+        });
     }
+}
+
+/// The spare's value with the changes it lacks applied, in order, once no reader holds it.
+/// Should a change panic, the spare stays out (`copy` is `None`) and the next write starts it
+/// again from the live copy.
+fn catch_up<T>(copy: Arc<T>, behind: &mut Vec<Change<T>>) -> T {
+    let mut value = wait_until_unshared(copy);
+    for change in behind.drain(..) {
+        change(&mut value);
+    }
+    value
 }
 
 /// The spare's value, once no reader holds it. Readers that still hold it began before the
@@ -161,6 +185,27 @@ mod tests {
     }
 
     #[test]
+    fn the_retired_copy_catches_up_without_waiting_for_the_next_write() {
+        let values = Snapshots::new(vec![0u32]);
+        values.write(|v: &mut Vec<u32>| v.push(1));
+        // The catch-up thread applies the change to the copy the write retired, on its own.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let spare = values.spare.lock();
+                if spare.behind.is_empty() {
+                    assert_eq!(spare.copy.as_deref(), Some(&vec![0, 1]));
+                    break;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "the retired copy never caught up");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        values.write(|v| v.push(2));
+        assert_eq!(**values.read(), vec![0, 1, 2]);
+    }
+
+    #[test]
     fn a_held_read_keeps_its_version_while_writes_publish() {
         let values = Snapshots::new(0u64);
         let before = values.read();
@@ -180,8 +225,8 @@ mod tests {
         for ch in ["a", "b", "c", "d"] {
             values.write(move |s: &mut String| s.push_str(ch));
         }
-        // Each write after the first replays the one before it on the spare; after four writes
-        // both copies have seen a..c and the live one d as well.
+        // Each write's change reaches the spare after it (on the catch-up thread or at the next
+        // write); after four writes both copies have seen a..c and the live one d as well.
         assert_eq!(values.read().as_str(), "abcd");
         values.write(|s| s.push('e'));
         assert_eq!(values.read().as_str(), "abcde");
