@@ -3,6 +3,9 @@
 //! `decision_log/http_check/*`: one allowed `POST /check` (with an `audit` object) through the
 //! router, in process, with the log `off`, in `deny` mode (the allow is not recorded) and `all`
 //! (every check is queued for the background writer).
+//! `decision_log/http_batch_check/*`: a batch-check of 1,000 (three in four denied, as in
+//! `benches/http_wrk.sh`) through the router, log `off` and in `deny` mode. Run it on one core
+//! (`taskset -c 0`) to count the log's writer thread too.
 //! `decision_log/record_decision`: what recording adds to a handler (build and queue a record).
 //! `expiry/check/*` and `expiry/list_objects/*`: the same questions on a store with no expiring
 //! tuple and on one where a tenth of the tuples (live ones) expire.
@@ -100,6 +103,44 @@ fn http_check(c: &mut Criterion) {
     group.finish();
 }
 
+fn http_batch_check(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("decision_log/http_batch_check");
+    let checks: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            let user = if i % 4 == 0 { "user:anne" } else { "user:bob" };
+            serde_json::json!({"tuple_key": {"user": user, "relation": "viewer", "object": format!("document:{i}")},
+                "correlation_id": format!("c{i}")})
+        })
+        .collect();
+    let body = serde_json::json!({ "checks": checks }).to_string();
+    for (name, mode) in [("off", DecisionLogMode::Off), ("deny", DecisionLogMode::Deny)] {
+        let (engine, store) = engine(mode, false);
+        // As `benches/http_wrk.sh` serves it: `--max-batch-check 1000`.
+        let options = writ::api::ApiOptions { max_batch_check: 1000, ..writ::api::ApiOptions::default() };
+        let app = writ::api::router_with(engine.clone(), options);
+        let uri = format!("/stores/{store}/batch-check");
+        let send = || {
+            let request =
+                Request::post(&uri).header("content-type", "application/json").body(Body::from(body.clone())).unwrap();
+            let app = app.clone();
+            runtime.block_on(async move {
+                let response = app.oneshot(request).await.unwrap();
+                response.into_body().collect().await.unwrap().to_bytes()
+            })
+        };
+        let answer: serde_json::Value = serde_json::from_slice(&send()).unwrap();
+        let allowed = answer["result"].as_object().unwrap().values().filter(|entry| entry["allowed"] == true).count();
+        assert_eq!(allowed, 250, "{answer}");
+        group.throughput(criterion::Throughput::Elements(1000));
+        group.bench_function(name, |b| b.iter(|| black_box(send())));
+        engine.flush_decisions();
+        let stats = engine.decision_log_stats();
+        eprintln!("decision_log/http_batch_check/{name}: queued {} dropped {}", stats.queued, stats.dropped);
+    }
+    group.finish();
+}
+
 /// The work a handler adds per recorded decision: building the record (strings, the audit
 /// object) and queueing it.
 fn record_decision(c: &mut Criterion) {
@@ -159,6 +200,6 @@ fn expiry(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
-    targets = http_check, record_decision, expiry
+    targets = http_check, http_batch_check, record_decision, expiry
 }
 criterion_main!(benches);
