@@ -764,14 +764,15 @@ impl Engine {
         let live = |tuple: &Tuple| {
             index.contains(tuple) && !index.expiry(tuple).is_some_and(|at| crate::index::expired(at, now_ms))
         };
-        let mut seen = std::collections::HashSet::new();
-        for key in
-            request.writes.iter().map(|w| w.tuple.to_string()).chain(request.deletes.iter().map(ToString::to_string))
-        {
-            if !seen.insert(key.clone()) {
-                return Err(EngineError::DuplicateInRequest(key));
+        // By identity (object, relation, subject), without formatting each tuple.
+        let total = request.writes.len() + request.deletes.len();
+        let mut seen = rustc_hash::FxHashSet::with_capacity_and_hasher(total, Default::default());
+        for tuple in request.writes.iter().map(|w| &w.tuple).chain(&request.deletes) {
+            if !seen.insert((&tuple.object, tuple.relation.as_str(), &tuple.subject)) {
+                return Err(EngineError::DuplicateInRequest(tuple.to_string()));
             }
         }
+        drop(seen);
         let mut writes = Vec::with_capacity(request.writes.len());
         for stored in request.writes {
             validate_tuple(model, &stored.tuple)

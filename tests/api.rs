@@ -357,6 +357,16 @@ async fn writes_honour_on_duplicate_and_on_missing_and_expiry() {
     let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(twice)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "cannot_allow_duplicate_tuples_in_one_request");
+    assert!(body["message"].as_str().unwrap_or_default().contains("document:7#owner@user:x"), "{body}");
+    // A tuple both written and deleted in one request is a repeat too, named in the message.
+    let both = json!({
+        "writes": {"tuple_keys": [{"user": "user:x", "relation": "owner", "object": "document:9"}]},
+        "deletes": {"tuple_keys": [{"user": "user:x", "relation": "owner", "object": "document:9"}]},
+    });
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(both)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "cannot_allow_duplicate_tuples_in_one_request");
+    assert!(body["message"].as_str().unwrap_or_default().contains("document:9#owner@user:x"), "{body}");
     let expiring = json!({"writes": {"tuple_keys": [
         {"user": "user:x", "relation": "owner", "object": "document:8", "expires_at": "2030-01-01T00:00:00Z"},
     ]}});
