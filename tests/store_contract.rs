@@ -619,3 +619,49 @@ fn a_write_larger_than_one_changelog_row_reads_back_entry_by_entry() {
     assert_eq!(all[599].actor.as_deref(), Some("importer"));
     assert_eq!(sled.tuples("S").unwrap(), memory.tuples("S").unwrap());
 }
+
+/// Decisions reach the log nearly, not exactly, in time order (each records its own end time
+/// before it is queued): both backends keep them in cursor order through out-of-order appends
+/// and trims by count and by age.
+#[test]
+fn out_of_order_decisions_list_and_trim_alike_in_memory_and_sled() {
+    use writ::store::{DecisionFilter, DecisionRecord};
+    let dir = TempDir::new("decisions-order");
+    let sled = SledStore::open(&dir.0).unwrap();
+    let memory = MemoryStore::new();
+    let decision = |i: i64| DecisionRecord {
+        // Times 1000..1010, in a shuffled order, several per millisecond.
+        time_ms: 1000 + (i * 7) % 11,
+        store_id: "S".into(),
+        model_id: "M".into(),
+        principals: vec![format!("user:u{i}")],
+        relation: "viewer".into(),
+        object: format!("doc:{}", i % 3),
+        allowed: i % 2 == 0,
+        denied_by: None,
+        revision: 1,
+        latency_us: 3,
+        request_id: format!("r{i}"),
+        audit: None,
+    };
+    let all = DecisionFilter { limit: 1000, ..DecisionFilter::default() };
+    let listed = |s: &dyn TupleStore| -> Vec<(i64, String)> {
+        s.decisions("S", &all).unwrap().into_iter().map(|(c, r)| (c.time_ms, r.request_id)).collect()
+    };
+    for s in [&sled as &dyn TupleStore, &memory] {
+        s.create_store(&record("S")).unwrap();
+        for chunk in (0..40).collect::<Vec<_>>().chunks(7) {
+            s.append_decisions(chunk.iter().map(|&i| decision(i)).collect()).unwrap();
+        }
+    }
+    let newest_first = listed(&memory);
+    assert_eq!(newest_first.len(), 40);
+    assert!(newest_first.windows(2).all(|w| w[0].0 >= w[1].0), "not newest first: {newest_first:?}");
+    assert_eq!(listed(&sled), newest_first);
+    // By age: everything before 1003 goes; then by count: the 20 newest stay.
+    for (keep, older_than) in [(1000, 1003), (20, i64::MIN), (20, 1009)] {
+        assert_eq!(sled.trim_decisions("S", keep, older_than), memory.trim_decisions("S", keep, older_than));
+        assert_eq!(listed(&sled), listed(&memory), "after trim({keep}, {older_than})");
+    }
+    assert!(listed(&memory).iter().all(|(time, _)| *time >= 1009));
+}
