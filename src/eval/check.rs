@@ -293,6 +293,9 @@ impl Checker<'_, '_> {
                 return Ok(decision);
             }
         }
+        if definition.same_object.len() > 1 {
+            self.evaluator.view.touch_relations(object_type, object, &definition.same_object);
+        }
         let cycles = self.cycles;
         self.path.push(step);
         let result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth);

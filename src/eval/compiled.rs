@@ -65,7 +65,14 @@ pub(crate) struct CompiledRelation {
     pub(crate) direct: Vec<(SubjectKind, Admits)>,
     /// The type restrictions with their conditions, for [`CompiledRelation::admits_tuple`].
     restrictions: Vec<Restriction>,
+    /// The relations whose tuples on the same object a check of this one reads: its own for
+    /// `This`, those of the relations it computes from, and its tuplesets (at most
+    /// [`SAME_OBJECT_MAX`]), so the check can read all their entries for the object at once.
+    pub(crate) same_object: Vec<RelationId>,
 }
+
+/// Most relations in a [`CompiledRelation::same_object`] list.
+const SAME_OBJECT_MAX: usize = 8;
 
 impl CompiledRelation {
     /// What the relation admits of one subject kind.
@@ -147,11 +154,18 @@ impl CompiledModel {
                     }
                 }
                 let rewrite = compile_rewrite(&relation.rewrite, index);
-                let definition = CompiledRelation { rewrite, direct, restrictions };
+                let definition = CompiledRelation { rewrite, direct, restrictions, same_object: Vec::new() };
                 if definition.needs_tuple_filter() {
                     compiled.strict.insert((type_id, relation_id));
                 }
                 compiled.relations.insert((type_id, relation_id), definition);
+            }
+        }
+        let keys: Vec<(TypeId, RelationId)> = compiled.relations.keys().copied().collect();
+        for (type_id, relation_id) in keys {
+            let same_object = same_object_relations(&compiled.relations, type_id, relation_id);
+            if let Some(definition) = compiled.relations.get_mut(&(type_id, relation_id)) {
+                definition.same_object = same_object;
             }
         }
         compiled
@@ -189,6 +203,48 @@ impl CompiledModel {
     }
 }
 
+/// See [`CompiledRelation::same_object`]: a walk of the rewrite through computed relations of
+/// the same type, each visited once.
+fn same_object_relations(
+    relations: &FxHashMap<(TypeId, RelationId), CompiledRelation>,
+    object_type: TypeId,
+    relation: RelationId,
+) -> Vec<RelationId> {
+    fn walk(node: &Node, own: RelationId, found: &mut Vec<RelationId>, computed: &mut Vec<RelationId>) {
+        let mut add = |r: RelationId| {
+            if !found.contains(&r) {
+                found.push(r);
+            }
+        };
+        match node {
+            Node::This => add(own),
+            Node::Computed(other) => computed.push(*other),
+            Node::TupleToUserset { tupleset, .. } | Node::TupleToUsersetAll { tupleset, .. } => add(*tupleset),
+            Node::Union(children) | Node::Intersection(children) => {
+                for child in children {
+                    walk(child, own, found, computed);
+                }
+            }
+            Node::Exclusion(base, subtract) => {
+                walk(base, own, found, computed);
+                walk(subtract, own, found, computed);
+            }
+        }
+    }
+    let (mut found, mut visited, mut pending) = (Vec::new(), Vec::new(), vec![relation]);
+    while let Some(next) = pending.pop() {
+        if visited.contains(&next) {
+            continue;
+        }
+        visited.push(next);
+        if let Some(definition) = relations.get(&(object_type, next)) {
+            walk(&definition.rewrite, next, &mut found, &mut pending);
+        }
+    }
+    found.truncate(SAME_OBJECT_MAX);
+    found
+}
+
 fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {
     match rewrite {
         Rewrite::This => Node::This,
@@ -208,5 +264,56 @@ fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {
         Rewrite::Exclusion { base, subtract } => {
             Node::Exclusion(Box::new(compile_rewrite(base, index)), Box::new(compile_rewrite(subtract, index)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_object_lists_own_computed_and_tupleset_relations_once() {
+        let model = Model::parse_dsl(
+            "model
+  schema 1.1
+type user
+type folder
+  relations
+    define viewer: [user]
+type document
+  relations
+    define parent: [folder]
+    define owner: [user]
+    define editor: [user] or owner
+    define viewer: [user] or editor or viewer from parent
+    define blocked: [user]
+    define can_view: viewer but not blocked
+    define a: [user] or b
+    define b: [user] or a",
+        )
+        .expect("model parses");
+        let mut index = Index::default();
+        let compiled = CompiledModel::compile(&model, &mut index);
+        let document = index.intern_type("document");
+        let mut ids = |names: &[&str]| -> Vec<RelationId> {
+            let mut ids: Vec<RelationId> = names.iter().map(|name| index.intern_relation(name)).collect();
+            ids.sort_unstable();
+            ids
+        };
+        let (viewer, can_view, owner, a) =
+            (ids(&["viewer"])[0], ids(&["can_view"])[0], ids(&["owner"])[0], ids(&["a"])[0]);
+        let expected_a = ids(&["a", "b"]);
+        let expected_viewer = ids(&["editor", "owner", "parent", "viewer"]);
+        let expected_can_view = ids(&["blocked", "editor", "owner", "parent", "viewer"]);
+        let names = |relation: RelationId| -> Vec<RelationId> {
+            let mut found = compiled.relation(document, relation).expect("defined").same_object.clone();
+            found.sort_unstable();
+            found
+        };
+        assert_eq!(names(viewer), expected_viewer);
+        assert_eq!(names(can_view), expected_can_view);
+        assert_eq!(names(owner), vec![owner]);
+        // Relations computed from each other are each listed (and walked) once.
+        assert_eq!(names(a), expected_a);
     }
 }
