@@ -271,49 +271,39 @@ fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {
 mod tests {
     use super::*;
 
-    #[test]
-    fn same_object_lists_own_computed_and_tupleset_relations_once() {
-        let model = Model::parse_dsl(
-            "model
-  schema 1.1
-type user
-type folder
-  relations
-    define viewer: [user]
-type document
-  relations
-    define parent: [folder]
-    define owner: [user]
-    define editor: [user] or owner
-    define viewer: [user] or editor or viewer from parent
-    define blocked: [user]
-    define can_view: viewer but not blocked
-    define a: [user] or b
-    define b: [user] or a",
-        )
-        .expect("model parses");
+    /// The relations of `relation` on `object_type`'s `same_object` list, and the expected ones,
+    /// as sorted ids.
+    fn same_object(
+        model: &str,
+        object_type: &str,
+        relation: &str,
+        expected: &[&str],
+    ) -> (Vec<RelationId>, Vec<RelationId>) {
+        let model = Model::parse_dsl(model).expect("model parses");
         let mut index = Index::default();
         let compiled = CompiledModel::compile(&model, &mut index);
-        let document = index.intern_type("document");
-        let mut ids = |names: &[&str]| -> Vec<RelationId> {
-            let mut ids: Vec<RelationId> = names.iter().map(|name| index.intern_relation(name)).collect();
-            ids.sort_unstable();
-            ids
-        };
-        let (viewer, can_view, owner, a) =
-            (ids(&["viewer"])[0], ids(&["can_view"])[0], ids(&["owner"])[0], ids(&["a"])[0]);
-        let expected_a = ids(&["a", "b"]);
-        let expected_viewer = ids(&["editor", "owner", "parent", "viewer"]);
-        let expected_can_view = ids(&["blocked", "editor", "owner", "parent", "viewer"]);
-        let names = |relation: RelationId| -> Vec<RelationId> {
-            let mut found = compiled.relation(document, relation).expect("defined").same_object.clone();
-            found.sort_unstable();
-            found
-        };
-        assert_eq!(names(viewer), expected_viewer);
-        assert_eq!(names(can_view), expected_can_view);
-        assert_eq!(names(owner), vec![owner]);
+        let (object_type, relation) = (index.intern_type(object_type), index.intern_relation(relation));
+        let mut found = compiled.relation(object_type, relation).expect("defined").same_object.clone();
+        let mut expected: Vec<RelationId> = expected.iter().map(|name| index.intern_relation(name)).collect();
+        found.sort_unstable();
+        expected.sort_unstable();
+        (found, expected)
+    }
+
+    #[test]
+    fn same_object_lists_own_computed_and_tupleset_relations_once() {
+        let scale = include_str!("../../schema/scale.fga");
+        for (relation, expected) in [
+            ("viewer", &["viewer", "editor", "owner", "parent"][..]),
+            ("can_view", &["viewer", "editor", "owner", "parent", "blocked"]),
+            ("owner", &["owner"]),
+        ] {
+            let (found, expected) = same_object(scale, "document", relation, expected);
+            assert_eq!(found, expected, "document#{relation}");
+        }
         // Relations computed from each other are each listed (and walked) once.
-        assert_eq!(names(a), expected_a);
+        let pair = "model\n  schema 1.1\ntype user\ntype pair\n  relations\n    define a: [user] or b\n    define b: [user] or a";
+        let (found, expected) = same_object(pair, "pair", "a", &["a", "b"]);
+        assert_eq!(found, expected);
     }
 }
