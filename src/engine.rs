@@ -768,7 +768,7 @@ impl Engine {
         let total = request.writes.len() + request.deletes.len();
         let mut seen = rustc_hash::FxHashSet::with_capacity_and_hasher(total, Default::default());
         for tuple in request.writes.iter().map(|w| &w.tuple).chain(&request.deletes) {
-            if !seen.insert((&tuple.object, tuple.relation.as_str(), &tuple.subject)) {
+            if !seen.insert(tuple.identity()) {
                 return Err(EngineError::DuplicateInRequest(tuple.to_string()));
             }
         }

@@ -173,7 +173,7 @@ fn parse_line(line: &str) -> Result<StoredTuple, String> {
 fn without_repeats(mut writes: Vec<StoredTuple>) -> Vec<StoredTuple> {
     let keep: Vec<bool> = {
         let mut seen = rustc_hash::FxHashSet::default();
-        writes.iter().map(|w| seen.insert((&w.tuple.object, w.tuple.relation.as_str(), &w.tuple.subject))).collect()
+        writes.iter().map(|w| seen.insert(w.tuple.identity())).collect()
     };
     let mut keep = keep.into_iter();
     writes.retain(|_| keep.next().unwrap_or(true));

@@ -243,6 +243,11 @@ impl Tuple {
     pub fn key(&self) -> (ObjectRef, String, Subject) {
         (self.object.clone(), self.relation.clone(), self.subject.clone())
     }
+
+    /// [`Tuple::key`] borrowed, for finding repeats without cloning.
+    pub fn identity(&self) -> (&ObjectRef, &str, &Subject) {
+        (&self.object, &self.relation, &self.subject)
+    }
 }
 
 impl FromStr for Tuple {
