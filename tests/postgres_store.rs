@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use crate::store_contract::{contract, record, st};
+use crate::store_contract::{contract, decision, record, st};
 use writ::store::{DecisionFilter, DecisionRecord, MemoryStore, PlannedAt, PostgresStore, StoreError, TupleStore};
 
 /// The test server's URL, or `None` after saying which test is skipped.
@@ -269,20 +269,7 @@ fn postgres_decision_log_matches_memory() {
     let database = FreshDatabase::new(&server);
     let pg = database.open();
     let memory = MemoryStore::new();
-    let decision = |i: i64, store: &str| DecisionRecord {
-        time_ms: 1000 + i / 2,
-        store_id: store.to_string(),
-        model_id: "M".into(),
-        principals: if i % 3 == 0 { vec!["user:anne".into(), "agent:bot".into()] } else { vec!["user:bob".into()] },
-        relation: "viewer".into(),
-        object: format!("doc:{}", i % 4),
-        allowed: i % 2 == 0,
-        denied_by: None,
-        revision: 1,
-        latency_us: 7,
-        request_id: format!("r{i}"),
-        audit: None,
-    };
+    let decision = |i: i64, store: &str| decision(i, 1000 + i / 2, store);
     for s in [&pg as &dyn TupleStore, &memory] {
         s.create_store(&record("S")).unwrap();
         s.append_decisions((0..20).map(|i| decision(i, "S")).chain([decision(99, "nope")]).collect()).unwrap();

@@ -620,30 +620,35 @@ fn a_write_larger_than_one_changelog_row_reads_back_entry_by_entry() {
     assert_eq!(sled.tuples("S").unwrap(), memory.tuples("S").unwrap());
 }
 
+/// Decision `i` of `store` at `time_ms`: every third names an agent too, objects and answers vary.
+pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::DecisionRecord {
+    writ::store::DecisionRecord {
+        time_ms,
+        store_id: store.to_string(),
+        model_id: "M".into(),
+        principals: if i % 3 == 0 { vec!["user:anne".into(), "agent:bot".into()] } else { vec!["user:bob".into()] },
+        relation: "viewer".into(),
+        object: format!("doc:{}", i % 4),
+        allowed: i % 2 == 0,
+        denied_by: None,
+        revision: 1,
+        latency_us: 7,
+        request_id: format!("r{i}"),
+        audit: None,
+    }
+}
+
 /// Decisions reach the log nearly, not exactly, in time order (each records its own end time
 /// before it is queued): both backends keep them in cursor order through out-of-order appends
 /// and trims by count and by age.
 #[test]
 fn out_of_order_decisions_list_and_trim_alike_in_memory_and_sled() {
-    use writ::store::{DecisionFilter, DecisionRecord};
+    use writ::store::DecisionFilter;
     let dir = TempDir::new("decisions-order");
     let sled = SledStore::open(&dir.0).unwrap();
     let memory = MemoryStore::new();
-    let decision = |i: i64| DecisionRecord {
-        // Times 1000..1010, in a shuffled order, several per millisecond.
-        time_ms: 1000 + (i * 7) % 11,
-        store_id: "S".into(),
-        model_id: "M".into(),
-        principals: vec![format!("user:u{i}")],
-        relation: "viewer".into(),
-        object: format!("doc:{}", i % 3),
-        allowed: i % 2 == 0,
-        denied_by: None,
-        revision: 1,
-        latency_us: 3,
-        request_id: format!("r{i}"),
-        audit: None,
-    };
+    // Times 1000..1010, in a shuffled order, several per millisecond.
+    let decision = |i: i64| decision(i, 1000 + (i * 7) % 11, "S");
     let all = DecisionFilter { limit: 1000, ..DecisionFilter::default() };
     let listed = |s: &dyn TupleStore| -> Vec<(i64, String)> {
         s.decisions("S", &all).unwrap().into_iter().map(|(c, r)| (c.time_ms, r.request_id)).collect()
