@@ -1,4 +1,5 @@
-//! The README cannot drift from the binary (issue 33): its five-minute tour is run as written.
+//! The README cannot drift from the binary (issue 33): its five-minute tour is run as written, and
+//! its limits table is checked against `writ serve --help`.
 //!
 //! **The tour.** Every ```` ```sh ```` block between `## Five-minute tour` and the next `## `
 //! heading is run, in order, by one `bash` (`set -Eeuo pipefail`) in a temporary directory that holds
@@ -16,6 +17,11 @@
 //! differs from run to run (store and model ids, request ids, times, latencies). Otherwise the
 //! output is compared as text, line by line. Output that no `# → ` shows is a failure too, and so is
 //! a `# → ` outside the tour (it would be checked by nobody). A failure names the README line.
+//!
+//! **The limits table.** Every `--max-*` flag and `--request-timeout-ms` of `writ serve --help` is
+//! in the README's limits table with the same default, and the table has no other flag. The table
+//! stays hand-written (its `bounds` and `code` columns say more than clap's help), so this test is
+//! what keeps the two in step.
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -322,4 +328,73 @@ fn readme_tour_answers_as_written() {
             .push(format!("the tour's last commands print output the README does not show:\n{}", segments[reached]));
     }
     assert!(failures.is_empty(), "the README's tour does not answer as written:\n\n{}", failures.join("\n\n"));
+}
+
+/// `--flag (default)` pairs of the README's limits table, by flag.
+fn readme_limits() -> Vec<(String, String)> {
+    let table = README
+        .split("\n### Limits\n")
+        .nth(1)
+        .expect("README.md has a `### Limits` section")
+        .split("\n#")
+        .next()
+        .unwrap();
+    let mut limits = Vec::new();
+    for row in table.lines().filter(|line| line.starts_with("| `--")) {
+        let first_cell = row.split(" | ").next().unwrap().trim_start_matches("| ");
+        for entry in first_cell.split(" / ") {
+            let (flag, default) =
+                entry.split_once(" (").unwrap_or_else(|| panic!("limits row without a default: {row}"));
+            let default = default.trim_end_matches(')').split(';').next().unwrap();
+            limits.push((flag.trim_matches('`').to_string(), default.to_string()));
+        }
+    }
+    limits
+}
+
+/// A default as the README writes it (`4 MiB`, `256 KiB`, `1000`) in the help's plain number.
+fn plain_number(default: &str) -> String {
+    let unit = |text: &str, suffix: &str, factor: u64| {
+        text.strip_suffix(suffix).and_then(|n| n.trim().parse::<u64>().ok()).map(|n| (n * factor).to_string())
+    };
+    unit(default, "MiB", 1 << 20).or_else(|| unit(default, "KiB", 1 << 10)).unwrap_or_else(|| default.to_string())
+}
+
+/// `--flag` → default of every limit flag `writ serve --help` lists.
+fn help_limits() -> Vec<(String, String)> {
+    let help = Command::new(env!("CARGO_BIN_EXE_writ")).args(["serve", "--help"]).output().unwrap();
+    assert!(help.status.success(), "writ serve --help fails");
+    let text = String::from_utf8(help.stdout).unwrap();
+    let mut limits = Vec::new();
+    let mut flag: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("--") {
+            let name = format!("--{}", rest.split_whitespace().next().unwrap());
+            flag = (name.starts_with("--max-") || name == "--request-timeout-ms").then_some(name);
+        }
+        if let (Some(name), Some(at)) = (&flag, line.find("[default: ")) {
+            let default = line[at + "[default: ".len()..].split(']').next().unwrap();
+            limits.push((name.clone(), default.to_string()));
+            flag = None;
+        }
+    }
+    limits
+}
+
+#[test]
+fn readme_limits_table_lists_every_limit_flag_of_serve_help() {
+    let mut table: Vec<(String, String)> =
+        readme_limits().into_iter().map(|(flag, default)| (flag, plain_number(&default))).collect();
+    let mut help = help_limits();
+    assert!(help.len() >= 20, "found only {} limit flags in `writ serve --help`: {help:?}", help.len());
+    table.sort();
+    help.sort();
+    let missing: Vec<_> = help.iter().filter(|entry| !table.contains(entry)).collect();
+    let extra: Vec<_> = table.iter().filter(|entry| !help.contains(entry)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README.md's limits table and `writ serve --help` disagree.\n  in --help, not in the table (flag, default): \
+         {missing:?}\n  in the table, not in --help: {extra:?}"
+    );
 }
