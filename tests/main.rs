@@ -21,6 +21,7 @@ mod regression;
 mod scaleout;
 mod scaleout_process;
 mod server;
+mod skipped;
 mod spicedb;
 mod store_contract;
 mod support;
