@@ -6,6 +6,7 @@ mod agent;
 mod agent_props;
 mod api;
 mod checkpoint;
+mod cli;
 mod closure;
 mod conformance;
 mod decisions;
