@@ -130,9 +130,8 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn open_disk_engine(data_dir: &std::path::Path, max_tuples_per_write: usize) -> anyhow::Result<writ::Engine> {
-    use anyhow::Context as _;
-    let backend = writ::store::SledStore::open(data_dir)
-        .with_context(|| format!("cannot open {} (is a server running on it?)", data_dir.display()))?;
+    // The error names the data dir, and says when another process holds it.
+    let backend = writ::store::SledStore::open(data_dir)?;
     let config = writ::EngineConfig { max_tuples_per_write, ..writ::EngineConfig::default() };
     Ok(writ::Engine::open(Box::new(backend), config)?)
 }
@@ -247,7 +246,8 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
     let tls = config.tls.as_ref().map(writ::api::serve::tls_config).transpose()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = std::net::TcpListener::bind(config.listen)?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         tracing::info!(address = %config.listen, data_dir = ?config.data_dir, postgres = config.datastore.is_some(), tls = tls.is_some(), "listening");
         writ::api::serve::serve(listener, app, tls, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())

@@ -113,3 +113,59 @@ fn export_of_an_unknown_store_says_so_once() {
     assert!(!output.status.success());
     assert_eq!(stderr(&output), "error: no store has the id or name `nope`\n");
 }
+
+/// `writ serve` on `data_dir` listening on a free loopback port, once it accepts connections.
+fn serve(data_dir: &Path) -> (std::process::Child, std::net::SocketAddr) {
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["serve", "--listen", &address.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("writ serve starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(address).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "writ serve exited at start");
+        assert!(std::time::Instant::now() < deadline, "writ serve never listened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, address)
+}
+
+/// Regression: a second `writ serve` on one data dir printed sled's `could not acquire lock ...
+/// WouldBlock`; it, and `writ import`, now say that another process holds the dir, naming it.
+#[test]
+fn a_second_process_on_a_held_data_dir_names_the_dir() {
+    let f = files("cli-held");
+    let (mut first, _) = serve(f.dir.path());
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let runs = [
+        writ(&["serve", "--listen", &free], f.dir.path()),
+        writ(&["import", &f.tuples, "--store", "demo"], f.dir.path()),
+    ];
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for run in &runs {
+        assert!(!run.status.success());
+        let message = stderr(run);
+        let held = format!("data dir `{}` is held by another process", f.dir.path().display());
+        assert!(message.contains(&held), "{message}");
+        assert!(!message.contains("WouldBlock"), "{message}");
+        assert_eq!(message.lines().count(), 1, "one line: {message}");
+    }
+}
+
+/// `writ serve` on an address already in use names the address.
+#[test]
+fn serve_on_an_address_in_use_names_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["serve", "--memory", "--listen", &address])
+        .stdout(Stdio::null())
+        .output()
+        .expect("writ runs");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains(&format!("cannot listen on {address}: ")), "{}", stderr(&output));
+}
