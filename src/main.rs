@@ -215,12 +215,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: writ::config::Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    args.log_format.install();
     let config = writ::config::Config::from_args(args)?;
     match &config.auth {
         writ::api::Auth::None => {

@@ -169,3 +169,44 @@ fn serve_on_an_address_in_use_names_it() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains(&format!("cannot listen on {address}: ")), "{}", stderr(&output));
 }
+
+/// What `writ serve --memory` logs (on a pipe) before it fails on `address`, taken by the test.
+fn log_before_failing(extra: &[&str], env: Option<(&str, &str)>) -> String {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_writ"));
+    command.args(["serve", "--memory", "--listen", &address]).args(extra).env_remove("WRIT_LOG_FORMAT");
+    if let Some((key, value)) = env {
+        command.env(key, value);
+    }
+    let output = command.env("RUST_LOG", "info").output().expect("writ runs");
+    assert!(!output.status.success(), "the address was taken");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Regression: logs written to a file or pipe carried ANSI colour codes.
+#[test]
+fn logs_on_a_pipe_have_no_colours() {
+    let log = log_before_failing(&[], None);
+    assert!(log.contains("--auth none"), "the start-up warning is logged: {log}");
+    assert!(!log.contains('\u{1b}'), "no escape codes: {log:?}");
+}
+
+#[test]
+fn log_format_json_writes_one_object_a_line() {
+    for (flags, env) in [(&["--log-format", "json"][..], None), (&[][..], Some(("WRIT_LOG_FORMAT", "json")))] {
+        let log = log_before_failing(flags, env);
+        let lines: Vec<serde_json::Value> =
+            log.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect();
+        let warning = lines.iter().find(|l| l["level"] == "WARN").unwrap_or_else(|| panic!("a warning: {log}"));
+        assert!(warning["fields"]["message"].as_str().unwrap().contains("--auth none"), "{warning}");
+        assert!(warning["timestamp"].is_string(), "{warning}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["serve", "--memory", "--log-format", "xml"])
+        .output()
+        .expect("writ runs");
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("'xml'") && message.contains("--log-format"), "{message}");
+}
