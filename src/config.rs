@@ -83,6 +83,10 @@ pub struct Args {
     /// The PEM private key of `--tls-cert`.
     #[arg(long, env = "WRIT_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Log format: `text` for people (coloured only on a terminal), or `json` for machines (one
+    /// object a line, with `timestamp`, `level`, `fields` and `target`). `RUST_LOG` sets the level.
+    #[arg(long, env = "WRIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Limits on request contents (see the README's "Limits" table).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -138,6 +142,31 @@ pub struct LimitArgs {
     /// Longest one evaluation may run, in milliseconds; 0 = no limit (`deadline_exceeded`, 504).
     #[arg(long, env = "WRIT_REQUEST_TIMEOUT_MS", default_value_t = 3000)]
     pub request_timeout_ms: u64,
+}
+
+/// How `writ serve` writes its log (to standard output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; ANSI colours only when standard output is a terminal, so a log file or a
+    /// pipe gets plain text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// Installs the process's log subscriber in this format, at the level `RUST_LOG` sets
+    /// (`info` when unset or invalid). Call once, before anything logs.
+    pub fn install(self) {
+        use std::io::IsTerminal as _;
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        match self {
+            LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    }
 }
 
 /// A flag value that must never be printed: `Debug` shows only that it is set.

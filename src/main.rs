@@ -52,10 +52,11 @@ struct ImportArgs {
     /// Directory of the on-disk (sled) store.
     #[arg(long, env = "WRIT_DATA_DIR", default_value = "./data")]
     data_dir: std::path::PathBuf,
-    /// The store to load into.
+    /// The store to load into: its id, or its name when one store has it.
     #[arg(long, required_unless_present = "create_store")]
     store: Option<String>,
-    /// Create a store with this name (requires `--model`) and load into it.
+    /// Create a store with this name (requires `--model`) and load into it; when one store has
+    /// this name already (an earlier run made it), resume into that store instead.
     #[arg(long, requires = "model", conflicts_with = "store")]
     create_store: Option<String>,
     /// Model file (OpenFGA DSL) for `--create-store`.
@@ -74,7 +75,7 @@ struct ExportArgs {
     /// Directory of the on-disk (sled) store.
     #[arg(long, env = "WRIT_DATA_DIR", default_value = "./data")]
     data_dir: std::path::PathBuf,
-    /// The store to export.
+    /// The store to export: its id, or its name when one store has it.
     #[arg(long)]
     store: String,
     /// Output file; standard output when absent.
@@ -129,9 +130,8 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn open_disk_engine(data_dir: &std::path::Path, max_tuples_per_write: usize) -> anyhow::Result<writ::Engine> {
-    use anyhow::Context as _;
-    let backend = writ::store::SledStore::open(data_dir)
-        .with_context(|| format!("cannot open {} (is a server running on it?)", data_dir.display()))?;
+    // The error names the data dir, and says when another process holds it.
+    let backend = writ::store::SledStore::open(data_dir)?;
     let config = writ::EngineConfig { max_tuples_per_write, ..writ::EngineConfig::default() };
     Ok(writ::Engine::open(Box::new(backend), config)?)
 }
@@ -140,7 +140,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let engine = open_disk_engine(&args.data_dir, args.batch.max(1))?;
     let store_id = match (&args.store, &args.create_store, &args.model) {
-        (Some(id), _, _) => id.clone(),
+        (Some(id_or_name), _, _) => writ::transfer::find_store(&engine, id_or_name)?.id,
         (None, Some(name), Some(model_file)) => {
             let text =
                 std::fs::read_to_string(model_file).with_context(|| format!("cannot read {}", model_file.display()))?;
@@ -148,12 +148,21 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!("{} is not a valid model:\n{}", model_file.display(), lines.join("\n"))
             })?;
-            let store = engine.create_store(name)?;
-            let model_id = engine.write_model(&store.id, model)?;
-            eprintln!("created store {} with model {model_id}", store.id);
-            store.id
+            match writ::transfer::import_target(&engine, name, model)? {
+                writ::transfer::ImportTarget::Created { store, model_id } => {
+                    eprintln!("created store {} `{name}` with model {model_id}", store.id);
+                    store.id
+                }
+                writ::transfer::ImportTarget::Existing(store) => {
+                    eprintln!(
+                        "store `{name}` exists ({}): resuming into it (its model kept, duplicates ignored)",
+                        store.id
+                    );
+                    store.id
+                }
+            }
         }
-        _ => anyhow::bail!("give --store ID, or --create-store NAME with --model FILE"),
+        _ => anyhow::bail!("give --store ID or NAME, or --create-store NAME with --model FILE"),
     };
     let (input, total): (Box<dyn std::io::BufRead + Send>, u64) = if args.file.as_os_str() == "-" {
         (Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())), 0)
@@ -193,24 +202,20 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
 fn export(args: ExportArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let engine = open_disk_engine(&args.data_dir, 1)?;
+    let store_id = writ::transfer::find_store(&engine, &args.store)?.id;
     let count = match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            writ::transfer::export(&engine, &args.store, std::io::BufWriter::new(file))?
+            writ::transfer::export(&engine, &store_id, std::io::BufWriter::new(file))?
         }
-        None => writ::transfer::export(&engine, &args.store, std::io::BufWriter::new(std::io::stdout().lock()))?,
+        None => writ::transfer::export(&engine, &store_id, std::io::BufWriter::new(std::io::stdout().lock()))?,
     };
-    eprintln!("exported {count} tuples from store {}", args.store);
+    eprintln!("exported {count} tuples from store {store_id}");
     Ok(())
 }
 
 fn serve(args: writ::config::Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    args.log_format.install();
     let config = writ::config::Config::from_args(args)?;
     match &config.auth {
         writ::api::Auth::None => {
@@ -236,7 +241,8 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
     let tls = config.tls.as_ref().map(writ::api::serve::tls_config).transpose()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = std::net::TcpListener::bind(config.listen)?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         tracing::info!(address = %config.listen, data_dir = ?config.data_dir, postgres = config.datastore.is_some(), tls = tls.is_some(), "listening");
         writ::api::serve::serve(listener, app, tls, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())

@@ -6,10 +6,13 @@
 //! Invariant: an import is resumable. Batches commit in file order with duplicates ignored, so a
 //! rerun of the same file (or `--from-line` the last line reported) ends in the same store.
 //! A bad line stops the import with its line number; every batch before it stays committed.
+//! `--store` takes an id or a name that one store has; `--create-store NAME` resumes into the
+//! store of that name when there is one (see [`import_target`]).
 //! Must not import `store` items other than `StoredTuple`, nor `index` or `eval`.
 
 use crate::api::dto::{stored_tuple_key_json, TupleKeyDto};
-use crate::engine::{Engine, EngineError, ReadFilter, WriteRequest};
+use crate::engine::{Engine, EngineError, ReadFilter, StoreRecord, WriteRequest};
+use crate::model::Model;
 use crate::store::StoredTuple;
 use std::io::{BufRead, Write};
 
@@ -33,12 +36,87 @@ pub enum TransferError {
         #[source]
         source: EngineError,
     },
-    /// Reading or writing a file failed.
-    #[error("{0}")]
+    /// No store has this id, nor this name.
+    #[error("no store has the id or name `{0}`")]
+    NoSuchStore(String),
+    /// Several stores have this name (and none has it as id).
+    #[error("store name `{name}` is ambiguous: stores {} have it; give one id", .ids.join(", "))]
+    AmbiguousStore {
+        /// The name given.
+        name: String,
+        /// The ids of the stores of that name, oldest first.
+        ids: Vec<String>,
+    },
+    /// Reading or writing a file failed. Transparent, so an error chain never says it twice.
+    #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// Any other engine error.
-    #[error("{0}")]
+    /// Any other engine error (transparent, like `Io`).
+    #[error(transparent)]
     Engine(#[from] EngineError),
+}
+
+/// The store `id_or_name` names: the store with that id, else the one store with that name.
+pub fn find_store(engine: &Engine, id_or_name: &str) -> Result<StoreRecord, TransferError> {
+    match engine.get_store(id_or_name) {
+        Ok(record) => return Ok(record),
+        Err(EngineError::StoreNotFound(_)) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let mut named = stores_named(engine, id_or_name);
+    match named.len() {
+        0 => Err(TransferError::NoSuchStore(id_or_name.to_string())),
+        1 => Ok(named.remove(0)),
+        _ => Err(TransferError::AmbiguousStore {
+            name: id_or_name.to_string(),
+            ids: named.into_iter().map(|record| record.id).collect(),
+        }),
+    }
+}
+
+/// Every store named `name`, oldest first.
+fn stores_named(engine: &Engine, name: &str) -> Vec<StoreRecord> {
+    engine.list_stores().into_iter().filter(|record| record.name == name).collect()
+}
+
+/// The store `writ import --create-store NAME` loads into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportTarget {
+    /// A store of that name existed (an earlier run made it): the import resumes into it.
+    Existing(StoreRecord),
+    /// A new store, with the given model written as its first model.
+    Created {
+        /// The new store.
+        store: StoreRecord,
+        /// The id of its model.
+        model_id: String,
+    },
+}
+
+/// The store named `name` for an import: the existing one, so rerunning an import resumes into
+/// the store the first run made (imports ignore duplicates), or else a new store with `model`.
+/// An existing store without a model (a first run stopped between the two steps) gets `model`.
+/// Several stores of that name are refused with their ids: which one to resume is not guessable.
+pub fn import_target(engine: &Engine, name: &str, model: Model) -> Result<ImportTarget, TransferError> {
+    let mut named = stores_named(engine, name);
+    match named.len() {
+        0 => {
+            let store = engine.create_store(name)?;
+            let model_id = engine.write_model(&store.id, model)?;
+            Ok(ImportTarget::Created { store, model_id })
+        }
+        1 => {
+            let store = named.remove(0);
+            if engine.models(&store.id)?.is_empty() {
+                let model_id = engine.write_model(&store.id, model)?;
+                return Ok(ImportTarget::Created { store, model_id });
+            }
+            Ok(ImportTarget::Existing(store))
+        }
+        _ => Err(TransferError::AmbiguousStore {
+            name: name.to_string(),
+            ids: named.into_iter().map(|record| record.id).collect(),
+        }),
+    }
 }
 
 /// Progress of an import, reported after each committed batch.

@@ -4,8 +4,8 @@
 //! Two sources: Writ's own cases in `fixtures/conformance/*.yaml`, run on every backend (memory,
 //! sled, sled reopened after each stage's writes) and cross-checked SpiceDB-style (check agrees
 //! with list objects and list users over every object the case names); and OpenFGA's suites in
-//! `../shared/conformance/openfga/suites/*.yaml` when that directory exists, run on memory only
-//! (for speed) and cross-checked the same way.
+//! `../shared/conformance/openfga/suites/*.yaml` when that directory exists (else listed as ignored,
+//! see `skipped.rs`), run on memory only (for speed) and cross-checked the same way.
 //!
 //! The stages of one test share one store: each stage writes its model, then its tuples, and the
 //! tuples of earlier stages stay. Conditions are evaluated (CEL); a cross-check that cannot be
@@ -682,12 +682,12 @@ fn writ_fixtures_on_every_backend() {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/suites",
+    ignore = "shared conformance/openfga/suites not found beside the checkout"
+)]
 fn openfga_suites_on_memory() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/openfga/suites");
-    if !dir.is_dir() {
-        println!("OpenFGA suites not found at {}: skipping them (Writ's own fixtures still run)", dir.display());
-        return;
-    }
+    let dir = crate::skipped::shared_data("openfga/suites");
     let options = Options { backends: &[Backend::Memory], cross_check: true };
     let mut run = Run::new();
     for file in yaml_files(&dir) {

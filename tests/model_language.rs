@@ -14,14 +14,8 @@ use writ::model::{
     combine_modules, parse_fga_mod, JsonModel, Model, ModularModel, ModuleFile, SchemaError, SchemaErrorKind,
 };
 
-fn language_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/openfga/language");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("model_language: {} is absent; skipping OpenFGA language data", dir.display());
-        None
-    }
+fn language_dir() -> PathBuf {
+    crate::skipped::shared_data("openfga/language")
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,22 +176,34 @@ fn parse_json_model(text: &str) -> Result<JsonModel, Vec<SchemaError>> {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn dsl_syntax_validation_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let t = run_dsl_cases(&dir, "dsl-syntax-validation-cases.yaml");
     assert!(t.failed.is_empty(), "{} syntax cases failed", t.failed.len());
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn dsl_semantic_validation_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let t = run_dsl_cases(&dir, "dsl-semantic-validation-cases.yaml");
     assert!(t.failed.is_empty(), "{} semantic cases failed", t.failed.len());
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn json_validation_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let file = "json-validation-cases.yaml";
     let mut t = Tally::default();
     for case in load_cases(&dir.join(file)) {
@@ -209,8 +215,12 @@ fn json_validation_cases() {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn json_syntax_transformer_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let file = "json-syntax-transformer-validation-cases.yaml";
     let mut t = Tally::default();
     for case in load_cases(&dir.join(file)) {
@@ -268,8 +278,12 @@ fn transformer_pair(dir: &Path) -> Result<(), String> {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn transformer_pairs() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let mut dirs: Vec<PathBuf> = fs::read_dir(dir.join("transformer")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
     let mut failed = Vec::new();
@@ -396,8 +410,12 @@ fn module_case(dir: &Path) -> Result<(), String> {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn transformer_module_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let mut dirs: Vec<PathBuf> =
         fs::read_dir(dir.join("transformer-module")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
@@ -471,8 +489,12 @@ fn fga_mod_case(case: &ModCase) -> Result<(), String> {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn fga_mod_transformer_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let file = "fga-mod-transformer-cases.yaml";
     let cases: Vec<ModCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
     let mut t = Tally::default();
@@ -540,8 +562,12 @@ struct ObjectIdCase {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn object_id_validation_cases() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let file = "object-id-validation-cases.yaml";
     let cases: Vec<ObjectIdCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
     let mut t = Tally::default();
@@ -576,8 +602,12 @@ fn object_id_validation_cases() {
 // ---- store files ------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "openfga/language",
+    ignore = "shared conformance/openfga/language not found beside the checkout"
+)]
 fn store_files() {
-    let Some(dir) = language_dir() else { return };
+    let dir = language_dir();
     let mut dirs: Vec<PathBuf> = fs::read_dir(dir.join("stores")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
     let mut failed = Vec::new();

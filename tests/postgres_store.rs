@@ -1,28 +1,16 @@
 //! `PostgresStore` against a real PostgreSQL: the generic store contract, writers in several
 //! "processes" (separate store handles), concurrent start-up migrations, change notifications,
 //! and calls from every kind of thread. Runs when `WRIT_TEST_POSTGRES_URL` names a server
-//! (`.ci/postgres.sh` starts one); otherwise each test says what it skipped and passes.
+//! (`.ci/postgres.sh` starts one); otherwise `cargo test` lists those tests as ignored (see `skipped.rs`).
 //! Each test works in its own freshly created database, dropped afterwards.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use crate::skipped::postgres_url;
 use crate::store_contract::{contract, decision, record, st};
 use writ::store::{DecisionFilter, DecisionRecord, MemoryStore, PlannedAt, PostgresStore, StoreError, TupleStore};
-
-/// The test server's URL, or `None` after saying which test is skipped.
-fn server(test: &str) -> Option<String> {
-    match std::env::var("WRIT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "PostgreSQL absent (WRIT_TEST_POSTGRES_URL unset; start one with .ci/postgres.sh): skipped `{test}`"
-            );
-            None
-        }
-    }
-}
 
 /// `url` with its database name replaced by `database`.
 fn with_database(url: &str, database: &str) -> String {
@@ -81,8 +69,9 @@ fn postgres_url_rewriting_keeps_everything_but_the_database() {
 }
 
 #[test]
+#[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn postgres_store_meets_the_contract() {
-    let Some(server) = server("postgres_store_meets_the_contract") else { return };
+    let server = postgres_url();
     let database = FreshDatabase::new(&server);
     contract(&|| Box::new(database.open()));
 }
@@ -102,10 +91,9 @@ fn postgres_unreachable_or_bad_urls_are_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn postgres_writers_in_several_processes_get_distinct_consecutive_revisions() {
-    let Some(server) = server("postgres_writers_in_several_processes_get_distinct_consecutive_revisions") else {
-        return;
-    };
+    let server = postgres_url();
     let database = FreshDatabase::new(&server);
     // Two handles stand for two Writ processes: separate pools, serialized only by PostgreSQL.
     let nodes = [Arc::new(database.open()), Arc::new(database.open())];
@@ -170,8 +158,9 @@ fn postgres_writers_in_several_processes_get_distinct_consecutive_revisions() {
 }
 
 #[test]
+#[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn postgres_nodes_starting_at_once_migrate_exactly_once() {
-    let Some(server) = server("postgres_nodes_starting_at_once_migrate_exactly_once") else { return };
+    let server = postgres_url();
     let database = FreshDatabase::new(&server);
     let barrier = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
@@ -202,10 +191,9 @@ fn postgres_nodes_starting_at_once_migrate_exactly_once() {
 }
 
 #[test]
+#[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn postgres_store_answers_from_plain_threads_spawn_blocking_and_async_tasks() {
-    let Some(server) = server("postgres_store_answers_from_plain_threads_spawn_blocking_and_async_tasks") else {
-        return;
-    };
+    let server = postgres_url();
     let database = FreshDatabase::new(&server);
     let store = Arc::new(database.open());
     store.create_store(&record("S")).unwrap();
@@ -239,8 +227,9 @@ fn postgres_store_answers_from_plain_threads_spawn_blocking_and_async_tasks() {
 }
 
 #[test]
+#[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn postgres_changes_on_one_node_wake_another() {
-    let Some(server) = server("postgres_changes_on_one_node_wake_another") else { return };
+    let server = postgres_url();
     let database = FreshDatabase::new(&server);
     let (a, b) = (Arc::new(database.open()), database.open());
     assert!(a.is_shared());
@@ -264,8 +253,9 @@ fn postgres_changes_on_one_node_wake_another() {
 }
 
 #[test]
+#[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn postgres_decision_log_matches_memory() {
-    let Some(server) = server("postgres_decision_log_matches_memory") else { return };
+    let server = postgres_url();
     let database = FreshDatabase::new(&server);
     let pg = database.open();
     let memory = MemoryStore::new();

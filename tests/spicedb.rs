@@ -6,14 +6,8 @@ use std::path::{Path, PathBuf};
 use writ::spicedb_validation::{self, run_file, Permissionship};
 use writ::Model;
 
-fn shared(dir: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/spicedb").join(dir);
-    if path.is_dir() {
-        Some(path)
-    } else {
-        eprintln!("SKIPPED: {} is absent, so SpiceDB's own test data is not run", path.display());
-        None
-    }
+fn shared(dir: &str) -> PathBuf {
+    crate::skipped::shared_data(&format!("spicedb/{dir}"))
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -24,8 +18,12 @@ fn fixture(name: &str) -> PathBuf {
 const TARGET_PERCENT: f64 = 97.0;
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "spicedb/integration",
+    ignore = "shared conformance/spicedb/integration not found beside the checkout"
+)]
 fn spicedb_integration_validation_files() {
-    let Some(dir) = shared("integration") else { return };
+    let dir = shared("integration");
     let files = spicedb_validation::expand_paths(&dir).unwrap();
     assert!(!files.is_empty(), "no validation files in {}", dir.display());
     let reports: Vec<_> = files.iter().map(|file| run_file(file).unwrap()).collect();
@@ -40,8 +38,12 @@ fn spicedb_integration_validation_files() {
 }
 
 #[test]
+#[cfg_attr(
+    writ_no_shared = "spicedb/schemadsl-parser",
+    ignore = "shared conformance/spicedb/schemadsl-parser not found beside the checkout"
+)]
 fn spicedb_parser_schemas_never_panic_and_errors_are_rejected() {
-    let Some(dir) = shared("schemadsl-parser") else { return };
+    let dir = shared("schemadsl-parser");
     let mut schemas: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -212,9 +214,13 @@ fn listed_users(engine: &writ::Engine, store: &str, object: &str, relation: &str
 /// the relationships name, each relation of its type and each subject they name, `check` agrees
 /// with `list_objects` and `list_users` (this exercises arrows over usersets and `.all()` in the lookups too).
 #[test]
+#[cfg_attr(
+    writ_no_shared = "spicedb/integration",
+    ignore = "shared conformance/spicedb/integration not found beside the checkout"
+)]
 fn spicedb_integration_check_agrees_with_list_objects() {
     use writ::engine::{CheckRequest, ListObjectsRequest};
-    let Some(dir) = shared("integration") else { return };
+    let dir = shared("integration");
     let (mut compared, mut files_run, mut users_compared) = (0usize, 0usize, 0usize);
     let mut disagreements = Vec::new();
     for path in spicedb_validation::expand_paths(&dir).unwrap() {
@@ -285,8 +291,12 @@ fn spicedb_integration_check_agrees_with_list_objects() {
 /// `schemaFile`, a repeated relationship, both `schema` and `schemaFile`) fail to load in Writ
 /// too; the others load. Relationship-only files (`just_rels`, `legacy`) have no schema to run.
 #[test]
+#[cfg_attr(
+    writ_no_shared = "spicedb/validationfile",
+    ignore = "shared conformance/spicedb/validationfile not found beside the checkout"
+)]
 fn spicedb_loader_fixtures_load_or_fail_as_spicedb_does() {
-    let Some(dir) = shared("validationfile") else { return };
+    let dir = shared("validationfile");
     let mut wrong = Vec::new();
     let files = spicedb_validation::expand_paths(&dir).unwrap();
     assert!(!files.is_empty());

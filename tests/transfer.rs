@@ -139,3 +139,34 @@ fn export_then_import_reproduces_the_store() {
     assert!(allowed(&engine, &copy, "document:plan", "user:anne"));
     assert!(allowed(&engine, &copy, "document:plan", "user:bob"), "the condition came along with its context");
 }
+
+/// Each message of `error`'s chain, outermost first.
+fn chain(error: &dyn std::error::Error) -> Vec<String> {
+    let mut messages = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(inner) = source {
+        messages.push(inner.to_string());
+        source = inner.source();
+    }
+    messages
+}
+
+/// Regression: `writ export --store demo` printed ``store `demo` not found: store `demo` not found``,
+/// because the error's message and its source's were the same text; no link may repeat the next.
+#[test]
+fn transfer_and_serve_errors_never_repeat_their_source() {
+    let io = || std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+    let errors: Vec<Box<dyn std::error::Error>> = vec![
+        Box::new(TransferError::Engine(writ::EngineError::StoreNotFound("demo".into()))),
+        Box::new(TransferError::Io(io())),
+        Box::new(TransferError::Batch { line: 3, source: writ::EngineError::StoreNotFound("demo".into()) }),
+        Box::new(writ::api::serve::ServeError::Io(io())),
+    ];
+    for error in &errors {
+        let messages = chain(error.as_ref());
+        for pair in messages.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "`{}` repeats its source `{}`", pair[0], pair[1]);
+        }
+        assert!(messages.iter().any(|m| m.contains("demo") || m.contains("address in use")), "{messages:?}");
+    }
+}

@@ -30,8 +30,8 @@ pub enum ServeError {
     /// The certificate or key cannot be used.
     #[error("tls: {0}")]
     Tls(String),
-    /// The listener failed.
-    #[error("listener: {0}")]
+    /// The listener failed (the cause is the source, so an error chain says it once).
+    #[error("the listener failed")]
     Io(#[from] std::io::Error),
 }
 

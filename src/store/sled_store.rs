@@ -50,16 +50,24 @@ impl SledStore {
     ///
     /// sled releases its file lock only after its background work for a dropped handle ends, so
     /// reopening right after a drop in the same process can briefly find the lock held; `open`
-    /// retries that case for up to [`Self::LOCK_WAIT`] before giving up with [`StoreError::Io`].
+    /// retries that case for up to [`Self::LOCK_WAIT`] before giving up with [`StoreError::Io`],
+    /// which then says that another process holds `path` (sled's own text is `could not acquire
+    /// lock ... WouldBlock`). Every error of `open` names `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let deadline = Instant::now() + Self::LOCK_WAIT;
         loop {
             match sled::Config::new().path(path).open() {
                 Ok(db) => return Self::from_db(db),
-                Err(sled::Error::Io(e)) if lock_held(&e) && Instant::now() < deadline => {
+                Err(sled::Error::Io(e)) if lock_held(&e) => {
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::Io(format!(
+                            "data dir `{}` is held by another process (a running `writ serve` or `writ import`?)",
+                            path.display()
+                        )));
+                    }
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(StoreError::Io(format!("cannot open data dir `{}`: {e}", path.display()))),
             }
         }
     }
