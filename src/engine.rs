@@ -14,7 +14,7 @@ use crate::index::{
     Index, ObjectId, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD,
 };
 use crate::model::{JsonModel, Model, SchemaError};
-use crate::store::{StoreError, TupleStore};
+use crate::store::{StoreError, TupleStore, WriteBatch};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
 use parking_lot::{Condvar, Mutex};
 use rayon::prelude::*;
@@ -598,7 +598,8 @@ impl Engine {
             return Ok(state.data.read().revision);
         }
         let delete_records: Vec<StoredTuple> = deletes.iter().cloned().map(StoredTuple::new).collect();
-        let revision = self.backend.write_as(store_id, &delete_records, &writes, (self.clock)(), actor.as_deref())?;
+        let batch = WriteBatch::new(&delete_records, &writes, (self.clock)()).by(actor.as_deref());
+        let revision = self.backend.write(store_id, &batch)?;
         let changes = deletes.into_iter().map(IndexChange::Remove).chain(writes.into_iter().map(IndexChange::Insert));
         state.apply(changes.collect(), revision);
         Ok(revision)
@@ -671,7 +672,7 @@ impl Engine {
             expired.into_iter().map(|(tuple, at)| StoredTuple { tuple, expires_at_ms: Some(at) }).collect();
         let mut revision = None;
         for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
-            let next = self.backend.write_as(store_id, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR))?;
+            let next = self.backend.write(store_id, &WriteBatch::new(chunk, &[], now).by(Some(EXPIRY_SWEEP_ACTOR)))?;
             state.apply(chunk.iter().map(|stored| IndexChange::Remove(stored.tuple.clone())).collect(), next);
             revision = Some(next);
         }
@@ -722,8 +723,12 @@ impl Engine {
         filter: &DecisionFilter,
     ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, EngineError> {
         self.store(store_id)?;
+        let log = self
+            .backend
+            .decision_log()
+            .ok_or_else(|| EngineError::Validation("this datastore keeps no decision log".into()))?;
         self.decisions.flush();
-        Ok(self.backend.decisions(store_id, filter)?)
+        Ok(log.decisions(store_id, filter)?)
     }
 
     /// Waits until every decision recorded so far is stored and the log is trimmed to its
