@@ -6,11 +6,11 @@
 //! Invariant: an import is resumable. Batches commit in file order with duplicates ignored, so a
 //! rerun of the same file (or `--from-line` the last line reported) ends in the same store.
 //! A bad line stops the import with its line number; every batch before it stays committed.
-//! Must not import `store` items other than `StoredTuple`, nor `index` or `eval`.
+//! Must not import `store`, `index` or `eval`.
 
 use crate::api::dto::{stored_tuple_key_json, TupleKeyDto};
 use crate::engine::{Engine, EngineError, ReadFilter, WriteRequest};
-use crate::store::StoredTuple;
+use crate::tuple::StoredTuple;
 use std::io::{BufRead, Write};
 
 /// What can stop an import or export.

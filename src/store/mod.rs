@@ -37,7 +37,8 @@
 //! updates. Reads take no write lock; they see every acknowledged write but are not snapshots
 //! across a concurrent write (the engine reads tuples only to rebuild its index at start).
 //!
-//! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple`.
+//! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple` and
+//! `crate::record` (the records it keeps, which it re-exports).
 
 mod checkpoint;
 mod codec;
@@ -47,7 +48,8 @@ mod memory;
 mod postgres;
 mod sled_store;
 
-pub use decision::{DecisionCursor, DecisionFilter, DecisionRecord};
+pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
+pub use crate::tuple::StoredTuple;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresStore, CHANGE_CHANNEL};
@@ -66,22 +68,6 @@ pub struct StoreRecord {
     pub created_at_ms: i64,
     /// Last update time, milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
-}
-
-/// A tuple as stored: the tuple (with its optional condition) and an optional expiry time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTuple {
-    /// The relationship, possibly carrying a condition name and context.
-    pub tuple: Tuple,
-    /// When the tuple stops counting, milliseconds since the Unix epoch; `None` = never.
-    pub expires_at_ms: Option<i64>,
-}
-
-impl StoredTuple {
-    /// A stored tuple that never expires.
-    pub fn new(tuple: Tuple) -> Self {
-        StoredTuple { tuple, expires_at_ms: None }
-    }
 }
 
 /// A current tuple as [`TupleStore::scan_tuples`] reads it, borrowing its names.
@@ -121,40 +107,6 @@ impl<'a> TupleRef<'a> {
             expires_at_ms: stored.expires_at_ms,
         }
     }
-}
-
-/// What a changelog entry did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeOperation {
-    /// The tuple was written.
-    Write,
-    /// The tuple was deleted.
-    Delete,
-}
-
-/// Position of a changelog entry: the revision of its write and its index within that write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChangeCursor {
-    /// The store revision the write produced.
-    pub revision: u64,
-    /// The entry's index within the write (deletes first, then writes).
-    pub seq: u32,
-}
-
-/// One changelog entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeRecord {
-    /// Where the entry sits in the changelog.
-    pub cursor: ChangeCursor,
-    /// Write or delete.
-    pub operation: ChangeOperation,
-    /// The tuple as given in the write request.
-    pub tuple: StoredTuple,
-    /// The write's timestamp, milliseconds since the Unix epoch.
-    pub timestamp_ms: i64,
-    /// Who made the write: the key's configured name or a short id derived from it (never the
-    /// key); `None` without authentication, and for entries written before Writ recorded it.
-    pub actor: Option<String>,
 }
 
 /// Most revisions a conditional write ([`WriteBatch::planned`]) may trail its store by and still
