@@ -277,6 +277,10 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
         s.write(a, &WriteBatch::new(&[st("doc:1#viewer@user:ann")], &[], 7).by(Some("ops")).planned_at(at(2))),
         Ok(3)
     );
+    // A conditional write records its actor like any other (the old `write_at` carried it apart).
+    let after_two = Some(ChangeCursor { revision: 2, seq: u32::MAX });
+    let third = s.changes(a, after_two, None, 10).unwrap();
+    assert_eq!(third.iter().map(|c| c.actor.as_deref()).collect::<Vec<_>>(), [Some("ops")]);
     assert_eq!(
         s.write(a, &WriteBatch::new(&[], &[], 8).planned_at(at(3))),
         Ok(4),
