@@ -19,7 +19,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use writ::store::{PostgresStore, StoreRecord, StoredTuple, TupleStore};
+use writ::store::{PostgresStore, StoreRecord, StoredTuple, TupleStore, WriteBatch};
 use writ::Tuple;
 
 fn admin(url: &str, sql: &str) {
@@ -68,7 +68,7 @@ fn bench_writes(c: &mut Criterion) {
                             StoredTuple::new(format!("doc:{next}#viewer@user:u{}", next % 97).parse::<Tuple>().unwrap())
                         })
                         .collect();
-                    store.write("BENCH", &[], &tuples, 0).unwrap()
+                    store.write("BENCH", &WriteBatch::new(&[], &tuples, 0)).unwrap()
                 })
             });
         }

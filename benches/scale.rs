@@ -27,8 +27,8 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use writ::store::{
-    ChangeCursor, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, MemoryStore, StoreError, StoreRecord,
-    StoredTuple, TupleStore,
+    ChangeCursor, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
+    TupleStore, WriteBatch,
 };
 use writ::{Engine, EngineConfig, Model, Tuple};
 
@@ -61,25 +61,8 @@ impl TupleStore for HandOff {
     fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.models(store_id)
     }
-    fn write(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.inner.write(store_id, deletes, writes, timestamp_ms)
-    }
-    fn write_at(
-        &self,
-        store_id: &str,
-        planned: writ::store::PlannedAt<'_>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.inner.write_at(store_id, planned, deletes, writes, timestamp_ms, actor)
+    fn write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        self.inner.write(store_id, batch)
     }
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
         let mut handed = self.tuples.lock().take().unwrap_or_default();
@@ -107,18 +90,11 @@ impl TupleStore for HandOff {
     fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
         self.inner.assertions(store_id, model_id)
     }
-    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
-        self.inner.append_decisions(records)
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        self.inner.checkpoints()
     }
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
-        self.inner.decisions(store_id, filter)
-    }
-    fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
-        self.inner.trim_decisions(store_id, keep, older_than_ms)
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
+        self.inner.decision_log()
     }
 }
 

@@ -14,7 +14,7 @@ use crate::index::{
     Index, ObjectId, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD,
 };
 use crate::model::{JsonModel, Model, SchemaError};
-use crate::store::{StoreError, TupleStore};
+use crate::store::{StoreError, TupleStore, WriteBatch};
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
 use parking_lot::{Condvar, Mutex};
 use rayon::prelude::*;
@@ -28,10 +28,11 @@ mod limits;
 mod snapshot;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
-/// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
-pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
-/// The decision log's records and query, re-exported from `store` for the same reason.
-pub use crate::store::{DecisionCursor, DecisionFilter, DecisionRecord};
+/// The records the facade takes and hands out, re-exported beside the calls that use them.
+pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
+/// A store's record, re-exported so layers above (`api`) need not import `store`.
+pub use crate::store::StoreRecord;
+pub use crate::tuple::StoredTuple;
 pub use agent::{
     AudienceCheckRequest, AudienceResult, Denial, DenialKind, FilterAnswer, FilterRequest, FilterStrategy,
     OboCheckRequest, OboDecision, DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
@@ -117,31 +118,6 @@ pub enum EngineError {
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl EngineError {
-    /// OpenFGA's error code for this error: its number and its name.
-    pub fn openfga_code(&self) -> (u32, &'static str) {
-        match self {
-            EngineError::Validation(_) | EngineError::InvalidTuple { .. } => (2000, "validation_error"),
-            EngineError::ModelNotFound(_) => (2001, "authorization_model_not_found"),
-            EngineError::Eval(EvalError::DepthExceeded { .. }) => (2002, "authorization_model_resolution_too_complex"),
-            EngineError::Eval(EvalError::DeadlineExceeded) => (4004, "deadline_exceeded"),
-            EngineError::Eval(_) => (2000, "validation_error"),
-            EngineError::DuplicateInRequest(_) => (2004, "cannot_allow_duplicate_tuples_in_one_request"),
-            EngineError::WriteConflict(_) => (2017, "write_failed_due_to_invalid_input"),
-            EngineError::NoModel(_) => (2020, "latest_authorization_model_not_found"),
-            EngineError::TypeNotFound(_) => (2021, "type_not_found"),
-            EngineError::RelationNotFound { .. } => (2022, "relation_not_found"),
-            EngineError::InvalidContextualTuple { .. } => (2027, "invalid_tuple"),
-            EngineError::Schema(_) => (2056, "invalid_authorization_model"),
-            EngineError::LimitExceeded { code, .. } => (2000, code),
-            EngineError::StoreNotFound(_) => (5002, "store_id_not_found"),
-            // Writ's own: OpenFGA has no revision tokens.
-            EngineError::RevisionUnavailable { .. } => (2000, "revision_unavailable"),
-            EngineError::Store(_) => (4000, "internal_error"),
-        }
-    }
 }
 
 /// The actor the changelog names for deletes made by the expiry sweep.
@@ -598,7 +574,8 @@ impl Engine {
             return Ok(state.data.read().revision);
         }
         let delete_records: Vec<StoredTuple> = deletes.iter().cloned().map(StoredTuple::new).collect();
-        let revision = self.backend.write_as(store_id, &delete_records, &writes, (self.clock)(), actor.as_deref())?;
+        let batch = WriteBatch::new(&delete_records, &writes, (self.clock)()).by(actor.as_deref());
+        let revision = self.backend.write(store_id, &batch)?;
         let changes = deletes.into_iter().map(IndexChange::Remove).chain(writes.into_iter().map(IndexChange::Insert));
         state.apply(changes.collect(), revision);
         Ok(revision)
@@ -671,7 +648,7 @@ impl Engine {
             expired.into_iter().map(|(tuple, at)| StoredTuple { tuple, expires_at_ms: Some(at) }).collect();
         let mut revision = None;
         for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
-            let next = self.backend.write_as(store_id, chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR))?;
+            let next = self.backend.write(store_id, &WriteBatch::new(chunk, &[], now).by(Some(EXPIRY_SWEEP_ACTOR)))?;
             state.apply(chunk.iter().map(|stored| IndexChange::Remove(stored.tuple.clone())).collect(), next);
             revision = Some(next);
         }
@@ -722,8 +699,12 @@ impl Engine {
         filter: &DecisionFilter,
     ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, EngineError> {
         self.store(store_id)?;
+        let log = self
+            .backend
+            .decision_log()
+            .ok_or_else(|| EngineError::Validation("this datastore keeps no decision log".into()))?;
         self.decisions.flush();
-        Ok(self.backend.decisions(store_id, filter)?)
+        Ok(log.decisions(store_id, filter)?)
     }
 
     /// Waits until every decision recorded so far is stored and the log is trimmed to its

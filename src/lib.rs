@@ -3,8 +3,9 @@
 //! Crate map, in dependency order (a module may import only those above it):
 //! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
-//! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
-//! `store` (durable truth) imports only `tuple`. `config` turns flags into the settings `main`
+//! the only user of `store`) → `api` (HTTP, and OpenFGA's error codes) → `testfile` (OpenFGA
+//! model-test files). `record` holds the changelog and decision-log records beside `tuple`;
+//! `store` (durable truth) imports only `tuple` and `record`. `config` turns flags into the settings `main`
 //! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`).
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod engine;
 pub(crate) mod eval;
 pub(crate) mod index;
 pub mod model;
+pub mod record;
 pub mod spicedb_validation;
 pub mod store;
 pub mod testfile;

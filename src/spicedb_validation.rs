@@ -8,12 +8,12 @@
 //! `validation` (`"res:id#perm": ["[subj] is <...>"]`) checked as positive membership only.
 //! Invariant: every assertion of a file ends up in its report as passed, failed (with what the
 //! engine answered) or unsupported (with why), so counts are never silently short.
-//! Same layer as `testfile`: uses `engine`, `model`, `tuple` and (as `testfile` does) `store::StoredTuple`.
+//! Uses only `engine`, `model` and `tuple`.
 
 pub use crate::engine::Permissionship;
 use crate::engine::{CheckRequest, Engine, WriteRequest};
 use crate::model::Model;
-use crate::store::StoredTuple;
+use crate::tuple::StoredTuple;
 use crate::tuple::{Context, Tuple, TupleCondition};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -7,13 +7,14 @@
 //! Unknown fields anywhere OpenFGA's store-file schema forbids them are errors naming the field.
 //! **Invariant:** every test runs on a fresh store holding the file's tuples plus the test's own;
 //! an assertion passes only when the engine answered and the answer equals the expectation.
-//! Must not import `api`, `store`, `index`, `eval` (it drives the `Engine` facade only).
+//! Must not import `store`, `index` or `eval` (it drives the `Engine` facade only); of `api` it
+//! uses only OpenFGA's error codes (`api::codes`), which it reports as `fga model test` does.
 
 use crate::engine::{
     CheckRequest, Engine, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec, WriteRequest,
 };
 use crate::model::{combine_modules, parse_fga_mod, JsonModel, ModFileError, Model, ModularModel, ModuleFile};
-use crate::store::StoredTuple;
+use crate::tuple::StoredTuple;
 use crate::tuple::{Context, Tuple, TupleCondition};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -8,12 +8,12 @@
 //! A bad line stops the import with its line number; every batch before it stays committed.
 //! `--store` takes an id or a name that one store has; `--create-store NAME` resumes into the
 //! store of that name when there is one (see [`import_target`]).
-//! Must not import `store` items other than `StoredTuple`, nor `index` or `eval`.
+//! Must not import `store`, `index` or `eval`.
 
 use crate::api::dto::{stored_tuple_key_json, TupleKeyDto};
 use crate::engine::{Engine, EngineError, ReadFilter, StoreRecord, WriteRequest};
 use crate::model::Model;
-use crate::store::StoredTuple;
+use crate::tuple::StoredTuple;
 use std::io::{BufRead, Write};
 
 /// What can stop an import or export.

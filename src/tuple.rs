@@ -1,5 +1,6 @@
 //! Tuple vocabulary: objects (`document:1`), subjects (`user:anne`, `user:*`, `group:eng#member`)
-//! and tuples (`document:1#viewer@user:anne`), with `FromStr`/`Display` in that text form.
+//! and tuples (`document:1#viewer@user:anne`), with `FromStr`/`Display` in that text form, and
+//! a tuple as written and stored with its expiry ([`StoredTuple`]).
 //!
 //! Invariant: `parse(display(x)) == x` for every value this module constructs; a parsed value
 //! never holds an empty type, id or relation.
@@ -263,6 +264,22 @@ impl FromStr for Tuple {
 impl fmt::Display for Tuple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}#{}@{}", self.object, self.relation, self.subject)
+    }
+}
+
+/// A tuple as stored: the tuple (with its optional condition) and an optional expiry time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTuple {
+    /// The relationship, possibly carrying a condition name and context.
+    pub tuple: Tuple,
+    /// When the tuple stops counting, milliseconds since the Unix epoch; `None` = never.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl StoredTuple {
+    /// A stored tuple that never expires.
+    pub fn new(tuple: Tuple) -> Self {
+        StoredTuple { tuple, expires_at_ms: None }
     }
 }
 

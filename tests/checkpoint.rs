@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use writ::engine::{CheckRequest, Clock, WriteRequest};
-use writ::store::{SledStore, StoredTuple, TupleStore};
+use writ::store::{CheckpointStore, SledStore, StoredTuple, TupleStore};
 use writ::tuple::{Context, Tuple, TupleCondition};
 use writ::{Engine, EngineConfig, Model};
 

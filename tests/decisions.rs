@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
 use writ::engine::{Clock, DecisionFilter, DecisionLogConfig, DecisionLogMode, DecisionRecord, WriteRequest};
-use writ::store::{MemoryStore, SledStore, StoredTuple, TupleStore};
+use writ::store::{CheckpointStore, DecisionLogStore, MemoryStore, SledStore, StoredTuple, TupleStore, WriteBatch};
 use writ::{Engine, EngineConfig, Model, Tuple};
 
 const MODEL: &str = "model
@@ -330,11 +330,12 @@ fn decisions_survive_reopening_the_sled_store() {
 }
 
 /// A memory store whose decision appends wait while the test holds `gate`; `entered` says
-/// that an append is waiting.
+/// that an append is waiting. Without `keeps_log` it offers no decision log at all.
 struct GatedStore {
     inner: MemoryStore,
     gate: Arc<std::sync::Mutex<()>>,
     entered: Arc<std::sync::atomic::AtomicBool>,
+    keeps_log: bool,
 }
 
 impl TupleStore for GatedStore {
@@ -356,14 +357,8 @@ impl TupleStore for GatedStore {
     fn models(&self, id: &str) -> Result<Vec<(String, String)>, writ::store::StoreError> {
         self.inner.models(id)
     }
-    fn write(
-        &self,
-        id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-    ) -> Result<u64, writ::store::StoreError> {
-        self.inner.write(id, deletes, writes, timestamp_ms)
+    fn write(&self, id: &str, batch: &WriteBatch<'_>) -> Result<u64, writ::store::StoreError> {
+        self.inner.write(id, batch)
     }
     fn tuples(&self, id: &str) -> Result<Vec<StoredTuple>, writ::store::StoreError> {
         self.inner.tuples(id)
@@ -383,23 +378,21 @@ impl TupleStore for GatedStore {
     ) -> Result<Vec<writ::store::ChangeRecord>, writ::store::StoreError> {
         self.inner.changes(id, after, object_type, limit)
     }
-    fn write_at(
-        &self,
-        id: &str,
-        planned: writ::store::PlannedAt<'_>,
-        d: &[StoredTuple],
-        w: &[StoredTuple],
-        t: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, writ::store::StoreError> {
-        self.inner.write_at(id, planned, d, w, t, actor)
-    }
     fn write_assertions(&self, id: &str, model_id: &str, json: &str) -> Result<(), writ::store::StoreError> {
         self.inner.write_assertions(id, model_id, json)
     }
     fn assertions(&self, id: &str, model_id: &str) -> Result<Option<String>, writ::store::StoreError> {
         self.inner.assertions(id, model_id)
     }
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        None
+    }
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
+        self.keeps_log.then_some(self as &dyn DecisionLogStore)
+    }
+}
+
+impl DecisionLogStore for GatedStore {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), writ::store::StoreError> {
         self.entered.store(true, Ordering::SeqCst);
         let _open = self.gate.lock().unwrap();
@@ -417,12 +410,32 @@ impl TupleStore for GatedStore {
     }
 }
 
+/// A backend that keeps no decision log says so (`TupleStore::decision_log` is `None`): the
+/// engine records nothing, and asking for decisions is a clear error, not a silently empty list.
+#[test]
+fn a_backend_without_a_decision_log_records_nothing_and_refuses_queries() {
+    let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = Arc::new(std::sync::Mutex::new(()));
+    let backend = GatedStore { inner: MemoryStore::new(), gate, entered: entered.clone(), keeps_log: false };
+    let time = Arc::new(AtomicI64::new(T0));
+    let log = DecisionLogConfig { mode: DecisionLogMode::All, ..DecisionLogConfig::default() };
+    let (engine, store) =
+        engine_with_store(Box::new(backend), EngineConfig { decision_log: log, ..EngineConfig::default() }, &time);
+    assert!(!engine.wants_decision(true) && !engine.wants_decision(false), "the log is off without a backend log");
+    record(&engine, &store, "user:anne", "document:1", false, T0);
+    engine.flush_decisions();
+    assert!(!entered.load(Ordering::SeqCst), "nothing reached for a decision log");
+    let error = engine.decisions(&store, &DecisionFilter { limit: 10, ..Default::default() }).unwrap_err();
+    assert_eq!(error.to_string(), "this datastore keeps no decision log");
+}
+
 #[test]
 fn a_full_queue_drops_and_counts_records_instead_of_blocking() {
     let gate = Arc::new(std::sync::Mutex::new(()));
     let closed = gate.lock().unwrap();
     let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let backend = GatedStore { inner: MemoryStore::new(), gate: gate.clone(), entered: entered.clone() };
+    let backend =
+        GatedStore { inner: MemoryStore::new(), gate: gate.clone(), entered: entered.clone(), keeps_log: true };
     let time = Arc::new(AtomicI64::new(T0));
     let log = DecisionLogConfig { mode: DecisionLogMode::All, queue: 2, ..DecisionLogConfig::default() };
     let (engine, store) =
@@ -450,7 +463,8 @@ fn records_handed_over_together_that_do_not_fit_the_queue_are_dropped_together()
     let gate = Arc::new(std::sync::Mutex::new(()));
     let closed = gate.lock().unwrap();
     let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let backend = GatedStore { inner: MemoryStore::new(), gate: gate.clone(), entered: entered.clone() };
+    let backend =
+        GatedStore { inner: MemoryStore::new(), gate: gate.clone(), entered: entered.clone(), keeps_log: true };
     let time = Arc::new(AtomicI64::new(T0));
     let log = DecisionLogConfig { mode: DecisionLogMode::Deny, queue: 3, ..DecisionLogConfig::default() };
     let (engine, store) =

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use crate::skipped::postgres_url;
 use crate::store_contract::{contract, decision, record, st};
-use writ::store::{DecisionFilter, DecisionRecord, MemoryStore, PlannedAt, PostgresStore, StoreError, TupleStore};
+use writ::store::{
+    DecisionFilter, DecisionLogStore, DecisionRecord, MemoryStore, PlannedAt, PostgresStore, StoreError, TupleStore,
+    WriteBatch,
+};
 
 /// `url` with its database name replaced by `database`.
 fn with_database(url: &str, database: &str) -> String {
@@ -103,7 +106,11 @@ fn postgres_writers_in_several_processes_get_distinct_consecutive_revisions() {
             let store = Arc::clone(&nodes[i % 2]);
             std::thread::spawn(move || {
                 (0..10)
-                    .map(|j| store.write("S", &[], &[st(&format!("doc:{i}-{j}#viewer@user:u"))], 0).unwrap())
+                    .map(|j| {
+                        store
+                            .write("S", &WriteBatch::new(&[], &[st(&format!("doc:{i}-{j}#viewer@user:u"))], 0))
+                            .unwrap()
+                    })
                     .collect::<Vec<u64>>()
             })
         })
@@ -131,7 +138,10 @@ fn postgres_writers_in_several_processes_get_distinct_consecutive_revisions() {
                     loop {
                         let planned = store.revision("S").unwrap();
                         let at = PlannedAt::revision(planned);
-                        match store.write_at("S", at, &[], std::slice::from_ref(&tuple), 1, Some("t")) {
+                        match store.write(
+                            "S",
+                            &WriteBatch::new(&[], std::slice::from_ref(&tuple), 1).by(Some("t")).planned_at(at),
+                        ) {
                             Ok(revision) => {
                                 assert!(revision > planned);
                                 break;
@@ -199,16 +209,19 @@ fn postgres_store_answers_from_plain_threads_spawn_blocking_and_async_tasks() {
     store.create_store(&record("S")).unwrap();
     let plain = {
         let store = Arc::clone(&store);
-        std::thread::spawn(move || store.write("S", &[], &[st("doc:1#viewer@user:a")], 1)).join().unwrap()
+        std::thread::spawn(move || store.write("S", &WriteBatch::new(&[], &[st("doc:1#viewer@user:a")], 1)))
+            .join()
+            .unwrap()
     };
     assert_eq!(plain, Ok(1));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (blocking, in_task) = runtime.block_on(async {
         let for_blocking = Arc::clone(&store);
-        let blocking =
-            tokio::task::spawn_blocking(move || for_blocking.write("S", &[], &[st("doc:2#viewer@user:a")], 2))
-                .await
-                .unwrap();
+        let blocking = tokio::task::spawn_blocking(move || {
+            for_blocking.write("S", &WriteBatch::new(&[], &[st("doc:2#viewer@user:a")], 2))
+        })
+        .await
+        .unwrap();
         // Even straight from an async worker (blocking it briefly), the call does not nest runtimes.
         let for_task = Arc::clone(&store);
         let in_task = tokio::spawn(async move { for_task.revision("S") }).await.unwrap();
@@ -242,7 +255,7 @@ fn postgres_changes_on_one_node_wake_another() {
         std::thread::spawn(move || a.wait_for_change(Duration::from_secs(10)))
     };
     std::thread::sleep(Duration::from_millis(100));
-    b.write("S", &[], &[st("doc:1#viewer@user:a")], 1).unwrap();
+    b.write("S", &WriteBatch::new(&[], &[st("doc:1#viewer@user:a")], 1)).unwrap();
     assert!(waiter.join().unwrap(), "a write on node B must wake node A");
     // A change that lands while nobody waits is reported by the next wait, at once.
     b.write_model("S", "M", "{}").unwrap();
@@ -262,10 +275,13 @@ fn postgres_decision_log_matches_memory() {
     let decision = |i: i64, store: &str| decision(i, 1000 + i / 2, store);
     for s in [&pg as &dyn TupleStore, &memory] {
         s.create_store(&record("S")).unwrap();
-        s.append_decisions((0..20).map(|i| decision(i, "S")).chain([decision(99, "nope")]).collect()).unwrap();
+        s.decision_log()
+            .unwrap()
+            .append_decisions((0..20).map(|i| decision(i, "S")).chain([decision(99, "nope")]).collect())
+            .unwrap();
     }
     let records = |s: &dyn TupleStore, f: &DecisionFilter| -> Vec<DecisionRecord> {
-        s.decisions("S", f).unwrap().into_iter().map(|(_, r)| r).collect()
+        s.decision_log().unwrap().decisions("S", f).unwrap().into_iter().map(|(_, r)| r).collect()
     };
     let filters = [
         DecisionFilter { limit: 100, ..DecisionFilter::default() },

@@ -12,8 +12,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use writ::engine::{CheckRequest, ReadFilter, WriteRequest};
 use writ::store::{
-    ChangeCursor, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, MemoryStore, PlannedAt, StoreError,
-    StoreRecord, StoredTuple, TupleStore,
+    ChangeCursor, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
+    TupleStore, WriteBatch,
 };
 use writ::{Engine, EngineConfig, EngineError, Tuple};
 
@@ -81,8 +81,8 @@ struct SharedBackend {
     gate: Arc<Gate>,
     /// Runs inside `tuples()` (between the node's two revision reads at start).
     during_tuples: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    /// Runs at the start of every `write_at()` with the datastore and the store id: what it
-    /// writes lands after this node planned and before it commits, as another node's write would.
+    /// Runs at the start of every conditional write (`WriteBatch::planned`) with the datastore
+    /// and the store id: what it writes lands after this node planned and before it commits, as another node's write would.
     before_write_at: Mutex<Option<WriteHook>>,
 }
 
@@ -163,39 +163,14 @@ impl TupleStore for SharedBackend {
     fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.models(store_id)
     }
-    fn write(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        at: i64,
-    ) -> Result<u64, StoreError> {
-        self.notify(self.inner.write(store_id, deletes, writes, at))
-    }
-    fn write_as(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        at: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.notify(self.inner.write_as(store_id, deletes, writes, at, actor))
-    }
-    fn write_at(
-        &self,
-        store_id: &str,
-        planned: PlannedAt<'_>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        at: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        if let Some(hook) = self.before_write_at.lock().unwrap().as_mut() {
-            hook(&self.inner, store_id);
-            self.notify(Ok(()))?;
+    fn write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        if batch.planned.is_some() {
+            if let Some(hook) = self.before_write_at.lock().unwrap().as_mut() {
+                hook(&self.inner, store_id);
+                self.notify(Ok(()))?;
+            }
         }
-        self.notify(self.inner.write_at(store_id, planned, deletes, writes, at, actor))
+        self.notify(self.inner.write(store_id, batch))
     }
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
         if let Some(hook) = self.during_tuples.lock().unwrap().take() {
@@ -224,18 +199,11 @@ impl TupleStore for SharedBackend {
     fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
         self.inner.assertions(store_id, model_id)
     }
-    fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
-        self.inner.append_decisions(records)
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        self.inner.checkpoints()
     }
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
-        self.inner.decisions(store_id, filter)
-    }
-    fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
-        self.inner.trim_decisions(store_id, keep, older_than_ms)
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
+        self.inner.decision_log()
     }
 }
 
@@ -378,7 +346,7 @@ fn a_write_outpaced_by_another_node_on_every_attempt_still_lands() {
             let mut n = counter.lock().unwrap();
             if *n <= writ::engine::SHARED_WRITE_ATTEMPTS {
                 let tuple = StoredTuple::new(format!("document:elsewhere{n}#viewer@user:zed").parse().unwrap());
-                inner.write(store_id, &[], &[tuple], 1).unwrap();
+                inner.write(store_id, &WriteBatch::new(&[], &[tuple], 1)).unwrap();
                 *n += 1;
             }
         }));
@@ -404,7 +372,7 @@ fn a_tuple_another_node_writes_between_plan_and_commit_is_a_write_conflict() {
         *backend.before_write_at.lock().unwrap() = Some(Box::new(move |inner, store_id| {
             if std::mem::take(&mut once) {
                 let tuple = StoredTuple::new("document:1#viewer@user:anne".parse().unwrap());
-                inner.write(store_id, &[], &[tuple], 1).unwrap();
+                inner.write(store_id, &WriteBatch::new(&[], &[tuple], 1)).unwrap();
             }
         }));
     });
@@ -425,7 +393,7 @@ fn a_duplicate_skipped_by_a_plan_then_deleted_by_another_node_is_written() {
         *backend.before_write_at.lock().unwrap() = Some(Box::new(move |inner, store_id| {
             if std::mem::take(&mut once) {
                 let tuple = StoredTuple::new("document:1#viewer@user:anne".parse().unwrap());
-                inner.write(store_id, &[tuple], &[], 1).unwrap();
+                inner.write(store_id, &WriteBatch::new(&[tuple], &[], 1)).unwrap();
             }
         }));
     });
@@ -535,7 +503,7 @@ fn a_node_opened_late_catches_up_even_while_others_write() {
             // Another write lands between C's revision read and its tuple read.
             *backend.during_tuples.lock().unwrap() = Some(Box::new(move || {
                 let tuple = StoredTuple::new("document:during#viewer@user:during".parse().unwrap());
-                inner.write(&store, &[], &[tuple], 0).unwrap();
+                inner.write(&store, &WriteBatch::new(&[], &[tuple], 0)).unwrap();
             }));
         });
         writer.join().unwrap();
@@ -564,7 +532,7 @@ async fn readiness_waits_for_the_revision_seen_at_start() {
         gate = Some(backend.gate.clone());
         *backend.during_tuples.lock().unwrap() = Some(Box::new(move || {
             let tuple = StoredTuple::new("document:2#viewer@user:bob".parse().unwrap());
-            inner.write(&hook_store, &[], &[tuple], 0).unwrap();
+            inner.write(&hook_store, &WriteBatch::new(&[], &[tuple], 0)).unwrap();
         }));
     });
     let gate = gate.unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use writ::store::{
     ChangeCursor, ChangeOperation, ChangeRecord, MemoryStore, PlannedAt, SledStore, StoreError, StoreRecord,
-    StoredTuple, TupleStore, MAX_PLAN_LAG,
+    StoredTuple, TupleStore, WriteBatch, MAX_PLAN_LAG,
 };
 use writ::tuple::{Context, Tuple, TupleCondition};
 
@@ -60,7 +60,7 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
 
     // ---- unknown store → StoreNotFound everywhere
     let nf = || StoreError::StoreNotFound("nope".into());
-    assert_eq!(s.write("nope", &[], &[st("doc:1#viewer@user:anne")], 0), Err(nf()));
+    assert_eq!(s.write("nope", &WriteBatch::new(&[], &[st("doc:1#viewer@user:anne")], 0)), Err(nf()));
     assert_eq!(s.tuples("nope"), Err(nf()));
     assert_eq!(s.revision("nope"), Err(nf()));
     assert_eq!(s.changes("nope", None, None, 10), Err(nf()));
@@ -75,7 +75,7 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.revision(a).unwrap(), 0);
     assert_eq!(s.tuples(a).unwrap(), vec![]);
     let w1 = vec![st("doc:1#viewer@user:anne"), st("doc:1#viewer@group:eng#member"), st("folder:x#owner@user:*")];
-    assert_eq!(s.write(a, &[], &w1, 100).unwrap(), 1);
+    assert_eq!(s.write(a, &WriteBatch::new(&[], &w1, 100)).unwrap(), 1);
     assert_eq!(s.revision(a).unwrap(), 1);
     let mut got = s.tuples(a).unwrap();
     let mut want = w1.clone();
@@ -88,17 +88,17 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.tuples(b).unwrap(), vec![]);
     assert_eq!(s.revision(b).unwrap(), 0);
     assert_eq!(s.changes(b, None, None, 100).unwrap(), vec![]);
-    assert_eq!(s.write(b, &[], &[st("doc:9#viewer@user:bob")], 5).unwrap(), 1);
+    assert_eq!(s.write(b, &WriteBatch::new(&[], &[st("doc:9#viewer@user:bob")], 5)).unwrap(), 1);
     assert_eq!(s.tuples(b).unwrap(), vec![st("doc:9#viewer@user:bob")]);
     assert!(!s.tuples(a).unwrap().contains(&st("doc:9#viewer@user:bob")));
 
     // ---- delete (and write in the same request), revision exactly +1
     let w2 = vec![st("doc:2#viewer@user:anne")];
-    assert_eq!(s.write(a, &[st("doc:1#viewer@user:anne")], &w2, 200).unwrap(), 2);
+    assert_eq!(s.write(a, &WriteBatch::new(&[st("doc:1#viewer@user:anne")], &w2, 200)).unwrap(), 2);
     let got: Vec<String> = s.tuples(a).unwrap().iter().map(|t| t.tuple.to_string()).collect();
     assert_eq!(got, ["doc:1#viewer@group:eng#member", "doc:2#viewer@user:anne", "folder:x#owner@user:*"]);
-    assert_eq!(s.write(a, &[], &[], 300).unwrap(), 3, "an empty write still bumps the revision");
-    assert_eq!(s.write(a, &[st("doc:2#viewer@user:anne")], &[], 400).unwrap(), 4);
+    assert_eq!(s.write(a, &WriteBatch::new(&[], &[], 300)).unwrap(), 3, "an empty write still bumps the revision");
+    assert_eq!(s.write(a, &WriteBatch::new(&[st("doc:2#viewer@user:anne")], &[], 400)).unwrap(), 4);
     assert_eq!(s.revision(a).unwrap(), 4);
     assert_eq!(s.tuples(a).unwrap().len(), 2);
 
@@ -170,7 +170,7 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     empty_ctx.tuple.condition = Some(TupleCondition { name: "always".into(), context: Context::new() });
     let mut expiring = st("doc:e#viewer@user:erin");
     expiring.expires_at_ms = Some(-5);
-    let rev = s.write(a, &[], &[cond.clone(), empty_ctx.clone(), expiring.clone()], 500).unwrap();
+    let rev = s.write(a, &WriteBatch::new(&[], &[cond.clone(), empty_ctx.clone(), expiring.clone()], 500)).unwrap();
     assert_eq!(rev, 5);
     let now = s.tuples(a).unwrap();
     for t in [&cond, &empty_ctx, &expiring] {
@@ -187,7 +187,7 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     let mut recond = cond.clone();
     recond.expires_at_ms = None;
     recond.tuple.condition = None;
-    assert_eq!(s.write(a, &[cond], &[recond.clone()], 600).unwrap(), 6);
+    assert_eq!(s.write(a, &WriteBatch::new(&[cond], &[recond.clone()], 600)).unwrap(), 6);
     assert!(s.tuples(a).unwrap().contains(&recond));
 
     // ---- models: appended, oldest first, per store
@@ -224,7 +224,7 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.changes(a, None, None, 10), Err(gone()));
     assert_eq!(s.models(a), Err(gone()));
     assert_eq!(s.assertions(a, "01M1"), Err(gone()));
-    assert_eq!(s.write(a, &[], &[], 0), Err(gone()));
+    assert_eq!(s.write(a, &WriteBatch::new(&[], &[], 0)), Err(gone()));
     assert_eq!(s.delete_store(a), Err(gone()));
     assert_eq!(s.tuples(b).unwrap(), vec![st("doc:9#viewer@user:bob")]);
     assert_eq!(s.revision(b).unwrap(), 1);
@@ -238,21 +238,28 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     // A conditional write lands while no later write touched a tuple its plan read, at the next
     // revision; a refused one writes nothing.
     let at = PlannedAt::revision;
-    assert_eq!(s.write_at(a, at(0), &[], &[st("doc:1#viewer@user:ann")], 5, None), Ok(1));
-    assert_eq!(s.write_at(a, at(0), &[], &[st("doc:2#viewer@user:ann")], 6, None), Ok(2), "other tuples moved");
+    assert_eq!(s.write(a, &WriteBatch::new(&[], &[st("doc:1#viewer@user:ann")], 5).planned_at(at(0))), Ok(1));
     assert_eq!(
-        s.write_at(a, at(0), &[], &[st("doc:1#viewer@user:ann")], 6, None),
+        s.write(a, &WriteBatch::new(&[], &[st("doc:2#viewer@user:ann")], 6).planned_at(at(0))),
+        Ok(2),
+        "other tuples moved"
+    );
+    assert_eq!(
+        s.write(a, &WriteBatch::new(&[], &[st("doc:1#viewer@user:ann")], 6).planned_at(at(0))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 0, current: 2 }),
         "a write of a tuple written since the plan"
     );
     assert_eq!(
-        s.write_at(a, at(1), &[st("doc:2#viewer@user:ann")], &[], 6, None),
+        s.write(a, &WriteBatch::new(&[st("doc:2#viewer@user:ann")], &[], 6).planned_at(at(1))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 1, current: 2 }),
         "a delete of a tuple written since the plan"
     );
     let read = [st("doc:2#viewer@user:ann").tuple];
     assert_eq!(
-        s.write_at(a, PlannedAt { revision: 1, read: &read }, &[], &[st("doc:3#viewer@user:ann")], 6, None),
+        s.write(
+            a,
+            &WriteBatch::new(&[], &[st("doc:3#viewer@user:ann")], 6).planned_at(PlannedAt { revision: 1, read: &read })
+        ),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 1, current: 2 }),
         "a plan that read a tuple written since"
     );
@@ -260,26 +267,37 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     let mut conditioned = st("doc:2#viewer@user:ann");
     conditioned.tuple.condition = Some(TupleCondition { name: "always".into(), context: Context::new() });
     assert!(matches!(
-        s.write_at(a, at(1), &[], &[conditioned], 6, None),
+        s.write(a, &WriteBatch::new(&[], &[conditioned], 6).planned_at(at(1))),
         Err(StoreError::RevisionMoved { expected: 1, current: 2, .. })
     ));
     assert_eq!(s.revision(a).unwrap(), 2);
     assert_eq!(s.tuples(a).unwrap().len(), 2);
     assert_eq!(s.changes(a, None, None, 10).unwrap().len(), 2);
-    assert_eq!(s.write_at(a, at(2), &[st("doc:1#viewer@user:ann")], &[], 7, Some("ops")), Ok(3));
-    assert_eq!(s.write_at(a, at(3), &[], &[], 8, None), Ok(4), "an empty write at the current revision");
+    assert_eq!(
+        s.write(a, &WriteBatch::new(&[st("doc:1#viewer@user:ann")], &[], 7).by(Some("ops")).planned_at(at(2))),
+        Ok(3)
+    );
+    // A conditional write records its actor like any other (the old `write_at` carried it apart).
+    let after_two = Some(ChangeCursor { revision: 2, seq: u32::MAX });
+    let third = s.changes(a, after_two, None, 10).unwrap();
+    assert_eq!(third.iter().map(|c| c.actor.as_deref()).collect::<Vec<_>>(), [Some("ops")]);
+    assert_eq!(
+        s.write(a, &WriteBatch::new(&[], &[], 8).planned_at(at(3))),
+        Ok(4),
+        "an empty write at the current revision"
+    );
     // Far behind, or ahead of the store, the plan is refused without a look at its tuples.
     for _ in 0..MAX_PLAN_LAG {
-        s.write(a, &[], &[], 9).unwrap();
+        s.write(a, &WriteBatch::new(&[], &[], 9)).unwrap();
     }
     let current = 4 + MAX_PLAN_LAG;
     assert_eq!(
-        s.write_at(a, at(3), &[], &[st("doc:9#viewer@user:ann")], 9, None),
+        s.write(a, &WriteBatch::new(&[], &[st("doc:9#viewer@user:ann")], 9).planned_at(at(3))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: 3, current })
     );
-    assert_eq!(s.write_at(a, at(4), &[], &[st("doc:9#viewer@user:ann")], 9, None), Ok(current + 1));
+    assert_eq!(s.write(a, &WriteBatch::new(&[], &[st("doc:9#viewer@user:ann")], 9).planned_at(at(4))), Ok(current + 1));
     assert_eq!(
-        s.write_at(a, at(current + 5), &[], &[], 9, None),
+        s.write(a, &WriteBatch::new(&[], &[], 9).planned_at(at(current + 5))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: current + 5, current: current + 1 })
     );
 }
@@ -316,8 +334,9 @@ fn sled_store_survives_reopen() {
         let s = SledStore::open(dir.path()).unwrap();
         s.create_store(&record("S")).unwrap();
         s.write_model("S", "M1", "{\"v\":1}").unwrap();
-        s.write("S", &[], &[cond.clone(), st("doc:2#viewer@user:bob")], 10).unwrap();
-        s.write("S", &[st("doc:2#viewer@user:bob")], &[st("doc:3#editor@team:t#member")], 20).unwrap();
+        s.write("S", &WriteBatch::new(&[], &[cond.clone(), st("doc:2#viewer@user:bob")], 10)).unwrap();
+        s.write("S", &WriteBatch::new(&[st("doc:2#viewer@user:bob")], &[st("doc:3#editor@team:t#member")], 20))
+            .unwrap();
         s.write_model("S", "M2", "{\"v\":2}").unwrap();
         s.write_assertions("S", "M1", "[\"a\"]").unwrap();
         snapshot(&s)
@@ -330,7 +349,7 @@ fn sled_store_survives_reopen() {
         ["doc:1#viewer@user:anne", "doc:3#editor@team:t#member"].map(|t| t.parse().unwrap()).to_vec();
     assert_eq!(s.written_at("S", &kept).unwrap(), vec![Some(10), Some(20)], "write times survive a reopen");
     // the counter continues where it stopped
-    assert_eq!(s.write("S", &[], &[st("doc:4#viewer@user:carl")], 30).unwrap(), 3);
+    assert_eq!(s.write("S", &WriteBatch::new(&[], &[st("doc:4#viewer@user:carl")], 30)).unwrap(), 3);
     drop(s);
     let s = SledStore::open(dir.path()).unwrap();
     assert_eq!(s.revision("S").unwrap(), 3);
@@ -343,7 +362,7 @@ fn bad_bytes_on_disk_are_corrupt_errors_not_panics() {
     {
         let s = SledStore::open(dir.path()).unwrap();
         s.create_store(&record("S")).unwrap();
-        s.write("S", &[], &[st("doc:1#viewer@user:anne")], 1).unwrap();
+        s.write("S", &WriteBatch::new(&[], &[st("doc:1#viewer@user:anne")], 1)).unwrap();
     }
     {
         // Overwrite the revision counter (keyspace 0x02, store id `S` escaped and terminated) and
@@ -355,7 +374,10 @@ fn bad_bytes_on_disk_are_corrupt_errors_not_panics() {
     }
     let s = SledStore::open(dir.path()).unwrap();
     assert!(matches!(s.revision("S"), Err(StoreError::Corrupt(_))));
-    assert!(matches!(s.write("S", &[], &[st("doc:2#viewer@user:bob")], 2), Err(StoreError::Corrupt(_))));
+    assert!(matches!(
+        s.write("S", &WriteBatch::new(&[], &[st("doc:2#viewer@user:bob")], 2)),
+        Err(StoreError::Corrupt(_))
+    ));
     assert!(matches!(s.get_store("T"), Err(StoreError::Corrupt(_))));
     assert!(matches!(s.list_stores(), Err(StoreError::Corrupt(_))));
     // the failed write left nothing behind
@@ -374,8 +396,8 @@ fn sled_store_reads_tuple_values_of_the_old_layout() {
     let current = {
         let s = SledStore::open(dir.path()).unwrap();
         s.create_store(&record("S")).unwrap();
-        s.write("S", &[], &[cond.clone(), plain[0].clone()], 10).unwrap();
-        s.write("S", &[], &plain[1..], 20).unwrap();
+        s.write("S", &WriteBatch::new(&[], &[cond.clone(), plain[0].clone()], 10)).unwrap();
+        s.write("S", &WriteBatch::new(&[], &plain[1..], 20)).unwrap();
         s.tuples("S").unwrap()
     };
     {
@@ -413,7 +435,7 @@ fn sled_store_reads_tuple_values_of_the_old_layout() {
     let ask: Vec<Tuple> =
         ["doc:2#viewer@user:bob", "doc:4#viewer@user:*", "doc:5#viewer@user:old"].map(|t| t.parse().unwrap()).to_vec();
     assert_eq!(s.written_at("S", &ask).unwrap(), vec![Some(10), Some(20), None]);
-    assert_eq!(s.write("S", &[plain[0].clone()], &[st("doc:6#viewer@user:new")], 30).unwrap(), 3);
+    assert_eq!(s.write("S", &WriteBatch::new(&[plain[0].clone()], &[st("doc:6#viewer@user:new")], 30)).unwrap(), 3);
     assert_eq!(s.tuples("S").unwrap().len(), 5);
 }
 
@@ -437,7 +459,9 @@ fn concurrent_writes_get_distinct_consecutive_revisions() {
             let s = Arc::clone(&s);
             std::thread::spawn(move || {
                 (0..10)
-                    .map(|j| s.write("S", &[], &[st(&format!("doc:{i}-{j}#viewer@user:u"))], 0).unwrap())
+                    .map(|j| {
+                        s.write("S", &WriteBatch::new(&[], &[st(&format!("doc:{i}-{j}#viewer@user:u"))], 0)).unwrap()
+                    })
                     .collect::<Vec<u64>>()
             })
         })
@@ -557,8 +581,8 @@ proptest! {
                             add.push(t);
                         }
                     }
-                    let r1 = reference.write(id, &del, &add, ts);
-                    let r2 = sled.write(id, &del, &add, ts);
+                    let r1 = reference.write(id, &WriteBatch::new(&del, &add, ts));
+                    let r2 = sled.write(id, &WriteBatch::new(&del, &add, ts));
                     prop_assert_eq!(r1, r2);
                 }
                 Op::Model { store } => {
@@ -600,9 +624,9 @@ fn a_write_larger_than_one_changelog_row_reads_back_entry_by_entry() {
         .collect();
     for s in stores {
         s.create_store(&record("S")).unwrap();
-        assert_eq!(s.write_as("S", &[], &writes, 5, Some("importer")).unwrap(), 1);
-        assert_eq!(s.write("S", &writes[100..400], &writes[..1], 6).unwrap(), 2);
-        assert_eq!(s.write("S", &[], &writes[500..501], 7).unwrap(), 3);
+        assert_eq!(s.write("S", &WriteBatch::new(&[], &writes, 5).by(Some("importer"))).unwrap(), 1);
+        assert_eq!(s.write("S", &WriteBatch::new(&writes[100..400], &writes[..1], 6)).unwrap(), 2);
+        assert_eq!(s.write("S", &WriteBatch::new(&[], &writes[500..501], 7)).unwrap(), 3);
     }
     let afters = [None, Some((1, 0)), Some((1, 255)), Some((1, 256)), Some((1, 599)), Some((2, 3)), Some((2, 300))];
     for after in afters.map(|a| a.map(|(revision, seq)| ChangeCursor { revision, seq })) {
@@ -643,7 +667,7 @@ pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::Decisi
 /// and trims by count and by age.
 #[test]
 fn out_of_order_decisions_list_and_trim_alike_in_memory_and_sled() {
-    use writ::store::DecisionFilter;
+    use writ::store::{DecisionFilter, DecisionLogStore};
     let dir = TempDir::new("decisions-order");
     let sled = SledStore::open(&dir.0).unwrap();
     let memory = MemoryStore::new();
@@ -651,12 +675,18 @@ fn out_of_order_decisions_list_and_trim_alike_in_memory_and_sled() {
     let decision = |i: i64| decision(i, 1000 + (i * 7) % 11, "S");
     let all = DecisionFilter { limit: 1000, ..DecisionFilter::default() };
     let listed = |s: &dyn TupleStore| -> Vec<(i64, String)> {
-        s.decisions("S", &all).unwrap().into_iter().map(|(c, r)| (c.time_ms, r.request_id)).collect()
+        s.decision_log()
+            .unwrap()
+            .decisions("S", &all)
+            .unwrap()
+            .into_iter()
+            .map(|(c, r)| (c.time_ms, r.request_id))
+            .collect()
     };
     for s in [&sled as &dyn TupleStore, &memory] {
         s.create_store(&record("S")).unwrap();
         for chunk in (0..40).collect::<Vec<_>>().chunks(7) {
-            s.append_decisions(chunk.iter().map(|&i| decision(i)).collect()).unwrap();
+            s.decision_log().unwrap().append_decisions(chunk.iter().map(|&i| decision(i)).collect()).unwrap();
         }
     }
     let newest_first = listed(&memory);

@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use writ::engine::{CheckRequest, ListObjectsRequest};
-use writ::store::{MemoryStore, StoreRecord, StoredTuple, TupleStore};
+use writ::store::{MemoryStore, StoreRecord, StoredTuple, TupleStore, WriteBatch};
 use writ::{Engine, EngineConfig, Model, Tuple};
 
 /// Users in the graph.
@@ -179,7 +179,7 @@ pub fn filled_backend_with(tuples: &[StoredTuple], model: &Model) -> (MemoryStor
     let json = serde_json::to_string(&model.to_json()).expect("model serializes");
     backend.write_model(&store_id, "01JBENCHMODEL0000000000000", &json).expect("write model");
     for chunk in tuples.chunks(50_000) {
-        backend.write(&store_id, &[], chunk, 0).expect("write tuples");
+        backend.write(&store_id, &WriteBatch::new(&[], chunk, 0)).expect("write tuples");
     }
     (backend, store_id)
 }

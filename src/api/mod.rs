@@ -9,6 +9,7 @@
 mod agent;
 pub mod auth;
 mod authzen;
+pub mod codes;
 mod consistency;
 mod decisions;
 pub mod dto;

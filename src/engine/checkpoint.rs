@@ -14,7 +14,7 @@
 
 use super::{Engine, EngineError, LoadedFrom, StoreData, StoreState};
 use crate::index::Loader;
-use crate::store::{ChangeCursor, ChangeOperation, StoreError, StoredTuple, TupleRef};
+use crate::store::{ChangeCursor, ChangeOperation, CheckpointStore, StoreError, StoredTuple, TupleRef};
 use rustc_hash::FxHashMap;
 
 /// Changelog entries after a checkpoint beyond which start-up reads every tuple row instead.
@@ -56,8 +56,8 @@ impl Engine {
     pub(super) fn load_data(&self, store_id: &str) -> Result<(StoreData, LoadedFrom), EngineError> {
         let models = self.backend.models(store_id)?;
         let revision = self.backend.revision(store_id)?;
-        if self.backend.keeps_checkpoints() {
-            match self.load_checkpointed(store_id, &models, revision) {
+        if let Some(checkpoints) = self.backend.checkpoints() {
+            match self.load_checkpointed(checkpoints, store_id, &models, revision) {
                 Ok(Some(loaded)) => return Ok(loaded),
                 Ok(None) => {}
                 Err(error) => {
@@ -83,11 +83,12 @@ impl Engine {
     /// checkpoint or the tail is too long to be worth replaying.
     fn load_checkpointed(
         &self,
+        checkpoints: &dyn CheckpointStore,
         store_id: &str,
         models: &[(String, String)],
         revision: u64,
     ) -> Result<Option<(StoreData, LoadedFrom)>, EngineError> {
-        let Some(at) = self.backend.checkpoint_revision(store_id)? else { return Ok(None) };
+        let Some(at) = checkpoints.checkpoint_revision(store_id)? else { return Ok(None) };
         if at > revision {
             return Err(StoreError::Corrupt(format!("checkpoint at revision {at}, past the store's {revision}")).into());
         }
@@ -96,7 +97,7 @@ impl Engine {
         data.add_stored_models(store_id, models.to_vec())?;
         let mut loader = Loader::new(&mut data.index);
         let mut key = Vec::new();
-        let scanned = self.backend.scan_checkpoint(store_id, &mut |t| {
+        let scanned = checkpoints.scan_checkpoint(store_id, &mut |t| {
             if !tail.latest.is_empty() {
                 identity(&mut key, t);
                 if tail.latest.contains_key(&key) {
@@ -144,10 +145,16 @@ impl Engine {
     /// True when a store just loaded should be checkpointed before it serves: it is large
     /// enough, and start-up read every tuple row, or replayed a tail of more than an eighth of
     /// its tuples (and at least `checkpoint_min_tuples` entries).
+    /// The backend's checkpoints when this engine is its only writer. Nodes sharing a database
+    /// write none: another node's writes would make a checkpoint stale as it is written.
+    fn own_checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        self.backend.checkpoints().filter(|_| self.follow.is_none())
+    }
+
     pub(super) fn checkpoint_due(&self, state: &StoreState, from: LoadedFrom) -> bool {
         let min = self.config.checkpoint_min_tuples;
         let len = state.data.read().index.len();
-        if !self.backend.keeps_checkpoints() || self.follow.is_some() || len < min {
+        if self.own_checkpoints().is_none() || len < min {
             return false;
         }
         match from {
@@ -161,13 +168,11 @@ impl Engine {
     /// write to the store meanwhile waits for it: call it when writes are quiet (start-up, the
     /// end of an import, shutdown).
     pub fn checkpoint(&self, store_id: &str) -> Result<bool, EngineError> {
-        if !self.backend.keeps_checkpoints() || self.follow.is_some() {
-            return Ok(false);
-        }
+        let Some(checkpoints) = self.own_checkpoints() else { return Ok(false) };
         let state = self.store(store_id)?;
         let data = state.data.read();
         let revision = data.revision;
-        self.backend.write_checkpoint(store_id, revision, &mut |sink| {
+        checkpoints.write_checkpoint(store_id, revision, &mut |sink| {
             let visited =
                 data.index.visit_tuples(|object_type, object_id, relation, subject, condition, expires| {
                     sink(TupleRef { object_type, object_id, relation, subject, condition, expires_at_ms: expires })
@@ -187,9 +192,7 @@ impl Engine {
     /// last checkpoint (or has none); answers how many it wrote. `writ serve` calls it when it
     /// stops, `writ import` when it ends.
     pub fn checkpoint_changed(&self) -> Result<usize, EngineError> {
-        if !self.backend.keeps_checkpoints() || self.follow.is_some() {
-            return Ok(0);
-        }
+        let Some(checkpoints) = self.own_checkpoints() else { return Ok(0) };
         let mut written = 0;
         for (id, state) in self.stores.all() {
             let (len, revision) = {
@@ -197,7 +200,7 @@ impl Engine {
                 (data.index.len(), data.revision)
             };
             if len >= self.config.checkpoint_min_tuples
-                && self.backend.checkpoint_revision(&id)? != Some(revision)
+                && checkpoints.checkpoint_revision(&id)? != Some(revision)
                 && self.checkpoint(&id)?
             {
                 written += 1;

@@ -98,6 +98,11 @@ impl DecisionLog {
     pub(crate) fn start(config: DecisionLogConfig, backend: Arc<dyn TupleStore>, clock: Clock) -> DecisionLog {
         let pending = Arc::new(AtomicUsize::new(0));
         let capacity = config.queue.max(1);
+        let mut config = config;
+        if backend.decision_log().is_none() && config.mode != DecisionLogMode::Off {
+            tracing::warn!("the datastore keeps no decision log; decisions are not recorded");
+            config.mode = DecisionLogMode::Off;
+        }
         let (sender, worker) = if config.mode == DecisionLogMode::Off {
             (None, None)
         } else {
@@ -223,7 +228,8 @@ fn run(
         if !batch.is_empty() {
             let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             let count = records.len();
-            if let Err(error) = backend.append_decisions(records) {
+            let stored = backend.decision_log().map(|log| log.append_decisions(records));
+            if let Some(Err(error)) = stored {
                 tracing::warn!(%error, records = count, "decision log records lost");
             }
             appended += count;
@@ -267,6 +273,8 @@ fn take(message: Message, batch: &mut Vec<DecisionRecord>, waiting: &mut Vec<Syn
 
 /// Applies the retention bounds to every store's log.
 pub(crate) fn trim(config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
+    // `DecisionLog::start` runs no recorder (so no trim) for a backend without a log.
+    let Some(log) = backend.decision_log() else { return };
     let older_than = clock().saturating_sub(config.max_age_ms);
     let stores = match backend.list_stores() {
         Ok(stores) => stores,
@@ -276,7 +284,7 @@ pub(crate) fn trim(config: &DecisionLogConfig, backend: &dyn TupleStore, clock: 
         }
     };
     for store in stores {
-        if let Err(error) = backend.trim_decisions(&store.id, config.max_count, older_than) {
+        if let Err(error) = log.trim_decisions(&store.id, config.max_count, older_than) {
             tracing::warn!(%error, store = %store.id, "decision log not trimmed");
         }
     }

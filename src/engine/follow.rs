@@ -15,12 +15,12 @@
 //!   order, a revision only whole. It holds only a `Weak` to the engine's shared state and ends
 //!   within one poll interval after the engine is dropped.
 //! - **Writes.** A write plans against the index at revision `R` and commits with
-//!   [`TupleStore::write_at`] planned at `R`: the backend takes it unless a write after `R`
-//!   changed one of the tuples the request names (or the store ran far ahead). Then it catches
-//!   up and plans again (at most [`WRITE_ATTEMPTS`] times). Writes of other tuples on other
-//!   nodes never send it back, so a fast writer elsewhere cannot starve it. A plan that fails (a
-//!   conflict, an unknown type) or that writes nothing is trusted only once a catch-up finds
-//!   nothing new.
+//!   [`TupleStore::write`] planned at `R` ([`WriteBatch::planned`]): the backend takes it unless
+//!   a write after `R` changed one of the tuples the request names (or the store ran far ahead).
+//!   Then it catches up and plans again (at most [`WRITE_ATTEMPTS`] times). Writes of other
+//!   tuples on other nodes never send it back, so a fast writer elsewhere cannot starve it. A
+//!   plan that fails (a conflict, an unknown type) or that writes nothing is trusted only once a
+//!   catch-up finds nothing new.
 //!
 //! **Invariant:** a store's index is changed only under its `writer` lock, and only by whole
 //! revisions in increasing order, so `revision` always names a state the backend had (modulo the
@@ -35,7 +35,9 @@ use super::{
     WriteRequest, EXPIRY_SWEEP_ACTOR,
 };
 use crate::eval::CompiledModel;
-use crate::store::{ChangeCursor, ChangeOperation, PlannedAt, StoreError, StoreRecord, StoredTuple, TupleStore};
+use crate::store::{
+    ChangeCursor, ChangeOperation, PlannedAt, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+};
 use crate::tuple::Tuple;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
@@ -376,7 +378,9 @@ impl Engine {
             };
             let deletes: Vec<StoredTuple> = deletes.into_iter().map(StoredTuple::new).collect();
             let planned = PlannedAt { revision: expected, read: &read };
-            match backend.write_at(store_id, planned, &deletes, &writes, (self.clock)(), request.actor.as_deref()) {
+            let batch =
+                WriteBatch::new(&deletes, &writes, (self.clock)()).by(request.actor.as_deref()).planned_at(planned);
+            match backend.write(store_id, &batch) {
                 Ok(revision) => {
                     apply_own_write(backend, state, expected, revision, &deletes, &writes)?;
                     return Ok(revision);
@@ -410,7 +414,9 @@ impl Engine {
         let mut revision = None;
         for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
             let expected = state.data.read().revision;
-            match backend.write_at(store_id, PlannedAt::revision(expected), chunk, &[], now, Some(EXPIRY_SWEEP_ACTOR)) {
+            let batch =
+                WriteBatch::new(chunk, &[], now).by(Some(EXPIRY_SWEEP_ACTOR)).planned_at(PlannedAt::revision(expected));
+            match backend.write(store_id, &batch) {
                 Ok(next) => {
                     apply_own_write(backend, state, expected, next, chunk, &[])?;
                     revision = Some(next);

@@ -1,88 +1,16 @@
-//! The decision log's records as the store keeps them: [`DecisionRecord`], its position
-//! [`DecisionCursor`] (time, then a store-assigned sequence number), the query
-//! [`DecisionFilter`], and the byte layout of the sled `decisions` tree.
+//! The byte layout of the sled `decisions` tree, which keeps the decision log's
+//! [`DecisionRecord`]s (defined in `crate::record`) at their [`DecisionCursor`] (time, then a
+//! store-assigned sequence number).
 //!
 //! Key: store id (escaped like every codec string), time (i64 with its sign bit flipped, so byte
 //! order is time order) and sequence, both big-endian. Value: version byte 1, then JSON.
 //! Invariant: `decode(encode(x)) == x`; bad bytes are [`StoreError::Corrupt`], never a panic.
-//! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
+//! Must not import anything in the crate but `crate::tuple`, `crate::record` and its siblings
+//! in `store`.
 
 use super::codec::push_str;
 use super::StoreError;
-use crate::tuple::{Context, ContextValue};
-use serde::{Deserialize, Serialize};
-
-/// One recorded check-like decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    /// When the decision was made, milliseconds since the Unix epoch (the engine's clock).
-    pub time_ms: i64,
-    /// The store asked.
-    pub store_id: String,
-    /// The model version that answered.
-    pub model_id: String,
-    /// Who asked: one subject, or an on-behalf-of chain (human first).
-    pub principals: Vec<String>,
-    /// The relation checked.
-    pub relation: String,
-    /// The object checked, `type:id`.
-    pub object: String,
-    /// The decision.
-    pub allowed: bool,
-    /// For a deny, what denied it (the endpoint's own JSON, e.g. `{"kind","subject","message"}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub denied_by: Option<ContextValue>,
-    /// The store revision the answer reflects.
-    pub revision: u64,
-    /// How long the decision took, in microseconds.
-    pub latency_us: u64,
-    /// The HTTP request id (`x-request-id`).
-    pub request_id: String,
-    /// The caller's own context (tool name, task id, ...), as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit: Option<Context>,
-}
-
-/// Where a record sits in a store's decision log: by time, then by a sequence number the store
-/// assigns on append (unique within the store, also across restarts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DecisionCursor {
-    /// The record's time, milliseconds since the Unix epoch.
-    pub time_ms: i64,
-    /// The store-assigned sequence number.
-    pub seq: u64,
-}
-
-/// Which records a query wants. Results come newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DecisionFilter {
-    /// Only records whose principals include this one.
-    pub principal: Option<String>,
-    /// Only records about this object.
-    pub object: Option<String>,
-    /// Only allows (`Some(true)`) or only denies (`Some(false)`).
-    pub allowed: Option<bool>,
-    /// Only records at or after this time (ms).
-    pub since_ms: Option<i64>,
-    /// Only records strictly before this time (ms).
-    pub until_ms: Option<i64>,
-    /// Only records strictly older than this cursor (the previous page's last one).
-    pub before: Option<DecisionCursor>,
-    /// At most this many records.
-    pub limit: usize,
-}
-
-impl DecisionFilter {
-    /// True when `record` at `cursor` passes every condition but the limit.
-    pub fn matches(&self, cursor: DecisionCursor, record: &DecisionRecord) -> bool {
-        self.principal.as_ref().is_none_or(|p| record.principals.iter().any(|q| q == p))
-            && self.object.as_ref().is_none_or(|o| &record.object == o)
-            && self.allowed.is_none_or(|a| record.allowed == a)
-            && self.since_ms.is_none_or(|t| cursor.time_ms >= t)
-            && self.until_ms.is_none_or(|t| cursor.time_ms < t)
-            && self.before.is_none_or(|b| cursor < b)
-    }
-}
+use crate::record::{DecisionCursor, DecisionRecord};
 
 const V1: u8 = 1;
 

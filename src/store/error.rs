@@ -15,7 +15,7 @@ pub enum StoreError {
     #[error("store `{0}` already exists")]
     StoreExists(String),
     /// A conditional write's plan no longer holds: a later write changed a tuple it read, or the
-    /// store is too far past it (see [`crate::store::TupleStore::write_at`]); nothing was written.
+    /// store is too far past it (see [`crate::store::WriteBatch::planned`]); nothing was written.
     #[error("store `{store_id}` is at revision `{current}`; a write planned at revision `{expected}` no longer holds")]
     RevisionMoved {
         /// The store.

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use parking_lot::RwLock;
 
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, PlannedAt, StoreError,
-    StoreRecord, StoredTuple, TupleStore,
+    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointStore, DecisionCursor, DecisionFilter, DecisionLogStore,
+    DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::Tuple;
 
@@ -53,16 +53,9 @@ impl MemoryStore {
         stores.get(store_id).map(f).ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))
     }
 
-    /// One write, optionally conditional on the store's current revision (see `write_at`).
-    fn apply_write(
-        &self,
-        store_id: &str,
-        planned: Option<PlannedAt<'_>>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    /// One write, optionally conditional on the store's current revision (see [`TupleStore::write`]).
+    fn apply_write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        let WriteBatch { deletes, writes, timestamp_ms, actor, planned } = *batch;
         self.mutate(store_id, |d| {
             if let Some(planned) = planned {
                 planned.check(store_id, d.revision, deletes, writes, || {
@@ -155,37 +148,8 @@ impl TupleStore for MemoryStore {
         self.read(store_id, |d| d.models.clone())
     }
 
-    fn write(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.write_as(store_id, deletes, writes, timestamp_ms, None)
-    }
-
-    fn write_as(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, None, deletes, writes, timestamp_ms, actor)
-    }
-
-    fn write_at(
-        &self,
-        store_id: &str,
-        planned: PlannedAt<'_>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, Some(planned), deletes, writes, timestamp_ms, actor)
+    fn write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        self.apply_write(store_id, batch)
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
@@ -230,6 +194,16 @@ impl TupleStore for MemoryStore {
         self.read(store_id, |d| d.assertions.get(model_id).cloned())
     }
 
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        None
+    }
+
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
+        Some(self)
+    }
+}
+
+impl DecisionLogStore for MemoryStore {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
         let mut stores = self.stores.write();
         for record in records {

@@ -37,7 +37,8 @@
 //! updates. Reads take no write lock; they see every acknowledged write but are not snapshots
 //! across a concurrent write (the engine reads tuples only to rebuild its index at start).
 //!
-//! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple`.
+//! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple` and
+//! `crate::record` (the records it keeps, which it re-exports).
 
 mod checkpoint;
 mod codec;
@@ -47,7 +48,8 @@ mod memory;
 mod postgres;
 mod sled_store;
 
-pub use decision::{DecisionCursor, DecisionFilter, DecisionRecord};
+pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
+pub use crate::tuple::StoredTuple;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresStore, CHANGE_CHANNEL};
@@ -66,22 +68,6 @@ pub struct StoreRecord {
     pub created_at_ms: i64,
     /// Last update time, milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
-}
-
-/// A tuple as stored: the tuple (with its optional condition) and an optional expiry time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTuple {
-    /// The relationship, possibly carrying a condition name and context.
-    pub tuple: Tuple,
-    /// When the tuple stops counting, milliseconds since the Unix epoch; `None` = never.
-    pub expires_at_ms: Option<i64>,
-}
-
-impl StoredTuple {
-    /// A stored tuple that never expires.
-    pub fn new(tuple: Tuple) -> Self {
-        StoredTuple { tuple, expires_at_ms: None }
-    }
 }
 
 /// A current tuple as [`TupleStore::scan_tuples`] reads it, borrowing its names.
@@ -123,41 +109,7 @@ impl<'a> TupleRef<'a> {
     }
 }
 
-/// What a changelog entry did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeOperation {
-    /// The tuple was written.
-    Write,
-    /// The tuple was deleted.
-    Delete,
-}
-
-/// Position of a changelog entry: the revision of its write and its index within that write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChangeCursor {
-    /// The store revision the write produced.
-    pub revision: u64,
-    /// The entry's index within the write (deletes first, then writes).
-    pub seq: u32,
-}
-
-/// One changelog entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeRecord {
-    /// Where the entry sits in the changelog.
-    pub cursor: ChangeCursor,
-    /// Write or delete.
-    pub operation: ChangeOperation,
-    /// The tuple as given in the write request.
-    pub tuple: StoredTuple,
-    /// The write's timestamp, milliseconds since the Unix epoch.
-    pub timestamp_ms: i64,
-    /// Who made the write: the key's configured name or a short id derived from it (never the
-    /// key); `None` without authentication, and for entries written before Writ recorded it.
-    pub actor: Option<String>,
-}
-
-/// Most revisions a conditional write ([`TupleStore::write_at`]) may trail its store by and still
+/// Most revisions a conditional write ([`WriteBatch::planned`]) may trail its store by and still
 /// be checked tuple by tuple; further behind, it is refused outright (the writer catches up and
 /// plans again), so the check under the store's lock reads a bounded stretch of the changelog.
 pub const MAX_PLAN_LAG: u64 = 256;
@@ -168,7 +120,7 @@ pub(crate) fn out_of_reach(planned: u64, current: u64) -> bool {
     current < planned || current - planned > MAX_PLAN_LAG
 }
 
-/// What a conditional write ([`TupleStore::write_at`]) was planned against: the store at
+/// What a conditional write ([`WriteBatch::planned`]) was planned against: the store at
 /// `revision`, reading the state of the tuples it writes and deletes and of those in `read`.
 #[derive(Debug, Clone, Copy)]
 pub struct PlannedAt<'a> {
@@ -220,7 +172,41 @@ impl PlannedAt<'_> {
     }
 }
 
-/// Where [`TupleStore::write_checkpoint`] sends each tuple of a checkpoint.
+/// One write request as a store applies it ([`TupleStore::write`]): what it deletes and writes,
+/// when, by whom, and (for a conditional write) what it was planned against.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteBatch<'a> {
+    /// Tuples to delete; applied before `writes`, and listed first in the changelog.
+    pub deletes: &'a [StoredTuple],
+    /// Tuples to write.
+    pub writes: &'a [StoredTuple],
+    /// The write's time, milliseconds since the Unix epoch: each changelog entry's timestamp and
+    /// each written tuple's write time.
+    pub timestamp_ms: i64,
+    /// Who made the write, recorded on each changelog entry; `None` when unknown.
+    pub actor: Option<&'a str>,
+    /// For a conditional write, the state it was planned against; `None` writes unconditionally.
+    pub planned: Option<PlannedAt<'a>>,
+}
+
+impl<'a> WriteBatch<'a> {
+    /// An unconditional write with no actor.
+    pub fn new(deletes: &'a [StoredTuple], writes: &'a [StoredTuple], timestamp_ms: i64) -> Self {
+        WriteBatch { deletes, writes, timestamp_ms, actor: None, planned: None }
+    }
+
+    /// The same write, recording `actor` on its changelog entries.
+    pub fn by(self, actor: Option<&'a str>) -> Self {
+        WriteBatch { actor, ..self }
+    }
+
+    /// The same write, made conditional on `planned` (see [`TupleStore::write`]).
+    pub fn planned_at(self, planned: PlannedAt<'a>) -> Self {
+        WriteBatch { planned: Some(planned), ..self }
+    }
+}
+
+/// Where [`CheckpointStore::write_checkpoint`] sends each tuple of a checkpoint.
 pub type CheckpointSink<'s> = dyn FnMut(TupleRef<'_>) -> Result<(), StoreError> + 's;
 
 /// Hands every tuple of a checkpoint to the sink it is given.
@@ -246,50 +232,22 @@ pub trait TupleStore: Send + Sync {
     /// All model versions of a store, oldest first: (model_id, model_json).
     fn models(&self, store_id: &str) -> Result<Vec<(String, String)>, StoreError>;
 
-    /// Atomically applies one write request: deletes then writes, bumps the store revision by 1,
-    /// appends one changelog entry per tuple, and returns the new revision only after it is durable.
-    /// The caller (engine) has already validated the request (no duplicates, deletes exist).
-    fn write(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-    ) -> Result<u64, StoreError>;
-
-    /// [`TupleStore::write`], recording `actor` (who made the write) on each changelog entry.
-    /// Both backends record it; the default, for stores that keep no actors, drops it.
-    fn write_as(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        let _ = actor;
-        self.write(store_id, deletes, writes, timestamp_ms)
-    }
-
-    /// [`TupleStore::write_as`], but only while the plan still holds: no write after
-    /// `planned.revision` changed a tuple the plan read (those it writes or deletes, and
-    /// `planned.read`), and the store is at most [`MAX_PLAN_LAG`] revisions past it. Otherwise
-    /// nothing is written and the answer is [`StoreError::RevisionMoved`] with the current
-    /// revision. A write that holds lands at the current revision + 1, like any write.
+    /// Atomically applies one write request: `batch.deletes` then `batch.writes`, bumps the store
+    /// revision by 1, appends one changelog entry per tuple (each naming `batch.actor`), and
+    /// returns the new revision only after it is durable. The caller (engine) has already
+    /// validated the request (no duplicates, deletes exist).
+    ///
+    /// With `batch.planned`, the write is conditional: it lands only while the plan still holds
+    /// (no write after `planned.revision` changed a tuple the plan read: those it writes or
+    /// deletes, and `planned.read`), and the store is at most [`MAX_PLAN_LAG`] revisions past it.
+    /// Otherwise nothing is written and the answer is [`StoreError::RevisionMoved`] with the
+    /// current revision. A write that holds lands at the current revision + 1, like any write.
     ///
     /// Nodes sharing one database plan each write against their index at `planned.revision`, and
     /// on `RevisionMoved` catch up through the changelog and plan again. Checking the tuples
     /// rather than the bare revision means writers on other nodes that touch other tuples never
     /// send a write back to plan again, so no writer can be starved by a faster one.
-    fn write_at(
-        &self,
-        store_id: &str,
-        planned: PlannedAt<'_>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError>;
+    fn write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError>;
 
     /// True when other processes write to this backend too (a shared database such as
     /// PostgreSQL): the engine then follows the backend's changelog and store list instead of
@@ -324,43 +282,13 @@ pub trait TupleStore: Send + Sync {
         Ok(())
     }
 
-    /// True when this backend keeps checkpoints (see [`TupleStore::write_checkpoint`]).
-    fn keeps_checkpoints(&self) -> bool {
-        false
-    }
+    /// The backend's checkpoints, or `None` when it keeps none (the engine then always loads a
+    /// store from its tuple rows).
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore>;
 
-    /// Replaces the store's checkpoint: `produce` hands every tuple to the sink it is given, and
-    /// the caller vouches that these are exactly the store's current tuples at `revision`. The
-    /// new checkpoint is durable when this returns; until then (and after a failure) the old one
-    /// stands whole. Tuple rows, the changelog and the revision are untouched. A backend that
-    /// keeps no checkpoints does nothing.
-    fn write_checkpoint(
-        &self,
-        store_id: &str,
-        revision: u64,
-        produce: &mut CheckpointSource<'_>,
-    ) -> Result<(), StoreError> {
-        let _ = (store_id, revision, produce);
-        Ok(())
-    }
-
-    /// The revision of the store's latest checkpoint; `None` when it has none.
-    fn checkpoint_revision(&self, store_id: &str) -> Result<Option<u64>, StoreError> {
-        let _ = store_id;
-        Ok(None)
-    }
-
-    /// Calls `visit` with every tuple of the store's latest checkpoint, then answers the revision
-    /// they are at; `None` (without visiting) when the store has no checkpoint. An error after
-    /// some visits (a missing or undecodable chunk) means the visits must be thrown away.
-    fn scan_checkpoint(
-        &self,
-        store_id: &str,
-        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
-    ) -> Result<Option<u64>, StoreError> {
-        let _ = (store_id, visit);
-        Ok(None)
-    }
+    /// The backend's decision log, or `None` when it keeps none (the engine then records no
+    /// decisions and says so when asked for them).
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore>;
 
     /// When each of `tuples` was last written, milliseconds since the Unix epoch, in input order:
     /// `None` for a tuple the store does not hold, or one written before write times were
@@ -386,7 +314,41 @@ pub trait TupleStore: Send + Sync {
 
     /// The assertions of a model; `None` when never written.
     fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError>;
+}
 
+/// Checkpoints: every tuple of a store at one revision, packed so start-up reads a few large rows
+/// instead of one row per tuple. A backend that keeps them answers
+/// [`TupleStore::checkpoints`] with itself; they are a cache of the tuple rows, never their
+/// replacement.
+pub trait CheckpointStore: Send + Sync {
+    /// Replaces the store's checkpoint: `produce` hands every tuple to the sink it is given, and
+    /// the caller vouches that these are exactly the store's current tuples at `revision`. The
+    /// new checkpoint is durable when this returns; until then (and after a failure) the old one
+    /// stands whole. Tuple rows, the changelog and the revision are untouched.
+    fn write_checkpoint(
+        &self,
+        store_id: &str,
+        revision: u64,
+        produce: &mut CheckpointSource<'_>,
+    ) -> Result<(), StoreError>;
+
+    /// The revision of the store's latest checkpoint; `None` when it has none.
+    fn checkpoint_revision(&self, store_id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Calls `visit` with every tuple of the store's latest checkpoint, then answers the revision
+    /// they are at; `None` (without visiting) when the store has no checkpoint. An error after
+    /// some visits (a missing or undecodable chunk) means the visits must be thrown away.
+    fn scan_checkpoint(
+        &self,
+        store_id: &str,
+        visit: &mut dyn FnMut(TupleRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<Option<u64>, StoreError>;
+}
+
+/// The decision log: check-like decisions per store, kept apart from the tuples and best-effort
+/// (appended in batches, trimmed by count and age). A backend that keeps one answers
+/// [`TupleStore::decision_log`] with itself.
+pub trait DecisionLogStore: Send + Sync {
     /// Appends decision records, each to the log of its `store_id` (records of a store that does
     /// not exist are dropped), giving each a cursor unique within its store, also across restarts.
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError>;

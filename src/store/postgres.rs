@@ -37,8 +37,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::out_of_reach;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord, PlannedAt, StoreError,
-    StoreRecord, StoredTuple, TupleStore,
+    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointStore, DecisionCursor, DecisionFilter, DecisionLogStore,
+    DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
 
@@ -489,16 +489,9 @@ impl PostgresStore {
         answered.recv().map_err(|_| StoreError::Io("postgres: the driver stopped before answering".into()))?
     }
 
-    /// One write, optionally conditional on the store's current revision (see `write_at`).
-    fn apply_write(
-        &self,
-        store_id: &str,
-        planned: Option<PlannedAt<'_>>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    /// One write, optionally conditional on the store's current revision (see [`TupleStore::write`]).
+    fn apply_write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        let WriteBatch { deletes, writes, timestamp_ms, actor, planned } = *batch;
         let store_id = store_id.to_string();
         // The identities of every tuple the plan read, to look for in the changelog after it.
         let guard = planned.map(|planned| {
@@ -719,37 +712,8 @@ impl TupleStore for PostgresStore {
         })
     }
 
-    fn write(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, None, deletes, writes, timestamp_ms, None)
-    }
-
-    fn write_as(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, None, deletes, writes, timestamp_ms, actor)
-    }
-
-    fn write_at(
-        &self,
-        store_id: &str,
-        planned: PlannedAt<'_>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, Some(planned), deletes, writes, timestamp_ms, actor)
+    fn write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        self.apply_write(store_id, batch)
     }
 
     fn is_shared(&self) -> bool {
@@ -892,6 +856,16 @@ impl TupleStore for PostgresStore {
         })
     }
 
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        None
+    }
+
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
+        Some(self)
+    }
+}
+
+impl DecisionLogStore for PostgresStore {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());

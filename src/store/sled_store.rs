@@ -19,8 +19,8 @@ use super::checkpoint;
 use super::codec;
 use super::decision;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, DecisionCursor, DecisionFilter, DecisionRecord,
-    PlannedAt, StoreError, StoreRecord, StoredTuple, TupleRef, TupleStore,
+    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, CheckpointStore, DecisionCursor, DecisionFilter,
+    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleRef, TupleStore, WriteBatch,
 };
 use crate::tuple::{split_subject, SubjectText, Tuple};
 
@@ -201,37 +201,8 @@ impl TupleStore for SledStore {
         Ok(out)
     }
 
-    fn write(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.write_as(store_id, deletes, writes, timestamp_ms, None)
-    }
-
-    fn write_as(
-        &self,
-        store_id: &str,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, None, deletes, writes, timestamp_ms, actor)
-    }
-
-    fn write_at(
-        &self,
-        store_id: &str,
-        planned: PlannedAt<'_>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        self.apply_write(store_id, Some(planned), deletes, writes, timestamp_ms, actor)
+    fn write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        self.apply_write(store_id, batch)
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
@@ -280,10 +251,87 @@ impl TupleStore for SledStore {
         })
     }
 
-    fn keeps_checkpoints(&self) -> bool {
-        true
+    fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
+        self.require(store_id)?;
+        let mut out = Vec::with_capacity(tuples.len());
+        for tuple in tuples {
+            out.push(match self.db.get(codec::tuple_key(store_id, tuple))? {
+                Some(value) => codec::decode_tuple_written_at(&value)?,
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
+    fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
+        self.require(store_id)?;
+        self.current_revision(store_id)
+    }
+
+    fn changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.require(store_id)?;
+        let prefix = codec::prefix(codec::CHANGE, store_id);
+        // A row holds a run of entries of one write, so the entry after `after` may sit in a row
+        // keyed before it: start at the first row of `after`'s revision.
+        let start = match after {
+            Some(cursor) => codec::change_key(store_id, ChangeCursor { revision: cursor.revision, seq: 0 }),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for kv in self.db.range(start..) {
+            let (k, v) = kv?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
+            let cursor = codec::decode_change_key(rest)?;
+            for change in codec::decode_change_row(cursor, &v)? {
+                if after.is_some_and(|a| change.cursor <= a) {
+                    continue;
+                }
+                if object_type.is_none_or(|ty| change.tuple.tuple.object.object_type == ty) {
+                    out.push(change);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
+        let lock = self.lock_of(store_id);
+        let _guard = lock.lock();
+        self.require(store_id)?;
+        self.db.insert(codec::assertion_key(store_id, model_id), codec::encode_text(assertions_json))?;
+        self.flush()
+    }
+
+    fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
+        self.require(store_id)?;
+        match self.db.get(codec::assertion_key(store_id, model_id))? {
+            Some(v) => Ok(Some(codec::decode_text(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        Some(self)
+    }
+
+    fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
+        Some(self)
+    }
+}
+
+impl CheckpointStore for SledStore {
     fn write_checkpoint(
         &self,
         store_id: &str,
@@ -379,78 +427,9 @@ impl TupleStore for SledStore {
         }
         Ok(Some(header.revision))
     }
+}
 
-    fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
-        self.require(store_id)?;
-        let mut out = Vec::with_capacity(tuples.len());
-        for tuple in tuples {
-            out.push(match self.db.get(codec::tuple_key(store_id, tuple))? {
-                Some(value) => codec::decode_tuple_written_at(&value)?,
-                None => None,
-            });
-        }
-        Ok(out)
-    }
-
-    fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
-        self.require(store_id)?;
-        self.current_revision(store_id)
-    }
-
-    fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.require(store_id)?;
-        let prefix = codec::prefix(codec::CHANGE, store_id);
-        // A row holds a run of entries of one write, so the entry after `after` may sit in a row
-        // keyed before it: start at the first row of `after`'s revision.
-        let start = match after {
-            Some(cursor) => codec::change_key(store_id, ChangeCursor { revision: cursor.revision, seq: 0 }),
-            None => prefix.clone(),
-        };
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        for kv in self.db.range(start..) {
-            let (k, v) = kv?;
-            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
-            let cursor = codec::decode_change_key(rest)?;
-            for change in codec::decode_change_row(cursor, &v)? {
-                if after.is_some_and(|a| change.cursor <= a) {
-                    continue;
-                }
-                if object_type.is_none_or(|ty| change.tuple.tuple.object.object_type == ty) {
-                    out.push(change);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
-        let lock = self.lock_of(store_id);
-        let _guard = lock.lock();
-        self.require(store_id)?;
-        self.db.insert(codec::assertion_key(store_id, model_id), codec::encode_text(assertions_json))?;
-        self.flush()
-    }
-
-    fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
-        self.require(store_id)?;
-        match self.db.get(codec::assertion_key(store_id, model_id))? {
-            Some(v) => Ok(Some(codec::decode_text(&v)?)),
-            None => Ok(None),
-        }
-    }
-
+impl DecisionLogStore for SledStore {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut live: HashMap<&str, bool> = HashMap::new();
@@ -639,16 +618,9 @@ fn take<'a>(rest: &mut &'a str, len: usize) -> Result<&'a str, StoreError> {
 }
 
 impl SledStore {
-    /// One write, optionally conditional on the store's current revision (see `write_at`).
-    fn apply_write(
-        &self,
-        store_id: &str,
-        planned: Option<PlannedAt<'_>>,
-        deletes: &[StoredTuple],
-        writes: &[StoredTuple],
-        timestamp_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    /// One write, optionally conditional on the store's current revision (see [`TupleStore::write`]).
+    fn apply_write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
+        let WriteBatch { deletes, writes, timestamp_ms, actor, planned } = *batch;
         let lock = self.lock_of(store_id);
         let _guard = lock.lock();
         self.require(store_id)?;

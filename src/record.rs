@@ -1,0 +1,117 @@
+//! Records the store keeps and the engine and API speak: the changelog's [`ChangeRecord`] (at a
+//! [`ChangeCursor`], a [`ChangeOperation`] on a [`StoredTuple`]) and the decision log's
+//! [`DecisionRecord`] (at a [`DecisionCursor`], queried with a [`DecisionFilter`]).
+//!
+//! They sit beside `tuple`, below `store` and `engine`, so every layer names them from their
+//! home and none needs an exception to the layering rule. Plain data with no behaviour beyond
+//! [`DecisionFilter::matches`]; the byte layouts that persist them belong to `store`.
+//! Depends on nothing in the crate but `crate::tuple`.
+
+use crate::tuple::{Context, ContextValue, StoredTuple};
+use serde::{Deserialize, Serialize};
+
+/// What a changelog entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeOperation {
+    /// The tuple was written.
+    Write,
+    /// The tuple was deleted.
+    Delete,
+}
+
+/// Position of a changelog entry: the revision of its write and its index within that write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangeCursor {
+    /// The store revision the write produced.
+    pub revision: u64,
+    /// The entry's index within the write (deletes first, then writes).
+    pub seq: u32,
+}
+
+/// One changelog entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    /// Where the entry sits in the changelog.
+    pub cursor: ChangeCursor,
+    /// Write or delete.
+    pub operation: ChangeOperation,
+    /// The tuple as given in the write request.
+    pub tuple: StoredTuple,
+    /// The write's timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Who made the write: the key's configured name or a short id derived from it (never the
+    /// key); `None` without authentication, and for entries written before Writ recorded it.
+    pub actor: Option<String>,
+}
+
+/// One recorded check-like decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// When the decision was made, milliseconds since the Unix epoch (the engine's clock).
+    pub time_ms: i64,
+    /// The store asked.
+    pub store_id: String,
+    /// The model version that answered.
+    pub model_id: String,
+    /// Who asked: one subject, or an on-behalf-of chain (human first).
+    pub principals: Vec<String>,
+    /// The relation checked.
+    pub relation: String,
+    /// The object checked, `type:id`.
+    pub object: String,
+    /// The decision.
+    pub allowed: bool,
+    /// For a deny, what denied it (the endpoint's own JSON, e.g. `{"kind","subject","message"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<ContextValue>,
+    /// The store revision the answer reflects.
+    pub revision: u64,
+    /// How long the decision took, in microseconds.
+    pub latency_us: u64,
+    /// The HTTP request id (`x-request-id`).
+    pub request_id: String,
+    /// The caller's own context (tool name, task id, ...), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Context>,
+}
+
+/// Where a record sits in a store's decision log: by time, then by a sequence number the store
+/// assigns on append (unique within the store, also across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DecisionCursor {
+    /// The record's time, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The store-assigned sequence number.
+    pub seq: u64,
+}
+
+/// Which records a query wants. Results come newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecisionFilter {
+    /// Only records whose principals include this one.
+    pub principal: Option<String>,
+    /// Only records about this object.
+    pub object: Option<String>,
+    /// Only allows (`Some(true)`) or only denies (`Some(false)`).
+    pub allowed: Option<bool>,
+    /// Only records at or after this time (ms).
+    pub since_ms: Option<i64>,
+    /// Only records strictly before this time (ms).
+    pub until_ms: Option<i64>,
+    /// Only records strictly older than this cursor (the previous page's last one).
+    pub before: Option<DecisionCursor>,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+impl DecisionFilter {
+    /// True when `record` at `cursor` passes every condition but the limit.
+    pub fn matches(&self, cursor: DecisionCursor, record: &DecisionRecord) -> bool {
+        self.principal.as_ref().is_none_or(|p| record.principals.iter().any(|q| q == p))
+            && self.object.as_ref().is_none_or(|o| &record.object == o)
+            && self.allowed.is_none_or(|a| record.allowed == a)
+            && self.since_ms.is_none_or(|t| cursor.time_ms >= t)
+            && self.until_ms.is_none_or(|t| cursor.time_ms < t)
+            && self.before.is_none_or(|b| cursor < b)
+    }
+}
