@@ -4,6 +4,7 @@
 //! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
 //! the only user of `store`) → `api` (HTTP) and `testfile` (OpenFGA model-test files).
+//! `gateway` (the MCP enforcement point: tokens, tool mapping) sits beside `api` and uses `engine`.
 //! `store` (durable truth) imports only `tuple`. `config` turns flags into the settings `main`
 //! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`).
 
@@ -11,6 +12,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub(crate) mod eval;
+pub mod gateway;
 pub(crate) mod index;
 pub mod model;
 pub mod spicedb_validation;

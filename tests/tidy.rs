@@ -1,6 +1,6 @@
 //! The tidy test: the layering rule of STYLE.md §1, checked over every `src/**/*.rs` file.
 //!
-//! Order: `tuple` → `model` → `index` → `eval` → `engine` → (`api`, `testfile`) → `config`; a module
+//! Order: `tuple` → `model` → `index` → `eval` → `engine` → (`api`, `gateway`, `testfile`) → `config`; a module
 //! may import only modules to its left. `store` imports only `tuple`, and only `engine` imports
 //! `store`, with one documented exception: `testfile` writes a file's tuples through
 //! `Engine::write`, whose request holds `crate::store::StoredTuple`, so it may name exactly that item.
@@ -22,6 +22,7 @@ const ORDER: &[(&str, usize)] = &[
     ("eval", 3),
     ("engine", 4),
     ("api", 5),
+    ("gateway", 5),
     ("testfile", 5),
     ("config", 6),
     ("transfer", 6),
