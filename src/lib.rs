@@ -4,7 +4,8 @@
 //! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
 //! the only user of `store`) → `api` (HTTP, and OpenFGA's error codes) → `testfile` (OpenFGA
-//! model-test files). `record` holds the changelog and decision-log records beside `tuple`;
+//! model-test files). `gateway` (the MCP enforcement point: tokens, tool mapping) sits beside `api`
+//! and uses `engine`. `record` holds the changelog and decision-log records beside `tuple`;
 //! `store` (durable truth) imports only `tuple` and `record`. `config` turns flags into the settings `main`
 //! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`).
 
@@ -12,6 +13,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub(crate) mod eval;
+pub mod gateway;
 pub(crate) mod index;
 pub mod model;
 pub mod record;

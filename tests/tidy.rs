@@ -1,9 +1,9 @@
 //! The tidy test: the layering rule of STYLE.md §1, checked over every `src/**/*.rs` file.
 //!
-//! Order: `tuple` → (`model`, `record`) → `index` → `eval` → `engine` → (`api`, `spicedb_validation`)
-//! → (`testfile`, `config`, `transfer`); a module may import only modules to its left. `store`
-//! imports only `tuple` and `record` (the vocabulary it keeps), and only `engine` imports `store`,
-//! with no exceptions: the types other layers name (`StoredTuple`, `ChangeRecord`,
+//! Order: `tuple` → (`model`, `record`) → `index` → `eval` → `engine` → (`api`, `gateway`,
+//! `spicedb_validation`) → (`testfile`, `config`, `transfer`); a module may import only modules to
+//! its left. `store` imports only `tuple` and `record` (the vocabulary it keeps), and only `engine`
+//! imports `store`, with no exceptions: the types other layers name (`StoredTuple`, `ChangeRecord`,
 //! `DecisionRecord`) live in `tuple` and `record`.
 //! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`.
 //! Every source file opens with a `//!` module doc.
@@ -24,6 +24,7 @@ const ORDER: &[(&str, usize)] = &[
     ("eval", 3),
     ("engine", 4),
     ("api", 5),
+    ("gateway", 5),
     // `testfile` reports OpenFGA's error codes, which `api::codes` owns.
     ("testfile", 6),
     ("config", 6),
