@@ -117,7 +117,7 @@ pub fn hex_encode(text: &str) -> String {
 
 /// Decodes [`hex_encode`]d text.
 pub fn hex_decode(token: &str) -> Option<String> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> =

@@ -319,7 +319,7 @@ impl Checker<'_, '_> {
         if depth + 1 > limit {
             return Err(EvalError::DepthExceeded { limit });
         }
-        if self.dispatches % DEADLINE_EVERY == 0 {
+        if self.dispatches.is_multiple_of(DEADLINE_EVERY) {
             self.evaluator.limits.check_deadline()?;
         }
         self.dispatches = self.dispatches.wrapping_add(1);

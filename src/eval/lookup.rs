@@ -733,7 +733,7 @@ impl UserLister<'_, '_> {
             return Err(EvalError::DepthExceeded { limit });
         }
         // The clock is read every 32 calls: on some hosts reading it costs more than a call.
-        if self.calls % 32 == 0 {
+        if self.calls.is_multiple_of(32) {
             self.evaluator.limits.check_deadline()?;
         }
         self.calls = self.calls.wrapping_add(1);
