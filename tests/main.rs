@@ -17,6 +17,7 @@ mod limits;
 mod model_language;
 mod pathological;
 mod postgres_store;
+mod read_paging;
 mod regression;
 mod scaleout;
 mod scaleout_process;
