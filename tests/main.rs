@@ -18,6 +18,7 @@ mod limits;
 mod model_language;
 mod pathological;
 mod postgres_store;
+mod read_paging;
 mod readme;
 mod regression;
 mod scaleout;

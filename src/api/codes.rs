@@ -30,6 +30,7 @@ impl EngineError {
             EngineError::StoreNotFound(_) => (5002, "store_id_not_found"),
             // Writ's own: OpenFGA has no revision tokens.
             EngineError::RevisionUnavailable { .. } => (2000, "revision_unavailable"),
+            EngineError::InvalidContinuationToken(_) => (2007, "invalid_continuation_token"),
             EngineError::Store(_) => (4000, "internal_error"),
         }
     }

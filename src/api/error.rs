@@ -84,6 +84,7 @@ fn engine_status(error: &EngineError) -> StatusCode {
         | EngineError::InvalidContextualTuple { .. }
         | EngineError::WriteConflict(_)
         | EngineError::DuplicateInRequest(_)
+        | EngineError::InvalidContinuationToken(_)
         | EngineError::LimitExceeded { .. } => StatusCode::BAD_REQUEST,
     }
 }

@@ -1,17 +1,19 @@
 //! Tuple routes: `write`, `read` (paged) and `changes` (the changelog, paged by cursor).
 //!
-//! Invariant: continuation tokens are opaque (hex); `changes` hands back the caller's token when
-//! there is nothing new, as OpenFGA does, so a watcher can poll with it.
+//! Invariant: continuation tokens are opaque (hex). `read`'s holds the engine's [`ReadCursor`]
+//! (where the last page ended, so the next one resumes there without a rescan); `changes` hands
+//! back the caller's token when there is nothing new, as OpenFGA does, so a watcher can poll
+//! with it.
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::require_revision;
 use super::dto::{
-    hex_decode, hex_encode, offset_token, stored_tuple_key_json, token_offset, ApiJson, ApiQuery, ChangesQuery,
-    ReadRequestDto, TupleKeyDto, WriteRequestDto,
+    hex_decode, hex_encode, stored_tuple_key_json, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyDto,
+    WriteRequestDto,
 };
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, Principal};
-use crate::engine::{ChangeCursor, ChangeOperation, ReadFilter, WriteRequest};
+use crate::engine::{ChangeCursor, ChangeOperation, ReadCursor, ReadFilter, WriteRequest};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -83,27 +85,32 @@ async fn read(
     ApiJson(body): ApiJson<ReadRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
-    let offset = token_offset(body.continuation_token.as_deref())?;
+    let after = body.continuation_token.as_deref().filter(|t| !t.is_empty()).map(token_read_cursor).transpose()?;
     let size = super::limits::page_size(body.page_size, 50, &state.options)?;
     let filter = read_filter(body.tuple_key)?;
-    let (tuples, times) = blocking(move || {
-        let tuples = state.engine.read(&store_id, &filter)?.value;
-        let page: Vec<_> = tuples.iter().skip(offset).take(size).map(|stored| stored.tuple.clone()).collect();
-        let times = state.engine.written_at(&store_id, &page)?;
-        Ok((tuples, times))
+    let (page, times) = blocking(move || {
+        let page = state.engine.read_page(&store_id, &filter, after, size)?;
+        let tuples: Vec<_> = page.tuples.iter().map(|stored| stored.tuple.clone()).collect();
+        let times = state.engine.written_at(&store_id, &tuples)?;
+        Ok((page, times))
     })
     .await?;
-    let page: Vec<Value> = tuples
+    let tuples: Vec<Value> = page
+        .tuples
         .iter()
-        .skip(offset)
         .zip(times)
         .map(|(stored, written_at_ms)| {
             json!({"key": stored_tuple_key_json(stored), "timestamp": format_rfc3339(written_at_ms)})
         })
         .collect();
-    let next = offset + page.len();
-    let token = if next < tuples.len() { offset_token(next) } else { String::new() };
-    Ok(Json(json!({"tuples": page, "continuation_token": token})))
+    let token = page.next.map(|cursor| hex_encode(&format!("read:{}", cursor.to_text()))).unwrap_or_default();
+    Ok(Json(json!({"tuples": tuples, "continuation_token": token})))
+}
+
+fn token_read_cursor(token: &str) -> Result<ReadCursor, ApiError> {
+    hex_decode(token).and_then(|text| ReadCursor::parse(text.strip_prefix("read:")?)).ok_or_else(|| {
+        ApiError::BadRequest { code: "invalid_continuation_token", message: "invalid continuation token".into() }
+    })
 }
 
 fn cursor_token(cursor: ChangeCursor) -> String {

@@ -180,6 +180,22 @@ impl<'a> Ids<'a> {
         }
     }
 
+    /// The ids at or above `first`, in ascending order, found without walking those below.
+    pub(crate) fn iter_from(self, first: u32) -> IdsIter<'a> {
+        match self {
+            Ids::One(id) => IdsIter::One((id >= first).then_some(id)),
+            Ids::Few(ids) => {
+                let start = ids.partition_point(|&id| id < first);
+                IdsIter::Few(ids.get(start..).unwrap_or_default().iter())
+            }
+            Ids::Many(bitmap) => {
+                let mut ids = bitmap.iter();
+                ids.advance_to(first);
+                IdsIter::Many(ids)
+            }
+        }
+    }
+
     /// The ids also in `other`, probing the larger set with the smaller one's ids.
     pub(crate) fn intersect(self, other: &RoaringBitmap) -> RoaringBitmap {
         match self {
@@ -397,7 +413,9 @@ const DENSE_FROM: usize = 3;
 /// Maps smaller than this stay sparse (a dense map's range would be noise).
 const DENSE_MIN: usize = 16;
 
-/// A map from ids to values, dense or sparse by how many of the id range it holds.
+/// A map from ids to values, dense or sparse by how many of the id range it holds; either way
+/// [`IdMap::iter_from`] walks its keys in ascending order from any key without visiting those
+/// before it (paged reads resume there).
 #[derive(Debug, Clone)]
 pub(crate) struct IdMap<V> {
     repr: Repr<V>,
@@ -406,15 +424,16 @@ pub(crate) struct IdMap<V> {
 
 #[derive(Debug, Clone)]
 enum Repr<V> {
-    /// Keys are sparse; `end` is one past the largest key ever held.
-    Sparse { map: FxHashMap<u32, V>, end: usize },
+    /// Keys are sparse; `end` is one past the largest key ever held. `keys` holds exactly the
+    /// keys of `map`, in order, for [`IdMap::iter_from`].
+    Sparse { map: FxHashMap<u32, V>, keys: RoaringBitmap, end: usize },
     /// Value of key `k` at `k`; empty slots hold the empty value.
     Dense(Vec<V>),
 }
 
 impl<V> Default for IdMap<V> {
     fn default() -> Self {
-        IdMap { repr: Repr::Sparse { map: FxHashMap::default(), end: 0 }, len: 0 }
+        IdMap { repr: Repr::Sparse { map: FxHashMap::default(), keys: RoaringBitmap::new(), end: 0 }, len: 0 }
     }
 }
 
@@ -445,15 +464,19 @@ impl<V: Slot> IdMap<V> {
                     (change(&mut scratch), true, true)
                 }
             },
-            Repr::Sparse { map, end } => {
+            Repr::Sparse { map, keys, end } => {
                 let slot = map.entry(key).or_default();
                 let was_empty = slot.is_empty_slot();
                 let result = change(slot);
                 let now_empty = slot.is_empty_slot();
                 if now_empty {
                     map.remove(&key);
+                    keys.remove(key);
                 } else {
                     *end = (*end).max(key as usize + 1);
+                    if was_empty {
+                        keys.insert(key);
+                    }
                 }
                 (result, was_empty, now_empty)
             }
@@ -481,7 +504,7 @@ impl<V: Slot> IdMap<V> {
                     slots.resize_with(wanted, V::default);
                 }
             }
-            Repr::Sparse { map, end } => {
+            Repr::Sparse { map, end, .. } => {
                 let range = (*end).max(wanted);
                 let held = self.len + usize::from(!map.contains_key(&key));
                 if held >= DENSE_MIN && held.saturating_mul(DENSE_FROM) >= range {
@@ -511,14 +534,16 @@ impl<V: Slot> IdMap<V> {
         if let Repr::Dense(slots) = &mut self.repr {
             let mut map = FxHashMap::default();
             map.reserve(self.len);
+            let mut keys = RoaringBitmap::new();
             let mut end = 0;
             for (k, v) in std::mem::take(slots).into_iter().enumerate() {
                 if !v.is_empty_slot() {
                     end = k + 1;
                     map.insert(k as u32, v);
+                    keys.insert(k as u32);
                 }
             }
-            self.repr = Repr::Sparse { map, end };
+            self.repr = Repr::Sparse { map, keys, end };
         }
     }
 
@@ -527,6 +552,22 @@ impl<V: Slot> IdMap<V> {
         let (dense, sparse) = match &self.repr {
             Repr::Dense(slots) => (Some(slots.iter().enumerate().map(|(k, v)| (k as u32, v))), None),
             Repr::Sparse { map, .. } => (None, Some(map.iter().map(|(k, v)| (*k, v)))),
+        };
+        dense.into_iter().flatten().chain(sparse.into_iter().flatten()).filter(|(_, v)| !v.is_empty_slot())
+    }
+
+    /// Every (key, value) held with a key at or above `first`, in ascending key order. Costs
+    /// what it yields: a dense map skips empty slots (at most a few per key held, as a map with
+    /// more turns sparse), a sparse one walks its ordered key set.
+    pub(crate) fn iter_from(&self, first: u32) -> impl Iterator<Item = (u32, &V)> + '_ {
+        let (dense, sparse) = match &self.repr {
+            Repr::Dense(slots) => {
+                let rest = slots.get(first as usize..).unwrap_or_default();
+                (Some(rest.iter().enumerate().map(move |(k, v)| (first + k as u32, v))), None)
+            }
+            Repr::Sparse { map, keys, .. } => {
+                (None, Some(keys.range(first..).filter_map(move |k| map.get(&k).map(|v| (k, v)))))
+            }
         };
         dense.into_iter().flatten().chain(sparse.into_iter().flatten()).filter(|(_, v)| !v.is_empty_slot())
     }
@@ -613,5 +654,32 @@ mod tests {
         assert_eq!(map.len, 1);
         assert_eq!(map.iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![1_000_000]);
         assert!(map.get(5).is_none());
+    }
+
+    #[test]
+    fn maps_and_sets_walk_in_order_from_any_key() {
+        let mut map: IdMap<IdSet> = IdMap::default();
+        let keys = [9u32, 3, 700_000, 41, 12];
+        for key in keys {
+            map.update(key, |set| set.insert(key));
+        }
+        assert!(matches!(map.repr, Repr::Sparse { .. }));
+        let from = |map: &IdMap<IdSet>, first| map.iter_from(first).map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(from(&map, 0), vec![3, 9, 12, 41, 700_000]);
+        assert_eq!(from(&map, 12), vec![12, 41, 700_000]);
+        map.update(41, |set| set.remove(41));
+        assert_eq!(from(&map, 13), vec![700_000]);
+        let mut dense: IdMap<IdSet> = IdMap::default();
+        for key in (0..100).filter(|k| k % 3 != 0) {
+            dense.update(key, |set| set.insert(key));
+        }
+        assert!(matches!(dense.repr, Repr::Dense(_)));
+        assert_eq!(from(&dense, 95), vec![95, 97, 98]);
+        assert_eq!(from(&dense, 1_000), Vec::<u32>::new());
+        let few = IdSet::Few(vec![2, 4, 8]);
+        assert_eq!(few.ids().iter_from(3).collect::<Vec<_>>(), vec![4, 8]);
+        assert_eq!(Ids::One(5).iter_from(6).count(), 0);
+        let many: RoaringBitmap = (0..5_000).map(|id| id * 2).collect();
+        assert_eq!(Ids::Many(&many).iter_from(9_995).collect::<Vec<_>>(), vec![9_996, 9_998]);
     }
 }

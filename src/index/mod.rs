@@ -17,6 +17,7 @@ mod bulk;
 mod closure;
 mod idset;
 mod interner;
+mod read;
 
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
@@ -24,6 +25,7 @@ pub(crate) use closure::Closure;
 pub(crate) use idset::{DenseBits, Ids, IdsCow};
 use idset::{IdMap, IdSet, Slot};
 use interner::Interner;
+pub(crate) use read::{ReadPosition, ReadScope};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
@@ -727,6 +729,7 @@ impl Index {
     }
 
     /// Every tuple held with its expiry (`None` = never), in no particular order.
+    #[cfg(test)]
     pub(crate) fn tuples_with_expiry(&self) -> Vec<(Tuple, Option<i64>)> {
         let view = View::new(self);
         let mut out = Vec::with_capacity(self.len);
