@@ -23,11 +23,12 @@ use std::sync::Arc;
 mod agent;
 mod checkpoint;
 mod decisions;
+mod explain;
 mod follow;
 mod limits;
 mod snapshot;
 
-pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
+pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};
 /// Store records the facade hands out, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord, StoredTuple};
 /// The decision log's records and query, re-exported from `store` for the same reason.
@@ -38,6 +39,7 @@ pub use agent::{
 };
 use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
+pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
 use snapshot::{Snapshots, StoreMap};
