@@ -123,6 +123,9 @@ pub struct LimitArgs {
     /// Largest model as stored JSON, in bytes (`model_too_large`).
     #[arg(long, env = "WRIT_MAX_MODEL_BYTES", default_value_t = 256 * 1024)]
     pub max_model_bytes: usize,
+    /// Most nodes one `writ/explain` tree keeps per check; a subtree past it is cut and says so.
+    #[arg(long, env = "WRIT_MAX_EXPLAIN_NODES", default_value_t = 10_000)]
+    pub max_explain_nodes: usize,
     /// Most types in one model (`too_many_types`).
     #[arg(long, env = "WRIT_MAX_TYPES_PER_MODEL", default_value_t = 100)]
     pub max_types_per_model: usize,
@@ -294,6 +297,7 @@ impl Config {
             ("max-condition-bytes", limits.max_condition_bytes),
             ("max-condition-nesting", limits.max_condition_nesting),
             ("max-model-nesting", limits.max_model_nesting),
+            ("max-explain-nodes", limits.max_explain_nodes),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -350,6 +354,7 @@ impl Config {
                     max_condition_nesting: limits.max_condition_nesting,
                     request_timeout: (limits.request_timeout_ms > 0)
                         .then(|| Duration::from_millis(limits.request_timeout_ms)),
+                    max_explain_nodes: limits.max_explain_nodes,
                 },
             },
             api: ApiOptions {

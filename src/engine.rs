@@ -23,12 +23,13 @@ use std::sync::Arc;
 mod agent;
 mod checkpoint;
 mod decisions;
+mod explain;
 mod follow;
 mod limits;
 mod read;
 mod snapshot;
 
-pub use crate::eval::{ExpandLeaf, ExpandNode, Permissionship};
+pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};
 /// The records the facade takes and hands out, re-exported beside the calls that use them.
 pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
 /// A store's record, re-exported so layers above (`api`) need not import `store`.
@@ -40,6 +41,7 @@ pub use agent::{
 };
 use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
+pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
 pub use read::{ReadCursor, ReadPage};

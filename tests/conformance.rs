@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
-use writ::engine::{CheckRequest, ListObjectsRequest, ListUsersRequest, UserFilterSpec, WriteRequest};
+use writ::engine::{CheckRequest, ListObjectsRequest, ListUsersRequest, ReadFilter, UserFilterSpec, WriteRequest};
 use writ::store::{SledStore, StoredTuple};
 use writ::tuple::{Context, Subject, Tuple, TupleCondition};
 use writ::{Engine, EngineConfig, EngineError, EvalError, Model};
@@ -215,18 +215,18 @@ impl Harness {
 // ---------------------------------------------------------------------------------------------
 // Counting and judging.
 
-const KINDS: [&str; 4] = ["check", "list_objects", "list_users", "cross_check"];
+const KINDS: [&str; 5] = ["check", "list_objects", "list_users", "cross_check", "explain"];
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
-    total: [usize; 4],
-    passed: [usize; 4],
-    skipped: [usize; 4],
+    total: [usize; 5],
+    passed: [usize; 5],
+    skipped: [usize; 5],
 }
 
 impl Tally {
     fn line(&self) -> String {
-        (0..4)
+        (0..KINDS.len())
             .filter(|&i| self.total[i] > 0)
             .map(|i| format!("{} {}/{} passed, {} skipped", KINDS[i], self.passed[i], self.total[i], self.skipped[i]))
             .collect::<Vec<_>>()
@@ -446,7 +446,7 @@ fn run_file(path: &Path, options: &Options, run: &mut Run) {
             run_test(&file_name, backend, test, options.cross_check, run);
         }
         let mut this_file = Tally::default();
-        for i in 0..4 {
+        for i in 0..KINDS.len() {
             this_file.total[i] = run.tally.total[i] - before.total[i];
             this_file.passed[i] = run.tally.passed[i] - before.passed[i];
             this_file.skipped[i] = run.tally.skipped[i] - before.skipped[i];
@@ -559,7 +559,77 @@ fn run_cross_checks(harness: &Harness, stage: &Stage, written: &[YamlTuple], pla
         }
         let outcome = cross_check(harness, stage, written, assertion);
         run.record(3, place, i + 1, outcome);
+        run.record(4, place, i + 1, explain_agrees(harness, assertion));
     }
+}
+
+/// Explain against check (issue 28): the same answer; an allow's path tuples exist (read back)
+/// or were contextual; a deny's first `would_allow` tuple, written, makes the check allow (and
+/// is deleted again).
+fn explain_agrees(harness: &Harness, assertion: &CheckAssertion) -> Outcome {
+    let key = &assertion.tuple;
+    let Ok(extra) = contextual([&assertion.contextual_tuples, &None]) else { return Outcome::Skip };
+    let ctx = context([&assertion.context, &None]);
+    let allowed = match check(harness, &key.object, &key.relation, &key.user, &extra, &ctx) {
+        Ok(allowed) => allowed,
+        Err(_) => return Outcome::Skip,
+    };
+    let request = CheckRequest {
+        object: key.object.clone(),
+        relation: key.relation.clone(),
+        user: key.user.clone(),
+        contextual_tuples: extra.clone(),
+        context: ctx.clone(),
+        model_id: None,
+    };
+    let engine = harness.engine();
+    let explanation = match engine.explain(&harness.store_id, &request) {
+        Ok(answer) => answer.value,
+        Err(e) => return Outcome::Fail(format!("explain failed: {}", describe_error(&e))),
+    };
+    if explanation.allowed != allowed {
+        return Outcome::Fail(format!("explain says allowed = {}, check says {allowed}", explanation.allowed));
+    }
+    for entry in &explanation.path {
+        let contextual = extra.iter().any(|t| t.identity() == entry.tuple.identity());
+        if entry.contextual != contextual {
+            return Outcome::Fail(format!("path tuple `{}` is marked contextual = {}", entry.tuple, entry.contextual));
+        }
+        if !contextual && !stored(harness, &entry.tuple) {
+            return Outcome::Fail(format!("path tuple `{}` is not stored", entry.tuple));
+        }
+    }
+    if allowed && explanation.path.is_empty() && !explanation.cut && !key.user.contains('#') {
+        return Outcome::Fail("an allow with an empty path".into());
+    }
+    let Some(first) = explanation.would_allow.first() else { return Outcome::Pass };
+    let write = WriteRequest { writes: vec![StoredTuple::new(first.clone())], ..WriteRequest::default() };
+    if let Err(e) = engine.write(&harness.store_id, write) {
+        return Outcome::Fail(format!("would_allow `{first}` cannot be written: {e}"));
+    }
+    let after = check(harness, &key.object, &key.relation, &key.user, &extra, &ctx);
+    let delete = WriteRequest { deletes: vec![first.clone()], ..WriteRequest::default() };
+    if let Err(e) = engine.write(&harness.store_id, delete) {
+        return Outcome::Fail(format!("would_allow `{first}` cannot be deleted again: {e}"));
+    }
+    match after {
+        Ok(true) => Outcome::Pass,
+        other => Outcome::Fail(format!("writing would_allow `{first}` gives check = {other:?}")),
+    }
+}
+
+/// Whether the store holds `tuple` (read back by its object, relation and user).
+fn stored(harness: &Harness, tuple: &Tuple) -> bool {
+    let filter = ReadFilter {
+        object_type: Some(tuple.object.object_type.clone()),
+        object_id: Some(tuple.object.id.clone()),
+        relation: Some(tuple.relation.clone()),
+        user: Some(tuple.subject.to_string()),
+    };
+    harness
+        .engine()
+        .read(&harness.store_id, &filter)
+        .is_ok_and(|answer| answer.value.iter().any(|t| t.tuple.identity() == tuple.identity()))
 }
 
 /// Errors a cross-check tolerates: conditions, and depth (a lookup may go deeper than the one check).

@@ -11,6 +11,7 @@ mod closure;
 mod conformance;
 mod decisions;
 mod expiry;
+mod explain;
 mod fuzz_props;
 mod hostile;
 mod isolation;

@@ -14,6 +14,7 @@ mod consistency;
 mod decisions;
 pub mod dto;
 pub mod error;
+mod explain;
 mod limits;
 mod models;
 mod ops;
@@ -148,6 +149,7 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .merge(authzen::routes())
         .merge(decisions::routes())
         .merge(agent::routes())
+        .merge(explain::routes())
         .merge(ops::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

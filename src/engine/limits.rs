@@ -38,6 +38,8 @@ pub struct InputLimits {
     pub max_condition_nesting: usize,
     /// Longest one evaluation may run before it fails with `deadline_exceeded`; `None` = no limit.
     pub request_timeout: Option<Duration>,
+    /// Most nodes one explanation keeps per check it explains; a subtree past it is cut (and says so).
+    pub max_explain_nodes: usize,
 }
 
 impl Default for InputLimits {
@@ -54,6 +56,7 @@ impl Default for InputLimits {
             max_condition_bytes: 4096,
             max_condition_nesting: 8,
             request_timeout: None,
+            max_explain_nodes: 10_000,
         }
     }
 }

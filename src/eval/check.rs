@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 /// A sub-answer: a cycle on the current path is neither yes nor no until the top, where it is no
 /// (OpenFGA: a cycle under `but not` must not turn into a grant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
+pub(super) enum Decision {
     Allowed,
     Denied,
     Cycle,
@@ -38,6 +38,42 @@ pub enum Permissionship {
     Conditional,
     /// The subject does not hold it.
     Denied,
+}
+
+/// What the walk meets, as it meets it, for a [`Recorder`].
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Label<'n> {
+    /// Does the user hold `relation` on (object type, object)? Every dispatch opens one.
+    Step { object_type: TypeId, object: ObjectId, relation: RelationId },
+    /// One rewrite node of the definition of `relation` on (object type, object).
+    Rewrite { object_type: TypeId, object: ObjectId, relation: RelationId, node: &'n Node },
+    /// One tuple (object type, relation, object, subject) the walk looked at; a userset or
+    /// tupleset tuple holds the dispatch through it.
+    Tuple { object_type: TypeId, object: ObjectId, relation: RelationId, subject: SubjectKey },
+    /// A recursive userset relation answered from the index's group closure (one bitmap test,
+    /// no walk below it).
+    Closure { object_type: TypeId, object: ObjectId, relation: RelationId },
+}
+
+/// Receives the walk of one check as nested `enter`/`leave` pairs, so explain gets its tree from
+/// the very walk `check` does. Every call in the walk sits behind `R::ACTIVE`, so with
+/// [`NoRecorder`] (plain `check`) the compiler removes them and the walk is unchanged.
+pub(super) trait Recorder {
+    /// False for [`NoRecorder`]: nothing is recorded.
+    const ACTIVE: bool;
+    /// A node opens under the one opened last and not yet left.
+    fn enter(&mut self, label: Label<'_>);
+    /// The node opened last closes with its result.
+    fn leave(&mut self, result: &Result<Decision, EvalError>);
+}
+
+/// The recorder of plain `check`: records nothing, costs nothing.
+pub(super) struct NoRecorder;
+
+impl Recorder for NoRecorder {
+    const ACTIVE: bool = false;
+    fn enter(&mut self, _label: Label<'_>) {}
+    fn leave(&mut self, _result: &Result<Decision, EvalError>) {}
 }
 
 /// "Both hold": a denial or cycle on either side wins, then a conditional side.
@@ -59,7 +95,7 @@ pub(crate) fn check(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<bool, EvalError> {
-    let mut checker = Checker::new(evaluator, user, false, None);
+    let mut checker = Checker::new(evaluator, user, false, None, NoRecorder);
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
@@ -73,7 +109,7 @@ pub(crate) fn check_partial(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<Permissionship, EvalError> {
-    let mut checker = Checker::new(evaluator, user, true, None);
+    let mut checker = Checker::new(evaluator, user, true, None, NoRecorder);
     Ok(match checker.check(object_type, object, relation, 0)? {
         Decision::Allowed => Permissionship::Allowed,
         Decision::Conditional => Permissionship::Conditional,
@@ -93,7 +129,7 @@ pub(crate) fn check_many(
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<Vec<bool>, EvalError> {
-    let mut checker = Checker::new(evaluator, user, false, Some(FxHashMap::default()));
+    let mut checker = Checker::new(evaluator, user, false, Some(FxHashMap::default()), NoRecorder);
     objects
         .iter()
         .map(|&object| {
@@ -103,7 +139,22 @@ pub(crate) fn check_many(
         .collect()
 }
 
-struct Checker<'e, 'a> {
+/// Like [`check`], with every node of the walk reported to `recorder` (explain's tree); the
+/// answer is `check`'s, or the error `check` would return.
+pub(super) fn check_recorded<R: Recorder>(
+    evaluator: &Evaluator<'_>,
+    object_type: TypeId,
+    object: ObjectId,
+    relation: RelationId,
+    user: SubjectKey,
+    recorder: R,
+) -> (Result<Decision, EvalError>, R) {
+    let mut checker = Checker::new(evaluator, user, false, None, recorder);
+    let result = checker.check(object_type, object, relation, 0);
+    (result, checker.recorder)
+}
+
+struct Checker<'e, 'a, R: Recorder> {
     evaluator: &'e Evaluator<'a>,
     user: SubjectKey,
     path: Path,
@@ -117,17 +168,30 @@ struct Checker<'e, 'a> {
     /// Dispatches so far: the deadline is read every [`DEADLINE_EVERY`] of them (reading the
     /// clock costs more than a dispatch on some hosts).
     dispatches: u32,
+    /// Where the walk is reported ([`NoRecorder`] outside explain).
+    recorder: R,
 }
 
-impl<'e, 'a> Checker<'e, 'a> {
+impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
     /// A checker at the start of a check: empty path, nothing reached, no cycle met yet.
     fn new(
         evaluator: &'e Evaluator<'a>,
         user: SubjectKey,
         partial: bool,
         memo: Option<FxHashMap<Step, (Decision, u32)>>,
+        recorder: R,
     ) -> Self {
-        Checker { evaluator, user, path: Path::default(), reached: Vec::new(), memo, cycles: 0, partial, dispatches: 0 }
+        Checker {
+            evaluator,
+            user,
+            path: Path::default(),
+            reached: Vec::new(),
+            memo,
+            cycles: 0,
+            partial,
+            dispatches: 0,
+            recorder,
+        }
     }
 }
 
@@ -199,18 +263,6 @@ impl AnyOf {
         }
     }
 
-    /// Records a tuple's condition outcome; the outcome when the tuple may count (allowed or
-    /// conditional), `None` when it does not.
-    fn holds(&mut self, result: Result<Decision, EvalError>) -> Option<Decision> {
-        match result {
-            Ok(decision @ (Decision::Allowed | Decision::Conditional)) => Some(decision),
-            other => {
-                self.allowed(other);
-                None
-            }
-        }
-    }
-
     fn finish(self) -> Result<Decision, EvalError> {
         match (self.error, self.conditional, self.cycle) {
             (Some(error), _, _) => Err(error),
@@ -221,7 +273,7 @@ impl AnyOf {
     }
 }
 
-impl Checker<'_, '_> {
+impl<R: Recorder> Checker<'_, '_, R> {
     /// Whether one tuple counts, given its condition: in a partial check a condition missing
     /// context is [`Decision::Conditional`].
     fn tuple_decision(
@@ -265,6 +317,23 @@ impl Checker<'_, '_> {
     }
 
     fn check(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        depth: u32,
+    ) -> Result<Decision, EvalError> {
+        if !R::ACTIVE {
+            return self.check_step(object_type, object, relation, depth);
+        }
+        self.recorder.enter(Label::Step { object_type, object, relation });
+        let result = self.check_step(object_type, object, relation, depth);
+        self.recorder.leave(&result);
+        result
+    }
+
+    #[inline(always)]
+    fn check_step(
         &mut self,
         object_type: TypeId,
         object: ObjectId,
@@ -317,16 +386,94 @@ impl Checker<'_, '_> {
     ) -> Result<Decision, EvalError> {
         let limit = self.evaluator.limits.max_depth;
         if depth + 1 > limit {
-            return Err(EvalError::DepthExceeded { limit });
+            return self.unvisited(object_type, object, relation, EvalError::DepthExceeded { limit });
         }
         if self.dispatches.is_multiple_of(DEADLINE_EVERY) {
-            self.evaluator.limits.check_deadline()?;
+            if let Err(error) = self.evaluator.limits.check_deadline() {
+                return self.unvisited(object_type, object, relation, error);
+            }
         }
         self.dispatches = self.dispatches.wrapping_add(1);
         self.check(object_type, object, relation, depth + 1)
     }
 
+    /// A dispatch that stops before its step: recorded as a step that ends in `error`.
+    fn unvisited(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        error: EvalError,
+    ) -> Result<Decision, EvalError> {
+        let result = Err(error);
+        if R::ACTIVE {
+            self.recorder.enter(Label::Step { object_type, object, relation });
+            self.recorder.leave(&result);
+        }
+        result
+    }
+
+    /// One tuple the walk looks at, recorded as a leaf.
+    fn tuple_leaf(
+        &mut self,
+        object_type: TypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Result<Decision, EvalError> {
+        if !R::ACTIVE {
+            return self.tuple_decision(object_type, relation, object, subject);
+        }
+        self.recorder.enter(Label::Tuple { object_type, object, relation, subject });
+        let decision = self.tuple_decision(object_type, relation, object, subject);
+        self.recorder.leave(&decision);
+        decision
+    }
+
+    /// A userset or tupleset tuple and, when it counts, the dispatch to `next` relation of its
+    /// subject: "both hold". The tuple is recorded with the dispatch under it.
+    fn tuple_then(
+        &mut self,
+        (object_type, relation, object): (TypeId, RelationId, ObjectId),
+        subject: SubjectKey,
+        next: RelationId,
+        depth: u32,
+    ) -> Result<Decision, EvalError> {
+        if R::ACTIVE {
+            self.recorder.enter(Label::Tuple { object_type, object, relation, subject });
+        }
+        let result = match self.tuple_decision(object_type, relation, object, subject) {
+            Ok(tuple @ (Decision::Allowed | Decision::Conditional)) => self
+                .dispatch(subject.kind.subject_type, subject.object, next, depth)
+                .map(|decision| both(tuple, decision)),
+            other => other,
+        };
+        if R::ACTIVE {
+            self.recorder.leave(&result);
+        }
+        result
+    }
+
     fn rewrite(
+        &mut self,
+        object_type: TypeId,
+        object: ObjectId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+        node: &Node,
+        depth: u32,
+    ) -> Result<Decision, EvalError> {
+        if !R::ACTIVE {
+            return self.rewrite_node(object_type, object, relation, definition, node, depth);
+        }
+        self.recorder.enter(Label::Rewrite { object_type, object, relation, node });
+        let result = self.rewrite_node(object_type, object, relation, definition, node, depth);
+        self.recorder.leave(&result);
+        result
+    }
+
+    #[inline(always)]
+    fn rewrite_node(
         &mut self,
         object_type: TypeId,
         object: ObjectId,
@@ -365,6 +512,10 @@ impl Checker<'_, '_> {
         let evaluator = self.evaluator;
         if let Some(closure) = evaluator.group_closure(object_type, relation, definition) {
             if let Some(decision) = self.closure_decision(closure, object_type, object, relation, definition, depth) {
+                if R::ACTIVE {
+                    self.recorder.enter(Label::Closure { object_type, object, relation });
+                    self.recorder.leave(&Ok(decision));
+                }
                 return Ok(decision);
             }
         }
@@ -381,15 +532,20 @@ impl Checker<'_, '_> {
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
-                        if outcome.allowed(self.tuple_decision(object_type, relation, object, key)) {
+                        if outcome.allowed(self.tuple_leaf(object_type, relation, object, key)) {
                             return Ok(Decision::Allowed);
                         }
+                    } else if R::ACTIVE && subjects.contains(candidate) {
+                        // A tuple the type restrictions do not admit: explain names it.
+                        let subject = SubjectKey { kind, object: candidate };
+                        self.recorder.enter(Label::Tuple { object_type, object, relation, subject });
+                        self.recorder.leave(&Ok(Decision::Denied));
                     }
                 }
             } else if admits.objects {
                 if kind == user.kind && subjects.contains(user.object) {
                     let key = SubjectKey { kind, object: user.object };
-                    if outcome.allowed(self.tuple_decision(object_type, relation, object, key)) {
+                    if outcome.allowed(self.tuple_leaf(object_type, relation, object, key)) {
                         return Ok(Decision::Allowed);
                     }
                 }
@@ -407,11 +563,7 @@ impl Checker<'_, '_> {
             };
             for subject in members.iter() {
                 let key = SubjectKey { kind, object: subject };
-                let Some(tuple) = outcome.holds(self.tuple_decision(object_type, relation, object, key)) else {
-                    continue;
-                };
-                let result = self.dispatch(kind.subject_type, subject, kind.relation, depth);
-                if outcome.allowed(result.map(|decision| both(tuple, decision))) {
+                if outcome.allowed(self.tuple_then((object_type, relation, object), key, kind.relation, depth)) {
                     return Ok(Decision::Allowed);
                 }
             }
@@ -476,11 +628,7 @@ impl Checker<'_, '_> {
         let evaluator = self.evaluator;
         let mut outcome = AnyOf::default();
         for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
-            let Some(tuple) = outcome.holds(self.tuple_decision(object_type, tupleset, object, parent)) else {
-                continue;
-            };
-            let result = self.dispatch(parent.kind.subject_type, parent.object, computed, depth);
-            if outcome.allowed(result.map(|decision| both(tuple, decision))) {
+            if outcome.allowed(self.tuple_then((object_type, tupleset, object), parent, computed, depth)) {
                 return Ok(Decision::Allowed);
             }
         }
@@ -500,11 +648,7 @@ impl Checker<'_, '_> {
         let mut combined: Option<Decision> = None;
         for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
             // As in SpiceDB, a parent tuple whose condition fails is a parent that does not grant.
-            let tuple = self.tuple_decision(object_type, tupleset, object, parent)?;
-            if tuple == Decision::Denied {
-                return Ok(Decision::Denied);
-            }
-            let decision = both(tuple, self.dispatch(parent.kind.subject_type, parent.object, computed, depth)?);
+            let decision = self.tuple_then((object_type, tupleset, object), parent, computed, depth)?;
             if decision == Decision::Denied {
                 return Ok(Decision::Denied);
             }

@@ -47,6 +47,12 @@ impl Conditions {
         Conditions { by_name }
     }
 
+    /// The declared parameters of the condition `name`, in source order (none if the model has no
+    /// such condition).
+    pub(crate) fn parameters(&self, name: &str) -> Vec<&str> {
+        self.by_name.get(name).map(|c| c.parameters.iter().map(|(p, _)| p.as_str()).collect()).unwrap_or_default()
+    }
+
     /// Whether `condition` holds with `request` as the request context; `tuple` describes the
     /// tuple for error messages.
     pub(crate) fn evaluate(

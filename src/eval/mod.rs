@@ -35,11 +35,14 @@ mod compiled;
 mod condition;
 mod error;
 mod expand;
+mod explain;
 mod lookup;
 
 pub(crate) use compiled::CompiledModel;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
+pub(crate) use explain::{explain, ExplainInput};
+pub use explain::{ExplainNode, NodeResult, Reason};
 
 use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TupleGuard, TypeId, View, WILDCARD};
 use crate::tuple::{Context, TupleCondition};

@@ -900,6 +900,19 @@ impl<'a> View<'a> {
         }
     }
 
+    /// When the stored tuple (object, relation, subject) expires, if it carries an expiry (explain
+    /// names the instant of an expired tuple).
+    pub(crate) fn expiry_of(
+        &self,
+        object_type: TypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Option<i64> {
+        let (base, _) = self.tables(object_type, relation);
+        base.and_then(|t| t.expiries.get(&(object, subject))).copied()
+    }
+
     /// The id of a type name.
     pub(crate) fn type_id(&self, name: &str) -> Option<TypeId> {
         self.base.types.get(name).or_else(|| self.overlay?.types.get(name))
