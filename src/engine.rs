@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 mod agent;
 mod checkpoint;
+mod decide;
 mod decisions;
 mod follow;
 mod limits;
@@ -33,8 +34,11 @@ pub use crate::store::{ChangeCursor, ChangeOperation, ChangeRecord, StoreRecord,
 /// The decision log's records and query, re-exported from `store` for the same reason.
 pub use crate::store::{DecisionCursor, DecisionFilter, DecisionRecord};
 pub use agent::{
-    AudienceCheckRequest, AudienceResult, Denial, DenialKind, FilterAnswer, FilterRequest, FilterStrategy,
-    OboCheckRequest, OboDecision, DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+    AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
+    DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+};
+pub use decide::{
+    decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
 };
 use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};

@@ -11,17 +11,17 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::{deserialize_revision, require_revision};
-use super::decisions::{record, Decision, DecisionMeta, RequestId};
+use super::decisions::{decision_meta, RequestId};
 use super::dto::{contextual_tuples, ApiJson, ContextualTuplesDto};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
-    AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
+    decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
 };
 use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -105,23 +105,18 @@ fn within(field: &str, len: usize, limit: usize, code: &'static str) -> Result<(
     Ok(())
 }
 
-pub(super) fn denial_json(denial: &Denial) -> Value {
-    json!({"kind": denial.kind.as_str(), "subject": denial.subject, "message": denial.message})
+/// The caller's `audit` for the decision log: an empty object is recorded as none.
+fn non_empty(audit: &Context) -> Option<&Context> {
+    (!audit.is_empty()).then_some(audit)
 }
 
-/// The decision log's view of a request: an empty `audit` object is recorded as none.
-fn decision_meta<'a>(request_id: &'a str, started: std::time::Instant, audit: &'a Context) -> DecisionMeta<'a> {
-    DecisionMeta { request_id, started, audit: (!audit.is_empty()).then_some(audit) }
-}
-
-fn decision_json(decision: &OboDecision, revision: u64) -> Value {
-    let mut body = Map::new();
-    body.insert("allowed".into(), json!(decision.allowed));
-    if let Some(denial) = &decision.denied_by {
-        body.insert("denied_by".into(), denial_json(denial));
-    }
-    body.insert("revision".into(), json!(revision));
-    Value::Object(body)
+/// `POST writ/obo-check` answer.
+#[derive(Debug, Serialize)]
+struct OboCheckResponse {
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<Denial>,
+    revision: u64,
 }
 
 async fn obo_check(
@@ -129,7 +124,7 @@ async fn obo_check(
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<OboCheckDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OboCheckResponse>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let request = OboCheckRequest {
@@ -143,22 +138,10 @@ async fn obo_check(
         audit: body.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
-    let answer = state.engine.obo_check(&store_id, &request);
-    state.metrics.observe_check(started.elapsed());
-    let answer = answer?;
-    let principals: Vec<&str> = request.principals.iter().map(String::as_str).collect();
-    let decision = Decision {
-        store_id: &store_id,
-        model_id: request.model_id.as_deref(),
-        principals: &principals,
-        relation: &request.relation,
-        object: &request.object,
-        allowed: answer.value.allowed,
-        denied_by: answer.value.denied_by.as_ref().map(denial_json),
-        revision: answer.revision,
-    };
-    record(&state, decision, &decision_meta(&request_id, started, &request.audit));
-    Ok(Json(decision_json(&answer.value, answer.revision)))
+    let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+    let answer = decide(&state.engine, &store_id, &request, &meta)?;
+    let OboDecision { allowed, denied_by } = answer.value;
+    Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
 }
 
 fn audience_json(result: &AudienceResult) -> Value {
@@ -185,27 +168,8 @@ async fn audience_check(
     };
     let started = std::time::Instant::now();
     let answer = blocking(move || {
-        let answer = state.engine.audience_check(&store_id, &request)?;
-        let audience: Vec<&str> = request.audience.iter().map(String::as_str).collect();
-        let meta = decision_meta(&request_id, started, &request.audit);
-        for result in &answer.value {
-            let decision = Decision {
-                store_id: &store_id,
-                model_id: request.model_id.as_deref(),
-                principals: &audience,
-                relation: &request.relation,
-                object: &result.object,
-                allowed: result.allowed,
-                denied_by: (!result.allowed).then(|| {
-                    json!({"kind": "audience", "subjects": result.denied_for,
-                        "message": format!("{} of the audience may not `{}` `{}`", result.denied_for.len(),
-                            request.relation, result.object)})
-                }),
-                revision: answer.revision,
-            };
-            record(&state, decision, &meta);
-        }
-        Ok(answer)
+        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+        Ok(decide(&state.engine, &store_id, &request, &meta)?)
     })
     .await?;
     let results: Vec<Value> = answer.value.iter().map(audience_json).collect();
@@ -235,30 +199,12 @@ async fn filter(
     };
     let started = std::time::Instant::now();
     let answer = blocking(move || {
-        let answer = state.engine.filter(&store_id, &request)?;
-        let principals: Vec<&str> = request.principals.iter().map(String::as_str).collect();
-        let hidden = request.ids.len() - answer.value.allowed_ids.len();
-        let denied_by = match &answer.value.denied_by {
-            Some(denial) => Some(denial_json(denial)),
-            None if hidden > 0 => Some(json!({"kind": "filtered", "hidden": hidden, "of": request.ids.len(),
-                "message": format!("{hidden} of {} `{}` ids are not visible", request.ids.len(), request.object_type)})),
-            None => None,
-        };
-        let decision = Decision {
-            store_id: &store_id,
-            model_id: request.model_id.as_deref(),
-            principals: &principals,
-            relation: &request.relation,
-            object: &format!("{}:", request.object_type),
-            allowed: denied_by.is_none(),
-            denied_by,
-            revision: answer.revision,
-        };
-        record(&state, decision, &decision_meta(&request_id, started, &request.audit));
+        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+        let answer = decide(&state.engine, &store_id, &request, &meta)?;
         let mut response = Map::new();
         response.insert("allowed_ids".into(), json!(answer.value.allowed_ids));
         if let Some(denial) = &answer.value.denied_by {
-            response.insert("denied_by".into(), denial_json(denial));
+            response.insert("denied_by".into(), json!(denial));
         }
         response.insert("revision".into(), json!(answer.revision));
         Ok(response)

@@ -10,13 +10,15 @@
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
-use super::agent::denial_json;
 use super::consistency::{deserialize_revision, require_revision};
-use super::decisions::{record, Decision, DecisionMeta, RequestId};
+use super::decisions::{decision_meta, RequestId};
 use super::dto::{offset_token, token_offset, ApiJson};
-use super::query::{timed_check, timed_check_answer};
+use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
-use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
+use crate::engine::{
+    self, CheckRequest, CheckWithCause, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest,
+    UserFilterSpec,
+};
 use crate::tuple::{Context, Subject};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -129,54 +131,26 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
     let context = evaluation.context.clone().unwrap_or_default();
-    let (principals, allowed, denied_by, revision) = match context.get("agent") {
+    let meta = decision_meta(state, request_id, started, evaluation.audit.as_ref());
+    match context.get("agent") {
         None => {
-            let request = CheckRequest {
-                object: object.clone(),
-                relation: relation.clone(),
-                user: subject.clone(),
-                context: context.clone(),
-                ..Default::default()
-            };
-            let answer = timed_check_answer(state, store_id, &request)?;
-            let denied_by = (!answer.value).then(|| {
-                json!({"kind": "principal", "subject": subject,
-                    "message": format!("`{subject}` does not hold `{relation}` on `{object}`")})
-            });
-            (vec![subject], answer.value, denied_by, answer.revision)
+            let request = CheckRequest { object, relation, user: subject, context, ..Default::default() };
+            Ok(engine::decide(&state.engine, store_id, &CheckWithCause(&request), &meta)?.value)
         }
         Some(agent) => {
             let agent: EntityDto = serde_json::from_value(agent.clone())
                 .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
             let request = OboCheckRequest {
                 principals: vec![subject, agent.name("context.agent")?],
-                relation: relation.clone(),
-                object: object.clone(),
-                context: context.clone(),
+                relation,
+                object,
+                context,
                 audit: evaluation.audit.clone().unwrap_or_default(),
                 ..Default::default()
             };
-            let answer = state.engine.obo_check(store_id, &request);
-            state.metrics.observe_check(started.elapsed());
-            let answer = answer?;
-            let denied_by = answer.value.denied_by.as_ref().map(denial_json);
-            (request.principals, answer.value.allowed, denied_by, answer.revision)
+            Ok(engine::decide(&state.engine, store_id, &request, &meta)?.value.allowed)
         }
-    };
-    let principal_names: Vec<&str> = principals.iter().map(String::as_str).collect();
-    let meta = DecisionMeta { request_id, started, audit: evaluation.audit.as_ref() };
-    let decision = Decision {
-        store_id,
-        model_id: None,
-        principals: &principal_names,
-        relation: &relation,
-        object: &object,
-        allowed,
-        denied_by,
-        revision,
-    };
-    record(state, decision, &meta);
-    Ok(allowed)
+    }
 }
 
 async fn evaluation(

@@ -1,5 +1,6 @@
-//! The decision log over HTTP: [`record`], which every check-like handler calls with its
-//! answer, and `GET /stores/{store_id}/writ/decisions`, which lists what was recorded.
+//! The decision log over HTTP: the request's [`RequestId`] and [`decision_meta`], which every
+//! check-like handler hands to `engine::decide` with its question, and
+//! `GET /stores/{store_id}/writ/decisions`, which lists what was recorded.
 //!
 //! Listing: newest first; filters `principal` (any principal of the record), `object`,
 //! `decision=allow|deny`, `since` (inclusive) and `until` (exclusive) as RFC 3339; `limit`
@@ -9,8 +10,8 @@
 
 use super::dto::{hex_decode, hex_encode, ApiQuery};
 use super::time::{format_rfc3339, parse_rfc3339};
-use super::{blocking, ApiError, AppState};
-use crate::engine::{DecisionCursor, DecisionFilter, DecisionRecord};
+use super::{blocking, ApiError, AppState, Metrics};
+use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
 use crate::tuple::Context;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -38,70 +39,22 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// What a handler knows about a decision besides its answer.
-#[derive(Debug, Clone)]
-pub(crate) struct DecisionMeta<'a> {
-    /// The request's id.
-    pub(crate) request_id: &'a str,
-    /// When the decision started (its latency runs from here).
-    pub(crate) started: Instant,
-    /// The caller's `audit` object.
-    pub(crate) audit: Option<&'a Context>,
-}
-
-/// One decision to record.
-#[derive(Debug, Clone)]
-pub(crate) struct Decision<'a> {
-    /// The store asked.
-    pub(crate) store_id: &'a str,
-    /// The pinned model; `None` is the store's latest.
-    pub(crate) model_id: Option<&'a str>,
-    /// One subject, or an on-behalf-of chain (human first).
-    pub(crate) principals: &'a [&'a str],
-    /// The relation.
-    pub(crate) relation: &'a str,
-    /// The object.
-    pub(crate) object: &'a str,
-    /// The answer.
-    pub(crate) allowed: bool,
-    /// For a deny, what denied it.
-    pub(crate) denied_by: Option<Value>,
-    /// The revision the answer reflects.
-    pub(crate) revision: u64,
-}
-
-/// Records a decision in the decision log if its mode wants it; builds nothing otherwise.
-pub(crate) fn record(state: &AppState, decision: Decision<'_>, meta: &DecisionMeta<'_>) {
-    if let Some(record) = decision_record(state, decision, meta) {
-        state.engine.record_decision(record);
+/// The check-latency histogram of `/metrics` is where [`crate::engine::decide`] reports.
+impl LatencyObserver for Metrics {
+    fn observe(&self, elapsed: std::time::Duration) {
+        self.observe_check(elapsed);
     }
 }
 
-/// The record of a decision the decision log's mode wants (`None`, building nothing, for one it
-/// does not), for a caller that hands several to the log at once.
-pub(crate) fn decision_record(
-    state: &AppState,
-    decision: Decision<'_>,
-    meta: &DecisionMeta<'_>,
-) -> Option<DecisionRecord> {
-    let engine = &state.engine;
-    if !engine.wants_decision(decision.allowed) {
-        return None;
-    }
-    Some(DecisionRecord {
-        time_ms: engine.now_ms(),
-        store_id: decision.store_id.to_string(),
-        model_id: decision.model_id.unwrap_or_default().to_string(),
-        principals: decision.principals.iter().map(|p| p.to_string()).collect(),
-        relation: decision.relation.to_string(),
-        object: decision.object.to_string(),
-        allowed: decision.allowed,
-        denied_by: decision.denied_by,
-        revision: decision.revision,
-        latency_us: u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        request_id: meta.request_id.to_string(),
-        audit: meta.audit.cloned(),
-    })
+/// What the decision pipeline needs from a handler besides its question: the request's id,
+/// the caller's `audit` object, when the decision started, and the metrics to report to.
+pub(crate) fn decision_meta<'a>(
+    state: &'a AppState,
+    request_id: &'a str,
+    started: Instant,
+    audit: Option<&'a Context>,
+) -> DecisionMeta<'a> {
+    DecisionMeta { request_id, audit, started, model_id: None, latency: state.metrics.as_ref() }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

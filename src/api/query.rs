@@ -6,7 +6,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::require_revision;
-use super::decisions::{decision_record, Decision, DecisionMeta, RequestId};
+use super::decisions::{decision_meta, RequestId};
 use super::dto::{
     contextual_tuples, json_response, subject_json, ApiJson, BatchCheckEntryDto, BatchCheckItemDto,
     BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto, CheckResponseDto, ExpandRequestDto,
@@ -14,8 +14,8 @@ use super::dto::{
 };
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
-    Answer, CheckRequest, DecisionRecord, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest,
-    UserFilterSpec,
+    decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
+    ListObjectsRequest, ListUsersRequest, UserFilterSpec,
 };
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -59,57 +59,13 @@ impl TryFrom<CheckRequestDto> for CheckRequest {
     }
 }
 
-/// Runs a check and records its latency.
+/// Runs a check and records its latency, but no decision (AuthZEN's action search asks every
+/// relation of a type: those are not decisions anyone made).
 pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckRequest) -> Result<bool, EngineError> {
-    Ok(timed_check_answer(state, store_id, request)?.value)
-}
-
-/// Runs a check and records its latency; the answer keeps its revision.
-pub(super) fn timed_check_answer(
-    state: &AppState,
-    store_id: &str,
-    request: &CheckRequest,
-) -> Result<Answer<bool>, EngineError> {
-    timed_check_since(state, store_id, request, std::time::Instant::now())
-}
-
-/// [`timed_check_answer`], its latency counted from `started` (a caller that has read the clock
-/// already).
-fn timed_check_since(
-    state: &AppState,
-    store_id: &str,
-    request: &CheckRequest,
-    started: std::time::Instant,
-) -> Result<Answer<bool>, EngineError> {
+    let started = std::time::Instant::now();
     let answer = state.engine.check(store_id, request);
     state.metrics.observe_check(started.elapsed());
-    answer
-}
-
-/// Runs a check; returns its answer and, when the decision log wants it, its record.
-/// `decision_model` is the model id the record names when the request pins none (a batch
-/// resolves the latest once for all its checks); `None` leaves it to the log, which fills in the
-/// store's latest.
-fn decided_check(
-    state: &AppState,
-    store_id: &str,
-    request: &CheckRequest,
-    decision_model: Option<&str>,
-    meta: &DecisionMeta<'_>,
-) -> Result<(bool, Option<DecisionRecord>), EngineError> {
-    // The decision's start is the check's: one clock read serves the metric and the log.
-    let answer = timed_check_since(state, store_id, request, meta.started)?;
-    let decision = Decision {
-        store_id,
-        model_id: request.model_id.as_deref().or(decision_model),
-        principals: &[request.user.as_str()],
-        relation: &request.relation,
-        object: &request.object,
-        allowed: answer.value,
-        denied_by: None,
-        revision: answer.revision,
-    };
-    Ok((answer.value, decision_record(state, decision, meta)))
+    Ok(answer?.value)
 }
 
 async fn check(
@@ -122,11 +78,8 @@ async fn check(
     let started = std::time::Instant::now();
     let audit = body.audit.take();
     let request = CheckRequest::try_from(body)?;
-    let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
-    let (allowed, decision) = decided_check(&state, &store_id, &request, None, &meta)?;
-    if let Some(decision) = decision {
-        state.engine.record_decision(decision);
-    }
+    let meta = decision_meta(&state, &request_id, started, audit.as_ref());
+    let allowed = decide(&state.engine, &store_id, &request, &meta)?.value;
     Ok(json_response(&CheckResponseDto { allowed, resolution: "" }, 40))
 }
 
@@ -182,7 +135,11 @@ async fn batch_check(
                 return (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&expired)), None);
             }
             let audit = item.audit.or_else(|| batch_audit.clone());
-            let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
+            let meta = DecisionMeta {
+                model_id: decision_model,
+                ..decision_meta(&state, &request_id, started, audit.as_ref())
+            };
+            let mut decision = None;
             let outcome = contextual_tuples(&item.contextual_tuples).and_then(|tuples| {
                 let request = CheckRequest {
                     object: item.tuple_key.object,
@@ -192,10 +149,10 @@ async fn batch_check(
                     context: item.context.unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(decided_check(&state, &store_id, &request, decision_model, &meta)?)
+                Ok(decide_into(&state.engine, &store_id, &request, &meta, |record| decision = Some(record))?.value)
             });
             match outcome {
-                Ok((allowed, decision)) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
+                Ok(allowed) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
                 Err(error) => (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&error)), None),
             }
         };
