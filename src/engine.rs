@@ -295,6 +295,20 @@ pub struct Engine {
     follow: Option<follow::Follow>,
 }
 
+/// What every read-side request may add to its question (check, batch-check, expand, list
+/// objects, list users, obo-check, audience-check, filter): tuples that count for it alone,
+/// condition context, and a pinned model. `api` reads it once from the options every request body
+/// shares, and the request types take its fields.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Tuples that count for this request only.
+    pub contextual_tuples: Vec<Tuple>,
+    /// Condition context.
+    pub context: Context,
+    /// A model version; the latest when `None`.
+    pub model_id: Option<String>,
+}
+
 /// A check: does `user` hold `relation` on `object`?
 #[derive(Debug, Clone, Default)]
 pub struct CheckRequest {

@@ -10,12 +10,13 @@
 //! hidden ids (or the failing delegation link) in `denied_by`.
 //! Must not import `store`, `index` or `eval`.
 
-use super::consistency::{deserialize_revision, require_revision};
+use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
-use super::dto::{contextual_tuples, ApiJson, ContextualTuplesDto};
+use super::dto::{ApiJson, RequestOptionsDto};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
     decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
+    QueryOptions,
 };
 use crate::tuple::Context;
 use axum::extract::{Path, State};
@@ -39,16 +40,8 @@ struct OboCheckDto {
     object: String,
     #[serde(default)]
     delegation_relation: Option<String>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
-    audit: Option<Context>,
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// `POST writ/audience-check` body.
@@ -57,16 +50,8 @@ struct AudienceCheckDto {
     audience: Vec<String>,
     relation: String,
     objects: Vec<String>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
-    audit: Option<Context>,
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// `POST writ/filter` body.
@@ -78,20 +63,8 @@ struct FilterDto {
     ids: Vec<String>,
     #[serde(default)]
     delegation_relation: Option<String>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
-    audit: Option<Context>,
-}
-
-fn model_id(id: Option<String>) -> Option<String> {
-    id.filter(|id| !id.is_empty())
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// Rejects a list longer than its limit with a stable code naming the field.
@@ -123,19 +96,20 @@ async fn obo_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<OboCheckDto>,
+    ApiJson(mut body): ApiJson<OboCheckDto>,
 ) -> Result<Json<OboCheckResponse>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
     let request = OboCheckRequest {
         principals: body.principals,
         relation: body.relation,
         object: body.object,
         delegation_relation: body.delegation_relation,
-        contextual_tuples: contextual_tuples(&body.contextual_tuples)?,
-        context: body.context.unwrap_or_default(),
-        model_id: model_id(body.authorization_model_id),
-        audit: body.audit.unwrap_or_default(),
+        contextual_tuples,
+        context,
+        model_id,
+        audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
     let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
@@ -152,19 +126,20 @@ async fn audience_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<AudienceCheckDto>,
+    ApiJson(mut body): ApiJson<AudienceCheckDto>,
 ) -> Result<Json<Value>, ApiError> {
     within("audience", body.audience.len(), state.options.max_principals, "too_many_principals")?;
     within("objects", body.objects.len(), state.options.max_filter_ids, "too_many_ids")?;
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
     let request = AudienceCheckRequest {
         audience: body.audience,
         relation: body.relation,
         objects: body.objects,
-        contextual_tuples: contextual_tuples(&body.contextual_tuples)?,
-        context: body.context.unwrap_or_default(),
-        model_id: model_id(body.authorization_model_id),
-        audit: body.audit.unwrap_or_default(),
+        contextual_tuples,
+        context,
+        model_id,
+        audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
     let answer = blocking(move || {
@@ -180,22 +155,23 @@ async fn filter(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<FilterDto>,
+    ApiJson(mut body): ApiJson<FilterDto>,
 ) -> Result<Json<Value>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     within("ids", body.ids.len(), state.options.max_filter_ids, "too_many_ids")?;
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
     let request = FilterRequest {
         principals: body.principals,
         relation: body.relation,
         object_type: body.object_type,
         ids: body.ids,
         delegation_relation: body.delegation_relation,
-        contextual_tuples: contextual_tuples(&body.contextual_tuples)?,
-        context: body.context.unwrap_or_default(),
-        model_id: model_id(body.authorization_model_id),
+        contextual_tuples,
+        context,
+        model_id,
         strategy: FilterStrategy::Auto,
-        audit: body.audit.unwrap_or_default(),
+        audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
     let answer = blocking(move || {

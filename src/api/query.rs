@@ -15,7 +15,7 @@ use super::dto::{
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
     decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
-    ListObjectsRequest, ListUsersRequest, UserFilterSpec,
+    ListObjectsRequest, ListUsersRequest, QueryOptions, UserFilterSpec,
 };
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -39,22 +39,19 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/stores/{store_id}/list-users", post(list_users))
 }
 
-fn model_id(id: Option<String>) -> Option<String> {
-    id.filter(|id| !id.is_empty())
-}
-
 impl TryFrom<CheckRequestDto> for CheckRequest {
     type Error = ApiError;
 
-    fn try_from(dto: CheckRequestDto) -> Result<Self, ApiError> {
+    fn try_from(mut dto: CheckRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         let key = dto.tuple_key;
         Ok(CheckRequest {
             object: key.object,
             relation: key.relation,
             user: key.user,
-            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
-            context: dto.context.unwrap_or_default(),
-            model_id: model_id(dto.authorization_model_id),
+            contextual_tuples,
+            context,
+            model_id,
         })
     }
 }
@@ -74,9 +71,9 @@ async fn check(
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<CheckRequestDto>,
 ) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let started = std::time::Instant::now();
-    let audit = body.audit.take();
+    let audit = body.options.audit.take();
     let request = CheckRequest::try_from(body)?;
     let meta = decision_meta(&state, &request_id, started, audit.as_ref());
     let allowed = decide(&state.engine, &store_id, &request, &meta)?.value;
@@ -100,7 +97,7 @@ async fn batch_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<BatchCheckRequestDto>,
+    ApiJson(mut body): ApiJson<BatchCheckRequestDto>,
 ) -> Result<Response, ApiError> {
     super::limits::batch_size(body.checks.len(), "batch-check", &state.options)?;
     if body.checks.is_empty() {
@@ -116,8 +113,8 @@ async fn batch_check(
         }
     }
     drop(seen);
-    require_revision(&state, &store_id, body.at_least_revision).await?;
-    let model = model_id(body.authorization_model_id);
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let model = body.options.model_id();
     // Resolved once: the decision log names this model for every check of the batch.
     let model_info = state.engine.model(&store_id, model.as_deref())?;
     // The whole batch shares one deadline: once it passes, the checks left are reported as
@@ -125,28 +122,29 @@ async fn batch_check(
     let deadline = state.engine.config().input.deadline();
     let capacity = body.checks.iter().map(|item| item.correlation_id.len() + 24).sum::<usize>() + 16;
     let result = blocking(move || {
-        let batch_audit = body.audit;
+        let batch_audit = body.options.audit;
         let decision_model = Some(model_info.id.as_str());
         type Answered = (String, BatchCheckEntryDto, Option<DecisionRecord>);
-        let answer = |item: BatchCheckItemDto| -> Answered {
+        let answer = |mut item: BatchCheckItemDto| -> Answered {
             let started = std::time::Instant::now();
             if deadline.is_some_and(|deadline| started >= deadline) {
                 let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
                 return (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&expired)), None);
             }
-            let audit = item.audit.or_else(|| batch_audit.clone());
+            let audit = item.options.audit.take().or_else(|| batch_audit.clone());
             let meta = DecisionMeta {
                 model_id: decision_model,
                 ..decision_meta(&state, &request_id, started, audit.as_ref())
             };
             let mut decision = None;
-            let outcome = contextual_tuples(&item.contextual_tuples).and_then(|tuples| {
+            let outcome = contextual_tuples(&item.options.contextual_tuples).and_then(|tuples| {
+                // An item's own model id is ignored: the batch pins one for all its checks.
                 let request = CheckRequest {
                     object: item.tuple_key.object,
                     relation: item.tuple_key.relation,
                     user: item.tuple_key.user,
                     contextual_tuples: tuples,
-                    context: item.context.unwrap_or_default(),
+                    context: item.options.context.take().unwrap_or_default(),
                     model_id: model.clone(),
                 };
                 Ok(decide_into(&state.engine, &store_id, &request, &meta, |record| decision = Some(record))?.value)
@@ -216,11 +214,11 @@ fn expand_json(node: &ExpandNode) -> Value {
 async fn expand(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
-    ApiJson(body): ApiJson<ExpandRequestDto>,
+    ApiJson(mut body): ApiJson<ExpandRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
-    let tuples = contextual_tuples(&body.contextual_tuples)?;
-    let model = model_id(body.authorization_model_id);
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    // Expand has no condition context: a request's `context` is ignored.
+    let QueryOptions { contextual_tuples: tuples, model_id: model, .. } = body.options.query()?;
     let key = body.tuple_key;
     let tree = blocking(move || {
         Ok(state.engine.expand(&store_id, &key.object, &key.relation, model.as_deref(), &tuples)?.value)
@@ -232,14 +230,15 @@ async fn expand(
 impl TryFrom<ListObjectsRequestDto> for ListObjectsRequest {
     type Error = ApiError;
 
-    fn try_from(dto: ListObjectsRequestDto) -> Result<Self, ApiError> {
+    fn try_from(mut dto: ListObjectsRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         Ok(ListObjectsRequest {
             object_type: dto.object_type,
             relation: dto.relation,
             user: dto.user,
-            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
-            context: dto.context.unwrap_or_default(),
-            model_id: model_id(dto.authorization_model_id),
+            contextual_tuples,
+            context,
+            model_id,
         })
     }
 }
@@ -249,7 +248,7 @@ async fn run_list_objects(
     store_id: String,
     body: ListObjectsRequestDto,
 ) -> Result<Vec<String>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListObjectsRequest::try_from(body)?;
     blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await
 }
@@ -280,7 +279,8 @@ async fn streamed_list_objects(
 impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
     type Error = ApiError;
 
-    fn try_from(dto: ListUsersRequestDto) -> Result<Self, ApiError> {
+    fn try_from(mut dto: ListUsersRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         Ok(ListUsersRequest {
             object: format!("{}:{}", dto.object.object_type, dto.object.id),
             relation: dto.relation,
@@ -289,9 +289,9 @@ impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
                 .into_iter()
                 .map(|f| UserFilterSpec { type_name: f.type_name, relation: f.relation.filter(|r| !r.is_empty()) })
                 .collect(),
-            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
-            context: dto.context.unwrap_or_default(),
-            model_id: model_id(dto.authorization_model_id),
+            contextual_tuples,
+            context,
+            model_id,
         })
     }
 }
@@ -301,7 +301,7 @@ async fn list_users(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ListUsersRequestDto>,
 ) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListUsersRequest::try_from(body)?;
     let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
     Ok(Json(json!({"users": users.iter().map(subject_json).collect::<Vec<_>>()})))
