@@ -12,7 +12,7 @@
 
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
-use super::dto::{ApiJson, RequestOptionsDto};
+use super::dto::{json_response, ApiJson, RequestOptionsDto};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
     decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
@@ -20,10 +20,10 @@ use crate::engine::{
 };
 use crate::tuple::Context;
 use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -118,8 +118,33 @@ async fn obo_check(
     Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
 }
 
-fn audience_json(result: &AudienceResult) -> Value {
-    json!({"object": result.object, "allowed": result.allowed, "denied_for": result.denied_for})
+/// `POST writ/audience-check` answer.
+#[derive(Debug, Serialize)]
+struct AudienceCheckResponse<'a> {
+    results: Vec<AudienceResultDto<'a>>,
+    revision: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct AudienceResultDto<'a> {
+    object: &'a str,
+    allowed: bool,
+    denied_for: &'a [String],
+}
+
+impl<'a> From<&'a AudienceResult> for AudienceResultDto<'a> {
+    fn from(result: &'a AudienceResult) -> Self {
+        AudienceResultDto { object: &result.object, allowed: result.allowed, denied_for: &result.denied_for }
+    }
+}
+
+/// `POST writ/filter` answer.
+#[derive(Debug, Serialize)]
+struct FilterResponse<'a> {
+    allowed_ids: &'a [&'a str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<&'a Denial>,
+    revision: u64,
 }
 
 async fn audience_check(
@@ -127,7 +152,7 @@ async fn audience_check(
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<AudienceCheckDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     within("audience", body.audience.len(), state.options.max_principals, "too_many_principals")?;
     within("objects", body.objects.len(), state.options.max_filter_ids, "too_many_ids")?;
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
@@ -147,8 +172,8 @@ async fn audience_check(
         Ok(decide(&state.engine, &store_id, &request, &meta)?)
     })
     .await?;
-    let results: Vec<Value> = answer.value.iter().map(audience_json).collect();
-    Ok(Json(json!({"results": results, "revision": answer.revision})))
+    let results = answer.value.iter().map(AudienceResultDto::from).collect();
+    Ok(json_response(&AudienceCheckResponse { results, revision: answer.revision }, 64))
 }
 
 async fn filter(
@@ -156,7 +181,7 @@ async fn filter(
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<FilterDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     within("ids", body.ids.len(), state.options.max_filter_ids, "too_many_ids")?;
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
@@ -174,17 +199,15 @@ async fn filter(
         audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
-    let answer = blocking(move || {
+    blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
         let answer = decide(&state.engine, &store_id, &request, &meta)?;
-        let mut response = Map::new();
-        response.insert("allowed_ids".into(), json!(answer.value.allowed_ids));
-        if let Some(denial) = &answer.value.denied_by {
-            response.insert("denied_by".into(), json!(denial));
-        }
-        response.insert("revision".into(), json!(answer.revision));
-        Ok(response)
+        let response = FilterResponse {
+            allowed_ids: &answer.value.allowed_ids,
+            denied_by: answer.value.denied_by.as_ref(),
+            revision: answer.revision,
+        };
+        Ok(json_response(&response, 32 + 8 * response.allowed_ids.len()))
     })
-    .await?;
-    Ok(Json(Value::Object(answer)))
+    .await
 }

@@ -12,7 +12,7 @@
 
 use super::consistency::{deserialize_revision, require_revision};
 use super::decisions::{decision_meta, RequestId};
-use super::dto::{offset_token, token_offset, ApiJson};
+use super::dto::{json_response, offset_token, token_offset, ApiJson};
 use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
@@ -23,10 +23,10 @@ use crate::tuple::{Context, Subject};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -158,10 +158,36 @@ async fn evaluation(
     AuthzenStore(store_id): AuthzenStore,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EvaluationResultDto>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let decision = decide(&state, &store_id, &body, &request_id)?;
-    Ok(Json(json!({"decision": decision})))
+    Ok(Json(EvaluationResultDto { decision, context: None }))
+}
+
+/// One evaluation's answer: `{"decision"}`, plus `context.error` for an evaluation of a batch
+/// that could not be decided.
+#[derive(Debug, Serialize)]
+struct EvaluationResultDto {
+    decision: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<EvaluationContextDto>,
+}
+
+#[derive(Debug, Serialize)]
+struct EvaluationContextDto {
+    error: EvaluationErrorDto,
+}
+
+#[derive(Debug, Serialize)]
+struct EvaluationErrorDto {
+    status: u16,
+    message: String,
+}
+
+/// `POST access/v1/evaluations` answer.
+#[derive(Debug, Serialize)]
+struct EvaluationsResponse {
+    evaluations: Vec<EvaluationResultDto>,
 }
 
 fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
@@ -180,7 +206,7 @@ async fn evaluations(
     AuthzenStore(store_id): AuthzenStore,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationsDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EvaluationsResponse>, ApiError> {
     super::limits::batch_size(body.evaluations.len(), "evaluations", &state.options)?;
     require_revision(&state, &store_id, body.defaults.at_least_revision).await?;
     let semantic = body.options.and_then(|o| o.evaluations_semantic).unwrap_or_else(|| "execute_all".into());
@@ -193,21 +219,21 @@ async fn evaluations(
     state.engine.get_store(&store_id)?;
     if body.evaluations.is_empty() {
         let decision = decide(&state, &store_id, &body.defaults, &request_id)?;
-        return Ok(Json(json!({"evaluations": [{"decision": decision}]})));
+        return Ok(Json(EvaluationsResponse { evaluations: vec![EvaluationResultDto { decision, context: None }] }));
     }
     let results = blocking(move || {
         let mut results = Vec::with_capacity(body.evaluations.len());
         for item in body.evaluations {
             let evaluation = merged(&body.defaults, item);
             let (decision, entry) = match decide(&state, &store_id, &evaluation, &request_id) {
-                Ok(decision) => (decision, json!({"decision": decision})),
+                Ok(decision) => (decision, EvaluationResultDto { decision, context: None }),
                 Err(ApiError::Engine(EngineError::StoreNotFound(id))) => {
                     return Err(EngineError::StoreNotFound(id).into())
                 }
-                Err(error) => (
-                    false,
-                    json!({"decision": false, "context": {"error": {"status": 400, "message": error.to_string()}}}),
-                ),
+                Err(error) => {
+                    let error = EvaluationErrorDto { status: 400, message: error.to_string() };
+                    (false, EvaluationResultDto { decision: false, context: Some(EvaluationContextDto { error }) })
+                }
             };
             results.push(entry);
             if stop_on == Some(decision) {
@@ -217,7 +243,7 @@ async fn evaluations(
         Ok(results)
     })
     .await?;
-    Ok(Json(json!({"evaluations": results})))
+    Ok(Json(EvaluationsResponse { evaluations: results }))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -246,9 +272,37 @@ struct PageDto {
     limit: Option<usize>,
 }
 
-/// One page of `results` (already in a stable order) with `page.next_token` (empty on the last
-/// page), `count` and `total`.
-fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Value>, ApiError> {
+/// A search answer: one page of `results` with `page.next_token` (empty on the last page),
+/// `count` and `total`.
+#[derive(Debug, Serialize)]
+struct SearchResponse<T> {
+    results: Vec<T>,
+    page: PageInfoDto,
+}
+
+#[derive(Debug, Serialize)]
+struct PageInfoDto {
+    next_token: String,
+    count: usize,
+    total: usize,
+}
+
+/// A subject or resource found by a search: `{"type", "id"}`.
+#[derive(Debug, Serialize)]
+struct EntityResultDto<'a> {
+    #[serde(rename = "type")]
+    entity_type: &'a str,
+    id: &'a str,
+}
+
+/// An action found by a search: `{"name"}`.
+#[derive(Debug, Serialize)]
+struct ActionResultDto {
+    name: String,
+}
+
+/// One page of `results` (already in a stable order).
+fn search_response<T: Serialize>(results: Vec<T>, page: Option<PageDto>) -> Result<Response, ApiError> {
     let page = page.unwrap_or_default();
     let total = results.len();
     let start = token_offset(page.token.as_deref())?.min(total);
@@ -257,14 +311,14 @@ fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Va
         Some(limit) => start.saturating_add(limit).min(total),
     };
     let next_token = if end < total { offset_token(end) } else { String::new() };
-    let results: Vec<Value> = results.into_iter().skip(start).take(end - start).collect();
+    let results: Vec<T> = results.into_iter().skip(start).take(end - start).collect();
     let count = results.len();
-    Ok(Json(json!({"results": results, "page": {"next_token": next_token, "count": count, "total": total}})))
+    Ok(json_response(&SearchResponse { results, page: PageInfoDto { next_token, count, total } }, 64))
 }
 
 /// Orders results by their JSON text so that offsets mean the same thing from page to page.
-fn stable_order(mut results: Vec<Value>) -> Vec<Value> {
-    results.sort_by_cached_key(Value::to_string);
+fn stable_order<T: Serialize>(mut results: Vec<T>) -> Vec<T> {
+    results.sort_by_cached_key(|result| serde_json::to_string(result).unwrap_or_default());
     results
 }
 
@@ -272,7 +326,7 @@ async fn search_resource(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource.type`"))?;
@@ -288,7 +342,7 @@ async fn search_resource(
     let results = objects
         .iter()
         .filter_map(|object| object.split_once(':'))
-        .map(|(object_type, id)| json!({"type": object_type, "id": id}))
+        .map(|(entity_type, id)| EntityResultDto { entity_type, id })
         .collect();
     search_response(stable_order(results), body.page)
 }
@@ -297,7 +351,7 @@ async fn search_subject(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let object =
         body.resource.as_ref().ok_or_else(|| ApiError::validation("search needs `resource`"))?.name("resource")?;
@@ -314,8 +368,8 @@ async fn search_subject(
     let results = users
         .iter()
         .filter_map(|user| match user {
-            Subject::Object(object) => Some(json!({"type": object.object_type, "id": object.id})),
-            Subject::Wildcard(type_name) => Some(json!({"type": type_name, "id": "*"})),
+            Subject::Object(object) => Some(EntityResultDto { entity_type: &object.object_type, id: &object.id }),
+            Subject::Wildcard(type_name) => Some(EntityResultDto { entity_type: type_name, id: "*" }),
             Subject::Userset { .. } => None,
         })
         .collect();
@@ -326,7 +380,7 @@ async fn search_action(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
@@ -350,7 +404,7 @@ async fn search_action(
                 ..Default::default()
             };
             if timed_check(&state, &store_id, &request)? {
-                results.push(json!({"name": relation.name}));
+                results.push(ActionResultDto { name: relation.name.clone() });
             }
         }
         Ok(results)
@@ -364,28 +418,42 @@ async fn configuration(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConfigurationDto>, ApiError> {
     state.engine.get_store(&store_id)?;
     Ok(configuration_json(&headers, &format!("/stores/{store_id}/access/v1")))
 }
 
-async fn root_configuration(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn root_configuration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<ConfigurationDto>, ApiError> {
     let store_id = state.authzen_store.as_deref().ok_or(ApiError::AuthzenStoreNotConfigured)?;
     state.engine.get_store(store_id)?;
     Ok(configuration_json(&headers, "/access/v1"))
 }
 
+/// The AuthZEN metadata document (`/.well-known/authzen-configuration`).
+#[derive(Debug, Serialize)]
+struct ConfigurationDto {
+    policy_decision_point: String,
+    access_evaluation_endpoint: String,
+    access_evaluations_endpoint: String,
+    search_subject_endpoint: String,
+    search_resource_endpoint: String,
+    search_action_endpoint: String,
+}
+
 /// The AuthZEN metadata document for endpoints under `prefix`.
-fn configuration_json(headers: &HeaderMap, prefix: &str) -> Json<Value> {
+fn configuration_json(headers: &HeaderMap, prefix: &str) -> Json<ConfigurationDto> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let base = format!("http://{host}");
     let endpoint = |path: &str| format!("{base}{prefix}/{path}");
-    Json(json!({
-        "policy_decision_point": base,
-        "access_evaluation_endpoint": endpoint("evaluation"),
-        "access_evaluations_endpoint": endpoint("evaluations"),
-        "search_subject_endpoint": endpoint("search/subject"),
-        "search_resource_endpoint": endpoint("search/resource"),
-        "search_action_endpoint": endpoint("search/action"),
-    }))
+    Json(ConfigurationDto {
+        access_evaluation_endpoint: endpoint("evaluation"),
+        access_evaluations_endpoint: endpoint("evaluations"),
+        search_subject_endpoint: endpoint("search/subject"),
+        search_resource_endpoint: endpoint("search/resource"),
+        search_action_endpoint: endpoint("search/action"),
+        policy_decision_point: base,
+    })
 }

@@ -8,17 +8,17 @@
 //! Invariant: recording never fails or blocks a decision (see `engine::decisions`).
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::{hex_decode, hex_encode, ApiQuery};
+use super::dto::{hex_decode, hex_encode, json_response, ApiQuery};
 use super::time::{format_rfc3339, parse_rfc3339};
 use super::{blocking, ApiError, AppState, Metrics};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
-use crate::tuple::Context;
+use crate::tuple::{Context, ContextValue};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Router;
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Instant;
 
@@ -93,34 +93,54 @@ fn token_cursor(token: &str) -> Result<DecisionCursor, ApiError> {
         })
 }
 
-fn record_json(record: &DecisionRecord) -> Value {
-    let mut value = json!({
-        "time": format_rfc3339(record.time_ms),
-        "authorization_model_id": record.model_id,
-        "principals": record.principals,
-        "relation": record.relation,
-        "object": record.object,
-        "allowed": record.allowed,
-        "revision": record.revision,
-        "latency_us": record.latency_us,
-        "request_id": record.request_id,
-    });
-    if let Value::Object(map) = &mut value {
-        if let Some(denied_by) = &record.denied_by {
-            map.insert("denied_by".into(), denied_by.clone());
-        }
-        if let Some(audit) = &record.audit {
-            map.insert("audit".into(), Value::Object(audit.clone()));
+/// One recorded decision as `GET writ/decisions` lists it.
+#[derive(Debug, Serialize)]
+struct DecisionDto<'a> {
+    time: String,
+    authorization_model_id: &'a str,
+    principals: &'a [String],
+    relation: &'a str,
+    object: &'a str,
+    allowed: bool,
+    revision: u64,
+    latency_us: u64,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<&'a ContextValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<&'a Context>,
+}
+
+impl<'a> From<&'a DecisionRecord> for DecisionDto<'a> {
+    fn from(record: &'a DecisionRecord) -> Self {
+        DecisionDto {
+            time: format_rfc3339(record.time_ms),
+            authorization_model_id: &record.model_id,
+            principals: &record.principals,
+            relation: &record.relation,
+            object: &record.object,
+            allowed: record.allowed,
+            revision: record.revision,
+            latency_us: record.latency_us,
+            request_id: &record.request_id,
+            denied_by: record.denied_by.as_ref(),
+            audit: record.audit.as_ref(),
         }
     }
-    value
+}
+
+/// `GET writ/decisions` answer.
+#[derive(Debug, Serialize)]
+struct DecisionsResponse<'a> {
+    decisions: Vec<DecisionDto<'a>>,
+    continuation_token: String,
 }
 
 async fn list(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<DecisionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let allowed = match query.decision.as_deref() {
         None | Some("") => None,
         Some("allow") => Some(true),
@@ -151,6 +171,6 @@ async fn list(
         (true, Some((cursor, _))) => cursor_token(*cursor),
         _ => String::new(),
     };
-    let decisions: Vec<Value> = found.iter().map(|(_, record)| record_json(record)).collect();
-    Ok(Json(json!({"decisions": decisions, "continuation_token": token})))
+    let decisions = found.iter().map(|(_, record)| DecisionDto::from(record)).collect();
+    Ok(json_response(&DecisionsResponse { decisions, continuation_token: token }, 256))
 }

@@ -449,8 +449,36 @@ pub struct CheckResponseDto {
 pub enum BatchCheckEntryDto {
     /// The check's answer.
     Allowed(bool),
-    /// The whole `{"error": {"input_error" | "internal_error", "message"}}` object.
-    Error(Value),
+    /// The check's error, serialized as the whole `{"error": {...}}` object.
+    Error(BatchCheckErrorDto),
+}
+
+/// A batch-check entry's error: `{"error": {"input_error": code, "message"}}` for bad input,
+/// `{"error": {"internal_error": "internal_error", "message"}}` otherwise.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchCheckErrorDto {
+    /// The error.
+    pub error: BatchCheckErrorBody,
+}
+
+/// The body of a [`BatchCheckErrorDto`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchCheckErrorBody {
+    /// `input_error` or `internal_error`, with its code.
+    #[serde(flatten)]
+    pub code: BatchCheckErrorCode,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Which side a batch-check error is on, with its OpenFGA code.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchCheckErrorCode {
+    /// The check's input was bad.
+    InputError(&'static str),
+    /// The server failed.
+    InternalError(&'static str),
 }
 
 impl Serialize for BatchCheckEntryDto {
@@ -570,13 +598,45 @@ pub struct ListUsersRequestDto {
     pub options: RequestOptionsDto,
 }
 
-/// A list-users result entry in OpenFGA's shape.
-pub fn subject_json(subject: &Subject) -> Value {
-    match subject {
-        Subject::Object(object) => json!({"object": {"type": object.object_type, "id": object.id}}),
-        Subject::Wildcard(type_name) => json!({"wildcard": {"type": type_name}}),
-        Subject::Userset { object, relation } => {
-            json!({"userset": {"type": object.object_type, "id": object.id, "relation": relation}})
+/// A list-users result entry in OpenFGA's shape: `{"object": {"type", "id"}}`,
+/// `{"wildcard": {"type"}}` or `{"userset": {"type", "id", "relation"}}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectDto<'a> {
+    /// A plain object.
+    Object {
+        /// Its type.
+        #[serde(rename = "type")]
+        object_type: &'a str,
+        /// Its id.
+        id: &'a str,
+    },
+    /// Every object of a type.
+    Wildcard {
+        /// The type.
+        #[serde(rename = "type")]
+        object_type: &'a str,
+    },
+    /// The holders of a relation on an object.
+    Userset {
+        /// The object's type.
+        #[serde(rename = "type")]
+        object_type: &'a str,
+        /// The object's id.
+        id: &'a str,
+        /// The relation.
+        relation: &'a str,
+    },
+}
+
+impl<'a> From<&'a Subject> for SubjectDto<'a> {
+    fn from(subject: &'a Subject) -> Self {
+        match subject {
+            Subject::Object(object) => SubjectDto::Object { object_type: &object.object_type, id: &object.id },
+            Subject::Wildcard(type_name) => SubjectDto::Wildcard { object_type: type_name },
+            Subject::Userset { object, relation } => {
+                SubjectDto::Userset { object_type: &object.object_type, id: &object.id, relation }
+            }
         }
     }
 }

@@ -8,9 +8,9 @@
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{
-    contextual_tuples, json_response, subject_json, ApiJson, BatchCheckEntryDto, BatchCheckItemDto,
-    BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto, CheckResponseDto, ExpandRequestDto,
-    ListObjectsRequestDto, ListUsersRequestDto,
+    contextual_tuples, json_response, ApiJson, BatchCheckEntryDto, BatchCheckErrorBody, BatchCheckErrorCode,
+    BatchCheckErrorDto, BatchCheckItemDto, BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto,
+    CheckResponseDto, ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto, SubjectDto,
 };
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
@@ -24,7 +24,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// From this many checks on, a batch-check runs them on rayon's threads.
 const PARALLEL_BATCH: usize = 16;
@@ -80,17 +80,18 @@ async fn check(
     Ok(json_response(&CheckResponseDto { allowed, resolution: "" }, 40))
 }
 
-fn batch_error(error: &ApiError) -> Value {
-    match error {
+fn batch_error(error: &ApiError) -> BatchCheckErrorDto {
+    let (code, message) = match error {
         ApiError::Engine(EngineError::Store(_)) | ApiError::Internal(_) => {
-            json!({"error": {"internal_error": "internal_error", "message": "internal server error"}})
+            (BatchCheckErrorCode::InternalError("internal_error"), "internal server error".to_string())
         }
         ApiError::Engine(engine_error) => {
-            json!({"error": {"input_error": engine_error.openfga_code().1, "message": engine_error.to_string()}})
+            (BatchCheckErrorCode::InputError(engine_error.openfga_code().1), engine_error.to_string())
         }
-        ApiError::BadRequest { code, message } => json!({"error": {"input_error": code, "message": message}}),
-        other => json!({"error": {"input_error": "validation_error", "message": other.to_string()}}),
-    }
+        ApiError::BadRequest { code, message } => (BatchCheckErrorCode::InputError(code), message.clone()),
+        other => (BatchCheckErrorCode::InputError("validation_error"), other.to_string()),
+    };
+    BatchCheckErrorDto { error: BatchCheckErrorBody { code, message } }
 }
 
 async fn batch_check(
@@ -181,33 +182,78 @@ async fn batch_check(
     Ok(json_response(&BatchCheckResponseDto { result }, capacity))
 }
 
-fn userset(name: &str) -> Value {
-    json!({"userset": name})
+/// `POST /stores/{id}/expand` answer: `{"tree": {"root": node}}`.
+#[derive(Debug, Serialize)]
+struct ExpandResponse<'a> {
+    tree: ExpandTreeDto<'a>,
 }
 
-/// An expand node in OpenFGA's JSON shape.
-fn expand_json(node: &ExpandNode) -> Value {
-    match node {
-        ExpandNode::Leaf { name, leaf } => {
-            let leaf = match leaf {
-                ExpandLeaf::Users(users) => json!({"users": {"users": users}}),
-                ExpandLeaf::Computed(computed) => json!({"computed": userset(computed)}),
-                ExpandLeaf::TupleToUserset { tupleset, computed } => json!({"tupleToUserset": {
-                    "tupleset": tupleset,
-                    "computed": computed.iter().map(|c| userset(c)).collect::<Vec<_>>(),
-                }}),
-            };
-            json!({"name": name, "leaf": leaf})
-        }
-        ExpandNode::Union { name, nodes } => {
-            json!({"name": name, "union": {"nodes": nodes.iter().map(expand_json).collect::<Vec<_>>()}})
-        }
-        ExpandNode::Intersection { name, nodes } => {
-            json!({"name": name, "intersection": {"nodes": nodes.iter().map(expand_json).collect::<Vec<_>>()}})
-        }
-        ExpandNode::Difference { name, base, subtract } => {
-            json!({"name": name, "difference": {"base": expand_json(base), "subtract": expand_json(subtract)}})
-        }
+#[derive(Debug, Serialize)]
+struct ExpandTreeDto<'a> {
+    root: ExpandNodeDto<'a>,
+}
+
+/// An expand node in OpenFGA's JSON shape: `{"name", "leaf" | "union" | "intersection" |
+/// "difference": ...}`.
+#[derive(Debug, Serialize)]
+struct ExpandNodeDto<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    body: ExpandBodyDto<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ExpandBodyDto<'a> {
+    Leaf(ExpandLeafDto<'a>),
+    Union { nodes: Vec<ExpandNodeDto<'a>> },
+    Intersection { nodes: Vec<ExpandNodeDto<'a>> },
+    Difference { base: Box<ExpandNodeDto<'a>>, subtract: Box<ExpandNodeDto<'a>> },
+}
+
+/// A leaf: `{"users": {"users": [...]}}`, `{"computed": {"userset"}}` or
+/// `{"tupleToUserset": {"tupleset", "computed": [{"userset"}, ...]}}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ExpandLeafDto<'a> {
+    Users { users: &'a [String] },
+    Computed(UsersetDto<'a>),
+    TupleToUserset { tupleset: &'a str, computed: Vec<UsersetDto<'a>> },
+}
+
+#[derive(Debug, Serialize)]
+struct UsersetDto<'a> {
+    userset: &'a str,
+}
+
+impl<'a> From<&'a ExpandNode> for ExpandNodeDto<'a> {
+    fn from(node: &'a ExpandNode) -> Self {
+        let nodes = |nodes: &'a [ExpandNode]| nodes.iter().map(ExpandNodeDto::from).collect();
+        let (name, body) = match node {
+            ExpandNode::Leaf { name, leaf } => {
+                let leaf = match leaf {
+                    ExpandLeaf::Users(users) => ExpandLeafDto::Users { users },
+                    ExpandLeaf::Computed(computed) => ExpandLeafDto::Computed(UsersetDto { userset: computed }),
+                    ExpandLeaf::TupleToUserset { tupleset, computed } => ExpandLeafDto::TupleToUserset {
+                        tupleset,
+                        computed: computed.iter().map(|userset| UsersetDto { userset }).collect(),
+                    },
+                };
+                (name, ExpandBodyDto::Leaf(leaf))
+            }
+            ExpandNode::Union { name, nodes: children } => (name, ExpandBodyDto::Union { nodes: nodes(children) }),
+            ExpandNode::Intersection { name, nodes: children } => {
+                (name, ExpandBodyDto::Intersection { nodes: nodes(children) })
+            }
+            ExpandNode::Difference { name, base, subtract } => (
+                name,
+                ExpandBodyDto::Difference {
+                    base: Box::new((&**base).into()),
+                    subtract: Box::new((&**subtract).into()),
+                },
+            ),
+        };
+        ExpandNodeDto { name, body }
     }
 }
 
@@ -215,7 +261,7 @@ async fn expand(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(mut body): ApiJson<ExpandRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
     // Expand has no condition context: a request's `context` is ignored.
     let QueryOptions { contextual_tuples: tuples, model_id: model, .. } = body.options.query()?;
@@ -224,7 +270,7 @@ async fn expand(
         Ok(state.engine.expand(&store_id, &key.object, &key.relation, model.as_deref(), &tuples)?.value)
     })
     .await?;
-    Ok(Json(json!({"tree": {"root": expand_json(&tree)}})))
+    Ok(json_response(&ExpandResponse { tree: ExpandTreeDto { root: (&tree).into() } }, 256))
 }
 
 impl TryFrom<ListObjectsRequestDto> for ListObjectsRequest {
@@ -243,6 +289,23 @@ impl TryFrom<ListObjectsRequestDto> for ListObjectsRequest {
     }
 }
 
+/// `POST /stores/{id}/list-objects` answer.
+#[derive(Debug, Serialize)]
+struct ListObjectsResponse {
+    objects: Vec<String>,
+}
+
+/// One line of `streamed-list-objects`: `{"result": {"object"}}`.
+#[derive(Debug, Serialize)]
+struct StreamedObject<'a> {
+    result: ObjectResult<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ObjectResult<'a> {
+    object: &'a str,
+}
+
 async fn run_list_objects(
     state: AppState,
     store_id: String,
@@ -257,9 +320,9 @@ async fn list_objects(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ListObjectsRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListObjectsResponse>, ApiError> {
     let objects = run_list_objects(state, store_id, body).await?;
-    Ok(Json(json!({"objects": objects})))
+    Ok(Json(ListObjectsResponse { objects }))
 }
 
 async fn streamed_list_objects(
@@ -268,10 +331,11 @@ async fn streamed_list_objects(
     ApiJson(body): ApiJson<ListObjectsRequestDto>,
 ) -> Result<impl IntoResponse, ApiError> {
     let objects = run_list_objects(state, store_id, body).await?;
-    let mut lines = String::new();
-    for object in objects {
-        lines.push_str(&json!({"result": {"object": object}}).to_string());
-        lines.push('\n');
+    let mut lines = Vec::new();
+    for object in &objects {
+        serde_json::to_writer(&mut lines, &StreamedObject { result: ObjectResult { object } })
+            .map_err(|e| ApiError::Internal(format!("response cannot be serialized: {e}")))?;
+        lines.push(b'\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
 }
@@ -296,13 +360,20 @@ impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
     }
 }
 
+/// `POST /stores/{id}/list-users` answer.
+#[derive(Debug, Serialize)]
+struct ListUsersResponse<'a> {
+    users: Vec<SubjectDto<'a>>,
+}
+
 async fn list_users(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ListUsersRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListUsersRequest::try_from(body)?;
     let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
-    Ok(Json(json!({"users": users.iter().map(subject_json).collect::<Vec<_>>()})))
+    let users: Vec<SubjectDto<'_>> = users.iter().map(SubjectDto::from).collect();
+    Ok(json_response(&ListUsersResponse { users }, 64))
 }
