@@ -1,9 +1,10 @@
 //! The wire schema's shared request options (`context`, `contextual_tuples`,
 //! `authorization_model_id`, `at_least_revision`, `audit`), which every query body flattens in:
 //! what serde's `flatten` could change (unknown fields, numbers, which field an error names)
-//! stays as clients saw it before.
+//! stays as clients saw it before. And the typed answers of the agent routes keep their bytes:
+//! field order included, since clients and logs may compare text.
 
-use crate::support::http::{call, error_code};
+use crate::support::http::{call, error_code, send};
 use axum::http::StatusCode;
 use axum::Router;
 use serde_json::{json, Value};
@@ -17,6 +18,8 @@ use writ::{Engine, Model, Tuple};
 const MODEL: &str = "model
   schema 1.1
 type user
+  relations
+    define delegate: [agent]
 type agent
 type document
   relations
@@ -122,5 +125,64 @@ async fn flattened_options_name_a_badly_typed_field() {
         let body = check_body("user:anne", "document:1", json!({ field: value }));
         let (status, answer) = call(&app, "POST", &uri, Some(body)).await;
         assert_eq!(error_code(status, &answer), "validation_error", "{field}: {answer}");
+    }
+}
+
+/// The text of an answer (re-printed from its parse, which keeps field order).
+async fn text(app: &Router, method: &str, uri: &str, body: Value) -> String {
+    let (status, value) = send(app, None, method, uri, body.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {value}");
+    value.to_string()
+}
+
+#[tokio::test]
+async fn agent_answers_and_recorded_denials_keep_their_bytes() {
+    let (app, store) = fixture();
+    let obo = text(
+        &app,
+        "POST",
+        &format!("/stores/{store}/writ/obo-check"),
+        json!({"principals": ["user:anne", "agent:x"], "relation": "viewer", "object": "document:1",
+            "context": {"price": 1.0}}),
+    )
+    .await;
+    let revision: Value = serde_json::from_str(&obo).unwrap();
+    let revision = revision["revision"].as_u64().unwrap();
+    assert_eq!(
+        obo,
+        format!(
+            r#"{{"allowed":false,"denied_by":{{"kind":"delegation","subject":"agent:x","message":"`agent:x` does not hold `delegate` on `user:anne`: it may not act for it"}},"revision":{revision}}}"#
+        )
+    );
+    let audience = text(
+        &app,
+        "POST",
+        &format!("/stores/{store}/writ/audience-check"),
+        json!({"audience": ["agent:x"], "relation": "viewer", "objects": ["document:1"]}),
+    )
+    .await;
+    assert_eq!(
+        audience,
+        format!(
+            r#"{{"results":[{{"object":"document:1","allowed":false,"denied_for":["agent:x"]}}],"revision":{revision}}}"#
+        )
+    );
+    let filter = text(
+        &app,
+        "POST",
+        &format!("/stores/{store}/writ/filter"),
+        json!({"principals": ["agent:x"], "relation": "viewer", "object_type": "document", "ids": ["1", "2"]}),
+    )
+    .await;
+    assert_eq!(filter, format!(r#"{{"allowed_ids":[],"revision":{revision}}}"#));
+    let (status, listed) = send(&app, None, "GET", &format!("/stores/{store}/writ/decisions"), Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = listed.to_string();
+    for denial in [
+        r#""denied_by":{"kind":"filtered","hidden":2,"of":2,"message":"2 of 2 `document` ids are not visible"}"#,
+        r#""denied_by":{"kind":"audience","subjects":["agent:x"],"message":"1 of the audience may not `viewer` `document:1`"}"#,
+        r#""denied_by":{"kind":"delegation","subject":"agent:x","message":"#,
+    ] {
+        assert!(listed.contains(denial), "{denial} not in {listed}");
     }
 }
