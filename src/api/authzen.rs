@@ -10,16 +10,16 @@
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
-use super::consistency::{deserialize_revision, require_revision};
+use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
-use super::dto::{json_response, offset_token, token_offset, ApiJson};
+use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto};
 use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
     self, CheckRequest, CheckWithCause, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest,
     UserFilterSpec,
 };
-use crate::tuple::{Context, Subject};
+use crate::tuple::Subject;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -95,14 +95,10 @@ struct EvaluationDto {
     resource: Option<EntityDto>,
     #[serde(default)]
     action: Option<ActionDto>,
-    #[serde(default)]
-    context: Option<Context>,
-    /// Writ's extension: answer from revision N or later.
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    /// Writ's extension: the caller's context for the decision log.
-    #[serde(default)]
-    audit: Option<Context>,
+    /// `context` (AuthZEN's; `context.agent` makes it an OBO check), and Writ's extensions
+    /// `at_least_revision` and `audit`; a model id or contextual tuples are ignored.
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -130,8 +126,8 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
     let subject = evaluation.subject.as_ref().ok_or_else(|| missing("subject"))?.name("subject")?;
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
-    let context = evaluation.context.clone().unwrap_or_default();
-    let meta = decision_meta(state, request_id, started, evaluation.audit.as_ref());
+    let context = evaluation.options.context.clone().unwrap_or_default();
+    let meta = decision_meta(state, request_id, started, evaluation.options.audit.as_ref());
     match context.get("agent") {
         None => {
             let request = CheckRequest { object, relation, user: subject, context, ..Default::default() };
@@ -145,7 +141,7 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
                 relation,
                 object,
                 context,
-                audit: evaluation.audit.clone().unwrap_or_default(),
+                audit: evaluation.options.audit.clone().unwrap_or_default(),
                 ..Default::default()
             };
             Ok(engine::decide(&state.engine, store_id, &request, &meta)?.value.allowed)
@@ -159,7 +155,7 @@ async fn evaluation(
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationDto>,
 ) -> Result<Json<EvaluationResultDto>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let decision = decide(&state, &store_id, &body, &request_id)?;
     Ok(Json(EvaluationResultDto { decision, context: None }))
 }
@@ -195,9 +191,11 @@ fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
         subject: item.subject.or_else(|| defaults.subject.clone()),
         resource: item.resource.or_else(|| defaults.resource.clone()),
         action: item.action.or_else(|| defaults.action.clone()),
-        context: item.context.or_else(|| defaults.context.clone()),
-        at_least_revision: None,
-        audit: item.audit.or_else(|| defaults.audit.clone()),
+        options: RequestOptionsDto {
+            context: item.options.context.or_else(|| defaults.options.context.clone()),
+            audit: item.options.audit.or_else(|| defaults.options.audit.clone()),
+            ..RequestOptionsDto::default()
+        },
     }
 }
 
@@ -208,7 +206,7 @@ async fn evaluations(
     ApiJson(body): ApiJson<EvaluationsDto>,
 ) -> Result<Json<EvaluationsResponse>, ApiError> {
     super::limits::batch_size(body.evaluations.len(), "evaluations", &state.options)?;
-    require_revision(&state, &store_id, body.defaults.at_least_revision).await?;
+    require_revision(&state, &store_id, body.defaults.options.at_least_revision).await?;
     let semantic = body.options.and_then(|o| o.evaluations_semantic).unwrap_or_else(|| "execute_all".into());
     let stop_on: Option<bool> = match semantic.as_str() {
         "execute_all" => None,
@@ -255,11 +253,10 @@ struct SearchDto {
     #[serde(default)]
     action: Option<ActionDto>,
     #[serde(default)]
-    context: Option<Context>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
     page: Option<PageDto>,
+    /// `context`, and Writ's `at_least_revision`; the other shared options are ignored.
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
@@ -327,7 +324,7 @@ async fn search_resource(
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
 ) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource.type`"))?;
     let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
@@ -335,7 +332,7 @@ async fn search_resource(
         object_type: resource.entity_type.clone(),
         relation: action.name,
         user,
-        context: body.context.unwrap_or_default(),
+        context: body.options.context.unwrap_or_default(),
         ..Default::default()
     };
     let objects = blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await?;
@@ -352,7 +349,7 @@ async fn search_subject(
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
 ) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let object =
         body.resource.as_ref().ok_or_else(|| ApiError::validation("search needs `resource`"))?.name("resource")?;
     let subject = body.subject.ok_or_else(|| ApiError::validation("search needs `subject.type`"))?;
@@ -361,7 +358,7 @@ async fn search_subject(
         object,
         relation: action.name,
         user_filters: vec![UserFilterSpec { type_name: subject.entity_type, relation: None }],
-        context: body.context.unwrap_or_default(),
+        context: body.options.context.unwrap_or_default(),
         ..Default::default()
     };
     let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
@@ -381,11 +378,11 @@ async fn search_action(
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
 ) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
     let object = resource.name("resource")?;
-    let context = body.context.unwrap_or_default();
+    let context = body.options.context.unwrap_or_default();
     let page = body.page;
     let results = blocking(move || {
         let model = state.engine.model(&store_id, None)?;
