@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 mod agent;
 mod checkpoint;
+mod decide;
 mod decisions;
 mod explain;
 mod follow;
@@ -36,8 +37,11 @@ pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCur
 pub use crate::store::StoreRecord;
 pub use crate::tuple::StoredTuple;
 pub use agent::{
-    AudienceCheckRequest, AudienceResult, Denial, DenialKind, FilterAnswer, FilterRequest, FilterStrategy,
-    OboCheckRequest, OboDecision, DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+    AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
+    DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
+};
+pub use decide::{
+    decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
 };
 use decisions::DecisionLog;
 pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
@@ -280,6 +284,20 @@ pub struct Engine {
     decisions: DecisionLog,
     /// Set when the backend is shared with other nodes (see `follow`).
     follow: Option<follow::Follow>,
+}
+
+/// What every read-side request may add to its question (check, batch-check, expand, list
+/// objects, list users, obo-check, audience-check, filter): tuples that count for it alone,
+/// condition context, and a pinned model. `api` reads it once from the options every request body
+/// shares, and the request types take its fields.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Tuples that count for this request only.
+    pub contextual_tuples: Vec<Tuple>,
+    /// Condition context.
+    pub context: Context,
+    /// A model version; the latest when `None`.
+    pub model_id: Option<String>,
 }
 
 /// A check: does `user` hold `relation` on `object`?

@@ -101,14 +101,14 @@ fn obo_hop_without_delegation_denies_and_is_named() {
         engine.obo_check(&store, &obo(&["user:anne", "agent:researcher"], "can_call", "tool:send_email")).unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert!(!answer.value.allowed);
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:researcher"));
-    assert!(denial.message.contains("`delegate` on `user:anne`"), "{}", denial.message);
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:researcher"));
+    assert!(denial.message().contains("`delegate` on `user:anne`"), "{}", denial.message());
     // The second link of a longer chain is named the same way.
     let answer = engine
         .obo_check(&store, &obo(&["user:anne", "agent:planner", "agent:ops"], "can_call", "tool:delete_repo"))
         .unwrap();
     let denial = answer.value.denied_by.unwrap();
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:ops"));
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:ops"));
 }
 
 #[test]
@@ -120,14 +120,14 @@ fn confused_deputy_privileged_agent_cannot_act_for_an_unprivileged_user() {
     let answer = engine.obo_check(&store, &obo(&["user:bob", "agent:ops"], "can_call", "tool:delete_repo")).unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert!(!answer.value.allowed);
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Principal, "user:bob"));
-    assert_eq!(denial.message, "`user:bob` does not hold `can_call` on `tool:delete_repo`");
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "user:bob"));
+    assert_eq!(denial.message(), "`user:bob` does not hold `can_call` on `tool:delete_repo`");
     // And an agent without the permission denies even when its human has it.
     let answer = engine
         .obo_check(&store, &obo(&["user:anne", "agent:planner", "agent:researcher"], "can_call", "tool:delete_repo"))
         .unwrap();
     let denial = answer.value.denied_by.unwrap();
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Principal, "agent:researcher"));
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "agent:researcher"));
 }
 
 #[test]
@@ -137,11 +137,11 @@ fn obo_deny_names_the_first_failure_in_chain_order() {
     let answer =
         engine.obo_check(&store, &obo(&["user:carol", "agent:planner"], "can_call", "tool:send_email")).unwrap();
     let denial = answer.value.denied_by.unwrap();
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Principal, "user:carol"));
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "user:carol"));
     // anne holds it; the missing link to ops comes before ops' own permission.
     let answer = engine.obo_check(&store, &obo(&["user:anne", "agent:ops"], "can_call", "tool:send_email")).unwrap();
     let denial = answer.value.denied_by.unwrap();
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:ops"));
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:ops"));
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn obo_delegation_tuples_may_be_conditioned() {
     assert!(engine.obo_check(&store, &request).unwrap().value.allowed);
     request.context.insert("task".into(), json!("other"));
     let denial = engine.obo_check(&store, &request).unwrap().value.denied_by.unwrap();
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:planner"));
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:planner"));
     // Without the task in the context the condition cannot be evaluated: an error, as in OpenFGA.
     request.context.clear();
     assert!(engine.obo_check(&store, &request).is_err());
@@ -353,7 +353,7 @@ fn filter_with_a_broken_chain_shows_nothing_and_names_the_link() {
         let answer = engine.filter(&store, &request).unwrap().value;
         assert!(answer.allowed_ids.is_empty());
         let denial = answer.denied_by.unwrap();
-        assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:researcher"));
+        assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:researcher"));
     }
 }
 

@@ -334,7 +334,7 @@ fn obo_equals_chained_plain_checks_on_random_graphs() {
                 ..OboCheckRequest::default()
             };
             let answer = engine.obo_check(&store, &request).unwrap().value;
-            let got = answer.denied_by.map(|d| (d.kind, d.subject));
+            let got = answer.denied_by.map(|d| (d.kind(), d.subject().to_string()));
             assert_eq!(got, expected, "seed {seed} {chain:?} {relation} {object} {extra:?} {context:?}");
             assert_eq!(answer.allowed, expected.is_none());
             if expected.is_none() {

@@ -228,13 +228,13 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
     assert_eq!(explanation.allowed, decision.allowed);
     assert!(!explanation.allowed);
     let denial = explanation.denied_by.as_ref().unwrap();
-    assert_eq!((denial.kind, denial.subject.as_str()), (DenialKind::Delegation, "agent:planner"));
+    assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:planner"));
     assert!(reasons(&explanation).contains(&Reason::DelegationMissing));
     assert_eq!(explanation.would_allow, vec![tuple("user:anne#delegate@agent:planner")]);
 
     let obo = OboCheckRequest { principals: vec!["agent:boss".into(), "agent:planner".into()], ..obo };
     let explanation = engine.explain_obo(&store, &obo).unwrap().value;
-    assert_eq!(explanation.denied_by.as_ref().map(|d| d.kind), Some(DenialKind::Principal));
+    assert_eq!(explanation.denied_by.as_ref().map(|d| d.kind()), Some(DenialKind::Principal));
     assert_eq!(explanation.would_allow, vec![tuple("document:q3#invoker@agent:boss")]);
     engine
         .write(
@@ -247,7 +247,7 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
         .unwrap();
     let explanation = engine.explain_obo(&store, &obo).unwrap().value;
     assert_eq!(
-        explanation.denied_by.as_ref().map(|d| (d.kind, d.subject.as_str())),
+        explanation.denied_by.as_ref().map(|d| (d.kind(), d.subject())),
         Some((DenialKind::Delegation, "agent:planner"))
     );
     assert_eq!(explanation.would_allow, vec![tuple("agent:boss#delegate@agent:planner")]);

@@ -32,3 +32,4 @@ mod support;
 mod tidy;
 mod tls;
 mod transfer;
+mod wire_schema;

@@ -10,19 +10,20 @@
 //! hidden ids (or the failing delegation link) in `denied_by`.
 //! Must not import `store`, `index` or `eval`.
 
-use super::consistency::{deserialize_revision, require_revision};
-use super::decisions::{record, Decision, DecisionMeta, RequestId};
-use super::dto::{contextual_tuples, ApiJson, ContextualTuplesDto};
+use super::consistency::require_revision;
+use super::decisions::{decision_meta, RequestId};
+use super::dto::{json_response, ApiJson, RequestOptionsDto};
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
-    AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
+    decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
+    QueryOptions,
 };
 use crate::tuple::Context;
 use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -39,16 +40,8 @@ struct OboCheckDto {
     object: String,
     #[serde(default)]
     delegation_relation: Option<String>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
-    audit: Option<Context>,
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// `POST writ/audience-check` body.
@@ -57,16 +50,8 @@ struct AudienceCheckDto {
     audience: Vec<String>,
     relation: String,
     objects: Vec<String>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
-    audit: Option<Context>,
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// `POST writ/filter` body.
@@ -78,20 +63,8 @@ struct FilterDto {
     ids: Vec<String>,
     #[serde(default)]
     delegation_relation: Option<String>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
-    audit: Option<Context>,
-}
-
-fn model_id(id: Option<String>) -> Option<String> {
-    id.filter(|id| !id.is_empty())
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// Rejects a list longer than its limit with a stable code naming the field.
@@ -105,164 +78,136 @@ fn within(field: &str, len: usize, limit: usize, code: &'static str) -> Result<(
     Ok(())
 }
 
-pub(super) fn denial_json(denial: &Denial) -> Value {
-    json!({"kind": denial.kind.as_str(), "subject": denial.subject, "message": denial.message})
+/// The caller's `audit` for the decision log: an empty object is recorded as none.
+fn non_empty(audit: &Context) -> Option<&Context> {
+    (!audit.is_empty()).then_some(audit)
 }
 
-/// The decision log's view of a request: an empty `audit` object is recorded as none.
-fn decision_meta<'a>(request_id: &'a str, started: std::time::Instant, audit: &'a Context) -> DecisionMeta<'a> {
-    DecisionMeta { request_id, started, audit: (!audit.is_empty()).then_some(audit) }
-}
-
-fn decision_json(decision: &OboDecision, revision: u64) -> Value {
-    let mut body = Map::new();
-    body.insert("allowed".into(), json!(decision.allowed));
-    if let Some(denial) = &decision.denied_by {
-        body.insert("denied_by".into(), denial_json(denial));
-    }
-    body.insert("revision".into(), json!(revision));
-    Value::Object(body)
+/// `POST writ/obo-check` answer.
+#[derive(Debug, Serialize)]
+struct OboCheckResponse {
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<Denial>,
+    revision: u64,
 }
 
 async fn obo_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<OboCheckDto>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(mut body): ApiJson<OboCheckDto>,
+) -> Result<Json<OboCheckResponse>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
     let request = OboCheckRequest {
         principals: body.principals,
         relation: body.relation,
         object: body.object,
         delegation_relation: body.delegation_relation,
-        contextual_tuples: contextual_tuples(&body.contextual_tuples)?,
-        context: body.context.unwrap_or_default(),
-        model_id: model_id(body.authorization_model_id),
-        audit: body.audit.unwrap_or_default(),
+        contextual_tuples,
+        context,
+        model_id,
+        audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
-    let answer = state.engine.obo_check(&store_id, &request);
-    state.metrics.observe_check(started.elapsed());
-    let answer = answer?;
-    let principals: Vec<&str> = request.principals.iter().map(String::as_str).collect();
-    let decision = Decision {
-        store_id: &store_id,
-        model_id: request.model_id.as_deref(),
-        principals: &principals,
-        relation: &request.relation,
-        object: &request.object,
-        allowed: answer.value.allowed,
-        denied_by: answer.value.denied_by.as_ref().map(denial_json),
-        revision: answer.revision,
-    };
-    record(&state, decision, &decision_meta(&request_id, started, &request.audit));
-    Ok(Json(decision_json(&answer.value, answer.revision)))
+    let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+    let answer = decide(&state.engine, &store_id, &request, &meta)?;
+    let OboDecision { allowed, denied_by } = answer.value;
+    Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
 }
 
-fn audience_json(result: &AudienceResult) -> Value {
-    json!({"object": result.object, "allowed": result.allowed, "denied_for": result.denied_for})
+/// `POST writ/audience-check` answer.
+#[derive(Debug, Serialize)]
+struct AudienceCheckResponse<'a> {
+    results: Vec<AudienceResultDto<'a>>,
+    revision: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct AudienceResultDto<'a> {
+    object: &'a str,
+    allowed: bool,
+    denied_for: &'a [String],
+}
+
+impl<'a> From<&'a AudienceResult> for AudienceResultDto<'a> {
+    fn from(result: &'a AudienceResult) -> Self {
+        AudienceResultDto { object: &result.object, allowed: result.allowed, denied_for: &result.denied_for }
+    }
+}
+
+/// `POST writ/filter` answer.
+#[derive(Debug, Serialize)]
+struct FilterResponse<'a> {
+    allowed_ids: &'a [&'a str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<&'a Denial>,
+    revision: u64,
 }
 
 async fn audience_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<AudienceCheckDto>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(mut body): ApiJson<AudienceCheckDto>,
+) -> Result<Response, ApiError> {
     within("audience", body.audience.len(), state.options.max_principals, "too_many_principals")?;
     within("objects", body.objects.len(), state.options.max_filter_ids, "too_many_ids")?;
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
     let request = AudienceCheckRequest {
         audience: body.audience,
         relation: body.relation,
         objects: body.objects,
-        contextual_tuples: contextual_tuples(&body.contextual_tuples)?,
-        context: body.context.unwrap_or_default(),
-        model_id: model_id(body.authorization_model_id),
-        audit: body.audit.unwrap_or_default(),
+        contextual_tuples,
+        context,
+        model_id,
+        audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
     let answer = blocking(move || {
-        let answer = state.engine.audience_check(&store_id, &request)?;
-        let audience: Vec<&str> = request.audience.iter().map(String::as_str).collect();
-        let meta = decision_meta(&request_id, started, &request.audit);
-        for result in &answer.value {
-            let decision = Decision {
-                store_id: &store_id,
-                model_id: request.model_id.as_deref(),
-                principals: &audience,
-                relation: &request.relation,
-                object: &result.object,
-                allowed: result.allowed,
-                denied_by: (!result.allowed).then(|| {
-                    json!({"kind": "audience", "subjects": result.denied_for,
-                        "message": format!("{} of the audience may not `{}` `{}`", result.denied_for.len(),
-                            request.relation, result.object)})
-                }),
-                revision: answer.revision,
-            };
-            record(&state, decision, &meta);
-        }
-        Ok(answer)
+        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+        Ok(decide(&state.engine, &store_id, &request, &meta)?)
     })
     .await?;
-    let results: Vec<Value> = answer.value.iter().map(audience_json).collect();
-    Ok(Json(json!({"results": results, "revision": answer.revision})))
+    let results = answer.value.iter().map(AudienceResultDto::from).collect();
+    Ok(json_response(&AudienceCheckResponse { results, revision: answer.revision }, 64))
 }
 
 async fn filter(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<FilterDto>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(mut body): ApiJson<FilterDto>,
+) -> Result<Response, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     within("ids", body.ids.len(), state.options.max_filter_ids, "too_many_ids")?;
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
     let request = FilterRequest {
         principals: body.principals,
         relation: body.relation,
         object_type: body.object_type,
         ids: body.ids,
         delegation_relation: body.delegation_relation,
-        contextual_tuples: contextual_tuples(&body.contextual_tuples)?,
-        context: body.context.unwrap_or_default(),
-        model_id: model_id(body.authorization_model_id),
+        contextual_tuples,
+        context,
+        model_id,
         strategy: FilterStrategy::Auto,
-        audit: body.audit.unwrap_or_default(),
+        audit: body.options.audit.unwrap_or_default(),
     };
     let started = std::time::Instant::now();
-    let answer = blocking(move || {
-        let answer = state.engine.filter(&store_id, &request)?;
-        let principals: Vec<&str> = request.principals.iter().map(String::as_str).collect();
-        let hidden = request.ids.len() - answer.value.allowed_ids.len();
-        let denied_by = match &answer.value.denied_by {
-            Some(denial) => Some(denial_json(denial)),
-            None if hidden > 0 => Some(json!({"kind": "filtered", "hidden": hidden, "of": request.ids.len(),
-                "message": format!("{hidden} of {} `{}` ids are not visible", request.ids.len(), request.object_type)})),
-            None => None,
-        };
-        let decision = Decision {
-            store_id: &store_id,
-            model_id: request.model_id.as_deref(),
-            principals: &principals,
-            relation: &request.relation,
-            object: &format!("{}:", request.object_type),
-            allowed: denied_by.is_none(),
-            denied_by,
+    blocking(move || {
+        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+        let answer = decide(&state.engine, &store_id, &request, &meta)?;
+        let response = FilterResponse {
+            allowed_ids: &answer.value.allowed_ids,
+            denied_by: answer.value.denied_by.as_ref(),
             revision: answer.revision,
         };
-        record(&state, decision, &decision_meta(&request_id, started, &request.audit));
-        let mut response = Map::new();
-        response.insert("allowed_ids".into(), json!(answer.value.allowed_ids));
-        if let Some(denial) = &answer.value.denied_by {
-            response.insert("denied_by".into(), denial_json(denial));
-        }
-        response.insert("revision".into(), json!(answer.revision));
-        Ok(response)
+        Ok(json_response(&response, 32 + 8 * response.allowed_ids.len()))
     })
-    .await?;
-    Ok(Json(Value::Object(answer)))
+    .await
 }

@@ -10,21 +10,23 @@
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
-use super::agent::denial_json;
-use super::consistency::{deserialize_revision, require_revision};
-use super::decisions::{record, Decision, DecisionMeta, RequestId};
-use super::dto::{offset_token, token_offset, ApiJson};
-use super::query::{timed_check, timed_check_answer};
+use super::consistency::require_revision;
+use super::decisions::{decision_meta, RequestId};
+use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto};
+use super::query::timed_check;
 use super::{blocking, ApiError, AppState};
-use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
-use crate::tuple::{Context, Subject};
+use crate::engine::{
+    self, CheckRequest, CheckWithCause, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest,
+    UserFilterSpec,
+};
+use crate::tuple::Subject;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -93,14 +95,10 @@ struct EvaluationDto {
     resource: Option<EntityDto>,
     #[serde(default)]
     action: Option<ActionDto>,
-    #[serde(default)]
-    context: Option<Context>,
-    /// Writ's extension: answer from revision N or later.
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    /// Writ's extension: the caller's context for the decision log.
-    #[serde(default)]
-    audit: Option<Context>,
+    /// `context` (AuthZEN's; `context.agent` makes it an OBO check), and Writ's extensions
+    /// `at_least_revision` and `audit`; a model id or contextual tuples are ignored.
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -128,55 +126,27 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
     let subject = evaluation.subject.as_ref().ok_or_else(|| missing("subject"))?.name("subject")?;
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
-    let context = evaluation.context.clone().unwrap_or_default();
-    let (principals, allowed, denied_by, revision) = match context.get("agent") {
+    let context = evaluation.options.context.clone().unwrap_or_default();
+    let meta = decision_meta(state, request_id, started, evaluation.options.audit.as_ref());
+    match context.get("agent") {
         None => {
-            let request = CheckRequest {
-                object: object.clone(),
-                relation: relation.clone(),
-                user: subject.clone(),
-                context: context.clone(),
-                ..Default::default()
-            };
-            let answer = timed_check_answer(state, store_id, &request)?;
-            let denied_by = (!answer.value).then(|| {
-                json!({"kind": "principal", "subject": subject,
-                    "message": format!("`{subject}` does not hold `{relation}` on `{object}`")})
-            });
-            (vec![subject], answer.value, denied_by, answer.revision)
+            let request = CheckRequest { object, relation, user: subject, context, ..Default::default() };
+            Ok(engine::decide(&state.engine, store_id, &CheckWithCause(&request), &meta)?.value)
         }
         Some(agent) => {
             let agent: EntityDto = serde_json::from_value(agent.clone())
                 .map_err(|e| ApiError::validation(format!("`context.agent` must be `{{type, id}}`: {e}")))?;
             let request = OboCheckRequest {
                 principals: vec![subject, agent.name("context.agent")?],
-                relation: relation.clone(),
-                object: object.clone(),
-                context: context.clone(),
-                audit: evaluation.audit.clone().unwrap_or_default(),
+                relation,
+                object,
+                context,
+                audit: evaluation.options.audit.clone().unwrap_or_default(),
                 ..Default::default()
             };
-            let answer = state.engine.obo_check(store_id, &request);
-            state.metrics.observe_check(started.elapsed());
-            let answer = answer?;
-            let denied_by = answer.value.denied_by.as_ref().map(denial_json);
-            (request.principals, answer.value.allowed, denied_by, answer.revision)
+            Ok(engine::decide(&state.engine, store_id, &request, &meta)?.value.allowed)
         }
-    };
-    let principal_names: Vec<&str> = principals.iter().map(String::as_str).collect();
-    let meta = DecisionMeta { request_id, started, audit: evaluation.audit.as_ref() };
-    let decision = Decision {
-        store_id,
-        model_id: None,
-        principals: &principal_names,
-        relation: &relation,
-        object: &object,
-        allowed,
-        denied_by,
-        revision,
-    };
-    record(state, decision, &meta);
-    Ok(allowed)
+    }
 }
 
 async fn evaluation(
@@ -184,10 +154,36 @@ async fn evaluation(
     AuthzenStore(store_id): AuthzenStore,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationDto>,
-) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+) -> Result<Json<EvaluationResultDto>, ApiError> {
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let decision = decide(&state, &store_id, &body, &request_id)?;
-    Ok(Json(json!({"decision": decision})))
+    Ok(Json(EvaluationResultDto { decision, context: None }))
+}
+
+/// One evaluation's answer: `{"decision"}`, plus `context.error` for an evaluation of a batch
+/// that could not be decided.
+#[derive(Debug, Serialize)]
+struct EvaluationResultDto {
+    decision: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<EvaluationContextDto>,
+}
+
+#[derive(Debug, Serialize)]
+struct EvaluationContextDto {
+    error: EvaluationErrorDto,
+}
+
+#[derive(Debug, Serialize)]
+struct EvaluationErrorDto {
+    status: u16,
+    message: String,
+}
+
+/// `POST access/v1/evaluations` answer.
+#[derive(Debug, Serialize)]
+struct EvaluationsResponse {
+    evaluations: Vec<EvaluationResultDto>,
 }
 
 fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
@@ -195,9 +191,11 @@ fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
         subject: item.subject.or_else(|| defaults.subject.clone()),
         resource: item.resource.or_else(|| defaults.resource.clone()),
         action: item.action.or_else(|| defaults.action.clone()),
-        context: item.context.or_else(|| defaults.context.clone()),
-        at_least_revision: None,
-        audit: item.audit.or_else(|| defaults.audit.clone()),
+        options: RequestOptionsDto {
+            context: item.options.context.or_else(|| defaults.options.context.clone()),
+            audit: item.options.audit.or_else(|| defaults.options.audit.clone()),
+            ..RequestOptionsDto::default()
+        },
     }
 }
 
@@ -206,9 +204,9 @@ async fn evaluations(
     AuthzenStore(store_id): AuthzenStore,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<EvaluationsDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EvaluationsResponse>, ApiError> {
     super::limits::batch_size(body.evaluations.len(), "evaluations", &state.options)?;
-    require_revision(&state, &store_id, body.defaults.at_least_revision).await?;
+    require_revision(&state, &store_id, body.defaults.options.at_least_revision).await?;
     let semantic = body.options.and_then(|o| o.evaluations_semantic).unwrap_or_else(|| "execute_all".into());
     let stop_on: Option<bool> = match semantic.as_str() {
         "execute_all" => None,
@@ -219,21 +217,21 @@ async fn evaluations(
     state.engine.get_store(&store_id)?;
     if body.evaluations.is_empty() {
         let decision = decide(&state, &store_id, &body.defaults, &request_id)?;
-        return Ok(Json(json!({"evaluations": [{"decision": decision}]})));
+        return Ok(Json(EvaluationsResponse { evaluations: vec![EvaluationResultDto { decision, context: None }] }));
     }
     let results = blocking(move || {
         let mut results = Vec::with_capacity(body.evaluations.len());
         for item in body.evaluations {
             let evaluation = merged(&body.defaults, item);
             let (decision, entry) = match decide(&state, &store_id, &evaluation, &request_id) {
-                Ok(decision) => (decision, json!({"decision": decision})),
+                Ok(decision) => (decision, EvaluationResultDto { decision, context: None }),
                 Err(ApiError::Engine(EngineError::StoreNotFound(id))) => {
                     return Err(EngineError::StoreNotFound(id).into())
                 }
-                Err(error) => (
-                    false,
-                    json!({"decision": false, "context": {"error": {"status": 400, "message": error.to_string()}}}),
-                ),
+                Err(error) => {
+                    let error = EvaluationErrorDto { status: 400, message: error.to_string() };
+                    (false, EvaluationResultDto { decision: false, context: Some(EvaluationContextDto { error }) })
+                }
             };
             results.push(entry);
             if stop_on == Some(decision) {
@@ -243,7 +241,7 @@ async fn evaluations(
         Ok(results)
     })
     .await?;
-    Ok(Json(json!({"evaluations": results})))
+    Ok(Json(EvaluationsResponse { evaluations: results }))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -255,11 +253,10 @@ struct SearchDto {
     #[serde(default)]
     action: Option<ActionDto>,
     #[serde(default)]
-    context: Option<Context>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
-    #[serde(default)]
     page: Option<PageDto>,
+    /// `context`, and Writ's `at_least_revision`; the other shared options are ignored.
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
@@ -272,9 +269,37 @@ struct PageDto {
     limit: Option<usize>,
 }
 
-/// One page of `results` (already in a stable order) with `page.next_token` (empty on the last
-/// page), `count` and `total`.
-fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Value>, ApiError> {
+/// A search answer: one page of `results` with `page.next_token` (empty on the last page),
+/// `count` and `total`.
+#[derive(Debug, Serialize)]
+struct SearchResponse<T> {
+    results: Vec<T>,
+    page: PageInfoDto,
+}
+
+#[derive(Debug, Serialize)]
+struct PageInfoDto {
+    next_token: String,
+    count: usize,
+    total: usize,
+}
+
+/// A subject or resource found by a search: `{"type", "id"}`.
+#[derive(Debug, Serialize)]
+struct EntityResultDto<'a> {
+    #[serde(rename = "type")]
+    entity_type: &'a str,
+    id: &'a str,
+}
+
+/// An action found by a search: `{"name"}`.
+#[derive(Debug, Serialize)]
+struct ActionResultDto {
+    name: String,
+}
+
+/// One page of `results` (already in a stable order).
+fn search_response<T: Serialize>(results: Vec<T>, page: Option<PageDto>) -> Result<Response, ApiError> {
     let page = page.unwrap_or_default();
     let total = results.len();
     let start = token_offset(page.token.as_deref())?.min(total);
@@ -283,14 +308,14 @@ fn search_response(results: Vec<Value>, page: Option<PageDto>) -> Result<Json<Va
         Some(limit) => start.saturating_add(limit).min(total),
     };
     let next_token = if end < total { offset_token(end) } else { String::new() };
-    let results: Vec<Value> = results.into_iter().skip(start).take(end - start).collect();
+    let results: Vec<T> = results.into_iter().skip(start).take(end - start).collect();
     let count = results.len();
-    Ok(Json(json!({"results": results, "page": {"next_token": next_token, "count": count, "total": total}})))
+    Ok(json_response(&SearchResponse { results, page: PageInfoDto { next_token, count, total } }, 64))
 }
 
 /// Orders results by their JSON text so that offsets mean the same thing from page to page.
-fn stable_order(mut results: Vec<Value>) -> Vec<Value> {
-    results.sort_by_cached_key(Value::to_string);
+fn stable_order<T: Serialize>(mut results: Vec<T>) -> Vec<T> {
+    results.sort_by_cached_key(|result| serde_json::to_string(result).unwrap_or_default());
     results
 }
 
@@ -298,8 +323,8 @@ async fn search_resource(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+) -> Result<Response, ApiError> {
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource.type`"))?;
     let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
@@ -307,14 +332,14 @@ async fn search_resource(
         object_type: resource.entity_type.clone(),
         relation: action.name,
         user,
-        context: body.context.unwrap_or_default(),
+        context: body.options.context.unwrap_or_default(),
         ..Default::default()
     };
     let objects = blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await?;
     let results = objects
         .iter()
         .filter_map(|object| object.split_once(':'))
-        .map(|(object_type, id)| json!({"type": object_type, "id": id}))
+        .map(|(entity_type, id)| EntityResultDto { entity_type, id })
         .collect();
     search_response(stable_order(results), body.page)
 }
@@ -323,8 +348,8 @@ async fn search_subject(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+) -> Result<Response, ApiError> {
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let object =
         body.resource.as_ref().ok_or_else(|| ApiError::validation("search needs `resource`"))?.name("resource")?;
     let subject = body.subject.ok_or_else(|| ApiError::validation("search needs `subject.type`"))?;
@@ -333,15 +358,15 @@ async fn search_subject(
         object,
         relation: action.name,
         user_filters: vec![UserFilterSpec { type_name: subject.entity_type, relation: None }],
-        context: body.context.unwrap_or_default(),
+        context: body.options.context.unwrap_or_default(),
         ..Default::default()
     };
     let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
     let results = users
         .iter()
         .filter_map(|user| match user {
-            Subject::Object(object) => Some(json!({"type": object.object_type, "id": object.id})),
-            Subject::Wildcard(type_name) => Some(json!({"type": type_name, "id": "*"})),
+            Subject::Object(object) => Some(EntityResultDto { entity_type: &object.object_type, id: &object.id }),
+            Subject::Wildcard(type_name) => Some(EntityResultDto { entity_type: type_name, id: "*" }),
             Subject::Userset { .. } => None,
         })
         .collect();
@@ -352,12 +377,12 @@ async fn search_action(
     State(state): State<AppState>,
     AuthzenStore(store_id): AuthzenStore,
     ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+) -> Result<Response, ApiError> {
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
     let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
     let object = resource.name("resource")?;
-    let context = body.context.unwrap_or_default();
+    let context = body.options.context.unwrap_or_default();
     let page = body.page;
     let results = blocking(move || {
         let model = state.engine.model(&store_id, None)?;
@@ -376,7 +401,7 @@ async fn search_action(
                 ..Default::default()
             };
             if timed_check(&state, &store_id, &request)? {
-                results.push(json!({"name": relation.name}));
+                results.push(ActionResultDto { name: relation.name.clone() });
             }
         }
         Ok(results)
@@ -390,28 +415,42 @@ async fn configuration(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConfigurationDto>, ApiError> {
     state.engine.get_store(&store_id)?;
     Ok(configuration_json(&headers, &format!("/stores/{store_id}/access/v1")))
 }
 
-async fn root_configuration(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn root_configuration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<ConfigurationDto>, ApiError> {
     let store_id = state.authzen_store.as_deref().ok_or(ApiError::AuthzenStoreNotConfigured)?;
     state.engine.get_store(store_id)?;
     Ok(configuration_json(&headers, "/access/v1"))
 }
 
+/// The AuthZEN metadata document (`/.well-known/authzen-configuration`).
+#[derive(Debug, Serialize)]
+struct ConfigurationDto {
+    policy_decision_point: String,
+    access_evaluation_endpoint: String,
+    access_evaluations_endpoint: String,
+    search_subject_endpoint: String,
+    search_resource_endpoint: String,
+    search_action_endpoint: String,
+}
+
 /// The AuthZEN metadata document for endpoints under `prefix`.
-fn configuration_json(headers: &HeaderMap, prefix: &str) -> Json<Value> {
+fn configuration_json(headers: &HeaderMap, prefix: &str) -> Json<ConfigurationDto> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let base = format!("http://{host}");
     let endpoint = |path: &str| format!("{base}{prefix}/{path}");
-    Json(json!({
-        "policy_decision_point": base,
-        "access_evaluation_endpoint": endpoint("evaluation"),
-        "access_evaluations_endpoint": endpoint("evaluations"),
-        "search_subject_endpoint": endpoint("search/subject"),
-        "search_resource_endpoint": endpoint("search/resource"),
-        "search_action_endpoint": endpoint("search/action"),
-    }))
+    Json(ConfigurationDto {
+        access_evaluation_endpoint: endpoint("evaluation"),
+        access_evaluations_endpoint: endpoint("evaluations"),
+        search_subject_endpoint: endpoint("search/subject"),
+        search_resource_endpoint: endpoint("search/resource"),
+        search_action_endpoint: endpoint("search/action"),
+        policy_decision_point: base,
+    })
 }

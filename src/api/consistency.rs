@@ -7,7 +7,8 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::{blocking, ApiError, AppState};
-use serde::{Deserialize, Deserializer};
+use serde::de::Visitor;
+use serde::Deserializer;
 
 /// Waits, bounded, until `store_id` reaches `at_least` (no wait when `None` or already there).
 ///
@@ -24,20 +25,55 @@ pub(super) async fn require_revision(state: &AppState, store_id: &str, at_least:
 }
 
 /// Reads `at_least_revision` given as a JSON number, a decimal string (as 64-bit integers often
-/// travel in JSON, and as query strings carry it), or null.
+/// travel in JSON, and as query strings carry it), or null. Every error names the field itself:
+/// inside a flattened options type serde no longer reports the path to it.
 pub(super) fn deserialize_revision<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Revision {
-        Number(u64),
-        Text(String),
+    deserializer.deserialize_any(RevisionVisitor)
+}
+
+struct RevisionVisitor;
+
+impl RevisionVisitor {
+    fn invalid<E: serde::de::Error>(got: impl std::fmt::Display) -> E {
+        E::custom(format!("`at_least_revision` value `{got}` is not a non-negative integer"))
     }
-    match Option::<Revision>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Revision::Number(n)) => Ok(Some(n)),
-        Some(Revision::Text(text)) if text.is_empty() => Ok(None),
-        Some(Revision::Text(text)) => text.parse().map(Some).map_err(|_| {
-            serde::de::Error::custom(format!("`at_least_revision` value `{text}` is not a non-negative integer"))
-        }),
+}
+
+impl<'de> Visitor<'de> for RevisionVisitor {
+    type Value = Option<u64>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("`at_least_revision` as a non-negative integer, a decimal string or null")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Option<u64>, E> {
+        Ok(Some(value))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Option<u64>, E> {
+        u64::try_from(value).map(Some).map_err(|_| Self::invalid(value))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Option<u64>, E> {
+        Err(Self::invalid(value))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Option<u64>, E> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| Self::invalid(text))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<u64>, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }

@@ -1,5 +1,6 @@
-//! The decision log over HTTP: [`record`], which every check-like handler calls with its
-//! answer, and `GET /stores/{store_id}/writ/decisions`, which lists what was recorded.
+//! The decision log over HTTP: the request's [`RequestId`] and [`decision_meta`], which every
+//! check-like handler hands to `engine::decide` with its question, and
+//! `GET /stores/{store_id}/writ/decisions`, which lists what was recorded.
 //!
 //! Listing: newest first; filters `principal` (any principal of the record), `object`,
 //! `decision=allow|deny`, `since` (inclusive) and `until` (exclusive) as RFC 3339; `limit`
@@ -7,17 +8,17 @@
 //! Invariant: recording never fails or blocks a decision (see `engine::decisions`).
 //! Must not import `store`, `index` or `eval`.
 
-use super::dto::{hex_decode, hex_encode, ApiQuery};
+use super::dto::{hex_decode, hex_encode, json_response, ApiQuery};
 use super::time::{format_rfc3339, parse_rfc3339};
-use super::{blocking, ApiError, AppState};
-use crate::engine::{DecisionCursor, DecisionFilter, DecisionRecord};
-use crate::tuple::Context;
+use super::{blocking, ApiError, AppState, Metrics};
+use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
+use crate::tuple::{Context, ContextValue};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Router;
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Instant;
 
@@ -38,70 +39,22 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// What a handler knows about a decision besides its answer.
-#[derive(Debug, Clone)]
-pub(crate) struct DecisionMeta<'a> {
-    /// The request's id.
-    pub(crate) request_id: &'a str,
-    /// When the decision started (its latency runs from here).
-    pub(crate) started: Instant,
-    /// The caller's `audit` object.
-    pub(crate) audit: Option<&'a Context>,
-}
-
-/// One decision to record.
-#[derive(Debug, Clone)]
-pub(crate) struct Decision<'a> {
-    /// The store asked.
-    pub(crate) store_id: &'a str,
-    /// The pinned model; `None` is the store's latest.
-    pub(crate) model_id: Option<&'a str>,
-    /// One subject, or an on-behalf-of chain (human first).
-    pub(crate) principals: &'a [&'a str],
-    /// The relation.
-    pub(crate) relation: &'a str,
-    /// The object.
-    pub(crate) object: &'a str,
-    /// The answer.
-    pub(crate) allowed: bool,
-    /// For a deny, what denied it.
-    pub(crate) denied_by: Option<Value>,
-    /// The revision the answer reflects.
-    pub(crate) revision: u64,
-}
-
-/// Records a decision in the decision log if its mode wants it; builds nothing otherwise.
-pub(crate) fn record(state: &AppState, decision: Decision<'_>, meta: &DecisionMeta<'_>) {
-    if let Some(record) = decision_record(state, decision, meta) {
-        state.engine.record_decision(record);
+/// The check-latency histogram of `/metrics` is where [`crate::engine::decide`] reports.
+impl LatencyObserver for Metrics {
+    fn observe(&self, elapsed: std::time::Duration) {
+        self.observe_check(elapsed);
     }
 }
 
-/// The record of a decision the decision log's mode wants (`None`, building nothing, for one it
-/// does not), for a caller that hands several to the log at once.
-pub(crate) fn decision_record(
-    state: &AppState,
-    decision: Decision<'_>,
-    meta: &DecisionMeta<'_>,
-) -> Option<DecisionRecord> {
-    let engine = &state.engine;
-    if !engine.wants_decision(decision.allowed) {
-        return None;
-    }
-    Some(DecisionRecord {
-        time_ms: engine.now_ms(),
-        store_id: decision.store_id.to_string(),
-        model_id: decision.model_id.unwrap_or_default().to_string(),
-        principals: decision.principals.iter().map(|p| p.to_string()).collect(),
-        relation: decision.relation.to_string(),
-        object: decision.object.to_string(),
-        allowed: decision.allowed,
-        denied_by: decision.denied_by,
-        revision: decision.revision,
-        latency_us: u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        request_id: meta.request_id.to_string(),
-        audit: meta.audit.cloned(),
-    })
+/// What the decision pipeline needs from a handler besides its question: the request's id,
+/// the caller's `audit` object, when the decision started, and the metrics to report to.
+pub(crate) fn decision_meta<'a>(
+    state: &'a AppState,
+    request_id: &'a str,
+    started: Instant,
+    audit: Option<&'a Context>,
+) -> DecisionMeta<'a> {
+    DecisionMeta { request_id, audit, started, model_id: None, latency: state.metrics.as_ref() }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,34 +93,54 @@ fn token_cursor(token: &str) -> Result<DecisionCursor, ApiError> {
         })
 }
 
-fn record_json(record: &DecisionRecord) -> Value {
-    let mut value = json!({
-        "time": format_rfc3339(record.time_ms),
-        "authorization_model_id": record.model_id,
-        "principals": record.principals,
-        "relation": record.relation,
-        "object": record.object,
-        "allowed": record.allowed,
-        "revision": record.revision,
-        "latency_us": record.latency_us,
-        "request_id": record.request_id,
-    });
-    if let Value::Object(map) = &mut value {
-        if let Some(denied_by) = &record.denied_by {
-            map.insert("denied_by".into(), denied_by.clone());
-        }
-        if let Some(audit) = &record.audit {
-            map.insert("audit".into(), Value::Object(audit.clone()));
+/// One recorded decision as `GET writ/decisions` lists it.
+#[derive(Debug, Serialize)]
+struct DecisionDto<'a> {
+    time: String,
+    authorization_model_id: &'a str,
+    principals: &'a [String],
+    relation: &'a str,
+    object: &'a str,
+    allowed: bool,
+    revision: u64,
+    latency_us: u64,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<&'a ContextValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<&'a Context>,
+}
+
+impl<'a> From<&'a DecisionRecord> for DecisionDto<'a> {
+    fn from(record: &'a DecisionRecord) -> Self {
+        DecisionDto {
+            time: format_rfc3339(record.time_ms),
+            authorization_model_id: &record.model_id,
+            principals: &record.principals,
+            relation: &record.relation,
+            object: &record.object,
+            allowed: record.allowed,
+            revision: record.revision,
+            latency_us: record.latency_us,
+            request_id: &record.request_id,
+            denied_by: record.denied_by.as_ref(),
+            audit: record.audit.as_ref(),
         }
     }
-    value
+}
+
+/// `GET writ/decisions` answer.
+#[derive(Debug, Serialize)]
+struct DecisionsResponse<'a> {
+    decisions: Vec<DecisionDto<'a>>,
+    continuation_token: String,
 }
 
 async fn list(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<DecisionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let allowed = match query.decision.as_deref() {
         None | Some("") => None,
         Some("allow") => Some(true),
@@ -198,6 +171,6 @@ async fn list(
         (true, Some((cursor, _))) => cursor_token(*cursor),
         _ => String::new(),
     };
-    let decisions: Vec<Value> = found.iter().map(|(_, record)| record_json(record)).collect();
-    Ok(Json(json!({"decisions": decisions, "continuation_token": token})))
+    let decisions = found.iter().map(|(_, record)| DecisionDto::from(record)).collect();
+    Ok(json_response(&DecisionsResponse { decisions, continuation_token: token }, 256))
 }

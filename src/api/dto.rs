@@ -7,7 +7,7 @@
 
 use super::error::ApiError;
 use super::time::{format_rfc3339, parse_rfc3339};
-use crate::engine::StoredTuple;
+use crate::engine::{QueryOptions, StoredTuple};
 use crate::tuple::{Context, Subject, Tuple, TupleCondition};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -356,18 +356,25 @@ pub struct ChangesQuery {
     pub at_least_revision: Option<u64>,
 }
 
-/// `POST /stores/{id}/check` body.
+/// The options every query body shares, flattened into it (`#[serde(flatten)]`): `context`,
+/// `contextual_tuples`, `authorization_model_id`, `at_least_revision` and `audit`. A route with no
+/// use for one of them (expand has no condition context; a batch's item no model of its own)
+/// reads and ignores it, as it ignores any unknown field, but a value of the wrong type is a
+/// `validation_error` naming the field.
+///
+/// Flattening makes serde read the outer body as a map and hand the fields it does not know to
+/// this type from a buffer; a body's other fields are read directly, so only these few values
+/// are buffered. Numbers survive the buffer (`at_least_revision` as `u64`, context values as
+/// given).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct CheckRequestDto {
-    /// What to check.
-    pub tuple_key: TupleKeyDto,
-    /// Tuples that count for this request only.
-    #[serde(default)]
-    pub contextual_tuples: Option<ContextualTuplesDto>,
+pub struct RequestOptionsDto {
     /// Condition context.
     #[serde(default)]
     pub context: Option<Context>,
-    /// The model; the latest when absent.
+    /// Tuples that count for this request only.
+    #[serde(default)]
+    pub contextual_tuples: Option<ContextualTuplesDto>,
+    /// The model; the latest when absent or empty.
     #[serde(default)]
     pub authorization_model_id: Option<String>,
     /// Answer only from a snapshot at this store revision or later (Writ's extension).
@@ -378,22 +385,43 @@ pub struct CheckRequestDto {
     pub audit: Option<Context>,
 }
 
+impl RequestOptionsDto {
+    /// The engine's options: contextual tuples parsed, a missing context empty, an empty model
+    /// id as none (what OpenFGA's SDKs send when no model is pinned).
+    pub fn query(&mut self) -> Result<QueryOptions, ApiError> {
+        Ok(QueryOptions {
+            contextual_tuples: contextual_tuples(&self.contextual_tuples)?,
+            context: self.context.take().unwrap_or_default(),
+            model_id: self.model_id(),
+        })
+    }
+
+    /// The pinned model id; `None` when absent or empty.
+    pub fn model_id(&mut self) -> Option<String> {
+        self.authorization_model_id.take().filter(|id| !id.is_empty())
+    }
+}
+
+/// `POST /stores/{id}/check` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckRequestDto {
+    /// What to check.
+    pub tuple_key: TupleKeyDto,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
+    #[serde(flatten)]
+    pub options: RequestOptionsDto,
+}
+
 /// One check of a batch.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BatchCheckItemDto {
     /// What to check.
     pub tuple_key: TupleKeyDto,
-    /// Tuples that count for this check only.
-    #[serde(default)]
-    pub contextual_tuples: Option<ContextualTuplesDto>,
-    /// Condition context.
-    #[serde(default)]
-    pub context: Option<Context>,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
+    #[serde(flatten)]
+    pub options: RequestOptionsDto,
     /// The caller's id for this check, echoed as the result's key.
     pub correlation_id: String,
-    /// Writ's extension: this check's context for the decision log (else the batch's).
-    #[serde(default)]
-    pub audit: Option<Context>,
 }
 
 /// `POST /stores/{id}/batch-check` body.
@@ -401,15 +429,9 @@ pub struct BatchCheckItemDto {
 pub struct BatchCheckRequestDto {
     /// The checks.
     pub checks: Vec<BatchCheckItemDto>,
-    /// The model; the latest when absent.
-    #[serde(default)]
-    pub authorization_model_id: Option<String>,
-    /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
-    pub at_least_revision: Option<u64>,
-    /// Writ's extension: the caller's context for the decision log, for every check.
-    #[serde(default)]
-    pub audit: Option<Context>,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
+    #[serde(flatten)]
+    pub options: RequestOptionsDto,
 }
 
 /// `POST /stores/{id}/check` answer: `{"allowed", "resolution"}`.
@@ -427,8 +449,36 @@ pub struct CheckResponseDto {
 pub enum BatchCheckEntryDto {
     /// The check's answer.
     Allowed(bool),
-    /// The whole `{"error": {"input_error" | "internal_error", "message"}}` object.
-    Error(Value),
+    /// The check's error, serialized as the whole `{"error": {...}}` object.
+    Error(BatchCheckErrorDto),
+}
+
+/// A batch-check entry's error: `{"error": {"input_error": code, "message"}}` for bad input,
+/// `{"error": {"internal_error": "internal_error", "message"}}` otherwise.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchCheckErrorDto {
+    /// The error.
+    pub error: BatchCheckErrorBody,
+}
+
+/// The body of a [`BatchCheckErrorDto`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchCheckErrorBody {
+    /// `input_error` or `internal_error`, with its code.
+    #[serde(flatten)]
+    pub code: BatchCheckErrorCode,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Which side a batch-check error is on, with its OpenFGA code.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchCheckErrorCode {
+    /// The check's input was bad.
+    InputError(&'static str),
+    /// The server failed.
+    InternalError(&'static str),
 }
 
 impl Serialize for BatchCheckEntryDto {
@@ -493,15 +543,9 @@ pub struct ExpandTupleKeyDto {
 pub struct ExpandRequestDto {
     /// What to expand.
     pub tuple_key: ExpandTupleKeyDto,
-    /// The model; the latest when absent.
-    #[serde(default)]
-    pub authorization_model_id: Option<String>,
-    /// Tuples that count for this request only.
-    #[serde(default)]
-    pub contextual_tuples: Option<ContextualTuplesDto>,
-    /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
-    pub at_least_revision: Option<u64>,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
+    #[serde(flatten)]
+    pub options: RequestOptionsDto,
 }
 
 /// `POST /stores/{id}/list-objects` body.
@@ -514,18 +558,9 @@ pub struct ListObjectsRequestDto {
     pub relation: String,
     /// The user.
     pub user: String,
-    /// Tuples that count for this request only.
-    #[serde(default)]
-    pub contextual_tuples: Option<ContextualTuplesDto>,
-    /// Condition context.
-    #[serde(default)]
-    pub context: Option<Context>,
-    /// The model; the latest when absent.
-    #[serde(default)]
-    pub authorization_model_id: Option<String>,
-    /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
-    pub at_least_revision: Option<u64>,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
+    #[serde(flatten)]
+    pub options: RequestOptionsDto,
 }
 
 /// An object as `{type, id}`.
@@ -558,27 +593,50 @@ pub struct ListUsersRequestDto {
     pub relation: String,
     /// Which subjects to return.
     pub user_filters: Vec<UserFilterDto>,
-    /// Tuples that count for this request only.
-    #[serde(default)]
-    pub contextual_tuples: Option<ContextualTuplesDto>,
-    /// Condition context.
-    #[serde(default)]
-    pub context: Option<Context>,
-    /// The model; the latest when absent.
-    #[serde(default)]
-    pub authorization_model_id: Option<String>,
-    /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
-    pub at_least_revision: Option<u64>,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
+    #[serde(flatten)]
+    pub options: RequestOptionsDto,
 }
 
-/// A list-users result entry in OpenFGA's shape.
-pub fn subject_json(subject: &Subject) -> Value {
-    match subject {
-        Subject::Object(object) => json!({"object": {"type": object.object_type, "id": object.id}}),
-        Subject::Wildcard(type_name) => json!({"wildcard": {"type": type_name}}),
-        Subject::Userset { object, relation } => {
-            json!({"userset": {"type": object.object_type, "id": object.id, "relation": relation}})
+/// A list-users result entry in OpenFGA's shape: `{"object": {"type", "id"}}`,
+/// `{"wildcard": {"type"}}` or `{"userset": {"type", "id", "relation"}}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectDto<'a> {
+    /// A plain object.
+    Object {
+        /// Its type.
+        #[serde(rename = "type")]
+        object_type: &'a str,
+        /// Its id.
+        id: &'a str,
+    },
+    /// Every object of a type.
+    Wildcard {
+        /// The type.
+        #[serde(rename = "type")]
+        object_type: &'a str,
+    },
+    /// The holders of a relation on an object.
+    Userset {
+        /// The object's type.
+        #[serde(rename = "type")]
+        object_type: &'a str,
+        /// The object's id.
+        id: &'a str,
+        /// The relation.
+        relation: &'a str,
+    },
+}
+
+impl<'a> From<&'a Subject> for SubjectDto<'a> {
+    fn from(subject: &'a Subject) -> Self {
+        match subject {
+            Subject::Object(object) => SubjectDto::Object { object_type: &object.object_type, id: &object.id },
+            Subject::Wildcard(type_name) => SubjectDto::Wildcard { object_type: type_name },
+            Subject::Userset { object, relation } => {
+                SubjectDto::Userset { object_type: &object.object_type, id: &object.id, relation }
+            }
         }
     }
 }

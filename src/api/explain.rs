@@ -146,10 +146,7 @@ fn explanation_json(explanation: &Explanation, revision: u64) -> Value {
         "cut": explanation.cut,
     });
     if let (Some(denial), Value::Object(map)) = (&explanation.denied_by, &mut answer) {
-        map.insert(
-            "denied_by".into(),
-            json!({"kind": denial.kind.as_str(), "subject": denial.subject, "message": denial.message}),
-        );
+        map.insert("denied_by".into(), json!(denial));
     }
     answer
 }

@@ -15,7 +15,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -23,6 +24,32 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/stores/{store_id}/authorization-models/{model_id}", get(get_model))
         .route("/stores/{store_id}/writ/model", put(write_dsl_model))
         .route("/stores/{store_id}/assertions/{model_id}", get(get_assertions).put(write_assertions))
+}
+
+/// The answer to a model write: `{"authorization_model_id"}`.
+#[derive(Debug, Serialize)]
+struct WriteModelResponse {
+    authorization_model_id: String,
+}
+
+/// `GET authorization-models` answer.
+#[derive(Debug, Serialize)]
+struct ListModelsResponse {
+    authorization_models: Vec<JsonModel>,
+    continuation_token: String,
+}
+
+/// `GET authorization-models/{model_id}` answer.
+#[derive(Debug, Serialize)]
+struct GetModelResponse {
+    authorization_model: JsonModel,
+}
+
+/// `GET assertions/{model_id}` answer: the assertions as they were stored.
+#[derive(Debug, Serialize)]
+struct AssertionsResponse {
+    authorization_model_id: String,
+    assertions: Value,
 }
 
 fn model_json(info: &ModelInfo) -> JsonModel {
@@ -35,14 +62,14 @@ async fn write_model(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<JsonModel>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WriteModelResponse>), ApiError> {
     let id = blocking(move || {
         let model = Model::from_json(&body).map_err(EngineError::Schema)?;
         require_types(&model)?;
         Ok(state.engine.write_model(&store_id, model)?)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({"authorization_model_id": id}))))
+    Ok((StatusCode::CREATED, Json(WriteModelResponse { authorization_model_id: id })))
 }
 
 /// OpenFGA refuses a model with no type definitions; stored, it would become the latest model.
@@ -57,7 +84,7 @@ async fn write_dsl_model(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WriteModelResponse>), ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let is_zed = content_type.starts_with("application/x-spicedb-schema");
     let text = read_text(request).await?;
@@ -70,29 +97,29 @@ async fn write_dsl_model(
         Ok(state.engine.write_model(&store_id, model)?)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({"authorization_model_id": id}))))
+    Ok((StatusCode::CREATED, Json(WriteModelResponse { authorization_model_id: id })))
 }
 
 async fn list_models(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListModelsResponse>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;
     let size = super::limits::page_size(query.page_size, 50, &state.options)?;
     let models = state.engine.models(&store_id)?;
     let page: Vec<JsonModel> = models.iter().skip(offset).take(size).map(model_json).collect();
     let next = offset + page.len();
     let token = if next < models.len() { offset_token(next) } else { String::new() };
-    Ok(Json(json!({"authorization_models": page, "continuation_token": token})))
+    Ok(Json(ListModelsResponse { authorization_models: page, continuation_token: token }))
 }
 
 async fn get_model(
     State(state): State<AppState>,
     Path((store_id, model_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GetModelResponse>, ApiError> {
     let info = state.engine.model(&store_id, Some(&model_id))?;
-    Ok(Json(json!({"authorization_model": model_json(&info)})))
+    Ok(Json(GetModelResponse { authorization_model: model_json(&info) }))
 }
 
 async fn write_assertions(
@@ -131,11 +158,11 @@ fn check_assertion(assertion: &Value) -> Result<(), String> {
 async fn get_assertions(
     State(state): State<AppState>,
     Path((store_id, model_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AssertionsResponse>, ApiError> {
     let assertions = match state.engine.assertions(&store_id, &model_id)? {
         Some(text) => serde_json::from_str::<Value>(&text)
             .map_err(|e| ApiError::Internal(format!("stored assertions are not JSON: {e}")))?,
-        None => json!([]),
+        None => Value::Array(Vec::new()),
     };
-    Ok(Json(json!({"authorization_model_id": model_id, "assertions": assertions})))
+    Ok(Json(AssertionsResponse { authorization_model_id: model_id, assertions }))
 }

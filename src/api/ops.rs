@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,17 +60,23 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `/healthz` and `/readyz` answer: `{"status"}`.
+#[derive(Debug, Serialize)]
+struct StatusResponse {
+    status: &'static str,
 }
 
-async fn readyz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
+async fn healthz() -> Json<StatusResponse> {
+    Json(StatusResponse { status: "ok" })
+}
+
+async fn readyz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<StatusResponse>) {
     // The engine rebuilds every index before the listener opens; over a shared datastore it
     // then follows the changelog up to the revisions the node saw at start.
     if state.engine.caught_up() {
-        (axum::http::StatusCode::OK, Json(json!({"status": "ready"})))
+        (axum::http::StatusCode::OK, Json(StatusResponse { status: "ready" }))
     } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "catching_up"})))
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(StatusResponse { status: "catching_up" }))
     }
 }
 

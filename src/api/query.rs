@@ -6,16 +6,16 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::require_revision;
-use super::decisions::{decision_record, Decision, DecisionMeta, RequestId};
+use super::decisions::{decision_meta, RequestId};
 use super::dto::{
-    contextual_tuples, json_response, subject_json, ApiJson, BatchCheckEntryDto, BatchCheckItemDto,
-    BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto, CheckResponseDto, ExpandRequestDto,
-    ListObjectsRequestDto, ListUsersRequestDto,
+    contextual_tuples, json_response, ApiJson, BatchCheckEntryDto, BatchCheckErrorBody, BatchCheckErrorCode,
+    BatchCheckErrorDto, BatchCheckItemDto, BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto,
+    CheckResponseDto, ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto, SubjectDto,
 };
 use super::{blocking, ApiError, AppState};
 use crate::engine::{
-    Answer, CheckRequest, DecisionRecord, EngineError, ExpandLeaf, ExpandNode, ListObjectsRequest, ListUsersRequest,
-    UserFilterSpec,
+    decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
+    ListObjectsRequest, ListUsersRequest, QueryOptions, UserFilterSpec,
 };
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -24,7 +24,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// From this many checks on, a batch-check runs them on rayon's threads.
 const PARALLEL_BATCH: usize = 16;
@@ -39,77 +39,30 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/stores/{store_id}/list-users", post(list_users))
 }
 
-fn model_id(id: Option<String>) -> Option<String> {
-    id.filter(|id| !id.is_empty())
-}
-
 impl TryFrom<CheckRequestDto> for CheckRequest {
     type Error = ApiError;
 
-    fn try_from(dto: CheckRequestDto) -> Result<Self, ApiError> {
+    fn try_from(mut dto: CheckRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         let key = dto.tuple_key;
         Ok(CheckRequest {
             object: key.object,
             relation: key.relation,
             user: key.user,
-            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
-            context: dto.context.unwrap_or_default(),
-            model_id: model_id(dto.authorization_model_id),
+            contextual_tuples,
+            context,
+            model_id,
         })
     }
 }
 
-/// Runs a check and records its latency.
+/// Runs a check and records its latency, but no decision (AuthZEN's action search asks every
+/// relation of a type: those are not decisions anyone made).
 pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckRequest) -> Result<bool, EngineError> {
-    Ok(timed_check_answer(state, store_id, request)?.value)
-}
-
-/// Runs a check and records its latency; the answer keeps its revision.
-pub(super) fn timed_check_answer(
-    state: &AppState,
-    store_id: &str,
-    request: &CheckRequest,
-) -> Result<Answer<bool>, EngineError> {
-    timed_check_since(state, store_id, request, std::time::Instant::now())
-}
-
-/// [`timed_check_answer`], its latency counted from `started` (a caller that has read the clock
-/// already).
-fn timed_check_since(
-    state: &AppState,
-    store_id: &str,
-    request: &CheckRequest,
-    started: std::time::Instant,
-) -> Result<Answer<bool>, EngineError> {
+    let started = std::time::Instant::now();
     let answer = state.engine.check(store_id, request);
     state.metrics.observe_check(started.elapsed());
-    answer
-}
-
-/// Runs a check; returns its answer and, when the decision log wants it, its record.
-/// `decision_model` is the model id the record names when the request pins none (a batch
-/// resolves the latest once for all its checks); `None` leaves it to the log, which fills in the
-/// store's latest.
-fn decided_check(
-    state: &AppState,
-    store_id: &str,
-    request: &CheckRequest,
-    decision_model: Option<&str>,
-    meta: &DecisionMeta<'_>,
-) -> Result<(bool, Option<DecisionRecord>), EngineError> {
-    // The decision's start is the check's: one clock read serves the metric and the log.
-    let answer = timed_check_since(state, store_id, request, meta.started)?;
-    let decision = Decision {
-        store_id,
-        model_id: request.model_id.as_deref().or(decision_model),
-        principals: &[request.user.as_str()],
-        relation: &request.relation,
-        object: &request.object,
-        allowed: answer.value,
-        denied_by: None,
-        revision: answer.revision,
-    };
-    Ok((answer.value, decision_record(state, decision, meta)))
+    Ok(answer?.value)
 }
 
 async fn check(
@@ -118,36 +71,34 @@ async fn check(
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<CheckRequestDto>,
 ) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let started = std::time::Instant::now();
-    let audit = body.audit.take();
+    let audit = body.options.audit.take();
     let request = CheckRequest::try_from(body)?;
-    let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
-    let (allowed, decision) = decided_check(&state, &store_id, &request, None, &meta)?;
-    if let Some(decision) = decision {
-        state.engine.record_decision(decision);
-    }
+    let meta = decision_meta(&state, &request_id, started, audit.as_ref());
+    let allowed = decide(&state.engine, &store_id, &request, &meta)?.value;
     Ok(json_response(&CheckResponseDto { allowed, resolution: "" }, 40))
 }
 
-fn batch_error(error: &ApiError) -> Value {
-    match error {
+fn batch_error(error: &ApiError) -> BatchCheckErrorDto {
+    let (code, message) = match error {
         ApiError::Engine(EngineError::Store(_)) | ApiError::Internal(_) => {
-            json!({"error": {"internal_error": "internal_error", "message": "internal server error"}})
+            (BatchCheckErrorCode::InternalError("internal_error"), "internal server error".to_string())
         }
         ApiError::Engine(engine_error) => {
-            json!({"error": {"input_error": engine_error.openfga_code().1, "message": engine_error.to_string()}})
+            (BatchCheckErrorCode::InputError(engine_error.openfga_code().1), engine_error.to_string())
         }
-        ApiError::BadRequest { code, message } => json!({"error": {"input_error": code, "message": message}}),
-        other => json!({"error": {"input_error": "validation_error", "message": other.to_string()}}),
-    }
+        ApiError::BadRequest { code, message } => (BatchCheckErrorCode::InputError(code), message.clone()),
+        other => (BatchCheckErrorCode::InputError("validation_error"), other.to_string()),
+    };
+    BatchCheckErrorDto { error: BatchCheckErrorBody { code, message } }
 }
 
 async fn batch_check(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<BatchCheckRequestDto>,
+    ApiJson(mut body): ApiJson<BatchCheckRequestDto>,
 ) -> Result<Response, ApiError> {
     super::limits::batch_size(body.checks.len(), "batch-check", &state.options)?;
     if body.checks.is_empty() {
@@ -163,8 +114,8 @@ async fn batch_check(
         }
     }
     drop(seen);
-    require_revision(&state, &store_id, body.at_least_revision).await?;
-    let model = model_id(body.authorization_model_id);
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    let model = body.options.model_id();
     // Resolved once: the decision log names this model for every check of the batch.
     let model_info = state.engine.model(&store_id, model.as_deref())?;
     // The whole batch shares one deadline: once it passes, the checks left are reported as
@@ -172,30 +123,35 @@ async fn batch_check(
     let deadline = state.engine.config().input.deadline();
     let capacity = body.checks.iter().map(|item| item.correlation_id.len() + 24).sum::<usize>() + 16;
     let result = blocking(move || {
-        let batch_audit = body.audit;
+        let batch_audit = body.options.audit;
         let decision_model = Some(model_info.id.as_str());
         type Answered = (String, BatchCheckEntryDto, Option<DecisionRecord>);
-        let answer = |item: BatchCheckItemDto| -> Answered {
+        let answer = |mut item: BatchCheckItemDto| -> Answered {
             let started = std::time::Instant::now();
             if deadline.is_some_and(|deadline| started >= deadline) {
                 let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
                 return (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&expired)), None);
             }
-            let audit = item.audit.or_else(|| batch_audit.clone());
-            let meta = DecisionMeta { request_id: &request_id, started, audit: audit.as_ref() };
-            let outcome = contextual_tuples(&item.contextual_tuples).and_then(|tuples| {
+            let audit = item.options.audit.take().or_else(|| batch_audit.clone());
+            let meta = DecisionMeta {
+                model_id: decision_model,
+                ..decision_meta(&state, &request_id, started, audit.as_ref())
+            };
+            let mut decision = None;
+            let outcome = contextual_tuples(&item.options.contextual_tuples).and_then(|tuples| {
+                // An item's own model id is ignored: the batch pins one for all its checks.
                 let request = CheckRequest {
                     object: item.tuple_key.object,
                     relation: item.tuple_key.relation,
                     user: item.tuple_key.user,
                     contextual_tuples: tuples,
-                    context: item.context.unwrap_or_default(),
+                    context: item.options.context.take().unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(decided_check(&state, &store_id, &request, decision_model, &meta)?)
+                Ok(decide_into(&state.engine, &store_id, &request, &meta, |record| decision = Some(record))?.value)
             });
             match outcome {
-                Ok((allowed, decision)) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
+                Ok(allowed) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
                 Err(error) => (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&error)), None),
             }
         };
@@ -226,65 +182,128 @@ async fn batch_check(
     Ok(json_response(&BatchCheckResponseDto { result }, capacity))
 }
 
-fn userset(name: &str) -> Value {
-    json!({"userset": name})
+/// `POST /stores/{id}/expand` answer: `{"tree": {"root": node}}`.
+#[derive(Debug, Serialize)]
+struct ExpandResponse<'a> {
+    tree: ExpandTreeDto<'a>,
 }
 
-/// An expand node in OpenFGA's JSON shape.
-fn expand_json(node: &ExpandNode) -> Value {
-    match node {
-        ExpandNode::Leaf { name, leaf } => {
-            let leaf = match leaf {
-                ExpandLeaf::Users(users) => json!({"users": {"users": users}}),
-                ExpandLeaf::Computed(computed) => json!({"computed": userset(computed)}),
-                ExpandLeaf::TupleToUserset { tupleset, computed } => json!({"tupleToUserset": {
-                    "tupleset": tupleset,
-                    "computed": computed.iter().map(|c| userset(c)).collect::<Vec<_>>(),
-                }}),
-            };
-            json!({"name": name, "leaf": leaf})
-        }
-        ExpandNode::Union { name, nodes } => {
-            json!({"name": name, "union": {"nodes": nodes.iter().map(expand_json).collect::<Vec<_>>()}})
-        }
-        ExpandNode::Intersection { name, nodes } => {
-            json!({"name": name, "intersection": {"nodes": nodes.iter().map(expand_json).collect::<Vec<_>>()}})
-        }
-        ExpandNode::Difference { name, base, subtract } => {
-            json!({"name": name, "difference": {"base": expand_json(base), "subtract": expand_json(subtract)}})
-        }
+#[derive(Debug, Serialize)]
+struct ExpandTreeDto<'a> {
+    root: ExpandNodeDto<'a>,
+}
+
+/// An expand node in OpenFGA's JSON shape: `{"name", "leaf" | "union" | "intersection" |
+/// "difference": ...}`.
+#[derive(Debug, Serialize)]
+struct ExpandNodeDto<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    body: ExpandBodyDto<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ExpandBodyDto<'a> {
+    Leaf(ExpandLeafDto<'a>),
+    Union { nodes: Vec<ExpandNodeDto<'a>> },
+    Intersection { nodes: Vec<ExpandNodeDto<'a>> },
+    Difference { base: Box<ExpandNodeDto<'a>>, subtract: Box<ExpandNodeDto<'a>> },
+}
+
+/// A leaf: `{"users": {"users": [...]}}`, `{"computed": {"userset"}}` or
+/// `{"tupleToUserset": {"tupleset", "computed": [{"userset"}, ...]}}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ExpandLeafDto<'a> {
+    Users { users: &'a [String] },
+    Computed(UsersetDto<'a>),
+    TupleToUserset { tupleset: &'a str, computed: Vec<UsersetDto<'a>> },
+}
+
+#[derive(Debug, Serialize)]
+struct UsersetDto<'a> {
+    userset: &'a str,
+}
+
+impl<'a> From<&'a ExpandNode> for ExpandNodeDto<'a> {
+    fn from(node: &'a ExpandNode) -> Self {
+        let nodes = |nodes: &'a [ExpandNode]| nodes.iter().map(ExpandNodeDto::from).collect();
+        let (name, body) = match node {
+            ExpandNode::Leaf { name, leaf } => {
+                let leaf = match leaf {
+                    ExpandLeaf::Users(users) => ExpandLeafDto::Users { users },
+                    ExpandLeaf::Computed(computed) => ExpandLeafDto::Computed(UsersetDto { userset: computed }),
+                    ExpandLeaf::TupleToUserset { tupleset, computed } => ExpandLeafDto::TupleToUserset {
+                        tupleset,
+                        computed: computed.iter().map(|userset| UsersetDto { userset }).collect(),
+                    },
+                };
+                (name, ExpandBodyDto::Leaf(leaf))
+            }
+            ExpandNode::Union { name, nodes: children } => (name, ExpandBodyDto::Union { nodes: nodes(children) }),
+            ExpandNode::Intersection { name, nodes: children } => {
+                (name, ExpandBodyDto::Intersection { nodes: nodes(children) })
+            }
+            ExpandNode::Difference { name, base, subtract } => (
+                name,
+                ExpandBodyDto::Difference {
+                    base: Box::new((&**base).into()),
+                    subtract: Box::new((&**subtract).into()),
+                },
+            ),
+        };
+        ExpandNodeDto { name, body }
     }
 }
 
 async fn expand(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
-    ApiJson(body): ApiJson<ExpandRequestDto>,
-) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
-    let tuples = contextual_tuples(&body.contextual_tuples)?;
-    let model = model_id(body.authorization_model_id);
+    ApiJson(mut body): ApiJson<ExpandRequestDto>,
+) -> Result<Response, ApiError> {
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    // Expand has no condition context: a request's `context` is ignored.
+    let QueryOptions { contextual_tuples: tuples, model_id: model, .. } = body.options.query()?;
     let key = body.tuple_key;
     let tree = blocking(move || {
         Ok(state.engine.expand(&store_id, &key.object, &key.relation, model.as_deref(), &tuples)?.value)
     })
     .await?;
-    Ok(Json(json!({"tree": {"root": expand_json(&tree)}})))
+    Ok(json_response(&ExpandResponse { tree: ExpandTreeDto { root: (&tree).into() } }, 256))
 }
 
 impl TryFrom<ListObjectsRequestDto> for ListObjectsRequest {
     type Error = ApiError;
 
-    fn try_from(dto: ListObjectsRequestDto) -> Result<Self, ApiError> {
+    fn try_from(mut dto: ListObjectsRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         Ok(ListObjectsRequest {
             object_type: dto.object_type,
             relation: dto.relation,
             user: dto.user,
-            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
-            context: dto.context.unwrap_or_default(),
-            model_id: model_id(dto.authorization_model_id),
+            contextual_tuples,
+            context,
+            model_id,
         })
     }
+}
+
+/// `POST /stores/{id}/list-objects` answer.
+#[derive(Debug, Serialize)]
+struct ListObjectsResponse {
+    objects: Vec<String>,
+}
+
+/// One line of `streamed-list-objects`: `{"result": {"object"}}`.
+#[derive(Debug, Serialize)]
+struct StreamedObject<'a> {
+    result: ObjectResult<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ObjectResult<'a> {
+    object: &'a str,
 }
 
 async fn run_list_objects(
@@ -292,7 +311,7 @@ async fn run_list_objects(
     store_id: String,
     body: ListObjectsRequestDto,
 ) -> Result<Vec<String>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListObjectsRequest::try_from(body)?;
     blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await
 }
@@ -301,9 +320,9 @@ async fn list_objects(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ListObjectsRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListObjectsResponse>, ApiError> {
     let objects = run_list_objects(state, store_id, body).await?;
-    Ok(Json(json!({"objects": objects})))
+    Ok(Json(ListObjectsResponse { objects }))
 }
 
 async fn streamed_list_objects(
@@ -312,10 +331,11 @@ async fn streamed_list_objects(
     ApiJson(body): ApiJson<ListObjectsRequestDto>,
 ) -> Result<impl IntoResponse, ApiError> {
     let objects = run_list_objects(state, store_id, body).await?;
-    let mut lines = String::new();
-    for object in objects {
-        lines.push_str(&json!({"result": {"object": object}}).to_string());
-        lines.push('\n');
+    let mut lines = Vec::new();
+    for object in &objects {
+        serde_json::to_writer(&mut lines, &StreamedObject { result: ObjectResult { object } })
+            .map_err(|e| ApiError::Internal(format!("response cannot be serialized: {e}")))?;
+        lines.push(b'\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
 }
@@ -323,7 +343,8 @@ async fn streamed_list_objects(
 impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
     type Error = ApiError;
 
-    fn try_from(dto: ListUsersRequestDto) -> Result<Self, ApiError> {
+    fn try_from(mut dto: ListUsersRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         Ok(ListUsersRequest {
             object: format!("{}:{}", dto.object.object_type, dto.object.id),
             relation: dto.relation,
@@ -332,20 +353,27 @@ impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
                 .into_iter()
                 .map(|f| UserFilterSpec { type_name: f.type_name, relation: f.relation.filter(|r| !r.is_empty()) })
                 .collect(),
-            contextual_tuples: contextual_tuples(&dto.contextual_tuples)?,
-            context: dto.context.unwrap_or_default(),
-            model_id: model_id(dto.authorization_model_id),
+            contextual_tuples,
+            context,
+            model_id,
         })
     }
+}
+
+/// `POST /stores/{id}/list-users` answer.
+#[derive(Debug, Serialize)]
+struct ListUsersResponse<'a> {
+    users: Vec<SubjectDto<'a>>,
 }
 
 async fn list_users(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ListUsersRequestDto>,
-) -> Result<Json<Value>, ApiError> {
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+) -> Result<Response, ApiError> {
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListUsersRequest::try_from(body)?;
     let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
-    Ok(Json(json!({"users": users.iter().map(subject_json).collect::<Vec<_>>()})))
+    let users: Vec<SubjectDto<'_>> = users.iter().map(SubjectDto::from).collect();
+    Ok(json_response(&ListUsersResponse { users }, 64))
 }

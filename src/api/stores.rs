@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -37,7 +37,7 @@ async fn list_stores(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListStoresResponse>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;
     let size = super::limits::page_size(query.page_size, 50, &state.options)?;
     let mut records = state.engine.list_stores();
@@ -48,7 +48,14 @@ async fn list_stores(
     let stores: Vec<StoreDto> = records.iter().skip(offset).take(size).map(StoreDto::from).collect();
     let next = offset + stores.len();
     let token = if next < records.len() { offset_token(next) } else { String::new() };
-    Ok(Json(json!({"stores": stores, "continuation_token": token})))
+    Ok(Json(ListStoresResponse { stores, continuation_token: token }))
+}
+
+/// `GET /stores` answer.
+#[derive(Debug, Serialize)]
+struct ListStoresResponse {
+    stores: Vec<StoreDto>,
+    continuation_token: String,
 }
 
 async fn get_store(State(state): State<AppState>, Path(store_id): Path<String>) -> Result<Json<StoreDto>, ApiError> {

@@ -56,11 +56,18 @@ async fn write(
     Path(store_id): Path<String>,
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<WriteRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WriteResponse>, ApiError> {
     let mut request = WriteRequest::try_from(body)?;
     request.actor = principal.map(|Extension(principal)| principal.actor());
     let revision = blocking(move || Ok(state.engine.write(&store_id, request)?)).await?;
-    Ok(Json(json!({"revision": revision})))
+    Ok(Json(WriteResponse { revision }))
+}
+
+/// `POST /stores/{id}/write` answer: the revision the write committed at (Writ's extension;
+/// OpenFGA's clients ignore it).
+#[derive(Debug, serde::Serialize)]
+struct WriteResponse {
+    revision: u64,
 }
 
 fn read_filter(dto: Option<crate::api::dto::ReadTupleKeyDto>) -> Result<ReadFilter, ApiError> {

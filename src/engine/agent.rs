@@ -11,7 +11,7 @@
 //! identical answers; the size of the request only picks the faster one.
 //! Must not import `api` or `store`.
 
-use super::{resolve_object_relation, resolve_type, Answer, Engine, EngineError};
+use super::{resolve_object_relation, resolve_type, Answer, Denial, Engine, EngineError};
 use crate::eval::{self, Evaluator};
 use crate::index::{DenseBits, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION};
 use crate::tuple::{split_object, Context, Tuple};
@@ -53,36 +53,6 @@ pub struct OboCheckRequest {
     pub model_id: Option<String>,
     /// The caller's audit record (tool name, task id, ...), kept for the decision log; never evaluated.
     pub audit: Context,
-}
-
-/// Which part of a chain denied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DenialKind {
-    /// A principal does not hold the relation on the object.
-    Principal,
-    /// A hop does not hold the delegation relation on the hop before it.
-    Delegation,
-}
-
-impl DenialKind {
-    /// The wire name: `principal` or `delegation`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DenialKind::Principal => "principal",
-            DenialKind::Delegation => "delegation",
-        }
-    }
-}
-
-/// The first failing link or principal of a denied chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    /// A principal or a delegation link.
-    pub kind: DenialKind,
-    /// The principal that lacks the permission, or the hop that lacks the delegation.
-    pub subject: String,
-    /// A sentence saying what is missing.
-    pub message: String,
 }
 
 /// The answer of an OBO check.
@@ -271,14 +241,7 @@ impl<'r> Chain<'r> {
         if eval::check(evaluator, delegator.type_id, delegator.object, delegator.delegation, delegate.key())? {
             return Ok(None);
         }
-        Ok(Some(Denial {
-            kind: DenialKind::Delegation,
-            subject: delegate.text.to_string(),
-            message: format!(
-                "`{}` does not hold `{}` on `{}`: it may not act for it",
-                delegate.text, self.delegation_name, delegator.text
-            ),
-        }))
+        Ok(Some(Denial::delegation(delegate.text, self.delegation_name, delegator.text)))
     }
 
     /// The first delegation link that fails, if any.
@@ -313,14 +276,7 @@ impl Engine {
                     }
                 }
                 if !eval::check(&evaluator, type_id, object, relation, principal.key())? {
-                    let denial = Denial {
-                        kind: DenialKind::Principal,
-                        subject: principal.text.to_string(),
-                        message: format!(
-                            "`{}` does not hold `{}` on `{}`",
-                            principal.text, request.relation, request.object
-                        ),
-                    };
+                    let denial = Denial::principal(principal.text, &request.relation, &request.object);
                     return Ok(OboDecision { allowed: false, denied_by: Some(denial) });
                 }
             }

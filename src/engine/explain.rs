@@ -9,7 +9,8 @@
 //! `max_explain_nodes` nodes per check it explains.
 //! Must not import `api` or `store`.
 
-use super::agent::{Denial, DenialKind, OboCheckRequest, DEFAULT_DELEGATION_RELATION};
+use super::agent::{OboCheckRequest, DEFAULT_DELEGATION_RELATION};
+use super::decide::Denial;
 use super::{
     as_input_error, as_validation, find_model, resolve_object_relation, resolve_subject, validate_tuple, Answer,
     CheckRequest, Engine, EngineError,
@@ -116,60 +117,58 @@ impl Engine {
             return Err(EngineError::Validation("`principals` must name at least one subject".into()));
         }
         let delegation = request.delegation_relation.as_deref().unwrap_or(DEFAULT_DELEGATION_RELATION);
-        self.explain_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, &request.context, |snapshot| {
-            let mut root = ExplainNode::leaf(NodeResult::Allowed);
-            root.object = Some(request.object.clone());
-            root.relation = Some(request.relation.clone());
-            root.subject = Some(request.principals.join(" → "));
-            root.rewrite = Some("obo_chain");
-            let mut would_allow = Vec::new();
-            let mut denied_by = None;
-            for (i, principal) in request.principals.iter().enumerate() {
-                if i >= 1 {
-                    let delegator = &request.principals[i - 1];
-                    let link = Question { object: delegator, relation: delegation, user: principal };
-                    let (result, mut tree) = self.explain_question(snapshot, &link).map_err(|e| {
-                        EngineError::Validation(format!(
-                            "invalid `delegation_relation` for `principals[{}]` `{delegator}`: {e}",
-                            i - 1
-                        ))
-                    })?;
-                    let granted = matches!(result, Ok(true));
-                    if !granted {
-                        tree.reason = Some(Reason::DelegationMissing);
+        self.explain_snapshot(
+            store_id,
+            request.model_id.as_deref(),
+            &request.contextual_tuples,
+            &request.context,
+            |snapshot| {
+                let mut root = ExplainNode::leaf(NodeResult::Allowed);
+                root.object = Some(request.object.clone());
+                root.relation = Some(request.relation.clone());
+                root.subject = Some(request.principals.join(" → "));
+                root.rewrite = Some("obo_chain");
+                let mut would_allow = Vec::new();
+                let mut denied_by = None;
+                for (i, principal) in request.principals.iter().enumerate() {
+                    if i >= 1 {
+                        let delegator = &request.principals[i - 1];
+                        let link = Question { object: delegator, relation: delegation, user: principal };
+                        let (result, mut tree) = self.explain_question(snapshot, &link).map_err(|e| {
+                            EngineError::Validation(format!(
+                                "invalid `delegation_relation` for `principals[{}]` `{delegator}`: {e}",
+                                i - 1
+                            ))
+                        })?;
+                        let granted = matches!(result, Ok(true));
+                        if !granted {
+                            tree.reason = Some(Reason::DelegationMissing);
+                        }
+                        root.children.push(tree);
+                        if !granted {
+                            let delegation_tuple: Option<Tuple> =
+                                Tuple::from_parts(delegator, delegation, principal).ok();
+                            would_allow = self.would_allow(snapshot, &link, delegation_tuple.into_iter().collect())?;
+                            denied_by = Some(Denial::delegation(principal, delegation, delegator));
+                            break;
+                        }
                     }
+                    let permission = Question { object: &request.object, relation: &request.relation, user: principal };
+                    let (result, tree) = self.explain_question(snapshot, &permission)?;
+                    let granted = matches!(result, Ok(true));
+                    let candidates = if granted { Vec::new() } else { tree.candidates() };
                     root.children.push(tree);
                     if !granted {
-                        let delegation_tuple: Option<Tuple> =
-                            Tuple::from_parts(delegator, delegation, principal).ok();
-                        would_allow = self.would_allow(snapshot, &link, delegation_tuple.into_iter().collect())?;
-                        denied_by = Some(Denial {
-                            kind: DenialKind::Delegation,
-                            subject: principal.clone(),
-                            message: format!("`{principal}` does not hold `{delegation}` on `{delegator}`: it may not act for it"),
-                        });
+                        would_allow = self.would_allow(snapshot, &permission, candidates)?;
+                        denied_by = Some(Denial::principal(principal, &request.relation, &request.object));
                         break;
                     }
                 }
-                let permission = Question { object: &request.object, relation: &request.relation, user: principal };
-                let (result, tree) = self.explain_question(snapshot, &permission)?;
-                let granted = matches!(result, Ok(true));
-                let candidates = if granted { Vec::new() } else { tree.candidates() };
-                root.children.push(tree);
-                if !granted {
-                    would_allow = self.would_allow(snapshot, &permission, candidates)?;
-                    denied_by = Some(Denial {
-                        kind: DenialKind::Principal,
-                        subject: principal.clone(),
-                        message: format!("`{principal}` does not hold `{}` on `{}`", request.relation, request.object),
-                    });
-                    break;
-                }
-            }
-            let allowed = denied_by.is_none();
-            root.result = if allowed { NodeResult::Allowed } else { NodeResult::Denied };
-            Ok(self.explanation(snapshot, allowed, root, would_allow, denied_by))
-        })
+                let allowed = denied_by.is_none();
+                root.result = if allowed { NodeResult::Allowed } else { NodeResult::Denied };
+                Ok(self.explanation(snapshot, allowed, root, would_allow, denied_by))
+            },
+        )
     }
 
     /// Assembles the answer: the path of an allow, with contextual tuples marked.
