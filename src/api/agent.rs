@@ -13,19 +13,19 @@
 use super::consistency::{deserialize_revision, require_revision};
 use super::decisions::{record, Decision, DecisionMeta, RequestId};
 use super::dto::{contextual_tuples, ApiJson, ContextualTuplesDto};
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
 };
 use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/writ/obo-check", post(obo_check))
         .route("/stores/{store_id}/writ/audience-check", post(audience_check))
         .route("/stores/{store_id}/writ/filter", post(filter))

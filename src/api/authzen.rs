@@ -15,19 +15,19 @@ use super::consistency::{deserialize_revision, require_revision};
 use super::decisions::{record, Decision, DecisionMeta, RequestId};
 use super::dto::{offset_token, token_offset, ApiJson};
 use super::query::{timed_check, timed_check_answer};
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{CheckRequest, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest, UserFilterSpec};
 use crate::tuple::{Context, Subject};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/access/v1/evaluation", post(evaluation))
         .route("/stores/{store_id}/access/v1/evaluations", post(evaluations))
         .route("/stores/{store_id}/access/v1/search/resource", post(search_resource))

@@ -9,20 +9,20 @@
 
 use super::dto::{hex_decode, hex_encode, ApiQuery};
 use super::time::{format_rfc3339, parse_rfc3339};
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionRecord};
 use crate::tuple::Context;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::time::Instant;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/stores/{store_id}/writ/decisions", get(list))
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new().route("/stores/{store_id}/writ/decisions", get(list))
 }
 
 /// The request's id (the caller's `x-request-id`, or one the server made), as the request

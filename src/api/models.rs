@@ -8,17 +8,17 @@
 use super::dto::{
     offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, TupleKeyDto,
 };
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{EngineError, ModelInfo};
 use crate::model::{JsonModel, Model};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/authorization-models", get(list_models).post(write_model))
         .route("/stores/{store_id}/authorization-models/{model_id}", get(get_model))
         .route("/stores/{store_id}/writ/model", put(write_dsl_model))

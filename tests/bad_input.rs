@@ -1,0 +1,232 @@
+//! Bad input on every route: the sweep takes the routes from the router's own table
+//! (`writ::api::route_paths`), so a new route is covered without editing this file. Each route is
+//! called with every method, bodies that are not the JSON object it expects, path parameters that
+//! are not valid UTF-8 or not ids, bad query strings and an oversized body; every answer must be a
+//! 4xx with a `{"code", "message"}` JSON body (or a success where the input is valid for it).
+
+use crate::support::http::send;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+use writ::api::{route_paths, router_with_config, ApiOptions, RouterConfig};
+use writ::Engine;
+
+const MODEL: &str = "model
+  schema 1.1
+type user
+type document
+  relations
+    define viewer: [user]
+";
+
+/// The largest body the sweep's router takes, so the oversized class stays cheap.
+const BODY_LIMIT: usize = 4096;
+
+/// Methods a route may serve; each route is tried with all of them.
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+/// Routes whose body is entirely optional in OpenFGA too (an empty body or `{}` is a valid
+/// request): `read` reads every tuple, and writing no assertions clears them.
+fn empty_body_is_valid(method: &str, path: &str) -> bool {
+    (method, path) == ("POST", "/stores/{store_id}/read")
+        || (method, path) == ("PUT", "/stores/{store_id}/assertions/{model_id}")
+}
+
+/// Sends raw bytes with a content type; returns the status, the content type and the body.
+async fn send_raw(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String, Value) {
+    let request =
+        Request::builder().method(method).uri(uri).header("content-type", content_type).body(Body::from(body)).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    (status, kind, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Why an answer is not a 4xx with a JSON `{code, message}` body, if it is not.
+fn json_4xx_failure(what: &str, status: StatusCode, content_type: &str, body: &Value) -> Option<String> {
+    let has = |field: &str| body[field].as_str().is_some_and(|text| !text.is_empty());
+    if !status.is_client_error() {
+        Some(format!("{what}: expected a 4xx, got {status} {body}"))
+    } else if !content_type.starts_with("application/json") || !has("code") || !has("message") {
+        Some(format!("{what}: {status} without a JSON code and message (`{content_type}`): {body}"))
+    } else {
+        None
+    }
+}
+
+/// A store with a model; returns the router, the store id and the model id.
+async fn setup() -> (Router, String, String) {
+    let engine = Engine::in_memory();
+    let store = engine.create_store("sweep").unwrap().id;
+    // The root AuthZEN routes answer for the store, so they read their bodies too.
+    let options = ApiOptions { max_body_bytes: BODY_LIMIT, ..ApiOptions::default() };
+    let config = RouterConfig { options, authzen_store: Some(store.clone()), ..RouterConfig::default() };
+    let app = router_with_config(Arc::new(engine), config);
+    let (status, model) =
+        send(&app, None, "PUT", &format!("/stores/{store}/writ/model"), MODEL.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{model}");
+    let model = model["authorization_model_id"].as_str().unwrap().to_string();
+    (app, store, model)
+}
+
+/// `path` with `{store_id}` and `{model_id}` filled in, and `{name}` replaced by `bad` if given.
+fn fill(path: &str, store: &str, model: &str, bad: Option<(&str, &str)>) -> String {
+    let mut filled = path.to_string();
+    if let Some((name, value)) = bad {
+        filled = filled.replace(&format!("{{{name}}}"), value);
+    }
+    filled.replace("{store_id}", store).replace("{model_id}", model)
+}
+
+/// The `{name}` parameters of a path pattern.
+fn parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect()
+}
+
+/// The methods `path` serves (every method that is not answered 405), checking each 405 on the way.
+/// It asks about ids that do not exist, so that probing `DELETE` deletes nothing.
+async fn served_methods(app: &Router, path: &str, failures: &mut Vec<String>) -> Vec<&'static str> {
+    let uri = fill(path, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW", None);
+    let mut served = Vec::new();
+    for method in METHODS {
+        let (status, content_type, body) = send_raw(app, method, &uri, "application/json", b"{}".to_vec()).await;
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            failures.extend(json_4xx_failure(&format!("{method} {uri}"), status, &content_type, &body));
+        } else {
+            served.push(*method);
+        }
+    }
+    assert!(!served.is_empty(), "{path} serves no method");
+    served
+}
+
+#[tokio::test]
+async fn every_route_answers_bad_bodies_paths_and_methods_with_json_4xx() {
+    let (app, store, model) = setup().await;
+    let paths = route_paths();
+    assert!(paths.len() >= 30, "the route table lists only {} paths", paths.len());
+    let bad_bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid UTF-8", vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']),
+        ("invalid UTF-8 outside JSON", vec![0xff, 0xfe, 0x00, 0x7b]),
+        ("a top-level array", b"[]".to_vec()),
+        ("a top-level array of objects", b"[{}]".to_vec()),
+        ("a top-level string", b"\"text\"".to_vec()),
+        ("a top-level number", b"42".to_vec()),
+        ("a top-level null", b"null".to_vec()),
+        ("truncated JSON", b"{\"a\":".to_vec()),
+        ("two JSON values", b"{} {}".to_vec()),
+    ];
+    let mut requests = 0;
+    let mut failures = Vec::new();
+    for path in &paths {
+        let served = served_methods(&app, path, &mut failures).await;
+        let uri = fill(path, &store, &model, None);
+        for method in served.iter().filter(|m| ["POST", "PUT", "PATCH"].contains(m)) {
+            for (class, body) in &bad_bodies {
+                let (status, content_type, answer) =
+                    send_raw(&app, method, &uri, "application/json", body.clone()).await;
+                failures.extend(json_4xx_failure(
+                    &format!("{method} {uri} with {class}"),
+                    status,
+                    &content_type,
+                    &answer,
+                ));
+                requests += 1;
+            }
+            if empty_body_is_valid(method, path) {
+                let (status, _, answer) = send_raw(&app, method, &uri, "application/json", Vec::new()).await;
+                assert!(status.is_success(), "{method} {uri} with an empty body: {status} {answer}");
+            } else {
+                for empty in [&b""[..], b"{}", b"  \n"] {
+                    let (status, content_type, answer) =
+                        send_raw(&app, method, &uri, "application/json", empty.to_vec()).await;
+                    let what = format!("{method} {uri} with body {:?}", String::from_utf8_lossy(empty));
+                    failures.extend(json_4xx_failure(&what, status, &content_type, &answer));
+                    requests += 1;
+                }
+            }
+            let oversized = vec![b' '; BODY_LIMIT + 1];
+            let (status, content_type, answer) = send_raw(&app, method, &uri, "application/json", oversized).await;
+            if status != StatusCode::PAYLOAD_TOO_LARGE {
+                failures.push(format!("{method} {uri} with an oversized body: {status} {answer}"));
+            }
+            failures.extend(json_4xx_failure(&format!("{method} {uri} oversized"), status, &content_type, &answer));
+        }
+        for method in &served {
+            for name in parameters(path) {
+                for bad in ["%ff", "%C0%AF", "a%ffb", "not-a-ulid", "%3CSTORE%3E", "01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+                    let bad_uri = fill(path, &store, &model, Some((name, bad)));
+                    let (status, content_type, answer) =
+                        send_raw(&app, method, &bad_uri, "application/json", b"{}".to_vec()).await;
+                    let what = format!("{method} {bad_uri} ({name} = {bad})");
+                    failures.extend(json_4xx_failure(&what, status, &content_type, &answer));
+                    requests += 1;
+                }
+            }
+        }
+        // A `DELETE` that succeeded would take the store every other request needs.
+        for method in served.iter().filter(|m| **m != "DELETE") {
+            for query in ["page_size=%ff", "%ff=1", "page_size=abc", "continuation_token=%ff%fe"] {
+                let (status, content_type, answer) =
+                    send_raw(&app, method, &format!("{uri}?{query}"), "application/json", b"{}".to_vec()).await;
+                if !status.is_success() {
+                    failures.extend(json_4xx_failure(
+                        &format!("{method} {uri}?{query}"),
+                        status,
+                        &content_type,
+                        &answer,
+                    ));
+                }
+                requests += 1;
+            }
+            // Past the end of the route: no route.
+            let (status, content_type, answer) =
+                send_raw(&app, method, &format!("{uri}/nope"), "application/json", Vec::new()).await;
+            failures.extend(json_4xx_failure(&format!("{method} {uri}/nope"), status, &content_type, &answer));
+            requests += 1;
+        }
+    }
+    assert!(requests > 500, "the sweep sent only {requests} requests");
+    // The store and its model were there throughout, so each answer is about the input.
+    let (status, _, answer) = send_raw(&app, "GET", &format!("/stores/{store}"), "application/json", Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let uri = format!("/stores/{store}/authorization-models/{model}");
+    let (status, _, answer) = send_raw(&app, "GET", &uri, "application/json", Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(failures.is_empty(), "{} of {requests} answers are not JSON 4xx:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test]
+async fn regression_a_top_level_array_was_read_as_an_empty_read_request() {
+    let (app, store, _) = setup().await;
+    let (status, content_type, answer) =
+        send_raw(&app, "POST", &format!("/stores/{store}/read"), "application/json", b"[]".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(content_type.starts_with("application/json"));
+    assert_eq!(answer["code"], "validation_error");
+    assert_eq!(answer["message"], "request body must be a JSON object, but it is an array");
+}
+
+#[tokio::test]
+async fn regression_a_path_segment_not_utf8_was_answered_in_plain_text() {
+    let (app, _, _) = setup().await;
+    let (status, content_type, answer) =
+        send_raw(&app, "POST", "/stores/%ff/check", "application/json", b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert_eq!(answer["code"], "validation_error");
+    let message = answer["message"].as_str().unwrap();
+    assert!(message.contains("`store_id`") && message.contains("UTF-8"), "{message}");
+}
