@@ -230,3 +230,87 @@ async fn regression_a_path_segment_not_utf8_was_answered_in_plain_text() {
     let message = answer["message"].as_str().unwrap();
     assert!(message.contains("`store_id`") && message.contains("UTF-8"), "{message}");
 }
+
+/// A JSON model with `user`, `group` and `document`, whose `document#viewer` rewrite and type
+/// restrictions are given.
+fn json_model(viewer: Value, viewer_types: Value, conditions: Value) -> Value {
+    serde_json::json!({
+        "schema_version": "1.1",
+        "type_definitions": [
+            {"type": "user"},
+            {"type": "group", "relations": {"member": {"this": {}}},
+             "metadata": {"relations": {"member": {"directly_related_user_types": [{"type": "user"}]}}}},
+            {"type": "document", "relations": {"owner": {"this": {}}, "viewer": viewer},
+             "metadata": {"relations": {
+                 "owner": {"directly_related_user_types": [{"type": "user"}]},
+                 "viewer": {"directly_related_user_types": viewer_types}}}}
+        ],
+        "conditions": conditions
+    })
+}
+
+#[tokio::test]
+async fn every_invalid_json_model_class_is_refused_with_400_naming_the_bad_part() {
+    use serde_json::json;
+    let (app, store, _) = setup().await;
+    let uri = format!("/stores/{store}/authorization-models");
+    let user = json!([{"type": "user"}]);
+    let cases = [
+        (
+            "a condition whose expression does not compile",
+            json_model(
+                json!({"this": {}}),
+                json!([{"type": "user", "condition": "broken"}]),
+                json!({"broken": {"name": "broken", "expression": "x >",
+                    "parameters": {"x": {"type_name": "TYPE_NAME_INT"}}}}),
+            ),
+            "invalid_authorization_model",
+            "`broken`",
+        ),
+        (
+            "a rewrite that sets two kinds",
+            json_model(json!({"this": {}, "computedUserset": {"relation": "owner"}}), user.clone(), json!({})),
+            "validation_error",
+            "`this` and `computedUserset`",
+        ),
+        (
+            "a nested rewrite that sets two kinds",
+            json_model(
+                json!({"union": {"child": [{"this": {}},
+                    {"computedUserset": {"relation": "owner"}, "tupleToUserset": {
+                        "tupleset": {"relation": "owner"}, "computedUserset": {"relation": "member"}}}]}}),
+                user.clone(),
+                json!({}),
+            ),
+            "validation_error",
+            "`computedUserset` and `tupleToUserset`",
+        ),
+        (
+            "a type restriction that is a userset and a wildcard",
+            json_model(
+                json!({"this": {}}),
+                json!([{"type": "group", "relation": "member", "wildcard": {}}]),
+                json!({}),
+            ),
+            "validation_error",
+            "`group`",
+        ),
+    ];
+    for (class, model, code, names) in cases {
+        let (status, answer) = send(&app, None, "POST", &uri, model.to_string().into_bytes()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{class}: {answer}");
+        assert_eq!(answer["code"], code, "{class}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(names), "{class}: {message}");
+    }
+    // A member set to `null` is not set (as protobuf's JSON decoding reads it): still one kind.
+    let model = json_model(json!({"this": {}, "union": null, "difference": null}), user, json!({}));
+    let (status, answer) = send(&app, None, "POST", &uri, model.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // The DSL route compiles conditions too.
+    let dsl = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user with broken]\n\
+        condition broken(x: int) {\n  x >\n}\n";
+    let (status, answer) = send(&app, None, "PUT", &format!("/stores/{store}/writ/model"), dsl.into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("`broken`"), "{answer}");
+}

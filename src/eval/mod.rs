@@ -38,6 +38,7 @@ mod expand;
 mod lookup;
 
 pub(crate) use compiled::CompiledModel;
+pub(crate) use condition::condition_errors;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 

@@ -24,7 +24,7 @@ pub use fgamod::{parse_fga_mod, ModFileError, ModManifest, ModProperty, ModRange
 pub use json::{
     JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation, JsonParamType,
     JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset, JsonTypeDefinition,
-    JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
+    JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap, ONEOF_ERROR,
 };
 pub use module::{combine as combine_modules, ModularModel, ModuleError, ModuleFile, SourceOrigin};
 
