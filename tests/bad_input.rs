@@ -314,3 +314,37 @@ async fn every_invalid_json_model_class_is_refused_with_400_naming_the_bad_part(
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("`broken`"), "{answer}");
 }
+
+/// Sends raw bytes to a live `serve` and returns everything it answers before closing.
+async fn raw_exchange(request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = writ::api::router(Arc::new(Engine::in_memory()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(writ::api::serve::serve(listener, app, None, async {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+#[tokio::test]
+async fn regression_a_path_hyper_cannot_parse_was_answered_with_an_empty_body() {
+    let request = b"POST /stores/<STORE>/check HTTP/1.1\r\nhost: writ\r\ncontent-length: 2\r\n\r\n{}";
+    let answer = raw_exchange(request).await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(head.contains("content-type: application/json"), "{answer}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["code"], "validation_error");
+    assert!(body["message"].as_str().unwrap().contains("percent-encode"), "{body}");
+    // A well-formed request on the same server path is answered as usual.
+    let answer = raw_exchange(b"GET /healthz HTTP/1.1\r\nhost: writ\r\nconnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
