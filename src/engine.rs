@@ -530,6 +530,10 @@ impl Engine {
         let json = serde_json::to_string(&model.to_json())
             .map_err(|e| EngineError::Validation(format!("model cannot be serialized: {e}")))?;
         self.config.input.model(&model, &json)?;
+        let invalid_conditions = crate::eval::condition_errors(&model);
+        if !invalid_conditions.is_empty() {
+            return Err(EngineError::Schema(invalid_conditions));
+        }
         self.backend.write_model(store_id, &id, &json)?;
         if let Some(follow) = &self.follow {
             // Other nodes write models too: take the backend's list, in the backend's order.

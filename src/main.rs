@@ -324,9 +324,18 @@ fn validate(file: &std::path::Path) -> ExitCode {
         }
     };
     let is_zed = file.extension().is_some_and(|e| e == "zed") || writ::Model::looks_like_zed(&text);
-    let parsed = if is_zed { writ::Model::parse_zed(&text) } else { writ::Model::parse_dsl(&text) };
+    let parsed = if is_zed {
+        writ::Model::parse_zed(&text).map(|model| (model, Vec::new()))
+    } else {
+        writ::Model::parse_dsl_with_warnings(&text)
+    };
     match parsed {
-        Ok(model) => {
+        Ok((model, warnings)) => {
+            for warning in &warnings {
+                let at =
+                    warning.span.map(|s| format!(":{}:{}", s.line_start + 1, s.column_start + 1)).unwrap_or_default();
+                eprintln!("{}{at}: warning: {}", file.display(), warning.message);
+            }
             println!("{}: valid ({} types, {} conditions)", file.display(), model.types.len(), model.conditions.len());
             ExitCode::SUCCESS
         }

@@ -182,26 +182,8 @@ const API_TUPLES: &[&str] = &[
     "document:readme#blocked@user:carl",
     "document:public#viewer@user:*",
 ];
-/// (method, path under `/stores/{id}`, or a root path when it starts with `!`).
-const API_ROUTES: &[(&str, &str)] = &[
-    ("POST", "!/stores"),
-    ("POST", "/authorization-models"),
-    ("PUT", "/writ/model"),
-    ("PUT", "/assertions/MODEL"),
-    ("POST", "/write"),
-    ("POST", "/read"),
-    ("POST", "/check"),
-    ("POST", "/batch-check"),
-    ("POST", "/expand"),
-    ("POST", "/list-objects"),
-    ("POST", "/streamed-list-objects"),
-    ("POST", "/list-users"),
-    ("POST", "/access/v1/evaluation"),
-    ("POST", "/access/v1/evaluations"),
-    ("POST", "/access/v1/search/resource"),
-    ("POST", "/access/v1/search/subject"),
-    ("POST", "/access/v1/search/action"),
-];
+/// The methods the `api_body` target tries on each route of the router's table.
+const API_METHODS: &[&str] = &["POST", "PUT", "GET", "DELETE", "PATCH"];
 const API_BODY_SEEDS: &[&str] = &[
     r#"{"tuple_key":{"user":"user:anne","relation":"can_view","object":"document:readme"},"contextual_tuples":{"tuple_keys":[{"user":"user:dan","relation":"member","object":"group:eng"}]},"context":{"region":"eu"}}"#,
     r#"{"writes":{"tuple_keys":[{"user":"user:anne","relation":"viewer","object":"document:1","condition":{"name":"in_region","context":{"allowed":["eu"]}}}]},"deletes":{"tuple_keys":[{"user":"user:bob","relation":"owner","object":"document:readme"}]}}"#,
@@ -214,19 +196,18 @@ const API_BODY_SEEDS: &[&str] = &[
     "model\n  schema 1.1\ntype user\n",
 ];
 
-/// Sends `body` to route `route` of a fresh engine's router; panics on a 5xx.
-fn drive_api_body(runtime: &tokio::runtime::Runtime, route: usize, body: &[u8]) {
+/// Sends `body` with method `method` to route `route` of the router's table (a fresh engine's
+/// router), as the `api_body` fuzz target does; panics on a 5xx or a 4xx without a JSON error.
+fn drive_api_body(runtime: &tokio::runtime::Runtime, route: usize, method: usize, body: &[u8]) {
     let engine = Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap();
     let store = engine.create_store("props").unwrap().id;
     let model_id = engine.write_model(&store, Model::parse_dsl(API_MODEL).unwrap()).unwrap();
     let writes = API_TUPLES.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
     engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     let app = writ::api::router(Arc::new(engine));
-    let (method, path) = API_ROUTES[route % API_ROUTES.len()];
-    let uri = match path.strip_prefix('!') {
-        Some(root) => root.to_string(),
-        None => format!("/stores/{store}{}", path.replace("MODEL", &model_id)),
-    };
+    let paths = writ::api::route_paths();
+    let method = API_METHODS[method % API_METHODS.len()];
+    let uri = paths[route % paths.len()].replace("{store_id}", &store).replace("{model_id}", &model_id);
     let request = Request::builder()
         .method(method)
         .uri(&uri)
@@ -242,6 +223,10 @@ fn drive_api_body(runtime: &tokio::runtime::Runtime, route: usize, body: &[u8]) 
             "{method} {uri} answered {status}: {}",
             String::from_utf8_lossy(&bytes)
         );
+        if status.is_client_error() {
+            let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert!(error["code"].is_string() && error["message"].is_string(), "{method} {uri}: {status} {error}");
+        }
     });
 }
 
@@ -287,9 +272,13 @@ proptest! {
     #![proptest_config(config(120))]
 
     #[test]
-    fn api_request_bodies_never_get_a_5xx(route in 0..API_ROUTES.len(), body in mutated(API_BODY_SEEDS)) {
+    fn api_request_bodies_never_get_a_5xx(
+        route in 0..writ::api::route_paths().len(),
+        method in 0..API_METHODS.len(),
+        body in mutated(API_BODY_SEEDS),
+    ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        drive_api_body(&runtime, route, body.as_bytes());
+        drive_api_body(&runtime, route, method, body.as_bytes());
     }
 }
 
@@ -314,8 +303,8 @@ fn fuzz_regression_inputs_stay_fixed() {
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for input in inputs(&base.join("api_body")) {
-        if let Some((&route, body)) = input.split_first() {
-            drive_api_body(&runtime, usize::from(route), body);
+        if let [route, method, body @ ..] = input.as_slice() {
+            drive_api_body(&runtime, usize::from(*route), usize::from(*method), body);
             replayed += 1;
         }
     }

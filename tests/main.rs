@@ -5,6 +5,7 @@
 mod agent;
 mod agent_props;
 mod api;
+mod bad_input;
 mod checkpoint;
 mod cli;
 mod closure;

@@ -376,3 +376,51 @@ fn model_test_held_a_copy_of_every_tuple_per_check() {
         assert_eq!(entry["request"]["contextual_tuples"][0]["object"], "doc:d0");
     }
 }
+
+/// OpenFGA's language validators flag a rewrite naming the same operand twice, but its server
+/// and `fga model test` accept such a model and answer on it; Writ refused the whole model.
+#[test]
+fn regression_a_rewrite_with_the_same_operand_twice_was_refused() {
+    let model = "model
+  schema 1.1
+type user
+type folder
+  relations
+    define viewer: [user]
+type document
+  relations
+    define parent: [folder]
+    define owner: [user]
+    define either: owner or owner
+    define both: owner and owner
+    define never: viewer from parent but not viewer from parent
+    define not_owner: [user] but not owner
+";
+    let (_, warnings) = Model::parse_dsl_with_warnings(model).unwrap();
+    let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "the partial relation definition `owner` is a duplicate in the relation `either`.",
+            "the partial relation definition `owner` is a duplicate in the relation `both`.",
+            "the partial relation definition `viewer from parent` is a duplicate in the relation `never`.",
+        ]
+    );
+    // The JSON form of the same model is accepted too.
+    let json = Model::parse_dsl(model).unwrap().to_json();
+    assert!(Model::from_json(&json).is_ok());
+    let engine = Engine::in_memory();
+    let store = store_with(
+        &engine,
+        model,
+        &["folder:f#viewer@user:anne", "document:d#parent@folder:f", "document:d#owner@user:bob"],
+    );
+    assert!(check(&engine, &store, "document:d", "either", "user:bob"));
+    assert!(!check(&engine, &store, "document:d", "either", "user:anne"));
+    assert!(check(&engine, &store, "document:d", "both", "user:bob"));
+    assert!(!check(&engine, &store, "document:d", "never", "user:anne"), "`x but not x` is never allowed");
+    assert!(list_objects(&engine, &store, "document", "never", "user:anne").is_empty());
+    assert_eq!(list_objects(&engine, &store, "document", "either", "user:bob"), ["document:d"]);
+    assert_eq!(list_users(&engine, &store, "document:d", "both", "user"), ["user:bob"]);
+    assert!(list_users(&engine, &store, "document:d", "never", "user").is_empty());
+}

@@ -13,7 +13,7 @@
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, ApiJson, RequestOptionsDto};
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     QueryOptions,
@@ -22,11 +22,11 @@ use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/writ/obo-check", post(obo_check))
         .route("/stores/{store_id}/writ/audience-check", post(audience_check))
         .route("/stores/{store_id}/writ/filter", post(filter))

@@ -14,7 +14,7 @@ use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto};
 use super::query::timed_check;
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     self, CheckRequest, CheckWithCause, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest,
     UserFilterSpec,
@@ -25,11 +25,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/access/v1/evaluation", post(evaluation))
         .route("/stores/{store_id}/access/v1/evaluations", post(evaluations))
         .route("/stores/{store_id}/access/v1/search/resource", post(search_resource))

@@ -10,20 +10,19 @@
 
 use super::dto::{hex_decode, hex_encode, json_response, ApiQuery};
 use super::time::{format_rfc3339, parse_rfc3339};
-use super::{blocking, ApiError, AppState, Metrics};
+use super::{blocking, ApiError, AppState, Metrics, RouteTable};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
 use crate::tuple::{Context, ContextValue};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Instant;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/stores/{store_id}/writ/decisions", get(list))
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new().route("/stores/{store_id}/writ/decisions", get(list))
 }
 
 /// The request's id (the caller's `x-request-id`, or one the server made), as the request

@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 
 /// A JSON body extractor whose rejections are [`ApiError`]s (OpenFGA's `validation_error`).
 ///
-/// Unlike `axum::Json` it does not insist on a `content-type`, and an empty body reads as `{}`.
+/// Unlike `axum::Json` it does not insist on a `content-type`, and an empty body reads as `{}`
+/// (as OpenFGA's gateway decodes one); any other body must be one UTF-8 JSON object.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -41,6 +42,7 @@ where
         })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         super::limits::check_json_depth(bytes, &options)?;
+        require_json_object(bytes)?;
         // The plain parse is the fast path; only a body that fails it is parsed again through
         // axum's path-tracking `Json`, whose message names the bad field.
         if let Ok(value) = serde_json::from_slice::<T>(bytes) {
@@ -54,6 +56,28 @@ where
             )
         })
     }
+}
+
+/// Every JSON body of the API is one object, as OpenFGA decodes each into a request message: a
+/// body that is not UTF-8, or whose top level is an array, string, number or `null`, is refused
+/// here with a message saying so (serde would read an array into a struct's fields in order).
+fn require_json_object(bytes: &[u8]) -> Result<(), ApiError> {
+    if let Err(error) = std::str::from_utf8(bytes) {
+        return Err(ApiError::validation(format!(
+            "request body is not valid UTF-8 (invalid byte at offset {})",
+            error.valid_up_to()
+        )));
+    }
+    let found = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b'n') => "`null`",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        _ => "not JSON",
+    };
+    Err(ApiError::validation(format!("request body must be a JSON object, but it is {found}")))
 }
 
 /// A query-string extractor whose rejections are [`ApiError`]s.

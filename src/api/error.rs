@@ -157,3 +157,46 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+/// Gives an error answer that the framework wrote itself (a path or query rejection, an
+/// unsupported media type, a body over the limit met before a handler ran) the API's
+/// `{"code", "message"}` JSON body, keeping its status; every other answer passes unchanged.
+pub(super) async fn json_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), "framework failure");
+        return (status, Json(json!({"code": "internal_error", "message": "internal server error"}))).into_response();
+    }
+    // The framework's own texts are one short line ("Invalid URL: Invalid UTF-8 in `store_id`").
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = match text.chars().next() {
+        None => status.canonical_reason().unwrap_or("bad request").to_lowercase(),
+        Some(first) => first.to_lowercase().chain(text.chars().skip(1)).collect(),
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "undefined_endpoint",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        _ => "validation_error",
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = json!({"code": code, "message": message}).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

@@ -9,17 +9,17 @@
 
 use super::consistency::{deserialize_revision, require_revision};
 use super::dto::{contextual_tuples, tuple_key_json, ApiJson, ContextualTuplesDto, TupleKeyDto};
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{CheckRequest, ExplainNode, Explanation, OboCheckRequest, Reason};
 use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/stores/{store_id}/writ/explain", post(explain))
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new().route("/stores/{store_id}/writ/explain", post(explain))
 }
 
 /// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).

@@ -19,6 +19,7 @@ mod limits;
 mod models;
 mod ops;
 mod query;
+mod routes;
 pub mod serve;
 mod stores;
 pub mod time;
@@ -36,6 +37,7 @@ use tracing::Instrument;
 pub use auth::{Auth, KeySet, Principal, Role};
 pub use error::ApiError;
 pub use ops::Metrics;
+use routes::RouteTable;
 
 /// Limits the HTTP layer enforces (the engine enforces its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +143,20 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         authzen_store: config.authzen_store,
         auth: config.auth,
     };
-    Router::new()
+    routes()
+        .into_router()
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(error::json_error_body))
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), request_span))
+        .with_state(state)
+}
+
+/// Every route of the API, from each area's table.
+fn routes() -> RouteTable {
+    RouteTable::new()
         .merge(stores::routes())
         .merge(models::routes())
         .merge(tuples::routes())
@@ -151,12 +166,12 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .merge(agent::routes())
         .merge(explain::routes())
         .merge(ops::routes())
-        .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(options.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
-        .layer(middleware::from_fn_with_state(state.clone(), request_span))
-        .with_state(state)
+}
+
+/// The path pattern of every route the router serves (`/stores/{store_id}/check`, ...), so
+/// tests can sweep each route without listing them by hand.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().paths().to_vec()
 }
 
 async fn fallback(uri: Uri) -> ApiError {

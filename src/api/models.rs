@@ -8,18 +8,18 @@
 use super::dto::{
     offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, TupleKeyDto,
 };
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{EngineError, ModelInfo};
-use crate::model::{JsonModel, Model};
+use crate::model::{JsonModel, Model, SchemaError, SchemaErrorKind, ONEOF_ERROR};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/authorization-models", get(list_models).post(write_model))
         .route("/stores/{store_id}/authorization-models/{model_id}", get(get_model))
         .route("/stores/{store_id}/writ/model", put(write_dsl_model))
@@ -64,12 +64,22 @@ async fn write_model(
     ApiJson(body): ApiJson<JsonModel>,
 ) -> Result<(StatusCode, Json<WriteModelResponse>), ApiError> {
     let id = blocking(move || {
-        let model = Model::from_json(&body).map_err(EngineError::Schema)?;
+        let model = Model::from_json(&body).map_err(json_model_error)?;
         require_types(&model)?;
         Ok(state.engine.write_model(&store_id, model)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(WriteModelResponse { authorization_model_id: id })))
+}
+
+/// A JSON model that sets two members of one protobuf `oneof` is refused by OpenFGA's decoding,
+/// as a `validation_error`; every other problem is an `invalid_authorization_model`.
+fn json_model_error(errors: Vec<SchemaError>) -> ApiError {
+    let oneof = SchemaErrorKind::Semantic(ONEOF_ERROR.to_string());
+    match errors.iter().find(|error| error.kind == oneof) {
+        Some(error) => ApiError::validation(error.message.clone()),
+        None => EngineError::Schema(errors).into(),
+    }
 }
 
 /// OpenFGA refuses a model with no type definitions; stored, it would become the latest model.

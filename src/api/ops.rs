@@ -5,12 +5,12 @@
 //! is touched once per request; per-store gauges are read from the engine at scrape time.
 //! Must not import `store`, `index` or `eval`.
 
-use super::AppState;
+use super::{AppState, RouteTable};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,8 +56,8 @@ impl Metrics {
     }
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 /// `/healthz` and `/readyz` answer: `{"status"}`.

@@ -3,7 +3,8 @@
 //!
 //! Invariant: a bad certificate or key is reported before anything listens (see [`tls_config`]);
 //! once the shutdown future resolves no new connection is accepted, and requests already in
-//! flight get [`GRACE`] to finish.
+//! flight get [`GRACE`] to finish. On plain HTTP, even a request hyper cannot parse (and answers
+//! before the router runs) gets a `{"code", "message"}` body.
 //! Must not import `store`, `index` or `eval`; the router comes in ready-made.
 
 use axum::Router;
@@ -71,7 +72,7 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     match tls {
         None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let listener = JsonRejections(tokio::net::TcpListener::from_std(listener)?);
             axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         }
         Some(config) => {
@@ -89,4 +90,168 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// The plain-HTTP listener: each connection's answers pass through [`JsonRejectionStream`].
+struct JsonRejections(tokio::net::TcpListener);
+
+impl axum::serve::Listener for JsonRejections {
+    type Io = JsonRejectionStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, address) = axum::serve::Listener::accept(&mut self.0).await;
+        (JsonRejectionStream { inner: stream, pending: Vec::new() }, address)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// A connection whose HTTP/1 parse-error answers get a `{"code", "message"}` body.
+///
+/// hyper answers a request it cannot parse (a path holding `<`, `>`, a space or a byte above
+/// 127 unencoded, as `curl 'http://host/stores/<STORE>/check'` sends; a request line or headers
+/// too long) before any router runs, with an empty-bodied head (`content-length: 0`,
+/// `connection: close`), and offers no hook to change it. Every answer of the router has a body,
+/// and no JSON body holds a raw CR LF, so such a head is found in the bytes written and given a
+/// JSON body in place. Reads pass through untouched.
+struct JsonRejectionStream<S> {
+    inner: S,
+    /// Rewritten bytes not yet written to `inner`.
+    pending: Vec<u8>,
+}
+
+/// The head hyper writes for a request it cannot parse, up to its status code.
+const PARSE_ERROR_PREFIX: &[u8] = b"HTTP/1.1 4";
+const PARSE_ERROR_HEADERS: &[u8] = b"connection: close\r\ncontent-length: 0\r\n";
+
+/// `buffer` with a parse-error head in it given a JSON body, if it holds one.
+fn with_json_rejection(buffer: &[u8]) -> Option<Vec<u8>> {
+    let start = find(buffer, PARSE_ERROR_PREFIX)?;
+    let head_length = find(&buffer[start..], b"\r\n\r\n")? + 4;
+    let head = &buffer[start..start + head_length];
+    let status_line_end = find(head, b"\r\n")?;
+    if !head[status_line_end + 2..].starts_with(PARSE_ERROR_HEADERS) {
+        return None;
+    }
+    let status = head.get(9..12)?;
+    let (code, message) = match status {
+        b"414" => ("uri_too_long", "the request's URI is longer than the server reads"),
+        b"431" => ("headers_too_large", "the request's headers are larger than the server reads"),
+        _ => (
+            "validation_error",
+            "the request is not valid HTTP/1.1: a path must percent-encode spaces, `<`, `>`, backticks \
+             and bytes above 127 (write `%3C` for `<`)",
+        ),
+    };
+    let body = format!("{{\"code\":\"{code}\",\"message\":\"{message}\"}}");
+    let mut out = Vec::with_capacity(buffer.len() + body.len() + 64);
+    out.extend_from_slice(&buffer[..start]);
+    out.extend_from_slice(&head[..status_line_end + 2]);
+    out.extend_from_slice(b"connection: close\r\ncontent-type: application/json\r\n");
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(&head[status_line_end + 2 + PARSE_ERROR_HEADERS.len()..]);
+    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(&buffer[start + head_length..]);
+    Some(out)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> JsonRejectionStream<S> {
+    /// Writes out `pending`; ready once it is empty.
+    fn poll_pending(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while !self.pending.is_empty() {
+            match std::pin::Pin::new(&mut self.inner).poll_write(context, &self.pending) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(written)) => {
+                    self.pending.drain(..written);
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonRejectionStream<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(context, buffer)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonRejectionStream<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        match self.poll_pending(context) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => return Poll::Pending,
+        }
+        if let Some(rewritten) = with_json_rejection(buffer) {
+            // Taken whole: the caller counts `buffer` as written, the rewrite drains later.
+            self.pending = rewritten;
+            let _ = self.poll_pending(context);
+            return Poll::Ready(Ok(buffer.len()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(context, buffer)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        match self.poll_pending(context) {
+            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_flush(context),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        match self.poll_pending(context) {
+            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_shutdown(context),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_json_rejection;
+
+    #[test]
+    fn a_parse_error_head_gets_a_json_body_and_other_answers_pass() {
+        let head = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let rewritten = String::from_utf8(with_json_rejection(head).unwrap()).unwrap();
+        let (head, body) = rewritten.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("content-type: application/json") && head.ends_with("date: x"), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["code"], "validation_error");
+        let too_long = b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        assert!(String::from_utf8(with_json_rejection(too_long).unwrap()).unwrap().contains("uri_too_long"));
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(with_json_rejection(ours), None);
+        assert_eq!(with_json_rejection(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"), None);
+    }
 }

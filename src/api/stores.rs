@@ -5,15 +5,15 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
-use super::{blocking, ApiError, AppState, Principal};
+use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Serialize;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores", get(list_stores).post(create_store))
         .route("/stores/{store_id}", get(get_store).delete(delete_store))
 }

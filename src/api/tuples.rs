@@ -12,15 +12,15 @@ use super::dto::{
     WriteRequestDto,
 };
 use super::time::format_rfc3339;
-use super::{blocking, ApiError, AppState, Principal};
+use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use crate::engine::{ChangeCursor, ChangeOperation, ReadCursor, ReadFilter, WriteRequest};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/stores/{store_id}/write", post(write))
         .route("/stores/{store_id}/read", post(read))
         .route("/stores/{store_id}/changes", get(changes))

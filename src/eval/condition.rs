@@ -11,7 +11,7 @@
 //! Must not import anything outside `eval`, `model`, `tuple` (JSON values come through
 //! [`crate::tuple::ContextValue`]).
 
-use crate::model::{ConditionDef, Model, ParamType};
+use crate::model::{ConditionDef, Model, ParamType, SchemaError, SchemaErrorKind};
 use crate::tuple::{Context, ContextValue, TupleCondition};
 use cel::extractors::This;
 use cel::objects::{Opaque, Value};
@@ -126,6 +126,25 @@ impl Conditions {
             Err(e) => Err(error(e.to_string())),
         }
     }
+}
+
+/// A schema error for each condition of `model` whose expression cannot be compiled, so that a
+/// model is refused when written (as OpenFGA compiles every condition of a model it accepts)
+/// instead of failing each check that meets the condition.
+pub(crate) fn condition_errors(model: &Model) -> Vec<SchemaError> {
+    model
+        .conditions
+        .iter()
+        .filter_map(|def| {
+            let problem = CompiledCondition::compile(def).program.err()?;
+            Some(SchemaError {
+                kind: SchemaErrorKind::Semantic("invalid-condition-expression".into()),
+                message: format!("the expression of condition `{}` does not compile: {problem}", def.name),
+                span: Some(def.span),
+                symbol: Some(def.name.clone()),
+            })
+        })
+        .collect()
 }
 
 impl CompiledCondition {

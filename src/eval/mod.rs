@@ -39,6 +39,7 @@ mod explain;
 mod lookup;
 
 pub(crate) use compiled::CompiledModel;
+pub(crate) use condition::condition_errors;
 pub use error::EvalError;
 pub use expand::{ExpandLeaf, ExpandNode};
 pub(crate) use explain::{explain, ExplainInput};

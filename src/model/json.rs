@@ -308,6 +308,14 @@ fn type_from_json(t: &JsonTypeDefinition, errors: &mut Vec<SchemaError>) -> Type
         .iter()
         .map(|(name, userset)| {
             let refs = metadata.and_then(|m| m.get(name)).map(|r| r.directly_related_user_types.as_slice());
+            for reference in refs.unwrap_or_default().iter().filter(|r| r.relation.is_some() && r.wildcard.is_some()) {
+                let msg = format!(
+                    "the type restriction `{}` of the '{name}' relation under the '{}' type sets both `relation` and \
+                     `wildcard`; a type restriction is a userset or a wildcard, not both",
+                    reference.type_name, t.type_name
+                );
+                errors.push(json_error(msg, name, ONEOF_ERROR));
+            }
             RelationDef {
                 name: name.clone(),
                 rewrite: rewrite_from_json(userset, &t.type_name, name, errors),
@@ -329,7 +337,36 @@ fn restriction_from_json(r: &JsonRelationReference) -> TypeRestriction {
     }
 }
 
+/// The `errorType` of a JSON model that sets two members of one protobuf `oneof`, which
+/// OpenFGA's protobuf decoding refuses before any validation (a `null` member is not set).
+pub const ONEOF_ERROR: &str = "oneof-already-set";
+
+/// The rewrite kinds `u` sets; OpenFGA's `Userset` is a `oneof`, so more than one is refused.
+fn set_kinds(u: &JsonUserset) -> Vec<&'static str> {
+    [
+        ("this", u.this.is_some()),
+        ("computedUserset", u.computed_userset.is_some()),
+        ("tupleToUserset", u.tuple_to_userset.is_some()),
+        ("writTupleToUsersetAll", u.tuple_to_userset_all.is_some()),
+        ("union", u.union.is_some()),
+        ("intersection", u.intersection.is_some()),
+        ("difference", u.difference.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
 fn rewrite_from_json(u: &JsonUserset, type_name: &str, relation: &str, errors: &mut Vec<SchemaError>) -> Rewrite {
+    let kinds = set_kinds(u);
+    if kinds.len() > 1 {
+        let msg = format!(
+            "the '{relation}' relation definition under the '{type_name}' type sets {} at once in one rewrite; \
+             a rewrite is exactly one of them",
+            kinds.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
+        );
+        errors.push(json_error(msg, relation, ONEOF_ERROR));
+    }
     let mut convert = |c: &JsonUserset| rewrite_from_json(c, type_name, relation, errors);
     if u.this.is_some() {
         Rewrite::This

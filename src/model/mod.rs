@@ -24,7 +24,7 @@ pub use fgamod::{parse_fga_mod, ModFileError, ModManifest, ModProperty, ModRange
 pub use json::{
     JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation, JsonParamType,
     JsonRelationMetadata, JsonRelationReference, JsonSourceInfo, JsonTupleToUserset, JsonTypeDefinition,
-    JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap,
+    JsonTypeMetadata, JsonUserset, JsonUsersets, OrderedMap, ONEOF_ERROR,
 };
 pub use module::{combine as combine_modules, ModularModel, ModuleError, ModuleFile, SourceOrigin};
 
@@ -193,6 +193,16 @@ impl Model {
         let (model, source) = dsl::parse(text)?;
         validate::validate(&model, Some(&source))?;
         Ok(model)
+    }
+
+    /// As [`Model::parse_dsl`], also returning the warnings `writ validate` prints: what
+    /// OpenFGA's language validators flag but its server accepts, such as a rewrite that names
+    /// the same operand twice (`owner or owner`, `viewer from parent but not viewer from parent`).
+    pub fn parse_dsl_with_warnings(text: &str) -> Result<(Model, Vec<SchemaError>), Vec<SchemaError>> {
+        let (model, source) = dsl::parse(text)?;
+        let warnings = validate::validate_with_warnings(&model, Some(&source))
+            .map_err(|errors| errors.into_iter().map(|(error, _)| error).collect::<Vec<_>>())?;
+        Ok((model, warnings))
     }
 
     /// Parses SpiceDB schema text (`.zed`) and checks it with SpiceDB's rules; every problem

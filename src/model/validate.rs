@@ -33,6 +33,9 @@ struct Validator<'a> {
     model: &'a Model,
     source: Option<&'a SourceMap>,
     errors: Vec<SchemaError>,
+    /// What OpenFGA's language validators flag but its server accepts and answers checks on
+    /// (a rewrite naming the same operand twice): reported by `writ validate`, never refused.
+    warnings: Vec<SchemaError>,
     at: Origin,
     origins: Vec<Origin>,
 }
@@ -44,10 +47,19 @@ pub(super) fn validate(model: &Model, source: Option<&SourceMap>) -> Result<(), 
 
 /// As [`validate`], with the part of the model each error is about.
 pub(super) fn validate_located(model: &Model, source: Option<&SourceMap>) -> Result<(), Vec<(SchemaError, Origin)>> {
-    let mut v = Validator { model, source, errors: Vec::new(), at: Origin::Model, origins: Vec::new() };
+    validate_with_warnings(model, source).map(|_| ())
+}
+
+/// As [`validate_located`], returning the warnings (see [`Validator::warnings`]) of a valid model.
+pub(super) fn validate_with_warnings(
+    model: &Model,
+    source: Option<&SourceMap>,
+) -> Result<Vec<SchemaError>, Vec<(SchemaError, Origin)>> {
+    let mut v =
+        Validator { model, source, errors: Vec::new(), warnings: Vec::new(), at: Origin::Model, origins: Vec::new() };
     v.run();
     if v.errors.is_empty() {
-        Ok(())
+        Ok(v.warnings)
     } else {
         Err(v.errors.into_iter().zip(v.origins).collect())
     }
@@ -278,7 +290,12 @@ impl<'a> Validator<'a> {
             if let Some((_, span)) = first {
                 let msg =
                     format!("the partial relation definition `{name}` is a duplicate in the relation `{}`.", r.name);
-                self.push(msg, *span, name, "duplicated-error");
+                self.warnings.push(SchemaError {
+                    kind: SchemaErrorKind::Semantic("duplicated-error".to_string()),
+                    message: msg,
+                    span: self.source.map(|_| *span),
+                    symbol: Some(name.clone()),
+                });
             }
         }
     }

@@ -19,11 +19,40 @@ try:
 except ImportError:  # pragma: no cover - seeds then come from plain files only
     yaml = None
 
-# The route selector byte of the api_body target, per route (keep in step with ROUTES there).
-ROUTE = {name: i for i, name in enumerate([
-    "stores", "authorization-models", "writ/model", "assertions", "write", "read", "check",
-    "batch-check", "expand", "list-objects", "streamed-list-objects", "list-users",
-    "evaluation", "evaluations", "search/resource", "search/subject", "search/action"])}
+# The methods of the api_body target, in its order (its second input byte picks one).
+METHODS = ["POST", "PUT", "GET", "DELETE", "PATCH"]
+
+
+def route_paths():
+    """The router's route table in `writ::api::route_paths()` order (the api_body target's first
+    input byte picks one), read from src/api: the areas in the order `routes()` merges them."""
+    api = ROOT / "src" / "api"
+    mod = (api / "mod.rs").read_text()
+    merged = mod[mod.index("fn routes() -> RouteTable"):]
+    paths = []
+    for area in re.findall(r"\.merge\((\w+)::routes\(\)\)", merged[:merged.index("\n}\n")]):
+        source = (api / f"{area}.rs").read_text()
+        body = source[source.index("fn routes() -> RouteTable"):]
+        paths += re.findall(r'\.route\(\s*"([^"]+)"', body[:body.index("\n}\n")])
+    return paths
+
+
+PATHS = route_paths()
+# Each seeded route by short name: its path and method.
+ROUTES = {
+    "stores": ("/stores", "POST"),
+    "authorization-models": ("/stores/{store_id}/authorization-models", "POST"),
+    "writ/model": ("/stores/{store_id}/writ/model", "PUT"),
+    "assertions": ("/stores/{store_id}/assertions/{model_id}", "PUT"),
+    **{name: (f"/stores/{{store_id}}/{name}", "POST") for name in [
+        "write", "read", "check", "batch-check", "expand", "list-objects", "streamed-list-objects", "list-users",
+        "writ/obo-check", "writ/audience-check", "writ/filter"]},
+    **{name: (f"/stores/{{store_id}}/access/v1/{name}", "POST") for name in [
+        "evaluation", "evaluations", "search/resource", "search/subject", "search/action"]},
+}
+# The two selector bytes of each seeded route (a route missing from the table falls back to 0).
+ROUTE = {name: bytes([PATHS.index(path) if path in PATHS else 0, METHODS.index(method)])
+         for name, (path, method) in ROUTES.items()}
 
 
 def files(base, pattern):
@@ -66,7 +95,7 @@ def main():
         for path in files(base, "*.json"):
             text = path.read_bytes()
             add("json_model", text)
-            add("api_body", bytes([ROUTE["authorization-models"]]) + text)
+            add("api_body", ROUTE["authorization-models"] + text)
         for path in files(base, "*.yaml"):
             for doc in yaml_docs(path):
                 for key, value in walk(doc):
@@ -75,7 +104,7 @@ def main():
                             for tuple_key in value:
                                 if isinstance(tuple_key, dict) and {"user", "relation", "object"} <= tuple_key.keys():
                                     add("tuple_key", f"{tuple_key['object']}#{tuple_key['relation']}@{tuple_key['user']}")
-                                    add("api_body", bytes([ROUTE["write"]]) + json.dumps({"writes": {"tuple_keys": [tuple_key]}}).encode())
+                                    add("api_body", ROUTE["write"] + json.dumps({"writes": {"tuple_keys": [tuple_key]}}).encode())
                         if key == "check" and isinstance(value, list):
                             for assertion in value:
                                 if isinstance(assertion, dict) and {"user", "object"} <= assertion.keys():
@@ -83,11 +112,11 @@ def main():
                                         body = {"tuple_key": {"user": assertion["user"], "relation": relation, "object": assertion["object"]}}
                                         if "context" in assertion:
                                             body["context"] = assertion["context"]
-                                        add("api_body", bytes([ROUTE["check"]]) + json.dumps(body).encode())
+                                        add("api_body", ROUTE["check"] + json.dumps(body).encode())
                         continue
                     if key in ("dsl", "model"):
                         add("dsl", value)
-                        add("api_body", bytes([ROUTE["writ/model"]]) + value.encode())
+                        add("api_body", ROUTE["writ/model"] + value.encode())
                     elif key in ("schema",) and "definition" in value:
                         add("zed", value)
                     elif key == "modFile":
@@ -101,6 +130,11 @@ def main():
     # Hand-written bodies for every route, so each starts from something the API accepts.
     bodies = {
         "stores": {"name": "fuzz"},
+        "writ/obo-check": {"principals": ["user:anne", "user:bob"], "relation": "viewer", "object": "document:readme"},
+        "writ/audience-check": {"audience": ["user:anne", "user:bob"], "relation": "viewer",
+                                "objects": ["document:readme", "document:public"]},
+        "writ/filter": {"principals": ["user:anne"], "relation": "viewer", "object_type": "document",
+                        "ids": ["readme", "public", "missing"]},
         "write": {"writes": {"tuple_keys": [{"user": "user:anne", "relation": "viewer", "object": "document:1",
                                              "condition": {"name": "in_region", "context": {"allowed": ["eu"]}}}]},
                   "deletes": {"tuple_keys": [{"user": "user:bob", "relation": "owner", "object": "document:readme"}]}},
@@ -128,7 +162,7 @@ def main():
         "search/action": {"subject": {"type": "user", "id": "anne"}, "resource": {"type": "document", "id": "readme"}},
     }
     for route, body in bodies.items():
-        add("api_body", bytes([ROUTE[route]]) + json.dumps(body).encode())
+        add("api_body", ROUTE[route] + json.dumps(body).encode())
     for line in ["document:1#viewer@user:anne", "group:eng#member@group:all#member", "doc:1#viewer@user:*",
                  "doc:1#viewer@user:anne[only_eu:{\"region\":\"eu\"}][expiration:2030-01-01T00:00:00Z]"]:
         add("tuple_key", line.split("[")[0])
