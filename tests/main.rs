@@ -12,6 +12,7 @@ mod conformance;
 mod decisions;
 mod expiry;
 mod fuzz_props;
+mod gateway;
 mod hostile;
 mod isolation;
 mod limits;
