@@ -93,9 +93,22 @@ fn claims(changes: Value) -> Value {
 }
 
 fn sign(claims: &Value, key: &EncodingKey) -> String {
+    sign_as(claims, key, "k1")
+}
+
+fn sign_as(claims: &Value, key: &EncodingKey, kid: &str) -> String {
     let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some("k1".into());
+    header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+/// A JWK for a fresh P-256 key pair named `kid`, and its signing half.
+fn p256_key(kid: &str) -> (Value, EncodingKey) {
+    let pair = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point = pair.public_key_raw();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+        "x": BASE64URL.encode(&point[1..33]), "y": BASE64URL.encode(&point[33..65])});
+    (jwk, EncodingKey::from_ec_der(&pair.serialize_der()))
 }
 
 fn token(changes: Value) -> String {
@@ -206,11 +219,15 @@ struct Setup {
 }
 
 fn config_text(store: &str, upstream: &str, mode: &str) -> String {
+    config_text_with(store, upstream, mode, &format!("jwks_file: {}", issuer().jwks_file.display()))
+}
+
+fn config_text_with(store: &str, upstream: &str, mode: &str, jwks: &str) -> String {
     format!(
         r#"
 store: {store}
 issuer: {ISSUER}
-jwks_file: {jwks}
+{jwks}
 public_url: {PUBLIC_URL}
 algorithms: [ES256]
 mode: {mode}
@@ -225,8 +242,7 @@ servers:
       create_issue:
         - {{ relation: can_call, object: "tool:github.create_issue" }}
         - {{ relation: writer, object: "repo:{{arguments.repo}}" }}
-"#,
-        jwks = issuer().jwks_file.display()
+"#
     )
 }
 
@@ -614,4 +630,51 @@ async fn the_api_key_check_does_not_catch_gateway_routes() {
     )
     .await;
     assert_eq!(with_key.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_jwks_url_is_refetched_for_an_unknown_kid_at_most_once_per_interval() {
+    let (first, first_key) = p256_key("k1");
+    let (second, second_key) = p256_key("k2");
+    let document = Arc::new(Mutex::new(json!({"keys": [first]})));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let jwks_app = Router::new().route(
+        "/jwks.json",
+        axum::routing::get({
+            let (document, fetches) = (document.clone(), fetches.clone());
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                axum::Json(document.lock().unwrap().clone())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, jwks_app).await.unwrap() });
+
+    let engine = Arc::new(Engine::in_memory());
+    let store = engine.create_store("gateway").unwrap().id;
+    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.write(&store, WriteRequest { writes: tuples(), ..Default::default() }).unwrap();
+    let (upstream, _state) = start_upstream().await;
+    let text = config_text_with(&store, &upstream, "enforce", &format!("jwks_url: {jwks_url}"));
+    let env = |_: &str| Some(UPSTREAM_SECRET.to_string());
+    let config = GatewayConfig::parse(&text, Format::Yaml, &env).unwrap();
+    let gateway = Gateway::start(config, engine, GatewayOptions::default()).await.unwrap();
+    let app = gateway.router();
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "fetched at start");
+
+    let ping = |token: String| post(Some(&token), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string());
+    assert_eq!(send(&app, ping(sign_as(&claims(json!({})), &first_key, "k1"))).await.status, StatusCode::OK);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "a known kid fetches nothing");
+    // The issuer rotates in k2: the first token naming it triggers one refetch and passes.
+    document.lock().unwrap()["keys"].as_array_mut().unwrap().push(second);
+    assert_eq!(send(&app, ping(sign_as(&claims(json!({})), &second_key, "k2"))).await.status, StatusCode::OK);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // Made-up kids right after: refused, without another fetch.
+    for _ in 0..3 {
+        let answer = send(&app, ping(sign_as(&claims(json!({})), &second_key, "k3"))).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "refetches are rate-limited");
 }
