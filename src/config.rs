@@ -87,6 +87,10 @@ pub struct Args {
     /// object a line, with `timestamp`, `level`, `fields` and `target`). `RUST_LOG` sets the level.
     #[arg(long, env = "WRIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// MCP gateway config file (YAML, or JSON by a `.json` name): mounts `/mcp/{server}` for each
+    /// configured server on this listener (see DESIGN §8).
+    #[arg(long, env = "WRIT_GATEWAY")]
+    pub gateway: Option<PathBuf>,
     /// Limits on request contents (see the README's "Limits" table).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -220,6 +224,9 @@ pub struct Config {
     pub expiry_sweep_interval: Option<Duration>,
     /// HTTPS certificate and key; `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// The MCP gateway's config file; `None` mounts no gateway. Read (with `${VAR}` from the
+    /// environment) by `main`, which is the only reader of files named by flags before serving.
+    pub gateway: Option<PathBuf>,
 }
 
 /// A flag value that cannot be used.
@@ -372,6 +379,7 @@ impl Config {
             authzen_store: args.authzen_store.filter(|id| !id.is_empty()),
             expiry_sweep_interval: (!sweep.is_zero()).then_some(sweep),
             tls,
+            gateway: args.gateway,
         })
     }
 
@@ -497,5 +505,11 @@ mod tests {
         assert_eq!((both.cert, both.key), (PathBuf::from("c.pem"), PathBuf::from("k.pem")));
         assert_eq!(parse(&["--tls-cert", "c.pem"]).unwrap_err(), ConfigError::TlsPair("tls-key"));
         assert_eq!(parse(&["--tls-key", "k.pem"]).unwrap_err(), ConfigError::TlsPair("tls-cert"));
+    }
+
+    #[test]
+    fn gateway_flag_names_the_config_file() {
+        assert_eq!(parse(&[]).unwrap().gateway, None);
+        assert_eq!(parse(&["--gateway", "gw.yaml"]).unwrap().gateway, Some(PathBuf::from("gw.yaml")));
     }
 }

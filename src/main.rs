@@ -239,8 +239,23 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
     }
     let app = writ::api::router_with_config(engine.clone(), config.router_config());
     let tls = config.tls.as_ref().map(writ::api::serve::tls_config).transpose()?;
+    let gateway_config = match &config.gateway {
+        Some(path) => Some(writ::gateway::read_config(path, &|name| std::env::var(name).ok())?),
+        None => None,
+    };
+    let gateway_engine = engine.clone();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        let app = match gateway_config {
+            Some(gateway_config) => {
+                let options = writ::gateway::GatewayOptions { max_body_bytes: config.api.max_body_bytes };
+                let servers = gateway_config.servers.len();
+                let gateway = writ::gateway::Gateway::start(gateway_config, gateway_engine, options).await?;
+                tracing::info!(servers, "gateway mounted at /mcp/{{server}}");
+                gateway.mount(app)
+            }
+            None => app,
+        };
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         tracing::info!(address = %config.listen, data_dir = ?config.data_dir, postgres = config.datastore.is_some(), tls = tls.is_some(), "listening");

@@ -14,6 +14,7 @@ mod decisions;
 mod expiry;
 mod explain;
 mod fuzz_props;
+mod gateway;
 mod hostile;
 mod isolation;
 mod limits;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -15,6 +16,17 @@ use super::token::{SigningAlgorithm, VerifierSettings};
 
 /// The largest `leeway_seconds` accepted: clock skew, not a grace period.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
+
+/// The default `upstream_connect_timeout_ms`: a loopback or LAN upstream connects in
+/// milliseconds, so a few seconds only ever waits for one that is down.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+
+/// The default `upstream_timeout_ms`: how long the upstream may take to answer (and, for a
+/// streamed answer, to send its next event) before the client gets a JSON-RPC error instead.
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
+
+/// The largest accepted upstream timeout (one hour): past it a hung upstream is a hung client.
+pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 3_600_000;
 
 /// Why a gateway config was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +123,11 @@ pub struct GatewayConfig {
     pub algorithms: Vec<SigningAlgorithm>,
     /// Clock skew tolerated on `exp`/`nbf` (`leeway_seconds`, default 60).
     pub leeway_seconds: u64,
+    /// Longest the gateway waits to connect to an upstream (`upstream_connect_timeout_ms`).
+    pub upstream_connect_timeout: Duration,
+    /// Longest the gateway waits for an upstream's answer, or for its next streamed event
+    /// (`upstream_timeout_ms`).
+    pub upstream_timeout: Duration,
     /// The servers, by name (the `{server}` of `/mcp/{server}`).
     pub servers: BTreeMap<String, ServerConfig>,
 }
@@ -126,6 +143,8 @@ const TOP_KEYS: &[&str] = &[
     "agent_type",
     "algorithms",
     "leeway_seconds",
+    "upstream_connect_timeout_ms",
+    "upstream_timeout_ms",
     "servers",
 ];
 const SERVER_KEYS: &[&str] = &["upstream", "upstream_headers", "tools", "resources", "prompts"];
@@ -176,6 +195,13 @@ impl GatewayConfig {
                 key_error("leeway_seconds", format!("must be a whole number from 0 to {MAX_LEEWAY_SECONDS}"))
             })?,
         };
+        let upstream_connect_timeout = timeout_ms(
+            top.get("upstream_connect_timeout_ms"),
+            "upstream_connect_timeout_ms",
+            DEFAULT_CONNECT_TIMEOUT_MS,
+        )?;
+        let upstream_timeout =
+            timeout_ms(top.get("upstream_timeout_ms"), "upstream_timeout_ms", DEFAULT_UPSTREAM_TIMEOUT_MS)?;
         let Some(Value::Object(server_map)) = top.get("servers") else {
             return Err(key_error("servers", "is required: a map of server name to server"));
         };
@@ -203,6 +229,8 @@ impl GatewayConfig {
             agent_type,
             algorithms,
             leeway_seconds,
+            upstream_connect_timeout,
+            upstream_timeout,
             servers,
         })
     }
@@ -259,6 +287,15 @@ fn http_url(url: &str, path: &str) -> Result<String, ConfigError> {
         }
         _ => Err(key_error(path, format!("`{url}` is not an absolute http(s) URL"))),
     }
+}
+
+fn timeout_ms(value: Option<&Value>, path: &str, default: u64) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Duration::from_millis(default));
+    };
+    value.as_u64().filter(|&ms| (1..=MAX_UPSTREAM_TIMEOUT_MS).contains(&ms)).map(Duration::from_millis).ok_or_else(
+        || key_error(path, format!("must be a whole number of milliseconds from 1 to {MAX_UPSTREAM_TIMEOUT_MS}")),
+    )
 }
 
 fn type_name(name: &str, path: &str) -> Result<String, ConfigError> {

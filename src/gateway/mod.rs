@@ -1,25 +1,621 @@
 //! The MCP gateway (DESIGN §8): the enforcement point in an agent's path. One file per concern, in
 //! the order a request meets them:
 //!
-//! 1. `token`: verify the bearer JWT against the issuer's keys and give the principal chain
-//!    (human first, current actor last). Pure given the keys and the clock.
+//! 1. `token` (keys kept fresh by `jwks`): verify the bearer JWT against the issuer's keys and
+//!    give the principal chain (human first, current actor last). Pure given the keys and the clock.
 //! 2. `mapping` (configured by `config`): which checks a JSON-RPC message needs (tool, resource or
 //!    prompt → relation on an object, placeholders resolved from the call's arguments). Pure.
-//! 3. `proxy` (to come): streamable HTTP to the upstream server and back, filtering `tools/list`.
-//! 4. the router (to come, here in `mod.rs`): the routes under `/mcp/{server}` and the RFC 9728
-//!    metadata, each decision an OBO check by `engine`.
+//! 3. `proxy`: streamable HTTP to the upstream server and back, JSON or SSE, through a rewrite.
+//! 4. the router, here: `POST`/`GET`/`DELETE /mcp/{server}` and the RFC 9728 metadata at
+//!    `/.well-known/oauth-protected-resource/mcp/{server}`; each decision an OBO check by `engine`
+//!    (in [`decide`], the one call into it), recorded in the decision log.
 //!
 //! Invariant: the gateway never evaluates a permission itself: it only says which checks a
-//! message needs (failing closed when it cannot tell), and `engine` decides them.
-//! It uses `engine` (and `tuple`), never `store`; `token`, `config` and `mapping` do no I/O at all
-//! (files and URLs are read by their caller, the environment is a lookup passed in).
+//! message needs (failing closed when it cannot tell), and `engine` decides them. No message
+//! reaches an upstream before its token verified and, in `enforce` mode, its checks allowed;
+//! the upstream never sees the client's `Authorization`.
+//! It uses `engine` (and `tuple`, `record`), never `store` or `api`; `token`, `config` and
+//! `mapping` do no I/O at all (files and URLs are read here and in `jwks`, the environment is a
+//! lookup passed in).
 
 pub mod config;
 mod id;
+pub mod jwks;
 pub mod mapping;
+pub mod proxy;
 pub mod token;
 
 pub use config::{ConfigError, GatewayConfig, JwksSource, Mode, ServerConfig};
 pub use id::MAX_ID_BYTES;
 pub use mapping::{arguments_sha256, Check, Denial, ListPlan, MappingError, Requirement};
 pub use token::{KeySet, KeySetError, SigningAlgorithm, TokenError, VerifiedToken, Verifier, VerifierSettings};
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::engine::{Engine, EngineError, OboCheckRequest, OboDecision};
+use crate::record::DecisionRecord;
+use crate::tuple::Context;
+use jwks::{IssuerKeys, JwksError};
+use mapping::Primitive;
+use proxy::{error_message, Outgoing, Rewrite, Upstream, UpstreamError, INTERNAL_ERROR};
+
+/// JSON-RPC: the body is not JSON.
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a valid request object (also: a batch, which MCP 2025-06-18 no longer has).
+const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: the params cannot be mapped to checks.
+const INVALID_PARAMS: i64 = -32602;
+/// The gateway's own code for a call the chain may not make (DESIGN §8).
+pub const DENIED: i64 = -32001;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The config file cannot be read.
+    #[error("cannot read gateway config `{path}`: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The config file is not a valid gateway config.
+    #[error("gateway config `{path}`: {error}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong in it.
+        error: ConfigError,
+    },
+    /// The issuer's keys cannot be loaded.
+    #[error("gateway: {0}")]
+    Jwks(#[from] JwksError),
+    /// A server's upstream settings are unusable.
+    #[error("gateway config `servers.{server}`: {message}")]
+    Upstream {
+        /// The server's name.
+        server: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The HTTP client cannot be built (no TLS roots, ...).
+    #[error("gateway HTTP client: {0}")]
+    Client(String),
+}
+
+/// Reads the gateway config file (YAML, or JSON by a `.json` name); `env` answers `${VAR}`.
+pub fn read_config(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<GatewayConfig, GatewayError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| GatewayError::Read { path: shown.clone(), message: e.to_string() })?;
+    let format = config::Format::from_file_name(&shown);
+    GatewayConfig::parse(&text, format, env).map_err(|error| GatewayError::Config { path: shown, error })
+}
+
+/// Settings the gateway takes from `writ serve` rather than from its file.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayOptions {
+    /// Largest accepted JSON-RPC request body; past it the answer is 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions { max_body_bytes: 4 * 1024 * 1024 }
+    }
+}
+
+/// One configured server at run time.
+struct Server {
+    name: String,
+    config: ServerConfig,
+    upstream: Upstream,
+    /// `{public_url}/mcp/{name}`: what its tokens' `aud` must hold.
+    resource: String,
+    /// Where its RFC 9728 metadata is served.
+    metadata_url: String,
+}
+
+/// The running gateway: config, keys, upstreams and the engine that decides.
+pub struct Gateway {
+    config: GatewayConfig,
+    keys: IssuerKeys,
+    engine: Arc<Engine>,
+    servers: BTreeMap<String, Server>,
+    options: GatewayOptions,
+}
+
+impl Gateway {
+    /// Loads the issuer's keys and prepares each upstream; the store is the config's.
+    pub async fn start(
+        config: GatewayConfig,
+        engine: Arc<Engine>,
+        options: GatewayOptions,
+    ) -> Result<Arc<Gateway>, GatewayError> {
+        // No redirects: a redirected request would carry the upstream's credentials elsewhere.
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.upstream_connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GatewayError::Client(e.to_string()))?;
+        let keys_client = reqwest::Client::builder()
+            .connect_timeout(config.upstream_connect_timeout)
+            .timeout(config.upstream_timeout)
+            .build()
+            .map_err(|e| GatewayError::Client(e.to_string()))?;
+        let keys = IssuerKeys::load(config.jwks.clone(), config.verifier_settings(), keys_client).await?;
+        let mut servers = BTreeMap::new();
+        for (name, server) in &config.servers {
+            let upstream =
+                Upstream::new(client.clone(), &server.upstream, &server.upstream_headers, config.upstream_timeout)
+                    .map_err(|message| GatewayError::Upstream { server: name.clone(), message })?;
+            let resource = config.resource_uri(name);
+            let metadata_url = format!("{}/.well-known/oauth-protected-resource/mcp/{name}", config.public_url);
+            servers.insert(
+                name.clone(),
+                Server { name: name.clone(), config: server.clone(), upstream, resource, metadata_url },
+            );
+        }
+        if engine.get_store(&config.store).is_err() {
+            tracing::warn!(store = %config.store, "gateway: `store` names no existing store; every call will fail");
+        }
+        Ok(Arc::new(Gateway { config, keys, engine, servers, options }))
+    }
+
+    /// The gateway's routes alone.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/mcp/{server}", post(post_message).get(open_stream).delete(end_session))
+            .route("/.well-known/oauth-protected-resource/mcp/{server}", get(metadata))
+            .with_state(self.clone())
+    }
+
+    /// The gateway's routes beside `api`'s. The gateway's routes are merged in as their own
+    /// router, so none of `api`'s layers (its `--auth preshared` key check in particular) wraps
+    /// them: their principal is the bearer JWT, checked here; `api`'s routes keep their layers.
+    pub fn mount(self: &Arc<Self>, api: Router) -> Router {
+        self.router().merge(api)
+    }
+
+    fn server(&self, name: &str) -> Result<&Server, Refused> {
+        self.servers.get(name).ok_or_else(|| {
+            let body = json!({"code": "not_found", "message": "no MCP server is configured under this name"});
+            Box::new((StatusCode::NOT_FOUND, Json(body)).into_response())
+        })
+    }
+
+    /// The request's verified token, or the 401 to answer.
+    async fn authenticate(&self, server: &Server, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, Refused> {
+        let authorization = match headers.get(header::AUTHORIZATION).map(HeaderValue::to_str) {
+            None => None,
+            Some(Ok(value)) => Some(value),
+            Some(Err(_)) => {
+                return Err(Box::new(unauthorized(server, &TokenError::Malformed("authorization is not text".into()))))
+            }
+        };
+        let verified = match token::bearer_token(authorization) {
+            Ok(token) => self.keys.verify(token, &server.resource).await,
+            Err(error) => Err(error),
+        };
+        verified.map_err(|error| {
+            tracing::info!(server = %server.name, %error, "gateway: token refused");
+            Box::new(unauthorized(server, &error))
+        })
+    }
+}
+
+/// A request refused before it is decided: the answer to send (boxed: a `Response` is large).
+type Refused = Box<Response>;
+
+/// The 401 of RFC 6750 / RFC 9728, pointing at the server's metadata.
+fn unauthorized(server: &Server, error: &TokenError) -> Response {
+    let mut challenge = format!("Bearer resource_metadata=\"{}\"", server.metadata_url);
+    let description: String =
+        error.to_string().chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect();
+    if let Some(code) = error.bearer_error_code() {
+        challenge.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+    }
+    let body = json!({"error": error.bearer_error_code().unwrap_or("unauthorized"), "error_description": description});
+    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// RFC 9728 protected-resource metadata for one server.
+async fn metadata(State(gateway): State<Arc<Gateway>>, UrlPath(name): UrlPath<String>) -> Response {
+    match gateway.server(&name) {
+        Err(response) => *response,
+        Ok(server) => Json(json!({
+            "resource": server.resource,
+            "authorization_servers": [gateway.config.issuer],
+            "bearer_methods_supported": ["header"],
+        }))
+        .into_response(),
+    }
+}
+
+/// A JSON-RPC message as an HTTP answer.
+fn rpc_answer(status: StatusCode, message: Value) -> Response {
+    (status, Json(message)).into_response()
+}
+
+/// What the client sent, as far as routing it goes.
+enum Incoming<'m> {
+    /// A request: it needs an answer.
+    Request { id: &'m Value, method: &'m str, params: Option<&'m Value> },
+    /// A notification: no answer.
+    Notification,
+    /// The client's answer to a request of the server's (sampling, elicitation, roots).
+    Response,
+}
+
+/// Reads one JSON-RPC message, or says why it is not one.
+fn classify(message: &Value) -> Result<Incoming<'_>, String> {
+    let Value::Object(fields) = message else {
+        return Err(match message {
+            Value::Array(_) => {
+                "JSON-RPC batches are not supported (MCP 2025-06-18 removed them); send one message".into()
+            }
+            _ => "a JSON-RPC message must be an object".into(),
+        });
+    };
+    if fields.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err("`jsonrpc` must be \"2.0\"".into());
+    }
+    let id = fields.get("id");
+    if let Some(id) = id {
+        if !(id.is_string() || id.is_number()) {
+            return Err("`id` must be a string or a number".into());
+        }
+    }
+    match (fields.get("method"), id) {
+        (Some(Value::String(method)), Some(id)) => Ok(Incoming::Request { id, method, params: fields.get("params") }),
+        (Some(Value::String(_)), None) => Ok(Incoming::Notification),
+        (Some(_), _) => Err("`method` must be a string".into()),
+        (None, Some(_)) if fields.contains_key("result") != fields.contains_key("error") => Ok(Incoming::Response),
+        (None, _) => Err("a message needs a `method`, or an `id` with `result` or `error`".into()),
+    }
+}
+
+/// The request body, at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refused> {
+    let too_large = || {
+        let message = error_message(None, INVALID_REQUEST, &format!("request body is larger than {limit} bytes"), None);
+        Box::new(rpc_answer(StatusCode::PAYLOAD_TOO_LARGE, message))
+    };
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            let message = error_message(None, INVALID_REQUEST, &format!("cannot read the request body: {e}"), None);
+            Box::new(rpc_answer(StatusCode::BAD_REQUEST, message))
+        })?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// What a request is about, for the decision log's `audit`.
+fn audit(server: &Server, method: &str, session: Option<&str>, call: Option<(Primitive, &str, &Value)>) -> Context {
+    let mut audit = Context::new();
+    audit.insert("server".into(), json!(server.name));
+    audit.insert("method".into(), json!(method));
+    if let Some((primitive, name, arguments)) = call {
+        let key = match primitive {
+            Primitive::Tool => "tool",
+            Primitive::Resource => "uri",
+            Primitive::Prompt => "prompt",
+        };
+        audit.insert(key.into(), json!(name));
+        audit.insert("arguments_sha256".into(), json!(arguments_sha256(arguments)));
+    }
+    audit.insert("session".into(), session.map_or(Value::Null, |s| json!(s)));
+    audit
+}
+
+/// The gateway's one call into the engine: every check as an OBO check of `chain`, each
+/// recorded in the decision log under `decision_id` with `audit`. At merge this becomes the
+/// engine's `decide()` pipeline.
+fn decide(
+    engine: &Engine,
+    store_id: &str,
+    chain: &[String],
+    checks: &[Check],
+    audit: &Context,
+    decision_id: &str,
+) -> Result<Vec<OboDecision>, EngineError> {
+    let mut decisions = Vec::with_capacity(checks.len());
+    let mut records = Vec::new();
+    for check in checks {
+        let started = Instant::now();
+        let request = OboCheckRequest {
+            principals: chain.to_vec(),
+            relation: check.relation.clone(),
+            object: check.object.to_string(),
+            audit: audit.clone(),
+            ..OboCheckRequest::default()
+        };
+        let answer = engine.obo_check(store_id, &request)?;
+        if engine.wants_decision(answer.value.allowed) {
+            records.push(DecisionRecord {
+                time_ms: engine.now_ms(),
+                store_id: store_id.to_string(),
+                model_id: String::new(),
+                principals: request.principals,
+                relation: request.relation,
+                object: request.object,
+                allowed: answer.value.allowed,
+                denied_by: answer.value.denied_by.as_ref().map(denial_json),
+                revision: answer.revision,
+                latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                request_id: decision_id.to_string(),
+                audit: Some(audit.clone()),
+            });
+        }
+        decisions.push(answer.value);
+    }
+    engine.record_decisions(records);
+    Ok(decisions)
+}
+
+/// `denied_by` as obo-check names it.
+fn denial_json(denial: &crate::engine::Denial) -> Value {
+    json!({"kind": denial.kind.as_str(), "subject": denial.subject, "message": denial.message})
+}
+
+/// Records a call the mapping refused before any check (unknown method or name, bad arguments).
+fn record_refusal(
+    gateway: &Gateway,
+    chain: &[String],
+    method: &str,
+    message: &str,
+    audit: &Context,
+    decision_id: &str,
+) {
+    let engine = &gateway.engine;
+    if !engine.wants_decision(false) {
+        return;
+    }
+    engine.record_decision(DecisionRecord {
+        time_ms: engine.now_ms(),
+        store_id: gateway.config.store.clone(),
+        model_id: String::new(),
+        principals: chain.to_vec(),
+        relation: method.to_string(),
+        object: String::new(),
+        allowed: false,
+        denied_by: Some(json!({"kind": "mapping", "message": message})),
+        revision: 0,
+        latency_us: 0,
+        request_id: decision_id.to_string(),
+        audit: Some(audit.clone()),
+    });
+}
+
+/// A denial answer: JSON-RPC `-32001` naming what denied and the decision.
+fn denied(id: &Value, denied_by: Value, decision_id: &str) -> Response {
+    let data = json!({"denied_by": denied_by, "decision_id": decision_id});
+    rpc_answer(StatusCode::OK, error_message(Some(id), DENIED, "denied by the authorization gateway", Some(data)))
+}
+
+/// The answer when the upstream failed: a JSON-RPC error for a request, 502 otherwise.
+fn upstream_failure(server: &Server, pending: Option<&Value>, error: &UpstreamError) -> Response {
+    tracing::warn!(server = %server.name, %error, "gateway: upstream failed");
+    let message = error_message(pending, INTERNAL_ERROR, &error.to_string(), None);
+    let status = if pending.is_some() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    rpc_answer(status, message)
+}
+
+/// A rewrite that filters `*/list` answers down to what `chain` may see, deciding (and
+/// recording) in one batch per answer. With `id`, only the answer to that request of
+/// `primitive`; without, any answer holding a `tools`, `resources` or `prompts` list (a `GET`
+/// stream's replay). In `log_only` mode it decides and records but changes nothing.
+fn list_filter(
+    gateway: Arc<Gateway>,
+    server: String,
+    chain: Vec<String>,
+    wanted: Option<(Value, Primitive)>,
+    audit: Context,
+    decision_id: String,
+) -> Rewrite {
+    Box::new(move |message: &mut Value| {
+        let primitive = match &wanted {
+            Some((id, primitive)) if message.get("id") == Some(id) => *primitive,
+            Some(_) => return false,
+            None => match [Primitive::Tool, Primitive::Resource, Primitive::Prompt]
+                .into_iter()
+                .find(|p| message.get("result").and_then(|r| r.get(p.config_key())).is_some_and(Value::is_array))
+            {
+                Some(primitive) => primitive,
+                None => return false,
+            },
+        };
+        let Some(Value::Array(items)) = message.get_mut("result").and_then(|r| r.get_mut(primitive.config_key()))
+        else {
+            return false;
+        };
+        let Some(server) = gateway.servers.get(&server) else {
+            return false;
+        };
+        let name_key = if primitive == Primitive::Resource { "uri" } else { "name" };
+        let names: Vec<String> =
+            items.iter().map(|item| item.get(name_key).and_then(Value::as_str).unwrap_or("").to_string()).collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let plan = server.config.mapping.plan_list(primitive, &name_refs);
+        let allowed = match decide(&gateway.engine, &gateway.config.store, &chain, &plan.checks, &audit, &decision_id) {
+            Ok(decisions) => decisions.iter().map(|d| d.allowed).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "gateway: list filter could not decide; hiding every item");
+                Vec::new()
+            }
+        };
+        if gateway.config.mode == Mode::LogOnly {
+            return false;
+        }
+        let visible: HashSet<&str> = plan.visible(&allowed).into_iter().collect();
+        let keep: Vec<bool> = names.iter().map(|name| !name.is_empty() && visible.contains(name.as_str())).collect();
+        let mut keep = keep.into_iter();
+        items.retain(|_| keep.next().unwrap_or(false));
+        true
+    })
+}
+
+/// `POST /mcp/{server}`: one JSON-RPC message, decided, then forwarded.
+async fn post_message(
+    State(gateway): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let server = match gateway.server(&name) {
+        Ok(server) => server,
+        Err(response) => return *response,
+    };
+    let token = match gateway.authenticate(server, &headers).await {
+        Ok(token) => token,
+        Err(response) => return *response,
+    };
+    let bytes = match read_body(body, gateway.options.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(response) => return *response,
+    };
+    let message: Value = match serde_json::from_slice(&bytes) {
+        Ok(message) => message,
+        Err(error) => {
+            let message = error_message(None, PARSE_ERROR, &format!("parse error: {error}"), None);
+            return rpc_answer(StatusCode::BAD_REQUEST, message);
+        }
+    };
+    let incoming = match classify(&message) {
+        Ok(incoming) => incoming,
+        Err(reason) => {
+            let id = message.get("id").filter(|id| id.is_string() || id.is_number());
+            return rpc_answer(StatusCode::BAD_REQUEST, error_message(id, INVALID_REQUEST, &reason, None));
+        }
+    };
+    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    let chain: Vec<String> = token.chain.iter().map(ToString::to_string).collect();
+    let decision_id = ulid::Ulid::new().to_string();
+    let enforce = gateway.config.mode == Mode::Enforce;
+    let mut rewrite = None;
+    let mut pending = None;
+    if let Incoming::Request { id, method, params } = incoming {
+        pending = Some(id.clone());
+        match server.config.mapping.requirement(method, params) {
+            Ok(Requirement::Pass) => {}
+            Ok(Requirement::FilterList(primitive)) => {
+                let audit = audit(server, method, session, None);
+                let wanted = Some((id.clone(), primitive));
+                rewrite = Some(list_filter(gateway.clone(), name.clone(), chain, wanted, audit, decision_id));
+            }
+            Ok(Requirement::Checks { primitive, name: called, checks }) => {
+                let no_arguments = json!({});
+                let arguments = params.and_then(|p| p.get("arguments")).unwrap_or(&no_arguments);
+                let audit = audit(server, method, session, Some((primitive, &called, arguments)));
+                match decide(&gateway.engine, &gateway.config.store, &chain, &checks, &audit, &decision_id) {
+                    Err(error) if enforce => {
+                        tracing::warn!(%error, "gateway: could not decide");
+                        let text = format!("the gateway could not decide: {error}");
+                        return rpc_answer(StatusCode::OK, error_message(Some(id), INTERNAL_ERROR, &text, None));
+                    }
+                    Err(error) => tracing::warn!(%error, "gateway (log_only): could not decide; forwarding"),
+                    Ok(decisions) => {
+                        let denial = decisions.iter().find_map(|d| d.denied_by.as_ref());
+                        if let (Some(denial), true) = (denial, enforce) {
+                            return denied(id, denial_json(denial), &decision_id);
+                        }
+                    }
+                }
+            }
+            Ok(Requirement::Denied(denial)) => {
+                let text = denial.to_string();
+                record_refusal(&gateway, &chain, method, &text, &audit(server, method, session, None), &decision_id);
+                if enforce {
+                    return denied(id, json!({"kind": "mapping", "message": text}), &decision_id);
+                }
+            }
+            Err(error) => {
+                let text = error.to_string();
+                record_refusal(&gateway, &chain, method, &text, &audit(server, method, session, None), &decision_id);
+                if enforce {
+                    let data = json!({"decision_id": decision_id});
+                    return rpc_answer(StatusCode::OK, error_message(Some(id), INVALID_PARAMS, &text, Some(data)));
+                }
+            }
+        }
+    }
+    let outgoing = Outgoing { method: Method::POST, client_headers: headers, body: bytes };
+    let timeout = server.upstream.timeout();
+    let relayed = match server.upstream.send(outgoing).await {
+        Ok(response) => proxy::relay(response, rewrite, pending.clone(), Some(timeout)).await,
+        Err(error) => Err(error),
+    };
+    relayed.unwrap_or_else(|error| upstream_failure(server, pending.as_ref(), &error))
+}
+
+/// `GET /mcp/{server}`: the server's SSE stream, after the token; list answers replayed on it
+/// are filtered as on `POST`.
+async fn open_stream(
+    State(gateway): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let server = match gateway.server(&name) {
+        Ok(server) => server,
+        Err(response) => return *response,
+    };
+    let token = match gateway.authenticate(server, &headers).await {
+        Ok(token) => token,
+        Err(response) => return *response,
+    };
+    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    let audit = audit(server, "GET", session, None);
+    let chain = token.chain.iter().map(ToString::to_string).collect();
+    let decision_id = ulid::Ulid::new().to_string();
+    let rewrite = list_filter(gateway.clone(), name.clone(), chain, None, audit, decision_id);
+    let outgoing = Outgoing { method: Method::GET, client_headers: headers, body: Bytes::new() };
+    let relayed = match server.upstream.send(outgoing).await {
+        Ok(response) => proxy::relay(response, Some(rewrite), None, None).await,
+        Err(error) => Err(error),
+    };
+    relayed.unwrap_or_else(|error| upstream_failure(server, None, &error))
+}
+
+/// `DELETE /mcp/{server}`: ends the session upstream, after the token.
+async fn end_session(
+    State(gateway): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let server = match gateway.server(&name) {
+        Ok(server) => server,
+        Err(response) => return *response,
+    };
+    if let Err(response) = gateway.authenticate(server, &headers).await {
+        return *response;
+    }
+    let outgoing = Outgoing { method: Method::DELETE, client_headers: headers, body: Bytes::new() };
+    let timeout = server.upstream.timeout();
+    let relayed = match server.upstream.send(outgoing).await {
+        Ok(response) => proxy::relay(response, None, None, Some(timeout)).await,
+        Err(error) => Err(error),
+    };
+    relayed.unwrap_or_else(|error| upstream_failure(server, None, &error))
+}

@@ -50,6 +50,8 @@ fn the_design_example_parses() {
     let settings = config.verifier_settings();
     assert_eq!((settings.issuer.as_str(), settings.leeway_seconds), ("https://idp.example.com", 60));
     assert_eq!(settings.algorithms, [SigningAlgorithm::Rs256]);
+    assert_eq!(config.upstream_connect_timeout, Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS));
+    assert_eq!(config.upstream_timeout, Duration::from_millis(DEFAULT_UPSTREAM_TIMEOUT_MS));
 }
 
 #[test]
@@ -57,6 +59,7 @@ fn json_config_files_parse_too() {
     let text = json!({
         "store": "s1", "issuer": "https://idp", "jwks_file": "/etc/writ/jwks.json", "public_url": "http://localhost:8080",
         "user_type": "person", "agent_type": "bot", "algorithms": ["ES256", "EdDSA"], "leeway_seconds": 5,
+        "upstream_connect_timeout_ms": 250, "upstream_timeout_ms": 1500,
         "servers": {"notes": {"upstream": "http://127.0.0.1:9002/mcp"}}
     });
     let config = GatewayConfig::parse(&text.to_string(), Format::from_file_name("gateway.JSON"), &env).expect("parses");
@@ -66,6 +69,10 @@ fn json_config_files_parse_too() {
     assert_eq!(config.verifier_settings().user_type, "person");
     assert_eq!(config.servers["notes"].mapping.tools.entries_for("search"), None, "no tools map: every tool unmapped");
     assert_eq!(Format::from_file_name("gateway.yaml"), Format::Yaml);
+    assert_eq!(
+        (config.upstream_connect_timeout, config.upstream_timeout),
+        (Duration::from_millis(250), Duration::from_millis(1500))
+    );
 }
 
 /// The design example as JSON, with `change` applied at a dotted path (`null` removes the key).
@@ -108,6 +115,8 @@ fn bad_keys_are_named_by_their_path() {
         ("algorithms", json!(["none"]), "algorithms[0]", "is \"none\"; only RS256, ES256 and EdDSA are allowed"),
         ("algorithms", json!([]), "algorithms", "must name at least one algorithm"),
         ("leeway_seconds", json!(3600), "leeway_seconds", "must be a whole number from 0 to 300"),
+        ("upstream_timeout_ms", json!(0), "upstream_timeout_ms", "must be a whole number of milliseconds from 1"),
+        ("upstream_connect_timeout_ms", json!("5s"), "upstream_connect_timeout_ms", "must be a whole number"),
         ("servers", json!({}), "servers", "must name at least one server"),
         ("servers", Value::Null, "servers", "is required: a map of server name to server"),
         ("servers/git hub", json!({"upstream": "http://x"}), "servers.git hub", "is not a valid server name"),
