@@ -306,10 +306,7 @@ impl Question for CheckWithCause<'_> {
 
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {
         let request = self.0;
-        let denial = (!allowed).then(|| Denial::Principal {
-            subject: request.user.clone(),
-            message: format!("`{}` does not hold `{}` on `{}`", request.user, request.relation, request.object),
-        });
+        let denial = (!allowed).then(|| Denial::principal(&request.user, &request.relation, &request.object));
         each(Decision {
             principals: std::slice::from_ref(&request.user),
             relation: &request.relation,

@@ -44,7 +44,7 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::engine::{Engine, EngineError, OboCheckRequest, OboDecision};
+use crate::engine::{self, DecisionMeta, Engine, EngineError, LatencyObserver, OboCheckRequest, OboDecision};
 use crate::record::DecisionRecord;
 use crate::tuple::Context;
 use jwks::{IssuerKeys, JwksError};
@@ -330,9 +330,8 @@ fn audit(server: &Server, method: &str, session: Option<&str>, call: Option<(Pri
     audit
 }
 
-/// The gateway's one call into the engine: every check as an OBO check of `chain`, each
-/// recorded in the decision log under `decision_id` with `audit`. At merge this becomes the
-/// engine's `decide()` pipeline.
+/// The gateway's one call into the engine: every check as an OBO check of `chain` through the
+/// engine's decision pipeline, each recorded in the decision log under `decision_id` with `audit`.
 fn decide(
     engine: &Engine,
     store_id: &str,
@@ -342,9 +341,7 @@ fn decide(
     decision_id: &str,
 ) -> Result<Vec<OboDecision>, EngineError> {
     let mut decisions = Vec::with_capacity(checks.len());
-    let mut records = Vec::new();
     for check in checks {
-        let started = Instant::now();
         let request = OboCheckRequest {
             principals: chain.to_vec(),
             relation: check.relation.clone(),
@@ -352,32 +349,29 @@ fn decide(
             audit: audit.clone(),
             ..OboCheckRequest::default()
         };
-        let answer = engine.obo_check(store_id, &request)?;
-        if engine.wants_decision(answer.value.allowed) {
-            records.push(DecisionRecord {
-                time_ms: engine.now_ms(),
-                store_id: store_id.to_string(),
-                model_id: String::new(),
-                principals: request.principals,
-                relation: request.relation,
-                object: request.object,
-                allowed: answer.value.allowed,
-                denied_by: answer.value.denied_by.as_ref().map(denial_json),
-                revision: answer.revision,
-                latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                request_id: decision_id.to_string(),
-                audit: Some(audit.clone()),
-            });
-        }
-        decisions.push(answer.value);
+        let meta = DecisionMeta {
+            request_id: decision_id,
+            audit: Some(audit),
+            started: Instant::now(),
+            model_id: None,
+            latency: &Unobserved,
+        };
+        decisions.push(engine::decide(engine, store_id, &request, &meta)?.value);
     }
-    engine.record_decisions(records);
     Ok(decisions)
+}
+
+/// The gateway keeps no latency histogram of its own: `/metrics` belongs to the API, which the
+/// gateway may not import, and the decision log carries each decision's latency.
+struct Unobserved;
+
+impl LatencyObserver for Unobserved {
+    fn observe(&self, _elapsed: std::time::Duration) {}
 }
 
 /// `denied_by` as obo-check names it.
 fn denial_json(denial: &crate::engine::Denial) -> Value {
-    json!({"kind": denial.kind.as_str(), "subject": denial.subject, "message": denial.message})
+    json!(denial)
 }
 
 /// Records a call the mapping refused before any check (unknown method or name, bad arguments).
