@@ -1,0 +1,403 @@
+"""Writ's HTTP API: `Client` (blocking) and `AsyncClient`, one method per route.
+
+Method names mirror the routes (`check` is `POST /stores/{id}/check`, `obo_check` is
+`POST /stores/{id}/writ/obo-check`, ...), bodies are the API's JSON, and every error answer is
+raised as a `WritError` carrying the server's `{code, message}`. A deny is an answer, not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence, Union
+
+import httpx
+
+__all__ = [
+    "AsyncClient",
+    "AudienceResult",
+    "AudienceCheckResult",
+    "CheckItem",
+    "Client",
+    "FilterResult",
+    "OboDecision",
+    "WritError",
+]
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class WritError(Exception):
+    """An error answer from Writ (`code`, `message` as the server sent them), or Writ unreachable
+    (`status` None, `code` `unavailable`)."""
+
+    def __init__(self, code: str, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One check of a `batch_check`: does `user` hold `relation` on `object`."""
+
+    user: str
+    relation: str
+    object: str
+    context: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OboDecision:
+    """`obo-check`'s answer; `denied_by` is `{"kind", "subject", "message"}` on a deny."""
+
+    allowed: bool
+    revision: int
+    denied_by: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AudienceResult:
+    """One object of an `audience-check`: allowed when every member holds the relation."""
+
+    object: str
+    allowed: bool
+    denied_for: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AudienceCheckResult:
+    """`audience-check`'s answer, one result per object in input order."""
+
+    results: list[AudienceResult]
+    revision: int
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """`filter`'s answer: the visible ids in input order; `denied_by` names a failing link."""
+
+    allowed_ids: list[str]
+    revision: int
+    denied_by: dict[str, Any] | None = None
+
+
+BatchInput = Union[CheckItem, Sequence[str]]
+
+
+def _options(
+    context: Mapping[str, Any] | None = None,
+    contextual_tuples: Sequence[Mapping[str, Any]] | None = None,
+    authorization_model_id: str | None = None,
+    at_least_revision: int | None = None,
+    audit: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if context is not None:
+        body["context"] = dict(context)
+    if contextual_tuples is not None:
+        body["contextual_tuples"] = {"tuple_keys": [dict(t) for t in contextual_tuples]}
+    if authorization_model_id is not None:
+        body["authorization_model_id"] = authorization_model_id
+    if at_least_revision is not None:
+        body["at_least_revision"] = at_least_revision
+    if audit is not None:
+        body["audit"] = dict(audit)
+    return body
+
+
+def _batch_item(item: BatchInput) -> CheckItem:
+    if isinstance(item, CheckItem):
+        return item
+    user, relation, obj = item
+    return CheckItem(user, relation, obj)
+
+
+class _Requests:
+    """The requests and answer readers both clients share; no I/O."""
+
+    def __init__(self, base_url: str, store_id: str, api_key: str | None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.store_id = store_id
+        self.headers = {"Accept": "application/json"}
+        if api_key is not None:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+
+    def with_request_id(self, request_id: str | None) -> dict[str, str]:
+        """The headers, with `x-request-id`: the id the decision log records the decision under."""
+        return self.headers if request_id is None else {**self.headers, "x-request-id": request_id}
+
+    def path(self, route: str) -> str:
+        return f"/stores/{self.store_id}/{route}"
+
+    @staticmethod
+    def answer(response: httpx.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success and body is not None:
+            return body
+        if isinstance(body, dict) and isinstance(body.get("code"), str):
+            raise WritError(body["code"], str(body.get("message", "")), response.status_code, body)
+        raise WritError(
+            f"http_{response.status_code}", response.text[:500] or response.reason_phrase, response.status_code, body
+        )
+
+    @staticmethod
+    def batch_body(items: Sequence[BatchInput], options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        checks = []
+        ids = []
+        for i, raw in enumerate(items):
+            item = _batch_item(raw)
+            correlation_id = str(i)
+            ids.append(correlation_id)
+            check: dict[str, Any] = {
+                "tuple_key": {"user": item.user, "relation": item.relation, "object": item.object},
+                "correlation_id": correlation_id,
+            }
+            if item.context is not None:
+                check["context"] = dict(item.context)
+            checks.append(check)
+        return {"checks": checks, **options}, ids
+
+    @staticmethod
+    def batch_answer(body: Any, ids: list[str]) -> list[bool]:
+        result = body.get("result", {}) if isinstance(body, dict) else {}
+        answers = []
+        for correlation_id in ids:
+            entry = result.get(correlation_id)
+            if not isinstance(entry, dict):
+                raise WritError("internal_error", f"batch-check answered nothing for check {correlation_id}")
+            if "error" in entry:
+                error = entry["error"]
+                code = error.get("input_error") or error.get("internal_error") or "internal_error"
+                raise WritError(str(code), str(error.get("message", "")), 200, entry)
+            answers.append(bool(entry.get("allowed")))
+        return answers
+
+    @staticmethod
+    def obo(body: Any) -> OboDecision:
+        return OboDecision(bool(body["allowed"]), int(body["revision"]), body.get("denied_by"))
+
+    @staticmethod
+    def audience(body: Any) -> AudienceCheckResult:
+        results = [AudienceResult(r["object"], bool(r["allowed"]), list(r.get("denied_for", []))) for r in body["results"]]
+        return AudienceCheckResult(results, int(body["revision"]))
+
+    @staticmethod
+    def filtered(body: Any) -> FilterResult:
+        return FilterResult(list(body["allowed_ids"]), int(body["revision"]), body.get("denied_by"))
+
+
+def _check_body(user: str, relation: str, obj: str, options: dict[str, Any]) -> dict[str, Any]:
+    return {"tuple_key": {"user": user, "relation": relation, "object": obj}, **options}
+
+
+def _obo_body(
+    principals: Sequence[str], relation: str, obj: str, delegation_relation: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"principals": list(principals), "relation": relation, "object": obj, **options}
+    if delegation_relation is not None:
+        body["delegation_relation"] = delegation_relation
+    return body
+
+
+def _filter_body(
+    principals: Sequence[str],
+    relation: str,
+    object_type: str,
+    ids: Sequence[str],
+    delegation_relation: str | None,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "principals": list(principals),
+        "relation": relation,
+        "object_type": object_type,
+        "ids": list(ids),
+        **options,
+    }
+    if delegation_relation is not None:
+        body["delegation_relation"] = delegation_relation
+    return body
+
+
+def _explain_body(
+    user: str | None, principals: Sequence[str] | None, relation: str, obj: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    if (user is None) == (principals is None):
+        raise ValueError("explain takes exactly one of `user` (a check) or `principals` (an OBO chain)")
+    if user is not None:
+        return _check_body(user, relation, obj, options)
+    return {"principals": list(principals or []), "relation": relation, "object": obj, **options}
+
+
+class Client:
+    """A blocking client of one Writ store. Use it as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        store_id: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._requests = _Requests(base_url, store_id, api_key)
+        self._http = http or httpx.Client(base_url=self._requests.base_url, timeout=timeout)
+
+    @property
+    def store_id(self) -> str:
+        return self._requests.store_id
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, route: str, body: dict[str, Any], request_id: str | None = None) -> Any:
+        try:
+            headers = self._requests.with_request_id(request_id)
+            response = self._http.post(self._requests.path(route), json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise WritError("unavailable", f"Writ is unreachable: {error}") from error
+        return _Requests.answer(response)
+
+    def check(self, user: str, relation: str, object: str, **options: Any) -> bool:
+        """`POST check`: does `user` hold `relation` on `object`."""
+        return bool(self._post("check", _check_body(user, relation, object, _options(**options)))["allowed"])
+
+    def batch_check(self, checks: Sequence[BatchInput], **options: Any) -> list[bool]:
+        """`POST batch-check`: one answer per check, in input order; a check's error raises."""
+        body, ids = _Requests.batch_body(checks, _options(**options))
+        return _Requests.batch_answer(self._post("batch-check", body), ids)
+
+    def obo_check(
+        self, principals: Sequence[str], relation: str, object: str, *, delegation_relation: str | None = None, request_id: str | None = None, **options: Any
+    ) -> OboDecision:
+        """`POST writ/obo-check`: the chain, human first, each principal and each delegation link."""
+        body = _obo_body(principals, relation, object, delegation_relation, _options(**options))
+        return _Requests.obo(self._post("writ/obo-check", body, request_id))
+
+    def audience_check(self, audience: Sequence[str], relation: str, objects: Sequence[str], **options: Any) -> AudienceCheckResult:
+        """`POST writ/audience-check`: may every member of `audience` see each object."""
+        body = {"audience": list(audience), "relation": relation, "objects": list(objects), **_options(**options)}
+        return _Requests.audience(self._post("writ/audience-check", body))
+
+    def filter(
+        self,
+        principals: Sequence[str],
+        relation: str,
+        object_type: str,
+        ids: Sequence[str],
+        *,
+        delegation_relation: str | None = None,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> FilterResult:
+        """`POST writ/filter`: the ids of `object_type` the subject (or chain) holds `relation` on."""
+        body = _filter_body(principals, relation, object_type, ids, delegation_relation, _options(**options))
+        return _Requests.filtered(self._post("writ/filter", body, request_id))
+
+    def explain(
+        self,
+        relation: str,
+        object: str,
+        *,
+        user: str | None = None,
+        principals: Sequence[str] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """`POST writ/explain`: why a check (`user`) or an OBO chain (`principals`) is allowed or denied."""
+        result: dict[str, Any] = self._post("writ/explain", _explain_body(user, principals, relation, object, _options(**options)))
+        return result
+
+
+class AsyncClient:
+    """The `Client` for asyncio code (MCP servers): the same methods, awaited."""
+
+    def __init__(
+        self,
+        base_url: str,
+        store_id: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._requests = _Requests(base_url, store_id, api_key)
+        self._http = http or httpx.AsyncClient(base_url=self._requests.base_url, timeout=timeout)
+
+    @property
+    def store_id(self) -> str:
+        return self._requests.store_id
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _post(self, route: str, body: dict[str, Any], request_id: str | None = None) -> Any:
+        try:
+            headers = self._requests.with_request_id(request_id)
+            response = await self._http.post(self._requests.path(route), json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise WritError("unavailable", f"Writ is unreachable: {error}") from error
+        return _Requests.answer(response)
+
+    async def check(self, user: str, relation: str, object: str, **options: Any) -> bool:
+        return bool((await self._post("check", _check_body(user, relation, object, _options(**options))))["allowed"])
+
+    async def batch_check(self, checks: Sequence[BatchInput], **options: Any) -> list[bool]:
+        body, ids = _Requests.batch_body(checks, _options(**options))
+        return _Requests.batch_answer(await self._post("batch-check", body), ids)
+
+    async def obo_check(
+        self, principals: Sequence[str], relation: str, object: str, *, delegation_relation: str | None = None, request_id: str | None = None, **options: Any
+    ) -> OboDecision:
+        body = _obo_body(principals, relation, object, delegation_relation, _options(**options))
+        return _Requests.obo(await self._post("writ/obo-check", body, request_id))
+
+    async def audience_check(
+        self, audience: Sequence[str], relation: str, objects: Sequence[str], **options: Any
+    ) -> AudienceCheckResult:
+        body = {"audience": list(audience), "relation": relation, "objects": list(objects), **_options(**options)}
+        return _Requests.audience(await self._post("writ/audience-check", body))
+
+    async def filter(
+        self,
+        principals: Sequence[str],
+        relation: str,
+        object_type: str,
+        ids: Sequence[str],
+        *,
+        delegation_relation: str | None = None,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> FilterResult:
+        body = _filter_body(principals, relation, object_type, ids, delegation_relation, _options(**options))
+        return _Requests.filtered(await self._post("writ/filter", body, request_id))
+
+    async def explain(
+        self,
+        relation: str,
+        object: str,
+        *,
+        user: str | None = None,
+        principals: Sequence[str] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        body = _explain_body(user, principals, relation, object, _options(**options))
+        result: dict[str, Any] = await self._post("writ/explain", body)
+        return result
