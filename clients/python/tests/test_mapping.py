@@ -135,3 +135,12 @@ def test_chain_rule(claims: dict[str, Any], expected: Any) -> None:
             principal_chain(claims)
     else:
         assert principal_chain(claims) == expected
+
+
+def test_no_token_is_refused() -> None:
+    from writ.enforce import DENIED, Refusal, chain_from_token
+
+    with pytest.raises(Refusal) as caught:
+        chain_from_token(None)
+    assert caught.value.code == DENIED
+    assert caught.value.data["denied_by"] == {"kind": "mapping", "message": "no verified access token"}

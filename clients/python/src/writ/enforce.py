@@ -52,7 +52,7 @@ def chain_from_token(token: Any, user_type: str = "user", agent_type: str = "age
     `claims`, with `sub` from `subject` and the client from `client_id` when the verifier set them.
     Raises `Refusal` when there is no token or its claims give no chain."""
     if token is None:
-        raise Refusal(DENIED, "denied by the authorization gateway", {"denied_by": _mapping("no verified access token")})
+        raise _identity_refusal("no verified access token")
     claims: dict[str, Any] = dict(getattr(token, "claims", None) or {})
     subject = getattr(token, "subject", None)
     if subject is not None:
@@ -63,7 +63,12 @@ def chain_from_token(token: Any, user_type: str = "user", agent_type: str = "age
     try:
         return principal_chain(claims, user_type, agent_type)
     except ValueError as error:
-        raise Refusal(DENIED, "denied by the authorization gateway", {"denied_by": _mapping(str(error))}) from None
+        raise _identity_refusal(str(error)) from None
+
+
+def _identity_refusal(message: str) -> Refusal:
+    data = {"denied_by": _mapping(message), "decision_id": uuid.uuid4().hex}
+    return Refusal(DENIED, "denied by the authorization gateway", data)
 
 
 def _mapping(message: str) -> dict[str, str]:
