@@ -78,15 +78,17 @@ def free_port() -> int:
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 30) -> None:
-    """Polls `url` until it answers (any status), failing if the process dies first."""
+    """Waits until `url`'s port accepts connections (a stateless MCP server's GET may never
+    answer, so no request is made), failing if the process dies first."""
+    address = httpx.URL(url)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{process.args} exited with {process.returncode}:\n{log.read_text()}")
         try:
-            httpx.get(url, timeout=1)
+            socket.create_connection((address.host, address.port), timeout=1).close()
             return
-        except httpx.TransportError:
+        except OSError:
             time.sleep(0.1)
     pytest.fail(f"{url} did not answer within {seconds} s:\n{log.read_text()}")
 
