@@ -315,6 +315,44 @@ async fn every_invalid_json_model_class_is_refused_with_400_naming_the_bad_part(
     assert!(answer["message"].as_str().unwrap().contains("`broken`"), "{answer}");
 }
 
+/// Regression: a condition using an undeclared variable, or whose result is not a bool, was
+/// stored through the JSON and DSL model APIs (OpenFGA's condition compiler refuses both).
+#[tokio::test]
+async fn condition_with_undeclared_variable_or_non_bool_result_is_refused_by_both_model_apis() {
+    use serde_json::json;
+    let (app, store, _) = setup().await;
+    let uri = format!("/stores/{store}/authorization-models");
+    for (expression, names) in [("x < limit", "'limit'"), ("xs.all(v, v > 1) && v > 0", "'v'"), ("x + 1", "'int'")] {
+        let model = json_model(
+            json!({"this": {}}),
+            json!([{"type": "user", "condition": "small"}]),
+            json!({"small": {"name": "small", "expression": expression, "parameters": {
+                "x": {"type_name": "TYPE_NAME_INT"},
+                "xs": {"type_name": "TYPE_NAME_LIST", "generic_types": [{"type_name": "TYPE_NAME_INT"}]}}}}),
+        );
+        let (status, answer) = send(&app, None, "POST", &uri, model.to_string().into_bytes()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{expression}: {answer}");
+        assert_eq!(answer["code"], "invalid_authorization_model", "{expression}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains("`small`") && message.contains(names), "{expression}: {message}");
+    }
+    // Macro-bound names are not free: this one is stored.
+    let model = json_model(
+        json!({"this": {}}),
+        json!([{"type": "user", "condition": "small"}]),
+        json!({"small": {"name": "small", "expression": "xs.all(v, v > 1)", "parameters": {
+            "xs": {"type_name": "TYPE_NAME_LIST", "generic_types": [{"type_name": "TYPE_NAME_INT"}]}}}}),
+    );
+    let (status, answer) = send(&app, None, "POST", &uri, model.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let dsl = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user with small]\n\
+        condition small(x: int) {\n  x < limit\n}\n";
+    let (status, answer) = send(&app, None, "PUT", &format!("/stores/{store}/writ/model"), dsl.into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(message.contains("`small`") && message.contains("'limit'"), "{answer}");
+}
+
 /// Sends raw bytes to a live `serve` and returns everything it answers before closing.
 async fn raw_exchange(request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

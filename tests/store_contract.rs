@@ -158,6 +158,28 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
     assert_eq!(s.changes(a, Some(all[2].cursor), Some("folder"), 100).unwrap(), vec![]);
     assert_eq!(s.changes(a, Some(all[0].cursor), Some("doc"), 2).unwrap(), vec![all[1].clone(), all[3].clone()]);
     assert_eq!(s.changes(a, None, Some("nothing"), 100).unwrap(), vec![]);
+    // Paging by type, from any cursor (also one of another type's entry), reassembles exactly the
+    // entries of that type after it.
+    for ty in ["doc", "folder"] {
+        for start in std::iter::once(None).chain(all.iter().map(|c| Some(c.cursor))) {
+            let expected: Vec<_> = all
+                .iter()
+                .filter(|c| c.tuple.tuple.object.object_type == ty && start.is_none_or(|s| c.cursor > s))
+                .cloned()
+                .collect();
+            for page in 1..=3 {
+                let (mut pages, mut after) = (Vec::new(), start);
+                loop {
+                    let chunk = s.changes(a, after, Some(ty), page).unwrap();
+                    assert!(chunk.len() <= page);
+                    let Some(last) = chunk.last() else { break };
+                    after = Some(last.cursor);
+                    pages.extend(chunk);
+                }
+                assert_eq!(pages, expected, "type {ty}, from {start:?}, page size {page}");
+            }
+        }
+    }
 
     // ---- conditions and expires_at round-trip through tuples and changes
     let mut context = Context::new();

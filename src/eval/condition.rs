@@ -128,15 +128,19 @@ impl Conditions {
     }
 }
 
-/// A schema error for each condition of `model` whose expression cannot be compiled, so that a
-/// model is refused when written (as OpenFGA compiles every condition of a model it accepts)
-/// instead of failing each check that meets the condition.
+/// A schema error for each condition of `model` whose expression cannot be compiled or does not
+/// type-check against its parameters (see [`check`]), so that a model is refused when written (as
+/// OpenFGA compiles and type-checks every condition of a model it accepts) instead of failing each
+/// check that meets the condition.
 pub(crate) fn condition_errors(model: &Model) -> Vec<SchemaError> {
     model
         .conditions
         .iter()
         .filter_map(|def| {
-            let problem = CompiledCondition::compile(def).program.err()?;
+            let problem = match CompiledCondition::compile(def).program {
+                Ok(program) => check::check(def, program.expression())?,
+                Err(problem) => problem,
+            };
             Some(SchemaError {
                 kind: SchemaErrorKind::Semantic("invalid-condition-expression".into()),
                 message: format!("the expression of condition `{}` does not compile: {problem}", def.name),
@@ -410,6 +414,8 @@ fn type_name(param_type: &ParamType) -> String {
         ParamType::Map(t) => format!("map<{}>", type_name(t)),
     }
 }
+
+mod check;
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,9 @@ struct StoreData {
     /// Each current tuple with the timestamp of the write that stored it.
     tuples: BTreeMap<TupleKey, (StoredTuple, i64)>,
     changes: Vec<ChangeRecord>,
+    /// For each object type, the positions in `changes` of its entries, ascending: a change
+    /// feed filtered by type reads only its page, not the entries of other types it skips.
+    changes_by_type: HashMap<String, Vec<usize>>,
     models: Vec<(String, String)>,
     assertions: HashMap<String, String>,
     decisions: BTreeMap<DecisionCursor, DecisionRecord>,
@@ -86,7 +89,15 @@ impl MemoryStore {
             for t in writes {
                 d.tuples.insert(tuple_key(&t.tuple), (t.clone(), timestamp_ms));
             }
-            d.changes.extend(changes);
+            for change in changes {
+                let object_type = &change.tuple.tuple.object.object_type;
+                let positions = match d.changes_by_type.get_mut(object_type.as_str()) {
+                    Some(positions) => positions,
+                    None => d.changes_by_type.entry(object_type.clone()).or_default(),
+                };
+                positions.push(d.changes.len());
+                d.changes.push(change);
+            }
             d.revision = revision;
             Ok(revision)
         })
@@ -114,6 +125,7 @@ impl TupleStore for MemoryStore {
             revision: 0,
             tuples: BTreeMap::new(),
             changes: Vec::new(),
+            changes_by_type: HashMap::new(),
             models: Vec::new(),
             assertions: HashMap::new(),
             decisions: BTreeMap::new(),
@@ -173,13 +185,14 @@ impl TupleStore for MemoryStore {
     ) -> Result<Vec<ChangeRecord>, StoreError> {
         self.read(store_id, |d| {
             let start = after.map_or(0, |a| d.changes.partition_point(|c| c.cursor <= a));
-            d.changes
-                .iter()
-                .skip(start)
-                .filter(|c| object_type.is_none_or(|ty| c.tuple.tuple.object.object_type == ty))
-                .take(limit)
-                .cloned()
-                .collect()
+            match object_type {
+                None => d.changes.iter().skip(start).take(limit).cloned().collect(),
+                Some(ty) => {
+                    let positions = d.changes_by_type.get(ty).map(Vec::as_slice).unwrap_or_default();
+                    let first = positions.partition_point(|&p| p < start);
+                    positions[first..].iter().take(limit).filter_map(|&p| d.changes.get(p)).cloned().collect()
+                }
+            }
         })
     }
 

@@ -178,3 +178,72 @@ fn tuple_with_condition_missing_from_model_does_not_hold() {
     let result = conditions.evaluate(&tuple_condition("nope", "{}"), &Context::new(), String::new);
     assert!(matches!(result, Ok(false)), "{result:?}");
 }
+
+/// The write-time problem with one condition `c` over `params`, if any.
+fn write_time_problem(params: &[(&str, ParamType)], expression: &str) -> Option<String> {
+    let def = ConditionDef {
+        name: "c".into(),
+        parameters: params.iter().map(|(n, t)| ConditionParam { name: n.to_string(), type_name: t.clone() }).collect(),
+        expression: expression.into(),
+        span: Default::default(),
+    };
+    let model = Model { schema_version: "1.1".into(), types: vec![], conditions: vec![def] };
+    condition_errors(&model).into_iter().next().map(|e| e.message)
+}
+
+/// Regression: a condition using a variable it does not declare was accepted at write time
+/// (OpenFGA's checker refuses it); macro-bound names are not free variables.
+#[test]
+fn condition_with_undeclared_variable_is_refused_at_write_time() {
+    let list = || ParamType::List(Box::new(ParamType::Int));
+    let problem = write_time_problem(&[("x", ParamType::Int)], "x < limit");
+    assert!(problem.as_deref().is_some_and(|p| p.contains("`c`") && p.contains("'limit'")), "{problem:?}");
+    let problem = write_time_problem(&[("xs", list())], "xs.all(x, x > y)");
+    assert!(problem.as_deref().is_some_and(|p| p.contains("'y'")), "{problem:?}");
+    // A macro's variable is bound inside its comprehension only.
+    let problem = write_time_problem(&[("xs", list())], "xs.all(x, x > 1) && x > 1");
+    assert!(problem.as_deref().is_some_and(|p| p.contains("'x'")), "{problem:?}");
+    for accepted in [
+        "xs.all(x, x > 1)",
+        "xs.exists(x, x == 2) || xs.exists_one(y, y == 3)",
+        "xs.map(x, x * 2).filter(y, y > 2).size() > 0",
+        "xs.all(x, xs.exists(y, y == x))",
+        "type(xs) == list",
+        "size(xs) > 0",
+    ] {
+        assert_eq!(write_time_problem(&[("xs", list())], accepted), None, "{accepted}");
+    }
+}
+
+/// Regression: a condition whose result is surely not a bool, or whose operators get operands of
+/// mismatched types, was accepted at write time (OpenFGA refuses both).
+#[test]
+fn condition_with_non_bool_result_or_mismatched_operands_is_refused_at_write_time() {
+    let map_any = || ParamType::Map(Box::new(ParamType::Any));
+    for (params, expression, expected) in [
+        (vec![("x", ParamType::Int)], "x + 1", "'int'"),
+        (vec![("x", ParamType::Int)], "\"text\"", "'string'"),
+        (vec![("x", ParamType::Int)], "x", "'int'"),
+        (vec![("x", ParamType::Any)], "x", "'dyn'"),
+        (vec![("x", ParamType::Int)], "x > 1 ? 1 : 2", "'int'"),
+        (vec![("x", ParamType::Int)], "[x]", "'list(int)'"),
+        (vec![("x", ParamType::Int)], "x == \"1\"", "'(int, string)'"),
+        (vec![("x", ParamType::String)], "x && true", "'string'"),
+        (vec![("t", ParamType::Timestamp), ("d", ParamType::Duration)], "t < d", "'_<_'"),
+    ] {
+        let problem = write_time_problem(&params, expression);
+        assert!(problem.as_deref().is_some_and(|p| p.contains(expected)), "{expression}: {problem:?}");
+    }
+    for (params, expression) in [
+        (vec![("x", ParamType::Bool)], "x"),
+        (vec![("m", map_any())], "m.a == 1 && has(m.b)"),
+        (vec![("m", ParamType::Map(Box::new(ParamType::Bool)))], "m.a"),
+        (vec![("x", ParamType::Int), ("y", ParamType::Double)], "x < y"),
+        (vec![("x", ParamType::Any)], "x == 1 || x == \"a\""),
+        (vec![("t", ParamType::Timestamp), ("d", ParamType::Duration)], "t + d > t"),
+        (vec![("s", ParamType::String)], "s.startsWith(\"a\") || s == null"),
+        (vec![("ip", ParamType::IpAddress)], "ip.in_cidr(\"10.0.0.0/8\")"),
+    ] {
+        assert_eq!(write_time_problem(&params, expression), None, "{expression}");
+    }
+}
