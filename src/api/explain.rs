@@ -3,6 +3,11 @@
 //! (`principals`, `relation`, `object`, `delegation_relation`), with the usual
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
+//! `GET /stores/{store_id}/writ/decisions/{decision_id}/explain` explains a recorded decision
+//! again, at the current revision, from its record: one principal is a check, several an OBO
+//! chain (the default delegation relation); the recorded model when it has one. The answer adds
+//! the record (`decision`) and `revision_differs`, true when the store moved on since.
+//!
 //! Invariant: `allowed` equals what `check` / `obo-check` answer for the same body; an
 //! explanation is computed per request, never cached.
 //! Must not import `store`, `index` or `eval`.
@@ -13,12 +18,14 @@ use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason};
 use crate::tuple::{Context, Tuple};
 use axum::extract::{Path, State};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/stores/{store_id}/writ/explain", post(explain))
+    RouteTable::new()
+        .route("/stores/{store_id}/writ/explain", post(explain))
+        .route("/stores/{store_id}/writ/decisions/{decision_id}/explain", get(explain_decision))
 }
 
 /// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).
@@ -115,6 +122,96 @@ async fn explain(
     })
     .await?;
     Ok(Json(ExplanationDto::new(&answer.value, answer.revision)))
+}
+
+/// The record a decision explanation starts from.
+#[derive(Debug, Clone, Serialize)]
+struct RecordedDecisionDto {
+    decision_id: String,
+    time: String,
+    principals: Vec<String>,
+    relation: String,
+    object: String,
+    allowed: bool,
+    revision: u64,
+    authorization_model_id: String,
+    request_id: String,
+}
+
+/// `GET writ/decisions/{decision_id}/explain` answer: the explanation now, and the record.
+#[derive(Debug, Clone, Serialize)]
+struct DecisionExplanationDto {
+    #[serde(flatten)]
+    explanation: ExplanationDto,
+    decision: RecordedDecisionDto,
+    /// True when the explanation's revision is not the one the decision was made at.
+    revision_differs: bool,
+}
+
+async fn explain_decision(
+    State(state): State<AppState>,
+    Path((store_id, decision_id)): Path<(String, String)>,
+) -> Result<Json<DecisionExplanationDto>, ApiError> {
+    let cursor = super::decisions::parse_decision_id(&decision_id)?;
+    let engine = state.engine.clone();
+    let (record, answer) = blocking(move || {
+        let record = engine.decision(&store_id, cursor)?.ok_or_else(|| ApiError::NotFound {
+            code: "decision_not_found",
+            message: format!("no decision `{decision_id}` in the decision log (never recorded, or trimmed)"),
+        })?;
+        if record.object.ends_with(':') {
+            return Err(ApiError::validation(format!(
+                "decision `{decision_id}` is a filter over a list of `{}` ids; only a decision about one object can be \
+                 explained",
+                record.object.trim_end_matches(':')
+            )));
+        }
+        let model_id = Some(record.model_id.clone()).filter(|id| !id.is_empty());
+        let answer = match record.principals.as_slice() {
+            [user] => engine.explain(
+                &store_id,
+                &CheckRequest {
+                    object: record.object.clone(),
+                    relation: record.relation.clone(),
+                    user: user.clone(),
+                    contextual_tuples: Vec::new(),
+                    context: Context::default(),
+                    model_id,
+                },
+            )?,
+            principals => engine.explain_obo(
+                &store_id,
+                &OboCheckRequest {
+                    principals: principals.to_vec(),
+                    relation: record.relation.clone(),
+                    object: record.object.clone(),
+                    delegation_relation: None,
+                    contextual_tuples: Vec::new(),
+                    context: Context::default(),
+                    model_id,
+                    audit: Context::default(),
+                },
+            )?,
+        };
+        Ok((record, answer))
+    })
+    .await?;
+    let decision = RecordedDecisionDto {
+        decision_id: super::decisions::decision_id(cursor),
+        time: super::time::format_rfc3339(record.time_ms),
+        principals: record.principals,
+        relation: record.relation,
+        object: record.object,
+        allowed: record.allowed,
+        revision: record.revision,
+        authorization_model_id: record.model_id,
+        request_id: record.request_id,
+    };
+    Ok(Json(DecisionExplanationDto {
+        explanation: ExplanationDto::new(&answer.value, answer.revision),
+        revision_differs: answer.revision != decision.revision,
+        decision,
+    }))
 }
 
 /// A condition on a tuple key in an answer: `{name, context}`.
