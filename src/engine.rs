@@ -744,6 +744,21 @@ impl Engine {
         Ok(log.decisions(store_id, filter)?)
     }
 
+    /// One recorded decision of a store, by where it sits in the log; `None` when the log holds
+    /// no record there (never recorded, or trimmed since).
+    pub fn decision(&self, store_id: &str, cursor: DecisionCursor) -> Result<Option<DecisionRecord>, EngineError> {
+        // Newest first, strictly before the next sequence number and not before its millisecond:
+        // the first record found is the one at `cursor`, if it is still there.
+        let filter = DecisionFilter {
+            since_ms: Some(cursor.time_ms),
+            before: Some(DecisionCursor { time_ms: cursor.time_ms, seq: cursor.seq.saturating_add(1) }),
+            limit: 1,
+            ..DecisionFilter::default()
+        };
+        let found = self.decisions(store_id, &filter)?;
+        Ok(found.into_iter().find(|(at, _)| *at == cursor).map(|(_, record)| record))
+    }
+
     /// Waits until every decision recorded so far is stored and the log is trimmed to its
     /// retention bounds.
     pub fn flush_decisions(&self) {

@@ -7,12 +7,14 @@
 //! model-test files). `gateway` (the MCP enforcement point: tokens, tool mapping) sits beside `api`
 //! and uses `engine`. `record` holds the changelog and decision-log records beside `tuple`;
 //! `store` (durable truth) imports only `tuple` and `record`. `config` turns flags into the settings `main`
-//! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`).
+//! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`);
+//! `explain_render` asks a check or an explanation for `writ check` and draws it as a tree.
 
 pub mod api;
 pub mod config;
 pub mod engine;
 pub(crate) mod eval;
+pub mod explain_render;
 pub mod gateway;
 pub(crate) mod index;
 pub mod model;

@@ -33,6 +33,9 @@ enum Command {
     Import(ImportArgs),
     /// Write a store's tuples as JSON Lines.
     Export(ExportArgs),
+    /// Check one tuple against a data dir or a running server; with `--explain`, print why as a
+    /// tree (✓/✗ per node, the reasons). Exits 0 when allowed, 1 when denied, 2 on an error.
+    Check(CheckArgs),
     /// Check a model file (OpenFGA DSL, or SpiceDB schema by `.zed` extension or content) and
     /// print its diagnostics with line:column; with `--assertions`, run SpiceDB validation files.
     Validate {
@@ -83,6 +86,34 @@ struct ExportArgs {
     output: Option<std::path::PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The subject: `user:anne`, `group:eng#member`.
+    user: String,
+    /// The relation.
+    relation: String,
+    /// The object: `document:q3`.
+    object: String,
+    /// Print the evaluation tree, the granting tuples or the tuples that would allow it.
+    #[arg(long)]
+    explain: bool,
+    /// The store: its id, or (with `--data-dir`) its name when one store has it.
+    #[arg(long)]
+    store: String,
+    /// Directory of the on-disk (sled) store (the server must be stopped).
+    #[arg(long, env = "WRIT_DATA_DIR", conflicts_with = "url")]
+    data_dir: Option<std::path::PathBuf>,
+    /// A running server instead, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    url: Option<String>,
+    /// The server's API key (`--url`).
+    #[arg(long, env = "WRIT_API_KEY")]
+    api_key: Option<String>,
+    /// Condition context, a JSON object.
+    #[arg(long)]
+    context: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum ModelCommand {
     /// Run OpenFGA model-test files (`.fga.yaml`), as `fga model test` does.
@@ -109,6 +140,14 @@ fn main() -> ExitCode {
         Command::Validate { file, assertions: false } => validate(&file),
         Command::Import(args) => report(import(args)),
         Command::Export(args) => report(export(args)),
+        Command::Check(args) => match check(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -212,6 +251,31 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     };
     eprintln!("exported {count} tuples from store {store_id}");
     Ok(())
+}
+
+/// `writ check`: true when allowed.
+fn check(args: CheckArgs) -> anyhow::Result<bool> {
+    use writ::explain_render::{ask_engine, ask_server, render_check, render_explanation, CheckQuestion};
+    let context = match &args.context {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("`--context` is not a JSON object: {e}"))?
+        }
+        None => serde_json::Map::new(),
+    };
+    let question =
+        CheckQuestion { user: args.user, relation: args.relation, object: args.object, context, explain: args.explain };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer = match (&args.url, &args.data_dir) {
+        (Some(url), _) => runtime.block_on(ask_server(url, &args.store, args.api_key.as_deref(), &question))?,
+        (None, Some(dir)) => {
+            let engine = std::sync::Arc::new(open_disk_engine(dir, 1)?);
+            runtime.block_on(ask_engine(engine, &args.store, &question))?
+        }
+        (None, None) => anyhow::bail!("give `--data-dir` (a store on disk) or `--url` (a running server)"),
+    };
+    let text = if question.explain { render_explanation(&answer) } else { render_check(&answer) };
+    print!("{text}");
+    Ok(answer["allowed"] == serde_json::Value::Bool(true))
 }
 
 fn serve(args: writ::config::Args) -> anyhow::Result<()> {

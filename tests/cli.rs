@@ -210,3 +210,42 @@ fn log_format_json_writes_one_object_a_line() {
     let message = stderr(&output);
     assert!(message.contains("'xml'") && message.contains("--log-format"), "{message}");
 }
+
+/// `writ check --explain` draws the tree against a data dir (store by name) and a running server
+/// (store by id), and the exit code says allowed (0) or denied (1).
+#[test]
+fn check_explain_prints_the_tree_from_a_data_dir_and_a_server() {
+    let f = files("cli-explain");
+    assert!(import_create(&f, "docs").status.success());
+    let allowed = writ(&["check", "user:ann", "viewer", "doc:1", "--store", "docs", "--explain"], f.dir.path());
+    let text = String::from_utf8_lossy(&allowed.stdout).into_owned();
+    assert_eq!(allowed.status.code(), Some(0), "{text}{}", stderr(&allowed));
+    assert!(text.starts_with("✓ allowed at revision "), "{text}");
+    assert!(text.contains("✓ doc:1#viewer@user:ann"), "{text}");
+    assert!(text.contains("granted by:\n  doc:1#viewer@user:ann\n"), "{text}");
+    let denied = writ(&["check", "user:bob", "viewer", "doc:1", "--store", "docs", "--explain"], f.dir.path());
+    let text = String::from_utf8_lossy(&denied.stdout).into_owned();
+    assert_eq!(denied.status.code(), Some(1), "{text}{}", stderr(&denied));
+    assert!(text.contains("✗ doc:1#viewer@user:bob"), "{text}");
+    assert!(text.contains(": no tuple"), "{text}");
+    assert!(text.contains("would allow (any one, written):\n  doc:1#viewer@user:bob\n"), "{text}");
+    let plain = writ(&["check", "user:bob", "viewer", "doc:2", "--store", "docs"], f.dir.path());
+    assert_eq!((plain.status.code(), String::from_utf8_lossy(&plain.stdout).as_ref()), (Some(0), "✓ allowed\n"));
+    let unknown = writ(&["check", "user:bob", "viewer", "doc:2", "--store", "nope"], f.dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("no store has the id or name `nope`"), "{}", stderr(&unknown));
+
+    let store_id = store_ids(f.dir.path()).remove(0).0;
+    let (mut child, address) = serve(f.dir.path());
+    let remote = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["check", "user:bob", "viewer", "doc:1", "--explain", "--store", &store_id])
+        .args(["--url", &format!("http://{address}")])
+        .env_remove("WRIT_DATA_DIR")
+        .output()
+        .expect("writ runs");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&remote.stdout).into_owned();
+    assert_eq!(remote.status.code(), Some(1), "{text}{}", stderr(&remote));
+    assert!(text.contains("would allow (any one, written):\n  doc:1#viewer@user:bob\n"), "{text}");
+}

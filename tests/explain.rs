@@ -300,3 +300,79 @@ async fn the_route_answers_the_shape_of_design_section_9() {
     let response = app.oneshot(post(body)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_recorded_decision_is_explained_again_at_the_current_revision() {
+    let (engine, store) = setup(&["document:q3#parent@folder:f"]);
+    let engine = Arc::new(engine);
+    let app = writ::api::router(engine.clone());
+    let check = json!({"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:q3"}});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/check"), Some(check)).await;
+    assert_eq!((status, &answer["allowed"]), (StatusCode::OK, &json!(false)));
+    let (_, listed) = call(&app, "GET", &format!("/stores/{store}/writ/decisions"), None).await;
+    let record = &listed["decisions"][0];
+    let id = record["decision_id"].as_str().unwrap().to_string();
+    let uri = format!("/stores/{store}/writ/decisions/{id}/explain");
+
+    // Unchanged store: the same deny, at the recorded revision, with the fix offered.
+    let (status, same) = call(&app, "GET", &uri, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["allowed"], json!(false));
+    assert_eq!(same["revision_differs"], json!(false));
+    assert_eq!(same["revision"], record["revision"]);
+    assert_eq!(same["decision"]["decision_id"], json!(id));
+    assert_eq!(same["decision"]["principals"], json!(["user:anne"]));
+    assert_eq!(same["tree"]["object"], json!("document:q3"));
+    assert_eq!(same["would_allow"][0], json!({"user": "user:anne", "relation": "viewer", "object": "document:q3"}));
+
+    // A grant written since: the decision now allows, and the answer says the revision moved.
+    let grant = WriteRequest {
+        writes: vec![StoredTuple::new("folder:f#viewer@user:anne".parse().unwrap())],
+        ..WriteRequest::default()
+    };
+    engine.write(&store, grant).unwrap();
+    let (status, now) = call(&app, "GET", &uri, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(now["allowed"], json!(true));
+    assert_eq!(now["decision"]["allowed"], json!(false));
+    assert_eq!(now["revision_differs"], json!(true));
+    assert!(now["revision"].as_u64().unwrap() > now["decision"]["revision"].as_u64().unwrap());
+    let path = now["path"].as_array().unwrap();
+    assert!(path.iter().any(|t| t["object"] == json!("folder:f") && t["user"] == json!("user:anne")), "{now}");
+
+    let (status, body) =
+        call(&app, "GET", &format!("/stores/{store}/writ/decisions/{}-999999/explain", NOW + 1), None).await;
+    assert_eq!((status, &body["code"]), (StatusCode::NOT_FOUND, &json!("decision_not_found")));
+    let (status, body) = call(&app, "GET", &format!("/stores/{store}/writ/decisions/latest/explain"), None).await;
+    assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!("validation_error")));
+}
+
+#[tokio::test]
+async fn a_recorded_obo_deny_is_explained_with_its_failing_link() {
+    let (engine, store) = setup(&["document:q3#invoker@user:anne", "document:q3#invoker@agent:bot"]);
+    let app = writ::api::router(Arc::new(engine));
+    let body = json!({"principals": ["user:anne", "agent:bot"], "relation": "invoker", "object": "document:q3"});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/writ/obo-check"), Some(body)).await;
+    assert_eq!((status, &answer["allowed"]), (StatusCode::OK, &json!(false)));
+    let (_, listed) = call(&app, "GET", &format!("/stores/{store}/writ/decisions"), None).await;
+    let id = listed["decisions"][0]["decision_id"].as_str().unwrap().to_string();
+    let (status, again) = call(&app, "GET", &format!("/stores/{store}/writ/decisions/{id}/explain"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["allowed"], json!(false));
+    assert_eq!(again["decision"]["principals"], json!(["user:anne", "agent:bot"]));
+    assert_eq!(again["denied_by"]["kind"], json!("delegation"));
+    assert_eq!(again["would_allow"][0], json!({"user": "agent:bot", "relation": "delegate", "object": "user:anne"}));
+}

@@ -13,6 +13,7 @@ mod conformance;
 mod decisions;
 mod expiry;
 mod explain;
+mod explain_props;
 mod fuzz_props;
 mod gateway;
 mod hostile;

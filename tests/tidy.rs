@@ -30,6 +30,8 @@ const ORDER: &[(&str, usize)] = &[
     ("config", 6),
     ("transfer", 6),
     ("spicedb_validation", 5),
+    // `writ check`: finds a store as `transfer` does, then asks the API.
+    ("explain_render", 7),
 ];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.

@@ -2,6 +2,8 @@
 //! check-like handler hands to `engine::decide` with its question, and
 //! `GET /stores/{store_id}/writ/decisions`, which lists what was recorded.
 //!
+//! Each record is named by its `decision_id` (`{time_ms}-{seq}`, where it sits in the store's log:
+//! unique within the store, unlike a `request_id`, which a batch shares and a caller may repeat).
 //! Listing: newest first; filters `principal` (any principal of the record), `object`,
 //! `decision=allow|deny`, `since` (inclusive) and `until` (exclusive) as RFC 3339; `limit`
 //! (default 50, at most 1000) and an opaque `continuation_token` (empty on the last page).
@@ -92,9 +94,22 @@ fn token_cursor(token: &str) -> Result<DecisionCursor, ApiError> {
         })
 }
 
+/// The `decision_id` of the record at `cursor`.
+pub(super) fn decision_id(cursor: DecisionCursor) -> String {
+    format!("{}-{}", cursor.time_ms, cursor.seq)
+}
+
+/// Reads a [`decision_id`]; anything else is a `validation_error` naming it.
+pub(super) fn parse_decision_id(id: &str) -> Result<DecisionCursor, ApiError> {
+    id.split_once('-')
+        .and_then(|(time_ms, seq)| Some(DecisionCursor { time_ms: time_ms.parse().ok()?, seq: seq.parse().ok()? }))
+        .ok_or_else(|| ApiError::validation(format!("`{id}` is not a decision id (`<time_ms>-<seq>`)")))
+}
+
 /// One recorded decision as `GET writ/decisions` lists it.
 #[derive(Debug, Serialize)]
 struct DecisionDto<'a> {
+    decision_id: String,
     time: String,
     authorization_model_id: &'a str,
     principals: &'a [String],
@@ -110,9 +125,10 @@ struct DecisionDto<'a> {
     audit: Option<&'a Context>,
 }
 
-impl<'a> From<&'a DecisionRecord> for DecisionDto<'a> {
-    fn from(record: &'a DecisionRecord) -> Self {
+impl<'a> DecisionDto<'a> {
+    fn new(cursor: DecisionCursor, record: &'a DecisionRecord) -> Self {
         DecisionDto {
+            decision_id: decision_id(cursor),
             time: format_rfc3339(record.time_ms),
             authorization_model_id: &record.model_id,
             principals: &record.principals,
@@ -170,6 +186,6 @@ async fn list(
         (true, Some((cursor, _))) => cursor_token(*cursor),
         _ => String::new(),
     };
-    let decisions = found.iter().map(|(_, record)| DecisionDto::from(record)).collect();
+    let decisions = found.iter().map(|(cursor, record)| DecisionDto::new(*cursor, record)).collect();
     Ok(json_response(&DecisionsResponse { decisions, continuation_token: token }, 256))
 }

@@ -27,6 +27,14 @@ pub enum ApiError {
         /// The human message.
         message: String,
     },
+    /// A thing the path names does not exist; `code` is a stable machine code.
+    #[error("{message}")]
+    NotFound {
+        /// The machine code.
+        code: &'static str,
+        /// The human message.
+        message: String,
+    },
     /// A DSL model did not parse or validate.
     #[error("invalid authorization model")]
     Diagnostics(Vec<SchemaError>),
@@ -104,6 +112,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, json!({"code": code, "message": message}))
             }
+            ApiError::NotFound { code, message } => (StatusCode::NOT_FOUND, json!({"code": code, "message": message})),
             ApiError::Diagnostics(errors) => {
                 let diagnostics: Vec<serde_json::Value> = errors
                     .iter()

@@ -3,23 +3,29 @@
 //! (`principals`, `relation`, `object`, `delegation_relation`), with the usual
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
+//! `GET /stores/{store_id}/writ/decisions/{decision_id}/explain` explains a recorded decision
+//! again, at the current revision, from its record: one principal is a check, several an OBO
+//! chain (the default delegation relation); the recorded model when it has one. The answer adds
+//! the record (`decision`) and `revision_differs`, true when the store moved on since.
+//!
 //! Invariant: `allowed` equals what `check` / `obo-check` answer for the same body; an
 //! explanation is computed per request, never cached.
 //! Must not import `store`, `index` or `eval`.
 
-use super::consistency::{deserialize_revision, require_revision};
-use super::dto::{contextual_tuples, tuple_key_json, ApiJson, ContextualTuplesDto, TupleKeyDto};
+use super::consistency::require_revision;
+use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
 use super::{blocking, ApiError, AppState, RouteTable};
-use crate::engine::{CheckRequest, ExplainNode, Explanation, OboCheckRequest, Reason};
-use crate::tuple::Context;
+use crate::engine::{CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason};
+use crate::tuple::{Context, Tuple};
 use axum::extract::{Path, State};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/stores/{store_id}/writ/explain", post(explain))
+    RouteTable::new()
+        .route("/stores/{store_id}/writ/explain", post(explain))
+        .route("/stores/{store_id}/writ/decisions/{decision_id}/explain", get(explain_decision))
 }
 
 /// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).
@@ -35,29 +41,24 @@ struct ExplainRequestDto {
     object: Option<String>,
     #[serde(default)]
     delegation_relation: Option<String>,
-    #[serde(default)]
-    contextual_tuples: Option<ContextualTuplesDto>,
-    #[serde(default)]
-    context: Option<Context>,
-    #[serde(default)]
-    authorization_model_id: Option<String>,
-    #[serde(default, deserialize_with = "deserialize_revision")]
-    at_least_revision: Option<u64>,
+    /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`.
+    #[serde(flatten)]
+    options: RequestOptionsDto,
 }
 
 /// The engine request a body asks for.
-enum ExplainRequest {
+pub(super) enum ExplainRequest {
+    /// A check body.
     Check(CheckRequest),
+    /// An OBO body.
     Obo(OboCheckRequest),
 }
 
 impl TryFrom<ExplainRequestDto> for ExplainRequest {
     type Error = ApiError;
 
-    fn try_from(dto: ExplainRequestDto) -> Result<Self, ApiError> {
-        let contextual = contextual_tuples(&dto.contextual_tuples)?;
-        let context = dto.context.unwrap_or_default();
-        let model_id = dto.authorization_model_id.filter(|id| !id.is_empty());
+    fn try_from(mut dto: ExplainRequestDto) -> Result<Self, ApiError> {
+        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
         match (dto.tuple_key, dto.principals) {
             (Some(key), None) => {
                 if dto.relation.is_some() || dto.object.is_some() || dto.delegation_relation.is_some() {
@@ -69,7 +70,7 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
                     object: key.object,
                     relation: key.relation,
                     user: key.user,
-                    contextual_tuples: contextual,
+                    contextual_tuples,
                     context,
                     model_id,
                 }))
@@ -81,7 +82,7 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
                     relation: dto.relation.ok_or_else(|| missing("relation"))?,
                     object: dto.object.ok_or_else(|| missing("object"))?,
                     delegation_relation: dto.delegation_relation,
-                    contextual_tuples: contextual,
+                    contextual_tuples,
                     context,
                     model_id,
                     audit: Context::default(),
@@ -97,7 +98,7 @@ async fn explain(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ExplainRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExplanationDto>, ApiError> {
     if let Some(principals) = &body.principals {
         if principals.len() > state.options.max_principals {
             return Err(ApiError::BadRequest {
@@ -110,7 +111,7 @@ async fn explain(
             });
         }
     }
-    require_revision(&state, &store_id, body.at_least_revision).await?;
+    require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ExplainRequest::try_from(body)?;
     let engine = state.engine.clone();
     let answer = blocking(move || {
@@ -120,77 +121,243 @@ async fn explain(
         })
     })
     .await?;
-    Ok(Json(explanation_json(&answer.value, answer.revision)))
+    Ok(Json(ExplanationDto::new(&answer.value, answer.revision)))
+}
+
+/// The record a decision explanation starts from.
+#[derive(Debug, Clone, Serialize)]
+struct RecordedDecisionDto {
+    decision_id: String,
+    time: String,
+    principals: Vec<String>,
+    relation: String,
+    object: String,
+    allowed: bool,
+    revision: u64,
+    authorization_model_id: String,
+    request_id: String,
+}
+
+/// `GET writ/decisions/{decision_id}/explain` answer: the explanation now, and the record.
+#[derive(Debug, Clone, Serialize)]
+struct DecisionExplanationDto {
+    #[serde(flatten)]
+    explanation: ExplanationDto,
+    decision: RecordedDecisionDto,
+    /// True when the explanation's revision is not the one the decision was made at.
+    revision_differs: bool,
+}
+
+async fn explain_decision(
+    State(state): State<AppState>,
+    Path((store_id, decision_id)): Path<(String, String)>,
+) -> Result<Json<DecisionExplanationDto>, ApiError> {
+    let cursor = super::decisions::parse_decision_id(&decision_id)?;
+    let engine = state.engine.clone();
+    let (record, answer) = blocking(move || {
+        let record = engine.decision(&store_id, cursor)?.ok_or_else(|| ApiError::NotFound {
+            code: "decision_not_found",
+            message: format!("no decision `{decision_id}` in the decision log (never recorded, or trimmed)"),
+        })?;
+        if record.object.ends_with(':') {
+            return Err(ApiError::validation(format!(
+                "decision `{decision_id}` is a filter over a list of `{}` ids; only a decision about one object can be \
+                 explained",
+                record.object.trim_end_matches(':')
+            )));
+        }
+        let model_id = Some(record.model_id.clone()).filter(|id| !id.is_empty());
+        let answer = match record.principals.as_slice() {
+            [user] => engine.explain(
+                &store_id,
+                &CheckRequest {
+                    object: record.object.clone(),
+                    relation: record.relation.clone(),
+                    user: user.clone(),
+                    contextual_tuples: Vec::new(),
+                    context: Context::default(),
+                    model_id,
+                },
+            )?,
+            principals => engine.explain_obo(
+                &store_id,
+                &OboCheckRequest {
+                    principals: principals.to_vec(),
+                    relation: record.relation.clone(),
+                    object: record.object.clone(),
+                    delegation_relation: None,
+                    contextual_tuples: Vec::new(),
+                    context: Context::default(),
+                    model_id,
+                    audit: Context::default(),
+                },
+            )?,
+        };
+        Ok((record, answer))
+    })
+    .await?;
+    let decision = RecordedDecisionDto {
+        decision_id: super::decisions::decision_id(cursor),
+        time: super::time::format_rfc3339(record.time_ms),
+        principals: record.principals,
+        relation: record.relation,
+        object: record.object,
+        allowed: record.allowed,
+        revision: record.revision,
+        authorization_model_id: record.model_id,
+        request_id: record.request_id,
+    };
+    Ok(Json(DecisionExplanationDto {
+        explanation: ExplanationDto::new(&answer.value, answer.revision),
+        revision_differs: answer.revision != decision.revision,
+        decision,
+    }))
+}
+
+/// A condition on a tuple key in an answer: `{name, context}`.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct ConditionOut {
+    name: String,
+    context: Context,
+}
+
+/// A tuple key in OpenFGA's response shape, with `contextual` on a `path` entry.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct TupleKeyOut {
+    user: String,
+    relation: String,
+    object: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<ConditionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contextual: Option<bool>,
+}
+
+impl From<&Tuple> for TupleKeyOut {
+    fn from(tuple: &Tuple) -> Self {
+        TupleKeyOut {
+            user: tuple.subject.to_string(),
+            relation: tuple.relation.clone(),
+            object: tuple.object.to_string(),
+            condition: tuple
+                .condition
+                .as_ref()
+                .map(|condition| ConditionOut { name: condition.name.clone(), context: condition.context.clone() }),
+            contextual: None,
+        }
+    }
 }
 
 /// The answer of DESIGN §9.
-fn explanation_json(explanation: &Explanation, revision: u64) -> Value {
-    let path: Vec<Value> = explanation
-        .path
-        .iter()
-        .map(|entry| {
-            let mut key = tuple_key_json(&entry.tuple);
-            if let Value::Object(map) = &mut key {
-                map.insert("contextual".into(), Value::Bool(entry.contextual));
-            }
-            key
-        })
-        .collect();
-    let mut answer = json!({
-        "allowed": explanation.allowed,
-        "revision": revision,
-        "authorization_model_id": explanation.model_id,
-        "tree": node_json(&explanation.tree),
-        "path": path,
-        "would_allow": explanation.would_allow.iter().map(tuple_key_json).collect::<Vec<_>>(),
-        "cut": explanation.cut,
-    });
-    if let (Some(denial), Value::Object(map)) = (&explanation.denied_by, &mut answer) {
-        map.insert("denied_by".into(), json!(denial));
-    }
-    answer
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct ExplanationDto {
+    allowed: bool,
+    revision: u64,
+    authorization_model_id: String,
+    tree: NodeDto,
+    path: Vec<TupleKeyOut>,
+    would_allow: Vec<TupleKeyOut>,
+    cut: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<Denial>,
 }
 
-fn node_json(node: &ExplainNode) -> Value {
-    let mut map = Map::new();
-    let mut put = |key: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            map.insert(key.to_string(), value);
-        }
-    };
-    put("object", node.object.clone().map(Value::String));
-    put("relation", node.relation.clone().map(Value::String));
-    put("subject", node.subject.clone().map(Value::String));
-    put("rewrite", node.rewrite.map(|r| Value::String(r.to_string())));
-    put("tupleset", node.tupleset.clone().map(Value::String));
-    put("computed", node.computed.clone().map(Value::String));
-    put("tuple", node.tuple.as_ref().map(tuple_key_json));
-    put("result", Some(Value::String(node.result.as_str().to_string())));
-    if let Some(reason) = &node.reason {
-        put("reason", Some(Value::String(reason.as_str().to_string())));
-        match reason {
-            Reason::Excluded { by } => put("excluded_by", Some(json!(by))),
-            Reason::ConditionFalse { condition, parameters } => {
-                put("condition", Some(json!(condition)));
-                put("parameters", Some(json!(parameters)));
-            }
-            Reason::MissingContext { condition, missing } => {
-                put("condition", Some(json!(condition)));
-                put("missing", Some(json!(missing)));
-            }
-            Reason::ConditionError { condition, message } => {
-                put("condition", Some(json!(condition)));
-                put("message", Some(json!(message)));
-            }
-            Reason::Expired { at_ms } => put("expired_at", Some(json!(super::time::format_rfc3339(*at_ms)))),
-            Reason::NoTuple | Reason::TypeNotAllowed | Reason::DelegationMissing => {}
+impl ExplanationDto {
+    /// The wire answer for an explanation computed at `revision`.
+    pub(super) fn new(explanation: &Explanation, revision: u64) -> Self {
+        ExplanationDto {
+            allowed: explanation.allowed,
+            revision,
+            authorization_model_id: explanation.model_id.clone(),
+            tree: NodeDto::from(&explanation.tree),
+            path: explanation
+                .path
+                .iter()
+                .map(|entry| TupleKeyOut { contextual: Some(entry.contextual), ..TupleKeyOut::from(&entry.tuple) })
+                .collect(),
+            would_allow: explanation.would_allow.iter().map(TupleKeyOut::from).collect(),
+            cut: explanation.cut,
+            denied_by: explanation.denied_by.clone(),
         }
     }
-    if node.cut {
-        put("cut", Some(Value::Bool(true)));
+}
+
+/// One node of the tree; the fields a node does not have are left out.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct NodeDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rewrite: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tupleset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    computed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tuple: Option<TupleKeyOut>,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    excluded_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_at: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cut: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    children: Vec<NodeDto>,
+}
+
+impl From<&ExplainNode> for NodeDto {
+    fn from(node: &ExplainNode) -> Self {
+        let mut dto = NodeDto {
+            object: node.object.clone(),
+            relation: node.relation.clone(),
+            subject: node.subject.clone(),
+            rewrite: node.rewrite,
+            tupleset: node.tupleset.clone(),
+            computed: node.computed.clone(),
+            tuple: node.tuple.as_ref().map(TupleKeyOut::from),
+            result: node.result.as_str(),
+            reason: node.reason.as_ref().map(Reason::as_str),
+            excluded_by: None,
+            condition: None,
+            parameters: None,
+            missing: None,
+            message: None,
+            expired_at: None,
+            cut: node.cut,
+            children: node.children.iter().map(NodeDto::from).collect(),
+        };
+        match &node.reason {
+            Some(Reason::Excluded { by }) => dto.excluded_by = Some(by.clone()),
+            Some(Reason::ConditionFalse { condition, parameters }) => {
+                dto.condition = Some(condition.clone());
+                dto.parameters = Some(parameters.clone());
+            }
+            Some(Reason::MissingContext { condition, missing }) => {
+                dto.condition = Some(condition.clone());
+                dto.missing = Some(missing.clone());
+            }
+            Some(Reason::ConditionError { condition, message }) => {
+                dto.condition = Some(condition.clone());
+                dto.message = Some(message.clone());
+            }
+            Some(Reason::Expired { at_ms }) => dto.expired_at = Some(super::time::format_rfc3339(*at_ms)),
+            Some(Reason::NoTuple | Reason::TypeNotAllowed | Reason::DelegationMissing) | None => {}
+        }
+        dto
     }
-    if !node.children.is_empty() {
-        put("children", Some(Value::Array(node.children.iter().map(node_json).collect())));
-    }
-    Value::Object(map)
 }
