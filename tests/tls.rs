@@ -79,6 +79,36 @@ async fn https_serves_the_api_refuses_plain_http_and_shuts_down_gracefully() {
     assert!(TcpStream::connect(address).await.is_err(), "nothing listens after shutdown");
 }
 
+/// Regression: over HTTPS, a request hyper cannot parse (`<STORE>` pasted into a path, as a
+/// README reader might) was answered 400 with an empty body; plain HTTP already gave JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_https_parse_errors_got_an_empty_body() {
+    let (files, certificate) = self_signed_pair("parse-error");
+    let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, writ::api::router(engine), Some(tls_config(&files).unwrap()), async {
+        let _ = stopped.await;
+    }));
+
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let server_name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = client(certificate).connect(server_name, tcp).await.unwrap();
+    let request = "POST /stores/<STORE>/check HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}";
+    let answer = exchange(&mut tls, request).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("content-type: application/json"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(json["code"], "validation_error", "{answer}");
+    assert!(json["message"].as_str().unwrap().contains("%3C"), "{answer}");
+
+    stop.send(()).unwrap();
+    let finished = tokio::time::timeout(Duration::from_secs(20), server).await.expect("server stops after the signal");
+    finished.unwrap().unwrap();
+}
+
 #[test]
 fn unusable_certificate_or_key_files_are_named_in_the_error() {
     let (files, _) = self_signed_pair("bad");

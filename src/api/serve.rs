@@ -84,6 +84,7 @@ pub async fn serve(
             });
             let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
             axum_server::tls_rustls::from_tcp_rustls(listener, config)?
+                .map(JsonRejectionAcceptor)
                 .handle(handle)
                 .serve(app.into_make_service())
                 .await?;
@@ -106,6 +107,31 @@ impl axum::serve::Listener for JsonRejections {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.0.local_addr()
+    }
+}
+
+/// The TLS acceptor's streams, after the handshake, pass through [`JsonRejectionStream`] too, so
+/// HTTPS answers hyper's parse errors with the same JSON body as plain HTTP.
+#[derive(Clone)]
+struct JsonRejectionAcceptor<A>(A);
+
+impl<A, I, S> axum_server::accept::Accept<I, S> for JsonRejectionAcceptor<A>
+where
+    A: axum_server::accept::Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: Send + 'static,
+    A::Service: Send + 'static,
+{
+    type Stream = JsonRejectionStream<A::Stream>;
+    type Service = A::Service;
+    type Future = std::pin::Pin<Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepted = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = accepted.await?;
+            Ok((JsonRejectionStream { inner: stream, pending: Vec::new() }, service))
+        })
     }
 }
 
