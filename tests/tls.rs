@@ -42,9 +42,17 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(strea
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_serves_the_api_refuses_plain_http_and_shuts_down_gracefully() {
-    let (files, certificate) = self_signed_pair("serve");
+/// A TLS server of a fresh in-memory engine on a loopback port: its address, the certificate a
+/// client must trust, the sender that stops it, and its task.
+fn start_tls_server(
+    name: &str,
+) -> (
+    std::net::SocketAddr,
+    rustls::pki_types::CertificateDer<'static>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ServeError>>,
+) {
+    let (files, certificate) = self_signed_pair(name);
     let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
@@ -52,6 +60,12 @@ async fn https_serves_the_api_refuses_plain_http_and_shuts_down_gracefully() {
     let server = tokio::spawn(serve(listener, writ::api::router(engine), Some(tls_config(&files).unwrap()), async {
         let _ = stopped.await;
     }));
+    (address, certificate, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_the_api_refuses_plain_http_and_shuts_down_gracefully() {
+    let (address, certificate, stop, server) = start_tls_server("serve");
 
     let body = r#"{"name":"over-tls"}"#;
     let request = format!(
@@ -83,14 +97,7 @@ async fn https_serves_the_api_refuses_plain_http_and_shuts_down_gracefully() {
 /// README reader might) was answered 400 with an empty body; plain HTTP already gave JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_https_parse_errors_got_an_empty_body() {
-    let (files, certificate) = self_signed_pair("parse-error");
-    let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, writ::api::router(engine), Some(tls_config(&files).unwrap()), async {
-        let _ = stopped.await;
-    }));
+    let (address, certificate, stop, server) = start_tls_server("parse-error");
 
     let tcp = TcpStream::connect(address).await.unwrap();
     let server_name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
