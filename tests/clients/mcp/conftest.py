@@ -1,5 +1,5 @@
 """Fixtures for the MCP gateway's real-peer tests: a key pair and JWKS, the upstreams (an `mcp`
-SDK `MCPServer` and npm's `@modelcontextprotocol/server-everything`), and `writ serve --gateway`.
+SDK `MCPServer`, npm's `@modelcontextprotocol/server-everything` and a FastMCP 4 server), and `writ serve --gateway`.
 
 The gateway's config names its store by id, so the store is made first on a sled `--data-dir`
 by a plain `writ serve`, which is then stopped and restarted with `--gateway` on the same data.
@@ -42,6 +42,7 @@ type repo
 """
 
 SDK_TOOLS = ["search", "create_issue", "label_repos", "delete_repo", "secret"]
+FASTMCP_TOOLS = ["lookup", "open_pr", "merge_pr", "shutdown"]
 
 
 def grants() -> list[tuple[str, str, str]]:
@@ -49,7 +50,8 @@ def grants() -> list[tuple[str, str, str]]:
 
     anne delegates to planner, planner to researcher (not to intern); bob to planner. planner,
     not anne, may delete repos (the Confused Deputy); nobody may call `secret`. anne and planner
-    write `acme`, only anne writes `other`.
+    write `acme`, only anne writes `other`. The FastMCP upstream mirrors this: planner, not anne,
+    may `merge_pr`; nobody may call `shutdown`.
     """
     rows = [
         ("user:anne", "delegate", "agent:planner"),
@@ -62,12 +64,17 @@ def grants() -> list[tuple[str, str, str]]:
         ("tool:everything.echo", "can_call", "user:anne"),
         ("tool:everything.echo", "can_call", "agent:planner"),
         ("tool:everything.get-sum", "can_call", "agent:planner"),
+        ("tool:fastmcp.merge_pr", "can_call", "agent:planner"),
     ]
     for who in ["user:anne", "user:bob", "agent:planner", "agent:researcher", "agent:intern"]:
         rows.append(("tool:sdk.search", "can_call", who))
     for tool in ["create_issue", "label_repos"]:
         for who in ["user:anne", "agent:planner"]:
             rows.append((f"tool:sdk.{tool}", "can_call", who))
+    for who in ["user:anne", "user:bob", "agent:planner"]:
+        rows.append(("tool:fastmcp.lookup", "can_call", who))
+    for who in ["user:anne", "agent:planner"]:
+        rows.append(("tool:fastmcp.open_pr", "can_call", who))
     return rows
 
 
@@ -201,6 +208,19 @@ def everything_upstream(tmp_path_factory):
     stop(process)
 
 
+@pytest.fixture(scope="session")
+def fastmcp_upstream(tmp_path_factory):
+    """A FastMCP 4 server (fastmcp_server.py) in streamable-HTTP mode (SSE answers, sessions)."""
+    work = tmp_path_factory.mktemp("fastmcp")
+    port, log = free_port(), work / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, str(HERE / "fastmcp_server.py"), str(port)], stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}/mcp"
+    wait_for(url, process, log)
+    yield url
+    stop(process)
+
+
 def start_writ(data_dir: Path, log: Path, port: int, *extra: str, decision_log: str = "all") -> subprocess.Popen:
     with log.open("a") as out:
         process = subprocess.Popen(
@@ -230,8 +250,9 @@ def make_store(data_dir: Path, log: Path) -> str:
         stop(process)
 
 
-def gateway_config(store: str, public_url: str, jwks: Path, mode: str, sdk_url: str, everything_url: str) -> str:
-    return f"""
+def gateway_config(store: str, public_url: str, jwks: Path, mode: str, sdk_url: str, everything_url: str, fastmcp_url: str | None = None) -> str:
+    """The gateway's YAML; the `fastmcp` server entry only when `fastmcp_url` is given."""
+    config = f"""
 store: {store}
 issuer: {mint.DEFAULT_ISSUER}
 jwks_file: {jwks}
@@ -257,9 +278,19 @@ servers:
       echo: {{ relation: can_call, object: "tool:everything.echo" }}
       get-sum: {{ relation: can_call, object: "tool:everything.get-sum" }}
 """
+    if fastmcp_url:
+        config += f"""  fastmcp:
+    upstream: {fastmcp_url}
+    tools:
+      "*": {{ relation: can_call, object: "tool:fastmcp.{{tool}}" }}
+      open_pr:
+        - {{ relation: can_call, object: "tool:fastmcp.open_pr" }}
+        - {{ relation: writer, object: "repo:{{arguments.repo}}" }}
+"""
+    return config
 
 
-def launch(tmp_path_factory, key, sdk_upstream, everything_upstream, mode: str):
+def launch(tmp_path_factory, key, sdk_upstream, everything_upstream, fastmcp_upstream, mode: str):
     key_dir, signing = key
     work = tmp_path_factory.mktemp(f"writ-{mode}")
     data_dir, log = work / "data", work / "writ.log"
@@ -267,23 +298,23 @@ def launch(tmp_path_factory, key, sdk_upstream, everything_upstream, mode: str):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = work / "gateway.yaml"
-    config.write_text(gateway_config(store, url, key_dir / "jwks.json", mode, sdk_upstream[0], everything_upstream))
+    config.write_text(gateway_config(store, url, key_dir / "jwks.json", mode, sdk_upstream[0], everything_upstream, fastmcp_upstream))
     process = start_writ(data_dir, log, port, "--gateway", str(config))
     return Writ(url=url, store=store, key=signing, process=process, headers_log=sdk_upstream[1])
 
 
 @pytest.fixture(scope="module")
-def writ(tmp_path_factory, key, sdk_upstream, everything_upstream):
+def writ(tmp_path_factory, key, sdk_upstream, everything_upstream, fastmcp_upstream):
     """`writ serve --gateway` in `enforce` mode."""
-    server = launch(tmp_path_factory, key, sdk_upstream, everything_upstream, "enforce")
+    server = launch(tmp_path_factory, key, sdk_upstream, everything_upstream, fastmcp_upstream, "enforce")
     yield server
     stop(server.process)
 
 
 @pytest.fixture(scope="module")
-def writ_log_only(tmp_path_factory, key, sdk_upstream, everything_upstream):
+def writ_log_only(tmp_path_factory, key, sdk_upstream, everything_upstream, fastmcp_upstream):
     """`writ serve --gateway` in `log_only` mode."""
-    server = launch(tmp_path_factory, key, sdk_upstream, everything_upstream, "log_only")
+    server = launch(tmp_path_factory, key, sdk_upstream, everything_upstream, fastmcp_upstream, "log_only")
     yield server
     stop(server.process)
 
