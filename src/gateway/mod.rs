@@ -27,7 +27,7 @@ pub mod token;
 
 pub use config::{ConfigError, GatewayConfig, JwksSource, Mode, ServerConfig};
 pub use id::MAX_ID_BYTES;
-pub use mapping::{arguments_sha256, Check, Denial, ListPlan, MappingError, Requirement};
+pub use mapping::{arguments_sha256, Check, Denial, ListPlan, MappingError, Requirement, ServerMapping};
 pub use token::{KeySet, KeySetError, SigningAlgorithm, TokenError, VerifiedToken, Verifier, VerifierSettings};
 
 use std::collections::{BTreeMap, HashSet};
@@ -448,27 +448,55 @@ fn list_filter(
         let Some(server) = gateway.servers.get(&server) else {
             return false;
         };
-        let name_key = if primitive == Primitive::Resource { "uri" } else { "name" };
-        let names: Vec<String> =
-            items.iter().map(|item| item.get(name_key).and_then(Value::as_str).unwrap_or("").to_string()).collect();
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let plan = server.config.mapping.plan_list(primitive, &name_refs);
-        let allowed = match decide(&gateway.engine, &gateway.config.store, &chain, &plan.checks, &audit, &decision_id) {
-            Ok(decisions) => decisions.iter().map(|d| d.allowed).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "gateway: list filter could not decide; hiding every item");
-                Vec::new()
-            }
-        };
-        if gateway.config.mode == Mode::LogOnly {
-            return false;
-        }
-        let visible: HashSet<&str> = plan.visible(&allowed).into_iter().collect();
-        let keep: Vec<bool> = names.iter().map(|name| !name.is_empty() && visible.contains(name.as_str())).collect();
-        let mut keep = keep.into_iter();
-        items.retain(|_| keep.next().unwrap_or(false));
-        true
+        filter_list(
+            &gateway.engine,
+            &gateway.config,
+            &server.config.mapping,
+            primitive,
+            items,
+            &chain,
+            &audit,
+            &decision_id,
+        )
     })
+}
+
+/// Filters one `*/list` answer's `items` (of `primitive`) down to what `chain` may see: plans
+/// the argument-free checks with [`ServerMapping::plan_list`], decides (and records) them in one
+/// batch through [`decide`] against `config`'s store, and, unless `config` is in `log_only` mode,
+/// drops every item not allowed. Returns whether `items` changed. The router's list rewrite is
+/// its caller; it is public so a bench times the router's own path.
+#[expect(clippy::too_many_arguments, reason = "the engine and config, the answer, and who asks")]
+pub fn filter_list(
+    engine: &Engine,
+    config: &GatewayConfig,
+    mapping: &ServerMapping,
+    primitive: Primitive,
+    items: &mut Vec<Value>,
+    chain: &[String],
+    audit: &Context,
+    decision_id: &str,
+) -> bool {
+    let name_key = if primitive == Primitive::Resource { "uri" } else { "name" };
+    let names: Vec<String> =
+        items.iter().map(|item| item.get(name_key).and_then(Value::as_str).unwrap_or("").to_string()).collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let plan = mapping.plan_list(primitive, &name_refs);
+    let allowed = match decide(engine, &config.store, chain, &plan.checks, audit, decision_id) {
+        Ok(decisions) => decisions.iter().map(|d| d.allowed).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "gateway: list filter could not decide; hiding every item");
+            Vec::new()
+        }
+    };
+    if config.mode == Mode::LogOnly {
+        return false;
+    }
+    let visible: HashSet<&str> = plan.visible(&allowed).into_iter().collect();
+    let keep: Vec<bool> = names.iter().map(|name| !name.is_empty() && visible.contains(name.as_str())).collect();
+    let mut keep = keep.into_iter();
+    items.retain(|_| keep.next().unwrap_or(false));
+    true
 }
 
 /// `POST /mcp/{server}`: one JSON-RPC message, decided, then forwarded.
