@@ -341,12 +341,14 @@ fn decide(
     decision_id: &str,
 ) -> Result<Vec<OboDecision>, EngineError> {
     let mut decisions = Vec::with_capacity(checks.len());
+    // The records of a list's checks reach the log in one hand-off, as a batch-check's do; the
+    // audit goes to the records through `meta`, so the requests need no copy of it.
+    let mut records = Vec::new();
     for check in checks {
         let request = OboCheckRequest {
             principals: chain.to_vec(),
             relation: check.relation.clone(),
             object: check.object.to_string(),
-            audit: audit.clone(),
             ..OboCheckRequest::default()
         };
         let meta = DecisionMeta {
@@ -356,7 +358,17 @@ fn decide(
             model_id: None,
             latency: &Unobserved,
         };
-        decisions.push(engine::decide(engine, store_id, &request, &meta)?.value);
+        let answer = engine::decide_into(engine, store_id, &request, &meta, |record| records.push(record));
+        match answer {
+            Ok(answer) => decisions.push(answer.value),
+            Err(error) => {
+                engine.record_decisions(records);
+                return Err(error);
+            }
+        }
+    }
+    if !records.is_empty() {
+        engine.record_decisions(records);
     }
     Ok(decisions)
 }
