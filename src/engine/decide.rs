@@ -297,11 +297,11 @@ impl Question for CheckWithCause<'_> {
     const OBSERVED: bool = true;
 
     fn model_id(&self) -> Option<&str> {
-        self.0.model_id.as_deref()
+        self.0.model_id()
     }
 
     fn evaluate(&self, engine: &Engine, store_id: &str) -> Result<Answer<bool>, EngineError> {
-        engine.check(store_id, self.0)
+        self.0.evaluate(engine, store_id)
     }
 
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {

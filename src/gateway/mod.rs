@@ -197,6 +197,14 @@ impl Gateway {
     }
 
     /// The request's verified token, or the 401 to answer.
+    /// The configured server `name` and the verified token of the request, or the refusal (404 or
+    /// 401) to answer with: the first step of every MCP route.
+    async fn admit(&self, name: &str, headers: &HeaderMap) -> Result<(&Server, Arc<VerifiedToken>), Refused> {
+        let server = self.server(name)?;
+        let token = self.authenticate(server, headers).await?;
+        Ok((server, token))
+    }
+
     async fn authenticate(&self, server: &Server, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, Refused> {
         let authorization = match headers.get(header::AUTHORIZATION).map(HeaderValue::to_str) {
             None => None,
@@ -381,11 +389,6 @@ impl LatencyObserver for Unobserved {
     fn observe(&self, _elapsed: std::time::Duration) {}
 }
 
-/// `denied_by` as obo-check names it.
-fn denial_json(denial: &crate::engine::Denial) -> Value {
-    json!(denial)
-}
-
 /// Records a call the mapping refused before any check (unknown method or name, bad arguments).
 fn record_refusal(
     gateway: &Gateway,
@@ -518,12 +521,8 @@ async fn post_message(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let server = match gateway.server(&name) {
-        Ok(server) => server,
-        Err(response) => return *response,
-    };
-    let token = match gateway.authenticate(server, &headers).await {
-        Ok(token) => token,
+    let (server, token) = match gateway.admit(&name, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
     let bytes = match read_body(body, gateway.options.max_body_bytes).await {
@@ -573,7 +572,7 @@ async fn post_message(
                     Ok(decisions) => {
                         let denial = decisions.iter().find_map(|d| d.denied_by.as_ref());
                         if let (Some(denial), true) = (denial, enforce) {
-                            return denied(id, denial_json(denial), &decision_id);
+                            return denied(id, json!(denial), &decision_id);
                         }
                     }
                 }
@@ -611,12 +610,8 @@ async fn open_stream(
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let server = match gateway.server(&name) {
-        Ok(server) => server,
-        Err(response) => return *response,
-    };
-    let token = match gateway.authenticate(server, &headers).await {
-        Ok(token) => token,
+    let (server, token) = match gateway.admit(&name, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
     let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
@@ -638,13 +633,10 @@ async fn end_session(
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let server = match gateway.server(&name) {
-        Ok(server) => server,
+    let server = match gateway.admit(&name, &headers).await {
+        Ok((server, _token)) => server,
         Err(response) => return *response,
     };
-    if let Err(response) = gateway.authenticate(server, &headers).await {
-        return *response;
-    }
     let outgoing = Outgoing { method: Method::DELETE, client_headers: headers, body: Bytes::new() };
     let timeout = server.upstream.timeout();
     let relayed = match server.upstream.send(outgoing).await {

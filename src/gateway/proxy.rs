@@ -225,6 +225,11 @@ impl EventRelay {
     }
 
     fn rewritten(&mut self, event: Event) -> Vec<u8> {
+        // Nothing to rewrite and no request to answer on failure: the event passes as it came,
+        // unparsed (every event of a `tools/call` stream).
+        if self.rewrite.is_none() && self.pending.is_none() {
+            return event.raw;
+        }
         let Some(data) = event.data() else {
             return event.raw;
         };
