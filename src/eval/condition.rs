@@ -292,7 +292,7 @@ fn cidr_contains(network: IpAddr, prefix: u32, address: IpAddr) -> bool {
 
 /// A JSON context value as a CEL value of the declared type.
 fn convert(value: &ContextValue, param_type: &ParamType) -> Result<Value, String> {
-    let mismatch = || format!("expected a {} value, got {value}", type_name(param_type));
+    let mismatch = || format!("expected a {param_type} value, got {value}");
     match param_type {
         ParamType::Any => Ok(convert_any(value)),
         ParamType::Bool => value.as_bool().map(Value::Bool).ok_or_else(mismatch),
@@ -396,22 +396,6 @@ fn convert_any(value: &ContextValue) -> Value {
         ContextValue::Object(entries) => {
             Value::from(entries.iter().map(|(k, v)| (k.clone(), convert_any(v))).collect::<HashMap<_, _>>())
         }
-    }
-}
-
-fn type_name(param_type: &ParamType) -> String {
-    match param_type {
-        ParamType::Bool => "bool".into(),
-        ParamType::String => "string".into(),
-        ParamType::Int => "int".into(),
-        ParamType::Uint => "uint".into(),
-        ParamType::Double => "double".into(),
-        ParamType::Duration => "duration".into(),
-        ParamType::Timestamp => "timestamp".into(),
-        ParamType::IpAddress => "ipaddress".into(),
-        ParamType::Any => "any".into(),
-        ParamType::List(t) => format!("list<{}>", type_name(t)),
-        ParamType::Map(t) => format!("map<{}>", type_name(t)),
     }
 }
 

@@ -187,6 +187,25 @@ pub enum ParamType {
     Map(Box<ParamType>),
 }
 
+/// DSL form: `int`, `list<string>`, `map<ipaddress>`.
+impl std::fmt::Display for ParamType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamType::Bool => f.write_str("bool"),
+            ParamType::String => f.write_str("string"),
+            ParamType::Int => f.write_str("int"),
+            ParamType::Uint => f.write_str("uint"),
+            ParamType::Double => f.write_str("double"),
+            ParamType::Duration => f.write_str("duration"),
+            ParamType::Timestamp => f.write_str("timestamp"),
+            ParamType::IpAddress => f.write_str("ipaddress"),
+            ParamType::Any => f.write_str("any"),
+            ParamType::List(inner) => write!(f, "list<{inner}>"),
+            ParamType::Map(inner) => write!(f, "map<{inner}>"),
+        }
+    }
+}
+
 impl Model {
     /// Parses OpenFGA DSL text and validates it; every problem found is returned.
     pub fn parse_dsl(text: &str) -> Result<Model, Vec<SchemaError>> {

@@ -6,9 +6,7 @@
 //! assignment is moved first in a union or intersection; a `This` the DSL cannot express is an error.
 //! Must not import anything outside `model`.
 
-use super::{
-    ConditionDef, Model, ParamType, RelationDef, Rewrite, SchemaError, SchemaErrorKind, TypeDef, TypeRestriction,
-};
+use super::{ConditionDef, Model, RelationDef, Rewrite, SchemaError, SchemaErrorKind, TypeDef, TypeRestriction};
 
 /// Prints the model, or says which relation the DSL cannot express.
 pub(super) fn try_to_dsl(model: &Model) -> Result<String, SchemaError> {
@@ -91,23 +89,6 @@ fn direct(restrictions: &[TypeRestriction]) -> String {
 pub(super) fn condition_block(c: &ConditionDef) -> String {
     let mut sorted: Vec<_> = c.parameters.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let params: Vec<String> = sorted.iter().map(|p| format!("{}: {}", p.name, param_type(&p.type_name))).collect();
+    let params: Vec<String> = sorted.iter().map(|p| format!("{}: {}", p.name, p.type_name)).collect();
     format!("condition {}({}) {{\n  {}\n}}\n", c.name, params.join(", "), c.expression)
-}
-
-/// The DSL spelling of a parameter type.
-pub(super) fn param_type(t: &ParamType) -> String {
-    match t {
-        ParamType::Bool => "bool".to_string(),
-        ParamType::String => "string".to_string(),
-        ParamType::Int => "int".to_string(),
-        ParamType::Uint => "uint".to_string(),
-        ParamType::Double => "double".to_string(),
-        ParamType::Duration => "duration".to_string(),
-        ParamType::Timestamp => "timestamp".to_string(),
-        ParamType::IpAddress => "ipaddress".to_string(),
-        ParamType::Any => "any".to_string(),
-        ParamType::List(inner) => format!("list<{}>", param_type(inner)),
-        ParamType::Map(inner) => format!("map<{}>", param_type(inner)),
-    }
 }
