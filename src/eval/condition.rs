@@ -65,34 +65,18 @@ impl Conditions {
         let error = |message: String| EvalError::Condition { name: name.clone(), message };
         // A tuple written under an older model may name a condition this model no longer has;
         // OpenFGA ignores such a tuple when reading, so it simply does not hold.
-        let Some(compiled) = self.by_name.get(name) else { return Ok(false) };
-        let program = compiled.program.as_ref().map_err(|e| error(e.clone()))?;
-        let base = base_context();
-        let mut scope = base.new_inner_scope();
-        let mut missing = Vec::new();
-        for (param, param_type) in &compiled.parameters {
-            // The tuple's stored value wins over the request's.
-            match condition.context.get(param).or_else(|| request.get(param)) {
-                Some(value) => {
-                    let value = convert(value, param_type)
-                        .map_err(|e| error(format!("failed to convert context parameter '{param}': {e}")))?;
-                    scope.add_variable_from_value(param.as_str(), value);
-                }
-                None => missing.push(param.as_str()),
-            }
+        let Some(bound) = self.bind(condition, request)? else { return Ok(false) };
+        if !bound.missing.is_empty() {
+            let missing = bound.missing.join(" ");
+            return Err(error(format!("tuple '{}' is missing context parameters '[{missing}]'", tuple())));
         }
-        if !missing.is_empty() {
-            return Err(error(format!("tuple '{}' is missing context parameters '[{}]'", tuple(), missing.join(" "))));
-        }
-        match program.execute(&scope) {
+        match bound.program.execute(&bound.scope) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(other) => Err(error(format!("expected a bool result, got {}", other.type_of()))),
             Err(e) => Err(error(e.to_string())),
         }
     }
-}
 
-impl Conditions {
     /// Like [`Conditions::evaluate`], but partial, as SpiceDB evaluates caveats: missing
     /// parameters stay unbound, and `None` (conditional) is the answer when the expression
     /// needs one of them; an expression that settles without them (`a || b` with `a` true)
@@ -104,11 +88,25 @@ impl Conditions {
     ) -> Result<Option<bool>, EvalError> {
         let name = &condition.name;
         let error = |message: String| EvalError::Condition { name: name.clone(), message };
-        let Some(compiled) = self.by_name.get(name) else { return Ok(Some(false)) };
+        let Some(bound) = self.bind(condition, request)? else { return Ok(Some(false)) };
+        match bound.program.execute(&bound.scope) {
+            Ok(Value::Bool(b)) => Ok(Some(b)),
+            Ok(other) => Err(error(format!("expected a bool result, got {}", other.type_of()))),
+            Err(_) if !bound.missing.is_empty() => Ok(None),
+            Err(e) => Err(error(e.to_string())),
+        }
+    }
+
+    /// `condition`'s program with a scope binding each declared parameter that the tuple's or the
+    /// request's context holds, converted by its declared type; the tuple's stored value wins over
+    /// the request's. `None` when the model has no such condition; an error when the expression
+    /// did not parse or a value does not convert.
+    fn bind(&self, condition: &TupleCondition, request: &Context) -> Result<Option<Bound<'_>>, EvalError> {
+        let error = |message: String| EvalError::Condition { name: condition.name.clone(), message };
+        let Some(compiled) = self.by_name.get(&condition.name) else { return Ok(None) };
         let program = compiled.program.as_ref().map_err(|e| error(e.clone()))?;
-        let base = base_context();
-        let mut scope = base.new_inner_scope();
-        let mut missing = false;
+        let mut scope = base_context().new_inner_scope();
+        let mut missing = Vec::new();
         for (param, param_type) in &compiled.parameters {
             match condition.context.get(param).or_else(|| request.get(param)) {
                 Some(value) => {
@@ -116,16 +114,19 @@ impl Conditions {
                         .map_err(|e| error(format!("failed to convert context parameter '{param}': {e}")))?;
                     scope.add_variable_from_value(param.as_str(), value);
                 }
-                None => missing = true,
+                None => missing.push(param.as_str()),
             }
         }
-        match program.execute(&scope) {
-            Ok(Value::Bool(b)) => Ok(Some(b)),
-            Ok(other) => Err(error(format!("expected a bool result, got {}", other.type_of()))),
-            Err(_) if missing => Ok(None),
-            Err(e) => Err(error(e.to_string())),
-        }
+        Ok(Some(Bound { program, scope, missing }))
     }
+}
+
+/// A condition's program bound to the context of one evaluation.
+struct Bound<'a> {
+    program: &'a Program,
+    scope: cel::Context<'static>,
+    /// The declared parameters neither context holds, in declaration order.
+    missing: Vec<&'a str>,
 }
 
 /// A schema error for each condition of `model` whose expression cannot be compiled or does not

@@ -9,7 +9,7 @@
 //! OpenFGA accepts is never refused here.
 
 use crate::model::{ConditionDef, ParamType};
-use cel::common::ast::{operators, EntryExpr, Expr, IdedExpr};
+use cel::common::ast::{operators, EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use cel::common::value::CelVal;
 
 /// The static type of a sub-expression, as far as it is known.
@@ -145,31 +145,11 @@ impl Checker<'_> {
                 Ty::List(Box::new(common(&elements)))
             }
             Expr::Map(map) => {
-                for entry in &map.entries {
-                    match &entry.expr {
-                        EntryExpr::MapEntry(entry) => {
-                            self.ty(&entry.key);
-                            self.ty(&entry.value);
-                        }
-                        EntryExpr::StructField(field) => {
-                            self.ty(&field.value);
-                        }
-                    }
-                }
+                self.entries(&map.entries);
                 Ty::Map(Box::new(Ty::Unknown))
             }
             Expr::Struct(object) => {
-                for entry in &object.entries {
-                    match &entry.expr {
-                        EntryExpr::MapEntry(entry) => {
-                            self.ty(&entry.key);
-                            self.ty(&entry.value);
-                        }
-                        EntryExpr::StructField(field) => {
-                            self.ty(&field.value);
-                        }
-                    }
-                }
+                self.entries(&object.entries);
                 Ty::Unknown
             }
             Expr::Comprehension(c) => {
@@ -195,6 +175,22 @@ impl Checker<'_> {
                 result
             }
             Expr::Unspecified => Ty::Unknown,
+        }
+    }
+
+    /// Checks the keys and values of a map literal, or the field values of a message literal;
+    /// neither gives the literal a type known here.
+    fn entries(&mut self, entries: &[IdedEntryExpr]) {
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::MapEntry(entry) => {
+                    self.ty(&entry.key);
+                    self.ty(&entry.value);
+                }
+                EntryExpr::StructField(field) => {
+                    self.ty(&field.value);
+                }
+            }
         }
     }
 
