@@ -15,6 +15,17 @@ pub(super) struct Pos {
     pub(super) col: u32,
 }
 
+/// Moves a 0-based `line` and `column` past `c`: a newline starts the next line at column 0.
+/// Shared with the `.zed` lexer, so both languages count positions alike.
+pub(super) fn step_past(c: char, line: &mut u32, column: &mut u32) {
+    if c == '\n' {
+        *line += 1;
+        *column = 0;
+    } else {
+        *column += 1;
+    }
+}
+
 /// The cursor.
 pub(super) struct Cursor {
     chars: Vec<char>,
@@ -45,12 +56,7 @@ impl Cursor {
     pub(super) fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
         self.pos.idx += 1;
-        if c == '\n' {
-            self.pos.line += 1;
-            self.pos.col = 0;
-        } else {
-            self.pos.col += 1;
-        }
+        step_past(c, &mut self.pos.line, &mut self.pos.col);
         Some(c)
     }
 

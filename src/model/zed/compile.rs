@@ -26,30 +26,26 @@ fn semantic(message: String, span: Span, symbol: &str, error_type: &str) -> Sche
     }
 }
 
+/// SpiceDB's error for a definition or caveat named like an earlier one (the two share one namespace).
+fn reused_name(name: &str, span: Span) -> SchemaError {
+    let message = format!("found name reused between multiple definitions and/or caveats: `{name}`");
+    semantic(message, span, name, "duplicated-error")
+}
+
 /// Compiles a parsed schema; every error found is returned.
 pub(super) fn compile(schema: &Schema) -> Result<Model, Vec<SchemaError>> {
     let mut errors = Vec::new();
     let mut definitions: HashMap<&str, &Definition> = HashMap::new();
     for definition in &schema.definitions {
         if definitions.insert(definition.name.as_str(), definition).is_some() {
-            errors.push(semantic(
-                format!("found name reused between multiple definitions and/or caveats: `{}`", definition.name),
-                definition.span,
-                &definition.name,
-                "duplicated-error",
-            ));
+            errors.push(reused_name(&definition.name, definition.span));
         }
     }
     let mut conditions = Vec::new();
     let mut caveat_names = HashSet::new();
     for caveat in &schema.caveats {
         if !caveat_names.insert(caveat.name.as_str()) || definitions.contains_key(caveat.name.as_str()) {
-            errors.push(semantic(
-                format!("found name reused between multiple definitions and/or caveats: `{}`", caveat.name),
-                caveat.span,
-                &caveat.name,
-                "duplicated-error",
-            ));
+            errors.push(reused_name(&caveat.name, caveat.span));
         }
         let mut parameters = Vec::new();
         for (name, caveat_type, span) in &caveat.parameters {

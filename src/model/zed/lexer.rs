@@ -5,6 +5,7 @@
 //! may also ask for a caveat body verbatim ([`Lexer::raw_block`]), since CEL is not tokenized here.
 //! Must not import anything outside `model`.
 
+use crate::model::lexer::step_past;
 use crate::model::Span;
 
 /// One token kind.
@@ -65,12 +66,7 @@ impl<'a> Lexer<'a> {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.chars.next()?;
-        if c == '\n' {
-            self.pos.line += 1;
-            self.pos.column = 0;
-        } else {
-            self.pos.column += 1;
-        }
+        step_past(c, &mut self.pos.line, &mut self.pos.column);
         Some(c)
     }
 

@@ -336,11 +336,17 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn exclusion(&mut self) -> Parsed<Expr> {
+    /// Parses a chain of `-` or arrow operators with `chain`, which opens a level per operator
+    /// (see [`Parser::deeper`]), and closes those levels once the chain is parsed.
+    fn restoring_nesting(&mut self, chain: fn(&mut Self) -> Parsed<Expr>) -> Parsed<Expr> {
         let outer = self.nesting;
-        let result = self.exclusion_chain();
+        let result = chain(self);
         self.nesting = outer;
         result
+    }
+
+    fn exclusion(&mut self) -> Parsed<Expr> {
+        self.restoring_nesting(Self::exclusion_chain)
     }
 
     fn exclusion_chain(&mut self) -> Parsed<Expr> {
@@ -370,10 +376,7 @@ impl Parser<'_> {
     }
 
     fn arrow(&mut self) -> Parsed<Expr> {
-        let outer = self.nesting;
-        let result = self.arrow_chain();
-        self.nesting = outer;
-        result
+        self.restoring_nesting(Self::arrow_chain)
     }
 
     fn arrow_chain(&mut self) -> Parsed<Expr> {
