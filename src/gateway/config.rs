@@ -397,4 +397,4 @@ fn substitute_env(template: &str, env: &dyn Fn(&str) -> Option<String>) -> Resul
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

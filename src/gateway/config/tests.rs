@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::*;
 
-const DESIGN_EXAMPLE: &str = r#"
+/// DESIGN §8's example; the mapping tests extend its `github` tools, which end it.
+pub(in crate::gateway) const DESIGN_EXAMPLE: &str = r#"
 store: 01HV0000000000000000000000
 issuer: https://idp.example.com
 jwks_url: https://idp.example.com/jwks.json
@@ -22,7 +23,8 @@ servers:
       delete_repo: { relation: admin, object: "repo:{arguments.repo}", approval: required }
 "#;
 
-fn env(name: &str) -> Option<String> {
+/// The environment the examples are parsed in.
+pub(in crate::gateway) fn env(name: &str) -> Option<String> {
     match name {
         "GITHUB_MCP_TOKEN" => Some("s3cret".into()),
         "NEWLINE" => Some("a\r\nInjected: yes".into()),
@@ -96,7 +98,8 @@ fn changed(path: &str, change: Value) -> String {
 fn bad_keys_are_named_by_their_path() {
     let create_issue = "servers/github/tools/create_issue";
     let x = "servers/github/tools/x";
-    let cases: Vec<(&str, Value, &str, &str)> = vec![
+    // (path, change, the key at fault, the start of its message)
+    let keys: Vec<(&str, Value, &str, &str)> = vec![
         ("store", Value::Null, "store", "is required"),
         ("stor", json!("x"), "stor", "is not a known key"),
         ("jwks_file", json!("/jwks.json"), "jwks_url", "and `jwks_file` are exclusive; give one"),
@@ -123,30 +126,6 @@ fn bad_keys_are_named_by_their_path() {
         ("servers/github/upstream", Value::Null, "servers.github.upstream", "is required"),
         ("servers/github/upstrem", json!("http://x"), "servers.github.upstrem", "is not a known key"),
         (
-            "servers/github/upstream_headers",
-            json!({"Authorization": "Bearer ${MISSING_TOKEN}"}),
-            "servers.github.upstream_headers.Authorization",
-            "needs environment variable `MISSING_TOKEN`, which is not set",
-        ),
-        (
-            "servers/github/upstream_headers",
-            json!({"X-Bad": "${NEWLINE}"}),
-            "servers.github.upstream_headers.X-Bad",
-            "has a control character (a line break?) in its value",
-        ),
-        (
-            "servers/github/upstream_headers",
-            json!({"X-Bad": "${UNCLOSED"}),
-            "servers.github.upstream_headers.X-Bad",
-            "has `${` without a closing `}`",
-        ),
-        (
-            "servers/github/upstream_headers",
-            json!({"Bad Header": "x"}),
-            "servers.github.upstream_headers.Bad Header",
-            "is not a valid header name",
-        ),
-        (
             create_issue,
             json!([]),
             "servers.github.tools.create_issue",
@@ -157,67 +136,6 @@ fn bad_keys_are_named_by_their_path() {
             json!([{"relation": "can_call", "object": "tool:x"}, {"relation": "writer", "object": "repo:{arguments.}"}]),
             "servers.github.tools.create_issue[1].object",
             "`{arguments.}` has an empty path segment",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo"}),
-            "servers.github.tools.x.object",
-            "`repo` is not of the form `type:id`",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "{tool}:x"}),
-            "servers.github.tools.x.object",
-            "`{tool}` is not a valid type (placeholders go in the id)",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:{args.repo}"}),
-            "servers.github.tools.x.object",
-            "unknown placeholder `{args.repo}`; use `{tool}` or `{arguments.NAME}`",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:{arguments.repo"}),
-            "servers.github.tools.x.object",
-            "`repo:{arguments.repo` has a `{` without `}`",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:a}b"}),
-            "servers.github.tools.x.object",
-            "`repo:a}b` has a `}` without `{`",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:a#b"}),
-            "servers.github.tools.x.object",
-            "`repo:a#b` has `#`, `:`, `@` or whitespace in its id",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:../x"}),
-            "servers.github.tools.x.object",
-            "id `../x` contains a `..` path segment",
-        ),
-        (
-            x,
-            json!({"relation": "can call", "object": "repo:a"}),
-            "servers.github.tools.x.relation",
-            "`can call` is not a valid relation name",
-        ),
-        (x, json!({"object": "repo:a"}), "servers.github.tools.x.relation", "is required"),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:a", "approval": "maybe"}),
-            "servers.github.tools.x.approval",
-            "must be `required` when present",
-        ),
-        (
-            x,
-            json!({"relation": "r", "object": "repo:a", "when": "always"}),
-            "servers.github.tools.x.when",
-            "is not a known key",
         ),
         (x, json!("can_call"), "servers.github.tools.x", "must be `{relation, object, approval?}`"),
         (
@@ -234,6 +152,45 @@ fn bad_keys_are_named_by_their_path() {
         ),
         ("servers/github/prompts", json!(["x"]), "servers.github.prompts", "must be a map of name to entry"),
     ];
+    // The upstream headers set to one header: (its name, its value, the start of the message).
+    let headers = [
+        ("Authorization", "Bearer ${MISSING_TOKEN}", "needs environment variable `MISSING_TOKEN`, which is not set"),
+        ("X-Bad", "${NEWLINE}", "has a control character (a line break?) in its value"),
+        ("X-Bad", "${UNCLOSED", "has `${` without a closing `}`"),
+        ("Bad Header", "x", "is not a valid header name"),
+    ];
+    // A tool `x` mapped to one entry: (the entry, its key at fault, the start of the message).
+    let entries = [
+        (json!({"relation": "can call", "object": "repo:a"}), "relation", "`can call` is not a valid relation name"),
+        (json!({"object": "repo:a"}), "relation", "is required"),
+        (
+            json!({"relation": "r", "object": "repo:a", "approval": "maybe"}),
+            "approval",
+            "must be `required` when present",
+        ),
+        (json!({"relation": "r", "object": "repo:a", "when": "always"}), "when", "is not a known key"),
+    ];
+    // A tool `x` mapped to relation `r` on an object template: (the template, the start of the message).
+    let objects = [
+        ("repo", "`repo` is not of the form `type:id`"),
+        ("{tool}:x", "`{tool}` is not a valid type (placeholders go in the id)"),
+        ("repo:{args.repo}", "unknown placeholder `{args.repo}`; use `{tool}` or `{arguments.NAME}`"),
+        ("repo:{arguments.repo", "`repo:{arguments.repo` has a `{` without `}`"),
+        ("repo:a}b", "`repo:a}b` has a `}` without `{`"),
+        ("repo:a#b", "`repo:a#b` has `#`, `:`, `@` or whitespace in its id"),
+        ("repo:../x", "id `../x` contains a `..` path segment"),
+    ];
+    let cases = keys
+        .into_iter()
+        .map(|(path, change, key, message)| (path, change, key.to_string(), message))
+        .chain(headers.map(|(name, value, message)| {
+            let key = format!("servers.github.upstream_headers.{name}");
+            ("servers/github/upstream_headers", json!({ name: value }), key, message)
+        }))
+        .chain(entries.map(|(entry, key, message)| (x, entry, format!("servers.github.tools.x.{key}"), message)))
+        .chain(objects.map(|(object, message)| {
+            (x, json!({"relation": "r", "object": object}), "servers.github.tools.x.object".to_string(), message)
+        }));
     let mut failures = Vec::new();
     for (path, change, expected_path, expected_message) in cases {
         match GatewayConfig::parse(&changed(path, change), Format::Json, &env) {

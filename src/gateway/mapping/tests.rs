@@ -4,23 +4,12 @@
 use serde_json::json;
 
 use super::*;
+use crate::gateway::config::tests::{env, DESIGN_EXAMPLE};
 use crate::gateway::config::{Format, GatewayConfig};
 
-const CONFIG: &str = r#"
-store: 01HV0000000000000000000000
-issuer: https://idp.example.com
-jwks_file: jwks.json
-public_url: https://mcp.example.com
-servers:
-  github:
-    upstream: http://127.0.0.1:9001/mcp
-    tools:
-      "*": { relation: can_call, object: "tool:github.{tool}" }
-      create_issue:
-        - { relation: can_call, object: "tool:github.create_issue" }
-        - { relation: writer, object: "repo:{arguments.repo}" }
-      delete_repo: { relation: admin, object: "repo:{arguments.repo}", approval: required }
-      move_file:
+/// What these tests map beyond DESIGN §8's example, which ends with the `github` tools this
+/// continues: a tool with nested and joined placeholders, resources, prompts, and a second server.
+const MORE: &str = r#"      move_file:
         - { relation: writer, object: "repo:{arguments.target.repo}" }
         - { relation: reader, object: "file:{arguments.target.repo}/{arguments.paths}" }
     resources:
@@ -35,7 +24,8 @@ servers:
 "#;
 
 fn server(name: &str) -> ServerMapping {
-    let config = GatewayConfig::parse(CONFIG, Format::Yaml, &|_| None).expect("the test config parses");
+    let text = [DESIGN_EXAMPLE, MORE].concat();
+    let config = GatewayConfig::parse(&text, Format::Yaml, &env).expect("the test config parses");
     config.servers.get(name).expect("the server is configured").mapping.clone()
 }
 
@@ -83,195 +73,18 @@ fn methods_and_tool_calls_give_their_checks() {
     let long = "r".repeat(10_000);
     let many: Vec<String> = (0..300).map(|n| format!("r{n}")).collect();
     let unmapped = |primitive, name: &str| Want::Denied(Denial::Unmapped { primitive, name: name.into() });
-    let cases: Vec<(&str, &str, &str, Option<Value>, Want)> = vec![
+    let unknown = |method: &str| Want::Denied(Denial::UnknownMethod(method.into()));
+    let params = |message: &str| Want::Error(MappingError::Params(message.into()));
+    let missing = |path: &str| Want::Error(MappingError::MissingArgument { path: path.into() });
+    let not_scalar = |path: &str| Want::Error(MappingError::NotScalar { path: path.into() });
+    // (name, server, method, params, want)
+    let requests: Vec<(&str, &str, &str, Option<Value>, Want)> = vec![
         ("initialize", "github", "initialize", Some(json!({"protocolVersion": "2025-06-18"})), Want::Pass),
         ("ping", "github", "ping", None, Want::Pass),
         ("a notification", "github", "notifications/initialized", None, Want::Pass),
         ("tools/list", "github", "tools/list", None, Want::Filter(Primitive::Tool)),
         ("resources/list", "github", "resources/list", Some(json!({})), Want::Filter(Primitive::Resource)),
         ("prompts/list", "github", "prompts/list", None, Want::Filter(Primitive::Prompt)),
-        (
-            "the default entry",
-            "github",
-            "tools/call",
-            Some(call("search_code", json!({"q": "fn main"}))),
-            Want::Checks(&["can_call tool:github.search_code"]),
-        ),
-        (
-            "no arguments at all",
-            "github",
-            "tools/call",
-            Some(json!({"name": "list_repos"})),
-            Want::Checks(&["can_call tool:github.list_repos"]),
-        ),
-        (
-            "every entry of a tool",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": "acme/web", "title": "bug"}))),
-            Want::Checks(&["can_call tool:github.create_issue", "writer repo:acme/web"]),
-        ),
-        (
-            "an array argument, element by element",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": ["acme/web", "acme/api"]}))),
-            Want::Checks(&["can_call tool:github.create_issue", "writer repo:acme/web", "writer repo:acme/api"]),
-        ),
-        (
-            "approval required",
-            "github",
-            "tools/call",
-            Some(call("delete_repo", json!({"repo": "acme/web"}))),
-            Want::Checks(&["admin repo:acme/web!"]),
-        ),
-        (
-            "nested paths and two placeholders",
-            "github",
-            "tools/call",
-            Some(call("move_file", json!({"target": {"repo": "acme/docs"}, "paths": ["a.md", "b.md"]}))),
-            Want::Checks(&["writer repo:acme/docs", "reader file:acme/docs/a.md", "reader file:acme/docs/b.md"]),
-        ),
-        (
-            "numbers and booleans are scalars",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": [42, true]}))),
-            Want::Checks(&["can_call tool:github.create_issue", "writer repo:42", "writer repo:true"]),
-        ),
-        (
-            "a missing argument",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"title": "bug"}))),
-            Want::Error(MappingError::MissingArgument { path: "arguments.repo".into() }),
-        ),
-        (
-            "a null argument",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": null}))),
-            Want::Error(MappingError::MissingArgument { path: "arguments.repo".into() }),
-        ),
-        (
-            "a missing nested argument",
-            "github",
-            "tools/call",
-            Some(call("move_file", json!({"target": "acme/docs", "paths": ["a"]}))),
-            Want::Error(MappingError::MissingArgument { path: "arguments.target.repo".into() }),
-        ),
-        (
-            "an object argument",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": {"name": "web"}}))),
-            Want::Error(MappingError::NotScalar { path: "arguments.repo".into() }),
-        ),
-        (
-            "an empty array",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": []}))),
-            Want::Error(MappingError::NotScalar { path: "arguments.repo".into() }),
-        ),
-        (
-            "a nested array",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": [["acme/web"]]}))),
-            Want::Error(MappingError::NotScalar { path: "arguments.repo[0]".into() }),
-        ),
-        (
-            "path traversal",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": "../etc/passwd"}))),
-            invalid("arguments.repo", "contains a `..` path segment"),
-        ),
-        (
-            "one bad element of an array",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": ["acme/web", "acme/../secret"]}))),
-            invalid("arguments.repo[1]", "contains a `..` path segment"),
-        ),
-        (
-            "NUL",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": "acme\u{0}web"}))),
-            invalid("arguments.repo", "contains a control character"),
-        ),
-        (
-            "empty",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": ""}))),
-            invalid("arguments.repo", "is empty"),
-        ),
-        (
-            "10k characters",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": long}))),
-            invalid("arguments.repo", "is longer than 256 bytes"),
-        ),
-        (
-            "#",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": "a#b"}))),
-            invalid("arguments.repo", "contains `#`"),
-        ),
-        (
-            ":",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": "doc:1"}))),
-            invalid("arguments.repo", "contains `:`"),
-        ),
-        (
-            "a joined id too long",
-            "github",
-            "tools/call",
-            Some(call("move_file", json!({"target": {"repo": "r".repeat(200)}, "paths": ["p".repeat(100)]}))),
-            invalid("object", "is longer than 256 bytes"),
-        ),
-        (
-            "too many checks",
-            "github",
-            "tools/call",
-            Some(call("create_issue", json!({"repo": many}))),
-            Want::Error(MappingError::TooManyChecks),
-        ),
-        (
-            "a tool name that cannot be an id",
-            "github",
-            "tools/call",
-            Some(call("a#b", json!({}))),
-            invalid("tool", "contains `#`"),
-        ),
-        (
-            "no params",
-            "github",
-            "tools/call",
-            None,
-            Want::Error(MappingError::Params("`tools/call` needs a params object".into())),
-        ),
-        (
-            "a name that is not a string",
-            "github",
-            "tools/call",
-            Some(json!({"name": 7})),
-            Want::Error(MappingError::Params("`tools/call` needs params.name as a string".into())),
-        ),
-        (
-            "arguments that are not an object",
-            "github",
-            "tools/call",
-            Some(json!({"name": "create_issue", "arguments": ["acme/web"]})),
-            Want::Error(MappingError::Params("params.arguments must be an object".into())),
-        ),
         (
             "an unmapped tool",
             "notes",
@@ -286,70 +99,142 @@ fn methods_and_tool_calls_give_their_checks() {
             Some(call("search", json!({}))),
             Want::Checks(&["can_call tool:notes.search"]),
         ),
-        (
-            "an unknown method",
-            "github",
-            "tools/delete",
-            Some(json!({})),
-            Want::Denied(Denial::UnknownMethod("tools/delete".into())),
-        ),
+        ("an unknown method", "github", "tools/delete", Some(json!({})), unknown("tools/delete")),
         (
             "resource templates are not mapped yet",
             "github",
             "resources/templates/list",
             None,
-            Want::Denied(Denial::UnknownMethod("resources/templates/list".into())),
+            unknown("resources/templates/list"),
         ),
-        (
-            "a mapped resource",
-            "github",
-            "resources/read",
-            Some(json!({"uri": "file:///readme.md"})),
-            Want::Checks(&["viewer doc:readme"]),
-        ),
+    ];
+    // Resources of `github`: (name, method, uri, want)
+    let resources: Vec<(&str, &str, &str, Want)> = vec![
+        ("a mapped resource", "resources/read", "file:///readme.md", Want::Checks(&["viewer doc:readme"])),
         (
             "subscribing needs what reading needs",
-            "github",
             "resources/subscribe",
-            Some(json!({"uri": "file:///readme.md"})),
+            "file:///readme.md",
             Want::Checks(&["viewer doc:readme"]),
         ),
         (
             "an unmapped resource",
-            "github",
             "resources/read",
-            Some(json!({"uri": "file:///etc/passwd"})),
+            "file:///etc/passwd",
             unmapped(Primitive::Resource, "file:///etc/passwd"),
         ),
-        (
-            "a prompt by name",
-            "github",
-            "prompts/get",
-            Some(json!({"name": "summarize"})),
-            Want::Checks(&["can_use prompt:summarize"]),
-        ),
+    ];
+    // `prompts/get`: (name, server, params, want)
+    let prompts: Vec<(&str, &str, Value, Want)> = vec![
+        ("a prompt by name", "github", json!({"name": "summarize"}), Want::Checks(&["can_use prompt:summarize"])),
         (
             "a prompt by argument",
             "github",
-            "prompts/get",
-            Some(json!({"name": "review", "arguments": {"repo": "acme/web"}})),
+            json!({"name": "review", "arguments": {"repo": "acme/web"}}),
             Want::Checks(&["reader repo:acme/web"]),
         ),
+        ("an unmapped prompt", "github", json!({"name": "leak"}), unmapped(Primitive::Prompt, "leak")),
+        ("prompts of a server without prompts", "notes", json!({"name": "x"}), unmapped(Primitive::Prompt, "x")),
+    ];
+    // `tools/call` on `github`: (name, params, want)
+    let calls: Vec<(&str, Option<Value>, Want)> = vec![
         (
-            "an unmapped prompt",
-            "github",
-            "prompts/get",
-            Some(json!({"name": "leak"})),
-            unmapped(Primitive::Prompt, "leak"),
+            "no arguments at all",
+            Some(json!({"name": "list_repos"})),
+            Want::Checks(&["can_call tool:github.list_repos"]),
         ),
+        ("no params", None, params("`tools/call` needs a params object")),
+        ("a name that is not a string", Some(json!({"name": 7})), params("`tools/call` needs params.name as a string")),
         (
-            "prompts of a server without prompts",
-            "notes",
-            "prompts/get",
-            Some(json!({"name": "x"})),
-            unmapped(Primitive::Prompt, "x"),
+            "arguments that are not an object",
+            Some(json!({"name": "create_issue", "arguments": ["acme/web"]})),
+            params("params.arguments must be an object"),
         ),
     ];
+    // A `github` tool called with arguments: (name, tool, arguments, want)
+    let tools: Vec<(&str, &str, Value, Want)> = vec![
+        (
+            "the default entry",
+            "search_code",
+            json!({"q": "fn main"}),
+            Want::Checks(&["can_call tool:github.search_code"]),
+        ),
+        (
+            "every entry of a tool",
+            "create_issue",
+            json!({"repo": "acme/web", "title": "bug"}),
+            Want::Checks(&["can_call tool:github.create_issue", "writer repo:acme/web"]),
+        ),
+        ("approval required", "delete_repo", json!({"repo": "acme/web"}), Want::Checks(&["admin repo:acme/web!"])),
+        (
+            "nested paths and two placeholders",
+            "move_file",
+            json!({"target": {"repo": "acme/docs"}, "paths": ["a.md", "b.md"]}),
+            Want::Checks(&["writer repo:acme/docs", "reader file:acme/docs/a.md", "reader file:acme/docs/b.md"]),
+        ),
+        ("a missing argument", "create_issue", json!({"title": "bug"}), missing("arguments.repo")),
+        (
+            "a missing nested argument",
+            "move_file",
+            json!({"target": "acme/docs", "paths": ["a"]}),
+            missing("arguments.target.repo"),
+        ),
+        (
+            "a joined id too long",
+            "move_file",
+            json!({"target": {"repo": "r".repeat(200)}, "paths": ["p".repeat(100)]}),
+            invalid("object", "is longer than 256 bytes"),
+        ),
+        ("a tool name that cannot be an id", "a#b", json!({}), invalid("tool", "contains `#`")),
+    ];
+    // `create_issue` on `github` with one `repo` argument: (name, its value, want)
+    let repos: Vec<(&str, Value, Want)> = vec![
+        (
+            "an array argument, element by element",
+            json!(["acme/web", "acme/api"]),
+            Want::Checks(&["can_call tool:github.create_issue", "writer repo:acme/web", "writer repo:acme/api"]),
+        ),
+        (
+            "numbers and booleans are scalars",
+            json!([42, true]),
+            Want::Checks(&["can_call tool:github.create_issue", "writer repo:42", "writer repo:true"]),
+        ),
+        ("a null argument", Value::Null, missing("arguments.repo")),
+        ("an object argument", json!({"name": "web"}), not_scalar("arguments.repo")),
+        ("an empty array", json!([]), not_scalar("arguments.repo")),
+        ("a nested array", json!([["acme/web"]]), not_scalar("arguments.repo[0]")),
+        ("path traversal", json!("../etc/passwd"), invalid("arguments.repo", "contains a `..` path segment")),
+        (
+            "one bad element of an array",
+            json!(["acme/web", "acme/../secret"]),
+            invalid("arguments.repo[1]", "contains a `..` path segment"),
+        ),
+        ("NUL", json!("acme\u{0}web"), invalid("arguments.repo", "contains a control character")),
+        ("empty", json!(""), invalid("arguments.repo", "is empty")),
+        ("10k characters", json!(long), invalid("arguments.repo", "is longer than 256 bytes")),
+        ("#", json!("a#b"), invalid("arguments.repo", "contains `#`")),
+        (":", json!("doc:1"), invalid("arguments.repo", "contains `:`")),
+        ("too many checks", json!(many), Want::Error(MappingError::TooManyChecks)),
+    ];
+    let cases = requests
+        .into_iter()
+        .chain(
+            resources
+                .into_iter()
+                .map(|(name, method, uri, want)| (name, "github", method, Some(json!({"uri": uri})), want)),
+        )
+        .chain(
+            prompts.into_iter().map(|(name, server, params, want)| (name, server, "prompts/get", Some(params), want)),
+        )
+        .chain(calls.into_iter().map(|(name, params, want)| (name, "github", "tools/call", params, want)))
+        .chain(
+            tools
+                .into_iter()
+                .map(|(name, tool, arguments, want)| (name, "github", "tools/call", Some(call(tool, arguments)), want)),
+        )
+        .chain(repos.into_iter().map(|(name, repo, want)| {
+            (name, "github", "tools/call", Some(call("create_issue", json!({"repo": repo}))), want)
+        }));
     let mut failures = Vec::new();
     for (name, server_name, method, params, want) in cases {
         let got = server(server_name).requirement(method, params.as_ref());
