@@ -11,18 +11,15 @@
 //! `explain_render` asks a check or an explanation for `writ check` and draws it as a tree.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub(crate) mod eval;
-pub mod explain_render;
 pub mod gateway;
 pub(crate) mod index;
 pub mod model;
 pub mod record;
-pub mod spicedb_validation;
 pub mod store;
-pub mod testfile;
-pub mod transfer;
 pub mod tuple;
 
 pub use engine::{Engine, EngineConfig, EngineError};

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::process::ExitCode;
-use writ::testfile;
+use writ::cli::testfile;
 
 /// mimalloc instead of the system allocator: on the 1M-tuple drive graph a list-objects of 110k
 /// results took 135 ms with glibc's malloc and 19 ms with mimalloc (one run each, loaded 2-core
@@ -179,7 +179,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let engine = open_disk_engine(&args.data_dir, args.batch.max(1))?;
     let store_id = match (&args.store, &args.create_store, &args.model) {
-        (Some(id_or_name), _, _) => writ::transfer::find_store(&engine, id_or_name)?.id,
+        (Some(id_or_name), _, _) => writ::cli::transfer::find_store(&engine, id_or_name)?.id,
         (None, Some(name), Some(model_file)) => {
             let text =
                 std::fs::read_to_string(model_file).with_context(|| format!("cannot read {}", model_file.display()))?;
@@ -187,12 +187,12 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!("{} is not a valid model:\n{}", model_file.display(), lines.join("\n"))
             })?;
-            match writ::transfer::import_target(&engine, name, model)? {
-                writ::transfer::ImportTarget::Created { store, model_id } => {
+            match writ::cli::transfer::import_target(&engine, name, model)? {
+                writ::cli::transfer::ImportTarget::Created { store, model_id } => {
                     eprintln!("created store {} `{name}` with model {model_id}", store.id);
                     store.id
                 }
-                writ::transfer::ImportTarget::Existing(store) => {
+                writ::cli::transfer::ImportTarget::Existing(store) => {
                     eprintln!(
                         "store `{name}` exists ({}): resuming into it (its model kept, duplicates ignored)",
                         store.id
@@ -216,8 +216,8 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let options = writ::transfer::ImportOptions { batch: args.batch, after_line: args.from_line };
-    let result = writ::transfer::import(&engine, &store_id, input, options, |p| {
+    let options = writ::cli::transfer::ImportOptions { batch: args.batch, after_line: args.from_line };
+    let result = writ::cli::transfer::import(&engine, &store_id, input, options, |p| {
         bar.set_position(p.bytes);
         bar.set_message(format!("{} tuples, line {}, revision {}", p.tuples, p.line, p.revision));
     });
@@ -241,13 +241,13 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
 fn export(args: ExportArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let engine = open_disk_engine(&args.data_dir, 1)?;
-    let store_id = writ::transfer::find_store(&engine, &args.store)?.id;
+    let store_id = writ::cli::transfer::find_store(&engine, &args.store)?.id;
     let count = match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            writ::transfer::export(&engine, &store_id, std::io::BufWriter::new(file))?
+            writ::cli::transfer::export(&engine, &store_id, std::io::BufWriter::new(file))?
         }
-        None => writ::transfer::export(&engine, &store_id, std::io::BufWriter::new(std::io::stdout().lock()))?,
+        None => writ::cli::transfer::export(&engine, &store_id, std::io::BufWriter::new(std::io::stdout().lock()))?,
     };
     eprintln!("exported {count} tuples from store {store_id}");
     Ok(())
@@ -255,7 +255,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
 
 /// `writ check`: true when allowed.
 fn check(args: CheckArgs) -> anyhow::Result<bool> {
-    use writ::explain_render::{ask_engine, ask_server, render_check, render_explanation, CheckQuestion};
+    use writ::cli::explain_render::{ask_engine, ask_server, render_check, render_explanation, CheckQuestion};
     let context = match &args.context {
         Some(text) => {
             serde_json::from_str(text).map_err(|e| anyhow::anyhow!("`--context` is not a JSON object: {e}"))?
@@ -459,7 +459,7 @@ fn validate_fga_mod(file: &std::path::Path) -> ExitCode {
 }
 
 fn spicedb_assertions(path: &std::path::Path) -> ExitCode {
-    use writ::spicedb_validation as runner;
+    use writ::cli::spicedb_validation as runner;
     let files = match runner::expand_paths(path) {
         Ok(files) => files,
         Err(error) => {

@@ -531,10 +531,10 @@ fn fga_mod_never_panics_on_truncated_input() {
 #[test]
 fn modular_fixture_runs_through_model_test() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/modular");
-    let results = writ::testfile::run_file(&dir.join("store.fga.yaml")).unwrap();
+    let results = writ::cli::testfile::run_file(&dir.join("store.fga.yaml")).unwrap();
     assert!(!results.is_empty());
     assert!(results.iter().all(|r| r.passed()), "{:?}", results.iter().map(|r| r.to_json()).collect::<Vec<_>>());
-    let modular = writ::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap();
+    let modular = writ::cli::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap();
     assert_eq!(modular.modules(), ["core", "docs"]);
     let dsl = modular.to_dsl(true).unwrap();
     assert!(
@@ -548,7 +548,7 @@ fn modular_fixture_runs_through_model_test() {
 #[test]
 fn modular_fixture_errors_name_their_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/modular-invalid");
-    let errors = writ::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap_err();
+    let errors = writ::cli::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap_err();
     assert_eq!(
         errors,
         [
@@ -591,7 +591,7 @@ fn object_id_validation_cases() {
             "tests": [{"name": "t", "check": [{"user": "user:anne", "object": "document:x", "assertions": {"viewer": false}}]}],
         });
         fs::write(&path, file.to_string()).unwrap();
-        let parsed = writ::testfile::run_file(&path).is_ok();
+        let parsed = writ::cli::testfile::run_file(&path).is_ok();
         if direct == case.valid && parsed == case.valid {
             t.passed += 1;
         } else {
@@ -622,7 +622,7 @@ fn store_files() {
     for d in &dirs {
         let path = d.join("store.fga.yaml");
         let expected = fs::read_to_string(d.join("expected_errors.json")).ok();
-        let result = catch_unwind(|| writ::testfile::run_file(&path));
+        let result = catch_unwind(|| writ::cli::testfile::run_file(&path));
         let outcome = match (result, expected) {
             (Err(_), _) => Err("panicked".to_string()),
             (Ok(Ok(results)), None) if !results.is_empty() && results.iter().all(|r| r.passed()) => Ok(()),

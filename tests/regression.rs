@@ -217,7 +217,7 @@ fn spicedb_validation_files_take_1024_character_ids() {
     );
     let path = std::env::temp_dir().join(format!("writ-long-ids-{}.yaml", std::process::id()));
     std::fs::write(&path, file).unwrap();
-    let report = writ::spicedb_validation::run_file(&path).unwrap();
+    let report = writ::cli::spicedb_validation::run_file(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(report.load_error, None);
     assert_eq!((report.passed(), report.failed(), report.unsupported()), (2, 0, 0));
@@ -328,7 +328,7 @@ fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
 /// overflowed the date arithmetic. Both are now a "bad expiration time" error.
 #[test]
 fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
-    use writ::spicedb_validation::parse_relationship;
+    use writ::cli::spicedb_validation::parse_relationship;
     for line in [
         "doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.1é5Z]",
         "doc:1#viewer@user:anne[expiration:999999999999999999-01-01T00:00:00Z]",
@@ -360,7 +360,7 @@ fn model_test_held_a_copy_of_every_tuple_per_check() {
         ));
     }
     std::fs::write(&path, text).unwrap();
-    let results = writ::testfile::run_file(&path).unwrap();
+    let results = writ::cli::testfile::run_file(&path).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     let result = &results[0];
     assert!(result.passed());

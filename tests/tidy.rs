@@ -25,13 +25,8 @@ const ORDER: &[(&str, usize)] = &[
     ("engine", 4),
     ("api", 5),
     ("gateway", 5),
-    // `testfile` reports OpenFGA's error codes, which `api::codes` owns.
-    ("testfile", 6),
     ("config", 6),
-    ("transfer", 6),
-    ("spicedb_validation", 5),
-    // `writ check`: finds a store as `transfer` does, then asks the API.
-    ("explain_render", 7),
+    ("cli", 7),
 ];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.
@@ -313,10 +308,10 @@ fn tidy_catches_each_kind_of_violation() {
     }
     let testfile =
         "//! Doc.\nuse crate::store::StoredTuple;\nuse crate::tuple::StoredTuple;\nuse crate::eval::EvalError;\n";
-    let problems = check_file(Path::new("testfile.rs"), testfile, &reexports);
+    let problems = check_file(Path::new("cli/testfile.rs"), testfile, &reexports);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].starts_with("src/testfile.rs:2: `testfile` imports `crate::store::StoredTuple`"),
+        problems[0].starts_with("src/cli/testfile.rs:2: `cli` imports `crate::store::StoredTuple`"),
         "{problems:#?}"
     );
     let store = "//! Doc.\nuse crate::record::ChangeRecord;\nuse crate::tuple::Tuple;\nuse crate::model::Model;\n";
