@@ -21,6 +21,7 @@ pub mod model;
 pub mod record;
 pub mod store;
 pub mod tuple;
+pub mod wire;
 
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use eval::{EvalError, Limits, Permissionship};

@@ -21,6 +21,7 @@ const ORDER: &[(&str, usize)] = &[
     ("tuple", 0),
     ("model", 1),
     ("record", 1),
+    ("wire", 1),
     ("index", 2),
     ("eval", 3),
     ("engine", 4),
