@@ -1,8 +1,8 @@
 //! The tidy test: the layering rule of STYLE.md §1, checked over every `src/**/*.rs` file.
 //!
-//! Order: `tuple` → (`model`, `record`) → `index` → `eval` → `engine` → (`api`, `gateway`) →
+//! Order: `tuple` → (`model`, `record`, `wire`) → `index` → `eval` → `engine` → (`api`, `gateway`) →
 //! `config` → `cli`; a module may import only modules to its left. `cli` (the binary's glue) has a
-//! narrower contract: `tuple`, `model`, `record`, `engine`, `api`, `gateway` and `config`, never
+//! narrower contract: `tuple`, `model`, `record`, `wire`, `engine`, `api`, `gateway` and `config`, never
 //! `index` or `eval`, and of `store` only the backends it opens. `store` imports only `tuple` and `record` (the vocabulary it keeps), and only `engine`
 //! imports `store`, with no exceptions: the types other layers name (`StoredTuple`, `ChangeRecord`,
 //! `DecisionRecord`) live in `tuple` and `record`.
@@ -34,7 +34,7 @@ const ORDER: &[(&str, usize)] = &[
 /// The `cli` module's contract. It is the binary's glue: it drives the `Engine` facade, the HTTP
 /// API (`writ check --url`, `writ serve`), the gateway and the settings, and never reaches into
 /// `index` or `eval`. Nothing imports `cli` (it is last in `ORDER`).
-const CLI_IMPORTS: &[&str] = &["tuple", "model", "record", "engine", "api", "gateway", "config"];
+const CLI_IMPORTS: &[&str] = &["tuple", "model", "record", "wire", "engine", "api", "gateway", "config"];
 /// Of `store`, `cli` names only the backends it opens and hands to `Engine::open`; it never reads
 /// or writes tuples through them.
 const CLI_STORE_BACKENDS: &[&str] = &["SledStore", "PostgresStore", "MemoryStore", "TupleStore"];
