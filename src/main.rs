@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: on the 1M-tuple drive graph a list-objects of 110k
-/// results took 135 ms with glibc's malloc and 19 ms with mimalloc (one run each, loaded 2-core
-/// machine, `cargo bench --bench lookup`): the index leaves glibc's heap with long free lists, and
-/// lookups allocate many small bitmaps and strings.
+/// mimalloc instead of the system allocator: the index leaves glibc's heap with long free lists,
+/// and lookups allocate many small bitmaps and strings, which glibc then serves slowly. Set in the
+/// binary (not the library) so embedders keep their own allocator; the figure is in
+/// benches/README.md ("Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
