@@ -2,15 +2,13 @@
 //! `GET /stores/{id}/writ/decisions` filters and pages; retention by count and by age (with an
 //! injected clock); records survive reopening the sled store.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use crate::support::http::call_with;
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tower::ServiceExt;
 use writ::engine::{Clock, DecisionFilter, DecisionLogConfig, DecisionLogMode, DecisionRecord, WriteRequest};
 use writ::store::{CheckpointStore, DecisionLogStore, MemoryStore, SledStore, StoredTuple, TupleStore, WriteBatch};
 use writ::{Engine, EngineConfig, Model, Tuple};
@@ -54,19 +52,9 @@ fn engine_with_store(
     (Arc::new(engine), store)
 }
 
+/// Every request carries the request id `req-1`, which the recorded decisions must name.
 async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .header("x-request-id", "req-1")
-        .body(body)
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    call_with(app, method, uri, &[("x-request-id", "req-1")], body).await
 }
 
 async fn check(app: &Router, store: &str, user: &str, audit: Value) -> bool {

@@ -2,14 +2,12 @@
 //! on, in every read (check, list objects, list users, expand, read, HTTP); stored durably;
 //! swept as an ordinary write. Time comes from an injected clock, never from sleeping.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use crate::support::http::call;
+use crate::support::TempDir;
+use axum::http::StatusCode;
+use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tower::ServiceExt;
 use writ::engine::{
     ChangeOperation, CheckRequest, Clock, ListObjectsRequest, ListUsersRequest, ReadFilter, UserFilterSpec,
     WriteRequest,
@@ -251,25 +249,6 @@ fn the_sweep_deletes_expired_tuples_in_one_new_revision() {
     assert!(check(&engine, &store, "document:1", "user:dave"));
 }
 
-/// A directory under the system temp dir, unique to this call, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        TempDir(std::env::temp_dir().join(format!("writ-expiry-{tag}-{}-{nanos}", std::process::id())))
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn expiry_survives_reopening_the_sled_store() {
     let dir = TempDir::new("reopen");
@@ -289,16 +268,6 @@ fn expiry_survives_reopening_the_sled_store() {
     drop(engine);
     let engine = engine_on(Box::new(SledStore::open(dir.path()).unwrap()), &clock);
     assert_eq!(engine.tuple_count(&store).unwrap(), 3, "the sweep's deletes are durable");
-}
-
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let request =
-        Request::builder().method(method).uri(uri).header("content-type", "application/json").body(body).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 #[tokio::test]
