@@ -2,6 +2,7 @@
 //! on, in every read (check, list objects, list users, expand, read, HTTP); stored durably;
 //! swept as an ordinary write. Time comes from an injected clock, never from sleeping.
 
+use crate::support::fixture::check;
 use crate::support::http::call;
 use crate::support::TempDir;
 use axum::http::StatusCode;
@@ -62,12 +63,6 @@ fn write(engine: &Engine, store: &str, writes: Vec<StoredTuple>) -> Result<u64, 
     engine.write(store, WriteRequest { writes, ..WriteRequest::default() })
 }
 
-fn check(engine: &Engine, store: &str, object: &str, user: &str) -> bool {
-    let request =
-        CheckRequest { object: object.into(), relation: "viewer".into(), user: user.into(), ..CheckRequest::default() };
-    engine.check(store, &request).unwrap().value
-}
-
 fn list_objects(engine: &Engine, store: &str, user: &str) -> Vec<String> {
     let request = ListObjectsRequest {
         object_type: "document".into(),
@@ -125,9 +120,9 @@ fn a_tuple_is_visible_until_the_millisecond_before_its_expiry_and_invisible_from
     let engine = engine_on(Box::new(MemoryStore::new()), &clock);
     let store = fixture(&engine);
     clock.set(T - 1);
-    assert!(check(&engine, &store, "document:1", "user:anne"));
-    assert!(check(&engine, &store, "document:2", "user:bob"));
-    assert!(check(&engine, &store, "document:3", "user:carl"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
+    assert!(check(&engine, &store, "document:2#viewer@user:bob"));
+    assert!(check(&engine, &store, "document:3#viewer@user:carl"));
     assert_eq!(list_objects(&engine, &store, "user:anne"), ["document:1"]);
     assert_eq!(list_objects(&engine, &store, "user:bob"), ["document:2"]);
     assert_eq!(list_objects(&engine, &store, "user:carl"), ["document:3"]);
@@ -142,10 +137,10 @@ fn a_tuple_is_visible_until_the_millisecond_before_its_expiry_and_invisible_from
     assert!(before.contains(&("document:1#viewer@user:dave".into(), None)));
 
     clock.set(T);
-    assert!(!check(&engine, &store, "document:1", "user:anne"));
-    assert!(!check(&engine, &store, "document:2", "user:bob"));
-    assert!(!check(&engine, &store, "document:3", "user:carl"));
-    assert!(check(&engine, &store, "document:1", "user:dave"), "a tuple without expiry still counts");
+    assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
+    assert!(!check(&engine, &store, "document:2#viewer@user:bob"));
+    assert!(!check(&engine, &store, "document:3#viewer@user:carl"));
+    assert!(check(&engine, &store, "document:1#viewer@user:dave"), "a tuple without expiry still counts");
     assert!(list_objects(&engine, &store, "user:anne").is_empty());
     assert!(list_objects(&engine, &store, "user:bob").is_empty());
     assert!(list_objects(&engine, &store, "user:carl").is_empty());
@@ -205,7 +200,7 @@ fn writes_reject_a_past_expiry_and_treat_an_expired_tuple_as_absent() {
     let delete = WriteRequest { deletes: vec!["document:1#viewer@user:anne".parse().unwrap()], ..Default::default() };
     assert!(matches!(engine.write(&store, delete), Err(EngineError::WriteConflict(_))));
     write(&engine, &store, vec![stored("document:1#viewer@user:anne", Some(T + 1000))]).unwrap();
-    assert!(check(&engine, &store, "document:1", "user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
     assert!(read(&engine, &store).contains(&("document:1#viewer@user:anne".into(), Some(T + 1000))));
     // Renewing without an expiry makes it permanent.
     clock.set(T + 500);
@@ -213,7 +208,7 @@ fn writes_reject_a_past_expiry_and_treat_an_expired_tuple_as_absent() {
     engine.write(&store, delete).unwrap();
     write(&engine, &store, vec![stored("document:1#viewer@user:anne", None)]).unwrap();
     clock.set(T + 10_000);
-    assert!(check(&engine, &store, "document:1", "user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
 }
 
 #[test]
@@ -245,8 +240,8 @@ fn the_sweep_deletes_expired_tuples_in_one_new_revision() {
         ChangeOperation::Write => c.actor.is_none(),
     }));
     // After the sweep the tuple is simply absent; the answers are unchanged.
-    assert!(!check(&engine, &store, "document:1", "user:anne"));
-    assert!(check(&engine, &store, "document:1", "user:dave"));
+    assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:dave"));
 }
 
 #[test]
@@ -260,9 +255,9 @@ fn expiry_survives_reopening_the_sled_store() {
     let engine = engine_on(Box::new(SledStore::open(dir.path()).unwrap()), &clock);
     assert!(read(&engine, &store).contains(&("document:1#viewer@user:anne".into(), Some(T))));
     clock.set(T - 1);
-    assert!(check(&engine, &store, "document:1", "user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
     clock.set(T);
-    assert!(!check(&engine, &store, "document:1", "user:anne"));
+    assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
     assert!(list_objects(&engine, &store, "user:bob").is_empty());
     assert!(engine.sweep_expired(&store).unwrap().is_some());
     drop(engine);
@@ -340,16 +335,16 @@ fn an_expiring_nested_group_edge_counts_until_its_instant() {
     };
     clock.set(T - 1);
     assert!(member("user:erin", "group:ops"), "erin reaches ops through eng while the edge lives");
-    assert!(check(&engine, &store, "document:2", "user:erin"), "and so views document:2 through eng");
+    assert!(check(&engine, &store, "document:2#viewer@user:erin"), "and so views document:2 through eng");
     clock.set(T);
     assert!(!member("user:erin", "group:ops"), "the expired edge no longer links all to eng");
     assert!(!member("user:erin", "group:eng"));
     assert!(member("user:erin", "group:all"));
-    assert!(!check(&engine, &store, "document:2", "user:erin"));
+    assert!(!check(&engine, &store, "document:2#viewer@user:erin"));
     // Once swept, `group#member` holds no expiring tuple and the closure answers: a renewed
     // edge without expiry must be in it.
     engine.sweep_expired(&store).unwrap();
     write(&engine, &store, vec![stored("group:eng#member@group:all#member", None)]).unwrap();
     assert!(member("user:erin", "group:ops"), "the renewed edge reaches the closure");
-    assert!(check(&engine, &store, "document:2", "user:erin"));
+    assert!(check(&engine, &store, "document:2#viewer@user:erin"));
 }

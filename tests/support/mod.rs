@@ -1,4 +1,5 @@
-//! Helpers shared by the integration suites: temporary directories and engines over each backend.
+//! What the integration suites share: temporary directories ([`TempDir`]), an engine with a store
+//! to check against (`fixture`) and requests through a router (`http`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,4 +28,5 @@ impl Drop for TempDir {
     }
 }
 
+pub mod fixture;
 pub mod http;
