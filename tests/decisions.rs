@@ -3,10 +3,10 @@
 //! injected clock); records survive reopening the sled store.
 
 use crate::support::http::call_with;
+use crate::support::TempDir;
 use axum::http::StatusCode;
 use axum::Router;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use writ::engine::{Clock, DecisionFilter, DecisionLogConfig, DecisionLogMode, DecisionRecord, WriteRequest};
@@ -291,18 +291,17 @@ fn retention_keeps_the_newest_by_count_and_drops_by_age() {
 
 #[test]
 fn decisions_survive_reopening_the_sled_store() {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir: PathBuf = std::env::temp_dir().join(format!("writ-decisions-{}-{nanos}", std::process::id()));
+    let dir = TempDir::new("decisions");
     let time = Arc::new(AtomicI64::new(T0));
     let store = {
-        let backend = Box::new(SledStore::open(&dir).unwrap());
+        let backend = Box::new(SledStore::open(dir.path()).unwrap());
         let (engine, store) = engine_with_store(backend, config(DecisionLogMode::Deny), &time);
         record(&engine, &store, "user:anne", "document:1", false, T0);
         record(&engine, &store, "user:anne", "document:1", true, T0);
         store
     };
     let engine = Engine::open_with_clock(
-        Box::new(SledStore::open(&dir).unwrap()),
+        Box::new(SledStore::open(dir.path()).unwrap()),
         config(DecisionLogMode::Deny),
         fixed_clock(&time),
     )
@@ -313,8 +312,6 @@ fn decisions_survive_reopening_the_sled_store() {
     let principals: Vec<&str> = kept.iter().map(|(_, record)| record.principals[0].as_str()).collect();
     assert_eq!(principals, ["user:bob", "user:anne"], "the allow was not recorded in `deny` mode");
     assert!(!kept[1].1.model_id.is_empty(), "the latest model id is filled in");
-    drop(engine);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A memory store whose decision appends wait while the test holds `gate`; `entered` says

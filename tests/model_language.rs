@@ -579,12 +579,11 @@ fn object_id_validation_cases() {
     let file = "object-id-validation-cases.yaml";
     let cases: Vec<ObjectIdCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
     let mut t = Tally::default();
-    let dir = std::env::temp_dir().join(format!("writ-object-ids-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
+    let scratch = crate::support::TempDir::created("object-ids");
     for (i, case) in cases.iter().enumerate() {
         let direct = writ::tuple::valid_object_id(&case.object_id);
         // A model-test file holding a tuple with that id loads only when the id is valid.
-        let path = dir.join(format!("case{i}.fga.yaml"));
+        let path = scratch.path().join(format!("case{i}.fga.yaml"));
         let file = serde_json::json!({
             "model": "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user]\n",
             "tuples": [{"user": "user:anne", "relation": "viewer", "object": format!("document:{}", case.object_id)}],
@@ -601,7 +600,6 @@ fn object_id_validation_cases() {
             ));
         }
     }
-    let _ = fs::remove_dir_all(&dir);
     t.report(file);
     assert!(!cases.is_empty(), "{file} holds no cases");
     assert!(t.failed.is_empty(), "{} object-id cases failed", t.failed.len());

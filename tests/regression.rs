@@ -4,6 +4,7 @@
 //! Run them with `cargo test -- --ignored`; remove the `ignore` with the fix.
 
 use crate::support::fixture::{check, store_with, write_tuples, Fixture};
+use crate::support::TempDir;
 use std::sync::mpsc;
 use std::time::Duration;
 use writ::engine::{CheckRequest, ListObjectsRequest, ListUsersRequest, UserFilterSpec, WriteRequest};
@@ -194,10 +195,10 @@ fn spicedb_validation_files_take_1024_character_ids() {
          relationships: |-\n  document:d#viewer@user:{id}\n\
          assertions:\n  assertTrue:\n    - \"document:d#viewer@user:{id}\"\n  assertFalse:\n    - \"document:d#viewer@user:y\"\n"
     );
-    let path = std::env::temp_dir().join(format!("writ-long-ids-{}.yaml", std::process::id()));
+    let dir = TempDir::created("long-ids");
+    let path = dir.path().join("long-ids.yaml");
     std::fs::write(&path, file).unwrap();
     let report = writ::cli::spicedb_validation::run_file(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
     assert_eq!(report.load_error, None);
     assert_eq!((report.passed(), report.failed(), report.unsupported()), (2, 0, 0));
 }
@@ -325,9 +326,8 @@ fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
 /// held once per test and joined to each request only when the verbose JSON is printed.
 #[test]
 fn model_test_held_a_copy_of_every_tuple_per_check() {
-    let dir = std::env::temp_dir().join(format!("writ-regression-model-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("many.fga.yaml");
+    let dir = TempDir::created("regression-model-test");
+    let path = dir.path().join("many.fga.yaml");
     let mut text = String::from("model: |\n  model\n    schema 1.1\n  type user\n  type doc\n    relations\n      define viewer: [user]\ntuples:\n");
     for i in 0..200 {
         text.push_str(&format!("  - user: user:u{i}\n    relation: viewer\n    object: doc:d{i}\n"));
@@ -340,7 +340,6 @@ fn model_test_held_a_copy_of_every_tuple_per_check() {
     }
     std::fs::write(&path, text).unwrap();
     let results = writ::cli::testfile::run_file(&path).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     let result = &results[0];
     assert!(result.passed());
     assert_eq!(result.check_results.len(), 50);

@@ -16,6 +16,13 @@ impl TempDir {
         TempDir(std::env::temp_dir().join(format!("writ-{tag}-{}-{n}-{nanos}", std::process::id())))
     }
 
+    /// A fresh directory tagged with `tag`, created.
+    pub fn created(tag: &str) -> Self {
+        let dir = TempDir::new(tag);
+        std::fs::create_dir_all(dir.path()).unwrap();
+        dir
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
