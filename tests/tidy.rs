@@ -6,7 +6,8 @@
 //! `index` or `eval`, and of `store` only the backends it opens. `store` imports only `tuple` and `record` (the vocabulary it keeps), and only `engine`
 //! imports `store`, with no exceptions: the types other layers name (`StoredTuple`, `ChangeRecord`,
 //! `DecisionRecord`) live in `tuple` and `record`.
-//! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`.
+//! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`; only `cli` uses
+//! `anyhow`.
 //! Every source file opens with a `//!` module doc.
 //!
 //! References are found by scanning code (comments dropped) for `crate::name` and
@@ -38,6 +39,9 @@ const CLI_IMPORTS: &[&str] = &["tuple", "model", "record", "wire", "engine", "ap
 /// Of `store`, `cli` names only the backends it opens and hands to `Engine::open`; it never reads
 /// or writes tuples through them.
 const CLI_STORE_BACKENDS: &[&str] = &["SledStore", "PostgresStore", "MemoryStore", "TupleStore"];
+
+/// Crates only `cli`, the binary's glue, may use: library errors stay typed everywhere else.
+const CLI_ONLY_CRATES: &[&str] = &["anyhow"];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.
 const CORE_FORBIDDEN_CRATES: &[&str] = &["sled", "tokio", "axum", "serde_json"];
@@ -272,6 +276,11 @@ fn check_file(relative: &Path, source: &str, reexports: &BTreeMap<String, String
             problems.push(format!("{shown}:{}: `{module}` imports `{}`: {why}", reference.line, reference.text));
         }
     }
+    if module != "cli" {
+        for (line, name) in crate_uses(source, CLI_ONLY_CRATES) {
+            problems.push(format!("{shown}:{line}: `{module}` uses `{name}`: only `cli` may ({CLI_ONLY_CRATES:?})"));
+        }
+    }
     if CORE.contains(&module.as_str()) {
         for (line, name) in crate_uses(source, CORE_FORBIDDEN_CRATES) {
             problems.push(format!(
@@ -337,6 +346,13 @@ fn tidy_catches_each_kind_of_violation() {
     let serve = "//! Doc.\nuse crate::store::SledStore;\nfn f() -> Box<dyn crate::store::TupleStore> { todo!() }\n\
         use crate::api::router;\nuse crate::index::Index;\n";
     let problems = check_file(Path::new("cli/serve.rs"), serve, &reexports);
+    let problems_elsewhere =
+        check_file(Path::new("engine/read.rs"), "//! Doc.\nfn f() -> anyhow::Result<()> { Ok(()) }\n", &reexports);
+    assert_eq!(problems_elsewhere.len(), 1, "{problems_elsewhere:#?}");
+    assert!(
+        problems_elsewhere[0].starts_with("src/engine/read.rs:2: `engine` uses `anyhow`"),
+        "{problems_elsewhere:#?}"
+    );
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(problems[0].starts_with("src/cli/serve.rs:5: `cli` imports `crate::index::Index`"), "{problems:#?}");
     let store = "//! Doc.\nuse crate::record::ChangeRecord;\nuse crate::tuple::Tuple;\nuse crate::model::Model;\n";

@@ -8,8 +8,8 @@
 //! Invariant: a subcommand's exit code is its whole answer to a script (0 success; `check`: 1
 //! denied, 2 error); every error is printed once, with its chain, on standard error.
 //! Must not import `index` or `eval` (it drives the `Engine` facade); of `store` it names only the
-//! backends it opens and hands to `Engine::open`. `anyhow` lives here and in `main.rs` only: this
-//! is the binary's glue, not a library surface.
+//! backends it opens and hands to `Engine::open`. `anyhow` is used here and in no other module
+//! (tests/tidy.rs checks): this is the binary's glue, not a library surface.
 
 mod commands;
 pub mod explain_render;
