@@ -1,7 +1,7 @@
 //! Server configuration in two stages: [`Args`] mirrors the `writ serve` flags and their `WRIT_*`
 //! environment variables as given; [`Config::from_args`] checks them and returns typed settings.
 //!
-//! Invariant: a [`Config`] is always valid (limits are positive, the address parses); `main` is
+//! Invariant: a [`Config`] is always valid (limits are positive, the address parses); `cli` is
 //! the only caller and the only reader of env and args.
 //! Must not import `store`, `index` or `eval`.
 
@@ -225,7 +225,7 @@ pub struct Config {
     /// HTTPS certificate and key; `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,
     /// The MCP gateway's config file; `None` mounts no gateway. Read (with `${VAR}` from the
-    /// environment) by `main`, which is the only reader of files named by flags before serving.
+    /// environment) by `cli::serve`, which is the only reader of files named by flags before serving.
     pub gateway: Option<PathBuf>,
 }
 

@@ -3,27 +3,25 @@
 //! Crate map, in dependency order (a module may import only those above it):
 //! `tuple` (vocabulary) → `model` (schema text → checked model) → `index` (roaring bitmaps over the
 //! current tuples) → `eval` (check, expand, list objects, list users) → `engine` (the one facade;
-//! the only user of `store`) → `api` (HTTP, and OpenFGA's error codes) → `testfile` (OpenFGA
-//! model-test files). `gateway` (the MCP enforcement point: tokens, tool mapping) sits beside `api`
-//! and uses `engine`. `record` holds the changelog and decision-log records beside `tuple`;
-//! `store` (durable truth) imports only `tuple` and `record`. `config` turns flags into the settings `main`
-//! hands to `Engine` and `api`; `transfer` streams JSON Lines tuples in and out (`writ import`/`export`);
-//! `explain_render` asks a check or an explanation for `writ check` and draws it as a tree.
+//! the only user of `store`) → `api` (HTTP, and OpenFGA's error codes). `gateway` (the MCP
+//! enforcement point: tokens, tool mapping) sits beside `api` and uses `engine`. `record` holds the
+//! changelog and decision-log records beside `tuple`; `store` (durable truth) imports only `tuple`
+//! and `record`. `config` turns flags into the settings `cli` hands to `Engine` and `api`; `cli` is
+//! the command line (subcommands, model-test and validation files, import/export, `writ check`);
+//! `main.rs` just calls `cli::run`.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub(crate) mod eval;
-pub mod explain_render;
 pub mod gateway;
 pub(crate) mod index;
 pub mod model;
 pub mod record;
-pub mod spicedb_validation;
 pub mod store;
-pub mod testfile;
-pub mod transfer;
 pub mod tuple;
+pub mod wire;
 
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use eval::{EvalError, Limits, Permissionship};

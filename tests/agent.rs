@@ -2,10 +2,10 @@
 //! checks and the visibility filter, first through the `Engine` facade, then through the HTTP
 //! router (`/stores/{id}/writ/...` and AuthZEN's MCP profile).
 
+use crate::support::http::call;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -421,17 +421,6 @@ fn a_wide_folder_tree_lists_and_filters_as_checks_allow() {
 }
 
 // ---- HTTP ----
-
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let request =
-        Request::builder().method(method).uri(uri).header("content-type", "application/json").body(body).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8(bytes.to_vec()).unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
-}
 
 /// A router over a store with `schema/agents.fga` (uploaded as DSL) and the MCP tuples.
 async fn http_fixture(options: ApiOptions) -> (Router, String) {

@@ -4,6 +4,7 @@
 //! strategy) shows exactly the ids that per-id checks allow, and an OBO check answers exactly as
 //! its chain of plain checks (links and principals in chain order).
 
+use crate::support::fixture::check_request;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -169,12 +170,9 @@ fn check(
     ctx: &Context,
 ) -> bool {
     let request = CheckRequest {
-        object: object.into(),
-        relation: relation.into(),
-        user: user.into(),
         contextual_tuples: extra.to_vec(),
         context: ctx.clone(),
-        ..CheckRequest::default()
+        ..check_request(&format!("{object}#{relation}@{user}"))
     };
     engine.check(store, &request).unwrap().value
 }

@@ -1,13 +1,12 @@
 //! The HTTP API through `api::router(engine).oneshot(request)`: a few requests per route, in
 //! OpenFGA's JSON shapes, plus the error answers (codes and statuses) for bad input.
 
+use crate::support::http::{call, check, exchange, send_text};
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
 use writ::api::{router, router_with, ApiOptions};
 use writ::{Engine, Model};
 
@@ -32,27 +31,6 @@ type document
     define blocked: [user]
     define can_read: viewer but not blocked
 ";
-
-async fn send(app: &Router, method: &str, uri: &str, body: Body, content_type: &str) -> (StatusCode, String) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", content_type)
-        .header("host", "writ.test")
-        .body(body)
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
-}
-
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let (status, text) = send(app, method, uri, body, "application/json").await;
-    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    (status, value)
-}
 
 /// A router with one store holding [`MODEL`] (written as JSON) and a few tuples.
 async fn fixture() -> (Router, String, String) {
@@ -84,13 +62,6 @@ async fn fixture_in(app: Router) -> (Router, String, String) {
     (app, store_id, model_id)
 }
 
-async fn check(app: &Router, store_id: &str, user: &str, relation: &str, object: &str) -> bool {
-    let body = json!({"tuple_key": {"user": user, "relation": relation, "object": object}});
-    let (status, body) = call(app, "POST", &format!("/stores/{store_id}/check"), Some(body)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["allowed"].as_bool().unwrap()
-}
-
 #[tokio::test]
 async fn stores_are_created_listed_fetched_and_deleted() {
     let app = router(Arc::new(Engine::in_memory()));
@@ -118,7 +89,7 @@ async fn stores_are_created_listed_fetched_and_deleted() {
 #[tokio::test]
 async fn models_are_listed_newest_first_and_fetched_by_id() {
     let (app, store_id, model_id) = fixture().await;
-    let (status, body) = send(
+    let (status, body) = send_text(
         &app,
         "PUT",
         &format!("/stores/{store_id}/writ/model"),
@@ -147,7 +118,7 @@ async fn dsl_errors_come_back_with_one_based_positions() {
     let (app, store_id, _) = fixture().await;
     let text = "model\n  schema 1.1\ntype document\n  relations\n    define viewer: [person]\n";
     let (status, body) =
-        send(&app, "PUT", &format!("/stores/{store_id}/writ/model"), Body::from(text), "text/plain").await;
+        send_text(&app, "PUT", &format!("/stores/{store_id}/writ/model"), Body::from(text), "text/plain").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["code"], "validation_error");
@@ -159,10 +130,10 @@ async fn dsl_errors_come_back_with_one_based_positions() {
 #[tokio::test]
 async fn check_and_batch_check_answer_allow_and_deny() {
     let (app, store_id, model_id) = fixture().await;
-    assert!(check(&app, &store_id, "user:anne", "viewer", "document:1").await);
-    assert!(check(&app, &store_id, "user:bob", "viewer", "document:2").await);
-    assert!(check(&app, &store_id, "user:carol", "viewer", "document:3").await);
-    assert!(!check(&app, &store_id, "user:bob", "viewer", "document:1").await);
+    assert!(check(&app, &store_id, "document:1#viewer@user:anne").await);
+    assert!(check(&app, &store_id, "document:2#viewer@user:bob").await);
+    assert!(check(&app, &store_id, "document:3#viewer@user:carol").await);
+    assert!(!check(&app, &store_id, "document:1#viewer@user:bob").await);
     let contextual = json!({
         "tuple_key": {"user": "user:dan", "relation": "viewer", "object": "document:9"},
         "contextual_tuples": {"tuple_keys": [{"user": "user:dan", "relation": "viewer", "object": "document:9"}]},
@@ -188,16 +159,21 @@ async fn check_and_batch_check_answer_allow_and_deny() {
 async fn check_and_batch_check_answer_openfgas_exact_bytes() {
     let (app, store_id, _) = fixture().await;
     let check = json!({"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}});
-    let (status, text) =
-        send(&app, "POST", &format!("/stores/{store_id}/check"), Body::from(check.to_string()), "application/json")
-            .await;
+    let (status, text) = send_text(
+        &app,
+        "POST",
+        &format!("/stores/{store_id}/check"),
+        Body::from(check.to_string()),
+        "application/json",
+    )
+    .await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"allowed":true,"resolution":""}"#));
     let batch = json!({"checks": [
         {"tuple_key": {"user": "user:bob", "relation": "owner", "object": "document:1"}, "correlation_id": "z"},
         {"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}, "correlation_id": "a"},
         {"tuple_key": {"user": "user:bob", "relation": "nope", "object": "document:1"}, "correlation_id": "m"},
     ]});
-    let (status, text) = send(
+    let (status, text) = send_text(
         &app,
         "POST",
         &format!("/stores/{store_id}/batch-check"),
@@ -275,7 +251,7 @@ async fn list_objects_streamed_list_objects_and_list_users() {
     let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/list-objects"), Some(request.clone())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["objects"], json!(["document:1"]));
-    let (status, text) = send(
+    let (status, text) = send_text(
         &app,
         "POST",
         &format!("/stores/{store_id}/streamed-list-objects"),
@@ -467,7 +443,7 @@ async fn authzen_evaluates_searches_and_requires_the_agent_too() {
 async fn bad_input_gets_4xx_codes_never_5xx() {
     let (app, store_id, _) = fixture().await;
     let check_uri = format!("/stores/{store_id}/check");
-    let (status, body) = send(&app, "POST", &check_uri, Body::from("{not json"), "application/json").await;
+    let (status, body) = send_text(&app, "POST", &check_uri, Body::from("{not json"), "application/json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("validation_error"), "{body}");
     let wrong_type = json!({"tuple_key": {"user": 5, "relation": "viewer", "object": "document:1"}});
@@ -562,10 +538,10 @@ async fn limits_answer_413_and_batch_check_too_large() {
 #[tokio::test]
 async fn health_and_metrics() {
     let (app, store_id, _) = fixture().await;
-    check(&app, &store_id, "user:anne", "viewer", "document:1").await;
+    check(&app, &store_id, "document:1#viewer@user:anne").await;
     assert_eq!(call(&app, "GET", "/healthz", None).await, (StatusCode::OK, json!({"status": "ok"})));
     assert_eq!(call(&app, "GET", "/readyz", None).await.0, StatusCode::OK);
-    let (status, text) = send(&app, "GET", "/metrics", Body::empty(), "text/plain").await;
+    let (status, text) = send_text(&app, "GET", "/metrics", Body::empty(), "text/plain").await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("writ_http_requests_total{method=\"POST\",status=\"200\"}"), "{text}");
     assert!(text.contains("writ_check_duration_seconds_count 1"), "{text}");
@@ -576,11 +552,10 @@ async fn health_and_metrics() {
 #[tokio::test]
 async fn request_ids_are_echoed_or_made() {
     let app = router(Arc::new(Engine::in_memory()));
-    let request = Request::builder().uri("/healthz").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.headers()["x-request-id"], "abc-123");
-    let response = app.oneshot(Request::builder().uri("/healthz").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(response.headers()["x-request-id"].len(), 26);
+    let answer = exchange(&app, "GET", "/healthz", &[("x-request-id", "abc-123")], Body::empty()).await;
+    assert_eq!(answer.headers["x-request-id"], "abc-123");
+    let answer = exchange(&app, "GET", "/healthz", &[], Body::empty()).await;
+    assert_eq!(answer.headers["x-request-id"].len(), 26);
 }
 
 /// Regression: AuthZEN searches ignored `page.limit` and `page.token` and always answered every
@@ -639,9 +614,14 @@ async fn model_without_type_definitions_was_accepted() {
             call(&app, "POST", &format!("/stores/{store_id}/authorization-models"), Some(body)).await;
         assert_eq!((status, answer["code"].clone()), (StatusCode::BAD_REQUEST, json!("validation_error")), "{answer}");
     }
-    let (status, answer) =
-        send(&app, "PUT", &format!("/stores/{store_id}/writ/model"), Body::from("model\n  schema 1.1\n"), "text/plain")
-            .await;
+    let (status, answer) = send_text(
+        &app,
+        "PUT",
+        &format!("/stores/{store_id}/writ/model"),
+        Body::from("model\n  schema 1.1\n"),
+        "text/plain",
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     let (_, models) = call(&app, "GET", &format!("/stores/{store_id}/authorization-models"), None).await;
     assert_eq!(models["authorization_models"][0]["id"], model_id.as_str());

@@ -4,14 +4,11 @@
 //! are not valid UTF-8 or not ids, bad query strings and an oversized body; every answer must be a
 //! 4xx with a `{"code", "message"}` JSON body (or a success where the input is valid for it).
 
-use crate::support::http::send;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use crate::support::http::{exchange, json_or_text, send};
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::Arc;
-use tower::ServiceExt;
 use writ::api::{route_paths, router_with_config, ApiOptions, RouterConfig};
 use writ::Engine;
 
@@ -44,14 +41,9 @@ async fn send_raw(
     content_type: &str,
     body: Vec<u8>,
 ) -> (StatusCode, String, Value) {
-    let request =
-        Request::builder().method(method).uri(uri).header("content-type", content_type).body(Body::from(body)).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).to_string();
-    (status, kind, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    let answer = exchange(app, method, uri, &[("content-type", content_type)], body).await;
+    let kind = answer.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (answer.status, kind, json_or_text(answer.text))
 }
 
 /// Why an answer is not a 4xx with a JSON `{code, message}` body, if it is not.

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use writ::engine::{CheckRequest, Clock, WriteRequest};
+use writ::engine::{Clock, WriteRequest};
 use writ::store::{CheckpointStore, SledStore, StoredTuple, TupleStore};
 use writ::tuple::{Context, Tuple, TupleCondition};
 use writ::{Engine, EngineConfig, Model};
 
+use crate::support::fixture::check;
 use crate::support::TempDir;
 
 const MODEL: &str = "model
@@ -128,12 +129,6 @@ fn write(engine: &Engine, store: &str, deletes: Vec<Tuple>, writes: Vec<StoredTu
     engine.write(store, WriteRequest { writes, deletes, ..WriteRequest::default() }).unwrap();
 }
 
-fn check(engine: &Engine, store: &str, object: &str, relation: &str, user: &str) -> bool {
-    let request =
-        CheckRequest { object: object.into(), relation: relation.into(), user: user.into(), ..CheckRequest::default() };
-    engine.check(store, &request).unwrap().value
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -190,7 +185,7 @@ proptest! {
         let answers = |engine: &Engine| -> Vec<bool> {
             ["user:a", "user:b", "user:z"]
                 .iter()
-                .flat_map(|user| ["doc:0", "doc:1"].map(|doc| check(engine, &store, doc, "viewer", user)))
+                .flat_map(|user| ["doc:0", "doc:1"].map(|doc| check(engine, &store, &format!("{doc}#viewer@{user}"))))
                 .collect()
         };
         let before = (held(&engine, &store), answers(&engine));
@@ -225,9 +220,9 @@ fn a_nested_group_loaded_from_a_checkpoint_and_its_tail_still_answers() {
         store
     };
     let engine = open(dir.path(), 0);
-    assert!(!check(&engine, &store, "doc:1", "viewer", "user:a"), "the cut after the checkpoint holds");
-    assert!(check(&engine, &store, "doc:1", "viewer", "user:b"), "the write after the checkpoint holds");
-    assert!(check(&engine, &store, "group:g", "member", "user:a"));
+    assert!(!check(&engine, &store, "doc:1#viewer@user:a"), "the cut after the checkpoint holds");
+    assert!(check(&engine, &store, "doc:1#viewer@user:b"), "the write after the checkpoint holds");
+    assert!(check(&engine, &store, "group:g#member@user:a"));
     drop(engine);
     let from_rows = rows(dir.path(), &store);
     let engine = open(dir.path(), 0);
@@ -261,8 +256,8 @@ fn a_checkpoint_missing_a_chunk_is_ignored_and_the_rows_load() {
         db.flush().unwrap();
     }
     let engine = open(dir.path(), usize::MAX);
-    assert!(check(&engine, &store, "doc:1", "viewer", "user:a"));
-    assert!(check(&engine, &store, "doc:2", "viewer", "user:c"));
+    assert!(check(&engine, &store, "doc:1#viewer@user:a"));
+    assert!(check(&engine, &store, "doc:2#viewer@user:c"));
     assert_eq!(engine.tuple_count(&store).unwrap(), 4);
 }
 
@@ -359,6 +354,6 @@ fn writ_serve_checkpoints_at_start_and_when_it_stops() {
     assert!(plain.contains("from=Rows"), "start-up read the rows: {plain}");
     assert_eq!(plain.matches("checkpointed").count(), 2, "at start and at stop: {plain}");
     let engine = open(dir.path(), usize::MAX);
-    assert!(check(&engine, &store, "doc:9", "viewer", "user:d"));
-    assert!(check(&engine, &store, "doc:1", "viewer", "user:a"));
+    assert!(check(&engine, &store, "doc:9#viewer@user:d"));
+    assert!(check(&engine, &store, "doc:1#viewer@user:a"));
 }

@@ -5,6 +5,7 @@
 //! (a) breadth-first search over the tuples written, and (b) the same request with a contextual
 //! tuple on `group#member`, which makes the engine take its ordinary (non-closure) path.
 
+use crate::support::fixture::{check_request, store_with};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -21,12 +22,6 @@ fn fallback_tuple() -> Tuple {
     "group:unrelated#member@user:nobody".parse().unwrap()
 }
 
-fn store_with(engine: &Engine, model: &str) -> String {
-    let store = engine.create_store("closure").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(model).unwrap()).unwrap();
-    store
-}
-
 fn write(engine: &Engine, store: &str, writes: &[Tuple], deletes: &[Tuple]) {
     let request = WriteRequest {
         writes: writes.iter().cloned().map(StoredTuple::new).collect(),
@@ -41,11 +36,8 @@ fn write(engine: &Engine, store: &str, writes: &[Tuple], deletes: &[Tuple]) {
 /// The answer (or the error's text) to a check, with or without the fallback tuple.
 fn check(engine: &Engine, store: &str, object: &str, user: &str, fallback: bool) -> Result<bool, String> {
     let request = CheckRequest {
-        object: object.into(),
-        relation: "member".into(),
-        user: user.into(),
         contextual_tuples: if fallback { vec![fallback_tuple()] } else { Vec::new() },
-        ..CheckRequest::default()
+        ..check_request(&format!("{object}#member@{user}"))
     };
     engine.check(store, &request).map(|a| a.value).map_err(|e| e.to_string())
 }
@@ -103,7 +95,7 @@ const NESTED: &str =
 fn nested_group_answers_equal_graph_search_and_the_walk_after_random_writes() {
     for seed in 0..6u64 {
         let engine = Engine::in_memory();
-        let store = store_with(&engine, NESTED);
+        let store = store_with(&engine, NESTED, &[]);
         let mut rng = StdRng::seed_from_u64(seed);
         let mut present: BTreeSet<String> = BTreeSet::new();
         for step in 0..40 {
@@ -148,7 +140,7 @@ fn nested_group_answers_equal_graph_search_and_the_walk_after_random_writes() {
 #[test]
 fn nested_groups_deeper_than_the_depth_limit_still_exceed_it() {
     let engine = Engine::in_memory();
-    let store = store_with(&engine, NESTED);
+    let store = store_with(&engine, NESTED, &[]);
     let mut tuples: Vec<Tuple> =
         (0..30).map(|i| format!("group:c{i}#member@group:c{}#member", i + 1).parse().unwrap()).collect();
     tuples.push("group:c30#member@user:deep".parse().unwrap());
@@ -174,7 +166,7 @@ fn other_relation_shapes_fall_back_to_the_walk() {
     ];
     for (m, model) in models.iter().enumerate() {
         let engine = Engine::in_memory();
-        let store = store_with(&engine, model);
+        let store = store_with(&engine, model, &[]);
         let mut rng = StdRng::seed_from_u64(m as u64);
         for step in 0..30 {
             let group = rng.gen_range(0..GROUPS);
@@ -214,7 +206,7 @@ fn other_relation_shapes_fall_back_to_the_walk() {
     }
     // Edges written unconditioned, then a model that admits them only with a condition: ignored.
     let engine = Engine::in_memory();
-    let store = store_with(&engine, NESTED);
+    let store = store_with(&engine, NESTED, &[]);
     write(
         &engine,
         &store,

@@ -2,15 +2,13 @@
 //! `GET /stores/{id}/writ/decisions` filters and pages; retention by count and by age (with an
 //! injected clock); records survive reopening the sled store.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use crate::support::http::call_with;
+use crate::support::TempDir;
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tower::ServiceExt;
 use writ::engine::{Clock, DecisionFilter, DecisionLogConfig, DecisionLogMode, DecisionRecord, WriteRequest};
 use writ::store::{CheckpointStore, DecisionLogStore, MemoryStore, SledStore, StoredTuple, TupleStore, WriteBatch};
 use writ::{Engine, EngineConfig, Model, Tuple};
@@ -54,19 +52,9 @@ fn engine_with_store(
     (Arc::new(engine), store)
 }
 
+/// Every request carries the request id `req-1`, which the recorded decisions must name.
 async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .header("x-request-id", "req-1")
-        .body(body)
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    call_with(app, method, uri, &[("x-request-id", "req-1")], body).await
 }
 
 async fn check(app: &Router, store: &str, user: &str, audit: Value) -> bool {
@@ -303,18 +291,17 @@ fn retention_keeps_the_newest_by_count_and_drops_by_age() {
 
 #[test]
 fn decisions_survive_reopening_the_sled_store() {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir: PathBuf = std::env::temp_dir().join(format!("writ-decisions-{}-{nanos}", std::process::id()));
+    let dir = TempDir::new("decisions");
     let time = Arc::new(AtomicI64::new(T0));
     let store = {
-        let backend = Box::new(SledStore::open(&dir).unwrap());
+        let backend = Box::new(SledStore::open(dir.path()).unwrap());
         let (engine, store) = engine_with_store(backend, config(DecisionLogMode::Deny), &time);
         record(&engine, &store, "user:anne", "document:1", false, T0);
         record(&engine, &store, "user:anne", "document:1", true, T0);
         store
     };
     let engine = Engine::open_with_clock(
-        Box::new(SledStore::open(&dir).unwrap()),
+        Box::new(SledStore::open(dir.path()).unwrap()),
         config(DecisionLogMode::Deny),
         fixed_clock(&time),
     )
@@ -325,8 +312,6 @@ fn decisions_survive_reopening_the_sled_store() {
     let principals: Vec<&str> = kept.iter().map(|(_, record)| record.principals[0].as_str()).collect();
     assert_eq!(principals, ["user:bob", "user:anne"], "the allow was not recorded in `deny` mode");
     assert!(!kept[1].1.model_id.is_empty(), "the latest model id is filled in");
-    drop(engine);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A memory store whose decision appends wait while the test holds `gate`; `entered` says

@@ -2,14 +2,13 @@
 //! on, in every read (check, list objects, list users, expand, read, HTTP); stored durably;
 //! swept as an ordinary write. Time comes from an injected clock, never from sleeping.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use crate::support::fixture::check;
+use crate::support::http::call;
+use crate::support::TempDir;
+use axum::http::StatusCode;
+use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tower::ServiceExt;
 use writ::engine::{
     ChangeOperation, CheckRequest, Clock, ListObjectsRequest, ListUsersRequest, ReadFilter, UserFilterSpec,
     WriteRequest,
@@ -62,12 +61,6 @@ fn stored(text: &str, expires_at_ms: Option<i64>) -> StoredTuple {
 
 fn write(engine: &Engine, store: &str, writes: Vec<StoredTuple>) -> Result<u64, EngineError> {
     engine.write(store, WriteRequest { writes, ..WriteRequest::default() })
-}
-
-fn check(engine: &Engine, store: &str, object: &str, user: &str) -> bool {
-    let request =
-        CheckRequest { object: object.into(), relation: "viewer".into(), user: user.into(), ..CheckRequest::default() };
-    engine.check(store, &request).unwrap().value
 }
 
 fn list_objects(engine: &Engine, store: &str, user: &str) -> Vec<String> {
@@ -127,9 +120,9 @@ fn a_tuple_is_visible_until_the_millisecond_before_its_expiry_and_invisible_from
     let engine = engine_on(Box::new(MemoryStore::new()), &clock);
     let store = fixture(&engine);
     clock.set(T - 1);
-    assert!(check(&engine, &store, "document:1", "user:anne"));
-    assert!(check(&engine, &store, "document:2", "user:bob"));
-    assert!(check(&engine, &store, "document:3", "user:carl"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
+    assert!(check(&engine, &store, "document:2#viewer@user:bob"));
+    assert!(check(&engine, &store, "document:3#viewer@user:carl"));
     assert_eq!(list_objects(&engine, &store, "user:anne"), ["document:1"]);
     assert_eq!(list_objects(&engine, &store, "user:bob"), ["document:2"]);
     assert_eq!(list_objects(&engine, &store, "user:carl"), ["document:3"]);
@@ -144,10 +137,10 @@ fn a_tuple_is_visible_until_the_millisecond_before_its_expiry_and_invisible_from
     assert!(before.contains(&("document:1#viewer@user:dave".into(), None)));
 
     clock.set(T);
-    assert!(!check(&engine, &store, "document:1", "user:anne"));
-    assert!(!check(&engine, &store, "document:2", "user:bob"));
-    assert!(!check(&engine, &store, "document:3", "user:carl"));
-    assert!(check(&engine, &store, "document:1", "user:dave"), "a tuple without expiry still counts");
+    assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
+    assert!(!check(&engine, &store, "document:2#viewer@user:bob"));
+    assert!(!check(&engine, &store, "document:3#viewer@user:carl"));
+    assert!(check(&engine, &store, "document:1#viewer@user:dave"), "a tuple without expiry still counts");
     assert!(list_objects(&engine, &store, "user:anne").is_empty());
     assert!(list_objects(&engine, &store, "user:bob").is_empty());
     assert!(list_objects(&engine, &store, "user:carl").is_empty());
@@ -207,7 +200,7 @@ fn writes_reject_a_past_expiry_and_treat_an_expired_tuple_as_absent() {
     let delete = WriteRequest { deletes: vec!["document:1#viewer@user:anne".parse().unwrap()], ..Default::default() };
     assert!(matches!(engine.write(&store, delete), Err(EngineError::WriteConflict(_))));
     write(&engine, &store, vec![stored("document:1#viewer@user:anne", Some(T + 1000))]).unwrap();
-    assert!(check(&engine, &store, "document:1", "user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
     assert!(read(&engine, &store).contains(&("document:1#viewer@user:anne".into(), Some(T + 1000))));
     // Renewing without an expiry makes it permanent.
     clock.set(T + 500);
@@ -215,7 +208,7 @@ fn writes_reject_a_past_expiry_and_treat_an_expired_tuple_as_absent() {
     engine.write(&store, delete).unwrap();
     write(&engine, &store, vec![stored("document:1#viewer@user:anne", None)]).unwrap();
     clock.set(T + 10_000);
-    assert!(check(&engine, &store, "document:1", "user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
 }
 
 #[test]
@@ -247,27 +240,8 @@ fn the_sweep_deletes_expired_tuples_in_one_new_revision() {
         ChangeOperation::Write => c.actor.is_none(),
     }));
     // After the sweep the tuple is simply absent; the answers are unchanged.
-    assert!(!check(&engine, &store, "document:1", "user:anne"));
-    assert!(check(&engine, &store, "document:1", "user:dave"));
-}
-
-/// A directory under the system temp dir, unique to this call, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        TempDir(std::env::temp_dir().join(format!("writ-expiry-{tag}-{}-{nanos}", std::process::id())))
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:dave"));
 }
 
 #[test]
@@ -281,24 +255,14 @@ fn expiry_survives_reopening_the_sled_store() {
     let engine = engine_on(Box::new(SledStore::open(dir.path()).unwrap()), &clock);
     assert!(read(&engine, &store).contains(&("document:1#viewer@user:anne".into(), Some(T))));
     clock.set(T - 1);
-    assert!(check(&engine, &store, "document:1", "user:anne"));
+    assert!(check(&engine, &store, "document:1#viewer@user:anne"));
     clock.set(T);
-    assert!(!check(&engine, &store, "document:1", "user:anne"));
+    assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
     assert!(list_objects(&engine, &store, "user:bob").is_empty());
     assert!(engine.sweep_expired(&store).unwrap().is_some());
     drop(engine);
     let engine = engine_on(Box::new(SledStore::open(dir.path()).unwrap()), &clock);
     assert_eq!(engine.tuple_count(&store).unwrap(), 3, "the sweep's deletes are durable");
-}
-
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let request =
-        Request::builder().method(method).uri(uri).header("content-type", "application/json").body(body).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -371,16 +335,16 @@ fn an_expiring_nested_group_edge_counts_until_its_instant() {
     };
     clock.set(T - 1);
     assert!(member("user:erin", "group:ops"), "erin reaches ops through eng while the edge lives");
-    assert!(check(&engine, &store, "document:2", "user:erin"), "and so views document:2 through eng");
+    assert!(check(&engine, &store, "document:2#viewer@user:erin"), "and so views document:2 through eng");
     clock.set(T);
     assert!(!member("user:erin", "group:ops"), "the expired edge no longer links all to eng");
     assert!(!member("user:erin", "group:eng"));
     assert!(member("user:erin", "group:all"));
-    assert!(!check(&engine, &store, "document:2", "user:erin"));
+    assert!(!check(&engine, &store, "document:2#viewer@user:erin"));
     // Once swept, `group#member` holds no expiring tuple and the closure answers: a renewed
     // edge without expiry must be in it.
     engine.sweep_expired(&store).unwrap();
     write(&engine, &store, vec![stored("group:eng#member@group:all#member", None)]).unwrap();
     assert!(member("user:erin", "group:ops"), "the renewed edge reaches the closure");
-    assert!(check(&engine, &store, "document:2", "user:erin"));
+    assert!(check(&engine, &store, "document:2#viewer@user:erin"));
 }

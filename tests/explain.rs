@@ -2,6 +2,7 @@
 //! route. The parity of explain with check over every conformance assertion lives in
 //! `conformance.rs` (kind `explain`).
 
+use crate::support::http::call;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -299,19 +300,6 @@ async fn the_route_answers_the_shape_of_design_section_9() {
     let body = json!({"principals": ["user:anne"], "relation": "viewer", "object": "document:q3"});
     let response = app.oneshot(post(body)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-}
-
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 #[tokio::test]

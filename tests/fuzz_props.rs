@@ -143,7 +143,7 @@ fn drive_tuple_key(text: &str) {
 
 fn drive_spicedb_relationship(text: &str) {
     for line in text.lines() {
-        if let Err(message) = writ::spicedb_validation::parse_relationship(line.trim()) {
+        if let Err(message) = writ::cli::spicedb_validation::parse_relationship(line.trim()) {
             assert!(message.starts_with("relationship `"), "the error quotes the line: {message}");
         }
     }

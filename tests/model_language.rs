@@ -531,10 +531,10 @@ fn fga_mod_never_panics_on_truncated_input() {
 #[test]
 fn modular_fixture_runs_through_model_test() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/modular");
-    let results = writ::testfile::run_file(&dir.join("store.fga.yaml")).unwrap();
+    let results = writ::cli::testfile::run_file(&dir.join("store.fga.yaml")).unwrap();
     assert!(!results.is_empty());
     assert!(results.iter().all(|r| r.passed()), "{:?}", results.iter().map(|r| r.to_json()).collect::<Vec<_>>());
-    let modular = writ::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap();
+    let modular = writ::cli::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap();
     assert_eq!(modular.modules(), ["core", "docs"]);
     let dsl = modular.to_dsl(true).unwrap();
     assert!(
@@ -548,7 +548,7 @@ fn modular_fixture_runs_through_model_test() {
 #[test]
 fn modular_fixture_errors_name_their_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/modular-invalid");
-    let errors = writ::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap_err();
+    let errors = writ::cli::testfile::load_fga_mod(&dir.join("fga.mod")).unwrap_err();
     assert_eq!(
         errors,
         [
@@ -579,19 +579,18 @@ fn object_id_validation_cases() {
     let file = "object-id-validation-cases.yaml";
     let cases: Vec<ObjectIdCase> = serde_norway::from_str(&fs::read_to_string(dir.join(file)).unwrap()).unwrap();
     let mut t = Tally::default();
-    let dir = std::env::temp_dir().join(format!("writ-object-ids-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
+    let scratch = crate::support::TempDir::created("object-ids");
     for (i, case) in cases.iter().enumerate() {
         let direct = writ::tuple::valid_object_id(&case.object_id);
         // A model-test file holding a tuple with that id loads only when the id is valid.
-        let path = dir.join(format!("case{i}.fga.yaml"));
+        let path = scratch.path().join(format!("case{i}.fga.yaml"));
         let file = serde_json::json!({
             "model": "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user]\n",
             "tuples": [{"user": "user:anne", "relation": "viewer", "object": format!("document:{}", case.object_id)}],
             "tests": [{"name": "t", "check": [{"user": "user:anne", "object": "document:x", "assertions": {"viewer": false}}]}],
         });
         fs::write(&path, file.to_string()).unwrap();
-        let parsed = writ::testfile::run_file(&path).is_ok();
+        let parsed = writ::cli::testfile::run_file(&path).is_ok();
         if direct == case.valid && parsed == case.valid {
             t.passed += 1;
         } else {
@@ -601,7 +600,6 @@ fn object_id_validation_cases() {
             ));
         }
     }
-    let _ = fs::remove_dir_all(&dir);
     t.report(file);
     assert!(!cases.is_empty(), "{file} holds no cases");
     assert!(t.failed.is_empty(), "{} object-id cases failed", t.failed.len());
@@ -622,7 +620,7 @@ fn store_files() {
     for d in &dirs {
         let path = d.join("store.fga.yaml");
         let expected = fs::read_to_string(d.join("expected_errors.json")).ok();
-        let result = catch_unwind(|| writ::testfile::run_file(&path));
+        let result = catch_unwind(|| writ::cli::testfile::run_file(&path));
         let outcome = match (result, expected) {
             (Err(_), _) => Err("panicked".to_string()),
             (Ok(Ok(results)), None) if !results.is_empty() && results.iter().all(|r| r.passed()) => Ok(()),

@@ -3,32 +3,18 @@
 //! Tests marked `#[ignore]` pin bugs that are known and not fixed yet; the reason names the bug.
 //! Run them with `cargo test -- --ignored`; remove the `ignore` with the fix.
 
+use crate::support::fixture::{check, store_with, write_tuples, Fixture};
+use crate::support::TempDir;
 use std::sync::mpsc;
 use std::time::Duration;
 use writ::engine::{CheckRequest, ListObjectsRequest, ListUsersRequest, UserFilterSpec, WriteRequest};
 use writ::store::StoredTuple;
 use writ::{Engine, Model, Tuple};
 
-/// A store holding `model`, then `tuples` (`object#relation@user`).
-fn store_with(engine: &Engine, model: &str, tuples: &[&str]) -> String {
-    let store = engine.create_store("regression").unwrap().id;
-    add_model(engine, &store, model, tuples);
-    store
-}
-
 /// Writes a new model version, then `tuples`.
 fn add_model(engine: &Engine, store: &str, model: &str, tuples: &[&str]) {
     engine.write_model(store, Model::parse_dsl(model).unwrap()).unwrap();
-    if !tuples.is_empty() {
-        let writes = tuples.iter().map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap())).collect();
-        engine.write(store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
-    }
-}
-
-fn check(engine: &Engine, store: &str, object: &str, relation: &str, user: &str) -> bool {
-    let request =
-        CheckRequest { object: object.into(), relation: relation.into(), user: user.into(), ..CheckRequest::default() };
-    engine.check(store, &request).unwrap().value
+    write_tuples(engine, store, tuples);
 }
 
 fn list_objects(engine: &Engine, store: &str, object_type: &str, relation: &str, user: &str) -> Vec<String> {
@@ -85,11 +71,11 @@ fn cycle_under_exclusion_is_denied_not_granted() {
                 "document:3#viewer@user:anne",
             ],
         );
-        assert!(!check(&engine, &store, "document:1", "viewer", "user:anne"));
+        assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
         (
             list_objects(&engine, &store, "document", "viewer", "user:anne"),
-            check(&engine, &store, "document:2", "viewer", "user:anne"),
-            check(&engine, &store, "document:3", "viewer", "user:anne"),
+            check(&engine, &store, "document:2#viewer@user:anne"),
+            check(&engine, &store, "document:3#viewer@user:anne"),
             list_users(&engine, &store, "document:2", "viewer", "user"),
         )
     });
@@ -103,7 +89,6 @@ fn cycle_under_exclusion_is_denied_not_granted() {
 /// the banned user, but list users returns them.
 #[test]
 fn list_users_keeps_exclusion_of_wildcard_under_intersection() {
-    let engine = Engine::in_memory();
     let model = "model
   schema 1.1
 type user
@@ -114,18 +99,14 @@ type document
     define active: [user]
     define viewer: (org_member but not banned) and active
 ";
-    let store = store_with(
-        &engine,
-        model,
-        &[
-            "document:1#org_member@user:*",
-            "document:1#banned@user:eve",
-            "document:1#active@user:alice",
-            "document:1#active@user:eve",
-        ],
-    );
-    assert!(!check(&engine, &store, "document:1", "viewer", "user:eve"));
-    assert_eq!(list_users(&engine, &store, "document:1", "viewer", "user"), ["user:alice"]);
+    let fixture = Fixture::new(model).tuples([
+        "document:1#org_member@user:*",
+        "document:1#banned@user:eve",
+        "document:1#active@user:alice",
+        "document:1#active@user:eve",
+    ]);
+    fixture.assert_denied("document:1#viewer@user:eve");
+    assert_eq!(list_users(&fixture.engine, &fixture.store, "document:1", "viewer", "user"), ["user:alice"]);
 }
 
 /// OpenFGA `consolidated_1_1_tests.yaml › list_objects_expands_wildcard_tuple`, stage 3, reduced:
@@ -154,8 +135,8 @@ type folder
             "folder:1#unblocked@user:harriette",
         ],
     );
-    assert!(check(&engine, &store, "folder:1", "can_read", "user:harriette"));
-    assert!(!check(&engine, &store, "folder:1", "can_read", "user:zed"));
+    assert!(check(&engine, &store, "folder:1#can_read@user:harriette"));
+    assert!(!check(&engine, &store, "folder:1#can_read@user:zed"));
     assert_eq!(list_users(&engine, &store, "folder:1", "can_read", "user"), ["user:harriette"]);
 }
 
@@ -184,8 +165,8 @@ condition ts_less_than(ts: timestamp) {
 ";
     let store = store_with(&engine, before, &["group:1#member@user:*", "group:2#member@user:anne"]);
     add_model(&engine, &store, after, &[]);
-    assert!(!check(&engine, &store, "group:2", "member", "user:anne"), "stale `user:anne` tuple counted");
-    assert!(!check(&engine, &store, "group:1", "member", "user:anne"), "stale `user:*` tuple counted");
+    assert!(!check(&engine, &store, "group:2#member@user:anne"), "stale `user:anne` tuple counted");
+    assert!(!check(&engine, &store, "group:1#member@user:anne"), "stale `user:*` tuple counted");
     assert_eq!(list_objects(&engine, &store, "group", "member", "user:anne"), Vec::<String>::new());
 }
 
@@ -193,16 +174,15 @@ condition ts_less_than(ts: timestamp) {
 /// unknown objects, so `group:b#member` was taken to be `member` of `group:a`.
 #[test]
 fn unknown_userset_is_not_member_of_another_unknown_object() {
-    let engine = Engine::in_memory();
     let model = "model
   schema 1.1
 type user
 type group
   relations
     define member: [user, group#member]";
-    let store = store_with(&engine, model, &[]);
-    assert!(!check(&engine, &store, "group:a", "member", "group:b#member"));
-    assert!(check(&engine, &store, "group:a", "member", "group:a#member"));
+    let fixture = Fixture::new(model);
+    fixture.assert_denied("group:a#member@group:b#member");
+    fixture.assert_allowed("group:a#member@group:a#member");
 }
 
 /// The OpenFGA-sized user limit (512 bytes) once refused SpiceDB's 1024-character ids in
@@ -215,10 +195,10 @@ fn spicedb_validation_files_take_1024_character_ids() {
          relationships: |-\n  document:d#viewer@user:{id}\n\
          assertions:\n  assertTrue:\n    - \"document:d#viewer@user:{id}\"\n  assertFalse:\n    - \"document:d#viewer@user:y\"\n"
     );
-    let path = std::env::temp_dir().join(format!("writ-long-ids-{}.yaml", std::process::id()));
+    let dir = TempDir::created("long-ids");
+    let path = dir.path().join("long-ids.yaml");
     std::fs::write(&path, file).unwrap();
-    let report = writ::spicedb_validation::run_file(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let report = writ::cli::spicedb_validation::run_file(&path).unwrap();
     assert_eq!(report.load_error, None);
     assert_eq!((report.passed(), report.failed(), report.unsupported()), (2, 0, 0));
 }
@@ -328,7 +308,7 @@ fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
 /// overflowed the date arithmetic. Both are now a "bad expiration time" error.
 #[test]
 fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
-    use writ::spicedb_validation::parse_relationship;
+    use writ::cli::spicedb_validation::parse_relationship;
     for line in [
         "doc:1#viewer@user:anne[expiration:2030-01-01T00:00:00.1é5Z]",
         "doc:1#viewer@user:anne[expiration:999999999999999999-01-01T00:00:00Z]",
@@ -346,9 +326,8 @@ fn odd_expiration_times_in_relationship_lines_are_errors_not_panics() {
 /// held once per test and joined to each request only when the verbose JSON is printed.
 #[test]
 fn model_test_held_a_copy_of_every_tuple_per_check() {
-    let dir = std::env::temp_dir().join(format!("writ-regression-model-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("many.fga.yaml");
+    let dir = TempDir::created("regression-model-test");
+    let path = dir.path().join("many.fga.yaml");
     let mut text = String::from("model: |\n  model\n    schema 1.1\n  type user\n  type doc\n    relations\n      define viewer: [user]\ntuples:\n");
     for i in 0..200 {
         text.push_str(&format!("  - user: user:u{i}\n    relation: viewer\n    object: doc:d{i}\n"));
@@ -360,8 +339,7 @@ fn model_test_held_a_copy_of_every_tuple_per_check() {
         ));
     }
     std::fs::write(&path, text).unwrap();
-    let results = writ::testfile::run_file(&path).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let results = writ::cli::testfile::run_file(&path).unwrap();
     let result = &results[0];
     assert!(result.passed());
     assert_eq!(result.check_results.len(), 50);
@@ -409,18 +387,18 @@ type document
     // The JSON form of the same model is accepted too.
     let json = Model::parse_dsl(model).unwrap().to_json();
     assert!(Model::from_json(&json).is_ok());
-    let engine = Engine::in_memory();
-    let store = store_with(
-        &engine,
-        model,
-        &["folder:f#viewer@user:anne", "document:d#parent@folder:f", "document:d#owner@user:bob"],
-    );
-    assert!(check(&engine, &store, "document:d", "either", "user:bob"));
-    assert!(!check(&engine, &store, "document:d", "either", "user:anne"));
-    assert!(check(&engine, &store, "document:d", "both", "user:bob"));
-    assert!(!check(&engine, &store, "document:d", "never", "user:anne"), "`x but not x` is never allowed");
-    assert!(list_objects(&engine, &store, "document", "never", "user:anne").is_empty());
-    assert_eq!(list_objects(&engine, &store, "document", "either", "user:bob"), ["document:d"]);
-    assert_eq!(list_users(&engine, &store, "document:d", "both", "user"), ["user:bob"]);
-    assert!(list_users(&engine, &store, "document:d", "never", "user").is_empty());
+    let fixture = Fixture::new(model).tuples([
+        "folder:f#viewer@user:anne",
+        "document:d#parent@folder:f",
+        "document:d#owner@user:bob",
+    ]);
+    fixture.assert_allowed("document:d#either@user:bob");
+    fixture.assert_denied("document:d#either@user:anne");
+    fixture.assert_allowed("document:d#both@user:bob");
+    fixture.assert_denied("document:d#never@user:anne");
+    let (engine, store) = (&fixture.engine, &fixture.store);
+    assert!(list_objects(engine, store, "document", "never", "user:anne").is_empty());
+    assert_eq!(list_objects(engine, store, "document", "either", "user:bob"), ["document:d"]);
+    assert_eq!(list_users(engine, store, "document:d", "both", "user"), ["user:bob"]);
+    assert!(list_users(engine, store, "document:d", "never", "user").is_empty());
 }

@@ -2,10 +2,10 @@
 //! real write times in `read` and `changes`, and the root AuthZEN routes, all through
 //! `api::router_with_config(...).oneshot(request)`.
 
+use crate::support::http::{call, call_as, tuple};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,34 +22,11 @@ type document
     define viewer: [user] or owner
 ";
 
-/// Sends a JSON request, with `Authorization: Bearer <key>` when a key is given.
-async fn call_as(app: &Router, key: Option<&str>, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut builder = Request::builder().method(method).uri(uri).header("content-type", "application/json");
-    if let Some(key) = key {
-        builder = builder.header("authorization", format!("Bearer {key}"));
-    }
-    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-    let response = app.clone().oneshot(builder.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8(bytes.to_vec()).unwrap();
-    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    (status, value)
-}
-
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    call_as(app, None, method, uri, body).await
-}
-
 /// Creates a store with [`MODEL`] through `engine`; returns its id.
 fn store_with_model(engine: &Engine) -> String {
     let store = engine.create_store("demo").unwrap();
     engine.write_model(&store.id, writ::Model::parse_dsl(MODEL).unwrap()).unwrap();
     store.id
-}
-
-fn tuple(user: &str, relation: &str, object: &str) -> Value {
-    json!({"user": user, "relation": relation, "object": object})
 }
 
 async fn write(app: &Router, store_id: &str, tuples: Vec<Value>) -> u64 {

@@ -3,7 +3,7 @@
 //! tests (no panic; every expected-error case rejected), and Writ's own fixtures in `fixtures/spicedb/`.
 
 use std::path::{Path, PathBuf};
-use writ::spicedb_validation::{self, run_file, Permissionship};
+use writ::cli::spicedb_validation::{self, run_file, Permissionship};
 use writ::Model;
 
 fn shared(dir: &str) -> PathBuf {

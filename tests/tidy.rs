@@ -1,11 +1,13 @@
 //! The tidy test: the layering rule of STYLE.md §1, checked over every `src/**/*.rs` file.
 //!
-//! Order: `tuple` → (`model`, `record`) → `index` → `eval` → `engine` → (`api`, `gateway`,
-//! `spicedb_validation`) → (`testfile`, `config`, `transfer`); a module may import only modules to
-//! its left. `store` imports only `tuple` and `record` (the vocabulary it keeps), and only `engine`
+//! Order: `tuple` → (`model`, `record`, `wire`) → `index` → `eval` → `engine` → (`api`, `gateway`) →
+//! `config` → `cli`; a module may import only modules to its left. `cli` (the binary's glue) has a
+//! narrower contract: `tuple`, `model`, `record`, `wire`, `engine`, `api`, `gateway` and `config`, never
+//! `index` or `eval`, and of `store` only the backends it opens. `store` imports only `tuple` and `record` (the vocabulary it keeps), and only `engine`
 //! imports `store`, with no exceptions: the types other layers name (`StoredTuple`, `ChangeRecord`,
 //! `DecisionRecord`) live in `tuple` and `record`.
-//! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`.
+//! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`; only `cli` uses
+//! `anyhow`.
 //! Every source file opens with a `//!` module doc.
 //!
 //! References are found by scanning code (comments dropped) for `crate::name` and
@@ -20,19 +22,26 @@ const ORDER: &[(&str, usize)] = &[
     ("tuple", 0),
     ("model", 1),
     ("record", 1),
+    ("wire", 1),
     ("index", 2),
     ("eval", 3),
     ("engine", 4),
     ("api", 5),
     ("gateway", 5),
-    // `testfile` reports OpenFGA's error codes, which `api::codes` owns.
-    ("testfile", 6),
     ("config", 6),
-    ("transfer", 6),
-    ("spicedb_validation", 5),
-    // `writ check`: finds a store as `transfer` does, then asks the API.
-    ("explain_render", 7),
+    ("cli", 7),
 ];
+
+/// The `cli` module's contract. It is the binary's glue: it drives the `Engine` facade, the HTTP
+/// API (`writ check --url`, `writ serve`), the gateway and the settings, and never reaches into
+/// `index` or `eval`. Nothing imports `cli` (it is last in `ORDER`).
+const CLI_IMPORTS: &[&str] = &["tuple", "model", "record", "wire", "engine", "api", "gateway", "config"];
+/// Of `store`, `cli` names only the backends it opens and hands to `Engine::open`; it never reads
+/// or writes tuples through them.
+const CLI_STORE_BACKENDS: &[&str] = &["SledStore", "PostgresStore", "MemoryStore", "TupleStore"];
+
+/// Crates only `cli`, the binary's glue, may use: library errors stay typed everywhere else.
+const CLI_ONLY_CRATES: &[&str] = &["anyhow"];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.
 const CORE_FORBIDDEN_CRATES: &[&str] = &["sled", "tokio", "axum", "serde_json"];
@@ -210,9 +219,18 @@ fn rank(module: &str) -> Option<usize> {
 }
 
 /// Why `module` may not reference `reference`, or `None` when it may.
-fn violation(module: &str, target: &str) -> Option<String> {
+fn violation(module: &str, target: &str, text: &str) -> Option<String> {
     if target == module {
         return None;
+    }
+    if module == "cli" {
+        if target == "store" {
+            let backend = text.strip_prefix("crate::store::").unwrap_or_default();
+            let named = backend.trim_start_matches('{').split(|c: char| !is_ident_char(c)).next().unwrap_or_default();
+            return (!CLI_STORE_BACKENDS.contains(&named))
+                .then(|| format!("of `store`, `cli` names only the backends it opens: {CLI_STORE_BACKENDS:?}"));
+        }
+        return (!CLI_IMPORTS.contains(&target)).then(|| format!("`cli` imports only {CLI_IMPORTS:?}"));
     }
     if target == "store" {
         return (module != "engine").then(|| "only `engine` imports `store`".into());
@@ -254,8 +272,13 @@ fn check_file(relative: &Path, source: &str, reexports: &BTreeMap<String, String
     let Some(module) = module_of(relative) else { return problems };
     for reference in crate_references(source) {
         let target = reexports.get(&reference.target).cloned().unwrap_or_else(|| reference.target.clone());
-        if let Some(why) = violation(&module, &target) {
+        if let Some(why) = violation(&module, &target, &reference.text) {
             problems.push(format!("{shown}:{}: `{module}` imports `{}`: {why}", reference.line, reference.text));
+        }
+    }
+    if module != "cli" {
+        for (line, name) in crate_uses(source, CLI_ONLY_CRATES) {
+            problems.push(format!("{shown}:{line}: `{module}` uses `{name}`: only `cli` may ({CLI_ONLY_CRATES:?})"));
         }
     }
     if CORE.contains(&module.as_str()) {
@@ -313,12 +336,25 @@ fn tidy_catches_each_kind_of_violation() {
     }
     let testfile =
         "//! Doc.\nuse crate::store::StoredTuple;\nuse crate::tuple::StoredTuple;\nuse crate::eval::EvalError;\n";
-    let problems = check_file(Path::new("testfile.rs"), testfile, &reexports);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problems = check_file(Path::new("cli/testfile.rs"), testfile, &reexports);
+    assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
-        problems[0].starts_with("src/testfile.rs:2: `testfile` imports `crate::store::StoredTuple`"),
+        problems[0].starts_with("src/cli/testfile.rs:2: `cli` imports `crate::store::StoredTuple`"),
         "{problems:#?}"
     );
+    assert!(problems[1].starts_with("src/cli/testfile.rs:4: `cli` imports `crate::eval::EvalError`"), "{problems:#?}");
+    let serve = "//! Doc.\nuse crate::store::SledStore;\nfn f() -> Box<dyn crate::store::TupleStore> { todo!() }\n\
+        use crate::api::router;\nuse crate::index::Index;\n";
+    let problems = check_file(Path::new("cli/serve.rs"), serve, &reexports);
+    let problems_elsewhere =
+        check_file(Path::new("engine/read.rs"), "//! Doc.\nfn f() -> anyhow::Result<()> { Ok(()) }\n", &reexports);
+    assert_eq!(problems_elsewhere.len(), 1, "{problems_elsewhere:#?}");
+    assert!(
+        problems_elsewhere[0].starts_with("src/engine/read.rs:2: `engine` uses `anyhow`"),
+        "{problems_elsewhere:#?}"
+    );
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].starts_with("src/cli/serve.rs:5: `cli` imports `crate::index::Index`"), "{problems:#?}");
     let store = "//! Doc.\nuse crate::record::ChangeRecord;\nuse crate::tuple::Tuple;\nuse crate::model::Model;\n";
     let problems = check_file(Path::new("store/codec.rs"), store, &reexports);
     assert_eq!(problems.len(), 1, "{problems:#?}");

@@ -1,6 +1,7 @@
 //! HTTPS serving (`writ serve --tls-cert FILE --tls-key FILE`): a self-signed pair generated per
 //! test, a real TLS client on loopback, plain HTTP refused on the TLS port, graceful shutdown.
 
+use crate::support::TempDir;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +12,15 @@ use writ::api::serve::{serve, tls_config, ServeError, TlsFiles};
 use writ::store::MemoryStore;
 use writ::{Engine, EngineConfig};
 
-/// A fresh folder holding `cert.pem` and `key.pem` for `localhost`, and the certificate (DER).
-fn self_signed_pair(name: &str) -> (TlsFiles, rustls::pki_types::CertificateDer<'static>) {
-    let dir = std::env::temp_dir().join(format!("writ-tls-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A fresh folder holding `cert.pem` and `key.pem` for `localhost`, and the certificate (DER);
+/// the folder goes when the returned [`TempDir`] does.
+fn self_signed_pair(name: &str) -> (TlsFiles, rustls::pki_types::CertificateDer<'static>, TempDir) {
+    let dir = TempDir::created(&format!("tls-{name}"));
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let files = TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    let files = TlsFiles { cert: dir.path().join("cert.pem"), key: dir.path().join("key.pem") };
     std::fs::write(&files.cert, certified.cert.pem()).unwrap();
     std::fs::write(&files.key, certified.signing_key.serialize_pem()).unwrap();
-    (files, certified.cert.der().clone())
+    (files, certified.cert.der().clone(), dir)
 }
 
 fn client(trusted: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsConnector {
@@ -52,7 +53,7 @@ fn start_tls_server(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), ServeError>>,
 ) {
-    let (files, certificate) = self_signed_pair(name);
+    let (files, certificate, _dir) = self_signed_pair(name);
     let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
@@ -118,7 +119,7 @@ async fn regression_https_parse_errors_got_an_empty_body() {
 
 #[test]
 fn unusable_certificate_or_key_files_are_named_in_the_error() {
-    let (files, _) = self_signed_pair("bad");
+    let (files, _, _dir) = self_signed_pair("bad");
     let missing = TlsFiles { cert: PathBuf::from("/nonexistent/cert.pem"), key: files.key.clone() };
     let error = tls_config(&missing).unwrap_err();
     assert!(matches!(&error, ServeError::Tls(m) if m.contains("/nonexistent/cert.pem")), "{error}");
@@ -127,7 +128,7 @@ fn unusable_certificate_or_key_files_are_named_in_the_error() {
     let error = tls_config(&swapped).unwrap_err();
     assert!(error.to_string().contains("cert"), "{error}");
 
-    let (other, _) = self_signed_pair("bad-other");
+    let (other, _, _other_dir) = self_signed_pair("bad-other");
     let mismatched = TlsFiles { cert: files.cert.clone(), key: other.key };
     assert!(tls_config(&mismatched).is_err(), "a key that does not match the certificate is refused");
 }

@@ -2,8 +2,8 @@
 //! a bad line stopping with its number, and an export that re-imports to the same store.
 
 use std::io::Cursor;
+use writ::cli::transfer::{export, import, ImportOptions, TransferError};
 use writ::engine::{CheckRequest, ReadFilter};
-use writ::transfer::{export, import, ImportOptions, TransferError};
 use writ::{Engine, Model};
 
 const MODEL: &str = "model

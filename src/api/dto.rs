@@ -6,9 +6,10 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::error::ApiError;
-use super::time::{format_rfc3339, parse_rfc3339};
-use crate::engine::{QueryOptions, StoredTuple};
-use crate::tuple::{Context, Subject, Tuple, TupleCondition};
+use super::time::format_rfc3339;
+use crate::engine::QueryOptions;
+use crate::tuple::{Context, Subject, Tuple};
+pub use crate::wire::{stored_tuple_key_json, tuple_key_json, ConditionDto, TupleKeyDto};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A JSON body extractor whose rejections are [`ApiError`]s (OpenFGA's `validation_error`).
 ///
@@ -157,62 +158,6 @@ pub fn page_size(requested: Option<u32>, default: usize, max: usize) -> usize {
     }
 }
 
-/// A condition on a tuple key: `{name, context?}`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ConditionDto {
-    /// The condition's name in the model.
-    pub name: String,
-    /// Bound parameter values.
-    #[serde(default)]
-    pub context: Option<Context>,
-}
-
-/// An OpenFGA tuple key: `{user, relation, object, condition?}` plus Writ's `expires_at`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TupleKeyDto {
-    /// `user:anne`, `user:*`, `group:eng#member`.
-    pub user: String,
-    /// The relation.
-    pub relation: String,
-    /// `document:1`.
-    pub object: String,
-    /// Optional condition.
-    #[serde(default)]
-    pub condition: Option<ConditionDto>,
-    /// Writ's extension: when the tuple stops counting (RFC 3339).
-    #[serde(default)]
-    pub expires_at: Option<String>,
-}
-
-impl TupleKeyDto {
-    /// The tuple this key names (with its condition).
-    pub fn to_tuple(&self) -> Result<Tuple, ApiError> {
-        let mut tuple = Tuple::from_parts(&self.object, &self.relation, &self.user)
-            .map_err(|e| ApiError::validation(format!("invalid tuple key: {e}")))?;
-        if let Some(condition) = &self.condition {
-            if condition.name.is_empty() {
-                return Err(ApiError::validation("tuple condition must have a name"));
-            }
-            tuple.condition = Some(TupleCondition {
-                name: condition.name.clone(),
-                context: condition.context.clone().unwrap_or_default(),
-            });
-        }
-        Ok(tuple)
-    }
-
-    /// The tuple as it is stored, with its expiry.
-    pub fn to_stored(&self) -> Result<StoredTuple, ApiError> {
-        let expires_at_ms = match &self.expires_at {
-            None => None,
-            Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
-                ApiError::validation(format!("`expires_at` value `{text}` is not an RFC 3339 timestamp"))
-            })?),
-        };
-        Ok(StoredTuple { tuple: self.to_tuple()?, expires_at_ms })
-    }
-}
-
 /// Contextual tuples: `{tuple_keys:[...]}` (check, list objects, expand) or a bare list (list users).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -243,26 +188,7 @@ pub fn contextual_tuples(dto: &Option<ContextualTuplesDto>) -> Result<Vec<Tuple>
         Some(ContextualTuplesDto::Wrapped { tuple_keys }) => tuple_keys,
         Some(ContextualTuplesDto::List(keys)) => keys,
     };
-    keys.iter().map(TupleKeyDto::to_tuple).collect()
-}
-
-/// A tuple key in OpenFGA's response shape.
-pub fn tuple_key_json(tuple: &Tuple) -> Value {
-    let mut key =
-        json!({"user": tuple.subject.to_string(), "relation": tuple.relation, "object": tuple.object.to_string()});
-    if let (Some(condition), Value::Object(map)) = (&tuple.condition, &mut key) {
-        map.insert("condition".into(), json!({"name": condition.name, "context": condition.context}));
-    }
-    key
-}
-
-/// A stored tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
-pub fn stored_tuple_key_json(stored: &StoredTuple) -> Value {
-    let mut key = tuple_key_json(&stored.tuple);
-    if let (Some(at), Value::Object(map)) = (stored.expires_at_ms, &mut key) {
-        map.insert("expires_at".into(), Value::String(format_rfc3339(at)));
-    }
-    key
+    Ok(keys.iter().map(TupleKeyDto::to_tuple).collect::<Result<_, _>>()?)
 }
 
 /// A store in OpenFGA's response shape.

@@ -7,6 +7,7 @@
 
 use crate::engine::EngineError;
 use crate::model::SchemaError;
+use crate::wire::TupleKeyError;
 use crate::EvalError;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -70,6 +71,12 @@ impl ApiError {
     /// A `validation_error` with `message`.
     pub fn validation(message: impl Into<String>) -> ApiError {
         ApiError::BadRequest { code: "validation_error", message: message.into() }
+    }
+}
+
+impl From<TupleKeyError> for ApiError {
+    fn from(error: TupleKeyError) -> ApiError {
+        ApiError::validation(error.to_string())
     }
 }
 

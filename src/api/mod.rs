@@ -22,7 +22,7 @@ mod query;
 mod routes;
 pub mod serve;
 mod stores;
-pub mod time;
+pub use crate::wire::time;
 mod tuples;
 
 use crate::engine::Engine;

@@ -22,10 +22,11 @@ use roaring::RoaringBitmap;
 pub const DEFAULT_DELEGATION_RELATION: &str = "delegate";
 
 /// Up to this many candidate ids, the filter checks each id; past it, it intersects with one
-/// list-objects bitmap per principal, restricted to the candidates. On the 1M-tuple drive graph
-/// (`benches/agent.rs`, a user who sees 110k documents) the restricted bitmap costs ~0.8 ms plus
-/// ~0.3 µs per id, and checks ~1 µs per id: at 1,024 ids about 1.0 ms either way, at 128 ids
-/// 0.93 ms vs 0.19 ms, at 10,000 ids 4.2 ms vs 7.0 ms (one run on a loaded machine).
+/// list-objects bitmap per principal, restricted to the candidates. A check costs the same for
+/// every id, while the bitmap costs a fixed list-objects per principal and then less per id, so
+/// checks win for few ids and the bitmap for many; the threshold sits where `benches/agent.rs`
+/// finds the two about equal (figures in benches/README.md). Both give the same answer, so the
+/// threshold only ever changes the speed.
 pub const FILTER_CHECK_THRESHOLD: usize = 1024;
 
 /// Past this many checks, a batch (audience, filter by checks) is spread over rayon's threads.

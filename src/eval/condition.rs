@@ -163,8 +163,9 @@ impl CompiledCondition {
     }
 }
 
-/// Stack for compiling one CEL expression: the `cel` crate's parser recurses deeply per level of
-/// nesting (a 2 MiB thread overflows at about a dozen nested parentheses in a debug build).
+/// Stack for compiling one CEL expression: the `cel` crate's parser recurses with large frames per
+/// level of nesting, so a default-sized (2 MiB) thread overflows on modestly nested text in a
+/// debug build.
 const CEL_COMPILE_STACK: usize = 256 << 20;
 
 /// Compiles a CEL expression on a thread of its own with a large stack, so a deeply nested
@@ -190,9 +191,10 @@ pub(crate) const MAX_CEL_NESTING: usize = 8;
 pub(crate) const MAX_CEL_OPERATORS: usize = 32;
 
 /// Why `expression` is too deep to hand to the `cel` crate, if it is. Its parser and evaluator
-/// recurse with large frames: found while fuzzing, about 20 nested parentheses or 100 chained `+`
-/// overflow a 2 MiB (tokio worker) stack in a debug build and abort the process. Text inside
-/// string literals does not count; `&&`, `||` and unary operators do not deepen the tree.
+/// recurse with large frames, and a stack overflow aborts the process (no guard catches it), so
+/// [`MAX_CEL_NESTING`] and [`MAX_CEL_OPERATORS`] keep every accepted expression well inside a
+/// 2 MiB (tokio worker) stack, even in a debug build. Text inside string literals does not count;
+/// `&&`, `||` and unary operators do not deepen the tree.
 fn too_deep_for_cel(expression: &str) -> Option<String> {
     let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
     let mut quote: Option<char> = None;

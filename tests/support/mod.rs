@@ -1,4 +1,5 @@
-//! Helpers shared by the integration suites: temporary directories and engines over each backend.
+//! What the integration suites share: temporary directories ([`TempDir`]), an engine with a store
+//! to check against (`fixture`) and requests through a router (`http`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,13 @@ impl TempDir {
         TempDir(std::env::temp_dir().join(format!("writ-{tag}-{}-{n}-{nanos}", std::process::id())))
     }
 
+    /// A fresh directory tagged with `tag`, created.
+    pub fn created(tag: &str) -> Self {
+        let dir = TempDir::new(tag);
+        std::fs::create_dir_all(dir.path()).unwrap();
+        dir
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
@@ -27,4 +35,5 @@ impl Drop for TempDir {
     }
 }
 
+pub mod fixture;
 pub mod http;

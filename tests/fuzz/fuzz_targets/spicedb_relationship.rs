@@ -7,6 +7,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     for line in text.lines() {
-        let _ = writ::spicedb_validation::parse_relationship(line.trim());
+        let _ = writ::cli::spicedb_validation::parse_relationship(line.trim());
     }
 });

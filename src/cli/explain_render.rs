@@ -6,8 +6,8 @@
 //! exactly what `POST writ/explain` answers; the renderer reads that wire JSON and nothing else.
 
 use crate::api::router;
+use crate::cli::transfer::{find_store, TransferError};
 use crate::engine::Engine;
-use crate::transfer::{find_store, TransferError};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;

@@ -10,10 +10,10 @@
 //! store of that name when there is one (see [`import_target`]).
 //! Must not import `store`, `index` or `eval`.
 
-use crate::api::dto::{stored_tuple_key_json, TupleKeyDto};
 use crate::engine::{Engine, EngineError, ReadFilter, StoreRecord, WriteRequest};
 use crate::model::Model;
 use crate::tuple::StoredTuple;
+use crate::wire::{stored_tuple_key_json, TupleKeyDto};
 use std::io::{BufRead, Write};
 
 /// What can stop an import or export.
