@@ -286,6 +286,7 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
             tracing::warn!("--auth none: no authentication is enforced; every caller may do everything")
         }
         writ::api::Auth::Preshared(keys) => tracing::info!(keys = keys.len(), "--auth preshared"),
+        writ::api::Auth::With(authenticator) => tracing::info!(?authenticator, "authenticated"),
     }
     let backend: Box<dyn writ::store::TupleStore> = match (&config.datastore, &config.data_dir) {
         (Some(url), _) => Box::new(writ::store::PostgresStore::open(url.expose())?),

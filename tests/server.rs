@@ -400,6 +400,89 @@ async fn a_key_limited_to_stores_sees_and_touches_only_those() {
     assert_eq!(call_as(&app, limited_admin, "DELETE", &format!("/stores/{a}"), None).await.0, StatusCode::NO_CONTENT);
 }
 
+#[test]
+fn every_routed_path_declares_what_each_method_needs() {
+    let endpoints = writ::api::route_endpoints();
+    for path in writ::api::route_paths() {
+        assert!(endpoints.iter().any(|(_, p, _)| *p == path), "{path} has no declared endpoint");
+    }
+    assert!(endpoints.iter().all(|(_, path, _)| writ::api::route_paths().contains(path)));
+    let mut seen = std::collections::HashSet::new();
+    for (method, path, _) in &endpoints {
+        assert!(seen.insert((method.clone(), *path)), "{method} {path} is declared twice");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_fail_closed_before_404_and_405() {
+    let (app, a, _) = secured();
+    let (admin, reader) = (Some("admin-key-0123456789"), Some("reader-key-0123456789"));
+    assert_eq!(call(&app, "GET", "/nowhere", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_as(&app, reader, "GET", "/nowhere", None).await.0, StatusCode::NOT_FOUND);
+    let (status, body) = call_as(&app, reader, "POST", "/nowhere", Some(json!({}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    let (status, body) = call_as(&app, Some("limited-admin-key"), "POST", "/nowhere", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a store-limited admin cannot probe beyond its stores: {body}");
+    let (status, body) = call_as(&app, admin, "POST", &format!("/stores/{a}/writ/something-new"), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("undefined_endpoint")), "{body}");
+    // A method the route does not serve: a read needs a reader, anything else an admin, first.
+    let check = format!("/stores/{a}/check");
+    assert_eq!(call(&app, "DELETE", &check, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_as(&app, reader, "DELETE", &check, None).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = call_as(&app, admin, "DELETE", &check, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    assert_eq!(call_as(&app, reader, "GET", &check, None).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(&app, "POST", "/healthz", None).await.0, StatusCode::METHOD_NOT_ALLOWED, "open routes stay open");
+}
+
+/// A principal named by an `x-user` header: an authenticator other than pre-shared keys.
+#[derive(Debug)]
+struct HeaderUser;
+
+impl writ::api::Authenticator for HeaderUser {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a axum::http::request::Parts,
+    ) -> futures_util::future::BoxFuture<'a, Result<writ::api::Principal, writ::api::ApiError>> {
+        let user = request.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let answer =
+            user.ok_or(writ::api::ApiError::Unauthenticated { code: "session_missing", message: "no session" });
+        Box::pin(std::future::ready(answer.map(|user| writ::api::Principal {
+            role: if user == "root" { writ::api::Role::Admin } else { writ::api::Role::Reader },
+            name: Some(user.clone()),
+            stores: None,
+            key_id: format!("session:{user}"),
+        })))
+    }
+}
+
+#[tokio::test]
+async fn another_authenticator_plugs_into_the_same_route_requirements() {
+    let engine = Arc::new(Engine::in_memory());
+    let store = store_with_model(&engine);
+    let config = RouterConfig { auth: writ::api::Auth::With(Arc::new(HeaderUser)), ..RouterConfig::default() };
+    let app = router_with_config(engine, config);
+    let send = |user: Option<&'static str>, method: &'static str, uri: String| {
+        let mut builder = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        if let Some(user) = user {
+            builder = builder.header("x-user", user);
+        }
+        let body = if method == "POST" { Body::from(r#"{"name":"new"}"#) } else { Body::empty() };
+        app.clone().oneshot(builder.body(body).unwrap())
+    };
+    let (status, body) = {
+        let response = send(None, "GET", format!("/stores/{store}")).await.unwrap();
+        let status = response.status();
+        (status, response.into_body().collect().await.unwrap().to_bytes())
+    };
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&body).contains("session_missing"), "{body:?}");
+    assert_eq!(send(Some("anne"), "GET", format!("/stores/{store}")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send(Some("anne"), "POST", "/stores".into()).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(send(Some("root"), "POST", "/stores".into()).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(send(None, "GET", "/healthz".into()).await.unwrap().status(), StatusCode::OK);
+}
+
 /// Collects everything a tracing subscriber writes.
 #[derive(Clone, Default)]
 struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);

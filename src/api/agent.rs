@@ -10,9 +10,11 @@
 //! hidden ids (or the failing delegation link) in `denied_by`.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, ApiJson, RequestOptionsDto};
+use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
@@ -21,15 +23,14 @@ use crate::engine::{
 use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::post;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
     RouteTable::new()
-        .route("/stores/{store_id}/writ/obo-check", post(obo_check))
-        .route("/stores/{store_id}/writ/audience-check", post(audience_check))
-        .route("/stores/{store_id}/writ/filter", post(filter))
+        .route("/stores/{store_id}/writ/obo-check", post(Access::reader(Scope::PathStore), obo_check))
+        .route("/stores/{store_id}/writ/audience-check", post(Access::reader(Scope::PathStore), audience_check))
+        .route("/stores/{store_id}/writ/filter", post(Access::reader(Scope::PathStore), filter))
 }
 
 /// `POST writ/obo-check` body.

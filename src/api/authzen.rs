@@ -10,10 +10,12 @@
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto};
 use super::query::timed_check;
+use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     self, CheckRequest, CheckWithCause, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest,
@@ -24,24 +26,26 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
     RouteTable::new()
-        .route("/stores/{store_id}/access/v1/evaluation", post(evaluation))
-        .route("/stores/{store_id}/access/v1/evaluations", post(evaluations))
-        .route("/stores/{store_id}/access/v1/search/resource", post(search_resource))
-        .route("/stores/{store_id}/access/v1/search/subject", post(search_subject))
-        .route("/stores/{store_id}/access/v1/search/action", post(search_action))
-        .route("/.well-known/authzen-configuration/stores/{store_id}", get(configuration))
-        .route("/access/v1/evaluation", post(evaluation))
-        .route("/access/v1/evaluations", post(evaluations))
-        .route("/access/v1/search/resource", post(search_resource))
-        .route("/access/v1/search/subject", post(search_subject))
-        .route("/access/v1/search/action", post(search_action))
-        .route("/.well-known/authzen-configuration", get(root_configuration))
+        .route("/stores/{store_id}/access/v1/evaluation", post(Access::reader(Scope::PathStore), evaluation))
+        .route("/stores/{store_id}/access/v1/evaluations", post(Access::reader(Scope::PathStore), evaluations))
+        .route("/stores/{store_id}/access/v1/search/resource", post(Access::reader(Scope::PathStore), search_resource))
+        .route("/stores/{store_id}/access/v1/search/subject", post(Access::reader(Scope::PathStore), search_subject))
+        .route("/stores/{store_id}/access/v1/search/action", post(Access::reader(Scope::PathStore), search_action))
+        .route(
+            "/.well-known/authzen-configuration/stores/{store_id}",
+            get(Access::reader(Scope::PathStore), configuration),
+        )
+        .route("/access/v1/evaluation", post(Access::reader(Scope::AuthzenStore), evaluation))
+        .route("/access/v1/evaluations", post(Access::reader(Scope::AuthzenStore), evaluations))
+        .route("/access/v1/search/resource", post(Access::reader(Scope::AuthzenStore), search_resource))
+        .route("/access/v1/search/subject", post(Access::reader(Scope::AuthzenStore), search_subject))
+        .route("/access/v1/search/action", post(Access::reader(Scope::AuthzenStore), search_action))
+        .route("/.well-known/authzen-configuration", get(Access::Open, root_configuration))
 }
 
 /// The store an AuthZEN request addresses: the `{store_id}` path segment, or at the root the

@@ -10,7 +10,9 @@
 //! Invariant: recording never fails or blocks a decision (see `engine::decisions`).
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::dto::{hex_decode, hex_encode, json_response, ApiQuery};
+use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
 use super::{blocking, ApiError, AppState, Metrics, RouteTable};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
@@ -18,13 +20,12 @@ use crate::tuple::{Context, ContextValue};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::response::Response;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Instant;
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/stores/{store_id}/writ/decisions", get(list))
+    RouteTable::new().route("/stores/{store_id}/writ/decisions", get(Access::reader(Scope::PathStore), list))
 }
 
 /// The request's id (the caller's `x-request-id`, or one the server made), as the request

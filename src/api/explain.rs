@@ -12,20 +12,22 @@
 //! explanation is computed per request, never cached.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
+use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason};
 use crate::tuple::{Context, Tuple};
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new()
-        .route("/stores/{store_id}/writ/explain", post(explain))
-        .route("/stores/{store_id}/writ/decisions/{decision_id}/explain", get(explain_decision))
+    RouteTable::new().route("/stores/{store_id}/writ/explain", post(Access::reader(Scope::PathStore), explain)).route(
+        "/stores/{store_id}/writ/decisions/{decision_id}/explain",
+        get(Access::reader(Scope::PathStore), explain_decision),
+    )
 }
 
 /// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).

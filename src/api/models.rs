@@ -5,25 +5,33 @@
 //! `diagnostics`, a JSON model error with `invalid_authorization_model`.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::dto::{
     offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, TupleKeyDto,
 };
+use super::routes::{get, put};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{EngineError, ModelInfo};
 use crate::model::{JsonModel, Model, SchemaError, SchemaErrorKind, ONEOF_ERROR};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
-use axum::routing::{get, put};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
 pub(super) fn routes() -> RouteTable {
     RouteTable::new()
-        .route("/stores/{store_id}/authorization-models", get(list_models).post(write_model))
-        .route("/stores/{store_id}/authorization-models/{model_id}", get(get_model))
-        .route("/stores/{store_id}/writ/model", put(write_dsl_model))
-        .route("/stores/{store_id}/assertions/{model_id}", get(get_assertions).put(write_assertions))
+        .route(
+            "/stores/{store_id}/authorization-models",
+            get(Access::reader(Scope::PathStore), list_models).post(Access::admin(Scope::PathStore), write_model),
+        )
+        .route("/stores/{store_id}/authorization-models/{model_id}", get(Access::reader(Scope::PathStore), get_model))
+        .route("/stores/{store_id}/writ/model", put(Access::admin(Scope::PathStore), write_dsl_model))
+        .route(
+            "/stores/{store_id}/assertions/{model_id}",
+            get(Access::reader(Scope::PathStore), get_assertions)
+                .put(Access::admin(Scope::PathStore), write_assertions),
+        )
 }
 
 /// The answer to a model write: `{"authorization_model_id"}`.

@@ -5,11 +5,12 @@
 //! is touched once per request; per-store gauges are read from the engine at scrape time.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
+use super::routes::get;
 use super::{AppState, RouteTable};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Json;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -57,7 +58,10 @@ impl Metrics {
 }
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    RouteTable::new()
+        .route("/healthz", get(Access::Open, healthz))
+        .route("/readyz", get(Access::Open, readyz))
+        .route("/metrics", get(Access::reader(Scope::Global), metrics))
 }
 
 /// `/healthz` and `/readyz` answer: `{"status"}`.

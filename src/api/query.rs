@@ -5,6 +5,7 @@
 //! errors in its result map and fails as a whole only for store, model or size errors.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{
@@ -12,6 +13,7 @@ use super::dto::{
     BatchCheckErrorDto, BatchCheckItemDto, BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto,
     CheckResponseDto, ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto, SubjectDto,
 };
+use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
@@ -20,7 +22,6 @@ use crate::engine::{
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Json;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
@@ -31,12 +32,15 @@ const PARALLEL_BATCH: usize = 16;
 
 pub(super) fn routes() -> RouteTable {
     RouteTable::new()
-        .route("/stores/{store_id}/check", post(check))
-        .route("/stores/{store_id}/batch-check", post(batch_check))
-        .route("/stores/{store_id}/expand", post(expand))
-        .route("/stores/{store_id}/list-objects", post(list_objects))
-        .route("/stores/{store_id}/streamed-list-objects", post(streamed_list_objects))
-        .route("/stores/{store_id}/list-users", post(list_users))
+        .route("/stores/{store_id}/check", post(Access::reader(Scope::PathStore), check))
+        .route("/stores/{store_id}/batch-check", post(Access::reader(Scope::PathStore), batch_check))
+        .route("/stores/{store_id}/expand", post(Access::reader(Scope::PathStore), expand))
+        .route("/stores/{store_id}/list-objects", post(Access::reader(Scope::PathStore), list_objects))
+        .route(
+            "/stores/{store_id}/streamed-list-objects",
+            post(Access::reader(Scope::PathStore), streamed_list_objects),
+        )
+        .route("/stores/{store_id}/list-users", post(Access::reader(Scope::PathStore), list_users))
 }
 
 impl TryFrom<CheckRequestDto> for CheckRequest {

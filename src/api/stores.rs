@@ -4,18 +4,25 @@
 //! store-limited key only its own stores.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
+use super::routes::get;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Extension, Json};
 use serde::Serialize;
 
 pub(super) fn routes() -> RouteTable {
     RouteTable::new()
-        .route("/stores", get(list_stores).post(create_store))
-        .route("/stores/{store_id}", get(get_store).delete(delete_store))
+        .route(
+            "/stores",
+            get(Access::reader(Scope::AnyStore), list_stores).post(Access::admin(Scope::Global), create_store),
+        )
+        .route(
+            "/stores/{store_id}",
+            get(Access::reader(Scope::PathStore), get_store).delete(Access::admin(Scope::PathStore), delete_store),
+        )
 }
 
 async fn create_store(

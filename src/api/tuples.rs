@@ -6,24 +6,25 @@
 //! with it.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::dto::{
     hex_decode, hex_encode, stored_tuple_key_json, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyDto,
     WriteRequestDto,
 };
+use super::routes::{get, post};
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use crate::engine::{ChangeCursor, ChangeOperation, ReadCursor, ReadFilter, WriteRequest};
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 pub(super) fn routes() -> RouteTable {
     RouteTable::new()
-        .route("/stores/{store_id}/write", post(write))
-        .route("/stores/{store_id}/read", post(read))
-        .route("/stores/{store_id}/changes", get(changes))
+        .route("/stores/{store_id}/write", post(Access::writer(Scope::PathStore), write))
+        .route("/stores/{store_id}/read", post(Access::reader(Scope::PathStore), read))
+        .route("/stores/{store_id}/changes", get(Access::reader(Scope::PathStore), changes))
 }
 
 fn ignore_flag(field: &str, value: Option<&str>) -> Result<bool, ApiError> {
