@@ -82,6 +82,58 @@ async fn read_and_changes_report_each_tuples_own_write_time() {
 
 // ------------------------------------------------------------------ at_least_revision
 
+/// The raw body of a request sent with `key`.
+async fn raw_as(app: &Router, key: &str, method: &str, uri: &str, body: Value) -> String {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn read_and_changes_keep_their_wire_bytes() {
+    let engine = Arc::new(Engine::in_memory());
+    let store = engine.create_store("wire").unwrap().id;
+    let model =
+        "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user, user with cheap]\n\
+                 condition cheap(price: double) {\n  price < 10.0\n}\n";
+    engine.write_model(&store, writ::Model::parse_dsl(model).unwrap()).unwrap();
+    let keys = writ::api::KeySet::parse_file("- {name: ops, key: admin-key-0123456789, role: admin}").unwrap();
+    let config = RouterConfig { auth: writ::api::Auth::Preshared(Arc::new(keys)), ..RouterConfig::default() };
+    let app = router_with_config(engine, config);
+    let key = "admin-key-0123456789";
+    let writes = json!({"writes": {"tuple_keys": [
+        {"user": "user:anne", "relation": "viewer", "object": "document:1",
+         "condition": {"name": "cheap", "context": {"price": 3.5}}, "expires_at": "2999-01-15T08:00:00.000Z"},
+    ]}});
+    raw_as(&app, key, "POST", &format!("/stores/{store}/write"), writes).await;
+    let timestamp = |text: &str| {
+        let at = text.find("\"timestamp\":\"").unwrap() + 13;
+        let end = at + text[at..].find('"').unwrap();
+        text.replacen(&text[at..end], "T", 1)
+    };
+    let key_bytes = r#"{"user":"user:anne","relation":"viewer","object":"document:1","condition":{"name":"cheap","context":{"price":3.5}},"expires_at":"2999-01-15T08:00:00.000Z"}"#;
+    let read = raw_as(&app, key, "POST", &format!("/stores/{store}/read"), json!({})).await;
+    assert_eq!(
+        timestamp(&read),
+        format!(r#"{{"tuples":[{{"key":{key_bytes},"timestamp":"T"}}],"continuation_token":""}}"#)
+    );
+    let changes = raw_as(&app, key, "GET", &format!("/stores/{store}/changes"), json!({})).await;
+    let token = serde_json::from_str::<Value>(&changes).unwrap()["continuation_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        timestamp(&changes),
+        format!(
+            r#"{{"changes":[{{"tuple_key":{key_bytes},"operation":"TUPLE_OPERATION_WRITE","timestamp":"T","actor":"ops"}}],"continuation_token":"{token}"}}"#
+        )
+    );
+}
+
 fn router_waiting(engine: Arc<Engine>, wait: Duration) -> Router {
     router_with_config(engine, RouterConfig { revision_wait: wait, ..RouterConfig::default() })
 }

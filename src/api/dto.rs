@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A JSON body extractor whose rejections are [`ApiError`]s (OpenFGA's `validation_error`).
 ///
@@ -246,23 +246,46 @@ pub fn contextual_tuples(dto: &Option<ContextualTuplesDto>) -> Result<Vec<Tuple>
     keys.iter().map(TupleKeyDto::to_tuple).collect()
 }
 
-/// A tuple key in OpenFGA's response shape.
-pub fn tuple_key_json(tuple: &Tuple) -> Value {
-    let mut key =
-        json!({"user": tuple.subject.to_string(), "relation": tuple.relation, "object": tuple.object.to_string()});
-    if let (Some(condition), Value::Object(map)) = (&tuple.condition, &mut key) {
-        map.insert("condition".into(), json!({"name": condition.name, "context": condition.context}));
-    }
-    key
+/// A tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
+#[derive(Debug, Clone, Serialize)]
+pub struct TupleKeyAnswer {
+    /// The subject, `type:id`, `type:*` or `type:id#relation`.
+    pub user: String,
+    /// The relation.
+    pub relation: String,
+    /// The object, `type:id`.
+    pub object: String,
+    /// The condition the tuple was written with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionAnswer>,
+    /// RFC 3339 time the tuple expires (Writ's extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
-/// A stored tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
-pub fn stored_tuple_key_json(stored: &StoredTuple) -> Value {
-    let mut key = tuple_key_json(&stored.tuple);
-    if let (Some(at), Value::Object(map)) = (stored.expires_at_ms, &mut key) {
-        map.insert("expires_at".into(), Value::String(format_rfc3339(at)));
+/// A tuple's condition in OpenFGA's response shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConditionAnswer {
+    /// Name of a `condition` block in the model.
+    pub name: String,
+    /// Parameter values bound when the tuple was written.
+    pub context: Context,
+}
+
+impl From<&StoredTuple> for TupleKeyAnswer {
+    fn from(stored: &StoredTuple) -> TupleKeyAnswer {
+        let tuple = &stored.tuple;
+        TupleKeyAnswer {
+            user: tuple.subject.to_string(),
+            relation: tuple.relation.clone(),
+            object: tuple.object.to_string(),
+            condition: tuple
+                .condition
+                .as_ref()
+                .map(|condition| ConditionAnswer { name: condition.name.clone(), context: condition.context.clone() }),
+            expires_at: stored.expires_at_ms.map(format_rfc3339),
+        }
     }
-    key
 }
 
 /// A store in OpenFGA's response shape.
