@@ -14,6 +14,7 @@ use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, ApiJson, RequestOptionsDto};
+use super::openapi::Operation;
 use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
@@ -24,17 +25,28 @@ use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
+    let reader = Access::reader(Scope::PathStore);
     RouteTable::new()
-        .route("/stores/{store_id}/writ/obo-check", post(Access::reader(Scope::PathStore), obo_check))
-        .route("/stores/{store_id}/writ/audience-check", post(Access::reader(Scope::PathStore), audience_check))
-        .route("/stores/{store_id}/writ/filter", post(Access::reader(Scope::PathStore), filter))
+        .route(
+            "/stores/{store_id}/writ/obo-check",
+            post(reader, Operation::json::<OboCheckDto, OboCheckResponse>(), obo_check),
+        )
+        .route(
+            "/stores/{store_id}/writ/audience-check",
+            post(reader, Operation::json::<AudienceCheckDto, AudienceCheckResponse<'static>>(), audience_check),
+        )
+        .route(
+            "/stores/{store_id}/writ/filter",
+            post(reader, Operation::json::<FilterDto, FilterResponse<'static>>(), filter),
+        )
 }
 
 /// `POST writ/obo-check` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 struct OboCheckDto {
     principals: Vec<String>,
     relation: String,
@@ -46,7 +58,7 @@ struct OboCheckDto {
 }
 
 /// `POST writ/audience-check` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 struct AudienceCheckDto {
     audience: Vec<String>,
     relation: String,
@@ -56,7 +68,7 @@ struct AudienceCheckDto {
 }
 
 /// `POST writ/filter` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 struct FilterDto {
     principals: Vec<String>,
     relation: String,
@@ -85,7 +97,7 @@ fn non_empty(audit: &Context) -> Option<&Context> {
 }
 
 /// `POST writ/obo-check` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct OboCheckResponse {
     allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,13 +132,13 @@ async fn obo_check(
 }
 
 /// `POST writ/audience-check` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct AudienceCheckResponse<'a> {
     results: Vec<AudienceResultDto<'a>>,
     revision: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct AudienceResultDto<'a> {
     object: &'a str,
     allowed: bool,
@@ -140,7 +152,7 @@ impl<'a> From<&'a AudienceResult> for AudienceResultDto<'a> {
 }
 
 /// `POST writ/filter` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct FilterResponse<'a> {
     allowed_ids: &'a [&'a str],
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -14,6 +14,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -108,7 +109,7 @@ pub async fn read_text(request: Request) -> Result<String, ApiError> {
 }
 
 /// Pagination query: `page_size`, `continuation_token`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct PageQuery {
     /// Most items per page.
     pub page_size: Option<u32>,
@@ -158,7 +159,7 @@ pub fn page_size(requested: Option<u32>, default: usize, max: usize) -> usize {
 }
 
 /// A condition on a tuple key: `{name, context?}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ConditionDto {
     /// The condition's name in the model.
     pub name: String,
@@ -168,7 +169,7 @@ pub struct ConditionDto {
 }
 
 /// An OpenFGA tuple key: `{user, relation, object, condition?}` plus Writ's `expires_at`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct TupleKeyDto {
     /// `user:anne`, `user:*`, `group:eng#member`.
     pub user: String,
@@ -214,7 +215,7 @@ impl TupleKeyDto {
 }
 
 /// Contextual tuples: `{tuple_keys:[...]}` (check, list objects, expand) or a bare list (list users).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ContextualTuplesDto {
     /// `{"tuple_keys": [...]}`.
@@ -247,7 +248,7 @@ pub fn contextual_tuples(dto: &Option<ContextualTuplesDto>) -> Result<Vec<Tuple>
 }
 
 /// A tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TupleKeyAnswer {
     /// The subject, `type:id`, `type:*` or `type:id#relation`.
     pub user: String,
@@ -264,7 +265,7 @@ pub struct TupleKeyAnswer {
 }
 
 /// A tuple's condition in OpenFGA's response shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ConditionAnswer {
     /// Name of a `condition` block in the model.
     pub name: String,
@@ -289,7 +290,7 @@ impl From<&StoredTuple> for TupleKeyAnswer {
 }
 
 /// A store in OpenFGA's response shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StoreDto {
     /// Its id.
     pub id: String,
@@ -313,14 +314,14 @@ impl From<&crate::engine::StoreRecord> for StoreDto {
 }
 
 /// `POST /stores` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct CreateStoreRequest {
     /// The store's name.
     pub name: String,
 }
 
 /// `POST /stores/{id}/write` writes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WritesDto {
     /// Tuples to write.
     #[serde(default)]
@@ -331,7 +332,7 @@ pub struct WritesDto {
 }
 
 /// `POST /stores/{id}/write` deletes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct DeletesDto {
     /// Tuples to delete.
     #[serde(default)]
@@ -342,7 +343,7 @@ pub struct DeletesDto {
 }
 
 /// `POST /stores/{id}/write` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WriteRequestDto {
     /// Tuples to write.
     #[serde(default)]
@@ -356,7 +357,7 @@ pub struct WriteRequestDto {
 }
 
 /// A partial tuple key for `read`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ReadTupleKeyDto {
     /// The user, or `type:` for every user of a type.
     #[serde(default)]
@@ -370,7 +371,7 @@ pub struct ReadTupleKeyDto {
 }
 
 /// `POST /stores/{id}/read` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ReadRequestDto {
     /// The filter; every tuple when absent.
     #[serde(default)]
@@ -387,7 +388,7 @@ pub struct ReadRequestDto {
 }
 
 /// `GET /stores/{id}/changes` query.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ChangesQuery {
     /// Only changes to objects of this type.
     #[serde(default, rename = "type")]
@@ -413,7 +414,7 @@ pub struct ChangesQuery {
 /// this type from a buffer; a body's other fields are read directly, so only these few values
 /// are buffered. Numbers survive the buffer (`at_least_revision` as `u64`, context values as
 /// given).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct RequestOptionsDto {
     /// Condition context.
     #[serde(default)]
@@ -450,7 +451,7 @@ impl RequestOptionsDto {
 }
 
 /// `POST /stores/{id}/check` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct CheckRequestDto {
     /// What to check.
     pub tuple_key: TupleKeyDto,
@@ -460,7 +461,7 @@ pub struct CheckRequestDto {
 }
 
 /// One check of a batch.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct BatchCheckItemDto {
     /// What to check.
     pub tuple_key: TupleKeyDto,
@@ -472,7 +473,7 @@ pub struct BatchCheckItemDto {
 }
 
 /// `POST /stores/{id}/batch-check` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct BatchCheckRequestDto {
     /// The checks.
     pub checks: Vec<BatchCheckItemDto>,
@@ -482,7 +483,7 @@ pub struct BatchCheckRequestDto {
 }
 
 /// `POST /stores/{id}/check` answer: `{"allowed", "resolution"}`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub struct CheckResponseDto {
     /// The answer.
     pub allowed: bool,
@@ -502,14 +503,14 @@ pub enum BatchCheckEntryDto {
 
 /// A batch-check entry's error: `{"error": {"input_error": code, "message"}}` for bad input,
 /// `{"error": {"internal_error": "internal_error", "message"}}` otherwise.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BatchCheckErrorDto {
     /// The error.
     pub error: BatchCheckErrorBody,
 }
 
 /// The body of a [`BatchCheckErrorDto`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BatchCheckErrorBody {
     /// `input_error` or `internal_error`, with its code.
     #[serde(flatten)]
@@ -519,7 +520,7 @@ pub struct BatchCheckErrorBody {
 }
 
 /// Which side a batch-check error is on, with its OpenFGA code.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchCheckErrorCode {
     /// The check's input was bad.
@@ -565,6 +566,37 @@ impl Serialize for BatchCheckResponseDto {
     }
 }
 
+impl JsonSchema for BatchCheckEntryDto {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BatchCheckEntry".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let error = generator.subschema_for::<BatchCheckErrorDto>();
+        schemars::json_schema!({
+            "oneOf": [
+                {"type": "object", "properties": {"allowed": {"type": "boolean"}}, "required": ["allowed"]},
+                error
+            ]
+        })
+    }
+}
+
+impl JsonSchema for BatchCheckResponseDto {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BatchCheckResponse".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let entry = generator.subschema_for::<BatchCheckEntryDto>();
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {"result": {"type": "object", "additionalProperties": entry}},
+            "required": ["result"]
+        })
+    }
+}
+
 /// A `200 application/json` response serialized straight from `value` into a buffer of about
 /// `capacity` bytes (no intermediate [`Value`], no regrowth for a well-guessed size).
 pub fn json_response(value: &impl Serialize, capacity: usize) -> axum::response::Response {
@@ -577,7 +609,7 @@ pub fn json_response(value: &impl Serialize, capacity: usize) -> axum::response:
 }
 
 /// Expand's tuple key: `{relation, object}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ExpandTupleKeyDto {
     /// The relation.
     pub relation: String,
@@ -586,7 +618,7 @@ pub struct ExpandTupleKeyDto {
 }
 
 /// `POST /stores/{id}/expand` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ExpandRequestDto {
     /// What to expand.
     pub tuple_key: ExpandTupleKeyDto,
@@ -596,7 +628,7 @@ pub struct ExpandRequestDto {
 }
 
 /// `POST /stores/{id}/list-objects` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ListObjectsRequestDto {
     /// The object type.
     #[serde(rename = "type")]
@@ -611,7 +643,7 @@ pub struct ListObjectsRequestDto {
 }
 
 /// An object as `{type, id}`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct TypedObjectDto {
     /// The type.
     #[serde(rename = "type")]
@@ -621,7 +653,7 @@ pub struct TypedObjectDto {
 }
 
 /// A list-users filter: `{type, relation?}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct UserFilterDto {
     /// The subject type.
     #[serde(rename = "type")]
@@ -632,7 +664,7 @@ pub struct UserFilterDto {
 }
 
 /// `POST /stores/{id}/list-users` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ListUsersRequestDto {
     /// The object.
     pub object: TypedObjectDto,
@@ -647,7 +679,7 @@ pub struct ListUsersRequestDto {
 
 /// A list-users result entry in OpenFGA's shape: `{"object": {"type", "id"}}`,
 /// `{"wildcard": {"type"}}` or `{"userset": {"type", "id", "relation"}}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectDto<'a> {
     /// A plain object.
@@ -689,7 +721,7 @@ impl<'a> From<&'a Subject> for SubjectDto<'a> {
 }
 
 /// `PUT /stores/{id}/assertions/{model_id}` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct AssertionsRequestDto {
     /// The assertions, kept as given.
     #[serde(default)]

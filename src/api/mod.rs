@@ -17,6 +17,7 @@ pub mod error;
 mod explain;
 mod limits;
 mod models;
+mod openapi;
 mod ops;
 mod query;
 mod routes;
@@ -169,6 +170,13 @@ fn routes() -> RouteTable {
         .merge(agent::routes())
         .merge(explain::routes())
         .merge(ops::routes())
+        .merge(openapi::routes())
+}
+
+/// The API's OpenAPI 3.1 document, as `GET /openapi.json` serves it: every endpoint with its
+/// parameters, request and answer schemas, and what calling it needs (`x-writ-access`).
+pub fn openapi() -> serde_json::Value {
+    openapi::document(&routes())
 }
 
 /// The path pattern of every route the router serves (`/stores/{store_id}/check`, ...), so

@@ -1,5 +1,6 @@
 //! The route table: each area declares its routes in a [`RouteTable`], one [`Methods`] per path,
-//! and every method of a route is declared with the [`Access`] it needs. The table builds the
+//! and every method of a route is declared with the [`Access`] it needs and the [`Operation`] it
+//! performs (what it takes and answers, for `/openapi.json`). The table builds the
 //! axum router, layering each endpoint with the check of its own access, and records every path
 //! and method it routes, because axum cannot list a router's routes.
 //!
@@ -12,6 +13,7 @@
 #[cfg(test)]
 use super::auth::Role;
 use super::auth::{self, Access};
+use super::openapi::Operation;
 use super::{ApiError, AppState};
 use axum::extract::{Request, State};
 use axum::handler::Handler;
@@ -26,6 +28,7 @@ struct Endpoint {
     /// `GET` stands for `HEAD` too.
     method: Method,
     access: Access,
+    operation: Operation,
     handler: MethodRouter<AppState>,
 }
 
@@ -39,29 +42,30 @@ macro_rules! method {
     ($name:ident, $method:ident, $doc:literal) => {
         #[doc = $doc]
         #[allow(dead_code, reason = "not every method starts a route's chain")]
-        pub(super) fn $name<H, T>(access: Access, handler: H) -> Methods
+        pub(super) fn $name<H, T>(access: Access, operation: Operation, handler: H) -> Methods
         where
             H: Handler<T, AppState>,
             T: 'static,
         {
-            Methods { endpoints: Vec::new() }.$name(access, handler)
+            Methods { endpoints: Vec::new() }.$name(access, operation, handler)
         }
 
         impl Methods {
             #[doc = $doc]
-            pub(super) fn $name<H, T>(mut self, access: Access, handler: H) -> Methods
+            pub(super) fn $name<H, T>(mut self, access: Access, operation: Operation, handler: H) -> Methods
             where
                 H: Handler<T, AppState>,
                 T: 'static,
             {
-                self.endpoints.push(Endpoint { method: Method::$method, access, handler: routing::$name(handler) });
+                let handler = routing::$name(handler);
+                self.endpoints.push(Endpoint { method: Method::$method, access, operation, handler });
                 self
             }
         }
     };
 }
 
-method!(get, GET, "Serves `GET` (and `HEAD`) with `handler` to callers that have `access`.");
+method!(get, GET, "Serves `GET` (and `HEAD`) with `handler` to callers that have `access`; `operation` says what it takes and answers.");
 method!(post, POST, "Serves `POST` with `handler` to callers that have `access`.");
 method!(put, PUT, "Serves `PUT` with `handler` to callers that have `access`.");
 method!(delete, DELETE, "Serves `DELETE` with `handler` to callers that have `access`.");
@@ -102,13 +106,18 @@ impl RouteTable {
 
     /// Every (method, path, access) the table declares.
     pub(super) fn endpoints(&self) -> Vec<(Method, &'static str, Access)> {
-        let mut endpoints = Vec::new();
+        self.operations().into_iter().map(|(method, path, access, _)| (method, path, access)).collect()
+    }
+
+    /// Every (method, path, access, operation) the table declares, for the API's document.
+    pub(super) fn operations(&self) -> Vec<(Method, &'static str, Access, Operation)> {
+        let mut operations = Vec::new();
         for route in &self.routes {
             for endpoint in &route.methods.endpoints {
-                endpoints.push((endpoint.method.clone(), route.path, endpoint.access));
+                operations.push((endpoint.method.clone(), route.path, endpoint.access, endpoint.operation));
             }
         }
-        endpoints
+        operations
     }
 
     /// The router: every endpoint behind the check of its access (a route layer, so it runs only
@@ -209,7 +218,7 @@ mod tests {
             .filter(|(_, _, access)| *access == Access::Open)
             .map(|(_, path, _)| path)
             .collect();
-        assert_eq!(open, ["/.well-known/authzen-configuration", "/healthz", "/readyz"]);
+        assert_eq!(open, ["/.well-known/authzen-configuration", "/healthz", "/readyz", "/openapi.json"]);
     }
 
     #[test]

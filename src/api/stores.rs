@@ -6,22 +6,31 @@
 
 use super::auth::{Access, Scope};
 use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
+use super::openapi::Operation;
 use super::routes::get;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub(super) fn routes() -> RouteTable {
+    let list = Operation::answers::<ListStoresResponse>().query::<PageQuery>();
+    let create = Operation::json::<CreateStoreRequest, StoreDto>().status(201);
+    let (reader, admin) = (Access::reader(Scope::PathStore), Access::admin(Scope::PathStore));
     RouteTable::new()
         .route(
             "/stores",
-            get(Access::reader(Scope::AnyStore), list_stores).post(Access::admin(Scope::Global), create_store),
+            get(Access::reader(Scope::AnyStore), list, list_stores).post(
+                Access::admin(Scope::Global),
+                create,
+                create_store,
+            ),
         )
         .route(
             "/stores/{store_id}",
-            get(Access::reader(Scope::PathStore), get_store).delete(Access::admin(Scope::PathStore), delete_store),
+            get(reader, Operation::answers::<StoreDto>(), get_store).delete(admin, Operation::nothing(), delete_store),
         )
 }
 
@@ -59,7 +68,7 @@ async fn list_stores(
 }
 
 /// `GET /stores` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ListStoresResponse {
     stores: Vec<StoreDto>,
     continuation_token: String,

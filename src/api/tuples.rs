@@ -12,19 +12,26 @@ use super::dto::{
     hex_decode, hex_encode, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyAnswer, TupleKeyDto,
     WriteRequestDto,
 };
+use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use crate::engine::{ChangeCursor, ChangeOperation, ReadCursor, ReadFilter, WriteRequest};
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub(super) fn routes() -> RouteTable {
+    let reader = Access::reader(Scope::PathStore);
+    let changes_page = Operation::answers::<ChangesResponse>().query::<ChangesQuery>();
     RouteTable::new()
-        .route("/stores/{store_id}/write", post(Access::writer(Scope::PathStore), write))
-        .route("/stores/{store_id}/read", post(Access::reader(Scope::PathStore), read))
-        .route("/stores/{store_id}/changes", get(Access::reader(Scope::PathStore), changes))
+        .route(
+            "/stores/{store_id}/write",
+            post(Access::writer(Scope::PathStore), Operation::json::<WriteRequestDto, WriteResponse>(), write),
+        )
+        .route("/stores/{store_id}/read", post(reader, Operation::json::<ReadRequestDto, ReadResponse>(), read))
+        .route("/stores/{store_id}/changes", get(reader, changes_page, changes))
 }
 
 fn ignore_flag(field: &str, value: Option<&str>) -> Result<bool, ApiError> {
@@ -66,7 +73,7 @@ async fn write(
 
 /// `POST /stores/{id}/write` answer: the revision the write committed at (Writ's extension;
 /// OpenFGA's clients ignore it).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, JsonSchema)]
 struct WriteResponse {
     revision: u64,
 }
@@ -166,7 +173,7 @@ async fn changes(
 }
 
 /// The answer to `read`: one page of tuples.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ReadResponse {
     tuples: Vec<ReadTuple>,
     /// Empty on the last page.
@@ -174,14 +181,14 @@ struct ReadResponse {
 }
 
 /// One tuple of a `read` page, with the time it was written.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ReadTuple {
     key: TupleKeyAnswer,
     timestamp: String,
 }
 
 /// The answer to `changes`: one page of the changelog.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ChangesResponse {
     changes: Vec<Change>,
     /// Where the next page starts; the given token again when there are no more changes yet.
@@ -189,7 +196,7 @@ struct ChangesResponse {
 }
 
 /// One changelog entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct Change {
     tuple_key: TupleKeyAnswer,
     /// `TUPLE_OPERATION_WRITE` or `TUPLE_OPERATION_DELETE`.
