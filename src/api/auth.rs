@@ -13,8 +13,9 @@
 //! Invariants: keys are held only as SHA-256 digests and compared in constant time; no key, and no
 //! digest of one, is ever logged or printed by `Debug`. Nothing is routed without an [`Access`];
 //! a path no route serves needs an unlimited `admin` key unless it is a read (fail closed);
-//! `/healthz`, `/readyz` and the root AuthZEN discovery document are open. Missing key → 401 `bearer_token_missing`; unknown key → 401
-//! `unauthenticated`; wrong role or store → 403 `forbidden` (OpenFGA's codes).
+//! `/healthz`, `/readyz`, `/openapi.json` and the root AuthZEN discovery document are open.
+//! Missing key → 401 `bearer_token_missing`; unknown key → 401 `unauthenticated`; wrong role or
+//! store → 403 `forbidden` (OpenFGA's codes).
 //! Must not import `store`, `index` or `eval`.
 
 use super::{ApiError, AppState};

@@ -1,8 +1,8 @@
 //! The route table: each area declares its routes in a [`RouteTable`], one [`Methods`] per path,
 //! and every method of a route is declared with the [`Access`] it needs and the [`Operation`] it
-//! performs (what it takes and answers, for `/openapi.json`). The table builds the
-//! axum router, layering each endpoint with the check of its own access, and records every path
-//! and method it routes, because axum cannot list a router's routes.
+//! performs (what it takes and answers, for `/openapi.json`). The table builds the axum router,
+//! layering each endpoint with the check of its own access, and records every path and method it
+//! routes, because axum cannot list a router's routes.
 //!
 //! Invariant: the API's router is built only from a [`RouteTable`], and a handler can only enter
 //! one through [`get`], [`post`], [`put`] or [`delete`], which take its [`Access`]: no endpoint is
@@ -10,8 +10,6 @@
 //! (tests sweep each one with hostile input).
 //! Must not import `store`, `index` or `eval`.
 
-#[cfg(test)]
-use super::auth::Role;
 use super::auth::{self, Access};
 use super::openapi::Operation;
 use super::{ApiError, AppState};
@@ -32,8 +30,8 @@ struct Endpoint {
     handler: MethodRouter<AppState>,
 }
 
-/// The methods of one route, each with its access; built with [`get`], [`post`], [`put`] and
-/// [`delete`] and chained like axum's `get(a).post(b)`.
+/// The methods of one route, each with its access and operation; built with [`get`], [`post`],
+/// [`put`] and [`delete`] and chained like axum's `get(a).post(b)`.
 pub(super) struct Methods {
     endpoints: Vec<Endpoint>,
 }
@@ -65,10 +63,10 @@ macro_rules! method {
     };
 }
 
-method!(get, GET, "Serves `GET` (and `HEAD`) with `handler` to callers that have `access`; `operation` says what it takes and answers.");
-method!(post, POST, "Serves `POST` with `handler` to callers that have `access`.");
-method!(put, PUT, "Serves `PUT` with `handler` to callers that have `access`.");
-method!(delete, DELETE, "Serves `DELETE` with `handler` to callers that have `access`.");
+method!(get, GET, "Serves `GET` (and `HEAD`) with `handler` to callers with `access`; `operation` documents it.");
+method!(post, POST, "Serves `POST` with `handler` to callers with `access`; `operation` documents it.");
+method!(put, PUT, "Serves `PUT` with `handler` to callers with `access`; `operation` documents it.");
+method!(delete, DELETE, "Serves `DELETE` with `handler` to callers with `access`; `operation` documents it.");
 
 /// One routed path and its methods.
 struct Route {
@@ -169,7 +167,7 @@ async fn refuse(
 
 #[cfg(test)]
 mod tests {
-    use super::super::auth::Scope;
+    use super::super::auth::{Role, Scope};
     use super::*;
 
     fn access(method: Method, path: &str) -> Option<Access> {
