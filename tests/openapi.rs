@@ -35,12 +35,18 @@ fn schema_at(document: &Value, pointer: &str) -> Value {
 
 /// Fails unless `answer` fits the document's schema for `method path`'s `status` answer.
 fn assert_fits(document: &Value, method: &str, path: &str, status: &str, answer: &Value) {
+    assert_fits_at(document, method, path, &format!("responses/{status}"), answer);
+}
+
+/// Fails unless `value` fits the JSON schema of `method path`'s `part` (`requestBody`,
+/// `responses/200`).
+fn assert_fits_at(document: &Value, method: &str, path: &str, part: &str, value: &Value) {
     let path_key = path.replace('~', "~0").replace('/', "~1");
-    let pointer = format!("/paths/{path_key}/{method}/responses/{status}/content/application~1json/schema");
+    let pointer = format!("/paths/{path_key}/{method}/{part}/content/application~1json/schema");
     let schema = schema_at(document, &pointer);
     let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{method} {path}: bad schema: {e}"));
-    let errors: Vec<String> = validator.iter_errors(answer).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "{method} {path} {status}: {errors:?}\nanswer: {answer}");
+    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{method} {path} {part}: {errors:?}\nvalue: {value}");
 }
 
 #[tokio::test]
@@ -96,7 +102,7 @@ async fn the_document_is_served_open_at_openapi_json() {
 }
 
 #[tokio::test]
-async fn real_answers_fit_the_documents_schemas() {
+async fn real_requests_and_answers_fit_the_documents_schemas() {
     let document = openapi();
     let app = router(Arc::new(Engine::in_memory()));
     let (status, created) = call(&app, "POST", "/stores", Some(json!({"name": "schema"}))).await;
@@ -179,6 +185,9 @@ async fn real_answers_fit_the_documents_schemas() {
         ("get", "authorization-models", None),
     ];
     for (method, route, body) in calls {
+        if let Some(body) = &body {
+            assert_fits_at(&document, method, &format!("/stores/{{store_id}}/{route}"), "requestBody", body);
+        }
         let (status, answer) = call(&app, &method.to_uppercase(), &at(route), body).await;
         assert_eq!(status, StatusCode::OK, "{method} {route}: {answer}");
         assert_fits(&document, method, &format!("/stores/{{store_id}}/{route}"), "200", &answer);

@@ -470,6 +470,8 @@ async fn unknown_routes_and_methods_fail_closed_before_404_and_405() {
     let (app, a, _) = secured();
     let (admin, reader) = (Some("admin-key-0123456789"), Some("reader-key-0123456789"));
     assert_eq!(call(&app, "GET", "/nowhere", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app, "HEAD", "/stores", None).await.0, StatusCode::UNAUTHORIZED, "HEAD is checked as GET");
+    assert_eq!(call_as(&app, reader, "HEAD", "/stores", None).await.0, StatusCode::OK);
     assert_eq!(call_as(&app, reader, "GET", "/nowhere", None).await.0, StatusCode::NOT_FOUND);
     let (status, body) = call_as(&app, reader, "POST", "/nowhere", Some(json!({}))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
