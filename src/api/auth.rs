@@ -43,6 +43,12 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether a principal with this role may do what `needed` may: the one place that orders
+    /// roles, so a role outside the line (an approver of pending changes) changes only this.
+    pub fn includes(self, needed: Role) -> bool {
+        self >= needed
+    }
+
     fn name(self) -> &'static str {
         match self {
             Role::Reader => "reader",
@@ -412,7 +418,7 @@ pub(super) async fn admit(state: &AppState, access: Access, request: Request) ->
     let Access::Role(role, scope) = access else { return Ok(request) };
     let (mut parts, body) = request.into_parts();
     let principal = authenticator.authenticate(&parts).await?;
-    if principal.role < role {
+    if !principal.role.includes(role) {
         let message = format!(
             "the principal is not authorized to perform the action: `{} {}` needs the `{}` role, the key has `{}`",
             parts.method,
