@@ -20,6 +20,7 @@ mod hostile;
 mod isolation;
 mod limits;
 mod model_language;
+mod openapi;
 mod pathological;
 mod postgres_store;
 mod read_paging;

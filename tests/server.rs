@@ -2,7 +2,7 @@
 //! real write times in `read` and `changes`, and the root AuthZEN routes, all through
 //! `api::router_with_config(...).oneshot(request)`.
 
-use crate::support::http::{call, call_as, tuple};
+use crate::support::http::{call, call_as, exchange, tuple};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
@@ -58,6 +58,52 @@ async fn read_and_changes_report_each_tuples_own_write_time() {
 }
 
 // ------------------------------------------------------------------ at_least_revision
+
+/// The raw body of a request sent with `key`.
+async fn raw_as(app: &Router, key: &str, method: &str, uri: &str, body: Value) -> String {
+    let bearer = format!("Bearer {key}");
+    let answer = exchange(app, method, uri, &[("authorization", bearer.as_str())], body.to_string()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    answer.text
+}
+
+#[tokio::test]
+async fn read_and_changes_keep_their_wire_bytes() {
+    let engine = Arc::new(Engine::in_memory());
+    let store = engine.create_store("wire").unwrap().id;
+    let model =
+        "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user, user with cheap]\n\
+                 condition cheap(price: double) {\n  price < 10.0\n}\n";
+    engine.write_model(&store, writ::Model::parse_dsl(model).unwrap()).unwrap();
+    let keys = writ::api::KeySet::parse_file("- {name: ops, key: admin-key-0123456789, role: admin}").unwrap();
+    let config = RouterConfig { auth: writ::api::Auth::Preshared(Arc::new(keys)), ..RouterConfig::default() };
+    let app = router_with_config(engine, config);
+    let key = "admin-key-0123456789";
+    let writes = json!({"writes": {"tuple_keys": [
+        {"user": "user:anne", "relation": "viewer", "object": "document:1",
+         "condition": {"name": "cheap", "context": {"price": 3.5}}, "expires_at": "2999-01-15T08:00:00.000Z"},
+    ]}});
+    raw_as(&app, key, "POST", &format!("/stores/{store}/write"), writes).await;
+    let timestamp = |text: &str| {
+        let at = text.find("\"timestamp\":\"").unwrap() + 13;
+        let end = at + text[at..].find('"').unwrap();
+        text.replacen(&text[at..end], "T", 1)
+    };
+    let key_bytes = r#"{"user":"user:anne","relation":"viewer","object":"document:1","condition":{"name":"cheap","context":{"price":3.5}},"expires_at":"2999-01-15T08:00:00.000Z"}"#;
+    let read = raw_as(&app, key, "POST", &format!("/stores/{store}/read"), json!({})).await;
+    assert_eq!(
+        timestamp(&read),
+        format!(r#"{{"tuples":[{{"key":{key_bytes},"timestamp":"T"}}],"continuation_token":""}}"#)
+    );
+    let changes = raw_as(&app, key, "GET", &format!("/stores/{store}/changes"), json!({})).await;
+    let token = serde_json::from_str::<Value>(&changes).unwrap()["continuation_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        timestamp(&changes),
+        format!(
+            r#"{{"changes":[{{"tuple_key":{key_bytes},"operation":"TUPLE_OPERATION_WRITE","timestamp":"T","actor":"ops"}}],"continuation_token":"{token}"}}"#
+        )
+    );
+}
 
 fn router_waiting(engine: Arc<Engine>, wait: Duration) -> Router {
     router_with_config(engine, RouterConfig { revision_wait: wait, ..RouterConfig::default() })
@@ -375,6 +421,87 @@ async fn a_key_limited_to_stores_sees_and_touches_only_those() {
     );
     assert_eq!(call_as(&app, limited_admin, "DELETE", &format!("/stores/{b}"), None).await.0, StatusCode::FORBIDDEN);
     assert_eq!(call_as(&app, limited_admin, "DELETE", &format!("/stores/{a}"), None).await.0, StatusCode::NO_CONTENT);
+}
+
+#[test]
+fn every_routed_path_declares_what_each_method_needs() {
+    let endpoints = writ::api::route_endpoints();
+    for path in writ::api::route_paths() {
+        assert!(endpoints.iter().any(|(_, p, _)| *p == path), "{path} has no declared endpoint");
+    }
+    assert!(endpoints.iter().all(|(_, path, _)| writ::api::route_paths().contains(path)));
+    let mut seen = std::collections::HashSet::new();
+    for (method, path, _) in &endpoints {
+        assert!(seen.insert((method.clone(), *path)), "{method} {path} is declared twice");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_fail_closed_before_404_and_405() {
+    let (app, a, _) = secured();
+    let (admin, reader) = (Some("admin-key-0123456789"), Some("reader-key-0123456789"));
+    assert_eq!(call(&app, "GET", "/nowhere", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app, "HEAD", "/stores", None).await.0, StatusCode::UNAUTHORIZED, "HEAD is checked as GET");
+    assert_eq!(call_as(&app, reader, "HEAD", "/stores", None).await.0, StatusCode::OK);
+    assert_eq!(call_as(&app, reader, "GET", "/nowhere", None).await.0, StatusCode::NOT_FOUND);
+    let (status, body) = call_as(&app, reader, "POST", "/nowhere", Some(json!({}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    let (status, body) = call_as(&app, Some("limited-admin-key"), "POST", "/nowhere", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a store-limited admin cannot probe beyond its stores: {body}");
+    let (status, body) = call_as(&app, admin, "POST", &format!("/stores/{a}/writ/something-new"), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("undefined_endpoint")), "{body}");
+    // A method the route does not serve: a read needs a reader, anything else an admin, first.
+    let check = format!("/stores/{a}/check");
+    assert_eq!(call(&app, "DELETE", &check, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_as(&app, reader, "DELETE", &check, None).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = call_as(&app, admin, "DELETE", &check, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    assert_eq!(call_as(&app, reader, "GET", &check, None).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(&app, "POST", "/healthz", None).await.0, StatusCode::METHOD_NOT_ALLOWED, "open routes stay open");
+}
+
+/// A principal named by an `x-user` header: an authenticator other than pre-shared keys.
+#[derive(Debug)]
+struct HeaderUser;
+
+impl writ::api::Authenticator for HeaderUser {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a axum::http::request::Parts,
+    ) -> futures_util::future::BoxFuture<'a, Result<writ::api::Principal, writ::api::ApiError>> {
+        let user = request.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let answer =
+            user.ok_or(writ::api::ApiError::Unauthenticated { code: "session_missing", message: "no session" });
+        Box::pin(std::future::ready(answer.map(|user| writ::api::Principal {
+            role: if user == "root" { writ::api::Role::Admin } else { writ::api::Role::Reader },
+            name: Some(user.clone()),
+            stores: None,
+            key_id: format!("session:{user}"),
+        })))
+    }
+}
+
+#[tokio::test]
+async fn another_authenticator_plugs_into_the_same_route_requirements() {
+    let engine = Arc::new(Engine::in_memory());
+    let store = store_with_model(&engine);
+    let config = RouterConfig { auth: writ::api::Auth::With(Arc::new(HeaderUser)), ..RouterConfig::default() };
+    let app = router_with_config(engine, config);
+    let send = |user: Option<&'static str>, method: &'static str, uri: String| {
+        let app = app.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = user.iter().map(|user| ("x-user", *user)).collect();
+            let body = if method == "POST" { r#"{"name":"new"}"# } else { "" };
+            exchange(&app, method, &uri, &headers, body).await
+        }
+    };
+    let denied = send(None, "GET", format!("/stores/{store}")).await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    assert!(denied.text.contains("session_missing"), "{}", denied.text);
+    assert_eq!(send(Some("anne"), "GET", format!("/stores/{store}")).await.status, StatusCode::OK);
+    assert_eq!(send(Some("anne"), "POST", "/stores".into()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(send(Some("root"), "POST", "/stores".into()).await.status, StatusCode::CREATED);
+    assert_eq!(send(None, "GET", "/healthz".into()).await.status, StatusCode::OK);
 }
 
 /// Collects everything a tracing subscriber writes.

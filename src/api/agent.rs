@@ -10,9 +10,12 @@
 //! hidden ids (or the failing delegation link) in `denied_by`.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, ApiJson, RequestOptionsDto};
+use super::openapi::Operation;
+use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
@@ -21,19 +24,29 @@ use crate::engine::{
 use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::post;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
+    let reader = Access::reader(Scope::PathStore);
     RouteTable::new()
-        .route("/stores/{store_id}/writ/obo-check", post(obo_check))
-        .route("/stores/{store_id}/writ/audience-check", post(audience_check))
-        .route("/stores/{store_id}/writ/filter", post(filter))
+        .route(
+            "/stores/{store_id}/writ/obo-check",
+            post(reader, Operation::json::<OboCheckDto, OboCheckResponse>(), obo_check),
+        )
+        .route(
+            "/stores/{store_id}/writ/audience-check",
+            post(reader, Operation::json::<AudienceCheckDto, AudienceCheckResponse<'static>>(), audience_check),
+        )
+        .route(
+            "/stores/{store_id}/writ/filter",
+            post(reader, Operation::json::<FilterDto, FilterResponse<'static>>(), filter),
+        )
 }
 
 /// `POST writ/obo-check` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 struct OboCheckDto {
     principals: Vec<String>,
     relation: String,
@@ -45,7 +58,7 @@ struct OboCheckDto {
 }
 
 /// `POST writ/audience-check` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 struct AudienceCheckDto {
     audience: Vec<String>,
     relation: String,
@@ -55,7 +68,7 @@ struct AudienceCheckDto {
 }
 
 /// `POST writ/filter` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 struct FilterDto {
     principals: Vec<String>,
     relation: String,
@@ -84,7 +97,7 @@ fn non_empty(audit: &Context) -> Option<&Context> {
 }
 
 /// `POST writ/obo-check` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct OboCheckResponse {
     allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,13 +132,13 @@ async fn obo_check(
 }
 
 /// `POST writ/audience-check` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct AudienceCheckResponse<'a> {
     results: Vec<AudienceResultDto<'a>>,
     revision: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct AudienceResultDto<'a> {
     object: &'a str,
     allowed: bool,
@@ -139,7 +152,7 @@ impl<'a> From<&'a AudienceResult> for AudienceResultDto<'a> {
 }
 
 /// `POST writ/filter` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct FilterResponse<'a> {
     allowed_ids: &'a [&'a str],
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,7 @@
-//! Pre-shared-key authentication and role-based access: the [`Auth`] setting, the [`KeySet`] it
-//! checks `Authorization: Bearer <key>` against, and the axum middleware that admits or refuses
-//! each request by its method and path.
+//! Authentication and role-based access: the [`Auth`] setting, the pluggable [`Authenticator`]
+//! that finds a request's [`Principal`] (pre-shared keys, [`KeySet`], checked against
+//! `Authorization: Bearer <key>`, are Writ's own), the [`Access`] each endpoint declares where it
+//! is routed, and [`admit`], which the route table layers onto every endpoint.
 //!
 //! Roles, each including the ones below it: `admin` (create and delete stores, write models and
 //! assertions), `writer` (write and delete tuples), `reader` (every read: check, batch-check,
@@ -10,17 +11,20 @@
 //! need an unlimited key.
 //!
 //! Invariants: keys are held only as SHA-256 digests and compared in constant time; no key, and no
-//! digest of one, is ever logged or printed by `Debug`. A route the rules do not know needs an
-//! unlimited `admin` key (fail closed); `/healthz`, `/readyz` and the root AuthZEN discovery
-//! document are open. Missing key → 401 `bearer_token_missing`; unknown key → 401
-//! `unauthenticated`; wrong role or store → 403 `forbidden` (OpenFGA's codes).
+//! digest of one, is ever logged or printed by `Debug`. Nothing is routed without an [`Access`];
+//! a path no route serves needs an unlimited `admin` key unless it is a read (fail closed);
+//! `/healthz`, `/readyz`, `/openapi.json` and the root AuthZEN discovery document are open.
+//! Missing key → 401 `bearer_token_missing`; unknown key → 401 `unauthenticated`; wrong role or
+//! store → 403 `forbidden` (OpenFGA's codes).
 //! Must not import `store`, `index` or `eval`.
 
 use super::{ApiError, AppState};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -39,6 +43,12 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether a principal with this role may do what `needed` may: the one place that orders
+    /// roles, so a role outside the line (an approver of pending changes) changes only this.
+    pub fn includes(self, needed: Role) -> bool {
+        self >= needed
+    }
+
     fn name(self) -> &'static str {
         match self {
             Role::Reader => "reader",
@@ -288,6 +298,27 @@ fn redacted_yaml_error(error: &serde_norway::Error) -> String {
     }
 }
 
+/// Finds who a request comes from: the one pluggable step of authentication. Writ's pre-shared
+/// keys ([`KeySet`]) are one; a console's session cookie or a gateway's JWT can be others.
+/// What the principal may then call is decided by the route's [`Access`], the same for all.
+pub trait Authenticator: std::fmt::Debug + Send + Sync {
+    /// The principal the request proves, or the 401 to answer ([`ApiError::Unauthenticated`]).
+    fn authenticate<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Principal, ApiError>>;
+}
+
+impl Authenticator for KeySet {
+    fn authenticate<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Principal, ApiError>> {
+        let answer = match bearer(request) {
+            None => Err(ApiError::Unauthenticated { code: "bearer_token_missing", message: "missing bearer token" }),
+            Some(presented) => KeySet::authenticate(self, presented).cloned().ok_or_else(|| {
+                tracing::info!("rejected an unknown key");
+                ApiError::Unauthenticated { code: "unauthenticated", message: "unauthenticated" }
+            }),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
 /// How callers are authenticated.
 #[derive(Debug, Clone, Default)]
 pub enum Auth {
@@ -296,179 +327,158 @@ pub enum Auth {
     None,
     /// `Authorization: Bearer <key>` with one of these keys.
     Preshared(Arc<KeySet>),
+    /// Principals found by another [`Authenticator`] (a session, a token).
+    With(Arc<dyn Authenticator>),
 }
 
-/// What a route needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
-    /// No key.
+impl Auth {
+    fn authenticator(&self) -> Option<&dyn Authenticator> {
+        match self {
+            Auth::None => None,
+            Auth::Preshared(keys) => Some(keys.as_ref()),
+            Auth::With(authenticator) => Some(authenticator.as_ref()),
+        }
+    }
+}
+
+/// What calling an endpoint needs; every route declares one per method where it is routed
+/// (see [`super::routes`]), so a route cannot be served without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No principal: health, discovery and the API's own description.
     Open,
-    /// A key with at least this role, allowed on this scope.
-    Key(Role, Scope),
+    /// A principal with at least this role, allowed on this scope.
+    Role(Role, Scope),
 }
 
-/// Which stores a route touches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Scope {
-    /// One store.
-    Store(String),
-    /// No particular store; a store-limited key may call it (the handler narrows the answer).
-    Any,
-    /// Every store, or none yet (creating one): only a key without a store list.
+/// Which stores an endpoint touches, and so which store-limited principals may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The store named by the route's `{store_id}`.
+    PathStore,
+    /// The store the root AuthZEN routes answer for; any store when none is configured.
+    AuthzenStore,
+    /// No particular store: a store-limited principal may call it (the handler narrows the answer).
+    AnyStore,
+    /// Every store, or none yet (creating one): only a principal not limited to stores.
     Global,
 }
 
-/// The POST routes under `/stores/{id}/` that only read.
-const READ_POSTS: [&str; 10] = [
-    "check",
-    "batch-check",
-    "expand",
-    "list-objects",
-    "streamed-list-objects",
-    "list-users",
-    "read",
-    "writ/obo-check",
-    "writ/audience-check",
-    "writ/filter",
-];
+impl Access {
+    /// A reader on `scope`.
+    pub const fn reader(scope: Scope) -> Access {
+        Access::Role(Role::Reader, scope)
+    }
 
-/// Classifies a request by method and path alone, so routes added later are covered by rule.
-fn requirement(method: &Method, path: &str, authzen_store: Option<&str>) -> Requirement {
-    let is_get = method == Method::GET || method == Method::HEAD;
-    match path {
-        "/healthz" | "/readyz" | "/.well-known/authzen-configuration" => return Requirement::Open,
-        "/metrics" => return Requirement::Key(Role::Reader, Scope::Global),
-        "/stores" | "/stores/" => {
-            return if is_get {
-                Requirement::Key(Role::Reader, Scope::Any)
-            } else {
-                Requirement::Key(Role::Admin, Scope::Global)
-            }
-        }
-        _ => {}
+    /// A writer on `scope`.
+    pub const fn writer(scope: Scope) -> Access {
+        Access::Role(Role::Writer, scope)
     }
-    if let Some(store_id) = path.strip_prefix("/.well-known/authzen-configuration/stores/") {
-        return Requirement::Key(Role::Reader, Scope::Store(store_id.trim_end_matches('/').to_string()));
+
+    /// An admin on `scope`.
+    pub const fn admin(scope: Scope) -> Access {
+        Access::Role(Role::Admin, scope)
     }
-    if path.starts_with("/access/v1/") && method == Method::POST {
-        let scope = authzen_store.map_or(Scope::Any, |id| Scope::Store(id.to_string()));
-        return Requirement::Key(Role::Reader, scope);
-    }
-    let Some(rest) = path.strip_prefix("/stores/") else {
-        // Unknown top-level routes: a GET reads (the 404 answers it), anything else fails closed.
-        return if is_get {
-            Requirement::Key(Role::Reader, Scope::Any)
+
+    /// What a path no route serves needs: a read may learn it is not there, anything else fails
+    /// closed to an admin not limited to stores.
+    pub(super) fn unknown_route(method: &Method) -> Access {
+        if method == Method::GET || method == Method::HEAD {
+            Access::reader(Scope::AnyStore)
         } else {
-            Requirement::Key(Role::Admin, Scope::Global)
-        };
-    };
-    let (store_id, route) = rest.split_once('/').unwrap_or((rest, ""));
-    let scope = Scope::Store(store_id.to_string());
-    let route = route.trim_end_matches('/');
-    let reads = is_get || (method == Method::POST && (READ_POSTS.contains(&route) || route.starts_with("access/v1/")));
-    let role = if reads {
-        Role::Reader
-    } else if method == Method::POST && route == "write" {
-        Role::Writer
-    } else {
-        // Store deletion, models, assertions, and any write route not listed above.
-        Role::Admin
-    };
-    Requirement::Key(role, scope)
+            Access::admin(Scope::Global)
+        }
+    }
+
+    /// What a method a route does not serve needs before it is answered 405: as for an unknown
+    /// route, a read needs a reader and anything else an admin, on the route's store if it names
+    /// one; a route open to every method it serves stays open.
+    pub(super) fn unserved_method(method: &Method, served: &[Access], names_store: bool) -> Access {
+        if served.iter().all(|access| *access == Access::Open) {
+            return Access::Open;
+        }
+        match (Access::unknown_route(method), names_store) {
+            (Access::Role(role, _), true) => Access::Role(role, Scope::PathStore),
+            (access, _) => access,
+        }
+    }
 }
 
 /// The key in `Authorization: Bearer <key>` (scheme case-insensitive).
-fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(request: &Parts) -> Option<&str> {
+    let value = request.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, key) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|key| !key.is_empty())
 }
 
-/// The middleware: admits a request whose key fits its route, or answers 401/403.
-pub(super) async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Auth::Preshared(keys) = &state.auth else { return next.run(request).await };
-    let (role, scope) = match requirement(request.method(), request.uri().path(), state.authzen_store.as_deref()) {
-        Requirement::Open => return next.run(request).await,
-        Requirement::Key(role, scope) => (role, scope),
-    };
-    let Some(presented) = bearer(&request) else {
-        return ApiError::Unauthenticated { code: "bearer_token_missing", message: "missing bearer token" }
-            .into_response();
-    };
-    let Some(principal) = keys.authenticate(presented).cloned() else {
-        tracing::info!("rejected an unknown key");
-        return ApiError::Unauthenticated { code: "unauthenticated", message: "unauthenticated" }.into_response();
-    };
-    if principal.role < role {
+/// Admits a request to an endpoint needing `access`: finds its principal (kept in the request's
+/// extensions for handlers) or answers 401, then answers 403 unless the role and store fit.
+pub(super) async fn admit(state: &AppState, access: Access, request: Request) -> Result<Request, ApiError> {
+    let Some(authenticator) = state.auth.authenticator() else { return Ok(request) };
+    let Access::Role(role, scope) = access else { return Ok(request) };
+    let (mut parts, body) = request.into_parts();
+    let principal = authenticator.authenticate(&parts).await?;
+    if !principal.role.includes(role) {
         let message = format!(
             "the principal is not authorized to perform the action: `{} {}` needs the `{}` role, the key has `{}`",
-            request.method(),
-            request.uri().path(),
+            parts.method,
+            parts.uri.path(),
             role.name(),
             principal.role.name()
         );
-        return ApiError::Forbidden(message).into_response();
+        return Err(ApiError::Forbidden(message));
     }
-    let store_ok = match &scope {
-        Scope::Store(store_id) => principal.allows_store(store_id),
-        Scope::Any => true,
-        Scope::Global => principal.stores.is_none(),
+    let store_id = match scope {
+        Scope::PathStore => Some(path_store(&mut parts).await),
+        Scope::AuthzenStore => state.authzen_store.clone(),
+        Scope::AnyStore | Scope::Global => None,
+    };
+    let store_ok = match (&store_id, scope) {
+        (Some(store_id), _) => principal.allows_store(store_id),
+        (None, Scope::Global) => principal.stores.is_none(),
+        (None, _) => true,
     };
     if !store_ok {
-        let message = match &scope {
-            Scope::Store(store_id) => {
+        let message = match &store_id {
+            Some(store_id) => {
                 format!("the principal is not authorized to perform the action: the key is not allowed on store `{store_id}`")
             }
-            _ => format!(
+            None => format!(
                 "the principal is not authorized to perform the action: `{} {}` needs a key not limited to stores",
-                request.method(),
-                request.uri().path()
+                parts.method,
+                parts.uri.path()
             ),
         };
-        return ApiError::Forbidden(message).into_response();
+        return Err(ApiError::Forbidden(message));
     }
     if let Some(name) = &principal.name {
         tracing::debug!(key = %name, "authenticated");
     }
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    parts.extensions.insert(principal);
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The route's `{store_id}`, percent-decoded as the handler sees it; empty (a store no key is
+/// limited to) when it does not decode, which the handler refuses anyway.
+async fn path_store(parts: &mut Parts) -> String {
+    let params = RawPathParams::from_request_parts(parts, &()).await;
+    params
+        .ok()
+        .and_then(|params| params.iter().find(|(name, _)| *name == "store_id").map(|(_, id)| id.to_string()))
+        .unwrap_or_default()
+}
+
+/// The route layer of every endpoint: [`admit`], then the handler.
+pub(super) async fn enforce(state: AppState, access: Access, request: Request, next: Next) -> Response {
+    match admit(&state, access, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn need(method: Method, path: &str) -> Requirement {
-        requirement(&method, path, Some("01Z"))
-    }
-
-    fn store(role: Role, id: &str) -> Requirement {
-        Requirement::Key(role, Scope::Store(id.to_string()))
-    }
-
-    #[test]
-    fn routes_are_classified_by_method_and_path() {
-        assert_eq!(need(Method::GET, "/healthz"), Requirement::Open);
-        assert_eq!(need(Method::GET, "/metrics"), Requirement::Key(Role::Reader, Scope::Global));
-        assert_eq!(need(Method::GET, "/stores"), Requirement::Key(Role::Reader, Scope::Any));
-        assert_eq!(need(Method::POST, "/stores"), Requirement::Key(Role::Admin, Scope::Global));
-        assert_eq!(need(Method::DELETE, "/stores/01A"), store(Role::Admin, "01A"));
-        assert_eq!(need(Method::GET, "/stores/01A"), store(Role::Reader, "01A"));
-        assert_eq!(need(Method::POST, "/stores/01A/write"), store(Role::Writer, "01A"));
-        assert_eq!(need(Method::POST, "/stores/01A/authorization-models"), store(Role::Admin, "01A"));
-        assert_eq!(need(Method::PUT, "/stores/01A/writ/model"), store(Role::Admin, "01A"));
-        assert_eq!(need(Method::PUT, "/stores/01A/assertions/01M"), store(Role::Admin, "01A"));
-        for read in READ_POSTS {
-            assert_eq!(need(Method::POST, &format!("/stores/01A/{read}")), store(Role::Reader, "01A"), "{read}");
-        }
-        assert_eq!(need(Method::POST, "/stores/01A/access/v1/evaluation"), store(Role::Reader, "01A"));
-        assert_eq!(need(Method::GET, "/stores/01A/writ/decisions"), store(Role::Reader, "01A"));
-        assert_eq!(need(Method::GET, "/stores/01A/changes"), store(Role::Reader, "01A"));
-        assert_eq!(need(Method::POST, "/stores/01A/writ/something-new"), store(Role::Admin, "01A"));
-        assert_eq!(need(Method::POST, "/access/v1/evaluations"), store(Role::Reader, "01Z"));
-        assert_eq!(need(Method::POST, "/elsewhere"), Requirement::Key(Role::Admin, Scope::Global));
-        assert_eq!(need(Method::GET, "/.well-known/authzen-configuration/stores/01A"), store(Role::Reader, "01A"));
-    }
 
     #[test]
     fn key_files_accept_keys_and_digests_and_name_bad_entries() {

@@ -10,10 +10,13 @@
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto};
+use super::openapi::Operation;
 use super::query::timed_check;
+use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     self, CheckRequest, CheckWithCause, EngineError, ListObjectsRequest, ListUsersRequest, OboCheckRequest,
@@ -24,24 +27,35 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
+    let (reader, root_reader) = (Access::reader(Scope::PathStore), Access::reader(Scope::AuthzenStore));
+    let evaluate = Operation::json::<EvaluationDto, EvaluationResultDto>;
+    let evaluate_many = Operation::json::<EvaluationsDto, EvaluationsResponse>;
+    let entities = Operation::json::<SearchDto, SearchResponse<EntityResultDto<'static>>>;
+    let actions = Operation::json::<SearchDto, SearchResponse<ActionResultDto>>;
     RouteTable::new()
-        .route("/stores/{store_id}/access/v1/evaluation", post(evaluation))
-        .route("/stores/{store_id}/access/v1/evaluations", post(evaluations))
-        .route("/stores/{store_id}/access/v1/search/resource", post(search_resource))
-        .route("/stores/{store_id}/access/v1/search/subject", post(search_subject))
-        .route("/stores/{store_id}/access/v1/search/action", post(search_action))
-        .route("/.well-known/authzen-configuration/stores/{store_id}", get(configuration))
-        .route("/access/v1/evaluation", post(evaluation))
-        .route("/access/v1/evaluations", post(evaluations))
-        .route("/access/v1/search/resource", post(search_resource))
-        .route("/access/v1/search/subject", post(search_subject))
-        .route("/access/v1/search/action", post(search_action))
-        .route("/.well-known/authzen-configuration", get(root_configuration))
+        .route("/stores/{store_id}/access/v1/evaluation", post(reader, evaluate(), evaluation))
+        .route("/stores/{store_id}/access/v1/evaluations", post(reader, evaluate_many(), evaluations))
+        .route("/stores/{store_id}/access/v1/search/resource", post(reader, entities(), search_resource))
+        .route("/stores/{store_id}/access/v1/search/subject", post(reader, entities(), search_subject))
+        .route("/stores/{store_id}/access/v1/search/action", post(reader, actions(), search_action))
+        .route(
+            "/.well-known/authzen-configuration/stores/{store_id}",
+            get(reader, Operation::answers::<ConfigurationDto>(), configuration),
+        )
+        .route("/access/v1/evaluation", post(root_reader, evaluate(), evaluation))
+        .route("/access/v1/evaluations", post(root_reader, evaluate_many(), evaluations))
+        .route("/access/v1/search/resource", post(root_reader, entities(), search_resource))
+        .route("/access/v1/search/subject", post(root_reader, entities(), search_subject))
+        .route("/access/v1/search/action", post(root_reader, actions(), search_action))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(Access::Open, Operation::answers::<ConfigurationDto>(), root_configuration),
+        )
 }
 
 /// The store an AuthZEN request addresses: the `{store_id}` path segment, or at the root the
@@ -63,7 +77,7 @@ impl FromRequestParts<AppState> for AuthzenStore {
 }
 
 /// An AuthZEN entity: `{type, id?, properties?}` (`id` is absent in searches).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct EntityDto {
     #[serde(rename = "type")]
     entity_type: String,
@@ -81,13 +95,13 @@ impl EntityDto {
 }
 
 /// An AuthZEN action: `{name, properties?}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct ActionDto {
     name: String,
 }
 
 /// One evaluation; in `evaluations` each field falls back to the request's top-level one.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct EvaluationDto {
     #[serde(default)]
     subject: Option<EntityDto>,
@@ -101,13 +115,13 @@ struct EvaluationDto {
     options: RequestOptionsDto,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct EvaluationsOptionsDto {
     #[serde(default)]
     evaluations_semantic: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct EvaluationsDto {
     #[serde(flatten)]
     defaults: EvaluationDto,
@@ -162,26 +176,26 @@ async fn evaluation(
 
 /// One evaluation's answer: `{"decision"}`, plus `context.error` for an evaluation of a batch
 /// that could not be decided.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct EvaluationResultDto {
     decision: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     context: Option<EvaluationContextDto>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct EvaluationContextDto {
     error: EvaluationErrorDto,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct EvaluationErrorDto {
     status: u16,
     message: String,
 }
 
 /// `POST access/v1/evaluations` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct EvaluationsResponse {
     evaluations: Vec<EvaluationResultDto>,
 }
@@ -244,7 +258,7 @@ async fn evaluations(
     Ok(Json(EvaluationsResponse { evaluations: results }))
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct SearchDto {
     #[serde(default)]
     subject: Option<EntityDto>,
@@ -261,7 +275,7 @@ struct SearchDto {
 
 /// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
 /// value) means every result.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct PageDto {
     #[serde(default)]
     token: Option<String>,
@@ -271,13 +285,14 @@ struct PageDto {
 
 /// A search answer: one page of `results` with `page.next_token` (empty on the last page),
 /// `count` and `total`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "SearchResponseOf{T}")]
 struct SearchResponse<T> {
     results: Vec<T>,
     page: PageInfoDto,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct PageInfoDto {
     next_token: String,
     count: usize,
@@ -285,7 +300,7 @@ struct PageInfoDto {
 }
 
 /// A subject or resource found by a search: `{"type", "id"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct EntityResultDto<'a> {
     #[serde(rename = "type")]
     entity_type: &'a str,
@@ -293,7 +308,7 @@ struct EntityResultDto<'a> {
 }
 
 /// An action found by a search: `{"name"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ActionResultDto {
     name: String,
 }
@@ -430,7 +445,7 @@ async fn root_configuration(
 }
 
 /// The AuthZEN metadata document (`/.well-known/authzen-configuration`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ConfigurationDto {
     policy_decision_point: String,
     access_evaluation_endpoint: String,

@@ -10,7 +10,10 @@
 //! Invariant: recording never fails or blocks a decision (see `engine::decisions`).
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::dto::{hex_decode, hex_encode, json_response, ApiQuery};
+use super::openapi::Operation;
+use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
 use super::{blocking, ApiError, AppState, Metrics, RouteTable};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
@@ -18,13 +21,15 @@ use crate::tuple::{Context, ContextValue};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::response::Response;
-use axum::routing::get;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Instant;
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/stores/{store_id}/writ/decisions", get(list))
+    let list_decisions = Operation::answers::<DecisionsResponse<'static>>().query::<DecisionsQuery>();
+    RouteTable::new()
+        .route("/stores/{store_id}/writ/decisions", get(Access::reader(Scope::PathStore), list_decisions, list))
 }
 
 /// The request's id (the caller's `x-request-id`, or one the server made), as the request
@@ -58,7 +63,7 @@ pub(crate) fn decision_meta<'a>(
     DecisionMeta { request_id, audit, started, model_id: None, latency: state.metrics.as_ref() }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct DecisionsQuery {
     principal: Option<String>,
     object: Option<String>,
@@ -107,7 +112,7 @@ pub(super) fn parse_decision_id(id: &str) -> Result<DecisionCursor, ApiError> {
 }
 
 /// One recorded decision as `GET writ/decisions` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct DecisionDto<'a> {
     decision_id: String,
     time: String,
@@ -145,7 +150,7 @@ impl<'a> DecisionDto<'a> {
 }
 
 /// `GET writ/decisions` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct DecisionsResponse<'a> {
     decisions: Vec<DecisionDto<'a>>,
     continuation_token: String,

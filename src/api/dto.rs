@@ -9,12 +9,13 @@ use super::error::ApiError;
 use super::time::format_rfc3339;
 use crate::engine::QueryOptions;
 use crate::tuple::{Context, Subject, Tuple};
-pub use crate::wire::{stored_tuple_key_json, tuple_key_json, ConditionDto, TupleKeyDto};
+pub use crate::wire::{ConditionAnswer, ConditionDto, TupleKeyAnswer, TupleKeyDto};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -109,7 +110,7 @@ pub async fn read_text(request: Request) -> Result<String, ApiError> {
 }
 
 /// Pagination query: `page_size`, `continuation_token`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct PageQuery {
     /// Most items per page.
     pub page_size: Option<u32>,
@@ -159,7 +160,7 @@ pub fn page_size(requested: Option<u32>, default: usize, max: usize) -> usize {
 }
 
 /// Contextual tuples: `{tuple_keys:[...]}` (check, list objects, expand) or a bare list (list users).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ContextualTuplesDto {
     /// `{"tuple_keys": [...]}`.
@@ -192,7 +193,7 @@ pub fn contextual_tuples(dto: &Option<ContextualTuplesDto>) -> Result<Vec<Tuple>
 }
 
 /// A store in OpenFGA's response shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StoreDto {
     /// Its id.
     pub id: String,
@@ -216,14 +217,14 @@ impl From<&crate::engine::StoreRecord> for StoreDto {
 }
 
 /// `POST /stores` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct CreateStoreRequest {
     /// The store's name.
     pub name: String,
 }
 
 /// `POST /stores/{id}/write` writes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WritesDto {
     /// Tuples to write.
     #[serde(default)]
@@ -234,7 +235,7 @@ pub struct WritesDto {
 }
 
 /// `POST /stores/{id}/write` deletes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct DeletesDto {
     /// Tuples to delete.
     #[serde(default)]
@@ -245,7 +246,7 @@ pub struct DeletesDto {
 }
 
 /// `POST /stores/{id}/write` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WriteRequestDto {
     /// Tuples to write.
     #[serde(default)]
@@ -259,7 +260,7 @@ pub struct WriteRequestDto {
 }
 
 /// A partial tuple key for `read`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ReadTupleKeyDto {
     /// The user, or `type:` for every user of a type.
     #[serde(default)]
@@ -273,7 +274,7 @@ pub struct ReadTupleKeyDto {
 }
 
 /// `POST /stores/{id}/read` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ReadRequestDto {
     /// The filter; every tuple when absent.
     #[serde(default)]
@@ -290,7 +291,7 @@ pub struct ReadRequestDto {
 }
 
 /// `GET /stores/{id}/changes` query.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ChangesQuery {
     /// Only changes to objects of this type.
     #[serde(default, rename = "type")]
@@ -316,7 +317,7 @@ pub struct ChangesQuery {
 /// this type from a buffer; a body's other fields are read directly, so only these few values
 /// are buffered. Numbers survive the buffer (`at_least_revision` as `u64`, context values as
 /// given).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct RequestOptionsDto {
     /// Condition context.
     #[serde(default)]
@@ -353,7 +354,7 @@ impl RequestOptionsDto {
 }
 
 /// `POST /stores/{id}/check` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct CheckRequestDto {
     /// What to check.
     pub tuple_key: TupleKeyDto,
@@ -363,7 +364,7 @@ pub struct CheckRequestDto {
 }
 
 /// One check of a batch.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct BatchCheckItemDto {
     /// What to check.
     pub tuple_key: TupleKeyDto,
@@ -375,7 +376,7 @@ pub struct BatchCheckItemDto {
 }
 
 /// `POST /stores/{id}/batch-check` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct BatchCheckRequestDto {
     /// The checks.
     pub checks: Vec<BatchCheckItemDto>,
@@ -385,7 +386,7 @@ pub struct BatchCheckRequestDto {
 }
 
 /// `POST /stores/{id}/check` answer: `{"allowed", "resolution"}`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub struct CheckResponseDto {
     /// The answer.
     pub allowed: bool,
@@ -405,14 +406,14 @@ pub enum BatchCheckEntryDto {
 
 /// A batch-check entry's error: `{"error": {"input_error": code, "message"}}` for bad input,
 /// `{"error": {"internal_error": "internal_error", "message"}}` otherwise.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BatchCheckErrorDto {
     /// The error.
     pub error: BatchCheckErrorBody,
 }
 
 /// The body of a [`BatchCheckErrorDto`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BatchCheckErrorBody {
     /// `input_error` or `internal_error`, with its code.
     #[serde(flatten)]
@@ -422,7 +423,7 @@ pub struct BatchCheckErrorBody {
 }
 
 /// Which side a batch-check error is on, with its OpenFGA code.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchCheckErrorCode {
     /// The check's input was bad.
@@ -468,6 +469,37 @@ impl Serialize for BatchCheckResponseDto {
     }
 }
 
+impl JsonSchema for BatchCheckEntryDto {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BatchCheckEntry".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let error = generator.subschema_for::<BatchCheckErrorDto>();
+        schemars::json_schema!({
+            "oneOf": [
+                {"type": "object", "properties": {"allowed": {"type": "boolean"}}, "required": ["allowed"]},
+                error
+            ]
+        })
+    }
+}
+
+impl JsonSchema for BatchCheckResponseDto {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BatchCheckResponse".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let entry = generator.subschema_for::<BatchCheckEntryDto>();
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {"result": {"type": "object", "additionalProperties": entry}},
+            "required": ["result"]
+        })
+    }
+}
+
 /// A `200 application/json` response serialized straight from `value` into a buffer of about
 /// `capacity` bytes (no intermediate [`Value`], no regrowth for a well-guessed size).
 pub fn json_response(value: &impl Serialize, capacity: usize) -> axum::response::Response {
@@ -480,7 +512,7 @@ pub fn json_response(value: &impl Serialize, capacity: usize) -> axum::response:
 }
 
 /// Expand's tuple key: `{relation, object}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ExpandTupleKeyDto {
     /// The relation.
     pub relation: String,
@@ -489,7 +521,7 @@ pub struct ExpandTupleKeyDto {
 }
 
 /// `POST /stores/{id}/expand` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ExpandRequestDto {
     /// What to expand.
     pub tuple_key: ExpandTupleKeyDto,
@@ -499,7 +531,7 @@ pub struct ExpandRequestDto {
 }
 
 /// `POST /stores/{id}/list-objects` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ListObjectsRequestDto {
     /// The object type.
     #[serde(rename = "type")]
@@ -514,7 +546,7 @@ pub struct ListObjectsRequestDto {
 }
 
 /// An object as `{type, id}`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct TypedObjectDto {
     /// The type.
     #[serde(rename = "type")]
@@ -524,7 +556,7 @@ pub struct TypedObjectDto {
 }
 
 /// A list-users filter: `{type, relation?}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct UserFilterDto {
     /// The subject type.
     #[serde(rename = "type")]
@@ -535,7 +567,7 @@ pub struct UserFilterDto {
 }
 
 /// `POST /stores/{id}/list-users` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ListUsersRequestDto {
     /// The object.
     pub object: TypedObjectDto,
@@ -550,7 +582,7 @@ pub struct ListUsersRequestDto {
 
 /// A list-users result entry in OpenFGA's shape: `{"object": {"type", "id"}}`,
 /// `{"wildcard": {"type"}}` or `{"userset": {"type", "id", "relation"}}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectDto<'a> {
     /// A plain object.
@@ -592,7 +624,7 @@ impl<'a> From<&'a Subject> for SubjectDto<'a> {
 }
 
 /// `PUT /stores/{id}/assertions/{model_id}` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct AssertionsRequestDto {
     /// The assertions, kept as given.
     #[serde(default)]

@@ -12,24 +12,34 @@
 //! explanation is computed per request, never cached.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
+use super::openapi::Operation;
+use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason};
 use crate::tuple::{Context, Tuple};
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
+    let reader = Access::reader(Scope::PathStore);
     RouteTable::new()
-        .route("/stores/{store_id}/writ/explain", post(explain))
-        .route("/stores/{store_id}/writ/decisions/{decision_id}/explain", get(explain_decision))
+        .route(
+            "/stores/{store_id}/writ/explain",
+            post(reader, Operation::json::<ExplainRequestDto, ExplanationDto>(), explain),
+        )
+        .route(
+            "/stores/{store_id}/writ/decisions/{decision_id}/explain",
+            get(reader, Operation::answers::<DecisionExplanationDto>(), explain_decision),
+        )
 }
 
 /// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct ExplainRequestDto {
     #[serde(default)]
     tuple_key: Option<TupleKeyDto>,
@@ -125,7 +135,7 @@ async fn explain(
 }
 
 /// The record a decision explanation starts from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 struct RecordedDecisionDto {
     decision_id: String,
     time: String,
@@ -139,7 +149,7 @@ struct RecordedDecisionDto {
 }
 
 /// `GET writ/decisions/{decision_id}/explain` answer: the explanation now, and the record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 struct DecisionExplanationDto {
     #[serde(flatten)]
     explanation: ExplanationDto,
@@ -215,14 +225,14 @@ async fn explain_decision(
 }
 
 /// A condition on a tuple key in an answer: `{name, context}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(super) struct ConditionOut {
     name: String,
     context: Context,
 }
 
 /// A tuple key in OpenFGA's response shape, with `contextual` on a `path` entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(super) struct TupleKeyOut {
     user: String,
     relation: String,
@@ -249,7 +259,7 @@ impl From<&Tuple> for TupleKeyOut {
 }
 
 /// The answer of DESIGN §9.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(super) struct ExplanationDto {
     allowed: bool,
     revision: u64,
@@ -283,7 +293,7 @@ impl ExplanationDto {
 }
 
 /// One node of the tree; the fields a node does not have are left out.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(super) struct NodeDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     object: Option<String>,

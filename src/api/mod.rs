@@ -17,6 +17,7 @@ pub mod error;
 mod explain;
 mod limits;
 mod models;
+mod openapi;
 mod ops;
 mod query;
 mod routes;
@@ -27,14 +28,14 @@ mod tuples;
 
 use crate::engine::Engine;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Uri};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
 
-pub use auth::{Auth, KeySet, Principal, Role};
+pub use auth::{Access, Auth, Authenticator, KeySet, Principal, Role, Scope};
 pub use error::ApiError;
 pub use ops::Metrics;
 use routes::RouteTable;
@@ -144,14 +145,17 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         auth: config.auth,
     };
     routes()
-        .into_router()
-        .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
+        .into_router(&state)
         .layer(middleware::map_response(error::json_error_body))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), request_span))
         .with_state(state)
+}
+
+/// Every endpoint of the API, as (method, path pattern, what calling it needs); `GET` stands for
+/// `HEAD` too. Every path of [`route_paths`] has at least one.
+pub fn route_endpoints() -> Vec<(axum::http::Method, &'static str, Access)> {
+    routes().endpoints()
 }
 
 /// Every route of the API, from each area's table.
@@ -166,20 +170,19 @@ fn routes() -> RouteTable {
         .merge(agent::routes())
         .merge(explain::routes())
         .merge(ops::routes())
+        .merge(openapi::routes())
+}
+
+/// The API's OpenAPI 3.1 document, as `GET /openapi.json` serves it: every endpoint with its
+/// parameters, request and answer schemas, and what calling it needs (`x-writ-access`).
+pub fn openapi() -> serde_json::Value {
+    openapi::document(&routes())
 }
 
 /// The path pattern of every route the router serves (`/stores/{store_id}/check`, ...), so
 /// tests can sweep each route without listing them by hand.
 pub fn route_paths() -> Vec<&'static str> {
-    routes().paths().to_vec()
-}
-
-async fn fallback(uri: Uri) -> ApiError {
-    ApiError::RouteNotFound(uri.path().to_string())
-}
-
-async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{method} {}", uri.path()))
+    routes().paths()
 }
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id.

@@ -5,48 +5,70 @@
 //! `diagnostics`, a JSON model error with `invalid_authorization_model`.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::dto::{
     offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, TupleKeyDto,
 };
+use super::openapi::{AuthorizationModel, Operation};
+use super::routes::{get, put};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{EngineError, ModelInfo};
 use crate::model::{JsonModel, Model, SchemaError, SchemaErrorKind, ONEOF_ERROR};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
-use axum::routing::{get, put};
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
 pub(super) fn routes() -> RouteTable {
+    let (reader, admin) = (Access::reader(Scope::PathStore), Access::admin(Scope::PathStore));
+    let list = Operation::answers::<ListModelsResponse>().query::<PageQuery>();
+    let write = Operation::json::<AuthorizationModel, WriteModelResponse>().status(201);
+    let write_dsl = Operation::json::<(), WriteModelResponse>().text_request("text/plain").status(201);
     RouteTable::new()
-        .route("/stores/{store_id}/authorization-models", get(list_models).post(write_model))
-        .route("/stores/{store_id}/authorization-models/{model_id}", get(get_model))
-        .route("/stores/{store_id}/writ/model", put(write_dsl_model))
-        .route("/stores/{store_id}/assertions/{model_id}", get(get_assertions).put(write_assertions))
+        .route(
+            "/stores/{store_id}/authorization-models",
+            get(reader, list, list_models).post(admin, write, write_model),
+        )
+        .route(
+            "/stores/{store_id}/authorization-models/{model_id}",
+            get(reader, Operation::answers::<GetModelResponse>(), get_model),
+        )
+        .route("/stores/{store_id}/writ/model", put(admin, write_dsl, write_dsl_model))
+        .route(
+            "/stores/{store_id}/assertions/{model_id}",
+            get(reader, Operation::answers::<AssertionsResponse>(), get_assertions).put(
+                admin,
+                Operation::no_content::<AssertionsRequestDto>(),
+                write_assertions,
+            ),
+        )
 }
 
 /// The answer to a model write: `{"authorization_model_id"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct WriteModelResponse {
     authorization_model_id: String,
 }
 
 /// `GET authorization-models` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ListModelsResponse {
+    #[schemars(with = "Vec<AuthorizationModel>")]
     authorization_models: Vec<JsonModel>,
     continuation_token: String,
 }
 
 /// `GET authorization-models/{model_id}` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct GetModelResponse {
+    #[schemars(with = "AuthorizationModel")]
     authorization_model: JsonModel,
 }
 
 /// `GET assertions/{model_id}` answer: the assertions as they were stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct AssertionsResponse {
     authorization_model_id: String,
     assertions: Value,

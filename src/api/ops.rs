@@ -5,13 +5,16 @@
 //! is touched once per request; per-store gauges are read from the engine at scrape time.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
+use super::openapi::Operation;
+use super::routes::get;
 use super::{AppState, RouteTable};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Json;
 use parking_lot::Mutex;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -57,11 +60,16 @@ impl Metrics {
 }
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    let status = Operation::answers::<StatusResponse>;
+    let prometheus = Operation::answers::<()>().text_response("text/plain; version=0.0.4");
+    RouteTable::new()
+        .route("/healthz", get(Access::Open, status(), healthz))
+        .route("/readyz", get(Access::Open, status(), readyz))
+        .route("/metrics", get(Access::reader(Scope::Global), prometheus, metrics))
 }
 
 /// `/healthz` and `/readyz` answer: `{"status"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct StatusResponse {
     status: &'static str,
 }

@@ -5,6 +5,7 @@
 //! errors in its result map and fails as a whole only for store, model or size errors.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{
@@ -12,6 +13,8 @@ use super::dto::{
     BatchCheckErrorDto, BatchCheckItemDto, BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto,
     CheckResponseDto, ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto, SubjectDto,
 };
+use super::openapi::Operation;
+use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
     decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
@@ -20,23 +23,37 @@ use crate::engine::{
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Json;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// From this many checks on, a batch-check runs them on rayon's threads.
 const PARALLEL_BATCH: usize = 16;
 
 pub(super) fn routes() -> RouteTable {
+    let reader = Access::reader(Scope::PathStore);
+    let list_objects_stream = Operation::json::<ListObjectsRequestDto, ()>().json_lines::<StreamedObject<'static>>();
     RouteTable::new()
-        .route("/stores/{store_id}/check", post(check))
-        .route("/stores/{store_id}/batch-check", post(batch_check))
-        .route("/stores/{store_id}/expand", post(expand))
-        .route("/stores/{store_id}/list-objects", post(list_objects))
-        .route("/stores/{store_id}/streamed-list-objects", post(streamed_list_objects))
-        .route("/stores/{store_id}/list-users", post(list_users))
+        .route("/stores/{store_id}/check", post(reader, Operation::json::<CheckRequestDto, CheckResponseDto>(), check))
+        .route(
+            "/stores/{store_id}/batch-check",
+            post(reader, Operation::json::<BatchCheckRequestDto, BatchCheckResponseDto>(), batch_check),
+        )
+        .route(
+            "/stores/{store_id}/expand",
+            post(reader, Operation::json::<ExpandRequestDto, ExpandResponse<'static>>(), expand),
+        )
+        .route(
+            "/stores/{store_id}/list-objects",
+            post(reader, Operation::json::<ListObjectsRequestDto, ListObjectsResponse>(), list_objects),
+        )
+        .route("/stores/{store_id}/streamed-list-objects", post(reader, list_objects_stream, streamed_list_objects))
+        .route(
+            "/stores/{store_id}/list-users",
+            post(reader, Operation::json::<ListUsersRequestDto, ListUsersResponse<'static>>(), list_users),
+        )
 }
 
 impl TryFrom<CheckRequestDto> for CheckRequest {
@@ -183,26 +200,26 @@ async fn batch_check(
 }
 
 /// `POST /stores/{id}/expand` answer: `{"tree": {"root": node}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ExpandResponse<'a> {
     tree: ExpandTreeDto<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ExpandTreeDto<'a> {
     root: ExpandNodeDto<'a>,
 }
 
 /// An expand node in OpenFGA's JSON shape: `{"name", "leaf" | "union" | "intersection" |
 /// "difference": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ExpandNodeDto<'a> {
     name: &'a str,
     #[serde(flatten)]
     body: ExpandBodyDto<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 enum ExpandBodyDto<'a> {
     Leaf(ExpandLeafDto<'a>),
@@ -213,7 +230,7 @@ enum ExpandBodyDto<'a> {
 
 /// A leaf: `{"users": {"users": [...]}}`, `{"computed": {"userset"}}` or
 /// `{"tupleToUserset": {"tupleset", "computed": [{"userset"}, ...]}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 enum ExpandLeafDto<'a> {
     Users { users: &'a [String] },
@@ -221,7 +238,7 @@ enum ExpandLeafDto<'a> {
     TupleToUserset { tupleset: &'a str, computed: Vec<UsersetDto<'a>> },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct UsersetDto<'a> {
     userset: &'a str,
 }
@@ -290,18 +307,18 @@ impl TryFrom<ListObjectsRequestDto> for ListObjectsRequest {
 }
 
 /// `POST /stores/{id}/list-objects` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ListObjectsResponse {
     objects: Vec<String>,
 }
 
 /// One line of `streamed-list-objects`: `{"result": {"object"}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct StreamedObject<'a> {
     result: ObjectResult<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ObjectResult<'a> {
     object: &'a str,
 }
@@ -361,7 +378,7 @@ impl TryFrom<ListUsersRequestDto> for ListUsersRequest {
 }
 
 /// `POST /stores/{id}/list-users` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ListUsersResponse<'a> {
     users: Vec<SubjectDto<'a>>,
 }

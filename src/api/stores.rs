@@ -4,18 +4,34 @@
 //! store-limited key only its own stores.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
+use super::openapi::Operation;
+use super::routes::get;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Extension, Json};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub(super) fn routes() -> RouteTable {
+    let list = Operation::answers::<ListStoresResponse>().query::<PageQuery>();
+    let create = Operation::json::<CreateStoreRequest, StoreDto>().status(201);
+    let (reader, admin) = (Access::reader(Scope::PathStore), Access::admin(Scope::PathStore));
     RouteTable::new()
-        .route("/stores", get(list_stores).post(create_store))
-        .route("/stores/{store_id}", get(get_store).delete(delete_store))
+        .route(
+            "/stores",
+            get(Access::reader(Scope::AnyStore), list, list_stores).post(
+                Access::admin(Scope::Global),
+                create,
+                create_store,
+            ),
+        )
+        .route(
+            "/stores/{store_id}",
+            get(reader, Operation::answers::<StoreDto>(), get_store).delete(admin, Operation::nothing(), delete_store),
+        )
 }
 
 async fn create_store(
@@ -52,7 +68,7 @@ async fn list_stores(
 }
 
 /// `GET /stores` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ListStoresResponse {
     stores: Vec<StoreDto>,
     continuation_token: String,

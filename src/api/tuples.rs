@@ -6,24 +6,32 @@
 //! with it.
 //! Must not import `store`, `index` or `eval`.
 
+use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::dto::{
-    hex_decode, hex_encode, stored_tuple_key_json, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyDto,
+    hex_decode, hex_encode, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyAnswer, TupleKeyDto,
     WriteRequestDto,
 };
+use super::openapi::Operation;
+use super::routes::{get, post};
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
 use crate::engine::{ChangeCursor, ChangeOperation, ReadCursor, ReadFilter, WriteRequest};
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 pub(super) fn routes() -> RouteTable {
+    let reader = Access::reader(Scope::PathStore);
+    let changes_page = Operation::answers::<ChangesResponse>().query::<ChangesQuery>();
     RouteTable::new()
-        .route("/stores/{store_id}/write", post(write))
-        .route("/stores/{store_id}/read", post(read))
-        .route("/stores/{store_id}/changes", get(changes))
+        .route(
+            "/stores/{store_id}/write",
+            post(Access::writer(Scope::PathStore), Operation::json::<WriteRequestDto, WriteResponse>(), write),
+        )
+        .route("/stores/{store_id}/read", post(reader, Operation::json::<ReadRequestDto, ReadResponse>(), read))
+        .route("/stores/{store_id}/changes", get(reader, changes_page, changes))
 }
 
 fn ignore_flag(field: &str, value: Option<&str>) -> Result<bool, ApiError> {
@@ -65,7 +73,7 @@ async fn write(
 
 /// `POST /stores/{id}/write` answer: the revision the write committed at (Writ's extension;
 /// OpenFGA's clients ignore it).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, JsonSchema)]
 struct WriteResponse {
     revision: u64,
 }
@@ -90,7 +98,7 @@ async fn read(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ReadRequestDto>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReadResponse>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
     let after = body.continuation_token.as_deref().filter(|t| !t.is_empty()).map(token_read_cursor).transpose()?;
     let size = super::limits::page_size(body.page_size, 50, &state.options)?;
@@ -102,16 +110,14 @@ async fn read(
         Ok((page, times))
     })
     .await?;
-    let tuples: Vec<Value> = page
+    let tuples = page
         .tuples
         .iter()
         .zip(times)
-        .map(|(stored, written_at_ms)| {
-            json!({"key": stored_tuple_key_json(stored), "timestamp": format_rfc3339(written_at_ms)})
-        })
+        .map(|(stored, written_at_ms)| ReadTuple { key: stored.into(), timestamp: format_rfc3339(written_at_ms) })
         .collect();
     let token = page.next.map(|cursor| hex_encode(&format!("read:{}", cursor.to_text()))).unwrap_or_default();
-    Ok(Json(json!({"tuples": tuples, "continuation_token": token})))
+    Ok(Json(ReadResponse { tuples, continuation_token: token }))
 }
 
 fn token_read_cursor(token: &str) -> Result<ReadCursor, ApiError> {
@@ -140,7 +146,7 @@ async fn changes(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<ChangesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangesResponse>, ApiError> {
     require_revision(&state, &store_id, query.at_least_revision).await?;
     let given_token = query.continuation_token.filter(|t| !t.is_empty());
     let after = given_token.as_deref().map(token_cursor).transpose()?;
@@ -151,24 +157,52 @@ async fn changes(
         Some(last) => cursor_token(last.cursor),
         None => given_token.unwrap_or_default(),
     };
-    let changes: Vec<Value> = records
+    let changes = records
         .iter()
-        .map(|record| {
-            let operation = match record.operation {
+        .map(|record| Change {
+            tuple_key: (&record.tuple).into(),
+            operation: match record.operation {
                 ChangeOperation::Write => "TUPLE_OPERATION_WRITE",
                 ChangeOperation::Delete => "TUPLE_OPERATION_DELETE",
-            };
-            let mut change = json!({
-                "tuple_key": stored_tuple_key_json(&record.tuple),
-                "operation": operation,
-                "timestamp": format_rfc3339(record.timestamp_ms),
-            });
-            // Writ's extension: who wrote it (OpenFGA clients ignore unknown fields).
-            if let (Some(actor), Value::Object(map)) = (&record.actor, &mut change) {
-                map.insert("actor".into(), json!(actor));
-            }
-            change
+            },
+            timestamp: format_rfc3339(record.timestamp_ms),
+            actor: record.actor.clone(),
         })
         .collect();
-    Ok(Json(json!({"changes": changes, "continuation_token": token})))
+    Ok(Json(ChangesResponse { changes, continuation_token: token }))
+}
+
+/// The answer to `read`: one page of tuples.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ReadResponse {
+    tuples: Vec<ReadTuple>,
+    /// Empty on the last page.
+    continuation_token: String,
+}
+
+/// One tuple of a `read` page, with the time it was written.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ReadTuple {
+    key: TupleKeyAnswer,
+    timestamp: String,
+}
+
+/// The answer to `changes`: one page of the changelog.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ChangesResponse {
+    changes: Vec<Change>,
+    /// Where the next page starts; the given token again when there are no more changes yet.
+    continuation_token: String,
+}
+
+/// One changelog entry.
+#[derive(Debug, Serialize, JsonSchema)]
+struct Change {
+    tuple_key: TupleKeyAnswer,
+    /// `TUPLE_OPERATION_WRITE` or `TUPLE_OPERATION_DELETE`.
+    operation: &'static str,
+    timestamp: String,
+    /// Writ's extension: who wrote it (OpenFGA clients ignore unknown fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
 }

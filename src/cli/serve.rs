@@ -13,6 +13,7 @@ pub(super) fn serve(args: crate::config::Args) -> anyhow::Result<()> {
             tracing::warn!("--auth none: no authentication is enforced; every caller may do everything")
         }
         crate::api::Auth::Preshared(keys) => tracing::info!(keys = keys.len(), "--auth preshared"),
+        crate::api::Auth::With(authenticator) => tracing::info!(?authenticator, "authenticated"),
     }
     let backend: Box<dyn crate::store::TupleStore> = match (&config.datastore, &config.data_dir) {
         (Some(url), _) => Box::new(crate::store::PostgresStore::open(url.expose())?),

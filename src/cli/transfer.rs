@@ -13,7 +13,7 @@
 use crate::engine::{Engine, EngineError, ReadFilter, StoreRecord, WriteRequest};
 use crate::model::Model;
 use crate::tuple::StoredTuple;
-use crate::wire::{stored_tuple_key_json, TupleKeyDto};
+use crate::wire::{TupleKeyAnswer, TupleKeyDto};
 use std::io::{BufRead, Write};
 
 /// What can stop an import or export.
@@ -276,7 +276,7 @@ pub fn export(engine: &Engine, store_id: &str, mut output: impl Write) -> Result
     loop {
         let page = engine.read_page(store_id, &ReadFilter::default(), after, EXPORT_PAGE)?;
         for tuple in &page.tuples {
-            serde_json::to_writer(&mut output, &stored_tuple_key_json(tuple)).map_err(std::io::Error::from)?;
+            serde_json::to_writer(&mut output, &TupleKeyAnswer::from(tuple)).map_err(std::io::Error::from)?;
             output.write_all(b"\n")?;
         }
         written += page.tuples.len() as u64;

@@ -3,14 +3,14 @@
 //! answers and `writ import`/`export` stream as JSON Lines, and RFC 3339 timestamps (`time`).
 //!
 //! Invariant: what one side writes, the other reads back unchanged:
-//! `TupleKeyDto::to_stored` of `stored_tuple_key_json(t)` is `t`.
+//! `TupleKeyDto::to_stored` of `TupleKeyAnswer::from(t)` is `t`.
 //! Must not import anything in the crate but `tuple`: `api` and `cli` both build on it.
 
 pub mod time;
 
 use crate::tuple::{Context, StoredTuple, Tuple, TupleCondition, TupleError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use time::{format_rfc3339, parse_rfc3339};
 
 /// Why a tuple key names no tuple; the API answers it as a validation error.
@@ -28,7 +28,7 @@ pub enum TupleKeyError {
 }
 
 /// A condition on a tuple key: `{name, context?}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ConditionDto {
     /// The condition's name in the model.
     pub name: String,
@@ -38,7 +38,7 @@ pub struct ConditionDto {
 }
 
 /// An OpenFGA tuple key: `{user, relation, object, condition?}` plus Writ's `expires_at`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct TupleKeyDto {
     /// `user:anne`, `user:*`, `group:eng#member`.
     pub user: String,
@@ -80,28 +80,56 @@ impl TupleKeyDto {
     }
 }
 
-/// A tuple key in OpenFGA's response shape.
-pub fn tuple_key_json(tuple: &Tuple) -> Value {
-    let mut key =
-        json!({"user": tuple.subject.to_string(), "relation": tuple.relation, "object": tuple.object.to_string()});
-    if let (Some(condition), Value::Object(map)) = (&tuple.condition, &mut key) {
-        map.insert("condition".into(), json!({"name": condition.name, "context": condition.context}));
-    }
-    key
+/// A tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TupleKeyAnswer {
+    /// The subject, `type:id`, `type:*` or `type:id#relation`.
+    pub user: String,
+    /// The relation.
+    pub relation: String,
+    /// The object, `type:id`.
+    pub object: String,
+    /// The condition the tuple was written with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionAnswer>,
+    /// RFC 3339 time the tuple expires (Writ's extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
-/// A stored tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
-pub fn stored_tuple_key_json(stored: &StoredTuple) -> Value {
-    let mut key = tuple_key_json(&stored.tuple);
-    if let (Some(at), Value::Object(map)) = (stored.expires_at_ms, &mut key) {
-        map.insert("expires_at".into(), Value::String(format_rfc3339(at)));
+/// A tuple's condition in OpenFGA's response shape.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ConditionAnswer {
+    /// Name of a `condition` block in the model.
+    pub name: String,
+    /// Parameter values bound when the tuple was written.
+    pub context: Context,
+}
+
+impl From<&StoredTuple> for TupleKeyAnswer {
+    fn from(stored: &StoredTuple) -> TupleKeyAnswer {
+        let tuple = &stored.tuple;
+        TupleKeyAnswer {
+            user: tuple.subject.to_string(),
+            relation: tuple.relation.clone(),
+            object: tuple.object.to_string(),
+            condition: tuple
+                .condition
+                .as_ref()
+                .map(|condition| ConditionAnswer { name: condition.name.clone(), context: condition.context.clone() }),
+            expires_at: stored.expires_at_ms.map(format_rfc3339),
+        }
     }
-    key
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn answer(stored: &StoredTuple) -> Value {
+        serde_json::to_value(TupleKeyAnswer::from(stored)).unwrap()
+    }
 
     fn key(value: Value) -> TupleKeyDto {
         serde_json::from_value(value).unwrap()
@@ -116,9 +144,9 @@ mod tests {
         }))
         .to_stored()
         .unwrap();
-        let read_back = key(stored_tuple_key_json(&written)).to_stored().unwrap();
+        let read_back = key(answer(&written)).to_stored().unwrap();
         assert_eq!(read_back, written);
-        assert_eq!(stored_tuple_key_json(&read_back)["expires_at"], "2030-01-01T00:00:00.000Z");
+        assert_eq!(answer(&read_back)["expires_at"], "2030-01-01T00:00:00.000Z");
     }
 
     #[test]
