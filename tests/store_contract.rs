@@ -322,6 +322,77 @@ pub(crate) fn contract(make: &dyn Fn() -> Box<dyn TupleStore>) {
         s.write(a, &WriteBatch::new(&[], &[], 9).planned_at(at(current + 5))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: current + 5, current: current + 1 })
     );
+
+    // ---- the feed by type, over many types interleaved
+    s.create_store(&record("01T")).unwrap();
+    for (deletes, writes) in interleaved_writes() {
+        s.write("01T", &WriteBatch::new(&deletes, &writes, 11).by(Some("mixer"))).unwrap();
+    }
+    check_feed_by_type(&*s, "01T");
+}
+
+/// The object types of [`interleaved_writes`].
+const MIXED_TYPES: [&str; 6] = ["doc", "folder", "group", "org", "team", "rare"];
+
+/// Writes (deletes, writes) mixing [`MIXED_TYPES`]: one entry or a few, writes of one type only,
+/// writes crossing a changelog row of 256 entries, a type seen once in 97 entries, and deletes of
+/// tuples written before; ids are unique per write, so each write is valid.
+fn interleaved_writes() -> Vec<(Vec<StoredTuple>, Vec<StoredTuple>)> {
+    let mut out = Vec::new();
+    let mut written: Vec<StoredTuple> = Vec::new();
+    let mut n = 0usize;
+    for (w, size) in [1usize, 3, 17, 300, 2, 1, 40, 256, 5, 1, 513, 7].into_iter().enumerate() {
+        let writes: Vec<StoredTuple> = (0..size)
+            .map(|_| {
+                n += 1;
+                let ty = match w {
+                    // Writes of one type only.
+                    1 | 5 => MIXED_TYPES[w % 5],
+                    _ if n.is_multiple_of(97) => "rare",
+                    _ => MIXED_TYPES[(n * n + w) % 5],
+                };
+                st(&format!("{ty}:{n}#viewer@user:u{}", n % 13))
+            })
+            .collect();
+        let deletes: Vec<StoredTuple> =
+            if w % 4 == 2 { written.drain(..5.min(written.len())).collect() } else { vec![] };
+        written.extend(writes.iter().cloned());
+        out.push((deletes, writes));
+    }
+    out
+}
+
+/// Pages the feed of `store` by each type (and one it lacks) with small page sizes, from the start
+/// and from cursors of other entries, and checks each paging reassembles exactly the entries of the
+/// unfiltered feed of that type after the start, in order.
+fn check_feed_by_type(s: &dyn TupleStore, store: &str) {
+    let all = s.changes(store, None, None, usize::MAX).unwrap();
+    assert!(all.len() > 1000, "the feed spans several changelog rows");
+    for ty in MIXED_TYPES.iter().chain(&["absent"]) {
+        let starts =
+            [None, Some(all[0].cursor), Some(all[300].cursor), Some(all[600].cursor), all.last().map(|c| c.cursor)];
+        for (i, start) in starts.into_iter().enumerate() {
+            let expected: Vec<&ChangeRecord> = all
+                .iter()
+                .filter(|c| c.tuple.tuple.object.object_type == *ty && start.is_none_or(|s| c.cursor > s))
+                .collect();
+            if start.is_none() {
+                assert_eq!(expected.is_empty(), *ty == "absent", "type {ty} is in the feed");
+            }
+            let pages: &[usize] = if i == 0 { &[1, 2, 5, 64] } else { &[3, 64] };
+            for &page in pages {
+                let (mut read, mut after) = (Vec::new(), start);
+                loop {
+                    let chunk = s.changes(store, after, Some(ty), page).unwrap();
+                    assert!(chunk.len() <= page);
+                    let Some(last) = chunk.last() else { break };
+                    after = Some(last.cursor);
+                    read.extend(chunk);
+                }
+                assert!(read.iter().eq(expected.iter().copied()), "type {ty}, from {start:?}, page size {page}");
+            }
+        }
+    }
 }
 
 #[test]
