@@ -444,6 +444,77 @@ fn a_conditional_write_lands_only_while_its_plan_holds(s: &dyn TupleStore) {
         s.write(a, &WriteBatch::new(&[], &[], 9).planned_at(at(current + 5))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: current + 5, current: current + 1 })
     );
+
+    // ---- the feed by type, over many types interleaved
+    s.create_store(&record("01T")).unwrap();
+    for (deletes, writes) in interleaved_writes() {
+        s.write("01T", &WriteBatch::new(&deletes, &writes, 11).by(Some("mixer"))).unwrap();
+    }
+    check_feed_by_type(&*s, "01T");
+}
+
+/// The object types of [`interleaved_writes`].
+const MIXED_TYPES: [&str; 6] = ["doc", "folder", "group", "org", "team", "rare"];
+
+/// Writes (deletes, writes) mixing [`MIXED_TYPES`]: one entry or a few, writes of one type only,
+/// writes crossing a changelog row of 256 entries, a type seen once in 97 entries, and deletes of
+/// tuples written before; ids are unique per write, so each write is valid.
+fn interleaved_writes() -> Vec<(Vec<StoredTuple>, Vec<StoredTuple>)> {
+    let mut out = Vec::new();
+    let mut written: Vec<StoredTuple> = Vec::new();
+    let mut n = 0usize;
+    for (w, size) in [1usize, 3, 17, 300, 2, 1, 40, 256, 5, 1, 513, 7].into_iter().enumerate() {
+        let writes: Vec<StoredTuple> = (0..size)
+            .map(|_| {
+                n += 1;
+                let ty = match w {
+                    // Writes of one type only.
+                    1 | 5 => MIXED_TYPES[w % 5],
+                    _ if n.is_multiple_of(97) => "rare",
+                    _ => MIXED_TYPES[(n * n + w) % 5],
+                };
+                st(&format!("{ty}:{n}#viewer@user:u{}", n % 13))
+            })
+            .collect();
+        let deletes: Vec<StoredTuple> =
+            if w % 4 == 2 { written.drain(..5.min(written.len())).collect() } else { vec![] };
+        written.extend(writes.iter().cloned());
+        out.push((deletes, writes));
+    }
+    out
+}
+
+/// Pages the feed of `store` by each type (and one it lacks) with small page sizes, from the start
+/// and from cursors of other entries, and checks each paging reassembles exactly the entries of the
+/// unfiltered feed of that type after the start, in order.
+fn check_feed_by_type(s: &dyn TupleStore, store: &str) {
+    let all = s.changes(store, None, None, usize::MAX).unwrap();
+    assert!(all.len() > 1000, "the feed spans several changelog rows");
+    for ty in MIXED_TYPES.iter().chain(&["absent"]) {
+        let starts =
+            [None, Some(all[0].cursor), Some(all[300].cursor), Some(all[600].cursor), all.last().map(|c| c.cursor)];
+        for (i, start) in starts.into_iter().enumerate() {
+            let expected: Vec<&ChangeRecord> = all
+                .iter()
+                .filter(|c| c.tuple.tuple.object.object_type == *ty && start.is_none_or(|s| c.cursor > s))
+                .collect();
+            if start.is_none() {
+                assert_eq!(expected.is_empty(), *ty == "absent", "type {ty} is in the feed");
+            }
+            let pages: &[usize] = if i == 0 { &[1, 2, 5, 64] } else { &[3, 64] };
+            for &page in pages {
+                let (mut read, mut after) = (Vec::new(), start);
+                loop {
+                    let chunk = s.changes(store, after, Some(ty), page).unwrap();
+                    assert!(chunk.len() <= page);
+                    let Some(last) = chunk.last() else { break };
+                    after = Some(last.cursor);
+                    read.extend(chunk);
+                }
+                assert!(read.iter().eq(expected.iter().copied()), "type {ty}, from {start:?}, page size {page}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -571,6 +642,108 @@ fn sled_store_reads_tuple_values_of_the_old_layout() {
     assert_eq!(s.written_at("S", &ask).unwrap(), vec![Some(10), Some(20), None]);
     assert_eq!(s.write("S", &WriteBatch::new(&[plain[0].clone()], &[st("doc:6#viewer@user:new")], 30)).unwrap(), 3);
     assert_eq!(s.tuples("S").unwrap().len(), 5);
+}
+
+/// Keyspace of the changelog by object type in a `SledStore` (see `store/codec.rs`).
+const CHANGE_BY_TYPE_KEYSPACE: u8 = 0x08;
+/// The data dir's layout key in a `SledStore` (see `store/codec.rs`).
+const LAYOUT_KEY: &[u8] = b"\x00layout";
+
+/// A data dir written before the changelog by type existed (no such rows, no layout key) opens
+/// with the rows built from the changelog: every feed by type is complete, later writes add to
+/// it, and deleting a store removes its rows.
+#[test]
+fn sled_store_builds_the_changelog_by_type_of_an_older_data_dir() {
+    let dir = TempDir::new("old-changes");
+    let rows_of = |db: &sled::Db| db.scan_prefix([CHANGE_BY_TYPE_KEYSPACE]).count();
+    let full = {
+        let s = SledStore::open(dir.path()).unwrap();
+        for store in ["S", "T"] {
+            s.create_store(&record(store)).unwrap();
+            for (deletes, writes) in interleaved_writes() {
+                s.write(store, &WriteBatch::new(&deletes, &writes, 11)).unwrap();
+            }
+        }
+        s.changes("S", None, None, usize::MAX).unwrap()
+    };
+    let rows = {
+        // Strip what the older layout lacked.
+        let db = raw_sled(dir.path()).unwrap();
+        let rows = rows_of(&db);
+        assert!(rows > 0, "writes add rows by type");
+        for kv in db.scan_prefix([CHANGE_BY_TYPE_KEYSPACE]) {
+            db.remove(kv.unwrap().0).unwrap();
+        }
+        assert!(db.remove(LAYOUT_KEY).unwrap().is_some(), "a new data dir records its layout");
+        db.flush().unwrap();
+        rows
+    };
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.changes("S", None, None, usize::MAX).unwrap(), full);
+        check_feed_by_type(&s, "S");
+        check_feed_by_type(&s, "T");
+        assert_eq!(s.changes("S", None, Some("rare"), usize::MAX).unwrap().len(), 11);
+    }
+    {
+        let db = raw_sled(dir.path()).unwrap();
+        assert_eq!(rows_of(&db), rows, "the rows built equal the rows written");
+        assert!(db.get(LAYOUT_KEY).unwrap().is_some(), "the layout is recorded once the rows are built");
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    s.write("S", &WriteBatch::new(&[], &[st("rare:new#viewer@user:u"), st("doc:new#viewer@user:u")], 12)).unwrap();
+    let rare = s.changes("S", full.last().map(|c| c.cursor), Some("rare"), 10).unwrap();
+    assert_eq!(rare.iter().map(|c| c.tuple.tuple.object.id.as_str()).collect::<Vec<_>>(), ["new"]);
+    s.delete_store("S").unwrap();
+    drop(s);
+    let db = raw_sled(dir.path()).unwrap();
+    let mut store_s = vec![CHANGE_BY_TYPE_KEYSPACE];
+    store_s.extend_from_slice(b"S\x00\x00");
+    assert_eq!(db.scan_prefix(&store_s).count(), 0, "a deleted store's rows by type are gone");
+    assert!(db.scan_prefix(b"\x08T\x00\x00").count() > 0, "another store's rows stay");
+}
+
+/// Regression for issue 29, "read at scale": `changes` filtered by type on sled walked the whole
+/// changelog and filtered it, reading every row before a rare type's entries. It now reads only
+/// that type's rows, counted by the store: one per changelog row that holds the type (two when the
+/// type is at least half of the row, whose entries are then read from the changelog row itself),
+/// however much of the feed is of other types.
+#[test]
+fn sled_changes_by_type_is_served_from_a_type_index() {
+    let s = SledStore::temporary().unwrap();
+    s.create_store(&record("S")).unwrap();
+    // 20,000 `doc` entries in writes of 1,000 (4 changelog rows each), a `folder` in three of
+    // the writes, and a last write of only `team`.
+    for w in 0..20 {
+        let writes: Vec<StoredTuple> = (0..1000)
+            .map(|i| {
+                let ty = if i == 500 && w % 7 == 3 { "folder" } else { "doc" };
+                st(&format!("{ty}:{w}-{i}#viewer@user:u{i}"))
+            })
+            .collect();
+        s.write("S", &WriteBatch::new(&[], &writes, 1)).unwrap();
+    }
+    s.write("S", &WriteBatch::new(&[], &[st("team:a#member@user:u"), st("team:b#member@user:u")], 2)).unwrap();
+    let read = |after: Option<ChangeCursor>, ty: Option<&str>, limit: usize| {
+        let before = s.change_rows_read();
+        let page = s.changes("S", after, ty, limit).unwrap();
+        (page, s.change_rows_read() - before)
+    };
+    let (folders, rows) = read(None, Some("folder"), 100);
+    let cursors: Vec<(u64, u32)> = folders.iter().map(|c| (c.cursor.revision, c.cursor.seq)).collect();
+    assert_eq!(cursors, [(4, 500), (11, 500), (18, 500)]);
+    assert_eq!(rows, 3, "one row by type per changelog row holding a folder");
+    let (resumed, rows) = read(Some(folders[1].cursor), Some("folder"), 100);
+    assert_eq!(resumed, folders[2..]);
+    assert_eq!(rows, 2, "resuming starts at the row of the cursor");
+    let (teams, rows) = read(None, Some("team"), 1);
+    assert_eq!(teams.len(), 1);
+    assert_eq!(rows, 2, "a row mostly of one type is read from the changelog");
+    assert_eq!(read(None, Some("absent"), 100), (vec![], 0));
+    // The unfiltered walk the filter used to be: every changelog row up to the last folder.
+    let (all, rows) = read(None, None, usize::MAX);
+    assert_eq!(all.len(), 20_002);
+    assert_eq!(rows, 20 * 4 + 1);
 }
 
 /// Opens a `SledStore` directory with sled directly, waiting for a just-dropped handle's lock.

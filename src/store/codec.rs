@@ -14,6 +14,21 @@
 //! | model      | `0x05` store, append index u64 BE                           | v1 JSON id + text     |
 //! | assertions | `0x06` store, model id                                      | v1 UTF-8 text         |
 //! | checkpoint | `0x07` store, header or generation + chunk (see `checkpoint`) | v1 header or chunk  |
+//! | changelog by type | `0x08` store, object type, revision u64 BE, seq u32 BE | v1 empty, or v2 JSON entries with seqs |
+//! | layout     | `0x00` `layout`                                             | v1 u32 BE             |
+//!
+//! The changelog by type repeats the changelog per object type, so a feed filtered by type reads
+//! only its own entries: for each changelog row and each object type among its entries, one row
+//! keyed by that type and the changelog row's cursor. Version 1 (no body) says that at least half
+//! of the entries of the changelog row at the same cursor are of this type, so they are read there
+//! (keeping those of this type) and not stored twice: a write of one type, such as a bulk import,
+//! stores nothing twice, and of such a row a read decodes at most twice the entries it keeps.
+//! Version 2 holds the entries of a type that is a minority of its changelog row, each with its
+//! seq. A type's rows never overlap: each holds entries between its key and the next one's. They
+//! are written in the same batch as the changelog row.
+//! The layout key (outside every store's keyspaces) records which of these layout additions every
+//! store has: [`LAYOUT`] 1 means the changelog by type is complete, and a data dir without the
+//! key was written before it existed (`SledStore::open` then builds the rows and writes the key).
 //!
 //! Tuple values gained `written_at_ms` (the write's timestamp) without a version bump: the field is
 //! optional, so values written by older builds still decode (with no write time). Changelog values
@@ -54,8 +69,17 @@ pub(crate) const ASSERTION: u8 = 0x06;
 /// Keyspace of checkpoints (layout in `checkpoint`).
 pub(crate) const CHECKPOINT: u8 = 0x07;
 
+/// Keyspace of the changelog by object type.
+pub(crate) const CHANGE_BY_TYPE: u8 = 0x08;
+
 /// Every keyspace that holds per-store data (all of them).
-pub(crate) const KEYSPACES: [u8; 7] = [STORE, REVISION, TUPLE, CHANGE, MODEL, ASSERTION, CHECKPOINT];
+pub(crate) const KEYSPACES: [u8; 8] = [STORE, REVISION, TUPLE, CHANGE, MODEL, ASSERTION, CHECKPOINT, CHANGE_BY_TYPE];
+
+/// Key of the data dir's layout version (see the module doc).
+pub(crate) const LAYOUT_KEY: &[u8] = b"\x00layout";
+
+/// The layout this build writes: 1 = every store's changelog by type is complete.
+pub(crate) const LAYOUT: u32 = 1;
 
 /// The value encoding version of every value but changelog runs.
 const V1: u8 = 1;
@@ -135,6 +159,21 @@ fn push_parts(buf: &mut Vec<u8>, parts: &[&str]) {
 /// Key of a changelog entry.
 pub(crate) fn change_key(store_id: &str, cursor: ChangeCursor) -> Vec<u8> {
     let mut k = prefix(CHANGE, store_id);
+    k.extend_from_slice(&cursor.revision.to_be_bytes());
+    k.extend_from_slice(&cursor.seq.to_be_bytes());
+    k
+}
+
+/// Prefix of a store's changelog rows by object type for `object_type`.
+pub(crate) fn change_by_type_prefix(store_id: &str, object_type: &str) -> Vec<u8> {
+    let mut k = prefix(CHANGE_BY_TYPE, store_id);
+    push_str(&mut k, object_type);
+    k
+}
+
+/// Key of the row of `object_type`'s entries of the changelog row at `cursor`.
+pub(crate) fn change_by_type_key(store_id: &str, object_type: &str, cursor: ChangeCursor) -> Vec<u8> {
+    let mut k = change_by_type_prefix(store_id, object_type);
     k.extend_from_slice(&cursor.revision.to_be_bytes());
     k.extend_from_slice(&cursor.seq.to_be_bytes());
     k
@@ -229,6 +268,14 @@ pub(crate) fn decode_change_key(rest: &[u8]) -> Result<ChangeCursor, StoreError>
     let cursor = ChangeCursor { revision: r.u64()?, seq: r.u32()? };
     r.end()?;
     Ok(cursor)
+}
+
+/// The store id in a store record's key, given the key without its keyspace byte.
+pub(crate) fn decode_store_key(rest: &[u8]) -> Result<String, StoreError> {
+    let mut r = KeyReader::new(rest);
+    let store_id = r.str()?;
+    r.end()?;
+    Ok(store_id)
 }
 
 /// The append index in a model key, given the key without its store prefix.
@@ -475,6 +522,17 @@ struct WireRun {
     entries: Vec<WireRunEntry>,
 }
 
+/// A row of the changelog by type for a changelog row of mixed types: this type's entries of it,
+/// each at its seq in `seqs`.
+#[derive(Serialize, Deserialize)]
+struct WireTypeRun {
+    timestamp_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    seqs: Vec<u32>,
+    entries: Vec<WireRunEntry>,
+}
+
 fn wire_operation(op: ChangeOperation) -> WireOperation {
     match op {
         ChangeOperation::Write => WireOperation::Write,
@@ -495,18 +553,7 @@ pub(crate) fn encode_change_run(
     let run = WireRun {
         timestamp_ms,
         actor: actor.map(str::to_string),
-        entries: entries
-            .iter()
-            .map(|(op, t)| WireRunEntry {
-                operation: wire_operation(*op),
-                object_type: t.tuple.object.object_type.clone(),
-                object_id: t.tuple.object.id.clone(),
-                relation: t.tuple.relation.clone(),
-                user: t.tuple.subject.to_string(),
-                condition: wire_condition(&t.tuple),
-                expires_at_ms: t.expires_at_ms,
-            })
-            .collect(),
+        entries: entries.iter().map(|&(op, t)| wire_run_entry(op, t)).collect(),
     };
     let mut out = vec![V2];
     serde_json::to_writer(&mut out, &run).map_err(|e| corrupt("change run", e))?;
@@ -526,24 +573,134 @@ pub(crate) fn decode_change_row(cursor: ChangeCursor, value: &[u8]) -> Result<Ve
             .ok()
             .and_then(|i| cursor.seq.checked_add(i))
             .ok_or_else(|| corrupt("change run", "seq overflow"))?;
-        let tuple = Tuple {
-            object: ObjectRef::new(e.object_type, e.object_id),
-            relation: e.relation,
-            subject: subject("change run", &e.user)?,
-            condition: tuple_condition(e.condition),
-        };
-        out.push(ChangeRecord {
-            cursor: ChangeCursor { revision: cursor.revision, seq },
-            operation: match e.operation {
-                WireOperation::Write => ChangeOperation::Write,
-                WireOperation::Delete => ChangeOperation::Delete,
-            },
-            tuple: StoredTuple { tuple, expires_at_ms: e.expires_at_ms },
-            timestamp_ms: run.timestamp_ms,
-            actor: run.actor.clone(),
-        });
+        let record = run_entry_record(ChangeCursor { revision: cursor.revision, seq }, e, run.timestamp_ms)?;
+        out.push(ChangeRecord { actor: run.actor.clone(), ..record });
     }
     Ok(out)
+}
+
+/// The wire form of one entry of a run.
+fn wire_run_entry(op: ChangeOperation, t: &StoredTuple) -> WireRunEntry {
+    WireRunEntry {
+        operation: wire_operation(op),
+        object_type: t.tuple.object.object_type.clone(),
+        object_id: t.tuple.object.id.clone(),
+        relation: t.tuple.relation.clone(),
+        user: t.tuple.subject.to_string(),
+        condition: wire_condition(&t.tuple),
+        expires_at_ms: t.expires_at_ms,
+    }
+}
+
+/// The changelog entry of one entry of a run at `cursor`, without an actor.
+fn run_entry_record(cursor: ChangeCursor, e: WireRunEntry, timestamp_ms: i64) -> Result<ChangeRecord, StoreError> {
+    let tuple = Tuple {
+        object: ObjectRef::new(e.object_type, e.object_id),
+        relation: e.relation,
+        subject: subject("change run", &e.user)?,
+        condition: tuple_condition(e.condition),
+    };
+    Ok(ChangeRecord {
+        cursor,
+        operation: match e.operation {
+            WireOperation::Write => ChangeOperation::Write,
+            WireOperation::Delete => ChangeOperation::Delete,
+        },
+        tuple: StoredTuple { tuple, expires_at_ms: e.expires_at_ms },
+        timestamp_ms,
+        actor: None,
+    })
+}
+
+/// A key and its value.
+pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// The rows of the changelog by type for the changelog row at `cursor` holding `entries` (see the
+/// module doc): one (key, value) per object type among them, in key order.
+pub(crate) fn changes_by_type_rows(
+    store_id: &str,
+    cursor: ChangeCursor,
+    entries: &[(ChangeOperation, &StoredTuple)],
+    timestamp_ms: i64,
+    actor: Option<&str>,
+) -> Result<Vec<KeyValue>, StoreError> {
+    type Entry<'e> = (u32, ChangeOperation, &'e StoredTuple);
+    let mut by_type: std::collections::BTreeMap<&str, Vec<Entry<'_>>> = std::collections::BTreeMap::new();
+    for (i, &(op, t)) in entries.iter().enumerate() {
+        let seq = u32::try_from(i)
+            .ok()
+            .and_then(|i| cursor.seq.checked_add(i))
+            .ok_or_else(|| corrupt("change by type", "seq overflow"))?;
+        by_type.entry(t.tuple.object.object_type.as_str()).or_default().push((seq, op, t));
+    }
+    let mut rows = Vec::with_capacity(by_type.len());
+    for (object_type, of_type) in by_type {
+        let key = change_by_type_key(store_id, object_type, cursor);
+        if of_type.len() * 2 >= entries.len() {
+            rows.push((key, vec![V1]));
+            continue;
+        }
+        let run = WireTypeRun {
+            timestamp_ms,
+            actor: actor.map(str::to_string),
+            seqs: of_type.iter().map(|&(seq, _, _)| seq).collect(),
+            entries: of_type.iter().map(|&(_, op, t)| wire_run_entry(op, t)).collect(),
+        };
+        let mut value = vec![V2];
+        serde_json::to_writer(&mut value, &run).map_err(|e| corrupt("change by type", e))?;
+        rows.push((key, value));
+    }
+    Ok(rows)
+}
+
+/// A row of the changelog by type, decoded.
+#[derive(Debug, PartialEq)]
+pub(crate) enum ChangesByType {
+    /// At least half the entries of the changelog row at the same cursor are of this type: read
+    /// them there, keeping those of this type.
+    InChangelogRow,
+    /// This type's entries of a changelog row where it is a minority, in order.
+    Entries(Vec<ChangeRecord>),
+}
+
+/// Decodes a row of the changelog by type keyed at `cursor` (of its changelog row).
+pub(crate) fn decode_changes_by_type(cursor: ChangeCursor, value: &[u8]) -> Result<ChangesByType, StoreError> {
+    match value.split_first() {
+        Some((&V1, [])) => Ok(ChangesByType::InChangelogRow),
+        Some((&V2, body)) => {
+            let run: WireTypeRun = serde_json::from_slice(body).map_err(|e| corrupt("change by type", e))?;
+            if run.seqs.len() != run.entries.len() {
+                return Err(corrupt("change by type", "seqs and entries differ in number"));
+            }
+            let mut out = Vec::with_capacity(run.entries.len());
+            for (seq, e) in run.seqs.into_iter().zip(run.entries) {
+                let record = run_entry_record(ChangeCursor { revision: cursor.revision, seq }, e, run.timestamp_ms)?;
+                out.push(ChangeRecord { actor: run.actor.clone(), ..record });
+            }
+            Ok(ChangesByType::Entries(out))
+        }
+        Some((v, _)) => Err(corrupt("change by type", format!("unknown encoding version `{v}`"))),
+        None => Err(corrupt("change by type", "empty value")),
+    }
+}
+
+/// The changelog cursor in a key of the changelog by type, given the key without its type prefix.
+pub(crate) fn decode_change_by_type_key(rest: &[u8]) -> Result<ChangeCursor, StoreError> {
+    decode_change_key(rest)
+}
+
+/// Encodes the layout version.
+pub(crate) fn encode_layout(layout: u32) -> Vec<u8> {
+    let mut out = vec![V1];
+    out.extend_from_slice(&layout.to_be_bytes());
+    out
+}
+
+/// Decodes the layout version.
+pub(crate) fn decode_layout(bytes: &[u8]) -> Result<u32, StoreError> {
+    let body = unversioned("layout", bytes)?;
+    let arr: [u8; 4] = body.try_into().map_err(|_| corrupt("layout", "not 4 bytes"))?;
+    Ok(u32::from_be_bytes(arr))
 }
 
 /// Decodes a changelog entry from its cursor and value.
@@ -624,6 +781,7 @@ mod tests {
     fn store_prefixes_do_not_overlap() {
         let t: Tuple = "doc:1#viewer@user:anne".parse().unwrap();
         assert!(!tuple_key("ab", &t).starts_with(&prefix(TUPLE, "a")));
+        assert_eq!(decode_store_key(&store_key("a\0b")[1..]).unwrap(), "a\0b");
         assert!(tuple_key("a", &t).starts_with(&prefix(TUPLE, "a")));
     }
 
@@ -748,6 +906,31 @@ mod tests {
         assert_eq!(single[0], V1);
         assert_eq!(decode_change_row(cursor, &single).unwrap().len(), 1);
         assert!(matches!(decode_change_row(cursor, b"\x02{}"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn rows_by_type_hold_a_minority_type_or_point_at_the_changelog_row() {
+        let (a, b, c) =
+            (stored("doc:1#viewer@user:*"), stored("folder:2#viewer@user:ann"), stored("doc:3#owner@user:bo"));
+        let cursor = ChangeCursor { revision: 4, seq: 256 };
+        let mixed = [(ChangeOperation::Delete, &a), (ChangeOperation::Write, &b), (ChangeOperation::Write, &c)];
+        let changelog = decode_change_row(cursor, &encode_change_run(&mixed, 9, Some("ops")).unwrap()).unwrap();
+        let rows = changes_by_type_rows("s", cursor, &mixed, 9, Some("ops")).unwrap();
+        let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, [change_by_type_key("s", "doc", cursor), change_by_type_key("s", "folder", cursor)]);
+        let rest = &keys[1][change_by_type_prefix("s", "folder").len()..];
+        assert_eq!(decode_change_by_type_key(rest).unwrap(), cursor);
+        let decoded: Vec<_> = rows.iter().map(|(_, v)| decode_changes_by_type(cursor, v).unwrap()).collect();
+        assert_eq!(decoded, [ChangesByType::InChangelogRow, ChangesByType::Entries(vec![changelog[1].clone()])]);
+        let one_type = changes_by_type_rows("s", cursor, &[mixed[0], mixed[2]], 9, None).unwrap();
+        assert_eq!(one_type, [(change_by_type_key("s", "doc", cursor), vec![V1])]);
+        assert_eq!(decode_changes_by_type(cursor, &one_type[0].1).unwrap(), ChangesByType::InChangelogRow);
+        let uneven = [&[V2][..], br#"{"timestamp_ms":1,"seqs":[1],"entries":[]}"#].concat();
+        for bad in [&b""[..], b"\x01x", b"\x02{}", b"\x03", uneven.as_slice()] {
+            assert!(matches!(decode_changes_by_type(cursor, bad), Err(StoreError::Corrupt(_))), "{bad:?}");
+        }
+        assert_eq!(decode_layout(&encode_layout(LAYOUT)).unwrap(), LAYOUT);
+        assert!(matches!(decode_layout(b"\x01\x00"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!
 //! Durability guarantee of [`SledStore::write`] (and, in spirit, of every mutating call):
 //! 1. The caller's request is turned into ONE sled batch on ONE tree: tuple removals, tuple
-//!    inserts, the changelog rows and the new revision counter.
+//!    inserts, the changelog rows with their rows by object type (which serve a feed filtered by
+//!    type), and the new revision counter.
 //! 2. The batch is applied atomically under the store's write mutex, so a crash leaves the whole
 //!    write present or wholly absent, and no other write to that store interleaves.
 //! 3. `Db::flush` (an fsync of sled's log) completes before the call returns.

@@ -5,11 +5,14 @@
 //! made under the store's write mutex and followed by `Db::flush` before the call returns, so an
 //! acknowledged change survives `kill -9` and an unacknowledged one is wholly present or absent.
 //! Reads take no mutex.
+//! Invariant: every changelog row has its rows of the changelog by type (layout in `codec`),
+//! written in the same batch; a data dir of an older layout gets them built at `open`.
 //! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,8 @@ pub struct SledStore {
     /// Held while a checkpoint is written and while a store is deleted, so a checkpoint never
     /// outlives its store and two never interleave.
     checkpointing: Mutex<()>,
+    /// Rows [`TupleStore::changes`] has read (see [`SledStore::change_rows_read`]).
+    change_rows_read: AtomicU64,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -79,7 +84,80 @@ impl SledStore {
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let decisions = db.open_tree("decisions")?;
-        Ok(SledStore { db, decisions, locks: Mutex::new(HashMap::new()), checkpointing: Mutex::new(()) })
+        let store = SledStore {
+            db,
+            decisions,
+            locks: Mutex::new(HashMap::new()),
+            checkpointing: Mutex::new(()),
+            change_rows_read: AtomicU64::new(0),
+        };
+        store.upgrade_layout()?;
+        Ok(store)
+    }
+
+    /// How many rows of the changelog and of the changelog by type [`TupleStore::changes`] has
+    /// read since this handle opened: what a page of the feed costs, counted rather than timed
+    /// (tests and benches read it).
+    pub fn change_rows_read(&self) -> u64 {
+        self.change_rows_read.load(Ordering::Relaxed)
+    }
+
+    /// Brings a data dir written by an older build up to [`codec::LAYOUT`]: builds the changelog
+    /// by type of every store from its changelog, then records the layout. A data dir that is
+    /// new or already there is left as it is; one of a newer layout is refused. An interrupted
+    /// upgrade leaves the layout unrecorded and is redone whole at the next open (the rows it
+    /// writes are a function of the changelog, so writing them twice changes nothing).
+    fn upgrade_layout(&self) -> Result<(), StoreError> {
+        let layout = match self.db.get(codec::LAYOUT_KEY)? {
+            Some(value) => codec::decode_layout(&value)?,
+            None => 0,
+        };
+        if layout > codec::LAYOUT {
+            return Err(StoreError::Corrupt(format!(
+                "data dir layout `{layout}` is newer than this build's `{}`",
+                codec::LAYOUT
+            )));
+        }
+        if layout == codec::LAYOUT {
+            return Ok(());
+        }
+        // Store ids from the record keys, so a record that no longer decodes (an error for its
+        // own reads) does not keep the other stores from opening.
+        let mut store_ids = Vec::new();
+        for kv in self.db.scan_prefix([codec::STORE]) {
+            store_ids.push(codec::decode_store_key(kv?.0.get(1..).unwrap_or_default())?);
+        }
+        for store_id in store_ids {
+            self.build_changes_by_type(&store_id)?;
+        }
+        self.db.insert(codec::LAYOUT_KEY, codec::encode_layout(codec::LAYOUT))?;
+        self.flush()
+    }
+
+    /// Writes the changelog by type of a store from its changelog, in batches.
+    fn build_changes_by_type(&self, store_id: &str) -> Result<(), StoreError> {
+        const ROWS_PER_BATCH: usize = 4096;
+        let prefix = codec::prefix(codec::CHANGE, store_id);
+        let (mut batch, mut rows) = (sled::Batch::default(), 0);
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let cursor = codec::decode_change_key(k.get(prefix.len()..).unwrap_or_default())?;
+            let records = codec::decode_change_row(cursor, &v)?;
+            let Some(first) = records.first() else { continue };
+            let entries: Vec<_> = records.iter().map(|c| (c.operation, &c.tuple)).collect();
+            let by_type =
+                codec::changes_by_type_rows(store_id, cursor, &entries, first.timestamp_ms, first.actor.as_deref())?;
+            for (key, value) in by_type {
+                batch.insert(key, value);
+                rows += 1;
+            }
+            if rows >= ROWS_PER_BATCH {
+                self.db.apply_batch(std::mem::take(&mut batch))?;
+                rows = 0;
+            }
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// The write mutex of a store.
@@ -276,34 +354,13 @@ impl TupleStore for SledStore {
         limit: usize,
     ) -> Result<Vec<ChangeRecord>, StoreError> {
         self.require(store_id)?;
-        let prefix = codec::prefix(codec::CHANGE, store_id);
-        // A row holds a run of entries of one write, so the entry after `after` may sit in a row
-        // keyed before it: start at the first row of `after`'s revision.
-        let start = match after {
-            Some(cursor) => codec::change_key(store_id, ChangeCursor { revision: cursor.revision, seq: 0 }),
-            None => prefix.clone(),
-        };
-        let mut out = Vec::new();
         if limit == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
-        for kv in self.db.range(start..) {
-            let (k, v) = kv?;
-            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
-            let cursor = codec::decode_change_key(rest)?;
-            for change in codec::decode_change_row(cursor, &v)? {
-                if after.is_some_and(|a| change.cursor <= a) {
-                    continue;
-                }
-                if object_type.is_none_or(|ty| change.tuple.tuple.object.object_type == ty) {
-                    out.push(change);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
+        match object_type {
+            Some(object_type) => self.changes_of_type(store_id, after, object_type, limit),
+            None => self.all_changes(store_id, after, limit),
         }
-        Ok(out)
     }
 
     fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
@@ -618,6 +675,91 @@ fn take<'a>(rest: &mut &'a str, len: usize) -> Result<&'a str, StoreError> {
 }
 
 impl SledStore {
+    /// [`TupleStore::changes`] unfiltered: walks the changelog from `after`.
+    fn all_changes(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let prefix = codec::prefix(codec::CHANGE, store_id);
+        // A row holds a run of entries of one write, so the entry after `after` may sit in a row
+        // keyed before it: start at the first row of `after`'s revision.
+        let start = match after {
+            Some(cursor) => codec::change_key(store_id, ChangeCursor { revision: cursor.revision, seq: 0 }),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for kv in self.db.range(start..) {
+            let (k, v) = kv?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
+            self.change_rows_read.fetch_add(1, Ordering::Relaxed);
+            let cursor = codec::decode_change_key(rest)?;
+            for change in codec::decode_change_row(cursor, &v)? {
+                if after.is_some_and(|a| change.cursor <= a) {
+                    continue;
+                }
+                out.push(change);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`TupleStore::changes`] of one object type: walks that type's rows of the changelog by
+    /// type from `after`, reading a changelog row only where the type is at least half of it, so a
+    /// page reads and decodes about as many entries as it returns, however rare the type.
+    fn changes_of_type(
+        &self,
+        store_id: &str,
+        after: Option<ChangeCursor>,
+        object_type: &str,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let prefix = codec::change_by_type_prefix(store_id, object_type);
+        // A type's rows never overlap, so the first entry after `after` is in the last row keyed
+        // at or before `after`, or else in a later one.
+        let mut start = prefix.clone();
+        if let Some(cursor) = after {
+            let at = codec::change_by_type_key(store_id, object_type, cursor);
+            if let Some(kv) = self.db.range(prefix.as_slice()..=at.as_slice()).next_back() {
+                start = kv?.0.to_vec();
+            }
+        }
+        let mut out = Vec::new();
+        for kv in self.db.range(start..) {
+            let (k, v) = kv?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
+            self.change_rows_read.fetch_add(1, Ordering::Relaxed);
+            let cursor = codec::decode_change_by_type_key(rest)?;
+            let records = match codec::decode_changes_by_type(cursor, &v)? {
+                codec::ChangesByType::Entries(records) => records,
+                codec::ChangesByType::InChangelogRow => {
+                    self.change_rows_read.fetch_add(1, Ordering::Relaxed);
+                    let row = self.db.get(codec::change_key(store_id, cursor))?.ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "change by type: no changelog row at `{}.{}`",
+                            cursor.revision, cursor.seq
+                        ))
+                    })?;
+                    codec::decode_change_row(cursor, &row)?
+                }
+            };
+            for change in records {
+                if after.is_some_and(|a| change.cursor <= a) || change.tuple.tuple.object.object_type != object_type {
+                    continue;
+                }
+                out.push(change);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// One write, optionally conditional on the store's current revision (see [`TupleStore::write`]).
     fn apply_write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
         let WriteBatch { deletes, writes, timestamp_ms, actor, planned } = *batch;
@@ -631,7 +773,7 @@ impl SledStore {
             })?;
         }
         let revision = current.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
-        // One batch: removals, inserts, changelog rows and the counter. A sled batch keeps the last
+        // One batch: removals, inserts, changelog rows (with their rows by type) and the counter. A sled batch keeps the last
         // operation per key, so a tuple both deleted and written ends up written.
         // Changelog entries go in runs of up to `CHANGE_RUN` per row (see `codec`).
         let mut batch = sled::Batch::default();
@@ -653,10 +795,11 @@ impl SledStore {
         for (run, chunk) in entries.chunks(codec::CHANGE_RUN).enumerate() {
             // Fits: the whole write's length fits in u32 (checked above).
             let seq = u32::try_from(run * codec::CHANGE_RUN).unwrap_or(u32::MAX);
-            batch.insert(
-                codec::change_key(store_id, ChangeCursor { revision, seq }),
-                codec::encode_change_run(chunk, timestamp_ms, actor)?,
-            );
+            let cursor = ChangeCursor { revision, seq };
+            batch.insert(codec::change_key(store_id, cursor), codec::encode_change_run(chunk, timestamp_ms, actor)?);
+            for (key, value) in codec::changes_by_type_rows(store_id, cursor, chunk, timestamp_ms, actor)? {
+                batch.insert(key, value);
+            }
         }
         batch.insert(codec::revision_key(store_id), codec::encode_revision(revision));
         self.db.apply_batch(batch)?;
