@@ -98,6 +98,7 @@ mod contract {
         changes_list_every_write_and_delete_in_order: memory, sled, postgres;
         changes_page_from_any_cursor_at_any_size: memory, sled, postgres;
         changes_filter_by_object_type: memory, sled, postgres;
+        changes_by_type_page_over_many_interleaved_types: memory, sled, postgres;
         conditions_and_expiry_round_trip: memory, sled, postgres;
         models_are_appended_per_store: memory, sled, postgres;
         assertions_are_kept_per_model_and_store: memory, sled, postgres;
@@ -444,13 +445,14 @@ fn a_conditional_write_lands_only_while_its_plan_holds(s: &dyn TupleStore) {
         s.write(a, &WriteBatch::new(&[], &[], 9).planned_at(at(current + 5))),
         Err(StoreError::RevisionMoved { store_id: a.to_string(), expected: current + 5, current: current + 1 })
     );
+}
 
-    // ---- the feed by type, over many types interleaved
+fn changes_by_type_page_over_many_interleaved_types(s: &dyn TupleStore) {
     s.create_store(&record("01T")).unwrap();
     for (deletes, writes) in interleaved_writes() {
         s.write("01T", &WriteBatch::new(&deletes, &writes, 11).by(Some("mixer"))).unwrap();
     }
-    check_feed_by_type(&*s, "01T");
+    check_feed_by_type(s, "01T");
 }
 
 /// The object types of [`interleaved_writes`].
