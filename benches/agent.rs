@@ -85,8 +85,8 @@ fn filter<M: Measurement>(c: &mut Criterion<M>) {
         let ids = candidate_ids(count);
         let (checks_request, bitmap_request) =
             (filter_request(&ids, FilterStrategy::Checks), filter_request(&ids, FilterStrategy::Bitmap));
-        let by_checks = engine.filter(store, &checks_request).expect("filter").value;
-        let by_bitmap = engine.filter(store, &bitmap_request).expect("filter").value;
+        let by_checks = engine.store(store).expect("store").filter(&checks_request).expect("filter").value;
+        let by_bitmap = engine.store(store).expect("store").filter(&bitmap_request).expect("filter").value;
         assert_eq!(by_checks, by_bitmap, "the strategies disagree on {count} ids");
         let expected = ids
             .iter()
@@ -97,7 +97,7 @@ fn filter<M: Measurement>(c: &mut Criterion<M>) {
                     user: "user:u0".into(),
                     ..CheckRequest::default()
                 };
-                engine.check(store, &request).expect("check").value
+                engine.store(store).expect("store").check(&request).expect("check").value
             })
             .count();
         assert_eq!(by_checks.allowed_ids.len(), expected, "filter disagrees with check on {count} ids");
@@ -105,7 +105,7 @@ fn filter<M: Measurement>(c: &mut Criterion<M>) {
         for (name, strategy) in [("checks", FilterStrategy::Checks), ("bitmap", FilterStrategy::Bitmap)] {
             let request = filter_request(&ids, strategy);
             group.bench_function(format!("{name}/ids={count}/n={}", workload.tuple_count), |b| {
-                b.iter(|| black_box(engine.filter(store, black_box(&request))))
+                b.iter(|| black_box(engine.store(store).expect("store").filter(black_box(&request))))
             });
         }
     }
@@ -160,31 +160,34 @@ fn obo<M: Measurement>(c: &mut Criterion<M>) {
             user: chain[0].into(),
             ..CheckRequest::default()
         };
-        assert!(engine.check(store, &plain).expect("check").value, "{scenario}: the plain check allows");
+        assert!(
+            engine.store(store).expect("store").check(&plain).expect("check").value,
+            "{scenario}: the plain check allows"
+        );
         let request = OboCheckRequest {
             principals: chain.iter().map(|p| p.to_string()).collect(),
             relation: "viewer".into(),
             object: object.into(),
             ..OboCheckRequest::default()
         };
-        let answer = engine.obo_check(store, &request).expect("obo check").value;
+        let answer = engine.store(store).expect("store").obo_check(&request).expect("obo check").value;
         assert!(answer.allowed, "{scenario}: the chain is allowed: {:?}", answer.denied_by);
         let mut broken = request.clone();
         broken.principals.swap(1, 2);
         assert!(
-            !engine.obo_check(store, &broken).expect("obo check").value.allowed,
+            !engine.store(store).expect("store").obo_check(&broken).expect("obo check").value.allowed,
             "{scenario}: a swapped chain denies"
         );
         print_interleaved_ratio(
             scenario,
-            || engine.check(store, &plain).is_ok(),
-            || engine.obo_check(store, &request).is_ok(),
+            || engine.store(store).expect("store").check(&plain).is_ok(),
+            || engine.store(store).expect("store").obo_check(&request).is_ok(),
         );
         group.bench_function(format!("{scenario}/plain_check/n={}", workload.tuple_count), |b| {
-            b.iter(|| black_box(engine.check(store, black_box(&plain))))
+            b.iter(|| black_box(engine.store(store).expect("store").check(black_box(&plain))))
         });
         group.bench_function(format!("{scenario}/chain=3/n={}", workload.tuple_count), |b| {
-            b.iter(|| black_box(engine.obo_check(store, black_box(&request))))
+            b.iter(|| black_box(engine.store(store).expect("store").obo_check(black_box(&request))))
         });
     }
     group.finish();

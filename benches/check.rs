@@ -21,7 +21,9 @@ fn check(c: &mut Criterion) {
         let answer = if query.expected { "allow" } else { "deny" };
         let id = format!("{}/{answer}/n={}", query.scenario, workload.tuple_count);
         group.bench_function(id, |b| {
-            b.iter(|| black_box(workload.engine.check(&workload.store_id, black_box(&query.request))))
+            b.iter(|| {
+                black_box(workload.engine.store(&workload.store_id).expect("store").check(black_box(&query.request)))
+            })
         });
     }
     group.finish();

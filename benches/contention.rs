@@ -40,7 +40,14 @@ fn phase(workload: &support::Workload, seconds: f64, writer: bool, next_document
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
                         let query = &queries[i % queries.len()];
-                        black_box(workload.engine.check(&workload.store_id, &query.request).expect("check"));
+                        black_box(
+                            workload
+                                .engine
+                                .store(&workload.store_id)
+                                .expect("store")
+                                .check(&query.request)
+                                .expect("check"),
+                        );
                         i += 1;
                     }
                     done += 64;
@@ -58,7 +65,7 @@ fn phase(workload: &support::Workload, seconds: f64, writer: bool, next_document
                     let tuple = Tuple::from_parts(&format!("document:w{n}"), "viewer", "user:writer")
                         .expect("well-formed tuple");
                     let request = WriteRequest { writes: vec![StoredTuple::new(tuple)], ..WriteRequest::default() };
-                    workload.engine.write(&workload.store_id, request).expect("write");
+                    workload.engine.store(&workload.store_id).expect("store").write(request).expect("write");
                     writes.fetch_add(1, Ordering::Relaxed);
                     due += interval;
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {

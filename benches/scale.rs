@@ -205,15 +205,21 @@ fn verify(w: &ScaleWorkload) {
     let started = Instant::now();
     for (scenario, queries) in &w.checks {
         for q in queries {
-            let got = w.engine.check(STORE, &q.request).expect("check answers").value;
+            let got = w.engine.store(STORE).expect("store").check(&q.request).expect("check answers").value;
             assert_eq!(got, q.expected, "{scenario}: {:?}", q.request);
         }
     }
     for q in &w.obo {
-        let got = w.engine.obo_check(STORE, &q.request).expect("obo check answers").value;
+        let got = w.engine.store(STORE).expect("store").obo_check(&q.request).expect("obo check answers").value;
         assert_eq!(got.allowed, q.expected, "obo: {:?} {:?}", q.request, got.denied_by);
     }
-    let listed = w.engine.list_objects(STORE, &scale::lister_request()).expect("list objects answers").value;
+    let listed = w
+        .engine
+        .store(STORE)
+        .expect("store")
+        .list_objects(&scale::lister_request())
+        .expect("list objects answers")
+        .value;
     assert_eq!(listed.len(), w.facts.lister_documents, "list_objects finds exactly the documents of root 0");
     let expected: std::collections::HashSet<String> =
         w.facts.docs_by_root[0].iter().map(|d| format!("document:d{d}")).collect();
@@ -261,11 +267,11 @@ fn checks(c: &mut Criterion) {
     let engine = &w.engine;
     for (scenario, queries) in &w.checks {
         histogram(scenario, queries.len(), |i| {
-            black_box(engine.check(STORE, &queries[i].request).expect("check"));
+            black_box(engine.store(STORE).expect("store").check(&queries[i].request).expect("check"));
         });
     }
     histogram("obo_chain_3", w.obo.len(), |i| {
-        black_box(engine.obo_check(STORE, &w.obo[i].request).expect("obo check"));
+        black_box(engine.store(STORE).expect("store").obo_check(&w.obo[i].request).expect("obo check"));
     });
     let mut group = c.benchmark_group("scale");
     for (scenario, queries) in &w.checks {
@@ -275,7 +281,9 @@ fn checks(c: &mut Criterion) {
             group.bench_function(format!("{scenario}/{answer}/n={n}"), |b| {
                 b.iter(|| {
                     i = (i + 1) & 1023;
-                    black_box(engine.check(STORE, black_box(&rotation[i % rotation.len()].request)))
+                    black_box(
+                        engine.store(STORE).expect("store").check(black_box(&rotation[i % rotation.len()].request)),
+                    )
                 })
             });
         }
@@ -286,7 +294,9 @@ fn checks(c: &mut Criterion) {
         group.bench_function(format!("obo_chain_3/{answer}/n={n}"), |b| {
             b.iter(|| {
                 i = (i + 1) & 1023;
-                black_box(engine.obo_check(STORE, black_box(&rotation[i % rotation.len()].request)))
+                black_box(
+                    engine.store(STORE).expect("store").obo_check(black_box(&rotation[i % rotation.len()].request)),
+                )
             })
         });
     }
@@ -299,7 +309,9 @@ fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("scale");
     group.sample_size(10);
     group.bench_function(format!("list_objects/objects={}/n={}", w.facts.lister_documents, w.facts.tuples), |b| {
-        b.iter(|| black_box(w.engine.list_objects(STORE, black_box(&request)).expect("list objects")))
+        b.iter(|| {
+            black_box(w.engine.store(STORE).expect("store").list_objects(black_box(&request)).expect("list objects"))
+        })
     });
     group.finish();
     let _ = w.size;
@@ -334,7 +346,7 @@ fn halfway(engine: &Engine, filter: &ReadFilter) -> (Option<ReadCursor>, usize) 
     let mut cursors = Vec::new();
     let (mut after, mut total) = (None, 0usize);
     loop {
-        let page = engine.read_page(STORE, filter, after, 10_000).expect("read a page");
+        let page = engine.store(STORE).expect("store").read_page(filter, after, 10_000).expect("read a page");
         total += page.tuples.len();
         match page.next {
             Some(next) => {
@@ -373,14 +385,22 @@ fn reads(c: &mut Criterion) {
             if at == "resumed" && after.is_none() {
                 continue;
             }
-            let page = engine.read_page(STORE, filter, after, 100).expect("read a page");
+            let page = engine.store(STORE).expect("store").read_page(filter, after, 100).expect("read a page");
             assert!(page.tuples.iter().all(|t| matches(filter, &t.tuple)), "read {name}: only matching tuples");
             match at {
                 "first" => assert_eq!(page.tuples.len(), total.min(100), "read {name}: a full first page"),
                 _ => assert!(!page.tuples.is_empty(), "read {name}: tuples past the middle"),
             }
             group.bench_function(format!("{name}/{at}/n={n}"), |b| {
-                b.iter(|| black_box(engine.read_page(STORE, black_box(filter), after, 100).expect("read a page")))
+                b.iter(|| {
+                    black_box(
+                        engine
+                            .store(STORE)
+                            .expect("store")
+                            .read_page(black_box(filter), after, 100)
+                            .expect("read a page"),
+                    )
+                })
             });
         }
     }

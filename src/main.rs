@@ -226,7 +226,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         format!("import into store {store_id} stopped; committed batches stay (rerun, or resume with --from-line)")
     })?;
     // Every batch is durable; a checkpoint lets the next start skip reading a row per tuple.
-    engine.checkpoint_changed().context("the import is committed, but its checkpoint was not written")?;
+    engine.checkpoints().checkpoint_changed().context("the import is committed, but its checkpoint was not written")?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} tuples into store {store_id} through line {} in {seconds:.1} s ({:.0} tuples/s), revision {}",
@@ -328,7 +328,7 @@ fn serve(args: writ::config::Args) -> anyhow::Result<()> {
     })?;
     // Requests are done: pack large changed stores so the next start reads a few big rows.
     let started = std::time::Instant::now();
-    match engine.checkpoint_changed() {
+    match engine.checkpoints().checkpoint_changed() {
         Ok(0) => {}
         Ok(n) => tracing::info!(stores = n, seconds = started.elapsed().as_secs_f64(), "checkpointed"),
         Err(error) => tracing::warn!(%error, "checkpoint not written"),

@@ -292,10 +292,22 @@ impl Workload {
     /// Checks every query's answer once; panics on a wrong answer so nothing wrong gets timed.
     pub fn verify(&self) {
         for query in &self.checks {
-            let answer = self.engine.check(&self.store_id, &query.request).expect("bench check answers").value;
+            let answer = self
+                .engine
+                .store(&self.store_id)
+                .expect("store")
+                .check(&query.request)
+                .expect("bench check answers")
+                .value;
             assert_eq!(answer, query.expected, "{} {:?}", query.scenario, query.request);
         }
-        let objects = self.engine.list_objects(&self.store_id, &self.lookup.0).expect("bench lookup answers").value;
+        let objects = self
+            .engine
+            .store(&self.store_id)
+            .expect("store")
+            .list_objects(&self.lookup.0)
+            .expect("bench lookup answers")
+            .value;
         assert!(objects.len() >= self.lookup.1, "list_objects covers the reader roots' documents");
         // Cross-check the whole answer against check, document by document.
         let listed: std::collections::HashSet<&String> = objects.iter().collect();
@@ -307,7 +319,8 @@ impl Workload {
                 relation: self.lookup.0.relation.clone(),
                 ..CheckRequest::default()
             };
-            let allowed = self.engine.check(&self.store_id, &request).expect("bench check answers").value;
+            let allowed =
+                self.engine.store(&self.store_id).expect("store").check(&request).expect("bench check answers").value;
             assert_eq!(allowed, listed.contains(&object), "list_objects and check disagree on {object}");
         }
     }

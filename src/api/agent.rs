@@ -113,7 +113,8 @@ async fn obo_check(
     };
     let started = std::time::Instant::now();
     let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-    let answer = decide(&state.engine, &store_id, &request, &meta)?;
+    let store = state.engine.store(&store_id)?;
+    let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
     let OboDecision { allowed, denied_by } = answer.value;
     Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
 }
@@ -169,7 +170,8 @@ async fn audience_check(
     let started = std::time::Instant::now();
     let answer = blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-        Ok(decide(&state.engine, &store_id, &request, &meta)?)
+        let store = state.engine.store(&store_id)?;
+        Ok(decide(state.engine.decision_log(), &store, &request, &meta)?)
     })
     .await?;
     let results = answer.value.iter().map(AudienceResultDto::from).collect();
@@ -201,7 +203,8 @@ async fn filter(
     let started = std::time::Instant::now();
     blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-        let answer = decide(&state.engine, &store_id, &request, &meta)?;
+        let store = state.engine.store(&store_id)?;
+        let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
         let response = FilterResponse {
             allowed_ids: &answer.value.allowed_ids,
             denied_by: answer.value.denied_by.as_ref(),
