@@ -59,7 +59,8 @@ fn engine(mode: DecisionLogMode, expiring: bool) -> (Arc<Engine>, String) {
         Engine::open_with_clock(Box::new(writ::store::MemoryStore::new()), config, writ::engine::system_clock())
             .unwrap();
     let store = engine.create_store("bench").unwrap().id;
-    engine.store(&store).expect("store").write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    let handle = engine.store(&store).unwrap();
+    handle.write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let mut tuples = vec![StoredTuple::new("group:eng#member@user:anne".parse::<Tuple>().unwrap())];
     for i in 0..DOCUMENTS {
         let mut direct = StoredTuple::new(format!("document:{i}#viewer@user:anne").parse::<Tuple>().unwrap());
@@ -70,12 +71,9 @@ fn engine(mode: DecisionLogMode, expiring: bool) -> (Arc<Engine>, String) {
         tuples.push(StoredTuple::new(format!("document:{i}#viewer@group:eng#member").parse::<Tuple>().unwrap()));
     }
     for chunk in tuples.chunks(1000) {
-        engine
-            .store(&store)
-            .expect("store")
-            .write(WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() })
-            .unwrap();
+        handle.write(WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).unwrap();
     }
+    drop(handle);
     (Arc::new(engine), store)
 }
 
@@ -179,25 +177,24 @@ fn expiry(c: &mut Criterion) {
     let mut group = c.benchmark_group("expiry");
     for (name, expiring) in [("none_expiring", false), ("tenth_expiring", true)] {
         let (engine, store) = engine(DecisionLogMode::Off, expiring);
+        let handle = engine.store(&store).unwrap();
         let check = CheckRequest {
             object: "document:70".into(),
             relation: "viewer".into(),
             user: "user:anne".into(),
             ..CheckRequest::default()
         };
-        assert!(engine.store(&store).expect("store").check(&check).unwrap().value);
-        group.bench_function(format!("check/{name}"), |b| {
-            b.iter(|| black_box(engine.store(&store).expect("store").check(&check)))
-        });
+        assert!(handle.check(&check).unwrap().value);
+        group.bench_function(format!("check/{name}"), |b| b.iter(|| black_box(handle.check(&check))));
         let list = ListObjectsRequest {
             object_type: "document".into(),
             relation: "viewer".into(),
             user: "user:anne".into(),
             ..ListObjectsRequest::default()
         };
-        assert_eq!(engine.store(&store).expect("store").list_objects(&list).unwrap().value.len(), DOCUMENTS);
+        assert_eq!(handle.list_objects(&list).unwrap().value.len(), DOCUMENTS);
         group.bench_function(format!("list_objects/{name}/n={DOCUMENTS}"), |b| {
-            b.iter(|| black_box(engine.store(&store).expect("store").list_objects(&list)))
+            b.iter(|| black_box(handle.list_objects(&list)))
         });
     }
     group.finish();
