@@ -1,5 +1,5 @@
 //! Writ's agent routes under `/stores/{store_id}/writ/`: `obo-check`, `audience-check` and
-//! `filter` (DESIGN §5b), thin handlers over `Engine::{obo_check, audience_check, filter}`.
+//! `filter` (DESIGN §5b), thin handlers over `StoreHandle::{obo_check, audience_check, filter}`.
 //!
 //! Invariant: every answer carries the `revision` it was computed at; a deny is a `200` answer
 //! with `allowed: false` (and `denied_by`), never an error; bad input is a `400` whose message names

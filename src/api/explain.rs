@@ -1,5 +1,5 @@
 //! `POST /stores/{store_id}/writ/explain` (DESIGN §9): a thin handler over
-//! `Engine::{explain, explain_obo}`. The body is a check body (`tuple_key`) or an OBO body
+//! `StoreHandle::{explain, explain_obo}`. The body is a check body (`tuple_key`) or an OBO body
 //! (`principals`, `relation`, `object`, `delegation_relation`), with the usual
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
