@@ -47,7 +47,7 @@ fn check(engine: &Engine, store: &str, object: &str, user: &str, fallback: bool)
         contextual_tuples: if fallback { vec![fallback_tuple()] } else { Vec::new() },
         ..CheckRequest::default()
     };
-    engine.store(store).unwrap().check(&request).map(|a| a.value).map_err(|e| e.to_string())
+    engine.store(store).and_then(|store| store.check(&request)).map(|a| a.value).map_err(|e| e.to_string())
 }
 
 fn list_groups(engine: &Engine, store: &str, user: &str, fallback: bool) -> BTreeSet<String> {

@@ -589,7 +589,7 @@ fn explain_agrees(harness: &Harness, assertion: &CheckAssertion) -> Outcome {
         model_id: None,
     };
     let engine = harness.engine();
-    let explanation = match engine.store(&harness.store_id).unwrap().explain(&request) {
+    let explanation = match engine.store(&harness.store_id).and_then(|store| store.explain(&request)) {
         Ok(answer) => answer.value,
         Err(e) => return Outcome::Fail(format!("explain failed: {}", describe_error(&e))),
     };
@@ -610,12 +610,12 @@ fn explain_agrees(harness: &Harness, assertion: &CheckAssertion) -> Outcome {
     }
     let Some(first) = explanation.would_allow.first() else { return Outcome::Pass };
     let write = WriteRequest { writes: vec![StoredTuple::new(first.clone())], ..WriteRequest::default() };
-    if let Err(e) = engine.store(&harness.store_id).unwrap().write(write) {
+    if let Err(e) = engine.store(&harness.store_id).and_then(|store| store.write(write)) {
         return Outcome::Fail(format!("would_allow `{first}` cannot be written: {e}"));
     }
     let after = check(harness, &key.object, &key.relation, &key.user, &extra, &ctx);
     let delete = WriteRequest { deletes: vec![first.clone()], ..WriteRequest::default() };
-    if let Err(e) = engine.store(&harness.store_id).unwrap().write(delete) {
+    if let Err(e) = engine.store(&harness.store_id).and_then(|store| store.write(delete)) {
         return Outcome::Fail(format!("would_allow `{first}` cannot be deleted again: {e}"));
     }
     match after {

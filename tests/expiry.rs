@@ -61,7 +61,7 @@ fn stored(text: &str, expires_at_ms: Option<i64>) -> StoredTuple {
 }
 
 fn write(engine: &Engine, store: &str, writes: Vec<StoredTuple>) -> Result<u64, EngineError> {
-    engine.store(store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() })
+    engine.store(store).and_then(|store| store.write(WriteRequest { writes, ..WriteRequest::default() }))
 }
 
 fn check(engine: &Engine, store: &str, object: &str, user: &str) -> bool {

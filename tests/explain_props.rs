@@ -71,7 +71,7 @@ fn request(object: String, user: String) -> CheckRequest {
 }
 
 fn allowed(engine: &Engine, store: &str, request: &CheckRequest) -> bool {
-    engine.store(store).unwrap().check(request).map(|answer| answer.value).unwrap_or(false)
+    engine.store(store).and_then(|store| store.check(request)).map(|answer| answer.value).unwrap_or(false)
 }
 
 fn exists(engine: &Engine, store: &str, tuple: &Tuple) -> bool {
@@ -81,7 +81,7 @@ fn exists(engine: &Engine, store: &str, tuple: &Tuple) -> bool {
         relation: Some(tuple.relation.clone()),
         user: Some(tuple.subject.to_string()),
     };
-    engine.store(store).unwrap().read(&filter).map(|found| !found.value.is_empty()).unwrap_or(false)
+    engine.store(store).and_then(|store| store.read(&filter)).map(|found| !found.value.is_empty()).unwrap_or(false)
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn write(engine: &Engine, store: &str, tuples: impl IntoIterator<Item = String>)
 fn check(engine: &Engine, store: &str, object: &str, relation: &str, user: &str) -> Result<bool, EngineError> {
     let request =
         CheckRequest { object: object.into(), relation: relation.into(), user: user.into(), ..CheckRequest::default() };
-    engine.store(store).unwrap().check(&request).map(|answer| answer.value)
+    engine.store(store).and_then(|store| store.check(&request)).map(|answer| answer.value)
 }
 
 fn list_objects(engine: &Engine, store: &str, object_type: &str, relation: &str, user: &str) -> Vec<String> {
@@ -47,7 +47,7 @@ fn list_users(engine: &Engine, store: &str, object: &str, relation: &str, filter
         user_filters: vec![UserFilterSpec { type_name: filter.into(), relation: None }],
         ..ListUsersRequest::default()
     };
-    engine.store(store).unwrap().list_users(&request).map(|answer| answer.value.len())
+    engine.store(store).and_then(|store| store.list_users(&request)).map(|answer| answer.value.len())
 }
 
 fn is_depth_error(result: &Result<bool, EngineError>) -> bool {

@@ -311,7 +311,11 @@ fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
                     context,
                     ..CheckRequest::default()
                 };
-                engine.store(&store).unwrap().check(&request).map(|answer| answer.value).map_err(|e| e.to_string())
+                engine
+                    .store(&store)
+                    .and_then(|store| store.check(&request))
+                    .map(|answer| answer.value)
+                    .map_err(|e| e.to_string())
             })
             .unwrap()
             .join()

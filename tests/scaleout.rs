@@ -257,12 +257,12 @@ fn store_with_model(engine: &Engine) -> String {
 
 fn write(engine: &Engine, store_id: &str, tuples: &[&str]) -> Result<u64, EngineError> {
     let writes = tuples.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
-    engine.store(store_id).unwrap().write(WriteRequest { writes, ..WriteRequest::default() })
+    engine.store(store_id).and_then(|store| store.write(WriteRequest { writes, ..WriteRequest::default() }))
 }
 
 fn delete(engine: &Engine, store_id: &str, tuples: &[&str]) -> Result<u64, EngineError> {
     let deletes = tuples.iter().map(|t| t.parse().unwrap()).collect();
-    engine.store(store_id).unwrap().write(WriteRequest { deletes, ..WriteRequest::default() })
+    engine.store(store_id).and_then(|store| store.write(WriteRequest { deletes, ..WriteRequest::default() }))
 }
 
 fn allowed(engine: &Engine, store_id: &str, user: &str, object: &str) -> bool {
@@ -478,6 +478,24 @@ fn stores_and_models_created_on_one_node_appear_on_the_other_and_deletes_follow(
     eventually("B forgets the deleted store", || b.get_store(&store).is_err());
     assert!(!b.list_stores().iter().any(|s| s.id == store));
     assert!(b.list_stores().iter().any(|s| s.id == other.id));
+}
+
+#[test]
+fn a_handle_held_on_one_node_answers_store_not_found_once_another_node_deletes_the_store() {
+    let cluster = Cluster::new(true);
+    let (a, _) = cluster.node();
+    let (b, _) = cluster.node();
+    let store = store_with_model(&a);
+    let held = b.store(&store).unwrap();
+    write(&a, &store, &["document:1#viewer@user:anne"]).unwrap();
+    a.delete_store(&store).unwrap();
+    eventually("B's handle answers StoreNotFound", || matches!(held.revision(), Err(EngineError::StoreNotFound(_))));
+    let request = WriteRequest {
+        writes: vec![StoredTuple::new("document:2#viewer@user:anne".parse().unwrap())],
+        ..WriteRequest::default()
+    };
+    assert!(matches!(held.write(request), Err(EngineError::StoreNotFound(_))));
+    assert!(cluster.inner.get_store(&store).unwrap().is_none(), "the stale handle made no store");
 }
 
 #[test]
