@@ -122,21 +122,16 @@ fn obo_hop_without_delegation_denies_and_is_named() {
 fn confused_deputy_privileged_agent_cannot_act_for_an_unprivileged_user() {
     let (engine, store) = engine_with(mcp_tuples());
     // agent:ops may delete the repo on its own, and bob did delegate to it; bob may not delete it.
-    let alone = engine.store(&store).unwrap().obo_check(&obo(&["agent:ops"], "can_call", "tool:delete_repo")).unwrap();
+    let handle = engine.store(&store).unwrap();
+    let alone = handle.obo_check(&obo(&["agent:ops"], "can_call", "tool:delete_repo")).unwrap();
     assert!(alone.value.allowed);
-    let answer = engine
-        .store(&store)
-        .unwrap()
-        .obo_check(&obo(&["user:bob", "agent:ops"], "can_call", "tool:delete_repo"))
-        .unwrap();
+    let answer = handle.obo_check(&obo(&["user:bob", "agent:ops"], "can_call", "tool:delete_repo")).unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert!(!answer.value.allowed);
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "user:bob"));
     assert_eq!(denial.message(), "`user:bob` does not hold `can_call` on `tool:delete_repo`");
     // And an agent without the permission denies even when its human has it.
-    let answer = engine
-        .store(&store)
-        .unwrap()
+    let answer = handle
         .obo_check(&obo(&["user:anne", "agent:planner", "agent:researcher"], "can_call", "tool:delete_repo"))
         .unwrap();
     let denial = answer.value.denied_by.unwrap();
@@ -176,13 +171,14 @@ fn obo_delegation_tuples_may_be_conditioned() {
     let (engine, store) = engine_with(tuples);
     let mut request = obo(&["user:dora", "agent:planner"], "can_call", "tool:send_email");
     request.context.insert("task".into(), json!("q3-report"));
-    assert!(engine.store(&store).unwrap().obo_check(&request).unwrap().value.allowed);
+    let handle = engine.store(&store).unwrap();
+    assert!(handle.obo_check(&request).unwrap().value.allowed);
     request.context.insert("task".into(), json!("other"));
-    let denial = engine.store(&store).unwrap().obo_check(&request).unwrap().value.denied_by.unwrap();
+    let denial = handle.obo_check(&request).unwrap().value.denied_by.unwrap();
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:planner"));
     // Without the task in the context the condition cannot be evaluated: an error, as in OpenFGA.
     request.context.clear();
-    assert!(engine.store(&store).unwrap().obo_check(&request).is_err());
+    assert!(handle.obo_check(&request).is_err());
 }
 
 #[test]
@@ -230,7 +226,8 @@ fn audience_lists_every_member_who_may_not_see() {
         objects: vec!["document:plan".into(), "document:public".into(), "document:nowhere".into()],
         ..Default::default()
     };
-    let results = engine.store(&store).unwrap().audience_check(&request).unwrap().value;
+    let handle = engine.store(&store).unwrap();
+    let results = handle.audience_check(&request).unwrap().value;
     assert_eq!(results.len(), 3);
     assert_eq!((results[0].object.as_str(), results[0].allowed), ("document:plan", false));
     assert_eq!(results[0].denied_for, ["user:outsider"]);
@@ -238,10 +235,10 @@ fn audience_lists_every_member_who_may_not_see() {
     assert_eq!(results[2].denied_for, ["user:a", "user:outsider", "user:b", "user:c"]);
     let mut bad = request.clone();
     bad.audience.clear();
-    assert!(engine.store(&store).unwrap().audience_check(&bad).unwrap_err().to_string().contains("`audience`"));
+    assert!(handle.audience_check(&bad).unwrap_err().to_string().contains("`audience`"));
     let mut bad = request;
     bad.objects.push("folder".into());
-    assert!(engine.store(&store).unwrap().audience_check(&bad).unwrap_err().to_string().contains("`objects[3]`"));
+    assert!(handle.audience_check(&bad).unwrap_err().to_string().contains("`objects[3]`"));
 }
 
 /// A random folder tree with documents, teams and viewers, for cross-checking the two strategies.

@@ -223,16 +223,17 @@ fn the_sweep_deletes_expired_tuples_in_one_new_revision() {
     let clock = TestClock::new(T - 10_000);
     let engine = engine_on(Box::new(MemoryStore::new()), &clock);
     let store = fixture(&engine);
-    let revision = engine.store(&store).unwrap().revision().unwrap();
-    assert_eq!(engine.store(&store).unwrap().sweep_expired().unwrap(), None, "nothing has expired yet");
-    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 6);
+    let handle = engine.store(&store).unwrap();
+    let revision = handle.revision().unwrap();
+    assert_eq!(handle.sweep_expired().unwrap(), None, "nothing has expired yet");
+    assert_eq!(handle.tuple_count().unwrap(), 6);
     clock.set(T);
-    assert_eq!(engine.store(&store).unwrap().sweep_expired().unwrap(), Some(revision + 1));
-    assert_eq!(engine.store(&store).unwrap().revision().unwrap(), revision + 1);
-    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 3);
-    assert_eq!(engine.store(&store).unwrap().sweep_expired().unwrap(), None);
+    assert_eq!(handle.sweep_expired().unwrap(), Some(revision + 1));
+    assert_eq!(handle.revision().unwrap(), revision + 1);
+    assert_eq!(handle.tuple_count().unwrap(), 3);
+    assert_eq!(handle.sweep_expired().unwrap(), None);
     assert_eq!(engine.sweep_all_expired().unwrap(), 0);
-    let changes = engine.store(&store).unwrap().changes(None, None, 100).unwrap();
+    let changes = handle.changes(None, None, 100).unwrap();
     let deleted: Vec<String> =
         changes.iter().filter(|c| c.operation == ChangeOperation::Delete).map(|c| c.tuple.tuple.to_string()).collect();
     assert_eq!(

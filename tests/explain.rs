@@ -224,8 +224,9 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
         delegation_relation: None,
         ..OboCheckRequest::default()
     };
-    let explanation = engine.store(&store).unwrap().explain_obo(&obo).unwrap().value;
-    let decision = engine.store(&store).unwrap().obo_check(&obo).unwrap().value;
+    let handle = engine.store(&store).unwrap();
+    let explanation = handle.explain_obo(&obo).unwrap().value;
+    let decision = handle.obo_check(&obo).unwrap().value;
     assert_eq!(explanation.allowed, decision.allowed);
     assert!(!explanation.allowed);
     let denial = explanation.denied_by.as_ref().unwrap();
@@ -234,7 +235,7 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
     assert_eq!(explanation.would_allow, vec![tuple("user:anne#delegate@agent:planner")]);
 
     let obo = OboCheckRequest { principals: vec!["agent:boss".into(), "agent:planner".into()], ..obo };
-    let explanation = engine.store(&store).unwrap().explain_obo(&obo).unwrap().value;
+    let explanation = handle.explain_obo(&obo).unwrap().value;
     assert_eq!(explanation.denied_by.as_ref().map(|d| d.kind()), Some(DenialKind::Principal));
     assert_eq!(explanation.would_allow, vec![tuple("document:q3#invoker@agent:boss")]);
     engine
@@ -245,13 +246,13 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
             ..WriteRequest::default()
         })
         .unwrap();
-    let explanation = engine.store(&store).unwrap().explain_obo(&obo).unwrap().value;
+    let explanation = handle.explain_obo(&obo).unwrap().value;
     assert_eq!(
         explanation.denied_by.as_ref().map(|d| (d.kind(), d.subject())),
         Some((DenialKind::Delegation, "agent:planner"))
     );
     assert_eq!(explanation.would_allow, vec![tuple("agent:boss#delegate@agent:planner")]);
-    assert!(!engine.store(&store).unwrap().obo_check(&obo).unwrap().value.allowed);
+    assert!(!handle.obo_check(&obo).unwrap().value.allowed);
 }
 
 #[test]
