@@ -79,14 +79,14 @@ fn candidate_ids(count: usize) -> Vec<String> {
 
 fn filter<M: Measurement>(c: &mut Criterion<M>) {
     let workload = workload();
-    let (engine, store) = (&workload.engine, &workload.store_id);
+    let store = workload.engine.store(&workload.store_id).expect("the bench store exists");
     let mut group = c.benchmark_group("filter");
     for count in [16, 128, 1024, 10_000] {
         let ids = candidate_ids(count);
         let (checks_request, bitmap_request) =
             (filter_request(&ids, FilterStrategy::Checks), filter_request(&ids, FilterStrategy::Bitmap));
-        let by_checks = engine.filter(store, &checks_request).expect("filter").value;
-        let by_bitmap = engine.filter(store, &bitmap_request).expect("filter").value;
+        let by_checks = store.filter(&checks_request).expect("filter").value;
+        let by_bitmap = store.filter(&bitmap_request).expect("filter").value;
         assert_eq!(by_checks, by_bitmap, "the strategies disagree on {count} ids");
         let expected = ids
             .iter()
@@ -97,7 +97,7 @@ fn filter<M: Measurement>(c: &mut Criterion<M>) {
                     user: "user:u0".into(),
                     ..CheckRequest::default()
                 };
-                engine.check(store, &request).expect("check").value
+                store.check(&request).expect("check").value
             })
             .count();
         assert_eq!(by_checks.allowed_ids.len(), expected, "filter disagrees with check on {count} ids");
@@ -105,7 +105,7 @@ fn filter<M: Measurement>(c: &mut Criterion<M>) {
         for (name, strategy) in [("checks", FilterStrategy::Checks), ("bitmap", FilterStrategy::Bitmap)] {
             let request = filter_request(&ids, strategy);
             group.bench_function(format!("{name}/ids={count}/n={}", workload.tuple_count), |b| {
-                b.iter(|| black_box(engine.filter(store, black_box(&request))))
+                b.iter(|| black_box(store.filter(black_box(&request))))
             });
         }
     }
@@ -148,7 +148,7 @@ fn print_interleaved_ratio(scenario: &str, plain: impl Fn() -> bool, chain: impl
 
 fn obo<M: Measurement>(c: &mut Criterion<M>) {
     let workload = workload();
-    let (engine, store) = (&workload.engine, &workload.store_id);
+    let store = workload.engine.store(&workload.store_id).expect("the bench store exists");
     let mut group = c.benchmark_group("obo");
     for (scenario, object, chain) in [
         ("nested_groups_3", "document:d2", ["user:u0", "user:a1", "user:a2"]),
@@ -160,31 +160,24 @@ fn obo<M: Measurement>(c: &mut Criterion<M>) {
             user: chain[0].into(),
             ..CheckRequest::default()
         };
-        assert!(engine.check(store, &plain).expect("check").value, "{scenario}: the plain check allows");
+        assert!(store.check(&plain).expect("check").value, "{scenario}: the plain check allows");
         let request = OboCheckRequest {
             principals: chain.iter().map(|p| p.to_string()).collect(),
             relation: "viewer".into(),
             object: object.into(),
             ..OboCheckRequest::default()
         };
-        let answer = engine.obo_check(store, &request).expect("obo check").value;
+        let answer = store.obo_check(&request).expect("obo check").value;
         assert!(answer.allowed, "{scenario}: the chain is allowed: {:?}", answer.denied_by);
         let mut broken = request.clone();
         broken.principals.swap(1, 2);
-        assert!(
-            !engine.obo_check(store, &broken).expect("obo check").value.allowed,
-            "{scenario}: a swapped chain denies"
-        );
-        print_interleaved_ratio(
-            scenario,
-            || engine.check(store, &plain).is_ok(),
-            || engine.obo_check(store, &request).is_ok(),
-        );
+        assert!(!store.obo_check(&broken).expect("obo check").value.allowed, "{scenario}: a swapped chain denies");
+        print_interleaved_ratio(scenario, || store.check(&plain).is_ok(), || store.obo_check(&request).is_ok());
         group.bench_function(format!("{scenario}/plain_check/n={}", workload.tuple_count), |b| {
-            b.iter(|| black_box(engine.check(store, black_box(&plain))))
+            b.iter(|| black_box(store.check(black_box(&plain))))
         });
         group.bench_function(format!("{scenario}/chain=3/n={}", workload.tuple_count), |b| {
-            b.iter(|| black_box(engine.obo_check(store, black_box(&request))))
+            b.iter(|| black_box(store.obo_check(black_box(&request))))
         });
     }
     group.finish();

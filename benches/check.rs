@@ -16,13 +16,12 @@ use std::hint::black_box;
 fn check(c: &mut Criterion) {
     let workload = support::drive_workload();
     workload.verify();
+    let store = workload.store();
     let mut group = c.benchmark_group("check");
     for query in &workload.checks {
         let answer = if query.expected { "allow" } else { "deny" };
         let id = format!("{}/{answer}/n={}", query.scenario, workload.tuple_count);
-        group.bench_function(id, |b| {
-            b.iter(|| black_box(workload.engine.check(&workload.store_id, black_box(&query.request))))
-        });
+        group.bench_function(id, |b| b.iter(|| black_box(store.check(black_box(&query.request)))));
     }
     group.finish();
 }

@@ -29,6 +29,7 @@ fn phase(workload: &support::Workload, seconds: f64, writer: bool, next_document
     let stop = AtomicBool::new(false);
     let checks = AtomicU64::new(0);
     let writes = AtomicU64::new(0);
+    let store = &workload.store();
     let started = Instant::now();
     std::thread::scope(|scope| {
         for reader in 0..READERS {
@@ -40,7 +41,7 @@ fn phase(workload: &support::Workload, seconds: f64, writer: bool, next_document
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
                         let query = &queries[i % queries.len()];
-                        black_box(workload.engine.check(&workload.store_id, &query.request).expect("check"));
+                        black_box(store.check(&query.request).expect("check"));
                         i += 1;
                     }
                     done += 64;
@@ -58,7 +59,7 @@ fn phase(workload: &support::Workload, seconds: f64, writer: bool, next_document
                     let tuple = Tuple::from_parts(&format!("document:w{n}"), "viewer", "user:writer")
                         .expect("well-formed tuple");
                     let request = WriteRequest { writes: vec![StoredTuple::new(tuple)], ..WriteRequest::default() };
-                    workload.engine.write(&workload.store_id, request).expect("write");
+                    store.write(request).expect("write");
                     writes.fetch_add(1, Ordering::Relaxed);
                     due += interval;
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {

@@ -59,7 +59,8 @@ fn engine(mode: DecisionLogMode, expiring: bool) -> (Arc<Engine>, String) {
         Engine::open_with_clock(Box::new(writ::store::MemoryStore::new()), config, writ::engine::system_clock())
             .unwrap();
     let store = engine.create_store("bench").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    let handle = engine.store(&store).unwrap();
+    handle.write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let mut tuples = vec![StoredTuple::new("group:eng#member@user:anne".parse::<Tuple>().unwrap())];
     for i in 0..DOCUMENTS {
         let mut direct = StoredTuple::new(format!("document:{i}#viewer@user:anne").parse::<Tuple>().unwrap());
@@ -70,8 +71,9 @@ fn engine(mode: DecisionLogMode, expiring: bool) -> (Arc<Engine>, String) {
         tuples.push(StoredTuple::new(format!("document:{i}#viewer@group:eng#member").parse::<Tuple>().unwrap()));
     }
     for chunk in tuples.chunks(1000) {
-        engine.write(&store, WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).unwrap();
+        handle.write(WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).unwrap();
     }
+    drop(handle);
     (Arc::new(engine), store)
 }
 
@@ -96,8 +98,8 @@ fn http_check(c: &mut Criterion) {
         };
         assert_eq!(&send()[..], br#"{"allowed":true,"resolution":""}"#);
         group.bench_function(name, |b| b.iter(|| black_box(send())));
-        engine.flush_decisions();
-        let stats = engine.decision_log_stats();
+        engine.decision_log().flush();
+        let stats = engine.decision_log().stats();
         eprintln!("decision_log/{name}: queued {} dropped {}", stats.queued, stats.dropped);
     }
     group.finish();
@@ -134,8 +136,8 @@ fn http_batch_check(c: &mut Criterion) {
         assert_eq!(allowed, 250, "{answer}");
         group.throughput(criterion::Throughput::Elements(1000));
         group.bench_function(name, |b| b.iter(|| black_box(send())));
-        engine.flush_decisions();
-        let stats = engine.decision_log_stats();
+        engine.decision_log().flush();
+        let stats = engine.decision_log().stats();
         eprintln!("decision_log/http_batch_check/{name}: queued {} dropped {}", stats.queued, stats.dropped);
     }
     group.finish();
@@ -150,7 +152,7 @@ fn record_decision(c: &mut Criterion) {
     audit.insert("task".into(), "t-42".into());
     c.bench_function("decision_log/record_decision", |b| {
         b.iter(|| {
-            engine.record_decision(DecisionRecord {
+            engine.decision_log().record(DecisionRecord {
                 time_ms: engine.now_ms(),
                 store_id: store.clone(),
                 model_id: String::new(),
@@ -166,8 +168,8 @@ fn record_decision(c: &mut Criterion) {
             })
         })
     });
-    engine.flush_decisions();
-    let stats = engine.decision_log_stats();
+    engine.decision_log().flush();
+    let stats = engine.decision_log().stats();
     eprintln!("decision_log/record_decision: queued {} dropped {}", stats.queued, stats.dropped);
 }
 
@@ -175,23 +177,24 @@ fn expiry(c: &mut Criterion) {
     let mut group = c.benchmark_group("expiry");
     for (name, expiring) in [("none_expiring", false), ("tenth_expiring", true)] {
         let (engine, store) = engine(DecisionLogMode::Off, expiring);
+        let handle = engine.store(&store).unwrap();
         let check = CheckRequest {
             object: "document:70".into(),
             relation: "viewer".into(),
             user: "user:anne".into(),
             ..CheckRequest::default()
         };
-        assert!(engine.check(&store, &check).unwrap().value);
-        group.bench_function(format!("check/{name}"), |b| b.iter(|| black_box(engine.check(&store, &check))));
+        assert!(handle.check(&check).unwrap().value);
+        group.bench_function(format!("check/{name}"), |b| b.iter(|| black_box(handle.check(&check))));
         let list = ListObjectsRequest {
             object_type: "document".into(),
             relation: "viewer".into(),
             user: "user:anne".into(),
             ..ListObjectsRequest::default()
         };
-        assert_eq!(engine.list_objects(&store, &list).unwrap().value.len(), DOCUMENTS);
+        assert_eq!(handle.list_objects(&list).unwrap().value.len(), DOCUMENTS);
         group.bench_function(format!("list_objects/{name}/n={DOCUMENTS}"), |b| {
-            b.iter(|| black_box(engine.list_objects(&store, &list)))
+            b.iter(|| black_box(handle.list_objects(&list)))
         });
     }
     group.finish();

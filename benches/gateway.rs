@@ -123,10 +123,12 @@ fn scenario() -> Scenario {
     let engine = Engine::open(Box::new(MemoryStore::new()), engine_config).expect("open bench engine");
     let store = engine.create_store("gateway").expect("create store").id;
     let model = Model::parse_dsl(include_str!("../schema/agents.fga")).expect("agents.fga is valid");
-    engine.write_model(&store, model).expect("write model");
+    let handle = engine.store(&store).expect("the bench store exists");
+    handle.write_model(model).expect("write model");
     for chunk in tuples().chunks(100) {
-        engine.write(&store, WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).expect("write");
+        handle.write(WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).expect("write");
     }
+    drop(handle);
     let config =
         GatewayConfig::parse(&CONFIG.replace("STORE", &store), Format::Yaml, &|_| None).expect("config parses");
     let mut audit = Context::new();

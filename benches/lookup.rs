@@ -17,9 +17,10 @@ fn list_objects(c: &mut Criterion) {
     let workload = support::drive_workload();
     workload.verify();
     let (request, expected) = &workload.lookup;
+    let store = workload.store();
     let mut group = c.benchmark_group("list_objects");
     group.bench_function(format!("folders_via_nested_groups/results={expected}/n={}", workload.tuple_count), |b| {
-        b.iter(|| black_box(workload.engine.list_objects(&workload.store_id, black_box(request))))
+        b.iter(|| black_box(store.list_objects(black_box(request))))
     });
     group.finish();
 }

@@ -202,18 +202,19 @@ fn build() -> ScaleWorkload {
 
 /// Checks every query's answer; panics on a wrong one so nothing wrong gets timed.
 fn verify(w: &ScaleWorkload) {
+    let store = w.engine.store(STORE).expect("the bench store exists");
     let started = Instant::now();
     for (scenario, queries) in &w.checks {
         for q in queries {
-            let got = w.engine.check(STORE, &q.request).expect("check answers").value;
+            let got = store.check(&q.request).expect("check answers").value;
             assert_eq!(got, q.expected, "{scenario}: {:?}", q.request);
         }
     }
     for q in &w.obo {
-        let got = w.engine.obo_check(STORE, &q.request).expect("obo check answers").value;
+        let got = store.obo_check(&q.request).expect("obo check answers").value;
         assert_eq!(got.allowed, q.expected, "obo: {:?} {:?}", q.request, got.denied_by);
     }
-    let listed = w.engine.list_objects(STORE, &scale::lister_request()).expect("list objects answers").value;
+    let listed = store.list_objects(&scale::lister_request()).expect("list objects answers").value;
     assert_eq!(listed.len(), w.facts.lister_documents, "list_objects finds exactly the documents of root 0");
     let expected: std::collections::HashSet<String> =
         w.facts.docs_by_root[0].iter().map(|d| format!("document:d{d}")).collect();
@@ -258,14 +259,14 @@ fn histogram(name: &str, n: usize, mut call: impl FnMut(usize)) {
 fn checks(c: &mut Criterion) {
     let w = workload();
     let n = w.facts.tuples;
-    let engine = &w.engine;
+    let store = w.engine.store(STORE).expect("the bench store exists");
     for (scenario, queries) in &w.checks {
         histogram(scenario, queries.len(), |i| {
-            black_box(engine.check(STORE, &queries[i].request).expect("check"));
+            black_box(store.check(&queries[i].request).expect("check"));
         });
     }
     histogram("obo_chain_3", w.obo.len(), |i| {
-        black_box(engine.obo_check(STORE, &w.obo[i].request).expect("obo check"));
+        black_box(store.obo_check(&w.obo[i].request).expect("obo check"));
     });
     let mut group = c.benchmark_group("scale");
     for (scenario, queries) in &w.checks {
@@ -275,7 +276,7 @@ fn checks(c: &mut Criterion) {
             group.bench_function(format!("{scenario}/{answer}/n={n}"), |b| {
                 b.iter(|| {
                     i = (i + 1) & 1023;
-                    black_box(engine.check(STORE, black_box(&rotation[i % rotation.len()].request)))
+                    black_box(store.check(black_box(&rotation[i % rotation.len()].request)))
                 })
             });
         }
@@ -286,7 +287,7 @@ fn checks(c: &mut Criterion) {
         group.bench_function(format!("obo_chain_3/{answer}/n={n}"), |b| {
             b.iter(|| {
                 i = (i + 1) & 1023;
-                black_box(engine.obo_check(STORE, black_box(&rotation[i % rotation.len()].request)))
+                black_box(store.obo_check(black_box(&rotation[i % rotation.len()].request)))
             })
         });
     }
@@ -296,10 +297,11 @@ fn checks(c: &mut Criterion) {
 fn lookup(c: &mut Criterion) {
     let w = workload();
     let request = scale::lister_request();
+    let store = w.engine.store(STORE).expect("the bench store exists");
     let mut group = c.benchmark_group("scale");
     group.sample_size(10);
     group.bench_function(format!("list_objects/objects={}/n={}", w.facts.lister_documents, w.facts.tuples), |b| {
-        b.iter(|| black_box(w.engine.list_objects(STORE, black_box(&request)).expect("list objects")))
+        b.iter(|| black_box(store.list_objects(black_box(&request)).expect("list objects")))
     });
     group.finish();
     let _ = w.size;
@@ -331,10 +333,11 @@ fn matches(filter: &ReadFilter, tuple: &Tuple) -> bool {
 /// The cursor half-way through `filter`'s tuples (found by paging there in large pages), and
 /// how many tuples the filter holds in all.
 fn halfway(engine: &Engine, filter: &ReadFilter) -> (Option<ReadCursor>, usize) {
+    let store = engine.store(STORE).expect("the bench store exists");
     let mut cursors = Vec::new();
     let (mut after, mut total) = (None, 0usize);
     loop {
-        let page = engine.read_page(STORE, filter, after, 10_000).expect("read a page");
+        let page = store.read_page(filter, after, 10_000).expect("read a page");
         total += page.tuples.len();
         match page.next {
             Some(next) => {
@@ -350,6 +353,7 @@ fn reads(c: &mut Criterion) {
     let w = workload();
     let n = w.facts.tuples;
     let engine = &w.engine;
+    let store = engine.store(STORE).expect("the bench store exists");
     let shapes = [
         ("all", filter(None, None, None, None)),
         ("type", filter(Some("document"), None, None, None)),
@@ -373,14 +377,14 @@ fn reads(c: &mut Criterion) {
             if at == "resumed" && after.is_none() {
                 continue;
             }
-            let page = engine.read_page(STORE, filter, after, 100).expect("read a page");
+            let page = store.read_page(filter, after, 100).expect("read a page");
             assert!(page.tuples.iter().all(|t| matches(filter, &t.tuple)), "read {name}: only matching tuples");
             match at {
                 "first" => assert_eq!(page.tuples.len(), total.min(100), "read {name}: a full first page"),
                 _ => assert!(!page.tuples.is_empty(), "read {name}: tuples past the middle"),
             }
             group.bench_function(format!("{name}/{at}/n={n}"), |b| {
-                b.iter(|| black_box(engine.read_page(STORE, black_box(filter), after, 100).expect("read a page")))
+                b.iter(|| black_box(store.read_page(black_box(filter), after, 100).expect("read a page")))
             });
         }
     }

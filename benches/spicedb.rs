@@ -85,10 +85,11 @@ fn main() {
 
     let engine = Engine::in_memory();
     let store = engine.create_store("spicedb-bench").expect("create store").id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).expect("model")).expect("write model");
+    let store = engine.store(&store).expect("the bench store exists");
+    store.write_model(Model::parse_dsl(MODEL).expect("model")).expect("write model");
     let started = Instant::now();
     for chunk in rels.chunks(1000) {
-        engine.write(&store, WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).expect("write");
+        store.write(WriteRequest { writes: chunk.to_vec(), ..WriteRequest::default() }).expect("write");
     }
     let write_s = started.elapsed().as_secs_f64();
     println!("relationships {}", rels.len());
@@ -98,16 +99,16 @@ fn main() {
         let mut compared = 0;
         for (line, query) in answers.lines().zip(&queries) {
             let expected = line.trim() == "true";
-            let got = engine.check(&store, query).expect("check").value;
+            let got = store.check(query).expect("check").value;
             assert_eq!(got, expected, "Writ and SpiceDB disagree on {query:?}");
             compared += 1;
         }
         println!("answers_matching_spicedb {compared}");
     }
-    let positive = queries.iter().filter(|q| engine.check(&store, q).expect("check").value).count();
+    let positive = queries.iter().filter(|q| store.check(q).expect("check").value).count();
     println!("positive_rate_random {:.3}", positive as f64 / queries.len() as f64);
 
-    let check = |q: &CheckRequest| black_box(engine.check(&store, q).expect("check").value);
+    let check = |q: &CheckRequest| black_box(store.check(q).expect("check").value);
     let (n, elapsed, lat) = run_for(seconds, |i| {
         check(&queries[i % queries.len()]);
     });

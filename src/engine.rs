@@ -5,19 +5,26 @@
 //! A read takes its snapshot without a lock and never waits for a write: each store's data is kept
 //! in two copies, and the writer changes the one readers have left, then swaps it in
 //! (`engine/snapshot.rs`).
+//!
+//! Its shape: [`Engine`] holds the set of stores (create, get, list, delete), the settings and
+//! the clock, and two services beside it, the decision log ([`Engine::decision_log`]) and
+//! checkpointing ([`Engine::checkpoints`]). Everything scoped to one store is a method of the
+//! [`StoreHandle`] that [`Engine::store`] resolves once (`engine/handle.rs`). Whether the backend
+//! is this process's alone or shared with other nodes is decided once, at open, by the write
+//! path the engine picks (`engine/write.rs`); no operation asks again.
 //! **Invariant:** the in-memory index of a store always equals the tuples its backend holds at
 //! the store's current revision; on open, every index is rebuilt from the backend.
+//! **Invariant:** a [`StoreHandle`] is only obtained for an existing store; operations on a
+//! deleted store's handle answer [`EngineError::StoreNotFound`].
 //! Must not import `api`; it is the only module that imports `store`.
 
-use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
-use crate::index::{
-    Index, ObjectId, Overlay, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD,
-};
+use crate::eval::{CompiledModel, EvalError, Evaluator, Limits};
+use crate::index::{Index, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
 use crate::model::{JsonModel, Model, SchemaError};
-use crate::store::{StoreError, TupleStore, WriteBatch};
-use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, SubjectText, Tuple};
-use parking_lot::{Condvar, Mutex};
-use rayon::prelude::*;
+use crate::store::{StoreError, TupleStore};
+use crate::tuple::{Context, SubjectText, Tuple};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod agent;
@@ -26,9 +33,11 @@ mod decide;
 mod decisions;
 mod explain;
 mod follow;
+mod handle;
 mod limits;
 mod read;
 mod snapshot;
+mod write;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};
 /// The records the facade takes and hands out, re-exported beside the calls that use them.
@@ -40,16 +49,17 @@ pub use agent::{
     AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
 };
+pub use checkpoint::Checkpoints;
 pub use decide::{
     decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
 };
-use decisions::DecisionLog;
-pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
+pub use decisions::{DecisionLog, DecisionLogConfig, DecisionLogMode, DecisionLogStats};
 pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
 pub use read::{ReadCursor, ReadPage};
 use snapshot::{Snapshots, StoreMap};
+use write::{LocalWrites, WritePath};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +204,9 @@ struct StoreState {
     revision_lock: Mutex<()>,
     /// Notified after every committed write.
     revision_changed: Condvar,
+    /// Set once the store is deleted (here, or by another node of a shared datastore): every
+    /// handle still holding this state then answers `StoreNotFound`.
+    deleted: AtomicBool,
 }
 
 /// Where start-up read a store's tuples from.
@@ -260,7 +273,29 @@ impl StoreState {
             data: Snapshots::new(data),
             revision_lock: Mutex::new(()),
             revision_changed: Condvar::new(),
+            deleted: AtomicBool::new(false),
         }
+    }
+
+    /// This state, unless its store has been deleted.
+    fn live(&self) -> Result<&StoreState, EngineError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(EngineError::StoreNotFound(self.record.id.clone()));
+        }
+        Ok(self)
+    }
+
+    /// The store's writer lock, unless the store has been deleted (checked under the lock, so
+    /// no write starts after a delete that held it).
+    fn lock_writer(&self) -> Result<MutexGuard<'_, ()>, EngineError> {
+        let guard = self.writer.lock();
+        self.live()?;
+        Ok(guard)
+    }
+
+    /// Marks the store deleted: every handle on it answers `StoreNotFound` from now on.
+    fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
     }
 }
 
@@ -275,15 +310,54 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// The authorization engine over one backend.
-pub struct Engine {
+/// What the engine, its services and every [`StoreHandle`] share: the backend, the settings,
+/// the clock, the store list and the write path chosen at open.
+struct Core {
     backend: Arc<dyn TupleStore>,
     stores: StoreMap,
     config: EngineConfig,
     clock: Clock,
+    writes: Box<dyn WritePath>,
+}
+
+impl Core {
+    /// The bounds of one evaluation starting now: the configured depth and a fresh deadline.
+    fn eval_limits(&self) -> Limits {
+        Limits { deadline: self.config.input.deadline(), ..self.config.limits }
+    }
+
+    /// The store with this id: from the engine's list, else (over a shared datastore) loaded
+    /// from the backend if another node created it a moment ago.
+    fn find(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
+        self.stores
+            .get(store_id)
+            .or_else(|| self.writes.find_store(store_id))
+            .ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
+    }
+}
+
+/// The authorization engine over one backend: the set of stores, the settings and the clock,
+/// with the decision log and checkpointing beside it. Per-store operations go through the
+/// [`StoreHandle`] that [`Engine::store`] gives.
+pub struct Engine {
+    core: Arc<Core>,
     decisions: DecisionLog,
-    /// Set when the backend is shared with other nodes (see `follow`).
-    follow: Option<follow::Follow>,
+    checkpoints: Checkpoints,
+}
+
+/// A cheap handle on one store (an `Arc` of its state, and a borrow of what it needs from the
+/// engine), carrying every per-store operation: see `engine/handle.rs`. It cannot outlive the
+/// engine. Once its store is deleted, every operation answers [`EngineError::StoreNotFound`].
+#[derive(Clone)]
+pub struct StoreHandle<'e> {
+    core: &'e Core,
+    state: Arc<StoreState>,
+}
+
+impl std::fmt::Debug for StoreHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreHandle").field("id", &self.state.record.id).finish_non_exhaustive()
+    }
 }
 
 /// What every read-side request may add to its question (check, batch-check, expand, list
@@ -423,34 +497,23 @@ impl Engine {
     }
 
     /// An engine over `backend` that reads time from `clock` (tests set time without sleeping).
+    ///
+    /// This is where the write path is chosen, once: a shared backend is followed (its stores
+    /// load as the follower starts), any other is this process's alone (its stores load from
+    /// their checkpoints or rows, and those due are checkpointed).
     pub fn open_with_clock(
         backend: Box<dyn TupleStore>,
         config: EngineConfig,
         clock: Clock,
     ) -> Result<Engine, EngineError> {
         let backend: Arc<dyn TupleStore> = Arc::from(backend);
-        let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
-        let mut engine = Engine { backend, stores: StoreMap::default(), config, clock, decisions, follow: None };
-        if engine.backend.is_shared() {
-            engine.follow = Some(follow::Follow::start(&engine.backend, &engine.stores)?);
-            return Ok(engine);
+        let stores = StoreMap::default();
+        if backend.is_shared() {
+            let follow = follow::Follow::start(&backend, &stores)?;
+            return Ok(Engine::assemble(Core { backend, stores, config, clock, writes: Box::new(follow) }));
         }
-        for record in engine.backend.list_stores()? {
-            let started = std::time::Instant::now();
-            let (state, from) = engine.load_store(record)?;
-            let (id, due) = (state.record.id.clone(), engine.checkpoint_due(&state, from));
-            tracing::info!(store = %id, tuples = state.data.read().index.len(), ?from, seconds = started.elapsed().as_secs_f64(), "loaded");
-            engine.stores.insert(id.clone(), Arc::new(state));
-            if due {
-                // The next start reads this checkpoint instead of every row; a failure costs
-                // only that.
-                let started = std::time::Instant::now();
-                match engine.checkpoint(&id) {
-                    Ok(_) => tracing::info!(store = %id, seconds = started.elapsed().as_secs_f64(), "checkpointed"),
-                    Err(error) => tracing::warn!(store = %id, %error, "checkpoint not written"),
-                }
-            }
-        }
+        let engine = Engine::assemble(Core { backend, stores, config, clock, writes: Box::new(LocalWrites) });
+        engine.checkpoints.load_stores()?;
         Ok(engine)
     }
 
@@ -462,321 +525,85 @@ impl Engine {
     /// An engine with no disk and the given settings.
     pub fn in_memory_with(config: EngineConfig) -> Engine {
         let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
-        let clock = system_clock();
-        let decisions = DecisionLog::start(config.decision_log, backend.clone(), clock.clone());
-        Engine { backend, stores: StoreMap::default(), config, clock, decisions, follow: None }
+        let core =
+            Core { backend, stores: StoreMap::default(), config, clock: system_clock(), writes: Box::new(LocalWrites) };
+        Engine::assemble(core)
+    }
+
+    /// The engine over `core`, with its services started.
+    fn assemble(core: Core) -> Engine {
+        let core = Arc::new(core);
+        Engine { decisions: DecisionLog::start(core.clone()), checkpoints: Checkpoints::new(core.clone()), core }
     }
 
     /// The engine's settings.
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.core.config
     }
 
-    /// The bounds of one evaluation starting now: the configured depth and a fresh deadline.
-    fn eval_limits(&self) -> Limits {
-        Limits { deadline: self.config.input.deadline(), ..self.config.limits }
+    /// A handle on the store with this id, for every per-store operation; resolve it once per
+    /// request (or longer: it stays valid while the engine lives, answering `StoreNotFound` once
+    /// the store is deleted).
+    pub fn store(&self, store_id: &str) -> Result<StoreHandle<'_>, EngineError> {
+        Ok(StoreHandle { core: &self.core, state: self.core.find(store_id)? })
     }
 
-    fn load_store(&self, record: StoreRecord) -> Result<(StoreState, LoadedFrom), EngineError> {
-        let (data, from) = self.load_data(&record.id)?;
-        Ok((StoreState::new(record, data), from))
+    /// The decision log: recording decisions, and reading a store's back.
+    pub fn decision_log(&self) -> &DecisionLog {
+        &self.decisions
     }
 
-    fn store(&self, store_id: &str) -> Result<Arc<StoreState>, EngineError> {
-        let found = self.stores.get(store_id);
-        found
-            .or_else(|| self.follow.as_ref().and_then(|follow| follow.find_store(store_id)))
-            .ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
+    /// Checkpointing: writing a store's checkpoint, and checkpointing the stores that changed.
+    pub fn checkpoints(&self) -> &Checkpoints {
+        &self.checkpoints
     }
 
     /// Creates a store.
     pub fn create_store(&self, name: &str) -> Result<StoreRecord, EngineError> {
-        let now = (self.clock)();
+        let now = (self.core.clock)();
         let record = StoreRecord { id: new_id(), name: name.to_string(), created_at_ms: now, updated_at_ms: now };
-        let _membership = self.follow.as_ref().map(follow::Follow::lock_membership);
-        self.backend.create_store(&record)?;
+        let _membership = self.core.writes.lock_membership();
+        self.core.backend.create_store(&record)?;
         let state = StoreState::new(record.clone(), StoreData::default());
-        self.stores.insert(record.id.clone(), Arc::new(state));
+        self.core.stores.insert(record.id.clone(), Arc::new(state));
         Ok(record)
     }
 
     /// A store's record.
     pub fn get_store(&self, store_id: &str) -> Result<StoreRecord, EngineError> {
-        Ok(self.store(store_id)?.record.clone())
+        Ok(self.core.find(store_id)?.record.clone())
     }
 
     /// Every store, oldest first.
     pub fn list_stores(&self) -> Vec<StoreRecord> {
-        let mut records: Vec<StoreRecord> = self.stores.all().into_iter().map(|(_, s)| s.record.clone()).collect();
+        let mut records: Vec<StoreRecord> = self.core.stores.all().into_iter().map(|(_, s)| s.record.clone()).collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
         records
     }
 
-    /// Deletes a store and everything in it.
+    /// Deletes a store and everything in it; handles on it answer `StoreNotFound` from now on.
     pub fn delete_store(&self, store_id: &str) -> Result<(), EngineError> {
-        let state = self.store(store_id)?;
-        let _membership = self.follow.as_ref().map(follow::Follow::lock_membership);
-        let _writer = state.writer.lock();
-        self.backend.delete_store(store_id)?;
-        self.stores.remove(store_id);
+        let state = self.core.find(store_id)?;
+        let _membership = self.core.writes.lock_membership();
+        let _writer = state.lock_writer()?;
+        self.core.backend.delete_store(store_id)?;
+        self.core.stores.remove(store_id);
+        state.mark_deleted();
         Ok(())
-    }
-
-    /// Adds a model version to a store; returns its id.
-    pub fn write_model(&self, store_id: &str, model: Model) -> Result<String, EngineError> {
-        let state = self.store(store_id)?;
-        let _writer = state.writer.lock();
-        let id = new_id();
-        let json = serde_json::to_string(&model.to_json())
-            .map_err(|e| EngineError::Validation(format!("model cannot be serialized: {e}")))?;
-        self.config.input.model(&model, &json)?;
-        let invalid_conditions = crate::eval::condition_errors(&model);
-        if !invalid_conditions.is_empty() {
-            return Err(EngineError::Schema(invalid_conditions));
-        }
-        self.backend.write_model(store_id, &id, &json)?;
-        if let Some(follow) = &self.follow {
-            // Other nodes write models too: take the backend's list, in the backend's order.
-            follow.sync_models(&state)?;
-            return Ok(id);
-        }
-        let (model, version_id) = (Arc::new(model), id.clone());
-        state.data.write(move |data| {
-            let compiled = CompiledModel::compile(&model, &mut data.index);
-            data.models.push(ModelVersion {
-                id: version_id.clone(),
-                model: model.clone(),
-                compiled: Arc::new(compiled),
-            });
-        });
-        Ok(id)
-    }
-
-    /// A model version (the latest when `model_id` is `None`).
-    pub fn model(&self, store_id: &str, model_id: Option<&str>) -> Result<ModelInfo, EngineError> {
-        let state = self.store(store_id)?;
-        let data = state.data.read();
-        let version = find_model(&data, store_id, model_id)?;
-        Ok(ModelInfo { id: version.id.clone(), model: version.model.clone() })
-    }
-
-    /// Every model version, newest first (as OpenFGA lists them).
-    pub fn models(&self, store_id: &str) -> Result<Vec<ModelInfo>, EngineError> {
-        let state = self.store(store_id)?;
-        let data = state.data.read();
-        Ok(data.models.iter().rev().map(|v| ModelInfo { id: v.id.clone(), model: v.model.clone() }).collect())
-    }
-
-    /// The store's current revision.
-    pub fn revision(&self, store_id: &str) -> Result<u64, EngineError> {
-        Ok(self.store(store_id)?.data.read().revision)
-    }
-
-    /// Number of tuples in a store.
-    pub fn tuple_count(&self, store_id: &str) -> Result<usize, EngineError> {
-        Ok(self.store(store_id)?.data.read().index.len())
-    }
-
-    /// Applies a write atomically and durably; returns the new revision.
-    pub fn write(&self, store_id: &str, request: WriteRequest) -> Result<u64, EngineError> {
-        let total = request.writes.len() + request.deletes.len();
-        if total > self.config.max_tuples_per_write {
-            return Err(EngineError::LimitExceeded {
-                code: "exceeded_entity_limit",
-                message: format!(
-                    "write has {total} tuples, more than the limit of {} per request",
-                    self.config.max_tuples_per_write
-                ),
-            });
-        }
-        if total == 0 {
-            return Err(EngineError::Validation("write must contain at least one tuple to write or delete".into()));
-        }
-        for tuple in request.writes.iter().map(|stored| &stored.tuple).chain(&request.deletes) {
-            self.config.input.tuple(tuple)?;
-        }
-        let actor = request.actor.clone();
-        let state = self.store(store_id)?;
-        if let Some(follow) = &self.follow {
-            return self.write_shared(follow, &state, request);
-        }
-        let _writer = state.writer.lock();
-        let now = (self.clock)();
-        let (writes, deletes) = {
-            let data = state.data.read();
-            let version = find_model(&data, store_id, request.model_id.as_deref())?;
-            self.plan_write(&data.index, &version.model, request, now)?
-        };
-        if writes.is_empty() && deletes.is_empty() {
-            return Ok(state.data.read().revision);
-        }
-        let delete_records: Vec<StoredTuple> = deletes.iter().cloned().map(StoredTuple::new).collect();
-        let batch = WriteBatch::new(&delete_records, &writes, (self.clock)()).by(actor.as_deref());
-        let revision = self.backend.write(store_id, &batch)?;
-        let changes = deletes.into_iter().map(IndexChange::Remove).chain(writes.into_iter().map(IndexChange::Insert));
-        state.apply(changes.collect(), revision);
-        Ok(revision)
-    }
-
-    /// Waits up to `timeout` until the store reaches revision `at_least`; returns the store's
-    /// revision then, or [`EngineError::RevisionUnavailable`] naming both revisions.
-    ///
-    /// This is the single-node form of Zanzibar's zookie: a client that wrote at revision N and
-    /// reads with `at_least_revision: N` never sees an older state. Blocks the calling thread.
-    pub fn wait_for_revision(
-        &self,
-        store_id: &str,
-        at_least: u64,
-        timeout: std::time::Duration,
-    ) -> Result<u64, EngineError> {
-        let state = self.store(store_id)?;
-        let deadline = std::time::Instant::now() + timeout;
-        let mut guard = state.revision_lock.lock();
-        loop {
-            let current = state.data.read().revision;
-            if current >= at_least {
-                return Ok(current);
-            }
-            if state.revision_changed.wait_until(&mut guard, deadline).timed_out() {
-                let current = state.data.read().revision;
-                if current >= at_least {
-                    return Ok(current);
-                }
-                return Err(EngineError::RevisionUnavailable {
-                    store_id: store_id.to_string(),
-                    requested: at_least,
-                    current,
-                });
-            }
-        }
-    }
-
-    /// When each tuple was last written (milliseconds since the Unix epoch), in input order.
-    ///
-    /// A tuple the store no longer holds, or one written by a Writ that kept no write times, gets
-    /// the store's creation time: a true lower bound.
-    pub fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<i64>, EngineError> {
-        let state = self.store(store_id)?;
-        let times = self.backend.written_at(store_id, tuples)?;
-        Ok(times.into_iter().map(|time| time.unwrap_or(state.record.created_at_ms)).collect())
     }
 
     /// The engine clock's current time, milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> i64 {
-        (self.clock)()
+        (self.core.clock)()
     }
 
-    /// Deletes a store's expired tuples as one ordinary write (a new revision whose changelog
-    /// lists each as a delete); returns that revision, or `None` when nothing had expired.
-    /// It holds the store's writer lock, so it never interleaves with a user's write.
-    pub fn sweep_expired(&self, store_id: &str) -> Result<Option<u64>, EngineError> {
-        let state = self.store(store_id)?;
-        if self.follow.is_some() {
-            return self.sweep_expired_shared(&state);
-        }
-        let _writer = state.writer.lock();
-        let now = (self.clock)();
-        let mut expired = state.data.read().index.expired_tuples(now);
-        if expired.is_empty() {
-            return Ok(None);
-        }
-        expired.sort_by_cached_key(|(tuple, _)| tuple.to_string());
-        let deletes: Vec<StoredTuple> =
-            expired.into_iter().map(|(tuple, at)| StoredTuple { tuple, expires_at_ms: Some(at) }).collect();
-        let mut revision = None;
-        for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
-            let next = self.backend.write(store_id, &WriteBatch::new(chunk, &[], now).by(Some(EXPIRY_SWEEP_ACTOR)))?;
-            state.apply(chunk.iter().map(|stored| IndexChange::Remove(stored.tuple.clone())).collect(), next);
-            revision = Some(next);
-        }
-        Ok(revision)
-    }
-
-    /// True when the decision log would record a decision with this outcome (by its mode):
-    /// test it before building a [`DecisionRecord`], so unrecorded decisions cost nothing.
-    pub fn wants_decision(&self, allowed: bool) -> bool {
-        self.decisions.wants(allowed)
-    }
-
-    /// Records a check-like decision in the decision log, if its mode wants it. Never blocks
-    /// and never fails: the record is queued for a background writer, or counted as dropped
-    /// when the queue is full. An empty `model_id` is filled with the store's latest model.
-    pub fn record_decision(&self, record: DecisionRecord) {
-        if !self.decisions.wants(record.allowed) {
-            return;
-        }
-        self.record_decisions(vec![record]);
-    }
-
-    /// Records several decisions, in order, as one hand-off to the decision log (see
-    /// [`Engine::record_decision`]): when they do not all fit in its queue, all are dropped.
-    pub fn record_decisions(&self, mut records: Vec<DecisionRecord>) {
-        records.retain(|record| self.decisions.wants(record.allowed));
-        let mut latest: Option<(String, String)> = None;
-        for record in records.iter_mut().filter(|record| record.model_id.is_empty()) {
-            if latest.as_ref().is_none_or(|(store_id, _)| *store_id != record.store_id) {
-                let model_id = self
-                    .store(&record.store_id)
-                    .ok()
-                    .and_then(|state| state.data.read().models.last().map(|latest| latest.id.clone()));
-                latest = Some((record.store_id.clone(), model_id.unwrap_or_default()));
-            }
-            if let Some((_, model_id)) = &latest {
-                record.model_id.clone_from(model_id);
-            }
-        }
-        self.decisions.record_all(records);
-    }
-
-    /// A store's recorded decisions passing `filter`, newest first, after storing every
-    /// decision recorded so far.
-    pub fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, EngineError> {
-        self.store(store_id)?;
-        let log = self
-            .backend
-            .decision_log()
-            .ok_or_else(|| EngineError::Validation("this datastore keeps no decision log".into()))?;
-        self.decisions.flush();
-        Ok(log.decisions(store_id, filter)?)
-    }
-
-    /// One recorded decision of a store, by where it sits in the log; `None` when the log holds
-    /// no record there (never recorded, or trimmed since).
-    pub fn decision(&self, store_id: &str, cursor: DecisionCursor) -> Result<Option<DecisionRecord>, EngineError> {
-        // Newest first, strictly before the next sequence number and not before its millisecond:
-        // the first record found is the one at `cursor`, if it is still there.
-        let filter = DecisionFilter {
-            since_ms: Some(cursor.time_ms),
-            before: Some(DecisionCursor { time_ms: cursor.time_ms, seq: cursor.seq.saturating_add(1) }),
-            limit: 1,
-            ..DecisionFilter::default()
-        };
-        let found = self.decisions(store_id, &filter)?;
-        Ok(found.into_iter().find(|(at, _)| *at == cursor).map(|(_, record)| record))
-    }
-
-    /// Waits until every decision recorded so far is stored and the log is trimmed to its
-    /// retention bounds.
-    pub fn flush_decisions(&self) {
-        self.decisions.flush();
-    }
-
-    /// The decision log's counters (queued and dropped records).
-    pub fn decision_log_stats(&self) -> DecisionLogStats {
-        self.decisions.stats()
-    }
-
-    /// Sweeps every store's expired tuples (see [`Engine::sweep_expired`]); returns how many
-    /// stores got a new revision.
+    /// Sweeps every store's expired tuples (see [`StoreHandle::sweep_expired`]); returns how
+    /// many stores got a new revision.
     pub fn sweep_all_expired(&self) -> Result<usize, EngineError> {
-        let ids: Vec<String> = self.stores.ids();
         let mut swept = 0;
-        for id in ids {
-            match self.sweep_expired(&id) {
+        for (_, state) in self.core.stores.all() {
+            let store = StoreHandle { core: &self.core, state };
+            match store.sweep_expired() {
                 Ok(Some(_)) => swept += 1,
                 Ok(None) | Err(EngineError::StoreNotFound(_)) => {}
                 Err(error) => return Err(error),
@@ -785,283 +612,21 @@ impl Engine {
         Ok(swept)
     }
 
-    fn plan_write(
-        &self,
-        index: &Index,
-        model: &Model,
-        request: WriteRequest,
-        now_ms: i64,
-    ) -> Result<(Vec<StoredTuple>, Vec<Tuple>), EngineError> {
-        // A held tuple that has expired is absent to writes as to reads: writing it again
-        // replaces it (with its new condition and expiry); deleting it is deleting a missing tuple.
-        let live = |tuple: &Tuple| {
-            index.contains(tuple) && !index.expiry(tuple).is_some_and(|at| crate::index::expired(at, now_ms))
-        };
-        // By identity (object, relation, subject), without formatting each tuple.
-        let total = request.writes.len() + request.deletes.len();
-        let mut seen = rustc_hash::FxHashSet::with_capacity_and_hasher(total, Default::default());
-        for tuple in request.writes.iter().map(|w| &w.tuple).chain(&request.deletes) {
-            if !seen.insert(tuple.identity()) {
-                return Err(EngineError::DuplicateInRequest(tuple.to_string()));
-            }
-        }
-        drop(seen);
-        let mut writes = Vec::with_capacity(request.writes.len());
-        for stored in request.writes {
-            validate_tuple(model, &stored.tuple)
-                .map_err(|reason| EngineError::InvalidTuple { tuple: stored.tuple.to_string(), reason })?;
-            if let Some(at) = stored.expires_at_ms.filter(|&at| crate::index::expired(at, now_ms)) {
-                return Err(EngineError::InvalidTuple {
-                    tuple: stored.tuple.to_string(),
-                    reason: format!(
-                        "`expires_at` ({at} ms since the Unix epoch) is not after the engine's current time ({now_ms} ms)"
-                    ),
-                });
-            }
-            if live(&stored.tuple) {
-                if request.ignore_duplicates {
-                    continue;
-                }
-                return Err(EngineError::WriteConflict(format!(
-                    "cannot write a tuple which already exists: `{}`",
-                    stored.tuple
-                )));
-            }
-            writes.push(stored);
-        }
-        let mut deletes = Vec::with_capacity(request.deletes.len());
-        for tuple in request.deletes {
-            if !live(&tuple) {
-                if request.ignore_missing {
-                    continue;
-                }
-                return Err(EngineError::WriteConflict(format!(
-                    "cannot delete a tuple which does not exist: `{tuple}`"
-                )));
-            }
-            deletes.push(tuple);
-        }
-        Ok((writes, deletes))
+    /// True once this node has caught up with the revisions its datastore had when it started
+    /// (always true over a backend that only this process writes).
+    pub fn caught_up(&self) -> bool {
+        self.core.writes.caught_up()
     }
 
-    /// Runs `f` over one consistent snapshot of a store with the request's contextual tuples laid over it.
-    fn with_snapshot<T>(
-        &self,
-        store_id: &str,
-        model_id: Option<&str>,
-        contextual_tuples: &[Tuple],
-        f: impl FnOnce(&CompiledModel, View<'_>) -> Result<T, EngineError>,
-    ) -> Result<Answer<T>, EngineError> {
-        self.config.input.contextual_tuples(contextual_tuples)?;
-        let state = self.store(store_id)?;
-        let data = state.data.read();
-        let version = find_model(&data, store_id, model_id)?;
-        for tuple in contextual_tuples {
-            validate_tuple(&version.model, tuple)
-                .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
-        }
-        // One instant per request; the clock is read only when some tuple can expire.
-        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
-        let value = if contextual_tuples.is_empty() {
-            f(&version.compiled, View::new(&data.index).at(now))?
-        } else {
-            let overlay = Overlay::new(&data.index, contextual_tuples);
-            f(&version.compiled, overlay.view(&data.index).at(now))?
-        };
-        Ok(Answer { value, revision: data.revision })
-    }
-
-    /// Answers a check.
-    pub fn check(&self, store_id: &str, request: &CheckRequest) -> Result<Answer<bool>, EngineError> {
-        self.config.input.request(&request.object, &request.relation, &request.user)?;
-        let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
-        let user = split_subject(&request.user).map_err(as_input_error)?;
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
-            // OpenFGA answers every malformed check with `validation_error`, unlike list calls.
-            let (object_type_id, relation) =
-                resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
-            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
-            // A userset holds its own relation, whether or not any tuple names its object.
-            if user.relation == Some(request.relation.as_str())
-                && (user.subject_type, user.id) == (object_type, Some(object_id))
-            {
-                return Ok(true);
-            }
-            let object = evaluator.object_id(object_type_id, object_id);
-            Ok(eval::check(&evaluator, object_type_id, object, relation, user_key)?)
-        })
-    }
-
-    /// Answers a check with SpiceDB's three-valued semantics: a condition whose context
-    /// parameters are missing makes the answer [`Permissionship::Conditional`] instead of an
-    /// error. [`Engine::check`] keeps OpenFGA's behaviour.
-    pub fn check_permissionship(
-        &self,
-        store_id: &str,
-        request: &CheckRequest,
-    ) -> Result<Answer<Permissionship>, EngineError> {
-        self.config.input.request(&request.object, &request.relation, &request.user)?;
-        let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
-        let user = split_subject(&request.user).map_err(as_input_error)?;
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
-            let (object_type_id, relation) =
-                resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
-            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
-            if user.relation == Some(request.relation.as_str())
-                && (user.subject_type, user.id) == (object_type, Some(object_id))
-            {
-                return Ok(Permissionship::Allowed);
-            }
-            let object = evaluator.object_id(object_type_id, object_id);
-            Ok(eval::check_partial(&evaluator, object_type_id, object, relation, user_key)?)
-        })
-    }
-
-    /// Lists the objects of a type on which the user holds the relation, sorted.
-    pub fn list_objects(
-        &self,
-        store_id: &str,
-        request: &ListObjectsRequest,
-    ) -> Result<Answer<Vec<String>>, EngineError> {
-        self.config.input.type_name(&request.object_type)?;
-        self.config.input.relation(&request.relation)?;
-        self.config.input.user(&request.user)?;
-        let user = split_subject(&request.user).map_err(as_input_error)?;
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
-            let (object_type, relation) = resolve_object_relation(&evaluator, &request.object_type, &request.relation)?;
-            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
-            let objects = eval::list_objects(&evaluator, object_type, relation, user_key)?;
-            // Sort the bare ids (all share the type prefix, so their order is the order), borrowed
-            // from the index and named in id order (which reads the interned names front to back);
-            // then build each `type:id` once, in sorted order. The first 8 bytes of each id as a
-            // big-endian number order most pairs without reading the strings (zero padding keeps
-            // a shorter id first, as `str` order does).
-            // A large answer does all three steps on rayon's threads.
-            let ids: Vec<ObjectId> = objects.iter().collect();
-            let prefix = request.object_type.as_str();
-            let named = |part: &[ObjectId]| -> Vec<(u64, &str)> {
-                view.object_names(object_type, part).into_iter().flatten().map(|id| (sort_key(id), id)).collect()
-            };
-            let object = |(_, id): &(u64, &str)| {
-                let mut object = String::with_capacity(prefix.len() + 1 + id.len());
-                object.push_str(prefix);
-                object.push(':');
-                object.push_str(id);
-                object
-            };
-            if ids.len() < PARALLEL_LIST || rayon::current_num_threads() < 2 {
-                let mut sorted = named(&ids);
-                sorted.sort_unstable();
-                return Ok(sorted.iter().map(object).collect());
-            }
-            let chunk = ids.len().div_ceil(rayon::current_num_threads());
-            let mut sorted: Vec<(u64, &str)> = ids.par_chunks(chunk).flat_map_iter(named).collect();
-            sorted.par_sort_unstable();
-            Ok(sorted.par_iter().map(object).collect())
-        })
-    }
-
-    /// Lists the subjects matching the filter that hold the relation on the object, sorted.
-    pub fn list_users(&self, store_id: &str, request: &ListUsersRequest) -> Result<Answer<Vec<Subject>>, EngineError> {
-        self.config.input.object(&request.object)?;
-        self.config.input.relation(&request.relation)?;
-        let object: ObjectRef = request.object.parse().map_err(as_input_error)?;
-        let [filter] = request.user_filters.as_slice() else {
-            return Err(EngineError::Validation("list users takes exactly one user filter".into()));
-        };
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
-            let (object_type, relation) = resolve_object_relation(&evaluator, &object.object_type, &request.relation)?;
-            let filter_type = resolve_type(&evaluator, &filter.type_name)?;
-            let filter_relation = match &filter.relation {
-                Some(r) => resolve_object_relation(&evaluator, &filter.type_name, r)?.1,
-                None => NO_RELATION,
-            };
-            let object_id = evaluator.object_id(object_type, &object.id);
-            let users = eval::list_users(
-                &evaluator,
-                object_type,
-                object_id,
-                relation,
-                UserFilter { subject_type: filter_type, relation: filter_relation },
-            )?;
-            let mut subjects: Vec<Subject> = Vec::new();
-            if object_id == UNKNOWN
-                && filter_type == object_type
-                && filter.relation.as_deref() == Some(&request.relation)
-            {
-                subjects.push(Subject::Userset { object: object.clone(), relation: request.relation.clone() });
-            }
-            if users.wildcard && filter.relation.is_none() {
-                subjects.push(Subject::Wildcard(filter.type_name.clone()));
-            }
-            for id in &users.ids {
-                let Some(name) = view.object_name(filter_type, id) else { continue };
-                let subject_object = ObjectRef::new(filter.type_name.clone(), name);
-                subjects.push(match &filter.relation {
-                    Some(relation) => Subject::Userset { object: subject_object, relation: relation.clone() },
-                    None => Subject::Object(subject_object),
-                });
-            }
-            subjects.sort();
-            subjects.dedup();
-            Ok(subjects)
-        })
-    }
-
-    /// Expands a relation on an object one level.
-    pub fn expand(
-        &self,
-        store_id: &str,
-        object: &str,
-        relation: &str,
-        model_id: Option<&str>,
-        contextual_tuples: &[Tuple],
-    ) -> Result<Answer<ExpandNode>, EngineError> {
-        self.config.input.object(object)?;
-        self.config.input.relation(relation)?;
-        let object: ObjectRef = object.parse().map_err(as_input_error)?;
-        let context = Context::new();
-        self.with_snapshot(store_id, model_id, contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &context };
-            let (object_type, relation_id) = resolve_object_relation(&evaluator, &object.object_type, relation)?;
-            let object_id = evaluator.object_id(object_type, &object.id);
-            eval::expand(&evaluator, object_type, object_id, &object.to_string(), relation_id)?.ok_or_else(|| {
-                EngineError::RelationNotFound { type_name: object.object_type.clone(), relation: relation.to_string() }
-            })
-        })
-    }
-
-    /// Changelog entries after a cursor.
-    pub fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, EngineError> {
-        self.store(store_id)?;
-        Ok(self.backend.changes(store_id, after, object_type, limit)?)
-    }
-
-    /// Stores a model's assertions (opaque JSON).
-    pub fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), EngineError> {
-        self.model(store_id, Some(model_id))?;
-        Ok(self.backend.write_assertions(store_id, model_id, assertions_json)?)
-    }
-
-    /// A model's assertions (opaque JSON), if written.
-    pub fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, EngineError> {
-        self.model(store_id, Some(model_id))?;
-        Ok(self.backend.assertions(store_id, model_id)?)
+    /// Catches every store up with a shared datastore now, instead of waiting for the follower
+    /// thread; does nothing over a backend only this process writes.
+    pub fn catch_up(&self) -> Result<(), EngineError> {
+        self.core.writes.catch_up()
     }
 }
 
 /// Starts a background thread that sweeps every store's expired tuples every `interval`
-/// (see [`Engine::sweep_expired`]); it ends by itself once the engine is dropped.
+/// (see [`StoreHandle::sweep_expired`]); it ends by itself once the engine is dropped.
 pub fn spawn_expiry_sweeper(engine: &Arc<Engine>, interval: std::time::Duration) -> std::io::Result<()> {
     let engine = Arc::downgrade(engine);
     std::thread::Builder::new().name("writ-expiry-sweep".into()).spawn(move || loop {
@@ -1125,21 +690,8 @@ fn resolve_object_relation(
         })
 }
 
-/// From this many objects on, list-objects names, sorts and formats them on rayon's threads.
-const PARALLEL_LIST: usize = 16_384;
-
-/// The first 8 bytes of `id` as a big-endian number, zero-padded: `sort_key(a) < sort_key(b)`
-/// implies `a < b`, and `a < b` implies `sort_key(a) <= sort_key(b)`.
-fn sort_key(id: &str) -> u64 {
-    let mut prefix = [0u8; 8];
-    for (slot, byte) in prefix.iter_mut().zip(id.bytes()) {
-        *slot = byte;
-    }
-    u64::from_be_bytes(prefix)
-}
-
 /// The index key of a request's user, after checking its type (and relation) against the model;
-/// an id no tuple names resolves to [`UNKNOWN`].
+/// an id no tuple names resolves to [`UNKNOWN`](crate::eval::UNKNOWN).
 fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<SubjectKey, EngineError> {
     let (subject_type, relation) = match user.relation {
         Some(relation) => resolve_object_relation(evaluator, user.subject_type, relation)?,
@@ -1150,63 +702,4 @@ fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<S
         None => WILDCARD,
     };
     Ok(SubjectKey { kind: SubjectKind { subject_type, relation }, object })
-}
-
-/// Checks a tuple against the model's types, relations and type restrictions, as OpenFGA does.
-fn validate_tuple(model: &Model, tuple: &Tuple) -> Result<(), String> {
-    let object_type = &tuple.object.object_type;
-    let type_def = model.type_def(object_type).ok_or_else(|| format!("type `{object_type}` not found"))?;
-    let relation = type_def
-        .relation(&tuple.relation)
-        .ok_or_else(|| format!("relation `{object_type}#{}` not found", tuple.relation))?;
-    let subject_type = tuple.subject.subject_type();
-    if model.type_def(subject_type).is_none() {
-        return Err(format!("type `{subject_type}` not found"));
-    }
-    if let Subject::Userset { object, relation: user_relation } = &tuple.subject {
-        if model.relation(&object.object_type, user_relation).is_none() {
-            return Err(format!("relation `{}#{user_relation}` not found", object.object_type));
-        }
-    }
-    if let Some(condition) = &tuple.condition {
-        if model.condition(&condition.name).is_none() {
-            return Err(format!("condition `{}` is not defined in the model", condition.name));
-        }
-    }
-    let condition_name = tuple.condition.as_ref().map(|c| c.name.as_str());
-    let admitted = relation.directly_related.iter().any(|restriction| {
-        restriction.type_name == subject_type
-            && restriction.relation.as_deref() == tuple.subject.relation()
-            && restriction.wildcard == matches!(tuple.subject, Subject::Wildcard(_))
-            && restriction.condition.as_deref() == condition_name
-    });
-    if admitted {
-        Ok(())
-    } else {
-        Err(format!(
-            "type `{subject_type}` is not an allowed type restriction for `{object_type}#{}`{}",
-            tuple.relation,
-            condition_name.map(|c| format!(" with condition `{c}`")).unwrap_or_default()
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sort_key;
-
-    #[test]
-    fn sort_keys_agree_with_string_order() {
-        let ids = ["", "a", "a\0", "ab", "abcdefgh", "abcdefgh1", "abcdefgh0", "abcdefgi", "b", "d10", "d9", "é"];
-        for a in ids {
-            for b in ids {
-                if sort_key(a) < sort_key(b) {
-                    assert!(a < b, "{a:?} {b:?}");
-                }
-                if a < b {
-                    assert!(sort_key(a) <= sort_key(b), "{a:?} {b:?}");
-                }
-            }
-        }
-    }
 }

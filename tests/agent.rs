@@ -33,9 +33,9 @@ fn stored(object: &str, relation: &str, user: &str) -> StoredTuple {
 fn engine_with(tuples: Vec<StoredTuple>) -> (Engine, String) {
     let engine = Engine::in_memory();
     let store = engine.create_store("agents").unwrap().id;
-    engine.write_model(&store, agents_model()).unwrap();
+    engine.store(&store).unwrap().write_model(agents_model()).unwrap();
     for chunk in tuples.chunks(1000) {
-        engine.write(&store, WriteRequest { writes: chunk.to_vec(), ..Default::default() }).unwrap();
+        engine.store(&store).unwrap().write(WriteRequest { writes: chunk.to_vec(), ..Default::default() }).unwrap();
     }
     (engine, store)
 }
@@ -75,8 +75,8 @@ fn obo_chain_of_one_is_a_plain_check() {
             user: user.into(),
             ..Default::default()
         };
-        let expected = engine.check(&store, &plain).unwrap().value;
-        let answer = engine.obo_check(&store, &obo(&[user], "can_call", object)).unwrap().value;
+        let expected = engine.store(&store).unwrap().check(&plain).unwrap().value;
+        let answer = engine.store(&store).unwrap().obo_check(&obo(&[user], "can_call", object)).unwrap().value;
         assert_eq!(answer.allowed, expected, "{user} {object}");
         assert_eq!(answer.denied_by.is_some(), !expected);
     }
@@ -86,7 +86,9 @@ fn obo_chain_of_one_is_a_plain_check() {
 fn obo_three_hop_chain_is_allowed_when_every_link_and_principal_hold() {
     let (engine, store) = engine_with(mcp_tuples());
     let answer = engine
-        .obo_check(&store, &obo(&["user:anne", "agent:planner", "agent:researcher"], "can_call", "tool:send_email"))
+        .store(&store)
+        .unwrap()
+        .obo_check(&obo(&["user:anne", "agent:planner", "agent:researcher"], "can_call", "tool:send_email"))
         .unwrap();
     assert!(answer.value.allowed);
     assert_eq!(answer.value.denied_by, None);
@@ -97,15 +99,20 @@ fn obo_three_hop_chain_is_allowed_when_every_link_and_principal_hold() {
 fn obo_hop_without_delegation_denies_and_is_named() {
     let (engine, store) = engine_with(mcp_tuples());
     // researcher may use the mail server, but anne never delegated to it directly.
-    let answer =
-        engine.obo_check(&store, &obo(&["user:anne", "agent:researcher"], "can_call", "tool:send_email")).unwrap();
+    let answer = engine
+        .store(&store)
+        .unwrap()
+        .obo_check(&obo(&["user:anne", "agent:researcher"], "can_call", "tool:send_email"))
+        .unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert!(!answer.value.allowed);
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:researcher"));
     assert!(denial.message().contains("`delegate` on `user:anne`"), "{}", denial.message());
     // The second link of a longer chain is named the same way.
     let answer = engine
-        .obo_check(&store, &obo(&["user:anne", "agent:planner", "agent:ops"], "can_call", "tool:delete_repo"))
+        .store(&store)
+        .unwrap()
+        .obo_check(&obo(&["user:anne", "agent:planner", "agent:ops"], "can_call", "tool:delete_repo"))
         .unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:ops"));
@@ -115,16 +122,17 @@ fn obo_hop_without_delegation_denies_and_is_named() {
 fn confused_deputy_privileged_agent_cannot_act_for_an_unprivileged_user() {
     let (engine, store) = engine_with(mcp_tuples());
     // agent:ops may delete the repo on its own, and bob did delegate to it; bob may not delete it.
-    let alone = engine.obo_check(&store, &obo(&["agent:ops"], "can_call", "tool:delete_repo")).unwrap();
+    let handle = engine.store(&store).unwrap();
+    let alone = handle.obo_check(&obo(&["agent:ops"], "can_call", "tool:delete_repo")).unwrap();
     assert!(alone.value.allowed);
-    let answer = engine.obo_check(&store, &obo(&["user:bob", "agent:ops"], "can_call", "tool:delete_repo")).unwrap();
+    let answer = handle.obo_check(&obo(&["user:bob", "agent:ops"], "can_call", "tool:delete_repo")).unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert!(!answer.value.allowed);
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "user:bob"));
     assert_eq!(denial.message(), "`user:bob` does not hold `can_call` on `tool:delete_repo`");
     // And an agent without the permission denies even when its human has it.
-    let answer = engine
-        .obo_check(&store, &obo(&["user:anne", "agent:planner", "agent:researcher"], "can_call", "tool:delete_repo"))
+    let answer = handle
+        .obo_check(&obo(&["user:anne", "agent:planner", "agent:researcher"], "can_call", "tool:delete_repo"))
         .unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "agent:researcher"));
@@ -134,12 +142,19 @@ fn confused_deputy_privileged_agent_cannot_act_for_an_unprivileged_user() {
 fn obo_deny_names_the_first_failure_in_chain_order() {
     let (engine, store) = engine_with(mcp_tuples());
     // carol lacks the permission and never delegated: the principal comes first in the chain.
-    let answer =
-        engine.obo_check(&store, &obo(&["user:carol", "agent:planner"], "can_call", "tool:send_email")).unwrap();
+    let answer = engine
+        .store(&store)
+        .unwrap()
+        .obo_check(&obo(&["user:carol", "agent:planner"], "can_call", "tool:send_email"))
+        .unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Principal, "user:carol"));
     // anne holds it; the missing link to ops comes before ops' own permission.
-    let answer = engine.obo_check(&store, &obo(&["user:anne", "agent:ops"], "can_call", "tool:send_email")).unwrap();
+    let answer = engine
+        .store(&store)
+        .unwrap()
+        .obo_check(&obo(&["user:anne", "agent:ops"], "can_call", "tool:send_email"))
+        .unwrap();
     let denial = answer.value.denied_by.unwrap();
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:ops"));
 }
@@ -156,32 +171,33 @@ fn obo_delegation_tuples_may_be_conditioned() {
     let (engine, store) = engine_with(tuples);
     let mut request = obo(&["user:dora", "agent:planner"], "can_call", "tool:send_email");
     request.context.insert("task".into(), json!("q3-report"));
-    assert!(engine.obo_check(&store, &request).unwrap().value.allowed);
+    let handle = engine.store(&store).unwrap();
+    assert!(handle.obo_check(&request).unwrap().value.allowed);
     request.context.insert("task".into(), json!("other"));
-    let denial = engine.obo_check(&store, &request).unwrap().value.denied_by.unwrap();
+    let denial = handle.obo_check(&request).unwrap().value.denied_by.unwrap();
     assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:planner"));
     // Without the task in the context the condition cannot be evaluated: an error, as in OpenFGA.
     request.context.clear();
-    assert!(engine.obo_check(&store, &request).is_err());
+    assert!(handle.obo_check(&request).is_err());
 }
 
 #[test]
 fn obo_contextual_tuples_count_for_every_sub_check() {
     let (engine, store) = engine_with(mcp_tuples());
     let mut request = obo(&["user:erin", "agent:helper"], "can_call", "tool:send_email");
-    assert!(!engine.obo_check(&store, &request).unwrap().value.allowed);
+    assert!(!engine.store(&store).unwrap().obo_check(&request).unwrap().value.allowed);
     request.contextual_tuples = vec![
         Tuple::from_parts("user:erin", "delegate", "agent:helper").unwrap(),
         Tuple::from_parts("tool:send_email", "caller", "user:erin").unwrap(),
         Tuple::from_parts("tool:send_email", "caller", "agent:helper").unwrap(),
     ];
-    assert!(engine.obo_check(&store, &request).unwrap().value.allowed);
+    assert!(engine.store(&store).unwrap().obo_check(&request).unwrap().value.allowed);
 }
 
 #[test]
 fn obo_bad_requests_name_the_bad_field() {
     let (engine, store) = engine_with(mcp_tuples());
-    let error = |request: OboCheckRequest| engine.obo_check(&store, &request).unwrap_err().to_string();
+    let error = |request: OboCheckRequest| engine.store(&store).unwrap().obo_check(&request).unwrap_err().to_string();
     assert!(error(obo(&[], "can_call", "tool:send_email")).contains("`principals`"));
     assert!(error(obo(&["user:anne", "planner"], "can_call", "tool:send_email")).contains("`principals[1]`"));
     assert!(error(obo(&["user:anne", "robot:x"], "can_call", "tool:send_email")).contains("`principals[1]`"));
@@ -210,7 +226,8 @@ fn audience_lists_every_member_who_may_not_see() {
         objects: vec!["document:plan".into(), "document:public".into(), "document:nowhere".into()],
         ..Default::default()
     };
-    let results = engine.audience_check(&store, &request).unwrap().value;
+    let handle = engine.store(&store).unwrap();
+    let results = handle.audience_check(&request).unwrap().value;
     assert_eq!(results.len(), 3);
     assert_eq!((results[0].object.as_str(), results[0].allowed), ("document:plan", false));
     assert_eq!(results[0].denied_for, ["user:outsider"]);
@@ -218,10 +235,10 @@ fn audience_lists_every_member_who_may_not_see() {
     assert_eq!(results[2].denied_for, ["user:a", "user:outsider", "user:b", "user:c"]);
     let mut bad = request.clone();
     bad.audience.clear();
-    assert!(engine.audience_check(&store, &bad).unwrap_err().to_string().contains("`audience`"));
+    assert!(handle.audience_check(&bad).unwrap_err().to_string().contains("`audience`"));
     let mut bad = request;
     bad.objects.push("folder".into());
-    assert!(engine.audience_check(&store, &bad).unwrap_err().to_string().contains("`objects[3]`"));
+    assert!(handle.audience_check(&bad).unwrap_err().to_string().contains("`objects[3]`"));
 }
 
 /// A random folder tree with documents, teams and viewers, for cross-checking the two strategies.
@@ -292,7 +309,7 @@ fn filter_strategies_agree_with_each_other_and_with_checks() {
     {
         let answer = |strategy| {
             let request = filter_request(chain, "document", ids.clone(), strategy);
-            owned(engine.filter(&store, &request).unwrap().value.allowed_ids)
+            owned(engine.store(&store).unwrap().filter(&request).unwrap().value.allowed_ids)
         };
         let by_checks = answer(FilterStrategy::Checks);
         assert_eq!(by_checks, answer(FilterStrategy::Bitmap), "{chain:?}");
@@ -301,7 +318,7 @@ fn filter_strategies_agree_with_each_other_and_with_checks() {
             .iter()
             .filter(|id| {
                 let obo = obo(chain, "viewer", &format!("document:{id}"));
-                engine.obo_check(&store, &obo).unwrap().value.allowed
+                engine.store(&store).unwrap().obo_check(&obo).unwrap().value.allowed
             })
             .cloned()
             .collect();
@@ -313,11 +330,11 @@ fn filter_strategies_agree_with_each_other_and_with_checks() {
     let chain = ["user:anne", "agent:planner"];
     let visible = |strategy| {
         let request = filter_request(&chain, "memory", memories.clone(), strategy);
-        owned(engine.filter(&store, &request).unwrap().value.allowed_ids)
+        owned(engine.store(&store).unwrap().filter(&request).unwrap().value.allowed_ids)
     };
     let documents: Vec<String> = (0..1500).step_by(2).map(|d| format!("d{d}")).collect();
     let documents_request = filter_request(&chain, "document", documents, FilterStrategy::Auto);
-    let visible_documents = engine.filter(&store, &documents_request).unwrap().value;
+    let visible_documents = engine.store(&store).unwrap().filter(&documents_request).unwrap().value;
     let expected: Vec<String> = visible_documents.allowed_ids.iter().map(|d| d.replacen('d', "m", 1)).collect();
     assert_eq!(visible(FilterStrategy::Checks), expected);
     assert_eq!(visible(FilterStrategy::Bitmap), expected);
@@ -338,7 +355,7 @@ fn filter_unknown_ids_are_not_visible_and_duplicates_keep_input_order() {
     let ids: Vec<String> = ["b", "nope", "a", "c", "b", "", "x:y"].iter().map(|s| s.to_string()).collect();
     for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
         let request = filter_request(&["user:anne"], "document", ids.clone(), strategy);
-        let answer = engine.filter(&store, &request).unwrap();
+        let answer = engine.store(&store).unwrap().filter(&request).unwrap();
         assert_eq!(answer.value.allowed_ids, ["b", "a", "b"], "{strategy:?}");
         assert_eq!(answer.value.denied_by, None);
     }
@@ -350,7 +367,7 @@ fn filter_with_a_broken_chain_shows_nothing_and_names_the_link() {
     let ids: Vec<String> = (0..1500).map(|d| format!("d{d}")).collect();
     for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
         let request = filter_request(&["user:anne", "agent:researcher"], "document", ids.clone(), strategy);
-        let answer = engine.filter(&store, &request).unwrap().value;
+        let answer = engine.store(&store).unwrap().filter(&request).unwrap().value;
         assert!(answer.allowed_ids.is_empty());
         let denial = answer.denied_by.unwrap();
         assert_eq!((denial.kind(), denial.subject()), (DenialKind::Delegation, "agent:researcher"));
@@ -392,7 +409,7 @@ fn a_wide_folder_tree_lists_and_filters_as_checks_allow() {
             user: "user:anne".into(),
             ..Default::default()
         };
-        engine.check(&store, &request).unwrap().value
+        engine.store(&store).unwrap().check(&request).unwrap().value
     };
     let request = ListObjectsRequest {
         object_type: "folder".into(),
@@ -400,7 +417,7 @@ fn a_wide_folder_tree_lists_and_filters_as_checks_allow() {
         user: "user:anne".into(),
         ..Default::default()
     };
-    let mut listed = engine.list_objects(&store, &request).unwrap().value;
+    let mut listed = engine.store(&store).unwrap().list_objects(&request).unwrap().value;
     listed.sort();
     let mut expected: Vec<String> = ["folder:root".to_string()]
         .into_iter()
@@ -416,7 +433,11 @@ fn a_wide_folder_tree_lists_and_filters_as_checks_allow() {
     assert!(!visible.is_empty() && visible.len() < ids.len());
     for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
         let request = filter_request(&["user:anne"], "document", ids.clone(), strategy);
-        assert_eq!(owned(engine.filter(&store, &request).unwrap().value.allowed_ids), visible, "{strategy:?}");
+        assert_eq!(
+            owned(engine.store(&store).unwrap().filter(&request).unwrap().value.allowed_ids),
+            visible,
+            "{strategy:?}"
+        );
     }
 }
 
@@ -616,14 +637,20 @@ fn filter_checks_share_sub_answers_soundly_across_cyclic_folders() {
     let expected: Vec<String> = ids
         .iter()
         .filter(|id| {
-            engine.obo_check(&store, &obo(&["user:anne"], "viewer", &format!("document:{id}"))).unwrap().value.allowed
+            engine
+                .store(&store)
+                .unwrap()
+                .obo_check(&obo(&["user:anne"], "viewer", &format!("document:{id}")))
+                .unwrap()
+                .value
+                .allowed
         })
         .cloned()
         .collect();
     assert_eq!(expected.len(), 225);
     for strategy in [FilterStrategy::Checks, FilterStrategy::Bitmap] {
         let request = filter_request(&["user:anne"], "document", ids.clone(), strategy);
-        let answer = engine.filter(&store, &request).unwrap();
+        let answer = engine.store(&store).unwrap().filter(&request).unwrap();
         assert_eq!(answer.value.allowed_ids, expected, "{strategy:?}");
     }
 }

@@ -139,9 +139,9 @@ fn random_engine(seed: u64) -> (Engine, String) {
     )
     .unwrap();
     let store = engine.create_store("props").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     for chunk in random_writes(seed).chunks(100) {
-        engine.write(&store, WriteRequest { writes: chunk.to_vec(), ..Default::default() }).unwrap();
+        engine.store(&store).unwrap().write(WriteRequest { writes: chunk.to_vec(), ..Default::default() }).unwrap();
     }
     time.store(NOW, Ordering::SeqCst);
     (engine, store)
@@ -174,7 +174,7 @@ fn check(
         context: ctx.clone(),
         ..check_request(&format!("{object}#{relation}@{user}"))
     };
-    engine.check(store, &request).unwrap().value
+    engine.store(store).unwrap().check(&request).unwrap().value
 }
 
 /// What an OBO check must answer, from plain checks in chain order: `None` if allowed, else the
@@ -253,7 +253,7 @@ fn filter_cases(seed: u64, engine: &Engine, store: &str) -> Vec<FilterCase> {
                         context: context.clone(),
                         ..ListObjectsRequest::default()
                     };
-                    engine.list_objects(store, &request).unwrap().value.into_iter().collect()
+                    engine.store(store).unwrap().list_objects(&request).unwrap().value.into_iter().collect()
                 })
                 .collect();
             let by_listing: Vec<String> = ids
@@ -277,7 +277,7 @@ fn filter_cases(seed: u64, engine: &Engine, store: &str) -> Vec<FilterCase> {
 
 fn filtered(engine: &Engine, store: &str, case: &FilterCase, strategy: FilterStrategy) -> Vec<String> {
     let request = FilterRequest { strategy, ..case.request.clone() };
-    engine.filter(store, &request).unwrap().value.allowed_ids.into_iter().map(str::to_string).collect()
+    engine.store(store).unwrap().filter(&request).unwrap().value.allowed_ids.into_iter().map(str::to_string).collect()
 }
 
 /// The check strategy answers as per-id checks, the bitmap strategy as each principal's
@@ -331,7 +331,7 @@ fn obo_equals_chained_plain_checks_on_random_graphs() {
                 context: context.clone(),
                 ..OboCheckRequest::default()
             };
-            let answer = engine.obo_check(&store, &request).unwrap().value;
+            let answer = engine.store(&store).unwrap().obo_check(&request).unwrap().value;
             let got = answer.denied_by.map(|d| (d.kind(), d.subject().to_string()));
             assert_eq!(got, expected, "seed {seed} {chain:?} {relation} {object} {extra:?} {context:?}");
             assert_eq!(answer.allowed, expected.is_none());

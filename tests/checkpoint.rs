@@ -43,7 +43,9 @@ fn open(path: &Path, checkpoint_min_tuples: usize) -> Engine {
 /// Every tuple the engine's index holds (with condition and expiry), sorted.
 fn held(engine: &Engine, store: &str) -> Vec<String> {
     let mut out: Vec<String> = engine
-        .read(store, &writ::engine::ReadFilter::default())
+        .store(store)
+        .unwrap()
+        .read(&writ::engine::ReadFilter::default())
         .unwrap()
         .value
         .into_iter()
@@ -121,12 +123,12 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn create(engine: &Engine) -> String {
     let store = engine.create_store("s").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     store
 }
 
 fn write(engine: &Engine, store: &str, deletes: Vec<Tuple>, writes: Vec<StoredTuple>) {
-    engine.write(store, WriteRequest { writes, deletes, ..WriteRequest::default() }).unwrap();
+    engine.store(store).unwrap().write(WriteRequest { writes, deletes, ..WriteRequest::default() }).unwrap();
 }
 
 proptest! {
@@ -140,7 +142,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Write { deletes, writes } => {
-                    let current = engine.read(&store, &writ::engine::ReadFilter::default()).unwrap().value;
+                    let current = engine.store(&store).unwrap().read(&writ::engine::ReadFilter::default()).unwrap().value;
                     let mut del: Vec<Tuple> = Vec::new();
                     if !current.is_empty() {
                         for d in deletes {
@@ -172,7 +174,7 @@ proptest! {
                     }
                 }
                 Op::Checkpoint => {
-                    prop_assert!(engine.checkpoint(&store).unwrap());
+                    prop_assert!(engine.checkpoints().checkpoint(&engine.store(&store).unwrap()).unwrap());
                 }
                 Op::Restart => {
                     let before = held(&engine, &store);
@@ -212,7 +214,7 @@ fn a_nested_group_loaded_from_a_checkpoint_and_its_tail_still_answers() {
     let store = {
         let engine = open(dir.path(), 0);
         let store = fixture(&engine);
-        assert!(engine.checkpoint(&store).unwrap());
+        assert!(engine.checkpoints().checkpoint(&engine.store(&store).unwrap()).unwrap());
         // After the checkpoint: cut the chain and add a member on the far side.
         let cut: Tuple = "group:h#member@group:g#member".parse().unwrap();
         let add = StoredTuple::new("group:h#member@user:b".parse::<Tuple>().unwrap());
@@ -237,7 +239,7 @@ fn a_checkpoint_missing_a_chunk_is_ignored_and_the_rows_load() {
     let store = {
         let engine = open(dir.path(), 0);
         let store = fixture(&engine);
-        assert!(engine.checkpoint(&store).unwrap());
+        assert!(engine.checkpoints().checkpoint(&engine.store(&store).unwrap()).unwrap());
         write(&engine, &store, vec![], vec![StoredTuple::new("doc:2#viewer@user:c".parse::<Tuple>().unwrap())]);
         store
     };
@@ -258,7 +260,7 @@ fn a_checkpoint_missing_a_chunk_is_ignored_and_the_rows_load() {
     let engine = open(dir.path(), usize::MAX);
     assert!(check(&engine, &store, "doc:1#viewer@user:a"));
     assert!(check(&engine, &store, "doc:2#viewer@user:c"));
-    assert_eq!(engine.tuple_count(&store).unwrap(), 4);
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 4);
 }
 
 #[test]
@@ -267,14 +269,14 @@ fn start_up_checkpoints_a_large_store_and_a_deleted_store_leaves_no_checkpoint()
     let store = {
         let engine = open(dir.path(), 3);
         let store = fixture(&engine);
-        assert_eq!(engine.checkpoint_changed().unwrap(), 1, "3 tuples reach the minimum of 3");
-        assert_eq!(engine.checkpoint_changed().unwrap(), 0, "nothing changed since");
+        assert_eq!(engine.checkpoints().checkpoint_changed().unwrap(), 1, "3 tuples reach the minimum of 3");
+        assert_eq!(engine.checkpoints().checkpoint_changed().unwrap(), 0, "nothing changed since");
         store
     };
     assert!(SledStore::open(dir.path()).unwrap().checkpoint_revision(&store).unwrap().is_some());
     {
         let engine = open(dir.path(), 4);
-        assert_eq!(engine.checkpoint_changed().unwrap(), 0, "below the minimum");
+        assert_eq!(engine.checkpoints().checkpoint_changed().unwrap(), 0, "below the minimum");
         engine.delete_store(&store).unwrap();
     }
     let db = raw_sled(dir.path());

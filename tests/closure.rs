@@ -30,7 +30,7 @@ fn write(engine: &Engine, store: &str, writes: &[Tuple], deletes: &[Tuple]) {
         ignore_missing: true,
         ..WriteRequest::default()
     };
-    engine.write(store, request).unwrap();
+    engine.store(store).unwrap().write(request).unwrap();
 }
 
 /// The answer (or the error's text) to a check, with or without the fallback tuple.
@@ -39,7 +39,7 @@ fn check(engine: &Engine, store: &str, object: &str, user: &str, fallback: bool)
         contextual_tuples: if fallback { vec![fallback_tuple()] } else { Vec::new() },
         ..check_request(&format!("{object}#member@{user}"))
     };
-    engine.check(store, &request).map(|a| a.value).map_err(|e| e.to_string())
+    engine.store(store).and_then(|store| store.check(&request)).map(|a| a.value).map_err(|e| e.to_string())
 }
 
 fn list_groups(engine: &Engine, store: &str, user: &str, fallback: bool) -> BTreeSet<String> {
@@ -50,7 +50,8 @@ fn list_groups(engine: &Engine, store: &str, user: &str, fallback: bool) -> BTre
         contextual_tuples: if fallback { vec![fallback_tuple()] } else { Vec::new() },
         ..ListObjectsRequest::default()
     };
-    let mut groups: BTreeSet<String> = engine.list_objects(store, &request).unwrap().value.into_iter().collect();
+    let mut groups: BTreeSet<String> =
+        engine.store(store).unwrap().list_objects(&request).unwrap().value.into_iter().collect();
     groups.remove("group:unrelated");
     groups
 }
@@ -215,7 +216,7 @@ fn other_relation_shapes_fall_back_to_the_walk() {
     );
     assert_eq!(check(&engine, &store, "group:a", "user:x", false), Ok(true));
     let strict = "model\n  schema 1.1\ntype user\ntype group\n  relations\n    define member: [user, group#member with yes]\ncondition yes(flag: bool) {\n  flag\n}\n";
-    engine.write_model(&store, Model::parse_dsl(strict).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(strict).unwrap()).unwrap();
     assert_eq!(check(&engine, &store, "group:a", "user:x", false), Ok(false));
     assert_eq!(check(&engine, &store, "group:b", "user:x", false), Ok(true));
 }

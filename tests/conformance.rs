@@ -373,7 +373,7 @@ fn check(
         context: ctx.clone(),
         model_id: None,
     };
-    harness.engine().check(&harness.store_id, &request).map(|a| a.value)
+    harness.engine().store(&harness.store_id).and_then(|store| store.check(&request)).map(|a| a.value)
 }
 
 fn list_objects(
@@ -392,7 +392,7 @@ fn list_objects(
         context: ctx.clone(),
         model_id: None,
     };
-    harness.engine().list_objects(&harness.store_id, &request).map(|a| set(a.value))
+    harness.engine().store(&harness.store_id).and_then(|store| store.list_objects(&request)).map(|a| set(a.value))
 }
 
 fn list_users(
@@ -411,7 +411,11 @@ fn list_users(
         context: ctx.clone(),
         model_id: None,
     };
-    harness.engine().list_users(&harness.store_id, &request).map(|a| set(a.value.iter().map(Subject::to_string)))
+    harness
+        .engine()
+        .store(&harness.store_id)
+        .and_then(|store| store.list_users(&request))
+        .map(|a| set(a.value.iter().map(Subject::to_string)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,13 +490,15 @@ fn prepare_stage(harness: &mut Harness, stage: &Stage) -> Result<(), String> {
     let model = Model::parse_dsl(&stage.model).map_err(|errors| {
         format!("model rejected: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
     })?;
-    harness.engine().write_model(&harness.store_id, model).map_err(|e| format!("model rejected: {e}"))?;
+    let store = harness.engine().store(&harness.store_id).map_err(|e| format!("store missing: {e}"))?;
+    store.write_model(model).map_err(|e| format!("model rejected: {e}"))?;
     let tuples: Vec<Tuple> = stage.tuples.iter().flatten().map(to_tuple).collect::<Result<_, _>>()?;
     for chunk in tuples.chunks(100) {
         let request =
             WriteRequest { writes: chunk.iter().cloned().map(StoredTuple::new).collect(), ..WriteRequest::default() };
-        harness.engine().write(&harness.store_id, request).map_err(|e| format!("tuples rejected: {e}"))?;
+        store.write(request).map_err(|e| format!("tuples rejected: {e}"))?;
     }
+    drop(store);
     harness.reopen()
 }
 
@@ -583,7 +589,7 @@ fn explain_agrees(harness: &Harness, assertion: &CheckAssertion) -> Outcome {
         model_id: None,
     };
     let engine = harness.engine();
-    let explanation = match engine.explain(&harness.store_id, &request) {
+    let explanation = match engine.store(&harness.store_id).and_then(|store| store.explain(&request)) {
         Ok(answer) => answer.value,
         Err(e) => return Outcome::Fail(format!("explain failed: {}", describe_error(&e))),
     };
@@ -604,12 +610,12 @@ fn explain_agrees(harness: &Harness, assertion: &CheckAssertion) -> Outcome {
     }
     let Some(first) = explanation.would_allow.first() else { return Outcome::Pass };
     let write = WriteRequest { writes: vec![StoredTuple::new(first.clone())], ..WriteRequest::default() };
-    if let Err(e) = engine.write(&harness.store_id, write) {
+    if let Err(e) = engine.store(&harness.store_id).and_then(|store| store.write(write)) {
         return Outcome::Fail(format!("would_allow `{first}` cannot be written: {e}"));
     }
     let after = check(harness, &key.object, &key.relation, &key.user, &extra, &ctx);
     let delete = WriteRequest { deletes: vec![first.clone()], ..WriteRequest::default() };
-    if let Err(e) = engine.write(&harness.store_id, delete) {
+    if let Err(e) = engine.store(&harness.store_id).and_then(|store| store.write(delete)) {
         return Outcome::Fail(format!("would_allow `{first}` cannot be deleted again: {e}"));
     }
     match after {
@@ -628,7 +634,8 @@ fn stored(harness: &Harness, tuple: &Tuple) -> bool {
     };
     harness
         .engine()
-        .read(&harness.store_id, &filter)
+        .store(&harness.store_id)
+        .and_then(|store| store.read(&filter))
         .is_ok_and(|answer| answer.value.iter().any(|t| t.tuple.identity() == tuple.identity()))
 }
 

@@ -43,12 +43,12 @@ fn engine_with_store(
 ) -> (Arc<Engine>, String) {
     let engine = Engine::open_with_clock(backend, config, fixed_clock(time)).unwrap();
     let store = engine.create_store("decisions").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let writes = ["document:1#viewer@user:anne", "document:1#viewer@agent:bot"]
         .iter()
         .map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap()))
         .collect();
-    engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     (Arc::new(engine), store)
 }
 
@@ -90,10 +90,10 @@ async fn each_mode_records_what_it_names() {
             assert_eq!(deny["request_id"], "req-1");
             assert_eq!(deny["revision"], 1);
             assert_eq!(deny["time"], "2027-01-15T08:00:00.000Z");
-            assert_eq!(deny["authorization_model_id"], engine.model(&store, None).unwrap().id);
+            assert_eq!(deny["authorization_model_id"], engine.store(&store).unwrap().model(None).unwrap().id);
             assert!(deny["latency_us"].is_u64());
         }
-        assert_eq!(engine.decision_log_stats().dropped, 0);
+        assert_eq!(engine.decision_log().stats().dropped, 0);
     }
 }
 
@@ -136,7 +136,7 @@ async fn batch_check_items_and_authzen_evaluations_are_recorded() {
 async fn a_batch_checks_decisions_keep_its_order_and_name_the_model_it_resolved() {
     let time = Arc::new(AtomicI64::new(T0));
     let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), config(DecisionLogMode::Deny), &time);
-    let latest = engine.model(&store, None).unwrap().id;
+    let latest = engine.store(&store).unwrap().model(None).unwrap().id;
     let app = writ::api::router(engine);
     let users = ["user:zed", "user:anne", "user:yan", "user:xia"];
     let checks: Vec<Value> = users
@@ -200,7 +200,7 @@ async fn agent_endpoints_are_recorded() {
 
 /// Records one decision per (principal, object, allowed, time) through the engine.
 fn record(engine: &Engine, store: &str, principal: &str, object: &str, allowed: bool, time_ms: i64) {
-    engine.record_decision(DecisionRecord {
+    engine.decision_log().record(DecisionRecord {
         time_ms,
         store_id: store.into(),
         model_id: String::new(),
@@ -276,14 +276,20 @@ fn retention_keeps_the_newest_by_count_and_drops_by_age() {
         for i in 0..5 {
             record(&engine, &store, "user:anne", "document:1", false, T0 + i);
         }
-        engine.flush_decisions();
-        let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+        engine.decision_log().flush();
+        let kept = engine
+            .decision_log()
+            .list(&engine.store(&store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
+            .unwrap();
         let times: Vec<i64> = kept.iter().map(|(cursor, _)| cursor.time_ms).collect();
         assert_eq!(times, [T0 + 4, T0 + 3, T0 + 2], "only the newest three are kept");
         // Ten seconds on, T0+2 and T0+3 are too old; T0+4 is just within.
         time.store(T0 + 10_004, Ordering::SeqCst);
-        engine.flush_decisions();
-        let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+        engine.decision_log().flush();
+        let kept = engine
+            .decision_log()
+            .list(&engine.store(&store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
+            .unwrap();
         let times: Vec<i64> = kept.iter().map(|(cursor, _)| cursor.time_ms).collect();
         assert_eq!(times, [T0 + 4]);
     }
@@ -308,7 +314,10 @@ fn decisions_survive_reopening_the_sled_store() {
     .unwrap();
     // Same clock reading after the restart: the new record must not overwrite the old one.
     record(&engine, &store, "user:bob", "document:1", false, T0);
-    let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+    let kept = engine
+        .decision_log()
+        .list(&engine.store(&store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
+        .unwrap();
     let principals: Vec<&str> = kept.iter().map(|(_, record)| record.principals[0].as_str()).collect();
     assert_eq!(principals, ["user:bob", "user:anne"], "the allow was not recorded in `deny` mode");
     assert!(!kept[1].1.model_id.is_empty(), "the latest model id is filled in");
@@ -406,11 +415,17 @@ fn a_backend_without_a_decision_log_records_nothing_and_refuses_queries() {
     let log = DecisionLogConfig { mode: DecisionLogMode::All, ..DecisionLogConfig::default() };
     let (engine, store) =
         engine_with_store(Box::new(backend), EngineConfig { decision_log: log, ..EngineConfig::default() }, &time);
-    assert!(!engine.wants_decision(true) && !engine.wants_decision(false), "the log is off without a backend log");
+    assert!(
+        !engine.decision_log().wants(true) && !engine.decision_log().wants(false),
+        "the log is off without a backend log"
+    );
     record(&engine, &store, "user:anne", "document:1", false, T0);
-    engine.flush_decisions();
+    engine.decision_log().flush();
     assert!(!entered.load(Ordering::SeqCst), "nothing reached for a decision log");
-    let error = engine.decisions(&store, &DecisionFilter { limit: 10, ..Default::default() }).unwrap_err();
+    let error = engine
+        .decision_log()
+        .list(&engine.store(&store).unwrap(), &DecisionFilter { limit: 10, ..Default::default() })
+        .unwrap_err();
     assert_eq!(error.to_string(), "this datastore keeps no decision log");
 }
 
@@ -436,10 +451,13 @@ fn a_full_queue_drops_and_counts_records_instead_of_blocking() {
     for i in 1..50 {
         record(&engine, &store, "user:anne", "document:1", true, T0 + i);
     }
-    let stats = engine.decision_log_stats();
+    let stats = engine.decision_log().stats();
     assert_eq!((stats.queued, stats.dropped), (3, 47));
     drop(closed);
-    let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+    let kept = engine
+        .decision_log()
+        .list(&engine.store(&store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
+        .unwrap();
     assert_eq!(kept.len() as u64, stats.queued);
 }
 
@@ -476,14 +494,17 @@ fn records_handed_over_together_that_do_not_fit_the_queue_are_dropped_together()
     }
     // The writer is stuck with the first record; the queue holds three more. Four denies do not
     // fit and go together; an allow in deny mode is not a record at all; two denies fit.
-    engine.record_decisions((1..5).map(|i| denied(&format!("user:big{i}"), T0 + i)).collect());
+    engine.decision_log().record_all((1..5).map(|i| denied(&format!("user:big{i}"), T0 + i)).collect());
     let mut fitting = vec![denied("user:small1", T0 + 5), denied("user:small2", T0 + 6)];
     fitting.insert(1, DecisionRecord { allowed: true, ..denied("user:allowed", T0 + 5) });
-    engine.record_decisions(fitting);
-    let stats = engine.decision_log_stats();
+    engine.decision_log().record_all(fitting);
+    let stats = engine.decision_log().stats();
     assert_eq!((stats.queued, stats.dropped), (3, 4));
     drop(closed);
-    let kept = engine.decisions(&store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+    let kept = engine
+        .decision_log()
+        .list(&engine.store(&store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
+        .unwrap();
     let principals: Vec<&str> = kept.iter().map(|(_, record)| record.principals[0].as_str()).collect();
     assert_eq!(principals, ["user:small2", "user:small1", "user:first"]);
     assert!(kept.iter().all(|(_, record)| !record.model_id.is_empty()), "the latest model id is filled in");

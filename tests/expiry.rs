@@ -60,7 +60,7 @@ fn stored(text: &str, expires_at_ms: Option<i64>) -> StoredTuple {
 }
 
 fn write(engine: &Engine, store: &str, writes: Vec<StoredTuple>) -> Result<u64, EngineError> {
-    engine.write(store, WriteRequest { writes, ..WriteRequest::default() })
+    engine.store(store).and_then(|store| store.write(WriteRequest { writes, ..WriteRequest::default() }))
 }
 
 fn list_objects(engine: &Engine, store: &str, user: &str) -> Vec<String> {
@@ -70,7 +70,7 @@ fn list_objects(engine: &Engine, store: &str, user: &str) -> Vec<String> {
         user: user.into(),
         ..ListObjectsRequest::default()
     };
-    engine.list_objects(store, &request).unwrap().value
+    engine.store(store).unwrap().list_objects(&request).unwrap().value
 }
 
 fn list_users(engine: &Engine, store: &str, object: &str) -> Vec<String> {
@@ -80,16 +80,16 @@ fn list_users(engine: &Engine, store: &str, object: &str) -> Vec<String> {
         user_filters: vec![UserFilterSpec { type_name: "user".into(), relation: None }],
         ..ListUsersRequest::default()
     };
-    engine.list_users(store, &request).unwrap().value.iter().map(ToString::to_string).collect()
+    engine.store(store).unwrap().list_users(&request).unwrap().value.iter().map(ToString::to_string).collect()
 }
 
 fn read(engine: &Engine, store: &str) -> Vec<(String, Option<i64>)> {
-    let tuples = engine.read(store, &ReadFilter::default()).unwrap().value;
+    let tuples = engine.store(store).unwrap().read(&ReadFilter::default()).unwrap().value;
     tuples.into_iter().map(|s| (s.tuple.to_string(), s.expires_at_ms)).collect()
 }
 
 fn expand(engine: &Engine, store: &str, object: &str) -> String {
-    format!("{:?}", engine.expand(store, object, "viewer", None, &[]).unwrap().value)
+    format!("{:?}", engine.store(store).unwrap().expand(object, "viewer", None, &[]).unwrap().value)
 }
 
 /// A store with the model and, expiring at [`T`]: anne's direct grant on document:1, bob's
@@ -97,7 +97,7 @@ fn expand(engine: &Engine, store: &str, object: &str) -> String {
 /// (which carl views). Dave's grant on document:1 never expires.
 fn fixture(engine: &Engine) -> String {
     let store = engine.create_store("expiry").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     write(
         engine,
         &store,
@@ -170,7 +170,7 @@ fn a_contextual_tuple_counts_even_when_the_stored_one_with_its_key_expired() {
         contextual_tuples: vec!["document:1#viewer@user:anne".parse().unwrap()],
         ..CheckRequest::default()
     };
-    assert!(engine.check(&store, &request).unwrap().value);
+    assert!(engine.store(&store).unwrap().check(&request).unwrap().value);
     let listing = ListObjectsRequest {
         object_type: "document".into(),
         relation: "viewer".into(),
@@ -178,7 +178,7 @@ fn a_contextual_tuple_counts_even_when_the_stored_one_with_its_key_expired() {
         contextual_tuples: request.contextual_tuples.clone(),
         ..ListObjectsRequest::default()
     };
-    assert_eq!(engine.list_objects(&store, &listing).unwrap().value, ["document:1"]);
+    assert_eq!(engine.store(&store).unwrap().list_objects(&listing).unwrap().value, ["document:1"]);
 }
 
 #[test]
@@ -198,14 +198,14 @@ fn writes_reject_a_past_expiry_and_treat_an_expired_tuple_as_absent() {
     clock.set(T);
     // Expired, it is gone: deleting it is deleting a missing tuple, writing it renews it.
     let delete = WriteRequest { deletes: vec!["document:1#viewer@user:anne".parse().unwrap()], ..Default::default() };
-    assert!(matches!(engine.write(&store, delete), Err(EngineError::WriteConflict(_))));
+    assert!(matches!(engine.store(&store).unwrap().write(delete), Err(EngineError::WriteConflict(_))));
     write(&engine, &store, vec![stored("document:1#viewer@user:anne", Some(T + 1000))]).unwrap();
     assert!(check(&engine, &store, "document:1#viewer@user:anne"));
     assert!(read(&engine, &store).contains(&("document:1#viewer@user:anne".into(), Some(T + 1000))));
     // Renewing without an expiry makes it permanent.
     clock.set(T + 500);
     let delete = WriteRequest { deletes: vec!["document:1#viewer@user:anne".parse().unwrap()], ..Default::default() };
-    engine.write(&store, delete).unwrap();
+    engine.store(&store).unwrap().write(delete).unwrap();
     write(&engine, &store, vec![stored("document:1#viewer@user:anne", None)]).unwrap();
     clock.set(T + 10_000);
     assert!(check(&engine, &store, "document:1#viewer@user:anne"));
@@ -216,16 +216,17 @@ fn the_sweep_deletes_expired_tuples_in_one_new_revision() {
     let clock = TestClock::new(T - 10_000);
     let engine = engine_on(Box::new(MemoryStore::new()), &clock);
     let store = fixture(&engine);
-    let revision = engine.revision(&store).unwrap();
-    assert_eq!(engine.sweep_expired(&store).unwrap(), None, "nothing has expired yet");
-    assert_eq!(engine.tuple_count(&store).unwrap(), 6);
+    let handle = engine.store(&store).unwrap();
+    let revision = handle.revision().unwrap();
+    assert_eq!(handle.sweep_expired().unwrap(), None, "nothing has expired yet");
+    assert_eq!(handle.tuple_count().unwrap(), 6);
     clock.set(T);
-    assert_eq!(engine.sweep_expired(&store).unwrap(), Some(revision + 1));
-    assert_eq!(engine.revision(&store).unwrap(), revision + 1);
-    assert_eq!(engine.tuple_count(&store).unwrap(), 3);
-    assert_eq!(engine.sweep_expired(&store).unwrap(), None);
+    assert_eq!(handle.sweep_expired().unwrap(), Some(revision + 1));
+    assert_eq!(handle.revision().unwrap(), revision + 1);
+    assert_eq!(handle.tuple_count().unwrap(), 3);
+    assert_eq!(handle.sweep_expired().unwrap(), None);
     assert_eq!(engine.sweep_all_expired().unwrap(), 0);
-    let changes = engine.changes(&store, None, None, 100).unwrap();
+    let changes = handle.changes(None, None, 100).unwrap();
     let deleted: Vec<String> =
         changes.iter().filter(|c| c.operation == ChangeOperation::Delete).map(|c| c.tuple.tuple.to_string()).collect();
     assert_eq!(
@@ -259,10 +260,10 @@ fn expiry_survives_reopening_the_sled_store() {
     clock.set(T);
     assert!(!check(&engine, &store, "document:1#viewer@user:anne"));
     assert!(list_objects(&engine, &store, "user:bob").is_empty());
-    assert!(engine.sweep_expired(&store).unwrap().is_some());
+    assert!(engine.store(&store).unwrap().sweep_expired().unwrap().is_some());
     drop(engine);
     let engine = engine_on(Box::new(SledStore::open(dir.path()).unwrap()), &clock);
-    assert_eq!(engine.tuple_count(&store).unwrap(), 3, "the sweep's deletes are durable");
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 3, "the sweep's deletes are durable");
 }
 
 #[tokio::test]
@@ -270,7 +271,7 @@ async fn http_write_takes_expires_at_and_read_reports_it_while_live() {
     let clock = TestClock::new(T - 10_000);
     let engine = Arc::new(engine_on(Box::new(MemoryStore::new()), &clock));
     let store = engine.create_store("http").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let app = writ::api::router(engine.clone());
     let write = json!({"writes": {"tuple_keys": [
         {"user": "user:anne", "relation": "viewer", "object": "document:1", "expires_at": "2027-01-15T08:00:00.000Z"},
@@ -283,7 +284,7 @@ async fn http_write_takes_expires_at_and_read_reports_it_while_live() {
     let check = json!({"tuple_key": {"user": "user:anne", "relation": "viewer", "object": "document:1"}});
     let (_, body) = call(&app, "POST", &format!("/stores/{store}/check"), Some(check.clone())).await;
     assert_eq!(body["allowed"], true);
-    let expiry = engine.read(&store, &ReadFilter::default()).unwrap().value[0].expires_at_ms.unwrap();
+    let expiry = engine.store(&store).unwrap().read(&ReadFilter::default()).unwrap().value[0].expires_at_ms.unwrap();
     clock.set(expiry);
     let (_, body) = call(&app, "POST", &format!("/stores/{store}/check"), Some(check)).await;
     assert_eq!(body["allowed"], false);
@@ -331,7 +332,7 @@ fn an_expiring_nested_group_edge_counts_until_its_instant() {
             user: user.into(),
             ..CheckRequest::default()
         };
-        engine.check(&store, &request).unwrap().value
+        engine.store(&store).unwrap().check(&request).unwrap().value
     };
     clock.set(T - 1);
     assert!(member("user:erin", "group:ops"), "erin reaches ops through eng while the edge lives");
@@ -343,7 +344,7 @@ fn an_expiring_nested_group_edge_counts_until_its_instant() {
     assert!(!check(&engine, &store, "document:2#viewer@user:erin"));
     // Once swept, `group#member` holds no expiring tuple and the closure answers: a renewed
     // edge without expiry must be in it.
-    engine.sweep_expired(&store).unwrap();
+    engine.store(&store).unwrap().sweep_expired().unwrap();
     write(&engine, &store, vec![stored("group:eng#member@group:all#member", None)]).unwrap();
     assert!(member("user:erin", "group:ops"), "the renewed edge reaches the closure");
     assert!(check(&engine, &store, "document:2#viewer@user:erin"));

@@ -52,7 +52,7 @@ fn engine_with(config: EngineConfig, tuples: &[(&str, Option<i64>)], now: Arc<At
     let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
     let engine = Engine::open_with_clock(Box::new(MemoryStore::new()), config, clock).unwrap();
     let store = engine.create_store("explain").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let writes = tuples
         .iter()
         .map(|(text, expires_at_ms)| StoredTuple {
@@ -61,7 +61,7 @@ fn engine_with(config: EngineConfig, tuples: &[(&str, Option<i64>)], now: Arc<At
         })
         .collect();
     if !tuples.is_empty() {
-        engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+        engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     }
     (engine, store)
 }
@@ -83,8 +83,8 @@ fn request(object: &str, relation: &str, user: &str) -> CheckRequest {
 }
 
 fn explain(engine: &Engine, store: &str, request: &CheckRequest) -> Explanation {
-    let explanation = engine.explain(store, request).unwrap().value;
-    let check = engine.check(store, request).map(|a| a.value).unwrap_or(false);
+    let explanation = engine.store(store).unwrap().explain(request).unwrap().value;
+    let check = engine.store(store).and_then(|store| store.check(request)).map(|a| a.value).unwrap_or(false);
     assert_eq!(explanation.allowed, check, "explain and check disagree on {request:?}");
     explanation
 }
@@ -172,7 +172,7 @@ fn a_condition_that_is_false_or_lacks_context_is_named() {
     let mut conditioned = tuple("document:q3#viewer@user:anne");
     conditioned.condition = Some(TupleCondition { name: "office_hours".into(), context: Context::new() });
     let write = WriteRequest { writes: vec![StoredTuple::new(conditioned)], ..WriteRequest::default() };
-    engine.write(&store, write).unwrap();
+    engine.store(&store).unwrap().write(write).unwrap();
     let mut asked = request("document:q3", "viewer", "user:anne");
     asked.context = serde_json::from_value(json!({"hour": 20})).unwrap();
     let explanation = explain(&engine, &store, &asked);
@@ -182,7 +182,8 @@ fn a_condition_that_is_false_or_lacks_context_is_named() {
         "{:#?}",
         explanation.tree
     );
-    let explanation = engine.explain(&store, &request("document:q3", "viewer", "user:anne")).unwrap().value;
+    let explanation =
+        engine.store(&store).unwrap().explain(&request("document:q3", "viewer", "user:anne")).unwrap().value;
     assert!(!explanation.allowed);
     assert_eq!(explanation.tree.result, NodeResult::Conditional);
     assert!(reasons(&explanation)
@@ -208,7 +209,7 @@ fn a_tuple_the_model_no_longer_admits_is_named() {
         "define viewer: [user, group#member, user with office_hours]",
         "define viewer: [group#member, user with office_hours]",
     );
-    engine.write_model(&store, Model::parse_dsl(&narrower).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(&narrower).unwrap()).unwrap();
     let explanation = explain(&engine, &store, &request("document:q3", "viewer", "user:anne"));
     assert!(!explanation.allowed);
     assert!(reasons(&explanation).contains(&Reason::TypeNotAllowed), "{:?}", explanation.tree);
@@ -224,8 +225,9 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
         delegation_relation: None,
         ..OboCheckRequest::default()
     };
-    let explanation = engine.explain_obo(&store, &obo).unwrap().value;
-    let decision = engine.obo_check(&store, &obo).unwrap().value;
+    let handle = engine.store(&store).unwrap();
+    let explanation = handle.explain_obo(&obo).unwrap().value;
+    let decision = handle.obo_check(&obo).unwrap().value;
     assert_eq!(explanation.allowed, decision.allowed);
     assert!(!explanation.allowed);
     let denial = explanation.denied_by.as_ref().unwrap();
@@ -234,25 +236,24 @@ fn the_obo_chain_names_the_failing_link_and_offers_the_delegation_tuple() {
     assert_eq!(explanation.would_allow, vec![tuple("user:anne#delegate@agent:planner")]);
 
     let obo = OboCheckRequest { principals: vec!["agent:boss".into(), "agent:planner".into()], ..obo };
-    let explanation = engine.explain_obo(&store, &obo).unwrap().value;
+    let explanation = handle.explain_obo(&obo).unwrap().value;
     assert_eq!(explanation.denied_by.as_ref().map(|d| d.kind()), Some(DenialKind::Principal));
     assert_eq!(explanation.would_allow, vec![tuple("document:q3#invoker@agent:boss")]);
     engine
-        .write(
-            &store,
-            WriteRequest {
-                writes: vec![StoredTuple::new(tuple("document:q3#invoker@agent:boss"))],
-                ..WriteRequest::default()
-            },
-        )
+        .store(&store)
+        .unwrap()
+        .write(WriteRequest {
+            writes: vec![StoredTuple::new(tuple("document:q3#invoker@agent:boss"))],
+            ..WriteRequest::default()
+        })
         .unwrap();
-    let explanation = engine.explain_obo(&store, &obo).unwrap().value;
+    let explanation = handle.explain_obo(&obo).unwrap().value;
     assert_eq!(
         explanation.denied_by.as_ref().map(|d| (d.kind(), d.subject())),
         Some((DenialKind::Delegation, "agent:planner"))
     );
     assert_eq!(explanation.would_allow, vec![tuple("agent:boss#delegate@agent:planner")]);
-    assert!(!engine.obo_check(&store, &obo).unwrap().value.allowed);
+    assert!(!handle.obo_check(&obo).unwrap().value.allowed);
 }
 
 #[test]
@@ -331,7 +332,7 @@ async fn a_recorded_decision_is_explained_again_at_the_current_revision() {
         writes: vec![StoredTuple::new("folder:f#viewer@user:anne".parse().unwrap())],
         ..WriteRequest::default()
     };
-    engine.write(&store, grant).unwrap();
+    engine.store(&store).unwrap().write(grant).unwrap();
     let (status, now) = call(&app, "GET", &uri, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(now["allowed"], json!(true));

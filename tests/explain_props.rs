@@ -71,7 +71,7 @@ fn request(object: String, user: String) -> CheckRequest {
 }
 
 fn allowed(engine: &Engine, store: &str, request: &CheckRequest) -> bool {
-    engine.check(store, request).map(|answer| answer.value).unwrap_or(false)
+    engine.store(store).and_then(|store| store.check(request)).map(|answer| answer.value).unwrap_or(false)
 }
 
 fn exists(engine: &Engine, store: &str, tuple: &Tuple) -> bool {
@@ -81,7 +81,7 @@ fn exists(engine: &Engine, store: &str, tuple: &Tuple) -> bool {
         relation: Some(tuple.relation.clone()),
         user: Some(tuple.subject.to_string()),
     };
-    engine.read(store, &filter).map(|found| !found.value.is_empty()).unwrap_or(false)
+    engine.store(store).and_then(|store| store.read(&filter)).map(|found| !found.value.is_empty()).unwrap_or(false)
 }
 
 #[test]
@@ -94,12 +94,12 @@ fn explain_agrees_with_check_on_generated_models_and_tuples() {
         let model = format!("{TYPES}{}", DOC_RELATIONS[(seed as usize) % DOC_RELATIONS.len()]);
         let engine = Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap();
         let store = engine.create_store("props").unwrap().id;
-        engine.write_model(&store, Model::parse_dsl(&model).unwrap()).unwrap();
+        engine.store(&store).unwrap().write_model(Model::parse_dsl(&model).unwrap()).unwrap();
         let mut tuples: Vec<String> = (0..rng.gen_range(10..60)).map(|_| random_tuple(&mut rng)).collect();
         tuples.sort();
         tuples.dedup();
         let writes = tuples.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
-        engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+        engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
         for _ in 0..150 {
             let object = if rng.gen_bool(0.7) {
                 format!("doc:d{}", rng.gen_range(0..DOCS))
@@ -108,7 +108,7 @@ fn explain_agrees_with_check_on_generated_models_and_tuples() {
             };
             let check = request(object, format!("user:u{}", rng.gen_range(0..USERS)));
             let expected = allowed(&engine, &store, &check);
-            let explanation = engine.explain(&store, &check).unwrap().value;
+            let explanation = engine.store(&store).unwrap().explain(&check).unwrap().value;
             checks += 1;
             assert_eq!(explanation.allowed, expected, "seed {seed}: {check:?}");
             if expected {
@@ -125,13 +125,16 @@ fn explain_agrees_with_check_on_generated_models_and_tuples() {
             let Some(first) = explanation.would_allow.first() else { continue };
             fixes += 1;
             engine
-                .write(
-                    &store,
-                    WriteRequest { writes: vec![StoredTuple::new(first.clone())], ..WriteRequest::default() },
-                )
+                .store(&store)
+                .unwrap()
+                .write(WriteRequest { writes: vec![StoredTuple::new(first.clone())], ..WriteRequest::default() })
                 .unwrap();
             assert!(allowed(&engine, &store, &check), "seed {seed}: writing {first} did not allow {check:?}");
-            engine.write(&store, WriteRequest { deletes: vec![first.clone()], ..WriteRequest::default() }).unwrap();
+            engine
+                .store(&store)
+                .unwrap()
+                .write(WriteRequest { deletes: vec![first.clone()], ..WriteRequest::default() })
+                .unwrap();
             assert!(!allowed(&engine, &store, &check), "seed {seed}: deleting {first} did not restore the deny");
         }
     }

@@ -201,9 +201,9 @@ const API_BODY_SEEDS: &[&str] = &[
 fn drive_api_body(runtime: &tokio::runtime::Runtime, route: usize, method: usize, body: &[u8]) {
     let engine = Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap();
     let store = engine.create_store("props").unwrap().id;
-    let model_id = engine.write_model(&store, Model::parse_dsl(API_MODEL).unwrap()).unwrap();
+    let model_id = engine.store(&store).unwrap().write_model(Model::parse_dsl(API_MODEL).unwrap()).unwrap();
     let writes = API_TUPLES.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
-    engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     let app = writ::api::router(Arc::new(engine));
     let paths = writ::api::route_paths();
     let method = API_METHODS[method % API_METHODS.len()];

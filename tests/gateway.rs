@@ -255,8 +255,8 @@ async fn setup_with(mode: &str, upstream_url: Option<&str>) -> Setup {
     };
     let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), config).unwrap());
     let store = engine.create_store("gateway").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
-    engine.write(&store, WriteRequest { writes: tuples(), ..Default::default() }).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes: tuples(), ..Default::default() }).unwrap();
     let (url, upstream) = start_upstream().await;
     let url = upstream_url.unwrap_or(&url);
     let env = |name: &str| (name == "UPSTREAM_TOKEN").then(|| UPSTREAM_SECRET.to_string());
@@ -445,7 +445,7 @@ async fn tools_list_shows_exactly_the_allowed_tools() {
                     object: format!("tool:github.{tool}"),
                     ..Default::default()
                 };
-                s.engine.obo_check(&s.store, &request).unwrap().value.allowed
+                s.engine.store(&s.store).unwrap().obo_check(&request).unwrap().value.allowed
             })
             .map(|tool| tool.to_string())
             .collect();
@@ -503,7 +503,7 @@ async fn chains_are_checked_link_by_link() {
     let anne = token(json!({}));
     assert!(call(&s.app, &anne, "search", json!({})).await.get("result").is_some());
     let revoke = Tuple::from_parts("user:anne", "delegate", "agent:planner").unwrap();
-    s.engine.write(&s.store, WriteRequest { deletes: vec![revoke], ..Default::default() }).unwrap();
+    s.engine.store(&s.store).unwrap().write(WriteRequest { deletes: vec![revoke], ..Default::default() }).unwrap();
     let after = call(&s.app, &anne, "search", json!({})).await;
     assert_eq!(denied_by(&after)["kind"], "delegation");
     assert_eq!(denied_by(&after)["subject"], "agent:planner");
@@ -520,7 +520,11 @@ async fn unknown_methods_and_tools_are_denied_and_recorded() {
     assert_eq!(denied_by(&templates)["kind"], "mapping", "no resources map: every resource unmapped");
     assert!(s.upstream.methods().is_empty(), "{:?}", s.upstream.methods());
     let decision_id = unknown["error"]["data"]["decision_id"].as_str().unwrap();
-    let records = s.engine.decisions(&s.store, &DecisionFilter { limit: 100, ..Default::default() }).unwrap();
+    let records = s
+        .engine
+        .decision_log()
+        .list(&s.engine.store(&s.store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
+        .unwrap();
     assert!(records.iter().any(|(_, r)| r.request_id == decision_id && !r.allowed), "the refusal is in the log");
 }
 
@@ -533,7 +537,7 @@ async fn log_only_decides_records_and_forwards() {
     let list = rpc(&s.app, &anne, "tools/list", json!({})).await;
     assert_eq!(listed(&list.json()), TOOLS, "log_only hides nothing");
     let filter = DecisionFilter { object: Some("tool:github.delete_repo".into()), limit: 100, ..Default::default() };
-    let records = s.engine.decisions(&s.store, &filter).unwrap();
+    let records = s.engine.decision_log().list(&s.engine.store(&s.store).unwrap(), &filter).unwrap();
     let call = records.iter().map(|(_, r)| r).find(|r| r.audit.as_ref().is_some_and(|a| a["method"] == "tools/call"));
     let call = call.expect("the call's decision is recorded");
     assert!(!call.allowed);
@@ -654,8 +658,8 @@ async fn a_jwks_url_is_refetched_for_an_unknown_kid_at_most_once_per_interval() 
 
     let engine = Arc::new(Engine::in_memory());
     let store = engine.create_store("gateway").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
-    engine.write(&store, WriteRequest { writes: tuples(), ..Default::default() }).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes: tuples(), ..Default::default() }).unwrap();
     let (upstream, _state) = start_upstream().await;
     let text = config_text_with(&store, &upstream, "enforce", &format!("jwks_url: {jwks_url}"));
     let env = |_: &str| Some(UPSTREAM_SECRET.to_string());

@@ -40,7 +40,7 @@ async fn world() -> World {
     let mut ids = Vec::new();
     for name in ["tenant-a", "tenant-b"] {
         let store = engine.create_store(name).unwrap();
-        let model = engine.write_model(&store.id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+        let model = engine.store(&store.id).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
         ids.push((store.id, model));
     }
     let ((a, _), (b, b_model)) = (ids[0].clone(), ids[1].clone());
@@ -295,7 +295,7 @@ async fn store_ids_in_paths_cannot_escape() {
 async fn changes_record_who_wrote_each_entry_by_name_or_key_id_never_the_key() {
     let engine = Arc::new(Engine::in_memory());
     let store = engine.create_store("audited").unwrap();
-    engine.write_model(&store.id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store.id).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let mut keys = KeySet::parse_file("- {name: ci-writer, key: named-key-0123456789, role: writer}").unwrap();
     keys.merge(KeySet::parse_compact("writer:unnamed-key-0123456789").unwrap()).unwrap();
     let config = RouterConfig { auth: Auth::Preshared(Arc::new(keys)), ..RouterConfig::default() };
@@ -310,7 +310,11 @@ async fn changes_record_who_wrote_each_entry_by_name_or_key_id_never_the_key() {
     assert_eq!(call_as(&app, Some("unnamed-key-0123456789"), "POST", &uri, Some(delete)).await.0, StatusCode::OK);
     // Written without a key (the engine directly, as `writ import` does): no actor.
     let direct = writ::engine::StoredTuple::new("document:3#owner@user:bob".parse().unwrap());
-    engine.write(&store.id, writ::engine::WriteRequest { writes: vec![direct], ..Default::default() }).unwrap();
+    engine
+        .store(&store.id)
+        .unwrap()
+        .write(writ::engine::WriteRequest { writes: vec![direct], ..Default::default() })
+        .unwrap();
     let (status, changes) =
         call_as(&app, Some("named-key-0123456789"), "GET", &format!("/stores/{}/changes", store.id), None).await;
     assert_eq!(status, StatusCode::OK, "{changes}");
@@ -329,12 +333,12 @@ fn actors_survive_a_restart_on_disk() {
     let store = {
         let engine = open();
         let store = engine.create_store("audited").unwrap();
-        engine.write_model(&store.id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+        engine.store(&store.id).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
         let writes = vec![writ::engine::StoredTuple::new("document:1#owner@user:anne".parse().unwrap())];
         let request = writ::engine::WriteRequest { writes, actor: Some("ops".into()), ..Default::default() };
-        engine.write(&store.id, request).unwrap();
+        engine.store(&store.id).unwrap().write(request).unwrap();
         store.id
     };
-    let changes = open().changes(&store, None, None, 10).unwrap();
+    let changes = open().store(&store).unwrap().changes(None, None, 10).unwrap();
     assert_eq!(changes.iter().map(|c| c.actor.as_deref()).collect::<Vec<_>>(), [Some("ops")]);
 }

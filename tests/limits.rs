@@ -35,7 +35,7 @@ fn engine_with(input: InputLimits) -> Arc<Engine> {
 /// A router over `engine` with one store holding [`MODEL`]; returns it and the store id.
 async fn app_with(engine: Arc<Engine>, options: ApiOptions) -> (Router, String) {
     let store = engine.create_store("limits").unwrap();
-    engine.write_model(&store.id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store.id).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     (router_with(engine, options), store.id)
 }
 
@@ -176,7 +176,7 @@ fn chain(engine: &Engine, store: &str, length: usize) {
         .collect();
     let last = format!("group:g{}#member@user:deep", length - 1);
     writes.push(writ::engine::StoredTuple::new(last.parse().unwrap()));
-    engine.write(store, writ::engine::WriteRequest { writes, ..Default::default() }).unwrap();
+    engine.store(store).unwrap().write(writ::engine::WriteRequest { writes, ..Default::default() }).unwrap();
 }
 
 /// A chain of folders `f0 ← f1 ← ... ← f{n-1}` (each the parent of the one before) with
@@ -187,7 +187,7 @@ fn folders(engine: &Engine, store: &str, length: usize) {
         .collect();
     let last = format!("folder:f{}#viewer@user:deep", length - 1);
     writes.push(writ::engine::StoredTuple::new(last.parse().unwrap()));
-    engine.write(store, writ::engine::WriteRequest { writes, ..Default::default() }).unwrap();
+    engine.store(store).unwrap().write(writ::engine::WriteRequest { writes, ..Default::default() }).unwrap();
 }
 
 #[tokio::test]

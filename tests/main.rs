@@ -32,6 +32,7 @@ mod server;
 mod skipped;
 mod spicedb;
 mod store_contract;
+mod store_handle;
 mod support;
 mod tidy;
 mod tls;

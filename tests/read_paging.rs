@@ -51,12 +51,16 @@ const UNIVERSE: u32 = 600;
 fn engine_with(tuples: &BTreeSet<u32>) -> (Engine, String) {
     let engine = Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap();
     let store = engine.create_store("paging").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     // Several numbers may name one tuple: write each tuple once.
     let texts: BTreeSet<String> = tuples.iter().map(|&n| universe(n).to_string()).collect();
     let writes: Vec<StoredTuple> = texts.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
     for batch in writes.chunks(100) {
-        engine.write(&store, WriteRequest { writes: batch.to_vec(), ..WriteRequest::default() }).unwrap();
+        engine
+            .store(&store)
+            .unwrap()
+            .write(WriteRequest { writes: batch.to_vec(), ..WriteRequest::default() })
+            .unwrap();
     }
     (engine, store)
 }
@@ -64,14 +68,18 @@ fn engine_with(tuples: &BTreeSet<u32>) -> (Engine, String) {
 /// Writes `n` if absent, deletes it if present (as one write each).
 fn toggle(engine: &Engine, store: &str, n: u32) {
     let tuple = universe(n);
-    let present =
-        engine.read_page(store, &filter_of_tuple(&tuple), None, 1).map(|page| !page.tuples.is_empty()).unwrap_or(false);
+    let present = engine
+        .store(store)
+        .unwrap()
+        .read_page(&filter_of_tuple(&tuple), None, 1)
+        .map(|page| !page.tuples.is_empty())
+        .unwrap_or(false);
     let request = if present {
         WriteRequest { deletes: vec![tuple], ignore_missing: true, ..WriteRequest::default() }
     } else {
         WriteRequest { writes: vec![StoredTuple::new(tuple)], ignore_duplicates: true, ..WriteRequest::default() }
     };
-    engine.write(store, request).unwrap();
+    engine.store(store).unwrap().write(request).unwrap();
 }
 
 fn filter_of_tuple(tuple: &Tuple) -> ReadFilter {
@@ -150,7 +158,7 @@ proptest! {
             let (mut after, mut page_number) = (None, 0usize);
             loop {
                 let size = page_sizes[page_number % page_sizes.len()];
-                let page = engine.read_page(&store, filter, after, size).unwrap();
+                let page = engine.store(&store).unwrap().read_page(filter, after, size).unwrap();
                 assert!(page.tuples.len() <= size, "a page holds at most its size");
                 for stored in &page.tuples {
                     assert!(matches(filter, &stored.tuple), "{} is outside {filter:?}", stored.tuple);
@@ -177,7 +185,7 @@ proptest! {
 async fn fixture() -> (axum::Router, String) {
     let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
     let store = engine.create_store("read").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let writes = [
         "document:d1#viewer@user:anne",
         "document:d1#viewer@group:eng#member",
@@ -188,7 +196,7 @@ async fn fixture() -> (axum::Router, String) {
         "group:eng#member@user:bob",
     ];
     let writes = writes.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
-    engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     (writ::api::router(engine), store)
 }
 
@@ -268,14 +276,14 @@ fn a_read_token_from_before_a_restart_is_refused_not_misread() {
     let (store, next) = {
         let engine = Engine::open(Box::new(SledStore::open(dir.path()).unwrap()), EngineConfig::default()).unwrap();
         let store = engine.create_store("restart").unwrap().id;
-        engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+        engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
         let writes = vec![tuple_of("document:d1#owner@user:a"), tuple_of("document:d2#owner@user:b")];
-        engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
-        let page = engine.read_page(&store, &ReadFilter::default(), None, 1).unwrap();
+        engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+        let page = engine.store(&store).unwrap().read_page(&ReadFilter::default(), None, 1).unwrap();
         (store, page.next.expect("a second page"))
     };
     let engine = Engine::open(Box::new(SledStore::open(dir.path()).unwrap()), EngineConfig::default()).unwrap();
-    let error = engine.read_page(&store, &ReadFilter::default(), Some(next), 1).unwrap_err();
+    let error = engine.store(&store).unwrap().read_page(&ReadFilter::default(), Some(next), 1).unwrap_err();
     assert_eq!(error.openfga_code().1, "invalid_continuation_token", "{error}");
 }
 

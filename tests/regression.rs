@@ -13,7 +13,7 @@ use writ::{Engine, Model, Tuple};
 
 /// Writes a new model version, then `tuples`.
 fn add_model(engine: &Engine, store: &str, model: &str, tuples: &[&str]) {
-    engine.write_model(store, Model::parse_dsl(model).unwrap()).unwrap();
+    engine.store(store).unwrap().write_model(Model::parse_dsl(model).unwrap()).unwrap();
     write_tuples(engine, store, tuples);
 }
 
@@ -24,7 +24,7 @@ fn list_objects(engine: &Engine, store: &str, object_type: &str, relation: &str,
         user: user.into(),
         ..ListObjectsRequest::default()
     };
-    engine.list_objects(store, &request).unwrap().value
+    engine.store(store).unwrap().list_objects(&request).unwrap().value
 }
 
 fn list_users(engine: &Engine, store: &str, object: &str, relation: &str, user_type: &str) -> Vec<String> {
@@ -34,7 +34,7 @@ fn list_users(engine: &Engine, store: &str, object: &str, relation: &str, user_t
         user_filters: vec![UserFilterSpec { type_name: user_type.into(), relation: None }],
         ..ListUsersRequest::default()
     };
-    engine.list_users(store, &request).unwrap().value.iter().map(ToString::to_string).collect()
+    engine.store(store).unwrap().list_users(&request).unwrap().value.iter().map(ToString::to_string).collect()
 }
 
 /// Runs `f` on another thread and fails if it does not finish in time (a hang is the bug).
@@ -273,11 +273,15 @@ fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
                 let engine = Engine::in_memory();
                 let store = engine.create_store("cel").unwrap().id;
                 // The engine's condition limits may refuse the model outright: also an error.
-                engine.write_model(&store, Model::parse_dsl(&text).unwrap()).map_err(|e| e.to_string())?;
+                engine
+                    .store(&store)
+                    .unwrap()
+                    .write_model(Model::parse_dsl(&text).unwrap())
+                    .map_err(|e| e.to_string())?;
                 let mut tuple: Tuple = "doc:1#viewer@user:anne".parse().unwrap();
                 tuple.condition = Some(writ::tuple::TupleCondition { name: "c".into(), context: Default::default() });
                 let writes = vec![StoredTuple::new(tuple)];
-                engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+                engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
                 let mut context = writ::tuple::Context::new();
                 context.insert("x".into(), serde_json::json!(1));
                 let request = CheckRequest {
@@ -287,7 +291,11 @@ fn deep_or_long_cel_conditions_are_an_error_not_a_stack_overflow() {
                     context,
                     ..CheckRequest::default()
                 };
-                engine.check(&store, &request).map(|answer| answer.value).map_err(|e| e.to_string())
+                engine
+                    .store(&store)
+                    .and_then(|store| store.check(&request))
+                    .map(|answer| answer.value)
+                    .map_err(|e| e.to_string())
             })
             .unwrap()
             .join()

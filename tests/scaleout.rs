@@ -236,7 +236,7 @@ impl Cluster {
 
 /// Every tuple a node's index answers `read` with, as text, and the revision it reflects.
 fn node_tuples(engine: &Engine, store_id: &str) -> (BTreeSet<String>, u64) {
-    let answer = engine.read(store_id, &ReadFilter::default()).unwrap();
+    let answer = engine.store(store_id).unwrap().read(&ReadFilter::default()).unwrap();
     (answer.value.iter().map(|t| t.tuple.to_string()).collect(), answer.revision)
 }
 
@@ -251,24 +251,24 @@ fn eventually(what: &str, condition: impl Fn() -> bool) {
 
 fn store_with_model(engine: &Engine) -> String {
     let store = engine.create_store("shared").unwrap();
-    engine.write_model(&store.id, writ::Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store.id).unwrap().write_model(writ::Model::parse_dsl(MODEL).unwrap()).unwrap();
     store.id
 }
 
 fn write(engine: &Engine, store_id: &str, tuples: &[&str]) -> Result<u64, EngineError> {
     let writes = tuples.iter().map(|t| StoredTuple::new(t.parse().unwrap())).collect();
-    engine.write(store_id, WriteRequest { writes, ..WriteRequest::default() })
+    engine.store(store_id).and_then(|store| store.write(WriteRequest { writes, ..WriteRequest::default() }))
 }
 
 fn delete(engine: &Engine, store_id: &str, tuples: &[&str]) -> Result<u64, EngineError> {
     let deletes = tuples.iter().map(|t| t.parse().unwrap()).collect();
-    engine.write(store_id, WriteRequest { deletes, ..WriteRequest::default() })
+    engine.store(store_id).and_then(|store| store.write(WriteRequest { deletes, ..WriteRequest::default() }))
 }
 
 fn allowed(engine: &Engine, store_id: &str, user: &str, object: &str) -> bool {
     let request =
         CheckRequest { object: object.into(), relation: "viewer".into(), user: user.into(), ..CheckRequest::default() };
-    engine.check(store_id, &request).unwrap().value
+    engine.store(store_id).unwrap().check(&request).unwrap().value
 }
 
 #[test]
@@ -287,12 +287,14 @@ fn write_on_a_visible_on_b(cluster: Cluster) {
     let store = store_with_model(&a);
     let revision = write(&a, &store, &["document:1#viewer@user:anne"]).unwrap();
     // Eventually, by the follower alone.
-    eventually("B sees A's write", || b.revision(&store).is_ok_and(|r| r >= revision));
+    eventually("B sees A's write", || {
+        b.store(&store).and_then(|handle| handle.revision()).is_ok_and(|r| r >= revision)
+    });
     assert!(allowed(&b, &store, "user:anne", "document:1"));
     // Immediately, by waiting for A's revision.
     let next = write(&a, &store, &["document:2#viewer@user:bob"]).unwrap();
     assert_eq!(next, revision + 1);
-    assert!(b.wait_for_revision(&store, next, Duration::from_secs(10)).unwrap() >= next);
+    assert!(b.store(&store).unwrap().wait_for_revision(next, Duration::from_secs(10)).unwrap() >= next);
     assert!(allowed(&b, &store, "user:bob", "document:2"));
     assert_eq!(node_tuples(&b, &store), (cluster.tuples(&store), next));
 }
@@ -324,7 +326,7 @@ fn concurrent_writers_on_two_nodes_get_distinct_consecutive_revisions() {
     assert_eq!(sorted, (1..=2 * per_node as u64).collect::<Vec<_>>(), "distinct, consecutive, none lost");
     let last = 2 * per_node as u64;
     for node in [&a, &b] {
-        node.wait_for_revision(&store, last, Duration::from_secs(10)).unwrap();
+        node.store(&store).unwrap().wait_for_revision(last, Duration::from_secs(10)).unwrap();
         assert_eq!(node_tuples(node, &store), (cluster.tuples(&store), last));
     }
     assert_eq!(cluster.tuples(&store).len(), 2 * per_node);
@@ -359,7 +361,7 @@ fn a_write_outpaced_by_another_node_on_every_attempt_still_lands() {
     assert_eq!(node_tuples(&b, &store), (cluster.tuples(&store), 2), "B applied both writes in order");
     assert!(allowed(&b, &store, "user:anne", "document:1"));
     assert!(allowed(&b, &store, "user:zed", "document:elsewhere0"));
-    a.wait_for_revision(&store, 2, Duration::from_secs(10)).unwrap();
+    a.store(&store).unwrap().wait_for_revision(2, Duration::from_secs(10)).unwrap();
     assert_eq!(node_tuples(&a, &store), (cluster.tuples(&store), 2));
 }
 
@@ -381,7 +383,7 @@ fn a_tuple_another_node_writes_between_plan_and_commit_is_a_write_conflict() {
     let error = write(&b, &store, &["document:1#viewer@user:anne", "document:2#viewer@user:bob"]).unwrap_err();
     assert!(matches!(error, EngineError::WriteConflict(_)), "{error:?}");
     assert_eq!(cluster.tuples(&store), BTreeSet::from(["document:1#viewer@user:anne".to_string()]));
-    assert_eq!(b.revision(&store).unwrap(), 1, "B caught up while refusing");
+    assert_eq!(b.store(&store).unwrap().revision().unwrap(), 1, "B caught up while refusing");
 }
 
 #[test]
@@ -410,7 +412,7 @@ fn a_duplicate_skipped_by_a_plan_then_deleted_by_another_node_is_written() {
         ignore_duplicates: true,
         ..WriteRequest::default()
     };
-    let revision = b.write(&store, request).unwrap();
+    let revision = b.store(&store).unwrap().write(request).unwrap();
     assert_eq!(revision, 3);
     let both = ["document:1#viewer@user:anne", "document:2#viewer@user:bob"].map(String::from);
     assert_eq!(cluster.tuples(&store), BTreeSet::from(both));
@@ -431,7 +433,7 @@ fn writing_a_tuple_the_other_node_wrote_is_a_write_conflict_even_before_catching
     // up and plans again, and the duplicate is refused as on one node.
     let error = write(&b, &store, &["document:1#viewer@user:anne"]).unwrap_err();
     assert!(matches!(error, EngineError::WriteConflict(_)), "{error:?}");
-    assert_eq!(b.revision(&store).unwrap(), written, "B caught up while refusing");
+    assert_eq!(b.store(&store).unwrap().revision().unwrap(), written, "B caught up while refusing");
     // A deletes it; B, stale again, still holds it, and may write it anew: no false conflict.
     let deleted = delete(&a, &store, &["document:1#viewer@user:anne"]).unwrap();
     assert!(allowed(&b, &store, "user:anne", "document:1"), "B is stale again");
@@ -444,10 +446,13 @@ fn writing_a_tuple_the_other_node_wrote_is_a_write_conflict_even_before_catching
         ignore_duplicates: true,
         ..WriteRequest::default()
     };
-    b.write(&store, request).unwrap();
+    b.store(&store).unwrap().write(request).unwrap();
     assert!(cluster.tuples(&store).contains("document:1#viewer@user:anne"), "B's write was not lost");
     b_follower.resume();
-    a.wait_for_revision(&store, cluster.inner.revision(&store).unwrap(), Duration::from_secs(10)).unwrap();
+    a.store(&store)
+        .unwrap()
+        .wait_for_revision(cluster.inner.revision(&store).unwrap(), Duration::from_secs(10))
+        .unwrap();
     assert_eq!(node_tuples(&a, &store), node_tuples(&b, &store));
 }
 
@@ -458,13 +463,13 @@ fn stores_and_models_created_on_one_node_appear_on_the_other_and_deletes_follow(
     let (b, b_follower) = cluster.node();
     let store = store_with_model(&a);
     eventually("B lists A's store", || b.list_stores().iter().any(|s| s.id == store));
-    eventually("B has A's model", || b.models(&store).is_ok_and(|m| m.len() == 1));
-    assert_eq!(b.model(&store, None).unwrap().id, a.model(&store, None).unwrap().id);
+    eventually("B has A's model", || b.store(&store).and_then(|handle| handle.models()).is_ok_and(|m| m.len() == 1));
+    assert_eq!(b.store(&store).unwrap().model(None).unwrap().id, a.store(&store).unwrap().model(None).unwrap().id);
     // A model written on A while B's follower is held: B's write with the new type finds it.
     b_follower.pause_and_park();
-    let model = a.write_model(&store, writ::Model::parse_dsl(MODEL_WITH_FOLDER).unwrap()).unwrap();
+    let model = a.store(&store).unwrap().write_model(writ::Model::parse_dsl(MODEL_WITH_FOLDER).unwrap()).unwrap();
     write(&b, &store, &["folder:x#viewer@user:anne"]).unwrap();
-    assert_eq!(b.model(&store, None).unwrap().id, model);
+    assert_eq!(b.store(&store).unwrap().model(None).unwrap().id, model);
     // A store created on A is found on B at once when asked for by id, follower or not.
     let other = a.create_store("second").unwrap();
     assert_eq!(b.get_store(&other.id).unwrap(), other);
@@ -473,6 +478,24 @@ fn stores_and_models_created_on_one_node_appear_on_the_other_and_deletes_follow(
     eventually("B forgets the deleted store", || b.get_store(&store).is_err());
     assert!(!b.list_stores().iter().any(|s| s.id == store));
     assert!(b.list_stores().iter().any(|s| s.id == other.id));
+}
+
+#[test]
+fn a_handle_held_on_one_node_answers_store_not_found_once_another_node_deletes_the_store() {
+    let cluster = Cluster::new(true);
+    let (a, _) = cluster.node();
+    let (b, _) = cluster.node();
+    let store = store_with_model(&a);
+    let held = b.store(&store).unwrap();
+    write(&a, &store, &["document:1#viewer@user:anne"]).unwrap();
+    a.delete_store(&store).unwrap();
+    eventually("B's handle answers StoreNotFound", || matches!(held.revision(), Err(EngineError::StoreNotFound(_))));
+    let request = WriteRequest {
+        writes: vec![StoredTuple::new("document:2#viewer@user:anne".parse().unwrap())],
+        ..WriteRequest::default()
+    };
+    assert!(matches!(held.write(request), Err(EngineError::StoreNotFound(_))));
+    assert!(cluster.inner.get_store(&store).unwrap().is_none(), "the stale handle made no store");
 }
 
 #[test]
@@ -510,7 +533,7 @@ fn a_node_opened_late_catches_up_even_while_others_write() {
         node
     });
     let last = cluster.inner.revision(&store).unwrap();
-    c.wait_for_revision(&store, last, Duration::from_secs(10)).unwrap();
+    c.store(&store).unwrap().wait_for_revision(last, Duration::from_secs(10)).unwrap();
     eventually("C is caught up", || c.caught_up());
     assert_eq!(node_tuples(&c, &store), (cluster.tuples(&store), last));
     assert!(allowed(&c, &store, "user:during", "document:during"));
@@ -551,7 +574,7 @@ async fn readiness_waits_for_the_revision_seen_at_start() {
         assert!(Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(c.revision(&store).unwrap(), 2);
+    assert_eq!(c.store(&store).unwrap().revision().unwrap(), 2);
     let check = json!({"tuple_key": tuple("user:bob", "viewer", "document:2"), "at_least_revision": 2});
     let (status, body) = call(&app, "POST", &format!("/stores/{store}/check"), Some(check)).await;
     assert_eq!((status, body["allowed"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
@@ -566,10 +589,10 @@ fn a_node_that_has_not_caught_up_answers_revision_unavailable_after_a_bounded_wa
     b.catch_up().unwrap();
     b_follower.pause_and_park();
     let revision = write(&a, &store, &["document:1#viewer@user:anne"]).unwrap();
-    let error = b.wait_for_revision(&store, revision, Duration::from_millis(50)).unwrap_err();
+    let error = b.store(&store).unwrap().wait_for_revision(revision, Duration::from_millis(50)).unwrap_err();
     assert!(matches!(error, EngineError::RevisionUnavailable { requested, current: 0, .. } if requested == revision));
     b_follower.resume();
-    assert_eq!(b.wait_for_revision(&store, revision, Duration::from_secs(10)).unwrap(), revision);
+    assert_eq!(b.store(&store).unwrap().wait_for_revision(revision, Duration::from_secs(10)).unwrap(), revision);
 }
 
 #[test]

@@ -25,7 +25,7 @@ type document
 /// Creates a store with [`MODEL`] through `engine`; returns its id.
 fn store_with_model(engine: &Engine) -> String {
     let store = engine.create_store("demo").unwrap();
-    engine.write_model(&store.id, writ::Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store.id).unwrap().write_model(writ::Model::parse_dsl(MODEL).unwrap()).unwrap();
     store.id
 }
 
@@ -74,7 +74,7 @@ async fn read_and_changes_keep_their_wire_bytes() {
     let model =
         "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user, user with cheap]\n\
                  condition cheap(price: double) {\n  price < 10.0\n}\n";
-    engine.write_model(&store, writ::Model::parse_dsl(model).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(writ::Model::parse_dsl(model).unwrap()).unwrap();
     let keys = writ::api::KeySet::parse_file("- {name: ops, key: admin-key-0123456789, role: admin}").unwrap();
     let config = RouterConfig { auth: writ::api::Auth::Preshared(Arc::new(keys)), ..RouterConfig::default() };
     let app = router_with_config(engine, config);
@@ -207,8 +207,8 @@ async fn at_least_revision_in_the_future_is_revision_unavailable_on_every_read()
 fn engine_wait_for_revision_returns_the_reached_revision_or_names_both() {
     let engine = Arc::new(Engine::in_memory());
     let store_id = store_with_model(&engine);
-    assert_eq!(engine.wait_for_revision(&store_id, 0, Duration::ZERO).unwrap(), 0);
-    let error = engine.wait_for_revision(&store_id, 3, Duration::from_millis(10)).unwrap_err();
+    assert_eq!(engine.store(&store_id).unwrap().wait_for_revision(0, Duration::ZERO).unwrap(), 0);
+    let error = engine.store(&store_id).unwrap().wait_for_revision(3, Duration::from_millis(10)).unwrap_err();
     assert_eq!(error.openfga_code().1, "revision_unavailable");
     let writer = {
         let (engine, store_id) = (engine.clone(), store_id.clone());
@@ -219,12 +219,12 @@ fn engine_wait_for_revision_returns_the_reached_revision_or_names_both() {
                 writes: vec![writ::engine::StoredTuple::new(tuple)],
                 ..Default::default()
             };
-            engine.write(&store_id, request).unwrap()
+            engine.store(&store_id).unwrap().write(request).unwrap()
         })
     };
-    assert_eq!(engine.wait_for_revision(&store_id, 1, Duration::from_secs(10)).unwrap(), 1);
+    assert_eq!(engine.store(&store_id).unwrap().wait_for_revision(1, Duration::from_secs(10)).unwrap(), 1);
     assert_eq!(writer.join().unwrap(), 1);
-    assert!(engine.wait_for_revision("nope", 1, Duration::ZERO).is_err());
+    assert!(engine.store("nope").and_then(|store| store.wait_for_revision(1, Duration::ZERO)).is_err());
 }
 
 // ------------------------------------------------------------------ root AuthZEN routes

@@ -22,7 +22,7 @@ condition in_office(ip: ipaddress) {
 
 fn store(engine: &Engine) -> String {
     let id = engine.create_store("transfer").unwrap().id;
-    engine.write_model(&id, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&id).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     id
 }
 
@@ -40,7 +40,7 @@ fn lines(count: usize) -> String {
 fn allowed(engine: &Engine, store: &str, object: &str, user: &str) -> bool {
     let request =
         CheckRequest { object: object.into(), relation: "viewer".into(), user: user.into(), ..CheckRequest::default() };
-    engine.check(store, &request).unwrap().value
+    engine.store(store).unwrap().check(&request).unwrap().value
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn import_commits_every_batch_and_reports_progress() {
     assert_eq!(done.line, 35);
     assert_eq!(reports.iter().map(|p| p.line).collect::<Vec<_>>(), [10, 20, 30, 35]);
     assert_eq!(reports.iter().map(|p| p.revision).collect::<Vec<_>>(), [1, 2, 3, 4], "one revision per batch");
-    assert_eq!(engine.tuple_count(&store).unwrap(), 35);
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 35);
     assert!(allowed(&engine, &store, "document:d3", "user:u10"));
     assert!(!allowed(&engine, &store, "document:d4", "user:u10"));
 }
@@ -67,13 +67,13 @@ fn import_rerun_and_resume_end_in_the_same_store() {
     import(&engine, &store, Cursor::new(lines(20)), options, |_| {}).unwrap();
     // A rerun of the whole file ignores what is already there.
     import(&engine, &store, Cursor::new(lines(30)), options, |_| {}).unwrap();
-    assert_eq!(engine.tuple_count(&store).unwrap(), 30);
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 30);
     // Resuming after line 30 reads only the rest.
     let resumed =
         import(&engine, &store, Cursor::new(lines(40)), ImportOptions { batch: 8, after_line: 30 }, |_| {}).unwrap();
     assert_eq!(resumed.tuples, 10);
     assert_eq!(resumed.line, 40);
-    assert_eq!(engine.tuple_count(&store).unwrap(), 40);
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 40);
 }
 
 /// A file that repeats a tuple inside one batch once stopped the import with
@@ -85,7 +85,7 @@ fn import_of_a_tuple_repeated_within_one_batch_keeps_one() {
     let line = "{\"user\":\"user:anne\",\"relation\":\"viewer\",\"object\":\"document:1\"}\n";
     let done = import(&engine, &store, Cursor::new(line.repeat(3)), ImportOptions::default(), |_| {}).unwrap();
     assert_eq!(done.line, 3);
-    assert_eq!(engine.tuple_count(&store).unwrap(), 1);
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 1);
 }
 
 #[test]
@@ -104,7 +104,11 @@ fn import_stops_at_a_bad_line_and_keeps_earlier_batches() {
         }
         other => panic!("expected a bad line, got {other}"),
     }
-    assert_eq!(engine.tuple_count(&store).unwrap(), 5, "the first batch is committed, the partial one is not");
+    assert_eq!(
+        engine.store(&store).unwrap().tuple_count().unwrap(),
+        5,
+        "the first batch is committed, the partial one is not"
+    );
 }
 
 #[test]
@@ -114,7 +118,7 @@ fn import_refuses_tuples_the_model_does_not_admit() {
     let text = "{\"user\":\"group:g\",\"relation\":\"viewer\",\"object\":\"document:1\"}\n";
     let error = import(&engine, &store, Cursor::new(text), ImportOptions::default(), |_| {}).unwrap_err();
     assert!(matches!(error, TransferError::Batch { line: 1, .. }), "{error}");
-    assert_eq!(engine.tuple_count(&store).unwrap(), 0);
+    assert_eq!(engine.store(&store).unwrap().tuple_count().unwrap(), 0);
 }
 
 #[test]
@@ -134,7 +138,7 @@ fn export_then_import_reproduces_the_store() {
 
     let copy = store(&engine);
     import(&engine, &copy, Cursor::new(exported), ImportOptions::default(), |_| {}).unwrap();
-    let read = |id: &str| engine.read(id, &ReadFilter::default()).unwrap().value;
+    let read = |id: &str| engine.store(id).unwrap().read(&ReadFilter::default()).unwrap().value;
     assert_eq!(read(&source), read(&copy));
     assert!(allowed(&engine, &copy, "document:plan", "user:anne"));
     assert!(allowed(&engine, &copy, "document:plan", "user:bob"), "the condition came along with its context");

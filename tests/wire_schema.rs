@@ -38,14 +38,14 @@ condition huge(n: uint) {
 fn fixture() -> (Router, String) {
     let engine = Engine::in_memory();
     let store = engine.create_store("wire").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let conditioned = |object: &str, user: &str, condition: &str| {
         let mut tuple = Tuple::from_parts(object, "viewer", user).unwrap();
         tuple.condition = Some(TupleCondition { name: condition.into(), context: Default::default() });
         StoredTuple::new(tuple)
     };
     let writes = vec![conditioned("document:1", "user:anne", "cheap"), conditioned("document:2", "user:bob", "huge")];
-    engine.write(&store, WriteRequest { writes, ..Default::default() }).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes, ..Default::default() }).unwrap();
     (router(Arc::new(engine)), store)
 }
 

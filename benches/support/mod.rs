@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
-use writ::engine::{CheckRequest, ListObjectsRequest};
+use writ::engine::{CheckRequest, ListObjectsRequest, StoreHandle};
 use writ::store::{MemoryStore, StoreRecord, StoredTuple, TupleStore, WriteBatch};
 use writ::{Engine, EngineConfig, Model, Tuple};
 
@@ -289,13 +289,19 @@ pub fn drive_workload() -> Workload {
 }
 
 impl Workload {
+    /// The handle on the workload's store (resolve it once, outside the timed loop).
+    pub fn store(&self) -> StoreHandle<'_> {
+        self.engine.store(&self.store_id).expect("the bench store exists")
+    }
+
     /// Checks every query's answer once; panics on a wrong answer so nothing wrong gets timed.
     pub fn verify(&self) {
+        let store = self.store();
         for query in &self.checks {
-            let answer = self.engine.check(&self.store_id, &query.request).expect("bench check answers").value;
+            let answer = store.check(&query.request).expect("bench check answers").value;
             assert_eq!(answer, query.expected, "{} {:?}", query.scenario, query.request);
         }
-        let objects = self.engine.list_objects(&self.store_id, &self.lookup.0).expect("bench lookup answers").value;
+        let objects = store.list_objects(&self.lookup.0).expect("bench lookup answers").value;
         assert!(objects.len() >= self.lookup.1, "list_objects covers the reader roots' documents");
         // Cross-check the whole answer against check, document by document.
         let listed: std::collections::HashSet<&String> = objects.iter().collect();
@@ -307,7 +313,7 @@ impl Workload {
                 relation: self.lookup.0.relation.clone(),
                 ..CheckRequest::default()
             };
-            let allowed = self.engine.check(&self.store_id, &request).expect("bench check answers").value;
+            let allowed = store.check(&request).expect("bench check answers").value;
             assert_eq!(allowed, listed.contains(&object), "list_objects and check disagree on {object}");
         }
     }

@@ -1,5 +1,5 @@
 //! Writ's agent routes under `/stores/{store_id}/writ/`: `obo-check`, `audience-check` and
-//! `filter` (DESIGN §5b), thin handlers over `Engine::{obo_check, audience_check, filter}`.
+//! `filter` (DESIGN §5b), thin handlers over `StoreHandle::{obo_check, audience_check, filter}`.
 //!
 //! Invariant: every answer carries the `revision` it was computed at; a deny is a `200` answer
 //! with `allowed: false` (and `denied_by`), never an error; bad input is a `400` whose message names
@@ -126,7 +126,8 @@ async fn obo_check(
     };
     let started = std::time::Instant::now();
     let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-    let answer = decide(&state.engine, &store_id, &request, &meta)?;
+    let store = state.engine.store(&store_id)?;
+    let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
     let OboDecision { allowed, denied_by } = answer.value;
     Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
 }
@@ -182,7 +183,8 @@ async fn audience_check(
     let started = std::time::Instant::now();
     let answer = blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-        Ok(decide(&state.engine, &store_id, &request, &meta)?)
+        let store = state.engine.store(&store_id)?;
+        Ok(decide(state.engine.decision_log(), &store, &request, &meta)?)
     })
     .await?;
     let results = answer.value.iter().map(AudienceResultDto::from).collect();
@@ -214,7 +216,8 @@ async fn filter(
     let started = std::time::Instant::now();
     blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-        let answer = decide(&state.engine, &store_id, &request, &meta)?;
+        let store = state.engine.store(&store_id)?;
+        let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
         let response = FilterResponse {
             allowed_ids: &answer.value.allowed_ids,
             denied_by: answer.value.denied_by.as_ref(),

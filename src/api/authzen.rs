@@ -6,7 +6,7 @@
 //! Mapping: `subject{type,id}` → user `type:id`, `resource{type,id}` → object `type:id`,
 //! `action{name}` → relation. Invariant: a deny is `200 {"decision": false}`; when
 //! `context.agent{type,id}` is present (the MCP profile) the decision is the OBO check of the chain
-//! `[subject, agent]` (`Engine::obo_check`): the agent must hold `delegate` on the subject, and
+//! `[subject, agent]` (`StoreHandle::obo_check`): the agent must hold `delegate` on the subject, and
 //! both must hold the relation.
 //! Must not import `store`, `index` or `eval`.
 
@@ -145,7 +145,8 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
     match context.get("agent") {
         None => {
             let request = CheckRequest { object, relation, user: subject, context, ..Default::default() };
-            Ok(engine::decide(&state.engine, store_id, &CheckWithCause(&request), &meta)?.value)
+            let store = state.engine.store(store_id)?;
+            Ok(engine::decide(state.engine.decision_log(), &store, &CheckWithCause(&request), &meta)?.value)
         }
         Some(agent) => {
             let agent: EntityDto = serde_json::from_value(agent.clone())
@@ -158,7 +159,8 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
                 audit: evaluation.options.audit.clone().unwrap_or_default(),
                 ..Default::default()
             };
-            Ok(engine::decide(&state.engine, store_id, &request, &meta)?.value.allowed)
+            let store = state.engine.store(store_id)?;
+            Ok(engine::decide(state.engine.decision_log(), &store, &request, &meta)?.value.allowed)
         }
     }
 }
@@ -350,7 +352,7 @@ async fn search_resource(
         context: body.options.context.unwrap_or_default(),
         ..Default::default()
     };
-    let objects = blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await?;
+    let objects = blocking(move || Ok(state.engine.store(&store_id)?.list_objects(&request)?.value)).await?;
     let results = objects
         .iter()
         .filter_map(|object| object.split_once(':'))
@@ -376,7 +378,7 @@ async fn search_subject(
         context: body.options.context.unwrap_or_default(),
         ..Default::default()
     };
-    let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
+    let users = blocking(move || Ok(state.engine.store(&store_id)?.list_users(&request)?.value)).await?;
     let results = users
         .iter()
         .filter_map(|user| match user {
@@ -400,7 +402,7 @@ async fn search_action(
     let context = body.options.context.unwrap_or_default();
     let page = body.page;
     let results = blocking(move || {
-        let model = state.engine.model(&store_id, None)?;
+        let model = state.engine.store(&store_id)?.model(None)?;
         let type_def = model
             .model
             .type_def(&resource.entity_type)

@@ -16,11 +16,11 @@ use serde::Deserializer;
 /// least as new, because revisions only grow.
 pub(super) async fn require_revision(state: &AppState, store_id: &str, at_least: Option<u64>) -> Result<(), ApiError> {
     let Some(at_least) = at_least else { return Ok(()) };
-    if state.engine.revision(store_id)? >= at_least {
+    if state.engine.store(store_id)?.revision()? >= at_least {
         return Ok(());
     }
     let (engine, store_id, wait) = (state.engine.clone(), store_id.to_string(), state.revision_wait);
-    blocking(move || Ok(engine.wait_for_revision(&store_id, at_least, wait)?)).await?;
+    blocking(move || Ok(engine.store(&store_id)?.wait_for_revision(at_least, wait)?)).await?;
     Ok(())
 }
 

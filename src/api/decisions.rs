@@ -184,7 +184,8 @@ async fn list(
         // One more than a page tells whether another page follows.
         limit: limit + 1,
     };
-    let mut found = blocking(move || Ok(state.engine.decisions(&store_id, &filter)?)).await?;
+    let mut found =
+        blocking(move || Ok(state.engine.decision_log().list(&state.engine.store(&store_id)?, &filter)?)).await?;
     let more = found.len() > limit;
     found.truncate(limit);
     let token = match (more, found.last()) {

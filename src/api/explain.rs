@@ -1,5 +1,5 @@
 //! `POST /stores/{store_id}/writ/explain` (DESIGN §9): a thin handler over
-//! `Engine::{explain, explain_obo}`. The body is a check body (`tuple_key`) or an OBO body
+//! `StoreHandle::{explain, explain_obo}`. The body is a check body (`tuple_key`) or an OBO body
 //! (`principals`, `relation`, `object`, `delegation_relation`), with the usual
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
@@ -126,8 +126,8 @@ async fn explain(
     let engine = state.engine.clone();
     let answer = blocking(move || {
         Ok(match &request {
-            ExplainRequest::Check(check) => engine.explain(&store_id, check)?,
-            ExplainRequest::Obo(obo) => engine.explain_obo(&store_id, obo)?,
+            ExplainRequest::Check(check) => engine.store(&store_id)?.explain(check)?,
+            ExplainRequest::Obo(obo) => engine.store(&store_id)?.explain_obo(obo)?,
         })
     })
     .await?;
@@ -165,10 +165,11 @@ async fn explain_decision(
     let cursor = super::decisions::parse_decision_id(&decision_id)?;
     let engine = state.engine.clone();
     let (record, answer) = blocking(move || {
-        let record = engine.decision(&store_id, cursor)?.ok_or_else(|| ApiError::NotFound {
-            code: "decision_not_found",
-            message: format!("no decision `{decision_id}` in the decision log (never recorded, or trimmed)"),
-        })?;
+        let record =
+            engine.decision_log().get(&engine.store(&store_id)?, cursor)?.ok_or_else(|| ApiError::NotFound {
+                code: "decision_not_found",
+                message: format!("no decision `{decision_id}` in the decision log (never recorded, or trimmed)"),
+            })?;
         if record.object.ends_with(':') {
             return Err(ApiError::validation(format!(
                 "decision `{decision_id}` is a filter over a list of `{}` ids; only a decision about one object can be \
@@ -178,30 +179,24 @@ async fn explain_decision(
         }
         let model_id = Some(record.model_id.clone()).filter(|id| !id.is_empty());
         let answer = match record.principals.as_slice() {
-            [user] => engine.explain(
-                &store_id,
-                &CheckRequest {
-                    object: record.object.clone(),
-                    relation: record.relation.clone(),
-                    user: user.clone(),
-                    contextual_tuples: Vec::new(),
-                    context: Context::default(),
-                    model_id,
-                },
-            )?,
-            principals => engine.explain_obo(
-                &store_id,
-                &OboCheckRequest {
-                    principals: principals.to_vec(),
-                    relation: record.relation.clone(),
-                    object: record.object.clone(),
-                    delegation_relation: None,
-                    contextual_tuples: Vec::new(),
-                    context: Context::default(),
-                    model_id,
-                    audit: Context::default(),
-                },
-            )?,
+            [user] => engine.store(&store_id)?.explain(&CheckRequest {
+                object: record.object.clone(),
+                relation: record.relation.clone(),
+                user: user.clone(),
+                contextual_tuples: Vec::new(),
+                context: Context::default(),
+                model_id,
+            })?,
+            principals => engine.store(&store_id)?.explain_obo(&OboCheckRequest {
+                principals: principals.to_vec(),
+                relation: record.relation.clone(),
+                object: record.object.clone(),
+                delegation_relation: None,
+                contextual_tuples: Vec::new(),
+                context: Context::default(),
+                model_id,
+                audit: Context::default(),
+            })?,
         };
         Ok((record, answer))
     })

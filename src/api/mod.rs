@@ -4,7 +4,8 @@
 //! What it owns: routing, (de)serialization and the mapping of engine errors to HTTP answers
 //! (only in `error.rs`). Handlers are thin: body → engine request → engine call → response body.
 //! Invariant: bad input is answered with a 4xx `{"code","message"}`, never a 5xx or a panic.
-//! Must not import `store`, `index` or `eval`: everything goes through `Engine`.
+//! Must not import `store`, `index` or `eval`: everything goes through `Engine` (and the
+//! `StoreHandle` it resolves once per request).
 
 mod agent;
 pub mod auth;

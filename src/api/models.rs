@@ -88,7 +88,7 @@ async fn write_model(
     let id = blocking(move || {
         let model = Model::from_json(&body).map_err(json_model_error)?;
         require_types(&model)?;
-        Ok(state.engine.write_model(&store_id, model)?)
+        Ok(state.engine.store(&store_id)?.write_model(model)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(WriteModelResponse { authorization_model_id: id })))
@@ -126,7 +126,7 @@ async fn write_dsl_model(
         let parsed = if is_zed { Model::parse_zed(&text) } else { Model::parse_dsl(&text) };
         let model = parsed.map_err(ApiError::Diagnostics)?;
         require_types(&model)?;
-        Ok(state.engine.write_model(&store_id, model)?)
+        Ok(state.engine.store(&store_id)?.write_model(model)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(WriteModelResponse { authorization_model_id: id })))
@@ -139,7 +139,7 @@ async fn list_models(
 ) -> Result<Json<ListModelsResponse>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;
     let size = super::limits::page_size(query.page_size, 50, &state.options)?;
-    let models = state.engine.models(&store_id)?;
+    let models = state.engine.store(&store_id)?.models()?;
     let page: Vec<JsonModel> = models.iter().skip(offset).take(size).map(model_json).collect();
     let next = offset + page.len();
     let token = if next < models.len() { offset_token(next) } else { String::new() };
@@ -150,7 +150,7 @@ async fn get_model(
     State(state): State<AppState>,
     Path((store_id, model_id)): Path<(String, String)>,
 ) -> Result<Json<GetModelResponse>, ApiError> {
-    let info = state.engine.model(&store_id, Some(&model_id))?;
+    let info = state.engine.store(&store_id)?.model(Some(&model_id))?;
     Ok(Json(GetModelResponse { authorization_model: model_json(&info) }))
 }
 
@@ -165,7 +165,7 @@ async fn write_assertions(
     }
     let text = serde_json::to_string(&body.assertions)
         .map_err(|e| ApiError::Internal(format!("assertions cannot be serialized: {e}")))?;
-    blocking(move || Ok(state.engine.write_assertions(&store_id, &model_id, &text)?)).await?;
+    blocking(move || Ok(state.engine.store(&store_id)?.write_assertions(&model_id, &text)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -191,7 +191,7 @@ async fn get_assertions(
     State(state): State<AppState>,
     Path((store_id, model_id)): Path<(String, String)>,
 ) -> Result<Json<AssertionsResponse>, ApiError> {
-    let assertions = match state.engine.assertions(&store_id, &model_id)? {
+    let assertions = match state.engine.store(&store_id)?.assertions(&model_id)? {
         Some(text) => serde_json::from_str::<Value>(&text)
             .map_err(|e| ApiError::Internal(format!("stored assertions are not JSON: {e}")))?,
         None => Value::Array(Vec::new()),

@@ -113,18 +113,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "# HELP writ_tuples Tuples per store.");
     let _ = writeln!(out, "# TYPE writ_tuples gauge");
     for store in &stores {
-        if let Ok(tuples) = state.engine.tuple_count(&store.id) {
+        if let Ok(tuples) = state.engine.store(&store.id).and_then(|handle| handle.tuple_count()) {
             let _ = writeln!(out, "writ_tuples{{store=\"{}\"}} {tuples}", store.id);
         }
     }
     let _ = writeln!(out, "# HELP writ_revision Current revision per store.");
     let _ = writeln!(out, "# TYPE writ_revision gauge");
     for store in &stores {
-        if let Ok(revision) = state.engine.revision(&store.id) {
+        if let Ok(revision) = state.engine.store(&store.id).and_then(|handle| handle.revision()) {
             let _ = writeln!(out, "writ_revision{{store=\"{}\"}} {revision}", store.id);
         }
     }
-    let decisions = state.engine.decision_log_stats();
+    let decisions = state.engine.decision_log().stats();
     let _ = writeln!(out, "# HELP writ_decisions_queued_total Decisions queued for the decision log.");
     let _ = writeln!(out, "# TYPE writ_decisions_queued_total counter");
     let _ = writeln!(out, "writ_decisions_queued_total {}", decisions.queued);

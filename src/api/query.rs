@@ -77,7 +77,7 @@ impl TryFrom<CheckRequestDto> for CheckRequest {
 /// relation of a type: those are not decisions anyone made).
 pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckRequest) -> Result<bool, EngineError> {
     let started = std::time::Instant::now();
-    let answer = state.engine.check(store_id, request);
+    let answer = state.engine.store(store_id).and_then(|store| store.check(request));
     state.metrics.observe_check(started.elapsed());
     Ok(answer?.value)
 }
@@ -93,7 +93,8 @@ async fn check(
     let audit = body.options.audit.take();
     let request = CheckRequest::try_from(body)?;
     let meta = decision_meta(&state, &request_id, started, audit.as_ref());
-    let allowed = decide(&state.engine, &store_id, &request, &meta)?.value;
+    let store = state.engine.store(&store_id)?;
+    let allowed = decide(state.engine.decision_log(), &store, &request, &meta)?.value;
     Ok(json_response(&CheckResponseDto { allowed, resolution: "" }, 40))
 }
 
@@ -134,12 +135,14 @@ async fn batch_check(
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let model = body.options.model_id();
     // Resolved once: the decision log names this model for every check of the batch.
-    let model_info = state.engine.model(&store_id, model.as_deref())?;
+    let model_info = state.engine.store(&store_id)?.model(model.as_deref())?;
     // The whole batch shares one deadline: once it passes, the checks left are reported as
     // `deadline_exceeded`, so a batch takes at most about one request timeout, not fifty.
     let deadline = state.engine.config().input.deadline();
     let capacity = body.checks.iter().map(|item| item.correlation_id.len() + 24).sum::<usize>() + 16;
     let result = blocking(move || {
+        let store = state.engine.store(&store_id)?;
+        let log = state.engine.decision_log();
         let batch_audit = body.options.audit;
         let decision_model = Some(model_info.id.as_str());
         type Answered = (String, BatchCheckEntryDto, Option<DecisionRecord>);
@@ -165,7 +168,7 @@ async fn batch_check(
                     context: item.options.context.take().unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(decide_into(&state.engine, &store_id, &request, &meta, |record| decision = Some(record))?.value)
+                Ok(decide_into(log, &store, &request, &meta, |record| decision = Some(record))?.value)
             });
             match outcome {
                 Ok(allowed) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
@@ -191,7 +194,7 @@ async fn batch_check(
             })
             .collect();
         if !decisions.is_empty() {
-            state.engine.record_decisions(decisions);
+            log.record_all(decisions);
         }
         Ok(answers)
     })
@@ -284,7 +287,7 @@ async fn expand(
     let QueryOptions { contextual_tuples: tuples, model_id: model, .. } = body.options.query()?;
     let key = body.tuple_key;
     let tree = blocking(move || {
-        Ok(state.engine.expand(&store_id, &key.object, &key.relation, model.as_deref(), &tuples)?.value)
+        Ok(state.engine.store(&store_id)?.expand(&key.object, &key.relation, model.as_deref(), &tuples)?.value)
     })
     .await?;
     Ok(json_response(&ExpandResponse { tree: ExpandTreeDto { root: (&tree).into() } }, 256))
@@ -330,7 +333,7 @@ async fn run_list_objects(
 ) -> Result<Vec<String>, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListObjectsRequest::try_from(body)?;
-    blocking(move || Ok(state.engine.list_objects(&store_id, &request)?.value)).await
+    blocking(move || Ok(state.engine.store(&store_id)?.list_objects(&request)?.value)).await
 }
 
 async fn list_objects(
@@ -390,7 +393,7 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let request = ListUsersRequest::try_from(body)?;
-    let users = blocking(move || Ok(state.engine.list_users(&store_id, &request)?.value)).await?;
+    let users = blocking(move || Ok(state.engine.store(&store_id)?.list_users(&request)?.value)).await?;
     let users: Vec<SubjectDto<'_>> = users.iter().map(SubjectDto::from).collect();
     Ok(json_response(&ListUsersResponse { users }, 64))
 }

@@ -67,7 +67,7 @@ async fn write(
 ) -> Result<Json<WriteResponse>, ApiError> {
     let mut request = WriteRequest::try_from(body)?;
     request.actor = principal.map(|Extension(principal)| principal.actor());
-    let revision = blocking(move || Ok(state.engine.write(&store_id, request)?)).await?;
+    let revision = blocking(move || Ok(state.engine.store(&store_id)?.write(request)?)).await?;
     Ok(Json(WriteResponse { revision }))
 }
 
@@ -104,9 +104,9 @@ async fn read(
     let size = super::limits::page_size(body.page_size, 50, &state.options)?;
     let filter = read_filter(body.tuple_key)?;
     let (page, times) = blocking(move || {
-        let page = state.engine.read_page(&store_id, &filter, after, size)?;
+        let page = state.engine.store(&store_id)?.read_page(&filter, after, size)?;
         let tuples: Vec<_> = page.tuples.iter().map(|stored| stored.tuple.clone()).collect();
-        let times = state.engine.written_at(&store_id, &tuples)?;
+        let times = state.engine.store(&store_id)?.written_at(&tuples)?;
         Ok((page, times))
     })
     .await?;
@@ -152,7 +152,8 @@ async fn changes(
     let after = given_token.as_deref().map(token_cursor).transpose()?;
     let size = super::limits::page_size(query.page_size, 50, &state.options)?;
     let object_type = query.object_type.filter(|t| !t.is_empty());
-    let records = blocking(move || Ok(state.engine.changes(&store_id, after, object_type.as_deref(), size)?)).await?;
+    let records =
+        blocking(move || Ok(state.engine.store(&store_id)?.changes(after, object_type.as_deref(), size)?)).await?;
     let token = match records.last() {
         Some(last) => cursor_token(last.cursor),
         None => given_token.unwrap_or_default(),

@@ -61,7 +61,7 @@ pub(super) fn import(args: ImportArgs) -> anyhow::Result<()> {
         format!("import into store {store_id} stopped; committed batches stay (rerun, or resume with --from-line)")
     })?;
     // Every batch is durable; a checkpoint lets the next start skip reading a row per tuple.
-    engine.checkpoint_changed().context("the import is committed, but its checkpoint was not written")?;
+    engine.checkpoints().checkpoint_changed().context("the import is committed, but its checkpoint was not written")?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} tuples into store {store_id} through line {} in {seconds:.1} s ({:.0} tuples/s), revision {}",

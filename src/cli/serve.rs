@@ -56,7 +56,7 @@ pub(super) fn serve(args: crate::config::Args) -> anyhow::Result<()> {
     })?;
     // Requests are done: pack large changed stores so the next start reads a few big rows.
     let started = std::time::Instant::now();
-    match engine.checkpoint_changed() {
+    match engine.checkpoints().checkpoint_changed() {
         Ok(0) => {}
         Ok(n) => tracing::info!(stores = n, seconds = started.elapsed().as_secs_f64(), "checkpointed"),
         Err(error) => tracing::warn!(%error, "checkpoint not written"),

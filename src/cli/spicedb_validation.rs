@@ -177,12 +177,14 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
                 .collect();
         }
         Ok((engine, store)) => {
+            let store = engine.store(&store);
             for p in planned {
                 let got = Some(
-                    engine
-                        .check_permissionship(&store, &p.request)
-                        .map(|answer| answer.value)
-                        .map_err(|e| e.to_string()),
+                    store
+                        .as_ref()
+                        .map_err(|e| e.to_string())
+                        .and_then(|store| store.check_permissionship(&p.request).map_err(|e| e.to_string()))
+                        .map(|answer| answer.value),
                 );
                 report.outcomes.push(AssertionOutcome { kind: p.kind, text: p.text, expected: p.expected, got });
             }
@@ -199,7 +201,11 @@ pub fn load_file(path: &Path) -> Result<(Engine, String, Vec<Tuple>), String> {
         serde_norway::from_str(&text).map_err(|e| format!("{}: not a validation file: {e}", path.display()))?;
     let schema = load_schema(&file, path)?;
     let (engine, store) = load(&schema, file.relationships.as_deref())?;
-    let stored = engine.read(&store, &crate::engine::ReadFilter::default()).map_err(|e| e.to_string())?.value;
+    let stored = engine
+        .store(&store)
+        .and_then(|handle| handle.read(&crate::engine::ReadFilter::default()))
+        .map_err(|e| e.to_string())?
+        .value;
     Ok((engine, store, stored.into_iter().map(|s| s.tuple).collect()))
 }
 
@@ -328,7 +334,8 @@ fn load(schema: &str, relationships: Option<&str>) -> Result<(Engine, String), S
     let config = crate::EngineConfig { input, ..crate::EngineConfig::default() };
     let engine = Engine::in_memory_with(config);
     let store = engine.create_store("spicedb-validation").map_err(|e| e.to_string())?.id;
-    engine.write_model(&store, model.clone()).map_err(|e| e.to_string())?;
+    let handle = engine.store(&store).map_err(|e| e.to_string())?;
+    handle.write_model(model.clone()).map_err(|e| e.to_string())?;
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     // SpiceDB's loader refuses a relationship listed twice (even with another caveat).
@@ -356,7 +363,7 @@ fn load(schema: &str, relationships: Option<&str>) -> Result<(Engine, String), S
     let batch = engine.config().max_tuples_per_write.max(1);
     for chunk in writes.chunks(batch) {
         let request = WriteRequest { writes: chunk.to_vec(), ignore_duplicates: true, ..WriteRequest::default() };
-        engine.write(&store, request).map_err(|e| format!("relationships: {e}"))?;
+        handle.write(request).map_err(|e| format!("relationships: {e}"))?;
     }
     Ok((engine, store))
 }

@@ -415,7 +415,8 @@ fn prepare_store(model: &Model, tuples: &[FileTuple], path: &Path) -> Result<(En
     let engine = Engine::in_memory();
     let fail = |e: EngineError| setup_error(path, &e);
     let store = engine.create_store("model-test").map_err(fail)?;
-    engine.write_model(&store.id, model.clone()).map_err(fail)?;
+    let handle = engine.store(&store.id).map_err(fail)?;
+    handle.write_model(model.clone()).map_err(fail)?;
     let parsed: Vec<Tuple> = tuples.iter().map(to_tuple).collect::<Result<_, _>>().map_err(fail)?;
     for chunk in parsed.chunks(engine.config().max_tuples_per_write.max(1)) {
         let request = WriteRequest {
@@ -423,7 +424,7 @@ fn prepare_store(model: &Model, tuples: &[FileTuple], path: &Path) -> Result<(En
             ignore_duplicates: true,
             ..WriteRequest::default()
         };
-        engine.write(&store.id, request).map_err(fail)?;
+        handle.write(request).map_err(fail)?;
     }
     Ok((engine, store.id))
 }
@@ -505,7 +506,8 @@ impl Runner<'_> {
                         context: case.context.clone().unwrap_or_default(),
                         ..CheckRequest::default()
                     };
-                    let answer = self.engine.check(self.store_id, &request).map(|a| a.value);
+                    let answer =
+                        self.engine.store(self.store_id).and_then(|store| store.check(&request)).map(|a| a.value);
                     let outcome = outcome_of(&answer, expected);
                     let (got, error) = match &answer {
                         Ok(allowed) => (json!(allowed), Value::Null),
@@ -543,7 +545,8 @@ impl Runner<'_> {
                 context: case.context.clone().unwrap_or_default(),
                 ..ListObjectsRequest::default()
             };
-            let answer = self.engine.list_objects(self.store_id, &request).map(|a| a.value);
+            let answer =
+                self.engine.store(self.store_id).and_then(|store| store.list_objects(&request)).map(|a| a.value);
             let outcome = outcome_of(&answer, &expected);
             let (got, error) = match &answer {
                 Ok(objects) => (json!(objects), Value::Null),
@@ -587,7 +590,7 @@ impl Runner<'_> {
                 context: case.context.clone().unwrap_or_default(),
                 ..ListUsersRequest::default()
             };
-            let answer = self.engine.list_users(self.store_id, &request).map(|a| {
+            let answer = self.engine.store(self.store_id).and_then(|store| store.list_users(&request)).map(|a| {
                 let mut users: Vec<String> = a.value.iter().map(ToString::to_string).collect();
                 users.sort();
                 users

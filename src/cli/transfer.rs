@@ -1,6 +1,6 @@
 //! Bulk tuple transfer for `writ import` and `writ export`: JSON Lines of OpenFGA tuple keys
 //! (`{"user","relation","object","condition"?,"expires_at"?}`, the shape `fga tuple write --file`
-//! reads), streamed in batches through [`Engine::write`] so every batch is validated against the
+//! reads), streamed in batches through [`StoreHandle::write`](crate::engine::StoreHandle::write) so every batch is validated against the
 //! store's model and durable before the next one starts.
 //!
 //! Invariant: an import is resumable. Batches commit in file order with duplicates ignored, so a
@@ -101,13 +101,14 @@ pub fn import_target(engine: &Engine, name: &str, model: Model) -> Result<Import
     match named.len() {
         0 => {
             let store = engine.create_store(name)?;
-            let model_id = engine.write_model(&store.id, model)?;
+            let model_id = engine.store(&store.id)?.write_model(model)?;
             Ok(ImportTarget::Created { store, model_id })
         }
         1 => {
             let store = named.remove(0);
-            if engine.models(&store.id)?.is_empty() {
-                let model_id = engine.write_model(&store.id, model)?;
+            let handle = engine.store(&store.id)?;
+            if handle.models()?.is_empty() {
+                let model_id = handle.write_model(model)?;
                 return Ok(ImportTarget::Created { store, model_id });
             }
             Ok(ImportTarget::Existing(store))
@@ -174,7 +175,7 @@ pub fn import(
     options: ImportOptions,
     mut progress: impl FnMut(ImportProgress),
 ) -> Result<ImportProgress, TransferError> {
-    let mut state = ImportProgress { revision: engine.revision(store_id)?, ..ImportProgress::default() };
+    let mut state = ImportProgress { revision: engine.store(store_id)?.revision()?, ..ImportProgress::default() };
     let (sender, batches) = std::sync::mpsc::sync_channel(PARSE_AHEAD);
     std::thread::scope(|scope| {
         // Ends when the input does, at the first bad line, or when the committing side hangs up.
@@ -261,20 +262,24 @@ fn without_repeats(mut writes: Vec<StoredTuple>) -> Vec<StoredTuple> {
 fn commit(engine: &Engine, store_id: &str, parsed: Parsed, state: &mut ImportProgress) -> Result<(), TransferError> {
     let line = parsed.line;
     let request = WriteRequest { writes: parsed.writes, ignore_duplicates: true, ..WriteRequest::default() };
-    state.revision = engine.write(store_id, request).map_err(|source| TransferError::Batch { line, source })?;
+    state.revision = engine
+        .store(store_id)
+        .and_then(|store| store.write(request))
+        .map_err(|source| TransferError::Batch { line, source })?;
     state.tuples += parsed.count;
     state.line = line;
     Ok(())
 }
 
 /// Writes every tuple of `store_id` to `output` as JSON Lines; returns how many. Pages through
-/// the store ([`Engine::read_page`]), so it holds one page at a time, never the whole store; a
+/// the store ([`StoreHandle::read_page`](crate::engine::StoreHandle::read_page)), so it holds one page at a time, never the whole store; a
 /// tuple present throughout is written exactly once, whatever writes land meanwhile.
 pub fn export(engine: &Engine, store_id: &str, mut output: impl Write) -> Result<u64, TransferError> {
+    let store = engine.store(store_id)?;
     let mut written = 0u64;
     let mut after = None;
     loop {
-        let page = engine.read_page(store_id, &ReadFilter::default(), after, EXPORT_PAGE)?;
+        let page = store.read_page(&ReadFilter::default(), after, EXPORT_PAGE)?;
         for tuple in &page.tuples {
             serde_json::to_writer(&mut output, &TupleKeyAnswer::from(tuple)).map_err(std::io::Error::from)?;
             output.write_all(b"\n")?;

@@ -11,7 +11,7 @@
 //! identical answers; the size of the request only picks the faster one.
 //! Must not import `api` or `store`.
 
-use super::{resolve_object_relation, resolve_type, Answer, Denial, Engine, EngineError};
+use super::{resolve_object_relation, resolve_type, Answer, Denial, EngineError, StoreHandle};
 use crate::eval::{self, Evaluator};
 use crate::index::{DenseBits, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION};
 use crate::tuple::{split_object, Context, Tuple};
@@ -256,16 +256,16 @@ impl<'r> Chain<'r> {
     }
 }
 
-impl Engine {
+impl StoreHandle<'_> {
     /// Answers an on-behalf-of check; a chain of one is a plain check.
-    pub fn obo_check(&self, store_id: &str, request: &OboCheckRequest) -> Result<Answer<OboDecision>, EngineError> {
-        self.config.input.principals(&request.principals)?;
-        self.config.input.object(&request.object)?;
-        self.config.input.relation(&request.relation)?;
+    pub fn obo_check(&self, request: &OboCheckRequest) -> Result<Answer<OboDecision>, EngineError> {
+        self.core.config.input.principals(&request.principals)?;
+        self.core.config.input.object(&request.object)?;
+        self.core.config.input.relation(&request.relation)?;
         let (object_type, object_id) = split_object(&request.object).map_err(|_| {
             EngineError::Validation(format!("`object` must be an object `type:id`, got `{}`", request.object))
         })?;
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+        self.with_snapshot(request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let chain = Chain::resolve(&evaluator, &request.principals, request.delegation_relation.as_deref())?;
             let (type_id, relation) = resolve_target(&evaluator, "relation", object_type, &request.relation)?;
@@ -286,18 +286,14 @@ impl Engine {
     }
 
     /// Answers an audience check: per object, allowed iff every member holds the relation.
-    pub fn audience_check(
-        &self,
-        store_id: &str,
-        request: &AudienceCheckRequest,
-    ) -> Result<Answer<Vec<AudienceResult>>, EngineError> {
+    pub fn audience_check(&self, request: &AudienceCheckRequest) -> Result<Answer<Vec<AudienceResult>>, EngineError> {
         if request.objects.is_empty() {
             return Err(EngineError::Validation("`objects` must name at least one object".into()));
         }
-        self.config.input.principals(&request.audience)?;
-        self.config.input.relation(&request.relation)?;
-        request.objects.iter().try_for_each(|object| self.config.input.object(object))?;
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+        self.core.config.input.principals(&request.audience)?;
+        self.core.config.input.relation(&request.relation)?;
+        request.objects.iter().try_for_each(|object| self.core.config.input.object(object))?;
+        self.with_snapshot(request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let audience = resolve_principals(&evaluator, "audience", &request.audience)?;
             let mut targets = Vec::with_capacity(request.objects.len());
@@ -328,20 +324,16 @@ impl Engine {
 
     /// The visibility filter: the ids the principals (one subject or an OBO chain) may see, in
     /// input order. Ids no tuple names are not visible.
-    pub fn filter<'r>(
-        &self,
-        store_id: &str,
-        request: &'r FilterRequest,
-    ) -> Result<Answer<FilterAnswer<'r>>, EngineError> {
-        self.config.input.principals(&request.principals)?;
-        self.config.input.relation(&request.relation)?;
-        self.config.input.type_name(&request.object_type)?;
+    pub fn filter<'r>(&self, request: &'r FilterRequest) -> Result<Answer<FilterAnswer<'r>>, EngineError> {
+        self.core.config.input.principals(&request.principals)?;
+        self.core.config.input.relation(&request.relation)?;
+        self.core.config.input.type_name(&request.object_type)?;
         // Only an id that may be too long is joined into `type:id` for the check's message.
-        let limit = self.config.input.max_object_bytes;
+        let limit = self.core.config.input.max_object_bytes;
         for id in request.ids.iter().filter(|id| request.object_type.len() + 1 + id.len() > limit) {
-            self.config.input.object(&[request.object_type.as_str(), ":", id].concat())?;
+            self.core.config.input.object(&[request.object_type.as_str(), ":", id].concat())?;
         }
-        self.with_snapshot(store_id, request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
+        self.with_snapshot(request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
             let chain = Chain::resolve(&evaluator, &request.principals, request.delegation_relation.as_deref())?;
             let (type_id, relation) = resolve_target(&evaluator, "relation", &request.object_type, &request.relation)?;

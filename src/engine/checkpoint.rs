@@ -1,7 +1,9 @@
 //! When the engine checkpoints a store, and how it loads a store at start-up: from its latest
 //! checkpoint plus the changelog after it when it has one, else from every tuple row.
 //!
-//! What it owns: the checkpoint policy ([`Engine::checkpoint_due`]: stores of at least
+//! What it owns: the [`Checkpoints`] service the engine holds ([`Engine::checkpoints`](super::Engine::checkpoints)), and
+//! with it the start-up load of a store this process owns, the checkpoint policy
+//! ([`Checkpoints::due`]: stores of at least
 //! `checkpoint_min_tuples` tuples are checkpointed after a start-up that read every row or
 //! replayed a long changelog tail, at the end of `writ import`, and when `writ serve` stops), and
 //! the replay of the tail over the checkpoint.
@@ -10,12 +12,14 @@
 //! their conditions and expiries) that loading every tuple row gives: the checkpoint's tuples,
 //! minus each tuple a changelog entry after R deleted or rewrote, plus the last write of each
 //! tuple after R. A checkpoint that cannot be read is ignored with a warning, never trusted.
+//! Nodes sharing a datastore write none (their write path keeps no checkpoints).
 //! Must not import `api`.
 
-use super::{Engine, EngineError, LoadedFrom, StoreData, StoreState};
+use super::{Core, EngineError, LoadedFrom, StoreData, StoreHandle, StoreRecord, StoreState};
 use crate::index::Loader;
 use crate::store::{ChangeCursor, ChangeOperation, CheckpointStore, StoreError, StoredTuple, TupleRef};
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// Changelog entries after a checkpoint beyond which start-up reads every tuple row instead.
 const TAIL_LIMIT: usize = 2_000_000;
@@ -50,13 +54,50 @@ fn insert(loader: &mut Loader<'_>, t: TupleRef<'_>) {
     loader.insert(t.object_type, t.object_id, t.relation, t.subject, t.condition, t.expires_at_ms);
 }
 
-impl Engine {
+/// Checkpointing, a service beside the engine: writes a store's checkpoint, checkpoints the
+/// stores that changed, and loads the stores of a backend this process owns at start-up.
+pub struct Checkpoints {
+    core: Arc<Core>,
+}
+
+impl Checkpoints {
+    pub(super) fn new(core: Arc<Core>) -> Checkpoints {
+        Checkpoints { core }
+    }
+
+    /// Loads every store of the backend, checkpointing each that [`Checkpoints::due`] picks
+    /// (the next start reads that checkpoint instead of every row; a failure costs only that).
+    pub(super) fn load_stores(&self) -> Result<(), EngineError> {
+        for record in self.core.backend.list_stores()? {
+            let started = std::time::Instant::now();
+            let (state, from) = self.load_store(record)?;
+            let state = Arc::new(state);
+            let (id, due) = (state.record.id.clone(), self.due(&state, from));
+            tracing::info!(store = %id, tuples = state.data.read().index.len(), ?from, seconds = started.elapsed().as_secs_f64(), "loaded");
+            self.core.stores.insert(id.clone(), state.clone());
+            if due {
+                let started = std::time::Instant::now();
+                let store = StoreHandle { core: &self.core, state };
+                match self.checkpoint(&store) {
+                    Ok(_) => tracing::info!(store = %id, seconds = started.elapsed().as_secs_f64(), "checkpointed"),
+                    Err(error) => tracing::warn!(store = %id, %error, "checkpoint not written"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_store(&self, record: StoreRecord) -> Result<(StoreState, LoadedFrom), EngineError> {
+        let (data, from) = self.load_data(&record.id)?;
+        Ok((StoreState::new(record, data), from))
+    }
+
     /// A store's data at its current revision, its models compiled and its tuples indexed, and
     /// where the tuples were read from.
-    pub(super) fn load_data(&self, store_id: &str) -> Result<(StoreData, LoadedFrom), EngineError> {
-        let models = self.backend.models(store_id)?;
-        let revision = self.backend.revision(store_id)?;
-        if let Some(checkpoints) = self.backend.checkpoints() {
+    fn load_data(&self, store_id: &str) -> Result<(StoreData, LoadedFrom), EngineError> {
+        let models = self.core.backend.models(store_id)?;
+        let revision = self.core.backend.revision(store_id)?;
+        if let Some(checkpoints) = self.core.backend.checkpoints() {
             match self.load_checkpointed(checkpoints, store_id, &models, revision) {
                 Ok(Some(loaded)) => return Ok(loaded),
                 Ok(None) => {}
@@ -70,7 +111,7 @@ impl Engine {
         // Expired tuples load too (invisible to reads) until the sweep deletes them, so the
         // changelog records their removal like any other write.
         let mut loader = Loader::new(&mut data.index);
-        self.backend.scan_tuples(store_id, &mut |t| {
+        self.core.backend.scan_tuples(store_id, &mut |t| {
             insert(&mut loader, t);
             Ok(())
         })?;
@@ -124,7 +165,7 @@ impl Engine {
         let mut cursor = Some(ChangeCursor { revision: after, seq: u32::MAX });
         let mut key = Vec::new();
         loop {
-            let page = self.backend.changes(store_id, cursor, None, TAIL_PAGE)?;
+            let page = self.core.backend.changes(store_id, cursor, None, TAIL_PAGE)?;
             let Some(last) = page.last() else { return Ok(Some(tail)) };
             cursor = Some(last.cursor);
             tail.entries += page.len();
@@ -142,17 +183,17 @@ impl Engine {
         }
     }
 
-    /// True when a store just loaded should be checkpointed before it serves: it is large
-    /// enough, and start-up read every tuple row, or replayed a tail of more than an eighth of
-    /// its tuples (and at least `checkpoint_min_tuples` entries).
     /// The backend's checkpoints when this engine is its only writer. Nodes sharing a database
     /// write none: another node's writes would make a checkpoint stale as it is written.
     fn own_checkpoints(&self) -> Option<&dyn CheckpointStore> {
-        self.backend.checkpoints().filter(|_| self.follow.is_none())
+        self.core.backend.checkpoints().filter(|_| self.core.writes.keeps_checkpoints())
     }
 
-    pub(super) fn checkpoint_due(&self, state: &StoreState, from: LoadedFrom) -> bool {
-        let min = self.config.checkpoint_min_tuples;
+    /// True when a store just loaded should be checkpointed before it serves: it is large
+    /// enough, and start-up read every tuple row, or replayed a tail of more than an eighth of
+    /// its tuples (and at least `checkpoint_min_tuples` entries).
+    fn due(&self, state: &StoreState, from: LoadedFrom) -> bool {
+        let min = self.core.config.checkpoint_min_tuples;
         let len = state.data.read().index.len();
         if self.own_checkpoints().is_none() || len < min {
             return false;
@@ -167,10 +208,10 @@ impl Engine {
     /// when the backend keeps none. It reads one snapshot of the store throughout, so a second
     /// write to the store meanwhile waits for it: call it when writes are quiet (start-up, the
     /// end of an import, shutdown).
-    pub fn checkpoint(&self, store_id: &str) -> Result<bool, EngineError> {
+    pub fn checkpoint(&self, store: &StoreHandle<'_>) -> Result<bool, EngineError> {
         let Some(checkpoints) = self.own_checkpoints() else { return Ok(false) };
-        let state = self.store(store_id)?;
-        let data = state.data.read();
+        let store_id = store.id();
+        let data = store.state.live()?.data.read();
         let revision = data.revision;
         checkpoints.write_checkpoint(store_id, revision, &mut |sink| {
             let visited =
@@ -194,14 +235,14 @@ impl Engine {
     pub fn checkpoint_changed(&self) -> Result<usize, EngineError> {
         let Some(checkpoints) = self.own_checkpoints() else { return Ok(0) };
         let mut written = 0;
-        for (id, state) in self.stores.all() {
+        for (id, state) in self.core.stores.all() {
             let (len, revision) = {
                 let data = state.data.read();
                 (data.index.len(), data.revision)
             };
-            if len >= self.config.checkpoint_min_tuples
+            if len >= self.core.config.checkpoint_min_tuples
                 && checkpoints.checkpoint_revision(&id)? != Some(revision)
-                && self.checkpoint(&id)?
+                && self.checkpoint(&StoreHandle { core: &self.core, state })?
             {
                 written += 1;
             }

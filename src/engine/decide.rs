@@ -12,10 +12,10 @@
 //! Must not import `api`: the HTTP layer calls it, and so will the MCP gateway and the CLI,
 //! without axum.
 
-use super::{Answer, DecisionRecord};
+use super::{Answer, DecisionLog, DecisionRecord, StoreHandle};
 use super::{
-    AudienceCheckRequest, AudienceResult, CheckRequest, Engine, EngineError, FilterAnswer, FilterRequest,
-    OboCheckRequest, OboDecision,
+    AudienceCheckRequest, AudienceResult, CheckRequest, EngineError, FilterAnswer, FilterRequest, OboCheckRequest,
+    OboDecision,
 };
 use crate::tuple::Context;
 use serde::Serialize;
@@ -163,8 +163,8 @@ pub trait Question {
     /// The model version it pins; the store's latest when `None`.
     fn model_id(&self) -> Option<&str>;
 
-    /// Answers it over one snapshot.
-    fn evaluate<'q>(&'q self, engine: &Engine, store_id: &str) -> Result<Answer<Self::Output<'q>>, EngineError>;
+    /// Answers it over one snapshot of `store`.
+    fn evaluate<'q>(&'q self, store: &StoreHandle<'_>) -> Result<Answer<Self::Output<'q>>, EngineError>;
 
     /// Calls `each` with every decision its answer holds, in order.
     fn decisions<'q>(&'q self, output: &Self::Output<'q>, each: &mut dyn FnMut(Decision<'_>));
@@ -203,17 +203,18 @@ impl std::fmt::Debug for DecisionMeta<'_> {
     }
 }
 
-/// Times, answers and records `question`: its decisions go to the decision log in one hand-off.
+/// Times, answers (over `store`) and records `question`: its decisions go to `log` in one
+/// hand-off.
 pub fn decide<'q, Q: Question>(
-    engine: &Engine,
-    store_id: &str,
+    log: &DecisionLog,
+    store: &StoreHandle<'_>,
     question: &'q Q,
     meta: &DecisionMeta<'_>,
 ) -> Result<Answer<Q::Output<'q>>, EngineError> {
     let mut records = Vec::new();
-    let answer = decide_into(engine, store_id, question, meta, |record| records.push(record))?;
+    let answer = decide_into(log, store, question, meta, |record| records.push(record))?;
     if !records.is_empty() {
-        engine.record_decisions(records);
+        log.record_all(records);
     }
     Ok(answer)
 }
@@ -221,13 +222,13 @@ pub fn decide<'q, Q: Question>(
 /// [`decide`], handing each record the log wants to `sink` instead of to the log (a batch
 /// collects its checks' records and hands them over at once, in the batch's order).
 pub fn decide_into<'q, Q: Question>(
-    engine: &Engine,
-    store_id: &str,
+    log: &DecisionLog,
+    store: &StoreHandle<'_>,
     question: &'q Q,
     meta: &DecisionMeta<'_>,
     mut sink: impl FnMut(DecisionRecord),
 ) -> Result<Answer<Q::Output<'q>>, EngineError> {
-    let answer = question.evaluate(engine, store_id);
+    let answer = question.evaluate(store);
     // One clock read serves the metric and the records; a failed evaluation is timed too.
     let elapsed = meta.started.elapsed();
     if Q::OBSERVED {
@@ -237,12 +238,12 @@ pub fn decide_into<'q, Q: Question>(
     let model_id = question.model_id().or(meta.model_id).unwrap_or_default();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     question.decisions(&answer.value, &mut |decision| {
-        if !engine.wants_decision(decision.allowed) {
+        if !log.wants(decision.allowed) {
             return;
         }
         sink(DecisionRecord {
-            time_ms: engine.now_ms(),
-            store_id: store_id.to_string(),
+            time_ms: (store.core.clock)(),
+            store_id: store.id().to_string(),
             model_id: model_id.to_string(),
             principals: decision.principals.to_vec(),
             relation: decision.relation.to_string(),
@@ -269,8 +270,8 @@ impl Question for CheckRequest {
         self.model_id.as_deref()
     }
 
-    fn evaluate(&self, engine: &Engine, store_id: &str) -> Result<Answer<bool>, EngineError> {
-        engine.check(store_id, self)
+    fn evaluate(&self, store: &StoreHandle<'_>) -> Result<Answer<bool>, EngineError> {
+        store.check(self)
     }
 
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {
@@ -300,8 +301,8 @@ impl Question for CheckWithCause<'_> {
         self.0.model_id()
     }
 
-    fn evaluate(&self, engine: &Engine, store_id: &str) -> Result<Answer<bool>, EngineError> {
-        self.0.evaluate(engine, store_id)
+    fn evaluate(&self, store: &StoreHandle<'_>) -> Result<Answer<bool>, EngineError> {
+        self.0.evaluate(store)
     }
 
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {
@@ -326,8 +327,8 @@ impl Question for OboCheckRequest {
         self.model_id.as_deref()
     }
 
-    fn evaluate(&self, engine: &Engine, store_id: &str) -> Result<Answer<OboDecision>, EngineError> {
-        engine.obo_check(store_id, self)
+    fn evaluate(&self, store: &StoreHandle<'_>) -> Result<Answer<OboDecision>, EngineError> {
+        store.obo_check(self)
     }
 
     fn decisions<'q>(&'q self, decision: &OboDecision, each: &mut dyn FnMut(Decision<'_>)) {
@@ -351,8 +352,8 @@ impl Question for AudienceCheckRequest {
         self.model_id.as_deref()
     }
 
-    fn evaluate(&self, engine: &Engine, store_id: &str) -> Result<Answer<Vec<AudienceResult>>, EngineError> {
-        engine.audience_check(store_id, self)
+    fn evaluate(&self, store: &StoreHandle<'_>) -> Result<Answer<Vec<AudienceResult>>, EngineError> {
+        store.audience_check(self)
     }
 
     fn decisions<'q>(&'q self, results: &Vec<AudienceResult>, each: &mut dyn FnMut(Decision<'_>)) {
@@ -388,8 +389,8 @@ impl Question for FilterRequest {
         self.model_id.as_deref()
     }
 
-    fn evaluate<'q>(&'q self, engine: &Engine, store_id: &str) -> Result<Answer<FilterAnswer<'q>>, EngineError> {
-        engine.filter(store_id, self)
+    fn evaluate<'q>(&'q self, store: &StoreHandle<'_>) -> Result<Answer<FilterAnswer<'q>>, EngineError> {
+        store.filter(self)
     }
 
     fn decisions<'q>(&'q self, answer: &FilterAnswer<'q>, each: &mut dyn FnMut(Decision<'_>)) {

@@ -2,13 +2,17 @@
 //! thread writes them to the store in batches, then trims the log by count and age (see
 //! `trim_due` for when).
 //!
-//! What it owns: the queue, the recorder thread, and the `all | deny | off` policy.
+//! What it owns: the [`DecisionLog`] service the engine holds ([`Engine::decision_log`]): the
+//! queue, the recorder thread, the `all | deny | off` policy, and reading a store's records back.
 //! **Invariant:** recording never blocks a caller and never fails one: when the queue is full
 //! the record is counted as dropped and discarded. Records reach the store in the order they
 //! were queued; [`DecisionLog::flush`] returns once everything queued before it is stored.
 //! Must not import `api`; the store is reached only through the engine's backend handle.
+//!
+//! [`Engine::decision_log`]: super::Engine::decision_log
 
-use super::Clock;
+use super::{Clock, Core, EngineError, StoreHandle};
+use crate::record::{DecisionCursor, DecisionFilter};
 use crate::store::{DecisionRecord, TupleStore};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -81,8 +85,10 @@ pub struct DecisionLogStats {
     pub dropped: u64,
 }
 
-/// The recorder: a bounded queue in front of a background thread that owns the store writes.
-pub(crate) struct DecisionLog {
+/// The decision log, a service beside the engine: a bounded queue in front of a background
+/// thread that owns the store writes, and the reads of a store's records.
+pub struct DecisionLog {
+    core: Arc<Core>,
     mode: DecisionLogMode,
     sender: Option<SyncSender<Message>>,
     worker: Option<JoinHandle<()>>,
@@ -95,7 +101,8 @@ pub(crate) struct DecisionLog {
 
 impl DecisionLog {
     /// Starts the recorder thread (none when the mode is `off`).
-    pub(crate) fn start(config: DecisionLogConfig, backend: Arc<dyn TupleStore>, clock: Clock) -> DecisionLog {
+    pub(super) fn start(core: Arc<Core>) -> DecisionLog {
+        let (config, backend, clock) = (core.config.decision_log, core.backend.clone(), core.clock.clone());
         let pending = Arc::new(AtomicUsize::new(0));
         let capacity = config.queue.max(1);
         let mut config = config;
@@ -118,6 +125,7 @@ impl DecisionLog {
             (worker.is_some().then_some(sender), worker)
         };
         DecisionLog {
+            core,
             mode: config.mode,
             sender,
             worker,
@@ -128,9 +136,9 @@ impl DecisionLog {
         }
     }
 
-    /// True when a decision with this outcome would be recorded: callers test this before they
-    /// build a record, so an unrecorded decision costs nothing.
-    pub(crate) fn wants(&self, allowed: bool) -> bool {
+    /// True when the log would record a decision with this outcome (by its mode): test it
+    /// before building a [`DecisionRecord`], so unrecorded decisions cost nothing.
+    pub fn wants(&self, allowed: bool) -> bool {
         match self.mode {
             DecisionLogMode::All => self.sender.is_some(),
             DecisionLogMode::Deny => !allowed && self.sender.is_some(),
@@ -138,11 +146,40 @@ impl DecisionLog {
         }
     }
 
-    /// Queues the records the mode wants, in order, as one hand-off to the recorder (a
-    /// batch-check's records cost one queue operation, not one each); never blocks. When they
-    /// do not all fit in the queue, none is queued and all are counted as dropped.
-    pub(crate) fn record_all(&self, mut records: Vec<DecisionRecord>) {
+    /// Records a check-like decision, if the mode wants it. Never blocks and never fails: the
+    /// record is queued for the background writer, or counted as dropped when the queue is
+    /// full. An empty `model_id` is filled with the store's latest model.
+    pub fn record(&self, record: DecisionRecord) {
+        if !self.wants(record.allowed) {
+            return;
+        }
+        self.record_all(vec![record]);
+    }
+
+    /// Records several decisions, in order, as one hand-off (see [`DecisionLog::record`]): a
+    /// batch-check's records cost one queue operation, not one each. When they do not all fit
+    /// in the queue, none is queued and all are counted as dropped.
+    pub fn record_all(&self, mut records: Vec<DecisionRecord>) {
         records.retain(|record| self.wants(record.allowed));
+        let mut latest: Option<(String, String)> = None;
+        for record in records.iter_mut().filter(|record| record.model_id.is_empty()) {
+            if latest.as_ref().is_none_or(|(store_id, _)| *store_id != record.store_id) {
+                let model_id = self
+                    .core
+                    .find(&record.store_id)
+                    .ok()
+                    .and_then(|state| state.data.read().models.last().map(|latest| latest.id.clone()));
+                latest = Some((record.store_id.clone(), model_id.unwrap_or_default()));
+            }
+            if let Some((_, model_id)) = &latest {
+                record.model_id.clone_from(model_id);
+            }
+        }
+        self.queue(records);
+    }
+
+    /// Hands records the mode wants to the recorder; never blocks.
+    fn queue(&self, records: Vec<DecisionRecord>) {
         let count = records.len();
         let Some(sender) = self.sender.as_ref().filter(|_| count > 0) else { return };
         let drop_all = |dropped: &AtomicU64| {
@@ -163,8 +200,9 @@ impl DecisionLog {
         }
     }
 
-    /// Waits until every record queued so far is stored and the log trimmed.
-    pub(crate) fn flush(&self) {
+    /// Waits until every decision recorded so far is stored and the log is trimmed to its
+    /// retention bounds.
+    pub fn flush(&self) {
         let Some(sender) = &self.sender else { return };
         let (done, wait) = mpsc::sync_channel(1);
         if sender.send(Message::Flush(done)).is_ok() {
@@ -172,9 +210,41 @@ impl DecisionLog {
         }
     }
 
-    /// The counters.
-    pub(crate) fn stats(&self) -> DecisionLogStats {
+    /// The counters (queued and dropped records).
+    pub fn stats(&self) -> DecisionLogStats {
         DecisionLogStats { queued: self.queued.load(Ordering::Relaxed), dropped: self.dropped.load(Ordering::Relaxed) }
+    }
+
+    /// The store's recorded decisions passing `filter`, newest first, after storing every
+    /// decision recorded so far.
+    pub fn list(
+        &self,
+        store: &StoreHandle<'_>,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, EngineError> {
+        store.state.live()?;
+        let log = self
+            .core
+            .backend
+            .decision_log()
+            .ok_or_else(|| EngineError::Validation("this datastore keeps no decision log".into()))?;
+        self.flush();
+        Ok(log.decisions(store.id(), filter)?)
+    }
+
+    /// One recorded decision of the store, by where it sits in the log; `None` when the log
+    /// holds no record there (never recorded, or trimmed since).
+    pub fn get(&self, store: &StoreHandle<'_>, cursor: DecisionCursor) -> Result<Option<DecisionRecord>, EngineError> {
+        // Newest first, strictly before the next sequence number and not before its millisecond:
+        // the first record found is the one at `cursor`, if it is still there.
+        let filter = DecisionFilter {
+            since_ms: Some(cursor.time_ms),
+            before: Some(DecisionCursor { time_ms: cursor.time_ms, seq: cursor.seq.saturating_add(1) }),
+            limit: 1,
+            ..DecisionFilter::default()
+        };
+        let found = self.list(store, &filter)?;
+        Ok(found.into_iter().find(|(at, _)| *at == cursor).map(|(_, record)| record))
     }
 }
 

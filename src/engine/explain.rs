@@ -11,9 +11,10 @@
 
 use super::agent::{OboCheckRequest, DEFAULT_DELEGATION_RELATION};
 use super::decide::Denial;
+use super::write::validate_tuple;
 use super::{
-    as_input_error, as_validation, find_model, resolve_object_relation, resolve_subject, validate_tuple, Answer,
-    CheckRequest, Engine, EngineError,
+    as_input_error, as_validation, find_model, resolve_object_relation, resolve_subject, Answer, CheckRequest,
+    EngineError, StoreHandle,
 };
 use crate::eval::{self, EvalError, Evaluator, ExplainInput, ExplainNode, NodeResult, Reason};
 use crate::index::{Index, Overlay, View};
@@ -84,91 +85,78 @@ struct Question<'q> {
     user: &'q str,
 }
 
-impl Engine {
+impl StoreHandle<'_> {
     /// Explains a check: its answer, the tree of its walk, the grant path or the tuples that would
     /// allow it. A check that `check` answers with an error (depth, deadline, a condition missing
     /// context) is explained as denied, the tree showing where and why.
-    pub fn explain(&self, store_id: &str, request: &CheckRequest) -> Result<Answer<Explanation>, EngineError> {
-        self.config.input.request(&request.object, &request.relation, &request.user)?;
+    pub fn explain(&self, request: &CheckRequest) -> Result<Answer<Explanation>, EngineError> {
+        self.core.config.input.request(&request.object, &request.relation, &request.user)?;
         let question = Question { object: &request.object, relation: &request.relation, user: &request.user };
-        self.explain_snapshot(
-            store_id,
-            request.model_id.as_deref(),
-            &request.contextual_tuples,
-            &request.context,
-            |snapshot| {
-                let (result, tree) = self.explain_question(snapshot, &question)?;
-                let allowed = matches!(result, Ok(true));
-                let would_allow =
-                    if allowed { Vec::new() } else { self.would_allow(snapshot, &question, tree.candidates())? };
-                Ok(self.explanation(snapshot, allowed, tree, would_allow, None))
-            },
-        )
+        self.explain_snapshot(request.model_id.as_deref(), &request.contextual_tuples, &request.context, |snapshot| {
+            let (result, tree) = self.explain_question(snapshot, &question)?;
+            let allowed = matches!(result, Ok(true));
+            let would_allow =
+                if allowed { Vec::new() } else { self.would_allow(snapshot, &question, tree.candidates())? };
+            Ok(self.explanation(snapshot, allowed, tree, would_allow, None))
+        })
     }
 
     /// Explains an on-behalf-of check: one node per delegation link and per principal, in chain
     /// order, stopping at the first that fails (as `obo_check` does). For a failing link,
     /// `would_allow` is the delegation tuple; for a failing principal, what would grant it.
-    pub fn explain_obo(&self, store_id: &str, request: &OboCheckRequest) -> Result<Answer<Explanation>, EngineError> {
-        self.config.input.principals(&request.principals)?;
-        self.config.input.object(&request.object)?;
-        self.config.input.relation(&request.relation)?;
+    pub fn explain_obo(&self, request: &OboCheckRequest) -> Result<Answer<Explanation>, EngineError> {
+        self.core.config.input.principals(&request.principals)?;
+        self.core.config.input.object(&request.object)?;
+        self.core.config.input.relation(&request.relation)?;
         if request.principals.is_empty() {
             return Err(EngineError::Validation("`principals` must name at least one subject".into()));
         }
         let delegation = request.delegation_relation.as_deref().unwrap_or(DEFAULT_DELEGATION_RELATION);
-        self.explain_snapshot(
-            store_id,
-            request.model_id.as_deref(),
-            &request.contextual_tuples,
-            &request.context,
-            |snapshot| {
-                let mut root = ExplainNode::leaf(NodeResult::Allowed);
-                root.object = Some(request.object.clone());
-                root.relation = Some(request.relation.clone());
-                root.subject = Some(request.principals.join(" → "));
-                root.rewrite = Some("obo_chain");
-                let mut would_allow = Vec::new();
-                let mut denied_by = None;
-                for (i, principal) in request.principals.iter().enumerate() {
-                    if i >= 1 {
-                        let delegator = &request.principals[i - 1];
-                        let link = Question { object: delegator, relation: delegation, user: principal };
-                        let (result, mut tree) = self.explain_question(snapshot, &link).map_err(|e| {
-                            EngineError::Validation(format!(
-                                "invalid `delegation_relation` for `principals[{}]` `{delegator}`: {e}",
-                                i - 1
-                            ))
-                        })?;
-                        let granted = matches!(result, Ok(true));
-                        if !granted {
-                            tree.reason = Some(Reason::DelegationMissing);
-                        }
-                        root.children.push(tree);
-                        if !granted {
-                            let delegation_tuple: Option<Tuple> =
-                                Tuple::from_parts(delegator, delegation, principal).ok();
-                            would_allow = self.would_allow(snapshot, &link, delegation_tuple.into_iter().collect())?;
-                            denied_by = Some(Denial::delegation(principal, delegation, delegator));
-                            break;
-                        }
-                    }
-                    let permission = Question { object: &request.object, relation: &request.relation, user: principal };
-                    let (result, tree) = self.explain_question(snapshot, &permission)?;
+        self.explain_snapshot(request.model_id.as_deref(), &request.contextual_tuples, &request.context, |snapshot| {
+            let mut root = ExplainNode::leaf(NodeResult::Allowed);
+            root.object = Some(request.object.clone());
+            root.relation = Some(request.relation.clone());
+            root.subject = Some(request.principals.join(" → "));
+            root.rewrite = Some("obo_chain");
+            let mut would_allow = Vec::new();
+            let mut denied_by = None;
+            for (i, principal) in request.principals.iter().enumerate() {
+                if i >= 1 {
+                    let delegator = &request.principals[i - 1];
+                    let link = Question { object: delegator, relation: delegation, user: principal };
+                    let (result, mut tree) = self.explain_question(snapshot, &link).map_err(|e| {
+                        EngineError::Validation(format!(
+                            "invalid `delegation_relation` for `principals[{}]` `{delegator}`: {e}",
+                            i - 1
+                        ))
+                    })?;
                     let granted = matches!(result, Ok(true));
-                    let candidates = if granted { Vec::new() } else { tree.candidates() };
+                    if !granted {
+                        tree.reason = Some(Reason::DelegationMissing);
+                    }
                     root.children.push(tree);
                     if !granted {
-                        would_allow = self.would_allow(snapshot, &permission, candidates)?;
-                        denied_by = Some(Denial::principal(principal, &request.relation, &request.object));
+                        let delegation_tuple: Option<Tuple> = Tuple::from_parts(delegator, delegation, principal).ok();
+                        would_allow = self.would_allow(snapshot, &link, delegation_tuple.into_iter().collect())?;
+                        denied_by = Some(Denial::delegation(principal, delegation, delegator));
                         break;
                     }
                 }
-                let allowed = denied_by.is_none();
-                root.result = if allowed { NodeResult::Allowed } else { NodeResult::Denied };
-                Ok(self.explanation(snapshot, allowed, root, would_allow, denied_by))
-            },
-        )
+                let permission = Question { object: &request.object, relation: &request.relation, user: principal };
+                let (result, tree) = self.explain_question(snapshot, &permission)?;
+                let granted = matches!(result, Ok(true));
+                let candidates = if granted { Vec::new() } else { tree.candidates() };
+                root.children.push(tree);
+                if !granted {
+                    would_allow = self.would_allow(snapshot, &permission, candidates)?;
+                    denied_by = Some(Denial::principal(principal, &request.relation, &request.object));
+                    break;
+                }
+            }
+            let allowed = denied_by.is_none();
+            root.result = if allowed { NodeResult::Allowed } else { NodeResult::Denied };
+            Ok(self.explanation(snapshot, allowed, root, would_allow, denied_by))
+        })
     }
 
     /// Assembles the answer: the path of an allow, with contextual tuples marked.
@@ -203,21 +191,20 @@ impl Engine {
     /// a view: the model, the index and the instant, to re-check with one more tuple).
     fn explain_snapshot<T>(
         &self,
-        store_id: &str,
         model_id: Option<&str>,
         contextual_tuples: &[Tuple],
         context: &Context,
         f: impl FnOnce(&Snapshot<'_>) -> Result<T, EngineError>,
     ) -> Result<Answer<T>, EngineError> {
-        self.config.input.contextual_tuples(contextual_tuples)?;
-        let state = self.store(store_id)?;
+        self.core.config.input.contextual_tuples(contextual_tuples)?;
+        let state = self.state.live()?;
         let data = state.data.read();
-        let version = find_model(&data, store_id, model_id)?;
+        let version = find_model(&data, self.id(), model_id)?;
         for tuple in contextual_tuples {
             validate_tuple(&version.model, tuple)
                 .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
         }
-        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
+        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
         let snapshot = Snapshot {
             model_id: &version.id,
             model: &version.model,
@@ -239,7 +226,7 @@ impl Engine {
     ) -> Result<(Result<bool, EvalError>, ExplainNode), EngineError> {
         let (object_type, object_id) = split_object(question.object).map_err(as_input_error)?;
         let user = split_subject(question.user).map_err(as_input_error)?;
-        let max_nodes = self.config.input.max_explain_nodes;
+        let max_nodes = self.core.config.input.max_explain_nodes;
         snapshot.with_view(None, |view| {
             let evaluator =
                 Evaluator { model: snapshot.compiled, view, limits: self.eval_limits(), context: snapshot.context };

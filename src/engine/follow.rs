@@ -1,4 +1,4 @@
-//! Following a shared datastore: what the engine does when its backend [`is_shared`] (several
+//! Following a shared datastore: the engine's write path when its backend [`is_shared`] (several
 //! Writ nodes over one PostgreSQL database), so each node's in-memory indexes track the changes
 //! every node makes.
 //!
@@ -8,7 +8,7 @@
 //!   a change is idempotent (a write sets a tuple, a delete removes it), so for every tuple the
 //!   last change in `(R0, R1]` wins whatever moment between `R0` and `R1` the tuple read saw:
 //!   once the changelog is applied through `R1` the index equals the backend at `R1`.
-//!   [`Engine::caught_up`] is false until every store has reached the `R1` it saw at start.
+//!   [`Engine::caught_up`](super::Engine::caught_up) is false until every store has reached the `R1` it saw at start.
 //! - **Following.** A thread loops: wait for the backend's change notice (bounded by
 //!   [`POLL_INTERVAL`], the polling fallback), then catch up every store: the store list
 //!   (stores created or deleted elsewhere), each store's models, and its changelog in revision
@@ -30,11 +30,13 @@
 //! [`is_shared`]: TupleStore::is_shared
 
 use super::snapshot::StoreMap;
+use super::write::WritePath;
 use super::{
-    find_model, parse_stored_model, Engine, EngineError, IndexChange, ModelVersion, StoreData, StoreState,
-    WriteRequest, EXPIRY_SWEEP_ACTOR,
+    find_model, parse_stored_model, Core, EngineError, IndexChange, ModelVersion, StoreData, StoreState, WriteRequest,
+    EXPIRY_SWEEP_ACTOR,
 };
 use crate::eval::CompiledModel;
+use crate::model::Model;
 use crate::store::{
     ChangeCursor, ChangeOperation, PlannedAt, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
@@ -329,47 +331,55 @@ fn apply_own_write(
     Ok(())
 }
 
-impl Engine {
-    /// True once this node has caught up with the revisions its datastore had when it started
-    /// (always true over a backend that only this process writes).
-    pub fn caught_up(&self) -> bool {
-        self.follow.as_ref().is_none_or(Follow::caught_up)
+impl WritePath for Follow {
+    fn find_store(&self, store_id: &str) -> Option<Arc<StoreState>> {
+        Follow::find_store(self, store_id)
     }
 
-    /// Catches every store up with a shared datastore now, instead of waiting for the follower
-    /// thread; does nothing over a backend only this process writes.
-    pub fn catch_up(&self) -> Result<(), EngineError> {
-        self.follow.as_ref().map_or(Ok(()), Follow::catch_up_all)
+    fn lock_membership(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        Some(Follow::lock_membership(self))
     }
 
-    /// [`Engine::write`] over a shared backend (see the module docs); the request is checked
-    /// against the input limits already.
-    pub(super) fn write_shared(
-        &self,
-        follow: &Follow,
-        state: &StoreState,
-        request: WriteRequest,
-    ) -> Result<u64, EngineError> {
-        let backend = self.backend.as_ref();
+    /// Other nodes write models too: the store takes the backend's list, in the backend's order.
+    fn add_model(&self, _core: &Core, state: &StoreState, _id: String, _model: Model) -> Result<(), EngineError> {
+        self.sync_models(state).map(drop)
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+
+    fn caught_up(&self) -> bool {
+        Follow::caught_up(self)
+    }
+
+    fn catch_up(&self) -> Result<(), EngineError> {
+        self.catch_up_all()
+    }
+
+    /// A write over a shared backend (see the module docs); the request is checked against the
+    /// input limits already.
+    fn write(&self, core: &Core, state: &StoreState, request: WriteRequest) -> Result<u64, EngineError> {
+        let backend = core.backend.as_ref();
         let store_id = state.record.id.as_str();
-        let _writer = state.writer.lock();
+        let _writer = state.lock_writer()?;
         // A plan reads the state of every tuple the request names, skipped ones included.
         let read: Vec<Tuple> =
             request.writes.iter().map(|stored| stored.tuple.clone()).chain(request.deletes.iter().cloned()).collect();
         let mut last_moved = None;
         for _ in 0..WRITE_ATTEMPTS {
-            let now = (self.clock)();
+            let now = (core.clock)();
             let (expected, plan) = {
                 let data = state.data.read();
                 let plan = find_model(&data, store_id, request.model_id.as_deref())
-                    .and_then(|version| self.plan_write(&data.index, &version.model, request.clone(), now));
+                    .and_then(|version| core.plan_write(&data.index, &version.model, request.clone(), now));
                 (data.revision, plan)
             };
             let (writes, deletes) = match plan {
                 Ok((writes, deletes)) if !(writes.is_empty() && deletes.is_empty()) => (writes, deletes),
                 outcome => {
                     // A refusal or a no-op stands only if this node was current when it planned.
-                    let models_changed = follow.sync_models(state)?;
+                    let models_changed = self.sync_models(state)?;
                     if catch_up(backend, state)? || models_changed {
                         continue;
                     }
@@ -379,7 +389,7 @@ impl Engine {
             let deletes: Vec<StoredTuple> = deletes.into_iter().map(StoredTuple::new).collect();
             let planned = PlannedAt { revision: expected, read: &read };
             let batch =
-                WriteBatch::new(&deletes, &writes, (self.clock)()).by(request.actor.as_deref()).planned_at(planned);
+                WriteBatch::new(&deletes, &writes, (core.clock)()).by(request.actor.as_deref()).planned_at(planned);
             match backend.write(store_id, &batch) {
                 Ok(revision) => {
                     apply_own_write(backend, state, expected, revision, &deletes, &writes)?;
@@ -398,21 +408,20 @@ impl Engine {
         ))
     }
 
-    /// [`Engine::sweep_expired`] over a shared backend: catches up, then deletes what has expired
-    /// with conditional writes; when another node moved the store first (often its own sweep),
-    /// it stops and leaves the rest to the next round.
-    pub(super) fn sweep_expired_shared(&self, state: &StoreState) -> Result<Option<u64>, EngineError> {
-        let backend = self.backend.as_ref();
+    /// Catches up, then deletes what has expired with conditional writes; when another node
+    /// moved the store first (often its own sweep), it stops and leaves the rest to the next round.
+    fn sweep_expired(&self, core: &Core, state: &StoreState) -> Result<Option<u64>, EngineError> {
+        let backend = core.backend.as_ref();
         let store_id = state.record.id.as_str();
-        let _writer = state.writer.lock();
+        let _writer = state.lock_writer()?;
         catch_up(backend, state)?;
-        let now = (self.clock)();
+        let now = (core.clock)();
         let mut expired = state.data.read().index.expired_tuples(now);
         expired.sort_by_cached_key(|(tuple, _)| tuple.to_string());
         let deletes: Vec<StoredTuple> =
             expired.into_iter().map(|(tuple, at)| StoredTuple { tuple, expires_at_ms: Some(at) }).collect();
         let mut revision = None;
-        for chunk in deletes.chunks(self.config.max_tuples_per_write.max(1)) {
+        for chunk in deletes.chunks(core.config.max_tuples_per_write.max(1)) {
             let expected = state.data.read().revision;
             let batch =
                 WriteBatch::new(chunk, &[], now).by(Some(EXPIRY_SWEEP_ACTOR)).planned_at(PlannedAt::revision(expected));

@@ -11,7 +11,7 @@
 //! refused, as its positions would mean other tuples there.
 //! Must not import `api`.
 
-use super::{Answer, Engine, EngineError, ReadFilter, StoreData, StoredTuple};
+use super::{Answer, EngineError, ReadFilter, StoreData, StoreHandle, StoredTuple};
 use crate::index::{Index, ReadPosition, ReadScope, View};
 use crate::tuple::Subject;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,32 +156,31 @@ impl StoreData {
     }
 }
 
-impl Engine {
+impl StoreHandle<'_> {
     /// One page of at most `limit` stored tuples matching `filter`, after `after` (from the
     /// start when `None`), with their expiry; tuples expired at the engine's clock are left out.
     /// Pages come in the index's read order, which stays fixed while the store is loaded, so a
     /// tuple present throughout a paging is read exactly once.
     pub fn read_page(
         &self,
-        store_id: &str,
         filter: &ReadFilter,
         after: Option<ReadCursor>,
         limit: usize,
     ) -> Result<ReadPage, EngineError> {
-        let state = self.store(store_id)?;
+        let state = self.state.live()?;
         let data = state.data.read();
-        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
+        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
         data.read_page(filter, after, now, limit)
     }
 
     /// Every stored tuple matching `filter`, with its expiry, sorted by its text form; tuples
     /// expired at the engine's clock are left out. For whole-store comparisons and tests: it
-    /// holds every tuple at once, where HTTP reads and exports page with [`Engine::read_page`].
-    pub fn read(&self, store_id: &str, filter: &ReadFilter) -> Result<Answer<Vec<StoredTuple>>, EngineError> {
-        let state = self.store(store_id)?;
+    /// holds every tuple at once, where HTTP reads and exports page with [`StoreHandle::read_page`].
+    pub fn read(&self, filter: &ReadFilter) -> Result<Answer<Vec<StoredTuple>>, EngineError> {
+        let state = self.state.live()?;
         // One snapshot throughout, so the answer is the store at one revision.
         let data = state.data.read();
-        let now = if data.index.expiring_len() > 0 { (self.clock)() } else { i64::MIN };
+        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
         let mut tuples = Vec::with_capacity(data.index.len());
         let mut after = None;
         loop {
@@ -197,5 +196,5 @@ impl Engine {
     }
 }
 
-/// The page size [`Engine::read`] walks the store in.
+/// The page size [`StoreHandle::read`] walks the store in.
 const READ_ALL_PAGE: usize = 10_000;

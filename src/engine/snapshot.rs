@@ -60,13 +60,17 @@ impl StoreMap {
         });
     }
 
-    /// Removes a store; publishes a new map.
+    /// Removes a store and marks it deleted (so handles still holding it answer
+    /// `StoreNotFound`); publishes a new map.
     pub(super) fn remove(&self, id: &str) {
-        self.0.rcu(|map| {
+        let before = self.0.rcu(|map| {
             let mut map = FxHashMap::clone(map);
             map.remove(id);
             map
         });
+        if let Some(state) = before.get(id) {
+            state.mark_deleted();
+        }
     }
 }
 

@@ -352,6 +352,11 @@ fn decide(
     // The records of a list's checks reach the log in one hand-off, as a batch-check's do; the
     // audit goes to the records through `meta`, so the requests need no copy of it.
     let mut records = Vec::new();
+    if checks.is_empty() {
+        return Ok(decisions);
+    }
+    let store = engine.store(store_id)?;
+    let log = engine.decision_log();
     for check in checks {
         let request = OboCheckRequest {
             principals: chain.to_vec(),
@@ -366,17 +371,17 @@ fn decide(
             model_id: None,
             latency: &Unobserved,
         };
-        let answer = engine::decide_into(engine, store_id, &request, &meta, |record| records.push(record));
+        let answer = engine::decide_into(log, &store, &request, &meta, |record| records.push(record));
         match answer {
             Ok(answer) => decisions.push(answer.value),
             Err(error) => {
-                engine.record_decisions(records);
+                log.record_all(records);
                 return Err(error);
             }
         }
     }
     if !records.is_empty() {
-        engine.record_decisions(records);
+        log.record_all(records);
     }
     Ok(decisions)
 }
@@ -399,10 +404,10 @@ fn record_refusal(
     decision_id: &str,
 ) {
     let engine = &gateway.engine;
-    if !engine.wants_decision(false) {
+    if !engine.decision_log().wants(false) {
         return;
     }
-    engine.record_decision(DecisionRecord {
+    engine.decision_log().record(DecisionRecord {
         time_ms: engine.now_ms(),
         store_id: gateway.config.store.clone(),
         model_id: String::new(),

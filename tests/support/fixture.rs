@@ -64,7 +64,7 @@ impl Fixture {
 /// A new store of `engine` holding `model` (OpenFGA DSL) and then `tuples`; returns its id.
 pub fn store_with(engine: &Engine, model: &str, tuples: &[&str]) -> String {
     let store = engine.create_store("fixture").unwrap().id;
-    engine.write_model(&store, Model::parse_dsl(model).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(model).unwrap()).unwrap();
     write_tuples(engine, &store, tuples);
     store
 }
@@ -74,7 +74,7 @@ pub fn write_tuples(engine: &Engine, store: &str, tuples: impl IntoIterator<Item
     let writes: Vec<StoredTuple> =
         tuples.into_iter().map(|t| StoredTuple::new(t.as_ref().parse::<Tuple>().unwrap())).collect();
     if !writes.is_empty() {
-        engine.write(store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+        engine.store(store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     }
 }
 
@@ -93,5 +93,5 @@ pub fn check(engine: &Engine, store: &str, tuple: &str) -> bool {
 
 /// The check of `tuple` in `store`, or the engine's error.
 pub fn try_check(engine: &Engine, store: &str, tuple: &str) -> Result<bool, EngineError> {
-    engine.check(store, &check_request(tuple)).map(|answer| answer.value)
+    engine.store(store)?.check(&check_request(tuple)).map(|answer| answer.value)
 }

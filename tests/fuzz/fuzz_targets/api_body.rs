@@ -70,9 +70,9 @@ fuzz_target!(|data: &[u8]| {
     let fixture = fixture();
     let engine = Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap();
     let store = engine.create_store("fuzz").unwrap().id;
-    let model_id = engine.write_model(&store, fixture.model.clone()).unwrap();
+    let model_id = engine.store(&store).unwrap().write_model(fixture.model.clone()).unwrap();
     let writes = fixture.tuples.iter().cloned().map(StoredTuple::new).collect();
-    engine.write(&store, WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     let app = writ::api::router(Arc::new(engine));
 
     let Some((&method_selector, body)) = body.split_first() else { return };
