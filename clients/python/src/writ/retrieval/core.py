@@ -292,6 +292,7 @@ def fill_to_k(
                 dropped = {i for i in stale if i not in still}
                 found = [hit for hit in found if hit.id not in dropped]
                 found_at = {hit.id: revision for hit in found}
+                passed -= len(dropped)
                 if dropped and not exhausted and rounds < options.max_rounds:
                     continue
             break
