@@ -27,12 +27,15 @@ MODEL = """\
 model
   schema 1.1
 type user
+  relations
+    define delegate: [agent]
+type agent
 type group
   relations
     define member: [user]
 type document
   relations
-    define viewer: [user, user:*, group#member]
+    define viewer: [user, user:*, group#member, agent]
 """
 
 N = 3000
@@ -43,6 +46,9 @@ SEED = 20261207
 # principal → fraction of the N documents it may see; the 100 % and 10 % ones through a group.
 FRACTIONS = {"user:p100": 1.0, "user:p50": 0.5, "user:p10": 0.1, "user:p1": 0.01, "user:p01": 0.001}
 GROUPS = {"user:p100": "group:everyone", "user:p10": "group:tenth"}
+# An agent that sees what p50 sees, and acts for p10 (p10 delegates to it; p1 does not).
+AGENT = "agent:helper"
+DELEGATIONS = [(AGENT, "delegate", "user:p10")]
 
 
 @dataclass
@@ -56,8 +62,12 @@ class Corpus:
     tags: dict[str, list[str]]
 
     def truth(self, principal: str, query: np.ndarray, k: int = K) -> list[str]:
-        """The exact k nearest visible documents (L2), by brute force."""
-        rows = [i for i, doc in enumerate(self.ids) if doc in self.visible[principal]]
+        """The exact k nearest documents `principal` sees (L2), by brute force."""
+        return self.nearest(self.visible[principal], query, k)
+
+    def nearest(self, visible: set[str], query: np.ndarray, k: int = K) -> list[str]:
+        """The exact k nearest of the `visible` documents (L2), by brute force."""
+        rows = [i for i, doc in enumerate(self.ids) if doc in visible]
         if not rows:
             return []
         distances = ((self.vectors[rows] - query) ** 2).sum(axis=1)
@@ -79,11 +89,14 @@ def make_corpus() -> Corpus:
         tag = f"{GROUPS[principal]}#member" if principal in GROUPS else principal
         for i in chosen:
             tags[ids[i]].append(tag)
+            if principal == "user:p50":
+                tags[ids[i]].append(AGENT)
     return Corpus(ids, vectors, queries, visible, tags)
 
 
 def tuples(corpus: Corpus) -> list[dict[str, str]]:
     keys = [{"user": p, "relation": "member", "object": g} for p, g in GROUPS.items()]
+    keys += [{"user": u, "relation": r, "object": o} for u, r, o in DELEGATIONS]
     for doc, doc_tags in corpus.tags.items():
         keys += [{"user": tag, "relation": "viewer", "object": f"document:{doc}"} for tag in doc_tags]
     return keys

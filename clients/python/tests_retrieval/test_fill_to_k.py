@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import httpx
 import pytest
-from conftest import FRACTIONS, K, N, Corpus, Report, WritStore, make_store, new_store
+from conftest import AGENT, FRACTIONS, K, N, Corpus, Report, WritStore, make_store, new_store
 
 import writ
 from writ.retrieval import Hit, Options, Restriction, Retrieval, Retriever
@@ -184,3 +184,18 @@ def test_visibility_route_or_its_stand_in(writ_store: WritStore, corpus: Corpus,
         else:
             assert retriever.features.visibility is False
             assert answer.writ_calls == 2  # list-objects, then one filter: no second probe of visibility
+
+
+def test_an_obo_chain_sees_what_every_principal_sees(vector_store: Any, writ_store: WritStore, corpus: Corpus) -> None:
+    """p10 delegates to the agent: the chain sees p10's documents the agent also sees. p1 has not
+    delegated: the chain sees nothing, though both p1 and the agent see some documents."""
+    chain_visible = corpus.visible["user:p10"] & corpus.visible["user:p50"]
+    with writ.Client(writ_store.url, writ_store.store_id) as client:
+        retriever = Retriever(client, vector_store, relation="viewer", object_type="document")
+        for query in corpus.queries:
+            answer = retriever.search(["user:p10", AGENT], query.tolist(), K)
+            assert [h.id for h in answer.hits] == corpus.nearest(chain_visible, query)
+            assert not answer.underfilled
+        broken = retriever.search(["user:p1", AGENT], corpus.queries[0].tolist(), K)
+    assert broken.hits == [] and not broken.underfilled
+    assert broken.visible is not None and broken.visible >= 0
