@@ -46,11 +46,9 @@ class ChromaStore:
 
     def search(self, vector: Sequence[float], limit: int, offset: int, restriction: Restriction | None) -> list[Hit]:
         where = chroma_where(restriction, id_key=self.id_key, tags_key=self.tags_key)
-        wanted = min(offset + limit, self.collection.count())
-        if wanted <= offset:
-            return []
+        # Chroma answers fewer than `n_results` when fewer match: one round trip per page.
         answer = self.collection.query(
-            query_embeddings=[list(vector)], n_results=wanted, where=where, include=["metadatas", "documents", "distances"]
+            query_embeddings=[list(vector)], n_results=offset + limit, where=where, include=["metadatas", "documents", "distances"]
         )
         hits = []
         for metadata, document, distance in zip(answer["metadatas"][0], answer["documents"][0], answer["distances"][0]):

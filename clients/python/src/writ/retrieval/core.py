@@ -234,6 +234,8 @@ def fill_to_k(
     """The plan for one retrieval (see the module doc); run it with a shell."""
     tally = _Tally()
     k = query.k
+    if k <= 0:
+        raise ValueError(f"k must be positive, not {k}")
     visibility = yield from _visibility(query, options, features, tally)
     if visibility.visible == 0:
         return Retrieval([], visibility.strategy, 0, visibility.total, 0, 0, tally.writ_calls, 0, False, True, visibility.revision)
