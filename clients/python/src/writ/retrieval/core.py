@@ -194,11 +194,11 @@ def _visibility(query: Query, options: Options, features: Features, tally: _Tall
     for principal in query.principals:
         tally.writ_calls += 1
         objects = yield list_objects_call(principal, query.relation, query.object_type, **_context(query))
-        ids = set(_strip(query.object_type, objects))
-        visible = ids if visible is None else visible & ids
-    ids = sorted(visible or ())
-    strategy = "ids" if len(ids) <= options.max_ids else "post_filter"
-    return Visibility(len(ids), -1, strategy, 0, ids if strategy == "ids" else None)
+        principal_sees = set(_strip(query.object_type, objects))
+        visible = principal_sees if visible is None else visible & principal_sees
+    visible_ids = sorted(visible or ())
+    strategy = "ids" if len(visible_ids) <= options.max_ids else "post_filter"
+    return Visibility(len(visible_ids), -1, strategy, 0, visible_ids if strategy == "ids" else None)
 
 
 def _context(query: Query) -> dict[str, Any]:

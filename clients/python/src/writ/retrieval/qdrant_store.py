@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from qdrant_client import QdrantClient, models
 
-from .core import Hit, IdsIn, Restriction, TagsMatch
+from .core import Hit, IdsIn, Restriction
 
 __all__ = ["QdrantStore", "qdrant_filter"]
 
