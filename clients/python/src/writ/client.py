@@ -8,18 +8,24 @@ raised as a `WritError` carrying the server's `{code, message}`. A deny is an an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, Union
 
 import httpx
 
 __all__ = [
+    "AclTagChanges",
+    "AclTags",
     "AsyncClient",
     "AudienceResult",
     "AudienceCheckResult",
+    "Call",
     "CheckItem",
     "Client",
     "FilterResult",
+    "Memberships",
+    "ObjectTags",
     "OboDecision",
+    "Visibility",
     "WritError",
 ]
 
@@ -76,11 +82,79 @@ class AudienceCheckResult:
 
 @dataclass(frozen=True)
 class FilterResult:
-    """`filter`'s answer: the visible ids in input order; `denied_by` names a failing link."""
+    """`filter`'s answer: the visible ids in input order; `denied_by` names a failing link.
+    `examined` and `visible` are the server's counts where it sends them (DESIGN §11), else None."""
 
     allowed_ids: list[str]
     revision: int
     denied_by: dict[str, Any] | None = None
+    examined: int | None = None
+    visible: int | None = None
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """`writ/visibility`'s answer (DESIGN §11): how many objects of the type are visible, of how
+    many, and how to search them: `ids` (then `ids` lists them), `acl_tags` or `post_filter`."""
+
+    visible: int
+    total: int
+    strategy: str
+    revision: int
+    ids: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ObjectTags:
+    """One object's ACL tags: the subjects and usersets that grant the relation on it."""
+
+    object: str
+    tags: list[str]
+
+
+@dataclass(frozen=True)
+class AclTags:
+    """A page of `writ/acl-tags`: `exact` is false where tags cannot stand for `check`."""
+
+    exact: bool
+    revision: int
+    objects: list[ObjectTags]
+    continuation_token: str | None = None
+
+
+@dataclass(frozen=True)
+class AclTagChanges:
+    """A page of `writ/acl-tags/changes`: each object whose tags changed, with its new set."""
+
+    objects: list[ObjectTags]
+    revision: int
+    continuation_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Memberships:
+    """`writ/memberships`: the tags that match a principal (itself, its groups, `user:*`)."""
+
+    memberships: list[str]
+    revision: int
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One request and the reader of its answer, with no I/O: `Client` runs it blocking,
+    `AsyncClient` awaited, so a route is written once for both (and `writ.retrieval` plans with
+    calls it hands to either)."""
+
+    method: str
+    route: str
+    read: Callable[[Any], T]
+    body: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    # A read may be sent again when the connection was closed under it (see `Client.run`).
+    read_only: bool = True
 
 
 BatchInput = Union[CheckItem, Sequence[str]]
@@ -188,7 +262,9 @@ class _Requests:
 
     @staticmethod
     def filtered(body: Any) -> FilterResult:
-        return FilterResult(list(body["allowed_ids"]), int(body["revision"]), body.get("denied_by"))
+        return FilterResult(
+            list(body["allowed_ids"]), int(body["revision"]), body.get("denied_by"), body.get("examined"), body.get("visible")
+        )
 
 
 def _check_body(user: str, relation: str, obj: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +310,122 @@ def _explain_body(
     return {"principals": list(principals or []), "relation": relation, "object": obj, **options}
 
 
-class Client:
+def _object_tags(entries: Any) -> list[ObjectTags]:
+    return [ObjectTags(str(e["object"]), list(e.get("tags", []))) for e in entries]
+
+
+def _query(**params: Any) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def filter_call(
+    principals: Sequence[str],
+    relation: str,
+    object_type: str,
+    ids: Sequence[str],
+    *,
+    delegation_relation: str | None = None,
+    **options: Any,
+) -> Call[FilterResult]:
+    """`POST writ/filter`, as a `Call`."""
+    body = _filter_body(principals, relation, object_type, ids, delegation_relation, _options(**options))
+    return Call("POST", "writ/filter", _Requests.filtered, body)
+
+
+def visibility_call(
+    principals: Sequence[str], relation: str, object_type: str, *, max_ids: int | None = None, **options: Any
+) -> Call[Visibility]:
+    """`POST writ/visibility` (DESIGN §11), as a `Call`."""
+    body: dict[str, Any] = {"principals": list(principals), "relation": relation, "object_type": object_type}
+    if max_ids is not None:
+        body["max_ids"] = max_ids
+    body.update(_options(**options))
+
+    def read(answer: Any) -> Visibility:
+        ids = answer.get("ids")
+        return Visibility(
+            int(answer["visible"]),
+            int(answer["total"]),
+            str(answer["strategy"]),
+            int(answer["revision"]),
+            None if ids is None else list(ids),
+        )
+
+    return Call("POST", "writ/visibility", read, body)
+
+
+def acl_tags_call(
+    object_type: str, relation: str, *, page_size: int | None = None, continuation_token: str | None = None
+) -> Call[AclTags]:
+    """`GET writ/acl-tags` (DESIGN §11): one page of the tag snapshot, as a `Call`."""
+    params = _query(object_type=object_type, relation=relation, page_size=page_size, continuation_token=continuation_token)
+
+    def read(answer: Any) -> AclTags:
+        return AclTags(
+            bool(answer["exact"]), int(answer["revision"]), _object_tags(answer["objects"]), answer.get("continuation_token") or None
+        )
+
+    return Call("GET", "writ/acl-tags", read, params=params)
+
+
+def acl_tag_changes_call(
+    object_type: str, relation: str, after_revision: int, *, continuation_token: str | None = None
+) -> Call[AclTagChanges]:
+    """`GET writ/acl-tags/changes` (DESIGN §11): objects whose tags changed after a revision."""
+    params = _query(
+        object_type=object_type, relation=relation, after_revision=after_revision, continuation_token=continuation_token
+    )
+
+    def read(answer: Any) -> AclTagChanges:
+        return AclTagChanges(_object_tags(answer["objects"]), int(answer["revision"]), answer.get("continuation_token") or None)
+
+    return Call("GET", "writ/acl-tags/changes", read, params=params)
+
+
+def memberships_call(principal: str) -> Call[Memberships]:
+    """`POST writ/memberships` (DESIGN §11): the tags that match `principal`, as a `Call`."""
+
+    def read(answer: Any) -> Memberships:
+        return Memberships(list(answer["memberships"]), int(answer["revision"]))
+
+    return Call("POST", "writ/memberships", read, {"principal": principal})
+
+
+def list_objects_call(user: str, relation: str, object_type: str, **options: Any) -> Call[list[str]]:
+    """`POST list-objects` (OpenFGA): the `type:id` objects `user` holds `relation` on."""
+    body = {"type": object_type, "relation": relation, "user": user, **_options(**options)}
+    return Call("POST", "list-objects", lambda answer: list(answer["objects"]), body)
+
+
+class _Routes:
+    """The routes written once as `Call`s for both clients: a subclass's `run` returns the answer
+    (`Client`) or an awaitable of it (`AsyncClient`)."""
+
+    def run(self, call: Call[Any]) -> Any:
+        raise NotImplementedError
+
+    def visibility(self, principals: Sequence[str], relation: str, object_type: str, **options: Any) -> Any:
+        """`POST writ/visibility` → `Visibility` (awaitable on `AsyncClient`); `max_ids=` caps `ids`."""
+        return self.run(visibility_call(principals, relation, object_type, **options))
+
+    def acl_tags(self, object_type: str, relation: str, **page: Any) -> Any:
+        """`GET writ/acl-tags` → `AclTags`; `page_size=`, `continuation_token=`."""
+        return self.run(acl_tags_call(object_type, relation, **page))
+
+    def acl_tag_changes(self, object_type: str, relation: str, after_revision: int, **page: Any) -> Any:
+        """`GET writ/acl-tags/changes` → `AclTagChanges`; `continuation_token=`."""
+        return self.run(acl_tag_changes_call(object_type, relation, after_revision, **page))
+
+    def memberships(self, principal: str) -> Any:
+        """`POST writ/memberships` → `Memberships`."""
+        return self.run(memberships_call(principal))
+
+    def list_objects(self, user: str, relation: str, object_type: str, **options: Any) -> Any:
+        """`POST list-objects` → the `type:id` objects, as OpenFGA answers them."""
+        return self.run(list_objects_call(user, relation, object_type, **options))
+
+
+class Client(_Routes):
     """A blocking client of one Writ store. Use it as a context manager, or call `close()`."""
 
     def __init__(
@@ -269,6 +460,24 @@ class Client:
         except httpx.HTTPError as error:
             raise WritError("unavailable", f"Writ is unreachable: {error}") from error
         return _Requests.answer(response)
+
+    def run(self, call: Call[T]) -> T:
+        """Sends one `Call` and reads its answer. A read is sent once more if the server closed
+        the kept-alive connection as it was sent (a server that answered an unknown route without
+        reading the body closes the connection after it)."""
+        for attempt in (1, 2):
+            try:
+                response = self._http.request(
+                    call.method, self._requests.path(call.route), json=call.body, params=call.params, headers=self._requests.headers
+                )
+                return call.read(_Requests.answer(response))
+            except httpx.RemoteProtocolError as error:
+                if attempt == 1 and call.read_only:
+                    continue
+                raise WritError("unavailable", f"Writ is unreachable: {error}") from error
+            except httpx.HTTPError as error:
+                raise WritError("unavailable", f"Writ is unreachable: {error}") from error
+        raise AssertionError("unreachable")
 
     def check(self, user: str, relation: str, object: str, **options: Any) -> bool:
         """`POST check`: does `user` hold `relation` on `object`."""
@@ -320,7 +529,7 @@ class Client:
         return result
 
 
-class AsyncClient:
+class AsyncClient(_Routes):
     """The `Client` for asyncio code (MCP servers): the same methods, awaited."""
 
     def __init__(
@@ -355,6 +564,22 @@ class AsyncClient:
         except httpx.HTTPError as error:
             raise WritError("unavailable", f"Writ is unreachable: {error}") from error
         return _Requests.answer(response)
+
+    async def run(self, call: Call[T]) -> T:  # type: ignore[override]
+        """Sends one `Call` and reads its answer (a read once more, as `Client.run` says)."""
+        for attempt in (1, 2):
+            try:
+                response = await self._http.request(
+                    call.method, self._requests.path(call.route), json=call.body, params=call.params, headers=self._requests.headers
+                )
+                return call.read(_Requests.answer(response))
+            except httpx.RemoteProtocolError as error:
+                if attempt == 1 and call.read_only:
+                    continue
+                raise WritError("unavailable", f"Writ is unreachable: {error}") from error
+            except httpx.HTTPError as error:
+                raise WritError("unavailable", f"Writ is unreachable: {error}") from error
+        raise AssertionError("unreachable")
 
     async def check(self, user: str, relation: str, object: str, **options: Any) -> bool:
         return bool((await self._post("check", _check_body(user, relation, object, _options(**options))))["allowed"])
