@@ -378,3 +378,21 @@ async fn regression_a_path_hyper_cannot_parse_was_answered_with_an_empty_body() 
     let answer = raw_exchange(b"GET /healthz HTTP/1.1\r\nhost: writ\r\nconnection: close\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn regression_an_unknown_route_closed_a_kept_alive_connection_without_saying_so() {
+    // A 404 or 405 answered without reading the body made hyper drop the connection after it,
+    // so a client's next request on that connection failed ("Server disconnected").
+    let body = format!("{{\"pad\": \"{}\"}}", "x".repeat(64 * 1024));
+    let mut request = Vec::new();
+    for (method, path) in [("POST", "/stores/01ANY/writ/no-such-route"), ("PUT", "/healthz")] {
+        request.extend_from_slice(
+            format!("{method} {path} HTTP/1.1\r\nhost: writ\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                .as_bytes(),
+        );
+    }
+    request.extend_from_slice(b"GET /healthz HTTP/1.1\r\nhost: writ\r\nconnection: close\r\n\r\n");
+    let answer = raw_exchange(&request).await;
+    let statuses: Vec<&str> = answer.match_indices("HTTP/1.1 ").map(|(at, _)| &answer[at + 9..at + 12]).collect();
+    assert_eq!(statuses, ["404", "405", "200"], "{answer}");
+}

@@ -472,8 +472,16 @@ async fn path_store(parts: &mut Parts) -> String {
 pub(super) async fn enforce(state: AppState, access: Access, request: Request, next: Next) -> Response {
     match admit(&state, access, request).await {
         Ok(request) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => closing(refusal.into_response()),
     }
+}
+
+/// An answer sent before the request's body was read, marked `Connection: close`: hyper closes
+/// such a connection once the answer is out, and a client told so beforehand does not send its
+/// next request into a socket that is about to close.
+pub(super) fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
 }
 
 #[cfg(test)]

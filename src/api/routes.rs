@@ -160,8 +160,16 @@ async fn refuse(
     error: impl FnOnce(&Request) -> ApiError,
 ) -> Response {
     match auth::admit(state, access, request).await {
-        Ok(request) => error(&request).into_response(),
-        Err(refusal) => refusal.into_response(),
+        Ok(request) => {
+            let answer = error(&request).into_response();
+            // Read the body (within the body limit) so the connection can stay open for the
+            // caller's next request; one too large to read closes it instead.
+            match axum::body::to_bytes(request.into_body(), state.options.max_body_bytes).await {
+                Ok(_) => answer,
+                Err(_) => auth::closing(answer),
+            }
+        }
+        Err(refusal) => auth::closing(refusal.into_response()),
     }
 }
 
