@@ -229,7 +229,7 @@ impl StoreData {
 fn parse_stored_model(store_id: &str, id: &str, json: &str) -> Result<Model, EngineError> {
     let parsed: JsonModel = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{store_id}`: {e}")))?;
-    Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)
+    Model::from_json_unchecked(&parsed).map_err(|errors| EngineError::Schema(errors.into_vec()))
 }
 
 impl StoreState {
