@@ -11,9 +11,10 @@
 //! `main.rs` just calls `cli::run`.
 //!
 //! Features: `server` (the default) adds `api`, `gateway`, `config`, `cli`, the sled and
-//! PostgreSQL stores and the binary. Without it (`default-features = false`) the crate is the
-//! pure engine for embedding: `model`, `index`, `eval`, `tuple`, `record`, `wire`, and
-//! [`Engine`] over the in-memory store (`examples/embed.rs`).
+//! PostgreSQL stores and the binary; `sled` and `postgres` add just that store. Without them
+//! (`default-features = false`) the crate is the pure engine for embedding: `model`, `index`,
+//! `eval`, `tuple`, `record`, `wire`, and [`Engine`] over the in-memory store
+//! (`examples/embed.rs`).
 
 #[cfg(feature = "server")]
 pub mod api;

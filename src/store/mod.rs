@@ -40,26 +40,26 @@
 //! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple` and
 //! `crate::record` (the records it keeps, which it re-exports).
 
-#[cfg(feature = "server")]
+#[cfg(feature = "sled")]
 mod checkpoint;
-#[cfg(feature = "server")]
+#[cfg(feature = "sled")]
 mod codec;
-#[cfg(feature = "server")]
+#[cfg(feature = "sled")]
 mod decision;
 mod error;
 mod memory;
-#[cfg(feature = "server")]
+#[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "server")]
+#[cfg(feature = "sled")]
 mod sled_store;
 
 pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
 pub use crate::tuple::StoredTuple;
 pub use error::StoreError;
 pub use memory::MemoryStore;
-#[cfg(feature = "server")]
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, CHANGE_CHANNEL};
-#[cfg(feature = "server")]
+#[cfg(feature = "sled")]
 pub use sled_store::SledStore;
 
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
@@ -174,7 +174,7 @@ impl PlannedAt<'_> {
 
     /// The cursor after every changelog entry the plan saw (a write holds far fewer than 2^31
     /// entries, and `i32::MAX` fits every backend's column type).
-    #[cfg(feature = "server")]
+    #[cfg(feature = "sled")]
     pub(crate) fn after(&self) -> Option<ChangeCursor> {
         (self.revision > 0).then_some(ChangeCursor { revision: self.revision, seq: i32::MAX as u32 })
     }
