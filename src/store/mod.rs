@@ -1,7 +1,8 @@
 //! The store layer: the durable source of truth for stores (tenants), model versions, tuples,
 //! the changelog and assertions, behind one trait, [`TupleStore`], with two backends:
-//! [`MemoryStore`] (tests, ephemeral servers) and [`SledStore`] (on disk), plus [`PostgresStore`]
-//! (a database shared by several Writ nodes; each mutation is one acknowledged transaction).
+//! [`MemoryStore`] (tests, ephemeral servers) and `SledStore` (on disk), plus `PostgresStore`
+//! (a database shared by several Writ nodes; each mutation is one acknowledged transaction). The
+//! last two come with the `sled` and `postgres` features (both part of `server`).
 //!
 //! Invariants:
 //! - A store's revision starts at 0 and every successful [`TupleStore::write`] raises it by exactly
@@ -14,7 +15,7 @@
 //! - The store never interprets its inputs: model and assertion JSON are opaque text, conditions
 //!   and expiry times are stored and returned as given (the engine evaluates them).
 //!
-//! Durability guarantee of [`SledStore::write`] (and, in spirit, of every mutating call):
+//! Durability guarantee of `SledStore::write` (and, in spirit, of every mutating call):
 //! 1. The caller's request is turned into ONE sled batch on ONE tree: tuple removals, tuple
 //!    inserts, the changelog rows and the new revision counter.
 //! 2. The batch is applied atomically under the store's write mutex, so a crash leaves the whole
