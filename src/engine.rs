@@ -44,7 +44,7 @@ pub use decide::{
     decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
 };
 use decisions::DecisionLog;
-pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats};
+pub use decisions::{DecisionLogConfig, DecisionLogMode, DecisionLogStats, UnknownDecisionLogMode};
 pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};

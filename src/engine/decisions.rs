@@ -29,14 +29,19 @@ pub enum DecisionLogMode {
     Off,
 }
 
+/// Text that names no [`DecisionLogMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not one of `all`, `deny`, `off`")]
+pub struct UnknownDecisionLogMode(pub String);
+
 impl std::str::FromStr for DecisionLogMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = UnknownDecisionLogMode;
+    fn from_str(text: &str) -> Result<Self, UnknownDecisionLogMode> {
         match text {
             "all" => Ok(DecisionLogMode::All),
             "deny" => Ok(DecisionLogMode::Deny),
             "off" => Ok(DecisionLogMode::Off),
-            other => Err(format!("`{other}` is not one of `all`, `deny`, `off`")),
+            other => Err(UnknownDecisionLogMode(other.to_string())),
         }
     }
 }
