@@ -53,7 +53,7 @@ pub use checkpoint::Checkpoints;
 pub use decide::{
     decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
 };
-pub use decisions::{DecisionLog, DecisionLogConfig, DecisionLogMode, DecisionLogStats};
+pub use decisions::{DecisionLog, DecisionLogConfig, DecisionLogMode, DecisionLogStats, UnknownDecisionLogMode};
 pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
@@ -242,7 +242,7 @@ impl StoreData {
 fn parse_stored_model(store_id: &str, id: &str, json: &str) -> Result<Model, EngineError> {
     let parsed: JsonModel = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("model `{id}` in store `{store_id}`: {e}")))?;
-    Model::from_json_unchecked(&parsed).map_err(EngineError::Schema)
+    Model::from_json_unchecked(&parsed).map_err(|errors| EngineError::Schema(errors.into_vec()))
 }
 
 impl StoreState {

@@ -9,12 +9,22 @@
 //! and `record`. `config` turns flags into the settings `cli` hands to `Engine` and `api`; `cli` is
 //! the command line (subcommands, model-test and validation files, import/export, `writ check`);
 //! `main.rs` just calls `cli::run`.
+//!
+//! Features: `server` (the default) adds `api`, `gateway`, `config`, `cli`, the sled and
+//! PostgreSQL stores and the binary; `sled` and `postgres` add just that store. Without them
+//! (`default-features = false`) the crate is the pure engine for embedding: `model`, `index`,
+//! `eval`, `tuple`, `record`, `wire`, and [`Engine`] over the in-memory store
+//! (`examples/embed.rs`).
 
+#[cfg(feature = "server")]
 pub mod api;
+#[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "server")]
 pub mod config;
 pub mod engine;
 pub(crate) mod eval;
+#[cfg(feature = "server")]
 pub mod gateway;
 pub(crate) mod index;
 pub mod model;

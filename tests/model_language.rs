@@ -216,7 +216,7 @@ fn json_validation_cases() {
     let mut t = Tally::default();
     for case in load_cases(&dir.join(file)) {
         let json = case.json.clone().unwrap_or_default();
-        validation_case(&mut t, &case, || Model::from_json(&parse_json_model(&json)?));
+        validation_case(&mut t, &case, || Ok(Model::from_json(&parse_json_model(&json)?)?));
     }
     t.report(file);
     assert!(t.failed.is_empty(), "{} JSON validation cases failed", t.failed.len());

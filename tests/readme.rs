@@ -18,6 +18,9 @@
 //! output is compared as text, line by line. Output that no `# → ` shows is a failure too, and so is
 //! a `# → ` outside the tour (it would be checked by nobody). A failure names the README line.
 //!
+//! **The library example.** The "Writ as a library" section quotes `examples/embed.rs` from its
+//! first `use` to the end, as it is (CI builds and runs the example itself).
+//!
 //! **The limits table.** Every `--max-*` flag and `--request-timeout-ms` of `writ serve --help` is
 //! in the README's limits table with the same default, and the table has no other flag. The table
 //! stays hand-written (its `bounds` and `code` columns say more than clap's help), so this test is
@@ -397,4 +400,13 @@ fn readme_limits_table_lists_every_limit_flag_of_serve_help() {
         "README.md's limits table and `writ serve --help` disagree.\n  in --help, not in the table (flag, default): \
          {missing:?}\n  in the table, not in --help: {extra:?}"
     );
+}
+
+#[test]
+fn readme_library_section_quotes_the_embed_example() {
+    let example = include_str!("../examples/embed.rs");
+    let code = &example[example.find("use writ").expect("the example imports writ")..];
+    let section = &README[README.find("## Writ as a library").expect("the README has a library section")..];
+    let quoted = format!("```rust\n{code}```");
+    assert!(section.contains(&quoted), "README's \"Writ as a library\" no longer quotes examples/embed.rs:\n{code}");
 }

@@ -9,6 +9,8 @@
 //! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`; only `cli` uses
 //! `anyhow`.
 //! Every source file opens with a `//!` module doc.
+//! The pure build (`--no-default-features`) depends on none of the server's crates
+//! ([`SERVER_ONLY_CRATES`]), read from `cargo tree`.
 //!
 //! References are found by scanning code (comments dropped) for `crate::name` and
 //! `crate::{name, ...}`; names re-exported at the crate root (`crate::Engine`) count as the
@@ -46,6 +48,25 @@ const CLI_ONLY_CRATES: &[&str] = &["anyhow"];
 /// Crates the pure core (`model`, `index`, `eval`) must not use.
 const CORE_FORBIDDEN_CRATES: &[&str] = &["sled", "tokio", "axum", "serde_json"];
 const CORE: &[&str] = &["model", "index", "eval"];
+
+/// Crates only the `server` feature may bring in: an embedder of the pure engine gets no async
+/// runtime, HTTP stack, TLS, database driver, on-disk store or command-line parser.
+const SERVER_ONLY_CRATES: &[&str] = &[
+    "tokio",
+    "axum",
+    "hyper",
+    "sled",
+    "tokio-postgres",
+    "postgres",
+    "postgres-protocol",
+    "deadpool-postgres",
+    "rustls",
+    "tokio-rustls",
+    "clap",
+    "reqwest",
+    "jsonwebtoken",
+    "mimalloc",
+];
 
 /// One `crate::` reference: where, which top-level name, and the path as written.
 #[derive(Debug)]
@@ -361,4 +382,24 @@ fn tidy_catches_each_kind_of_violation() {
     assert!(problems[0].starts_with("src/store/codec.rs:4: `store` imports `crate::model::Model`"), "{problems:#?}");
     let undocumented = check_file(Path::new("store/codec.rs"), "use crate::tuple::Tuple;\n", &reexports);
     assert_eq!(undocumented, ["src/store/codec.rs:1: the file must open with a `//!` module doc"]);
+}
+
+#[test]
+fn the_pure_build_depends_on_no_server_crate() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let output = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--no-default-features", "-e", "normal", "--prefix", "none", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .expect("cargo runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "cargo tree failed: {stderr}");
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let crates: std::collections::BTreeSet<&str> =
+        tree.lines().filter_map(|line| line.split_whitespace().next()).collect();
+    // Guards the parse: the engine's own dependencies are listed.
+    assert!(crates.contains("writ") && crates.contains("roaring"), "unexpected `cargo tree` output:\n{tree}");
+    let found: Vec<&str> = SERVER_ONLY_CRATES.iter().copied().filter(|name| crates.contains(name)).collect();
+    assert!(found.is_empty(), "the pure build depends on {found:?}; make them optional under `server`");
 }

@@ -13,7 +13,7 @@ use super::openapi::{AuthorizationModel, Operation};
 use super::routes::{get, put};
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{EngineError, ModelInfo};
-use crate::model::{JsonModel, Model, SchemaError, SchemaErrorKind, ONEOF_ERROR};
+use crate::model::{JsonModel, Model, SchemaErrorKind, SchemaErrors, ONEOF_ERROR};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
@@ -96,11 +96,11 @@ async fn write_model(
 
 /// A JSON model that sets two members of one protobuf `oneof` is refused by OpenFGA's decoding,
 /// as a `validation_error`; every other problem is an `invalid_authorization_model`.
-fn json_model_error(errors: Vec<SchemaError>) -> ApiError {
+fn json_model_error(errors: SchemaErrors) -> ApiError {
     let oneof = SchemaErrorKind::Semantic(ONEOF_ERROR.to_string());
     match errors.iter().find(|error| error.kind == oneof) {
         Some(error) => ApiError::validation(error.message.clone()),
-        None => EngineError::Schema(errors).into(),
+        None => EngineError::Schema(errors.into_vec()).into(),
     }
 }
 
@@ -124,7 +124,7 @@ async fn write_dsl_model(
     state.engine.get_store(&store_id)?;
     let id = blocking(move || {
         let parsed = if is_zed { Model::parse_zed(&text) } else { Model::parse_dsl(&text) };
-        let model = parsed.map_err(ApiError::Diagnostics)?;
+        let model = parsed.map_err(|errors| ApiError::Diagnostics(errors.into_vec()))?;
         require_types(&model)?;
         Ok(state.engine.store(&store_id)?.write_model(model)?)
     })

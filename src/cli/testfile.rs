@@ -319,7 +319,7 @@ fn load_model(file: &TestFile, path: &Path) -> Result<Model, TestFileError> {
     } else {
         Model::parse_dsl(&text)
     };
-    parsed.map_err(|errors| setup_error(path, &EngineError::Schema(errors)))
+    parsed.map_err(|errors| setup_error(path, &EngineError::Schema(errors.into_vec())))
 }
 
 fn load_tuple_file(path: &Path) -> Result<Vec<FileTuple>, TestFileError> {

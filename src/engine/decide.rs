@@ -50,7 +50,8 @@ impl DenialKind {
 /// `{"kind": "principal" | "delegation", "subject", "message"}`,
 /// `{"kind": "audience", "subjects", "message"}` or `{"kind": "filtered", "hidden", "of", "message"}`.
 /// The field order is the wire order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Denial {
     /// A principal of the chain (or the one subject) does not hold the relation on the object.

@@ -1,6 +1,8 @@
 //! The decision log's recorder: check-like answers go into a bounded queue and a background
 //! thread writes them to the store in batches, then trims the log by count and age (see
-//! `trim_due` for when).
+//! `trim_due` for when). The thread starts with the first decision the policy records, so an
+//! engine that records none (mode `off`, or an embedder that never calls `record_decisions`)
+//! runs no thread of its own.
 //!
 //! What it owns: the [`DecisionLog`] service the engine holds ([`Engine::decision_log`]): the
 //! queue, the recorder thread, the `all | deny | off` policy, and reading a store's records back.
@@ -16,7 +18,7 @@ use crate::record::{DecisionCursor, DecisionFilter};
 use crate::store::{DecisionRecord, TupleStore};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,14 +33,19 @@ pub enum DecisionLogMode {
     Off,
 }
 
+/// Text that names no [`DecisionLogMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not one of `all`, `deny`, `off`")]
+pub struct UnknownDecisionLogMode(pub String);
+
 impl std::str::FromStr for DecisionLogMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = UnknownDecisionLogMode;
+    fn from_str(text: &str) -> Result<Self, UnknownDecisionLogMode> {
         match text {
             "all" => Ok(DecisionLogMode::All),
             "deny" => Ok(DecisionLogMode::Deny),
             "off" => Ok(DecisionLogMode::Off),
-            other => Err(format!("`{other}` is not one of `all`, `deny`, `off`")),
+            other => Err(UnknownDecisionLogMode(other.to_string())),
         }
     }
 }
@@ -90,8 +97,11 @@ pub struct DecisionLogStats {
 pub struct DecisionLog {
     core: Arc<Core>,
     mode: DecisionLogMode,
-    sender: Option<SyncSender<Message>>,
-    worker: Option<JoinHandle<()>>,
+    config: DecisionLogConfig,
+    backend: Arc<dyn TupleStore>,
+    clock: Clock,
+    /// Set by the first record the mode wants; `None` inside when the thread failed to start.
+    recorder: OnceLock<Option<Recorder>>,
     queued: AtomicU64,
     dropped: AtomicU64,
     /// Records sent and not yet taken by the recorder; at most `capacity`.
@@ -99,49 +109,60 @@ pub struct DecisionLog {
     capacity: usize,
 }
 
+/// The running recorder thread and the sending end of its queue.
+struct Recorder {
+    sender: SyncSender<Message>,
+    worker: JoinHandle<()>,
+}
+
 impl DecisionLog {
-    /// Starts the recorder thread (none when the mode is `off`).
+    /// The recorder, idle: its thread starts with the first record the mode wants.
     pub(super) fn start(core: Arc<Core>) -> DecisionLog {
         let (config, backend, clock) = (core.config.decision_log, core.backend.clone(), core.clock.clone());
-        let pending = Arc::new(AtomicUsize::new(0));
-        let capacity = config.queue.max(1);
         let mut config = config;
         if backend.decision_log().is_none() && config.mode != DecisionLogMode::Off {
             tracing::warn!("the datastore keeps no decision log; decisions are not recorded");
             config.mode = DecisionLogMode::Off;
         }
-        let (sender, worker) = if config.mode == DecisionLogMode::Off {
-            (None, None)
-        } else {
-            // Messages never outnumber the records they carry, so the channel fills no sooner
-            // than the `pending` bound.
-            let (sender, receiver) = mpsc::sync_channel(capacity);
-            let taken = pending.clone();
-            let worker = std::thread::Builder::new()
-                .name("writ-decision-log".into())
-                .spawn(move || run(receiver, &config, backend.as_ref(), &clock, &taken))
-                .map_err(|error| tracing::error!(%error, "decision log thread did not start; nothing is recorded"))
-                .ok();
-            (worker.is_some().then_some(sender), worker)
-        };
         DecisionLog {
             core,
             mode: config.mode,
-            sender,
-            worker,
+            config,
+            backend,
+            clock,
+            recorder: OnceLock::new(),
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            pending,
-            capacity,
+            pending: Arc::new(AtomicUsize::new(0)),
+            capacity: config.queue.max(1),
         }
+    }
+
+    /// The recorder thread, started on first use; `None` when it could not start.
+    fn recorder(&self) -> Option<&Recorder> {
+        let start = || {
+            // Messages never outnumber the records they carry, so the channel fills no sooner
+            // than the `pending` bound.
+            let (sender, receiver) = mpsc::sync_channel(self.capacity);
+            let (config, backend, clock, taken) =
+                (self.config, self.backend.clone(), self.clock.clone(), self.pending.clone());
+            std::thread::Builder::new()
+                .name("writ-decision-log".into())
+                .spawn(move || run(receiver, &config, backend.as_ref(), &clock, &taken))
+                .map_err(|error| tracing::error!(%error, "decision log thread did not start; nothing is recorded"))
+                .ok()
+                .map(|worker| Recorder { sender, worker })
+        };
+        self.recorder.get_or_init(start).as_ref()
     }
 
     /// True when the log would record a decision with this outcome (by its mode): test it
     /// before building a [`DecisionRecord`], so unrecorded decisions cost nothing.
     pub fn wants(&self, allowed: bool) -> bool {
+        let running = || !matches!(self.recorder.get(), Some(None));
         match self.mode {
-            DecisionLogMode::All => self.sender.is_some(),
-            DecisionLogMode::Deny => !allowed && self.sender.is_some(),
+            DecisionLogMode::All => running(),
+            DecisionLogMode::Deny => !allowed && running(),
             DecisionLogMode::Off => false,
         }
     }
@@ -181,7 +202,10 @@ impl DecisionLog {
     /// Hands records the mode wants to the recorder; never blocks.
     fn queue(&self, records: Vec<DecisionRecord>) {
         let count = records.len();
-        let Some(sender) = self.sender.as_ref().filter(|_| count > 0) else { return };
+        if count == 0 {
+            return;
+        }
+        let Some(Recorder { sender, .. }) = self.recorder() else { return };
         let drop_all = |dropped: &AtomicU64| {
             dropped.fetch_add(count as u64, Ordering::Relaxed);
         };
@@ -201,9 +225,15 @@ impl DecisionLog {
     }
 
     /// Waits until every decision recorded so far is stored and the log is trimmed to its
-    /// retention bounds.
+    /// retention bounds. Before the first record (no thread yet) it trims here, so a log kept
+    /// from an earlier run still meets its bounds when read.
     pub fn flush(&self) {
-        let Some(sender) = &self.sender else { return };
+        let Some(Some(Recorder { sender, .. })) = self.recorder.get() else {
+            if self.mode != DecisionLogMode::Off {
+                trim(&self.config, self.backend.as_ref(), &self.clock);
+            }
+            return;
+        };
         let (done, wait) = mpsc::sync_channel(1);
         if sender.send(Message::Flush(done)).is_ok() {
             let _ = wait.recv();
@@ -252,8 +282,8 @@ impl Drop for DecisionLog {
     fn drop(&mut self) {
         // Closing the queue ends the thread after it stores what is left; joining it releases
         // the store handle (sled's file lock) before the engine is gone.
-        self.sender = None;
-        if let Some(worker) = self.worker.take() {
+        if let Some(Recorder { sender, worker }) = self.recorder.take().flatten() {
+            drop(sender);
             let _ = worker.join();
         }
     }
@@ -366,6 +396,38 @@ mod tests {
 
     fn config(max_count: usize) -> DecisionLogConfig {
         DecisionLogConfig { max_count, trim_interval: Duration::from_secs(10), ..DecisionLogConfig::default() }
+    }
+
+    #[test]
+    fn the_recorder_thread_starts_with_the_first_recorded_decision() {
+        let engine = super::super::Engine::in_memory();
+        let log = engine.decision_log();
+        assert!(log.wants(false) && !log.wants(true), "the default mode records denies");
+        log.flush();
+        assert!(log.recorder.get().is_none(), "no thread before a decision is recorded");
+        log.record_all(vec![record(true)]);
+        assert!(log.recorder.get().is_none(), "an allow is not recorded in `deny` mode");
+        log.record_all(vec![record(false)]);
+        assert!(matches!(log.recorder.get(), Some(Some(_))), "the first deny starts the thread");
+        log.flush();
+        assert_eq!(log.stats(), DecisionLogStats { queued: 1, dropped: 0 });
+    }
+
+    fn record(allowed: bool) -> DecisionRecord {
+        DecisionRecord {
+            time_ms: 0,
+            store_id: "s".into(),
+            model_id: "m".into(),
+            principals: vec!["user:anne".into()],
+            relation: "viewer".into(),
+            object: "document:1".into(),
+            allowed,
+            denied_by: None,
+            revision: 0,
+            latency_us: 0,
+            request_id: String::new(),
+            audit: None,
+        }
     }
 
     #[test]

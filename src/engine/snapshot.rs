@@ -14,6 +14,10 @@
 //! therefore deterministic functions of the copy they are given. A thread must not hold a read
 //! of a [`Snapshots`] while it writes to it (the write would wait for that read forever).
 //!
+//! Nothing needs the spare to be current between writes, so nothing waits for it; an embedder
+//! that wants the catch-up done (say, before measuring memory or timing a write burst) calls
+//! [`Engine::sync`](super::Engine::sync).
+//!
 //! The engine's list of stores is read the same way ([`StoreMap`]): a lookup is one lock-free
 //! load, and creating or deleting a store publishes a new map.
 //! Must not import `api` or `store`.
@@ -141,6 +145,34 @@ impl<T: Clone + Send + Sync + 'static> Snapshots<T> {
     }
 }
 
+impl super::Engine {
+    /// Returns once every store's spare index copy (see the engine's module doc: each store's
+    /// data is kept twice, and a write's change reaches the second copy after the write returns)
+    /// has every committed write applied, doing the catch-up on this thread if its catch-up
+    /// thread has not yet. After it, no write is pending on any copy, and the next write starts
+    /// without catching up first. A write that lands meanwhile leaves the same work behind again.
+    pub fn sync(&self) {
+        for (_, state) in self.core.stores.all() {
+            state.data.sync();
+        }
+    }
+}
+
+impl<T> Snapshots<T> {
+    /// Brings the spare up to date with the live copy, here and now unless the catch-up thread
+    /// already has; waits meanwhile for readers still holding the spare (as a write does).
+    pub(super) fn sync(&self) {
+        let mut spare = self.spare.lock();
+        if spare.behind.is_empty() {
+            return;
+        }
+        if let Some(copy) = spare.copy.take() {
+            let value = catch_up(copy, &mut spare.behind);
+            spare.copy = Some(Arc::new(value));
+        }
+    }
+}
+
 /// The spare's value with the changes it lacks applied, in order, once no reader holds it.
 /// Should a change panic, the spare stays out (`copy` is `None`) and the next write starts it
 /// again from the live copy.
@@ -207,6 +239,19 @@ mod tests {
         }
         values.write(|v| v.push(2));
         assert_eq!(**values.read(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn sync_leaves_the_spare_equal_to_the_live_copy() {
+        let values = Snapshots::new(vec![0u32]);
+        for n in 1..=3 {
+            values.write(move |v: &mut Vec<u32>| v.push(n));
+        }
+        values.sync();
+        let spare = values.spare.lock();
+        assert!(spare.behind.is_empty(), "a change is still pending on the spare");
+        assert_eq!(spare.copy.as_deref(), Some(&vec![0, 1, 2, 3]));
+        assert_eq!(**values.read(), vec![0, 1, 2, 3]);
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub struct ModFileError {
     pub span: Span,
 }
 
+/// `line:column: message`, 1-based as editors count.
+impl std::fmt::Display for ModFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.span.line_start + 1, self.span.column_start + 1, self.message)
+    }
+}
+
+impl std::error::Error for ModFileError {}
+
 /// What a YAML value is.
 #[derive(Debug, Clone, PartialEq)]
 enum Node {

@@ -19,7 +19,7 @@ mod print;
 mod validate;
 mod zed;
 
-pub use error::{SchemaError, SchemaErrorKind, Span};
+pub use error::{SchemaError, SchemaErrorKind, SchemaErrors, Span};
 pub use fgamod::{parse_fga_mod, ModFileError, ModManifest, ModProperty, ModRange};
 pub use json::{
     JsonCondition, JsonConditionMetadata, JsonDifference, JsonEmpty, JsonModel, JsonObjectRelation, JsonParamType,
@@ -208,7 +208,7 @@ impl std::fmt::Display for ParamType {
 
 impl Model {
     /// Parses OpenFGA DSL text and validates it; every problem found is returned.
-    pub fn parse_dsl(text: &str) -> Result<Model, Vec<SchemaError>> {
+    pub fn parse_dsl(text: &str) -> Result<Model, SchemaErrors> {
         let (model, source) = dsl::parse(text)?;
         validate::validate(&model, Some(&source))?;
         Ok(model)
@@ -217,7 +217,7 @@ impl Model {
     /// As [`Model::parse_dsl`], also returning the warnings `writ validate` prints: what
     /// OpenFGA's language validators flag but its server accepts, such as a rewrite that names
     /// the same operand twice (`owner or owner`, `viewer from parent but not viewer from parent`).
-    pub fn parse_dsl_with_warnings(text: &str) -> Result<(Model, Vec<SchemaError>), Vec<SchemaError>> {
+    pub fn parse_dsl_with_warnings(text: &str) -> Result<(Model, Vec<SchemaError>), SchemaErrors> {
         let (model, source) = dsl::parse(text)?;
         let warnings = validate::validate_with_warnings(&model, Some(&source))
             .map_err(|errors| errors.into_iter().map(|(error, _)| error).collect::<Vec<_>>())?;
@@ -226,8 +226,8 @@ impl Model {
 
     /// Parses SpiceDB schema text (`.zed`) and checks it with SpiceDB's rules; every problem
     /// found is returned, with line:column.
-    pub fn parse_zed(text: &str) -> Result<Model, Vec<SchemaError>> {
-        zed::parse(text)
+    pub fn parse_zed(text: &str) -> Result<Model, SchemaErrors> {
+        Ok(zed::parse(text)?)
     }
 
     /// True when `text` looks like SpiceDB schema (`definition`, `caveat` or `use` first) rather
@@ -238,25 +238,25 @@ impl Model {
 
     /// Parses OpenFGA DSL text without semantic validation (grammar errors only), as OpenFGA's
     /// transformer does.
-    pub fn parse_dsl_unchecked(text: &str) -> Result<Model, Vec<SchemaError>> {
+    pub fn parse_dsl_unchecked(text: &str) -> Result<Model, SchemaErrors> {
         Ok(dsl::parse(text)?.0)
     }
 
     /// Converts OpenFGA's JSON model (already deserialized) and validates it.
-    pub fn from_json(json: &JsonModel) -> Result<Model, Vec<SchemaError>> {
+    pub fn from_json(json: &JsonModel) -> Result<Model, SchemaErrors> {
         let model = json::from_json(json)?;
         validate::validate(&model, None)?;
         Ok(model)
     }
 
     /// Converts OpenFGA's JSON model without semantic validation.
-    pub fn from_json_unchecked(json: &JsonModel) -> Result<Model, Vec<SchemaError>> {
-        json::from_json(json)
+    pub fn from_json_unchecked(json: &JsonModel) -> Result<Model, SchemaErrors> {
+        Ok(json::from_json(json)?)
     }
 
     /// Validates a model built by hand (or read unchecked) with OpenFGA's rules.
-    pub fn validate(&self) -> Result<(), Vec<SchemaError>> {
-        validate::validate(self, None)
+    pub fn validate(&self) -> Result<(), SchemaErrors> {
+        Ok(validate::validate(self, None)?)
     }
 
     /// This model as OpenFGA's JSON model.

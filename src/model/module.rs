@@ -15,8 +15,8 @@ use super::dsl::{self, RestrictionSpan, SourceMap};
 use super::print;
 use super::validate::{self, Origin};
 use super::{
-    JsonConditionMetadata, JsonModel, JsonSourceInfo, JsonTypeMetadata, Model, SchemaError, SchemaErrorKind, Span,
-    TypeDef,
+    JsonConditionMetadata, JsonModel, JsonSourceInfo, JsonTypeMetadata, Model, SchemaError, SchemaErrorKind,
+    SchemaErrors, Span, TypeDef,
 };
 
 /// One `.fga` file of a modular model.
@@ -46,6 +46,8 @@ impl std::fmt::Display for ModuleError {
         }
     }
 }
+
+impl std::error::Error for ModuleError {}
 
 /// Where a type, relation or condition of a modular model was written.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -183,7 +185,7 @@ impl ModularModel {
     /// Reads OpenFGA's JSON of a modular model (with `module`/`source_info` metadata) without
     /// semantic validation, as OpenFGA's JSON → DSL transformer does; parts without metadata get
     /// an empty origin.
-    pub fn from_json_unchecked(json: &JsonModel) -> Result<ModularModel, Vec<SchemaError>> {
+    pub fn from_json_unchecked(json: &JsonModel) -> Result<ModularModel, SchemaErrors> {
         let model = Model::from_json_unchecked(json)?;
         let origin = |module: &Option<String>, info: &Option<JsonSourceInfo>| SourceOrigin {
             module: module.clone().unwrap_or_default(),

@@ -33,6 +33,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+#[cfg(feature = "sled")]
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Io(e.to_string())

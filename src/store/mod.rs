@@ -1,7 +1,8 @@
 //! The store layer: the durable source of truth for stores (tenants), model versions, tuples,
 //! the changelog and assertions, behind one trait, [`TupleStore`], with two backends:
-//! [`MemoryStore`] (tests, ephemeral servers) and [`SledStore`] (on disk), plus [`PostgresStore`]
-//! (a database shared by several Writ nodes; each mutation is one acknowledged transaction).
+//! [`MemoryStore`] (tests, ephemeral servers) and `SledStore` (on disk), plus `PostgresStore`
+//! (a database shared by several Writ nodes; each mutation is one acknowledged transaction). The
+//! last two come with the `sled` and `postgres` features (both part of `server`).
 //!
 //! Invariants:
 //! - A store's revision starts at 0 and every successful [`TupleStore::write`] raises it by exactly
@@ -14,7 +15,7 @@
 //! - The store never interprets its inputs: model and assertion JSON are opaque text, conditions
 //!   and expiry times are stored and returned as given (the engine evaluates them).
 //!
-//! Durability guarantee of [`SledStore::write`] (and, in spirit, of every mutating call):
+//! Durability guarantee of `SledStore::write` (and, in spirit, of every mutating call):
 //! 1. The caller's request is turned into ONE sled batch on ONE tree: tuple removals, tuple
 //!    inserts, the changelog rows with their rows by object type (which serve a feed filtered by
 //!    type), and the new revision counter.
@@ -41,19 +42,26 @@
 //! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple` and
 //! `crate::record` (the records it keeps, which it re-exports).
 
+#[cfg(feature = "sled")]
 mod checkpoint;
+#[cfg(feature = "sled")]
 mod codec;
+#[cfg(feature = "sled")]
 mod decision;
 mod error;
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sled")]
 mod sled_store;
 
 pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
 pub use crate::tuple::StoredTuple;
 pub use error::StoreError;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, CHANGE_CHANNEL};
+#[cfg(feature = "sled")]
 pub use sled_store::SledStore;
 
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
@@ -168,6 +176,7 @@ impl PlannedAt<'_> {
 
     /// The cursor after every changelog entry the plan saw (a write holds far fewer than 2^31
     /// entries, and `i32::MAX` fits every backend's column type).
+    #[cfg(feature = "sled")]
     pub(crate) fn after(&self) -> Option<ChangeCursor> {
         (self.revision > 0).then_some(ChangeCursor { revision: self.revision, seq: i32::MAX as u32 })
     }

@@ -9,7 +9,6 @@
 pub mod time;
 
 use crate::tuple::{Context, StoredTuple, Tuple, TupleCondition, TupleError};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::{format_rfc3339, parse_rfc3339};
 
@@ -28,7 +27,8 @@ pub enum TupleKeyError {
 }
 
 /// A condition on a tuple key: `{name, context?}`.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ConditionDto {
     /// The condition's name in the model.
     pub name: String,
@@ -38,7 +38,8 @@ pub struct ConditionDto {
 }
 
 /// An OpenFGA tuple key: `{user, relation, object, condition?}` plus Writ's `expires_at`.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct TupleKeyDto {
     /// `user:anne`, `user:*`, `group:eng#member`.
     pub user: String,
@@ -81,7 +82,8 @@ impl TupleKeyDto {
 }
 
 /// A tuple key in OpenFGA's response shape, plus Writ's `expires_at` when it has one.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct TupleKeyAnswer {
     /// The subject, `type:id`, `type:*` or `type:id#relation`.
     pub user: String,
@@ -98,7 +100,8 @@ pub struct TupleKeyAnswer {
 }
 
 /// A tuple's condition in OpenFGA's response shape.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ConditionAnswer {
     /// Name of a `condition` block in the model.
     pub name: String,
