@@ -115,7 +115,9 @@ pub struct ExplainNode {
     /// The subject asked about (set on the root of each check).
     pub subject: Option<String>,
     /// The rewrite kind: `direct`, `computed`, `tuple_to_userset`, `tuple_to_userset_all`,
-    /// `union`, `intersection`, `exclusion`, or `closure` (a nested-group bitmap test).
+    /// `union`, `intersection`, `exclusion`, or `closure` (a nested-group bitmap test); above the
+    /// walks, `obo_chain` (a chain's root), `delegation` (one hop: `subject` holds `relation` on
+    /// `object`, the hop before) and `audience` (an audience's root, one child per member).
     pub rewrite: Option<&'static str>,
     /// For arrows, the tupleset relation (`parent`).
     pub tupleset: Option<String>,
@@ -167,7 +169,8 @@ impl ExplainNode {
     }
 
     /// The tuples that grant an allowed node: for a union (and a step, a direct node, an arrow)
-    /// the first child that allowed, for an intersection every child, for an exclusion its base.
+    /// the first child that allowed, for an intersection (an OBO chain, an audience) every child,
+    /// for an exclusion its base.
     pub fn path(&self) -> Vec<Tuple> {
         let mut tuples = Vec::new();
         self.collect_path(&mut tuples);
@@ -183,7 +186,11 @@ impl ExplainNode {
         }
         tuples.extend(self.grants.iter().cloned());
         match self.rewrite {
-            Some("intersection") => self.children.iter().for_each(|child| child.collect_path(tuples)),
+            // Every child grants a part: the sides of an `and`, the links and principals of an
+            // OBO chain, the members of an audience.
+            Some("intersection" | "obo_chain" | "audience") => {
+                self.children.iter().for_each(|child| child.collect_path(tuples))
+            }
             Some("exclusion") => {
                 if let Some(base) = self.children.first() {
                     base.collect_path(tuples);
@@ -452,7 +459,8 @@ impl TreeRecorder<'_, '_> {
             return;
         }
         if node.tuple.is_some() {
-            if node.children.is_empty() {
+            // A userset or tupleset tuple that is conditional may be so by its own condition.
+            if node.children.is_empty() || matches!(result, Ok(Decision::Conditional)) {
                 node.reason = self.tuple_reason(node, result);
             }
             return;
@@ -508,18 +516,29 @@ impl TreeRecorder<'_, '_> {
         let condition = condition?;
         let parameters: Vec<String> =
             evaluator.model.conditions.parameters(&condition.name).into_iter().map(str::to_string).collect();
-        if let Err(EvalError::Condition { message, .. }) = result {
-            if !message.contains("missing context parameters") {
-                return Some(Reason::ConditionError { condition: condition.name.clone(), message: message.clone() });
-            }
+        let missing_context = || {
             let missing = parameters
                 .iter()
                 .filter(|p| !condition.context.contains_key(p.as_str()) && !evaluator.context.contains_key(p.as_str()))
                 .cloned()
                 .collect();
-            return Some(Reason::MissingContext { condition: condition.name.clone(), missing });
+            Reason::MissingContext { condition: condition.name.clone(), missing }
+        };
+        match result {
+            Err(EvalError::Condition { message, .. }) if message.contains("missing context parameters") => {
+                Some(missing_context())
+            }
+            Err(EvalError::Condition { message, .. }) => {
+                Some(Reason::ConditionError { condition: condition.name.clone(), message: message.clone() })
+            }
+            // A three-valued walk: conditional here when this tuple's own condition lacks context
+            // (asked again), rather than something below a userset or tupleset tuple.
+            Ok(Decision::Conditional) => {
+                matches!(evaluator.tuple_holds_partial(object_type, relation, object, subject), Ok(None))
+                    .then(missing_context)
+            }
+            _ => Some(Reason::ConditionFalse { condition: condition.name.clone(), parameters: parameters.clone() }),
         }
-        Some(Reason::ConditionFalse { condition: condition.name.clone(), parameters })
     }
 
     fn subject_key(&self, subject: &Subject) -> Option<SubjectKey> {
@@ -573,9 +592,13 @@ pub(crate) struct ExplainInput<'r> {
     pub(crate) user_text: &'r str,
     /// Most nodes kept in the tree.
     pub(crate) max_nodes: usize,
+    /// Walk as [`super::check_partial`] does (SpiceDB's three values: a condition missing context
+    /// makes its tuple conditional) rather than as `check` (where that is an error).
+    pub(crate) partial: bool,
 }
 
-/// Walks `check` for (object, relation, user) recording every node: the tree, and `check`'s
+/// Walks `check` (or `check_partial`, see [`ExplainInput::partial`]) for (object, relation,
+/// user) recording every node: the tree, whose root holds the three-valued answer, and `check`'s
 /// answer (`Ok(true)`/`Ok(false)`, or its error).
 pub(crate) fn explain(
     evaluator: &Evaluator<'_>,
@@ -596,7 +619,7 @@ pub(crate) fn explain(
         max_nodes: input.max_nodes.max(1),
         skipped: 0,
     };
-    let (result, recorder) = check_recorded(evaluator, object_type, object, relation, user, recorder);
+    let (result, recorder) = check_recorded(evaluator, (object_type, object, relation), user, input.partial, recorder);
     let mut tree = match recorder.root_node {
         Some(root) => merge_steps(root),
         None => ExplainNode::new(node_result(&result)),
