@@ -4,9 +4,11 @@
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
 //! `GET /stores/{store_id}/writ/decisions/{decision_id}/explain` explains a recorded decision
-//! again, at the current revision, from its record: one principal is a check, several an OBO
-//! chain (the default delegation relation); the recorded model when it has one. The answer adds
-//! the record (`decision`) and `revision_differs`, true when the store moved on since.
+//! again, at the current revision, from its record: an audience's record explains every member
+//! (`denied_by` names those who deny); otherwise one principal is a check, several an OBO chain
+//! (with the delegation relation recorded, the default for older records); the recorded model
+//! when it has one. The answer adds the record (`decision`) and `revision_differs`, true when the
+//! store moved on since.
 //!
 //! Invariant: `allowed` equals what `check` / `obo-check` answer for the same body; an
 //! explanation is computed per request, never cached.
@@ -15,7 +17,9 @@
 use super::consistency::require_revision;
 use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
 use super::{blocking, ApiError, AppState, RouteTable};
-use crate::engine::{CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason};
+use crate::engine::{
+    AudienceCheckRequest, CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason,
+};
 use crate::tuple::{Context, Tuple};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -130,6 +134,10 @@ struct RecordedDecisionDto {
     decision_id: String,
     time: String,
     principals: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_relation: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    audience: bool,
     relation: String,
     object: String,
     allowed: bool,
@@ -168,6 +176,18 @@ async fn explain_decision(
         }
         let model_id = Some(record.model_id.clone()).filter(|id| !id.is_empty());
         let answer = match record.principals.as_slice() {
+            audience if record.audience => engine.explain_audience(
+                &store_id,
+                &AudienceCheckRequest {
+                    audience: audience.to_vec(),
+                    relation: record.relation.clone(),
+                    objects: vec![record.object.clone()],
+                    contextual_tuples: Vec::new(),
+                    context: Context::default(),
+                    model_id,
+                    audit: Context::default(),
+                },
+            )?,
             [user] => engine.explain(
                 &store_id,
                 &CheckRequest {
@@ -185,7 +205,7 @@ async fn explain_decision(
                     principals: principals.to_vec(),
                     relation: record.relation.clone(),
                     object: record.object.clone(),
-                    delegation_relation: None,
+                    delegation_relation: record.delegation_relation.clone(),
                     contextual_tuples: Vec::new(),
                     context: Context::default(),
                     model_id,
@@ -200,6 +220,8 @@ async fn explain_decision(
         decision_id: super::decisions::decision_id(cursor),
         time: super::time::format_rfc3339(record.time_ms),
         principals: record.principals,
+        delegation_relation: record.delegation_relation,
+        audience: record.audience,
         relation: record.relation,
         object: record.object,
         allowed: record.allowed,
