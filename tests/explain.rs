@@ -347,8 +347,18 @@ async fn the_route_answers_the_shape_of_design_section_9() {
     let response = app.clone().oneshot(post(json!({"relation": "viewer"}))).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = json!({"principals": ["user:anne"], "relation": "viewer", "object": "document:q3"});
-    let response = app.oneshot(post(body)).await.unwrap();
+    let response = app.clone().oneshot(post(body)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let body = json!({"audience": ["user:anne", "user:bob"], "relation": "viewer", "object": "document:q3"});
+    let response = app.clone().oneshot(post(body)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!((&answer["tree"]["rewrite"], &answer["denied_by"]["kind"]), (&json!("audience"), &json!("audience")));
+    assert_eq!(answer["tree"]["children"].as_array().map(Vec::len), Some(2), "{answer}");
+    let body =
+        json!({"audience": ["user:anne"], "principals": ["user:anne"], "relation": "viewer", "object": "document:q3"});
+    let response = app.oneshot(post(body)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {

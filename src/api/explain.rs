@@ -1,6 +1,7 @@
 //! `POST /stores/{store_id}/writ/explain` (DESIGN §9): a thin handler over
-//! `Engine::{explain, explain_obo}`. The body is a check body (`tuple_key`) or an OBO body
-//! (`principals`, `relation`, `object`, `delegation_relation`), with the usual
+//! `Engine::{explain, explain_obo, explain_audience}`. The body is a check body (`tuple_key`), an
+//! OBO body (`principals`, `relation`, `object`, `delegation_relation`) or an audience body
+//! (`audience`, `relation`, `object`), with the usual
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
 //! `GET /stores/{store_id}/writ/decisions/{decision_id}/explain` explains a recorded decision
@@ -32,13 +33,16 @@ pub(super) fn routes() -> RouteTable {
         .route("/stores/{store_id}/writ/decisions/{decision_id}/explain", get(explain_decision))
 }
 
-/// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).
+/// `POST writ/explain` body: exactly one of `tuple_key` (a check), `principals` (an OBO chain)
+/// or `audience` (an audience, for one object).
 #[derive(Debug, Clone, Default, Deserialize)]
 struct ExplainRequestDto {
     #[serde(default)]
     tuple_key: Option<TupleKeyDto>,
     #[serde(default)]
     principals: Option<Vec<String>>,
+    #[serde(default)]
+    audience: Option<Vec<String>>,
     #[serde(default)]
     relation: Option<String>,
     #[serde(default)]
@@ -56,6 +60,8 @@ pub(super) enum ExplainRequest {
     Check(CheckRequest),
     /// An OBO body.
     Obo(OboCheckRequest),
+    /// An audience body (one object).
+    Audience(AudienceCheckRequest),
 }
 
 impl TryFrom<ExplainRequestDto> for ExplainRequest {
@@ -63,6 +69,23 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
 
     fn try_from(mut dto: ExplainRequestDto) -> Result<Self, ApiError> {
         let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
+        if let Some(audience) = dto.audience {
+            if dto.tuple_key.is_some() || dto.principals.is_some() || dto.delegation_relation.is_some() {
+                return Err(ApiError::validation(
+                    "an audience body (`audience`) takes no `tuple_key`, `principals` or `delegation_relation`",
+                ));
+            }
+            let missing = |field: &str| ApiError::validation(format!("an audience body (`audience`) needs `{field}`"));
+            return Ok(ExplainRequest::Audience(AudienceCheckRequest {
+                audience,
+                relation: dto.relation.ok_or_else(|| missing("relation"))?,
+                objects: vec![dto.object.ok_or_else(|| missing("object"))?],
+                contextual_tuples,
+                context,
+                model_id,
+                audit: Context::default(),
+            }));
+        }
         match (dto.tuple_key, dto.principals) {
             (Some(key), None) => {
                 if dto.relation.is_some() || dto.object.is_some() || dto.delegation_relation.is_some() {
@@ -93,7 +116,9 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
                 }))
             }
             (Some(_), Some(_)) => Err(ApiError::validation("give either `tuple_key` or `principals`, not both")),
-            (None, None) => Err(ApiError::validation("give `tuple_key` (a check) or `principals` (an OBO chain)")),
+            (None, None) => Err(ApiError::validation(
+                "give `tuple_key` (a check), `principals` (an OBO chain) or `audience` (an audience)",
+            )),
         }
     }
 }
@@ -103,12 +128,12 @@ async fn explain(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ExplainRequestDto>,
 ) -> Result<Json<ExplanationDto>, ApiError> {
-    if let Some(principals) = &body.principals {
-        if principals.len() > state.options.max_principals {
+    for (field, principals) in [("principals", &body.principals), ("audience", &body.audience)] {
+        if let Some(principals) = principals.as_ref().filter(|p| p.len() > state.options.max_principals) {
             return Err(ApiError::BadRequest {
                 code: "too_many_principals",
                 message: format!(
-                    "`principals` has {} entries, more than the limit of {}",
+                    "`{field}` has {} entries, more than the limit of {}",
                     principals.len(),
                     state.options.max_principals
                 ),
@@ -122,6 +147,7 @@ async fn explain(
         Ok(match &request {
             ExplainRequest::Check(check) => engine.explain(&store_id, check)?,
             ExplainRequest::Obo(obo) => engine.explain_obo(&store_id, obo)?,
+            ExplainRequest::Audience(audience) => engine.explain_audience(&store_id, audience)?,
         })
     })
     .await?;
