@@ -577,3 +577,34 @@ async fn a_recorded_audience_deny_is_explained_member_by_member() {
     };
     assert!(engine.explain_audience(&store, &two).is_err());
 }
+
+/// Nested groups answered from the closure still name each nesting tuple, bottom-up, and a
+/// user outside every group gets a denied closure node and a fix.
+#[test]
+fn a_nested_group_allow_names_each_nesting_tuple() {
+    let (engine, store) = setup(&[
+        "document:q3#viewer@group:top#member",
+        "group:top#member@group:mid#member",
+        "group:mid#member@group:low#member",
+        "group:low#member@user:anne",
+        "group:other#member@group:low#member",
+        "group:lone#member@user:bob",
+    ]);
+    let explanation = explain(&engine, &store, &request("document:q3", "viewer", "user:anne"));
+    assert!(explanation.allowed);
+    let path: Vec<Tuple> = explanation.path.iter().map(|p| p.tuple.clone()).collect();
+    assert_eq!(
+        path,
+        vec![
+            tuple("document:q3#viewer@group:top#member"),
+            tuple("group:low#member@user:anne"),
+            tuple("group:mid#member@group:low#member"),
+            tuple("group:top#member@group:mid#member"),
+        ],
+        "{:#?}",
+        explanation.tree
+    );
+    let explanation = explain(&engine, &store, &request("document:q3", "viewer", "user:bob"));
+    assert!(!explanation.allowed);
+    assert_eq!(explanation.would_allow.first(), Some(&tuple("document:q3#viewer@user:bob")));
+}

@@ -384,58 +384,42 @@ impl TreeRecorder<'_, '_> {
     }
 
     /// The tuples by which a closure test allowed: the user's own tuple on a group, then the
-    /// nested-group tuples from that group up to `object`, found breadth-first over the forward
-    /// tuples (the closure keeps no paths). Empty when no chain is found (then the node is coarse).
+    /// nested-group tuples from that group up to `object`, found breadth-first upward over the
+    /// reverse tuples from the groups the user is directly in (the closure keeps no paths; going
+    /// up from the user visits a few groups where going down from `object` would visit its whole
+    /// subtree). Empty when no chain is found (then the node is coarse).
     fn closure_chain(&self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Vec<Tuple> {
         let view = &self.evaluator.view;
+        let tuples = view.relation_tuples(object_type, relation);
         let own = SubjectKind { subject_type: object_type, relation };
         let user = self.user;
-        let holds_directly = |group: ObjectId| {
-            [user.object, WILDCARD].into_iter().find(|&candidate| {
-                view.forward_contains(object_type, relation, group, SubjectKey { kind: user.kind, object: candidate })
-            })
-        };
-        // Breadth-first from `object` down through `group#relation` members, remembering parents.
-        let mut parents: Vec<(ObjectId, ObjectId)> = vec![(object, object)];
-        let mut frontier = vec![object];
-        let mut seen = std::collections::HashSet::from([object]);
-        let limit = self.evaluator.limits.max_depth as usize + 1;
-        for _ in 0..limit {
-            let mut next = Vec::new();
-            for &group in &frontier {
-                if let Some(candidate) = holds_directly(group) {
-                    let mut chain = vec![Tuple::new(
-                        ObjectRef::new(
-                            view.type_name(object_type).unwrap_or("?"),
-                            view.object_name(object_type, group).unwrap_or("?"),
-                        ),
-                        self.relation_text(relation),
-                        match self.subject(SubjectKey { kind: user.kind, object: candidate }) {
-                            Some(subject) => subject,
-                            None => return Vec::new(),
-                        },
-                    )];
-                    let mut member = group;
-                    while member != object {
-                        let Some(&(_, parent)) = parents.iter().find(|(child, _)| *child == member) else { break };
-                        if let Some(tuple) =
-                            self.tuple(object_type, relation, parent, SubjectKey { kind: own, object: member })
-                        {
-                            chain.push(tuple);
-                        }
-                        member = parent;
-                    }
-                    return chain;
+        // Each group reached, with the group below it (`None` for the user's own groups) and
+        // the user's key that holds the first one.
+        let mut below: rustc_hash::FxHashMap<ObjectId, Option<ObjectId>> = rustc_hash::FxHashMap::default();
+        let mut frontier = Vec::new();
+        let mut holder = user;
+        for candidate in [user.object, WILDCARD] {
+            let key = SubjectKey { kind: user.kind, object: candidate };
+            for group in tuples.reverse(key).iter() {
+                if below.insert(group, None).is_none() {
+                    frontier.push((group, key));
                 }
-                for (kind, members) in view.forward(object_type, relation, group) {
-                    if kind != own {
-                        continue;
-                    }
-                    for member in members.iter() {
-                        if seen.insert(member) {
-                            parents.push((member, group));
-                            next.push(member);
-                        }
+            }
+        }
+        let limit = self.evaluator.limits.max_depth as usize + 1;
+        let mut found = None;
+        'climb: for _ in 0..limit {
+            let mut next = Vec::new();
+            for &(group, key) in &frontier {
+                if group == object {
+                    found = Some(group);
+                    holder = key;
+                    break 'climb;
+                }
+                for parent in tuples.reverse(SubjectKey { kind: own, object: group }).iter() {
+                    if let std::collections::hash_map::Entry::Vacant(entry) = below.entry(parent) {
+                        entry.insert(Some(group));
+                        next.push((parent, key));
                     }
                 }
             }
@@ -444,7 +428,21 @@ impl TreeRecorder<'_, '_> {
             }
             frontier = next;
         }
-        Vec::new()
+        let Some(top) = found else { return Vec::new() };
+        // Walk down from `object` to the user's group, then give the chain bottom-up.
+        let mut steps = Vec::new();
+        let mut group = top;
+        while let Some(&Some(member)) = below.get(&group) {
+            match self.tuple(object_type, relation, group, SubjectKey { kind: own, object: member }) {
+                Some(tuple) => steps.push(tuple),
+                None => return Vec::new(),
+            }
+            group = member;
+        }
+        let Some(first) = self.tuple(object_type, relation, group, holder) else { return Vec::new() };
+        steps.push(first);
+        steps.reverse();
+        steps
     }
 
     /// Sets a finished node's result and, for a leaf that denied, its reason.
