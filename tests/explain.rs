@@ -1,4 +1,5 @@
-//! Explain (issue 28): one test per denial reason, the OBO chain, the node bound, and the HTTP
+//! Explain (issue 28): one test per denial reason, the OBO chain and its hops, audiences, the
+//! three-valued (SpiceDB) explain, nested-group paths, the node bound, and the HTTP
 //! route. The parity of explain with check over every conformance assertion lives in
 //! `conformance.rs` (kind `explain`).
 
