@@ -157,6 +157,8 @@ fn record_decision(c: &mut Criterion) {
                 store_id: store.clone(),
                 model_id: String::new(),
                 principals: vec!["user:anne".to_string()],
+                delegation_relation: None,
+                audience: false,
                 relation: "viewer".to_string(),
                 object: "document:7".to_string(),
                 allowed: true,

@@ -53,8 +53,18 @@ pub struct DecisionRecord {
     pub store_id: String,
     /// The model version that answered.
     pub model_id: String,
-    /// Who asked: one subject, or an on-behalf-of chain (human first).
+    /// Who asked: one subject, an on-behalf-of chain (human first), or an audience (see
+    /// [`DecisionRecord::audience`]).
     pub principals: Vec<String>,
+    /// For an on-behalf-of chain, the relation each hop was checked to hold on the hop before it,
+    /// so the decision can be explained again as it was made. `None` for a single subject, an
+    /// audience, and records written before Writ kept it (read as the default, `delegate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation_relation: Option<String>,
+    /// True when the principals are an audience: each was checked alone, and the decision allows
+    /// only if every one holds the relation (not a chain).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub audience: bool,
     /// The relation checked.
     pub relation: String,
     /// The object checked, `type:id`.

@@ -1,4 +1,5 @@
-//! Explain (issue 28): one test per denial reason, the OBO chain, the node bound, and the HTTP
+//! Explain (issue 28): one test per denial reason, the OBO chain and its hops, audiences, the
+//! three-valued (SpiceDB) explain, nested-group paths, the node bound, and the HTTP
 //! route. The parity of explain with check over every conformance assertion lives in
 //! `conformance.rs` (kind `explain`).
 
@@ -11,8 +12,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
 use writ::engine::{
-    CheckRequest, Clock, DenialKind, ExplainNode, Explanation, InputLimits, NodeResult, OboCheckRequest, Reason,
-    WriteRequest,
+    AudienceCheckRequest, CheckRequest, Clock, Denial, DenialKind, ExplainNode, Explanation, InputLimits, NodeResult,
+    OboCheckRequest, Permissionship, Reason, WriteRequest,
 };
 use writ::store::{MemoryStore, StoredTuple};
 use writ::tuple::{Context, Tuple, TupleCondition};
@@ -23,6 +24,7 @@ const MODEL: &str = "model
 type user
   relations
     define delegate: [agent]
+    define assistant: [agent]
 type agent
   relations
     define delegate: [agent]
@@ -188,6 +190,59 @@ fn a_condition_that_is_false_or_lacks_context_is_named() {
     assert_eq!(explanation.tree.result, NodeResult::Conditional);
     assert!(reasons(&explanation)
         .contains(&Reason::MissingContext { condition: "office_hours".into(), missing: vec!["hour".into()] }));
+
+    // A value of the wrong type is neither false nor missing: the condition failed.
+    asked.context = serde_json::from_value(json!({"hour": "nine"})).unwrap();
+    let explanation = explain(&engine, &store, &asked);
+    assert!(!explanation.allowed);
+    assert!(
+        reasons(&explanation)
+            .iter()
+            .any(|r| matches!(r, Reason::ConditionError { condition, message } if condition == "office_hours" && !message.is_empty())),
+        "{:#?}",
+        explanation.tree
+    );
+}
+
+/// SpiceDB's three values: the root of a three-valued explain is what `check_permissionship`
+/// answers, and a conditional tuple names the parameters it lacks.
+#[test]
+fn a_three_valued_explain_is_conditional_and_names_the_missing_parameters() {
+    let (engine, store) = setup(&["document:q3#parent@folder:f"]);
+    let folder_grant = tuple("folder:f#viewer@user:anne");
+    let mut direct = tuple("document:q3#viewer@user:anne");
+    direct.condition = Some(TupleCondition { name: "office_hours".into(), context: Context::new() });
+    let write = WriteRequest { writes: vec![StoredTuple::new(direct)], ..WriteRequest::default() };
+    engine.store(&store).unwrap().write(write).unwrap();
+    let cases =
+        [(None, Permissionship::Conditional), (Some(10), Permissionship::Allowed), (Some(20), Permissionship::Denied)];
+    for (hour, expected) in cases {
+        let mut asked = request("document:q3", "viewer", "user:anne");
+        if let Some(hour) = hour {
+            asked.context = serde_json::from_value(json!({ "hour": hour })).unwrap();
+        }
+        let explanation = engine.store(&store).unwrap().explain_permissionship(&asked).unwrap().value;
+        assert_eq!(engine.store(&store).unwrap().check_permissionship(&asked).unwrap().value, expected, "{hour:?}");
+        assert_eq!(explanation.permissionship(), Some(expected), "{hour:?}: {:#?}", explanation.tree);
+        assert_eq!(explanation.allowed, expected == Permissionship::Allowed);
+        let missing = Reason::MissingContext { condition: "office_hours".into(), missing: vec!["hour".into()] };
+        assert_eq!(reasons(&explanation).contains(&missing), hour.is_none(), "{hour:?}: {:#?}", explanation.tree);
+        let conditional_leaf = nodes(&explanation.tree)
+            .into_iter()
+            .any(|n| n.result == NodeResult::Conditional && n.reason == Some(missing.clone()));
+        assert_eq!(conditional_leaf, hour.is_none());
+    }
+    // A grant beside the conditional tuple settles it: allowed, whatever the missing context.
+    let write = WriteRequest { writes: vec![StoredTuple::new(folder_grant)], ..WriteRequest::default() };
+    engine.store(&store).unwrap().write(write).unwrap();
+    let explanation = engine
+        .store(&store)
+        .unwrap()
+        .explain_permissionship(&request("document:q3", "viewer", "user:anne"))
+        .unwrap()
+        .value;
+    assert_eq!(explanation.permissionship(), Some(Permissionship::Allowed), "{:#?}", explanation.tree);
+    assert!(explanation.path.iter().any(|p| p.tuple == tuple("folder:f#viewer@user:anne")));
 }
 
 #[test]
@@ -299,8 +354,18 @@ async fn the_route_answers_the_shape_of_design_section_9() {
     let response = app.clone().oneshot(post(json!({"relation": "viewer"}))).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = json!({"principals": ["user:anne"], "relation": "viewer", "object": "document:q3"});
-    let response = app.oneshot(post(body)).await.unwrap();
+    let response = app.clone().oneshot(post(body)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let body = json!({"audience": ["user:anne", "user:bob"], "relation": "viewer", "object": "document:q3"});
+    let response = app.clone().oneshot(post(body)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!((&answer["tree"]["rewrite"], &answer["denied_by"]["kind"]), (&json!("audience"), &json!("audience")));
+    assert_eq!(answer["tree"]["children"].as_array().map(Vec::len), Some(2), "{answer}");
+    let body =
+        json!({"audience": ["user:anne"], "principals": ["user:anne"], "relation": "viewer", "object": "document:q3"});
+    let response = app.oneshot(post(body)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -364,4 +429,181 @@ async fn a_recorded_obo_deny_is_explained_with_its_failing_link() {
     assert_eq!(again["decision"]["principals"], json!(["user:anne", "agent:bot"]));
     assert_eq!(again["denied_by"]["kind"], json!("delegation"));
     assert_eq!(again["would_allow"][0], json!({"user": "agent:bot", "relation": "delegate", "object": "user:anne"}));
+}
+
+/// The hop of a chain is a `delegation` node naming the relation it checked; a recorded chain
+/// keeps its delegation relation, so explaining it again checks the same one.
+#[tokio::test]
+async fn an_obo_hop_names_its_delegation_relation_and_a_recorded_chain_keeps_it() {
+    let (engine, store) = setup(&[
+        "document:q3#invoker@user:anne",
+        "document:q3#invoker@agent:bot",
+        // The default delegation holds; the one asked for does not.
+        "user:anne#delegate@agent:bot",
+    ]);
+    let engine = Arc::new(engine);
+    let app = writ::api::router(engine.clone());
+    let body = json!({"principals": ["user:anne", "agent:bot"], "relation": "invoker", "object": "document:q3",
+        "delegation_relation": "assistant"});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/writ/obo-check"), Some(body)).await;
+    assert_eq!((status, &answer["allowed"]), (StatusCode::OK, &json!(false)), "{answer}");
+    let (_, listed) = call(&app, "GET", &format!("/stores/{store}/writ/decisions"), None).await;
+    let record = &listed["decisions"][0];
+    assert_eq!(record["delegation_relation"], json!("assistant"), "{record}");
+    let id = record["decision_id"].as_str().unwrap().to_string();
+    let (status, again) = call(&app, "GET", &format!("/stores/{store}/writ/decisions/{id}/explain"), None).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["allowed"], json!(false), "{again}");
+    assert_eq!(again["decision"]["delegation_relation"], json!("assistant"));
+    assert_eq!(again["denied_by"]["kind"], json!("delegation"));
+    let hop = &again["tree"]["children"][1];
+    assert_eq!(
+        (&hop["rewrite"], &hop["object"], &hop["relation"], &hop["subject"], &hop["reason"]),
+        (
+            &json!("delegation"),
+            &json!("user:anne"),
+            &json!("assistant"),
+            &json!("agent:bot"),
+            &json!("delegation_missing")
+        ),
+        "{again}"
+    );
+    assert_eq!(hop["children"][0]["relation"], json!("assistant"), "{again}");
+    assert_eq!(again["would_allow"], json!([{"user": "agent:bot", "relation": "assistant", "object": "user:anne"}]));
+
+    // Granted: every hop and principal is in the tree, and the path holds each one's tuple.
+    let grant = WriteRequest {
+        writes: vec![StoredTuple::new(tuple("user:anne#assistant@agent:bot"))],
+        ..WriteRequest::default()
+    };
+    engine.store(&store).unwrap().write(grant).unwrap();
+    let obo = OboCheckRequest {
+        principals: vec!["user:anne".into(), "agent:bot".into()],
+        relation: "invoker".into(),
+        object: "document:q3".into(),
+        delegation_relation: Some("assistant".into()),
+        ..OboCheckRequest::default()
+    };
+    let explanation = engine.store(&store).unwrap().explain_obo(&obo).unwrap().value;
+    assert!(explanation.allowed && engine.store(&store).unwrap().obo_check(&obo).unwrap().value.allowed);
+    let kinds: Vec<_> = explanation.tree.children.iter().map(|n| (n.rewrite, n.relation.as_deref())).collect();
+    assert_eq!(kinds[1], (Some("delegation"), Some("assistant")), "{:#?}", explanation.tree);
+    assert_eq!(explanation.tree.children.len(), 3);
+    let path: Vec<Tuple> = explanation.path.iter().map(|p| p.tuple.clone()).collect();
+    assert_eq!(
+        path,
+        vec![
+            tuple("document:q3#invoker@user:anne"),
+            tuple("user:anne#assistant@agent:bot"),
+            tuple("document:q3#invoker@agent:bot")
+        ]
+    );
+}
+
+/// An audience decision is explained member by member, not as a chain: each member's own tree,
+/// and `denied_by` names every member who denies.
+#[tokio::test]
+async fn a_recorded_audience_deny_is_explained_member_by_member() {
+    let (engine, store) = setup(&["document:q3#viewer@user:anne", "document:q4#viewer@user:bob"]);
+    let engine = Arc::new(engine);
+    let app = writ::api::router(engine.clone());
+    let body = json!({"audience": ["user:anne", "user:bob"], "relation": "viewer", "objects": ["document:q3"]});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/writ/audience-check"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, listed) = call(&app, "GET", &format!("/stores/{store}/writ/decisions"), None).await;
+    let record = &listed["decisions"][0];
+    assert_eq!((&record["audience"], &record["allowed"]), (&json!(true), &json!(false)), "{record}");
+    let id = record["decision_id"].as_str().unwrap().to_string();
+    let (status, again) = call(&app, "GET", &format!("/stores/{store}/writ/decisions/{id}/explain"), None).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["allowed"], json!(false));
+    assert_eq!(again["decision"]["audience"], json!(true));
+    assert_eq!(again["tree"]["rewrite"], json!("audience"), "{again}");
+    let members: Vec<(&Value, &Value)> =
+        again["tree"]["children"].as_array().unwrap().iter().map(|n| (&n["subject"], &n["result"])).collect();
+    assert_eq!(
+        members,
+        vec![(&json!("user:anne"), &json!("allowed")), (&json!("user:bob"), &json!("denied"))],
+        "{again}"
+    );
+    assert_eq!(again["denied_by"]["kind"], json!("audience"));
+    assert_eq!(again["denied_by"]["subjects"], json!(["user:bob"]));
+    assert_eq!(again["would_allow"][0], json!({"user": "user:bob", "relation": "viewer", "object": "document:q3"}));
+
+    // Two members denied: no one tuple lets both in, so none is offered; an allowed audience
+    // has every member's grant in its path.
+    let audience = |members: &[&str], object: &str| AudienceCheckRequest {
+        audience: members.iter().map(|m| m.to_string()).collect(),
+        relation: "viewer".into(),
+        objects: vec![object.into()],
+        contextual_tuples: Vec::new(),
+        context: Context::new(),
+        model_id: None,
+        audit: Context::new(),
+    };
+    let explanation = engine
+        .store(&store)
+        .unwrap()
+        .explain_audience(&audience(&["user:anne", "user:bob", "user:carl"], "document:q4"))
+        .unwrap()
+        .value;
+    assert!(!explanation.allowed);
+    assert_eq!(
+        explanation.denied_by,
+        Some(Denial::audience(vec!["user:anne".into(), "user:carl".into()], "viewer", "document:q4"))
+    );
+    assert!(explanation.would_allow.is_empty(), "{:?}", explanation.would_allow);
+    engine
+        .store(&store)
+        .unwrap()
+        .write(WriteRequest {
+            writes: vec![StoredTuple::new(tuple("document:q3#viewer@user:bob"))],
+            ..WriteRequest::default()
+        })
+        .unwrap();
+    let explanation = engine
+        .store(&store)
+        .unwrap()
+        .explain_audience(&audience(&["user:anne", "user:bob"], "document:q3"))
+        .unwrap()
+        .value;
+    assert!(explanation.allowed);
+    let path: Vec<Tuple> = explanation.path.iter().map(|p| p.tuple.clone()).collect();
+    assert_eq!(path, vec![tuple("document:q3#viewer@user:anne"), tuple("document:q3#viewer@user:bob")]);
+    let two = AudienceCheckRequest {
+        objects: vec!["document:q3".into(), "document:q4".into()],
+        ..audience(&["user:anne"], "")
+    };
+    assert!(engine.store(&store).unwrap().explain_audience(&two).is_err());
+}
+
+/// Nested groups answered from the closure still name each nesting tuple, bottom-up, and a
+/// user outside every group gets a denied closure node and a fix.
+#[test]
+fn a_nested_group_allow_names_each_nesting_tuple() {
+    let (engine, store) = setup(&[
+        "document:q3#viewer@group:top#member",
+        "group:top#member@group:mid#member",
+        "group:mid#member@group:low#member",
+        "group:low#member@user:anne",
+        "group:other#member@group:low#member",
+        "group:lone#member@user:bob",
+    ]);
+    let explanation = explain(&engine, &store, &request("document:q3", "viewer", "user:anne"));
+    assert!(explanation.allowed);
+    let path: Vec<Tuple> = explanation.path.iter().map(|p| p.tuple.clone()).collect();
+    assert_eq!(
+        path,
+        vec![
+            tuple("document:q3#viewer@group:top#member"),
+            tuple("group:low#member@user:anne"),
+            tuple("group:mid#member@group:low#member"),
+            tuple("group:top#member@group:mid#member"),
+        ],
+        "{:#?}",
+        explanation.tree
+    );
+    let explanation = explain(&engine, &store, &request("document:q3", "viewer", "user:bob"));
+    assert!(!explanation.allowed);
+    assert_eq!(explanation.would_allow.first(), Some(&tuple("document:q3#viewer@user:bob")));
 }

@@ -35,6 +35,21 @@ fn spicedb_integration_validation_files() {
     let percent = 100.0 * passed as f64 / total as f64;
     println!("SpiceDB integration: {passed}/{total} assertions pass ({percent:.1}%)");
     assert!(percent >= TARGET_PERCENT, "{percent:.1}% < {TARGET_PERCENT}%:\n{text}");
+    // Explain (issue 28): every assertion is explained three-valued too. Its root agrees with the
+    // check everywhere, and so with the assertion wherever the check passes; a conditional tree
+    // names the missing caveat parameters.
+    let outcomes = || reports.iter().flat_map(|r| r.outcomes.iter());
+    let ran = outcomes().filter(|o| o.got.is_some()).count();
+    let matching = outcomes().filter(|o| o.got.is_some() && o.explain_matches_check()).count();
+    let agreeing = outcomes().filter(|o| o.passed() && o.explain_agrees()).count();
+    let conditional = outcomes().filter(|o| o.passed() && o.expected == Permissionship::Conditional).count();
+    println!(
+        "SpiceDB integration explain: agrees with check on {matching}/{ran}, with the passing assertions on \
+         {agreeing}/{passed} ({conditional} conditional)"
+    );
+    assert_eq!(matching, ran, "explain disagrees with check:\n{text}");
+    assert_eq!(agreeing, passed, "explain disagrees with a passing assertion:\n{text}");
+    assert!(conditional > 10, "only {conditional} conditional assertions: too few to test explain's caveats");
 }
 
 #[test]
@@ -96,6 +111,7 @@ fn own_fixture_validation_file_passes() {
     assert_eq!(report.outcomes.len(), 12, "{text}");
     assert_eq!(report.passed(), report.outcomes.len(), "{text}");
     assert!(report.outcomes.iter().any(|o| o.expected == Permissionship::Conditional));
+    assert!(report.outcomes.iter().all(|o| o.explain_agrees()), "{text}");
 }
 
 #[test]

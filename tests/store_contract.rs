@@ -960,6 +960,8 @@ pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::Decisi
         store_id: store.to_string(),
         model_id: "M".into(),
         principals: if i % 3 == 0 { vec!["user:anne".into(), "agent:bot".into()] } else { vec!["user:bob".into()] },
+        delegation_relation: (i % 3 == 0).then(|| "delegate".into()),
+        audience: false,
         relation: "viewer".into(),
         object: format!("doc:{}", i % 4),
         allowed: i % 2 == 0,

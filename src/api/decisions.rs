@@ -118,6 +118,10 @@ struct DecisionDto<'a> {
     time: String,
     authorization_model_id: &'a str,
     principals: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_relation: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    audience: bool,
     relation: &'a str,
     object: &'a str,
     allowed: bool,
@@ -137,6 +141,8 @@ impl<'a> DecisionDto<'a> {
             time: format_rfc3339(record.time_ms),
             authorization_model_id: &record.model_id,
             principals: &record.principals,
+            delegation_relation: record.delegation_relation.as_deref(),
+            audience: record.audience,
             relation: &record.relation,
             object: &record.object,
             allowed: record.allowed,

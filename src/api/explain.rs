@@ -1,12 +1,15 @@
 //! `POST /stores/{store_id}/writ/explain` (DESIGN §9): a thin handler over
-//! `StoreHandle::{explain, explain_obo}`. The body is a check body (`tuple_key`) or an OBO body
-//! (`principals`, `relation`, `object`, `delegation_relation`), with the usual
+//! `StoreHandle::{explain, explain_obo, explain_audience}`. The body is a check body (`tuple_key`), an
+//! OBO body (`principals`, `relation`, `object`, `delegation_relation`) or an audience body
+//! (`audience`, `relation`, `object`), with the usual
 //! `contextual_tuples`, `context`, `authorization_model_id` and `at_least_revision`.
 //!
 //! `GET /stores/{store_id}/writ/decisions/{decision_id}/explain` explains a recorded decision
-//! again, at the current revision, from its record: one principal is a check, several an OBO
-//! chain (the default delegation relation); the recorded model when it has one. The answer adds
-//! the record (`decision`) and `revision_differs`, true when the store moved on since.
+//! again, at the current revision, from its record: an audience's record explains every member
+//! (`denied_by` names those who deny); otherwise one principal is a check, several an OBO chain
+//! (with the delegation relation recorded, the default for older records); the recorded model
+//! when it has one. The answer adds the record (`decision`) and `revision_differs`, true when the
+//! store moved on since.
 //!
 //! Invariant: `allowed` equals what `check` / `obo-check` answer for the same body; an
 //! explanation is computed per request, never cached.
@@ -18,7 +21,9 @@ use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
-use crate::engine::{CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason};
+use crate::engine::{
+    AudienceCheckRequest, CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason,
+};
 use crate::tuple::{Context, Tuple};
 use axum::extract::{Path, State};
 use axum::Json;
@@ -38,13 +43,16 @@ pub(super) fn routes() -> RouteTable {
         )
 }
 
-/// `POST writ/explain` body: exactly one of `tuple_key` (a check) or `principals` (an OBO chain).
+/// `POST writ/explain` body: exactly one of `tuple_key` (a check), `principals` (an OBO chain)
+/// or `audience` (an audience, for one object).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct ExplainRequestDto {
     #[serde(default)]
     tuple_key: Option<TupleKeyDto>,
     #[serde(default)]
     principals: Option<Vec<String>>,
+    #[serde(default)]
+    audience: Option<Vec<String>>,
     #[serde(default)]
     relation: Option<String>,
     #[serde(default)]
@@ -62,6 +70,8 @@ pub(super) enum ExplainRequest {
     Check(CheckRequest),
     /// An OBO body.
     Obo(OboCheckRequest),
+    /// An audience body (one object).
+    Audience(AudienceCheckRequest),
 }
 
 impl TryFrom<ExplainRequestDto> for ExplainRequest {
@@ -69,6 +79,23 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
 
     fn try_from(mut dto: ExplainRequestDto) -> Result<Self, ApiError> {
         let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
+        if let Some(audience) = dto.audience {
+            if dto.tuple_key.is_some() || dto.principals.is_some() || dto.delegation_relation.is_some() {
+                return Err(ApiError::validation(
+                    "an audience body (`audience`) takes no `tuple_key`, `principals` or `delegation_relation`",
+                ));
+            }
+            let missing = |field: &str| ApiError::validation(format!("an audience body (`audience`) needs `{field}`"));
+            return Ok(ExplainRequest::Audience(AudienceCheckRequest {
+                audience,
+                relation: dto.relation.ok_or_else(|| missing("relation"))?,
+                objects: vec![dto.object.ok_or_else(|| missing("object"))?],
+                contextual_tuples,
+                context,
+                model_id,
+                audit: Context::default(),
+            }));
+        }
         match (dto.tuple_key, dto.principals) {
             (Some(key), None) => {
                 if dto.relation.is_some() || dto.object.is_some() || dto.delegation_relation.is_some() {
@@ -99,7 +126,9 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
                 }))
             }
             (Some(_), Some(_)) => Err(ApiError::validation("give either `tuple_key` or `principals`, not both")),
-            (None, None) => Err(ApiError::validation("give `tuple_key` (a check) or `principals` (an OBO chain)")),
+            (None, None) => Err(ApiError::validation(
+                "give `tuple_key` (a check), `principals` (an OBO chain) or `audience` (an audience)",
+            )),
         }
     }
 }
@@ -109,12 +138,12 @@ async fn explain(
     Path(store_id): Path<String>,
     ApiJson(body): ApiJson<ExplainRequestDto>,
 ) -> Result<Json<ExplanationDto>, ApiError> {
-    if let Some(principals) = &body.principals {
-        if principals.len() > state.options.max_principals {
+    for (field, principals) in [("principals", &body.principals), ("audience", &body.audience)] {
+        if let Some(principals) = principals.as_ref().filter(|p| p.len() > state.options.max_principals) {
             return Err(ApiError::BadRequest {
                 code: "too_many_principals",
                 message: format!(
-                    "`principals` has {} entries, more than the limit of {}",
+                    "`{field}` has {} entries, more than the limit of {}",
                     principals.len(),
                     state.options.max_principals
                 ),
@@ -128,6 +157,7 @@ async fn explain(
         Ok(match &request {
             ExplainRequest::Check(check) => engine.store(&store_id)?.explain(check)?,
             ExplainRequest::Obo(obo) => engine.store(&store_id)?.explain_obo(obo)?,
+            ExplainRequest::Audience(audience) => engine.store(&store_id)?.explain_audience(audience)?,
         })
     })
     .await?;
@@ -140,6 +170,10 @@ struct RecordedDecisionDto {
     decision_id: String,
     time: String,
     principals: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_relation: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    audience: bool,
     relation: String,
     object: String,
     allowed: bool,
@@ -179,6 +213,15 @@ async fn explain_decision(
         }
         let model_id = Some(record.model_id.clone()).filter(|id| !id.is_empty());
         let answer = match record.principals.as_slice() {
+            audience if record.audience => engine.store(&store_id)?.explain_audience(&AudienceCheckRequest {
+                audience: audience.to_vec(),
+                relation: record.relation.clone(),
+                objects: vec![record.object.clone()],
+                contextual_tuples: Vec::new(),
+                context: Context::default(),
+                model_id,
+                audit: Context::default(),
+            })?,
             [user] => engine.store(&store_id)?.explain(&CheckRequest {
                 object: record.object.clone(),
                 relation: record.relation.clone(),
@@ -191,7 +234,7 @@ async fn explain_decision(
                 principals: principals.to_vec(),
                 relation: record.relation.clone(),
                 object: record.object.clone(),
-                delegation_relation: None,
+                delegation_relation: record.delegation_relation.clone(),
                 contextual_tuples: Vec::new(),
                 context: Context::default(),
                 model_id,
@@ -205,6 +248,8 @@ async fn explain_decision(
         decision_id: super::decisions::decision_id(cursor),
         time: super::time::format_rfc3339(record.time_ms),
         principals: record.principals,
+        delegation_relation: record.delegation_relation,
+        audience: record.audience,
         relation: record.relation,
         object: record.object,
         allowed: record.allowed,

@@ -6,12 +6,15 @@
 //! (blank and `//` lines ignored); `assertions` with `assertTrue` (HAS), `assertFalse` (NO) and
 //! `assertCaveated` (CONDITIONAL), each `res:id#perm@subj:id[#rel] [with {json context}]`;
 //! `validation` (`"res:id#perm": ["[subj] is <...>"]`) checked as positive membership only.
+//! Every assertion is also explained three-valued (`Engine::explain_permissionship`), and the
+//! report says whether the tree's root agrees and a conditional tree names the missing caveat
+//! parameters.
 //! Invariant: every assertion of a file ends up in its report as passed, failed (with what the
 //! engine answered) or unsupported (with why), so counts are never silently short.
 //! Uses only `engine`, `model` and `tuple`.
 
 pub use crate::engine::Permissionship;
-use crate::engine::{CheckRequest, Engine, WriteRequest};
+use crate::engine::{CheckRequest, Engine, ExplainNode, Explanation, Reason, WriteRequest};
 use crate::model::Model;
 use crate::tuple::StoredTuple;
 use crate::tuple::{Context, Tuple, TupleCondition};
@@ -58,12 +61,40 @@ pub struct AssertionOutcome {
     /// The engine's answer, or its error; `None` when the file could not be loaded
     /// (the assertion is unsupported, see [`FileReport::load_error`]).
     pub got: Option<Result<Permissionship, String>>,
+    /// What explaining the same check answered (`None` when the file could not be loaded).
+    pub explained: Option<Result<ExplainOutcome, String>>,
+}
+
+/// What a three-valued explain of an assertion's check answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainOutcome {
+    /// The tree root's result (`None` where the walk stopped at a limit).
+    pub root: Option<Permissionship>,
+    /// Every `missing_context` node names its condition and at least one missing parameter,
+    /// and a conditional root has at least one such node below it.
+    pub names_missing: bool,
 }
 
 impl AssertionOutcome {
     /// True when the engine gave the expected answer.
     pub fn passed(&self) -> bool {
         matches!(self.got, Some(Ok(got)) if got == self.expected)
+    }
+
+    /// True when explain's root holds the expected three-valued answer and, if conditional,
+    /// names the missing caveat parameters.
+    pub fn explain_agrees(&self) -> bool {
+        matches!(&self.explained, Some(Ok(ExplainOutcome { root: Some(root), names_missing: true }))
+            if *root == self.expected)
+    }
+
+    /// True when explain's root holds what the check answered (both errors count as agreeing).
+    pub fn explain_matches_check(&self) -> bool {
+        match (&self.got, &self.explained) {
+            (Some(Ok(got)), Some(Ok(ExplainOutcome { root: Some(root), names_missing: true }))) => got == root,
+            (Some(Err(_)), Some(Err(_))) | (None, None) => true,
+            _ => false,
+        }
     }
 
     /// The answer in SpiceDB's words: `HAS`, `NO`, `CONDITIONAL`, `error: ...` or `UNSUPPORTED`.
@@ -114,8 +145,9 @@ impl FileReport {
 }
 
 /// A plain-text report: one line per file (`ok`/`FAIL`, counts), each failing or unsupported
-/// assertion as `      kind: text -> got ANSWER` (the peer runner's format), then a summary line
-/// `N passed, M failed, K unsupported`.
+/// assertion as `      kind: text -> got ANSWER` (the peer runner's format) and each whose explain
+/// disagrees with its check, then a summary line `N passed, M failed, K unsupported` and one with
+/// how many explains agree with the check and with the assertion.
 pub fn report_text(reports: &[FileReport]) -> String {
     let mut out = String::new();
     let (mut passed, mut failed, mut unsupported) = (0, 0, 0);
@@ -136,11 +168,27 @@ pub fn report_text(reports: &[FileReport]) -> String {
         for outcome in report.outcomes.iter().filter(|o| !o.passed()) {
             out.push_str(&format!("      {}: {} -> got {}\n", outcome.kind, outcome.text, outcome.got_text()));
         }
+        for outcome in report.outcomes.iter().filter(|o| !o.explain_matches_check()) {
+            out.push_str(&format!(
+                "      explain: {}: {} -> check {} but explain {:?}\n",
+                outcome.kind,
+                outcome.text,
+                outcome.got_text(),
+                outcome.explained
+            ));
+        }
         passed += report.passed();
         failed += report.failed();
         unsupported += report.unsupported();
     }
     out.push_str(&format!("{} files; {passed} passed, {failed} failed, {unsupported} unsupported\n", reports.len()));
+    let outcomes = || reports.iter().flat_map(|report| report.outcomes.iter()).filter(|o| o.got.is_some());
+    let ran = outcomes().count();
+    out.push_str(&format!(
+        "explain (three-valued): agrees with check on {}/{ran}, with the assertion on {}/{ran}\n",
+        outcomes().filter(|o| o.explain_matches_check()).count(),
+        outcomes().filter(|o| o.explain_agrees()).count(),
+    ));
     out
 }
 
@@ -173,7 +221,13 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
             report.load_error = Some(error);
             report.outcomes = planned
                 .into_iter()
-                .map(|p| AssertionOutcome { kind: p.kind, text: p.text, expected: p.expected, got: None })
+                .map(|p| AssertionOutcome {
+                    kind: p.kind,
+                    text: p.text,
+                    expected: p.expected,
+                    got: None,
+                    explained: None,
+                })
                 .collect();
         }
         Ok((engine, store)) => {
@@ -186,11 +240,44 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
                         .and_then(|store| store.check_permissionship(&p.request).map_err(|e| e.to_string()))
                         .map(|answer| answer.value),
                 );
-                report.outcomes.push(AssertionOutcome { kind: p.kind, text: p.text, expected: p.expected, got });
+                let explained = Some(
+                    store
+                        .as_ref()
+                        .map_err(|e| e.to_string())
+                        .and_then(|store| store.explain_permissionship(&p.request).map_err(|e| e.to_string()))
+                        .map(|answer| explain_outcome(&answer.value)),
+                );
+                report.outcomes.push(AssertionOutcome {
+                    kind: p.kind,
+                    text: p.text,
+                    expected: p.expected,
+                    got,
+                    explained,
+                });
             }
         }
     }
     Ok(report)
+}
+
+/// Reads an explanation's three-valued root and whether its `missing_context` nodes name what
+/// they lack.
+fn explain_outcome(explanation: &Explanation) -> ExplainOutcome {
+    fn visit(node: &ExplainNode, named: &mut usize, unnamed: &mut usize) {
+        if let Some(Reason::MissingContext { condition, missing }) = &node.reason {
+            if condition.is_empty() || missing.is_empty() {
+                *unnamed += 1;
+            } else {
+                *named += 1;
+            }
+        }
+        node.children.iter().for_each(|child| visit(child, named, unnamed));
+    }
+    let (mut named, mut unnamed) = (0, 0);
+    visit(&explanation.tree, &mut named, &mut unnamed);
+    let root = explanation.permissionship();
+    let conditional_named = root != Some(Permissionship::Conditional) || named > 0 || explanation.cut;
+    ExplainOutcome { root, names_missing: unnamed == 0 && conditional_named }
 }
 
 /// A fresh engine loaded with a validation file's schema and relationships (no assertions run);

@@ -12,6 +12,7 @@
 //! Must not import `api`: the HTTP layer calls it, and so will the MCP gateway and the CLI,
 //! without axum.
 
+use super::agent::DEFAULT_DELEGATION_RELATION;
 use super::{Answer, DecisionLog, DecisionRecord, StoreHandle};
 use super::{
     AudienceCheckRequest, AudienceResult, CheckRequest, EngineError, FilterAnswer, FilterRequest, OboCheckRequest,
@@ -104,6 +105,14 @@ impl Denial {
         }
     }
 
+    /// `subjects` of an audience do not hold `relation` on `object`.
+    pub fn audience(subjects: Vec<String>, relation: &str, object: &str) -> Denial {
+        Denial::Audience {
+            message: format!("{} of the audience may not `{relation}` `{object}`", subjects.len()),
+            subjects,
+        }
+    }
+
     /// Its kind.
     pub fn kind(&self) -> DenialKind {
         match self {
@@ -138,8 +147,12 @@ impl Denial {
 /// its answer, so a decision the log does not want costs nothing).
 #[derive(Debug, Clone, Copy)]
 pub struct Decision<'a> {
-    /// One subject, or an on-behalf-of chain (human first).
+    /// One subject, an on-behalf-of chain (human first), or an audience.
     pub principals: &'a [String],
+    /// For an on-behalf-of chain, its delegation relation.
+    pub delegation_relation: Option<&'a str>,
+    /// True when `principals` is an audience, each member checked alone.
+    pub audience: bool,
     /// The relation.
     pub relation: &'a str,
     /// The object (`type:` for a filter over a whole candidate list).
@@ -247,6 +260,8 @@ pub fn decide_into<'q, Q: Question>(
             store_id: store.id().to_string(),
             model_id: model_id.to_string(),
             principals: decision.principals.to_vec(),
+            delegation_relation: decision.delegation_relation.map(str::to_string),
+            audience: decision.audience,
             relation: decision.relation.to_string(),
             object: decision.object.to_string(),
             allowed: decision.allowed,
@@ -278,6 +293,8 @@ impl Question for CheckRequest {
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {
         each(Decision {
             principals: std::slice::from_ref(&self.user),
+            delegation_relation: None,
+            audience: false,
             relation: &self.relation,
             object: &self.object,
             allowed: *allowed,
@@ -311,6 +328,8 @@ impl Question for CheckWithCause<'_> {
         let denial = (!allowed).then(|| Denial::principal(&request.user, &request.relation, &request.object));
         each(Decision {
             principals: std::slice::from_ref(&request.user),
+            delegation_relation: None,
+            audience: false,
             relation: &request.relation,
             object: &request.object,
             allowed: *allowed,
@@ -335,6 +354,9 @@ impl Question for OboCheckRequest {
     fn decisions<'q>(&'q self, decision: &OboDecision, each: &mut dyn FnMut(Decision<'_>)) {
         each(Decision {
             principals: &self.principals,
+            delegation_relation: (self.principals.len() > 1)
+                .then(|| self.delegation_relation.as_deref().unwrap_or(DEFAULT_DELEGATION_RELATION)),
+            audience: false,
             relation: &self.relation,
             object: &self.object,
             allowed: decision.allowed,
@@ -359,17 +381,12 @@ impl Question for AudienceCheckRequest {
 
     fn decisions<'q>(&'q self, results: &Vec<AudienceResult>, each: &mut dyn FnMut(Decision<'_>)) {
         for result in results {
-            let denial = (!result.allowed).then(|| Denial::Audience {
-                subjects: result.denied_for.clone(),
-                message: format!(
-                    "{} of the audience may not `{}` `{}`",
-                    result.denied_for.len(),
-                    self.relation,
-                    result.object
-                ),
-            });
+            let denial =
+                (!result.allowed).then(|| Denial::audience(result.denied_for.clone(), &self.relation, &result.object));
             each(Decision {
                 principals: &self.audience,
+                delegation_relation: None,
+                audience: true,
                 relation: &self.relation,
                 object: &result.object,
                 allowed: result.allowed,
@@ -404,6 +421,9 @@ impl Question for FilterRequest {
         let denied_by = answer.denied_by.as_ref().or(filtered.as_ref());
         each(Decision {
             principals: &self.principals,
+            delegation_relation: (self.principals.len() > 1)
+                .then(|| self.delegation_relation.as_deref().unwrap_or(DEFAULT_DELEGATION_RELATION)),
+            audience: false,
             relation: &self.relation,
             object: &format!("{}:", self.object_type),
             allowed: denied_by.is_none(),

@@ -419,6 +419,8 @@ mod tests {
             store_id: "s".into(),
             model_id: "m".into(),
             principals: vec!["user:anne".into()],
+            delegation_relation: None,
+            audience: false,
             relation: "viewer".into(),
             object: "document:1".into(),
             allowed,

@@ -9,14 +9,14 @@
 //! `max_explain_nodes` nodes per check it explains.
 //! Must not import `api` or `store`.
 
-use super::agent::{OboCheckRequest, DEFAULT_DELEGATION_RELATION};
+use super::agent::{AudienceCheckRequest, OboCheckRequest, DEFAULT_DELEGATION_RELATION};
 use super::decide::Denial;
 use super::write::validate_tuple;
 use super::{
     as_input_error, as_validation, find_model, resolve_object_relation, resolve_subject, Answer, CheckRequest,
     EngineError, StoreHandle,
 };
-use crate::eval::{self, EvalError, Evaluator, ExplainInput, ExplainNode, NodeResult, Reason};
+use crate::eval::{self, EvalError, Evaluator, ExplainInput, ExplainNode, NodeResult, Permissionship, Reason};
 use crate::index::{Index, Overlay, View};
 use crate::model::Model;
 use crate::tuple::{split_object, split_subject, Context, Tuple};
@@ -52,8 +52,23 @@ pub struct Explanation {
     pub would_allow: Vec<Tuple>,
     /// True when some subtree was cut for the node bound.
     pub cut: bool,
-    /// For an OBO deny: the first failing link or principal.
+    /// For an OBO deny: the first failing link or principal; for an audience deny: every member
+    /// who does not hold the relation.
     pub denied_by: Option<Denial>,
+}
+
+impl Explanation {
+    /// The three-valued answer the tree's root holds: SpiceDB's permissionship where the walk was
+    /// three-valued ([`StoreHandle::explain_permissionship`]); a cycle at the root is a deny, as in
+    /// `check`. `None` where the walk stopped at the depth limit or the deadline.
+    pub fn permissionship(&self) -> Option<Permissionship> {
+        match self.tree.result {
+            NodeResult::Allowed => Some(Permissionship::Allowed),
+            NodeResult::Conditional => Some(Permissionship::Conditional),
+            NodeResult::Denied | NodeResult::Cycle => Some(Permissionship::Denied),
+            NodeResult::DepthExceeded | NodeResult::DeadlineExceeded => None,
+        }
+    }
 }
 
 /// One store snapshot with the request's contextual tuples, able to lay one more tuple over it.
@@ -90,20 +105,79 @@ impl StoreHandle<'_> {
     /// allow it. A check that `check` answers with an error (depth, deadline, a condition missing
     /// context) is explained as denied, the tree showing where and why.
     pub fn explain(&self, request: &CheckRequest) -> Result<Answer<Explanation>, EngineError> {
+        self.explain_check(request, false)
+    }
+
+    /// Explains a check with SpiceDB's three-valued semantics, as [`StoreHandle::check_permissionship`]
+    /// answers it: the tree's root is `allowed`, `conditional` or `denied`
+    /// ([`Explanation::permissionship`]), and each tuple whose condition lacks context is a
+    /// `conditional` node naming the condition and the missing parameters.
+    pub fn explain_permissionship(&self, request: &CheckRequest) -> Result<Answer<Explanation>, EngineError> {
+        self.explain_check(request, true)
+    }
+
+    fn explain_check(&self, request: &CheckRequest, partial: bool) -> Result<Answer<Explanation>, EngineError> {
         self.core.config.input.request(&request.object, &request.relation, &request.user)?;
         let question = Question { object: &request.object, relation: &request.relation, user: &request.user };
         self.explain_snapshot(request.model_id.as_deref(), &request.contextual_tuples, &request.context, |snapshot| {
-            let (result, tree) = self.explain_question(snapshot, &question)?;
+            let (result, tree) = self.explain_question(snapshot, &question, partial)?;
             let allowed = matches!(result, Ok(true));
-            let would_allow =
-                if allowed { Vec::new() } else { self.would_allow(snapshot, &question, tree.candidates())? };
+            let would_allow = if allowed {
+                Vec::new()
+            } else {
+                self.would_allow(snapshot, std::slice::from_ref(&question), tree.candidates())?
+            };
             Ok(self.explanation(snapshot, allowed, tree, would_allow, None))
         })
     }
 
+    /// Explains an audience check of one object: one node per member, each the tree of that
+    /// member's own check, and every member is explained (an audience denies when any member
+    /// does; `denied_by` names them all). `would_allow` holds tuples any one of which, written
+    /// alone, makes every member allow.
+    pub fn explain_audience(&self, request: &AudienceCheckRequest) -> Result<Answer<Explanation>, EngineError> {
+        let [object] = request.objects.as_slice() else {
+            return Err(EngineError::Validation(format!(
+                "an audience is explained for one object at a time; `objects` has {}",
+                request.objects.len()
+            )));
+        };
+        if request.audience.is_empty() {
+            return Err(EngineError::Validation("`audience` must name at least one subject".into()));
+        }
+        self.core.config.input.principals(&request.audience)?;
+        self.core.config.input.object(object)?;
+        self.core.config.input.relation(&request.relation)?;
+        self.explain_snapshot(request.model_id.as_deref(), &request.contextual_tuples, &request.context, |snapshot| {
+            let mut root = ExplainNode::leaf(NodeResult::Allowed);
+            root.object = Some(object.clone());
+            root.relation = Some(request.relation.clone());
+            root.subject = Some(request.audience.join(", "));
+            root.rewrite = Some("audience");
+            let (mut denied, mut denied_questions, mut candidates) = (Vec::new(), Vec::new(), Vec::new());
+            for member in &request.audience {
+                let question = Question { object, relation: &request.relation, user: member };
+                let (result, tree) = self.explain_question(snapshot, &question, false)?;
+                if !matches!(result, Ok(true)) {
+                    denied.push(member.clone());
+                    candidates.extend(tree.candidates());
+                    denied_questions.push(question);
+                }
+                root.children.push(tree);
+            }
+            let allowed = denied.is_empty();
+            root.result = if allowed { NodeResult::Allowed } else { NodeResult::Denied };
+            let would_allow = self.would_allow(snapshot, &denied_questions, candidates)?;
+            let denied_by = (!allowed).then(|| Denial::audience(denied, &request.relation, object));
+            Ok(self.explanation(snapshot, allowed, root, would_allow, denied_by))
+        })
+    }
+
     /// Explains an on-behalf-of check: one node per delegation link and per principal, in chain
-    /// order, stopping at the first that fails (as `obo_check` does). For a failing link,
-    /// `would_allow` is the delegation tuple; for a failing principal, what would grant it.
+    /// order, stopping at the first that fails (as `obo_check` does). A link's node is a
+    /// `delegation` node naming the hop before (`object`), the delegation relation and the hop
+    /// (`subject`), over the tree of that check. For a failing link, `would_allow` is the
+    /// delegation tuple; for a failing principal, what would grant it.
     pub fn explain_obo(&self, request: &OboCheckRequest) -> Result<Answer<Explanation>, EngineError> {
         self.core.config.input.principals(&request.principals)?;
         self.core.config.input.object(&request.object)?;
@@ -124,31 +198,39 @@ impl StoreHandle<'_> {
                 if i >= 1 {
                     let delegator = &request.principals[i - 1];
                     let link = Question { object: delegator, relation: delegation, user: principal };
-                    let (result, mut tree) = self.explain_question(snapshot, &link).map_err(|e| {
+                    let (result, tree) = self.explain_question(snapshot, &link, false).map_err(|e| {
                         EngineError::Validation(format!(
                             "invalid `delegation_relation` for `principals[{}]` `{delegator}`: {e}",
                             i - 1
                         ))
                     })?;
                     let granted = matches!(result, Ok(true));
-                    if !granted {
-                        tree.reason = Some(Reason::DelegationMissing);
-                    }
-                    root.children.push(tree);
+                    let mut hop = ExplainNode::leaf(if granted { NodeResult::Allowed } else { NodeResult::Denied });
+                    hop.object = Some(delegator.clone());
+                    hop.relation = Some(delegation.to_string());
+                    hop.subject = Some(principal.clone());
+                    hop.rewrite = Some("delegation");
+                    hop.reason = (!granted).then_some(Reason::DelegationMissing);
+                    hop.children.push(tree);
+                    root.children.push(hop);
                     if !granted {
                         let delegation_tuple: Option<Tuple> = Tuple::from_parts(delegator, delegation, principal).ok();
-                        would_allow = self.would_allow(snapshot, &link, delegation_tuple.into_iter().collect())?;
+                        would_allow = self.would_allow(
+                            snapshot,
+                            std::slice::from_ref(&link),
+                            delegation_tuple.into_iter().collect(),
+                        )?;
                         denied_by = Some(Denial::delegation(principal, delegation, delegator));
                         break;
                     }
                 }
                 let permission = Question { object: &request.object, relation: &request.relation, user: principal };
-                let (result, tree) = self.explain_question(snapshot, &permission)?;
+                let (result, tree) = self.explain_question(snapshot, &permission, false)?;
                 let granted = matches!(result, Ok(true));
                 let candidates = if granted { Vec::new() } else { tree.candidates() };
                 root.children.push(tree);
                 if !granted {
-                    would_allow = self.would_allow(snapshot, &permission, candidates)?;
+                    would_allow = self.would_allow(snapshot, std::slice::from_ref(&permission), candidates)?;
                     denied_by = Some(Denial::principal(principal, &request.relation, &request.object));
                     break;
                 }
@@ -218,11 +300,13 @@ impl StoreHandle<'_> {
         Ok(Answer { value, revision: data.revision })
     }
 
-    /// Explains one check by name: `check`'s result (or error) and the tree.
+    /// Explains one check by name: `check`'s result (or error) and the tree; three-valued
+    /// (SpiceDB's `check_partial`) when `partial`.
     fn explain_question(
         &self,
         snapshot: &Snapshot<'_>,
         question: &Question<'_>,
+        partial: bool,
     ) -> Result<(Result<bool, EvalError>, ExplainNode), EngineError> {
         let (object_type, object_id) = split_object(question.object).map_err(as_input_error)?;
         let user = split_subject(question.user).map_err(as_input_error)?;
@@ -244,36 +328,53 @@ impl StoreHandle<'_> {
                 return Ok((Ok(true), tree));
             }
             let object = evaluator.object_id(object_type_id, object_id);
-            let input = ExplainInput { object_text: question.object, user_text: question.user, max_nodes };
+            let input = ExplainInput { object_text: question.object, user_text: question.user, max_nodes, partial };
             Ok(eval::explain(&evaluator, object_type_id, object, relation, user_key, &input))
         })
     }
 
-    /// The candidates that, laid over the snapshot alone, make `question` allow: at most
-    /// [`MAX_WOULD_ALLOW`], in the candidates' order, from at most [`MAX_CANDIDATES_TRIED`] tries.
+    /// The candidates that, laid over the snapshot alone, make every one of `questions` allow
+    /// (empty when there are none): at most [`MAX_WOULD_ALLOW`], in the candidates' order without
+    /// repeats, from at most [`MAX_CANDIDATES_TRIED`] tries.
     fn would_allow(
         &self,
         snapshot: &Snapshot<'_>,
-        question: &Question<'_>,
+        questions: &[Question<'_>],
         candidates: Vec<Tuple>,
     ) -> Result<Vec<Tuple>, EngineError> {
-        let (object_type, object_id) = split_object(question.object).map_err(as_input_error)?;
-        let user = split_subject(question.user).map_err(as_input_error)?;
         let mut found = Vec::new();
-        for candidate in candidates.into_iter().take(MAX_CANDIDATES_TRIED) {
-            if found.len() >= MAX_WOULD_ALLOW {
+        if questions.is_empty() {
+            return Ok(found);
+        }
+        let mut tried: Vec<Tuple> = Vec::new();
+        for candidate in candidates {
+            if found.len() >= MAX_WOULD_ALLOW || tried.len() >= MAX_CANDIDATES_TRIED {
                 break;
             }
+            if tried.contains(&candidate) {
+                continue;
+            }
+            tried.push(candidate.clone());
             if validate_tuple(snapshot.model, &candidate).is_err() {
                 continue;
             }
             let allows = snapshot.with_view(Some(&candidate), |view| {
                 let evaluator =
                     Evaluator { model: snapshot.compiled, view, limits: self.eval_limits(), context: snapshot.context };
-                let (object_type_id, relation) = resolve_object_relation(&evaluator, object_type, question.relation)?;
-                let user_key = resolve_subject(&evaluator, user)?;
-                let object = evaluator.object_id(object_type_id, object_id);
-                Ok::<_, EngineError>(eval::check(&evaluator, object_type_id, object, relation, user_key))
+                let mut all = Ok(true);
+                for question in questions {
+                    let (object_type, object_id) = split_object(question.object).map_err(as_input_error)?;
+                    let user = split_subject(question.user).map_err(as_input_error)?;
+                    let (object_type_id, relation) =
+                        resolve_object_relation(&evaluator, object_type, question.relation)?;
+                    let user_key = resolve_subject(&evaluator, user)?;
+                    let object = evaluator.object_id(object_type_id, object_id);
+                    all = eval::check(&evaluator, object_type_id, object, relation, user_key);
+                    if !matches!(all, Ok(true)) {
+                        break;
+                    }
+                }
+                Ok::<_, EngineError>(all)
             })?;
             match allows {
                 Ok(true) => found.push(candidate),

@@ -139,17 +139,16 @@ pub(crate) fn check_many(
         .collect()
 }
 
-/// Like [`check`], with every node of the walk reported to `recorder` (explain's tree); the
-/// answer is `check`'s, or the error `check` would return.
+/// Like [`check`] (or, when `partial`, [`check_partial`]), with every node of the walk reported
+/// to `recorder` (explain's tree); the answer is theirs, or the error they would return.
 pub(super) fn check_recorded<R: Recorder>(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
-    object: ObjectId,
-    relation: RelationId,
+    (object_type, object, relation): (TypeId, ObjectId, RelationId),
     user: SubjectKey,
+    partial: bool,
     recorder: R,
 ) -> (Result<Decision, EvalError>, R) {
-    let mut checker = Checker::new(evaluator, user, false, None, recorder);
+    let mut checker = Checker::new(evaluator, user, partial, None, recorder);
     let result = checker.check(object_type, object, relation, 0);
     (result, checker.recorder)
 }

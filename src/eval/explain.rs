@@ -115,7 +115,9 @@ pub struct ExplainNode {
     /// The subject asked about (set on the root of each check).
     pub subject: Option<String>,
     /// The rewrite kind: `direct`, `computed`, `tuple_to_userset`, `tuple_to_userset_all`,
-    /// `union`, `intersection`, `exclusion`, or `closure` (a nested-group bitmap test).
+    /// `union`, `intersection`, `exclusion`, or `closure` (a nested-group bitmap test); above the
+    /// walks, `obo_chain` (a chain's root), `delegation` (one hop: `subject` holds `relation` on
+    /// `object`, the hop before) and `audience` (an audience's root, one child per member).
     pub rewrite: Option<&'static str>,
     /// For arrows, the tupleset relation (`parent`).
     pub tupleset: Option<String>,
@@ -167,7 +169,8 @@ impl ExplainNode {
     }
 
     /// The tuples that grant an allowed node: for a union (and a step, a direct node, an arrow)
-    /// the first child that allowed, for an intersection every child, for an exclusion its base.
+    /// the first child that allowed, for an intersection (an OBO chain, an audience) every child,
+    /// for an exclusion its base.
     pub fn path(&self) -> Vec<Tuple> {
         let mut tuples = Vec::new();
         self.collect_path(&mut tuples);
@@ -183,7 +186,11 @@ impl ExplainNode {
         }
         tuples.extend(self.grants.iter().cloned());
         match self.rewrite {
-            Some("intersection") => self.children.iter().for_each(|child| child.collect_path(tuples)),
+            // Every child grants a part: the sides of an `and`, the links and principals of an
+            // OBO chain, the members of an audience.
+            Some("intersection" | "obo_chain" | "audience") => {
+                self.children.iter().for_each(|child| child.collect_path(tuples))
+            }
             Some("exclusion") => {
                 if let Some(base) = self.children.first() {
                     base.collect_path(tuples);
@@ -377,58 +384,42 @@ impl TreeRecorder<'_, '_> {
     }
 
     /// The tuples by which a closure test allowed: the user's own tuple on a group, then the
-    /// nested-group tuples from that group up to `object`, found breadth-first over the forward
-    /// tuples (the closure keeps no paths). Empty when no chain is found (then the node is coarse).
+    /// nested-group tuples from that group up to `object`, found breadth-first upward over the
+    /// reverse tuples from the groups the user is directly in (the closure keeps no paths; going
+    /// up from the user visits a few groups where going down from `object` would visit its whole
+    /// subtree). Empty when no chain is found (then the node is coarse).
     fn closure_chain(&self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Vec<Tuple> {
         let view = &self.evaluator.view;
+        let tuples = view.relation_tuples(object_type, relation);
         let own = SubjectKind { subject_type: object_type, relation };
         let user = self.user;
-        let holds_directly = |group: ObjectId| {
-            [user.object, WILDCARD].into_iter().find(|&candidate| {
-                view.forward_contains(object_type, relation, group, SubjectKey { kind: user.kind, object: candidate })
-            })
-        };
-        // Breadth-first from `object` down through `group#relation` members, remembering parents.
-        let mut parents: Vec<(ObjectId, ObjectId)> = vec![(object, object)];
-        let mut frontier = vec![object];
-        let mut seen = std::collections::HashSet::from([object]);
-        let limit = self.evaluator.limits.max_depth as usize + 1;
-        for _ in 0..limit {
-            let mut next = Vec::new();
-            for &group in &frontier {
-                if let Some(candidate) = holds_directly(group) {
-                    let mut chain = vec![Tuple::new(
-                        ObjectRef::new(
-                            view.type_name(object_type).unwrap_or("?"),
-                            view.object_name(object_type, group).unwrap_or("?"),
-                        ),
-                        self.relation_text(relation),
-                        match self.subject(SubjectKey { kind: user.kind, object: candidate }) {
-                            Some(subject) => subject,
-                            None => return Vec::new(),
-                        },
-                    )];
-                    let mut member = group;
-                    while member != object {
-                        let Some(&(_, parent)) = parents.iter().find(|(child, _)| *child == member) else { break };
-                        if let Some(tuple) =
-                            self.tuple(object_type, relation, parent, SubjectKey { kind: own, object: member })
-                        {
-                            chain.push(tuple);
-                        }
-                        member = parent;
-                    }
-                    return chain;
+        // Each group reached, with the group below it (`None` for the user's own groups) and
+        // the user's key that holds the first one.
+        let mut below: rustc_hash::FxHashMap<ObjectId, Option<ObjectId>> = rustc_hash::FxHashMap::default();
+        let mut frontier = Vec::new();
+        let mut holder = user;
+        for candidate in [user.object, WILDCARD] {
+            let key = SubjectKey { kind: user.kind, object: candidate };
+            for group in tuples.reverse(key).iter() {
+                if below.insert(group, None).is_none() {
+                    frontier.push((group, key));
                 }
-                for (kind, members) in view.forward(object_type, relation, group) {
-                    if kind != own {
-                        continue;
-                    }
-                    for member in members.iter() {
-                        if seen.insert(member) {
-                            parents.push((member, group));
-                            next.push(member);
-                        }
+            }
+        }
+        let limit = self.evaluator.limits.max_depth as usize + 1;
+        let mut found = None;
+        'climb: for _ in 0..limit {
+            let mut next = Vec::new();
+            for &(group, key) in &frontier {
+                if group == object {
+                    found = Some(group);
+                    holder = key;
+                    break 'climb;
+                }
+                for parent in tuples.reverse(SubjectKey { kind: own, object: group }).iter() {
+                    if let std::collections::hash_map::Entry::Vacant(entry) = below.entry(parent) {
+                        entry.insert(Some(group));
+                        next.push((parent, key));
                     }
                 }
             }
@@ -437,7 +428,21 @@ impl TreeRecorder<'_, '_> {
             }
             frontier = next;
         }
-        Vec::new()
+        let Some(top) = found else { return Vec::new() };
+        // Walk down from `object` to the user's group, then give the chain bottom-up.
+        let mut steps = Vec::new();
+        let mut group = top;
+        while let Some(&Some(member)) = below.get(&group) {
+            match self.tuple(object_type, relation, group, SubjectKey { kind: own, object: member }) {
+                Some(tuple) => steps.push(tuple),
+                None => return Vec::new(),
+            }
+            group = member;
+        }
+        let Some(first) = self.tuple(object_type, relation, group, holder) else { return Vec::new() };
+        steps.push(first);
+        steps.reverse();
+        steps
     }
 
     /// Sets a finished node's result and, for a leaf that denied, its reason.
@@ -452,7 +457,8 @@ impl TreeRecorder<'_, '_> {
             return;
         }
         if node.tuple.is_some() {
-            if node.children.is_empty() {
+            // A userset or tupleset tuple that is conditional may be so by its own condition.
+            if node.children.is_empty() || matches!(result, Ok(Decision::Conditional)) {
                 node.reason = self.tuple_reason(node, result);
             }
             return;
@@ -508,18 +514,29 @@ impl TreeRecorder<'_, '_> {
         let condition = condition?;
         let parameters: Vec<String> =
             evaluator.model.conditions.parameters(&condition.name).into_iter().map(str::to_string).collect();
-        if let Err(EvalError::Condition { message, .. }) = result {
-            if !message.contains("missing context parameters") {
-                return Some(Reason::ConditionError { condition: condition.name.clone(), message: message.clone() });
-            }
+        let missing_context = || {
             let missing = parameters
                 .iter()
                 .filter(|p| !condition.context.contains_key(p.as_str()) && !evaluator.context.contains_key(p.as_str()))
                 .cloned()
                 .collect();
-            return Some(Reason::MissingContext { condition: condition.name.clone(), missing });
+            Reason::MissingContext { condition: condition.name.clone(), missing }
+        };
+        match result {
+            Err(EvalError::Condition { message, .. }) if message.contains("missing context parameters") => {
+                Some(missing_context())
+            }
+            Err(EvalError::Condition { message, .. }) => {
+                Some(Reason::ConditionError { condition: condition.name.clone(), message: message.clone() })
+            }
+            // A three-valued walk: conditional here when this tuple's own condition lacks context
+            // (asked again), rather than something below a userset or tupleset tuple.
+            Ok(Decision::Conditional) => {
+                matches!(evaluator.tuple_holds_partial(object_type, relation, object, subject), Ok(None))
+                    .then(missing_context)
+            }
+            _ => Some(Reason::ConditionFalse { condition: condition.name.clone(), parameters: parameters.clone() }),
         }
-        Some(Reason::ConditionFalse { condition: condition.name.clone(), parameters })
     }
 
     fn subject_key(&self, subject: &Subject) -> Option<SubjectKey> {
@@ -573,9 +590,13 @@ pub(crate) struct ExplainInput<'r> {
     pub(crate) user_text: &'r str,
     /// Most nodes kept in the tree.
     pub(crate) max_nodes: usize,
+    /// Walk as [`super::check_partial`] does (SpiceDB's three values: a condition missing context
+    /// makes its tuple conditional) rather than as `check` (where that is an error).
+    pub(crate) partial: bool,
 }
 
-/// Walks `check` for (object, relation, user) recording every node: the tree, and `check`'s
+/// Walks `check` (or `check_partial`, see [`ExplainInput::partial`]) for (object, relation,
+/// user) recording every node: the tree, whose root holds the three-valued answer, and `check`'s
 /// answer (`Ok(true)`/`Ok(false)`, or its error).
 pub(crate) fn explain(
     evaluator: &Evaluator<'_>,
@@ -596,7 +617,7 @@ pub(crate) fn explain(
         max_nodes: input.max_nodes.max(1),
         skipped: 0,
     };
-    let (result, recorder) = check_recorded(evaluator, object_type, object, relation, user, recorder);
+    let (result, recorder) = check_recorded(evaluator, (object_type, object, relation), user, input.partial, recorder);
     let mut tree = match recorder.root_node {
         Some(root) => merge_steps(root),
         None => ExplainNode::new(node_result(&result)),

@@ -412,6 +412,8 @@ fn record_refusal(
         store_id: gateway.config.store.clone(),
         model_id: String::new(),
         principals: chain.to_vec(),
+        delegation_relation: None,
+        audience: false,
         relation: method.to_string(),
         object: String::new(),
         allowed: false,
