@@ -37,8 +37,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::out_of_reach;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointStore, DecisionCursor, DecisionFilter, DecisionLogStore,
-    DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord,
+    StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
 
@@ -861,10 +861,6 @@ impl TupleStore for PostgresStore {
                 None => Err(not_found(&store_id)),
             }
         })
-    }
-
-    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
-        None
     }
 
     fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
