@@ -678,11 +678,6 @@ pub(crate) fn decode_changes_by_type(cursor: ChangeCursor, value: &[u8]) -> Resu
     }
 }
 
-/// The changelog cursor in a key of the changelog by type, given the key without its type prefix.
-pub(crate) fn decode_change_by_type_key(rest: &[u8]) -> Result<ChangeCursor, StoreError> {
-    decode_change_key(rest)
-}
-
 /// Encodes the layout version.
 pub(crate) fn encode_layout(layout: u32) -> Vec<u8> {
     versioned_bytes(&layout.to_be_bytes())
@@ -892,7 +887,8 @@ mod tests {
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(keys, [change_by_type_key("s", "doc", cursor), change_by_type_key("s", "folder", cursor)]);
         let rest = &keys[1][change_by_type_prefix("s", "folder").len()..];
-        assert_eq!(decode_change_by_type_key(rest).unwrap(), cursor);
+        // A key of the changelog by type ends in its cursor, as a changelog key does.
+        assert_eq!(decode_change_key(rest).unwrap(), cursor);
         let decoded: Vec<_> = rows.iter().map(|(_, v)| decode_changes_by_type(cursor, v).unwrap()).collect();
         assert_eq!(decoded, [ChangesByType::InChangelogRow, ChangesByType::Entries(vec![changelog[1].clone()])]);
         let one_type = changes_by_type_rows("s", cursor, &[mixed[0], mixed[2]], 9, None).unwrap();
