@@ -18,8 +18,8 @@ use super::openapi::Operation;
 use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
-    decide, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
-    QueryOptions,
+    decide, Answer, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest,
+    OboDecision, QueryOptions, Question,
 };
 use crate::tuple::Context;
 use axum::extract::{Path, State};
@@ -96,6 +96,30 @@ fn non_empty(audit: &Context) -> Option<&Context> {
     (!audit.is_empty()).then_some(audit)
 }
 
+/// Waits for the body's `at_least_revision`, then takes its query options and its `audit`.
+async fn agent_options(
+    state: &AppState,
+    store_id: &str,
+    options: &mut RequestOptionsDto,
+) -> Result<(QueryOptions, Context), ApiError> {
+    require_revision(state, store_id, options.at_least_revision).await?;
+    Ok((options.query()?, options.audit.take().unwrap_or_default()))
+}
+
+/// Answers `request` over the store and records its decisions with the request's id and `audit`.
+fn decide_recorded<'q, Q: Question>(
+    state: &AppState,
+    store_id: &str,
+    request_id: &str,
+    started: std::time::Instant,
+    request: &'q Q,
+    audit: &Context,
+) -> Result<Answer<Q::Output<'q>>, ApiError> {
+    let meta = decision_meta(state, request_id, started, non_empty(audit));
+    let store = state.engine.store(store_id)?;
+    Ok(decide(state.engine.decision_log(), &store, request, &meta)?)
+}
+
 /// `POST writ/obo-check` answer.
 #[derive(Debug, Serialize, JsonSchema)]
 struct OboCheckResponse {
@@ -112,8 +136,8 @@ async fn obo_check(
     ApiJson(mut body): ApiJson<OboCheckDto>,
 ) -> Result<Json<OboCheckResponse>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
+    let (QueryOptions { contextual_tuples, context, model_id }, audit) =
+        agent_options(&state, &store_id, &mut body.options).await?;
     let request = OboCheckRequest {
         principals: body.principals,
         relation: body.relation,
@@ -122,12 +146,9 @@ async fn obo_check(
         contextual_tuples,
         context,
         model_id,
-        audit: body.options.audit.unwrap_or_default(),
+        audit,
     };
-    let started = std::time::Instant::now();
-    let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-    let store = state.engine.store(&store_id)?;
-    let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
+    let answer = decide_recorded(&state, &store_id, &request_id, std::time::Instant::now(), &request, &request.audit)?;
     let OboDecision { allowed, denied_by } = answer.value;
     Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
 }
@@ -169,8 +190,8 @@ async fn audience_check(
 ) -> Result<Response, ApiError> {
     within("audience", body.audience.len(), state.options.max_principals, "too_many_principals")?;
     within("objects", body.objects.len(), state.options.max_filter_ids, "too_many_ids")?;
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
+    let (QueryOptions { contextual_tuples, context, model_id }, audit) =
+        agent_options(&state, &store_id, &mut body.options).await?;
     let request = AudienceCheckRequest {
         audience: body.audience,
         relation: body.relation,
@@ -178,15 +199,11 @@ async fn audience_check(
         contextual_tuples,
         context,
         model_id,
-        audit: body.options.audit.unwrap_or_default(),
+        audit,
     };
     let started = std::time::Instant::now();
-    let answer = blocking(move || {
-        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-        let store = state.engine.store(&store_id)?;
-        Ok(decide(state.engine.decision_log(), &store, &request, &meta)?)
-    })
-    .await?;
+    let answer =
+        blocking(move || decide_recorded(&state, &store_id, &request_id, started, &request, &request.audit)).await?;
     let results = answer.value.iter().map(AudienceResultDto::from).collect();
     Ok(json_response(&AudienceCheckResponse { results, revision: answer.revision }, 64))
 }

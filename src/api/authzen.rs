@@ -23,7 +23,7 @@ use crate::engine::{
     UserFilterSpec,
 };
 use crate::tuple::Subject;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -315,6 +315,31 @@ struct ActionResultDto {
     name: String,
 }
 
+/// What every search handler starts from: the store, and the body once the store has reached
+/// the body's `at_least_revision`.
+struct Search {
+    state: AppState,
+    store_id: String,
+    body: SearchDto,
+}
+
+impl FromRequest<AppState> for Search {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let AuthzenStore(store_id) = AuthzenStore::from_request_parts(&mut parts, state).await?;
+        let ApiJson(body) = ApiJson::<SearchDto>::from_request(Request::from_parts(parts, body), state).await?;
+        require_revision(state, &store_id, body.options.at_least_revision).await?;
+        Ok(Search { state: state.clone(), store_id, body })
+    }
+}
+
+/// A part a search cannot go without, or the validation error naming it.
+fn needs<T>(part: Option<T>, what: &str) -> Result<T, ApiError> {
+    part.ok_or_else(|| ApiError::validation(format!("search needs `{what}`")))
+}
+
 /// One page of `results` (already in a stable order).
 fn search_response<T: Serialize>(results: Vec<T>, page: Option<PageDto>) -> Result<Response, ApiError> {
     let page = page.unwrap_or_default();
@@ -336,15 +361,10 @@ fn stable_order<T: Serialize>(mut results: Vec<T>) -> Vec<T> {
     results
 }
 
-async fn search_resource(
-    State(state): State<AppState>,
-    AuthzenStore(store_id): AuthzenStore,
-    ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
-    let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource.type`"))?;
-    let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
+async fn search_resource(Search { state, store_id, body }: Search) -> Result<Response, ApiError> {
+    let user = needs(body.subject.as_ref(), "subject")?.name("subject")?;
+    let resource = needs(body.resource, "resource.type")?;
+    let action = needs(body.action, "action")?;
     let request = ListObjectsRequest {
         object_type: resource.entity_type.clone(),
         relation: action.name,
@@ -361,16 +381,10 @@ async fn search_resource(
     search_response(stable_order(results), body.page)
 }
 
-async fn search_subject(
-    State(state): State<AppState>,
-    AuthzenStore(store_id): AuthzenStore,
-    ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let object =
-        body.resource.as_ref().ok_or_else(|| ApiError::validation("search needs `resource`"))?.name("resource")?;
-    let subject = body.subject.ok_or_else(|| ApiError::validation("search needs `subject.type`"))?;
-    let action = body.action.ok_or_else(|| ApiError::validation("search needs `action`"))?;
+async fn search_subject(Search { state, store_id, body }: Search) -> Result<Response, ApiError> {
+    let object = needs(body.resource.as_ref(), "resource")?.name("resource")?;
+    let subject = needs(body.subject, "subject.type")?;
+    let action = needs(body.action, "action")?;
     let request = ListUsersRequest {
         object,
         relation: action.name,
@@ -390,14 +404,9 @@ async fn search_subject(
     search_response(stable_order(results), body.page)
 }
 
-async fn search_action(
-    State(state): State<AppState>,
-    AuthzenStore(store_id): AuthzenStore,
-    ApiJson(body): ApiJson<SearchDto>,
-) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let user = body.subject.as_ref().ok_or_else(|| ApiError::validation("search needs `subject`"))?.name("subject")?;
-    let resource = body.resource.ok_or_else(|| ApiError::validation("search needs `resource`"))?;
+async fn search_action(Search { state, store_id, body }: Search) -> Result<Response, ApiError> {
+    let user = needs(body.subject.as_ref(), "subject")?.name("subject")?;
+    let resource = needs(body.resource, "resource")?;
     let object = resource.name("resource")?;
     let context = body.options.context.unwrap_or_default();
     let page = body.page;

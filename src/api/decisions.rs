@@ -11,7 +11,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{hex_decode, hex_encode, json_response, ApiQuery};
+use super::dto::{decode_token, hex_encode, json_response, parse_pair, ApiQuery};
 use super::openapi::Operation;
 use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
@@ -88,15 +88,7 @@ fn cursor_token(cursor: DecisionCursor) -> String {
 }
 
 fn token_cursor(token: &str) -> Result<DecisionCursor, ApiError> {
-    hex_decode(token)
-        .and_then(|text| {
-            let (time_ms, seq) = text.strip_prefix("decision:")?.split_once(':')?;
-            Some(DecisionCursor { time_ms: time_ms.parse().ok()?, seq: seq.parse().ok()? })
-        })
-        .ok_or_else(|| ApiError::BadRequest {
-            code: "invalid_continuation_token",
-            message: "invalid continuation token".into(),
-        })
+    decode_token(token, "decision:", parse_pair).map(|(time_ms, seq)| DecisionCursor { time_ms, seq })
 }
 
 /// The `decision_id` of the record at `cursor`.

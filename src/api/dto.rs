@@ -127,13 +127,23 @@ pub fn offset_token(offset: usize) -> String {
 pub fn token_offset(token: Option<&str>) -> Result<usize, ApiError> {
     match token {
         None | Some("") => Ok(0),
-        Some(token) => hex_decode(token)
-            .and_then(|text| text.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-            .ok_or_else(|| ApiError::BadRequest {
-                code: "invalid_continuation_token",
-                message: "invalid continuation token".into(),
-            }),
+        Some(token) => decode_token(token, "offset:", |n| n.parse().ok()),
     }
+}
+
+/// Decodes a continuation token: hex text that starts with `kind` and whose rest `parse` reads;
+/// any other is `invalid_continuation_token`.
+pub fn decode_token<T>(token: &str, kind: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, ApiError> {
+    hex_decode(token).and_then(|text| parse(text.strip_prefix(kind)?)).ok_or_else(|| ApiError::BadRequest {
+        code: "invalid_continuation_token",
+        message: "invalid continuation token".into(),
+    })
+}
+
+/// Reads `first:second`, the rest of a token of two numbers.
+pub fn parse_pair<A: std::str::FromStr, B: std::str::FromStr>(text: &str) -> Option<(A, B)> {
+    let (first, second) = text.split_once(':')?;
+    Some((first.parse().ok()?, second.parse().ok()?))
 }
 
 /// Hex-encodes text (opaque tokens).

@@ -205,6 +205,18 @@ impl<S: tokio::io::AsyncWrite + Unpin> JsonRejectionStream<S> {
         }
         Poll::Ready(Ok(()))
     }
+
+    /// Writes out `pending`, then polls `then` on the inner stream.
+    fn after_pending(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+        then: impl FnOnce(std::pin::Pin<&mut S>, &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.poll_pending(context) {
+            std::task::Poll::Ready(Ok(())) => then(std::pin::Pin::new(&mut self.inner), context),
+            other => other,
+        }
+    }
 }
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonRejectionStream<S> {
@@ -242,22 +254,14 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonRejectionSt
         mut self: std::pin::Pin<&mut Self>,
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        match self.poll_pending(context) {
-            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_flush(context),
-            other => other,
-        }
+        self.after_pending(context, |inner, context| inner.poll_flush(context))
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        match self.poll_pending(context) {
-            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_shutdown(context),
-            other => other,
-        }
+        self.after_pending(context, |inner, context| inner.poll_shutdown(context))
     }
 }
 

@@ -9,7 +9,7 @@
 use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::dto::{
-    hex_decode, hex_encode, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyAnswer, TupleKeyDto,
+    decode_token, hex_encode, parse_pair, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyAnswer, TupleKeyDto,
     WriteRequestDto,
 };
 use super::openapi::Operation;
@@ -121,9 +121,7 @@ async fn read(
 }
 
 fn token_read_cursor(token: &str) -> Result<ReadCursor, ApiError> {
-    hex_decode(token).and_then(|text| ReadCursor::parse(text.strip_prefix("read:")?)).ok_or_else(|| {
-        ApiError::BadRequest { code: "invalid_continuation_token", message: "invalid continuation token".into() }
-    })
+    decode_token(token, "read:", ReadCursor::parse)
 }
 
 fn cursor_token(cursor: ChangeCursor) -> String {
@@ -131,15 +129,7 @@ fn cursor_token(cursor: ChangeCursor) -> String {
 }
 
 fn token_cursor(token: &str) -> Result<ChangeCursor, ApiError> {
-    hex_decode(token)
-        .and_then(|text| {
-            let (revision, seq) = text.strip_prefix("cursor:")?.split_once(':')?;
-            Some(ChangeCursor { revision: revision.parse().ok()?, seq: seq.parse().ok()? })
-        })
-        .ok_or_else(|| ApiError::BadRequest {
-            code: "invalid_continuation_token",
-            message: "invalid continuation token".into(),
-        })
+    decode_token(token, "cursor:", parse_pair).map(|(revision, seq)| ChangeCursor { revision, seq })
 }
 
 async fn changes(

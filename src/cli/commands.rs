@@ -113,22 +113,33 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<bool> {
     Ok(answer["allowed"] == serde_json::Value::Bool(true))
 }
 
+/// `run` on each of `inputs` in order; at the first error, says it (after `label`) and fails.
+fn run_each<I, T, E: std::fmt::Display>(
+    inputs: &[I],
+    label: &str,
+    mut run: impl FnMut(&I) -> Result<T, E>,
+) -> Result<Vec<T>, ExitCode> {
+    inputs
+        .iter()
+        .map(|input| {
+            run(input).map_err(|error| {
+                eprintln!("{label}: {error}");
+                ExitCode::FAILURE
+            })
+        })
+        .collect()
+}
+
 pub(super) fn model_test(pattern: &str, verbose: bool, suppress_summary: bool) -> ExitCode {
     let paths = testfile::expand_test_paths(pattern);
     if paths.is_empty() {
         eprintln!("Error: no test files match {pattern}");
         return ExitCode::FAILURE;
     }
-    let mut results = Vec::new();
-    for path in &paths {
-        match testfile::run_file(path) {
-            Ok(file_results) => results.extend(file_results),
-            Err(error) => {
-                eprintln!("Error: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
+    let results = match run_each(&paths, "Error", |path| testfile::run_file(path)) {
+        Ok(per_file) => per_file.into_iter().flatten().collect::<Vec<_>>(),
+        Err(code) => return code,
+    };
     if verbose {
         let json: Vec<serde_json::Value> = results.iter().map(|r| r.to_json()).collect();
         let mut stdout = std::io::stdout().lock();
@@ -220,16 +231,10 @@ pub(super) fn spicedb_assertions(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut reports = Vec::new();
-    for file in &files {
-        match runner::run_file(file) {
-            Ok(report) => reports.push(report),
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
+    let reports = match run_each(&files, "error", |file| runner::run_file(file)) {
+        Ok(reports) => reports,
+        Err(code) => return code,
+    };
     print!("{}", runner::report_text(&reports));
     if reports.iter().all(|r| r.failed() == 0 && r.unsupported() == 0 && r.load_error.is_none()) {
         ExitCode::SUCCESS

@@ -291,15 +291,20 @@ impl Question for CheckRequest {
     }
 
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {
-        each(Decision {
-            principals: std::slice::from_ref(&self.user),
-            delegation_relation: None,
-            audience: false,
-            relation: &self.relation,
-            object: &self.object,
-            allowed: *allowed,
-            denied_by: None,
-        });
+        each(check_decision(self, *allowed, None));
+    }
+}
+
+/// The one decision of a check: its user, relation and object.
+fn check_decision<'q>(request: &'q CheckRequest, allowed: bool, denied_by: Option<&'q Denial>) -> Decision<'q> {
+    Decision {
+        principals: std::slice::from_ref(&request.user),
+        delegation_relation: None,
+        audience: false,
+        relation: &request.relation,
+        object: &request.object,
+        allowed,
+        denied_by,
     }
 }
 
@@ -326,15 +331,7 @@ impl Question for CheckWithCause<'_> {
     fn decisions<'q>(&'q self, allowed: &bool, each: &mut dyn FnMut(Decision<'_>)) {
         let request = self.0;
         let denial = (!allowed).then(|| Denial::principal(&request.user, &request.relation, &request.object));
-        each(Decision {
-            principals: std::slice::from_ref(&request.user),
-            delegation_relation: None,
-            audience: false,
-            relation: &request.relation,
-            object: &request.object,
-            allowed: *allowed,
-            denied_by: denial.as_ref(),
-        });
+        each(check_decision(request, *allowed, denial.as_ref()));
     }
 }
 

@@ -19,8 +19,8 @@ use super::{
     ChangeCursor, ChangeRecord, CheckRequest, EngineError, ExpandNode, ListObjectsRequest, ListUsersRequest, ModelInfo,
     Permissionship, StoreHandle, WriteRequest,
 };
-use crate::eval::{self, CompiledModel, Evaluator, Limits, UserFilter, UNKNOWN};
-use crate::index::{ObjectId, Overlay, View, NO_RELATION};
+use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
+use crate::index::{ObjectId, Overlay, RelationId, SubjectKey, TypeId, View, NO_RELATION};
 use crate::model::Model;
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, Tuple};
 use rayon::prelude::*;
@@ -170,6 +170,24 @@ impl StoreHandle<'_> {
 
     /// Answers a check.
     pub fn check(&self, request: &CheckRequest) -> Result<Answer<bool>, EngineError> {
+        self.check_with(request, true, eval::check)
+    }
+
+    /// Answers a check with SpiceDB's three-valued semantics: a condition whose context
+    /// parameters are missing makes the answer [`Permissionship::Conditional`] instead of an
+    /// error. [`StoreHandle::check`] keeps OpenFGA's behaviour.
+    pub fn check_permissionship(&self, request: &CheckRequest) -> Result<Answer<Permissionship>, EngineError> {
+        self.check_with(request, Permissionship::Allowed, eval::check_partial)
+    }
+
+    /// A check answered by `decide`, once the request is resolved; `held` is the answer when the
+    /// user is a userset that names the very relation and object asked about.
+    fn check_with<T>(
+        &self,
+        request: &CheckRequest,
+        held: T,
+        decide: fn(&Evaluator<'_>, TypeId, ObjectId, RelationId, SubjectKey) -> Result<T, EvalError>,
+    ) -> Result<Answer<T>, EngineError> {
         self.core.config.input.request(&request.object, &request.relation, &request.user)?;
         let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
         let user = split_subject(&request.user).map_err(as_input_error)?;
@@ -183,32 +201,10 @@ impl StoreHandle<'_> {
             if user.relation == Some(request.relation.as_str())
                 && (user.subject_type, user.id) == (object_type, Some(object_id))
             {
-                return Ok(true);
+                return Ok(held);
             }
             let object = evaluator.object_id(object_type_id, object_id);
-            Ok(eval::check(&evaluator, object_type_id, object, relation, user_key)?)
-        })
-    }
-
-    /// Answers a check with SpiceDB's three-valued semantics: a condition whose context
-    /// parameters are missing makes the answer [`Permissionship::Conditional`] instead of an
-    /// error. [`StoreHandle::check`] keeps OpenFGA's behaviour.
-    pub fn check_permissionship(&self, request: &CheckRequest) -> Result<Answer<Permissionship>, EngineError> {
-        self.core.config.input.request(&request.object, &request.relation, &request.user)?;
-        let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
-        let user = split_subject(&request.user).map_err(as_input_error)?;
-        self.with_snapshot(request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
-            let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
-            let (object_type_id, relation) =
-                resolve_object_relation(&evaluator, object_type, &request.relation).map_err(as_validation)?;
-            let user_key = resolve_subject(&evaluator, user).map_err(as_validation)?;
-            if user.relation == Some(request.relation.as_str())
-                && (user.subject_type, user.id) == (object_type, Some(object_id))
-            {
-                return Ok(Permissionship::Allowed);
-            }
-            let object = evaluator.object_id(object_type_id, object_id);
-            Ok(eval::check_partial(&evaluator, object_type_id, object, relation, user_key)?)
+            Ok(decide(&evaluator, object_type_id, object, relation, user_key)?)
         })
     }
 

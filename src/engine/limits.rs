@@ -72,14 +72,36 @@ pub fn joined<T: std::fmt::Display>(errors: &[T]) -> String {
     text
 }
 
-fn too_long(code: &'static str, what: &str, text: &str, limit: usize) -> EngineError {
+/// `Ok` when `text` is at most `limit` bytes; otherwise the `code` violation naming `what`.
+fn within_bytes(code: &'static str, what: &str, text: &str, limit: usize) -> Result<(), EngineError> {
+    if text.len() <= limit {
+        return Ok(());
+    }
     // Quote at most a prefix: the point is the length, and an echo of 1 MiB helps nobody.
     let shown: String = text.chars().take(64).collect();
     let ellipsis = if shown.len() < text.len() { "…" } else { "" };
-    EngineError::LimitExceeded {
+    Err(EngineError::LimitExceeded {
         code,
         message: format!("{what} `{shown}{ellipsis}` is {} bytes, more than the limit of {limit}", text.len()),
+    })
+}
+
+/// `Ok` when `count` is at most `limit`; otherwise the `code` violation, its message
+/// `{described} {count} {unit}, more than the limit of {limit}`.
+fn within_count(
+    code: &'static str,
+    described: &str,
+    count: usize,
+    unit: &str,
+    limit: usize,
+) -> Result<(), EngineError> {
+    if count <= limit {
+        return Ok(());
     }
+    Err(EngineError::LimitExceeded {
+        code,
+        message: format!("{described} {count} {unit}, more than the limit of {limit}"),
+    })
 }
 
 /// How deep a CEL expression nests: open brackets of any kind, plus one per `?` (a `?:` chain
@@ -101,34 +123,22 @@ fn condition_nesting(expression: &str) -> usize {
 impl InputLimits {
     /// Checks an object (`type:id`).
     pub(crate) fn object(&self, object: &str) -> Result<(), EngineError> {
-        if object.len() > self.max_object_bytes {
-            return Err(too_long("object_too_long", "object", object, self.max_object_bytes));
-        }
-        Ok(())
+        within_bytes("object_too_long", "object", object, self.max_object_bytes)
     }
 
     /// Checks a user (`type:id`, `type:*`, `type:id#relation`).
     pub(crate) fn user(&self, user: &str) -> Result<(), EngineError> {
-        if user.len() > self.max_user_bytes {
-            return Err(too_long("user_too_long", "user", user, self.max_user_bytes));
-        }
-        Ok(())
+        within_bytes("user_too_long", "user", user, self.max_user_bytes)
     }
 
     /// Checks a relation name.
     pub(crate) fn relation(&self, relation: &str) -> Result<(), EngineError> {
-        if relation.len() > self.max_relation_bytes {
-            return Err(too_long("relation_too_long", "relation", relation, self.max_relation_bytes));
-        }
-        Ok(())
+        within_bytes("relation_too_long", "relation", relation, self.max_relation_bytes)
     }
 
     /// Checks a type name.
     pub(crate) fn type_name(&self, type_name: &str) -> Result<(), EngineError> {
-        if type_name.len() > self.max_type_bytes {
-            return Err(too_long("type_too_long", "type", type_name, self.max_type_bytes));
-        }
-        Ok(())
+        within_bytes("type_too_long", "type", type_name, self.max_type_bytes)
     }
 
     /// Checks each principal (user) of an agent request.
@@ -155,51 +165,22 @@ impl InputLimits {
 
     /// Checks a request's contextual tuples: how many, and each one.
     pub(crate) fn contextual_tuples(&self, tuples: &[Tuple]) -> Result<(), EngineError> {
-        if tuples.len() > self.max_contextual_tuples {
-            return Err(EngineError::LimitExceeded {
-                code: "too_many_contextual_tuples",
-                message: format!(
-                    "request has {} contextual tuples, more than the limit of {}",
-                    tuples.len(),
-                    self.max_contextual_tuples
-                ),
-            });
-        }
+        within_count(
+            "too_many_contextual_tuples",
+            "request has",
+            tuples.len(),
+            "contextual tuples",
+            self.max_contextual_tuples,
+        )?;
         tuples.iter().try_for_each(|tuple| self.tuple(tuple))
     }
 
     /// Checks a model about to be stored, given its stored JSON form.
     pub(crate) fn model(&self, model: &Model, json: &str) -> Result<(), EngineError> {
-        if json.len() > self.max_model_bytes {
-            return Err(EngineError::LimitExceeded {
-                code: "model_too_large",
-                message: format!(
-                    "authorization model is {} bytes as JSON, more than the limit of {}",
-                    json.len(),
-                    self.max_model_bytes
-                ),
-            });
-        }
-        if model.types.len() > self.max_types_per_model {
-            return Err(EngineError::LimitExceeded {
-                code: "too_many_types",
-                message: format!(
-                    "authorization model has {} types, more than the limit of {}",
-                    model.types.len(),
-                    self.max_types_per_model
-                ),
-            });
-        }
-        if model.conditions.len() > self.max_conditions_per_model {
-            return Err(EngineError::LimitExceeded {
-                code: "too_many_conditions",
-                message: format!(
-                    "authorization model has {} conditions, more than the limit of {}",
-                    model.conditions.len(),
-                    self.max_conditions_per_model
-                ),
-            });
-        }
+        let (is, has) = ("authorization model is", "authorization model has");
+        within_count("model_too_large", is, json.len(), "bytes as JSON", self.max_model_bytes)?;
+        within_count("too_many_types", has, model.types.len(), "types", self.max_types_per_model)?;
+        within_count("too_many_conditions", has, model.conditions.len(), "conditions", self.max_conditions_per_model)?;
         for type_def in &model.types {
             self.type_name(&type_def.name)?;
             for relation in &type_def.relations {

@@ -97,14 +97,7 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 
 /// Appends `s` escaped and terminated, so byte order equals string order (see the module doc).
 pub(super) fn push_str(buf: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        if b == 0 {
-            buf.extend_from_slice(&[0, 0xFF]);
-        } else {
-            buf.push(b);
-        }
-    }
-    buf.extend_from_slice(&[0, 0]);
+    push_parts(buf, &[s]);
 }
 
 /// `space` followed by the store id: the prefix of every key of that store in that keyspace.
@@ -302,6 +295,19 @@ fn unversioned<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], StoreError> 
     }
 }
 
+/// `body` behind the version byte, as is (no JSON).
+fn versioned_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(V1);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The body of a [`versioned_bytes`] value that must be exactly `N` bytes long.
+fn unversioned_array<const N: usize>(what: &str, bytes: &[u8]) -> Result<[u8; N], StoreError> {
+    unversioned(what, bytes)?.try_into().map_err(|_| corrupt(what, format!("not {N} bytes")))
+}
+
 fn from_json<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T, StoreError> {
     serde_json::from_slice(unversioned(what, bytes)?).map_err(|e| corrupt(what, e))
 }
@@ -333,16 +339,12 @@ pub(crate) fn decode_store(bytes: &[u8]) -> Result<StoreRecord, StoreError> {
 
 /// Encodes a revision counter.
 pub(crate) fn encode_revision(revision: u64) -> Vec<u8> {
-    let mut out = vec![V1];
-    out.extend_from_slice(&revision.to_be_bytes());
-    out
+    versioned_bytes(&revision.to_be_bytes())
 }
 
 /// Decodes a revision counter.
 pub(crate) fn decode_revision(bytes: &[u8]) -> Result<u64, StoreError> {
-    let body = unversioned("revision", bytes)?;
-    let arr: [u8; 8] = body.try_into().map_err(|_| corrupt("revision", "not 8 bytes"))?;
-    Ok(u64::from_be_bytes(arr))
+    Ok(u64::from_be_bytes(unversioned_array("revision", bytes)?))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -461,17 +463,11 @@ enum WireOperation {
     Delete,
 }
 
+/// A changelog entry on its own (version 1): the fields of a run's entry, then when and by whom.
 #[derive(Serialize, Deserialize)]
 struct WireChange {
-    operation: WireOperation,
-    object_type: String,
-    object_id: String,
-    relation: String,
-    user: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    condition: Option<WireCondition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at_ms: Option<i64>,
+    #[serde(flatten)]
+    entry: WireRunEntry,
     timestamp_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     actor: Option<String>,
@@ -484,20 +480,7 @@ pub(crate) fn encode_change(
     timestamp_ms: i64,
     actor: Option<&str>,
 ) -> Result<Vec<u8>, StoreError> {
-    let w = WireChange {
-        operation: match op {
-            ChangeOperation::Write => WireOperation::Write,
-            ChangeOperation::Delete => WireOperation::Delete,
-        },
-        object_type: t.tuple.object.object_type.clone(),
-        object_id: t.tuple.object.id.clone(),
-        relation: t.tuple.relation.clone(),
-        user: t.tuple.subject.to_string(),
-        condition: wire_condition(&t.tuple),
-        expires_at_ms: t.expires_at_ms,
-        timestamp_ms,
-        actor: actor.map(str::to_string),
-    };
+    let w = WireChange { entry: wire_run_entry(op, t), timestamp_ms, actor: actor.map(str::to_string) };
     versioned("change", &w)
 }
 
@@ -540,6 +523,13 @@ fn wire_operation(op: ChangeOperation) -> WireOperation {
     }
 }
 
+fn change_operation(op: WireOperation) -> ChangeOperation {
+    match op {
+        WireOperation::Write => ChangeOperation::Write,
+        WireOperation::Delete => ChangeOperation::Delete,
+    }
+}
+
 /// Encodes a run of consecutive changelog entries of one write as one value: version 1 (one
 /// entry, as [`encode_change`]) when the run has one entry, else version 2.
 pub(crate) fn encode_change_run(
@@ -573,8 +563,8 @@ pub(crate) fn decode_change_row(cursor: ChangeCursor, value: &[u8]) -> Result<Ve
             .ok()
             .and_then(|i| cursor.seq.checked_add(i))
             .ok_or_else(|| corrupt("change run", "seq overflow"))?;
-        let record = run_entry_record(ChangeCursor { revision: cursor.revision, seq }, e, run.timestamp_ms)?;
-        out.push(ChangeRecord { actor: run.actor.clone(), ..record });
+        let at = ChangeCursor { revision: cursor.revision, seq };
+        out.push(run_entry_record("change run", at, e, run.timestamp_ms, run.actor.clone())?);
     }
     Ok(out)
 }
@@ -592,23 +582,27 @@ fn wire_run_entry(op: ChangeOperation, t: &StoredTuple) -> WireRunEntry {
     }
 }
 
-/// The changelog entry of one entry of a run at `cursor`, without an actor.
-fn run_entry_record(cursor: ChangeCursor, e: WireRunEntry, timestamp_ms: i64) -> Result<ChangeRecord, StoreError> {
+/// The changelog entry of one entry of a run (or of a lone entry) at `cursor`; `what` names the
+/// value in errors.
+fn run_entry_record(
+    what: &str,
+    cursor: ChangeCursor,
+    e: WireRunEntry,
+    timestamp_ms: i64,
+    actor: Option<String>,
+) -> Result<ChangeRecord, StoreError> {
     let tuple = Tuple {
         object: ObjectRef::new(e.object_type, e.object_id),
         relation: e.relation,
-        subject: subject("change run", &e.user)?,
+        subject: subject(what, &e.user)?,
         condition: tuple_condition(e.condition),
     };
     Ok(ChangeRecord {
         cursor,
-        operation: match e.operation {
-            WireOperation::Write => ChangeOperation::Write,
-            WireOperation::Delete => ChangeOperation::Delete,
-        },
+        operation: change_operation(e.operation),
         tuple: StoredTuple { tuple, expires_at_ms: e.expires_at_ms },
         timestamp_ms,
-        actor: None,
+        actor,
     })
 }
 
@@ -674,8 +668,8 @@ pub(crate) fn decode_changes_by_type(cursor: ChangeCursor, value: &[u8]) -> Resu
             }
             let mut out = Vec::with_capacity(run.entries.len());
             for (seq, e) in run.seqs.into_iter().zip(run.entries) {
-                let record = run_entry_record(ChangeCursor { revision: cursor.revision, seq }, e, run.timestamp_ms)?;
-                out.push(ChangeRecord { actor: run.actor.clone(), ..record });
+                let at = ChangeCursor { revision: cursor.revision, seq };
+                out.push(run_entry_record("change run", at, e, run.timestamp_ms, run.actor.clone())?);
             }
             Ok(ChangesByType::Entries(out))
         }
@@ -684,44 +678,20 @@ pub(crate) fn decode_changes_by_type(cursor: ChangeCursor, value: &[u8]) -> Resu
     }
 }
 
-/// The changelog cursor in a key of the changelog by type, given the key without its type prefix.
-pub(crate) fn decode_change_by_type_key(rest: &[u8]) -> Result<ChangeCursor, StoreError> {
-    decode_change_key(rest)
-}
-
 /// Encodes the layout version.
 pub(crate) fn encode_layout(layout: u32) -> Vec<u8> {
-    let mut out = vec![V1];
-    out.extend_from_slice(&layout.to_be_bytes());
-    out
+    versioned_bytes(&layout.to_be_bytes())
 }
 
 /// Decodes the layout version.
 pub(crate) fn decode_layout(bytes: &[u8]) -> Result<u32, StoreError> {
-    let body = unversioned("layout", bytes)?;
-    let arr: [u8; 4] = body.try_into().map_err(|_| corrupt("layout", "not 4 bytes"))?;
-    Ok(u32::from_be_bytes(arr))
+    Ok(u32::from_be_bytes(unversioned_array("layout", bytes)?))
 }
 
 /// Decodes a changelog entry from its cursor and value.
 pub(crate) fn decode_change(cursor: ChangeCursor, value: &[u8]) -> Result<ChangeRecord, StoreError> {
     let w: WireChange = from_json("change", value)?;
-    let tuple = Tuple {
-        object: ObjectRef::new(w.object_type, w.object_id),
-        relation: w.relation,
-        subject: subject("change", &w.user)?,
-        condition: tuple_condition(w.condition),
-    };
-    Ok(ChangeRecord {
-        cursor,
-        operation: match w.operation {
-            WireOperation::Write => ChangeOperation::Write,
-            WireOperation::Delete => ChangeOperation::Delete,
-        },
-        tuple: StoredTuple { tuple, expires_at_ms: w.expires_at_ms },
-        timestamp_ms: w.timestamp_ms,
-        actor: w.actor,
-    })
+    run_entry_record("change", cursor, w.entry, w.timestamp_ms, w.actor)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -743,9 +713,7 @@ pub(crate) fn decode_model(bytes: &[u8]) -> Result<(String, String), StoreError>
 
 /// Encodes opaque text (assertions).
 pub(crate) fn encode_text(text: &str) -> Vec<u8> {
-    let mut out = vec![V1];
-    out.extend_from_slice(text.as_bytes());
-    out
+    versioned_bytes(text.as_bytes())
 }
 
 /// Decodes opaque text (assertions).
@@ -919,7 +887,8 @@ mod tests {
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(keys, [change_by_type_key("s", "doc", cursor), change_by_type_key("s", "folder", cursor)]);
         let rest = &keys[1][change_by_type_prefix("s", "folder").len()..];
-        assert_eq!(decode_change_by_type_key(rest).unwrap(), cursor);
+        // A key of the changelog by type ends in its cursor, as a changelog key does.
+        assert_eq!(decode_change_key(rest).unwrap(), cursor);
         let decoded: Vec<_> = rows.iter().map(|(_, v)| decode_changes_by_type(cursor, v).unwrap()).collect();
         assert_eq!(decoded, [ChangesByType::InChangelogRow, ChangesByType::Entries(vec![changelog[1].clone()])]);
         let one_type = changes_by_type_rows("s", cursor, &[mixed[0], mixed[2]], 9, None).unwrap();
@@ -939,6 +908,14 @@ mod tests {
         let value = [&b"\x01"[..], old].concat();
         let change = decode_change(ChangeCursor { revision: 1, seq: 0 }, &value).unwrap();
         assert_eq!((change.actor, change.timestamp_ms), (None, 5));
+    }
+
+    #[test]
+    fn a_lone_change_keeps_its_bytes() {
+        let t = StoredTuple { expires_at_ms: Some(9), ..stored("doc:1#viewer@user:anne") };
+        let value = encode_change(ChangeOperation::Delete, &t, 5, Some("ci")).unwrap();
+        let expected = br#"{"operation":"delete","object_type":"doc","object_id":"1","relation":"viewer","user":"user:anne","expires_at_ms":9,"timestamp_ms":5,"actor":"ci"}"#;
+        assert_eq!(value, [&b"\x01"[..], expected].concat());
     }
 
     #[test]

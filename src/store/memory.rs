@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use parking_lot::RwLock;
 
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointStore, DecisionCursor, DecisionFilter, DecisionLogStore,
-    DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord,
+    StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::Tuple;
 
@@ -205,10 +205,6 @@ impl TupleStore for MemoryStore {
 
     fn assertions(&self, store_id: &str, model_id: &str) -> Result<Option<String>, StoreError> {
         self.read(store_id, |d| d.assertions.get(model_id).cloned())
-    }
-
-    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
-        None
     }
 
     fn decision_log(&self) -> Option<&dyn DecisionLogStore> {

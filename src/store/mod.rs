@@ -293,8 +293,10 @@ pub trait TupleStore: Send + Sync {
     }
 
     /// The backend's checkpoints, or `None` when it keeps none (the engine then always loads a
-    /// store from its tuple rows).
-    fn checkpoints(&self) -> Option<&dyn CheckpointStore>;
+    /// store from its tuple rows). None unless the backend says otherwise.
+    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        None
+    }
 
     /// The backend's decision log, or `None` when it keeps none (the engine then records no
     /// decisions and says so when asked for them).

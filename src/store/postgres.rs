@@ -37,8 +37,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::out_of_reach;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointStore, DecisionCursor, DecisionFilter, DecisionLogStore,
-    DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord,
+    StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
 
@@ -313,6 +313,21 @@ fn store_from_row(row: &Row) -> Result<StoreRecord, StoreError> {
 }
 
 /// True when the store row exists (for reads whose empty answer may mean "no such store").
+/// The rows `sql` answers about store `store_id`; none because the store does not exist is
+/// [`StoreError::StoreNotFound`].
+async fn store_rows(
+    client: &tokio_postgres::Client,
+    store_id: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let rows = client.query(sql, params).await.map_err(io)?;
+    if rows.is_empty() && !store_exists(client, store_id).await? {
+        return Err(not_found(store_id));
+    }
+    Ok(rows)
+}
+
 async fn store_exists(client: &tokio_postgres::Client, store_id: &str) -> Result<bool, StoreError> {
     let row = client.query_opt("SELECT 1 FROM writ_stores WHERE id = $1", &[&store_id]).await.map_err(io)?;
     Ok(row.is_some())
@@ -496,6 +511,22 @@ impl PostgresStore {
         answered.recv().map_err(|_| StoreError::Io("postgres: the driver stopped before answering".into()))?
     }
 
+    /// The stores, in id order; only `only`, when given.
+    fn select_stores(&self, only: Option<String>) -> Result<Vec<StoreRecord>, StoreError> {
+        self.call(move |pool| async move {
+            let client = pool.get().await.map_err(io)?;
+            let rows = client
+                .query(
+                    "SELECT id, name, created_at_ms, updated_at_ms FROM writ_stores
+                     WHERE $1::text IS NULL OR id = $1 ORDER BY id",
+                    &[&only],
+                )
+                .await
+                .map_err(io)?;
+            rows.iter().map(store_from_row).collect()
+        })
+    }
+
     /// One write, optionally conditional on the store's current revision (see [`TupleStore::write`]).
     fn apply_write(&self, store_id: &str, batch: &WriteBatch<'_>) -> Result<u64, StoreError> {
         let WriteBatch { deletes, writes, timestamp_ms, actor, planned } = *batch;
@@ -648,26 +679,11 @@ impl TupleStore for PostgresStore {
     }
 
     fn get_store(&self, store_id: &str) -> Result<Option<StoreRecord>, StoreError> {
-        let store_id = store_id.to_string();
-        self.call(move |pool| async move {
-            let client = pool.get().await.map_err(io)?;
-            let row = client
-                .query_opt("SELECT id, name, created_at_ms, updated_at_ms FROM writ_stores WHERE id = $1", &[&store_id])
-                .await
-                .map_err(io)?;
-            row.as_ref().map(store_from_row).transpose()
-        })
+        Ok(self.select_stores(Some(store_id.to_string()))?.pop())
     }
 
     fn list_stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
-        self.call(move |pool| async move {
-            let client = pool.get().await.map_err(io)?;
-            let rows = client
-                .query("SELECT id, name, created_at_ms, updated_at_ms FROM writ_stores ORDER BY id", &[])
-                .await
-                .map_err(io)?;
-            rows.iter().map(store_from_row).collect()
-        })
+        self.select_stores(None)
     }
 
     fn delete_store(&self, store_id: &str) -> Result<(), StoreError> {
@@ -705,13 +721,8 @@ impl TupleStore for PostgresStore {
         let store_id = store_id.to_string();
         self.call(move |pool| async move {
             let client = pool.get().await.map_err(io)?;
-            let rows = client
-                .query("SELECT model_id, model_json FROM writ_models WHERE store_id = $1 ORDER BY seq", &[&store_id])
-                .await
-                .map_err(io)?;
-            if rows.is_empty() && !store_exists(&client, &store_id).await? {
-                return Err(not_found(&store_id));
-            }
+            let sql = "SELECT model_id, model_json FROM writ_models WHERE store_id = $1 ORDER BY seq";
+            let rows = store_rows(&client, &store_id, sql, &[&store_id]).await?;
             rows.iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect::<Result<_, tokio_postgres::Error>>()
@@ -735,17 +746,9 @@ impl TupleStore for PostgresStore {
         let store_id = store_id.to_string();
         self.call(move |pool| async move {
             let client = pool.get().await.map_err(io)?;
-            let rows = client
-                .query(
-                    "SELECT object_type, object_id, relation, subject, condition, expires_at_ms FROM writ_tuples
-                     WHERE store_id = $1 ORDER BY object_type, object_id, relation, subject",
-                    &[&store_id],
-                )
-                .await
-                .map_err(io)?;
-            if rows.is_empty() && !store_exists(&client, &store_id).await? {
-                return Err(not_found(&store_id));
-            }
+            let sql = "SELECT object_type, object_id, relation, subject, condition, expires_at_ms FROM writ_tuples
+                       WHERE store_id = $1 ORDER BY object_type, object_id, relation, subject";
+            let rows = store_rows(&client, &store_id, sql, &[&store_id]).await?;
             rows.iter().map(|row| tuple_from_row(row, 0)).collect()
         })
     }
@@ -861,10 +864,6 @@ impl TupleStore for PostgresStore {
                 None => Err(not_found(&store_id)),
             }
         })
-    }
-
-    fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
-        None
     }
 
     fn decision_log(&self) -> Option<&dyn DecisionLogStore> {

@@ -689,23 +689,7 @@ impl SledStore {
             Some(cursor) => codec::change_key(store_id, ChangeCursor { revision: cursor.revision, seq: 0 }),
             None => prefix.clone(),
         };
-        let mut out = Vec::new();
-        for kv in self.db.range(start..) {
-            let (k, v) = kv?;
-            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
-            self.change_rows_read.fetch_add(1, Ordering::Relaxed);
-            let cursor = codec::decode_change_key(rest)?;
-            for change in codec::decode_change_row(cursor, &v)? {
-                if after.is_some_and(|a| change.cursor <= a) {
-                    continue;
-                }
-                out.push(change);
-                if out.len() == limit {
-                    return Ok(out);
-                }
-            }
-        }
-        Ok(out)
+        self.gather_changes(start, &prefix, after, limit, codec::decode_change_row, |_| true)
     }
 
     /// [`TupleStore::changes`] of one object type: walks that type's rows of the changelog by
@@ -728,27 +712,43 @@ impl SledStore {
                 start = kv?.0.to_vec();
             }
         }
+        let rows_of_type = |cursor, value: &[u8]| match codec::decode_changes_by_type(cursor, value)? {
+            codec::ChangesByType::Entries(records) => Ok(records),
+            codec::ChangesByType::InChangelogRow => {
+                self.change_rows_read.fetch_add(1, Ordering::Relaxed);
+                let row = self.db.get(codec::change_key(store_id, cursor))?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "change by type: no changelog row at `{}.{}`",
+                        cursor.revision, cursor.seq
+                    ))
+                })?;
+                codec::decode_change_row(cursor, &row)
+            }
+        };
+        let of_type = |change: &ChangeRecord| change.tuple.tuple.object.object_type == object_type;
+        self.gather_changes(start, &prefix, after, limit, rows_of_type, of_type)
+    }
+
+    /// Walks the rows from `start` whose keys begin with `prefix` and end in a changelog cursor,
+    /// reading each row's entries with `entries`; gathers those after `after` that `keep` keeps,
+    /// up to `limit`.
+    fn gather_changes(
+        &self,
+        start: Vec<u8>,
+        prefix: &[u8],
+        after: Option<ChangeCursor>,
+        limit: usize,
+        mut entries: impl FnMut(ChangeCursor, &[u8]) -> Result<Vec<ChangeRecord>, StoreError>,
+        keep: impl Fn(&ChangeRecord) -> bool,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
         let mut out = Vec::new();
         for kv in self.db.range(start..) {
             let (k, v) = kv?;
-            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { break };
+            let Some(rest) = k.strip_prefix(prefix) else { break };
             self.change_rows_read.fetch_add(1, Ordering::Relaxed);
-            let cursor = codec::decode_change_by_type_key(rest)?;
-            let records = match codec::decode_changes_by_type(cursor, &v)? {
-                codec::ChangesByType::Entries(records) => records,
-                codec::ChangesByType::InChangelogRow => {
-                    self.change_rows_read.fetch_add(1, Ordering::Relaxed);
-                    let row = self.db.get(codec::change_key(store_id, cursor))?.ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "change by type: no changelog row at `{}.{}`",
-                            cursor.revision, cursor.seq
-                        ))
-                    })?;
-                    codec::decode_change_row(cursor, &row)?
-                }
-            };
-            for change in records {
-                if after.is_some_and(|a| change.cursor <= a) || change.tuple.tuple.object.object_type != object_type {
+            let cursor = codec::decode_change_key(rest)?;
+            for change in entries(cursor, &v)? {
+                if after.is_some_and(|a| change.cursor <= a) || !keep(&change) {
                     continue;
                 }
                 out.push(change);
