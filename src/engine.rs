@@ -29,6 +29,7 @@ mod follow;
 mod limits;
 mod read;
 mod snapshot;
+mod visibility;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};
 /// The records the facade takes and hands out, re-exported beside the calls that use them.
@@ -50,6 +51,7 @@ pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED
 pub use limits::{joined, InputLimits};
 pub use read::{ReadCursor, ReadPage};
 use snapshot::{Snapshots, StoreMap};
+pub use visibility::{Visibility, VisibilityRequest, VisibilityStrategy};
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]

@@ -35,4 +35,5 @@ mod support;
 mod tidy;
 mod tls;
 mod transfer;
+mod visibility;
 mod wire_schema;

@@ -319,7 +319,7 @@ enum Scope {
 }
 
 /// The POST routes under `/stores/{id}/` that only read.
-const READ_POSTS: [&str; 10] = [
+const READ_POSTS: [&str; 12] = [
     "check",
     "batch-check",
     "expand",
@@ -330,6 +330,8 @@ const READ_POSTS: [&str; 10] = [
     "writ/obo-check",
     "writ/audience-check",
     "writ/filter",
+    "writ/visibility",
+    "writ/memberships",
 ];
 
 /// Classifies a request by method and path alone, so routes added later are covered by rule.

@@ -24,6 +24,7 @@ pub mod serve;
 mod stores;
 pub mod time;
 mod tuples;
+mod visibility;
 
 use crate::engine::Engine;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -164,6 +165,7 @@ fn routes() -> RouteTable {
         .merge(authzen::routes())
         .merge(decisions::routes())
         .merge(agent::routes())
+        .merge(visibility::routes())
         .merge(explain::routes())
         .merge(ops::routes())
 }

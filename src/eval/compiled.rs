@@ -89,6 +89,11 @@ impl CompiledRelation {
             .any(|r| r.kind == kind && r.wildcard == wildcard && r.condition.as_deref() == condition)
     }
 
+    /// True when some type restriction carries a condition (`user with cond`).
+    pub(crate) fn has_conditional_restriction(&self) -> bool {
+        self.restrictions.iter().any(|r| r.condition.is_some())
+    }
+
     /// True when some restriction admits a subject kind only with a condition, so that an
     /// unconditioned tuple of that kind must be checked against [`CompiledRelation::admits_tuple`].
     fn needs_tuple_filter(&self) -> bool {
