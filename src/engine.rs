@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use rayon::prelude::*;
 use std::sync::Arc;
 
+mod acl_tags;
 mod agent;
 mod checkpoint;
 mod decide;
@@ -37,6 +38,7 @@ pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCur
 /// A store's record, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::StoreRecord;
 pub use crate::tuple::StoredTuple;
+pub use acl_tags::{AclTagChanges, AclTagsCursor, AclTagsPage, AclTagsRequest, ObjectTags, ACL_TAG_CHANGES_PER_PAGE};
 pub use agent::{
     AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,

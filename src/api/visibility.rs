@@ -1,5 +1,7 @@
 //! Writ's permission-aware retrieval routes under `/stores/{store_id}/writ/` (DESIGN §11):
-//! `POST visibility`, thin handlers over the engine.
+//! `POST visibility`, `GET acl-tags` (a paged snapshot of every object's tags), `GET
+//! acl-tags/changes` (the objects whose tags changed after a revision) and `POST memberships`,
+//! thin handlers over the engine.
 //!
 //! Invariant: every answer carries the `revision` it was computed at; bad input is a `400`
 //! `{code, message}` naming the bad field; a broken delegation link is an answer (nothing
@@ -8,17 +10,24 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::consistency::{deserialize_revision, require_revision};
-use super::dto::{json_response, ApiJson};
+use super::dto::{hex_decode, hex_encode, json_response, ApiJson, ApiQuery};
+use super::limits::page_size;
 use super::{blocking, ApiError, AppState, RouteTable};
-use crate::engine::{Denial, Visibility, VisibilityRequest};
+use crate::engine::{
+    AclTagChanges, AclTagsCursor, AclTagsRequest, ChangeCursor, Denial, ObjectTags, Visibility, VisibilityRequest,
+};
 use crate::tuple::Context;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
-    RouteTable::new().route("/stores/{store_id}/writ/visibility", post(visibility))
+    RouteTable::new()
+        .route("/stores/{store_id}/writ/visibility", post(visibility))
+        .route("/stores/{store_id}/writ/acl-tags", get(acl_tags))
+        .route("/stores/{store_id}/writ/acl-tags/changes", get(acl_tag_changes))
+        .route("/stores/{store_id}/writ/memberships", post(memberships))
 }
 
 /// `POST writ/visibility` body.
@@ -97,6 +106,172 @@ async fn visibility(
             revision: answer.revision,
         };
         Ok(json_response(&response, 96 + 16 * ids.as_ref().map_or(0, Vec::len)))
+    })
+    .await
+}
+
+/// `GET writ/acl-tags` and `GET writ/acl-tags/changes` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct AclTagsQuery {
+    object_type: Option<String>,
+    relation: Option<String>,
+    page_size: Option<u32>,
+    continuation_token: Option<String>,
+    after_revision: Option<u64>,
+    authorization_model_id: Option<String>,
+}
+
+impl AclTagsQuery {
+    /// The engine's request; `object_type` and `relation` are required.
+    fn request(&mut self) -> Result<AclTagsRequest, ApiError> {
+        let required = |field: &str, value: Option<String>| {
+            value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::validation(format!("`{field}` is required")))
+        };
+        Ok(AclTagsRequest {
+            object_type: required("object_type", self.object_type.take())?,
+            relation: required("relation", self.relation.take())?,
+            model_id: self.authorization_model_id.take().filter(|id| !id.is_empty()),
+        })
+    }
+
+    /// The continuation token, when one is given (an empty one is none).
+    fn token(&self) -> Option<&str> {
+        self.continuation_token.as_deref().filter(|token| !token.is_empty())
+    }
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::BadRequest { code: "invalid_continuation_token", message: "invalid continuation token".into() }
+}
+
+/// One object's tags on the wire.
+#[derive(Debug, Serialize)]
+struct ObjectTagsDto<'a> {
+    object: &'a str,
+    tags: &'a [String],
+}
+
+impl<'a> From<&'a ObjectTags> for ObjectTagsDto<'a> {
+    fn from(tags: &'a ObjectTags) -> Self {
+        ObjectTagsDto { object: &tags.object, tags: &tags.tags }
+    }
+}
+
+/// `GET writ/acl-tags` answer.
+#[derive(Debug, Serialize)]
+struct AclTagsResponse<'a> {
+    exact: bool,
+    revision: u64,
+    objects: Vec<ObjectTagsDto<'a>>,
+    continuation_token: String,
+}
+
+async fn acl_tags(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiQuery(mut query): ApiQuery<AclTagsQuery>,
+) -> Result<Response, ApiError> {
+    let request = query.request()?;
+    let page_size = page_size(query.page_size, 100, &state.options)?;
+    let after = match query.token() {
+        Some(token) => Some(
+            hex_decode(token)
+                .and_then(|text| AclTagsCursor::parse(text.strip_prefix("acl-tags:")?))
+                .ok_or_else(invalid_token)?,
+        ),
+        None => None,
+    };
+    blocking(move || {
+        let page = state.engine.acl_tags(&store_id, &request, page_size, after)?;
+        let response = AclTagsResponse {
+            exact: page.exact,
+            revision: page.revision,
+            objects: page.objects.iter().map(ObjectTagsDto::from).collect(),
+            continuation_token: page
+                .next
+                .map(|next| hex_encode(&format!("acl-tags:{}", next.to_text())))
+                .unwrap_or_default(),
+        };
+        Ok(json_response(&response, 64 + 64 * response.objects.len()))
+    })
+    .await
+}
+
+/// `GET writ/acl-tags/changes` answer.
+#[derive(Debug, Serialize)]
+struct AclTagChangesResponse<'a> {
+    exact: bool,
+    objects: Vec<ObjectTagsDto<'a>>,
+    revision: u64,
+    continuation_token: String,
+}
+
+async fn acl_tag_changes(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiQuery(mut query): ApiQuery<AclTagsQuery>,
+) -> Result<Response, ApiError> {
+    let request = query.request()?;
+    let after = match (query.token(), query.after_revision) {
+        (Some(token), _) => hex_decode(token)
+            .and_then(|text| {
+                let (revision, seq) = text.strip_prefix("acl-tag-changes:")?.split_once('.')?;
+                Some(ChangeCursor { revision: revision.parse().ok()?, seq: seq.parse().ok()? })
+            })
+            .ok_or_else(invalid_token)?,
+        // Strictly after every entry of revision R.
+        (None, Some(revision)) => ChangeCursor { revision, seq: u32::MAX },
+        (None, None) => {
+            return Err(ApiError::validation("`after_revision` (or a `continuation_token`) is required"));
+        }
+    };
+    blocking(move || match state.engine.acl_tag_changes(&store_id, &request, after)? {
+        AclTagChanges::Resnapshot { reason } => Err(ApiError::BadRequest {
+            code: "acl_tags_resnapshot_required",
+            message: format!("{reason}; take a new snapshot with `GET writ/acl-tags`"),
+        }),
+        AclTagChanges::Delta { exact, objects, next, revision } => {
+            let token = next.map(|cursor| hex_encode(&format!("acl-tag-changes:{}.{}", cursor.revision, cursor.seq)));
+            let response = AclTagChangesResponse {
+                exact,
+                objects: objects.iter().map(ObjectTagsDto::from).collect(),
+                revision,
+                continuation_token: token.unwrap_or_default(),
+            };
+            Ok(json_response(&response, 64 + 64 * response.objects.len()))
+        }
+    })
+    .await
+}
+
+/// `POST writ/memberships` body.
+#[derive(Debug, Clone, Deserialize)]
+struct MembershipsDto {
+    principal: String,
+    #[serde(default)]
+    authorization_model_id: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_revision")]
+    at_least_revision: Option<u64>,
+}
+
+/// `POST writ/memberships` answer.
+#[derive(Debug, Serialize)]
+struct MembershipsResponse<'a> {
+    memberships: &'a [String],
+    revision: u64,
+}
+
+async fn memberships(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<MembershipsDto>,
+) -> Result<Response, ApiError> {
+    require_revision(&state, &store_id, body.at_least_revision).await?;
+    let model_id = body.authorization_model_id.filter(|id| !id.is_empty());
+    blocking(move || {
+        let answer = state.engine.memberships(&store_id, &body.principal, model_id.as_deref())?;
+        let response = MembershipsResponse { memberships: &answer.value, revision: answer.revision };
+        Ok(json_response(&response, 32 + 32 * answer.value.len()))
     })
     .await
 }

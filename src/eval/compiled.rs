@@ -202,6 +202,11 @@ impl CompiledModel {
         !self.strict.is_empty() && self.strict.contains(&(object_type, relation))
     }
 
+    /// Every relation of every type, in no particular order.
+    pub(crate) fn relations(&self) -> impl Iterator<Item = ((TypeId, RelationId), &CompiledRelation)> + '_ {
+        self.relations.iter().map(|(key, definition)| (*key, definition))
+    }
+
     /// A relation of a type, if the model defines it.
     pub(crate) fn relation(&self, object_type: TypeId, relation: RelationId) -> Option<&CompiledRelation> {
         self.relations.get(&(object_type, relation))
