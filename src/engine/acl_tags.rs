@@ -29,6 +29,7 @@ use crate::eval::acl_tags::{self, TagGraph, Tagger};
 use crate::eval::{self, Evaluator};
 use crate::index::{ObjectId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
 use crate::tuple::{split_object, Context};
+use rustc_hash::FxHashMap;
 
 /// Changelog entries one delta page reads at most.
 pub const ACL_TAG_CHANGES_PER_PAGE: usize = 1000;
@@ -37,7 +38,8 @@ pub const ACL_TAG_CHANGES_PER_PAGE: usize = 1000;
 /// without tags ends early (with a cursor) instead of scanning the whole type.
 const SCAN_PER_OBJECT: usize = 64;
 
-/// One object and its tags (`user:anne`, `user:*`, `group:eng#member`), sorted.
+/// One object and its tags (`user:anne`, `user:*`, `group:eng#member`), in a stable order (by
+/// type, relation, then object, as the index interned them; a client compares them as a set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectTags {
     /// The object, `document:d1`.
@@ -145,13 +147,14 @@ impl Engine {
             let end = evaluator.view.object_count(object_type);
             let scan_limit = page_size.saturating_mul(SCAN_PER_OBJECT).max(4096);
             let mut tagger = Tagger::new(evaluator);
+            let mut names = TagNames::default();
             let mut objects = Vec::with_capacity(page_size.min(1024));
             let mut next = after.map_or(0, |cursor| cursor.next);
             let mut scanned = 0;
             while next < end && objects.len() < page_size && scanned < scan_limit {
                 let tags = tagger.tags(object_type, next, relation)?;
                 if !tags.is_empty() {
-                    objects.push(named(evaluator.view, &request.object_type, object_type, next, &tags));
+                    objects.push(named(evaluator.view, &mut names, &request.object_type, object_type, next, &tags));
                 }
                 next += 1;
                 scanned += 1;
@@ -209,11 +212,12 @@ impl Engine {
                 }
             }
             let mut tagger = Tagger::new(evaluator);
+            let mut names = TagNames::default();
             let affected = acl_tags::affected(evaluator, &graph, &changed)?;
             let mut objects = Vec::with_capacity(affected.len() as usize + unknown.len());
             for object in &affected {
                 let tags = tagger.tags(object_type, object, relation)?;
-                objects.push(named(view, &request.object_type, object_type, object, &tags));
+                objects.push(named(view, &mut names, &request.object_type, object_type, object, &tags));
             }
             unknown.sort_unstable();
             unknown.dedup();
@@ -283,12 +287,29 @@ impl Engine {
     }
 }
 
-/// An object and its tags as text.
-fn named(view: View<'_>, type_name: &str, object_type: TypeId, object: ObjectId, tags: &[SubjectKey]) -> ObjectTags {
+/// Tag names already written in one request: the objects below a folder share its tags.
+type TagNames = FxHashMap<SubjectKey, String>;
+
+/// An object and its tags as text, in the tags' order (type, relation, then object, by id).
+fn named(
+    view: View<'_>,
+    names: &mut TagNames,
+    type_name: &str,
+    object_type: TypeId,
+    object: ObjectId,
+    tags: &[SubjectKey],
+) -> ObjectTags {
     let id = view.object_name(object_type, object).unwrap_or_default();
-    let mut tags: Vec<String> = tags.iter().filter_map(|&tag| tag_name(view, tag)).collect();
-    tags.sort_unstable();
-    ObjectTags { object: format!("{type_name}:{id}"), tags }
+    let mut texts = Vec::with_capacity(tags.len());
+    for &tag in tags {
+        if let Some(name) = names.get(&tag) {
+            texts.push(name.clone());
+        } else if let Some(name) = tag_name(view, tag) {
+            names.insert(tag, name.clone());
+            texts.push(name);
+        }
+    }
+    ObjectTags { object: format!("{type_name}:{id}"), tags: texts }
 }
 
 /// `user:anne`, `user:*` or `group:eng#member`.

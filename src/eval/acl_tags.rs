@@ -106,8 +106,8 @@ pub(crate) fn membership_kinds(model: &CompiledModel) -> Vec<SubjectKind> {
 /// One step of a tag walk: (object type, object, relation).
 type Step = (TypeId, ObjectId, RelationId);
 
-/// Walks tags over one view, remembering the tags of every step settled without meeting a cycle
-/// (a folder shared by many documents is walked once per request).
+/// Walks tags over one view, remembering the tags of every step below the top settled without
+/// meeting a cycle (a folder shared by many documents is walked once per request).
 pub(crate) struct Tagger<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     memo: FxHashMap<Step, Rc<[SubjectKey]>>,
@@ -158,7 +158,9 @@ impl<'e, 'a> Tagger<'e, 'a> {
         let walked = self.node(step, definition, &definition.rewrite, out);
         self.path.pop();
         walked?;
-        if self.cuts == cuts {
+        // Only steps below the top are shared (a folder by its documents); the top step's tags
+        // are the answer, and keeping them would copy every object's tags once more.
+        if self.cuts == cuts && !self.path.is_empty() {
             let mut tags = out[start..].to_vec();
             sort_keys(&mut tags);
             self.memo.insert(step, tags.into());
