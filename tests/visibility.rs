@@ -171,3 +171,33 @@ async fn visibility_rejects_bad_input_with_codes_naming_the_field() {
     let (status, answer) = visibility(&app, &store, pinned).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 }
+
+#[tokio::test]
+async fn visibility_evaluates_conditions_with_the_request_context_as_list_objects_does() {
+    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions::default());
+    let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "conditions"}))).await;
+    let store = store["id"].as_str().unwrap().to_string();
+    let model = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user with open, user]\ncondition open(x: bool) {\n  x\n}\n";
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(format!("/stores/{store}/writ/model"))
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::from(model))
+        .unwrap();
+    assert_eq!(tower::ServiceExt::oneshot(app.clone(), request).await.unwrap().status(), StatusCode::CREATED);
+    let mut conditioned = tuple("user:anne", "viewer", "document:c1");
+    conditioned["condition"] = json!({"name": "open"});
+    let writes = json!({"writes": {"tuple_keys": [conditioned, tuple("user:anne", "viewer", "document:plain")]}});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/write"), Some(writes)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ask = |context: Value| json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document", "context": context});
+    let (_, open) = visibility(&app, &store, ask(json!({"x": true}))).await;
+    assert_eq!((open["visible"].as_u64(), open["ids"].clone()), (Some(2), json!(["c1", "plain"])), "{open}");
+    let (_, shut) = visibility(&app, &store, ask(json!({"x": false}))).await;
+    assert_eq!((shut["visible"].as_u64(), shut["ids"].clone()), (Some(1), json!(["plain"])), "{shut}");
+    // A conditional grant makes the tags inexact: past max_ids, search and post-filter.
+    let mut past = ask(json!({"x": true}));
+    past["max_ids"] = json!(1);
+    let (_, answer) = visibility(&app, &store, past).await;
+    assert_eq!(answer["strategy"], "post_filter", "{answer}");
+}
