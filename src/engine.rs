@@ -27,6 +27,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+mod acl_tags;
 mod agent;
 mod checkpoint;
 mod decide;
@@ -37,6 +38,7 @@ mod handle;
 mod limits;
 mod read;
 mod snapshot;
+mod visibility;
 mod write;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};
@@ -45,6 +47,7 @@ pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCur
 /// A store's record, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::StoreRecord;
 pub use crate::tuple::StoredTuple;
+pub use acl_tags::{AclTagChanges, AclTagsCursor, AclTagsPage, AclTagsRequest, ObjectTags, ACL_TAG_CHANGES_PER_PAGE};
 pub use agent::{
     AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
@@ -59,6 +62,7 @@ pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED
 pub use limits::{joined, InputLimits};
 pub use read::{ReadCursor, ReadPage};
 use snapshot::{Snapshots, StoreMap};
+pub use visibility::{Visibility, VisibilityRequest, VisibilityStrategy};
 use write::{LocalWrites, WritePath};
 
 /// Why an engine call failed.

@@ -516,11 +516,14 @@ async fn http_audience_check_and_filter_answer_in_design_shapes() {
     let body =
         json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document", "ids": ["x", "q3", "q3"]});
     let (status, answer) = call(&app, "POST", &format!("/stores/{store}/writ/filter"), Some(body)).await;
-    assert_eq!((status, answer), (StatusCode::OK, json!({"allowed_ids": ["q3", "q3"], "revision": 1})));
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"allowed_ids": ["q3", "q3"], "examined": 3, "visible": 2, "revision": 1}))
+    );
     // The planner acting for anne sees only what both may see: nothing here.
     let body = json!({"principals": ["user:anne", "agent:planner"], "relation": "viewer", "object_type": "document", "ids": ["q3"]});
     let (_, answer) = call(&app, "POST", &format!("/stores/{store}/writ/filter"), Some(body)).await;
-    assert_eq!(answer, json!({"allowed_ids": [], "revision": 1}));
+    assert_eq!(answer, json!({"allowed_ids": [], "examined": 1, "visible": 0, "revision": 1}));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails loudly on a broken fixture")]
 
+mod acl_tags;
 mod agent;
 mod agent_props;
 mod api;
@@ -37,4 +38,5 @@ mod support;
 mod tidy;
 mod tls;
 mod transfer;
+mod visibility;
 mod wire_schema;

@@ -174,7 +174,7 @@ async fn agent_answers_and_recorded_denials_keep_their_bytes() {
         json!({"principals": ["agent:x"], "relation": "viewer", "object_type": "document", "ids": ["1", "2"]}),
     )
     .await;
-    assert_eq!(filter, format!(r#"{{"allowed_ids":[],"revision":{revision}}}"#));
+    assert_eq!(filter, format!(r#"{{"allowed_ids":[],"examined":2,"visible":0,"revision":{revision}}}"#));
     let (status, listed) = send(&app, None, "GET", &format!("/stores/{store}/writ/decisions"), Vec::new()).await;
     assert_eq!(status, StatusCode::OK);
     let listed = listed.to_string();

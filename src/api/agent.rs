@@ -7,7 +7,8 @@
 //! affects one. Recorded: an OBO check as one decision; an audience check as one per object (the
 //! audience as principals, `denied_for` in `denied_by`); a filter as one per call, on object
 //! `type:` (all candidates), allowed only when every candidate id is visible, with the count of
-//! hidden ids (or the failing delegation link) in `denied_by`.
+//! hidden ids (or the failing delegation link) in `denied_by`. A filter answer also counts the
+//! ids it `examined` and those `visible`, so a retriever can track its pass rate.
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
@@ -177,6 +178,10 @@ impl<'a> From<&'a AudienceResult> for AudienceResultDto<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 struct FilterResponse<'a> {
     allowed_ids: &'a [&'a str],
+    /// How many candidate ids the filter examined (every id of the request, repeats included).
+    examined: usize,
+    /// How many of them are visible: `allowed_ids`'s length.
+    visible: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     denied_by: Option<&'a Denial>,
     revision: u64,
@@ -237,6 +242,8 @@ async fn filter(
         let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
         let response = FilterResponse {
             allowed_ids: &answer.value.allowed_ids,
+            examined: request.ids.len(),
+            visible: answer.value.allowed_ids.len(),
             denied_by: answer.value.denied_by.as_ref(),
             revision: answer.revision,
         };

@@ -26,6 +26,7 @@ pub mod serve;
 mod stores;
 pub use crate::wire::time;
 mod tuples;
+mod visibility;
 
 use crate::engine::Engine;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -169,6 +170,7 @@ fn routes() -> RouteTable {
         .merge(authzen::routes())
         .merge(decisions::routes())
         .merge(agent::routes())
+        .merge(visibility::routes())
         .merge(explain::routes())
         .merge(ops::routes())
         .merge(openapi::routes())

@@ -145,24 +145,24 @@ pub struct FilterAnswer<'r> {
 
 /// One principal, resolved against the snapshot: usable as a subject and as a delegation object.
 #[derive(Debug, Clone, Copy)]
-struct Principal<'r> {
-    text: &'r str,
-    type_id: TypeId,
+pub(super) struct Principal<'r> {
+    pub(super) text: &'r str,
+    pub(super) type_id: TypeId,
     /// Its object id ([`eval::UNKNOWN`] if no tuple names it).
-    object: ObjectId,
+    pub(super) object: ObjectId,
     /// In a chain with a next hop, the delegation relation's id on this principal's type (the
     /// relation the next hop must hold on it); otherwise [`NO_RELATION`].
     delegation: RelationId,
 }
 
 impl Principal<'_> {
-    fn key(&self) -> SubjectKey {
+    pub(super) fn key(&self) -> SubjectKey {
         SubjectKey { kind: SubjectKind { subject_type: self.type_id, relation: NO_RELATION }, object: self.object }
     }
 }
 
 /// Resolves each `principals[i]` (an object `type:id` of a model type); errors name the field.
-fn resolve_principals<'r>(
+pub(super) fn resolve_principals<'r>(
     evaluator: &Evaluator<'_>,
     field: &str,
     principals: &'r [String],
@@ -191,7 +191,7 @@ fn resolve_principals<'r>(
 }
 
 /// The (type, relation) of a request's object, as a validation error naming the field.
-fn resolve_target(
+pub(super) fn resolve_target(
     evaluator: &Evaluator<'_>,
     field: &str,
     type_name: &str,
@@ -202,14 +202,14 @@ fn resolve_target(
 }
 
 /// A chain resolved against one snapshot, with its delegation relation.
-struct Chain<'r> {
+pub(super) struct Chain<'r> {
     /// The hops; each but the last knows its delegation relation's id.
-    principals: Vec<Principal<'r>>,
+    pub(super) principals: Vec<Principal<'r>>,
     delegation_name: &'r str,
 }
 
 impl<'r> Chain<'r> {
-    fn resolve(
+    pub(super) fn resolve(
         evaluator: &Evaluator<'_>,
         principals: &'r [String],
         delegation_relation: Option<&'r str>,
@@ -246,7 +246,7 @@ impl<'r> Chain<'r> {
     }
 
     /// The first delegation link that fails, if any.
-    fn first_broken_link(&self, evaluator: &Evaluator<'_>) -> Result<Option<Denial>, EngineError> {
+    pub(super) fn first_broken_link(&self, evaluator: &Evaluator<'_>) -> Result<Option<Denial>, EngineError> {
         for i in 1..self.principals.len() {
             if let Some(denial) = self.link(evaluator, i)? {
                 return Ok(Some(denial));

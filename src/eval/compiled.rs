@@ -89,6 +89,11 @@ impl CompiledRelation {
             .any(|r| r.kind == kind && r.wildcard == wildcard && r.condition.as_deref() == condition)
     }
 
+    /// True when some type restriction carries a condition (`user with cond`).
+    pub(crate) fn has_conditional_restriction(&self) -> bool {
+        self.restrictions.iter().any(|r| r.condition.is_some())
+    }
+
     /// True when some restriction admits a subject kind only with a condition, so that an
     /// unconditioned tuple of that kind must be checked against [`CompiledRelation::admits_tuple`].
     fn needs_tuple_filter(&self) -> bool {
@@ -195,6 +200,11 @@ impl CompiledModel {
     /// True when an unconditioned tuple of the relation may not fit the model.
     pub(crate) fn is_strict(&self, object_type: TypeId, relation: RelationId) -> bool {
         !self.strict.is_empty() && self.strict.contains(&(object_type, relation))
+    }
+
+    /// Every relation of every type, in no particular order.
+    pub(crate) fn relations(&self) -> impl Iterator<Item = ((TypeId, RelationId), &CompiledRelation)> + '_ {
+        self.relations.iter().map(|(key, definition)| (*key, definition))
     }
 
     /// A relation of a type, if the model defines it.

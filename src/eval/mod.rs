@@ -30,6 +30,7 @@
 //! `u ∈ list_users(o, r, filter)` iff `check(o, r, u)` (tested against each other).
 //! Must not import `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
+pub(crate) mod acl_tags;
 mod check;
 mod compiled;
 mod condition;

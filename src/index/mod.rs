@@ -944,6 +944,14 @@ impl<'a> View<'a> {
         ids
     }
 
+    /// How many objects of a type the index has interned (every object any tuple ever named,
+    /// as object or subject; ids are never given back): one past the largest object id.
+    pub(crate) fn object_count(&self, object_type: TypeId) -> u32 {
+        let end = |index: &Index| index.objects.get(&object_type).map_or(0, Interner::end);
+        // An overlay's ids continue after the base's, so its end, when it has one, is the larger.
+        end(self.base).max(self.overlay.map_or(0, end))
+    }
+
     /// The name of a type id.
     pub(crate) fn type_name(&self, id: TypeId) -> Option<&'a str> {
         self.base.types.name(id).or_else(|| self.overlay?.types.name(id))

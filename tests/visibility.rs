@@ -1,0 +1,203 @@
+//! Permission-aware retrieval through HTTP (DESIGN §11): `writ/visibility` counts and strategies,
+//! the filter's `examined`/`visible` counts, and bad input answered with `{code, message}`.
+
+use crate::support::http::{call, error_code, tuple};
+use axum::http::StatusCode;
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use writ::api::{router_with, ApiOptions};
+use writ::Engine;
+
+/// Groups in groups, folders in folders, documents with an exact `viewer` and a `can_view` that
+/// is not (`but not`).
+pub(crate) const MODEL: &str = "model
+  schema 1.1
+type user
+  relations
+    define delegate: [agent]
+type agent
+type group
+  relations
+    define member: [user, agent, group#member]
+type folder
+  relations
+    define parent: [folder]
+    define viewer: [user, agent, group#member] or viewer from parent
+type document
+  relations
+    define parent: [folder]
+    define owner: [user]
+    define viewer: [user, user:*, agent, group#member] or owner or viewer from parent
+    define blocked: [user]
+    define can_view: viewer but not blocked
+";
+
+/// anne is in `group:eng`, which is in `group:all`, which views `folder:root`; `folder:sub` (in
+/// root) holds d0..d9; `document:pub` is public; bob owns d10; anne's agent `bot` views d0, d1;
+/// anne is blocked on d3.
+pub(crate) fn tuples() -> Vec<Value> {
+    let mut tuples = vec![
+        tuple("user:anne", "member", "group:eng"),
+        tuple("group:eng#member", "member", "group:all"),
+        tuple("group:all#member", "viewer", "folder:root"),
+        tuple("folder:root", "parent", "folder:sub"),
+        tuple("user:*", "viewer", "document:pub"),
+        tuple("user:bob", "owner", "document:d10"),
+        tuple("agent:bot", "delegate", "user:anne"),
+        tuple("agent:bot", "viewer", "document:d0"),
+        tuple("agent:bot", "viewer", "document:d1"),
+        tuple("user:anne", "blocked", "document:d3"),
+    ];
+    tuples.extend((0..10).map(|i| tuple("folder:sub", "parent", &format!("document:d{i}"))));
+    tuples
+}
+
+/// A router over a fresh in-memory engine with one store holding [`MODEL`] and [`tuples`].
+pub(crate) async fn fixture(options: ApiOptions) -> (Router, String) {
+    let app = router_with(Arc::new(Engine::in_memory()), options);
+    let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "retrieval"}))).await;
+    let store_id = store["id"].as_str().unwrap().to_string();
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(format!("/stores/{store_id}/writ/model"))
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::from(MODEL))
+        .unwrap();
+    let status = tower::ServiceExt::oneshot(app.clone(), request).await.unwrap().status();
+    assert_eq!(status, StatusCode::CREATED);
+    let body = json!({"writes": {"tuple_keys": tuples()}});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store_id}/write"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    (app, store_id)
+}
+
+async fn visibility(app: &Router, store: &str, body: Value) -> (StatusCode, Value) {
+    call(app, "POST", &format!("/stores/{store}/writ/visibility"), Some(body)).await
+}
+
+#[tokio::test]
+async fn visibility_counts_from_bitmaps_and_lists_ids_up_to_max_ids() {
+    let (app, store) = fixture(ApiOptions::default()).await;
+    // anne sees d0..d9 through two nested groups and two folders, and the public document.
+    let body = json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document"});
+    let (status, answer) = visibility(&app, &store, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ids: Vec<String> = (0..10).map(|i| format!("d{i}")).chain(["pub".to_string()]).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(answer, json!({"visible": 11, "total": 12, "strategy": "ids", "ids": sorted, "revision": 1}));
+    // Past max_ids, an exact relation says acl_tags; one with `but not` says post_filter.
+    for (relation, visible, strategy) in [("viewer", 11, "acl_tags"), ("can_view", 10, "post_filter")] {
+        let body = json!({"principals": ["user:anne"], "relation": relation, "object_type": "document", "max_ids": 5});
+        let (status, answer) = visibility(&app, &store, body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer, json!({"visible": visible, "total": 12, "strategy": strategy, "revision": 1}), "{relation}");
+    }
+    // At exactly max_ids the ids still come back.
+    let body = json!({"principals": ["user:anne"], "relation": "can_view", "object_type": "document", "max_ids": 10});
+    let (_, answer) = visibility(&app, &store, body).await;
+    assert_eq!((answer["strategy"].as_str(), answer["ids"].as_array().map(Vec::len)), (Some("ids"), Some(10)));
+    // Someone no tuple names sees the public document only; max_ids 0 leaves an empty id list
+    // only when nothing is visible.
+    let body = json!({"principals": ["user:nobody"], "relation": "viewer", "object_type": "document", "max_ids": 0});
+    let (_, answer) = visibility(&app, &store, body).await;
+    assert_eq!(answer, json!({"visible": 1, "total": 12, "strategy": "acl_tags", "revision": 1}));
+    let body = json!({"principals": ["agent:nobody"], "relation": "viewer", "object_type": "document", "max_ids": 0});
+    let (_, answer) = visibility(&app, &store, body).await;
+    assert_eq!(answer, json!({"visible": 0, "total": 12, "strategy": "ids", "ids": [], "revision": 1}));
+}
+
+#[tokio::test]
+async fn visibility_of_a_chain_is_what_every_principal_sees_and_a_broken_link_sees_nothing() {
+    let (app, store) = fixture(ApiOptions::default()).await;
+    let body = json!({"principals": ["user:anne", "agent:bot"], "relation": "viewer", "object_type": "document"});
+    let (status, answer) = visibility(&app, &store, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, json!({"visible": 2, "total": 12, "strategy": "ids", "ids": ["d0", "d1"], "revision": 1}));
+    // bob never delegated to the bot.
+    let body = json!({"principals": ["user:bob", "agent:bot"], "relation": "viewer", "object_type": "document"});
+    let (status, answer) = visibility(&app, &store, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!((answer["visible"].as_u64(), answer["ids"].clone()), (Some(0), json!([])));
+    assert_eq!(answer["denied_by"]["kind"], "delegation", "{answer}");
+}
+
+#[tokio::test]
+async fn filter_answers_count_the_ids_examined_and_visible() {
+    let (app, store) = fixture(ApiOptions::default()).await;
+    let body = json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document", "ids": ["d0", "d10", "nope", "d0"]});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/writ/filter"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, json!({"allowed_ids": ["d0", "d0"], "examined": 4, "visible": 2, "revision": 1}));
+}
+
+#[tokio::test]
+async fn visibility_rejects_bad_input_with_codes_naming_the_field() {
+    let options = ApiOptions { max_filter_ids: 100, max_principals: 2, ..ApiOptions::default() };
+    let (app, store) = fixture(options).await;
+    let base = json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document"});
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = base.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+    for (body, code, names) in [
+        (without("principals"), "validation_error", "principals"),
+        (without("relation"), "validation_error", "relation"),
+        (without("object_type"), "validation_error", "object_type"),
+        (with("principals", json!([])), "validation_error", "principals"),
+        (with("principals", json!(["anne"])), "validation_error", "principals[0]"),
+        (with("principals", json!(["user:a", "agent:b", "agent:c"])), "too_many_principals", "principals"),
+        (with("object_type", json!("folderz")), "validation_error", "folderz"),
+        (with("relation", json!("owner_of")), "validation_error", "owner_of"),
+        (with("max_ids", json!(101)), "too_many_ids", "max_ids"),
+        (with("max_ids", json!(-1)), "validation_error", "max_ids"),
+        (with("at_least_revision", json!("soon")), "validation_error", "at_least_revision"),
+    ] {
+        let (status, answer) = visibility(&app, &store, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
+        assert_eq!(error_code(status, &answer), code, "{body} → {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(names), "{body} → {answer}");
+    }
+    let (status, answer) = visibility(&app, "01JNOSUCHSTORE000000000000", base.clone()).await;
+    assert_eq!((status, error_code(status, &answer).as_str()), (StatusCode::NOT_FOUND, "store_id_not_found"));
+    let pinned = with("authorization_model_id", json!("01JNOSUCHMODEL000000000000"));
+    let (status, answer) = visibility(&app, &store, pinned).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+}
+
+#[tokio::test]
+async fn visibility_evaluates_conditions_with_the_request_context_as_list_objects_does() {
+    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions::default());
+    let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "conditions"}))).await;
+    let store = store["id"].as_str().unwrap().to_string();
+    let model = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user with open, user]\ncondition open(x: bool) {\n  x\n}\n";
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(format!("/stores/{store}/writ/model"))
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::from(model))
+        .unwrap();
+    assert_eq!(tower::ServiceExt::oneshot(app.clone(), request).await.unwrap().status(), StatusCode::CREATED);
+    let mut conditioned = tuple("user:anne", "viewer", "document:c1");
+    conditioned["condition"] = json!({"name": "open"});
+    let writes = json!({"writes": {"tuple_keys": [conditioned, tuple("user:anne", "viewer", "document:plain")]}});
+    let (status, answer) = call(&app, "POST", &format!("/stores/{store}/write"), Some(writes)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ask = |context: Value| json!({"principals": ["user:anne"], "relation": "viewer", "object_type": "document", "context": context});
+    let (_, open) = visibility(&app, &store, ask(json!({"x": true}))).await;
+    assert_eq!((open["visible"].as_u64(), open["ids"].clone()), (Some(2), json!(["c1", "plain"])), "{open}");
+    let (_, shut) = visibility(&app, &store, ask(json!({"x": false}))).await;
+    assert_eq!((shut["visible"].as_u64(), shut["ids"].clone()), (Some(1), json!(["plain"])), "{shut}");
+    // A conditional grant makes the tags inexact: past max_ids, search and post-filter.
+    let mut past = ask(json!({"x": true}));
+    past["max_ids"] = json!(1);
+    let (_, answer) = visibility(&app, &store, past).await;
+    assert_eq!(answer["strategy"], "post_filter", "{answer}");
+}
