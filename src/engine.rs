@@ -36,6 +36,7 @@ mod explain;
 mod follow;
 mod handle;
 mod limits;
+mod prepared;
 mod read;
 mod snapshot;
 mod visibility;
@@ -60,6 +61,7 @@ pub use decisions::{DecisionLog, DecisionLogConfig, DecisionLogMode, DecisionLog
 pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};
 pub use follow::{POLL_INTERVAL as FOLLOW_POLL_INTERVAL, WRITE_ATTEMPTS as SHARED_WRITE_ATTEMPTS};
 pub use limits::{joined, InputLimits};
+pub use prepared::{ObjectHandle, ObjectIds, PreparedCheck, StoreSnapshot, SubjectHandle};
 pub use read::{ReadCursor, ReadPage};
 use snapshot::{Snapshots, StoreMap};
 pub use visibility::{Visibility, VisibilityRequest, VisibilityStrategy};

@@ -24,6 +24,7 @@ mod model_language;
 mod openapi;
 mod pathological;
 mod postgres_store;
+mod prepared;
 mod read_paging;
 mod readme;
 mod regression;
