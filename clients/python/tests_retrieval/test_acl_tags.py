@@ -28,8 +28,8 @@ def tag_store(writ_url: str, corpus: Corpus) -> WritStore:
         ]
         if not server_has(writ_url, store.store_id, route, body)
     ]
-    if missing:
-        pytest.skip(f"this writ (WRIT_BIN) has no {', '.join(missing)} (DESIGN §11): ACL-tag push-down and tag sync not tested")
+    # Writ serves these routes (DESIGN §11): a binary without them is a failure, never a skip.
+    assert not missing, f"this writ (WRIT_BIN) has no {', '.join(missing)} (DESIGN §11)"
     return store
 
 

@@ -24,7 +24,7 @@ def _by_id(object_type: str, objects: list[ObjectTags]) -> dict[str, list[str]]:
     return {o.object[len(prefix) :]: o.tags for o in objects if o.object.startswith(prefix)}
 
 
-def snapshot_plan(store: VectorStore, object_type: str, relation: str, page_size: int = 1000) -> Plan:
+def snapshot_plan(store: VectorStore, object_type: str, relation: str, page_size: int = 100) -> Plan:
     """Clear the store's tags, then write every page of `acl-tags`; returns the snapshot's revision.
     Raises `ValueError` where Writ says the tags are not exact for this relation."""
     token: Optional[str] = None
