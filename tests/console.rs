@@ -200,7 +200,7 @@ async fn a_writer_adds_and_deletes_a_tuple_through_the_forms_as_itself() {
         assert!(has_label(&page.text, label), "no field labelled {label}");
     }
     assert!(has_button(&page.text, "Add") && has_button(&page.text, "Delete") && has_button(&page.text, "Sign out"));
-    for (name, href) in [("Decisions", "decisions"), ("Tuples", "tuples")] {
+    for (name, href) in [("Decisions", "decisions"), ("Tuples", "tuples"), ("Model", "model")] {
         assert!(
             page.text.contains(&format!(r#"href="/console/stores/{store}/{href}">{name}</a>"#)),
             "nav lacks {name}"
@@ -398,4 +398,43 @@ async fn the_console_is_served_only_when_asked_for() {
     let app = router_with_config(engine, RouterConfig::default());
     let answer = exchange(&app, "GET", "/console/", &[], "").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_admin_saves_a_model_and_a_bad_one_comes_back_with_line_and_column() {
+    let (engine, store) = engine_with(&[]);
+    let app = console_app(engine.clone(), preshared());
+    let url = format!("/console/stores/{store}/model");
+    let models = |engine: &Engine| engine.store(&store).unwrap().models().unwrap().len();
+
+    let mut writer = Browser::new(&app);
+    writer.sign_in("writer-key-0123456789").await;
+    let page = writer.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("define viewer: [user] or owner"), "the model's text: {}", page.text);
+    assert!(!has_button(&page.text, "Save") && !has_label(&page.text, "Model text"));
+    let token = csrf(&page.text);
+    let refused = writer.post(&url, &[("csrf", &token), ("text", MODEL)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "models need an admin key");
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in("root-key-0123456789").await;
+    let page = admin.get(&url).await;
+    assert!(has_label(&page.text, "Model text") && has_button(&page.text, "Save"), "{}", page.text);
+    let token = csrf(&page.text);
+    let broken = "model\n  schema 1.1\ntype user\ntype folder\n  relations\n    define viewer: [user] or editor\n";
+    let refused = admin.post(&url, &[("csrf", &token), ("text", broken)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("<li>6:"), "a line:column diagnostic on line 6: {}", refused.text);
+    assert!(refused.text.contains("define viewer: [user] or editor"), "the draft is kept");
+    assert_eq!(models(&engine), 1, "nothing saved");
+
+    let better = format!("{MODEL}type folder\n  relations\n    define viewer: [user]\n");
+    let saved = admin.post(&url, &[("csrf", &token), ("text", &better)]).await;
+    assert_eq!((saved.status, location(&saved)), (StatusCode::SEE_OTHER, url.as_str()), "{}", saved.text);
+    assert_eq!(models(&engine), 2);
+    assert!(admin.get(&url).await.text.contains("type folder"));
+    let forged = admin.post(&url, &[("text", MODEL)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(models(&engine), 2);
 }

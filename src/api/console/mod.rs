@@ -6,9 +6,9 @@
 //! [`super::auth::admit`] with the same [`Access`] the matching API route declares (reader to see
 //! a store, writer to add or delete tuples).
 //!
-//! Pages: sign-in (`--auth preshared`), the store list, **Decisions** and **Tuples**. Every change
-//! is an ordinary engine write with the signed-in key's name as its actor, so it shows in
-//! `/changes` like any other.
+//! Pages: sign-in (`--auth preshared`), the store list, **Decisions**, **Tuples** and **Model**.
+//! Every tuple change is an ordinary engine write with the signed-in key's name as its actor, so
+//! it shows in `/changes` like any other; a model is saved as `PUT writ/model` saves one.
 //!
 //! Invariants: every answer carries `Content-Security-Policy: default-src 'self'` and nothing is
 //! loaded from another origin; every POST that changes anything checks the session's CSRF token
@@ -24,7 +24,8 @@ use super::auth::{self, Access, Auth, Principal, Role, Scope};
 use super::dto::ReadTupleKeyDto;
 use super::time::format_rfc3339;
 use super::{blocking, decisions, tuples, ApiError, AppState};
-use crate::engine::{ChangeOperation, DecisionFilter, WriteRequest};
+use crate::engine::{ChangeOperation, DecisionFilter, EngineError, WriteRequest};
+use crate::model::Model;
 use crate::tuple::{StoredTuple, Tuple};
 use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -80,6 +81,8 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console/stores/{store_id}/tuples/add", gate(writer, routing::post(add_tuple)))
         .route("/console/stores/{store_id}/tuples/delete", gate(writer, routing::post(delete_tuple)))
         .route("/console/stores/{store_id}/decisions", gate(reader, routing::get(decisions_page)))
+        .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
+        .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
         .layer(middleware::map_response(secure_headers))
         .with_state(state)
 }
@@ -150,8 +153,8 @@ impl From<ApiError> for Refusal {
     }
 }
 
-impl From<crate::engine::EngineError> for Refusal {
-    fn from(error: crate::engine::EngineError) -> Refusal {
+impl From<EngineError> for Refusal {
+    fn from(error: EngineError) -> Refusal {
         Refusal::from(ApiError::from(error))
     }
 }
@@ -536,4 +539,88 @@ async fn decisions_page(
         .collect();
     let page = view::DecisionsPage { store: encode(&store_id), filter: filter_text, rows, older };
     Ok(view::decisions(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+}
+
+/// Whether the viewer may write models in `store_id`: the API's admin access.
+fn can_save_model(visit: &Visit, store_id: &str) -> bool {
+    principal(visit).is_none_or(|principal| principal.role.includes(Role::Admin) && principal.allows_store(store_id))
+}
+
+/// The latest model's id and DSL text; `None` before the store has one.
+async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<(String, String)>, Refusal> {
+    let engine = console.app.engine.clone();
+    let id = store_id.to_string();
+    blocking(move || match engine.store(&id)?.model(None) {
+        Ok(info) => Ok(Some((info.id, info.model.to_dsl()))),
+        Err(EngineError::NoModel(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    })
+    .await
+    .map_err(Refusal::from)
+}
+
+async fn model_page(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+) -> Result<Response, Refusal> {
+    let current = current_model(&console, &store_id).await?;
+    let draft = current.as_ref().map(|(_, text)| text.clone()).unwrap_or_default();
+    let page = view::ModelPage {
+        store: encode(&store_id),
+        current,
+        draft,
+        diagnostics: Vec::new(),
+        can_save: can_save_model(&visit, &store_id),
+    };
+    Ok(view::model(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+}
+
+#[derive(Deserialize)]
+struct ModelForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// Saves the DSL text as the store's new model; a model that does not check comes back in the
+/// form with each problem at its `line:column`, and nothing is saved.
+async fn save_model(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Form(form): Form<ModelForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&visit, &form.csrf)?;
+    super::limits::check_model_text(&form.text, &console.app.options)?;
+    let engine = console.app.engine.clone();
+    let (id, text) = (store_id.clone(), form.text.clone());
+    let saved = blocking(move || match Model::parse_dsl(&text) {
+        Ok(model) => {
+            super::models::require_types(&model)?;
+            Ok(Ok(engine.store(&id)?.write_model(model)?))
+        }
+        Err(errors) => Ok(Err(errors.into_vec())),
+    })
+    .await?;
+    let diagnostics = match saved {
+        Ok(_) => return Ok(Redirect::to(&format!("/console/stores/{}/model", encode(&store_id))).into_response()),
+        Err(errors) => errors
+            .iter()
+            .map(|error| match &error.span {
+                Some(span) => format!("{}:{}: {}", span.line_start + 1, span.column_start + 1, error.message),
+                None => error.message.clone(),
+            })
+            .collect(),
+    };
+    let page = view::ModelPage {
+        store: encode(&store_id),
+        current: current_model(&console, &store_id).await?,
+        draft: form.text,
+        diagnostics,
+        can_save: true,
+    };
+    let html = view::model(&chrome(&console, &visit, Some(&store_id)), &page);
+    Ok((StatusCode::BAD_REQUEST, html).into_response())
 }

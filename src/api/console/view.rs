@@ -54,6 +54,7 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                         nav aria-label="Pages" {
                             a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
                             a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
+                            a href={ "/console/stores/" (store) "/model" } { "Model" }
                         }
                     }
                     form method="get" action="/console/" {
@@ -149,7 +150,8 @@ pub(super) fn stores(chrome: &Chrome) -> Markup {
                                 td { (name) } td { (id) }
                                 td {
                                     a href={ "/console/stores/" (id) "/decisions" } { "Decisions" } " · "
-                                    a href={ "/console/stores/" (id) "/tuples" } { "Tuples" }
+                                    a href={ "/console/stores/" (id) "/tuples" } { "Tuples" } " · "
+                                    a href={ "/console/stores/" (id) "/model" } { "Model" }
                                 }
                             }
                         }
@@ -336,6 +338,50 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
             }
             @if let Some(query) = &page.older {
                 p { a rel="next" href={ (base) "?" (query) } { "Older decisions" } }
+            }
+        },
+    )
+}
+
+/// Everything the Model page shows.
+pub(super) struct ModelPage {
+    pub(super) store: String,
+    /// The latest model's id and its DSL text; `None` before the store has one.
+    pub(super) current: Option<(String, String)>,
+    /// What the **Save** form holds: the current text, or a refused draft.
+    pub(super) draft: String,
+    /// Why the draft was refused, one `line:column: message` each.
+    pub(super) diagnostics: Vec<String>,
+    /// Whether the viewer may write models here (an admin).
+    pub(super) can_save: bool,
+}
+
+/// The Model page: the latest model's text and, for admins, a form that saves a new one.
+pub(super) fn model(chrome: &Chrome, page: &ModelPage) -> Markup {
+    layout(
+        "Model",
+        chrome,
+        html! {
+            @match &page.current {
+                Some((id, text)) => {
+                    p { "Latest model: " code { (id) } }
+                    pre { code { (text) } }
+                }
+                None => p { "This store has no model yet." },
+            }
+            @if page.can_save {
+                h2 { "Save a new model" }
+                @if !page.diagnostics.is_empty() {
+                    div.error role="alert" {
+                        p { "The model was not saved:" }
+                        ul { @for line in &page.diagnostics { li { (line) } } }
+                    }
+                }
+                form method="post" action={ "/console/stores/" (page.store) "/model" } {
+                    input type="hidden" name="csrf" value=(chrome.csrf);
+                    label { "Model text" textarea name="text" rows="24" cols="80" spellcheck="false" required { (page.draft) } }
+                    button type="submit" { "Save" }
+                }
             }
         },
     )
