@@ -269,6 +269,18 @@ async fn forged_posts_without_the_sessions_csrf_token_are_refused() {
     borrowed.extend(tuple);
     let crossed = browser.post(&add, &borrowed).await;
     assert_eq!(crossed.status, StatusCode::FORBIDDEN, "a token is good only for its own session");
+    let mine = csrf(&browser.get("/console/").await.text);
+    let mut good = vec![("csrf", mine.as_str())];
+    good.extend(tuple);
+    let cookie = format!("writ_console={}", browser.cookie.clone().unwrap());
+    let body = good.iter().map(|(name, value)| format!("{name}={}", encode(value))).collect::<Vec<_>>().join("&");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie.as_str()),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let cross_site = exchange(&app, "POST", &add, &headers, body).await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN, "another site's page cannot post, token or not");
     let signed_out = browser.post("/console/sign-out", &[]).await;
     assert_eq!(signed_out.status, StatusCode::FORBIDDEN);
     assert!(read_tuples(&app, &store, "document:1").await.is_empty());

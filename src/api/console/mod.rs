@@ -12,7 +12,8 @@
 //!
 //! Invariants: every answer carries `Content-Security-Policy: default-src 'self'` and nothing is
 //! loaded from another origin; every POST that changes anything checks the session's CSRF token
-//! before anything else (403 without it); lists are read a page at a time by cursor, never whole;
+//! before anything else (403 without it), and a POST the browser marks as sent from another site
+//! is refused even before that; lists are read a page at a time by cursor, never whole;
 //! with `--auth none` the console exists only on a loopback listener (`config` refuses the rest)
 //! and says on every page that authentication is off.
 //! Must not import `store`, `index` or `eval`.
@@ -104,6 +105,9 @@ async fn secure_headers(mut response: Response) -> Response {
 /// one so forms still carry a CSRF token), then admits the request with the API's own check of
 /// `access`. A request without a session is sent to sign in; one the check refuses gets a 403 page.
 async fn admit(console: ConsoleState, access: Access, request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::POST && from_another_site(request.headers()) {
+        return Refusal::forbidden("the console takes forms only from its own pages").into_response();
+    }
     let mut started = None;
     let session = match console.sessions.find(request.headers()) {
         Some(session) => Some(session),
@@ -124,6 +128,16 @@ async fn admit(console: ConsoleState, access: Access, request: Request, next: Ne
         response.headers_mut().append(header::SET_COOKIE, session.cookie());
     }
     response
+}
+
+/// Whether the browser says the request comes from another site's page (`Sec-Fetch-Site`): such a
+/// POST is refused before anything else, sign-in included, as a second wall behind the CSRF token
+/// and the SameSite cookie. Clients that send no such header (older browsers, tests) rely on those.
+fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|site| site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site"))
 }
 
 /// A console request that cannot be answered, shown as a page.
