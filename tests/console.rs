@@ -371,15 +371,34 @@ async fn the_decisions_page_lists_newest_first_and_filters() {
     let bob = page.text.find("<td>user:bob</td>").expect("bob's decision");
     let anne = page.text.find("<td>user:anne</td>").expect("anne's decision");
     assert!(bob < anne, "newest first");
-    for label in ["Principal", "Object", "Decision"] {
+    for label in ["Principal", "Object", "Decision", "Since", "Until"] {
         assert!(has_label(&page.text, label), "no filter labelled {label}");
     }
     let denies = browser.get(&format!("{url}?decision=deny")).await;
     assert!(denies.text.contains("<td>user:bob</td>") && !denies.text.contains("<td>user:anne</td>"));
     let anne_only = browser.get(&format!("{url}?principal=user:anne")).await;
     assert!(anne_only.text.contains(r#"<td class="allow">allow</td>"#) && !anne_only.text.contains("user:bob</td>"));
+    let before = browser.get(&format!("{url}?until=2000-01-01T00:00:00Z")).await;
+    assert!(before.text.contains("No recorded decisions match."), "{}", before.text);
+    let since = browser.get(&format!("{url}?since=2000-01-01T00:00:00Z&decision=allow")).await;
+    assert!(since.text.contains("<td>user:anne</td>") && !since.text.contains("<td>user:bob</td>"));
+    assert_eq!(browser.get(&format!("{url}?since=yesterday")).await.status, StatusCode::BAD_REQUEST);
     let bad = browser.get(&format!("{url}?decision=maybe")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    for _ in 0..58 {
+        let body = json!({"tuple_key": {"user": "user:carol", "relation": "viewer", "object": "document:2"}});
+        call_as(&app, Some("reader-key-0123456789"), "POST", &format!("/stores/{store}/check"), Some(body)).await;
+    }
+    let rows =
+        |page: &str| page.matches(r#"<td class="allow">"#).count() + page.matches(r#"<td class="deny">"#).count();
+    let newest = browser.get(&url).await;
+    assert_eq!(rows(&newest.text), 50, "one page of the 60 decisions");
+    assert!(!newest.text.contains("<td>user:anne</td>"), "anne's is the oldest");
+    let older = newest.text.split(r#"<a rel="next" href=""#).nth(1).expect("an Older decisions link");
+    let older = browser.get(&older.split('"').next().unwrap().replace("&amp;", "&")).await;
+    assert_eq!(rows(&older.text), 10);
+    assert!(older.text.contains("<td>user:anne</td>") && !older.text.contains(r#"rel="next""#));
 }
 
 #[tokio::test]

@@ -491,6 +491,10 @@ struct DecisionsQuery {
     principal: Option<String>,
     object: Option<String>,
     decision: Option<String>,
+    /// RFC 3339: only decisions at or after it.
+    since: Option<String>,
+    /// RFC 3339: only decisions before it.
+    until: Option<String>,
     /// Where the page starts (a decisions continuation token).
     before: Option<String>,
 }
@@ -508,12 +512,18 @@ async fn decisions_page(
         "deny" => Some(false),
         other => return Err(Refusal::bad_request(format!("`decision` value `{other}` is not `allow` or `deny`"))),
     };
+    let time = |name: &str, value: &Option<String>| match non_empty(value) {
+        None => Ok(None),
+        Some(text) => super::time::parse_rfc3339(text)
+            .map(Some)
+            .ok_or_else(|| Refusal::bad_request(format!("`{name}` value `{text}` is not an RFC 3339 time"))),
+    };
     let filter = DecisionFilter {
         principal: non_empty(&query.principal).map(str::to_string),
         object: non_empty(&query.object).map(str::to_string),
         allowed,
-        since_ms: None,
-        until_ms: None,
+        since_ms: time("since", &query.since)?,
+        until_ms: time("until", &query.until)?,
         before: non_empty(&query.before).map(decisions::token_cursor).transpose()?,
         // One more than a page tells whether an older page follows.
         limit: PAGE_SIZE + 1,
@@ -527,15 +537,19 @@ async fn decisions_page(
         non_empty(&query.principal).unwrap_or_default().to_string(),
         non_empty(&query.object).unwrap_or_default().to_string(),
         decision,
+        non_empty(&query.since).unwrap_or_default().to_string(),
+        non_empty(&query.until).unwrap_or_default().to_string(),
     ];
     let older = match (more, found.last()) {
         (true, Some((cursor, _))) => {
             let token = decisions::cursor_token(*cursor);
-            let [principal, object, decision] = &filter_text;
+            let [principal, object, decision, since, until] = &filter_text;
             Some(query_string(&[
                 ("principal", principal),
                 ("object", object),
                 ("decision", decision),
+                ("since", since),
+                ("until", until),
                 ("before", &token),
             ]))
         }

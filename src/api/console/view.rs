@@ -294,8 +294,8 @@ pub(super) struct DecisionRow {
 /// Everything the Decisions page shows.
 pub(super) struct DecisionsPage {
     pub(super) store: String,
-    /// The filters as given: principal, object, decision (`allow`, `deny` or empty).
-    pub(super) filter: [String; 3],
+    /// The filters as given: principal, object, decision (`allow`, `deny` or empty), since, until.
+    pub(super) filter: [String; 5],
     pub(super) rows: Vec<DecisionRow>,
     /// The query string of the older page, when there is one.
     pub(super) older: Option<String>,
@@ -304,7 +304,7 @@ pub(super) struct DecisionsPage {
 /// The Decisions page: the decision log, newest first, filtered and paged by cursor.
 pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
     let base = format!("/console/stores/{}/decisions", page.store);
-    let [principal, object, decision] = &page.filter;
+    let [principal, object, decision, since, until] = &page.filter;
     layout(
         "Decisions",
         chrome,
@@ -319,6 +319,8 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
                         option value="deny" selected[decision == "deny"] { "Deny" }
                     }
                 }
+                label { "Since" input name="since" value=(since) placeholder="2026-01-31T09:00:00Z"; }
+                label { "Until" input name="until" value=(until) placeholder="2026-01-31T18:00:00Z"; }
                 button type="submit" { "Filter" }
             }
             @if page.rows.is_empty() {
