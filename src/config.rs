@@ -91,6 +91,10 @@ pub struct Args {
     /// configured server on this listener (see DESIGN §8).
     #[arg(long, env = "WRIT_GATEWAY")]
     pub gateway: Option<PathBuf>,
+    /// Serve the admin console's pages under `/console/` (with `--auth none`, only on a loopback
+    /// `--listen` address).
+    #[arg(long, env = "WRIT_CONSOLE")]
+    pub console: bool,
     /// Limits on request contents (see the README's "Limits" table).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -227,6 +231,8 @@ pub struct Config {
     /// The MCP gateway's config file; `None` mounts no gateway. Read (with `${VAR}` from the
     /// environment) by `cli::serve`, which is the only reader of files named by flags before serving.
     pub gateway: Option<PathBuf>,
+    /// Whether to serve the console (`--console`).
+    pub console: bool,
 }
 
 /// A flag value that cannot be used.
@@ -261,6 +267,9 @@ pub enum ConfigError {
     /// Only one of `--tls-cert` and `--tls-key` is given.
     #[error("`--tls-cert` and `--tls-key` go together; `--{0}` is missing")]
     TlsPair(&'static str),
+    /// `--console` with `--auth none` on an address other machines can reach.
+    #[error("`--console` with `--auth none` is served only on a loopback `--listen` address (not `{0}`); add `--auth preshared`")]
+    ExposedConsole(SocketAddr),
 }
 
 /// Reads `90`, `250ms`, `30s`, `15m`, `24h` or `7d` (a bare number is seconds).
@@ -283,7 +292,7 @@ fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, ConfigErro
 impl Config {
     /// Checks the raw flags.
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
-        let listen = args.listen.parse().map_err(|_| ConfigError::Listen(args.listen.clone()))?;
+        let listen: SocketAddr = args.listen.parse().map_err(|_| ConfigError::Listen(args.listen.clone()))?;
         let limits = &args.limits;
         for (name, value) in [
             ("max-depth", args.max_depth as usize),
@@ -339,6 +348,9 @@ impl Config {
                 return Err(ConfigError::Datastore);
             }
         }
+        if args.console && matches!(auth, Auth::None) && !listen.ip().is_loopback() {
+            return Err(ConfigError::ExposedConsole(listen));
+        }
         Ok(Config {
             listen,
             data_dir: if args.memory || args.datastore.is_some() { None } else { Some(args.data_dir) },
@@ -380,6 +392,7 @@ impl Config {
             expiry_sweep_interval: (!sweep.is_zero()).then_some(sweep),
             tls,
             gateway: args.gateway,
+            console: args.console,
         })
     }
 
@@ -390,6 +403,7 @@ impl Config {
             revision_wait: self.revision_wait,
             authzen_store: self.authzen_store.clone(),
             auth: self.auth.clone(),
+            console: self.console,
         }
     }
 }
@@ -505,6 +519,18 @@ mod tests {
         assert_eq!((both.cert, both.key), (PathBuf::from("c.pem"), PathBuf::from("k.pem")));
         assert_eq!(parse(&["--tls-cert", "c.pem"]).unwrap_err(), ConfigError::TlsPair("tls-key"));
         assert_eq!(parse(&["--tls-key", "k.pem"]).unwrap_err(), ConfigError::TlsPair("tls-cert"));
+    }
+
+    #[test]
+    fn an_unauthenticated_console_is_served_only_on_loopback() {
+        assert!(!parse(&[]).unwrap().router_config().console);
+        assert!(parse(&["--console"]).unwrap().router_config().console);
+        assert!(parse(&["--console", "--listen", "[::1]:8080"]).unwrap().console);
+        let exposed = parse(&["--console", "--listen", "0.0.0.0:8080"]).unwrap_err();
+        assert_eq!(exposed, ConfigError::ExposedConsole("0.0.0.0:8080".parse().unwrap()));
+        let keys =
+            ["--console", "--listen", "0.0.0.0:8080", "--auth", "preshared", "--preshared-keys", "admin:k-0123456789"];
+        assert!(parse(&keys).unwrap().console);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod checkpoint;
 mod cli;
 mod closure;
 mod conformance;
+mod console;
 mod decisions;
 mod expiry;
 mod explain;

@@ -8,6 +8,8 @@
 //! `DecisionRecord`) live in `tuple` and `record`.
 //! `model`, `index` and `eval` never use `sled`, `tokio`, `axum` or `serde_json`; only `cli` uses
 //! `anyhow`.
+//! The console (DESIGN §10) lives inside `api`, as `api::console` (`src/api/console/`), because
+//! `api` alone touches HTTP: it is held to `api`'s rules, and only `api` reaches it.
 //! Every source file opens with a `//!` module doc.
 //! The pure build (`--no-default-features`) depends on none of the server's crates
 //! ([`SERVER_ONLY_CRATES`]), read from `cargo tree`.
@@ -66,6 +68,7 @@ const SERVER_ONLY_CRATES: &[&str] = &[
     "reqwest",
     "jsonwebtoken",
     "mimalloc",
+    "maud",
 ];
 
 /// One `crate::` reference: where, which top-level name, and the path as written.

@@ -83,11 +83,11 @@ fn time_param(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError
     }
 }
 
-fn cursor_token(cursor: DecisionCursor) -> String {
+pub(super) fn cursor_token(cursor: DecisionCursor) -> String {
     hex_encode(&format!("decision:{}:{}", cursor.time_ms, cursor.seq))
 }
 
-fn token_cursor(token: &str) -> Result<DecisionCursor, ApiError> {
+pub(super) fn token_cursor(token: &str) -> Result<DecisionCursor, ApiError> {
     decode_token(token, "decision:", parse_pair).map(|(time_ms, seq)| DecisionCursor { time_ms, seq })
 }
 

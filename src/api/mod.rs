@@ -12,6 +12,7 @@ pub mod auth;
 mod authzen;
 pub mod codes;
 mod consistency;
+mod console;
 mod decisions;
 pub mod dto;
 pub mod error;
@@ -95,6 +96,8 @@ pub struct RouterConfig {
     pub authzen_store: Option<String>,
     /// Who may call what.
     pub auth: Auth,
+    /// Whether to serve the console's pages under `/console/` (`writ serve --console`).
+    pub console: bool,
 }
 
 impl Default for RouterConfig {
@@ -104,6 +107,7 @@ impl Default for RouterConfig {
             revision_wait: std::time::Duration::from_millis(1000),
             authzen_store: None,
             auth: Auth::None,
+            console: false,
         }
     }
 }
@@ -146,12 +150,18 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         authzen_store: config.authzen_store,
         auth: config.auth,
     };
-    routes()
+    let api = routes()
         .into_router(&state)
         .layer(middleware::map_response(error::json_error_body))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), request_span))
-        .with_state(state)
+        .with_state(state.clone());
+    if config.console {
+        // Merged after the API's layers: the console answers with HTML pages, not JSON errors.
+        api.merge(console::router(state).layer(DefaultBodyLimit::max(options.max_body_bytes)))
+    } else {
+        api
+    }
 }
 
 /// Every endpoint of the API, as (method, path pattern, what calling it needs); `GET` stands for

@@ -105,7 +105,7 @@ fn json_model_error(errors: SchemaErrors) -> ApiError {
 }
 
 /// OpenFGA refuses a model with no type definitions; stored, it would become the latest model.
-fn require_types(model: &Model) -> Result<(), ApiError> {
+pub(super) fn require_types(model: &Model) -> Result<(), ApiError> {
     if model.types.is_empty() {
         return Err(ApiError::validation("`type_definitions` must contain at least 1 item"));
     }

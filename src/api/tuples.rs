@@ -78,7 +78,7 @@ struct WriteResponse {
     revision: u64,
 }
 
-fn read_filter(dto: Option<crate::api::dto::ReadTupleKeyDto>) -> Result<ReadFilter, ApiError> {
+pub(super) fn read_filter(dto: Option<crate::api::dto::ReadTupleKeyDto>) -> Result<ReadFilter, ApiError> {
     let Some(key) = dto else { return Ok(ReadFilter::default()) };
     let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let (object_type, object_id) = match non_empty(key.object) {
@@ -116,19 +116,24 @@ async fn read(
         .zip(times)
         .map(|(stored, written_at_ms)| ReadTuple { key: stored.into(), timestamp: format_rfc3339(written_at_ms) })
         .collect();
-    let token = page.next.map(|cursor| hex_encode(&format!("read:{}", cursor.to_text()))).unwrap_or_default();
+    let token = page.next.map(read_cursor_token).unwrap_or_default();
     Ok(Json(ReadResponse { tuples, continuation_token: token }))
 }
 
-fn token_read_cursor(token: &str) -> Result<ReadCursor, ApiError> {
+/// The continuation token of a read page ending at `cursor`.
+pub(super) fn read_cursor_token(cursor: ReadCursor) -> String {
+    hex_encode(&format!("read:{}", cursor.to_text()))
+}
+
+pub(super) fn token_read_cursor(token: &str) -> Result<ReadCursor, ApiError> {
     decode_token(token, "read:", ReadCursor::parse)
 }
 
-fn cursor_token(cursor: ChangeCursor) -> String {
+pub(super) fn cursor_token(cursor: ChangeCursor) -> String {
     hex_encode(&format!("cursor:{}:{}", cursor.revision, cursor.seq))
 }
 
-fn token_cursor(token: &str) -> Result<ChangeCursor, ApiError> {
+pub(super) fn token_cursor(token: &str) -> Result<ChangeCursor, ApiError> {
     decode_token(token, "cursor:", parse_pair).map(|(revision, seq)| ChangeCursor { revision, seq })
 }
 

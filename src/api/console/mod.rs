@@ -1,0 +1,654 @@
+//! The console (DESIGN §10): server-rendered pages under `/console/`, mounted by
+//! `writ serve --console`. It lives inside `api` because `api` alone touches HTTP; it reaches the
+//! engine only through [`Engine`](crate::engine::Engine) and decides who may do what with the
+//! API's own machinery: a session's principal comes from [`session::SessionAuthenticator`] (an
+//! [`Authenticator`](super::auth::Authenticator)) and every route is admitted by
+//! [`super::auth::admit`] with the same [`Access`] the matching API route declares (reader to see
+//! a store, writer to add or delete tuples).
+//!
+//! Pages: sign-in (`--auth preshared`), the store list, **Decisions**, **Tuples** and **Model**.
+//! Every tuple change is an ordinary engine write with the signed-in key's name as its actor, so
+//! it shows in `/changes` like any other; a model is saved as `PUT writ/model` saves one.
+//!
+//! Invariants: every answer carries `Content-Security-Policy: default-src 'self'` and nothing is
+//! loaded from another origin; every POST that changes anything checks the session's CSRF token
+//! before anything else (403 without it), and a POST the browser marks as sent from another site
+//! is refused even before that; lists are read a page at a time by cursor, never whole;
+//! with `--auth none` the console exists only on a loopback listener (`config` refuses the rest)
+//! and says on every page that authentication is off.
+//! Must not import `store`, `index` or `eval`.
+
+mod session;
+mod view;
+
+use super::auth::{self, Access, Auth, Principal, Role, Scope};
+use super::dto::ReadTupleKeyDto;
+use super::time::format_rfc3339;
+use super::{blocking, decisions, tuples, ApiError, AppState};
+use crate::engine::{ChangeOperation, DecisionFilter, EngineError, WriteRequest};
+use crate::model::Model;
+use crate::tuple::{StoredTuple, Tuple};
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{self, MethodRouter};
+use axum::{Extension, Router};
+use serde::Deserialize;
+use session::{Session, SessionAuthenticator, Sessions};
+use std::sync::Arc;
+
+/// Rows on one page of a console list.
+const PAGE_SIZE: usize = 50;
+
+/// What the console's handlers share.
+#[derive(Clone)]
+struct ConsoleState {
+    /// The API's state, as its handlers see it.
+    app: AppState,
+    /// The same state with the console's sessions as its authenticator, for [`auth::admit`].
+    gated: AppState,
+    sessions: Arc<Sessions>,
+}
+
+/// The session a request came with (`None` before sign-in), as the gate found it.
+#[derive(Clone)]
+struct Visit(Option<Session>);
+
+/// The console's routes, ready to merge into the API's router.
+pub(super) fn router(app: AppState) -> Router {
+    let sessions = Arc::new(Sessions::default());
+    let gated_auth = match &app.auth {
+        Auth::None => Auth::None,
+        Auth::Preshared(_) | Auth::With(_) => Auth::With(Arc::new(SessionAuthenticator(sessions.clone()))),
+    };
+    let gated = AppState { auth: gated_auth, ..app.clone() };
+    let state = ConsoleState { app, gated, sessions };
+    let any_store = Access::reader(Scope::AnyStore);
+    let (reader, writer) = (Access::reader(Scope::PathStore), Access::writer(Scope::PathStore));
+    let gate = |access: Access, methods: MethodRouter<ConsoleState>| {
+        methods.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |State(state): State<ConsoleState>, request: Request, next: Next| admit(state, access, request, next),
+        ))
+    };
+    Router::new()
+        .route("/console", routing::get(|| async { Redirect::permanent("/console/") }))
+        .route("/console/", gate(any_store, routing::get(home)))
+        .route("/console/console.css", routing::get(stylesheet))
+        .route("/console/sign-in", gate(Access::Open, routing::get(sign_in_form).post(sign_in)))
+        .route("/console/sign-out", gate(any_store, routing::post(sign_out)))
+        .route("/console/stores/{store_id}/tuples", gate(reader, routing::get(tuples_page)))
+        .route("/console/stores/{store_id}/tuples/add", gate(writer, routing::post(add_tuple)))
+        .route("/console/stores/{store_id}/tuples/delete", gate(writer, routing::post(delete_tuple)))
+        .route("/console/stores/{store_id}/decisions", gate(reader, routing::get(decisions_page)))
+        .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
+        .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
+        .layer(middleware::map_response(secure_headers))
+        .with_state(state)
+}
+
+/// Every console answer: same-origin only, never framed, sniffed or cached.
+async fn secure_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The gate of every console route: finds the session (with `--auth none`, starts an anonymous
+/// one so forms still carry a CSRF token), then admits the request with the API's own check of
+/// `access`. A request without a session is sent to sign in; one the check refuses gets a 403 page.
+async fn admit(console: ConsoleState, access: Access, request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::POST && from_another_site(request.headers()) {
+        return Refusal::forbidden("the console takes forms only from its own pages").into_response();
+    }
+    let mut started = None;
+    let session = match console.sessions.find(request.headers()) {
+        Some(session) => Some(session),
+        None if matches!(console.app.auth, Auth::None) => {
+            started = console.sessions.open(None);
+            started.clone()
+        }
+        None => None,
+    };
+    let mut request = match auth::admit(&console.gated, access, request).await {
+        Ok(request) => request,
+        Err(ApiError::Unauthenticated { .. }) => return Redirect::to("/console/sign-in").into_response(),
+        Err(refusal) => return Refusal::from(refusal).into_response(),
+    };
+    request.extensions_mut().insert(Visit(session));
+    let mut response = next.run(request).await;
+    if let Some(session) = started {
+        response.headers_mut().append(header::SET_COOKIE, session.cookie());
+    }
+    response
+}
+
+/// Whether the browser says the request comes from another site's page (`Sec-Fetch-Site`): such a
+/// POST is refused before anything else, sign-in included, as a second wall behind the CSRF token
+/// and the SameSite cookie. Clients that send no such header (older browsers, tests) rely on those.
+fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|site| site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site"))
+}
+
+/// A console request that cannot be answered, shown as a page.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl Refusal {
+    fn forbidden(message: &str) -> Refusal {
+        Refusal { status: StatusCode::FORBIDDEN, message: message.to_string() }
+    }
+
+    fn bad_request(message: String) -> Refusal {
+        Refusal { status: StatusCode::BAD_REQUEST, message }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Refusal {
+        let message = error.to_string();
+        // The API's one mapping decides the status (and logs a server failure).
+        let status = error.into_response().status();
+        let message =
+            if status.is_server_error() { "the server failed; its log says why".to_string() } else { message };
+        Refusal { status, message }
+    }
+}
+
+impl From<EngineError> for Refusal {
+    fn from(error: EngineError) -> Refusal {
+        Refusal::from(ApiError::from(error))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let title = match self.status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            status if status.is_client_error() => "Cannot do that",
+            _ => "Something failed",
+        };
+        (self.status, view::problem(title, &self.message)).into_response()
+    }
+}
+
+/// Refuses a change whose form does not carry the session's CSRF token.
+fn check_csrf(visit: &Visit, presented: &str) -> Result<(), Refusal> {
+    match &visit.0 {
+        Some(session) if session.csrf_matches(presented) => Ok(()),
+        _ => Err(Refusal::forbidden("the form's CSRF token is missing or wrong: reload the page and try again")),
+    }
+}
+
+/// The signed-in principal; `None` when authentication is off.
+fn principal(visit: &Visit) -> Option<&Principal> {
+    visit.0.as_ref().and_then(|session| session.principal.as_ref())
+}
+
+/// The frame of a page: the stores the viewer may open, who is signed in, the CSRF token.
+fn chrome(console: &ConsoleState, visit: &Visit, store: Option<&str>) -> view::Chrome {
+    let principal = principal(visit);
+    let stores = console
+        .app
+        .engine
+        .list_stores()
+        .into_iter()
+        .filter(|record| principal.is_none_or(|principal| principal.allows_store(&record.id)))
+        .map(|record| (record.id, record.name))
+        .collect();
+    view::Chrome {
+        stores,
+        store: store.map(str::to_string),
+        signed_in_as: principal.map(Principal::actor),
+        csrf: visit.0.as_ref().map(|session| session.csrf.clone()).unwrap_or_default(),
+    }
+}
+
+/// Percent-encodes `text` for a URL's path segment or query value.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A query string of the non-empty `pairs`.
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name}={}", encode(value)))
+        .collect();
+    parts.join("&")
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], view::STYLESHEET)
+}
+
+#[derive(Deserialize)]
+struct HomeQuery {
+    store: Option<String>,
+}
+
+/// The store list; `?store=` (the **Store** picker) opens that store's Tuples page.
+async fn home(
+    State(console): State<ConsoleState>,
+    Extension(visit): Extension<Visit>,
+    Query(query): Query<HomeQuery>,
+) -> Response {
+    if let Some(store) = non_empty(&query.store) {
+        return Redirect::to(&format!("/console/stores/{}/tuples", encode(store))).into_response();
+    }
+    view::stores(&chrome(&console, &visit, None)).into_response()
+}
+
+async fn sign_in_form(State(console): State<ConsoleState>) -> Response {
+    match console.app.auth {
+        Auth::None => Redirect::to("/console/").into_response(),
+        Auth::Preshared(_) | Auth::With(_) => view::sign_in(None).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    key: String,
+}
+
+/// Checks the key and starts a session for its principal; the cookie carries only the session id.
+async fn sign_in(State(console): State<ConsoleState>, Form(form): Form<SignInForm>) -> Response {
+    let principal = match &console.app.auth {
+        Auth::None => return Redirect::to("/console/").into_response(),
+        Auth::Preshared(keys) => keys.authenticate(form.key.trim()).cloned(),
+        Auth::With(_) => None,
+    };
+    let Some(principal) = principal else {
+        tracing::info!("console sign-in refused an unknown key");
+        let page = view::sign_in(Some("That API key is not valid."));
+        return (StatusCode::UNAUTHORIZED, page).into_response();
+    };
+    match console.sessions.open(Some(principal)) {
+        Some(session) => {
+            let mut response = Redirect::to("/console/").into_response();
+            response.headers_mut().append(header::SET_COOKIE, session.cookie());
+            response
+        }
+        None => Refusal { status: StatusCode::INTERNAL_SERVER_ERROR, message: "no randomness for a session".into() }
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(console): State<ConsoleState>,
+    Extension(visit): Extension<Visit>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&visit, &form.csrf)?;
+    if let Some(session) = &visit.0 {
+        console.sessions.close(session);
+    }
+    let mut response = Redirect::to("/console/sign-in").into_response();
+    response.headers_mut().append(header::SET_COOKIE, Session::removal_cookie());
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct TuplesQuery {
+    object: Option<String>,
+    relation: Option<String>,
+    subject: Option<String>,
+    /// Where the tuple page starts (a `read` continuation token).
+    after: Option<String>,
+    /// Where the change feed starts (a `changes` continuation token).
+    changes_after: Option<String>,
+}
+
+/// Whether the viewer may add and delete tuples in `store_id`: the API's writer access.
+fn can_write(visit: &Visit, store_id: &str) -> bool {
+    principal(visit).is_none_or(|principal| principal.role.includes(Role::Writer) && principal.allows_store(store_id))
+}
+
+async fn tuples_page(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Query(query): Query<TuplesQuery>,
+) -> Result<Response, Refusal> {
+    let filter = tuples::read_filter(Some(ReadTupleKeyDto {
+        user: non_empty(&query.subject).map(str::to_string),
+        relation: non_empty(&query.relation).map(str::to_string),
+        object: non_empty(&query.object).map(str::to_string),
+    }))?;
+    let after = non_empty(&query.after).map(tuples::token_read_cursor).transpose()?;
+    let changes_after = non_empty(&query.changes_after).map(tuples::token_cursor).transpose()?;
+    let engine = console.app.engine.clone();
+    let id = store_id.clone();
+    let (page, changes) = blocking(move || {
+        let store = engine.store(&id)?;
+        Ok((store.read_page(&filter, after, PAGE_SIZE)?, store.changes(changes_after, None, PAGE_SIZE)?))
+    })
+    .await?;
+    let rows = page
+        .tuples
+        .iter()
+        .map(|StoredTuple { tuple, expires_at_ms }| view::TupleRow {
+            object: tuple.object.to_string(),
+            relation: tuple.relation.clone(),
+            subject: tuple.subject.to_string(),
+            condition: tuple.condition.as_ref().map(|condition| condition.name.clone()),
+            expires_at: expires_at_ms.map(format_rfc3339),
+            key: format!("{}#{}@{}", tuple.object, tuple.relation, tuple.subject),
+        })
+        .collect();
+    let filter_text = [
+        non_empty(&query.object).unwrap_or_default().to_string(),
+        non_empty(&query.relation).unwrap_or_default().to_string(),
+        non_empty(&query.subject).unwrap_or_default().to_string(),
+    ];
+    let [object, relation, subject] = &filter_text;
+    let changes_now = non_empty(&query.changes_after).unwrap_or_default();
+    let next_page = page.next.map(|cursor| {
+        let token = tuples::read_cursor_token(cursor);
+        query_string(&[
+            ("object", object),
+            ("relation", relation),
+            ("subject", subject),
+            ("after", &token),
+            ("changes_after", changes_now),
+        ])
+    });
+    let next_changes = match changes.last() {
+        Some(last) if changes.len() == PAGE_SIZE => {
+            let token = tuples::cursor_token(last.cursor);
+            let after_now = non_empty(&query.after).unwrap_or_default();
+            Some(query_string(&[
+                ("object", object),
+                ("relation", relation),
+                ("subject", subject),
+                ("after", after_now),
+                ("changes_after", &token),
+            ]))
+        }
+        _ => None,
+    };
+    let changes = changes
+        .iter()
+        .map(|change| view::ChangeRow {
+            revision: change.cursor.revision,
+            time: format_rfc3339(change.timestamp_ms),
+            operation: match change.operation {
+                ChangeOperation::Write => "write",
+                ChangeOperation::Delete => "delete",
+            },
+            tuple: change.tuple.tuple.to_string(),
+            actor: change.actor.clone().unwrap_or_default(),
+        })
+        .collect();
+    let page = view::TuplesPage {
+        can_write: can_write(&visit, &store_id),
+        store: encode(&store_id),
+        filter: filter_text.clone(),
+        rows,
+        next_page,
+        changes,
+        next_changes,
+        page_size: PAGE_SIZE,
+    };
+    Ok(view::tuples(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    relation: String,
+    #[serde(default)]
+    object: String,
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    tuple: String,
+}
+
+/// Writes through the engine as the signed-in key, then shows the Tuples page again.
+async fn write_as(
+    console: &ConsoleState,
+    visit: &Visit,
+    store_id: String,
+    mut request: WriteRequest,
+) -> Result<Response, Refusal> {
+    request.actor = principal(visit).map(Principal::actor);
+    let engine = console.app.engine.clone();
+    let back = format!("/console/stores/{}/tuples", encode(&store_id));
+    blocking(move || Ok(engine.store(&store_id)?.write(request)?)).await?;
+    Ok(Redirect::to(&back).into_response())
+}
+
+async fn add_tuple(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Form(form): Form<AddForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&visit, &form.csrf)?;
+    let tuple = Tuple::from_parts(form.object.trim(), form.relation.trim(), form.subject.trim())
+        .map_err(|error| Refusal::bad_request(error.to_string()))?;
+    let request = WriteRequest { writes: vec![StoredTuple::new(tuple)], ..WriteRequest::default() };
+    write_as(&console, &visit, store_id, request).await
+}
+
+async fn delete_tuple(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&visit, &form.csrf)?;
+    let tuple: Tuple =
+        form.tuple.trim().parse().map_err(|error: crate::tuple::TupleError| Refusal::bad_request(error.to_string()))?;
+    let request = WriteRequest { deletes: vec![tuple], ..WriteRequest::default() };
+    write_as(&console, &visit, store_id, request).await
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    principal: Option<String>,
+    object: Option<String>,
+    decision: Option<String>,
+    /// RFC 3339: only decisions at or after it.
+    since: Option<String>,
+    /// RFC 3339: only decisions before it.
+    until: Option<String>,
+    /// Where the page starts (a decisions continuation token).
+    before: Option<String>,
+}
+
+async fn decisions_page(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Query(query): Query<DecisionsQuery>,
+) -> Result<Response, Refusal> {
+    let decision = non_empty(&query.decision).unwrap_or_default().to_string();
+    let allowed = match decision.as_str() {
+        "" => None,
+        "allow" => Some(true),
+        "deny" => Some(false),
+        other => return Err(Refusal::bad_request(format!("`decision` value `{other}` is not `allow` or `deny`"))),
+    };
+    let time = |name: &str, value: &Option<String>| match non_empty(value) {
+        None => Ok(None),
+        Some(text) => super::time::parse_rfc3339(text)
+            .map(Some)
+            .ok_or_else(|| Refusal::bad_request(format!("`{name}` value `{text}` is not an RFC 3339 time"))),
+    };
+    let filter = DecisionFilter {
+        principal: non_empty(&query.principal).map(str::to_string),
+        object: non_empty(&query.object).map(str::to_string),
+        allowed,
+        since_ms: time("since", &query.since)?,
+        until_ms: time("until", &query.until)?,
+        before: non_empty(&query.before).map(decisions::token_cursor).transpose()?,
+        // One more than a page tells whether an older page follows.
+        limit: PAGE_SIZE + 1,
+    };
+    let engine = console.app.engine.clone();
+    let id = store_id.clone();
+    let mut found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
+    let more = found.len() > PAGE_SIZE;
+    found.truncate(PAGE_SIZE);
+    let filter_text = [
+        non_empty(&query.principal).unwrap_or_default().to_string(),
+        non_empty(&query.object).unwrap_or_default().to_string(),
+        decision,
+        non_empty(&query.since).unwrap_or_default().to_string(),
+        non_empty(&query.until).unwrap_or_default().to_string(),
+    ];
+    let older = match (more, found.last()) {
+        (true, Some((cursor, _))) => {
+            let token = decisions::cursor_token(*cursor);
+            let [principal, object, decision, since, until] = &filter_text;
+            Some(query_string(&[
+                ("principal", principal),
+                ("object", object),
+                ("decision", decision),
+                ("since", since),
+                ("until", until),
+                ("before", &token),
+            ]))
+        }
+        _ => None,
+    };
+    let rows = found
+        .into_iter()
+        .map(|(_, record)| view::DecisionRow {
+            time: format_rfc3339(record.time_ms),
+            principals: record.principals.join(" → "),
+            relation: record.relation,
+            object: record.object,
+            allowed: record.allowed,
+        })
+        .collect();
+    let page = view::DecisionsPage { store: encode(&store_id), filter: filter_text, rows, older };
+    Ok(view::decisions(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+}
+
+/// Whether the viewer may write models in `store_id`: the API's admin access.
+fn can_save_model(visit: &Visit, store_id: &str) -> bool {
+    principal(visit).is_none_or(|principal| principal.role.includes(Role::Admin) && principal.allows_store(store_id))
+}
+
+/// The latest model's id and DSL text; `None` before the store has one.
+async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<(String, String)>, Refusal> {
+    let engine = console.app.engine.clone();
+    let id = store_id.to_string();
+    blocking(move || match engine.store(&id)?.model(None) {
+        Ok(info) => Ok(Some((info.id, info.model.to_dsl()))),
+        Err(EngineError::NoModel(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    })
+    .await
+    .map_err(Refusal::from)
+}
+
+async fn model_page(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+) -> Result<Response, Refusal> {
+    let current = current_model(&console, &store_id).await?;
+    let draft = current.as_ref().map(|(_, text)| text.clone()).unwrap_or_default();
+    let page = view::ModelPage {
+        store: encode(&store_id),
+        current,
+        draft,
+        diagnostics: Vec::new(),
+        can_save: can_save_model(&visit, &store_id),
+    };
+    Ok(view::model(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+}
+
+#[derive(Deserialize)]
+struct ModelForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// Saves the DSL text as the store's new model; a model that does not check comes back in the
+/// form with each problem at its `line:column`, and nothing is saved.
+async fn save_model(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Form(form): Form<ModelForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&visit, &form.csrf)?;
+    super::limits::check_model_text(&form.text, &console.app.options)?;
+    let engine = console.app.engine.clone();
+    let (id, text) = (store_id.clone(), form.text.clone());
+    let saved = blocking(move || match Model::parse_dsl(&text) {
+        Ok(model) => {
+            super::models::require_types(&model)?;
+            Ok(Ok(engine.store(&id)?.write_model(model)?))
+        }
+        Err(errors) => Ok(Err(errors.into_vec())),
+    })
+    .await?;
+    let diagnostics = match saved {
+        Ok(_) => return Ok(Redirect::to(&format!("/console/stores/{}/model", encode(&store_id))).into_response()),
+        Err(errors) => errors
+            .iter()
+            .map(|error| match &error.span {
+                Some(span) => format!("{}:{}: {}", span.line_start + 1, span.column_start + 1, error.message),
+                None => error.message.clone(),
+            })
+            .collect(),
+    };
+    let page = view::ModelPage {
+        store: encode(&store_id),
+        current: current_model(&console, &store_id).await?,
+        draft: form.text,
+        diagnostics,
+        can_save: true,
+    };
+    let html = view::model(&chrome(&console, &visit, Some(&store_id)), &page);
+    Ok((StatusCode::BAD_REQUEST, html).into_response())
+}

@@ -1,0 +1,390 @@
+//! The console's templates (maud, checked when the crate compiles): one function per page and the
+//! shared layout, each given finished rows and deciding nothing but how they look.
+//!
+//! Invariants: every control carries a visible label (the names DESIGN §10 fixes: **API key**,
+//! **Sign in**, **Sign out**, **Store**, **Subject**, **Relation**, **Object**, **Add**,
+//! **Delete**); every form that changes anything carries the session's CSRF token; nothing is
+//! loaded from another origin and there is no inline script or style (the CSP forbids both); the
+//! nav links only pages that exist.
+//! Must not import `store`, `index` or `eval`.
+
+use maud::{html, Markup, DOCTYPE};
+
+/// The console's stylesheet, served from the binary at `/console/console.css`.
+pub(super) const STYLESHEET: &str = "\
+body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}\
+header{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;padding:.6rem 1rem;background:#243447;color:#fff}\
+header a{color:#fff}header nav{display:flex;gap:1rem}\
+main{padding:1rem;max-width:72rem}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0}\
+th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-family:ui-monospace,monospace;font-size:.9rem}\
+th{font-family:system-ui,sans-serif}\
+form.inline{display:inline}form.fields{display:flex;flex-wrap:wrap;gap:.6rem;align-items:end;margin:.5rem 0}\
+label{display:flex;flex-direction:column;font-size:.85rem}\
+.notice{background:#fff3cd;padding:.5rem;border:1px solid #e0c36c}\
+.error{background:#f8d7da;padding:.5rem;border:1px solid #d9939b}\
+.allow{color:#1d6b2f}.deny{color:#a3212f}";
+
+/// What every page's frame shows.
+pub(super) struct Chrome {
+    /// Every store the viewer may open: (id, name).
+    pub(super) stores: Vec<(String, String)>,
+    /// The store the page is about.
+    pub(super) store: Option<String>,
+    /// Who is signed in (the key's name or id); `None` when authentication is off.
+    pub(super) signed_in_as: Option<String>,
+    /// The session's CSRF token, for the sign-out form.
+    pub(super) csrf: String,
+}
+
+/// The frame around every signed-in page: nav, **Store** picker, sign-out, notices.
+pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · Writ console" }
+                link rel="stylesheet" href="/console/console.css";
+            }
+            body {
+                header {
+                    a href="/console/" { strong { "Writ console" } }
+                    @if let Some(store) = &chrome.store {
+                        nav aria-label="Pages" {
+                            a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
+                            a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
+                            a href={ "/console/stores/" (store) "/model" } { "Model" }
+                        }
+                    }
+                    form method="get" action="/console/" {
+                        label { "Store"
+                            select name="store" {
+                                @for (id, name) in &chrome.stores {
+                                    option value=(id) selected[chrome.store.as_deref() == Some(id.as_str())] { (name) " (" (id) ")" }
+                                }
+                            }
+                        }
+                        button type="submit" { "Open" }
+                    }
+                    @match &chrome.signed_in_as {
+                        Some(name) => {
+                            span { "Signed in as " (name) }
+                            form.inline method="post" action="/console/sign-out" {
+                                input type="hidden" name="csrf" value=(chrome.csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                main {
+                    @if chrome.signed_in_as.is_none() {
+                        p.notice { "Authentication is off: anyone who can reach this address may read and change everything." }
+                    }
+                    h1 { (title) }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+/// A page outside the signed-in frame (sign-in, refusals).
+pub(super) fn bare(title: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · Writ console" }
+                link rel="stylesheet" href="/console/console.css";
+            }
+            body {
+                header { a href="/console/" { strong { "Writ console" } } }
+                main { h1 { (title) } (content) }
+            }
+        }
+    }
+}
+
+/// The sign-in form, with the reason the last try failed.
+pub(super) fn sign_in(error: Option<&str>) -> Markup {
+    bare(
+        "Sign in",
+        html! {
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form.fields method="post" action="/console/sign-in" {
+                label { "API key" input type="password" name="key" autocomplete="off" required; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// A refusal or failure, with the way back.
+pub(super) fn problem(title: &str, message: &str) -> Markup {
+    bare(
+        title,
+        html! {
+            p.error role="alert" { (message) }
+            p { a href="/console/" { "Back to the console" } }
+        },
+    )
+}
+
+/// The stores page: one line per store the viewer may open.
+pub(super) fn stores(chrome: &Chrome) -> Markup {
+    layout(
+        "Stores",
+        chrome,
+        html! {
+            @if chrome.stores.is_empty() {
+                p { "There are no stores you may open." }
+            } @else {
+                table {
+                    thead { tr { th { "Name" } th { "Id" } th { "Pages" } } }
+                    tbody {
+                        @for (id, name) in &chrome.stores {
+                            tr {
+                                td { (name) } td { (id) }
+                                td {
+                                    a href={ "/console/stores/" (id) "/decisions" } { "Decisions" } " · "
+                                    a href={ "/console/stores/" (id) "/tuples" } { "Tuples" } " · "
+                                    a href={ "/console/stores/" (id) "/model" } { "Model" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One tuple row of the Tuples page.
+pub(super) struct TupleRow {
+    pub(super) object: String,
+    pub(super) relation: String,
+    pub(super) subject: String,
+    /// The condition's name, if the tuple has one.
+    pub(super) condition: Option<String>,
+    /// RFC 3339, if the tuple expires.
+    pub(super) expires_at: Option<String>,
+    /// `object#relation@subject`, what the row's **Delete** sends.
+    pub(super) key: String,
+}
+
+/// One change-feed row of the Tuples page.
+pub(super) struct ChangeRow {
+    pub(super) revision: u64,
+    pub(super) time: String,
+    pub(super) operation: &'static str,
+    pub(super) tuple: String,
+    pub(super) actor: String,
+}
+
+/// Everything the Tuples page shows.
+pub(super) struct TuplesPage {
+    pub(super) store: String,
+    /// The browse filters as given: object, relation, subject.
+    pub(super) filter: [String; 3],
+    pub(super) rows: Vec<TupleRow>,
+    /// The query string of the next page, when there is one.
+    pub(super) next_page: Option<String>,
+    pub(super) changes: Vec<ChangeRow>,
+    /// The query string of the next changes, when a full page was shown.
+    pub(super) next_changes: Option<String>,
+    /// Whether the viewer may add and delete tuples here.
+    pub(super) can_write: bool,
+    /// Rows per page.
+    pub(super) page_size: usize,
+}
+
+/// The Tuples page: browse (paged), **Add**, **Delete** per row, and the change feed.
+pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
+    let base = format!("/console/stores/{}/tuples", page.store);
+    let [object, relation, subject] = &page.filter;
+    layout(
+        "Tuples",
+        chrome,
+        html! {
+            form.fields method="get" action=(base) aria-label="Browse" {
+                label { "Filter by object" input name="object" value=(object) placeholder="document:1 or document:"; }
+                label { "Filter by relation" input name="relation" value=(relation); }
+                label { "Filter by subject" input name="subject" value=(subject) placeholder="user:anne"; }
+                button type="submit" { "Browse" }
+            }
+            @if page.can_write {
+                h2 { "Add a tuple" }
+                form.fields method="post" action={ (base) "/add" } aria-label="Add a tuple" {
+                    input type="hidden" name="csrf" value=(chrome.csrf);
+                    label { "Subject" input name="subject" required placeholder="user:anne"; }
+                    label { "Relation" input name="relation" required placeholder="viewer"; }
+                    label { "Object" input name="object" required placeholder="document:1"; }
+                    button type="submit" { "Add" }
+                }
+            }
+            h2 { "Tuples" }
+            @if page.rows.is_empty() {
+                p { "No tuples match." }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Object" } th { "Relation" } th { "Subject" } th { "Condition" } th { "Expires" }
+                        @if page.can_write { th { span { "Actions" } } }
+                    } }
+                    tbody {
+                        @for row in &page.rows {
+                            tr {
+                                td { (row.object) } td { (row.relation) } td { (row.subject) }
+                                td { (row.condition.as_deref().unwrap_or("")) }
+                                td { (row.expires_at.as_deref().unwrap_or("")) }
+                                @if page.can_write {
+                                    td {
+                                        form.inline method="post" action={ (base) "/delete" } {
+                                            input type="hidden" name="csrf" value=(chrome.csrf);
+                                            input type="hidden" name="tuple" value=(row.key);
+                                            button type="submit" aria-label={ "Delete " (row.key) } { "Delete" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { "Up to " (page.page_size) " tuples a page." }
+            @if let Some(query) = &page.next_page {
+                p { a rel="next" href={ (base) "?" (query) } { "Next page" } }
+            }
+            h2 { "Change feed" }
+            p { "Oldest first; each change names the key that made it." }
+            @if page.changes.is_empty() {
+                p { "No changes." }
+            } @else {
+                table {
+                    thead { tr { th { "Revision" } th { "Time" } th { "Operation" } th { "Tuple" } th { "Actor" } } }
+                    tbody {
+                        @for change in &page.changes {
+                            tr {
+                                td { (change.revision) } td { (change.time) } td { (change.operation) }
+                                td { (change.tuple) } td { (change.actor) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(query) = &page.next_changes {
+                p { a href={ (base) "?" (query) } { "Later changes" } }
+            }
+        },
+    )
+}
+
+/// One row of the Decisions page.
+pub(super) struct DecisionRow {
+    pub(super) time: String,
+    pub(super) principals: String,
+    pub(super) relation: String,
+    pub(super) object: String,
+    pub(super) allowed: bool,
+}
+
+/// Everything the Decisions page shows.
+pub(super) struct DecisionsPage {
+    pub(super) store: String,
+    /// The filters as given: principal, object, decision (`allow`, `deny` or empty), since, until.
+    pub(super) filter: [String; 5],
+    pub(super) rows: Vec<DecisionRow>,
+    /// The query string of the older page, when there is one.
+    pub(super) older: Option<String>,
+}
+
+/// The Decisions page: the decision log, newest first, filtered and paged by cursor.
+pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
+    let base = format!("/console/stores/{}/decisions", page.store);
+    let [principal, object, decision, since, until] = &page.filter;
+    layout(
+        "Decisions",
+        chrome,
+        html! {
+            form.fields method="get" action=(base) aria-label="Filter decisions" {
+                label { "Principal" input name="principal" value=(principal) placeholder="user:anne"; }
+                label { "Object" input name="object" value=(object) placeholder="document:1"; }
+                label { "Decision"
+                    select name="decision" {
+                        option value="" selected[decision.is_empty()] { "Allow and deny" }
+                        option value="allow" selected[decision == "allow"] { "Allow" }
+                        option value="deny" selected[decision == "deny"] { "Deny" }
+                    }
+                }
+                label { "Since" input name="since" value=(since) placeholder="2026-01-31T09:00:00Z"; }
+                label { "Until" input name="until" value=(until) placeholder="2026-01-31T18:00:00Z"; }
+                button type="submit" { "Filter" }
+            }
+            @if page.rows.is_empty() {
+                p { "No recorded decisions match." }
+            } @else {
+                table {
+                    thead { tr { th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } th { "Decision" } } }
+                    tbody {
+                        @for row in &page.rows {
+                            tr {
+                                td { (row.time) } td { (row.principals) } td { (row.relation) } td { (row.object) }
+                                @if row.allowed { td.allow { "allow" } } @else { td.deny { "deny" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(query) = &page.older {
+                p { a rel="next" href={ (base) "?" (query) } { "Older decisions" } }
+            }
+        },
+    )
+}
+
+/// Everything the Model page shows.
+pub(super) struct ModelPage {
+    pub(super) store: String,
+    /// The latest model's id and its DSL text; `None` before the store has one.
+    pub(super) current: Option<(String, String)>,
+    /// What the **Save** form holds: the current text, or a refused draft.
+    pub(super) draft: String,
+    /// Why the draft was refused, one `line:column: message` each.
+    pub(super) diagnostics: Vec<String>,
+    /// Whether the viewer may write models here (an admin).
+    pub(super) can_save: bool,
+}
+
+/// The Model page: the latest model's text and, for admins, a form that saves a new one.
+pub(super) fn model(chrome: &Chrome, page: &ModelPage) -> Markup {
+    layout(
+        "Model",
+        chrome,
+        html! {
+            @match &page.current {
+                Some((id, text)) => {
+                    p { "Latest model: " code { (id) } }
+                    pre { code { (text) } }
+                }
+                None => p { "This store has no model yet." },
+            }
+            @if page.can_save {
+                h2 { "Save a new model" }
+                @if !page.diagnostics.is_empty() {
+                    div.error role="alert" {
+                        p { "The model was not saved:" }
+                        ul { @for line in &page.diagnostics { li { (line) } } }
+                    }
+                }
+                form method="post" action={ "/console/stores/" (page.store) "/model" } {
+                    input type="hidden" name="csrf" value=(chrome.csrf);
+                    label { "Model text" textarea name="text" rows="24" cols="80" spellcheck="false" required { (page.draft) } }
+                    button type="submit" { "Save" }
+                }
+            }
+        },
+    )
+}

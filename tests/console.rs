@@ -1,0 +1,471 @@
+//! The console over HTTP, driven as a browser would: a cookie jar, forms posted as
+//! `application/x-www-form-urlencoded`, CSRF tokens scraped from the pages. Controls are found by
+//! the labels DESIGN §10 fixes; changes are checked through the API and its `/changes`.
+
+use crate::support::http::{call_as, exchange, Answer};
+use axum::http::StatusCode;
+use axum::Router;
+use serde_json::json;
+use std::sync::Arc;
+use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
+use writ::engine::{DecisionLogConfig, DecisionLogMode, WriteRequest};
+use writ::store::StoredTuple;
+use writ::{Engine, EngineConfig, Model, Tuple};
+
+const MODEL: &str = "model
+  schema 1.1
+type user
+type document
+  relations
+    define owner: [user]
+    define viewer: [user] or owner
+";
+
+const KEYS: &str = "
+- {name: root, key: root-key-0123456789, role: admin}
+- {name: alice-writer, key: writer-key-0123456789, role: writer}
+- {name: bob-reader, key: reader-key-0123456789, role: reader}
+";
+
+/// An engine that records every decision, with one store holding `tuples`.
+fn engine_with(tuples: &[&str]) -> (Arc<Engine>, String) {
+    let config = EngineConfig {
+        decision_log: DecisionLogConfig { mode: DecisionLogMode::All, ..DecisionLogConfig::default() },
+        ..EngineConfig::default()
+    };
+    let engine = Engine::in_memory_with(config);
+    let store = engine.create_store("console").unwrap().id;
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    if !tuples.is_empty() {
+        let writes = tuples.iter().map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap())).collect();
+        engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    }
+    (Arc::new(engine), store)
+}
+
+fn console_app(engine: Arc<Engine>, auth: Auth) -> Router {
+    router_with_config(engine, RouterConfig { auth, console: true, ..RouterConfig::default() })
+}
+
+fn preshared() -> Auth {
+    Auth::Preshared(Arc::new(KeySet::parse_file(KEYS).unwrap()))
+}
+
+/// A browser: one router, one cookie.
+struct Browser {
+    app: Router,
+    cookie: Option<String>,
+}
+
+const CSP: &str = "default-src 'self'";
+
+impl Browser {
+    fn new(app: &Router) -> Browser {
+        Browser { app: app.clone(), cookie: None }
+    }
+
+    async fn send(&mut self, method: &str, uri: &str, form: &[(&str, &str)]) -> Answer {
+        let body = form.iter().map(|(name, value)| format!("{name}={}", encode(value))).collect::<Vec<_>>().join("&");
+        let cookie = self.cookie.clone().map(|cookie| format!("writ_console={cookie}"));
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(cookie) = &cookie {
+            headers.push(("cookie", cookie.as_str()));
+        }
+        let answer = exchange(&self.app, method, uri, &headers, body).await;
+        let policy = answer.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(policy.starts_with(CSP), "{method} {uri}: CSP is `{policy}`");
+        if let Some(set) = answer.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
+            let value = set.split(';').next().unwrap().trim_start_matches("writ_console=");
+            self.cookie = (!value.is_empty()).then(|| value.to_string());
+        }
+        answer
+    }
+
+    async fn get(&mut self, uri: &str) -> Answer {
+        self.send("GET", uri, &[]).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Answer {
+        self.send("POST", uri, form).await
+    }
+
+    async fn sign_in(&mut self, key: &str) -> Answer {
+        self.post("/console/sign-in", &[("key", key)]).await
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+fn location(answer: &Answer) -> &str {
+    answer.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// The CSRF token in the page's forms.
+fn csrf(page: &str) -> String {
+    let start =
+        page.find(r#"name="csrf" value=""#).expect("the page has a CSRF field") + r#"name="csrf" value=""#.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+/// The visible label texts and button names of a page, e.g. `<label>Subject<input`.
+fn has_label(page: &str, label: &str) -> bool {
+    page.contains(&format!("<label>{label}<"))
+}
+
+fn has_button(page: &str, name: &str) -> bool {
+    page.contains(&format!(">{name}</button>"))
+}
+
+async fn read_tuples(app: &Router, store: &str, object: &str) -> Vec<String> {
+    let body = json!({"tuple_key": {"object": object}});
+    let (status, body) =
+        call_as(app, Some("root-key-0123456789"), "POST", &format!("/stores/{store}/read"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["tuples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}#{}@{}", t["key"]["object"], t["key"]["relation"], t["key"]["user"]).replace('"', ""))
+        .collect()
+}
+
+#[tokio::test]
+async fn sign_in_refuses_a_bad_key_and_a_good_key_sets_a_strict_http_only_cookie() {
+    let (engine, _) = engine_with(&[]);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    let first = browser.get("/console/").await;
+    assert_eq!((first.status, location(&first)), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    let form = browser.get("/console/sign-in").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(has_label(&form.text, "API key") && has_button(&form.text, "Sign in"), "{}", form.text);
+    assert!(!form.text.contains("<script"), "read-only pages need no script");
+
+    let refused = browser.sign_in("not-a-key").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.text.contains("That API key is not valid."), "{}", refused.text);
+    assert!(refused.headers.get("set-cookie").is_none() && browser.cookie.is_none());
+
+    let accepted = browser.sign_in("writer-key-0123456789").await;
+    assert_eq!((accepted.status, location(&accepted)), (StatusCode::SEE_OTHER, "/console/"));
+    let cookie = accepted.headers.get("set-cookie").unwrap().to_str().unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(cookie.contains(part), "cookie `{cookie}` lacks {part}");
+    }
+    assert!(!cookie.contains("writer-key-0123456789"), "the cookie must not carry the key");
+    let home = browser.get("/console/").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.text);
+    assert!(home.text.contains("Signed in as alice-writer") && has_label(&home.text, "Store"), "{}", home.text);
+    assert!(!home.text.contains("Authentication is off"));
+
+    let token = csrf(&home.text);
+    let ended = browser.post("/console/sign-out", &[("csrf", &token)]).await;
+    assert_eq!((ended.status, location(&ended)), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    assert!(browser.cookie.is_none(), "sign-out clears the cookie");
+    let css = browser.get("/console/console.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers["content-type"].to_str().unwrap().starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn a_signed_out_session_is_dead_even_if_its_cookie_is_replayed() {
+    let (engine, _) = engine_with(&[]);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let stolen = browser.cookie.clone();
+    let token = csrf(&browser.get("/console/").await.text);
+    browser.post("/console/sign-out", &[("csrf", &token)]).await;
+    browser.cookie = stolen;
+    let replay = browser.get("/console/").await;
+    assert_eq!((replay.status, location(&replay)), (StatusCode::SEE_OTHER, "/console/sign-in"));
+}
+
+#[tokio::test]
+async fn a_writer_adds_and_deletes_a_tuple_through_the_forms_as_itself() {
+    let (engine, store) = engine_with(&["document:1#owner@user:carol"]);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("writer-key-0123456789").await;
+    let picked = browser.get(&format!("/console/?store={store}")).await;
+    let tuples_url = format!("/console/stores/{store}/tuples");
+    assert_eq!((picked.status, location(&picked)), (StatusCode::SEE_OTHER, tuples_url.as_str()));
+    let page = browser.get(&tuples_url).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    for label in ["Subject", "Relation", "Object", "Store"] {
+        assert!(has_label(&page.text, label), "no field labelled {label}");
+    }
+    assert!(has_button(&page.text, "Add") && has_button(&page.text, "Delete") && has_button(&page.text, "Sign out"));
+    for (name, href) in [("Decisions", "decisions"), ("Tuples", "tuples"), ("Model", "model")] {
+        assert!(
+            page.text.contains(&format!(r#"href="/console/stores/{store}/{href}">{name}</a>"#)),
+            "nav lacks {name}"
+        );
+    }
+    assert!(page.text.contains("<td>document:1</td><td>owner</td><td>user:carol</td>"), "{}", page.text);
+
+    let token = csrf(&page.text);
+    let form = [("csrf", token.as_str()), ("subject", "user:anne"), ("relation", "viewer"), ("object", "document:7")];
+    let added = browser.post(&format!("{tuples_url}/add"), &form).await;
+    assert_eq!((added.status, location(&added)), (StatusCode::SEE_OTHER, tuples_url.as_str()), "{}", added.text);
+    assert_eq!(read_tuples(&app, &store, "document:7").await, ["document:7#viewer@user:anne"]);
+    let page = browser.get(&tuples_url).await;
+    assert!(page.text.contains("<td>document:7</td><td>viewer</td><td>user:anne</td>"), "{}", page.text);
+
+    let bad = [("csrf", token.as_str()), ("subject", "user:anne"), ("relation", "editor"), ("object", "document:7")];
+    let refused = browser.post(&format!("{tuples_url}/add"), &bad).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains("editor"), "the page says what is wrong: {}", refused.text);
+
+    let delete = [("csrf", token.as_str()), ("tuple", "document:7#viewer@user:anne")];
+    let deleted = browser.post(&format!("{tuples_url}/delete"), &delete).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.text);
+    assert!(read_tuples(&app, &store, "document:7").await.is_empty());
+
+    let (status, body) =
+        call_as(&app, Some("root-key-0123456789"), "GET", &format!("/stores/{store}/changes"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mine: Vec<(&str, &str)> = body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["tuple_key"]["object"] == "document:7")
+        .map(|change| (change["operation"].as_str().unwrap(), change["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(mine, [("TUPLE_OPERATION_WRITE", "alice-writer"), ("TUPLE_OPERATION_DELETE", "alice-writer")]);
+    let feed = browser.get(&tuples_url).await;
+    assert!(
+        feed.text.contains("<td>delete</td><td>document:7#viewer@user:anne</td><td>alice-writer</td>"),
+        "{}",
+        feed.text
+    );
+}
+
+#[tokio::test]
+async fn forged_posts_without_the_sessions_csrf_token_are_refused() {
+    let (engine, store) = engine_with(&[]);
+    let app = console_app(engine, preshared());
+    let add = format!("/console/stores/{store}/tuples/add");
+    let tuple = [("subject", "user:mallory"), ("relation", "owner"), ("object", "document:1")];
+    let mut browser = Browser::new(&app);
+    let anonymous = browser.post(&add, &tuple).await;
+    assert_eq!((anonymous.status, location(&anonymous)), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    browser.sign_in("writer-key-0123456789").await;
+    let without = browser.post(&add, &tuple).await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN, "{}", without.text);
+    let mut wrong = vec![("csrf", "0".repeat(64))];
+    wrong.extend(tuple.iter().map(|(name, value)| (*name, value.to_string())));
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let forged = browser.post(&add, &wrong).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    let mut other = Browser::new(&app);
+    other.sign_in("root-key-0123456789").await;
+    let others_token = csrf(&other.get("/console/").await.text);
+    let mut borrowed = vec![("csrf", others_token.as_str())];
+    borrowed.extend(tuple);
+    let crossed = browser.post(&add, &borrowed).await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN, "a token is good only for its own session");
+    let mine = csrf(&browser.get("/console/").await.text);
+    let mut good = vec![("csrf", mine.as_str())];
+    good.extend(tuple);
+    let cookie = format!("writ_console={}", browser.cookie.clone().unwrap());
+    let body = good.iter().map(|(name, value)| format!("{name}={}", encode(value))).collect::<Vec<_>>().join("&");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie.as_str()),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let cross_site = exchange(&app, "POST", &add, &headers, body).await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN, "another site's page cannot post, token or not");
+    let signed_out = browser.post("/console/sign-out", &[]).await;
+    assert_eq!(signed_out.status, StatusCode::FORBIDDEN);
+    assert!(read_tuples(&app, &store, "document:1").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reader_sees_no_change_controls_and_the_server_refuses_its_changes() {
+    let (engine, store) = engine_with(&["document:1#owner@user:carol"]);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let tuples_url = format!("/console/stores/{store}/tuples");
+    let page = browser.get(&tuples_url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<td>user:carol</td>"));
+    assert!(!has_button(&page.text, "Add") && !has_button(&page.text, "Delete"), "{}", page.text);
+    assert!(!page.text.contains("/tuples/add") && !page.text.contains("/tuples/delete"));
+    let token = csrf(&page.text);
+    let add = [("csrf", token.as_str()), ("subject", "user:bob"), ("relation", "owner"), ("object", "document:2")];
+    let refused = browser.post(&format!("{tuples_url}/add"), &add).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let delete = [("csrf", token.as_str()), ("tuple", "document:1#owner@user:carol")];
+    let refused = browser.post(&format!("{tuples_url}/delete"), &delete).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(read_tuples(&app, &store, "document:2").await.is_empty());
+    assert_eq!(read_tuples(&app, &store, "document:1").await, ["document:1#owner@user:carol"]);
+}
+
+#[tokio::test]
+async fn a_store_limited_key_sees_only_its_stores() {
+    let (engine, store) = engine_with(&[]);
+    let other = engine.create_store("elsewhere").unwrap().id;
+    let keys = format!("- {{name: limited, key: limited-key-0123456789, role: writer, stores: [{store}]}}");
+    let app = console_app(engine, Auth::Preshared(Arc::new(KeySet::parse_file(&keys).unwrap())));
+    let mut browser = Browser::new(&app);
+    browser.sign_in("limited-key-0123456789").await;
+    let home = browser.get("/console/").await;
+    assert!(home.text.contains(&store) && !home.text.contains(&other), "{}", home.text);
+    let elsewhere = browser.get(&format!("/console/stores/{other}/tuples")).await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_tuples_page_of_a_large_store_shows_one_page_and_pages_on_by_cursor() {
+    let (engine, store) = engine_with(&[]);
+    for batch in 0..20 {
+        let writes = (0..1000)
+            .map(|i| StoredTuple::new(format!("document:{batch}-{i}#viewer@user:u{i}").parse::<Tuple>().unwrap()))
+            .collect();
+        engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    }
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("writer-key-0123456789").await;
+    let tuples_url = format!("/console/stores/{store}/tuples");
+    let first = browser.get(&tuples_url).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let rows = |page: &str| page.matches(r#"name="tuple""#).count();
+    assert_eq!(rows(&first.text), 50, "one page of 50 of the 20,000 tuples");
+    let next = first.text.split(r#"<a rel="next" href=""#).nth(1).expect("a Next page link");
+    let next = next.split('"').next().unwrap().replace("&amp;", "&");
+    let second = browser.get(&next).await;
+    assert_eq!((second.status, rows(&second.text)), (StatusCode::OK, 50));
+    let first_row =
+        |page: &str| page.split(r#"name="tuple" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_ne!(first_row(&first.text), first_row(&second.text), "the second page starts after the first");
+    let filtered = browser.get(&format!("{tuples_url}?object=document:3-7")).await;
+    assert_eq!(rows(&filtered.text), 1, "browsing by object");
+    let by_subject = browser.get(&format!("{tuples_url}?object=document:&subject=user:u5&relation=viewer")).await;
+    assert_eq!(rows(&by_subject.text), 20, "browsing by subject and relation");
+}
+
+#[tokio::test]
+async fn the_decisions_page_lists_newest_first_and_filters() {
+    let (engine, store) = engine_with(&["document:1#viewer@user:anne"]);
+    let app = console_app(engine.clone(), preshared());
+    for user in ["user:anne", "user:bob"] {
+        let body = json!({"tuple_key": {"user": user, "relation": "viewer", "object": "document:1"}});
+        let (status, _) =
+            call_as(&app, Some("reader-key-0123456789"), "POST", &format!("/stores/{store}/check"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let url = format!("/console/stores/{store}/decisions");
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let bob = page.text.find("<td>user:bob</td>").expect("bob's decision");
+    let anne = page.text.find("<td>user:anne</td>").expect("anne's decision");
+    assert!(bob < anne, "newest first");
+    for label in ["Principal", "Object", "Decision", "Since", "Until"] {
+        assert!(has_label(&page.text, label), "no filter labelled {label}");
+    }
+    let denies = browser.get(&format!("{url}?decision=deny")).await;
+    assert!(denies.text.contains("<td>user:bob</td>") && !denies.text.contains("<td>user:anne</td>"));
+    let anne_only = browser.get(&format!("{url}?principal=user:anne")).await;
+    assert!(anne_only.text.contains(r#"<td class="allow">allow</td>"#) && !anne_only.text.contains("user:bob</td>"));
+    let before = browser.get(&format!("{url}?until=2000-01-01T00:00:00Z")).await;
+    assert!(before.text.contains("No recorded decisions match."), "{}", before.text);
+    let since = browser.get(&format!("{url}?since=2000-01-01T00:00:00Z&decision=allow")).await;
+    assert!(since.text.contains("<td>user:anne</td>") && !since.text.contains("<td>user:bob</td>"));
+    assert_eq!(browser.get(&format!("{url}?since=yesterday")).await.status, StatusCode::BAD_REQUEST);
+    let bad = browser.get(&format!("{url}?decision=maybe")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    for _ in 0..58 {
+        let body = json!({"tuple_key": {"user": "user:carol", "relation": "viewer", "object": "document:2"}});
+        call_as(&app, Some("reader-key-0123456789"), "POST", &format!("/stores/{store}/check"), Some(body)).await;
+    }
+    let rows =
+        |page: &str| page.matches(r#"<td class="allow">"#).count() + page.matches(r#"<td class="deny">"#).count();
+    let newest = browser.get(&url).await;
+    assert_eq!(rows(&newest.text), 50, "one page of the 60 decisions");
+    assert!(!newest.text.contains("<td>user:anne</td>"), "anne's is the oldest");
+    let older = newest.text.split(r#"<a rel="next" href=""#).nth(1).expect("an Older decisions link");
+    let older = browser.get(&older.split('"').next().unwrap().replace("&amp;", "&")).await;
+    assert_eq!(rows(&older.text), 10);
+    assert!(older.text.contains("<td>user:anne</td>") && !older.text.contains(r#"rel="next""#));
+}
+
+#[tokio::test]
+async fn without_authentication_the_console_says_so_and_still_demands_csrf_tokens() {
+    let (engine, store) = engine_with(&[]);
+    let app = console_app(engine, Auth::None);
+    let mut browser = Browser::new(&app);
+    let tuples_url = format!("/console/stores/{store}/tuples");
+    let page = browser.get(&tuples_url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Authentication is off") && !has_button(&page.text, "Sign out"));
+    assert!(browser.cookie.is_some(), "an anonymous session carries the CSRF token");
+    let add = format!("{tuples_url}/add");
+    let tuple = [("subject", "user:anne"), ("relation", "owner"), ("object", "document:1")];
+    assert_eq!(browser.post(&add, &tuple).await.status, StatusCode::FORBIDDEN);
+    let token = csrf(&page.text);
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend(tuple);
+    assert_eq!(browser.post(&add, &form).await.status, StatusCode::SEE_OTHER);
+    let (status, body) = call_as(&app, None, "GET", &format!("/stores/{store}/changes"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["changes"][0]["tuple_key"]["user"], "user:anne");
+}
+
+#[tokio::test]
+async fn the_console_is_served_only_when_asked_for() {
+    let (engine, _) = engine_with(&[]);
+    let app = router_with_config(engine, RouterConfig::default());
+    let answer = exchange(&app, "GET", "/console/", &[], "").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_admin_saves_a_model_and_a_bad_one_comes_back_with_line_and_column() {
+    let (engine, store) = engine_with(&[]);
+    let app = console_app(engine.clone(), preshared());
+    let url = format!("/console/stores/{store}/model");
+    let models = |engine: &Engine| engine.store(&store).unwrap().models().unwrap().len();
+
+    let mut writer = Browser::new(&app);
+    writer.sign_in("writer-key-0123456789").await;
+    let page = writer.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("define viewer: [user] or owner"), "the model's text: {}", page.text);
+    assert!(!has_button(&page.text, "Save") && !has_label(&page.text, "Model text"));
+    let token = csrf(&page.text);
+    let refused = writer.post(&url, &[("csrf", &token), ("text", MODEL)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "models need an admin key");
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in("root-key-0123456789").await;
+    let page = admin.get(&url).await;
+    assert!(has_label(&page.text, "Model text") && has_button(&page.text, "Save"), "{}", page.text);
+    let token = csrf(&page.text);
+    let broken = "model\n  schema 1.1\ntype user\ntype folder\n  relations\n    define viewer: [user] or editor\n";
+    let refused = admin.post(&url, &[("csrf", &token), ("text", broken)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("<li>6:"), "a line:column diagnostic on line 6: {}", refused.text);
+    assert!(refused.text.contains("define viewer: [user] or editor"), "the draft is kept");
+    assert_eq!(models(&engine), 1, "nothing saved");
+
+    let better = format!("{MODEL}type folder\n  relations\n    define viewer: [user]\n");
+    let saved = admin.post(&url, &[("csrf", &token), ("text", &better)]).await;
+    assert_eq!((saved.status, location(&saved)), (StatusCode::SEE_OTHER, url.as_str()), "{}", saved.text);
+    assert_eq!(models(&engine), 2);
+    assert!(admin.get(&url).await.text.contains("type folder"));
+    let forged = admin.post(&url, &[("text", MODEL)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(models(&engine), 2);
+}
