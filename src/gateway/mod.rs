@@ -25,9 +25,10 @@ pub mod mapping;
 pub mod proxy;
 pub mod token;
 
+pub use crate::wire::canonical::arguments_sha256;
 pub use config::{ConfigError, GatewayConfig, JwksSource, Mode, ServerConfig};
 pub use id::MAX_ID_BYTES;
-pub use mapping::{arguments_sha256, Check, Denial, ListPlan, MappingError, Requirement, ServerMapping};
+pub use mapping::{Check, Denial, ListPlan, MappingError, Requirement, ServerMapping};
 pub use token::{KeySet, KeySetError, SigningAlgorithm, TokenError, VerifiedToken, Verifier, VerifierSettings};
 
 use std::collections::{BTreeMap, HashSet};
