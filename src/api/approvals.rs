@@ -1,5 +1,5 @@
 //! Approvals over HTTP (DESIGN §12): `GET /stores/{store_id}/writ/approvals`, which lists a
-//! store's approvals, and `POST .../writ/approvals/{approval_id}/approve` (`{"ttl": "15m",
+//! store's approvals, `GET .../writ/approvals/{approval_id}`, which shows one, and `POST .../writ/approvals/{approval_id}/approve` (`{"ttl": "15m",
 //! "uses": 1}`, both optional: 15 minutes, one use) and `.../deny` (`{"reason"?}`), thin handlers over
 //! `engine.approvals()`. Approvals are raised by `writ/obo-check` with `"approval": "request"`
 //! (`api::agent`) and by the gateway.
@@ -29,6 +29,10 @@ pub(super) fn routes() -> RouteTable {
     let list_approvals = Operation::answers::<ApprovalsResponse<'static>>().query::<ApprovalsQuery>();
     RouteTable::new()
         .route("/stores/{store_id}/writ/approvals", get(approver, list_approvals, list))
+        .route(
+            "/stores/{store_id}/writ/approvals/{approval_id}",
+            get(approver, Operation::answers::<ApprovalDto<'static>>(), show),
+        )
         .route(
             "/stores/{store_id}/writ/approvals/{approval_id}/approve",
             post(approver, Operation::json::<ApproveDto, ApprovalDto<'static>>(), approve),
@@ -150,6 +154,19 @@ async fn list(
         };
         let listed = found.iter().map(|record| ApprovalDto::new(approvals, record)).collect();
         Ok(json_response(&ApprovalsResponse { approvals: listed, continuation_token }, 256))
+    })
+    .await
+}
+
+/// `GET writ/approvals/{approval_id}`: one approval (the `url` the gateway's deny names).
+async fn show(
+    State(state): State<AppState>,
+    Path((store_id, approval_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let approvals = state.engine.approvals();
+        let found = approvals.get(&state.engine.store(&store_id)?, &approval_id)?;
+        Ok(json_response(&ApprovalDto::new(approvals, &found), 256))
     })
     .await
 }

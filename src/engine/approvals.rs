@@ -281,26 +281,27 @@ impl Approvals {
             for record in &mut records {
                 record.allowed = true;
                 record.denied_by = None;
-                name_approval(record, &used, ApprovalStatus::Approved);
+                Approvals::name_approval(record, &used, ApprovalStatus::Approved);
             }
             log.record_oversight(records);
             return Ok(ApprovedAnswer { answer, approval: Some(used) });
         }
         let raised = self.request(store, call)?;
         for record in &mut records {
-            name_approval(record, &raised, self.status(&raised));
+            Approvals::name_approval(record, &raised, self.status(&raised));
         }
         log.record_all(records);
         Ok(ApprovedAnswer { answer, approval: Some(raised) })
     }
-}
 
-/// Adds `audit.approval: {id, state, approver?}` to a decision record: `state` is `approved`
-/// on a call an approval allowed (even the one that took its last use).
-fn name_approval(record: &mut DecisionRecord, approval: &ApprovalRecord, state: ApprovalStatus) {
-    let mut named = json!({"id": approval.id, "state": state.as_str()});
-    if let (Some(approver), Some(fields)) = (&approval.decided_by, named.as_object_mut()) {
-        fields.insert("approver".into(), Value::String(approver.clone()));
+    /// Adds `audit.approval: {id, state, approver?}` to a decision record (replacing any the
+    /// caller sent): `state` is `approved` on a call an approval allowed (even the one that
+    /// took its last use).
+    pub fn name_approval(record: &mut DecisionRecord, approval: &ApprovalRecord, state: ApprovalStatus) {
+        let mut named = json!({"id": approval.id, "state": state.as_str()});
+        if let (Some(approver), Some(fields)) = (&approval.decided_by, named.as_object_mut()) {
+            fields.insert("approver".into(), Value::String(approver.clone()));
+        }
+        record.audit.get_or_insert_with(Default::default).insert("approval".into(), named);
     }
-    record.audit.get_or_insert_with(Default::default).insert("approval".into(), named);
 }
