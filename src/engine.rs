@@ -7,8 +7,8 @@
 //! (`engine/snapshot.rs`).
 //!
 //! Its shape: [`Engine`] holds the set of stores (create, get, list, delete), the settings and
-//! the clock, and two services beside it, the decision log ([`Engine::decision_log`]) and
-//! checkpointing ([`Engine::checkpoints`]). Everything scoped to one store is a method of the
+//! the clock, and three services beside it, the decision log ([`Engine::decision_log`]),
+//! checkpointing ([`Engine::checkpoints`]) and approvals ([`Engine::approvals`]). Everything scoped to one store is a method of the
 //! [`StoreHandle`] that [`Engine::store`] resolves once (`engine/handle.rs`). Whether the backend
 //! is this process's alone or shared with other nodes is decided once, at open, by the write
 //! path the engine picks (`engine/write.rs`); no operation asks again.
@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 mod acl_tags;
 mod agent;
+mod approvals;
 mod checkpoint;
 mod decide;
 mod decisions;
@@ -44,7 +45,10 @@ mod write;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};
 /// The records the facade takes and hands out, re-exported beside the calls that use them.
-pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
+pub use crate::record::{
+    ApprovalCall, ApprovalDecision, ApprovalRecord, ApprovalStatus, ChangeCursor, ChangeOperation, ChangeRecord,
+    DecisionCursor, DecisionFilter, DecisionRecord,
+};
 /// A store's record, re-exported so layers above (`api`) need not import `store`.
 pub use crate::store::StoreRecord;
 pub use crate::tuple::StoredTuple;
@@ -53,6 +57,7 @@ pub use agent::{
     AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
 };
+pub use approvals::{ApprovalGrant, Approvals, ApprovedAnswer};
 pub use checkpoint::Checkpoints;
 pub use decide::{
     decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
@@ -138,6 +143,17 @@ pub enum EngineError {
         requested: u64,
         /// The store's revision when the wait ended.
         current: u64,
+    },
+    /// No approval with this id in the store.
+    #[error("approval `{0}` not found")]
+    ApprovalNotFound(String),
+    /// An approval that is no longer pending cannot be approved or denied.
+    #[error("approval `{id}` is {status}, not pending")]
+    ApprovalDecided {
+        /// The approval.
+        id: String,
+        /// Where it stands.
+        status: &'static str,
     },
     /// A continuation token that this engine cannot resume from.
     #[error("{0}")]
@@ -349,6 +365,7 @@ pub struct Engine {
     core: Arc<Core>,
     decisions: DecisionLog,
     checkpoints: Checkpoints,
+    approvals: Approvals,
 }
 
 /// A cheap handle on one store (an `Arc` of its state, and a borrow of what it needs from the
@@ -539,7 +556,12 @@ impl Engine {
     /// The engine over `core`, with its services started.
     fn assemble(core: Core) -> Engine {
         let core = Arc::new(core);
-        Engine { decisions: DecisionLog::start(core.clone()), checkpoints: Checkpoints::new(core.clone()), core }
+        Engine {
+            decisions: DecisionLog::start(core.clone()),
+            checkpoints: Checkpoints::new(core.clone()),
+            approvals: Approvals::new(core.clone()),
+            core,
+        }
     }
 
     /// The engine's settings.
@@ -557,6 +579,11 @@ impl Engine {
     /// The decision log: recording decisions, and reading a store's back.
     pub fn decision_log(&self) -> &DecisionLog {
         &self.decisions
+    }
+
+    /// Approvals: raising, deciding and using them (DESIGN §12).
+    pub fn approvals(&self) -> &Approvals {
+        &self.approvals
     }
 
     /// Checkpointing: writing a store's checkpoint, and checkpointing the stores that changed.

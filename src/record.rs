@@ -1,6 +1,7 @@
 //! Records the store keeps and the engine and API speak: the changelog's [`ChangeRecord`] (at a
 //! [`ChangeCursor`], a [`ChangeOperation`] on a [`StoredTuple`]) and the decision log's
-//! [`DecisionRecord`] (at a [`DecisionCursor`], queried with a [`DecisionFilter`]).
+//! [`DecisionRecord`] (at a [`DecisionCursor`], queried with a [`DecisionFilter`]), and the
+//! [`ApprovalRecord`] of an approval (DESIGN §12).
 //!
 //! They sit beside `tuple`, below `store` and `engine`, so every layer names them from their
 //! home and none needs an exception to the layering rule. Plain data with no behaviour beyond
@@ -123,5 +124,124 @@ impl DecisionFilter {
             && self.since_ms.is_none_or(|t| cursor.time_ms >= t)
             && self.until_ms.is_none_or(|t| cursor.time_ms < t)
             && self.before.is_none_or(|b| cursor < b)
+    }
+}
+
+/// What an approver decided about an approval, as stored. Whether an approved one still
+/// allows (not expired, uses left) depends on the time, so it is read with
+/// [`ApprovalRecord::status`], never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Waiting for an approver.
+    Pending,
+    /// Approved, until `expires_ms` and for `uses_left` more calls.
+    Approved,
+    /// Denied.
+    Denied,
+}
+
+/// Where an approval stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApprovalStatus {
+    /// Waiting for an approver.
+    Pending,
+    /// Approved, unexpired, with uses left: the call it binds is allowed.
+    Approved,
+    /// Denied by an approver.
+    Denied,
+    /// Approved, but its time ran out.
+    Expired,
+    /// Approved, and every use taken.
+    UsedUp,
+}
+
+impl ApprovalStatus {
+    /// The wire name: `pending`, `approved`, `denied`, `expired` or `used_up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+            ApprovalStatus::UsedUp => "used_up",
+        }
+    }
+
+    /// The status a wire name names.
+    pub fn parse(text: &str) -> Option<ApprovalStatus> {
+        [
+            ApprovalStatus::Pending,
+            ApprovalStatus::Approved,
+            ApprovalStatus::Denied,
+            ApprovalStatus::Expired,
+            ApprovalStatus::UsedUp,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// The exact call an approval binds: the chain (human first), the relation and object checked
+/// (for the gateway, the tool entry's), the gateway's server and tool when it came from one, and
+/// the SHA-256 (hex) of the call's canonical arguments. Two calls are the same call when every
+/// field is equal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalCall {
+    /// The chain, human first.
+    pub principals: Vec<String>,
+    /// The relation checked.
+    pub relation: String,
+    /// The object checked, `type:id`.
+    pub object: String,
+    /// The gateway server, for a gateway call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The gateway tool, for a gateway call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// SHA-256, lowercase hex, of the call's canonical arguments.
+    pub arguments_sha256: String,
+}
+
+/// One approval: a call that was denied, and what an approver made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// Its id, a ULID (so ids sort by creation).
+    pub id: String,
+    /// The store it belongs to.
+    pub store_id: String,
+    /// The call it binds.
+    pub call: ApprovalCall,
+    /// Pending, approved or denied.
+    pub decision: ApprovalDecision,
+    /// When the call was first denied, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// When an approver decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_ms: Option<i64>,
+    /// Who decided: the approver key's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// For an approval, when it stops allowing (exclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+    /// For an approval, how many more calls it allows.
+    #[serde(default)]
+    pub uses_left: u32,
+}
+
+impl ApprovalRecord {
+    /// Where it stands at `now_ms`.
+    pub fn status(&self, now_ms: i64) -> ApprovalStatus {
+        match self.decision {
+            ApprovalDecision::Pending => ApprovalStatus::Pending,
+            ApprovalDecision::Denied => ApprovalStatus::Denied,
+            ApprovalDecision::Approved if self.uses_left == 0 => ApprovalStatus::UsedUp,
+            ApprovalDecision::Approved if self.expires_ms.is_none_or(|expires| now_ms >= expires) => {
+                ApprovalStatus::Expired
+            }
+            ApprovalDecision::Approved => ApprovalStatus::Approved,
+        }
     }
 }

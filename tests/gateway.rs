@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::http::call_as;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -242,6 +243,9 @@ servers:
       create_issue:
         - {{ relation: can_call, object: "tool:github.create_issue" }}
         - {{ relation: writer, object: "repo:{{arguments.repo}}" }}
+      archive_repo:
+        - {{ relation: can_call, object: "tool:github.create_issue" }}
+        - {{ relation: writer, object: "repo:{{arguments.repo}}", approval: required }}
 "#
     )
 }
@@ -681,4 +685,38 @@ async fn a_jwks_url_is_refetched_for_an_unknown_kid_at_most_once_per_interval() 
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 2, "refetches are rate-limited");
+}
+
+#[tokio::test]
+async fn an_approval_required_deny_waits_for_an_approver_and_then_passes_once() {
+    let s = setup().await;
+    let anne = token(json!({}));
+    // planner may not write `other`: the entry marked `approval: required` denies alone.
+    let first = call(&s.app, &anne, "archive_repo", json!({"repo": "other"})).await;
+    assert_eq!(denied_by(&first)["subject"], "agent:planner");
+    let approval = &first["error"]["data"]["approval"];
+    let id = approval["id"].as_str().unwrap().to_string();
+    let url = format!("{PUBLIC_URL}/stores/{}/writ/approvals/{id}", s.store);
+    assert_eq!(approval["url"], url.as_str());
+    let again = call(&s.app, &anne, "archive_repo", json!({"repo": "other"})).await;
+    assert_eq!(again["error"]["data"]["approval"]["id"], id.as_str(), "one pending approval per call");
+
+    let admin = Some("the-admin-key-123");
+    let path = format!("/stores/{}/writ/approvals/{id}", s.store);
+    let (status, shown) = call_as(&s.app, admin, "GET", &path, None).await;
+    assert_eq!(
+        (status, shown["state"].as_str(), shown["tool"].as_str()),
+        (StatusCode::OK, Some("pending"), Some("archive_repo"))
+    );
+    let grant = json!({"ttl": "5m", "uses": 1});
+    let (status, approved) = call_as(&s.app, admin, "POST", &format!("{path}/approve"), Some(grant)).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+
+    let changed = call(&s.app, &anne, "archive_repo", json!({"repo": "other", "force": true})).await;
+    assert_ne!(changed["error"]["data"]["approval"]["id"], id.as_str(), "a changed argument is another call");
+    let retried = call(&s.app, &anne, "archive_repo", json!({"repo": "other"})).await;
+    assert_eq!(retried["result"]["content"][0]["text"], "called \"archive_repo\"", "{retried}");
+    let second = call(&s.app, &anne, "archive_repo", json!({"repo": "other"})).await;
+    assert_ne!(second["error"]["data"]["approval"]["id"], id.as_str(), "the one use is gone: {second}");
+    assert_eq!(s.upstream.calls.load(Ordering::SeqCst), 1, "only the approved call reached the upstream");
 }

@@ -6,6 +6,7 @@ mod acl_tags;
 mod agent;
 mod agent_props;
 mod api;
+mod approvals;
 mod bad_input;
 mod checkpoint;
 mod cli;

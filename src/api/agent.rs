@@ -9,6 +9,14 @@
 //! `type:` (all candidates), allowed only when every candidate id is visible, with the count of
 //! hidden ids (or the failing delegation link) in `denied_by`. A filter answer also counts the
 //! ids it `examined` and those `visible`, so a retriever can track its pass rate.
+//!
+//! Approvals (DESIGN §12): an obo-check with `"approval": "request"` that denies raises a
+//! pending approval for its exact call (or answers the one already pending) and says so in
+//! `approval: {id, state}`; once an approver approved it, the same call is allowed, one use at
+//! a time, with `approval: {id, state: "approved"}`. The call is the chain, `relation`,
+//! `object` and the SHA-256 of the canonical JSON `{"audit": …, "context": …}` of the request
+//! (both as sent, `{}` when absent): what the caller says identifies the call (the tool's
+//! arguments, a task id) goes in `audit` or `context`, and a retry must send them unchanged.
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
@@ -19,10 +27,11 @@ use super::openapi::Operation;
 use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{
-    decide, Answer, AudienceCheckRequest, AudienceResult, Denial, FilterRequest, FilterStrategy, OboCheckRequest,
-    OboDecision, QueryOptions, Question,
+    decide, Answer, ApprovalCall, ApprovalStatus, ApprovedAnswer, AudienceCheckRequest, AudienceResult, Denial,
+    FilterRequest, FilterStrategy, OboCheckRequest, OboDecision, QueryOptions, Question,
 };
 use crate::tuple::Context;
+use crate::wire::canonical::arguments_sha256;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
@@ -54,8 +63,19 @@ struct OboCheckDto {
     object: String,
     #[serde(default)]
     delegation_relation: Option<String>,
+    /// `request`: on a deny, raise (or answer) the call's approval, and let an approved one allow.
+    #[serde(default)]
+    approval: Option<ApprovalAsk>,
     #[serde(flatten)]
     options: RequestOptionsDto,
+}
+
+/// What an obo-check asks of approvals.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ApprovalAsk {
+    /// Raise an approval on a deny; be allowed by an approved one.
+    Request,
 }
 
 /// `POST writ/audience-check` body.
@@ -128,6 +148,29 @@ struct OboCheckResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     denied_by: Option<Denial>,
     revision: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<ApprovalRef>,
+}
+
+/// The approval an obo-check answer names: the one that allowed it, or the one its deny raised.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ApprovalRef {
+    id: String,
+    /// `approved` when it allowed this call; otherwise where it stands (`pending`, ...).
+    state: &'static str,
+}
+
+/// The exact call an obo-check asks about, as an approval binds it.
+fn approval_call(request: &OboCheckRequest) -> ApprovalCall {
+    let identity = serde_json::json!({"audit": request.audit, "context": request.context});
+    ApprovalCall {
+        principals: request.principals.clone(),
+        relation: request.relation.clone(),
+        object: request.object.clone(),
+        server: None,
+        tool: None,
+        arguments_sha256: arguments_sha256(&identity),
+    }
 }
 
 async fn obo_check(
@@ -149,9 +192,27 @@ async fn obo_check(
         model_id,
         audit,
     };
-    let answer = decide_recorded(&state, &store_id, &request_id, std::time::Instant::now(), &request, &request.audit)?;
-    let OboDecision { allowed, denied_by } = answer.value;
-    Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision }))
+    let started = std::time::Instant::now();
+    let Some(ApprovalAsk::Request) = body.approval else {
+        let answer = decide_recorded(&state, &store_id, &request_id, started, &request, &request.audit)?;
+        let OboDecision { allowed, denied_by } = answer.value;
+        return Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision, approval: None }));
+    };
+    let call = approval_call(&request);
+    blocking(move || {
+        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
+        let store = state.engine.store(&store_id)?;
+        let approvals = state.engine.approvals();
+        let ApprovedAnswer { answer, approval } =
+            approvals.decide_obo(state.engine.decision_log(), &store, &request, &call, &meta)?;
+        let OboDecision { allowed, denied_by } = answer.value;
+        let approval = approval.map(|approval| ApprovalRef {
+            state: if allowed { ApprovalStatus::Approved.as_str() } else { approvals.status(&approval).as_str() },
+            id: approval.id,
+        });
+        Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision, approval }))
+    })
+    .await
 }
 
 /// `POST writ/audience-check` answer.

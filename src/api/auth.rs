@@ -6,7 +6,8 @@
 //! Roles, each including the ones below it: `admin` (create and delete stores, write models and
 //! assertions), `writer` (write and delete tuples), `reader` (every read: check, batch-check,
 //! expand, list objects and users, read, changes, AuthZEN, Writ's read-only agent routes, and
-//! every `GET`). A key may be limited to a list of stores: elsewhere it gets 403, `GET /stores`
+//! every `GET`). Beside that line, `approver` (reads, and approving or denying approvals,
+//! DESIGN §12): `admin` includes it, `reader` and `writer` do not. A key may be limited to a list of stores: elsewhere it gets 403, `GET /stores`
 //! lists only its stores, and calls that are not about one store (`POST /stores`, `/metrics`)
 //! need an unlimited key.
 //!
@@ -40,13 +41,18 @@ pub enum Role {
     Writer,
     /// Everything, including stores and models.
     Admin,
+    /// Reads, and approving or denying approvals; not tuple writes.
+    Approver,
 }
 
 impl Role {
     /// Whether a principal with this role may do what `needed` may: the one place that orders
     /// roles, so a role outside the line (an approver of pending changes) changes only this.
     pub fn includes(self, needed: Role) -> bool {
-        self >= needed
+        matches!(
+            (self, needed),
+            (Role::Admin, _) | (_, Role::Reader) | (Role::Approver, Role::Approver) | (Role::Writer, Role::Writer)
+        )
     }
 
     fn name(self) -> &'static str {
@@ -54,6 +60,7 @@ impl Role {
             Role::Reader => "reader",
             Role::Writer => "writer",
             Role::Admin => "admin",
+            Role::Approver => "approver",
         }
     }
 }
@@ -218,6 +225,7 @@ impl KeySet {
                 Some("admin") => Role::Admin,
                 Some("writer") => Role::Writer,
                 Some("reader") => Role::Reader,
+                Some("approver") => Role::Approver,
                 _ => return Err(bad("must start with `admin:`, `writer:` or `reader:`")),
             };
             let key = parts.next().filter(|k| valid_key(k)).ok_or_else(|| bad("needs a key after the role"))?;
@@ -373,6 +381,11 @@ impl Access {
     /// A writer on `scope`.
     pub const fn writer(scope: Scope) -> Access {
         Access::Role(Role::Writer, scope)
+    }
+
+    /// An approver (or admin) on `scope`.
+    pub const fn approver(scope: Scope) -> Access {
+        Access::Role(Role::Approver, scope)
     }
 
     /// An admin on `scope`.
@@ -533,5 +546,21 @@ mod tests {
         assert!(KeySet::parse_compact("admin:k:s:x").is_err());
         assert_eq!(KeySet::parse_compact(" , ").unwrap_err(), KeyError::Empty);
         assert_eq!(format!("{keys:?}"), "KeySet(2 keys)");
+    }
+
+    #[test]
+    fn approver_reads_and_approves_and_only_admin_includes_it() {
+        let keys = KeySet::parse_compact("approver:k1").unwrap();
+        assert_eq!(keys.authenticate("k1").unwrap().role, Role::Approver);
+        assert_eq!(
+            KeySet::parse_file("- {key: k, role: approver}").unwrap().authenticate("k").unwrap().role,
+            Role::Approver
+        );
+        let includes =
+            |role: Role| [Role::Reader, Role::Writer, Role::Approver, Role::Admin].map(|needed| role.includes(needed));
+        assert_eq!(includes(Role::Reader), [true, false, false, false]);
+        assert_eq!(includes(Role::Writer), [true, true, false, false]);
+        assert_eq!(includes(Role::Approver), [true, false, true, false]);
+        assert_eq!(includes(Role::Admin), [true, true, true, true]);
     }
 }

@@ -30,6 +30,9 @@ impl EngineError {
             EngineError::StoreNotFound(_) => (5002, "store_id_not_found"),
             // Writ's own: OpenFGA has no revision tokens.
             EngineError::RevisionUnavailable { .. } => (2000, "revision_unavailable"),
+            // Writ's own: OpenFGA has no approvals.
+            EngineError::ApprovalNotFound(_) => (2000, "approval_not_found"),
+            EngineError::ApprovalDecided { .. } => (2000, "approval_already_decided"),
             EngineError::InvalidContinuationToken(_) => (2007, "invalid_continuation_token"),
             EngineError::Store(_) => (4000, "internal_error"),
         }

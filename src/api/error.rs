@@ -82,7 +82,10 @@ impl From<TupleKeyError> for ApiError {
 
 fn engine_status(error: &EngineError) -> StatusCode {
     match error {
-        EngineError::StoreNotFound(_) | EngineError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::StoreNotFound(_) | EngineError::ModelNotFound(_) | EngineError::ApprovalNotFound(_) => {
+            StatusCode::NOT_FOUND
+        }
+        EngineError::ApprovalDecided { .. } => StatusCode::CONFLICT,
         EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The request is fine but asks for a state this node has not reached; a retry may succeed.
         EngineError::RevisionUnavailable { .. } => StatusCode::CONFLICT,

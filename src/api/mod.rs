@@ -8,6 +8,7 @@
 //! `StoreHandle` it resolves once per request).
 
 mod agent;
+mod approvals;
 pub mod auth;
 mod authzen;
 pub mod codes;
@@ -180,6 +181,7 @@ fn routes() -> RouteTable {
         .merge(authzen::routes())
         .merge(decisions::routes())
         .merge(agent::routes())
+        .merge(approvals::routes())
         .merge(visibility::routes())
         .merge(explain::routes())
         .merge(ops::routes())

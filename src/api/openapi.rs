@@ -300,6 +300,7 @@ fn access_json(access: Access) -> Value {
                 Role::Reader => "reader",
                 Role::Writer => "writer",
                 Role::Admin => "admin",
+                Role::Approver => "approver",
             };
             let scope = match scope {
                 Scope::PathStore => "the path's store",

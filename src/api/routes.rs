@@ -198,6 +198,11 @@ mod tests {
         assert_eq!(access(Method::POST, "/stores/{store_id}/authorization-models"), store(admin));
         assert_eq!(access(Method::PUT, "/stores/{store_id}/writ/model"), store(admin));
         assert_eq!(access(Method::PUT, "/stores/{store_id}/assertions/{model_id}"), store(admin));
+        assert_eq!(access(Method::GET, "/stores/{store_id}/writ/approvals"), store(Role::Approver));
+        for step in ["approve", "deny"] {
+            let path = format!("/stores/{{store_id}}/writ/approvals/{{approval_id}}/{step}");
+            assert_eq!(access(Method::POST, &path), store(Role::Approver), "{step}");
+        }
         for read in [
             "check",
             "batch-check",

@@ -182,6 +182,23 @@ impl DecisionLog {
     /// in the queue, none is queued and all are counted as dropped.
     pub fn record_all(&self, mut records: Vec<DecisionRecord>) {
         records.retain(|record| self.wants(record.allowed));
+        self.fill_models(&mut records);
+        self.queue(records);
+    }
+
+    /// Records the steps of an oversight (an approver's approve or deny, a call an approval
+    /// allowed) whatever the mode but `off`: they are the record of a human's decision, which
+    /// the `deny` mode must not lose because it allows.
+    pub fn record_oversight(&self, mut records: Vec<DecisionRecord>) {
+        if self.mode == DecisionLogMode::Off || matches!(self.recorder.get(), Some(None)) {
+            return;
+        }
+        self.fill_models(&mut records);
+        self.queue(records);
+    }
+
+    /// Fills each empty `model_id` with its store's latest model.
+    fn fill_models(&self, records: &mut [DecisionRecord]) {
         let mut latest: Option<(String, String)> = None;
         for record in records.iter_mut().filter(|record| record.model_id.is_empty()) {
             if latest.as_ref().is_none_or(|(store_id, _)| *store_id != record.store_id) {
@@ -196,7 +213,6 @@ impl DecisionLog {
                 record.model_id.clone_from(model_id);
             }
         }
-        self.queue(records);
     }
 
     /// Hands records the mode wants to the recorder; never blocks.

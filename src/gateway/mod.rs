@@ -8,13 +8,17 @@
 //! 3. `proxy`: streamable HTTP to the upstream server and back, JSON or SSE, through a rewrite.
 //! 4. the router, here: `POST`/`GET`/`DELETE /mcp/{server}` and the RFC 9728 metadata at
 //!    `/.well-known/oauth-protected-resource/mcp/{server}`; each decision an OBO check by `engine`
-//!    (in [`decide`], the one call into it), recorded in the decision log.
+//!    (in [`decide`], the one call into it), recorded in the decision log. A `tools/call` whose
+//!    only denying entries are `approval: required` (DESIGN §12) is allowed by an approved
+//!    approval of the exact call (server, tool, chain, entry, arguments digest), one use each;
+//!    otherwise its pending approval is raised and the `-32001` answer carries
+//!    `data.approval: {id, url}`, the url being `{public_url}/stores/{store}/writ/approvals/{id}`.
 //!
 //! Invariant: the gateway never evaluates a permission itself: it only says which checks a
 //! message needs (failing closed when it cannot tell), and `engine` decides them. No message
 //! reaches an upstream before its token verified and, in `enforce` mode, its checks allowed;
 //! the upstream never sees the client's `Authorization`.
-//! It uses `engine` (and `tuple`, `record`), never `store` or `api`; `token`, `config` and
+//! It uses `engine` (and `tuple`, `record`, `wire`), never `store` or `api`; `token`, `config` and
 //! `mapping` do no I/O at all (files and URLs are read here and in `jwks`, the environment is a
 //! lookup passed in).
 
@@ -25,9 +29,10 @@ pub mod mapping;
 pub mod proxy;
 pub mod token;
 
+pub use crate::wire::canonical::arguments_sha256;
 pub use config::{ConfigError, GatewayConfig, JwksSource, Mode, ServerConfig};
 pub use id::MAX_ID_BYTES;
-pub use mapping::{arguments_sha256, Check, Denial, ListPlan, MappingError, Requirement, ServerMapping};
+pub use mapping::{Check, Denial, ListPlan, MappingError, Requirement, ServerMapping};
 pub use token::{KeySet, KeySetError, SigningAlgorithm, TokenError, VerifiedToken, Verifier, VerifierSettings};
 
 use std::collections::{BTreeMap, HashSet};
@@ -44,7 +49,10 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::engine::{self, DecisionMeta, Engine, EngineError, LatencyObserver, OboCheckRequest, OboDecision};
+use crate::engine::{
+    self, ApprovalCall, ApprovalRecord, ApprovalStatus, Approvals, DecisionMeta, Engine, EngineError, LatencyObserver,
+    OboCheckRequest, OboDecision,
+};
 use crate::record::DecisionRecord;
 use crate::tuple::Context;
 use jwks::{IssuerKeys, JwksError};
@@ -338,8 +346,26 @@ fn audit(server: &Server, method: &str, session: Option<&str>, call: Option<(Pri
     audit
 }
 
+/// The call an `approval: required` entry binds (DESIGN §12): besides the chain and the entry's
+/// relation and object, the server, the tool and the digest of the arguments.
+struct ApprovalTarget<'a> {
+    server: &'a str,
+    tool: &'a str,
+    arguments_sha256: String,
+}
+
+/// What [`decide`] found: each check's decision and, when the deny is waiting for an approver,
+/// the pending approval it raised.
+struct Decided {
+    decisions: Vec<OboDecision>,
+    pending: Option<ApprovalRecord>,
+}
+
 /// The gateway's one call into the engine: every check as an OBO check of `chain` through the
 /// engine's decision pipeline, each recorded in the decision log under `decision_id` with `audit`.
+/// With a `target`, when only `approval: required` entries deny, each is allowed by an approved
+/// approval of the exact call (one use taken), and the first without one raises (or answers)
+/// its pending approval; the records name the approval in `audit.approval`.
 fn decide(
     engine: &Engine,
     store_id: &str,
@@ -347,13 +373,14 @@ fn decide(
     checks: &[Check],
     audit: &Context,
     decision_id: &str,
-) -> Result<Vec<OboDecision>, EngineError> {
+    target: Option<&ApprovalTarget<'_>>,
+) -> Result<Decided, EngineError> {
     let mut decisions = Vec::with_capacity(checks.len());
     // The records of a list's checks reach the log in one hand-off, as a batch-check's do; the
     // audit goes to the records through `meta`, so the requests need no copy of it.
     let mut records = Vec::new();
     if checks.is_empty() {
-        return Ok(decisions);
+        return Ok(Decided { decisions, pending: None });
     }
     let store = engine.store(store_id)?;
     let log = engine.decision_log();
@@ -380,10 +407,48 @@ fn decide(
             }
         }
     }
-    if !records.is_empty() {
+    let waiting = |decisions: &[OboDecision]| {
+        let mut denied = checks.iter().zip(decisions).filter(|(_, decision)| !decision.allowed).peekable();
+        denied.peek().is_some() && denied.all(|(check, _)| check.approval_required)
+    };
+    let Some(target) = target.filter(|_| waiting(&decisions)) else {
         log.record_all(records);
+        return Ok(Decided { decisions, pending: None });
+    };
+    let approvals = engine.approvals();
+    let mut pending = None;
+    for (check, decision) in checks.iter().zip(decisions.iter_mut()).filter(|(_, decision)| !decision.allowed) {
+        let call = ApprovalCall {
+            principals: chain.to_vec(),
+            relation: check.relation.clone(),
+            object: check.object.to_string(),
+            server: Some(target.server.to_string()),
+            tool: Some(target.tool.to_string()),
+            arguments_sha256: target.arguments_sha256.clone(),
+        };
+        let object = check.object.to_string();
+        let of_check = |record: &&mut DecisionRecord| record.relation == check.relation && record.object == object;
+        match approvals.take_use(&store, &call)? {
+            Some(used) => {
+                *decision = OboDecision { allowed: true, denied_by: None };
+                for record in records.iter_mut().filter(of_check) {
+                    record.allowed = true;
+                    record.denied_by = None;
+                    Approvals::name_approval(record, &used, ApprovalStatus::Approved);
+                }
+            }
+            None => {
+                let raised = approvals.request(&store, &call)?;
+                for record in records.iter_mut().filter(of_check) {
+                    Approvals::name_approval(record, &raised, approvals.status(&raised));
+                }
+                pending = Some(raised);
+                break;
+            }
+        }
     }
-    Ok(decisions)
+    log.record_oversight(records);
+    Ok(Decided { decisions, pending })
 }
 
 /// The gateway keeps no latency histogram of its own: `/metrics` belongs to the API, which the
@@ -425,9 +490,13 @@ fn record_refusal(
     });
 }
 
-/// A denial answer: JSON-RPC `-32001` naming what denied and the decision.
-fn denied(id: &Value, denied_by: Value, decision_id: &str) -> Response {
-    let data = json!({"denied_by": denied_by, "decision_id": decision_id});
+/// A denial answer: JSON-RPC `-32001` naming what denied and the decision, and the pending
+/// approval (`{id, url}`) when the deny waits for an approver.
+fn denied(id: &Value, denied_by: Value, decision_id: &str, approval: Option<Value>) -> Response {
+    let mut data = json!({"denied_by": denied_by, "decision_id": decision_id});
+    if let (Some(approval), Some(fields)) = (approval, data.as_object_mut()) {
+        fields.insert("approval".into(), approval);
+    }
     rpc_answer(StatusCode::OK, error_message(Some(id), DENIED, "denied by the authorization gateway", Some(data)))
 }
 
@@ -504,8 +573,8 @@ pub fn filter_list(
         items.iter().map(|item| item.get(name_key).and_then(Value::as_str).unwrap_or("").to_string()).collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let plan = mapping.plan_list(primitive, &name_refs);
-    let allowed = match decide(engine, &config.store, chain, &plan.checks, audit, decision_id) {
-        Ok(decisions) => decisions.iter().map(|d| d.allowed).collect(),
+    let allowed = match decide(engine, &config.store, chain, &plan.checks, audit, decision_id, None) {
+        Ok(Decided { decisions, .. }) => decisions.iter().map(|d| d.allowed).collect(),
         Err(error) => {
             tracing::warn!(%error, "gateway: list filter could not decide; hiding every item");
             Vec::new()
@@ -569,17 +638,31 @@ async fn post_message(
                 let no_arguments = json!({});
                 let arguments = params.and_then(|p| p.get("arguments")).unwrap_or(&no_arguments);
                 let audit = audit(server, method, session, Some((primitive, &called, arguments)));
-                match decide(&gateway.engine, &gateway.config.store, &chain, &checks, &audit, &decision_id) {
+                let target = (primitive == Primitive::Tool).then(|| ApprovalTarget {
+                    server: &server.name,
+                    tool: &called,
+                    arguments_sha256: arguments_sha256(arguments),
+                });
+                let store = &gateway.config.store;
+                match decide(&gateway.engine, store, &chain, &checks, &audit, &decision_id, target.as_ref()) {
                     Err(error) if enforce => {
                         tracing::warn!(%error, "gateway: could not decide");
                         let text = format!("the gateway could not decide: {error}");
                         return rpc_answer(StatusCode::OK, error_message(Some(id), INTERNAL_ERROR, &text, None));
                     }
                     Err(error) => tracing::warn!(%error, "gateway (log_only): could not decide; forwarding"),
-                    Ok(decisions) => {
+                    Ok(Decided { decisions, pending: approval }) => {
                         let denial = decisions.iter().find_map(|d| d.denied_by.as_ref());
                         if let (Some(denial), true) = (denial, enforce) {
-                            return denied(id, json!(denial), &decision_id);
+                            let approval = approval.map(|approval| {
+                                let url = format!(
+                                    "{}/stores/{store}/writ/approvals/{}",
+                                    gateway.config.public_url.trim_end_matches('/'),
+                                    approval.id
+                                );
+                                json!({"id": approval.id, "url": url})
+                            });
+                            return denied(id, json!(denial), &decision_id, approval);
                         }
                     }
                 }
@@ -588,7 +671,7 @@ async fn post_message(
                 let text = denial.to_string();
                 record_refusal(&gateway, &chain, method, &text, &audit(server, method, session, None), &decision_id);
                 if enforce {
-                    return denied(id, json!({"kind": "mapping", "message": text}), &decision_id);
+                    return denied(id, json!({"kind": "mapping", "message": text}), &decision_id, None);
                 }
             }
             Err(error) => {

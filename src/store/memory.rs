@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use parking_lot::RwLock;
 
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord,
-    StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter,
+    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::Tuple;
 
@@ -36,6 +36,7 @@ struct StoreData {
     models: Vec<(String, String)>,
     assertions: HashMap<String, String>,
     decisions: BTreeMap<DecisionCursor, DecisionRecord>,
+    approvals: BTreeMap<String, ApprovalRecord>,
 }
 
 /// A [`TupleStore`] held entirely in memory; lost when dropped.
@@ -129,6 +130,7 @@ impl TupleStore for MemoryStore {
             models: Vec::new(),
             assertions: HashMap::new(),
             decisions: BTreeMap::new(),
+            approvals: BTreeMap::new(),
         };
         stores.insert(store.id.clone(), data);
         Ok(())
@@ -209,6 +211,33 @@ impl TupleStore for MemoryStore {
 
     fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
         Some(self)
+    }
+
+    fn approvals(&self) -> Option<&dyn ApprovalStore> {
+        Some(self)
+    }
+}
+
+impl ApprovalStore for MemoryStore {
+    fn insert_approval(&self, record: &ApprovalRecord) -> Result<(), StoreError> {
+        self.mutate(&record.store_id, |d| {
+            d.approvals.insert(record.id.clone(), record.clone());
+            Ok(())
+        })
+    }
+
+    fn approvals(&self, store_id: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.read(store_id, |d| d.approvals.values().cloned().collect())
+    }
+
+    fn replace_approval(&self, current: &ApprovalRecord, next: &ApprovalRecord) -> Result<bool, StoreError> {
+        self.mutate(&current.store_id, |d| match d.approvals.get_mut(&current.id) {
+            Some(stored) if stored == current => {
+                *stored = next.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
     }
 }
 

@@ -35,6 +35,11 @@
 //! best-effort: appended in batches by the engine's background recorder, flushed per batch,
 //! trimmed by count and age. A deleted store's decisions go with it.
 //!
+//! Approvals ([`ApprovalStore`]) are kept apart too (a sled `approvals` tree, a PostgreSQL
+//! table, a map in memory), each written durably when it changes; a change is a compare and
+//! swap of the whole record, so two nodes never both take an approval's last use. A deleted
+//! store's approvals go with it.
+//!
 //! Store, model and assertion writes follow steps 2–4 with their own single-key or batched
 //! updates. Reads take no write lock; they see every acknowledged write but are not snapshots
 //! across a concurrent write (the engine reads tuples only to rebuild its index at start).
@@ -42,6 +47,8 @@
 //! Must not import `model`, `index`, `eval`, `engine` or `api`; only `crate::tuple` and
 //! `crate::record` (the records it keeps, which it re-exports).
 
+#[cfg(feature = "sled")]
+mod approval;
 #[cfg(feature = "sled")]
 mod checkpoint;
 #[cfg(feature = "sled")]
@@ -55,7 +62,9 @@ mod postgres;
 #[cfg(feature = "sled")]
 mod sled_store;
 
-pub use crate::record::{ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord};
+pub use crate::record::{
+    ApprovalRecord, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionRecord,
+};
 pub use crate::tuple::StoredTuple;
 pub use error::StoreError;
 pub use memory::MemoryStore;
@@ -302,6 +311,12 @@ pub trait TupleStore: Send + Sync {
     /// decisions and says so when asked for them).
     fn decision_log(&self) -> Option<&dyn DecisionLogStore>;
 
+    /// The backend's approvals, or `None` when it keeps none (the engine then raises none and
+    /// says so when asked for them).
+    fn approvals(&self) -> Option<&dyn ApprovalStore> {
+        None
+    }
+
     /// When each of `tuples` was last written, milliseconds since the Unix epoch, in input order:
     /// `None` for a tuple the store does not hold, or one written before write times were
     /// recorded (data from an older Writ). Only identity counts, not condition or expiry.
@@ -375,4 +390,19 @@ pub trait DecisionLogStore: Send + Sync {
     /// Deletes a store's decision records older than `older_than_ms` and all but the newest
     /// `keep`; returns how many it deleted.
     fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError>;
+}
+
+/// Approvals (DESIGN §12): per store, each kept whole under its id, written durably before a
+/// call returns. A backend that keeps them answers [`TupleStore::approvals`] with itself.
+pub trait ApprovalStore: Send + Sync {
+    /// Adds a new approval to its store.
+    fn insert_approval(&self, record: &ApprovalRecord) -> Result<(), StoreError>;
+
+    /// Every approval of a store, by id (so oldest first).
+    fn approvals(&self, store_id: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
+
+    /// Replaces `current` with `next` (same store and id) if the stored approval still equals
+    /// `current`, atomically; false (and nothing written) when it changed since it was read or
+    /// is gone.
+    fn replace_approval(&self, current: &ApprovalRecord, next: &ApprovalRecord) -> Result<bool, StoreError>;
 }

@@ -3,7 +3,8 @@
 //!
 //! Schema: tables `writ_stores` (with each store's revision counter), `writ_models`, `writ_tuples`
 //! (primary key = tuple identity), `writ_changes` (primary key = store, revision, seq),
-//! `writ_assertions` and `writ_decisions`; text columns throughout, conditions as JSON text
+//! `writ_assertions`, `writ_decisions` and `writ_approvals` (each approval whole, as JSON
+//! text, replaced by compare and swap); text columns throughout, conditions as JSON text
 //! `{"name", "context"}`. Migrations are numbered in [`MIGRATIONS`] and recorded in
 //! `writ_schema_migrations`; [`PostgresStore::open`] applies the missing ones in one transaction
 //! under a transaction-scoped advisory lock, so nodes starting at once apply each exactly once.
@@ -37,8 +38,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::out_of_reach;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord,
-    StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter,
+    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
 
@@ -49,8 +50,22 @@ pub const CHANGE_CHANNEL: &str = "writ_changes";
 const MIGRATION_LOCK: i64 = 0x7772_6974_5f6d_6967;
 
 /// The schema, one migration per entry: (version, name, SQL). Append only; never edit a shipped one.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial schema", MIGRATION_1), (2, "change feed by object type", MIGRATION_2)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial schema", MIGRATION_1),
+    (2, "change feed by object type", MIGRATION_2),
+    (3, "approvals", MIGRATION_3),
+];
+
+/// Approvals (DESIGN §12): one row per approval, the record as JSON text; a change replaces the
+/// text only where it still equals what the changer read, so every node sees one history.
+const MIGRATION_3: &str = r#"
+CREATE TABLE writ_approvals (
+    store_id TEXT COLLATE "C" NOT NULL REFERENCES writ_stores (id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (store_id, id)
+);
+"#;
 
 /// The change feed filtered by object type reads one page from this index, instead of scanning
 /// every change of other types it skips.
@@ -868,6 +883,69 @@ impl TupleStore for PostgresStore {
 
     fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
         Some(self)
+    }
+
+    fn approvals(&self) -> Option<&dyn ApprovalStore> {
+        Some(self)
+    }
+}
+
+impl ApprovalStore for PostgresStore {
+    fn insert_approval(&self, record: &ApprovalRecord) -> Result<(), StoreError> {
+        let (store_id, id) = (record.store_id.clone(), record.id.clone());
+        let body = serde_json::to_string(record).map_err(|e| corrupt("approval", e))?;
+        self.call(move |pool| async move {
+            let client = pool.get().await.map_err(io)?;
+            let inserted = client
+                .execute(
+                    "INSERT INTO writ_approvals (store_id, id, record)
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM writ_stores s WHERE s.id = $1)",
+                    &[&store_id, &id, &body],
+                )
+                .await
+                .map_err(io)?;
+            if inserted == 0 {
+                return Err(not_found(&store_id));
+            }
+            Ok(())
+        })
+    }
+
+    fn approvals(&self, store_id: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let store_id = store_id.to_string();
+        self.call(move |pool| async move {
+            let client = pool.get().await.map_err(io)?;
+            if !store_exists(&client, &store_id).await? {
+                return Err(not_found(&store_id));
+            }
+            let rows = client
+                .query("SELECT record FROM writ_approvals WHERE store_id = $1 ORDER BY id", &[&store_id])
+                .await
+                .map_err(io)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let body: String = row.try_get(0).map_err(|e| corrupt("approval", e))?;
+                out.push(serde_json::from_str(&body).map_err(|e| corrupt("approval", e))?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn replace_approval(&self, current: &ApprovalRecord, next: &ApprovalRecord) -> Result<bool, StoreError> {
+        let (store_id, id) = (current.store_id.clone(), current.id.clone());
+        let before = serde_json::to_string(current).map_err(|e| corrupt("approval", e))?;
+        let after = serde_json::to_string(next).map_err(|e| corrupt("approval", e))?;
+        self.call(move |pool| async move {
+            let client = pool.get().await.map_err(io)?;
+            let replaced = client
+                .execute(
+                    "UPDATE writ_approvals SET record = $4 WHERE store_id = $1 AND id = $2 AND record = $3",
+                    &[&store_id, &id, &before, &after],
+                )
+                .await
+                .map_err(io)?;
+            Ok(replaced == 1)
+        })
     }
 }
 

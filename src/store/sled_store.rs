@@ -18,12 +18,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::approval;
 use super::checkpoint;
 use super::codec;
 use super::decision;
 use super::{
-    ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, CheckpointStore, DecisionCursor, DecisionFilter,
-    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleRef, TupleStore, WriteBatch,
+    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, CheckpointStore,
+    DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleRef,
+    TupleStore, WriteBatch,
 };
 use crate::tuple::{split_subject, SubjectText, Tuple};
 
@@ -31,6 +33,7 @@ use crate::tuple::{split_subject, SubjectText, Tuple};
 pub struct SledStore {
     db: sled::Db,
     decisions: sled::Tree,
+    approvals: sled::Tree,
     /// One write mutex per store id; entries are never removed, so a mutex is never replaced while
     /// someone waits on it.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -84,9 +87,11 @@ impl SledStore {
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let decisions = db.open_tree("decisions")?;
+        let approvals = db.open_tree("approvals")?;
         let store = SledStore {
             db,
             decisions,
+            approvals,
             locks: Mutex::new(HashMap::new()),
             checkpointing: Mutex::new(()),
             change_rows_read: AtomicU64::new(0),
@@ -249,6 +254,9 @@ impl TupleStore for SledStore {
         let mut decisions = sled::Batch::default();
         Self::remove_prefix(&self.decisions, &decision::prefix(store_id), &mut decisions)?;
         self.decisions.apply_batch(decisions)?;
+        let mut approvals = sled::Batch::default();
+        Self::remove_prefix(&self.approvals, &approval::prefix(store_id), &mut approvals)?;
+        self.approvals.apply_batch(approvals)?;
         self.flush()
     }
 
@@ -386,6 +394,10 @@ impl TupleStore for SledStore {
     fn decision_log(&self) -> Option<&dyn DecisionLogStore> {
         Some(self)
     }
+
+    fn approvals(&self) -> Option<&dyn ApprovalStore> {
+        Some(self)
+    }
 }
 
 impl CheckpointStore for SledStore {
@@ -483,6 +495,36 @@ impl CheckpointStore for SledStore {
             )));
         }
         Ok(Some(header.revision))
+    }
+}
+
+impl ApprovalStore for SledStore {
+    fn insert_approval(&self, record: &ApprovalRecord) -> Result<(), StoreError> {
+        self.require(&record.store_id)?;
+        self.approvals.insert(approval::key(&record.store_id, &record.id), approval::encode(record)?)?;
+        self.approvals.flush()?;
+        Ok(())
+    }
+
+    fn approvals(&self, store_id: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.require(store_id)?;
+        let mut out = Vec::new();
+        for kv in self.approvals.scan_prefix(approval::prefix(store_id)) {
+            let (_, value) = kv?;
+            out.push(approval::decode(&value)?);
+        }
+        Ok(out)
+    }
+
+    fn replace_approval(&self, current: &ApprovalRecord, next: &ApprovalRecord) -> Result<bool, StoreError> {
+        let key = approval::key(&current.store_id, &current.id);
+        let swapped =
+            self.approvals.compare_and_swap(key, Some(approval::encode(current)?), Some(approval::encode(next)?))?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        self.approvals.flush()?;
+        Ok(true)
     }
 }
 

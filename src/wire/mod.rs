@@ -1,11 +1,14 @@
 //! Wire formats shared by the HTTP API and the command line: OpenFGA's tuple key
 //! (`{user, relation, object, condition?}` plus Writ's `expires_at`), which the API reads and
-//! answers and `writ import`/`export` stream as JSON Lines, and RFC 3339 timestamps (`time`).
+//! answers and `writ import`/`export` stream as JSON Lines, RFC 3339 timestamps (`time`), and
+//! the canonical JSON digest of a call's arguments (`canonical`, with the `server` feature).
 //!
 //! Invariant: what one side writes, the other reads back unchanged:
 //! `TupleKeyDto::to_stored` of `TupleKeyAnswer::from(t)` is `t`.
-//! Must not import anything in the crate but `tuple`: `api` and `cli` both build on it.
+//! Must not import anything in the crate but `tuple`: `api`, `gateway` and `cli` build on it.
 
+#[cfg(feature = "server")]
+pub mod canonical;
 pub mod time;
 
 use crate::tuple::{Context, StoredTuple, Tuple, TupleCondition, TupleError};

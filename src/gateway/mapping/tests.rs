@@ -6,6 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::gateway::config::tests::{env, DESIGN_EXAMPLE};
 use crate::gateway::config::{Format, GatewayConfig};
+use crate::wire::canonical::arguments_sha256;
 
 /// What these tests map beyond DESIGN §8's example, which ends with the `github` tools this
 /// continues: a tool with nested and joined placeholders, resources, prompts, and a second server.
