@@ -57,6 +57,11 @@ impl FreshDatabase {
     pub(crate) fn open(&self) -> PostgresStore {
         PostgresStore::open(&self.url).unwrap()
     }
+
+    /// The database's URL, for a `writ serve --datastore` process.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
 }
 
 impl Drop for FreshDatabase {

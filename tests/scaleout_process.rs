@@ -149,7 +149,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[test]
 #[cfg_attr(writ_no_postgres, ignore = "WRIT_TEST_POSTGRES_URL is not set (start a server with .ci/postgres.sh)")]
 fn two_writ_serve_nodes_on_one_postgres_database() {
-    let url = crate::skipped::postgres_url();
+    // A database of its own: the server's default one may hold another build's schema (a newer
+    // migration from a concurrent run made this test's nodes refuse to start).
+    let database = crate::postgres_store::FreshDatabase::new(&crate::skipped::postgres_url());
+    let url = database.url().to_string();
     let a = Node::start(&url, free_address());
     let b = Node::start(&url, free_address());
 
