@@ -12,7 +12,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Principal, Scope};
-use super::dto::{decode_token, hex_encode, json_response, ApiJson, ApiQuery};
+use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiJson, ApiQuery};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
@@ -133,10 +133,7 @@ async fn list(
             ))
         })?),
     };
-    let page_size = match query.page_size {
-        None | Some(0) => 50,
-        Some(n) => (n as usize).min(1000),
-    };
+    let page_size = writ_page_size(query.page_size);
     let after = match query.continuation_token.filter(|token| !token.is_empty()) {
         Some(token) => Some(decode_token(&token, "approval:", |id| Some(id.to_string()))?),
         None => None,
