@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The MCP gateway against real peers (tests/clients/mcp/): the `mcp` Python SDK's client and an
 # `mcp` SDK server, npm's @modelcontextprotocol/server-everything and a FastMCP 4 server, through
-# `writ serve --gateway`.
+# `writ serve --gateway` (and approvals: an `approval: required` call held, approved with an
+# approver key, retried).
 # The venv is cached under $WRIT_CI_CACHE keyed by a hash of requirements.txt, the npm install by
 # its pinned version: a rerun installs nothing. Builds `writ` if WRIT_BIN is missing.
 #   bash .ci/mcp.sh [pytest args]     # exits non-zero on any failure

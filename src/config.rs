@@ -5,9 +5,11 @@
 //! the only caller and the only reader of env and args.
 //! Must not import `store`, `index` or `eval`.
 
+mod alerts;
+
 use crate::api::serve::TlsFiles;
-use crate::api::{ApiOptions, Auth, KeySet, RouterConfig};
-use crate::engine::{DecisionLogConfig, DecisionLogMode, EngineConfig, InputLimits};
+use crate::api::{ApiOptions, Auth, KeySet, RouterConfig, WebhookSettings};
+use crate::engine::{AlertConfig, DecisionLogConfig, DecisionLogMode, EngineConfig, InputLimits};
 use crate::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,6 +97,13 @@ pub struct Args {
     /// `--listen` address).
     #[arg(long, env = "WRIT_CONSOLE")]
     pub console: bool,
+    /// Alert rules and thresholds (YAML or JSON; see the README's "Alerts"): starts the alerts
+    /// computed from the decision stream.
+    #[arg(long, env = "WRIT_ALERTS")]
+    pub alerts: Option<PathBuf>,
+    /// POST each alert as JSON to this URL (needs `--alerts`; replaces the file's webhook URL).
+    #[arg(long, env = "WRIT_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
     /// Limits on request contents (see the README's "Limits" table).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -233,6 +242,10 @@ pub struct Config {
     pub gateway: Option<PathBuf>,
     /// Whether to serve the console (`--console`).
     pub console: bool,
+    /// The alert rules of `--alerts`; `None` computes no alerts.
+    pub alerts: Option<AlertConfig>,
+    /// The alert webhook (`--alert-webhook`, or the alerts file's `webhook`).
+    pub alert_webhook: Option<WebhookSettings>,
 }
 
 /// A flag value that cannot be used.
@@ -267,6 +280,9 @@ pub enum ConfigError {
     /// Only one of `--tls-cert` and `--tls-key` is given.
     #[error("`--tls-cert` and `--tls-key` go together; `--{0}` is missing")]
     TlsPair(&'static str),
+    /// The alerts file cannot be read or is invalid, or `--alert-webhook` comes without it.
+    #[error("{0}")]
+    Alerts(String),
     /// `--console` with `--auth none` on an address other machines can reach.
     #[error("`--console` with `--auth none` is served only on a loopback `--listen` address (not `{0}`); add `--auth preshared`")]
     ExposedConsole(SocketAddr),
@@ -326,6 +342,14 @@ impl Config {
             "none" => Auth::None,
             "preshared" => Auth::Preshared(std::sync::Arc::new(load_keys(&args)?)),
             other => return Err(ConfigError::Auth(other.to_string())),
+        };
+        let (alerts, alert_webhook) = match (&args.alerts, &args.alert_webhook) {
+            (Some(path), url) => {
+                let (alerts, webhook) = alerts::read_alerts(path, url.as_deref())?;
+                (Some(alerts), webhook)
+            }
+            (None, Some(_)) => return Err(ConfigError::Alerts("`--alert-webhook` needs `--alerts FILE`".into())),
+            (None, None) => (None, None),
         };
         let mode: DecisionLogMode =
             args.decision_log.parse().map_err(|_| ConfigError::DecisionLog(args.decision_log.clone()))?;
@@ -393,6 +417,8 @@ impl Config {
             tls,
             gateway: args.gateway,
             console: args.console,
+            alerts,
+            alert_webhook,
         })
     }
 
@@ -404,6 +430,7 @@ impl Config {
             authzen_store: self.authzen_store.clone(),
             auth: self.auth.clone(),
             console: self.console,
+            alert_webhook: None,
         }
     }
 }

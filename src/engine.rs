@@ -7,8 +7,9 @@
 //! (`engine/snapshot.rs`).
 //!
 //! Its shape: [`Engine`] holds the set of stores (create, get, list, delete), the settings and
-//! the clock, and three services beside it, the decision log ([`Engine::decision_log`]),
-//! checkpointing ([`Engine::checkpoints`]) and approvals ([`Engine::approvals`]). Everything scoped to one store is a method of the
+//! the clock, and four services beside it, the decision log ([`Engine::decision_log`]),
+//! checkpointing ([`Engine::checkpoints`]), approvals ([`Engine::approvals`]) and alerts
+//! ([`Engine::alerts`], fed by the decision log). Everything scoped to one store is a method of the
 //! [`StoreHandle`] that [`Engine::store`] resolves once (`engine/handle.rs`). Whether the backend
 //! is this process's alone or shared with other nodes is decided once, at open, by the write
 //! path the engine picks (`engine/write.rs`); no operation asks again.
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 mod acl_tags;
 mod agent;
+mod alerts;
 mod approvals;
 mod checkpoint;
 mod decide;
@@ -57,6 +59,7 @@ pub use agent::{
     AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
 };
+pub use alerts::{Alert, AlertConfig, AlertFilter, AlertRule, AlertSink, AlertStats, Alerts, DenialsRule, TaskRule};
 pub use approvals::{ApprovalGrant, Approvals, ApprovedAnswer};
 pub use checkpoint::Checkpoints;
 pub use decide::{
@@ -366,6 +369,7 @@ pub struct Engine {
     decisions: DecisionLog,
     checkpoints: Checkpoints,
     approvals: Approvals,
+    alerts: Arc<Alerts>,
 }
 
 /// A cheap handle on one store (an `Arc` of its state, and a borrow of what it needs from the
@@ -556,10 +560,12 @@ impl Engine {
     /// The engine over `core`, with its services started.
     fn assemble(core: Core) -> Engine {
         let core = Arc::new(core);
+        let alerts = Arc::new(Alerts::new(&core));
         Engine {
-            decisions: DecisionLog::start(core.clone()),
+            decisions: DecisionLog::start(core.clone(), alerts.clone()),
             checkpoints: Checkpoints::new(core.clone()),
             approvals: Approvals::new(core.clone()),
+            alerts,
             core,
         }
     }
@@ -584,6 +590,11 @@ impl Engine {
     /// Approvals: raising, deciding and using them (DESIGN §12).
     pub fn approvals(&self) -> &Approvals {
         &self.approvals
+    }
+
+    /// Alerts on agent behaviour, from the decision stream (DESIGN §12): idle until started.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
     }
 
     /// Checkpointing: writing a store's checkpoint, and checkpointing the stores that changed.

@@ -5,6 +5,7 @@
 mod acl_tags;
 mod agent;
 mod agent_props;
+mod alerts;
 mod api;
 mod approvals;
 mod bad_input;

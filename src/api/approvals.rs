@@ -12,12 +12,12 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Principal, Scope};
-use super::dto::{decode_token, hex_encode, json_response, ApiJson, ApiQuery};
+use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiJson, ApiQuery};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, RouteTable};
-use crate::engine::{ApprovalGrant, ApprovalRecord, ApprovalStatus, Approvals};
+use crate::engine::{ApprovalGrant, ApprovalRecord, ApprovalStatus, Approvals, DecisionLog, EngineError, StoreHandle};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Extension;
@@ -133,10 +133,7 @@ async fn list(
             ))
         })?),
     };
-    let page_size = match query.page_size {
-        None | Some(0) => 50,
-        Some(n) => (n as usize).min(1000),
-    };
+    let page_size = writ_page_size(query.page_size);
     let after = match query.continuation_token.filter(|token| !token.is_empty()) {
         Some(token) => Some(decode_token(&token, "approval:", |id| Some(id.to_string()))?),
         None => None,
@@ -206,11 +203,8 @@ async fn approve(
         uses: body.uses.unwrap_or(defaults.uses),
     };
     let approver = approver_name(principal);
-    blocking(move || {
-        let store = state.engine.store(&store_id)?;
-        let approvals = state.engine.approvals();
-        let decided = approvals.approve(state.engine.decision_log(), &store, &approval_id, grant, &approver)?;
-        Ok(json_response(&ApprovalDto::new(approvals, &decided), 256))
+    decide_step(state, store_id, move |approvals, log, store| {
+        approvals.approve(log, store, &approval_id, grant, &approver)
     })
     .await
 }
@@ -222,11 +216,23 @@ async fn deny(
     ApiJson(body): ApiJson<DenyDto>,
 ) -> Result<Response, ApiError> {
     let approver = approver_name(principal);
+    decide_step(state, store_id, move |approvals, log, store| {
+        approvals.deny(log, store, &approval_id, &approver, body.reason.as_deref())
+    })
+    .await
+}
+
+/// Runs an approver's step (approve or deny) on the store's approvals, off the executor, and
+/// answers the approval as it now stands.
+async fn decide_step(
+    state: AppState,
+    store_id: String,
+    step: impl FnOnce(&Approvals, &DecisionLog, &StoreHandle<'_>) -> Result<ApprovalRecord, EngineError> + Send + 'static,
+) -> Result<Response, ApiError> {
     blocking(move || {
         let store = state.engine.store(&store_id)?;
         let approvals = state.engine.approvals();
-        let decided =
-            approvals.deny(state.engine.decision_log(), &store, &approval_id, &approver, body.reason.as_deref())?;
+        let decided = step(approvals, state.engine.decision_log(), &store)?;
         Ok(json_response(&ApprovalDto::new(approvals, &decided), 256))
     })
     .await

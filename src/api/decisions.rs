@@ -11,7 +11,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{decode_token, hex_encode, json_response, parse_pair, ApiQuery};
+use super::dto::{decode_token, hex_encode, json_response, parse_pair, writ_page_size, ApiQuery};
 use super::openapi::Operation;
 use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
@@ -167,10 +167,7 @@ async fn list(
             return Err(ApiError::validation(format!("`decision` value `{other}` is not `allow` or `deny`")))
         }
     };
-    let limit = match query.limit {
-        None | Some(0) => 50,
-        Some(n) => (n as usize).min(1000),
-    };
+    let limit = writ_page_size(query.limit);
     let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let filter = DecisionFilter {
         principal: non_empty(query.principal),

@@ -151,6 +151,15 @@ pub fn hex_encode(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The page size of a Writ list (`writ/decisions`, `writ/approvals`, `writ/alerts`): 50 when
+/// the caller asks for none (or 0), and never more than 1000.
+pub fn writ_page_size(requested: Option<u32>) -> usize {
+    match requested {
+        None | Some(0) => 50,
+        Some(n) => (n as usize).min(1000),
+    }
+}
+
 /// Decodes [`hex_encode`]d text.
 pub fn hex_decode(token: &str) -> Option<String> {
     if !token.len().is_multiple_of(2) {

@@ -8,6 +8,7 @@
 //! `StoreHandle` it resolves once per request).
 
 mod agent;
+mod alerts;
 mod approvals;
 pub mod auth;
 mod authzen;
@@ -39,6 +40,7 @@ use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
 
+pub use alerts::{AlertWebhook, WebhookSettings};
 pub use auth::{Access, Auth, Authenticator, KeySet, Principal, Role, Scope};
 pub use error::ApiError;
 pub use ops::Metrics;
@@ -99,6 +101,8 @@ pub struct RouterConfig {
     pub auth: Auth,
     /// Whether to serve the console's pages under `/console/` (`writ serve --console`).
     pub console: bool,
+    /// The alert webhook, whose counters `/metrics` shows; `None` when there is none.
+    pub alert_webhook: Option<Arc<AlertWebhook>>,
 }
 
 impl Default for RouterConfig {
@@ -109,6 +113,7 @@ impl Default for RouterConfig {
             authzen_store: None,
             auth: Auth::None,
             console: false,
+            alert_webhook: None,
         }
     }
 }
@@ -128,6 +133,8 @@ pub struct AppState {
     pub authzen_store: Option<String>,
     /// Who may call what.
     pub auth: Auth,
+    /// The alert webhook, for `/metrics`.
+    pub alert_webhook: Option<Arc<AlertWebhook>>,
 }
 
 /// The API with default limits.
@@ -150,6 +157,7 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         revision_wait: config.revision_wait,
         authzen_store: config.authzen_store,
         auth: config.auth,
+        alert_webhook: config.alert_webhook,
     };
     let api = routes()
         .into_router(&state)
@@ -182,6 +190,7 @@ fn routes() -> RouteTable {
         .merge(decisions::routes())
         .merge(agent::routes())
         .merge(approvals::routes())
+        .merge(alerts::routes())
         .merge(visibility::routes())
         .merge(explain::routes())
         .merge(ops::routes())

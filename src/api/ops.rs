@@ -131,5 +131,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "# HELP writ_decisions_dropped_total Decisions not logged because the queue was full.");
     let _ = writeln!(out, "# TYPE writ_decisions_dropped_total counter");
     let _ = writeln!(out, "writ_decisions_dropped_total {}", decisions.dropped);
+    super::alerts::write_metrics(&mut out, &state);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

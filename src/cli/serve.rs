@@ -1,5 +1,5 @@
 //! `writ serve`: turns the validated configuration into a running server (backend, engine, API,
-//! optional MCP gateway, TLS) and checkpoints changed stores once requests are done.
+//! optional MCP gateway, alerts and their webhook, TLS) and checkpoints changed stores once requests are done.
 //!
 //! Invariant: the checkpoint of changed stores runs only after the server has stopped taking
 //! requests (SIGINT or SIGTERM), so it never races a write.
@@ -29,14 +29,24 @@ pub(super) fn serve(args: crate::config::Args) -> anyhow::Result<()> {
     if let Some(interval) = config.expiry_sweep_interval {
         crate::engine::spawn_expiry_sweeper(&engine, interval)?;
     }
-    let app = crate::api::router_with_config(engine.clone(), config.router_config());
+    let runtime = tokio::runtime::Runtime::new()?;
+    if let Some(alerts) = config.alerts.clone() {
+        engine.alerts().start(alerts)?;
+        tracing::info!("alerts computed from the decision stream");
+    }
+    let alert_webhook = match config.alert_webhook.clone() {
+        // The webhook's delivery task runs on the server's runtime.
+        Some(settings) => Some(runtime.block_on(async { crate::api::AlertWebhook::start(engine.alerts(), settings) })?),
+        None => None,
+    };
+    let router_config = crate::api::RouterConfig { alert_webhook, ..config.router_config() };
+    let app = crate::api::router_with_config(engine.clone(), router_config);
     let tls = config.tls.as_ref().map(crate::api::serve::tls_config).transpose()?;
     let gateway_config = match &config.gateway {
         Some(path) => Some(crate::gateway::read_config(path, &|name| std::env::var(name).ok())?),
         None => None,
     };
     let gateway_engine = engine.clone();
-    let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let app = match gateway_config {
             Some(gateway_config) => {

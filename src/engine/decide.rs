@@ -252,7 +252,7 @@ pub fn decide_into<'q, Q: Question>(
     let model_id = question.model_id().or(meta.model_id).unwrap_or_default();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     question.decisions(&answer.value, &mut |decision| {
-        if !log.wants(decision.allowed) {
+        if !log.wants_decision(decision.allowed, decision.principals) {
             return;
         }
         sink(DecisionRecord {

@@ -9,11 +9,13 @@
 //! **Invariant:** recording never blocks a caller and never fails one: when the queue is full
 //! the record is counted as dropped and discarded. Records reach the store in the order they
 //! were queued; [`DecisionLog::flush`] returns once everything queued before it is stored.
+//! Every record handed to the log is shown to the alerts service first (`engine/alerts.rs`),
+//! whatever the mode, so alerts see allows the `deny` mode does not keep.
 //! Must not import `api`; the store is reached only through the engine's backend handle.
 //!
 //! [`Engine::decision_log`]: super::Engine::decision_log
 
-use super::{Clock, Core, EngineError, StoreHandle};
+use super::{Alerts, Clock, Core, EngineError, StoreHandle};
 use crate::record::{DecisionCursor, DecisionFilter};
 use crate::store::{DecisionRecord, TupleStore};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -107,6 +109,8 @@ pub struct DecisionLog {
     /// Records sent and not yet taken by the recorder; at most `capacity`.
     pending: Arc<AtomicUsize>,
     capacity: usize,
+    /// Sees every record handed to the log, whatever the mode (it watches allows too).
+    alerts: Arc<Alerts>,
 }
 
 /// The running recorder thread and the sending end of its queue.
@@ -117,7 +121,7 @@ struct Recorder {
 
 impl DecisionLog {
     /// The recorder, idle: its thread starts with the first record the mode wants.
-    pub(super) fn start(core: Arc<Core>) -> DecisionLog {
+    pub(super) fn start(core: Arc<Core>, alerts: Arc<Alerts>) -> DecisionLog {
         let (config, backend, clock) = (core.config.decision_log, core.backend.clone(), core.clock.clone());
         let mut config = config;
         if backend.decision_log().is_none() && config.mode != DecisionLogMode::Off {
@@ -135,6 +139,7 @@ impl DecisionLog {
             dropped: AtomicU64::new(0),
             pending: Arc::new(AtomicUsize::new(0)),
             capacity: config.queue.max(1),
+            alerts,
         }
     }
 
@@ -167,13 +172,17 @@ impl DecisionLog {
         }
     }
 
+    /// True when the log (by its mode) or the alerts (a decision of an agent's) would take a
+    /// decision with this outcome and these principals: test it before building a
+    /// [`DecisionRecord`], so a decision nobody takes costs nothing.
+    pub fn wants_decision(&self, allowed: bool, principals: &[String]) -> bool {
+        self.wants(allowed) || self.alerts.wants(principals)
+    }
+
     /// Records a check-like decision, if the mode wants it. Never blocks and never fails: the
     /// record is queued for the background writer, or counted as dropped when the queue is
     /// full. An empty `model_id` is filled with the store's latest model.
     pub fn record(&self, record: DecisionRecord) {
-        if !self.wants(record.allowed) {
-            return;
-        }
         self.record_all(vec![record]);
     }
 
@@ -181,6 +190,7 @@ impl DecisionLog {
     /// batch-check's records cost one queue operation, not one each. When they do not all fit
     /// in the queue, none is queued and all are counted as dropped.
     pub fn record_all(&self, mut records: Vec<DecisionRecord>) {
+        self.alerts.observe(&records);
         records.retain(|record| self.wants(record.allowed));
         self.fill_models(&mut records);
         self.queue(records);
@@ -190,6 +200,7 @@ impl DecisionLog {
     /// allowed) whatever the mode but `off`: they are the record of a human's decision, which
     /// the `deny` mode must not lose because it allows.
     pub fn record_oversight(&self, mut records: Vec<DecisionRecord>) {
+        self.alerts.observe(&records);
         if self.mode == DecisionLogMode::Off || matches!(self.recorder.get(), Some(None)) {
             return;
         }

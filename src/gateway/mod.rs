@@ -469,7 +469,7 @@ fn record_refusal(
     decision_id: &str,
 ) {
     let engine = &gateway.engine;
-    if !engine.decision_log().wants(false) {
+    if !engine.decision_log().wants_decision(false, chain) {
         return;
     }
     engine.decision_log().record(DecisionRecord {

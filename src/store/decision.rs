@@ -53,17 +53,28 @@ pub(crate) fn decode_key(rest: &[u8]) -> Result<DecisionCursor, StoreError> {
 
 /// A record's value bytes.
 pub(crate) fn encode(record: &DecisionRecord) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![V1];
-    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("decision: {e}")))?;
-    Ok(out)
+    encode_json_v1("decision", record)
 }
 
 /// A record from its value bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Result<DecisionRecord, StoreError> {
+    decode_json_v1("decision", bytes)
+}
+
+/// The value bytes of a record kept as JSON behind a version byte (decision-log records and
+/// approvals); `kind` names it in errors.
+pub(crate) fn encode_json_v1(kind: &str, record: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![V1];
+    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("{kind}: {e}")))?;
+    Ok(out)
+}
+
+/// A record from the bytes [`encode_json_v1`] wrote.
+pub(crate) fn decode_json_v1<T: serde::de::DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("decision: {e}"))),
-        Some((v, _)) => Err(StoreError::Corrupt(format!("decision: unknown encoding version `{v}`"))),
-        None => Err(StoreError::Corrupt("decision: empty value".into())),
+        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("{kind}: {e}"))),
+        Some((v, _)) => Err(StoreError::Corrupt(format!("{kind}: unknown encoding version `{v}`"))),
+        None => Err(StoreError::Corrupt(format!("{kind}: empty value"))),
     }
 }
 

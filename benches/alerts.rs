@@ -1,0 +1,126 @@
+//! What alerts cost on the check path (issue 32): an allowed `POST writ/obo-check` of the chain
+//! `[user:anne, agent:bot]` through the router, in process, with alerts off and on (every rule,
+//! and a webhook to a closed port, so each POST fails and is retried). Each call names a new
+//! tool in its `audit`, so with alerts on every call fires `first_tool_call` and hands an alert
+//! to the dead webhook: the worst case for the alerts thread, which must still not slow checks.
+//! IDs: `alerts/http_obo_check/off` and `.../on`; the ratio of their medians is the figure.
+
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a bench binary fails loudly on bad setup; criterion macros generate undocumented items"
+)]
+
+/// The bench measures the engine as `writ serve` runs it: on mimalloc (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http_body_util::BodyExt;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use writ::api::{AlertWebhook, WebhookSettings};
+use writ::engine::{AlertConfig, DenialsRule, TaskRule, WriteRequest};
+use writ::store::StoredTuple;
+use writ::{Engine, Model, Tuple};
+
+const MODEL: &str = "model
+  schema 1.1
+type user
+  relations
+    define delegate: [agent]
+type agent
+type task
+  relations
+    define tool: [tool]
+type tool
+  relations
+    define can_call: [user, agent]
+";
+
+fn engine() -> (Arc<Engine>, String) {
+    let engine = Engine::in_memory();
+    let store = engine.create_store("bench").unwrap().id;
+    let handle = engine.store(&store).unwrap();
+    handle.write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    let writes = ["tool:search#can_call@user:anne", "tool:search#can_call@agent:bot", "user:anne#delegate@agent:bot"]
+        .iter()
+        .map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap()))
+        .collect();
+    handle.write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    drop(handle);
+    (Arc::new(engine), store)
+}
+
+fn http_obo_check(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // The webhook delivers on a runtime of its own, as it does on `writ serve`'s worker threads.
+    let webhook_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mut group = c.benchmark_group("alerts/http_obo_check");
+    let mut webhook = None;
+    for name in ["off", "on"] {
+        let (engine, store) = engine();
+        if name == "on" {
+            let rules = AlertConfig {
+                denials: Some(DenialsRule { threshold: 20, window_ms: 60_000 }),
+                outside_task: Some(TaskRule::default()),
+                first_tool_call: true,
+                max_chain: Some(3),
+                ..AlertConfig::default()
+            };
+            engine.alerts().start(rules).unwrap();
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}/hook", closed.local_addr().unwrap());
+            drop(closed);
+            let settings = WebhookSettings { first_backoff: Duration::from_millis(10), ..WebhookSettings::new(&url) };
+            webhook = Some(webhook_runtime.block_on(async { AlertWebhook::start(engine.alerts(), settings).unwrap() }));
+        }
+        let app = writ::api::router(engine.clone());
+        let uri = format!("/stores/{store}/writ/obo-check");
+        let calls = AtomicU64::new(0);
+        let send = || {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            let body = format!(
+                r#"{{"principals":["user:anne","agent:bot"],"relation":"can_call","object":"tool:search",
+                "audit":{{"tool":"search_{n}"}}}}"#
+            );
+            let request =
+                Request::post(&uri).header("content-type", "application/json").body(Body::from(body)).unwrap();
+            let app = app.clone();
+            runtime.block_on(async move {
+                let response = app.oneshot(request).await.unwrap();
+                response.into_body().collect().await.unwrap().to_bytes()
+            })
+        };
+        assert!(send().starts_with(br#"{"allowed":true"#));
+        group.bench_function(name, |b| b.iter(|| black_box(send())));
+        engine.alerts().flush();
+        let stats = engine.alerts().stats();
+        eprintln!(
+            "alerts/{name}: calls {} queued {} dropped {} fired {:?}",
+            calls.into_inner(),
+            stats.queued,
+            stats.dropped,
+            stats.fired
+        );
+    }
+    if let Some(webhook) = webhook {
+        eprintln!(
+            "webhook: delivered {} failed {} dropped {}",
+            webhook.delivered(),
+            webhook.failed(),
+            webhook.dropped()
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, http_obo_check);
+criterion_main!(benches);
