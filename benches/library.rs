@@ -1,10 +1,15 @@
-//! Writ as a library (issue 34, item 2): prepared checks against the string API, on a seeded
-//! 134k-tuple workload (10,000 users; 1,000 groups in three levels; a folder tree 5 deep with
-//! branching 4; 100,000 documents; ≈11.4k `viewer` grants; 100,000 checks, about half allowed).
-//! Criterion times one check per iteration; besides, one timed pass over all 100,000 checks
-//! prints p50 and p99 per check, the lookup (every document a user may view) prints its median,
-//! and the load prints its time and the resident memory it added. Runs on the pure engine:
-//! `cargo bench --bench library --no-default-features`.
+//! Writ as a library (issue 34, items 2 and 3): prepared checks against the string API, on a
+//! seeded 134k-tuple workload (10,000 users; 1,000 groups in three levels; a folder tree 5 deep
+//! with branching 4; 100,000 documents; ≈11.4k `viewer` grants; 100,000 checks, about half
+//! allowed), on the index-only in-memory engine (`Engine::in_memory_index_only`, filled by
+//! `StoreHandle::load`). Criterion times one check per iteration; besides, one timed pass over all
+//! 100,000 checks prints p50 and p99 per check, the lookup (every document a user may view) prints
+//! its median, and the load prints its time. Memory is measured for both in-memory modes, each in
+//! a fresh child process (so one mode never reuses memory the other freed): resident memory after
+//! the load minus before it, the workload's own tuples held throughout (the load takes a copy, so
+//! its transient strings count against it). The default mode loads as a server receives tuples
+//! (`StoreHandle::write`, 50k per request) and is measured after `Engine::sync`, with both index
+//! copies complete. Runs on the pure engine: `cargo bench --bench library --no-default-features`.
 
 #![allow(
     missing_docs,
@@ -198,28 +203,92 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn library(c: &mut Criterion) {
-    let Workload { tuples, checks } = workload();
-    let tuple_count = tuples.len();
-    let before = resident_bytes();
-    let loading = Instant::now();
+/// The two in-memory modes an embedder picks from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `Engine::in_memory`: the `MemoryStore` keeps every tuple and the changelog beside the index.
+    Default,
+    /// `Engine::in_memory_index_only`: the index is the only copy.
+    IndexOnly,
+}
+
+/// Set in the child process that measures one mode's memory.
+const MEMORY_CHILD: &str = "WRIT_LIBRARY_BENCH_MEMORY";
+
+/// An engine of `mode` holding `tuples`, with its store's id, and how long that took.
+fn load(mode: Mode, tuples: &[StoredTuple]) -> (Engine, String, Duration) {
+    let started = Instant::now();
     let config = EngineConfig { max_tuples_per_write: 50_000, ..EngineConfig::default() };
-    let engine = Engine::in_memory_with(config);
+    let engine = match mode {
+        Mode::Default => Engine::in_memory_with(config),
+        Mode::IndexOnly => Engine::in_memory_index_only(config),
+    };
     let store_id = engine.create_store("library").expect("create store").id;
     let store = engine.store(&store_id).expect("store");
     store.write_model(Model::parse_dsl(MODEL).expect("model parses")).expect("write model");
-    for chunk in tuples.chunks(50_000) {
-        store.write(WriteRequest { writes: chunk.to_vec(), ..Default::default() }).expect("write tuples");
+    match mode {
+        Mode::Default => {
+            for chunk in tuples.chunks(50_000) {
+                store.write(WriteRequest { writes: chunk.to_vec(), ..Default::default() }).expect("write tuples");
+            }
+        }
+        Mode::IndexOnly => {
+            store.load(tuples.to_vec()).expect("load tuples");
+        }
     }
-    let load = loading.elapsed();
-    drop(tuples);
+    let elapsed = started.elapsed();
+    (engine, store_id, elapsed)
+}
+
+/// In the child process: loads `mode`, prints the resident memory it added, and exits.
+fn measure_memory(mode: Mode, tuples: &[StoredTuple]) -> ! {
+    let before = resident_bytes();
+    let (engine, _, _) = load(mode, tuples);
+    engine.sync();
     let added = resident_bytes().saturating_sub(before);
+    println!("{added}");
+    drop(engine);
+    std::process::exit(0)
+}
+
+/// The resident memory `mode`'s load adds, measured in a fresh run of this binary.
+fn memory_in_child(mode: Mode) -> u64 {
+    let output = std::process::Command::new(std::env::current_exe().expect("bench binary"))
+        .args(std::env::args().skip(1))
+        .env(MEMORY_CHILD, format!("{mode:?}"))
+        .output()
+        .expect("memory child runs");
+    assert!(output.status.success(), "memory child failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().last().and_then(|line| line.trim().parse().ok()).expect("memory child prints its figure")
+}
+
+fn library(c: &mut Criterion) {
+    let Workload { tuples, checks } = workload();
+    let tuple_count = tuples.len();
+    match std::env::var(MEMORY_CHILD).as_deref() {
+        Ok("Default") => measure_memory(Mode::Default, &tuples),
+        Ok("IndexOnly") => measure_memory(Mode::IndexOnly, &tuples),
+        _ => {}
+    }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    for mode in [Mode::Default, Mode::IndexOnly] {
+        let added = memory_in_child(mode);
+        println!(
+            "library: {mode:?} mode: resident memory +{:.1} MiB after loading {tuple_count} tuples ({:.0} B/tuple)",
+            mib(added),
+            added as f64 / tuple_count as f64
+        );
+    }
+    let (_, _, default_load) = load(Mode::Default, &tuples);
+    let (engine, store_id, index_only_load) = load(Mode::IndexOnly, &tuples);
     println!(
-        "library: loaded {tuple_count} tuples in {:.2} s; resident memory +{:.1} MiB ({:.0} B/tuple)",
-        load.as_secs_f64(),
-        added as f64 / (1024.0 * 1024.0),
-        added as f64 / tuple_count as f64
+        "library: load of {tuple_count} tuples: index-only (StoreHandle::load) {:.2} s; default (writes of 50k) {:.2} s",
+        index_only_load.as_secs_f64(),
+        default_load.as_secs_f64()
     );
+    drop(tuples);
+    let store = engine.store(&store_id).expect("store");
 
     // Resolve every check once; the string requests are built ahead too, so both sides time only the check.
     let prepared = store.prepare("document", "viewer", "user").expect("prepare");

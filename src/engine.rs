@@ -39,6 +39,7 @@ mod explain;
 mod follow;
 mod handle;
 mod limits;
+mod load;
 mod prepared;
 mod read;
 mod snapshot;
@@ -551,7 +552,23 @@ impl Engine {
 
     /// An engine with no disk and the given settings.
     pub fn in_memory_with(config: EngineConfig) -> Engine {
-        let backend: Arc<dyn TupleStore> = Arc::new(crate::store::MemoryStore::new());
+        Engine::over_memory(crate::store::MemoryStore::new(), config)
+    }
+
+    /// An engine with no disk whose index is the only copy of the tuples: its backend
+    /// ([`MemoryStore::index_only`](crate::store::MemoryStore::index_only)) keeps no tuple strings
+    /// and no changelog, so a store costs what its index costs. Fill a store with
+    /// [`StoreHandle::load`]; checks, lookups, writes and reads (from the index) work as ever;
+    /// [`StoreHandle::changes`] answers [`StoreError::NotKept`] (for a bounded changelog, open
+    /// `MemoryStore::index_only(ChangelogRetention::Last(n))` with [`Engine::open`]).
+    pub fn in_memory_index_only(config: EngineConfig) -> Engine {
+        let backend = crate::store::MemoryStore::index_only(crate::store::ChangelogRetention::Last(0));
+        Engine::over_memory(backend, config)
+    }
+
+    /// An engine over an in-memory backend (nothing to load: it starts empty).
+    fn over_memory(backend: crate::store::MemoryStore, config: EngineConfig) -> Engine {
+        let backend: Arc<dyn TupleStore> = Arc::new(backend);
         let core =
             Core { backend, stores: StoreMap::default(), config, clock: system_clock(), writes: Box::new(LocalWrites) };
         Engine::assemble(core)

@@ -145,6 +145,17 @@ impl Subject {
             _ => None,
         }
     }
+
+    /// The subject as borrowed text parts, as [`split_subject`] reads them.
+    pub fn text(&self) -> SubjectText<'_> {
+        match self {
+            Subject::Object(o) => SubjectText { subject_type: &o.object_type, id: Some(&o.id), relation: None },
+            Subject::Wildcard(subject_type) => SubjectText { subject_type, id: None, relation: None },
+            Subject::Userset { object, relation } => {
+                SubjectText { subject_type: &object.object_type, id: Some(&object.id), relation: Some(relation) }
+            }
+        }
+    }
 }
 
 /// A subject read from text without copying (see [`split_subject`]).

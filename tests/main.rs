@@ -21,6 +21,7 @@ mod explain_props;
 mod fuzz_props;
 mod gateway;
 mod hostile;
+mod index_only;
 mod isolation;
 mod limits;
 mod model_language;

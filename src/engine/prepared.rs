@@ -277,8 +277,7 @@ impl PreparedCheck {
         object: &ObjectHandle,
         subject: &SubjectHandle,
     ) -> Result<bool, EngineError> {
-        let data = store.state.live()?.data.read();
-        self.check_in(store.core, &data, object, subject, &self.empty_context)
+        self.check_with_context(store, object, subject, &self.empty_context)
     }
 
     /// [`PreparedCheck::check`] with a condition context.

@@ -16,7 +16,9 @@
 //!
 //! Nothing needs the spare to be current between writes, so nothing waits for it; an embedder
 //! that wants the catch-up done (say, before measuring memory or timing a write burst) calls
-//! [`Engine::sync`](super::Engine::sync).
+//! [`Engine::sync`](super::Engine::sync). A bulk load (`engine/load.rs`) publishes a copy
+//! built from scratch and keeps no spare at all until the next write, so a store that is
+//! loaded once and then only read costs one copy.
 //!
 //! The engine's list of stores is read the same way ([`StoreMap`]): a lookup is one lock-free
 //! load, and creating or deleting a store publishes a new map.
@@ -90,7 +92,8 @@ pub(super) struct Snapshots<T> {
 
 /// The copy readers no longer take, and the changes it lacks.
 struct Spare<T> {
-    /// `None` only after a change panicked while the spare was out; the next write starts the
+    /// `None` after a bulk load ([`Snapshots::replace`]), or after a change panicked while the
+    /// spare was out; in either case the next write starts the
     /// spare again from a clone of the live copy.
     copy: Option<Arc<T>>,
     behind: Vec<Change<T>>,
@@ -142,6 +145,19 @@ impl<T: Clone + Send + Sync + 'static> Snapshots<T> {
                 spare.copy = Some(Arc::new(value));
             }
         });
+    }
+}
+
+impl<T> Snapshots<T> {
+    /// Publishes `value` in place of the current copy and drops the spare: a bulk load's result,
+    /// built from scratch rather than changed in place. Until the next write only one copy is
+    /// kept (the retired one goes once its last reader drops it); that write starts the spare
+    /// again from a clone of the live copy, once.
+    pub(super) fn replace(&self, value: T) {
+        let mut spare = self.spare.lock();
+        spare.copy = None;
+        spare.behind.clear();
+        self.live.store(Arc::new(value));
     }
 }
 

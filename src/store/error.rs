@@ -28,6 +28,10 @@ pub enum StoreError {
     /// The storage engine failed (disk, lock, flush); the text is the engine's message.
     #[error("storage i/o failed: {0}")]
     Io(String),
+    /// The backend keeps no copy of what was asked for (an index-only in-memory store keeps no
+    /// tuples and only part of its changelog); the text says what, and what it keeps.
+    #[error("{0}")]
+    NotKept(String),
     /// Stored bytes could not be decoded (or encoded); the text says which record.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -3,9 +3,16 @@
 //! Invariant: behaves exactly like [`super::SledStore`] minus durability (same ordering of
 //! tuples, stores and changes), so it serves as the reference model in tests. All state sits
 //! behind one `RwLock`; mutations take it exclusively, which also serializes writes.
+//!
+//! The one exception is the index-only form ([`MemoryStore::index_only`]), for an engine
+//! embedded in a program: there the engine's index is the only copy of the tuples, so this store
+//! keeps none ([`TupleStore::tuples`] answers [`StoreError::NotKept`], and every tuple's write
+//! time is unknown), and of the changelog only what [`ChangelogRetention`] says (by default
+//! nothing; a changes read it cannot serve whole answers [`StoreError::NotKept`], never a page
+//! with a gap). Stores, revisions, models, assertions, decisions and approvals are kept as ever.
 //! Must not import anything in the crate but `crate::tuple` and its siblings in `store`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use parking_lot::RwLock;
 
@@ -28,15 +35,34 @@ struct StoreData {
     record: StoreRecord,
     revision: u64,
     /// Each current tuple with the timestamp of the write that stored it.
+    /// Empty in the index-only form.
     tuples: BTreeMap<TupleKey, (StoredTuple, i64)>,
-    changes: Vec<ChangeRecord>,
-    /// For each object type, the positions in `changes` of its entries, ascending: a change
-    /// feed filtered by type reads only its page, not the entries of other types it skips.
-    changes_by_type: HashMap<String, Vec<usize>>,
+    /// The changelog entries kept, oldest first: all of them, or the newest few of a ring.
+    changes: VecDeque<ChangeRecord>,
+    /// How many entries were dropped from the front of `changes` (a ring's oldest): the entry
+    /// `changes[i]` is the changelog's entry number `dropped + i`.
+    dropped: usize,
+    /// The cursor of the newest entry dropped, if any: a read from before it cannot be served.
+    last_dropped: Option<ChangeCursor>,
+    /// For each object type, the entry numbers (see `dropped`) of its kept entries, ascending: a
+    /// change feed filtered by type reads only its page, not the entries of other types it skips.
+    changes_by_type: HashMap<String, VecDeque<usize>>,
     models: Vec<(String, String)>,
     assertions: HashMap<String, String>,
     decisions: BTreeMap<DecisionCursor, DecisionRecord>,
     approvals: BTreeMap<String, ApprovalRecord>,
+}
+
+/// How much of each store's changelog a [`MemoryStore`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChangelogRetention {
+    /// Every entry, for the store's life (what [`MemoryStore::new`] keeps).
+    #[default]
+    All,
+    /// The newest `n` entries, a ring: each entry past `n` drops the oldest. `Last(0)` keeps
+    /// none. A changes read that starts before the oldest entry kept answers
+    /// [`StoreError::NotKept`].
+    Last(usize),
 }
 
 /// A [`TupleStore`] held entirely in memory; lost when dropped.
@@ -44,12 +70,36 @@ struct StoreData {
 pub struct MemoryStore {
     stores: RwLock<BTreeMap<String, StoreData>>,
     next_decision_seq: std::sync::atomic::AtomicU64,
+    /// False in the index-only form: no copy of the tuples is kept here.
+    index_only: bool,
+    changelog: ChangelogRetention,
 }
 
 impl MemoryStore {
-    /// An empty store set.
+    /// An empty store set that keeps every tuple and the whole changelog.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store set for an engine whose index is the only copy of the tuples: it keeps no
+    /// tuples and only `changelog`'s share of the changelog (see the module doc for what it then
+    /// cannot answer). What [`crate::engine::Engine::in_memory_index_only`] runs on.
+    pub fn index_only(changelog: ChangelogRetention) -> Self {
+        MemoryStore { index_only: true, changelog, ..Self::default() }
+    }
+
+    /// The error for a read of what the index-only form does not keep.
+    fn not_kept(&self, what: &str) -> StoreError {
+        StoreError::NotKept(format!("{what}: this in-memory store is index-only and keeps {}", self.kept()))
+    }
+
+    /// What of the changelog is kept, in words.
+    fn kept(&self) -> String {
+        match self.changelog {
+            ChangelogRetention::All => "no tuples (its changelog is whole)".to_string(),
+            ChangelogRetention::Last(0) => "no tuples and no changelog".to_string(),
+            ChangelogRetention::Last(n) => format!("no tuples and only the last `{n}` changelog entries"),
+        }
     }
 
     fn read<T>(&self, store_id: &str, f: impl FnOnce(&StoreData) -> T) -> Result<T, StoreError> {
@@ -62,9 +112,18 @@ impl MemoryStore {
         let WriteBatch { deletes, writes, timestamp_ms, actor, planned } = *batch;
         self.mutate(store_id, |d| {
             if let Some(planned) = planned {
+                let moved = StoreError::RevisionMoved {
+                    store_id: store_id.to_string(),
+                    expected: planned.revision,
+                    current: d.revision,
+                };
                 planned.check(store_id, d.revision, deletes, writes, || {
+                    // A ring that dropped an entry after the plan cannot vouch for it.
+                    if d.last_dropped.is_some_and(|dropped| dropped.revision > planned.revision) {
+                        return Err(moved);
+                    }
                     let first = d.changes.partition_point(|c| c.cursor.revision <= planned.revision);
-                    Ok(d.changes[first..].to_vec())
+                    Ok(d.changes.range(first..).cloned().collect())
                 })?;
             }
             let revision = d.revision.checked_add(1).ok_or_else(|| StoreError::Corrupt("revision overflow".into()))?;
@@ -72,8 +131,15 @@ impl MemoryStore {
                 .iter()
                 .map(|t| (ChangeOperation::Delete, t))
                 .chain(writes.iter().map(|t| (ChangeOperation::Write, t)));
-            let mut changes = Vec::with_capacity(deletes.len() + writes.len());
-            for (i, (operation, t)) in entries.enumerate() {
+            // Entries a ring would drop at once are never built (a bulk load into a store that
+            // keeps no changelog copies nothing).
+            let total = deletes.len() + writes.len();
+            let skipped = match self.changelog {
+                ChangelogRetention::All => 0,
+                ChangelogRetention::Last(keep) => total.saturating_sub(keep),
+            };
+            let mut changes = Vec::with_capacity(total - skipped);
+            for (i, (operation, t)) in entries.enumerate().skip(skipped) {
                 let seq = u32::try_from(i)
                     .map_err(|_| StoreError::Corrupt(format!("write of `{i}`+ tuples exceeds the changelog range")))?;
                 changes.push(ChangeRecord {
@@ -84,21 +150,19 @@ impl MemoryStore {
                     actor: actor.map(str::to_string),
                 });
             }
-            for t in deletes {
-                d.tuples.remove(&tuple_key(&t.tuple));
+            if !self.index_only {
+                for t in deletes {
+                    d.tuples.remove(&tuple_key(&t.tuple));
+                }
+                for t in writes {
+                    d.tuples.insert(tuple_key(&t.tuple), (t.clone(), timestamp_ms));
+                }
             }
-            for t in writes {
-                d.tuples.insert(tuple_key(&t.tuple), (t.clone(), timestamp_ms));
+            if skipped > 0 {
+                let last = u32::try_from(skipped - 1).unwrap_or(u32::MAX);
+                d.drop_changes(skipped, ChangeCursor { revision, seq: last });
             }
-            for change in changes {
-                let object_type = &change.tuple.tuple.object.object_type;
-                let positions = match d.changes_by_type.get_mut(object_type.as_str()) {
-                    Some(positions) => positions,
-                    None => d.changes_by_type.entry(object_type.clone()).or_default(),
-                };
-                positions.push(d.changes.len());
-                d.changes.push(change);
-            }
+            d.append_changes(changes, self.changelog);
             d.revision = revision;
             Ok(revision)
         })
@@ -115,6 +179,45 @@ impl MemoryStore {
     }
 }
 
+impl StoreData {
+    /// Drops every entry kept, then counts `skipped` more (a write's first entries, never
+    /// built, the last at `last`) as dropped: they are newer than every entry kept, so a ring
+    /// that skips them keeps none of those either.
+    fn drop_changes(&mut self, skipped: usize, last: ChangeCursor) {
+        self.dropped += self.changes.len() + skipped;
+        self.changes.clear();
+        self.changes_by_type.clear();
+        self.last_dropped = Some(last);
+    }
+
+    /// Appends one write's changelog entries, then drops the oldest past what `retention` keeps.
+    fn append_changes(&mut self, changes: Vec<ChangeRecord>, retention: ChangelogRetention) {
+        for change in changes {
+            let object_type = &change.tuple.tuple.object.object_type;
+            let positions = match self.changes_by_type.get_mut(object_type.as_str()) {
+                Some(positions) => positions,
+                None => self.changes_by_type.entry(object_type.clone()).or_default(),
+            };
+            positions.push_back(self.dropped + self.changes.len());
+            self.changes.push_back(change);
+        }
+        let ChangelogRetention::Last(keep) = retention else { return };
+        while self.changes.len() > keep {
+            let Some(oldest) = self.changes.pop_front() else { break };
+            // The oldest entry of its type is the oldest entry of all: the front of its queue.
+            let object_type = oldest.tuple.tuple.object.object_type.as_str();
+            if let Some(positions) = self.changes_by_type.get_mut(object_type) {
+                positions.pop_front();
+                if positions.is_empty() {
+                    self.changes_by_type.remove(object_type);
+                }
+            }
+            self.dropped += 1;
+            self.last_dropped = Some(oldest.cursor);
+        }
+    }
+}
+
 impl TupleStore for MemoryStore {
     fn create_store(&self, store: &StoreRecord) -> Result<(), StoreError> {
         let mut stores = self.stores.write();
@@ -125,7 +228,9 @@ impl TupleStore for MemoryStore {
             record: store.clone(),
             revision: 0,
             tuples: BTreeMap::new(),
-            changes: Vec::new(),
+            changes: VecDeque::new(),
+            dropped: 0,
+            last_dropped: None,
             changes_by_type: HashMap::new(),
             models: Vec::new(),
             assertions: HashMap::new(),
@@ -167,9 +272,15 @@ impl TupleStore for MemoryStore {
     }
 
     fn tuples(&self, store_id: &str) -> Result<Vec<StoredTuple>, StoreError> {
+        if self.index_only {
+            self.read(store_id, |_| ())?;
+            return Err(self.not_kept(&format!("the tuples of store `{store_id}` cannot be listed")));
+        }
         self.read(store_id, |d| d.tuples.values().map(|(t, _)| t.clone()).collect())
     }
 
+    /// In the index-only form every time is unknown (`None`): the engine then answers the
+    /// store's creation time, a true lower bound.
     fn written_at(&self, store_id: &str, tuples: &[Tuple]) -> Result<Vec<Option<i64>>, StoreError> {
         self.read(store_id, |d| tuples.iter().map(|t| d.tuples.get(&tuple_key(t)).map(|(_, at)| *at)).collect())
     }
@@ -185,16 +296,29 @@ impl TupleStore for MemoryStore {
         object_type: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.read(store_id, |d| {
-            let start = after.map_or(0, |a| d.changes.partition_point(|c| c.cursor <= a));
-            match object_type {
-                None => d.changes.iter().skip(start).take(limit).cloned().collect(),
-                Some(ty) => {
-                    let positions = d.changes_by_type.get(ty).map(Vec::as_slice).unwrap_or_default();
-                    let first = positions.partition_point(|&p| p < start);
-                    positions[first..].iter().take(limit).filter_map(|&p| d.changes.get(p)).cloned().collect()
-                }
+        let read = self.read(store_id, |d| {
+            // An entry after `after` was dropped: the page would have a gap.
+            if d.last_dropped.is_some_and(|dropped| after.is_none_or(|a| a < dropped)) {
+                return None;
             }
+            let start = after.map_or(0, |a| d.changes.partition_point(|c| c.cursor <= a));
+            Some(match object_type {
+                None => d.changes.range(start..).take(limit).cloned().collect(),
+                Some(ty) => {
+                    let Some(positions) = d.changes_by_type.get(ty) else { return Some(Vec::new()) };
+                    let first = positions.partition_point(|&p| p < d.dropped + start);
+                    positions
+                        .range(first..)
+                        .take(limit)
+                        .filter_map(|&p| d.changes.get(p - d.dropped))
+                        .cloned()
+                        .collect()
+                }
+            })
+        })?;
+        read.ok_or_else(|| {
+            let from = after.map_or("the start".to_string(), |a| format!("revision `{}`", a.revision));
+            self.not_kept(&format!("the changes of store `{store_id}` after {from} are no longer all kept"))
         })
     }
 

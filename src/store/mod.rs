@@ -67,13 +67,13 @@ pub use crate::record::{
 };
 pub use crate::tuple::StoredTuple;
 pub use error::StoreError;
-pub use memory::MemoryStore;
+pub use memory::{ChangelogRetention, MemoryStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, CHANGE_CHANNEL};
 #[cfg(feature = "sled")]
 pub use sled_store::SledStore;
 
-use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
+use crate::tuple::{SubjectText, Tuple, TupleCondition};
 
 /// A store (tenant) as OpenFGA describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,13 +109,7 @@ impl<'a> TupleRef<'a> {
     /// The borrowed form of a stored tuple.
     pub fn of(stored: &'a StoredTuple) -> Self {
         let t = &stored.tuple;
-        let subject = match &t.subject {
-            Subject::Object(o) => SubjectText { subject_type: &o.object_type, id: Some(&o.id), relation: None },
-            Subject::Wildcard(ty) => SubjectText { subject_type: ty, id: None, relation: None },
-            Subject::Userset { object, relation } => {
-                SubjectText { subject_type: &object.object_type, id: Some(&object.id), relation: Some(relation) }
-            }
-        };
+        let subject = t.subject.text();
         TupleRef {
             object_type: &t.object.object_type,
             object_id: &t.object.id,
