@@ -345,7 +345,9 @@ impl DenseBits {
     }
 
     /// `ids`, all within `first..=last`, as bits, unless that range spans more than `max_words`.
+    /// The bits start at a multiple of 64, so [`DenseBits::to_bitmap`] copies whole bytes.
     fn spanning(first: u32, last: u32, ids: impl Iterator<Item = u32>, max_words: usize) -> Option<Self> {
+        let first = first & !63;
         let span = (last - first) as usize / 64 + 1;
         if span > max_words {
             return None;
@@ -360,8 +362,15 @@ impl DenseBits {
         Some(DenseBits { first, words })
     }
 
-    /// The set as a bitmap (its ids come out of the words in ascending order).
+    /// The set as a bitmap, built container by container from the words' bytes (a dense
+    /// container is a copy of them), not id by id.
     pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
+        let end = u64::from(self.first) + 64 * self.words.len() as u64;
+        if end <= 1 << 32 {
+            let bytes: Vec<u8> = self.words.iter().flat_map(|word| word.to_le_bytes()).collect();
+            return RoaringBitmap::from_lsb0_bytes(self.first, &bytes);
+        }
+        // The bits run past the last id (`from_lsb0_bytes` would refuse): id by id.
         let ids = self.words.iter().enumerate().flat_map(|(at, &word)| {
             let base = self.first + (at as u32) * 64;
             BitsOf(word).map(move |bit| base + bit)
@@ -681,5 +690,23 @@ mod tests {
         assert_eq!(Ids::One(5).iter_from(6).count(), 0);
         let many: RoaringBitmap = (0..5_000).map(|id| id * 2).collect();
         assert_eq!(Ids::Many(&many).iter_from(9_995).collect::<Vec<_>>(), vec![9_996, 9_998]);
+    }
+
+    /// Dense bits give back exactly their ids, wherever the range starts (aligned or not, one
+    /// container or many) and up to the last id (where the bytes would run past 2^32).
+    #[test]
+    fn dense_bits_to_bitmap_keeps_exactly_the_ids() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(31);
+        for (low, high, count) in [(0, 100, 50), (3, 200_000, 30_000), (65_530, 65_600, 40), (777, 1 << 20, 5_000)] {
+            let ids: Vec<u32> = (0..count).map(|_| rng.gen_range(low..high)).collect();
+            let expected: RoaringBitmap = ids.iter().copied().collect();
+            let bits = DenseBits::of_ids(&ids, usize::MAX).expect("ids within range");
+            assert_eq!(bits.to_bitmap(), expected, "ids in {low}..{high}");
+            assert!(ids.iter().all(|&id| bits.contains(id)));
+        }
+        let top = [u32::MAX - 70, u32::MAX - 1, u32::MAX];
+        let bits = DenseBits::of_ids(&top, 8).expect("three ids");
+        assert_eq!(bits.to_bitmap(), top.iter().copied().collect::<RoaringBitmap>());
     }
 }
