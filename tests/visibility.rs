@@ -203,7 +203,9 @@ async fn visibility_evaluates_conditions_with_the_request_context_as_list_object
 }
 
 /// A random folder tree under [`MODEL`] big enough that list objects gathers thousands of
-/// documents at once: 3 roots, 2 levels of 6 subfolders, `DOCS` documents in random leaves (one
+/// documents from thousands of folders at once (past the thresholds where it gathers into bits
+/// and on rayon's threads): 3 roots of 6 subfolders of `LEAVES` leaves each, `DOCS` documents in
+/// random leaves (one
 /// in five with a second parent, so the gather meets repeats), random user and nested-group
 /// viewers on folders, owners, direct and public grants, blocks; `agent:bot` acts for `user:u0`
 /// and `user:u1` sees every root.
@@ -215,13 +217,14 @@ fn random_tree(seed: u64, docs: usize) -> (Engine, String) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut keys = std::collections::BTreeSet::new();
     let mut add = |object: String, relation: &str, user: String| keys.insert((object, relation.to_string(), user));
-    let leaves: Vec<String> = (0..3 * 36).map(|i| format!("folder:l{i}")).collect();
+    const LEAVES: usize = 240;
+    let leaves: Vec<String> = (0..3 * 6 * LEAVES).map(|i| format!("folder:l{i}")).collect();
     for root in 0..3 {
         for mid in 0..6 {
             let middle = format!("folder:m{}", root * 6 + mid);
             add(middle.clone(), "parent", format!("folder:r{root}"));
-            for leaf in 0..6 {
-                add(leaves[(root * 6 + mid) * 6 + leaf].clone(), "parent", middle.clone());
+            for leaf in 0..LEAVES {
+                add(leaves[(root * 6 + mid) * LEAVES + leaf].clone(), "parent", middle.clone());
             }
         }
     }

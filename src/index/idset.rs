@@ -362,6 +362,37 @@ impl DenseBits {
         Some(DenseBits { first, words })
     }
 
+    /// No ids yet, with room for `0..ids` (none when `ids` is 0): a set to gather into.
+    pub(crate) fn zeroed(ids: u32) -> Option<Self> {
+        (ids > 0).then(|| DenseBits { first: 0, words: vec![0; (ids as usize - 1) / 64 + 1] })
+    }
+
+    /// Adds `id`; false (and nothing added) when it lies outside the set's range.
+    #[inline]
+    pub(crate) fn insert(&mut self, id: u32) -> bool {
+        let Some(at) = id.checked_sub(self.first) else { return false };
+        let at = at as usize;
+        match self.words.get_mut(at / 64) {
+            Some(word) => {
+                *word |= 1 << (at % 64);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds every id of `other`, which must cover the same range (as two [`DenseBits::zeroed`]
+    /// of one size do); false (and nothing added) when it does not.
+    pub(crate) fn union_with(&mut self, other: &DenseBits) -> bool {
+        if (self.first, self.words.len()) != (other.first, other.words.len()) {
+            return false;
+        }
+        for (word, more) in self.words.iter_mut().zip(&other.words) {
+            *word |= more;
+        }
+        true
+    }
+
     /// The set as a bitmap, built container by container from the words' bytes (a dense
     /// container is a copy of them), not id by id.
     pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
@@ -705,6 +736,11 @@ mod tests {
             assert_eq!(bits.to_bitmap(), expected, "ids in {low}..{high}");
             assert!(ids.iter().all(|&id| bits.contains(id)));
         }
+        let (mut gathered, mut more) = (DenseBits::zeroed(1_000).unwrap(), DenseBits::zeroed(1_000).unwrap());
+        assert!(gathered.insert(3) && gathered.insert(999) && more.insert(64) && !more.insert(1_024));
+        assert!(gathered.union_with(&more) && !gathered.union_with(&DenseBits::zeroed(10).unwrap()));
+        assert_eq!(gathered.to_bitmap(), RoaringBitmap::from_iter([3, 64, 999]));
+        assert!(DenseBits::zeroed(0).is_none());
         let top = [u32::MAX - 70, u32::MAX - 1, u32::MAX];
         let bits = DenseBits::of_ids(&top, 8).expect("three ids");
         assert_eq!(bits.to_bitmap(), top.iter().copied().collect::<RoaringBitmap>());
