@@ -345,7 +345,9 @@ impl DenseBits {
     }
 
     /// `ids`, all within `first..=last`, as bits, unless that range spans more than `max_words`.
+    /// The bits start at a multiple of 64, so [`DenseBits::to_bitmap`] copies whole bytes.
     fn spanning(first: u32, last: u32, ids: impl Iterator<Item = u32>, max_words: usize) -> Option<Self> {
+        let first = first & !63;
         let span = (last - first) as usize / 64 + 1;
         if span > max_words {
             return None;
@@ -360,8 +362,46 @@ impl DenseBits {
         Some(DenseBits { first, words })
     }
 
-    /// The set as a bitmap (its ids come out of the words in ascending order).
+    /// No ids yet, with room for `0..ids` (none when `ids` is 0): a set to gather into.
+    pub(crate) fn zeroed(ids: u32) -> Option<Self> {
+        (ids > 0).then(|| DenseBits { first: 0, words: vec![0; (ids as usize - 1) / 64 + 1] })
+    }
+
+    /// Adds `id`; false (and nothing added) when it lies outside the set's range.
+    #[inline]
+    pub(crate) fn insert(&mut self, id: u32) -> bool {
+        let Some(at) = id.checked_sub(self.first) else { return false };
+        let at = at as usize;
+        match self.words.get_mut(at / 64) {
+            Some(word) => {
+                *word |= 1 << (at % 64);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds every id of `other`, which must cover the same range (as two [`DenseBits::zeroed`]
+    /// of one size do); false (and nothing added) when it does not.
+    pub(crate) fn union_with(&mut self, other: &DenseBits) -> bool {
+        if (self.first, self.words.len()) != (other.first, other.words.len()) {
+            return false;
+        }
+        for (word, more) in self.words.iter_mut().zip(&other.words) {
+            *word |= more;
+        }
+        true
+    }
+
+    /// The set as a bitmap, built container by container from the words' bytes (a dense
+    /// container is a copy of them), not id by id.
     pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
+        let end = u64::from(self.first) + 64 * self.words.len() as u64;
+        if end <= 1 << 32 {
+            let bytes: Vec<u8> = self.words.iter().flat_map(|word| word.to_le_bytes()).collect();
+            return RoaringBitmap::from_lsb0_bytes(self.first, &bytes);
+        }
+        // The bits run past the last id (`from_lsb0_bytes` would refuse): id by id.
         let ids = self.words.iter().enumerate().flat_map(|(at, &word)| {
             let base = self.first + (at as u32) * 64;
             BitsOf(word).map(move |bit| base + bit)
@@ -681,5 +721,28 @@ mod tests {
         assert_eq!(Ids::One(5).iter_from(6).count(), 0);
         let many: RoaringBitmap = (0..5_000).map(|id| id * 2).collect();
         assert_eq!(Ids::Many(&many).iter_from(9_995).collect::<Vec<_>>(), vec![9_996, 9_998]);
+    }
+
+    /// Dense bits give back exactly their ids, wherever the range starts (aligned or not, one
+    /// container or many) and up to the last id (where the bytes would run past 2^32).
+    #[test]
+    fn dense_bits_to_bitmap_keeps_exactly_the_ids() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(31);
+        for (low, high, count) in [(0, 100, 50), (3, 200_000, 30_000), (65_530, 65_600, 40), (777, 1 << 20, 5_000)] {
+            let ids: Vec<u32> = (0..count).map(|_| rng.gen_range(low..high)).collect();
+            let expected: RoaringBitmap = ids.iter().copied().collect();
+            let bits = DenseBits::of_ids(&ids, usize::MAX).expect("ids within range");
+            assert_eq!(bits.to_bitmap(), expected, "ids in {low}..{high}");
+            assert!(ids.iter().all(|&id| bits.contains(id)));
+        }
+        let (mut gathered, mut more) = (DenseBits::zeroed(1_000).unwrap(), DenseBits::zeroed(1_000).unwrap());
+        assert!(gathered.insert(3) && gathered.insert(999) && more.insert(64) && !more.insert(1_024));
+        assert!(gathered.union_with(&more) && !gathered.union_with(&DenseBits::zeroed(10).unwrap()));
+        assert_eq!(gathered.to_bitmap(), RoaringBitmap::from_iter([3, 64, 999]));
+        assert!(DenseBits::zeroed(0).is_none());
+        let top = [u32::MAX - 70, u32::MAX - 1, u32::MAX];
+        let bits = DenseBits::of_ids(&top, 8).expect("three ids");
+        assert_eq!(bits.to_bitmap(), top.iter().copied().collect::<RoaringBitmap>());
     }
 }

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -108,38 +109,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def start_writ(binary: Path, log_path: Path, *arguments: str) -> Iterator[str]:
+    """`writ serve --memory` on a free port (with `arguments`), its log in `log_path`; yields its
+    URL once `/healthz` answers, stops it on exit. The retriever bench starts its server here too."""
+    port = free_port()
+    # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(binary), "serve", "--memory", "--listen", f"127.0.0.1:{port}", *arguments], stdout=subprocess.DEVNULL, stderr=log
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"writ exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("writ serve did not start within 30 s")
+                time.sleep(0.05)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def writ_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = Path(os.environ.get("WRIT_BIN", CHECKOUT / "target" / "debug" / "writ"))
     if not binary.is_file():
         pytest.fail(f"the writ binary {binary} does not exist: run `cargo build` or set WRIT_BIN")
-    port = free_port()
-    # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
     log_path = tmp_path_factory.mktemp("writ") / "writ.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(binary), "serve", "--memory", "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"writ exited with {process.returncode}: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("writ serve did not start within 30 s")
-            time.sleep(0.05)
+    with start_writ(binary, log_path) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
-        print(f"writ log: {log_path}")
+    print(f"writ log: {log_path}")
 
 
 @pytest.fixture(scope="session")

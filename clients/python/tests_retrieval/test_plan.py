@@ -75,7 +75,8 @@ class ScriptedWrit:
         if call.route == "writ/filter":
             (principal,) = body["principals"]
             allowed = [i for i in body["ids"] if i in self.corpus.visible[principal] and i not in self.revoked]
-            return call.read({"allowed_ids": allowed, "revision": 6})
+            answer = {"allowed_ids": allowed, "examined": len(body["ids"]), "visible": len(allowed), "revision": 6}
+            return call.read(answer)
         raise AssertionError(f"unexpected call {call.route}")
 
 

@@ -7,10 +7,12 @@ raised as a `WritError` carrying the server's `{code, message}`. A deny is an an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, Union
 
 import httpx
+
+from . import _generated as wire
 
 __all__ = [
     "AclTagChanges",
@@ -54,89 +56,17 @@ class CheckItem:
     context: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class OboDecision:
-    """`obo-check`'s answer; `denied_by` is `{"kind", "subject", "message"}` on a deny."""
-
-    allowed: bool
-    revision: int
-    denied_by: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class AudienceResult:
-    """One object of an `audience-check`: allowed when every member holds the relation."""
-
-    object: str
-    allowed: bool
-    denied_for: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class AudienceCheckResult:
-    """`audience-check`'s answer, one result per object in input order."""
-
-    results: list[AudienceResult]
-    revision: int
-
-
-@dataclass(frozen=True)
-class FilterResult:
-    """`filter`'s answer: the visible ids in input order; `denied_by` names a failing link.
-    `examined` and `visible` are the server's counts where it sends them (DESIGN §11), else None."""
-
-    allowed_ids: list[str]
-    revision: int
-    denied_by: dict[str, Any] | None = None
-    examined: int | None = None
-    visible: int | None = None
-
-
-@dataclass(frozen=True)
-class Visibility:
-    """`writ/visibility`'s answer (DESIGN §11): how many objects of the type are visible, of how
-    many, and how to search them: `ids` (then `ids` lists them), `acl_tags` or `post_filter`."""
-
-    visible: int
-    total: int
-    strategy: str
-    revision: int
-    ids: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class ObjectTags:
-    """One object's ACL tags: the subjects and usersets that grant the relation on it."""
-
-    object: str
-    tags: list[str]
-
-
-@dataclass(frozen=True)
-class AclTags:
-    """A page of `writ/acl-tags`: `exact` is false where tags cannot stand for `check`."""
-
-    exact: bool
-    revision: int
-    objects: list[ObjectTags]
-    continuation_token: str | None = None
-
-
-@dataclass(frozen=True)
-class AclTagChanges:
-    """A page of `writ/acl-tags/changes`: each object whose tags changed, with its new set."""
-
-    objects: list[ObjectTags]
-    revision: int
-    continuation_token: str | None = None
-
-
-@dataclass(frozen=True)
-class Memberships:
-    """`writ/memberships`: the tags that match a principal (itself, its groups, `user:*`)."""
-
-    memberships: list[str]
-    revision: int
+# The answers are the types generated from `/openapi.json` (`writ._generated`), under the names
+# the client has always exported: `from_json` reads them, keys a newer server adds are ignored.
+OboDecision = wire.OboCheckResponse
+AudienceResult = wire.AudienceResult
+AudienceCheckResult = wire.AudienceCheckResponse
+FilterResult = wire.FilterResponse
+Visibility = wire.VisibilityResponse
+ObjectTags = wire.ObjectTags
+AclTags = wire.AclTagsResponse
+AclTagChanges = wire.AclTagChangesResponse
+Memberships = wire.MembershipsResponse
 
 
 T = TypeVar("T")
@@ -251,32 +181,24 @@ class _Requests:
             answers.append(bool(entry.get("allowed")))
         return answers
 
-    @staticmethod
-    def obo(body: Any) -> OboDecision:
-        return OboDecision(bool(body["allowed"]), int(body["revision"]), body.get("denied_by"))
-
-    @staticmethod
-    def audience(body: Any) -> AudienceCheckResult:
-        results = [AudienceResult(r["object"], bool(r["allowed"]), list(r.get("denied_for", []))) for r in body["results"]]
-        return AudienceCheckResult(results, int(body["revision"]))
-
-    @staticmethod
-    def filtered(body: Any) -> FilterResult:
-        return FilterResult(
-            list(body["allowed_ids"]), int(body["revision"]), body.get("denied_by"), body.get("examined"), body.get("visible")
-        )
+    obo = staticmethod(OboDecision.from_json)
+    audience = staticmethod(AudienceCheckResult.from_json)
+    filtered = staticmethod(FilterResult.from_json)
 
 
 def _check_body(user: str, relation: str, obj: str, options: dict[str, Any]) -> dict[str, Any]:
-    return {"tuple_key": {"user": user, "relation": relation, "object": obj}, **options}
+    tuple_key = {"user": user, "relation": relation, "object": obj}
+    body: dict[str, Any] = wire.CheckRequest(tuple_key=tuple_key, **options).to_json()
+    return body
 
 
 def _obo_body(
     principals: Sequence[str], relation: str, obj: str, delegation_relation: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"principals": list(principals), "relation": relation, "object": obj, **options}
-    if delegation_relation is not None:
-        body["delegation_relation"] = delegation_relation
+    request = wire.OboCheckRequest(
+        principals=list(principals), relation=relation, object=obj, delegation_relation=delegation_relation, **options
+    )
+    body: dict[str, Any] = request.to_json()
     return body
 
 
@@ -288,15 +210,21 @@ def _filter_body(
     delegation_relation: str | None,
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "principals": list(principals),
-        "relation": relation,
-        "object_type": object_type,
-        "ids": list(ids),
+    request = wire.FilterRequest(
+        principals=list(principals),
+        relation=relation,
+        object_type=object_type,
+        ids=list(ids),
+        delegation_relation=delegation_relation,
         **options,
-    }
-    if delegation_relation is not None:
-        body["delegation_relation"] = delegation_relation
+    )
+    body: dict[str, Any] = request.to_json()
+    return body
+
+
+def _audience_body(audience: Sequence[str], relation: str, objects: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
+    request = wire.AudienceCheckRequest(audience=list(audience), relation=relation, objects=list(objects), **options)
+    body: dict[str, Any] = request.to_json()
     return body
 
 
@@ -308,10 +236,6 @@ def _explain_body(
     if user is not None:
         return _check_body(user, relation, obj, options)
     return {"principals": list(principals or []), "relation": relation, "object": obj, **options}
-
-
-def _object_tags(entries: Any) -> list[ObjectTags]:
-    return [ObjectTags(str(e["object"]), list(e.get("tags", []))) for e in entries]
 
 
 def _query(**params: Any) -> dict[str, Any]:
@@ -336,22 +260,10 @@ def visibility_call(
     principals: Sequence[str], relation: str, object_type: str, *, max_ids: int | None = None, **options: Any
 ) -> Call[Visibility]:
     """`POST writ/visibility` (DESIGN §11), as a `Call`."""
-    body: dict[str, Any] = {"principals": list(principals), "relation": relation, "object_type": object_type}
-    if max_ids is not None:
-        body["max_ids"] = max_ids
-    body.update(_options(**options))
-
-    def read(answer: Any) -> Visibility:
-        ids = answer.get("ids")
-        return Visibility(
-            int(answer["visible"]),
-            int(answer["total"]),
-            str(answer["strategy"]),
-            int(answer["revision"]),
-            None if ids is None else list(ids),
-        )
-
-    return Call("POST", "writ/visibility", read, body)
+    request = wire.VisibilityRequest(
+        principals=list(principals), relation=relation, object_type=object_type, max_ids=max_ids, **_options(**options)
+    )
+    return Call("POST", "writ/visibility", Visibility.from_json, request.to_json())
 
 
 def acl_tags_call(
@@ -359,13 +271,7 @@ def acl_tags_call(
 ) -> Call[AclTags]:
     """`GET writ/acl-tags` (DESIGN §11): one page of the tag snapshot, as a `Call`."""
     params = _query(object_type=object_type, relation=relation, page_size=page_size, continuation_token=continuation_token)
-
-    def read(answer: Any) -> AclTags:
-        return AclTags(
-            bool(answer["exact"]), int(answer["revision"]), _object_tags(answer["objects"]), answer.get("continuation_token") or None
-        )
-
-    return Call("GET", "writ/acl-tags", read, params=params)
+    return Call("GET", "writ/acl-tags", AclTags.from_json, params=params)
 
 
 def acl_tag_changes_call(
@@ -375,26 +281,18 @@ def acl_tag_changes_call(
     params = _query(
         object_type=object_type, relation=relation, after_revision=after_revision, continuation_token=continuation_token
     )
-
-    def read(answer: Any) -> AclTagChanges:
-        return AclTagChanges(_object_tags(answer["objects"]), int(answer["revision"]), answer.get("continuation_token") or None)
-
-    return Call("GET", "writ/acl-tags/changes", read, params=params)
+    return Call("GET", "writ/acl-tags/changes", AclTagChanges.from_json, params=params)
 
 
 def memberships_call(principal: str) -> Call[Memberships]:
     """`POST writ/memberships` (DESIGN §11): the tags that match `principal`, as a `Call`."""
-
-    def read(answer: Any) -> Memberships:
-        return Memberships(list(answer["memberships"]), int(answer["revision"]))
-
-    return Call("POST", "writ/memberships", read, {"principal": principal})
+    return Call("POST", "writ/memberships", Memberships.from_json, wire.MembershipsRequest(principal=principal).to_json())
 
 
 def list_objects_call(user: str, relation: str, object_type: str, **options: Any) -> Call[list[str]]:
     """`POST list-objects` (OpenFGA): the `type:id` objects `user` holds `relation` on."""
-    body = {"type": object_type, "relation": relation, "user": user, **_options(**options)}
-    return Call("POST", "list-objects", lambda answer: list(answer["objects"]), body)
+    body = wire.ListObjectsRequest(type=object_type, relation=relation, user=user, **_options(**options)).to_json()
+    return Call("POST", "list-objects", lambda answer: list(wire.ListObjectsResponse.from_json(answer).objects), body)
 
 
 class _Routes:
@@ -481,7 +379,7 @@ class Client(_Routes):
 
     def check(self, user: str, relation: str, object: str, **options: Any) -> bool:
         """`POST check`: does `user` hold `relation` on `object`."""
-        return bool(self._post("check", _check_body(user, relation, object, _options(**options)))["allowed"])
+        return wire.CheckResponse.from_json(self._post("check", _check_body(user, relation, object, _options(**options)))).allowed
 
     def batch_check(self, checks: Sequence[BatchInput], **options: Any) -> list[bool]:
         """`POST batch-check`: one answer per check, in input order; a check's error raises."""
@@ -497,7 +395,7 @@ class Client(_Routes):
 
     def audience_check(self, audience: Sequence[str], relation: str, objects: Sequence[str], **options: Any) -> AudienceCheckResult:
         """`POST writ/audience-check`: may every member of `audience` see each object."""
-        body = {"audience": list(audience), "relation": relation, "objects": list(objects), **_options(**options)}
+        body = _audience_body(audience, relation, objects, _options(**options))
         return _Requests.audience(self._post("writ/audience-check", body))
 
     def filter(
@@ -582,7 +480,8 @@ class AsyncClient(_Routes):
         raise AssertionError("unreachable")
 
     async def check(self, user: str, relation: str, object: str, **options: Any) -> bool:
-        return bool((await self._post("check", _check_body(user, relation, object, _options(**options))))["allowed"])
+        answer = await self._post("check", _check_body(user, relation, object, _options(**options)))
+        return wire.CheckResponse.from_json(answer).allowed
 
     async def batch_check(self, checks: Sequence[BatchInput], **options: Any) -> list[bool]:
         body, ids = _Requests.batch_body(checks, _options(**options))
@@ -597,7 +496,7 @@ class AsyncClient(_Routes):
     async def audience_check(
         self, audience: Sequence[str], relation: str, objects: Sequence[str], **options: Any
     ) -> AudienceCheckResult:
-        body = {"audience": list(audience), "relation": relation, "objects": list(objects), **_options(**options)}
+        body = _audience_body(audience, relation, objects, _options(**options))
         return _Requests.audience(await self._post("writ/audience-check", body))
 
     async def filter(

@@ -198,7 +198,8 @@ def _visibility(query: Query, options: Options, features: Features, tally: _Tall
         visible = principal_sees if visible is None else visible & principal_sees
     visible_ids = sorted(visible or ())
     strategy = "ids" if len(visible_ids) <= options.max_ids else "post_filter"
-    return Visibility(len(visible_ids), -1, strategy, 0, visible_ids if strategy == "ids" else None)
+    ids = visible_ids if strategy == "ids" else None
+    return Visibility(visible=len(visible_ids), total=-1, strategy=strategy, revision=0, ids=ids)
 
 
 def _context(query: Query) -> dict[str, Any]:
