@@ -469,3 +469,97 @@ async fn an_admin_saves_a_model_and_a_bad_one_comes_back_with_line_and_column() 
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(models(&engine), 2);
 }
+
+/// A console (preshared keys) over a fresh store holding `tuples`, and a browser signed in with `key`.
+async fn signed_in(tuples: &[&str], key: &str) -> (Router, String, Browser) {
+    let (engine, store) = engine_with(tuples);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in(key).await;
+    (app, store, browser)
+}
+
+fn explain_url(store: &str, query: &str) -> String {
+    format!("/console/stores/{store}/explain?{query}")
+}
+
+#[tokio::test]
+async fn the_explain_page_checks_records_and_explains_a_deny_with_its_reason() {
+    let (app, store, mut browser) = signed_in(&["document:1#owner@user:carol"], "reader-key-0123456789").await;
+    let empty = browser.get(&explain_url(&store, "")).await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.text);
+    for label in ["Subject", "Relation", "Object", "Agent chain"] {
+        assert!(has_label(&empty.text, label), "no field labelled {label}");
+    }
+    assert!(has_button(&empty.text, "Check") && has_button(&empty.text, "Explain"));
+    assert!(empty.text.contains(&format!(r#"href="/console/stores/{store}/explain">Explain</a>"#)), "nav");
+
+    let checked =
+        browser.get(&explain_url(&store, "subject=user%3Aanne&relation=viewer&object=document%3A1&run=check")).await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.text);
+    assert!(checked.text.contains("Denied"), "{}", checked.text);
+    let decisions = browser.get(&format!("/console/stores/{store}/decisions")).await;
+    assert!(decisions.text.contains("<td>user:anne</td><td>viewer</td><td>document:1</td>"), "{}", decisions.text);
+    assert!(has_button(&decisions.text, "Explain"), "each row has an Explain button: {}", decisions.text);
+    assert!(decisions.text.contains(r#"name="subject" value="user:anne""#), "pre-filled: {}", decisions.text);
+
+    let explained =
+        browser.get(&explain_url(&store, "subject=user%3Aanne&relation=viewer&object=document%3A1&run=explain")).await;
+    assert_eq!(explained.status, StatusCode::OK, "{}", explained.text);
+    assert!(explained.text.contains("<details open>"), "the tree is collapsible nodes: {}", explained.text);
+    assert!(
+        explained.text.contains("no_tuple: no tuple grants it here"),
+        "the failing node's reason: {}",
+        explained.text
+    );
+    assert!(explained.text.contains("<td>document:1</td><td>viewer</td><td>user:anne</td>"), "would_allow listed");
+    assert!(!has_button(&explained.text, "Grant") && !explained.text.contains("/tuples/add"), "a reader gets no Grant");
+
+    let token = csrf(&explained.text);
+    let grant = [("csrf", token.as_str()), ("subject", "user:anne"), ("relation", "viewer"), ("object", "document:1")];
+    let refused = browser.post(&format!("/console/stores/{store}/tuples/add"), &grant).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(read_tuples(&app, &store, "document:1").await, ["document:1#owner@user:carol"]);
+    let bad =
+        browser.get(&explain_url(&store, "subject=user%3Aanne&relation=viewer&object=document%3A1&run=nope")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("`run`"), "{}", bad.text);
+}
+
+#[tokio::test]
+async fn grant_and_revoke_on_the_explain_page_write_as_the_key_and_come_back() {
+    let (app, store, mut browser) = signed_in(&[], "writer-key-0123456789").await;
+    let question = "subject=user%3Aanne&relation=viewer&object=document%3A2&run=explain";
+    let denied = browser.get(&explain_url(&store, question)).await;
+    assert!(has_button(&denied.text, "Grant"), "{}", denied.text);
+    assert!(denied.text.contains(r#"data-confirm="Grant document:2#viewer@user:anne?"#), "{}", denied.text);
+    let token = csrf(&denied.text);
+    let back = explain_url(&store, question);
+    let grant = [
+        ("csrf", token.as_str()),
+        ("back", back.as_str()),
+        ("subject", "user:anne"),
+        ("relation", "viewer"),
+        ("object", "document:2"),
+    ];
+    let granted = browser.post(&format!("/console/stores/{store}/tuples/add"), &grant).await;
+    assert_eq!((granted.status, location(&granted)), (StatusCode::SEE_OTHER, back.as_str()), "{}", granted.text);
+    assert_eq!(read_tuples(&app, &store, "document:2").await, ["document:2#viewer@user:anne"]);
+
+    let allowed = browser.get(&back).await;
+    assert!(allowed.text.contains("Allowed") && has_button(&allowed.text, "Revoke"), "{}", allowed.text);
+    let revoke = [("csrf", token.as_str()), ("back", back.as_str()), ("tuple", "document:2#viewer@user:anne")];
+    let revoked = browser.post(&format!("/console/stores/{store}/tuples/delete"), &revoke).await;
+    assert_eq!((revoked.status, location(&revoked)), (StatusCode::SEE_OTHER, back.as_str()));
+    assert!(read_tuples(&app, &store, "document:2").await.is_empty());
+
+    let elsewhere = [
+        ("csrf", token.as_str()),
+        ("back", "//evil.example/x"),
+        ("subject", "user:anne"),
+        ("relation", "viewer"),
+        ("object", "document:3"),
+    ];
+    let kept_home = browser.post(&format!("/console/stores/{store}/tuples/add"), &elsewhere).await;
+    assert_eq!(location(&kept_home), format!("/console/stores/{store}/tuples"), "never an open redirect");
+}

@@ -23,7 +23,12 @@ form.inline{display:inline}form.fields{display:flex;flex-wrap:wrap;gap:.6rem;ali
 label{display:flex;flex-direction:column;font-size:.85rem}\
 .notice{background:#fff3cd;padding:.5rem;border:1px solid #e0c36c}\
 .error{background:#f8d7da;padding:.5rem;border:1px solid #d9939b}\
-.allow{color:#1d6b2f}.deny{color:#a3212f}";
+.allow,.allowed{color:#1d6b2f}.deny,.denied{color:#a3212f}\
+.tree details{margin-left:1.2rem}.tree summary{font-family:ui-monospace,monospace;font-size:.9rem;cursor:pointer}\
+.tree>details{margin-left:0}.reason{color:#5a3b00}\
+header form{display:flex;gap:.4rem;align-items:end;white-space:nowrap}header button{white-space:nowrap}\
+dialog{border:1px solid #888;border-radius:.3rem;padding:1rem;max-width:36rem}\
+dialog menu{display:flex;gap:.6rem;justify-content:end;padding:0;margin:1rem 0 0}";
 
 /// What every page's frame shows.
 pub(super) struct Chrome {
@@ -53,6 +58,7 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                     @if let Some(store) = &chrome.store {
                         nav aria-label="Pages" {
                             a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
+                            a href={ "/console/stores/" (store) "/explain" } { "Explain" }
                             a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
                             a href={ "/console/stores/" (store) "/model" } { "Model" }
                         }
@@ -282,9 +288,20 @@ pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
     )
 }
 
+/// What a Decisions row's **Explain** button fills into the Explain form.
+pub(super) struct ExplainFields {
+    pub(super) subject: String,
+    /// The agents after the subject, comma-separated.
+    pub(super) chain: String,
+    /// The recorded delegation relation, or empty.
+    pub(super) delegation: String,
+}
+
 /// One row of the Decisions page.
 pub(super) struct DecisionRow {
     pub(super) time: String,
+    /// The Explain form's fields; `None` for a decision it cannot ask (an audience, a filter).
+    pub(super) explain: Option<ExplainFields>,
     pub(super) principals: String,
     pub(super) relation: String,
     pub(super) object: String,
@@ -327,12 +344,30 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
                 p { "No recorded decisions match." }
             } @else {
                 table {
-                    thead { tr { th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } th { "Decision" } } }
+                    thead { tr {
+                        th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } th { "Decision" }
+                        th { span { "Why" } }
+                    } }
                     tbody {
                         @for row in &page.rows {
                             tr {
                                 td { (row.time) } td { (row.principals) } td { (row.relation) } td { (row.object) }
                                 @if row.allowed { td.allow { "allow" } } @else { td.deny { "deny" } }
+                                td {
+                                    @if let Some(fields) = &row.explain {
+                                        form.inline method="get" action={ "/console/stores/" (page.store) "/explain" } {
+                                            input type="hidden" name="subject" value=(fields.subject);
+                                            input type="hidden" name="relation" value=(row.relation);
+                                            input type="hidden" name="object" value=(row.object);
+                                            input type="hidden" name="chain" value=(fields.chain);
+                                            @if !fields.delegation.is_empty() {
+                                                input type="hidden" name="delegation" value=(fields.delegation);
+                                            }
+                                            button type="submit" name="run" value="explain"
+                                                aria-label={ "Explain the decision of " (row.time) } { "Explain" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
