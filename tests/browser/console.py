@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
@@ -142,15 +146,18 @@ class Console:
     def wait(self, what: str, found: Callable[[], T | None], seconds: float = 5.0) -> T:
         """Polls `found` until it gives something truthy; fails naming `what` and the page."""
         deadline = time.monotonic() + seconds
+        last_error = ""
         while True:
             try:
                 value = found()
-            except StaleElementReferenceException:
-                value = None
+            except WebDriverException as error:
+                # The page was replaced while it was read (a stale or detached node): read again.
+                value, last_error = None, f" (last: {error.msg})"
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not found within {seconds} s on {self.driver.current_url}:\n{self.text()}")
+                page = f"{self.driver.current_url}{last_error}:\n{self.text()}"
+                raise AssertionError(f"{what}: not found within {seconds} s on {page}")
             time.sleep(0.05)
 
     def field(self, label: str, within: WebElement | None = None) -> WebElement:
@@ -211,16 +218,44 @@ class Console:
         self.type_into("Subject", subject)
         self.type_into("Relation", relation)
         self.type_into("Object", obj)
-        self.button(action).click()
+        self.submit(self.button(action))
+
+    def submit(self, control: WebElement) -> None:
+        """Clicks `control` (a link or a form's button) and waits for the page it loads to
+        replace this one."""
+        page = self.driver.find_element("tag name", "html")
+        control.click()
+        self.wait("the next page", lambda: self._gone(page))
+
+    @staticmethod
+    def _gone(element: WebElement) -> bool:
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
 
     def sign_in(self, key: str) -> None:
         self.open("/console/sign-in")
         self.type_into("API key", key)
-        self.button("Sign in").click()
-        self.wait_text("Signed in as|not valid")
+        self.submit(self.button("Sign in"))
+
+    def expand_all(self) -> None:
+        """Opens every collapsed node (`<details>`) by clicking its summary, as a user would."""
+        for _ in range(50):
+            closed = [
+                summary
+                for summary in self.driver.find_elements("css selector", "details:not([open]) > summary")
+                if summary.is_displayed()
+            ]
+            if not closed:
+                return
+            for summary in closed:
+                summary.click()
+        raise AssertionError("nodes still collapsed after 50 rounds of opening them")
 
     def sign_out(self) -> None:
-        self.button("Sign out").click()
+        self.submit(self.button("Sign out"))
         self.wait("the sign-in page", lambda: "/console/sign-in" in self.driver.current_url)
 
     def visit(self, key: str, store: str, page: str) -> None:
@@ -232,7 +267,7 @@ class Console:
     def go(self, page: str) -> None:
         """Follows the nav's link to `page` (Decisions, Explain, Agents, Tuples, Model, ...)."""
         nav = self.wait("the nav", lambda: self.driver.find_elements("css selector", "nav"))
-        self.link(page, nav[0]).click()
+        self.submit(self.link(page, nav[0]))
         self.wait(f"the {page} page", lambda: re.search(rf"^{page}\b", self.heading()))
 
     def heading(self) -> str:

@@ -14,7 +14,7 @@ import pytest
 from console import Api, Console, Keys
 
 
-@pytest.mark.pages("Decisions")
+@pytest.mark.needs("Decisions page")
 def test_sign_in_refuses_a_bad_key_and_lets_a_good_one_in(browser: Console, keys: Keys, store: str) -> None:
     browser.open("/console/")
     browser.wait("the sign-in page", lambda: "/console/sign-in" in browser.driver.current_url)
@@ -36,7 +36,7 @@ def test_sign_in_refuses_a_bad_key_and_lets_a_good_one_in(browser: Console, keys
     browser.wait("signed out", lambda: "/console/sign-in" in browser.driver.current_url)
 
 
-@pytest.mark.pages("Decisions")
+@pytest.mark.needs("Decisions page")
 def test_a_check_through_the_api_shows_on_decisions(browser: Console, api: Api, keys: Keys, store: str) -> None:
     assert not api.check(store, "user:bob", "viewer", "document:q3")
     browser.sign_in(keys["reader"])
@@ -45,7 +45,7 @@ def test_a_check_through_the_api_shows_on_decisions(browser: Console, api: Api, 
     assert "deny" in row.text
 
 
-@pytest.mark.pages("Explain", "Decisions")
+@pytest.mark.needs("Explain page", "Decisions page")
 def test_a_check_on_the_explain_page_shows_on_decisions(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Explain")
     browser.ask("user:anne", "viewer", "document:q3", "Check")
@@ -55,7 +55,7 @@ def test_a_check_on_the_explain_page_shows_on_decisions(browser: Console, api: A
     assert "allow" in row.text
 
 
-@pytest.mark.pages("Decisions", "Explain")
+@pytest.mark.needs("Decisions page", "Explain page")
 def test_explain_from_a_deny_row_names_the_failing_reason(browser: Console, api: Api, keys: Keys, store: str) -> None:
     assert not api.check(store, "user:bob", "viewer", "document:q3")
     browser.sign_in(keys["reader"])
@@ -67,11 +67,12 @@ def test_explain_from_a_deny_row_names_the_failing_reason(browser: Console, api:
     assert browser.field("Object").get_attribute("value") == "document:q3"
     # The tree: bob holds no viewer tuple on q3, nor is he in team:eng that views its folder.
     browser.wait_text(r"(?i)\bdenied\b")
+    browser.expand_all()
     browser.wait_text(r"no[_ ]tuple")
-    browser.shot("explain")
+    browser.shot("explain-tree")
 
 
-@pytest.mark.pages("Explain")
+@pytest.mark.needs("Explain page", "confirmation dialogs")
 def test_grant_a_would_allow_tuple_then_check_allows(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Explain")
     browser.ask("user:bob", "viewer", "document:q3", "Explain")
@@ -81,11 +82,12 @@ def test_grant_a_would_allow_tuple_then_check_allows(browser: Console, api: Api,
     browser.confirm("Grant", "Confirm", "Yes", "OK")
     browser.wait("the grant written", lambda: api.check(store, "user:bob", "viewer", "document:q3"))
     assert ("user:bob", "viewer", "document:q3") in api.tuples(store, "document:q3")
+    browser.go("Explain")
     browser.ask("user:bob", "viewer", "document:q3", "Check")
     browser.wait_text(r"(?i)\ballowed\b")
 
 
-@pytest.mark.pages("Agents")
+@pytest.mark.needs("Agents page", "confirmation dialogs")
 def test_revoke_a_delegation_previews_the_flips_then_obo_denies(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
@@ -105,7 +107,7 @@ def test_revoke_a_delegation_previews_the_flips_then_obo_denies(
     assert api.obo_check(store, ["user:bob", "agent:helper"], "can_call", "tool:search")["allowed"]
 
 
-@pytest.mark.pages("Tuples")
+@pytest.mark.needs("Tuples page")
 def test_add_and_delete_a_tuple_on_the_tuples_page(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Tuples")
     form = browser.field("Subject").find_element("xpath", "./ancestor::form")
@@ -124,7 +126,7 @@ def test_add_and_delete_a_tuple_on_the_tuples_page(browser: Console, api: Api, k
     browser.row("delete", "document:roadmap#viewer@user:dave", keys.names["writer"])
 
 
-@pytest.mark.pages("Model")
+@pytest.mark.needs("Model page")
 def test_saving_a_model_with_an_error_shows_its_line_and_column(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
@@ -149,7 +151,7 @@ def test_saving_a_model_with_an_error_shows_its_line_and_column(
 CHANGE_CONTROLS = ("Add", "Delete", "Save", "Grant", "Revoke", "Approve", "Deny")
 
 
-@pytest.mark.pages("Tuples", "Model", "Decisions")
+@pytest.mark.needs("Tuples page", "Model page", "Decisions page")
 def test_a_reader_gets_no_change_controls_and_forged_posts_are_refused(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
@@ -187,7 +189,7 @@ def test_a_reader_gets_no_change_controls_and_forged_posts_are_refused(
     assert not api.check(store, "user:mallory", "viewer", "document:q3")
 
 
-@pytest.mark.pages("Explain", "Agents")
+@pytest.mark.needs("Explain page", "Agents page")
 def test_a_reader_gets_no_grant_or_revoke(browser: Console, api: Api, keys: Keys, store: str) -> None:
     api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:search", audit={"tool": "search"})
     browser.visit(keys["reader"], store, "Explain")
@@ -199,7 +201,7 @@ def test_a_reader_gets_no_grant_or_revoke(browser: Console, api: Api, keys: Keys
         assert not shown, f"a reader sees {shown} on {page}"
 
 
-@pytest.mark.pages("Approvals")
+@pytest.mark.needs("Approvals page")
 def test_an_approver_approves_a_pending_approval(browser: Console, api: Api, keys: Keys, store: str) -> None:
     chain = ["user:anne", "agent:planner"]
     call = {"audit": {"tool": "deploy"}, "approval": "request"}

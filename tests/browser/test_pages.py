@@ -10,7 +10,7 @@ from console import Api, Console, Keys
 
 # The nav's pages (DESIGN §10's five and Approvals), each seen by the role that sees it whole.
 PAGES = [
-    pytest.param(page, role, marks=pytest.mark.pages(page), id=page)
+    pytest.param(page, role, marks=pytest.mark.needs(f"{page} page"), id=page)
     for page, role in [
         ("Decisions", "admin"),
         ("Explain", "admin"),
