@@ -563,3 +563,18 @@ async fn grant_and_revoke_on_the_explain_page_write_as_the_key_and_come_back() {
     let kept_home = browser.post(&format!("/console/stores/{store}/tuples/add"), &elsewhere).await;
     assert_eq!(location(&kept_home), format!("/console/stores/{store}/tuples"), "never an open redirect");
 }
+
+#[tokio::test]
+async fn the_one_script_is_served_from_the_console_itself_and_confirms_marked_forms() {
+    let (_, store, mut browser) = signed_in(&[], "writer-key-0123456789").await;
+    let page = browser.get(&explain_url(&store, "")).await;
+    assert!(page.text.contains(r#"<script src="/console/static/console.js" defer></script>"#), "{}", page.text);
+    assert!(!page.text.contains("<script>"), "no inline script");
+    let script = browser.get("/console/static/console.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    let kind = script.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(kind.starts_with("text/javascript"), "{kind}");
+    for needed in ["data-confirm", "showModal", "\"Confirm\"", "\"Cancel\""] {
+        assert!(script.text.contains(needed), "the script lacks {needed}");
+    }
+}

@@ -79,6 +79,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console", routing::get(|| async { Redirect::permanent("/console/") }))
         .route("/console/", gate(any_store, routing::get(home)))
         .route("/console/console.css", routing::get(stylesheet))
+        .route("/console/static/console.js", routing::get(script))
         .route("/console/sign-in", gate(Access::Open, routing::get(sign_in_form).post(sign_in)))
         .route("/console/sign-out", gate(any_store, routing::post(sign_out)))
         .route("/console/stores/{store_id}/tuples", gate(reader, routing::get(tuples_page)))
@@ -250,6 +251,10 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 
 async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], view::STYLESHEET)
+}
+
+async fn script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], view::SCRIPT)
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,9 @@
 //! Invariants: every control carries a visible label (the names DESIGN §10 fixes: **API key**,
 //! **Sign in**, **Sign out**, **Store**, **Subject**, **Relation**, **Object**, **Add**,
 //! **Delete**); every form that changes anything carries the session's CSRF token; nothing is
-//! loaded from another origin and there is no inline script or style (the CSP forbids both); the
+//! loaded from another origin and there is no inline script or style (the CSP forbids both); a
+//! change behind a confirmation is a form marked `data-confirm` (the one script, [`SCRIPT`], asks
+//! in a `<dialog>`; without it the form still posts); the
 //! nav links only pages that exist.
 //! Must not import `store`, `index` or `eval`.
 
@@ -30,6 +32,11 @@ header form{display:flex;gap:.4rem;align-items:end;white-space:nowrap}header but
 dialog{border:1px solid #888;border-radius:.3rem;padding:1rem;max-width:36rem}\
 dialog menu{display:flex;gap:.6rem;justify-content:end;padding:0;margin:1rem 0 0}";
 
+/// The console's one script (confirmation dialogs for forms marked `data-confirm`), served from
+/// the binary at `/console/static/console.js`; hand-written rather than vendored htmx because a
+/// confirmation is all the pages need, and every page works without it.
+pub(super) const SCRIPT: &str = include_str!("console.js");
+
 /// What every page's frame shows.
 pub(super) struct Chrome {
     /// Every store the viewer may open: (id, name).
@@ -51,6 +58,7 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                 meta charset="utf-8";
                 title { (title) " · Writ console" }
                 link rel="stylesheet" href="/console/console.css";
+                script src="/console/static/console.js" defer {}
             }
             body {
                 header {
@@ -248,7 +256,8 @@ pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
                                 td { (row.expires_at.as_deref().unwrap_or("")) }
                                 @if page.can_write {
                                     td {
-                                        form.inline method="post" action={ (base) "/delete" } {
+                                        form.inline method="post" action={ (base) "/delete" }
+                                            data-confirm={ "Delete " (row.key) "?" } {
                                             input type="hidden" name="csrf" value=(chrome.csrf);
                                             input type="hidden" name="tuple" value=(row.key);
                                             button type="submit" aria-label={ "Delete " (row.key) } { "Delete" }
