@@ -91,7 +91,9 @@ class Api:
 # The visible elements that own text: every text node's client rectangles, with its element.
 TEXT_BOXES_JS = """
 const boxes = [];
-const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+// A modal dialog makes the rest of the page inert and covered: then only the dialog is read.
+const root = document.querySelector('dialog:modal') || document.body;
+const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
 for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   if (!node.textContent.trim()) continue;
   const element = node.parentElement;
@@ -280,6 +282,23 @@ class Console:
 
         self.wait(f"a confirmation answered with one of {names!r}", lambda: self.try_confirm(*names))
 
+    def dismiss(self) -> None:
+        """Says no to the confirmation the last click raised (**Cancel**, or the alert's cancel)."""
+
+        def answer() -> bool:
+            try:
+                self.driver.switch_to.alert.dismiss()
+                return True
+            except NoAlertPresentException:
+                pass
+            found = [button for dialog in self.dialogs() for button in self.buttons("Cancel", dialog)]
+            if found:
+                found[0].click()
+            return bool(found)
+
+        self.wait("a confirmation to cancel", answer)
+        self.wait("the confirmation closed", lambda: not self.dialogs())
+
     def try_confirm(self, *names: str) -> bool:
         """Accepts an open `confirm()` alert, or clicks the button named one of `names` in an
         open dialog; answers whether there was a confirmation to answer."""
@@ -332,6 +351,12 @@ class Console:
         path = self.screenshots / f"{name}.png"
         assert self.driver.save_screenshot(str(path)), f"no screenshot at {path}"
         return path
+
+    def readable(self, name: str) -> None:
+        """Saves a screenshot as `name`.png and fails if the page is hard to read."""
+        self.shot(name)
+        problems = self.unreadable()
+        assert not problems, f"{name} at {WIDTH}×{HEIGHT} is hard to read:\n" + "\n".join(problems)
 
     def unreadable(self) -> list[str]:
         """What makes the page hard to read: text boxes of different elements that overlap, and

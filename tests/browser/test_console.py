@@ -69,7 +69,7 @@ def test_explain_from_a_deny_row_names_the_failing_reason(browser: Console, api:
     browser.wait_text(r"(?i)\bdenied\b")
     browser.expand_all()
     browser.wait_text(r"no[_ ]tuple")
-    browser.shot("explain-tree")
+    browser.readable("explain-tree")
 
 
 @pytest.mark.needs("Explain page", "confirmation dialogs")
@@ -78,7 +78,15 @@ def test_grant_a_would_allow_tuple_then_check_allows(browser: Console, api: Api,
     browser.ask("user:bob", "viewer", "document:q3", "Explain")
     browser.wait_text(r"(?i)\bdenied\b")
     # The shortest would_allow tuple, bob as a direct viewer of q3, comes first.
-    browser.button("Grant", browser.row("user:bob", "document:q3")).click()
+    grant = browser.button("Grant", browser.row("user:bob", "document:q3"))
+    # Cancelled, the grant writes nothing.
+    grant.click()
+    browser.dismiss()
+    assert not api.check(store, "user:bob", "viewer", "document:q3")
+    grant.click()
+    question = browser.wait("the confirmation", browser.dialog_text)
+    assert "user:bob" in question and "document:q3" in question, question
+    browser.readable("explain-grant-dialog")
     browser.confirm("Grant", "Confirm", "Yes", "OK")
     browser.wait("the grant written", lambda: api.check(store, "user:bob", "viewer", "document:q3"))
     assert ("user:bob", "viewer", "document:q3") in api.tuples(store, "document:q3")

@@ -22,25 +22,19 @@ PAGES = [
 ]
 
 
-def readable(browser: Console, name: str) -> None:
-    browser.shot(name)
-    problems = browser.unreadable()
-    assert not problems, f"{name} at 1280×800 is hard to read:\n" + "\n".join(problems)
-
-
 def test_sign_in_page(browser: Console, keys: Keys) -> None:
     browser.open("/console/sign-in")
     browser.field("API key")
-    readable(browser, "sign-in")
+    browser.readable("sign-in")
     browser.sign_in("wrong-key")
     browser.wait_text("not valid")
-    readable(browser, "sign-in-refused")
+    browser.readable("sign-in-refused")
 
 
 def test_stores_page(browser: Console, keys: Keys, store: str) -> None:
     browser.sign_in(keys["admin"])
     browser.wait_text("Stores")
-    readable(browser, "stores")
+    browser.readable("stores")
 
 
 @pytest.mark.parametrize(("page", "role"), PAGES)
@@ -51,4 +45,4 @@ def test_page(browser: Console, api: Api, keys: Keys, store: str, page: str, rol
     api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:search", audit={"tool": "search"})
     api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:deploy", approval="request")
     browser.visit(keys[role], store, page)
-    readable(browser, page.lower())
+    browser.readable(page.lower())
