@@ -5,6 +5,7 @@ through the API, the console's own word is not taken for it."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -100,22 +101,33 @@ def test_revoke_a_delegation_previews_the_flips_then_obo_denies(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
     chain = ["user:anne", "agent:planner"]
+    # Recent allowed decisions: the chain through the delegation (flips), planner on its own
+    # grant (stays), and bob's helper (another delegation: stays).
     assert api.obo_check(store, chain, "can_call", "tool:search", audit={"tool": "search"})["allowed"]
+    assert api.check(store, "agent:planner", "viewer", "document:q3")
+    assert api.obo_check(store, ["user:bob", "agent:helper"], "can_call", "tool:search")["allowed"]
     browser.visit(keys["admin"], store, "Agents")
-    browser.button("Revoke", browser.row("agent:planner", "user:anne")).click()
-    # The preview lists the recent allowed decision that the revocation turns to deny.
-    preview = browser.wait("the preview of flips", lambda: "tool:search" in browser.dialog_text() and browser.dialog_text())
-    assert "agent:planner" in preview, preview
+    browser.submit(browser.button("Revoke", browser.row("agent:planner", "user:anne")))
+    # The preview lists the decision that the revocation turns to deny, and only that one.
+    flips = browser.row("user:anne → agent:planner", "can_call", "tool:search")
+    assert "tool:search" in flips.text
+    listed = browser.text()
+    assert "document:q3" not in listed and "agent:helper" not in listed, listed
+    assert api.obo_check(store, chain, "can_call", "tool:search")["allowed"], "the preview wrote something"
+    browser.button("Revoke").click()
+    question = browser.wait("the confirmation", browser.dialog_text)
+    assert "agent:planner" in question and re.search(r"\b1 recent decision", question), question
     browser.confirm("Revoke", "Confirm", "Yes", "OK")
     browser.wait("the delegation deleted", lambda: not api.obo_check(store, chain, "can_call", "tool:search")["allowed"])
     denied = api.obo_check(store, chain, "can_call", "tool:search")
     assert denied["denied_by"]["kind"] == "delegation", denied
     assert ("agent:planner", "delegate", "user:anne") not in api.tuples(store, "user:anne")
-    # The other delegation stands.
+    # The other delegation stands, and so does planner's own grant.
     assert api.obo_check(store, ["user:bob", "agent:helper"], "can_call", "tool:search")["allowed"]
+    assert api.check(store, "agent:planner", "viewer", "document:q3")
 
 
-@pytest.mark.needs("Tuples page")
+@pytest.mark.needs("Tuples page", "confirmation dialogs")
 def test_add_and_delete_a_tuple_on_the_tuples_page(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Tuples")
     form = browser.field("Subject").find_element("xpath", "./ancestor::form")
@@ -129,6 +141,7 @@ def test_add_and_delete_a_tuple_on_the_tuples_page(browser: Console, api: Api, k
     browser.row("write", "document:roadmap#viewer@user:dave", keys.names["writer"])
 
     browser.button("Delete", browser.row("document:roadmap", "viewer", "user:dave")).click()
+    browser.confirm("Delete", "Confirm", "Yes", "OK")
     browser.wait("the tuple deleted", lambda: ("user:dave", "viewer", "document:roadmap") not in api.tuples(store, "document:roadmap"))
     assert not api.check(store, "user:dave", "viewer", "document:roadmap")
     browser.row("delete", "document:roadmap#viewer@user:dave", keys.names["writer"])
