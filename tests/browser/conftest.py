@@ -98,7 +98,14 @@ def screenshots() -> Path:
 def browser(api: Api, screenshots: Path) -> Iterator[Console]:
     options = webdriver.ChromeOptions()
     options.binary_location = required_env("WRIT_CHROMIUM")
-    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,800", "--disable-gpu", "--lang=en-US"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,800",
+        "--disable-gpu",
+        "--lang=en-US",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=required_env("WRIT_CHROMEDRIVER")))
     driver.implicitly_wait(0)
