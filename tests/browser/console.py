@@ -88,9 +88,10 @@ class Api:
         return [(t["key"]["user"], t["key"]["relation"], t["key"]["object"]) for t in found]
 
 
-# The visible elements that own text: every text node's client rectangles, with its element.
+# The visible elements that own text: every text node's client rectangles, with its element; and
+# the short words (up to 24 characters, so not a long id) that are broken across lines.
 TEXT_BOXES_JS = """
-const boxes = [];
+const boxes = [], broken = [];
 // A modal dialog makes the rest of the page inert and covered: then only the dialog is read.
 const root = document.querySelector('dialog:modal') || document.body;
 const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -101,13 +102,18 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   if (style.visibility !== 'visible' || Number(style.opacity) === 0) continue;
   const range = document.createRange();
   range.selectNodeContents(node);
+  const word = node.textContent.trim();
+  const lines = new Set([...range.getClientRects()].filter(r => r.width >= 1).map(r => Math.round(r.top)));
+  if (!/\\s/.test(word) && word.length <= 24 && lines.size > 1) {
+    broken.push({text: word, tag: element.tagName.toLowerCase()});
+  }
   for (const rect of range.getClientRects()) {
     if (rect.width < 1 || rect.height < 1) continue;
     boxes.push({text: node.textContent.trim().slice(0, 40), tag: element.tagName.toLowerCase(),
                 left: rect.left, top: rect.top, right: rect.right, bottom: rect.bottom});
   }
 }
-return boxes;
+return {boxes, broken};
 """
 
 # Every table's right edge and the page's scroll width.
@@ -359,10 +365,13 @@ class Console:
         assert not problems, f"{name} at {WIDTH}×{HEIGHT} is hard to read:\n" + "\n".join(problems)
 
     def unreadable(self) -> list[str]:
-        """What makes the page hard to read: text boxes of different elements that overlap, and
-        content (a table) wider than the 1280-pixel window."""
+        """What makes the page hard to read: text boxes of different elements that overlap, a
+        short word broken across lines, and content (a table) wider than the 1280-pixel window."""
         problems = []
-        boxes = self.driver.execute_script(TEXT_BOXES_JS)
+        text = self.driver.execute_script(TEXT_BOXES_JS)
+        boxes = text["boxes"]
+        for word in text["broken"]:
+            problems.append(f"the word {word['text']!r} <{word['tag']}> is broken across lines")
         for index, first in enumerate(boxes):
             for second in boxes[index + 1 :]:
                 overlap_x = min(first["right"], second["right"]) - max(first["left"], second["left"])

@@ -9,6 +9,8 @@ import pytest
 from console import Api, Console, Keys
 
 # The nav's pages (DESIGN §10's five and Approvals), each seen by the role that sees it whole.
+LONG_ID = "document:" + "9f86d081884c7d659a2feaa0c55ad015" * 4
+
 PAGES = [
     pytest.param(page, role, marks=pytest.mark.needs(f"{page} page"), id=page)
     for page, role in [
@@ -37,12 +39,29 @@ def test_stores_page(browser: Console, keys: Keys, store: str) -> None:
     browser.readable("stores")
 
 
-@pytest.mark.parametrize(("page", "role"), PAGES)
-def test_page(browser: Console, api: Api, keys: Keys, store: str, page: str, role: str) -> None:
-    # Something on every page: decisions of both kinds, a pending approval.
+def seed_decisions(api: Api, store: str) -> None:
+    """Something on every page: decisions of both kinds, a pending approval."""
     api.check(store, "user:anne", "viewer", "document:q3")
     api.check(store, "user:bob", "viewer", "document:q3")
     api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:search", audit={"tool": "search"})
     api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:deploy", approval="request")
+
+
+@pytest.mark.parametrize(("page", "role"), PAGES)
+def test_page(browser: Console, api: Api, keys: Keys, store: str, page: str, role: str) -> None:
+    seed_decisions(api, store)
     browser.visit(keys[role], store, page)
     browser.readable(page.lower())
+
+
+@pytest.mark.needs("tables that wrap long ids")
+@pytest.mark.parametrize("page", ["Tuples", "Decisions"])
+def test_a_long_id_wraps_inside_its_table(browser: Console, api: Api, keys: Keys, store: str, page: str) -> None:
+    # An id as long and unbroken as a hash (128 hex digits, well within the 256-byte limit) must
+    # wrap in its cell, neither pushing the table past the window nor breaking the short words
+    # of the other columns.
+    api.write(store, [("user:anne", "viewer", LONG_ID)])
+    api.check(store, "user:bob", "viewer", LONG_ID)
+    seed_decisions(api, store)
+    browser.visit(keys["admin"], store, page)
+    browser.readable(f"{page.lower()}-long-id")
