@@ -29,13 +29,18 @@ const KEYS: &str = "
 
 /// An engine that records every decision, with one store holding `tuples`.
 fn engine_with(tuples: &[&str]) -> (Arc<Engine>, String) {
+    engine_with_model(MODEL, tuples)
+}
+
+/// [`engine_with`], with the store's model `model`.
+fn engine_with_model(model: &str, tuples: &[&str]) -> (Arc<Engine>, String) {
     let config = EngineConfig {
         decision_log: DecisionLogConfig { mode: DecisionLogMode::All, ..DecisionLogConfig::default() },
         ..EngineConfig::default()
     };
     let engine = Engine::in_memory_with(config);
     let store = engine.create_store("console").unwrap().id;
-    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(model).unwrap()).unwrap();
     if !tuples.is_empty() {
         let writes = tuples.iter().map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap())).collect();
         engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
@@ -577,4 +582,106 @@ async fn the_one_script_is_served_from_the_console_itself_and_confirms_marked_fo
     for needed in ["data-confirm", "showModal", "\"Confirm\"", "\"Cancel\""] {
         assert!(script.text.contains(needed), "the script lacks {needed}");
     }
+}
+
+const AGENTS: &str = include_str!("../schema/agents.fga");
+
+/// Runs an OBO check through the API (recording it) and answers whether it allowed.
+async fn obo_check(app: &Router, store: &str, principals: &[&str], relation: &str, object: &str) -> bool {
+    let body = json!({"principals": principals, "relation": relation, "object": object});
+    let path = format!("/stores/{store}/writ/obo-check");
+    let (status, body) = call_as(app, Some("root-key-0123456789"), "POST", &path, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["allowed"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn the_agents_page_lists_delegations_and_the_tool_matrix_and_a_reader_cannot_revoke() {
+    let tuples = ["user:anne#delegate@agent:planner", "tool:search#caller@agent:planner", "tool:mail#caller@user:anne"];
+    let (engine, store) = engine_with_model(AGENTS, &tuples);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let page = browser.get(&format!("/console/stores/{store}/agents")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(&format!(r#"href="/console/stores/{store}/agents">Agents</a>"#)), "nav");
+    assert!(page.text.contains("<td>user:anne</td><td>agent:planner</td><td></td><td>never</td>"), "{}", page.text);
+    assert!(page.text.contains("<th>tool:mail</th><th>tool:search</th>"), "{}", page.text);
+    assert!(
+        page.text.contains(r#"<td>agent:planner</td><td class="deny">deny</td><td class="allow">allow</td>"#),
+        "{}",
+        page.text
+    );
+    assert!(!has_button(&page.text, "Revoke"), "a reader gets no Revoke: {}", page.text);
+    let preview = browser
+        .get(&format!("/console/stores/{store}/agents/revoke?tuple=user%3Aanne%23delegate%40agent%3Aplanner"))
+        .await;
+    assert_eq!(preview.status, StatusCode::FORBIDDEN);
+    let token = csrf(&page.text);
+    let revoke = [("csrf", token.as_str()), ("tuple", "user:anne#delegate@agent:planner")];
+    let refused = browser.post(&format!("/console/stores/{store}/tuples/delete"), &revoke).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(read_tuples(&app, &store, "user:anne").await, ["user:anne#delegate@agent:planner"]);
+}
+
+#[tokio::test]
+async fn revoking_a_delegation_previews_exactly_the_decisions_that_flip_then_deletes_it() {
+    let tuples = [
+        "user:anne#delegate@agent:planner",
+        "user:bob#delegate@agent:planner",
+        "document:1#viewer@user:anne",
+        "document:1#viewer@agent:planner",
+        "document:2#viewer@user:bob",
+        "document:2#viewer@user:anne",
+        "document:2#viewer@agent:planner",
+    ];
+    let (engine, store) = engine_with_model(AGENTS, &tuples);
+    let app = console_app(engine, preshared());
+    assert!(obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:1").await);
+    assert!(obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:2").await);
+    assert!(!obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:1").await);
+    assert!(obo_check(&app, &store, &["agent:planner"], "viewer", "document:2").await);
+    assert!(obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:2").await);
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in("writer-key-0123456789").await;
+    let page = browser.get(&format!("/console/stores/{store}/agents")).await;
+    assert!(has_button(&page.text, "Revoke"), "{}", page.text);
+    let preview_url = format!("/console/stores/{store}/agents/revoke?tuple=user%3Aanne%23delegate%40agent%3Aplanner");
+    let preview = browser.get(&preview_url).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.text);
+    let flipped: Vec<&str> = preview
+        .text
+        .match_indices("<td>user:anne → agent:planner</td><td>viewer</td><td>")
+        .map(|(at, found)| &preview.text[at + found.len()..at + found.len() + 10])
+        .collect();
+    assert_eq!(flipped, ["document:2", "document:1"], "anne's two chains flip, newest first: {}", preview.text);
+    assert!(!preview.text.contains("user:bob →"), "bob's delegation stays: {}", preview.text);
+    assert!(!preview.text.contains("<td>agent:planner</td>"), "planner alone needs no delegation");
+    assert!(preview.text.contains(r#"data-confirm="Revoke user:anne#delegate@agent:planner? 2 recent"#));
+    assert_eq!(
+        read_tuples(&app, &store, "user:anne").await,
+        ["user:anne#delegate@agent:planner"],
+        "a preview writes nothing"
+    );
+
+    let token = csrf(&preview.text);
+    let agents = format!("/console/stores/{store}/agents");
+    let forged = browser
+        .post(
+            &format!("/console/stores/{store}/tuples/delete"),
+            &[("back", &agents), ("tuple", "user:anne#delegate@agent:planner")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(preview.text.contains(&format!(r#"name="back" value="{agents}""#)), "the form comes back here");
+    let revoke = [("csrf", token.as_str()), ("back", agents.as_str()), ("tuple", "user:anne#delegate@agent:planner")];
+    let revoked = browser.post(&format!("/console/stores/{store}/tuples/delete"), &revoke).await;
+    assert_eq!(
+        (revoked.status, location(&revoked)),
+        (StatusCode::SEE_OTHER, format!("/console/stores/{store}/agents").as_str())
+    );
+    assert!(read_tuples(&app, &store, "user:anne").await.is_empty());
+    assert!(!obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:1").await);
+    assert!(obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:2").await);
 }

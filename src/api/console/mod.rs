@@ -20,6 +20,7 @@
 //! and says on every page that authentication is off.
 //! Must not import `store`, `index` or `eval`.
 
+mod agents;
 mod explain;
 mod session;
 mod view;
@@ -87,6 +88,8 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console/stores/{store_id}/tuples/delete", gate(writer, routing::post(delete_tuple)))
         .route("/console/stores/{store_id}/decisions", gate(reader, routing::get(decisions_page)))
         .route("/console/stores/{store_id}/explain", gate(reader, routing::get(explain::explain_page)))
+        .route("/console/stores/{store_id}/agents", gate(reader, routing::get(agents::agents_page)))
+        .route("/console/stores/{store_id}/agents/revoke", gate(writer, routing::get(agents::revoke_preview)))
         .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
         .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
         .layer(middleware::map_response(secure_headers))
@@ -341,6 +344,18 @@ struct TuplesQuery {
     changes_after: Option<String>,
 }
 
+/// A stored tuple as the Tuples and Agents pages list it.
+fn tuple_row(StoredTuple { tuple, expires_at_ms }: &StoredTuple) -> view::TupleRow {
+    view::TupleRow {
+        object: tuple.object.to_string(),
+        relation: tuple.relation.clone(),
+        subject: tuple.subject.to_string(),
+        condition: tuple.condition.as_ref().map(|condition| condition.name.clone()),
+        expires_at: expires_at_ms.map(format_rfc3339),
+        key: format!("{}#{}@{}", tuple.object, tuple.relation, tuple.subject),
+    }
+}
+
 /// Whether the viewer may add and delete tuples in `store_id`: the API's writer access.
 fn can_write(visit: &Visit, store_id: &str) -> bool {
     principal(visit).is_none_or(|principal| principal.role.includes(Role::Writer) && principal.allows_store(store_id))
@@ -366,18 +381,7 @@ async fn tuples_page(
         Ok((store.read_page(&filter, after, PAGE_SIZE)?, store.changes(changes_after, None, PAGE_SIZE)?))
     })
     .await?;
-    let rows = page
-        .tuples
-        .iter()
-        .map(|StoredTuple { tuple, expires_at_ms }| view::TupleRow {
-            object: tuple.object.to_string(),
-            relation: tuple.relation.clone(),
-            subject: tuple.subject.to_string(),
-            condition: tuple.condition.as_ref().map(|condition| condition.name.clone()),
-            expires_at: expires_at_ms.map(format_rfc3339),
-            key: format!("{}#{}@{}", tuple.object, tuple.relation, tuple.subject),
-        })
-        .collect();
+    let rows = page.tuples.iter().map(tuple_row).collect();
     let filter_text = [
         non_empty(&query.object).unwrap_or_default().to_string(),
         non_empty(&query.relation).unwrap_or_default().to_string(),
@@ -488,6 +492,11 @@ async fn write_as(
     Ok(Redirect::to(&back).into_response())
 }
 
+/// A tuple in `object#relation@subject` form, or a 400 page saying what is wrong with it.
+fn parse_tuple(text: &str) -> Result<Tuple, Refusal> {
+    text.trim().parse().map_err(|error: crate::tuple::TupleError| Refusal::bad_request(error.to_string()))
+}
+
 async fn add_tuple(
     State(console): State<ConsoleState>,
     Path(store_id): Path<String>,
@@ -508,8 +517,7 @@ async fn delete_tuple(
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
-    let tuple: Tuple =
-        form.tuple.trim().parse().map_err(|error: crate::tuple::TupleError| Refusal::bad_request(error.to_string()))?;
+    let tuple = parse_tuple(&form.tuple)?;
     let request = WriteRequest { deletes: vec![tuple], ..WriteRequest::default() };
     write_as(&console, &visit, store_id, request, &form.back).await
 }

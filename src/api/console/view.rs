@@ -67,6 +67,7 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                         nav aria-label="Pages" {
                             a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
                             a href={ "/console/stores/" (store) "/explain" } { "Explain" }
+                            a href={ "/console/stores/" (store) "/agents" } { "Agents" }
                             a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
                             a href={ "/console/stores/" (store) "/model" } { "Model" }
                         }
