@@ -114,6 +114,7 @@ def test_revoke_a_delegation_previews_the_flips_then_obo_denies(
     listed = browser.text()
     assert "document:q3" not in listed and "agent:helper" not in listed, listed
     assert api.obo_check(store, chain, "can_call", "tool:search")["allowed"], "the preview wrote something"
+    browser.readable("agents-revoke-preview")
     browser.button("Revoke").click()
     question = browser.wait("the confirmation", browser.dialog_text)
     assert "agent:planner" in question and re.search(r"\b1 recent decision", question), question
