@@ -230,8 +230,13 @@ def test_an_approver_approves_a_pending_approval(browser: Console, api: Api, key
     asked = api.obo_check(store, chain, "can_call", "tool:deploy", **call)
     assert not asked["allowed"] and asked["approval"]["state"] == "pending", json.dumps(asked)
     browser.visit(keys["approver"], store, "Approvals")
-    browser.button("Approve", browser.row("tool:deploy", "agent:planner")).click()
+    approve = browser.button("Approve", browser.row("tool:deploy", "agent:planner"))
     path = f"/stores/{store}/writ/approvals/{asked['approval']['id']}"
+    # The approve form without its CSRF token is refused, and approves nothing.
+    action = browser.driver.execute_script("return new URL(arguments[0].form.action).pathname", approve)
+    assert browser.post_from_page(action, {"ttl": "15m", "uses": "1"}) == 403
+    assert api.call("GET", path, role="approver")["state"] == "pending"
+    approve.click()
 
     def approved() -> bool:
         # Approving may ask for a confirmation first: answer it if it does.
