@@ -8,7 +8,7 @@ use axum::Router;
 use serde_json::json;
 use std::sync::Arc;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
-use writ::engine::{DecisionLogConfig, DecisionLogMode, WriteRequest};
+use writ::engine::{ApprovalCall, ApprovalDecision, DecisionLogConfig, DecisionLogMode, WriteRequest};
 use writ::store::StoredTuple;
 use writ::{Engine, EngineConfig, Model, Tuple};
 
@@ -25,6 +25,7 @@ const KEYS: &str = "
 - {name: root, key: root-key-0123456789, role: admin}
 - {name: alice-writer, key: writer-key-0123456789, role: writer}
 - {name: bob-reader, key: reader-key-0123456789, role: reader}
+- {name: carol-approver, key: approver-key-0123456789, role: approver}
 ";
 
 /// An engine that records every decision, with one store holding `tuples`.
@@ -684,4 +685,76 @@ async fn revoking_a_delegation_previews_exactly_the_decisions_that_flip_then_del
     assert!(read_tuples(&app, &store, "user:anne").await.is_empty());
     assert!(!obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:1").await);
     assert!(obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:2").await);
+}
+
+fn approval_call(object: &str) -> ApprovalCall {
+    ApprovalCall {
+        principals: vec!["user:anne".into(), "agent:planner".into()],
+        relation: "viewer".into(),
+        object: object.into(),
+        server: Some("github".into()),
+        tool: Some("delete_repo".into()),
+        arguments_sha256: "ab".repeat(32),
+    }
+}
+
+#[tokio::test]
+async fn approvals_are_listed_to_readers_and_approved_or_denied_only_by_approvers() {
+    let (engine, store) = engine_with(&[]);
+    let handle = engine.store(&store).unwrap();
+    let first = engine.approvals().request(&handle, &approval_call("document:1")).unwrap();
+    let second = engine.approvals().request(&handle, &approval_call("document:2")).unwrap();
+    drop(handle);
+    let app = console_app(engine.clone(), preshared());
+    let page_url = format!("/console/stores/{store}/approvals");
+    for key in ["reader-key-0123456789", "writer-key-0123456789"] {
+        let mut browser = Browser::new(&app);
+        browser.sign_in(key).await;
+        let page = browser.get(&page_url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(
+            page.text.contains(
+                "<td>user:anne → agent:planner</td><td>viewer</td><td>document:1</td><td>github/delete_repo</td>"
+            ),
+            "{}",
+            page.text
+        );
+        assert!(!has_button(&page.text, "Approve") && !has_button(&page.text, "Deny"), "{key} gets no controls");
+        let token = csrf(&page.text);
+        let refused =
+            browser.post(&format!("{page_url}/{}", first.id), &[("csrf", &token), ("decision", "approve")]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{key} may not approve");
+    }
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in("approver-key-0123456789").await;
+    let page = browser.get(&page_url).await;
+    assert!(page.text.contains(&format!(r#"href="/console/stores/{store}/approvals">Approvals</a>"#)), "nav");
+    assert!(has_button(&page.text, "Approve") && has_button(&page.text, "Deny"), "{}", page.text);
+    assert!(has_label(&page.text, "TTL") && has_label(&page.text, "Uses"), "{}", page.text);
+    assert!(page.text.contains("Recent alerts"), "a separate spot for alerts");
+    let forged = browser.post(&format!("{page_url}/{}", first.id), &[("decision", "approve")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let token = csrf(&page.text);
+    let form = [("csrf", token.as_str()), ("decision", "approve"), ("ttl", "30m"), ("uses", "2")];
+    let approved = browser.post(&format!("{page_url}/{}", first.id), &form).await;
+    assert_eq!((approved.status, location(&approved)), (StatusCode::SEE_OTHER, page_url.as_str()), "{}", approved.text);
+    let bad_ttl = [("csrf", token.as_str()), ("decision", "approve"), ("ttl", "soon")];
+    let refused = browser.post(&format!("{page_url}/{}", second.id), &bad_ttl).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("`ttl`"), "{}", refused.text);
+    let denied = browser.post(&format!("{page_url}/{}", second.id), &[("csrf", &token), ("decision", "deny")]).await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.text);
+
+    let handle = engine.store(&store).unwrap();
+    let first = engine.approvals().get(&handle, &first.id).unwrap();
+    assert_eq!(
+        (first.decision, first.uses_left, first.decided_by.as_deref()),
+        (ApprovalDecision::Approved, 2, Some("carol-approver"))
+    );
+    assert_eq!(first.expires_ms.unwrap() - first.decided_ms.unwrap(), 30 * 60 * 1000);
+    let second = engine.approvals().get(&handle, &second.id).unwrap();
+    assert_eq!((second.decision, second.decided_by.as_deref()), (ApprovalDecision::Denied, Some("carol-approver")));
+    let after = browser.get(&page_url).await;
+    assert!(after.text.contains("No approvals are waiting."), "{}", after.text);
 }

@@ -21,6 +21,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 mod agents;
+mod approvals;
 mod explain;
 mod session;
 mod view;
@@ -90,6 +91,11 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console/stores/{store_id}/explain", gate(reader, routing::get(explain::explain_page)))
         .route("/console/stores/{store_id}/agents", gate(reader, routing::get(agents::agents_page)))
         .route("/console/stores/{store_id}/agents/revoke", gate(writer, routing::get(agents::revoke_preview)))
+        .route("/console/stores/{store_id}/approvals", gate(reader, routing::get(approvals::approvals_page)))
+        .route(
+            "/console/stores/{store_id}/approvals/{approval_id}",
+            gate(Access::approver(Scope::PathStore), routing::post(approvals::decide_approval)),
+        )
         .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
         .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
         .layer(middleware::map_response(secure_headers))

@@ -68,6 +68,7 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                             a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
                             a href={ "/console/stores/" (store) "/explain" } { "Explain" }
                             a href={ "/console/stores/" (store) "/agents" } { "Agents" }
+                            a href={ "/console/stores/" (store) "/approvals" } { "Approvals" }
                             a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
                             a href={ "/console/stores/" (store) "/model" } { "Model" }
                         }
