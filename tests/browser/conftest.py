@@ -14,10 +14,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from console import HEIGHT, WIDTH, Api, Console, Keys
-
-CHECKOUT = Path(__file__).resolve().parents[2]
-MODEL = (CHECKOUT / "schema" / "agents.fga").read_text()
+from console import HEIGHT, MODEL, WIDTH, Api, Console, Keys
 
 # People, a team, folders and documents, agents, delegations and tools:
 # - anne is in team:eng, whose members view folder:finance, the parent of document:q3; bob is not,
@@ -45,7 +42,7 @@ TUPLES = [
 # it is an expected failure that says so in the summary, and strict, so the run fails once the
 # feature works until its name is taken off this list. The list is to be empty when the branches
 # are merged.
-PENDING: set[str] = {"tables that wrap long ids"}
+PENDING: set[str] = {"tables that wrap long ids", "Model graph"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

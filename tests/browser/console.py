@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 WIDTH, HEIGHT = 1280, 800
 
+# The seeded stores' model: people, teams, folders, documents, agents, delegation, tools.
+MODEL = (Path(__file__).resolve().parents[2] / "schema" / "agents.fga").read_text()
+
 
 @dataclass(frozen=True)
 class Keys:
