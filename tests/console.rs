@@ -758,3 +758,26 @@ async fn approvals_are_listed_to_readers_and_approved_or_denied_only_by_approver
     let after = browser.get(&page_url).await;
     assert!(after.text.contains("No approvals are waiting."), "{}", after.text);
 }
+
+#[tokio::test]
+async fn the_model_page_draws_types_as_boxes_with_their_relations_and_edges_between_them() {
+    let (engine, store) = engine_with_model(AGENTS, &[]);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let page = browser.get(&format!("/console/stores/{store}/model")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(r#"<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img""#), "{}", page.text);
+    let boxes = page.text.matches(r#"<g class="type">"#).count();
+    assert_eq!(boxes, 9, "one box per type of schema/agents.fga");
+    assert!(
+        page.text.contains(r#"class="type-name">tool</text>"#)
+            && page.text.contains(r#"class="relation">can_call</text>"#)
+    );
+    for (edge, kind) in
+        [("user → document", "direct"), ("team → document", "userset"), ("folder → document", "tupleset")]
+    {
+        assert!(page.text.contains(&format!("<title>{edge} ({kind})</title>")), "no {kind} edge {edge}");
+    }
+    assert!(!page.text.contains("style="), "no inline style under the CSP");
+}

@@ -23,6 +23,7 @@
 mod agents;
 mod approvals;
 mod explain;
+mod graph;
 mod session;
 mod view;
 
@@ -609,12 +610,14 @@ fn can_save_model(visit: &Visit, store_id: &str) -> bool {
     principal(visit).is_none_or(|principal| principal.role.includes(Role::Admin) && principal.allows_store(store_id))
 }
 
-/// The latest model's id and DSL text; `None` before the store has one.
-async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<(String, String)>, Refusal> {
+/// The latest model's id, DSL text and drawing; `None` before the store has one.
+async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<view::CurrentModel>, Refusal> {
     let engine = console.app.engine.clone();
     let id = store_id.to_string();
     blocking(move || match engine.store(&id)?.model(None) {
-        Ok(info) => Ok(Some((info.id, info.model.to_dsl()))),
+        Ok(info) => {
+            Ok(Some(view::CurrentModel { text: info.model.to_dsl(), graph: graph::draw(&info.model), id: info.id }))
+        }
         Err(EngineError::NoModel(_)) => Ok(None),
         Err(error) => Err(error.into()),
     })
@@ -628,7 +631,7 @@ async fn model_page(
     Extension(visit): Extension<Visit>,
 ) -> Result<Response, Refusal> {
     let current = current_model(&console, &store_id).await?;
-    let draft = current.as_ref().map(|(_, text)| text.clone()).unwrap_or_default();
+    let draft = current.as_ref().map(|current| current.text.clone()).unwrap_or_default();
     let page = view::ModelPage {
         store: encode(&store_id),
         current,

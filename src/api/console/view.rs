@@ -30,7 +30,11 @@ label{display:flex;flex-direction:column;font-size:.85rem}\
 .tree>details{margin-left:0}.reason{color:#5a3b00}\
 header form{display:flex;gap:.4rem;align-items:end;white-space:nowrap}header button{white-space:nowrap}\
 dialog{border:1px solid #888;border-radius:.3rem;padding:1rem;max-width:36rem}\
-dialog menu{display:flex;gap:.6rem;justify-content:end;padding:0;margin:1rem 0 0}";
+dialog menu{display:flex;gap:.6rem;justify-content:end;padding:0;margin:1rem 0 0}\
+.graph-frame{overflow-x:auto}.graph rect{fill:#fff;stroke:#243447}\
+.graph text{font-family:ui-monospace,monospace;font-size:12px}.graph .type-name{font-weight:bold}\
+.graph .edge{stroke:#6b7a8f;fill:none}.graph .userset{stroke-dasharray:6 3}.graph .tupleset{stroke-dasharray:2 3}\
+.legend .userset{text-decoration:underline dashed}.legend .tupleset{text-decoration:underline dotted}";
 
 /// The console's one script (confirmation dialogs for forms marked `data-confirm`), served from
 /// the binary at `/console/static/console.js`; hand-written rather than vendored htmx because a
@@ -391,11 +395,20 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
     )
 }
 
+/// The store's latest model, as the Model page shows it.
+pub(super) struct CurrentModel {
+    pub(super) id: String,
+    /// Its DSL text.
+    pub(super) text: String,
+    /// Its types and relations drawn as SVG.
+    pub(super) graph: Markup,
+}
+
 /// Everything the Model page shows.
 pub(super) struct ModelPage {
     pub(super) store: String,
-    /// The latest model's id and its DSL text; `None` before the store has one.
-    pub(super) current: Option<(String, String)>,
+    /// `None` before the store has a model.
+    pub(super) current: Option<CurrentModel>,
     /// What the **Save** form holds: the current text, or a refused draft.
     pub(super) draft: String,
     /// Why the draft was refused, one `line:column: message` each.
@@ -411,9 +424,11 @@ pub(super) fn model(chrome: &Chrome, page: &ModelPage) -> Markup {
         chrome,
         html! {
             @match &page.current {
-                Some((id, text)) => {
-                    p { "Latest model: " code { (id) } }
-                    pre { code { (text) } }
+                Some(current) => {
+                    p { "Latest model: " code { (current.id) } }
+                    pre { code { (current.text) } }
+                    h2 { "Graph" }
+                    div.graph-frame { (current.graph) }
                 }
                 None => p { "This store has no model yet." },
             }
