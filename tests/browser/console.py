@@ -92,9 +92,10 @@ class Api:
 
 
 # The visible elements that own text: every text node's client rectangles, with its element; and
-# the short words (up to 24 characters, so not a long id) that are broken across lines.
+# the short words (up to 24 characters, so not a long id) that are broken across lines; and the
+# texts of a drawing (SVG, outside tooltips) that take no room, so are not drawn at all.
 TEXT_BOXES_JS = """
-const boxes = [], broken = [];
+const boxes = [], broken = [], undrawn = [];
 // A modal dialog makes the rest of the page inert and covered: then only the dialog is read.
 const root = document.querySelector('dialog:modal') || document.body;
 const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -105,6 +106,10 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   if (style.visibility !== 'visible' || Number(style.opacity) === 0) continue;
   const range = document.createRange();
   range.selectNodeContents(node);
+  const rects = [...range.getClientRects()].filter(r => r.width >= 1 && r.height >= 1);
+  if (element instanceof SVGElement && !element.closest('title, desc, defs') && !rects.length) {
+    undrawn.push({text: node.textContent.trim().slice(0, 40), tag: element.tagName.toLowerCase()});
+  }
   const word = node.textContent.trim();
   const lines = new Set([...range.getClientRects()].filter(r => r.width >= 1).map(r => Math.round(r.top)));
   if (!/\\s/.test(word) && word.length <= 24 && lines.size > 1) {
@@ -116,7 +121,7 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
                 left: rect.left, top: rect.top, right: rect.right, bottom: rect.bottom});
   }
 }
-return {boxes, broken};
+return {boxes, broken, undrawn};
 """
 
 # Every table's right edge and the page's scroll width.
@@ -369,10 +374,13 @@ class Console:
 
     def unreadable(self) -> list[str]:
         """What makes the page hard to read: text boxes of different elements that overlap, a
-        short word broken across lines, and content (a table) wider than the 1280-pixel window."""
+        short word broken across lines, a drawing's label that is not drawn, and content (a table)
+        wider than the 1280-pixel window."""
         problems = []
         text = self.driver.execute_script(TEXT_BOXES_JS)
         boxes = text["boxes"]
+        for label in text["undrawn"]:
+            problems.append(f"the text {label['text']!r} <{label['tag']}> is in the page but not drawn")
         for word in text["broken"]:
             problems.append(f"the word {word['text']!r} <{word['tag']}> is broken across lines")
         for index, first in enumerate(boxes):

@@ -173,20 +173,23 @@ def test_saving_a_model_with_an_error_shows_its_line_and_column(
 CHANGE_CONTROLS = ("Add", "Delete", "Save", "Grant", "Revoke", "Approve", "Deny")
 
 
-@pytest.mark.needs("Model page", "Model graph")
+@pytest.mark.needs("Model page", "Model graph", "drawn graph labels")
 def test_the_model_page_draws_every_type_and_relation(browser: Console, keys: Keys, store: str) -> None:
     browser.visit(keys["reader"], store, "Model")
     # The drawing is an image by role, as assistive technology finds it; its labels are text.
     drawings = browser.wait(
         "the model's drawing", lambda: [d for d in browser.driver.find_elements("css selector", "[role=img]") if d.is_displayed()]
     )
-    drawn = " ".join(drawing.text for drawing in drawings)
+    # The labels a user sees: each SVG <text> (or, in HTML, the visible text).
+    labels = "return [...arguments[0].querySelectorAll('text')].map(t => t.textContent).join('\\n') || arguments[0].innerText"
+    drawn = "\n".join(str(browser.driver.execute_script(labels, drawing)) for drawing in drawings)
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", drawn))
     types = re.findall(r"^type (\w+)", MODEL, re.MULTILINE)
     relations = re.findall(r"^\s+define (\w+):", MODEL, re.MULTILINE)
     assert len(types) == 9 and relations, (types, relations)
     missing = sorted({name for name in types + relations if name not in words})
     assert not missing, f"the drawing lacks {missing}:\n{drawn}"
+    browser.driver.execute_script("arguments[0].scrollIntoView()", drawings[0])
     browser.readable("model-graph")
 
 

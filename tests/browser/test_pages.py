@@ -12,14 +12,14 @@ from console import Api, Console, Keys
 LONG_ID = "document:" + "9f86d081884c7d659a2feaa0c55ad015" * 4
 
 PAGES = [
-    pytest.param(page, role, marks=pytest.mark.needs(f"{page} page"), id=page)
-    for page, role in [
-        ("Decisions", "admin"),
-        ("Explain", "admin"),
-        ("Agents", "admin"),
-        ("Tuples", "admin"),
-        ("Model", "admin"),
-        ("Approvals", "approver"),
+    pytest.param(page, role, marks=pytest.mark.needs(f"{page} page", *extra), id=page)
+    for page, role, extra in [
+        ("Decisions", "admin", ()),
+        ("Explain", "admin", ()),
+        ("Agents", "admin", ()),
+        ("Tuples", "admin", ()),
+        ("Model", "admin", ("drawn graph labels",)),
+        ("Approvals", "approver", ()),
     ]
 ]
 
