@@ -7,25 +7,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 package="$root/clients/python"
 requirements="$package/requirements-test.txt"
-cache="${WRIT_CI_CACHE:-$HOME/.cache/writ-ci}"
-python="${PYTHON:-python3}"
-
-key="$( (cat "$requirements"; "$python" --version) | sha256sum | cut -c1-16)"
-venv="$cache/venv-python-$key"
-if [ ! -x "$venv/bin/pytest" ]; then
-    echo "python.sh: creating $venv"
-    rm -rf "$venv"
-    mkdir -p "$cache"
-    "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-fi
+# shellcheck source=venv.sh
+source "$root/.ci/venv.sh"
+venv="$(ci_venv python "$requirements")"
 # The package itself changes with the checkout: reinstall it every run (no dependency changes).
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall "$package"
 
-if [ -z "${WRIT_BIN:-}" ]; then
-    (cd "$root" && cargo build --quiet --bin writ)
-    export WRIT_BIN="$root/target/debug/writ"
-fi
+ci_writ_bin "$root"
 
 cd "$package"
 exec "$venv/bin/pytest" -q -p no:cacheprovider tests

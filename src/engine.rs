@@ -44,6 +44,7 @@ mod prepared;
 mod read;
 mod snapshot;
 mod visibility;
+mod what_if;
 mod write;
 
 pub use crate::eval::{ExpandLeaf, ExpandNode, ExplainNode, NodeResult, Permissionship, Reason};

@@ -8,7 +8,7 @@ use axum::Router;
 use serde_json::json;
 use std::sync::Arc;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
-use writ::engine::{DecisionLogConfig, DecisionLogMode, WriteRequest};
+use writ::engine::{ApprovalCall, ApprovalDecision, DecisionLogConfig, DecisionLogMode, WriteRequest};
 use writ::store::StoredTuple;
 use writ::{Engine, EngineConfig, Model, Tuple};
 
@@ -25,17 +25,23 @@ const KEYS: &str = "
 - {name: root, key: root-key-0123456789, role: admin}
 - {name: alice-writer, key: writer-key-0123456789, role: writer}
 - {name: bob-reader, key: reader-key-0123456789, role: reader}
+- {name: carol-approver, key: approver-key-0123456789, role: approver}
 ";
 
 /// An engine that records every decision, with one store holding `tuples`.
 fn engine_with(tuples: &[&str]) -> (Arc<Engine>, String) {
+    engine_with_model(MODEL, tuples)
+}
+
+/// [`engine_with`], with the store's model `model`.
+fn engine_with_model(model: &str, tuples: &[&str]) -> (Arc<Engine>, String) {
     let config = EngineConfig {
         decision_log: DecisionLogConfig { mode: DecisionLogMode::All, ..DecisionLogConfig::default() },
         ..EngineConfig::default()
     };
     let engine = Engine::in_memory_with(config);
     let store = engine.create_store("console").unwrap().id;
-    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(model).unwrap()).unwrap();
     if !tuples.is_empty() {
         let writes = tuples.iter().map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap())).collect();
         engine.store(&store).unwrap().write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
@@ -468,4 +474,310 @@ async fn an_admin_saves_a_model_and_a_bad_one_comes_back_with_line_and_column() 
     let forged = admin.post(&url, &[("text", MODEL)]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(models(&engine), 2);
+}
+
+/// A console (preshared keys) over a fresh store holding `tuples`, and a browser signed in with `key`.
+async fn signed_in(tuples: &[&str], key: &str) -> (Router, String, Browser) {
+    let (engine, store) = engine_with(tuples);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in(key).await;
+    (app, store, browser)
+}
+
+fn explain_url(store: &str, query: &str) -> String {
+    format!("/console/stores/{store}/explain?{query}")
+}
+
+#[tokio::test]
+async fn the_explain_page_checks_records_and_explains_a_deny_with_its_reason() {
+    let (app, store, mut browser) = signed_in(&["document:1#owner@user:carol"], "reader-key-0123456789").await;
+    let empty = browser.get(&explain_url(&store, "")).await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.text);
+    for label in ["Subject", "Relation", "Object", "Agent chain"] {
+        assert!(has_label(&empty.text, label), "no field labelled {label}");
+    }
+    assert!(has_button(&empty.text, "Check") && has_button(&empty.text, "Explain"));
+    assert!(empty.text.contains(&format!(r#"href="/console/stores/{store}/explain">Explain</a>"#)), "nav");
+
+    let checked =
+        browser.get(&explain_url(&store, "subject=user%3Aanne&relation=viewer&object=document%3A1&run=check")).await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.text);
+    assert!(checked.text.contains("Denied"), "{}", checked.text);
+    let decisions = browser.get(&format!("/console/stores/{store}/decisions")).await;
+    assert!(decisions.text.contains("<td>user:anne</td><td>viewer</td><td>document:1</td>"), "{}", decisions.text);
+    assert!(has_button(&decisions.text, "Explain"), "each row has an Explain button: {}", decisions.text);
+    assert!(decisions.text.contains(r#"name="subject" value="user:anne""#), "pre-filled: {}", decisions.text);
+
+    let explained =
+        browser.get(&explain_url(&store, "subject=user%3Aanne&relation=viewer&object=document%3A1&run=explain")).await;
+    assert_eq!(explained.status, StatusCode::OK, "{}", explained.text);
+    assert!(explained.text.contains("<details open>"), "the tree is collapsible nodes: {}", explained.text);
+    assert!(
+        explained.text.contains("no_tuple: no tuple grants it here"),
+        "the failing node's reason: {}",
+        explained.text
+    );
+    assert!(explained.text.contains("<td>document:1</td><td>viewer</td><td>user:anne</td>"), "would_allow listed");
+    assert!(!has_button(&explained.text, "Grant") && !explained.text.contains("/tuples/add"), "a reader gets no Grant");
+
+    let token = csrf(&explained.text);
+    let grant = [("csrf", token.as_str()), ("subject", "user:anne"), ("relation", "viewer"), ("object", "document:1")];
+    let refused = browser.post(&format!("/console/stores/{store}/tuples/add"), &grant).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(read_tuples(&app, &store, "document:1").await, ["document:1#owner@user:carol"]);
+    let bad =
+        browser.get(&explain_url(&store, "subject=user%3Aanne&relation=viewer&object=document%3A1&run=nope")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("`run`"), "{}", bad.text);
+}
+
+#[tokio::test]
+async fn grant_and_revoke_on_the_explain_page_write_as_the_key_and_come_back() {
+    let (app, store, mut browser) = signed_in(&[], "writer-key-0123456789").await;
+    let question = "subject=user%3Aanne&relation=viewer&object=document%3A2&run=explain";
+    let denied = browser.get(&explain_url(&store, question)).await;
+    assert!(has_button(&denied.text, "Grant"), "{}", denied.text);
+    assert!(denied.text.contains(r#"data-confirm="Grant document:2#viewer@user:anne?"#), "{}", denied.text);
+    let token = csrf(&denied.text);
+    let back = explain_url(&store, question);
+    let grant = [
+        ("csrf", token.as_str()),
+        ("back", back.as_str()),
+        ("subject", "user:anne"),
+        ("relation", "viewer"),
+        ("object", "document:2"),
+    ];
+    let granted = browser.post(&format!("/console/stores/{store}/tuples/add"), &grant).await;
+    assert_eq!((granted.status, location(&granted)), (StatusCode::SEE_OTHER, back.as_str()), "{}", granted.text);
+    assert_eq!(read_tuples(&app, &store, "document:2").await, ["document:2#viewer@user:anne"]);
+
+    let allowed = browser.get(&back).await;
+    assert!(allowed.text.contains("Allowed") && has_button(&allowed.text, "Revoke"), "{}", allowed.text);
+    let revoke = [("csrf", token.as_str()), ("back", back.as_str()), ("tuple", "document:2#viewer@user:anne")];
+    let revoked = browser.post(&format!("/console/stores/{store}/tuples/delete"), &revoke).await;
+    assert_eq!((revoked.status, location(&revoked)), (StatusCode::SEE_OTHER, back.as_str()));
+    assert!(read_tuples(&app, &store, "document:2").await.is_empty());
+
+    let elsewhere = [
+        ("csrf", token.as_str()),
+        ("back", "//evil.example/x"),
+        ("subject", "user:anne"),
+        ("relation", "viewer"),
+        ("object", "document:3"),
+    ];
+    let kept_home = browser.post(&format!("/console/stores/{store}/tuples/add"), &elsewhere).await;
+    assert_eq!(location(&kept_home), format!("/console/stores/{store}/tuples"), "never an open redirect");
+}
+
+#[tokio::test]
+async fn the_one_script_is_served_from_the_console_itself_and_confirms_marked_forms() {
+    let (_, store, mut browser) = signed_in(&[], "writer-key-0123456789").await;
+    let page = browser.get(&explain_url(&store, "")).await;
+    assert!(page.text.contains(r#"<script src="/console/static/console.js" defer></script>"#), "{}", page.text);
+    assert!(!page.text.contains("<script>"), "no inline script");
+    let script = browser.get("/console/static/console.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    let kind = script.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(kind.starts_with("text/javascript"), "{kind}");
+    for needed in ["data-confirm", "showModal", "\"Confirm\"", "\"Cancel\""] {
+        assert!(script.text.contains(needed), "the script lacks {needed}");
+    }
+}
+
+const AGENTS: &str = include_str!("../schema/agents.fga");
+
+/// Runs an OBO check through the API (recording it) and answers whether it allowed.
+async fn obo_check(app: &Router, store: &str, principals: &[&str], relation: &str, object: &str) -> bool {
+    let body = json!({"principals": principals, "relation": relation, "object": object});
+    let path = format!("/stores/{store}/writ/obo-check");
+    let (status, body) = call_as(app, Some("root-key-0123456789"), "POST", &path, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["allowed"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn the_agents_page_lists_delegations_and_the_tool_matrix_and_a_reader_cannot_revoke() {
+    let tuples = ["user:anne#delegate@agent:planner", "tool:search#caller@agent:planner", "tool:mail#caller@user:anne"];
+    let (engine, store) = engine_with_model(AGENTS, &tuples);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let page = browser.get(&format!("/console/stores/{store}/agents")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(&format!(r#"href="/console/stores/{store}/agents">Agents</a>"#)), "nav");
+    assert!(page.text.contains("<td>user:anne</td><td>agent:planner</td><td></td><td>never</td>"), "{}", page.text);
+    assert!(page.text.contains("<th>tool:mail</th><th>tool:search</th>"), "{}", page.text);
+    assert!(
+        page.text.contains(r#"<td>agent:planner</td><td class="deny">deny</td><td class="allow">allow</td>"#),
+        "{}",
+        page.text
+    );
+    assert!(!has_button(&page.text, "Revoke"), "a reader gets no Revoke: {}", page.text);
+    let preview = browser
+        .get(&format!("/console/stores/{store}/agents/revoke?tuple=user%3Aanne%23delegate%40agent%3Aplanner"))
+        .await;
+    assert_eq!(preview.status, StatusCode::FORBIDDEN);
+    let token = csrf(&page.text);
+    let revoke = [("csrf", token.as_str()), ("tuple", "user:anne#delegate@agent:planner")];
+    let refused = browser.post(&format!("/console/stores/{store}/tuples/delete"), &revoke).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(read_tuples(&app, &store, "user:anne").await, ["user:anne#delegate@agent:planner"]);
+}
+
+#[tokio::test]
+async fn revoking_a_delegation_previews_exactly_the_decisions_that_flip_then_deletes_it() {
+    let tuples = [
+        "user:anne#delegate@agent:planner",
+        "user:bob#delegate@agent:planner",
+        "document:1#viewer@user:anne",
+        "document:1#viewer@agent:planner",
+        "document:2#viewer@user:bob",
+        "document:2#viewer@user:anne",
+        "document:2#viewer@agent:planner",
+    ];
+    let (engine, store) = engine_with_model(AGENTS, &tuples);
+    let app = console_app(engine, preshared());
+    assert!(obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:1").await);
+    assert!(obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:2").await);
+    assert!(!obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:1").await);
+    assert!(obo_check(&app, &store, &["agent:planner"], "viewer", "document:2").await);
+    assert!(obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:2").await);
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in("writer-key-0123456789").await;
+    let page = browser.get(&format!("/console/stores/{store}/agents")).await;
+    assert!(has_button(&page.text, "Revoke"), "{}", page.text);
+    let preview_url = format!("/console/stores/{store}/agents/revoke?tuple=user%3Aanne%23delegate%40agent%3Aplanner");
+    let preview = browser.get(&preview_url).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.text);
+    let flipped: Vec<&str> = preview
+        .text
+        .match_indices("<td>user:anne → agent:planner</td><td>viewer</td><td>")
+        .map(|(at, found)| &preview.text[at + found.len()..at + found.len() + 10])
+        .collect();
+    assert_eq!(flipped, ["document:2", "document:1"], "anne's two chains flip, newest first: {}", preview.text);
+    assert!(!preview.text.contains("user:bob →"), "bob's delegation stays: {}", preview.text);
+    assert!(!preview.text.contains("<td>agent:planner</td>"), "planner alone needs no delegation");
+    assert!(preview.text.contains(r#"data-confirm="Revoke user:anne#delegate@agent:planner? 2 recent"#));
+    assert_eq!(
+        read_tuples(&app, &store, "user:anne").await,
+        ["user:anne#delegate@agent:planner"],
+        "a preview writes nothing"
+    );
+
+    let token = csrf(&preview.text);
+    let agents = format!("/console/stores/{store}/agents");
+    let forged = browser
+        .post(
+            &format!("/console/stores/{store}/tuples/delete"),
+            &[("back", &agents), ("tuple", "user:anne#delegate@agent:planner")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(preview.text.contains(&format!(r#"name="back" value="{agents}""#)), "the form comes back here");
+    let revoke = [("csrf", token.as_str()), ("back", agents.as_str()), ("tuple", "user:anne#delegate@agent:planner")];
+    let revoked = browser.post(&format!("/console/stores/{store}/tuples/delete"), &revoke).await;
+    assert_eq!(
+        (revoked.status, location(&revoked)),
+        (StatusCode::SEE_OTHER, format!("/console/stores/{store}/agents").as_str())
+    );
+    assert!(read_tuples(&app, &store, "user:anne").await.is_empty());
+    assert!(!obo_check(&app, &store, &["user:anne", "agent:planner"], "viewer", "document:1").await);
+    assert!(obo_check(&app, &store, &["user:bob", "agent:planner"], "viewer", "document:2").await);
+}
+
+fn approval_call(object: &str) -> ApprovalCall {
+    ApprovalCall {
+        principals: vec!["user:anne".into(), "agent:planner".into()],
+        relation: "viewer".into(),
+        object: object.into(),
+        server: Some("github".into()),
+        tool: Some("delete_repo".into()),
+        arguments_sha256: "ab".repeat(32),
+    }
+}
+
+#[tokio::test]
+async fn approvals_are_listed_to_readers_and_approved_or_denied_only_by_approvers() {
+    let (engine, store) = engine_with(&[]);
+    let handle = engine.store(&store).unwrap();
+    let first = engine.approvals().request(&handle, &approval_call("document:1")).unwrap();
+    let second = engine.approvals().request(&handle, &approval_call("document:2")).unwrap();
+    drop(handle);
+    let app = console_app(engine.clone(), preshared());
+    let page_url = format!("/console/stores/{store}/approvals");
+    for key in ["reader-key-0123456789", "writer-key-0123456789"] {
+        let mut browser = Browser::new(&app);
+        browser.sign_in(key).await;
+        let page = browser.get(&page_url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(
+            page.text.contains(
+                "<td>user:anne → agent:planner</td><td>viewer</td><td>document:1</td><td>github/delete_repo</td>"
+            ),
+            "{}",
+            page.text
+        );
+        assert!(!has_button(&page.text, "Approve") && !has_button(&page.text, "Deny"), "{key} gets no controls");
+        let token = csrf(&page.text);
+        let refused =
+            browser.post(&format!("{page_url}/{}", first.id), &[("csrf", &token), ("decision", "approve")]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{key} may not approve");
+    }
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in("approver-key-0123456789").await;
+    let page = browser.get(&page_url).await;
+    assert!(page.text.contains(&format!(r#"href="/console/stores/{store}/approvals">Approvals</a>"#)), "nav");
+    assert!(has_button(&page.text, "Approve") && has_button(&page.text, "Deny"), "{}", page.text);
+    assert!(has_label(&page.text, "TTL") && has_label(&page.text, "Uses"), "{}", page.text);
+    assert!(page.text.contains("Recent alerts"), "a separate spot for alerts");
+    let forged = browser.post(&format!("{page_url}/{}", first.id), &[("decision", "approve")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let token = csrf(&page.text);
+    let form = [("csrf", token.as_str()), ("decision", "approve"), ("ttl", "30m"), ("uses", "2")];
+    let approved = browser.post(&format!("{page_url}/{}", first.id), &form).await;
+    assert_eq!((approved.status, location(&approved)), (StatusCode::SEE_OTHER, page_url.as_str()), "{}", approved.text);
+    let bad_ttl = [("csrf", token.as_str()), ("decision", "approve"), ("ttl", "soon")];
+    let refused = browser.post(&format!("{page_url}/{}", second.id), &bad_ttl).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("`ttl`"), "{}", refused.text);
+    let denied = browser.post(&format!("{page_url}/{}", second.id), &[("csrf", &token), ("decision", "deny")]).await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.text);
+
+    let handle = engine.store(&store).unwrap();
+    let first = engine.approvals().get(&handle, &first.id).unwrap();
+    assert_eq!(
+        (first.decision, first.uses_left, first.decided_by.as_deref()),
+        (ApprovalDecision::Approved, 2, Some("carol-approver"))
+    );
+    assert_eq!(first.expires_ms.unwrap() - first.decided_ms.unwrap(), 30 * 60 * 1000);
+    let second = engine.approvals().get(&handle, &second.id).unwrap();
+    assert_eq!((second.decision, second.decided_by.as_deref()), (ApprovalDecision::Denied, Some("carol-approver")));
+    let after = browser.get(&page_url).await;
+    assert!(after.text.contains("No approvals are waiting."), "{}", after.text);
+}
+
+#[tokio::test]
+async fn the_model_page_draws_types_as_boxes_with_their_relations_and_edges_between_them() {
+    let (engine, store) = engine_with_model(AGENTS, &[]);
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let page = browser.get(&format!("/console/stores/{store}/model")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(r#"<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img""#), "{}", page.text);
+    let boxes = page.text.matches(r#"<g class="type">"#).count();
+    assert_eq!(boxes, 9, "one box per type of schema/agents.fga");
+    assert!(
+        page.text.contains(r#"class="type-name">tool</text>"#)
+            && page.text.contains(r#"class="relation">can_call</text>"#)
+    );
+    for (edge, kind) in
+        [("user → document", "direct"), ("team → document", "userset"), ("folder → document", "tupleset")]
+    {
+        assert!(page.text.contains(&format!("<title>{edge} ({kind})</title>")), "no {kind} edge {edge}");
+    }
+    assert!(!page.text.contains("style="), "no inline style under the CSP");
 }

@@ -175,7 +175,7 @@ fn approver_name(principal: Option<Extension<Principal>>) -> String {
 }
 
 /// Reads a TTL: a positive whole number and a unit, `s`, `m`, `h` or `d`.
-fn parse_ttl(text: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_ttl(text: &str) -> Result<i64, ApiError> {
     let bad =
         || ApiError::validation(format!("`ttl` value `{text}` is not a duration such as `30s`, `15m`, `2h`, `1d`"));
     let split = text.len().checked_sub(1).ok_or_else(bad)?;

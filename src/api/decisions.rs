@@ -74,12 +74,54 @@ struct DecisionsQuery {
     continuation_token: Option<String>,
 }
 
-fn time_param(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(text) => parse_rfc3339(&text)
-            .map(Some)
-            .ok_or_else(|| ApiError::validation(format!("`{name}` value `{text}` is not an RFC 3339 timestamp"))),
+/// The filters of a decision listing as a caller gave them (empty means "not given"): the
+/// one parser `GET writ/decisions` and the console's Decisions page share.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct DecisionFilterText<'a> {
+    pub(super) principal: Option<&'a str>,
+    pub(super) object: Option<&'a str>,
+    /// `allow`, `deny`, or empty for both.
+    pub(super) decision: Option<&'a str>,
+    /// RFC 3339, inclusive.
+    pub(super) since: Option<&'a str>,
+    /// RFC 3339, exclusive.
+    pub(super) until: Option<&'a str>,
+    /// A continuation token: only decisions older than the one it names.
+    pub(super) before: Option<&'a str>,
+}
+
+/// `value` trimmed, when something is left.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|value| !value.is_empty())
+}
+
+impl DecisionFilterText<'_> {
+    /// The engine's filter for one page of `page_size` (it asks one more, which tells whether
+    /// another page follows); a bad value is a `validation_error` naming its parameter.
+    pub(super) fn parse(&self, page_size: usize) -> Result<DecisionFilter, ApiError> {
+        let allowed = match given(self.decision) {
+            None => None,
+            Some("allow") => Some(true),
+            Some("deny") => Some(false),
+            Some(other) => {
+                return Err(ApiError::validation(format!("`decision` value `{other}` is not `allow` or `deny`")))
+            }
+        };
+        let time = |name: &str, value: Option<&str>| match given(value) {
+            None => Ok(None),
+            Some(text) => parse_rfc3339(text)
+                .map(Some)
+                .ok_or_else(|| ApiError::validation(format!("`{name}` value `{text}` is not an RFC 3339 timestamp"))),
+        };
+        Ok(DecisionFilter {
+            principal: given(self.principal).map(str::to_string),
+            object: given(self.object).map(str::to_string),
+            allowed,
+            since_ms: time("since", self.since)?,
+            until_ms: time("until", self.until)?,
+            before: given(self.before).map(token_cursor).transpose()?,
+            limit: page_size + 1,
+        })
     }
 }
 
@@ -159,26 +201,16 @@ async fn list(
     Path(store_id): Path<String>,
     ApiQuery(query): ApiQuery<DecisionsQuery>,
 ) -> Result<Response, ApiError> {
-    let allowed = match query.decision.as_deref() {
-        None | Some("") => None,
-        Some("allow") => Some(true),
-        Some("deny") => Some(false),
-        Some(other) => {
-            return Err(ApiError::validation(format!("`decision` value `{other}` is not `allow` or `deny`")))
-        }
-    };
     let limit = writ_page_size(query.limit);
-    let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
-    let filter = DecisionFilter {
-        principal: non_empty(query.principal),
-        object: non_empty(query.object),
-        allowed,
-        since_ms: time_param("since", query.since)?,
-        until_ms: time_param("until", query.until)?,
-        before: non_empty(query.continuation_token).as_deref().map(token_cursor).transpose()?,
-        // One more than a page tells whether another page follows.
-        limit: limit + 1,
-    };
+    let filter = DecisionFilterText {
+        principal: query.principal.as_deref(),
+        object: query.object.as_deref(),
+        decision: query.decision.as_deref(),
+        since: query.since.as_deref(),
+        until: query.until.as_deref(),
+        before: query.continuation_token.as_deref(),
+    }
+    .parse(limit)?;
     let mut found =
         blocking(move || Ok(state.engine.decision_log().list(&state.engine.store(&store_id)?, &filter)?)).await?;
     let more = found.len() > limit;

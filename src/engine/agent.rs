@@ -256,32 +256,38 @@ impl<'r> Chain<'r> {
     }
 }
 
+/// The OBO check of `request` over one evaluator's snapshot: what [`StoreHandle::obo_check`]
+/// answers, and what a what-if asks of a changed copy of the snapshot.
+pub(super) fn decide_obo(evaluator: &Evaluator<'_>, request: &OboCheckRequest) -> Result<OboDecision, EngineError> {
+    let (object_type, object_id) = split_object(&request.object).map_err(|_| {
+        EngineError::Validation(format!("`object` must be an object `type:id`, got `{}`", request.object))
+    })?;
+    let chain = Chain::resolve(evaluator, &request.principals, request.delegation_relation.as_deref())?;
+    let (type_id, relation) = resolve_target(evaluator, "relation", object_type, &request.relation)?;
+    let object = evaluator.object_id(type_id, object_id);
+    for (i, principal) in chain.principals.iter().enumerate() {
+        if i >= 1 {
+            if let Some(denial) = chain.link(evaluator, i)? {
+                return Ok(OboDecision { allowed: false, denied_by: Some(denial) });
+            }
+        }
+        if !eval::check(evaluator, type_id, object, relation, principal.key())? {
+            let denial = Denial::principal(principal.text, &request.relation, &request.object);
+            return Ok(OboDecision { allowed: false, denied_by: Some(denial) });
+        }
+    }
+    Ok(OboDecision { allowed: true, denied_by: None })
+}
+
 impl StoreHandle<'_> {
     /// Answers an on-behalf-of check; a chain of one is a plain check.
     pub fn obo_check(&self, request: &OboCheckRequest) -> Result<Answer<OboDecision>, EngineError> {
         self.core.config.input.principals(&request.principals)?;
         self.core.config.input.object(&request.object)?;
         self.core.config.input.relation(&request.relation)?;
-        let (object_type, object_id) = split_object(&request.object).map_err(|_| {
-            EngineError::Validation(format!("`object` must be an object `type:id`, got `{}`", request.object))
-        })?;
         self.with_snapshot(request.model_id.as_deref(), &request.contextual_tuples, |compiled, view| {
             let evaluator = Evaluator { model: compiled, view, limits: self.eval_limits(), context: &request.context };
-            let chain = Chain::resolve(&evaluator, &request.principals, request.delegation_relation.as_deref())?;
-            let (type_id, relation) = resolve_target(&evaluator, "relation", object_type, &request.relation)?;
-            let object = evaluator.object_id(type_id, object_id);
-            for (i, principal) in chain.principals.iter().enumerate() {
-                if i >= 1 {
-                    if let Some(denial) = chain.link(&evaluator, i)? {
-                        return Ok(OboDecision { allowed: false, denied_by: Some(denial) });
-                    }
-                }
-                if !eval::check(&evaluator, type_id, object, relation, principal.key())? {
-                    let denial = Denial::principal(principal.text, &request.relation, &request.object);
-                    return Ok(OboDecision { allowed: false, denied_by: Some(denial) });
-                }
-            }
-            Ok(OboDecision { allowed: true, denied_by: None })
+            decide_obo(&evaluator, request)
         })
     }
 

@@ -6,7 +6,9 @@
 //! [`super::auth::admit`] with the same [`Access`] the matching API route declares (reader to see
 //! a store, writer to add or delete tuples).
 //!
-//! Pages: sign-in (`--auth preshared`), the store list, **Decisions**, **Tuples** and **Model**.
+//! Pages: sign-in (`--auth preshared`), the store list, **Decisions**, **Explain** (`explain.rs`),
+//! **Tuples** and **Model**. The Decisions filters are read by the API's own parser
+//! ([`decisions::DecisionFilterText`]).
 //! Every tuple change is an ordinary engine write with the signed-in key's name as its actor, so
 //! it shows in `/changes` like any other; a model is saved as `PUT writ/model` saves one.
 //!
@@ -18,6 +20,10 @@
 //! and says on every page that authentication is off.
 //! Must not import `store`, `index` or `eval`.
 
+mod agents;
+mod approvals;
+mod explain;
+mod graph;
 mod session;
 mod view;
 
@@ -25,7 +31,7 @@ use super::auth::{self, Access, Auth, Principal, Role, Scope};
 use super::dto::ReadTupleKeyDto;
 use super::time::format_rfc3339;
 use super::{blocking, decisions, tuples, ApiError, AppState};
-use crate::engine::{ChangeOperation, DecisionFilter, EngineError, WriteRequest};
+use crate::engine::{ChangeOperation, EngineError, WriteRequest};
 use crate::model::Model;
 use crate::tuple::{StoredTuple, Tuple};
 use axum::extract::{Form, Path, Query, Request, State};
@@ -76,12 +82,21 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console", routing::get(|| async { Redirect::permanent("/console/") }))
         .route("/console/", gate(any_store, routing::get(home)))
         .route("/console/console.css", routing::get(stylesheet))
+        .route("/console/static/console.js", routing::get(script))
         .route("/console/sign-in", gate(Access::Open, routing::get(sign_in_form).post(sign_in)))
         .route("/console/sign-out", gate(any_store, routing::post(sign_out)))
         .route("/console/stores/{store_id}/tuples", gate(reader, routing::get(tuples_page)))
         .route("/console/stores/{store_id}/tuples/add", gate(writer, routing::post(add_tuple)))
         .route("/console/stores/{store_id}/tuples/delete", gate(writer, routing::post(delete_tuple)))
         .route("/console/stores/{store_id}/decisions", gate(reader, routing::get(decisions_page)))
+        .route("/console/stores/{store_id}/explain", gate(reader, routing::get(explain::explain_page)))
+        .route("/console/stores/{store_id}/agents", gate(reader, routing::get(agents::agents_page)))
+        .route("/console/stores/{store_id}/agents/revoke", gate(writer, routing::get(agents::revoke_preview)))
+        .route("/console/stores/{store_id}/approvals", gate(reader, routing::get(approvals::approvals_page)))
+        .route(
+            "/console/stores/{store_id}/approvals/{approval_id}",
+            gate(Access::approver(Scope::PathStore), routing::post(approvals::decide_approval)),
+        )
         .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
         .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
         .layer(middleware::map_response(secure_headers))
@@ -248,6 +263,10 @@ async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], view::STYLESHEET)
 }
 
+async fn script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], view::SCRIPT)
+}
+
 #[derive(Deserialize)]
 struct HomeQuery {
     store: Option<String>,
@@ -332,6 +351,18 @@ struct TuplesQuery {
     changes_after: Option<String>,
 }
 
+/// A stored tuple as the Tuples and Agents pages list it.
+fn tuple_row(StoredTuple { tuple, expires_at_ms }: &StoredTuple) -> view::TupleRow {
+    view::TupleRow {
+        object: tuple.object.to_string(),
+        relation: tuple.relation.clone(),
+        subject: tuple.subject.to_string(),
+        condition: tuple.condition.as_ref().map(|condition| condition.name.clone()),
+        expires_at: expires_at_ms.map(format_rfc3339),
+        key: format!("{}#{}@{}", tuple.object, tuple.relation, tuple.subject),
+    }
+}
+
 /// Whether the viewer may add and delete tuples in `store_id`: the API's writer access.
 fn can_write(visit: &Visit, store_id: &str) -> bool {
     principal(visit).is_none_or(|principal| principal.role.includes(Role::Writer) && principal.allows_store(store_id))
@@ -357,18 +388,7 @@ async fn tuples_page(
         Ok((store.read_page(&filter, after, PAGE_SIZE)?, store.changes(changes_after, None, PAGE_SIZE)?))
     })
     .await?;
-    let rows = page
-        .tuples
-        .iter()
-        .map(|StoredTuple { tuple, expires_at_ms }| view::TupleRow {
-            object: tuple.object.to_string(),
-            relation: tuple.relation.clone(),
-            subject: tuple.subject.to_string(),
-            condition: tuple.condition.as_ref().map(|condition| condition.name.clone()),
-            expires_at: expires_at_ms.map(format_rfc3339),
-            key: format!("{}#{}@{}", tuple.object, tuple.relation, tuple.subject),
-        })
-        .collect();
+    let rows = page.tuples.iter().map(tuple_row).collect();
     let filter_text = [
         non_empty(&query.object).unwrap_or_default().to_string(),
         non_empty(&query.relation).unwrap_or_default().to_string(),
@@ -430,6 +450,9 @@ async fn tuples_page(
 struct AddForm {
     #[serde(default)]
     csrf: String,
+    /// The console page to show afterwards (the Explain page's **Grant**); the Tuples page if none.
+    #[serde(default)]
+    back: String,
     #[serde(default)]
     subject: String,
     #[serde(default)]
@@ -442,22 +465,43 @@ struct AddForm {
 struct DeleteForm {
     #[serde(default)]
     csrf: String,
+    /// The console page to show afterwards (the Explain page's **Revoke**); the Tuples page if none.
+    #[serde(default)]
+    back: String,
     #[serde(default)]
     tuple: String,
 }
 
-/// Writes through the engine as the signed-in key, then shows the Tuples page again.
+/// Where a change returns to: `back` when it is a page of the same store's console (never another
+/// site, so a form cannot be made into an open redirect), else the store's Tuples page.
+fn back_to(store_id: &str, back: &str) -> String {
+    let store_pages = format!("/console/stores/{}/", encode(store_id));
+    let safe = back.starts_with(&store_pages) && !back.contains("//") && !back.contains('\\');
+    if safe {
+        back.to_string()
+    } else {
+        format!("{store_pages}tuples")
+    }
+}
+
+/// Writes through the engine as the signed-in key, then shows the page `back` names.
 async fn write_as(
     console: &ConsoleState,
     visit: &Visit,
     store_id: String,
     mut request: WriteRequest,
+    back: &str,
 ) -> Result<Response, Refusal> {
     request.actor = principal(visit).map(Principal::actor);
     let engine = console.app.engine.clone();
-    let back = format!("/console/stores/{}/tuples", encode(&store_id));
+    let back = back_to(&store_id, back);
     blocking(move || Ok(engine.store(&store_id)?.write(request)?)).await?;
     Ok(Redirect::to(&back).into_response())
+}
+
+/// A tuple in `object#relation@subject` form, or a 400 page saying what is wrong with it.
+fn parse_tuple(text: &str) -> Result<Tuple, Refusal> {
+    text.trim().parse().map_err(|error: crate::tuple::TupleError| Refusal::bad_request(error.to_string()))
 }
 
 async fn add_tuple(
@@ -470,7 +514,7 @@ async fn add_tuple(
     let tuple = Tuple::from_parts(form.object.trim(), form.relation.trim(), form.subject.trim())
         .map_err(|error| Refusal::bad_request(error.to_string()))?;
     let request = WriteRequest { writes: vec![StoredTuple::new(tuple)], ..WriteRequest::default() };
-    write_as(&console, &visit, store_id, request).await
+    write_as(&console, &visit, store_id, request, &form.back).await
 }
 
 async fn delete_tuple(
@@ -480,10 +524,9 @@ async fn delete_tuple(
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
-    let tuple: Tuple =
-        form.tuple.trim().parse().map_err(|error: crate::tuple::TupleError| Refusal::bad_request(error.to_string()))?;
+    let tuple = parse_tuple(&form.tuple)?;
     let request = WriteRequest { deletes: vec![tuple], ..WriteRequest::default() };
-    write_as(&console, &visit, store_id, request).await
+    write_as(&console, &visit, store_id, request, &form.back).await
 }
 
 #[derive(Deserialize)]
@@ -505,29 +548,16 @@ async fn decisions_page(
     Extension(visit): Extension<Visit>,
     Query(query): Query<DecisionsQuery>,
 ) -> Result<Response, Refusal> {
+    let filter = decisions::DecisionFilterText {
+        principal: query.principal.as_deref(),
+        object: query.object.as_deref(),
+        decision: query.decision.as_deref(),
+        since: query.since.as_deref(),
+        until: query.until.as_deref(),
+        before: query.before.as_deref(),
+    }
+    .parse(PAGE_SIZE)?;
     let decision = non_empty(&query.decision).unwrap_or_default().to_string();
-    let allowed = match decision.as_str() {
-        "" => None,
-        "allow" => Some(true),
-        "deny" => Some(false),
-        other => return Err(Refusal::bad_request(format!("`decision` value `{other}` is not `allow` or `deny`"))),
-    };
-    let time = |name: &str, value: &Option<String>| match non_empty(value) {
-        None => Ok(None),
-        Some(text) => super::time::parse_rfc3339(text)
-            .map(Some)
-            .ok_or_else(|| Refusal::bad_request(format!("`{name}` value `{text}` is not an RFC 3339 time"))),
-    };
-    let filter = DecisionFilter {
-        principal: non_empty(&query.principal).map(str::to_string),
-        object: non_empty(&query.object).map(str::to_string),
-        allowed,
-        since_ms: time("since", &query.since)?,
-        until_ms: time("until", &query.until)?,
-        before: non_empty(&query.before).map(decisions::token_cursor).transpose()?,
-        // One more than a page tells whether an older page follows.
-        limit: PAGE_SIZE + 1,
-    };
     let engine = console.app.engine.clone();
     let id = store_id.clone();
     let mut found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
@@ -559,6 +589,12 @@ async fn decisions_page(
         .into_iter()
         .map(|(_, record)| view::DecisionRow {
             time: format_rfc3339(record.time_ms),
+            // An audience or a filter over a list is not one question the Explain form can ask.
+            explain: (!record.audience && !record.object.ends_with(':')).then(|| view::ExplainFields {
+                subject: record.principals.first().cloned().unwrap_or_default(),
+                chain: record.principals.get(1..).unwrap_or_default().join(", "),
+                delegation: record.delegation_relation.clone().unwrap_or_default(),
+            }),
             principals: record.principals.join(" → "),
             relation: record.relation,
             object: record.object,
@@ -574,12 +610,14 @@ fn can_save_model(visit: &Visit, store_id: &str) -> bool {
     principal(visit).is_none_or(|principal| principal.role.includes(Role::Admin) && principal.allows_store(store_id))
 }
 
-/// The latest model's id and DSL text; `None` before the store has one.
-async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<(String, String)>, Refusal> {
+/// The latest model's id, DSL text and drawing; `None` before the store has one.
+async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<view::CurrentModel>, Refusal> {
     let engine = console.app.engine.clone();
     let id = store_id.to_string();
     blocking(move || match engine.store(&id)?.model(None) {
-        Ok(info) => Ok(Some((info.id, info.model.to_dsl()))),
+        Ok(info) => {
+            Ok(Some(view::CurrentModel { text: info.model.to_dsl(), graph: graph::draw(&info.model), id: info.id }))
+        }
         Err(EngineError::NoModel(_)) => Ok(None),
         Err(error) => Err(error.into()),
     })
@@ -593,7 +631,7 @@ async fn model_page(
     Extension(visit): Extension<Visit>,
 ) -> Result<Response, Refusal> {
     let current = current_model(&console, &store_id).await?;
-    let draft = current.as_ref().map(|(_, text)| text.clone()).unwrap_or_default();
+    let draft = current.as_ref().map(|current| current.text.clone()).unwrap_or_default();
     let page = view::ModelPage {
         store: encode(&store_id),
         current,

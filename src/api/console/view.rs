@@ -4,7 +4,9 @@
 //! Invariants: every control carries a visible label (the names DESIGN §10 fixes: **API key**,
 //! **Sign in**, **Sign out**, **Store**, **Subject**, **Relation**, **Object**, **Add**,
 //! **Delete**); every form that changes anything carries the session's CSRF token; nothing is
-//! loaded from another origin and there is no inline script or style (the CSP forbids both); the
+//! loaded from another origin and there is no inline script or style (the CSP forbids both); a
+//! change behind a confirmation is a form marked `data-confirm` (the one script, [`SCRIPT`], asks
+//! in a `<dialog>`; without it the form still posts); the
 //! nav links only pages that exist.
 //! Must not import `store`, `index` or `eval`.
 
@@ -23,7 +25,21 @@ form.inline{display:inline}form.fields{display:flex;flex-wrap:wrap;gap:.6rem;ali
 label{display:flex;flex-direction:column;font-size:.85rem}\
 .notice{background:#fff3cd;padding:.5rem;border:1px solid #e0c36c}\
 .error{background:#f8d7da;padding:.5rem;border:1px solid #d9939b}\
-.allow{color:#1d6b2f}.deny{color:#a3212f}";
+.allow,.allowed{color:#1d6b2f}.deny,.denied{color:#a3212f}\
+.tree details{margin-left:1.2rem}.tree summary{font-family:ui-monospace,monospace;font-size:.9rem;cursor:pointer}\
+.tree>details{margin-left:0}.reason{color:#5a3b00}\
+header form{display:flex;gap:.4rem;align-items:end;white-space:nowrap}header button{white-space:nowrap}\
+dialog{border:1px solid #888;border-radius:.3rem;padding:1rem;max-width:36rem}\
+dialog menu{display:flex;gap:.6rem;justify-content:end;padding:0;margin:1rem 0 0}\
+.graph-frame{overflow-x:auto}.graph rect{fill:#fff;stroke:#243447}\
+.graph text{font-family:ui-monospace,monospace;font-size:12px}.graph .type-name{font-weight:bold}\
+.graph .edge{stroke:#6b7a8f;fill:none}.graph .userset{stroke-dasharray:6 3}.graph .tupleset{stroke-dasharray:2 3}\
+.legend .userset{text-decoration:underline dashed}.legend .tupleset{text-decoration:underline dotted}";
+
+/// The console's one script (confirmation dialogs for forms marked `data-confirm`), served from
+/// the binary at `/console/static/console.js`; hand-written rather than vendored htmx because a
+/// confirmation is all the pages need, and every page works without it.
+pub(super) const SCRIPT: &str = include_str!("console.js");
 
 /// What every page's frame shows.
 pub(super) struct Chrome {
@@ -46,6 +62,7 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                 meta charset="utf-8";
                 title { (title) " · Writ console" }
                 link rel="stylesheet" href="/console/console.css";
+                script src="/console/static/console.js" defer {}
             }
             body {
                 header {
@@ -53,6 +70,9 @@ pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
                     @if let Some(store) = &chrome.store {
                         nav aria-label="Pages" {
                             a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
+                            a href={ "/console/stores/" (store) "/explain" } { "Explain" }
+                            a href={ "/console/stores/" (store) "/agents" } { "Agents" }
+                            a href={ "/console/stores/" (store) "/approvals" } { "Approvals" }
                             a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
                             a href={ "/console/stores/" (store) "/model" } { "Model" }
                         }
@@ -242,7 +262,8 @@ pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
                                 td { (row.expires_at.as_deref().unwrap_or("")) }
                                 @if page.can_write {
                                     td {
-                                        form.inline method="post" action={ (base) "/delete" } {
+                                        form.inline method="post" action={ (base) "/delete" }
+                                            data-confirm={ "Delete " (row.key) "?" } {
                                             input type="hidden" name="csrf" value=(chrome.csrf);
                                             input type="hidden" name="tuple" value=(row.key);
                                             button type="submit" aria-label={ "Delete " (row.key) } { "Delete" }
@@ -282,9 +303,20 @@ pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
     )
 }
 
+/// What a Decisions row's **Explain** button fills into the Explain form.
+pub(super) struct ExplainFields {
+    pub(super) subject: String,
+    /// The agents after the subject, comma-separated.
+    pub(super) chain: String,
+    /// The recorded delegation relation, or empty.
+    pub(super) delegation: String,
+}
+
 /// One row of the Decisions page.
 pub(super) struct DecisionRow {
     pub(super) time: String,
+    /// The Explain form's fields; `None` for a decision it cannot ask (an audience, a filter).
+    pub(super) explain: Option<ExplainFields>,
     pub(super) principals: String,
     pub(super) relation: String,
     pub(super) object: String,
@@ -327,12 +359,30 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
                 p { "No recorded decisions match." }
             } @else {
                 table {
-                    thead { tr { th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } th { "Decision" } } }
+                    thead { tr {
+                        th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } th { "Decision" }
+                        th { span { "Why" } }
+                    } }
                     tbody {
                         @for row in &page.rows {
                             tr {
                                 td { (row.time) } td { (row.principals) } td { (row.relation) } td { (row.object) }
                                 @if row.allowed { td.allow { "allow" } } @else { td.deny { "deny" } }
+                                td {
+                                    @if let Some(fields) = &row.explain {
+                                        form.inline method="get" action={ "/console/stores/" (page.store) "/explain" } {
+                                            input type="hidden" name="subject" value=(fields.subject);
+                                            input type="hidden" name="relation" value=(row.relation);
+                                            input type="hidden" name="object" value=(row.object);
+                                            input type="hidden" name="chain" value=(fields.chain);
+                                            @if !fields.delegation.is_empty() {
+                                                input type="hidden" name="delegation" value=(fields.delegation);
+                                            }
+                                            button type="submit" name="run" value="explain"
+                                                aria-label={ "Explain the decision of " (row.time) } { "Explain" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -345,11 +395,20 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
     )
 }
 
+/// The store's latest model, as the Model page shows it.
+pub(super) struct CurrentModel {
+    pub(super) id: String,
+    /// Its DSL text.
+    pub(super) text: String,
+    /// Its types and relations drawn as SVG.
+    pub(super) graph: Markup,
+}
+
 /// Everything the Model page shows.
 pub(super) struct ModelPage {
     pub(super) store: String,
-    /// The latest model's id and its DSL text; `None` before the store has one.
-    pub(super) current: Option<(String, String)>,
+    /// `None` before the store has a model.
+    pub(super) current: Option<CurrentModel>,
     /// What the **Save** form holds: the current text, or a refused draft.
     pub(super) draft: String,
     /// Why the draft was refused, one `line:column: message` each.
@@ -365,9 +424,11 @@ pub(super) fn model(chrome: &Chrome, page: &ModelPage) -> Markup {
         chrome,
         html! {
             @match &page.current {
-                Some((id, text)) => {
-                    p { "Latest model: " code { (id) } }
-                    pre { code { (text) } }
+                Some(current) => {
+                    p { "Latest model: " code { (current.id) } }
+                    pre { code { (current.text) } }
+                    h2 { "Graph" }
+                    div.graph-frame { (current.graph) }
                 }
                 None => p { "This store has no model yet." },
             }
