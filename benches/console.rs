@@ -65,13 +65,13 @@ fn engine() -> (Arc<Engine>, String) {
     let store = engine.create_store("bench").unwrap().id;
     let handle = engine.store(&store).unwrap();
     handle.write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
-    let mut batch = Vec::with_capacity(10_000);
+    let mut batch = Vec::with_capacity(1_000);
     for i in 0..TUPLES / 4 {
         batch.push(tuple(&format!("document:{i}#parent@folder:{}", i % 1000)));
         batch.push(tuple(&format!("document:{i}#owner@user:{}", i % 5000)));
         batch.push(tuple(&format!("document:{i}#viewer@user:{}", (i * 7) % 5000)));
         batch.push(tuple(&format!("document:{i}#viewer@group:{}#member", i % 200)));
-        if batch.len() >= 10_000 {
+        if batch.len() >= 1_000 {
             handle.write(WriteRequest { writes: std::mem::take(&mut batch), ..WriteRequest::default() }).unwrap();
         }
     }
