@@ -88,8 +88,11 @@ impl Default for DecisionLogConfig {
 /// What callers hand the recorder, under [`Shared::queue`]'s lock.
 #[derive(Default)]
 struct Queue {
-    /// Records not yet taken by the recorder, in the order they were queued.
-    records: Vec<DecisionRecord>,
+    /// Hand-offs not yet taken by the recorder, in the order they were queued (kept whole: a
+    /// batch-check's records are not moved again until the store takes them).
+    handoffs: Vec<Vec<DecisionRecord>>,
+    /// How many records `handoffs` holds.
+    records: usize,
     /// Flushes waiting for everything queued before them to be stored.
     flushes: Vec<SyncSender<()>>,
     /// Set when the log is dropped: the recorder stores what is left and ends.
@@ -98,7 +101,7 @@ struct Queue {
 
 impl Queue {
     fn idle(&self) -> bool {
-        self.records.is_empty() && self.flushes.is_empty() && !self.closed
+        self.records == 0 && self.flushes.is_empty() && !self.closed
     }
 }
 
@@ -248,13 +251,14 @@ impl DecisionLog {
         }
         let Some(Recorder { shared, .. }) = self.recorder() else { return };
         let mut queue = shared.queue.lock();
-        let before = queue.records.len();
+        let before = queue.records;
         if before + count > self.capacity {
             drop(queue);
             self.dropped.fetch_add(count as u64, Ordering::Relaxed);
             return;
         }
-        queue.records.extend(records);
+        queue.handoffs.push(records);
+        queue.records += count;
         drop(queue);
         self.queued.fetch_add(count as u64, Ordering::Relaxed);
         // The recorder sleeps only while the queue is empty, and gathers by itself once woken;
@@ -342,28 +346,42 @@ fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, cl
     let mut last_trim = Instant::now();
     let mut appended = 0usize;
     loop {
-        let (records, flushes, closed) = {
+        let (handoffs, flushes, closed) = {
             let mut queue = shared.queue.lock();
             if queue.idle() {
                 // Woken by the first record, a flush or the close; else now and then to trim.
                 let _ = shared.wake.wait_for(&mut queue, config.trim_interval);
             }
-            if !queue.records.is_empty() && queue.flushes.is_empty() && !queue.closed {
+            if queue.records > 0 && queue.flushes.is_empty() && !queue.closed {
                 // Let the records of the next moments join these in one store write (a flush,
                 // the close or a queue past half its bound ends the wait early).
                 let _ = shared.wake.wait_for(&mut queue, GATHER);
             }
-            (std::mem::take(&mut queue.records), std::mem::take(&mut queue.flushes), queue.closed)
+            queue.records = 0;
+            (std::mem::take(&mut queue.handoffs), std::mem::take(&mut queue.flushes), queue.closed)
         };
-        let mut records = records.into_iter().peekable();
-        while records.peek().is_some() {
-            let chunk: Vec<DecisionRecord> = records.by_ref().take(BATCH).collect();
-            let count = chunk.len();
-            let stored = backend.decision_log().map(|log| log.append_decisions(chunk));
-            if let Some(Err(error)) = stored {
+        let store = |records: Vec<DecisionRecord>| {
+            let count = records.len();
+            if let Some(Err(error)) = backend.decision_log().map(|log| log.append_decisions(records)) {
                 tracing::warn!(%error, records = count, "decision log records lost");
             }
-            appended += count;
+            count
+        };
+        // Small hand-offs (single checks) are joined into writes of up to `BATCH`; a large one
+        // (a batch-check's) is written as it came when nothing is waiting before it.
+        let mut chunk = Vec::new();
+        for handoff in handoffs {
+            if chunk.is_empty() && handoff.len() >= BATCH / 4 {
+                appended += store(handoff);
+                continue;
+            }
+            chunk.extend(handoff);
+            if chunk.len() >= BATCH {
+                appended += store(std::mem::take(&mut chunk));
+            }
+        }
+        if !chunk.is_empty() {
+            appended += store(chunk);
         }
         if trim_due(config, appended, last_trim.elapsed(), !flushes.is_empty()) {
             trim(config, backend, clock);
@@ -373,7 +391,7 @@ fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, cl
         for done in flushes {
             let _ = done.send(());
         }
-        if closed && shared.queue.lock().records.is_empty() {
+        if closed && shared.queue.lock().records == 0 {
             return;
         }
     }
