@@ -49,13 +49,24 @@ impl Metrics {
     /// Records one check's latency.
     pub fn observe_check(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        for (bucket, bound) in self.check_buckets.iter().zip(CHECK_BUCKETS) {
-            if seconds <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
+        // One counter per check, its bucket's own; `/metrics` adds them up into Prometheus's
+        // cumulative buckets. Bumping every bucket it fits was twelve atomic adds per fast check,
+        // 3% of a batch-check's time (issue 34).
+        if let Some(bucket) = CHECK_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.check_buckets[bucket].fetch_add(1, Ordering::Relaxed);
         }
         self.check_count.fetch_add(1, Ordering::Relaxed);
         self.check_sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The check-latency histogram as Prometheus shows it: per bound, the checks that took at
+    /// most that long.
+    fn cumulative_check_buckets(&self) -> [u64; CHECK_BUCKETS.len()] {
+        let mut total = 0;
+        self.check_buckets.each_ref().map(|bucket| {
+            total += bucket.load(Ordering::Relaxed);
+            total
+        })
     }
 }
 
@@ -100,9 +111,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     let _ = writeln!(out, "# HELP writ_check_duration_seconds Check latency.");
     let _ = writeln!(out, "# TYPE writ_check_duration_seconds histogram");
-    for (bucket, bound) in metrics.check_buckets.iter().zip(CHECK_BUCKETS) {
-        let _ =
-            writeln!(out, "writ_check_duration_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+    for (count, bound) in metrics.cumulative_check_buckets().into_iter().zip(CHECK_BUCKETS) {
+        let _ = writeln!(out, "writ_check_duration_seconds_bucket{{le=\"{bound}\"}} {count}");
     }
     let count = metrics.check_count.load(Ordering::Relaxed);
     let _ = writeln!(out, "writ_check_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
@@ -133,4 +143,21 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "writ_decisions_dropped_total {}", decisions.dropped);
     super::alerts::write_metrics(&mut out, &state);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_latency_buckets_are_cumulative_though_each_check_counts_once() {
+        let metrics = Metrics::default();
+        for micros in [10, 40, 300, 2_000_000] {
+            metrics.observe_check(Duration::from_micros(micros));
+        }
+        let buckets = metrics.cumulative_check_buckets();
+        // 50 us, 100 us, 250 us, 500 us, ... 0.5 s, 1 s: the 2 s check is only in `+Inf`.
+        assert_eq!(buckets, [2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(metrics.check_count.load(Ordering::Relaxed), 4);
+    }
 }

@@ -145,19 +145,18 @@ async fn batch_check(
         let log = state.engine.decision_log();
         let batch_audit = body.options.audit;
         let decision_model = Some(model_info.id.as_str());
-        type Answered = (String, BatchCheckEntryDto, Option<DecisionRecord>);
-        let answer = |mut item: BatchCheckItemDto| -> Answered {
+        // Each check's record (if the log wants one) goes to `record`.
+        let answer = |mut item: BatchCheckItemDto, record: &mut dyn FnMut(DecisionRecord)| {
             let started = std::time::Instant::now();
             if deadline.is_some_and(|deadline| started >= deadline) {
                 let expired = ApiError::Engine(EngineError::Eval(crate::EvalError::DeadlineExceeded));
-                return (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&expired)), None);
+                return (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&expired)));
             }
             let audit = item.options.audit.take().or_else(|| batch_audit.clone());
             let meta = DecisionMeta {
                 model_id: decision_model,
                 ..decision_meta(&state, &request_id, started, audit.as_ref())
             };
-            let mut decision = None;
             let outcome = contextual_tuples(&item.options.contextual_tuples).and_then(|tuples| {
                 // An item's own model id is ignored: the batch pins one for all its checks.
                 let request = CheckRequest {
@@ -168,31 +167,41 @@ async fn batch_check(
                     context: item.options.context.take().unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(decide_into(log, &store, &request, &meta, |record| decision = Some(record))?.value)
+                Ok(decide_into(log, &store, &request, &meta, &mut *record)?.value)
             });
             match outcome {
-                Ok(allowed) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed), decision),
-                Err(error) => (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&error)), None),
+                Ok(allowed) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed)),
+                Err(error) => (item.correlation_id, BatchCheckEntryDto::Error(batch_error(&error))),
             }
         };
         // Checks are independent reads of one store: a batch large enough to pay for the
         // hand-off is spread over rayon's threads (when there is more than one: on a single core
         // the hand-off is all cost); answers keep the batch's order either way.
-        let parallel = body.checks.len() >= PARALLEL_BATCH && rayon::current_num_threads() > 1;
-        let answered: Vec<Answered> = if parallel {
-            body.checks.into_par_iter().map(answer).collect()
-        } else {
-            body.checks.into_iter().map(answer).collect()
-        };
         // The batch's decisions reach the log in one hand-off, in the batch's order.
+        let parallel = body.checks.len() >= PARALLEL_BATCH && rayon::current_num_threads() > 1;
         let mut decisions = Vec::new();
-        let answers = answered
-            .into_iter()
-            .map(|(correlation_id, entry, decision)| {
-                decisions.extend(decision);
-                (correlation_id, entry)
-            })
-            .collect();
+        let answers = if parallel {
+            let answered: Vec<_> = body
+                .checks
+                .into_par_iter()
+                .map(|item| {
+                    let mut decision = None;
+                    let (correlation_id, entry) = answer(item, &mut |record| decision = Some(record));
+                    (correlation_id, entry, decision)
+                })
+                .collect();
+            answered
+                .into_iter()
+                .map(|(correlation_id, entry, decision)| {
+                    decisions.extend(decision);
+                    (correlation_id, entry)
+                })
+                .collect()
+        } else {
+            // In order on this thread, each record goes straight to the hand-off: no per-check
+            // slot for a record (some 300 bytes each) to be moved through.
+            body.checks.into_iter().map(|item| answer(item, &mut |record| decisions.push(record))).collect()
+        };
         if !decisions.is_empty() {
             log.record_all(decisions);
         }
