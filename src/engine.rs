@@ -421,6 +421,14 @@ read_request! {
     }
 }
 
+impl CheckRequest {
+    /// A check of `user` holding `relation` on `object`, with the request's shared options.
+    pub fn new(object: String, relation: String, user: String, options: QueryOptions) -> Self {
+        let QueryOptions { contextual_tuples, context, model_id } = options;
+        CheckRequest { object, relation, user, contextual_tuples, context, model_id }
+    }
+}
+
 read_request! {
     /// List objects: which objects of a type does `user` hold `relation` on?
     pub struct ListObjectsRequest {
