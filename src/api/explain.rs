@@ -17,7 +17,7 @@
 
 use super::auth::{Access, Scope};
 use super::consistency::require_revision;
-use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
+use super::dto::{ApiJson, RequestOptionsDto, StorePath, TupleKeyDto};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
@@ -130,8 +130,7 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
 }
 
 async fn explain(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<ExplainRequestDto>,
 ) -> Result<Json<ExplanationDto>, ApiError> {
     for (field, principals) in [("principals", &body.principals), ("audience", &body.audience)] {
