@@ -7,11 +7,9 @@
 //! Invariant: `decode(encode(x)) == x`; bad bytes are [`StoreError::Corrupt`], never a panic.
 //! Must not import anything in the crate but `crate::record` and its siblings in `store`.
 
-use super::codec::push_str;
+use super::codec::{decode_json_v1, encode_json_v1, push_str};
 use super::StoreError;
 use crate::record::ApprovalRecord;
-
-const V1: u8 = 1;
 
 /// The prefix of every approval key of a store.
 pub(crate) fn prefix(store_id: &str) -> Vec<u8> {
@@ -29,16 +27,10 @@ pub(crate) fn key(store_id: &str, id: &str) -> Vec<u8> {
 
 /// An approval's value bytes.
 pub(crate) fn encode(record: &ApprovalRecord) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![V1];
-    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("approval: {e}")))?;
-    Ok(out)
+    encode_json_v1("approval", record)
 }
 
 /// An approval from its value bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Result<ApprovalRecord, StoreError> {
-    match bytes.split_first() {
-        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("approval: {e}"))),
-        Some((v, _)) => Err(StoreError::Corrupt(format!("approval: unknown encoding version `{v}`"))),
-        None => Err(StoreError::Corrupt("approval: empty value".into())),
-    }
+    decode_json_v1("approval", bytes)
 }

@@ -8,11 +8,9 @@
 //! Must not import anything in the crate but `crate::tuple`, `crate::record` and its siblings
 //! in `store`.
 
-use super::codec::push_str;
+use super::codec::{decode_json_v1, encode_json_v1, push_str};
 use super::StoreError;
 use crate::record::{DecisionCursor, DecisionRecord};
-
-const V1: u8 = 1;
 
 /// The prefix of every decision key of a store.
 pub(crate) fn prefix(store_id: &str) -> Vec<u8> {
@@ -53,18 +51,12 @@ pub(crate) fn decode_key(rest: &[u8]) -> Result<DecisionCursor, StoreError> {
 
 /// A record's value bytes.
 pub(crate) fn encode(record: &DecisionRecord) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![V1];
-    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("decision: {e}")))?;
-    Ok(out)
+    encode_json_v1("decision", record)
 }
 
 /// A record from its value bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Result<DecisionRecord, StoreError> {
-    match bytes.split_first() {
-        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("decision: {e}"))),
-        Some((v, _)) => Err(StoreError::Corrupt(format!("decision: unknown encoding version `{v}`"))),
-        None => Err(StoreError::Corrupt("decision: empty value".into())),
-    }
+    decode_json_v1("decision", bytes)
 }
 
 #[cfg(test)]
