@@ -39,19 +39,13 @@ use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
     let reader = Access::reader(Scope::PathStore);
+    let obo = Operation::json::<OboCheckDto, OboCheckResponse>();
+    let audience = Operation::json::<AudienceCheckDto, AudienceCheckResponse<'static>>();
+    let filtered = Operation::json::<FilterDto, FilterResponse<'static>>();
     RouteTable::new()
-        .route(
-            "/stores/{store_id}/writ/obo-check",
-            post(reader, Operation::json::<OboCheckDto, OboCheckResponse>(), obo_check),
-        )
-        .route(
-            "/stores/{store_id}/writ/audience-check",
-            post(reader, Operation::json::<AudienceCheckDto, AudienceCheckResponse<'static>>(), audience_check),
-        )
-        .route(
-            "/stores/{store_id}/writ/filter",
-            post(reader, Operation::json::<FilterDto, FilterResponse<'static>>(), filter),
-        )
+        .route("/stores/{store_id}/writ/obo-check", post(reader, obo, obo_check))
+        .route("/stores/{store_id}/writ/audience-check", post(reader, audience, audience_check))
+        .route("/stores/{store_id}/writ/filter", post(reader, filtered, filter))
 }
 
 /// `POST writ/obo-check` body.
