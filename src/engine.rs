@@ -28,6 +28,24 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// Declares a read-side request type: its own fields, then the three every such request shares
+/// ([`QueryOptions`]'s, spelled out so callers name them directly), each documented once here.
+macro_rules! read_request {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $type,)*
+            /// Tuples that count for this request only.
+            pub contextual_tuples: Vec<Tuple>,
+            /// Condition context.
+            pub context: Context,
+            /// A model version; the latest when `None`.
+            pub model_id: Option<String>,
+        }
+    };
+}
+
 mod acl_tags;
 mod agent;
 mod alerts;
@@ -389,52 +407,44 @@ impl std::fmt::Debug for StoreHandle<'_> {
     }
 }
 
-/// What every read-side request may add to its question (check, batch-check, expand, list
-/// objects, list users, obo-check, audience-check, filter): tuples that count for it alone,
-/// condition context, and a pinned model. `api` reads it once from the options every request body
-/// shares, and the request types take its fields.
-#[derive(Debug, Clone, Default)]
-pub struct QueryOptions {
-    /// Tuples that count for this request only.
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context.
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
+read_request! {
+    /// What every read-side request may add to its question (check, batch-check, expand, list
+    /// objects, list users, obo-check, audience-check, filter): tuples that count for it alone,
+    /// condition context, and a pinned model. `api` reads it once from the options every request body
+    /// shares, and the request types take its fields.
+    pub struct QueryOptions {}
 }
 
-/// A check: does `user` hold `relation` on `object`?
-#[derive(Debug, Clone, Default)]
-pub struct CheckRequest {
-    /// The object, `document:1`.
-    pub object: String,
-    /// The relation.
-    pub relation: String,
-    /// The user, `user:anne`, `user:*` or `group:eng#member`.
-    pub user: String,
-    /// Tuples that count for this request only.
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context.
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
+read_request! {
+    /// A check: does `user` hold `relation` on `object`?
+    pub struct CheckRequest {
+        /// The object, `document:1`.
+        pub object: String,
+        /// The relation.
+        pub relation: String,
+        /// The user, `user:anne`, `user:*` or `group:eng#member`.
+        pub user: String,
+    }
 }
 
-/// List objects: which objects of a type does `user` hold `relation` on?
-#[derive(Debug, Clone, Default)]
-pub struct ListObjectsRequest {
-    /// The object type.
-    pub object_type: String,
-    /// The relation.
-    pub relation: String,
-    /// The user.
-    pub user: String,
-    /// Tuples that count for this request only.
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context.
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
+impl CheckRequest {
+    /// A check of `user` holding `relation` on `object`, with the request's shared options.
+    pub fn new(object: String, relation: String, user: String, options: QueryOptions) -> Self {
+        let QueryOptions { contextual_tuples, context, model_id } = options;
+        CheckRequest { object, relation, user, contextual_tuples, context, model_id }
+    }
+}
+
+read_request! {
+    /// List objects: which objects of a type does `user` hold `relation` on?
+    pub struct ListObjectsRequest {
+        /// The object type.
+        pub object_type: String,
+        /// The relation.
+        pub relation: String,
+        /// The user.
+        pub user: String,
+    }
 }
 
 /// One user filter of list users: a type, and for usersets a relation.
@@ -446,21 +456,16 @@ pub struct UserFilterSpec {
     pub relation: Option<String>,
 }
 
-/// List users: which subjects of the filter types hold `relation` on `object`?
-#[derive(Debug, Clone, Default)]
-pub struct ListUsersRequest {
-    /// The object, `document:1`.
-    pub object: String,
-    /// The relation.
-    pub relation: String,
-    /// Which subjects to return (OpenFGA takes exactly one).
-    pub user_filters: Vec<UserFilterSpec>,
-    /// Tuples that count for this request only.
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context.
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
+read_request! {
+    /// List users: which subjects of the filter types hold `relation` on `object`?
+    pub struct ListUsersRequest {
+        /// The object, `document:1`.
+        pub object: String,
+        /// The relation.
+        pub relation: String,
+        /// Which subjects to return (OpenFGA takes exactly one).
+        pub user_filters: Vec<UserFilterSpec>,
+    }
 }
 
 /// A write request: deletes and writes applied atomically.

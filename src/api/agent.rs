@@ -22,7 +22,7 @@
 use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
-use super::dto::{json_response, ApiJson, RequestOptionsDto};
+use super::dto::{json_response, ApiJson, RequestOptionsDto, StorePath};
 use super::openapi::Operation;
 use super::routes::post;
 use super::{blocking, ApiError, AppState, RouteTable};
@@ -32,7 +32,6 @@ use crate::engine::{
 };
 use crate::tuple::Context;
 use crate::wire::canonical::arguments_sha256;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
@@ -40,19 +39,13 @@ use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> RouteTable {
     let reader = Access::reader(Scope::PathStore);
+    let obo = Operation::json::<OboCheckDto, OboCheckResponse>();
+    let audience = Operation::json::<AudienceCheckDto, AudienceCheckResponse<'static>>();
+    let filtered = Operation::json::<FilterDto, FilterResponse<'static>>();
     RouteTable::new()
-        .route(
-            "/stores/{store_id}/writ/obo-check",
-            post(reader, Operation::json::<OboCheckDto, OboCheckResponse>(), obo_check),
-        )
-        .route(
-            "/stores/{store_id}/writ/audience-check",
-            post(reader, Operation::json::<AudienceCheckDto, AudienceCheckResponse<'static>>(), audience_check),
-        )
-        .route(
-            "/stores/{store_id}/writ/filter",
-            post(reader, Operation::json::<FilterDto, FilterResponse<'static>>(), filter),
-        )
+        .route("/stores/{store_id}/writ/obo-check", post(reader, obo, obo_check))
+        .route("/stores/{store_id}/writ/audience-check", post(reader, audience, audience_check))
+        .route("/stores/{store_id}/writ/filter", post(reader, filtered, filter))
 }
 
 /// `POST writ/obo-check` body.
@@ -174,8 +167,7 @@ fn approval_call(request: &OboCheckRequest) -> ApprovalCall {
 }
 
 async fn obo_check(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<OboCheckDto>,
 ) -> Result<Json<OboCheckResponse>, ApiError> {
@@ -249,8 +241,7 @@ struct FilterResponse<'a> {
 }
 
 async fn audience_check(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<AudienceCheckDto>,
 ) -> Result<Response, ApiError> {
@@ -275,8 +266,7 @@ async fn audience_check(
 }
 
 async fn filter(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<FilterDto>,
 ) -> Result<Response, ApiError> {

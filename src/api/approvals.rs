@@ -12,7 +12,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Principal, Scope};
-use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiJson, ApiQuery};
+use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiJson, ApiQuery, StorePath};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
@@ -121,8 +121,7 @@ struct ApprovalsResponse<'a> {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiQuery(query): ApiQuery<ApprovalsQuery>,
 ) -> Result<Response, ApiError> {
     let status = match query.state.as_deref() {

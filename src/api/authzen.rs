@@ -13,7 +13,7 @@
 use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
-use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto};
+use super::dto::{json_response, offset_token, token_offset, ApiJson, RequestOptionsDto, StorePath};
 use super::openapi::Operation;
 use super::query::timed_check;
 use super::routes::{get, post};
@@ -438,8 +438,7 @@ async fn search_action(Search { state, store_id, body }: Search) -> Result<Respo
 }
 
 async fn configuration(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     headers: HeaderMap,
 ) -> Result<Json<ConfigurationDto>, ApiError> {
     state.engine.get_store(&store_id)?;

@@ -11,14 +11,14 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{decode_token, hex_encode, json_response, parse_pair, writ_page_size, ApiQuery};
+use super::dto::{decode_token, hex_encode, json_response, parse_pair, writ_page_size, ApiQuery, StorePath};
 use super::openapi::Operation;
 use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
 use super::{blocking, ApiError, AppState, Metrics, RouteTable};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
 use crate::tuple::{Context, ContextValue};
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::Response;
 use schemars::JsonSchema;
@@ -197,8 +197,7 @@ struct DecisionsResponse<'a> {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiQuery(query): ApiQuery<DecisionsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = writ_page_size(query.limit);

@@ -1,5 +1,5 @@
-//! Serde request and response types in OpenFGA's (and AuthZEN's) JSON shapes, the [`ApiJson`] and
-//! [`ApiQuery`] extractors, and the conversions from wire strings to tuple vocabulary.
+//! Serde request and response types in OpenFGA's (and AuthZEN's) JSON shapes, the [`ApiJson`],
+//! [`ApiQuery`] and [`StorePath`] extractors, and the conversions from wire strings to tuple vocabulary.
 //!
 //! Invariant: a malformed body or query never reaches a handler; it becomes an [`ApiError`]
 //! (`validation_error` naming the bad field, or `body_too_large`).
@@ -11,7 +11,7 @@ use crate::engine::QueryOptions;
 use crate::tuple::{Context, Subject, Tuple};
 pub use crate::wire::{ConditionAnswer, ConditionDto, TupleKeyAnswer, TupleKeyDto};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -94,6 +94,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|Query(value)| ApiQuery(value))
             .map_err(|rejection| ApiError::validation(rejection.body_text()))
+    }
+}
+
+/// The server state and the `{store_id}` path segment of a `/stores/{store_id}/…` route, taken
+/// by one extractor so every per-store handler starts from the same two values.
+#[derive(Clone)]
+pub struct StorePath {
+    /// The server state.
+    pub state: super::AppState,
+    /// The store the path names.
+    pub store_id: String,
+}
+
+impl FromRequestParts<super::AppState> for StorePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &super::AppState) -> Result<Self, Self::Rejection> {
+        let Path(store_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::validation(rejection.body_text()))?;
+        Ok(StorePath { state: state.clone(), store_id })
     }
 }
 

@@ -17,7 +17,7 @@
 
 use super::auth::{Access, Scope};
 use super::consistency::require_revision;
-use super::dto::{ApiJson, RequestOptionsDto, TupleKeyDto};
+use super::dto::{ApiJson, RequestOptionsDto, StorePath, TupleKeyDto};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
@@ -25,6 +25,7 @@ use crate::engine::{
     AudienceCheckRequest, CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason,
 };
 use crate::tuple::{Context, Tuple};
+use crate::wire::TupleKeyAnswer;
 use axum::extract::{Path, State};
 use axum::Json;
 use schemars::JsonSchema;
@@ -78,8 +79,9 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
     type Error = ApiError;
 
     fn try_from(mut dto: ExplainRequestDto) -> Result<Self, ApiError> {
-        let QueryOptions { contextual_tuples, context, model_id } = dto.options.query()?;
+        let options = dto.options.query()?;
         if let Some(audience) = dto.audience {
+            let QueryOptions { contextual_tuples, context, model_id } = options;
             if dto.tuple_key.is_some() || dto.principals.is_some() || dto.delegation_relation.is_some() {
                 return Err(ApiError::validation(
                     "an audience body (`audience`) takes no `tuple_key`, `principals` or `delegation_relation`",
@@ -103,16 +105,10 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
                         "a check body (`tuple_key`) takes no `relation`, `object` or `delegation_relation`",
                     ));
                 }
-                Ok(ExplainRequest::Check(CheckRequest {
-                    object: key.object,
-                    relation: key.relation,
-                    user: key.user,
-                    contextual_tuples,
-                    context,
-                    model_id,
-                }))
+                Ok(ExplainRequest::Check(CheckRequest::new(key.object, key.relation, key.user, options)))
             }
             (None, Some(principals)) => {
+                let QueryOptions { contextual_tuples, context, model_id } = options;
                 let missing = |field: &str| ApiError::validation(format!("an OBO body (`principals`) needs `{field}`"));
                 Ok(ExplainRequest::Obo(OboCheckRequest {
                     principals,
@@ -134,8 +130,7 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
 }
 
 async fn explain(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<ExplainRequestDto>,
 ) -> Result<Json<ExplanationDto>, ApiError> {
     for (field, principals) in [("principals", &body.principals), ("audience", &body.audience)] {
@@ -264,37 +259,18 @@ async fn explain_decision(
     }))
 }
 
-/// A condition on a tuple key in an answer: `{name, context}`.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub(super) struct ConditionOut {
-    name: String,
-    context: Context,
-}
-
 /// A tuple key in OpenFGA's response shape, with `contextual` on a `path` entry.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(super) struct TupleKeyOut {
-    user: String,
-    relation: String,
-    object: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    condition: Option<ConditionOut>,
+    #[serde(flatten)]
+    key: TupleKeyAnswer,
     #[serde(skip_serializing_if = "Option::is_none")]
     contextual: Option<bool>,
 }
 
 impl From<&Tuple> for TupleKeyOut {
     fn from(tuple: &Tuple) -> Self {
-        TupleKeyOut {
-            user: tuple.subject.to_string(),
-            relation: tuple.relation.clone(),
-            object: tuple.object.to_string(),
-            condition: tuple
-                .condition
-                .as_ref()
-                .map(|condition| ConditionOut { name: condition.name.clone(), context: condition.context.clone() }),
-            contextual: None,
-        }
+        TupleKeyOut { key: TupleKeyAnswer::from(tuple), contextual: None }
     }
 }
 

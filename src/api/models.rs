@@ -7,7 +7,7 @@
 
 use super::auth::{Access, Scope};
 use super::dto::{
-    offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, TupleKeyDto,
+    offset_token, read_text, token_offset, ApiJson, ApiQuery, AssertionsRequestDto, PageQuery, StorePath, TupleKeyDto,
 };
 use super::openapi::{AuthorizationModel, Operation};
 use super::routes::{get, put};
@@ -81,8 +81,7 @@ fn model_json(info: &ModelInfo) -> JsonModel {
 }
 
 async fn write_model(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<JsonModel>,
 ) -> Result<(StatusCode, Json<WriteModelResponse>), ApiError> {
     let id = blocking(move || {
@@ -113,8 +112,7 @@ pub(super) fn require_types(model: &Model) -> Result<(), ApiError> {
 }
 
 async fn write_dsl_model(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     request: Request,
 ) -> Result<(StatusCode, Json<WriteModelResponse>), ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -133,8 +131,7 @@ async fn write_dsl_model(
 }
 
 async fn list_models(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ListModelsResponse>, ApiError> {
     let offset = token_offset(query.continuation_token.as_deref())?;

@@ -11,7 +11,7 @@ use super::decisions::{decision_meta, RequestId};
 use super::dto::{
     contextual_tuples, json_response, ApiJson, BatchCheckEntryDto, BatchCheckErrorBody, BatchCheckErrorCode,
     BatchCheckErrorDto, BatchCheckItemDto, BatchCheckRequestDto, BatchCheckResponseDto, CheckRequestDto,
-    CheckResponseDto, ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto, SubjectDto,
+    CheckResponseDto, ExpandRequestDto, ListObjectsRequestDto, ListUsersRequestDto, StorePath, SubjectDto,
 };
 use super::openapi::Operation;
 use super::routes::post;
@@ -20,7 +20,6 @@ use crate::engine::{
     decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
     ListObjectsRequest, ListUsersRequest, QueryOptions, UserFilterSpec,
 };
-use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -83,8 +82,7 @@ pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckReque
 }
 
 async fn check(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<CheckRequestDto>,
 ) -> Result<Response, ApiError> {
@@ -113,8 +111,7 @@ fn batch_error(error: &ApiError) -> BatchCheckErrorDto {
 }
 
 async fn batch_check(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     RequestId(request_id): RequestId,
     ApiJson(mut body): ApiJson<BatchCheckRequestDto>,
 ) -> Result<Response, ApiError> {
@@ -287,8 +284,7 @@ impl<'a> From<&'a ExpandNode> for ExpandNodeDto<'a> {
 }
 
 async fn expand(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(mut body): ApiJson<ExpandRequestDto>,
 ) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
@@ -346,8 +342,7 @@ async fn run_list_objects(
 }
 
 async fn list_objects(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<ListObjectsRequestDto>,
 ) -> Result<Json<ListObjectsResponse>, ApiError> {
     let objects = run_list_objects(state, store_id, body).await?;
@@ -355,8 +350,7 @@ async fn list_objects(
 }
 
 async fn streamed_list_objects(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<ListObjectsRequestDto>,
 ) -> Result<impl IntoResponse, ApiError> {
     let objects = run_list_objects(state, store_id, body).await?;
@@ -396,8 +390,7 @@ struct ListUsersResponse<'a> {
 }
 
 async fn list_users(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<ListUsersRequestDto>,
 ) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;

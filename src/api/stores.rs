@@ -5,11 +5,11 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto};
+use super::dto::{offset_token, token_offset, ApiJson, ApiQuery, CreateStoreRequest, PageQuery, StoreDto, StorePath};
 use super::openapi::Operation;
 use super::routes::get;
 use super::{blocking, ApiError, AppState, Principal, RouteTable};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use schemars::JsonSchema;
@@ -74,11 +74,11 @@ struct ListStoresResponse {
     continuation_token: String,
 }
 
-async fn get_store(State(state): State<AppState>, Path(store_id): Path<String>) -> Result<Json<StoreDto>, ApiError> {
+async fn get_store(StorePath { state, store_id }: StorePath) -> Result<Json<StoreDto>, ApiError> {
     Ok(Json(StoreDto::from(&state.engine.get_store(&store_id)?)))
 }
 
-async fn delete_store(State(state): State<AppState>, Path(store_id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_store(StorePath { state, store_id }: StorePath) -> Result<StatusCode, ApiError> {
     blocking(move || Ok(state.engine.delete_store(&store_id)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

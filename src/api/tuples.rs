@@ -9,15 +9,14 @@
 use super::auth::{Access, Scope};
 use super::consistency::require_revision;
 use super::dto::{
-    decode_token, hex_encode, parse_pair, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, TupleKeyAnswer, TupleKeyDto,
-    WriteRequestDto,
+    decode_token, hex_encode, parse_pair, ApiJson, ApiQuery, ChangesQuery, ReadRequestDto, StorePath, TupleKeyAnswer,
+    TupleKeyDto, WriteRequestDto,
 };
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
-use super::{blocking, ApiError, AppState, Principal, RouteTable};
+use super::{blocking, ApiError, Principal, RouteTable};
 use crate::engine::{ChangeCursor, ChangeOperation, ReadCursor, ReadFilter, WriteRequest};
-use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -60,8 +59,7 @@ impl TryFrom<WriteRequestDto> for WriteRequest {
 }
 
 async fn write(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<WriteRequestDto>,
 ) -> Result<Json<WriteResponse>, ApiError> {
@@ -95,8 +93,7 @@ pub(super) fn read_filter(dto: Option<crate::api::dto::ReadTupleKeyDto>) -> Resu
 }
 
 async fn read(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<ReadRequestDto>,
 ) -> Result<Json<ReadResponse>, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;
@@ -138,8 +135,7 @@ pub(super) fn token_cursor(token: &str) -> Result<ChangeCursor, ApiError> {
 }
 
 async fn changes(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiQuery(query): ApiQuery<ChangesQuery>,
 ) -> Result<Json<ChangesResponse>, ApiError> {
     require_revision(&state, &store_id, query.at_least_revision).await?;

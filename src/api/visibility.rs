@@ -11,16 +11,15 @@
 
 use super::auth::{Access, Scope};
 use super::consistency::{deserialize_revision, require_revision};
-use super::dto::{hex_decode, hex_encode, json_response, ApiJson, ApiQuery};
+use super::dto::{hex_decode, hex_encode, json_response, ApiJson, ApiQuery, StorePath};
 use super::limits::page_size;
 use super::openapi::Operation;
 use super::routes::{get, post};
-use super::{blocking, ApiError, AppState, RouteTable};
+use super::{blocking, ApiError, RouteTable};
 use crate::engine::{
     AclTagChanges, AclTagsCursor, AclTagsRequest, ChangeCursor, Denial, ObjectTags, Visibility, VisibilityRequest,
 };
 use crate::tuple::Context;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -74,8 +73,7 @@ struct VisibilityResponse<'a> {
 }
 
 async fn visibility(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<VisibilityDto>,
 ) -> Result<Response, ApiError> {
     let limit = state.options.max_filter_ids;
@@ -179,8 +177,7 @@ struct AclTagsResponse<'a> {
 }
 
 async fn acl_tags(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiQuery(mut query): ApiQuery<AclTagsQuery>,
 ) -> Result<Response, ApiError> {
     let request = query.request()?;
@@ -219,8 +216,7 @@ struct AclTagChangesResponse<'a> {
 }
 
 async fn acl_tag_changes(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiQuery(mut query): ApiQuery<AclTagsQuery>,
 ) -> Result<Response, ApiError> {
     let request = query.request()?;
@@ -274,8 +270,7 @@ struct MembershipsResponse<'a> {
 }
 
 async fn memberships(
-    State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    StorePath { state, store_id }: StorePath,
     ApiJson(body): ApiJson<MembershipsDto>,
 ) -> Result<Response, ApiError> {
     require_revision(&state, &store_id, body.at_least_revision).await?;

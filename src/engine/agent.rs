@@ -35,25 +35,20 @@ const PARALLEL_CHECKS: usize = 64;
 /// Past this many candidate ids, their names are resolved to object ids on rayon's threads.
 const PARALLEL_IDS: usize = 1024;
 
-/// An on-behalf-of check: may the chain `principals` (human first) do `relation` on `object`?
-#[derive(Debug, Clone, Default)]
-pub struct OboCheckRequest {
-    /// The chain, human first: `["user:anne", "agent:planner"]`. Each is an object `type:id`.
-    pub principals: Vec<String>,
-    /// The relation every principal must hold.
-    pub relation: String,
-    /// The object, `tool:send_email`.
-    pub object: String,
-    /// The relation each hop must hold on the one before; [`DEFAULT_DELEGATION_RELATION`] when `None`.
-    pub delegation_relation: Option<String>,
-    /// Tuples that count for this request only (for every sub-check).
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context (for every sub-check).
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
-    /// The caller's audit record (tool name, task id, ...), kept for the decision log; never evaluated.
-    pub audit: Context,
+read_request! {
+    /// An on-behalf-of check: may the chain `principals` (human first) do `relation` on `object`?
+    pub struct OboCheckRequest {
+        /// The chain, human first: `["user:anne", "agent:planner"]`. Each is an object `type:id`.
+        pub principals: Vec<String>,
+        /// The relation every principal must hold.
+        pub relation: String,
+        /// The object, `tool:send_email`.
+        pub object: String,
+        /// The relation each hop must hold on the one before; [`DEFAULT_DELEGATION_RELATION`] when `None`.
+        pub delegation_relation: Option<String>,
+        /// The caller's audit record (tool name, task id, ...), kept for the decision log; never evaluated.
+        pub audit: Context,
+    }
 }
 
 /// The answer of an OBO check.
@@ -65,23 +60,18 @@ pub struct OboDecision {
     pub denied_by: Option<Denial>,
 }
 
-/// An audience check: for each object, does every audience member hold `relation`?
-#[derive(Debug, Clone, Default)]
-pub struct AudienceCheckRequest {
-    /// Who will see the answer: objects `type:id`.
-    pub audience: Vec<String>,
-    /// The relation each member must hold.
-    pub relation: String,
-    /// The objects, `document:1`, possibly of several types.
-    pub objects: Vec<String>,
-    /// Tuples that count for this request only.
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context.
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
-    /// The caller's audit record, kept for the decision log; never evaluated.
-    pub audit: Context,
+read_request! {
+    /// An audience check: for each object, does every audience member hold `relation`?
+    pub struct AudienceCheckRequest {
+        /// Who will see the answer: objects `type:id`.
+        pub audience: Vec<String>,
+        /// The relation each member must hold.
+        pub relation: String,
+        /// The objects, `document:1`, possibly of several types.
+        pub objects: Vec<String>,
+        /// The caller's audit record, kept for the decision log; never evaluated.
+        pub audit: Context,
+    }
 }
 
 /// The audience answer for one object.
@@ -108,29 +98,24 @@ pub enum FilterStrategy {
     Bitmap,
 }
 
-/// The visibility filter: which of `ids` (of `object_type`) may the principals see?
-#[derive(Debug, Clone, Default)]
-pub struct FilterRequest {
-    /// One subject, or an OBO chain (human first).
-    pub principals: Vec<String>,
-    /// The relation, `viewer`.
-    pub relation: String,
-    /// The type of every candidate, `document`.
-    pub object_type: String,
-    /// Candidate object ids (no type prefix), e.g. the source ids of retrieved embeddings.
-    pub ids: Vec<String>,
-    /// The chain's delegation relation; [`DEFAULT_DELEGATION_RELATION`] when `None`.
-    pub delegation_relation: Option<String>,
-    /// Tuples that count for this request only.
-    pub contextual_tuples: Vec<Tuple>,
-    /// Condition context.
-    pub context: Context,
-    /// A model version; the latest when `None`.
-    pub model_id: Option<String>,
-    /// Which path to take.
-    pub strategy: FilterStrategy,
-    /// The caller's audit record, kept for the decision log; never evaluated.
-    pub audit: Context,
+read_request! {
+    /// The visibility filter: which of `ids` (of `object_type`) may the principals see?
+    pub struct FilterRequest {
+        /// One subject, or an OBO chain (human first).
+        pub principals: Vec<String>,
+        /// The relation, `viewer`.
+        pub relation: String,
+        /// The type of every candidate, `document`.
+        pub object_type: String,
+        /// Candidate object ids (no type prefix), e.g. the source ids of retrieved embeddings.
+        pub ids: Vec<String>,
+        /// The chain's delegation relation; [`DEFAULT_DELEGATION_RELATION`] when `None`.
+        pub delegation_relation: Option<String>,
+        /// Which path to take.
+        pub strategy: FilterStrategy,
+        /// The caller's audit record, kept for the decision log; never evaluated.
+        pub audit: Context,
+    }
 }
 
 /// The filter's answer, borrowing the ids from its request (a retrieval batch is thousands of

@@ -13,8 +13,8 @@ use super::agent::{AudienceCheckRequest, OboCheckRequest, DEFAULT_DELEGATION_REL
 use super::decide::Denial;
 use super::write::validate_tuple;
 use super::{
-    as_input_error, as_validation, find_model, resolve_object_relation, resolve_subject, Answer, CheckRequest,
-    EngineError, StoreHandle,
+    as_input_error, as_validation, resolve_object_relation, resolve_subject, Answer, CheckRequest, EngineError,
+    StoreHandle,
 };
 use crate::eval::{self, EvalError, Evaluator, ExplainInput, ExplainNode, NodeResult, Permissionship, Reason};
 use crate::index::{Index, Overlay, View};
@@ -278,26 +278,17 @@ impl StoreHandle<'_> {
         context: &Context,
         f: impl FnOnce(&Snapshot<'_>) -> Result<T, EngineError>,
     ) -> Result<Answer<T>, EngineError> {
-        self.core.config.input.contextual_tuples(contextual_tuples)?;
-        let state = self.state.live()?;
-        let data = state.data.read();
-        let version = find_model(&data, self.id(), model_id)?;
-        for tuple in contextual_tuples {
-            validate_tuple(&version.model, tuple)
-                .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
-        }
-        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
-        let snapshot = Snapshot {
-            model_id: &version.id,
-            model: &version.model,
-            compiled: &version.compiled,
-            index: &data.index,
-            now,
-            contextual: contextual_tuples,
-            context,
-        };
-        let value = f(&snapshot)?;
-        Ok(Answer { value, revision: data.revision })
+        self.pinned(model_id, contextual_tuples, |data, version, now| {
+            f(&Snapshot {
+                model_id: &version.id,
+                model: &version.model,
+                compiled: &version.compiled,
+                index: &data.index,
+                now,
+                contextual: contextual_tuples,
+                context,
+            })
+        })
     }
 
     /// Explains one check by name: `check`'s result (or error) and the tree; three-valued

@@ -17,7 +17,7 @@ use super::write::validate_tuple;
 use super::{
     as_input_error, as_validation, find_model, new_id, resolve_object_relation, resolve_subject, resolve_type, Answer,
     ChangeCursor, ChangeRecord, CheckRequest, EngineError, ExpandNode, ListObjectsRequest, ListUsersRequest, ModelInfo,
-    Permissionship, StoreHandle, WriteRequest,
+    ModelVersion, Permissionship, StoreData, StoreHandle, WriteRequest,
 };
 use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
 use crate::index::{ObjectId, Overlay, RelationId, SubjectKey, TypeId, View, NO_RELATION};
@@ -149,6 +149,25 @@ impl StoreHandle<'_> {
         contextual_tuples: &[Tuple],
         f: impl FnOnce(&CompiledModel, View<'_>) -> Result<T, EngineError>,
     ) -> Result<Answer<T>, EngineError> {
+        self.pinned(model_id, contextual_tuples, |data, version, now| {
+            if contextual_tuples.is_empty() {
+                f(&version.compiled, View::new(&data.index).at(now))
+            } else {
+                let overlay = Overlay::new(&data.index, contextual_tuples);
+                f(&version.compiled, overlay.view(&data.index).at(now))
+            }
+        })
+    }
+
+    /// Runs `f` over the store's data under one read lock, the model version asked for (the
+    /// latest when `None`) and the request's instant, once every contextual tuple fits that
+    /// model: what each kind of snapshot (plain, explain's) is built from.
+    pub(super) fn pinned<T>(
+        &self,
+        model_id: Option<&str>,
+        contextual_tuples: &[Tuple],
+        f: impl FnOnce(&StoreData, &ModelVersion, i64) -> Result<T, EngineError>,
+    ) -> Result<Answer<T>, EngineError> {
         self.core.config.input.contextual_tuples(contextual_tuples)?;
         let state = self.state.live()?;
         let data = state.data.read();
@@ -159,12 +178,7 @@ impl StoreHandle<'_> {
         }
         // One instant per request; the clock is read only when some tuple can expire.
         let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
-        let value = if contextual_tuples.is_empty() {
-            f(&version.compiled, View::new(&data.index).at(now))?
-        } else {
-            let overlay = Overlay::new(&data.index, contextual_tuples);
-            f(&version.compiled, overlay.view(&data.index).at(now))?
-        };
+        let value = f(&data, version, now)?;
         Ok(Answer { value, revision: data.revision })
     }
 

@@ -452,6 +452,11 @@ const SPARSE_BELOW: usize = 8;
 const DENSE_FROM: usize = 3;
 /// Maps smaller than this stay sparse (a dense map's range would be noise).
 const DENSE_MIN: usize = 16;
+/// A sparse map keeps its keys in an ordered set (for [`IdMap::iter_from`]) once it holds this
+/// many; a smaller one sorts its few keys when asked. Most sparse maps are small (a contextual
+/// tuples' overlay builds several per request, holding one key each), and the ordered set would
+/// cost each of them allocations on its first insert.
+const ORDERED_KEYS_FROM: usize = 64;
 
 /// A map from ids to values, dense or sparse by how many of the id range it holds; either way
 /// [`IdMap::iter_from`] walks its keys in ascending order from any key without visiting those
@@ -464,16 +469,17 @@ pub(crate) struct IdMap<V> {
 
 #[derive(Debug, Clone)]
 enum Repr<V> {
-    /// Keys are sparse; `end` is one past the largest key ever held. `keys` holds exactly the
-    /// keys of `map`, in order, for [`IdMap::iter_from`].
-    Sparse { map: FxHashMap<u32, V>, keys: RoaringBitmap, end: usize },
+    /// Keys are sparse; `end` is one past the largest key ever held. `keys`, once `map` has
+    /// held [`ORDERED_KEYS_FROM`] keys, holds exactly the keys of `map`, in order, for
+    /// [`IdMap::iter_from`]; before that it is `None`.
+    Sparse { map: FxHashMap<u32, V>, keys: Option<RoaringBitmap>, end: usize },
     /// Value of key `k` at `k`; empty slots hold the empty value.
     Dense(Vec<V>),
 }
 
 impl<V> Default for IdMap<V> {
     fn default() -> Self {
-        IdMap { repr: Repr::Sparse { map: FxHashMap::default(), keys: RoaringBitmap::new(), end: 0 }, len: 0 }
+        IdMap { repr: Repr::Sparse { map: FxHashMap::default(), keys: None, end: 0 }, len: 0 }
     }
 }
 
@@ -511,11 +517,19 @@ impl<V: Slot> IdMap<V> {
                 let now_empty = slot.is_empty_slot();
                 if now_empty {
                     map.remove(&key);
-                    keys.remove(key);
+                    if let Some(keys) = keys {
+                        keys.remove(key);
+                    }
                 } else {
                     *end = (*end).max(key as usize + 1);
                     if was_empty {
-                        keys.insert(key);
+                        match keys {
+                            Some(keys) => {
+                                keys.insert(key);
+                            }
+                            None if map.len() >= ORDERED_KEYS_FROM => *keys = Some(map.keys().copied().collect()),
+                            None => {}
+                        }
                     }
                 }
                 (result, was_empty, now_empty)
@@ -574,15 +588,14 @@ impl<V: Slot> IdMap<V> {
         if let Repr::Dense(slots) = &mut self.repr {
             let mut map = FxHashMap::default();
             map.reserve(self.len);
-            let mut keys = RoaringBitmap::new();
             let mut end = 0;
             for (k, v) in std::mem::take(slots).into_iter().enumerate() {
                 if !v.is_empty_slot() {
                     end = k + 1;
                     map.insert(k as u32, v);
-                    keys.insert(k as u32);
                 }
             }
+            let keys = (map.len() >= ORDERED_KEYS_FROM).then(|| map.keys().copied().collect());
             self.repr = Repr::Sparse { map, keys, end };
         }
     }
@@ -598,18 +611,28 @@ impl<V: Slot> IdMap<V> {
 
     /// Every (key, value) held with a key at or above `first`, in ascending key order. Costs
     /// what it yields: a dense map skips empty slots (at most a few per key held, as a map with
-    /// more turns sparse), a sparse one walks its ordered key set.
+    /// more turns sparse), a sparse one walks its ordered key set, or sorts its few keys.
     pub(crate) fn iter_from(&self, first: u32) -> impl Iterator<Item = (u32, &V)> + '_ {
-        let (dense, sparse) = match &self.repr {
+        let (dense, ordered, few) = match &self.repr {
             Repr::Dense(slots) => {
                 let rest = slots.get(first as usize..).unwrap_or_default();
-                (Some(rest.iter().enumerate().map(move |(k, v)| (first + k as u32, v))), None)
+                (Some(rest.iter().enumerate().map(move |(k, v)| (first + k as u32, v))), None, None)
             }
-            Repr::Sparse { map, keys, .. } => {
-                (None, Some(keys.range(first..).filter_map(move |k| map.get(&k).map(|v| (k, v)))))
+            Repr::Sparse { map, keys: Some(keys), .. } => {
+                (None, Some(keys.range(first..).filter_map(move |k| map.get(&k).map(|v| (k, v)))), None)
+            }
+            Repr::Sparse { map, keys: None, .. } => {
+                let mut few: Vec<(u32, &V)> = map.iter().filter(|(&k, _)| k >= first).map(|(&k, v)| (k, v)).collect();
+                few.sort_unstable_by_key(|&(k, _)| k);
+                (None, None, Some(few))
             }
         };
-        dense.into_iter().flatten().chain(sparse.into_iter().flatten()).filter(|(_, v)| !v.is_empty_slot())
+        dense
+            .into_iter()
+            .flatten()
+            .chain(ordered.into_iter().flatten())
+            .chain(few.into_iter().flatten())
+            .filter(|(_, v)| !v.is_empty_slot())
     }
 
     /// Every value held, mutably (empty ones too), to shrink them.
@@ -744,5 +767,28 @@ mod tests {
         let top = [u32::MAX - 70, u32::MAX - 1, u32::MAX];
         let bits = DenseBits::of_ids(&top, 8).expect("three ids");
         assert_eq!(bits.to_bitmap(), top.iter().copied().collect::<RoaringBitmap>());
+    }
+
+    /// The walked nested-group check regression: every contextual-tuple overlay built an ordered
+    /// key set per map on its first insert. Small sparse maps now keep none and sort on demand;
+    /// large ones keep it, and both walk in order from any key.
+    #[test]
+    fn small_sparse_maps_keep_no_ordered_key_set() {
+        let mut small: IdMap<IdSet> = IdMap::default();
+        small.update(1_000, |set| set.insert(1));
+        assert!(matches!(small.repr, Repr::Sparse { keys: None, .. }));
+        let mut large: IdMap<IdSet> = IdMap::default();
+        let keys: Vec<u32> = (0..ORDERED_KEYS_FROM as u32 + 10).map(|k| k * 1_000 + 7).rev().collect();
+        for &key in &keys {
+            large.update(key, |set| set.insert(key));
+        }
+        assert!(matches!(large.repr, Repr::Sparse { keys: Some(_), .. }));
+        large.update(7_007, |set| set.remove(7_007));
+        let from = |map: &IdMap<IdSet>, first| map.iter_from(first).map(|(k, _)| k).collect::<Vec<_>>();
+        let mut expected: Vec<u32> = keys.iter().copied().filter(|&k| k >= 5_000 && k != 7_007).collect();
+        expected.sort_unstable();
+        assert_eq!(from(&large, 5_000), expected);
+        assert_eq!(from(&small, 999), vec![1_000]);
+        assert_eq!(from(&small, 1_001), Vec::<u32>::new());
     }
 }

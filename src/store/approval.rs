@@ -7,8 +7,7 @@
 //! Invariant: `decode(encode(x)) == x`; bad bytes are [`StoreError::Corrupt`], never a panic.
 //! Must not import anything in the crate but `crate::record` and its siblings in `store`.
 
-use super::codec::push_str;
-use super::decision::{decode_json_v1, encode_json_v1};
+use super::codec::{decode_json_v1, encode_json_v1, push_str};
 use super::StoreError;
 use crate::record::ApprovalRecord;
 

@@ -95,6 +95,23 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 
 // ---------------------------------------------------------------- keys
 
+/// A record as a value of its own tree (decisions, approvals): version byte [`V1`], then its
+/// JSON; `what` names the record in an error.
+pub(super) fn encode_json_v1<T: Serialize>(what: &str, record: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![V1];
+    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
+    Ok(out)
+}
+
+/// A record from a value [`encode_json_v1`] wrote.
+pub(super) fn decode_json_v1<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
+        Some((v, _)) => Err(StoreError::Corrupt(format!("{what}: unknown encoding version `{v}`"))),
+        None => Err(StoreError::Corrupt(format!("{what}: empty value"))),
+    }
+}
+
 /// Appends `s` escaped and terminated, so byte order equals string order (see the module doc).
 pub(super) fn push_str(buf: &mut Vec<u8>, s: &str) {
     push_parts(buf, &[s]);

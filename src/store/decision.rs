@@ -8,11 +8,9 @@
 //! Must not import anything in the crate but `crate::tuple`, `crate::record` and its siblings
 //! in `store`.
 
-use super::codec::push_str;
+use super::codec::{decode_json_v1, encode_json_v1, push_str};
 use super::StoreError;
 use crate::record::{DecisionCursor, DecisionRecord};
-
-const V1: u8 = 1;
 
 /// The prefix of every decision key of a store.
 pub(crate) fn prefix(store_id: &str) -> Vec<u8> {
@@ -59,23 +57,6 @@ pub(crate) fn encode(record: &DecisionRecord) -> Result<Vec<u8>, StoreError> {
 /// A record from its value bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Result<DecisionRecord, StoreError> {
     decode_json_v1("decision", bytes)
-}
-
-/// The value bytes of a record kept as JSON behind a version byte (decision-log records and
-/// approvals); `kind` names it in errors.
-pub(crate) fn encode_json_v1(kind: &str, record: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![V1];
-    serde_json::to_writer(&mut out, record).map_err(|e| StoreError::Corrupt(format!("{kind}: {e}")))?;
-    Ok(out)
-}
-
-/// A record from the bytes [`encode_json_v1`] wrote.
-pub(crate) fn decode_json_v1<T: serde::de::DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    match bytes.split_first() {
-        Some((&V1, body)) => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt(format!("{kind}: {e}"))),
-        Some((v, _)) => Err(StoreError::Corrupt(format!("{kind}: unknown encoding version `{v}`"))),
-        None => Err(StoreError::Corrupt(format!("{kind}: empty value"))),
-    }
 }
 
 #[cfg(test)]

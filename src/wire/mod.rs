@@ -114,7 +114,13 @@ pub struct ConditionAnswer {
 
 impl From<&StoredTuple> for TupleKeyAnswer {
     fn from(stored: &StoredTuple) -> TupleKeyAnswer {
-        let tuple = &stored.tuple;
+        TupleKeyAnswer { expires_at: stored.expires_at_ms.map(format_rfc3339), ..TupleKeyAnswer::from(&stored.tuple) }
+    }
+}
+
+/// A tuple that carries no expiry (a contextual tuple, one explain names).
+impl From<&Tuple> for TupleKeyAnswer {
+    fn from(tuple: &Tuple) -> TupleKeyAnswer {
         TupleKeyAnswer {
             user: tuple.subject.to_string(),
             relation: tuple.relation.clone(),
@@ -123,7 +129,7 @@ impl From<&StoredTuple> for TupleKeyAnswer {
                 .condition
                 .as_ref()
                 .map(|condition| ConditionAnswer { name: condition.name.clone(), context: condition.context.clone() }),
-            expires_at: stored.expires_at_ms.map(format_rfc3339),
+            expires_at: None,
         }
     }
 }
