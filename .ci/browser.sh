@@ -2,7 +2,7 @@
 # The console in a real browser (issue 30): Debian's chromium and chromium-driver (installed with apt
 # when missing), Selenium and pytest in a venv keyed by tests/browser/requirements.txt, and
 # `writ serve --memory --console --auth preshared` on a free loopback port with an admin, a writer,
-# a reader and an approver key and every decision logged; the tests seed their own stores through
+# a reader and an approver key, every decision logged and the `first_tool_call` alert on; the tests seed their own stores through
 # the API and drive the pages as a user does. Screenshots of every page (1280×800) go to
 # $WRIT_SCREENSHOTS (default ${TMPDIR:-/tmp}/writ-screenshots), outside the checkout.
 # Exits non-zero on any failure; nothing is skipped: a missing browser is installed, not excused.
@@ -41,10 +41,12 @@ keys = [{"name": f"{role}-key", "key": secrets.token_hex(24), "role": role}
 with open(sys.argv[1], "w") as out:
     json.dump({"keys": keys}, out)
 PY
+# Alerts on: an agent's first call of a tool raises one, which the Approvals page lists.
+printf 'first_tool_call: true\n' >"$work/alerts.yaml"
 port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export WRIT_CONSOLE_URL="http://127.0.0.1:$port" WRIT_CONSOLE_KEYS="$work/keys.json"
 RUST_LOG=warn "$WRIT_BIN" serve --memory --listen "127.0.0.1:$port" --console --auth preshared \
-    --keys "$work/keys.json" --decision-log all >"$work/server.log" 2>&1 &
+    --keys "$work/keys.json" --decision-log all --alerts "$work/alerts.yaml" >"$work/server.log" 2>&1 &
 server_pid=$!
 for attempt in $(seq 1 300); do
     if "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/readyz", timeout=1)' \

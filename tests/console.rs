@@ -8,7 +8,7 @@ use axum::Router;
 use serde_json::json;
 use std::sync::Arc;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
-use writ::engine::{ApprovalCall, ApprovalDecision, DecisionLogConfig, DecisionLogMode, WriteRequest};
+use writ::engine::{AlertConfig, ApprovalCall, ApprovalDecision, DecisionLogConfig, DecisionLogMode, WriteRequest};
 use writ::store::StoredTuple;
 use writ::{Engine, EngineConfig, Model, Tuple};
 
@@ -212,7 +212,11 @@ async fn a_writer_adds_and_deletes_a_tuple_through_the_forms_as_itself() {
             "nav lacks {name}"
         );
     }
-    assert!(page.text.contains("<td>document:1</td><td>owner</td><td>user:carol</td>"), "{}", page.text);
+    assert!(
+        page.text.contains(r#"<td class="id">document:1</td><td>owner</td><td class="id">user:carol</td>"#),
+        "{}",
+        page.text
+    );
 
     let token = csrf(&page.text);
     let form = [("csrf", token.as_str()), ("subject", "user:anne"), ("relation", "viewer"), ("object", "document:7")];
@@ -220,7 +224,11 @@ async fn a_writer_adds_and_deletes_a_tuple_through_the_forms_as_itself() {
     assert_eq!((added.status, location(&added)), (StatusCode::SEE_OTHER, tuples_url.as_str()), "{}", added.text);
     assert_eq!(read_tuples(&app, &store, "document:7").await, ["document:7#viewer@user:anne"]);
     let page = browser.get(&tuples_url).await;
-    assert!(page.text.contains("<td>document:7</td><td>viewer</td><td>user:anne</td>"), "{}", page.text);
+    assert!(
+        page.text.contains(r#"<td class="id">document:7</td><td>viewer</td><td class="id">user:anne</td>"#),
+        "{}",
+        page.text
+    );
 
     let bad = [("csrf", token.as_str()), ("subject", "user:anne"), ("relation", "editor"), ("object", "document:7")];
     let refused = browser.post(&format!("{tuples_url}/add"), &bad).await;
@@ -245,7 +253,9 @@ async fn a_writer_adds_and_deletes_a_tuple_through_the_forms_as_itself() {
     assert_eq!(mine, [("TUPLE_OPERATION_WRITE", "alice-writer"), ("TUPLE_OPERATION_DELETE", "alice-writer")]);
     let feed = browser.get(&tuples_url).await;
     assert!(
-        feed.text.contains("<td>delete</td><td>document:7#viewer@user:anne</td><td>alice-writer</td>"),
+        feed.text.contains(
+            r#"<td>delete</td><td class="id">document:7#viewer@user:anne</td><td class="id">alice-writer</td>"#
+        ),
         "{}",
         feed.text
     );
@@ -301,7 +311,7 @@ async fn a_reader_sees_no_change_controls_and_the_server_refuses_its_changes() {
     let tuples_url = format!("/console/stores/{store}/tuples");
     let page = browser.get(&tuples_url).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("<td>user:carol</td>"));
+    assert!(page.text.contains(r#"<td class="id">user:carol</td>"#));
     assert!(!has_button(&page.text, "Add") && !has_button(&page.text, "Delete"), "{}", page.text);
     assert!(!page.text.contains("/tuples/add") && !page.text.contains("/tuples/delete"));
     let token = csrf(&page.text);
@@ -374,20 +384,26 @@ async fn the_decisions_page_lists_newest_first_and_filters() {
     let url = format!("/console/stores/{store}/decisions");
     let page = browser.get(&url).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    let bob = page.text.find("<td>user:bob</td>").expect("bob's decision");
-    let anne = page.text.find("<td>user:anne</td>").expect("anne's decision");
+    let bob = page.text.find(r#"<td class="id">user:bob</td>"#).expect("bob's decision");
+    let anne = page.text.find(r#"<td class="id">user:anne</td>"#).expect("anne's decision");
     assert!(bob < anne, "newest first");
     for label in ["Principal", "Object", "Decision", "Since", "Until"] {
         assert!(has_label(&page.text, label), "no filter labelled {label}");
     }
     let denies = browser.get(&format!("{url}?decision=deny")).await;
-    assert!(denies.text.contains("<td>user:bob</td>") && !denies.text.contains("<td>user:anne</td>"));
+    assert!(
+        denies.text.contains(r#"<td class="id">user:bob</td>"#)
+            && !denies.text.contains(r#"<td class="id">user:anne</td>"#)
+    );
     let anne_only = browser.get(&format!("{url}?principal=user:anne")).await;
     assert!(anne_only.text.contains(r#"<td class="allow">allow</td>"#) && !anne_only.text.contains("user:bob</td>"));
     let before = browser.get(&format!("{url}?until=2000-01-01T00:00:00Z")).await;
     assert!(before.text.contains("No recorded decisions match."), "{}", before.text);
     let since = browser.get(&format!("{url}?since=2000-01-01T00:00:00Z&decision=allow")).await;
-    assert!(since.text.contains("<td>user:anne</td>") && !since.text.contains("<td>user:bob</td>"));
+    assert!(
+        since.text.contains(r#"<td class="id">user:anne</td>"#)
+            && !since.text.contains(r#"<td class="id">user:bob</td>"#)
+    );
     assert_eq!(browser.get(&format!("{url}?since=yesterday")).await.status, StatusCode::BAD_REQUEST);
     let bad = browser.get(&format!("{url}?decision=maybe")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -400,11 +416,11 @@ async fn the_decisions_page_lists_newest_first_and_filters() {
         |page: &str| page.matches(r#"<td class="allow">"#).count() + page.matches(r#"<td class="deny">"#).count();
     let newest = browser.get(&url).await;
     assert_eq!(rows(&newest.text), 50, "one page of the 60 decisions");
-    assert!(!newest.text.contains("<td>user:anne</td>"), "anne's is the oldest");
+    assert!(!newest.text.contains(r#"<td class="id">user:anne</td>"#), "anne's is the oldest");
     let older = newest.text.split(r#"<a rel="next" href=""#).nth(1).expect("an Older decisions link");
     let older = browser.get(&older.split('"').next().unwrap().replace("&amp;", "&")).await;
     assert_eq!(rows(&older.text), 10);
-    assert!(older.text.contains("<td>user:anne</td>") && !older.text.contains(r#"rel="next""#));
+    assert!(older.text.contains(r#"<td class="id">user:anne</td>"#) && !older.text.contains(r#"rel="next""#));
 }
 
 #[tokio::test]
@@ -505,7 +521,11 @@ async fn the_explain_page_checks_records_and_explains_a_deny_with_its_reason() {
     assert_eq!(checked.status, StatusCode::OK, "{}", checked.text);
     assert!(checked.text.contains("Denied"), "{}", checked.text);
     let decisions = browser.get(&format!("/console/stores/{store}/decisions")).await;
-    assert!(decisions.text.contains("<td>user:anne</td><td>viewer</td><td>document:1</td>"), "{}", decisions.text);
+    assert!(
+        decisions.text.contains(r#"<td class="id">user:anne</td><td>viewer</td><td class="id">document:1</td>"#),
+        "{}",
+        decisions.text
+    );
     assert!(has_button(&decisions.text, "Explain"), "each row has an Explain button: {}", decisions.text);
     assert!(decisions.text.contains(r#"name="subject" value="user:anne""#), "pre-filled: {}", decisions.text);
 
@@ -518,7 +538,10 @@ async fn the_explain_page_checks_records_and_explains_a_deny_with_its_reason() {
         "the failing node's reason: {}",
         explained.text
     );
-    assert!(explained.text.contains("<td>document:1</td><td>viewer</td><td>user:anne</td>"), "would_allow listed");
+    assert!(
+        explained.text.contains(r#"<td class="id">document:1</td><td>viewer</td><td class="id">user:anne</td>"#),
+        "would_allow listed"
+    );
     assert!(!has_button(&explained.text, "Grant") && !explained.text.contains("/tuples/add"), "a reader gets no Grant");
 
     let token = csrf(&explained.text);
@@ -606,7 +629,11 @@ async fn the_agents_page_lists_delegations_and_the_tool_matrix_and_a_reader_cann
     let page = browser.get(&format!("/console/stores/{store}/agents")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains(&format!(r#"href="/console/stores/{store}/agents">Agents</a>"#)), "nav");
-    assert!(page.text.contains("<td>user:anne</td><td>agent:planner</td><td></td><td>never</td>"), "{}", page.text);
+    assert!(
+        page.text.contains(r#"<td class="id">user:anne</td><td class="id">agent:planner</td><td></td><td>never</td>"#),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("<th>tool:mail</th><th>tool:search</th>"), "{}", page.text);
     assert!(
         page.text.contains(r#"<td>agent:planner</td><td class="deny">deny</td><td class="allow">allow</td>"#),
@@ -653,12 +680,12 @@ async fn revoking_a_delegation_previews_exactly_the_decisions_that_flip_then_del
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.text);
     let flipped: Vec<&str> = preview
         .text
-        .match_indices("<td>user:anne → agent:planner</td><td>viewer</td><td>")
+        .match_indices(r#"<td class="id">user:anne → agent:planner</td><td>viewer</td><td class="id">"#)
         .map(|(at, found)| &preview.text[at + found.len()..at + found.len() + 10])
         .collect();
     assert_eq!(flipped, ["document:2", "document:1"], "anne's two chains flip, newest first: {}", preview.text);
     assert!(!preview.text.contains("user:bob →"), "bob's delegation stays: {}", preview.text);
-    assert!(!preview.text.contains("<td>agent:planner</td>"), "planner alone needs no delegation");
+    assert!(!preview.text.contains(r#"<td class="id">agent:planner</td>"#), "planner alone needs no delegation");
     assert!(preview.text.contains(r#"data-confirm="Revoke user:anne#delegate@agent:planner? 2 recent"#));
     assert_eq!(
         read_tuples(&app, &store, "user:anne").await,
@@ -714,7 +741,7 @@ async fn approvals_are_listed_to_readers_and_approved_or_denied_only_by_approver
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
         assert!(
             page.text.contains(
-                "<td>user:anne → agent:planner</td><td>viewer</td><td>document:1</td><td>github/delete_repo</td>"
+                r#"<td class="id">user:anne → agent:planner</td><td>viewer</td><td class="id">document:1</td><td class="id">github/delete_repo</td>"#
             ),
             "{}",
             page.text
@@ -780,4 +807,35 @@ async fn the_model_page_draws_types_as_boxes_with_their_relations_and_edges_betw
         assert!(page.text.contains(&format!("<title>{edge} ({kind})</title>")), "no {kind} edge {edge}");
     }
     assert!(!page.text.contains("style="), "no inline style under the CSP");
+}
+
+#[tokio::test]
+async fn the_approvals_page_says_how_to_turn_alerts_on_and_lists_them_once_they_run() {
+    let tuples =
+        ["user:anne#delegate@agent:planner", "tool:search#caller@user:anne", "tool:search#caller@agent:planner"];
+    let (engine, store) = engine_with_model(AGENTS, &tuples);
+    let app = console_app(engine.clone(), preshared());
+    let page_url = format!("/console/stores/{store}/approvals");
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let off = browser.get(&page_url).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    assert!(
+        off.text.contains("Alerts are not configured") && off.text.contains("writ serve --alerts FILE"),
+        "{}",
+        off.text
+    );
+
+    engine.alerts().start(AlertConfig { first_tool_call: true, ..AlertConfig::default() }).unwrap();
+    let none = browser.get(&page_url).await;
+    assert!(none.text.contains("No alerts for this store."), "{}", none.text);
+    let body = json!({"principals": ["user:anne", "agent:planner"], "relation": "can_call", "object": "tool:search",
+        "audit": {"tool": "search"}});
+    let path = format!("/stores/{store}/writ/obo-check");
+    let (status, answer) = call_as(&app, Some("root-key-0123456789"), "POST", &path, Some(body)).await;
+    assert_eq!((status, answer["allowed"].as_bool()), (StatusCode::OK, Some(true)), "{answer}");
+    let on = browser.get(&page_url).await;
+    let row = r#"<td>first_tool_call</td><td class="id">agent:planner</td><td class="id">search</td>"#;
+    assert!(on.text.contains(row), "{}", on.text);
+    assert!(!on.text.contains("Alerts are not configured"), "{}", on.text);
 }

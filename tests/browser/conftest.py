@@ -38,26 +38,6 @@ TUPLES = [
 ]
 
 
-# What another branch is still building for issue 30 (a page, or a part of one): a test that needs
-# it is an expected failure that says so in the summary, and strict, so the run fails once the
-# feature works until its name is taken off this list. The list is to be empty when the branches
-# are merged.
-PENDING: set[str] = {"tables that wrap long ids", "drawn graph labels"}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "needs(*features): the console pages (and parts) the test goes through")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        needed = {name for marker in item.iter_markers("needs") for name in marker.args}
-        pending = sorted(needed & PENDING)
-        if pending:
-            reason = f"needs the console's {', '.join(pending)}, not on this branch yet (issue 30)"
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
-
-
 def required_env(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:

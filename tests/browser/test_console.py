@@ -15,7 +15,6 @@ import pytest
 from console import MODEL, Api, Console, Keys
 
 
-@pytest.mark.needs("Decisions page")
 def test_sign_in_refuses_a_bad_key_and_lets_a_good_one_in(browser: Console, keys: Keys, store: str) -> None:
     browser.open("/console/")
     browser.wait("the sign-in page", lambda: "/console/sign-in" in browser.driver.current_url)
@@ -37,7 +36,6 @@ def test_sign_in_refuses_a_bad_key_and_lets_a_good_one_in(browser: Console, keys
     browser.wait("signed out", lambda: "/console/sign-in" in browser.driver.current_url)
 
 
-@pytest.mark.needs("Decisions page")
 def test_a_check_through_the_api_shows_on_decisions(browser: Console, api: Api, keys: Keys, store: str) -> None:
     assert not api.check(store, "user:bob", "viewer", "document:q3")
     browser.sign_in(keys["reader"])
@@ -46,7 +44,6 @@ def test_a_check_through_the_api_shows_on_decisions(browser: Console, api: Api, 
     assert "deny" in row.text
 
 
-@pytest.mark.needs("Explain page", "Decisions page")
 def test_a_check_on_the_explain_page_shows_on_decisions(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Explain")
     browser.ask("user:anne", "viewer", "document:q3", "Check")
@@ -56,7 +53,6 @@ def test_a_check_on_the_explain_page_shows_on_decisions(browser: Console, api: A
     assert "allow" in row.text
 
 
-@pytest.mark.needs("Decisions page", "Explain page")
 def test_explain_from_a_deny_row_names_the_failing_reason(browser: Console, api: Api, keys: Keys, store: str) -> None:
     assert not api.check(store, "user:bob", "viewer", "document:q3")
     browser.sign_in(keys["reader"])
@@ -73,7 +69,6 @@ def test_explain_from_a_deny_row_names_the_failing_reason(browser: Console, api:
     browser.readable("explain-tree")
 
 
-@pytest.mark.needs("Explain page", "confirmation dialogs")
 def test_grant_a_would_allow_tuple_then_check_allows(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Explain")
     browser.ask("user:bob", "viewer", "document:q3", "Explain")
@@ -96,7 +91,6 @@ def test_grant_a_would_allow_tuple_then_check_allows(browser: Console, api: Api,
     browser.wait_text(r"(?i)\ballowed\b")
 
 
-@pytest.mark.needs("Agents page", "confirmation dialogs")
 def test_revoke_a_delegation_previews_the_flips_then_obo_denies(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
@@ -128,7 +122,6 @@ def test_revoke_a_delegation_previews_the_flips_then_obo_denies(
     assert api.check(store, "agent:planner", "viewer", "document:q3")
 
 
-@pytest.mark.needs("Tuples page", "confirmation dialogs")
 def test_add_and_delete_a_tuple_on_the_tuples_page(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Tuples")
     form = browser.field("Subject").find_element("xpath", "./ancestor::form")
@@ -148,7 +141,6 @@ def test_add_and_delete_a_tuple_on_the_tuples_page(browser: Console, api: Api, k
     browser.row("delete", "document:roadmap#viewer@user:dave", keys.names["writer"])
 
 
-@pytest.mark.needs("Model page")
 def test_saving_a_model_with_an_error_shows_its_line_and_column(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
@@ -173,7 +165,6 @@ def test_saving_a_model_with_an_error_shows_its_line_and_column(
 CHANGE_CONTROLS = ("Add", "Delete", "Save", "Grant", "Revoke", "Approve", "Deny")
 
 
-@pytest.mark.needs("Model page", "Model graph", "drawn graph labels")
 def test_the_model_page_draws_every_type_and_relation(browser: Console, keys: Keys, store: str) -> None:
     browser.visit(keys["reader"], store, "Model")
     # The drawing is an image by role, as assistive technology finds it; its labels are text.
@@ -193,7 +184,6 @@ def test_the_model_page_draws_every_type_and_relation(browser: Console, keys: Ke
     browser.readable("model-graph")
 
 
-@pytest.mark.needs("Tuples page", "Model page", "Decisions page")
 def test_a_reader_gets_no_change_controls_and_forged_posts_are_refused(
     browser: Console, api: Api, keys: Keys, store: str
 ) -> None:
@@ -231,7 +221,6 @@ def test_a_reader_gets_no_change_controls_and_forged_posts_are_refused(
     assert not api.check(store, "user:mallory", "viewer", "document:q3")
 
 
-@pytest.mark.needs("Explain page", "Agents page")
 def test_a_reader_gets_no_grant_or_revoke(browser: Console, api: Api, keys: Keys, store: str) -> None:
     api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:search", audit={"tool": "search"})
     browser.visit(keys["reader"], store, "Explain")
@@ -243,7 +232,6 @@ def test_a_reader_gets_no_grant_or_revoke(browser: Console, api: Api, keys: Keys
         assert not shown, f"a reader sees {shown} on {page}"
 
 
-@pytest.mark.needs("Approvals page")
 def test_an_approver_approves_a_pending_approval(browser: Console, api: Api, keys: Keys, store: str) -> None:
     chain = ["user:anne", "agent:planner"]
     call = {"audit": {"tool": "deploy"}, "approval": "request"}
@@ -268,3 +256,12 @@ def test_an_approver_approves_a_pending_approval(browser: Console, api: Api, key
     assert api.obo_check(store, chain, "can_call", "tool:deploy", **call)["allowed"]
     log = json.dumps(api.call("GET", f"/stores/{store}/writ/decisions"))
     assert keys.names["approver"] in log
+
+
+def test_an_agents_first_call_of_a_tool_shows_as_an_alert(browser: Console, api: Api, keys: Keys, store: str) -> None:
+    # The server runs with `first_tool_call` on (.ci/browser.sh): planner's first call of search alerts.
+    assert api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:search", audit={"tool": "search"})["allowed"]
+    browser.visit(keys["reader"], store, "Approvals")
+    alert = browser.row("first_tool_call", "agent:planner")
+    assert "search" in alert.text, alert.text
+    browser.readable("approvals-alerts")

@@ -254,15 +254,15 @@ fn render(chrome: &Chrome, page: &AgentsPage) -> Markup {
             @if page.delegations.is_empty() {
                 p { "No delegations." }
             } @else {
-                table {
+                table.ids {
                     thead { tr {
-                        th { "Acts for" } th { "Agent" } th { "Condition" } th { "Expires" }
-                        @if page.can_write { th { "Actions" } }
+                        th { "Acts for" } th { "Agent" } th.short { "Condition" } th.time { "Expires" }
+                        @if page.can_write { th.narrow { "Actions" } }
                     } }
                     tbody {
                         @for row in &page.delegations {
                             tr {
-                                td { (row.object) } td { (row.subject) }
+                                td.id { (row.object) } td.id { (row.subject) }
                                 td { (row.condition.as_deref().unwrap_or("")) }
                                 td { (row.expires_at.as_deref().unwrap_or("never")) }
                                 @if page.can_write {
@@ -319,24 +319,25 @@ fn render_preview(chrome: &Chrome, store: &str, key: &str, tuple: &Tuple, flippe
             @if flipped.is_empty() {
                 p role="status" { "None of its recent allowed decisions would change." }
             } @else {
-                table {
-                    thead { tr { th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } } }
+                table.ids {
+                    thead { tr { th.time { "Time" } th { "Principals" } th.short { "Relation" } th { "Object" } } }
                     tbody {
                         @for row in flipped {
-                            tr { td { (row.time) } td { (row.principals) } td { (row.relation) } td { (row.object) } }
+                            tr { td { (row.time) } td.id { (row.principals) } td { (row.relation) } td.id { (row.object) } }
                         }
                     }
                 }
             }
-            form.inline method="post" action={ "/console/stores/" (store) "/tuples/delete" }
-                data-confirm={ "Revoke " (key) "? " (flipped.len()) " recent decisions would turn to deny." } {
-                input type="hidden" name="csrf" value=(chrome.csrf);
-                input type="hidden" name="back" value={ "/console/stores/" (store) "/agents" };
-                input type="hidden" name="tuple" value=(key);
-                button type="submit" { "Revoke" }
+            div.actions {
+                form.inline method="post" action={ "/console/stores/" (store) "/tuples/delete" }
+                    data-confirm={ "Revoke " (key) "? " (flipped.len()) " recent decisions would turn to deny." } {
+                    input type="hidden" name="csrf" value=(chrome.csrf);
+                    input type="hidden" name="back" value={ "/console/stores/" (store) "/agents" };
+                    input type="hidden" name="tuple" value=(key);
+                    button type="submit" { "Revoke" }
+                }
+                a href={ "/console/stores/" (store) "/agents" } { "Cancel" }
             }
-            " "
-            a href={ "/console/stores/" (store) "/agents" } { "Cancel" }
         },
     )
 }

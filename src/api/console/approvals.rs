@@ -4,6 +4,9 @@
 //! `engine.approvals()` exactly as `POST writ/approvals/{id}/approve` and `.../deny` do, so each
 //! step is in the decision log with the key's name as approver.
 //!
+//! Below them, **Recent alerts** (issue 32 item 3): the newest [`ALERTS_SHOWN`] alerts of the
+//! store from `engine.alerts()`, or, when the server runs no alert rules, how to turn them on.
+//!
 //! Invariants: the list is one page (oldest first); a change needs the approver access the API
 //! routes declare and the session's CSRF token.
 //! Must not import `store`, `index` or `eval`.
@@ -13,7 +16,7 @@ use super::{blocking, check_csrf, chrome, encode, principal, ConsoleState, Refus
 use crate::api::approvals::parse_ttl;
 use crate::api::auth::{Principal, Role};
 use crate::api::time::format_rfc3339;
-use crate::engine::{ApprovalGrant, ApprovalStatus, EngineError};
+use crate::engine::{AlertFilter, ApprovalGrant, ApprovalStatus, EngineError};
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -32,12 +35,27 @@ struct ApprovalRow {
     arguments_sha256: String,
 }
 
+/// Alerts the page lists, newest first.
+const ALERTS_SHOWN: usize = 50;
+
+/// One recent alert as the page lists it.
+struct AlertRow {
+    time: String,
+    rule: &'static str,
+    agent: String,
+    /// The called tool, or empty.
+    tool: String,
+    message: String,
+}
+
 /// Everything the Approvals page shows.
 struct ApprovalsPage {
     store: String,
     /// `None` when the datastore keeps no approvals.
     pending: Option<Vec<ApprovalRow>>,
     can_approve: bool,
+    /// `None` when the server runs no alert rules.
+    alerts: Option<Vec<AlertRow>>,
 }
 
 /// Whether the viewer may approve and deny in `store_id`: the API's approver access.
@@ -51,15 +69,33 @@ pub(super) async fn approvals_page(
     Extension(visit): Extension<Visit>,
 ) -> Result<Response, Refusal> {
     let (engine, id) = (console.app.engine.clone(), store_id.clone());
-    let listed = blocking(move || {
+    let (listed, alerts) = blocking(move || {
         let store = engine.store(&id)?;
+        let alerts = if engine.alerts().is_running() {
+            let filter = AlertFilter { limit: ALERTS_SHOWN, ..AlertFilter::default() };
+            Some(engine.alerts().list(&store, &filter)?)
+        } else {
+            None
+        };
         match engine.approvals().list(&store, Some(ApprovalStatus::Pending), None, PAGE_SIZE) {
-            Ok(records) => Ok(Some(records)),
-            Err(EngineError::Validation(_)) => Ok(None),
+            Ok(records) => Ok((Some(records), alerts)),
+            Err(EngineError::Validation(_)) => Ok((None, alerts)),
             Err(error) => Err(error.into()),
         }
     })
     .await?;
+    let alerts = alerts.map(|alerts| {
+        alerts
+            .into_iter()
+            .map(|alert| AlertRow {
+                time: format_rfc3339(alert.time_ms),
+                rule: alert.rule.as_str(),
+                agent: alert.agent,
+                tool: alert.tool.unwrap_or_default(),
+                message: alert.message,
+            })
+            .collect()
+    });
     let pending = listed.map(|records| {
         records
             .into_iter()
@@ -78,7 +114,7 @@ pub(super) async fn approvals_page(
             })
             .collect()
     });
-    let page = ApprovalsPage { store: encode(&store_id), pending, can_approve: can_approve(&visit, &store_id) };
+    let page = ApprovalsPage { store: encode(&store_id), pending, can_approve: can_approve(&visit, &store_id), alerts };
     Ok(render(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
 }
 
@@ -149,19 +185,19 @@ fn render(chrome: &Chrome, page: &ApprovalsPage) -> Markup {
                 Some(rows) if rows.is_empty() => p { "No approvals are waiting." },
                 Some(rows) => {
                     @if !page.can_approve { p { "Only keys with the approver role (or admin) may approve or deny." } }
-                    table {
+                    table.ids {
                         thead { tr {
-                            th { "Raised" } th { "Principals" } th { "Relation" } th { "Object" } th { "Tool" }
-                            th { "Arguments (SHA-256)" }
-                            @if page.can_approve { th { "Decide" } }
+                            th.time { "Raised" } th { "Principals" } th.narrow { "Relation" } th { "Object" } th { "Tool" }
+                            th.short { "Arguments (SHA-256)" }
+                            @if page.can_approve { th.wide { "Decide" } }
                         } }
                         tbody {
                             @for row in rows {
                                 tr {
-                                    td { (row.created) } td { (row.principals) } td { (row.relation) } td { (row.object) }
-                                    td { (row.tool) } td { code { (row.arguments_sha256.get(..12).unwrap_or(&row.arguments_sha256)) } }
+                                    td { (row.created) } td.id { (row.principals) } td { (row.relation) } td.id { (row.object) }
+                                    td.id { (row.tool) } td { code { (row.arguments_sha256.get(..12).unwrap_or(&row.arguments_sha256)) } }
                                     @if page.can_approve {
-                                        td {
+                                        td { div.decide {
                                             form.fields method="post" action={ (base) "/" (row.id) }
                                                 data-confirm={ "Approve " (row.principals) " → " (row.object) "?" } {
                                                 input type="hidden" name="csrf" value=(chrome.csrf);
@@ -176,7 +212,7 @@ fn render(chrome: &Chrome, page: &ApprovalsPage) -> Markup {
                                                 input type="hidden" name="decision" value="deny";
                                                 button type="submit" aria-label={ "Deny " (row.id) } { "Deny" }
                                             }
-                                        }
+                                        } }
                                     }
                                 }
                             }
@@ -186,7 +222,30 @@ fn render(chrome: &Chrome, page: &ApprovalsPage) -> Markup {
             }
             section aria-label="Alerts" {
                 h2 { "Recent alerts" }
-                p { "Alerts on agent behaviour are not part of this server yet; they will be listed here." }
+                @match &page.alerts {
+                    None => p {
+                        "Alerts are not configured on this server. To turn them on, start it with "
+                        code { "writ serve --alerts FILE" } ", where FILE names the rules (for example "
+                        code { "first_tool_call: true" } "); the README's alerts section lists them all."
+                    },
+                    Some(alerts) if alerts.is_empty() => p { "No alerts for this store." },
+                    Some(alerts) => {
+                        p { "The newest " (ALERTS_SHOWN) " at most, newest first." }
+                        table.ids {
+                            thead { tr {
+                                th.time { "Time" } th.short { "Rule" } th { "Agent" } th { "Tool" } th.wide { "Message" }
+                            } }
+                            tbody {
+                                @for alert in alerts {
+                                    tr {
+                                        td { (alert.time) } td { (alert.rule) } td.id { (alert.agent) } td.id { (alert.tool) }
+                                        td { (alert.message) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

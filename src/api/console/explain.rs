@@ -286,12 +286,12 @@ fn tuple_control(chrome: &Chrome, page: &ExplainPage, tuple: &TupleView, grant: 
 
 fn tuple_table(chrome: &Chrome, page: &ExplainPage, tuples: &[TupleView], grant: bool) -> Markup {
     html! {
-        table {
-            thead { tr { th { "Object" } th { "Relation" } th { "Subject" } @if page.can_write { th { "Actions" } } } }
+        table.ids {
+            thead { tr { th { "Object" } th.short { "Relation" } th { "Subject" } @if page.can_write { th.narrow { "Actions" } } } }
             tbody {
                 @for tuple in tuples {
                     tr {
-                        td { (tuple.object) } td { (tuple.relation) } td { (tuple.subject) }
+                        td.id { (tuple.object) } td { (tuple.relation) } td.id { (tuple.subject) }
                         @if page.can_write {
                             td {
                                 @if tuple.contextual { "contextual" } @else { (tuple_control(chrome, page, tuple, grant)) }

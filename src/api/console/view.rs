@@ -17,10 +17,15 @@ pub(super) const STYLESHEET: &str = "\
 body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}\
 header{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;padding:.6rem 1rem;background:#243447;color:#fff}\
 header a{color:#fff}header nav{display:flex;gap:1rem}\
-main{padding:1rem;max-width:72rem}\
+main{padding:1rem;max-width:78rem}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0}\
-th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-family:ui-monospace,monospace;font-size:.9rem}\
-th{font-family:system-ui,sans-serif}\
+th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-family:ui-monospace,monospace;font-size:.9rem}\
+th,td label,td button{font-family:system-ui,sans-serif}\
+table.ids{table-layout:fixed}td.id{overflow-wrap:anywhere}\
+th.time{width:13.5rem}th.short{width:10rem}th.narrow{width:6.5rem}th.wide{width:19rem}\
+header select{max-width:18rem;text-overflow:ellipsis}\
+.decide{display:flex;flex-wrap:nowrap;gap:.6rem;align-items:end}.decide form.fields{margin:0;flex-wrap:nowrap}\
+.actions{display:flex;gap:1rem;align-items:center;margin:1rem 0}\
 form.inline{display:inline}form.fields{display:flex;flex-wrap:wrap;gap:.6rem;align-items:end;margin:.5rem 0}\
 label{display:flex;flex-direction:column;font-size:.85rem}\
 .notice{background:#fff3cd;padding:.5rem;border:1px solid #e0c36c}\
@@ -33,8 +38,9 @@ dialog{border:1px solid #888;border-radius:.3rem;padding:1rem;max-width:36rem}\
 dialog menu{display:flex;gap:.6rem;justify-content:end;padding:0;margin:1rem 0 0}\
 .graph-frame{overflow-x:auto}.graph rect{fill:#fff;stroke:#243447}\
 .graph text{font-family:ui-monospace,monospace;font-size:12px}.graph .type-name{font-weight:bold}\
-.graph .edge{stroke:#6b7a8f;fill:none}.graph .userset{stroke-dasharray:6 3}.graph .tupleset{stroke-dasharray:2 3}\
-.legend .userset{text-decoration:underline dashed}.legend .tupleset{text-decoration:underline dotted}";
+.edge{fill:none;stroke-width:1.4}.edge.direct{stroke:#44546a}.edge.userset{stroke:#1f5fae;stroke-dasharray:6 3}\
+.edge.tupleset{stroke:#2c7a3f;stroke-dasharray:2 3}.graph marker path{fill:#44546a}\
+.legend span{white-space:nowrap;margin-right:1rem}.legend svg.sample{vertical-align:middle}";
 
 /// The console's one script (confirmation dialogs for forms marked `data-confirm`), served from
 /// the binary at `/console/static/console.js`; hand-written rather than vendored htmx because a
@@ -162,12 +168,12 @@ pub(super) fn stores(chrome: &Chrome) -> Markup {
             @if chrome.stores.is_empty() {
                 p { "There are no stores you may open." }
             } @else {
-                table {
-                    thead { tr { th { "Name" } th { "Id" } th { "Pages" } } }
+                table.ids {
+                    thead { tr { th { "Name" } th { "Id" } th.wide { "Pages" } } }
                     tbody {
                         @for (id, name) in &chrome.stores {
                             tr {
-                                td { (name) } td { (id) }
+                                td.id { (name) } td.id { (id) }
                                 td {
                                     a href={ "/console/stores/" (id) "/decisions" } { "Decisions" } " · "
                                     a href={ "/console/stores/" (id) "/tuples" } { "Tuples" } " · "
@@ -249,15 +255,15 @@ pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
             @if page.rows.is_empty() {
                 p { "No tuples match." }
             } @else {
-                table {
+                table.ids {
                     thead { tr {
-                        th { "Object" } th { "Relation" } th { "Subject" } th { "Condition" } th { "Expires" }
-                        @if page.can_write { th { span { "Actions" } } }
+                        th { "Object" } th.short { "Relation" } th { "Subject" } th.short { "Condition" } th.time { "Expires" }
+                        @if page.can_write { th.narrow { span { "Actions" } } }
                     } }
                     tbody {
                         @for row in &page.rows {
                             tr {
-                                td { (row.object) } td { (row.relation) } td { (row.subject) }
+                                td.id { (row.object) } td { (row.relation) } td.id { (row.subject) }
                                 td { (row.condition.as_deref().unwrap_or("")) }
                                 td { (row.expires_at.as_deref().unwrap_or("")) }
                                 @if page.can_write {
@@ -284,13 +290,13 @@ pub(super) fn tuples(chrome: &Chrome, page: &TuplesPage) -> Markup {
             @if page.changes.is_empty() {
                 p { "No changes." }
             } @else {
-                table {
-                    thead { tr { th { "Revision" } th { "Time" } th { "Operation" } th { "Tuple" } th { "Actor" } } }
+                table.ids {
+                    thead { tr { th.narrow { "Revision" } th.time { "Time" } th.narrow { "Operation" } th { "Tuple" } th.short { "Actor" } } }
                     tbody {
                         @for change in &page.changes {
                             tr {
                                 td { (change.revision) } td { (change.time) } td { (change.operation) }
-                                td { (change.tuple) } td { (change.actor) }
+                                td.id { (change.tuple) } td.id { (change.actor) }
                             }
                         }
                     }
@@ -358,15 +364,15 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
             @if page.rows.is_empty() {
                 p { "No recorded decisions match." }
             } @else {
-                table {
+                table.ids {
                     thead { tr {
-                        th { "Time" } th { "Principals" } th { "Relation" } th { "Object" } th { "Decision" }
-                        th { span { "Why" } }
+                        th.time { "Time" } th { "Principals" } th.short { "Relation" } th { "Object" } th.narrow { "Decision" }
+                        th.narrow { span { "Why" } }
                     } }
                     tbody {
                         @for row in &page.rows {
                             tr {
-                                td { (row.time) } td { (row.principals) } td { (row.relation) } td { (row.object) }
+                                td { (row.time) } td.id { (row.principals) } td { (row.relation) } td.id { (row.object) }
                                 @if row.allowed { td.allow { "allow" } } @else { td.deny { "deny" } }
                                 td {
                                     @if let Some(fields) = &row.explain {
