@@ -18,7 +18,7 @@ use parking_lot::RwLock;
 
 use super::{
     ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter,
-    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    DecisionLogStore, DecisionPage, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::Tuple;
 
@@ -377,11 +377,7 @@ impl DecisionLogStore for MemoryStore {
         Ok(())
     }
 
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         self.read(store_id, |d| {
             d.decisions
                 .iter()

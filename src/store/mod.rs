@@ -75,6 +75,9 @@ pub use sled_store::SledStore;
 
 use crate::tuple::{SubjectText, Tuple, TupleCondition};
 
+/// A page of decision records with their cursors, newest first.
+pub type DecisionPage = Vec<(DecisionCursor, DecisionRecord)>;
+
 /// A store (tenant) as OpenFGA describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRecord {
@@ -375,11 +378,7 @@ pub trait DecisionLogStore: Send + Sync {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError>;
 
     /// A store's decision records that pass `filter`, newest first, at most `filter.limit`.
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError>;
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError>;
 
     /// Deletes a store's decision records older than `older_than_ms` and all but the newest
     /// `keep`; returns how many it deleted.

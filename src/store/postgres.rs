@@ -39,7 +39,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use super::out_of_reach;
 use super::{
     ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter,
-    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    DecisionLogStore, DecisionPage, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
 
@@ -988,11 +988,7 @@ impl DecisionLogStore for PostgresStore {
         })
     }
 
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         let store_id = store_id.to_string();
         let filter = filter.clone();
         let (before_time, before_seq) = match filter.before {

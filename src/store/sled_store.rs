@@ -24,8 +24,8 @@ use super::codec;
 use super::decision;
 use super::{
     ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, CheckpointStore,
-    DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleRef,
-    TupleStore, WriteBatch,
+    DecisionCursor, DecisionFilter, DecisionLogStore, DecisionPage, DecisionRecord, StoreError, StoreRecord,
+    StoredTuple, TupleRef, TupleStore, WriteBatch,
 };
 use crate::tuple::{split_subject, SubjectText, Tuple};
 
@@ -552,11 +552,7 @@ impl DecisionLogStore for SledStore {
         Ok(())
     }
 
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         self.require(store_id)?;
         let prefix = decision::prefix(store_id);
         let low = decision::time_key(store_id, filter.since_ms.unwrap_or(i64::MIN));
