@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use writ::engine::{ReadCursor, ReadFilter};
 use writ::store::{
-    ChangeCursor, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
+    ChangeQuery, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
     TupleStore, WriteBatch,
 };
 use writ::{Engine, EngineConfig, Model, Tuple};
@@ -84,14 +84,8 @@ impl TupleStore for HandOff {
     fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
         self.inner.revision(store_id)
     }
-    fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.inner.changes(store_id, after, object_type, limit)
+    fn change_page(&self, store_id: &str, query: ChangeQuery<'_>) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.change_page(store_id, query)
     }
     fn write_assertions(&self, store_id: &str, model_id: &str, assertions_json: &str) -> Result<(), StoreError> {
         self.inner.write_assertions(store_id, model_id, assertions_json)

@@ -365,14 +365,12 @@ impl TupleStore for GatedStore {
     fn revision(&self, id: &str) -> Result<u64, writ::store::StoreError> {
         self.inner.revision(id)
     }
-    fn changes(
+    fn change_page(
         &self,
         id: &str,
-        after: Option<writ::store::ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
+        query: writ::store::ChangeQuery<'_>,
     ) -> Result<Vec<writ::store::ChangeRecord>, writ::store::StoreError> {
-        self.inner.changes(id, after, object_type, limit)
+        self.inner.change_page(id, query)
     }
     fn write_assertions(&self, id: &str, model_id: &str, json: &str) -> Result<(), writ::store::StoreError> {
         self.inner.write_assertions(id, model_id, json)

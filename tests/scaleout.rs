@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use writ::engine::{CheckRequest, ReadFilter, WriteRequest};
 use writ::store::{
-    ChangeCursor, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
+    ChangeQuery, ChangeRecord, CheckpointStore, DecisionLogStore, MemoryStore, StoreError, StoreRecord, StoredTuple,
     TupleStore, WriteBatch,
 };
 use writ::{Engine, EngineConfig, EngineError, Tuple};
@@ -184,14 +184,8 @@ impl TupleStore for SharedBackend {
     fn revision(&self, store_id: &str) -> Result<u64, StoreError> {
         self.inner.revision(store_id)
     }
-    fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.inner.changes(store_id, after, object_type, limit)
+    fn change_page(&self, store_id: &str, query: ChangeQuery<'_>) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.change_page(store_id, query)
     }
     fn write_assertions(&self, store_id: &str, model_id: &str, json: &str) -> Result<(), StoreError> {
         self.notify(self.inner.write_assertions(store_id, model_id, json))

@@ -37,25 +37,25 @@ pub(super) fn routes() -> RouteTable {
     let evaluate_many = Operation::json::<EvaluationsDto, EvaluationsResponse>;
     let entities = Operation::json::<SearchDto, SearchResponse<EntityResultDto<'static>>>;
     let actions = Operation::json::<SearchDto, SearchResponse<ActionResultDto>>;
-    RouteTable::new()
-        .route("/stores/{store_id}/access/v1/evaluation", post(reader, evaluate(), evaluation))
-        .route("/stores/{store_id}/access/v1/evaluations", post(reader, evaluate_many(), evaluations))
-        .route("/stores/{store_id}/access/v1/search/resource", post(reader, entities(), search_resource))
-        .route("/stores/{store_id}/access/v1/search/subject", post(reader, entities(), search_subject))
-        .route("/stores/{store_id}/access/v1/search/action", post(reader, actions(), search_action))
-        .route(
-            "/.well-known/authzen-configuration/stores/{store_id}",
-            get(reader, Operation::answers::<ConfigurationDto>(), configuration),
-        )
-        .route("/access/v1/evaluation", post(root_reader, evaluate(), evaluation))
-        .route("/access/v1/evaluations", post(root_reader, evaluate_many(), evaluations))
-        .route("/access/v1/search/resource", post(root_reader, entities(), search_resource))
-        .route("/access/v1/search/subject", post(root_reader, entities(), search_subject))
-        .route("/access/v1/search/action", post(root_reader, actions(), search_action))
-        .route(
-            "/.well-known/authzen-configuration",
-            get(Access::Open, Operation::answers::<ConfigurationDto>(), root_configuration),
-        )
+    // The access API, once under a store's path and once at the root (the configured default store).
+    macro_rules! access_api {
+        ($table:expr, $prefix:literal, $reader:ident) => {
+            $table
+                .route(concat!($prefix, "/access/v1/evaluation"), post($reader, evaluate(), evaluation))
+                .route(concat!($prefix, "/access/v1/evaluations"), post($reader, evaluate_many(), evaluations))
+                .route(concat!($prefix, "/access/v1/search/resource"), post($reader, entities(), search_resource))
+                .route(concat!($prefix, "/access/v1/search/subject"), post($reader, entities(), search_subject))
+                .route(concat!($prefix, "/access/v1/search/action"), post($reader, actions(), search_action))
+        };
+    }
+    let store_routes = access_api!(RouteTable::new(), "/stores/{store_id}", reader).route(
+        "/.well-known/authzen-configuration/stores/{store_id}",
+        get(reader, Operation::answers::<ConfigurationDto>(), configuration),
+    );
+    access_api!(store_routes, "", root_reader).route(
+        "/.well-known/authzen-configuration",
+        get(Access::Open, Operation::answers::<ConfigurationDto>(), root_configuration),
+    )
 }
 
 /// The store an AuthZEN request addresses: the `{store_id}` path segment, or at the root the

@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use parking_lot::RwLock;
 
 use super::{
-    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter,
-    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeQuery, ChangeRecord, DecisionCursor,
+    DecisionFilter, DecisionLogStore, DecisionPage, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore,
+    WriteBatch,
 };
 use crate::tuple::Tuple;
 
@@ -289,13 +290,8 @@ impl TupleStore for MemoryStore {
         self.read(store_id, |d| d.revision)
     }
 
-    fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    fn change_page(&self, store_id: &str, query: ChangeQuery<'_>) -> Result<Vec<ChangeRecord>, StoreError> {
+        let ChangeQuery { after, object_type, limit } = query;
         let read = self.read(store_id, |d| {
             // An entry after `after` was dropped: the page would have a gap.
             if d.last_dropped.is_some_and(|dropped| after.is_none_or(|a| a < dropped)) {
@@ -377,11 +373,7 @@ impl DecisionLogStore for MemoryStore {
         Ok(())
     }
 
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         self.read(store_id, |d| {
             d.decisions
                 .iter()

@@ -75,6 +75,20 @@ pub use sled_store::SledStore;
 
 use crate::tuple::{SubjectText, Tuple, TupleCondition};
 
+/// Which changelog entries [`TupleStore::change_page`] returns.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeQuery<'a> {
+    /// Only entries with (revision, seq) strictly after this cursor (None = from the start).
+    pub after: Option<ChangeCursor>,
+    /// Only entries whose object type equals this one, when given.
+    pub object_type: Option<&'a str>,
+    /// At most this many entries.
+    pub limit: usize,
+}
+
+/// A page of decision records with their cursors, newest first.
+pub type DecisionPage = Vec<(DecisionCursor, DecisionRecord)>;
+
 /// A store (tenant) as OpenFGA describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRecord {
@@ -327,7 +341,12 @@ pub trait TupleStore: Send + Sync {
         after: Option<ChangeCursor>,
         object_type: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError>;
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.change_page(store_id, ChangeQuery { after, object_type, limit })
+    }
+
+    /// The page of changelog entries `query` asks for; what [`TupleStore::changes`] answers.
+    fn change_page(&self, store_id: &str, query: ChangeQuery<'_>) -> Result<Vec<ChangeRecord>, StoreError>;
 
     /// Stores the assertions of a model (OpenFGA `/assertions/{model_id}`), opaque JSON text,
     /// replacing any earlier ones.
@@ -375,11 +394,7 @@ pub trait DecisionLogStore: Send + Sync {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError>;
 
     /// A store's decision records that pass `filter`, newest first, at most `filter.limit`.
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError>;
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError>;
 
     /// Deletes a store's decision records older than `older_than_ms` and all but the newest
     /// `keep`; returns how many it deleted.

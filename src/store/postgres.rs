@@ -38,8 +38,9 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::out_of_reach;
 use super::{
-    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, DecisionCursor, DecisionFilter,
-    DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore, WriteBatch,
+    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeQuery, ChangeRecord, DecisionCursor,
+    DecisionFilter, DecisionLogStore, DecisionPage, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleStore,
+    WriteBatch,
 };
 use crate::tuple::{Context, ObjectRef, Tuple, TupleCondition};
 
@@ -804,13 +805,8 @@ impl TupleStore for PostgresStore {
         })
     }
 
-    fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    fn change_page(&self, store_id: &str, query: ChangeQuery<'_>) -> Result<Vec<ChangeRecord>, StoreError> {
+        let ChangeQuery { after, object_type, limit } = query;
         let store_id = store_id.to_string();
         let object_type = object_type.map(str::to_string);
         let (after_revision, after_seq) = match after {
@@ -988,11 +984,7 @@ impl DecisionLogStore for PostgresStore {
         })
     }
 
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         let store_id = store_id.to_string();
         let filter = filter.clone();
         let (before_time, before_seq) = match filter.before {

@@ -23,9 +23,9 @@ use super::checkpoint;
 use super::codec;
 use super::decision;
 use super::{
-    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeRecord, CheckpointSource, CheckpointStore,
-    DecisionCursor, DecisionFilter, DecisionLogStore, DecisionRecord, StoreError, StoreRecord, StoredTuple, TupleRef,
-    TupleStore, WriteBatch,
+    ApprovalRecord, ApprovalStore, ChangeCursor, ChangeOperation, ChangeQuery, ChangeRecord, CheckpointSource,
+    CheckpointStore, DecisionCursor, DecisionFilter, DecisionLogStore, DecisionPage, DecisionRecord, StoreError,
+    StoreRecord, StoredTuple, TupleRef, TupleStore, WriteBatch,
 };
 use crate::tuple::{split_subject, SubjectText, Tuple};
 
@@ -354,13 +354,8 @@ impl TupleStore for SledStore {
         self.current_revision(store_id)
     }
 
-    fn changes(
-        &self,
-        store_id: &str,
-        after: Option<ChangeCursor>,
-        object_type: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    fn change_page(&self, store_id: &str, query: ChangeQuery<'_>) -> Result<Vec<ChangeRecord>, StoreError> {
+        let ChangeQuery { after, object_type, limit } = query;
         self.require(store_id)?;
         if limit == 0 {
             return Ok(Vec::new());
@@ -552,11 +547,7 @@ impl DecisionLogStore for SledStore {
         Ok(())
     }
 
-    fn decisions(
-        &self,
-        store_id: &str,
-        filter: &DecisionFilter,
-    ) -> Result<Vec<(DecisionCursor, DecisionRecord)>, StoreError> {
+    fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         self.require(store_id)?;
         let prefix = decision::prefix(store_id);
         let low = decision::time_key(store_id, filter.since_ms.unwrap_or(i64::MIN));
