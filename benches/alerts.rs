@@ -1,9 +1,15 @@
-//! What alerts cost on the check path (issue 32): an allowed `POST writ/obo-check` of the chain
+//! What alerts cost on the check path (issue 32): `POST writ/obo-check` of the chain
 //! `[user:anne, agent:bot]` through the router, in process, with alerts off and on (every rule,
-//! and a webhook to a closed port, so each POST fails and is retried). Each call names a new
-//! tool in its `audit`, so with alerts on every call fires `first_tool_call` and hands an alert
-//! to the dead webhook: the worst case for the alerts thread, which must still not slow checks.
-//! IDs: `alerts/http_obo_check/off` and `.../on`; the ratio of their medians is the figure.
+//! and a webhook to a closed port, so each POST fails and is retried). Two cases, each measured
+//! off then on in the same run:
+//! - `storm`: each call is allowed and names a new tool in its `audit`, so with alerts on every
+//!   call fires `first_tool_call` and hands an alert to the dead webhook: the worst case.
+//! - `steady`: what users meet: calls of task `t-1` cycle over its 16 declared tools (every
+//!   rule runs on every call, `outside_task` included) and one call in 64 is denied, under the
+//!   `denials` threshold; after the first 17 calls (`first_tool_call`) no rule fires.
+//!
+//! IDs: `alerts/http_obo_check/{storm,steady}/{off,on}`; the ratio of a case's medians is the
+//! figure.
 
 #![allow(
     missing_docs,
@@ -50,13 +56,63 @@ fn engine() -> (Arc<Engine>, String) {
     let store = engine.create_store("bench").unwrap().id;
     let handle = engine.store(&store).unwrap();
     handle.write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
-    let writes = ["tool:search#can_call@user:anne", "tool:search#can_call@agent:bot", "user:anne#delegate@agent:bot"]
-        .iter()
-        .map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap()))
-        .collect();
+    let mut tuples: Vec<String> =
+        ["tool:search#can_call@user:anne", "tool:search#can_call@agent:bot", "user:anne#delegate@agent:bot"]
+            .map(str::to_string)
+            .to_vec();
+    // The steady case's task `t-1` declares its tools, which anne and the bot may call, and
+    // `blocked`, which they may not.
+    tuples.push("task:t-1#tool@tool:blocked".to_string());
+    for n in 0..STEADY_TOOLS {
+        tuples.push(format!("tool:tool_{n}#can_call@user:anne"));
+        tuples.push(format!("tool:tool_{n}#can_call@agent:bot"));
+        tuples.push(format!("task:t-1#tool@tool:tool_{n}"));
+    }
+    let writes = tuples.iter().map(|t| StoredTuple::new(t.parse::<Tuple>().unwrap())).collect();
     handle.write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
     drop(handle);
     (Arc::new(engine), store)
+}
+
+/// The rules every "on" case runs: all four, as a deployment would. The steady case's denials
+/// (one call in 64, about a thousand a second at this rate) stay under its threshold.
+fn rules(case: &str) -> AlertConfig {
+    let denials = if case == "storm" {
+        DenialsRule { threshold: 20, window_ms: 60_000 }
+    } else {
+        DenialsRule { threshold: 10_000, window_ms: 1_000 }
+    };
+    AlertConfig {
+        denials: Some(denials),
+        outside_task: Some(TaskRule::default()),
+        first_tool_call: true,
+        max_chain: Some(3),
+        ..AlertConfig::default()
+    }
+}
+
+/// The tools of the steady case's task, all of which `agent:bot` may call but `blocked`.
+const STEADY_TOOLS: usize = 16;
+
+/// The body of call `n`: in the storm a new tool each time; steady, one of [`STEADY_TOOLS`]
+/// tools of task `t-1`, and every 64th call asks for the task's `tool:blocked`, which is denied.
+fn body(case: &str, n: u64) -> String {
+    if case == "storm" {
+        return format!(
+            r#"{{"principals":["user:anne","agent:bot"],"relation":"can_call","object":"tool:search",
+            "audit":{{"tool":"search_{n}"}}}}"#
+        );
+    }
+    let (object, tool) = if n % 64 == 63 {
+        ("tool:blocked".to_string(), "blocked".to_string())
+    } else {
+        let tool = format!("tool_{}", n % STEADY_TOOLS as u64);
+        (format!("tool:{tool}"), tool)
+    };
+    format!(
+        r#"{{"principals":["user:anne","agent:bot"],"relation":"can_call","object":"{object}",
+        "audit":{{"tool":"{tool}","task":"t-1"}}}}"#
+    )
 }
 
 fn http_obo_check(c: &mut Criterion) {
@@ -64,18 +120,12 @@ fn http_obo_check(c: &mut Criterion) {
     // The webhook delivers on a runtime of its own, as it does on `writ serve`'s worker threads.
     let webhook_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut group = c.benchmark_group("alerts/http_obo_check");
-    let mut webhook = None;
-    for name in ["off", "on"] {
+    // Each case next to its own "off" run, so the two meet the same machine load.
+    for (case, alerts_on) in [("storm", false), ("storm", true), ("steady", false), ("steady", true)] {
         let (engine, store) = engine();
-        if name == "on" {
-            let rules = AlertConfig {
-                denials: Some(DenialsRule { threshold: 20, window_ms: 60_000 }),
-                outside_task: Some(TaskRule::default()),
-                first_tool_call: true,
-                max_chain: Some(3),
-                ..AlertConfig::default()
-            };
-            engine.alerts().start(rules).unwrap();
+        let mut webhook = None;
+        if alerts_on {
+            engine.alerts().start(rules(case)).unwrap();
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let url = format!("http://{}/hook", closed.local_addr().unwrap());
             drop(closed);
@@ -87,12 +137,8 @@ fn http_obo_check(c: &mut Criterion) {
         let calls = AtomicU64::new(0);
         let send = || {
             let n = calls.fetch_add(1, Ordering::Relaxed);
-            let body = format!(
-                r#"{{"principals":["user:anne","agent:bot"],"relation":"can_call","object":"tool:search",
-                "audit":{{"tool":"search_{n}"}}}}"#
-            );
             let request =
-                Request::post(&uri).header("content-type", "application/json").body(Body::from(body)).unwrap();
+                Request::post(&uri).header("content-type", "application/json").body(Body::from(body(case, n))).unwrap();
             let app = app.clone();
             runtime.block_on(async move {
                 let response = app.oneshot(request).await.unwrap();
@@ -100,7 +146,8 @@ fn http_obo_check(c: &mut Criterion) {
             })
         };
         assert!(send().starts_with(br#"{"allowed":true"#));
-        group.bench_function(name, |b| b.iter(|| black_box(send())));
+        let name = format!("{case}/{}", if alerts_on { "on" } else { "off" });
+        group.bench_function(&name, |b| b.iter(|| black_box(send())));
         engine.alerts().flush();
         let stats = engine.alerts().stats();
         eprintln!(
@@ -110,14 +157,14 @@ fn http_obo_check(c: &mut Criterion) {
             stats.dropped,
             stats.fired
         );
-    }
-    if let Some(webhook) = webhook {
-        eprintln!(
-            "webhook: delivered {} failed {} dropped {}",
-            webhook.delivered(),
-            webhook.failed(),
-            webhook.dropped()
-        );
+        if let Some(webhook) = webhook {
+            eprintln!(
+                "webhook: delivered {} failed {} dropped {}",
+                webhook.delivered(),
+                webhook.failed(),
+                webhook.dropped()
+            );
+        }
     }
     group.finish();
 }

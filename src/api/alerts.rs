@@ -208,11 +208,14 @@ impl AlertWebhook {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(settings.queue.max(1));
         let counters = webhook.clone();
         alerts.subscribe(Box::new(move |alert| {
+            // A place in the queue first: an alert that would be dropped is not written out.
+            let Ok(place) = sender.try_reserve() else {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
             // An alert is strings and numbers: turning it into JSON cannot fail.
             let Ok(body) = serde_json::to_vec(&AlertDto::new(alert)) else { return };
-            if sender.try_send(body).is_err() {
-                counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            place.send(body);
         }));
         tokio::spawn(deliver(receiver, client, settings, webhook.clone()));
         Ok(webhook)

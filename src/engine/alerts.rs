@@ -22,9 +22,10 @@ use crate::record::DecisionRecord;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A rule an alert comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,8 +181,62 @@ pub struct AlertStats {
 /// webhook hands the alert to a queue of its own).
 pub type AlertSink = Box<dyn Fn(&Alert) + Send + Sync>;
 
+/// What the rules read of one decision: the few fields they need, taken from its record on
+/// the check path without formatting anything (messages are written only when a rule fires).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AlertEvent {
+    time_ms: i64,
+    store_id: String,
+    principals: Vec<String>,
+    allowed: bool,
+    request_id: String,
+    tool: Option<String>,
+    task: Option<String>,
+    server: Option<String>,
+}
+
+impl AlertEvent {
+    /// The event of `record`, moving its fields out when `take` (the record is not kept
+    /// afterwards) and copying them otherwise.
+    fn of(record: &mut DecisionRecord, take: bool) -> AlertEvent {
+        let mut text = |key: &str| {
+            let audit = record.audit.as_mut()?;
+            if take {
+                match audit.remove(key)? {
+                    serde_json::Value::String(text) => Some(text),
+                    _ => None,
+                }
+            } else {
+                audit.get(key)?.as_str().map(str::to_string)
+            }
+        };
+        let (tool, task, server) = (text("tool"), text("task"), text("server"));
+        let (store_id, principals, request_id) = if take {
+            (
+                std::mem::take(&mut record.store_id),
+                std::mem::take(&mut record.principals),
+                std::mem::take(&mut record.request_id),
+            )
+        } else {
+            (record.store_id.clone(), record.principals.clone(), record.request_id.clone())
+        };
+        AlertEvent {
+            time_ms: record.time_ms,
+            store_id,
+            principals,
+            allowed: record.allowed,
+            request_id,
+            tool,
+            task,
+            server,
+        }
+    }
+}
+
+/// The events of one hand-off: a single decision's needs no `Vec` of its own.
 enum Message {
-    Records(Vec<DecisionRecord>),
+    One(AlertEvent),
+    Many(Vec<AlertEvent>),
     Flush(SyncSender<()>),
 }
 
@@ -257,24 +312,46 @@ impl Alerts {
         self.running.get().is_some_and(|running| is_agent_call(&running.agent_prefix, principals))
     }
 
-    /// Hands the records the rules look at to the alerts thread; never blocks. When they do
-    /// not all fit in the queue, none is queued and all are counted as dropped.
-    pub fn observe(&self, records: &[DecisionRecord]) {
-        let Some(running) = self.running.get() else { return };
-        let wanted: Vec<DecisionRecord> =
-            records.iter().filter(|record| watched(&running.agent_prefix, record)).cloned().collect();
-        let count = wanted.len();
-        if count == 0 {
+    /// Hands what the rules read of the records they look at to the alerts thread; never
+    /// blocks. When they do not all fit in the queue, none is queued and all are counted as
+    /// dropped. Only the records `keep` says yes to stay in `records`: the fields the rules read
+    /// are moved out of the others, not copied.
+    pub fn observe(&self, records: &mut Vec<DecisionRecord>, keep: impl Fn(&DecisionRecord) -> bool) {
+        let Some(running) = self.running.get() else {
+            records.retain(keep);
             return;
-        }
-        if self.pending.fetch_add(count, Ordering::AcqRel) + count > running.capacity {
+        };
+        let mut events = Vec::new();
+        records.retain_mut(|record| {
+            let kept = keep(record);
+            if watched(&running.agent_prefix, record) {
+                events.push(AlertEvent::of(record, !kept));
+            }
+            kept
+        });
+        let count = events.len();
+        let message = match events.len() {
+            0 => return,
+            1 => match events.pop() {
+                Some(event) => Message::One(event),
+                None => return,
+            },
+            _ => Message::Many(events),
+        };
+        let before = self.pending.fetch_add(count, Ordering::AcqRel);
+        if before + count > running.capacity {
             self.pending.fetch_sub(count, Ordering::AcqRel);
             self.dropped.fetch_add(count as u64, Ordering::Relaxed);
             return;
         }
-        match running.sender.try_send(Message::Records(wanted)) {
+        match running.sender.try_send(message) {
             Ok(()) => {
                 self.queued.fetch_add(count as u64, Ordering::Relaxed);
+                // The thread sleeps between polls (waking it on every decision would cost a
+                // system call on the check path): only a queue half full calls it early.
+                if before < running.capacity / 2 && before + count >= running.capacity / 2 {
+                    running.worker.thread().unpark();
+                }
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.pending.fetch_sub(count, Ordering::AcqRel);
@@ -292,7 +369,9 @@ impl Alerts {
     pub fn flush(&self) {
         let Some(running) = self.running.get() else { return };
         let (done, wait) = mpsc::sync_channel(1);
+        running.worker.thread().unpark();
         if running.sender.send(Message::Flush(done)).is_ok() {
+            running.worker.thread().unpark();
             let _ = wait.recv();
         }
     }
@@ -336,6 +415,7 @@ impl Drop for Alerts {
         // Closing the queue ends the thread once it has evaluated what is left.
         if let Some(Running { sender, worker, .. }) = self.running.take() {
             drop(sender);
+            worker.thread().unpark();
             let _ = worker.join();
         }
     }
@@ -369,6 +449,14 @@ const MAX_DENYING_AGENTS: usize = 10_000;
 /// Most tasks whose declared tools are cached.
 const MAX_CACHED_TASKS: usize = 1024;
 
+/// How long the alerts thread first sleeps on an empty queue; each further empty poll sleeps
+/// twice as long, up to [`LAST_IDLE_WAIT`]. Decisions do not wake it (that would cost the check
+/// path a system call each): it drains what piled up when it wakes.
+const FIRST_IDLE_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest sleep of the alerts thread between polls of an empty queue.
+const LAST_IDLE_WAIT: Duration = Duration::from_millis(50);
+
 /// The denials of one agent within the window, and when the rule last fired for it.
 #[derive(Default)]
 struct RecentDenials {
@@ -376,37 +464,53 @@ struct RecentDenials {
     fired_at: Option<i64>,
 }
 
-/// One call: records of the same request with the same chain in the same store (a gateway call
-/// checks each of its tool's entries, and is one call).
-#[derive(PartialEq, Eq)]
-struct CallKey {
+/// Values by store, then by a name within the store (agent, task): looked up by `&str`, so a
+/// rule that finds what it knows copies no string.
+type PerStore<V> = HashMap<String, HashMap<String, V>>;
+
+/// The value under `key`, inserted as the default when missing; always `Some`.
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
+}
+
+/// How many names a [`PerStore`] holds, all stores together.
+fn count<V>(map: &PerStore<V>) -> usize {
+    map.values().map(HashMap::len).sum()
+}
+
+/// The call of the last event: events of the same request with the same chain in the same store
+/// are one call (a gateway call checks each of its tool's entries, and is one call).
+struct LastCall {
     store_id: String,
     request_id: String,
     principals: Vec<String>,
+    /// Whether a denial of the call was counted.
+    denial_counted: bool,
 }
 
-/// What a record says about the call it belongs to.
-struct Call<'r> {
-    record: &'r DecisionRecord,
-    agent: &'r str,
-    tool: Option<&'r str>,
-    task: Option<&'r str>,
+/// What an event says about the call it belongs to.
+struct Call<'e> {
+    event: &'e AlertEvent,
+    agent: &'e str,
 }
 
 impl Call<'_> {
     fn alert(&self, rule: AlertRule, message: String) -> Alert {
         Alert {
             seq: 0,
-            store_id: self.record.store_id.clone(),
+            store_id: self.event.store_id.clone(),
             rule,
-            time_ms: self.record.time_ms,
+            time_ms: self.event.time_ms,
             agent: self.agent.to_string(),
-            principals: self.record.principals.clone(),
-            tool: self.tool.map(str::to_string),
-            task: self.task.map(str::to_string),
-            allowed: self.record.allowed,
+            principals: self.event.principals.clone(),
+            tool: self.event.tool.clone(),
+            task: self.event.task.clone(),
+            allowed: self.event.allowed,
             message,
-            request_id: self.record.request_id.clone(),
+            request_id: self.event.request_id.clone(),
         }
     }
 }
@@ -418,13 +522,13 @@ struct Worker {
     core: Weak<Core>,
     shared: Arc<Shared>,
     next_seq: u64,
-    denials: HashMap<(String, String), RecentDenials>,
-    seen_tools: HashSet<(String, String, String)>,
+    denials: PerStore<RecentDenials>,
+    /// store → agent → the tools it has called.
+    seen_tools: PerStore<HashSet<String>>,
     seen_order: VecDeque<(String, String, String)>,
-    /// (store, task object) → (revision, declared tool objects).
-    task_tools: HashMap<(String, String), (u64, Vec<String>)>,
-    /// The call of the last record, and whether a denial of it was counted.
-    last_call: Option<(CallKey, bool)>,
+    /// store → `audit.task` as given → (revision, declared tool objects).
+    task_tools: PerStore<(u64, Vec<String>)>,
+    last_call: Option<LastCall>,
 }
 
 impl Worker {
@@ -436,67 +540,89 @@ impl Worker {
             shared,
             next_seq: 1,
             denials: HashMap::new(),
-            seen_tools: HashSet::new(),
+            seen_tools: HashMap::new(),
             seen_order: VecDeque::new(),
             task_tools: HashMap::new(),
             last_call: None,
         }
     }
 
+    /// Evaluates events until the queue closes, sleeping while it is empty (see
+    /// [`FIRST_IDLE_WAIT`]); a flush or a queue half full wakes it early.
     fn run(&mut self, receiver: &Receiver<Message>, pending: &AtomicUsize) {
-        while let Ok(message) = receiver.recv() {
-            match message {
-                Message::Records(records) => {
-                    pending.fetch_sub(records.len(), Ordering::AcqRel);
-                    for record in &records {
-                        self.evaluate(record);
+        let mut idle_wait = FIRST_IDLE_WAIT;
+        loop {
+            match receiver.try_recv() {
+                Ok(Message::One(event)) => {
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                    self.evaluate(event);
+                }
+                Ok(Message::Many(events)) => {
+                    pending.fetch_sub(events.len(), Ordering::AcqRel);
+                    for event in events {
+                        self.evaluate(event);
                     }
                 }
-                Message::Flush(done) => {
+                Ok(Message::Flush(done)) => {
                     let _ = done.send(());
                 }
+                Err(TryRecvError::Empty) => {
+                    std::thread::park_timeout(idle_wait);
+                    idle_wait = (idle_wait * 2).min(LAST_IDLE_WAIT);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => return,
             }
+            idle_wait = FIRST_IDLE_WAIT;
         }
     }
 
-    /// Runs every rule over one record.
-    fn evaluate(&mut self, record: &DecisionRecord) {
+    /// Runs every rule over one event.
+    fn evaluate(&mut self, event: AlertEvent) {
         let prefix = self.agent_prefix.as_str();
-        let Some(agent) = record.principals.iter().rev().find(|principal| principal.starts_with(prefix)) else {
+        let Some(agent) = event.principals.iter().rev().find(|principal| principal.starts_with(prefix)) else {
             return;
         };
-        let text = |key: &str| record.audit.as_ref().and_then(|audit| audit.get(key)).and_then(|value| value.as_str());
-        let call = Call { record, agent, tool: text("tool"), task: text("task") };
-        let key = CallKey {
-            store_id: record.store_id.clone(),
-            request_id: record.request_id.clone(),
-            principals: record.principals.clone(),
-        };
-        let same_call = !record.request_id.is_empty() && self.last_call.as_ref().is_some_and(|(last, _)| *last == key);
-        let denial_counted = same_call && self.last_call.as_ref().is_some_and(|(_, counted)| *counted);
+        let last = self.last_call.as_ref().filter(|last| {
+            !event.request_id.is_empty()
+                && last.request_id == event.request_id
+                && last.store_id == event.store_id
+                && last.principals == event.principals
+        });
+        let same_call = last.is_some();
+        let denial_counted = last.is_some_and(|last| last.denial_counted);
+        let call = Call { event: &event, agent };
         let mut fired = Vec::new();
-        if !record.allowed && !denial_counted {
+        if !event.allowed && !denial_counted {
             fired.extend(self.denials_rule(&call));
         }
         if !same_call {
             fired.extend(self.long_chain_rule(&call));
             fired.extend(self.first_tool_call_rule(&call));
-            fired.extend(self.outside_task_rule(&call, text("server")));
+            fired.extend(self.outside_task_rule(&call));
         }
-        self.last_call = Some((key, denial_counted || !record.allowed));
         for alert in fired {
             self.fire(alert);
         }
+        self.last_call = Some(LastCall {
+            denial_counted: denial_counted || !event.allowed,
+            store_id: event.store_id,
+            request_id: event.request_id,
+            principals: event.principals,
+        });
     }
 
     fn denials_rule(&mut self, call: &Call<'_>) -> Option<Alert> {
         let rule = self.config.denials?;
-        let now = call.record.time_ms;
+        let now = call.event.time_ms;
         let window_start = now.saturating_sub(rule.window_ms);
-        if self.denials.len() >= MAX_DENYING_AGENTS {
-            self.denials.retain(|_, recent| recent.times.back().is_some_and(|&last| last > window_start));
+        if count(&self.denials) >= MAX_DENYING_AGENTS {
+            for agents in self.denials.values_mut() {
+                agents.retain(|_, recent| recent.times.back().is_some_and(|&last| last > window_start));
+            }
+            self.denials.retain(|_, agents| !agents.is_empty());
         }
-        let recent = self.denials.entry((call.record.store_id.clone(), call.agent.to_string())).or_default();
+        let recent = slot(slot(&mut self.denials, &call.event.store_id)?, call.agent)?;
         recent.times.push_back(now);
         while recent.times.front().is_some_and(|&time| time <= window_start) {
             recent.times.pop_front();
@@ -520,7 +646,7 @@ impl Worker {
 
     fn long_chain_rule(&self, call: &Call<'_>) -> Option<Alert> {
         let limit = self.config.max_chain?;
-        let length = call.record.principals.len();
+        let length = call.event.principals.len();
         (length > limit).then(|| {
             call.alert(
                 AlertRule::LongChain,
@@ -533,74 +659,54 @@ impl Worker {
         if !self.config.first_tool_call {
             return None;
         }
-        let tool = call.tool?;
-        let seen = (call.record.store_id.clone(), call.agent.to_string(), tool.to_string());
-        if self.seen_tools.contains(&seen) {
+        let tool = call.event.tool.as_deref()?;
+        let store_id = call.event.store_id.as_str();
+        let seen = self.seen_tools.get(store_id).and_then(|agents| agents.get(call.agent));
+        if seen.is_some_and(|tools| tools.contains(tool)) {
             return None;
         }
         if self.seen_order.len() >= MAX_SEEN_TOOLS {
-            if let Some(oldest) = self.seen_order.pop_front() {
-                self.seen_tools.remove(&oldest);
+            if let Some((oldest_store, oldest_agent, oldest_tool)) = self.seen_order.pop_front() {
+                self.forget_tool(&oldest_store, &oldest_agent, &oldest_tool);
             }
         }
-        self.seen_order.push_back(seen.clone());
-        self.seen_tools.insert(seen);
+        self.seen_order.push_back((store_id.to_string(), call.agent.to_string(), tool.to_string()));
+        slot(slot(&mut self.seen_tools, store_id)?, call.agent)?.insert(tool.to_string());
         let message = format!("agent `{}` called tool `{tool}` for the first time", call.agent);
         Some(call.alert(AlertRule::FirstToolCall, message))
     }
 
-    /// A call naming a task and a tool, when the task declares tools and this tool is not one
-    /// (`tool:{tool}` or, for a gateway call, `tool:{server}.{tool}`; `tool:*` declares all).
-    fn outside_task_rule(&mut self, call: &Call<'_>, server: Option<&str>) -> Option<Alert> {
-        let rule = self.config.outside_task.clone()?;
-        let (tool, task) = (call.tool?, call.task?);
-        let task_object = if task.contains(':') { task.to_string() } else { format!("{}:{task}", rule.task_type) };
-        let declared = self.declared_tools(&call.record.store_id, &task_object, &rule)?;
-        if declared.is_empty() {
-            return None;
+    /// Forgets that an agent has called a tool, and the agent and store once they hold none.
+    fn forget_tool(&mut self, store_id: &str, agent: &str, tool: &str) {
+        let Some(agents) = self.seen_tools.get_mut(store_id) else { return };
+        if let Some(tools) = agents.get_mut(agent) {
+            tools.remove(tool);
+            if tools.is_empty() {
+                agents.remove(agent);
+            }
         }
-        let mut candidates = vec![format!("{}:{tool}", rule.tool_type), format!("{}:*", rule.tool_type)];
-        if let Some(server) = server {
-            candidates.push(format!("{}:{server}.{tool}", rule.tool_type));
+        if agents.is_empty() {
+            self.seen_tools.remove(store_id);
         }
-        if declared.iter().any(|object| candidates.contains(object)) {
-            return None;
-        }
-        let message =
-            format!("agent `{}` called tool `{tool}`, which task `{task_object}` does not declare", call.agent);
-        Some(call.alert(AlertRule::OutsideTask, message))
     }
 
-    /// The tool objects a task declares, at the store's latest revision (cached per revision);
-    /// `None` when the store is gone or its model has no such task relation.
-    fn declared_tools(&mut self, store_id: &str, task_object: &str, rule: &TaskRule) -> Option<Vec<String>> {
-        let core = self.core.upgrade()?;
-        let store = StoreHandle { core: &core, state: core.find(store_id).ok()? };
-        let revision = store.revision().ok()?;
-        let key = (store_id.to_string(), task_object.to_string());
-        if let Some((cached_at, tools)) = self.task_tools.get(&key) {
-            if *cached_at == revision {
-                return Some(tools.clone());
-            }
+    /// A call naming a task and a tool, when the task declares tools and this tool is not one
+    /// (`tool:{tool}` or, for a gateway call, `tool:{server}.{tool}`; `tool:*` declares all).
+    fn outside_task_rule(&mut self, call: &Call<'_>) -> Option<Alert> {
+        let Worker { config, core, task_tools, .. } = self;
+        let rule = config.outside_task.as_ref()?;
+        let (tool, task) = (call.event.tool.as_deref()?, call.event.task.as_deref()?);
+        let declared = declared_tools(core, task_tools, &call.event.store_id, task, rule)?;
+        let server = call.event.server.as_deref();
+        if declared.is_empty() || declared.iter().any(|object| declares(object, &rule.tool_type, tool, server)) {
+            return None;
         }
-        let request = ListUsersRequest {
-            object: task_object.to_string(),
-            relation: rule.relation.clone(),
-            user_filters: vec![UserFilterSpec { type_name: rule.tool_type.clone(), relation: None }],
-            ..ListUsersRequest::default()
-        };
-        let tools: Vec<String> = match store.list_users(&request) {
-            Ok(answer) => answer.value.iter().map(ToString::to_string).collect(),
-            Err(error) => {
-                tracing::debug!(%error, task = task_object, "task tools not read; outside_task skipped");
-                return None;
-            }
-        };
-        if self.task_tools.len() >= MAX_CACHED_TASKS {
-            self.task_tools.clear();
-        }
-        self.task_tools.insert(key, (revision, tools.clone()));
-        Some(tools)
+        let message = format!(
+            "agent `{}` called tool `{tool}`, which task `{}` does not declare",
+            call.agent,
+            task_object(task, rule)
+        );
+        Some(call.alert(AlertRule::OutsideTask, message))
     }
 
     /// Numbers, counts, keeps and hands on one alert.
@@ -617,6 +723,64 @@ impl Worker {
         }
         ring.push_back(alert);
     }
+}
+
+/// The task object `audit.task` names: `t-42` is `task:t-42`; a name with a type stays as is.
+fn task_object(task: &str, rule: &TaskRule) -> String {
+    if task.contains(':') {
+        task.to_string()
+    } else {
+        format!("{}:{task}", rule.task_type)
+    }
+}
+
+/// True when the declared tool `object` covers `tool`: it is `{tool_type}:{tool}`,
+/// `{tool_type}:*` or, for a gateway call, `{tool_type}:{server}.{tool}`.
+fn declares(object: &str, tool_type: &str, tool: &str, server: Option<&str>) -> bool {
+    let Some(name) = object.strip_prefix(tool_type).and_then(|rest| rest.strip_prefix(':')) else {
+        return false;
+    };
+    name == "*"
+        || name == tool
+        || server.is_some_and(|server| {
+            name.strip_prefix(server).and_then(|rest| rest.strip_prefix('.')).is_some_and(|rest| rest == tool)
+        })
+}
+
+/// The tool objects a task declares, at the store's latest revision (cached per revision);
+/// `None` when the store is gone or its model has no such task relation.
+fn declared_tools<'c>(
+    core: &Weak<Core>,
+    cache: &'c mut PerStore<(u64, Vec<String>)>,
+    store_id: &str,
+    task: &str,
+    rule: &TaskRule,
+) -> Option<&'c [String]> {
+    let core = core.upgrade()?;
+    let store = StoreHandle { core: &core, state: core.find(store_id).ok()? };
+    let revision = store.revision().ok()?;
+    let cached = cache.get(store_id).and_then(|tasks| tasks.get(task));
+    if cached.is_none_or(|(cached_at, _)| *cached_at != revision) {
+        let task_object = task_object(task, rule);
+        let request = ListUsersRequest {
+            object: task_object.clone(),
+            relation: rule.relation.clone(),
+            user_filters: vec![UserFilterSpec { type_name: rule.tool_type.clone(), relation: None }],
+            ..ListUsersRequest::default()
+        };
+        let tools: Vec<String> = match store.list_users(&request) {
+            Ok(answer) => answer.value.iter().map(ToString::to_string).collect(),
+            Err(error) => {
+                tracing::debug!(%error, task = task_object, "task tools not read; outside_task skipped");
+                return None;
+            }
+        };
+        if count(cache) >= MAX_CACHED_TASKS {
+            cache.clear();
+        }
+        *slot(slot(cache, store_id)?, task)? = (revision, tools);
+    }
+    cache.get(store_id)?.get(task).map(|(_, tools)| tools.as_slice())
 }
 
 #[cfg(test)]

@@ -218,8 +218,7 @@ impl DecisionLog {
     /// batch-check's records cost one queue operation, not one each. When they do not all fit
     /// in the queue, none is queued and all are counted as dropped.
     pub fn record_all(&self, mut records: Vec<DecisionRecord>) {
-        self.alerts.observe(&records);
-        records.retain(|record| self.wants(record.allowed));
+        self.alerts.observe(&mut records, |record| self.wants(record.allowed));
         self.fill_models(&mut records);
         self.queue(records);
     }
@@ -228,8 +227,9 @@ impl DecisionLog {
     /// allowed) whatever the mode but `off`: they are the record of a human's decision, which
     /// the `deny` mode must not lose because it allows.
     pub fn record_oversight(&self, mut records: Vec<DecisionRecord>) {
-        self.alerts.observe(&records);
-        if self.mode == DecisionLogMode::Off || matches!(self.recorder.get(), Some(None)) {
+        let kept = self.mode != DecisionLogMode::Off && !matches!(self.recorder.get(), Some(None));
+        self.alerts.observe(&mut records, |_| kept);
+        if !kept {
             return;
         }
         self.fill_models(&mut records);
