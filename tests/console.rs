@@ -839,3 +839,101 @@ async fn the_approvals_page_says_how_to_turn_alerts_on_and_lists_them_once_they_
     assert!(on.text.contains(row), "{}", on.text);
     assert!(!on.text.contains("Alerts are not configured"), "{}", on.text);
 }
+
+/// A model-test file for [`MODEL`]; its own `model` names no `viewer`, so a run that used it
+/// instead of the store's would fail.
+const TEST_FILE: &str = "name: viewers
+model: |
+  model
+    schema 1.1
+  type user
+  type document
+    relations
+      define owner: [user]
+tuples:
+  - user: user:anne
+    relation: owner
+    object: document:1
+  - user: user:bob
+    relation: viewer
+    object: document:2
+tests:
+  - name: owners view
+    check:
+      - user: user:anne
+        object: document:1
+        assertions:
+          viewer: true
+      - user: user:bob
+        object: document:2
+        assertions:
+          viewer: true
+          owner: false
+    list_objects:
+      - user: user:bob
+        type: document
+        assertions:
+          viewer: [document:2]
+";
+
+async fn run_tests(browser: &mut Browser, store: &str, file: &str) -> Answer {
+    let url = format!("/console/stores/{store}/model");
+    let page = browser.get(&url).await;
+    assert!(has_label(&page.text, "Test file") && has_button(&page.text, "Run tests"), "{}", page.text);
+    let token = csrf(&page.text);
+    browser.post(&format!("{url}/test"), &[("csrf", &token), ("file", file)]).await
+}
+
+#[tokio::test]
+async fn a_reader_runs_a_passing_test_file_against_the_current_model_and_nothing_is_written() {
+    let (app, store, mut reader) = signed_in(&["document:1#owner@user:carol"], "reader-key-0123456789").await;
+    let (_, before) =
+        call_as(&app, Some("root-key-0123456789"), "GET", &format!("/stores/{store}/changes"), None).await;
+    let run = run_tests(&mut reader, &store, TEST_FILE).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+    assert!(run.text.contains("Tests 1/1 passing"), "the summary: {}", run.text);
+    assert!(run.text.contains(">4 passed<") && run.text.contains(">0 failed<"), "{}", run.text);
+    assert_eq!(run.text.matches(r#"<td class="allowed">passed</td>"#).count(), 4, "one row per assertion");
+    assert!(run.text.contains("Check(user=user:bob,relation=owner,object=document:2)"));
+    assert!(run.text.contains("own model (`model` or `model_file`) was ignored"), "{}", run.text);
+    assert!(run.text.contains("name: viewers"), "the file stays in the form");
+    assert!(read_tuples(&app, &store, "document:2").await.is_empty(), "the file's tuples stay in memory");
+    assert_eq!(read_tuples(&app, &store, "document:1").await, ["document:1#owner@user:carol"]);
+    let (_, after) = call_as(&app, Some("root-key-0123456789"), "GET", &format!("/stores/{store}/changes"), None).await;
+    assert_eq!(before["changes"], after["changes"], "no change recorded");
+    let forged = reader.post(&format!("/console/stores/{store}/model/test"), &[("file", TEST_FILE)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "the form carries the CSRF token like every other");
+}
+
+#[tokio::test]
+async fn a_failing_assertion_shows_expected_and_actual() {
+    let (_, store, mut reader) = signed_in(&[], "reader-key-0123456789").await;
+    let failing = TEST_FILE.replace("viewer: [document:2]", "viewer: [document:1, document:2]");
+    let failing = failing.replace("          owner: false", "          owner: true");
+    let run = run_tests(&mut reader, &store, &failing).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+    assert!(run.text.contains("Tests 0/1 passing") && run.text.contains(">2 failed<"), "{}", run.text);
+    let owner_row = r#"<td class="denied">failed</td><td class="id">true</td><td class="id">false</td>"#;
+    assert!(run.text.contains(owner_row), "expected true, got false: {}", run.text);
+    let list_row =
+        r#"<td class="denied">failed</td><td class="id">[document:1 document:2]</td><td class="id">[document:2]</td>"#;
+    assert!(run.text.contains(list_row), "expected vs actual objects: {}", run.text);
+}
+
+#[tokio::test]
+async fn a_bad_test_file_or_tuple_comes_back_as_its_message_not_a_server_failure() {
+    let (app, store, mut reader) = signed_in(&[], "reader-key-0123456789").await;
+    let run = run_tests(&mut reader, &store, "tests: [\n").await;
+    assert_eq!(run.status, StatusCode::BAD_REQUEST, "{}", run.text);
+    assert!(run.text.contains("role=\"alert\"") && run.text.contains("the test file is not valid"), "{}", run.text);
+    assert!(run.text.contains("line 2 column 1"), "the YAML error's place: {}", run.text);
+    let unknown = run_tests(&mut reader, &store, "tests:\n  - name: x\n    chekc: []\n").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.text.contains("chekc"), "names the unknown field: {}", unknown.text);
+    let bad_tuple =
+        TEST_FILE.replace("relation: viewer\n    object: document:2", "relation: editor\n    object: document:2");
+    let run = run_tests(&mut reader, &store, &bad_tuple).await;
+    assert_eq!(run.status, StatusCode::BAD_REQUEST, "{}", run.text);
+    assert!(run.text.contains("could not be set up") && run.text.contains("editor"), "{}", run.text);
+    assert!(read_tuples(&app, &store, "document:2").await.is_empty());
+}

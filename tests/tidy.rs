@@ -10,6 +10,8 @@
 //! `anyhow`.
 //! The console (DESIGN §10) lives inside `api`, as `api::console` (`src/api/console/`), because
 //! `api` alone touches HTTP: it is held to `api`'s rules, and only `api` reaches it.
+//! The model-test runner (`api::model_test`), shared by the console and `writ model test`, lives in
+//! `api` because OpenFGA's error codes do, but it touches no HTTP ([`HTTP_CRATES`]).
 //! Every source file opens with a `//!` module doc.
 //! The pure build (`--no-default-features`) depends on none of the server's crates
 //! ([`SERVER_ONLY_CRATES`]), read from `cargo tree`.
@@ -46,6 +48,12 @@ const CLI_STORE_BACKENDS: &[&str] = &["SledStore", "PostgresStore", "MemoryStore
 
 /// Crates only `cli`, the binary's glue, may use: library errors stay typed everywhere else.
 const CLI_ONLY_CRATES: &[&str] = &["anyhow"];
+
+/// The model-test runner: `cli::testfile` and the console both run files through it, so it sits in
+/// `api` (which `cli` may import and which holds OpenFGA's error codes) but stays free of HTTP.
+const MODEL_TEST_RUNNER: &str = "api/model_test.rs";
+/// Crates that mean HTTP or an async runtime, which [`MODEL_TEST_RUNNER`] must not use.
+const HTTP_CRATES: &[&str] = &["axum", "tokio", "hyper"];
 
 /// Crates the pure core (`model`, `index`, `eval`) must not use.
 const CORE_FORBIDDEN_CRATES: &[&str] = &["sled", "tokio", "axum", "serde_json"];
@@ -305,6 +313,13 @@ fn check_file(relative: &Path, source: &str, reexports: &BTreeMap<String, String
             problems.push(format!("{shown}:{line}: `{module}` uses `{name}`: only `cli` may ({CLI_ONLY_CRATES:?})"));
         }
     }
+    if relative == Path::new(MODEL_TEST_RUNNER) {
+        for (line, name) in crate_uses(source, HTTP_CRATES) {
+            problems.push(format!(
+                "{shown}:{line}: the model-test runner uses `{name}`: it touches no HTTP ({HTTP_CRATES:?})"
+            ));
+        }
+    }
     if CORE.contains(&module.as_str()) {
         for (line, name) in crate_uses(source, CORE_FORBIDDEN_CRATES) {
             problems.push(format!(
@@ -383,6 +398,11 @@ fn tidy_catches_each_kind_of_violation() {
     let problems = check_file(Path::new("store/codec.rs"), store, &reexports);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(problems[0].starts_with("src/store/codec.rs:4: `store` imports `crate::model::Model`"), "{problems:#?}");
+    let runner = "//! Doc.\nuse crate::engine::Engine;\nuse axum::Json;\nuse crate::cli::testfile;\n";
+    let problems = check_file(Path::new(MODEL_TEST_RUNNER), runner, &reexports);
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with("src/api/model_test.rs:4: `api` imports `crate::cli::testfile`"), "{problems:#?}");
+    assert!(problems[1].starts_with("src/api/model_test.rs:3: the model-test runner uses `axum`"), "{problems:#?}");
     let undocumented = check_file(Path::new("store/codec.rs"), "use crate::tuple::Tuple;\n", &reexports);
     assert_eq!(undocumented, ["src/store/codec.rs:1: the file must open with a `//!` module doc"]);
 }

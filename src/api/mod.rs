@@ -20,6 +20,7 @@ pub mod dto;
 pub mod error;
 mod explain;
 mod limits;
+pub mod model_test;
 mod models;
 mod openapi;
 mod ops;

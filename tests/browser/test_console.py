@@ -265,3 +265,40 @@ def test_an_agents_first_call_of_a_tool_shows_as_an_alert(browser: Console, api:
     alert = browser.row("first_tool_call", "agent:planner")
     assert "search" in alert.text, alert.text
     browser.readable("approvals-alerts")
+
+
+TEST_FILE = """name: roadmap
+tuples:
+  - user: user:carol
+    relation: owner
+    object: document:memo
+tests:
+  - name: owners edit
+    check:
+      - user: user:carol
+        object: document:memo
+        assertions:
+          editor: true
+          viewer: true
+  - name: strangers do not
+    check:
+      - user: user:dave
+        object: document:memo
+        assertions:
+          viewer: true
+"""
+
+
+def test_a_reader_runs_a_model_test_file_on_the_model_page(browser: Console, api: Api, keys: Keys, store: str) -> None:
+    browser.visit(keys["reader"], store, "Model")
+    browser.type_into("Test file", TEST_FILE)
+    browser.submit(browser.button("Run tests"))
+    browser.wait_text(r"Tests 1/2 passing")
+    browser.wait_text(r"2 passed · 1 failed")
+    failing = browser.row("strangers do not", "user:dave", "failed")
+    assert "true" in failing.text and "false" in failing.text, failing.text
+    assert browser.field("Test file").get_attribute("value").startswith("name: roadmap")
+    # The file's tuples stayed in memory: the store never got them.
+    assert api.tuples(store, "document:memo") == []
+    browser.driver.execute_script("arguments[0].scrollIntoView()", failing)
+    browser.readable("model-tests")

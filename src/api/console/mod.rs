@@ -7,7 +7,7 @@
 //! a store, writer to add or delete tuples).
 //!
 //! Pages: sign-in (`--auth preshared`), the store list, **Decisions**, **Explain** (`explain.rs`),
-//! **Tuples** and **Model**. The Decisions filters are read by the API's own parser
+//! **Tuples** and **Model** (with runs of pasted model-test files, `model_tests.rs`). The Decisions filters are read by the API's own parser
 //! ([`decisions::DecisionFilterText`]).
 //! Every tuple change is an ordinary engine write with the signed-in key's name as its actor, so
 //! it shows in `/changes` like any other; a model is saved as `PUT writ/model` saves one.
@@ -24,6 +24,7 @@ mod agents;
 mod approvals;
 mod explain;
 mod graph;
+mod model_tests;
 mod session;
 mod view;
 
@@ -99,6 +100,7 @@ pub(super) fn router(app: AppState) -> Router {
         )
         .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
         .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
+        .route("/console/stores/{store_id}/model/test", gate(reader, routing::post(model_tests::run_tests)))
         .layer(middleware::map_response(secure_headers))
         .with_state(state)
 }
@@ -630,16 +632,30 @@ async fn model_page(
     Path(store_id): Path<String>,
     Extension(visit): Extension<Visit>,
 ) -> Result<Response, Refusal> {
-    let current = current_model(&console, &store_id).await?;
+    let page = model_view(&console, &visit, &store_id, String::new(), None).await?;
+    Ok(view::model(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+}
+
+/// The Model page with the current model's text in the save form, and `test_file` in the
+/// **Test file** form with its run, if it was run.
+async fn model_view(
+    console: &ConsoleState,
+    visit: &Visit,
+    store_id: &str,
+    test_file: String,
+    test_run: Option<view::TestRun>,
+) -> Result<view::ModelPage, Refusal> {
+    let current = current_model(console, store_id).await?;
     let draft = current.as_ref().map(|current| current.text.clone()).unwrap_or_default();
-    let page = view::ModelPage {
-        store: encode(&store_id),
+    Ok(view::ModelPage {
+        store: encode(store_id),
         current,
         draft,
         diagnostics: Vec::new(),
-        can_save: can_save_model(&visit, &store_id),
-    };
-    Ok(view::model(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
+        can_save: can_save_model(visit, store_id),
+        test_file,
+        test_run,
+    })
 }
 
 #[derive(Deserialize)]
@@ -686,6 +702,8 @@ async fn save_model(
         draft: form.text,
         diagnostics,
         can_save: true,
+        test_file: String::new(),
+        test_run: None,
     };
     let html = view::model(&chrome(&console, &visit, Some(&store_id)), &page);
     Ok((StatusCode::BAD_REQUEST, html).into_response())

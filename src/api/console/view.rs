@@ -3,7 +3,7 @@
 //!
 //! Invariants: every control carries a visible label (the names DESIGN §10 fixes: **API key**,
 //! **Sign in**, **Sign out**, **Store**, **Subject**, **Relation**, **Object**, **Add**,
-//! **Delete**); every form that changes anything carries the session's CSRF token; nothing is
+//! **Delete**, **Test file**, **Run tests**); every form that changes anything carries the session's CSRF token; nothing is
 //! loaded from another origin and there is no inline script or style (the CSP forbids both); a
 //! change behind a confirmation is a form marked `data-confirm` (the one script, [`SCRIPT`], asks
 //! in a `<dialog>`; without it the form still posts); the
@@ -421,9 +421,86 @@ pub(super) struct ModelPage {
     pub(super) diagnostics: Vec<String>,
     /// Whether the viewer may write models here (an admin).
     pub(super) can_save: bool,
+    /// What the **Test file** form holds.
+    pub(super) test_file: String,
+    /// The run of that file, once **Run tests** was pressed.
+    pub(super) test_run: Option<TestRun>,
 }
 
-/// The Model page: the latest model's text and, for admins, a form that saves a new one.
+/// A run of a pasted model-test file against the store's current model.
+pub(super) struct TestRun {
+    /// What the run used and left out of the file, one sentence each.
+    pub(super) notes: Vec<String>,
+    /// The results, or why the file could not be run.
+    pub(super) outcome: Result<TestReport, String>,
+}
+
+/// The results of a run: counts, and one row per assertion.
+pub(super) struct TestReport {
+    pub(super) tests_passed: usize,
+    pub(super) tests: usize,
+    pub(super) assertions_passed: usize,
+    pub(super) assertions_failed: usize,
+    pub(super) rows: Vec<TestRow>,
+}
+
+/// One assertion of a run.
+pub(super) struct TestRow {
+    /// The test's name.
+    pub(super) test: String,
+    /// `Check(user=…,relation=…,object=…)` and the like.
+    pub(super) assertion: String,
+    pub(super) passed: bool,
+    pub(super) expected: String,
+    /// The engine's answer, with its error when it failed.
+    pub(super) actual: String,
+}
+
+/// The **Test file** form and, after a run, its summary and rows.
+fn test_section(chrome: &Chrome, page: &ModelPage) -> Markup {
+    html! {
+        h2 { "Run model tests" }
+        p { "Paste an OpenFGA model-test file (" code { ".fga.yaml" } "). Its tests run against this store's current model "
+            "and the file's own tuples, in memory: nothing is written to the store." }
+        form method="post" action={ "/console/stores/" (page.store) "/model/test" } {
+            input type="hidden" name="csrf" value=(chrome.csrf);
+            label { "Test file" textarea name="file" rows="14" cols="80" spellcheck="false" required { (page.test_file) } }
+            button type="submit" { "Run tests" }
+        }
+        @if let Some(run) = &page.test_run {
+            section aria-label="Test results" {
+                h3 { "Test results" }
+                @for note in &run.notes { p.notice { (note) } }
+                @match &run.outcome {
+                    Err(message) => div.error role="alert" { p { "The test file could not be run:" } pre { (message) } },
+                    Ok(report) => {
+                        p.test-summary role="status" {
+                            "Tests " (report.tests_passed) "/" (report.tests) " passing · "
+                            span.allowed { (report.assertions_passed) " passed" } " · "
+                            span.denied { (report.assertions_failed) " failed" }
+                        }
+                        table.ids {
+                            thead { tr { th.short { "Test" } th { "Assertion" } th.narrow { "Outcome" } th.short { "Expected" } th.short { "Actual" } } }
+                            tbody {
+                                @for row in &report.rows {
+                                    tr {
+                                        td.id { (row.test) }
+                                        td.id { (row.assertion) }
+                                        @if row.passed { td.allowed { "passed" } td {} td {} }
+                                        @else { td.denied { "failed" } td.id { (row.expected) } td.id { (row.actual) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Model page: the latest model's text and graph, the **Test file** form that runs a
+/// model-test file against it, and, for admins, a form that saves a new model.
 pub(super) fn model(chrome: &Chrome, page: &ModelPage) -> Markup {
     layout(
         "Model",
@@ -438,6 +515,7 @@ pub(super) fn model(chrome: &Chrome, page: &ModelPage) -> Markup {
                 }
                 None => p { "This store has no model yet." },
             }
+            @if page.current.is_some() || page.test_run.is_some() { (test_section(chrome, page)) }
             @if page.can_save {
                 h2 { "Save a new model" }
                 @if !page.diagnostics.is_empty() {

@@ -1,0 +1,116 @@
+//! The Model page's **Run tests** form: runs a pasted OpenFGA model-test file (`.fga.yaml`)
+//! through [`crate::api::model_test`] against the store's *current* model and the file's own
+//! inline tuples, and shows a summary and one row per assertion.
+//!
+//! Invariant: a run writes nothing anywhere: the tests run on throwaway in-memory engines, so a
+//! reader may run them (the POST still carries the session's CSRF token, as every console form
+//! does). The file's own `model`/`model_file` is ignored and its `tuple_file(s)` are not read (the
+//! console reads no files); the page says so. A file that does not parse, or a model or tuple
+//! the engine refuses, comes back as its message on the page, never as a server failure.
+//! Must not import `store`, `index` or `eval`.
+
+use super::{blocking, check_csrf, chrome, model_view, view, ConsoleState, Refusal, Visit};
+use crate::api::model_test::{self, ModelTestError, TestResult};
+use crate::engine::EngineError;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub(super) struct TestFileForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    file: String,
+}
+
+/// Runs the pasted test file against the store's current model and shows the Model page with
+/// the results below the form (400 when the file could not be run at all).
+pub(super) async fn run_tests(
+    State(console): State<ConsoleState>,
+    Path(store_id): Path<String>,
+    Extension(visit): Extension<Visit>,
+    Form(form): Form<TestFileForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&visit, &form.csrf)?;
+    let engine = console.app.engine.clone();
+    let (id, text) = (store_id.clone(), form.file.clone());
+    let run = blocking(move || {
+        let model = match engine.store(&id)?.model(None) {
+            Ok(info) => info,
+            Err(EngineError::NoModel(_)) => {
+                let message = "this store has no model yet: save one, then run tests against it".to_string();
+                return Ok(view::TestRun { notes: Vec::new(), outcome: Err(message) });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        Ok(run_file(&text, &model.model, &model.id))
+    })
+    .await?;
+    let status = if run.outcome.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let page = model_view(&console, &visit, &store_id, form.file, Some(run)).await?;
+    Ok((status, view::model(&chrome(&console, &visit, Some(&store_id)), &page)).into_response())
+}
+
+/// Parses and runs `text` against `model` (whose id is `model_id`), saying what it left out.
+fn run_file(text: &str, model: &crate::model::Model, model_id: &str) -> view::TestRun {
+    let file = match model_test::parse(text) {
+        Ok(file) => file,
+        Err(error) => return view::TestRun { notes: Vec::new(), outcome: Err(failure(error)) },
+    };
+    let mut notes = vec![format!(
+        "The tests ran against the store's current model {model_id} and the file's own tuples (not \
+         the store's), in memory: nothing was written to the store."
+    )];
+    if file.model.is_some() || file.model_file.is_some() {
+        notes.push("The file's own model (`model` or `model_file`) was ignored.".into());
+    }
+    let tuple_files: Vec<&str> =
+        file.tuple_file.iter().chain(file.tuple_files.iter().flatten()).map(String::as_str).collect();
+    if !tuple_files.is_empty() {
+        notes.push(format!(
+            "The tuple files ({}) were not read: the console reads no files, so only the file's inline `tuples` were used.",
+            tuple_files.join(", ")
+        ));
+    }
+    let tuples = file.tuples.clone().unwrap_or_default();
+    let outcome = model_test::run(model, &tuples, &file.tests).map(|results| report(&results)).map_err(failure);
+    view::TestRun { notes, outcome }
+}
+
+fn failure(error: ModelTestError) -> String {
+    match error {
+        ModelTestError::Parse(message) => format!("the test file is not valid: {message}"),
+        setup @ ModelTestError::Setup { .. } => format!("the tests could not be set up: {setup}"),
+    }
+}
+
+/// The summary counts and one row per assertion, in the order run.
+fn report(results: &[TestResult]) -> view::TestReport {
+    let counts = model_test::summary_counts(results);
+    let rows: Vec<view::TestRow> = results
+        .iter()
+        .flat_map(|result| {
+            result.assertions.iter().map(|assertion| view::TestRow {
+                test: result.name.clone(),
+                assertion: format!("{}({})", assertion.kind.label(), assertion.query),
+                passed: assertion.passed,
+                expected: assertion.expected.clone(),
+                actual: match &assertion.error {
+                    Some(error) => format!("{} ({error})", assertion.got),
+                    None => assertion.got.clone(),
+                },
+            })
+        })
+        .collect();
+    let assertions_passed = rows.iter().filter(|row| row.passed).count();
+    view::TestReport {
+        tests_passed: counts[0].0,
+        tests: counts[0].1,
+        assertions_passed,
+        assertions_failed: rows.len() - assertions_passed,
+        rows,
+    }
+}
