@@ -12,7 +12,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Principal, Scope};
-use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiJson, ApiQuery, StorePath};
+use super::dto::{hex_encode, json_response, writ_after, writ_page, writ_page_size, ApiJson, ApiQuery, StorePath};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
@@ -133,21 +133,14 @@ async fn list(
         })?),
     };
     let page_size = writ_page_size(query.page_size);
-    let after = match query.continuation_token.filter(|token| !token.is_empty()) {
-        Some(token) => Some(decode_token(&token, "approval:", |id| Some(id.to_string()))?),
-        None => None,
-    };
+    let after = writ_after(query.continuation_token, "approval:", |id| Some(id.to_string()))?;
     blocking(move || {
         let approvals = state.engine.approvals();
         let store = state.engine.store(&store_id)?;
         // One more than a page tells whether another page follows.
-        let mut found = approvals.list(&store, status, after.as_deref(), page_size + 1)?;
-        let more = found.len() > page_size;
-        found.truncate(page_size);
-        let continuation_token = match (more, found.last()) {
-            (true, Some(last)) => hex_encode(&format!("approval:{}", last.id)),
-            _ => String::new(),
-        };
+        let found = approvals.list(&store, status, after.as_deref(), page_size + 1)?;
+        let (found, continuation_token) =
+            writ_page(found, page_size, |last| hex_encode(&format!("approval:{}", last.id)));
         let listed = found.iter().map(|record| ApprovalDto::new(approvals, record)).collect();
         Ok(json_response(&ApprovalsResponse { approvals: listed, continuation_token }, 256))
     })

@@ -29,7 +29,7 @@ mod session;
 mod view;
 
 use super::auth::{self, Access, Auth, Principal, Role, Scope};
-use super::dto::ReadTupleKeyDto;
+use super::dto::{writ_page, ReadTupleKeyDto};
 use super::time::format_rfc3339;
 use super::{blocking, decisions, tuples, ApiError, AppState};
 use crate::engine::{ChangeOperation, EngineError, WriteRequest};
@@ -562,9 +562,8 @@ async fn decisions_page(
     let decision = non_empty(&query.decision).unwrap_or_default().to_string();
     let engine = console.app.engine.clone();
     let id = store_id.clone();
-    let mut found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
-    let more = found.len() > PAGE_SIZE;
-    found.truncate(PAGE_SIZE);
+    let found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
+    let (found, token) = writ_page(found, PAGE_SIZE, |(cursor, _)| decisions::cursor_token(*cursor));
     let filter_text = [
         non_empty(&query.principal).unwrap_or_default().to_string(),
         non_empty(&query.object).unwrap_or_default().to_string(),
@@ -572,21 +571,17 @@ async fn decisions_page(
         non_empty(&query.since).unwrap_or_default().to_string(),
         non_empty(&query.until).unwrap_or_default().to_string(),
     ];
-    let older = match (more, found.last()) {
-        (true, Some((cursor, _))) => {
-            let token = decisions::cursor_token(*cursor);
-            let [principal, object, decision, since, until] = &filter_text;
-            Some(query_string(&[
-                ("principal", principal),
-                ("object", object),
-                ("decision", decision),
-                ("since", since),
-                ("until", until),
-                ("before", &token),
-            ]))
-        }
-        _ => None,
-    };
+    let older = (!token.is_empty()).then(|| {
+        let [principal, object, decision, since, until] = &filter_text;
+        query_string(&[
+            ("principal", principal),
+            ("object", object),
+            ("decision", decision),
+            ("since", since),
+            ("until", until),
+            ("before", &token),
+        ])
+    });
     let rows = found
         .into_iter()
         .map(|(_, record)| view::DecisionRow {
