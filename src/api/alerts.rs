@@ -12,7 +12,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{hex_encode, json_response, writ_after, writ_page, writ_page_size, ApiQuery};
+use super::dto::{hex_encode, json_response, parse_keyword, writ_after, writ_page, writ_page_size, ApiQuery};
 use super::openapi::Operation;
 use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
@@ -88,16 +88,12 @@ struct AlertsResponse<'a> {
     continuation_token: String,
 }
 
+/// The words `rule` takes, for its error message.
+const RULES: &str = "`denials`, `outside_task`, `first_tool_call`, `long_chain`";
+
 /// The filter a query asks for (without its page bound).
 fn alert_filter(query: AlertsQuery) -> Result<AlertFilter, ApiError> {
-    let rule = match query.rule.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(AlertRule::parse(text).ok_or_else(|| {
-            ApiError::validation(format!(
-                "`rule` value `{text}` is not one of `denials`, `outside_task`, `first_tool_call`, `long_chain`"
-            ))
-        })?),
-    };
+    let rule = parse_keyword("rule", query.rule.as_deref(), AlertRule::parse, RULES)?;
     let since_ms = match query.since.filter(|since| !since.is_empty()) {
         None => None,
         Some(text) => Some(

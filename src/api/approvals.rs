@@ -12,7 +12,9 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Principal, Scope};
-use super::dto::{hex_encode, json_response, writ_after, writ_page, writ_page_size, ApiJson, ApiQuery, StorePath};
+use super::dto::{
+    hex_encode, json_response, parse_keyword, writ_after, writ_page, writ_page_size, ApiJson, ApiQuery, StorePath,
+};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
@@ -113,6 +115,9 @@ impl<'a> ApprovalDto<'a> {
     }
 }
 
+/// The words `state` takes, for its error message.
+const STATES: &str = "`pending`, `approved`, `denied`, `expired`, `used_up`";
+
 /// `GET writ/approvals` answer.
 #[derive(Debug, Serialize, JsonSchema)]
 struct ApprovalsResponse<'a> {
@@ -124,14 +129,7 @@ async fn list(
     StorePath { state, store_id }: StorePath,
     ApiQuery(query): ApiQuery<ApprovalsQuery>,
 ) -> Result<Response, ApiError> {
-    let status = match query.state.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(ApprovalStatus::parse(text).ok_or_else(|| {
-            ApiError::validation(format!(
-                "`state` value `{text}` is not one of `pending`, `approved`, `denied`, `expired`, `used_up`"
-            ))
-        })?),
-    };
+    let status = parse_keyword("state", query.state.as_deref(), ApprovalStatus::parse, STATES)?;
     let page_size = writ_page_size(query.page_size);
     let after = writ_after(query.continuation_token, "approval:", |id| Some(id.to_string()))?;
     blocking(move || {

@@ -181,6 +181,22 @@ pub fn writ_page_size(requested: Option<u32>) -> usize {
     }
 }
 
+/// Reads a keyword parameter with `parse`: `None` when absent or empty, and a `validation_error`
+/// listing the `expected` words when `parse` does not know it.
+pub fn parse_keyword<T>(
+    name: &str,
+    value: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => parse(text)
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(format!("`{name}` value `{text}` is not one of {expected}"))),
+    }
+}
+
 /// Reads the continuation token of a Writ list: `None` when the caller gave none (or an empty
 /// one), else what [`decode_token`] reads after `kind`.
 pub fn writ_after<T>(
