@@ -20,7 +20,9 @@ use super::routes::{get, post};
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{ApprovalGrant, ApprovalRecord, ApprovalStatus, Approvals, DecisionLog, EngineError, StoreHandle};
-use axum::extract::{Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::Extension;
 use schemars::JsonSchema;
@@ -145,11 +147,25 @@ async fn list(
     .await
 }
 
+/// The server state and the `{store_id}` and `{approval_id}` segments of a route about one
+/// approval, taken by one extractor (as [`StorePath`] takes a store's); it rejects as `Path` would.
+struct ApprovalPath {
+    state: AppState,
+    store_id: String,
+    approval_id: String,
+}
+
+impl FromRequestParts<AppState> for ApprovalPath {
+    type Rejection = PathRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PathRejection> {
+        let Path((store_id, approval_id)) = Path::from_request_parts(parts, state).await?;
+        Ok(ApprovalPath { state: state.clone(), store_id, approval_id })
+    }
+}
+
 /// `GET writ/approvals/{approval_id}`: one approval (the `url` the gateway's deny names).
-async fn show(
-    State(state): State<AppState>,
-    Path((store_id, approval_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+async fn show(ApprovalPath { state, store_id, approval_id }: ApprovalPath) -> Result<Response, ApiError> {
     blocking(move || {
         let approvals = state.engine.approvals();
         let found = approvals.get(&state.engine.store(&store_id)?, &approval_id)?;
@@ -182,8 +198,7 @@ pub(super) fn parse_ttl(text: &str) -> Result<i64, ApiError> {
 }
 
 async fn approve(
-    State(state): State<AppState>,
-    Path((store_id, approval_id)): Path<(String, String)>,
+    ApprovalPath { state, store_id, approval_id }: ApprovalPath,
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<ApproveDto>,
 ) -> Result<Response, ApiError> {
@@ -200,8 +215,7 @@ async fn approve(
 }
 
 async fn deny(
-    State(state): State<AppState>,
-    Path((store_id, approval_id)): Path<(String, String)>,
+    ApprovalPath { state, store_id, approval_id }: ApprovalPath,
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<DenyDto>,
 ) -> Result<Response, ApiError> {
