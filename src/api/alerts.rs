@@ -12,7 +12,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiQuery};
+use super::dto::{hex_encode, json_response, parse_keyword, writ_after, writ_page, writ_page_size, ApiQuery};
 use super::openapi::Operation;
 use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
@@ -88,16 +88,12 @@ struct AlertsResponse<'a> {
     continuation_token: String,
 }
 
+/// The words `rule` takes, for its error message.
+const RULES: &str = "`denials`, `outside_task`, `first_tool_call`, `long_chain`";
+
 /// The filter a query asks for (without its page bound).
 fn alert_filter(query: AlertsQuery) -> Result<AlertFilter, ApiError> {
-    let rule = match query.rule.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(AlertRule::parse(text).ok_or_else(|| {
-            ApiError::validation(format!(
-                "`rule` value `{text}` is not one of `denials`, `outside_task`, `first_tool_call`, `long_chain`"
-            ))
-        })?),
-    };
+    let rule = parse_keyword("rule", query.rule.as_deref(), AlertRule::parse, RULES)?;
     let since_ms = match query.since.filter(|since| !since.is_empty()) {
         None => None,
         Some(text) => Some(
@@ -105,10 +101,7 @@ fn alert_filter(query: AlertsQuery) -> Result<AlertFilter, ApiError> {
                 .ok_or_else(|| ApiError::validation(format!("`since` value `{text}` is not an RFC 3339 time")))?,
         ),
     };
-    let before = match query.continuation_token.filter(|token| !token.is_empty()) {
-        Some(token) => Some(decode_token(&token, "alert:", |seq| seq.parse::<u64>().ok())?),
-        None => None,
-    };
+    let before = writ_after(query.continuation_token, "alert:", |seq| seq.parse::<u64>().ok())?;
     Ok(AlertFilter { rule, agent: query.agent.filter(|agent| !agent.is_empty()), since_ms, before, limit: 0 })
 }
 
@@ -121,13 +114,9 @@ async fn list(
     // One more than a page tells whether another page follows.
     let filter = AlertFilter { limit: page_size + 1, ..alert_filter(query)? };
     blocking(move || {
-        let mut found = state.engine.alerts().list(&state.engine.store(&store_id)?, &filter)?;
-        let more = found.len() > page_size;
-        found.truncate(page_size);
-        let continuation_token = match (more, found.last()) {
-            (true, Some(last)) => hex_encode(&format!("alert:{}", last.seq)),
-            _ => String::new(),
-        };
+        let found = state.engine.alerts().list(&state.engine.store(&store_id)?, &filter)?;
+        let (found, continuation_token) =
+            writ_page(found, page_size, |last| hex_encode(&format!("alert:{}", last.seq)));
         let alerts = found.iter().map(AlertDto::new).collect();
         Ok(json_response(&AlertsResponse { alerts, continuation_token }, 512))
     })

@@ -12,13 +12,17 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Principal, Scope};
-use super::dto::{decode_token, hex_encode, json_response, writ_page_size, ApiJson, ApiQuery, StorePath};
+use super::dto::{
+    hex_encode, json_response, parse_keyword, writ_after, writ_page, writ_page_size, ApiJson, ApiQuery, StorePath,
+};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::time::format_rfc3339;
 use super::{blocking, ApiError, AppState, RouteTable};
 use crate::engine::{ApprovalGrant, ApprovalRecord, ApprovalStatus, Approvals, DecisionLog, EngineError, StoreHandle};
-use axum::extract::{Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::Extension;
 use schemars::JsonSchema;
@@ -113,6 +117,9 @@ impl<'a> ApprovalDto<'a> {
     }
 }
 
+/// The words `state` takes, for its error message.
+const STATES: &str = "`pending`, `approved`, `denied`, `expired`, `used_up`";
+
 /// `GET writ/approvals` answer.
 #[derive(Debug, Serialize, JsonSchema)]
 struct ApprovalsResponse<'a> {
@@ -124,41 +131,41 @@ async fn list(
     StorePath { state, store_id }: StorePath,
     ApiQuery(query): ApiQuery<ApprovalsQuery>,
 ) -> Result<Response, ApiError> {
-    let status = match query.state.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(ApprovalStatus::parse(text).ok_or_else(|| {
-            ApiError::validation(format!(
-                "`state` value `{text}` is not one of `pending`, `approved`, `denied`, `expired`, `used_up`"
-            ))
-        })?),
-    };
+    let status = parse_keyword("state", query.state.as_deref(), ApprovalStatus::parse, STATES)?;
     let page_size = writ_page_size(query.page_size);
-    let after = match query.continuation_token.filter(|token| !token.is_empty()) {
-        Some(token) => Some(decode_token(&token, "approval:", |id| Some(id.to_string()))?),
-        None => None,
-    };
+    let after = writ_after(query.continuation_token, "approval:", |id| Some(id.to_string()))?;
     blocking(move || {
         let approvals = state.engine.approvals();
         let store = state.engine.store(&store_id)?;
         // One more than a page tells whether another page follows.
-        let mut found = approvals.list(&store, status, after.as_deref(), page_size + 1)?;
-        let more = found.len() > page_size;
-        found.truncate(page_size);
-        let continuation_token = match (more, found.last()) {
-            (true, Some(last)) => hex_encode(&format!("approval:{}", last.id)),
-            _ => String::new(),
-        };
+        let found = approvals.list(&store, status, after.as_deref(), page_size + 1)?;
+        let (found, continuation_token) =
+            writ_page(found, page_size, |last| hex_encode(&format!("approval:{}", last.id)));
         let listed = found.iter().map(|record| ApprovalDto::new(approvals, record)).collect();
         Ok(json_response(&ApprovalsResponse { approvals: listed, continuation_token }, 256))
     })
     .await
 }
 
+/// The server state and the `{store_id}` and `{approval_id}` segments of a route about one
+/// approval, taken by one extractor (as [`StorePath`] takes a store's); it rejects as `Path` would.
+struct ApprovalPath {
+    state: AppState,
+    store_id: String,
+    approval_id: String,
+}
+
+impl FromRequestParts<AppState> for ApprovalPath {
+    type Rejection = PathRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PathRejection> {
+        let Path((store_id, approval_id)) = Path::from_request_parts(parts, state).await?;
+        Ok(ApprovalPath { state: state.clone(), store_id, approval_id })
+    }
+}
+
 /// `GET writ/approvals/{approval_id}`: one approval (the `url` the gateway's deny names).
-async fn show(
-    State(state): State<AppState>,
-    Path((store_id, approval_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+async fn show(ApprovalPath { state, store_id, approval_id }: ApprovalPath) -> Result<Response, ApiError> {
     blocking(move || {
         let approvals = state.engine.approvals();
         let found = approvals.get(&state.engine.store(&store_id)?, &approval_id)?;
@@ -191,8 +198,7 @@ pub(super) fn parse_ttl(text: &str) -> Result<i64, ApiError> {
 }
 
 async fn approve(
-    State(state): State<AppState>,
-    Path((store_id, approval_id)): Path<(String, String)>,
+    ApprovalPath { state, store_id, approval_id }: ApprovalPath,
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<ApproveDto>,
 ) -> Result<Response, ApiError> {
@@ -209,8 +215,7 @@ async fn approve(
 }
 
 async fn deny(
-    State(state): State<AppState>,
-    Path((store_id, approval_id)): Path<(String, String)>,
+    ApprovalPath { state, store_id, approval_id }: ApprovalPath,
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<DenyDto>,
 ) -> Result<Response, ApiError> {

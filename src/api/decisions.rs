@@ -11,7 +11,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::auth::{Access, Scope};
-use super::dto::{decode_token, hex_encode, json_response, parse_pair, writ_page_size, ApiQuery, StorePath};
+use super::dto::{decode_token, hex_encode, json_response, parse_pair, writ_page, writ_page_size, ApiQuery, StorePath};
 use super::openapi::Operation;
 use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
@@ -210,14 +210,9 @@ async fn list(
         before: query.continuation_token.as_deref(),
     }
     .parse(limit)?;
-    let mut found =
+    let found =
         blocking(move || Ok(state.engine.decision_log().list(&state.engine.store(&store_id)?, &filter)?)).await?;
-    let more = found.len() > limit;
-    found.truncate(limit);
-    let token = match (more, found.last()) {
-        (true, Some((cursor, _))) => cursor_token(*cursor),
-        _ => String::new(),
-    };
+    let (found, token) = writ_page(found, limit, |(cursor, _)| cursor_token(*cursor));
     let decisions = found.iter().map(|(cursor, record)| DecisionDto::new(*cursor, record)).collect();
     Ok(json_response(&DecisionsResponse { decisions, continuation_token: token }, 256))
 }

@@ -181,6 +181,45 @@ pub fn writ_page_size(requested: Option<u32>) -> usize {
     }
 }
 
+/// Reads a keyword parameter with `parse`: `None` when absent or empty, and a `validation_error`
+/// listing the `expected` words when `parse` does not know it.
+pub fn parse_keyword<T>(
+    name: &str,
+    value: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => parse(text)
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(format!("`{name}` value `{text}` is not one of {expected}"))),
+    }
+}
+
+/// Reads the continuation token of a Writ list: `None` when the caller gave none (or an empty
+/// one), else what [`decode_token`] reads after `kind`.
+pub fn writ_after<T>(
+    token: Option<String>,
+    kind: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    token.filter(|token| !token.is_empty()).map(|token| decode_token(&token, kind, parse)).transpose()
+}
+
+/// Cuts what a Writ list fetched (one more than a page, which tells whether another page
+/// follows) to `page_size`, and gives the next page's token: `token` of the last row kept, or
+/// empty on the last page.
+pub fn writ_page<T>(mut found: Vec<T>, page_size: usize, token: impl FnOnce(&T) -> String) -> (Vec<T>, String) {
+    let more = found.len() > page_size;
+    found.truncate(page_size);
+    let next = match (more, found.last()) {
+        (true, Some(last)) => token(last),
+        _ => String::new(),
+    };
+    (found, next)
+}
+
 /// Decodes [`hex_encode`]d text.
 pub fn hex_decode(token: &str) -> Option<String> {
     if !token.len().is_multiple_of(2) {

@@ -19,16 +19,16 @@
 
 use super::view::{self, Chrome};
 use super::{
-    blocking, can_write, chrome, encode, non_empty, parse_tuple, tuple_row, ConsoleState, Refusal, Visit, PAGE_SIZE,
+    blocking, can_write, chrome, encode, non_empty, parse_tuple, tuple_row, ConsoleState, Refusal, StoreVisit,
+    PAGE_SIZE,
 };
 use crate::api::dto::ReadTupleKeyDto;
 use crate::api::time::format_rfc3339;
 use crate::api::tuples;
 use crate::engine::{CheckRequest, DecisionFilter, OboCheckRequest, DEFAULT_DELEGATION_RELATION};
 use crate::tuple::Tuple;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -79,11 +79,7 @@ async fn delegating_types(console: &ConsoleState, store_id: &str) -> Result<(Vec
     Ok((types, defines(TOOL_TYPE, TOOL_RELATION)))
 }
 
-pub(super) async fn agents_page(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
-) -> Result<Response, Refusal> {
+pub(super) async fn agents_page(StoreVisit { console, store_id, visit }: StoreVisit) -> Result<Response, Refusal> {
     let (types, has_tools) = delegating_types(&console, &store_id).await?;
     let mut filters = Vec::new();
     for type_name in &types {
@@ -228,9 +224,7 @@ fn question_key(record: &crate::engine::DecisionRecord) -> QuestionKey {
 
 /// The revoke preview: what the delegation's deletion would turn to deny, and the confirming form.
 pub(super) async fn revoke_preview(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Query(query): Query<PreviewQuery>,
 ) -> Result<Response, Refusal> {
     let text = non_empty(&query.tuple)

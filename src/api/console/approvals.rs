@@ -12,7 +12,7 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::view::{self, Chrome};
-use super::{blocking, check_csrf, chrome, encode, principal, ConsoleState, Refusal, Visit, PAGE_SIZE};
+use super::{blocking, check_csrf, chrome, encode, principal, ConsoleState, Refusal, StoreVisit, Visit, PAGE_SIZE};
 use crate::api::approvals::parse_ttl;
 use crate::api::auth::{Principal, Role};
 use crate::api::time::format_rfc3339;
@@ -63,11 +63,7 @@ fn can_approve(visit: &Visit, store_id: &str) -> bool {
     principal(visit).is_none_or(|principal| principal.role.includes(Role::Approver) && principal.allows_store(store_id))
 }
 
-pub(super) async fn approvals_page(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
-) -> Result<Response, Refusal> {
+pub(super) async fn approvals_page(StoreVisit { console, store_id, visit }: StoreVisit) -> Result<Response, Refusal> {
     let (engine, id) = (console.app.engine.clone(), store_id.clone());
     let (listed, alerts) = blocking(move || {
         let store = engine.store(&id)?;

@@ -11,13 +11,12 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::view::{self, Chrome};
-use super::{blocking, can_write, chrome, encode, query_string, ConsoleState, Refusal, Visit};
+use super::{blocking, can_write, chrome, encode, query_string, ConsoleState, Refusal, StoreVisit};
 use crate::api::decisions::decision_meta;
 use crate::api::time::format_rfc3339;
 use crate::engine::{decide, CheckRequest, ExplainNode, Explanation, OboCheckRequest, Reason};
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::time::Instant;
@@ -221,9 +220,7 @@ async fn run(console: &ConsoleState, store_id: &str, query: &ExplainQuery) -> Re
 }
 
 pub(super) async fn explain_page(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Query(query): Query<ExplainQuery>,
 ) -> Result<Response, Refusal> {
     let outcome = run(&console, &store_id, &query).await?;

@@ -29,13 +29,14 @@ mod session;
 mod view;
 
 use super::auth::{self, Access, Auth, Principal, Role, Scope};
-use super::dto::ReadTupleKeyDto;
+use super::dto::{writ_page, ReadTupleKeyDto};
 use super::time::format_rfc3339;
 use super::{blocking, decisions, tuples, ApiError, AppState};
 use crate::engine::{ChangeOperation, EngineError, WriteRequest};
 use crate::model::Model;
 use crate::tuple::{StoredTuple, Tuple};
-use axum::extract::{Form, Path, Query, Request, State};
+use axum::extract::{Form, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -61,6 +62,27 @@ struct ConsoleState {
 /// The session a request came with (`None` before sign-in), as the gate found it.
 #[derive(Clone)]
 struct Visit(Option<Session>);
+
+/// What every store page's handler starts from: the console's state, the store the path names,
+/// and the visit the gate admitted (the console's [`super::dto::StorePath`]). It rejects as
+/// `Path` and `Extension` would, in that order.
+struct StoreVisit {
+    console: ConsoleState,
+    store_id: String,
+    visit: Visit,
+}
+
+impl FromRequestParts<ConsoleState> for StoreVisit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &ConsoleState) -> Result<Self, Self::Rejection> {
+        let Path(store_id) =
+            Path::<String>::from_request_parts(parts, console).await.map_err(IntoResponse::into_response)?;
+        let Extension(visit) =
+            Extension::<Visit>::from_request_parts(parts, console).await.map_err(IntoResponse::into_response)?;
+        Ok(StoreVisit { console: console.clone(), store_id, visit })
+    }
+}
 
 /// The console's routes, ready to merge into the API's router.
 pub(super) fn router(app: AppState) -> Router {
@@ -371,9 +393,7 @@ fn can_write(visit: &Visit, store_id: &str) -> bool {
 }
 
 async fn tuples_page(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Query(query): Query<TuplesQuery>,
 ) -> Result<Response, Refusal> {
     let filter = tuples::read_filter(Some(ReadTupleKeyDto {
@@ -507,9 +527,7 @@ fn parse_tuple(text: &str) -> Result<Tuple, Refusal> {
 }
 
 async fn add_tuple(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Form(form): Form<AddForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
@@ -520,9 +538,7 @@ async fn add_tuple(
 }
 
 async fn delete_tuple(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
@@ -545,9 +561,7 @@ struct DecisionsQuery {
 }
 
 async fn decisions_page(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Query(query): Query<DecisionsQuery>,
 ) -> Result<Response, Refusal> {
     let filter = decisions::DecisionFilterText {
@@ -562,9 +576,8 @@ async fn decisions_page(
     let decision = non_empty(&query.decision).unwrap_or_default().to_string();
     let engine = console.app.engine.clone();
     let id = store_id.clone();
-    let mut found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
-    let more = found.len() > PAGE_SIZE;
-    found.truncate(PAGE_SIZE);
+    let found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
+    let (found, token) = writ_page(found, PAGE_SIZE, |(cursor, _)| decisions::cursor_token(*cursor));
     let filter_text = [
         non_empty(&query.principal).unwrap_or_default().to_string(),
         non_empty(&query.object).unwrap_or_default().to_string(),
@@ -572,21 +585,17 @@ async fn decisions_page(
         non_empty(&query.since).unwrap_or_default().to_string(),
         non_empty(&query.until).unwrap_or_default().to_string(),
     ];
-    let older = match (more, found.last()) {
-        (true, Some((cursor, _))) => {
-            let token = decisions::cursor_token(*cursor);
-            let [principal, object, decision, since, until] = &filter_text;
-            Some(query_string(&[
-                ("principal", principal),
-                ("object", object),
-                ("decision", decision),
-                ("since", since),
-                ("until", until),
-                ("before", &token),
-            ]))
-        }
-        _ => None,
-    };
+    let older = (!token.is_empty()).then(|| {
+        let [principal, object, decision, since, until] = &filter_text;
+        query_string(&[
+            ("principal", principal),
+            ("object", object),
+            ("decision", decision),
+            ("since", since),
+            ("until", until),
+            ("before", &token),
+        ])
+    });
     let rows = found
         .into_iter()
         .map(|(_, record)| view::DecisionRow {
@@ -627,11 +636,7 @@ async fn current_model(console: &ConsoleState, store_id: &str) -> Result<Option<
     .map_err(Refusal::from)
 }
 
-async fn model_page(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
-) -> Result<Response, Refusal> {
+async fn model_page(StoreVisit { console, store_id, visit }: StoreVisit) -> Result<Response, Refusal> {
     let page = model_view(&console, &visit, &store_id, String::new(), None).await?;
     Ok(view::model(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
 }
@@ -669,9 +674,7 @@ struct ModelForm {
 /// Saves the DSL text as the store's new model; a model that does not check comes back in the
 /// form with each problem at its `line:column`, and nothing is saved.
 async fn save_model(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Form(form): Form<ModelForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;

@@ -9,13 +9,12 @@
 //! the engine refuses, comes back as its message on the page, never as a server failure.
 //! Must not import `store`, `index` or `eval`.
 
-use super::{blocking, check_csrf, chrome, model_view, view, ConsoleState, Refusal, Visit};
+use super::{blocking, check_csrf, chrome, model_view, view, Refusal, StoreVisit};
 use crate::api::model_test::{self, ModelTestError, TestResult};
 use crate::engine::EngineError;
-use axum::extract::{Form, Path, State};
+use axum::extract::Form;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -29,9 +28,7 @@ pub(super) struct TestFileForm {
 /// Runs the pasted test file against the store's current model and shows the Model page with
 /// the results below the form (400 when the file could not be run at all).
 pub(super) async fn run_tests(
-    State(console): State<ConsoleState>,
-    Path(store_id): Path<String>,
-    Extension(visit): Extension<Visit>,
+    StoreVisit { console, store_id, visit }: StoreVisit,
     Form(form): Form<TestFileForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
