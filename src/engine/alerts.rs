@@ -19,6 +19,7 @@
 
 use super::{Core, EngineError, ListUsersRequest, StoreHandle, UserFilterSpec};
 use crate::record::DecisionRecord;
+use crate::tuple::Context;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -181,54 +182,142 @@ pub struct AlertStats {
 /// webhook hands the alert to a queue of its own).
 pub type AlertSink = Box<dyn Fn(&Alert) + Send + Sync>;
 
-/// What the rules read of one decision: the few fields they need, taken from its record on
-/// the check path without formatting anything (messages are written only when a rule fires).
+/// What the rules read of one decision, packed into one string (store id, request id, tool,
+/// task, server, then the chain joined by `\n`) so that the check path allocates once per event
+/// and the alerts thread frees once: freeing on another thread what the check thread allocated
+/// cost that thread more than the rules did. Nothing is formatted until a rule fires.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct AlertEvent {
+pub(crate) struct AlertEvent {
     time_ms: i64,
-    store_id: String,
-    principals: Vec<String>,
     allowed: bool,
-    request_id: String,
-    tool: Option<String>,
-    task: Option<String>,
-    server: Option<String>,
+    text: String,
+    /// Where each of store id, request id, tool, task and server ends in `text`; the chain
+    /// follows the last.
+    ends: [usize; 5],
+    /// Which of tool, task and server the audit named (bits 0, 1 and 2).
+    named: u8,
 }
 
 impl AlertEvent {
-    /// The event of `record`, moving its fields out when `take` (the record is not kept
-    /// afterwards) and copying them otherwise.
-    fn of(record: &mut DecisionRecord, take: bool) -> AlertEvent {
-        let mut text = |key: &str| {
-            let audit = record.audit.as_mut()?;
-            if take {
-                match audit.remove(key)? {
-                    serde_json::Value::String(text) => Some(text),
-                    _ => None,
+    /// The event of a decision; `None` when a principal holds a `\n` (no valid subject does).
+    fn new(
+        time_ms: i64,
+        allowed: bool,
+        store_id: &str,
+        request_id: &str,
+        principals: &[String],
+        audit: Option<&Context>,
+    ) -> Option<AlertEvent> {
+        if principals.iter().any(|principal| principal.contains('\n')) {
+            return None;
+        }
+        let audit_text = |key: &str| audit.and_then(|audit| audit.get(key)).and_then(serde_json::Value::as_str);
+        let fields = [Some(store_id), Some(request_id), audit_text("tool"), audit_text("task"), audit_text("server")];
+        let length = fields.iter().flatten().map(|field| field.len()).sum::<usize>()
+            + principals.iter().map(|principal| principal.len() + 1).sum::<usize>();
+        let mut text = String::with_capacity(length);
+        let mut ends = [0; 5];
+        let mut named = 0;
+        for (index, field) in fields.iter().enumerate() {
+            if let Some(field) = field {
+                text.push_str(field);
+                if index >= 2 {
+                    named |= 1 << (index - 2);
                 }
-            } else {
-                audit.get(key)?.as_str().map(str::to_string)
             }
-        };
-        let (tool, task, server) = (text("tool"), text("task"), text("server"));
-        let (store_id, principals, request_id) = if take {
-            (
-                std::mem::take(&mut record.store_id),
-                std::mem::take(&mut record.principals),
-                std::mem::take(&mut record.request_id),
-            )
-        } else {
-            (record.store_id.clone(), record.principals.clone(), record.request_id.clone())
-        };
-        AlertEvent {
-            time_ms: record.time_ms,
-            store_id,
-            principals,
-            allowed: record.allowed,
-            request_id,
-            tool,
-            task,
-            server,
+            ends[index] = text.len();
+        }
+        for (index, principal) in principals.iter().enumerate() {
+            if index > 0 {
+                text.push('\n');
+            }
+            text.push_str(principal);
+        }
+        Some(AlertEvent { time_ms, allowed, text, ends, named })
+    }
+
+    /// The `index`th field (0 store id … 4 server), from the end of the one before it.
+    fn field(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).and_then(|before| self.ends.get(before)).copied().unwrap_or(0);
+        let end = self.ends.get(index).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    fn store_id(&self) -> &str {
+        self.field(0)
+    }
+
+    fn request_id(&self) -> &str {
+        self.field(1)
+    }
+
+    /// `audit.tool` (0), `audit.task` (1) or `audit.server` (2), when the audit named it.
+    fn audit_field(&self, index: usize) -> Option<&str> {
+        (self.named & (1 << index) != 0).then(|| self.field(index + 2))
+    }
+
+    fn tool(&self) -> Option<&str> {
+        self.audit_field(0)
+    }
+
+    fn task(&self) -> Option<&str> {
+        self.audit_field(1)
+    }
+
+    fn server(&self) -> Option<&str> {
+        self.audit_field(2)
+    }
+
+    /// The chain as one string, its principals joined by `\n`.
+    fn chain(&self) -> &str {
+        self.text.get(self.ends[4]..).unwrap_or_default()
+    }
+
+    fn principals(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.chain().split('\n')
+    }
+
+    /// The event of `record`.
+    fn of(record: &DecisionRecord) -> Option<AlertEvent> {
+        AlertEvent::new(
+            record.time_ms,
+            record.allowed,
+            &record.store_id,
+            &record.request_id,
+            &record.principals,
+            record.audit.as_ref(),
+        )
+    }
+}
+
+/// The events of the decisions of one question, built on the check path straight from the
+/// decisions (no [`DecisionRecord`]) and handed over at once by [`Alerts::send`].
+#[derive(Default)]
+pub(crate) struct AlertEvents {
+    one: Option<AlertEvent>,
+    more: Vec<AlertEvent>,
+}
+
+impl AlertEvents {
+    fn push_some(&mut self, event: Option<AlertEvent>) {
+        let Some(event) = event else { return };
+        match self.one.take() {
+            None if self.more.is_empty() => self.one = Some(event),
+            first => {
+                self.more.extend(first);
+                self.more.push(event);
+            }
+        }
+    }
+
+    fn into_message(self) -> Option<(Message, usize)> {
+        match self.one {
+            Some(event) => Some((Message::One(event), 1)),
+            None if self.more.is_empty() => None,
+            None => {
+                let count = self.more.len();
+                Some((Message::Many(self.more), count))
+            }
         }
     }
 }
@@ -314,30 +403,44 @@ impl Alerts {
 
     /// Hands what the rules read of the records they look at to the alerts thread; never
     /// blocks. When they do not all fit in the queue, none is queued and all are counted as
-    /// dropped. Only the records `keep` says yes to stay in `records`: the fields the rules read
-    /// are moved out of the others, not copied.
+    /// dropped. Only the records `keep` says yes to stay in `records`.
     pub fn observe(&self, records: &mut Vec<DecisionRecord>, keep: impl Fn(&DecisionRecord) -> bool) {
         let Some(running) = self.running.get() else {
             records.retain(keep);
             return;
         };
-        let mut events = Vec::new();
-        records.retain_mut(|record| {
-            let kept = keep(record);
-            if watched(&running.agent_prefix, record) {
-                events.push(AlertEvent::of(record, !kept));
-            }
-            kept
-        });
-        let count = events.len();
-        let message = match events.len() {
-            0 => return,
-            1 => match events.pop() {
-                Some(event) => Message::One(event),
-                None => return,
-            },
-            _ => Message::Many(events),
-        };
+        let mut events = AlertEvents::default();
+        for record in records.iter().filter(|record| watched(&running.agent_prefix, record)) {
+            events.push_some(AlertEvent::of(record));
+        }
+        records.retain(keep);
+        self.send(events);
+    }
+
+    /// Adds the event of a decision the rules look at to `events` (see [`Alerts::wants`] for
+    /// which principals they look at): straight from the decision, with no record built.
+    pub(crate) fn push_decision(
+        &self,
+        events: &mut AlertEvents,
+        time_ms: i64,
+        store_id: &str,
+        decision: (&[String], bool, bool),
+        request_id: &str,
+        audit: Option<&Context>,
+    ) {
+        let (principals, audience, allowed) = decision;
+        let Some(running) = self.running.get() else { return };
+        if audience || !is_agent_call(&running.agent_prefix, principals) || approver_step(audit) {
+            return;
+        }
+        events.push_some(AlertEvent::new(time_ms, allowed, store_id, request_id, principals, audit));
+    }
+
+    /// Hands `events` to the alerts thread in one message; never blocks. When they do not all
+    /// fit in the queue, none is queued and all are counted as dropped.
+    pub(crate) fn send(&self, events: AlertEvents) {
+        let Some(running) = self.running.get() else { return };
+        let Some((message, count)) = events.into_message() else { return };
         let before = self.pending.fetch_add(count, Ordering::AcqRel);
         if before + count > running.capacity {
             self.pending.fetch_sub(count, Ordering::AcqRel);
@@ -429,14 +532,12 @@ fn is_agent_call(agent_prefix: &str, principals: &[String]) -> bool {
 /// True when the rules look at `record`: a decision about an agent's call, not an audience's,
 /// and not an approver's step on an approval (a human's decision, not the agent's call).
 fn watched(agent_prefix: &str, record: &DecisionRecord) -> bool {
-    let approver_step = || {
-        record
-            .audit
-            .as_ref()
-            .and_then(|audit| audit.get("approval"))
-            .is_some_and(|approval| approval.get("step").is_some())
-    };
-    !record.audience && is_agent_call(agent_prefix, &record.principals) && !approver_step()
+    !record.audience && is_agent_call(agent_prefix, &record.principals) && !approver_step(record.audit.as_ref())
+}
+
+/// True when `audit` names an approver's step on an approval (`approval.step`).
+fn approver_step(audit: Option<&Context>) -> bool {
+    audit.and_then(|audit| audit.get("approval")).is_some_and(|approval| approval.get("step").is_some())
 }
 
 /// Most (store, agent, tool) triples remembered for `first_tool_call`; past it the oldest are
@@ -484,9 +585,8 @@ fn count<V>(map: &PerStore<V>) -> usize {
 /// The call of the last event: events of the same request with the same chain in the same store
 /// are one call (a gateway call checks each of its tool's entries, and is one call).
 struct LastCall {
-    store_id: String,
-    request_id: String,
-    principals: Vec<String>,
+    /// Its last event (kept whole: comparing its fields copies nothing).
+    event: AlertEvent,
     /// Whether a denial of the call was counted.
     denial_counted: bool,
 }
@@ -501,16 +601,16 @@ impl Call<'_> {
     fn alert(&self, rule: AlertRule, message: String) -> Alert {
         Alert {
             seq: 0,
-            store_id: self.event.store_id.clone(),
+            store_id: self.event.store_id().to_string(),
             rule,
             time_ms: self.event.time_ms,
             agent: self.agent.to_string(),
-            principals: self.event.principals.clone(),
-            tool: self.event.tool.clone(),
-            task: self.event.task.clone(),
+            principals: self.event.principals().map(str::to_string).collect(),
+            tool: self.event.tool().map(str::to_string),
+            task: self.event.task().map(str::to_string),
             allowed: self.event.allowed,
             message,
-            request_id: self.event.request_id.clone(),
+            request_id: self.event.request_id().to_string(),
         }
     }
 }
@@ -580,14 +680,14 @@ impl Worker {
     /// Runs every rule over one event.
     fn evaluate(&mut self, event: AlertEvent) {
         let prefix = self.agent_prefix.as_str();
-        let Some(agent) = event.principals.iter().rev().find(|principal| principal.starts_with(prefix)) else {
+        let Some(agent) = event.principals().rev().find(|principal| principal.starts_with(prefix)) else {
             return;
         };
         let last = self.last_call.as_ref().filter(|last| {
-            !event.request_id.is_empty()
-                && last.request_id == event.request_id
-                && last.store_id == event.store_id
-                && last.principals == event.principals
+            !event.request_id().is_empty()
+                && last.event.request_id() == event.request_id()
+                && last.event.store_id() == event.store_id()
+                && last.event.chain() == event.chain()
         });
         let same_call = last.is_some();
         let denial_counted = last.is_some_and(|last| last.denial_counted);
@@ -604,12 +704,7 @@ impl Worker {
         for alert in fired {
             self.fire(alert);
         }
-        self.last_call = Some(LastCall {
-            denial_counted: denial_counted || !event.allowed,
-            store_id: event.store_id,
-            request_id: event.request_id,
-            principals: event.principals,
-        });
+        self.last_call = Some(LastCall { denial_counted: denial_counted || !event.allowed, event });
     }
 
     fn denials_rule(&mut self, call: &Call<'_>) -> Option<Alert> {
@@ -622,7 +717,7 @@ impl Worker {
             }
             self.denials.retain(|_, agents| !agents.is_empty());
         }
-        let recent = slot(slot(&mut self.denials, &call.event.store_id)?, call.agent)?;
+        let recent = slot(slot(&mut self.denials, call.event.store_id())?, call.agent)?;
         recent.times.push_back(now);
         while recent.times.front().is_some_and(|&time| time <= window_start) {
             recent.times.pop_front();
@@ -646,7 +741,7 @@ impl Worker {
 
     fn long_chain_rule(&self, call: &Call<'_>) -> Option<Alert> {
         let limit = self.config.max_chain?;
-        let length = call.event.principals.len();
+        let length = call.event.principals().count();
         (length > limit).then(|| {
             call.alert(
                 AlertRule::LongChain,
@@ -659,8 +754,8 @@ impl Worker {
         if !self.config.first_tool_call {
             return None;
         }
-        let tool = call.event.tool.as_deref()?;
-        let store_id = call.event.store_id.as_str();
+        let tool = call.event.tool()?;
+        let store_id = call.event.store_id();
         let seen = self.seen_tools.get(store_id).and_then(|agents| agents.get(call.agent));
         if seen.is_some_and(|tools| tools.contains(tool)) {
             return None;
@@ -695,9 +790,9 @@ impl Worker {
     fn outside_task_rule(&mut self, call: &Call<'_>) -> Option<Alert> {
         let Worker { config, core, task_tools, .. } = self;
         let rule = config.outside_task.as_ref()?;
-        let (tool, task) = (call.event.tool.as_deref()?, call.event.task.as_deref()?);
-        let declared = declared_tools(core, task_tools, &call.event.store_id, task, rule)?;
-        let server = call.event.server.as_deref();
+        let (tool, task) = (call.event.tool()?, call.event.task()?);
+        let declared = declared_tools(core, task_tools, call.event.store_id(), task, rule)?;
+        let server = call.event.server();
         if declared.is_empty() || declared.iter().any(|object| declares(object, &rule.tool_type, tool, server)) {
             return None;
         }

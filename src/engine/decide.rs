@@ -13,6 +13,7 @@
 //! without axum.
 
 use super::agent::DEFAULT_DELEGATION_RELATION;
+use super::alerts::AlertEvents;
 use super::{Answer, DecisionLog, DecisionRecord, StoreHandle};
 use super::{
     AudienceCheckRequest, AudienceResult, CheckRequest, EngineError, FilterAnswer, FilterRequest, OboCheckRequest,
@@ -218,7 +219,8 @@ impl std::fmt::Debug for DecisionMeta<'_> {
 }
 
 /// Times, answers (over `store`) and records `question`: its decisions go to `log` in one
-/// hand-off.
+/// hand-off. The alerts get each agent decision's event straight from the decision, so an
+/// allowed call the log does not keep builds no [`DecisionRecord`].
 pub fn decide<'q, Q: Question>(
     log: &DecisionLog,
     store: &StoreHandle<'_>,
@@ -226,21 +228,37 @@ pub fn decide<'q, Q: Question>(
     meta: &DecisionMeta<'_>,
 ) -> Result<Answer<Q::Output<'q>>, EngineError> {
     let mut records = Vec::new();
-    let answer = decide_into(log, store, question, meta, |record| records.push(record))?;
+    let mut events = AlertEvents::default();
+    let answer = decide_with(log, store, question, meta, &mut |record| records.push(record), Some(&mut events))?;
+    log.alerts().send(events);
     if !records.is_empty() {
-        log.record_all(records);
+        log.record_seen(records);
     }
     Ok(answer)
 }
 
-/// [`decide`], handing each record the log wants to `sink` instead of to the log (a batch
-/// collects its checks' records and hands them over at once, in the batch's order).
+/// [`decide`], handing each record the log or the alerts want to `sink` instead of to the log
+/// (a batch collects its checks' records and hands them over at once, in the batch's order; the
+/// approval and gateway paths edit records before the alerts see them).
 pub fn decide_into<'q, Q: Question>(
     log: &DecisionLog,
     store: &StoreHandle<'_>,
     question: &'q Q,
     meta: &DecisionMeta<'_>,
     mut sink: impl FnMut(DecisionRecord),
+) -> Result<Answer<Q::Output<'q>>, EngineError> {
+    decide_with(log, store, question, meta, &mut sink, None)
+}
+
+/// [`decide_into`]; with `events`, the alerts' events go there, and only the records the log
+/// wants go to `sink`.
+fn decide_with<'q, Q: Question>(
+    log: &DecisionLog,
+    store: &StoreHandle<'_>,
+    question: &'q Q,
+    meta: &DecisionMeta<'_>,
+    sink: &mut dyn FnMut(DecisionRecord),
+    mut events: Option<&mut AlertEvents>,
 ) -> Result<Answer<Q::Output<'q>>, EngineError> {
     let answer = question.evaluate(store);
     // One clock read serves the metric and the records; a failed evaluation is timed too.
@@ -251,12 +269,23 @@ pub fn decide_into<'q, Q: Question>(
     let answer = answer?;
     let model_id = question.model_id().or(meta.model_id).unwrap_or_default();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let alerts = log.alerts();
     question.decisions(&answer.value, &mut |decision| {
-        if !log.wants_decision(decision.allowed, decision.principals) {
+        let kept = log.wants(decision.allowed);
+        let watched = alerts.wants(decision.principals);
+        if !kept && !watched {
             return;
         }
+        let time_ms = (store.core.clock)();
+        if let (true, Some(events)) = (watched, events.as_deref_mut()) {
+            let fields = (decision.principals, decision.audience, decision.allowed);
+            alerts.push_decision(events, time_ms, store.id(), fields, meta.request_id, meta.audit);
+            if !kept {
+                return;
+            }
+        }
         sink(DecisionRecord {
-            time_ms: (store.core.clock)(),
+            time_ms,
             store_id: store.id().to_string(),
             model_id: model_id.to_string(),
             principals: decision.principals.to_vec(),

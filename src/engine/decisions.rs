@@ -223,6 +223,19 @@ impl DecisionLog {
         self.queue(records);
     }
 
+    /// Records decisions whose events the alerts already have (built straight from the
+    /// decisions by [`decide`](super::decide)): as [`DecisionLog::record_all`] without
+    /// showing them to the alerts again. Only records the mode wants belong here.
+    pub(crate) fn record_seen(&self, mut records: Vec<DecisionRecord>) {
+        self.fill_models(&mut records);
+        self.queue(records);
+    }
+
+    /// The alerts service every record is shown to.
+    pub(crate) fn alerts(&self) -> &Alerts {
+        &self.alerts
+    }
+
     /// Records the steps of an oversight (an approver's approve or deny, a call an approval
     /// allowed) whatever the mode but `off`: they are the record of a human's decision, which
     /// the `deny` mode must not lose because it allows.
