@@ -31,8 +31,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// What a key may do; each role includes the ones ordered below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+/// What a key may do; which role includes which is [`Role::includes`] alone (an approver is
+/// not ordered among the others, so the enum has no order to compare by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads only.

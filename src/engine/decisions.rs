@@ -211,6 +211,10 @@ impl DecisionLog {
     /// record is queued for the background writer, or counted as dropped when the queue is
     /// full. An empty `model_id` is filled with the store's latest model.
     pub fn record(&self, record: DecisionRecord) {
+        // Neither the log nor the alerts want it: skip the vector and the hand-off.
+        if !self.wants_decision(record.allowed, &record.principals) {
+            return;
+        }
         self.record_all(vec![record]);
     }
 
