@@ -379,6 +379,17 @@ impl Core {
             .or_else(|| self.writes.find_store(store_id))
             .ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
     }
+
+    /// The instant expiry is judged at for one request over `index`: the clock's time when the
+    /// index holds a tuple that can expire, else `i64::MIN`, so a store without expiring tuples
+    /// never reads the clock (nothing in it can have expired).
+    fn now_for(&self, index: &Index) -> i64 {
+        if index.expiring_len() > 0 {
+            (self.clock)()
+        } else {
+            i64::MIN
+        }
+    }
 }
 
 /// The authorization engine over one backend: the set of stores, the settings and the clock,
