@@ -89,76 +89,57 @@ pub struct FileCondition {
 
 /// A whole `.fga.yaml` file.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestFile {
     /// Optional name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Inline DSL model.
-    #[serde(default)]
     pub model: Option<String>,
     /// Path to a model file (DSL; JSON when it ends in `.json`; a modular model's `fga.mod`).
-    #[serde(default)]
     pub model_file: Option<String>,
     /// Inline tuples.
-    #[serde(default)]
     pub tuples: Option<Vec<FileTuple>>,
     /// A tuple file (YAML, JSON or CSV).
-    #[serde(default)]
     pub tuple_file: Option<String>,
     /// Several tuple files.
-    #[serde(default)]
     pub tuple_files: Option<Vec<String>>,
     /// The tests.
-    #[serde(default)]
     pub tests: Vec<TestCase>,
 }
 
 /// One named test.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestCase {
     /// Name.
-    #[serde(default)]
     pub name: String,
     /// Description.
-    #[serde(default)]
     pub description: Option<String>,
     /// Extra tuples for this test only.
-    #[serde(default)]
     pub tuples: Option<Vec<FileTuple>>,
     /// Check assertions.
-    #[serde(default)]
     pub check: Option<Vec<CheckCase>>,
     /// List-objects assertions.
-    #[serde(default)]
     pub list_objects: Option<Vec<ListObjectsCase>>,
     /// List-users assertions.
-    #[serde(default)]
     pub list_users: Option<Vec<ListUsersCase>>,
 }
 
 /// `check:` entry: one user (or several) and one object (or several), relation → expected.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CheckCase {
     /// The user.
-    #[serde(default)]
     pub user: Option<String>,
     /// Several users.
-    #[serde(default)]
     pub users: Option<Vec<String>>,
     /// The object.
-    #[serde(default)]
     pub object: Option<String>,
     /// Several objects.
-    #[serde(default)]
     pub objects: Option<Vec<String>>,
     /// Condition context.
-    #[serde(default)]
     pub context: Option<Context>,
     /// relation → expected answer.
-    #[serde(default)]
     pub assertions: BTreeMap<String, bool>,
 }
 
@@ -209,10 +190,9 @@ pub struct FileUserFilter {
 
 /// `{users: [...]}`.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExpectedUsers {
     /// Expected users.
-    #[serde(default)]
     pub users: Option<Vec<String>>,
 }
 
