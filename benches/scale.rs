@@ -390,10 +390,7 @@ fn reads(c: &mut Criterion) {
 /// connection, pages of 100) and prints the wall time; checks every tuple came once.
 fn http_paging(w: &ScaleWorkload) {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
-    let address = listener.local_addr().expect("a local address");
-    let app = writ::api::router(Arc::clone(&w.engine));
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let address = runtime.block_on(scale::serve::serve_router(writ::api::router(Arc::clone(&w.engine))));
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone the socket"));

@@ -43,6 +43,17 @@ macro_rules! read_request {
             /// A model version; the latest when `None`.
             pub model_id: Option<String>,
         }
+
+        impl $name {
+            /// This request with the options every request shares (contextual tuples, context,
+            /// model) taken from `options`: the one place they are moved across.
+            pub fn with_options(mut self, options: $crate::engine::QueryOptions) -> Self {
+                self.contextual_tuples = options.contextual_tuples;
+                self.context = options.context;
+                self.model_id = options.model_id;
+                self
+            }
+        }
     };
 }
 
@@ -379,6 +390,17 @@ impl Core {
             .or_else(|| self.writes.find_store(store_id))
             .ok_or_else(|| EngineError::StoreNotFound(store_id.to_string()))
     }
+
+    /// The instant expiry is judged at for one request over `index`: the clock's time when the
+    /// index holds a tuple that can expire, else `i64::MIN`, so a store without expiring tuples
+    /// never reads the clock (nothing in it can have expired).
+    fn now_for(&self, index: &Index) -> i64 {
+        if index.expiring_len() > 0 {
+            (self.clock)()
+        } else {
+            i64::MIN
+        }
+    }
 }
 
 /// The authorization engine over one backend: the set of stores, the settings and the clock,
@@ -430,8 +452,7 @@ read_request! {
 impl CheckRequest {
     /// A check of `user` holding `relation` on `object`, with the request's shared options.
     pub fn new(object: String, relation: String, user: String, options: QueryOptions) -> Self {
-        let QueryOptions { contextual_tuples, context, model_id } = options;
-        CheckRequest { object, relation, user, contextual_tuples, context, model_id }
+        CheckRequest { object, relation, user, ..CheckRequest::default() }.with_options(options)
     }
 }
 

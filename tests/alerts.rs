@@ -4,6 +4,7 @@
 //! and decisions that do not fit in the alerts queue are counted, not waited for.
 
 use crate::support::http::{call, error_code};
+use crate::support::serve::serve_router;
 use axum::http::StatusCode;
 use axum::Router;
 use serde_json::{json, Value};
@@ -247,9 +248,7 @@ async fn receiver(failures: usize) -> (String, tokio::sync::mpsc::UnboundedRecei
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, Router::new().route("/hook", hook)).await });
+    let url = format!("http://{}/hook", serve_router(Router::new().route("/hook", hook)).await);
     (url, bodies)
 }
 

@@ -12,6 +12,7 @@ use writ::tuple::{Context, Tuple, TupleCondition};
 use writ::{Engine, EngineConfig, Model};
 
 use crate::support::fixture::check;
+use crate::support::serve::{free_address, start, writ_serve};
 use crate::support::TempDir;
 
 const MODEL: &str = "model
@@ -323,20 +324,10 @@ fn writ_serve_checkpoints_at_start_and_when_it_stops() {
     assert_eq!(checkpoint(dir.path()), (None, 1), "one write, no checkpoint yet");
     let log_path = dir.path().with_extension("log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(["serve", "--listen", &address.to_string(), "--checkpoint-min-tuples", "1", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "info")
-        .stdout(log)
-        .spawn()
-        .expect("writ serve starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !matches!(http(address, "GET", "/readyz", ""), Ok(200)) {
-        assert!(child.try_wait().unwrap().is_none(), "writ serve exited at start");
-        assert!(std::time::Instant::now() < deadline, "writ serve never became ready");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let address = free_address();
+    let mut command = writ_serve(address);
+    command.args(["--checkpoint-min-tuples", "1", "--data-dir"]).arg(dir.path()).env("RUST_LOG", "info").stdout(log);
+    let mut child = start(command, address);
     let write = r#"{"writes":{"tuple_keys":[{"user":"user:d","relation":"viewer","object":"doc:9"}]}}"#;
     assert_eq!(http(address, "POST", &format!("/stores/{store}/write"), write).unwrap(), 200);
     let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

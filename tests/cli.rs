@@ -2,6 +2,7 @@
 //! (a rerun of `import --create-store` resumes), error messages that say each thing once, and
 //! `serve` naming the data dir another process holds or the address in use.
 
+use crate::support::serve::{free_address, start, writ_serve};
 use crate::support::TempDir;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -114,23 +115,12 @@ fn export_of_an_unknown_store_says_so_once() {
     assert_eq!(stderr(&output), "error: no store has the id or name `nope`\n");
 }
 
-/// `writ serve` on `data_dir` listening on a free loopback port, once it accepts connections.
+/// `writ serve` on `data_dir` listening on a free loopback port, once it is ready.
 fn serve(data_dir: &Path) -> (std::process::Child, std::net::SocketAddr) {
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(["serve", "--listen", &address.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("writ serve starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(address).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "writ serve exited at start");
-        assert!(std::time::Instant::now() < deadline, "writ serve never listened");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (child, address)
+    let address = free_address();
+    let mut command = writ_serve(address);
+    command.arg("--data-dir").arg(data_dir).stdout(Stdio::null()).stderr(Stdio::null());
+    (start(command, address), address)
 }
 
 /// Regression: a second `writ serve` on one data dir printed sled's `could not acquire lock ...
@@ -139,7 +129,7 @@ fn serve(data_dir: &Path) -> (std::process::Child, std::net::SocketAddr) {
 fn a_second_process_on_a_held_data_dir_names_the_dir() {
     let f = files("cli-held");
     let (mut first, _) = serve(f.dir.path());
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let free = free_address().to_string();
     let runs = [
         writ(&["serve", "--listen", &free], f.dir.path()),
         writ(&["import", &f.tuples, "--store", "demo"], f.dir.path()),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::support::http::call_as;
+use crate::support::serve::serve_router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -181,9 +182,7 @@ async fn start_upstream() -> (String, Arc<UpstreamState>) {
     let app = Router::new()
         .route("/mcp", axum::routing::post(upstream_post).get(upstream_get).delete(upstream_delete))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = serve_router(app).await;
     (format!("http://{address}/mcp"), state)
 }
 
@@ -656,9 +655,7 @@ async fn a_jwks_url_is_refetched_for_an_unknown_kid_at_most_once_per_interval() 
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, jwks_app).await.unwrap() });
+    let jwks_url = format!("http://{}/jwks.json", serve_router(jwks_app).await);
 
     let engine = Arc::new(Engine::in_memory());
     let store = engine.create_store("gateway").unwrap().id;

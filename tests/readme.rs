@@ -26,6 +26,7 @@
 //! stays hand-written (its `bounds` and `code` columns say more than clap's help), so this test is
 //! what keeps the two in step.
 
+use crate::support::serve::free_address;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -234,12 +235,6 @@ fn mismatch(shown: &str, output: &str) -> Option<String> {
     }
 }
 
-/// A port nobody listens on now (the server binds it a moment later; `writ serve` reports the
-/// address it was given, not the one it got, so port 0 would leave the tour without an address).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn readme_tour_answers_as_written() {
     let blocks = sh_blocks(README);
@@ -264,7 +259,7 @@ fn readme_tour_answers_as_written() {
     for shared in ["schema", "fixtures"] {
         std::os::unix::fs::symlink(manifest.join(shared), work.path().join(shared)).unwrap();
     }
-    let port = free_port();
+    let port = free_address().port();
     let (script, expectations, readme_lines) = tour_script(&tour, &format!("127.0.0.1:{port}"));
     assert!(!expectations.is_empty(), "README.md: the tour shows no output to check");
     let preamble = preamble(writ.parent().unwrap(), port);

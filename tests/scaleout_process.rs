@@ -7,10 +7,11 @@
 //! Runs only when `WRIT_TEST_POSTGRES_URL` names a server (`.ci/postgres.sh` starts one and
 //! prints it); without it `cargo test` lists it as ignored (see `skipped.rs`).
 
+use crate::support::serve::{free_address, start, writ_serve};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,25 +31,13 @@ struct Node {
 
 impl Node {
     fn start(url: &str, address: SocketAddr) -> Node {
-        let child = Command::new(env!("CARGO_BIN_EXE_writ"))
-            .args(["serve", "--listen", &address.to_string(), "--datastore", url, "--revision-wait-ms", "5000"])
+        let mut command = writ_serve(address);
+        command
+            .args(["--datastore", url, "--revision-wait-ms", "5000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("writ serve starts");
-        let mut node = Node { address, child };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!("writ serve --datastore exited at start with {status}");
-            }
-            if matches!(node.try_call("GET", "/readyz", None), Ok((200, _))) {
-                return node;
-            }
-            assert!(Instant::now() < deadline, "node on {address} never became ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .stderr(Stdio::inherit());
+        Node { address, child: start(command, address) }
     }
 
     /// SIGKILL: no shutdown, no flush, nothing.
@@ -136,10 +125,6 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -16,6 +16,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Servers on a free loopback port, the same file the integration tests use.
+#[path = "../../tests/support/serve.rs"]
+pub mod serve;
+
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -172,18 +172,16 @@ async fn obo_check(
     ApiJson(mut body): ApiJson<OboCheckDto>,
 ) -> Result<Json<OboCheckResponse>, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
-    let (QueryOptions { contextual_tuples, context, model_id }, audit) =
-        agent_options(&state, &store_id, &mut body.options).await?;
+    let (options, audit) = agent_options(&state, &store_id, &mut body.options).await?;
     let request = OboCheckRequest {
         principals: body.principals,
         relation: body.relation,
         object: body.object,
         delegation_relation: body.delegation_relation,
-        contextual_tuples,
-        context,
-        model_id,
         audit,
-    };
+        ..OboCheckRequest::default()
+    }
+    .with_options(options);
     let started = std::time::Instant::now();
     let Some(ApprovalAsk::Request) = body.approval else {
         let answer = decide_recorded(&state, &store_id, &request_id, started, &request, &request.audit)?;
@@ -247,17 +245,15 @@ async fn audience_check(
 ) -> Result<Response, ApiError> {
     within("audience", body.audience.len(), state.options.max_principals, "too_many_principals")?;
     within("objects", body.objects.len(), state.options.max_filter_ids, "too_many_ids")?;
-    let (QueryOptions { contextual_tuples, context, model_id }, audit) =
-        agent_options(&state, &store_id, &mut body.options).await?;
+    let (options, audit) = agent_options(&state, &store_id, &mut body.options).await?;
     let request = AudienceCheckRequest {
         audience: body.audience,
         relation: body.relation,
         objects: body.objects,
-        contextual_tuples,
-        context,
-        model_id,
         audit,
-    };
+        ..AudienceCheckRequest::default()
+    }
+    .with_options(options);
     let started = std::time::Instant::now();
     let answer =
         blocking(move || decide_recorded(&state, &store_id, &request_id, started, &request, &request.audit)).await?;
@@ -273,19 +269,18 @@ async fn filter(
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     within("ids", body.ids.len(), state.options.max_filter_ids, "too_many_ids")?;
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let QueryOptions { contextual_tuples, context, model_id } = body.options.query()?;
+    let options = body.options.query()?;
     let request = FilterRequest {
         principals: body.principals,
         relation: body.relation,
         object_type: body.object_type,
         ids: body.ids,
         delegation_relation: body.delegation_relation,
-        contextual_tuples,
-        context,
-        model_id,
         strategy: FilterStrategy::Auto,
         audit: body.options.audit.unwrap_or_default(),
-    };
+        ..FilterRequest::default()
+    }
+    .with_options(options);
     let started = std::time::Instant::now();
     blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));

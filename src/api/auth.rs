@@ -56,6 +56,26 @@ impl Role {
         )
     }
 
+    /// Every role, in the order the compact key form's error lists them.
+    const ALL: [Role; 4] = [Role::Admin, Role::Writer, Role::Reader, Role::Approver];
+
+    /// The role a compact key entry names (`admin`, `writer`, `reader`, `approver`).
+    fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.name() == name)
+    }
+
+    /// The roles as a compact entry's prefixes, for the error that refuses another:
+    /// `` `admin:`, `writer:`, `reader:` or `approver:` ``. Built from [`Role::ALL`] so a new role
+    /// cannot be left out of it.
+    fn compact_prefixes() -> String {
+        let prefixes: Vec<String> = Role::ALL.iter().map(|role| format!("`{}:`", role.name())).collect();
+        match prefixes.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Role::Reader => "reader",
@@ -222,13 +242,10 @@ impl KeySet {
             let index = i + 1;
             let bad = |reason: &str| KeyError::Entry { index, reason: reason.to_string() };
             let mut parts = item.split(':');
-            let role = match parts.next() {
-                Some("admin") => Role::Admin,
-                Some("writer") => Role::Writer,
-                Some("reader") => Role::Reader,
-                Some("approver") => Role::Approver,
-                _ => return Err(bad("must start with `admin:`, `writer:` or `reader:`")),
-            };
+            let role = parts
+                .next()
+                .and_then(Role::from_name)
+                .ok_or_else(|| bad(&format!("must start with {}", Role::compact_prefixes())))?;
             let key = parts.next().filter(|k| valid_key(k)).ok_or_else(|| bad("needs a key after the role"))?;
             let stores = parts.next().map(|list| list.split('+').map(str::to_string).collect());
             if parts.next().is_some() {
@@ -547,6 +564,15 @@ mod tests {
         assert!(KeySet::parse_compact("admin:k:s:x").is_err());
         assert_eq!(KeySet::parse_compact(" , ").unwrap_err(), KeyError::Empty);
         assert_eq!(format!("{keys:?}"), "KeySet(2 keys)");
+    }
+
+    #[test]
+    fn compact_key_role_error_names_every_role_including_approver() {
+        let error = KeySet::parse_compact("admin:k1, root:k2").unwrap_err();
+        assert_eq!(error.to_string(), "key entry 2: must start with `admin:`, `writer:`, `reader:` or `approver:`");
+        for role in Role::ALL {
+            assert_eq!(Role::from_name(role.name()), Some(role));
+        }
     }
 
     #[test]

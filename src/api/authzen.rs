@@ -102,12 +102,10 @@ struct ActionDto {
 
 /// One evaluation; in `evaluations` each field falls back to the request's top-level one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 struct EvaluationDto {
-    #[serde(default)]
     subject: Option<EntityDto>,
-    #[serde(default)]
     resource: Option<EntityDto>,
-    #[serde(default)]
     action: Option<ActionDto>,
     /// `context` (AuthZEN's; `context.agent` makes it an OBO check), and Writ's extensions
     /// `at_least_revision` and `audit`; a model id or contextual tuples are ignored.
@@ -116,18 +114,17 @@ struct EvaluationDto {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 struct EvaluationsOptionsDto {
-    #[serde(default)]
     evaluations_semantic: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 struct EvaluationsDto {
     #[serde(flatten)]
     defaults: EvaluationDto,
-    #[serde(default)]
     evaluations: Vec<EvaluationDto>,
-    #[serde(default)]
     options: Option<EvaluationsOptionsDto>,
 }
 
@@ -261,14 +258,11 @@ async fn evaluations(
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 struct SearchDto {
-    #[serde(default)]
     subject: Option<EntityDto>,
-    #[serde(default)]
     resource: Option<EntityDto>,
-    #[serde(default)]
     action: Option<ActionDto>,
-    #[serde(default)]
     page: Option<PageDto>,
     /// `context`, and Writ's `at_least_revision`; the other shared options are ignored.
     #[serde(flatten)]
@@ -278,10 +272,9 @@ struct SearchDto {
 /// AuthZEN search paging: `page: {token?, limit?}`; a missing or zero `limit` (a Go client's unset
 /// value) means every result.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 struct PageDto {
-    #[serde(default)]
     token: Option<String>,
-    #[serde(default)]
     limit: Option<usize>,
 }
 

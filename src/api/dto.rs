@@ -304,85 +304,76 @@ pub struct CreateStoreRequest {
 
 /// `POST /stores/{id}/write` writes.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct WritesDto {
     /// Tuples to write.
-    #[serde(default)]
     pub tuple_keys: Vec<TupleKeyDto>,
     /// `error` (default) or `ignore`.
-    #[serde(default)]
     pub on_duplicate: Option<String>,
 }
 
 /// `POST /stores/{id}/write` deletes.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct DeletesDto {
     /// Tuples to delete.
-    #[serde(default)]
     pub tuple_keys: Vec<TupleKeyDto>,
     /// `error` (default) or `ignore`.
-    #[serde(default)]
     pub on_missing: Option<String>,
 }
 
 /// `POST /stores/{id}/write` body.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct WriteRequestDto {
     /// Tuples to write.
-    #[serde(default)]
     pub writes: Option<WritesDto>,
     /// Tuples to delete.
-    #[serde(default)]
     pub deletes: Option<DeletesDto>,
     /// The model to validate against; the latest when absent.
-    #[serde(default)]
     pub authorization_model_id: Option<String>,
 }
 
 /// A partial tuple key for `read`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct ReadTupleKeyDto {
     /// The user, or `type:` for every user of a type.
-    #[serde(default)]
     pub user: Option<String>,
     /// The relation.
-    #[serde(default)]
     pub relation: Option<String>,
     /// The object, or `type:` for every object of a type.
-    #[serde(default)]
     pub object: Option<String>,
 }
 
 /// `POST /stores/{id}/read` body.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct ReadRequestDto {
     /// The filter; every tuple when absent.
-    #[serde(default)]
     pub tuple_key: Option<ReadTupleKeyDto>,
     /// Most tuples per page.
-    #[serde(default)]
     pub page_size: Option<u32>,
     /// The previous page's token.
-    #[serde(default)]
     pub continuation_token: Option<String>,
     /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    #[serde(deserialize_with = "super::consistency::deserialize_revision")]
     pub at_least_revision: Option<u64>,
 }
 
 /// `GET /stores/{id}/changes` query.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct ChangesQuery {
     /// Only changes to objects of this type.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub object_type: Option<String>,
     /// Most changes per page.
-    #[serde(default)]
     pub page_size: Option<u32>,
     /// The previous page's token.
-    #[serde(default)]
     pub continuation_token: Option<String>,
     /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    #[serde(deserialize_with = "super::consistency::deserialize_revision")]
     pub at_least_revision: Option<u64>,
 }
 
@@ -397,21 +388,18 @@ pub struct ChangesQuery {
 /// are buffered. Numbers survive the buffer (`at_least_revision` as `u64`, context values as
 /// given).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct RequestOptionsDto {
     /// Condition context.
-    #[serde(default)]
     pub context: Option<Context>,
     /// Tuples that count for this request only.
-    #[serde(default)]
     pub contextual_tuples: Option<ContextualTuplesDto>,
     /// The model; the latest when absent or empty.
-    #[serde(default)]
     pub authorization_model_id: Option<String>,
     /// Answer only from a snapshot at this store revision or later (Writ's extension).
-    #[serde(default, deserialize_with = "super::consistency::deserialize_revision")]
+    #[serde(deserialize_with = "super::consistency::deserialize_revision")]
     pub at_least_revision: Option<u64>,
     /// Writ's extension: the caller's context for the decision log (tool name, task id, ...).
-    #[serde(default)]
     pub audit: Option<Context>,
 }
 
@@ -704,8 +692,8 @@ impl<'a> From<&'a Subject> for SubjectDto<'a> {
 
 /// `PUT /stores/{id}/assertions/{model_id}` body.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct AssertionsRequestDto {
     /// The assertions, kept as given.
-    #[serde(default)]
     pub assertions: Vec<Value>,
 }

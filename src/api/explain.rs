@@ -21,9 +21,7 @@ use super::dto::{ApiJson, RequestOptionsDto, StorePath, TupleKeyDto};
 use super::openapi::Operation;
 use super::routes::{get, post};
 use super::{blocking, ApiError, AppState, RouteTable};
-use crate::engine::{
-    AudienceCheckRequest, CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, QueryOptions, Reason,
-};
+use crate::engine::{AudienceCheckRequest, CheckRequest, Denial, ExplainNode, Explanation, OboCheckRequest, Reason};
 use crate::tuple::{Context, Tuple};
 use crate::wire::TupleKeyAnswer;
 use axum::extract::{Path, State};
@@ -81,22 +79,21 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
     fn try_from(mut dto: ExplainRequestDto) -> Result<Self, ApiError> {
         let options = dto.options.query()?;
         if let Some(audience) = dto.audience {
-            let QueryOptions { contextual_tuples, context, model_id } = options;
             if dto.tuple_key.is_some() || dto.principals.is_some() || dto.delegation_relation.is_some() {
                 return Err(ApiError::validation(
                     "an audience body (`audience`) takes no `tuple_key`, `principals` or `delegation_relation`",
                 ));
             }
             let missing = |field: &str| ApiError::validation(format!("an audience body (`audience`) needs `{field}`"));
-            return Ok(ExplainRequest::Audience(AudienceCheckRequest {
-                audience,
-                relation: dto.relation.ok_or_else(|| missing("relation"))?,
-                objects: vec![dto.object.ok_or_else(|| missing("object"))?],
-                contextual_tuples,
-                context,
-                model_id,
-                audit: Context::default(),
-            }));
+            return Ok(ExplainRequest::Audience(
+                AudienceCheckRequest {
+                    audience,
+                    relation: dto.relation.ok_or_else(|| missing("relation"))?,
+                    objects: vec![dto.object.ok_or_else(|| missing("object"))?],
+                    ..AudienceCheckRequest::default()
+                }
+                .with_options(options),
+            ));
         }
         match (dto.tuple_key, dto.principals) {
             (Some(key), None) => {
@@ -108,18 +105,17 @@ impl TryFrom<ExplainRequestDto> for ExplainRequest {
                 Ok(ExplainRequest::Check(CheckRequest::new(key.object, key.relation, key.user, options)))
             }
             (None, Some(principals)) => {
-                let QueryOptions { contextual_tuples, context, model_id } = options;
                 let missing = |field: &str| ApiError::validation(format!("an OBO body (`principals`) needs `{field}`"));
-                Ok(ExplainRequest::Obo(OboCheckRequest {
-                    principals,
-                    relation: dto.relation.ok_or_else(|| missing("relation"))?,
-                    object: dto.object.ok_or_else(|| missing("object"))?,
-                    delegation_relation: dto.delegation_relation,
-                    contextual_tuples,
-                    context,
-                    model_id,
-                    audit: Context::default(),
-                }))
+                Ok(ExplainRequest::Obo(
+                    OboCheckRequest {
+                        principals,
+                        relation: dto.relation.ok_or_else(|| missing("relation"))?,
+                        object: dto.object.ok_or_else(|| missing("object"))?,
+                        delegation_relation: dto.delegation_relation,
+                        ..OboCheckRequest::default()
+                    }
+                    .with_options(options),
+                ))
             }
             (Some(_), Some(_)) => Err(ApiError::validation("give either `tuple_key` or `principals`, not both")),
             (None, None) => Err(ApiError::validation(

@@ -14,7 +14,8 @@
 //! tests/tidy.rs) and must not import `store`, `index`, `eval` or `cli`.
 
 use crate::engine::{
-    CheckRequest, Engine, EngineError, ListObjectsRequest, ListUsersRequest, UserFilterSpec, WriteRequest,
+    Answer, CheckRequest, Engine, EngineError, ListObjectsRequest, ListUsersRequest, StoreHandle, UserFilterSpec,
+    WriteRequest,
 };
 use crate::model::Model;
 use crate::tuple::{Context, StoredTuple, Tuple, TupleCondition};
@@ -89,76 +90,57 @@ pub struct FileCondition {
 
 /// A whole `.fga.yaml` file.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestFile {
     /// Optional name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Inline DSL model.
-    #[serde(default)]
     pub model: Option<String>,
     /// Path to a model file (DSL; JSON when it ends in `.json`; a modular model's `fga.mod`).
-    #[serde(default)]
     pub model_file: Option<String>,
     /// Inline tuples.
-    #[serde(default)]
     pub tuples: Option<Vec<FileTuple>>,
     /// A tuple file (YAML, JSON or CSV).
-    #[serde(default)]
     pub tuple_file: Option<String>,
     /// Several tuple files.
-    #[serde(default)]
     pub tuple_files: Option<Vec<String>>,
     /// The tests.
-    #[serde(default)]
     pub tests: Vec<TestCase>,
 }
 
 /// One named test.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestCase {
     /// Name.
-    #[serde(default)]
     pub name: String,
     /// Description.
-    #[serde(default)]
     pub description: Option<String>,
     /// Extra tuples for this test only.
-    #[serde(default)]
     pub tuples: Option<Vec<FileTuple>>,
     /// Check assertions.
-    #[serde(default)]
     pub check: Option<Vec<CheckCase>>,
     /// List-objects assertions.
-    #[serde(default)]
     pub list_objects: Option<Vec<ListObjectsCase>>,
     /// List-users assertions.
-    #[serde(default)]
     pub list_users: Option<Vec<ListUsersCase>>,
 }
 
 /// `check:` entry: one user (or several) and one object (or several), relation → expected.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CheckCase {
     /// The user.
-    #[serde(default)]
     pub user: Option<String>,
     /// Several users.
-    #[serde(default)]
     pub users: Option<Vec<String>>,
     /// The object.
-    #[serde(default)]
     pub object: Option<String>,
     /// Several objects.
-    #[serde(default)]
     pub objects: Option<Vec<String>>,
     /// Condition context.
-    #[serde(default)]
     pub context: Option<Context>,
     /// relation → expected answer.
-    #[serde(default)]
     pub assertions: BTreeMap<String, bool>,
 }
 
@@ -209,10 +191,9 @@ pub struct FileUserFilter {
 
 /// `{users: [...]}`.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExpectedUsers {
     /// Expected users.
-    #[serde(default)]
     pub users: Option<Vec<String>>,
 }
 
@@ -302,6 +283,15 @@ impl TestResult {
     fn record(&mut self, assertion: Assertion) {
         self.outcomes[assertion.kind.index()].push(assertion.passed);
         self.assertions.push(assertion);
+    }
+
+    /// The verbose JSON rows of one kind of assertion.
+    fn rows(&mut self, kind: AssertionKind) -> &mut Vec<Value> {
+        match kind {
+            AssertionKind::Check => &mut self.check_results,
+            AssertionKind::ListObjects => &mut self.list_objects_results,
+            AssertionKind::ListUsers => &mut self.list_users_results,
+        }
     }
 
     /// The verbose JSON object of this test.
@@ -394,6 +384,19 @@ struct Runner<'a> {
     store_id: &'a str,
 }
 
+/// One assertion as run, for [`Runner::report`]: what was asked and how it was answered.
+struct Asked<'c, T> {
+    kind: AssertionKind,
+    /// The request as the verbose JSON shows it, less its context.
+    shown: Value,
+    /// The assertion's condition context.
+    context: &'c Option<Context>,
+    /// The request as the summary shows it (see [`Assertion::query`]), less its context.
+    query: String,
+    expected: T,
+    answer: Result<T, EngineError>,
+}
+
 fn outcome_of<T: PartialEq>(answer: &Result<T, EngineError>, expected: &T) -> bool {
     matches!(answer, Ok(got) if got == expected)
 }
@@ -405,6 +408,11 @@ fn error_json(error: &EngineError) -> Value {
 
 fn error_text(error: &EngineError) -> String {
     format!("rpc error: code = Code({}) desc = {}", error.openfga_code().0, error)
+}
+
+/// A list as the summary shows it: `[doc:1 doc:2]`.
+fn list_text(items: &[String]) -> String {
+    format!("[{}]", items.join(" "))
 }
 
 fn context_text(context: &Option<Context>) -> String {
@@ -427,6 +435,46 @@ impl Runner<'_> {
         request
     }
 
+    /// Asks the test's store, keeping the answer and dropping its revision.
+    fn answer<T>(
+        &self,
+        ask: impl FnOnce(&StoreHandle<'_>) -> Result<Answer<T>, EngineError>,
+    ) -> Result<T, EngineError> {
+        self.engine.store(self.store_id).and_then(|store| ask(&store)).map(|answer| answer.value)
+    }
+
+    /// Records one assertion twice, as the verbose JSON row of its kind and as an [`Assertion`]
+    /// for the summary. An answer (and the expected one) shows as `json` in the row and as `text`
+    /// in the summary; an error as OpenFGA's error object and `rpc error` line.
+    fn report<T: PartialEq>(
+        &self,
+        result: &mut TestResult,
+        asked: Asked<'_, T>,
+        json: impl Fn(&T) -> Value,
+        text: impl Fn(&T) -> String,
+    ) {
+        let Asked { kind, shown, context, query, expected, answer } = asked;
+        let outcome = outcome_of(&answer, &expected);
+        let (got, error) = match &answer {
+            Ok(value) => (json(value), Value::Null),
+            Err(e) => (Value::Null, error_json(e)),
+        };
+        let row = json!({
+            "request": self.request_base(shown, context),
+            "expected": json(&expected), "got": got, "error": error,
+            "test_result": outcome,
+        });
+        result.rows(kind).push(row);
+        result.record(Assertion {
+            kind,
+            query: format!("{query}{}", context_text(context)),
+            passed: outcome,
+            expected: text(&expected),
+            got: answer.as_ref().map(&text).unwrap_or_else(|_| "N/A".into()),
+            error: answer.as_ref().err().map(error_text),
+        });
+    }
+
     fn run_check(&self, case: &CheckCase, result: &mut TestResult) {
         let users: Vec<&String> = case.user.iter().chain(case.users.iter().flatten()).collect();
         let objects: Vec<&String> = case.object.iter().chain(case.objects.iter().flatten()).collect();
@@ -440,30 +488,15 @@ impl Runner<'_> {
                         context: case.context.clone().unwrap_or_default(),
                         ..CheckRequest::default()
                     };
-                    let answer =
-                        self.engine.store(self.store_id).and_then(|store| store.check(&request)).map(|a| a.value);
-                    let outcome = outcome_of(&answer, expected);
-                    let (got, error) = match &answer {
-                        Ok(allowed) => (json!(allowed), Value::Null),
-                        Err(e) => (Value::Null, error_json(e)),
-                    };
-                    let shown = json!({"user": user, "relation": relation, "object": object});
-                    result.check_results.push(json!({
-                        "request": self.request_base(shown, &case.context),
-                        "expected": expected, "got": got, "error": error,
-                        "test_result": outcome,
-                    }));
-                    result.record(Assertion {
+                    let asked = Asked {
                         kind: AssertionKind::Check,
-                        query: format!(
-                            "user={user},relation={relation},object={object}{}",
-                            context_text(&case.context)
-                        ),
-                        passed: outcome,
-                        expected: expected.to_string(),
-                        got: answer.as_ref().map(ToString::to_string).unwrap_or_else(|_| "N/A".into()),
-                        error: answer.as_ref().err().map(error_text),
-                    });
+                        shown: json!({"user": user, "relation": relation, "object": object}),
+                        context: &case.context,
+                        query: format!("user={user},relation={relation},object={object}"),
+                        expected: *expected,
+                        answer: self.answer(|store| store.check(&request)),
+                    };
+                    self.report(result, asked, |allowed| json!(allowed), ToString::to_string);
                 }
             }
         }
@@ -481,32 +514,15 @@ impl Runner<'_> {
                 context: case.context.clone().unwrap_or_default(),
                 ..ListObjectsRequest::default()
             };
-            let answer =
-                self.engine.store(self.store_id).and_then(|store| store.list_objects(&request)).map(|a| a.value);
-            let outcome = outcome_of(&answer, &expected);
-            let (got, error) = match &answer {
-                Ok(objects) => (json!(objects), Value::Null),
-                Err(e) => (Value::Null, error_json(e)),
-            };
-            let shown = json!({"user": case.user, "relation": relation, "type": case.object_type});
-            result.list_objects_results.push(json!({
-                "request": self.request_base(shown, &case.context),
-                "expected": expected, "got": got, "error": error,
-                "test_result": outcome,
-            }));
-            result.record(Assertion {
+            let asked = Asked {
                 kind: AssertionKind::ListObjects,
-                query: format!(
-                    "user={},relation={relation},type={}{}",
-                    case.user,
-                    case.object_type,
-                    context_text(&case.context)
-                ),
-                passed: outcome,
-                expected: format!("[{}]", expected.join(" ")),
-                got: answer.as_ref().map(|o| format!("[{}]", o.join(" "))).unwrap_or_else(|_| "N/A".into()),
-                error: answer.as_ref().err().map(error_text),
-            });
+                shown: json!({"user": case.user, "relation": relation, "type": case.object_type}),
+                context: &case.context,
+                query: format!("user={},relation={relation},type={}", case.user, case.object_type),
+                expected,
+                answer: self.answer(|store| store.list_objects(&request)),
+            };
+            self.report(result, asked, |objects| json!(objects), |objects| list_text(objects));
         }
     }
 
@@ -527,27 +543,17 @@ impl Runner<'_> {
                 context: case.context.clone().unwrap_or_default(),
                 ..ListUsersRequest::default()
             };
-            let answer = self.engine.store(self.store_id).and_then(|store| store.list_users(&request)).map(|a| {
-                let mut users: Vec<String> = a.value.iter().map(ToString::to_string).collect();
+            let answer = self.answer(|store| store.list_users(&request)).map(|subjects| {
+                let mut users: Vec<String> = subjects.iter().map(ToString::to_string).collect();
                 users.sort();
                 users
             });
-            let outcome = outcome_of(&answer, &expected);
-            let (got, error) = match &answer {
-                Ok(users) => (json!({ "users": users }), Value::Null),
-                Err(e) => (Value::Null, error_json(e)),
-            };
             let (object_type, object_id) = case.object.split_once(':').unwrap_or((&case.object, ""));
             let shown = json!({
                 "object": {"id": object_id, "type": object_type},
                 "relation": relation,
                 "user_filters": case.user_filter,
             });
-            result.list_users_results.push(json!({
-                "request": self.request_base(shown, &case.context),
-                "expected": {"users": expected}, "got": got, "error": error,
-                "test_result": outcome,
-            }));
             let filter_text: Vec<String> = case
                 .user_filter
                 .iter()
@@ -556,19 +562,15 @@ impl Runner<'_> {
                     None => f.type_name.clone(),
                 })
                 .collect();
-            result.record(Assertion {
+            let asked = Asked {
                 kind: AssertionKind::ListUsers,
-                query: format!(
-                    "object={},relation={relation},user_filter={}{}",
-                    case.object,
-                    filter_text.join(","),
-                    context_text(&case.context)
-                ),
-                passed: outcome,
-                expected: format!("[{}]", expected.join(" ")),
-                got: answer.as_ref().map(|u| format!("[{}]", u.join(" "))).unwrap_or_else(|_| "N/A".into()),
-                error: answer.as_ref().err().map(error_text),
-            });
+                shown,
+                context: &case.context,
+                query: format!("object={},relation={relation},user_filter={}", case.object, filter_text.join(",")),
+                expected,
+                answer,
+            };
+            self.report(result, asked, |users| json!({ "users": users }), |users| list_text(users));
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use super::auth::{Access, Scope};
 use super::consistency::{deserialize_revision, require_revision};
-use super::dto::{hex_decode, hex_encode, json_response, ApiJson, ApiQuery, StorePath};
+use super::dto::{decode_token, hex_encode, json_response, ApiJson, ApiQuery, StorePath};
 use super::limits::page_size;
 use super::openapi::Operation;
 use super::routes::{get, post};
@@ -150,10 +150,6 @@ impl AclTagsQuery {
     }
 }
 
-fn invalid_token() -> ApiError {
-    ApiError::BadRequest { code: "invalid_continuation_token", message: "invalid continuation token".into() }
-}
-
 /// One object's tags on the wire.
 #[derive(Debug, Serialize, JsonSchema)]
 struct ObjectTagsDto<'a> {
@@ -182,14 +178,7 @@ async fn acl_tags(
 ) -> Result<Response, ApiError> {
     let request = query.request()?;
     let page_size = page_size(query.page_size, 100, &state.options)?;
-    let after = match query.token() {
-        Some(token) => Some(
-            hex_decode(token)
-                .and_then(|text| AclTagsCursor::parse(text.strip_prefix("acl-tags:")?))
-                .ok_or_else(invalid_token)?,
-        ),
-        None => None,
-    };
+    let after = query.token().map(|token| decode_token(token, "acl-tags:", AclTagsCursor::parse)).transpose()?;
     blocking(move || {
         let page = state.engine.store(&store_id)?.acl_tags(&request, page_size, after)?;
         let response = AclTagsResponse {
@@ -221,12 +210,10 @@ async fn acl_tag_changes(
 ) -> Result<Response, ApiError> {
     let request = query.request()?;
     let after = match (query.token(), query.after_revision) {
-        (Some(token), _) => hex_decode(token)
-            .and_then(|text| {
-                let (revision, seq) = text.strip_prefix("acl-tag-changes:")?.split_once('.')?;
-                Some(ChangeCursor { revision: revision.parse().ok()?, seq: seq.parse().ok()? })
-            })
-            .ok_or_else(invalid_token)?,
+        (Some(token), _) => decode_token(token, "acl-tag-changes:", |rest| {
+            let (revision, seq) = rest.split_once('.')?;
+            Some(ChangeCursor { revision: revision.parse().ok()?, seq: seq.parse().ok()? })
+        })?,
         // Strictly after every entry of revision R.
         (None, Some(revision)) => ChangeCursor { revision, seq: u32::MAX },
         (None, None) => {

@@ -267,7 +267,7 @@ impl StoreHandle<'_> {
         let state = self.state.live()?;
         let data = state.data.read();
         let version = find_model(&data, self.id(), model_id)?;
-        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
+        let now = self.core.now_for(&data.index);
         let context = Context::new();
         let view = View::new(&data.index).at(now);
         let evaluator = Evaluator { model: &version.compiled, view, limits: self.eval_limits(), context: &context };

@@ -177,7 +177,7 @@ impl StoreHandle<'_> {
                 .map_err(|reason| EngineError::InvalidContextualTuple { tuple: tuple.to_string(), reason })?;
         }
         // One instant per request; the clock is read only when some tuple can expire.
-        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
+        let now = self.core.now_for(&data.index);
         let value = f(&data, version, now)?;
         Ok(Answer { value, revision: data.revision })
     }

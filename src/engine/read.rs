@@ -169,7 +169,7 @@ impl StoreHandle<'_> {
     ) -> Result<ReadPage, EngineError> {
         let state = self.state.live()?;
         let data = state.data.read();
-        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
+        let now = self.core.now_for(&data.index);
         data.read_page(filter, after, now, limit)
     }
 
@@ -180,7 +180,7 @@ impl StoreHandle<'_> {
         let state = self.state.live()?;
         // One snapshot throughout, so the answer is the store at one revision.
         let data = state.data.read();
-        let now = if data.index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
+        let now = self.core.now_for(&data.index);
         let mut tuples = Vec::with_capacity(data.index.len());
         let mut after = None;
         loop {

@@ -34,7 +34,7 @@ impl StoreHandle<'_> {
             (data.index.clone(), data.revision, models)
         };
         index.remove(removed);
-        let now = if index.expiring_len() > 0 { (self.core.clock)() } else { i64::MIN };
+        let now = self.core.now_for(&index);
         let answers = requests
             .iter()
             .zip(&models)

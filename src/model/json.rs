@@ -86,18 +86,18 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
 
 /// OpenFGA's JSON authorization model (`schema_version`, `type_definitions`, `conditions`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonModel {
     /// The model id, when the API returns one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `"1.1"`.
-    #[serde(default)]
     pub schema_version: String,
     /// The types, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub type_definitions: Vec<JsonTypeDefinition>,
     /// Conditions by name.
-    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    #[serde(skip_serializing_if = "OrderedMap::is_empty")]
     pub conditions: OrderedMap<JsonCondition>,
 }
 
@@ -117,37 +117,38 @@ pub struct JsonTypeDefinition {
 
 /// `metadata` of a type definition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonTypeMetadata {
     /// Per-relation metadata (left out when empty, as for a modular type without relations).
-    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    #[serde(skip_serializing_if = "OrderedMap::is_empty")]
     pub relations: OrderedMap<JsonRelationMetadata>,
     /// The module the type came from (modular models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
     /// The file the type came from (modular models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_info: Option<JsonSourceInfo>,
 }
 
 /// `source_info` of modular-model metadata.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonSourceInfo {
     /// The `.fga` file name.
-    #[serde(default)]
     pub file: String,
 }
 
 /// `metadata.relations.<name>` of a JSON type definition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonRelationMetadata {
     /// The direct type restrictions.
-    #[serde(default)]
     pub directly_related_user_types: Vec<JsonRelationReference>,
     /// The module the relation came from (modular models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
     /// The file the relation came from (modular models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_info: Option<JsonSourceInfo>,
 }
 
@@ -177,57 +178,58 @@ pub struct JsonEmpty {}
 
 /// A userset rewrite: exactly one field is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonUserset {
     /// Direct tuples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub this: Option<JsonEmpty>,
     /// Another relation on the same object.
-    #[serde(default, rename = "computedUserset", alias = "computed_userset", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "computedUserset", alias = "computed_userset", skip_serializing_if = "Option::is_none")]
     pub computed_userset: Option<JsonObjectRelation>,
     /// `computed from tupleset`.
-    #[serde(default, rename = "tupleToUserset", alias = "tuple_to_userset", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "tupleToUserset", alias = "tuple_to_userset", skip_serializing_if = "Option::is_none")]
     pub tuple_to_userset: Option<JsonTupleToUserset>,
     /// Writ's extension for SpiceDB's `tupleset.all(computed)` (every parent must grant).
-    #[serde(default, rename = "writTupleToUsersetAll", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "writTupleToUsersetAll", skip_serializing_if = "Option::is_none")]
     pub tuple_to_userset_all: Option<JsonTupleToUserset>,
     /// `a or b`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub union: Option<JsonUsersets>,
     /// `a and b`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub intersection: Option<JsonUsersets>,
     /// `a but not b`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub difference: Option<JsonDifference>,
 }
 
 /// `{"object":"","relation":"viewer"}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonObjectRelation {
     /// Always empty in models; omitted on output.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub object: String,
     /// The relation name.
-    #[serde(default)]
     pub relation: String,
 }
 
 /// `tupleToUserset`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonTupleToUserset {
     /// The tupleset relation (`parent`).
-    #[serde(default)]
     pub tupleset: JsonObjectRelation,
     /// The relation evaluated on the parents.
-    #[serde(default, rename = "computedUserset", alias = "computed_userset")]
+    #[serde(rename = "computedUserset", alias = "computed_userset")]
     pub computed_userset: JsonObjectRelation,
 }
 
 /// `{"child":[...]}` of a union or intersection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonUsersets {
     /// The operands.
-    #[serde(default)]
     pub child: Vec<JsonUserset>,
 }
 
@@ -242,40 +244,39 @@ pub struct JsonDifference {
 
 /// A condition definition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonCondition {
     /// The condition name (must equal its key).
-    #[serde(default)]
     pub name: String,
     /// The CEL expression.
-    #[serde(default)]
     pub expression: String,
     /// Typed parameters by name.
-    #[serde(default)]
     pub parameters: OrderedMap<JsonParamType>,
     /// Module information (modular models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<JsonConditionMetadata>,
 }
 
 /// `metadata` of a condition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonConditionMetadata {
     /// The module the condition came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
     /// The file the condition came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_info: Option<JsonSourceInfo>,
 }
 
 /// `{"type_name":"TYPE_NAME_LIST","generic_types":[{"type_name":"TYPE_NAME_STRING"}]}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsonParamType {
     /// `TYPE_NAME_INT` etc.
-    #[serde(default)]
     pub type_name: String,
     /// The element type of lists and maps.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generic_types: Vec<JsonParamType>,
 }
 

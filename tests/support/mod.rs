@@ -1,5 +1,6 @@
 //! What the integration suites share: temporary directories ([`TempDir`]), an engine with a store
-//! to check against (`fixture`) and requests through a router (`http`).
+//! to check against (`fixture`), requests through a router (`http`) and servers on a free port
+//! (`serve`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,3 +38,4 @@ impl Drop for TempDir {
 
 pub mod fixture;
 pub mod http;
+pub mod serve;
