@@ -80,14 +80,21 @@ class Server:
         # Request logs at info would add a formatted line per request; keep warnings only.
         env = dict(os.environ, RUST_LOG="warn")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        for _ in range(200):
-            try:
-                call(self.url + "/readyz")
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise SystemExit(f"writ did not start: see {self.log.name}")
+        ready = False
+        try:
+            for _ in range(200):
+                try:
+                    call(self.url + "/readyz")
+                    ready = True
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            if not ready:
+                raise SystemExit(f"writ did not start: see {self.log.name}")
+        finally:
+            # A server that never answered is not in the caller's list to stop: stop it here.
+            if not ready:
+                self.stop()
 
     def load(self, work):
         self.store = call(self.url + "/stores", "POST", json.dumps({"name": "wrk"}))["id"]
@@ -111,7 +118,11 @@ class Server:
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self.log.close()
 
 
