@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Issue 34's workload for the HTTP benches, as files `benches/http_wrk.sh` loads and replays.
 
-The same seeded graph `benches/library.rs` builds in process (the same linear congruential
-generator, drawn in the same order, so both benches see the same tuples and checks): 10,000 users;
+The same seeded graph `benches/support/issue34.rs` builds for `benches/library.rs` (the same linear
+congruential generator, drawn in the same order, so both benches see the same tuples and checks;
+`tests/bench_workload.rs` compares the two through `--digest`): 10,000 users;
 1,000 groups in three levels (100 / 300 / 600), each group below the top in one or two groups of
 the level above, each user directly in 1-3 groups; a folder tree 5 deep with branching 4 (1,365
 folders); 100,000 documents, each in a random leaf folder; `viewer` grants (each folder 0-2, each
@@ -18,6 +19,7 @@ Writes into OUT_DIR:
   expected.json      {"allowed_by_construction": [correlation ids of the first batch's even checks]}
 
 Usage: python3 benches/http_workload.py OUT_DIR [WRITE_CHUNK]
+       python3 benches/http_workload.py --digest N   # prints the workload's fingerprint with N checks
 Standard library only.
 """
 
@@ -29,11 +31,11 @@ import sys
 
 
 def library_model():
-    """The model of `benches/library.rs` (its `MODEL` constant), so the two benches share one."""
-    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "library.rs")).read()
-    found = re.search(r'const MODEL: &str = "(.*?)";', text, re.S)
+    """The model of `benches/support/issue34.rs` (its `MODEL` constant), so the benches share one."""
+    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "support", "issue34.rs")).read()
+    found = re.search(r'pub const MODEL: &str = "(.*?)";', text, re.S)
     if not found:
-        raise SystemExit("benches/library.rs has no `const MODEL: &str = \"...\";` to read the model from")
+        raise SystemExit("benches/support/issue34.rs has no `pub const MODEL: &str = \"...\";` to read the model from")
     return found.group(1)
 
 
@@ -147,7 +149,21 @@ def key(document, user):
     return {"user": f"user:u{user}", "relation": "viewer", "object": f"document:d{document}"}
 
 
+def digest(checks_wanted):
+    """`benches/support/issue34.rs`'s `digest`: tuple and check counts and the 64-bit FNV-1a of every
+    tuple as `object#relation@subject` and every check as `dD uU`, one a line, in draw order."""
+    tuples, checks = workload(checks_wanted)
+    value = 0xCBF29CE484222325
+    lines = [f"{o}#{r}@{s}\n" for (o, r, s) in tuples] + [f"d{d} u{u}\n" for (d, u) in checks]
+    for byte in "".join(lines).encode():
+        value = ((value ^ byte) * 0x100000001B3) & MASK
+    return f"tuples={len(tuples)} checks={len(checks)} fnv1a64={value:016x}"
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--digest":
+        print(digest(int(sys.argv[2])))
+        return
     out = sys.argv[1]
     chunk = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
     os.makedirs(out, exist_ok=True)

@@ -9,6 +9,7 @@ mod alerts;
 mod api;
 mod approvals;
 mod bad_input;
+mod bench_workload;
 mod checkpoint;
 mod cli;
 mod closure;

@@ -358,6 +358,12 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// True when nobody is authenticated: [`admit`] then lets every request by untouched, so
+    /// the router need not put its check in front of any endpoint.
+    pub(super) fn admits_everyone(&self) -> bool {
+        self.authenticator().is_none()
+    }
+
     fn authenticator(&self) -> Option<&dyn Authenticator> {
         match self {
             Auth::None => None,

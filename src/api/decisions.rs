@@ -24,6 +24,7 @@ use axum::response::Response;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub(super) fn routes() -> RouteTable {
@@ -33,15 +34,16 @@ pub(super) fn routes() -> RouteTable {
 }
 
 /// The request's id (the caller's `x-request-id`, or one the server made), as the request
-/// middleware stores it; empty when the router runs without that middleware.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RequestId(pub(crate) String);
+/// middleware stores it; empty when the router runs without that middleware. Shared, not
+/// copied: taking it is a reference count, not an allocation per request.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) Arc<str>);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_default())
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(Arc::from(""))))
     }
 }
 

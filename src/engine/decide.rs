@@ -267,7 +267,10 @@ fn decide_with<'q, Q: Question>(
         meta.latency.observe(elapsed);
     }
     let answer = answer?;
-    let model_id = question.model_id().or(meta.model_id).unwrap_or_default();
+    let pinned_model = question.model_id().or(meta.model_id);
+    // The latest model, read from the store this handle already holds when the first record
+    // needs it: left empty, the log would look the store up again by id to fill it in.
+    let mut latest_model: Option<String> = None;
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let alerts = log.alerts();
     question.decisions(&answer.value, &mut |decision| {
@@ -287,7 +290,10 @@ fn decide_with<'q, Q: Question>(
         sink(DecisionRecord {
             time_ms,
             store_id: store.id().to_string(),
-            model_id: model_id.to_string(),
+            model_id: match pinned_model {
+                Some(model_id) => model_id.to_string(),
+                None => latest_model.get_or_insert_with(|| store.latest_model_id().unwrap_or_default()).clone(),
+            },
             principals: decision.principals.to_vec(),
             delegation_relation: decision.delegation_relation.map(str::to_string),
             audience: decision.audience,
