@@ -21,7 +21,7 @@ mod read;
 
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
-pub(crate) use closure::Closure;
+pub(crate) use closure::{Closure, Reach};
 pub(crate) use idset::{DenseBits, Ids, IdsCow};
 use idset::{IdMap, IdSet, Slot};
 use interner::Interner;
@@ -843,6 +843,14 @@ impl<'a> RelationTuples<'a> {
     pub(crate) fn forward(&self, object: ObjectId) -> impl Iterator<Item = (SubjectKind, Ids<'a>)> + 'a {
         let subjects = |table: Option<&'a Table>| table.map(|t| t.subjects(object)).unwrap_or_default();
         subjects(self.base).chain(subjects(self.overlay))
+    }
+
+    /// True when every tuple here counts as it is, for any context and clock: no stored tuple
+    /// carries a condition or an expiry and no contextual one a condition (what [`View::guard`]
+    /// would answer [`TupleGuard::Counts`] for, without looking each tuple up).
+    pub(crate) fn all_count(&self) -> bool {
+        self.base.is_none_or(|t| t.conditions.is_empty() && t.expiries.is_empty())
+            && self.overlay.is_none_or(|t| t.conditions.is_empty())
     }
 
     /// True if some stored tuple here has an expiry (so a present tuple may not count).
