@@ -12,7 +12,8 @@ use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
 use crate::index::{
-    Closure, Ids, IdsCow, ObjectId, Reach, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD,
+    Closure, Ids, IdsCow, ObjectId, Reach, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, View,
+    NO_RELATION, WILDCARD,
 };
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -160,6 +161,8 @@ struct Checker<'e, 'a, R: Recorder> {
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
     /// The user's memberships through each recursive userset relation met (see [`Membership`]).
     memberships: Vec<Membership<'a>>,
+    /// The tables the walk has read.
+    tables: Tables<'a>,
     /// For batches: settled sub-answers with the depth they were computed at.
     memo: Option<FxHashMap<Step, (Decision, u32)>>,
     /// Cycles met so far; a sub-answer is path-independent iff this did not change under it.
@@ -188,6 +191,7 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
             path: Path::default(),
             reached: Vec::new(),
             memberships: Vec::new(),
+            tables: Tables::new(evaluator.view),
             memo,
             cycles: 0,
             partial,
@@ -231,6 +235,38 @@ impl Membership<'_> {
             too_deep = true;
         }
         (!too_deep && !self.other_usersets).then_some(Decision::Denied)
+    }
+}
+
+/// Tables kept by [`Tables`]; a check reads a handful (a document's and a folder's `viewer` and
+/// `parent`, a group's `member`), and past this many the rest are looked up each time.
+const KEPT_TABLES: usize = 8;
+
+/// The (object type, relation) tables a check reads, each looked up once: a walk reads the same
+/// few at every level, and scanning a handful of keys costs less than hashing one.
+struct Tables<'a> {
+    view: View<'a>,
+    kept: [Option<((TypeId, RelationId), RelationTuples<'a>)>; KEPT_TABLES],
+    len: usize,
+}
+
+impl<'a> Tables<'a> {
+    fn new(view: View<'a>) -> Self {
+        Tables { view, kept: [None; KEPT_TABLES], len: 0 }
+    }
+
+    /// [`View::relation_tuples`] of (object type, relation).
+    fn get(&mut self, object_type: TypeId, relation: RelationId) -> RelationTuples<'a> {
+        let key = (object_type, relation);
+        if let Some((_, tuples)) = self.kept[..self.len].iter().flatten().find(|(k, _)| *k == key) {
+            return *tuples;
+        }
+        let tuples = self.view.relation_tuples(object_type, relation);
+        if let Some(slot) = self.kept.get_mut(self.len) {
+            *slot = Some((key, tuples));
+            self.len += 1;
+        }
+        tuples
     }
 }
 
@@ -407,7 +443,11 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
             }
         }
         if definition.same_object.len() > 1 {
-            self.evaluator.view.touch_relations(object_type, object, &definition.same_object);
+            // Read the object's entry in each table the step will read, all at once, so the
+            // lookups that follow find them in cache: their cache misses overlap instead of queueing.
+            for &relation in &definition.same_object {
+                self.tables.get(object_type, relation).touch_forward(std::slice::from_ref(&object));
+            }
         }
         let cycles = self.cycles;
         self.path.push(step);
@@ -565,7 +605,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         }
         let user = self.user;
         let mut outcome = AnyOf::default();
-        let tuples = evaluator.view.relation_tuples(object_type, relation);
+        let tuples = self.tables.get(object_type, relation);
         let hold = evaluator.all_hold(&tuples, object_type, relation);
         // Direct grants first, then the usersets (a second pass over the same entry, rather than
         // a list of them built per step).
@@ -694,11 +734,20 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
         let mut outcome = AnyOf::default();
-        let tuples = evaluator.view.relation_tuples(object_type, tupleset);
+        let tuples = self.tables.get(object_type, tupleset);
         let hold = evaluator.all_hold(&tuples, object_type, tupleset);
-        for parent in evaluator.parents_in(tuples, object_type, object, tupleset, computed) {
-            if outcome.allowed(self.tuple_then((object_type, tupleset, object), parent, hold, computed, depth)) {
-                return Ok(Decision::Allowed);
+        let kinds = evaluator.model.parent_kinds(object_type, tupleset, computed);
+        // [`Evaluator::tupleset_parents`], as loops: its iterator is a few hundred bytes, moved
+        // (copied) at every step of the walk.
+        for (kind, parents) in tuples.forward(object) {
+            if !kinds.clone().any(|k| k == kind) {
+                continue;
+            }
+            for parent in parents.iter().filter(|&parent| parent != WILDCARD) {
+                let parent = SubjectKey { kind, object: parent };
+                if outcome.allowed(self.tuple_then((object_type, tupleset, object), parent, hold, computed, depth)) {
+                    return Ok(Decision::Allowed);
+                }
             }
         }
         outcome.finish()

@@ -109,22 +109,16 @@ impl<'a> Evaluator<'a> {
         tupleset: RelationId,
         computed: RelationId,
     ) -> impl Iterator<Item = SubjectKey> + 'a {
-        self.parents_in(self.view.relation_tuples(object_type, tupleset), object_type, object, tupleset, computed)
-    }
-
-    /// [`Evaluator::tupleset_parents`] from the tupleset's tuples already looked up.
-    pub(crate) fn parents_in(
-        &self,
-        tuples: RelationTuples<'a>,
-        object_type: TypeId,
-        object: ObjectId,
-        tupleset: RelationId,
-        computed: RelationId,
-    ) -> impl Iterator<Item = SubjectKey> + 'a {
         let kinds = self.model.parent_kinds(object_type, tupleset, computed);
-        tuples.forward(object).filter(move |(kind, _)| kinds.clone().any(|k| k == *kind)).flat_map(|(kind, parents)| {
-            parents.iter().filter(|&parent| parent != WILDCARD).map(move |parent| SubjectKey { kind, object: parent })
-        })
+        self.view
+            .forward(object_type, tupleset, object)
+            .filter(move |(kind, _)| kinds.clone().any(|k| k == *kind))
+            .flat_map(|(kind, parents)| {
+                parents
+                    .iter()
+                    .filter(|&parent| parent != WILDCARD)
+                    .map(move |parent| SubjectKey { kind, object: parent })
+            })
     }
 
     /// The group closure of a recursive userset relation, only where answering from it equals

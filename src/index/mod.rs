@@ -991,15 +991,6 @@ impl<'a> View<'a> {
         base.or_else(|| self.overlay?.objects.get(&object_type)?.name(id))
     }
 
-    /// Reads `object`'s forward entry in the base table of each relation, all at once, so the
-    /// lookups that follow find them in cache: their cache misses overlap instead of queueing.
-    pub(crate) fn touch_relations(&self, object_type: TypeId, object: ObjectId, relations: &[RelationId]) {
-        let words = relations.iter().fold(0, |acc, &relation| {
-            acc ^ self.base.tables.get(&(object_type, relation)).map_or(0, |table| table.forward_word(object))
-        });
-        std::hint::black_box(words);
-    }
-
     fn tables(&self, object_type: TypeId, relation: RelationId) -> (Option<&'a Table>, Option<&'a Table>) {
         let key = (object_type, relation);
         (self.base.tables.get(&key), self.overlay.and_then(|o| o.tables.get(&key)))
