@@ -12,7 +12,8 @@ use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
 use super::{EvalError, Evaluator, UNKNOWN};
 use crate::index::{
-    Closure, Ids, IdsCow, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD,
+    Closure, Ids, IdsCow, ObjectId, Reach, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, View,
+    NO_RELATION, WILDCARD,
 };
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -158,6 +159,10 @@ struct Checker<'e, 'a, R: Recorder> {
     user: SubjectKey,
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
+    /// The user's memberships through each recursive userset relation met (see [`Membership`]).
+    memberships: Vec<Membership<'a>>,
+    /// The tables the walk has read.
+    tables: Tables<'a>,
     /// For batches: settled sub-answers with the depth they were computed at.
     memo: Option<FxHashMap<Step, (Decision, u32)>>,
     /// Cycles met so far; a sub-answer is path-independent iff this did not change under it.
@@ -185,12 +190,83 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
             user,
             path: Path::default(),
             reached: Vec::new(),
+            memberships: Vec::new(),
+            tables: Tables::new(evaluator.view),
             memo,
             cycles: 0,
             partial,
             dispatches: 0,
             recorder,
         }
+    }
+}
+
+/// What the user reaches through one recursive userset relation (groups in groups), looked up on
+/// its first use in a check: the relation's group closure, the groups the user's own tuples name
+/// (itself, and its type's wildcard), and what each of those reaches. It depends on the user and
+/// the view alone, so every grant to a group after the first is decided without a lookup.
+struct Membership<'a> {
+    /// (object type, relation).
+    relation: (TypeId, RelationId),
+    /// [`Evaluator::group_closure`] of it; `None`: the walk decides.
+    closure: Option<&'a Closure>,
+    /// The groups the user, or its type's wildcard, is directly in (where the model admits that).
+    direct: [Option<IdsCow<'a>>; 2],
+    /// What each of those groups reaches upward.
+    reaches: Vec<&'a Reach>,
+    /// Whether the relation admits usersets of other kinds (`team#member`), which the closure
+    /// does not cover.
+    other_usersets: bool,
+}
+
+impl Membership<'_> {
+    /// The closure's answer for `object` with `budget` dispatches left, as
+    /// [`Checker::closure_decision`] documents it.
+    fn decide(&self, object: ObjectId, budget: u32) -> Option<Decision> {
+        if self.direct.iter().flatten().any(|groups| groups.contains(object)) {
+            return Some(Decision::Allowed);
+        }
+        let mut too_deep = false;
+        for reach in self.reaches.iter().filter(|reach| reach.groups.contains(object)) {
+            // `height` bounds the nested dispatches the walk would need to get there.
+            if reach.height <= budget {
+                return Some(Decision::Allowed);
+            }
+            too_deep = true;
+        }
+        (!too_deep && !self.other_usersets).then_some(Decision::Denied)
+    }
+}
+
+/// Tables kept by [`Tables`]; a check reads a handful (a document's and a folder's `viewer` and
+/// `parent`, a group's `member`), and past this many the rest are looked up each time.
+const KEPT_TABLES: usize = 8;
+
+/// The (object type, relation) tables a check reads, each looked up once: a walk reads the same
+/// few at every level, and scanning a handful of keys costs less than hashing one.
+struct Tables<'a> {
+    view: View<'a>,
+    kept: [Option<((TypeId, RelationId), RelationTuples<'a>)>; KEPT_TABLES],
+    len: usize,
+}
+
+impl<'a> Tables<'a> {
+    fn new(view: View<'a>) -> Self {
+        Tables { view, kept: [None; KEPT_TABLES], len: 0 }
+    }
+
+    /// [`View::relation_tuples`] of (object type, relation).
+    fn get(&mut self, object_type: TypeId, relation: RelationId) -> RelationTuples<'a> {
+        let key = (object_type, relation);
+        if let Some((_, tuples)) = self.kept[..self.len].iter().flatten().find(|(k, _)| *k == key) {
+            return *tuples;
+        }
+        let tuples = self.view.relation_tuples(object_type, relation);
+        if let Some(slot) = self.kept.get_mut(self.len) {
+            *slot = Some((key, tuples));
+            self.len += 1;
+        }
+        tuples
     }
 }
 
@@ -272,16 +348,21 @@ impl AnyOf {
     }
 }
 
-impl<R: Recorder> Checker<'_, '_, R> {
+impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// Whether one tuple counts, given its condition: in a partial check a condition missing
     /// context is [`Decision::Conditional`].
+    /// `hold`: every tuple of the relation is known to count ([`Evaluator::all_hold`]).
     fn tuple_decision(
         &self,
         object_type: TypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
+        hold: bool,
     ) -> Result<Decision, EvalError> {
+        if hold {
+            return Ok(Decision::Allowed);
+        }
         let evaluator = self.evaluator;
         let holds = if self.partial {
             evaluator.tuple_holds_partial(object_type, relation, object, subject)?
@@ -362,7 +443,11 @@ impl<R: Recorder> Checker<'_, '_, R> {
             }
         }
         if definition.same_object.len() > 1 {
-            self.evaluator.view.touch_relations(object_type, object, &definition.same_object);
+            // Read the object's entry in each table the step will read, all at once, so the
+            // lookups that follow find them in cache: their cache misses overlap instead of queueing.
+            for &relation in &definition.same_object {
+                self.tables.get(object_type, relation).touch_forward(std::slice::from_ref(&object));
+            }
         }
         let cycles = self.cycles;
         self.path.push(step);
@@ -419,12 +504,13 @@ impl<R: Recorder> Checker<'_, '_, R> {
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
+        hold: bool,
     ) -> Result<Decision, EvalError> {
         if !R::ACTIVE {
-            return self.tuple_decision(object_type, relation, object, subject);
+            return self.tuple_decision(object_type, relation, object, subject, hold);
         }
         self.recorder.enter(Label::Tuple { object_type, object, relation, subject });
-        let decision = self.tuple_decision(object_type, relation, object, subject);
+        let decision = self.tuple_decision(object_type, relation, object, subject, hold);
         self.recorder.leave(&decision);
         decision
     }
@@ -435,13 +521,14 @@ impl<R: Recorder> Checker<'_, '_, R> {
         &mut self,
         (object_type, relation, object): (TypeId, RelationId, ObjectId),
         subject: SubjectKey,
+        hold: bool,
         next: RelationId,
         depth: u32,
     ) -> Result<Decision, EvalError> {
         if R::ACTIVE {
             self.recorder.enter(Label::Tuple { object_type, object, relation, subject });
         }
-        let result = match self.tuple_decision(object_type, relation, object, subject) {
+        let result = match self.tuple_decision(object_type, relation, object, subject, hold) {
             Ok(tuple @ (Decision::Allowed | Decision::Conditional)) => self
                 .dispatch(subject.kind.subject_type, subject.object, next, depth)
                 .map(|decision| both(tuple, decision)),
@@ -509,19 +596,21 @@ impl<R: Recorder> Checker<'_, '_, R> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
-        if let Some(closure) = evaluator.group_closure(object_type, relation, definition) {
-            if let Some(decision) = self.closure_decision(closure, object_type, object, relation, definition, depth) {
-                if R::ACTIVE {
-                    self.recorder.enter(Label::Closure { object_type, object, relation });
-                    self.recorder.leave(&Ok(decision));
-                }
-                return Ok(decision);
+        if let Some(decision) = self.closure_decision(object_type, object, relation, definition, depth) {
+            if R::ACTIVE {
+                self.recorder.enter(Label::Closure { object_type, object, relation });
+                self.recorder.leave(&Ok(decision));
             }
+            return Ok(decision);
         }
         let user = self.user;
         let mut outcome = AnyOf::default();
-        let mut usersets = Vec::new();
-        for (kind, subjects) in evaluator.view.forward(object_type, relation, object) {
+        let tuples = self.tables.get(object_type, relation);
+        let hold = evaluator.all_hold(&tuples, object_type, relation);
+        // Direct grants first, then the usersets (a second pass over the same entry, rather than
+        // a list of them built per step).
+        let mut usersets = false;
+        for (kind, subjects) in tuples.forward(object) {
             let admits = definition.admits(kind);
             if kind.relation == NO_RELATION {
                 if kind != user.kind {
@@ -531,7 +620,7 @@ impl<R: Recorder> Checker<'_, '_, R> {
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
-                        if outcome.allowed(self.tuple_leaf(object_type, relation, object, key)) {
+                        if outcome.allowed(self.tuple_leaf(object_type, relation, object, key, hold)) {
                             return Ok(Decision::Allowed);
                         }
                     } else if R::ACTIVE && subjects.contains(candidate) {
@@ -544,14 +633,18 @@ impl<R: Recorder> Checker<'_, '_, R> {
             } else if admits.objects {
                 if kind == user.kind && subjects.contains(user.object) {
                     let key = SubjectKey { kind, object: user.object };
-                    if outcome.allowed(self.tuple_leaf(object_type, relation, object, key)) {
+                    if outcome.allowed(self.tuple_leaf(object_type, relation, object, key, hold)) {
                         return Ok(Decision::Allowed);
                     }
                 }
-                usersets.push((kind, subjects));
+                usersets = true;
             }
         }
-        for (kind, subjects) in usersets {
+        let userset_entries = tuples.forward(object).filter(|(kind, _)| kind.relation != NO_RELATION);
+        for (kind, subjects) in userset_entries.filter(|_| usersets) {
+            if !definition.admits(kind).objects {
+                continue;
+            }
             // Recursive membership (groups in groups): rather than walk every nested group, walk
             // only the member groups the user reaches (computed once per check by bitmap lookup);
             // walking them, not answering from the set, keeps OpenFGA's depth accounting.
@@ -562,7 +655,8 @@ impl<R: Recorder> Checker<'_, '_, R> {
             };
             for subject in members.iter() {
                 let key = SubjectKey { kind, object: subject };
-                if outcome.allowed(self.tuple_then((object_type, relation, object), key, kind.relation, depth)) {
+                let tuple = (object_type, relation, object);
+                if outcome.allowed(self.tuple_then(tuple, key, hold, kind.relation, depth)) {
                     return Ok(Decision::Allowed);
                 }
             }
@@ -574,46 +668,60 @@ impl<R: Recorder> Checker<'_, '_, R> {
     /// on `object` when a group the user is directly in is `object` or reaches it. `None` when the
     /// walk must decide: the path may be too deep for the depth limit (the walk reports that), or
     /// no group reaches `object` but other userset kinds (`team#member`) might.
+    ///
+    /// What it reads is the user's [`Membership`] in the relation, looked up once per check.
     fn closure_decision(
-        &self,
-        closure: &Closure,
+        &mut self,
         object_type: TypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
         depth: u32,
     ) -> Option<Decision> {
+        if !matches!(definition.rewrite, Node::This) {
+            return None;
+        }
+        let budget = self.evaluator.limits.max_depth.saturating_sub(depth);
+        let key = (object_type, relation);
+        if let Some(membership) = self.memberships.iter().find(|m| m.relation == key) {
+            return membership.closure.and_then(|_| membership.decide(object, budget));
+        }
+        let membership = self.membership(object_type, relation, definition);
+        let decision = membership.closure.and_then(|_| membership.decide(object, budget));
+        self.memberships.push(membership);
+        decision
+    }
+
+    /// Looks up the user's [`Membership`] in (object type, relation).
+    fn membership(&self, object_type: TypeId, relation: RelationId, definition: &CompiledRelation) -> Membership<'a> {
+        let evaluator = self.evaluator;
+        let closure = evaluator.group_closure(object_type, relation, definition);
+        let Some(closure) = closure else {
+            return Membership {
+                relation: (object_type, relation),
+                closure,
+                direct: [None, None],
+                reaches: Vec::new(),
+                other_usersets: false,
+            };
+        };
         let user = self.user;
-        let tuples = self.evaluator.view.relation_tuples(object_type, relation);
+        let tuples = evaluator.view.relation_tuples(object_type, relation);
         let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
         let own = definition.admits_tuple(user.kind, user.object == WILDCARD, None).then(|| tuples.reverse(user));
         let public = (user.kind.relation == NO_RELATION
             && user.object != WILDCARD
             && definition.admits_tuple(user.kind, true, None))
         .then(|| tuples.reverse(wildcard));
-        let budget = self.evaluator.limits.max_depth.saturating_sub(depth);
-        let mut too_deep = false;
-        for direct in [own, public].iter().flatten() {
-            if direct.contains(object) {
-                return Some(Decision::Allowed);
-            }
-            for group in direct.iter() {
-                let Some(reach) = closure.reach(group) else { continue };
-                if reach.groups.contains(object) {
-                    // `height` bounds the nested dispatches the walk would need to get there.
-                    if reach.height <= budget {
-                        return Some(Decision::Allowed);
-                    }
-                    too_deep = true;
-                }
-            }
-        }
+        let direct = [own, public];
+        let reaches =
+            direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|group| closure.reach(group)).collect();
         let own_kind = SubjectKind { subject_type: object_type, relation };
         let other_usersets = definition
             .direct
             .iter()
             .any(|(kind, admits)| kind.relation != NO_RELATION && *kind != own_kind && admits.objects);
-        (!too_deep && !other_usersets).then_some(Decision::Denied)
+        Membership { relation: (object_type, relation), closure: Some(closure), direct, reaches, other_usersets }
     }
 
     fn check_tuple_to_userset(
@@ -626,9 +734,20 @@ impl<R: Recorder> Checker<'_, '_, R> {
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
         let mut outcome = AnyOf::default();
-        for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
-            if outcome.allowed(self.tuple_then((object_type, tupleset, object), parent, computed, depth)) {
-                return Ok(Decision::Allowed);
+        let tuples = self.tables.get(object_type, tupleset);
+        let hold = evaluator.all_hold(&tuples, object_type, tupleset);
+        let kinds = evaluator.model.parent_kinds(object_type, tupleset, computed);
+        // [`Evaluator::tupleset_parents`], as loops: its iterator is a few hundred bytes, moved
+        // (copied) at every step of the walk.
+        for (kind, parents) in tuples.forward(object) {
+            if !kinds.clone().any(|k| k == kind) {
+                continue;
+            }
+            for parent in parents.iter().filter(|&parent| parent != WILDCARD) {
+                let parent = SubjectKey { kind, object: parent };
+                if outcome.allowed(self.tuple_then((object_type, tupleset, object), parent, hold, computed, depth)) {
+                    return Ok(Decision::Allowed);
+                }
             }
         }
         outcome.finish()
@@ -647,7 +766,7 @@ impl<R: Recorder> Checker<'_, '_, R> {
         let mut combined: Option<Decision> = None;
         for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
             // As in SpiceDB, a parent tuple whose condition fails is a parent that does not grant.
-            let decision = self.tuple_then((object_type, tupleset, object), parent, computed, depth)?;
+            let decision = self.tuple_then((object_type, tupleset, object), parent, false, computed, depth)?;
             if decision == Decision::Denied {
                 return Ok(Decision::Denied);
             }

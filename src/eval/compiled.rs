@@ -112,6 +112,10 @@ impl CompiledRelation {
 pub(crate) struct CompiledModel {
     relations: FxHashMap<(TypeId, RelationId), CompiledRelation>,
     types: FxHashMap<TypeId, Vec<RelationId>>,
+    /// For every arrow `computed from tupleset` on a type: the subject kinds it follows (see
+    /// [`CompiledModel::parent_kinds`]), resolved once so a walk does not look up the tupleset
+    /// and each parent type per step.
+    arrows: FxHashMap<(TypeId, RelationId, RelationId), Box<[SubjectKind]>>,
     /// Relations where an unconditioned tuple may not fit (see `CompiledRelation::needs_tuple_filter`).
     strict: FxHashSet<(TypeId, RelationId)>,
     /// The model's conditions, each parsed once.
@@ -173,6 +177,14 @@ impl CompiledModel {
                 definition.same_object = same_object;
             }
         }
+        let mut arrows = Vec::new();
+        for (&(type_id, _), definition) in &compiled.relations {
+            arrows_of(&definition.rewrite, &mut |tupleset, computed| arrows.push((type_id, tupleset, computed)));
+        }
+        for (type_id, tupleset, computed) in arrows {
+            let kinds = compiled.follow_kinds(type_id, tupleset, computed).collect();
+            compiled.arrows.insert((type_id, tupleset, computed), kinds);
+        }
         compiled
     }
 
@@ -184,7 +196,19 @@ impl CompiledModel {
     /// The subject kinds `computed from tupleset` follows on `object_type`: the objects (or
     /// usersets, whose relation an arrow ignores, as SpiceDB's `->` does; OpenFGA models never
     /// admit usersets on a tupleset) the tupleset admits, of types that define `computed`.
+    /// Only arrows of the model's own rewrites are asked about (every caller takes them from a
+    /// [`Node`] of `object_type`), so each is one lookup of what `compile` resolved.
     pub(crate) fn parent_kinds(
+        &self,
+        object_type: TypeId,
+        tupleset: RelationId,
+        computed: RelationId,
+    ) -> impl Iterator<Item = SubjectKind> + Clone + '_ {
+        self.arrows.get(&(object_type, tupleset, computed)).map_or(&[][..], |kinds| &kinds[..]).iter().copied()
+    }
+
+    /// [`CompiledModel::parent_kinds`], worked out from the relations (at compile time).
+    fn follow_kinds(
         &self,
         object_type: TypeId,
         tupleset: RelationId,
@@ -253,6 +277,25 @@ fn same_object_relations(
     }
     found.truncate(SAME_OBJECT_MAX);
     found
+}
+
+/// Calls `found(tupleset, computed)` for every arrow (either kind) in `node`.
+fn arrows_of(node: &Node, found: &mut impl FnMut(RelationId, RelationId)) {
+    match node {
+        Node::This | Node::Computed(_) => {}
+        Node::TupleToUserset { tupleset, computed } | Node::TupleToUsersetAll { tupleset, computed } => {
+            found(*tupleset, *computed);
+        }
+        Node::Union(children) | Node::Intersection(children) => {
+            for child in children {
+                arrows_of(child, found);
+            }
+        }
+        Node::Exclusion(base, subtract) => {
+            arrows_of(base, found);
+            arrows_of(subtract, found);
+        }
+    }
 }
 
 fn compile_rewrite(rewrite: &Rewrite, index: &mut Index) -> Node {

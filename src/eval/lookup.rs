@@ -13,7 +13,7 @@
 //! Must not import `engine`, `store`, `api`.
 
 use super::compiled::{CompiledRelation, Node};
-use super::{check, EvalError, Evaluator, UNKNOWN};
+use super::{check, EvalError, Evaluator, Limits, UNKNOWN};
 use crate::index::{
     DenseBits, Ids, IdsCow, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION,
     TOUCH_WAVE, WILDCARD,
@@ -144,6 +144,32 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone + Default + PartialEq> FixedPoint
     }
 }
 
+/// A lookup that memoizes through a [`FixedPoint`] (both listers), for [`settle`].
+trait Memoizing {
+    type Key: std::hash::Hash + Eq + Clone;
+    type Value: Clone + Default + PartialEq;
+    fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value>;
+}
+
+/// Computes the key of `frame` (just entered) by `round` until it settles (one round unless a
+/// cycle came back to it), then leaves it; the deadline is read before every round.
+fn settle<L: Memoizing>(
+    lister: &mut L,
+    limits: Limits,
+    mut frame: Frame,
+    mut round: impl FnMut(&mut L) -> Result<L::Value, EvalError>,
+) -> Result<L::Value, EvalError> {
+    let result = loop {
+        limits.check_deadline()?;
+        let result = round(lister)?;
+        if lister.state().settled(&mut frame, &result) {
+            break result;
+        }
+    };
+    lister.state().leave(frame, result.clone());
+    Ok(result)
+}
+
 /// The objects of `object_type` on which `user` holds `relation`.
 pub(crate) fn list_objects(
     evaluator: &Evaluator<'_>,
@@ -204,26 +230,33 @@ struct ObjectLister<'e, 'a> {
     named: FxHashMap<(TypeId, RelationId, SubjectKind), (RoaringBitmap, RoaringBitmap)>,
 }
 
+impl Memoizing for ObjectLister<'_, '_> {
+    type Key = (TypeId, RelationId);
+    type Value = RoaringBitmap;
+    fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value> {
+        &mut self.state
+    }
+}
+
 impl<'a> ObjectLister<'_, 'a> {
     fn objects(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
         self.evaluator.limits.check_deadline()?;
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(RoaringBitmap::new());
         };
-        let mut frame = match self.state.enter(&(object_type, relation)) {
+        let frame = match self.state.enter(&(object_type, relation)) {
             Entered::Known(found) => return Ok(found),
             Entered::Compute(frame) => frame,
         };
         // A recursive userset relation with a closure: the direct tuples but the `type#relation`
         // edges, then every group those reach (the least fixed point of "direct ∪ edges upward").
         let closure = self.evaluator.group_closure(object_type, relation, definition);
-        let result = loop {
-            self.evaluator.limits.check_deadline()?;
+        settle(self, self.evaluator.limits, frame, |lister| {
             let mut result = match closure {
-                Some(_) => self.direct(object_type, relation, definition, false)?,
-                None => self.rewrite(object_type, relation, definition, &definition.rewrite)?,
+                Some(_) => lister.direct(object_type, relation, definition, false)?,
+                None => lister.rewrite(object_type, relation, definition, &definition.rewrite)?,
             };
-            let user = self.user;
+            let user = lister.user;
             if user.kind.relation != NO_RELATION
                 && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
                 && user.object != UNKNOWN
@@ -233,12 +266,8 @@ impl<'a> ObjectLister<'_, 'a> {
             if let Some(closure) = closure {
                 closure.expand(&mut result);
             }
-            if self.state.settled(&mut frame, &result) {
-                break result;
-            }
-        };
-        self.state.leave(frame, result.clone());
-        Ok(result)
+            Ok(result)
+        })
     }
 
     /// [`ObjectLister::objects`] ∩ `candidates`, evaluating the rewrite at the candidates only
@@ -789,6 +818,14 @@ struct UserLister<'e, 'a> {
     calls: u32,
 }
 
+impl Memoizing for UserLister<'_, '_> {
+    type Key = (TypeId, ObjectId, RelationId);
+    type Value = UserSet;
+    fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value> {
+        &mut self.state
+    }
+}
+
 impl UserLister<'_, '_> {
     fn users(
         &mut self,
@@ -809,25 +846,21 @@ impl UserLister<'_, '_> {
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(UserSet::default());
         };
-        let mut frame = match self.state.enter(&(object_type, object, relation)) {
+        let frame = match self.state.enter(&(object_type, object, relation)) {
             Entered::Known(found) => return Ok(found),
             Entered::Compute(frame) => frame,
         };
-        let result = loop {
-            self.evaluator.limits.check_deadline()?;
-            let mut result = self.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
-            if self.filter.relation != NO_RELATION
+        settle(self, self.evaluator.limits, frame, |lister| {
+            let mut result = lister.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
+            let filter = lister.filter;
+            if filter.relation != NO_RELATION
                 && object != UNKNOWN
-                && (object_type, relation) == (self.filter.subject_type, self.filter.relation)
+                && (object_type, relation) == (filter.subject_type, filter.relation)
             {
                 result.ids.insert(object);
             }
-            if self.state.settled(&mut frame, &result) {
-                break result;
-            }
-        };
-        self.state.leave(frame, result.clone());
-        Ok(result)
+            Ok(result)
+        })
     }
 
     fn rewrite(

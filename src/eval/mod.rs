@@ -46,7 +46,9 @@ pub use expand::{ExpandLeaf, ExpandNode};
 pub(crate) use explain::{explain, ExplainInput};
 pub use explain::{ExplainNode, NodeResult, Reason};
 
-use crate::index::{Closure, ObjectId, RelationId, SubjectKey, SubjectKind, TupleGuard, TypeId, View, WILDCARD};
+use crate::index::{
+    Closure, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, TypeId, View, WILDCARD,
+};
 use crate::tuple::{Context, TupleCondition};
 
 /// Object id used for names the index has never seen: no tuple mentions it.
@@ -107,10 +109,10 @@ impl<'a> Evaluator<'a> {
         tupleset: RelationId,
         computed: RelationId,
     ) -> impl Iterator<Item = SubjectKey> + 'a {
-        let model = self.model;
+        let kinds = self.model.parent_kinds(object_type, tupleset, computed);
         self.view
             .forward(object_type, tupleset, object)
-            .filter(move |(kind, _)| model.parent_kinds(object_type, tupleset, computed).any(|k| k == *kind))
+            .filter(move |(kind, _)| kinds.clone().any(|k| k == *kind))
             .flat_map(|(kind, parents)| {
                 parents
                     .iter()
@@ -181,6 +183,13 @@ impl<'a> Evaluator<'a> {
         } else {
             Err(())
         }
+    }
+
+    /// True when every tuple of (object type, relation), looked up as `tuples`, counts as it is
+    /// (no condition, no expiry, nothing the type restrictions turn away), so
+    /// [`Evaluator::tuple_holds`] would answer true for each: a walk need not ask per tuple.
+    pub(crate) fn all_hold(&self, tuples: &RelationTuples<'_>, object_type: TypeId, relation: RelationId) -> bool {
+        tuples.all_count() && !self.model.is_strict(object_type, relation)
     }
 
     /// Whether the tuple (object type, relation, object, subject) counts: it has not expired, it fits

@@ -21,7 +21,7 @@ mod read;
 
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
-pub(crate) use closure::Closure;
+pub(crate) use closure::{Closure, Reach};
 pub(crate) use idset::{DenseBits, Ids, IdsCow};
 use idset::{IdMap, IdSet, Slot};
 use interner::Interner;
@@ -845,6 +845,14 @@ impl<'a> RelationTuples<'a> {
         subjects(self.base).chain(subjects(self.overlay))
     }
 
+    /// True when every tuple here counts as it is, for any context and clock: no stored tuple
+    /// carries a condition or an expiry and no contextual one a condition (what [`View::guard`]
+    /// would answer [`TupleGuard::Counts`] for, without looking each tuple up).
+    pub(crate) fn all_count(&self) -> bool {
+        self.base.is_none_or(|t| t.conditions.is_empty() && t.expiries.is_empty())
+            && self.overlay.is_none_or(|t| t.conditions.is_empty())
+    }
+
     /// True if some stored tuple here has an expiry (so a present tuple may not count).
     pub(crate) fn may_expire(&self) -> bool {
         self.base.is_some_and(|t| !t.expiries.is_empty())
@@ -981,15 +989,6 @@ impl<'a> View<'a> {
     pub(crate) fn object_name(&self, object_type: TypeId, id: ObjectId) -> Option<&'a str> {
         let base = self.base.objects.get(&object_type).and_then(|o| o.name(id));
         base.or_else(|| self.overlay?.objects.get(&object_type)?.name(id))
-    }
-
-    /// Reads `object`'s forward entry in the base table of each relation, all at once, so the
-    /// lookups that follow find them in cache: their cache misses overlap instead of queueing.
-    pub(crate) fn touch_relations(&self, object_type: TypeId, object: ObjectId, relations: &[RelationId]) {
-        let words = relations.iter().fold(0, |acc, &relation| {
-            acc ^ self.base.tables.get(&(object_type, relation)).map_or(0, |table| table.forward_word(object))
-        });
-        std::hint::black_box(words);
     }
 
     fn tables(&self, object_type: TypeId, relation: RelationId) -> (Option<&'a Table>, Option<&'a Table>) {
