@@ -121,6 +121,7 @@ impl DecisionFilterText<'_> {
             until_ms: time("until", self.until)?,
             before: given(self.before).map(token_cursor).transpose()?,
             limit: page_size + 1,
+            ..DecisionFilter::default()
         })
     }
 }
