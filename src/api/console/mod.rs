@@ -566,6 +566,8 @@ async fn decisions_page(
 ) -> Result<Response, Refusal> {
     let filter = decisions::DecisionFilterText {
         principal: query.principal.as_deref(),
+        agent: None,
+        tool: None,
         object: query.object.as_deref(),
         decision: query.decision.as_deref(),
         since: query.since.as_deref(),
