@@ -423,6 +423,70 @@ async fn the_decisions_page_lists_newest_first_and_filters() {
     assert!(older.text.contains(r#"<td class="id">user:anne</td>"#) && !older.text.contains(r#"rel="next""#));
 }
 
+/// The Decisions page filters by **Agent** (a principal after the chain's first) and **Tool**
+/// (`audit.tool`), shows each row's tool, and keeps both filters in the older page's link.
+#[tokio::test]
+async fn the_decisions_page_filters_by_agent_and_tool_across_pages() {
+    let (engine, store) = engine_with(&[]);
+    // 55 calls of send_email by agent:mailer for anne, then 5 of read_inbox by agent:planner for
+    // bob, and one audience naming agent:mailer second (which names no agent).
+    let calls = (0..55)
+        .map(|_| (vec!["user:anne", "agent:mailer"], false, "send_email"))
+        .chain((0..5).map(|_| (vec!["user:bob", "agent:planner"], false, "read_inbox")))
+        .chain([(vec!["user:carol", "agent:mailer"], true, "send_email")]);
+    for (i, (principals, audience, tool)) in calls.enumerate() {
+        engine.decision_log().record(writ::engine::DecisionRecord {
+            time_ms: 1_800_000_000_000 + i as i64,
+            store_id: store.clone(),
+            model_id: String::new(),
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            delegation_relation: None,
+            audience,
+            relation: "can_call".into(),
+            object: "document:1".into(),
+            allowed: true,
+            denied_by: None,
+            revision: 1,
+            latency_us: 3,
+            request_id: format!("r{i}"),
+            audit: Some(serde_json::from_value(json!({"server": "mail", "tool": tool})).unwrap()),
+        });
+    }
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let url = format!("/console/stores/{store}/decisions");
+    let page = browser.get(&url).await;
+    for label in ["Agent", "Tool"] {
+        assert!(has_label(&page.text, label), "no filter labelled {label}");
+    }
+    assert!(
+        page.text.contains("<th class=\"short\">Tool</th>") && page.text.contains(r#"<td class="id">read_inbox</td>"#)
+    );
+    let rows = |page: &str| page.matches(r#"<td class="allow">"#).count();
+    let planner = browser.get(&format!("{url}?agent=agent:planner")).await;
+    assert_eq!(rows(&planner.text), 5, "{}", planner.text);
+    assert!(planner.text.contains(r#"value="agent:planner""#), "the field keeps its value");
+    assert!(!planner.text.contains(r#"<td class="id">send_email</td>"#));
+    let inbox = browser.get(&format!("{url}?tool=read_inbox")).await;
+    assert_eq!(rows(&inbox.text), 5);
+    assert!(inbox.text.contains(r#"value="read_inbox""#) && !inbox.text.contains("user:anne → agent:mailer"));
+    // 55 chain decisions by agent:mailer call send_email (the audience is not one): 50, then 5,
+    // the older page reached by a link that keeps both filters.
+    let mailer = browser.get(&format!("{url}?agent=agent:mailer&tool=send_email")).await;
+    assert_eq!(rows(&mailer.text), 50);
+    assert!(!mailer.text.contains("user:carol"), "an audience names no agent");
+    let older = mailer.text.split(r#"<a rel="next" href=""#).nth(1).expect("an Older decisions link");
+    let older = older.split('"').next().unwrap().replace("&amp;", "&");
+    assert!(older.contains("agent=agent%3Amailer") && older.contains("tool=send_email"), "{older}");
+    let older = browser.get(&older).await;
+    assert_eq!(rows(&older.text), 5);
+    assert!(!older.text.contains("user:bob") && !older.text.contains("user:carol"));
+    // Bad filter values are the API's 400s.
+    assert_eq!(browser.get(&format!("{url}?agent=mailer")).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(browser.get(&format!("{url}?tool=a%0Ab")).await.status, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn without_authentication_the_console_says_so_and_still_demands_csrf_tokens() {
     let (engine, store) = engine_with(&[]);

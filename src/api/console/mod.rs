@@ -550,6 +550,10 @@ async fn delete_tuple(
 #[derive(Deserialize)]
 struct DecisionsQuery {
     principal: Option<String>,
+    /// An agent of the chain, `type:id`.
+    agent: Option<String>,
+    /// The tool `audit.tool` names.
+    tool: Option<String>,
     object: Option<String>,
     decision: Option<String>,
     /// RFC 3339: only decisions at or after it.
@@ -566,8 +570,8 @@ async fn decisions_page(
 ) -> Result<Response, Refusal> {
     let filter = decisions::DecisionFilterText {
         principal: query.principal.as_deref(),
-        agent: None,
-        tool: None,
+        agent: query.agent.as_deref(),
+        tool: query.tool.as_deref(),
         object: query.object.as_deref(),
         decision: query.decision.as_deref(),
         since: query.since.as_deref(),
@@ -582,15 +586,19 @@ async fn decisions_page(
     let (found, token) = writ_page(found, PAGE_SIZE, |(cursor, _)| decisions::cursor_token(*cursor));
     let filter_text = [
         non_empty(&query.principal).unwrap_or_default().to_string(),
+        non_empty(&query.agent).unwrap_or_default().to_string(),
+        non_empty(&query.tool).unwrap_or_default().to_string(),
         non_empty(&query.object).unwrap_or_default().to_string(),
         decision,
         non_empty(&query.since).unwrap_or_default().to_string(),
         non_empty(&query.until).unwrap_or_default().to_string(),
     ];
     let older = (!token.is_empty()).then(|| {
-        let [principal, object, decision, since, until] = &filter_text;
+        let [principal, agent, tool, object, decision, since, until] = &filter_text;
         query_string(&[
             ("principal", principal),
+            ("agent", agent),
+            ("tool", tool),
             ("object", object),
             ("decision", decision),
             ("since", since),
@@ -609,6 +617,7 @@ async fn decisions_page(
                 delegation: record.delegation_relation.clone().unwrap_or_default(),
             }),
             principals: record.principals.join(" → "),
+            tool: record.tool().unwrap_or_default().to_string(),
             relation: record.relation,
             object: record.object,
             allowed: record.allowed,
