@@ -28,8 +28,11 @@ use axum::Extension;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// What seeing and deciding approvals needs, over the API and on the console's Approvals page.
+pub(super) const DECIDE_ACCESS: Access = Access::approver(Scope::PathStore);
+
 pub(super) fn routes() -> RouteTable {
-    let approver = Access::approver(Scope::PathStore);
+    let approver = DECIDE_ACCESS;
     let list_approvals = Operation::answers::<ApprovalsResponse<'static>>().query::<ApprovalsQuery>();
     RouteTable::new()
         .route("/stores/{store_id}/writ/approvals", get(approver, list_approvals, list))

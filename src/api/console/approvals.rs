@@ -12,9 +12,11 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::view::{self, Chrome};
-use super::{blocking, check_csrf, chrome, encode, principal, ConsoleState, Refusal, StoreVisit, Visit, PAGE_SIZE};
+use super::{
+    blocking, check_csrf, chrome, encode, may, principal, ConsoleState, Refusal, StoreVisit, Visit, PAGE_SIZE,
+};
 use crate::api::approvals::parse_ttl;
-use crate::api::auth::{Principal, Role};
+use crate::api::auth::Principal;
 use crate::api::time::format_rfc3339;
 use crate::engine::{AlertFilter, ApprovalGrant, ApprovalStatus, EngineError};
 use axum::extract::{Form, Path, State};
@@ -58,9 +60,9 @@ struct ApprovalsPage {
     alerts: Option<Vec<AlertRow>>,
 }
 
-/// Whether the viewer may approve and deny in `store_id`: the API's approver access.
+/// Whether the viewer may approve and deny in `store_id`.
 fn can_approve(visit: &Visit, store_id: &str) -> bool {
-    principal(visit).is_none_or(|principal| principal.role.includes(Role::Approver) && principal.allows_store(store_id))
+    may(visit, crate::api::approvals::DECIDE_ACCESS, store_id)
 }
 
 pub(super) async fn approvals_page(StoreVisit { console, store_id, visit }: StoreVisit) -> Result<Response, Refusal> {

@@ -28,7 +28,7 @@ mod model_tests;
 mod session;
 mod view;
 
-use super::auth::{self, Access, Auth, Principal, Role, Scope};
+use super::auth::{self, Access, Auth, Principal, Scope};
 use super::dto::{writ_page, ReadTupleKeyDto};
 use super::time::format_rfc3339;
 use super::{blocking, decisions, tuples, ApiError, AppState};
@@ -94,7 +94,7 @@ pub(super) fn router(app: AppState) -> Router {
     let gated = AppState { auth: gated_auth, ..app.clone() };
     let state = ConsoleState { app, gated, sessions };
     let any_store = Access::reader(Scope::AnyStore);
-    let (reader, writer) = (Access::reader(Scope::PathStore), Access::writer(Scope::PathStore));
+    let (reader, writer) = (Access::reader(Scope::PathStore), tuples::WRITE_ACCESS);
     let gate = |access: Access, methods: MethodRouter<ConsoleState>| {
         methods.route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -118,10 +118,10 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console/stores/{store_id}/approvals", gate(reader, routing::get(approvals::approvals_page)))
         .route(
             "/console/stores/{store_id}/approvals/{approval_id}",
-            gate(Access::approver(Scope::PathStore), routing::post(approvals::decide_approval)),
+            gate(super::approvals::DECIDE_ACCESS, routing::post(approvals::decide_approval)),
         )
         .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
-        .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
+        .route("/console/stores/{store_id}/model", gate(super::models::WRITE_ACCESS, routing::post(save_model)))
         .route("/console/stores/{store_id}/model/test", gate(reader, routing::post(model_tests::run_tests)))
         .layer(middleware::map_response(secure_headers))
         .with_state(state)
@@ -387,9 +387,16 @@ fn tuple_row(StoredTuple { tuple, expires_at_ms }: &StoredTuple) -> view::TupleR
     }
 }
 
-/// Whether the viewer may add and delete tuples in `store_id`: the API's writer access.
+/// Whether the viewer may do what `access` guards in `store_id`: the rule the route (the API's
+/// and the console's own) enforces, asked before a control is shown. Without authentication
+/// anyone may.
+fn may(visit: &Visit, access: Access, store_id: &str) -> bool {
+    principal(visit).is_none_or(|principal| access.admits(principal, Some(store_id)).is_ok())
+}
+
+/// Whether the viewer may add and delete tuples in `store_id`.
 fn can_write(visit: &Visit, store_id: &str) -> bool {
-    principal(visit).is_none_or(|principal| principal.role.includes(Role::Writer) && principal.allows_store(store_id))
+    may(visit, tuples::WRITE_ACCESS, store_id)
 }
 
 async fn tuples_page(
@@ -627,9 +634,9 @@ async fn decisions_page(
     Ok(view::decisions(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
 }
 
-/// Whether the viewer may write models in `store_id`: the API's admin access.
+/// Whether the viewer may write models in `store_id`.
 fn can_save_model(visit: &Visit, store_id: &str) -> bool {
-    principal(visit).is_none_or(|principal| principal.role.includes(Role::Admin) && principal.allows_store(store_id))
+    may(visit, super::models::WRITE_ACCESS, store_id)
 }
 
 /// The latest model's id, DSL text and drawing; `None` before the store has one.
