@@ -834,6 +834,11 @@ async fn approvals_are_listed_to_readers_and_approved_or_denied_only_by_approver
     let refused = browser.post(&format!("{page_url}/{}", second.id), &bad_ttl).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.text.contains("`ttl`"), "{}", refused.text);
+    // The terms are read by the API's one `grant()`: a bad `uses` is its 400 too.
+    let bad_uses = [("csrf", token.as_str()), ("decision", "approve"), ("ttl", ""), ("uses", "two")];
+    let refused = browser.post(&format!("{page_url}/{}", second.id), &bad_uses).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("`uses` value `two` is not a whole number"), "{}", refused.text);
     let denied = browser.post(&format!("{page_url}/{}", second.id), &[("csrf", &token), ("decision", "deny")]).await;
     assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.text);
 

@@ -103,7 +103,7 @@ pub(super) struct DecisionFilterText<'a> {
 const MAX_TOOL_LENGTH: usize = 256;
 
 /// `value` trimmed, when something is left.
-fn given(value: Option<&str>) -> Option<&str> {
+pub(super) fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|value| !value.is_empty())
 }
 

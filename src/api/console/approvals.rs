@@ -15,10 +15,11 @@ use super::view::{self, Chrome};
 use super::{
     blocking, check_csrf, chrome, encode, may, principal, ConsoleState, Refusal, StoreVisit, Visit, PAGE_SIZE,
 };
-use crate::api::approvals::parse_ttl;
+use crate::api::approvals::{grant, parse_uses};
 use crate::api::auth::Principal;
+use crate::api::decisions::given;
 use crate::api::time::format_rfc3339;
-use crate::engine::{AlertFilter, ApprovalGrant, ApprovalStatus, EngineError};
+use crate::engine::{AlertFilter, ApprovalStatus, EngineError};
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -139,17 +140,9 @@ pub(super) async fn decide_approval(
     Form(form): Form<DecideForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
-    let defaults = ApprovalGrant::default();
-    let ttl = form.ttl.trim();
-    let uses = form.uses.trim();
-    let grant = ApprovalGrant {
-        ttl_ms: if ttl.is_empty() { defaults.ttl_ms } else { parse_ttl(ttl)? },
-        uses: if uses.is_empty() {
-            defaults.uses
-        } else {
-            uses.parse().map_err(|_| Refusal::bad_request(format!("`uses` value `{uses}` is not a whole number")))?
-        },
-    };
+    // An empty field is the API's absent one: the default.
+    let uses = given(Some(&form.uses)).map(parse_uses).transpose()?;
+    let grant = grant(given(Some(&form.ttl)), uses)?;
     let approve = match form.decision.as_str() {
         "approve" => true,
         "deny" => false,
