@@ -989,6 +989,36 @@ async fn a_failing_assertion_shows_expected_and_actual() {
     assert!(run.text.contains(list_row), "expected vs actual objects: {}", run.text);
 }
 
+/// Model-test runs from the Model page were unbounded for any reader (review of issue 30): an
+/// oversized file or one with too many tests is refused with a 400 naming the limit, and runs
+/// nothing; a file within the bounds still runs.
+#[tokio::test]
+async fn model_test_runs_over_the_consoles_bounds_are_refused_with_their_code() {
+    let (_, store, mut reader) = signed_in(&[], "reader-key-0123456789").await;
+    let huge = format!("# {}\n{TEST_FILE}", "x".repeat(300 * 1024));
+    let run = run_tests(&mut reader, &store, &huge).await;
+    assert_eq!(run.status, StatusCode::BAD_REQUEST);
+    assert!(
+        run.text.contains("model_test_too_large: the test file is 307"),
+        "{}",
+        &run.text[..2000.min(run.text.len())]
+    );
+    assert!(!run.text.contains(&"x".repeat(1000)), "the oversized file is not echoed back");
+    let (head, test) = TEST_FILE.split_once("tests:\n").unwrap();
+    let many = format!("{head}tests:\n{}", test.repeat(201));
+    let run = run_tests(&mut reader, &store, &many).await;
+    assert_eq!(run.status, StatusCode::BAD_REQUEST);
+    assert!(
+        run.text.contains("model_test_too_large: the test file has 201 tests, more than the limit of 200"),
+        "{}",
+        run.text
+    );
+    assert!(!run.text.contains("passing"), "nothing ran");
+    let fine = run_tests(&mut reader, &store, &format!("{head}tests:\n{}", test.repeat(3))).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text);
+    assert!(fine.text.contains("Tests 3/3 passing"), "{}", fine.text);
+}
+
 #[tokio::test]
 async fn a_bad_test_file_or_tuple_comes_back_as_its_message_not_a_server_failure() {
     let (app, store, mut reader) = signed_in(&[], "reader-key-0123456789").await;
