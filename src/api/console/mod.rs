@@ -26,6 +26,8 @@ mod explain;
 mod graph;
 mod model_tests;
 mod session;
+#[cfg(test)]
+mod tests;
 mod view;
 
 use super::auth::{self, Access, Auth, Principal, Scope};
@@ -86,7 +88,11 @@ impl FromRequestParts<ConsoleState> for StoreVisit {
 
 /// The console's routes, ready to merge into the API's router.
 pub(super) fn router(app: AppState) -> Router {
-    let sessions = Arc::new(Sessions::default());
+    router_with_sessions(app, Arc::new(Sessions::default()))
+}
+
+/// [`router`] over a given session table (tests look into it).
+fn router_with_sessions(app: AppState, sessions: Arc<Sessions>) -> Router {
     let gated_auth = match &app.auth {
         Auth::None => Auth::None,
         Auth::Preshared(_) | Auth::With(_) => Auth::With(Arc::new(SessionAuthenticator(sessions.clone()))),
@@ -140,9 +146,10 @@ async fn secure_headers(mut response: Response) -> Response {
     response
 }
 
-/// The gate of every console route: finds the session (with `--auth none`, starts an anonymous
-/// one so forms still carry a CSRF token), then admits the request with the API's own check of
-/// `access`. A request without a session is sent to sign in; one the check refuses gets a 403 page.
+/// The gate of every console route: finds the session (with `--auth none`, the visitor's
+/// anonymous one, unstored, so forms still carry a CSRF token), then admits the request with the
+/// API's own check of `access`. A request without a session is sent to sign in; one the check
+/// refuses gets a 403 page.
 async fn admit(console: ConsoleState, access: Access, request: Request, next: Next) -> Response {
     if request.method() == axum::http::Method::POST && from_another_site(request.headers()) {
         return Refusal::forbidden("the console takes forms only from its own pages").into_response();
@@ -150,10 +157,13 @@ async fn admit(console: ConsoleState, access: Access, request: Request, next: Ne
     let mut started = None;
     let session = match console.sessions.find(request.headers()) {
         Some(session) => Some(session),
-        None if matches!(console.app.auth, Auth::None) => {
-            started = console.sessions.open(None);
-            started.clone()
-        }
+        None if matches!(console.app.auth, Auth::None) => match console.sessions.anonymous(request.headers()) {
+            Some((session, fresh)) => {
+                started = fresh.then(|| session.clone());
+                Some(session)
+            }
+            None => None,
+        },
         None => None,
     };
     let mut request = match auth::admit(&console.gated, access, request).await {
