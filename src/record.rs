@@ -86,6 +86,19 @@ pub struct DecisionRecord {
     pub audit: Option<Context>,
 }
 
+impl DecisionRecord {
+    /// True when `agent` acts in this record's on-behalf-of chain: a principal after the first.
+    /// An audience's principals are peers, none acting for another, so it names no agent.
+    pub fn acts_as_agent(&self, agent: &str) -> bool {
+        !self.audience && self.principals.iter().skip(1).any(|principal| principal == agent)
+    }
+
+    /// The called tool the record's `audit` names (`audit.tool`, a string), if any.
+    pub fn tool(&self) -> Option<&str> {
+        self.audit.as_ref()?.get("tool")?.as_str()
+    }
+}
+
 /// Where a record sits in a store's decision log: by time, then by a sequence number the store
 /// assigns on append (unique within the store, also across restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,6 +114,12 @@ pub struct DecisionCursor {
 pub struct DecisionFilter {
     /// Only records whose principals include this one.
     pub principal: Option<String>,
+    /// Only records of an on-behalf-of chain that names this one as an agent: a principal after
+    /// the first (the human), in a record that is a chain, not an audience.
+    pub agent: Option<String>,
+    /// Only records whose `audit.tool` is this string: the key the MCP gateway and the Python
+    /// middleware write for a called tool, and that obo-check callers may set.
+    pub tool: Option<String>,
     /// Only records about this object.
     pub object: Option<String>,
     /// Only allows (`Some(true)`) or only denies (`Some(false)`).
@@ -119,6 +138,8 @@ impl DecisionFilter {
     /// True when `record` at `cursor` passes every condition but the limit.
     pub fn matches(&self, cursor: DecisionCursor, record: &DecisionRecord) -> bool {
         self.principal.as_ref().is_none_or(|p| record.principals.iter().any(|q| q == p))
+            && self.agent.as_ref().is_none_or(|a| record.acts_as_agent(a))
+            && self.tool.as_ref().is_none_or(|t| record.tool() == Some(t.as_str()))
             && self.object.as_ref().is_none_or(|o| &record.object == o)
             && self.allowed.is_none_or(|a| record.allowed == a)
             && self.since_ms.is_none_or(|t| cursor.time_ms >= t)

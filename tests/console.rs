@@ -423,6 +423,70 @@ async fn the_decisions_page_lists_newest_first_and_filters() {
     assert!(older.text.contains(r#"<td class="id">user:anne</td>"#) && !older.text.contains(r#"rel="next""#));
 }
 
+/// The Decisions page filters by **Agent** (a principal after the chain's first) and **Tool**
+/// (`audit.tool`), shows each row's tool, and keeps both filters in the older page's link.
+#[tokio::test]
+async fn the_decisions_page_filters_by_agent_and_tool_across_pages() {
+    let (engine, store) = engine_with(&[]);
+    // 55 calls of send_email by agent:mailer for anne, then 5 of read_inbox by agent:planner for
+    // bob, and one audience naming agent:mailer second (which names no agent).
+    let calls = (0..55)
+        .map(|_| (vec!["user:anne", "agent:mailer"], false, "send_email"))
+        .chain((0..5).map(|_| (vec!["user:bob", "agent:planner"], false, "read_inbox")))
+        .chain([(vec!["user:carol", "agent:mailer"], true, "send_email")]);
+    for (i, (principals, audience, tool)) in calls.enumerate() {
+        engine.decision_log().record(writ::engine::DecisionRecord {
+            time_ms: 1_800_000_000_000 + i as i64,
+            store_id: store.clone(),
+            model_id: String::new(),
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            delegation_relation: None,
+            audience,
+            relation: "can_call".into(),
+            object: "document:1".into(),
+            allowed: true,
+            denied_by: None,
+            revision: 1,
+            latency_us: 3,
+            request_id: format!("r{i}"),
+            audit: Some(serde_json::from_value(json!({"server": "mail", "tool": tool})).unwrap()),
+        });
+    }
+    let app = console_app(engine, preshared());
+    let mut browser = Browser::new(&app);
+    browser.sign_in("reader-key-0123456789").await;
+    let url = format!("/console/stores/{store}/decisions");
+    let page = browser.get(&url).await;
+    for label in ["Agent", "Tool"] {
+        assert!(has_label(&page.text, label), "no filter labelled {label}");
+    }
+    assert!(
+        page.text.contains("<th class=\"short\">Tool</th>") && page.text.contains(r#"<td class="id">read_inbox</td>"#)
+    );
+    let rows = |page: &str| page.matches(r#"<td class="allow">"#).count();
+    let planner = browser.get(&format!("{url}?agent=agent:planner")).await;
+    assert_eq!(rows(&planner.text), 5, "{}", planner.text);
+    assert!(planner.text.contains(r#"value="agent:planner""#), "the field keeps its value");
+    assert!(!planner.text.contains(r#"<td class="id">send_email</td>"#));
+    let inbox = browser.get(&format!("{url}?tool=read_inbox")).await;
+    assert_eq!(rows(&inbox.text), 5);
+    assert!(inbox.text.contains(r#"value="read_inbox""#) && !inbox.text.contains("user:anne → agent:mailer"));
+    // 55 chain decisions by agent:mailer call send_email (the audience is not one): 50, then 5,
+    // the older page reached by a link that keeps both filters.
+    let mailer = browser.get(&format!("{url}?agent=agent:mailer&tool=send_email")).await;
+    assert_eq!(rows(&mailer.text), 50);
+    assert!(!mailer.text.contains("user:carol"), "an audience names no agent");
+    let older = mailer.text.split(r#"<a rel="next" href=""#).nth(1).expect("an Older decisions link");
+    let older = older.split('"').next().unwrap().replace("&amp;", "&");
+    assert!(older.contains("agent=agent%3Amailer") && older.contains("tool=send_email"), "{older}");
+    let older = browser.get(&older).await;
+    assert_eq!(rows(&older.text), 5);
+    assert!(!older.text.contains("user:bob") && !older.text.contains("user:carol"));
+    // Bad filter values are the API's 400s.
+    assert_eq!(browser.get(&format!("{url}?agent=mailer")).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(browser.get(&format!("{url}?tool=a%0Ab")).await.status, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn without_authentication_the_console_says_so_and_still_demands_csrf_tokens() {
     let (engine, store) = engine_with(&[]);
@@ -770,6 +834,11 @@ async fn approvals_are_listed_to_readers_and_approved_or_denied_only_by_approver
     let refused = browser.post(&format!("{page_url}/{}", second.id), &bad_ttl).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.text.contains("`ttl`"), "{}", refused.text);
+    // The terms are read by the API's one `grant()`: a bad `uses` is its 400 too.
+    let bad_uses = [("csrf", token.as_str()), ("decision", "approve"), ("ttl", ""), ("uses", "two")];
+    let refused = browser.post(&format!("{page_url}/{}", second.id), &bad_uses).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("`uses` value `two` is not a whole number"), "{}", refused.text);
     let denied = browser.post(&format!("{page_url}/{}", second.id), &[("csrf", &token), ("decision", "deny")]).await;
     assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.text);
 
@@ -918,6 +987,36 @@ async fn a_failing_assertion_shows_expected_and_actual() {
     let list_row =
         r#"<td class="denied">failed</td><td class="id">[document:1 document:2]</td><td class="id">[document:2]</td>"#;
     assert!(run.text.contains(list_row), "expected vs actual objects: {}", run.text);
+}
+
+/// Model-test runs from the Model page were unbounded for any reader (review of issue 30): an
+/// oversized file or one with too many tests is refused with a 400 naming the limit, and runs
+/// nothing; a file within the bounds still runs.
+#[tokio::test]
+async fn model_test_runs_over_the_consoles_bounds_are_refused_with_their_code() {
+    let (_, store, mut reader) = signed_in(&[], "reader-key-0123456789").await;
+    let huge = format!("# {}\n{TEST_FILE}", "x".repeat(300 * 1024));
+    let run = run_tests(&mut reader, &store, &huge).await;
+    assert_eq!(run.status, StatusCode::BAD_REQUEST);
+    assert!(
+        run.text.contains("model_test_too_large: the test file is 307"),
+        "{}",
+        &run.text[..2000.min(run.text.len())]
+    );
+    assert!(!run.text.contains(&"x".repeat(1000)), "the oversized file is not echoed back");
+    let (head, test) = TEST_FILE.split_once("tests:\n").unwrap();
+    let many = format!("{head}tests:\n{}", test.repeat(201));
+    let run = run_tests(&mut reader, &store, &many).await;
+    assert_eq!(run.status, StatusCode::BAD_REQUEST);
+    assert!(
+        run.text.contains("model_test_too_large: the test file has 201 tests, more than the limit of 200"),
+        "{}",
+        run.text
+    );
+    assert!(!run.text.contains("passing"), "nothing ran");
+    let fine = run_tests(&mut reader, &store, &format!("{head}tests:\n{}", test.repeat(3))).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text);
+    assert!(fine.text.contains("Tests 3/3 passing"), "{}", fine.text);
 }
 
 #[tokio::test]

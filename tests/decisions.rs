@@ -267,6 +267,71 @@ async fn the_listing_filters_and_pages_newest_first() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_id_not_found")), "{body}");
 }
 
+/// `agent=` matches a principal after the first of a chain (not the human, not an audience
+/// member); `tool=` matches `audit.tool`; both combine with the other filters and page by token.
+#[tokio::test]
+async fn the_listing_filters_by_agent_and_tool() {
+    let time = Arc::new(AtomicI64::new(T0));
+    let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), config(DecisionLogMode::All), &time);
+    let rows: [(&[&str], bool, Option<&str>); 6] = [
+        (&["user:anne", "agent:planner"], false, Some("send_email")),
+        (&["user:anne", "agent:planner", "agent:mailer"], false, Some("read_inbox")),
+        (&["user:bob", "agent:mailer"], false, Some("send_email")),
+        (&["user:anne", "agent:mailer"], true, Some("send_email")),
+        (&["agent:planner"], false, None),
+        (&["user:carol", "agent:planner"], false, None),
+    ];
+    for (i, (principals, audience, tool)) in rows.iter().enumerate() {
+        let audit = tool.map(|tool| serde_json::from_value(json!({"server": "mail", "tool": tool})).unwrap());
+        engine.decision_log().record(DecisionRecord {
+            time_ms: T0 + i as i64,
+            store_id: store.clone(),
+            model_id: String::new(),
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            delegation_relation: None,
+            audience: *audience,
+            relation: "can_call".into(),
+            object: "tool:mail".into(),
+            allowed: i % 2 == 0,
+            denied_by: None,
+            revision: 1,
+            latency_us: 3,
+            request_id: format!("r{i}"),
+            audit,
+        });
+    }
+    let app = writ::api::router(engine);
+    let ids = |body: &Value| -> Vec<String> {
+        body["decisions"].as_array().unwrap().iter().map(|d| d["request_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&decisions(&app, &store, "?agent=agent:planner").await), ["r5", "r1", "r0"]);
+    assert_eq!(ids(&decisions(&app, &store, "?agent=agent:mailer").await), ["r2", "r1"]);
+    assert!(ids(&decisions(&app, &store, "?agent=user:anne").await).is_empty());
+    assert_eq!(ids(&decisions(&app, &store, "?tool=send_email").await), ["r3", "r2", "r0"]);
+    assert_eq!(ids(&decisions(&app, &store, "?tool=send_email&agent=agent:mailer").await), ["r2"]);
+    assert_eq!(ids(&decisions(&app, &store, "?tool=send_email&decision=allow").await), ["r2", "r0"]);
+    // The continuation token keeps to the filter.
+    let first = decisions(&app, &store, "?tool=send_email&limit=2").await;
+    assert_eq!(ids(&first), ["r3", "r2"]);
+    let token = first["continuation_token"].as_str().unwrap();
+    assert_eq!(
+        ids(&decisions(&app, &store, &format!("?tool=send_email&limit=2&continuation_token={token}")).await),
+        ["r0"]
+    );
+    // Bad values are 400s naming the parameter.
+    let long = "x".repeat(300);
+    for bad in ["?agent=planner", "?agent=agent:a%23b", &format!("?tool={long}"), "?tool=a%0Ab"] {
+        let (status, body) = call(&app, "GET", &format!("/stores/{store}/writ/decisions{bad}"), None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("validation_error")),
+            "{bad}: {body}"
+        );
+        let parameter = if bad.starts_with("?agent") { "`agent`" } else { "`tool`" };
+        assert!(body["message"].as_str().unwrap().contains(parameter), "{bad}: {body}");
+    }
+}
+
 #[test]
 fn retention_keeps_the_newest_by_count_and_drops_by_age() {
     for backend in [Box::new(MemoryStore::new()) as Box<dyn TupleStore>, Box::new(SledStore::temporary().unwrap())] {

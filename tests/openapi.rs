@@ -88,6 +88,11 @@ async fn the_document_names_every_endpoint_with_its_schemas_and_access() {
     }
     let changes = &paths["/stores/{store_id}/changes"]["get"]["parameters"];
     assert!(changes.as_array().unwrap().iter().any(|p| p["name"] == "continuation_token" && p["in"] == "query"));
+    // The decision log's filters, the agent and tool ones too (DESIGN §10), are query parameters.
+    let decisions = paths["/stores/{store_id}/writ/decisions"]["get"]["parameters"].as_array().unwrap();
+    for name in ["principal", "agent", "tool", "object", "decision", "since", "until", "continuation_token"] {
+        assert!(decisions.iter().any(|p| p["name"] == name && p["in"] == "query"), "decisions: no `{name}`");
+    }
 }
 
 #[tokio::test]

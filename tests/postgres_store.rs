@@ -287,7 +287,22 @@ fn postgres_decision_log_matches_memory() {
         DecisionFilter { principal: Some("agent:bot".into()), limit: 100, ..DecisionFilter::default() },
         DecisionFilter { object: Some("doc:1".into()), allowed: Some(false), limit: 100, ..DecisionFilter::default() },
         DecisionFilter { since_ms: Some(1003), until_ms: Some(1007), limit: 100, ..DecisionFilter::default() },
+        DecisionFilter { agent: Some("agent:bot".into()), limit: 100, ..DecisionFilter::default() },
+        DecisionFilter { agent: Some("user:anne".into()), limit: 100, ..DecisionFilter::default() },
+        DecisionFilter { tool: Some("send".into()), limit: 100, ..DecisionFilter::default() },
+        DecisionFilter {
+            agent: Some("agent:bot".into()),
+            tool: Some("send".into()),
+            limit: 2,
+            ..DecisionFilter::default()
+        },
     ];
+    // The agent and tool filters select what the shared records say they should (see
+    // `store_contract::decision`): chains through `agent:bot` are every third, `send` every fourth.
+    assert_eq!(records(&memory, &filters[5]).len(), 7);
+    assert!(records(&memory, &filters[6]).is_empty());
+    assert_eq!(records(&memory, &filters[7]).len(), 5);
+    assert_eq!(records(&memory, &filters[8]).len(), 2);
     for filter in &filters {
         assert_eq!(records(&pg, filter), records(&memory, filter), "{filter:?}");
     }
@@ -301,6 +316,17 @@ fn postgres_decision_log_matches_memory() {
         paged.extend(page.into_iter().map(|(_, r)| r));
     }
     assert_eq!(paged, records(&memory, &filters[0]));
+    // Paging under the agent filter: every page whole (SQL filters), the cursor exact.
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = pg.decisions("S", &DecisionFilter { before, limit: 2, ..filters[5].clone() }).unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(page.len() == 2 || paged.len() + page.len() == 7, "a short page in the middle");
+        before = Some(last.0);
+        paged.extend(page.into_iter().map(|(_, r)| r));
+    }
+    assert_eq!(paged, records(&memory, &filters[5]));
     assert_eq!(pg.trim_decisions("S", 12, 1002), memory.trim_decisions("S", 12, 1002));
     assert_eq!(records(&pg, &filters[0]), records(&memory, &filters[0]));
     assert_eq!(pg.decisions("nope", &filters[0]), Err(StoreError::StoreNotFound("nope".into())));

@@ -959,9 +959,15 @@ pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::Decisi
         time_ms,
         store_id: store.to_string(),
         model_id: "M".into(),
-        principals: if i % 3 == 0 { vec!["user:anne".into(), "agent:bot".into()] } else { vec!["user:bob".into()] },
+        // Every third a chain through `agent:bot`; every fifth other one an audience naming it
+        // second (no agent there); the rest a single subject.
+        principals: match (i % 3, i % 5) {
+            (0, _) => vec!["user:anne".into(), "agent:bot".into()],
+            (_, 0) => vec!["user:carol".into(), "agent:bot".into()],
+            _ => vec!["user:bob".into()],
+        },
         delegation_relation: (i % 3 == 0).then(|| "delegate".into()),
-        audience: false,
+        audience: i % 3 != 0 && i % 5 == 0,
         relation: "viewer".into(),
         object: format!("doc:{}", i % 4),
         allowed: i % 2 == 0,
@@ -969,7 +975,71 @@ pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::Decisi
         revision: 1,
         latency_us: 7,
         request_id: format!("r{i}"),
-        audit: None,
+        // Even records name a tool in `audit.tool`; every fourth names `send` as something else.
+        audit: match i % 4 {
+            0 => Some(serde_json::from_value(serde_json::json!({"tool": "send", "server": "mail"})).unwrap()),
+            2 => Some(serde_json::from_value(serde_json::json!({"tool": "read"})).unwrap()),
+            3 => Some(serde_json::from_value(serde_json::json!({"prompt": "send", "tool": ["send"]})).unwrap()),
+            _ => None,
+        },
+    }
+}
+
+/// The agent and tool filters of the decision log (DESIGN §10: the Decisions page filters by
+/// both): `agent` matches a principal after the first of a chain, never an audience member nor
+/// the chain's human; `tool` matches `audit.tool` as a string only. Memory and sled agree, and
+/// paging by cursor under a filter reassembles the filtered log.
+#[test]
+fn decision_log_filters_by_agent_and_tool_in_memory_and_sled() {
+    use writ::store::DecisionFilter;
+    let dir = TempDir::new("decisions-agent-tool");
+    let sled = SledStore::open(dir.path()).unwrap();
+    let memory = MemoryStore::new();
+    for s in [&sled as &dyn TupleStore, &memory] {
+        s.create_store(&record("S")).unwrap();
+        s.decision_log().unwrap().append_decisions((0..60).map(|i| decision(i, 1000 + i, "S")).collect()).unwrap();
+    }
+    let ids = |s: &dyn TupleStore, filter: &DecisionFilter| -> Vec<String> {
+        let page = s.decision_log().unwrap().decisions("S", filter).unwrap();
+        page.into_iter().map(|(_, r)| r.request_id).collect()
+    };
+    let expected = |keep: &dyn Fn(i64) -> bool| -> Vec<String> {
+        (0..60).rev().filter(|&i| keep(i)).map(|i| format!("r{i}")).collect()
+    };
+    let filter = |agent: Option<&str>, tool: Option<&str>| DecisionFilter {
+        agent: agent.map(str::to_string),
+        tool: tool.map(str::to_string),
+        limit: 1000,
+        ..DecisionFilter::default()
+    };
+    let cases: [(DecisionFilter, Vec<String>); 6] = [
+        (filter(Some("agent:bot"), None), expected(&|i| i % 3 == 0)),
+        (filter(Some("user:anne"), None), Vec::new()),
+        (filter(None, Some("send")), expected(&|i| i % 4 == 0)),
+        (filter(None, Some("read")), expected(&|i| i % 4 == 2)),
+        (filter(Some("agent:bot"), Some("send")), expected(&|i| i % 12 == 0)),
+        (filter(None, Some("nothing")), Vec::new()),
+    ];
+    for (filter, want) in &cases {
+        assert_eq!(ids(&memory, filter), *want, "memory {filter:?}");
+        assert_eq!(ids(&sled, filter), *want, "sled {filter:?}");
+    }
+    // Pages of 4 under the agent filter reassemble it (each page whole, the cursor exact).
+    for s in [&sled as &dyn TupleStore, &memory] {
+        let mut paged = Vec::new();
+        let mut before = None;
+        loop {
+            let page = s
+                .decision_log()
+                .unwrap()
+                .decisions("S", &DecisionFilter { before, limit: 4, ..cases[0].0.clone() })
+                .unwrap();
+            assert!(page.len() == 4 || page.len() < 4 && paged.len() + page.len() == cases[0].1.len());
+            let Some(last) = page.last() else { break };
+            before = Some(last.0);
+            paged.extend(page.into_iter().map(|(_, r)| r.request_id));
+        }
+        assert_eq!(paged, cases[0].1);
     }
 }
 

@@ -28,8 +28,11 @@ use axum::Extension;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// What seeing and deciding approvals needs, over the API and on the console's Approvals page.
+pub(super) const DECIDE_ACCESS: Access = Access::approver(Scope::PathStore);
+
 pub(super) fn routes() -> RouteTable {
-    let approver = Access::approver(Scope::PathStore);
+    let approver = DECIDE_ACCESS;
     let list_approvals = Operation::answers::<ApprovalsResponse<'static>>().query::<ApprovalsQuery>();
     RouteTable::new()
         .route("/stores/{store_id}/writ/approvals", get(approver, list_approvals, list))
@@ -180,8 +183,24 @@ fn approver_name(principal: Option<Extension<Principal>>) -> String {
     principal.map_or_else(|| "anonymous".to_string(), |Extension(principal)| principal.actor())
 }
 
+/// What an approval grants: `ttl` (a duration such as `15m`) and `uses`, each the default
+/// (15 minutes, one use) when not given. The one reading of an approver's terms, for
+/// `POST .../approve` and the console's **Approve** alike.
+pub(super) fn grant(ttl: Option<&str>, uses: Option<u32>) -> Result<ApprovalGrant, ApiError> {
+    let defaults = ApprovalGrant::default();
+    Ok(ApprovalGrant {
+        ttl_ms: ttl.map(parse_ttl).transpose()?.unwrap_or(defaults.ttl_ms),
+        uses: uses.unwrap_or(defaults.uses),
+    })
+}
+
+/// Reads `uses` as a form gives it (text): a whole number, else a `validation_error`.
+pub(super) fn parse_uses(text: &str) -> Result<u32, ApiError> {
+    text.parse().map_err(|_| ApiError::validation(format!("`uses` value `{text}` is not a whole number")))
+}
+
 /// Reads a TTL: a positive whole number and a unit, `s`, `m`, `h` or `d`.
-pub(super) fn parse_ttl(text: &str) -> Result<i64, ApiError> {
+fn parse_ttl(text: &str) -> Result<i64, ApiError> {
     let bad =
         || ApiError::validation(format!("`ttl` value `{text}` is not a duration such as `30s`, `15m`, `2h`, `1d`"));
     let split = text.len().checked_sub(1).ok_or_else(bad)?;
@@ -202,11 +221,7 @@ async fn approve(
     principal: Option<Extension<Principal>>,
     ApiJson(body): ApiJson<ApproveDto>,
 ) -> Result<Response, ApiError> {
-    let defaults = ApprovalGrant::default();
-    let grant = ApprovalGrant {
-        ttl_ms: body.ttl.as_deref().map(parse_ttl).transpose()?.unwrap_or(defaults.ttl_ms),
-        uses: body.uses.unwrap_or(defaults.uses),
-    };
+    let grant = grant(body.ttl.as_deref(), body.uses)?;
     let approver = approver_name(principal);
     decide_step(state, store_id, move |approvals, log, store| {
         approvals.approve(log, store, &approval_id, grant, &approver)

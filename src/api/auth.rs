@@ -383,6 +383,15 @@ pub enum Access {
     Role(Role, Scope),
 }
 
+/// Why [`Access::admits`] refuses a principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The principal's role does not include this one.
+    Role(Role),
+    /// The principal is not allowed on the store (or, with no store, is limited to stores).
+    Store,
+}
+
 /// Which stores an endpoint touches, and so which store-limited principals may call it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -415,6 +424,26 @@ impl Access {
     /// An admin on `scope`.
     pub const fn admin(scope: Scope) -> Access {
         Access::Role(Role::Admin, scope)
+    }
+
+    /// Whether `principal` may call an endpoint needing this access, on `store_id` when the
+    /// scope names a store: the one rule [`admit`] enforces and the console asks before it
+    /// shows a change control, so neither restates the other. `Err` says what fails.
+    pub(crate) fn admits(self, principal: &Principal, store_id: Option<&str>) -> Result<(), Refused> {
+        let Access::Role(role, scope) = self else { return Ok(()) };
+        if !principal.role.includes(role) {
+            return Err(Refused::Role(role));
+        }
+        let store_ok = match (store_id, scope) {
+            (Some(store_id), _) => principal.allows_store(store_id),
+            (None, Scope::Global) => principal.stores.is_none(),
+            (None, _) => true,
+        };
+        if store_ok {
+            Ok(())
+        } else {
+            Err(Refused::Store)
+        }
     }
 
     /// What a path no route serves needs: a read may learn it is not there, anything else fails
@@ -452,35 +481,27 @@ fn bearer(request: &Parts) -> Option<&str> {
 /// extensions for handlers) or answers 401, then answers 403 unless the role and store fit.
 pub(super) async fn admit(state: &AppState, access: Access, request: Request) -> Result<Request, ApiError> {
     let Some(authenticator) = state.auth.authenticator() else { return Ok(request) };
-    let Access::Role(role, scope) = access else { return Ok(request) };
+    let Access::Role(_, scope) = access else { return Ok(request) };
     let (mut parts, body) = request.into_parts();
     let principal = authenticator.authenticate(&parts).await?;
-    if !principal.role.includes(role) {
-        let message = format!(
-            "the principal is not authorized to perform the action: `{} {}` needs the `{}` role, the key has `{}`",
-            parts.method,
-            parts.uri.path(),
-            role.name(),
-            principal.role.name()
-        );
-        return Err(ApiError::Forbidden(message));
-    }
     let store_id = match scope {
         Scope::PathStore => Some(path_store(&mut parts).await),
         Scope::AuthzenStore => state.authzen_store.clone(),
         Scope::AnyStore | Scope::Global => None,
     };
-    let store_ok = match (&store_id, scope) {
-        (Some(store_id), _) => principal.allows_store(store_id),
-        (None, Scope::Global) => principal.stores.is_none(),
-        (None, _) => true,
-    };
-    if !store_ok {
-        let message = match &store_id {
-            Some(store_id) => {
+    if let Err(refused) = access.admits(&principal, store_id.as_deref()) {
+        let message = match (refused, &store_id) {
+            (Refused::Role(role), _) => format!(
+                "the principal is not authorized to perform the action: `{} {}` needs the `{}` role, the key has `{}`",
+                parts.method,
+                parts.uri.path(),
+                role.name(),
+                principal.role.name()
+            ),
+            (Refused::Store, Some(store_id)) => {
                 format!("the principal is not authorized to perform the action: the key is not allowed on store `{store_id}`")
             }
-            None => format!(
+            (Refused::Store, None) => format!(
                 "the principal is not authorized to perform the action: `{} {}` needs a key not limited to stores",
                 parts.method,
                 parts.uri.path()
@@ -595,5 +616,30 @@ mod tests {
         assert_eq!(includes(Role::Writer), [true, true, false, false]);
         assert_eq!(includes(Role::Approver), [true, false, true, false]);
         assert_eq!(includes(Role::Admin), [true, true, true, true]);
+    }
+
+    /// The console's change controls once restated the router's role rules; both now ask
+    /// `Access::admits`, which must refuse by role first, then by store, as `admit` answers.
+    #[test]
+    fn access_admits_by_role_then_by_store() {
+        let principal = |role, stores: Option<&[&str]>| Principal {
+            name: None,
+            role,
+            stores: stores.map(|stores| stores.iter().map(|s| s.to_string()).collect()),
+            key_id: String::new(),
+        };
+        let writer_on_a = principal(Role::Writer, Some(&["A"]));
+        let write = Access::writer(Scope::PathStore);
+        assert_eq!(write.admits(&writer_on_a, Some("A")), Ok(()));
+        assert_eq!(write.admits(&writer_on_a, Some("B")), Err(Refused::Store));
+        assert_eq!(Access::admin(Scope::PathStore).admits(&writer_on_a, Some("A")), Err(Refused::Role(Role::Admin)));
+        assert_eq!(
+            Access::approver(Scope::PathStore).admits(&writer_on_a, Some("B")),
+            Err(Refused::Role(Role::Approver))
+        );
+        assert_eq!(Access::reader(Scope::AnyStore).admits(&writer_on_a, None), Ok(()));
+        assert_eq!(Access::reader(Scope::Global).admits(&writer_on_a, None), Err(Refused::Store));
+        assert_eq!(Access::admin(Scope::Global).admits(&principal(Role::Admin, None), None), Ok(()));
+        assert_eq!(Access::Open.admits(&principal(Role::Reader, Some(&[])), Some("A")), Ok(()));
     }
 }

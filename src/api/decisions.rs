@@ -4,7 +4,8 @@
 //!
 //! Each record is named by its `decision_id` (`{time_ms}-{seq}`, where it sits in the store's log:
 //! unique within the store, unlike a `request_id`, which a batch shares and a caller may repeat).
-//! Listing: newest first; filters `principal` (any principal of the record), `object`,
+//! Listing: newest first; filters `principal` (any principal of the record), `agent` (a principal
+//! after the first of an on-behalf-of chain), `tool` (the record's `audit.tool`), `object`,
 //! `decision=allow|deny`, `since` (inclusive) and `until` (exclusive) as RFC 3339; `limit`
 //! (default 50, at most 1000) and an opaque `continuation_token` (empty on the last page).
 //! Invariant: recording never fails or blocks a decision (see `engine::decisions`).
@@ -17,7 +18,7 @@ use super::routes::get;
 use super::time::{format_rfc3339, parse_rfc3339};
 use super::{blocking, ApiError, AppState, Metrics, RouteTable};
 use crate::engine::{DecisionCursor, DecisionFilter, DecisionMeta, DecisionRecord, LatencyObserver};
-use crate::tuple::{Context, ContextValue};
+use crate::tuple::{Context, ContextValue, ObjectRef};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -68,6 +69,10 @@ pub(crate) fn decision_meta<'a>(
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct DecisionsQuery {
     principal: Option<String>,
+    /// Only chains that name this agent (`type:id`) after their first principal.
+    agent: Option<String>,
+    /// Only decisions whose `audit.tool` is this name.
+    tool: Option<String>,
     object: Option<String>,
     decision: Option<String>,
     since: Option<String>,
@@ -81,6 +86,10 @@ struct DecisionsQuery {
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct DecisionFilterText<'a> {
     pub(super) principal: Option<&'a str>,
+    /// An agent, `type:id`.
+    pub(super) agent: Option<&'a str>,
+    /// A tool name, as `audit.tool` records it.
+    pub(super) tool: Option<&'a str>,
     pub(super) object: Option<&'a str>,
     /// `allow`, `deny`, or empty for both.
     pub(super) decision: Option<&'a str>,
@@ -92,8 +101,11 @@ pub(super) struct DecisionFilterText<'a> {
     pub(super) before: Option<&'a str>,
 }
 
+/// The longest `tool` a filter takes (a tool name, not a document).
+const MAX_TOOL_LENGTH: usize = 256;
+
 /// `value` trimmed, when something is left.
-fn given(value: Option<&str>) -> Option<&str> {
+pub(super) fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|value| !value.is_empty())
 }
 
@@ -115,8 +127,27 @@ impl DecisionFilterText<'_> {
                 .map(Some)
                 .ok_or_else(|| ApiError::validation(format!("`{name}` value `{text}` is not an RFC 3339 timestamp"))),
         };
+        let agent = given(self.agent)
+            .map(|text| match text.parse::<ObjectRef>() {
+                Ok(_) => Ok(text.to_string()),
+                Err(_) => Err(ApiError::validation(format!("`agent` value `{text}` is not an object `type:id`"))),
+            })
+            .transpose()?;
+        let tool = given(self.tool)
+            .map(|text| {
+                if text.len() > MAX_TOOL_LENGTH || text.chars().any(char::is_control) {
+                    Err(ApiError::validation(format!(
+                        "`tool` value is longer than {MAX_TOOL_LENGTH} bytes or holds control characters"
+                    )))
+                } else {
+                    Ok(text.to_string())
+                }
+            })
+            .transpose()?;
         Ok(DecisionFilter {
             principal: given(self.principal).map(str::to_string),
+            agent,
+            tool,
             object: given(self.object).map(str::to_string),
             allowed,
             since_ms: time("since", self.since)?,
@@ -205,6 +236,8 @@ async fn list(
     let limit = writ_page_size(query.limit);
     let filter = DecisionFilterText {
         principal: query.principal.as_deref(),
+        agent: query.agent.as_deref(),
+        tool: query.tool.as_deref(),
         object: query.object.as_deref(),
         decision: query.decision.as_deref(),
         since: query.since.as_deref(),

@@ -14,7 +14,8 @@
 //! tests/tidy.rs) and must not import `store`, `index`, `eval` or `cli`.
 
 use crate::engine::{
-    Answer, CheckRequest, Engine, EngineError, ListObjectsRequest, ListUsersRequest, StoreHandle, UserFilterSpec,
+    Answer, CheckRequest, Engine, EngineConfig, EngineError, InputLimits, ListObjectsRequest, ListUsersRequest,
+    StoreHandle, UserFilterSpec,
     WriteRequest,
 };
 use crate::model::Model;
@@ -22,6 +23,7 @@ use crate::tuple::{Context, StoredTuple, Tuple, TupleCondition};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// Why a test file's tests could not be run at all (a failing assertion is a result, not this).
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +55,104 @@ pub fn parse(text: &str) -> Result<TestFile, ModelTestError> {
 /// Runs `tests` in order against `model`, each on a fresh in-memory engine holding `tuples` (the
 /// file's shared tuples) plus the test's own; stops at the first test whose setup fails.
 pub fn run(model: &Model, tuples: &[FileTuple], tests: &[TestCase]) -> Result<Vec<TestResult>, ModelTestError> {
-    let mut results = Vec::new();
+    tests.iter().map(|test| run_test(model, &test_tuples(tuples, test), test, None)).collect()
+}
+
+/// The file's shared tuples followed by the test's own.
+fn test_tuples(tuples: &[FileTuple], test: &TestCase) -> Vec<FileTuple> {
+    let mut test_tuples = tuples.to_vec();
+    test_tuples.extend(test.tuples.clone().unwrap_or_default());
+    test_tuples
+}
+
+/// What one run may take, for a caller that runs files others send (the console); the CLI runs
+/// the files its user chose, unbounded.
+#[derive(Debug, Clone, Copy)]
+pub struct RunBounds {
+    /// Most tests in the file.
+    pub max_tests: usize,
+    /// Most assertions over all tests (a check counts once per user × object × relation).
+    pub max_assertions: usize,
+    /// Most tuples loaded over all tests (the shared tuples count once per test).
+    pub max_tuples: usize,
+    /// Longest the whole run may take; no assertion starts after it, and each evaluation is held
+    /// to the time that was left when its test began.
+    pub time: Duration,
+}
+
+/// Why a bounded run did not give results.
+#[derive(Debug, thiserror::Error)]
+pub enum RunLimitError {
+    /// The file asks for more than the bounds allow; nothing was run.
+    #[error("the test file has {found} {what}, more than the limit of {limit}")]
+    TooLarge {
+        /// What was counted: `tests`, `assertions` or `tuples`.
+        what: &'static str,
+        /// How many the file has.
+        found: usize,
+        /// The bound.
+        limit: usize,
+    },
+    /// The run passed its time bound; its partial results are dropped.
+    #[error("the tests did not finish within {} ms", .0.as_millis())]
+    Deadline(Duration),
+    /// The file could not be run at all.
+    #[error(transparent)]
+    Run(#[from] ModelTestError),
+}
+
+impl RunBounds {
+    /// `TooLarge` for the first bound the file's tests and tuples exceed.
+    fn check(&self, tuples: &[FileTuple], tests: &[TestCase]) -> Result<(), RunLimitError> {
+        let assertions: usize = tests.iter().map(assertion_count).fold(0, usize::saturating_add);
+        let loaded = tests
+            .iter()
+            .map(|test| tuples.len().saturating_add(test.tuples.as_ref().map_or(0, Vec::len)))
+            .fold(0, usize::saturating_add);
+        for (what, found, limit) in [
+            ("tests", tests.len(), self.max_tests),
+            ("assertions", assertions, self.max_assertions),
+            ("tuples", loaded, self.max_tuples),
+        ] {
+            if found > limit {
+                return Err(RunLimitError::TooLarge { what, found, limit });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many assertions a test makes: a check's users × objects × relations, one per relation of
+/// a list case.
+fn assertion_count(test: &TestCase) -> usize {
+    let checks = test.check.iter().flatten().map(|case| {
+        let users = usize::from(case.user.is_some()).saturating_add(case.users.as_ref().map_or(0, Vec::len));
+        let objects = usize::from(case.object.is_some()).saturating_add(case.objects.as_ref().map_or(0, Vec::len));
+        users.saturating_mul(objects).saturating_mul(case.assertions.len())
+    });
+    let lists = test.list_objects.iter().flatten().map(|case| case.assertions.len());
+    let users = test.list_users.iter().flatten().map(|case| case.assertions.len());
+    checks.chain(lists).chain(users).fold(0, usize::saturating_add)
+}
+
+/// [`run`] within `bounds`: refuses a file over them before running anything, and stops with
+/// `Deadline` once the run passes its time.
+pub fn run_bounded(
+    model: &Model,
+    tuples: &[FileTuple],
+    tests: &[TestCase],
+    bounds: &RunBounds,
+) -> Result<Vec<TestResult>, RunLimitError> {
+    bounds.check(tuples, tests)?;
+    let deadline = Instant::now().checked_add(bounds.time);
+    let mut results = Vec::with_capacity(tests.len());
     for test in tests {
-        let mut test_tuples = tuples.to_vec();
-        test_tuples.extend(test.tuples.clone().unwrap_or_default());
-        results.push(run_test(model, &test_tuples, test)?);
+        let result = run_test(model, &test_tuples(tuples, test), test, deadline)?;
+        // A test cut short by the deadline is not a result.
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(RunLimitError::Deadline(bounds.time));
+        }
+        results.push(result);
     }
     Ok(results)
 }
@@ -335,8 +430,16 @@ fn to_tuple(file_tuple: &FileTuple) -> Result<Tuple, EngineError> {
     Ok(tuple)
 }
 
-fn prepare_store(model: &Model, tuples: &[FileTuple]) -> Result<(Engine, String), ModelTestError> {
-    let engine = Engine::in_memory();
+/// A fresh engine holding `model` and `tuples`; with a deadline, each evaluation is held to the
+/// time left now.
+fn prepare_store(
+    model: &Model,
+    tuples: &[FileTuple],
+    deadline: Option<Instant>,
+) -> Result<(Engine, String), ModelTestError> {
+    let request_timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+    let input = InputLimits { request_timeout, ..InputLimits::default() };
+    let engine = Engine::in_memory_with(EngineConfig { input, ..EngineConfig::default() });
     let fail = ModelTestError::from;
     let store = engine.create_store("model-test").map_err(fail)?;
     let handle = engine.store(&store.id).map_err(fail)?;
@@ -353,8 +456,13 @@ fn prepare_store(model: &Model, tuples: &[FileTuple]) -> Result<(Engine, String)
     Ok((engine, store.id))
 }
 
-fn run_test(model: &Model, tuples: &[FileTuple], test: &TestCase) -> Result<TestResult, ModelTestError> {
-    let (engine, store_id) = prepare_store(model, tuples)?;
+fn run_test(
+    model: &Model,
+    tuples: &[FileTuple],
+    test: &TestCase,
+    deadline: Option<Instant>,
+) -> Result<TestResult, ModelTestError> {
+    let (engine, store_id) = prepare_store(model, tuples, deadline)?;
     let contextual: Vec<Value> = tuples.iter().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).collect();
     let mut result = TestResult {
         name: test.name.clone(),
@@ -366,7 +474,7 @@ fn run_test(model: &Model, tuples: &[FileTuple], test: &TestCase) -> Result<Test
         assertions: Vec::new(),
         contextual_tuples: contextual,
     };
-    let runner = Runner { engine: &engine, store_id: &store_id };
+    let runner = Runner { engine: &engine, store_id: &store_id, deadline };
     for case in test.check.iter().flatten() {
         runner.run_check(case, &mut result);
     }
@@ -382,6 +490,8 @@ fn run_test(model: &Model, tuples: &[FileTuple], test: &TestCase) -> Result<Test
 struct Runner<'a> {
     engine: &'a Engine,
     store_id: &'a str,
+    /// When set, no assertion starts after it (the caller drops the cut-short result).
+    deadline: Option<Instant>,
 }
 
 /// One assertion as run, for [`Runner::report`]: what was asked and how it was answered.
@@ -426,6 +536,11 @@ fn context_text(context: &Option<Context>) -> String {
 }
 
 impl Runner<'_> {
+    /// True once the run's deadline has passed.
+    fn expired(&self) -> bool {
+        self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
     /// A request as the verbose JSON shows it, less its `contextual_tuples` (added by
     /// [`TestResult::to_json`], so a file of many tuples and checks holds its tuples once).
     fn request_base(&self, mut request: Value, context: &Option<Context>) -> Value {
@@ -481,6 +596,9 @@ impl Runner<'_> {
         for user in &users {
             for object in &objects {
                 for (relation, expected) in &case.assertions {
+                    if self.expired() {
+                        return;
+                    }
                     let request = CheckRequest {
                         object: object.to_string(),
                         relation: relation.clone(),
@@ -504,6 +622,9 @@ impl Runner<'_> {
 
     fn run_list_objects(&self, case: &ListObjectsCase, result: &mut TestResult) {
         for (relation, expected) in &case.assertions {
+            if self.expired() {
+                return;
+            }
             let mut expected = expected.clone().unwrap_or_default();
             expected.sort();
             expected.dedup();
@@ -533,6 +654,9 @@ impl Runner<'_> {
             .map(|f| UserFilterSpec { type_name: f.type_name.clone(), relation: f.relation.clone() })
             .collect();
         for (relation, expected) in &case.assertions {
+            if self.expired() {
+                return;
+            }
             let mut expected = expected.users.clone().unwrap_or_default();
             expected.sort();
             expected.dedup();
@@ -624,4 +748,57 @@ pub fn summary_text(results: &[TestResult]) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user]\n";
+
+    fn file(tests: usize, users: usize) -> TestFile {
+        let users: Vec<String> = (0..users).map(|i| format!("user:u{i}")).collect();
+        let test = format!(
+            "  - name: t\n    check:\n      - users: [{}]\n        object: document:1\n        assertions:\n          viewer: false\n",
+            users.join(", ")
+        );
+        let tuples = "tuples:\n  - {user: user:a, relation: viewer, object: document:1}\n";
+        parse(&format!("{tuples}tests:\n{}", test.repeat(tests))).unwrap()
+    }
+
+    fn bounds(time: Duration) -> RunBounds {
+        RunBounds { max_tests: 3, max_assertions: 10, max_tuples: 3, time }
+    }
+
+    fn run_with(file: &TestFile, bounds: &RunBounds) -> Result<Vec<TestResult>, RunLimitError> {
+        let model = Model::parse_dsl(MODEL).unwrap();
+        run_bounded(&model, file.tuples.as_deref().unwrap_or_default(), &file.tests, bounds)
+    }
+
+    /// A console run was unbounded for whoever may read a store (review of issue 30): a file
+    /// over a bound is refused before it runs, naming what it counted.
+    #[test]
+    fn a_bounded_run_refuses_files_over_its_bounds() {
+        let roomy = bounds(Duration::from_secs(60));
+        assert_eq!(run_with(&file(3, 3), &roomy).unwrap().len(), 3);
+        for (file, what, found) in [(file(4, 1), "tests", 4), (file(2, 6), "assertions", 12)] {
+            match run_with(&file, &roomy) {
+                Err(RunLimitError::TooLarge { what: counted, found: count, .. }) => {
+                    assert_eq!((counted, count), (what, found))
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        let tuples = RunBounds { max_tuples: 2, ..roomy };
+        assert!(matches!(
+            run_with(&file(3, 1), &tuples),
+            Err(RunLimitError::TooLarge { what: "tuples", found: 3, .. })
+        ));
+    }
+
+    /// ... and a run past its time stops with `Deadline`, never with results cut short.
+    #[test]
+    fn a_bounded_run_stops_at_its_deadline() {
+        assert!(matches!(run_with(&file(3, 3), &bounds(Duration::ZERO)), Err(RunLimitError::Deadline(_))));
+    }
 }

@@ -21,8 +21,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+/// What writing a model needs: `POST authorization-models`, `PUT writ/model`, the console's Save.
+pub(super) const WRITE_ACCESS: Access = Access::admin(Scope::PathStore);
+
 pub(super) fn routes() -> RouteTable {
-    let (reader, admin) = (Access::reader(Scope::PathStore), Access::admin(Scope::PathStore));
+    let (reader, admin) = (Access::reader(Scope::PathStore), WRITE_ACCESS);
     let list = Operation::answers::<ListModelsResponse>().query::<PageQuery>();
     let write = Operation::json::<AuthorizationModel, WriteModelResponse>().status(201);
     let write_dsl = Operation::json::<(), WriteModelResponse>().text_request("text/plain").status(201);

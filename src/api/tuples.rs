@@ -21,13 +21,16 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+/// What writing tuples needs: `POST write`, and the console's Add, Delete, Grant and Revoke.
+pub(super) const WRITE_ACCESS: Access = Access::writer(Scope::PathStore);
+
 pub(super) fn routes() -> RouteTable {
     let reader = Access::reader(Scope::PathStore);
     let changes_page = Operation::answers::<ChangesResponse>().query::<ChangesQuery>();
     RouteTable::new()
         .route(
             "/stores/{store_id}/write",
-            post(Access::writer(Scope::PathStore), Operation::json::<WriteRequestDto, WriteResponse>(), write),
+            post(WRITE_ACCESS, Operation::json::<WriteRequestDto, WriteResponse>(), write),
         )
         .route("/stores/{store_id}/read", post(reader, Operation::json::<ReadRequestDto, ReadResponse>(), read))
         .route("/stores/{store_id}/changes", get(reader, changes_page, changes))

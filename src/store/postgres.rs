@@ -1000,6 +1000,11 @@ impl DecisionLogStore for PostgresStore {
             if limit == 0 {
                 return Ok(Vec::new());
             }
+            // Every filter runs in SQL, so a page holds `limit` matches and its last row is a
+            // true cursor. `agent` and `tool` read the stored JSON record (principals after the
+            // first, not an audience; `audit.tool` as a string) rather than new columns: rows
+            // written before the filters existed answer them with no migration or backfill, and
+            // the JSON is parsed only when one of them is set.
             let rows = client
                 .query(
                     "SELECT time_ms, seq, record FROM writ_decisions
@@ -1010,7 +1015,13 @@ impl DecisionLogStore for PostgresStore {
                        AND ($6::text IS NULL OR object = $6)
                        AND ($7::bool IS NULL OR allowed = $7)
                        AND ($8::text IS NULL OR principals @> jsonb_build_array($8::text))
-                     ORDER BY time_ms DESC, seq DESC LIMIT $9",
+                       AND ($9::text IS NULL OR (principals @> jsonb_build_array($9::text)
+                           AND NOT COALESCE((record::jsonb ->> 'audience')::boolean, false)
+                           AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(principals)
+                                           WITH ORDINALITY AS chain(principal, position)
+                                       WHERE chain.position > 1 AND chain.principal = $9)))
+                       AND ($10::text IS NULL OR record::jsonb -> 'audit' -> 'tool' = to_jsonb($10::text))
+                     ORDER BY time_ms DESC, seq DESC LIMIT $11",
                     &[
                         &store_id,
                         &filter.since_ms,
@@ -1020,6 +1031,8 @@ impl DecisionLogStore for PostgresStore {
                         &filter.object,
                         &filter.allowed,
                         &filter.principal,
+                        &filter.agent,
+                        &filter.tool,
                         &limit,
                     ],
                 )

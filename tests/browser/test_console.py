@@ -44,6 +44,36 @@ def test_a_check_through_the_api_shows_on_decisions(browser: Console, api: Api, 
     assert "deny" in row.text
 
 
+def test_decisions_filter_by_tool_and_by_agent(browser: Console, api: Api, keys: Keys, store: str) -> None:
+    # Three recorded calls: anne's planner searches and deploys, bob's helper searches.
+    api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:search", audit={"tool": "search"})
+    api.obo_check(store, ["user:bob", "agent:helper"], "can_call", "tool:search", audit={"tool": "search"})
+    api.obo_check(store, ["user:anne", "agent:planner"], "can_call", "tool:deploy", audit={"tool": "deploy"})
+    browser.visit(keys["reader"], store, "Decisions")
+
+    def rows() -> list[str]:
+        return [row.text for row in browser.driver.find_elements("css selector", "tbody tr") if row.is_displayed()]
+
+    browser.type_into("Tool", "deploy")
+    browser.submit(browser.button("Filter"))
+    shown = rows()
+    assert len(shown) == 1 and "tool:deploy" in shown[0] and "agent:planner" in shown[0], shown
+    assert browser.field("Tool").get_attribute("value") == "deploy"
+
+    browser.type_into("Tool", "")
+    browser.type_into("Agent", "agent:helper")
+    browser.submit(browser.button("Filter"))
+    shown = rows()
+    assert len(shown) == 1 and "user:bob → agent:helper" in shown[0] and "search" in shown[0], shown
+
+    browser.type_into("Agent", "agent:planner")
+    browser.type_into("Tool", "search")
+    browser.submit(browser.button("Filter"))
+    shown = rows()
+    assert len(shown) == 1 and "user:anne → agent:planner" in shown[0] and "tool:search" in shown[0], shown
+    browser.readable("decisions-filtered")
+
+
 def test_a_check_on_the_explain_page_shows_on_decisions(browser: Console, api: Api, keys: Keys, store: str) -> None:
     browser.visit(keys["writer"], store, "Explain")
     browser.ask("user:anne", "viewer", "document:q3", "Check")

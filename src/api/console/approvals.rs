@@ -12,11 +12,14 @@
 //! Must not import `store`, `index` or `eval`.
 
 use super::view::{self, Chrome};
-use super::{blocking, check_csrf, chrome, encode, principal, ConsoleState, Refusal, StoreVisit, Visit, PAGE_SIZE};
-use crate::api::approvals::parse_ttl;
-use crate::api::auth::{Principal, Role};
+use super::{
+    blocking, check_csrf, chrome, encode, may, principal, ConsoleState, Refusal, StoreVisit, Visit, PAGE_SIZE,
+};
+use crate::api::approvals::{grant, parse_uses};
+use crate::api::auth::Principal;
+use crate::api::decisions::given;
 use crate::api::time::format_rfc3339;
-use crate::engine::{AlertFilter, ApprovalGrant, ApprovalStatus, EngineError};
+use crate::engine::{AlertFilter, ApprovalStatus, EngineError};
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -58,9 +61,9 @@ struct ApprovalsPage {
     alerts: Option<Vec<AlertRow>>,
 }
 
-/// Whether the viewer may approve and deny in `store_id`: the API's approver access.
+/// Whether the viewer may approve and deny in `store_id`.
 fn can_approve(visit: &Visit, store_id: &str) -> bool {
-    principal(visit).is_none_or(|principal| principal.role.includes(Role::Approver) && principal.allows_store(store_id))
+    may(visit, crate::api::approvals::DECIDE_ACCESS, store_id)
 }
 
 pub(super) async fn approvals_page(StoreVisit { console, store_id, visit }: StoreVisit) -> Result<Response, Refusal> {
@@ -137,17 +140,9 @@ pub(super) async fn decide_approval(
     Form(form): Form<DecideForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
-    let defaults = ApprovalGrant::default();
-    let ttl = form.ttl.trim();
-    let uses = form.uses.trim();
-    let grant = ApprovalGrant {
-        ttl_ms: if ttl.is_empty() { defaults.ttl_ms } else { parse_ttl(ttl)? },
-        uses: if uses.is_empty() {
-            defaults.uses
-        } else {
-            uses.parse().map_err(|_| Refusal::bad_request(format!("`uses` value `{uses}` is not a whole number")))?
-        },
-    };
+    // An empty field is the API's absent one: the default.
+    let uses = given(Some(&form.uses)).map(parse_uses).transpose()?;
+    let grant = grant(given(Some(&form.ttl)), uses)?;
     let approve = match form.decision.as_str() {
         "approve" => true,
         "deny" => false,

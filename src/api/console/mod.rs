@@ -26,9 +26,11 @@ mod explain;
 mod graph;
 mod model_tests;
 mod session;
+#[cfg(test)]
+mod tests;
 mod view;
 
-use super::auth::{self, Access, Auth, Principal, Role, Scope};
+use super::auth::{self, Access, Auth, Principal, Scope};
 use super::dto::{writ_page, ReadTupleKeyDto};
 use super::time::format_rfc3339;
 use super::{blocking, decisions, tuples, ApiError, AppState};
@@ -86,7 +88,11 @@ impl FromRequestParts<ConsoleState> for StoreVisit {
 
 /// The console's routes, ready to merge into the API's router.
 pub(super) fn router(app: AppState) -> Router {
-    let sessions = Arc::new(Sessions::default());
+    router_with_sessions(app, Arc::new(Sessions::default()))
+}
+
+/// [`router`] over a given session table (tests look into it).
+fn router_with_sessions(app: AppState, sessions: Arc<Sessions>) -> Router {
     let gated_auth = match &app.auth {
         Auth::None => Auth::None,
         Auth::Preshared(_) | Auth::With(_) => Auth::With(Arc::new(SessionAuthenticator(sessions.clone()))),
@@ -94,7 +100,7 @@ pub(super) fn router(app: AppState) -> Router {
     let gated = AppState { auth: gated_auth, ..app.clone() };
     let state = ConsoleState { app, gated, sessions };
     let any_store = Access::reader(Scope::AnyStore);
-    let (reader, writer) = (Access::reader(Scope::PathStore), Access::writer(Scope::PathStore));
+    let (reader, writer) = (Access::reader(Scope::PathStore), tuples::WRITE_ACCESS);
     let gate = |access: Access, methods: MethodRouter<ConsoleState>| {
         methods.route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -118,10 +124,10 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/console/stores/{store_id}/approvals", gate(reader, routing::get(approvals::approvals_page)))
         .route(
             "/console/stores/{store_id}/approvals/{approval_id}",
-            gate(Access::approver(Scope::PathStore), routing::post(approvals::decide_approval)),
+            gate(super::approvals::DECIDE_ACCESS, routing::post(approvals::decide_approval)),
         )
         .route("/console/stores/{store_id}/model", gate(reader, routing::get(model_page)))
-        .route("/console/stores/{store_id}/model", gate(Access::admin(Scope::PathStore), routing::post(save_model)))
+        .route("/console/stores/{store_id}/model", gate(super::models::WRITE_ACCESS, routing::post(save_model)))
         .route("/console/stores/{store_id}/model/test", gate(reader, routing::post(model_tests::run_tests)))
         .layer(middleware::map_response(secure_headers))
         .with_state(state)
@@ -140,9 +146,10 @@ async fn secure_headers(mut response: Response) -> Response {
     response
 }
 
-/// The gate of every console route: finds the session (with `--auth none`, starts an anonymous
-/// one so forms still carry a CSRF token), then admits the request with the API's own check of
-/// `access`. A request without a session is sent to sign in; one the check refuses gets a 403 page.
+/// The gate of every console route: finds the session (with `--auth none`, the visitor's
+/// anonymous one, unstored, so forms still carry a CSRF token), then admits the request with the
+/// API's own check of `access`. A request without a session is sent to sign in; one the check
+/// refuses gets a 403 page.
 async fn admit(console: ConsoleState, access: Access, request: Request, next: Next) -> Response {
     if request.method() == axum::http::Method::POST && from_another_site(request.headers()) {
         return Refusal::forbidden("the console takes forms only from its own pages").into_response();
@@ -150,10 +157,13 @@ async fn admit(console: ConsoleState, access: Access, request: Request, next: Ne
     let mut started = None;
     let session = match console.sessions.find(request.headers()) {
         Some(session) => Some(session),
-        None if matches!(console.app.auth, Auth::None) => {
-            started = console.sessions.open(None);
-            started.clone()
-        }
+        None if matches!(console.app.auth, Auth::None) => match console.sessions.anonymous(request.headers()) {
+            Some((session, fresh)) => {
+                started = fresh.then(|| session.clone());
+                Some(session)
+            }
+            None => None,
+        },
         None => None,
     };
     let mut request = match auth::admit(&console.gated, access, request).await {
@@ -387,9 +397,16 @@ fn tuple_row(StoredTuple { tuple, expires_at_ms }: &StoredTuple) -> view::TupleR
     }
 }
 
-/// Whether the viewer may add and delete tuples in `store_id`: the API's writer access.
+/// Whether the viewer may do what `access` guards in `store_id`: the rule the route (the API's
+/// and the console's own) enforces, asked before a control is shown. Without authentication
+/// anyone may.
+fn may(visit: &Visit, access: Access, store_id: &str) -> bool {
+    principal(visit).is_none_or(|principal| access.admits(principal, Some(store_id)).is_ok())
+}
+
+/// Whether the viewer may add and delete tuples in `store_id`.
 fn can_write(visit: &Visit, store_id: &str) -> bool {
-    principal(visit).is_none_or(|principal| principal.role.includes(Role::Writer) && principal.allows_store(store_id))
+    may(visit, tuples::WRITE_ACCESS, store_id)
 }
 
 async fn tuples_page(
@@ -550,6 +567,10 @@ async fn delete_tuple(
 #[derive(Deserialize)]
 struct DecisionsQuery {
     principal: Option<String>,
+    /// An agent of the chain, `type:id`.
+    agent: Option<String>,
+    /// The tool `audit.tool` names.
+    tool: Option<String>,
     object: Option<String>,
     decision: Option<String>,
     /// RFC 3339: only decisions at or after it.
@@ -566,6 +587,8 @@ async fn decisions_page(
 ) -> Result<Response, Refusal> {
     let filter = decisions::DecisionFilterText {
         principal: query.principal.as_deref(),
+        agent: query.agent.as_deref(),
+        tool: query.tool.as_deref(),
         object: query.object.as_deref(),
         decision: query.decision.as_deref(),
         since: query.since.as_deref(),
@@ -580,15 +603,19 @@ async fn decisions_page(
     let (found, token) = writ_page(found, PAGE_SIZE, |(cursor, _)| decisions::cursor_token(*cursor));
     let filter_text = [
         non_empty(&query.principal).unwrap_or_default().to_string(),
+        non_empty(&query.agent).unwrap_or_default().to_string(),
+        non_empty(&query.tool).unwrap_or_default().to_string(),
         non_empty(&query.object).unwrap_or_default().to_string(),
         decision,
         non_empty(&query.since).unwrap_or_default().to_string(),
         non_empty(&query.until).unwrap_or_default().to_string(),
     ];
     let older = (!token.is_empty()).then(|| {
-        let [principal, object, decision, since, until] = &filter_text;
+        let [principal, agent, tool, object, decision, since, until] = &filter_text;
         query_string(&[
             ("principal", principal),
+            ("agent", agent),
+            ("tool", tool),
             ("object", object),
             ("decision", decision),
             ("since", since),
@@ -607,6 +634,7 @@ async fn decisions_page(
                 delegation: record.delegation_relation.clone().unwrap_or_default(),
             }),
             principals: record.principals.join(" → "),
+            tool: record.tool().unwrap_or_default().to_string(),
             relation: record.relation,
             object: record.object,
             allowed: record.allowed,
@@ -616,9 +644,9 @@ async fn decisions_page(
     Ok(view::decisions(&chrome(&console, &visit, Some(&store_id)), &page).into_response())
 }
 
-/// Whether the viewer may write models in `store_id`: the API's admin access.
+/// Whether the viewer may write models in `store_id`.
 fn can_save_model(visit: &Visit, store_id: &str) -> bool {
-    principal(visit).is_none_or(|principal| principal.role.includes(Role::Admin) && principal.allows_store(store_id))
+    may(visit, super::models::WRITE_ACCESS, store_id)
 }
 
 /// The latest model's id, DSL text and drawing; `None` before the store has one.

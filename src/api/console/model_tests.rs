@@ -7,15 +7,27 @@
 //! does). The file's own `model`/`model_file` is ignored and its `tuple_file(s)` are not read (the
 //! console reads no files); the page says so. A file that does not parse, or a model or tuple
 //! the engine refuses, comes back as its message on the page, never as a server failure.
+//! Whoever may read a store may run tests, so a run is bounded ([`BOUNDS`], [`MAX_FILE_BYTES`]):
+//! a file over a bound is refused before it runs, and a run past its time is stopped; either
+//! comes back as a 400 page naming its code (`model_test_too_large`, `model_test_too_slow`).
 //! Must not import `store`, `index` or `eval`.
 
 use super::{blocking, check_csrf, chrome, model_view, view, Refusal, StoreVisit};
-use crate::api::model_test::{self, ModelTestError, TestResult};
+use crate::api::model_test::{self, ModelTestError, RunBounds, RunLimitError, TestResult};
 use crate::engine::EngineError;
 use axum::extract::Form;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::time::Duration;
+
+/// The largest test file the console runs (YAML text, bytes).
+const MAX_FILE_BYTES: usize = 256 * 1024;
+
+/// What one run from the console may take: far beyond a hand-written test file, far below what
+/// would hold a blocking thread for long.
+const BOUNDS: RunBounds =
+    RunBounds { max_tests: 200, max_assertions: 5_000, max_tuples: 50_000, time: Duration::from_secs(10) };
 
 #[derive(Deserialize)]
 pub(super) struct TestFileForm {
@@ -32,9 +44,25 @@ pub(super) async fn run_tests(
     Form(form): Form<TestFileForm>,
 ) -> Result<Response, Refusal> {
     check_csrf(&visit, &form.csrf)?;
+    let (run, file) = if form.file.len() > MAX_FILE_BYTES {
+        let message = format!(
+            "model_test_too_large: the test file is {} bytes, more than the limit of {MAX_FILE_BYTES}",
+            form.file.len()
+        );
+        // Not echoed back into the form: the page would carry the whole oversized file.
+        (view::TestRun { notes: Vec::new(), outcome: Err(message) }, String::new())
+    } else {
+        (run_stored(&console, store_id.clone(), form.file.clone()).await?, form.file)
+    };
+    let status = if run.outcome.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let page = model_view(&console, &visit, &store_id, file, Some(run)).await?;
+    Ok((status, view::model(&chrome(&console, &visit, Some(&store_id)), &page)).into_response())
+}
+
+/// Runs `text` against the current model of store `id`, off the executor.
+async fn run_stored(console: &super::ConsoleState, id: String, text: String) -> Result<view::TestRun, Refusal> {
     let engine = console.app.engine.clone();
-    let (id, text) = (store_id.clone(), form.file.clone());
-    let run = blocking(move || {
+    blocking(move || {
         let model = match engine.store(&id)?.model(None) {
             Ok(info) => info,
             Err(EngineError::NoModel(_)) => {
@@ -45,10 +73,8 @@ pub(super) async fn run_tests(
         };
         Ok(run_file(&text, &model.model, &model.id))
     })
-    .await?;
-    let status = if run.outcome.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let page = model_view(&console, &visit, &store_id, form.file, Some(run)).await?;
-    Ok((status, view::model(&chrome(&console, &visit, Some(&store_id)), &page)).into_response())
+    .await
+    .map_err(Refusal::from)
 }
 
 /// Parses and runs `text` against `model` (whose id is `model_id`), saying what it left out.
@@ -73,7 +99,12 @@ fn run_file(text: &str, model: &crate::model::Model, model_id: &str) -> view::Te
         ));
     }
     let tuples = file.tuples.clone().unwrap_or_default();
-    let outcome = model_test::run(model, &tuples, &file.tests).map(|results| report(&results)).map_err(failure);
+    let outcome = match model_test::run_bounded(model, &tuples, &file.tests, &BOUNDS) {
+        Ok(results) => Ok(report(&results)),
+        Err(RunLimitError::Run(error)) => Err(failure(error)),
+        Err(limit @ RunLimitError::TooLarge { .. }) => Err(format!("model_test_too_large: {limit}")),
+        Err(limit @ RunLimitError::Deadline(_)) => Err(format!("model_test_too_slow: {limit}")),
+    };
     view::TestRun { notes, outcome }
 }
 

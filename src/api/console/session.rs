@@ -4,7 +4,10 @@
 //! Invariants: the cookie holds only the session id, never a key or a digest of one; ids and CSRF
 //! tokens are 32 bytes from the operating system's CSPRNG, compared in constant time; a session
 //! ends at sign-out or [`SESSION_LIFETIME`] after it began, whichever comes first, and the table
-//! never holds more than [`MAX_SESSIONS`].
+//! never holds more than [`MAX_SESSIONS`]. The table holds signed-in sessions only: with
+//! `--auth none` a visitor's session is never stored ([`Sessions::anonymous`]), its CSRF token
+//! derived from its cookie's id with a key of the process's own, so reading pages leaves nothing
+//! behind and a stream of cookie-less requests cannot fill the table.
 //! Must not import `store`, `index` or `eval`.
 
 use super::super::auth::{Authenticator, Principal};
@@ -13,6 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,9 +62,23 @@ impl Session {
 }
 
 /// The live sessions, shared by every console request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Sessions {
     live: Mutex<HashMap<String, Session>>,
+    /// The key anonymous CSRF tokens are derived with, random per process; `None` when no
+    /// randomness was to be had (then anonymous visitors get no token, and can change nothing).
+    anonymous_key: Option<String>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions { live: Mutex::default(), anonymous_key: random_token() }
+    }
+}
+
+/// True for what [`random_token`] makes: 64 lowercase hex digits.
+fn is_token(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// 32 random bytes as hex, or `None` when the operating system cannot give randomness.
@@ -92,6 +110,27 @@ impl Sessions {
         }
         live.insert(session.id.clone(), session.clone());
         Some(session)
+    }
+
+    /// An anonymous visitor's session (`--auth none`), never stored: the one its cookie names,
+    /// or a new id when the request has none (`true`: the cookie must be set). Its CSRF token is
+    /// SHA-256 of the process's key and the id; both have a fixed length (the id is checked), so
+    /// the token cannot be extended to another id's, and without the key it cannot be made.
+    pub(super) fn anonymous(&self, headers: &HeaderMap) -> Option<(Session, bool)> {
+        let key = self.anonymous_key.as_ref()?;
+        let (id, fresh) = match cookie_value(headers).filter(|id| is_token(id)) {
+            Some(id) => (id.to_string(), false),
+            None => (random_token()?, true),
+        };
+        let digest = Sha256::new().chain_update(key).chain_update(&id).finalize();
+        let csrf = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Some((Session { id, csrf, principal: None, expires_at: Instant::now() + SESSION_LIFETIME }, fresh))
+    }
+
+    /// How many sessions the table holds.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.live.lock().len()
     }
 
     /// The live session the request's cookie names.

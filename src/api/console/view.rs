@@ -324,6 +324,8 @@ pub(super) struct DecisionRow {
     /// The Explain form's fields; `None` for a decision it cannot ask (an audience, a filter).
     pub(super) explain: Option<ExplainFields>,
     pub(super) principals: String,
+    /// The tool the record's `audit.tool` names, or empty.
+    pub(super) tool: String,
     pub(super) relation: String,
     pub(super) object: String,
     pub(super) allowed: bool,
@@ -332,8 +334,9 @@ pub(super) struct DecisionRow {
 /// Everything the Decisions page shows.
 pub(super) struct DecisionsPage {
     pub(super) store: String,
-    /// The filters as given: principal, object, decision (`allow`, `deny` or empty), since, until.
-    pub(super) filter: [String; 5],
+    /// The filters as given: principal, agent, tool, object, decision (`allow`, `deny` or empty),
+    /// since, until.
+    pub(super) filter: [String; 7],
     pub(super) rows: Vec<DecisionRow>,
     /// The query string of the older page, when there is one.
     pub(super) older: Option<String>,
@@ -342,13 +345,15 @@ pub(super) struct DecisionsPage {
 /// The Decisions page: the decision log, newest first, filtered and paged by cursor.
 pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
     let base = format!("/console/stores/{}/decisions", page.store);
-    let [principal, object, decision, since, until] = &page.filter;
+    let [principal, agent, tool, object, decision, since, until] = &page.filter;
     layout(
         "Decisions",
         chrome,
         html! {
             form.fields method="get" action=(base) aria-label="Filter decisions" {
                 label { "Principal" input name="principal" value=(principal) placeholder="user:anne"; }
+                label { "Agent" input name="agent" value=(agent) placeholder="agent:planner"; }
+                label { "Tool" input name="tool" value=(tool) placeholder="send_email"; }
                 label { "Object" input name="object" value=(object) placeholder="document:1"; }
                 label { "Decision"
                     select name="decision" {
@@ -366,13 +371,15 @@ pub(super) fn decisions(chrome: &Chrome, page: &DecisionsPage) -> Markup {
             } @else {
                 table.ids {
                     thead { tr {
-                        th.time { "Time" } th { "Principals" } th.short { "Relation" } th { "Object" } th.narrow { "Decision" }
+                        th.time { "Time" } th { "Principals" } th.short { "Relation" } th { "Object" } th.short { "Tool" }
+                        th.narrow { "Decision" }
                         th.narrow { span { "Why" } }
                     } }
                     tbody {
                         @for row in &page.rows {
                             tr {
                                 td { (row.time) } td.id { (row.principals) } td { (row.relation) } td.id { (row.object) }
+                                td.id { (row.tool) }
                                 @if row.allowed { td.allow { "allow" } } @else { td.deny { "deny" } }
                                 td {
                                     @if let Some(fields) = &row.explain {
