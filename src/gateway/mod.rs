@@ -50,8 +50,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::engine::{
-    self, ApprovalCall, ApprovalRecord, ApprovalStatus, Approvals, DecisionMeta, Engine, EngineError, LatencyObserver,
-    OboCheckRequest, OboDecision,
+    self, AlertEvents, ApprovalCall, ApprovalRecord, ApprovalStatus, Approvals, DecisionMeta, Engine, EngineError,
+    LatencyObserver, OboCheckRequest, OboDecision,
 };
 use crate::record::DecisionRecord;
 use crate::tuple::Context;
@@ -384,6 +384,10 @@ fn decide(
     }
     let store = engine.store(store_id)?;
     let log = engine.decision_log();
+    // The alerts' events of each check (`events_of[i]` for check `i`): an approval that allows
+    // a check allows its events too, before they are sent.
+    let mut events = AlertEvents::default();
+    let mut events_of = Vec::with_capacity(checks.len());
     for check in checks {
         let request = OboCheckRequest {
             principals: chain.to_vec(),
@@ -398,11 +402,15 @@ fn decide(
             model_id: None,
             latency: &Unobserved,
         };
-        let answer = engine::decide_into(log, &store, &request, &meta, |record| records.push(record));
+        let first = events.len();
+        let answer =
+            engine::decide_into(log, &store, &request, &meta, Some(&mut events), |record| records.push(record));
+        events_of.push(first..events.len());
         match answer {
             Ok(answer) => decisions.push(answer.value),
             Err(error) => {
-                log.record_all(records);
+                log.alerts().send(events);
+                log.record_seen(records);
                 return Err(error);
             }
         }
@@ -412,12 +420,14 @@ fn decide(
         denied.peek().is_some() && denied.all(|(check, _)| check.approval_required)
     };
     let Some(target) = target.filter(|_| waiting(&decisions)) else {
-        log.record_all(records);
+        log.alerts().send(events);
+        log.record_seen(records);
         return Ok(Decided { decisions, pending: None });
     };
     let approvals = engine.approvals();
     let mut pending = None;
-    for (check, decision) in checks.iter().zip(decisions.iter_mut()).filter(|(_, decision)| !decision.allowed) {
+    let denied = checks.iter().zip(decisions.iter_mut()).zip(events_of).filter(|((_, decision), _)| !decision.allowed);
+    for ((check, decision), check_events) in denied {
         let call = ApprovalCall {
             principals: chain.to_vec(),
             relation: check.relation.clone(),
@@ -431,6 +441,7 @@ fn decide(
         match approvals.take_use(&store, &call)? {
             Some(used) => {
                 *decision = OboDecision { allowed: true, denied_by: None };
+                events.allow(check_events);
                 for record in records.iter_mut().filter(of_check) {
                     record.allowed = true;
                     record.denied_by = None;
@@ -447,6 +458,7 @@ fn decide(
             }
         }
     }
+    log.alerts().send(events);
     log.record_oversight(records);
     Ok(Decided { decisions, pending })
 }
