@@ -259,18 +259,18 @@ impl Approvals {
         }
     }
 
-    /// An OBO check that falls back on an approval of `call` (the request's exact call): when
-    /// the check denies, an approved approval of the call with a use left allows it (taking
-    /// the use), and otherwise the call's pending approval is raised (or the one already
-    /// raised answered). The decision record names the
-    /// approval in `audit.approval` (`{id, state, approver?}`, replacing any the caller sent),
-    /// and the alerts see a call an approval allowed as allowed.
+    /// An OBO check that falls back on an approval of its exact call, which `call` builds only
+    /// once the check denied (it hashes the request's arguments, which an allowed call needs
+    /// not): an approved approval of the call with a use left allows it (taking the use), and
+    /// otherwise the call's pending approval is raised (or the one already raised answered).
+    /// The decision record names the approval in `audit.approval` (`{id, state, approver?}`,
+    /// replacing any the caller sent), and the alerts see a call an approval allowed as allowed.
     pub fn decide_obo(
         &self,
         log: &DecisionLog,
         store: &StoreHandle<'_>,
         request: &OboCheckRequest,
-        call: &ApprovalCall,
+        call: impl FnOnce() -> ApprovalCall,
         meta: &DecisionMeta<'_>,
     ) -> Result<ApprovedAnswer, EngineError> {
         let mut records = Vec::new();
@@ -281,7 +281,8 @@ impl Approvals {
             log.record_seen(records);
             return Ok(ApprovedAnswer { answer, approval: None });
         }
-        if let Some(used) = self.take_use(store, call)? {
+        let call = call();
+        if let Some(used) = self.take_use(store, &call)? {
             answer.value = OboDecision { allowed: true, denied_by: None };
             events.allow(0..events.len());
             log.alerts().send(events);
@@ -293,7 +294,7 @@ impl Approvals {
             log.record_oversight(records);
             return Ok(ApprovedAnswer { answer, approval: Some(used) });
         }
-        let raised = self.request(store, call)?;
+        let raised = self.request(store, &call)?;
         log.alerts().send(events);
         for record in &mut records {
             Approvals::name_approval(record, &raised, self.status(&raised));
