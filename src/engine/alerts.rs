@@ -977,8 +977,10 @@ mod tests {
 
     #[test]
     fn rule_names_round_trip() {
-        for rule in AlertRule::ALL {
-            assert_eq!(AlertRule::parse(rule.as_str()), Some(rule));
+        let names = AlertRule::ALL.map(AlertRule::as_str);
+        assert_eq!(names, ["denials", "outside_task", "first_tool_call", "long_chain"]);
+        for (rule, name) in AlertRule::ALL.into_iter().zip(names) {
+            assert_eq!(AlertRule::parse(name), Some(rule));
         }
         assert_eq!(AlertRule::parse("denial"), None);
     }
