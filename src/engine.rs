@@ -90,7 +90,9 @@ pub use agent::{
     AudienceCheckRequest, AudienceResult, FilterAnswer, FilterRequest, FilterStrategy, OboCheckRequest, OboDecision,
     DEFAULT_DELEGATION_RELATION, FILTER_CHECK_THRESHOLD,
 };
-pub use alerts::{Alert, AlertConfig, AlertFilter, AlertRule, AlertSink, AlertStats, Alerts, DenialsRule, TaskRule};
+pub use alerts::{
+    Alert, AlertConfig, AlertEvents, AlertFilter, AlertRule, AlertSink, AlertStats, Alerts, DenialsRule, TaskRule,
+};
 pub use approvals::{ApprovalGrant, Approvals, ApprovedAnswer};
 pub use checkpoint::Checkpoints;
 pub use decide::{

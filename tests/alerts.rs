@@ -92,12 +92,18 @@ fn rules_of(found: &[Value]) -> Vec<&str> {
 const BOT: &[&str] = &["user:anne", "agent:bot"];
 const OTHER: &[&str] = &["user:anne", "agent:other"];
 
-#[tokio::test]
-async fn denials_alert_once_past_the_threshold_within_the_window() {
+/// The engine with only the `denials` rule (`threshold` within a minute), its clock and router.
+fn denials_within_a_minute(threshold: u32) -> (Arc<AtomicI64>, Arc<Engine>, String, Router) {
     let time = Arc::new(AtomicI64::new(T0));
-    let config = rules(|c| c.denials = Some(DenialsRule { threshold: 3, window_ms: 60_000 }));
+    let config = rules(|c| c.denials = Some(DenialsRule { threshold, window_ms: 60_000 }));
     let (engine, store) = engine_with(config, &time);
     let app = router(engine.clone());
+    (time, engine, store, app)
+}
+
+#[tokio::test]
+async fn denials_alert_once_past_the_threshold_within_the_window() {
+    let (time, _engine, store, app) = denials_within_a_minute(3);
     // `tool:delete_repo` is nobody's: every call of it is denied.
     for _ in 0..3 {
         assert!(!call_tool(&app, &store, BOT, "delete_repo", None).await);
@@ -352,4 +358,32 @@ async fn decisions_past_a_full_alerts_queue_are_dropped_and_counted() {
     assert!(stats.fired.contains(&(AlertRule::FirstToolCall, 3)), "{:?}", stats.fired);
     let (_, metrics) = writ_metrics(&app).await;
     assert!(metrics.contains("writ_alert_decisions_dropped_total 3"), "{metrics}");
+}
+
+/// Regression for building alert events straight from `decide_into`: a call an approval allows
+/// reaches the alerts as allowed (the event is edited as the record is), so retrying an approved
+/// call is no denial; the deny that raised the approval is one.
+#[tokio::test]
+async fn calls_an_approval_allows_are_no_denials() {
+    let (_time, engine, store, app) = denials_within_a_minute(1);
+    let body = json!({"principals": BOT, "relation": "can_call", "object": "tool:delete_repo",
+        "audit": {"tool": "delete_repo"}, "approval": "request"});
+    let uri = format!("/stores/{store}/writ/obo-check");
+    let (status, raised) = call(&app, "POST", &uri, Some(body.clone())).await;
+    assert_eq!(
+        (status, raised["allowed"].as_bool(), raised["approval"]["state"].as_str()),
+        (StatusCode::OK, Some(false), Some("pending"))
+    );
+    let id = raised["approval"]["id"].as_str().unwrap();
+    let handle = engine.store(&store).unwrap();
+    let grant = writ::engine::ApprovalGrant { ttl_ms: 60_000, uses: 3 };
+    engine.approvals().approve(engine.decision_log(), &handle, id, grant, "key:approver").unwrap();
+    for _ in 0..3 {
+        let (status, answer) = call(&app, "POST", &uri, Some(body.clone())).await;
+        assert_eq!((status, answer["allowed"].as_bool()), (StatusCode::OK, Some(true)), "{answer}");
+    }
+    assert_eq!(alerts(&app, &store, "").await, Vec::<Value>::new(), "one denial is not above one");
+    let (_, used_up) = call(&app, "POST", &uri, Some(body)).await;
+    assert_eq!(used_up["allowed"].as_bool(), Some(false), "{used_up}");
+    assert_eq!(rules_of(&alerts(&app, &store, "").await), ["denials"], "the second denial is above one");
 }

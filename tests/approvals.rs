@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
-use writ::engine::{ApprovalCall, ApprovalGrant, ApprovalStatus, Clock, WriteRequest};
-use writ::store::{PostgresStore, SledStore, StoredTuple, TupleStore};
+use writ::engine::{
+    ApprovalCall, ApprovalGrant, ApprovalStatus, Clock, DecisionMeta, LatencyObserver, OboCheckRequest, WriteRequest,
+};
+use writ::store::{MemoryStore, PostgresStore, SledStore, StoredTuple, TupleStore};
 use writ::{Engine, EngineConfig, Model, Tuple};
 
 const MODEL: &str = "model
@@ -221,6 +223,50 @@ fn call() -> ApprovalCall {
         tool: Some("delete_repo".into()),
         arguments_sha256: "ab".repeat(32),
     }
+}
+
+/// Regression for building an obo-check's approval call (a SHA-256 of its audit and context)
+/// before the check's answer was known: an allowed check never builds it; a denied one builds it
+/// once, to raise its approval.
+#[test]
+fn an_allowed_obo_check_builds_no_approval_call() {
+    struct Unobserved;
+    impl LatencyObserver for Unobserved {
+        fn observe(&self, _elapsed: std::time::Duration) {}
+    }
+    let time = Arc::new(AtomicI64::new(T0));
+    let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), &time);
+    let handle = engine.store(&store).unwrap();
+    let meta = DecisionMeta {
+        request_id: "",
+        audit: None,
+        started: std::time::Instant::now(),
+        model_id: None,
+        latency: &Unobserved,
+    };
+    let built = AtomicI64::new(0);
+    let call_of = |principals: &[&str]| {
+        built.fetch_add(1, Ordering::SeqCst);
+        ApprovalCall { principals: principals.iter().map(|p| p.to_string()).collect(), ..call() }
+    };
+    let log = engine.decision_log();
+    let anne = OboCheckRequest {
+        principals: vec!["user:anne".into()],
+        relation: "admin".into(),
+        object: "repo:web".into(),
+        ..OboCheckRequest::default()
+    };
+    let allowed = engine.approvals().decide_obo(log, &handle, &anne, || call_of(&["user:anne"]), &meta).unwrap();
+    assert_eq!((allowed.answer.value.allowed, allowed.approval.is_none()), (true, true));
+    assert_eq!(built.load(Ordering::SeqCst), 0, "an allowed check builds no approval call");
+    let bot = OboCheckRequest { principals: vec!["user:anne".into(), "agent:bot".into()], ..anne };
+    let denied = engine.approvals().decide_obo(log, &handle, &bot, || call_of(BOT), &meta).unwrap();
+    assert!(!denied.answer.value.allowed);
+    assert_eq!(
+        denied.approval.map(|approval| approval.call.principals),
+        Some(vec!["user:anne".into(), "agent:bot".into()])
+    );
+    assert_eq!(built.load(Ordering::SeqCst), 1, "a denied check builds it once");
 }
 
 #[test]

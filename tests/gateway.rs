@@ -717,3 +717,21 @@ async fn an_approval_required_deny_waits_for_an_approver_and_then_passes_once() 
     assert_ne!(second["error"]["data"]["approval"]["id"], id.as_str(), "the one use is gone: {second}");
     assert_eq!(s.upstream.calls.load(Ordering::SeqCst), 1, "only the approved call reached the upstream");
 }
+
+/// Regression for hashing every call's arguments up front: the digest is now computed only for
+/// a record the log keeps (or an approval), and an allowed call the log keeps (this setup
+/// records all) still carries it, filled in, not the placeholder.
+#[tokio::test]
+async fn a_recorded_allowed_call_carries_the_digest_of_its_arguments() {
+    let s = setup().await;
+    let arguments = json!({"query": "writ", "limit": 3});
+    let answer = call(&s.app, &token(json!({})), "search", arguments.clone()).await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    let filter = DecisionFilter { object: Some("tool:github.search".into()), limit: 100, ..Default::default() };
+    let records = s.engine.decision_log().list(&s.engine.store(&s.store).unwrap(), &filter).unwrap();
+    let call = records.iter().map(|(_, r)| r).find(|r| r.audit.as_ref().is_some_and(|a| a["method"] == "tools/call"));
+    let call = call.expect("the allowed call is recorded");
+    assert!(call.allowed);
+    let audit = Value::Object(call.audit.clone().unwrap());
+    assert_eq!(audit["arguments_sha256"], writ::gateway::arguments_sha256(&arguments).as_str());
+}

@@ -188,13 +188,13 @@ async fn obo_check(
         let OboDecision { allowed, denied_by } = answer.value;
         return Ok(Json(OboCheckResponse { allowed, denied_by, revision: answer.revision, approval: None }));
     };
-    let call = approval_call(&request);
     blocking(move || {
         let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
         let store = state.engine.store(&store_id)?;
         let approvals = state.engine.approvals();
+        let call = || approval_call(&request);
         let ApprovedAnswer { answer, approval } =
-            approvals.decide_obo(state.engine.decision_log(), &store, &request, &call, &meta)?;
+            approvals.decide_obo(state.engine.decision_log(), &store, &request, call, &meta)?;
         let OboDecision { allowed, denied_by } = answer.value;
         let approval = approval.map(|approval| ApprovalRef {
             state: if allowed { ApprovalStatus::Approved.as_str() } else { approvals.status(&approval).as_str() },

@@ -164,7 +164,8 @@ async fn batch_check(
                     context: item.options.context.take().unwrap_or_default(),
                     model_id: model.clone(),
                 };
-                Ok(decide_into(log, &store, &request, &meta, &mut *record)?.value)
+                // The alerts take each agent check's event straight from the check, on its thread.
+                Ok(decide_into(log, &store, &request, &meta, None, &mut *record)?.value)
             });
             match outcome {
                 Ok(allowed) => (item.correlation_id, BatchCheckEntryDto::Allowed(allowed)),
@@ -200,7 +201,7 @@ async fn batch_check(
             body.checks.into_iter().map(|item| answer(item, &mut |record| decisions.push(record))).collect()
         };
         if !decisions.is_empty() {
-            log.record_all(decisions);
+            log.record_seen(decisions);
         }
         Ok(answers)
     })

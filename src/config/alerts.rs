@@ -177,6 +177,45 @@ mod tests {
     }
 
     #[test]
+    fn every_field_of_a_file_is_read_as_written() {
+        // The example of the module's documentation, with every field away from its default.
+        let text = "agent_type: robot\ndenials: { threshold: 7, window: 90s }\n\
+                    outside_task: { task_type: job, relation: allows, tool_type: action }\n\
+                    first_tool_call: true\nmax_chain: 4\nkeep: 500\nqueue: 64\n\
+                    webhook: { url: 'https://hooks.example.com/writ', queue: 16, attempts: 2,\n\
+                               backoff: 250ms, max_backoff: 10s, timeout: 3s }\n";
+        let parsed = parse_alerts(text, None).unwrap();
+        let config = AlertConfig {
+            agent_type: "robot".into(),
+            denials: Some(DenialsRule { threshold: 7, window_ms: 90_000 }),
+            outside_task: Some(TaskRule {
+                task_type: "job".into(),
+                relation: "allows".into(),
+                tool_type: "action".into(),
+            }),
+            first_tool_call: true,
+            max_chain: Some(4),
+            keep: 500,
+            queue: 64,
+        };
+        let webhook = WebhookSettings {
+            url: "https://hooks.example.com/writ".into(),
+            queue: 16,
+            attempts: 2,
+            first_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+            timeout: Duration::from_secs(3),
+        };
+        assert_eq!(parsed, (config, Some(webhook)));
+        // Nothing set is every rule off, the default bounds and no webhook; a partial task rule
+        // keeps the default names it does not give.
+        assert_eq!(parse_alerts("{}", None).unwrap(), (AlertConfig::default(), None));
+        let (config, _) = parse_alerts("outside_task: { relation: allows }", None).unwrap();
+        assert_eq!(config.outside_task, Some(TaskRule { relation: "allows".into(), ..TaskRule::default() }));
+        assert_eq!(parse_alerts("outside_task: false", None).unwrap().0.outside_task, None);
+    }
+
+    #[test]
     fn the_flag_sets_the_webhook_and_json_reads_too() {
         let (config, webhook) = parse_alerts(r#"{"first_tool_call": true}"#, Some("https://h.example/x")).unwrap();
         assert!(config.first_tool_call && config.denials.is_none() && config.outside_task.is_none());

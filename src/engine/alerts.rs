@@ -9,8 +9,9 @@
 //! whose `audit.task` declares its tools in the model, `task:t-42#tool@tool:send_email`, for a
 //! tool that is not one of them), `first_tool_call` (an agent's first call of a tool) and
 //! `long_chain` (a chain longer than a limit).
-//! **Invariant:** a decision never waits on alerts: [`Alerts::observe`] hands records to a
-//! bounded queue without blocking, and counts what does not fit as dropped. Nothing runs (no
+//! **Invariant:** a decision never waits on alerts: its event is appended to a bounded queue (one
+//! [`Batch`] under a mutex, which the alerts thread swaps for an empty one; no wake per event)
+//! within a short critical section, and what does not fit is counted as dropped. Nothing runs (no
 //! thread, no copy of a record) until [`Alerts::start`] is called. Alerts live in memory only:
 //! a restart forgets them, and which tools each agent has called.
 //! Must not import `api`; the model is read only through the [`StoreHandle`] of the store.
@@ -22,8 +23,8 @@ use crate::record::DecisionRecord;
 use crate::tuple::Context;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -182,164 +183,234 @@ pub struct AlertStats {
 /// webhook hands the alert to a queue of its own).
 pub type AlertSink = Box<dyn Fn(&Alert) + Send + Sync>;
 
-/// What the rules read of one decision, packed into one string (store id, request id, tool,
-/// task, server, then the chain joined by `\n`) so that the check path allocates once per event
-/// and the alerts thread frees once: freeing on another thread what the check thread allocated
-/// cost that thread more than the rules did. Nothing is formatted until a rule fires.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AlertEvent {
-    time_ms: i64,
-    allowed: bool,
-    text: String,
-    /// Where each of store id, request id, tool, task and server ends in `text`; the chain
-    /// follows the last.
-    ends: [usize; 5],
-    /// Which of tool, task and server the audit named (bits 0, 1 and 2).
-    named: u8,
+/// What the rules read of one decision's audit, found in one pass over it: `audit.tool`,
+/// `audit.task` and `audit.server` when they are strings, and whether it names an approver's
+/// step on an approval (`approval.step`: a human's decision, not the agent's call).
+#[derive(Debug, Clone, Copy, Default)]
+struct AuditFields<'a> {
+    /// Tool, task and server, in that order.
+    named: [Option<&'a str>; 3],
+    approver_step: bool,
 }
 
-impl AlertEvent {
-    /// The event of a decision; `None` when a principal holds a `\n` (no valid subject does).
-    fn new(
-        time_ms: i64,
-        allowed: bool,
-        store_id: &str,
-        request_id: &str,
-        principals: &[String],
-        audit: Option<&Context>,
-    ) -> Option<AlertEvent> {
-        if principals.iter().any(|principal| principal.contains('\n')) {
-            return None;
-        }
-        let audit_text = |key: &str| audit.and_then(|audit| audit.get(key)).and_then(serde_json::Value::as_str);
-        let fields = [Some(store_id), Some(request_id), audit_text("tool"), audit_text("task"), audit_text("server")];
-        let length = fields.iter().flatten().map(|field| field.len()).sum::<usize>()
-            + principals.iter().map(|principal| principal.len() + 1).sum::<usize>();
-        let mut text = String::with_capacity(length);
-        let mut ends = [0; 5];
-        let mut named = 0;
-        for (index, field) in fields.iter().enumerate() {
-            if let Some(field) = field {
-                text.push_str(field);
-                if index >= 2 {
-                    named |= 1 << (index - 2);
+impl<'a> AuditFields<'a> {
+    /// One pass over the (small) audit object: cheaper than a hashed lookup per key.
+    fn read(audit: Option<&'a Context>) -> AuditFields<'a> {
+        let mut fields = AuditFields::default();
+        for (key, value) in audit.into_iter().flatten() {
+            let slot = match key.as_str() {
+                "tool" => 0,
+                "task" => 1,
+                "server" => 2,
+                "approval" => {
+                    fields.approver_step = value.get("step").is_some();
+                    continue;
                 }
+                _ => continue,
+            };
+            if let Some(named) = fields.named.get_mut(slot) {
+                *named = value.as_str();
             }
-            ends[index] = text.len();
         }
-        for (index, principal) in principals.iter().enumerate() {
-            if index > 0 {
-                text.push('\n');
-            }
-            text.push_str(principal);
-        }
-        Some(AlertEvent { time_ms, allowed, text, ends, named })
+        fields
     }
+}
 
-    /// The `index`th field (0 store id … 4 server), from the end of the one before it.
-    fn field(&self, index: usize) -> &str {
-        let start = index.checked_sub(1).and_then(|before| self.ends.get(before)).copied().unwrap_or(0);
-        let end = self.ends.get(index).copied().unwrap_or(start);
+/// Where one event's fields lie in the text of its [`Batch`], and what it carries besides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EventHead {
+    time_ms: i64,
+    allowed: bool,
+    /// Which of tool, task and server the audit named (bits 0, 1 and 2).
+    named: u8,
+    /// Where the event's text starts in its batch's text.
+    start: usize,
+    /// Where each of store id, request id, tool, task, server and the chain (its principals
+    /// joined by `\n`) ends, from `start`: the last is the event's length.
+    ends: [usize; 6],
+}
+
+/// One event as the rules read it: its head and its own text (borrowed from a batch, or from
+/// the copy the alerts thread keeps of the last call). Nothing is formatted until a rule fires.
+#[derive(Debug, Clone, Copy)]
+struct AlertEvent<'t> {
+    head: EventHead,
+    text: &'t str,
+}
+
+impl<'t> AlertEvent<'t> {
+    /// The `index`th field (0 store id … 5 chain), from the end of the one before it.
+    fn field(&self, index: usize) -> &'t str {
+        let ends = &self.head.ends;
+        let start = index.checked_sub(1).and_then(|before| ends.get(before)).copied().unwrap_or(0);
+        let end = ends.get(index).copied().unwrap_or(start);
         self.text.get(start..end).unwrap_or_default()
     }
 
-    fn store_id(&self) -> &str {
+    fn store_id(&self) -> &'t str {
         self.field(0)
     }
 
-    fn request_id(&self) -> &str {
+    fn request_id(&self) -> &'t str {
         self.field(1)
     }
 
     /// `audit.tool` (0), `audit.task` (1) or `audit.server` (2), when the audit named it.
-    fn audit_field(&self, index: usize) -> Option<&str> {
-        (self.named & (1 << index) != 0).then(|| self.field(index + 2))
+    fn audit_field(&self, index: usize) -> Option<&'t str> {
+        (self.head.named & (1 << index) != 0).then(|| self.field(index + 2))
     }
 
-    fn tool(&self) -> Option<&str> {
+    fn tool(&self) -> Option<&'t str> {
         self.audit_field(0)
     }
 
-    fn task(&self) -> Option<&str> {
+    fn task(&self) -> Option<&'t str> {
         self.audit_field(1)
     }
 
-    fn server(&self) -> Option<&str> {
+    fn server(&self) -> Option<&'t str> {
         self.audit_field(2)
     }
 
     /// The chain as one string, its principals joined by `\n`.
-    fn chain(&self) -> &str {
-        self.text.get(self.ends[4]..).unwrap_or_default()
+    fn chain(&self) -> &'t str {
+        self.field(5)
     }
 
-    fn principals(&self) -> impl DoubleEndedIterator<Item = &str> {
+    fn principals(&self) -> impl DoubleEndedIterator<Item = &'t str> {
         self.chain().split('\n')
-    }
-
-    /// The event of `record`.
-    fn of(record: &DecisionRecord) -> Option<AlertEvent> {
-        AlertEvent::new(
-            record.time_ms,
-            record.allowed,
-            &record.store_id,
-            &record.request_id,
-            &record.principals,
-            record.audit.as_ref(),
-        )
     }
 }
 
-/// The events of the decisions of one question, built on the check path straight from the
-/// decisions (no [`DecisionRecord`]) and handed over at once by [`Alerts::send`].
-#[derive(Default)]
-pub(crate) struct AlertEvents {
-    one: Option<AlertEvent>,
-    more: Vec<AlertEvent>,
+/// Events back to back: one string holds the text of all (store id, request id, tool, task,
+/// server, then the chain joined by `\n`) and a vector their heads. The check path appends to
+/// the alerts' queue, which is one of these under a mutex, and the alerts thread swaps it for
+/// the one it has just read: once both have grown, handing an event over allocates nothing and
+/// frees nothing (an event with strings of its own cost a cross-thread free each, mimalloc's
+/// slow path, more than the rules did).
+#[derive(Debug, Default)]
+struct Batch {
+    text: String,
+    heads: Vec<EventHead>,
+}
+
+impl Batch {
+    /// Appends the event of a decision; returns how many it appended: none when a principal
+    /// holds a `\n` (no valid subject does) or the audit names an approver's step.
+    fn push(
+        &mut self,
+        time_ms: i64,
+        allowed: bool,
+        ids: [&str; 2],
+        principals: &[String],
+        audit: &AuditFields<'_>,
+    ) -> usize {
+        if audit.approver_step || principals.iter().any(|principal| principal.contains('\n')) {
+            return 0;
+        }
+        let start = self.text.len();
+        let [store_id, request_id] = ids;
+        let [tool, task, server] = audit.named;
+        let mut ends = [0; 6];
+        let mut named = 0;
+        for (index, field) in [Some(store_id), Some(request_id), tool, task, server].into_iter().enumerate() {
+            if let Some(field) = field {
+                self.text.push_str(field);
+                if index >= 2 {
+                    named |= 1 << (index - 2);
+                }
+            }
+            ends[index] = self.text.len() - start;
+        }
+        for (index, principal) in principals.iter().enumerate() {
+            if index > 0 {
+                self.text.push('\n');
+            }
+            self.text.push_str(principal);
+        }
+        ends[5] = self.text.len() - start;
+        self.heads.push(EventHead { time_ms, allowed, named, start, ends });
+        1
+    }
+
+    /// Appends every event of `other`, in order.
+    fn append(&mut self, other: &Batch) {
+        let shift = self.text.len();
+        self.text.push_str(&other.text);
+        self.heads.extend(other.heads.iter().map(|head| EventHead { start: head.start + shift, ..*head }));
+    }
+
+    fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Forgets every event, keeping the room they took.
+    fn clear(&mut self) {
+        self.text.clear();
+        self.heads.clear();
+    }
+
+    fn events(&self) -> impl Iterator<Item = AlertEvent<'_>> {
+        self.heads.iter().map(|head| AlertEvent {
+            head: *head,
+            text: self.text.get(head.start..head.start + head.ends[5]).unwrap_or_default(),
+        })
+    }
+}
+
+/// The alert events of decisions their caller may still change before the rules read them (an
+/// approval can allow a denied call): [`decide_into`](super::decide_into) adds them and
+/// [`Alerts::send`] hands them over, all at once.
+#[derive(Debug, Default)]
+pub struct AlertEvents {
+    batch: Batch,
 }
 
 impl AlertEvents {
-    fn push_some(&mut self, event: Option<AlertEvent>) {
-        let Some(event) = event else { return };
-        match self.one.take() {
-            None if self.more.is_empty() => self.one = Some(event),
-            first => {
-                self.more.extend(first);
-                self.more.push(event);
-            }
-        }
+    /// How many events it holds (so a caller can tell which ones a decision added).
+    pub fn len(&self) -> usize {
+        self.batch.len()
     }
 
-    fn into_message(self) -> Option<(Message, usize)> {
-        match self.one {
-            Some(event) => Some((Message::One(event), 1)),
-            None if self.more.is_empty() => None,
-            None => {
-                let count = self.more.len();
-                Some((Message::Many(self.more), count))
-            }
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.batch.heads.is_empty()
+    }
+
+    /// Marks the events in `range` allowed: an approval allowed the calls they are of.
+    pub fn allow(&mut self, range: std::ops::Range<usize>) {
+        for head in self.batch.heads.get_mut(range).into_iter().flatten() {
+            head.allowed = true;
         }
     }
 }
 
-/// The events of one hand-off: a single decision's needs no `Vec` of its own.
-enum Message {
-    One(AlertEvent),
-    Many(Vec<AlertEvent>),
-    Flush(SyncSender<()>),
+/// What the check path hands the alerts thread, under [`Shared::queue`]'s lock.
+#[derive(Default)]
+struct Queue {
+    /// Events not yet taken by the thread, in the order they came.
+    batch: Batch,
+    /// Flushes waiting for everything queued before them to be evaluated.
+    flushes: Vec<SyncSender<()>>,
+    /// Set when the service is dropped: the thread evaluates what is left and ends.
+    closed: bool,
+    /// Events queued for evaluation, ever.
+    queued: u64,
+    /// Events not queued because the queue was full, ever.
+    dropped: u64,
 }
 
 /// What the service and its thread share.
 #[derive(Default)]
 struct Shared {
+    queue: Mutex<Queue>,
     ring: Mutex<VecDeque<Alert>>,
     fired: [AtomicU64; 4],
     sinks: RwLock<Vec<AlertSink>>,
 }
 
-/// The running thread and the sending end of its queue.
+/// The running thread and what the check path needs to hand it events.
 struct Running {
-    sender: SyncSender<Message>,
     worker: JoinHandle<()>,
     /// `{agent_type}:`, the prefix of an agent principal.
     agent_prefix: String,
@@ -351,23 +422,12 @@ pub struct Alerts {
     core: Weak<Core>,
     running: OnceLock<Running>,
     shared: Arc<Shared>,
-    queued: AtomicU64,
-    dropped: AtomicU64,
-    /// Records sent and not yet taken by the thread; at most the queue's capacity.
-    pending: Arc<AtomicUsize>,
 }
 
 impl Alerts {
     /// The service, idle.
     pub(super) fn new(core: &Arc<Core>) -> Alerts {
-        Alerts {
-            core: Arc::downgrade(core),
-            running: OnceLock::new(),
-            shared: Arc::default(),
-            queued: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            pending: Arc::default(),
-        }
+        Alerts { core: Arc::downgrade(core), running: OnceLock::new(), shared: Arc::default() }
     }
 
     /// Starts evaluating `config`'s rules over every decision from now on. Fails when the
@@ -378,15 +438,13 @@ impl Alerts {
         }
         let capacity = config.queue.max(1);
         let agent_prefix = format!("{}:", config.agent_type);
-        let (sender, receiver) = mpsc::sync_channel(capacity);
         let mut worker = Worker::new(config, self.core.clone(), self.shared.clone());
-        let taken = self.pending.clone();
         let thread = std::thread::Builder::new()
             .name("writ-alerts".into())
-            .spawn(move || worker.run(&receiver, &taken))
+            .spawn(move || worker.run())
             .map_err(|error| EngineError::Validation(format!("the alerts thread did not start: {error}")))?;
         self.running
-            .set(Running { sender, worker: thread, agent_prefix, capacity })
+            .set(Running { worker: thread, agent_prefix, capacity })
             .map_err(|_| EngineError::Validation("alerts are already running".into()))
     }
 
@@ -411,55 +469,63 @@ impl Alerts {
         };
         let mut events = AlertEvents::default();
         for record in records.iter().filter(|record| watched(&running.agent_prefix, record)) {
-            events.push_some(AlertEvent::of(record));
+            let ids = [record.store_id.as_str(), record.request_id.as_str()];
+            let audit = AuditFields::read(record.audit.as_ref());
+            events.batch.push(record.time_ms, record.allowed, ids, &record.principals, &audit);
         }
         records.retain(keep);
         self.send(events);
     }
 
-    /// Adds the event of a decision the rules look at to `events` (see [`Alerts::wants`] for
-    /// which principals they look at): straight from the decision, with no record built.
+    /// Adds the event of a decision to `events`, or hands it straight to the alerts thread
+    /// when `events` is `None`. Only for a decision the rules look at, as [`Alerts::wants`]
+    /// (tested once by the caller) and not an audience's; an approver's step adds nothing.
     pub(crate) fn push_decision(
         &self,
-        events: &mut AlertEvents,
+        events: Option<&mut AlertEvents>,
         time_ms: i64,
-        store_id: &str,
-        decision: (&[String], bool, bool),
-        request_id: &str,
+        ids: [&str; 2],
+        decision: (&[String], bool),
         audit: Option<&Context>,
     ) {
-        let (principals, audience, allowed) = decision;
-        let Some(running) = self.running.get() else { return };
-        if audience || !is_agent_call(&running.agent_prefix, principals) || approver_step(audit) {
-            return;
+        let (principals, allowed) = decision;
+        let audit = AuditFields::read(audit);
+        match events {
+            Some(events) => {
+                events.batch.push(time_ms, allowed, ids, principals, &audit);
+            }
+            None => self.hand_over(1, |batch| batch.push(time_ms, allowed, ids, principals, &audit)),
         }
-        events.push_some(AlertEvent::new(time_ms, allowed, store_id, request_id, principals, audit));
     }
 
-    /// Hands `events` to the alerts thread in one message; never blocks. When they do not all
-    /// fit in the queue, none is queued and all are counted as dropped.
-    pub(crate) fn send(&self, events: AlertEvents) {
+    /// Hands `events` to the alerts thread at once; never blocks. When they do not all fit in
+    /// the queue, none is queued and all are counted as dropped.
+    pub fn send(&self, events: AlertEvents) {
+        if !events.is_empty() {
+            self.hand_over(events.len(), |batch| {
+                batch.append(&events.batch);
+                events.len()
+            });
+        }
+    }
+
+    /// Appends (with `add`, which says how many it added) up to `count` events to the queue, or
+    /// counts them dropped when they do not fit. The thread is not woken (it polls, see
+    /// [`FIRST_IDLE_WAIT`]) unless the queue just passed half its bound.
+    fn hand_over(&self, count: usize, add: impl FnOnce(&mut Batch) -> usize) {
         let Some(running) = self.running.get() else { return };
-        let Some((message, count)) = events.into_message() else { return };
-        let before = self.pending.fetch_add(count, Ordering::AcqRel);
+        let mut queue = self.shared.queue.lock();
+        let before = queue.batch.len();
         if before + count > running.capacity {
-            self.pending.fetch_sub(count, Ordering::AcqRel);
-            self.dropped.fetch_add(count as u64, Ordering::Relaxed);
+            queue.dropped += count as u64;
             return;
         }
-        match running.sender.try_send(message) {
-            Ok(()) => {
-                self.queued.fetch_add(count as u64, Ordering::Relaxed);
-                // The thread sleeps between polls (waking it on every decision would cost a
-                // system call on the check path): only a queue half full calls it early.
-                if before < running.capacity / 2 && before + count >= running.capacity / 2 {
-                    running.worker.thread().unpark();
-                }
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.pending.fetch_sub(count, Ordering::AcqRel);
-                self.dropped.fetch_add(count as u64, Ordering::Relaxed);
-            }
+        let added = add(&mut queue.batch);
+        queue.queued += added as u64;
+        drop(queue);
+        let half = running.capacity / 2;
+        if before < half && before + added >= half {
+            running.worker.thread().unpark();
         }
     }
 
@@ -471,12 +537,15 @@ impl Alerts {
     /// Waits until every decision queued so far is evaluated.
     pub fn flush(&self) {
         let Some(running) = self.running.get() else { return };
-        let (done, wait) = mpsc::sync_channel(1);
-        running.worker.thread().unpark();
-        if running.sender.send(Message::Flush(done)).is_ok() {
-            running.worker.thread().unpark();
-            let _ = wait.recv();
+        // The thread ends only when the service is dropped, or if a sink panicked: then no
+        // one would answer.
+        if running.worker.is_finished() {
+            return;
         }
+        let (done, wait) = mpsc::sync_channel(1);
+        self.shared.queue.lock().flushes.push(done);
+        running.worker.thread().unpark();
+        let _ = wait.recv();
     }
 
     /// The store's alerts passing `filter`, newest first, after evaluating every decision
@@ -502,13 +571,17 @@ impl Alerts {
 
     /// The counters: alerts fired per rule, decisions queued and dropped.
     pub fn stats(&self) -> AlertStats {
+        let (queued, dropped) = {
+            let queue = self.shared.queue.lock();
+            (queue.queued, queue.dropped)
+        };
         AlertStats {
             fired: AlertRule::ALL
                 .into_iter()
                 .map(|rule| (rule, self.shared.fired[rule.index()].load(Ordering::Relaxed)))
                 .collect(),
-            queued: self.queued.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            queued,
+            dropped,
         }
     }
 }
@@ -516,8 +589,8 @@ impl Alerts {
 impl Drop for Alerts {
     fn drop(&mut self) {
         // Closing the queue ends the thread once it has evaluated what is left.
-        if let Some(Running { sender, worker, .. }) = self.running.take() {
-            drop(sender);
+        if let Some(Running { worker, .. }) = self.running.take() {
+            self.shared.queue.lock().closed = true;
             worker.thread().unpark();
             let _ = worker.join();
         }
@@ -532,12 +605,9 @@ fn is_agent_call(agent_prefix: &str, principals: &[String]) -> bool {
 /// True when the rules look at `record`: a decision about an agent's call, not an audience's,
 /// and not an approver's step on an approval (a human's decision, not the agent's call).
 fn watched(agent_prefix: &str, record: &DecisionRecord) -> bool {
-    !record.audience && is_agent_call(agent_prefix, &record.principals) && !approver_step(record.audit.as_ref())
-}
-
-/// True when `audit` names an approver's step on an approval (`approval.step`).
-fn approver_step(audit: Option<&Context>) -> bool {
-    audit.and_then(|audit| audit.get("approval")).is_some_and(|approval| approval.get("step").is_some())
+    !record.audience
+        && is_agent_call(agent_prefix, &record.principals)
+        && !AuditFields::read(record.audit.as_ref()).approver_step
 }
 
 /// Most (store, agent, tool) triples remembered for `first_tool_call`; past it the oldest are
@@ -584,16 +654,34 @@ fn count<V>(map: &PerStore<V>) -> usize {
 
 /// The call of the last event: events of the same request with the same chain in the same store
 /// are one call (a gateway call checks each of its tool's entries, and is one call).
+#[derive(Default)]
 struct LastCall {
-    /// Its last event (kept whole: comparing its fields copies nothing).
-    event: AlertEvent,
+    /// A copy of its last event's text (the batch it came in is reused): the buffer is kept, so
+    /// copying the next one allocates nothing once it has grown.
+    text: String,
+    /// Its last event's head; `None` before the first event.
+    head: Option<EventHead>,
     /// Whether a denial of the call was counted.
     denial_counted: bool,
 }
 
+impl LastCall {
+    fn event(&self) -> Option<AlertEvent<'_>> {
+        self.head.map(|head| AlertEvent { head, text: &self.text })
+    }
+
+    /// Remembers `event` as the call's last.
+    fn remember(&mut self, event: &AlertEvent<'_>, denial_counted: bool) {
+        self.text.clear();
+        self.text.push_str(event.text);
+        self.head = Some(event.head);
+        self.denial_counted = denial_counted;
+    }
+}
+
 /// What an event says about the call it belongs to.
 struct Call<'e> {
-    event: &'e AlertEvent,
+    event: &'e AlertEvent<'e>,
     agent: &'e str,
 }
 
@@ -603,12 +691,12 @@ impl Call<'_> {
             seq: 0,
             store_id: self.event.store_id().to_string(),
             rule,
-            time_ms: self.event.time_ms,
+            time_ms: self.event.head.time_ms,
             agent: self.agent.to_string(),
             principals: self.event.principals().map(str::to_string).collect(),
             tool: self.event.tool().map(str::to_string),
             task: self.event.task().map(str::to_string),
-            allowed: self.event.allowed,
+            allowed: self.event.head.allowed,
             message,
             request_id: self.event.request_id().to_string(),
         }
@@ -628,7 +716,7 @@ struct Worker {
     seen_order: VecDeque<(String, String, String)>,
     /// store → `audit.task` as given → (revision, declared tool objects).
     task_tools: PerStore<(u64, Vec<String>)>,
-    last_call: Option<LastCall>,
+    last_call: LastCall,
 }
 
 impl Worker {
@@ -643,57 +731,62 @@ impl Worker {
             seen_tools: HashMap::new(),
             seen_order: VecDeque::new(),
             task_tools: HashMap::new(),
-            last_call: None,
+            last_call: LastCall::default(),
         }
     }
 
-    /// Evaluates events until the queue closes, sleeping while it is empty (see
-    /// [`FIRST_IDLE_WAIT`]); a flush or a queue half full wakes it early.
-    fn run(&mut self, receiver: &Receiver<Message>, pending: &AtomicUsize) {
+    /// Evaluates events until the service is dropped, sleeping while the queue is empty (see
+    /// [`FIRST_IDLE_WAIT`]); a flush or a queue half full wakes it early. Each round swaps the
+    /// queue's batch for the one just read (emptied), so neither is allocated again.
+    fn run(&mut self) {
+        let shared = self.shared.clone();
+        let mut taken = Batch::default();
+        let mut flushes = Vec::new();
         let mut idle_wait = FIRST_IDLE_WAIT;
         loop {
-            match receiver.try_recv() {
-                Ok(Message::One(event)) => {
-                    pending.fetch_sub(1, Ordering::AcqRel);
-                    self.evaluate(event);
-                }
-                Ok(Message::Many(events)) => {
-                    pending.fetch_sub(events.len(), Ordering::AcqRel);
-                    for event in events {
-                        self.evaluate(event);
-                    }
-                }
-                Ok(Message::Flush(done)) => {
-                    let _ = done.send(());
-                }
-                Err(TryRecvError::Empty) => {
-                    std::thread::park_timeout(idle_wait);
-                    idle_wait = (idle_wait * 2).min(LAST_IDLE_WAIT);
-                    continue;
-                }
-                Err(TryRecvError::Disconnected) => return,
+            let closed = {
+                let mut queue = shared.queue.lock();
+                std::mem::swap(&mut queue.batch, &mut taken);
+                std::mem::swap(&mut queue.flushes, &mut flushes);
+                queue.closed
+            };
+            let idle = taken.heads.is_empty() && flushes.is_empty();
+            for event in taken.events() {
+                self.evaluate(&event);
             }
-            idle_wait = FIRST_IDLE_WAIT;
+            taken.clear();
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
+            if closed {
+                return;
+            }
+            if idle {
+                std::thread::park_timeout(idle_wait);
+                idle_wait = (idle_wait * 2).min(LAST_IDLE_WAIT);
+            } else {
+                idle_wait = FIRST_IDLE_WAIT;
+            }
         }
     }
 
     /// Runs every rule over one event.
-    fn evaluate(&mut self, event: AlertEvent) {
+    fn evaluate(&mut self, event: &AlertEvent<'_>) {
         let prefix = self.agent_prefix.as_str();
         let Some(agent) = event.principals().rev().find(|principal| principal.starts_with(prefix)) else {
             return;
         };
-        let last = self.last_call.as_ref().filter(|last| {
+        let last = self.last_call.event().filter(|last| {
             !event.request_id().is_empty()
-                && last.event.request_id() == event.request_id()
-                && last.event.store_id() == event.store_id()
-                && last.event.chain() == event.chain()
+                && last.request_id() == event.request_id()
+                && last.store_id() == event.store_id()
+                && last.chain() == event.chain()
         });
         let same_call = last.is_some();
-        let denial_counted = last.is_some_and(|last| last.denial_counted);
-        let call = Call { event: &event, agent };
+        let denial_counted = same_call && self.last_call.denial_counted;
+        let call = Call { event, agent };
         let mut fired = Vec::new();
-        if !event.allowed && !denial_counted {
+        if !event.head.allowed && !denial_counted {
             fired.extend(self.denials_rule(&call));
         }
         if !same_call {
@@ -704,12 +797,12 @@ impl Worker {
         for alert in fired {
             self.fire(alert);
         }
-        self.last_call = Some(LastCall { denial_counted: denial_counted || !event.allowed, event });
+        self.last_call.remember(event, denial_counted || !event.head.allowed);
     }
 
     fn denials_rule(&mut self, call: &Call<'_>) -> Option<Alert> {
         let rule = self.config.denials?;
-        let now = call.event.time_ms;
+        let now = call.event.head.time_ms;
         let window_start = now.saturating_sub(rule.window_ms);
         if count(&self.denials) >= MAX_DENYING_AGENTS {
             for agents in self.denials.values_mut() {
@@ -884,8 +977,10 @@ mod tests {
 
     #[test]
     fn rule_names_round_trip() {
-        for rule in AlertRule::ALL {
-            assert_eq!(AlertRule::parse(rule.as_str()), Some(rule));
+        let names = AlertRule::ALL.map(AlertRule::as_str);
+        assert_eq!(names, ["denials", "outside_task", "first_tool_call", "long_chain"]);
+        for (rule, name) in AlertRule::ALL.into_iter().zip(names) {
+            assert_eq!(AlertRule::parse(name), Some(rule));
         }
         assert_eq!(AlertRule::parse("denial"), None);
     }

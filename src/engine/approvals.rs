@@ -16,7 +16,9 @@
 //!
 //! [`Engine::approvals`]: super::Engine::approvals
 
-use super::{decide_into, Answer, Core, DecisionLog, DecisionMeta, EngineError, OboCheckRequest, OboDecision};
+use super::{
+    decide_into, AlertEvents, Answer, Core, DecisionLog, DecisionMeta, EngineError, OboCheckRequest, OboDecision,
+};
 use super::{new_id, StoreHandle};
 use crate::record::{ApprovalCall, ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionRecord};
 use crate::store::ApprovalStore;
@@ -257,27 +259,33 @@ impl Approvals {
         }
     }
 
-    /// An OBO check that falls back on an approval of `call` (the request's exact call): when
-    /// the check denies, an approved approval of the call with a use left allows it (taking
-    /// the use), and otherwise the call's pending approval is raised (or the one already
-    /// raised answered). The decision record names the approval in `audit.approval`
-    /// (`{id, state, approver?}`, replacing any the caller sent).
+    /// An OBO check that falls back on an approval of its exact call, which `call` builds only
+    /// once the check denied (it hashes the request's arguments, which an allowed call needs
+    /// not): an approved approval of the call with a use left allows it (taking the use), and
+    /// otherwise the call's pending approval is raised (or the one already raised answered).
+    /// The decision record names the approval in `audit.approval` (`{id, state, approver?}`,
+    /// replacing any the caller sent), and the alerts see a call an approval allowed as allowed.
     pub fn decide_obo(
         &self,
         log: &DecisionLog,
         store: &StoreHandle<'_>,
         request: &OboCheckRequest,
-        call: &ApprovalCall,
+        call: impl FnOnce() -> ApprovalCall,
         meta: &DecisionMeta<'_>,
     ) -> Result<ApprovedAnswer, EngineError> {
         let mut records = Vec::new();
-        let mut answer = decide_into(log, store, request, meta, |record| records.push(record))?;
+        let mut events = AlertEvents::default();
+        let mut answer = decide_into(log, store, request, meta, Some(&mut events), |record| records.push(record))?;
         if answer.value.allowed {
-            log.record_all(records);
+            log.alerts().send(events);
+            log.record_seen(records);
             return Ok(ApprovedAnswer { answer, approval: None });
         }
-        if let Some(used) = self.take_use(store, call)? {
+        let call = call();
+        if let Some(used) = self.take_use(store, &call)? {
             answer.value = OboDecision { allowed: true, denied_by: None };
+            events.allow(0..events.len());
+            log.alerts().send(events);
             for record in &mut records {
                 record.allowed = true;
                 record.denied_by = None;
@@ -286,11 +294,12 @@ impl Approvals {
             log.record_oversight(records);
             return Ok(ApprovedAnswer { answer, approval: Some(used) });
         }
-        let raised = self.request(store, call)?;
+        let raised = self.request(store, &call)?;
+        log.alerts().send(events);
         for record in &mut records {
             Approvals::name_approval(record, &raised, self.status(&raised));
         }
-        log.record_all(records);
+        log.record_seen(records);
         Ok(ApprovedAnswer { answer, approval: Some(raised) })
     }
 

@@ -228,37 +228,27 @@ pub fn decide<'q, Q: Question>(
     meta: &DecisionMeta<'_>,
 ) -> Result<Answer<Q::Output<'q>>, EngineError> {
     let mut records = Vec::new();
-    let mut events = AlertEvents::default();
-    let answer = decide_with(log, store, question, meta, &mut |record| records.push(record), Some(&mut events))?;
-    log.alerts().send(events);
+    let answer = decide_into(log, store, question, meta, None, |record| records.push(record))?;
     if !records.is_empty() {
         log.record_seen(records);
     }
     Ok(answer)
 }
 
-/// [`decide`], handing each record the log or the alerts want to `sink` instead of to the log
-/// (a batch collects its checks' records and hands them over at once, in the batch's order; the
-/// approval and gateway paths edit records before the alerts see them).
+/// [`decide`], handing each record the log's mode wants to `sink` instead of to the log (a
+/// batch collects its checks' records and hands them over at once, in the batch's order; the
+/// approval and gateway paths edit records first). Each agent decision's event goes to
+/// `events` when given (those paths edit it too, then [`Alerts::send`](super::Alerts::send)
+/// it), else straight to the alerts; either way no record is built for the alerts alone. The
+/// caller hands the records to the log with `record_seen` or `record_oversight`, which do not
+/// show them to the alerts again.
 pub fn decide_into<'q, Q: Question>(
     log: &DecisionLog,
     store: &StoreHandle<'_>,
     question: &'q Q,
     meta: &DecisionMeta<'_>,
-    mut sink: impl FnMut(DecisionRecord),
-) -> Result<Answer<Q::Output<'q>>, EngineError> {
-    decide_with(log, store, question, meta, &mut sink, None)
-}
-
-/// [`decide_into`]; with `events`, the alerts' events go there, and only the records the log
-/// wants go to `sink`.
-fn decide_with<'q, Q: Question>(
-    log: &DecisionLog,
-    store: &StoreHandle<'_>,
-    question: &'q Q,
-    meta: &DecisionMeta<'_>,
-    sink: &mut dyn FnMut(DecisionRecord),
     mut events: Option<&mut AlertEvents>,
+    mut sink: impl FnMut(DecisionRecord),
 ) -> Result<Answer<Q::Output<'q>>, EngineError> {
     let answer = question.evaluate(store);
     // One clock read serves the metric and the records; a failed evaluation is timed too.
@@ -275,17 +265,19 @@ fn decide_with<'q, Q: Question>(
     let alerts = log.alerts();
     question.decisions(&answer.value, &mut |decision| {
         let kept = log.wants(decision.allowed);
-        let watched = alerts.wants(decision.principals);
+        // The one scan of the chain for an agent: `push_decision` trusts it.
+        let watched = !decision.audience && alerts.wants(decision.principals);
         if !kept && !watched {
             return;
         }
         let time_ms = (store.core.clock)();
-        if let (true, Some(events)) = (watched, events.as_deref_mut()) {
-            let fields = (decision.principals, decision.audience, decision.allowed);
-            alerts.push_decision(events, time_ms, store.id(), fields, meta.request_id, meta.audit);
-            if !kept {
-                return;
-            }
+        if watched {
+            let ids = [store.id(), meta.request_id];
+            let fields = (decision.principals, decision.allowed);
+            alerts.push_decision(events.as_deref_mut(), time_ms, ids, fields, meta.audit);
+        }
+        if !kept {
+            return;
         }
         sink(DecisionRecord {
             time_ms,

@@ -16,8 +16,10 @@
 //! never fails one: when the queue is full the record is counted as dropped and discarded.
 //! Records reach the store in the order they were queued; [`DecisionLog::flush`] returns once
 //! everything queued before it is stored.
-//! Every record handed to the log is shown to the alerts service first (`engine/alerts.rs`),
-//! whatever the mode, so alerts see allows the `deny` mode does not keep.
+//! A record handed to [`DecisionLog::record`] or [`DecisionLog::record_all`] is shown to the
+//! alerts service first (`engine/alerts.rs`), whatever the mode, so alerts see allows the `deny`
+//! mode does not keep; the decision pipeline (`decide_into`) gives the alerts their events itself
+//! and the log only the records its mode keeps.
 //! Must not import `api`; the store is reached only through the engine's backend handle.
 //!
 //! [`Engine::decision_log`]: super::Engine::decision_log
@@ -228,8 +230,8 @@ impl DecisionLog {
     }
 
     /// Records decisions whose events the alerts already have (built straight from the
-    /// decisions by [`decide`](super::decide)): as [`DecisionLog::record_all`] without
-    /// showing them to the alerts again. Only records the mode wants belong here.
+    /// decisions by [`decide_into`](super::decide_into)): as [`DecisionLog::record_all`]
+    /// without showing them to the alerts again. Only records the mode wants belong here.
     pub(crate) fn record_seen(&self, mut records: Vec<DecisionRecord>) {
         self.fill_models(&mut records);
         self.queue(records);
@@ -242,11 +244,11 @@ impl DecisionLog {
 
     /// Records the steps of an oversight (an approver's approve or deny, a call an approval
     /// allowed) whatever the mode but `off`: they are the record of a human's decision, which
-    /// the `deny` mode must not lose because it allows.
+    /// the `deny` mode must not lose because it allows. They are not shown to the alerts: an
+    /// approver's step is a human's decision, not an agent's call, and the calls come from
+    /// [`decide_into`](super::decide_into), whose caller sends their events itself.
     pub fn record_oversight(&self, mut records: Vec<DecisionRecord>) {
-        let kept = self.mode != DecisionLogMode::Off && !matches!(self.recorder.get(), Some(None));
-        self.alerts.observe(&mut records, |_| kept);
-        if !kept {
+        if self.mode == DecisionLogMode::Off || matches!(self.recorder.get(), Some(None)) {
             return;
         }
         self.fill_models(&mut records);

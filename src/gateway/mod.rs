@@ -50,8 +50,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::engine::{
-    self, ApprovalCall, ApprovalRecord, ApprovalStatus, Approvals, DecisionMeta, Engine, EngineError, LatencyObserver,
-    OboCheckRequest, OboDecision,
+    self, AlertEvents, ApprovalCall, ApprovalRecord, ApprovalStatus, Approvals, DecisionMeta, Engine, EngineError,
+    LatencyObserver, OboCheckRequest, OboDecision,
 };
 use crate::record::DecisionRecord;
 use crate::tuple::Context;
@@ -329,29 +329,46 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refused> {
 }
 
 /// What a request is about, for the decision log's `audit`.
-fn audit(server: &Server, method: &str, session: Option<&str>, call: Option<(Primitive, &str, &Value)>) -> Context {
+fn audit(server: &Server, method: &str, session: Option<&str>, call: Option<(Primitive, &str)>) -> Context {
     let mut audit = Context::new();
     audit.insert("server".into(), json!(server.name));
     audit.insert("method".into(), json!(method));
-    if let Some((primitive, name, arguments)) = call {
+    if let Some((primitive, name)) = call {
         let key = match primitive {
             Primitive::Tool => "tool",
             Primitive::Resource => "uri",
             Primitive::Prompt => "prompt",
         };
         audit.insert(key.into(), json!(name));
-        audit.insert("arguments_sha256".into(), json!(arguments_sha256(arguments)));
+        // A place for the digest of the arguments, filled in only in the records the log keeps
+        // (see `with_digest`): most calls are not recorded, and hashing is the costly part.
+        audit.insert("arguments_sha256".into(), Value::Null);
     }
     audit.insert("session".into(), session.map_or(Value::Null, |s| json!(s)));
     audit
 }
 
-/// The call an `approval: required` entry binds (DESIGN §12): besides the chain and the entry's
-/// relation and object, the server, the tool and the digest of the arguments.
-struct ApprovalTarget<'a> {
-    server: &'a str,
-    tool: &'a str,
-    arguments_sha256: String,
+/// A call of a tool, resource or prompt: its arguments, hashed only when a record the log keeps
+/// or an approval needs their digest; and, for a tool, what an `approval: required` entry binds
+/// (DESIGN §12: besides the chain and the entry's relation and object, the server, the tool and
+/// the digest of the arguments).
+struct Called<'a> {
+    arguments: &'a Value,
+    /// The server and the tool, for a tool call.
+    approvable: Option<(&'a str, &'a str)>,
+}
+
+/// Fills `audit.arguments_sha256` of each record with the digest of `call`'s arguments, when
+/// there are records, and gives the digest back.
+fn with_digest(records: &mut [DecisionRecord], call: Option<&Called<'_>>) -> Option<String> {
+    let call = call.filter(|_| !records.is_empty())?;
+    let digest = arguments_sha256(call.arguments);
+    for record in records.iter_mut() {
+        if let Some(slot) = record.audit.as_mut().and_then(|audit| audit.get_mut("arguments_sha256")) {
+            *slot = json!(digest);
+        }
+    }
+    Some(digest)
 }
 
 /// What [`decide`] found: each check's decision and, when the deny is waiting for an approver,
@@ -363,9 +380,10 @@ struct Decided {
 
 /// The gateway's one call into the engine: every check as an OBO check of `chain` through the
 /// engine's decision pipeline, each recorded in the decision log under `decision_id` with `audit`.
-/// With a `target`, when only `approval: required` entries deny, each is allowed by an approved
+/// With a tool `call`, when only `approval: required` entries deny, each is allowed by an approved
 /// approval of the exact call (one use taken), and the first without one raises (or answers)
-/// its pending approval; the records name the approval in `audit.approval`.
+/// its pending approval; the records name the approval in `audit.approval`. The arguments are
+/// hashed only for such an approval or a record the log keeps.
 fn decide(
     engine: &Engine,
     store_id: &str,
@@ -373,7 +391,7 @@ fn decide(
     checks: &[Check],
     audit: &Context,
     decision_id: &str,
-    target: Option<&ApprovalTarget<'_>>,
+    call: Option<&Called<'_>>,
 ) -> Result<Decided, EngineError> {
     let mut decisions = Vec::with_capacity(checks.len());
     // The records of a list's checks reach the log in one hand-off, as a batch-check's do; the
@@ -384,6 +402,10 @@ fn decide(
     }
     let store = engine.store(store_id)?;
     let log = engine.decision_log();
+    // The alerts' events of each check (`events_of[i]` for check `i`): an approval that allows
+    // a check allows its events too, before they are sent.
+    let mut events = AlertEvents::default();
+    let mut events_of = Vec::with_capacity(checks.len());
     for check in checks {
         let request = OboCheckRequest {
             principals: chain.to_vec(),
@@ -398,11 +420,16 @@ fn decide(
             model_id: None,
             latency: &Unobserved,
         };
-        let answer = engine::decide_into(log, &store, &request, &meta, |record| records.push(record));
+        let first = events.len();
+        let answer =
+            engine::decide_into(log, &store, &request, &meta, Some(&mut events), |record| records.push(record));
+        events_of.push(first..events.len());
         match answer {
             Ok(answer) => decisions.push(answer.value),
             Err(error) => {
-                log.record_all(records);
+                with_digest(&mut records, call);
+                log.alerts().send(events);
+                log.record_seen(records);
                 return Err(error);
             }
         }
@@ -411,26 +438,32 @@ fn decide(
         let mut denied = checks.iter().zip(decisions).filter(|(_, decision)| !decision.allowed).peekable();
         denied.peek().is_some() && denied.all(|(check, _)| check.approval_required)
     };
-    let Some(target) = target.filter(|_| waiting(&decisions)) else {
-        log.record_all(records);
+    let approvable = call.and_then(|call| call.approvable.map(|target| (call, target)));
+    let Some((call, (server, tool))) = approvable.filter(|_| waiting(&decisions)) else {
+        with_digest(&mut records, call);
+        log.alerts().send(events);
+        log.record_seen(records);
         return Ok(Decided { decisions, pending: None });
     };
+    let digest = with_digest(&mut records, Some(call)).unwrap_or_else(|| arguments_sha256(call.arguments));
     let approvals = engine.approvals();
     let mut pending = None;
-    for (check, decision) in checks.iter().zip(decisions.iter_mut()).filter(|(_, decision)| !decision.allowed) {
+    let denied = checks.iter().zip(decisions.iter_mut()).zip(events_of).filter(|((_, decision), _)| !decision.allowed);
+    for ((check, decision), check_events) in denied {
         let call = ApprovalCall {
             principals: chain.to_vec(),
             relation: check.relation.clone(),
             object: check.object.to_string(),
-            server: Some(target.server.to_string()),
-            tool: Some(target.tool.to_string()),
-            arguments_sha256: target.arguments_sha256.clone(),
+            server: Some(server.to_string()),
+            tool: Some(tool.to_string()),
+            arguments_sha256: digest.clone(),
         };
         let object = check.object.to_string();
         let of_check = |record: &&mut DecisionRecord| record.relation == check.relation && record.object == object;
         match approvals.take_use(&store, &call)? {
             Some(used) => {
                 *decision = OboDecision { allowed: true, denied_by: None };
+                events.allow(check_events);
                 for record in records.iter_mut().filter(of_check) {
                     record.allowed = true;
                     record.denied_by = None;
@@ -447,6 +480,7 @@ fn decide(
             }
         }
     }
+    log.alerts().send(events);
     log.record_oversight(records);
     Ok(Decided { decisions, pending })
 }
@@ -637,14 +671,11 @@ async fn post_message(
             Ok(Requirement::Checks { primitive, name: called, checks }) => {
                 let no_arguments = json!({});
                 let arguments = params.and_then(|p| p.get("arguments")).unwrap_or(&no_arguments);
-                let audit = audit(server, method, session, Some((primitive, &called, arguments)));
-                let target = (primitive == Primitive::Tool).then(|| ApprovalTarget {
-                    server: &server.name,
-                    tool: &called,
-                    arguments_sha256: arguments_sha256(arguments),
-                });
+                let audit = audit(server, method, session, Some((primitive, &called)));
+                let approvable = (primitive == Primitive::Tool).then_some((server.name.as_str(), called.as_str()));
+                let call = Called { arguments, approvable };
                 let store = &gateway.config.store;
-                match decide(&gateway.engine, store, &chain, &checks, &audit, &decision_id, target.as_ref()) {
+                match decide(&gateway.engine, store, &chain, &checks, &audit, &decision_id, Some(&call)) {
                     Err(error) if enforce => {
                         tracing::warn!(%error, "gateway: could not decide");
                         let text = format!("the gateway could not decide: {error}");
@@ -734,4 +765,41 @@ async fn end_session(
         Err(error) => Err(error),
     };
     relayed.unwrap_or_else(|error| upstream_failure(server, None, &error))
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_hashed_only_for_records_and_fill_their_placeholder() {
+        let arguments = json!({"b": 1, "a": [true]});
+        let call = Called { arguments: &arguments, approvable: None };
+        assert_eq!(with_digest(&mut [], Some(&call)), None, "no record: no hash");
+        let mut audit = Context::new();
+        audit.insert("tool".into(), json!("t"));
+        audit.insert("arguments_sha256".into(), Value::Null);
+        audit.insert("session".into(), Value::Null);
+        let mut records = [DecisionRecord {
+            time_ms: 0,
+            store_id: "s".into(),
+            model_id: String::new(),
+            principals: vec!["user:anne".into()],
+            delegation_relation: None,
+            audience: false,
+            relation: "can_call".into(),
+            object: "tool:t".into(),
+            allowed: true,
+            denied_by: None,
+            revision: 0,
+            latency_us: 0,
+            request_id: String::new(),
+            audit: Some(audit),
+        }];
+        let digest = with_digest(&mut records, Some(&call));
+        assert_eq!(digest.as_deref(), Some(arguments_sha256(&arguments).as_str()));
+        let audit = records[0].audit.as_ref().map(|audit| audit.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(audit, Some(vec!["tool".to_string(), "arguments_sha256".into(), "session".into()]), "in place");
+        assert_eq!(records[0].audit.as_ref().map(|audit| audit["arguments_sha256"].clone()), digest.map(Value::String));
+    }
 }
