@@ -15,8 +15,7 @@
 
 use crate::engine::{
     Answer, CheckRequest, Engine, EngineConfig, EngineError, InputLimits, ListObjectsRequest, ListUsersRequest,
-    StoreHandle, UserFilterSpec,
-    WriteRequest,
+    StoreHandle, UserFilterSpec, WriteRequest,
 };
 use crate::model::Model;
 use crate::tuple::{Context, StoredTuple, Tuple, TupleCondition};
