@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from selenium.common.exceptions import (
     NoAlertPresentException,
+    NoSuchElementException,
     StaleElementReferenceException,
-    WebDriverException,
 )
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -166,8 +166,9 @@ class Console:
         while True:
             try:
                 value = found()
-            except WebDriverException as error:
+            except (StaleElementReferenceException, NoSuchElementException) as error:
                 # The page was replaced while it was read (a stale or detached node): read again.
+                # Anything else (a dead browser, a bad selector) fails now, not at the deadline.
                 value, last_error = None, f" (last: {error.msg})"
             if value:
                 return value
