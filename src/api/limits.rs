@@ -10,20 +10,17 @@ use super::{ApiError, ApiOptions};
 
 /// How deep `bytes` nests arrays and objects, scanning without parsing: brackets inside strings
 /// (and escaped quotes) do not count. Stops as soon as `max` is passed.
+///
+/// Every request body passes through here before its parse, and most of a body's bytes are
+/// inside strings (ids, names): a string's end (or its next escape) is found with `memchr`'s
+/// vectorised search rather than byte by byte.
 fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &byte in bytes {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        at += 1;
         match byte {
-            b'"' => in_string = true,
+            b'"' => at = string_end(bytes, at),
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -35,6 +32,20 @@ fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
         }
     }
     false
+}
+
+/// Where the string whose contents start at `at` ends: just past its closing quote (an escaped
+/// quote does not close it), or `bytes.len()` when it never closes.
+fn string_end(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(found) = bytes.get(at..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
+        let stop = at + found;
+        if bytes.get(stop) == Some(&b'"') {
+            return stop + 1;
+        }
+        // A backslash escapes the byte after it, whatever it is.
+        at = stop + 2;
+    }
+    bytes.len()
 }
 
 /// Words that start a new definition in DSL or `.zed` text: operator counts restart after them.
@@ -173,6 +184,18 @@ mod tests {
         assert!(!json_depth_exceeds(br#"{"a": "\"[[[[\\"}"#, 1));
         assert!(json_depth_exceeds(&[b'['; 10_000], 64));
         assert!(!json_depth_exceeds(b"]]]]{}", 1));
+    }
+
+    #[test]
+    fn depth_scan_skips_strings_to_their_real_end() {
+        // An escaped backslash does not escape the quote after it: the string ends there.
+        assert!(json_depth_exceeds(br#"{"a": "\\", "b": [[1]]}"#, 2));
+        assert!(!json_depth_exceeds(br#"{"a": "\\\"[[[[", "b": 1}"#, 1));
+        // An unclosed string, or one ending in a lone backslash, hides the rest.
+        assert!(!json_depth_exceeds(br#"{"a": "[[[["#, 1));
+        assert!(!json_depth_exceeds(b"{\"a\": \"\\", 1));
+        assert!(json_depth_exceeds(br#"{"a": "x"}[[[[[]]]]]"#, 4));
+        assert!(!json_depth_exceeds(br#"{"a": "x"}[[[[]]]]"#, 4));
     }
 
     #[test]
