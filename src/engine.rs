@@ -20,7 +20,7 @@
 //! Must not import `api`; it is the only module that imports `store`.
 
 use crate::eval::{CompiledModel, EvalError, Evaluator, Limits};
-use crate::index::{Index, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{Index, ObjectTypeId, RelationId, SubjectKey, SubjectKind, WILDCARD};
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{Context, SubjectText, Tuple};
@@ -752,7 +752,7 @@ fn as_input_error(error: crate::tuple::TupleError) -> EngineError {
 }
 
 /// The id of a type the request's model defines.
-fn resolve_type(evaluator: &Evaluator<'_>, type_name: &str) -> Result<TypeId, EngineError> {
+fn resolve_type(evaluator: &Evaluator<'_>, type_name: &str) -> Result<ObjectTypeId, EngineError> {
     evaluator
         .view
         .type_id(type_name)
@@ -765,7 +765,7 @@ fn resolve_object_relation(
     evaluator: &Evaluator<'_>,
     type_name: &str,
     relation: &str,
-) -> Result<(TypeId, RelationId), EngineError> {
+) -> Result<(ObjectTypeId, RelationId), EngineError> {
     let object_type = resolve_type(evaluator, type_name)?;
     evaluator
         .view
@@ -783,7 +783,7 @@ fn resolve_object_relation(
 fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<SubjectKey, EngineError> {
     let (subject_type, relation) = match user.relation {
         Some(relation) => resolve_object_relation(evaluator, user.subject_type, relation)?,
-        None => (resolve_type(evaluator, user.subject_type)?, NO_RELATION),
+        None => (resolve_type(evaluator, user.subject_type)?, RelationId::NONE),
     };
     let object = match user.id {
         Some(id) => evaluator.object_id(subject_type, id),

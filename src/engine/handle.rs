@@ -20,7 +20,7 @@ use super::{
     ModelVersion, Permissionship, StoreData, StoreHandle, WriteRequest,
 };
 use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
-use crate::index::{ObjectId, Overlay, RelationId, SubjectKey, TypeId, View, NO_RELATION};
+use crate::index::{ObjectId, ObjectTypeId, Overlay, RelationId, SubjectKey, View};
 use crate::model::Model;
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, Tuple};
 use rayon::prelude::*;
@@ -206,7 +206,7 @@ impl StoreHandle<'_> {
         &self,
         request: &CheckRequest,
         held: T,
-        decide: fn(&Evaluator<'_>, TypeId, ObjectId, RelationId, SubjectKey) -> Result<T, EvalError>,
+        decide: fn(&Evaluator<'_>, ObjectTypeId, ObjectId, RelationId, SubjectKey) -> Result<T, EvalError>,
     ) -> Result<Answer<T>, EngineError> {
         self.core.config.input.request(&request.object, &request.relation, &request.user)?;
         let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
@@ -283,7 +283,7 @@ impl StoreHandle<'_> {
             let filter_type = resolve_type(&evaluator, &filter.type_name)?;
             let filter_relation = match &filter.relation {
                 Some(r) => resolve_object_relation(&evaluator, &filter.type_name, r)?.1,
-                None => NO_RELATION,
+                None => RelationId::NONE,
             };
             let object_id = evaluator.object_id(object_type, &object.id);
             let users = eval::list_users(

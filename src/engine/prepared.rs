@@ -26,7 +26,7 @@ use super::{
     StoreHandle,
 };
 use crate::eval::{self, CompiledModel, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, View, WILDCARD};
 use crate::tuple::{split_object, split_subject, Context};
 use roaring::RoaringBitmap;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub struct PreparedCheck {
     epoch: u64,
     model_id: String,
     compiled: Arc<CompiledModel>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     relation: RelationId,
     subject_kind: SubjectKind,
     empty_context: Context,
@@ -48,7 +48,7 @@ pub struct PreparedCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHandle {
     epoch: u64,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     /// The id's name while no tuple named it when resolved; `None` once known.
     unknown_name: Option<Box<str>>,
@@ -103,7 +103,7 @@ impl std::fmt::Debug for StoreSnapshot<'_> {
 #[derive(Debug, Clone)]
 pub struct ObjectIds {
     epoch: u64,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     ids: RoaringBitmap,
 }
 
@@ -175,7 +175,7 @@ impl StoreHandle<'_> {
             }
             None => SubjectKind {
                 subject_type: resolve_type(&evaluator, subject_type).map_err(as_validation)?,
-                relation: NO_RELATION,
+                relation: RelationId::NONE,
             },
         };
         Ok(PreparedCheck {
@@ -221,7 +221,7 @@ impl StoreHandle<'_> {
                 type_name: text.subject_type.to_string(),
                 relation: relation.to_string(),
             })?,
-            None => NO_RELATION,
+            None => RelationId::NONE,
         };
         let (object, unknown_name) = match text.id {
             None => (WILDCARD, None),

@@ -6,7 +6,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, WILDCARD};
 
 /// A node of an expand tree; every node is named `type:id#relation`.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,7 @@ pub enum ExpandLeaf {
 /// Expands (object_type, object, relation) one level.
 pub(crate) fn expand(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     object_text: &str,
     relation: RelationId,
@@ -74,7 +74,7 @@ pub(crate) fn expand(
 
 struct Expander<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     object_text: &'e str,
     relation: RelationId,

@@ -13,7 +13,7 @@
 use super::check::{check_recorded, Decision, Label, Recorder};
 use super::compiled::Node;
 use super::{EvalError, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TupleGuard, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, TupleGuard, WILDCARD};
 use crate::tuple::{ObjectRef, Subject, Tuple};
 
 /// The result of one node of an explanation.
@@ -239,7 +239,7 @@ struct TreeRecorder<'e, 'a> {
     /// The user as asked (its name may be unknown to the index).
     user_text: &'e str,
     /// The root object's type and name (its id may be [`UNKNOWN`]).
-    root: (TypeId, &'e str),
+    root: (ObjectTypeId, &'e str),
     stack: Vec<ExplainNode>,
     root_node: Option<ExplainNode>,
     nodes: usize,
@@ -299,7 +299,7 @@ fn node_result(result: &Result<Decision, EvalError>) -> NodeResult {
 }
 
 impl TreeRecorder<'_, '_> {
-    fn object_text(&self, object_type: TypeId, object: ObjectId) -> String {
+    fn object_text(&self, object_type: ObjectTypeId, object: ObjectId) -> String {
         let view = &self.evaluator.view;
         let type_name = view.type_name(object_type).unwrap_or("?");
         match view.object_name(object_type, object) {
@@ -322,7 +322,13 @@ impl TreeRecorder<'_, '_> {
     }
 
     /// The tuple (object type, relation, object, subject) as text; `None` if a name is unknown.
-    fn tuple(&self, object_type: TypeId, relation: RelationId, object: ObjectId, subject: SubjectKey) -> Option<Tuple> {
+    fn tuple(
+        &self,
+        object_type: ObjectTypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Option<Tuple> {
         let object_text = self.object_text(object_type, object);
         let (type_name, id) = object_text.split_once(':')?;
         Some(Tuple::new(ObjectRef::new(type_name, id), self.relation_text(relation), self.subject(subject)?))
@@ -374,7 +380,7 @@ impl TreeRecorder<'_, '_> {
     }
 
     /// `object#relation@user`, when the model admits that tuple without a condition.
-    fn direct_candidate(&self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Option<Tuple> {
+    fn direct_candidate(&self, object_type: ObjectTypeId, object: ObjectId, relation: RelationId) -> Option<Tuple> {
         let definition = self.evaluator.model.relation(object_type, relation)?;
         let user = self.user;
         if !definition.admits_tuple(user.kind, user.object == WILDCARD, None) {
@@ -388,7 +394,7 @@ impl TreeRecorder<'_, '_> {
     /// reverse tuples from the groups the user is directly in (the closure keeps no paths; going
     /// up from the user visits a few groups where going down from `object` would visit its whole
     /// subtree). Empty when no chain is found (then the node is coarse).
-    fn closure_chain(&self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Vec<Tuple> {
+    fn closure_chain(&self, object_type: ObjectTypeId, object: ObjectId, relation: RelationId) -> Vec<Tuple> {
         let view = &self.evaluator.view;
         let tuples = view.relation_tuples(object_type, relation);
         let own = SubjectKind { subject_type: object_type, relation };
@@ -551,7 +557,7 @@ impl TreeRecorder<'_, '_> {
         let subject_type = view.type_id(type_name)?;
         let relation = match relation {
             Some(relation) => view.relation_id(relation)?,
-            None => NO_RELATION,
+            None => RelationId::NONE,
         };
         let object = match object {
             Some(id) => view.object_id(subject_type, id)?,
@@ -600,7 +606,7 @@ pub(crate) struct ExplainInput<'r> {
 /// answer (`Ok(true)`/`Ok(false)`, or its error).
 pub(crate) fn explain(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     relation: RelationId,
     user: SubjectKey,

@@ -15,8 +15,8 @@
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, Limits, UNKNOWN};
 use crate::index::{
-    DenseBits, Ids, IdsCow, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION,
-    TOUCH_WAVE, WILDCARD,
+    DenseBits, Ids, IdsCow, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TOUCH_WAVE,
+    WILDCARD,
 };
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
@@ -173,7 +173,7 @@ fn settle<L: Memoizing>(
 /// The objects of `object_type` on which `user` holds `relation`.
 pub(crate) fn list_objects(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     relation: RelationId,
     user: SubjectKey,
 ) -> Result<RoaringBitmap, EvalError> {
@@ -206,7 +206,7 @@ pub(crate) fn list_objects(
 /// tuplesets, a cycle under subtraction) it takes the whole set and intersects.
 pub(crate) fn list_objects_within(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     relation: RelationId,
     user: SubjectKey,
     candidates: &RoaringBitmap,
@@ -223,15 +223,15 @@ pub(crate) fn list_objects_within(
 struct ObjectLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     user: SubjectKey,
-    state: FixedPoint<(TypeId, RelationId), RoaringBitmap>,
+    state: FixedPoint<(ObjectTypeId, RelationId), RoaringBitmap>,
     /// Per (object type, relation, subject kind): the subjects last asked about and the objects
     /// naming them. A fixed-point round asks again with a superset (a folder chain's visible
     /// folders grow each round), so only the new subjects are looked up.
-    named: FxHashMap<(TypeId, RelationId, SubjectKind), (RoaringBitmap, RoaringBitmap)>,
+    named: FxHashMap<(ObjectTypeId, RelationId, SubjectKind), (RoaringBitmap, RoaringBitmap)>,
 }
 
 impl Memoizing for ObjectLister<'_, '_> {
-    type Key = (TypeId, RelationId);
+    type Key = (ObjectTypeId, RelationId);
     type Value = RoaringBitmap;
     fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value> {
         &mut self.state
@@ -239,7 +239,7 @@ impl Memoizing for ObjectLister<'_, '_> {
 }
 
 impl<'a> ObjectLister<'_, 'a> {
-    fn objects(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
+    fn objects(&mut self, object_type: ObjectTypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
         self.evaluator.limits.check_deadline()?;
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(RoaringBitmap::new());
@@ -257,7 +257,7 @@ impl<'a> ObjectLister<'_, 'a> {
                 None => lister.rewrite(object_type, relation, definition, &definition.rewrite)?,
             };
             let user = lister.user;
-            if user.kind.relation != NO_RELATION
+            if user.kind.relation != RelationId::NONE
                 && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
                 && user.object != UNKNOWN
             {
@@ -274,7 +274,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// (see [`list_objects_within`]); `within` holds the relations being so evaluated.
     fn objects_within(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         candidates: &RoaringBitmap,
         within: &mut Vec<RelationId>,
@@ -294,7 +294,7 @@ impl<'a> ObjectLister<'_, 'a> {
         within.pop();
         let mut result = result?;
         let user = self.user;
-        if user.kind.relation != NO_RELATION
+        if user.kind.relation != RelationId::NONE
             && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
             && user.object != UNKNOWN
             && candidates.contains(user.object)
@@ -307,7 +307,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// [`ObjectLister::rewrite`] ∩ `candidates`, node by node.
     fn rewrite_within(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &CompiledRelation,
         node: &Node,
@@ -361,7 +361,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// no conditions to evaluate), each candidate's own tuples are probed instead.
     fn naming_within(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         kind: SubjectKind,
         subjects: &RoaringBitmap,
@@ -427,7 +427,7 @@ impl<'a> ObjectLister<'_, 'a> {
 
     fn rewrite(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &CompiledRelation,
         node: &Node,
@@ -475,7 +475,7 @@ impl<'a> ObjectLister<'_, 'a> {
     fn reverse(
         &self,
         tuples: RelationTuples<'a>,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         subject: SubjectKey,
     ) -> Result<IdsCow<'a>, EvalError> {
@@ -498,7 +498,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// relation's own `type#relation` edges add (the caller expands through the closure instead).
     fn direct(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &CompiledRelation,
         with_own_edges: bool,
@@ -507,7 +507,7 @@ impl<'a> ObjectLister<'_, 'a> {
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
         let mut result = RoaringBitmap::new();
         for &(kind, admits) in &definition.direct {
-            if kind.relation == NO_RELATION {
+            if kind.relation == RelationId::NONE {
                 if kind != user.kind {
                     continue;
                 }
@@ -536,7 +536,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// union of subjects are the union of the objects naming each part.
     fn naming_incremental(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         kind: SubjectKind,
         subjects: &RoaringBitmap,
@@ -559,7 +559,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// Objects of (object_type, relation) whose tuples name `kind` subjects with ids in `subjects`.
     fn objects_naming(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         kind: SubjectKind,
         subjects: &RoaringBitmap,
@@ -620,7 +620,7 @@ impl<'a> ObjectLister<'_, 'a> {
 
     fn tuple_to_userset(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         tupleset: RelationId,
         computed: RelationId,
     ) -> Result<RoaringBitmap, EvalError> {
@@ -636,7 +636,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// Objects some of whose parents grant, kept when every parent does.
     fn tuple_to_userset_all(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         tupleset: RelationId,
         computed: RelationId,
     ) -> Result<RoaringBitmap, EvalError> {
@@ -725,8 +725,8 @@ fn bitmap_of(mut ids: Vec<ObjectId>) -> RoaringBitmap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UserFilter {
     /// The subject type.
-    pub(crate) subject_type: TypeId,
-    /// [`NO_RELATION`] for objects and wildcards, else the userset relation.
+    pub(crate) subject_type: ObjectTypeId,
+    /// [`RelationId::NONE`] for objects and wildcards, else the userset relation.
     pub(crate) relation: RelationId,
 }
 
@@ -785,7 +785,7 @@ impl UserSet {
 /// The subjects matching `filter` that hold `relation` on (object_type, object).
 pub(crate) fn list_users(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     relation: RelationId,
     filter: UserFilter,
@@ -813,13 +813,13 @@ pub(crate) fn list_users(
 struct UserLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     filter: UserFilter,
-    state: FixedPoint<(TypeId, ObjectId, RelationId), UserSet>,
+    state: FixedPoint<(ObjectTypeId, ObjectId, RelationId), UserSet>,
     /// Calls to `users` so far (the deadline is read every 32nd).
     calls: u32,
 }
 
 impl Memoizing for UserLister<'_, '_> {
-    type Key = (TypeId, ObjectId, RelationId);
+    type Key = (ObjectTypeId, ObjectId, RelationId);
     type Value = UserSet;
     fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value> {
         &mut self.state
@@ -829,7 +829,7 @@ impl Memoizing for UserLister<'_, '_> {
 impl UserLister<'_, '_> {
     fn users(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         depth: u32,
@@ -853,7 +853,7 @@ impl UserLister<'_, '_> {
         settle(self, self.evaluator.limits, frame, |lister| {
             let mut result = lister.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
             let filter = lister.filter;
-            if filter.relation != NO_RELATION
+            if filter.relation != RelationId::NONE
                 && object != UNKNOWN
                 && (object_type, relation) == (filter.subject_type, filter.relation)
             {
@@ -865,7 +865,7 @@ impl UserLister<'_, '_> {
 
     fn rewrite(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -914,7 +914,7 @@ impl UserLister<'_, '_> {
 
     fn direct(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -946,7 +946,7 @@ impl UserLister<'_, '_> {
                         result.ids.insert(subject);
                     }
                 }
-                if kind.relation != NO_RELATION {
+                if kind.relation != RelationId::NONE {
                     usersets.push(key);
                 }
             }
@@ -959,7 +959,7 @@ impl UserLister<'_, '_> {
 
     fn tuple_to_userset(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,
@@ -978,7 +978,7 @@ impl UserLister<'_, '_> {
     /// Users every parent grants (none without a parent).
     fn tuple_to_userset_all(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,

@@ -47,7 +47,7 @@ pub(crate) use explain::{explain, ExplainInput};
 pub use explain::{ExplainNode, NodeResult, Reason};
 
 use crate::index::{
-    Closure, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, TypeId, View, WILDCARD,
+    Closure, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, View, WILDCARD,
 };
 use crate::tuple::{Context, TupleCondition};
 
@@ -96,7 +96,7 @@ pub(crate) struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     /// The object id of a name in a type, [`UNKNOWN`] if never seen.
-    pub(crate) fn object_id(&self, object_type: TypeId, name: &str) -> ObjectId {
+    pub(crate) fn object_id(&self, object_type: ObjectTypeId, name: &str) -> ObjectId {
         self.view.object_id(object_type, name).unwrap_or(UNKNOWN)
     }
 
@@ -104,7 +104,7 @@ impl<'a> Evaluator<'a> {
     /// subject kind [`CompiledModel::parent_kinds`] admits (a wildcard is never a parent).
     pub(crate) fn tupleset_parents(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,
@@ -127,7 +127,7 @@ impl<'a> Evaluator<'a> {
     /// unconditioned, and the view offers a closure (no conditions, no contextual tuples on it).
     pub(crate) fn group_closure(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &compiled::CompiledRelation,
     ) -> Option<&'a Closure> {
@@ -145,8 +145,8 @@ impl<'a> Evaluator<'a> {
     /// request's context merged under the tuple's stored one.
     pub(crate) fn condition_holds(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
         condition: &TupleCondition,
@@ -162,8 +162,8 @@ impl<'a> Evaluator<'a> {
     /// model's type restrictions with its condition (or lack of one); `Ok(condition)` when it does.
     fn fitting_condition(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<Option<&'a TupleCondition>, ()> {
@@ -188,7 +188,12 @@ impl<'a> Evaluator<'a> {
     /// True when every tuple of (object type, relation), looked up as `tuples`, counts as it is
     /// (no condition, no expiry, nothing the type restrictions turn away), so
     /// [`Evaluator::tuple_holds`] would answer true for each: a walk need not ask per tuple.
-    pub(crate) fn all_hold(&self, tuples: &RelationTuples<'_>, object_type: TypeId, relation: RelationId) -> bool {
+    pub(crate) fn all_hold(
+        &self,
+        tuples: &RelationTuples<'_>,
+        object_type: ObjectTypeId,
+        relation: RelationId,
+    ) -> bool {
         tuples.all_count() && !self.model.is_strict(object_type, relation)
     }
 
@@ -196,8 +201,8 @@ impl<'a> Evaluator<'a> {
     /// the model's type restrictions with its condition (or lack of one), and that condition holds.
     pub(crate) fn tuple_holds(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
@@ -212,8 +217,8 @@ impl<'a> Evaluator<'a> {
     /// context parameters it needs, instead of an error.
     pub(crate) fn tuple_holds_partial(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<Option<bool>, EvalError> {
