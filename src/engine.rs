@@ -19,8 +19,8 @@
 //! deleted store's handle answer [`EngineError::StoreNotFound`].
 //! Must not import `api`; it is the only module that imports `store`.
 
-use crate::eval::{CompiledModel, EvalError, Evaluator, Limits};
-use crate::index::{Index, ObjectTypeId, RelationId, SubjectKey, SubjectKind, WILDCARD};
+use crate::eval::{CompiledModel, EvalError, Evaluator, Limits, User};
+use crate::index::{Index, ObjectTypeId, RelationId, SubjectKind, WILDCARD};
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{Context, SubjectText, Tuple};
@@ -778,16 +778,16 @@ fn resolve_object_relation(
         })
 }
 
-/// The index key of a request's user, after checking its type (and relation) against the model;
-/// an id no tuple names resolves to [`UNKNOWN`](crate::eval::UNKNOWN).
-fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<SubjectKey, EngineError> {
+/// The request's user as the walk asks about it, after checking its type (and relation) against
+/// the model; an id no tuple names has no object id (see [`User`]).
+fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<User, EngineError> {
     let (subject_type, relation) = match user.relation {
         Some(relation) => resolve_object_relation(evaluator, user.subject_type, relation)?,
         None => (resolve_type(evaluator, user.subject_type)?, RelationId::NONE),
     };
     let object = match user.id {
         Some(id) => evaluator.object_id(subject_type, id),
-        None => WILDCARD,
+        None => Some(WILDCARD),
     };
-    Ok(SubjectKey { kind: SubjectKind { subject_type, relation }, object })
+    Ok(User { kind: SubjectKind { subject_type, relation }, object })
 }

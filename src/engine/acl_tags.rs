@@ -26,7 +26,7 @@
 
 use super::{find_model, resolve_object_relation, Answer, ChangeCursor, EngineError, StoreData, StoreHandle};
 use crate::eval::acl_tags::{self, TagGraph, Tagger};
-use crate::eval::{self, Evaluator};
+use crate::eval::{self, Evaluator, User};
 use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, View, WILDCARD};
 use crate::tuple::{split_object, Context};
 use rustc_hash::FxHashMap;
@@ -233,7 +233,7 @@ impl StoreHandle<'_> {
         self.with_tag_snapshot(model_id, |evaluator, data| {
             let type_id = super::resolve_type(evaluator, type_name)
                 .map_err(|e| EngineError::Validation(format!("invalid `principal`: {e}")))?;
-            let key = SubjectKey {
+            let key = User {
                 kind: SubjectKind { subject_type: type_id, relation: RelationId::NONE },
                 object: evaluator.object_id(type_id, id),
             };

@@ -12,8 +12,8 @@
 //! Must not import `api` or `store`.
 
 use super::{resolve_object_relation, resolve_type, Answer, Denial, EngineError, StoreHandle};
-use crate::eval::{self, Evaluator};
-use crate::index::{DenseBits, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind};
+use crate::eval::{self, Evaluator, User};
+use crate::index::{DenseBits, ObjectId, ObjectTypeId, RelationId, SubjectKind};
 use crate::tuple::{split_object, Context, Tuple};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -133,16 +133,16 @@ pub struct FilterAnswer<'r> {
 pub(super) struct Principal<'r> {
     pub(super) text: &'r str,
     pub(super) type_id: ObjectTypeId,
-    /// Its object id ([`eval::UNKNOWN`] if no tuple names it).
-    pub(super) object: ObjectId,
+    /// Its object id, `None` if the index never saw its name.
+    pub(super) object: Option<ObjectId>,
     /// In a chain with a next hop, the delegation relation's id on this principal's type (the
     /// relation the next hop must hold on it); otherwise [`RelationId::NONE`].
     delegation: RelationId,
 }
 
 impl Principal<'_> {
-    pub(super) fn key(&self) -> SubjectKey {
-        SubjectKey { kind: SubjectKind { subject_type: self.type_id, relation: RelationId::NONE }, object: self.object }
+    pub(super) fn key(&self) -> User {
+        User { kind: SubjectKind { subject_type: self.type_id, relation: RelationId::NONE }, object: self.object }
     }
 }
 
@@ -296,15 +296,16 @@ impl StoreHandle<'_> {
                 let (type_id, relation) = resolve_target(&evaluator, &field, type_name, &request.relation)?;
                 targets.push((object.as_str(), type_id, evaluator.object_id(type_id, id), relation));
             }
-            let answer = |&(object, type_id, object_id, relation): &(&str, ObjectTypeId, ObjectId, RelationId)| {
-                let mut denied_for = Vec::new();
-                for member in &audience {
-                    if !eval::check(&evaluator, type_id, object_id, relation, member.key())? {
-                        denied_for.push(member.text.to_string());
+            let answer =
+                |&(object, type_id, object_id, relation): &(&str, ObjectTypeId, Option<ObjectId>, RelationId)| {
+                    let mut denied_for = Vec::new();
+                    for member in &audience {
+                        if !eval::check(&evaluator, type_id, object_id, relation, member.key())? {
+                            denied_for.push(member.text.to_string());
+                        }
                     }
-                }
-                Ok(AudienceResult { object: object.to_string(), allowed: denied_for.is_empty(), denied_for })
-            };
+                    Ok(AudienceResult { object: object.to_string(), allowed: denied_for.is_empty(), denied_for })
+                };
             if targets.len() * audience.len() > PARALLEL_CHECKS {
                 targets.par_iter().map(answer).collect()
             } else {

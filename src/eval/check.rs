@@ -10,7 +10,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
-use super::{EvalError, Evaluator, UNKNOWN};
+use super::{EvalError, Evaluator, User};
 use crate::index::{
     Closure, Ids, IdsCow, ObjectId, ObjectTypeId, Reach, RelationId, RelationTuples, SubjectKey, SubjectKind, View,
     WILDCARD,
@@ -88,15 +88,17 @@ fn both(first: Decision, second: Decision) -> Decision {
     }
 }
 
-/// Answers whether `user` holds `relation` on (object_type, object).
+/// Answers whether `user` holds `relation` on (object_type, object); `object` is `None` for a
+/// name the index never saw.
 pub(crate) fn check(
     evaluator: &Evaluator<'_>,
     object_type: ObjectTypeId,
-    object: ObjectId,
+    object: Option<ObjectId>,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<bool, EvalError> {
     let mut checker = Checker::new(evaluator, user, false, None, NoRecorder);
+    let object = evaluator.walk_object(object_type, object);
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
@@ -106,11 +108,12 @@ pub(crate) fn check(
 pub(crate) fn check_partial(
     evaluator: &Evaluator<'_>,
     object_type: ObjectTypeId,
-    object: ObjectId,
+    object: Option<ObjectId>,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<Permissionship, EvalError> {
     let mut checker = Checker::new(evaluator, user, true, None, NoRecorder);
+    let object = evaluator.walk_object(object_type, object);
     Ok(match checker.check(object_type, object, relation, 0)? {
         Decision::Allowed => Permissionship::Allowed,
         Decision::Conditional => Permissionship::Conditional,
@@ -128,7 +131,7 @@ pub(crate) fn check_many(
     object_type: ObjectTypeId,
     objects: &[ObjectId],
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<Vec<bool>, EvalError> {
     let mut checker = Checker::new(evaluator, user, false, Some(FxHashMap::default()), NoRecorder);
     objects
@@ -145,7 +148,7 @@ pub(crate) fn check_many(
 pub(super) fn check_recorded<R: Recorder>(
     evaluator: &Evaluator<'_>,
     (object_type, object, relation): (ObjectTypeId, ObjectId, RelationId),
-    user: SubjectKey,
+    user: User,
     partial: bool,
     recorder: R,
 ) -> (Result<Decision, EvalError>, R) {
@@ -156,7 +159,7 @@ pub(super) fn check_recorded<R: Recorder>(
 
 struct Checker<'e, 'a, R: Recorder> {
     evaluator: &'e Evaluator<'a>,
-    user: SubjectKey,
+    user: User,
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
     /// The user's memberships through each recursive userset relation met (see [`Membership`]).
@@ -180,7 +183,7 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
     /// A checker at the start of a check: empty path, nothing reached, no cycle met yet.
     fn new(
         evaluator: &'e Evaluator<'a>,
-        user: SubjectKey,
+        user: User,
         partial: bool,
         memo: Option<FxHashMap<Step, (Decision, u32)>>,
         recorder: R,
@@ -420,13 +423,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         relation: RelationId,
         depth: u32,
     ) -> Result<Decision, EvalError> {
-        let user = self.user;
-        // Two names the index has never seen share the id UNKNOWN without being equal; the engine
-        // settles that case by name before evaluating.
-        if user.kind.relation != RelationId::NONE
-            && user.object != UNKNOWN
-            && (object_type, object, relation) == (user.kind.subject_type, user.object, user.kind.relation)
-        {
+        if self.user.is_userset(object_type, object, relation) {
             return Ok(Decision::Allowed);
         }
         if self.path.contains((object_type, object, relation)) {
@@ -616,7 +613,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 if kind != user.kind {
                     continue;
                 }
-                for candidate in [user.object, WILDCARD] {
+                for candidate in [user.object, Some(WILDCARD)].into_iter().flatten() {
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
@@ -631,8 +628,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                     }
                 }
             } else if admits.objects {
-                if kind == user.kind && subjects.contains(user.object) {
-                    let key = SubjectKey { kind, object: user.object };
+                if let Some(key) = user.key().filter(|key| kind == key.kind && subjects.contains(key.object)) {
                     if outcome.allowed(self.tuple_leaf(object_type, relation, object, key, hold)) {
                         return Ok(Decision::Allowed);
                     }
@@ -713,9 +709,12 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         let user = self.user;
         let tuples = evaluator.view.relation_tuples(object_type, relation);
         let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
-        let own = definition.admits_tuple(user.kind, user.object == WILDCARD, None).then(|| tuples.reverse(user));
+        let own = user
+            .key()
+            .filter(|key| definition.admits_tuple(key.kind, key.object == WILDCARD, None))
+            .map(|key| tuples.reverse(key));
         let public = (user.kind.relation == RelationId::NONE
-            && user.object != WILDCARD
+            && !user.is_wildcard()
             && definition.admits_tuple(user.kind, true, None))
         .then(|| tuples.reverse(wildcard));
         let direct = [own, public];

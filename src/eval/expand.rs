@@ -59,15 +59,17 @@ pub enum ExpandLeaf {
     },
 }
 
-/// Expands (object_type, object, relation) one level.
+/// Expands (object_type, object, relation) one level; `object` is `None` for a name the index
+/// never saw (its nodes are named from `object_text`).
 pub(crate) fn expand(
     evaluator: &Evaluator<'_>,
     object_type: ObjectTypeId,
-    object: ObjectId,
+    object: Option<ObjectId>,
     object_text: &str,
     relation: RelationId,
 ) -> Result<Option<ExpandNode>, EvalError> {
     let Some(definition) = evaluator.model.relation(object_type, relation) else { return Ok(None) };
+    let object = evaluator.walk_object(object_type, object);
     let expander = Expander { evaluator, object_type, object, object_text, relation, definition };
     expander.node(&definition.rewrite).map(Some)
 }

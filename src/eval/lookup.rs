@@ -13,7 +13,7 @@
 //! Must not import `engine`, `store`, `api`.
 
 use super::compiled::{CompiledRelation, Node};
-use super::{check, EvalError, Evaluator, Limits, UNKNOWN};
+use super::{check, EvalError, Evaluator, Limits, User};
 use crate::index::{
     DenseBits, Ids, IdsCow, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TOUCH_WAVE,
     WILDCARD,
@@ -175,7 +175,7 @@ pub(crate) fn list_objects(
     evaluator: &Evaluator<'_>,
     object_type: ObjectTypeId,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<RoaringBitmap, EvalError> {
     let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
     let objects = lister.objects(object_type, relation)?;
@@ -187,7 +187,7 @@ pub(crate) fn list_objects(
     let candidates = relaxed.objects(object_type, relation)?;
     let mut confirmed = RoaringBitmap::new();
     for object in &candidates {
-        if check(evaluator, object_type, object, relation, user)? {
+        if check(evaluator, object_type, Some(object), relation, user)? {
             confirmed.insert(object);
         }
     }
@@ -208,7 +208,7 @@ pub(crate) fn list_objects_within(
     evaluator: &Evaluator<'_>,
     object_type: ObjectTypeId,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
     candidates: &RoaringBitmap,
 ) -> Result<RoaringBitmap, EvalError> {
     let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
@@ -222,7 +222,7 @@ pub(crate) fn list_objects_within(
 
 struct ObjectLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
-    user: SubjectKey,
+    user: User,
     state: FixedPoint<(ObjectTypeId, RelationId), RoaringBitmap>,
     /// Per (object type, relation, subject kind): the subjects last asked about and the objects
     /// naming them. A fixed-point round asks again with a superset (a folder chain's visible
@@ -239,6 +239,16 @@ impl Memoizing for ObjectLister<'_, '_> {
 }
 
 impl<'a> ObjectLister<'_, 'a> {
+    /// The user's own object when the user is a userset of (object type, relation): it holds that
+    /// relation on that object whatever the tuples say.
+    fn own_userset(&self, object_type: ObjectTypeId, relation: RelationId) -> Option<ObjectId> {
+        let user = self.user;
+        (user.kind.relation != RelationId::NONE
+            && (object_type, relation) == (user.kind.subject_type, user.kind.relation))
+            .then_some(user.object)
+            .flatten()
+    }
+
     fn objects(&mut self, object_type: ObjectTypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
         self.evaluator.limits.check_deadline()?;
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
@@ -256,12 +266,8 @@ impl<'a> ObjectLister<'_, 'a> {
                 Some(_) => lister.direct(object_type, relation, definition, false)?,
                 None => lister.rewrite(object_type, relation, definition, &definition.rewrite)?,
             };
-            let user = lister.user;
-            if user.kind.relation != RelationId::NONE
-                && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
-                && user.object != UNKNOWN
-            {
-                result.insert(user.object);
+            if let Some(own) = lister.own_userset(object_type, relation) {
+                result.insert(own);
             }
             if let Some(closure) = closure {
                 closure.expand(&mut result);
@@ -293,13 +299,8 @@ impl<'a> ObjectLister<'_, 'a> {
         let result = self.rewrite_within(object_type, relation, definition, &definition.rewrite, candidates, within);
         within.pop();
         let mut result = result?;
-        let user = self.user;
-        if user.kind.relation != RelationId::NONE
-            && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
-            && user.object != UNKNOWN
-            && candidates.contains(user.object)
-        {
-            result.insert(user.object);
+        if let Some(own) = self.own_userset(object_type, relation).filter(|&own| candidates.contains(own)) {
+            result.insert(own);
         }
         Ok(result)
     }
@@ -511,15 +512,15 @@ impl<'a> ObjectLister<'_, 'a> {
                 if kind != user.kind {
                     continue;
                 }
-                if admits.objects && user.object != WILDCARD && user.object != UNKNOWN {
-                    result |= &self.reverse(tuples, object_type, relation, user)?;
+                if let Some(key) = user.key().filter(|key| admits.objects && key.object != WILDCARD) {
+                    result |= &self.reverse(tuples, object_type, relation, key)?;
                 }
                 if admits.wildcard {
                     result |= &self.reverse(tuples, object_type, relation, SubjectKey { kind, object: WILDCARD })?;
                 }
             } else if admits.objects {
-                if kind == user.kind && user.object != UNKNOWN {
-                    result |= &self.reverse(tuples, object_type, relation, user)?;
+                if let Some(key) = user.key().filter(|key| key.kind == kind) {
+                    result |= &self.reverse(tuples, object_type, relation, key)?;
                 }
                 if !with_own_edges && (kind.subject_type, kind.relation) == (object_type, relation) {
                     continue;
@@ -786,33 +787,38 @@ impl UserSet {
 pub(crate) fn list_users(
     evaluator: &Evaluator<'_>,
     object_type: ObjectTypeId,
-    object: ObjectId,
+    named: Option<ObjectId>,
     relation: RelationId,
     filter: UserFilter,
 ) -> Result<UserSet, EvalError> {
-    let mut lister = UserLister { evaluator, filter, state: FixedPoint::new(), calls: 0 };
+    let object = evaluator.walk_object(object_type, named);
+    let unnamed = named.is_none().then_some((object_type, object));
+    let mut lister = UserLister { evaluator, filter, unnamed, state: FixedPoint::new(), calls: 0 };
     let users = lister.users(object_type, object, relation, 0)?;
     if !lister.state.cycle_under_subtraction {
         return Ok(users);
     }
-    let mut relaxed = UserLister { evaluator, filter, state: FixedPoint::new(), calls: 0 };
+    let mut relaxed = UserLister { evaluator, filter, unnamed, state: FixedPoint::new(), calls: 0 };
     relaxed.state.relaxed = true;
     let candidates = relaxed.users(object_type, object, relation, 0)?;
     let kind = SubjectKind { subject_type: filter.subject_type, relation: filter.relation };
     let mut confirmed = UserSet::default();
     for id in &candidates.ids {
-        if check(evaluator, object_type, object, relation, SubjectKey { kind, object: id })? {
+        if check(evaluator, object_type, named, relation, User { kind, object: Some(id) })? {
             confirmed.ids.insert(id);
         }
     }
     confirmed.wildcard =
-        candidates.wildcard && check(evaluator, object_type, object, relation, SubjectKey { kind, object: WILDCARD })?;
+        candidates.wildcard && check(evaluator, object_type, named, relation, User { kind, object: Some(WILDCARD) })?;
     Ok(confirmed)
 }
 
 struct UserLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     filter: UserFilter,
+    /// The walk's (type, id) of the asked object when the index never saw its name: it is not
+    /// a userset the filter can name (the engine adds that one by name).
+    unnamed: Option<(ObjectTypeId, ObjectId)>,
     state: FixedPoint<(ObjectTypeId, ObjectId, RelationId), UserSet>,
     /// Calls to `users` so far (the deadline is read every 32nd).
     calls: u32,
@@ -854,7 +860,7 @@ impl UserLister<'_, '_> {
             let mut result = lister.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
             let filter = lister.filter;
             if filter.relation != RelationId::NONE
-                && object != UNKNOWN
+                && lister.unnamed != Some((object_type, object))
                 && (object_type, relation) == (filter.subject_type, filter.relation)
             {
                 result.ids.insert(object);

@@ -51,8 +51,37 @@ use crate::index::{
 };
 use crate::tuple::{Context, TupleCondition};
 
-/// Object id used for names the index has never seen: no tuple mentions it.
-pub(crate) const UNKNOWN: ObjectId = u32::MAX - 1;
+/// The user a walk asks about: its kind and, when the index has interned its name, its object id
+/// ([`WILDCARD`] for `type:*`). A name the index never saw has no id (`None`): no tuple names it,
+/// so it equals no id (in particular not another never-seen name's), and only its type's
+/// wildcard can grant it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct User {
+    /// The user's kind.
+    pub(crate) kind: SubjectKind,
+    /// The user's object id, `None` for a name the index never saw.
+    pub(crate) object: Option<ObjectId>,
+}
+
+impl User {
+    /// The user's index key, `None` for a name the index never saw.
+    pub(crate) fn key(self) -> Option<SubjectKey> {
+        Some(SubjectKey { kind: self.kind, object: self.object? })
+    }
+
+    /// True for `type:*`.
+    pub(crate) fn is_wildcard(self) -> bool {
+        self.object == Some(WILDCARD)
+    }
+
+    /// True when the user is the userset `object_type:object#relation` (never for a name the
+    /// index never saw: the engine settles that case by name).
+    pub(crate) fn is_userset(self, object_type: ObjectTypeId, object: ObjectId, relation: RelationId) -> bool {
+        self.kind.relation != RelationId::NONE
+            && (self.kind.subject_type, self.kind.relation) == (object_type, relation)
+            && self.object == Some(object)
+    }
+}
 
 /// Bounds on one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,9 +124,16 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    /// The object id of a name in a type, [`UNKNOWN`] if never seen.
-    pub(crate) fn object_id(&self, object_type: ObjectTypeId, name: &str) -> ObjectId {
-        self.view.object_id(object_type, name).unwrap_or(UNKNOWN)
+    /// The object id of a name in a type, `None` if the index never saw it.
+    pub(crate) fn object_id(&self, object_type: ObjectTypeId, name: &str) -> Option<ObjectId> {
+        self.view.object_id(object_type, name)
+    }
+
+    /// The id a walk gives an object whose name the index never saw (`None`): one past every
+    /// interned id of its type, so no tuple names it and it equals no known id; and a user the
+    /// index never saw has no id at all, so the two are never taken for the same name.
+    pub(crate) fn walk_object(&self, object_type: ObjectTypeId, object: Option<ObjectId>) -> ObjectId {
+        object.unwrap_or_else(|| self.view.object_count(object_type))
     }
 
     /// The parents `computed from tupleset` follows from one object: its tupleset tuples whose
