@@ -613,7 +613,9 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 if kind != user.kind {
                     continue;
                 }
-                for candidate in [user.object, Some(WILDCARD)].into_iter().flatten() {
+                for candidate in [user.object, Some(WILDCARD)] {
+                    // A user the index never saw has no id: only the wildcard can name it.
+                    let Some(candidate) = candidate else { continue };
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
