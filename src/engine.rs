@@ -19,8 +19,8 @@
 //! deleted store's handle answer [`EngineError::StoreNotFound`].
 //! Must not import `api`; it is the only module that imports `store`.
 
-use crate::eval::{CompiledModel, EvalError, Evaluator, Limits};
-use crate::index::{Index, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::eval::{CompiledModel, EvalError, Evaluator, Limits, User};
+use crate::index::{Index, ObjectTypeId, RelationId, SubjectKind, WILDCARD};
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{Context, SubjectText, Tuple};
@@ -754,7 +754,7 @@ fn as_input_error(error: crate::tuple::TupleError) -> EngineError {
 }
 
 /// The id of a type the request's model defines.
-fn resolve_type(evaluator: &Evaluator<'_>, type_name: &str) -> Result<TypeId, EngineError> {
+fn resolve_type(evaluator: &Evaluator<'_>, type_name: &str) -> Result<ObjectTypeId, EngineError> {
     evaluator
         .view
         .type_id(type_name)
@@ -767,7 +767,7 @@ fn resolve_object_relation(
     evaluator: &Evaluator<'_>,
     type_name: &str,
     relation: &str,
-) -> Result<(TypeId, RelationId), EngineError> {
+) -> Result<(ObjectTypeId, RelationId), EngineError> {
     let object_type = resolve_type(evaluator, type_name)?;
     evaluator
         .view
@@ -780,16 +780,16 @@ fn resolve_object_relation(
         })
 }
 
-/// The index key of a request's user, after checking its type (and relation) against the model;
-/// an id no tuple names resolves to [`UNKNOWN`](crate::eval::UNKNOWN).
-fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<SubjectKey, EngineError> {
+/// The request's user as the walk asks about it, after checking its type (and relation) against
+/// the model; an id no tuple names has no object id (see [`User`]).
+fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<User, EngineError> {
     let (subject_type, relation) = match user.relation {
         Some(relation) => resolve_object_relation(evaluator, user.subject_type, relation)?,
-        None => (resolve_type(evaluator, user.subject_type)?, NO_RELATION),
+        None => (resolve_type(evaluator, user.subject_type)?, RelationId::NONE),
     };
     let object = match user.id {
         Some(id) => evaluator.object_id(subject_type, id),
-        None => WILDCARD,
+        None => Some(WILDCARD),
     };
-    Ok(SubjectKey { kind: SubjectKind { subject_type, relation }, object })
+    Ok(User { kind: SubjectKind { subject_type, relation }, object })
 }

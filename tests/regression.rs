@@ -410,3 +410,63 @@ type document
     assert_eq!(list_users(engine, store, "document:d", "both", "user"), ["user:bob"]);
     assert!(list_users(engine, store, "document:d", "never", "user").is_empty());
 }
+
+const SELF_USERSETS: &str = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    \
+    define viewer: [user, user:*, document#viewer]\n    define reader: viewer\n";
+
+/// Names the index had never seen all resolved to one shared id (`UNKNOWN`), so two different
+/// unknown names were "equal" unless every walk remembered to test for it. Unknown names now have
+/// no id: a never-seen object is not a never-seen userset's object, a contextual tuple on one
+/// unknown object grants nothing on another, and one unknown user is not another.
+#[test]
+fn two_never_seen_names_are_not_the_same_subject_or_object() {
+    let engine = Engine::in_memory();
+    let store = store_with(&engine, SELF_USERSETS, &["document:known#viewer@user:anne"]);
+    // A userset holds its own relation (settled by name for unknown ones), never another's.
+    assert!(check(&engine, &store, "document:x#viewer@document:x#viewer"));
+    assert!(!check(&engine, &store, "document:x#viewer@document:y#viewer"));
+    assert!(!check(&engine, &store, "document:x#reader@document:y#viewer"));
+    assert!(!check(&engine, &store, "document:known#viewer@document:y#viewer"));
+    assert!(!check(&engine, &store, "document:x#viewer@document:known#viewer"));
+    // Unknown users: no tuple names either, so neither is granted, and neither stands for the other.
+    assert!(!check(&engine, &store, "document:known#viewer@user:ghost"));
+    assert!(!check(&engine, &store, "document:x#viewer@user:ghost"));
+    let handle = engine.store(&store).unwrap();
+    let with_context = |object: &str, user: &str, contextual: &str| {
+        let request = CheckRequest {
+            object: object.into(),
+            relation: "viewer".into(),
+            user: user.into(),
+            contextual_tuples: vec![contextual.parse::<Tuple>().unwrap()],
+            ..CheckRequest::default()
+        };
+        handle.check(&request).unwrap().value
+    };
+    assert!(with_context("document:new1", "user:ghost1", "document:new1#viewer@user:ghost1"));
+    assert!(!with_context("document:new2", "user:ghost1", "document:new1#viewer@user:ghost1"));
+    assert!(!with_context("document:new1", "user:ghost2", "document:new1#viewer@user:ghost1"));
+    assert!(!with_context("document:new2", "user:ghost2", "document:new1#viewer@user:ghost1"));
+    assert!(!with_context("document:new2", "document:new3#viewer", "document:new1#viewer@document:new3#viewer"));
+    // The wildcard still grants a user no tuple names.
+    assert!(with_context("document:x", "user:ghost", "document:x#viewer@user:*"));
+    // List users on an unknown object names its own userset, not another unknown one.
+    let request = ListUsersRequest {
+        object: "document:x".into(),
+        relation: "reader".into(),
+        user_filters: vec![UserFilterSpec { type_name: "document".into(), relation: Some("viewer".into()) }],
+        ..ListUsersRequest::default()
+    };
+    let users: Vec<String> = handle.list_users(&request).unwrap().value.iter().map(ToString::to_string).collect();
+    assert_eq!(users, Vec::<String>::new(), "reader on an unknown object is nobody's userset");
+    let request = ListUsersRequest { relation: "viewer".into(), ..request };
+    let users: Vec<String> = handle.list_users(&request).unwrap().value.iter().map(ToString::to_string).collect();
+    assert_eq!(users, ["document:x#viewer"]);
+    // Prepared handles of two unknown names: the same name holds, another does not.
+    let prepared = handle.prepare("document", "viewer", "document#viewer").unwrap();
+    let x = handle.object("document:x").unwrap();
+    let (x_viewers, y_viewers) =
+        (handle.subject("document:x#viewer").unwrap(), handle.subject("document:y#viewer").unwrap());
+    assert!(!x.is_known() && !y_viewers.is_known() && x.id().is_none());
+    assert!(prepared.check(&handle, &x, &x_viewers).unwrap());
+    assert!(!prepared.check(&handle, &x, &y_viewers).unwrap());
+}

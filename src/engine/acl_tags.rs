@@ -26,8 +26,8 @@
 
 use super::{find_model, resolve_object_relation, Answer, ChangeCursor, EngineError, StoreData, StoreHandle};
 use crate::eval::acl_tags::{self, TagGraph, Tagger};
-use crate::eval::{self, Evaluator};
-use crate::index::{ObjectId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
+use crate::eval::{self, Evaluator, User};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, View, WILDCARD};
 use crate::tuple::{split_object, Context};
 use rustc_hash::FxHashMap;
 
@@ -233,8 +233,8 @@ impl StoreHandle<'_> {
         self.with_tag_snapshot(model_id, |evaluator, data| {
             let type_id = super::resolve_type(evaluator, type_name)
                 .map_err(|e| EngineError::Validation(format!("invalid `principal`: {e}")))?;
-            let key = SubjectKey {
-                kind: SubjectKind { subject_type: type_id, relation: NO_RELATION },
+            let key = User {
+                kind: SubjectKind { subject_type: type_id, relation: RelationId::NONE },
                 object: evaluator.object_id(type_id, id),
             };
             let mut memberships = vec![principal.to_string(), format!("{type_name}:*")];
@@ -283,7 +283,7 @@ fn named(
     view: View<'_>,
     names: &mut TagNames,
     type_name: &str,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     tags: &[SubjectKey],
 ) -> ObjectTags {

@@ -12,8 +12,8 @@
 //! Must not import `api` or `store`.
 
 use super::{resolve_object_relation, resolve_type, Answer, Denial, EngineError, StoreHandle};
-use crate::eval::{self, Evaluator};
-use crate::index::{DenseBits, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION};
+use crate::eval::{self, Evaluator, User};
+use crate::index::{DenseBits, ObjectId, ObjectTypeId, RelationId, SubjectKind};
 use crate::tuple::{split_object, Context, Tuple};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -132,17 +132,17 @@ pub struct FilterAnswer<'r> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Principal<'r> {
     pub(super) text: &'r str,
-    pub(super) type_id: TypeId,
-    /// Its object id ([`eval::UNKNOWN`] if no tuple names it).
-    pub(super) object: ObjectId,
+    pub(super) type_id: ObjectTypeId,
+    /// Its object id, `None` if the index never saw its name.
+    pub(super) object: Option<ObjectId>,
     /// In a chain with a next hop, the delegation relation's id on this principal's type (the
-    /// relation the next hop must hold on it); otherwise [`NO_RELATION`].
+    /// relation the next hop must hold on it); otherwise [`RelationId::NONE`].
     delegation: RelationId,
 }
 
 impl Principal<'_> {
-    pub(super) fn key(&self) -> SubjectKey {
-        SubjectKey { kind: SubjectKind { subject_type: self.type_id, relation: NO_RELATION }, object: self.object }
+    pub(super) fn key(&self) -> User {
+        User { kind: SubjectKind { subject_type: self.type_id, relation: RelationId::NONE }, object: self.object }
     }
 }
 
@@ -156,7 +156,7 @@ pub(super) fn resolve_principals<'r>(
         return Err(EngineError::Validation(format!("`{field}` must name at least one subject")));
     }
     // A chain or an audience names few types (`user`, `agent`): each is resolved once.
-    let mut last_type: Option<(&str, TypeId)> = None;
+    let mut last_type: Option<(&str, ObjectTypeId)> = None;
     principals
         .iter()
         .enumerate()
@@ -170,7 +170,7 @@ pub(super) fn resolve_principals<'r>(
                     .map_err(|e| EngineError::Validation(format!("invalid `{field}[{i}]`: {e}")))?,
             };
             last_type = Some((type_name, type_id));
-            Ok(Principal { text, type_id, object: evaluator.object_id(type_id, id), delegation: NO_RELATION })
+            Ok(Principal { text, type_id, object: evaluator.object_id(type_id, id), delegation: RelationId::NONE })
         })
         .collect()
 }
@@ -181,7 +181,7 @@ pub(super) fn resolve_target(
     field: &str,
     type_name: &str,
     relation: &str,
-) -> Result<(TypeId, RelationId), EngineError> {
+) -> Result<(ObjectTypeId, RelationId), EngineError> {
     resolve_object_relation(evaluator, type_name, relation)
         .map_err(|e| EngineError::Validation(format!("invalid `{field}`: {e}")))
 }
@@ -296,15 +296,16 @@ impl StoreHandle<'_> {
                 let (type_id, relation) = resolve_target(&evaluator, &field, type_name, &request.relation)?;
                 targets.push((object.as_str(), type_id, evaluator.object_id(type_id, id), relation));
             }
-            let answer = |&(object, type_id, object_id, relation): &(&str, TypeId, ObjectId, RelationId)| {
-                let mut denied_for = Vec::new();
-                for member in &audience {
-                    if !eval::check(&evaluator, type_id, object_id, relation, member.key())? {
-                        denied_for.push(member.text.to_string());
+            let answer =
+                |&(object, type_id, object_id, relation): &(&str, ObjectTypeId, Option<ObjectId>, RelationId)| {
+                    let mut denied_for = Vec::new();
+                    for member in &audience {
+                        if !eval::check(&evaluator, type_id, object_id, relation, member.key())? {
+                            denied_for.push(member.text.to_string());
+                        }
                     }
-                }
-                Ok(AudienceResult { object: object.to_string(), allowed: denied_for.is_empty(), denied_for })
-            };
+                    Ok(AudienceResult { object: object.to_string(), allowed: denied_for.is_empty(), denied_for })
+                };
             if targets.len() * audience.len() > PARALLEL_CHECKS {
                 targets.par_iter().map(answer).collect()
             } else {
@@ -352,7 +353,7 @@ impl StoreHandle<'_> {
 fn visible_by_checks(
     evaluator: &Evaluator<'_>,
     principals: &[Principal<'_>],
-    type_id: TypeId,
+    type_id: ObjectTypeId,
     relation: RelationId,
     ids: &[String],
 ) -> Result<Vec<bool>, EngineError> {
@@ -386,7 +387,7 @@ fn visible_by_checks(
 fn visible_by_bitmap(
     evaluator: &Evaluator<'_>,
     principals: &[Principal<'_>],
-    type_id: TypeId,
+    type_id: ObjectTypeId,
     relation: RelationId,
     ids: &[String],
 ) -> Result<Vec<bool>, EngineError> {
@@ -418,7 +419,7 @@ fn visible_by_bitmap(
 }
 
 /// Each id's object id (`None` if no tuple names it), resolved on rayon's threads when there are many.
-fn object_ids(evaluator: &Evaluator<'_>, type_id: TypeId, ids: &[String]) -> Vec<Option<ObjectId>> {
+fn object_ids(evaluator: &Evaluator<'_>, type_id: ObjectTypeId, ids: &[String]) -> Vec<Option<ObjectId>> {
     if ids.len() > PARALLEL_IDS {
         let chunk = ids.len().div_ceil(rayon::current_num_threads()).max(PARALLEL_IDS);
         ids.par_chunks(chunk).map(|part| evaluator.view.object_ids(type_id, part)).collect::<Vec<_>>().concat()

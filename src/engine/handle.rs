@@ -19,11 +19,15 @@ use super::{
     ChangeCursor, ChangeRecord, CheckRequest, EngineError, ExpandNode, ListObjectsRequest, ListUsersRequest, ModelInfo,
     ModelVersion, Permissionship, StoreData, StoreHandle, WriteRequest,
 };
-use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, UserFilter, UNKNOWN};
-use crate::index::{ObjectId, Overlay, RelationId, SubjectKey, TypeId, View, NO_RELATION};
+use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, User, UserFilter};
+use crate::index::{ObjectId, ObjectTypeId, Overlay, RelationId, View};
 use crate::model::Model;
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, Tuple};
 use rayon::prelude::*;
+
+/// A check's evaluation (`eval::check` or `eval::check_partial`) as [`StoreHandle::check_with`]
+/// runs it on a resolved request.
+type Decide<T> = fn(&Evaluator<'_>, ObjectTypeId, Option<ObjectId>, RelationId, User) -> Result<T, EvalError>;
 
 impl StoreHandle<'_> {
     /// The store's id.
@@ -202,12 +206,7 @@ impl StoreHandle<'_> {
 
     /// A check answered by `decide`, once the request is resolved; `held` is the answer when the
     /// user is a userset that names the very relation and object asked about.
-    fn check_with<T>(
-        &self,
-        request: &CheckRequest,
-        held: T,
-        decide: fn(&Evaluator<'_>, TypeId, ObjectId, RelationId, SubjectKey) -> Result<T, EvalError>,
-    ) -> Result<Answer<T>, EngineError> {
+    fn check_with<T>(&self, request: &CheckRequest, held: T, decide: Decide<T>) -> Result<Answer<T>, EngineError> {
         self.core.config.input.request(&request.object, &request.relation, &request.user)?;
         let (object_type, object_id) = split_object(&request.object).map_err(as_input_error)?;
         let user = split_subject(&request.user).map_err(as_input_error)?;
@@ -283,7 +282,7 @@ impl StoreHandle<'_> {
             let filter_type = resolve_type(&evaluator, &filter.type_name)?;
             let filter_relation = match &filter.relation {
                 Some(r) => resolve_object_relation(&evaluator, &filter.type_name, r)?.1,
-                None => NO_RELATION,
+                None => RelationId::NONE,
             };
             let object_id = evaluator.object_id(object_type, &object.id);
             let users = eval::list_users(
@@ -294,7 +293,7 @@ impl StoreHandle<'_> {
                 UserFilter { subject_type: filter_type, relation: filter_relation },
             )?;
             let mut subjects: Vec<Subject> = Vec::new();
-            if object_id == UNKNOWN
+            if object_id.is_none()
                 && filter_type == object_type
                 && filter.relation.as_deref() == Some(&request.relation)
             {

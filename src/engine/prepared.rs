@@ -25,8 +25,8 @@ use super::{
     as_input_error, as_validation, find_model, resolve_object_relation, resolve_type, Core, EngineError, StoreData,
     StoreHandle,
 };
-use crate::eval::{self, CompiledModel, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, View, NO_RELATION, WILDCARD};
+use crate::eval::{self, CompiledModel, Evaluator, User};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKind, View, WILDCARD};
 use crate::tuple::{split_object, split_subject, Context};
 use roaring::RoaringBitmap;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub struct PreparedCheck {
     epoch: u64,
     model_id: String,
     compiled: Arc<CompiledModel>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     relation: RelationId,
     subject_kind: SubjectKind,
     empty_context: Context,
@@ -48,10 +48,33 @@ pub struct PreparedCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHandle {
     epoch: u64,
-    object_type: TypeId,
-    object: ObjectId,
-    /// The id's name while no tuple named it when resolved; `None` once known.
-    unknown_name: Option<Box<str>>,
+    object_type: ObjectTypeId,
+    object: Resolved,
+}
+
+/// What resolving a name found: its id, or, when no tuple named it, the name itself (looked up
+/// again at each use, since a later write may name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resolved {
+    Id(ObjectId),
+    Unknown(Box<str>),
+}
+
+impl Resolved {
+    fn resolve(view: View<'_>, object_type: ObjectTypeId, name: &str) -> Self {
+        match view.object_id(object_type, name) {
+            Some(id) => Resolved::Id(id),
+            None => Resolved::Unknown(name.into()),
+        }
+    }
+
+    /// The id on `view`, `None` while no tuple names it.
+    fn id_on(&self, view: View<'_>, object_type: ObjectTypeId) -> Option<ObjectId> {
+        match self {
+            Resolved::Id(id) => Some(*id),
+            Resolved::Unknown(name) => view.object_id(object_type, name),
+        }
+    }
 }
 
 /// A subject (`user:anne`, `user:*` or `group:eng#member`) resolved to ids, for [`PreparedCheck`].
@@ -59,28 +82,30 @@ pub struct ObjectHandle {
 pub struct SubjectHandle {
     epoch: u64,
     kind: SubjectKind,
-    object: ObjectId,
-    /// The id's name while no tuple named it when resolved; `None` once known or a wildcard.
-    unknown_name: Option<Box<str>>,
+    /// The object (its id is [`WILDCARD`] for `type:*`).
+    object: Resolved,
 }
 
 impl ObjectHandle {
     /// Whether some tuple named this object when it was resolved.
     pub fn is_known(&self) -> bool {
-        self.unknown_name.is_none()
+        matches!(self.object, Resolved::Id(_))
     }
 
-    /// The object's id within its type (meaningful only when [`known`](Self::is_known)), as
-    /// [`ObjectIds`] yields them.
-    pub fn id(&self) -> u32 {
-        self.object
+    /// The object's id within its type, as [`ObjectIds`] yields them; `None` when no tuple named
+    /// it when it was resolved.
+    pub fn id(&self) -> Option<u32> {
+        match self.object {
+            Resolved::Id(id) => Some(id),
+            Resolved::Unknown(_) => None,
+        }
     }
 }
 
 impl SubjectHandle {
     /// Whether some tuple named this subject when it was resolved (a wildcard always is).
     pub fn is_known(&self) -> bool {
-        self.unknown_name.is_none()
+        matches!(self.object, Resolved::Id(_))
     }
 }
 
@@ -103,7 +128,7 @@ impl std::fmt::Debug for StoreSnapshot<'_> {
 #[derive(Debug, Clone)]
 pub struct ObjectIds {
     epoch: u64,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     ids: RoaringBitmap,
 }
 
@@ -122,8 +147,7 @@ impl ObjectIds {
     pub fn contains(&self, object: &ObjectHandle) -> bool {
         object.epoch == self.epoch
             && object.object_type == self.object_type
-            && object.is_known()
-            && self.ids.contains(object.object)
+            && object.id().is_some_and(|id| self.ids.contains(id))
     }
 
     /// The ids, ascending.
@@ -175,7 +199,7 @@ impl StoreHandle<'_> {
             }
             None => SubjectKind {
                 subject_type: resolve_type(&evaluator, subject_type).map_err(as_validation)?,
-                relation: NO_RELATION,
+                relation: RelationId::NONE,
             },
         };
         Ok(PreparedCheck {
@@ -198,11 +222,8 @@ impl StoreHandle<'_> {
         let data = state.data.read();
         let view = View::new(&data.index);
         let object_type = view.type_id(type_name).ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))?;
-        let (object, unknown_name) = match view.object_id(object_type, id) {
-            Some(object) => (object, None),
-            None => (UNKNOWN, Some(id.into())),
-        };
-        Ok(ObjectHandle { epoch: data.epoch, object_type, object, unknown_name })
+        let object = Resolved::resolve(view, object_type, id);
+        Ok(ObjectHandle { epoch: data.epoch, object_type, object })
     }
 
     /// Resolves `user:anne`, `user:*` or `group:eng#member` to a [`SubjectHandle`]. A type or
@@ -221,16 +242,13 @@ impl StoreHandle<'_> {
                 type_name: text.subject_type.to_string(),
                 relation: relation.to_string(),
             })?,
-            None => NO_RELATION,
+            None => RelationId::NONE,
         };
-        let (object, unknown_name) = match text.id {
-            None => (WILDCARD, None),
-            Some(id) => match view.object_id(subject_type, id) {
-                Some(object) => (object, None),
-                None => (UNKNOWN, Some(id.into())),
-            },
+        let object = match text.id {
+            None => Resolved::Id(WILDCARD),
+            Some(id) => Resolved::resolve(view, subject_type, id),
         };
-        Ok(SubjectHandle { epoch: data.epoch, kind: SubjectKind { subject_type, relation }, object, unknown_name })
+        Ok(SubjectHandle { epoch: data.epoch, kind: SubjectKind { subject_type, relation }, object })
     }
 
     /// One consistent read of the store, for a run of checks and lookups and for borrowing names.
@@ -329,15 +347,11 @@ impl PreparedCheck {
     }
 
     /// The subject's key on this read, after checking its kind is the prepared one.
-    fn subject_key(&self, view: View<'_>, subject: &SubjectHandle) -> Result<SubjectKey, EngineError> {
+    fn subject_key(&self, view: View<'_>, subject: &SubjectHandle) -> Result<User, EngineError> {
         if subject.kind != self.subject_kind {
             return Err(EngineError::Validation("the subject is not of the prepared subject type".to_string()));
         }
-        let object = match &subject.unknown_name {
-            None => subject.object,
-            Some(name) => view.object_id(subject.kind.subject_type, name).unwrap_or(UNKNOWN),
-        };
-        Ok(SubjectKey { kind: subject.kind, object })
+        Ok(User { kind: subject.kind, object: subject.object.id_on(view, subject.kind.subject_type) })
     }
 
     fn check_in(
@@ -355,16 +369,14 @@ impl PreparedCheck {
         let now = if data.index.expiring_len() > 0 { (core.clock)() } else { i64::MIN };
         let view = View::new(&data.index).at(now);
         let user = self.subject_key(view, subject)?;
-        let object_id = match &object.unknown_name {
-            None => object.object,
-            Some(name) => view.object_id(object.object_type, name).unwrap_or(UNKNOWN),
-        };
+        let object_id = object.object.id_on(view, object.object_type);
         // A userset holds its own relation, whether or not any tuple names its object.
         if user.kind == (SubjectKind { subject_type: self.object_type, relation: self.relation }) {
-            let same = if object_id != UNKNOWN || user.object != UNKNOWN {
-                object_id == user.object
-            } else {
-                object.unknown_name.is_some() && object.unknown_name == subject.unknown_name
+            let same = match (object_id, user.object) {
+                (Some(object_id), Some(user_object)) => object_id == user_object,
+                // Two names the index never saw: the same name or not.
+                (None, None) => object.object == subject.object,
+                _ => false,
             };
             if same {
                 return Ok(true);

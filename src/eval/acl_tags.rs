@@ -31,13 +31,13 @@
 
 use super::compiled::{CompiledModel, CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, WILDCARD};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::rc::Rc;
 
 /// Whether tags of (object type, relation) are exact (see the module doc).
-pub(crate) fn exact(model: &CompiledModel, object_type: TypeId, relation: RelationId) -> bool {
+pub(crate) fn exact(model: &CompiledModel, object_type: ObjectTypeId, relation: RelationId) -> bool {
     let mut seen = FxHashSet::default();
     let mut pending = vec![(object_type, relation)];
     while let Some((type_id, relation_id)) = pending.pop() {
@@ -57,15 +57,15 @@ pub(crate) fn exact(model: &CompiledModel, object_type: TypeId, relation: Relati
 /// Whether one rewrite node is a union of exact parts; pushes the relations it depends on.
 fn node_exact(
     model: &CompiledModel,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     definition: &CompiledRelation,
     node: &Node,
-    pending: &mut Vec<(TypeId, RelationId)>,
+    pending: &mut Vec<(ObjectTypeId, RelationId)>,
 ) -> bool {
     match node {
         Node::This => {
             let usersets =
-                definition.direct.iter().filter(|(kind, admits)| kind.relation != NO_RELATION && admits.objects);
+                definition.direct.iter().filter(|(kind, admits)| kind.relation != RelationId::NONE && admits.objects);
             pending.extend(usersets.map(|(kind, _)| (kind.subject_type, kind.relation)));
             true
         }
@@ -94,7 +94,7 @@ pub(crate) fn membership_kinds(model: &CompiledModel) -> Vec<SubjectKind> {
     let mut kinds: Vec<SubjectKind> = model
         .relations()
         .flat_map(|(_, definition)| definition.direct.iter())
-        .filter(|(kind, admits)| kind.relation != NO_RELATION && admits.objects)
+        .filter(|(kind, admits)| kind.relation != RelationId::NONE && admits.objects)
         .map(|(kind, _)| *kind)
         .collect();
     kinds.sort_unstable_by_key(|kind| (kind.subject_type, kind.relation));
@@ -104,7 +104,7 @@ pub(crate) fn membership_kinds(model: &CompiledModel) -> Vec<SubjectKind> {
 }
 
 /// One step of a tag walk: (object type, object, relation).
-type Step = (TypeId, ObjectId, RelationId);
+type Step = (ObjectTypeId, ObjectId, RelationId);
 
 /// Walks tags over one view, remembering the tags of every step below the top settled without
 /// meeting a cycle (a folder shared by many documents is walked once per request).
@@ -125,7 +125,7 @@ impl<'e, 'a> Tagger<'e, 'a> {
     /// The tags of `relation` on (object type, object), sorted and without repeats.
     pub(crate) fn tags(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
     ) -> Result<Vec<SubjectKey>, EvalError> {
@@ -229,20 +229,20 @@ fn sort_keys(keys: &mut Vec<SubjectKey>) {
 /// How a tag walk of one target (object type, relation) reads tuples, for [`affected`]: which
 /// steps read which tuples, and which steps read a step.
 pub(crate) struct TagGraph {
-    target: (TypeId, RelationId),
+    target: (ObjectTypeId, RelationId),
     /// Per (type, relation) the walk reaches: the relations of the same object whose tuples it
     /// reads (its own for direct grants, the tupleset for an arrow).
-    reads: FxHashMap<(TypeId, RelationId), Vec<RelationId>>,
+    reads: FxHashMap<(ObjectTypeId, RelationId), Vec<RelationId>>,
     /// Per (type, relation): the steps on the same object that compute from it.
-    computed_by: FxHashMap<(TypeId, RelationId), Vec<RelationId>>,
+    computed_by: FxHashMap<(ObjectTypeId, RelationId), Vec<RelationId>>,
     /// Per (parent type, relation): the arrows that read it.
-    arrows_to: FxHashMap<(TypeId, RelationId), Vec<Arrow>>,
+    arrows_to: FxHashMap<(ObjectTypeId, RelationId), Vec<Arrow>>,
 }
 
 /// An arrow `child_relation: computed from tupleset` on `child_type`, through parents of `kind`.
 #[derive(Debug, Clone, Copy)]
 struct Arrow {
-    child_type: TypeId,
+    child_type: ObjectTypeId,
     tupleset: RelationId,
     child_relation: RelationId,
     kind: SubjectKind,
@@ -250,7 +250,7 @@ struct Arrow {
 
 impl TagGraph {
     /// The graph of the walk of (object type, relation) under `model`.
-    pub(crate) fn new(model: &CompiledModel, object_type: TypeId, relation: RelationId) -> Self {
+    pub(crate) fn new(model: &CompiledModel, object_type: ObjectTypeId, relation: RelationId) -> Self {
         let mut graph = TagGraph {
             target: (object_type, relation),
             reads: FxHashMap::default(),
@@ -274,10 +274,10 @@ impl TagGraph {
     fn add(
         &mut self,
         model: &CompiledModel,
-        key: (TypeId, RelationId),
+        key: (ObjectTypeId, RelationId),
         node: &Node,
         reads: &mut Vec<RelationId>,
-        pending: &mut Vec<(TypeId, RelationId)>,
+        pending: &mut Vec<(ObjectTypeId, RelationId)>,
     ) {
         let (object_type, relation) = key;
         match node {
@@ -304,7 +304,7 @@ impl TagGraph {
     }
 
     /// Whether a tuple of (type, relation) can change some tag of the target.
-    pub(crate) fn reads_tuples_of(&self, object_type: TypeId, relation: RelationId) -> bool {
+    pub(crate) fn reads_tuples_of(&self, object_type: ObjectTypeId, relation: RelationId) -> bool {
         self.reads.iter().any(|(&(t, _), reads)| t == object_type && reads.contains(&relation))
     }
 }
@@ -316,7 +316,7 @@ impl TagGraph {
 pub(crate) fn affected(
     evaluator: &Evaluator<'_>,
     graph: &TagGraph,
-    changed: &[(TypeId, ObjectId, RelationId)],
+    changed: &[(ObjectTypeId, ObjectId, RelationId)],
 ) -> Result<RoaringBitmap, EvalError> {
     let mut found = RoaringBitmap::new();
     let mut seen: FxHashSet<Step> = FxHashSet::default();

@@ -10,10 +10,10 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
-use super::{EvalError, Evaluator, UNKNOWN};
+use super::{EvalError, Evaluator, User};
 use crate::index::{
-    Closure, Ids, IdsCow, ObjectId, Reach, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, View,
-    NO_RELATION, WILDCARD,
+    Closure, Ids, IdsCow, ObjectId, ObjectTypeId, Reach, RelationId, RelationTuples, SubjectKey, SubjectKind, View,
+    WILDCARD,
 };
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -45,15 +45,15 @@ pub enum Permissionship {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Label<'n> {
     /// Does the user hold `relation` on (object type, object)? Every dispatch opens one.
-    Step { object_type: TypeId, object: ObjectId, relation: RelationId },
+    Step { object_type: ObjectTypeId, object: ObjectId, relation: RelationId },
     /// One rewrite node of the definition of `relation` on (object type, object).
-    Rewrite { object_type: TypeId, object: ObjectId, relation: RelationId, node: &'n Node },
+    Rewrite { object_type: ObjectTypeId, object: ObjectId, relation: RelationId, node: &'n Node },
     /// One tuple (object type, relation, object, subject) the walk looked at; a userset or
     /// tupleset tuple holds the dispatch through it.
-    Tuple { object_type: TypeId, object: ObjectId, relation: RelationId, subject: SubjectKey },
+    Tuple { object_type: ObjectTypeId, object: ObjectId, relation: RelationId, subject: SubjectKey },
     /// A recursive userset relation answered from the index's group closure (one bitmap test,
     /// no walk below it).
-    Closure { object_type: TypeId, object: ObjectId, relation: RelationId },
+    Closure { object_type: ObjectTypeId, object: ObjectId, relation: RelationId },
 }
 
 /// Receives the walk of one check as nested `enter`/`leave` pairs, so explain gets its tree from
@@ -88,15 +88,17 @@ fn both(first: Decision, second: Decision) -> Decision {
     }
 }
 
-/// Answers whether `user` holds `relation` on (object_type, object).
+/// Answers whether `user` holds `relation` on (object_type, object); `object` is `None` for a
+/// name the index never saw.
 pub(crate) fn check(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
-    object: ObjectId,
+    object_type: ObjectTypeId,
+    object: Option<ObjectId>,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<bool, EvalError> {
     let mut checker = Checker::new(evaluator, user, false, None, NoRecorder);
+    let object = evaluator.walk_object(object_type, object);
     Ok(checker.check(object_type, object, relation, 0)? == Decision::Allowed)
 }
 
@@ -105,12 +107,13 @@ pub(crate) fn check(
 /// through union, intersection, exclusion and arrows (SpiceDB's semantics).
 pub(crate) fn check_partial(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
-    object: ObjectId,
+    object_type: ObjectTypeId,
+    object: Option<ObjectId>,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<Permissionship, EvalError> {
     let mut checker = Checker::new(evaluator, user, true, None, NoRecorder);
+    let object = evaluator.walk_object(object_type, object);
     Ok(match checker.check(object_type, object, relation, 0)? {
         Decision::Allowed => Permissionship::Allowed,
         Decision::Conditional => Permissionship::Conditional,
@@ -125,10 +128,10 @@ pub(crate) fn check_partial(
 /// reused only at the same or a shallower depth (so it had no more depth budget than the reuse).
 pub(crate) fn check_many(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     objects: &[ObjectId],
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<Vec<bool>, EvalError> {
     let mut checker = Checker::new(evaluator, user, false, Some(FxHashMap::default()), NoRecorder);
     objects
@@ -144,8 +147,8 @@ pub(crate) fn check_many(
 /// to `recorder` (explain's tree); the answer is theirs, or the error they would return.
 pub(super) fn check_recorded<R: Recorder>(
     evaluator: &Evaluator<'_>,
-    (object_type, object, relation): (TypeId, ObjectId, RelationId),
-    user: SubjectKey,
+    (object_type, object, relation): (ObjectTypeId, ObjectId, RelationId),
+    user: User,
     partial: bool,
     recorder: R,
 ) -> (Result<Decision, EvalError>, R) {
@@ -156,7 +159,7 @@ pub(super) fn check_recorded<R: Recorder>(
 
 struct Checker<'e, 'a, R: Recorder> {
     evaluator: &'e Evaluator<'a>,
-    user: SubjectKey,
+    user: User,
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
     /// The user's memberships through each recursive userset relation met (see [`Membership`]).
@@ -180,7 +183,7 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
     /// A checker at the start of a check: empty path, nothing reached, no cycle met yet.
     fn new(
         evaluator: &'e Evaluator<'a>,
-        user: SubjectKey,
+        user: User,
         partial: bool,
         memo: Option<FxHashMap<Step, (Decision, u32)>>,
         recorder: R,
@@ -207,7 +210,7 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
 /// the view alone, so every grant to a group after the first is decided without a lookup.
 struct Membership<'a> {
     /// (object type, relation).
-    relation: (TypeId, RelationId),
+    relation: (ObjectTypeId, RelationId),
     /// [`Evaluator::group_closure`] of it; `None`: the walk decides.
     closure: Option<&'a Closure>,
     /// The groups the user, or its type's wildcard, is directly in (where the model admits that).
@@ -246,7 +249,7 @@ const KEPT_TABLES: usize = 8;
 /// few at every level, and scanning a handful of keys costs less than hashing one.
 struct Tables<'a> {
     view: View<'a>,
-    kept: [Option<((TypeId, RelationId), RelationTuples<'a>)>; KEPT_TABLES],
+    kept: [Option<((ObjectTypeId, RelationId), RelationTuples<'a>)>; KEPT_TABLES],
     len: usize,
 }
 
@@ -256,7 +259,7 @@ impl<'a> Tables<'a> {
     }
 
     /// [`View::relation_tuples`] of (object type, relation).
-    fn get(&mut self, object_type: TypeId, relation: RelationId) -> RelationTuples<'a> {
+    fn get(&mut self, object_type: ObjectTypeId, relation: RelationId) -> RelationTuples<'a> {
         let key = (object_type, relation);
         if let Some((_, tuples)) = self.kept[..self.len].iter().flatten().find(|(k, _)| *k == key) {
             return *tuples;
@@ -274,7 +277,7 @@ impl<'a> Tables<'a> {
 const DEADLINE_EVERY: u32 = 32;
 
 /// One step of a check's path: (object type, object, relation).
-type Step = (TypeId, ObjectId, RelationId);
+type Step = (ObjectTypeId, ObjectId, RelationId);
 
 /// Steps kept inline before the path spills to the heap; most checks stay well below it.
 const INLINE_STEPS: usize = 16;
@@ -354,7 +357,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// `hold`: every tuple of the relation is known to count ([`Evaluator::all_hold`]).
     fn tuple_decision(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
@@ -398,7 +401,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
 
     fn check(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         depth: u32,
@@ -415,18 +418,12 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     #[inline(always)]
     fn check_step(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         depth: u32,
     ) -> Result<Decision, EvalError> {
-        let user = self.user;
-        // Two names the index has never seen share the id UNKNOWN without being equal; the engine
-        // settles that case by name before evaluating.
-        if user.kind.relation != NO_RELATION
-            && user.object != UNKNOWN
-            && (object_type, object, relation) == (user.kind.subject_type, user.object, user.kind.relation)
-        {
+        if self.user.is_userset(object_type, object, relation) {
             return Ok(Decision::Allowed);
         }
         if self.path.contains((object_type, object, relation)) {
@@ -463,7 +460,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
 
     fn dispatch(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         depth: u32,
@@ -484,7 +481,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// A dispatch that stops before its step: recorded as a step that ends in `error`.
     fn unvisited(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         error: EvalError,
@@ -500,7 +497,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// One tuple the walk looks at, recorded as a leaf.
     fn tuple_leaf(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
@@ -519,7 +516,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// subject: "both hold". The tuple is recorded with the dispatch under it.
     fn tuple_then(
         &mut self,
-        (object_type, relation, object): (TypeId, RelationId, ObjectId),
+        (object_type, relation, object): (ObjectTypeId, RelationId, ObjectId),
         subject: SubjectKey,
         hold: bool,
         next: RelationId,
@@ -542,7 +539,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
 
     fn rewrite(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -561,7 +558,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     #[inline(always)]
     fn rewrite_node(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -589,7 +586,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
 
     fn check_direct(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -612,11 +609,13 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         let mut usersets = false;
         for (kind, subjects) in tuples.forward(object) {
             let admits = definition.admits(kind);
-            if kind.relation == NO_RELATION {
+            if kind.relation == RelationId::NONE {
                 if kind != user.kind {
                     continue;
                 }
-                for candidate in [user.object, WILDCARD] {
+                for candidate in [user.object, Some(WILDCARD)] {
+                    // A user the index never saw has no id: only the wildcard can name it.
+                    let Some(candidate) = candidate else { continue };
                     let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
@@ -631,8 +630,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                     }
                 }
             } else if admits.objects {
-                if kind == user.kind && subjects.contains(user.object) {
-                    let key = SubjectKey { kind, object: user.object };
+                if let Some(key) = user.key().filter(|key| kind == key.kind && subjects.contains(key.object)) {
                     if outcome.allowed(self.tuple_leaf(object_type, relation, object, key, hold)) {
                         return Ok(Decision::Allowed);
                     }
@@ -640,7 +638,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 usersets = true;
             }
         }
-        let userset_entries = tuples.forward(object).filter(|(kind, _)| kind.relation != NO_RELATION);
+        let userset_entries = tuples.forward(object).filter(|(kind, _)| kind.relation != RelationId::NONE);
         for (kind, subjects) in userset_entries.filter(|_| usersets) {
             if !definition.admits(kind).objects {
                 continue;
@@ -672,7 +670,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// What it reads is the user's [`Membership`] in the relation, looked up once per check.
     fn closure_decision(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -693,7 +691,12 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     }
 
     /// Looks up the user's [`Membership`] in (object type, relation).
-    fn membership(&self, object_type: TypeId, relation: RelationId, definition: &CompiledRelation) -> Membership<'a> {
+    fn membership(
+        &self,
+        object_type: ObjectTypeId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+    ) -> Membership<'a> {
         let evaluator = self.evaluator;
         let closure = evaluator.group_closure(object_type, relation, definition);
         let Some(closure) = closure else {
@@ -708,9 +711,12 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         let user = self.user;
         let tuples = evaluator.view.relation_tuples(object_type, relation);
         let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
-        let own = definition.admits_tuple(user.kind, user.object == WILDCARD, None).then(|| tuples.reverse(user));
-        let public = (user.kind.relation == NO_RELATION
-            && user.object != WILDCARD
+        let own = user
+            .key()
+            .filter(|key| definition.admits_tuple(key.kind, key.object == WILDCARD, None))
+            .map(|key| tuples.reverse(key));
+        let public = (user.kind.relation == RelationId::NONE
+            && !user.is_wildcard()
             && definition.admits_tuple(user.kind, true, None))
         .then(|| tuples.reverse(wildcard));
         let direct = [own, public];
@@ -720,13 +726,13 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         let other_usersets = definition
             .direct
             .iter()
-            .any(|(kind, admits)| kind.relation != NO_RELATION && *kind != own_kind && admits.objects);
+            .any(|(kind, admits)| kind.relation != RelationId::NONE && *kind != own_kind && admits.objects);
         Membership { relation: (object_type, relation), closure: Some(closure), direct, reaches, other_usersets }
     }
 
     fn check_tuple_to_userset(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,
@@ -756,7 +762,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// Every parent must grant, and there must be one: "both" over the parents' answers.
     fn check_tuple_to_userset_all(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,
@@ -777,7 +783,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
 
     fn check_union(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -795,7 +801,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
 
     fn check_intersection(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -822,7 +828,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     #[expect(clippy::too_many_arguments, reason = "one borrowed context plus the node's own parts")]
     fn check_exclusion(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,

@@ -5,7 +5,7 @@
 //! Must not import `engine`, `store`, `api`.
 
 use super::condition::Conditions;
-use crate::index::{Index, RelationId, SubjectKind, TypeId, NO_RELATION};
+use crate::index::{Index, ObjectTypeId, RelationId, SubjectKind};
 use crate::model::{Model, Rewrite};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -110,14 +110,14 @@ impl CompiledRelation {
 /// A model compiled against one index's interner.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CompiledModel {
-    relations: FxHashMap<(TypeId, RelationId), CompiledRelation>,
-    types: FxHashMap<TypeId, Vec<RelationId>>,
+    relations: FxHashMap<(ObjectTypeId, RelationId), CompiledRelation>,
+    types: FxHashMap<ObjectTypeId, Vec<RelationId>>,
     /// For every arrow `computed from tupleset` on a type: the subject kinds it follows (see
     /// [`CompiledModel::parent_kinds`]), resolved once so a walk does not look up the tupleset
     /// and each parent type per step.
-    arrows: FxHashMap<(TypeId, RelationId, RelationId), Box<[SubjectKind]>>,
+    arrows: FxHashMap<(ObjectTypeId, RelationId, RelationId), Box<[SubjectKind]>>,
     /// Relations where an unconditioned tuple may not fit (see `CompiledRelation::needs_tuple_filter`).
-    strict: FxHashSet<(TypeId, RelationId)>,
+    strict: FxHashSet<(ObjectTypeId, RelationId)>,
     /// The model's conditions, each parsed once.
     pub(crate) conditions: Conditions,
 }
@@ -142,7 +142,10 @@ impl CompiledModel {
                 for restriction in &relation.directly_related {
                     let kind = SubjectKind {
                         subject_type: index.intern_type(&restriction.type_name),
-                        relation: restriction.relation.as_deref().map_or(NO_RELATION, |r| index.intern_relation(r)),
+                        relation: restriction
+                            .relation
+                            .as_deref()
+                            .map_or(RelationId::NONE, |r| index.intern_relation(r)),
                     };
                     restrictions.push(Restriction {
                         kind,
@@ -170,7 +173,7 @@ impl CompiledModel {
                 compiled.relations.insert((type_id, relation_id), definition);
             }
         }
-        let keys: Vec<(TypeId, RelationId)> = compiled.relations.keys().copied().collect();
+        let keys: Vec<(ObjectTypeId, RelationId)> = compiled.relations.keys().copied().collect();
         for (type_id, relation_id) in keys {
             let same_object = same_object_relations(&compiled.relations, type_id, relation_id);
             if let Some(definition) = compiled.relations.get_mut(&(type_id, relation_id)) {
@@ -189,7 +192,7 @@ impl CompiledModel {
     }
 
     /// True if the model defines the type.
-    pub(crate) fn has_type(&self, object_type: TypeId) -> bool {
+    pub(crate) fn has_type(&self, object_type: ObjectTypeId) -> bool {
         self.types.contains_key(&object_type)
     }
 
@@ -200,7 +203,7 @@ impl CompiledModel {
     /// [`Node`] of `object_type`), so each is one lookup of what `compile` resolved.
     pub(crate) fn parent_kinds(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         tupleset: RelationId,
         computed: RelationId,
     ) -> impl Iterator<Item = SubjectKind> + Clone + '_ {
@@ -210,7 +213,7 @@ impl CompiledModel {
     /// [`CompiledModel::parent_kinds`], worked out from the relations (at compile time).
     fn follow_kinds(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         tupleset: RelationId,
         computed: RelationId,
     ) -> impl Iterator<Item = SubjectKind> + '_ {
@@ -222,17 +225,17 @@ impl CompiledModel {
     }
 
     /// True when an unconditioned tuple of the relation may not fit the model.
-    pub(crate) fn is_strict(&self, object_type: TypeId, relation: RelationId) -> bool {
+    pub(crate) fn is_strict(&self, object_type: ObjectTypeId, relation: RelationId) -> bool {
         !self.strict.is_empty() && self.strict.contains(&(object_type, relation))
     }
 
     /// Every relation of every type, in no particular order.
-    pub(crate) fn relations(&self) -> impl Iterator<Item = ((TypeId, RelationId), &CompiledRelation)> + '_ {
+    pub(crate) fn relations(&self) -> impl Iterator<Item = ((ObjectTypeId, RelationId), &CompiledRelation)> + '_ {
         self.relations.iter().map(|(key, definition)| (*key, definition))
     }
 
     /// A relation of a type, if the model defines it.
-    pub(crate) fn relation(&self, object_type: TypeId, relation: RelationId) -> Option<&CompiledRelation> {
+    pub(crate) fn relation(&self, object_type: ObjectTypeId, relation: RelationId) -> Option<&CompiledRelation> {
         self.relations.get(&(object_type, relation))
     }
 }
@@ -240,8 +243,8 @@ impl CompiledModel {
 /// See [`CompiledRelation::same_object`]: a walk of the rewrite through computed relations of
 /// the same type, each visited once.
 fn same_object_relations(
-    relations: &FxHashMap<(TypeId, RelationId), CompiledRelation>,
-    object_type: TypeId,
+    relations: &FxHashMap<(ObjectTypeId, RelationId), CompiledRelation>,
+    object_type: ObjectTypeId,
     relation: RelationId,
 ) -> Vec<RelationId> {
     fn walk(node: &Node, own: RelationId, found: &mut Vec<RelationId>, computed: &mut Vec<RelationId>) {

@@ -6,7 +6,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, RelationId, SubjectKey, TypeId, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, WILDCARD};
 
 /// A node of an expand tree; every node is named `type:id#relation`.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,22 +59,24 @@ pub enum ExpandLeaf {
     },
 }
 
-/// Expands (object_type, object, relation) one level.
+/// Expands (object_type, object, relation) one level; `object` is `None` for a name the index
+/// never saw (its nodes are named from `object_text`).
 pub(crate) fn expand(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
-    object: ObjectId,
+    object_type: ObjectTypeId,
+    object: Option<ObjectId>,
     object_text: &str,
     relation: RelationId,
 ) -> Result<Option<ExpandNode>, EvalError> {
     let Some(definition) = evaluator.model.relation(object_type, relation) else { return Ok(None) };
+    let object = evaluator.walk_object(object_type, object);
     let expander = Expander { evaluator, object_type, object, object_text, relation, definition };
     expander.node(&definition.rewrite).map(Some)
 }
 
 struct Expander<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     object_text: &'e str,
     relation: RelationId,

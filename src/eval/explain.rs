@@ -12,8 +12,8 @@
 
 use super::check::{check_recorded, Decision, Label, Recorder};
 use super::compiled::Node;
-use super::{EvalError, Evaluator, UNKNOWN};
-use crate::index::{ObjectId, RelationId, SubjectKey, SubjectKind, TupleGuard, TypeId, NO_RELATION, WILDCARD};
+use super::{EvalError, Evaluator, User};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, TupleGuard, WILDCARD};
 use crate::tuple::{ObjectRef, Subject, Tuple};
 
 /// The result of one node of an explanation.
@@ -235,11 +235,14 @@ impl ExplainNode {
 /// Builds the tree of one walk; bounded by `max_nodes`.
 struct TreeRecorder<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
-    user: SubjectKey,
+    user: User,
     /// The user as asked (its name may be unknown to the index).
     user_text: &'e str,
-    /// The root object's type and name (its id may be [`UNKNOWN`]).
-    root: (TypeId, &'e str),
+    /// The root object as asked (its name may be unknown to the index).
+    root_text: &'e str,
+    /// The walk's (type, id) of the root object when the index never saw its name (see
+    /// [`Evaluator::walk_object`]): shown as `root_text`.
+    unnamed_root: Option<(ObjectTypeId, ObjectId)>,
     stack: Vec<ExplainNode>,
     root_node: Option<ExplainNode>,
     nodes: usize,
@@ -299,12 +302,12 @@ fn node_result(result: &Result<Decision, EvalError>) -> NodeResult {
 }
 
 impl TreeRecorder<'_, '_> {
-    fn object_text(&self, object_type: TypeId, object: ObjectId) -> String {
+    fn object_text(&self, object_type: ObjectTypeId, object: ObjectId) -> String {
         let view = &self.evaluator.view;
         let type_name = view.type_name(object_type).unwrap_or("?");
         match view.object_name(object_type, object) {
             Some(name) => format!("{type_name}:{name}"),
-            None if object == UNKNOWN && object_type == self.root.0 => self.root.1.to_string(),
+            None if self.unnamed_root == Some((object_type, object)) => self.root_text.to_string(),
             None => format!("{type_name}:?"),
         }
     }
@@ -316,13 +319,19 @@ impl TreeRecorder<'_, '_> {
     fn subject(&self, key: SubjectKey) -> Option<Subject> {
         match self.evaluator.view.subject(key) {
             Some(subject) => Some(subject),
-            None if key == self.user => self.user_text.parse().ok(),
+            None if Some(key) == self.user.key() => self.user_text.parse().ok(),
             None => None,
         }
     }
 
     /// The tuple (object type, relation, object, subject) as text; `None` if a name is unknown.
-    fn tuple(&self, object_type: TypeId, relation: RelationId, object: ObjectId, subject: SubjectKey) -> Option<Tuple> {
+    fn tuple(
+        &self,
+        object_type: ObjectTypeId,
+        relation: RelationId,
+        object: ObjectId,
+        subject: SubjectKey,
+    ) -> Option<Tuple> {
         let object_text = self.object_text(object_type, object);
         let (type_name, id) = object_text.split_once(':')?;
         Some(Tuple::new(ObjectRef::new(type_name, id), self.relation_text(relation), self.subject(subject)?))
@@ -374,13 +383,20 @@ impl TreeRecorder<'_, '_> {
     }
 
     /// `object#relation@user`, when the model admits that tuple without a condition.
-    fn direct_candidate(&self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Option<Tuple> {
+    fn direct_candidate(&self, object_type: ObjectTypeId, object: ObjectId, relation: RelationId) -> Option<Tuple> {
         let definition = self.evaluator.model.relation(object_type, relation)?;
         let user = self.user;
-        if !definition.admits_tuple(user.kind, user.object == WILDCARD, None) {
+        if !definition.admits_tuple(user.kind, user.is_wildcard(), None) {
             return None;
         }
-        self.tuple(object_type, relation, object, user)
+        let subject = match user.key() {
+            Some(key) => self.subject(key)?,
+            // A user the index never saw: only its name says who it is.
+            None => self.user_text.parse().ok()?,
+        };
+        let object_text = self.object_text(object_type, object);
+        let (type_name, id) = object_text.split_once(':')?;
+        Some(Tuple::new(ObjectRef::new(type_name, id), self.relation_text(relation), subject))
     }
 
     /// The tuples by which a closure test allowed: the user's own tuple on a group, then the
@@ -388,7 +404,7 @@ impl TreeRecorder<'_, '_> {
     /// reverse tuples from the groups the user is directly in (the closure keeps no paths; going
     /// up from the user visits a few groups where going down from `object` would visit its whole
     /// subtree). Empty when no chain is found (then the node is coarse).
-    fn closure_chain(&self, object_type: TypeId, object: ObjectId, relation: RelationId) -> Vec<Tuple> {
+    fn closure_chain(&self, object_type: ObjectTypeId, object: ObjectId, relation: RelationId) -> Vec<Tuple> {
         let view = &self.evaluator.view;
         let tuples = view.relation_tuples(object_type, relation);
         let own = SubjectKind { subject_type: object_type, relation };
@@ -397,8 +413,8 @@ impl TreeRecorder<'_, '_> {
         // the user's key that holds the first one.
         let mut below: rustc_hash::FxHashMap<ObjectId, Option<ObjectId>> = rustc_hash::FxHashMap::default();
         let mut frontier = Vec::new();
-        let mut holder = user;
-        for candidate in [user.object, WILDCARD] {
+        let mut holder = None;
+        for candidate in [user.object, Some(WILDCARD)].into_iter().flatten() {
             let key = SubjectKey { kind: user.kind, object: candidate };
             for group in tuples.reverse(key).iter() {
                 if below.insert(group, None).is_none() {
@@ -413,7 +429,7 @@ impl TreeRecorder<'_, '_> {
             for &(group, key) in &frontier {
                 if group == object {
                     found = Some(group);
-                    holder = key;
+                    holder = Some(key);
                     break 'climb;
                 }
                 for parent in tuples.reverse(SubjectKey { kind: own, object: group }).iter() {
@@ -428,7 +444,7 @@ impl TreeRecorder<'_, '_> {
             }
             frontier = next;
         }
-        let Some(top) = found else { return Vec::new() };
+        let (Some(top), Some(holder)) = (found, holder) else { return Vec::new() };
         // Walk down from `object` to the user's group, then give the chain bottom-up.
         let mut steps = Vec::new();
         let mut group = top;
@@ -551,7 +567,7 @@ impl TreeRecorder<'_, '_> {
         let subject_type = view.type_id(type_name)?;
         let relation = match relation {
             Some(relation) => view.relation_id(relation)?,
-            None => NO_RELATION,
+            None => RelationId::NONE,
         };
         let object = match object {
             Some(id) => view.object_id(subject_type, id)?,
@@ -600,24 +616,26 @@ pub(crate) struct ExplainInput<'r> {
 /// answer (`Ok(true)`/`Ok(false)`, or its error).
 pub(crate) fn explain(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
-    object: ObjectId,
+    object_type: ObjectTypeId,
+    object: Option<ObjectId>,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
     input: &ExplainInput<'_>,
 ) -> (Result<bool, EvalError>, ExplainNode) {
+    let walked = evaluator.walk_object(object_type, object);
     let recorder = TreeRecorder {
         evaluator,
         user,
         user_text: input.user_text,
-        root: (object_type, input.object_text),
+        root_text: input.object_text,
+        unnamed_root: object.is_none().then_some((object_type, walked)),
         stack: Vec::new(),
         root_node: None,
         nodes: 0,
         max_nodes: input.max_nodes.max(1),
         skipped: 0,
     };
-    let (result, recorder) = check_recorded(evaluator, (object_type, object, relation), user, input.partial, recorder);
+    let (result, recorder) = check_recorded(evaluator, (object_type, walked, relation), user, input.partial, recorder);
     let mut tree = match recorder.root_node {
         Some(root) => merge_steps(root),
         None => ExplainNode::new(node_result(&result)),

@@ -13,10 +13,10 @@
 //! Must not import `engine`, `store`, `api`.
 
 use super::compiled::{CompiledRelation, Node};
-use super::{check, EvalError, Evaluator, Limits, UNKNOWN};
+use super::{check, EvalError, Evaluator, Limits, User};
 use crate::index::{
-    DenseBits, Ids, IdsCow, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TypeId, NO_RELATION,
-    TOUCH_WAVE, WILDCARD,
+    DenseBits, Ids, IdsCow, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TOUCH_WAVE,
+    WILDCARD,
 };
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
@@ -173,9 +173,9 @@ fn settle<L: Memoizing>(
 /// The objects of `object_type` on which `user` holds `relation`.
 pub(crate) fn list_objects(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
 ) -> Result<RoaringBitmap, EvalError> {
     let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
     let objects = lister.objects(object_type, relation)?;
@@ -187,7 +187,7 @@ pub(crate) fn list_objects(
     let candidates = relaxed.objects(object_type, relation)?;
     let mut confirmed = RoaringBitmap::new();
     for object in &candidates {
-        if check(evaluator, object_type, object, relation, user)? {
+        if check(evaluator, object_type, Some(object), relation, user)? {
             confirmed.insert(object);
         }
     }
@@ -206,9 +206,9 @@ pub(crate) fn list_objects(
 /// tuplesets, a cycle under subtraction) it takes the whole set and intersects.
 pub(crate) fn list_objects_within(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     relation: RelationId,
-    user: SubjectKey,
+    user: User,
     candidates: &RoaringBitmap,
 ) -> Result<RoaringBitmap, EvalError> {
     let mut lister = ObjectLister { evaluator, user, state: FixedPoint::new(), named: FxHashMap::default() };
@@ -222,16 +222,16 @@ pub(crate) fn list_objects_within(
 
 struct ObjectLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
-    user: SubjectKey,
-    state: FixedPoint<(TypeId, RelationId), RoaringBitmap>,
+    user: User,
+    state: FixedPoint<(ObjectTypeId, RelationId), RoaringBitmap>,
     /// Per (object type, relation, subject kind): the subjects last asked about and the objects
     /// naming them. A fixed-point round asks again with a superset (a folder chain's visible
     /// folders grow each round), so only the new subjects are looked up.
-    named: FxHashMap<(TypeId, RelationId, SubjectKind), (RoaringBitmap, RoaringBitmap)>,
+    named: FxHashMap<(ObjectTypeId, RelationId, SubjectKind), (RoaringBitmap, RoaringBitmap)>,
 }
 
 impl Memoizing for ObjectLister<'_, '_> {
-    type Key = (TypeId, RelationId);
+    type Key = (ObjectTypeId, RelationId);
     type Value = RoaringBitmap;
     fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value> {
         &mut self.state
@@ -239,7 +239,17 @@ impl Memoizing for ObjectLister<'_, '_> {
 }
 
 impl<'a> ObjectLister<'_, 'a> {
-    fn objects(&mut self, object_type: TypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
+    /// The user's own object when the user is a userset of (object type, relation): it holds that
+    /// relation on that object whatever the tuples say.
+    fn own_userset(&self, object_type: ObjectTypeId, relation: RelationId) -> Option<ObjectId> {
+        let user = self.user;
+        (user.kind.relation != RelationId::NONE
+            && (object_type, relation) == (user.kind.subject_type, user.kind.relation))
+            .then_some(user.object)
+            .flatten()
+    }
+
+    fn objects(&mut self, object_type: ObjectTypeId, relation: RelationId) -> Result<RoaringBitmap, EvalError> {
         self.evaluator.limits.check_deadline()?;
         let Some(definition) = self.evaluator.model.relation(object_type, relation) else {
             return Ok(RoaringBitmap::new());
@@ -256,12 +266,8 @@ impl<'a> ObjectLister<'_, 'a> {
                 Some(_) => lister.direct(object_type, relation, definition, false)?,
                 None => lister.rewrite(object_type, relation, definition, &definition.rewrite)?,
             };
-            let user = lister.user;
-            if user.kind.relation != NO_RELATION
-                && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
-                && user.object != UNKNOWN
-            {
-                result.insert(user.object);
+            if let Some(own) = lister.own_userset(object_type, relation) {
+                result.insert(own);
             }
             if let Some(closure) = closure {
                 closure.expand(&mut result);
@@ -274,7 +280,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// (see [`list_objects_within`]); `within` holds the relations being so evaluated.
     fn objects_within(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         candidates: &RoaringBitmap,
         within: &mut Vec<RelationId>,
@@ -293,13 +299,8 @@ impl<'a> ObjectLister<'_, 'a> {
         let result = self.rewrite_within(object_type, relation, definition, &definition.rewrite, candidates, within);
         within.pop();
         let mut result = result?;
-        let user = self.user;
-        if user.kind.relation != NO_RELATION
-            && (object_type, relation) == (user.kind.subject_type, user.kind.relation)
-            && user.object != UNKNOWN
-            && candidates.contains(user.object)
-        {
-            result.insert(user.object);
+        if let Some(own) = self.own_userset(object_type, relation).filter(|&own| candidates.contains(own)) {
+            result.insert(own);
         }
         Ok(result)
     }
@@ -307,7 +308,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// [`ObjectLister::rewrite`] ∩ `candidates`, node by node.
     fn rewrite_within(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &CompiledRelation,
         node: &Node,
@@ -361,7 +362,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// no conditions to evaluate), each candidate's own tuples are probed instead.
     fn naming_within(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         kind: SubjectKind,
         subjects: &RoaringBitmap,
@@ -427,7 +428,7 @@ impl<'a> ObjectLister<'_, 'a> {
 
     fn rewrite(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &CompiledRelation,
         node: &Node,
@@ -475,7 +476,7 @@ impl<'a> ObjectLister<'_, 'a> {
     fn reverse(
         &self,
         tuples: RelationTuples<'a>,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         subject: SubjectKey,
     ) -> Result<IdsCow<'a>, EvalError> {
@@ -498,7 +499,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// relation's own `type#relation` edges add (the caller expands through the closure instead).
     fn direct(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &CompiledRelation,
         with_own_edges: bool,
@@ -507,19 +508,19 @@ impl<'a> ObjectLister<'_, 'a> {
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
         let mut result = RoaringBitmap::new();
         for &(kind, admits) in &definition.direct {
-            if kind.relation == NO_RELATION {
+            if kind.relation == RelationId::NONE {
                 if kind != user.kind {
                     continue;
                 }
-                if admits.objects && user.object != WILDCARD && user.object != UNKNOWN {
-                    result |= &self.reverse(tuples, object_type, relation, user)?;
+                if let Some(key) = user.key().filter(|key| admits.objects && key.object != WILDCARD) {
+                    result |= &self.reverse(tuples, object_type, relation, key)?;
                 }
                 if admits.wildcard {
                     result |= &self.reverse(tuples, object_type, relation, SubjectKey { kind, object: WILDCARD })?;
                 }
             } else if admits.objects {
-                if kind == user.kind && user.object != UNKNOWN {
-                    result |= &self.reverse(tuples, object_type, relation, user)?;
+                if let Some(key) = user.key().filter(|key| key.kind == kind) {
+                    result |= &self.reverse(tuples, object_type, relation, key)?;
                 }
                 if !with_own_edges && (kind.subject_type, kind.relation) == (object_type, relation) {
                     continue;
@@ -536,7 +537,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// union of subjects are the union of the objects naming each part.
     fn naming_incremental(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         kind: SubjectKind,
         subjects: &RoaringBitmap,
@@ -559,7 +560,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// Objects of (object_type, relation) whose tuples name `kind` subjects with ids in `subjects`.
     fn objects_naming(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         kind: SubjectKind,
         subjects: &RoaringBitmap,
@@ -620,7 +621,7 @@ impl<'a> ObjectLister<'_, 'a> {
 
     fn tuple_to_userset(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         tupleset: RelationId,
         computed: RelationId,
     ) -> Result<RoaringBitmap, EvalError> {
@@ -636,7 +637,7 @@ impl<'a> ObjectLister<'_, 'a> {
     /// Objects some of whose parents grant, kept when every parent does.
     fn tuple_to_userset_all(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         tupleset: RelationId,
         computed: RelationId,
     ) -> Result<RoaringBitmap, EvalError> {
@@ -725,8 +726,8 @@ fn bitmap_of(mut ids: Vec<ObjectId>) -> RoaringBitmap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UserFilter {
     /// The subject type.
-    pub(crate) subject_type: TypeId,
-    /// [`NO_RELATION`] for objects and wildcards, else the userset relation.
+    pub(crate) subject_type: ObjectTypeId,
+    /// [`RelationId::NONE`] for objects and wildcards, else the userset relation.
     pub(crate) relation: RelationId,
 }
 
@@ -785,41 +786,46 @@ impl UserSet {
 /// The subjects matching `filter` that hold `relation` on (object_type, object).
 pub(crate) fn list_users(
     evaluator: &Evaluator<'_>,
-    object_type: TypeId,
-    object: ObjectId,
+    object_type: ObjectTypeId,
+    named: Option<ObjectId>,
     relation: RelationId,
     filter: UserFilter,
 ) -> Result<UserSet, EvalError> {
-    let mut lister = UserLister { evaluator, filter, state: FixedPoint::new(), calls: 0 };
+    let object = evaluator.walk_object(object_type, named);
+    let unnamed = named.is_none().then_some((object_type, object));
+    let mut lister = UserLister { evaluator, filter, unnamed, state: FixedPoint::new(), calls: 0 };
     let users = lister.users(object_type, object, relation, 0)?;
     if !lister.state.cycle_under_subtraction {
         return Ok(users);
     }
-    let mut relaxed = UserLister { evaluator, filter, state: FixedPoint::new(), calls: 0 };
+    let mut relaxed = UserLister { evaluator, filter, unnamed, state: FixedPoint::new(), calls: 0 };
     relaxed.state.relaxed = true;
     let candidates = relaxed.users(object_type, object, relation, 0)?;
     let kind = SubjectKind { subject_type: filter.subject_type, relation: filter.relation };
     let mut confirmed = UserSet::default();
     for id in &candidates.ids {
-        if check(evaluator, object_type, object, relation, SubjectKey { kind, object: id })? {
+        if check(evaluator, object_type, named, relation, User { kind, object: Some(id) })? {
             confirmed.ids.insert(id);
         }
     }
     confirmed.wildcard =
-        candidates.wildcard && check(evaluator, object_type, object, relation, SubjectKey { kind, object: WILDCARD })?;
+        candidates.wildcard && check(evaluator, object_type, named, relation, User { kind, object: Some(WILDCARD) })?;
     Ok(confirmed)
 }
 
 struct UserLister<'e, 'a> {
     evaluator: &'e Evaluator<'a>,
     filter: UserFilter,
-    state: FixedPoint<(TypeId, ObjectId, RelationId), UserSet>,
+    /// The walk's (type, id) of the asked object when the index never saw its name: it is not
+    /// a userset the filter can name (the engine adds that one by name).
+    unnamed: Option<(ObjectTypeId, ObjectId)>,
+    state: FixedPoint<(ObjectTypeId, ObjectId, RelationId), UserSet>,
     /// Calls to `users` so far (the deadline is read every 32nd).
     calls: u32,
 }
 
 impl Memoizing for UserLister<'_, '_> {
-    type Key = (TypeId, ObjectId, RelationId);
+    type Key = (ObjectTypeId, ObjectId, RelationId);
     type Value = UserSet;
     fn state(&mut self) -> &mut FixedPoint<Self::Key, Self::Value> {
         &mut self.state
@@ -829,7 +835,7 @@ impl Memoizing for UserLister<'_, '_> {
 impl UserLister<'_, '_> {
     fn users(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         depth: u32,
@@ -853,8 +859,8 @@ impl UserLister<'_, '_> {
         settle(self, self.evaluator.limits, frame, |lister| {
             let mut result = lister.rewrite(object_type, object, relation, definition, &definition.rewrite, depth)?;
             let filter = lister.filter;
-            if filter.relation != NO_RELATION
-                && object != UNKNOWN
+            if filter.relation != RelationId::NONE
+                && lister.unnamed != Some((object_type, object))
                 && (object_type, relation) == (filter.subject_type, filter.relation)
             {
                 result.ids.insert(object);
@@ -865,7 +871,7 @@ impl UserLister<'_, '_> {
 
     fn rewrite(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -914,7 +920,7 @@ impl UserLister<'_, '_> {
 
     fn direct(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         definition: &CompiledRelation,
@@ -946,7 +952,7 @@ impl UserLister<'_, '_> {
                         result.ids.insert(subject);
                     }
                 }
-                if kind.relation != NO_RELATION {
+                if kind.relation != RelationId::NONE {
                     usersets.push(key);
                 }
             }
@@ -959,7 +965,7 @@ impl UserLister<'_, '_> {
 
     fn tuple_to_userset(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,
@@ -978,7 +984,7 @@ impl UserLister<'_, '_> {
     /// Users every parent grants (none without a parent).
     fn tuple_to_userset_all(
         &mut self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,

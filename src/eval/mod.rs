@@ -47,12 +47,41 @@ pub(crate) use explain::{explain, ExplainInput};
 pub use explain::{ExplainNode, NodeResult, Reason};
 
 use crate::index::{
-    Closure, ObjectId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, TypeId, View, WILDCARD,
+    Closure, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, View, WILDCARD,
 };
 use crate::tuple::{Context, TupleCondition};
 
-/// Object id used for names the index has never seen: no tuple mentions it.
-pub(crate) const UNKNOWN: ObjectId = u32::MAX - 1;
+/// The user a walk asks about: its kind and, when the index has interned its name, its object id
+/// ([`WILDCARD`] for `type:*`). A name the index never saw has no id (`None`): no tuple names it,
+/// so it equals no id (in particular not another never-seen name's), and only its type's
+/// wildcard can grant it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct User {
+    /// The user's kind.
+    pub(crate) kind: SubjectKind,
+    /// The user's object id, `None` for a name the index never saw.
+    pub(crate) object: Option<ObjectId>,
+}
+
+impl User {
+    /// The user's index key, `None` for a name the index never saw.
+    pub(crate) fn key(self) -> Option<SubjectKey> {
+        Some(SubjectKey { kind: self.kind, object: self.object? })
+    }
+
+    /// True for `type:*`.
+    pub(crate) fn is_wildcard(self) -> bool {
+        self.object == Some(WILDCARD)
+    }
+
+    /// True when the user is the userset `object_type:object#relation` (never for a name the
+    /// index never saw: the engine settles that case by name).
+    pub(crate) fn is_userset(self, object_type: ObjectTypeId, object: ObjectId, relation: RelationId) -> bool {
+        self.kind.relation != RelationId::NONE
+            && (self.kind.subject_type, self.kind.relation) == (object_type, relation)
+            && self.object == Some(object)
+    }
+}
 
 /// Bounds on one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,16 +124,23 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    /// The object id of a name in a type, [`UNKNOWN`] if never seen.
-    pub(crate) fn object_id(&self, object_type: TypeId, name: &str) -> ObjectId {
-        self.view.object_id(object_type, name).unwrap_or(UNKNOWN)
+    /// The object id of a name in a type, `None` if the index never saw it.
+    pub(crate) fn object_id(&self, object_type: ObjectTypeId, name: &str) -> Option<ObjectId> {
+        self.view.object_id(object_type, name)
+    }
+
+    /// The id a walk gives an object whose name the index never saw (`None`): one past every
+    /// interned id of its type, so no tuple names it and it equals no known id; and a user the
+    /// index never saw has no id at all, so the two are never taken for the same name.
+    pub(crate) fn walk_object(&self, object_type: ObjectTypeId, object: Option<ObjectId>) -> ObjectId {
+        object.unwrap_or_else(|| self.view.object_count(object_type))
     }
 
     /// The parents `computed from tupleset` follows from one object: its tupleset tuples whose
     /// subject kind [`CompiledModel::parent_kinds`] admits (a wildcard is never a parent).
     pub(crate) fn tupleset_parents(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         tupleset: RelationId,
         computed: RelationId,
@@ -127,7 +163,7 @@ impl<'a> Evaluator<'a> {
     /// unconditioned, and the view offers a closure (no conditions, no contextual tuples on it).
     pub(crate) fn group_closure(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         definition: &compiled::CompiledRelation,
     ) -> Option<&'a Closure> {
@@ -145,8 +181,8 @@ impl<'a> Evaluator<'a> {
     /// request's context merged under the tuple's stored one.
     pub(crate) fn condition_holds(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
         condition: &TupleCondition,
@@ -162,8 +198,8 @@ impl<'a> Evaluator<'a> {
     /// model's type restrictions with its condition (or lack of one); `Ok(condition)` when it does.
     fn fitting_condition(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<Option<&'a TupleCondition>, ()> {
@@ -188,7 +224,12 @@ impl<'a> Evaluator<'a> {
     /// True when every tuple of (object type, relation), looked up as `tuples`, counts as it is
     /// (no condition, no expiry, nothing the type restrictions turn away), so
     /// [`Evaluator::tuple_holds`] would answer true for each: a walk need not ask per tuple.
-    pub(crate) fn all_hold(&self, tuples: &RelationTuples<'_>, object_type: TypeId, relation: RelationId) -> bool {
+    pub(crate) fn all_hold(
+        &self,
+        tuples: &RelationTuples<'_>,
+        object_type: ObjectTypeId,
+        relation: RelationId,
+    ) -> bool {
         tuples.all_count() && !self.model.is_strict(object_type, relation)
     }
 
@@ -196,8 +237,8 @@ impl<'a> Evaluator<'a> {
     /// the model's type restrictions with its condition (or lack of one), and that condition holds.
     pub(crate) fn tuple_holds(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<bool, EvalError> {
@@ -212,8 +253,8 @@ impl<'a> Evaluator<'a> {
     /// context parameters it needs, instead of an error.
     pub(crate) fn tuple_holds_partial(
         &self,
-        object_type: TypeId,
-        relation: u32,
+        object_type: ObjectTypeId,
+        relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
     ) -> Result<Option<bool>, EvalError> {

@@ -12,14 +12,14 @@
 //! Must not import `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
 use super::closure::{search_up, Closure};
-use super::{Index, ObjectId, RelationId, SubjectKey, SubjectKind, TypeId, NO_RELATION, WILDCARD};
+use super::{Index, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, WILDCARD};
 use crate::tuple::{SubjectText, TupleCondition};
 
 /// Fills an index with many tuples; call [`Loader::finish`] when done.
 #[derive(Debug)]
 pub(crate) struct Loader<'i> {
     index: &'i mut Index,
-    object_type: Option<(String, TypeId)>,
+    object_type: Option<(String, ObjectTypeId)>,
     object: Option<(String, ObjectId)>,
     relation: Option<(String, RelationId)>,
 }
@@ -69,7 +69,7 @@ impl<'i> Loader<'i> {
         let subject_type = self.index.intern_type(subject.subject_type);
         let subject_relation = match subject.relation {
             Some(r) => self.index.relations.intern(r),
-            None => NO_RELATION,
+            None => RelationId::NONE,
         };
         let subject_object = match subject.id {
             Some(id) => self.index.objects.entry(subject_type).or_default().intern(id),

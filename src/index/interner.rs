@@ -11,12 +11,13 @@
 //! `0..ends.len()`, each under the hash of its string.
 //! Must not import anything outside `index`.
 
+use super::ids::Id;
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 
-/// Assigns dense ids to strings.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Interner {
+/// Assigns dense ids (of type `I`) to strings.
+#[derive(Debug, Clone)]
+pub(crate) struct Interner<I = u32> {
     /// Every string, one after the other.
     bytes: String,
     /// Per local id, one past the end of its string in `bytes`.
@@ -24,6 +25,19 @@ pub(crate) struct Interner {
     /// Local ids, hashed by their string.
     table: Table,
     offset: u32,
+    id: std::marker::PhantomData<I>,
+}
+
+impl<I> Default for Interner<I> {
+    fn default() -> Self {
+        Interner {
+            bytes: String::new(),
+            ends: Vec::new(),
+            table: Table::default(),
+            offset: 0,
+            id: std::marker::PhantomData,
+        }
+    }
 }
 
 /// Names resolved together by [`Interner::get_many`]: enough lookups in flight to overlap their
@@ -161,31 +175,31 @@ impl Table {
     }
 }
 
-impl Interner {
+impl<I: Id> Interner<I> {
     /// An interner whose first id is `offset` (used by request-local overlays over a base index).
     pub(crate) fn with_offset(offset: u32) -> Self {
         Interner { offset, ..Interner::default() }
     }
 
     /// The id of `name`, interning it if new.
-    pub(crate) fn intern(&mut self, name: &str) -> u32 {
+    pub(crate) fn intern(&mut self, name: &str) -> I {
         let hashed = hash(name);
-        let Interner { bytes, ends, table, offset } = self;
+        let Interner { bytes, ends, table, offset, .. } = self;
         if let Some(bucket) = table.find(hashed, |b| b.name(bytes, ends) == Some(name)) {
-            return *offset + bucket.id;
+            return I::from_raw(*offset + bucket.id);
         }
         let local = ends.len() as u32;
         let start = bytes.len();
         table.insert_unique(hashed, local, start, name.len(), |b| hash(b.name(bytes, ends).unwrap_or_default()));
         bytes.push_str(name);
         ends.push(bytes.len());
-        *offset + local
+        I::from_raw(*offset + local)
     }
 
     /// The id of `name` if interned.
-    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+    pub(crate) fn get(&self, name: &str) -> Option<I> {
         let bucket = self.table.find(hash(name), |b| b.name(&self.bytes, &self.ends) == Some(name))?;
-        Some(self.offset + bucket.id)
+        Some(I::from_raw(self.offset + bucket.id))
     }
 
     /// [`Interner::get`] of every name, in order. The lookups go in waves, each step taken for
@@ -194,7 +208,7 @@ impl Interner {
     /// others); then, those lines now in cache, each probe run is followed to the bucket with the
     /// name's tag; then a byte of each such bucket's string is read; the comparisons then find
     /// their data in cache.
-    pub(crate) fn get_many<S: AsRef<str>>(&self, names: &[S]) -> Vec<Option<u32>> {
+    pub(crate) fn get_many<S: AsRef<str>>(&self, names: &[S]) -> Vec<Option<I>> {
         let mut found = Vec::with_capacity(names.len());
         if self.table.buckets.is_empty() {
             found.resize(names.len(), None);
@@ -222,7 +236,9 @@ impl Interner {
                 let hit = match candidate {
                     // No bucket with the tag in the run: absent.
                     None => None,
-                    Some(bucket) if bucket.name(&self.bytes, &self.ends) == Some(name) => Some(self.offset + bucket.id),
+                    Some(bucket) if bucket.name(&self.bytes, &self.ends) == Some(name) => {
+                        Some(I::from_raw(self.offset + bucket.id))
+                    }
                     // Another name with the same tag: probe on.
                     Some(_) => self.get(name),
                 };
@@ -234,13 +250,13 @@ impl Interner {
 
     /// [`Interner::name`] of every id, in order, in waves whose reads (each string's end, then
     /// its first byte) are taken for the whole wave first, so they overlap.
-    pub(crate) fn names_many(&self, ids: &[u32]) -> Vec<Option<&str>> {
+    pub(crate) fn names_many(&self, ids: &[I]) -> Vec<Option<&str>> {
         let mut names = Vec::with_capacity(ids.len());
         let arena = self.bytes.as_bytes();
         for wave in ids.chunks(LOOKUP_WAVE) {
             let mut starts = [0usize; LOOKUP_WAVE];
             for (start, &id) in starts.iter_mut().zip(wave) {
-                let local = id.wrapping_sub(self.offset) as usize;
+                let local = id.raw().wrapping_sub(self.offset) as usize;
                 *start = local.checked_sub(1).and_then(|before| self.ends.get(before)).copied().unwrap_or(0);
             }
             let touched = starts.iter().fold(0u8, |acc, &start| acc ^ arena.get(start).copied().unwrap_or(0));
@@ -251,8 +267,8 @@ impl Interner {
     }
 
     /// The string of an id this interner assigned.
-    pub(crate) fn name(&self, id: u32) -> Option<&str> {
-        name_in(&self.bytes, &self.ends, id.checked_sub(self.offset)?)
+    pub(crate) fn name(&self, id: I) -> Option<&str> {
+        name_in(&self.bytes, &self.ends, id.raw().checked_sub(self.offset)?)
     }
 
     /// One past the largest id assigned.
@@ -278,7 +294,7 @@ mod tests {
 
     #[test]
     fn ids_are_dense_and_stable() {
-        let mut interner = Interner::default();
+        let mut interner: Interner = Interner::default();
         assert_eq!(interner.intern("a"), 0);
         assert_eq!(interner.intern("b"), 1);
         assert_eq!(interner.intern("a"), 0);
@@ -288,7 +304,7 @@ mod tests {
 
     #[test]
     fn offset_interner_starts_past_the_base() {
-        let mut interner = Interner::with_offset(10);
+        let mut interner: Interner = Interner::with_offset(10);
         assert_eq!(interner.intern("x"), 10);
         assert_eq!(interner.name(10), Some("x"));
         assert_eq!(interner.name(3), None);
@@ -297,7 +313,7 @@ mod tests {
 
     #[test]
     fn many_names_survive_table_growth() {
-        let mut interner = Interner::default();
+        let mut interner: Interner = Interner::default();
         for i in 0..10_000u32 {
             assert_eq!(interner.intern(&format!("n{i}")), i);
         }
@@ -313,7 +329,7 @@ mod tests {
 
     #[test]
     fn get_many_answers_as_get_does_for_known_and_unknown_names() {
-        let mut interner = Interner::with_offset(7);
+        let mut interner: Interner = Interner::with_offset(7);
         assert_eq!(interner.get_many(&["a", "b"]), vec![None, None], "an empty interner knows no name");
         for i in 0..5_000u32 {
             interner.intern(&format!("d{i}"));
@@ -331,7 +347,7 @@ mod tests {
 
     #[test]
     fn names_many_answers_as_name_does_for_assigned_and_unassigned_ids() {
-        let mut interner = Interner::with_offset(5);
+        let mut interner: Interner = Interner::with_offset(5);
         for i in 0..100u32 {
             interner.intern(&format!("n{i}"));
         }
@@ -343,7 +359,7 @@ mod tests {
 
     #[test]
     fn names_too_long_for_a_bucket_are_found_through_the_arena_ends() {
-        let mut interner = Interner::default();
+        let mut interner: Interner = Interner::default();
         let long = "x".repeat(70_000);
         let short = interner.intern("short");
         let id = interner.intern(&long);
@@ -366,7 +382,7 @@ mod tests {
     #[test]
     fn a_table_seven_eighths_full_finds_every_name_and_no_other() {
         // A table of 16 buckets holds at most 14 names, so probe runs are long and wrap around.
-        let mut interner = Interner::default();
+        let mut interner: Interner = Interner::default();
         let names: Vec<String> = (0..14).map(|i| format!("name-{i}")).collect();
         for (i, name) in names.iter().enumerate() {
             assert_eq!(interner.intern(name), i as u32);

@@ -15,6 +15,7 @@
 
 mod bulk;
 mod closure;
+mod ids;
 mod idset;
 mod interner;
 mod read;
@@ -22,6 +23,7 @@ mod read;
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
 pub(crate) use closure::{Closure, Reach};
+pub(crate) use ids::{Id, ObjectTypeId, RelationId};
 pub(crate) use idset::{DenseBits, Ids, IdsCow};
 use idset::{IdMap, IdSet, Slot};
 use interner::Interner;
@@ -29,25 +31,19 @@ pub(crate) use read::{ReadPosition, ReadScope};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
-/// Interned id of a type name.
-pub(crate) type TypeId = u32;
-/// Interned id of a relation name (shared by all types).
-pub(crate) type RelationId = u32;
 /// Interned id of an object id within its type.
 pub(crate) type ObjectId = u32;
 
 /// The object id that stands for `type:*` in subject bitmaps.
 pub(crate) const WILDCARD: ObjectId = u32::MAX;
-/// The relation slot of a subject that is a plain object or a wildcard.
-pub(crate) const NO_RELATION: RelationId = u32::MAX;
 
 /// What kind of subject a bitmap holds: plain objects (and the wildcard) of a type, or usersets
 /// `type:id#relation` with one relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SubjectKind {
     /// The subject's type.
-    pub(crate) subject_type: TypeId,
-    /// [`NO_RELATION`] for objects and wildcards, else the userset relation.
+    pub(crate) subject_type: ObjectTypeId,
+    /// [`RelationId::NONE`] for objects and wildcards, else the userset relation.
     pub(crate) relation: RelationId,
 }
 
@@ -418,12 +414,12 @@ pub(crate) fn expired(expires_at_ms: i64, now_ms: i64) -> bool {
 /// The in-memory index of a store's tuples.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    types: Interner,
-    relations: Interner,
-    objects: FxHashMap<TypeId, Interner>,
-    tables: FxHashMap<(TypeId, RelationId), Table>,
+    types: Interner<ObjectTypeId>,
+    relations: Interner<RelationId>,
+    objects: FxHashMap<ObjectTypeId, Interner>,
+    tables: FxHashMap<(ObjectTypeId, RelationId), Table>,
     /// Group closures of the stored tuples, per (type, relation) with `type#relation` edges.
-    closures: FxHashMap<(TypeId, RelationId), Closure>,
+    closures: FxHashMap<(ObjectTypeId, RelationId), Closure>,
     len: usize,
     expiring_len: usize,
 }
@@ -431,7 +427,7 @@ pub(crate) struct Index {
 /// The interned form of a tuple.
 #[derive(Debug, Clone, Copy)]
 struct TupleIds {
-    object_type: TypeId,
+    object_type: ObjectTypeId,
     object: ObjectId,
     relation: RelationId,
     subject: SubjectKey,
@@ -469,7 +465,7 @@ impl Index {
     }
 
     /// Interns a type name (so models' names resolve even before any tuple uses them).
-    pub(crate) fn intern_type(&mut self, name: &str) -> TypeId {
+    pub(crate) fn intern_type(&mut self, name: &str) -> ObjectTypeId {
         let id = self.types.intern(name);
         self.objects.entry(id).or_default();
         id
@@ -480,7 +476,7 @@ impl Index {
         self.relations.intern(name)
     }
 
-    fn intern_type_over(&mut self, base: Option<&Index>, name: &str) -> TypeId {
+    fn intern_type_over(&mut self, base: Option<&Index>, name: &str) -> ObjectTypeId {
         match base.and_then(|b| b.types.get(name)) {
             Some(id) => id,
             None => self.types.intern(name),
@@ -494,7 +490,7 @@ impl Index {
         }
     }
 
-    fn intern_object_over(&mut self, base: Option<&Index>, object_type: TypeId, name: &str) -> ObjectId {
+    fn intern_object_over(&mut self, base: Option<&Index>, object_type: ObjectTypeId, name: &str) -> ObjectId {
         let base_objects = base.and_then(|b| b.objects.get(&object_type));
         if let Some(id) = base_objects.and_then(|objects| objects.get(name)) {
             return id;
@@ -510,11 +506,11 @@ impl Index {
         let subject_type = self.intern_type_over(base, tuple.subject.subject_type());
         let subject = match &tuple.subject {
             Subject::Object(o) => SubjectKey {
-                kind: SubjectKind { subject_type, relation: NO_RELATION },
+                kind: SubjectKind { subject_type, relation: RelationId::NONE },
                 object: self.intern_object_over(base, subject_type, &o.id),
             },
             Subject::Wildcard(_) => {
-                SubjectKey { kind: SubjectKind { subject_type, relation: NO_RELATION }, object: WILDCARD }
+                SubjectKey { kind: SubjectKind { subject_type, relation: RelationId::NONE }, object: WILDCARD }
             }
             Subject::Userset { object: o, relation } => SubjectKey {
                 kind: SubjectKind { subject_type, relation: self.intern_relation_over(base, relation) },
@@ -649,11 +645,11 @@ impl Index {
         let subject_type = view.type_id(tuple.subject.subject_type())?;
         let subject = match &tuple.subject {
             Subject::Object(o) => SubjectKey {
-                kind: SubjectKind { subject_type, relation: NO_RELATION },
+                kind: SubjectKind { subject_type, relation: RelationId::NONE },
                 object: view.object_id(subject_type, &o.id)?,
             },
             Subject::Wildcard(_) => {
-                SubjectKey { kind: SubjectKind { subject_type, relation: NO_RELATION }, object: WILDCARD }
+                SubjectKey { kind: SubjectKind { subject_type, relation: RelationId::NONE }, object: WILDCARD }
             }
             Subject::Userset { object, relation } => SubjectKey {
                 kind: SubjectKind { subject_type, relation: view.relation_id(relation)? },
@@ -695,7 +691,7 @@ impl Index {
                 for (kind, ids) in subjects {
                     let Some(subject_type) = view.type_name(kind.subject_type) else { continue };
                     let subject_relation = match kind.relation {
-                        NO_RELATION => None,
+                        RelationId::NONE => None,
                         r => match view.relation_name(r) {
                             Some(name) => Some(name),
                             None => continue,
@@ -882,7 +878,7 @@ impl<'a> View<'a> {
     /// tuple with the same key as an expired stored one still counts.
     pub(crate) fn guard(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
@@ -912,7 +908,7 @@ impl<'a> View<'a> {
     /// names the instant of an expired tuple).
     pub(crate) fn expiry_of(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
@@ -922,7 +918,7 @@ impl<'a> View<'a> {
     }
 
     /// The id of a type name.
-    pub(crate) fn type_id(&self, name: &str) -> Option<TypeId> {
+    pub(crate) fn type_id(&self, name: &str) -> Option<ObjectTypeId> {
         self.base.types.get(name).or_else(|| self.overlay?.types.get(name))
     }
 
@@ -932,14 +928,14 @@ impl<'a> View<'a> {
     }
 
     /// The id of an object of a type.
-    pub(crate) fn object_id(&self, object_type: TypeId, name: &str) -> Option<ObjectId> {
+    pub(crate) fn object_id(&self, object_type: ObjectTypeId, name: &str) -> Option<ObjectId> {
         let base = self.base.objects.get(&object_type).and_then(|o| o.get(name));
         base.or_else(|| self.overlay?.objects.get(&object_type)?.get(name))
     }
 
     /// [`View::object_id`] of every name, in order, with the base index's lookups batched
     /// (see [`Interner::get_many`]).
-    pub(crate) fn object_ids<S: AsRef<str>>(&self, object_type: TypeId, names: &[S]) -> Vec<Option<ObjectId>> {
+    pub(crate) fn object_ids<S: AsRef<str>>(&self, object_type: ObjectTypeId, names: &[S]) -> Vec<Option<ObjectId>> {
         let mut ids = match self.base.objects.get(&object_type) {
             Some(objects) => objects.get_many(names),
             None => vec![None; names.len()],
@@ -954,14 +950,14 @@ impl<'a> View<'a> {
 
     /// How many objects of a type the index has interned (every object any tuple ever named,
     /// as object or subject; ids are never given back): one past the largest object id.
-    pub(crate) fn object_count(&self, object_type: TypeId) -> u32 {
+    pub(crate) fn object_count(&self, object_type: ObjectTypeId) -> u32 {
         let end = |index: &Index| index.objects.get(&object_type).map_or(0, Interner::end);
         // An overlay's ids continue after the base's, so its end, when it has one, is the larger.
         end(self.base).max(self.overlay.map_or(0, end))
     }
 
     /// The name of a type id.
-    pub(crate) fn type_name(&self, id: TypeId) -> Option<&'a str> {
+    pub(crate) fn type_name(&self, id: ObjectTypeId) -> Option<&'a str> {
         self.base.types.name(id).or_else(|| self.overlay?.types.name(id))
     }
 
@@ -972,7 +968,7 @@ impl<'a> View<'a> {
 
     /// [`View::object_name`] of every id, in order, with the base index's reads batched (see
     /// [`Interner::names_many`]).
-    pub(crate) fn object_names(&self, object_type: TypeId, ids: &[ObjectId]) -> Vec<Option<&'a str>> {
+    pub(crate) fn object_names(&self, object_type: ObjectTypeId, ids: &[ObjectId]) -> Vec<Option<&'a str>> {
         let mut names = match self.base.objects.get(&object_type) {
             Some(objects) => objects.names_many(ids),
             None => vec![None; ids.len()],
@@ -986,12 +982,12 @@ impl<'a> View<'a> {
     }
 
     /// The id string of an object.
-    pub(crate) fn object_name(&self, object_type: TypeId, id: ObjectId) -> Option<&'a str> {
+    pub(crate) fn object_name(&self, object_type: ObjectTypeId, id: ObjectId) -> Option<&'a str> {
         let base = self.base.objects.get(&object_type).and_then(|o| o.name(id));
         base.or_else(|| self.overlay?.objects.get(&object_type)?.name(id))
     }
 
-    fn tables(&self, object_type: TypeId, relation: RelationId) -> (Option<&'a Table>, Option<&'a Table>) {
+    fn tables(&self, object_type: ObjectTypeId, relation: RelationId) -> (Option<&'a Table>, Option<&'a Table>) {
         let key = (object_type, relation);
         (self.base.tables.get(&key), self.overlay.and_then(|o| o.tables.get(&key)))
     }
@@ -1000,7 +996,7 @@ impl<'a> View<'a> {
     /// both layers hold it.
     pub(crate) fn forward(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         object: ObjectId,
     ) -> impl Iterator<Item = (SubjectKind, Ids<'a>)> + 'a {
@@ -1010,7 +1006,7 @@ impl<'a> View<'a> {
     /// True if the tuple (object, relation, subject) is present.
     pub(crate) fn forward_contains(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         relation: RelationId,
         object: ObjectId,
         subject: SubjectKey,
@@ -1020,7 +1016,7 @@ impl<'a> View<'a> {
     }
 
     /// The tuples of one (object type, relation) in both layers, for many lookups in a row.
-    pub(crate) fn relation_tuples(&self, object_type: TypeId, relation: RelationId) -> RelationTuples<'a> {
+    pub(crate) fn relation_tuples(&self, object_type: ObjectTypeId, relation: RelationId) -> RelationTuples<'a> {
         let (base, overlay) = self.tables(object_type, relation);
         RelationTuples { base, overlay, now_ms: self.now_ms }
     }
@@ -1028,7 +1024,7 @@ impl<'a> View<'a> {
     /// The group closure of (object type, relation), only when it answers exactly for this view:
     /// the relation has `type#relation` edges, every stored tuple of it counts for every request
     /// (no conditions), and no contextual tuple touches it.
-    pub(crate) fn closure(&self, object_type: TypeId, relation: RelationId) -> Option<&'a Closure> {
+    pub(crate) fn closure(&self, object_type: ObjectTypeId, relation: RelationId) -> Option<&'a Closure> {
         let key = (object_type, relation);
         if self.overlay.is_some_and(|o| o.tables.contains_key(&key)) {
             return None;
@@ -1041,14 +1037,14 @@ impl<'a> View<'a> {
     }
 
     /// True if any tuple of (object type, relation) carries a condition.
-    pub(crate) fn has_conditions(&self, object_type: TypeId, relation: RelationId) -> bool {
+    pub(crate) fn has_conditions(&self, object_type: ObjectTypeId, relation: RelationId) -> bool {
         self.relation_tuples(object_type, relation).has_conditions()
     }
 
     /// The text form of an interned tuple.
     pub(crate) fn tuple(
         &self,
-        object_type: TypeId,
+        object_type: ObjectTypeId,
         object: ObjectId,
         relation: RelationId,
         subject: SubjectKey,
@@ -1065,7 +1061,7 @@ impl<'a> View<'a> {
             return Some(Subject::Wildcard(subject_type.to_string()));
         }
         let object = crate::tuple::ObjectRef::new(subject_type, self.object_name(key.kind.subject_type, key.object)?);
-        if key.kind.relation == NO_RELATION {
+        if key.kind.relation == RelationId::NONE {
             Some(Subject::Object(object))
         } else {
             Some(Subject::Userset { object, relation: self.relation_name(key.kind.relation)?.to_string() })

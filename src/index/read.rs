@@ -15,21 +15,21 @@
 //! nothing to another index (another load of the store interns in another order).
 //! Must not import `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
-use super::{expired, Ids, Index, ObjectId, RelationId, SubjectKey, SubjectKind, Table, TypeId, View};
+use super::{expired, Id, Ids, Index, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, Table, View};
 use crate::tuple::{Tuple, TupleCondition};
 
 /// Where a tuple sits in read order; compared field by field in declaration order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ReadPosition {
     /// The object's type.
-    pub(crate) object_type: TypeId,
+    pub(crate) object_type: ObjectTypeId,
     /// The relation.
     pub(crate) relation: RelationId,
     /// The object.
     pub(crate) object: ObjectId,
     /// The subject's type.
-    pub(crate) subject_type: TypeId,
-    /// The subject's relation ([`super::NO_RELATION`] for objects and wildcards).
+    pub(crate) subject_type: ObjectTypeId,
+    /// The subject's relation ([`super::RelationId::NONE`] for objects and wildcards).
     pub(crate) subject_relation: RelationId,
     /// The subject's object ([`super::WILDCARD`] for `type:*`).
     pub(crate) subject_object: ObjectId,
@@ -38,16 +38,30 @@ pub(crate) struct ReadPosition {
 impl ReadPosition {
     /// The position as six numbers (for a continuation token).
     pub(crate) fn to_array(self) -> [u32; 6] {
-        [self.object_type, self.relation, self.object, self.subject_type, self.subject_relation, self.subject_object]
+        [
+            self.object_type.raw(),
+            self.relation.raw(),
+            self.object.raw(),
+            self.subject_type.raw(),
+            self.subject_relation.raw(),
+            self.subject_object.raw(),
+        ]
     }
 
     /// The position written by [`ReadPosition::to_array`].
     pub(crate) fn from_array(parts: [u32; 6]) -> Self {
         let [object_type, relation, object, subject_type, subject_relation, subject_object] = parts;
-        ReadPosition { object_type, relation, object, subject_type, subject_relation, subject_object }
+        ReadPosition {
+            object_type: Id::from_raw(object_type),
+            relation: Id::from_raw(relation),
+            object: Id::from_raw(object),
+            subject_type: Id::from_raw(subject_type),
+            subject_relation: Id::from_raw(subject_relation),
+            subject_object: Id::from_raw(subject_object),
+        }
     }
 
-    fn new(table: (TypeId, RelationId), object: ObjectId, subject: SubjectKey) -> Self {
+    fn new(table: (ObjectTypeId, RelationId), object: ObjectId, subject: SubjectKey) -> Self {
         ReadPosition {
             object_type: table.0,
             relation: table.1,
@@ -72,11 +86,11 @@ pub(crate) enum ReadScope {
     /// Every tuple.
     All,
     /// The tuples on objects of a type, with one relation or any.
-    Type { object_type: TypeId, relation: Option<RelationId> },
+    Type { object_type: ObjectTypeId, relation: Option<RelationId> },
     /// The tuples on one object, with one relation or any, naming one subject or any.
-    Object { object_type: TypeId, object: ObjectId, relation: Option<RelationId>, subject: Option<SubjectKey> },
+    Object { object_type: ObjectTypeId, object: ObjectId, relation: Option<RelationId>, subject: Option<SubjectKey> },
     /// The tuples naming one subject on objects of a type, with one relation or any.
-    Subject { object_type: TypeId, relation: Option<RelationId>, subject: SubjectKey },
+    Subject { object_type: ObjectTypeId, relation: Option<RelationId>, subject: SubjectKey },
 }
 
 /// One tuple of a page: its position, its text, and its expiry (`None` = never).
@@ -128,7 +142,7 @@ impl Page<'_> {
 
     /// Offers the tuples of `object` in `table` (naming `only` when given), in subject order,
     /// starting at the cursor when the cursor is on this object.
-    fn object(&mut self, key: (TypeId, RelationId), table: &Table, object: ObjectId, only: Option<SubjectKey>) {
+    fn object(&mut self, key: (ObjectTypeId, RelationId), table: &Table, object: ObjectId, only: Option<SubjectKey>) {
         if let Some(subject) = only {
             if table.holds(object, subject) {
                 self.offer(table, ReadPosition::new(key, object, subject));
@@ -159,7 +173,7 @@ impl Page<'_> {
     }
 
     /// Offers the tuples of one table in the scope, from the cursor on.
-    fn table(&mut self, key: (TypeId, RelationId), table: &Table, scope: ReadScope) {
+    fn table(&mut self, key: (ObjectTypeId, RelationId), table: &Table, scope: ReadScope) {
         let first_object =
             self.after.filter(|after| (after.object_type, after.relation) == key).map_or(0, |after| after.object);
         match scope {
@@ -205,7 +219,7 @@ impl Index {
             | ReadScope::Subject { object_type, relation, .. } => (Some(object_type), relation),
         };
         // A store has a few dozen (type, relation) tables: sorting their keys per page is noise.
-        let mut keys: Vec<(TypeId, RelationId)> = self
+        let mut keys: Vec<(ObjectTypeId, RelationId)> = self
             .tables
             .keys()
             .copied()
@@ -235,12 +249,13 @@ impl Index {
         let subject_type = view.type_id(subject.subject_type())?;
         Some(match subject {
             Subject::Object(object) => SubjectKey {
-                kind: SubjectKind { subject_type, relation: super::NO_RELATION },
+                kind: SubjectKind { subject_type, relation: super::RelationId::NONE },
                 object: view.object_id(subject_type, &object.id)?,
             },
-            Subject::Wildcard(_) => {
-                SubjectKey { kind: SubjectKind { subject_type, relation: super::NO_RELATION }, object: super::WILDCARD }
-            }
+            Subject::Wildcard(_) => SubjectKey {
+                kind: SubjectKind { subject_type, relation: super::RelationId::NONE },
+                object: super::WILDCARD,
+            },
             Subject::Userset { object, relation } => SubjectKey {
                 kind: SubjectKind { subject_type, relation: view.relation_id(relation)? },
                 object: view.object_id(subject_type, &object.id)?,

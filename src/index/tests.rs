@@ -37,7 +37,7 @@ fn reverse_and_forward_agree() {
     let viewer = view.relation_id("viewer").unwrap();
     let user = view.type_id("user").unwrap();
     let anne = SubjectKey {
-        kind: SubjectKind { subject_type: user, relation: NO_RELATION },
+        kind: SubjectKind { subject_type: user, relation: RelationId::NONE },
         object: view.object_id(user, "anne").unwrap(),
     };
     let objects = view.relation_tuples(doc, viewer).reverse(anne);
