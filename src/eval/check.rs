@@ -164,6 +164,8 @@ struct Checker<'e, 'a, R: Recorder> {
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
     /// The user's memberships through each recursive userset relation met (see [`Membership`]).
     memberships: Vec<Membership<'a>>,
+    /// The relations asked once so far, decided without keeping a [`Membership`].
+    first_asks: [Option<FirstAsk<'a>>; FIRST_ASKS],
     /// The tables the walk has read.
     tables: Tables<'a>,
     /// For batches: settled sub-answers with the depth they were computed at.
@@ -194,6 +196,7 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
             path: Path::default(),
             reached: Vec::new(),
             memberships: Vec::new(),
+            first_asks: Default::default(),
             tables: Tables::new(evaluator.view),
             memo,
             cycles: 0,
@@ -222,24 +225,67 @@ struct Membership<'a> {
     other_usersets: bool,
 }
 
+/// The parts of a [`Membership`] (see [`Checker::membership_parts`]).
+type MembershipParts<'a> = (&'a Closure, [Option<IdsCow<'a>>; 2], bool);
+
+/// A relation asked once in a check, with what that ask looked up.
+struct FirstAsk<'a> {
+    relation: (ObjectTypeId, RelationId),
+    parts: Option<MembershipParts<'a>>,
+}
+
+impl<'a> Membership<'a> {
+    fn new(
+        relation: (ObjectTypeId, RelationId),
+        closure: &'a Closure,
+        direct: [Option<IdsCow<'a>>; 2],
+        other_usersets: bool,
+    ) -> Self {
+        let reaches =
+            direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|group| closure.reach(group)).collect();
+        Membership { relation, closure: Some(closure), direct, reaches, other_usersets }
+    }
+
+    /// A relation with no group closure: the walk decides.
+    fn none(relation: (ObjectTypeId, RelationId)) -> Self {
+        Membership { relation, closure: None, direct: [None, None], reaches: Vec::new(), other_usersets: false }
+    }
+}
+
 impl Membership<'_> {
     /// The closure's answer for `object` with `budget` dispatches left, as
     /// [`Checker::closure_decision`] documents it.
     fn decide(&self, object: ObjectId, budget: u32) -> Option<Decision> {
-        if self.direct.iter().flatten().any(|groups| groups.contains(object)) {
-            return Some(Decision::Allowed);
-        }
-        let mut too_deep = false;
-        for reach in self.reaches.iter().filter(|reach| reach.groups.contains(object)) {
-            // `height` bounds the nested dispatches the walk would need to get there.
-            if reach.height <= budget {
-                return Some(Decision::Allowed);
-            }
-            too_deep = true;
-        }
-        (!too_deep && !self.other_usersets).then_some(Decision::Denied)
+        decide_membership(&self.direct, self.reaches.iter().copied(), self.other_usersets, object, budget)
     }
 }
+
+/// [`Membership::decide`] over the user's direct groups and what they reach, which the first ask
+/// of a relation in a check reads lazily (stopping at the first hit) and later asks read kept.
+fn decide_membership<'r>(
+    direct: &[Option<IdsCow<'_>>; 2],
+    reaches: impl Iterator<Item = &'r Reach>,
+    other_usersets: bool,
+    object: ObjectId,
+    budget: u32,
+) -> Option<Decision> {
+    if direct.iter().flatten().any(|groups| groups.contains(object)) {
+        return Some(Decision::Allowed);
+    }
+    let mut too_deep = false;
+    for reach in reaches.filter(|reach| reach.groups.contains(object)) {
+        // `height` bounds the nested dispatches the walk would need to get there.
+        if reach.height <= budget {
+            return Some(Decision::Allowed);
+        }
+        too_deep = true;
+    }
+    (!too_deep && !other_usersets).then_some(Decision::Denied)
+}
+
+/// How many relations' first asks a check remembers (see [`Checker::closure_decision`]); past
+/// that, a relation's [`Membership`] is kept on its first ask.
+const FIRST_ASKS: usize = 2;
 
 /// Tables kept by [`Tables`]; a check reads a handful (a document's and a folder's `viewer` and
 /// `parent`, a group's `member`), and past this many the rest are looked up each time.
@@ -684,7 +730,31 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         if let Some(membership) = self.memberships.iter().find(|m| m.relation == key) {
             return membership.closure.and_then(|_| membership.decide(object, budget));
         }
-        let membership = self.membership(object_type, relation, definition);
+        // The first ask of a relation in a check decides straight from the index, stopping at
+        // the first hit and allocating nothing: most checks ask once (is the user in this
+        // group?). A walk that asks again (a grant to a group at each level of a folder chain)
+        // keeps the Membership from its second ask on.
+        let asked = self.first_asks.iter_mut().position(|ask| ask.as_ref().is_some_and(|ask| ask.relation == key));
+        let membership = match asked {
+            // The second ask: keep the Membership, from the parts the first ask looked up.
+            Some(at) => match self.first_asks[at].take().and_then(|ask| ask.parts) {
+                Some((closure, direct, other_usersets)) => Membership::new(key, closure, direct, other_usersets),
+                None => Membership::none(key),
+            },
+            None => match self.first_asks.iter().position(Option::is_none) {
+                Some(free) => {
+                    let parts = self.membership_parts(object_type, relation, definition);
+                    let decision = parts.as_ref().and_then(|(closure, direct, other_usersets)| {
+                        let reaches =
+                            direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|g| closure.reach(g));
+                        decide_membership(direct, reaches, *other_usersets, object, budget)
+                    });
+                    self.first_asks[free] = Some(FirstAsk { relation: key, parts });
+                    return decision;
+                }
+                None => self.membership(object_type, relation, definition),
+            },
+        };
         let decision = membership.closure.and_then(|_| membership.decide(object, budget));
         self.memberships.push(membership);
         decision
@@ -697,17 +767,24 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         relation: RelationId,
         definition: &CompiledRelation,
     ) -> Membership<'a> {
+        let key = (object_type, relation);
+        match self.membership_parts(object_type, relation, definition) {
+            Some((closure, direct, other_usersets)) => Membership::new(key, closure, direct, other_usersets),
+            None => Membership::none(key),
+        }
+    }
+
+    /// What a [`Membership`] is made of but the reaches: the relation's group closure (`None`
+    /// when there is none: the walk decides), the groups the user and its type's wildcard are
+    /// directly in, and whether the relation admits usersets of other kinds.
+    fn membership_parts(
+        &self,
+        object_type: ObjectTypeId,
+        relation: RelationId,
+        definition: &CompiledRelation,
+    ) -> Option<MembershipParts<'a>> {
         let evaluator = self.evaluator;
-        let closure = evaluator.group_closure(object_type, relation, definition);
-        let Some(closure) = closure else {
-            return Membership {
-                relation: (object_type, relation),
-                closure,
-                direct: [None, None],
-                reaches: Vec::new(),
-                other_usersets: false,
-            };
-        };
+        let closure = evaluator.group_closure(object_type, relation, definition)?;
         let user = self.user;
         let tuples = evaluator.view.relation_tuples(object_type, relation);
         let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
@@ -720,14 +797,12 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
             && definition.admits_tuple(user.kind, true, None))
         .then(|| tuples.reverse(wildcard));
         let direct = [own, public];
-        let reaches =
-            direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|group| closure.reach(group)).collect();
         let own_kind = SubjectKind { subject_type: object_type, relation };
         let other_usersets = definition
             .direct
             .iter()
             .any(|(kind, admits)| kind.relation != RelationId::NONE && *kind != own_kind && admits.objects);
-        Membership { relation: (object_type, relation), closure: Some(closure), direct, reaches, other_usersets }
+        Some((closure, direct, other_usersets))
     }
 
     fn check_tuple_to_userset(
