@@ -268,8 +268,7 @@ async fn filter(
 ) -> Result<Response, ApiError> {
     within("principals", body.principals.len(), state.options.max_principals, "too_many_principals")?;
     within("ids", body.ids.len(), state.options.max_filter_ids, "too_many_ids")?;
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
-    let options = body.options.query()?;
+    let (options, audit) = agent_options(&state, &store_id, &mut body.options).await?;
     let request = FilterRequest {
         principals: body.principals,
         relation: body.relation,
@@ -277,15 +276,13 @@ async fn filter(
         ids: body.ids,
         delegation_relation: body.delegation_relation,
         strategy: FilterStrategy::Auto,
-        audit: body.options.audit.unwrap_or_default(),
+        audit,
         ..FilterRequest::default()
     }
     .with_options(options);
     let started = std::time::Instant::now();
     blocking(move || {
-        let meta = decision_meta(&state, &request_id, started, non_empty(&request.audit));
-        let store = state.engine.store(&store_id)?;
-        let answer = decide(state.engine.decision_log(), &store, &request, &meta)?;
+        let answer = decide_recorded(&state, &store_id, &request_id, started, &request, &request.audit)?;
         let response = FilterResponse {
             allowed_ids: &answer.value.allowed_ids,
             examined: request.ids.len(),

@@ -29,7 +29,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub(super) fn routes() -> RouteTable {
     let (reader, root_reader) = (Access::reader(Scope::PathStore), Access::reader(Scope::AuthzenStore));
@@ -163,10 +165,7 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
 }
 
 async fn evaluation(
-    State(state): State<AppState>,
-    AuthzenStore(store_id): AuthzenStore,
-    RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<EvaluationDto>,
+    AuthzenCall { state, store_id, request_id, body }: AuthzenCall<EvaluationDto>,
 ) -> Result<Json<EvaluationResultDto>, ApiError> {
     require_revision(&state, &store_id, body.options.at_least_revision).await?;
     let decision = decide(&state, &store_id, &body, &request_id)?;
@@ -213,10 +212,7 @@ fn merged(defaults: &EvaluationDto, item: EvaluationDto) -> EvaluationDto {
 }
 
 async fn evaluations(
-    State(state): State<AppState>,
-    AuthzenStore(store_id): AuthzenStore,
-    RequestId(request_id): RequestId,
-    ApiJson(body): ApiJson<EvaluationsDto>,
+    AuthzenCall { state, store_id, request_id, body }: AuthzenCall<EvaluationsDto>,
 ) -> Result<Json<EvaluationsResponse>, ApiError> {
     super::limits::batch_size(body.evaluations.len(), "evaluations", &state.options)?;
     require_revision(&state, &store_id, body.defaults.options.at_least_revision).await?;
@@ -308,6 +304,28 @@ struct ActionResultDto {
     name: String,
 }
 
+/// What every AuthZEN handler with a body starts from: the state, the store the request
+/// addresses, the request's id and the body, taken in that order (a request is refused for the
+/// store before its body is read).
+struct AuthzenCall<B> {
+    state: AppState,
+    store_id: String,
+    request_id: Arc<str>,
+    body: B,
+}
+
+impl<B: DeserializeOwned> FromRequest<AppState> for AuthzenCall<B> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let AuthzenStore(store_id) = AuthzenStore::from_request_parts(&mut parts, state).await?;
+        let Ok(RequestId(request_id)) = RequestId::from_request_parts(&mut parts, state).await;
+        let ApiJson(body) = ApiJson::<B>::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(AuthzenCall { state: state.clone(), store_id, request_id, body })
+    }
+}
+
 /// What every search handler starts from: the store, and the body once the store has reached
 /// the body's `at_least_revision`.
 struct Search {
@@ -320,11 +338,9 @@ impl FromRequest<AppState> for Search {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (mut parts, body) = request.into_parts();
-        let AuthzenStore(store_id) = AuthzenStore::from_request_parts(&mut parts, state).await?;
-        let ApiJson(body) = ApiJson::<SearchDto>::from_request(Request::from_parts(parts, body), state).await?;
-        require_revision(state, &store_id, body.options.at_least_revision).await?;
-        Ok(Search { state: state.clone(), store_id, body })
+        let AuthzenCall { state, store_id, body, .. } = AuthzenCall::<SearchDto>::from_request(request, state).await?;
+        require_revision(&state, &store_id, body.options.at_least_revision).await?;
+        Ok(Search { state, store_id, body })
     }
 }
 

@@ -68,6 +68,16 @@ pub(crate) fn decision_meta<'a>(
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 struct DecisionsQuery {
+    #[serde(flatten)]
+    filter: DecisionFilterQuery,
+    limit: Option<u32>,
+    continuation_token: Option<String>,
+}
+
+/// The filters of a decision listing in a query string, as `GET writ/decisions` and the console's
+/// Decisions page both take them (each flattens it beside its own paging parameter).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub(super) struct DecisionFilterQuery {
     principal: Option<String>,
     /// Only chains that name this agent (`type:id`) after their first principal.
     agent: Option<String>,
@@ -77,8 +87,22 @@ struct DecisionsQuery {
     decision: Option<String>,
     since: Option<String>,
     until: Option<String>,
-    limit: Option<u32>,
-    continuation_token: Option<String>,
+}
+
+impl DecisionFilterQuery {
+    /// The filters as text, starting after the continuation token `before` when one is given.
+    pub(super) fn text<'a>(&'a self, before: Option<&'a str>) -> DecisionFilterText<'a> {
+        DecisionFilterText {
+            principal: self.principal.as_deref(),
+            agent: self.agent.as_deref(),
+            tool: self.tool.as_deref(),
+            object: self.object.as_deref(),
+            decision: self.decision.as_deref(),
+            since: self.since.as_deref(),
+            until: self.until.as_deref(),
+            before,
+        }
+    }
 }
 
 /// The filters of a decision listing as a caller gave them (empty means "not given"): the
@@ -109,7 +133,14 @@ pub(super) fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|value| !value.is_empty())
 }
 
-impl DecisionFilterText<'_> {
+impl<'a> DecisionFilterText<'a> {
+    /// The filters as the console's form shows them, in its order (principal, agent, tool,
+    /// object, decision, since, until): each trimmed, empty when not given.
+    pub(super) fn given_filters(&self) -> [&'a str; 7] {
+        [self.principal, self.agent, self.tool, self.object, self.decision, self.since, self.until]
+            .map(|value| given(value).unwrap_or_default())
+    }
+
     /// The engine's filter for one page of `page_size` (it asks one more, which tells whether
     /// another page follows); a bad value is a `validation_error` naming its parameter.
     pub(super) fn parse(&self, page_size: usize) -> Result<DecisionFilter, ApiError> {
@@ -234,17 +265,7 @@ async fn list(
     ApiQuery(query): ApiQuery<DecisionsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = writ_page_size(query.limit);
-    let filter = DecisionFilterText {
-        principal: query.principal.as_deref(),
-        agent: query.agent.as_deref(),
-        tool: query.tool.as_deref(),
-        object: query.object.as_deref(),
-        decision: query.decision.as_deref(),
-        since: query.since.as_deref(),
-        until: query.until.as_deref(),
-        before: query.continuation_token.as_deref(),
-    }
-    .parse(limit)?;
+    let filter = query.filter.text(query.continuation_token.as_deref()).parse(limit)?;
     let found =
         blocking(move || Ok(state.engine.decision_log().list(&state.engine.store(&store_id)?, &filter)?)).await?;
     let (found, token) = writ_page(found, limit, |(cursor, _)| cursor_token(*cursor));

@@ -566,17 +566,8 @@ async fn delete_tuple(
 
 #[derive(Deserialize)]
 struct DecisionsQuery {
-    principal: Option<String>,
-    /// An agent of the chain, `type:id`.
-    agent: Option<String>,
-    /// The tool `audit.tool` names.
-    tool: Option<String>,
-    object: Option<String>,
-    decision: Option<String>,
-    /// RFC 3339: only decisions at or after it.
-    since: Option<String>,
-    /// RFC 3339: only decisions before it.
-    until: Option<String>,
+    #[serde(flatten)]
+    filter: decisions::DecisionFilterQuery,
     /// Where the page starts (a decisions continuation token).
     before: Option<String>,
 }
@@ -585,31 +576,13 @@ async fn decisions_page(
     StoreVisit { console, store_id, visit }: StoreVisit,
     Query(query): Query<DecisionsQuery>,
 ) -> Result<Response, Refusal> {
-    let filter = decisions::DecisionFilterText {
-        principal: query.principal.as_deref(),
-        agent: query.agent.as_deref(),
-        tool: query.tool.as_deref(),
-        object: query.object.as_deref(),
-        decision: query.decision.as_deref(),
-        since: query.since.as_deref(),
-        until: query.until.as_deref(),
-        before: query.before.as_deref(),
-    }
-    .parse(PAGE_SIZE)?;
-    let decision = non_empty(&query.decision).unwrap_or_default().to_string();
+    let text = query.filter.text(query.before.as_deref());
+    let filter = text.parse(PAGE_SIZE)?;
+    let filter_text = text.given_filters().map(str::to_string);
     let engine = console.app.engine.clone();
     let id = store_id.clone();
     let found = blocking(move || Ok(engine.decision_log().list(&engine.store(&id)?, &filter)?)).await?;
     let (found, token) = writ_page(found, PAGE_SIZE, |(cursor, _)| decisions::cursor_token(*cursor));
-    let filter_text = [
-        non_empty(&query.principal).unwrap_or_default().to_string(),
-        non_empty(&query.agent).unwrap_or_default().to_string(),
-        non_empty(&query.tool).unwrap_or_default().to_string(),
-        non_empty(&query.object).unwrap_or_default().to_string(),
-        decision,
-        non_empty(&query.since).unwrap_or_default().to_string(),
-        non_empty(&query.until).unwrap_or_default().to_string(),
-    ];
     let older = (!token.is_empty()).then(|| {
         let [principal, agent, tool, object, decision, since, until] = &filter_text;
         query_string(&[

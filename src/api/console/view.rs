@@ -61,63 +61,69 @@ pub(super) struct Chrome {
 
 /// The frame around every signed-in page: nav, **Store** picker, sign-out, notices.
 pub(super) fn layout(title: &str, chrome: &Chrome, content: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) " · Writ console" }
-                link rel="stylesheet" href="/console/console.css";
-                script src="/console/static/console.js" defer {}
-            }
-            body {
-                header {
-                    a href="/console/" { strong { "Writ console" } }
-                    @if let Some(store) = &chrome.store {
-                        nav aria-label="Pages" {
-                            a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
-                            a href={ "/console/stores/" (store) "/explain" } { "Explain" }
-                            a href={ "/console/stores/" (store) "/agents" } { "Agents" }
-                            a href={ "/console/stores/" (store) "/approvals" } { "Approvals" }
-                            a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
-                            a href={ "/console/stores/" (store) "/model" } { "Model" }
-                        }
-                    }
-                    form method="get" action="/console/" {
-                        label { "Store"
-                            select name="store" {
-                                @for (id, name) in &chrome.stores {
-                                    option value=(id) selected[chrome.store.as_deref() == Some(id.as_str())] { (name) " (" (id) ")" }
-                                }
-                            }
-                        }
-                        button type="submit" { "Open" }
-                    }
-                    @match &chrome.signed_in_as {
-                        Some(name) => {
-                            span { "Signed in as " (name) }
-                            form.inline method="post" action="/console/sign-out" {
-                                input type="hidden" name="csrf" value=(chrome.csrf);
-                                button type="submit" { "Sign out" }
-                            }
-                        }
-                        None => {}
+    document(
+        title,
+        true,
+        html! {
+            header {
+                a href="/console/" { strong { "Writ console" } }
+                @if let Some(store) = &chrome.store {
+                    nav aria-label="Pages" {
+                        a href={ "/console/stores/" (store) "/decisions" } { "Decisions" }
+                        a href={ "/console/stores/" (store) "/explain" } { "Explain" }
+                        a href={ "/console/stores/" (store) "/agents" } { "Agents" }
+                        a href={ "/console/stores/" (store) "/approvals" } { "Approvals" }
+                        a href={ "/console/stores/" (store) "/tuples" } { "Tuples" }
+                        a href={ "/console/stores/" (store) "/model" } { "Model" }
                     }
                 }
-                main {
-                    @if chrome.signed_in_as.is_none() {
-                        p.notice { "Authentication is off: anyone who can reach this address may read and change everything." }
+                form method="get" action="/console/" {
+                    label { "Store"
+                        select name="store" {
+                            @for (id, name) in &chrome.stores {
+                                option value=(id) selected[chrome.store.as_deref() == Some(id.as_str())] { (name) " (" (id) ")" }
+                            }
+                        }
                     }
-                    h1 { (title) }
-                    (content)
+                    button type="submit" { "Open" }
+                }
+                @match &chrome.signed_in_as {
+                    Some(name) => {
+                        span { "Signed in as " (name) }
+                        form.inline method="post" action="/console/sign-out" {
+                            input type="hidden" name="csrf" value=(chrome.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                    None => {}
                 }
             }
-        }
-    }
+            main {
+                @if chrome.signed_in_as.is_none() {
+                    p.notice { "Authentication is off: anyone who can reach this address may read and change everything." }
+                }
+                h1 { (title) }
+                (content)
+            }
+        },
+    )
 }
 
 /// A page outside the signed-in frame (sign-in, refusals).
 pub(super) fn bare(title: &str, content: Markup) -> Markup {
+    document(
+        title,
+        false,
+        html! {
+            header { a href="/console/" { strong { "Writ console" } } }
+            main { h1 { (title) } (content) }
+        },
+    )
+}
+
+/// The HTML document every console page is: its head (title, stylesheet and, on signed-in
+/// pages, the script) around `body`'s content.
+fn document(title: &str, script: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -125,11 +131,9 @@ pub(super) fn bare(title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 title { (title) " · Writ console" }
                 link rel="stylesheet" href="/console/console.css";
+                @if script { script src="/console/static/console.js" defer {} }
             }
-            body {
-                header { a href="/console/" { strong { "Writ console" } } }
-                main { h1 { (title) } (content) }
-            }
+            body { (body) }
         }
     }
 }
