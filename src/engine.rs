@@ -20,7 +20,7 @@
 //! Must not import `api`; it is the only module that imports `store`.
 
 use crate::eval::{CompiledModel, EvalError, Evaluator, Limits, User};
-use crate::index::{Index, ObjectTypeId, RelationId, SubjectKind, WILDCARD};
+use crate::index::{Index, ObjectId, ObjectTypeId, RelationId, SubjectKind};
 use crate::model::{JsonModel, Model, SchemaError};
 use crate::store::{StoreError, TupleStore};
 use crate::tuple::{Context, SubjectText, Tuple};
@@ -789,7 +789,7 @@ fn resolve_subject(evaluator: &Evaluator<'_>, user: SubjectText<'_>) -> Result<U
     };
     let object = match user.id {
         Some(id) => evaluator.object_id(subject_type, id),
-        None => Some(WILDCARD),
+        None => Some(ObjectId::WILDCARD),
     };
     Ok(User { kind: SubjectKind { subject_type, relation }, object })
 }

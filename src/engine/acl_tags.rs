@@ -27,7 +27,7 @@
 use super::{find_model, resolve_object_relation, Answer, ChangeCursor, EngineError, StoreData, StoreHandle};
 use crate::eval::acl_tags::{self, TagGraph, Tagger};
 use crate::eval::{self, Evaluator, User};
-use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, View, WILDCARD};
+use crate::index::{Id, ObjectBitmap, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, View};
 use crate::tuple::{split_object, Context};
 use rustc_hash::FxHashMap;
 
@@ -59,7 +59,7 @@ pub struct AclTagsCursor {
 impl AclTagsCursor {
     /// The cursor as text, for an opaque continuation token.
     pub fn to_text(&self) -> String {
-        format!("{}.{}.{}", self.epoch, self.revision, self.next)
+        format!("{}.{}.{}", self.epoch, self.revision, self.next.raw())
     }
 
     /// Reads text written by [`AclTagsCursor::to_text`]; `None` when it is not such text.
@@ -68,7 +68,7 @@ impl AclTagsCursor {
         let cursor = AclTagsCursor {
             epoch: parts.next()?.parse().ok()?,
             revision: parts.next()?.parse().ok()?,
-            next: parts.next()?.parse().ok()?,
+            next: ObjectId::from_raw(parts.next()?.parse().ok()?),
         };
         parts.next().is_none().then_some(cursor)
     }
@@ -148,17 +148,20 @@ impl StoreHandle<'_> {
             let mut tagger = Tagger::new(evaluator);
             let mut names = TagNames::default();
             let mut objects = Vec::with_capacity(page_size.min(1024));
-            let mut next = after.map_or(0, |cursor| cursor.next);
+            // Ids of a type are dense from 0 up to `end`: the scan walks that range.
+            let mut next = after.map_or(0, |cursor| cursor.next.raw());
             let mut scanned = 0;
             while next < end && objects.len() < page_size && scanned < scan_limit {
-                let tags = tagger.tags(object_type, next, relation)?;
+                let object = ObjectId::from_raw(next);
+                let tags = tagger.tags(object_type, object, relation)?;
                 if !tags.is_empty() {
-                    objects.push(named(evaluator.view, &mut names, &request.object_type, object_type, next, &tags));
+                    objects.push(named(evaluator.view, &mut names, &request.object_type, object_type, object, &tags));
                 }
                 next += 1;
                 scanned += 1;
             }
-            let next = (next < end).then_some(AclTagsCursor { epoch: data.epoch, revision, next });
+            let next =
+                (next < end).then_some(AclTagsCursor { epoch: data.epoch, revision, next: ObjectId::from_raw(next) });
             let exact = acl_tags::exact(evaluator.model, object_type, relation);
             Ok(AclTagsPage { exact, objects, next, revision })
         })
@@ -209,7 +212,7 @@ impl StoreHandle<'_> {
             let mut names = TagNames::default();
             let affected = acl_tags::affected(evaluator, &graph, &changed)?;
             let mut objects = Vec::with_capacity(affected.len() as usize + unknown.len());
-            for object in &affected {
+            for object in affected.objects() {
                 let tags = tagger.tags(object_type, object, relation)?;
                 objects.push(named(view, &mut names, &request.object_type, object_type, object, &tags));
             }
@@ -241,7 +244,7 @@ impl StoreHandle<'_> {
             let mut usersets = Vec::new();
             for kind in acl_tags::membership_kinds(evaluator.model) {
                 let groups = eval::list_objects(evaluator, kind.subject_type, kind.relation, key)?;
-                let ids: Vec<ObjectId> = groups.iter().collect();
+                let ids: Vec<ObjectId> = groups.objects().collect();
                 let (Some(group_type), Some(relation)) =
                     (evaluator.view.type_name(kind.subject_type), evaluator.view.relation_name(kind.relation))
                 else {
@@ -302,7 +305,7 @@ fn named(
 
 /// `user:anne`, `user:*` or `group:eng#member`.
 fn tag_name(view: View<'_>, tag: SubjectKey) -> Option<String> {
-    if tag.object == WILDCARD {
+    if tag.object == ObjectId::WILDCARD {
         return Some(format!("{}:*", view.type_name(tag.kind.subject_type)?));
     }
     view.subject(tag).map(|subject| subject.to_string())

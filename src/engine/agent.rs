@@ -13,7 +13,7 @@
 
 use super::{resolve_object_relation, resolve_type, Answer, Denial, EngineError, StoreHandle};
 use crate::eval::{self, Evaluator, User};
-use crate::index::{DenseBits, ObjectId, ObjectTypeId, RelationId, SubjectKind};
+use crate::index::{DenseBits, ObjectBitmap, ObjectId, ObjectTypeId, RelationId, SubjectKind};
 use crate::tuple::{split_object, Context, Tuple};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -403,7 +403,7 @@ fn visible_by_bitmap(
             let mut known = known;
             known.sort_unstable();
             known.dedup();
-            RoaringBitmap::from_sorted_iter(known).unwrap_or_default()
+            RoaringBitmap::from_sorted_objects(known).unwrap_or_default()
         }
     };
     for principal in principals {
@@ -414,7 +414,7 @@ fn visible_by_bitmap(
     }
     Ok(match DenseBits::of(&visible, max_words) {
         Some(bits) => objects.iter().map(|object| object.is_some_and(|object| bits.contains(object))).collect(),
-        None => objects.iter().map(|object| object.is_some_and(|object| visible.contains(object))).collect(),
+        None => objects.iter().map(|object| object.is_some_and(|object| visible.contains_object(object))).collect(),
     })
 }
 

@@ -20,7 +20,7 @@ use super::{
     ModelVersion, Permissionship, StoreData, StoreHandle, WriteRequest,
 };
 use crate::eval::{self, CompiledModel, EvalError, Evaluator, Limits, User, UserFilter};
-use crate::index::{ObjectId, ObjectTypeId, Overlay, RelationId, View};
+use crate::index::{ObjectBitmap, ObjectId, ObjectTypeId, Overlay, RelationId, View};
 use crate::model::Model;
 use crate::tuple::{split_object, split_subject, Context, ObjectRef, Subject, Tuple};
 use rayon::prelude::*;
@@ -244,7 +244,7 @@ impl StoreHandle<'_> {
             // big-endian number order most pairs without reading the strings (zero padding keeps
             // a shorter id first, as `str` order does).
             // A large answer does all three steps on rayon's threads.
-            let ids: Vec<ObjectId> = objects.iter().collect();
+            let ids: Vec<ObjectId> = objects.objects().collect();
             let prefix = request.object_type.as_str();
             let named = |part: &[ObjectId]| -> Vec<(u64, &str)> {
                 view.object_names(object_type, part).into_iter().flatten().map(|id| (sort_key(id), id)).collect()
@@ -302,7 +302,7 @@ impl StoreHandle<'_> {
             if users.wildcard && filter.relation.is_none() {
                 subjects.push(Subject::Wildcard(filter.type_name.clone()));
             }
-            for id in &users.ids {
+            for id in users.ids.objects() {
                 let Some(name) = view.object_name(filter_type, id) else { continue };
                 let subject_object = ObjectRef::new(filter.type_name.clone(), name);
                 subjects.push(match &filter.relation {

@@ -26,7 +26,7 @@ use super::{
     StoreHandle,
 };
 use crate::eval::{self, CompiledModel, Evaluator, User};
-use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKind, View, WILDCARD};
+use crate::index::{Id, ObjectBitmap, ObjectId, ObjectTypeId, RelationId, SubjectKind, View};
 use crate::tuple::{split_object, split_subject, Context};
 use roaring::RoaringBitmap;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ impl Resolved {
 pub struct SubjectHandle {
     epoch: u64,
     kind: SubjectKind,
-    /// The object (its id is [`WILDCARD`] for `type:*`).
+    /// The object (its id is [`ObjectId::WILDCARD`] for `type:*`).
     object: Resolved,
 }
 
@@ -96,7 +96,7 @@ impl ObjectHandle {
     /// it when it was resolved.
     pub fn id(&self) -> Option<u32> {
         match self.object {
-            Resolved::Id(id) => Some(id),
+            Resolved::Id(id) => Some(id.raw()),
             Resolved::Unknown(_) => None,
         }
     }
@@ -245,7 +245,7 @@ impl StoreHandle<'_> {
             None => RelationId::NONE,
         };
         let object = match text.id {
-            None => Resolved::Id(WILDCARD),
+            None => Resolved::Id(ObjectId::WILDCARD),
             Some(id) => Resolved::resolve(view, subject_type, id),
         };
         Ok(SubjectHandle { epoch: data.epoch, kind: SubjectKind { subject_type, relation }, object })
@@ -269,14 +269,14 @@ impl StoreSnapshot<'_> {
         if objects.epoch != self.data.epoch {
             return None;
         }
-        View::new(&self.data.index).object_name(objects.object_type, id)
+        View::new(&self.data.index).object_name(objects.object_type, ObjectId::from_raw(id))
     }
 
     /// The names (the id part of `type:id`) of the objects, borrowed, in id order.
     pub fn object_names<'s>(&'s self, objects: &'s ObjectIds) -> impl Iterator<Item = &'s str> + 's {
         let view = View::new(&self.data.index);
         let same_load = objects.epoch == self.data.epoch;
-        objects.ids.iter().filter(move |_| same_load).filter_map(move |id| view.object_name(objects.object_type, id))
+        objects.ids.objects().filter(move |_| same_load).filter_map(move |id| view.object_name(objects.object_type, id))
     }
 }
 

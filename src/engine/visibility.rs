@@ -15,6 +15,7 @@
 use super::agent::{resolve_target, Chain};
 use super::{Answer, Denial, EngineError, StoreHandle};
 use crate::eval::{self, acl_tags, Evaluator};
+use crate::index::{ObjectBitmap, ObjectId};
 use crate::tuple::Context;
 use roaring::RoaringBitmap;
 
@@ -107,7 +108,7 @@ fn visibility(evaluator: &Evaluator<'_>, request: &VisibilityRequest) -> Result<
     let visible = visible.unwrap_or_default();
     let count = visible.len();
     if count <= request.max_ids as u64 {
-        let object_ids: Vec<u32> = visible.iter().collect();
+        let object_ids: Vec<ObjectId> = visible.objects().collect();
         let mut ids: Vec<String> =
             evaluator.view.object_names(type_id, &object_ids).into_iter().flatten().map(str::to_string).collect();
         ids.sort_unstable();

@@ -31,7 +31,7 @@
 
 use super::compiled::{CompiledModel, CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, WILDCARD};
+use crate::index::{ObjectBitmap, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::rc::Rc;
@@ -209,7 +209,7 @@ impl<'e, 'a> Tagger<'e, 'a> {
         for (kind, subjects) in evaluator.view.forward(object_type, relation, object) {
             let admits = definition.admits(kind);
             for subject in subjects.iter() {
-                let admitted = if subject == WILDCARD { admits.wildcard } else { admits.objects };
+                let admitted = if subject == ObjectId::WILDCARD { admits.wildcard } else { admits.objects };
                 let key = SubjectKey { kind, object: subject };
                 if admitted && evaluator.tuple_holds_partial(object_type, relation, object, key)? != Some(false) {
                     out.push(key);
@@ -339,7 +339,7 @@ pub(crate) fn affected(
         }
         let (object_type, object, relation) = step;
         if (object_type, relation) == graph.target {
-            found.insert(object);
+            found.insert_object(object);
         }
         if let Some(computing) = graph.computed_by.get(&(object_type, relation)) {
             pending.extend(computing.iter().map(|&r| (object_type, object, r)));

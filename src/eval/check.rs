@@ -12,8 +12,8 @@ use super::compiled::{CompiledRelation, Node};
 use super::lookup::list_objects;
 use super::{EvalError, Evaluator, User};
 use crate::index::{
-    Closure, Ids, IdsCow, ObjectId, ObjectTypeId, Reach, RelationId, RelationTuples, SubjectKey, SubjectKind, View,
-    WILDCARD,
+    Closure, Ids, IdsCow, ObjectBitmap, ObjectId, ObjectTypeId, Reach, RelationId, RelationTuples, SubjectKey,
+    SubjectKind, View,
 };
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -273,7 +273,7 @@ fn decide_membership<'r>(
         return Some(Decision::Allowed);
     }
     let mut too_deep = false;
-    for reach in reaches.filter(|reach| reach.groups.contains(object)) {
+    for reach in reaches.filter(|reach| reach.groups.contains_object(object)) {
         // `height` bounds the nested dispatches the walk would need to get there.
         if reach.height <= budget {
             return Some(Decision::Allowed);
@@ -401,6 +401,9 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
     /// Whether one tuple counts, given its condition: in a partial check a condition missing
     /// context is [`Decision::Conditional`].
     /// `hold`: every tuple of the relation is known to count ([`Evaluator::all_hold`]).
+    // Always inline: left to LLVM, whether this lands in `tuple_then` depends on which codegen
+    // unit `Evaluator::tuple_holds` lands in, and a call here costs a prepared check ~2%.
+    #[inline(always)]
     fn tuple_decision(
         &self,
         object_type: ObjectTypeId,
@@ -659,10 +662,10 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 if kind != user.kind {
                     continue;
                 }
-                for candidate in [user.object, Some(WILDCARD)] {
+                for candidate in [user.object, Some(ObjectId::WILDCARD)] {
                     // A user the index never saw has no id: only the wildcard can name it.
                     let Some(candidate) = candidate else { continue };
-                    let admitted = if candidate == WILDCARD { admits.wildcard } else { admits.objects };
+                    let admitted = if candidate == ObjectId::WILDCARD { admits.wildcard } else { admits.objects };
                     if admitted && subjects.contains(candidate) {
                         let key = SubjectKey { kind, object: candidate };
                         if outcome.allowed(self.tuple_leaf(object_type, relation, object, key, hold)) {
@@ -787,10 +790,10 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         let closure = evaluator.group_closure(object_type, relation, definition)?;
         let user = self.user;
         let tuples = evaluator.view.relation_tuples(object_type, relation);
-        let wildcard = SubjectKey { kind: user.kind, object: WILDCARD };
+        let wildcard = SubjectKey { kind: user.kind, object: ObjectId::WILDCARD };
         let own = user
             .key()
-            .filter(|key| definition.admits_tuple(key.kind, key.object == WILDCARD, None))
+            .filter(|key| definition.admits_tuple(key.kind, key.object == ObjectId::WILDCARD, None))
             .map(|key| tuples.reverse(key));
         let public = (user.kind.relation == RelationId::NONE
             && !user.is_wildcard()
@@ -824,7 +827,7 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
             if !kinds.clone().any(|k| k == kind) {
                 continue;
             }
-            for parent in parents.iter().filter(|&parent| parent != WILDCARD) {
+            for parent in parents.iter().filter(|&parent| parent != ObjectId::WILDCARD) {
                 let parent = SubjectKey { kind, object: parent };
                 if outcome.allowed(self.tuple_then((object_type, tupleset, object), parent, hold, computed, depth)) {
                     return Ok(Decision::Allowed);

@@ -6,7 +6,7 @@
 
 use super::compiled::{CompiledRelation, Node};
 use super::{EvalError, Evaluator};
-use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey};
 
 /// A node of an expand tree; every node is named `type:id#relation`.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +126,7 @@ impl Expander<'_, '_> {
         for (kind, subjects) in view.forward(self.object_type, self.relation, self.object) {
             let admits = self.definition.admits(kind);
             for subject in subjects {
-                let admitted = if subject == WILDCARD { admits.wildcard } else { admits.objects };
+                let admitted = if subject == ObjectId::WILDCARD { admits.wildcard } else { admits.objects };
                 let key = SubjectKey { kind, object: subject };
                 if admitted && self.evaluator.tuple_holds(self.object_type, self.relation, self.object, key)? {
                     if let Some(text) = view.subject(key) {

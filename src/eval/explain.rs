@@ -13,7 +13,7 @@
 use super::check::{check_recorded, Decision, Label, Recorder};
 use super::compiled::Node;
 use super::{EvalError, Evaluator, User};
-use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, TupleGuard, WILDCARD};
+use crate::index::{ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, TupleGuard};
 use crate::tuple::{ObjectRef, Subject, Tuple};
 
 /// The result of one node of an explanation.
@@ -414,7 +414,7 @@ impl TreeRecorder<'_, '_> {
         let mut below: rustc_hash::FxHashMap<ObjectId, Option<ObjectId>> = rustc_hash::FxHashMap::default();
         let mut frontier = Vec::new();
         let mut holder = None;
-        for candidate in [user.object, Some(WILDCARD)].into_iter().flatten() {
+        for candidate in [user.object, Some(ObjectId::WILDCARD)].into_iter().flatten() {
             let key = SubjectKey { kind: user.kind, object: candidate };
             for group in tuples.reverse(key).iter() {
                 if below.insert(group, None).is_none() {
@@ -519,12 +519,14 @@ impl TreeRecorder<'_, '_> {
             TupleGuard::Condition(condition) => Some(condition),
         };
         let definition = evaluator.model.relation(object_type, relation)?;
-        if !definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
-            && (condition.is_some() || evaluator.model.is_strict(object_type, relation) || {
-                let admits = definition.admits(subject.kind);
-                !(if subject.object == WILDCARD { admits.wildcard } else { admits.objects })
-            })
-        {
+        if !definition.admits_tuple(
+            subject.kind,
+            subject.object == ObjectId::WILDCARD,
+            condition.map(|c| c.name.as_str()),
+        ) && (condition.is_some() || evaluator.model.is_strict(object_type, relation) || {
+            let admits = definition.admits(subject.kind);
+            !(if subject.object == ObjectId::WILDCARD { admits.wildcard } else { admits.objects })
+        }) {
             return Some(Reason::TypeNotAllowed);
         }
         let condition = condition?;
@@ -571,7 +573,7 @@ impl TreeRecorder<'_, '_> {
         };
         let object = match object {
             Some(id) => view.object_id(subject_type, id)?,
-            None => WILDCARD,
+            None => ObjectId::WILDCARD,
         };
         Some(SubjectKey { kind: SubjectKind { subject_type, relation }, object })
     }

@@ -15,8 +15,8 @@
 use super::compiled::{CompiledRelation, Node};
 use super::{check, EvalError, Evaluator, Limits, User};
 use crate::index::{
-    DenseBits, Ids, IdsCow, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TOUCH_WAVE,
-    WILDCARD,
+    DenseBits, Ids, IdsCow, ObjectBitmap, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind,
+    TOUCH_WAVE,
 };
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
@@ -186,9 +186,9 @@ pub(crate) fn list_objects(
     relaxed.state.relaxed = true;
     let candidates = relaxed.objects(object_type, relation)?;
     let mut confirmed = RoaringBitmap::new();
-    for object in &candidates {
+    for object in candidates.objects() {
         if check(evaluator, object_type, Some(object), relation, user)? {
-            confirmed.insert(object);
+            confirmed.insert_object(object);
         }
     }
     Ok(confirmed)
@@ -267,7 +267,7 @@ impl<'a> ObjectLister<'_, 'a> {
                 None => lister.rewrite(object_type, relation, definition, &definition.rewrite)?,
             };
             if let Some(own) = lister.own_userset(object_type, relation) {
-                result.insert(own);
+                result.insert_object(own);
             }
             if let Some(closure) = closure {
                 closure.expand(&mut result);
@@ -299,8 +299,8 @@ impl<'a> ObjectLister<'_, 'a> {
         let result = self.rewrite_within(object_type, relation, definition, &definition.rewrite, candidates, within);
         within.pop();
         let mut result = result?;
-        if let Some(own) = self.own_userset(object_type, relation).filter(|&own| candidates.contains(own)) {
-            result.insert(own);
+        if let Some(own) = self.own_userset(object_type, relation).filter(|&own| candidates.contains_object(own)) {
+            result.insert_object(own);
         }
         Ok(result)
     }
@@ -381,7 +381,7 @@ impl<'a> ObjectLister<'_, 'a> {
         let bits = if candidates.len() >= DENSE_PROBES { DenseBits::of(subjects, max_words) } else { None };
         let holds = |subject: ObjectId| match &bits {
             Some(bits) => bits.contains(subject),
-            None => subjects.contains(subject),
+            None => subjects.contains_object(subject),
         };
         // One candidate's probe: is some subject it names (of `kind`) in `subjects`?
         let names_one = |object: ObjectId| -> Result<bool, EvalError> {
@@ -389,7 +389,7 @@ impl<'a> ObjectLister<'_, 'a> {
                 if found != kind {
                     continue;
                 }
-                for subject in named.iter().filter(|&s| s != WILDCARD && holds(s)) {
+                for subject in named.iter().filter(|&s| s != ObjectId::WILDCARD && holds(s)) {
                     let key = SubjectKey { kind, object: subject };
                     if every_tuple_counts || evaluator.tuple_holds(object_type, relation, object, key)? {
                         return Ok(true);
@@ -412,9 +412,9 @@ impl<'a> ObjectLister<'_, 'a> {
                 }
             }
             // Candidates come in ascending order, so the probe's hits do too.
-            Ok(RoaringBitmap::from_sorted_iter(named).unwrap_or_default())
+            Ok(RoaringBitmap::from_sorted_objects(named).unwrap_or_default())
         };
-        let objects: Vec<ObjectId> = candidates.iter().collect();
+        let objects: Vec<ObjectId> = candidates.objects().collect();
         if objects.len() < PARALLEL_PROBES {
             return probe(&objects);
         }
@@ -485,7 +485,7 @@ impl<'a> ObjectLister<'_, 'a> {
             let mut failing = RoaringBitmap::new();
             for object in objects.iter() {
                 if !self.evaluator.tuple_holds(object_type, relation, object, subject)? {
-                    failing.insert(object);
+                    failing.insert_object(object);
                 }
             }
             if !failing.is_empty() {
@@ -512,11 +512,16 @@ impl<'a> ObjectLister<'_, 'a> {
                 if kind != user.kind {
                     continue;
                 }
-                if let Some(key) = user.key().filter(|key| admits.objects && key.object != WILDCARD) {
+                if let Some(key) = user.key().filter(|key| admits.objects && key.object != ObjectId::WILDCARD) {
                     result |= &self.reverse(tuples, object_type, relation, key)?;
                 }
                 if admits.wildcard {
-                    result |= &self.reverse(tuples, object_type, relation, SubjectKey { kind, object: WILDCARD })?;
+                    result |= &self.reverse(
+                        tuples,
+                        object_type,
+                        relation,
+                        SubjectKey { kind, object: ObjectId::WILDCARD },
+                    )?;
                 }
             } else if admits.objects {
                 if let Some(key) = user.key().filter(|key| key.kind == kind) {
@@ -570,7 +575,7 @@ impl<'a> ObjectLister<'_, 'a> {
         let tuples = self.evaluator.view.relation_tuples(object_type, relation);
         // The subjects go in waves whose reverse lists are read ahead together, so those reads
         // overlap instead of each waiting on memory in turn; many go on rayon's threads.
-        let subjects: Vec<ObjectId> = subjects.iter().filter(|&subject| subject != WILDCARD).collect();
+        let subjects: Vec<ObjectId> = subjects.objects().filter(|&subject| subject != ObjectId::WILDCARD).collect();
         // Many subjects' short lists go straight into bits over the type's ids when that range
         // is small beside the lists read (no growing list to sort afterwards).
         let span = self.evaluator.view.object_count(object_type);
@@ -648,18 +653,18 @@ impl<'a> ObjectLister<'_, 'a> {
         }
         let candidates = self.tuple_to_userset(object_type, tupleset, computed)?;
         let mut result = RoaringBitmap::new();
-        for object in candidates.iter() {
+        for object in candidates.objects() {
             let mut every = true;
             for parent in evaluator.tupleset_parents(object_type, object, tupleset, computed) {
                 let grants = evaluator.tuple_holds(object_type, tupleset, object, parent)?
-                    && granting.iter().any(|(kind, set)| *kind == parent.kind && set.contains(parent.object));
+                    && granting.iter().any(|(kind, set)| *kind == parent.kind && set.contains_object(parent.object));
                 if !grants {
                     every = false;
                     break;
                 }
             }
             if every {
-                result.insert(object);
+                result.insert_object(object);
             }
         }
         Ok(result)
@@ -687,7 +692,7 @@ impl Gathered {
         match (&mut self.bits, other.bits) {
             (Some(bits), Some(more)) => {
                 if !bits.union_with(&more) {
-                    self.list.extend(more.to_bitmap());
+                    self.list.extend(more.to_bitmap().objects());
                 }
             }
             (None, more) => self.bits = more,
@@ -718,8 +723,8 @@ fn bitmap_of(mut ids: Vec<ObjectId>) -> RoaringBitmap {
     }
     ids.sort_unstable();
     ids.dedup();
-    // Sorted and deduplicated, so `from_sorted_iter` takes every id.
-    RoaringBitmap::from_sorted_iter(ids).unwrap_or_default()
+    // Sorted and deduplicated, so `from_sorted_objects` takes every id.
+    RoaringBitmap::from_sorted_objects(ids).unwrap_or_default()
 }
 
 /// The subjects a list-users request asks for: a type, and for usersets a relation.
@@ -803,13 +808,13 @@ pub(crate) fn list_users(
     let candidates = relaxed.users(object_type, object, relation, 0)?;
     let kind = SubjectKind { subject_type: filter.subject_type, relation: filter.relation };
     let mut confirmed = UserSet::default();
-    for id in &candidates.ids {
+    for id in candidates.ids.objects() {
         if check(evaluator, object_type, named, relation, User { kind, object: Some(id) })? {
-            confirmed.ids.insert(id);
+            confirmed.ids.insert_object(id);
         }
     }
-    confirmed.wildcard =
-        candidates.wildcard && check(evaluator, object_type, named, relation, User { kind, object: Some(WILDCARD) })?;
+    confirmed.wildcard = candidates.wildcard
+        && check(evaluator, object_type, named, relation, User { kind, object: Some(ObjectId::WILDCARD) })?;
     Ok(confirmed)
 }
 
@@ -863,7 +868,7 @@ impl UserLister<'_, '_> {
                 && lister.unnamed != Some((object_type, object))
                 && (object_type, relation) == (filter.subject_type, filter.relation)
             {
-                result.ids.insert(object);
+                result.ids.insert_object(object);
             }
             Ok(result)
         })
@@ -937,7 +942,7 @@ impl UserLister<'_, '_> {
             }
             let matches_filter = kind.subject_type == filter.subject_type && kind.relation == filter.relation;
             for subject in subjects {
-                let is_wildcard = subject == WILDCARD;
+                let is_wildcard = subject == ObjectId::WILDCARD;
                 if (is_wildcard && !admits.wildcard) || (!is_wildcard && !admits.objects) {
                     continue;
                 }
@@ -949,7 +954,7 @@ impl UserLister<'_, '_> {
                     if is_wildcard {
                         result.wildcard = true;
                     } else {
-                        result.ids.insert(subject);
+                        result.ids.insert_object(subject);
                     }
                 }
                 if kind.relation != RelationId::NONE {
@@ -1011,6 +1016,7 @@ impl UserLister<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::Id;
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// Gathered ids become the same bitmap whether they go through bits (many, dense) or a sort
@@ -1019,7 +1025,7 @@ mod tests {
     fn bitmap_of_gathered_ids_equals_the_sorted_set() {
         let mut rng = StdRng::seed_from_u64(31);
         for (count, range) in [(10, 1_000), (DENSE_GATHER, 100_000), (100_000, 320_000), (20_000, 50_000_000)] {
-            let ids: Vec<ObjectId> = (0..count).map(|_| rng.gen_range(0..range)).collect();
+            let ids: Vec<ObjectId> = (0..count).map(|_| ObjectId::from_raw(rng.gen_range(0..range))).collect();
             let expected: RoaringBitmap = ids.iter().copied().collect();
             assert_eq!(bitmap_of(ids), expected, "{count} ids below {range}");
         }

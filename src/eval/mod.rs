@@ -47,12 +47,12 @@ pub(crate) use explain::{explain, ExplainInput};
 pub use explain::{ExplainNode, NodeResult, Reason};
 
 use crate::index::{
-    Closure, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, View, WILDCARD,
+    Closure, ObjectId, ObjectTypeId, RelationId, RelationTuples, SubjectKey, SubjectKind, TupleGuard, View,
 };
 use crate::tuple::{Context, TupleCondition};
 
 /// The user a walk asks about: its kind and, when the index has interned its name, its object id
-/// ([`WILDCARD`] for `type:*`). A name the index never saw has no id (`None`): no tuple names it,
+/// ([`ObjectId::WILDCARD`] for `type:*`). A name the index never saw has no id (`None`): no tuple names it,
 /// so it equals no id (in particular not another never-seen name's), and only its type's
 /// wildcard can grant it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl User {
 
     /// True for `type:*`.
     pub(crate) fn is_wildcard(self) -> bool {
-        self.object == Some(WILDCARD)
+        self.object == Some(ObjectId::WILDCARD)
     }
 
     /// True when the user is the userset `object_type:object#relation` (never for a name the
@@ -133,7 +133,7 @@ impl<'a> Evaluator<'a> {
     /// interned id of its type, so no tuple names it and it equals no known id; and a user the
     /// index never saw has no id at all, so the two are never taken for the same name.
     pub(crate) fn walk_object(&self, object_type: ObjectTypeId, object: Option<ObjectId>) -> ObjectId {
-        object.unwrap_or_else(|| self.view.object_count(object_type))
+        object.unwrap_or_else(|| self.view.unseen_object(object_type))
     }
 
     /// The parents `computed from tupleset` follows from one object: its tupleset tuples whose
@@ -152,7 +152,7 @@ impl<'a> Evaluator<'a> {
             .flat_map(|(kind, parents)| {
                 parents
                     .iter()
-                    .filter(|&parent| parent != WILDCARD)
+                    .filter(|&parent| parent != ObjectId::WILDCARD)
                     .map(move |parent| SubjectKey { kind, object: parent })
             })
     }
@@ -212,7 +212,11 @@ impl<'a> Evaluator<'a> {
             return Ok(None);
         }
         let fits = self.model.relation(object_type, relation).is_some_and(|definition| {
-            definition.admits_tuple(subject.kind, subject.object == WILDCARD, condition.map(|c| c.name.as_str()))
+            definition.admits_tuple(
+                subject.kind,
+                subject.object == ObjectId::WILDCARD,
+                condition.map(|c| c.name.as_str()),
+            )
         });
         if fits {
             Ok(condition)

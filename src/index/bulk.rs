@@ -12,7 +12,7 @@
 //! Must not import `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
 use super::closure::{search_up, Closure};
-use super::{Index, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind, WILDCARD};
+use super::{Index, ObjectId, ObjectTypeId, RelationId, SubjectKey, SubjectKind};
 use crate::tuple::{SubjectText, TupleCondition};
 
 /// Fills an index with many tuples; call [`Loader::finish`] when done.
@@ -73,7 +73,7 @@ impl<'i> Loader<'i> {
         };
         let subject_object = match subject.id {
             Some(id) => self.index.objects.entry(subject_type).or_default().intern(id),
-            None => WILDCARD,
+            None => ObjectId::WILDCARD,
         };
         let key = SubjectKey { kind: SubjectKind { subject_type, relation: subject_relation }, object: subject_object };
         let table = self.index.tables.entry((type_id, relation_id)).or_default();
@@ -98,7 +98,8 @@ impl<'i> Loader<'i> {
         for (&(object_type, relation), table) in &index.tables {
             let kind = SubjectKind { subject_type: object_type, relation };
             let mut closure = Closure::default();
-            for (subject, _) in table.named_subjects().filter(|(s, _)| s.kind == kind && s.object != WILDCARD) {
+            for (subject, _) in table.named_subjects().filter(|(s, _)| s.kind == kind && s.object != ObjectId::WILDCARD)
+            {
                 let reach = search_up(table, kind, subject.object);
                 if !reach.groups.is_empty() {
                     closure.set(subject.object, reach);

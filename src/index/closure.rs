@@ -24,7 +24,7 @@
 //! reached group (exact after a recompute, an upper bound after additions).
 //! Must not import `eval`, `engine`, `store`, `api`, nor `sled`, `tokio`, `axum`, `serde_json`.
 
-use super::{ObjectId, SubjectKey, SubjectKind, Table, WILDCARD};
+use super::{ObjectBitmap, ObjectId, SubjectKey, SubjectKind, Table};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -67,7 +67,7 @@ impl Closure {
     /// Adds to `groups` every group that one of them reaches.
     pub(crate) fn expand(&self, groups: &mut RoaringBitmap) {
         let mut added = RoaringBitmap::new();
-        for group in groups.iter() {
+        for group in groups.objects() {
             if let Some(reach) = self.reach.get(&group) {
                 added |= &reach.groups;
             }
@@ -93,7 +93,7 @@ impl Closure {
     /// Brings the closure up to date after the edge `below → above` of `table` (whose subject
     /// kind is `kind`, the table's own type and relation) was written, rewritten or deleted.
     pub(super) fn edge_changed(&mut self, table: &Table, kind: SubjectKind, below: ObjectId, above: ObjectId) {
-        if below == WILDCARD || above == WILDCARD {
+        if below == ObjectId::WILDCARD || above == ObjectId::WILDCARD {
             return;
         }
         let subject = SubjectKey { kind, object: below };
@@ -111,9 +111,9 @@ impl Closure {
             Some(reach) => (reach.groups.clone(), reach.height),
             None => (RoaringBitmap::new(), 0),
         };
-        addition.insert(above);
+        addition.insert_object(above);
         let mut seen = RoaringBitmap::new();
-        seen.insert(below);
+        seen.insert_object(below);
         let mut queue = VecDeque::from([(below, 0u32)]);
         while let Some((group, distance)) = queue.pop_front() {
             let reach = self.reach.entry(group).or_default();
@@ -124,7 +124,7 @@ impl Closure {
             reach.groups |= &addition;
             reach.height = reach.height.max(distance.saturating_add(1).saturating_add(above_height));
             for member in down_edges(table, kind, group) {
-                if seen.insert(member) {
+                if seen.insert_object(member) {
                     queue.push_back((member, distance.saturating_add(1)));
                 }
             }
@@ -134,16 +134,16 @@ impl Closure {
     /// Recomputes by graph search the sets of `below` and of every group below it.
     fn recompute_below(&mut self, table: &Table, kind: SubjectKind, below: ObjectId) {
         let mut affected = RoaringBitmap::new();
-        affected.insert(below);
+        affected.insert_object(below);
         let mut queue = VecDeque::from([below]);
         while let Some(group) = queue.pop_front() {
             for member in down_edges(table, kind, group) {
-                if affected.insert(member) {
+                if affected.insert_object(member) {
                     queue.push_back(member);
                 }
             }
         }
-        for group in &affected {
+        for group in affected.objects() {
             let reach = search_up(table, kind, group);
             if reach.groups.is_empty() {
                 self.reach.remove(&group);
@@ -172,11 +172,9 @@ fn up_edges(table: &Table, kind: SubjectKind, group: ObjectId) -> impl Iterator<
 
 /// The groups that are counting members of `group` (its edges downward).
 fn down_edges(table: &Table, kind: SubjectKind, group: ObjectId) -> impl Iterator<Item = ObjectId> + '_ {
-    table
-        .subjects(group)
-        .filter(move |(k, _)| *k == kind)
-        .flat_map(|(_, members)| members.iter())
-        .filter(move |&member| member != WILDCARD && edge_counts(table, group, SubjectKey { kind, object: member }))
+    table.subjects(group).filter(move |(k, _)| *k == kind).flat_map(|(_, members)| members.iter()).filter(
+        move |&member| member != ObjectId::WILDCARD && edge_counts(table, group, SubjectKey { kind, object: member }),
+    )
 }
 
 /// Breadth-first search upward from `group`: every group reached and the farthest distance.
@@ -185,7 +183,7 @@ pub(super) fn search_up(table: &Table, kind: SubjectKind, group: ObjectId) -> Re
     let mut queue = VecDeque::from([(group, 0u32)]);
     while let Some((current, distance)) = queue.pop_front() {
         for above in up_edges(table, kind, current) {
-            if reach.groups.insert(above) {
+            if reach.groups.insert_object(above) {
                 reach.height = reach.height.max(distance + 1);
                 queue.push_back((above, distance + 1));
             }

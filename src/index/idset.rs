@@ -1,4 +1,5 @@
-//! Id sets and id-keyed maps sized to what they hold.
+//! Sets of object ids and maps keyed by them, sized to what they hold; all take and yield
+//! [`ObjectId`]s (the raw `u32` is read only where ids go into arrays and roaring bitmaps).
 //!
 //! What it owns: [`IdSet`], the set type of the index's forward and reverse maps. Most objects
 //! name one or two subjects and most subjects are named by a few dozen objects spread over the
@@ -7,13 +8,15 @@
 //! array, and only larger sets are roaring bitmaps. [`Ids`] borrows a set for reading and
 //! [`IdsCow`] is a borrowed set or one computed for a request (as `Cow<RoaringBitmap>` was).
 //! [`IdMap`] maps ids to values: a vector indexed by id where keys are dense (ids are interned
-//! per type, so they mostly are), a hash map where they are sparse.
+//! per type, so they mostly are), a hash map where they are sparse. [`ObjectBitmap`] reads and
+//! writes a roaring bitmap of object ids (a lookup's answer) as [`ObjectId`]s.
 //!
 //! **Invariant:** an `IdSet`'s representation is a function of its contents: `Empty` iff no
 //! id, `One` iff one, `Few` (sorted, no duplicates) for 2..=[`FEW_MAX`] ids, `Many` above. An
 //! `IdMap` reports no empty value, and its `len` counts the non-empty ones.
 //! Must not import anything outside `index`.
 
+use super::ids::{Id, ObjectId};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -30,16 +33,16 @@ pub(crate) enum IdSet {
     #[default]
     Empty,
     /// Exactly one id.
-    One(u32),
+    One(ObjectId),
     /// 2..=[`FEW_MAX`] ids, sorted ascending.
-    Few(Vec<u32>),
+    Few(Vec<ObjectId>),
     /// More than [`FEW_MAX`] ids.
     Many(Box<RoaringBitmap>),
 }
 
 impl IdSet {
     /// Adds `id`; true if it was not there.
-    pub(crate) fn insert(&mut self, id: u32) -> bool {
+    pub(crate) fn insert(&mut self, id: ObjectId) -> bool {
         match self {
             IdSet::Empty => {
                 *self = IdSet::One(id);
@@ -60,18 +63,18 @@ impl IdSet {
                     true
                 }
                 Err(_) => {
-                    let mut bitmap: RoaringBitmap = ids.iter().copied().collect();
-                    bitmap.insert(id);
+                    let mut bitmap: RoaringBitmap = ids.iter().map(|id| id.raw()).collect();
+                    bitmap.insert(id.raw());
                     *self = IdSet::Many(Box::new(bitmap));
                     true
                 }
             },
-            IdSet::Many(bitmap) => bitmap.insert(id),
+            IdSet::Many(bitmap) => bitmap.insert(id.raw()),
         }
     }
 
     /// Removes `id`; true if it was there.
-    pub(crate) fn remove(&mut self, id: u32) -> bool {
+    pub(crate) fn remove(&mut self, id: ObjectId) -> bool {
         match self {
             IdSet::Empty => false,
             IdSet::One(held) => {
@@ -90,11 +93,11 @@ impl IdSet {
                 true
             }
             IdSet::Many(bitmap) => {
-                if !bitmap.remove(id) {
+                if !bitmap.remove(id.raw()) {
                     return false;
                 }
                 if bitmap.len() <= FEW_MAX as u64 {
-                    *self = IdSet::Few(bitmap.iter().collect());
+                    *self = IdSet::Few(bitmap.iter().map(ObjectId::from_raw).collect());
                 }
                 true
             }
@@ -124,13 +127,62 @@ impl IdSet {
     }
 }
 
+/// Object ids kept in a roaring bitmap (untyped storage), written and read as [`ObjectId`]s so
+/// no caller converts them by hand.
+pub(crate) trait ObjectBitmap {
+    /// Adds `id`; true if it was not there.
+    fn insert_object(&mut self, id: ObjectId) -> bool;
+    /// Removes `id`; true if it was there.
+    fn remove_object(&mut self, id: ObjectId) -> bool;
+    /// True if `id` is in the set.
+    fn contains_object(&self, id: ObjectId) -> bool;
+    /// The ids in ascending order.
+    fn objects(&self) -> IdsIter<'_>;
+    /// A bitmap of `ids`, which must come in ascending order (else an error, as
+    /// [`RoaringBitmap::from_sorted_iter`] gives).
+    fn from_sorted_objects(ids: impl IntoIterator<Item = ObjectId>) -> Result<Self, roaring::NonSortedIntegers>
+    where
+        Self: Sized;
+}
+
+impl ObjectBitmap for RoaringBitmap {
+    #[inline]
+    fn insert_object(&mut self, id: ObjectId) -> bool {
+        self.insert(id.raw())
+    }
+
+    #[inline]
+    fn remove_object(&mut self, id: ObjectId) -> bool {
+        self.remove(id.raw())
+    }
+
+    #[inline]
+    fn contains_object(&self, id: ObjectId) -> bool {
+        self.contains(id.raw())
+    }
+
+    fn objects(&self) -> IdsIter<'_> {
+        IdsIter::Many(self.iter())
+    }
+
+    fn from_sorted_objects(ids: impl IntoIterator<Item = ObjectId>) -> Result<Self, roaring::NonSortedIntegers> {
+        RoaringBitmap::from_sorted_iter(ids.into_iter().map(ObjectId::raw))
+    }
+}
+
+impl FromIterator<ObjectId> for RoaringBitmap {
+    fn from_iter<T: IntoIterator<Item = ObjectId>>(ids: T) -> Self {
+        ids.into_iter().map(ObjectId::raw).collect()
+    }
+}
+
 /// A borrowed [`IdSet`] (or bitmap): cheap to copy, read with `contains`, `iter` and `len`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Ids<'a> {
     /// Exactly one id.
-    One(u32),
+    One(ObjectId),
     /// Ids sorted ascending, no duplicates (empty for the empty set).
-    Few(&'a [u32]),
+    Few(&'a [ObjectId]),
     /// A bitmap.
     Many(&'a RoaringBitmap),
 }
@@ -140,20 +192,20 @@ impl<'a> Ids<'a> {
     pub(crate) const EMPTY: Ids<'static> = Ids::Few(&[]);
 
     /// The smallest id, if any.
-    pub(crate) fn first(self) -> Option<u32> {
+    pub(crate) fn first(self) -> Option<ObjectId> {
         match self {
             Ids::One(id) => Some(id),
             Ids::Few(ids) => ids.first().copied(),
-            Ids::Many(bitmap) => bitmap.min(),
+            Ids::Many(bitmap) => bitmap.min().map(ObjectId::from_raw),
         }
     }
 
     /// True if `id` is in the set.
-    pub(crate) fn contains(self, id: u32) -> bool {
+    pub(crate) fn contains(self, id: ObjectId) -> bool {
         match self {
             Ids::One(held) => held == id,
             Ids::Few(ids) => ids.binary_search(&id).is_ok(),
-            Ids::Many(bitmap) => bitmap.contains(id),
+            Ids::Many(bitmap) => bitmap.contains(id.raw()),
         }
     }
 
@@ -181,7 +233,7 @@ impl<'a> Ids<'a> {
     }
 
     /// The ids at or above `first`, in ascending order, found without walking those below.
-    pub(crate) fn iter_from(self, first: u32) -> IdsIter<'a> {
+    pub(crate) fn iter_from(self, first: ObjectId) -> IdsIter<'a> {
         match self {
             Ids::One(id) => IdsIter::One((id >= first).then_some(id)),
             Ids::Few(ids) => {
@@ -190,7 +242,7 @@ impl<'a> Ids<'a> {
             }
             Ids::Many(bitmap) => {
                 let mut ids = bitmap.iter();
-                ids.advance_to(first);
+                ids.advance_to(first.raw());
                 IdsIter::Many(ids)
             }
         }
@@ -200,8 +252,10 @@ impl<'a> Ids<'a> {
     pub(crate) fn intersect(self, other: &RoaringBitmap) -> RoaringBitmap {
         match self {
             Ids::Many(bitmap) => bitmap & other,
-            small if other.len() < small.len() => other.iter().filter(|&id| small.contains(id)).collect(),
-            small => small.iter().filter(|&id| other.contains(id)).collect(),
+            small if other.len() < small.len() => {
+                other.iter().filter(|&id| small.contains(ObjectId::from_raw(id))).collect()
+            }
+            small => small.iter().map(ObjectId::raw).filter(|&id| other.contains(id)).collect(),
         }
     }
 
@@ -209,13 +263,13 @@ impl<'a> Ids<'a> {
     pub(crate) fn to_bitmap(self) -> Cow<'a, RoaringBitmap> {
         match self {
             Ids::Many(bitmap) => Cow::Borrowed(bitmap),
-            small => Cow::Owned(small.iter().collect()),
+            small => Cow::Owned(small.iter().map(ObjectId::raw).collect()),
         }
     }
 }
 
 impl<'a> IntoIterator for Ids<'a> {
-    type Item = u32;
+    type Item = ObjectId;
     type IntoIter = IdsIter<'a>;
 
     fn into_iter(self) -> IdsIter<'a> {
@@ -227,9 +281,9 @@ impl BitOrAssign<Ids<'_>> for RoaringBitmap {
     fn bitor_assign(&mut self, ids: Ids<'_>) {
         match ids {
             Ids::One(id) => {
-                self.insert(id);
+                self.insert(id.raw());
             }
-            Ids::Few(ids) => self.extend(ids.iter().copied()),
+            Ids::Few(ids) => self.extend(ids.iter().map(|id| id.raw())),
             Ids::Many(bitmap) => *self |= bitmap,
         }
     }
@@ -239,9 +293,9 @@ impl BitOrAssign<Ids<'_>> for RoaringBitmap {
 #[derive(Clone)]
 pub(crate) enum IdsIter<'a> {
     /// One id, until taken.
-    One(Option<u32>),
+    One(Option<ObjectId>),
     /// A sorted array.
-    Few(std::slice::Iter<'a, u32>),
+    Few(std::slice::Iter<'a, ObjectId>),
     /// A bitmap.
     Many(roaring::bitmap::Iter<'a>),
 }
@@ -253,13 +307,13 @@ impl std::fmt::Debug for IdsIter<'_> {
 }
 
 impl Iterator for IdsIter<'_> {
-    type Item = u32;
+    type Item = ObjectId;
 
-    fn next(&mut self) -> Option<u32> {
+    fn next(&mut self) -> Option<ObjectId> {
         match self {
             IdsIter::One(id) => id.take(),
             IdsIter::Few(ids) => ids.next().copied(),
-            IdsIter::Many(ids) => ids.next(),
+            IdsIter::Many(ids) => ids.next().map(ObjectId::from_raw),
         }
     }
 
@@ -295,7 +349,7 @@ impl<'a> IdsCow<'a> {
     }
 
     /// True if `id` is in the set.
-    pub(crate) fn contains(&self, id: u32) -> bool {
+    pub(crate) fn contains(&self, id: ObjectId) -> bool {
         self.ids().contains(id)
     }
 
@@ -340,8 +394,8 @@ impl DenseBits {
 
     /// `ids` (in any order, repeats allowed) as bits, unless there are none or their range spans
     /// more than `max_words` words.
-    pub(crate) fn of_ids(ids: &[u32], max_words: usize) -> Option<Self> {
-        Self::spanning(*ids.iter().min()?, *ids.iter().max()?, ids.iter().copied(), max_words)
+    pub(crate) fn of_ids(ids: &[ObjectId], max_words: usize) -> Option<Self> {
+        Self::spanning(ids.iter().min()?.raw(), ids.iter().max()?.raw(), ids.iter().map(|id| id.raw()), max_words)
     }
 
     /// `ids`, all within `first..=last`, as bits, unless that range spans more than `max_words`.
@@ -369,8 +423,8 @@ impl DenseBits {
 
     /// Adds `id`; false (and nothing added) when it lies outside the set's range.
     #[inline]
-    pub(crate) fn insert(&mut self, id: u32) -> bool {
-        let Some(at) = id.checked_sub(self.first) else { return false };
+    pub(crate) fn insert(&mut self, id: ObjectId) -> bool {
+        let Some(at) = id.raw().checked_sub(self.first) else { return false };
         let at = at as usize;
         match self.words.get_mut(at / 64) {
             Some(word) => {
@@ -411,8 +465,8 @@ impl DenseBits {
 
     /// True if `id` is in the set.
     #[inline]
-    pub(crate) fn contains(&self, id: u32) -> bool {
-        let Some(at) = id.checked_sub(self.first) else { return false };
+    pub(crate) fn contains(&self, id: ObjectId) -> bool {
+        let Some(at) = id.raw().checked_sub(self.first) else { return false };
         let at = at as usize;
         self.words.get(at / 64).is_some_and(|word| word & (1 << (at % 64)) != 0)
     }
@@ -486,7 +540,8 @@ impl<V> Default for IdMap<V> {
 impl<V: Slot> IdMap<V> {
     /// The value of `key`, `None` when it is empty.
     #[inline]
-    pub(crate) fn get(&self, key: u32) -> Option<&V> {
+    pub(crate) fn get(&self, key: ObjectId) -> Option<&V> {
+        let key = key.raw();
         let value = match &self.repr {
             Repr::Dense(slots) => slots.get(key as usize)?,
             Repr::Sparse { map, .. } => map.get(&key)?,
@@ -495,7 +550,8 @@ impl<V: Slot> IdMap<V> {
     }
 
     /// Changes the value of `key` (empty if absent) with `change`; an emptied value is dropped.
-    pub(crate) fn update<R>(&mut self, key: u32, change: impl FnOnce(&mut V) -> R) -> R {
+    pub(crate) fn update<R>(&mut self, key: ObjectId, change: impl FnOnce(&mut V) -> R) -> R {
+        let key = key.raw();
         self.make_room(key);
         let (result, was_empty, now_empty) = match &mut self.repr {
             Repr::Dense(slots) => match slots.get_mut(key as usize) {
@@ -601,18 +657,24 @@ impl<V: Slot> IdMap<V> {
     }
 
     /// Every (key, value) held, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &V)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ObjectId, &V)> + '_ {
         let (dense, sparse) = match &self.repr {
             Repr::Dense(slots) => (Some(slots.iter().enumerate().map(|(k, v)| (k as u32, v))), None),
             Repr::Sparse { map, .. } => (None, Some(map.iter().map(|(k, v)| (*k, v)))),
         };
-        dense.into_iter().flatten().chain(sparse.into_iter().flatten()).filter(|(_, v)| !v.is_empty_slot())
+        dense
+            .into_iter()
+            .flatten()
+            .chain(sparse.into_iter().flatten())
+            .filter(|(_, v)| !v.is_empty_slot())
+            .map(|(k, v)| (ObjectId::from_raw(k), v))
     }
 
     /// Every (key, value) held with a key at or above `first`, in ascending key order. Costs
     /// what it yields: a dense map skips empty slots (at most a few per key held, as a map with
     /// more turns sparse), a sparse one walks its ordered key set, or sorts its few keys.
-    pub(crate) fn iter_from(&self, first: u32) -> impl Iterator<Item = (u32, &V)> + '_ {
+    pub(crate) fn iter_from(&self, first: ObjectId) -> impl Iterator<Item = (ObjectId, &V)> + '_ {
+        let first = first.raw();
         let (dense, ordered, few) = match &self.repr {
             Repr::Dense(slots) => {
                 let rest = slots.get(first as usize..).unwrap_or_default();
@@ -633,6 +695,7 @@ impl<V: Slot> IdMap<V> {
             .chain(ordered.into_iter().flatten())
             .chain(few.into_iter().flatten())
             .filter(|(_, v)| !v.is_empty_slot())
+            .map(|(k, v)| (ObjectId::from_raw(k), v))
     }
 
     /// Every value held, mutably (empty ones too), to shrink them.
@@ -657,93 +720,122 @@ impl<V: Slot> IdMap<V> {
 mod tests {
     use super::*;
 
+    /// The object id of raw `n`.
+    fn id(n: u32) -> ObjectId {
+        ObjectId::from_raw(n)
+    }
+
+    /// The object ids of raw `ns`, in order.
+    fn ids_of(ns: &[u32]) -> Vec<ObjectId> {
+        ns.iter().copied().map(id).collect()
+    }
+
+    /// The raw ids of `ids`, in order.
+    fn raw<'a>(ids: impl IntoIterator<Item = (ObjectId, &'a IdSet)>) -> Vec<u32> {
+        ids.into_iter().map(|(k, _)| k.raw()).collect()
+    }
+
     #[test]
     fn sets_change_representation_with_size() {
         let mut set = IdSet::default();
-        assert!(set.insert(7));
-        assert_eq!(set, IdSet::One(7));
-        assert!(set.insert(3));
-        assert!(!set.insert(3));
-        assert_eq!(set, IdSet::Few(vec![3, 7]));
-        for id in 0..FEW_MAX as u32 + 10 {
-            set.insert(id * 2);
+        assert!(set.insert(id(7)));
+        assert_eq!(set, IdSet::One(id(7)));
+        assert!(set.insert(id(3)));
+        assert!(!set.insert(id(3)));
+        assert_eq!(set, IdSet::Few(ids_of(&[3, 7])));
+        for n in 0..FEW_MAX as u32 + 10 {
+            set.insert(id(n * 2));
         }
         assert!(matches!(set, IdSet::Many(_)));
-        for id in 0..FEW_MAX as u32 + 10 {
-            set.remove(id * 2);
+        for n in 0..FEW_MAX as u32 + 10 {
+            set.remove(id(n * 2));
         }
-        assert_eq!(set, IdSet::Few(vec![3, 7]));
-        assert!(set.remove(3));
-        assert_eq!(set, IdSet::One(7));
-        assert!(set.remove(7));
+        assert_eq!(set, IdSet::Few(ids_of(&[3, 7])));
+        assert!(set.remove(id(3)));
+        assert_eq!(set, IdSet::One(id(7)));
+        assert!(set.remove(id(7)));
         assert!(set.is_empty());
     }
 
     #[test]
     fn borrowed_sets_read_alike() {
-        let few = IdSet::Few(vec![1, 5, 9]);
+        let few = IdSet::Few(ids_of(&[1, 5, 9]));
         let ids = few.ids();
-        assert!(ids.contains(5) && !ids.contains(4));
-        assert_eq!(ids.iter().collect::<Vec<_>>(), vec![1, 5, 9]);
+        assert!(ids.contains(id(5)) && !ids.contains(id(4)));
+        assert_eq!(ids.iter().collect::<Vec<_>>(), ids_of(&[1, 5, 9]));
         let other: RoaringBitmap = [5, 9, 11].into_iter().collect();
         assert_eq!(ids.intersect(&other).iter().collect::<Vec<_>>(), vec![5, 9]);
         let one: RoaringBitmap = [9].into_iter().collect();
         assert_eq!(ids.intersect(&one).iter().collect::<Vec<_>>(), vec![9]);
         let mut union = RoaringBitmap::new();
         union |= ids;
-        union |= Ids::One(2);
+        union |= Ids::One(id(2));
         assert_eq!(union.len(), 4);
         let mut cow = IdsCow::from(ids);
         cow.to_mut().insert(0);
-        assert_eq!(cow.iter().collect::<Vec<_>>(), vec![0, 1, 5, 9]);
+        assert_eq!(cow.iter().collect::<Vec<_>>(), ids_of(&[0, 1, 5, 9]));
+    }
+
+    /// A roaring bitmap read and written through [`ObjectBitmap`] holds the raw ids of the
+    /// object ids put in, and gives them back typed and in order.
+    #[test]
+    fn object_bitmaps_keep_raw_ids_and_yield_typed_ones() {
+        let mut bitmap = RoaringBitmap::new();
+        assert!(bitmap.insert_object(id(9)) && bitmap.insert_object(id(2)) && !bitmap.insert_object(id(9)));
+        assert!(bitmap.contains(9) && bitmap.contains_object(id(2)) && !bitmap.contains_object(id(3)));
+        assert_eq!(bitmap.objects().collect::<Vec<_>>(), ids_of(&[2, 9]));
+        assert!(bitmap.remove_object(id(2)) && !bitmap.remove_object(id(2)));
+        assert_eq!(RoaringBitmap::from_sorted_objects(ids_of(&[1, 4])).ok(), Some(RoaringBitmap::from_iter([1, 4])));
+        assert!(RoaringBitmap::from_sorted_objects(ids_of(&[4, 1])).is_err());
+        assert_eq!(ids_of(&[7, 3, 7]).into_iter().collect::<RoaringBitmap>(), RoaringBitmap::from_iter([3, 7]));
     }
 
     #[test]
     fn maps_turn_dense_and_back() {
         let mut map: IdMap<IdSet> = IdMap::default();
-        for key in 0..100 {
+        for key in (0..100).map(id) {
             map.update(key, |set| set.insert(key));
         }
         assert!(matches!(map.repr, Repr::Dense(_)));
         assert_eq!(map.len, 100);
-        map.update(1_000_000, |set| set.insert(1));
+        map.update(id(1_000_000), |set| set.insert(id(1)));
         assert!(matches!(map.repr, Repr::Sparse { .. }));
-        for key in 0..100 {
+        for key in (0..100).map(id) {
             assert_eq!(map.get(key), Some(&IdSet::One(key)));
         }
-        for key in 0..100 {
+        for key in (0..100).map(id) {
             map.update(key, |set| set.remove(key));
         }
         assert_eq!(map.len, 1);
-        assert_eq!(map.iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![1_000_000]);
-        assert!(map.get(5).is_none());
+        assert_eq!(raw(map.iter()), vec![1_000_000]);
+        assert!(map.get(id(5)).is_none());
     }
 
     #[test]
     fn maps_and_sets_walk_in_order_from_any_key() {
         let mut map: IdMap<IdSet> = IdMap::default();
         let keys = [9u32, 3, 700_000, 41, 12];
-        for key in keys {
+        for key in keys.map(id) {
             map.update(key, |set| set.insert(key));
         }
         assert!(matches!(map.repr, Repr::Sparse { .. }));
-        let from = |map: &IdMap<IdSet>, first| map.iter_from(first).map(|(k, _)| k).collect::<Vec<_>>();
+        let from = |map: &IdMap<IdSet>, first| raw(map.iter_from(id(first)));
         assert_eq!(from(&map, 0), vec![3, 9, 12, 41, 700_000]);
         assert_eq!(from(&map, 12), vec![12, 41, 700_000]);
-        map.update(41, |set| set.remove(41));
+        map.update(id(41), |set| set.remove(id(41)));
         assert_eq!(from(&map, 13), vec![700_000]);
         let mut dense: IdMap<IdSet> = IdMap::default();
-        for key in (0..100).filter(|k| k % 3 != 0) {
+        for key in (0..100).filter(|k| k % 3 != 0).map(id) {
             dense.update(key, |set| set.insert(key));
         }
         assert!(matches!(dense.repr, Repr::Dense(_)));
         assert_eq!(from(&dense, 95), vec![95, 97, 98]);
         assert_eq!(from(&dense, 1_000), Vec::<u32>::new());
-        let few = IdSet::Few(vec![2, 4, 8]);
-        assert_eq!(few.ids().iter_from(3).collect::<Vec<_>>(), vec![4, 8]);
-        assert_eq!(Ids::One(5).iter_from(6).count(), 0);
-        let many: RoaringBitmap = (0..5_000).map(|id| id * 2).collect();
-        assert_eq!(Ids::Many(&many).iter_from(9_995).collect::<Vec<_>>(), vec![9_996, 9_998]);
+        let few = IdSet::Few(ids_of(&[2, 4, 8]));
+        assert_eq!(few.ids().iter_from(id(3)).collect::<Vec<_>>(), ids_of(&[4, 8]));
+        assert_eq!(Ids::One(id(5)).iter_from(id(6)).count(), 0);
+        let many: RoaringBitmap = (0..5_000u32).map(|n| n * 2).collect();
+        assert_eq!(Ids::Many(&many).iter_from(id(9_995)).collect::<Vec<_>>(), ids_of(&[9_996, 9_998]));
     }
 
     /// Dense bits give back exactly their ids, wherever the range starts (aligned or not, one
@@ -753,19 +845,19 @@ mod tests {
         use rand::{rngs::StdRng, Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(31);
         for (low, high, count) in [(0, 100, 50), (3, 200_000, 30_000), (65_530, 65_600, 40), (777, 1 << 20, 5_000)] {
-            let ids: Vec<u32> = (0..count).map(|_| rng.gen_range(low..high)).collect();
+            let ids: Vec<ObjectId> = (0..count).map(|_| id(rng.gen_range(low..high))).collect();
             let expected: RoaringBitmap = ids.iter().copied().collect();
             let bits = DenseBits::of_ids(&ids, usize::MAX).expect("ids within range");
             assert_eq!(bits.to_bitmap(), expected, "ids in {low}..{high}");
             assert!(ids.iter().all(|&id| bits.contains(id)));
         }
         let (mut gathered, mut more) = (DenseBits::zeroed(1_000).unwrap(), DenseBits::zeroed(1_000).unwrap());
-        assert!(gathered.insert(3) && gathered.insert(999) && more.insert(64) && !more.insert(1_024));
+        assert!(gathered.insert(id(3)) && gathered.insert(id(999)) && more.insert(id(64)) && !more.insert(id(1_024)));
         assert!(gathered.union_with(&more) && !gathered.union_with(&DenseBits::zeroed(10).unwrap()));
         assert_eq!(gathered.to_bitmap(), RoaringBitmap::from_iter([3, 64, 999]));
         assert!(DenseBits::zeroed(0).is_none());
         let top = [u32::MAX - 70, u32::MAX - 1, u32::MAX];
-        let bits = DenseBits::of_ids(&top, 8).expect("three ids");
+        let bits = DenseBits::of_ids(&ids_of(&top), 8).expect("three ids");
         assert_eq!(bits.to_bitmap(), top.iter().copied().collect::<RoaringBitmap>());
     }
 
@@ -775,16 +867,16 @@ mod tests {
     #[test]
     fn small_sparse_maps_keep_no_ordered_key_set() {
         let mut small: IdMap<IdSet> = IdMap::default();
-        small.update(1_000, |set| set.insert(1));
+        small.update(id(1_000), |set| set.insert(id(1)));
         assert!(matches!(small.repr, Repr::Sparse { keys: None, .. }));
         let mut large: IdMap<IdSet> = IdMap::default();
         let keys: Vec<u32> = (0..ORDERED_KEYS_FROM as u32 + 10).map(|k| k * 1_000 + 7).rev().collect();
-        for &key in &keys {
+        for key in keys.iter().copied().map(id) {
             large.update(key, |set| set.insert(key));
         }
         assert!(matches!(large.repr, Repr::Sparse { keys: Some(_), .. }));
-        large.update(7_007, |set| set.remove(7_007));
-        let from = |map: &IdMap<IdSet>, first| map.iter_from(first).map(|(k, _)| k).collect::<Vec<_>>();
+        large.update(id(7_007), |set| set.remove(id(7_007)));
+        let from = |map: &IdMap<IdSet>, first| raw(map.iter_from(id(first)));
         let mut expected: Vec<u32> = keys.iter().copied().filter(|&k| k >= 5_000 && k != 7_007).collect();
         expected.sort_unstable();
         assert_eq!(from(&large, 5_000), expected);

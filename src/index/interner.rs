@@ -17,7 +17,7 @@ use std::hash::BuildHasher;
 
 /// Assigns dense ids (of type `I`) to strings.
 #[derive(Debug, Clone)]
-pub(crate) struct Interner<I = u32> {
+pub(crate) struct Interner<I> {
     /// Every string, one after the other.
     bytes: String,
     /// Per local id, one past the end of its string in `bytes`.
@@ -291,45 +291,51 @@ impl<I: Id> Interner<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::ObjectId;
+
+    /// The object id of raw `n` (the interners here hand out object ids).
+    fn id(n: u32) -> ObjectId {
+        ObjectId::from_raw(n)
+    }
 
     #[test]
     fn ids_are_dense_and_stable() {
-        let mut interner: Interner = Interner::default();
-        assert_eq!(interner.intern("a"), 0);
-        assert_eq!(interner.intern("b"), 1);
-        assert_eq!(interner.intern("a"), 0);
-        assert_eq!(interner.name(1), Some("b"));
+        let mut interner: Interner<ObjectId> = Interner::default();
+        assert_eq!(interner.intern("a"), id(0));
+        assert_eq!(interner.intern("b"), id(1));
+        assert_eq!(interner.intern("a"), id(0));
+        assert_eq!(interner.name(id(1)), Some("b"));
         assert_eq!(interner.get("c"), None);
     }
 
     #[test]
     fn offset_interner_starts_past_the_base() {
-        let mut interner: Interner = Interner::with_offset(10);
-        assert_eq!(interner.intern("x"), 10);
-        assert_eq!(interner.name(10), Some("x"));
-        assert_eq!(interner.name(3), None);
+        let mut interner: Interner<ObjectId> = Interner::with_offset(10);
+        assert_eq!(interner.intern("x"), id(10));
+        assert_eq!(interner.name(id(10)), Some("x"));
+        assert_eq!(interner.name(id(3)), None);
         assert_eq!(interner.end(), 11);
     }
 
     #[test]
     fn many_names_survive_table_growth() {
-        let mut interner: Interner = Interner::default();
+        let mut interner: Interner<ObjectId> = Interner::default();
         for i in 0..10_000u32 {
-            assert_eq!(interner.intern(&format!("n{i}")), i);
+            assert_eq!(interner.intern(&format!("n{i}")), id(i));
         }
         interner.intern("");
         interner.shrink_to_fit();
         for i in 0..10_000u32 {
-            assert_eq!(interner.get(&format!("n{i}")), Some(i));
-            assert_eq!(interner.name(i), Some(format!("n{i}").as_str()));
+            assert_eq!(interner.get(&format!("n{i}")), Some(id(i)));
+            assert_eq!(interner.name(id(i)), Some(format!("n{i}").as_str()));
         }
-        assert_eq!(interner.get(""), Some(10_000));
-        assert_eq!(interner.name(10_000), Some(""));
+        assert_eq!(interner.get(""), Some(id(10_000)));
+        assert_eq!(interner.name(id(10_000)), Some(""));
     }
 
     #[test]
     fn get_many_answers_as_get_does_for_known_and_unknown_names() {
-        let mut interner: Interner = Interner::with_offset(7);
+        let mut interner: Interner<ObjectId> = Interner::with_offset(7);
         assert_eq!(interner.get_many(&["a", "b"]), vec![None, None], "an empty interner knows no name");
         for i in 0..5_000u32 {
             interner.intern(&format!("d{i}"));
@@ -340,18 +346,18 @@ mod tests {
             .map(|i| if i % 3 == 0 { format!("x{i}") } else { format!("d{}", (i * 7919) % 5_000) })
             .chain(["".into(), "d1".into(), "d1".into()])
             .collect();
-        let one_by_one: Vec<Option<u32>> = names.iter().map(|n| interner.get(n)).collect();
+        let one_by_one: Vec<Option<ObjectId>> = names.iter().map(|n| interner.get(n)).collect();
         assert_eq!(interner.get_many(&names), one_by_one);
         assert!(one_by_one.iter().any(Option::is_none) && one_by_one.iter().any(Option::is_some));
     }
 
     #[test]
     fn names_many_answers_as_name_does_for_assigned_and_unassigned_ids() {
-        let mut interner: Interner = Interner::with_offset(5);
+        let mut interner: Interner<ObjectId> = Interner::with_offset(5);
         for i in 0..100u32 {
             interner.intern(&format!("n{i}"));
         }
-        let ids: Vec<u32> = (0..120).rev().chain([5, 5, 104, u32::MAX]).collect();
+        let ids: Vec<ObjectId> = (0..120).rev().chain([5, 5, 104, u32::MAX]).map(id).collect();
         let one_by_one: Vec<Option<&str>> = ids.iter().map(|&id| interner.name(id)).collect();
         assert_eq!(interner.names_many(&ids), one_by_one);
         assert!(one_by_one.iter().any(Option::is_none) && one_by_one.iter().any(Option::is_some));
@@ -359,7 +365,7 @@ mod tests {
 
     #[test]
     fn names_too_long_for_a_bucket_are_found_through_the_arena_ends() {
-        let mut interner: Interner = Interner::default();
+        let mut interner: Interner<ObjectId> = Interner::default();
         let long = "x".repeat(70_000);
         let short = interner.intern("short");
         let id = interner.intern(&long);
@@ -382,13 +388,13 @@ mod tests {
     #[test]
     fn a_table_seven_eighths_full_finds_every_name_and_no_other() {
         // A table of 16 buckets holds at most 14 names, so probe runs are long and wrap around.
-        let mut interner: Interner = Interner::default();
+        let mut interner: Interner<ObjectId> = Interner::default();
         let names: Vec<String> = (0..14).map(|i| format!("name-{i}")).collect();
         for (i, name) in names.iter().enumerate() {
-            assert_eq!(interner.intern(name), i as u32);
+            assert_eq!(interner.intern(name), id(i as u32));
         }
         assert_eq!(interner.table.buckets.len(), 16);
-        let wanted: Vec<Option<u32>> = (0..14).map(Some).collect();
+        let wanted: Vec<Option<ObjectId>> = (0..14).map(|i| Some(id(i))).collect();
         assert_eq!(interner.get_many(&names), wanted);
         assert_eq!(interner.get("name-14"), None);
         assert_eq!(interner.get_many(&["name-14"]), vec![None]);

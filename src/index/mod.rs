@@ -23,19 +23,13 @@ mod read;
 use crate::tuple::{Subject, SubjectText, Tuple, TupleCondition};
 pub(crate) use bulk::Loader;
 pub(crate) use closure::{Closure, Reach};
-pub(crate) use ids::{Id, ObjectTypeId, RelationId};
-pub(crate) use idset::{DenseBits, Ids, IdsCow};
+pub(crate) use ids::{Id, ObjectId, ObjectTypeId, RelationId};
+pub(crate) use idset::{DenseBits, Ids, IdsCow, ObjectBitmap};
 use idset::{IdMap, IdSet, Slot};
 use interner::Interner;
 pub(crate) use read::{ReadPosition, ReadScope};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
-
-/// Interned id of an object id within its type.
-pub(crate) type ObjectId = u32;
-
-/// The object id that stands for `type:*` in subject bitmaps.
-pub(crate) const WILDCARD: ObjectId = u32::MAX;
 
 /// What kind of subject a bitmap holds: plain objects (and the wildcard) of a type, or usersets
 /// `type:id#relation` with one relation.
@@ -47,12 +41,12 @@ pub(crate) struct SubjectKind {
     pub(crate) relation: RelationId,
 }
 
-/// One subject: a kind plus an object id ([`WILDCARD`] for `type:*`).
+/// One subject: a kind plus an object id ([`ObjectId::WILDCARD`] for `type:*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SubjectKey {
     /// The subject's kind.
     pub(crate) kind: SubjectKind,
-    /// The subject's object id, or [`WILDCARD`].
+    /// The subject's object id, or [`ObjectId::WILDCARD`].
     pub(crate) object: ObjectId,
 }
 
@@ -187,7 +181,7 @@ impl Table {
     /// Something read from `object`'s forward entry (see [`RelationTuples::touch_forward`]).
     fn forward_word(&self, object: ObjectId) -> u32 {
         match self.forward.get(object) {
-            Some(&Subjects::One { id, .. }) => id,
+            Some(&Subjects::One { id, .. }) => id.raw(),
             Some(&Subjects::Many(index)) => index,
             Some(Subjects::None) | None => 0,
         }
@@ -203,7 +197,7 @@ impl Table {
         for (list, &subject) in lists.iter_mut().zip(subjects) {
             *list = reverse.objects.get(subject).map_or(Ids::EMPTY, IdSet::ids);
         }
-        lists.iter().fold(0, |acc, ids| acc ^ ids.first().unwrap_or(0))
+        lists.iter().fold(0, |acc, ids| acc ^ ids.first().map_or(0, ObjectId::raw))
     }
 
     /// True if the tuple (object, subject) is here.
@@ -216,16 +210,19 @@ impl Table {
         let Some(reverse) = self.kind_index(subject.kind).and_then(|index| self.reverse.get(index)) else {
             return Ids::EMPTY;
         };
-        let set =
-            if subject.object == WILDCARD { Some(&reverse.wildcard) } else { reverse.objects.get(subject.object) };
+        let set = if subject.object == ObjectId::WILDCARD {
+            Some(&reverse.wildcard)
+        } else {
+            reverse.objects.get(subject.object)
+        };
         set.map_or(Ids::EMPTY, IdSet::ids)
     }
 
     /// Every subject some object here names, with the objects naming it, in no particular order.
     fn named_subjects(&self) -> impl Iterator<Item = (SubjectKey, Ids<'_>)> + '_ {
         self.kinds.iter().zip(&self.reverse).flat_map(|(&kind, reverse)| {
-            let wildcard =
-                (!reverse.wildcard.is_empty()).then(|| (SubjectKey { kind, object: WILDCARD }, reverse.wildcard.ids()));
+            let wildcard = (!reverse.wildcard.is_empty())
+                .then(|| (SubjectKey { kind, object: ObjectId::WILDCARD }, reverse.wildcard.ids()));
             reverse.objects.iter().map(move |(object, set)| (SubjectKey { kind, object }, set.ids())).chain(wildcard)
         })
     }
@@ -262,11 +259,11 @@ impl Table {
         };
         match expires_at_ms {
             Some(_) => {
-                self.expiring.entry(subject).or_default().insert(object);
+                self.expiring.entry(subject).or_default().insert_object(object);
             }
             None if had => {
                 if let Some(objects) = self.expiring.get_mut(&subject) {
-                    objects.remove(object);
+                    objects.remove_object(object);
                     if objects.is_empty() {
                         self.expiring.remove(&subject);
                     }
@@ -281,7 +278,7 @@ impl Table {
         let index = self.kind_index_or_add(subject.kind);
         let added = self.insert_forward(object, index, subject);
         if let Some(reverse) = self.reverse.get_mut(index) {
-            if subject.object == WILDCARD {
+            if subject.object == ObjectId::WILDCARD {
                 reverse.wildcard.insert(object);
             } else {
                 reverse.objects.update(subject.object, |objects| objects.insert(object));
@@ -343,7 +340,7 @@ impl Table {
             return false;
         }
         if let Some(reverse) = self.reverse.get_mut(index) {
-            if subject.object == WILDCARD {
+            if subject.object == ObjectId::WILDCARD {
                 reverse.wildcard.remove(object);
             } else {
                 reverse.objects.update(subject.object, |objects| objects.remove(object));
@@ -416,7 +413,7 @@ pub(crate) fn expired(expires_at_ms: i64, now_ms: i64) -> bool {
 pub(crate) struct Index {
     types: Interner<ObjectTypeId>,
     relations: Interner<RelationId>,
-    objects: FxHashMap<ObjectTypeId, Interner>,
+    objects: FxHashMap<ObjectTypeId, Interner<ObjectId>>,
     tables: FxHashMap<(ObjectTypeId, RelationId), Table>,
     /// Group closures of the stored tuples, per (type, relation) with `type#relation` edges.
     closures: FxHashMap<(ObjectTypeId, RelationId), Closure>,
@@ -509,9 +506,10 @@ impl Index {
                 kind: SubjectKind { subject_type, relation: RelationId::NONE },
                 object: self.intern_object_over(base, subject_type, &o.id),
             },
-            Subject::Wildcard(_) => {
-                SubjectKey { kind: SubjectKind { subject_type, relation: RelationId::NONE }, object: WILDCARD }
-            }
+            Subject::Wildcard(_) => SubjectKey {
+                kind: SubjectKind { subject_type, relation: RelationId::NONE },
+                object: ObjectId::WILDCARD,
+            },
             Subject::Userset { object: o, relation } => SubjectKey {
                 kind: SubjectKind { subject_type, relation: self.intern_relation_over(base, relation) },
                 object: self.intern_object_over(base, subject_type, &o.id),
@@ -648,9 +646,10 @@ impl Index {
                 kind: SubjectKind { subject_type, relation: RelationId::NONE },
                 object: view.object_id(subject_type, &o.id)?,
             },
-            Subject::Wildcard(_) => {
-                SubjectKey { kind: SubjectKind { subject_type, relation: RelationId::NONE }, object: WILDCARD }
-            }
+            Subject::Wildcard(_) => SubjectKey {
+                kind: SubjectKind { subject_type, relation: RelationId::NONE },
+                object: ObjectId::WILDCARD,
+            },
             Subject::Userset { object, relation } => SubjectKey {
                 kind: SubjectKind { subject_type, relation: view.relation_id(relation)? },
                 object: view.object_id(subject_type, &object.id)?,
@@ -699,7 +698,7 @@ impl Index {
                     };
                     for subject in ids {
                         let id = match subject {
-                            WILDCARD => None,
+                            ObjectId::WILDCARD => None,
                             id => match view.object_name(kind.subject_type, id) {
                                 Some(name) => Some(name),
                                 None => continue,
@@ -820,7 +819,7 @@ impl<'a> RelationTuples<'a> {
         if let Some(table) = self.base.filter(|t| !t.expiring.is_empty()) {
             if let Some(candidates) = table.expiring.get(&subject) {
                 let expired_objects: RoaringBitmap = candidates
-                    .iter()
+                    .objects()
                     .filter(|&object| {
                         table.expiries.get(&(object, subject)).is_some_and(|&at| expired(at, self.now_ms))
                     })
@@ -956,6 +955,13 @@ impl<'a> View<'a> {
         end(self.base).max(self.overlay.map_or(0, end))
     }
 
+    /// An id of `object_type` that no interned object has (one past them all), for an object
+    /// whose name the index never saw; it is not [`ObjectId::WILDCARD`] either (that would take
+    /// four billion names first).
+    pub(crate) fn unseen_object(&self, object_type: ObjectTypeId) -> ObjectId {
+        ObjectId::from_raw(self.object_count(object_type))
+    }
+
     /// The name of a type id.
     pub(crate) fn type_name(&self, id: ObjectTypeId) -> Option<&'a str> {
         self.base.types.name(id).or_else(|| self.overlay?.types.name(id))
@@ -1057,7 +1063,7 @@ impl<'a> View<'a> {
     /// The text form of an interned subject.
     pub(crate) fn subject(&self, key: SubjectKey) -> Option<Subject> {
         let subject_type = self.type_name(key.kind.subject_type)?;
-        if key.object == WILDCARD {
+        if key.object == ObjectId::WILDCARD {
             return Some(Subject::Wildcard(subject_type.to_string()));
         }
         let object = crate::tuple::ObjectRef::new(subject_type, self.object_name(key.kind.subject_type, key.object)?);

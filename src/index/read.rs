@@ -31,7 +31,7 @@ pub(crate) struct ReadPosition {
     pub(crate) subject_type: ObjectTypeId,
     /// The subject's relation ([`super::RelationId::NONE`] for objects and wildcards).
     pub(crate) subject_relation: RelationId,
-    /// The subject's object ([`super::WILDCARD`] for `type:*`).
+    /// The subject's object ([`ObjectId::WILDCARD`] for `type:*`).
     pub(crate) subject_object: ObjectId,
 }
 
@@ -161,7 +161,7 @@ impl Page<'_> {
                 Some(after) if (kind.subject_type, kind.relation) == (after.subject_type, after.subject_relation) => {
                     after.subject_object
                 }
-                _ => 0,
+                _ => ObjectId::default(),
             };
             for id in ids.iter_from(first) {
                 self.offer(table, ReadPosition::new(key, object, SubjectKey { kind, object: id }));
@@ -174,8 +174,10 @@ impl Page<'_> {
 
     /// Offers the tuples of one table in the scope, from the cursor on.
     fn table(&mut self, key: (ObjectTypeId, RelationId), table: &Table, scope: ReadScope) {
-        let first_object =
-            self.after.filter(|after| (after.object_type, after.relation) == key).map_or(0, |after| after.object);
+        let first_object = self
+            .after
+            .filter(|after| (after.object_type, after.relation) == key)
+            .map_or(ObjectId::default(), |after| after.object);
         match scope {
             ReadScope::All | ReadScope::Type { .. } => {
                 for (object, _) in table.forward.iter_from(first_object) {
@@ -254,7 +256,7 @@ impl Index {
             },
             Subject::Wildcard(_) => SubjectKey {
                 kind: SubjectKind { subject_type, relation: super::RelationId::NONE },
-                object: super::WILDCARD,
+                object: ObjectId::WILDCARD,
             },
             Subject::Userset { object, relation } => SubjectKey {
                 kind: SubjectKind { subject_type, relation: view.relation_id(relation)? },

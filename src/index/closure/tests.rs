@@ -1,7 +1,7 @@
 //! The closure against plain graph search after random write and delete sequences (cycles,
 //! self-loops, conditioned edges, deletes that split chains), and its memory on the bench graph.
 
-use super::super::{Index, SubjectKind, View};
+use super::super::{Index, ObjectBitmap, SubjectKind, View};
 use crate::tuple::{Context, Tuple, TupleCondition};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -61,7 +61,7 @@ fn closure_of(index: &Index) -> BTreeMap<String, (BTreeSet<String>, u32)> {
         .reach
         .iter()
         .map(|(&id, reach)| {
-            let names = reach.groups.iter().map(|g| view.object_name(group, g).unwrap().to_string()).collect();
+            let names = reach.groups.objects().map(|g| view.object_name(group, g).unwrap().to_string()).collect();
             (view.object_name(group, id).unwrap().to_string(), (names, reach.height))
         })
         .collect()
