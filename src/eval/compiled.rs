@@ -69,6 +69,10 @@ pub(crate) struct CompiledRelation {
     /// `This`, those of the relations it computes from, and its tuplesets (at most
     /// [`SAME_OBJECT_MAX`]), so the check can read all their entries for the object at once.
     pub(crate) same_object: Vec<RelationId>,
+    /// Rewrite `this` with an unconditioned restriction to its own userset (`group#member` on
+    /// `group.member`): the only relations [`super::Evaluator::group_closure`] answers for, known
+    /// here so a walk asks the index for nothing on the others.
+    pub(crate) nests: bool,
 }
 
 /// Most relations in a [`CompiledRelation::same_object`] list.
@@ -166,7 +170,11 @@ impl CompiledModel {
                     }
                 }
                 let rewrite = compile_rewrite(&relation.rewrite, index);
-                let definition = CompiledRelation { rewrite, direct, restrictions, same_object: Vec::new() };
+                let mut definition =
+                    CompiledRelation { rewrite, direct, restrictions, same_object: Vec::new(), nests: false };
+                let own = SubjectKind { subject_type: type_id, relation: relation_id };
+                definition.nests =
+                    matches!(definition.rewrite, Node::This) && definition.admits_tuple(own, false, None);
                 if definition.needs_tuple_filter() {
                     compiled.strict.insert((type_id, relation_id));
                 }
@@ -361,5 +369,19 @@ mod tests {
         let pair = "model\n  schema 1.1\ntype user\ntype pair\n  relations\n    define a: [user] or b\n    define b: [user] or a";
         let (found, expected) = same_object(pair, "pair", "a", &["a", "b"]);
         assert_eq!(found, expected);
+    }
+
+    /// Only a relation of rewrite `this` that admits its own userset without a condition nests.
+    #[test]
+    fn nests_only_where_this_admits_its_own_userset_unconditioned() {
+        let model = "model\n  schema 1.1\ntype user\ntype team\n  relations\n    define member: [user]\ntype group\n  relations\n    define member: [user, group#member]\n    define owner: [user, group#owner with yes]\n    define admin: [user, group#admin] or owner\n    define lead: [user, team#member]\ncondition yes(flag: bool) {\n  flag\n}\n";
+        let model = Model::parse_dsl(model).expect("model parses");
+        let mut index = Index::default();
+        let compiled = CompiledModel::compile(&model, &mut index);
+        let group = index.intern_type("group");
+        for (relation, nests) in [("member", true), ("owner", false), ("admin", false), ("lead", false)] {
+            let relation = index.intern_relation(relation);
+            assert_eq!(compiled.relation(group, relation).expect("defined").nests, nests, "group#{relation:?}");
+        }
     }
 }
