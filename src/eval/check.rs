@@ -295,7 +295,15 @@ struct Memberships<'a> {
 impl<'a> Memberships<'a> {
     /// The membership kept for (object type, relation), if any.
     fn get_mut(&mut self, relation: (ObjectTypeId, RelationId)) -> Option<&mut Membership<'a>> {
-        self.inline.iter_mut().flatten().chain(self.spill.iter_mut()).find(|m| m.relation == relation)
+        // Inline slots fill first, so the spill is searched only when both are taken.
+        for membership in self.inline.iter_mut() {
+            match membership {
+                Some(membership) if membership.relation == relation => return Some(membership),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        self.spill.iter_mut().find(|m| m.relation == relation)
     }
 
     /// Keeps `membership` (of a relation not kept yet), and gives it back where it is kept.
@@ -517,7 +525,8 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
             // lookups that follow find them in cache: their cache misses overlap instead of queueing.
             // Only for the object the check starts from: the objects above it (parents, groups)
             // are shared by many checks and mostly in cache, where reading ahead costs for nothing.
-            for &relation in &definition.same_object {
+            // The first table is the one the step reads at once: it is not read ahead.
+            for &relation in definition.same_object.iter().skip(1) {
                 self.tables.get(object_type, relation).touch_forward(std::slice::from_ref(&object));
             }
         }
@@ -716,8 +725,11 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 usersets = true;
             }
         }
+        if !usersets {
+            return outcome.finish();
+        }
         let userset_entries = tuples.forward(object).filter(|(kind, _)| kind.relation != RelationId::NONE);
-        for (kind, subjects) in userset_entries.filter(|_| usersets) {
+        for (kind, subjects) in userset_entries {
             if !definition.admits(kind).objects {
                 continue;
             }
