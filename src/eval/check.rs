@@ -163,9 +163,7 @@ struct Checker<'e, 'a, R: Recorder> {
     path: Path,
     reached: Vec<(SubjectKind, Option<RoaringBitmap>)>,
     /// The user's memberships through each recursive userset relation met (see [`Membership`]).
-    memberships: Vec<Membership<'a>>,
-    /// The relations asked once so far, decided without keeping a [`Membership`].
-    first_asks: [Option<FirstAsk<'a>>; FIRST_ASKS],
+    memberships: Memberships<'a>,
     /// The tables the walk has read.
     tables: Tables<'a>,
     /// For batches: settled sub-answers with the depth they were computed at.
@@ -195,8 +193,7 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
             user,
             path: Path::default(),
             reached: Vec::new(),
-            memberships: Vec::new(),
-            first_asks: Default::default(),
+            memberships: Memberships::default(),
             tables: Tables::new(evaluator.view),
             memo,
             cycles: 0,
@@ -208,9 +205,10 @@ impl<'e, 'a, R: Recorder> Checker<'e, 'a, R> {
 }
 
 /// What the user reaches through one recursive userset relation (groups in groups), looked up on
-/// its first use in a check: the relation's group closure, the groups the user's own tuples name
-/// (itself, and its type's wildcard), and what each of those reaches. It depends on the user and
-/// the view alone, so every grant to a group after the first is decided without a lookup.
+/// its first ask in a check: the relation's group closure, the groups the user's own tuples name
+/// (itself, and its type's wildcard), and, from the second ask on, what each of those reaches. It
+/// depends on the user and the view alone, so every grant to a group after the first is decided
+/// without a lookup.
 struct Membership<'a> {
     /// (object type, relation).
     relation: (ObjectTypeId, RelationId),
@@ -218,74 +216,107 @@ struct Membership<'a> {
     closure: Option<&'a Closure>,
     /// The groups the user, or its type's wildcard, is directly in (where the model admits that).
     direct: [Option<IdsCow<'a>>; 2],
-    /// What each of those groups reaches upward.
-    reaches: Vec<&'a Reach>,
+    /// What each of those groups reaches upward, collected on the second ask: the first reads
+    /// them lazily and stops at the first hit, since most checks ask once (is the user in this
+    /// group?), while a walk that asks again (a grant to a group at each level of a folder chain)
+    /// gains from having them at hand.
+    reaches: Option<Vec<&'a Reach>>,
+    /// Whether the relation was asked before.
+    asked: bool,
     /// Whether the relation admits usersets of other kinds (`team#member`), which the closure
     /// does not cover.
     other_usersets: bool,
 }
 
-/// The parts of a [`Membership`] (see [`Checker::membership_parts`]).
-type MembershipParts<'a> = (&'a Closure, [Option<IdsCow<'a>>; 2], bool);
-
-/// A relation asked once in a check, with what that ask looked up.
-struct FirstAsk<'a> {
-    relation: (ObjectTypeId, RelationId),
-    parts: Option<MembershipParts<'a>>,
-}
-
 impl<'a> Membership<'a> {
-    fn new(
-        relation: (ObjectTypeId, RelationId),
-        closure: &'a Closure,
-        direct: [Option<IdsCow<'a>>; 2],
-        other_usersets: bool,
-    ) -> Self {
-        let reaches =
-            direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|group| closure.reach(group)).collect();
-        Membership { relation, closure: Some(closure), direct, reaches, other_usersets }
-    }
-
     /// A relation with no group closure: the walk decides.
     fn none(relation: (ObjectTypeId, RelationId)) -> Self {
-        Membership { relation, closure: None, direct: [None, None], reaches: Vec::new(), other_usersets: false }
+        Membership { relation, closure: None, direct: [None, None], reaches: None, asked: false, other_usersets: false }
     }
-}
 
-impl Membership<'_> {
     /// The closure's answer for `object` with `budget` dispatches left, as
     /// [`Checker::closure_decision`] documents it.
-    fn decide(&self, object: ObjectId, budget: u32) -> Option<Decision> {
-        decide_membership(&self.direct, self.reaches.iter().copied(), self.other_usersets, object, budget)
-    }
-}
-
-/// [`Membership::decide`] over the user's direct groups and what they reach, which the first ask
-/// of a relation in a check reads lazily (stopping at the first hit) and later asks read kept.
-fn decide_membership<'r>(
-    direct: &[Option<IdsCow<'_>>; 2],
-    reaches: impl Iterator<Item = &'r Reach>,
-    other_usersets: bool,
-    object: ObjectId,
-    budget: u32,
-) -> Option<Decision> {
-    if direct.iter().flatten().any(|groups| groups.contains(object)) {
-        return Some(Decision::Allowed);
-    }
-    let mut too_deep = false;
-    for reach in reaches.filter(|reach| reach.groups.contains_object(object)) {
-        // `height` bounds the nested dispatches the walk would need to get there.
-        if reach.height <= budget {
+    fn decide(&mut self, object: ObjectId, budget: u32) -> Option<Decision> {
+        let closure = self.closure?;
+        let direct = &self.direct;
+        if direct.iter().flatten().any(|groups| groups.contains(object)) {
             return Some(Decision::Allowed);
         }
-        too_deep = true;
+        // Plain loops rather than a flattening iterator: its state (two id-set iterators) would
+        // be copied at each step.
+        let mut too_deep = false;
+        if !std::mem::replace(&mut self.asked, true) {
+            for groups in direct.iter().flatten() {
+                for group in groups.iter() {
+                    if closure.reach(group).is_some_and(|reach| grants(reach, object, budget, &mut too_deep)) {
+                        return Some(Decision::Allowed);
+                    }
+                }
+            }
+        } else {
+            let reaches = self.reaches.get_or_insert_with(|| {
+                direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|g| closure.reach(g)).collect()
+            });
+            for reach in reaches.iter() {
+                if grants(reach, object, budget, &mut too_deep) {
+                    return Some(Decision::Allowed);
+                }
+            }
+        }
+        (!too_deep && !self.other_usersets).then_some(Decision::Denied)
     }
-    (!too_deep && !other_usersets).then_some(Decision::Denied)
 }
 
-/// How many relations' first asks a check remembers (see [`Checker::closure_decision`]); past
-/// that, a relation's [`Membership`] is kept on its first ask.
-const FIRST_ASKS: usize = 2;
+/// Whether `reach` grants `object` within `budget` nested dispatches; a reach that gets there
+/// only deeper sets `too_deep` (then the walk decides, and reports the depth).
+fn grants(reach: &Reach, object: ObjectId, budget: u32, too_deep: &mut bool) -> bool {
+    if !reach.groups.contains_object(object) {
+        return false;
+    }
+    // `height` bounds the nested dispatches the walk would need to get there.
+    if reach.height <= budget {
+        return true;
+    }
+    *too_deep = true;
+    false
+}
+
+/// Memberships kept inline before they spill to the heap: a check rarely meets more than one or
+/// two recursive userset relations, and then allocates nothing to keep them.
+const INLINE_MEMBERSHIPS: usize = 2;
+
+/// The [`Membership`]s of one check, one per relation.
+#[derive(Default)]
+struct Memberships<'a> {
+    inline: [Option<Membership<'a>>; INLINE_MEMBERSHIPS],
+    spill: Vec<Membership<'a>>,
+}
+
+impl<'a> Memberships<'a> {
+    /// The membership kept for (object type, relation), if any.
+    fn get_mut(&mut self, relation: (ObjectTypeId, RelationId)) -> Option<&mut Membership<'a>> {
+        // Inline slots fill first, so the spill is searched only when both are taken.
+        for membership in self.inline.iter_mut() {
+            match membership {
+                Some(membership) if membership.relation == relation => return Some(membership),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        self.spill.iter_mut().find(|m| m.relation == relation)
+    }
+
+    /// Keeps `membership` (of a relation not kept yet), and gives it back where it is kept.
+    fn insert(&mut self, membership: Membership<'a>) -> Option<&mut Membership<'a>> {
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => Some(slot.insert(membership)),
+            None => {
+                self.spill.push(membership);
+                self.spill.last_mut()
+            }
+        }
+    }
+}
 
 /// Tables kept by [`Tables`]; a check reads a handful (a document's and a folder's `viewer` and
 /// `parent`, a group's `member`), and past this many the rest are looked up each time.
@@ -295,25 +326,29 @@ const KEPT_TABLES: usize = 8;
 /// few at every level, and scanning a handful of keys costs less than hashing one.
 struct Tables<'a> {
     view: View<'a>,
-    kept: [Option<((ObjectTypeId, RelationId), RelationTuples<'a>)>; KEPT_TABLES],
+    /// The keys apart from the tables, so a look-up scans a few packed pairs.
+    keys: [(ObjectTypeId, RelationId); KEPT_TABLES],
+    kept: [Option<RelationTuples<'a>>; KEPT_TABLES],
     len: usize,
 }
 
 impl<'a> Tables<'a> {
     fn new(view: View<'a>) -> Self {
-        Tables { view, kept: [None; KEPT_TABLES], len: 0 }
+        Tables { view, keys: Default::default(), kept: [None; KEPT_TABLES], len: 0 }
     }
 
     /// [`View::relation_tuples`] of (object type, relation).
     fn get(&mut self, object_type: ObjectTypeId, relation: RelationId) -> RelationTuples<'a> {
         let key = (object_type, relation);
-        if let Some((_, tuples)) = self.kept[..self.len].iter().flatten().find(|(k, _)| *k == key) {
-            return *tuples;
+        let len = self.len.min(KEPT_TABLES);
+        if let Some(Some(tuples)) = self.keys[..len].iter().position(|k| *k == key).map(|at| self.kept[at]) {
+            return tuples;
         }
         let tuples = self.view.relation_tuples(object_type, relation);
-        if let Some(slot) = self.kept.get_mut(self.len) {
-            *slot = Some((key, tuples));
-            self.len += 1;
+        if len < KEPT_TABLES {
+            self.keys[len] = key;
+            self.kept[len] = Some(tuples);
+            self.len = len + 1;
         }
         tuples
     }
@@ -488,10 +523,13 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 return Ok(decision);
             }
         }
-        if definition.same_object.len() > 1 {
+        if depth == 0 && definition.same_object.len() > 1 {
             // Read the object's entry in each table the step will read, all at once, so the
             // lookups that follow find them in cache: their cache misses overlap instead of queueing.
-            for &relation in &definition.same_object {
+            // Only for the object the check starts from: the objects above it (parents, groups)
+            // are shared by many checks and mostly in cache, where reading ahead costs for nothing.
+            // The first table is the one the step reads at once: it is not read ahead.
+            for &relation in definition.same_object.iter().skip(1) {
                 self.tables.get(object_type, relation).touch_forward(std::slice::from_ref(&object));
             }
         }
@@ -642,7 +680,10 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         depth: u32,
     ) -> Result<Decision, EvalError> {
         let evaluator = self.evaluator;
-        if let Some(decision) = self.closure_decision(object_type, object, relation, definition, depth) {
+        // Only a relation that nests (groups in groups) can have a closure: the others skip the
+        // closure's bookkeeping altogether.
+        let closed = definition.nests.then(|| self.closure_decision(object_type, object, relation, definition, depth));
+        if let Some(decision) = closed.flatten() {
             if R::ACTIVE {
                 self.recorder.enter(Label::Closure { object_type, object, relation });
                 self.recorder.leave(&Ok(decision));
@@ -687,8 +728,11 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
                 usersets = true;
             }
         }
+        if !usersets {
+            return outcome.finish();
+        }
         let userset_entries = tuples.forward(object).filter(|(kind, _)| kind.relation != RelationId::NONE);
-        for (kind, subjects) in userset_entries.filter(|_| usersets) {
+        for (kind, subjects) in userset_entries {
             if !definition.admits(kind).objects {
                 continue;
             }
@@ -725,45 +769,18 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         definition: &CompiledRelation,
         depth: u32,
     ) -> Option<Decision> {
-        if !matches!(definition.rewrite, Node::This) {
-            return None;
-        }
         let budget = self.evaluator.limits.max_depth.saturating_sub(depth);
         let key = (object_type, relation);
-        if let Some(membership) = self.memberships.iter().find(|m| m.relation == key) {
-            return membership.closure.and_then(|_| membership.decide(object, budget));
+        if let Some(membership) = self.memberships.get_mut(key) {
+            return membership.decide(object, budget);
         }
-        // The first ask of a relation in a check decides straight from the index, stopping at
-        // the first hit and allocating nothing: most checks ask once (is the user in this
-        // group?). A walk that asks again (a grant to a group at each level of a folder chain)
-        // keeps the Membership from its second ask on.
-        let asked = self.first_asks.iter_mut().position(|ask| ask.as_ref().is_some_and(|ask| ask.relation == key));
-        let membership = match asked {
-            // The second ask: keep the Membership, from the parts the first ask looked up.
-            Some(at) => match self.first_asks[at].take().and_then(|ask| ask.parts) {
-                Some((closure, direct, other_usersets)) => Membership::new(key, closure, direct, other_usersets),
-                None => Membership::none(key),
-            },
-            None => match self.first_asks.iter().position(Option::is_none) {
-                Some(free) => {
-                    let parts = self.membership_parts(object_type, relation, definition);
-                    let decision = parts.as_ref().and_then(|(closure, direct, other_usersets)| {
-                        let reaches =
-                            direct.iter().flatten().flat_map(|groups| groups.iter()).filter_map(|g| closure.reach(g));
-                        decide_membership(direct, reaches, *other_usersets, object, budget)
-                    });
-                    self.first_asks[free] = Some(FirstAsk { relation: key, parts });
-                    return decision;
-                }
-                None => self.membership(object_type, relation, definition),
-            },
-        };
-        let decision = membership.closure.and_then(|_| membership.decide(object, budget));
-        self.memberships.push(membership);
-        decision
+        let membership = self.membership(object_type, relation, definition);
+        self.memberships.insert(membership)?.decide(object, budget)
     }
 
-    /// Looks up the user's [`Membership`] in (object type, relation).
+    /// Looks up the user's [`Membership`] in (object type, relation): the relation's group
+    /// closure (`None` when there is none: the walk decides), the groups the user and its type's
+    /// wildcard are directly in, and whether the relation admits usersets of other kinds.
     fn membership(
         &self,
         object_type: ObjectTypeId,
@@ -771,23 +788,10 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
         definition: &CompiledRelation,
     ) -> Membership<'a> {
         let key = (object_type, relation);
-        match self.membership_parts(object_type, relation, definition) {
-            Some((closure, direct, other_usersets)) => Membership::new(key, closure, direct, other_usersets),
-            None => Membership::none(key),
-        }
-    }
-
-    /// What a [`Membership`] is made of but the reaches: the relation's group closure (`None`
-    /// when there is none: the walk decides), the groups the user and its type's wildcard are
-    /// directly in, and whether the relation admits usersets of other kinds.
-    fn membership_parts(
-        &self,
-        object_type: ObjectTypeId,
-        relation: RelationId,
-        definition: &CompiledRelation,
-    ) -> Option<MembershipParts<'a>> {
         let evaluator = self.evaluator;
-        let closure = evaluator.group_closure(object_type, relation, definition)?;
+        let Some(closure) = evaluator.group_closure(object_type, relation, definition) else {
+            return Membership::none(key);
+        };
         let user = self.user;
         let tuples = evaluator.view.relation_tuples(object_type, relation);
         let wildcard = SubjectKey { kind: user.kind, object: ObjectId::WILDCARD };
@@ -799,13 +803,19 @@ impl<'a, R: Recorder> Checker<'_, 'a, R> {
             && !user.is_wildcard()
             && definition.admits_tuple(user.kind, true, None))
         .then(|| tuples.reverse(wildcard));
-        let direct = [own, public];
         let own_kind = SubjectKind { subject_type: object_type, relation };
         let other_usersets = definition
             .direct
             .iter()
             .any(|(kind, admits)| kind.relation != RelationId::NONE && *kind != own_kind && admits.objects);
-        Some((closure, direct, other_usersets))
+        Membership {
+            relation: key,
+            closure: Some(closure),
+            direct: [own, public],
+            reaches: None,
+            asked: false,
+            other_usersets,
+        }
     }
 
     fn check_tuple_to_userset(

@@ -69,6 +69,10 @@ pub(crate) struct CompiledRelation {
     /// `This`, those of the relations it computes from, and its tuplesets (at most
     /// [`SAME_OBJECT_MAX`]), so the check can read all their entries for the object at once.
     pub(crate) same_object: Vec<RelationId>,
+    /// Rewrite `this` with an unconditioned restriction to its own userset (`group#member` on
+    /// `group.member`): the only relations [`super::Evaluator::group_closure`] answers for, known
+    /// here so a walk asks the index for nothing on the others.
+    pub(crate) nests: bool,
 }
 
 /// Most relations in a [`CompiledRelation::same_object`] list.
@@ -166,7 +170,11 @@ impl CompiledModel {
                     }
                 }
                 let rewrite = compile_rewrite(&relation.rewrite, index);
-                let definition = CompiledRelation { rewrite, direct, restrictions, same_object: Vec::new() };
+                let mut definition =
+                    CompiledRelation { rewrite, direct, restrictions, same_object: Vec::new(), nests: false };
+                let own = SubjectKind { subject_type: type_id, relation: relation_id };
+                definition.nests =
+                    matches!(definition.rewrite, Node::This) && definition.admits_tuple(own, false, None);
                 if definition.needs_tuple_filter() {
                     compiled.strict.insert((type_id, relation_id));
                 }
@@ -241,43 +249,56 @@ impl CompiledModel {
 }
 
 /// See [`CompiledRelation::same_object`]: a walk of the rewrite through computed relations of
-/// the same type, each visited once.
+/// the same type, each visited once, in the order a check reads them (a computed relation's own
+/// tables where it appears), so the first is the one a check of `relation` reads first.
 fn same_object_relations(
     relations: &FxHashMap<(ObjectTypeId, RelationId), CompiledRelation>,
     object_type: ObjectTypeId,
     relation: RelationId,
 ) -> Vec<RelationId> {
-    fn walk(node: &Node, own: RelationId, found: &mut Vec<RelationId>, computed: &mut Vec<RelationId>) {
-        let mut add = |r: RelationId| {
-            if !found.contains(&r) {
-                found.push(r);
+    struct Walk<'r> {
+        relations: &'r FxHashMap<(ObjectTypeId, RelationId), CompiledRelation>,
+        object_type: ObjectTypeId,
+        found: Vec<RelationId>,
+        visited: Vec<RelationId>,
+    }
+    impl Walk<'_> {
+        fn add(&mut self, relation: RelationId) {
+            if !self.found.contains(&relation) {
+                self.found.push(relation);
             }
-        };
-        match node {
-            Node::This => add(own),
-            Node::Computed(other) => computed.push(*other),
-            Node::TupleToUserset { tupleset, .. } | Node::TupleToUsersetAll { tupleset, .. } => add(*tupleset),
-            Node::Union(children) | Node::Intersection(children) => {
-                for child in children {
-                    walk(child, own, found, computed);
+        }
+
+        fn relation(&mut self, relation: RelationId) {
+            if self.visited.contains(&relation) {
+                return;
+            }
+            self.visited.push(relation);
+            if let Some(definition) = self.relations.get(&(self.object_type, relation)) {
+                self.node(&definition.rewrite, relation);
+            }
+        }
+
+        fn node(&mut self, node: &Node, own: RelationId) {
+            match node {
+                Node::This => self.add(own),
+                Node::Computed(other) => self.relation(*other),
+                Node::TupleToUserset { tupleset, .. } | Node::TupleToUsersetAll { tupleset, .. } => self.add(*tupleset),
+                Node::Union(children) | Node::Intersection(children) => {
+                    for child in children {
+                        self.node(child, own);
+                    }
+                }
+                Node::Exclusion(base, subtract) => {
+                    self.node(base, own);
+                    self.node(subtract, own);
                 }
             }
-            Node::Exclusion(base, subtract) => {
-                walk(base, own, found, computed);
-                walk(subtract, own, found, computed);
-            }
         }
     }
-    let (mut found, mut visited, mut pending) = (Vec::new(), Vec::new(), vec![relation]);
-    while let Some(next) = pending.pop() {
-        if visited.contains(&next) {
-            continue;
-        }
-        visited.push(next);
-        if let Some(definition) = relations.get(&(object_type, next)) {
-            walk(&definition.rewrite, next, &mut found, &mut pending);
-        }
-    }
+    let mut walk = Walk { relations, object_type, found: Vec::new(), visited: Vec::new() };
+    walk.relation(relation);
+    let mut found = walk.found;
     found.truncate(SAME_OBJECT_MAX);
     found
 }
@@ -357,9 +378,32 @@ mod tests {
             let (found, expected) = same_object(scale, "document", relation, expected);
             assert_eq!(found, expected, "document#{relation}");
         }
+        // The first is the one a check reads first.
+        let model = Model::parse_dsl(scale).expect("model parses");
+        let mut index = Index::default();
+        let compiled = CompiledModel::compile(&model, &mut index);
+        let document = index.intern_type("document");
+        for (relation, first) in [("viewer", "viewer"), ("can_view", "viewer"), ("owner", "owner")] {
+            let found = &compiled.relation(document, index.intern_relation(relation)).expect("defined").same_object;
+            assert_eq!(found.first(), Some(&index.intern_relation(first)), "document#{relation}");
+        }
         // Relations computed from each other are each listed (and walked) once.
         let pair = "model\n  schema 1.1\ntype user\ntype pair\n  relations\n    define a: [user] or b\n    define b: [user] or a";
         let (found, expected) = same_object(pair, "pair", "a", &["a", "b"]);
         assert_eq!(found, expected);
+    }
+
+    /// Only a relation of rewrite `this` that admits its own userset without a condition nests.
+    #[test]
+    fn nests_only_where_this_admits_its_own_userset_unconditioned() {
+        let model = "model\n  schema 1.1\ntype user\ntype team\n  relations\n    define member: [user]\ntype group\n  relations\n    define member: [user, group#member]\n    define owner: [user, group#owner with yes]\n    define admin: [user, group#admin] or owner\n    define lead: [user, team#member]\ncondition yes(flag: bool) {\n  flag\n}\n";
+        let model = Model::parse_dsl(model).expect("model parses");
+        let mut index = Index::default();
+        let compiled = CompiledModel::compile(&model, &mut index);
+        let group = index.intern_type("group");
+        for (relation, nests) in [("member", true), ("owner", false), ("admin", false), ("lead", false)] {
+            let relation = index.intern_relation(relation);
+            assert_eq!(compiled.relation(group, relation).expect("defined").nests, nests, "group#{relation:?}");
+        }
     }
 }

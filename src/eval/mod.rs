@@ -167,11 +167,7 @@ impl<'a> Evaluator<'a> {
         relation: RelationId,
         definition: &compiled::CompiledRelation,
     ) -> Option<&'a Closure> {
-        if !matches!(definition.rewrite, compiled::Node::This) {
-            return None;
-        }
-        let kind = SubjectKind { subject_type: object_type, relation };
-        if !definition.admits_tuple(kind, false, None) {
+        if !definition.nests {
             return None;
         }
         self.view.closure(object_type, relation)
