@@ -18,6 +18,7 @@ from selenium.common.exceptions import (
     NoAlertPresentException,
     NoSuchElementException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -149,6 +150,11 @@ return [...(scope || document).querySelectorAll(selector)]
 """
 
 
+# Chromium's message when a node read before a navigation is asked about after the new document
+# is attached: the same fact as a stale element reference, reported as an "unknown error".
+DETACHED_NODE = "does not belong to the document"
+
+
 class Console:
     """A browser on the console."""
 
@@ -169,6 +175,10 @@ class Console:
             except (StaleElementReferenceException, NoSuchElementException) as error:
                 # The page was replaced while it was read (a stale or detached node): read again.
                 # Anything else (a dead browser, a bad selector) fails now, not at the deadline.
+                value, last_error = None, f" (last: {error.msg})"
+            except WebDriverException as error:
+                if DETACHED_NODE not in (error.msg or ""):
+                    raise
                 value, last_error = None, f" (last: {error.msg})"
             if value:
                 return value
@@ -246,11 +256,19 @@ class Console:
 
     @staticmethod
     def _gone(element: WebElement) -> bool:
+        """Whether `element`, read before a navigation, belongs to a page that has since been
+        replaced. Chromium says so in two ways: a stale element reference, or (when the check
+        lands while the new document is being attached) an "unknown error" that the node "does
+        not belong to the document". Any other error is a real failure and is raised."""
         try:
             element.is_enabled()
             return False
         except StaleElementReferenceException:
             return True
+        except WebDriverException as error:
+            if DETACHED_NODE in (error.msg or ""):
+                return True
+            raise
 
     def sign_in(self, key: str) -> None:
         self.open("/console/sign-in")
