@@ -121,7 +121,7 @@ fn body(case: &str, n: u64) -> String {
 /// dead webhook), its router and the obo-check path.
 struct Setup {
     engine: Arc<Engine>,
-    app: axum::Router,
+    app: writ::api::Api,
     uri: String,
     webhook: Option<Arc<AlertWebhook>>,
 }

@@ -20,11 +20,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use tower::ServiceExt;
+use writ::api::Api;
 use writ::api::{router_with_config, Auth, RouterConfig};
 use writ::engine::{DecisionLogConfig, DecisionLogMode, WriteRequest};
 use writ::store::StoredTuple;
@@ -83,7 +83,7 @@ fn engine() -> (Arc<Engine>, String) {
     (Arc::new(engine), store)
 }
 
-async fn get(app: &Router, uri: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, usize) {
+async fn get(app: &Api, uri: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, usize) {
     let mut request = Request::get(uri);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);

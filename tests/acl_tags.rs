@@ -6,12 +6,12 @@
 use crate::support::http::{call, error_code, tuple};
 use crate::visibility::fixture;
 use axum::http::StatusCode;
-use axum::Router;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use writ::api::Api;
 use writ::api::ApiOptions;
 use writ::engine::{
     AclTagChanges, AclTagsRequest, ChangeCursor, CheckRequest, VisibilityRequest, VisibilityStrategy, WriteRequest,
@@ -19,12 +19,12 @@ use writ::engine::{
 use writ::store::StoredTuple;
 use writ::{Engine, Model, Tuple};
 
-async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+async fn get(app: &Api, uri: &str) -> (StatusCode, Value) {
     call(app, "GET", uri, None).await
 }
 
 /// Every page of the snapshot through HTTP: (exact, revision, object → tags).
-async fn snapshot(app: &Router, store: &str, relation: &str, page_size: usize) -> (bool, u64, BTreeMap<String, Value>) {
+async fn snapshot(app: &Api, store: &str, relation: &str, page_size: usize) -> (bool, u64, BTreeMap<String, Value>) {
     let (mut objects, mut token, mut pages) = (BTreeMap::new(), String::new(), 0);
     loop {
         let uri = format!(

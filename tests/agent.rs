@@ -5,12 +5,12 @@
 use crate::support::http::call;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
+use writ::api::Api;
 use writ::api::{router_with, ApiOptions};
 use writ::engine::{
     AudienceCheckRequest, CheckRequest, DenialKind, FilterRequest, FilterStrategy, ListObjectsRequest, OboCheckRequest,
@@ -444,7 +444,7 @@ fn a_wide_folder_tree_lists_and_filters_as_checks_allow() {
 // ---- HTTP ----
 
 /// A router over a store with `schema/agents.fga` (uploaded as DSL) and the MCP tuples.
-async fn http_fixture(options: ApiOptions) -> (Router, String) {
+async fn http_fixture(options: ApiOptions) -> (Api, String) {
     let app = router_with(Arc::new(Engine::in_memory()), options);
     let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "mcp"}))).await;
     let store_id = store["id"].as_str().unwrap().to_string();

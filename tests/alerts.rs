@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use writ::api::Api;
 use writ::api::{router, AlertWebhook, WebhookSettings};
 use writ::engine::{AlertConfig, AlertRule, Clock, DenialsRule, TaskRule, WriteRequest};
 use writ::store::{MemoryStore, StoredTuple};
@@ -68,7 +69,7 @@ fn rules(edit: impl FnOnce(&mut AlertConfig)) -> AlertConfig {
 
 /// An obo-check of `chain` calling `tool` (allowed when the tool is one Anne may call), with
 /// `task` in the audit when given.
-async fn call_tool(app: &Router, store: &str, chain: &[&str], tool: &str, task: Option<&str>) -> bool {
+async fn call_tool(app: &Api, store: &str, chain: &[&str], tool: &str, task: Option<&str>) -> bool {
     let mut audit = json!({"tool": tool});
     if let Some(task) = task {
         audit["task"] = json!(task);
@@ -79,7 +80,7 @@ async fn call_tool(app: &Router, store: &str, chain: &[&str], tool: &str, task: 
     answer["allowed"].as_bool().unwrap()
 }
 
-async fn alerts(app: &Router, store: &str, query: &str) -> Vec<Value> {
+async fn alerts(app: &Api, store: &str, query: &str) -> Vec<Value> {
     let (status, body) = call(app, "GET", &format!("/stores/{store}/writ/alerts{query}"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["alerts"].as_array().unwrap().clone()
@@ -93,7 +94,7 @@ const BOT: &[&str] = &["user:anne", "agent:bot"];
 const OTHER: &[&str] = &["user:anne", "agent:other"];
 
 /// The engine with only the `denials` rule (`threshold` within a minute), its clock and router.
-fn denials_within_a_minute(threshold: u32) -> (Arc<AtomicI64>, Arc<Engine>, String, Router) {
+fn denials_within_a_minute(threshold: u32) -> (Arc<AtomicI64>, Arc<Engine>, String, Api) {
     let time = Arc::new(AtomicI64::new(T0));
     let config = rules(|c| c.denials = Some(DenialsRule { threshold, window_ms: 60_000 }));
     let (engine, store) = engine_with(config, &time);
@@ -233,7 +234,7 @@ async fn alerts_page_filter_and_count_in_metrics() {
     assert!(metrics.contains("writ_alerts_total{rule=\"denials\"} 0"), "{metrics}");
 }
 
-async fn writ_metrics(app: &Router) -> (StatusCode, String) {
+async fn writ_metrics(app: &Api) -> (StatusCode, String) {
     let (status, body) = crate::support::http::send_text(app, "GET", "/metrics", axum::body::Body::empty(), "").await;
     (status, body)
 }

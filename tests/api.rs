@@ -4,9 +4,9 @@
 use crate::support::http::{call, check, exchange, send_text};
 use axum::body::Body;
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use writ::api::Api;
 use writ::api::{router, router_with, ApiOptions};
 use writ::{Engine, Model};
 
@@ -33,12 +33,12 @@ type document
 ";
 
 /// A router with one store holding [`MODEL`] (written as JSON) and a few tuples.
-async fn fixture() -> (Router, String, String) {
+async fn fixture() -> (Api, String, String) {
     fixture_in(router(Arc::new(Engine::in_memory()))).await
 }
 
 /// [`fixture`]'s store in a router of the caller's.
-async fn fixture_in(app: Router) -> (Router, String, String) {
+async fn fixture_in(app: Api) -> (Api, String, String) {
     let (status, store) = call(&app, "POST", "/stores", Some(json!({"name": "demo"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{store}");
     let store_id = store["id"].as_str().unwrap().to_string();

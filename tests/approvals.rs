@@ -8,10 +8,10 @@ use crate::skipped::postgres_url;
 use crate::support::http::call_as;
 use crate::support::TempDir;
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use writ::api::Api;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
 use writ::engine::{
     ApprovalCall, ApprovalGrant, ApprovalStatus, Clock, DecisionMeta, LatencyObserver, OboCheckRequest, WriteRequest,
@@ -62,7 +62,7 @@ fn engine_with_store(backend: Box<dyn TupleStore>, time: &Arc<AtomicI64>) -> (Ar
     (Arc::new(engine), store)
 }
 
-fn app(engine: &Arc<Engine>) -> Router {
+fn app(engine: &Arc<Engine>) -> Api {
     let keys = KeySet::parse_file(KEYS).unwrap();
     router_with_config(
         engine.clone(),
@@ -71,7 +71,7 @@ fn app(engine: &Arc<Engine>) -> Router {
 }
 
 /// An obo-check asking for an approval: the chain, and the call's arguments in `audit`.
-async fn obo(app: &Router, store: &str, chain: &[&str], arguments: Value) -> Value {
+async fn obo(app: &Api, store: &str, chain: &[&str], arguments: Value) -> Value {
     let body = json!({
         "principals": chain, "relation": "admin", "object": "repo:web", "approval": "request",
         "audit": {"tool": "delete_repo", "arguments": arguments},
@@ -81,11 +81,11 @@ async fn obo(app: &Router, store: &str, chain: &[&str], arguments: Value) -> Val
     answer
 }
 
-async fn approve(app: &Router, key: Option<&str>, store: &str, id: &str, grant: Value) -> (StatusCode, Value) {
+async fn approve(app: &Api, key: Option<&str>, store: &str, id: &str, grant: Value) -> (StatusCode, Value) {
     call_as(app, key, "POST", &format!("/stores/{store}/writ/approvals/{id}/approve"), Some(grant)).await
 }
 
-async fn decisions(app: &Router, store: &str) -> Vec<Value> {
+async fn decisions(app: &Api, store: &str) -> Vec<Value> {
     let (status, body) = call_as(app, READER, "GET", &format!("/stores/{store}/writ/decisions"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["decisions"].as_array().unwrap().clone()

@@ -6,9 +6,9 @@
 
 use crate::support::http::{exchange, json_or_text, send};
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::Value;
 use std::sync::Arc;
+use writ::api::Api;
 use writ::api::{route_paths, router_with_config, ApiOptions, RouterConfig};
 use writ::Engine;
 
@@ -35,7 +35,7 @@ fn empty_body_is_valid(method: &str, path: &str) -> bool {
 
 /// Sends raw bytes with a content type; returns the status, the content type and the body.
 async fn send_raw(
-    app: &Router,
+    app: &Api,
     method: &str,
     uri: &str,
     content_type: &str,
@@ -59,7 +59,7 @@ fn json_4xx_failure(what: &str, status: StatusCode, content_type: &str, body: &V
 }
 
 /// A store with a model; returns the router, the store id and the model id.
-async fn setup() -> (Router, String, String) {
+async fn setup() -> (Api, String, String) {
     let engine = Engine::in_memory();
     let store = engine.create_store("sweep").unwrap().id;
     // The root AuthZEN routes answer for the store, so they read their bodies too.
@@ -89,7 +89,7 @@ fn parameters(path: &str) -> Vec<&str> {
 
 /// The methods `path` serves (every method that is not answered 405), checking each 405 on the way.
 /// It asks about ids that do not exist, so that probing `DELETE` deletes nothing.
-async fn served_methods(app: &Router, path: &str, failures: &mut Vec<String>) -> Vec<&'static str> {
+async fn served_methods(app: &Api, path: &str, failures: &mut Vec<String>) -> Vec<&'static str> {
     let uri = fill(path, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW", None);
     let mut served = Vec::new();
     for method in METHODS {

@@ -4,9 +4,9 @@
 
 use crate::support::http::{call_as, exchange, Answer};
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::json;
 use std::sync::Arc;
+use writ::api::Api;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
 use writ::engine::{AlertConfig, ApprovalCall, ApprovalDecision, DecisionLogConfig, DecisionLogMode, WriteRequest};
 use writ::store::StoredTuple;
@@ -49,7 +49,7 @@ fn engine_with_model(model: &str, tuples: &[&str]) -> (Arc<Engine>, String) {
     (Arc::new(engine), store)
 }
 
-fn console_app(engine: Arc<Engine>, auth: Auth) -> Router {
+fn console_app(engine: Arc<Engine>, auth: Auth) -> Api {
     router_with_config(engine, RouterConfig { auth, console: true, ..RouterConfig::default() })
 }
 
@@ -59,14 +59,14 @@ fn preshared() -> Auth {
 
 /// A browser: one router, one cookie.
 struct Browser {
-    app: Router,
+    app: Api,
     cookie: Option<String>,
 }
 
 const CSP: &str = "default-src 'self'";
 
 impl Browser {
-    fn new(app: &Router) -> Browser {
+    fn new(app: &Api) -> Browser {
         Browser { app: app.clone(), cookie: None }
     }
 
@@ -126,7 +126,7 @@ fn has_button(page: &str, name: &str) -> bool {
     page.contains(&format!(">{name}</button>"))
 }
 
-async fn read_tuples(app: &Router, store: &str, object: &str) -> Vec<String> {
+async fn read_tuples(app: &Api, store: &str, object: &str) -> Vec<String> {
     let body = json!({"tuple_key": {"object": object}});
     let (status, body) =
         call_as(app, Some("root-key-0123456789"), "POST", &format!("/stores/{store}/read"), Some(body)).await;
@@ -557,7 +557,7 @@ async fn an_admin_saves_a_model_and_a_bad_one_comes_back_with_line_and_column() 
 }
 
 /// A console (preshared keys) over a fresh store holding `tuples`, and a browser signed in with `key`.
-async fn signed_in(tuples: &[&str], key: &str) -> (Router, String, Browser) {
+async fn signed_in(tuples: &[&str], key: &str) -> (Api, String, Browser) {
     let (engine, store) = engine_with(tuples);
     let app = console_app(engine, preshared());
     let mut browser = Browser::new(&app);
@@ -675,7 +675,7 @@ async fn the_one_script_is_served_from_the_console_itself_and_confirms_marked_fo
 const AGENTS: &str = include_str!("../schema/agents.fga");
 
 /// Runs an OBO check through the API (recording it) and answers whether it allowed.
-async fn obo_check(app: &Router, store: &str, principals: &[&str], relation: &str, object: &str) -> bool {
+async fn obo_check(app: &Api, store: &str, principals: &[&str], relation: &str, object: &str) -> bool {
     let body = json!({"principals": principals, "relation": relation, "object": object});
     let path = format!("/stores/{store}/writ/obo-check");
     let (status, body) = call_as(app, Some("root-key-0123456789"), "POST", &path, Some(body)).await;

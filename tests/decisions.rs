@@ -5,10 +5,10 @@
 use crate::support::http::call_with;
 use crate::support::TempDir;
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use writ::api::Api;
 use writ::engine::{Clock, DecisionFilter, DecisionLogConfig, DecisionLogMode, DecisionRecord, WriteRequest};
 use writ::store::{CheckpointStore, DecisionLogStore, MemoryStore, SledStore, StoredTuple, TupleStore, WriteBatch};
 use writ::{Engine, EngineConfig, Model, Tuple};
@@ -53,18 +53,18 @@ fn engine_with_store(
 }
 
 /// Every request carries the request id `req-1`, which the recorded decisions must name.
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(app: &Api, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
     call_with(app, method, uri, &[("x-request-id", "req-1")], body).await
 }
 
-async fn check(app: &Router, store: &str, user: &str, audit: Value) -> bool {
+async fn check(app: &Api, store: &str, user: &str, audit: Value) -> bool {
     let body = json!({"tuple_key": {"user": user, "relation": "viewer", "object": "document:1"}, "audit": audit});
     let (status, answer) = call(app, "POST", &format!("/stores/{store}/check"), Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["allowed"].as_bool().unwrap()
 }
 
-async fn decisions(app: &Router, store: &str, query: &str) -> Value {
+async fn decisions(app: &Api, store: &str, query: &str) -> Value {
     let (status, body) = call(app, "GET", &format!("/stores/{store}/writ/decisions{query}"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body

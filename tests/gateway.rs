@@ -22,6 +22,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::KeyPair;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use writ::api::Api;
 use writ::engine::{DecisionFilter, DecisionLogConfig, DecisionLogMode, EngineConfig, OboCheckRequest, WriteRequest};
 use writ::gateway::config::Format;
 use writ::gateway::{Gateway, GatewayConfig, GatewayOptions};
@@ -212,7 +213,7 @@ fn tuples() -> Vec<StoredTuple> {
 }
 
 struct Setup {
-    app: Router,
+    app: Api,
     engine: Arc<Engine>,
     store: String,
     upstream: Arc<UpstreamState>,
@@ -270,7 +271,7 @@ async fn setup_with(mode: &str, upstream_url: Option<&str>) -> Setup {
     let router_config =
         writ::api::RouterConfig { auth: writ::api::Auth::Preshared(Arc::new(keys)), ..Default::default() };
     let api = writ::api::router_with_config(engine.clone(), router_config);
-    Setup { app: gateway.mount(api), engine, store, upstream }
+    Setup { app: api.merge(gateway.router()), engine, store, upstream }
 }
 
 async fn setup() -> Setup {
@@ -301,7 +302,10 @@ impl Answer {
     }
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Answer {
+async fn send<S>(app: &S, request: Request<Body>) -> Answer
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = std::convert::Infallible> + Clone,
+{
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -321,12 +325,12 @@ fn post(token: Option<&str>, body: impl Into<String>) -> Request<Body> {
     request.body(Body::from(body.into())).unwrap()
 }
 
-async fn rpc(app: &Router, token: &str, method: &str, params: Value) -> Answer {
+async fn rpc(app: &Api, token: &str, method: &str, params: Value) -> Answer {
     let message = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
     send(app, post(Some(token), message.to_string())).await
 }
 
-async fn call(app: &Router, token: &str, tool: &str, arguments: Value) -> Value {
+async fn call(app: &Api, token: &str, tool: &str, arguments: Value) -> Value {
     let answer = rpc(app, token, "tools/call", json!({"name": tool, "arguments": arguments})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     answer.json()

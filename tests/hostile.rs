@@ -7,12 +7,12 @@
 
 use crate::support::http::{call, error_code, send, tuple};
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
+use writ::api::Api;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
 use writ::Engine;
 
@@ -41,7 +41,7 @@ struct Snapshot {
     models: usize,
 }
 
-async fn snapshot(app: &Router, store: &str) -> Snapshot {
+async fn snapshot(app: &Api, store: &str) -> Snapshot {
     let (status, read) = call(app, "POST", &format!("/stores/{store}/read"), Some(json!({"page_size": 100}))).await;
     assert_eq!(status, StatusCode::OK, "{read}");
     // Each tuple with its write time: a tuple deleted and written back would show a new time.
@@ -344,7 +344,7 @@ fn battery(store: &str, model: &str) -> Vec<Probe> {
     probes
 }
 
-async fn run(app: &Router, probe: Probe) -> (StatusCode, Value) {
+async fn run(app: &Api, probe: Probe) -> (StatusCode, Value) {
     let mut builder =
         Request::builder().method(probe.method).uri(&probe.uri).header("content-type", "application/json");
     if let Some(value) = &probe.authorization {
@@ -365,7 +365,7 @@ fn assert_well_answered(what: &str, status: StatusCode, body: &Value) {
 }
 
 /// A store with [`MODEL`] and a few tuples; returns its id and model id.
-async fn seed(app: &Router) -> (String, String) {
+async fn seed(app: &Api) -> (String, String) {
     let (status, store) = call(app, "POST", "/stores", Some(json!({"name": "victim"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{store}");
     let store = store["id"].as_str().unwrap().to_string();

@@ -6,9 +6,9 @@
 
 use crate::support::http::{call_as, error_code, send, tuple};
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use writ::api::Api;
 use writ::api::{router_with_config, Auth, KeySet, RouterConfig};
 use writ::{Engine, Model};
 
@@ -29,7 +29,7 @@ const A_READER: Option<&str> = Some("a-reader-key-0123456789");
 const GHOST: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 
 struct World {
-    app: Router,
+    app: Api,
     a: String,
     b: String,
     b_model: String,

@@ -4,10 +4,10 @@
 
 use crate::support::http::{call, error_code, send, tuple};
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use writ::api::Api;
 use writ::api::{router_with, ApiOptions};
 use writ::engine::InputLimits;
 use writ::{Engine, EngineConfig, Model};
@@ -33,13 +33,13 @@ fn engine_with(input: InputLimits) -> Arc<Engine> {
 }
 
 /// A router over `engine` with one store holding [`MODEL`]; returns it and the store id.
-async fn app_with(engine: Arc<Engine>, options: ApiOptions) -> (Router, String) {
+async fn app_with(engine: Arc<Engine>, options: ApiOptions) -> (Api, String) {
     let store = engine.create_store("limits").unwrap();
     engine.store(&store.id).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     (router_with(engine, options), store.id)
 }
 
-async fn expect_code(app: &Router, method: &str, uri: &str, body: Value, status: StatusCode, code: &str) {
+async fn expect_code(app: &Api, method: &str, uri: &str, body: Value, status: StatusCode, code: &str) {
     let (got, answer) = call(app, method, uri, Some(body)).await;
     assert_eq!(got, status, "{uri}: {answer}");
     assert_eq!(error_code(got, &answer), code, "{uri}: {answer}");
@@ -124,7 +124,7 @@ async fn counts_depth_and_sizes_each_have_their_own_code() {
     assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
 }
 
-async fn app_model(app: &Router, store: &str) -> String {
+async fn app_model(app: &Api, store: &str) -> String {
     let (_, body) = call(app, "GET", &format!("/stores/{store}/authorization-models"), None).await;
     body["authorization_models"][0]["id"].as_str().unwrap().to_string()
 }
@@ -253,7 +253,7 @@ async fn resolution_depth_is_authorization_model_resolution_too_complex() {
 }
 
 /// Uploads model text with a content type; returns the status and the error code (if any).
-async fn upload(app: &Router, store: &str, content_type: &str, text: String) -> (StatusCode, Option<String>) {
+async fn upload(app: &Api, store: &str, content_type: &str, text: String) -> (StatusCode, Option<String>) {
     use tower::ServiceExt;
     let request = axum::http::Request::builder()
         .method("PUT")

@@ -10,6 +10,7 @@ mod api;
 mod approvals;
 mod bad_input;
 mod bench_workload;
+mod check_route;
 mod checkpoint;
 mod cli;
 mod closure;

@@ -182,7 +182,7 @@ proptest! {
     }
 }
 
-async fn fixture() -> (axum::Router, String) {
+async fn fixture() -> (writ::api::Api, String) {
     let engine = Arc::new(Engine::open(Box::new(MemoryStore::new()), EngineConfig::default()).unwrap());
     let store = engine.create_store("read").unwrap().id;
     engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
@@ -201,7 +201,7 @@ async fn fixture() -> (axum::Router, String) {
 }
 
 /// Every page of a read through HTTP, as `user relation object` keys.
-async fn read_all(app: &axum::Router, store: &str, tuple_key: Value, page_size: u32) -> Vec<String> {
+async fn read_all(app: &writ::api::Api, store: &str, tuple_key: Value, page_size: u32) -> Vec<String> {
     let (mut keys, mut token) = (Vec::new(), String::new());
     loop {
         let body = json!({"tuple_key": tuple_key, "page_size": page_size, "continuation_token": token});

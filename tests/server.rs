@@ -5,11 +5,11 @@
 use crate::support::http::{call, call_as, exchange, tuple};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
+use writ::api::Api;
 use writ::api::{router, router_with_config, RouterConfig};
 use writ::Engine;
 
@@ -29,7 +29,7 @@ fn store_with_model(engine: &Engine) -> String {
     store.id
 }
 
-async fn write(app: &Router, store_id: &str, tuples: Vec<Value>) -> u64 {
+async fn write(app: &Api, store_id: &str, tuples: Vec<Value>) -> u64 {
     let body = json!({"writes": {"tuple_keys": tuples}});
     let (status, body) = call(app, "POST", &format!("/stores/{store_id}/write"), Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -60,7 +60,7 @@ async fn read_and_changes_report_each_tuples_own_write_time() {
 // ------------------------------------------------------------------ at_least_revision
 
 /// The raw body of a request sent with `key`.
-async fn raw_as(app: &Router, key: &str, method: &str, uri: &str, body: Value) -> String {
+async fn raw_as(app: &Api, key: &str, method: &str, uri: &str, body: Value) -> String {
     let bearer = format!("Bearer {key}");
     let answer = exchange(app, method, uri, &[("authorization", bearer.as_str())], body.to_string()).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -105,7 +105,7 @@ async fn read_and_changes_keep_their_wire_bytes() {
     );
 }
 
-fn router_waiting(engine: Arc<Engine>, wait: Duration) -> Router {
+fn router_waiting(engine: Arc<Engine>, wait: Duration) -> Api {
     router_with_config(engine, RouterConfig { revision_wait: wait, ..RouterConfig::default() })
 }
 
@@ -279,7 +279,7 @@ const KEYS: &str = "
 
 /// A router with `--auth preshared` over [`KEYS`], plus a reader and an admin limited to store `a`;
 /// returns the router and the two stores `a` and `b`.
-fn secured() -> (Router, String, String) {
+fn secured() -> (Api, String, String) {
     let engine = Arc::new(Engine::in_memory());
     let (a, b) = (store_with_model(&engine), store_with_model(&engine));
     let mut keys = writ::api::KeySet::parse_file(KEYS).unwrap();

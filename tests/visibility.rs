@@ -3,9 +3,9 @@
 
 use crate::support::http::{call, error_code, tuple};
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use writ::api::Api;
 use writ::api::{router_with, ApiOptions};
 use writ::Engine;
 
@@ -54,7 +54,7 @@ pub(crate) fn tuples() -> Vec<Value> {
 }
 
 /// A router over a fresh in-memory engine with one store holding [`MODEL`] and [`tuples`].
-pub(crate) async fn fixture(options: ApiOptions) -> (Router, String) {
+pub(crate) async fn fixture(options: ApiOptions) -> (Api, String) {
     let app = router_with(Arc::new(Engine::in_memory()), options);
     let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "retrieval"}))).await;
     let store_id = store["id"].as_str().unwrap().to_string();
@@ -72,7 +72,7 @@ pub(crate) async fn fixture(options: ApiOptions) -> (Router, String) {
     (app, store_id)
 }
 
-async fn visibility(app: &Router, store: &str, body: Value) -> (StatusCode, Value) {
+async fn visibility(app: &Api, store: &str, body: Value) -> (StatusCode, Value) {
     call(app, "POST", &format!("/stores/{store}/writ/visibility"), Some(body)).await
 }
 

@@ -6,10 +6,10 @@
 
 use crate::support::http::{call, error_code, send};
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use writ::api::router;
+use writ::api::Api;
 use writ::engine::WriteRequest;
 use writ::store::StoredTuple;
 use writ::tuple::TupleCondition;
@@ -35,7 +35,7 @@ condition huge(n: uint) {
 
 /// A router over one store with [`MODEL`]: anne may view `document:1` while `price` is cheap,
 /// bob may view `document:2` for a huge enough `n`.
-fn fixture() -> (Router, String) {
+fn fixture() -> (Api, String) {
     let engine = Engine::in_memory();
     let store = engine.create_store("wire").unwrap().id;
     engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
@@ -129,7 +129,7 @@ async fn flattened_options_name_a_badly_typed_field() {
 }
 
 /// The text of an answer (re-printed from its parse, which keeps field order).
-async fn text(app: &Router, method: &str, uri: &str, body: Value) -> String {
+async fn text(app: &Api, method: &str, uri: &str, body: Value) -> String {
     let (status, value) = send(app, None, method, uri, body.to_string().into_bytes()).await;
     assert_eq!(status, StatusCode::OK, "{uri}: {value}");
     value.to_string()

@@ -480,12 +480,36 @@ fn bearer(request: &Parts) -> Option<&str> {
 /// Admits a request to an endpoint needing `access`: finds its principal (kept in the request's
 /// extensions for handlers) or answers 401, then answers 403 unless the role and store fit.
 pub(super) async fn admit(state: &AppState, access: Access, request: Request) -> Result<Request, ApiError> {
+    admit_in(state, access, request, None).await
+}
+
+/// [`admit`] for a request whose `{store_id}` was read from its path before routing (the check's
+/// dispatch in [`super::Api`]), so there are no route parameters to take it from.
+pub(super) async fn admit_store(
+    state: &AppState,
+    access: Access,
+    request: Request,
+    store_id: &str,
+) -> Result<Request, ApiError> {
+    admit_in(state, access, request, Some(store_id)).await
+}
+
+/// [`admit`], with the path's store id given or taken from the route's parameters.
+async fn admit_in(
+    state: &AppState,
+    access: Access,
+    request: Request,
+    path_store_id: Option<&str>,
+) -> Result<Request, ApiError> {
     let Some(authenticator) = state.auth.authenticator() else { return Ok(request) };
     let Access::Role(_, scope) = access else { return Ok(request) };
     let (mut parts, body) = request.into_parts();
     let principal = authenticator.authenticate(&parts).await?;
     let store_id = match scope {
-        Scope::PathStore => Some(path_store(&mut parts).await),
+        Scope::PathStore => match path_store_id {
+            Some(store_id) => Some(store_id.to_string()),
+            None => Some(path_store(&mut parts).await),
+        },
         Scope::AuthzenStore => state.authzen_store.clone(),
         Scope::AnyStore | Scope::Global => None,
     };

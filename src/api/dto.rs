@@ -10,7 +10,7 @@ use super::time::format_rfc3339;
 use crate::engine::QueryOptions;
 use crate::tuple::{Context, Subject, Tuple};
 pub use crate::wire::{ConditionAnswer, ConditionDto, TupleKeyAnswer, TupleKeyDto};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -35,15 +35,17 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let options = <super::ApiOptions as axum::extract::FromRef<S>>::from_ref(state);
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BodyTooLarge
-            } else {
-                ApiError::validation(rejection.body_text())
-            }
-        })?;
+        ApiJson::read(request.into_body(), &options).await
+    }
+}
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    /// Reads `body` (within `options.max_body_bytes`) and parses it: what the extractor does, for
+    /// the check's dispatch ahead of the router too ([`super::Api`]).
+    pub(super) async fn read(body: Body, options: &super::ApiOptions) -> Result<ApiJson<T>, ApiError> {
+        let bytes = read_body(body, options.max_body_bytes).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        super::limits::check_json_depth(bytes, &options)?;
+        super::limits::check_json_depth(bytes, options)?;
         require_json_object(bytes)?;
         // The plain parse is the fast path; only a body that fails it is parsed again through
         // axum's path-tracking `Json`, whose message names the bad field.
@@ -58,6 +60,39 @@ where
             )
         })
     }
+}
+
+/// A request body, read whole, refused with `body_too_large` once it passes `limit` bytes.
+///
+/// A small body (a check's) arrives in one frame, which is kept as it is: no copy, no list of
+/// chunks, no second boxed body around it to count its length.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    use axum::body::HttpBody as _;
+    use http_body_util::BodyExt as _;
+    let failed = |error: axum::Error| ApiError::validation(format!("Failed to buffer the request body: {error}"));
+    // A body's announced length (hyper's, from `content-length`), so a body in many frames is
+    // joined into one buffer sized once.
+    let announced = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX).min(limit);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut length = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(failed)?.into_data() else { continue };
+        length += data.len();
+        if length > limit {
+            return Err(ApiError::BodyTooLarge);
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(earlier) => {
+                joined.reserve(announced.max(earlier.len() + data.len()));
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// Every JSON body of the API is one object, as OpenFGA decodes each into a request message: a

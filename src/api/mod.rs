@@ -1,5 +1,6 @@
 //! The HTTP API: OpenFGA's v1 paths and JSON bodies, AuthZEN 1.0, Writ's own `/writ/` routes,
-//! and health and metrics, as one axum [`Router`].
+//! and health and metrics, as one service: [`Api`], axum's router with the check route
+//! dispatched ahead of it.
 //!
 //! What it owns: routing, (de)serialization and the mapping of engine errors to HTTP answers
 //! (only in `error.rs`). Handlers are thin: body → engine request → engine call → response body.
@@ -27,6 +28,7 @@ mod ops;
 mod query;
 mod routes;
 pub mod serve;
+mod service;
 mod stores;
 pub use crate::wire::time;
 mod tuples;
@@ -37,7 +39,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -46,6 +47,7 @@ pub use auth::{Access, Auth, Authenticator, KeySet, Principal, Role, Scope};
 pub use error::ApiError;
 pub use ops::Metrics;
 use routes::RouteTable;
+pub use service::Api;
 
 /// Limits the HTTP layer enforces (the engine enforces its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,17 +141,17 @@ pub struct AppState {
 }
 
 /// The API with default limits.
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>) -> Api {
     router_with(engine, ApiOptions::default())
 }
 
 /// The API with the given limits.
-pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Router {
+pub fn router_with(engine: Arc<Engine>, options: ApiOptions) -> Api {
     router_with_config(engine, RouterConfig { options, ..RouterConfig::default() })
 }
 
 /// The API with every setting given.
-pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
+pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Api {
     let options = config.options;
     let state = AppState {
         engine,
@@ -166,12 +168,13 @@ pub fn router_with_config(engine: Arc<Engine>, config: RouterConfig) -> Router {
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), request_span))
         .with_state(state.clone());
-    if config.console {
+    let api = if config.console {
         // Merged after the API's layers: the console answers with HTML pages, not JSON errors.
-        api.merge(console::router(state).layer(DefaultBodyLimit::max(options.max_body_bytes)))
+        api.merge(console::router(state.clone()).layer(DefaultBodyLimit::max(options.max_body_bytes)))
     } else {
         api
-    }
+    };
+    Api::new(api, state)
 }
 
 /// Every endpoint of the API, as (method, path pattern, what calling it needs); `GET` stands for
@@ -215,12 +218,22 @@ pub fn route_paths() -> Vec<&'static str> {
     routes().paths()
 }
 
-/// Wraps each request in a tracing span with a request id, counts it, and echoes the id.
+/// The middleware of [`spanned`], for the router's routes.
+async fn request_span(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    spanned(&metrics, request, |request| next.run(request)).await
+}
+
+/// Wraps each request in a tracing span with a request id, counts it, and echoes the id: the
+/// router's routes through [`request_span`], the check's dispatch ([`Api`]) directly.
 ///
 /// It takes only the metrics it counts into (not the whole [`AppState`], which every request
 /// would clone twice more here), and the id is made once, shared with the handler as an
 /// `Arc<str>` rather than copied for it.
-async fn request_span(State(metrics): State<Arc<Metrics>>, mut request: Request, next: Next) -> Response {
+async fn spanned<F, Fut>(metrics: &Metrics, mut request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
     let caller_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok());
     let request_id: Arc<str> = match caller_id.filter(|v| !v.is_empty() && v.len() <= 128) {
@@ -231,7 +244,7 @@ async fn request_span(State(metrics): State<Arc<Metrics>>, mut request: Request,
     request.extensions_mut().insert(decisions::RequestId(request_id.clone()));
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
     let started = std::time::Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = inner(request).instrument(span.clone()).await;
     let status = response.status();
     span.in_scope(|| {
         tracing::info!(status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "handled");

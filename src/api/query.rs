@@ -5,7 +5,7 @@
 //! errors in its result map and fails as a whole only for store, model or size errors.
 //! Must not import `store`, `index` or `eval`.
 
-use super::auth::{Access, Scope};
+use super::auth::{self, Access, Scope};
 use super::consistency::require_revision;
 use super::decisions::{decision_meta, RequestId};
 use super::dto::{
@@ -20,6 +20,7 @@ use crate::engine::{
     decide, decide_into, CheckRequest, DecisionMeta, DecisionRecord, EngineError, ExpandLeaf, ExpandNode,
     ListObjectsRequest, ListUsersRequest, QueryOptions, UserFilterSpec,
 };
+use axum::extract::Request;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,15 +28,22 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// From this many checks on, a batch-check runs them on rayon's threads.
 const PARALLEL_BATCH: usize = 16;
+
+/// What `POST /stores/{store_id}/check` needs, for the route table and for [`dispatched_check`].
+const CHECK_ACCESS: Access = Access::reader(Scope::PathStore);
 
 pub(super) fn routes() -> RouteTable {
     let reader = Access::reader(Scope::PathStore);
     let list_objects_stream = Operation::json::<ListObjectsRequestDto, ()>().json_lines::<StreamedObject<'static>>();
     RouteTable::new()
-        .route("/stores/{store_id}/check", post(reader, Operation::json::<CheckRequestDto, CheckResponseDto>(), check))
+        .route(
+            "/stores/{store_id}/check",
+            post(CHECK_ACCESS, Operation::json::<CheckRequestDto, CheckResponseDto>(), check),
+        )
         .route(
             "/stores/{store_id}/batch-check",
             post(reader, Operation::json::<BatchCheckRequestDto, BatchCheckResponseDto>(), batch_check),
@@ -84,14 +92,51 @@ pub(super) fn timed_check(state: &AppState, store_id: &str, request: &CheckReque
 async fn check(
     StorePath { state, store_id }: StorePath,
     RequestId(request_id): RequestId,
-    ApiJson(mut body): ApiJson<CheckRequestDto>,
+    ApiJson(body): ApiJson<CheckRequestDto>,
 ) -> Result<Response, ApiError> {
-    require_revision(&state, &store_id, body.options.at_least_revision).await?;
+    answer_check(&state, &store_id, &request_id, body).await
+}
+
+/// `POST /stores/{store_id}/check` as [`super::Api`] answers it ahead of the router: inside the
+/// request span, the steps of the routed [`check`] and its layers, through the same functions
+/// (the access check, [`ApiJson::read`], [`answer_check`], the error-body rewrite).
+pub(super) async fn dispatched_check(state: Arc<AppState>, store_id: String, request: Request) -> Response {
+    let metrics = state.metrics.clone();
+    super::spanned(&metrics, request, |request| async move {
+        let answer = async {
+            let request = if state.auth.admits_everyone() {
+                request
+            } else {
+                match auth::admit_store(&state, CHECK_ACCESS, request, &store_id).await {
+                    Ok(request) => request,
+                    Err(refusal) => return auth::closing(refusal.into_response()),
+                }
+            };
+            let RequestId(request_id) = RequestId::of(request.extensions());
+            let ApiJson(body) = match ApiJson::<CheckRequestDto>::read(request.into_body(), &state.options).await {
+                Ok(body) => body,
+                Err(error) => return error.into_response(),
+            };
+            answer_check(&state, &store_id, &request_id, body).await.into_response()
+        };
+        super::error::json_error_body(answer.await).await
+    })
+    .await
+}
+
+/// The check handler's work once its store, request id and body are read.
+async fn answer_check(
+    state: &AppState,
+    store_id: &str,
+    request_id: &str,
+    mut body: CheckRequestDto,
+) -> Result<Response, ApiError> {
+    require_revision(state, store_id, body.options.at_least_revision).await?;
     let started = std::time::Instant::now();
     let audit = body.options.audit.take();
     let request = CheckRequest::try_from(body)?;
-    let meta = decision_meta(&state, &request_id, started, audit.as_ref());
-    let store = state.engine.store(&store_id)?;
+    let meta = decision_meta(state, request_id, started, audit.as_ref());
+    let store = state.engine.store(store_id)?;
     let allowed = decide(state.engine.decision_log(), &store, &request, &meta)?.value;
     Ok(check_answer(allowed))
 }

@@ -7,7 +7,7 @@
 //! before the router runs) gets a `{"code", "message"}` body.
 //! Must not import `store`, `index` or `eval`; the router comes in ready-made.
 
-use axum::Router;
+use super::Api;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ pub fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, ServeEr
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves.
 pub async fn serve(
     listener: std::net::TcpListener,
-    app: Router,
+    app: Api,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -73,7 +73,7 @@ pub async fn serve(
     match tls {
         None => {
             let listener = JsonRejections(tokio::net::TcpListener::from_std(listener)?);
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+            axum::serve(listener, tower::make::Shared::new(app)).with_graceful_shutdown(shutdown).await?;
         }
         Some(config) => {
             let handle = axum_server::Handle::new();
@@ -86,7 +86,7 @@ pub async fn serve(
             axum_server::tls_rustls::from_tcp_rustls(listener, config)?
                 .map(JsonRejectionAcceptor)
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(tower::make::Shared::new(app))
                 .await?;
         }
     }

@@ -54,7 +54,7 @@ pub(super) fn serve(args: crate::config::Args) -> anyhow::Result<()> {
                 let servers = gateway_config.servers.len();
                 let gateway = crate::gateway::Gateway::start(gateway_config, gateway_engine, options).await?;
                 tracing::info!(servers, "gateway mounted at /mcp/{{server}}");
-                gateway.mount(app)
+                app.merge(gateway.router())
             }
             None => app,
         };

@@ -182,19 +182,15 @@ impl Gateway {
         Ok(Arc::new(Gateway { config, keys, engine, servers, options }))
     }
 
-    /// The gateway's routes alone.
+    /// The gateway's routes, to be merged beside the API's (`writ serve` does). They are merged
+    /// in as their own router, so none of the API's layers (its `--auth preshared` key check in
+    /// particular) wraps them: their principal is the bearer JWT, checked here; the API's routes
+    /// keep their layers.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/mcp/{server}", post(post_message).get(open_stream).delete(end_session))
             .route("/.well-known/oauth-protected-resource/mcp/{server}", get(metadata))
             .with_state(self.clone())
-    }
-
-    /// The gateway's routes beside `api`'s. The gateway's routes are merged in as their own
-    /// router, so none of `api`'s layers (its `--auth preshared` key check in particular) wraps
-    /// them: their principal is the bearer JWT, checked here; `api`'s routes keep their layers.
-    pub fn mount(self: &Arc<Self>, api: Router) -> Router {
-        self.router().merge(api)
     }
 
     fn server(&self, name: &str) -> Result<&Server, Refused> {

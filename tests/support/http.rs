@@ -4,10 +4,10 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use writ::api::Api;
 
 /// The `Host` every request names, so absolute URLs in answers are predictable.
 pub const HOST: &str = "writ.test";
@@ -23,13 +23,7 @@ pub struct Answer {
 }
 
 /// Sends `body` with `headers` (`content-type: application/json` unless they name another).
-pub async fn exchange(
-    app: &Router,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Body>,
-) -> Answer {
+pub async fn exchange(app: &Api, method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Answer {
     let mut builder = Request::builder().method(method).uri(uri).header("host", HOST);
     if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
         builder = builder.header("content-type", "application/json");
@@ -53,14 +47,14 @@ pub fn json_or_text(text: String) -> Value {
 }
 
 /// Sends a body of any content type; returns the status and the body as text.
-pub async fn send_text(app: &Router, method: &str, uri: &str, body: Body, content_type: &str) -> (StatusCode, String) {
+pub async fn send_text(app: &Api, method: &str, uri: &str, body: Body, content_type: &str) -> (StatusCode, String) {
     let answer = exchange(app, method, uri, &[("content-type", content_type)], body).await;
     (answer.status, answer.text)
 }
 
 /// Sends raw bytes with optional `Authorization: Bearer <key>`; returns the status and the body
 /// as JSON (a non-JSON body becomes a JSON string).
-pub async fn send(app: &Router, key: Option<&str>, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+pub async fn send(app: &Api, key: Option<&str>, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let bearer = key.map(|key| format!("Bearer {key}"));
     let headers: Vec<(&str, &str)> = bearer.iter().map(|value| ("authorization", value.as_str())).collect();
     let answer = exchange(app, method, uri, &headers, body).await;
@@ -68,13 +62,13 @@ pub async fn send(app: &Router, key: Option<&str>, method: &str, uri: &str, body
 }
 
 /// Sends a JSON body (or none) without a key.
-pub async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn call(app: &Api, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
     call_as(app, None, method, uri, body).await
 }
 
 /// Sends a JSON body (or none) with a key.
 pub async fn call_as(
-    app: &Router,
+    app: &Api,
     key: Option<&str>,
     method: &str,
     uri: &str,
@@ -85,7 +79,7 @@ pub async fn call_as(
 
 /// Sends a JSON body (or none) with extra headers (`x-request-id`, ...).
 pub async fn call_with(
-    app: &Router,
+    app: &Api,
     method: &str,
     uri: &str,
     headers: &[(&str, &str)],
@@ -98,7 +92,7 @@ pub async fn call_with(
 
 /// `POST /stores/{store}/check` of `object#relation@user` (as `document:1#viewer@user:anne`);
 /// asserts a 200 and returns `allowed`.
-pub async fn check(app: &Router, store: &str, tuple_text: &str) -> bool {
+pub async fn check(app: &Api, store: &str, tuple_text: &str) -> bool {
     let tuple: writ::Tuple = tuple_text.parse().unwrap();
     let body = json!({"tuple_key": {
         "user": tuple.subject.to_string(), "relation": tuple.relation, "object": tuple.object.to_string(),

@@ -58,9 +58,16 @@ fn ready(address: SocketAddr) -> bool {
 
 /// Serves `app` on a free loopback port in a task of the current tokio runtime, and gives the
 /// address it listens on (the socket is bound before this returns, so it accepts at once).
-pub async fn serve_router(app: axum::Router) -> SocketAddr {
+pub async fn serve_router<S>(app: S) -> SocketAddr
+where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
     let address = listener.local_addr().expect("the listener's address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
     address
 }
