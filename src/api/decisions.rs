@@ -44,14 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(RequestId::of(&parts.extensions))
-    }
-}
-
-impl RequestId {
-    /// The id the request span stored in `extensions`, or an empty one.
-    pub(crate) fn of(extensions: &axum::http::Extensions) -> RequestId {
-        extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(Arc::from("")))
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(Arc::from(""))))
     }
 }
 

@@ -220,18 +220,23 @@ pub fn route_paths() -> Vec<&'static str> {
 
 /// The middleware of [`spanned`], for the router's routes.
 async fn request_span(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    spanned(&metrics, request, |request| next.run(request)).await
+    spanned(&metrics, request, |mut request, request_id| {
+        request.extensions_mut().insert(decisions::RequestId(request_id));
+        next.run(request)
+    })
+    .await
 }
 
 /// Wraps each request in a tracing span with a request id, counts it, and echoes the id: the
-/// router's routes through [`request_span`], the check's dispatch ([`Api`]) directly.
+/// router's routes through [`request_span`] (which hands the id to handlers in the request's
+/// extensions), the check's dispatch ([`Api`]) directly (which takes it as `inner`'s argument).
 ///
 /// It takes only the metrics it counts into (not the whole [`AppState`], which every request
 /// would clone twice more here), and the id is made once, shared with the handler as an
 /// `Arc<str>` rather than copied for it.
-async fn spanned<F, Fut>(metrics: &Metrics, mut request: Request, inner: F) -> Response
+async fn spanned<F, Fut>(metrics: &Metrics, request: Request, inner: F) -> Response
 where
-    F: FnOnce(Request) -> Fut,
+    F: FnOnce(Request, Arc<str>) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
     // A caller's own `x-request-id` (a proxy's) is kept so logs line up across hops.
@@ -241,10 +246,9 @@ where
         None => Arc::from(&*ulid::Ulid::new().array_to_str(&mut [0; ulid::ULID_LEN])),
     };
     let method = request.method().clone();
-    request.extensions_mut().insert(decisions::RequestId(request_id.clone()));
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
     let started = std::time::Instant::now();
-    let mut response = inner(request).instrument(span.clone()).await;
+    let mut response = inner(request, request_id.clone()).instrument(span.clone()).await;
     let status = response.status();
     span.in_scope(|| {
         tracing::info!(status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "handled");

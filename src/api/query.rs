@@ -102,7 +102,7 @@ async fn check(
 /// (the access check, [`ApiJson::read`], [`answer_check`], the error-body rewrite).
 pub(super) async fn dispatched_check(state: Arc<AppState>, store_id: String, request: Request) -> Response {
     let metrics = state.metrics.clone();
-    super::spanned(&metrics, request, |request| async move {
+    super::spanned(&metrics, request, |request, request_id| async move {
         let answer = async {
             let request = if state.auth.admits_everyone() {
                 request
@@ -112,7 +112,6 @@ pub(super) async fn dispatched_check(state: Arc<AppState>, store_id: String, req
                     Err(refusal) => return auth::closing(refusal.into_response()),
                 }
             };
-            let RequestId(request_id) = RequestId::of(request.extensions());
             let ApiJson(body) = match ApiJson::<CheckRequestDto>::read(request.into_body(), &state.options).await {
                 Ok(body) => body,
                 Err(error) => return error.into_response(),
