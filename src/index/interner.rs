@@ -50,7 +50,7 @@ fn hash(name: &str) -> u64 {
 }
 
 /// Whether two names are the same bytes. Names are short (type and relation names, most ids),
-/// and for those a call to `memcmp` costs more than the comparison: up to 16 bytes are compared
+/// and for those a call to `memcmp` costs more than the comparison: 4 to 16 bytes are compared
 /// as two (overlapping) words, fewer byte by byte; longer ones go to the slice comparison.
 pub(crate) fn same_name(a: &str, b: &str) -> bool {
     same_bytes(a.as_bytes(), b.as_bytes())
@@ -65,8 +65,12 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let word = |bytes: &[u8], at: usize| -> u64 {
         bytes.get(at..at + 8).and_then(|word| <[u8; 8]>::try_from(word).ok()).map_or(0, u64::from_ne_bytes)
     };
+    let half = |bytes: &[u8], at: usize| -> u32 {
+        bytes.get(at..at + 4).and_then(|half| <[u8; 4]>::try_from(half).ok()).map_or(0, u32::from_ne_bytes)
+    };
     match len {
-        0..=7 => a.iter().zip(b).all(|(x, y)| x == y),
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
         8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
         _ => a == b,
     }
