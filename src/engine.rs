@@ -753,31 +753,29 @@ fn as_input_error(error: crate::tuple::TupleError) -> EngineError {
     EngineError::Validation(error.to_string())
 }
 
-/// The id of a type the request's model defines.
+/// The id of a type the request's model defines. The model's own name table answers (its ids
+/// are the index's: every name of a model is interned when it is compiled), so no interner is
+/// asked on a request's path.
 fn resolve_type(evaluator: &Evaluator<'_>, type_name: &str) -> Result<ObjectTypeId, EngineError> {
     evaluator
-        .view
-        .type_id(type_name)
-        .filter(|&id| evaluator.model.has_type(id))
+        .model
+        .type_named(type_name)
+        .map(|names| names.id())
         .ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))
 }
 
-/// The ids of a relation the request's model defines on a type.
+/// The ids of a relation the request's model defines on a type (see [`resolve_type`]).
 fn resolve_object_relation(
     evaluator: &Evaluator<'_>,
     type_name: &str,
     relation: &str,
 ) -> Result<(ObjectTypeId, RelationId), EngineError> {
-    let object_type = resolve_type(evaluator, type_name)?;
-    evaluator
-        .view
-        .relation_id(relation)
-        .filter(|&id| evaluator.model.relation(object_type, id).is_some())
-        .map(|id| (object_type, id))
-        .ok_or_else(|| EngineError::RelationNotFound {
-            type_name: type_name.to_string(),
-            relation: relation.to_string(),
-        })
+    let names =
+        evaluator.model.type_named(type_name).ok_or_else(|| EngineError::TypeNotFound(type_name.to_string()))?;
+    names.relation(relation).map(|id| (names.id(), id)).ok_or_else(|| EngineError::RelationNotFound {
+        type_name: type_name.to_string(),
+        relation: relation.to_string(),
+    })
 }
 
 /// The request's user as the walk asks about it, after checking its type (and relation) against

@@ -73,17 +73,26 @@ pub fn joined<T: std::fmt::Display>(errors: &[T]) -> String {
 }
 
 /// `Ok` when `text` is at most `limit` bytes; otherwise the `code` violation naming `what`.
+/// Every check pays the test, so it is inlined and the message built out of line.
+#[inline]
 fn within_bytes(code: &'static str, what: &str, text: &str, limit: usize) -> Result<(), EngineError> {
     if text.len() <= limit {
         return Ok(());
     }
+    Err(too_long(code, what, text, limit))
+}
+
+/// The violation of [`within_bytes`].
+#[cold]
+#[inline(never)]
+fn too_long(code: &'static str, what: &str, text: &str, limit: usize) -> EngineError {
     // Quote at most a prefix: the point is the length, and an echo of 1 MiB helps nobody.
     let shown: String = text.chars().take(64).collect();
     let ellipsis = if shown.len() < text.len() { "…" } else { "" };
-    Err(EngineError::LimitExceeded {
+    EngineError::LimitExceeded {
         code,
         message: format!("{what} `{shown}{ellipsis}` is {} bytes, more than the limit of {limit}", text.len()),
-    })
+    }
 }
 
 /// `Ok` when `count` is at most `limit`; otherwise the `code` violation, its message

@@ -5,7 +5,7 @@
 //! Must not import `engine`, `store`, `api`.
 
 use super::condition::Conditions;
-use crate::index::{Index, ObjectTypeId, RelationId, SubjectKind};
+use crate::index::{same_name, Index, ObjectTypeId, RelationId, SubjectKind};
 use crate::model::{Model, Rewrite};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -124,6 +124,80 @@ pub(crate) struct CompiledModel {
     strict: FxHashSet<(ObjectTypeId, RelationId)>,
     /// The model's conditions, each parsed once.
     pub(crate) conditions: Conditions,
+    /// The model's type names, each with its id and its relations' names and ids: what every
+    /// request's names resolve through (see [`CompiledModel::type_named`]), so a check looks
+    /// them up here once instead of in the index's interners and then in the model.
+    names: Names<TypeNames>,
+}
+
+/// One type's id and its relations by name, in a [`CompiledModel`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TypeNames {
+    id: ObjectTypeId,
+    relations: Names<RelationId>,
+}
+
+impl TypeNames {
+    /// The type's id.
+    pub(crate) fn id(&self) -> ObjectTypeId {
+        self.id
+    }
+
+    /// The id of a relation the model defines on this type.
+    pub(crate) fn relation(&self, name: &str) -> Option<RelationId> {
+        self.relations.get(name).copied()
+    }
+}
+
+/// A few names with a value each. Models have few types and each type few relations, so up to
+/// [`Names::SCAN`] names are found by a scan that compares lengths first and then the bytes
+/// inline ([`same_name`]: cheaper than hashing a name); past that, through a hash map.
+#[derive(Debug, Clone)]
+struct Names<T> {
+    entries: Vec<(Box<str>, T)>,
+    /// Position in `entries` by name, once there are more than [`Names::SCAN`].
+    by_name: Option<FxHashMap<Box<str>, usize>>,
+}
+
+impl<T> Default for Names<T> {
+    fn default() -> Self {
+        Names { entries: Vec::new(), by_name: None }
+    }
+}
+
+impl<T: Default> Names<T> {
+    /// Most names found by a scan.
+    const SCAN: usize = 8;
+
+    /// The value of `name`.
+    fn get(&self, name: &str) -> Option<&T> {
+        let position = match &self.by_name {
+            Some(by_name) => *by_name.get(name)?,
+            None => self.entries.iter().position(|(known, _)| same_name(known, name))?,
+        };
+        self.entries.get(position).map(|(_, value)| value)
+    }
+
+    /// The value of `name`, added as `T::default()` when absent.
+    fn entry(&mut self, name: &str) -> &mut T {
+        let found = match &self.by_name {
+            Some(by_name) => by_name.get(name).copied(),
+            None => self.entries.iter().position(|(known, _)| **known == *name),
+        };
+        let position = found.unwrap_or_else(|| {
+            self.entries.push((name.into(), T::default()));
+            let position = self.entries.len() - 1;
+            if let Some(by_name) = &mut self.by_name {
+                by_name.insert(name.into(), position);
+            } else if self.entries.len() > Self::SCAN {
+                let by_name = self.entries.iter().enumerate().map(|(at, (known, _))| (known.clone(), at)).collect();
+                self.by_name = Some(by_name);
+            }
+            position
+        });
+        // INVARIANT: `position` was found in, or just pushed onto, `entries`.
+        &mut self.entries[position].1
+    }
 }
 
 impl CompiledModel {
@@ -133,8 +207,12 @@ impl CompiledModel {
         for type_def in &model.types {
             let type_id = index.intern_type(&type_def.name);
             let relation_ids = compiled.types.entry(type_id).or_default();
+            let names = compiled.names.entry(&type_def.name);
+            names.id = type_id;
             for relation in &type_def.relations {
-                relation_ids.push(index.intern_relation(&relation.name));
+                let relation_id = index.intern_relation(&relation.name);
+                relation_ids.push(relation_id);
+                *names.relations.entry(&relation.name) = relation_id;
             }
         }
         for type_def in &model.types {
@@ -199,9 +277,10 @@ impl CompiledModel {
         compiled
     }
 
-    /// True if the model defines the type.
-    pub(crate) fn has_type(&self, object_type: ObjectTypeId) -> bool {
-        self.types.contains_key(&object_type)
+    /// The type the model defines under `name`, with its relations; the same ids the index's
+    /// interners give these names.
+    pub(crate) fn type_named(&self, name: &str) -> Option<&TypeNames> {
+        self.names.get(name)
     }
 
     /// The subject kinds `computed from tupleset` follows on `object_type`: the objects (or

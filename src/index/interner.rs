@@ -49,6 +49,33 @@ fn hash(name: &str) -> u64 {
     FxBuildHasher.hash_one(name).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Whether two names are the same bytes. Names are short (type and relation names, most ids),
+/// and for those a call to `memcmp` costs more than the comparison: 4 to 16 bytes are compared
+/// as two (overlapping) words, fewer byte by byte; longer ones go to the slice comparison.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_name`] of bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| -> u64 {
+        bytes.get(at..at + 8).and_then(|word| <[u8; 8]>::try_from(word).ok()).map_or(0, u64::from_ne_bytes)
+    };
+    let half = |bytes: &[u8], at: usize| -> u32 {
+        bytes.get(at..at + 4).and_then(|half| <[u8; 4]>::try_from(half).ok()).map_or(0, u32::from_ne_bytes)
+    };
+    match len {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
+        _ => a == b,
+    }
+}
+
 /// The string of local id `local` in an arena.
 fn name_in<'s>(bytes: &'s str, ends: &[usize], local: u32) -> Option<&'s str> {
     let local = local as usize;
@@ -83,6 +110,21 @@ impl Bucket {
             (Ok(start), Ok(len)) if start != Self::FAR && len != Self::LONG => Bucket { id, start, tag, len },
             _ => Bucket { id, start: Self::FAR, tag, len: Self::LONG },
         }
+    }
+
+    /// Whether the bucket's string is `name`: the lengths are compared first (most buckets
+    /// with the same tag hold a name of another length), then the bytes, with no char-boundary
+    /// checks (equal bytes are the same string).
+    fn holds(&self, bytes: &str, ends: &[usize], name: &str) -> bool {
+        if self.start == Self::FAR {
+            return name_in(bytes, ends, self.id) == Some(name);
+        }
+        if usize::from(self.len) != name.len() {
+            return false;
+        }
+        let start = self.start as usize;
+        // Not `str::get`: a cut off a char boundary simply differs from `name`, which is whole.
+        bytes.as_bytes().get(start..start + name.len()).is_some_and(|held| same_bytes(held, name.as_bytes()))
     }
 
     /// The bucket's string, read from the arena by the bucket alone when it can be.
@@ -185,7 +227,7 @@ impl<I: Id> Interner<I> {
     pub(crate) fn intern(&mut self, name: &str) -> I {
         let hashed = hash(name);
         let Interner { bytes, ends, table, offset, .. } = self;
-        if let Some(bucket) = table.find(hashed, |b| b.name(bytes, ends) == Some(name)) {
+        if let Some(bucket) = table.find(hashed, |b| b.holds(bytes, ends, name)) {
             return I::from_raw(*offset + bucket.id);
         }
         let local = ends.len() as u32;
@@ -198,7 +240,7 @@ impl<I: Id> Interner<I> {
 
     /// The id of `name` if interned.
     pub(crate) fn get(&self, name: &str) -> Option<I> {
-        let bucket = self.table.find(hash(name), |b| b.name(&self.bytes, &self.ends) == Some(name))?;
+        let bucket = self.table.find(hash(name), |b| b.holds(&self.bytes, &self.ends, name))?;
         Some(I::from_raw(self.offset + bucket.id))
     }
 
@@ -236,7 +278,7 @@ impl<I: Id> Interner<I> {
                 let hit = match candidate {
                     // No bucket with the tag in the run: absent.
                     None => None,
-                    Some(bucket) if bucket.name(&self.bytes, &self.ends) == Some(name) => {
+                    Some(bucket) if bucket.holds(&self.bytes, &self.ends, name) => {
                         Some(I::from_raw(self.offset + bucket.id))
                     }
                     // Another name with the same tag: probe on.
@@ -296,6 +338,29 @@ mod tests {
     /// The object id of raw `n` (the interners here hand out object ids).
     fn id(n: u32) -> ObjectId {
         ObjectId::from_raw(n)
+    }
+
+    #[test]
+    fn same_name_agrees_with_string_equality() {
+        let names: Vec<String> = (0..40)
+            .flat_map(|len| {
+                let base: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+                let mut last = base.clone();
+                last.pop();
+                last.push('#');
+                let mut first = base.clone();
+                if !first.is_empty() {
+                    first.replace_range(0..1, "#");
+                }
+                [base, last, first]
+            })
+            .collect();
+        for a in &names {
+            for b in &names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+        assert!(same_name("é", "é") && !same_name("é", "e"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub(crate) use closure::{Closure, Reach};
 pub(crate) use ids::{Id, ObjectId, ObjectTypeId, RelationId};
 pub(crate) use idset::{DenseBits, Ids, IdsCow, ObjectBitmap};
 use idset::{IdMap, IdSet, Slot};
+pub(crate) use interner::same_name;
 use interner::Interner;
 pub(crate) use read::{ReadPosition, ReadScope};
 use roaring::RoaringBitmap;
