@@ -46,10 +46,11 @@ impl<T: DeserializeOwned> ApiJson<T> {
         let bytes = read_body(body, options.max_body_bytes).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         super::limits::check_json_depth(bytes, options)?;
-        require_json_object(bytes)?;
+        let text = require_json_object(bytes)?;
         // The plain parse is the fast path; only a body that fails it is parsed again through
-        // axum's path-tracking `Json`, whose message names the bad field.
-        if let Ok(value) = serde_json::from_slice::<T>(bytes) {
+        // axum's path-tracking `Json`, whose message names the bad field. It parses the text
+        // checked above, so serde does not check the UTF-8 of each string and key again.
+        if let Ok(value) = serde_json::from_str::<T>(text) {
             return Ok(ApiJson(value));
         }
         Json::<T>::from_bytes(bytes).map(|Json(value)| ApiJson(value)).map_err(|rejection| {
@@ -98,15 +99,16 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
 /// Every JSON body of the API is one object, as OpenFGA decodes each into a request message: a
 /// body that is not UTF-8, or whose top level is an array, string, number or `null`, is refused
 /// here with a message saying so (serde would read an array into a struct's fields in order).
-fn require_json_object(bytes: &[u8]) -> Result<(), ApiError> {
-    if let Err(error) = std::str::from_utf8(bytes) {
-        return Err(ApiError::validation(format!(
+/// Gives the body as text.
+fn require_json_object(bytes: &[u8]) -> Result<&str, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        ApiError::validation(format!(
             "request body is not valid UTF-8 (invalid byte at offset {})",
             error.valid_up_to()
-        )));
-    }
+        ))
+    })?;
     let found = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => return Ok(()),
+        Some(b'{') => return Ok(text),
         Some(b'[') => "an array",
         Some(b'"') => "a string",
         Some(b'n') => "`null`",
