@@ -2,7 +2,9 @@
 //!
 //! `decision_log/http_check/*`: one allowed `POST /check` (with an `audit` object) through the
 //! router, in process, with the log `off`, in `deny` mode (the allow is not recorded) and `all`
-//! (every check is queued for the background writer).
+//! (every check is queued for the background writer); `denied_off` and `denied_deny`: the same
+//! check for a user with no grant, log `off` and in `deny` mode (every request records one deny:
+//! what the default log costs per denied check).
 //! `decision_log/http_batch_check/*`: a batch-check of 1,000 (three in four denied, as in
 //! `benches/http_wrk.sh`) through the router, log `off` and in `deny` mode. Run it on one core
 //! (`taskset -c 0`) to count the log's writer thread too.
@@ -80,23 +82,32 @@ fn engine(mode: DecisionLogMode, expiring: bool) -> (Arc<Engine>, String) {
 fn http_check(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut group = c.benchmark_group("decision_log/http_check");
-    for (name, mode) in [("off", DecisionLogMode::Off), ("deny", DecisionLogMode::Deny), ("all", DecisionLogMode::All)]
-    {
+    let cases = [
+        ("off", DecisionLogMode::Off, true),
+        ("deny", DecisionLogMode::Deny, true),
+        ("all", DecisionLogMode::All, true),
+        ("denied_off", DecisionLogMode::Off, false),
+        ("denied_deny", DecisionLogMode::Deny, false),
+    ];
+    for (name, mode, allowed) in cases {
         let (engine, store) = engine(mode, false);
         let app = writ::api::router(engine.clone());
         let uri = format!("/stores/{store}/check");
-        let body = r#"{"tuple_key":{"user":"user:anne","relation":"viewer","object":"document:7"},
-            "audit":{"tool":"search","task":"t-42"}}"#;
+        let user = if allowed { "user:anne" } else { "user:bob" };
+        let body = format!(
+            r#"{{"tuple_key":{{"user":"{user}","relation":"viewer","object":"document:7"}},
+            "audit":{{"tool":"search","task":"t-42"}}}}"#
+        );
         let send = || {
             let request =
-                Request::post(&uri).header("content-type", "application/json").body(Body::from(body)).unwrap();
+                Request::post(&uri).header("content-type", "application/json").body(Body::from(body.clone())).unwrap();
             let app = app.clone();
             runtime.block_on(async move {
                 let response = app.oneshot(request).await.unwrap();
                 response.into_body().collect().await.unwrap().to_bytes()
             })
         };
-        assert_eq!(&send()[..], br#"{"allowed":true,"resolution":""}"#);
+        assert_eq!(send(), format!(r#"{{"allowed":{allowed},"resolution":""}}"#));
         group.bench_function(name, |b| b.iter(|| black_box(send())));
         engine.decision_log().flush();
         let stats = engine.decision_log().stats();
