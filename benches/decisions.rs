@@ -165,8 +165,8 @@ fn record_decision(c: &mut Criterion) {
         b.iter(|| {
             engine.decision_log().record(DecisionRecord {
                 time_ms: engine.now_ms(),
-                store_id: store.clone(),
-                model_id: String::new(),
+                store_id: store.clone().into(),
+                model_id: "".into(),
                 principals: vec!["user:anne".to_string()],
                 delegation_relation: None,
                 audience: false,
@@ -176,7 +176,7 @@ fn record_decision(c: &mut Criterion) {
                 denied_by: None,
                 revision: 1,
                 latency_us: 9,
-                request_id: "01JD0000000000000000000000".to_string(),
+                request_id: "01JD0000000000000000000000".into(),
                 audit: Some(audit.clone()),
             })
         })

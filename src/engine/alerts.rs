@@ -469,7 +469,7 @@ impl Alerts {
         };
         let mut events = AlertEvents::default();
         for record in records.iter().filter(|record| watched(&running.agent_prefix, record)) {
-            let ids = [record.store_id.as_str(), record.request_id.as_str()];
+            let ids = [&*record.store_id, &*record.request_id];
             let audit = AuditFields::read(record.audit.as_ref());
             events.batch.push(record.time_ms, record.allowed, ids, &record.principals, &audit);
         }
@@ -990,7 +990,7 @@ mod tests {
         let mut record = DecisionRecord {
             time_ms: 0,
             store_id: "s".into(),
-            model_id: String::new(),
+            model_id: "".into(),
             principals: vec!["user:anne".into(), "agent:bot".into()],
             delegation_relation: None,
             audience: false,
@@ -1000,7 +1000,7 @@ mod tests {
             denied_by: None,
             revision: 0,
             latency_us: 0,
-            request_id: String::new(),
+            request_id: "".into(),
             audit: None,
         };
         assert!(watched("agent:", &record));

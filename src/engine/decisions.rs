@@ -144,6 +144,9 @@ pub struct DecisionLog {
     capacity: usize,
     /// Sees every record handed to the log, whatever the mode (it watches allows too).
     alerts: Arc<Alerts>,
+    /// The store and model ids of the last records built: the next ones of the same store and
+    /// model share them ([`DecisionLog::shared_ids`]) instead of copying them each.
+    shared_ids: Mutex<Option<(Arc<str>, Arc<str>)>>,
 }
 
 /// The running recorder thread and the queue it drains.
@@ -172,6 +175,21 @@ impl DecisionLog {
             dropped: AtomicU64::new(0),
             capacity: config.queue.max(1),
             alerts,
+            shared_ids: Mutex::new(None),
+        }
+    }
+
+    /// `store_id` and `model_id` for a record: the ones the last records shared when they are
+    /// equal (a pointer copy, no allocation), else new ones that the next records share.
+    pub(crate) fn shared_ids(&self, store_id: &str, model_id: &str) -> (Arc<str>, Arc<str>) {
+        let mut shared = self.shared_ids.lock();
+        match &*shared {
+            Some((store, model)) if **store == *store_id && **model == *model_id => (store.clone(), model.clone()),
+            _ => {
+                let ids: (Arc<str>, Arc<str>) = (store_id.into(), model_id.into());
+                *shared = Some(ids.clone());
+                ids
+            }
         }
     }
 
@@ -257,7 +275,7 @@ impl DecisionLog {
 
     /// Fills each empty `model_id` with its store's latest model.
     fn fill_models(&self, records: &mut [DecisionRecord]) {
-        let mut latest: Option<(String, String)> = None;
+        let mut latest: Option<(Arc<str>, Arc<str>)> = None;
         for record in records.iter_mut().filter(|record| record.model_id.is_empty()) {
             if latest.as_ref().is_none_or(|(store_id, _)| *store_id != record.store_id) {
                 let model_id = self
@@ -265,10 +283,10 @@ impl DecisionLog {
                     .find(&record.store_id)
                     .ok()
                     .and_then(|state| state.data.read().models.last().map(|latest| latest.id.clone()));
-                latest = Some((record.store_id.clone(), model_id.unwrap_or_default()));
+                latest = Some(self.shared_ids(&record.store_id, &model_id.unwrap_or_default()));
             }
             if let Some((_, model_id)) = &latest {
-                record.model_id.clone_from(model_id);
+                record.model_id = model_id.clone();
             }
         }
     }
@@ -496,7 +514,7 @@ mod tests {
             denied_by: None,
             revision: 0,
             latency_us: 0,
-            request_id: String::new(),
+            request_id: "".into(),
             audit: None,
         }
     }
@@ -511,7 +529,7 @@ mod tests {
         // once, and a flush still finds every record of both.
         std::thread::scope(|scope| {
             for thread in 0..2 {
-                let (log, id) = (log, store.id.clone());
+                let (log, id): (_, Arc<str>) = (log, store.id.as_str().into());
                 scope.spawn(move || {
                     for i in 0..200 {
                         let object = format!("document:t{thread}-{i}");
