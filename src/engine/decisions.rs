@@ -390,11 +390,15 @@ const BATCH: usize = 1024;
 /// With no new records, the log is trimmed (for age) once per this many trim intervals.
 const IDLE_TRIM_EVERY: u32 = 30;
 
+/// The recorder thread's loop. Kept out of line (it runs once per thread, so this costs
+/// nothing) so that a profile names the thread's work: `callgrind --toggle-collect` on it counts
+/// the recorder's share of a recorded decision (see benches/README.md).
+#[inline(never)]
 fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
     let mut last_trim = Instant::now();
     let mut appended = 0usize;
     loop {
-        let (handoffs, flushes, closed) = {
+        let (handoffs, waiting, flushes, closed) = {
             let mut queue = shared.queue.lock();
             if queue.idle() {
                 // Woken by the first record, a flush or the close; else now and then to trim.
@@ -405,8 +409,8 @@ fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, cl
                 // the close or a queue past half its bound ends the wait early).
                 let _ = shared.wake.wait_for(&mut queue, GATHER);
             }
-            queue.records = 0;
-            (std::mem::take(&mut queue.handoffs), std::mem::take(&mut queue.flushes), queue.closed)
+            let waiting = std::mem::take(&mut queue.records);
+            (std::mem::take(&mut queue.handoffs), waiting, std::mem::take(&mut queue.flushes), queue.closed)
         };
         let store = |records: Vec<DecisionRecord>| {
             let count = records.len();
@@ -417,12 +421,21 @@ fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, cl
         };
         // Small hand-offs (single checks) are joined into writes of up to `BATCH`; a large one
         // (a batch-check's) is written as it came when nothing is waiting before it.
+        // A chunk is sized once for the records left (at most a write's worth: it is written on
+        // passing `BATCH`, by less than a large hand-off): grown a hand-off at a time, it moved
+        // every record again on each doubling.
+        let mut left = waiting;
         let mut chunk = Vec::new();
         for handoff in handoffs {
             if chunk.is_empty() && handoff.len() >= BATCH / 4 {
+                left = left.saturating_sub(handoff.len());
                 appended += store(handoff);
                 continue;
             }
+            if chunk.capacity() == 0 {
+                chunk.reserve_exact(left.min(BATCH + BATCH / 4));
+            }
+            left = left.saturating_sub(handoff.len());
             chunk.extend(handoff);
             if chunk.len() >= BATCH {
                 appended += store(std::mem::take(&mut chunk));
