@@ -100,6 +100,30 @@ impl DecisionRecord {
     }
 }
 
+#[cfg(test)]
+impl DecisionRecord {
+    /// The record unit tests start from: a denied check of `user:anne` `viewer` on `object` in
+    /// store `s` (model `m`) at `time_ms`, with no request id, audit or cause.
+    pub(crate) fn sample(time_ms: i64, object: &str) -> DecisionRecord {
+        DecisionRecord {
+            time_ms,
+            store_id: "s".into(),
+            model_id: "m".into(),
+            principals: vec!["user:anne".into()],
+            delegation_relation: None,
+            audience: false,
+            relation: "viewer".into(),
+            object: object.into(),
+            allowed: false,
+            denied_by: None,
+            revision: 0,
+            latency_us: 0,
+            request_id: "".into(),
+            audit: None,
+        }
+    }
+}
+
 /// Where a record sits in a store's decision log: by time, then by a sequence number the store
 /// assigns on append (unique within the store, also across restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

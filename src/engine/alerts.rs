@@ -988,20 +988,9 @@ mod tests {
     #[test]
     fn approver_steps_and_audiences_are_not_watched() {
         let mut record = DecisionRecord {
-            time_ms: 0,
-            store_id: "s".into(),
-            model_id: "".into(),
             principals: vec!["user:anne".into(), "agent:bot".into()],
-            delegation_relation: None,
-            audience: false,
             relation: "can_call".into(),
-            object: "tool:x".into(),
-            allowed: false,
-            denied_by: None,
-            revision: 0,
-            latency_us: 0,
-            request_id: "".into(),
-            audit: None,
+            ..DecisionRecord::sample(0, "tool:x")
         };
         assert!(watched("agent:", &record));
         assert!(!watched("robot:", &record), "no principal of the agent type");

@@ -514,22 +514,7 @@ mod tests {
     }
 
     fn record(allowed: bool) -> DecisionRecord {
-        DecisionRecord {
-            time_ms: 0,
-            store_id: "s".into(),
-            model_id: "m".into(),
-            principals: vec!["user:anne".into()],
-            delegation_relation: None,
-            audience: false,
-            relation: "viewer".into(),
-            object: "document:1".into(),
-            allowed,
-            denied_by: None,
-            revision: 0,
-            latency_us: 0,
-            request_id: "".into(),
-            audit: None,
-        }
+        DecisionRecord { allowed, ..DecisionRecord::sample(0, "document:1") }
     }
 
     #[test]

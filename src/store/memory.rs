@@ -412,3 +412,31 @@ impl DecisionLogStore for MemoryStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_appended_after_a_newer_one_is_listed_and_trimmed_in_time_order() {
+        let store = MemoryStore::new();
+        let record = StoreRecord { id: "s".into(), name: "s".into(), created_at_ms: 0, updated_at_ms: 0 };
+        store.create_store(&record).unwrap();
+        // Another thread's record, timed earlier, reaches the store after the later ones.
+        let appended = [(10, "a"), (30, "c"), (20, "b"), (40, "d"), (5, "z")];
+        store.append_decisions(appended.iter().map(|(t, o)| DecisionRecord::sample(*t, o)).collect()).unwrap();
+        let all = DecisionFilter { limit: 10, ..DecisionFilter::default() };
+        let objects = |store: &MemoryStore, filter: &DecisionFilter| -> Vec<String> {
+            store.decisions("s", filter).unwrap().into_iter().map(|(_, r)| r.object).collect()
+        };
+        assert_eq!(objects(&store, &all), ["d", "c", "b", "a", "z"], "newest first, by time");
+        let listed = store.decisions("s", &all).unwrap();
+        let before = DecisionFilter { before: Some(listed[1].0), ..all.clone() };
+        assert_eq!(objects(&store, &before), ["b", "a", "z"], "strictly before the cursor");
+        // The two oldest by time go first, whatever the order they came in; then the age bound.
+        assert_eq!(store.trim_decisions("s", 3, 0).unwrap(), 2);
+        assert_eq!(objects(&store, &all), ["d", "c", "b"]);
+        assert_eq!(store.trim_decisions("s", 3, 30).unwrap(), 1);
+        assert_eq!(objects(&store, &all), ["d", "c"]);
+    }
+}
