@@ -10,6 +10,7 @@
 
 use crate::tuple::{Context, ContextValue, StoredTuple};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What a changelog entry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,10 +51,10 @@ pub struct ChangeRecord {
 pub struct DecisionRecord {
     /// When the decision was made, milliseconds since the Unix epoch (the engine's clock).
     pub time_ms: i64,
-    /// The store asked.
-    pub store_id: String,
-    /// The model version that answered.
-    pub model_id: String,
+    /// The store asked (shared by the records of a store, not copied into each).
+    pub store_id: Arc<str>,
+    /// The model version that answered (shared like `store_id`).
+    pub model_id: Arc<str>,
     /// Who asked: one subject, an on-behalf-of chain (human first), or an audience (see
     /// [`DecisionRecord::audience`]).
     pub principals: Vec<String>,
@@ -79,8 +80,8 @@ pub struct DecisionRecord {
     pub revision: u64,
     /// How long the decision took, in microseconds.
     pub latency_us: u64,
-    /// The HTTP request id (`x-request-id`).
-    pub request_id: String,
+    /// The HTTP request id (`x-request-id`), shared by the records of one request (a batch's).
+    pub request_id: Arc<str>,
     /// The caller's own context (tool name, task id, ...), as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<Context>,
@@ -96,6 +97,30 @@ impl DecisionRecord {
     /// The called tool the record's `audit` names (`audit.tool`, a string), if any.
     pub fn tool(&self) -> Option<&str> {
         self.audit.as_ref()?.get("tool")?.as_str()
+    }
+}
+
+#[cfg(test)]
+impl DecisionRecord {
+    /// The record unit tests start from: a denied check of `user:anne` `viewer` on `object` in
+    /// store `s` (model `m`) at `time_ms`, with no request id, audit or cause.
+    pub(crate) fn sample(time_ms: i64, object: &str) -> DecisionRecord {
+        DecisionRecord {
+            time_ms,
+            store_id: "s".into(),
+            model_id: "m".into(),
+            principals: vec!["user:anne".into()],
+            delegation_relation: None,
+            audience: false,
+            relation: "viewer".into(),
+            object: object.into(),
+            allowed: false,
+            denied_by: None,
+            revision: 0,
+            latency_us: 0,
+            request_id: "".into(),
+            audit: None,
+        }
     }
 }
 

@@ -437,8 +437,8 @@ async fn the_decisions_page_filters_by_agent_and_tool_across_pages() {
     for (i, (principals, audience, tool)) in calls.enumerate() {
         engine.decision_log().record(writ::engine::DecisionRecord {
             time_ms: 1_800_000_000_000 + i as i64,
-            store_id: store.clone(),
-            model_id: String::new(),
+            store_id: store.clone().into(),
+            model_id: "".into(),
             principals: principals.iter().map(|p| p.to_string()).collect(),
             delegation_relation: None,
             audience,
@@ -448,7 +448,7 @@ async fn the_decisions_page_filters_by_agent_and_tool_across_pages() {
             denied_by: None,
             revision: 1,
             latency_us: 3,
-            request_id: format!("r{i}"),
+            request_id: format!("r{i}").into(),
             audit: Some(serde_json::from_value(json!({"server": "mail", "tool": tool})).unwrap()),
         });
     }

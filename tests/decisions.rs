@@ -203,7 +203,7 @@ fn record(engine: &Engine, store: &str, principal: &str, object: &str, allowed: 
     engine.decision_log().record(DecisionRecord {
         time_ms,
         store_id: store.into(),
-        model_id: String::new(),
+        model_id: "".into(),
         principals: vec![principal.into()],
         delegation_relation: None,
         audience: false,
@@ -213,7 +213,7 @@ fn record(engine: &Engine, store: &str, principal: &str, object: &str, allowed: 
         denied_by: None,
         revision: 1,
         latency_us: 3,
-        request_id: format!("r{time_ms}"),
+        request_id: format!("r{time_ms}").into(),
         audit: None,
     });
 }
@@ -285,8 +285,8 @@ async fn the_listing_filters_by_agent_and_tool() {
         let audit = tool.map(|tool| serde_json::from_value(json!({"server": "mail", "tool": tool})).unwrap());
         engine.decision_log().record(DecisionRecord {
             time_ms: T0 + i as i64,
-            store_id: store.clone(),
-            model_id: String::new(),
+            store_id: store.clone().into(),
+            model_id: "".into(),
             principals: principals.iter().map(|p| p.to_string()).collect(),
             delegation_relation: None,
             audience: *audience,
@@ -296,7 +296,7 @@ async fn the_listing_filters_by_agent_and_tool() {
             denied_by: None,
             revision: 1,
             latency_us: 3,
-            request_id: format!("r{i}"),
+            request_id: format!("r{i}").into(),
             audit,
         });
     }
@@ -539,8 +539,8 @@ fn records_handed_over_together_that_do_not_fit_the_queue_are_dropped_together()
         engine_with_store(Box::new(backend), EngineConfig { decision_log: log, ..EngineConfig::default() }, &time);
     let denied = |principal: &str, time_ms: i64| DecisionRecord {
         time_ms,
-        store_id: store.clone(),
-        model_id: String::new(),
+        store_id: store.clone().into(),
+        model_id: "".into(),
         principals: vec![principal.into()],
         delegation_relation: None,
         audience: false,

@@ -532,7 +532,7 @@ async fn unknown_methods_and_tools_are_denied_and_recorded() {
         .decision_log()
         .list(&s.engine.store(&s.store).unwrap(), &DecisionFilter { limit: 100, ..Default::default() })
         .unwrap();
-    assert!(records.iter().any(|(_, r)| r.request_id == decision_id && !r.allowed), "the refusal is in the log");
+    assert!(records.iter().any(|(_, r)| *r.request_id == *decision_id && !r.allowed), "the refusal is in the log");
 }
 
 #[tokio::test]

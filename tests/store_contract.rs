@@ -957,7 +957,7 @@ fn a_write_larger_than_one_changelog_row_reads_back_entry_by_entry() {
 pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::DecisionRecord {
     writ::store::DecisionRecord {
         time_ms,
-        store_id: store.to_string(),
+        store_id: store.into(),
         model_id: "M".into(),
         // Every third a chain through `agent:bot`; every fifth other one an audience naming it
         // second (no agent there); the rest a single subject.
@@ -974,7 +974,7 @@ pub(crate) fn decision(i: i64, time_ms: i64, store: &str) -> writ::store::Decisi
         denied_by: None,
         revision: 1,
         latency_us: 7,
-        request_id: format!("r{i}"),
+        request_id: format!("r{i}").into(),
         // Even records name a tool in `audit.tool`; every fourth names `send` as something else.
         audit: match i % 4 {
             0 => Some(serde_json::from_value(serde_json::json!({"tool": "send", "server": "mail"})).unwrap()),
@@ -1001,7 +1001,7 @@ fn decision_log_filters_by_agent_and_tool_in_memory_and_sled() {
     }
     let ids = |s: &dyn TupleStore, filter: &DecisionFilter| -> Vec<String> {
         let page = s.decision_log().unwrap().decisions("S", filter).unwrap();
-        page.into_iter().map(|(_, r)| r.request_id).collect()
+        page.into_iter().map(|(_, r)| r.request_id.to_string()).collect()
     };
     let expected = |keep: &dyn Fn(i64) -> bool| -> Vec<String> {
         (0..60).rev().filter(|&i| keep(i)).map(|i| format!("r{i}")).collect()
@@ -1037,7 +1037,7 @@ fn decision_log_filters_by_agent_and_tool_in_memory_and_sled() {
             assert!(page.len() == 4 || page.len() < 4 && paged.len() + page.len() == cases[0].1.len());
             let Some(last) = page.last() else { break };
             before = Some(last.0);
-            paged.extend(page.into_iter().map(|(_, r)| r.request_id));
+            paged.extend(page.into_iter().map(|(_, r)| r.request_id.to_string()));
         }
         assert_eq!(paged, cases[0].1);
     }
@@ -1061,7 +1061,7 @@ fn out_of_order_decisions_list_and_trim_alike_in_memory_and_sled() {
             .decisions("S", &all)
             .unwrap()
             .into_iter()
-            .map(|(c, r)| (c.time_ms, r.request_id))
+            .map(|(c, r)| (c.time_ms, r.request_id.to_string()))
             .collect()
     };
     for s in [&sled as &dyn TupleStore, &memory] {

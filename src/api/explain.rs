@@ -202,7 +202,7 @@ async fn explain_decision(
                 record.object.trim_end_matches(':')
             )));
         }
-        let model_id = Some(record.model_id.clone()).filter(|id| !id.is_empty());
+        let model_id = (!record.model_id.is_empty()).then(|| record.model_id.to_string());
         let answer = match record.principals.as_slice() {
             audience if record.audience => engine.store(&store_id)?.explain_audience(&AudienceCheckRequest {
                 audience: audience.to_vec(),
@@ -245,8 +245,8 @@ async fn explain_decision(
         object: record.object,
         allowed: record.allowed,
         revision: record.revision,
-        authorization_model_id: record.model_id,
-        request_id: record.request_id,
+        authorization_model_id: record.model_id.to_string(),
+        request_id: record.request_id.to_string(),
     };
     Ok(Json(DecisionExplanationDto {
         explanation: ExplanationDto::new(&answer.value, answer.revision),

@@ -469,7 +469,7 @@ impl Alerts {
         };
         let mut events = AlertEvents::default();
         for record in records.iter().filter(|record| watched(&running.agent_prefix, record)) {
-            let ids = [record.store_id.as_str(), record.request_id.as_str()];
+            let ids = [&*record.store_id, &*record.request_id];
             let audit = AuditFields::read(record.audit.as_ref());
             events.batch.push(record.time_ms, record.allowed, ids, &record.principals, &audit);
         }
@@ -988,20 +988,9 @@ mod tests {
     #[test]
     fn approver_steps_and_audiences_are_not_watched() {
         let mut record = DecisionRecord {
-            time_ms: 0,
-            store_id: "s".into(),
-            model_id: String::new(),
             principals: vec!["user:anne".into(), "agent:bot".into()],
-            delegation_relation: None,
-            audience: false,
             relation: "can_call".into(),
-            object: "tool:x".into(),
-            allowed: false,
-            denied_by: None,
-            revision: 0,
-            latency_us: 0,
-            request_id: String::new(),
-            audit: None,
+            ..DecisionRecord::sample(0, "tool:x")
         };
         assert!(watched("agent:", &record));
         assert!(!watched("robot:", &record), "no principal of the agent type");

@@ -243,8 +243,8 @@ impl Approvals {
     ) -> DecisionRecord {
         DecisionRecord {
             time_ms: self.now_ms(),
-            store_id: store.id().to_string(),
-            model_id: String::new(),
+            store_id: store.id().into(),
+            model_id: "".into(),
             principals: record.call.principals.clone(),
             delegation_relation: None,
             audience: false,
@@ -254,7 +254,7 @@ impl Approvals {
             denied_by,
             revision: store.revision().unwrap_or_default(),
             latency_us: 0,
-            request_id: String::new(),
+            request_id: "".into(),
             audit: audit.as_object().cloned(),
         }
     }

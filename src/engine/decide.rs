@@ -21,6 +21,7 @@ use super::{
 };
 use crate::tuple::Context;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which kind of cause denied a decision.
@@ -258,9 +259,22 @@ pub fn decide_into<'q, Q: Question>(
     }
     let answer = answer?;
     let pinned_model = question.model_id().or(meta.model_id);
-    // The latest model, read from the store this handle already holds when the first record
-    // needs it: left empty, the log would look the store up again by id to fill it in.
-    let mut latest_model: Option<String> = None;
+    // The ids every record of this question repeats, made when the first record needs them and
+    // shared by the rest (a batch's); the store and model ids come from the log's cache, so
+    // records of the same store and model share them across requests too. The latest model is
+    // read from the store this handle already holds: left empty, the log would look the store
+    // up again by id to fill it in.
+    let mut shared: Option<(Arc<str>, Arc<str>, Arc<str>)> = None;
+    let shared_ids = || {
+        let (store_id, model_id) = match pinned_model {
+            Some(model_id) => log.shared_ids(store.id(), model_id),
+            None => {
+                let data = store.state.data.read();
+                log.shared_ids(store.id(), data.models.last().map_or("", |latest| latest.id.as_str()))
+            }
+        };
+        (store_id, model_id, Arc::from(meta.request_id))
+    };
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let alerts = log.alerts();
     question.decisions(&answer.value, &mut |decision| {
@@ -279,13 +293,11 @@ pub fn decide_into<'q, Q: Question>(
         if !kept {
             return;
         }
+        let (store_id, model_id, request_id) = shared.get_or_insert_with(shared_ids);
         sink(DecisionRecord {
             time_ms,
-            store_id: store.id().to_string(),
-            model_id: match pinned_model {
-                Some(model_id) => model_id.to_string(),
-                None => latest_model.get_or_insert_with(|| store.latest_model_id().unwrap_or_default()).clone(),
-            },
+            store_id: store_id.clone(),
+            model_id: model_id.clone(),
             principals: decision.principals.to_vec(),
             delegation_relation: decision.delegation_relation.map(str::to_string),
             audience: decision.audience,
@@ -296,7 +308,7 @@ pub fn decide_into<'q, Q: Question>(
             denied_by: decision.denied_by.and_then(|denial| serde_json::to_value(denial).ok()),
             revision: answer.revision,
             latency_us,
-            request_id: meta.request_id.to_string(),
+            request_id: request_id.clone(),
             audit: meta.audit.cloned(),
         });
     });

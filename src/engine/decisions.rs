@@ -144,6 +144,9 @@ pub struct DecisionLog {
     capacity: usize,
     /// Sees every record handed to the log, whatever the mode (it watches allows too).
     alerts: Arc<Alerts>,
+    /// The store and model ids of the last records built: the next ones of the same store and
+    /// model share them ([`DecisionLog::shared_ids`]) instead of copying them each.
+    shared_ids: Mutex<Option<(Arc<str>, Arc<str>)>>,
 }
 
 /// The running recorder thread and the queue it drains.
@@ -172,6 +175,21 @@ impl DecisionLog {
             dropped: AtomicU64::new(0),
             capacity: config.queue.max(1),
             alerts,
+            shared_ids: Mutex::new(None),
+        }
+    }
+
+    /// `store_id` and `model_id` for a record: the ones the last records shared when they are
+    /// equal (a pointer copy, no allocation), else new ones that the next records share.
+    pub(crate) fn shared_ids(&self, store_id: &str, model_id: &str) -> (Arc<str>, Arc<str>) {
+        let mut shared = self.shared_ids.lock();
+        match &*shared {
+            Some((store, model)) if **store == *store_id && **model == *model_id => (store.clone(), model.clone()),
+            _ => {
+                let ids: (Arc<str>, Arc<str>) = (store_id.into(), model_id.into());
+                *shared = Some(ids.clone());
+                ids
+            }
         }
     }
 
@@ -257,7 +275,7 @@ impl DecisionLog {
 
     /// Fills each empty `model_id` with its store's latest model.
     fn fill_models(&self, records: &mut [DecisionRecord]) {
-        let mut latest: Option<(String, String)> = None;
+        let mut latest: Option<(Arc<str>, Arc<str>)> = None;
         for record in records.iter_mut().filter(|record| record.model_id.is_empty()) {
             if latest.as_ref().is_none_or(|(store_id, _)| *store_id != record.store_id) {
                 let model_id = self
@@ -265,10 +283,10 @@ impl DecisionLog {
                     .find(&record.store_id)
                     .ok()
                     .and_then(|state| state.data.read().models.last().map(|latest| latest.id.clone()));
-                latest = Some((record.store_id.clone(), model_id.unwrap_or_default()));
+                latest = Some(self.shared_ids(&record.store_id, &model_id.unwrap_or_default()));
             }
             if let Some((_, model_id)) = &latest {
-                record.model_id.clone_from(model_id);
+                record.model_id = model_id.clone();
             }
         }
     }
@@ -372,11 +390,15 @@ const BATCH: usize = 1024;
 /// With no new records, the log is trimmed (for age) once per this many trim intervals.
 const IDLE_TRIM_EVERY: u32 = 30;
 
+/// The recorder thread's loop. Kept out of line (it runs once per thread, so this costs
+/// nothing) so that a profile names the thread's work: `callgrind --toggle-collect` on it counts
+/// the recorder's share of a recorded decision (see benches/README.md).
+#[inline(never)]
 fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, clock: &Clock) {
     let mut last_trim = Instant::now();
     let mut appended = 0usize;
     loop {
-        let (handoffs, flushes, closed) = {
+        let (handoffs, waiting, flushes, closed) = {
             let mut queue = shared.queue.lock();
             if queue.idle() {
                 // Woken by the first record, a flush or the close; else now and then to trim.
@@ -387,8 +409,8 @@ fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, cl
                 // the close or a queue past half its bound ends the wait early).
                 let _ = shared.wake.wait_for(&mut queue, GATHER);
             }
-            queue.records = 0;
-            (std::mem::take(&mut queue.handoffs), std::mem::take(&mut queue.flushes), queue.closed)
+            let waiting = std::mem::take(&mut queue.records);
+            (std::mem::take(&mut queue.handoffs), waiting, std::mem::take(&mut queue.flushes), queue.closed)
         };
         let store = |records: Vec<DecisionRecord>| {
             let count = records.len();
@@ -399,12 +421,21 @@ fn run(shared: &Shared, config: &DecisionLogConfig, backend: &dyn TupleStore, cl
         };
         // Small hand-offs (single checks) are joined into writes of up to `BATCH`; a large one
         // (a batch-check's) is written as it came when nothing is waiting before it.
+        // A chunk is sized once for the records left (at most a write's worth: it is written on
+        // passing `BATCH`, by less than a large hand-off): grown a hand-off at a time, it moved
+        // every record again on each doubling.
+        let mut left = waiting;
         let mut chunk = Vec::new();
         for handoff in handoffs {
             if chunk.is_empty() && handoff.len() >= BATCH / 4 {
+                left = left.saturating_sub(handoff.len());
                 appended += store(handoff);
                 continue;
             }
+            if chunk.capacity() == 0 {
+                chunk.reserve_exact(left.min(BATCH + BATCH / 4));
+            }
+            left = left.saturating_sub(handoff.len());
             chunk.extend(handoff);
             if chunk.len() >= BATCH {
                 appended += store(std::mem::take(&mut chunk));
@@ -483,22 +514,7 @@ mod tests {
     }
 
     fn record(allowed: bool) -> DecisionRecord {
-        DecisionRecord {
-            time_ms: 0,
-            store_id: "s".into(),
-            model_id: "m".into(),
-            principals: vec!["user:anne".into()],
-            delegation_relation: None,
-            audience: false,
-            relation: "viewer".into(),
-            object: "document:1".into(),
-            allowed,
-            denied_by: None,
-            revision: 0,
-            latency_us: 0,
-            request_id: String::new(),
-            audit: None,
-        }
+        DecisionRecord { allowed, ..DecisionRecord::sample(0, "document:1") }
     }
 
     #[test]
@@ -511,7 +527,7 @@ mod tests {
         // once, and a flush still finds every record of both.
         std::thread::scope(|scope| {
             for thread in 0..2 {
-                let (log, id) = (log, store.id.clone());
+                let (log, id): (_, Arc<str>) = (log, store.id.as_str().into());
                 scope.spawn(move || {
                     for i in 0..200 {
                         let object = format!("document:t{thread}-{i}");

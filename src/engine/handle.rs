@@ -63,12 +63,6 @@ impl StoreHandle<'_> {
         Ok(ModelInfo { id: version.id.clone(), model: version.model.clone() })
     }
 
-    /// The latest model version's id (what the decision log names for a decision that pinned
-    /// none); `None` while the store has no model.
-    pub(crate) fn latest_model_id(&self) -> Option<String> {
-        self.state.data.read().models.last().map(|latest| latest.id.clone())
-    }
-
     /// Every model version, newest first (as OpenFGA lists them).
     pub fn models(&self) -> Result<Vec<ModelInfo>, EngineError> {
         let data = self.state.live()?.data.read();

@@ -504,8 +504,8 @@ fn record_refusal(
     }
     engine.decision_log().record(DecisionRecord {
         time_ms: engine.now_ms(),
-        store_id: gateway.config.store.clone(),
-        model_id: String::new(),
+        store_id: gateway.config.store.as_str().into(),
+        model_id: "".into(),
         principals: chain.to_vec(),
         delegation_relation: None,
         audience: false,
@@ -515,7 +515,7 @@ fn record_refusal(
         denied_by: Some(json!({"kind": "mapping", "message": message})),
         revision: 0,
         latency_us: 0,
-        request_id: decision_id.to_string(),
+        request_id: decision_id.into(),
         audit: Some(audit.clone()),
     });
 }
@@ -779,7 +779,7 @@ mod digest_tests {
         let mut records = [DecisionRecord {
             time_ms: 0,
             store_id: "s".into(),
-            model_id: String::new(),
+            model_id: "".into(),
             principals: vec!["user:anne".into()],
             delegation_relation: None,
             audience: false,
@@ -789,7 +789,7 @@ mod digest_tests {
             denied_by: None,
             revision: 0,
             latency_us: 0,
-            request_id: String::new(),
+            request_id: "".into(),
             audit: Some(audit),
         }];
         let digest = with_digest(&mut records, Some(&call));

@@ -50,7 +50,11 @@ struct StoreData {
     changes_by_type: HashMap<String, VecDeque<usize>>,
     models: Vec<(String, String)>,
     assertions: HashMap<String, String>,
-    decisions: BTreeMap<DecisionCursor, DecisionRecord>,
+    /// The decision log, oldest first (sorted by cursor). Records arrive almost in cursor order,
+    /// so an append is a push at the back (a rare late one is inserted near it), and a trim drops
+    /// a run from the front at once: a tree kept by cursor moved each record on every split and
+    /// walked the records it dropped one at a time.
+    decisions: VecDeque<(DecisionCursor, DecisionRecord)>,
     approvals: BTreeMap<String, ApprovalRecord>,
 }
 
@@ -235,7 +239,7 @@ impl TupleStore for MemoryStore {
             changes_by_type: HashMap::new(),
             models: Vec::new(),
             assertions: HashMap::new(),
-            decisions: BTreeMap::new(),
+            decisions: VecDeque::new(),
             approvals: BTreeMap::new(),
         };
         stores.insert(store.id.clone(), data);
@@ -365,9 +369,17 @@ impl DecisionLogStore for MemoryStore {
     fn append_decisions(&self, records: Vec<DecisionRecord>) -> Result<(), StoreError> {
         let mut stores = self.stores.write();
         for record in records {
-            if let Some(data) = stores.get_mut(&record.store_id) {
+            if let Some(data) = stores.get_mut(&*record.store_id) {
                 let seq = self.next_decision_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                data.decisions.insert(DecisionCursor { time_ms: record.time_ms, seq }, record);
+                let cursor = DecisionCursor { time_ms: record.time_ms, seq };
+                let log = &mut data.decisions;
+                // A record timed before one queued ahead of it (another thread's) goes in its place.
+                if log.back().is_none_or(|(last, _)| *last < cursor) {
+                    log.push_back((cursor, record));
+                } else {
+                    let at = log.partition_point(|(kept, _)| *kept < cursor);
+                    log.insert(at, (cursor, record));
+                }
             }
         }
         Ok(())
@@ -375,10 +387,13 @@ impl DecisionLogStore for MemoryStore {
 
     fn decisions(&self, store_id: &str, filter: &DecisionFilter) -> Result<DecisionPage, StoreError> {
         self.read(store_id, |d| {
+            // Records from `before` on are skipped by position, not tested one by one.
+            let end =
+                filter.before.map_or(d.decisions.len(), |before| d.decisions.partition_point(|(c, _)| *c < before));
             d.decisions
-                .iter()
+                .range(..end)
                 .rev()
-                .filter(|(cursor, record)| filter.matches(**cursor, record))
+                .filter(|(cursor, record)| filter.matches(*cursor, record))
                 .take(filter.limit)
                 .map(|(cursor, record)| (*cursor, record.clone()))
                 .collect()
@@ -387,23 +402,41 @@ impl DecisionLogStore for MemoryStore {
 
     fn trim_decisions(&self, store_id: &str, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
         self.mutate(store_id, |d| {
-            let before = d.decisions.len();
-            let excess = before.saturating_sub(keep);
-            // The oldest record kept: past the `excess` oldest and not older than the age bound.
-            // One split drops everything before it (removing records one at a time rebalances
-            // the tree, moving whole records, on each removal).
-            let first_kept = d
-                .decisions
-                .keys()
-                .enumerate()
-                .find(|(i, cursor)| *i >= excess && cursor.time_ms >= older_than_ms)
-                .map(|(_, cursor)| *cursor);
-            let kept = match first_kept {
-                Some(cursor) => d.decisions.split_off(&cursor),
-                None => BTreeMap::new(),
-            };
-            let removed = std::mem::replace(&mut d.decisions, kept);
-            Ok(removed.len())
+            // The oldest record kept: past the `excess` oldest and not older than the age bound;
+            // everything before it goes in one drain.
+            let excess = d.decisions.len().saturating_sub(keep);
+            let aged = d.decisions.partition_point(|(cursor, _)| cursor.time_ms < older_than_ms);
+            let first_kept = excess.max(aged);
+            d.decisions.drain(..first_kept);
+            Ok(first_kept)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_appended_after_a_newer_one_is_listed_and_trimmed_in_time_order() {
+        let store = MemoryStore::new();
+        let record = StoreRecord { id: "s".into(), name: "s".into(), created_at_ms: 0, updated_at_ms: 0 };
+        store.create_store(&record).unwrap();
+        // Another thread's record, timed earlier, reaches the store after the later ones.
+        let appended = [(10, "a"), (30, "c"), (20, "b"), (40, "d"), (5, "z")];
+        store.append_decisions(appended.iter().map(|(t, o)| DecisionRecord::sample(*t, o)).collect()).unwrap();
+        let all = DecisionFilter { limit: 10, ..DecisionFilter::default() };
+        let objects = |store: &MemoryStore, filter: &DecisionFilter| -> Vec<String> {
+            store.decisions("s", filter).unwrap().into_iter().map(|(_, r)| r.object).collect()
+        };
+        assert_eq!(objects(&store, &all), ["d", "c", "b", "a", "z"], "newest first, by time");
+        let listed = store.decisions("s", &all).unwrap();
+        let before = DecisionFilter { before: Some(listed[1].0), ..all.clone() };
+        assert_eq!(objects(&store, &before), ["b", "a", "z"], "strictly before the cursor");
+        // The two oldest by time go first, whatever the order they came in; then the age bound.
+        assert_eq!(store.trim_decisions("s", 3, 0).unwrap(), 2);
+        assert_eq!(objects(&store, &all), ["d", "c", "b"]);
+        assert_eq!(store.trim_decisions("s", 3, 30).unwrap(), 1);
+        assert_eq!(objects(&store, &all), ["d", "c"]);
     }
 }

@@ -959,7 +959,7 @@ impl DecisionLogStore for PostgresStore {
         for record in &records {
             principals.push(serde_json::to_string(&record.principals).map_err(|e| corrupt("decision", e))?);
             bodies.push(serde_json::to_string(record).map_err(|e| corrupt("decision", e))?);
-            store_ids.push(record.store_id.clone());
+            store_ids.push(record.store_id.to_string());
             times.push(record.time_ms);
             objects.push(record.object.clone());
             alloweds.push(record.allowed);

@@ -528,7 +528,7 @@ impl DecisionLogStore for SledStore {
         let mut batch = sled::Batch::default();
         let mut live: HashMap<&str, bool> = HashMap::new();
         for record in &records {
-            let exists = match live.get(record.store_id.as_str()) {
+            let exists = match live.get(&*record.store_id) {
                 Some(&exists) => exists,
                 None => {
                     let exists = self.exists(&record.store_id)?;

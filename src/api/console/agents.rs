@@ -186,7 +186,7 @@ fn flips(console: &ConsoleState, store_id: &str, tuple: &Tuple) -> Result<Vec<Fl
                 relation: record.relation.clone(),
                 object: record.object.clone(),
                 delegation_relation: record.delegation_relation.clone(),
-                model_id: Some(record.model_id.clone()).filter(|id| !id.is_empty()),
+                model_id: (!record.model_id.is_empty()).then(|| record.model_id.to_string()),
                 ..OboCheckRequest::default()
             });
             requests.len() - 1
@@ -218,7 +218,7 @@ fn question_key(record: &crate::engine::DecisionRecord) -> QuestionKey {
         record.relation.clone(),
         record.object.clone(),
         record.delegation_relation.clone(),
-        Some(record.model_id.clone()).filter(|id| !id.is_empty()),
+        (!record.model_id.is_empty()).then(|| record.model_id.to_string()),
     )
 }
 
