@@ -273,7 +273,7 @@ pub fn decide_into<'q, Q: Question>(
                 log.shared_ids(store.id(), data.models.last().map_or("", |latest| latest.id.as_str()))
             }
         };
-        (store_id, model_id, Arc::from(meta.request_id))
+        (store_id, model_id, log.shared_request_id(meta.request_id))
     };
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let alerts = log.alerts();

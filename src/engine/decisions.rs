@@ -147,6 +147,9 @@ pub struct DecisionLog {
     /// The store and model ids of the last records built: the next ones of the same store and
     /// model share them ([`DecisionLog::shared_ids`]) instead of copying them each.
     shared_ids: Mutex<Option<(Arc<str>, Arc<str>)>>,
+    /// The request id of the last records built: the next ones of the same request (a
+    /// batch-check's thousand) share it ([`DecisionLog::shared_request_id`]).
+    shared_request_id: Mutex<Option<Arc<str>>>,
 }
 
 /// The running recorder thread and the queue it drains.
@@ -176,6 +179,7 @@ impl DecisionLog {
             capacity: config.queue.max(1),
             alerts,
             shared_ids: Mutex::new(None),
+            shared_request_id: Mutex::new(None),
         }
     }
 
@@ -190,6 +194,16 @@ impl DecisionLog {
                 *shared = Some(ids.clone());
                 ids
             }
+        }
+    }
+
+    /// `request_id` for a record: the one the last records shared when it is equal, else a new
+    /// one that the next records share.
+    pub(crate) fn shared_request_id(&self, request_id: &str) -> Arc<str> {
+        let mut shared = self.shared_request_id.lock();
+        match &*shared {
+            Some(id) if **id == *request_id => id.clone(),
+            _ => shared.insert(Arc::from(request_id)).clone(),
         }
     }
 
