@@ -101,13 +101,15 @@ async fn check(
 /// request span, the steps of the routed [`check`] and its layers, through the same functions
 /// (the access check, [`ApiJson::read`], [`answer_check`], the error-body rewrite).
 pub(super) async fn dispatched_check(state: Arc<AppState>, store_id: String, request: Request) -> Response {
-    let metrics = state.metrics.clone();
-    super::spanned(&metrics, request, |request, request_id| async move {
+    // Borrowed for the whole request: no second reference count for the metrics.
+    let state = &*state;
+    let store_id = store_id.as_str();
+    super::spanned(&state.metrics, request, |request, request_id| async move {
         let answer = async {
             let request = if state.auth.admits_everyone() {
                 request
             } else {
-                match auth::admit_store(&state, CHECK_ACCESS, request, &store_id).await {
+                match auth::admit_store(state, CHECK_ACCESS, request, store_id).await {
                     Ok(request) => request,
                     Err(refusal) => return auth::closing(refusal.into_response()),
                 }
@@ -116,7 +118,7 @@ pub(super) async fn dispatched_check(state: Arc<AppState>, store_id: String, req
                 Ok(body) => body,
                 Err(error) => return error.into_response(),
             };
-            answer_check(&state, &store_id, &request_id, body).await.into_response()
+            answer_check(state, store_id, &request_id, body).await.into_response()
         };
         super::error::json_error_body(answer.await).await
     })

@@ -7,8 +7,8 @@
 //! handler's boxed future) cost about as many instructions as reading and parsing its body.
 //! This dispatch recognises that one route by its path and runs the steps the router would run,
 //! through the same functions: the request span ([`super::spanned`]), the route's access check
-//! ([`super::query::check_access`]), the body within the limit and its parse
-//! ([`super::dto::ApiJson::read`]), the handler's own body ([`super::query::answer_check`]) and
+//! (`query::CHECK_ACCESS`, the one the route table declares), the body within the limit and its parse
+//! (`ApiJson::read`), the handler's own body (`query::answer_check`) and
 //! the error-body rewrite ([`super::error::json_error_body`]).
 //!
 //! Invariant: a request this dispatch takes is answered exactly as the router answers it (status,
