@@ -97,6 +97,7 @@ pub use approvals::{ApprovalGrant, Approvals, ApprovedAnswer};
 pub use checkpoint::Checkpoints;
 pub use decide::{
     decide, decide_into, CheckWithCause, Decision, DecisionMeta, Denial, DenialKind, LatencyObserver, Question,
+    RecordIds,
 };
 pub use decisions::{DecisionLog, DecisionLogConfig, DecisionLogMode, DecisionLogStats, UnknownDecisionLogMode};
 pub use explain::{Explanation, PathTuple, MAX_WOULD_ALLOW};

@@ -63,7 +63,7 @@ pub(crate) fn decision_meta<'a>(
     started: Instant,
     audit: Option<&'a Context>,
 ) -> DecisionMeta<'a> {
-    DecisionMeta { request_id, audit, started, model_id: None, latency: state.metrics.as_ref() }
+    DecisionMeta { request_id, audit, started, model_id: None, latency: state.metrics.as_ref(), ids: None }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -202,6 +202,8 @@ async fn batch_check(
         let log = state.engine.decision_log();
         let batch_audit = body.options.audit;
         let decision_model = Some(model_info.id.as_str());
+        // The ids every record of the batch carries, made once, not looked up per record.
+        let ids = log.record_ids(&store_id, &model_info.id, &request_id);
         // Each check's record (if the log wants one) goes to `record`.
         let answer = |mut item: BatchCheckItemDto, record: &mut dyn FnMut(DecisionRecord)| {
             let started = std::time::Instant::now();
@@ -212,6 +214,7 @@ async fn batch_check(
             let audit = item.options.audit.take().or_else(|| batch_audit.clone());
             let meta = DecisionMeta {
                 model_id: decision_model,
+                ids: Some(&ids),
                 ..decision_meta(&state, &request_id, started, audit.as_ref())
             };
             let outcome = contextual_tuples(&item.options.contextual_tuples).and_then(|tuples| {

@@ -206,6 +206,22 @@ pub struct DecisionMeta<'a> {
     pub model_id: Option<&'a str>,
     /// Where the latency goes.
     pub latency: &'a dyn LatencyObserver,
+    /// The ids its records carry, when the caller made them once for many questions of one
+    /// store, model and request (a batch-check's, from [`DecisionLog::record_ids`]); `None`
+    /// makes them at the question's first record.
+    pub ids: Option<&'a RecordIds>,
+}
+
+/// The ids every record of one request repeats: its store's, its model's and its own, each an
+/// `Arc` that the records share instead of a copy each.
+#[derive(Debug, Clone)]
+pub struct RecordIds {
+    /// The store's id.
+    pub store_id: Arc<str>,
+    /// The model's id.
+    pub model_id: Arc<str>,
+    /// The request's id (`x-request-id`; empty when there is none).
+    pub request_id: Arc<str>,
 }
 
 impl std::fmt::Debug for DecisionMeta<'_> {
@@ -215,6 +231,7 @@ impl std::fmt::Debug for DecisionMeta<'_> {
             .field("audit", &self.audit)
             .field("started", &self.started)
             .field("model_id", &self.model_id)
+            .field("ids", &self.ids)
             .finish_non_exhaustive()
     }
 }
@@ -259,21 +276,18 @@ pub fn decide_into<'q, Q: Question>(
     }
     let answer = answer?;
     let pinned_model = question.model_id().or(meta.model_id);
-    // The ids every record of this question repeats, made when the first record needs them and
-    // shared by the rest (a batch's); the store and model ids come from the log's cache, so
+    // The ids every record of this question repeats: the caller's (made once for a batch), else
+    // made when the first record needs them; the store and model ids come from the log's cache, so
     // records of the same store and model share them across requests too. The latest model is
     // read from the store this handle already holds: left empty, the log would look the store
     // up again by id to fill it in.
-    let mut shared: Option<(Arc<str>, Arc<str>, Arc<str>)> = None;
-    let shared_ids = || {
-        let (store_id, model_id) = match pinned_model {
-            Some(model_id) => log.shared_ids(store.id(), model_id),
-            None => {
-                let data = store.state.data.read();
-                log.shared_ids(store.id(), data.models.last().map_or("", |latest| latest.id.as_str()))
-            }
-        };
-        (store_id, model_id, log.shared_request_id(meta.request_id))
+    let mut shared: Option<RecordIds> = None;
+    let shared_ids = || match pinned_model {
+        Some(model_id) => log.record_ids(store.id(), model_id, meta.request_id),
+        None => {
+            let data = store.state.data.read();
+            log.record_ids(store.id(), data.models.last().map_or("", |latest| latest.id.as_str()), meta.request_id)
+        }
     };
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let alerts = log.alerts();
@@ -293,11 +307,14 @@ pub fn decide_into<'q, Q: Question>(
         if !kept {
             return;
         }
-        let (store_id, model_id, request_id) = shared.get_or_insert_with(shared_ids);
+        let ids = match meta.ids {
+            Some(ids) => ids,
+            None => &*shared.get_or_insert_with(shared_ids),
+        };
         sink(DecisionRecord {
             time_ms,
-            store_id: store_id.clone(),
-            model_id: model_id.clone(),
+            store_id: ids.store_id.clone(),
+            model_id: ids.model_id.clone(),
             principals: decision.principals.to_vec(),
             delegation_relation: decision.delegation_relation.map(str::to_string),
             audience: decision.audience,
@@ -308,7 +325,7 @@ pub fn decide_into<'q, Q: Question>(
             denied_by: decision.denied_by.and_then(|denial| serde_json::to_value(denial).ok()),
             revision: answer.revision,
             latency_us,
-            request_id: request_id.clone(),
+            request_id: ids.request_id.clone(),
             audit: meta.audit.cloned(),
         });
     });

@@ -24,7 +24,7 @@
 //!
 //! [`Engine::decision_log`]: super::Engine::decision_log
 
-use super::{Alerts, Clock, Core, EngineError, StoreHandle};
+use super::{Alerts, Clock, Core, EngineError, RecordIds, StoreHandle};
 use crate::record::{DecisionCursor, DecisionFilter};
 use crate::store::{DecisionRecord, TupleStore};
 use parking_lot::{Condvar, Mutex};
@@ -185,7 +185,7 @@ impl DecisionLog {
 
     /// `store_id` and `model_id` for a record: the ones the last records shared when they are
     /// equal (a pointer copy, no allocation), else new ones that the next records share.
-    pub(crate) fn shared_ids(&self, store_id: &str, model_id: &str) -> (Arc<str>, Arc<str>) {
+    fn shared_ids(&self, store_id: &str, model_id: &str) -> (Arc<str>, Arc<str>) {
         let mut shared = self.shared_ids.lock();
         match &*shared {
             Some((store, model)) if **store == *store_id && **model == *model_id => (store.clone(), model.clone()),
@@ -199,12 +199,19 @@ impl DecisionLog {
 
     /// `request_id` for a record: the one the last records shared when it is equal, else a new
     /// one that the next records share.
-    pub(crate) fn shared_request_id(&self, request_id: &str) -> Arc<str> {
+    fn shared_request_id(&self, request_id: &str) -> Arc<str> {
         let mut shared = self.shared_request_id.lock();
         match &*shared {
             Some(id) if **id == *request_id => id.clone(),
             _ => shared.insert(Arc::from(request_id)).clone(),
         }
+    }
+
+    /// The ids the records of one request share ([`RecordIds`]), through the log's caches: a
+    /// request of the same store and model as the last one shares its `Arc`s too.
+    pub fn record_ids(&self, store_id: &str, model_id: &str, request_id: &str) -> RecordIds {
+        let (store_id, model_id) = self.shared_ids(store_id, model_id);
+        RecordIds { store_id, model_id, request_id: self.shared_request_id(request_id) }
     }
 
     /// The recorder thread, started on first use; `None` when it could not start.

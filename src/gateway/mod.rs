@@ -415,6 +415,7 @@ fn decide(
             started: Instant::now(),
             model_id: None,
             latency: &Unobserved,
+            ids: None,
         };
         let first = events.len();
         let answer =
