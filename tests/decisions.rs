@@ -155,6 +155,47 @@ async fn a_batch_checks_decisions_keep_its_order_and_name_the_model_it_resolved(
     assert!(listed.iter().all(|d| d["authorization_model_id"] == latest.as_str()), "{listed:?}");
 }
 
+/// A clock that moves one millisecond on every read.
+fn ticking_clock(time: &Arc<AtomicI64>) -> Clock {
+    let time = time.clone();
+    Arc::new(move || time.fetch_add(1, Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_batchs_records_carry_the_one_time_its_answers_were_decided() {
+    // Each check of a batch used to stamp its record when it was answered; concurrent batches
+    // then handed the log records timed before ones it held, merged in at a cost per record.
+    let time = Arc::new(AtomicI64::new(T0));
+    let backend = Box::new(MemoryStore::new());
+    let engine =
+        Arc::new(Engine::open_with_clock(backend, config(DecisionLogMode::Deny), ticking_clock(&time)).unwrap());
+    let store = engine.create_store("ticking").unwrap().id;
+    engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
+    let app = writ::api::router(engine);
+    let checks: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"tuple_key": {"user": format!("user:u{i}"), "relation": "viewer", "object": "document:1"},
+                "correlation_id": i.to_string()})
+        })
+        .collect();
+    let before = time.load(Ordering::SeqCst);
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(json!({"checks": checks}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let after = time.load(Ordering::SeqCst);
+    let listed = decisions(&app, &store, "").await["decisions"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 20, "every check was denied and recorded: {listed:?}");
+    // A record's `decision_id` is `{time_ms}-{seq}`.
+    let time_of = |d: &Value| d["decision_id"].as_str().unwrap().split('-').next().unwrap().parse::<i64>().unwrap();
+    let times: std::collections::BTreeSet<i64> = listed.iter().map(time_of).collect();
+    assert_eq!(times.len(), 1, "one time for the whole batch: {times:?}");
+    let decided = *times.first().unwrap();
+    assert!(before < decided && decided < after, "read once the checks were answered: {before} < {decided} < {after}");
+    let principals: Vec<&str> = listed.iter().map(|d| d["principals"][0].as_str().unwrap()).collect();
+    let newest_first: Vec<String> = (0..20).rev().map(|i| format!("user:u{i}")).collect();
+    assert_eq!(principals, newest_first, "the batch's order kept");
+}
+
 #[tokio::test]
 async fn agent_endpoints_are_recorded() {
     let time = Arc::new(AtomicI64::new(T0));

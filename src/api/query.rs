@@ -266,6 +266,13 @@ async fn batch_check(
             body.checks.into_iter().map(|item| answer(item, &mut |record| decisions.push(record))).collect()
         };
         if !decisions.is_empty() {
+            // The batch's records carry the time its answers were decided: one batch of a
+            // thousand checks takes milliseconds, and concurrent batches would otherwise hand the
+            // log records timed before ones it already holds, to be merged in out of order.
+            let decided_ms = state.engine.now_ms();
+            for record in &mut decisions {
+                record.time_ms = decided_ms;
+            }
             log.record_seen(decisions);
         }
         Ok(answers)
