@@ -457,11 +457,24 @@ impl RequestOptionsDto {
     }
 }
 
+/// A check's tuple key: OpenFGA's `CheckRequestTupleKey`, `{user, relation, object}`. A
+/// condition or expiry has no meaning in a question; like any unknown field, they are ignored.
+/// Kept to its three strings: a batch-check parses and moves a thousand of them.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct CheckTupleKeyDto {
+    /// `user:anne`, `user:*`, `group:eng#member`.
+    pub user: String,
+    /// The relation.
+    pub relation: String,
+    /// `document:1`.
+    pub object: String,
+}
+
 /// `POST /stores/{id}/check` body.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct CheckRequestDto {
     /// What to check.
-    pub tuple_key: TupleKeyDto,
+    pub tuple_key: CheckTupleKeyDto,
     /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
     #[serde(flatten)]
     pub options: RequestOptionsDto,
@@ -471,7 +484,7 @@ pub struct CheckRequestDto {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct BatchCheckItemDto {
     /// What to check.
-    pub tuple_key: TupleKeyDto,
+    pub tuple_key: CheckTupleKeyDto,
     /// `context`, `contextual_tuples`, `authorization_model_id`, `at_least_revision`, `audit`.
     #[serde(flatten)]
     pub options: RequestOptionsDto,
