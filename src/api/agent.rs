@@ -117,7 +117,7 @@ async fn agent_options(
     options: &mut RequestOptionsDto,
 ) -> Result<(QueryOptions, Context), ApiError> {
     require_revision(state, store_id, options.at_least_revision).await?;
-    Ok((options.query()?, options.audit.take().unwrap_or_default()))
+    Ok((options.query()?, options.audit.take().map(|audit| *audit).unwrap_or_default()))
 }
 
 /// Answers `request` over the store and records its decisions with the request's id and `audit`.

@@ -139,8 +139,8 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
     let subject = evaluation.subject.as_ref().ok_or_else(|| missing("subject"))?.name("subject")?;
     let object = evaluation.resource.as_ref().ok_or_else(|| missing("resource"))?.name("resource")?;
     let relation = evaluation.action.as_ref().ok_or_else(|| missing("action"))?.name.clone();
-    let context = evaluation.options.context.clone().unwrap_or_default();
-    let meta = decision_meta(state, request_id, started, evaluation.options.audit.as_ref());
+    let context = evaluation.options.context.as_deref().cloned().unwrap_or_default();
+    let meta = decision_meta(state, request_id, started, evaluation.options.audit.as_deref());
     match context.get("agent") {
         None => {
             let request = CheckRequest { object, relation, user: subject, context, ..Default::default() };
@@ -155,7 +155,7 @@ fn decide(state: &AppState, store_id: &str, evaluation: &EvaluationDto, request_
                 relation,
                 object,
                 context,
-                audit: evaluation.options.audit.clone().unwrap_or_default(),
+                audit: evaluation.options.audit.as_deref().cloned().unwrap_or_default(),
                 ..Default::default()
             };
             let store = state.engine.store(store_id)?;
@@ -378,7 +378,7 @@ async fn search_resource(Search { state, store_id, body }: Search) -> Result<Res
         object_type: resource.entity_type.clone(),
         relation: action.name,
         user,
-        context: body.options.context.unwrap_or_default(),
+        context: body.options.context.map(|context| *context).unwrap_or_default(),
         ..Default::default()
     };
     let objects = blocking(move || Ok(state.engine.store(&store_id)?.list_objects(&request)?.value)).await?;
@@ -398,7 +398,7 @@ async fn search_subject(Search { state, store_id, body }: Search) -> Result<Resp
         object,
         relation: action.name,
         user_filters: vec![UserFilterSpec { type_name: subject.entity_type, relation: None }],
-        context: body.options.context.unwrap_or_default(),
+        context: body.options.context.map(|context| *context).unwrap_or_default(),
         ..Default::default()
     };
     let users = blocking(move || Ok(state.engine.store(&store_id)?.list_users(&request)?.value)).await?;
@@ -417,7 +417,7 @@ async fn search_action(Search { state, store_id, body }: Search) -> Result<Respo
     let user = needs(body.subject.as_ref(), "subject")?.name("subject")?;
     let resource = needs(body.resource, "resource")?;
     let object = resource.name("resource")?;
-    let context = body.options.context.unwrap_or_default();
+    let context = body.options.context.map(|context| *context).unwrap_or_default();
     let page = body.page;
     let results = blocking(move || {
         let model = state.engine.store(&store_id)?.model(None)?;

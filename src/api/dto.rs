@@ -427,8 +427,9 @@ pub struct ChangesQuery {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RequestOptionsDto {
-    /// Condition context.
-    pub context: Option<Context>,
+    /// Condition context. Boxed, as `audit` is: most requests carry neither, and a batch-check
+    /// parses and moves a thousand of these.
+    pub context: Option<Box<Context>>,
     /// Tuples that count for this request only.
     pub contextual_tuples: Option<ContextualTuplesDto>,
     /// The model; the latest when absent or empty.
@@ -437,7 +438,7 @@ pub struct RequestOptionsDto {
     #[serde(deserialize_with = "super::consistency::deserialize_revision")]
     pub at_least_revision: Option<u64>,
     /// Writ's extension: the caller's context for the decision log (tool name, task id, ...).
-    pub audit: Option<Context>,
+    pub audit: Option<Box<Context>>,
 }
 
 impl RequestOptionsDto {
@@ -446,7 +447,7 @@ impl RequestOptionsDto {
     pub fn query(&mut self) -> Result<QueryOptions, ApiError> {
         Ok(QueryOptions {
             contextual_tuples: contextual_tuples(&self.contextual_tuples)?,
-            context: self.context.take().unwrap_or_default(),
+            context: self.context.take().map(|context| *context).unwrap_or_default(),
             model_id: self.model_id(),
         })
     }

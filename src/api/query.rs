@@ -136,7 +136,7 @@ async fn answer_check(
     let started = std::time::Instant::now();
     let audit = body.options.audit.take();
     let request = CheckRequest::try_from(body)?;
-    let meta = decision_meta(state, request_id, started, audit.as_ref());
+    let meta = decision_meta(state, request_id, started, audit.as_deref());
     let store = state.engine.store(store_id)?;
     let allowed = decide(state.engine.decision_log(), &store, &request, &meta)?.value;
     Ok(check_answer(allowed))
@@ -215,7 +215,7 @@ async fn batch_check(
             let meta = DecisionMeta {
                 model_id: decision_model,
                 ids: Some(&ids),
-                ..decision_meta(&state, &request_id, started, audit.as_ref())
+                ..decision_meta(&state, &request_id, started, audit.as_deref())
             };
             let outcome = contextual_tuples(&item.options.contextual_tuples).and_then(|tuples| {
                 // An item's own model id is ignored: the batch pins one for all its checks.
@@ -224,7 +224,7 @@ async fn batch_check(
                     relation: item.tuple_key.relation,
                     user: item.tuple_key.user,
                     contextual_tuples: tuples,
-                    context: item.options.context.take().unwrap_or_default(),
+                    context: item.options.context.take().map(|context| *context).unwrap_or_default(),
                     model_id: model.clone(),
                 };
                 // The alerts take each agent check's event straight from the check, on its thread.
