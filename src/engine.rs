@@ -424,6 +424,9 @@ pub struct Engine {
 pub struct StoreHandle<'e> {
     core: &'e Core,
     state: Arc<StoreState>,
+    /// The deadline every evaluation through this handle shares ([`StoreHandle::until`]);
+    /// `None` gives each a fresh one.
+    deadline: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for StoreHandle<'_> {
@@ -626,7 +629,7 @@ impl Engine {
     /// request (or longer: it stays valid while the engine lives, answering `StoreNotFound` once
     /// the store is deleted).
     pub fn store(&self, store_id: &str) -> Result<StoreHandle<'_>, EngineError> {
-        Ok(StoreHandle { core: &self.core, state: self.core.find(store_id)? })
+        Ok(StoreHandle { core: &self.core, state: self.core.find(store_id)?, deadline: None })
     }
 
     /// The decision log: recording decisions, and reading a store's back.
@@ -693,7 +696,7 @@ impl Engine {
     pub fn sweep_all_expired(&self) -> Result<usize, EngineError> {
         let mut swept = 0;
         for (_, state) in self.core.stores.all() {
-            let store = StoreHandle { core: &self.core, state };
+            let store = StoreHandle { core: &self.core, state, deadline: None };
             match store.sweep_expired() {
                 Ok(Some(_)) => swept += 1,
                 Ok(None) | Err(EngineError::StoreNotFound(_)) => {}

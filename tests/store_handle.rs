@@ -62,3 +62,44 @@ fn a_handle_sees_writes_made_through_another_handle_on_the_same_store() {
     assert_eq!(second.tuple_count().unwrap(), 1);
     assert_eq!(second.model(None).unwrap().id, first.models().unwrap()[0].id);
 }
+
+#[test]
+fn a_handle_until_a_deadline_stops_every_evaluation_at_it() {
+    // A batch-check evaluates all its checks against the batch's one deadline: a check that
+    // starts just before it must not run a whole request timeout past it.
+    let engine = Engine::in_memory();
+    let id = engine.create_store("deadline").unwrap().id;
+    let store = engine.store(&id).unwrap();
+    let model = "model
+  schema 1.1
+type user
+type folder
+  relations
+    define parent: [folder]
+    define viewer: [user] or viewer from parent
+";
+    store.write_model(Model::parse_dsl(model).unwrap()).unwrap();
+    let mut writes = vec![StoredTuple::new("folder:f3#viewer@user:anne".parse().unwrap())];
+    for i in 0..3 {
+        writes.push(StoredTuple::new(format!("folder:f{i}#parent@folder:f{}", i + 1).parse().unwrap()));
+    }
+    store.write(WriteRequest { writes, ..WriteRequest::default() }).unwrap();
+    let check = CheckRequest {
+        object: "folder:f0".into(),
+        relation: "viewer".into(),
+        user: "user:anne".into(),
+        ..CheckRequest::default()
+    };
+    let passed = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let expired = engine.store(&id).unwrap().until(Some(passed));
+    assert!(
+        matches!(expired.check(&check), Err(EngineError::Eval(writ::EvalError::DeadlineExceeded))),
+        "{:?}",
+        expired.check(&check)
+    );
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    assert!(engine.store(&id).unwrap().until(Some(later)).check(&check).unwrap().value);
+    // `None` leaves each evaluation its own (here none: no request timeout is configured).
+    assert!(store.until(None).check(&check).unwrap().value);
+}

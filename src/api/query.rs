@@ -193,12 +193,14 @@ async fn batch_check(
     let model = body.options.model_id();
     // Resolved once: the decision log names this model for every check of the batch.
     let model_info = state.engine.store(&store_id)?.model(model.as_deref())?;
-    // The whole batch shares one deadline: once it passes, the checks left are reported as
-    // `deadline_exceeded`, so a batch takes at most about one request timeout, not fifty.
+    // The whole batch shares one deadline: once it passes, the check running stops and the
+    // checks left are reported as `deadline_exceeded`, so a batch takes at most one request
+    // timeout, not fifty.
     let deadline = state.engine.config().input.deadline();
     let capacity = body.checks.iter().map(|item| item.correlation_id.len() + 24).sum::<usize>() + 16;
     let result = blocking(move || {
-        let store = state.engine.store(&store_id)?;
+        // Every check is evaluated against that deadline, not a fresh timeout of its own.
+        let store = state.engine.store(&store_id)?.until(deadline);
         let log = state.engine.decision_log();
         let batch_audit = body.options.audit;
         let decision_model = Some(model_info.id.as_str());

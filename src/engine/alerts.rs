@@ -945,7 +945,7 @@ fn declared_tools<'c>(
     rule: &TaskRule,
 ) -> Option<&'c [String]> {
     let core = core.upgrade()?;
-    let store = StoreHandle { core: &core, state: core.find(store_id).ok()? };
+    let store = StoreHandle { core: &core, state: core.find(store_id).ok()?, deadline: None };
     let revision = store.revision().ok()?;
     let cached = cache.get(store_id).and_then(|tasks| tasks.get(task));
     if cached.is_none_or(|(cached_at, _)| *cached_at != revision) {

@@ -77,7 +77,7 @@ impl Checkpoints {
             self.core.stores.insert(id.clone(), state.clone());
             if due {
                 let started = std::time::Instant::now();
-                let store = StoreHandle { core: &self.core, state };
+                let store = StoreHandle { core: &self.core, state, deadline: None };
                 match self.checkpoint(&store) {
                     Ok(_) => tracing::info!(store = %id, seconds = started.elapsed().as_secs_f64(), "checkpointed"),
                     Err(error) => tracing::warn!(store = %id, %error, "checkpoint not written"),
@@ -242,7 +242,7 @@ impl Checkpoints {
             };
             if len >= self.core.config.checkpoint_min_tuples
                 && checkpoints.checkpoint_revision(&id)? != Some(revision)
-                && self.checkpoint(&StoreHandle { core: &self.core, state })?
+                && self.checkpoint(&StoreHandle { core: &self.core, state, deadline: None })?
             {
                 written += 1;
             }

@@ -35,9 +35,20 @@ impl StoreHandle<'_> {
         &self.state.record.id
     }
 
-    /// The bounds of one evaluation starting now: the configured depth and a fresh deadline.
+    /// The bounds of one evaluation starting now: the configured depth, and the handle's
+    /// shared deadline or else a fresh one.
     pub(super) fn eval_limits(&self) -> Limits {
-        self.core.eval_limits()
+        match self.deadline {
+            Some(deadline) => Limits { deadline: Some(deadline), ..self.core.config.limits },
+            None => self.core.eval_limits(),
+        }
+    }
+
+    /// This handle with one deadline for all its evaluations, `deadline` when given (a
+    /// batch-check's, so that no check of it runs past the batch's time), instead of a fresh
+    /// one each (the configured request timeout from the evaluation's start).
+    pub fn until(self, deadline: Option<std::time::Instant>) -> Self {
+        StoreHandle { deadline: deadline.or(self.deadline), ..self }
     }
 
     /// Adds a model version to the store; returns its id.
