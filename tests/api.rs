@@ -682,3 +682,28 @@ fn api_imports_only_the_engine_facade() {
     }
     assert!(files > 20, "read only {files} files of `src/api`");
 }
+
+#[tokio::test]
+async fn a_dsl_model_body_is_read_whole_within_the_body_limit() {
+    // The DSL upload reads its body through the JSON bodies' reader: frames joined, the same
+    // limit and the same `body_too_large`.
+    let app = router_with(Arc::new(Engine::in_memory()), ApiOptions { max_body_bytes: 200, ..ApiOptions::default() });
+    let (_, store) = call(&app, "POST", "/stores", Some(json!({"name": "s"}))).await;
+    let uri = format!("/stores/{}/writ/model", store["id"].as_str().unwrap());
+    let text = "model\n  schema 1.1\ntype user\ntype document\n  relations\n    define viewer: [user]\n";
+    for size in [1, 9, text.len()] {
+        let chunks: Vec<Result<axum::body::Bytes, std::convert::Infallible>> =
+            text.as_bytes().chunks(size).map(|chunk| Ok(axum::body::Bytes::copy_from_slice(chunk))).collect();
+        let body = Body::from_stream(futures_util::stream::iter(chunks));
+        let (status, answer) = send_text(&app, "PUT", &uri, body, "text/plain").await;
+        assert_eq!(status, StatusCode::CREATED, "frames of {size}: {answer}");
+    }
+    let large = format!("{text}# {}\n", "x".repeat(200));
+    let (status, answer) = send_text(&app, "PUT", &uri, Body::from(large), "text/plain").await;
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+    let (status, answer) = send_text(&app, "PUT", &uri, Body::from(vec![b'm', 0xff, b'\n']), "text/plain").await;
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("not valid UTF-8"), "{answer}");
+}

@@ -13,7 +13,6 @@ pub use crate::wire::{ConditionAnswer, ConditionDto, TupleKeyAnswer, TupleKeyDto
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -69,31 +68,37 @@ impl<T: DeserializeOwned> ApiJson<T> {
 /// chunks, no second boxed body around it to count its length.
 async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     use axum::body::HttpBody as _;
-    use http_body_util::BodyExt as _;
-    let failed = |error: axum::Error| ApiError::validation(format!("Failed to buffer the request body: {error}"));
     // A body's announced length (hyper's, from `content-length`), so a body in many frames is
     // joined into one buffer sized once.
     let announced = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX).min(limit);
-    let mut first: Option<Bytes> = None;
-    let mut joined: Vec<u8> = Vec::new();
     let mut length = 0usize;
+    let Some(first) = next_data(&mut body, &mut length, limit).await? else { return Ok(Bytes::new()) };
+    let Some(second) = next_data(&mut body, &mut length, limit).await? else { return Ok(first) };
+    let mut joined = Vec::with_capacity(announced.max(length));
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    while let Some(data) = next_data(&mut body, &mut length, limit).await? {
+        joined.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(joined))
+}
+
+/// The body's next data frame (trailers skipped), adding its size to `length`; `body_too_large`
+/// once `length` passes `limit`.
+async fn next_data(body: &mut Body, length: &mut usize, limit: usize) -> Result<Option<Bytes>, ApiError> {
+    use http_body_util::BodyExt as _;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(failed)?.into_data() else { continue };
-        length += data.len();
-        if length > limit {
-            return Err(ApiError::BodyTooLarge);
-        }
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            None => joined.extend_from_slice(&data),
-            Some(earlier) => {
-                joined.reserve(announced.max(earlier.len() + data.len()));
-                joined.extend_from_slice(&earlier);
-                joined.extend_from_slice(&data);
+        let frame =
+            frame.map_err(|error| ApiError::validation(format!("Failed to buffer the request body: {error}")))?;
+        if let Ok(data) = frame.into_data() {
+            *length += data.len();
+            if *length > limit {
+                return Err(ApiError::BodyTooLarge);
             }
+            return Ok(Some(data));
         }
     }
-    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
+    Ok(None)
 }
 
 /// Every JSON body of the API is one object, as OpenFGA decodes each into a request message: a
@@ -155,16 +160,11 @@ impl FromRequestParts<super::AppState> for StorePath {
     }
 }
 
-/// A reads a DSL (text) body, turning a body over the limit into `body_too_large`.
-pub async fn read_text(request: Request) -> Result<String, ApiError> {
-    let bytes = Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::BodyTooLarge
-        } else {
-            ApiError::validation(rejection.body_text())
-        }
-    })?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::validation("request body is not valid UTF-8"))
+/// Reads a DSL (text) body within `options.max_body_bytes`, through the reader JSON bodies use
+/// (the same `body_too_large` and messages).
+pub async fn read_text(body: Body, options: &super::ApiOptions) -> Result<String, ApiError> {
+    let bytes = read_body(body, options.max_body_bytes).await?;
+    String::from_utf8(bytes.into()).map_err(|_| ApiError::validation("request body is not valid UTF-8"))
 }
 
 /// Pagination query: `page_size`, `continuation_token`.

@@ -120,7 +120,7 @@ async fn write_dsl_model(
 ) -> Result<(StatusCode, Json<WriteModelResponse>), ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let is_zed = content_type.starts_with("application/x-spicedb-schema");
-    let text = read_text(request).await?;
+    let text = read_text(request.into_body(), &state.options).await?;
     super::limits::check_model_text(&text, &state.options)?;
     state.engine.get_store(&store_id)?;
     let id = blocking(move || {
