@@ -550,6 +550,35 @@ async fn health_and_metrics() {
 }
 
 #[tokio::test]
+async fn every_check_of_a_batch_is_timed_once() {
+    // A batch's checks on one thread are timed back to back (each starts where the last was
+    // timed to end): each is still observed once, errors included, with its own latency.
+    let (app, store_id, _) = fixture().await;
+    let users = ["user:anne", "user:bob", "user:zed", "user:yan", "nobody", "user:carol", "user:anne"];
+    let checks: Vec<Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            json!({"tuple_key": {"user": user, "relation": "viewer", "object": "document:1"}, "correlation_id": i.to_string()})
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, body) =
+        call(&app, "POST", &format!("/stores/{store_id}/batch-check"), Some(json!({"checks": checks}))).await;
+    let wall = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["result"]["4"]["error"].is_object(), "a malformed user is this check's error: {body}");
+    let (_, text) = send_text(&app, "GET", "/metrics", Body::empty(), "text/plain").await;
+    assert!(text.contains(&format!("writ_check_duration_seconds_count {}", users.len())), "{text}");
+    let sum: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("writ_check_duration_seconds_sum "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no latency sum: {text}"));
+    assert!(sum > 0.0 && sum <= wall.as_secs_f64(), "the checks' latencies ({sum} s) fit in the batch ({wall:?})");
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed_or_made() {
     let app = router(Arc::new(Engine::in_memory()));
     let answer = exchange(&app, "GET", "/healthz", &[("x-request-id", "abc-123")], Body::empty()).await;

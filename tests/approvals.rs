@@ -243,6 +243,7 @@ fn an_allowed_obo_check_builds_no_approval_call() {
         started: std::time::Instant::now(),
         model_id: None,
         latency: &Unobserved,
+        time_ms: None,
         ids: None,
     };
     let built = AtomicI64::new(0);

@@ -63,7 +63,15 @@ pub(crate) fn decision_meta<'a>(
     started: Instant,
     audit: Option<&'a Context>,
 ) -> DecisionMeta<'a> {
-    DecisionMeta { request_id, audit, started, model_id: None, latency: state.metrics.as_ref(), ids: None }
+    DecisionMeta {
+        request_id,
+        audit,
+        started,
+        model_id: None,
+        latency: state.metrics.as_ref(),
+        time_ms: None,
+        ids: None,
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -206,6 +206,10 @@ pub struct DecisionMeta<'a> {
     pub model_id: Option<&'a str>,
     /// Where the latency goes.
     pub latency: &'a dyn LatencyObserver,
+    /// The time its records (and alerts) carry, when the caller fixes one for many questions (a
+    /// batch-check gives its start, and restamps its records when it hands them over); `None`
+    /// reads the store's clock at each record.
+    pub time_ms: Option<i64>,
     /// The ids its records carry, when the caller made them once for many questions of one
     /// store, model and request (a batch-check's, from [`DecisionLog::record_ids`]); `None`
     /// makes them at the question's first record.
@@ -231,6 +235,7 @@ impl std::fmt::Debug for DecisionMeta<'_> {
             .field("audit", &self.audit)
             .field("started", &self.started)
             .field("model_id", &self.model_id)
+            .field("time_ms", &self.time_ms)
             .field("ids", &self.ids)
             .finish_non_exhaustive()
     }
@@ -298,7 +303,7 @@ pub fn decide_into<'q, Q: Question>(
         if !kept && !watched {
             return;
         }
-        let time_ms = (store.core.clock)();
+        let time_ms = meta.time_ms.unwrap_or_else(|| (store.core.clock)());
         if watched {
             let ids = [store.id(), meta.request_id];
             let fields = (decision.principals, decision.allowed);

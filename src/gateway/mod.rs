@@ -415,6 +415,7 @@ fn decide(
             started: Instant::now(),
             model_id: None,
             latency: &Unobserved,
+            time_ms: None,
             ids: None,
         };
         let first = events.len();
