@@ -1,7 +1,7 @@
 //! The HTTP API through `api::router(engine).oneshot(request)`: a few requests per route, in
 //! OpenFGA's JSON shapes, plus the error answers (codes and statuses) for bad input.
 
-use crate::support::http::{call, check, exchange, send_text};
+use crate::support::http::{batch_of, call, check, exchange, send_text};
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -555,16 +555,9 @@ async fn every_check_of_a_batch_is_timed_once() {
     // timed to end): each is still observed once, errors included, with its own latency.
     let (app, store_id, _) = fixture().await;
     let users = ["user:anne", "user:bob", "user:zed", "user:yan", "nobody", "user:carol", "user:anne"];
-    let checks: Vec<Value> = users
-        .iter()
-        .enumerate()
-        .map(|(i, user)| {
-            json!({"tuple_key": {"user": user, "relation": "viewer", "object": "document:1"}, "correlation_id": i.to_string()})
-        })
-        .collect();
+    let batch = batch_of(&users, "viewer", "document:1");
     let started = std::time::Instant::now();
-    let (status, body) =
-        call(&app, "POST", &format!("/stores/{store_id}/batch-check"), Some(json!({"checks": checks}))).await;
+    let (status, body) = call(&app, "POST", &format!("/stores/{store_id}/batch-check"), Some(batch)).await;
     let wall = started.elapsed();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["result"]["4"]["error"].is_object(), "a malformed user is this check's error: {body}");

@@ -2,7 +2,7 @@
 //! `GET /stores/{id}/writ/decisions` filters and pages; retention by count and by age (with an
 //! injected clock); records survive reopening the sled store.
 
-use crate::support::http::call_with;
+use crate::support::http::{batch_of, call_with};
 use crate::support::TempDir;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -138,16 +138,8 @@ async fn a_batch_checks_decisions_keep_its_order_and_name_the_model_it_resolved(
     let (engine, store) = engine_with_store(Box::new(MemoryStore::new()), config(DecisionLogMode::Deny), &time);
     let latest = engine.store(&store).unwrap().model(None).unwrap().id;
     let app = writ::api::router(engine);
-    let users = ["user:zed", "user:anne", "user:yan", "user:xia"];
-    let checks: Vec<Value> = users
-        .iter()
-        .enumerate()
-        .map(|(i, user)| {
-            json!({"tuple_key": {"user": user, "relation": "viewer", "object": "document:1"}, "correlation_id": i.to_string()})
-        })
-        .collect();
-    let (status, body) =
-        call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(json!({"checks": checks}))).await;
+    let batch = batch_of(&["user:zed", "user:anne", "user:yan", "user:xia"], "viewer", "document:1");
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(batch)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let listed = decisions(&app, &store, "").await["decisions"].as_array().unwrap().clone();
     let principals: Vec<&str> = listed.iter().map(|d| d["principals"][0].as_str().unwrap()).collect();
@@ -172,15 +164,10 @@ async fn a_batchs_records_carry_the_one_time_its_answers_were_decided() {
     let store = engine.create_store("ticking").unwrap().id;
     engine.store(&store).unwrap().write_model(Model::parse_dsl(MODEL).unwrap()).unwrap();
     let app = writ::api::router(engine);
-    let checks: Vec<Value> = (0..20)
-        .map(|i| {
-            json!({"tuple_key": {"user": format!("user:u{i}"), "relation": "viewer", "object": "document:1"},
-                "correlation_id": i.to_string()})
-        })
-        .collect();
+    let users: Vec<String> = (0..20).map(|i| format!("user:u{i}")).collect();
+    let batch = batch_of(&users.iter().map(String::as_str).collect::<Vec<_>>(), "viewer", "document:1");
     let before = time.load(Ordering::SeqCst);
-    let (status, body) =
-        call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(json!({"checks": checks}))).await;
+    let (status, body) = call(&app, "POST", &format!("/stores/{store}/batch-check"), Some(batch)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let after = time.load(Ordering::SeqCst);
     let listed = decisions(&app, &store, "").await["decisions"].as_array().unwrap().clone();

@@ -107,6 +107,17 @@ pub fn tuple(user: &str, relation: &str, object: &str) -> Value {
     json!({"user": user, "relation": relation, "object": object})
 }
 
+/// A batch-check body asking whether each user holds `relation` on `object`, the correlation
+/// ids `0`, `1`, ... in the users' order.
+pub fn batch_of(users: &[&str], relation: &str, object: &str) -> Value {
+    let checks: Vec<Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| json!({"tuple_key": tuple(user, relation, object), "correlation_id": i.to_string()}))
+        .collect();
+    json!({"checks": checks})
+}
+
 /// The `code` of an error answer, after checking it has a non-empty `code` and `message`.
 pub fn error_code(status: StatusCode, body: &Value) -> String {
     assert!(status.is_client_error() || status.is_server_error(), "{status} {body}");
