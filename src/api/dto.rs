@@ -458,9 +458,9 @@ impl RequestOptionsDto {
     }
 }
 
-/// A check's tuple key: OpenFGA's `CheckRequestTupleKey`, `{user, relation, object}`. A
-/// condition or expiry has no meaning in a question; like any unknown field, they are ignored.
-/// Kept to its three strings: a batch-check parses and moves a thousand of them.
+/// A check's tuple key: OpenFGA's `CheckRequestTupleKey`, `{user, relation, object}`.
+// A condition or expiry has no meaning in a question: like any unknown field, they are ignored.
+// Kept to its three strings: a batch-check parses and moves a thousand of them.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct CheckTupleKeyDto {
     /// `user:anne`, `user:*`, `group:eng#member`.

@@ -22,7 +22,7 @@ __all__ = [
     "AudienceResult",
     "CheckRequest",
     "CheckResponse",
-    "Condition",
+    "CheckTupleKey",
     "FilterRequest",
     "FilterResponse",
     "ListObjectsRequest",
@@ -32,40 +32,27 @@ __all__ = [
     "ObjectTags",
     "OboCheckRequest",
     "OboCheckResponse",
-    "TupleKey",
     "VisibilityRequest",
     "VisibilityResponse",
 ]
 
 
 @dataclass(frozen=True)
-class Condition(Wire):
-    """A condition on a tuple key: `{name, context?}`."""
-
-    name: str
-    context: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class TupleKey(Wire):
-    """An OpenFGA tuple key: `{user, relation, object, condition?}` plus Writ's `expires_at`."""
-
-    _nested = {'condition': ('Condition', False)}  # type: ignore[assignment]
+class CheckTupleKey(Wire):
+    """A check's tuple key: OpenFGA's `CheckRequestTupleKey`, `{user, relation, object}`."""
 
     user: str
     relation: str
     object: str
-    condition: Condition | None = None
-    expires_at: str | None = None
 
 
 @dataclass(frozen=True)
 class CheckRequest(Wire):
     """The body of `POST /stores/{store_id}/check`."""
 
-    _nested = {'tuple_key': ('TupleKey', False)}  # type: ignore[assignment]
+    _nested = {'tuple_key': ('CheckTupleKey', False)}  # type: ignore[assignment]
 
-    tuple_key: TupleKey
+    tuple_key: CheckTupleKey
     context: dict[str, Any] | None = None
     contextual_tuples: Any | None = None
     authorization_model_id: str | None = None
