@@ -427,8 +427,9 @@ pub struct ChangesQuery {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RequestOptionsDto {
-    /// Condition context. Boxed, as `audit` is: most requests carry neither, and a batch-check
-    /// parses and moves a thousand of these.
+    /// Condition context.
+    // Boxed, as `audit` is: most requests carry neither, and a batch-check parses and moves a
+    // thousand of these.
     pub context: Option<Box<Context>>,
     /// Tuples that count for this request only.
     pub contextual_tuples: Option<ContextualTuplesDto>,
