@@ -396,18 +396,10 @@ impl DecisionLogStore for MemoryStore {
             }
             let log = &mut data.decisions;
             let at = log.partition_point(|(kept, _)| *kept < run[0].0);
-            let mut tail = log.drain(at..).collect::<Vec<_>>().into_iter().peekable();
-            let mut run = run.into_iter().peekable();
-            loop {
-                let take_tail = match (tail.peek(), run.peek()) {
-                    (Some((kept, _)), Some((new, _))) => kept < new,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => break,
-                };
-                let next = if take_tail { tail.next() } else { run.next() };
-                log.extend(next);
-            }
+            log.extend(run);
+            // Two sorted runs (the kept tail, the late run): the stable sort finds them and
+            // merges them in one pass.
+            log.make_contiguous()[at..].sort_by_key(|(cursor, _)| *cursor);
         }
         Ok(())
     }
